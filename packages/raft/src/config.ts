@@ -1,0 +1,68 @@
+/**
+ * `Config`: every knob and limit of a Raft node, with units in the names (etcd `Config`).
+ */
+import type { RaftStorage } from './storage.ts';
+import type { NodeId } from './types.ts';
+import type { Rng } from './rng.ts';
+
+/**
+ * Deliberate bugs for mutation tests of the simulator's checkers. Never set outside tests:
+ * each one breaks a Raft safety rule on purpose.
+ */
+export interface UnsafeTestMutations {
+  /** Count replicas of any-term entries for commit (violates §5.4.2, Figure 8). */
+  commitPreviousTermByCount?: boolean;
+  /** Put vote responses in `messages` (sent before the vote is persisted) instead of `persistedMessages`. */
+  votesBeforePersist?: boolean;
+  /** Grant votes without the log up-to-date check (violates §5.4.1). */
+  skipLogUpToDateCheck?: boolean;
+}
+
+export interface Config {
+  /** This node's id; never 0. */
+  id: NodeId;
+  /** Read-only access to persisted state. */
+  storage: RaftStorage;
+  /**
+   * Ticks a follower waits without hearing from a leader before campaigning. The actual
+   * timeout is randomized in [electionTicks, 2 * electionTicks) (§5.2).
+   */
+  electionTicks: number;
+  /** Ticks between leader heartbeats. Must be < electionTicks. */
+  heartbeatTicks: number;
+  /** Last applied index, on restart. Entries ≤ applied are never returned as committed. */
+  applied?: number;
+  /** Max bytes of entries per MsgApp (one entry is always allowed). */
+  maxSizePerMsgBytes: number;
+  /** Max bytes of committed entries handed out in one Ready. */
+  maxCommittedSizePerReadyBytes?: number;
+  /** Max MsgApp in flight to one follower in the replicate state. */
+  maxInflightMsgs: number;
+  /** Max payload bytes of uncommitted entries a leader accepts; 0 means no limit. */
+  maxUncommittedEntriesBytes: number;
+  /** Run a pre-election so a partitioned node cannot disrupt the cluster (§9.6 of the thesis). */
+  preVote: boolean;
+  /** A leader that has not heard from a quorum within an election timeout steps down. */
+  checkQuorum: boolean;
+  /** 'safe' confirms leadership with a heartbeat round; 'lease' trusts the lease (needs checkQuorum). */
+  readOnly: 'safe' | 'lease';
+  /** Seeded randomness for election timeouts. */
+  rng: Rng;
+  /** Followers drop proposals instead of forwarding them to the leader. */
+  disableProposalForwarding?: boolean;
+  /** Test-only deliberate bugs. */
+  unsafeTestMutations?: UnsafeTestMutations;
+}
+
+/** Sensible defaults for everything but id, storage and rng. */
+export const DEFAULT_CONFIG = {
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  maxSizePerMsgBytes: 1024 * 1024,
+  maxCommittedSizePerReadyBytes: 4 * 1024 * 1024,
+  maxInflightMsgs: 256,
+  maxUncommittedEntriesBytes: 0,
+  preVote: true,
+  checkQuorum: true,
+  readOnly: 'safe',
+} as const satisfies Partial<Config>;
