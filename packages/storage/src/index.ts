@@ -1,0 +1,13 @@
+/**
+ * @peerkv/storage: the `KvEngine` contract with its memory and IndexedDB engines, and the
+ * Raft log store on top. The LevelDB engine is exported from `@peerkv/storage/level` only,
+ * so browser bundles never pull classic-level.
+ */
+export * from './errors.ts';
+export * from './bytes.ts';
+export * from './crc32c.ts';
+export * from './engine.ts';
+export * from './format.ts';
+export * from './memory-engine.ts';
+export * from './idb-errors.ts';
+export * from './idb-engine.ts';
