@@ -1,0 +1,105 @@
+/**
+ * Cluster membership crypto (WebCrypto `crypto.subtle`, the same in Node 20 and browsers).
+ *
+ * One PBKDF2 derivation from the cluster secret yields two independent keys:
+ * - an AES-GCM key that seals signaling payloads (SDPs, ICE candidates, announces), so the
+ *   signaling server relays ciphertext only;
+ * - an HMAC-SHA-256 key for the challenge-response on each link: both sides send a fresh
+ *   nonce, each answers with HMAC(label, cluster, verifier's nonce, prover's nonce, prover,
+ *   verifier). Binding both nonces and the direction defeats replay and reflection.
+ */
+
+/** PBKDF2 iterations (y-webrtc uses the same count for its room key). */
+export const PBKDF2_ITERATIONS = 100_000;
+const AES_GCM_IV_BYTES = 12;
+const PROOF_LABEL = 'peerkv-link-auth-v1';
+
+/** The keys a member of a cluster holds. */
+export interface ClusterKeys {
+  clusterId: string;
+  /** Seals signaling payloads. */
+  sealKey: CryptoKey;
+  /** Signs link challenges. */
+  proofKey: CryptoKey;
+}
+
+const utf8 = new TextEncoder();
+
+/** Derives the cluster's keys from its secret; the salt binds them to the cluster id. */
+export async function deriveClusterKeys(clusterId: string, secret: string, iterations = PBKDF2_ITERATIONS): Promise<ClusterKeys> {
+  const base = await crypto.subtle.importKey('raw', utf8.encode(secret), 'PBKDF2', false, ['deriveBits']);
+  const salt = utf8.encode(`peerkv/cluster/${clusterId}`);
+  const bits = new Uint8Array(await crypto.subtle.deriveBits({ name: 'PBKDF2', salt, iterations, hash: 'SHA-256' }, base, 512));
+  const sealKey = await crypto.subtle.importKey('raw', bits.slice(0, 32), 'AES-GCM', false, ['encrypt', 'decrypt']);
+  const proofKey = await crypto.subtle.importKey('raw', bits.slice(32, 64), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+  return { clusterId, sealKey, proofKey };
+}
+
+function proofInput(clusterId: string, verifierNonce: Uint8Array, proverNonce: Uint8Array, prover: number, verifier: number): Uint8Array<ArrayBuffer> {
+  const text = utf8.encode(`${PROOF_LABEL}\u0000${clusterId}\u0000${prover}\u0000${verifier}\u0000`);
+  const out = new Uint8Array(text.length + verifierNonce.length + proverNonce.length);
+  out.set(text, 0);
+  out.set(verifierNonce, text.length);
+  out.set(proverNonce, text.length + verifierNonce.length);
+  return out;
+}
+
+/** What a link's prover signs and its verifier checks. */
+export interface ProofParams {
+  verifierNonce: Uint8Array;
+  proverNonce: Uint8Array;
+  proverStoreId: number;
+  verifierStoreId: number;
+}
+
+/** Computes this store's answer to the remote's challenge. */
+export async function signProof(keys: ClusterKeys, p: ProofParams): Promise<Uint8Array> {
+  const input = proofInput(keys.clusterId, p.verifierNonce, p.proverNonce, p.proverStoreId, p.verifierStoreId);
+  return new Uint8Array(await crypto.subtle.sign('HMAC', keys.proofKey, input));
+}
+
+/** Checks the remote's answer to this store's challenge (constant-time inside WebCrypto). */
+export async function verifyProof(keys: ClusterKeys, p: ProofParams, proof: Uint8Array): Promise<boolean> {
+  const input = proofInput(keys.clusterId, p.verifierNonce, p.proverNonce, p.proverStoreId, p.verifierStoreId);
+  return crypto.subtle.verify('HMAC', keys.proofKey, new Uint8Array(proof), input);
+}
+
+/** A sealed signaling payload as JSON-safe base64 strings. */
+export interface SealedPayload {
+  iv: string;
+  ct: string;
+}
+
+function toBase64(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function fromBase64(s: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** Encrypts a JSON value; `topic` is authenticated as associated data. */
+export async function seal(keys: ClusterKeys, topic: string, value: unknown): Promise<SealedPayload> {
+  const iv = crypto.getRandomValues(new Uint8Array(AES_GCM_IV_BYTES));
+  const plain = utf8.encode(JSON.stringify(value));
+  const ct = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: utf8.encode(topic) }, keys.sealKey, plain);
+  return { iv: toBase64(iv), ct: toBase64(new Uint8Array(ct)) };
+}
+
+/** Decrypts a sealed payload; `undefined` when it is malformed or not sealed with our key. */
+export async function open(keys: ClusterKeys, topic: string, sealed: SealedPayload): Promise<unknown> {
+  try {
+    const iv = fromBase64(sealed.iv);
+    const ct = fromBase64(sealed.ct);
+    if (iv.length !== AES_GCM_IV_BYTES) return undefined;
+    const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: utf8.encode(topic) }, keys.sealKey, ct);
+    return JSON.parse(new TextDecoder().decode(plain)) as unknown;
+  } catch {
+    return undefined;
+  }
+}

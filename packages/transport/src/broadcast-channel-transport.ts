@@ -1,0 +1,151 @@
+/**
+ * `BroadcastChannelTransport`: stores in one browser profile (tabs, Workers) talk over one
+ * BroadcastChannel named after the cluster. Discovery is a periodic hello; a store not heard
+ * from for `departureTimeoutMs` is gone, and a `bye` announces a clean departure. Every
+ * message names its sender's incarnation (`session`), so a reloaded tab is a new link.
+ * Pairs of stores run the same challenge-response as over WebRTC: same-origin code is
+ * trusted by the browser, but another cluster's store on the profile must not inject.
+ */
+import type { ClusterKeys } from './auth.ts';
+import { deriveClusterKeys } from './auth.ts';
+import type { StoreId } from './codec/envelope.ts';
+import type { LinkHandle, LinkTransportOptions } from './link-transport.ts';
+import { LinkTransport } from './link-transport.ts';
+import type { TimerHandle } from './timers.ts';
+
+/** The part of BroadcastChannel this transport uses. */
+export interface BroadcastChannelLike {
+  postMessage(message: unknown): void;
+  close(): void;
+  onmessage: ((ev: MessageEvent) => void) | null;
+}
+
+/** A BroadcastChannel constructor (the global one by default). */
+export type BroadcastChannelCtor = new (name: string) => BroadcastChannelLike;
+
+/** Options: the engine's plus discovery timing. */
+export interface BroadcastChannelTransportOptions extends Omit<LinkTransportOptions, 'keys'> {
+  keys: ClusterKeys;
+  /** Constructor to use (default `globalThis.BroadcastChannel`). */
+  BroadcastChannel?: BroadcastChannelCtor;
+  /** Hello period (default 1000 ms). */
+  heartbeatIntervalMs?: number;
+  /** Silence after which a store is considered gone (default 3500 ms). */
+  departureTimeoutMs?: number;
+}
+
+const PROTOCOL = 'peerkv/bc/1';
+
+type BcKind = 'hello' | 'bye' | 'packet';
+
+interface BcMessage {
+  p: typeof PROTOCOL;
+  cluster: string;
+  from: StoreId;
+  session: string;
+  kind: BcKind;
+  to?: StoreId;
+  toSession?: string;
+  packet?: Uint8Array;
+}
+
+interface Remote {
+  session: string;
+  lastHeardMs: number;
+  handle: LinkHandle;
+}
+
+function isBcMessage(v: unknown): v is BcMessage {
+  const m = v as BcMessage | null;
+  return typeof m === 'object' && m !== null && m.p === PROTOCOL && typeof m.cluster === 'string' &&
+    Number.isSafeInteger(m.from) && typeof m.session === 'string';
+}
+
+/** Transport between stores of one browser profile over BroadcastChannel. */
+export class BroadcastChannelTransport extends LinkTransport {
+  private readonly channel: BroadcastChannelLike;
+  private readonly session: string;
+  private readonly heartbeatIntervalMs: number;
+  private readonly departureTimeoutMs: number;
+  private readonly remotes = new Map<StoreId, Remote>();
+  private heartbeatTimer: TimerHandle | null = null;
+
+  /** Derives the cluster keys from `secret`, then builds the transport. */
+  static async create(o: Omit<BroadcastChannelTransportOptions, 'keys'> & { clusterId: string; secret: string }): Promise<BroadcastChannelTransport> {
+    const keys = await deriveClusterKeys(o.clusterId, o.secret);
+    return new BroadcastChannelTransport({ ...o, keys });
+  }
+
+  constructor(o: BroadcastChannelTransportOptions) {
+    super({ chunkLimits: { chunkBytesMax: 256 * 1024 }, ...o });
+    const Ctor = o.BroadcastChannel ?? (globalThis.BroadcastChannel as unknown as BroadcastChannelCtor);
+    this.heartbeatIntervalMs = o.heartbeatIntervalMs ?? 1000;
+    this.departureTimeoutMs = o.departureTimeoutMs ?? 3500;
+    this.session = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');
+    this.channel = new Ctor(`peerkv/${this.keys.clusterId}`);
+    this.channel.onmessage = (ev) => this.onChannelMessage(ev.data);
+    this.heartbeat();
+  }
+
+  override close(): void {
+    if (this.isClosed) return;
+    this.post({ kind: 'bye' });
+    super.close();
+    if (this.heartbeatTimer !== null) this.timers.clearTimeout(this.heartbeatTimer);
+    this.channel.onmessage = null;
+    this.channel.close();
+    this.remotes.clear();
+  }
+
+  private post(m: Omit<BcMessage, 'p' | 'cluster' | 'from' | 'session'>): void {
+    this.channel.postMessage({ p: PROTOCOL, cluster: this.keys.clusterId, from: this.localStoreId, session: this.session, ...m });
+  }
+
+  private heartbeat(): void {
+    this.post({ kind: 'hello' });
+    const now = this.timers.now();
+    for (const [storeId, r] of this.remotes) {
+      if (now - r.lastHeardMs > this.departureTimeoutMs) this.forget(storeId, 'departure timeout');
+    }
+    this.heartbeatTimer = this.timers.setTimeout(() => this.heartbeat(), this.heartbeatIntervalMs);
+  }
+
+  private forget(storeId: StoreId, reason: string): void {
+    const r = this.remotes.get(storeId);
+    if (!r) return;
+    this.remotes.delete(storeId);
+    r.handle.closed(reason);
+  }
+
+  private onChannelMessage(data: unknown): void {
+    if (this.isClosed || !isBcMessage(data)) return;
+    if (data.cluster !== this.keys.clusterId) return this.count('foreignCluster');
+    if (data.from === this.localStoreId) return;
+    if (data.kind === 'bye') return this.forget(data.from, 'bye');
+    if (data.kind === 'packet' && (data.to !== this.localStoreId || data.toSession !== this.session)) return;
+    const r = this.remoteFor(data.from, data.session);
+    r.lastHeardMs = this.timers.now();
+    if (data.kind === 'packet' && data.packet instanceof Uint8Array) r.handle.receive(data.packet);
+  }
+
+  private remoteFor(storeId: StoreId, session: string): Remote {
+    const known = this.remotes.get(storeId);
+    if (known && known.session === session) return known;
+    if (known) this.forget(storeId, 'new incarnation');
+    const post = (packet: Uint8Array) => this.post({ kind: 'packet', to: storeId, toSession: session, packet });
+    const handle = this.attachLink(storeId, {
+      send: post,
+      bufferedAmountBytes: () => 0,
+      // The channel is shared by every link; closing one link only forgets the remote.
+      close: () => {},
+    });
+    const r: Remote = { session, lastHeardMs: this.timers.now(), handle };
+    this.remotes.set(storeId, r);
+    return r;
+  }
+
+  protected override onLinkClosed(storeId: StoreId): void {
+    // Forget it so the next hello starts a fresh link (and a fresh handshake).
+    this.remotes.delete(storeId);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Frames: what one transport link carries after reassembly. The first varUint is the frame
+ * type, the second the version of that type's layout; an unknown type or version is a
+ * `DecodeError`. Version numbers only ever grow: a reader that knows v1 refuses v2 rather
+ * than guessing.
+ */
+import { ByteReader, ByteWriter } from './bytes.ts';
+import type { RaftBatch, RaftEnvelope, StoreId } from './envelope.ts';
+import { readBatch, readEnvelope, writeBatch, writeEnvelope } from './envelope.ts';
+import { DecodeError } from './errors.ts';
+import type { DecodeLimits } from './limits.ts';
+import { DEFAULT_DECODE_LIMITS } from './limits.ts';
+
+/** Wire numbers of the frame types (append only). */
+export const FRAME_TYPES = {
+  raftEnvelope: 1,
+  raftBatch: 2,
+  authHello: 3,
+  authProof: 4,
+} as const;
+
+/** The layout version every frame type is written with. */
+export const FRAME_VERSION = 1;
+
+/** Bytes of the nonce in an auth hello. */
+export const AUTH_NONCE_BYTES = 32;
+/** Bytes of an HMAC-SHA-256 proof. */
+export const AUTH_PROOF_BYTES = 32;
+
+/** Everything a link can carry. */
+export type Frame =
+  | { type: 'raftEnvelope'; envelope: RaftEnvelope }
+  | { type: 'raftBatch'; batch: RaftBatch }
+  | { type: 'authHello'; clusterId: string; storeId: StoreId; nonce: Uint8Array }
+  | { type: 'authProof'; proof: Uint8Array };
+
+/** Writes one frame: type, version, body. */
+export function writeFrame(w: ByteWriter, f: Frame): void {
+  w.varUint(FRAME_TYPES[f.type]);
+  w.varUint(FRAME_VERSION);
+  switch (f.type) {
+    case 'raftEnvelope':
+      return writeEnvelope(w, f.envelope);
+    case 'raftBatch':
+      return writeBatch(w, f.batch);
+    case 'authHello':
+      w.string(f.clusterId);
+      w.varUint(f.storeId);
+      return w.bytes(f.nonce);
+    case 'authProof':
+      return w.bytes(f.proof);
+  }
+}
+
+function readFixedBytes(r: ByteReader, n: number, what: string): Uint8Array {
+  const b = r.bytes(n, what);
+  if (b.length !== n) throw new DecodeError('InvalidValue', `${what} must be ${n} bytes`);
+  return b;
+}
+
+function readBody(r: ByteReader, type: number, limits: DecodeLimits): Frame {
+  switch (type) {
+    case FRAME_TYPES.raftEnvelope:
+      return { type: 'raftEnvelope', envelope: readEnvelope(r, limits) };
+    case FRAME_TYPES.raftBatch:
+      return { type: 'raftBatch', batch: readBatch(r, limits) };
+    case FRAME_TYPES.authHello: {
+      const clusterId = r.string(limits.stringBytesMax, 'cluster id bytes');
+      const storeId = r.varUint();
+      const nonce = readFixedBytes(r, AUTH_NONCE_BYTES, 'nonce');
+      return { type: 'authHello', clusterId, storeId, nonce };
+    }
+    case FRAME_TYPES.authProof:
+      return { type: 'authProof', proof: readFixedBytes(r, AUTH_PROOF_BYTES, 'proof') };
+    default:
+      throw new DecodeError('UnknownFrameType', `frame type ${type}`);
+  }
+}
+
+/** Reads one complete frame; trailing bytes are an error. Throws only `DecodeError`. */
+export function readFrame(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): Frame {
+  const r = new ByteReader(bytes);
+  const type = r.varUint();
+  const version = r.varUint();
+  if (type < FRAME_TYPES.raftEnvelope || type > FRAME_TYPES.authProof) {
+    throw new DecodeError('UnknownFrameType', `frame type ${type}`);
+  }
+  if (version !== FRAME_VERSION) throw new DecodeError('UnsupportedVersion', `frame version ${version}`);
+  const frame = readBody(r, type, limits);
+  r.end('frame');
+  return frame;
+}
+
+/** Encodes one frame to fresh bytes. */
+export function encodeFrame(f: Frame, capacityBytes?: number): Uint8Array {
+  const w = new ByteWriter(capacityBytes);
+  writeFrame(w, f);
+  return w.finish();
+}

@@ -1,0 +1,24 @@
+/**
+ * @peerkv/transport: the binary codec for Raft messages and store envelopes, chunking, and
+ * the transports (BroadcastChannel, WebRTC via simple-peer and a y-webrtc signaling server)
+ * behind one `Transport` interface.
+ */
+export * from './codec/errors.ts';
+export * from './codec/bytes.ts';
+export * from './codec/limits.ts';
+export * from './codec/raft.ts';
+export * from './codec/envelope.ts';
+export * from './codec/frame.ts';
+export * from './chunking.ts';
+export * from './types.ts';
+export * from './timers.ts';
+export * from './auth.ts';
+export * from './link-transport.ts';
+export * from './broadcast-channel-transport.ts';
+export * from './signaling-client.ts';
+export * from './webrtc-transport.ts';
+// The simulator's seeded in-memory network (its own module; `DropReason` renamed to avoid
+// clashing with the transports' drop reasons).
+export { MemoryNetwork, NO_FAULTS, NetworkConfigError } from './memory-network.ts';
+export type { NetworkRng, EndpointId, NetworkFaults, Delivery, MemoryNetworkOptions, NetworkStats } from './memory-network.ts';
+export type { DropReason as NetworkDropReason } from './memory-network.ts';

@@ -1,0 +1,470 @@
+/**
+ * The engine every concrete transport shares. A concrete transport (BroadcastChannel,
+ * WebRTC) only finds peers and opens `Link`s (ordered, reliable byte pipes to one remote
+ * store); this module owns the rest:
+ * - per-link challenge-response: no Raft frame is delivered before the remote proved it
+ *   holds the cluster secret, and none is sent before we verified it;
+ * - bounded per-store send queues, batching at flush, chunking, backpressure on
+ *   `bufferedAmount`;
+ * - reassembly and decoding with limits; any violation drops the link and is counted;
+ * - peer up/down events and counters.
+ */
+import type { ClusterKeys } from './auth.ts';
+import { signProof, verifyProof } from './auth.ts';
+import type { ChunkLimits } from './chunking.ts';
+import { DEFAULT_CHUNK_LIMITS, encodePackets, Reassembler } from './chunking.ts';
+import type { RaftBatch, RegionMessage, StoreId } from './codec/envelope.ts';
+import { DecodeError } from './codec/errors.ts';
+import type { Frame } from './codec/frame.ts';
+import { AUTH_NONCE_BYTES, readFrame } from './codec/frame.ts';
+import type { DecodeLimits } from './codec/limits.ts';
+import { DEFAULT_DECODE_LIMITS } from './codec/limits.ts';
+import type { Timers, TimerHandle } from './timers.ts';
+import { systemTimers } from './timers.ts';
+import type { DropReason, PeerEvent, SendResult, Transport, TransportCounters, Unsubscribe } from './types.ts';
+import { emptyCounters } from './types.ts';
+
+/** An ordered, reliable byte pipe to one remote store, provided by a concrete transport. */
+export interface Link {
+  send(packet: Uint8Array): void;
+  /** Bytes accepted by `send` but not yet on the wire (RTCDataChannel `bufferedAmount`). */
+  bufferedAmountBytes(): number;
+  close(): void;
+}
+
+/** What a concrete transport calls when its link has news. */
+export interface LinkHandle {
+  receive(packet: Uint8Array): void;
+  /** The link's buffer fell below its low-water mark. */
+  drained(): void;
+  /** The link is gone (remote closed, ICE failed...). */
+  closed(reason: string): void;
+}
+
+/** Tunables of the shared engine; every limit is named with its unit. */
+export interface LinkTransportOptions {
+  localStoreId: StoreId;
+  keys: ClusterKeys;
+  timers?: Timers;
+  chunkLimits?: Partial<ChunkLimits>;
+  decodeLimits?: Partial<DecodeLimits>;
+  /** Messages queued per target store before `send` drops (default 8192). */
+  queueLengthMax?: number;
+  /** Estimated bytes queued per target store before `send` drops (default 8 MiB). */
+  queueBytesMax?: number;
+  /** Estimated bytes in one batch frame (default 64 KiB). */
+  batchBytesMax?: number;
+  /** Link buffer level above which sending pauses (default 1 MiB). */
+  bufferedAmountHighBytes?: number;
+  /** How often a paused queue re-checks the link buffer if no drain event came (default 10 ms). */
+  drainPollMs?: number;
+  /** Time a link has to authenticate (default 10 s). */
+  authTimeoutMs?: number;
+  /** Packets held while a proof is being checked (default 1024). */
+  backlogPacketsMax?: number;
+  /** Flush automatically (on a microtask) after `send` (default true). */
+  autoFlush?: boolean;
+  /** Source of nonces (default `crypto.getRandomValues`). */
+  randomBytes?: (n: number) => Uint8Array;
+}
+
+type SessionState = 'auth' | 'open' | 'closed';
+
+interface Session {
+  readonly storeId: StoreId;
+  readonly link: Link;
+  readonly localNonce: Uint8Array;
+  readonly reassembler: Reassembler;
+  state: SessionState;
+  remoteNonce: Uint8Array | null;
+  busy: boolean;
+  backlog: Uint8Array[];
+  authTimer: TimerHandle | null;
+}
+
+interface PeerQueue {
+  messages: RegionMessage[];
+  bytes: number;
+  paused: boolean;
+  drainTimer: TimerHandle | null;
+}
+
+/** Fixed per-message overhead in the queue's byte estimate. */
+const MESSAGE_OVERHEAD_BYTES = 48;
+
+/** Estimated encoded size of a region message, for queue and batch limits. */
+export function estimateMessageBytes(m: RegionMessage): number {
+  let n = MESSAGE_OVERHEAD_BYTES;
+  for (const e of m.message.entries) n += e.data.length + 16;
+  if (m.message.snapshot) n += m.message.snapshot.data.length + 64;
+  if (m.message.context) n += m.message.context.length;
+  return n;
+}
+
+/** The shared transport engine; concrete transports extend it and call `attachLink`. */
+export class LinkTransport implements Transport {
+  readonly localStoreId: StoreId;
+  protected readonly keys: ClusterKeys;
+  protected readonly timers: Timers;
+  protected readonly stats: TransportCounters = emptyCounters();
+  private readonly chunkLimits: ChunkLimits;
+  private readonly decodeLimits: DecodeLimits;
+  private readonly queueLengthMax: number;
+  private readonly queueBytesMax: number;
+  private readonly batchBytesMax: number;
+  private readonly bufferedAmountHighBytes: number;
+  private readonly drainPollMs: number;
+  private readonly authTimeoutMs: number;
+  private readonly backlogPacketsMax: number;
+  private readonly autoFlush: boolean;
+  private readonly randomBytes: (n: number) => Uint8Array;
+  private readonly sessions = new Map<StoreId, Session>();
+  private readonly queues = new Map<StoreId, PeerQueue>();
+  private readonly messageHandlers = new Set<(b: RaftBatch) => void>();
+  private readonly peerHandlers = new Set<(e: PeerEvent) => void>();
+  private flushScheduled = false;
+  protected isClosed = false;
+
+  constructor(o: LinkTransportOptions) {
+    this.localStoreId = o.localStoreId;
+    this.keys = o.keys;
+    this.timers = o.timers ?? systemTimers;
+    this.chunkLimits = { ...DEFAULT_CHUNK_LIMITS, ...o.chunkLimits };
+    this.decodeLimits = { ...DEFAULT_DECODE_LIMITS, ...o.decodeLimits };
+    this.queueLengthMax = o.queueLengthMax ?? 8192;
+    this.queueBytesMax = o.queueBytesMax ?? 8 * 1024 * 1024;
+    this.batchBytesMax = o.batchBytesMax ?? 64 * 1024;
+    this.bufferedAmountHighBytes = o.bufferedAmountHighBytes ?? 1024 * 1024;
+    this.drainPollMs = o.drainPollMs ?? 10;
+    this.authTimeoutMs = o.authTimeoutMs ?? 10_000;
+    this.backlogPacketsMax = o.backlogPacketsMax ?? 1024;
+    this.autoFlush = o.autoFlush ?? true;
+    this.randomBytes = o.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
+  }
+
+  // ---- Transport surface -------------------------------------------------------------
+
+  send(targetStoreId: StoreId, messages: readonly RegionMessage[]): SendResult {
+    if (this.isClosed) return this.dropSend('closed', messages.length);
+    if (!this.sessions.has(targetStoreId)) return this.dropSend('peerUnreachable', messages.length);
+    const q = this.queueOf(targetStoreId);
+    let queued = 0;
+    for (const m of messages) {
+      const bytes = estimateMessageBytes(m);
+      if (q.messages.length >= this.queueLengthMax || q.bytes + bytes > this.queueBytesMax) break;
+      q.messages.push(m);
+      q.bytes += bytes;
+      queued++;
+    }
+    if (queued < messages.length) this.count('queueFull', messages.length - queued);
+    if (queued > 0 && this.autoFlush) this.scheduleFlush();
+    return { queued, dropped: messages.length - queued };
+  }
+
+  flush(): void {
+    this.flushScheduled = false;
+    for (const [storeId, q] of this.queues) if (!q.paused && q.messages.length > 0) this.flushPeer(storeId, q);
+  }
+
+  onMessage(handler: (batch: RaftBatch) => void): Unsubscribe {
+    this.messageHandlers.add(handler);
+    return () => this.messageHandlers.delete(handler);
+  }
+
+  onPeer(handler: (event: PeerEvent) => void): Unsubscribe {
+    this.peerHandlers.add(handler);
+    return () => this.peerHandlers.delete(handler);
+  }
+
+  peers(): StoreId[] {
+    return [...this.sessions.values()].filter((s) => s.state === 'open').map((s) => s.storeId).sort((a, b) => a - b);
+  }
+
+  counters(): TransportCounters {
+    return { ...this.stats, drops: { ...this.stats.drops } };
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    for (const s of [...this.sessions.values()]) this.closeSession(s, 'transport closed');
+    for (const q of this.queues.values()) this.clearDrainTimer(q);
+    this.queues.clear();
+  }
+
+  // ---- For concrete transports --------------------------------------------------------
+
+  /** Counts a drop of `n` items for `reason`. */
+  protected count(reason: DropReason, n = 1): void {
+    this.stats.drops[reason] += n;
+  }
+
+  /** True when a link to `storeId` exists (authenticating or open). */
+  protected hasLink(storeId: StoreId): boolean {
+    return this.sessions.has(storeId);
+  }
+
+  /** True when the link to `storeId` has authenticated. */
+  protected isUp(storeId: StoreId): boolean {
+    return this.sessions.get(storeId)?.state === 'open';
+  }
+
+  /** Closes the link to a store, if any. */
+  protected dropLink(storeId: StoreId, reason: string): void {
+    const s = this.sessions.get(storeId);
+    if (s) this.closeSession(s, reason);
+  }
+
+  /**
+   * Starts authenticating a new link claimed to lead to `remoteStoreId`. Replaces any older
+   * link to that store. Returns the handle the concrete transport feeds.
+   */
+  protected attachLink(remoteStoreId: StoreId, link: Link): LinkHandle {
+    const old = this.sessions.get(remoteStoreId);
+    if (old) this.closeSession(old, 'replaced by a newer link');
+    const s: Session = {
+      storeId: remoteStoreId,
+      link,
+      localNonce: this.randomBytes(AUTH_NONCE_BYTES),
+      reassembler: new Reassembler(this.chunkLimits),
+      state: 'auth',
+      remoteNonce: null,
+      busy: false,
+      backlog: [],
+      authTimer: null,
+    };
+    this.sessions.set(remoteStoreId, s);
+    s.authTimer = this.timers.setTimeout(() => this.failSession(s, 'authTimeout'), this.authTimeoutMs);
+    this.sendFrame(s, { type: 'authHello', clusterId: this.keys.clusterId, storeId: this.localStoreId, nonce: s.localNonce });
+    return {
+      receive: (packet) => this.receive(s, packet),
+      drained: () => this.onDrained(s),
+      closed: (reason) => this.closeSession(s, reason),
+    };
+  }
+
+  /** Called when a link went down; concrete transports may reconnect. */
+  protected onLinkClosed(_storeId: StoreId, _wasUp: boolean): void {}
+
+  // ---- Sending -------------------------------------------------------------------------
+
+  private dropSend(reason: DropReason, n: number): SendResult {
+    this.count(reason, n);
+    return { queued: 0, dropped: n };
+  }
+
+  private queueOf(storeId: StoreId): PeerQueue {
+    let q = this.queues.get(storeId);
+    if (!q) {
+      q = { messages: [], bytes: 0, paused: false, drainTimer: null };
+      this.queues.set(storeId, q);
+    }
+    return q;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      if (this.flushScheduled && !this.isClosed) this.flush();
+    });
+  }
+
+  private takeBatch(q: PeerQueue): RegionMessage[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < q.messages.length && n < this.decodeLimits.messagesPerBatchMax) {
+      const b = estimateMessageBytes(q.messages[n]);
+      if (n > 0 && bytes + b > this.batchBytesMax) break;
+      bytes += b;
+      n++;
+    }
+    q.bytes -= bytes;
+    return q.messages.splice(0, n);
+  }
+
+  private flushPeer(storeId: StoreId, q: PeerQueue): void {
+    const s = this.sessions.get(storeId);
+    if (!s || s.state !== 'open') return;
+    while (q.messages.length > 0 && s.state === 'open') {
+      if (s.link.bufferedAmountBytes() > this.bufferedAmountHighBytes) return this.pause(storeId, q);
+      const messages = this.takeBatch(q);
+      const batch: RaftBatch = { clusterId: this.keys.clusterId, fromStoreId: this.localStoreId, toStoreId: storeId, messages };
+      if (!this.sendFrame(s, { type: 'raftBatch', batch })) return;
+      this.stats.messagesSent += messages.length;
+    }
+  }
+
+  private pause(storeId: StoreId, q: PeerQueue): void {
+    q.paused = true;
+    this.stats.backpressurePauses++;
+    this.clearDrainTimer(q);
+    q.drainTimer = this.timers.setTimeout(() => this.resume(storeId, q), this.drainPollMs);
+  }
+
+  private resume(storeId: StoreId, q: PeerQueue): void {
+    this.clearDrainTimer(q);
+    if (!q.paused || this.isClosed) return;
+    q.paused = false;
+    this.flushPeer(storeId, q);
+  }
+
+  private onDrained(s: Session): void {
+    const q = this.queues.get(s.storeId);
+    if (q && this.sessions.get(s.storeId) === s) this.resume(s.storeId, q);
+  }
+
+  private clearDrainTimer(q: PeerQueue): void {
+    if (q.drainTimer !== null) this.timers.clearTimeout(q.drainTimer);
+    q.drainTimer = null;
+  }
+
+  /** Encodes and sends one frame; false (and the link closed) if the link refused it. */
+  private sendFrame(s: Session, frame: Frame): boolean {
+    try {
+      for (const p of encodePackets(frame, this.chunkLimits.chunkBytesMax)) {
+        s.link.send(p);
+        this.stats.bytesSent += p.length;
+      }
+      this.stats.framesSent++;
+      return true;
+    } catch (e) {
+      this.closeSession(s, `send failed: ${String(e)}`);
+      return false;
+    }
+  }
+
+  // ---- Receiving -----------------------------------------------------------------------
+
+  private receive(s: Session, packet: Uint8Array): void {
+    if (s.state === 'closed') return;
+    if (s.busy) {
+      if (s.backlog.length >= this.backlogPacketsMax) this.count('backlogFull');
+      else s.backlog.push(packet);
+      return;
+    }
+    this.processPacket(s, packet);
+  }
+
+  private processPacket(s: Session, packet: Uint8Array): void {
+    this.stats.bytesReceived += packet.length;
+    const r = s.reassembler.push(packet);
+    if (r.kind === 'pending') return;
+    if (r.kind === 'violation') return this.failSession(s, 'reassembly');
+    let frame: Frame;
+    try {
+      frame = readFrame(r.bytes, this.decodeLimits);
+    } catch (e) {
+      if (e instanceof DecodeError) return this.failSession(s, 'decodeError');
+      throw e;
+    }
+    this.stats.framesReceived++;
+    this.onFrame(s, frame);
+  }
+
+  private onFrame(s: Session, frame: Frame): void {
+    switch (frame.type) {
+      case 'authHello':
+        return this.onHello(s, frame.clusterId, frame.storeId, frame.nonce);
+      case 'authProof':
+        return this.onProof(s, frame.proof);
+      case 'raftBatch':
+        return this.onBatch(s, frame.batch);
+      case 'raftEnvelope': {
+        const { clusterId, fromStoreId, toStoreId, ...m } = frame.envelope;
+        return this.onBatch(s, { clusterId, fromStoreId, toStoreId, messages: [m] });
+      }
+    }
+  }
+
+  private onHello(s: Session, clusterId: string, storeId: StoreId, nonce: Uint8Array): void {
+    if (clusterId !== this.keys.clusterId) return this.failSession(s, 'foreignCluster');
+    if (storeId !== s.storeId) return this.failSession(s, 'storeMismatch');
+    if (s.remoteNonce !== null) return this.failSession(s, 'authFailed');
+    s.remoteNonce = nonce;
+    const params = { verifierNonce: nonce, proverNonce: s.localNonce, proverStoreId: this.localStoreId, verifierStoreId: s.storeId };
+    this.runExclusive(s, async () => {
+      const proof = await signProof(this.keys, params);
+      if (s.state !== 'closed') this.sendFrame(s, { type: 'authProof', proof });
+    });
+  }
+
+  private onProof(s: Session, proof: Uint8Array): void {
+    if (s.remoteNonce === null || s.state !== 'auth') return this.failSession(s, 'authFailed');
+    const params = { verifierNonce: s.localNonce, proverNonce: s.remoteNonce, proverStoreId: s.storeId, verifierStoreId: this.localStoreId };
+    this.runExclusive(s, async () => {
+      const ok = await verifyProof(this.keys, params, proof);
+      if (s.state === 'closed') return;
+      if (!ok) return this.failSession(s, 'authFailed');
+      this.openSession(s);
+    });
+  }
+
+  /** Runs an async step with the session's inbound packets held back, then replays them. */
+  private runExclusive(s: Session, step: () => Promise<void>): void {
+    s.busy = true;
+    step().then(
+      () => this.release(s),
+      () => this.failSession(s, 'authFailed'),
+    );
+  }
+
+  private release(s: Session): void {
+    s.busy = false;
+    while (s.backlog.length > 0 && !s.busy && s.state !== 'closed') this.processPacket(s, s.backlog.shift() as Uint8Array);
+  }
+
+  private openSession(s: Session): void {
+    if (s.authTimer !== null) this.timers.clearTimeout(s.authTimer);
+    s.authTimer = null;
+    s.state = 'open';
+    this.emitPeer({ type: 'up', storeId: s.storeId });
+    const q = this.queues.get(s.storeId);
+    if (q && !q.paused) this.flushPeer(s.storeId, q);
+  }
+
+  private onBatch(s: Session, batch: RaftBatch): void {
+    if (s.state !== 'open') return this.count('unauthenticated');
+    if (batch.clusterId !== this.keys.clusterId) return this.count('foreignCluster');
+    if (batch.fromStoreId !== s.storeId) return this.count('storeMismatch');
+    if (batch.toStoreId !== this.localStoreId) return this.count('misaddressed');
+    this.stats.messagesReceived += batch.messages.length;
+    for (const h of this.messageHandlers) h(batch);
+  }
+
+  // ---- Session end ---------------------------------------------------------------------
+
+  private failSession(s: Session, reason: DropReason): void {
+    if (s.state === 'closed') return;
+    this.count(reason);
+    this.closeSession(s, reason);
+  }
+
+  private closeSession(s: Session, reason: string): void {
+    if (s.state === 'closed') return;
+    const wasUp = s.state === 'open';
+    s.state = 'closed';
+    if (s.backlog.length > 0) this.count('unauthenticated', s.backlog.length);
+    s.backlog = [];
+    if (s.authTimer !== null) this.timers.clearTimeout(s.authTimer);
+    try {
+      s.link.close();
+    } catch {
+      // The link is going away either way.
+    }
+    if (this.sessions.get(s.storeId) !== s) return;
+    this.sessions.delete(s.storeId);
+    const q = this.queues.get(s.storeId);
+    if (q) {
+      this.count('peerDown', q.messages.length);
+      this.clearDrainTimer(q);
+      this.queues.delete(s.storeId);
+    }
+    if (wasUp) this.emitPeer({ type: 'down', storeId: s.storeId, reason });
+    if (!this.isClosed) this.onLinkClosed(s.storeId, wasUp);
+  }
+
+  private emitPeer(e: PeerEvent): void {
+    for (const h of this.peerHandlers) h(e);
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The `Transport` contract the store drives: queue region messages per target store, flush
+ * them as batches, receive batches, watch peers come and go, read counters. Transports
+ * never interpret Raft messages beyond routing by (store, region).
+ */
+import type { RaftBatch, RegionMessage, StoreId } from './codec/envelope.ts';
+
+/** Why something was dropped. Send-side reasons count messages; receive-side reasons count frames or events. */
+export type DropReason =
+  /** send: the target's queue was over `queueLengthMax` or `queueBytesMax`. */
+  | 'queueFull'
+  /** send: no link to the target exists or is being set up. */
+  | 'peerUnreachable'
+  /** send: the transport was closed. */
+  | 'closed'
+  /** send: messages still queued when their peer went down. */
+  | 'peerDown'
+  /** receive: a Raft frame before the link's challenge-response succeeded. */
+  | 'unauthenticated'
+  /** receive: a bad or missing proof; the link is dropped. */
+  | 'authFailed'
+  /** receive: the link did not authenticate within `authTimeoutMs`. */
+  | 'authTimeout'
+  /** receive: a frame or hello naming another cluster. */
+  | 'foreignCluster'
+  /** receive: a frame whose source store is not the link's authenticated store. */
+  | 'storeMismatch'
+  /** receive: a frame addressed to another store. */
+  | 'misaddressed'
+  /** receive: a frame that does not decode; the link is dropped. */
+  | 'decodeError'
+  /** receive: chunk reassembly limits violated; the link is dropped. */
+  | 'reassembly'
+  /** receive: too many packets arrived while authentication was in progress. */
+  | 'backlogFull'
+  /** signaling: a payload that did not decrypt with the cluster key (wrong secret). */
+  | 'signalingDecryptFailed'
+  /** signaling: a payload that is not PeerKV's (another app on the topic). */
+  | 'signalingForeign';
+
+/** Every drop reason, for building zeroed counters. */
+export const DROP_REASONS: readonly DropReason[] = [
+  'queueFull', 'peerUnreachable', 'closed', 'peerDown', 'unauthenticated', 'authFailed', 'authTimeout',
+  'foreignCluster', 'storeMismatch', 'misaddressed', 'decodeError', 'reassembly', 'backlogFull',
+  'signalingDecryptFailed', 'signalingForeign',
+];
+
+/** Monotonic counters of one transport. */
+export interface TransportCounters {
+  messagesSent: number;
+  messagesReceived: number;
+  framesSent: number;
+  framesReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Times sending paused because a link's buffered bytes were over `bufferedAmountHighBytes`. */
+  backpressurePauses: number;
+  drops: Record<DropReason, number>;
+}
+
+/** A peer store became reachable (authenticated) or unreachable. */
+export type PeerEvent = { type: 'up'; storeId: StoreId } | { type: 'down'; storeId: StoreId; reason: string };
+
+/** What `send` did with the messages it was given. */
+export interface SendResult {
+  queued: number;
+  dropped: number;
+}
+
+/** Removes a handler. */
+export type Unsubscribe = () => void;
+
+/** A store's view of the network. */
+export interface Transport {
+  /** This store's id. */
+  readonly localStoreId: StoreId;
+  /** Queues messages for a store; they leave at the next flush (scheduled automatically unless disabled). */
+  send(targetStoreId: StoreId, messages: readonly RegionMessage[]): SendResult;
+  /** Sends everything queued now, one batch frame per target (split at `batchBytesMax`). */
+  flush(): void;
+  /** Delivers batches from authenticated peers of this cluster, in order per peer. */
+  onMessage(handler: (batch: RaftBatch) => void): Unsubscribe;
+  /** Peer up/down events. */
+  onPeer(handler: (event: PeerEvent) => void): Unsubscribe;
+  /** Stores currently up (authenticated). */
+  peers(): StoreId[];
+  /** A snapshot of the counters. */
+  counters(): TransportCounters;
+  /** Stops everything; queued messages are dropped. */
+  close(): void;
+}
+
+/** Zeroed counters. */
+export function emptyCounters(): TransportCounters {
+  const drops = {} as Record<DropReason, number>;
+  for (const r of DROP_REASONS) drops[r] = 0;
+  return { messagesSent: 0, messagesReceived: 0, framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, backpressurePauses: 0, drops };
+}

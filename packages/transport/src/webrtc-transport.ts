@@ -1,0 +1,305 @@
+/**
+ * `WebRtcTransport`: one simple-peer data channel per pair of stores, found through a
+ * y-webrtc signaling server where the cluster id is the topic.
+ *
+ * - Every signaling payload (announce, SDP, ICE candidate) is sealed with AES-GCM under the
+ *   cluster key, so the server relays ciphertext; payloads that do not open are counted
+ *   (`signalingDecryptFailed`) and ignored. A peer that could not open them cannot even
+ *   connect; one that does still runs the HMAC challenge-response of `LinkTransport`.
+ * - Glare-free pairing: the store with the smaller id always initiates. A larger store that
+ *   hears an announce answers with a directed announce so the smaller one dials it.
+ * - A lost channel is redialled with capped exponential backoff while the remote has been
+ *   heard from within `peerForgetMs` (everyone re-announces every `announceIntervalMs`).
+ *
+ * simple-peer comes from its prebuilt `simplepeer.min.js`: that bundle already contains the
+ * Buffer/stream/events shims simple-peer needs, so neither the demo's Vite build nor the
+ * esbuild test fixtures need `vite-plugin-node-polyfills` (which would inject Node shims into
+ * the whole app for the sake of one dependency). Same simple-peer 9 code, same API.
+ */
+import SimplePeerBundle from 'simple-peer/simplepeer.min.js';
+import type { ClusterKeys, SealedPayload } from './auth.ts';
+import { deriveClusterKeys, open, seal } from './auth.ts';
+import type { StoreId } from './codec/envelope.ts';
+import type { Link, LinkHandle, LinkTransportOptions } from './link-transport.ts';
+import { LinkTransport } from './link-transport.ts';
+import type { WebSocketCtor } from './signaling-client.ts';
+import { SignalingClient } from './signaling-client.ts';
+import type { TimerHandle } from './timers.ts';
+
+/** The part of a simple-peer instance this transport uses. */
+export interface PeerLike {
+  signal(data: unknown): void;
+  send(data: Uint8Array): void;
+  destroy(): void;
+  readonly bufferSize: number;
+  on(event: 'signal', fn: (data: unknown) => void): unknown;
+  on(event: 'connect' | 'close', fn: () => void): unknown;
+  on(event: 'data', fn: (data: Uint8Array) => void): unknown;
+  on(event: 'error', fn: (err: Error) => void): unknown;
+}
+
+/** Options passed to the peer constructor. */
+export interface PeerOptions {
+  initiator: boolean;
+  trickle: boolean;
+  config: RTCConfiguration;
+  channelConfig: RTCDataChannelInit;
+}
+
+/** Builds a peer (simple-peer by default). */
+export type PeerFactory = (o: PeerOptions) => PeerLike;
+
+/** Options: the engine's plus signaling, ICE and reconnection. */
+export interface WebRtcTransportOptions extends LinkTransportOptions {
+  /** Signaling server URL, e.g. `ws://127.0.0.1:4444`. */
+  signalingUrl: string;
+  /** STUN/TURN servers (default none: loopback and LAN host candidates only). */
+  iceServers?: RTCIceServer[];
+  WebSocket?: WebSocketCtor;
+  peerFactory?: PeerFactory;
+  /** Re-announce period (default 10 s). */
+  announceIntervalMs?: number;
+  /** First redial delay (default 250 ms), doubling per failure. */
+  reconnectDelayMsMin?: number;
+  /** Redial delay cap (default 10 s). */
+  reconnectDelayMsMax?: number;
+  /** A remote not heard from for this long is no longer redialled (default 60 s). */
+  peerForgetMs?: number;
+  /** A data channel not open after this long is torn down and redialled (default 15 s). */
+  connectTimeoutMs?: number;
+}
+
+type SignalPayload =
+  | { kind: 'announce'; from: StoreId; session: string; to?: StoreId }
+  | { kind: 'signal'; from: StoreId; session: string; to: StoreId; toSession: string; signal: unknown };
+
+interface Remote {
+  storeId: StoreId;
+  session: string;
+  peer: PeerLike | null;
+  handle: LinkHandle | null;
+  lastSeenMs: number;
+  failures: number;
+  timer: TimerHandle | null;
+}
+
+const SEALED_VERSION = 1;
+
+function isSealed(v: unknown): v is SealedPayload & { peerkv: number } {
+  const m = v as { peerkv?: unknown; iv?: unknown; ct?: unknown } | null;
+  return typeof m === 'object' && m !== null && m.peerkv === SEALED_VERSION && typeof m.iv === 'string' && typeof m.ct === 'string';
+}
+
+function isPayload(v: unknown): v is SignalPayload {
+  const m = v as SignalPayload | null;
+  if (typeof m !== 'object' || m === null || !Number.isSafeInteger(m.from) || typeof m.session !== 'string') return false;
+  if (m.kind === 'announce') return m.to === undefined || Number.isSafeInteger(m.to);
+  return m.kind === 'signal' && Number.isSafeInteger(m.to) && typeof m.toSession === 'string';
+}
+
+const defaultPeerFactory: PeerFactory = (o) => new SimplePeerBundle(o) as unknown as PeerLike;
+
+/** Transport between stores anywhere, over WebRTC data channels. */
+export class WebRtcTransport extends LinkTransport {
+  private readonly topic: string;
+  private readonly session: string;
+  private readonly signaling: SignalingClient;
+  private readonly remotes = new Map<StoreId, Remote>();
+  private readonly o: WebRtcTransportOptions;
+  private inbound: Promise<void> = Promise.resolve();
+  private announceTimer: TimerHandle | null = null;
+
+  /** Derives the cluster keys from `secret`, then builds the transport. */
+  static async create(o: Omit<WebRtcTransportOptions, 'keys'> & { clusterId: string; secret: string }): Promise<WebRtcTransport> {
+    const keys = await deriveClusterKeys(o.clusterId, o.secret);
+    return new WebRtcTransport({ ...o, keys });
+  }
+
+  constructor(o: WebRtcTransportOptions) {
+    super(o);
+    this.o = o;
+    this.topic = o.keys.clusterId;
+    this.session = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');
+    this.onPeer((e) => {
+      const r = this.remotes.get(e.storeId);
+      if (e.type === 'up' && r) r.failures = 0;
+    });
+    this.signaling = new SignalingClient(
+      { url: o.signalingUrl, topics: [this.topic], WebSocket: o.WebSocket, timers: this.timers },
+      { onOpen: () => this.announce(), onPublish: (topic, data) => this.onPublish(topic, data) },
+    );
+  }
+
+  /** The signaling client's connection count (1 + reconnects), for tests. */
+  get signalingConnects(): number {
+    return this.signaling.connects;
+  }
+
+  override close(): void {
+    if (this.isClosed) return;
+    super.close();
+    if (this.announceTimer !== null) this.timers.clearTimeout(this.announceTimer);
+    for (const r of this.remotes.values()) this.retire(r);
+    this.remotes.clear();
+    this.signaling.close();
+  }
+
+  // ---- Signaling -----------------------------------------------------------------------
+
+  private announce(to?: StoreId): void {
+    if (this.isClosed) return;
+    this.publish({ kind: 'announce', from: this.localStoreId, session: this.session, ...(to === undefined ? {} : { to }) });
+    if (to !== undefined) return;
+    if (this.announceTimer !== null) this.timers.clearTimeout(this.announceTimer);
+    this.announceTimer = this.timers.setTimeout(() => this.announce(), this.o.announceIntervalMs ?? 10_000);
+  }
+
+  private publish(p: SignalPayload): void {
+    void seal(this.keys, this.topic, p).then((sealed) => {
+      if (!this.isClosed) this.signaling.publish(this.topic, { peerkv: SEALED_VERSION, ...sealed });
+    });
+  }
+
+  private onPublish(topic: string, data: unknown): void {
+    if (topic !== this.topic || this.isClosed) return;
+    if (!isSealed(data)) return this.count('signalingForeign');
+    // Decrypt in arrival order: an offer must reach simple-peer before its candidates.
+    this.inbound = this.inbound.then(async () => {
+      const p = await open(this.keys, this.topic, data);
+      if (p === undefined) return this.count('signalingDecryptFailed');
+      if (!isPayload(p)) return this.count('signalingForeign');
+      if (this.isClosed || p.from === this.localStoreId) return;
+      if (p.to !== undefined && p.to !== this.localStoreId) return;
+      if (p.kind === 'announce') this.onAnnounce(p);
+      else this.onSignal(p);
+    });
+  }
+
+  private onAnnounce(p: Extract<SignalPayload, { kind: 'announce' }>): void {
+    const r = this.remoteFor(p.from, p.session);
+    if (r.peer) return;
+    if (this.isInitiatorFor(r.storeId)) this.dial(r);
+    else this.announce(r.storeId);
+  }
+
+  private onSignal(p: Extract<SignalPayload, { kind: 'signal' }>): void {
+    if (p.toSession !== this.session) return;
+    const r = this.remoteFor(p.from, p.session);
+    if (!r.peer) {
+      if (this.isInitiatorFor(r.storeId)) return; // a stale answer for a peer we already dropped
+      this.startPeer(r, false);
+    }
+    r.peer?.signal(p.signal);
+  }
+
+  private isInitiatorFor(storeId: StoreId): boolean {
+    return this.localStoreId < storeId;
+  }
+
+  private remoteFor(storeId: StoreId, session: string): Remote {
+    let r = this.remotes.get(storeId);
+    if (r && r.session !== session) {
+      this.retire(r);
+      r = undefined;
+    }
+    if (!r) {
+      r = { storeId, session, peer: null, handle: null, lastSeenMs: 0, failures: 0, timer: null };
+      this.remotes.set(storeId, r);
+    }
+    r.lastSeenMs = this.timers.now();
+    return r;
+  }
+
+  // ---- Peers ---------------------------------------------------------------------------
+
+  private dial(r: Remote): void {
+    this.startPeer(r, true);
+  }
+
+  private startPeer(r: Remote, initiator: boolean): void {
+    const factory = this.o.peerFactory ?? defaultPeerFactory;
+    const peer = factory({ initiator, trickle: true, config: { iceServers: this.o.iceServers ?? [] }, channelConfig: { ordered: true } });
+    r.peer = peer;
+    this.clearTimer(r);
+    r.timer = this.timers.setTimeout(() => {
+      if (r.peer === peer && !r.handle) peer.destroy();
+      if (r.peer === peer && !r.handle) this.onPeerGone(r, peer);
+    }, this.o.connectTimeoutMs ?? 15_000);
+    peer.on('signal', (signal) => {
+      if (r.peer === peer) this.publish({ kind: 'signal', from: this.localStoreId, session: this.session, to: r.storeId, toSession: r.session, signal });
+    });
+    peer.on('connect', () => this.onConnect(r, peer));
+    peer.on('data', (d) => {
+      if (r.peer === peer) r.handle?.receive(d);
+    });
+    peer.on('close', () => this.onPeerGone(r, peer));
+    peer.on('error', () => this.onPeerGone(r, peer));
+  }
+
+  private onConnect(r: Remote, peer: PeerLike): void {
+    if (r.peer !== peer || this.isClosed) return;
+    this.clearTimer(r);
+    const link: Link = {
+      send: (p) => peer.send(p),
+      bufferedAmountBytes: () => peer.bufferSize,
+      close: () => peer.destroy(),
+    };
+    r.handle = this.attachLink(r.storeId, link);
+    const handle = r.handle;
+    // simple-peer sets the channel's low-water mark (64 KiB) but exposes no event for it.
+    const channel = (peer as unknown as { _channel?: RTCDataChannel })._channel;
+    channel?.addEventListener('bufferedamountlow', () => handle.drained());
+  }
+
+  private onPeerGone(r: Remote, peer: PeerLike): void {
+    if (r.peer !== peer) return;
+    r.peer = null;
+    const handle = r.handle;
+    r.handle = null;
+    handle?.closed('data channel closed');
+    try {
+      peer.destroy();
+    } catch {
+      // Already destroyed.
+    }
+    this.scheduleRedial(r);
+  }
+
+  protected override onLinkClosed(storeId: StoreId): void {
+    // Auth or decode failure: tear the channel down; its close event schedules the redial.
+    const r = this.remotes.get(storeId);
+    if (r?.peer) r.peer.destroy();
+  }
+
+  private scheduleRedial(r: Remote): void {
+    if (this.isClosed || this.remotes.get(r.storeId) !== r) return;
+    if (this.timers.now() - r.lastSeenMs > (this.o.peerForgetMs ?? 60_000)) {
+      this.remotes.delete(r.storeId);
+      return;
+    }
+    const min = this.o.reconnectDelayMsMin ?? 250;
+    const delayMs = Math.min(this.o.reconnectDelayMsMax ?? 10_000, min * 2 ** Math.min(r.failures, 20));
+    r.failures++;
+    this.clearTimer(r);
+    r.timer = this.timers.setTimeout(() => {
+      r.timer = null;
+      if (this.isClosed || r.peer || this.remotes.get(r.storeId) !== r) return;
+      if (this.isInitiatorFor(r.storeId)) this.dial(r);
+      else this.announce(r.storeId);
+    }, delayMs);
+  }
+
+  private retire(r: Remote): void {
+    this.clearTimer(r);
+    const peer = r.peer;
+    r.peer = null;
+    r.handle?.closed('retired');
+    r.handle = null;
+    peer?.destroy();
+  }
+
+  private clearTimer(r: Remote): void {
+    if (r.timer !== null) this.timers.clearTimeout(r.timer);
+    r.timer = null;
+  }
+}
