@@ -192,7 +192,11 @@ export class Raft {
     let ents: Entry[];
     try {
       prevTerm = this.raftLog.term(pr.next - 1);
-      ents = this.raftLog.entries(pr.next, this.cfg.maxSizePerMsgBytes);
+      // A replicating follower with a full window gets only an empty MsgApp: if all the
+      // in-flight messages were lost, its ack or rejection clears the window (heartbeat
+      // responses unpause it to send this).
+      const throttled = pr.state === 'replicate' && pr.inflights.full();
+      ents = throttled ? [] : this.raftLog.entries(pr.next, this.cfg.maxSizePerMsgBytes);
     } catch (e) {
       if (!(e instanceof RaftStorageError)) throw e;
       if (e.kind === 'LogTemporarilyUnavailable') return false;

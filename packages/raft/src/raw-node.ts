@@ -13,7 +13,6 @@ import { Raft } from './raft.ts';
 import type { ProgressStatus, Ready, Status } from './ready.ts';
 import {
   isLocalMessage,
-  isResponseMessage,
   makeMessage,
   type ConfChangeV2,
   type ConfState,
@@ -27,7 +26,7 @@ import {
 export class StepError extends Error {
   override readonly name = 'StepError';
   constructor(
-    readonly kind: 'LocalMessage' | 'PeerNotFound',
+    readonly kind: 'LocalMessage',
     message: string,
   ) {
     super(message);
@@ -88,15 +87,13 @@ export class RawNode {
   }
 
   /**
-   * Steps a message received from the network. Local message types are refused; responses
-   * from unknown peers are refused. A forwarded proposal the leader cannot accept is dropped
-   * silently (the proposer retries on its own timeout).
+   * Steps a message received from the network. Local message types are refused (a caller
+   * bug). Messages from peers outside the configuration are ignored by the protocol, and a
+   * forwarded proposal the leader cannot accept is dropped silently (the proposer retries
+   * on its own timeout).
    */
   step(m: Message): void {
     if (isLocalMessage(m.type)) throw new StepError('LocalMessage', `cannot step local message ${m.type}`);
-    if (isResponseMessage(m.type) && !this.raft.trk.progress.has(m.from) && this.raft.state === 'leader') {
-      throw new StepError('PeerNotFound', `no progress for ${m.from}`);
-    }
     try {
       this.raft.step(m);
     } catch (e) {
@@ -164,7 +161,11 @@ export class RawNode {
       committedEntries,
       messages: r.msgs,
       persistedMessages: r.msgsAfterAppend,
-      mustSync: entries.length > 0 || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote,
+      mustSync:
+        entries.length > 0 ||
+        r.raftLog.unstable.snapshot !== undefined ||
+        hs.term !== this.prevHardState.term ||
+        hs.vote !== this.prevHardState.vote,
     };
     if (ss.lead !== this.prevSoftState.lead || ss.role !== this.prevSoftState.role) {
       rd.softState = ss;
