@@ -10,7 +10,11 @@ import type { Rng } from './rng.ts';
  * each one breaks a Raft safety rule on purpose.
  */
 export interface UnsafeTestMutations {
-  /** Count replicas of any-term entries for commit (violates §5.4.2, Figure 8). */
+  /**
+   * Count replicas of any-term entries for commit (violates §5.4.2). As in the paper's
+   * Figure 8, a new leader then also skips the empty entry of its term, which would
+   * otherwise usually commit the older entries safely before the bug can show.
+   */
   commitPreviousTermByCount?: boolean;
   /** Put vote responses in `messages` (sent before the vote is persisted) instead of `persistedMessages`. */
   votesBeforePersist?: boolean;

@@ -407,6 +407,7 @@ export class Raft {
     // Conservatively treat everything up to our last index as possibly holding a conf
     // change: no new one until it is applied.
     this.pendingConfIndex = this.raftLog.lastIndex();
+    if (this.mutations.commitPreviousTermByCount) return;
     // An empty entry of the new term lets us commit (and learn the commit index) (§5.4.2).
     const ok = this.appendEntry([{ term: 0, index: 0, type: 'normal', data: new Uint8Array() }]);
     assert(ok, 'empty entry was dropped');

@@ -47,6 +47,11 @@ export class InteractionEnv {
   private cut = new Set<string>();
   private configOverrides: Partial<Config> = {};
 
+  /** @param baseConfig overrides applied to every node (before script `config` lines). */
+  constructor(baseConfig: Partial<Config> = {}) {
+    this.configOverrides = { ...baseConfig };
+  }
+
   handle(cmd: Command): string {
     const handler = this.handlers[cmd.name];
     if (!handler) throw new Error(`unknown command ${cmd.name}`);
