@@ -150,6 +150,10 @@ export class RaftLog {
 
   /** Term of entry `i`, or undefined if it is compacted or beyond the log. */
   termOrUndefined(i: number): number | undefined {
+    // Bounds first: this is on the hot path of every append, and exceptions are costly.
+    if (i < this.firstIndex() - 1 || i > this.lastIndex()) return undefined;
+    const ut = this.unstable.maybeTerm(i);
+    if (ut !== undefined) return ut;
     try {
       return this.term(i);
     } catch (e) {

@@ -154,7 +154,9 @@ export class MemoryStorage implements RaftStorage {
     const ents = first > entries[0].index ? entries.slice(first - entries[0].index) : entries;
     const offset = ents[0].index - this.ents[0].index;
     assert(offset <= this.ents.length, `missing log entry [last: ${this.lastIndex()}, append at: ${ents[0].index}]`);
-    this.ents = [...this.ents.slice(0, offset), ...ents];
+    // Truncate a conflicting suffix in place, then append (amortized O(appended)).
+    this.ents.length = offset;
+    for (const e of ents) this.ents.push(e);
   }
 }
 
