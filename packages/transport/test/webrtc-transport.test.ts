@@ -1,0 +1,84 @@
+/**
+ * `WebRtcTransport` in Node with fake peers (no RTCPeerConnection here) through the real
+ * signaling server: discovery, sealed signaling, pairing, membership and redial.
+ * The real data channels are exercised by the Playwright specs.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { SignalingServer } from '../../../signaling/src/server.ts';
+import type { WebSocketCtor } from '../src/signaling-client.ts';
+import { WebRtcTransport } from '../src/webrtc-transport.ts';
+import type { RaftBatch } from '../src/codec/envelope.ts';
+import { fakePeerFactory } from './fake-peer.ts';
+import { seqMessage, seqOf, testKeys, until } from './helpers.ts';
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function server(): Promise<{ url: string; s: SignalingServer }> {
+  const s = new SignalingServer();
+  const addr = await s.listen(0, '127.0.0.1');
+  cleanups.push(() => s.close());
+  return { url: `ws://127.0.0.1:${addr.port}`, s };
+}
+
+async function store(url: string, storeId: number, secret = 'pw', clusterId = 'cl'): Promise<{ t: WebRtcTransport; got: RaftBatch[] }> {
+  const t = new WebRtcTransport({
+    localStoreId: storeId,
+    keys: await testKeys(clusterId, secret),
+    signalingUrl: url,
+    iceServers: [],
+    WebSocket: WebSocket as unknown as WebSocketCtor,
+    peerFactory: fakePeerFactory,
+    reconnectDelayMsMin: 20,
+  });
+  cleanups.push(() => t.close());
+  const got: RaftBatch[] = [];
+  t.onMessage((b) => got.push(b));
+  return { t, got };
+}
+
+describe('WebRtcTransport (fake peers, real signaling server)', () => {
+  it('three stores find each other through sealed signaling and exchange messages in order', async () => {
+    const { url, s } = await server();
+    const a = await store(url, 1);
+    const b = await store(url, 2);
+    const c = await store(url, 3);
+    await until(() => a.t.peers().length === 2 && b.t.peers().length === 2 && c.t.peers().length === 2);
+    for (let i = 0; i < 500; i++) a.t.send(3, [seqMessage(i)]);
+    await until(() => c.got.flatMap((x) => x.messages).length === 500);
+    expect(c.got.flatMap((x) => x.messages).map(seqOf)).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    expect(s.metrics().topics).toBe(1);
+  });
+
+  it('a store with the wrong secret connects to no one; its announces are counted', async () => {
+    const { url } = await server();
+    const a = await store(url, 1);
+    const b = await store(url, 2);
+    const evil = await store(url, 3, 'wrong');
+    await until(() => a.t.peers().length === 1 && b.t.peers().length === 1);
+    await until(() => a.t.counters().drops.signalingDecryptFailed > 0 && evil.t.counters().drops.signalingDecryptFailed > 0);
+    expect(evil.t.send(1, [seqMessage(1)]).dropped).toBe(1);
+    expect(a.t.peers()).toEqual([2]);
+    expect(evil.t.peers()).toEqual([]);
+    expect(a.got).toEqual([]);
+  });
+
+  it('redials after the channel drops', async () => {
+    const { url } = await server();
+    const a = await store(url, 1);
+    const b = await store(url, 2);
+    await until(() => a.t.peers().length === 1 && b.t.peers().length === 1);
+    const downs: number[] = [];
+    a.t.onPeer((e) => e.type === 'down' && downs.push(e.storeId));
+    // Tear the link down from b's side as a failed channel would.
+    (b.t as unknown as { dropLink(id: number, r: string): void }).dropLink(1, 'test');
+    await until(() => downs.length === 1);
+    await until(() => a.t.peers().length === 1 && b.t.peers().length === 1);
+    b.t.send(1, [seqMessage(42)]);
+    await until(() => a.got.length === 1);
+    expect(seqOf(a.got[0].messages[0])).toBe(42);
+  });
+});

@@ -1,0 +1,9 @@
+/**
+ * @peerkv/signaling: a WebSocket signaling server speaking y-webrtc's protocol, with limits,
+ * `/healthz` and `/metrics`. It relays sealed payloads and never sees cluster data or SDPs.
+ */
+export * from './limits.ts';
+export * from './token-bucket.ts';
+export * from './server.ts';
+export { parseArgs, main } from './cli.ts';
+export type { CliOptions } from './cli.ts';
