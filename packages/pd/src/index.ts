@@ -1,0 +1,2 @@
+/** @peerkv/pd: the placement driver and the cluster metadata it owns. */
+export * from './meta.ts';

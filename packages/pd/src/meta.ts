@@ -1,0 +1,113 @@
+/**
+ * Cluster metadata shared by the placement driver, stores and clients (TiKV's `metapb`):
+ * stores, regions, peers and epochs, and the typed region errors requests come back with.
+ * Plain data only.
+ */
+
+/** A store's id (PD-allocated, never reused; bound to one storage incarnation). */
+export type StoreId = number;
+/** A region's id (PD-allocated). */
+export type RegionId = number;
+/** A peer's id: the Raft node id of one replica of one region (PD-allocated, unique cluster-wide). */
+export type PeerId = number;
+
+/**
+ * A region's epoch: `confVer` bumps on every membership change, `version` on every split or
+ * merge. A request or heartbeat carrying an older epoch than the receiver's is stale.
+ */
+export interface RegionEpoch {
+  confVer: number;
+  version: number;
+}
+
+export type PeerRole = 'voter' | 'learner' | 'incomingVoter' | 'demotingVoter';
+
+export interface Peer {
+  id: PeerId;
+  storeId: StoreId;
+  role: PeerRole;
+}
+
+/**
+ * A region: the half-open key range [startKey, endKey) replicated by one Raft group. An
+ * empty `endKey` means "to the end of the key space"; an empty `startKey` is the beginning.
+ */
+export interface Region {
+  id: RegionId;
+  startKey: Uint8Array;
+  endKey: Uint8Array;
+  epoch: RegionEpoch;
+  peers: Peer[];
+}
+
+export type StoreState = 'up' | 'offline' | 'tombstone';
+
+/** Labels place replicas (e.g. `device`, `browser`); PD spreads a region's replicas across distinct values. */
+export type StoreLabels = Record<string, string>;
+
+export interface StoreMeta {
+  id: StoreId;
+  /** How peers reach it (transport-specific, e.g. a WebRTC peer name). */
+  address: string;
+  labels: StoreLabels;
+  state: StoreState;
+}
+
+/** What a store reports periodically. */
+export interface StoreStats {
+  storeId: StoreId;
+  capacityBytes: number;
+  usedBytes: number;
+  availableBytes: number;
+  regionCount: number;
+  leaderCount: number;
+  /** The store is closing (e.g. a tab going away): move its leaders elsewhere. */
+  draining: boolean;
+}
+
+/** What a region's leader reports periodically. */
+export interface RegionHeartbeat {
+  region: Region;
+  leader: Peer;
+  /** Peers the leader has not heard from recently. */
+  downPeers: PeerId[];
+  /** Peers still catching up (learners being built, snapshots in flight). */
+  pendingPeers: PeerId[];
+  approximateSizeBytes: number;
+  approximateKeys: number;
+  writtenBytesPerSec: number;
+  term: number;
+}
+
+/**
+ * Expected failures of a region request, as values (the client retries them). Broken
+ * invariants are assertions, not members of this union.
+ */
+export type RegionError =
+  | { kind: 'NotLeader'; regionId: RegionId; leaderHint?: Peer }
+  | { kind: 'EpochNotMatch'; currentRegions: Region[] }
+  | { kind: 'RegionNotFound'; regionId: RegionId }
+  | { kind: 'KeyNotInRegion'; key: Uint8Array; regionId: RegionId; startKey: Uint8Array; endKey: Uint8Array }
+  | { kind: 'ServerIsBusy'; reason: string; backoffMs: number }
+  | { kind: 'StoreNotMatch'; requestStoreId: StoreId; actualStoreId: StoreId }
+  | { kind: 'Timeout'; what: string };
+
+/** Byte-wise comparison of keys. */
+export function compareKeys(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) return a[i] - b[i];
+  }
+  return a.length - b.length;
+}
+
+/** Whether `key` falls in the region's [startKey, endKey). */
+export function regionContainsKey(region: Pick<Region, 'startKey' | 'endKey'>, key: Uint8Array): boolean {
+  if (compareKeys(key, region.startKey) < 0) return false;
+  return region.endKey.length === 0 || compareKeys(key, region.endKey) < 0;
+}
+
+/** True when `a` is strictly older than `b` in either dimension. */
+export function isEpochStale(a: RegionEpoch, b: RegionEpoch): boolean {
+  return a.confVer < b.confVer || a.version < b.version;
+}
