@@ -90,8 +90,8 @@ export class IdbEngine implements KvEngine {
     requireArg(factory !== undefined && keyRange !== undefined, 'no IndexedDB in this environment; pass indexedDB and keyRange');
     requireArg(options.columnFamilies.length > 0, 'at least one column family');
     for (const cf of options.columnFamilies) requireArg(cf !== '' && cf !== IDB_META_STORE, `invalid column family name '${cf}'`);
-    let db = await openIdb(factory, options.name, undefined, (raw, oldVersion, tx) => {
-      if (oldVersion === 0) initialize(raw, tx, options.columnFamilies);
+    let db = await openIdb(factory, options.name, undefined, (raw, oldVersion) => {
+      if (oldVersion === 0) initialize(raw, options.columnFamilies);
     });
     try {
       await checkFormat(db, options.name);
@@ -254,10 +254,10 @@ export class IdbEngine implements KvEngine {
   }
 }
 
-function initialize(db: IDBDatabase, tx: IDBTransaction, cfs: readonly string[]): void {
+/** A new database: the format record (written in the upgrade transaction) and the column families. */
+function initialize(db: IDBDatabase, cfs: readonly string[]): void {
   db.createObjectStore(IDB_META_STORE).put(newFormatRecord(), FORMAT_KEY);
   for (const cf of cfs) db.createObjectStore(cf);
-  void tx;
 }
 
 async function checkFormat(db: IDBPDatabase, name: string): Promise<void> {
