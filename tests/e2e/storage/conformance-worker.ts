@@ -1,19 +1,44 @@
 /**
- * Worker entry of the browser conformance suite: runs every `KvEngine` conformance case on
- * `IdbEngine` over Chromium's real IndexedDB and posts `{done, results}`.
+ * Worker entry of the browser storage suite, over Chromium's real IndexedDB. On
+ * `{suite: 'conformance'}` it runs every `KvEngine` conformance case on `IdbEngine`; on
+ * `{suite: 'raft-model'}` it runs the seeded `RaftLogStore`-vs-`MemoryStorage` model across
+ * reopens. Posts `{log}` lines, then `{done, results}`.
  */
-import { runConformance } from '../../../packages/storage/test/conformance/cases.ts';
+import { runConformance, type CaseResult } from '../../../packages/storage/test/conformance/cases.ts';
 import { globalIdbEnvironment, idbHarnessFactory } from '../../../packages/storage/test/conformance/idb-harness.ts';
+import { IdbEngine } from '../../../packages/storage/src/idb-engine.ts';
+import { runRaftModel } from '../../../packages/storage/test/raft-model.ts';
 
 const scope = self as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: unknown): void };
+const describe = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 
-scope.onmessage = async () => {
+async function raftModel(): Promise<CaseResult[]> {
+  const results: CaseResult[] = [];
+  for (const seed of [21, 22]) {
+    const name = `RaftLogStore matches MemoryStorage on IdbEngine, seed ${seed}`;
+    try {
+      const open = () => IdbEngine.open({ name: `peerkv-browser-raft-${seed}`, columnFamilies: ['raft'] });
+      await runRaftModel(open, { seed, rounds: 60, regionIds: [1, 2, 2 ** 40], reopenEvery: 12, entryCacheBytesMax: 150 });
+      results.push({ name, ok: true });
+    } catch (e) {
+      results.push({ name, ok: false, error: describe(e) });
+    }
+    scope.postMessage({ log: `${results[results.length - 1].ok ? 'ok  ' : 'FAIL'} ${name}` });
+  }
+  return results;
+}
+
+scope.onmessage = async (e: MessageEvent) => {
   try {
-    const results = await runConformance(idbHarnessFactory(globalIdbEnvironment(), 'peerkv-browser-conformance'), (r) =>
-      scope.postMessage({ log: `${r.ok ? 'ok  ' : 'FAIL'} ${r.name}${r.error ? `: ${r.error}` : ''}` }),
-    );
+    const suite = (e.data as { suite: string }).suite;
+    const results =
+      suite === 'raft-model'
+        ? await raftModel()
+        : await runConformance(idbHarnessFactory(globalIdbEnvironment(), 'peerkv-browser-conformance'), (r) =>
+            scope.postMessage({ log: `${r.ok ? 'ok  ' : 'FAIL'} ${r.name}${r.error ? `: ${r.error}` : ''}` }),
+          );
     scope.postMessage({ done: true, results });
-  } catch (e) {
-    scope.postMessage({ done: true, results: [], error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+  } catch (err) {
+    scope.postMessage({ done: true, results: [], error: describe(err) });
   }
 };

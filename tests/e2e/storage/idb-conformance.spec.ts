@@ -1,9 +1,9 @@
 /**
- * The `KvEngine` conformance suite on `IdbEngine`, inside a dedicated Worker in real
- * Chromium (IndexedDB on disk). Fails if any conformance case fails.
+ * The `KvEngine` conformance suite on `IdbEngine`, and the `RaftLogStore` model test, inside
+ * a dedicated Worker in real Chromium (IndexedDB on disk). Fails if any case fails.
  */
 import { join } from 'node:path';
-import { expect, test } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import { bundleWorker, serveWorker, type WorkerServer } from '../../../packages/storage/test/browser/serve.ts';
 import { conformanceCases } from '../../../packages/storage/test/conformance/cases.ts';
 
@@ -23,16 +23,27 @@ test.afterAll(async () => {
   await server.close();
 });
 
-test('IdbEngine passes the KvEngine conformance suite in a Chromium Worker', async ({ page }) => {
+async function runSuite(page: Page, suite: string): Promise<Result[]> {
   const logs: string[] = [];
   page.on('console', (m) => logs.push(m.text()));
   await page.goto(server.url);
-  const out = (await page.evaluate(() => (window as unknown as { runWorker(m: unknown): Promise<unknown> }).runWorker({}))) as {
+  const out = (await page.evaluate((s) => (window as unknown as { runWorker(m: unknown): Promise<unknown> }).runWorker({ suite: s }), suite)) as {
     results: Result[];
     error?: string;
   };
   console.log(logs.join('\n'));
   expect(out.error).toBeUndefined();
-  expect(out.results.map((r) => r.name)).toEqual(conformanceCases().map((c) => c.name));
-  expect(out.results.filter((r) => !r.ok)).toEqual([]);
+  return out.results;
+}
+
+test('IdbEngine passes the KvEngine conformance suite in a Chromium Worker', async ({ page }) => {
+  const results = await runSuite(page, 'conformance');
+  expect(results.map((r) => r.name)).toEqual(conformanceCases().map((c) => c.name));
+  expect(results.filter((r) => !r.ok)).toEqual([]);
+});
+
+test('RaftLogStore on IdbEngine matches MemoryStorage across reopens in a Chromium Worker', async ({ page }) => {
+  const results = await runSuite(page, 'raft-model');
+  expect(results.length).toBe(2);
+  expect(results.filter((r) => !r.ok)).toEqual([]);
 });

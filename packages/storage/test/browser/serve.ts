@@ -53,6 +53,9 @@ export async function serveWorker(workerJs: string): Promise<WorkerServer> {
     } else if (req.url === '/' || req.url === '/index.html') {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end(PAGE);
+    } else if (req.url === '/favicon.ico') {
+      res.writeHead(204);
+      res.end();
     } else {
       res.writeHead(404);
       res.end();
