@@ -1,0 +1,73 @@
+/**
+ * `npm run sim -- --seeds N [--seed S] [--nodes 3|5] [--ops N] [--verbose]`: runs seeds, prints
+ * each failure with how to reproduce it, and ends with exactly
+ * `sim: seeds=<N> ops=<total> violations=<v> unknown=<u>` (u: seeds whose linearizability
+ * check ran out of its time budget). Exits 1 on any violation, 2 on bad arguments.
+ */
+import { CliArgsError, USAGE, parseCliArgs, type CliArgs } from './cli-args.ts';
+import { defaultOptions, type SimMutations } from './options.ts';
+import { runSeed, type SeedResult } from './simulation.ts';
+
+/** The options a mutation name turns on. */
+export function mutationOptions(name: CliArgs['mutation']): SimMutations {
+  if (name === undefined) return {};
+  if (name === 'staleFollowerReads') return { staleFollowerReads: true };
+  return { raft: { [name]: true } };
+}
+
+function reproduceLine(seed: number, args: CliArgs): string {
+  const extra =
+    `${args.nodes !== undefined ? ` --nodes ${args.nodes}` : ''}${args.ops !== undefined ? ` --ops ${args.ops}` : ''}` +
+    `${args.mutation !== undefined ? ` --mutation ${args.mutation}` : ''}`;
+  return `reproduce with: npm run sim -- --seed ${seed}${extra}`;
+}
+
+function printFailure(r: SeedResult, args: CliArgs): void {
+  console.log(`seed ${r.seed} (${r.nodes} nodes): ${r.violations.length} violation(s)`);
+  for (const v of r.violations) console.log(`  [${v.kind}] at ${v.atMs}ms: ${v.message}`);
+  if (args.verbose) for (const line of r.trace.slice(-300)) console.log(`    | ${line}`);
+  console.log(reproduceLine(r.seed, args));
+}
+
+function printSeed(r: SeedResult, wallMs: number): void {
+  const o = r.outcomes;
+  console.log(
+    `seed ${r.seed}: nodes=${r.nodes} ops=${r.ops} ok=${o.ok} fail=${o.fail} unknown=${o.unknown} ` +
+      `virtual=${r.virtualMs}ms wall=${wallMs.toFixed(0)}ms terms=${r.stats.leaderTerms} msgs=${r.stats.messagesSent} ` +
+      `dropped=${r.stats.messagesDropped} lostWrites=${r.stats.writesLostInCrash}${r.linearizabilityUnknown ? ' lin=unknown' : ''}`,
+  );
+}
+
+function main(argv: readonly string[]): number {
+  let args: CliArgs;
+  try {
+    args = parseCliArgs(argv);
+  } catch (e) {
+    if (!(e instanceof CliArgsError)) throw e;
+    console.error(`${e.message}\n${USAGE}`);
+    return 2;
+  }
+  const started = performance.now();
+  let ops = 0;
+  let violations = 0;
+  let unknown = 0;
+  let seedsRun = 0;
+  for (const seed of args.seeds) {
+    seedsRun++;
+    const overrides = { trace: args.verbose, mutations: mutationOptions(args.mutation), ...(args.nodes !== undefined ? { nodes: args.nodes } : {}), ...(args.ops !== undefined ? { ops: args.ops } : {}) };
+    const t0 = performance.now();
+    const r = runSeed(defaultOptions(seed, overrides));
+    ops += r.ops;
+    violations += r.violations.length;
+    if (r.linearizabilityUnknown) unknown++;
+    if (args.verbose) printSeed(r, performance.now() - t0);
+    if (r.violations.length > 0) printFailure(r, args);
+    if (r.violations.length > 0 && args.failFast) break;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`sim: ${seedsRun} seeds in ${seconds.toFixed(1)}s wall`);
+  console.log(`sim: seeds=${seedsRun} ops=${ops} violations=${violations} unknown=${unknown}`);
+  return violations > 0 ? 1 : 0;
+}
+
+process.exitCode = main(process.argv.slice(2));

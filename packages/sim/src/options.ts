@@ -1,0 +1,167 @@
+/**
+ * Every knob of one simulated run, with units in the names, and the defaults used by
+ * `npm run sim`. A seed plus these options fully determine a run.
+ */
+import type { UnsafeTestMutations } from '@peerkv/raft';
+import type { NetworkFaults } from '../../transport/src/memory-network.ts';
+import type { Durability } from './sim-storage.ts';
+
+/** Test-only bugs the mutation tests turn on to prove the checkers can fail. */
+export interface SimMutations {
+  /** KV layer: a non-leader serves `get` from its local state machine (stale reads). */
+  staleFollowerReads?: boolean;
+  /** Raft core mutations (passed through `Config.unsafeTestMutations`). */
+  raft?: UnsafeTestMutations;
+}
+
+/** Relative weights of the nemesis's actions (0 disables one). */
+export interface NemesisWeights {
+  partition: number;
+  asymmetricCut: number;
+  isolateLeader: number;
+  heal: number;
+  crash: number;
+  crashLeader: number;
+  powerLoss: number;
+  transferLeader: number;
+  membership: number;
+  networkSpike: number;
+}
+
+/** How hard the nemesis hits. */
+export interface FaultProfile {
+  weights: NemesisWeights;
+  /** Virtual ms between two nemesis actions, drawn in [min, max]. */
+  nemesisIntervalMsMin: number;
+  nemesisIntervalMsMax: number;
+  /** A crashed node restarts after a delay drawn in [min, max] virtual ms. */
+  restartDelayMsMin: number;
+  restartDelayMsMax: number;
+  /** Probability that a node crashes while a storage write is in flight (before it completes). */
+  writeCrashRate: number;
+  /** The same for writes that change the persisted vote (the votes-before-persist window). */
+  voteWriteCrashRate: number;
+  /** Probability that a newly elected leader crashes within `newLeaderCrashDelayMsMax`. */
+  newLeaderCrashRate: number;
+  newLeaderCrashDelayMsMax: number;
+  /** At most this many nodes are down at once (crash actions are skipped beyond it). */
+  downNodesMax: number;
+  /** Baseline network faults while the nemesis runs. */
+  network: NetworkFaults;
+  /** Network faults during a spike (`networkSpike` action), until the next heal. */
+  spikeNetwork: NetworkFaults;
+}
+
+/** Storage latency: a write completes after [min, max] virtual ms. */
+export interface StorageTiming {
+  writeLatencyMsMin: number;
+  writeLatencyMsMax: number;
+  /** Relaxed durability only: completed writes are flushed to disk every this many ms. */
+  flushIntervalMs: number;
+}
+
+/** Client behaviour. */
+export interface ClientProfile {
+  clients: number;
+  keys: number;
+  /** Probabilities of get and delete; the rest are puts. */
+  getRate: number;
+  deleteRate: number;
+  /** A request with no answer after this long is retried (same seq) at another node. */
+  requestTimeoutMs: number;
+  /** Pause before retrying a refused request. */
+  retryBackoffMs: number;
+  /** After this long since invocation the client gives up: the outcome is unknown. */
+  opDeadlineMs: number;
+  /** Pause between two operations of one client, drawn in [0, max]. */
+  thinkTimeMsMax: number;
+}
+
+/** All options of one run. */
+export interface SimOptions {
+  seed: number;
+  /** Initial voters; two spare nodes can join through membership changes. */
+  nodes: number;
+  /** Client operations to invoke before healing (final reads come on top). */
+  ops: number;
+  durability: Durability;
+  mutations: SimMutations;
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Max bytes per MsgApp; drawn per seed when undefined (small values split appends). */
+  maxSizePerMsgBytes?: number;
+  /** Max MsgApp in flight per follower; drawn per seed when undefined. */
+  maxInflightMsgs?: number;
+  /** Take an application snapshot (and compact the log) every this many applied entries; per seed when undefined. */
+  snapshotEveryEntries?: number;
+  faults: FaultProfile;
+  storage: StorageTiming;
+  client: ClientProfile;
+  /** After healing, a leader must be elected and the final writes and reads must finish within this. */
+  livenessTimeoutMs: number;
+  /** Hard bound on the fault phase, virtual ms (clients stop invoking after it). */
+  faultPhaseMsMax: number;
+  /** Wall-time budget of the linearizability check per seed, ms. */
+  checkBudgetMs: number;
+  /** Keep a per-seed event log (for `--verbose`). */
+  trace: boolean;
+}
+
+/** The fault profile of `npm run sim`. */
+export const DEFAULT_FAULTS: FaultProfile = {
+  weights: {
+    partition: 3,
+    asymmetricCut: 2,
+    isolateLeader: 2,
+    heal: 4,
+    crash: 3,
+    crashLeader: 2,
+    powerLoss: 1,
+    transferLeader: 2,
+    membership: 3,
+    networkSpike: 1,
+  },
+  nemesisIntervalMsMin: 50,
+  nemesisIntervalMsMax: 400,
+  restartDelayMsMin: 5,
+  restartDelayMsMax: 400,
+  writeCrashRate: 0.01,
+  voteWriteCrashRate: 0.15,
+  newLeaderCrashRate: 0.1,
+  newLeaderCrashDelayMsMax: 40,
+  downNodesMax: 2,
+  network: { delayMsMin: 1, delayMsMax: 12, lossRate: 0.03, duplicateRate: 0.03, reorderRate: 0.1, reorderDelayMsMax: 40 },
+  spikeNetwork: { delayMsMin: 5, delayMsMax: 80, lossRate: 0.2, duplicateRate: 0.1, reorderRate: 0.3, reorderDelayMsMax: 150 },
+};
+
+/** Options for `seed` with the `npm run sim` defaults; 5 voters on every fourth seed. */
+export function defaultOptions(seed: number, overrides: Partial<SimOptions> = {}): SimOptions {
+  return {
+    seed,
+    nodes: seed % 4 === 0 ? 5 : 3,
+    ops: 300,
+    durability: 'strict',
+    mutations: {},
+    tickMs: 10,
+    electionTicks: 10,
+    heartbeatTicks: 2,
+    faults: DEFAULT_FAULTS,
+    storage: { writeLatencyMsMin: 1, writeLatencyMsMax: 8, flushIntervalMs: 200 },
+    client: {
+      clients: 4,
+      keys: 5,
+      getRate: 0.45,
+      deleteRate: 0.1,
+      requestTimeoutMs: 250,
+      retryBackoffMs: 20,
+      opDeadlineMs: 1500,
+      thinkTimeMsMax: 20,
+    },
+    livenessTimeoutMs: 10_000,
+    faultPhaseMsMax: 120_000,
+    checkBudgetMs: 2_000,
+    trace: false,
+    ...overrides,
+  };
+}
