@@ -85,7 +85,14 @@ export class BroadcastChannelTransport extends LinkTransport {
     this.channel = new Ctor(`peerkv/${this.keys.clusterId}`);
     this.channel.onmessage = (ev) => this.onChannelMessage(ev.data);
     this.heartbeat();
+    // A closing tab says bye so the others need not wait for the departure timeout; if the
+    // page comes back from the back/forward cache, its next hello starts fresh links.
+    globalThis.addEventListener?.('pagehide', this.onPageHide);
   }
+
+  private readonly onPageHide = (): void => {
+    if (!this.isClosed) this.post({ kind: 'bye' });
+  };
 
   override close(): void {
     if (this.isClosed) return;
@@ -94,6 +101,7 @@ export class BroadcastChannelTransport extends LinkTransport {
     if (this.heartbeatTimer !== null) this.timers.clearTimeout(this.heartbeatTimer);
     this.channel.onmessage = null;
     this.channel.close();
+    globalThis.removeEventListener?.('pagehide', this.onPageHide);
     this.remotes.clear();
   }
 

@@ -164,15 +164,19 @@ export class WebRtcTransport extends LinkTransport {
     if (topic !== this.topic || this.isClosed) return;
     if (!isSealed(data)) return this.count('signalingForeign');
     // Decrypt in arrival order: an offer must reach simple-peer before its candidates.
-    this.inbound = this.inbound.then(async () => {
-      const p = await open(this.keys, this.topic, data);
-      if (p === undefined) return this.count('signalingDecryptFailed');
-      if (!isPayload(p)) return this.count('signalingForeign');
-      if (this.isClosed || p.from === this.localStoreId) return;
-      if (p.to !== undefined && p.to !== this.localStoreId) return;
-      if (p.kind === 'announce') this.onAnnounce(p);
-      else this.onSignal(p);
-    });
+    this.inbound = this.inbound
+      .then(async () => {
+        const p = await open(this.keys, this.topic, data);
+        if (p === undefined) return this.count('signalingDecryptFailed');
+        if (!isPayload(p)) return this.count('signalingForeign');
+        if (this.isClosed || p.from === this.localStoreId) return;
+        if (p.to !== undefined && p.to !== this.localStoreId) return;
+        if (p.kind === 'announce') this.onAnnounce(p);
+        else this.onSignal(p);
+      })
+      .catch(() => {
+        // A bad signal from a member must not stall the chain for everyone else.
+      });
   }
 
   private onAnnounce(p: Extract<SignalPayload, { kind: 'announce' }>): void {
@@ -189,7 +193,12 @@ export class WebRtcTransport extends LinkTransport {
       if (this.isInitiatorFor(r.storeId)) return; // a stale answer for a peer we already dropped
       this.startPeer(r, false);
     }
-    r.peer?.signal(p.signal);
+    const peer = r.peer;
+    try {
+      peer?.signal(p.signal);
+    } catch {
+      if (peer) this.onPeerGone(r, peer); // an unusable SDP or candidate: start over
+    }
   }
 
   private isInitiatorFor(storeId: StoreId): boolean {

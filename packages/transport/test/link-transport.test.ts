@@ -58,6 +58,23 @@ describe('LinkTransport', () => {
     expect(a.received).toEqual([]);
   });
 
+  it('a forged proof followed at once by Raft frames: nothing is delivered, all is counted', async () => {
+    const a = new TestTransport({ localStoreId: 1, keys: await testKeys('c1', 's3cret') });
+    const rogue = new PipeLink();
+    const h = a.attach(9, rogue);
+    const frames = [
+      { type: 'authHello' as const, clusterId: 'c1', storeId: 9, nonce: new Uint8Array(32).fill(1) },
+      { type: 'authProof' as const, proof: new Uint8Array(32).fill(2) },
+      { type: 'raftBatch' as const, batch: { clusterId: 'c1', fromStoreId: 9, toStoreId: 1, messages: [seqMessage(1)] } },
+      { type: 'raftBatch' as const, batch: { clusterId: 'c1', fromStoreId: 9, toStoreId: 1, messages: [seqMessage(2)] } },
+    ];
+    for (const f of frames) for (const p of encodePackets(f, 16 * 1024)) h.receive(p);
+    await until(() => a.counters().drops.authFailed === 1);
+    expect(a.counters().drops.unauthenticated).toBe(2);
+    expect(a.received).toEqual([]);
+    expect(rogue.closed).toBe(true);
+  });
+
   it('drops a link whose hello names another cluster', async () => {
     const { a, b } = await pair('s3cret', 'other');
     connect(a, b);

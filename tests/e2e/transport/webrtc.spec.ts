@@ -75,7 +75,7 @@ test('two browser processes exchange 10,000 messages each way; a wrong-secret pr
   const launch = () => chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS });
   const browsers: Browser[] = [await launch(), await launch(), await launch()];
   try {
-    const [a, b, evil] = await Promise.all(browsers.map((br) => br.newPage()));
+    const [a, b, evil] = await Promise.all(browsers.map((br) => br.newPage({ permissions: ['camera', 'microphone'] })));
     await startStore(a, 1);
     await startStore(b, 2);
     await exchange(a, b);
