@@ -138,8 +138,8 @@ export class LevelEngine implements KvEngine {
     await this.db.close();
   }
 
+  /** Runs under the write lock. No open check: `close()` lets writes issued before it finish. */
   private async writeNow(batch: WriteBatch, options: WriteOptions): Promise<void> {
-    this.assertOpen();
     try {
       const ops = await this.toLevelOps(batch);
       await this.db.batch(ops, { sync: options.durability === 'strict' });

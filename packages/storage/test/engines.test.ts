@@ -2,7 +2,8 @@
  * Runs the `KvEngine` conformance suite against the memory, LevelDB and IndexedDB
  * (fake-indexeddb) engines in Node.
  */
-import 'fake-indexeddb/auto';
+import 'fake-indexeddb/auto'; // idb's wrappers check instances against the global IDB classes
+import { IDBFactory, IDBKeyRange as FakeKeyRange, IDBObjectStore as FakeObjectStore } from 'fake-indexeddb';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { MemoryDisk, MemoryEngine } from '../src/memory-engine.ts';
 import { LevelEngine } from '../src/level-engine.ts';
 import { conformanceCases } from './conformance/cases.ts';
 import type { HarnessFactory } from './conformance/harness.ts';
-import { globalIdbEnvironment, idbHarnessFactory } from './conformance/idb-harness.ts';
+import { idbHarnessFactory } from './conformance/idb-harness.ts';
 
 const memoryHarness: HarnessFactory = async () => {
   const disk = new MemoryDisk();
@@ -29,7 +30,8 @@ const levelHarness: HarnessFactory = async () => {
 const engines: [string, HarnessFactory][] = [
   ['MemoryEngine', memoryHarness],
   ['LevelEngine', levelHarness],
-  ['IdbEngine (fake-indexeddb)', idbHarnessFactory(globalIdbEnvironment())],
+  // An injected factory per suite run: the engine never touches the global one here.
+  ['IdbEngine (fake-indexeddb)', idbHarnessFactory({ indexedDB: new IDBFactory(), keyRange: FakeKeyRange, objectStorePrototype: FakeObjectStore.prototype })],
 ];
 
 for (const [engineName, factory] of engines) {

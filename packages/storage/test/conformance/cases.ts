@@ -217,6 +217,22 @@ export function conformanceCases(): ConformanceCase[] {
       },
     },
     {
+      name: 'close lets writes issued before it finish',
+      run: async (h) => {
+        let e = await h.open(CFS);
+        const pending = e.write(new WriteBatch().put('default', s('late'), s('1')), strict);
+        const closing = e.close();
+        await pending;
+        await closing;
+        e = await h.open(CFS);
+        try {
+          bytesEqual(await e.get('default', s('late')), s('1'), 'write issued before close is durable');
+        } finally {
+          await e.close();
+        }
+      },
+    },
+    {
       name: 'a column family added on reopen keeps existing data',
       run: async (h) => {
         let e = await h.open(['default']);
