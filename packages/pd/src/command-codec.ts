@@ -1,0 +1,148 @@
+/**
+ * Bytes for `PdCommand`s in PD's Raft log: a compact binary encoding (`codec/bytes.ts`).
+ * The first varUint is the command type (the order of `COMMAND_KINDS`, append only); an
+ * unknown type, a truncated body, trailing bytes or a field past its limit throw
+ * `PdDecodeError`. Binary rather than JSON because keys are bytes and heartbeats are frequent.
+ */
+import { ByteReader, ByteWriter } from './codec/bytes.ts';
+import { readScheduleConfig, writeScheduleConfig } from './codec/config-codec.ts';
+import {
+  readEpoch,
+  writeEpoch,
+  readPeers,
+  readRegion,
+  readRegionHeartbeat,
+  readStoreMeta,
+  readStoreState,
+  readStoreStats,
+  readLabels,
+  writeLabels,
+  writePeers,
+  writeRegion,
+  writeRegionHeartbeat,
+  writeStoreMeta,
+  writeStoreState,
+  writeStoreStats,
+} from './codec/meta-codec.ts';
+import type { PdCommand } from './command.ts';
+import { PdDecodeError } from './errors.ts';
+import { ADDRESS_BYTES_MAX, ID_BATCH_MAX } from './limits.ts';
+
+/** Wire order of command kinds (append only). */
+export const COMMAND_KINDS = [
+  'bootstrap',
+  'allocIds',
+  'tsoSaveWindow',
+  'putStore',
+  'storeHeartbeat',
+  'setStoreState',
+  'regionHeartbeat',
+  'setScheduleConfig',
+] as const satisfies readonly PdCommand['kind'][];
+
+/** Encodes a command for a Raft log entry. */
+export function encodePdCommand(cmd: PdCommand): Uint8Array {
+  const w = new ByteWriter();
+  w.varUint(COMMAND_KINDS.indexOf(cmd.kind));
+  writeBody(w, cmd);
+  return w.finish();
+}
+
+function writeBody(w: ByteWriter, cmd: PdCommand): void {
+  switch (cmd.kind) {
+    case 'bootstrap':
+      w.varUint(cmd.clusterId);
+      writeStoreMeta(w, cmd.store);
+      writeRegion(w, cmd.region);
+      w.varUint(cmd.pdGroup.regionId);
+      writeEpoch(w, cmd.pdGroup.epoch);
+      writePeers(w, cmd.pdGroup.peers);
+      w.varUint(cmd.nowMs);
+      return;
+    case 'allocIds':
+      w.varUint(cmd.count);
+      w.varUint(cmd.requesterId);
+      w.varUint(cmd.requesterTerm);
+      w.varUint(cmd.requestSeq);
+      return;
+    case 'tsoSaveWindow':
+      w.varUint(cmd.maxPhysicalMs);
+      return;
+    case 'putStore':
+      w.varUint(cmd.storeId);
+      w.string(cmd.address);
+      writeLabels(w, cmd.labels);
+      w.varUint(cmd.nowMs);
+      return;
+    case 'storeHeartbeat':
+      writeStoreStats(w, cmd.stats);
+      w.varUint(cmd.nowMs);
+      return;
+    case 'setStoreState':
+      w.varUint(cmd.storeId);
+      writeStoreState(w, cmd.state);
+      w.bool(cmd.force);
+      return;
+    case 'regionHeartbeat':
+      writeRegionHeartbeat(w, cmd.heartbeat);
+      w.varUint(cmd.nowMs);
+      return;
+    case 'setScheduleConfig':
+      writeScheduleConfig(w, cmd.config);
+      return;
+  }
+}
+
+/** Decodes a command; throws `PdDecodeError` on malformed input. */
+export function decodePdCommand(data: Uint8Array): PdCommand {
+  const r = new ByteReader(data);
+  const tag = r.varUint();
+  const kind = COMMAND_KINDS[tag];
+  if (kind === undefined) throw new PdDecodeError('UnknownTag', `command type ${tag}`);
+  const cmd = readBody(r, kind);
+  r.end();
+  return cmd;
+}
+
+function readBody(r: ByteReader, kind: PdCommand['kind']): PdCommand {
+  switch (kind) {
+    case 'bootstrap': {
+      const clusterId = r.varUint();
+      const store = readStoreMeta(r);
+      const region = readRegion(r);
+      const regionId = r.varUint();
+      const epoch = readEpoch(r);
+      const peers = readPeers(r);
+      return { kind, clusterId, store, region, pdGroup: { regionId, epoch, peers }, nowMs: r.varUint() };
+    }
+    case 'allocIds': {
+      const count = r.boundedUint(ID_BATCH_MAX, 'id batch');
+      const requesterId = r.varUint();
+      const requesterTerm = r.varUint();
+      return { kind, count, requesterId, requesterTerm, requestSeq: r.varUint() };
+    }
+    case 'tsoSaveWindow':
+      return { kind, maxPhysicalMs: r.varUint() };
+    case 'putStore': {
+      const storeId = r.varUint();
+      const address = r.string(ADDRESS_BYTES_MAX, 'address');
+      const labels = readLabels(r);
+      return { kind, storeId, address, labels, nowMs: r.varUint() };
+    }
+    case 'storeHeartbeat': {
+      const stats = readStoreStats(r);
+      return { kind, stats, nowMs: r.varUint() };
+    }
+    case 'setStoreState': {
+      const storeId = r.varUint();
+      const state = readStoreState(r);
+      return { kind, storeId, state, force: r.bool() };
+    }
+    case 'regionHeartbeat': {
+      const heartbeat = readRegionHeartbeat(r);
+      return { kind, heartbeat, nowMs: r.varUint() };
+    }
+    case 'setScheduleConfig':
+      return { kind, config: readScheduleConfig(r) };
+  }
+}
