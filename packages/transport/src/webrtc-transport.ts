@@ -14,7 +14,8 @@
  * simple-peer comes from its prebuilt `simplepeer.min.js`: that bundle already contains the
  * Buffer/stream/events shims simple-peer needs, so neither the demo's Vite build nor the
  * esbuild test fixtures need `vite-plugin-node-polyfills` (which would inject Node shims into
- * the whole app for the sake of one dependency). Same simple-peer 9 code, same API.
+ * the whole app for the sake of one dependency). Same simple-peer 9 code, same API, and the
+ * same file y-webrtc itself imports, so an app using both ships simple-peer once.
  */
 import SimplePeerBundle from 'simple-peer/simplepeer.min.js';
 import type { ClusterKeys, SealedPayload } from './auth.ts';
