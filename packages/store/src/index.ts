@@ -1,0 +1,10 @@
+/**
+ * @peerkv/store: a PeerKV store hosting many region peers over one KvEngine.
+ */
+export * from './store.ts';
+export * from './command.ts';
+export * from './dedup.ts';
+export * from './keys.ts';
+export * from './snapshot.ts';
+export * from './local-router.ts';
+export { RegionPeer, type Result, type PendingProposal, type PendingRead, type RegionLocalState } from './peer.ts';

@@ -1,0 +1,58 @@
+/**
+ * The store's column families and key layout.
+ * - `default`: user keys as they are (regions partition the key space; a store holds the
+ *   ranges of the regions it hosts).
+ * - `meta`: `r` + regionId (u64 BE) → region local state; `d` + regionId + clientId → that
+ *   client's dedup record; `s` → the store identity.
+ * - `raft`: owned by `RaftLogStore`.
+ */
+export const DATA_CF = 'default';
+export const META_CF = 'meta';
+export const RAFT_CF = 'raft';
+export const STORE_CFS = [DATA_CF, META_CF, RAFT_CF] as const;
+
+const encoder = new TextEncoder();
+
+function u64(prefix: number, n: number): Uint8Array {
+  const out = new Uint8Array(9);
+  out[0] = prefix;
+  new DataView(out.buffer).setBigUint64(1, BigInt(n));
+  return out;
+}
+
+/** Key of a region's local state record. */
+export function regionStateKey(regionId: number): Uint8Array {
+  return u64(0x72 /* r */, regionId);
+}
+
+export const REGION_STATE_PREFIX_START = new Uint8Array([0x72]);
+export const REGION_STATE_PREFIX_END = new Uint8Array([0x73]);
+
+/** Prefix of a region's dedup records. */
+export function dedupPrefix(regionId: number): Uint8Array {
+  return u64(0x64 /* d */, regionId);
+}
+
+export function dedupKey(regionId: number, clientId: string): Uint8Array {
+  const p = dedupPrefix(regionId);
+  const c = encoder.encode(clientId);
+  const out = new Uint8Array(p.length + c.length);
+  out.set(p);
+  out.set(c, p.length);
+  return out;
+}
+
+/** The exclusive end of a prefix range. */
+export function prefixEnd(prefix: Uint8Array): Uint8Array {
+  const out = prefix.slice();
+  for (let i = out.length - 1; i >= 0; i--) {
+    if (out[i] < 0xff) {
+      out[i]++;
+      return out.slice(0, i + 1);
+    }
+  }
+  return new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+}
+
+/** Key of the store identity record. */
+export const STORE_IDENT_KEY = new Uint8Array([0x73 /* s */]);

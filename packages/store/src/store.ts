@@ -1,0 +1,824 @@
+/**
+ * `Store`: the node. It hosts many region peers (multi-Raft) over one `KvEngine` and runs
+ * the batch loop: each round collects the Ready of every active peer, persists all of them
+ * and their applied state in ONE engine write (group commit), sends messages (votes and acks
+ * only after the write), resolves requests and advances. One tick timer drives every peer;
+ * idle peers hibernate.
+ */
+import type { Peer, Region, RegionEpoch, RegionError } from '@peerkv/pd';
+import { compareKeys, regionContainsKey } from '@peerkv/pd';
+import {
+  DEFAULT_CONFIG,
+  ProposalDroppedError,
+  RawNode,
+  SeededRng,
+  emptyConfState,
+  encodeConfChange,
+  type ConfChangeSingle,
+  type ConfState,
+  type Config as RaftConfig,
+  type Message,
+  type Ready,
+  type Snapshot,
+} from '@peerkv/raft';
+import { RaftLogStore, type Durability, type KvEngine, type RaftWriteBatch, type RegionLog } from '@peerkv/storage';
+import type { RegionMessage } from '@peerkv/transport';
+import { decodeRegion, encodeCommand, encodeConfChangeContext, type KvOp } from './command.ts';
+import { DedupTable, decodeDedupRecord, stageDedupTable, type DedupEntry } from './dedup.ts';
+import { DATA_CF, META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, RAFT_CF, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
+import { RegionPeer, encodeRegionState, ok, rolesOf, type ApplyEffects, type Result } from './peer.ts';
+import { decodeSnapshotPayload, encodeSnapshotPayload } from './snapshot.ts';
+
+/** The first log index of every region: a fresh peer always starts from a snapshot (TiKV's RAFT_INIT_LOG_INDEX). */
+export const RAFT_INIT_INDEX = 5;
+export const RAFT_INIT_TERM = 5;
+
+/** Where the store sends Raft messages (the transport adapter). */
+export interface StoreTransport {
+  send(toStoreId: number, messages: RegionMessage[]): void;
+}
+
+/** Injectable timers (a simulator passes virtual ones). */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const REAL_TIMERS: Timers = {
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/** Store settings; every limit is named with its unit. */
+export interface StoreOptions {
+  storeId: number;
+  clusterId: string;
+  /** Opened with the column families `STORE_CFS`. */
+  engine: KvEngine;
+  transport: StoreTransport;
+  /** Wall-clock ms between ticks. */
+  tickIntervalMs?: number;
+  /** Raft settings for every peer (ticks are store ticks). */
+  raft?: Partial<Pick<RaftConfig, 'electionTicks' | 'heartbeatTicks' | 'maxSizePerMsgBytes' | 'maxInflightMsgs' | 'maxUncommittedEntriesBytes' | 'preVote' | 'checkQuorum' | 'readOnly'>>;
+  /**
+   * Durability of every Raft write. `strict` (default) keeps votes and acks safe across power
+   * loss; `relaxed` is faster but a power cut may lose acknowledged writes.
+   */
+  durability?: Durability;
+  timers?: Timers;
+  /** Seeds the peers' election-timeout randomness. */
+  seed?: number;
+  /** Compact a region's log once it holds more entries than this. */
+  logGcThresholdEntries?: number;
+  /** Entries kept behind the applied index when compacting (lagging followers catch up from them). */
+  logGcKeepEntries?: number;
+  /** Ticks without new entries after which a caught-up region stops ticking. */
+  hibernateAfterTicks?: number;
+  /** Default per-request timeout, ms. */
+  requestTimeoutMs?: number;
+  /** Requests waiting in one region before new ones get `ServerIsBusy`. */
+  pendingRequestsPerRegionMax?: number;
+}
+
+/** How a read is served. */
+export type ReadConsistency =
+  /** ReadIndex through the leader (default): linearizable. */
+  | 'linearizable'
+  /** ReadIndex from any replica (follower read): linearizable, served locally once caught up. */
+  | 'follower'
+  /** The replica's local state, possibly stale. */
+  | 'stale';
+
+export interface RequestOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface StoreStatus {
+  storeId: number;
+  /** Why the store stopped, if it did (a failed write or a broken invariant). */
+  stoppedReason?: string;
+  counters: StoreCounters;
+  regions: {
+    regionId: number;
+    peerId: number;
+    startKey: Uint8Array;
+    endKey: Uint8Array;
+    epoch: RegionEpoch;
+    peers: Peer[];
+    role: string;
+    term: number;
+    lead: number;
+    commit: number;
+    applied: number;
+    hibernating: boolean;
+  }[];
+}
+
+/** Monotonic counters of one store. */
+export interface StoreCounters {
+  rounds: number;
+  writes: number;
+  snapshotsGenerated: number;
+  snapshotsInstalled: number;
+  logCompactions: number;
+}
+
+/** A request refused because the store is closed. */
+export class StoreClosedError extends Error {
+  override readonly name = 'StoreClosedError';
+}
+
+interface PendingCreate {
+  messages: { from: number; msg: RegionMessage }[];
+}
+
+const encoder = new TextEncoder();
+
+export class Store {
+  readonly storeId: number;
+  readonly clusterId: string;
+  private readonly engine: KvEngine;
+  private readonly logs: RaftLogStore;
+  private readonly transport: StoreTransport;
+  private readonly timers: Timers;
+  private readonly rng: SeededRng;
+  private readonly opts: Required<Omit<StoreOptions, 'engine' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId'>>;
+  private readonly raftOpts: NonNullable<StoreOptions['raft']>;
+  private readonly peers = new Map<number, RegionPeer>();
+  private readonly tombstones = new Set<number>();
+  /** Where peers live, learned from region metadata and from incoming messages. */
+  private readonly peerStores = new Map<number, number>();
+  private readonly creating = new Map<number, PendingCreate>();
+  private tickHandle: unknown;
+  private roundScheduled = false;
+  private roundRunning = false;
+  private closed = false;
+  private readSeq = 0;
+  private readonly counters: StoreCounters = { rounds: 0, writes: 0, snapshotsGenerated: 0, snapshotsInstalled: 0, logCompactions: 0 };
+  /** Set when a write failed: the store stops (its in-memory state is ahead of disk). */
+  private fatal: unknown;
+
+  private constructor(o: StoreOptions) {
+    this.storeId = o.storeId;
+    this.clusterId = o.clusterId;
+    this.engine = o.engine;
+    this.transport = o.transport;
+    this.timers = o.timers ?? REAL_TIMERS;
+    this.rng = new SeededRng(o.seed ?? o.storeId);
+    this.raftOpts = o.raft ?? {};
+    this.opts = {
+      tickIntervalMs: o.tickIntervalMs ?? 100,
+      durability: o.durability ?? 'strict',
+      logGcThresholdEntries: o.logGcThresholdEntries ?? 1000,
+      logGcKeepEntries: o.logGcKeepEntries ?? 50,
+      hibernateAfterTicks: o.hibernateAfterTicks ?? 60,
+      requestTimeoutMs: o.requestTimeoutMs ?? 5000,
+      pendingRequestsPerRegionMax: o.pendingRequestsPerRegionMax ?? 4096,
+    };
+    this.logs = new RaftLogStore({
+      engine: o.engine,
+      cf: RAFT_CF,
+      onEntriesFetched: (regionId) => {
+        this.wake(regionId);
+        this.schedule();
+      },
+    });
+  }
+
+  /** Opens a store: loads every region this store hosts and starts ticking. */
+  static async open(o: StoreOptions): Promise<Store> {
+    const s = new Store(o);
+    await s.loadRegions();
+    s.startTicking();
+    return s;
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  private async loadRegions(): Promise<void> {
+    for await (const { key, value } of this.engine.scan(META_CF, { start: REGION_STATE_PREFIX_START, end: REGION_STATE_PREFIX_END })) {
+      const regionId = Number(new DataView(key.buffer, key.byteOffset).getBigUint64(1));
+      if (value[0] === 2) {
+        this.tombstones.add(regionId);
+        continue;
+      }
+      const region = decodeRegion(value.subarray(1));
+      const me = region.peers.find((p) => p.storeId === this.storeId);
+      if (!me) continue;
+      const log = await this.logs.open(regionId);
+      const dedup = await this.loadDedup(regionId);
+      this.addPeer(region, me.id, log, dedup, log.applyState().appliedIndex);
+    }
+  }
+
+  private async loadDedup(regionId: number): Promise<DedupTable> {
+    const entries: DedupEntry[] = [];
+    const prefix = dedupPrefix(regionId);
+    const dec = new TextDecoder();
+    for await (const { key, value } of this.engine.scan(META_CF, { start: prefix, end: prefixEnd(prefix) })) {
+      entries.push(...decodeDedupRecord(dec.decode(key.subarray(prefix.length)), value));
+    }
+    return DedupTable.from(entries);
+  }
+
+  private makeRaw(peerId: number, log: RegionLog, applied: number): RawNode {
+    return new RawNode({
+      ...DEFAULT_CONFIG,
+      electionTicks: 10,
+      heartbeatTicks: 2,
+      ...this.raftOpts,
+      id: peerId,
+      storage: log,
+      rng: this.rng.fork(),
+      applied,
+    });
+  }
+
+  private addPeer(region: Region, peerId: number, log: RegionLog, dedup: DedupTable, applied: number): RegionPeer {
+    const peer = new RegionPeer({ region, peerId, raw: this.makeRaw(peerId, log, applied), log, dedup, applied });
+    this.peers.set(region.id, peer);
+    for (const p of region.peers) this.peerStores.set(p.id, p.storeId);
+    return peer;
+  }
+
+  /**
+   * Creates a region on this store from scratch (cluster bootstrap): its log starts at
+   * `RAFT_INIT_INDEX` with the region's voters. Every store listed in `region.peers` calls
+   * this with the same region.
+   */
+  async createRegion(region: Region): Promise<void> {
+    this.assertOpen();
+    const me = region.peers.find((p) => p.storeId === this.storeId);
+    if (!me) throw new Error(`store ${this.storeId} is not in region ${region.id}`);
+    if (this.peers.has(region.id)) throw new Error(`region ${region.id} already exists on store ${this.storeId}`);
+    const log = await this.logs.open(region.id);
+    const batch = this.logs.batch();
+    stageInitialRegion(batch, region, { term: RAFT_INIT_TERM, vote: 0 });
+    await this.logs.write(batch, { durability: this.opts.durability });
+    this.addPeer(region, me.id, log, new DedupTable(), RAFT_INIT_INDEX);
+  }
+
+  /** Stops ticking, fails waiting requests and closes nothing else (the engine is the caller's). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.timers.clearTimeout(this.tickHandle);
+    while (this.roundRunning) await new Promise((r) => this.timers.setTimeout(() => r(undefined), 1));
+    for (const p of this.peers.values()) p.failPending({ kind: 'RegionNotFound', regionId: p.regionId });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError(`store ${this.storeId} is closed`);
+    if (this.fatal) throw new StoreClosedError(`store ${this.storeId} stopped after a storage failure: ${String(this.fatal)}`);
+  }
+
+  // ------------------------------------------------------------------ ticks and hibernation
+
+  private startTicking(): void {
+    const loop = (): void => {
+      if (this.closed) return;
+      this.tick();
+      this.tickHandle = this.timers.setTimeout(loop, this.opts.tickIntervalMs);
+    };
+    this.tickHandle = this.timers.setTimeout(loop, this.opts.tickIntervalMs);
+  }
+
+  /** One store tick: ticks every awake peer, hibernates idle caught-up ones. */
+  tick(): void {
+    if (this.closed || this.fatal) return;
+    for (const peer of this.peers.values()) {
+      if (peer.hibernating) continue;
+      peer.raw.tick();
+      peer.idleTicks++;
+      if (peer.idleTicks >= this.opts.hibernateAfterTicks && this.canHibernate(peer)) peer.hibernating = true;
+    }
+    this.schedule();
+  }
+
+  /**
+   * A peer may stop ticking when nothing is in flight: a leader whose voters all match its
+   * last index (followers hibernate too, so no election starts), or a follower with a leader.
+   */
+  private canHibernate(peer: RegionPeer): boolean {
+    if (peer.proposals.length > 0 || peer.reads.size > 0) return false;
+    const st = peer.raw.status();
+    if (st.role === 'leader') {
+      if (st.commit !== st.lastIndex) return false;
+      for (const pr of st.progress!.values()) if (pr.match !== st.lastIndex) return false;
+      return true;
+    }
+    return st.role === 'follower' && st.lead !== 0;
+  }
+
+  private wake(regionId: number): void {
+    const p = this.peers.get(regionId);
+    if (p) {
+      p.hibernating = false;
+      p.idleTicks = 0;
+    }
+  }
+
+  /** The transport lost a store: wake every region so elections can replace its leaders. */
+  onStoreDown(storeId: number): void {
+    for (const p of this.peers.values()) {
+      if (p.region.peers.some((x) => x.storeId === storeId)) {
+        p.hibernating = false;
+        p.idleTicks = 0;
+        for (const x of p.region.peers) if (x.storeId === storeId) p.raw.reportUnreachable(x.id);
+      }
+    }
+    this.schedule();
+  }
+
+  // ------------------------------------------------------------------ messages in
+
+  /** Raft messages from another store (the transport calls this). */
+  receive(fromStoreId: number, messages: RegionMessage[]): void {
+    if (this.closed || this.fatal) return;
+    for (const rm of messages) {
+      this.peerStores.set(rm.message.from, fromStoreId);
+      const peer = this.peers.get(rm.regionId);
+      if (peer) {
+        this.stepPeer(peer, rm);
+        continue;
+      }
+      this.maybeCreatePeer(fromStoreId, rm);
+    }
+    this.schedule();
+  }
+
+  private stepPeer(peer: RegionPeer, rm: RegionMessage): void {
+    if (rm.message.to !== peer.peerId) return; // for an older incarnation of this replica
+    peer.hibernating = false;
+    if (rm.message.entries.length > 0) peer.idleTicks = 0;
+    try {
+      peer.raw.step(rm.message);
+    } catch (e) {
+      if (!(e instanceof ProposalDroppedError)) throw e;
+    }
+  }
+
+  /**
+   * A message for a region this store does not host: a leader added us (conf change). An
+   * uninitialized peer is created and waits for a snapshot. Only leader messages create
+   * peers; a tombstoned region never comes back.
+   */
+  private maybeCreatePeer(fromStoreId: number, rm: RegionMessage): void {
+    const t = rm.message.type;
+    if (t !== 'MsgApp' && t !== 'MsgHeartbeat' && t !== 'MsgSnap') return;
+    if (this.tombstones.has(rm.regionId)) return;
+    const pending = this.creating.get(rm.regionId);
+    if (pending) {
+      pending.messages.push({ from: fromStoreId, msg: rm });
+      return;
+    }
+    this.creating.set(rm.regionId, { messages: [{ from: fromStoreId, msg: rm }] });
+    void this.createUninitialized(rm).catch((e) => this.stop(e));
+  }
+
+  private async createUninitialized(rm: RegionMessage): Promise<void> {
+    const log = await this.logs.open(rm.regionId);
+    const pending = this.creating.get(rm.regionId)!;
+    this.creating.delete(rm.regionId);
+    if (this.closed || this.peers.has(rm.regionId)) return;
+    const region: Region = { id: rm.regionId, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { ...rm.regionEpoch }, peers: [] };
+    const peer = this.addPeer(region, rm.message.to, log, new DedupTable(), log.applyState().appliedIndex);
+    for (const { msg } of pending.messages) this.stepPeer(peer, msg);
+    this.schedule();
+  }
+
+  // ------------------------------------------------------------------ the batch loop
+
+  /** Runs a round soon (coalescing calls). */
+  schedule(): void {
+    if (this.roundScheduled || this.closed || this.fatal) return;
+    this.roundScheduled = true;
+    queueMicrotask(() => void this.runRounds());
+  }
+
+  private async runRounds(): Promise<void> {
+    if (this.roundRunning) return;
+    this.roundRunning = true;
+    try {
+      while (this.roundScheduled && !this.closed && !this.fatal) {
+        this.roundScheduled = false;
+        await this.round();
+      }
+    } catch (e) {
+      this.stop(e);
+    } finally {
+      this.roundRunning = false;
+    }
+  }
+
+  /** A failed write leaves memory ahead of disk: stop the store (it restarts from disk). */
+  private stop(e: unknown): void {
+    this.fatal = e;
+    this.timers.clearTimeout(this.tickHandle);
+    for (const p of this.peers.values()) p.failPending({ kind: 'ServerIsBusy', reason: `store stopped: ${String(e)}`, backoffMs: 1000 });
+  }
+
+  /** One group-commit round across every region with work. */
+  private async round(): Promise<void> {
+    const batch = this.logs.batch();
+    const work: { peer: RegionPeer; rd: Ready; fx: ApplyEffects }[] = [];
+    const outbox = new Map<number, RegionMessage[]>();
+    for (const peer of [...this.peers.values()]) {
+      if (peer.destroyed || !peer.raw.hasReady()) continue;
+      const rd = peer.raw.ready();
+      if (rd.snapshot) await this.stageSnapshotInstall(batch, peer, rd.snapshot);
+      batch.stageAppend(peer.regionId, rd.entries);
+      if (rd.hardState) batch.stageHardState(peer.regionId, rd.hardState);
+      // Sent now, before the write (a leader's appends and heartbeats).
+      await this.queueMessages(outbox, peer, rd.messages);
+      const appliedBefore = peer.applied;
+      const fx = peer.applyEntries(rd.committedEntries, batch.kv, this.storeId);
+      if (peer.applied !== appliedBefore || rd.snapshot) batch.stageApplyState(peer.regionId, { appliedIndex: peer.applied });
+      // The conf state is kept as of the applied index, so a restart neither loses nor replays a change.
+      if (fx.confChanged) batch.stageConfState(peer.regionId, peer.raw.status().config);
+      // The log view is updated only after the write: no compaction in a snapshot's round.
+      if (!rd.snapshot) this.maybeCompact(batch, peer);
+      work.push({ peer, rd, fx });
+    }
+    this.flush(outbox);
+    if (work.length === 0) return;
+    await this.logs.write(batch, { durability: this.opts.durability });
+    this.counters.rounds++;
+    this.counters.writes++;
+    for (const { peer, rd, fx } of work) {
+      const after = new Map<number, RegionMessage[]>();
+      await this.queueMessages(after, peer, rd.persistedMessages);
+      this.flush(after);
+      peer.onReadStates(rd.readStates);
+      peer.raw.advance(rd);
+      for (const cb of fx.callbacks) cb();
+      if (rd.softState && rd.softState.role !== 'leader') {
+        // Proposals may still commit under the new leader; reads cannot be confirmed here.
+        for (const r of peer.reads.values()) r.resolve({ ok: false, error: peer.notLeader() });
+        peer.reads.clear();
+      }
+      peer.serveReads();
+      for (const s of fx.splits) await this.createSplitPeer(s.region, s.parentLeader, peer.dedup);
+      if (fx.removed) await this.destroyPeer(peer);
+    }
+    for (const p of this.peers.values()) if (p.raw.hasReady()) this.roundScheduled = true;
+  }
+
+  private async queueMessages(outbox: Map<number, RegionMessage[]>, peer: RegionPeer, msgs: Message[]): Promise<void> {
+    for (const m of msgs) {
+      const to = peer.storeOf(m.to) ?? this.peerStores.get(m.to);
+      if (to === undefined) {
+        peer.raw.reportUnreachable(m.to);
+        continue;
+      }
+      let message = m;
+      if (m.type === 'MsgSnap') {
+        message = { ...m, snapshot: await this.generateSnapshot(peer) };
+        // Delivery is not acknowledged by the transport: report success and let the
+        // follower's MsgAppResp (or a rejection and a new snapshot) settle it.
+        peer.raw.reportSnapshot(m.to, true);
+      }
+      const list = outbox.get(to) ?? [];
+      list.push({ regionId: peer.regionId, regionEpoch: { ...peer.region.epoch }, message });
+      outbox.set(to, list);
+    }
+  }
+
+  private flush(outbox: Map<number, RegionMessage[]>): void {
+    for (const [to, msgs] of outbox) {
+      if (to === this.storeId) this.receive(this.storeId, msgs);
+      else this.transport.send(to, msgs);
+    }
+  }
+
+  /**
+   * A snapshot of the region's applied state, generated now from the engine: the engine
+   * holds exactly what was applied up to `peer.applied` (rounds are serialized).
+   */
+  private async generateSnapshot(peer: RegionPeer): Promise<Snapshot> {
+    const pairs: { key: Uint8Array; value: Uint8Array }[] = [];
+    const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
+    for await (const kv of this.engine.scan(DATA_CF, range)) pairs.push(kv);
+    const data = encodeSnapshotPayload({ region: peer.region, pairs, dedup: peer.dedup.entries() });
+    this.counters.snapshotsGenerated++;
+    return { data, metadata: { index: peer.applied, term: peer.log.term(peer.applied), confState: peer.raw.status().config } };
+  }
+
+  /** Installs a snapshot's data and metadata in the same write as its Raft state. */
+  private async stageSnapshotInstall(batch: RaftWriteBatch, peer: RegionPeer, snap: Snapshot): Promise<void> {
+    const payload = decodeSnapshotPayload(snap.data);
+    batch.stageSnapshot(peer.regionId, snap);
+    const kv = batch.kv;
+    if (peer.initialized) kv.deleteRange(DATA_CF, peer.region.startKey, rangeEnd(peer.region.endKey));
+    kv.deleteRange(DATA_CF, payload.region.startKey, rangeEnd(payload.region.endKey));
+    for (const p of payload.pairs) kv.put(DATA_CF, p.key, p.value);
+    const prefix = dedupPrefix(peer.regionId);
+    kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
+    peer.dedup = DedupTable.from(payload.dedup);
+    stageDedupTable(kv, peer.regionId, peer.dedup);
+    peer.region = payload.region;
+    for (const p of payload.region.peers) this.peerStores.set(p.id, p.storeId);
+    kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'normal'));
+    peer.applied = snap.metadata.index;
+    this.counters.snapshotsInstalled++;
+  }
+
+  private maybeCompact(batch: RaftWriteBatch, peer: RegionPeer): void {
+    const first = peer.log.firstIndex();
+    if (peer.applied - first + 1 <= this.opts.logGcThresholdEntries) return;
+    const compactTo = peer.applied - this.opts.logGcKeepEntries;
+    if (compactTo <= first) return;
+    batch.stageCompact(peer.regionId, compactTo);
+    this.counters.logCompactions++;
+  }
+
+  /** The right half of a split starts on this store, from the parent's data. */
+  private async createSplitPeer(region: Region, parentLeader: boolean, parentDedup: DedupTable): Promise<void> {
+    const me = region.peers.find((p) => p.storeId === this.storeId);
+    if (!me) return;
+    const existing = this.peers.get(region.id);
+    // The new region's leader reached us first and its snapshot already initialized it.
+    if (existing && existing.initialized) return;
+    const log = existing ? existing.log : await this.logs.open(region.id);
+    // An uninitialized peer may have voted: keep its term and vote.
+    const hs = existing ? existing.raw.status() : undefined;
+    const keepVote = hs && hs.term > RAFT_INIT_TERM;
+    const batch = this.logs.batch();
+    stageInitialRegion(batch, region, { term: keepVote ? hs.term : RAFT_INIT_TERM, vote: keepVote ? hs.vote : 0 });
+    const dedup = parentDedup.clone();
+    stageDedupTable(batch.kv, region.id, dedup);
+    await this.logs.write(batch, { durability: this.opts.durability });
+    if (existing) existing.failPending({ kind: 'RegionNotFound', regionId: region.id });
+    const peer = this.addPeer(region, me.id, log, dedup, RAFT_INIT_INDEX);
+    if (parentLeader) peer.raw.campaign();
+    this.schedule();
+  }
+
+  /** This store's replica was removed from its region: delete its data and remember the tombstone. */
+  private async destroyPeer(peer: RegionPeer): Promise<void> {
+    peer.destroyed = true;
+    peer.failPending({ kind: 'RegionNotFound', regionId: peer.regionId });
+    this.peers.delete(peer.regionId);
+    this.tombstones.add(peer.regionId);
+    const batch = this.logs.batch();
+    batch.stageDestroy(peer.regionId);
+    batch.kv.deleteRange(DATA_CF, peer.region.startKey, rangeEnd(peer.region.endKey));
+    const prefix = dedupPrefix(peer.regionId);
+    batch.kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
+    batch.kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'tombstone'));
+    await this.logs.write(batch, { durability: this.opts.durability });
+    this.logs.unload(peer.regionId);
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  /** Checks that this peer can serve a request for `regionId` at `epoch` touching `keys`. */
+  private checkRequest(regionId: number, epoch: RegionEpoch, keys: Uint8Array[], needLeader: boolean): RegionPeer | RegionError {
+    const peer = this.peers.get(regionId);
+    if (!peer || !peer.initialized) return { kind: 'RegionNotFound', regionId };
+    // Splits change the range (version); membership changes (confVer) do not matter to data.
+    if (epoch.version !== peer.region.epoch.version) return { kind: 'EpochNotMatch', currentRegions: [peer.region] };
+    for (const k of keys) {
+      if (!regionContainsKey(peer.region, k)) {
+        return { kind: 'KeyNotInRegion', key: k, regionId, startKey: peer.region.startKey, endKey: peer.region.endKey };
+      }
+    }
+    if (needLeader && !peer.isLeader()) return peer.notLeader();
+    if (peer.proposals.length + peer.reads.size >= this.opts.pendingRequestsPerRegionMax) {
+      return { kind: 'ServerIsBusy', reason: 'too many pending requests in region', backoffMs: 50 };
+    }
+    return peer;
+  }
+
+  /**
+   * Replicates and applies a write of `ops` for client (clientId, seq). Resolves once applied
+   * on this (leader) replica, or with a region error. A timeout or abort does not retract
+   * the proposal: it may still apply (retry with the same seq; it is deduplicated).
+   */
+  write(regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o: RequestOptions = {}): Promise<Result<void>> {
+    this.assertOpen();
+    const keys = ops.map((op) => (op.type === 'deleteRange' ? op.start : op.key));
+    const checked = this.checkRequest(regionId, epoch, keys, true);
+    if (!(checked instanceof RegionPeer)) return Promise.resolve({ ok: false, error: checked });
+    const peer = checked;
+    const data = encodeCommand({ type: 'write', clientId, seq, ops });
+    return this.propose(peer, () => peer.raw.propose(data), o);
+  }
+
+  private propose(peer: RegionPeer, doPropose: () => void, o: RequestOptions): Promise<Result<void>> {
+    this.wake(peer.regionId);
+    try {
+      doPropose();
+    } catch (e) {
+      if (e instanceof ProposalDroppedError) return Promise.resolve({ ok: false, error: peer.notLeader() });
+      throw e;
+    }
+    const st = peer.raw.status();
+    return this.withTimeout(
+      (resolve) => peer.proposals.push({ index: st.lastIndex, term: st.term, resolve }),
+      (resolve) => {
+        peer.proposals = peer.proposals.filter((p) => p.resolve !== resolve);
+      },
+      o,
+    ).finally(() => this.schedule());
+  }
+
+  private withTimeout(
+    register: (resolve: (r: Result<void>) => void) => void,
+    unregister: (resolve: (r: Result<void>) => void) => void,
+    o: RequestOptions,
+  ): Promise<Result<void>> {
+    return new Promise<Result<void>>((outer) => {
+      let done = false;
+      const finish = (r: Result<void>): void => {
+        if (done) return;
+        done = true;
+        this.timers.clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
+        outer(r);
+      };
+      const onAbort = (): void => {
+        unregister(finish);
+        finish({ ok: false, error: { kind: 'Timeout', what: 'aborted by the caller' } });
+      };
+      const timer = this.timers.setTimeout(() => {
+        unregister(finish);
+        finish({ ok: false, error: { kind: 'Timeout', what: 'request timed out' } });
+      }, o.timeoutMs ?? this.opts.requestTimeoutMs);
+      if (o.signal?.aborted) {
+        onAbort();
+        return;
+      }
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      register(finish);
+      this.schedule();
+    });
+  }
+
+  /** Waits until reads at this point are linearizable on this replica (ReadIndex). */
+  private async readBarrier(peer: RegionPeer, o: RequestOptions): Promise<Result<void>> {
+    this.wake(peer.regionId);
+    const ctx = `${this.storeId}:${++this.readSeq}`;
+    try {
+      peer.raw.readIndex(encoder.encode(ctx));
+    } catch (e) {
+      if (e instanceof ProposalDroppedError) return { ok: false, error: peer.notLeader() };
+      throw e;
+    }
+    return this.withTimeout(
+      (resolve) => peer.reads.set(ctx, { ctx, resolve }),
+      () => peer.reads.delete(ctx),
+      o,
+    );
+  }
+
+  /** Reads one key with the given consistency. */
+  async get(regionId: number, epoch: RegionEpoch, key: Uint8Array, consistency: ReadConsistency = 'linearizable', o: RequestOptions = {}): Promise<Result<Uint8Array | undefined>> {
+    this.assertOpen();
+    const checked = this.checkRequest(regionId, epoch, [key], consistency === 'linearizable');
+    if (!(checked instanceof RegionPeer)) return { ok: false, error: checked };
+    if (consistency !== 'stale') {
+      const r = await this.readBarrier(checked, o);
+      if (!r.ok) return r;
+      // A split may have moved the key while we waited.
+      const again = this.checkRequest(regionId, epoch, [key], false);
+      if (!(again instanceof RegionPeer)) return { ok: false, error: again };
+    }
+    return { ok: true, value: await this.engine.get(DATA_CF, key) };
+  }
+
+  /** Scans [start, end) ∩ region, up to `limit` pairs, with the given consistency. */
+  async scan(
+    regionId: number,
+    epoch: RegionEpoch,
+    range: { start: Uint8Array; end?: Uint8Array; limit: number; reverse?: boolean },
+    consistency: ReadConsistency = 'linearizable',
+    o: RequestOptions = {},
+  ): Promise<Result<{ key: Uint8Array; value: Uint8Array }[]>> {
+    this.assertOpen();
+    const checked = this.checkRequest(regionId, epoch, [], consistency === 'linearizable');
+    if (!(checked instanceof RegionPeer)) return { ok: false, error: checked };
+    if (consistency !== 'stale') {
+      const r = await this.readBarrier(checked, o);
+      if (!r.ok) return r;
+    }
+    const region = checked.region;
+    const start = compareKeys(range.start, region.startKey) > 0 ? range.start : region.startKey;
+    let end = range.end;
+    if (region.endKey.length && (!end || end.length === 0 || compareKeys(end, region.endKey) > 0)) end = region.endKey;
+    const out: { key: Uint8Array; value: Uint8Array }[] = [];
+    const opts = end && end.length ? { start, end, limit: range.limit, reverse: range.reverse } : { start, limit: range.limit, reverse: range.reverse };
+    for await (const kv of this.engine.scan(DATA_CF, opts)) out.push(kv);
+    return { ok: true, value: out };
+  }
+
+  /**
+   * Changes membership through Raft: one change is a simple step, several use joint
+   * consensus (left automatically). `peers` names the peers (with stores) being changed.
+   */
+  changePeers(regionId: number, changes: { type: ConfChangeSingle['type']; peer: Peer }[], o: RequestOptions = {}): Promise<Result<void>> {
+    this.assertOpen();
+    const peer = this.peers.get(regionId);
+    if (!peer) return Promise.resolve({ ok: false, error: { kind: 'RegionNotFound', regionId } });
+    if (!peer.isLeader()) return Promise.resolve({ ok: false, error: peer.notLeader() });
+    const cc = {
+      transition: 'auto' as const,
+      changes: changes.map((c) => ({ type: c.type, nodeId: c.peer.id })),
+      context: encodeConfChangeContext({ peers: changes.map((c) => c.peer) }),
+    };
+    for (const c of changes) this.peerStores.set(c.peer.id, c.peer.storeId);
+    return this.propose(peer, () => peer.raw.proposeConfChange(cc), o);
+  }
+
+  /** Splits a region at `splitKey`; the right half gets `newRegionId` and `newPeerIds` (one per current peer, same order). */
+  split(regionId: number, epoch: RegionEpoch, splitKey: Uint8Array, newRegionId: number, newPeerIds: number[], o: RequestOptions = {}): Promise<Result<void>> {
+    this.assertOpen();
+    const checked = this.checkRequest(regionId, epoch, [splitKey], true);
+    if (!(checked instanceof RegionPeer)) return Promise.resolve({ ok: false, error: checked });
+    const data = encodeCommand({ type: 'split', splitKey, newRegionId, newPeerIds });
+    return this.propose(checked, () => checked.raw.propose(data), o);
+  }
+
+  /** Asks the region's leader (this replica) to hand leadership to `peerId`. */
+  transferLeader(regionId: number, peerId: number): void {
+    const peer = this.peers.get(regionId);
+    if (!peer) return;
+    this.wake(regionId);
+    peer.raw.transferLeader(peerId);
+    this.schedule();
+  }
+
+  /** Starts an election for the region on this replica now. */
+  campaign(regionId: number): void {
+    const peer = this.peers.get(regionId);
+    if (!peer) return;
+    this.wake(regionId);
+    peer.raw.campaign();
+    this.schedule();
+  }
+
+  /** The region this store hosts that contains `key`, if any (for routing in tests and demos). */
+  regionForKey(key: Uint8Array): Region | undefined {
+    for (const p of this.peers.values()) if (p.initialized && regionContainsKey(p.region, key)) return p.region;
+    return undefined;
+  }
+
+  /** Region ids hosted here. */
+  regionIds(): number[] {
+    return [...this.peers.keys()].sort((a, b) => a - b);
+  }
+
+  status(): StoreStatus {
+    return {
+      storeId: this.storeId,
+      counters: { ...this.counters },
+      ...(this.fatal ? { stoppedReason: String((this.fatal as Error).stack ?? this.fatal) } : {}),
+      regions: [...this.peers.values()]
+        .sort((a, b) => a.regionId - b.regionId)
+        .map((p) => {
+          const st = p.raw.status();
+          return {
+            regionId: p.regionId,
+            peerId: p.peerId,
+            startKey: p.region.startKey,
+            endKey: p.region.endKey,
+            epoch: { ...p.region.epoch },
+            peers: p.region.peers.map((x) => ({ ...x })),
+            role: st.role,
+            term: st.term,
+            lead: st.lead,
+            commit: st.commit,
+            applied: p.applied,
+            hibernating: p.hibernating,
+          };
+        }),
+    };
+  }
+}
+
+/** The exclusive end for a region end key (empty = end of key space). */
+function rangeEnd(endKey: Uint8Array): Uint8Array {
+  return endKey.length ? endKey : new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+}
+
+function confStateOf(region: Region): ConfState {
+  const cs = emptyConfState();
+  for (const p of region.peers) {
+    if (p.role === 'learner') cs.learners.push(p.id);
+    else cs.voters.push(p.id);
+  }
+  return cs;
+}
+
+/** Stages a region's initial Raft state: a snapshot at RAFT_INIT_INDEX holding its metadata. */
+function stageInitialRegion(batch: RaftWriteBatch, region: Region, hs: { term: number; vote: number }): void {
+  const data = encodeSnapshotPayload({ region, pairs: [], dedup: [] });
+  batch.stageSnapshot(region.id, { data, metadata: { index: RAFT_INIT_INDEX, term: RAFT_INIT_TERM, confState: confStateOf(region) } });
+  batch.stageHardState(region.id, { term: hs.term, vote: hs.vote, commit: RAFT_INIT_INDEX });
+  batch.stageApplyState(region.id, { appliedIndex: RAFT_INIT_INDEX });
+  batch.kv.put(META_CF, regionStateKey(region.id), encodeRegionState(region, 'normal'));
+}
+
+export { rolesOf, ok };
+
