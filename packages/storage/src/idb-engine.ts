@@ -48,7 +48,15 @@ export interface IdbEngineOptions {
   /** The matching `IDBKeyRange`; `globalThis.IDBKeyRange` when absent. */
   keyRange?: typeof IDBKeyRange;
   limits?: Partial<EngineLimits>;
+  /**
+   * How long an upgrade (adding a column family) waits on connections that do not close
+   * before failing with `Blocked`, in ms. Default `IDB_UPGRADE_BLOCKED_WAIT_MS_DEFAULT`.
+   */
+  upgradeBlockedWaitMs?: number;
 }
+
+/** Default wait of a blocked upgrade before it fails, in ms. */
+export const IDB_UPGRADE_BLOCKED_WAIT_MS_DEFAULT = 3000;
 
 /** A `KvEngine` on one IndexedDB database. */
 export class IdbEngine implements KvEngine {
@@ -90,9 +98,16 @@ export class IdbEngine implements KvEngine {
     requireArg(factory !== undefined && keyRange !== undefined, 'no IndexedDB in this environment; pass indexedDB and keyRange');
     requireArg(options.columnFamilies.length > 0, 'at least one column family');
     for (const cf of options.columnFamilies) requireArg(cf !== '' && cf !== IDB_META_STORE, `invalid column family name '${cf}'`);
-    let db = await openIdb(factory, options.name, undefined, (raw, oldVersion) => {
-      if (oldVersion === 0) initialize(raw, options.columnFamilies);
-    });
+    const blockedWaitMs = options.upgradeBlockedWaitMs ?? IDB_UPGRADE_BLOCKED_WAIT_MS_DEFAULT;
+    let db = await openIdb(
+      factory,
+      options.name,
+      undefined,
+      (raw, oldVersion) => {
+        if (oldVersion === 0) initialize(raw, options.columnFamilies);
+      },
+      blockedWaitMs,
+    );
     try {
       await checkFormat(db, options.name);
     } catch (e) {
@@ -103,9 +118,15 @@ export class IdbEngine implements KvEngine {
     if (missing.length > 0) {
       const version = db.version + 1;
       db.close();
-      db = await openIdb(factory, options.name, version, (raw) => {
-        for (const cf of missing) if (!raw.objectStoreNames.contains(cf)) raw.createObjectStore(cf);
-      });
+      db = await openIdb(
+        factory,
+        options.name,
+        version,
+        (raw) => {
+          for (const cf of missing) if (!raw.objectStoreNames.contains(cf)) raw.createObjectStore(cf);
+        },
+        blockedWaitMs,
+      );
     }
     return new IdbEngine(db, keyRange, options.name, options.columnFamilies, options.limits);
   }

@@ -11,14 +11,17 @@ import { idbStorageError } from './idb-errors.ts';
 export type Upgrade = (db: IDBDatabase, oldVersion: number, tx: IDBTransaction) => void;
 
 /**
- * Opens `name` at `version` (the current one when undefined). Rejects with `Blocked` as soon
- * as another connection blocks the upgrade; if that upgrade later goes through, the late
- * connection is closed at once so nothing is left open.
+ * Opens `name` at `version` (the current one when undefined). A `blocked` event is not final:
+ * a connection that was just closed still counts until its transactions finish. Only if the
+ * upgrade is still blocked `blockedWaitMs` later does this reject with `Blocked`; if the
+ * upgrade goes through after that, the late connection is closed at once.
  */
-export function openIdb(factory: IDBFactory, name: string, version: number | undefined, upgrade: Upgrade): Promise<IDBPDatabase> {
+export function openIdb(factory: IDBFactory, name: string, version: number | undefined, upgrade: Upgrade, blockedWaitMs: number): Promise<IDBPDatabase> {
   return new Promise((resolve, reject) => {
     let settled = false;
+    let blockedTimer: ReturnType<typeof setTimeout> | undefined;
     const fail = (e: StorageError): void => {
+      clearTimeout(blockedTimer);
       if (settled) return;
       settled = true;
       reject(e);
@@ -38,12 +41,19 @@ export function openIdb(factory: IDBFactory, name: string, version: number | und
         req.transaction?.abort();
       }
     };
-    req.onblocked = () => fail(new StorageError('Blocked', `open ${name} v${version}: another connection blocks the upgrade`));
+    req.onblocked = () => {
+      clearTimeout(blockedTimer);
+      blockedTimer = setTimeout(
+        () => fail(new StorageError('Blocked', `open ${name} v${version}: another connection blocks the upgrade for ${blockedWaitMs} ms`)),
+        blockedWaitMs,
+      );
+    };
     req.onerror = (ev) => {
       ev.preventDefault();
       fail(idbStorageError(req.error, `open ${name}`));
     };
     req.onsuccess = () => {
+      clearTimeout(blockedTimer);
       if (settled) {
         req.result.close();
         return;

@@ -57,8 +57,20 @@ describe('IdbEngine connections', () => {
     const name = freshName();
     (await IdbEngine.open({ name, columnFamilies: ['a'] })).close();
     const holder = await openDB(name); // no versionchange handler: it never closes
-    await expect(IdbEngine.open({ name, columnFamilies: ['a', 'b'] })).rejects.toMatchObject({ kind: 'Blocked' });
+    await expect(IdbEngine.open({ name, columnFamilies: ['a', 'b'], upgradeBlockedWaitMs: 50 })).rejects.toMatchObject({ kind: 'Blocked' });
     holder.close();
+  });
+
+  it('an upgrade blocked only briefly (a connection closing) goes through', async () => {
+    const name = freshName();
+    (await IdbEngine.open({ name, columnFamilies: ['a'] })).close();
+    const holder = await openDB(name, undefined, { blocked: () => undefined });
+    const opening = IdbEngine.open({ name, columnFamilies: ['a', 'b'], upgradeBlockedWaitMs: 5000 });
+    await new Promise((r) => setTimeout(r, 30));
+    holder.close();
+    const e = await opening;
+    expect([...e.columnFamilies]).toEqual(['a', 'b']);
+    await e.close();
   });
 
   it('closes itself when another connection upgrades, then reports Closed', async () => {
