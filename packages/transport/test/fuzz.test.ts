@@ -83,3 +83,26 @@ describe('decoder fuzzing', () => {
     );
   });
 });
+
+describe('link fuzzing', () => {
+  it('random packets on an authenticated link are delivered, or drop the link with a counted reason; nothing throws', async () => {
+    const { connect, TestTransport, testKeys, until } = await import('./helpers.ts');
+    const keys = await testKeys('fz', 'pw');
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(fc.uint8Array({ maxLength: 64 }), arbFrame.map((f) => encodePackets(f, 16 * 1024)[0])), { minLength: 1, maxLength: 8 }), async (packets) => {
+        const a = new TestTransport({ localStoreId: 1, keys });
+        const b = new TestTransport({ localStoreId: 2, keys });
+        const [la] = connect(a, b);
+        await until(() => b.peers().length === 1 && a.peers().length === 1);
+        for (const p of packets) la.send(p);
+        await new Promise((r) => setTimeout(r, 0));
+        const d = b.counters().drops;
+        const counted = d.decodeError + d.reassembly + d.authFailed + d.foreignCluster + d.storeMismatch + d.misaddressed;
+        expect(b.peers().length === 1 || counted > 0).toBe(true);
+        a.close();
+        b.close();
+      }),
+      { numRuns: 60 },
+    );
+  });
+});

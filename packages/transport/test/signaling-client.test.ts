@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { SignalingClient } from '../src/signaling-client.ts';
+import type { WebSocketLike } from '../src/signaling-client.ts';
+import { ManualTimers } from '../src/timers.ts';
+
+/** A scripted WebSocket: the test opens, closes and feeds it by hand. */
+class FakeWs implements WebSocketLike {
+  static all: FakeWs[] = [];
+  readyState = 0;
+  sent: Array<Record<string, unknown>> = [];
+  onopen: ((ev: unknown) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  constructor(readonly url: string) {
+    FakeWs.all.push(this);
+  }
+  send(data: string): void {
+    this.sent.push(JSON.parse(data) as Record<string, unknown>);
+  }
+  close(): void {
+    this.readyState = 3;
+  }
+  open(): void {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  drop(code = 1006): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason: '' });
+  }
+  deliver(m: unknown): void {
+    this.onmessage?.({ data: JSON.stringify(m) });
+  }
+}
+
+function setup() {
+  FakeWs.all = [];
+  const timers = new ManualTimers();
+  const published: Array<[string, unknown]> = [];
+  let opens = 0;
+  const c = new SignalingClient(
+    { url: 'ws://x', topics: ['t'], WebSocket: FakeWs, timers, pingIntervalMs: 1000 },
+    { onOpen: () => opens++, onPublish: (topic, data) => published.push([topic, data]) },
+  );
+  return { c, timers, published, opens: () => opens };
+}
+
+describe('SignalingClient', () => {
+  it('subscribes on open and surfaces publications', () => {
+    const { c, published, opens } = setup();
+    FakeWs.all[0].open();
+    expect(FakeWs.all[0].sent).toEqual([{ type: 'subscribe', topics: ['t'] }]);
+    expect(opens()).toBe(1);
+    expect(c.publish('t', { a: 1 })).toBe(true);
+    expect(FakeWs.all[0].sent[1]).toEqual({ type: 'publish', topic: 't', data: { a: 1 } });
+    FakeWs.all[0].deliver({ type: 'publish', topic: 't', data: 'x', clients: 2 });
+    FakeWs.all[0].deliver('garbage');
+    expect(published).toEqual([['t', 'x']]);
+  });
+
+  it('reconnects with capped exponential backoff, reset after a successful open', () => {
+    const { timers } = setup();
+    const delays: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const before = FakeWs.all.length;
+      FakeWs.all[before - 1].drop();
+      let waited = 0;
+      while (FakeWs.all.length === before) {
+        timers.advance(50);
+        waited += 50;
+      }
+      delays.push(waited);
+    }
+    expect(delays).toEqual([250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
+    FakeWs.all.at(-1)?.open();
+    FakeWs.all.at(-1)?.drop();
+    const before = FakeWs.all.length;
+    timers.advance(250);
+    expect(FakeWs.all.length).toBe(before + 1);
+  });
+
+  it('pings, and reconnects when pongs stop', () => {
+    const { timers } = setup();
+    const ws = FakeWs.all[0];
+    ws.open();
+    timers.advance(1000);
+    expect(ws.sent.at(-1)).toEqual({ type: 'ping' });
+    ws.deliver({ type: 'pong' });
+    timers.advance(1000);
+    timers.advance(1000);
+    expect(FakeWs.all.length).toBe(1);
+    timers.advance(1000); // three periods without a pong
+    timers.advance(300);
+    expect(FakeWs.all.length).toBe(2);
+  });
+
+  it('unsubscribes and stops for good on close', () => {
+    const { c, timers } = setup();
+    FakeWs.all[0].open();
+    c.close();
+    expect(FakeWs.all[0].sent.at(-1)).toEqual({ type: 'unsubscribe', topics: ['t'] });
+    timers.advance(60_000);
+    expect(FakeWs.all.length).toBe(1);
+    expect(c.publish('t', 1)).toBe(false);
+  });
+});
