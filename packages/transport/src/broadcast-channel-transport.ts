@@ -77,7 +77,9 @@ export class BroadcastChannelTransport extends LinkTransport {
   }
 
   constructor(o: BroadcastChannelTransportOptions) {
-    super({ chunkLimits: { chunkBytesMax: 256 * 1024 }, ...o });
+    // BroadcastChannel has no 16 KiB message limit (structured clone takes any size), so
+    // packets here are 256 KiB unless the caller says otherwise; frameBytesMax still applies.
+    super({ ...o, chunkLimits: { chunkBytesMax: 256 * 1024, ...o.chunkLimits } });
     const Ctor = o.BroadcastChannel ?? (globalThis.BroadcastChannel as unknown as BroadcastChannelCtor);
     this.heartbeatIntervalMs = o.heartbeatIntervalMs ?? 1000;
     this.departureTimeoutMs = o.departureTimeoutMs ?? 3500;
