@@ -18,6 +18,7 @@
  */
 import {
   assert,
+  cloneConfState,
   entrySizeBytes,
   limitSize,
   RaftStorageError,
@@ -27,11 +28,9 @@ import {
   type RaftStorage,
   type Snapshot,
 } from '@peerkv/raft';
-import { cloneConfState } from '@peerkv/raft';
 import type { KvEngine } from '../engine.ts';
 import { StorageCorruption } from '../errors.ts';
-import type { ApplyState } from './codec.ts';
-import { decodeEntry } from './codec.ts';
+import { decodeEntry, type ApplyState } from './codec.ts';
 import { EntryWindow } from './entry-cache.ts';
 import { entriesEnd, entryKey, indexOfEntryKey } from './keys.ts';
 import { TermRuns } from './term-runs.ts';
@@ -193,7 +192,7 @@ export class RegionLog implements RaftStorage {
   private startFetch(lo: number, hi: number): void {
     if (this.fetching) return;
     const generation = this.generation;
-    this.fetching = this.readEntries(lo, hi)
+    this.fetching = readEntryRange(this.ctx, this.regionId, lo, hi, this.ctx.fetchBytesMax)
       .then((ents) => {
         if (generation !== this.generation) return;
         this.fetched.clear(lo);
@@ -206,11 +205,6 @@ export class RegionLog implements RaftStorage {
         this.fetching = undefined;
         this.ctx.onEntriesFetched?.(this.regionId);
       });
-  }
-
-  /** Reads entries `[lo, hi)` back from the engine, at most `fetchBytesMax` (≥ 1 entry). */
-  private async readEntries(lo: number, hi: number): Promise<Entry[]> {
-    return readEntryRange(this.ctx, this.regionId, lo, hi, this.ctx.fetchBytesMax);
   }
 }
 
