@@ -1,0 +1,9 @@
+/**
+ * peerkv: the public API of PeerKV.
+ */
+export * from './client.ts';
+export * from './errors.ts';
+export * from './services.ts';
+export * from './region-cache.ts';
+export * from './backoff.ts';
+export * from './local-cluster.ts';

@@ -1,0 +1,108 @@
+/**
+ * The public API over a LocalCluster of three MemoryEngine stores: CRUD, scans across
+ * regions (forward, reverse, limits), routing through splits and leader changes, typed
+ * errors for bad input and aborted calls.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import { LocalCluster, PeerKV, PeerKVError, codec } from '../src/index.ts';
+
+const disks = new Map<number, MemoryDisk>();
+
+async function cluster(): Promise<LocalCluster> {
+  disks.clear();
+  const c = new LocalCluster({
+    openEngine: async (id, cfs) => {
+      if (!disks.has(id)) disks.set(id, new MemoryDisk());
+      return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(id) });
+    },
+    store: { tickIntervalMs: 10, requestTimeoutMs: 2000 },
+  });
+  for (const id of [1, 2, 3]) await c.startStore(id);
+  await c.bootstrap([1, 2, 3]);
+  return c;
+}
+
+const t = codec.text;
+const s = codec.fromText;
+
+async function collect(it: AsyncIterable<{ key: Uint8Array; value: Uint8Array }>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const p of it) out.push(`${s(p.key)}=${s(p.value)}`);
+  return out;
+}
+
+describe('PeerKV client', () => {
+  let c: LocalCluster;
+  afterEach(async () => {
+    await c?.close();
+  });
+
+  it('puts, gets, deletes and batch-gets', async () => {
+    c = await cluster();
+    const kv = new PeerKV({ pd: c, stores: c });
+    await kv.put(t('a'), t('1'));
+    await kv.batchPut([{ key: t('b'), value: t('2') }, { key: t('c'), value: t('3') }]);
+    expect(s((await kv.get(t('a')))!)).toBe('1');
+    await kv.delete(t('a'));
+    expect(await kv.get(t('a'))).toBeUndefined();
+    const got = await kv.batchGet([t('b'), t('x'), t('c')]);
+    expect(got.map((v) => (v ? s(v) : null))).toEqual(['2', null, '3']);
+    expect(codec.fromJson(codec.json({ n: 1 }))).toEqual({ n: 1 });
+  });
+
+  it('scans across a split, forward and reverse, with limits, and deletes a range', async () => {
+    c = await cluster();
+    const kv = new PeerKV({ pd: c, stores: c });
+    const keys = Array.from({ length: 30 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+    await kv.batchPut(keys.map((k) => ({ key: t(k), value: t(k.toUpperCase()) })));
+    const leader = [...c.stores.values()].find((x) => x.status().regions[0].role === 'leader')!;
+    const r = leader.status().regions[0];
+    const split = await leader.split(1, r.epoch, t('k15'), 2, r.peers.map((p) => 2000 + p.storeId));
+    expect(split.ok).toBe(true);
+    // The client still routes with its cached (now stale) region and recovers via EpochNotMatch.
+    const all = await collect(kv.scan());
+    expect(all.length).toBe(30);
+    expect(all[0]).toBe('k00=K00');
+    const mid = await collect(kv.scan({ start: t('k10'), end: t('k20') }));
+    expect(mid).toEqual(keys.slice(10, 20).map((k) => `${k}=${k.toUpperCase()}`));
+    const rev = await collect(kv.scan({ start: t('k10'), end: t('k20'), reverse: true, limit: 7 }));
+    expect(rev).toEqual(keys.slice(13, 20).reverse().map((k) => `${k}=${k.toUpperCase()}`));
+    await kv.deleteRange(t('k05'), t('k25'));
+    const left = await collect(kv.scan());
+    expect(left.map((x) => x.split('=')[0])).toEqual([...keys.slice(0, 5), ...keys.slice(25)]);
+  });
+
+  it('keeps working when the leader store dies', async () => {
+    c = await cluster();
+    const kv = new PeerKV({ pd: c, stores: c });
+    await kv.put(t('before'), t('1'));
+    const leader = [...c.stores.values()].find((x) => x.status().regions[0].role === 'leader')!;
+    await c.stopStore(leader.storeId);
+    await kv.put(t('after'), t('2'));
+    expect(s((await kv.get(t('before')))!)).toBe('1');
+    expect(s((await kv.get(t('after')))!)).toBe('2');
+  });
+
+  it('rejects bad input with typed errors and honours AbortSignal', async () => {
+    c = await cluster();
+    const kv = new PeerKV({ pd: c, stores: c });
+    await expect(kv.put(new Uint8Array(), t('x'))).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    await expect(kv.put(t('big'), new Uint8Array(9 * 1024 * 1024))).rejects.toBeInstanceOf(PeerKVError);
+    const ac = new AbortController();
+    ac.abort();
+    await expect(kv.get(t('a'), { signal: ac.signal })).rejects.toMatchObject({ kind: 'Aborted' });
+  });
+
+  it('gives up with RetryBudgetExhausted when no quorum is left', async () => {
+    c = await cluster();
+    const kv = new PeerKV({ pd: c, stores: c, backoff: { attemptsMax: 5, budgetMs: 1500, baseMs: 5, capMs: 50 }, requestTimeoutMs: 200 });
+    await kv.put(t('x'), t('1'));
+    const [a, b] = [...c.stores.keys()];
+    await c.stopStore(a);
+    await c.stopStore(b);
+    const err = await kv.put(t('y'), t('2')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PeerKVError);
+    expect((err as PeerKVError).kind).toBe('RetryBudgetExhausted');
+  });
+});
