@@ -67,6 +67,8 @@ function writeBody(w: ByteWriter, cmd: PdCommand): void {
       return;
     case 'tsoSaveWindow':
       w.varUint(cmd.maxPhysicalMs);
+      w.varUint(cmd.requesterId);
+      w.varUint(cmd.requesterTerm);
       return;
     case 'putStore':
       w.varUint(cmd.storeId);
@@ -121,8 +123,11 @@ function readBody(r: ByteReader, kind: PdCommand['kind']): PdCommand {
       const requesterTerm = r.varUint();
       return { kind, count, requesterId, requesterTerm, requestSeq: r.varUint() };
     }
-    case 'tsoSaveWindow':
-      return { kind, maxPhysicalMs: r.varUint() };
+    case 'tsoSaveWindow': {
+      const maxPhysicalMs = r.varUint();
+      const requesterId = r.varUint();
+      return { kind, maxPhysicalMs, requesterId, requesterTerm: r.varUint() };
+    }
     case 'putStore': {
       const storeId = r.varUint();
       const address = r.string(ADDRESS_BYTES_MAX, 'address');

@@ -41,10 +41,16 @@ export interface AllocIdsCommand {
   requestSeq: number;
 }
 
-/** Raises the persisted TSO bound: no leader may hand out a timestamp at or past it. */
+/**
+ * Raises the persisted TSO bound: no leader may hand out a timestamp at or past it. The
+ * proposer's (requesterId, requesterTerm) come back in the result: a `TsoAllocator` serves
+ * only under windows it proposed itself in its current term.
+ */
 export interface TsoSaveWindowCommand {
   kind: 'tsoSaveWindow';
   maxPhysicalMs: number;
+  requesterId: number;
+  requesterTerm: number;
 }
 
 /** A store joins (`storeId` 0: a new id is allocated) or updates its address and labels. */
@@ -96,7 +102,7 @@ export type PdCommand =
 export type PdApplyResult =
   | { kind: 'bootstrapped'; clusterId: number }
   | { kind: 'idsAllocated'; firstId: number; lastId: number; requesterId: number; requesterTerm: number; requestSeq: number }
-  | { kind: 'tsoWindowSaved'; maxPersistedPhysicalMs: number }
+  | { kind: 'tsoWindowSaved'; maxPhysicalMs: number; maxPersistedPhysicalMs: number; requesterId: number; requesterTerm: number }
   /** `replacedStoreIds`: earlier incarnations at the same address, now offline. */
   | { kind: 'storePut'; storeId: StoreId; isNew: boolean; replacedStoreIds: StoreId[] }
   | { kind: 'storeUpdated'; storeId: StoreId }

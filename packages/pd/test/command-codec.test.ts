@@ -7,7 +7,7 @@ import { bootstrapCommand, heartbeat, peer, region, stats } from './helpers.ts';
 const samples: PdCommand[] = [
   bootstrapCommand(),
   { kind: 'allocIds', count: 1000, requesterId: 101, requesterTerm: 4, requestSeq: 9 },
-  { kind: 'tsoSaveWindow', maxPhysicalMs: 1_763_000_000_000 },
+  { kind: 'tsoSaveWindow', maxPhysicalMs: 1_763_000_000_000, requesterId: 101, requesterTerm: 2 },
   { kind: 'putStore', storeId: 0, address: 'tab-ä', labels: { device: 'phone', browser: 'firefox' }, nowMs: 5 },
   { kind: 'storeHeartbeat', stats: stats(3, { draining: true, usedBytes: 2 ** 40 }), nowMs: 77 },
   { kind: 'setStoreState', storeId: 3, state: 'tombstone', force: true },

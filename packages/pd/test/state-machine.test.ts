@@ -35,7 +35,7 @@ describe('bootstrap', () => {
   it('refuses undecodable entries without throwing', () => {
     const sm = bootstrapped();
     expect(expectKind(sm.applyEntry(Uint8Array.of(200)), 'refused').error.kind).toBe('MalformedCommand');
-    expect(expectKind(sm.applyEntry(encodePdCommand({ kind: 'tsoSaveWindow', maxPhysicalMs: 5 })), 'tsoWindowSaved').maxPersistedPhysicalMs).toBe(5);
+    expect(expectKind(sm.applyEntry(encodePdCommand({ kind: 'tsoSaveWindow', maxPhysicalMs: 5, requesterId: 101, requesterTerm: 2 })), 'tsoWindowSaved').maxPersistedPhysicalMs).toBe(5);
   });
 });
 
@@ -102,8 +102,8 @@ describe('id allocation and TSO bound', () => {
 
   it('only ever raises the TSO bound', () => {
     const sm = bootstrapped();
-    sm.apply({ kind: 'tsoSaveWindow', maxPhysicalMs: 500 });
-    expect(expectKind(sm.apply({ kind: 'tsoSaveWindow', maxPhysicalMs: 300 }), 'tsoWindowSaved').maxPersistedPhysicalMs).toBe(500);
+    sm.apply({ kind: 'tsoSaveWindow', maxPhysicalMs: 500, requesterId: 101, requesterTerm: 2 });
+    expect(expectKind(sm.apply({ kind: 'tsoSaveWindow', maxPhysicalMs: 300, requesterId: 101, requesterTerm: 2 }), 'tsoWindowSaved').maxPersistedPhysicalMs).toBe(500);
     expect(sm.maxPersistedPhysicalMs).toBe(500);
   });
 });
@@ -188,7 +188,7 @@ describe('snapshots', () => {
     sm.apply({ kind: 'storeHeartbeat', stats: stats(1), nowMs: 50 });
     sm.apply({ kind: 'regionHeartbeat', heartbeat: heartbeat(region(20, 'm', '', [peer(21, 1)], { confVer: 1, version: 2 })), nowMs: 60 });
     sm.apply({ kind: 'setScheduleConfig', config: { ...DEFAULT_SCHEDULE_CONFIG, maxReplicas: 5 } });
-    sm.apply({ kind: 'tsoSaveWindow', maxPhysicalMs: 12345 });
+    sm.apply({ kind: 'tsoSaveWindow', maxPhysicalMs: 12345, requesterId: 101, requesterTerm: 2 });
     const bytes = sm.snapshot();
     const restored = PdStateMachine.restore(bytes);
     expect(restored.snapshot()).toEqual(bytes);

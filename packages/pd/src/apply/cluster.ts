@@ -70,7 +70,8 @@ export function applyAllocIds(s: PdState, cmd: AllocIdsCommand): PdApplyResult {
 export function applyTsoSaveWindow(s: PdState, cmd: TsoSaveWindowCommand): PdApplyResult {
   if (cmd.maxPhysicalMs >= TSO_PHYSICAL_MS_MAX) return invalid('maxPhysicalMs past the timestamp range');
   s.maxPersistedPhysicalMs = Math.max(s.maxPersistedPhysicalMs, cmd.maxPhysicalMs);
-  return { kind: 'tsoWindowSaved', maxPersistedPhysicalMs: s.maxPersistedPhysicalMs };
+  const { maxPhysicalMs, requesterId, requesterTerm } = cmd;
+  return { kind: 'tsoWindowSaved', maxPhysicalMs, maxPersistedPhysicalMs: s.maxPersistedPhysicalMs, requesterId, requesterTerm };
 }
 
 export function applySetScheduleConfig(s: PdState, cmd: SetScheduleConfigCommand): PdApplyResult {
