@@ -13,6 +13,7 @@ export * from './chunking.ts';
 export * from './types.ts';
 export * from './timers.ts';
 export * from './auth.ts';
+export * from './rpc.ts';
 export * from './link-transport.ts';
 export * from './broadcast-channel-transport.ts';
 export * from './signaling-client.ts';

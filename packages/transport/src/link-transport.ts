@@ -7,7 +7,9 @@
  * - bounded per-store send queues, batching at flush, chunking, backpressure on
  *   `bufferedAmount`;
  * - reassembly and decoding with limits; any violation drops the link and is counted;
- * - peer up/down events and counters.
+ * - peer up/down events and counters;
+ * - request/response frames, from and to authenticated peers only (the request table
+ *   itself lives in `rpc.ts`).
  */
 import type { ClusterKeys } from './auth.ts';
 import { signProof, verifyProof } from './auth.ts';
@@ -19,6 +21,8 @@ import type { Frame } from './codec/frame.ts';
 import { AUTH_NONCE_BYTES, readFrame } from './codec/frame.ts';
 import type { DecodeLimits } from './codec/limits.ts';
 import { DEFAULT_DECODE_LIMITS } from './codec/limits.ts';
+import type { RequestHandler, RpcLimits, RpcRequestOptions } from './rpc.ts';
+import { DEFAULT_RPC_LIMITS, RpcTable } from './rpc.ts';
 import type { Timers, TimerHandle } from './timers.ts';
 import { systemTimers } from './timers.ts';
 import type { DropReason, PeerEvent, SendResult, Transport, TransportCounters, Unsubscribe } from './types.ts';
@@ -66,6 +70,8 @@ export interface LinkTransportOptions {
   autoFlush?: boolean;
   /** Source of nonces (default `crypto.getRandomValues`). */
   randomBytes?: (n: number) => Uint8Array;
+  /** Request/response limits (defaults in `DEFAULT_RPC_LIMITS`). */
+  rpcLimits?: Partial<RpcLimits>;
 }
 
 type SessionState = 'auth' | 'open' | 'closed';
@@ -122,6 +128,7 @@ export class LinkTransport implements Transport {
   private readonly queues = new Map<StoreId, PeerQueue>();
   private readonly messageHandlers = new Set<(b: RaftBatch) => void>();
   private readonly peerHandlers = new Set<(e: PeerEvent) => void>();
+  private readonly rpc: RpcTable;
   private flushScheduled = false;
   protected isClosed = false;
 
@@ -140,6 +147,17 @@ export class LinkTransport implements Transport {
     this.backlogPacketsMax = o.backlogPacketsMax ?? 1024;
     this.autoFlush = o.autoFlush ?? true;
     this.randomBytes = o.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
+    this.rpc = new RpcTable(
+      {
+        timers: this.timers,
+        linkState: (id) => this.sessions.get(id)?.state === 'open' ? 'open' : this.sessions.has(id) ? 'auth' : 'none',
+        sendFrame: (id, frame) => {
+          const s = this.sessions.get(id);
+          return s !== undefined && s.state === 'open' && this.sendFrame(s, frame);
+        },
+      },
+      { ...DEFAULT_RPC_LIMITS, ...o.rpcLimits },
+    );
   }
 
   // ---- Transport surface -------------------------------------------------------------
@@ -181,12 +199,21 @@ export class LinkTransport implements Transport {
   }
 
   counters(): TransportCounters {
-    return { ...this.stats, drops: { ...this.stats.drops } };
+    return { ...this.stats, drops: { ...this.stats.drops }, rpc: this.rpc.counters() };
+  }
+
+  request(targetStoreId: StoreId, payload: Uint8Array, o?: RpcRequestOptions): Promise<Uint8Array> {
+    return this.rpc.request(targetStoreId, payload, o);
+  }
+
+  onRequest(handler: RequestHandler): Unsubscribe {
+    return this.rpc.onRequest(handler);
   }
 
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    this.rpc.close();
     for (const s of [...this.sessions.values()]) this.closeSession(s, 'transport closed');
     for (const q of this.queues.values()) this.clearDrainTimer(q);
     this.queues.clear();
@@ -374,6 +401,12 @@ export class LinkTransport implements Transport {
         const { clusterId, fromStoreId, toStoreId, ...m } = frame.envelope;
         return this.onBatch(s, { clusterId, fromStoreId, toStoreId, messages: [m] });
       }
+      case 'rpcRequest':
+        if (s.state !== 'open') return this.count('unauthenticated');
+        return this.rpc.receiveRequest(s.storeId, frame.requestId, frame.payload);
+      case 'rpcResponse':
+        if (s.state !== 'open') return this.count('unauthenticated');
+        return this.rpc.receiveResponse(s.storeId, frame.requestId, frame.result);
     }
   }
 
@@ -421,6 +454,7 @@ export class LinkTransport implements Transport {
     this.emitPeer({ type: 'up', storeId: s.storeId });
     const q = this.queues.get(s.storeId);
     if (q && !q.paused) this.flushPeer(s.storeId, q);
+    this.rpc.linkOpened(s.storeId);
   }
 
   private onBatch(s: Session, batch: RaftBatch): void {
@@ -460,6 +494,7 @@ export class LinkTransport implements Transport {
       this.clearDrainTimer(q);
       this.queues.delete(s.storeId);
     }
+    this.rpc.linkClosed(s.storeId, reason);
     if (wasUp) this.emitPeer({ type: 'down', storeId: s.storeId, reason });
     if (!this.isClosed) this.onLinkClosed(s.storeId, wasUp);
   }

@@ -4,6 +4,8 @@
  * never interpret Raft messages beyond routing by (store, region).
  */
 import type { RaftBatch, RegionMessage, StoreId } from './codec/envelope.ts';
+import type { RequestHandler, RpcCounters, RpcRequestOptions } from './rpc.ts';
+import { emptyRpcCounters } from './rpc.ts';
 
 /** Why something was dropped. Send-side reasons count messages; receive-side reasons count frames or events. */
 export type DropReason =
@@ -56,6 +58,8 @@ export interface TransportCounters {
   /** Times sending paused because a link's buffered bytes were over `bufferedAmountHighBytes`. */
   backpressurePauses: number;
   drops: Record<DropReason, number>;
+  /** Request/response counters. */
+  rpc: RpcCounters;
 }
 
 /** A peer store became reachable (authenticated) or unreachable. */
@@ -86,6 +90,19 @@ export interface Transport {
   peers(): StoreId[];
   /** A snapshot of the counters. */
   counters(): TransportCounters;
+  /**
+   * Sends `payload` to the request handler of store `targetStoreId` and resolves with its
+   * response. Only authenticated peers of this cluster can be asked (a request to a store
+   * whose link is still authenticating waits for it, within the timeout). Rejects only with
+   * `RpcError` (`Timeout`, `Unreachable`, `Closed`, `TooManyPending`, `RemoteFailed`,
+   * `PayloadTooLarge`, `Aborted`).
+   */
+  request(targetStoreId: StoreId, payload: Uint8Array, o?: RpcRequestOptions): Promise<Uint8Array>;
+  /**
+   * Serves requests from authenticated peers. One handler at a time (the newest wins);
+   * without one, requests are answered `RemoteFailed`.
+   */
+  onRequest(handler: RequestHandler): Unsubscribe;
   /** Stops everything; queued messages are dropped. */
   close(): void;
 }
@@ -94,5 +111,5 @@ export interface Transport {
 export function emptyCounters(): TransportCounters {
   const drops = {} as Record<DropReason, number>;
   for (const r of DROP_REASONS) drops[r] = 0;
-  return { messagesSent: 0, messagesReceived: 0, framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, backpressurePauses: 0, drops };
+  return { messagesSent: 0, messagesReceived: 0, framesSent: 0, framesReceived: 0, bytesSent: 0, bytesReceived: 0, backpressurePauses: 0, drops, rpc: emptyRpcCounters() };
 }

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { MESSAGE_TYPES } from '@peerkv/raft';
 import type { ConfState, Entry, Message, Snapshot } from '@peerkv/raft';
 import type { RaftBatch, RegionMessage } from '../src/codec/envelope.ts';
-import type { Frame } from '../src/codec/frame.ts';
+import type { Frame, RpcWireResult } from '../src/codec/frame.ts';
 
 const u53 = fc.oneof(fc.nat(1000), fc.nat(), fc.maxSafeNat());
 const bytes = fc.uint8Array({ maxLength: 64 });
@@ -66,6 +66,11 @@ export const arbBatch: fc.Arbitrary<RaftBatch> = fc.record({
   messages: fc.array(arbRegionMessage, { maxLength: 5 }),
 });
 
+const arbRpcResult: fc.Arbitrary<RpcWireResult> = fc.oneof(
+  fc.uint8Array({ maxLength: 64 }).map((payload) => ({ ok: true as const, payload })),
+  fc.record({ error: fc.constantFrom('RemoteFailed' as const, 'PayloadTooLarge' as const, 'TooManyPending' as const), message: fc.string({ maxLength: 40 }) }).map((e) => ({ ok: false as const, ...e })),
+);
+
 export const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
   arbBatch.map((batch) => ({ type: 'raftBatch' as const, batch })),
   fc.record({ clusterId, fromStoreId: u53, toStoreId: u53 }).chain((h) =>
@@ -73,4 +78,6 @@ export const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
   ),
   fc.record({ clusterId, storeId: u53, nonce: fc.uint8Array({ minLength: 32, maxLength: 32 }) }).map((h) => ({ type: 'authHello' as const, ...h })),
   fc.uint8Array({ minLength: 32, maxLength: 32 }).map((proof) => ({ type: 'authProof' as const, proof })),
+  fc.record({ requestId: u53, payload: fc.uint8Array({ maxLength: 64 }) }).map((r) => ({ type: 'rpcRequest' as const, ...r })),
+  fc.record({ requestId: u53, result: arbRpcResult }).map((r) => ({ type: 'rpcResponse' as const, ...r })),
 );

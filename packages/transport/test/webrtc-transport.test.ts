@@ -41,6 +41,20 @@ async function store(url: string, storeId: number, secret = 'pw', clusterId = 'c
 }
 
 describe('WebRtcTransport (fake peers, real signaling server)', () => {
+  it('serves requests from one store to another and back over the data channel', async () => {
+    const { url } = await server();
+    const a = await store(url, 1);
+    const b = await store(url, 2);
+    a.t.onRequest(async (from, p) => new Uint8Array([...p, from]));
+    b.t.onRequest(async (from, p) => new Uint8Array([...p, from, from]));
+    await until(() => a.t.peers().length === 1 && b.t.peers().length === 1);
+    const big = new Uint8Array(40_000).fill(7); // more than one 16 KiB packet
+    const [ab, ba, large] = await Promise.all([a.t.request(2, new Uint8Array([5])), b.t.request(1, new Uint8Array([6])), a.t.request(2, big)]);
+    expect([...ab]).toEqual([5, 1, 1]);
+    expect([...ba]).toEqual([6, 2]);
+    expect(large.length).toBe(40_002);
+  });
+
   it('three stores find each other through sealed signaling and exchange messages in order', async () => {
     const { url, s } = await server();
     const a = await store(url, 1);

@@ -17,7 +17,28 @@ export const FRAME_TYPES = {
   raftBatch: 2,
   authHello: 3,
   authProof: 4,
+  rpcRequest: 5,
+  rpcResponse: 6,
 } as const;
+
+/** The largest frame type number this reader knows. */
+const FRAME_TYPE_MAX = FRAME_TYPES.rpcResponse;
+
+/** Why a remote refused or failed a request, as carried on the wire (append only). */
+export const RPC_WIRE_ERRORS = {
+  /** The handler threw, or the remote has no handler. */
+  RemoteFailed: 1,
+  /** The request or the response was over the remote's payload limit. */
+  PayloadTooLarge: 2,
+  /** The remote was already serving its maximum of requests. */
+  TooManyPending: 3,
+} as const;
+
+/** A remote error code carried by an `rpcResponse`. */
+export type RpcWireError = keyof typeof RPC_WIRE_ERRORS;
+
+/** The body of an `rpcResponse`: the handler's bytes, or why there are none. */
+export type RpcWireResult = { ok: true; payload: Uint8Array } | { ok: false; error: RpcWireError; message: string };
 
 /** The layout version every frame type is written with. */
 export const FRAME_VERSION = 1;
@@ -32,7 +53,11 @@ export type Frame =
   | { type: 'raftEnvelope'; envelope: RaftEnvelope }
   | { type: 'raftBatch'; batch: RaftBatch }
   | { type: 'authHello'; clusterId: string; storeId: StoreId; nonce: Uint8Array }
-  | { type: 'authProof'; proof: Uint8Array };
+  | { type: 'authProof'; proof: Uint8Array }
+  /** A request to the link's remote store; `requestId` is unique per sender and link lifetime. */
+  | { type: 'rpcRequest'; requestId: number; payload: Uint8Array }
+  /** The answer to the request with `requestId`. */
+  | { type: 'rpcResponse'; requestId: number; result: RpcWireResult };
 
 /** Writes one frame: type, version, body. */
 export function writeFrame(w: ByteWriter, f: Frame): void {
@@ -49,7 +74,37 @@ export function writeFrame(w: ByteWriter, f: Frame): void {
       return w.bytes(f.nonce);
     case 'authProof':
       return w.bytes(f.proof);
+    case 'rpcRequest':
+      w.varUint(f.requestId);
+      return w.bytes(f.payload);
+    case 'rpcResponse':
+      return writeRpcResponse(w, f.requestId, f.result);
   }
+}
+
+/** `varUint requestId, varUint code (0 ok), then bytes payload (ok) or string message (error)`. */
+function writeRpcResponse(w: ByteWriter, requestId: number, result: RpcWireResult): void {
+  w.varUint(requestId);
+  if (result.ok) {
+    w.varUint(0);
+    return w.bytes(result.payload);
+  }
+  w.varUint(RPC_WIRE_ERRORS[result.error]);
+  w.string(result.message);
+}
+
+const RPC_WIRE_ERROR_BY_CODE = new Map<number, RpcWireError>(
+  (Object.entries(RPC_WIRE_ERRORS) as [RpcWireError, number][]).map(([k, v]) => [v, k]),
+);
+
+function readRpcResponse(r: ByteReader, limits: DecodeLimits): Frame {
+  const requestId = r.varUint();
+  const code = r.varUint();
+  if (code === 0) return { type: 'rpcResponse', requestId, result: { ok: true, payload: r.bytes(limits.fieldBytesMax, 'response payload') } };
+  const error = RPC_WIRE_ERROR_BY_CODE.get(code);
+  if (!error) throw new DecodeError('InvalidValue', `rpc error code ${code}`);
+  const message = r.string(limits.stringBytesMax, 'rpc error message bytes');
+  return { type: 'rpcResponse', requestId, result: { ok: false, error, message } };
 }
 
 function readFixedBytes(r: ByteReader, n: number, what: string): Uint8Array {
@@ -72,6 +127,12 @@ function readBody(r: ByteReader, type: number, limits: DecodeLimits): Frame {
     }
     case FRAME_TYPES.authProof:
       return { type: 'authProof', proof: readFixedBytes(r, AUTH_PROOF_BYTES, 'proof') };
+    case FRAME_TYPES.rpcRequest: {
+      const requestId = r.varUint();
+      return { type: 'rpcRequest', requestId, payload: r.bytes(limits.fieldBytesMax, 'request payload') };
+    }
+    case FRAME_TYPES.rpcResponse:
+      return readRpcResponse(r, limits);
     default:
       throw new DecodeError('UnknownFrameType', `frame type ${type}`);
   }
@@ -82,7 +143,7 @@ export function readFrame(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_DECO
   const r = new ByteReader(bytes);
   const type = r.varUint();
   const version = r.varUint();
-  if (type < FRAME_TYPES.raftEnvelope || type > FRAME_TYPES.authProof) {
+  if (type < FRAME_TYPES.raftEnvelope || type > FRAME_TYPE_MAX) {
     throw new DecodeError('UnknownFrameType', `frame type ${type}`);
   }
   if (version !== FRAME_VERSION) throw new DecodeError('UnsupportedVersion', `frame version ${version}`);
