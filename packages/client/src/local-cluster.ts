@@ -47,17 +47,17 @@ export class LocalCluster implements PdService, StoreResolver {
     await s.close();
   }
 
-  /** Creates the first region, covering every key, on `storeIds` (peer ids 1000+storeId). */
+  /** Creates the first data region (id 2; 1 is PD's), covering every key, on `storeIds` (peer ids 1000+storeId). */
   async bootstrap(storeIds: number[]): Promise<void> {
     const region: Region = {
-      id: 1,
+      id: 2,
       startKey: new Uint8Array(),
       endKey: new Uint8Array(),
       epoch: { confVer: 1, version: 1 },
       peers: storeIds.map((s) => ({ id: 1000 + s, storeId: s, role: 'voter' as const })),
     };
     for (const id of storeIds) await this.stores.get(id)!.createRegion(region);
-    this.stores.get(storeIds[0])!.campaign(1);
+    this.stores.get(storeIds[0])!.campaign(2);
   }
 
   store(storeId: number): Store | undefined {

@@ -58,7 +58,7 @@ describe('PeerKV client', () => {
     await kv.batchPut(keys.map((k) => ({ key: t(k), value: t(k.toUpperCase()) })));
     const leader = [...c.stores.values()].find((x) => x.status().regions[0].role === 'leader')!;
     const r = leader.status().regions[0];
-    const split = await leader.split(1, r.epoch, t('k15'), 2, r.peers.map((p) => 2000 + p.storeId));
+    const split = await leader.split(2, r.epoch, t('k15'), 3, r.peers.map((p) => 2000 + p.storeId));
     expect(split.ok).toBe(true);
     // The client still routes with its cached (now stale) region and recovers via EpochNotMatch.
     const all = await collect(kv.scan());

@@ -7,4 +7,6 @@ export * from './dedup.ts';
 export * from './keys.ts';
 export * from './snapshot.ts';
 export * from './local-router.ts';
+export * from './pd-host.ts';
 export { RegionPeer, type Result, type PendingProposal, type PendingRead, type RegionLocalState } from './peer.ts';
+export * from './rpc/index.ts';

@@ -17,6 +17,7 @@ import type { RegionLog } from '@peerkv/storage';
 import { WriteBatch } from '@peerkv/storage';
 import { decodeCommand, decodeConfChangeContext, encodeRegion, type KvOp, type SplitCommand, type WriteCommand } from './command.ts';
 import { DedupTable, stageDedupRecord } from './dedup.ts';
+import type { PdHost } from './pd-host.ts';
 import { DATA_CF, META_CF, regionStateKey } from './keys.ts';
 
 /** The outcome of a request, as a value. */
@@ -26,7 +27,7 @@ export type Result<T> = { ok: true; value: T } | { ok: false; error: RegionError
 export interface PendingProposal {
   index: number;
   term: number;
-  resolve: (r: Result<void>) => void;
+  resolve: (r: Result<unknown>) => void;
 }
 
 /** A read waiting for its ReadIndex and then for apply to catch up. */
@@ -68,6 +69,8 @@ export class RegionPeer {
   hibernating = false;
   /** Set once the peer was removed and destroyed: it must not be used. */
   destroyed = false;
+  /** The placement driver, when this peer belongs to PD's Raft group. */
+  pd: PdHost | undefined;
 
   constructor(args: { region: Region; peerId: number; raw: RawNode; log: RegionLog; dedup: DedupTable; applied: number }) {
     this.region = args.region;
@@ -136,9 +139,13 @@ export class RegionPeer {
   applyEntries(entries: Entry[], kv: WriteBatch, storeId: number): ApplyEffects {
     const fx: ApplyEffects = { callbacks: [], splits: [], removed: false, confChanged: false };
     for (const e of entries) {
-      let result: Result<void> = ok();
+      let result: Result<unknown> = ok();
       if (e.type === 'confChange') {
         result = this.applyConfChange(e, kv, storeId, fx);
+      } else if (e.data.length > 0 && this.pd) {
+        const applied = this.pd.sm.applyEntry(e.data);
+        this.pd.onApplied(applied);
+        result = { ok: true, value: applied };
       } else if (e.data.length > 0) {
         const cmd = decodeCommand(e.data);
         result = cmd.type === 'write' ? this.applyWrite(cmd, e.index, kv) : this.applySplit(cmd, kv, fx);
@@ -149,11 +156,11 @@ export class RegionPeer {
     return fx;
   }
 
-  private resolveProposal(e: Entry, result: Result<void>, fx: ApplyEffects): void {
+  private resolveProposal(e: Entry, result: Result<unknown>, fx: ApplyEffects): void {
     while (this.proposals.length > 0 && this.proposals[0].index <= e.index) {
       const p = this.proposals.shift()!;
       // Another entry took this index: the proposal was lost to a leader change.
-      const r: Result<void> = p.index === e.index && p.term === e.term ? result : { ok: false, error: this.notLeader() };
+      const r: Result<unknown> = p.index === e.index && p.term === e.term ? result : { ok: false, error: this.notLeader() };
       fx.callbacks.push(() => p.resolve(r));
     }
   }

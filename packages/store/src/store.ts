@@ -5,8 +5,8 @@
  * only after the write), resolves requests and advances. One tick timer drives every peer;
  * idle peers hibernate.
  */
-import type { Peer, Region, RegionEpoch, RegionError } from '@peerkv/pd';
-import { compareKeys, regionContainsKey } from '@peerkv/pd';
+import type { PdApplyResult, PdCommand, Peer, Region, RegionEpoch, RegionError } from '@peerkv/pd';
+import { PdStateMachine, compareKeys, encodePdCommand, regionContainsKey } from '@peerkv/pd';
 import {
   DEFAULT_CONFIG,
   ProposalDroppedError,
@@ -28,6 +28,16 @@ import { DedupTable, decodeDedupRecord, stageDedupTable, type DedupEntry } from 
 import { DATA_CF, META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, RAFT_CF, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
 import { RegionPeer, encodeRegionState, ok, rolesOf, type ApplyEffects, type Result } from './peer.ts';
 import { decodeSnapshotPayload, encodeSnapshotPayload } from './snapshot.ts';
+import { PD_PERSIST_EVERY_ENTRIES, PD_REGION_ID, PD_SNAPSHOT_PAIR_KEY, PD_STATE_KEY, PdHost, decodePdState, encodePdState } from './pd-host.ts';
+
+/**
+ * Ids a new cluster starts with (PD, stores, regions and peers share one id space, so they
+ * are distinct); PD allocates every later id above them.
+ */
+export const BOOTSTRAP_IDS = { pdRegion: PD_REGION_ID, store: 2, dataRegion: 3, pdPeer: 4, dataPeer: 5 } as const;
+
+/** Attempts of an id or timestamp request (each may wait for one Raft round). */
+export const PD_ALLOC_ATTEMPTS_MAX = 50;
 
 /** The first log index of every region: a fresh peer always starts from a snapshot (TiKV's RAFT_INIT_LOG_INDEX). */
 export const RAFT_INIT_INDEX = 5;
@@ -78,6 +88,8 @@ export interface StoreOptions {
   requestTimeoutMs?: number;
   /** Requests waiting in one region before new ones get `ServerIsBusy`. */
   pendingRequestsPerRegionMax?: number;
+  /** Wall clock for PD (TSO, heartbeat times); `Date.now` by default. */
+  now?: () => number;
 }
 
 /** How a read is served. */
@@ -143,7 +155,8 @@ export class Store {
   private readonly transport: StoreTransport;
   private readonly timers: Timers;
   private readonly rng: SeededRng;
-  private readonly opts: Required<Omit<StoreOptions, 'engine' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId'>>;
+  private readonly opts: Required<Omit<StoreOptions, 'engine' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now'>>;
+  private readonly now: () => number;
   private readonly raftOpts: NonNullable<StoreOptions['raft']>;
   private readonly peers = new Map<number, RegionPeer>();
   private readonly tombstones = new Set<number>();
@@ -167,6 +180,7 @@ export class Store {
     this.timers = o.timers ?? REAL_TIMERS;
     this.rng = new SeededRng(o.seed ?? o.storeId);
     this.raftOpts = o.raft ?? {};
+    this.now = o.now ?? (() => Date.now());
     this.opts = {
       tickIntervalMs: o.tickIntervalMs ?? 100,
       durability: o.durability ?? 'strict',
@@ -207,6 +221,14 @@ export class Store {
       const me = region.peers.find((p) => p.storeId === this.storeId);
       if (!me) continue;
       const log = await this.logs.open(regionId);
+      if (regionId === PD_REGION_ID) {
+        // PD's state lives in memory: resume from its persisted snapshot and replay after it.
+        const stored = await this.engine.get(META_CF, PD_STATE_KEY);
+        const { index, sm } = stored ? decodePdState(stored) : { index: RAFT_INIT_INDEX, sm: PdStateMachine.create() };
+        const peer = this.addPeer(region, me.id, log, new DedupTable(), index);
+        peer.pd = new PdHost(me.id, sm, index);
+        continue;
+      }
       const dedup = await this.loadDedup(regionId);
       this.addPeer(region, me.id, log, dedup, log.applyState().appliedIndex);
     }
@@ -237,6 +259,7 @@ export class Store {
 
   private addPeer(region: Region, peerId: number, log: RegionLog, dedup: DedupTable, applied: number): RegionPeer {
     const peer = new RegionPeer({ region, peerId, raw: this.makeRaw(peerId, log, applied), log, dedup, applied });
+    if (region.id === PD_REGION_ID) peer.pd = new PdHost(peerId, PdStateMachine.create(), applied);
     this.peers.set(region.id, peer);
     for (const p of region.peers) this.peerStores.set(p.id, p.storeId);
     return peer;
@@ -435,6 +458,7 @@ export class Store {
       const appliedBefore = peer.applied;
       const fx = peer.applyEntries(rd.committedEntries, batch.kv, this.storeId);
       if (peer.applied !== appliedBefore || rd.snapshot) batch.stageApplyState(peer.regionId, { appliedIndex: peer.applied });
+      if (peer.pd && peer.applied - peer.pd.persistedIndex >= PD_PERSIST_EVERY_ENTRIES) this.stagePdState(batch, peer);
       // The conf state is kept as of the applied index, so a restart neither loses nor replays a change.
       if (fx.confChanged) batch.stageConfState(peer.regionId, peer.raw.status().config);
       // The log view is updated only after the write: no compaction in a snapshot's round.
@@ -459,6 +483,10 @@ export class Store {
         peer.reads.clear();
       }
       peer.serveReads();
+      if (peer.pd) {
+        const st = peer.raw.status();
+        peer.pd.updateRole(st.role === 'leader', st.term, peer.applied, st.lastIndex);
+      }
       for (const s of fx.splits) await this.createSplitPeer(s.region, s.parentLeader, peer.dedup);
       if (fx.removed) await this.destroyPeer(peer);
     }
@@ -498,6 +526,11 @@ export class Store {
    */
   private async generateSnapshot(peer: RegionPeer): Promise<Snapshot> {
     const pairs: { key: Uint8Array; value: Uint8Array }[] = [];
+    if (peer.pd) {
+      const data = encodeSnapshotPayload({ region: peer.region, pairs: [{ key: PD_SNAPSHOT_PAIR_KEY, value: peer.pd.sm.snapshot() }], dedup: [] });
+      this.counters.snapshotsGenerated++;
+      return { data, metadata: { index: peer.applied, term: peer.log.term(peer.applied), confState: peer.raw.status().config } };
+    }
     const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
     for await (const kv of this.engine.scan(DATA_CF, range)) pairs.push(kv);
     const data = encodeSnapshotPayload({ region: peer.region, pairs, dedup: peer.dedup.entries() });
@@ -510,6 +543,18 @@ export class Store {
     const payload = decodeSnapshotPayload(snap.data);
     batch.stageSnapshot(peer.regionId, snap);
     const kv = batch.kv;
+    if (peer.pd) {
+      const pair = payload.pairs.find((p) => compareKeys(p.key, PD_SNAPSHOT_PAIR_KEY) === 0);
+      // The initial snapshot of the PD group carries no state yet.
+      if (pair) peer.pd.replace(PdStateMachine.restore(pair.value), snap.metadata.index);
+      peer.region = payload.region;
+      peer.applied = snap.metadata.index;
+      for (const p of payload.region.peers) this.peerStores.set(p.id, p.storeId);
+      kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'normal'));
+      this.stagePdState(batch, peer);
+      this.counters.snapshotsInstalled++;
+      return;
+    }
     if (peer.initialized) kv.deleteRange(DATA_CF, peer.region.startKey, rangeEnd(peer.region.endKey));
     kv.deleteRange(DATA_CF, payload.region.startKey, rangeEnd(payload.region.endKey));
     for (const p of payload.pairs) kv.put(DATA_CF, p.key, p.value);
@@ -524,10 +569,18 @@ export class Store {
     this.counters.snapshotsInstalled++;
   }
 
+  private stagePdState(batch: RaftWriteBatch, peer: RegionPeer): void {
+    const pd = peer.pd!;
+    batch.kv.put(META_CF, PD_STATE_KEY, encodePdState(peer.applied, pd.sm.snapshot()));
+    pd.persistedIndex = peer.applied;
+  }
+
   private maybeCompact(batch: RaftWriteBatch, peer: RegionPeer): void {
     const first = peer.log.firstIndex();
     if (peer.applied - first + 1 <= this.opts.logGcThresholdEntries) return;
-    const compactTo = peer.applied - this.opts.logGcKeepEntries;
+    let compactTo = peer.applied - this.opts.logGcKeepEntries;
+    // PD replays its log from its persisted snapshot after a restart: keep that part.
+    if (peer.pd) compactTo = Math.min(compactTo, peer.pd.persistedIndex);
     if (compactTo <= first) return;
     batch.stageCompact(peer.regionId, compactTo);
     this.counters.logCompactions++;
@@ -606,7 +659,7 @@ export class Store {
     return this.propose(peer, () => peer.raw.propose(data), o);
   }
 
-  private propose(peer: RegionPeer, doPropose: () => void, o: RequestOptions): Promise<Result<void>> {
+  private propose<T = void>(peer: RegionPeer, doPropose: () => void, o: RequestOptions): Promise<Result<T>> {
     this.wake(peer.regionId);
     try {
       doPropose();
@@ -615,8 +668,8 @@ export class Store {
       throw e;
     }
     const st = peer.raw.status();
-    return this.withTimeout(
-      (resolve) => peer.proposals.push({ index: st.lastIndex, term: st.term, resolve }),
+    return this.withTimeout<T>(
+      (resolve) => peer.proposals.push({ index: st.lastIndex, term: st.term, resolve: resolve as (r: Result<unknown>) => void }),
       (resolve) => {
         peer.proposals = peer.proposals.filter((p) => p.resolve !== resolve);
       },
@@ -624,14 +677,14 @@ export class Store {
     ).finally(() => this.schedule());
   }
 
-  private withTimeout(
-    register: (resolve: (r: Result<void>) => void) => void,
-    unregister: (resolve: (r: Result<void>) => void) => void,
+  private withTimeout<T>(
+    register: (resolve: (r: Result<T>) => void) => void,
+    unregister: (resolve: (r: Result<T>) => void) => void,
     o: RequestOptions,
-  ): Promise<Result<void>> {
-    return new Promise<Result<void>>((outer) => {
+  ): Promise<Result<T>> {
+    return new Promise<Result<T>>((outer) => {
       let done = false;
-      const finish = (r: Result<void>): void => {
+      const finish = (r: Result<T>): void => {
         if (done) return;
         done = true;
         this.timers.clearTimeout(timer);
@@ -666,7 +719,7 @@ export class Store {
       if (e instanceof ProposalDroppedError) return { ok: false, error: peer.notLeader() };
       throw e;
     }
-    return this.withTimeout(
+    return this.withTimeout<void>(
       (resolve) => peer.reads.set(ctx, { ctx, resolve }),
       () => peer.reads.delete(ctx),
       o,
@@ -760,13 +813,122 @@ export class Store {
 
   /** The region this store hosts that contains `key`, if any (for routing in tests and demos). */
   regionForKey(key: Uint8Array): Region | undefined {
-    for (const p of this.peers.values()) if (p.initialized && regionContainsKey(p.region, key)) return p.region;
+    for (const p of this.peers.values()) if (p.initialized && !p.pd && regionContainsKey(p.region, key)) return p.region;
     return undefined;
   }
 
   /** Region ids hosted here. */
   regionIds(): number[] {
     return [...this.peers.keys()].sort((a, b) => a - b);
+  }
+
+  // ------------------------------------------------------------------ placement driver
+
+  /** This store's PD replica, if it hosts one. */
+  private pdPeer(): RegionPeer | undefined {
+    const p = this.peers.get(PD_REGION_ID);
+    return p && p.pd && !p.destroyed ? p : undefined;
+  }
+
+  /** The PD state machine of this store's replica (routing reads; may lag the leader). */
+  pdState(): PdStateMachine | undefined {
+    return this.pdPeer()?.pd?.sm;
+  }
+
+  /** Whether this store's PD replica leads and serves. */
+  pdIsLeader(): boolean {
+    const p = this.pdPeer();
+    return p !== undefined && p.pd!.servingTerm !== undefined && p.isLeader();
+  }
+
+  /** The store hosting the PD leader, as this store's PD replica last heard. */
+  pdLeaderStoreId(): number | undefined {
+    const p = this.pdPeer();
+    return p?.leaderPeer()?.storeId;
+  }
+
+  /** Proposes a PD command through PD's Raft group (this replica must lead). */
+  pdPropose(cmd: PdCommand, o: RequestOptions = {}): Promise<Result<PdApplyResult>> {
+    this.assertOpen();
+    const peer = this.pdPeer();
+    if (!peer) return Promise.resolve({ ok: false, error: { kind: 'RegionNotFound', regionId: PD_REGION_ID } });
+    if (!peer.isLeader()) return Promise.resolve({ ok: false, error: peer.notLeader() });
+    const data = encodePdCommand(cmd);
+    return this.propose<PdApplyResult>(peer, () => peer.raw.propose(data), o);
+  }
+
+  /** One unique id (store, region or peer), from the PD leader's granted batches. */
+  async pdAllocId(o: RequestOptions = {}): Promise<Result<number>> {
+    for (let attempt = 0; attempt < PD_ALLOC_ATTEMPTS_MAX; attempt++) {
+      const peer = this.pdPeer();
+      if (!peer || !this.pdIsLeader()) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId: PD_REGION_ID } };
+      const id = peer.pd!.ids.alloc();
+      if (id !== undefined) return { ok: true, value: id };
+      const cmd = peer.pd!.ids.proposal(this.now());
+      if (cmd) {
+        const r = await this.pdPropose(cmd, o);
+        if (!r.ok) return r;
+      } else {
+        await this.sleep(5);
+      }
+    }
+    return { ok: false, error: { kind: 'Timeout', what: 'id allocation' } };
+  }
+
+  /** `count` consecutive TSO timestamps (the first is returned). */
+  async pdGetTimestamps(count: number, o: RequestOptions = {}): Promise<Result<{ first: bigint; count: number }>> {
+    for (let attempt = 0; attempt < PD_ALLOC_ATTEMPTS_MAX; attempt++) {
+      const peer = this.pdPeer();
+      if (!peer || !this.pdIsLeader()) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId: PD_REGION_ID } };
+      const pd = peer.pd!;
+      const r = pd.tso.getTimestamps(count, this.now());
+      // Renew the window ahead of time so requests rarely wait.
+      const renewal = pd.tso.windowProposal(this.now());
+      if (r.kind === 'ok') {
+        if (renewal) void this.pdPropose(renewal);
+        return { ok: true, value: { first: r.first, count: r.count } };
+      }
+      if (r.error.kind === 'NotLeader') return { ok: false, error: peer.notLeader() };
+      if (r.error.kind === 'InvalidCount') return { ok: false, error: { kind: 'ServerIsBusy', reason: `invalid timestamp count ${count}`, backoffMs: 0 } };
+      if (renewal) {
+        const w = await this.pdPropose(renewal, o);
+        if (!w.ok) return w;
+      } else {
+        await this.sleep(5);
+      }
+    }
+    return { ok: false, error: { kind: 'Timeout', what: 'timestamp allocation' } };
+  }
+
+  /**
+   * Creates a new cluster on this (empty) store: PD's group and the first data region, both
+   * with one replica here, then records the cluster in PD. A one-store cluster works fully
+   * offline; PD grows both groups as stores join.
+   */
+  async bootstrapCluster(o: { clusterNumber: number; address: string; labels?: Record<string, string> }, ro: RequestOptions = {}): Promise<Result<PdApplyResult>> {
+    if (this.storeId !== BOOTSTRAP_IDS.store) throw new Error(`the bootstrap store must have id ${BOOTSTRAP_IDS.store}`);
+    const pdRegion: Region = { id: PD_REGION_ID, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [{ id: BOOTSTRAP_IDS.pdPeer, storeId: this.storeId, role: 'voter' }] };
+    const dataRegion: Region = { id: BOOTSTRAP_IDS.dataRegion, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [{ id: BOOTSTRAP_IDS.dataPeer, storeId: this.storeId, role: 'voter' }] };
+    if (!this.peers.has(PD_REGION_ID)) await this.createRegion(pdRegion);
+    if (!this.peers.has(dataRegion.id)) await this.createRegion(dataRegion);
+    this.campaign(PD_REGION_ID);
+    this.campaign(dataRegion.id);
+    for (let i = 0; i < PD_ALLOC_ATTEMPTS_MAX && !this.pdIsLeader(); i++) await this.sleep(10);
+    return this.pdPropose(
+      {
+        kind: 'bootstrap',
+        clusterId: o.clusterNumber,
+        store: { id: this.storeId, address: o.address, labels: o.labels ?? {}, state: 'up' },
+        region: dataRegion,
+        pdGroup: { regionId: PD_REGION_ID, epoch: pdRegion.epoch, peers: pdRegion.peers },
+        nowMs: this.now(),
+      },
+      ro,
+    );
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((r) => this.timers.setTimeout(() => r(), ms));
   }
 
   status(): StoreStatus {

@@ -78,9 +78,12 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** The first data region (id 1 is reserved for PD's group). */
+const R = 2;
+
 function region1(storeIds: number[]): Region {
   return {
-    id: 1,
+    id: R,
     startKey: new Uint8Array(),
     endKey: new Uint8Array(),
     epoch: { confVer: 1, version: 1 },
@@ -125,94 +128,94 @@ describe('store cluster in one process', () => {
   it('replicates writes and serves linearizable, follower and stale reads', async () => {
     c = new Cluster();
     for (const id of [1, 2, 3]) await (await c.start(id)).createRegion(region1([1, 2, 3]));
-    c.store(1).campaign(1);
-    for (let i = 0; i < 20; i++) must(await put(c, 1, `key${i}`, `v${i}`));
-    expect(await get(c, 1, 'key7')).toBe('v7');
+    c.store(1).campaign(R);
+    for (let i = 0; i < 20; i++) must(await put(c, R, `key${i}`, `v${i}`));
+    expect(await get(c, R, 'key7')).toBe('v7');
     const follower = c.store(2).status().regions[0].role === 'leader' ? c.store(3) : c.store(2);
     const epoch = follower.status().regions[0].epoch;
-    const fr = must(await follower.get(1, epoch, k('key19'), 'follower'));
+    const fr = must(await follower.get(R, epoch, k('key19'), 'follower'));
     expect(dec.decode(fr!)).toBe('v19');
     // A follower refuses a leader-only read with a hint naming the leader.
-    const nl = await follower.get(1, epoch, k('key1'));
+    const nl = await follower.get(R, epoch, k('key1'));
     expect(nl.ok).toBe(false);
     if (!nl.ok) {
       expect(nl.error.kind).toBe('NotLeader');
-      if (nl.error.kind === 'NotLeader') expect(nl.error.leaderHint?.storeId).toBe((await c.leaderOf(1)).storeId);
+      if (nl.error.kind === 'NotLeader') expect(nl.error.leaderHint?.storeId).toBe((await c.leaderOf(R)).storeId);
     }
-    await until(async () => (await follower.get(1, epoch, k('key19'), 'stale')).ok);
-    const scanned = must(await (await c.leaderOf(1)).scan(1, epoch, { start: k('key1'), end: k('key2'), limit: 100 }));
+    await until(async () => (await follower.get(R, epoch, k('key19'), 'stale')).ok);
+    const scanned = must(await (await c.leaderOf(R)).scan(R, epoch, { start: k('key1'), end: k('key2'), limit: 100 }));
     expect(scanned.map((p) => dec.decode(p.key))).toEqual(['key1', 'key10', 'key11', 'key12', 'key13', 'key14', 'key15', 'key16', 'key17', 'key18', 'key19']);
   });
 
   it('applies a retried write once (dedup by clientId, seq)', async () => {
     c = new Cluster();
     for (const id of [1, 2, 3]) await (await c.start(id)).createRegion(region1([1, 2, 3]));
-    c.store(1).campaign(1);
-    const leader = await c.leaderOf(1);
+    c.store(1).campaign(R);
+    const leader = await c.leaderOf(R);
     const epoch = leader.status().regions[0].epoch;
-    must(await leader.write(1, epoch, 'dup', 1, [{ type: 'put', key: k('a'), value: k('first') }]));
-    must(await leader.write(1, epoch, 'dup', 2, [{ type: 'put', key: k('a'), value: k('second') }]));
+    must(await leader.write(R, epoch, 'dup', 1, [{ type: 'put', key: k('a'), value: k('first') }]));
+    must(await leader.write(R, epoch, 'dup', 2, [{ type: 'put', key: k('a'), value: k('second') }]));
     // A late retry of seq 1 must not overwrite the later write.
-    must(await leader.write(1, epoch, 'dup', 1, [{ type: 'put', key: k('a'), value: k('first') }]));
-    expect(await get(c, 1, 'a')).toBe('second');
+    must(await leader.write(R, epoch, 'dup', 1, [{ type: 'put', key: k('a'), value: k('first') }]));
+    expect(await get(c, R, 'a')).toBe('second');
   });
 
   it('survives the loss of the leader and restarts a store from its disk', async () => {
     c = new Cluster();
     for (const id of [1, 2, 3]) await (await c.start(id)).createRegion(region1([1, 2, 3]));
-    c.store(1).campaign(1);
-    for (let i = 0; i < 10; i++) must(await put(c, 1, `k${i}`, `v${i}`));
-    const old = await c.leaderOf(1);
+    c.store(1).campaign(R);
+    for (let i = 0; i < 10; i++) must(await put(c, R, `k${i}`, `v${i}`));
+    const old = await c.leaderOf(R);
     const disk = await c.stop(old.storeId);
-    for (let i = 10; i < 20; i++) must(await put(c, 1, `k${i}`, `v${i}`));
+    for (let i = 10; i < 20; i++) must(await put(c, R, `k${i}`, `v${i}`));
     const back = await c.start(old.storeId, disk);
     await until(() => back.status().regions[0].applied >= (c.nodes.get([1, 2, 3].find((x) => x !== old.storeId && c.nodes.has(x))!)!.store.status().regions[0].applied));
     const epoch = back.status().regions[0].epoch;
-    const v = must(await back.get(1, epoch, k('k19'), 'follower'));
+    const v = must(await back.get(R, epoch, k('k19'), 'follower'));
     expect(dec.decode(v!)).toBe('v19');
   });
 
   it('adds a store as learner, catches it up by snapshot after log GC, promotes it, removes another', async () => {
     c = new Cluster();
     for (const id of [1, 2, 3]) await (await c.start(id)).createRegion(region1([1, 2, 3]));
-    c.store(1).campaign(1);
-    for (let i = 0; i < 80; i++) must(await put(c, 1, `k${String(i).padStart(3, '0')}`, `v${i}`));
+    c.store(1).campaign(R);
+    for (let i = 0; i < 80; i++) must(await put(c, R, `k${String(i).padStart(3, '0')}`, `v${i}`));
     const s4 = await c.start(4);
-    const leader = await c.leaderOf(1);
-    must(await leader.changePeers(1, [{ type: 'addLearnerNode', peer: { id: 104, storeId: 4, role: 'learner' } }]));
+    const leader = await c.leaderOf(R);
+    must(await leader.changePeers(R, [{ type: 'addLearnerNode', peer: { id: 104, storeId: 4, role: 'learner' } }]));
     await until(() => (s4.status().regions[0]?.applied ?? 0) >= leader.status().regions[0].applied);
     // The log had been compacted: store 4 could only catch up by snapshot.
     expect(leader.status().counters.logCompactions).toBeGreaterThan(0);
     expect(s4.status().counters.snapshotsInstalled).toBeGreaterThan(0);
-    must(await (await c.leaderOf(1)).changePeers(1, [{ type: 'addNode', peer: { id: 104, storeId: 4, role: 'voter' } }]));
+    must(await (await c.leaderOf(R)).changePeers(R, [{ type: 'addNode', peer: { id: 104, storeId: 4, role: 'voter' } }]));
     const victim = [1, 2, 3].find((id) => id !== leader.storeId)!;
-    must(await (await c.leaderOf(1)).changePeers(1, [{ type: 'removeNode', peer: { id: 100 + victim, storeId: victim, role: 'voter' } }]));
+    must(await (await c.leaderOf(R)).changePeers(R, [{ type: 'removeNode', peer: { id: 100 + victim, storeId: victim, role: 'voter' } }]));
     // The removed store destroys its replica; the others apply the change.
     await until(() => c.store(victim).regionIds().length === 0);
     await until(() => !s4.status().regions[0].peers.some((p) => p.storeId === victim));
     const epoch = s4.status().regions[0].epoch;
     expect(s4.status().regions[0].peers.map((p) => p.storeId).sort()).toEqual([1, 2, 3, 4].filter((x) => x !== victim));
-    expect(dec.decode(must(await s4.get(1, epoch, k('k079'), 'follower'))!)).toBe('v79');
+    expect(dec.decode(must(await s4.get(R, epoch, k('k079'), 'follower'))!)).toBe('v79');
   });
 
   it('splits a region; both halves serve their keys and old epochs get EpochNotMatch', async () => {
     c = new Cluster();
     for (const id of [1, 2, 3]) await (await c.start(id)).createRegion(region1([1, 2, 3]));
-    c.store(1).campaign(1);
-    for (const key of ['a', 'b', 'm', 'x']) must(await put(c, 1, key, `v-${key}`));
-    const leader = await c.leaderOf(1);
+    c.store(1).campaign(R);
+    for (const key of ['a', 'b', 'm', 'x']) must(await put(c, R, key, `v-${key}`));
+    const leader = await c.leaderOf(R);
     const oldEpoch = leader.status().regions[0].epoch;
-    must(await leader.split(1, oldEpoch, k('m'), 2, [202, 203, 204].slice(0, 3)));
-    await until(() => [1, 2, 3].every((id) => c.store(id).regionIds().includes(2)));
-    expect(await get(c, 1, 'b')).toBe('v-b');
-    expect(await get(c, 2, 'x')).toBe('v-x');
-    const stale = await (await c.leaderOf(1)).write(1, oldEpoch, 'c', 1, [{ type: 'put', key: k('c'), value: k('1') }]);
+    must(await leader.split(R, oldEpoch, k('m'), 3, [202, 203, 204].slice(0, 3)));
+    await until(() => [1, 2, 3].every((id) => c.store(id).regionIds().includes(3)));
+    expect(await get(c, R, 'b')).toBe('v-b');
+    expect(await get(c, 3, 'x')).toBe('v-x');
+    const stale = await (await c.leaderOf(R)).write(R, oldEpoch, 'c', 1, [{ type: 'put', key: k('c'), value: k('1') }]);
     expect(stale.ok).toBe(false);
     if (!stale.ok) expect(stale.error.kind).toBe('EpochNotMatch');
-    const left = (await c.leaderOf(1)).status().regions.find((r) => r.regionId === 1)!;
-    const wrong = await (await c.leaderOf(1)).write(1, left.epoch, 'c', 2, [{ type: 'put', key: k('z'), value: k('1') }]);
+    const left = (await c.leaderOf(R)).status().regions.find((r) => r.regionId === R)!;
+    const wrong = await (await c.leaderOf(R)).write(R, left.epoch, 'c', 2, [{ type: 'put', key: k('z'), value: k('1') }]);
     expect(!wrong.ok && wrong.error.kind).toBe('KeyNotInRegion');
-    must(await put(c, 2, 'y', 'v-y'));
-    expect(await get(c, 2, 'y')).toBe('v-y');
+    must(await put(c, 3, 'y', 'v-y'));
+    expect(await get(c, 3, 'y')).toBe('v-y');
   });
 });

@@ -1,0 +1,185 @@
+/**
+ * Store responses and their binary codec: `varUint type, varUint version, body`. A response
+ * is a region `Result` (of nothing, a value, or pairs), an acknowledgement, a store status,
+ * or a `StoreRpcFailure` when the server could not run the request. Paired write/read; the
+ * only error `decodeStoreResponse` throws is `StoreRpcDecodeError`.
+ */
+import type { ByteReader } from '@peerkv/transport';
+import { ByteWriter } from '@peerkv/transport';
+import type { Result } from '../peer.ts';
+import type { StoreCounters, StoreStatus } from '../store.ts';
+import { StoreRpcDecodeError, type StoreRpcFailure, type StoreRpcFailureKind } from './errors.ts';
+import {
+  RPC_KEY_BYTES_MAX,
+  RPC_PAIRS_MAX,
+  RPC_REGIONS_MAX,
+  RPC_STRING_BYTES_MAX,
+  RPC_TEXT_BYTES_MAX,
+  RPC_VALUE_BYTES_MAX,
+  decoding,
+  readEpoch,
+  readHeader,
+  readPeers,
+  readRegionError,
+  writeClipped,
+  writeEpoch,
+  writeHeader,
+  writePeers,
+  writeRegionError,
+} from './wire.ts';
+
+/** One key-value pair of a scan. */
+export interface RpcKvPair {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** A response from one store. */
+export type StoreResponse =
+  /** Of write, changePeers and split. */
+  | { type: 'unit'; result: Result<void> }
+  /** Of get. */
+  | { type: 'value'; result: Result<Uint8Array | undefined> }
+  /** Of scan. */
+  | { type: 'pairs'; result: Result<RpcKvPair[]> }
+  /** Of transferLeader and campaign (fire and forget on the store). */
+  | { type: 'ack' }
+  /** Of status. */
+  | { type: 'status'; status: StoreStatus }
+  /** The server could not run the request. */
+  | { type: 'failure'; failure: StoreRpcFailure };
+
+/** Wire numbers of the response types (append only). */
+export const STORE_RESPONSE_TYPES = { unit: 1, value: 2, pairs: 3, ack: 4, status: 5, failure: 6 } as const;
+
+const FAILURE_KINDS: readonly StoreRpcFailureKind[] = ['BadRequest', 'StoreClosed', 'Internal'];
+const COUNTER_NAMES: readonly (keyof StoreCounters)[] = ['rounds', 'writes', 'snapshotsGenerated', 'snapshotsInstalled', 'logCompactions'];
+
+/** Writes `u8 ok`, then the value (ok) or the region error. */
+function writeResult<T>(w: ByteWriter, result: Result<T>, writeValue: (v: T) => void): void {
+  w.u8(result.ok ? 1 : 0);
+  if (result.ok) writeValue(result.value);
+  else writeRegionError(w, result.error);
+}
+
+function readResult<T>(r: ByteReader, readValue: () => T): Result<T> {
+  return r.bool() ? { ok: true, value: readValue() } : { ok: false, error: readRegionError(r) };
+}
+
+function writePairs(w: ByteWriter, pairs: readonly RpcKvPair[]): void {
+  w.varUint(pairs.length);
+  for (const p of pairs) {
+    w.bytes(p.key);
+    w.bytes(p.value);
+  }
+}
+
+function readPairs(r: ByteReader): RpcKvPair[] {
+  const n = r.count(RPC_PAIRS_MAX, 2, 'pairs');
+  return Array.from({ length: n }, () => ({ key: r.bytes(RPC_KEY_BYTES_MAX, 'key'), value: r.bytes(RPC_VALUE_BYTES_MAX, 'value') }));
+}
+
+function writeStatus(w: ByteWriter, s: StoreStatus): void {
+  w.varUint(s.storeId);
+  w.u8(s.stoppedReason === undefined ? 0 : 1);
+  if (s.stoppedReason !== undefined) writeClipped(w, s.stoppedReason, RPC_TEXT_BYTES_MAX);
+  for (const name of COUNTER_NAMES) w.varUint(s.counters[name]);
+  w.varUint(s.regions.length);
+  for (const g of s.regions) {
+    for (const n of [g.regionId, g.peerId]) w.varUint(n);
+    w.bytes(g.startKey);
+    w.bytes(g.endKey);
+    writeEpoch(w, g.epoch);
+    writePeers(w, g.peers);
+    writeClipped(w, g.role, RPC_STRING_BYTES_MAX);
+    for (const n of [g.term, g.lead, g.commit, g.applied]) w.varUint(n);
+    w.u8(g.hibernating ? 1 : 0);
+  }
+}
+
+type RegionStatus = StoreStatus['regions'][number];
+
+function readRegionStatus(r: ByteReader): RegionStatus {
+  const regionId = r.varUint();
+  const peerId = r.varUint();
+  const startKey = r.bytes(RPC_KEY_BYTES_MAX, 'start key');
+  const endKey = r.bytes(RPC_KEY_BYTES_MAX, 'end key');
+  const epoch = readEpoch(r);
+  const peers = readPeers(r);
+  const role = r.string(RPC_STRING_BYTES_MAX, 'role');
+  const [term, lead, commit, applied] = [r.varUint(), r.varUint(), r.varUint(), r.varUint()];
+  return { regionId, peerId, startKey, endKey, epoch, peers, role, term, lead, commit, applied, hibernating: r.bool() };
+}
+
+function readStatus(r: ByteReader): StoreStatus {
+  const storeId = r.varUint();
+  const stoppedReason = r.bool() ? r.string(RPC_TEXT_BYTES_MAX, 'stopped reason') : undefined;
+  const counters = {} as StoreCounters;
+  for (const name of COUNTER_NAMES) counters[name] = r.varUint();
+  const n = r.count(RPC_REGIONS_MAX, 16, 'regions');
+  const regions = Array.from({ length: n }, () => readRegionStatus(r));
+  return stoppedReason === undefined ? { storeId, counters, regions } : { storeId, stoppedReason, counters, regions };
+}
+
+/** Writes one response. */
+export function writeStoreResponse(w: ByteWriter, s: StoreResponse): void {
+  writeHeader(w, STORE_RESPONSE_TYPES[s.type]);
+  switch (s.type) {
+    case 'unit':
+      return writeResult(w, s.result, () => {});
+    case 'value':
+      return writeResult(w, s.result, (v) => {
+        w.u8(v === undefined ? 0 : 1);
+        if (v !== undefined) w.bytes(v);
+      });
+    case 'pairs':
+      return writeResult(w, s.result, (pairs) => writePairs(w, pairs));
+    case 'ack':
+      return;
+    case 'status':
+      return writeStatus(w, s.status);
+    case 'failure':
+      w.varUint(FAILURE_KINDS.indexOf(s.failure.kind));
+      return writeClipped(w, s.failure.message, RPC_TEXT_BYTES_MAX);
+  }
+}
+
+function readFailure(r: ByteReader): StoreResponse {
+  const i = r.varUint();
+  const kind = FAILURE_KINDS[i];
+  if (kind === undefined) throw new StoreRpcDecodeError('Malformed', `failure kind ${i}`);
+  return { type: 'failure', failure: { kind, message: r.string(RPC_TEXT_BYTES_MAX, 'failure message') } };
+}
+
+/** Reads one response (the whole of `r`'s remaining bytes must be it). */
+export function readStoreResponse(r: ByteReader): StoreResponse {
+  const type = readHeader(r, (t) => t >= STORE_RESPONSE_TYPES.unit && t <= STORE_RESPONSE_TYPES.failure, 'response');
+  switch (type) {
+    case STORE_RESPONSE_TYPES.unit:
+      return { type: 'unit', result: readResult(r, () => undefined) };
+    case STORE_RESPONSE_TYPES.value:
+      return { type: 'value', result: readResult(r, () => (r.bool() ? r.bytes(RPC_VALUE_BYTES_MAX, 'value') : undefined)) };
+    case STORE_RESPONSE_TYPES.pairs:
+      return { type: 'pairs', result: readResult(r, () => readPairs(r)) };
+    case STORE_RESPONSE_TYPES.ack:
+      return { type: 'ack' };
+    case STORE_RESPONSE_TYPES.status:
+      return { type: 'status', status: readStatus(r) };
+    case STORE_RESPONSE_TYPES.failure:
+      return readFailure(r);
+    default:
+      throw new StoreRpcDecodeError('UnknownType', `response type ${type}`);
+  }
+}
+
+/** Encodes a response to fresh bytes. */
+export function encodeStoreResponse(s: StoreResponse): Uint8Array {
+  const w = new ByteWriter();
+  writeStoreResponse(w, s);
+  return w.finish();
+}
+
+/** Decodes a response; throws only `StoreRpcDecodeError`. */
+export function decodeStoreResponse(bytes: Uint8Array): StoreResponse {
+  return decoding('response', bytes, readStoreResponse);
+}

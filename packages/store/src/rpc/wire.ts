@@ -1,0 +1,217 @@
+/**
+ * Shared field codecs of the store RPC: epochs, peers, regions, key-value ops and pairs,
+ * region errors, and the conversion of lower-level decode failures into
+ * `StoreRpcDecodeError`. Paired write/read functions; limits are named with their units.
+ */
+import type { Peer, PeerRole, Region, RegionEpoch, RegionError } from '@peerkv/pd';
+import { ByteReader, ByteWriter, DecodeError } from '@peerkv/transport';
+import { CommandDecodeError, COMMAND_KEY_BYTES_MAX, COMMAND_OPS_MAX, COMMAND_PEERS_MAX, COMMAND_VALUE_BYTES_MAX, type KvOp } from '../command.ts';
+import { StoreRpcDecodeError } from './errors.ts';
+
+/** Layout version of every request and response type (grows only; a reader refuses newer). */
+export const STORE_RPC_VERSION = 1;
+/** Bytes of a key in a request or response. */
+export const RPC_KEY_BYTES_MAX = COMMAND_KEY_BYTES_MAX;
+/** Bytes of a value in a request or response. */
+export const RPC_VALUE_BYTES_MAX = COMMAND_VALUE_BYTES_MAX;
+/** Ops in one write request. */
+export const RPC_OPS_MAX = COMMAND_OPS_MAX;
+/** Peers in one region or conf change. */
+export const RPC_PEERS_MAX = COMMAND_PEERS_MAX;
+/** Regions in one response (a status, an EpochNotMatch). */
+export const RPC_REGIONS_MAX = 65_536;
+/** Pairs in one scan response. */
+export const RPC_PAIRS_MAX = 1_000_000;
+/** Bytes of a short string: client id, role, error reason. */
+export const RPC_STRING_BYTES_MAX = 1024;
+/** Bytes of a long string: a stopped store's reason, a failure message. */
+export const RPC_TEXT_BYTES_MAX = 16 * 1024;
+
+const ROLES: readonly PeerRole[] = ['voter', 'learner', 'incomingVoter', 'demotingVoter'];
+const OP_TAGS = { put: 1, delete: 2, deleteRange: 3 } as const;
+const utf8 = new TextEncoder();
+const utf8Lossy = new TextDecoder('utf-8', { fatal: false });
+
+/** Writes a string cut to `maxBytes` UTF-8 bytes (reasons and messages are for humans). */
+export function writeClipped(w: ByteWriter, s: string, maxBytes: number): void {
+  const b = utf8.encode(s);
+  if (b.length <= maxBytes) return w.bytes(b);
+  // Lossy decoding of a cut may add a 3-byte replacement char: leave room for it.
+  w.string(utf8Lossy.decode(b.subarray(0, maxBytes - 3)));
+}
+
+/** Runs a decoder, turning every lower-level decode failure into `StoreRpcDecodeError`. */
+export function decoding<T>(what: string, bytes: Uint8Array, read: (r: ByteReader) => T): T {
+  try {
+    const r = new ByteReader(bytes);
+    const v = read(r);
+    r.end(what);
+    return v;
+  } catch (e) {
+    if (e instanceof StoreRpcDecodeError) throw e;
+    if (e instanceof DecodeError) throw new StoreRpcDecodeError(e.kind === 'LimitExceeded' ? 'LimitExceeded' : 'Malformed', `${what}: ${e.message}`);
+    if (e instanceof CommandDecodeError) throw new StoreRpcDecodeError('Malformed', `${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Reads the type and version header; an unknown type or version throws. */
+export function readHeader(r: ByteReader, known: (type: number) => boolean, what: string): number {
+  const type = r.varUint();
+  if (!known(type)) throw new StoreRpcDecodeError('UnknownType', `${what} type ${type}`);
+  const version = r.varUint();
+  if (version !== STORE_RPC_VERSION) throw new StoreRpcDecodeError('UnsupportedVersion', `${what} version ${version}`);
+  return type;
+}
+
+export function writeHeader(w: ByteWriter, type: number): void {
+  w.varUint(type);
+  w.varUint(STORE_RPC_VERSION);
+}
+
+export function writeEpoch(w: ByteWriter, e: RegionEpoch): void {
+  w.varUint(e.confVer);
+  w.varUint(e.version);
+}
+
+export function readEpoch(r: ByteReader): RegionEpoch {
+  const confVer = r.varUint();
+  return { confVer, version: r.varUint() };
+}
+
+export function writePeer(w: ByteWriter, p: Peer): void {
+  w.varUint(p.id);
+  w.varUint(p.storeId);
+  w.varUint(ROLES.indexOf(p.role));
+}
+
+export function readPeer(r: ByteReader): Peer {
+  const id = r.varUint();
+  const storeId = r.varUint();
+  const roleIndex = r.varUint();
+  const role = ROLES[roleIndex];
+  if (role === undefined) throw new StoreRpcDecodeError('Malformed', `peer role ${roleIndex}`);
+  return { id, storeId, role };
+}
+
+export function writePeers(w: ByteWriter, peers: readonly Peer[]): void {
+  w.varUint(peers.length);
+  for (const p of peers) writePeer(w, p);
+}
+
+export function readPeers(r: ByteReader): Peer[] {
+  const n = r.count(RPC_PEERS_MAX, 3, 'peers');
+  return Array.from({ length: n }, () => readPeer(r));
+}
+
+export function writeRegion(w: ByteWriter, region: Region): void {
+  w.varUint(region.id);
+  w.bytes(region.startKey);
+  w.bytes(region.endKey);
+  writeEpoch(w, region.epoch);
+  writePeers(w, region.peers);
+}
+
+export function readRegion(r: ByteReader): Region {
+  const id = r.varUint();
+  const startKey = r.bytes(RPC_KEY_BYTES_MAX, 'start key');
+  const endKey = r.bytes(RPC_KEY_BYTES_MAX, 'end key');
+  const epoch = readEpoch(r);
+  return { id, startKey, endKey, epoch, peers: readPeers(r) };
+}
+
+export function writeOps(w: ByteWriter, ops: readonly KvOp[]): void {
+  w.varUint(ops.length);
+  for (const op of ops) {
+    w.varUint(OP_TAGS[op.type]);
+    if (op.type === 'put') {
+      w.bytes(op.key);
+      w.bytes(op.value);
+    } else if (op.type === 'delete') {
+      w.bytes(op.key);
+    } else {
+      w.bytes(op.start);
+      w.bytes(op.end);
+    }
+  }
+}
+
+function readOp(r: ByteReader): KvOp {
+  const t = r.varUint();
+  if (t === OP_TAGS.put) return { type: 'put', key: r.bytes(RPC_KEY_BYTES_MAX, 'key'), value: r.bytes(RPC_VALUE_BYTES_MAX, 'value') };
+  if (t === OP_TAGS.delete) return { type: 'delete', key: r.bytes(RPC_KEY_BYTES_MAX, 'key') };
+  if (t === OP_TAGS.deleteRange) return { type: 'deleteRange', start: r.bytes(RPC_KEY_BYTES_MAX, 'start'), end: r.bytes(RPC_KEY_BYTES_MAX, 'end') };
+  throw new StoreRpcDecodeError('Malformed', `op type ${t}`);
+}
+
+export function readOps(r: ByteReader): KvOp[] {
+  const n = r.count(RPC_OPS_MAX, 2, 'ops');
+  return Array.from({ length: n }, () => readOp(r));
+}
+
+/** Wire numbers of the region error kinds (append only). */
+const REGION_ERROR_TAGS = { NotLeader: 1, EpochNotMatch: 2, RegionNotFound: 3, KeyNotInRegion: 4, ServerIsBusy: 5, StoreNotMatch: 6, Timeout: 7 } as const;
+
+export function writeRegionError(w: ByteWriter, e: RegionError): void {
+  w.varUint(REGION_ERROR_TAGS[e.kind]);
+  switch (e.kind) {
+    case 'NotLeader':
+      w.varUint(e.regionId);
+      w.u8(e.leaderHint ? 1 : 0);
+      if (e.leaderHint) writePeer(w, e.leaderHint);
+      return;
+    case 'EpochNotMatch':
+      w.varUint(e.currentRegions.length);
+      for (const region of e.currentRegions) writeRegion(w, region);
+      return;
+    case 'RegionNotFound':
+      return w.varUint(e.regionId);
+    case 'KeyNotInRegion':
+      w.bytes(e.key);
+      w.varUint(e.regionId);
+      w.bytes(e.startKey);
+      return w.bytes(e.endKey);
+    case 'ServerIsBusy':
+      writeClipped(w, e.reason, RPC_STRING_BYTES_MAX);
+      return w.varUint(e.backoffMs);
+    case 'StoreNotMatch':
+      w.varUint(e.requestStoreId);
+      return w.varUint(e.actualStoreId);
+    case 'Timeout':
+      return writeClipped(w, e.what, RPC_STRING_BYTES_MAX);
+  }
+}
+
+export function readRegionError(r: ByteReader): RegionError {
+  const tag = r.varUint();
+  switch (tag) {
+    case REGION_ERROR_TAGS.NotLeader: {
+      const regionId = r.varUint();
+      return r.bool() ? { kind: 'NotLeader', regionId, leaderHint: readPeer(r) } : { kind: 'NotLeader', regionId };
+    }
+    case REGION_ERROR_TAGS.EpochNotMatch: {
+      const n = r.count(RPC_REGIONS_MAX, 6, 'regions');
+      return { kind: 'EpochNotMatch', currentRegions: Array.from({ length: n }, () => readRegion(r)) };
+    }
+    case REGION_ERROR_TAGS.RegionNotFound:
+      return { kind: 'RegionNotFound', regionId: r.varUint() };
+    case REGION_ERROR_TAGS.KeyNotInRegion: {
+      const key = r.bytes(RPC_KEY_BYTES_MAX, 'key');
+      const regionId = r.varUint();
+      const startKey = r.bytes(RPC_KEY_BYTES_MAX, 'start key');
+      return { kind: 'KeyNotInRegion', key, regionId, startKey, endKey: r.bytes(RPC_KEY_BYTES_MAX, 'end key') };
+    }
+    case REGION_ERROR_TAGS.ServerIsBusy: {
+      const reason = r.string(RPC_STRING_BYTES_MAX, 'reason');
+      return { kind: 'ServerIsBusy', reason, backoffMs: r.varUint() };
+    }
+    case REGION_ERROR_TAGS.StoreNotMatch: {
+      const requestStoreId = r.varUint();
+      return { kind: 'StoreNotMatch', requestStoreId, actualStoreId: r.varUint() };
+    }
+    case REGION_ERROR_TAGS.Timeout:
+      return { kind: 'Timeout', what: r.string(RPC_STRING_BYTES_MAX, 'what') };
+    default:
+      throw new StoreRpcDecodeError('Malformed', `region error kind ${tag}`);
+  }
+}
