@@ -1,0 +1,9 @@
+/**
+ * peerkv/browser: the browser runtime (a Worker-hosted embedded cluster per profile, one
+ * host tab elected with Web Locks, other tabs attached over BroadcastChannel).
+ */
+export * from './protocol.ts';
+export * from './embedded-cluster.ts';
+export * from './tab-channel.ts';
+export * from './open-browser.ts';
+export type { WorkerApi } from './store-worker.ts';

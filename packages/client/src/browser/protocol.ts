@@ -1,0 +1,138 @@
+/**
+ * The browser runtime's wire protocol: one closed union of requests (`KvRequest`) and one
+ * reply shape (`Reply`), used unchanged between the page and its Worker (comlink) and between
+ * tabs (BroadcastChannel). Every value is structured-cloneable (Uint8Array keys and values).
+ */
+import type { PeerKVErrorKind } from '../errors.ts';
+import type { KvPair } from '../services.ts';
+import type { ReadConsistency, StoreCounters } from '@peerkv/store';
+import type { Peer, RegionEpoch } from '@peerkv/pd';
+
+/** Pairs a `scan` request may return in one array (a larger `limit` is clamped). */
+export const SCAN_ARRAY_PAIRS_MAX = 10_000;
+
+/** One request to the profile's embedded cluster. */
+export type KvRequest =
+  | { op: 'get'; key: Uint8Array; consistency?: ReadConsistency }
+  | { op: 'batchGet'; keys: Uint8Array[]; consistency?: ReadConsistency }
+  | { op: 'put'; key: Uint8Array; value: Uint8Array }
+  | { op: 'delete'; key: Uint8Array }
+  | { op: 'batchPut'; pairs: KvPair[] }
+  | { op: 'batchDelete'; keys: Uint8Array[] }
+  | { op: 'deleteRange'; start: Uint8Array; end: Uint8Array }
+  | { op: 'scan'; start?: Uint8Array; end?: Uint8Array; limit?: number; reverse?: boolean; consistency?: ReadConsistency }
+  | { op: 'status' }
+  | HookRequest;
+
+/** Test hooks: refused with `HooksDisabled` unless the host opened with `testHooks: true`. */
+export type HookRequest =
+  | { op: 'stopStore'; storeId: number }
+  | { op: 'startStore'; storeId: number }
+  | { op: 'partitionStore'; storeId: number }
+  | { op: 'heal' }
+  | { op: 'splitRegion'; splitKey: Uint8Array };
+
+/** The operations that change data (their success is announced to every tab). */
+export const WRITE_OPS: ReadonlySet<KvRequest['op']> = new Set(['put', 'delete', 'batchPut', 'batchDelete', 'deleteRange']);
+
+/** The hook operations. */
+export const HOOK_OPS: ReadonlySet<KvRequest['op']> = new Set(['stopStore', 'startStore', 'partitionStore', 'heal', 'splitRegion']);
+
+/** Why a browser call failed. */
+export type BrowserErrorKind =
+  | PeerKVErrorKind
+  /** A test hook was called on a host opened without `testHooks`. */
+  | 'HooksDisabled'
+  /** A hook's argument names no such store or no key, or the store is already in that state. */
+  | 'InvalidHook'
+  /** A region error ended a hook (split refused, no leader for the region). */
+  | 'RegionError'
+  /** No host answered within `requestDeadlineMs`. */
+  | 'Timeout'
+  /** The runtime itself failed (Worker crashed, storage could not open). */
+  | 'Internal';
+
+/** An error as it crosses the wire. */
+export interface WireError {
+  kind: BrowserErrorKind;
+  message: string;
+}
+
+/** The answer to one request. */
+export type Reply = { ok: true; value: unknown } | { ok: false; error: WireError };
+
+/** A browser call that failed, with a typed `kind`. */
+export class BrowserKvError extends Error {
+  override readonly name = 'BrowserKvError';
+  constructor(
+    readonly kind: BrowserErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One region as a store sees it. */
+export interface RegionView {
+  regionId: number;
+  peerId: number;
+  startKey: Uint8Array;
+  endKey: Uint8Array;
+  epoch: RegionEpoch;
+  peers: Peer[];
+  role: string;
+  term: number;
+  lead: number;
+  commit: number;
+  applied: number;
+  hibernating: boolean;
+}
+
+/** One store of the embedded cluster. */
+export interface StoreView {
+  storeId: number;
+  /** IndexedDB database name. */
+  database: string;
+  up: boolean;
+  partitioned: boolean;
+  counters?: StoreCounters;
+  stoppedReason?: string;
+  regions: RegionView[];
+}
+
+/** The cluster as the Worker sees it. */
+export interface ClusterStatus {
+  cluster: string;
+  /** `bootstrapped`: this open created the first region; `reopened`: the stores reloaded it from IndexedDB. */
+  opened: 'bootstrapped' | 'reopened';
+  /** Time from open to the first write accepted by a leader, ms. */
+  openMs: number;
+  testHooks: boolean;
+  stores: StoreView[];
+  /** Requests served since this Worker started. */
+  requests: { reads: number; writes: number; failed: number };
+}
+
+/** `status()`: the cluster plus the host tab's view of the profile. */
+export interface BrowserStatus extends ClusterStatus {
+  /** The tab hosting the Worker. */
+  hostTabId: string;
+  /** True when the calling tab is the host. */
+  isHost: boolean;
+  /** The host is leaving (pagehide); requests go to the next host. */
+  draining: boolean;
+  /** `navigator.storage.persist()`'s answer, or `unsupported`. */
+  persisted: boolean | 'unsupported';
+  /** `navigator.storage.estimate()`, bytes. */
+  storage?: { usageBytes: number; quotaBytes: number };
+  /** Host elections this tab has seen (failovers + 1). */
+  hostChanges: number;
+}
+
+/** Wraps an unknown thrown value as a `WireError`. */
+export function toWireError(e: unknown): WireError {
+  if (e instanceof Error && 'kind' in e && typeof (e as { kind: unknown }).kind === 'string') {
+    return { kind: (e as { kind: BrowserErrorKind }).kind, message: e.message };
+  }
+  return { kind: 'Internal', message: e instanceof Error ? e.message : String(e) };
+}

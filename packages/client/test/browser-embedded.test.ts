@@ -1,0 +1,125 @@
+/**
+ * The browser runtime's Worker-side cluster and tab-side pending calls, in Node: the
+ * embedded cluster bootstraps once and reopens from its engines, serves every request kind,
+ * refuses hooks unless enabled, and survives a stopped store, a partition and a split;
+ * pending calls are resent to each new host and time out.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import { codec } from '../src/index.ts';
+import type { KvPair } from '../src/index.ts';
+import { EmbeddedCluster, PendingCalls, unwrapReply, type KvRequest, type Reply, type TabMessage } from '../src/browser/index.ts';
+
+const t = codec.text;
+const s = codec.fromText;
+const disks = new Map<string, MemoryDisk>();
+
+function open(testHooks = true): Promise<EmbeddedCluster> {
+  return EmbeddedCluster.open({
+    cluster: 'unit',
+    testHooks,
+    store: { tickIntervalMs: 10 },
+    requestTimeoutMs: 500,
+    openEngine: async (name, cfs) => {
+      if (!disks.has(name)) disks.set(name, new MemoryDisk());
+      return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(name) });
+    },
+  });
+}
+
+async function call<T>(c: EmbeddedCluster, req: KvRequest): Promise<T> {
+  return unwrapReply<T>(await c.call(req));
+}
+
+describe('EmbeddedCluster', () => {
+  let c: EmbeddedCluster | undefined;
+  afterEach(async () => {
+    await c?.close();
+    c = undefined;
+    disks.clear();
+  });
+
+  it('bootstraps once, serves every request kind, and reopens from its engines', async () => {
+    c = await open();
+    expect(c.status().opened).toBe('bootstrapped');
+    expect(c.status().stores.map((x) => x.database)).toEqual(['peerkv:unit:store-1', 'peerkv:unit:store-2', 'peerkv:unit:store-3']);
+    await call(c, { op: 'put', key: t('a'), value: t('1') });
+    await call(c, { op: 'batchPut', pairs: [{ key: t('b'), value: t('2') }, { key: t('c'), value: t('3') }, { key: t('d'), value: t('4') }] });
+    await call(c, { op: 'delete', key: t('b') });
+    await call(c, { op: 'batchDelete', keys: [t('d')] });
+    const got = await call<(Uint8Array | undefined)[]>(c, { op: 'batchGet', keys: [t('a'), t('b'), t('c')] });
+    expect(got.map((v) => (v ? s(v) : null))).toEqual(['1', null, '3']);
+    await c.close();
+    c = await open();
+    expect(c.status().opened).toBe('reopened');
+    const pairs = await call<KvPair[]>(c, { op: 'scan', start: t('a') });
+    expect(pairs.map((p) => `${s(p.key)}=${s(p.value)}`)).toEqual(['a=1', 'c=3']);
+    await call(c, { op: 'deleteRange', start: t('a'), end: t('b') });
+    expect(await call(c, { op: 'get', key: t('a') })).toBeUndefined();
+    const st = c.status();
+    expect(st.requests.writes).toBe(1);
+    expect(st.stores.every((x) => x.up && x.regions.length === 1)).toBe(true);
+  });
+
+  it('refuses hooks unless enabled, and bad hook arguments with typed errors', async () => {
+    c = await open(false);
+    const r = await c.call({ op: 'stopStore', storeId: 1 });
+    expect(r).toMatchObject({ ok: false, error: { kind: 'HooksDisabled' } });
+    await c.close();
+    c = await open(true);
+    expect(await c.call({ op: 'stopStore', storeId: 9 })).toMatchObject({ ok: false, error: { kind: 'InvalidHook' } });
+    expect(await c.call({ op: 'startStore', storeId: 1 })).toMatchObject({ ok: false, error: { kind: 'InvalidHook' } });
+    expect(await c.call({ op: 'put', key: new Uint8Array(), value: t('x') })).toMatchObject({ ok: false, error: { kind: 'InvalidArgument' } });
+  });
+
+  it('keeps writing with the leader store stopped, and the store catches up after a restart', async () => {
+    c = await open();
+    const leaderOf = (x: EmbeddedCluster) => x.status().stores.find((st) => st.regions.some((r) => r.role === 'leader'))!.storeId;
+    const leader = leaderOf(c);
+    await call(c, { op: 'stopStore', storeId: leader });
+    await call(c, { op: 'put', key: t('k'), value: t('v') });
+    await call(c, { op: 'startStore', storeId: leader });
+    await call(c, { op: 'put', key: t('k2'), value: t('v2') });
+    await expect.poll(() => new Set(c!.status().stores.map((x) => x.regions[0]?.applied)).size, { timeout: 5000 }).toBe(1);
+  });
+
+  it('writes on the majority during a partition, converges after heal, and splits', async () => {
+    c = await open();
+    await call(c, { op: 'partitionStore', storeId: 1 });
+    expect(c.status().stores[0].partitioned).toBe(true);
+    await call(c, { op: 'put', key: t('p'), value: t('1') });
+    await call(c, { op: 'heal' });
+    await call(c, { op: 'put', key: t('q'), value: t('2') });
+    await expect.poll(() => new Set(c!.status().stores.map((x) => x.regions[0]?.applied)).size, { timeout: 5000 }).toBe(1);
+    const before = c.status().stores[0].regions[0].regionId;
+    const { newRegionId } = await call<{ newRegionId: number }>(c, { op: 'splitRegion', splitKey: t('m') });
+    expect(newRegionId).toBe(before + 1);
+    await expect.poll(() => c!.status().stores.every((x) => x.regions.length === 2), { timeout: 5000 }).toBe(true);
+    const pairs = await call<KvPair[]>(c, { op: 'scan', start: t('a') });
+    expect(pairs.map((p) => s(p.key))).toEqual(['p', 'q']);
+  });
+});
+
+describe('PendingCalls', () => {
+  it('resends to each new host, serves a reply once, and expires', async () => {
+    const sent: TabMessage[] = [];
+    let now = 0;
+    const p = new PendingCalls('me', (m) => sent.push(m), () => now);
+    const a = p.add({ op: 'get', key: t('a') }, undefined, 1000);
+    expect(sent).toEqual([]);
+    p.resendTo('h1');
+    p.resendTo('h1');
+    p.resendTo('h2');
+    expect(sent.map((m) => (m.t === 'req' ? m.to : m.t))).toEqual(['h1', 'h2']);
+    const id = (sent[1] as Extract<TabMessage, { t: 'req' }>).id;
+    p.settle(id, { ok: true, value: 7 });
+    p.settle(id, { ok: true, value: 8 });
+    expect(await a).toEqual({ ok: true, value: 7 });
+    const b = p.add({ op: 'status' }, 'h2', 1000);
+    now = 1000;
+    p.expire();
+    const r: Reply = await b;
+    expect(r).toMatchObject({ ok: false, error: { kind: 'Timeout' } });
+    expect(p.size).toBe(0);
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * One profile, three tabs: every tab writes, the host tab closes while the others keep
+ * writing, another tab takes over, and every acknowledged write survives the failover, a
+ * reload of every tab, and a restart of the whole browser on the same user-data-dir.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, expect, test, type BrowserContext, type Page } from '@playwright/test';
+import { CHROMIUM_ARGS, chromiumPath } from '../../chromium.ts';
+import { startVite, type ViteFixture } from './vite-server.ts';
+
+let vite: ViteFixture;
+let userDataDir: string;
+
+test.beforeAll(async () => {
+  vite = await startVite();
+  userDataDir = mkdtempSync(join(tmpdir(), 'peerkv-profile-'));
+});
+
+test.afterAll(async () => {
+  await vite?.close();
+  rmSync(userDataDir, { recursive: true, force: true });
+});
+
+function launch(): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(userDataDir, { executablePath: chromiumPath(), args: CHROMIUM_ARGS, headless: true });
+}
+
+async function openTab(ctx: BrowserContext): Promise<Page> {
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.log(`pageerror: ${e.message}`));
+  await page.goto(`${vite.url}tests/e2e/browser/fixture/index.html?cluster=profile`);
+  await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
+  return page;
+}
+
+async function hostIndex(pages: Page[]): Promise<number> {
+  const flags = await Promise.all(pages.map((p) => p.evaluate(async () => (await window.harness.status()).isHost)));
+  expect(flags.filter(Boolean).length).toBe(1);
+  return flags.indexOf(true);
+}
+
+test('three tabs share one host; host failover, reloads and a browser restart keep every acknowledged write', async () => {
+  let ctx = await launch();
+  const tabs = [await openTab(ctx), await openTab(ctx), await openTab(ctx)];
+  await Promise.all(tabs.map((p, i) => p.evaluate(async (i) => {
+    for (let j = 0; j < 10; j++) await window.harness.put(`before/t${i}/${j}`, `${i}:${j}`);
+  }, i)));
+  const first = await tabs[0].evaluate(() => window.harness.status());
+  expect(first.stores.length).toBe(3);
+  expect(await tabs[2].evaluate(() => window.harness.keys('before/'))).toHaveLength(30);
+
+  // The others keep writing while the host tab closes.
+  const host = await hostIndex(tabs);
+  const rest = tabs.filter((_, i) => i !== host);
+  await Promise.all(rest.map((p, i) => p.evaluate((i) => window.harness.startWriter(`during/w${i}/`), i)));
+  const during = () => rest[0].evaluate(async () => (await window.harness.keys('during/')).length);
+  await expect.poll(during).toBeGreaterThanOrEqual(10);
+  await tabs[host].close({ runBeforeUnload: true });
+  // Both writers must get past the failover: wait until each has new acknowledgements.
+  const countAfterClose = await during();
+  await expect.poll(during, { timeout: 30_000 }).toBeGreaterThanOrEqual(countAfterClose + 20);
+  const results = await Promise.all(rest.map((p) => p.evaluate(() => window.harness.stopWriter())));
+  const acked = results.flatMap((r) => r.acked);
+  for (const r of results) expect(r.errors).toEqual([]);
+  const newHost = await hostIndex(rest);
+  const st = await rest[newHost].evaluate(() => window.harness.status());
+  expect(st.opened).toBe('reopened');
+  console.log(`profile-failover: host tab closed; writes resumed, longest gap between acknowledged writes ${Math.max(...results.map((r) => r.gapMsMax))} ms; new host reopened the stores in ${st.openMs} ms; acked during failover ${acked.length}`);
+
+  const expected = [...Array.from({ length: 3 }, (_, i) => Array.from({ length: 10 }, (_, j) => `before/t${i}/${j}`)).flat(), ...acked].sort();
+  const all = async (p: Page) => [...(await p.evaluate(() => window.harness.keys('before/'))), ...(await p.evaluate(() => window.harness.keys('during/')))].sort();
+  expect(await all(rest[1 - newHost])).toEqual(expected);
+
+  // A reload of every tab (the host included) keeps the data.
+  const third = await openTab(ctx);
+  const open = [...rest, third];
+  for (const p of open) {
+    await p.reload();
+    await p.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
+  }
+  for (const p of open) expect(await all(p)).toEqual(expected);
+  await hostIndex(open);
+
+  // The whole browser restarts on the same profile.
+  await ctx.close();
+  ctx = await launch();
+  const again = await openTab(ctx);
+  expect(await all(again)).toEqual(expected);
+  expect((await again.evaluate(() => window.harness.status())).opened).toBe('reopened');
+  await ctx.close();
+});
