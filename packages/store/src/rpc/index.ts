@@ -3,7 +3,19 @@
  * answers them through any `onRequest` source, and `LocalRpc` (in-process delivery for tests).
  */
 export * from './errors.ts';
-export * from './wire.ts';
+export {
+  STORE_RPC_VERSION,
+  RPC_KEY_BYTES_MAX,
+  RPC_VALUE_BYTES_MAX,
+  RPC_OPS_MAX,
+  RPC_PEERS_MAX,
+  RPC_REGIONS_MAX,
+  RPC_PAIRS_MAX,
+  RPC_STRING_BYTES_MAX,
+  RPC_TEXT_BYTES_MAX,
+  writeRegionError as writeRpcRegionError,
+  readRegionError as readRpcRegionError,
+} from './wire.ts';
 export * from './request-codec.ts';
 export * from './response-codec.ts';
 export * from './server.ts';

@@ -64,8 +64,11 @@ async function dispatch(store: ServedStore, q: StoreRequest, timeoutMsMax: numbe
       return { type: 'unit', result: await store.write(q.regionId, q.epoch, q.clientId, q.seq, q.ops, options(q, timeoutMsMax)) };
     case 'get':
       return { type: 'value', result: await store.get(q.regionId, q.epoch, q.key, q.consistency, options(q, timeoutMsMax)) };
-    case 'scan':
-      return { type: 'pairs', result: await store.scan(q.regionId, q.epoch, q.range, q.consistency, options(q, timeoutMsMax)) };
+    case 'scan': {
+      // Engines take integer limits: "unbounded" (Infinity on the wire) is the largest one.
+      const range = Number.isFinite(q.range.limit) ? q.range : { ...q.range, limit: Number.MAX_SAFE_INTEGER };
+      return { type: 'pairs', result: await store.scan(q.regionId, q.epoch, range, q.consistency, options(q, timeoutMsMax)) };
+    }
     case 'changePeers':
       return { type: 'unit', result: await store.changePeers(q.regionId, q.changes, options(q, timeoutMsMax)) };
     case 'split':
