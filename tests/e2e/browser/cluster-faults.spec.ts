@@ -1,0 +1,79 @@
+/**
+ * Faults inside the embedded cluster of one tab (test hooks): the leader's store stops and
+ * writes resume on the others (the gap is printed), then it restarts and catches up; one
+ * store is partitioned away, writes continue on the majority, and after healing every store
+ * reaches the same applied index and the data is complete.
+ */
+import { expect, test, type Page } from '@playwright/test';
+import { startVite, type ViteFixture } from './vite-server.ts';
+
+let vite: ViteFixture;
+
+test.beforeAll(async () => {
+  vite = await startVite();
+});
+
+test.afterAll(async () => {
+  await vite?.close();
+});
+
+async function open(page: Page, cluster: string): Promise<void> {
+  page.on('pageerror', (e) => console.log(`pageerror: ${e.message}`));
+  await page.goto(`${vite.url}tests/e2e/browser/fixture/index.html?cluster=${cluster}`);
+  await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
+  await page.evaluate(() => window.harness.put('w/seed', 'x'));
+}
+
+/** Runs the writer across `fault`, until it has `after` more acknowledgements; returns what it acked. */
+async function writeAcross(page: Page, fault: () => Promise<void>, after: number): Promise<{ acked: string[]; gapMsMax: number }> {
+  await page.evaluate(() => window.harness.startWriter('w/'));
+  const acked = () => page.evaluate(() => window.harness.ackedCount());
+  await expect.poll(acked).toBeGreaterThanOrEqual(5);
+  await fault();
+  const n = await acked();
+  await expect.poll(acked, { timeout: 30_000 }).toBeGreaterThanOrEqual(n + after);
+  const r = await page.evaluate(() => window.harness.stopWriter());
+  expect(r.errors).toEqual([]);
+  return r;
+}
+
+async function expectConverged(page: Page, acked: string[]): Promise<void> {
+  await expect.poll(async () => (await page.evaluate(() => window.harness.converged())).ok, { timeout: 30_000 }).toBe(true);
+  const keys = await page.evaluate(() => window.harness.keys('w/'));
+  expect(keys).toEqual(['w/seed', ...acked].sort());
+}
+
+test('the leader store stops: writes resume on the others; it restarts and catches up', async ({ page }) => {
+  await open(page, 'stop-leader');
+  const leader = (await page.evaluate(() => window.harness.leaderStore('w/')))!;
+  expect(leader).toBeGreaterThan(0);
+  const r = await writeAcross(page, () => page.evaluate((id) => window.harness.kv.stopStore(id), leader), 15);
+  const st = await page.evaluate(() => window.harness.status());
+  expect(st.stores.find((s) => s.storeId === leader)!.up).toBe(false);
+  const newLeader = await page.evaluate(() => window.harness.leaderStore('w/'));
+  expect(newLeader).not.toBe(leader);
+  console.log(`cluster-faults: leader store ${leader} stopped; writes resumed on store ${newLeader}, longest gap between acknowledged writes ${r.gapMsMax} ms`);
+  await page.evaluate((id) => window.harness.kv.startStore(id), leader);
+  await page.evaluate(() => window.harness.put('w/zz-after-restart', 'y'));
+  await expectConverged(page, [...r.acked, 'w/zz-after-restart']);
+  const applied = (await page.evaluate(() => window.harness.converged())).applied;
+  console.log(`cluster-faults: store ${leader} caught up; applied index per region ${JSON.stringify(applied)}`);
+});
+
+test('a partitioned store: writes continue on the majority; after healing all stores converge', async ({ page }) => {
+  await open(page, 'partition');
+  const leader = (await page.evaluate(() => window.harness.leaderStore('w/')))!;
+  const r = await writeAcross(page, () => page.evaluate((id) => window.harness.kv.partitionStore(id), leader), 15);
+  const st = await page.evaluate(() => window.harness.status());
+  expect(st.stores.find((s) => s.storeId === leader)!.partitioned).toBe(true);
+  // The majority elected a leader of its own; the cut-off store cannot commit anything.
+  const majorityLeader = await page.evaluate(() => window.harness.leaderStore('w/'));
+  expect(majorityLeader).not.toBe(leader);
+  const { applied } = await page.evaluate(() => window.harness.converged());
+  const lagging = Object.values(applied).some((a) => new Set(a).size > 1);
+  expect(lagging).toBe(true);
+  console.log(`cluster-faults: store ${leader} partitioned; writes continued on store ${majorityLeader}, longest gap ${r.gapMsMax} ms; applied while cut ${JSON.stringify(applied)}`);
+  await page.evaluate(() => window.harness.kv.heal());
+  await expectConverged(page, r.acked);
+  console.log(`cluster-faults: healed; applied index per region ${JSON.stringify((await page.evaluate(() => window.harness.converged())).applied)}`);
+});
