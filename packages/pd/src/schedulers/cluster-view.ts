@@ -1,0 +1,138 @@
+/**
+ * `ClusterView`: what the checkers and schedulers see in one scheduling round, derived from
+ * the applied state, the time and the running operators. Store health is judged here: a
+ * store is down when silent for `maxStoreDownTimeMs`, counted from the later of its last
+ * heartbeat and the moment this PD leader took over (heartbeat times were stamped by other
+ * leaders' clocks, and stores need a moment to find a new leader). Counts include the
+ * influence of running operators, and of each operator made in the round, so one round
+ * does not pile every move onto the same store.
+ */
+import type { ScheduleConfig } from '../config.ts';
+import type { Peer, StoreId, StoreMeta, StoreStats } from '../meta.ts';
+import type { OperatorController } from '../operator/controller.ts';
+import type { Operator } from '../operator/types.ts';
+import type { RegionInfo } from '../region-tree.ts';
+import type { PdStateMachine } from '../state-machine.ts';
+
+/** What a scheduling round is given. */
+export interface ScheduleInput {
+  sm: PdStateMachine;
+  /** The PD leader's clock. */
+  nowMs: number;
+  /** When this replica became PD leader (its clock). */
+  leaderSinceMs: number;
+  /** A fresh unique id (from `IdAllocator.alloc`), or undefined when none is at hand. */
+  allocId: () => number | undefined;
+}
+
+/** A store as one scheduling round sees it. */
+export interface StoreView {
+  id: StoreId;
+  meta: StoreMeta;
+  stats: StoreStats | undefined;
+  /** Up but silent past `maxStoreDownTimeMs`. */
+  isDown: boolean;
+  /** The store says it is closing: move its leaders away. */
+  isDraining: boolean;
+  /** Its peers may stay: up and not down (offline, tombstone and down stores' peers must move). */
+  canHold: boolean;
+  /** May get new replicas and leaders: can hold and is not draining. */
+  canReceive: boolean;
+  /** Value of the isolation label (undefined: unlabelled, distinct from every other store). */
+  label: string | undefined;
+  /** Data-region peers, with operator influence. */
+  regionCount: number;
+  /** Data-region leaders, with operator influence. */
+  leaderCount: number;
+  /** Reported used bytes, with operator influence. */
+  usedBytes: number;
+}
+
+/** One round's view of the cluster. */
+export class ClusterView {
+  readonly config: ScheduleConfig;
+  readonly nowMs: number;
+  readonly stores = new Map<StoreId, StoreView>();
+
+  constructor(
+    readonly input: ScheduleInput,
+    controller: OperatorController,
+  ) {
+    this.config = input.sm.config;
+    this.nowMs = input.nowMs;
+    for (const s of input.sm.listStores(true)) this.stores.set(s.meta.id, this.storeView(s.meta, s.stats, s.lastHeartbeatMs));
+    for (const info of input.sm.allRegions()) this.countRegion(info);
+    for (const r of controller.running()) this.applyInfluence(r.operator, r.stepIndex);
+  }
+
+  private storeView(meta: StoreMeta, stats: StoreStats | undefined, lastHeartbeatMs: number): StoreView {
+    const silentMs = this.nowMs - Math.max(lastHeartbeatMs, this.input.leaderSinceMs);
+    const isDown = meta.state === 'up' && silentMs > this.config.maxStoreDownTimeMs;
+    const canHold = meta.state === 'up' && !isDown;
+    const isDraining = stats?.draining ?? false;
+    return {
+      id: meta.id,
+      meta,
+      stats,
+      isDown,
+      isDraining,
+      canHold,
+      canReceive: canHold && !isDraining,
+      label: meta.labels[this.config.isolationLabel],
+      regionCount: 0,
+      leaderCount: 0,
+      usedBytes: stats?.usedBytes ?? 0,
+    };
+  }
+
+  private countRegion(info: RegionInfo): void {
+    for (const p of info.region.peers) {
+      const s = this.stores.get(p.storeId);
+      if (s) s.regionCount++;
+    }
+    const leader = info.leader && this.stores.get(info.leader.storeId);
+    if (leader) leader.leaderCount++;
+  }
+
+  /** Data regions in key order. */
+  regions(): readonly RegionInfo[] {
+    return this.input.sm.allRegions();
+  }
+
+  /** A data region or PD's group by id. */
+  regionById(id: number): RegionInfo | undefined {
+    const pd = this.input.sm.pdGroup;
+    return pd !== undefined && pd.region.id === id ? pd : this.input.sm.getRegionById(id);
+  }
+
+  store(id: StoreId): StoreView | undefined {
+    return this.stores.get(id);
+  }
+
+  /** Whether the peer's store may keep it. */
+  peerCanStay(peer: Peer): boolean {
+    return this.stores.get(peer.storeId)?.canHold ?? false;
+  }
+
+  /** Counts the effect of `op`'s steps from `fromStep` on as if already done. */
+  applyInfluence(op: Operator, fromStep = 0): void {
+    const sizeBytes = this.regionById(op.regionId)?.approximateSizeBytes ?? 0;
+    const dataRegion = this.input.sm.getRegionById(op.regionId) !== undefined;
+    for (const step of op.steps.slice(fromStep)) {
+      if (step.kind === 'transferLeader') {
+        if (!dataRegion) continue;
+        this.adjust(step.fromStoreId, (s) => s.leaderCount--);
+        this.adjust(step.toStoreId, (s) => s.leaderCount++);
+      } else if (step.kind === 'addLearner' && dataRegion) {
+        this.adjust(step.storeId, (s) => ((s.regionCount += 1), (s.usedBytes += sizeBytes)));
+      } else if (step.kind === 'removePeer' && dataRegion) {
+        this.adjust(step.storeId, (s) => ((s.regionCount -= 1), (s.usedBytes -= sizeBytes)));
+      }
+    }
+  }
+
+  private adjust(storeId: StoreId, f: (s: StoreView) => void): void {
+    const s = this.stores.get(storeId);
+    if (s) f(s);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The replica checker (TiKV's `replica_checker`), for data regions (`maxReplicas`) and PD's
+ * own group (`pdReplicas`). In order, for a region with no running operator:
+ *  1. a leftover learner is promoted when voters are missing, else removed;
+ *  2. a peer on a store that cannot keep it (down past `maxStoreDownTimeMs`, offline,
+ *     tombstone, unknown) is replaced: a new peer is added first, then the old one removed;
+ *  3. missing replicas are added, up to min(maxReplicas, stores that can hold one);
+ *  4. replicas beyond `maxReplicas` are removed (unhealthy first, then those sharing a label);
+ *  5. two replicas sharing an isolation label move apart when a store with a new label exists.
+ * A region whose leader is unknown or sits on a down store is left until a live leader
+ * reports it: operators are carried out by the leader.
+ */
+import type { Peer } from '../meta.ts';
+import type { OperatorOrigin } from '../operator/build.ts';
+import { addVoterOperator, movePeerOperator, removePeerOperator } from '../operator/build.ts';
+import type { Operator, OperatorKind } from '../operator/types.ts';
+import type { RegionInfo } from '../region-tree.ts';
+import type { ClusterView } from './cluster-view.ts';
+import { compareTuples, distinctDomains, pickLeaderTarget, pickTargetStore, sharesLabel } from './placement.ts';
+
+/** Which group a check is for: data regions keep `maxReplicas`, PD's group `pdReplicas`. */
+export type ReplicaTarget = 'data' | 'pdGroup';
+
+/** The operator the region needs now, or null. */
+export function checkReplicas(view: ClusterView, info: RegionInfo, target: ReplicaTarget): Operator | null {
+  const { peers } = info.region;
+  if (peers.some((p) => p.role === 'incomingVoter' || p.role === 'demotingVoter')) return null;
+  const leaderStore = info.leader && view.store(info.leader.storeId);
+  if (leaderStore === undefined || leaderStore.isDown) return null;
+  const maxReplicas = target === 'pdGroup' ? view.config.pdReplicas : view.config.maxReplicas;
+  const ctx: CheckContext = { view, info, maxReplicas, pd: target === 'pdGroup' };
+  return checkLearners(ctx) ?? replaceUnhealthy(ctx) ?? addMissing(ctx) ?? removeExtra(ctx) ?? improvePlacement(ctx);
+}
+
+interface CheckContext {
+  view: ClusterView;
+  info: RegionInfo;
+  maxReplicas: number;
+  pd: boolean;
+}
+
+function origin(ctx: CheckContext, kind: OperatorKind, desc: string): OperatorOrigin {
+  return { info: ctx.info, kind: ctx.pd ? 'pdGroup' : kind, desc, nowMs: ctx.view.nowMs };
+}
+
+function storeIds(peers: readonly Peer[]): number[] {
+  return peers.map((p) => p.storeId);
+}
+
+/** Replicas wanted: maxReplicas, or fewer when fewer stores can hold one. */
+function wanted(ctx: CheckContext): number {
+  const holders = [...ctx.view.stores.values()].filter((s) => s.canHold).length;
+  return Math.min(ctx.maxReplicas, holders);
+}
+
+function checkLearners(ctx: CheckContext): Operator | null {
+  const { view, info } = ctx;
+  const learner = info.region.peers.find((p) => p.role === 'learner');
+  if (learner === undefined) return null;
+  const voters = info.region.peers.filter((p) => p.role === 'voter' && view.peerCanStay(p)).length;
+  if (view.peerCanStay(learner) && voters < wanted(ctx)) {
+    if (info.pendingPeers.includes(learner.id)) return null;
+    const o = origin(ctx, 'addReplica', `promote leftover learner ${learner.id}`);
+    return { ...addVoterOperator(o, learner.storeId, learner.id), steps: [{ kind: 'promoteLearner', storeId: learner.storeId, peerId: learner.id }] };
+  }
+  return removePeerOperator(origin(ctx, 'removeReplica', `remove leftover learner ${learner.id}`), learner, undefined);
+}
+
+function replaceUnhealthy(ctx: CheckContext): Operator | null {
+  const { view, info } = ctx;
+  const peers = info.region.peers;
+  const bad = peers.filter((p) => !view.peerCanStay(p)).sort((a, b) => a.id - b.id);
+  for (const source of bad) {
+    const staying = storeIds(peers.filter((p) => view.peerCanStay(p)));
+    const store = pickTargetStore(view, staying, storeIds(peers));
+    const peerId = store && view.input.allocId();
+    if (store !== undefined && peerId !== undefined) {
+      return movePeerOperator(origin(ctx, 'replaceReplica', `replace peer ${source.id} on unhealthy store ${source.storeId}`), source, store.id, peerId);
+    }
+  }
+  return null;
+}
+
+function addMissing(ctx: CheckContext): Operator | null {
+  const { view, info } = ctx;
+  const peers = info.region.peers;
+  if (peers.length >= wanted(ctx)) return null;
+  const store = pickTargetStore(view, storeIds(peers.filter((p) => view.peerCanStay(p))), storeIds(peers));
+  const peerId = store && view.input.allocId();
+  if (store === undefined || peerId === undefined) return null;
+  return addVoterOperator(origin(ctx, 'addReplica', `add replica on store ${store.id} (${peers.length} < ${wanted(ctx)})`), store.id, peerId);
+}
+
+function removeExtra(ctx: CheckContext): Operator | null {
+  const { view, info } = ctx;
+  const peers = info.region.peers;
+  if (peers.length <= ctx.maxReplicas) return null;
+  const all = storeIds(peers);
+  const key = (p: Peer): number[] => [
+    view.peerCanStay(p) ? 1 : 0,
+    sharesLabel(view, p.storeId, all) ? 0 : 1,
+    p.id === info.leader?.id ? 1 : 0,
+    -(view.store(p.storeId)?.regionCount ?? 0),
+    -p.storeId,
+  ];
+  const victim = [...peers].sort((a, b) => compareTuples(key(a), key(b)))[0];
+  const leaderTarget = victim.id === info.leader?.id ? pickLeaderTarget(view, info) : undefined;
+  if (victim.id === info.leader?.id && leaderTarget === undefined) return null;
+  return removePeerOperator(origin(ctx, 'removeReplica', `remove extra peer ${victim.id} (${peers.length} > ${ctx.maxReplicas})`), victim, leaderTarget?.storeId);
+}
+
+function improvePlacement(ctx: CheckContext): Operator | null {
+  const { view, info } = ctx;
+  const peers = info.region.peers;
+  const all = storeIds(peers);
+  const before = distinctDomains(view, all);
+  if (before === peers.length) return null;
+  const key = (p: Peer): number[] => [p.id === info.leader?.id ? 1 : 0, -(view.store(p.storeId)?.regionCount ?? 0), -p.storeId];
+  const sources = peers.filter((p) => sharesLabel(view, p.storeId, all)).sort((a, b) => compareTuples(key(a), key(b)));
+  for (const source of sources) {
+    const staying = all.filter((s) => s !== source.storeId);
+    const store = pickTargetStore(view, staying, all);
+    if (store === undefined || distinctDomains(view, [...staying, store.id]) <= before) continue;
+    const peerId = view.input.allocId();
+    if (peerId === undefined) return null;
+    return movePeerOperator(origin(ctx, 'placement', `move peer ${source.id} to store ${store.id} for distinct ${view.config.isolationLabel}`), source, store.id, peerId);
+  }
+  return null;
+}

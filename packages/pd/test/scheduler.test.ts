@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import type { Region } from '../src/index.ts';
+import { peer, region } from './helpers.ts';
+import type { SimRegion } from './sim-cluster.ts';
+import { SimCluster } from './sim-cluster.ts';
+
+const MIN = 60_000;
+
+/** `n` regions over consecutive key ranges, each with voters on `stores` (peer ids from 5000) led on `leaderStore`. */
+function regionsOn(n: number, stores: number[], leaderStore = stores[0]): SimRegion[] {
+  const out: SimRegion[] = [];
+  for (let i = 0; i < n; i++) {
+    const start = i === 0 ? '' : `k${String(i).padStart(3, '0')}`;
+    const end = i === n - 1 ? '' : `k${String(i + 1).padStart(3, '0')}`;
+    const id = i === 0 ? 2 : 3000 + i;
+    const peers = stores.map((s, j) => peer(5000 + i * 10 + j, s));
+    const r: Region = region(id, start, end, peers, { confVer: 5, version: 5 });
+    out.push({ region: r, leader: peers[stores.indexOf(leaderStore)], sizeBytes: 1000, keys: 10 });
+  }
+  return out;
+}
+
+describe('replica checker', () => {
+  it('grows a lone replica to three on distinct devices, preferring a new device over fewer regions', () => {
+    // Stores: 1 (d1, bootstrap), 102 (d1), 103 (d2), 104 (d3).
+    const c = new SimCluster(['d1', 'd2', 'd3']);
+    c.run(12);
+    expect(c.storesOf(2)).toEqual([1, 103, 104]);
+    expect(c.regions.get(2)!.region.peers.every((p) => p.role === 'voter')).toBe(true);
+  });
+
+  it('rebuilds the peers of a store down past maxStoreDownTimeMs on the fourth store: add first, then remove', () => {
+    // A wide region tolerance keeps balance-region out of this test.
+    const c = new SimCluster(['d2', 'd3', 'd4'], { maxStoreDownTimeMs: 5 * MIN, regionScheduleTolerance: 100 });
+    c.setRegions(regionsOn(3, [1, 102, 103]));
+    c.run(2);
+    c.down.add(103);
+    c.run(4, MIN);
+    expect(c.log.filter((l) => l.startsWith('replaceReplica'))).toEqual([]);
+    c.run(20, MIN);
+    for (const id of c.regions.keys()) expect(c.storesOf(id)).toEqual([1, 102, 104]);
+    const replace = c.log.filter((l) => l.startsWith('replaceReplica'));
+    expect(replace).toHaveLength(3);
+    const ev = c.scheduler.operators.takeEvents().filter((e) => e.operator.kind === 'replaceReplica');
+    expect(ev.map((e) => e.outcome)).toEqual(['success', 'success', 'success']);
+    expect(ev[0].operator.steps.map((s) => s.kind)).toEqual(['addLearner', 'promoteLearner', 'removePeer']);
+  });
+
+  it('does not count a store as down until maxStoreDownTimeMs after this PD leader took over', () => {
+    const c = new SimCluster(['d2', 'd3', 'd4'], { maxStoreDownTimeMs: 5 * MIN });
+    c.setRegions(regionsOn(1, [1, 102, 103]));
+    c.down.add(103);
+    c.nowMs = 30 * MIN;
+    c.leaderSinceMs = 29 * MIN;
+    c.run(3, MIN);
+    expect(c.storesOf(2)).toEqual([1, 102, 103]);
+    c.run(8, MIN);
+    expect(c.storesOf(2)).toEqual([1, 102, 104]);
+  });
+
+  it('waits when no store can take the replacement', () => {
+    const c = new SimCluster(['d2', 'd3'], { maxStoreDownTimeMs: MIN });
+    c.setRegions(regionsOn(1, [1, 102, 103]));
+    c.down.add(103);
+    c.run(10, MIN);
+    expect(c.storesOf(2)).toEqual([1, 102, 103]);
+    expect(c.log.filter((l) => !l.startsWith('pdGroup'))).toEqual([]);
+  });
+
+  it('removes extra replicas, preferring one that shares a device and is not the leader', () => {
+    const c = new SimCluster(['d2', 'd3', 'd2']);
+    c.setRegions(regionsOn(1, [1, 102, 103, 104], 102));
+    c.run(5);
+    expect(c.storesOf(2)).toEqual([1, 102, 103]);
+  });
+
+  it('moves a replica apart from a device twin when a new device is available', () => {
+    const c = new SimCluster(['d1', 'd2', 'd3']);
+    c.setRegions(regionsOn(1, [1, 102, 103]));
+    c.run(8);
+    expect(c.storesOf(2)).toEqual([1, 103, 104]);
+    expect(c.log.some((l) => l.startsWith('placement'))).toBe(true);
+  });
+
+  it('moves the peers of an offline store away, then proposes its tombstone', () => {
+    const c = new SimCluster(['d2', 'd3', 'd4']);
+    c.setRegions(regionsOn(2, [1, 102, 103], 103));
+    c.sm.apply({ kind: 'setStoreState', storeId: 103, state: 'offline', force: false });
+    c.run(15);
+    for (const id of c.regions.keys()) expect(c.storesOf(id)).toEqual([1, 102, 104]);
+    expect(c.sm.getStore(103)?.meta.state).toBe('tombstone');
+  });
+
+  it('grows, repairs and shrinks PD own group with pdReplicas', () => {
+    const c = new SimCluster(['d2', 'd3', 'd4', 'd5'], { maxStoreDownTimeMs: MIN });
+    c.run(12);
+    expect(c.storesOf(100)).toHaveLength(3);
+    c.sm.apply({ kind: 'setScheduleConfig', config: { ...c.sm.config, pdReplicas: 5 } });
+    c.run(12);
+    expect(c.storesOf(100)).toEqual([1, 102, 103, 104, 105]);
+    c.sm.apply({ kind: 'setScheduleConfig', config: { ...c.sm.config, pdReplicas: 3 } });
+    c.run(12);
+    expect(c.storesOf(100)).toHaveLength(3);
+    const kept = c.storesOf(100);
+    const victim = kept.find((s) => s !== c.pdGroup.leader.storeId)!;
+    c.down.add(victim);
+    c.run(12, MIN);
+    expect(c.storesOf(100)).toHaveLength(3);
+    expect(c.storesOf(100)).not.toContain(victim);
+  });
+});
+
+describe('leader schedulers', () => {
+  it('moves every leader off a draining store', () => {
+    const c = new SimCluster(['d2', 'd3']);
+    c.setRegions(regionsOn(4, [1, 102, 103], 1));
+    c.draining.add(1);
+    c.run(4);
+    expect(c.leaderCounts().get(1) ?? 0).toBe(0);
+    expect(c.log.filter((l) => l.startsWith('drainLeader'))).toHaveLength(4);
+  });
+
+  it('balances leaders to within the tolerance', () => {
+    const c = new SimCluster(['d2', 'd3']);
+    c.setRegions(regionsOn(6, [1, 102, 103], 1));
+    c.run(6);
+    expect([...c.leaderCounts().values()].sort()).toEqual([2, 2, 2]);
+    const before = c.log.length;
+    c.run(3);
+    expect(c.log.length).toBe(before);
+  });
+});
+
+describe('region schedulers', () => {
+  it('balances replicas onto a new store by region count, keeping devices distinct', () => {
+    const c = new SimCluster(['d2', 'd3', 'd4']);
+    c.setRegions(regionsOn(6, [1, 102, 103]));
+    c.run(20);
+    const counts = [1, 102, 103, 104].map((s) => [...c.regions.values()].filter((r) => r.region.peers.some((p) => p.storeId === s)).length);
+    expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(2);
+    expect(counts[3]).toBeGreaterThan(0);
+    for (const id of c.regions.keys()) expect(new Set(c.storesOf(id)).size).toBe(3);
+  });
+
+  it('asks to split a region past the size or key threshold; the operator ends when the version grows', () => {
+    const c = new SimCluster(['d2', 'd3'], { regionSplitSizeBytes: 1 << 20, regionSplitKeys: 1000 });
+    const [a, b] = regionsOn(2, [1, 102, 103]);
+    c.setRegions([{ ...a, sizeBytes: 2 << 20 }, { ...b, keys: 5000 }]);
+    const out = c.schedule();
+    const splits = out.added.filter((x) => x.operator.kind === 'split');
+    expect(splits.map((x) => x.operator.regionId).sort()).toEqual([2, 3001]);
+    expect(splits[0].operator.steps).toEqual([{ kind: 'splitRegion' }]);
+    const r = c.regions.get(2)!;
+    const grown = { ...r.region, endKey: new TextEncoder().encode('k0005'), epoch: { ...r.region.epoch, version: r.region.epoch.version + 1 } };
+    expect(c.scheduler.onRegionHeartbeat({ region: grown, leader: r.leader, downPeers: [], pendingPeers: [], approximateSizeBytes: 1, approximateKeys: 1, writtenBytesPerSec: 0, term: 1 }, c.nowMs)).toBeNull();
+    expect(c.scheduler.operators.takeEvents().find((e) => e.operator.regionId === 2)?.outcome).toBe('success');
+  });
+});
