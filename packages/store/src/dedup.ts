@@ -1,33 +1,35 @@
 /**
  * At-most-once application of client writes (ARCHITECTURE: idempotence). Each region keeps,
- * per client, the applied sequence numbers within a window below the highest one. A client
- * keeps at most `DEDUP_WINDOW` writes in flight, so a retry always falls in the window; a
- * sequence number below the window is answered as already applied.
+ * per client, which sequence numbers it applied: every seq ≤ `floor`, plus the `extras`
+ * above it (writes applied out of order). A client keeps at most `DEDUP_WINDOW` writes in
+ * flight, so the extras stay few; if they outgrow the window the floor is raised, and a
+ * seq below the floor is answered as already applied.
  *
- * The table is part of the replicated state: it is changed only by applying log entries,
- * persisted with them, carried in snapshots and copied to both halves of a split.
+ * The table is part of the replicated state: it changes only by applying log entries, is
+ * persisted with them (one small record per client), carried in snapshots and copied to
+ * both halves of a split.
  */
-
 import type { WriteBatch } from '@peerkv/storage';
 import { ByteReader, ByteWriter } from '@peerkv/transport';
 import { META_CF, dedupKey } from './keys.ts';
 
-/** Writes one client may have in flight (sequence numbers remembered per client). */
+/** Writes one client may have in flight. */
 export const DEDUP_WINDOW = 1024;
 /** Clients remembered per region; the least recently active are forgotten first. */
 export const DEDUP_CLIENTS_MAX = 10_000;
 
-/** One applied (clientId, seq), with the log index that applied it. */
+/** One client's applied sequence numbers. */
 export interface DedupEntry {
   clientId: string;
-  seq: number;
-  appliedIndex: number;
+  /** Every seq ≤ floor was applied. */
+  floor: number;
+  /** Applied seqs above the floor, ascending. */
+  extras: number[];
 }
 
 interface ClientRecord {
-  maxSeq: number;
-  seqs: Set<number>;
-  lastIndex: number;
+  floor: number;
+  extras: Set<number>;
 }
 
 export class DedupTable {
@@ -36,26 +38,23 @@ export class DedupTable {
   /** Whether (clientId, seq) was applied already (or is too old to tell, which means it was). */
   isApplied(clientId: string, seq: number): boolean {
     const c = this.clients.get(clientId);
-    if (!c) return false;
-    if (seq <= c.maxSeq - DEDUP_WINDOW) return true;
-    return c.seqs.has(seq);
+    return c !== undefined && (seq <= c.floor || c.extras.has(seq));
   }
 
-  /** Records (clientId, seq) as applied at `index`. Returns the clients forgotten to stay bounded. */
-  record(clientId: string, seq: number, index: number): string[] {
+  /** Records (clientId, seq) as applied. Returns the clients forgotten to stay bounded. */
+  record(clientId: string, seq: number): string[] {
     let c = this.clients.get(clientId);
-    if (!c) {
-      c = { maxSeq: 0, seqs: new Set(), lastIndex: index };
-      this.clients.set(clientId, c);
-    }
-    c.seqs.add(seq);
-    c.maxSeq = Math.max(c.maxSeq, seq);
-    c.lastIndex = index;
+    if (!c) c = { floor: 0, extras: new Set() };
     // Keep the map in recency order (Map iteration order is insertion order).
     this.clients.delete(clientId);
     this.clients.set(clientId, c);
-    const floor = c.maxSeq - DEDUP_WINDOW;
-    if (c.seqs.size > DEDUP_WINDOW) for (const s of c.seqs) if (s <= floor) c.seqs.delete(s);
+    if (seq > c.floor) c.extras.add(seq);
+    while (c.extras.delete(c.floor + 1)) c.floor++;
+    if (c.extras.size > DEDUP_WINDOW) {
+      const max = Math.max(...c.extras);
+      c.floor = max - DEDUP_WINDOW;
+      for (const s of c.extras) if (s <= c.floor) c.extras.delete(s);
+    }
     const evicted: string[] = [];
     while (this.clients.size > DEDUP_CLIENTS_MAX) {
       const oldest = this.clients.keys().next().value as string;
@@ -65,22 +64,19 @@ export class DedupTable {
     return evicted;
   }
 
-  /** One client's entries (to persist after `record`). */
-  clientEntries(clientId: string): DedupEntry[] {
+  /** One client's entry (to persist after `record`). */
+  entry(clientId: string): DedupEntry | undefined {
     const c = this.clients.get(clientId);
-    if (!c) return [];
-    return [...c.seqs].map((seq) => ({ clientId, seq, appliedIndex: c.lastIndex }));
+    return c ? { clientId, floor: c.floor, extras: [...c.extras].sort((a, b) => a - b) } : undefined;
   }
 
   entries(): DedupEntry[] {
-    const out: DedupEntry[] = [];
-    for (const [clientId, c] of this.clients) for (const seq of c.seqs) out.push({ clientId, seq, appliedIndex: c.lastIndex });
-    return out;
+    return [...this.clients.keys()].map((id) => this.entry(id)!);
   }
 
   static from(entries: DedupEntry[]): DedupTable {
     const t = new DedupTable();
-    for (const e of entries) t.record(e.clientId, e.seq, e.appliedIndex);
+    for (const e of entries) t.clients.set(e.clientId, { floor: e.floor, extras: new Set(e.extras) });
     return t;
   }
 
@@ -89,29 +85,42 @@ export class DedupTable {
   }
 }
 
+/** Writes an entry's body (floor, extras) after its client id. */
+export function writeDedupBody(w: ByteWriter, e: DedupEntry): void {
+  w.varUint(e.floor);
+  w.varUint(e.extras.length);
+  for (const s of e.extras) w.varUint(s);
+}
+
+/** Reads an entry's body; `extrasMax` bounds the allocation. */
+export function readDedupBody(r: ByteReader, clientId: string): DedupEntry {
+  const floor = r.varUint();
+  const n = r.count(DEDUP_WINDOW + 1, 1, 'dedup extras');
+  const extras: number[] = [];
+  for (let i = 0; i < n; i++) extras.push(r.varUint());
+  return { clientId, floor, extras };
+}
+
 /** Stages one client's dedup record (and deletes forgotten clients') in the region's meta. */
 export function stageDedupRecord(kv: WriteBatch, regionId: number, table: DedupTable, clientId: string, evicted: string[] = []): void {
-  const w = new ByteWriter();
-  const entries = table.clientEntries(clientId);
-  w.varUint(entries.length);
-  for (const d of entries) {
-    w.varUint(d.seq);
-    w.varUint(d.appliedIndex);
+  const e = table.entry(clientId);
+  if (e) {
+    const w = new ByteWriter();
+    writeDedupBody(w, e);
+    kv.put(META_CF, dedupKey(regionId, clientId), w.finish());
   }
-  kv.put(META_CF, dedupKey(regionId, clientId), w.finish());
   for (const c of evicted) kv.delete(META_CF, dedupKey(regionId, c));
 }
 
 /** Stages every client's record of `table` (after a snapshot install or a split). */
 export function stageDedupTable(kv: WriteBatch, regionId: number, table: DedupTable): void {
-  for (const clientId of new Set(table.entries().map((d) => d.clientId))) stageDedupRecord(kv, regionId, table, clientId);
+  for (const e of table.entries()) stageDedupRecord(kv, regionId, table, e.clientId);
 }
 
 /** Decodes one stored client record. */
-export function decodeDedupRecord(clientId: string, value: Uint8Array): DedupEntry[] {
+export function decodeDedupRecord(clientId: string, value: Uint8Array): DedupEntry {
   const r = new ByteReader(value);
-  const n = r.varUint();
-  const out: DedupEntry[] = [];
-  for (let i = 0; i < n; i++) out.push({ clientId, seq: r.varUint(), appliedIndex: r.varUint() });
-  return out;
+  const e = readDedupBody(r, clientId);
+  r.end('dedup record');
+  return e;
 }

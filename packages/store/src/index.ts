@@ -8,5 +8,6 @@ export * from './keys.ts';
 export * from './snapshot.ts';
 export * from './local-router.ts';
 export * from './pd-host.ts';
+export * from './pd-client.ts';
 export { RegionPeer, type Result, type PendingProposal, type PendingRead, type RegionLocalState } from './peer.ts';
 export * from './rpc/index.ts';

@@ -1,7 +1,8 @@
 /**
  * `LocalRouter`: delivers Raft messages between stores in one process (tests, demos with
- * several stores in one page). Delivery is asynchronous (a macrotask later), in order per
- * pair, and can be cut per link to inject partitions.
+ * several stores in one page). Delivery is asynchronous (a microtask later, like a message
+ * arriving between two store rounds), in order per pair, and can be cut per link to inject
+ * partitions.
  */
 import type { RegionMessage } from '@peerkv/transport';
 import type { Store, StoreTransport } from './store.ts';
@@ -20,14 +21,14 @@ export class LocalRouter {
           this.dropped += messages.length;
           return;
         }
-        setTimeout(() => {
+        queueMicrotask(() => {
           const target = this.stores.get(to);
           if (!target || this.cut.has(`${storeId}->${to}`)) {
             this.dropped += messages.length;
             return;
           }
           target.receive(storeId, messages);
-        }, 0);
+        });
       },
     };
   }

@@ -8,7 +8,7 @@
  * meta column family every `PD_PERSIST_EVERY_ENTRIES` applied entries, and a restart
  * resumes from that snapshot's index (the PD log is never compacted past it).
  */
-import { IdAllocator, PdStateMachine, TsoAllocator, type PdApplyResult } from '@peerkv/pd';
+import { IdAllocator, PdStateMachine, Scheduler, TsoAllocator, type PdApplyResult } from '@peerkv/pd';
 import { ByteReader, ByteWriter } from '@peerkv/transport';
 
 /** The region id of PD's Raft group in every cluster. Data regions have larger ids. */
@@ -21,6 +21,10 @@ export const PD_STATE_KEY = new Uint8Array([0x70 /* p */]);
 export const PD_SNAPSHOT_PAIR_KEY = new TextEncoder().encode('pd-state');
 
 export class PdHost {
+  /** The checkers and schedulers; they run only while this replica serves as leader. */
+  readonly scheduler = new Scheduler();
+  /** When this replica started serving as leader (its clock). */
+  leaderSinceMs = 0;
   readonly ids: IdAllocator;
   readonly tso: TsoAllocator;
   /** The index the last persisted snapshot reflects. */
@@ -51,11 +55,12 @@ export class PdHost {
    * committed before our term is applied (the term's first entry is applied), so the TSO
    * floor includes every window an earlier leader persisted.
    */
-  updateRole(isLeader: boolean, term: number, applied: number, lastIndex: number): void {
+  updateRole(isLeader: boolean, term: number, applied: number, lastIndex: number, nowMs: number): void {
     if (!isLeader) {
       if (this.servingTerm !== undefined) {
         this.ids.stepDown();
         this.tso.stepDown();
+        this.scheduler.stepDown(nowMs);
         this.servingTerm = undefined;
       }
       this.termStartIndex = 0;
@@ -67,6 +72,7 @@ export class PdHost {
     this.ids.becomeLeader(term);
     this.tso.becomeLeader(term, this.sm.maxPersistedPhysicalMs);
     this.servingTerm = term;
+    this.leaderSinceMs = nowMs;
   }
 
   replace(sm: PdStateMachine, index: number): void {

@@ -148,7 +148,7 @@ export class RegionPeer {
         result = { ok: true, value: applied };
       } else if (e.data.length > 0) {
         const cmd = decodeCommand(e.data);
-        result = cmd.type === 'write' ? this.applyWrite(cmd, e.index, kv) : this.applySplit(cmd, kv, fx);
+        result = cmd.type === 'write' ? this.applyWrite(cmd, kv) : this.applySplit(cmd, kv, fx);
       }
       this.applied = e.index;
       this.resolveProposal(e, result, fx);
@@ -165,7 +165,7 @@ export class RegionPeer {
     }
   }
 
-  private applyWrite(cmd: WriteCommand, index: number, kv: WriteBatch): Result<void> {
+  private applyWrite(cmd: WriteCommand, kv: WriteBatch): Result<void> {
     if (this.dedup.isApplied(cmd.clientId, cmd.seq)) return ok();
     // Keys must still be in the region: a split between proposal and apply moves them.
     for (const op of cmd.ops) {
@@ -176,7 +176,7 @@ export class RegionPeer {
       }
     }
     for (const op of cmd.ops) applyOp(kv, op);
-    const evicted = this.dedup.record(cmd.clientId, cmd.seq, index);
+    const evicted = this.dedup.record(cmd.clientId, cmd.seq);
     stageDedupRecord(kv, this.regionId, this.dedup, cmd.clientId, evicted);
     return ok();
   }

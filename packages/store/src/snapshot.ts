@@ -6,7 +6,7 @@
 import type { Region } from '@peerkv/pd';
 import { ByteReader, ByteWriter } from '@peerkv/transport';
 import { COMMAND_KEY_BYTES_MAX, COMMAND_VALUE_BYTES_MAX, CommandDecodeError, readRegion, writeRegion } from './command.ts';
-import type { DedupEntry } from './dedup.ts';
+import { readDedupBody, writeDedupBody, type DedupEntry } from './dedup.ts';
 
 /** Upper bound of pairs in one region snapshot (regions split long before). */
 export const SNAPSHOT_PAIRS_MAX = 4_000_000;
@@ -19,7 +19,7 @@ export interface SnapshotPayload {
   dedup: DedupEntry[];
 }
 
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
 
 export function encodeSnapshotPayload(p: SnapshotPayload): Uint8Array {
   const w = new ByteWriter();
@@ -33,8 +33,7 @@ export function encodeSnapshotPayload(p: SnapshotPayload): Uint8Array {
   w.varUint(p.dedup.length);
   for (const d of p.dedup) {
     w.string(d.clientId);
-    w.varUint(d.seq);
-    w.varUint(d.appliedIndex);
+    writeDedupBody(w, d);
   }
   return w.finish();
 }
@@ -53,7 +52,7 @@ export function decodeSnapshotPayload(data: Uint8Array): SnapshotPayload {
     const m = r.count(DEDUP_CLIENTS_MAX, 3, 'dedup entries');
     const dedup: DedupEntry[] = [];
     for (let i = 0; i < m; i++) {
-      dedup.push({ clientId: r.string(CLIENT_ID_BYTES_MAX, 'client id'), seq: r.varUint(), appliedIndex: r.varUint() });
+      dedup.push(readDedupBody(r, r.string(CLIENT_ID_BYTES_MAX, 'client id')));
     }
     r.end('snapshot');
     return { region, pairs, dedup };

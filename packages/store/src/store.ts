@@ -5,7 +5,7 @@
  * only after the write), resolves requests and advances. One tick timer drives every peer;
  * idle peers hibernate.
  */
-import type { PdApplyResult, PdCommand, Peer, Region, RegionEpoch, RegionError } from '@peerkv/pd';
+import type { OperatorStep, PdApplyResult, PdCommand, Peer, Region, RegionEpoch, RegionError, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import { PdStateMachine, compareKeys, encodePdCommand, regionContainsKey } from '@peerkv/pd';
 import {
   DEFAULT_CONFIG,
@@ -28,6 +28,7 @@ import { DedupTable, decodeDedupRecord, stageDedupTable, type DedupEntry } from 
 import { DATA_CF, META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, RAFT_CF, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
 import { RegionPeer, encodeRegionState, ok, rolesOf, type ApplyEffects, type Result } from './peer.ts';
 import { decodeSnapshotPayload, encodeSnapshotPayload } from './snapshot.ts';
+import type { PdClient, RegionHeartbeatResponse } from './pd-client.ts';
 import { PD_PERSIST_EVERY_ENTRIES, PD_REGION_ID, PD_SNAPSHOT_PAIR_KEY, PD_STATE_KEY, PdHost, decodePdState, encodePdState } from './pd-host.ts';
 
 /**
@@ -35,6 +36,9 @@ import { PD_PERSIST_EVERY_ENTRIES, PD_REGION_ID, PD_SNAPSHOT_PAIR_KEY, PD_STATE_
  * are distinct); PD allocates every later id above them.
  */
 export const BOOTSTRAP_IDS = { pdRegion: PD_REGION_ID, store: 2, dataRegion: 3, pdPeer: 4, dataPeer: 5 } as const;
+
+/** Keys counted per region for heartbeats and split-key choice. */
+export const REGION_KEYS_COUNT_MAX = 200_000;
 
 /** Attempts of an id or timestamp request (each may wait for one Raft round). */
 export const PD_ALLOC_ATTEMPTS_MAX = 50;
@@ -90,6 +94,16 @@ export interface StoreOptions {
   pendingRequestsPerRegionMax?: number;
   /** Wall clock for PD (TSO, heartbeat times); `Date.now` by default. */
   now?: () => number;
+  /** Reaches the PD leader for heartbeats and ids; without it the store runs unscheduled. */
+  pdClient?: PdClient;
+  /** Ticks between heartbeats to PD. */
+  heartbeatIntervalTicks?: number;
+  /** How peers reach this store (reported to PD). */
+  address?: string;
+  /** Placement labels (e.g. `device`, `browser`). */
+  labels?: Record<string, string>;
+  /** Storage capacity reported to PD, bytes (a browser passes its storage estimate). */
+  capacityBytes?: number;
 }
 
 /** How a read is served. */
@@ -155,7 +169,13 @@ export class Store {
   private readonly transport: StoreTransport;
   private readonly timers: Timers;
   private readonly rng: SeededRng;
-  private readonly opts: Required<Omit<StoreOptions, 'engine' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now'>>;
+  private readonly opts: Required<Omit<StoreOptions, 'engine' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels'>>;
+  private readonly pdClient: PdClient | undefined;
+  private readonly labels: Record<string, string>;
+  private ticks = 0;
+  private heartbeating = false;
+  /** The store is going away (a closing tab): PD moves its leaders elsewhere. */
+  draining = false;
   private readonly now: () => number;
   private readonly raftOpts: NonNullable<StoreOptions['raft']>;
   private readonly peers = new Map<number, RegionPeer>();
@@ -189,7 +209,12 @@ export class Store {
       hibernateAfterTicks: o.hibernateAfterTicks ?? 60,
       requestTimeoutMs: o.requestTimeoutMs ?? 5000,
       pendingRequestsPerRegionMax: o.pendingRequestsPerRegionMax ?? 4096,
+      heartbeatIntervalTicks: o.heartbeatIntervalTicks ?? 10,
+      address: o.address ?? `store:${o.storeId}`,
+      capacityBytes: o.capacityBytes ?? 1024 * 1024 * 1024,
     };
+    this.pdClient = o.pdClient;
+    this.labels = o.labels ?? {};
     this.logs = new RaftLogStore({
       engine: o.engine,
       cf: RAFT_CF,
@@ -239,7 +264,7 @@ export class Store {
     const prefix = dedupPrefix(regionId);
     const dec = new TextDecoder();
     for await (const { key, value } of this.engine.scan(META_CF, { start: prefix, end: prefixEnd(prefix) })) {
-      entries.push(...decodeDedupRecord(dec.decode(key.subarray(prefix.length)), value));
+      entries.push(decodeDedupRecord(dec.decode(key.subarray(prefix.length)), value));
     }
     return DedupTable.from(entries);
   }
@@ -316,7 +341,147 @@ export class Store {
       peer.idleTicks++;
       if (peer.idleTicks >= this.opts.hibernateAfterTicks && this.canHibernate(peer)) peer.hibernating = true;
     }
+    if (++this.ticks % this.opts.heartbeatIntervalTicks === 0 && this.pdClient && !this.heartbeating) {
+      this.heartbeating = true;
+      const pdClient = this.pdClient;
+      void this.runScheduler()
+        .then(() => this.sendHeartbeats(pdClient))
+        .catch(() => undefined)
+        .finally(() => {
+          this.heartbeating = false;
+        });
+    }
     this.schedule();
+  }
+
+  // ------------------------------------------------------------------ heartbeats and operators
+
+  /** Reports this store and every region it leads to PD, and runs the steps PD answers with. */
+  private async sendHeartbeats(pd: PdClient): Promise<void> {
+    const led = [...this.peers.values()].filter((p) => p.initialized && !p.destroyed && p.isLeader());
+    const stats: StoreStats = {
+      storeId: this.storeId,
+      capacityBytes: this.opts.capacityBytes,
+      usedBytes: 0,
+      availableBytes: this.opts.capacityBytes,
+      regionCount: this.peers.size,
+      leaderCount: led.length,
+      draining: this.draining,
+    };
+    const heartbeats: RegionHeartbeat[] = [];
+    for (const peer of led) {
+      const hb = await this.regionHeartbeatOf(peer);
+      stats.usedBytes += hb.approximateSizeBytes;
+      heartbeats.push(hb);
+    }
+    stats.availableBytes = Math.max(0, stats.capacityBytes - stats.usedBytes);
+    await pd.storeHeartbeat(stats, { timeoutMs: 2000 });
+    for (const hb of heartbeats) {
+      const r = await pd.regionHeartbeat(hb, { timeoutMs: 2000 });
+      if (r.ok && r.value.step) await this.executeStep(hb.region.id, r.value.step, pd);
+    }
+  }
+
+  private async regionHeartbeatOf(peer: RegionPeer): Promise<RegionHeartbeat> {
+    const st = peer.raw.status();
+    const downPeers: number[] = [];
+    const pendingPeers: number[] = [];
+    for (const [id, pr] of st.progress ?? []) {
+      if (id === peer.peerId) continue;
+      if (!pr.recentActive) downPeers.push(id);
+      else if (pr.state === 'snapshot' || pr.match + this.opts.logGcKeepEntries < st.commit) pendingPeers.push(id);
+    }
+    let size = 0;
+    let keys = 0;
+    if (!peer.pd) {
+      const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
+      size = await this.engine.approximateSize(DATA_CF, range);
+      for await (const _ of this.engine.scan(DATA_CF, { ...range, limit: REGION_KEYS_COUNT_MAX })) keys++;
+    }
+    return {
+      region: { ...peer.region, peers: peer.region.peers.map((p) => ({ ...p })) },
+      leader: peer.leaderPeer() ?? { id: peer.peerId, storeId: this.storeId, role: 'voter' },
+      downPeers,
+      pendingPeers,
+      approximateSizeBytes: size,
+      approximateKeys: keys,
+      writtenBytesPerSec: 0,
+      term: st.term,
+    };
+  }
+
+  /** Runs one operator step PD asked for on a region this store leads. */
+  async executeStep(regionId: number, step: OperatorStep, pd: PdClient): Promise<Result<void>> {
+    const peer = this.peers.get(regionId);
+    if (!peer || !peer.isLeader()) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId } };
+    switch (step.kind) {
+      case 'addLearner':
+        return this.changePeers(regionId, [{ type: 'addLearnerNode', peer: { id: step.peerId, storeId: step.storeId, role: 'learner' } }]);
+      case 'promoteLearner':
+        return this.changePeers(regionId, [{ type: 'addNode', peer: { id: step.peerId, storeId: step.storeId, role: 'voter' } }]);
+      case 'removePeer':
+        return this.changePeers(regionId, [{ type: 'removeNode', peer: { id: step.peerId, storeId: step.storeId, role: 'voter' } }]);
+      case 'transferLeader': {
+        const target = peer.region.peers.find((p) => p.storeId === step.toStoreId);
+        if (target) this.transferLeader(regionId, target.id);
+        return ok();
+      }
+      case 'splitRegion':
+        return this.splitByPd(peer, step.splitKey, pd);
+    }
+  }
+
+  /** Splits with ids from PD, at `splitKey` or at the region's middle key. */
+  private async splitByPd(peer: RegionPeer, splitKey: Uint8Array | undefined, pd: PdClient): Promise<Result<void>> {
+    const key = splitKey ?? (await this.middleKey(peer));
+    if (!key) return ok();
+    const ids: number[] = [];
+    for (let i = 0; i < peer.region.peers.length + 1; i++) {
+      const r = await pd.allocId();
+      if (!r.ok) return r;
+      ids.push(r.value);
+    }
+    return this.split(peer.regionId, peer.region.epoch, key, ids[0], ids.slice(1));
+  }
+
+  /** The median key of a region (bounded scan), or undefined for regions too small to split. */
+  private async middleKey(peer: RegionPeer): Promise<Uint8Array | undefined> {
+    const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
+    const keys: Uint8Array[] = [];
+    for await (const kv of this.engine.scan(DATA_CF, { ...range, limit: REGION_KEYS_COUNT_MAX })) keys.push(kv.key);
+    if (keys.length < 2) return undefined;
+    return keys[Math.floor(keys.length / 2)];
+  }
+
+  /**
+   * PD leader: applies a region heartbeat through PD's Raft group and answers with the next
+   * operator step for that region, if the scheduler has one.
+   */
+  async pdHandleRegionHeartbeat(hb: RegionHeartbeat, o: RequestOptions = {}): Promise<Result<RegionHeartbeatResponse>> {
+    const r = await this.pdPropose({ kind: 'regionHeartbeat', heartbeat: hb, nowMs: this.now() }, o);
+    if (!r.ok) return r;
+    const peer = this.pdPeer();
+    const step = peer?.pd?.servingTerm !== undefined ? peer.pd.scheduler.onRegionHeartbeat(hb, this.now()) : null;
+    return { ok: true, value: step ? { step } : {} };
+  }
+
+  /** PD leader: one scheduling round; its operators run as regions heartbeat. */
+  private async runScheduler(): Promise<void> {
+    const peer = this.pdPeer();
+    const pd = peer?.pd;
+    if (!pd || pd.servingTerm === undefined) return;
+    // Keep ids at hand: checkers take them synchronously.
+    const idCmd = pd.ids.proposal(this.now());
+    if (idCmd) await this.pdPropose(idCmd, { timeoutMs: 2000 });
+    const out = pd.scheduler.schedule({ sm: pd.sm, nowMs: this.now(), leaderSinceMs: pd.leaderSinceMs, allocId: () => pd.ids.alloc() });
+    for (const cmd of out.commands) await this.pdPropose(cmd, { timeoutMs: 2000 });
+  }
+
+  /** Running operators on the PD leader (for status and dashboards). */
+  pdOperators(): { regionId: number; kind: string; desc: string }[] {
+    const pd = this.pdPeer()?.pd;
+    if (!pd || pd.servingTerm === undefined) return [];
+    return pd.scheduler.operators.running().map((r) => ({ regionId: r.operator.regionId, kind: r.operator.kind, desc: r.operator.desc }));
   }
 
   /**
@@ -485,7 +650,7 @@ export class Store {
       peer.serveReads();
       if (peer.pd) {
         const st = peer.raw.status();
-        peer.pd.updateRole(st.role === 'leader', st.term, peer.applied, st.lastIndex);
+        peer.pd.updateRole(st.role === 'leader', st.term, peer.applied, st.lastIndex, this.now());
       }
       for (const s of fx.splits) await this.createSplitPeer(s.region, s.parentLeader, peer.dedup);
       if (fx.removed) await this.destroyPeer(peer);

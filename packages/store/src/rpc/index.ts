@@ -20,3 +20,5 @@ export * from './request-codec.ts';
 export * from './response-codec.ts';
 export * from './server.ts';
 export * from './local-rpc.ts';
+// The transport's request error, so callers of store RPC need only this package.
+export { RpcError, type RpcErrorKind, type RpcRequestOptions, type RequestHandler } from '@peerkv/transport';

@@ -50,6 +50,8 @@ export class LocalRpc {
   private readonly deliveryDelayMs: number;
   /** Requests and responses lost to cuts, for tests. */
   dropped = 0;
+  /** Requests handed to a handler, for tests. */
+  delivered = 0;
 
   constructor(private readonly o: LocalRpcOptions = {}) {
     this.timers = o.timers ?? SYSTEM_TIMERS;
@@ -127,6 +129,7 @@ export class LocalRpc {
       const handler = this.handlers.get(to);
       if (this.isCut(from, to)) return void this.dropped++; // lost: the caller times out
       if (!handler) return finish(new RpcError('Unreachable', `store ${to} stopped`));
+      this.delivered++;
       let answer: Promise<Uint8Array>;
       try {
         answer = handler(from, payload);

@@ -1,0 +1,101 @@
+/**
+ * `npm run bench:cluster`: puts and linearizable gets from 16 concurrent clients against a
+ * 3-store and a 1-store cluster in one Node process, on the memory engine and on LevelDB,
+ * side by side in one run. Prints ops/s and p50/p99 latency for each, and
+ *   bench:cluster put_ops_3=<n> put_ops_1=<n> get_ops_3=<n> ratio_put=<r>
+ * (LevelDB figures, `strict` durability as the store's default). Goal: ratio_put ≥ 0.5.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import { LevelEngine } from '@peerkv/storage/level';
+import { LocalCluster, PeerKV } from '../src/index.ts';
+
+const CLIENTS = 16;
+const OPS_PER_CLIENT = Number(process.env.BENCH_OPS ?? 300);
+const VALUE_BYTES = 100;
+
+interface Row {
+  engine: string;
+  stores: number;
+  op: 'put' | 'get';
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+async function waitLeader(c: LocalCluster): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if ([...c.stores.values()].some((s) => s.status().regions.some((r) => r.role === 'leader'))) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('no leader');
+}
+
+async function runPhase(kv: PeerKV[], op: 'put' | 'get'): Promise<{ opsPerSec: number; p50Ms: number; p99Ms: number }> {
+  const lat: number[] = [];
+  const value = new Uint8Array(VALUE_BYTES).fill(7);
+  const start = performance.now();
+  await Promise.all(
+    kv.map(async (client, c) => {
+      for (let i = 0; i < OPS_PER_CLIENT; i++) {
+        const key = new TextEncoder().encode(`c${c}-k${i}`);
+        const t0 = performance.now();
+        if (op === 'put') await client.put(key, value);
+        else await client.get(key);
+        lat.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  lat.sort((a, b) => a - b);
+  return { opsPerSec: Math.round((CLIENTS * OPS_PER_CLIENT) / seconds), p50Ms: +pct(lat, 50).toFixed(2), p99Ms: +pct(lat, 99).toFixed(2) };
+}
+
+async function bench(engine: 'memory' | 'level', stores: number): Promise<Row[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'peerkv-bench-'));
+  const disks = new Map<number, MemoryDisk>();
+  const c = new LocalCluster({
+    openEngine: async (id, cfs) => {
+      if (engine === 'level') return LevelEngine.open({ location: join(dir, `store-${id}`), columnFamilies: cfs });
+      disks.set(id, disks.get(id) ?? new MemoryDisk());
+      return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(id) });
+    },
+    store: { tickIntervalMs: 50, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100 },
+  });
+  const ids = Array.from({ length: stores }, (_, i) => i + 1);
+  for (const id of ids) await c.startStore(id);
+  await c.bootstrap(ids);
+  await waitLeader(c);
+  const clients = Array.from({ length: CLIENTS }, () => new PeerKV({ pd: c, stores: c }));
+  // Warm-up: route every client and the JIT.
+  await Promise.all(clients.map((k, i) => k.put(new TextEncoder().encode(`warm${i}`), new Uint8Array(1))));
+  const put = await runPhase(clients, 'put');
+  const get = await runPhase(clients, 'get');
+  await c.close();
+  rmSync(dir, { recursive: true, force: true });
+  return [
+    { engine, stores, op: 'put', ...put },
+    { engine, stores, op: 'get', ...get },
+  ];
+}
+
+const rows: Row[] = [];
+for (const engine of ['memory', 'level'] as const) {
+  for (const stores of [3, 1]) rows.push(...(await bench(engine, stores)));
+}
+console.log(`bench:cluster ${CLIENTS} clients x ${OPS_PER_CLIENT} ops, ${VALUE_BYTES} B values, strict durability`);
+console.log('engine  stores  op   ops/s    p50_ms  p99_ms');
+for (const r of rows) {
+  console.log(`${r.engine.padEnd(7)} ${String(r.stores).padEnd(7)} ${r.op.padEnd(4)} ${String(r.opsPerSec).padEnd(8)} ${String(r.p50Ms).padEnd(7)} ${r.p99Ms}`);
+}
+const find = (engine: string, stores: number, op: string): Row => rows.find((r) => r.engine === engine && r.stores === stores && r.op === op)!;
+const p3 = find('level', 3, 'put').opsPerSec;
+const p1 = find('level', 1, 'put').opsPerSec;
+const g3 = find('level', 3, 'get').opsPerSec;
+console.log(`bench:cluster put_ops_3=${p3} put_ops_1=${p1} get_ops_3=${g3} ratio_put=${(p3 / p1).toFixed(3)}`);

@@ -1,0 +1,55 @@
+/**
+ * How a store reaches the placement driver: `PdClient` sends heartbeats and id requests to
+ * the PD leader wherever it is. `LocalPdClient` finds it among stores in one process; a
+ * remote client does the same over the transport's request/response RPC.
+ */
+import type { OperatorStep, PdApplyResult, RegionHeartbeat, StoreStats } from '@peerkv/pd';
+import type { Result } from './peer.ts';
+import type { RequestOptions, Store } from './store.ts';
+
+/** What a region heartbeat returns: the next operator step for the region, if any. */
+export interface RegionHeartbeatResponse {
+  step?: OperatorStep;
+}
+
+export interface PdClient {
+  storeHeartbeat(stats: StoreStats, o?: RequestOptions): Promise<Result<PdApplyResult>>;
+  regionHeartbeat(hb: RegionHeartbeat, o?: RequestOptions): Promise<Result<RegionHeartbeatResponse>>;
+  allocId(o?: RequestOptions): Promise<Result<number>>;
+  /** Joins a store (storeId 0 asks for a new id). */
+  putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>>;
+}
+
+/** The PD client of stores in one process: calls the store whose PD replica leads. */
+export class LocalPdClient implements PdClient {
+  constructor(private readonly stores: () => Iterable<Store>) {}
+
+  private leader(): Store | undefined {
+    for (const s of this.stores()) if (s.pdIsLeader()) return s;
+    return undefined;
+  }
+
+  private noLeader<T>(): Result<T> {
+    return { ok: false, error: { kind: 'NotLeader', regionId: 1 } };
+  }
+
+  storeHeartbeat(stats: StoreStats, o?: RequestOptions): Promise<Result<PdApplyResult>> {
+    const l = this.leader();
+    return l ? l.pdPropose({ kind: 'storeHeartbeat', stats, nowMs: Date.now() }, o) : Promise.resolve(this.noLeader());
+  }
+
+  regionHeartbeat(hb: RegionHeartbeat, o?: RequestOptions): Promise<Result<RegionHeartbeatResponse>> {
+    const l = this.leader();
+    return l ? l.pdHandleRegionHeartbeat(hb, o) : Promise.resolve(this.noLeader());
+  }
+
+  allocId(o?: RequestOptions): Promise<Result<number>> {
+    const l = this.leader();
+    return l ? l.pdAllocId(o) : Promise.resolve(this.noLeader());
+  }
+
+  putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>> {
+    const l = this.leader();
+    return l ? l.pdPropose({ kind: 'putStore', storeId, address, labels, nowMs: Date.now() }, o) : Promise.resolve(this.noLeader());
+  }
+}
