@@ -17,6 +17,8 @@ export interface CliArgs {
   mutation?: MutationName;
   /** Stop at the first failing seed. */
   failFast: boolean;
+  /** With --verbose: trace every Raft message to or from this node. */
+  traceNode?: number;
 }
 
 /** The deliberate bugs the CLI can turn on. */
@@ -35,7 +37,7 @@ export class CliArgsError extends Error {
 }
 
 /** Usage text. */
-export const USAGE = `usage: npm run sim -- [--seeds N] [--seed S] [--nodes 3|5] [--ops N] [--verbose] [--fail-fast] [--mutation ${MUTATION_NAMES.join('|')}]`;
+export const USAGE = `usage: npm run sim -- [--seeds N] [--seed S] [--nodes 3|5] [--ops N] [--verbose [--trace-node ID]] [--fail-fast] [--mutation ${MUTATION_NAMES.join('|')}]`;
 
 const SEEDS_DEFAULT = 20;
 
@@ -55,6 +57,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   let verbose = false;
   let failFast = false;
   let mutation: MutationName | undefined;
+  let traceNode: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     switch (flag) {
@@ -77,6 +80,9 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         mutation = name as MutationName;
         break;
       }
+      case '--trace-node':
+        traceNode = intArg(flag, argv[++i], 1, 1000);
+        break;
       case '--fail-fast':
         failFast = true;
         break;
@@ -91,5 +97,5 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   const count = seedCount ?? (firstSeed !== undefined ? 1 : SEEDS_DEFAULT);
   const start = firstSeed ?? 1;
   const seeds = Array.from({ length: count }, (_, i) => start + i);
-  return { seeds, nodes, ops, verbose, mutation, failFast };
+  return { seeds, nodes, ops, verbose, mutation, failFast, traceNode };
 }

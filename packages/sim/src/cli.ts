@@ -1,6 +1,7 @@
 /**
- * `npm run sim -- --seeds N [--seed S] [--nodes 3|5] [--ops N] [--verbose]`: runs seeds, prints
- * each failure with how to reproduce it, and ends with exactly
+ * `npm run sim -- --seeds N [--seed S] [--nodes 3|5] [--ops N] [--verbose] [--mutation M]`: runs
+ * seeds, prints each failure with how to reproduce it (with --verbose, the trace of a failing
+ * seed, or of the only seed run), and ends with exactly
  * `sim: seeds=<N> ops=<total> violations=<v> unknown=<u>` (u: seeds whose linearizability
  * check ran out of its time budget). Exits 1 on any violation, 2 on bad arguments.
  */
@@ -54,13 +55,14 @@ function main(argv: readonly string[]): number {
   let seedsRun = 0;
   for (const seed of args.seeds) {
     seedsRun++;
-    const overrides = { trace: args.verbose, mutations: mutationOptions(args.mutation), ...(args.nodes !== undefined ? { nodes: args.nodes } : {}), ...(args.ops !== undefined ? { ops: args.ops } : {}) };
+    const overrides = { trace: args.verbose, traceMessagesOfNode: args.traceNode, mutations: mutationOptions(args.mutation), ...(args.nodes !== undefined ? { nodes: args.nodes } : {}), ...(args.ops !== undefined ? { ops: args.ops } : {}) };
     const t0 = performance.now();
     const r = runSeed(defaultOptions(seed, overrides));
     ops += r.ops;
     violations += r.violations.length;
     if (r.linearizabilityUnknown) unknown++;
     if (args.verbose) printSeed(r, performance.now() - t0);
+    if (args.verbose && args.seeds.length === 1 && r.violations.length === 0) for (const line of r.trace) console.log(`    | ${line}`);
     if (r.violations.length > 0) printFailure(r, args);
     if (r.violations.length > 0 && args.failFast) break;
   }

@@ -26,6 +26,9 @@ export interface ClusterControl {
 /** The fault schedule; see the module header. */
 export class Nemesis {
   private running = false;
+  /** Faults happen in storms separated by calm spells (network healed) so the cluster can recover and serve. */
+  private storming = false;
+  private phaseEndsAtMs = 0;
 
   constructor(
     private readonly cluster: ClusterControl,
@@ -36,25 +39,41 @@ export class Nemesis {
   /** Starts acting at random intervals. */
   start(): void {
     this.running = true;
-    this.cluster.network.setFaults(this.profile.network);
+    this.beginStorm();
     this.scheduleNext();
   }
 
   /** Stops acting (pending restarts still happen). */
   stop(): void {
     this.running = false;
+    this.storming = false;
+  }
+
+  private beginStorm(): void {
+    this.storming = true;
+    this.phaseEndsAtMs = this.cluster.now() + intBetween(this.rng, this.profile.stormMsMin, this.profile.stormMsMax);
+    this.cluster.network.setFaults(this.profile.network);
+    this.cluster.trace('nemesis: storm');
+  }
+
+  private beginCalm(): void {
+    this.storming = false;
+    this.phaseEndsAtMs = this.cluster.now() + intBetween(this.rng, this.profile.calmMsMin, this.profile.calmMsMax);
+    this.cluster.network.heal();
+    this.cluster.network.setFaults(this.profile.network);
+    this.cluster.trace('nemesis: calm');
   }
 
   /** Called by a node when a write begins: maybe crash it before the write completes. */
   onWriteBegun(node: SimNode, op: StorageOp, latencyMs: number): void {
-    if (!this.running || op.kind !== 'raft' || !this.mayTakeDown()) return;
+    if (!this.storming || op.kind !== 'raft' || !this.mayTakeDown()) return;
     const persisted = node.storage.visible.initialState().hardState;
     const newVote = op.hardState !== undefined && op.hardState.vote !== 0 && (op.hardState.vote !== persisted.vote || op.hardState.term !== persisted.term);
     const rate = newVote ? this.profile.voteWriteCrashRate : this.profile.writeCrashRate;
     if (!this.rng.chance(rate)) return;
     const incarnation = node.incarnation;
     this.cluster.schedule(this.rng.nextInt(Math.max(1, latencyMs)), () => {
-      if (node.incarnation === incarnation && this.running) this.crash(node, false, newVote ? 'mid-vote-write' : 'mid-write');
+      if (node.incarnation === incarnation && this.storming) this.crash(node, false, newVote ? 'mid-vote-write' : 'mid-write');
     });
   }
 
@@ -64,10 +83,22 @@ export class Nemesis {
    * entry by counting replicas is unsafe, Raft §5.4.2 / Figure 8).
    */
   onLeaderElected(node: SimNode): void {
-    if (!this.running || !this.mayTakeDown() || !this.rng.chance(this.profile.newLeaderCrashRate)) return;
+    if (!this.storming) return;
     const incarnation = node.incarnation;
-    this.cluster.schedule(this.rng.nextInt(this.profile.newLeaderCrashDelayMsMax + 1), () => {
-      if (node.incarnation === incarnation && this.running) this.crash(node, false, 'new leader');
+    const delayMs = this.rng.nextInt(this.profile.newLeaderCrashDelayMsMax + 1);
+    if (this.rng.chance(this.profile.newLeaderIsolateRate)) {
+      // Isolated, it keeps taking client writes it cannot replicate; it comes back on its own.
+      this.cluster.schedule(delayMs, () => {
+        if (!this.storming || node.incarnation !== incarnation) return;
+        this.cluster.network.isolate(node.id);
+        this.cluster.trace(`nemesis: isolate new leader n${node.id}`);
+        this.cluster.schedule(intBetween(this.rng, this.profile.restartDelayMsMin, this.profile.restartDelayMsMax), () => this.cluster.network.reconnect(node.id));
+      });
+      return;
+    }
+    if (!this.mayTakeDown() || !this.rng.chance(this.profile.newLeaderCrashRate)) return;
+    this.cluster.schedule(delayMs, () => {
+      if (node.incarnation === incarnation && this.storming) this.crash(node, false, 'new leader');
     });
   }
 
@@ -86,7 +117,11 @@ export class Nemesis {
     const delay = intBetween(this.rng, this.profile.nemesisIntervalMsMin, this.profile.nemesisIntervalMsMax);
     this.cluster.schedule(delay, () => {
       if (!this.running) return;
-      this.act(weightedPick<keyof NemesisWeights>(this.rng, this.profile.weights));
+      if (this.cluster.now() >= this.phaseEndsAtMs) {
+        if (this.storming) this.beginCalm();
+        else this.beginStorm();
+      }
+      if (this.storming) this.act(weightedPick<keyof NemesisWeights>(this.rng, this.profile.weights));
       this.scheduleNext();
     });
   }
@@ -125,6 +160,9 @@ export class Nemesis {
         if (alive.length === 0 || !this.mayTakeDown()) return;
         return this.crash(pick(this.rng, alive), action === 'powerLoss', 'random');
       }
+      case 'powerLossAll':
+        for (const node of this.cluster.nodes) this.crash(node, true, 'site outage');
+        return;
       case 'crashLeader': {
         const leader = this.leader();
         if (leader !== undefined && this.mayTakeDown()) this.crash(leader.node, false, 'leader');

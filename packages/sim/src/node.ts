@@ -357,6 +357,7 @@ export class SimNode {
   private applySnapshot(index: number, data: Uint8Array, confState: ConfState): void {
     if (index <= this.applied) throw new Error(`snapshot ${index} is not ahead of applied ${this.applied}`);
     this.kv = KvStateMachine.restore(data);
+    this.host.trace(`n${this.id} install snapshot @${index} over applied ${this.applied}`);
     this.applied = index;
     this.lastSnapshotIndex = index;
     this.confState = confState;

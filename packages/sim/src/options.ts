@@ -5,6 +5,7 @@
 import type { UnsafeTestMutations } from '@peerkv/raft';
 import type { NetworkFaults } from '../../transport/src/memory-network.ts';
 import type { Durability } from './sim-storage.ts';
+import { swarmProfile } from './swarm.ts';
 
 /** Test-only bugs the mutation tests turn on to prove the checkers can fail. */
 export interface SimMutations {
@@ -23,6 +24,8 @@ export interface NemesisWeights {
   crash: number;
   crashLeader: number;
   powerLoss: number;
+  /** Every node loses power at once (a site outage); ignores `downNodesMax`. */
+  powerLossAll: number;
   transferLeader: number;
   membership: number;
   networkSpike: number;
@@ -31,6 +34,12 @@ export interface NemesisWeights {
 /** How hard the nemesis hits. */
 export interface FaultProfile {
   weights: NemesisWeights;
+  /** Length of a storm (faults on), virtual ms, drawn in [min, max]. */
+  stormMsMin: number;
+  stormMsMax: number;
+  /** Length of a calm spell (network healed, no new faults; crashed nodes restart on their own), virtual ms. */
+  calmMsMin: number;
+  calmMsMax: number;
   /** Virtual ms between two nemesis actions, drawn in [min, max]. */
   nemesisIntervalMsMin: number;
   nemesisIntervalMsMax: number;
@@ -43,6 +52,9 @@ export interface FaultProfile {
   voteWriteCrashRate: number;
   /** Probability that a newly elected leader crashes within `newLeaderCrashDelayMsMax`. */
   newLeaderCrashRate: number;
+  /** Probability that a newly elected leader is isolated (and reconnected after a restart delay). */
+  newLeaderIsolateRate: number;
+  /** Both happen within this many ms of the election. */
   newLeaderCrashDelayMsMax: number;
   /** At most this many nodes are down at once (crash actions are skipped beyond it). */
   downNodesMax: number;
@@ -106,6 +118,8 @@ export interface SimOptions {
   checkBudgetMs: number;
   /** Keep a per-seed event log (for `--verbose`). */
   trace: boolean;
+  /** With `trace`: also log every Raft message to or from this node. */
+  traceMessagesOfNode?: number;
 }
 
 /** The fault profile of `npm run sim`. */
@@ -118,10 +132,15 @@ export const DEFAULT_FAULTS: FaultProfile = {
     crash: 3,
     crashLeader: 2,
     powerLoss: 1,
+    powerLossAll: 0.3,
     transferLeader: 2,
     membership: 3,
     networkSpike: 1,
   },
+  stormMsMin: 300,
+  stormMsMax: 3000,
+  calmMsMin: 200,
+  calmMsMax: 1000,
   nemesisIntervalMsMin: 50,
   nemesisIntervalMsMax: 400,
   restartDelayMsMin: 5,
@@ -129,14 +148,32 @@ export const DEFAULT_FAULTS: FaultProfile = {
   writeCrashRate: 0.01,
   voteWriteCrashRate: 0.15,
   newLeaderCrashRate: 0.1,
+  newLeaderIsolateRate: 0.1,
   newLeaderCrashDelayMsMax: 40,
-  downNodesMax: 2,
+  downNodesMax: 1,
   network: { delayMsMin: 1, delayMsMax: 12, lossRate: 0.03, duplicateRate: 0.03, reorderRate: 0.1, reorderDelayMsMax: 40 },
   spikeNetwork: { delayMsMin: 5, delayMsMax: 80, lossRate: 0.2, duplicateRate: 0.1, reorderRate: 0.3, reorderDelayMsMax: 150 },
 };
 
-/** Options for `seed` with the `npm run sim` defaults; 5 voters on every fourth seed. */
+/** The client profile of `npm run sim` (before swarm variation). */
+export const DEFAULT_CLIENTS: ClientProfile = {
+  clients: 4,
+  keys: 5,
+  getRate: 0.45,
+  deleteRate: 0.1,
+  requestTimeoutMs: 250,
+  retryBackoffMs: 20,
+  opDeadlineMs: 1500,
+  thinkTimeMsMax: 20,
+};
+
+/**
+ * Options for `seed` with the `npm run sim` defaults: 5 voters on every fourth seed, and a
+ * per-seed fault mix and client pace (swarm testing, see swarm.ts) unless `faults`/`client`
+ * are given.
+ */
 export function defaultOptions(seed: number, overrides: Partial<SimOptions> = {}): SimOptions {
+  const swarm = swarmProfile(seed, DEFAULT_FAULTS, DEFAULT_CLIENTS);
   return {
     seed,
     nodes: seed % 4 === 0 ? 5 : 3,
@@ -146,18 +183,9 @@ export function defaultOptions(seed: number, overrides: Partial<SimOptions> = {}
     tickMs: 10,
     electionTicks: 10,
     heartbeatTicks: 2,
-    faults: DEFAULT_FAULTS,
+    faults: swarm.faults,
     storage: { writeLatencyMsMin: 1, writeLatencyMsMax: 8, flushIntervalMs: 200 },
-    client: {
-      clients: 4,
-      keys: 5,
-      getRate: 0.45,
-      deleteRate: 0.1,
-      requestTimeoutMs: 250,
-      retryBackoffMs: 20,
-      opDeadlineMs: 1500,
-      thinkTimeMsMax: 20,
-    },
+    client: swarm.client,
     livenessTimeoutMs: 10_000,
     faultPhaseMsMax: 120_000,
     checkBudgetMs: 2_000,

@@ -242,7 +242,8 @@ class Simulation implements ClusterControl, NodeHost, ClientHost {
   }
 
   sendRaft(m: Message): void {
-    if (m.type === 'MsgVote' || m.type === 'MsgTimeoutNow' || (process.env.SIM_TRACE_MSGS !== undefined && (m.to === Number(process.env.SIM_TRACE_MSGS) || m.from === Number(process.env.SIM_TRACE_MSGS)))) {
+    const watched = this.options.traceMessagesOfNode;
+    if (m.type === 'MsgVote' || m.type === 'MsgTimeoutNow' || (watched !== undefined && (m.to === watched || m.from === watched))) {
       this.trace(`n${m.from} ${m.type} -> n${m.to} term ${m.term} logTerm ${m.logTerm} index ${m.index} commit ${m.commit} reject ${m.reject} hint ${m.rejectHint} ents ${m.entries.length} snap ${m.snapshot?.metadata.index}`);
     }
     this.network.send(m.from, m.to, m, this.now());
