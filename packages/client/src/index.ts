@@ -7,3 +7,4 @@ export * from './services.ts';
 export * from './region-cache.ts';
 export * from './backoff.ts';
 export * from './local-cluster.ts';
+export * from './remote/index.ts';
