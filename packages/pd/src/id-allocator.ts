@@ -71,6 +71,14 @@ export class IdAllocator {
     return id;
   }
 
+  /** `count` unique ids, all or none (undefined when fewer are at hand). */
+  allocMany(count: number): number[] | undefined {
+    if (count > this.available) return undefined;
+    const out: number[] = [];
+    for (let i = 0; i < count; i++) out.push(this.alloc()!);
+    return out;
+  }
+
   /** An `allocIds` command to propose now, or null (not leader, enough ids, or a request in flight). */
   proposal(nowMs: number): AllocIdsCommand | null {
     if (this.term === undefined || this.available >= this.config.lowWater) return null;

@@ -17,7 +17,7 @@ export { PdStateMachine } from './state-machine.ts';
 export * from './tso.ts';
 export * from './id-allocator.ts';
 export * from './operator/types.ts';
-export { isStepDone, isStale, type RegionStatus } from './operator/progress.ts';
+export { isStepDone, isStale, predates, type RegionStatus } from './operator/progress.ts';
 export * from './operator/build.ts';
 export * from './operator/controller.ts';
 export { ClusterView, type ScheduleInput, type StoreView } from './schedulers/cluster-view.ts';
@@ -26,3 +26,5 @@ export { checkReplicas, type ReplicaTarget } from './schedulers/replica-checker.
 export { balanceLeaders, drainLeaders, type RegionFree, type SubmitOperator } from './schedulers/leader-schedulers.ts';
 export { balanceRegions, checkSplits } from './schedulers/region-schedulers.ts';
 export * from './schedulers/scheduler.ts';
+export * from './heartbeat-filter.ts';
+export * from './pd-leader.ts';

@@ -100,6 +100,11 @@ export class PdStateMachine {
     return { ...this.state.config };
   }
 
+  /** The region id of PD's own Raft group (0 before bootstrap). */
+  get pdRegionId(): RegionId {
+    return this.state.pdGroup?.region.id ?? 0;
+  }
+
   /** PD's own Raft group (undefined before bootstrap; do not mutate). */
   get pdGroup(): RegionInfo | undefined {
     return this.state.pdGroup;

@@ -79,3 +79,15 @@ describe('operators', () => {
     expect(c.add(move(4, peer(12, 3), 7)).kind).toBe('added');
   });
 });
+
+describe('late heartbeats', () => {
+  it('a heartbeat older than the operator is ignored, not judged stale', () => {
+    const c = new OperatorController(LIMITS);
+    c.add(move(1));
+    expect(c.dispatch(status(1, undefined, { confVer: 2, version: 4 }), 1)).toBeNull();
+    expect(c.dispatch(status(1, undefined, { confVer: 3, version: 3 }), 1)).toBeNull();
+    expect(c.size).toBe(1);
+    expect(c.takeEvents()).toEqual([]);
+    expect(c.dispatch(status(1), 2)?.kind).toBe('addLearner');
+  });
+});

@@ -28,8 +28,8 @@ export function regionProblem(region: Region): string | null {
 /** A fresh `RegionInfo` for a region PD creates itself (bootstrap). */
 export function newRegionInfo(region: Region, leader: Peer | undefined, nowMs: number): RegionInfo {
   return {
-    region,
-    leader,
+    region: copyRegion(region),
+    leader: leader && { ...leader },
     downPeers: [],
     pendingPeers: [],
     approximateSizeBytes: 0,
@@ -40,10 +40,15 @@ export function newRegionInfo(region: Region, leader: Peer | undefined, nowMs: n
   };
 }
 
+/** A deep copy, so the state never aliases a caller's objects. */
+export function copyRegion(r: Region): Region {
+  return { id: r.id, startKey: r.startKey.slice(), endKey: r.endKey.slice(), epoch: { ...r.epoch }, peers: r.peers.map((p) => ({ ...p })) };
+}
+
 function infoFromHeartbeat(hb: RegionHeartbeat, nowMs: number): RegionInfo {
   return {
-    region: hb.region,
-    leader: hb.leader,
+    region: copyRegion(hb.region),
+    leader: { ...hb.leader },
     downPeers: [...hb.downPeers],
     pendingPeers: [...hb.pendingPeers],
     approximateSizeBytes: hb.approximateSizeBytes,

@@ -7,7 +7,7 @@
 import type { ScheduleConfig } from '../config.ts';
 import type { RegionId, StoreId } from '../meta.ts';
 import type { RegionStatus } from './progress.ts';
-import { isStale, isStepDone } from './progress.ts';
+import { isStale, isStepDone, predates } from './progress.ts';
 import type { Operator, OperatorEvent, OperatorOutcome, OperatorStep } from './types.ts';
 import { operatorStoreIds } from './types.ts';
 
@@ -84,12 +84,14 @@ export class OperatorController {
   /**
    * Advances the region's operator from what `status` (a heartbeat) shows and returns the
    * step its leader should carry out now (send it again on every heartbeat until done), or
-   * null when there is nothing to do (no operator, or it just finished, timed out or went stale).
+   * null when there is nothing to do (no operator; it just finished, timed out or went
+   * stale; or the heartbeat is older than the operator and is ignored).
    */
   dispatch(status: RegionStatus, nowMs: number): OperatorStep | null {
     const running = this.byRegion.get(status.region.id);
     if (running === undefined) return null;
     const op = running.operator;
+    if (predates(op, status)) return null;
     while (running.stepIndex < op.steps.length && isStepDone(op, op.steps[running.stepIndex], status)) running.stepIndex++;
     if (running.stepIndex === op.steps.length) return this.finish(running, 'success', nowMs);
     if (isStale(op, status)) return this.finish(running, 'stale', nowMs);

@@ -39,10 +39,19 @@ function confChangeSteps(op: Operator): number {
   return op.steps.filter((s) => s.kind === 'addLearner' || s.kind === 'promoteLearner' || s.kind === 'removePeer').length;
 }
 
-/** Whether the region changed in ways the operator cannot explain. */
+/**
+ * Whether `status` predates the operator (an older heartbeat delivered late): it says
+ * nothing about the operator's progress and must be ignored, not judged stale.
+ */
+export function predates(op: Operator, status: RegionStatus): boolean {
+  const { version, confVer } = status.region.epoch;
+  return version < op.epoch.version || confVer < op.epoch.confVer;
+}
+
+/** Whether the region changed in ways the operator cannot explain (assumes `!predates`). */
 export function isStale(op: Operator, status: RegionStatus): boolean {
   const { version, confVer } = status.region.epoch;
-  if (op.steps.some((s) => s.kind === 'splitRegion')) return version < op.epoch.version;
+  if (op.steps.some((s) => s.kind === 'splitRegion')) return false;
   if (version !== op.epoch.version) return true;
-  return confVer < op.epoch.confVer || confVer > op.epoch.confVer + 2 * confChangeSteps(op);
+  return confVer > op.epoch.confVer + 2 * confChangeSteps(op);
 }

@@ -1,0 +1,115 @@
+/**
+ * `PdLeader`: the leader-side services of one PD replica, in one object for the store layer
+ * to drive: the timestamp oracle, the id allocator and the scheduler. The store calls
+ * `becomeLeader` once this replica leads PD's Raft group and has applied every entry
+ * committed before its term, `stepDown` as soon as it learns leadership is lost (before
+ * applying further entries), `onApplied` with every apply result, and `tick` periodically:
+ * it returns the commands to propose (TSO windows, id batches, tombstones) and the
+ * operators a scheduling round started.
+ */
+import type { PdApplyResult, PdCommand } from './command.ts';
+import type { IdAllocatorConfig } from './id-allocator.ts';
+import { IdAllocator } from './id-allocator.ts';
+import type { RegionHeartbeat } from './meta.ts';
+import type { OperatorStep } from './operator/types.ts';
+import type { ScheduleOutput, SchedulerOptions } from './schedulers/scheduler.ts';
+import { Scheduler } from './schedulers/scheduler.ts';
+import type { PdStateMachine } from './state-machine.ts';
+import type { TsoConfig, TsoResult } from './tso.ts';
+import { TsoAllocator } from './tso.ts';
+
+/** Settings of the leader-side services. */
+export interface PdLeaderOptions {
+  tso: Partial<TsoConfig>;
+  ids: Partial<IdAllocatorConfig>;
+  scheduler: Partial<SchedulerOptions>;
+  /** Least time between two scheduling rounds. */
+  scheduleIntervalMs: number;
+}
+
+/** What one `tick` produced. */
+export interface PdLeaderTick {
+  /** Propose these through PD's Raft group, in order. */
+  commands: PdCommand[];
+  /** Operators started by the scheduling round (empty when no round ran). */
+  added: ScheduleOutput['added'];
+}
+
+/** TSO, id allocation and scheduling on the PD leader. */
+export class PdLeader {
+  readonly tso: TsoAllocator;
+  readonly ids: IdAllocator;
+  readonly scheduler: Scheduler;
+  private readonly scheduleIntervalMs: number;
+  private leaderSinceMs: number | undefined;
+  private lastRoundMs = Number.NEGATIVE_INFINITY;
+
+  /** `pdPeerId`: this replica's peer id in PD's group (tags its TSO windows and id batches). */
+  constructor(
+    readonly sm: PdStateMachine,
+    readonly pdPeerId: number,
+    options: Partial<PdLeaderOptions> = {},
+  ) {
+    this.tso = new TsoAllocator(pdPeerId, options.tso);
+    this.ids = new IdAllocator(pdPeerId, options.ids);
+    this.scheduler = new Scheduler(options.scheduler);
+    this.scheduleIntervalMs = options.scheduleIntervalMs ?? 1000;
+  }
+
+  get isLeader(): boolean {
+    return this.leaderSinceMs !== undefined;
+  }
+
+  /** Starts serving in `term` (after applying every entry committed before it). */
+  becomeLeader(term: number, nowMs: number): void {
+    this.leaderSinceMs = nowMs;
+    this.lastRoundMs = Number.NEGATIVE_INFINITY;
+    this.tso.becomeLeader(term, this.sm.maxPersistedPhysicalMs);
+    this.ids.becomeLeader(term);
+  }
+
+  /** Stops serving and drops running operators. */
+  stepDown(nowMs: number): void {
+    this.leaderSinceMs = undefined;
+    this.tso.stepDown();
+    this.ids.stepDown();
+    this.scheduler.stepDown(nowMs);
+  }
+
+  /** Feed every result of `PdStateMachine.apply` on this replica. */
+  onApplied(result: PdApplyResult): void {
+    this.tso.onApplied(result);
+    this.ids.onApplied(result);
+  }
+
+  /** Periodic work: commands to propose and, every `scheduleIntervalMs`, a scheduling round. */
+  tick(nowMs: number): PdLeaderTick {
+    const out: PdLeaderTick = { commands: [], added: [] };
+    if (this.leaderSinceMs === undefined) return out;
+    const window = this.tso.windowProposal(nowMs);
+    if (window !== null) out.commands.push(window);
+    const batch = this.ids.proposal(nowMs);
+    if (batch !== null) out.commands.push(batch);
+    if (nowMs - this.lastRoundMs < this.scheduleIntervalMs) return out;
+    this.lastRoundMs = nowMs;
+    const round = this.scheduler.schedule({ sm: this.sm, nowMs, leaderSinceMs: this.leaderSinceMs, allocId: () => this.ids.alloc() });
+    out.commands.push(...round.commands);
+    out.added = round.added;
+    return out;
+  }
+
+  /** `count` timestamps (see `TsoAllocator.getTimestamps`). */
+  getTimestamps(count: number, nowMs: number): TsoResult {
+    return this.tso.getTimestamps(count, nowMs);
+  }
+
+  /** One unique id from memory, or undefined (an id batch proposal is pending). */
+  allocId(): number | undefined {
+    return this.isLeader ? this.ids.alloc() : undefined;
+  }
+
+  /** The step a region's leader should carry out now (see `Scheduler.onRegionHeartbeat`). */
+  onRegionHeartbeat(heartbeat: RegionHeartbeat, nowMs: number): OperatorStep | null {
+    return this.isLeader ? this.scheduler.onRegionHeartbeat(heartbeat, nowMs) : null;
+  }
+}
