@@ -142,6 +142,18 @@ describe('region schedulers', () => {
     for (const id of c.regions.keys()) expect(new Set(c.storesOf(id)).size).toBe(3);
   });
 
+  it('balances by used bytes: moves a big region off the fullest store', () => {
+    const c = new SimCluster(['d2', 'd3', 'd4'], { balanceRegionBy: 'bytes', regionScheduleToleranceBytes: 1000 });
+    const rs = regionsOn(4, [1, 102, 103]).map((r, i) => ({ ...r, sizeBytes: [50_000, 1000, 1000, 1000][i] }));
+    c.setRegions(rs);
+    c.run(10);
+    expect(c.storesOf(2)).toContain(104);
+    const moves = c.log.filter((l) => l.startsWith('balanceRegion')).length;
+    expect(moves).toBeLessThanOrEqual(4);
+    c.run(10);
+    expect(c.log.filter((l) => l.startsWith('balanceRegion')).length).toBe(moves);
+  });
+
   it('asks to split a region past the size or key threshold; the operator ends when the version grows', () => {
     const c = new SimCluster(['d2', 'd3'], { regionSplitSizeBytes: 1 << 20, regionSplitKeys: 1000 });
     const [a, b] = regionsOn(2, [1, 102, 103]);

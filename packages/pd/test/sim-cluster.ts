@@ -55,7 +55,8 @@ export class SimCluster {
   heartbeatStores(): void {
     for (const id of this.storeIds) {
       if (this.down.has(id) || this.sm.getStore(id)?.meta.state === 'tombstone') continue;
-      this.sm.apply({ kind: 'storeHeartbeat', stats: stats(id, { draining: this.draining.has(id) }), nowMs: this.nowMs });
+      const usedBytes = [...this.regions.values()].filter((r) => r.region.peers.some((p) => p.storeId === id)).reduce((n, r) => n + r.sizeBytes, 0);
+      this.sm.apply({ kind: 'storeHeartbeat', stats: stats(id, { draining: this.draining.has(id), usedBytes }), nowMs: this.nowMs });
     }
   }
 

@@ -109,6 +109,13 @@ export class ClusterView {
     return this.stores.get(id);
   }
 
+  /** Replicas a group should have: `maxReplicas`, or fewer when fewer stores can hold one. */
+  wantedReplicas(maxReplicas: number): number {
+    let holders = 0;
+    for (const s of this.stores.values()) if (s.canHold) holders++;
+    return Math.min(maxReplicas, holders);
+  }
+
   /** Whether the peer's store may keep it. */
   peerCanStay(peer: Peer): boolean {
     return this.stores.get(peer.storeId)?.canHold ?? false;

@@ -64,7 +64,7 @@ function balanceOneRegion(view: ClusterView, free: RegionFree): Operator | null 
 }
 
 /**
- * A free, fully healthy region with a peer on `source`, none on `target`, whose move keeps
+ * A free, fully healthy and fully replicated region with a peer on `source`, none on `target`, whose move keeps
  * the label spread and shrinks the gap (its weight is below the difference).
  */
 function regionToMove(view: ClusterView, free: RegionFree, source: StoreView, target: StoreView, diff: number): { info: RegionInfo; peer: Peer } | undefined {
@@ -73,7 +73,8 @@ function regionToMove(view: ClusterView, free: RegionFree, source: StoreView, ta
     const peers = info.region.peers;
     const peer = peers.find((p) => p.storeId === source.id);
     if (peer === undefined || peers.some((p) => p.storeId === target.id) || !peers.every((p) => view.peerCanStay(p))) continue;
-    if (peers.length > view.config.maxReplicas || weight(view, info) >= diff) continue;
+    // Only fully replicated regions move: the replica checker finishes its work first.
+    if (peers.length !== view.wantedReplicas(view.config.maxReplicas) || weight(view, info) >= diff) continue;
     const all = peers.map((p) => p.storeId);
     const after = all.map((s) => (s === source.id ? target.id : s));
     if (distinctDomains(view, after) < distinctDomains(view, all)) continue;

@@ -49,8 +49,7 @@ function storeIds(peers: readonly Peer[]): number[] {
 
 /** Replicas wanted: maxReplicas, or fewer when fewer stores can hold one. */
 function wanted(ctx: CheckContext): number {
-  const holders = [...ctx.view.stores.values()].filter((s) => s.canHold).length;
-  return Math.min(ctx.maxReplicas, holders);
+  return ctx.view.wantedReplicas(ctx.maxReplicas);
 }
 
 function checkLearners(ctx: CheckContext): Operator | null {
