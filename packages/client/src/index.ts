@@ -8,3 +8,4 @@ export * from './region-cache.ts';
 export * from './backoff.ts';
 export * from './local-cluster.ts';
 export * from './remote/index.ts';
+export * from './pd-cluster.ts';

@@ -21,11 +21,11 @@ import {
   type Ready,
   type Snapshot,
 } from '@peerkv/raft';
-import { RaftLogStore, type Durability, type KvEngine, type RaftWriteBatch, type RegionLog } from '@peerkv/storage';
+import { RaftLogStore, WriteBatch, type Durability, type KvEngine, type RaftWriteBatch, type RegionLog } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
 import { decodeRegion, encodeCommand, encodeConfChangeContext, type KvOp } from './command.ts';
 import { DedupTable, decodeDedupRecord, stageDedupTable, type DedupEntry } from './dedup.ts';
-import { DATA_CF, META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, RAFT_CF, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
+import { DATA_CF, META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, RAFT_CF, STORE_IDENT_KEY, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
 import { RegionPeer, encodeRegionState, ok, rolesOf, type ApplyEffects, type Result } from './peer.ts';
 import { decodeSnapshotPayload, encodeSnapshotPayload } from './snapshot.ts';
 import type { PdClient, RegionHeartbeatResponse } from './pd-client.ts';
@@ -150,6 +150,17 @@ export interface StoreCounters {
   logCompactions: number;
 }
 
+/** Who a store's engine belongs to. */
+export interface StoreIdentity {
+  storeId: number;
+  clusterId: string;
+}
+
+/** The engine belongs to another store or cluster. */
+export class StoreIdentityError extends Error {
+  override readonly name = 'StoreIdentityError';
+}
+
 /** A request refused because the store is closed. */
 export class StoreClosedError extends Error {
   override readonly name = 'StoreClosedError';
@@ -179,6 +190,7 @@ export class Store {
   private readonly now: () => number;
   private readonly raftOpts: NonNullable<StoreOptions['raft']>;
   private readonly peers = new Map<number, RegionPeer>();
+  /** Peer ids destroyed on this store: their messages never recreate them (a re-added replica gets a new peer id). */
   private readonly tombstones = new Set<number>();
   /** Where peers live, learned from region metadata and from incoming messages. */
   private readonly peerStores = new Map<number, number>();
@@ -225,8 +237,28 @@ export class Store {
     });
   }
 
-  /** Opens a store: loads every region this store hosts and starts ticking. */
+  /** The identity recorded in an engine by the store that used it, if any. */
+  static async readIdentity(engine: KvEngine): Promise<StoreIdentity | undefined> {
+    const v = await engine.get(META_CF, STORE_IDENT_KEY);
+    if (!v) return undefined;
+    const o = JSON.parse(new TextDecoder().decode(v)) as StoreIdentity;
+    return o;
+  }
+
+  /**
+   * Opens a store: checks the engine belongs to this store (an engine keeps the identity of
+   * the store that first used it; a wiped engine has none and must join as a new store),
+   * loads every region this store hosts and starts ticking.
+   */
   static async open(o: StoreOptions): Promise<Store> {
+    const ident = await Store.readIdentity(o.engine);
+    if (ident && (ident.storeId !== o.storeId || ident.clusterId !== o.clusterId)) {
+      throw new StoreIdentityError(`engine belongs to store ${ident.storeId} of cluster '${ident.clusterId}', not store ${o.storeId} of '${o.clusterId}'`);
+    }
+    if (!ident) {
+      const b = new WriteBatch().put(META_CF, STORE_IDENT_KEY, encoder.encode(JSON.stringify({ storeId: o.storeId, clusterId: o.clusterId })));
+      await o.engine.write(b, { durability: 'strict' });
+    }
     const s = new Store(o);
     await s.loadRegions();
     s.startTicking();
@@ -239,7 +271,7 @@ export class Store {
     for await (const { key, value } of this.engine.scan(META_CF, { start: REGION_STATE_PREFIX_START, end: REGION_STATE_PREFIX_END })) {
       const regionId = Number(new DataView(key.buffer, key.byteOffset).getBigUint64(1));
       if (value[0] === 2) {
-        this.tombstones.add(regionId);
+        this.tombstones.add(decodeTombstonePeer(value));
         continue;
       }
       const region = decodeRegion(value.subarray(1));
@@ -388,8 +420,9 @@ export class Store {
     const pendingPeers: number[] = [];
     for (const [id, pr] of st.progress ?? []) {
       if (id === peer.peerId) continue;
-      if (!pr.recentActive) downPeers.push(id);
-      else if (pr.state === 'snapshot' || pr.match + this.opts.logGcKeepEntries < st.commit) pendingPeers.push(id);
+      // A peer that never answered (a replica being created) is pending, not down.
+      if (pr.match === 0 || pr.state === 'snapshot' || pr.match + this.opts.logGcKeepEntries < st.commit) pendingPeers.push(id);
+      else if (!pr.recentActive) downPeers.push(id);
     }
     let size = 0;
     let keys = 0;
@@ -555,7 +588,7 @@ export class Store {
   private maybeCreatePeer(fromStoreId: number, rm: RegionMessage): void {
     const t = rm.message.type;
     if (t !== 'MsgApp' && t !== 'MsgHeartbeat' && t !== 'MsgSnap') return;
-    if (this.tombstones.has(rm.regionId)) return;
+    if (this.tombstones.has(rm.message.to)) return;
     const pending = this.creating.get(rm.regionId);
     if (pending) {
       pending.messages.push({ from: fromStoreId, msg: rm });
@@ -778,13 +811,13 @@ export class Store {
     peer.destroyed = true;
     peer.failPending({ kind: 'RegionNotFound', regionId: peer.regionId });
     this.peers.delete(peer.regionId);
-    this.tombstones.add(peer.regionId);
+    this.tombstones.add(peer.peerId);
     const batch = this.logs.batch();
     batch.stageDestroy(peer.regionId);
     batch.kv.deleteRange(DATA_CF, peer.region.startKey, rangeEnd(peer.region.endKey));
     const prefix = dedupPrefix(peer.regionId);
     batch.kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
-    batch.kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'tombstone'));
+    batch.kv.put(META_CF, regionStateKey(peer.regionId), encodeTombstone(peer.peerId));
     await this.logs.write(batch, { durability: this.opts.durability });
     this.logs.unload(peer.regionId);
   }
@@ -1122,6 +1155,18 @@ export class Store {
         }),
     };
   }
+}
+
+/** A destroyed replica's record: state 2, then its peer id. */
+function encodeTombstone(peerId: number): Uint8Array {
+  const b = new Uint8Array(9);
+  b[0] = 2;
+  new DataView(b.buffer).setFloat64(1, peerId);
+  return b;
+}
+
+function decodeTombstonePeer(value: Uint8Array): number {
+  return new DataView(value.buffer, value.byteOffset).getFloat64(1);
 }
 
 /** The exclusive end for a region end key (empty = end of key space). */

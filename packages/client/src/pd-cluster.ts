@@ -1,0 +1,134 @@
+/**
+ * `PdCluster`: stores in one process whose membership, placement and repair are driven by
+ * the placement driver, as in a deployed cluster: the first store bootstraps a one-store
+ * cluster; every other store joins by asking PD for an id (an engine that lost its data
+ * joins as a new store); PD's checkers grow PD's group and the data regions to the
+ * configured replica count, rebuild replicas of dead stores and split large regions.
+ * Routing answers come from PD's state. Used by Node integration tests, the simulator's
+ * cluster mode and benchmarks.
+ */
+import type { Region, ScheduleConfig, StoreMeta } from '@peerkv/pd';
+import { DEFAULT_SCHEDULE_CONFIG, regionContainsKey } from '@peerkv/pd';
+import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, PD_REGION_ID, STORE_CFS, Store, type StoreOptions } from '@peerkv/store';
+import type { KvEngine } from '@peerkv/storage';
+import type { PdService, RegionRoute, StoreResolver } from './services.ts';
+
+export interface PdClusterOptions {
+  /** Opens the engine named `name` (a device's storage), creating it empty if new. */
+  openEngine: (name: string, columnFamilies: readonly string[]) => Promise<KvEngine>;
+  store?: Partial<Omit<StoreOptions, 'storeId' | 'clusterId' | 'engine' | 'transport' | 'pdClient'>>;
+  /** Scheduling settings written to PD at bootstrap. */
+  schedule?: Partial<ScheduleConfig>;
+  clusterId?: string;
+}
+
+export class PdCluster implements PdService, StoreResolver {
+  readonly router = new LocalRouter();
+  readonly stores = new Map<number, Store>();
+  /** The engine name each running store uses. */
+  readonly engineOf = new Map<number, string>();
+  readonly pdClient = new LocalPdClient(() => this.stores.values());
+  private readonly clusterId: string;
+
+  constructor(private readonly o: PdClusterOptions) {
+    this.clusterId = o.clusterId ?? 'pd-cluster';
+  }
+
+  private async startStore(storeId: number, engine: KvEngine, name: string, labels: Record<string, string>): Promise<Store> {
+    const store = await Store.open({
+      ...this.o.store,
+      storeId,
+      clusterId: this.clusterId,
+      engine,
+      transport: this.router.transportFor(storeId),
+      pdClient: this.pdClient,
+      address: name,
+      labels,
+    });
+    this.router.register(store);
+    this.stores.set(storeId, store);
+    this.engineOf.set(storeId, name);
+    return store;
+  }
+
+  /** Creates the cluster on the engine `name`: one store holding PD's group and every key. */
+  async bootstrap(name: string, labels: Record<string, string> = {}): Promise<Store> {
+    const engine = await this.o.openEngine(name, STORE_CFS);
+    const store = await this.startStore(BOOTSTRAP_IDS.store, engine, name, labels);
+    const r = await store.bootstrapCluster({ clusterNumber: 1, address: name, labels });
+    if (!r.ok || r.value.kind !== 'bootstrapped') throw new Error(`bootstrap failed: ${JSON.stringify(r)}`);
+    const cfg = await store.pdPropose({ kind: 'setScheduleConfig', config: { ...DEFAULT_SCHEDULE_CONFIG, ...this.o.schedule } });
+    if (!cfg.ok || cfg.value.kind !== 'configSet') throw new Error(`schedule config refused: ${JSON.stringify(cfg)}`);
+    return store;
+  }
+
+  /**
+   * Starts the store of engine `name`: its recorded identity if it has one (a restart),
+   * else a new store id from PD (a new device, or one whose storage was wiped).
+   */
+  async join(name: string, labels: Record<string, string> = {}): Promise<Store> {
+    const engine = await this.o.openEngine(name, STORE_CFS);
+    const ident = await Store.readIdentity(engine);
+    let storeId = ident?.storeId;
+    if (storeId === undefined) {
+      for (let attempt = 0; attempt < 100 && storeId === undefined; attempt++) {
+        const r = await this.pdClient.putStore(0, name, labels, { timeoutMs: 2000 });
+        if (r.ok && r.value.kind === 'storePut') storeId = r.value.storeId;
+        else await new Promise((res) => setTimeout(res, 20));
+      }
+      if (storeId === undefined) throw new Error('PD did not assign a store id');
+    }
+    return this.startStore(storeId, engine, name, labels);
+  }
+
+  /** Stops a store as if its device died (its engine's data stays for a restart). */
+  async kill(storeId: number): Promise<void> {
+    const s = this.stores.get(storeId);
+    if (!s) return;
+    this.router.unregister(storeId);
+    this.stores.delete(storeId);
+    await s.close();
+  }
+
+  store(storeId: number): Store | undefined {
+    return this.stores.get(storeId);
+  }
+
+  /** The PD state of the PD leader (or of any replica when none leads). */
+  private pdView(): ReturnType<Store['pdState']> {
+    let any: ReturnType<Store['pdState']>;
+    for (const s of this.stores.values()) {
+      if (s.pdIsLeader()) return s.pdState();
+      any ??= s.pdState();
+    }
+    return any;
+  }
+
+  private route(region: Region | undefined, leader: RegionRoute['leader']): RegionRoute | undefined {
+    return region ? { region, leader } : undefined;
+  }
+
+  async getRegion(key: Uint8Array): Promise<RegionRoute | undefined> {
+    const info = this.pdView()?.getRegion(key);
+    if (!info || info.region.id === PD_REGION_ID || !regionContainsKey(info.region, key)) return undefined;
+    return this.route(info.region, info.leader);
+  }
+
+  async getRegionById(regionId: number): Promise<RegionRoute | undefined> {
+    const info = this.pdView()?.getRegionById(regionId);
+    return info ? this.route(info.region, info.leader) : undefined;
+  }
+
+  async getStore(storeId: number): Promise<StoreMeta | undefined> {
+    return this.pdView()?.getStore(storeId)?.meta;
+  }
+
+  /** Data regions PD knows, with their peers' stores. */
+  regions(): Region[] {
+    return (this.pdView()?.allRegions() ?? []).map((i) => i.region).filter((r) => r.id !== PD_REGION_ID);
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.stores.keys()]) await this.kill(id);
+  }
+}
