@@ -1,18 +1,30 @@
 #!/usr/bin/env node
-// `npm start`: the signaling server (when built) plus the Vite demo, on 127.0.0.1.
+// `npm start`: the signaling server (when present) plus the demo on Vite's dev server, both on
+// 127.0.0.1, with no configuration. Prints the demo's URL once it is served.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'vite';
 
 const root = join(import.meta.dirname, '..');
-const children = [];
 const signalingBin = join(root, 'signaling', 'bin', 'peerkv-signaling.mjs');
-if (existsSync(signalingBin)) {
-  children.push(spawn(process.execPath, [signalingBin, '--host', '127.0.0.1', '--port', process.env.SIGNALING_PORT ?? '4444'], { stdio: 'inherit' }));
-}
-children.push(spawn('npx', ['vite', '--host', '127.0.0.1'], { cwd: root, stdio: 'inherit' }));
-const stop = () => {
-  for (const c of children) c.kill('SIGTERM');
+const signalingPort = process.env.SIGNALING_PORT ?? '4444';
+const signaling = existsSync(signalingBin)
+  ? spawn(process.execPath, [signalingBin, '--host', '127.0.0.1', '--port', signalingPort], { stdio: 'inherit' })
+  : undefined;
+// A busy signaling port must not take the demo down: the demo runs without it.
+signaling?.on('exit', (code) => {
+  if (code) console.log(`peerkv-signaling exited (${code}); the demo keeps running without it`);
+});
+
+const vite = await createServer({ configFile: join(root, 'vite.config.ts'), server: { host: '127.0.0.1' } });
+await vite.listen();
+const url = vite.resolvedUrls?.local[0] ?? `http://127.0.0.1:${vite.config.server.port}/`;
+console.log(`\n  PeerKV demo: ${url}\n  (open it in two tabs; the data lives in this browser profile's IndexedDB)\n`);
+
+const stop = async () => {
+  signaling?.kill('SIGTERM');
+  await vite.close();
   process.exit(0);
 };
 process.on('SIGINT', stop);

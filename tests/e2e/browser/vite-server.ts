@@ -33,12 +33,12 @@ export async function startVite(o: { demo?: boolean } = {}): Promise<ViteFixture
     logLevel: 'warn',
     clearScreen: false,
     server: { host: '127.0.0.1', port, strictPort: true, hmr: false, watch: null },
-    optimizeDeps: { include: PREBUNDLED_DEPS, noDiscovery: true },
     cacheDir: join(REPO_ROOT, 'node_modules', '.vite-e2e', o.demo ? 'demo' : 'repo'),
   };
+  // The demo runs exactly as `npm start` serves it (its dependency discovery included).
   const config: InlineConfig = o.demo
     ? { ...common, configFile: join(REPO_ROOT, 'vite.config.ts'), root: join(REPO_ROOT, 'demo') }
-    : { ...common, configFile: false, root: REPO_ROOT, worker: { format: 'es' } };
+    : { ...common, configFile: false, root: REPO_ROOT, worker: { format: 'es' }, optimizeDeps: { include: PREBUNDLED_DEPS, noDiscovery: true } };
   const server = await createServer(config);
   await server.listen();
   return { url: `http://127.0.0.1:${port}/`, close: () => server.close() };
