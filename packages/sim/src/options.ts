@@ -134,7 +134,7 @@ export const DEFAULT_FAULTS: FaultProfile = {
     powerLoss: 1,
     powerLossAll: 0.3,
     transferLeader: 2,
-    membership: 3,
+    membership: 6,
     networkSpike: 1,
   },
   stormMsMin: 300,

@@ -25,7 +25,7 @@ export const CHURN_WEIGHTS: NemesisWeights = {
   powerLoss: 1,
   powerLossAll: 0.3,
   transferLeader: 1,
-  membership: 1,
+  membership: 4,
   networkSpike: 1,
 };
 
@@ -74,6 +74,7 @@ export function swarmProfile(seed: number, base: FaultProfile, client: ClientPro
   const weights = { ...start.weights };
   for (const k of Object.keys(weights) as (keyof NemesisWeights)[]) weights[k] *= pick(rng, [0, 1, 1, 3]);
   weights.heal = Math.max(weights.heal, 2);
+  weights.membership = Math.max(weights.membership, start.weights.membership); // membership changes in every non-flapping seed
   const harshWrites = rng.chance(0.3);
   const faults: FaultProfile = {
     ...start,
