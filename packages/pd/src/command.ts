@@ -62,6 +62,7 @@ export interface PutStoreCommand {
   nowMs: number;
 }
 
+/** A store's periodic stats, stamped with the PD leader's clock. */
 export interface StoreHeartbeatCommand {
   kind: 'storeHeartbeat';
   stats: StoreStats;
@@ -76,12 +77,14 @@ export interface SetStoreStateCommand {
   force: boolean;
 }
 
+/** A region leader's report, stamped with the PD leader's clock. */
 export interface RegionHeartbeatCommand {
   kind: 'regionHeartbeat';
   heartbeat: RegionHeartbeat;
   nowMs: number;
 }
 
+/** Replaces the replicated schedule config. */
 export interface SetScheduleConfigCommand {
   kind: 'setScheduleConfig';
   config: ScheduleConfig;

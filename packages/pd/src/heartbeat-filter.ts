@@ -17,6 +17,7 @@ export interface HeartbeatFilterConfig {
   statsChangeRatio: number;
 }
 
+/** Defaults: refresh every minute, or on a 10% change of the statistics. */
 export const DEFAULT_HEARTBEAT_FILTER_CONFIG: Readonly<HeartbeatFilterConfig> = Object.freeze({
   refreshMs: 60_000,
   statsChangeRatio: 0.1,

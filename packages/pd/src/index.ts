@@ -11,6 +11,7 @@ export * from './timestamp.ts';
 export * from './command.ts';
 export { COMMAND_KINDS, decodePdCommand, encodePdCommand } from './command-codec.ts';
 export { PD_SNAPSHOT_FORMAT } from './snapshot-codec.ts';
+/** A store as PD knows it (meta, last stats, last heartbeat time). */
 export type { StoreInfo } from './pd-state.ts';
 export { RegionTree, type RegionInfo } from './region-tree.ts';
 export { PdStateMachine } from './state-machine.ts';

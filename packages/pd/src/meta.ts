@@ -20,8 +20,10 @@ export interface RegionEpoch {
   version: number;
 }
 
+/** A peer's Raft role; the two joint roles appear only while a joint conf change is in flight. */
 export type PeerRole = 'voter' | 'learner' | 'incomingVoter' | 'demotingVoter';
 
+/** One replica of a region: a Raft node on one store. */
 export interface Peer {
   id: PeerId;
   storeId: StoreId;
@@ -40,11 +42,13 @@ export interface Region {
   peers: Peer[];
 }
 
+/** `up` serves; `offline` is being drained of its peers; `tombstone` is gone for good. */
 export type StoreState = 'up' | 'offline' | 'tombstone';
 
 /** Labels place replicas (e.g. `device`, `browser`); PD spreads a region's replicas across distinct values. */
 export type StoreLabels = Record<string, string>;
 
+/** A store as PD registers it. */
 export interface StoreMeta {
   id: StoreId;
   /** How peers reach it (transport-specific, e.g. a WebRTC peer name). */

@@ -39,6 +39,7 @@ function bootstrapProblem(cmd: BootstrapCommand): string | null {
   return null;
 }
 
+/** Creates the cluster once; ids start past every id the bootstrap assigns. */
 export function applyBootstrap(s: PdState, cmd: BootstrapCommand): PdApplyResult {
   if (s.bootstrapped) return { kind: 'refused', error: { kind: 'AlreadyBootstrapped', clusterId: s.clusterId } };
   const problem = bootstrapProblem(cmd);
@@ -57,6 +58,7 @@ export function applyBootstrap(s: PdState, cmd: BootstrapCommand): PdApplyResult
   return { kind: 'bootstrapped', clusterId: cmd.clusterId };
 }
 
+/** Grants the next `count` ids to the requester named in the command. */
 export function applyAllocIds(s: PdState, cmd: AllocIdsCommand): PdApplyResult {
   if (!s.bootstrapped) return { kind: 'refused', error: { kind: 'NotBootstrapped' } };
   if (cmd.count < 1 || cmd.count > ID_BATCH_MAX) return invalid(`id batch must be 1..${ID_BATCH_MAX}`);
@@ -74,6 +76,7 @@ export function applyTsoSaveWindow(s: PdState, cmd: TsoSaveWindowCommand): PdApp
   return { kind: 'tsoWindowSaved', maxPhysicalMs, maxPersistedPhysicalMs: s.maxPersistedPhysicalMs, requesterId, requesterTerm };
 }
 
+/** Replaces the schedule config after validating it. */
 export function applySetScheduleConfig(s: PdState, cmd: SetScheduleConfigCommand): PdApplyResult {
   const problem = validateScheduleConfig(cmd.config);
   if (problem !== null) return invalid(problem);

@@ -79,6 +79,7 @@ function heartbeatProblem(hb: RegionHeartbeat): string | null {
   return null;
 }
 
+/** Accepts a region heartbeat unless stale (see the module header); PD's own group is kept apart. */
 export function applyRegionHeartbeat(s: PdState, cmd: RegionHeartbeatCommand): PdApplyResult {
   if (!s.bootstrapped || s.pdGroup === undefined) return { kind: 'refused', error: { kind: 'NotBootstrapped' } };
   const hb = cmd.heartbeat;

@@ -47,6 +47,7 @@ function updateStore(s: PdState, cmd: PutStoreCommand): PdApplyResult {
   return { kind: 'storePut', storeId: cmd.storeId, isNew: false, replacedStoreIds: [] };
 }
 
+/** Records a store's stats and the proposer's clock; tombstones are told so. */
 export function applyStoreHeartbeat(s: PdState, cmd: StoreHeartbeatCommand): PdApplyResult {
   if (!s.bootstrapped) return refused({ kind: 'NotBootstrapped' });
   const storeId = cmd.stats.storeId;
@@ -65,6 +66,7 @@ function transitionAllowed(from: StoreState, to: StoreState, force: boolean): bo
   return true;
 }
 
+/** Moves a store between states (see `transitionAllowed`). */
 export function applySetStoreState(s: PdState, cmd: SetStoreStateCommand): PdApplyResult {
   if (!s.bootstrapped) return refused({ kind: 'NotBootstrapped' });
   const store = s.stores.get(cmd.storeId);

@@ -8,6 +8,7 @@ import { readEnum, writeEnum } from './meta-codec.ts';
 
 const BALANCE_BY: readonly RegionBalanceBy[] = ['count', 'bytes'];
 
+/** Writes a schedule config (paired with `readScheduleConfig`). */
 export function writeScheduleConfig(w: ByteWriter, c: ScheduleConfig): void {
   w.varUint(c.maxReplicas);
   w.varUint(c.pdReplicas);

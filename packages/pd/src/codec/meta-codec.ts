@@ -46,31 +46,37 @@ export function readEnum<T>(r: ByteReader, table: readonly T[], what: string): T
   return table[i];
 }
 
+/** Writes a store state (paired with `readStoreState`). */
 export function writeStoreState(w: ByteWriter, s: StoreState): void {
   writeEnum(w, STORE_STATES, s);
 }
 
+/** Reads a store state written by `writeStoreState`. */
 export function readStoreState(r: ByteReader): StoreState {
   return readEnum(r, STORE_STATES, 'store state');
 }
 
+/** Writes a peer (paired with `readPeer`). */
 export function writePeer(w: ByteWriter, p: Peer): void {
   w.varUint(p.id);
   w.varUint(p.storeId);
   writeEnum(w, PEER_ROLES, p.role);
 }
 
+/** Reads a peer written by `writePeer`. */
 export function readPeer(r: ByteReader): Peer {
   const id = r.varUint();
   const storeId = r.varUint();
   return { id, storeId, role: readEnum(r, PEER_ROLES, 'peer role') };
 }
 
+/** Writes a peers (paired with `readPeers`). */
 export function writePeers(w: ByteWriter, peers: readonly Peer[]): void {
   w.varUint(peers.length);
   for (const p of peers) writePeer(w, p);
 }
 
+/** Reads a peers written by `writePeers`. */
 export function readPeers(r: ByteReader): Peer[] {
   const n = r.boundedUint(PEERS_PER_REGION_MAX, 'peer count');
   const out: Peer[] = [];
@@ -78,11 +84,13 @@ export function readPeers(r: ByteReader): Peer[] {
   return out;
 }
 
+/** Writes a id list (paired with `readIdList`). */
 export function writeIdList(w: ByteWriter, ids: readonly number[]): void {
   w.varUint(ids.length);
   for (const id of ids) w.varUint(id);
 }
 
+/** Reads a id list written by `writeIdList`. */
 export function readIdList(r: ByteReader): PeerId[] {
   const n = r.boundedUint(PEER_LIST_MAX, 'peer id list length');
   const out: PeerId[] = [];
@@ -90,16 +98,19 @@ export function readIdList(r: ByteReader): PeerId[] {
   return out;
 }
 
+/** Writes a epoch (paired with `readEpoch`). */
 export function writeEpoch(w: ByteWriter, e: RegionEpoch): void {
   w.varUint(e.confVer);
   w.varUint(e.version);
 }
 
+/** Reads a epoch written by `writeEpoch`. */
 export function readEpoch(r: ByteReader): RegionEpoch {
   const confVer = r.varUint();
   return { confVer, version: r.varUint() };
 }
 
+/** Writes a region (paired with `readRegion`). */
 export function writeRegion(w: ByteWriter, region: Region): void {
   w.varUint(region.id);
   w.bytes(region.startKey);
@@ -108,6 +119,7 @@ export function writeRegion(w: ByteWriter, region: Region): void {
   writePeers(w, region.peers);
 }
 
+/** Reads a region written by `writeRegion`. */
 export function readRegion(r: ByteReader): Region {
   const id = r.varUint();
   const startKey = r.bytes(KEY_BYTES_MAX, 'start key');
@@ -126,6 +138,7 @@ export function writeLabels(w: ByteWriter, labels: StoreLabels): void {
   }
 }
 
+/** Reads a labels written by `writeLabels`. */
 export function readLabels(r: ByteReader): StoreLabels {
   const n = r.boundedUint(LABELS_PER_STORE_MAX, 'label count');
   const out: StoreLabels = {};
@@ -136,6 +149,7 @@ export function readLabels(r: ByteReader): StoreLabels {
   return out;
 }
 
+/** Writes a store meta (paired with `readStoreMeta`). */
 export function writeStoreMeta(w: ByteWriter, s: StoreMeta): void {
   w.varUint(s.id);
   w.string(s.address);
@@ -143,6 +157,7 @@ export function writeStoreMeta(w: ByteWriter, s: StoreMeta): void {
   writeStoreState(w, s.state);
 }
 
+/** Reads a store meta written by `writeStoreMeta`. */
 export function readStoreMeta(r: ByteReader): StoreMeta {
   const id = r.varUint();
   const address = r.string(ADDRESS_BYTES_MAX, 'address');
@@ -150,6 +165,7 @@ export function readStoreMeta(r: ByteReader): StoreMeta {
   return { id, address, labels, state: readStoreState(r) };
 }
 
+/** Writes a store stats (paired with `readStoreStats`). */
 export function writeStoreStats(w: ByteWriter, s: StoreStats): void {
   w.varUint(s.storeId);
   w.varUint(s.capacityBytes);
@@ -160,6 +176,7 @@ export function writeStoreStats(w: ByteWriter, s: StoreStats): void {
   w.bool(s.draining);
 }
 
+/** Reads a store stats written by `writeStoreStats`. */
 export function readStoreStats(r: ByteReader): StoreStats {
   return {
     storeId: r.varUint(),
@@ -172,6 +189,7 @@ export function readStoreStats(r: ByteReader): StoreStats {
   };
 }
 
+/** Writes a region heartbeat (paired with `readRegionHeartbeat`). */
 export function writeRegionHeartbeat(w: ByteWriter, hb: RegionHeartbeat): void {
   writeRegion(w, hb.region);
   writePeer(w, hb.leader);
@@ -183,6 +201,7 @@ export function writeRegionHeartbeat(w: ByteWriter, hb: RegionHeartbeat): void {
   w.varUint(hb.term);
 }
 
+/** Reads a region heartbeat written by `writeRegionHeartbeat`. */
 export function readRegionHeartbeat(r: ByteReader): RegionHeartbeat {
   return {
     region: readRegion(r),

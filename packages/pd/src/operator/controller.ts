@@ -28,6 +28,7 @@ export interface RunningOperator {
 /** Why an operator was not added. */
 export type AddOperatorRefusal = 'RegionBusy' | 'OperatorsMaxReached' | 'StoreLimitReached' | 'NoSteps';
 
+/** The outcome of `OperatorController.add`. */
 export type AddOperatorResult = { kind: 'added'; operatorId: number } | { kind: 'refused'; reason: AddOperatorRefusal };
 
 /** The leader's running operators. */

@@ -26,6 +26,7 @@ export interface SchedulerOptions {
   balanceRegionBatchMax: number;
 }
 
+/** Defaults: four moves per balance scheduler per round (TiKV's batch size). */
 export const DEFAULT_SCHEDULER_OPTIONS: Readonly<SchedulerOptions> = Object.freeze({
   balanceLeaderBatchMax: 4,
   balanceRegionBatchMax: 4,
