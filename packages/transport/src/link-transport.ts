@@ -22,7 +22,7 @@ import { AUTH_NONCE_BYTES, readFrame } from './codec/frame.ts';
 import type { DecodeLimits } from './codec/limits.ts';
 import { DEFAULT_DECODE_LIMITS } from './codec/limits.ts';
 import type { RequestHandler, RpcLimits, RpcRequestOptions } from './rpc.ts';
-import { DEFAULT_RPC_LIMITS, RpcTable } from './rpc.ts';
+import { DEFAULT_RPC_LIMITS, RpcTable, rpcLimitsWithin } from './rpc.ts';
 import type { Timers, TimerHandle } from './timers.ts';
 import { systemTimers } from './timers.ts';
 import type { DropReason, PeerEvent, SendResult, Transport, TransportCounters, Unsubscribe } from './types.ts';
@@ -156,7 +156,7 @@ export class LinkTransport implements Transport {
           return s !== undefined && s.state === 'open' && this.sendFrame(s, frame);
         },
       },
-      { ...DEFAULT_RPC_LIMITS, ...o.rpcLimits },
+      rpcLimitsWithin({ ...DEFAULT_RPC_LIMITS, ...o.rpcLimits }, this.chunkLimits.frameBytesMax),
     );
   }
 

@@ -66,6 +66,22 @@ export const DEFAULT_RPC_LIMITS: Readonly<RpcLimits> = Object.freeze({
   requestTimeoutMs: 10_000,
 });
 
+/** Bytes an rpc frame adds around its payload (type, version, id, code, length), rounded up. */
+export const RPC_FRAME_OVERHEAD_BYTES = 64;
+
+/**
+ * The limits with payload bounds cut so that a request or response frame always fits
+ * `frameBytesMax` (a bigger frame would make the remote drop the whole link).
+ */
+export function rpcLimitsWithin(limits: RpcLimits, frameBytesMax: number): RpcLimits {
+  const payloadBytesMax = Math.max(0, frameBytesMax - RPC_FRAME_OVERHEAD_BYTES);
+  return {
+    ...limits,
+    requestBytesMax: Math.min(limits.requestBytesMax, payloadBytesMax),
+    responseBytesMax: Math.min(limits.responseBytesMax, payloadBytesMax),
+  };
+}
+
 /** Bytes of the human-readable message an error response carries (under the decoder's string limit). */
 export const RPC_ERROR_MESSAGE_BYTES_MAX = 200;
 

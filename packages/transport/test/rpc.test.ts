@@ -148,6 +148,18 @@ describe('Transport request/response', () => {
     expect((await a.request(2, bytes(50))).length).toBe(50);
   });
 
+  it('payload limits never exceed what one frame can carry', async () => {
+    const a = await transport(1, { chunkLimits: { frameBytesMax: 4096 }, rpcLimits: { requestBytesMax: 1 << 30 } });
+    const b = await transport(2, { chunkLimits: { frameBytesMax: 4096 } });
+    b.onRequest(async (_f, p) => new Uint8Array(p.length * 2));
+    await up(a, b);
+    expect(await kindOf(a.request(2, new Uint8Array(4096)))).toBe('PayloadTooLarge'); // refused here, not sent
+    expect(await kindOf(a.request(2, new Uint8Array(3000)))).toBe('PayloadTooLarge'); // 6000-byte answer refused there
+    expect((await a.request(2, new Uint8Array(1000))).length).toBe(2000);
+    expect(a.peers()).toEqual([2]); // no frame over the limit ever hit the link
+    expect(a.counters().drops.reassembly + b.counters().drops.reassembly).toBe(0);
+  });
+
   it('bounds requests in flight here (pendingRequestsMax) and served there (servingRequestsMax)', async () => {
     const a = await transport(1, { rpcLimits: { pendingRequestsMax: 3 } });
     const b = await transport(2, { rpcLimits: { servingRequestsMax: 2 } });
