@@ -74,6 +74,7 @@ export class RegionTree {
   /** Regions overlapping [start, end) in key order, at most `limit` of them. */
   scan(start: Uint8Array, end: Uint8Array, limit = Number.MAX_SAFE_INTEGER): RegionInfo[] {
     const out: RegionInfo[] = [];
+    if (end.length !== 0 && compareKeys(start, end) >= 0) return out;
     let i = this.lastStartingAtOrBefore(start);
     if (i < 0 || !endsAfter(this.sorted[i].region, start)) i++;
     for (; i < this.sorted.length && out.length < limit; i++) {

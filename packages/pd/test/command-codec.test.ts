@@ -68,6 +68,19 @@ describe('PdCommand codec', () => {
     );
   });
 
+  it('keeps the wire format (golden bytes: a change here breaks existing logs)', () => {
+    const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+    expect(hex(encodePdCommand({ kind: 'allocIds', count: 1000, requesterId: 101, requesterTerm: 4, requestSeq: 9 }))).toBe('01e807650409');
+    expect(hex(encodePdCommand({ kind: 'tsoSaveWindow', maxPhysicalMs: 1_763_000_000_000, requesterId: 101, requesterTerm: 4 }))).toBe('0280bcf4d7a7336504');
+    const hb = heartbeat(region(9, 'a', '', [peer(10, 1), peer(11, 2, 'learner')], { confVer: 3, version: 8 }), peer(10, 1), {
+      pendingPeers: [11],
+      approximateSizeBytes: 300,
+      approximateKeys: 2,
+      term: 5,
+    });
+    expect(hex(encodePdCommand({ kind: 'regionHeartbeat', heartbeat: hb, nowMs: 1000 }))).toBe('06090161000308020a01000b02010a010000010bac02020005e807');
+  });
+
   it('refuses an unknown command type', () => {
     expect(decodeError(Uint8Array.of(99)).kind).toBe('UnknownTag');
   });

@@ -118,6 +118,10 @@ describe('leader schedulers', () => {
     c.run(4);
     expect(c.leaderCounts().get(1) ?? 0).toBe(0);
     expect(c.log.filter((l) => l.startsWith('drainLeader'))).toHaveLength(4);
+    c.run(12);
+    expect(c.storesOf(100)).toHaveLength(3);
+    expect(c.pdGroup.leader.storeId).not.toBe(1);
+    expect(c.log.filter((l) => l.startsWith('drainLeader: move leader off draining store 1'))).toHaveLength(5);
   });
 
   it('balances leaders to within the tolerance', () => {

@@ -178,6 +178,7 @@ describe('region heartbeats', () => {
     expect(sm.scanRegions(k('c'), k('d'), 10).map((r) => r.region.id)).toEqual([2]);
     expect(sm.scanRegions(k('m'), k(''), 10).map((r) => r.region.id)).toEqual([20]);
     expect(sm.scanRegions(k(''), k(''), 1).map((r) => r.region.id)).toEqual([2]);
+    expect(sm.scanRegions(k('z'), k('a'), 10)).toEqual([]);
   });
 });
 

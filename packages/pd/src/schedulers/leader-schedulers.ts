@@ -1,6 +1,6 @@
 /**
- * Leader placement: drain-leader moves every leader off stores that are draining (a tab
- * closing) or offline; balance-leader moves leaders from the store with the most to the one
+ * Leader placement: drain-leader moves every leader (PD's group included) off stores that
+ * are draining (a tab closing) or offline; balance-leader moves leaders from the store with the most to the one
  * with the fewest while they differ by more than `leaderScheduleTolerance`.
  */
 import type { StoreId } from '../meta.ts';
@@ -16,9 +16,13 @@ export type RegionFree = (info: RegionInfo) => boolean;
 /** Hands an operator to the controller; false when refused (limits), which ends a batch. */
 export type SubmitOperator = (op: Operator) => boolean;
 
-/** Leaders on draining or offline stores, each moved to a healthy voter with the fewest leaders. */
+/**
+ * Leaders on draining or offline stores (PD's own group first), each moved to a healthy
+ * voter with the fewest leaders.
+ */
 export function drainLeaders(view: ClusterView, free: RegionFree, submit: SubmitOperator): void {
-  for (const info of view.regions()) {
+  const pd = view.input.sm.pdGroup;
+  for (const info of pd === undefined ? view.regions() : [pd, ...view.regions()]) {
     const from = info.leader && view.store(info.leader.storeId);
     if (from === undefined || !free(info) || !(from.isDraining || from.meta.state === 'offline')) continue;
     const to = pickLeaderTarget(view, info);
