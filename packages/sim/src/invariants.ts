@@ -3,16 +3,23 @@
  * - election safety: at most one leader per term;
  * - log matching: two persisted entries with the same (index, term) hold the same command
  *   and follow entries of the same term (so, inductively, the logs agree up to there);
- * - state machine safety: no two nodes apply different commands at the same index.
+ * - state machine safety: no two nodes apply different commands at the same index;
+ * - leader completeness: a new leader's log reaches every index any node has applied, with
+ *   the same term where its disk can tell;
+ * - persisted hard state never goes backwards (term, commit; the vote within a term).
  * Owns the list of violations the simulator reports.
  */
-import type { Entry, NodeId } from '@peerkv/raft';
+import type { Entry, HardState, NodeId } from '@peerkv/raft';
 
 /** What went wrong. */
 export type ViolationKind =
   | 'electionSafety'
   | 'logMatching'
   | 'stateMachineSafety'
+  /** A new leader lacks an entry some node already applied (§5.4, Leader Completeness). */
+  | 'leaderCompleteness'
+  /** Persisted hard state went backwards: term or commit decreased, or the vote changed within a term. */
+  | 'hardStateRegression'
   | 'linearizability'
   | 'liveness'
   /** The Raft core threw an assertion (a broken invariant inside the core). */
@@ -52,6 +59,7 @@ export class InvariantChecker {
   private readonly leaderOfTerm = new Map<number, NodeId>();
   private readonly persisted = new Map<string, PersistedEntryFacts>();
   private readonly applied = new Map<number, AppliedEntryFacts>();
+  private maxApplied = 0;
 
   /** Records a violation. */
   report(kind: ViolationKind, atMs: number, message: string): void {
@@ -63,11 +71,33 @@ export class InvariantChecker {
     return this.violations.length > 0;
   }
 
-  /** A node became leader of `term`. */
-  onLeader(nodeId: NodeId, term: number, atMs: number): void {
+  /**
+   * A node became leader of `term`. `lastIndex` is its last log index (persisted or not);
+   * `termAt(i)` the term of its entry `i` when its disk holds it, else undefined.
+   */
+  onLeader(nodeId: NodeId, term: number, lastIndex: number, termAt: (index: number) => number | undefined, atMs: number): void {
     const prev = this.leaderOfTerm.get(term);
     if (prev === undefined) this.leaderOfTerm.set(term, nodeId);
     else if (prev !== nodeId) this.report('electionSafety', atMs, `two leaders in term ${term}: ${prev} and ${nodeId}`);
+    const applied = this.maxAppliedIndex();
+    if (applied === 0) return;
+    const facts = this.applied.get(applied) as AppliedEntryFacts;
+    const mine = termAt(applied);
+    if (lastIndex < applied || (mine !== undefined && mine !== facts.term)) {
+      this.report(
+        'leaderCompleteness',
+        atMs,
+        `leader ${nodeId} of term ${term} has last index ${lastIndex}, term ${mine} at ${applied}; node ${facts.nodeId} applied term ${facts.term} there`,
+      );
+    }
+  }
+
+  /** A node's persisted hard state changed from `before` to `after`. */
+  onHardState(nodeId: NodeId, before: HardState, after: HardState, atMs: number): void {
+    const votedTwice = after.term === before.term && before.vote !== 0 && after.vote !== before.vote;
+    if (after.term < before.term || after.commit < before.commit || votedTwice) {
+      this.report('hardStateRegression', atMs, `node ${nodeId}: hard state ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+    }
   }
 
   /**
@@ -99,6 +129,7 @@ export class InvariantChecker {
     const facts = this.applied.get(e.index);
     if (facts === undefined) {
       this.applied.set(e.index, { term: e.term, fingerprint, nodeId });
+      if (e.index > this.maxApplied) this.maxApplied = e.index;
     } else if (facts.term !== e.term || facts.fingerprint !== fingerprint) {
       this.report(
         'stateMachineSafety',
@@ -115,8 +146,6 @@ export class InvariantChecker {
 
   /** Highest index any node has applied. */
   maxAppliedIndex(): number {
-    let max = 0;
-    for (const index of this.applied.keys()) if (index > max) max = index;
-    return max;
+    return this.maxApplied;
   }
 }

@@ -304,7 +304,8 @@ export class SimNode {
       this.role = rd.softState.role;
       this.lead = rd.softState.lead;
       if (this.role === 'leader') {
-        this.host.invariants.onLeader(this.id, raw.status().term, this.host.now());
+        const st = raw.status();
+        this.host.invariants.onLeader(this.id, st.term, st.lastIndex, (i) => this.persistedTerm(i), this.host.now());
         this.host.onLeaderElected(this);
       }
     }
@@ -322,7 +323,9 @@ export class SimNode {
     this.host.schedule(latencyMs, () => {
       if (this.incarnation !== incarnation || !this.alive) return; // crashed: the write was lost
       try {
+        const before = op.kind === 'raft' && op.hardState !== undefined ? this.storage.visible.initialState().hardState : undefined;
         this.storage.complete(ticket);
+        if (before !== undefined && op.kind === 'raft' && op.hardState !== undefined) this.host.invariants.onHardState(this.id, before, op.hardState, this.host.now());
         if (op.kind === 'raft') this.checkPersisted(op.entries);
         this.finish(raw, rd);
         this.pump();
@@ -331,6 +334,13 @@ export class SimNode {
       }
     });
     this.host.onWriteBegun(this, op, latencyMs);
+  }
+
+  /** The term of entry `index` on disk, or undefined when the disk does not hold it. */
+  private persistedTerm(index: number): number | undefined {
+    const disk = this.storage.visible;
+    if (index < disk.firstIndex() - 1 || index > disk.lastIndex()) return undefined;
+    return disk.term(index);
   }
 
   private checkPersisted(entries: Entry[]): void {

@@ -45,7 +45,7 @@ describe('mutation tests: the simulator finds deliberate bugs', () => {
     const flap = (): Partial<SimOptions> => ({ nodes: 3, faults: flapFaults(DEFAULT_FAULTS), client: { ...DEFAULT_CLIENTS, thinkTimeMsMax: FLAP_THINK_TIME_MS_MAX } });
     const found = firstViolation({ raft: { commitPreviousTermByCount: true } }, flap);
     expect(found, 'commit-by-count was not detected').toBeDefined();
-    expect(['stateMachineSafety', 'logMatching', 'linearizability', 'raftAssertion']).toContain(found?.kind);
+    expect(['stateMachineSafety', 'leaderCompleteness', 'logMatching', 'linearizability', 'raftAssertion']).toContain(found?.kind);
     cleanWithoutMutation(found!.seed, flap());
   });
 
