@@ -91,6 +91,8 @@ interface Session {
 interface PeerQueue {
   messages: RegionMessage[];
   bytes: number;
+  /** Request and response frames waiting for the link buffer to drain (bounded by the rpc limits). */
+  frames: Frame[];
   paused: boolean;
   drainTimer: TimerHandle | null;
 }
@@ -151,10 +153,7 @@ export class LinkTransport implements Transport {
       {
         timers: this.timers,
         linkState: (id) => this.sessions.get(id)?.state === 'open' ? 'open' : this.sessions.has(id) ? 'auth' : 'none',
-        sendFrame: (id, frame) => {
-          const s = this.sessions.get(id);
-          return s !== undefined && s.state === 'open' && this.sendFrame(s, frame);
-        },
+        sendFrame: (id, frame) => this.sendRpcFrame(id, frame),
       },
       rpcLimitsWithin({ ...DEFAULT_RPC_LIMITS, ...o.rpcLimits }, this.chunkLimits.frameBytesMax),
     );
@@ -181,7 +180,7 @@ export class LinkTransport implements Transport {
 
   flush(): void {
     this.flushScheduled = false;
-    for (const [storeId, q] of this.queues) if (!q.paused && q.messages.length > 0) this.flushPeer(storeId, q);
+    for (const [storeId, q] of this.queues) if (!q.paused && (q.messages.length > 0 || q.frames.length > 0)) this.flushPeer(storeId, q);
   }
 
   onMessage(handler: (batch: RaftBatch) => void): Unsubscribe {
@@ -283,7 +282,7 @@ export class LinkTransport implements Transport {
   private queueOf(storeId: StoreId): PeerQueue {
     let q = this.queues.get(storeId);
     if (!q) {
-      q = { messages: [], bytes: 0, paused: false, drainTimer: null };
+      q = { messages: [], bytes: 0, frames: [], paused: false, drainTimer: null };
       this.queues.set(storeId, q);
     }
     return q;
@@ -313,6 +312,7 @@ export class LinkTransport implements Transport {
   private flushPeer(storeId: StoreId, q: PeerQueue): void {
     const s = this.sessions.get(storeId);
     if (!s || s.state !== 'open') return;
+    if (!this.flushFrames(s, q)) return;
     while (q.messages.length > 0 && s.state === 'open') {
       if (s.link.bufferedAmountBytes() > this.bufferedAmountHighBytes) return this.pause(storeId, q);
       const messages = this.takeBatch(q);
@@ -320,6 +320,32 @@ export class LinkTransport implements Transport {
       if (!this.sendFrame(s, { type: 'raftBatch', batch })) return;
       this.stats.messagesSent += messages.length;
     }
+  }
+
+  /**
+   * Queues a request or response frame for an open link and sends what the link buffer
+   * allows now (rpc frames go ahead of queued Raft batches, without waiting for a flush).
+   */
+  private sendRpcFrame(storeId: StoreId, frame: Frame): boolean {
+    const s = this.sessions.get(storeId);
+    if (!s || s.state !== 'open') return false;
+    const q = this.queueOf(storeId);
+    q.frames.push(frame);
+    if (!q.paused) this.flushFrames(s, q);
+    return true;
+  }
+
+  /** Sends queued rpc frames while the link buffer is under the mark; false when it paused or failed. */
+  private flushFrames(s: Session, q: PeerQueue): boolean {
+    while (q.frames.length > 0) {
+      if (s.state !== 'open') return false;
+      if (s.link.bufferedAmountBytes() > this.bufferedAmountHighBytes) {
+        this.pause(s.storeId, q);
+        return false;
+      }
+      if (!this.sendFrame(s, q.frames.shift() as Frame)) return false;
+    }
+    return true;
   }
 
   private pause(storeId: StoreId, q: PeerQueue): void {

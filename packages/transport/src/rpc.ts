@@ -98,7 +98,7 @@ export type RequestHandler = (fromStoreId: StoreId, payload: Uint8Array) => Prom
 
 /** Monotonic request counters of one transport. */
 export interface RpcCounters {
-  /** Requests put on a link. */
+  /** Requests handed to a link (on the wire, or waiting for its buffer to drain). */
   requestsSent: number;
   /** Requests that resolved with a payload. */
   requestsSucceeded: number;

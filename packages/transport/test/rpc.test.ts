@@ -160,6 +160,22 @@ describe('Transport request/response', () => {
     expect(a.counters().drops.reassembly + b.counters().drops.reassembly).toBe(0);
   });
 
+  it('holds requests and responses while the link buffer is over the mark, sends them on drain', async () => {
+    const timers = new ManualTimers();
+    const a = await transport(1, { timers, bufferedAmountHighBytes: 1000 });
+    const b = await transport(2);
+    echo(b);
+    const [la] = await up(a, b);
+    la.buffered = 5000;
+    const p = a.request(2, bytes(1));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(b.counters().rpc.requestsServed).toBe(0);
+    expect(a.counters().backpressurePauses).toBe(1);
+    la.buffered = 0;
+    la.handle?.drained();
+    expect(await p).toEqual(bytes(1, 1));
+  });
+
   it('bounds requests in flight here (pendingRequestsMax) and served there (servingRequestsMax)', async () => {
     const a = await transport(1, { rpcLimits: { pendingRequestsMax: 3 } });
     const b = await transport(2, { rpcLimits: { servingRequestsMax: 2 } });
