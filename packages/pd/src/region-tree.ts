@@ -90,6 +90,7 @@ export class RegionTree {
    * range overlaps. Returns the ids of the overlapping regions removed (not its own).
    */
   upsert(info: RegionInfo): RegionId[] {
+    if (this.replaceInPlace(info)) return [];
     this.remove(info.region.id);
     const overlapping = this.scan(info.region.startKey, info.region.endKey);
     for (const o of overlapping) this.remove(o.region.id);
@@ -99,12 +100,28 @@ export class RegionTree {
     return overlapping.map((o) => o.region.id);
   }
 
+  /** The common case: the same region with the same range (a heartbeat). O(log n). */
+  private replaceInPlace(info: RegionInfo): boolean {
+    const old = this.byId.get(info.region.id);
+    if (old === undefined) return false;
+    const sameRange = compareKeys(old.region.startKey, info.region.startKey) === 0 && compareKeys(old.region.endKey, info.region.endKey) === 0;
+    if (!sameRange) return false;
+    this.sorted[this.indexOf(old)] = info;
+    this.byId.set(info.region.id, info);
+    return true;
+  }
+
+  /** Position of a stored region (start keys are unique: ranges are disjoint). */
+  private indexOf(info: RegionInfo): number {
+    const i = this.lastStartingAtOrBefore(info.region.startKey);
+    return this.sorted[i] === info ? i : this.sorted.indexOf(info);
+  }
+
   /** Removes a region by id (no-op when absent). */
   remove(id: RegionId): void {
     const info = this.byId.get(id);
     if (info === undefined) return;
     this.byId.delete(id);
-    const i = this.sorted.indexOf(info);
-    this.sorted.splice(i, 1);
+    this.sorted.splice(this.indexOf(info), 1);
   }
 }
