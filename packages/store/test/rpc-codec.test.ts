@@ -7,7 +7,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Peer, Region, RegionError } from '@peerkv/pd';
 import {
+  StoreClosedError,
   StoreRpcDecodeError,
+  handleStoreRequest,
+  type ServedStore,
   decodeStoreRequest,
   decodeStoreResponse,
   encodeStoreRequest,
@@ -148,5 +151,54 @@ describe('store RPC codec', () => {
     const long = 'é'.repeat(5000);
     const s = decodeStoreResponse(encodeStoreResponse({ type: 'unit', result: { ok: false, error: { kind: 'Timeout', what: long } } }));
     expect(s.type === 'unit' && !s.result.ok && s.result.error.kind === 'Timeout' && s.result.error.what.length).toBeGreaterThan(100);
+  });
+});
+
+/** A store stand-in: answers by request type, or throws what it is told to. */
+function fakeStore(mode: 'ok' | 'closed' | 'bug'): ServedStore {
+  const answer = async <T>(v: T) => {
+    if (mode === 'closed') throw new StoreClosedError('closed');
+    if (mode === 'bug') throw new TypeError('a bug');
+    return { ok: true as const, value: v };
+  };
+  return {
+    write: () => answer(undefined),
+    get: () => answer(new Uint8Array([1])),
+    scan: () => answer([{ key: new Uint8Array([1]), value: new Uint8Array([2]) }]),
+    changePeers: () => answer(undefined),
+    split: () => answer(undefined),
+    transferLeader: () => {
+      if (mode !== 'ok') throw new StoreClosedError('closed');
+    },
+    campaign: () => {},
+    status: () => ({ storeId: 1, counters: { rounds: 0, writes: 0, snapshotsGenerated: 0, snapshotsInstalled: 0, logCompactions: 0 }, regions: [] }),
+  } as unknown as ServedStore;
+}
+
+describe('handleStoreRequest', () => {
+  it('answers any bytes with a decodable response and never rejects', async () => {
+    const anyBytes = fc.oneof(
+      fc.uint8Array({ maxLength: 64 }),
+      fc.tuple(request, fc.array(mutation, { maxLength: 3 })).map(([q, ms]) => ms.reduce((b, m) => m(b), encodeStoreRequest(q))),
+    );
+    await fc.assert(
+      fc.asyncProperty(anyBytes, fc.constantFrom('ok' as const, 'closed' as const, 'bug' as const), async (bytes, mode) => {
+        const r = decodeStoreResponse(await handleStoreRequest(fakeStore(mode), bytes));
+        expect(['unit', 'value', 'pairs', 'ack', 'status', 'failure']).toContain(r.type);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('names the failure: BadRequest, StoreClosed, Internal', async () => {
+    const q = encodeStoreRequest({ type: 'get', regionId: 1, epoch: { confVer: 1, version: 1 }, key: new Uint8Array([1]), consistency: 'stale' });
+    const kindOf = async (store: ServedStore, bytes: Uint8Array) => {
+      const r = decodeStoreResponse(await handleStoreRequest(store, bytes));
+      return r.type === 'failure' ? r.failure.kind : r.type;
+    };
+    expect(await kindOf(fakeStore('ok'), new Uint8Array([42]))).toBe('BadRequest');
+    expect(await kindOf(fakeStore('ok'), q)).toBe('value');
+    expect(await kindOf(fakeStore('closed'), q)).toBe('StoreClosed');
+    expect(await kindOf(fakeStore('bug'), q)).toBe('Internal');
   });
 });
