@@ -5,6 +5,7 @@
  * reaches the same applied index and the data is complete.
  */
 import { expect, test, type Page } from '@playwright/test';
+import type { WriterResult } from './fixture/harness.ts';
 import { startVite, type ViteFixture } from './vite-server.ts';
 
 let vite: ViteFixture;
@@ -25,14 +26,15 @@ async function open(page: Page, cluster: string): Promise<void> {
 }
 
 /** Runs the writer across `fault`, until it has `after` more acknowledgements; returns what it acked. */
-async function writeAcross(page: Page, fault: () => Promise<void>, after: number): Promise<{ acked: string[]; gapMsMax: number }> {
+async function writeAcross(page: Page, fault: 'stopStore' | 'partitionStore', storeId: number, after: number): Promise<WriterResult> {
   await page.evaluate(() => window.harness.startWriter('w/'));
   const acked = () => page.evaluate(() => window.harness.ackedCount());
   await expect.poll(acked).toBeGreaterThanOrEqual(5);
-  await fault();
+  const faultAt = await page.evaluate(([op, id]) => window.harness.fault(op, id), [fault, storeId] as const);
   const n = await acked();
   await expect.poll(acked, { timeout: 30_000 }).toBeGreaterThanOrEqual(n + after);
-  const r = await page.evaluate(() => window.harness.stopWriter());
+  const r = await page.evaluate((at) => window.harness.stopWriter(at), faultAt);
+  expect(r.resumeMs).toBeGreaterThanOrEqual(0);
   expect(r.errors).toEqual([]);
   return r;
 }
@@ -47,12 +49,12 @@ test('the leader store stops: writes resume on the others; it restarts and catch
   await open(page, 'stop-leader');
   const leader = (await page.evaluate(() => window.harness.leaderStore('w/')))!;
   expect(leader).toBeGreaterThan(0);
-  const r = await writeAcross(page, () => page.evaluate((id) => window.harness.kv.stopStore(id), leader), 15);
+  const r = await writeAcross(page, 'stopStore', leader, 15);
   const st = await page.evaluate(() => window.harness.status());
   expect(st.stores.find((s) => s.storeId === leader)!.up).toBe(false);
   const newLeader = await page.evaluate(() => window.harness.leaderStore('w/'));
   expect(newLeader).not.toBe(leader);
-  console.log(`cluster-faults: leader store ${leader} stopped; writes resumed on store ${newLeader}, longest gap between acknowledged writes ${r.gapMsMax} ms`);
+  console.log(`cluster-faults: leader store ${leader} stopped; writes resumed on store ${newLeader}: first write issued after the stop acknowledged ${r.resumeMs} ms after it; longest gap between acknowledged writes ${r.gapMsMax} ms`);
   await page.evaluate((id) => window.harness.kv.startStore(id), leader);
   await page.evaluate(() => window.harness.put('w/zz-after-restart', 'y'));
   await expectConverged(page, [...r.acked, 'w/zz-after-restart']);
@@ -63,7 +65,7 @@ test('the leader store stops: writes resume on the others; it restarts and catch
 test('a partitioned store: writes continue on the majority; after healing all stores converge', async ({ page }) => {
   await open(page, 'partition');
   const leader = (await page.evaluate(() => window.harness.leaderStore('w/')))!;
-  const r = await writeAcross(page, () => page.evaluate((id) => window.harness.kv.partitionStore(id), leader), 15);
+  const r = await writeAcross(page, 'partitionStore', leader, 15);
   const st = await page.evaluate(() => window.harness.status());
   expect(st.stores.find((s) => s.storeId === leader)!.partitioned).toBe(true);
   // The majority elected a leader of its own; the cut-off store cannot commit anything.
@@ -72,8 +74,25 @@ test('a partitioned store: writes continue on the majority; after healing all st
   const { applied } = await page.evaluate(() => window.harness.converged());
   const lagging = Object.values(applied).some((a) => new Set(a).size > 1);
   expect(lagging).toBe(true);
-  console.log(`cluster-faults: store ${leader} partitioned; writes continued on store ${majorityLeader}, longest gap ${r.gapMsMax} ms; applied while cut ${JSON.stringify(applied)}`);
+  console.log(`cluster-faults: store ${leader} partitioned; writes continued on store ${majorityLeader}: resumed ${r.resumeMs} ms after the cut, longest gap ${r.gapMsMax} ms; applied while cut ${JSON.stringify(applied)}`);
   await page.evaluate(() => window.harness.kv.heal());
   await expectConverged(page, r.acked);
   console.log(`cluster-faults: healed; applied index per region ${JSON.stringify((await page.evaluate(() => window.harness.converged())).applied)}`);
+});
+
+test('openBrowser() with no options opens the default cluster; test hooks stay off', async ({ page }) => {
+  page.on('pageerror', (e) => console.log(`pageerror: ${e.message}`));
+  await page.goto(`${vite.url}tests/e2e/browser/fixture/index.html?defaults`);
+  await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
+  await page.evaluate(() => window.harness.put('d/1', 'one'));
+  expect(await page.evaluate(() => window.harness.get('d/1'))).toBe('one');
+  const st = await page.evaluate(() => window.harness.status());
+  expect(st.cluster).toBe('default');
+  expect(st.stores.map((s) => s.database)).toEqual(['peerkv:default:store-1', 'peerkv:default:store-2', 'peerkv:default:store-3']);
+  expect(st.testHooks).toBe(false);
+  expect(st.isHost).toBe(true);
+  expect(st.storage?.quotaBytes).toBeGreaterThan(0);
+  expect(['boolean', 'string']).toContain(typeof st.persisted);
+  const err = await page.evaluate(() => window.harness.kv.stopStore(1).then(() => 'stopped', (e: { kind?: string }) => e.kind));
+  expect(err).toBe('HooksDisabled');
 });

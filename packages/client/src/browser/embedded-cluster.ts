@@ -27,6 +27,11 @@ import {
 export const EMBEDDED_STORES_DEFAULT = 3;
 /** Most stores one embedded cluster may run. */
 export const EMBEDDED_STORES_MAX = 7;
+/**
+ * Per-attempt request timeout of the embedded client, ms. A request stuck on a leader that was
+ * cut off is retried elsewhere after this long (the retry keeps its (clientId, seq)).
+ */
+export const EMBEDDED_REQUEST_TIMEOUT_MS_DEFAULT = 1000;
 /** Region ids above this are never allocated by `splitRegion`. */
 export const REGION_ID_MAX = 1_000_000;
 
@@ -83,7 +88,7 @@ export class EmbeddedCluster {
         return engine;
       },
     });
-    this.kv = new PeerKV({ pd: this.local, stores: this.local, requestTimeoutMs: o.requestTimeoutMs ?? 2000 });
+    this.kv = new PeerKV({ pd: this.local, stores: this.local, requestTimeoutMs: o.requestTimeoutMs ?? EMBEDDED_REQUEST_TIMEOUT_MS_DEFAULT });
   }
 
   /** Opens every store; bootstraps the first region when no store holds a region yet. */

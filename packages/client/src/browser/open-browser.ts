@@ -78,12 +78,19 @@ export class BrowserPeerKV {
   private hostSide: HostSide | undefined;
   private releaseLock: (() => void) | undefined;
   private draining = false;
+  /** The lock is held and the Worker is opening. */
+  private opening = false;
   private closed = false;
+  /** Settles when the host leaves: the host tab's own calls in flight on its Worker end with it. */
   private closedReply!: Promise<Reply>;
   private resolveClosed!: (r: Reply) => void;
   private hostChanges = 0;
   private readonly probe: ReturnType<typeof setInterval>;
   private readonly onPageHide = (): void => this.leave();
+  /** Back from the back/forward cache after leaving: stand for election again. */
+  private readonly onPageShow = (ev: PageTransitionEvent): void => {
+    if (ev.persisted && this.draining && !this.closed) this.rejoin();
+  };
 
   constructor(private readonly o: OpenBrowserOptions) {
     this.cluster = o.cluster ?? 'default';
@@ -94,6 +101,7 @@ export class BrowserPeerKV {
     this.channel.onmessage = (ev: MessageEvent<TabMessage>) => this.onMessage(ev.data);
     this.probe = setInterval(() => this.probeHost(), o.hostProbeMs ?? HOST_PROBE_MS_DEFAULT);
     globalThis.addEventListener?.('pagehide', this.onPageHide);
+    globalThis.addEventListener?.('pageshow', this.onPageShow);
   }
 
   /** Joins the election (and asks who hosts now). */
@@ -102,8 +110,8 @@ export class BrowserPeerKV {
     this.channel.postMessage({ t: 'who' } satisfies TabMessage);
     navigator.locks
       .request(`peerkv:${this.cluster}:host`, { signal: this.lockAbort.signal }, async () => {
-        await this.becomeHost();
-        await new Promise<void>((r) => (this.releaseLock = r));
+        // Hold the lock while hosting; give it back at once if this tab left while opening.
+        if (await this.becomeHost()) await new Promise<void>((r) => (this.releaseLock = r));
       })
       .catch((e: unknown) => this.hostFailed(e));
   }
@@ -192,6 +200,7 @@ export class BrowserPeerKV {
     this.closed = true;
     clearInterval(this.probe);
     globalThis.removeEventListener?.('pagehide', this.onPageHide);
+    globalThis.removeEventListener?.('pageshow', this.onPageShow);
     this.lockAbort.abort();
     this.pending.failAll('Closed');
     this.channel.close();
@@ -277,25 +286,48 @@ export class BrowserPeerKV {
 
   // ------------------------------------------------------------------ hosting
 
-  /** Runs with the lock held: opens the Worker and the cluster, then serves. */
-  private async becomeHost(): Promise<void> {
-    if (this.closed) return;
+  /** Runs with the lock held: opens the Worker and the cluster, then serves; false if this tab left meanwhile. */
+  private async becomeHost(): Promise<boolean> {
+    if (this.closed) return false;
+    this.opening = true;
+    try {
+      return await this.openHost();
+    } finally {
+      this.opening = false;
+    }
+  }
+
+  private async openHost(): Promise<boolean> {
     const worker = (this.o.createWorker ?? defaultWorker)();
     const remote = Comlink.wrap<WorkerApi>(worker);
-    const opened = await remote.open({ cluster: this.cluster, storeName: this.o.storeName, stores: this.o.stores, testHooks: this.o.testHooks, store: this.o.store });
+    // A Worker that fails to load never answers: its error event ends the wait.
+    const loadFailed = new Promise<Reply>((resolve) =>
+      worker.addEventListener('error', (ev) => resolve({ ok: false, error: { kind: 'Internal', message: `the store Worker failed: ${ev.message}` } }), { once: true }),
+    );
+    const opened = await Promise.race([
+      remote.open({ cluster: this.cluster, storeName: this.o.storeName, stores: this.o.stores, testHooks: this.o.testHooks, store: this.o.store }),
+      loadFailed,
+    ]);
     if (!opened.ok) {
       worker.terminate();
       throw new BrowserKvError(opened.error.kind, `the embedded cluster did not open: ${opened.error.message}`);
     }
     if (this.closed || this.draining) {
       worker.terminate();
-      return;
+      return false;
     }
     this.hostSide = { worker, remote, persisted: await requestPersistence() };
     this.hostTab = this.tabId;
     this.hostChanges++;
     this.post({ t: 'host', hostId: this.tabId });
     for (const p of this.pending.drainAll()) void this.serve(p.req).then(p.resolve);
+    return true;
+  }
+
+  private rejoin(): void {
+    this.draining = false;
+    this.closedReply = new Promise((r) => (this.resolveClosed = r));
+    this.start();
   }
 
   private hostFailed(e: unknown): void {
@@ -310,6 +342,7 @@ export class BrowserPeerKV {
    */
   private leave(): void {
     const side = this.hostSide;
+    if (this.opening) this.draining = true;
     if (!side || this.draining) return;
     this.draining = true;
     this.post({ t: 'bye', hostId: this.tabId });
