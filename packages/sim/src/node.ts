@@ -85,6 +85,8 @@ export class SimNode {
   private readSeq = 0;
   /** Set when a conf change was applied: snapshot now (see `maybeSnapshot`). */
   private confChangedSinceSnapshot = false;
+  /** The last term this node was reported as leader of. */
+  private reportedLeaderTerm = 0;
 
   constructor(
     readonly id: NodeId,
@@ -269,10 +271,24 @@ export class SimNode {
     if (!this.alive || raw === undefined) return;
     try {
       fn(raw);
+      this.checkLeadership(raw);
       this.pump();
     } catch (e) {
       this.fail(e);
     }
+  }
+
+  /**
+   * Reports leadership after every input, not only from `Ready.softState`: while a Ready is
+   * outstanding a node can become leader and step down again before the next Ready, and such
+   * a short reign must still count for "one leader per term". Reads the core's state through
+   * its test accessor (cheap, unlike `status()`).
+   */
+  private checkLeadership(raw: RawNode): void {
+    const r = raw.raftForTesting;
+    if (r.state !== 'leader' || r.term === this.reportedLeaderTerm) return;
+    this.reportedLeaderTerm = r.term;
+    this.host.invariants.onLeader(this.id, r.term, r.raftLog.lastIndex(), (i) => this.persistedTerm(i), this.host.now());
   }
 
   private fail(e: unknown): void {
@@ -303,11 +319,7 @@ export class SimNode {
     if (rd.softState !== undefined) {
       this.role = rd.softState.role;
       this.lead = rd.softState.lead;
-      if (this.role === 'leader') {
-        const st = raw.status();
-        this.host.invariants.onLeader(this.id, st.term, st.lastIndex, (i) => this.persistedTerm(i), this.host.now());
-        this.host.onLeaderElected(this);
-      }
+      if (this.role === 'leader') this.host.onLeaderElected(this);
     }
     for (const rs of rd.readStates) {
       const pending = this.pendingReads.get(decoder.decode(rs.requestCtx));
