@@ -30,6 +30,7 @@ const PEER_BUFFER_HIGH_BYTES = 1024 * 1024;
 
 let channel: BenchChannel | null = null;
 let transport: Transport | null = null;
+let rpcTarget = 0;
 let rawPeer: SimplePeer.Instance | null = null;
 const rawSignals: unknown[] = [];
 let rawConnected = false;
@@ -124,7 +125,9 @@ const bench = {
       ? await BroadcastChannelTransport.create(common)
       : await WebRtcTransport.create({ ...common, signalingUrl, iceServers: [] });
     channel = transportChannel(transport, target);
+    rpcTarget = target;
     serve(channel);
+    transport.onRequest(async (_from, payload) => payload);
   },
   async waitTransportPeer(id: number, timeoutMs: number): Promise<boolean> {
     for (let t = 0; t < timeoutMs; t += 10) {
@@ -170,6 +173,20 @@ const bench = {
         resolve = r;
         void sendAll(ch, KIND_PING, payload);
       });
+      samples.push(performance.now() - t0);
+    }
+    samples.sort((a, b) => a - b);
+    return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+  },
+
+  /** Sequential `Transport.request` round trips to the peer's echo handler; p50 and p99 in ms. */
+  async rpcRtt(rounds: number, payloadBytes: number): Promise<{ p50: number; p99: number }> {
+    const t = transport as Transport;
+    const payload = new Uint8Array(payloadBytes);
+    const samples: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      await t.request(rpcTarget, payload);
       samples.push(performance.now() - t0);
     }
     samples.sort((a, b) => a - b);

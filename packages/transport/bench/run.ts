@@ -3,7 +3,9 @@
  * WebRTC, each through `Transport` and raw (bare BroadcastChannel, bare simple-peer) in the
  * same run. The last line is
  * `bench:transport webrtc_overhead=<ratio> bc_overhead=<ratio>` (Transport MB/s over raw MB/s;
- * the goal is ≥ 0.8, with p99 RTT within 1.5× raw).
+ * the goal is ≥ 0.8, with p99 RTT within 1.5× raw), preceded by
+ * `bench:transport_rpc webrtc_rpc_rtt_p50_ms=<ms> bc_rpc_rtt_p50_ms=<ms> ...`
+ * (`Transport.request` round trips to an echo handler, and their ratio to a message round trip).
  *
  * As root it re-executes itself in a fresh network namespace with only loopback up, so the
  * browsers' WebRTC can reach nothing but 127.0.0.1; ICE servers are always empty.
@@ -41,16 +43,22 @@ interface Result {
   p50: number;
   p99: number;
   mbps: number;
+  /** `Transport.request` round trips (transports only). */
+  rpcP50?: number;
+  rpcP99?: number;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function measure(a: Page): Promise<Result> {
+async function measure(a: Page, rpc: boolean): Promise<Result> {
   await call(a, 'rtt', 50, RTT_PAYLOAD_BYTES); // warm-up
   await call(a, 'throughput', 2000, THROUGHPUT_PAYLOAD_BYTES);
   const rtt = await call<{ p50: number; p99: number }>(a, 'rtt', RTT_ROUNDS, RTT_PAYLOAD_BYTES);
   const mbps = await call<number>(a, 'throughput', THROUGHPUT_MESSAGES, THROUGHPUT_PAYLOAD_BYTES);
-  return { ...rtt, mbps };
+  if (!rpc) return { ...rtt, mbps };
+  await call(a, 'rpcRtt', 50, RTT_PAYLOAD_BYTES); // warm-up
+  const r = await call<{ p50: number; p99: number }>(a, 'rpcRtt', RTT_ROUNDS, RTT_PAYLOAD_BYTES);
+  return { ...rtt, mbps, rpcP50: r.p50, rpcP99: r.p99 };
 }
 
 async function connectRawPeers(a: Page, b: Page): Promise<void> {
@@ -67,7 +75,7 @@ async function connectRawPeers(a: Page, b: Page): Promise<void> {
 
 type Setup = (a: Page, b: Page) => Promise<void>;
 
-async function runPair(url: string, sameContext: boolean, setup: Setup): Promise<Result> {
+async function runPair(url: string, sameContext: boolean, setup: Setup, rpc: boolean): Promise<Result> {
   const browser = await chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS });
   try {
     // Media permissions make Chromium expose host candidates instead of mDNS names, which
@@ -82,7 +90,7 @@ async function runPair(url: string, sameContext: boolean, setup: Setup): Promise
       await p.goto(url);
     }
     await setup(a, b);
-    return await measure(a);
+    return await measure(a, rpc);
   } finally {
     await browser.close();
   }
@@ -120,11 +128,12 @@ async function main(): Promise<void> {
   };
   const runs: Record<string, Result[]> = {};
   for (let i = 0; i < REPEATS; i++) {
-    for (const [name, s] of Object.entries(setups)) (runs[name] ??= []).push(await runPair(page.url, s.same, s.setup));
+    for (const [name, s] of Object.entries(setups)) (runs[name] ??= []).push(await runPair(page.url, s.same, s.setup, name.startsWith('transport-')));
   }
   const results: Record<string, Result> = {};
   for (const [name, rs] of Object.entries(runs)) {
     results[name] = { p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), mbps: median(rs.map((r) => r.mbps)) };
+    if (rs[0].rpcP50 !== undefined) Object.assign(results[name], { rpcP50: median(rs.map((r) => r.rpcP50 as number)), rpcP99: median(rs.map((r) => r.rpcP99 as number)) });
   }
   await signaling.close();
   await page.close();
@@ -134,6 +143,8 @@ async function main(): Promise<void> {
   const ratio = (t: string, raw: string) => results[t].mbps / results[raw].mbps;
   const p99 = (t: string, raw: string) => results[t].p99 / results[raw].p99;
   console.log(`rtt_p99 ratio: webrtc=${p99('transport-webrtc', 'raw-webrtc').toFixed(2)} bc=${p99('transport-bc', 'raw-bc').toFixed(2)} (goal ≤ 1.5)`);
+  const rpc = (t: string) => `rpc_rtt_p50_ms=${(results[t].rpcP50 as number).toFixed(3)} rpc_rtt_p99_ms=${(results[t].rpcP99 as number).toFixed(3)} rpc_over_message_rtt_p50=${((results[t].rpcP50 as number) / results[t].p50).toFixed(2)}`;
+  console.log(`bench:transport_rpc webrtc_${rpc('transport-webrtc').replace(/ /g, ' webrtc_')} bc_${rpc('transport-bc').replace(/ /g, ' bc_')}`);
   console.log(`bench:transport webrtc_overhead=${ratio('transport-webrtc', 'raw-webrtc').toFixed(2)} bc_overhead=${ratio('transport-bc', 'raw-bc').toFixed(2)}`);
 }
 
