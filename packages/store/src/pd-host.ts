@@ -8,11 +8,13 @@
  * meta column family every `PD_PERSIST_EVERY_ENTRIES` applied entries, and a restart
  * resumes from that snapshot's index (the PD log is never compacted past it).
  */
-import { IdAllocator, PdStateMachine, Scheduler, TsoAllocator, type PdApplyResult } from '@peerkv/pd';
+import { PdLeader, PdStateMachine, type PdApplyResult } from '@peerkv/pd';
 import { ByteReader, ByteWriter } from '@peerkv/transport';
 
 /** The region id of PD's Raft group in every cluster. Data regions have larger ids. */
 export const PD_REGION_ID = 1;
+/** Least wall-clock ms between two scheduling rounds on the PD leader. */
+export const PD_SCHEDULE_INTERVAL_MS = 500;
 /** Applied PD entries between two persisted PD snapshots. */
 export const PD_PERSIST_EVERY_ENTRIES = 64;
 /** Key of the persisted PD snapshot in the meta column family. */
@@ -21,33 +23,31 @@ export const PD_STATE_KEY = new Uint8Array([0x70 /* p */]);
 export const PD_SNAPSHOT_PAIR_KEY = new TextEncoder().encode('pd-state');
 
 export class PdHost {
-  /** The checkers and schedulers; they run only while this replica serves as leader. */
-  readonly scheduler = new Scheduler();
-  /** When this replica started serving as leader (its clock). */
-  leaderSinceMs = 0;
-  readonly ids: IdAllocator;
-  readonly tso: TsoAllocator;
+  /** TSO, ids and scheduling; they serve only while this replica leads PD's group. */
+  leader: PdLeader;
   /** The index the last persisted snapshot reflects. */
   persistedIndex: number;
-  /** The term the allocators serve in, once this replica may serve as leader. */
+  /** The term the leader services run in, once this replica may serve. */
   servingTerm: number | undefined;
   /** As leader: the first index of our term; we serve once it is applied. */
   termStartIndex = 0;
 
   constructor(
     readonly peerId: number,
-    public sm: PdStateMachine,
+    sm: PdStateMachine,
     persistedIndex: number,
   ) {
-    this.ids = new IdAllocator(peerId);
-    this.tso = new TsoAllocator(peerId);
+    this.leader = new PdLeader(sm, peerId, { scheduleIntervalMs: PD_SCHEDULE_INTERVAL_MS });
     this.persistedIndex = persistedIndex;
+  }
+
+  get sm(): PdStateMachine {
+    return this.leader.sm;
   }
 
   /** Every applied result goes to the allocators (they keep only their own grants). */
   onApplied(result: PdApplyResult): void {
-    this.ids.onApplied(result);
-    this.tso.onApplied(result);
+    this.leader.onApplied(result);
   }
 
   /**
@@ -58,9 +58,7 @@ export class PdHost {
   updateRole(isLeader: boolean, term: number, applied: number, lastIndex: number, nowMs: number): void {
     if (!isLeader) {
       if (this.servingTerm !== undefined) {
-        this.ids.stepDown();
-        this.tso.stepDown();
-        this.scheduler.stepDown(nowMs);
+        this.leader.stepDown(nowMs);
         this.servingTerm = undefined;
       }
       this.termStartIndex = 0;
@@ -69,14 +67,14 @@ export class PdHost {
     if (this.servingTerm === term) return;
     if (this.termStartIndex === 0) this.termStartIndex = lastIndex;
     if (applied < this.termStartIndex) return;
-    this.ids.becomeLeader(term);
-    this.tso.becomeLeader(term, this.sm.maxPersistedPhysicalMs);
+    this.leader.becomeLeader(term, nowMs);
     this.servingTerm = term;
-    this.leaderSinceMs = nowMs;
   }
 
+  /** A snapshot replaced the state (only on a replica that does not serve). */
   replace(sm: PdStateMachine, index: number): void {
-    this.sm = sm;
+    this.leader = new PdLeader(sm, this.peerId, { scheduleIntervalMs: PD_SCHEDULE_INTERVAL_MS });
+    this.servingTerm = undefined;
     this.persistedIndex = index;
   }
 }

@@ -6,7 +6,7 @@
  * idle peers hibernate.
  */
 import type { OperatorStep, PdApplyResult, PdCommand, Peer, Region, RegionEpoch, RegionError, RegionHeartbeat, StoreStats } from '@peerkv/pd';
-import { PdStateMachine, compareKeys, encodePdCommand, regionContainsKey } from '@peerkv/pd';
+import { PdStateMachine, compareKeys, encodePdCommand, regionContainsKey, shouldProposeRegionHeartbeat } from '@peerkv/pd';
 import {
   DEFAULT_CONFIG,
   ProposalDroppedError,
@@ -491,10 +491,14 @@ export class Store {
    * operator step for that region, if the scheduler has one.
    */
   async pdHandleRegionHeartbeat(hb: RegionHeartbeat, o: RequestOptions = {}): Promise<Result<RegionHeartbeatResponse>> {
-    const r = await this.pdPropose({ kind: 'regionHeartbeat', heartbeat: hb, nowMs: this.now() }, o);
-    if (!r.ok) return r;
     const peer = this.pdPeer();
-    const step = peer?.pd?.servingTerm !== undefined ? peer.pd.scheduler.onRegionHeartbeat(hb, this.now()) : null;
+    if (!peer?.pd || peer.pd.servingTerm === undefined) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId: PD_REGION_ID } };
+    // Unchanged heartbeats need no Raft round (PD refreshes them now and then).
+    if (shouldProposeRegionHeartbeat(peer.pd.sm, hb, this.now())) {
+      const r = await this.pdPropose({ kind: 'regionHeartbeat', heartbeat: hb, nowMs: this.now() }, o);
+      if (!r.ok) return r;
+    }
+    const step = peer.pd.leader.onRegionHeartbeat(hb, this.now());
     return { ok: true, value: step ? { step } : {} };
   }
 
@@ -503,10 +507,8 @@ export class Store {
     const peer = this.pdPeer();
     const pd = peer?.pd;
     if (!pd || pd.servingTerm === undefined) return;
-    // Keep ids at hand: checkers take them synchronously.
-    const idCmd = pd.ids.proposal(this.now());
-    if (idCmd) await this.pdPropose(idCmd, { timeoutMs: 2000 });
-    const out = pd.scheduler.schedule({ sm: pd.sm, nowMs: this.now(), leaderSinceMs: pd.leaderSinceMs, allocId: () => pd.ids.alloc() });
+    // TSO windows, id batches (the checkers take ids synchronously), tombstones.
+    const out = pd.leader.tick(this.now());
     for (const cmd of out.commands) await this.pdPropose(cmd, { timeoutMs: 2000 });
   }
 
@@ -514,7 +516,7 @@ export class Store {
   pdOperators(): { regionId: number; kind: string; desc: string }[] {
     const pd = this.pdPeer()?.pd;
     if (!pd || pd.servingTerm === undefined) return [];
-    return pd.scheduler.operators.running().map((r) => ({ regionId: r.operator.regionId, kind: r.operator.kind, desc: r.operator.desc }));
+    return pd.leader.scheduler.operators.running().map((r) => ({ regionId: r.operator.regionId, kind: r.operator.kind, desc: r.operator.desc }));
   }
 
   /**
@@ -1060,9 +1062,9 @@ export class Store {
     for (let attempt = 0; attempt < PD_ALLOC_ATTEMPTS_MAX; attempt++) {
       const peer = this.pdPeer();
       if (!peer || !this.pdIsLeader()) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId: PD_REGION_ID } };
-      const id = peer.pd!.ids.alloc();
+      const id = peer.pd!.leader.allocId();
       if (id !== undefined) return { ok: true, value: id };
-      const cmd = peer.pd!.ids.proposal(this.now());
+      const cmd = peer.pd!.leader.ids.proposal(this.now());
       if (cmd) {
         const r = await this.pdPropose(cmd, o);
         if (!r.ok) return r;
@@ -1079,9 +1081,9 @@ export class Store {
       const peer = this.pdPeer();
       if (!peer || !this.pdIsLeader()) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId: PD_REGION_ID } };
       const pd = peer.pd!;
-      const r = pd.tso.getTimestamps(count, this.now());
+      const r = pd.leader.getTimestamps(count, this.now());
       // Renew the window ahead of time so requests rarely wait.
-      const renewal = pd.tso.windowProposal(this.now());
+      const renewal = pd.leader.tso.windowProposal(this.now());
       if (r.kind === 'ok') {
         if (renewal) void this.pdPropose(renewal);
         return { ok: true, value: { first: r.first, count: r.count } };
