@@ -11,7 +11,7 @@ import { DEDUP_WINDOW } from '@peerkv/store';
 import { BACKOFF_DEFAULT, REAL_CLOCK, backoffDelayMs, type BackoffOptions, type Clock } from './backoff.ts';
 import { PeerKVError } from './errors.ts';
 import { RegionCache } from './region-cache.ts';
-import type { KvPair, KvService, PdService, RegionRoute, StoreResolver } from './services.ts';
+import type { ClusterStatus, KvPair, KvService, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
 
 /** Largest key, in bytes. */
 export const KEY_BYTES_MAX = 64 * 1024;
@@ -33,6 +33,8 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Default read consistency. */
   consistency?: ReadConsistency;
+  /** Answers `status()`; a LocalCluster or PdCluster passes itself. */
+  statusSource?: StatusSource;
 }
 
 export interface CallOptions {
@@ -75,8 +77,10 @@ export class PeerKV {
   private inflightWrites = 0;
   private readonly writeWaiters: (() => void)[] = [];
   private closed = false;
+  private readonly statusSource: StatusSource | undefined;
 
   constructor(o: ClientOptions) {
+    this.statusSource = o.statusSource ?? (isStatusSource(o.pd) ? o.pd : undefined);
     this.pd = o.pd;
     this.stores = o.stores;
     this.clientId = o.clientId ?? randomId();
@@ -351,9 +355,19 @@ export class PeerKV {
     }
   }
 
+  /** Stores, their regions (leaders, terms, commit and applied indexes) and PD's running operators. */
+  async status(): Promise<ClusterStatus> {
+    if (!this.statusSource) throw new PeerKVError('Unavailable', 'no status source configured');
+    return this.statusSource.clusterStatus();
+  }
+
   close(): void {
     this.closed = true;
   }
+}
+
+function isStatusSource(x: unknown): x is StatusSource {
+  return typeof (x as Partial<StatusSource>).clusterStatus === 'function';
 }
 
 function busyMs(e: RegionError): number {

@@ -7,7 +7,7 @@ import type { Region, StoreMeta } from '@peerkv/pd';
 import { compareKeys, isEpochStale, regionContainsKey } from '@peerkv/pd';
 import { LocalRouter, STORE_CFS, Store, type StoreOptions } from '@peerkv/store';
 import type { KvEngine } from '@peerkv/storage';
-import type { PdService, RegionRoute, StoreResolver } from './services.ts';
+import type { ClusterStatus, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
 
 export interface LocalClusterOptions {
   /** Opens the engine of store `storeId` (memory, IndexedDB or LevelDB). */
@@ -17,7 +17,7 @@ export interface LocalClusterOptions {
   clusterId?: string;
 }
 
-export class LocalCluster implements PdService, StoreResolver {
+export class LocalCluster implements PdService, StoreResolver, StatusSource {
   readonly router = new LocalRouter();
   readonly stores = new Map<number, Store>();
 
@@ -90,6 +90,14 @@ export class LocalCluster implements PdService, StoreResolver {
 
   async getStore(storeId: number): Promise<StoreMeta | undefined> {
     return this.stores.has(storeId) ? { id: storeId, address: `local:${storeId}`, labels: {}, state: 'up' } : undefined;
+  }
+
+  async clusterStatus(): Promise<ClusterStatus> {
+    const stores = [...this.stores.values()].map((s) => {
+      const st = s.status();
+      return { storeId: st.storeId, up: st.stoppedReason === undefined, ...(st.stoppedReason ? { stoppedReason: st.stoppedReason } : {}), regions: st.regions };
+    });
+    return { stores, operators: [] };
   }
 
   async close(): Promise<void> {

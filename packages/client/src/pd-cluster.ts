@@ -9,9 +9,12 @@
  */
 import type { Region, ScheduleConfig, StoreMeta } from '@peerkv/pd';
 import { DEFAULT_SCHEDULE_CONFIG, regionContainsKey } from '@peerkv/pd';
-import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, PD_REGION_ID, STORE_CFS, Store, type StoreOptions } from '@peerkv/store';
+import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, PD_REGION_ID, STORE_CFS, Store, type LocalRouterOptions, type PdClient, type StoreOptions } from '@peerkv/store';
 import type { KvEngine } from '@peerkv/storage';
-import type { PdService, RegionRoute, StoreResolver } from './services.ts';
+import type { ClusterStatus, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
+
+/** Wait between two attempts to get a store id from PD, ms. */
+export const JOIN_RETRY_DELAY_MS = 20;
 
 export interface PdClusterOptions {
   /** Opens the engine named `name` (a device's storage), creating it empty if new. */
@@ -20,23 +23,40 @@ export interface PdClusterOptions {
   /** Scheduling settings written to PD at bootstrap. */
   schedule?: Partial<ScheduleConfig>;
   clusterId?: string;
+  /**
+   * Builds the PD client every store uses (default: `LocalPdClient`, which stamps PD commands
+   * with `Date.now`); a simulator passes one that reads its virtual clock.
+   */
+  pdClient?: (stores: () => Iterable<Store>) => PdClient;
+  /** Waits `ms` between join retries (default: a real `setTimeout`); a simulator passes virtual time. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Network behaviour of the router (message delay on virtual timers, seeded loss); none by default. */
+  router?: LocalRouterOptions;
+  /** The seed of a store's election randomness (default: `store.seed`, else the store id). */
+  seedOf?: (storeId: number) => number;
 }
 
-export class PdCluster implements PdService, StoreResolver {
-  readonly router = new LocalRouter();
+const realSleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+
+export class PdCluster implements PdService, StoreResolver, StatusSource {
+  readonly router: LocalRouter;
   readonly stores = new Map<number, Store>();
   /** The engine name each running store uses. */
   readonly engineOf = new Map<number, string>();
-  readonly pdClient = new LocalPdClient(() => this.stores.values());
+  readonly pdClient: PdClient;
   private readonly clusterId: string;
 
   constructor(private readonly o: PdClusterOptions) {
     this.clusterId = o.clusterId ?? 'pd-cluster';
+    this.router = new LocalRouter(o.router);
+    const stores = (): Iterable<Store> => this.stores.values();
+    this.pdClient = o.pdClient ? o.pdClient(stores) : new LocalPdClient(stores);
   }
 
   private async startStore(storeId: number, engine: KvEngine, name: string, labels: Record<string, string>): Promise<Store> {
     const store = await Store.open({
       ...this.o.store,
+      ...(this.o.seedOf ? { seed: this.o.seedOf(storeId) } : {}),
       storeId,
       clusterId: this.clusterId,
       engine,
@@ -74,7 +94,7 @@ export class PdCluster implements PdService, StoreResolver {
       for (let attempt = 0; attempt < 100 && storeId === undefined; attempt++) {
         const r = await this.pdClient.putStore(0, name, labels, { timeoutMs: 2000 });
         if (r.ok && r.value.kind === 'storePut') storeId = r.value.storeId;
-        else await new Promise((res) => setTimeout(res, 20));
+        else await (this.o.sleep ?? realSleep)(JOIN_RETRY_DELAY_MS);
       }
       if (storeId === undefined) throw new Error('PD did not assign a store id');
     }
@@ -126,6 +146,14 @@ export class PdCluster implements PdService, StoreResolver {
   /** Data regions PD knows, with their peers' stores. */
   regions(): Region[] {
     return (this.pdView()?.allRegions() ?? []).map((i) => i.region).filter((r) => r.id !== PD_REGION_ID);
+  }
+
+  async clusterStatus(): Promise<ClusterStatus> {
+    const stores = [...this.stores.values()].map((s) => {
+      const st = s.status();
+      return { storeId: st.storeId, up: st.stoppedReason === undefined, ...(st.stoppedReason ? { stoppedReason: st.stoppedReason } : {}), regions: st.regions };
+    });
+    return { stores, operators: [...this.stores.values()].find((s) => s.pdIsLeader())?.pdOperators() ?? [] };
   }
 
   async close(): Promise<void> {

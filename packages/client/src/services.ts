@@ -42,3 +42,35 @@ export interface PdService {
 export interface StoreResolver {
   store(storeId: number): KvService | undefined;
 }
+
+/** One store as `status()` shows it. */
+export interface StoreStatusView {
+  storeId: number;
+  up: boolean;
+  stoppedReason?: string;
+  regions: {
+    regionId: number;
+    peerId: number;
+    role: string;
+    term: number;
+    lead: number;
+    commit: number;
+    applied: number;
+    epoch: { confVer: number; version: number };
+    startKey: Uint8Array;
+    endKey: Uint8Array;
+    peers: { id: number; storeId: number; role: string }[];
+  }[];
+}
+
+/** The cluster as the client can see it: stores, their region replicas, PD's operators. */
+export interface ClusterStatus {
+  stores: StoreStatusView[];
+  /** Operators running on the PD leader (empty without PD). */
+  operators: { regionId: number; kind: string; desc: string }[];
+}
+
+/** Where `PeerKV.status()` gets its answer. */
+export interface StatusSource {
+  clusterStatus(): Promise<ClusterStatus>;
+}

@@ -42,6 +42,10 @@ describe('PD-driven cluster', () => {
         return groups.every((r) => r !== undefined && r.peers.length === 3 && r.peers.every((p) => p.role === 'voter'));
       };
       await until('3 replicas of PD and data', replicasOnThree);
+      const st = await kv.status();
+      expect(st.stores.length).toBe(3);
+      expect(st.stores.every((x) => x.up && x.regions.some((r) => r.regionId === PD_REGION_ID))).toBe(true);
+      expect(st.stores.flatMap((x) => x.regions).filter((r) => r.role === 'leader').length).toBeGreaterThanOrEqual(2);
 
       const n = 1500;
       for (let i = 0; i < n; i += 50) {
