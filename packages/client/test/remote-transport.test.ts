@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Region } from '@peerkv/pd';
 import { isEpochStale, regionContainsKey } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
-import { STORE_CFS, Store, serveStore } from '@peerkv/store';
+import { STORE_CFS, Store, bindStore, storeTransportOf } from '@peerkv/store';
 import { BroadcastChannelTransport, deriveClusterKeys, type ClusterKeys } from '@peerkv/transport';
 import { PeerKV, RemoteStoreResolver, codec, type PdService, type RegionRoute } from '../src/index.ts';
 
@@ -30,10 +30,8 @@ function transport(storeId: number, keys: ClusterKeys): BroadcastChannelTranspor
 /** A store whose Raft traffic and requests both go through `tr`. */
 async function storeOn(tr: BroadcastChannelTransport): Promise<Store> {
   const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-  const store = await Store.open({ storeId: tr.localStoreId, clusterId: 'rt', engine, transport: { send: (to, m) => void tr.send(to, m) }, tickIntervalMs: 10, requestTimeoutMs: 1000 });
-  tr.onMessage((b) => store.receive(b.fromStoreId, b.messages));
-  tr.onPeer((e) => e.type === 'down' && store.onStoreDown(e.storeId));
-  serveStore(store, tr);
+  const store = await Store.open({ storeId: tr.localStoreId, clusterId: 'rt', engine, transport: storeTransportOf(tr), tickIntervalMs: 10, requestTimeoutMs: 1000 });
+  bindStore(store, tr);
   cleanups.push(() => store.close());
   return store;
 }

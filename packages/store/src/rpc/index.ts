@@ -22,3 +22,4 @@ export * from './server.ts';
 export * from './local-rpc.ts';
 // The transport's request error, so callers of store RPC need only this package.
 export { RpcError, type RpcErrorKind, type RpcRequestOptions, type RequestHandler } from '@peerkv/transport';
+export * from './bind-transport.ts';
