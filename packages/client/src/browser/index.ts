@@ -6,4 +6,4 @@ export * from './protocol.ts';
 export * from './embedded-cluster.ts';
 export * from './tab-channel.ts';
 export * from './open-browser.ts';
-export type { WorkerApi } from './store-worker.ts';
+export * from './worker-api.ts';

@@ -10,7 +10,7 @@ import type { KvPair } from '../services.ts';
 import type { ReadConsistency, StoreOptions } from '@peerkv/store';
 import { BrowserKvError, WRITE_OPS, type BrowserStatus, type ClusterStatus, type KvRequest, type Reply } from './protocol.ts';
 import { PendingCalls, channelName, unwrapReply, type TabMessage } from './tab-channel.ts';
-import type { WorkerApi } from './store-worker.ts';
+import type { WorkerApi } from './worker-api.ts';
 
 /** Default time a request may wait for a host and its answer, ms. */
 export const REQUEST_DEADLINE_MS_DEFAULT = 60_000;
@@ -35,6 +35,13 @@ export interface OpenBrowserOptions {
   hostProbeMs?: number;
   /** Makes the host's Worker (tests may substitute one). */
   createWorker?: () => Worker;
+  /** The lock manager of the election; `navigator.locks` when absent (tests inject one). */
+  locks?: ElectionLocks;
+}
+
+/** The part of the Web Locks API the election uses (an exclusive lock, abortable while queued). */
+export interface ElectionLocks {
+  request(name: string, options: { signal?: AbortSignal }, callback: () => Promise<unknown>): Promise<unknown>;
 }
 
 /** Options of a read. */
@@ -106,9 +113,10 @@ export class BrowserPeerKV {
 
   /** Joins the election (and asks who hosts now). */
   start(): void {
-    if (!globalThis.navigator?.locks) throw new BrowserKvError('Unavailable', 'Web Locks are not available in this context');
+    const locks = this.o.locks ?? globalThis.navigator?.locks;
+    if (!locks) throw new BrowserKvError('Unavailable', 'Web Locks are not available in this context');
     this.channel.postMessage({ t: 'who' } satisfies TabMessage);
-    navigator.locks
+    locks
       .request(`peerkv:${this.cluster}:host`, { signal: this.lockAbort.signal }, async () => {
         // Hold the lock while hosting; give it back at once if this tab left while opening.
         if (await this.becomeHost()) await new Promise<void>((r) => (this.releaseLock = r));
