@@ -1002,6 +1002,30 @@ export class Store {
     this.schedule();
   }
 
+  /**
+   * The store is going away (a closing tab, a shutting-down server): report draining to PD
+   * (its drain-leader scheduler keeps leaders off this store) and hand every leadership
+   * held here to the most caught-up other voter now. Returns the regions asked to move.
+   */
+  drain(): number[] {
+    this.draining = true;
+    const moved: number[] = [];
+    for (const peer of this.peers.values()) {
+      if (peer.destroyed || !peer.isLeader()) continue;
+      const st = peer.raw.status();
+      let best: { id: number; match: number } | undefined;
+      for (const [id, pr] of st.progress ?? []) {
+        const voter = peer.region.peers.some((p) => p.id === id && p.role === 'voter');
+        if (id === peer.peerId || !voter || pr.isLearner) continue;
+        if (!best || pr.match > best.match) best = { id, match: pr.match };
+      }
+      if (!best) continue;
+      this.transferLeader(peer.regionId, best.id);
+      moved.push(peer.regionId);
+    }
+    return moved;
+  }
+
   /** Starts an election for the region on this replica now. */
   campaign(regionId: number): void {
     const peer = this.peers.get(regionId);

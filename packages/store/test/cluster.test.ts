@@ -219,3 +219,22 @@ describe('store cluster in one process', () => {
     expect(await get(c, 3, 'y')).toBe('v-y');
   });
 });
+
+describe('draining', () => {
+  it('hands every leadership to another voter', async () => {
+    const c = new Cluster();
+    try {
+      for (const id of [1, 2, 3]) await (await c.start(id)).createRegion(region1([1, 2, 3]));
+      c.store(1).campaign(R);
+      must(await put(c, R, 'a', '1'));
+      const leader = await c.leaderOf(R);
+      expect(leader.drain()).toEqual([R]);
+      await until(() => leader.status().regions[0].role !== 'leader' && c.nodes.size === 3);
+      const next = await c.leaderOf(R);
+      expect(next.storeId).not.toBe(leader.storeId);
+      expect(await get(c, R, 'a')).toBe('1');
+    } finally {
+      await c.closeAll();
+    }
+  });
+});
