@@ -82,6 +82,24 @@ describe('replica checker', () => {
     expect(c.log.some((l) => l.startsWith('placement'))).toBe(true);
   });
 
+  it('promotes a leftover learner when voters are missing, waits while it catches up, removes a surplus one', () => {
+    const c = new SimCluster(['d2', 'd3', 'd4']);
+    const [r] = regionsOn(1, [1, 102]);
+    const learner = peer(7000, 103, 'learner');
+    c.setRegions([{ ...r, region: { ...r.region, peers: [...r.region.peers, learner] }, pending: [7000] }]);
+    const kinds = (out: ReturnType<SimCluster['schedule']>): string[] => out.added.filter((a) => a.operator.regionId === 2).map((a) => JSON.stringify(a.operator.steps));
+    expect(kinds(c.schedule())).toEqual([]);
+    c.regions.get(2)!.pending = [];
+    c.heartbeatRegions(false);
+    expect(kinds(c.schedule())).toEqual([JSON.stringify([{ kind: 'promoteLearner', storeId: 103, peerId: 7000 }])]);
+
+    const d = new SimCluster(['d2', 'd3', 'd4']);
+    const [full] = regionsOn(1, [1, 102, 103]);
+    d.setRegions([{ ...full, region: { ...full.region, peers: [...full.region.peers, peer(7001, 104, 'learner')] } }]);
+    const steps = d.schedule().added.filter((a) => a.operator.regionId === 2).map((a) => a.operator.steps);
+    expect(steps).toEqual([[{ kind: 'removePeer', storeId: 104, peerId: 7001 }]]);
+  });
+
   it('moves the peers of an offline store away, then proposes its tombstone', () => {
     const c = new SimCluster(['d2', 'd3', 'd4']);
     c.setRegions(regionsOn(2, [1, 102, 103], 103));

@@ -14,6 +14,8 @@ export interface SimRegion {
   sizeBytes: number;
   keys: number;
   term?: number;
+  /** Peers the leader reports as catching up. */
+  pending?: number[];
 }
 
 export class SimCluster {
@@ -64,7 +66,7 @@ export class SimCluster {
   heartbeatRegions(execute: boolean): void {
     for (const r of [this.pdGroup, ...this.regions.values()]) {
       if (this.down.has(r.leader.storeId) && !this.elect(r)) continue;
-      const hb = heartbeat(r.region, r.leader, { approximateSizeBytes: r.sizeBytes, approximateKeys: r.keys, term: r.term ?? 1 });
+      const hb = heartbeat(r.region, r.leader, { approximateSizeBytes: r.sizeBytes, approximateKeys: r.keys, term: r.term ?? 1, pendingPeers: r.pending ?? [] });
       const result = this.sm.apply({ kind: 'regionHeartbeat', heartbeat: hb, nowMs: this.nowMs });
       if (result.kind === 'refused') throw new Error(`heartbeat refused: ${JSON.stringify(result.error)}`);
       const step = this.scheduler.onRegionHeartbeat(hb, this.nowMs);

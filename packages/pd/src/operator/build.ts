@@ -28,6 +28,11 @@ export function addVoterOperator(origin: OperatorOrigin, storeId: StoreId, peerI
   ]);
 }
 
+/** Promotes an existing learner (one left behind by an operator a previous leader started). */
+export function promoteLearnerOperator(origin: OperatorOrigin, storeId: StoreId, peerId: number): Operator {
+  return make(origin, [{ kind: 'promoteLearner', storeId, peerId }]);
+}
+
 /** Removes `peer`, moving leadership to `leaderTargetStoreId` first when `peer` leads. */
 export function removePeerOperator(origin: OperatorOrigin, peer: Peer, leaderTargetStoreId: StoreId | undefined): Operator {
   const steps: OperatorStep[] = [];

@@ -8,11 +8,12 @@
  *  4. replicas beyond `maxReplicas` are removed (unhealthy first, then those sharing a label);
  *  5. two replicas sharing an isolation label move apart when a store with a new label exists.
  * A region whose leader is unknown or sits on a down store is left until a live leader
- * reports it: operators are carried out by the leader.
+ * reports it (operators are carried out by the leader), and so is one with a learner still
+ * catching up.
  */
 import type { Peer } from '../meta.ts';
 import type { OperatorOrigin } from '../operator/build.ts';
-import { addVoterOperator, movePeerOperator, removePeerOperator } from '../operator/build.ts';
+import { addVoterOperator, movePeerOperator, promoteLearnerOperator, removePeerOperator } from '../operator/build.ts';
 import type { Operator, OperatorKind } from '../operator/types.ts';
 import type { RegionInfo } from '../region-tree.ts';
 import type { ClusterView } from './cluster-view.ts';
@@ -29,6 +30,8 @@ export function checkReplicas(view: ClusterView, info: RegionInfo, target: Repli
   if (leaderStore === undefined || leaderStore.isDown) return null;
   const maxReplicas = target === 'pdGroup' ? view.config.pdReplicas : view.config.maxReplicas;
   const ctx: CheckContext = { view, info, maxReplicas, pd: target === 'pdGroup' };
+  // A learner still catching up (e.g. from an operator a previous PD leader started): wait for it.
+  if (peers.some((p) => p.role === 'learner' && info.pendingPeers.includes(p.id) && view.peerCanStay(p))) return null;
   return checkLearners(ctx) ?? replaceUnhealthy(ctx) ?? addMissing(ctx) ?? removeExtra(ctx) ?? improvePlacement(ctx);
 }
 
@@ -58,9 +61,7 @@ function checkLearners(ctx: CheckContext): Operator | null {
   if (learner === undefined) return null;
   const voters = info.region.peers.filter((p) => p.role === 'voter' && view.peerCanStay(p)).length;
   if (view.peerCanStay(learner) && voters < wanted(ctx)) {
-    if (info.pendingPeers.includes(learner.id)) return null;
-    const o = origin(ctx, 'addReplica', `promote leftover learner ${learner.id}`);
-    return { ...addVoterOperator(o, learner.storeId, learner.id), steps: [{ kind: 'promoteLearner', storeId: learner.storeId, peerId: learner.id }] };
+    return promoteLearnerOperator(origin(ctx, 'addReplica', `promote leftover learner ${learner.id}`), learner.storeId, learner.id);
   }
   return removePeerOperator(origin(ctx, 'removeReplica', `remove leftover learner ${learner.id}`), learner, undefined);
 }
