@@ -3,6 +3,7 @@
  * payloads, out-of-order answers, every `RpcError` kind, membership (no request is served
  * from an unauthenticated link) and the counters.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodePackets } from '../src/chunking.ts';
 import { RpcError, type RpcErrorKind } from '../src/rpc.ts';
@@ -245,5 +246,37 @@ describe('Transport request/response', () => {
     for (const pk of forged) lac.peer?.send(pk);
     await until(() => a.counters().rpc.responsesUnmatched === 1);
     expect(await kindOf(p)).toBe('Timeout');
+  });
+
+  it('an authenticated peer sending arbitrary rpc frames never breaks the engine', async () => {
+    const frame = fc.oneof(
+      fc.record({ type: fc.constant('rpcRequest' as const), requestId: fc.nat(20), payload: fc.uint8Array({ maxLength: 16 }) }),
+      fc.record({
+        type: fc.constant('rpcResponse' as const),
+        requestId: fc.nat(20),
+        result: fc.oneof(
+          fc.uint8Array({ maxLength: 16 }).map((payload) => ({ ok: true as const, payload })),
+          fc.constantFrom('RemoteFailed' as const, 'PayloadTooLarge' as const, 'TooManyPending' as const).map((error) => ({ ok: false as const, error, message: 'x' })),
+        ),
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(frame, { maxLength: 20 }), fc.nat(5), async (frames, ownRequests) => {
+        const [a, b] = [await transport(1, { rpcLimits: { requestTimeoutMs: 50 } }), await transport(2)];
+        echo(a);
+        b.onRequest(() => new Promise(() => {})); // a's own requests only ever get forged answers
+        const [, lb] = await up(a, b);
+        const mine = Array.from({ length: ownRequests }, (_, i) => a.request(2, bytes(i)).then(() => 'ok', (e: unknown) => (e instanceof RpcError ? e.kind : 'untyped')));
+        for (const f of frames) for (const p of encodePackets(f, 16 * 1024)) lb.send(p);
+        const outcomes = await Promise.all(mine);
+        expect(outcomes.every((o) => ['ok', 'Timeout', 'RemoteFailed', 'PayloadTooLarge', 'TooManyPending'].includes(o))).toBe(true);
+        expect(a.peers()).toEqual([2]);
+        const c = a.counters().rpc;
+        expect(c.requestsServed).toBe(frames.filter((f) => f.type === 'rpcRequest').length);
+        a.close();
+        b.close();
+      }),
+      { numRuns: 40 },
+    );
   });
 });
