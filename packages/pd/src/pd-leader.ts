@@ -62,7 +62,7 @@ export class PdLeader {
 
   /** Starts serving in `term` (after applying every entry committed before it). */
   becomeLeader(term: number, nowMs: number): void {
-    this.leaderSinceMs = nowMs;
+    this.leaderSinceMs = Math.floor(nowMs);
     this.lastRoundMs = Number.NEGATIVE_INFINITY;
     this.tso.becomeLeader(term, this.sm.maxPersistedPhysicalMs);
     this.ids.becomeLeader(term);
@@ -83,7 +83,8 @@ export class PdLeader {
   }
 
   /** Periodic work: commands to propose and, every `scheduleIntervalMs`, a scheduling round. */
-  tick(nowMs: number): PdLeaderTick {
+  tick(nowMsRaw: number): PdLeaderTick {
+    const nowMs = Math.floor(nowMsRaw);
     const out: PdLeaderTick = { commands: [], added: [] };
     if (this.leaderSinceMs === undefined) return out;
     const window = this.tso.windowProposal(nowMs);

@@ -11,7 +11,7 @@
  * only serves under its own windows, it never reaches into a successor's range even if it
  * goes on applying entries before noticing it lost leadership.
  *
- * Wall-clock regressions never lower the next timestamp: physical time is
+ * Times are wall-clock ms; fractions are dropped. Wall-clock regressions never lower the next timestamp: physical time is
  * `max(last physical, min(now, window - 1))`. When the 2^18 logical values of a
  * millisecond run out, physical moves on by one.
  */
@@ -101,7 +101,8 @@ export class TsoAllocator {
   }
 
   /** `count` consecutive timestamps, or why not. */
-  getTimestamps(count: number, nowMs: number): TsoResult {
+  getTimestamps(count: number, nowMsRaw: number): TsoResult {
+    const nowMs = Math.floor(nowMsRaw);
     if (this.term === undefined) return { kind: 'error', error: { kind: 'NotLeader' } };
     const countMax = Math.min(this.config.batchMax, TSO_LOGICAL_MAX);
     if (!Number.isInteger(count) || count < 1 || count > countMax) {
@@ -124,7 +125,8 @@ export class TsoAllocator {
    * A `tsoSaveWindow` command to propose now, or null when the window is wide enough or a
    * proposal is still in flight. Call on every PD tick and after `WindowNotPersisted`.
    */
-  windowProposal(nowMs: number): TsoSaveWindowCommand | null {
+  windowProposal(nowMsRaw: number): TsoSaveWindowCommand | null {
+    const nowMs = Math.floor(nowMsRaw);
     if (this.term === undefined) return null;
     const base = Math.max(nowMs, this.floorPhysicalMs);
     const { updateThresholdMs, proposalRetryMs, saveWindowMs } = this.config;

@@ -72,6 +72,15 @@ describe('TsoAllocator', () => {
     expect(tsPhysicalMs(b)).toBe(9999);
   });
 
+  it('drops fractions of a millisecond (performance.now-style clocks)', () => {
+    const r = new Replica(101);
+    r.tso.becomeLeader(1, 0);
+    const cmd = r.tso.windowProposal(1000.7)!;
+    expect(cmd.maxPhysicalMs).toBe(4000);
+    r.apply(cmd);
+    expect(tsPhysicalMs(ok(r.tso.getTimestamps(1, 1500.9)).first)).toBe(1500);
+  });
+
   it('moves to the next millisecond when the logical counter overflows', () => {
     const r = new Replica(101, { batchMax: TSO_LOGICAL_MAX });
     r.tso.becomeLeader(1, 0);
