@@ -29,7 +29,7 @@ async function open(page: Page, cluster: string): Promise<void> {
 async function writeAcross(page: Page, fault: 'stopStore' | 'partitionStore', storeId: number, after: number): Promise<WriterResult> {
   await page.evaluate(() => window.harness.startWriter('w/'));
   const acked = () => page.evaluate(() => window.harness.ackedCount());
-  await expect.poll(acked).toBeGreaterThanOrEqual(5);
+  await expect.poll(acked, { timeout: 30_000 }).toBeGreaterThanOrEqual(5);
   const faultAt = await page.evaluate(([op, id]) => window.harness.fault(op, id), [fault, storeId] as const);
   const n = await acked();
   await expect.poll(acked, { timeout: 30_000 }).toBeGreaterThanOrEqual(n + after);

@@ -56,7 +56,7 @@ test('three tabs share one host; host failover, reloads and a browser restart ke
   const rest = tabs.filter((_, i) => i !== host);
   await Promise.all(rest.map((p, i) => p.evaluate((i) => window.harness.startWriter(`during/w${i}/`), i)));
   const during = () => rest[0].evaluate(async () => (await window.harness.keys('during/')).length);
-  await expect.poll(during).toBeGreaterThanOrEqual(10);
+  await expect.poll(during, { timeout: 30_000 }).toBeGreaterThanOrEqual(10);
   const closedAt = Date.now();
   await tabs[host].close({ runBeforeUnload: true });
   // Both writers must get past the failover: wait until each has new acknowledgements.

@@ -50,15 +50,15 @@ test('an item added in one tab shows up in another; the dashboard shows the clus
   await b.locator('#items li', { hasText: 'oat milk' }).locator('input[type=checkbox]').check();
   await expect(a.locator('#items li.done .text')).toHaveText(['oat milk'], { timeout: 30_000 });
 
-  await expect(a.locator('.store')).toHaveCount(3);
+  await expect(a.locator('.store')).toHaveCount(3, { timeout: 30_000 });
   await expect(a.locator('#regions tbody tr td:nth-child(4)').first()).toContainText('store', { timeout: 30_000 });
-  await expect(a.locator('#host')).toContainText('this tab hosts');
-  await expect(b.locator('#host')).toContainText('attached to host tab');
+  await expect(a.locator('#host')).toContainText('this tab hosts', { timeout: 30_000 });
+  await expect(b.locator('#host')).toContainText('attached to host tab', { timeout: 30_000 });
   // The controls: split the region, stop a store; the list keeps working from the other tab.
   await a.click('#split');
   await expect(a.locator('#regions tbody tr')).toHaveCount(2, { timeout: 30_000 });
   await a.locator('.store[data-store="3"] button', { hasText: 'Stop' }).click();
-  await expect(a.locator('.store[data-store="3"] .badge.down')).toHaveCount(1);
+  await expect(a.locator('.store[data-store="3"] .badge.down')).toHaveCount(1, { timeout: 30_000 });
   await b.fill('#item', 'apples');
   await b.press('#item', 'Enter');
   await expect(a.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread', 'apples'], { timeout: 30_000 });
