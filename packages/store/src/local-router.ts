@@ -5,23 +5,57 @@
  * partitions.
  */
 import type { RegionMessage } from '@peerkv/transport';
-import type { Store, StoreTransport } from './store.ts';
+import type { Store, StoreTransport, Timers } from './store.ts';
+
+/**
+ * Optional network behaviour (a simulator passes virtual timers and seeded choices). Without
+ * it, delivery is one microtask later and nothing is lost.
+ */
+export interface LocalRouterOptions {
+  /** Delays every send; per-link order is kept (a later send never overtakes an earlier one). */
+  delay?: {
+    timers: Pick<Timers, 'setTimeout'>;
+    now: () => number;
+    /** The delay of one send from store `from` to store `to`, ms. */
+    delayMs: (from: number, to: number) => number;
+  };
+  /** True to lose one send (all its messages) from `from` to `to`. */
+  drop?: (from: number, to: number) => boolean;
+}
 
 export class LocalRouter {
   private readonly stores = new Map<number, Store>();
   private readonly cut = new Set<string>();
-  /** Messages dropped by cuts or to stopped stores, for tests. */
+  /** Per link, the time the last delayed send is delivered (keeps links in order). */
+  private readonly linkBusyUntil = new Map<string, number>();
+  /** Messages dropped by cuts, by `drop` or to stopped stores, for tests. */
   dropped = 0;
+
+  constructor(private readonly o: LocalRouterOptions = {}) {}
+
+  /** Runs `deliver` after the link's delay, or a microtask later without one. */
+  private later(link: string, from: number, to: number, deliver: () => void): void {
+    const d = this.o.delay;
+    if (!d) {
+      queueMicrotask(deliver);
+      return;
+    }
+    const now = d.now();
+    const at = Math.max(now + Math.max(0, d.delayMs(from, to)), this.linkBusyUntil.get(link) ?? 0);
+    this.linkBusyUntil.set(link, at);
+    d.timers.setTimeout(deliver, at - now);
+  }
 
   /** The transport a store with `storeId` sends through. */
   transportFor(storeId: number): StoreTransport {
     return {
       send: (to: number, messages: RegionMessage[]) => {
-        if (this.cut.has(`${storeId}->${to}`)) {
+        const link = `${storeId}->${to}`;
+        if (this.cut.has(link) || this.o.drop?.(storeId, to)) {
           this.dropped += messages.length;
           return;
         }
-        queueMicrotask(() => {
+        this.later(link, storeId, to, () => {
           const target = this.stores.get(to);
           if (!target || this.cut.has(`${storeId}->${to}`)) {
             this.dropped += messages.length;

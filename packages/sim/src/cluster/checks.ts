@@ -1,0 +1,95 @@
+/**
+ * Cluster-level checks: PD's latest region ranges tile the key space (disjoint, no gaps),
+ * and after faults heal every region and PD's own group has min(replicas, live stores)
+ * voters, all on running stores that actually host them. Owns the violation kinds of
+ * cluster mode.
+ */
+import { compareKeys, type Region } from '@peerkv/pd';
+import type { Store } from '@peerkv/store';
+import type { ClusterEnv } from './cluster-env.ts';
+
+/** What went wrong in a cluster run. */
+export type ClusterViolationKind =
+  /** The per-key history is not linearizable (includes acknowledged writes missing from the final reads). */
+  | 'linearizability'
+  /** Replicas did not converge after healing, or a final read failed on a healed cluster. */
+  | 'liveness'
+  /** PD's regions overlap or leave a gap. */
+  | 'regionCoverage'
+  /** A store stopped with an error, failed to start, or a timer callback threw. */
+  | 'storeError';
+
+/** One broken rule, at a virtual time relative to the run's start. */
+export interface ClusterViolation {
+  kind: ClusterViolationKind;
+  atMs: number;
+  message: string;
+}
+
+const hex = (b: Uint8Array): string => (b.length === 0 ? '∅' : new TextDecoder().decode(b));
+
+/** Why `regions` do not tile the key space, or undefined when they do. */
+export function coverageProblem(regions: readonly Region[]): string | undefined {
+  if (regions.length === 0) return 'PD knows no data region';
+  const sorted = [...regions].sort((a, b) => compareKeys(a.startKey, b.startKey));
+  if (sorted[0].startKey.length !== 0) return `first region ${sorted[0].id} starts at ${hex(sorted[0].startKey)}, not the start of the key space`;
+  for (let i = 0; i + 1 < sorted.length; i++) {
+    const a = sorted[i];
+    const b = sorted[i + 1];
+    if (a.endKey.length === 0 || compareKeys(a.endKey, b.startKey) !== 0) {
+      return `region ${a.id} [${hex(a.startKey)}, ${hex(a.endKey)}) and region ${b.id} [${hex(b.startKey)}, ${hex(b.endKey)}) ${a.endKey.length === 0 || compareKeys(a.endKey, b.startKey) > 0 ? 'overlap' : 'leave a gap'}`;
+    }
+  }
+  const last = sorted[sorted.length - 1];
+  if (last.endKey.length !== 0) return `last region ${last.id} ends at ${hex(last.endKey)}, not the end of the key space`;
+  return undefined;
+}
+
+/** Why one group is not converged to `want` voters on `live` stores, or undefined. */
+function groupProblem(name: string, region: Region, want: number, live: Map<number, Store>): string | undefined {
+  const voters = region.peers.filter((p) => p.role === 'voter');
+  if (voters.length !== want || region.peers.length !== want) return `${name} has peers ${JSON.stringify(region.peers.map((p) => [p.storeId, p.role]))}, want ${want} voters`;
+  for (const p of voters) {
+    const s = live.get(p.storeId);
+    if (!s) return `${name} has a voter on store ${p.storeId}, which is not running`;
+    if (!s.regionIds().includes(region.id)) return `${name} lists store ${p.storeId}, which does not host it`;
+  }
+  return undefined;
+}
+
+/** Why the cluster is not converged (PD group and data regions at full strength), or undefined. */
+export function convergenceProblem(env: ClusterEnv): string | undefined {
+  const live = new Map(env.liveStores().map((s) => [s.storeId, s]));
+  const leader = [...live.values()].find((s) => s.pdIsLeader());
+  const pd = leader?.pdState();
+  if (!pd) return 'no PD leader';
+  const { maxReplicas, pdReplicas } = pd.config;
+  const group = pd.pdGroup?.region;
+  if (!group) return 'PD has no group';
+  const p = groupProblem('PD group', group, Math.min(pdReplicas, live.size), live);
+  if (p) return p;
+  const regions = env.pd.regions();
+  const cov = coverageProblem(regions);
+  if (cov) return cov;
+  for (const r of regions) {
+    const q = groupProblem(`region ${r.id}`, r, Math.min(maxReplicas, live.size), live);
+    if (q) return q;
+  }
+  return undefined;
+}
+
+/** A multi-line picture of the cluster for failure reports: PD's operators and stores, every replica's Raft state. */
+export function clusterDump(env: ClusterEnv): string[] {
+  const out: string[] = [];
+  const leader = env.liveStores().find((s) => s.pdIsLeader());
+  const pd = leader?.pdState();
+  out.push(`PD leader: store ${leader?.storeId ?? 'none'}; operators ${JSON.stringify(leader?.pdOperators() ?? [])}`);
+  for (const st of pd?.listStores() ?? []) out.push(`PD store ${st.meta.id} ${st.meta.state} ${JSON.stringify(st.meta.labels)} lastHeartbeat=${st.lastHeartbeatMs - env.startMs}ms`);
+  for (const r of pd?.allRegions() ?? []) out.push(`PD region ${r.region.id} epoch=${JSON.stringify(r.region.epoch)} peers=${JSON.stringify(r.region.peers.map((p) => [p.id, p.storeId, p.role]))} leader=${r.leader?.id ?? '-'}`);
+  for (const s of env.liveStores()) {
+    for (const r of s.status().regions) {
+      out.push(`store ${s.storeId} region ${r.regionId} peer ${r.peerId} ${r.role} term=${r.term} lead=${r.lead} commit=${r.commit} applied=${r.applied} hib=${r.hibernating} epoch=${JSON.stringify(r.epoch)} peers=${JSON.stringify(r.peers.map((p) => [p.id, p.storeId, p.role]))}`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,113 @@
+/**
+ * `npm run sim -- --cluster --seeds N [--seed S] [--verbose] [--mutation staleReads]`: runs
+ * cluster-mode seeds, prints each failing seed with how to reproduce it, and ends with
+ * exactly `sim: seeds=<N> ops=<total> violations=<v> unknown=<u>` (u: unknown-outcome client
+ * ops, reported, never counted as passed). Exit code 1 on any violation, 2 on bad arguments.
+ * Run directly: `npx tsx packages/sim/src/cluster/cli-cluster.ts --seeds 20`.
+ */
+import { runClusterSeed, type ClusterSeedResult } from './run.ts';
+import type { ClusterSimOptions } from './options.ts';
+
+/** Parsed cluster-mode arguments. */
+export interface ClusterCliArgs {
+  seeds: number[];
+  verbose: boolean;
+  mutation?: 'staleReads';
+}
+
+/** Bad command-line input. */
+export class ClusterCliError extends Error {
+  override readonly name = 'ClusterCliError';
+  constructor(
+    readonly kind: 'UnknownFlag' | 'MissingValue' | 'BadNumber' | 'UnknownMutation',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Usage of cluster mode. */
+export const CLUSTER_USAGE = 'usage: npm run sim -- --cluster [--seeds N] [--seed S] [--verbose] [--mutation staleReads]';
+
+/** Largest `--seeds`. */
+export const CLUSTER_SEEDS_MAX = 100_000;
+
+function intArg(flag: string, raw: string | undefined, min: number, max: number): number {
+  if (raw === undefined) throw new ClusterCliError('MissingValue', `${flag} needs a value`);
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ClusterCliError('BadNumber', `${flag} must be an integer in [${min}, ${max}], got ${raw}`);
+  return n;
+}
+
+/** Parses cluster-mode arguments (`--cluster` itself is accepted and ignored). */
+export function parseClusterArgs(argv: readonly string[]): ClusterCliArgs {
+  let count: number | undefined;
+  let first: number | undefined;
+  let verbose = false;
+  let mutation: ClusterCliArgs['mutation'];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--cluster') continue;
+    else if (a === '--seeds') count = intArg(a, argv[++i], 1, CLUSTER_SEEDS_MAX);
+    else if (a === '--seed') first = intArg(a, argv[++i], 0, 2 ** 31 - 1);
+    else if (a === '--verbose') verbose = true;
+    else if (a === '--mutation') {
+      const m = argv[++i];
+      if (m === undefined) throw new ClusterCliError('MissingValue', '--mutation needs a value');
+      if (m !== 'staleReads') throw new ClusterCliError('UnknownMutation', `unknown mutation ${m} (cluster mode knows: staleReads)`);
+      mutation = m;
+    } else throw new ClusterCliError('UnknownFlag', `unknown flag ${a}`);
+  }
+  const start = first ?? 1;
+  const n = count ?? (first !== undefined ? 1 : 20);
+  return { seeds: Array.from({ length: n }, (_, i) => start + i), verbose, ...(mutation ? { mutation } : {}) };
+}
+
+function printSeed(r: ClusterSeedResult, wallMs: number): void {
+  const o = r.outcomes;
+  console.log(
+    `seed ${r.seed}: ops=${r.ops} ok=${o.ok} fail=${o.fail} unknown=${o.unknown} scans=${r.workload.scans} kills=${r.nemesis.kills} ` +
+      `wipes=${r.nemesis.wipes} partitions=${r.nemesis.partitions} regions=${r.regions} stores=${r.storesJoined} virtual=${r.virtualMs}ms converge=${r.convergeMs}ms ` +
+      `timers=${r.timersFired} hash=${r.historyHash} wall=${wallMs.toFixed(0)}ms${r.linearizabilityUnknown ? ' lin=unknown' : ''}`,
+  );
+}
+
+function printFailure(r: ClusterSeedResult, args: ClusterCliArgs): void {
+  console.log(`seed ${r.seed}: ${r.violations.length} violation(s)`);
+  for (const v of r.violations) console.log(`  [${v.kind}] at ${v.atMs}ms: ${v.message}`);
+  if (args.verbose) for (const line of r.trace) console.log(`    | ${line}`);
+  console.log(`reproduce with: npm run sim -- --cluster --seed ${r.seed}${args.mutation ? ` --mutation ${args.mutation}` : ''}`);
+}
+
+/** Runs cluster mode with `argv`; returns the exit code (prints to the console). */
+export async function runClusterCli(argv: readonly string[]): Promise<number> {
+  let args: ClusterCliArgs;
+  try {
+    args = parseClusterArgs(argv);
+  } catch (e) {
+    if (!(e instanceof ClusterCliError)) throw e;
+    console.error(`${e.message}\n${CLUSTER_USAGE}`);
+    return 2;
+  }
+  const started = performance.now();
+  let ops = 0;
+  let violations = 0;
+  let unknown = 0;
+  const overrides: Partial<ClusterSimOptions> = { mutations: args.mutation === 'staleReads' ? { staleReads: true } : {} };
+  for (const seed of args.seeds) {
+    const t0 = performance.now();
+    const r = await runClusterSeed(seed, overrides);
+    ops += r.ops;
+    violations += r.violations.length;
+    unknown += r.outcomes.unknown;
+    if (args.verbose) printSeed(r, performance.now() - t0);
+    if (r.violations.length > 0) printFailure(r, args);
+  }
+  console.log(`sim: cluster ${args.seeds.length} seeds in ${((performance.now() - started) / 1000).toFixed(1)}s wall`);
+  console.log(`sim: seeds=${args.seeds.length} ops=${ops} violations=${violations} unknown=${unknown}`);
+  return violations > 0 ? 1 : 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await runClusterCli(process.argv.slice(2));
+}

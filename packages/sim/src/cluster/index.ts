@@ -1,0 +1,12 @@
+/**
+ * Cluster mode of the simulator: a PD-driven cluster of real stores and `PeerKV` clients on
+ * deterministic virtual time, with a seeded nemesis (kills, wipes, partitions) and checks
+ * (per-key linearizability, region coverage, replica convergence, stopped stores).
+ */
+export { runClusterSeed, historyHash, type ClusterSeedResult } from './run.ts';
+export { runClusterCli, parseClusterArgs, ClusterCliError, CLUSTER_USAGE, CLUSTER_SEEDS_MAX, type ClusterCliArgs } from './cli-cluster.ts';
+export { defaultClusterOptions, type ClusterSimOptions, type ClusterMutations } from './options.ts';
+export { VirtualScheduler, VirtualTimeoutError, VIRTUAL_EPOCH_MS } from './virtual-scheduler.ts';
+export { VirtualPdClient } from './virtual-pd-client.ts';
+export { ClusterEnv, type Device, type StoreFault } from './cluster-env.ts';
+export { coverageProblem, convergenceProblem, type ClusterViolation, type ClusterViolationKind } from './checks.ts';

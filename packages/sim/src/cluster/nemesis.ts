@@ -1,0 +1,65 @@
+/**
+ * The seeded nemesis of cluster mode: while clients run, it kills stores and restarts them
+ * from their disks, wipes a store (it rejoins as a new store from an empty disk), and cuts
+ * the network between groups of stores, healing each fault after a while. PD meanwhile
+ * splits regions under load and rebuilds replicas of stores down too long.
+ *
+ * Fault budget: a wipe loses one replica's data for good, so it happens only when every
+ * region has its full replica set on running stores and no other fault is active (one
+ * permanent loss at a time, as Raft with 3 replicas tolerates); kills keep disks, so any
+ * number is safe, but at most `downStoresMax` stores are down at once.
+ */
+import type { SeededRng } from '@peerkv/raft';
+import { intBetween, pick, shuffled, weightedPick } from '../rng-utils.ts';
+import type { ClusterEnv, Device } from './cluster-env.ts';
+
+/** Counts of injected faults. */
+export interface NemesisStats {
+  kills: number;
+  wipes: number;
+  partitions: number;
+}
+
+const FAULT_WEIGHTS = { kill: 45, wipe: 15, partition: 40 } as const;
+
+/** Runs faults until virtual time `untilMs`; every fault it started is healed when it returns. */
+export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: number, isConverged: () => boolean, stats: NemesisStats): Promise<void> {
+  const running: Promise<void>[] = [];
+  const { faultGapMs, faultLengthMs } = env.o;
+  for (;;) {
+    await env.sched.sleep(intBetween(rng, faultGapMs[0], faultGapMs[1]));
+    if (env.sched.now() >= untilMs) break;
+    const kind = weightedPick(rng, FAULT_WEIGHTS);
+    const lengthMs = intBetween(rng, faultLengthMs[0], faultLengthMs[1]);
+    const idle = env.devices.filter((d) => !d.busy);
+    const up = idle.filter((d) => d.up);
+    const down = env.devices.filter((d) => !d.up).length;
+    if (kind === 'kill' && up.length > 0 && down < env.o.downStoresMax) {
+      stats.kills++;
+      running.push(killAndRestart(env, pick(rng, up), lengthMs));
+    } else if (kind === 'wipe' && up.length > 0 && down === 0 && !env.isPartitioned() && isConverged()) {
+      stats.wipes++;
+      running.push(wipeAndRejoin(env, pick(rng, up), lengthMs));
+    } else if (kind === 'partition' && !env.isPartitioned() && env.devices.length > 1) {
+      stats.partitions++;
+      const side = shuffled(rng, env.devices).slice(0, intBetween(rng, 1, Math.floor(env.devices.length / 2)));
+      env.partition(side);
+      running.push(env.sched.sleep(lengthMs).then(() => env.heal()));
+    }
+  }
+  await Promise.all(running);
+}
+
+async function killAndRestart(env: ClusterEnv, d: Device, downMs: number): Promise<void> {
+  await env.kill(d);
+  d.busy = true;
+  await env.sched.sleep(downMs);
+  await env.start(d);
+}
+
+async function wipeAndRejoin(env: ClusterEnv, d: Device, downMs: number): Promise<void> {
+  await env.wipe(d);
+  d.busy = true;
+  await env.sched.sleep(downMs);
+  await env.start(d);
+}

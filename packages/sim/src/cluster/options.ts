@@ -1,0 +1,82 @@
+/**
+ * Settings of one cluster-mode run (`runClusterSeed`): cluster size, workload, faults and
+ * the virtual-time bounds of each phase. Owns the defaults; every duration is virtual ms.
+ */
+
+/** Deliberate harness-level bugs, to prove the checks can fail. */
+export interface ClusterMutations {
+  /** Clients read with `consistency: 'stale'` (any replica's local state): must be caught as non-linearizable. */
+  staleReads?: boolean;
+}
+
+/** Everything one seed's run depends on (besides the seed). */
+export interface ClusterSimOptions {
+  seed: number;
+  /** Stores started before the workload (one bootstraps, the rest join). */
+  stores: number;
+  /** Concurrent `PeerKV` clients. */
+  clients: number;
+  /** Size of the key space (`k00` ... ). */
+  keys: number;
+  /** Virtual time during which clients run ops and the nemesis injects faults, ms. */
+  workloadMs: number;
+  /** Client pause between two ops, ms (uniform in [0, this]). */
+  thinkMsMax: number;
+  /** Nemesis pause between two faults, ms (uniform in [min, max]). */
+  faultGapMs: readonly [number, number];
+  /** How long a killed store stays down or a partition lasts, ms (uniform in [min, max]). */
+  faultLengthMs: readonly [number, number];
+  /** Most stores down at once (killed or wiped and not yet back). */
+  downStoresMax: number;
+  /** After healing, the virtual time within which replicas must converge, ms. */
+  convergeMaxMs: number;
+  /** Virtual time allowed for setup steps (bootstrap, joins, first replication), ms. */
+  setupMaxMs: number;
+  /** One-way delay of a Raft message between stores, ms (uniform in [min, max]; per-link order kept). */
+  netDelayMs: readonly [number, number];
+  /** Probability that one send between stores is lost. */
+  netDropRate: number;
+  /** Store tick, ms. */
+  tickIntervalMs: number;
+  /** Store-side request timeout and the client's per-attempt timeout, ms. */
+  requestTimeoutMs: number;
+  /** The client's total retry budget per op, ms. */
+  clientBudgetMs: number;
+  /** PD: a store silent this long is down and its replicas are rebuilt, ms. */
+  maxStoreDownTimeMs: number;
+  /** PD: a region with this many keys is split. */
+  regionSplitKeys: number;
+  /** PD: replicas per data region. */
+  maxReplicas: number;
+  /** Wall-time budget of the linearizability check, ms (over it the verdict is `unknown`). */
+  checkBudgetMs: number;
+  mutations: ClusterMutations;
+}
+
+/** The defaults for `seed`, with `overrides` applied. */
+export function defaultClusterOptions(seed: number, overrides: Partial<Omit<ClusterSimOptions, 'seed'>> = {}): ClusterSimOptions {
+  return {
+    seed,
+    stores: 4 + (seed % 2),
+    clients: 3,
+    keys: 10,
+    workloadMs: 5_000,
+    thinkMsMax: 40,
+    faultGapMs: [150, 700],
+    faultLengthMs: [200, 2_500],
+    downStoresMax: 2,
+    convergeMaxMs: 15_000,
+    setupMaxMs: 15_000,
+    netDelayMs: [1, 12],
+    netDropRate: 0.01,
+    tickIntervalMs: 20,
+    requestTimeoutMs: 1_000,
+    clientBudgetMs: 4_000,
+    maxStoreDownTimeMs: 1_500,
+    regionSplitKeys: 4,
+    maxReplicas: 3,
+    checkBudgetMs: 5_000,
+    mutations: {},
+    ...overrides,
+  };
+}

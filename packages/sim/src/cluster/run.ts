@@ -1,0 +1,141 @@
+/**
+ * One cluster-mode seed: set up a PD-driven cluster on virtual time, run concurrent clients
+ * while the nemesis injects faults, heal, wait for replicas to converge, read every key, and
+ * check the history (linearizability per key) and the cluster (region coverage, convergence,
+ * stores stopped with an error).
+ */
+import { SeededRng } from '@peerkv/raft';
+import { History, describeOp, type Operation, type OpStatus } from '../history.ts';
+import { checkLinearizable } from '../linearizability.ts';
+import { ClusterEnv } from './cluster-env.ts';
+import { clusterDump, convergenceProblem, coverageProblem, type ClusterViolation } from './checks.ts';
+import { nemesisLoop, type NemesisStats } from './nemesis.ts';
+import { defaultClusterOptions, type ClusterSimOptions } from './options.ts';
+import { clientLoop, finalReads, makeClient, type WorkloadStats } from './workload.ts';
+
+/** What one seed did and found. */
+export interface ClusterSeedResult {
+  seed: number;
+  ops: number;
+  outcomes: Record<OpStatus, number>;
+  violations: ClusterViolation[];
+  /** The linearizability check ran out of its wall-time budget (not a pass). */
+  linearizabilityUnknown: boolean;
+  /** FNV-1a of the history: equal for two runs of one seed. */
+  historyHash: string;
+  operations: readonly Operation[];
+  nemesis: NemesisStats;
+  workload: WorkloadStats;
+  /** Data regions at the end, and the most stores ever used (wipes add stores). */
+  regions: number;
+  storesJoined: number;
+  virtualMs: number;
+  /** Virtual time from healing to convergence, ms. */
+  convergeMs: number;
+  timersFired: number;
+  trace: string[];
+}
+
+/** FNV-1a over the JSON of the operations. */
+export function historyHash(ops: readonly Operation[]): string {
+  const s = JSON.stringify(ops);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return `${h.toString(16).padStart(8, '0')}:${ops.length}`;
+}
+
+/** Runs `p` on virtual time for at most `maxMs`; throws if it neither resolves nor rejects. */
+async function within<T>(env: ClusterEnv, what: string, p: Promise<T>, maxMs: number): Promise<T> {
+  const r = await env.sched.await(p, maxMs);
+  if (r === undefined) throw new Error(`${what}: not done after ${maxMs} virtual ms`);
+  if ('error' in r) throw r.error;
+  return r.value;
+}
+
+/** Runs one seed end to end. */
+export async function runClusterSeed(seed: number, overrides: Partial<Omit<ClusterSimOptions, 'seed'>> = {}): Promise<ClusterSeedResult> {
+  const o = defaultClusterOptions(seed, overrides);
+  const env = new ClusterEnv(o);
+  const rng = new SeededRng(seed ^ 0x2545f491);
+  const history = new History();
+  const violations: ClusterViolation[] = [];
+  const at = (): number => env.sched.now() - env.startMs;
+  const nemesis: NemesisStats = { kills: 0, wipes: 0, partitions: 0 };
+  const workload: WorkloadStats = { scans: 0 };
+  let lin = false;
+  let convergeMs = -1;
+  try {
+    await within(env, 'setup', env.setup(), o.setupMaxMs);
+    if (!(await env.sched.runUntil(() => convergenceProblem(env) === undefined, o.setupMaxMs))) {
+      violations.push({ kind: 'liveness', atMs: at(), message: `initial replication did not converge: ${convergenceProblem(env)}` });
+    }
+    const consistency = o.mutations.staleReads ? 'stale' : 'linearizable';
+    const clients = Array.from({ length: o.clients }, (_, i) => makeClient(env, i, consistency));
+    const until = env.sched.now() + o.workloadMs;
+    const loops = clients.map((kv, i) => clientLoop(env, kv, history, i, rng.fork(), until, workload));
+    const faults = nemesisLoop(env, rng.fork(), until, () => convergenceProblem(env) === undefined, nemesis);
+    await within(env, 'workload', Promise.all([...loops, faults]), o.workloadMs + o.clientBudgetMs * 3 + o.faultLengthMs[1] * 2 + o.setupMaxMs);
+    await within(env, 'heal', env.healAll(), o.setupMaxMs);
+    const healedAt = env.sched.now();
+    const converged = await runUntilConverged(env, o.convergeMaxMs);
+    convergeMs = env.sched.now() - healedAt;
+    if (!converged) {
+      violations.push({ kind: 'liveness', atMs: at(), message: `not converged ${o.convergeMaxMs}ms after healing: ${convergenceProblem(env)}` });
+      env.trace.push(...clusterDump(env));
+    }
+    const reader = makeClient(env, o.clients, 'linearizable');
+    const failed = await within(env, 'final reads', finalReads(env, reader, history, o.clients), o.keys * o.clientBudgetMs * 2);
+    if (failed > 0) violations.push({ kind: 'liveness', atMs: at(), message: `${failed} final read(s) failed on the healed cluster` });
+    const cov = coverageProblem(env.pd.regions());
+    if (cov) violations.push({ kind: 'regionCoverage', atMs: at(), message: cov });
+    env.collectStopped();
+  } catch (e) {
+    violations.push({ kind: 'storeError', atMs: at(), message: `run aborted: ${String((e as Error).stack ?? e)}` });
+  }
+  history.closePending(env.rel());
+  for (const f of env.storeFaults) violations.push({ kind: 'storeError', atMs: f.atMs - env.startMs, message: `${f.device} store ${f.storeId ?? '?'}: ${f.reason}` });
+  for (const c of env.sched.callbackErrors) violations.push({ kind: 'storeError', atMs: c.atMs - env.startMs, message: `timer callback threw: ${String((c.error as Error).stack ?? c.error)}` });
+  const report = checkLinearizable(history.operations(), { budgetMs: o.checkBudgetMs });
+  for (const f of report.findings) {
+    if (f.verdict === 'illegal') {
+      violations.push({ kind: 'linearizability', atMs: at(), message: `key ${f.key} not linearizable; stuck at ${f.stuckOp ? describeOp(f.stuckOp) : '?'}; ops:\n      ${f.ops.map(describeOp).join('\n      ')}` });
+    } else lin = true;
+  }
+  const storesJoined = new Set(env.devices.map((d) => d.engineName)).size + env.devices.reduce((n, d) => n + d.wipes, 0);
+  const regions = env.pd.regions().length;
+  await closeCluster(env);
+  return {
+    seed,
+    ops: history.operations().length,
+    outcomes: history.counts(),
+    violations,
+    linearizabilityUnknown: lin,
+    historyHash: historyHash(history.operations()),
+    operations: history.operations(),
+    nemesis,
+    workload,
+    regions,
+    storesJoined,
+    virtualMs: at(),
+    convergeMs,
+    timersFired: env.sched.firedTimers,
+    trace: env.trace,
+  };
+}
+
+/** Runs until converged, checking every `CONVERGE_POLL_MS` of virtual time (the check is not free). */
+async function runUntilConverged(env: ClusterEnv, maxMs: number): Promise<boolean> {
+  const deadline = env.sched.now() + maxMs;
+  while (env.sched.now() < deadline) {
+    if (convergenceProblem(env) === undefined) return true;
+    await env.sched.runFor(CONVERGE_POLL_MS);
+  }
+  return convergenceProblem(env) === undefined;
+}
+
+/** Virtual time between two convergence checks, ms. */
+const CONVERGE_POLL_MS = 50;
+
+async function closeCluster(env: ClusterEnv): Promise<void> {
+  await env.sched.await(env.pd.close(), 10_000);
+}
