@@ -63,7 +63,7 @@ function infoFromHeartbeat(hb: RegionHeartbeat, nowMs: number): RegionInfo {
 function staleAgainst(hb: RegionHeartbeat, known: RegionInfo | undefined): PdApplyResult | null {
   if (known === undefined) return null;
   const { epoch, id } = hb.region;
-  if (isEpochStale(epoch, known.region.epoch)) return { kind: 'refused', error: { kind: 'StaleRegion', regionId: id, current: known.region } };
+  if (isEpochStale(epoch, known.region.epoch)) return { kind: 'refused', error: { kind: 'StaleRegion', regionId: id, current: copyRegion(known.region) } };
   const sameEpoch = epoch.version === known.region.epoch.version && epoch.confVer === known.region.epoch.confVer;
   if (sameEpoch && hb.term < known.term) {
     return { kind: 'refused', error: { kind: 'StaleTerm', regionId: id, term: hb.term, knownTerm: known.term } };
@@ -90,7 +90,7 @@ export function applyRegionHeartbeat(s: PdState, cmd: RegionHeartbeatCommand): P
   if (stale !== null) return stale;
   for (const o of s.regions.scan(hb.region.startKey, hb.region.endKey)) {
     if (o.region.id !== hb.region.id && hb.region.epoch.version < o.region.epoch.version) {
-      return { kind: 'refused', error: { kind: 'StaleRegion', regionId: hb.region.id, current: o.region } };
+      return { kind: 'refused', error: { kind: 'StaleRegion', regionId: hb.region.id, current: copyRegion(o.region) } };
     }
   }
   const removedRegionIds = s.regions.upsert(infoFromHeartbeat(hb, cmd.nowMs));
