@@ -198,6 +198,13 @@ describe('snapshots', () => {
     expect(restored.maxPersistedPhysicalMs).toBe(12345);
   });
 
+  it('keeps the snapshot format (golden bytes of a freshly bootstrapped cluster)', () => {
+    const hex = Array.from(bootstrapped(1000).snapshot(), (x) => x.toString(16).padStart(2, '0')).join('');
+    expect(hex).toBe(
+      '01010765000303e0a712010280808020008080800880e2091004c0cf240664657669636501010773746f72652d3101066465766963650264310000e8070164000001010165010001650100000000000000e8070102000001010103010001030100000000000000e807',
+    );
+  });
+
   it('refuses corrupt snapshots with PdDecodeError', () => {
     const bytes = bootstrapped().snapshot();
     expect(() => PdStateMachine.restore(bytes.subarray(0, bytes.length - 1))).toThrow(/Truncated/);
