@@ -35,6 +35,10 @@ export interface ClientOptions {
   consistency?: ReadConsistency;
   /** Answers `status()`; a LocalCluster or PdCluster passes itself. */
   statusSource?: StatusSource;
+  /** Pairs per scan request (paging); `SCAN_PAGE_PAIRS` by default. */
+  scanPagePairs?: number;
+  /** The store next to this client (same Worker or process): follower and stale reads go there when it holds a replica. */
+  localStoreId?: number;
 }
 
 export interface CallOptions {
@@ -78,9 +82,13 @@ export class PeerKV {
   private readonly writeWaiters: (() => void)[] = [];
   private closed = false;
   private readonly statusSource: StatusSource | undefined;
+  private readonly localStoreId: number | undefined;
+  private readonly scanPagePairs: number;
 
   constructor(o: ClientOptions) {
     this.statusSource = o.statusSource ?? (isStatusSource(o.pd) ? o.pd : undefined);
+    this.localStoreId = o.localStoreId;
+    this.scanPagePairs = Math.max(1, o.scanPagePairs ?? SCAN_PAGE_PAIRS);
     this.pd = o.pd;
     this.stores = o.stores;
     this.clientId = o.clientId ?? randomId();
@@ -114,17 +122,24 @@ export class PeerKV {
     if (o.reverse) {
       const routes = await this.routesCovering(start, end, o.signal);
       for (let i = routes.length - 1; i >= 0 && remaining > 0; i--) {
-        const pairs = await this.scanRegion(routes[i].region.startKey, start, end, remaining, true, consistency, o.signal);
-        for (const p of pairs) {
-          yield p;
-          remaining--;
+        // Page backwards through the region: each page ends (exclusive) at the last key seen.
+        let pageEnd = end;
+        for (;;) {
+          const pageLimit = Math.min(remaining, this.scanPagePairs);
+          const pairs = await this.scanRegion(routes[i].region.startKey, start, pageEnd, pageLimit, true, consistency, o.signal);
+          for (const p of pairs) {
+            yield p;
+            remaining--;
+          }
+          if (pairs.length < pageLimit || remaining <= 0) break;
+          pageEnd = pairs[pairs.length - 1].key;
         }
       }
       return;
     }
     let cursor = start;
     while (remaining > 0) {
-      const pageLimit = Math.min(remaining, SCAN_PAGE_PAIRS);
+      const pageLimit = Math.min(remaining, this.scanPagePairs);
       const { pairs, regionEnd } = await this.scanFrom(cursor, end, pageLimit, consistency, o.signal);
       for (const p of pairs) {
         yield p;
@@ -318,6 +333,10 @@ export class PeerKV {
   private pickPeer(route: RegionRoute, consistency: ReadConsistency, skip: Set<number>): Peer | undefined {
     const peers = route.region.peers.filter((p) => !skip.has(p.id));
     if (consistency === 'linearizable' && route.leader && !skip.has(route.leader.id)) return route.leader;
+    if (consistency !== 'linearizable') {
+      const local = peers.find((p) => p.storeId === this.localStoreId);
+      if (local) return local;
+    }
     return peers.find((p) => p.role === 'voter') ?? peers[0];
   }
 

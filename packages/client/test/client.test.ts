@@ -51,9 +51,9 @@ describe('PeerKV client', () => {
     expect(codec.fromJson(codec.json({ n: 1 }))).toEqual({ n: 1 });
   });
 
-  it('scans across a split, forward and reverse, with limits, and deletes a range', async () => {
+  it('scans across a split, forward and reverse, with limits and small pages, and deletes a range', async () => {
     c = await cluster();
-    const kv = new PeerKV({ pd: c, stores: c });
+    const kv = new PeerKV({ pd: c, stores: c, scanPagePairs: 4 });
     const keys = Array.from({ length: 30 }, (_, i) => `k${String(i).padStart(2, '0')}`);
     await kv.batchPut(keys.map((k) => ({ key: t(k), value: t(k.toUpperCase()) })));
     const leader = [...c.stores.values()].find((x) => x.status().regions[0].role === 'leader')!;
@@ -68,6 +68,9 @@ describe('PeerKV client', () => {
     expect(mid).toEqual(keys.slice(10, 20).map((k) => `${k}=${k.toUpperCase()}`));
     const rev = await collect(kv.scan({ start: t('k10'), end: t('k20'), reverse: true, limit: 7 }));
     expect(rev).toEqual(keys.slice(13, 20).reverse().map((k) => `${k}=${k.toUpperCase()}`));
+    // Unbounded reverse scans page through each region (pages of SCAN_PAGE_PAIRS).
+    const allRev = await collect(kv.scan({ reverse: true }));
+    expect(allRev).toEqual([...all].reverse());
     await kv.deleteRange(t('k05'), t('k25'));
     const left = await collect(kv.scan());
     expect(left.map((x) => x.split('=')[0])).toEqual([...keys.slice(0, 5), ...keys.slice(25)]);
