@@ -961,7 +961,9 @@ export class Store {
     let end = range.end;
     if (region.endKey.length && (!end || end.length === 0 || compareKeys(end, region.endKey) > 0)) end = region.endKey;
     const out: { key: Uint8Array; value: Uint8Array }[] = [];
-    const opts = end && end.length ? { start, end, limit: range.limit, reverse: range.reverse } : { start, limit: range.limit, reverse: range.reverse };
+    // An unbounded (or nonsensical) limit reads the whole range.
+    const limit = Number.isSafeInteger(range.limit) && range.limit >= 0 ? range.limit : Number.MAX_SAFE_INTEGER;
+    const opts = end && end.length ? { start, end, limit, reverse: range.reverse } : { start, limit, reverse: range.reverse };
     for await (const kv of this.engine.scan(DATA_CF, opts)) out.push(kv);
     return { ok: true, value: out };
   }
