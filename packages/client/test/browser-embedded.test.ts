@@ -100,6 +100,44 @@ describe('EmbeddedCluster', () => {
   });
 });
 
+describe('EmbeddedCluster stamped writes', () => {
+  let c: EmbeddedCluster | undefined;
+  afterEach(async () => {
+    await c?.close();
+    c = undefined;
+    disks.clear();
+  });
+
+  it('applies a resent stamp once, even on the next host after a reopen', async () => {
+    c = await open();
+    const stamp = (seq: number) => ({ clientId: 'tab-1', seq });
+    await call(c, { op: 'put', key: t('k'), value: t('a'), stamp: stamp(1) });
+    await call(c, { op: 'put', key: t('k'), value: t('b'), stamp: stamp(2) });
+    // The first write's answer was lost; the tab sends it again, to a new host.
+    await c.close();
+    c = await open();
+    await call(c, { op: 'put', key: t('k'), value: t('a'), stamp: stamp(1) });
+    expect(s((await call<Uint8Array>(c, { op: 'get', key: t('k') })))).toBe('b');
+    // Without stamps the same resend would revert it (what PeerKV's own retries cannot see).
+    await call(c, { op: 'put', key: t('k'), value: t('a') });
+    expect(s((await call<Uint8Array>(c, { op: 'get', key: t('k') })))).toBe('a');
+  });
+
+  it('splits stamped batches and range deletes by region, and checks stamps and keys', async () => {
+    c = await open();
+    await call(c, { op: 'splitRegion', splitKey: t('m') });
+    const stamp = (seq: number) => ({ clientId: 'tab-2', seq });
+    const keys = ['a', 'f', 'm', 'q', 'z'];
+    await call(c, { op: 'batchPut', pairs: keys.map((k) => ({ key: t(k), value: t(k.toUpperCase()) })), stamp: stamp(1) });
+    await call(c, { op: 'deleteRange', start: t('e'), end: t('r'), stamp: stamp(2) });
+    await call(c, { op: 'batchDelete', keys: [t('z')], stamp: stamp(3) });
+    const pairs = await call<KvPair[]>(c, { op: 'scan', start: t('a') });
+    expect(pairs.map((p) => `${s(p.key)}=${s(p.value)}`)).toEqual(['a=A']);
+    expect(await c.call({ op: 'put', key: t('x'), value: t('1'), stamp: { clientId: '', seq: 1 } })).toMatchObject({ ok: false, error: { kind: 'InvalidArgument' } });
+    expect(await c.call({ op: 'put', key: new Uint8Array(), value: t('1'), stamp: stamp(4) })).toMatchObject({ ok: false, error: { kind: 'InvalidArgument' } });
+  });
+});
+
 describe('PendingCalls', () => {
   it('resends to each new host, serves a reply once, and expires', async () => {
     const sent: TabMessage[] = [];

@@ -5,9 +5,10 @@
  * regions from storage. It serves `KvRequest`s through a `PeerKV` client and, when enabled,
  * the test hooks (stop/start/partition a store, split a region).
  */
+import { compareKeys } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
-import type { Store, StoreOptions } from '@peerkv/store';
-import { PeerKV } from '../client.ts';
+import type { KvOp, Store, StoreOptions } from '@peerkv/store';
+import { KEY_BYTES_MAX, PeerKV, VALUE_BYTES_MAX } from '../client.ts';
 import { LocalCluster } from '../local-cluster.ts';
 import type { KvPair } from '../services.ts';
 import {
@@ -21,7 +22,10 @@ import {
   type KvRequest,
   type Reply,
   type StoreView,
+  type WriteRequest,
+  isWrite,
 } from './protocol.ts';
+import { TabWriter, type WriteStamp } from './tab-writes.ts';
 
 /** Stores of the default embedded cluster (three, so replication and failover are real). */
 export const EMBEDDED_STORES_DEFAULT = 3;
@@ -67,6 +71,7 @@ export function storeDatabaseName(cluster: string, storeName: string, storeId: n
 export class EmbeddedCluster {
   private readonly local: LocalCluster;
   private readonly kv: PeerKV;
+  private readonly tabWriter: TabWriter;
   private readonly engines = new Map<number, KvEngine>();
   private readonly partitioned = new Set<number>();
   private readonly storeIds: number[];
@@ -88,7 +93,9 @@ export class EmbeddedCluster {
         return engine;
       },
     });
-    this.kv = new PeerKV({ pd: this.local, stores: this.local, requestTimeoutMs: o.requestTimeoutMs ?? EMBEDDED_REQUEST_TIMEOUT_MS_DEFAULT });
+    const requestTimeoutMs = o.requestTimeoutMs ?? EMBEDDED_REQUEST_TIMEOUT_MS_DEFAULT;
+    this.kv = new PeerKV({ pd: this.local, stores: this.local, requestTimeoutMs });
+    this.tabWriter = new TabWriter(this.local, requestTimeoutMs);
   }
 
   /** Opens every store; bootstraps the first region when no store holds a region yet. */
@@ -140,6 +147,7 @@ export class EmbeddedCluster {
   }
 
   private async serve(req: KvRequest): Promise<unknown> {
+    if (isWrite(req) && req.stamp) return this.stampedWrite(req, req.stamp);
     switch (req.op) {
       case 'get':
         return this.kv.get(req.key, { consistency: req.consistency });
@@ -162,6 +170,15 @@ export class EmbeddedCluster {
       default:
         return this.hook(req);
     }
+  }
+
+  /** A tab's write under its own (clientId, seq): at most once even when sent to two hosts. */
+  private async stampedWrite(req: WriteRequest, stamp: WriteStamp): Promise<void> {
+    if (typeof stamp.clientId !== 'string' || stamp.clientId === '' || !Number.isSafeInteger(stamp.seq) || stamp.seq < 1) {
+      throw new BrowserKvError('InvalidArgument', 'a write stamp needs a clientId and a seq ≥ 1');
+    }
+    const ops = writeOps(req);
+    if (ops.length > 0) await this.tabWriter.write(stamp, ops);
   }
 
   private async scan(req: Extract<KvRequest, { op: 'scan' }>): Promise<KvPair[]> {
@@ -261,4 +278,33 @@ export class EmbeddedCluster {
     for (const e of this.engines.values()) await e.close();
     this.engines.clear();
   }
+}
+
+/** A write request's ops, checked like the client checks them (empty ranges drop out). */
+function writeOps(req: WriteRequest): KvOp[] {
+  switch (req.op) {
+    case 'put':
+      return [{ type: 'put', key: checkKey(req.key), value: checkValue(req.value) }];
+    case 'delete':
+      return [{ type: 'delete', key: checkKey(req.key) }];
+    case 'batchPut':
+      return req.pairs.map((p) => ({ type: 'put' as const, key: checkKey(p.key), value: checkValue(p.value) }));
+    case 'batchDelete':
+      return req.keys.map((k) => ({ type: 'delete' as const, key: checkKey(k) }));
+    case 'deleteRange':
+      checkKey(req.start);
+      return compareKeys(req.start, req.end) < 0 ? [{ type: 'deleteRange', start: req.start, end: req.end }] : [];
+  }
+}
+
+function checkKey(key: Uint8Array): Uint8Array {
+  if (!(key instanceof Uint8Array) || key.length === 0) throw new BrowserKvError('InvalidArgument', 'key must be a non-empty Uint8Array');
+  if (key.length > KEY_BYTES_MAX) throw new BrowserKvError('InvalidArgument', `key is ${key.length} bytes, over ${KEY_BYTES_MAX}`);
+  return key;
+}
+
+function checkValue(value: Uint8Array): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new BrowserKvError('InvalidArgument', 'value must be a Uint8Array');
+  if (value.length > VALUE_BYTES_MAX) throw new BrowserKvError('InvalidArgument', `value is ${value.length} bytes, over ${VALUE_BYTES_MAX}`);
+  return value;
 }

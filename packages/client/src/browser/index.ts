@@ -5,5 +5,6 @@
 export * from './protocol.ts';
 export * from './embedded-cluster.ts';
 export * from './tab-channel.ts';
+export * from './tab-writes.ts';
 export * from './open-browser.ts';
 export * from './worker-api.ts';

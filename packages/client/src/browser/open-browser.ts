@@ -8,7 +8,8 @@
 import * as Comlink from 'comlink';
 import type { KvPair } from '../services.ts';
 import type { ReadConsistency, StoreOptions } from '@peerkv/store';
-import { BrowserKvError, WRITE_OPS, type BrowserStatus, type ClusterStatus, type KvRequest, type Reply } from './protocol.ts';
+import { DEDUP_WINDOW } from '@peerkv/store';
+import { BrowserKvError, WRITE_OPS, isWrite, type BrowserStatus, type ClusterStatus, type KvRequest, type Reply } from './protocol.ts';
 import { PendingCalls, channelName, unwrapReply, type TabMessage } from './tab-channel.ts';
 import type { WorkerApi } from './worker-api.ts';
 
@@ -92,6 +93,10 @@ export class BrowserPeerKV {
   private closedReply!: Promise<Reply>;
   private resolveClosed!: (r: Reply) => void;
   private hostChanges = 0;
+  /** The last write number this tab stamped. */
+  private writeSeq = 0;
+  /** Stamped writes in flight stay within the stores' dedup window. */
+  private readonly writeSlots = new Slots(DEDUP_WINDOW);
   private readonly probe: ReturnType<typeof setInterval>;
   private readonly onPageHide = (): void => this.leave();
   /** Back from the back/forward cache after leaving: stand for election again. */
@@ -218,8 +223,18 @@ export class BrowserPeerKV {
 
   private async request<T>(req: KvRequest): Promise<T> {
     if (this.closed) throw new BrowserKvError('Closed', 'this PeerKV handle is closed');
-    const reply = this.isHost ? await this.serve(req) : await this.pending.add(req, this.hostTab, this.deadlineMs);
-    return unwrapReply<T>(reply);
+    if (!isWrite(req)) return unwrapReply<T>(await this.send(req));
+    // Every try of this write, on any host, carries the same stamp; the stores apply it once.
+    await this.writeSlots.acquire();
+    try {
+      return unwrapReply<T>(await this.send({ ...req, stamp: { clientId: this.tabId, seq: ++this.writeSeq } }));
+    } finally {
+      this.writeSlots.release();
+    }
+  }
+
+  private send(req: KvRequest): Promise<Reply> {
+    return this.isHost ? this.serve(req) : this.pending.add(req, this.hostTab, this.deadlineMs);
   }
 
   /** Serves a request on this (host) tab's Worker; announces successful writes. */
@@ -359,6 +374,24 @@ export class BrowserPeerKV {
     this.hostSide = undefined;
     this.hostTab = undefined;
     this.releaseLock?.();
+  }
+}
+
+/** A counting semaphore. */
+class Slots {
+  private used = 0;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(private readonly max: number) {}
+
+  async acquire(): Promise<void> {
+    while (this.used >= this.max) await new Promise<void>((r) => this.waiters.push(r));
+    this.used++;
+  }
+
+  release(): void {
+    this.used--;
+    this.waiters.shift()?.();
   }
 }
 

@@ -7,19 +7,23 @@ import type { PeerKVErrorKind } from '../errors.ts';
 import type { KvPair } from '../services.ts';
 import type { ReadConsistency, StoreCounters } from '@peerkv/store';
 import type { Peer, RegionEpoch } from '@peerkv/pd';
+import type { WriteStamp } from './tab-writes.ts';
 
 /** Pairs a `scan` request may return in one array (a larger `limit` is clamped). */
 export const SCAN_ARRAY_PAIRS_MAX = 10_000;
 
-/** One request to the profile's embedded cluster. */
+/**
+ * One request to the profile's embedded cluster. A write's `stamp` (the calling tab's id and
+ * write number, the same on every resend) makes it apply at most once across host failovers.
+ */
 export type KvRequest =
   | { op: 'get'; key: Uint8Array; consistency?: ReadConsistency }
   | { op: 'batchGet'; keys: Uint8Array[]; consistency?: ReadConsistency }
-  | { op: 'put'; key: Uint8Array; value: Uint8Array }
-  | { op: 'delete'; key: Uint8Array }
-  | { op: 'batchPut'; pairs: KvPair[] }
-  | { op: 'batchDelete'; keys: Uint8Array[] }
-  | { op: 'deleteRange'; start: Uint8Array; end: Uint8Array }
+  | { op: 'put'; key: Uint8Array; value: Uint8Array; stamp?: WriteStamp }
+  | { op: 'delete'; key: Uint8Array; stamp?: WriteStamp }
+  | { op: 'batchPut'; pairs: KvPair[]; stamp?: WriteStamp }
+  | { op: 'batchDelete'; keys: Uint8Array[]; stamp?: WriteStamp }
+  | { op: 'deleteRange'; start: Uint8Array; end: Uint8Array; stamp?: WriteStamp }
   | { op: 'scan'; start?: Uint8Array; end?: Uint8Array; limit?: number; reverse?: boolean; consistency?: ReadConsistency }
   | { op: 'status' }
   | HookRequest;
@@ -32,8 +36,16 @@ export type HookRequest =
   | { op: 'heal' }
   | { op: 'splitRegion'; splitKey: Uint8Array };
 
+/** A request that changes data. */
+export type WriteRequest = Extract<KvRequest, { op: 'put' | 'delete' | 'batchPut' | 'batchDelete' | 'deleteRange' }>;
+
 /** The operations that change data (their success is announced to every tab). */
 export const WRITE_OPS: ReadonlySet<KvRequest['op']> = new Set(['put', 'delete', 'batchPut', 'batchDelete', 'deleteRange']);
+
+/** Narrows a request to a write. */
+export function isWrite(req: KvRequest): req is WriteRequest {
+  return WRITE_OPS.has(req.op);
+}
 
 /** The hook operations. */
 export const HOOK_OPS: ReadonlySet<KvRequest['op']> = new Set(['stopStore', 'startStore', 'partitionStore', 'heal', 'splitRegion']);

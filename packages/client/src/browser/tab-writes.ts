@@ -1,0 +1,119 @@
+/**
+ * Writes that keep the calling tab's identity. A tab stamps each write with (its tab id, its
+ * own write sequence) and sends the same stamp again to every host it tries, so a write the
+ * old host applied but never answered is recognized by the stores' dedup tables (part of the
+ * replicated state) and applied at most once. `TabWriter` splits the ops by region (one
+ * store write per region, each with the tab's stamp: dedup tables are per region and a split
+ * copies them to both halves), sends each to the region's leader, and regroups what failed
+ * against the stores' current view until it is applied or the budget is spent.
+ */
+import type { Region } from '@peerkv/pd';
+import { compareKeys, regionContainsKey } from '@peerkv/pd';
+import type { KvOp, Store } from '@peerkv/store';
+import { PeerKVError } from '../errors.ts';
+import type { RegionRoute } from '../services.ts';
+
+/** A write's identity: the tab and its write number (1, 2, ... per tab). */
+export interface WriteStamp {
+  clientId: string;
+  seq: number;
+}
+
+/** Attempts per stamped write before `RetryBudgetExhausted`. */
+export const TAB_WRITE_ATTEMPTS_MAX = 40;
+/** Backoff between attempts: doubles from `TAB_WRITE_BACKOFF_MS_MIN` up to this, ms. */
+export const TAB_WRITE_BACKOFF_MS_MAX = 500;
+/** First backoff, ms. */
+export const TAB_WRITE_BACKOFF_MS_MIN = 10;
+
+/** What the writer needs from the cluster. */
+export interface TabWriteCluster {
+  getRegion(key: Uint8Array): Promise<RegionRoute | undefined>;
+  store(storeId: number): Store | undefined;
+}
+
+interface Group {
+  route: RegionRoute;
+  ops: KvOp[];
+}
+
+/** Applies stamped writes; see the module header. */
+export class TabWriter {
+  constructor(
+    private readonly cluster: TabWriteCluster,
+    private readonly requestTimeoutMs: number,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ) {}
+
+  /** Applies `ops` under `stamp`, region by region, at most once per region. */
+  async write(stamp: WriteStamp, ops: KvOp[]): Promise<void> {
+    let remaining = ops;
+    let lastError = 'no attempt';
+    for (let attempt = 0; attempt < TAB_WRITE_ATTEMPTS_MAX; attempt++) {
+      const groups = await this.groupByRegion(remaining);
+      if (groups) {
+        const results = await Promise.all(groups.map((g) => this.writeRegion(stamp, g)));
+        remaining = groups.filter((_, i) => results[i] !== undefined).flatMap((g) => g.ops);
+        if (remaining.length === 0) return;
+        lastError = results.find((r) => r !== undefined)!;
+      } else {
+        lastError = 'no region known for a key';
+      }
+      await this.sleep(Math.min(TAB_WRITE_BACKOFF_MS_MAX, TAB_WRITE_BACKOFF_MS_MIN * 2 ** attempt));
+    }
+    throw new PeerKVError('RetryBudgetExhausted', `write ${stamp.clientId}#${stamp.seq} failed after ${TAB_WRITE_ATTEMPTS_MAX} attempts: ${lastError}`);
+  }
+
+  /** One region's ops to its leader; undefined when applied, else why not. */
+  private async writeRegion(stamp: WriteStamp, g: Group): Promise<string | undefined> {
+    const leader = g.route.leader;
+    const store = leader ? this.cluster.store(leader.storeId) : undefined;
+    if (!store) return `region ${g.route.region.id} has no reachable leader`;
+    try {
+      const r = await store.write(g.route.region.id, g.route.region.epoch, stamp.clientId, stamp.seq, g.ops, { timeoutMs: this.requestTimeoutMs });
+      return r.ok ? undefined : r.error.kind;
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e);
+    }
+  }
+
+  /** The ops grouped by the region holding them now (a range delete is clipped per region); undefined if a key has no region. */
+  private async groupByRegion(ops: KvOp[]): Promise<Group[] | undefined> {
+    const groups = new Map<number, Group>();
+    const add = (route: RegionRoute, op: KvOp) => {
+      const g = groups.get(route.region.id) ?? { route, ops: [] };
+      g.ops.push(op);
+      groups.set(route.region.id, g);
+    };
+    for (const op of ops) {
+      if (op.type !== 'deleteRange') {
+        const route = await this.cluster.getRegion(op.key);
+        if (!route) return undefined;
+        add(route, op);
+        continue;
+      }
+      const routes = await this.covering(op.start, op.end);
+      if (!routes) return undefined;
+      for (const route of routes) add(route, clip(op, route.region));
+    }
+    return [...groups.values()];
+  }
+
+  private async covering(start: Uint8Array, end: Uint8Array): Promise<RegionRoute[] | undefined> {
+    const out: RegionRoute[] = [];
+    for (let cursor = start; ; ) {
+      const route = await this.cluster.getRegion(cursor);
+      if (!route) return undefined;
+      out.push(route);
+      const e = route.region.endKey;
+      if (e.length === 0 || compareKeys(e, end) >= 0) return out;
+      cursor = e;
+    }
+  }
+}
+
+function clip(op: Extract<KvOp, { type: 'deleteRange' }>, region: Region): KvOp {
+  const start = regionContainsKey(region, op.start) ? op.start : region.startKey;
+  const end = region.endKey.length > 0 && compareKeys(region.endKey, op.end) < 0 ? region.endKey : op.end;
+  return { type: 'deleteRange', start, end };
+}
