@@ -4,7 +4,7 @@
  * timestamp oracle; operators, the operator controller and the schedulers.
  */
 export * from './meta.ts';
-export * from './errors.ts';
+export { PdAssertionError, PdDecodeError, type PdDecodeErrorKind, type PdError } from './errors.ts';
 export * from './limits.ts';
 export * from './config.ts';
 export * from './timestamp.ts';
