@@ -105,6 +105,7 @@ export class EmbeddedCluster {
     const started = now();
     for (const id of c.storeIds) await c.local.startStore(id);
     await c.bootstrapIfEmpty();
+    if (c.opened === 'reopened') c.campaignEverywhere();
     // The first linearizable read marks the cluster ready (after a reopen, an election runs first).
     await c.kv.get(READY_PROBE_KEY);
     c.openMs = Math.round(now() - started);
@@ -129,6 +130,16 @@ export class EmbeddedCluster {
         await s.createRegion({ id: 1, startKey: region.startKey, endKey: region.endKey, epoch: region.epoch, peers: region.peers });
       }
     }
+  }
+
+  /**
+   * After a reopen every store of the cluster restarted at once, so no region has a leader:
+   * rather than wait out an election timeout, the first store campaigns for each of its
+   * regions now (an ordinary Raft election; PreVote and terms keep it safe).
+   */
+  private campaignEverywhere(): void {
+    const first = this.local.store(this.storeIds[0]);
+    for (const regionId of first?.regionIds() ?? []) first!.campaign(regionId);
   }
 
   /** Serves one request; never throws (failures are `Reply` values). */
