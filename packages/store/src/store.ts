@@ -656,6 +656,8 @@ export class Store {
       // Sent now, before the write (a leader's appends and heartbeats).
       await this.queueMessages(outbox, peer, rd.messages);
       const appliedBefore = peer.applied;
+      // PD: a lost leadership stops the leader services before anything more is applied.
+      if (peer.pd && rd.softState && rd.softState.role !== 'leader') peer.pd.updateRole(false, 0, peer.applied, 0, this.now());
       const fx = peer.applyEntries(rd.committedEntries, batch.kv, this.storeId);
       if (peer.applied !== appliedBefore || rd.snapshot) batch.stageApplyState(peer.regionId, { appliedIndex: peer.applied });
       if (peer.pd && peer.applied - peer.pd.persistedIndex >= PD_PERSIST_EVERY_ENTRIES) this.stagePdState(batch, peer);
