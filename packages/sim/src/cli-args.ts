@@ -19,6 +19,8 @@ export interface CliArgs {
   failFast: boolean;
   /** With --verbose: trace every Raft message to or from this node. */
   traceNode?: number;
+  /** Let membership changes remove the current leader (FINDINGS.md, finding 1). */
+  removeLeader: boolean;
 }
 
 /** The deliberate bugs the CLI can turn on. */
@@ -37,7 +39,7 @@ export class CliArgsError extends Error {
 }
 
 /** Usage text. */
-export const USAGE = `usage: npm run sim -- [--seeds N] [--seed S] [--nodes 3|5] [--ops N] [--verbose [--trace-node ID]] [--fail-fast] [--mutation ${MUTATION_NAMES.join('|')}]`;
+export const USAGE = `usage: npm run sim -- [--seeds N] [--seed S] [--nodes 3|5] [--ops N] [--verbose [--trace-node ID]] [--fail-fast] [--remove-leader] [--mutation ${MUTATION_NAMES.join('|')}]`;
 
 const SEEDS_DEFAULT = 20;
 
@@ -58,6 +60,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   let failFast = false;
   let mutation: MutationName | undefined;
   let traceNode: number | undefined;
+  let removeLeader = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     switch (flag) {
@@ -83,6 +86,9 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       case '--trace-node':
         traceNode = intArg(flag, argv[++i], 1, 1000);
         break;
+      case '--remove-leader':
+        removeLeader = true;
+        break;
       case '--fail-fast':
         failFast = true;
         break;
@@ -97,5 +103,5 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   const count = seedCount ?? (firstSeed !== undefined ? 1 : SEEDS_DEFAULT);
   const start = firstSeed ?? 1;
   const seeds = Array.from({ length: count }, (_, i) => start + i);
-  return { seeds, nodes, ops, verbose, mutation, failFast, traceNode };
+  return { seeds, nodes, ops, verbose, mutation, failFast, traceNode, removeLeader };
 }

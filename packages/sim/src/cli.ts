@@ -6,7 +6,7 @@
  * check ran out of its time budget). Exits 1 on any violation, 2 on bad arguments.
  */
 import { CliArgsError, USAGE, parseCliArgs, type CliArgs } from './cli-args.ts';
-import { defaultOptions, type SimMutations } from './options.ts';
+import { defaultOptions, type SimMutations, type SimOptions } from './options.ts';
 import { runSeed, type SeedResult } from './simulation.ts';
 
 /** The options a mutation name turns on. */
@@ -16,10 +16,23 @@ export function mutationOptions(name: CliArgs['mutation']): SimMutations {
   return { raft: { [name]: true } };
 }
 
+/** The options of one seed under the command-line arguments. */
+function optionsFor(seed: number, args: CliArgs): SimOptions {
+  const options = defaultOptions(seed, {
+    trace: args.verbose,
+    traceMessagesOfNode: args.traceNode,
+    mutations: mutationOptions(args.mutation),
+    ...(args.nodes !== undefined ? { nodes: args.nodes } : {}),
+    ...(args.ops !== undefined ? { ops: args.ops } : {}),
+  });
+  if (args.removeLeader) options.faults = { ...options.faults, mayRemoveLeader: true };
+  return options;
+}
+
 function reproduceLine(seed: number, args: CliArgs): string {
   const extra =
     `${args.nodes !== undefined ? ` --nodes ${args.nodes}` : ''}${args.ops !== undefined ? ` --ops ${args.ops}` : ''}` +
-    `${args.mutation !== undefined ? ` --mutation ${args.mutation}` : ''}`;
+    `${args.mutation !== undefined ? ` --mutation ${args.mutation}` : ''}${args.removeLeader ? ' --remove-leader' : ''}`;
   return `reproduce with: npm run sim -- --seed ${seed}${extra}`;
 }
 
@@ -55,9 +68,8 @@ function main(argv: readonly string[]): number {
   let seedsRun = 0;
   for (const seed of args.seeds) {
     seedsRun++;
-    const overrides = { trace: args.verbose, traceMessagesOfNode: args.traceNode, mutations: mutationOptions(args.mutation), ...(args.nodes !== undefined ? { nodes: args.nodes } : {}), ...(args.ops !== undefined ? { ops: args.ops } : {}) };
     const t0 = performance.now();
-    const r = runSeed(defaultOptions(seed, overrides));
+    const r = runSeed(optionsFor(seed, args));
     ops += r.ops;
     violations += r.violations.length;
     if (r.linearizabilityUnknown) unknown++;

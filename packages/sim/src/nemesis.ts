@@ -203,14 +203,17 @@ export class Nemesis {
   private changeMembership(): void {
     const leader = this.leader();
     if (leader === undefined) return;
-    const cc = this.chooseConfChange(leader.status);
+    const cc = this.chooseConfChange(leader.status, this.profile.mayRemoveLeader ? 0 : leader.node.id);
     if (cc === undefined) return;
     const accepted = leader.node.proposeConfChange(cc);
     this.cluster.trace(`nemesis: conf change ${JSON.stringify(cc)} via n${leader.node.id}: ${accepted ? 'proposed' : 'refused'}`);
   }
 
-  private chooseConfChange(status: Status): ConfChangeV2 | undefined {
-    const { voters, learners, votersOutgoing, autoLeave } = status.config;
+  /** A random valid change; `keep` (the leader, unless 0) is never removed. */
+  private chooseConfChange(status: Status, keep: NodeId): ConfChangeV2 | undefined {
+    const { learners, votersOutgoing, autoLeave } = status.config;
+    const voters = status.config.voters;
+    const removable = voters.filter((v) => v !== keep);
     if (votersOutgoing.length > 0) return autoLeave ? undefined : { transition: 'auto', changes: [] }; // leave an explicit joint config
     const members = new Set([...voters, ...learners]);
     const outsiders = this.cluster.nodes.map((n) => n.id).filter((id) => !members.has(id));
@@ -221,10 +224,10 @@ export class Nemesis {
     for (const id of outsiders) {
       options.push(single('addLearnerNode', id));
       if (voters.length < votersMax) options.push(single('addNode', id));
-      for (const v of voters) options.push([{ type: 'addNode', nodeId: id }, { type: 'removeNode', nodeId: v }]);
+      for (const v of removable) options.push([{ type: 'addNode', nodeId: id }, { type: 'removeNode', nodeId: v }]);
     }
     for (const id of learners) options.push(single('addNode', id), single('removeNode', id));
-    if (voters.length > votersMin) for (const v of voters) options.push(single('removeNode', v));
+    if (voters.length > votersMin) for (const v of removable) options.push(single('removeNode', v));
     if (options.length === 0) return undefined;
     const changes = pick(this.rng, options);
     const transition = changes.length > 1 || this.rng.chance(0.2) ? pick(this.rng, ['auto', 'implicit', 'explicit'] as const) : 'auto';

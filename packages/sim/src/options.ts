@@ -56,6 +56,13 @@ export interface FaultProfile {
   newLeaderIsolateRate: number;
   /** Both happen within this many ms of the election. */
   newLeaderCrashDelayMsMax: number;
+  /**
+   * Let membership changes remove or demote the current leader. Off by default: with this
+   * core a removed leader steps down when it applies its removal, which can leave the
+   * cluster without any electable node (packages/sim/FINDINGS.md, finding 1); operators
+   * (TiKV's PD, for one) transfer leadership away first, and so does the nemesis.
+   */
+  mayRemoveLeader: boolean;
   /** At most this many nodes are down at once (crash actions are skipped beyond it). */
   downNodesMax: number;
   /** Baseline network faults while the nemesis runs. */
@@ -150,6 +157,7 @@ export const DEFAULT_FAULTS: FaultProfile = {
   newLeaderCrashRate: 0.1,
   newLeaderIsolateRate: 0.1,
   newLeaderCrashDelayMsMax: 40,
+  mayRemoveLeader: false,
   downNodesMax: 1,
   network: { delayMsMin: 1, delayMsMax: 12, lossRate: 0.03, duplicateRate: 0.03, reorderRate: 0.1, reorderDelayMsMax: 40 },
   spikeNetwork: { delayMsMin: 5, delayMsMax: 80, lossRate: 0.2, duplicateRate: 0.1, reorderRate: 0.3, reorderDelayMsMax: 150 },
@@ -162,7 +170,7 @@ export const DEFAULT_CLIENTS: ClientProfile = {
   getRate: 0.45,
   deleteRate: 0.1,
   requestTimeoutMs: 250,
-  retryBackoffMs: 20,
+  retryBackoffMs: 50,
   opDeadlineMs: 1500,
   thinkTimeMsMax: 20,
 };

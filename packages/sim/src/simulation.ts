@@ -221,7 +221,8 @@ class Simulation implements ClusterControl, NodeHost, ClientHost {
     this.schedule(this.options.livenessTimeoutMs, () => {
       if (this.phase === 'done') return;
       const states = this.nodes.map((n) => describeNode(n)).join('; ');
-      this.invariants.report('liveness', this.now(), `no progress ${this.options.livenessTimeoutMs}ms after healing at ${healedAt}ms: ${states}`);
+      const diagnosis = diagnoseStall(this.nodes);
+      this.invariants.report('liveness', this.now(), `no progress ${this.options.livenessTimeoutMs}ms after healing at ${healedAt}ms${diagnosis}: ${states}`);
     });
   }
 
@@ -283,6 +284,36 @@ class Simulation implements ClusterControl, NodeHost, ClientHost {
     }
     if (++this.idleClients === this.options.client.clients) this.heal();
   }
+}
+
+/** A node's last persisted (index, term). */
+function lastEntry(n: SimNode): { index: number; term: number } {
+  const disk = n.storage.visible;
+  return { index: disk.lastIndex(), term: disk.term(disk.lastIndex()) };
+}
+
+/**
+ * Names the apply-time conf change deadlock (etcd-io/etcd#12359) when it is what stalls the
+ * cluster: a node that is no voter in its own applied config never campaigns, yet holds a
+ * longer log than a candidate whose (older, e.g. joint) config still needs its vote.
+ */
+function diagnoseStall(nodes: readonly SimNode[]): string {
+  const isVoter = (n: SimNode, id: NodeId): boolean => {
+    const c = n.status()?.config;
+    return c !== undefined && (c.voters.includes(id) || c.votersOutgoing.includes(id));
+  };
+  for (const removed of nodes) {
+    if (!removed.alive || isVoter(removed, removed.id)) continue;
+    const r = lastEntry(removed);
+    for (const c of nodes) {
+      if (!c.alive || !isVoter(c, c.id) || !isVoter(c, removed.id)) continue;
+      const mine = lastEntry(c);
+      if (r.term > mine.term || (r.term === mine.term && r.index > mine.index)) {
+        return ` (apply-time conf change deadlock: n${removed.id} left the config and never campaigns, but n${c.id}'s config still needs its vote and its log is longer; see FINDINGS.md)`;
+      }
+    }
+  }
+  return '';
 }
 
 /** One node's Raft state in one line, for liveness reports. */
