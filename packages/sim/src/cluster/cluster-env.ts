@@ -35,6 +35,11 @@ export interface StoreFault {
   reason: string;
 }
 
+/** Times a device tries `PdCluster.join` (each try waits ~2 s of virtual time for PD) before it is reported. */
+export const JOIN_ATTEMPTS_MAX = 5;
+/** Pause between two join tries, ms. */
+export const JOIN_RETRY_GAP_MS = 500;
+
 /** Mixes the run seed with a store id into a store's election seed. */
 function storeSeed(seed: number, storeId: number): number {
   return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + storeId * 0x85ebca6b) >>> 0;
@@ -123,10 +128,21 @@ export class ClusterEnv {
   async start(d: Device): Promise<void> {
     d.busy = true;
     try {
-      const s = await this.pd.join(d.engineName, { device: d.label });
-      this.log(`${d.storeId === s.storeId ? 'restart' : 'join'} ${d.label} as store ${s.storeId}`);
-      d.storeId = s.storeId;
-      d.up = true;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const s = await this.pd.join(d.engineName, { device: d.label });
+          this.log(`${d.storeId === s.storeId ? 'restart' : 'join'} ${d.label} as store ${s.storeId}`);
+          d.storeId = s.storeId;
+          d.up = true;
+          return;
+        } catch (e) {
+          // PD may be without a leader for a while (its group lost a quorum): a device retries.
+          const noId = e instanceof Error && e.message === 'PD did not assign a store id';
+          if (!noId || attempt >= JOIN_ATTEMPTS_MAX) throw e;
+          this.log(`${d.label}: PD assigned no store id yet (attempt ${attempt}), retrying`);
+          await this.sched.sleep(JOIN_RETRY_GAP_MS);
+        }
+      }
     } catch (e) {
       this.storeFaults.push({ atMs: this.sched.now(), device: d.label, storeId: d.storeId, reason: `start failed: ${String((e as Error).stack ?? e)}` });
     } finally {
