@@ -27,6 +27,7 @@ import {
 import type { InvariantChecker } from './invariants.ts';
 import { KvStateMachine, decodeCommand, encodeCommand, type KvCommand } from './kv.ts';
 import type { ClientReply, ClientRequest } from './messages.ts';
+import { PendingRequests } from './pending-requests.ts';
 import type { SimMutations } from './options.ts';
 import type { SimStorage, StorageOp } from './sim-storage.ts';
 
@@ -63,11 +64,6 @@ export interface NodeSettings {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-interface PendingRead {
-  request: ClientRequest;
-  index?: number;
-}
-
 /** One replica; see the module header. */
 export class SimNode {
   alive = false;
@@ -80,8 +76,7 @@ export class SimNode {
   private lastSnapshotIndex = 0;
   private role: StateRole = 'follower';
   private lead: NodeId = 0;
-  private readonly pendingWrites = new Map<string, ClientRequest[]>();
-  private readonly pendingReads = new Map<string, PendingRead>();
+  private readonly pending: PendingRequests;
   private readSeq = 0;
   /** Set when a conf change was applied: snapshot now (see `maybeSnapshot`). */
   private confChangedSinceSnapshot = false;
@@ -94,7 +89,9 @@ export class SimNode {
     private readonly host: NodeHost,
     private readonly rng: SeededRng,
     private readonly settings: NodeSettings,
-  ) {}
+  ) {
+    this.pending = new PendingRequests(settings.pendingRequestsMax);
+  }
 
   /** Starts (or restarts) the node from what its disk holds. */
   start(): void {
@@ -133,8 +130,7 @@ export class SimNode {
     this.alive = false;
     this.incarnation++;
     this.raw = undefined;
-    this.pendingWrites.clear();
-    this.pendingReads.clear();
+    this.pending.clear();
     if (powerLoss) this.storage.powerLoss();
     else this.storage.crash();
     this.host.trace(`n${this.id} ${powerLoss ? 'power loss' : 'crash'}`);
@@ -214,11 +210,8 @@ export class SimNode {
       if (result !== undefined) this.replyOk(request);
       return;
     }
-    if (this.pendingCount() >= this.settings.pendingRequestsMax) return this.replyDropped(request);
-    const key = `${clientId}:${seq}`;
-    const waiting = this.pendingWrites.get(key) ?? [];
-    waiting.push(request);
-    this.pendingWrites.set(key, waiting);
+    if (this.pending.full) return this.replyDropped(request);
+    const unwait = this.pending.addWrite(request);
     const cmd: KvCommand =
       request.kind === 'put'
         ? { kind: 'put', clientId, seq, key: request.key, value: request.value ?? '' }
@@ -228,8 +221,7 @@ export class SimNode {
         raw.propose(encodeCommand(cmd));
       } catch (e) {
         if (!(e instanceof ProposalDroppedError)) throw e;
-        waiting.pop();
-        if (waiting.length === 0) this.pendingWrites.delete(key);
+        unwait();
         this.replyDropped(request);
       }
     });
@@ -239,22 +231,18 @@ export class SimNode {
     if (this.settings.mutations.staleFollowerReads && this.role !== 'leader') {
       return this.replyOk(request, this.kv.get(request.key)); // the bug: no ReadIndex
     }
-    if (this.pendingCount() >= this.settings.pendingRequestsMax) return this.replyDropped(request);
+    if (this.pending.full) return this.replyDropped(request);
     const ctx = `${this.id}:${this.incarnation}:${this.readSeq++}`;
-    this.pendingReads.set(ctx, { request });
+    this.pending.addRead(ctx, request);
     this.withRaft((raw) => {
       try {
         raw.readIndex(encoder.encode(ctx));
       } catch (e) {
         if (!(e instanceof ProposalDroppedError)) throw e;
-        this.pendingReads.delete(ctx);
+        this.pending.dropRead(ctx);
         this.replyDropped(request);
       }
     });
-  }
-
-  private pendingCount(): number {
-    return this.pendingWrites.size + this.pendingReads.size;
   }
 
   private replyOk(request: ClientRequest, output?: string | null): void {
@@ -321,10 +309,7 @@ export class SimNode {
       this.lead = rd.softState.lead;
       if (this.role === 'leader') this.host.onLeaderElected(this);
     }
-    for (const rs of rd.readStates) {
-      const pending = this.pendingReads.get(decoder.decode(rs.requestCtx));
-      if (pending !== undefined) pending.index = rs.index;
-    }
+    for (const rs of rd.readStates) this.pending.onReadState(decoder.decode(rs.requestCtx), rs.index);
     for (const m of rd.messages) this.host.sendRaft(m);
   }
 
@@ -384,12 +369,7 @@ export class SimNode {
     this.lastSnapshotIndex = index;
     this.confState = confState;
     this.confChangedSinceSnapshot = false;
-    for (const [key, waiting] of this.pendingWrites) {
-      const [clientId, seq] = key.split(':').map(Number);
-      if (!this.kv.hasApplied(clientId, seq)) continue;
-      if (this.kv.resultOf(clientId, seq) !== undefined) for (const r of waiting) this.replyOk(r);
-      this.pendingWrites.delete(key);
-    }
+    for (const r of this.pending.takeAppliedWrites(this.kv)) this.replyOk(r);
   }
 
   private applyEntry(raw: RawNode, e: Entry): void {
@@ -405,19 +385,12 @@ export class SimNode {
     if (e.data.length === 0) return; // a new leader's no-op
     const cmd = decodeCommand(e.data);
     const outcome = this.kv.apply(cmd);
-    const key = `${cmd.clientId}:${cmd.seq}`;
-    const waiting = this.pendingWrites.get(key);
-    if (waiting === undefined) return;
-    this.pendingWrites.delete(key);
+    const waiting = this.pending.takeWrites(cmd.clientId, cmd.seq);
     if (outcome.kind !== 'stale') for (const r of waiting) this.replyOk(r);
   }
 
   private serveReads(): void {
-    for (const [ctx, p] of this.pendingReads) {
-      if (p.index === undefined || p.index > this.applied) continue;
-      this.pendingReads.delete(ctx);
-      this.replyOk(p.request, this.kv.get(p.request.key));
-    }
+    for (const r of this.pending.takeServableReads(this.applied)) this.replyOk(r, this.kv.get(r.key));
   }
 
   /**
