@@ -29,6 +29,27 @@ function optionsFor(seed: number, args: CliArgs): SimOptions {
   return options;
 }
 
+/** Runs one seed; an exception escaping the simulator counts as a violation of that seed. */
+function runSafely(seed: number, args: CliArgs): SeedResult {
+  const options = optionsFor(seed, args);
+  try {
+    return runSeed(options);
+  } catch (e) {
+    const message = e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ''}` : String(e);
+    return {
+      seed,
+      nodes: options.nodes,
+      ops: 0,
+      violations: [{ kind: 'simError', atMs: 0, message: `the simulator threw: ${message}` }],
+      linearizabilityUnknown: false,
+      outcomes: { ok: 0, fail: 0, unknown: 0, pending: 0 },
+      virtualMs: 0,
+      stats: { leaderTerms: 0, messagesSent: 0, messagesDropped: 0, writesLostInCrash: 0, writesLostInPowerLoss: 0 },
+      trace: [],
+    };
+  }
+}
+
 function reproduceLine(seed: number, args: CliArgs): string {
   const extra =
     `${args.nodes !== undefined ? ` --nodes ${args.nodes}` : ''}${args.ops !== undefined ? ` --ops ${args.ops}` : ''}` +
@@ -69,7 +90,7 @@ function main(argv: readonly string[]): number {
   for (const seed of args.seeds) {
     seedsRun++;
     const t0 = performance.now();
-    const r = runSeed(optionsFor(seed, args));
+    const r = runSafely(seed, args);
     ops += r.ops;
     violations += r.violations.length;
     if (r.linearizabilityUnknown) unknown++;
