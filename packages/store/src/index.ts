@@ -11,3 +11,4 @@ export * from './pd-host.ts';
 export * from './pd-client.ts';
 export { RegionPeer, type Result, type PendingProposal, type PendingRead, type RegionLocalState } from './peer.ts';
 export * from './rpc/index.ts';
+export * from './net/index.ts';

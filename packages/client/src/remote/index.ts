@@ -4,3 +4,4 @@
  */
 export * from './remote-kv-service.ts';
 export * from './remote-store-resolver.ts';
+export * from './remote-pd-service.ts';

@@ -18,6 +18,8 @@ export {
 } from './wire.ts';
 export * from './request-codec.ts';
 export * from './response-codec.ts';
+export * from './pd-codec.ts';
+export { dispatchPd, type ServedPdStore } from './pd-server.ts';
 export * from './server.ts';
 export * from './local-rpc.ts';
 // The transport's request error, so callers of store RPC need only this package.

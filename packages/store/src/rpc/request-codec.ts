@@ -9,6 +9,7 @@ import { ByteWriter, type ByteReader } from '@peerkv/transport';
 import type { KvOp } from '../command.ts';
 import type { ReadConsistency } from '../store.ts';
 import { StoreRpcDecodeError } from './errors.ts';
+import { PD_REQUEST_TYPES, isPdRequestType, readPdRequestBody, writePdRequestBody, type PdRequest } from './pd-codec.ts';
 import {
   RPC_KEY_BYTES_MAX,
   RPC_PEERS_MAX,
@@ -53,7 +54,8 @@ export type StoreRequest =
   | ({ type: 'split'; regionId: number; epoch: RegionEpoch; splitKey: Uint8Array; newRegionId: number; newPeerIds: number[] } & Timed)
   | { type: 'transferLeader'; regionId: number; peerId: number }
   | { type: 'campaign'; regionId: number }
-  | { type: 'status' };
+  | { type: 'status' }
+  | PdRequest;
 
 /** Wire numbers of the request types (append only). */
 export const STORE_REQUEST_TYPES = {
@@ -65,6 +67,7 @@ export const STORE_REQUEST_TYPES = {
   transferLeader: 6,
   campaign: 7,
   status: 8,
+  ...PD_REQUEST_TYPES,
 } as const;
 
 const CONSISTENCIES: readonly ReadConsistency[] = ['linearizable', 'follower', 'stale'];
@@ -144,6 +147,8 @@ function writeBody(w: ByteWriter, q: StoreRequest): void {
       return w.varUint(q.regionId);
     case 'status':
       return;
+    default:
+      return writePdRequestBody(w, q);
   }
 }
 
@@ -205,6 +210,7 @@ function readBody(r: ByteReader, type: number): StoreRequest {
     case STORE_REQUEST_TYPES.status:
       return { type: 'status' };
     default:
+      if (isPdRequestType(type)) return readPdRequestBody(r, type);
       throw new StoreRpcDecodeError('UnknownType', `request type ${type}`);
   }
 }

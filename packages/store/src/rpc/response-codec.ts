@@ -9,6 +9,7 @@ import { ByteWriter } from '@peerkv/transport';
 import type { Result } from '../peer.ts';
 import type { StoreCounters, StoreStatus } from '../store.ts';
 import { StoreRpcDecodeError, type StoreRpcFailure, type StoreRpcFailureKind } from './errors.ts';
+import { PD_RESPONSE_TYPES, isPdResponseType, readPdResponseBody, writePdResponseBody, type PdResponse } from './pd-codec.ts';
 import {
   RPC_KEY_BYTES_MAX,
   RPC_PAIRS_MAX,
@@ -47,10 +48,12 @@ export type StoreResponse =
   /** Of status. */
   | { type: 'status'; status: StoreStatus }
   /** The server could not run the request. */
-  | { type: 'failure'; failure: StoreRpcFailure };
+  | { type: 'failure'; failure: StoreRpcFailure }
+  /** Of the PD requests (`pd-codec.ts`). */
+  | PdResponse;
 
 /** Wire numbers of the response types (append only). */
-export const STORE_RESPONSE_TYPES = { unit: 1, value: 2, pairs: 3, ack: 4, status: 5, failure: 6 } as const;
+export const STORE_RESPONSE_TYPES = { unit: 1, value: 2, pairs: 3, ack: 4, status: 5, failure: 6, ...PD_RESPONSE_TYPES } as const;
 
 const FAILURE_KINDS: readonly StoreRpcFailureKind[] = ['BadRequest', 'StoreClosed', 'Internal'];
 const COUNTER_NAMES: readonly (keyof StoreCounters)[] = ['rounds', 'writes', 'snapshotsGenerated', 'snapshotsInstalled', 'logCompactions'];
@@ -141,6 +144,8 @@ export function writeStoreResponse(w: ByteWriter, s: StoreResponse): void {
     case 'failure':
       w.varUint(FAILURE_KINDS.indexOf(s.failure.kind));
       return writeClipped(w, s.failure.message, RPC_TEXT_BYTES_MAX);
+    default:
+      return writePdResponseBody(w, s);
   }
 }
 
@@ -153,7 +158,7 @@ function readFailure(r: ByteReader): StoreResponse {
 
 /** Reads one response (the whole of `r`'s remaining bytes must be it). */
 export function readStoreResponse(r: ByteReader): StoreResponse {
-  const type = readHeader(r, (t) => t >= STORE_RESPONSE_TYPES.unit && t <= STORE_RESPONSE_TYPES.failure, 'response');
+  const type = readHeader(r, (t) => (t >= STORE_RESPONSE_TYPES.unit && t <= STORE_RESPONSE_TYPES.failure) || isPdResponseType(t), 'response');
   switch (type) {
     case STORE_RESPONSE_TYPES.unit:
       return { type: 'unit', result: readResult(r, () => undefined) };
@@ -168,6 +173,7 @@ export function readStoreResponse(r: ByteReader): StoreResponse {
     case STORE_RESPONSE_TYPES.failure:
       return readFailure(r);
     default:
+      if (isPdResponseType(type)) return readPdResponseBody(r, type);
       throw new StoreRpcDecodeError('UnknownType', `response type ${type}`);
   }
 }

@@ -8,9 +8,10 @@ import { StoreClosedError, type Store } from '../store.ts';
 import { StoreRpcDecodeError, type StoreRpcFailure } from './errors.ts';
 import { decodeStoreRequest, type StoreRequest } from './request-codec.ts';
 import { encodeStoreResponse, type StoreResponse } from './response-codec.ts';
+import { dispatchPd, type ServedPdStore } from './pd-server.ts';
 
 /** The store methods a server calls (a `Store`, or a stand-in in tests). */
-export type ServedStore = Pick<Store, 'write' | 'get' | 'scan' | 'changePeers' | 'split' | 'transferLeader' | 'campaign' | 'status'>;
+export type ServedStore = Pick<Store, 'write' | 'get' | 'scan' | 'changePeers' | 'split' | 'transferLeader' | 'campaign' | 'status'> & ServedPdStore;
 
 /** Where requests come from: a `Transport`, a `LocalRpc` endpoint, or anything with `onRequest`. */
 export interface RequestSource {
@@ -21,6 +22,8 @@ export interface RequestSource {
 export interface ServeStoreOptions {
   /** Longest store-side timeout a request may ask for, ms (longer ones are cut to this). */
   requestTimeoutMsMax?: number;
+  /** The clock PD commands are stamped with, ms (default `Date.now`). */
+  now?: () => number;
 }
 
 /** Default `requestTimeoutMsMax`, ms. */
@@ -42,7 +45,7 @@ export async function handleStoreRequest(store: ServedStore, payload: Uint8Array
     return encodeStoreResponse(failure({ kind, message: e instanceof Error ? e.message : String(e) }));
   }
   try {
-    return encodeStoreResponse(await dispatch(store, request, o.requestTimeoutMsMax ?? SERVE_REQUEST_TIMEOUT_MS_MAX));
+    return encodeStoreResponse(await dispatch(store, request, o.requestTimeoutMsMax ?? SERVE_REQUEST_TIMEOUT_MS_MAX, o.now ?? (() => Date.now())));
   } catch (e) {
     if (e instanceof StoreClosedError) return encodeStoreResponse(failure({ kind: 'StoreClosed', message: e.message }));
     return encodeStoreResponse(failure({ kind: 'Internal', message: e instanceof Error ? e.message : String(e) }));
@@ -58,7 +61,7 @@ function options(q: { timeoutMs?: number }, timeoutMsMax: number): { timeoutMs?:
   return q.timeoutMs === undefined ? {} : { timeoutMs: Math.min(q.timeoutMs, timeoutMsMax) };
 }
 
-async function dispatch(store: ServedStore, q: StoreRequest, timeoutMsMax: number): Promise<StoreResponse> {
+async function dispatch(store: ServedStore, q: StoreRequest, timeoutMsMax: number, now: () => number): Promise<StoreResponse> {
   switch (q.type) {
     case 'write':
       return { type: 'unit', result: await store.write(q.regionId, q.epoch, q.clientId, q.seq, q.ops, options(q, timeoutMsMax)) };
@@ -81,5 +84,7 @@ async function dispatch(store: ServedStore, q: StoreRequest, timeoutMsMax: numbe
       return { type: 'ack' };
     case 'status':
       return { type: 'status', status: store.status() };
+    default:
+      return dispatchPd(store, q, (t) => options(t, timeoutMsMax), now);
   }
 }

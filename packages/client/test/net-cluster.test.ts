@@ -1,0 +1,116 @@
+/**
+ * A cluster that forms over a network transport, as separate processes would: every store
+ * and the client have their own `BroadcastChannelTransport` (Node's BroadcastChannel), PD
+ * is reached only by store RPC (`RemotePdClient` in stores, `RemotePdService` in the
+ * client). One store bootstraps, two join through PD under temporary ids, PD grows its own
+ * group and the data region to three replicas; the client keeps working after a store is
+ * killed, and the store restarts from its engine and catches up.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import { BOOTSTRAP_IDS, PD_REGION_ID, STORE_CFS, isTempStoreId, randomTempStoreId, startNetworkStore, type NetworkStore } from '@peerkv/store';
+import { BroadcastChannelTransport, deriveClusterKeys, type ClusterKeys } from '@peerkv/transport';
+import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from '../src/index.ts';
+
+const t = codec.text;
+const s = codec.fromText;
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for: ${what}`);
+}
+
+function factory(keys: ClusterKeys) {
+  return (storeId: number): BroadcastChannelTransport => {
+    const tr = new BroadcastChannelTransport({ localStoreId: storeId, keys, heartbeatIntervalMs: 50, departureTimeoutMs: 400 });
+    cleanups.push(() => tr.close());
+    return tr;
+  };
+}
+
+const STORE = { tickIntervalMs: 10, heartbeatIntervalTicks: 5, hibernateAfterTicks: 1_000_000, requestTimeoutMs: 2000 };
+
+describe('network cluster over BroadcastChannelTransport (Node)', () => {
+  it('bootstraps, joins through PD, replicates to 3, survives a killed store, which restarts and catches up', async () => {
+    const clusterId = `net-${randomTempStoreId()}`;
+    const keys = await deriveClusterKeys(clusterId, 'secret', 1000);
+    const disks = ['a', 'b', 'c'].map(() => new MemoryDisk());
+    const engine = (i: number) => MemoryEngine.open({ columnFamilies: STORE_CFS, disk: disks[i] });
+    const start = async (i: number, bootstrap = false): Promise<NetworkStore> => {
+      const ns = await startNetworkStore({
+        engine: await engine(i),
+        clusterId,
+        transportFactory: factory(keys),
+        bootstrap,
+        address: `dev-${i}`,
+        labels: { device: `d${i}` },
+        store: STORE,
+        schedule: { maxStoreDownTimeMs: 60_000 },
+        joinTimeoutMs: 20_000,
+      });
+      cleanups.push(() => ns.close());
+      return ns;
+    };
+
+    const first = await start(0, true);
+    expect(first.started).toBe('bootstrapped');
+    expect(first.store.storeId).toBe(BOOTSTRAP_IDS.store);
+    const joined = [await start(1), await start(2)];
+    expect(joined.map((j) => j.started)).toEqual(['joined', 'joined']);
+    const ids = [first, ...joined].map((n) => n.store.storeId);
+    expect(new Set(ids).size).toBe(3);
+    expect(ids.some(isTempStoreId)).toBe(false);
+
+    // PD (over RPC from the first store's client) sees its group and the data region on three voters.
+    const all = [first, ...joined];
+    await until('3 replicas of PD and data on every store', () =>
+      all.every((n) => {
+        const st = n.store.status();
+        return [PD_REGION_ID, BOOTSTRAP_IDS.dataRegion].every((id) => st.regions.some((r) => r.regionId === id && r.peers.length === 3 && r.peers.every((p) => p.role === 'voter')));
+      }),
+    );
+
+    // A client that hosts no store: temporary transport id, routing and data by request.
+    const ctr = factory(keys)(randomTempStoreId());
+    await until('client sees the stores', () => ids.every((id) => ctr.peers().includes(id)));
+    const pd = new RemotePdService(ctr, { candidates: () => ctr.peers(), budgetMs: 8000, attemptTimeoutMs: 1000 });
+    const stores = new RemoteStoreResolver(ctr, { requestTimeoutMs: 1000, reachable: () => ctr.peers() });
+    const kv = new PeerKV({ pd, stores, requestTimeoutMs: 1000 });
+    cleanups.push(() => kv.close());
+    await kv.put(t('a'), t('1'));
+    await kv.batchPut([{ key: t('b'), value: t('2') }, { key: t('c'), value: t('3') }]);
+    expect(s((await kv.get(t('b')))!)).toBe('2');
+    const route = await pd.getRegion(t('a'));
+    expect(route?.region.peers.length).toBe(3);
+    expect((await pd.getStore(joined[0].store.storeId))?.address).toBe('dev-1');
+    const ts = await pd.getTimestamps(2);
+    expect(ts.count).toBe(2);
+
+    // Kill the bootstrap store (it likely leads PD): writes and reads continue.
+    await first.close();
+    for (let i = 0; i < 10; i++) await kv.put(t(`k${i}`), t(`v${i}`));
+    expect(s((await kv.get(t('k9')))!)).toBe('v9');
+    expect(s((await kv.get(t('a')))!)).toBe('1');
+
+    // It restarts from its engine and catches up with what it missed.
+    const again = await start(0, true);
+    expect(again.started).toBe('restarted');
+    expect(again.store.storeId).toBe(BOOTSTRAP_IDS.store);
+    await kv.put(t('after'), t('restart'));
+    await until('the restarted store has every write', async () => {
+      const region = again.store.regionForKey(t('after'));
+      if (!region) return false;
+      const r = await again.store.get(region.id, region.epoch, t('after'), 'stale');
+      const k = await again.store.get(region.id, region.epoch, t('k9'), 'stale');
+      return r.ok && r.value !== undefined && s(r.value) === 'restart' && k.ok && k.value !== undefined && s(k.value) === 'v9';
+    });
+  }, 60_000);
+});

@@ -1,0 +1,8 @@
+/**
+ * Stores across processes: PD requests to whichever store leads PD (`PdCaller`,
+ * `RemotePdClient`) and starting a store that bootstraps, joins or restarts over a network
+ * transport (`startNetworkStore`).
+ */
+export * from './pd-caller.ts';
+export * from './remote-pd-client.ts';
+export * from './network-store.ts';

@@ -1,0 +1,188 @@
+/**
+ * `startNetworkStore`: a store that forms a cluster with stores in other processes, over
+ * any `Transport` (WebRTC, BroadcastChannel). What it does depends on its engine:
+ *
+ * - an engine with an identity restarts as that store (the `bootstrap` flag is ignored);
+ * - an empty engine with `bootstrap: true` creates the cluster as store
+ *   `BOOTSTRAP_IDS.store` (PD's group and the first data region, one replica each);
+ * - an empty engine otherwise joins: a store needs its id before its transport identity
+ *   exists, so it first connects under a temporary id from the reserved range
+ *   [`TEMP_STORE_ID_MIN`, `TEMP_STORE_ID_MAX`) (PD allocates ids upwards from the bootstrap
+ *   ids and never reaches it), asks PD `putStore(0, address, labels)` through any member,
+ *   closes that transport and starts under the id PD gave.
+ *
+ * Every store's `PdClient` is a `RemotePdClient` over its transport, so its heartbeats
+ * reach the PD leader wherever it runs; PD's replica checker then grows PD's group and the
+ * data regions onto joined stores.
+ */
+import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig } from '@peerkv/pd';
+import type { KvEngine } from '@peerkv/storage';
+import type { Transport } from '@peerkv/transport';
+import { bindStore, storeTransportOf } from '../rpc/bind-transport.ts';
+import { BOOTSTRAP_IDS, REAL_TIMERS, Store, type StoreOptions, type Timers } from '../store.ts';
+import { PdCaller } from './pd-caller.ts';
+import { RemotePdClient, type RemotePdClientOptions } from './remote-pd-client.ts';
+
+/** First id of the range reserved for temporary transport identities (joining stores, clients). */
+export const TEMP_STORE_ID_MIN = 2 ** 48;
+/** End (exclusive) of the reserved temporary id range. */
+export const TEMP_STORE_ID_MAX = 2 ** 49;
+/** Default time a joining store keeps asking PD for an id, ms. */
+export const JOIN_TIMEOUT_MS_DEFAULT = 60_000;
+/** Wait between checks for a first reachable member while joining, ms. */
+export const JOIN_POLL_MS = 50;
+
+/** Whether `id` is a temporary transport identity (never a store PD knows). */
+export function isTempStoreId(id: number): boolean {
+  return id >= TEMP_STORE_ID_MIN && id < TEMP_STORE_ID_MAX;
+}
+
+/** A random id in the temporary range (`randomBytes` defaults to `crypto.getRandomValues`). */
+export function randomTempStoreId(randomBytes: (n: number) => Uint8Array = (n) => crypto.getRandomValues(new Uint8Array(n))): number {
+  const b = randomBytes(6);
+  let v = 0;
+  for (const x of b) v = v * 256 + x;
+  return TEMP_STORE_ID_MIN + (v % (TEMP_STORE_ID_MAX - TEMP_STORE_ID_MIN));
+}
+
+/** Why a network store did not start. */
+export type NetworkStoreErrorKind =
+  /** No member answered the join within `joinTimeoutMs`. */
+  | 'JoinTimeout'
+  /** PD refused the join (e.g. a tombstoned id). */
+  | 'JoinRefused'
+  /** Creating the cluster failed. */
+  | 'BootstrapFailed';
+
+/** A network store could not start; `kind` is closed. */
+export class NetworkStoreError extends Error {
+  override readonly name = 'NetworkStoreError';
+  constructor(
+    readonly kind: NetworkStoreErrorKind,
+    detail: string,
+  ) {
+    super(`${kind}: ${detail}`);
+  }
+}
+
+/** Settings of `startNetworkStore`, with units. */
+export interface NetworkStoreOptions {
+  /** Opened with `STORE_CFS`; empty for a new store. */
+  engine: KvEngine;
+  clusterId: string;
+  /** Opens this process's transport under a store id (called once per identity used). */
+  transportFactory: (storeId: number) => Transport | Promise<Transport>;
+  /** Create the cluster if the engine is empty (exactly one store of a new cluster does this). */
+  bootstrap?: boolean;
+  /** How other stores reach this one, reported to PD; stable per device and data directory (an empty engine with a known address replaces that older store). */
+  address: string;
+  labels?: Record<string, string>;
+  /** Other store settings. */
+  store?: Partial<Omit<StoreOptions, 'storeId' | 'clusterId' | 'engine' | 'transport' | 'pdClient' | 'address' | 'labels'>>;
+  /** PD client settings (budget, backoff). */
+  pd?: Partial<RemotePdClientOptions>;
+  /** Scheduling settings written to PD at bootstrap. */
+  schedule?: Partial<ScheduleConfig>;
+  /** Time a joining store keeps asking PD for an id, ms (default 60 s). */
+  joinTimeoutMs?: number;
+  /** The temporary id while joining (default random in the reserved range). */
+  tempStoreId?: number;
+  timers?: Timers;
+  /** Wall clock for the join deadline, ms (default `Date.now`). */
+  now?: () => number;
+}
+
+/** A running network store. */
+export interface NetworkStore {
+  readonly store: Store;
+  readonly transport: Transport;
+  readonly pdClient: RemotePdClient;
+  /** How it started: `bootstrapped`, `joined` (new id from PD) or `restarted`. */
+  readonly started: 'bootstrapped' | 'joined' | 'restarted';
+  /** Stops serving, closes the store, then the transport. */
+  close(): Promise<void>;
+}
+
+/** Starts (bootstraps, joins or restarts) a store on `o.engine`; see the module comment. */
+export async function startNetworkStore(o: NetworkStoreOptions): Promise<NetworkStore> {
+  const ident = await Store.readIdentity(o.engine);
+  if (ident) return open(o, ident.storeId, 'restarted');
+  if (o.bootstrap) return bootstrap(o);
+  return open(o, await joinId(o), 'joined');
+}
+
+async function open(o: NetworkStoreOptions, storeId: number, started: NetworkStore['started']): Promise<NetworkStore> {
+  const transport = await o.transportFactory(storeId);
+  const pdClient = new RemotePdClient(transport, { candidates: () => transport.peers().filter((id) => !isTempStoreId(id)), ...o.pd });
+  let store: Store;
+  try {
+    store = await Store.open({
+      ...o.store,
+      ...(o.timers ? { timers: o.timers } : {}),
+      storeId,
+      clusterId: o.clusterId,
+      engine: o.engine,
+      transport: storeTransportOf(transport),
+      pdClient,
+      address: o.address,
+      labels: o.labels ?? {},
+    });
+  } catch (e) {
+    transport.close();
+    throw e;
+  }
+  pdClient.attachLocal(store);
+  const unbind = bindStore(store, transport);
+  return {
+    store,
+    transport,
+    pdClient,
+    started,
+    close: async () => {
+      unbind();
+      pdClient.attachLocal(undefined);
+      await store.close();
+      transport.close();
+    },
+  };
+}
+
+async function bootstrap(o: NetworkStoreOptions): Promise<NetworkStore> {
+  const ns = await open(o, BOOTSTRAP_IDS.store, 'bootstrapped');
+  const r = await ns.store.bootstrapCluster({ clusterNumber: 1, address: o.address, labels: o.labels ?? {} });
+  if (!r.ok || r.value.kind !== 'bootstrapped') {
+    await ns.close();
+    throw new NetworkStoreError('BootstrapFailed', JSON.stringify(r));
+  }
+  const cfg = await ns.store.pdPropose({ kind: 'setScheduleConfig', config: { ...DEFAULT_SCHEDULE_CONFIG, ...o.schedule } });
+  if (!cfg.ok || cfg.value.kind !== 'configSet') {
+    await ns.close();
+    throw new NetworkStoreError('BootstrapFailed', `schedule config: ${JSON.stringify(cfg)}`);
+  }
+  return ns;
+}
+
+/** Connects under a temporary id and asks PD for a store id. */
+async function joinId(o: NetworkStoreOptions): Promise<number> {
+  const timers = o.timers ?? REAL_TIMERS;
+  const now = o.now ?? (() => Date.now());
+  const deadline = now() + (o.joinTimeoutMs ?? JOIN_TIMEOUT_MS_DEFAULT);
+  const temp = await o.transportFactory(o.tempStoreId ?? randomTempStoreId());
+  try {
+    // Members only: other joiners and clients also use temporary ids.
+    const members = (): number[] => temp.peers().filter((id) => !isTempStoreId(id));
+    const caller = new PdCaller(temp, { ...o.pd, candidates: members });
+    while (now() < deadline) {
+      if (members().length === 0) {
+        await new Promise((r) => timers.setTimeout(() => r(undefined), JOIN_POLL_MS));
+        continue;
+      }
+      const r = await caller.call({ type: 'pdPutStore', storeId: 0, address: o.address, labels: o.labels ?? {} }, 'pdApply', { timeoutMs: Math.max(1, deadline - now()) });
+      if (r.ok && r.value.kind === 'storePut') return r.value.storeId;
+      if (r.ok && r.value.kind === 'refused') throw new NetworkStoreError('JoinRefused', JSON.stringify(r.value.error));
+    }
+    throw new NetworkStoreError('JoinTimeout', `no member of '${o.clusterId}' gave a store id in time`);
+  } finally {
+    temp.close();
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * `PdCaller`: sends PD requests (`pd-codec.ts`) to whichever store can answer them. It asks
+ * the store it believes hosts the PD leader first, then every reachable store in turn,
+ * follows `NotLeader` hints, and backs off (capped exponential) between full rounds, all
+ * within a per-call budget. The caller's own store, if any, is asked directly (a transport
+ * cannot request itself). Shared by a store's `RemotePdClient` and a client's
+ * `RemotePdService`.
+ */
+import type { RegionError } from '@peerkv/pd';
+import { RpcError } from '@peerkv/transport';
+import type { Result } from '../peer.ts';
+import { PD_REGION_ID } from '../pd-host.ts';
+import type { Timers } from '../store.ts';
+import { REAL_TIMERS } from '../store.ts';
+import { StoreRpcDecodeError } from '../rpc/errors.ts';
+import type { PdRequest, PdResponse } from '../rpc/pd-codec.ts';
+import { encodeStoreRequest } from '../rpc/request-codec.ts';
+import { decodeStoreResponse } from '../rpc/response-codec.ts';
+import { handleStoreRequest, type ServedStore } from '../rpc/server.ts';
+
+/** Anything that sends a request to a store and awaits its answer (`Transport`, a `LocalRpc` endpoint). */
+export interface PdRequester {
+  request(targetStoreId: number, payload: Uint8Array, o?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Uint8Array>;
+}
+
+/** A store in this process that can answer PD requests itself. */
+export type LocalPdServer = ServedStore & { readonly storeId: number };
+
+/** Settings, with units. */
+export interface PdCallerOptions {
+  /** Stores that may be asked (e.g. `() => transport.peers()`). */
+  candidates: () => readonly number[];
+  /** This process's own store, asked directly (it is not among the transport's peers). */
+  local?: () => LocalPdServer | undefined;
+  /** Total time one call may take across attempts, ms (default 10 s). */
+  budgetMs?: number;
+  /** Timeout of one attempt (store-side; the transport waits `transportSlackMs` more), ms (default 2 s). */
+  attemptTimeoutMs?: number;
+  /** Extra transport wait beyond the store-side timeout, ms (default 500). */
+  transportSlackMs?: number;
+  /** First wait after a round where no store answered, ms (default 20), doubling. */
+  backoffMsMin?: number;
+  /** Cap of that wait, ms (default 500). */
+  backoffMsMax?: number;
+  /** Wall clock for the budget, ms (default `Date.now`). */
+  now?: () => number;
+  timers?: Timers;
+}
+
+/** What a call expects back: the response type of each request type. */
+type Answer<T extends PdResponse['type']> = Extract<PdResponse, { type: T }>;
+type Value<T extends PdResponse['type']> = Answer<T>['result'] extends Result<infer V> ? V : never;
+
+/** A PD request sender with leader tracking. */
+export class PdCaller {
+  /** The store believed to host the PD leader (learned from answers and hints). */
+  leaderGuess: number | undefined;
+  private readonly o: Required<Omit<PdCallerOptions, 'local'>> & Pick<PdCallerOptions, 'local'>;
+
+  constructor(
+    private readonly requester: PdRequester,
+    o: PdCallerOptions,
+  ) {
+    this.o = {
+      budgetMs: 10_000,
+      attemptTimeoutMs: 2000,
+      transportSlackMs: 500,
+      backoffMsMin: 20,
+      backoffMsMax: 500,
+      now: () => Date.now(),
+      timers: REAL_TIMERS,
+      ...o,
+    };
+  }
+
+  /**
+   * Sends `q` until a store answers it with a result, or the budget (or `o.timeoutMs`, if
+   * shorter) runs out; the last region error then, or `Timeout`.
+   */
+  async call<T extends PdResponse['type']>(q: PdRequest, expected: T, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Result<Value<T>>> {
+    const deadline = this.o.now() + Math.min(this.o.budgetMs, o.timeoutMs ?? Infinity);
+    let last: RegionError = { kind: 'Timeout', what: `PD ${q.type}: no store answered` };
+    let backoff = this.o.backoffMsMin;
+    while (this.o.now() < deadline && !o.signal?.aborted) {
+      const tried = new Set<number>();
+      let next = this.firstTarget();
+      while (next !== undefined && !tried.has(next) && this.o.now() < deadline) {
+        tried.add(next);
+        const r = await this.attempt(next, q, expected, deadline, o.signal);
+        if (r.ok) {
+          if (isWrite(q)) this.leaderGuess = next;
+          return r.value.result as Result<Value<T>>;
+        }
+        last = r.error;
+        next = this.nextTarget(r.error, tried);
+      }
+      await this.sleep(Math.min(backoff, Math.max(0, deadline - this.o.now())));
+      backoff = Math.min(backoff * 2, this.o.backoffMsMax);
+    }
+    return { ok: false, error: last };
+  }
+
+  /** Every store that may be asked, the local one first. */
+  private targets(): number[] {
+    const local = this.o.local?.();
+    const ids = [...this.o.candidates()];
+    return local ? [local.storeId, ...ids.filter((id) => id !== local.storeId)] : ids;
+  }
+
+  private firstTarget(): number | undefined {
+    const all = this.targets();
+    return this.leaderGuess !== undefined && all.includes(this.leaderGuess) ? this.leaderGuess : all[0];
+  }
+
+  /** The hinted PD leader if it is new to this round, else the next untried store. */
+  private nextTarget(e: RegionError, tried: Set<number>): number | undefined {
+    if (e.kind === 'NotLeader' && e.leaderHint && !tried.has(e.leaderHint.storeId)) {
+      this.leaderGuess = e.leaderHint.storeId;
+      return e.leaderHint.storeId;
+    }
+    return this.targets().find((id) => !tried.has(id));
+  }
+
+  /** One request to one store: its answer, or why there is none (as a region error). */
+  private async attempt<T extends PdResponse['type']>(storeId: number, q: PdRequest, expected: T, deadline: number, signal?: AbortSignal): Promise<Result<Answer<T>>> {
+    const timeoutMs = Math.max(1, Math.min(this.o.attemptTimeoutMs, deadline - this.o.now()));
+    const payload = encodeStoreRequest(isWrite(q) ? ({ ...q, timeoutMs } as PdRequest) : q);
+    let bytes: Uint8Array;
+    try {
+      const local = this.o.local?.();
+      bytes =
+        local && local.storeId === storeId
+          ? await handleStoreRequest(local, payload)
+          : await this.requester.request(storeId, payload, { timeoutMs: timeoutMs + this.o.transportSlackMs, signal });
+    } catch (e) {
+      if (e instanceof RpcError) return timeout(`store ${storeId}: ${e.message}`);
+      throw e;
+    }
+    let response;
+    try {
+      response = decodeStoreResponse(bytes);
+    } catch (e) {
+      if (e instanceof StoreRpcDecodeError) return timeout(`store ${storeId} sent an undecodable response: ${e.message}`);
+      throw e;
+    }
+    if (response.type === 'failure') return timeout(`store ${storeId}: ${response.failure.kind}: ${response.failure.message}`);
+    if (response.type !== expected) return timeout(`store ${storeId} answered ${q.type} with ${response.type}`);
+    const answer = response as Answer<T>;
+    // A store that cannot serve PD (no replica, not the leader) is a reason to ask another.
+    if (!answer.result.ok && isPdRedirect(answer.result.error)) return { ok: false, error: answer.result.error };
+    return { ok: true, value: answer };
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((r) => this.o.timers.setTimeout(() => r(), ms));
+  }
+}
+
+function timeout(what: string): { ok: false; error: RegionError } {
+  return { ok: false, error: { kind: 'Timeout', what } };
+}
+
+/** Errors meaning "PD is not served here": ask another store. */
+function isPdRedirect(e: RegionError): boolean {
+  return (e.kind === 'NotLeader' || e.kind === 'RegionNotFound') && (e.regionId === PD_REGION_ID || e.kind === 'NotLeader');
+}
+
+function isWrite(q: PdRequest): boolean {
+  return q.type !== 'pdGetRegion' && q.type !== 'pdGetRegionById' && q.type !== 'pdGetStore';
+}
