@@ -30,6 +30,9 @@ export class ClusterCliError extends Error {
 /** Usage of cluster mode. */
 export const CLUSTER_USAGE = 'usage: npm run sim -- --cluster [--seeds N] [--seed S] [--verbose] [--mutation staleReads]';
 
+/** Lines of one violation printed without --verbose. */
+export const REPORT_LINES_MAX = 40;
+
 /** Largest `--seeds`. */
 export const CLUSTER_SEEDS_MAX = 100_000;
 
@@ -75,7 +78,11 @@ function printSeed(r: ClusterSeedResult, wallMs: number): void {
 
 function printFailure(r: ClusterSeedResult, args: ClusterCliArgs): void {
   console.log(`seed ${r.seed}: ${r.violations.length} violation(s)`);
-  for (const v of r.violations) console.log(`  [${v.kind}] at ${v.atMs}ms: ${v.message}`);
+  for (const v of r.violations) {
+    const lines = v.message.split('\n');
+    const shown = args.verbose || lines.length <= REPORT_LINES_MAX ? lines : [...lines.slice(0, REPORT_LINES_MAX), `      ... ${lines.length - REPORT_LINES_MAX} more (--verbose shows all)`];
+    console.log(`  [${v.kind}] at ${v.atMs}ms: ${shown.join('\n')}`);
+  }
   if (args.verbose) for (const line of r.trace) console.log(`    | ${line}`);
   console.log(`reproduce with: npm run sim -- --cluster --seed ${r.seed}${args.mutation ? ` --mutation ${args.mutation}` : ''}`);
 }

@@ -60,7 +60,7 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
     stores: 4 + (seed % 2),
     clients: 3,
     keys: 10,
-    workloadMs: 5_000,
+    workloadMs: 7_000,
     thinkMsMax: 40,
     faultGapMs: [150, 700],
     faultLengthMs: [200, 2_500],
