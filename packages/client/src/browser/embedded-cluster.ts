@@ -5,10 +5,9 @@
  * regions from storage. It serves `KvRequest`s through a `PeerKV` client and, when enabled,
  * the test hooks (stop/start/partition a store, split a region).
  */
-import { compareKeys } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
-import type { KvOp, Store, StoreOptions } from '@peerkv/store';
-import { KEY_BYTES_MAX, PeerKV, VALUE_BYTES_MAX } from '../client.ts';
+import type { Store, StoreOptions } from '@peerkv/store';
+import { PeerKV } from '../client.ts';
 import { LocalCluster } from '../local-cluster.ts';
 import type { KvPair } from '../services.ts';
 import {
@@ -26,6 +25,7 @@ import {
   isWrite,
 } from './protocol.ts';
 import { TabWriter, type WriteStamp } from './tab-writes.ts';
+import { writeOps } from './write-ops.ts';
 
 /** Stores of the default embedded cluster (three, so replication and failover are real). */
 export const EMBEDDED_STORES_DEFAULT = 3;
@@ -289,33 +289,4 @@ export class EmbeddedCluster {
     for (const e of this.engines.values()) await e.close();
     this.engines.clear();
   }
-}
-
-/** A write request's ops, checked like the client checks them (empty ranges drop out). */
-function writeOps(req: WriteRequest): KvOp[] {
-  switch (req.op) {
-    case 'put':
-      return [{ type: 'put', key: checkKey(req.key), value: checkValue(req.value) }];
-    case 'delete':
-      return [{ type: 'delete', key: checkKey(req.key) }];
-    case 'batchPut':
-      return req.pairs.map((p) => ({ type: 'put' as const, key: checkKey(p.key), value: checkValue(p.value) }));
-    case 'batchDelete':
-      return req.keys.map((k) => ({ type: 'delete' as const, key: checkKey(k) }));
-    case 'deleteRange':
-      checkKey(req.start);
-      return compareKeys(req.start, req.end) < 0 ? [{ type: 'deleteRange', start: req.start, end: req.end }] : [];
-  }
-}
-
-function checkKey(key: Uint8Array): Uint8Array {
-  if (!(key instanceof Uint8Array) || key.length === 0) throw new BrowserKvError('InvalidArgument', 'key must be a non-empty Uint8Array');
-  if (key.length > KEY_BYTES_MAX) throw new BrowserKvError('InvalidArgument', `key is ${key.length} bytes, over ${KEY_BYTES_MAX}`);
-  return key;
-}
-
-function checkValue(value: Uint8Array): Uint8Array {
-  if (!(value instanceof Uint8Array)) throw new BrowserKvError('InvalidArgument', 'value must be a Uint8Array');
-  if (value.length > VALUE_BYTES_MAX) throw new BrowserKvError('InvalidArgument', `value is ${value.length} bytes, over ${VALUE_BYTES_MAX}`);
-  return value;
 }

@@ -7,4 +7,6 @@ export * from './embedded-cluster.ts';
 export * from './tab-channel.ts';
 export * from './tab-writes.ts';
 export * from './open-browser.ts';
+export * from './host-worker.ts';
+export * from './slots.ts';
 export * from './worker-api.ts';

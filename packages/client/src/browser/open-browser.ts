@@ -5,13 +5,13 @@
  * tab goes away its lock is released, the next tab in the lock queue reopens the stores from
  * IndexedDB and announces itself, and every unanswered request is sent to it again.
  */
-import * as Comlink from 'comlink';
 import type { KvPair } from '../services.ts';
 import type { ReadConsistency, StoreOptions } from '@peerkv/store';
 import { DEDUP_WINDOW } from '@peerkv/store';
-import { BrowserKvError, WRITE_OPS, isWrite, type BrowserStatus, type ClusterStatus, type KvRequest, type Reply } from './protocol.ts';
+import { BrowserKvError, WRITE_OPS, isWrite, type BrowserStatus, type KvRequest, type Reply } from './protocol.ts';
 import { PendingCalls, channelName, unwrapReply, type TabMessage } from './tab-channel.ts';
-import type { WorkerApi } from './worker-api.ts';
+import { HostWorker } from './host-worker.ts';
+import { Slots } from './slots.ts';
 
 /** Default time a request may wait for a host and its answer, ms. */
 export const REQUEST_DEADLINE_MS_DEFAULT = 60_000;
@@ -58,16 +58,6 @@ export interface BrowserScanOptions extends BrowserReadOptions {
   reverse?: boolean;
 }
 
-interface HostSide {
-  worker: Worker;
-  remote: Comlink.Remote<WorkerApi>;
-  persisted: boolean | 'unsupported';
-}
-
-function defaultWorker(): Worker {
-  return new Worker(new URL('./store-worker.ts', import.meta.url), { type: 'module', name: 'peerkv-store' });
-}
-
 function randomTabId(): string {
   return globalThis.crypto.randomUUID();
 }
@@ -83,15 +73,12 @@ export class BrowserPeerKV {
   private readonly lockAbort = new AbortController();
   private readonly deadlineMs: number;
   private hostTab: string | undefined;
-  private hostSide: HostSide | undefined;
+  private hostSide: HostWorker | undefined;
   private releaseLock: (() => void) | undefined;
   private draining = false;
   /** The lock is held and the Worker is opening. */
   private opening = false;
   private closed = false;
-  /** Settles when the host leaves: the host tab's own calls in flight on its Worker end with it. */
-  private closedReply!: Promise<Reply>;
-  private resolveClosed!: (r: Reply) => void;
   private hostChanges = 0;
   /** The last write number this tab stamped. */
   private writeSeq = 0;
@@ -107,7 +94,6 @@ export class BrowserPeerKV {
   constructor(private readonly o: OpenBrowserOptions) {
     this.cluster = o.cluster ?? 'default';
     this.deadlineMs = o.requestDeadlineMs ?? REQUEST_DEADLINE_MS_DEFAULT;
-    this.closedReply = new Promise((r) => (this.resolveClosed = r));
     this.channel = new BroadcastChannel(channelName(this.cluster));
     this.pending = new PendingCalls(this.tabId, (m) => this.channel.postMessage(m), () => performance.now());
     this.channel.onmessage = (ev: MessageEvent<TabMessage>) => this.onMessage(ev.data);
@@ -239,29 +225,12 @@ export class BrowserPeerKV {
 
   /** Serves a request on this (host) tab's Worker; announces successful writes. */
   private async serve(req: KvRequest): Promise<Reply> {
-    const side = this.hostSide!;
-    const reply = req.op === 'status' ? await this.hostStatus(side) : await Promise.race([side.remote.call(req), this.closedReply]);
+    const reply = await this.hostSide!.call(req, () => ({ hostTabId: this.tabId, draining: this.draining, hostChanges: this.hostChanges }));
     if (reply.ok && WRITE_OPS.has(req.op)) {
       this.channel.postMessage({ t: 'changed', op: req.op } satisfies TabMessage);
       this.notify(req.op);
     }
     return reply;
-  }
-
-  private async hostStatus(side: HostSide): Promise<Reply> {
-    const r = await Promise.race([side.remote.call({ op: 'status' }), this.closedReply]);
-    if (!r.ok) return r;
-    const storage = await side.remote.estimate();
-    const s: BrowserStatus = {
-      ...(r.value as ClusterStatus),
-      hostTabId: this.tabId,
-      isHost: true,
-      draining: this.draining,
-      persisted: side.persisted,
-      storage,
-      hostChanges: this.hostChanges,
-    };
-    return { ok: true, value: s };
   }
 
   private notify(op: KvRequest['op']): void {
@@ -321,25 +290,13 @@ export class BrowserPeerKV {
   }
 
   private async openHost(): Promise<boolean> {
-    const worker = (this.o.createWorker ?? defaultWorker)();
-    const remote = Comlink.wrap<WorkerApi>(worker);
-    // A Worker that fails to load never answers: its error event ends the wait.
-    const loadFailed = new Promise<Reply>((resolve) =>
-      worker.addEventListener('error', (ev) => resolve({ ok: false, error: { kind: 'Internal', message: `the store Worker failed: ${ev.message}` } }), { once: true }),
-    );
-    const opened = await Promise.race([
-      remote.open({ cluster: this.cluster, storeName: this.o.storeName, stores: this.o.stores, testHooks: this.o.testHooks, store: this.o.store }),
-      loadFailed,
-    ]);
-    if (!opened.ok) {
-      worker.terminate();
-      throw new BrowserKvError(opened.error.kind, `the embedded cluster did not open: ${opened.error.message}`);
-    }
+    const { storeName, stores, testHooks, store } = this.o;
+    const host = await HostWorker.open({ cluster: this.cluster, storeName, stores, testHooks, store }, this.o.createWorker);
     if (this.closed || this.draining) {
-      worker.terminate();
+      host.terminate();
       return false;
     }
-    this.hostSide = { worker, remote, persisted: await requestPersistence() };
+    this.hostSide = host;
     this.hostTab = this.tabId;
     this.hostChanges++;
     this.post({ t: 'host', hostId: this.tabId });
@@ -349,7 +306,6 @@ export class BrowserPeerKV {
 
   private rejoin(): void {
     this.draining = false;
-    this.closedReply = new Promise((r) => (this.resolveClosed = r));
     this.start();
   }
 
@@ -369,39 +325,10 @@ export class BrowserPeerKV {
     if (!side || this.draining) return;
     this.draining = true;
     this.post({ t: 'bye', hostId: this.tabId });
-    side.worker.terminate();
-    this.resolveClosed({ ok: false, error: { kind: 'Closed', message: 'the host left' } });
+    side.terminate();
     this.hostSide = undefined;
     this.hostTab = undefined;
     this.releaseLock?.();
-  }
-}
-
-/** A counting semaphore. */
-class Slots {
-  private used = 0;
-  private readonly waiters: (() => void)[] = [];
-
-  constructor(private readonly max: number) {}
-
-  async acquire(): Promise<void> {
-    while (this.used >= this.max) await new Promise<void>((r) => this.waiters.push(r));
-    this.used++;
-  }
-
-  release(): void {
-    this.used--;
-    this.waiters.shift()?.();
-  }
-}
-
-async function requestPersistence(): Promise<boolean | 'unsupported'> {
-  const s = globalThis.navigator?.storage;
-  if (!s?.persist) return 'unsupported';
-  try {
-    return await s.persist();
-  } catch {
-    return false;
   }
 }
 

@@ -1,0 +1,79 @@
+/**
+ * `HostWorker`: the host tab's side of its dedicated Worker. It starts the Worker, opens the
+ * embedded cluster in it (failing fast if the Worker does not load), asks the browser to
+ * keep the profile's storage, and serves requests until it is terminated, after which every
+ * call in flight or new ends with `Closed`.
+ */
+import * as Comlink from 'comlink';
+import { BrowserKvError, type BrowserStatus, type ClusterStatus, type KvRequest, type Reply } from './protocol.ts';
+import type { WorkerApi, WorkerOpenOptions } from './worker-api.ts';
+
+/** The host page's own part of `status()`. */
+export interface HostView {
+  hostTabId: string;
+  draining: boolean;
+  hostChanges: number;
+}
+
+function defaultWorker(): Worker {
+  return new Worker(new URL('./store-worker.ts', import.meta.url), { type: 'module', name: 'peerkv-store' });
+}
+
+/** The Worker of the host tab; see the module header. */
+export class HostWorker {
+  private resolveClosed!: (r: Reply) => void;
+  private readonly closed = new Promise<Reply>((r) => (this.resolveClosed = r));
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly remote: Comlink.Remote<WorkerApi>,
+    /** `navigator.storage.persist()`'s answer. */
+    readonly persisted: boolean | 'unsupported',
+  ) {}
+
+  /** Starts the Worker and opens the cluster in it; throws `BrowserKvError` if either fails. */
+  static async open(o: WorkerOpenOptions, createWorker: () => Worker = defaultWorker): Promise<HostWorker> {
+    const worker = createWorker();
+    const remote = Comlink.wrap<WorkerApi>(worker);
+    // A Worker that fails to load never answers: its error event ends the wait.
+    const loadFailed = new Promise<Reply>((resolve) =>
+      worker.addEventListener('error', (ev) => resolve({ ok: false, error: { kind: 'Internal', message: `the store Worker failed: ${ev.message}` } }), { once: true }),
+    );
+    const opened = await Promise.race([remote.open(o), loadFailed]);
+    if (!opened.ok) {
+      worker.terminate();
+      throw new BrowserKvError(opened.error.kind, `the embedded cluster did not open: ${opened.error.message}`);
+    }
+    return new HostWorker(worker, remote, await requestPersistence());
+  }
+
+  /** Serves one request (status gets the host's view and the profile's storage estimate). */
+  call(req: KvRequest, view: () => HostView): Promise<Reply> {
+    if (req.op === 'status') return this.status(view);
+    return Promise.race([this.remote.call(req), this.closed]);
+  }
+
+  private async status(view: () => HostView): Promise<Reply> {
+    const r = await Promise.race([this.remote.call({ op: 'status' }), this.closed]);
+    if (!r.ok) return r;
+    const storage = await Promise.race([this.remote.estimate(), this.closed.then(() => undefined)]);
+    const s: BrowserStatus = { ...(r.value as ClusterStatus), ...view(), isHost: true, persisted: this.persisted, storage };
+    return { ok: true, value: s };
+  }
+
+  /** Ends the Worker at once (no two Workers may drive the same stores); pending calls end `Closed`. */
+  terminate(): void {
+    this.worker.terminate();
+    this.resolveClosed({ ok: false, error: { kind: 'Closed', message: 'the host left' } });
+  }
+}
+
+async function requestPersistence(): Promise<boolean | 'unsupported'> {
+  const s = globalThis.navigator?.storage;
+  if (!s?.persist) return 'unsupported';
+  try {
+    return await s.persist();
+  } catch {
+    return false;
+  }
+}
