@@ -163,6 +163,9 @@ export const DEFAULT_FAULTS: FaultProfile = {
   spikeNetwork: { delayMsMin: 5, delayMsMax: 80, lossRate: 0.2, duplicateRate: 0.1, reorderRate: 0.3, reorderDelayMsMax: 150 },
 };
 
+/** Disk timing of `npm run sim` (before swarm variation). */
+export const DEFAULT_STORAGE: StorageTiming = { writeLatencyMsMin: 1, writeLatencyMsMax: 8, flushIntervalMs: 200 };
+
 /** The client profile of `npm run sim` (before swarm variation). */
 export const DEFAULT_CLIENTS: ClientProfile = {
   clients: 4,
@@ -177,11 +180,11 @@ export const DEFAULT_CLIENTS: ClientProfile = {
 
 /**
  * Options for `seed` with the `npm run sim` defaults: 5 voters on every fourth seed, and a
- * per-seed fault mix and client pace (swarm testing, see swarm.ts) unless `faults`/`client`
- * are given.
+ * per-seed fault mix, client pace and disk speed (swarm testing, see swarm.ts) unless
+ * `faults`/`client`/`storage` are given.
  */
 export function defaultOptions(seed: number, overrides: Partial<SimOptions> = {}): SimOptions {
-  const swarm = swarmProfile(seed, DEFAULT_FAULTS, DEFAULT_CLIENTS);
+  const swarm = swarmProfile(seed, DEFAULT_FAULTS, DEFAULT_CLIENTS, DEFAULT_STORAGE);
   return {
     seed,
     nodes: seed % 4 === 0 ? 5 : 3,
@@ -192,7 +195,7 @@ export function defaultOptions(seed: number, overrides: Partial<SimOptions> = {}
     electionTicks: 10,
     heartbeatTicks: 2,
     faults: swarm.faults,
-    storage: { writeLatencyMsMin: 1, writeLatencyMsMax: 8, flushIntervalMs: 200 },
+    storage: swarm.storage,
     client: swarm.client,
     livenessTimeoutMs: 10_000,
     faultPhaseMsMax: 120_000,

@@ -6,7 +6,7 @@
  */
 import { SeededRng } from '@peerkv/raft';
 import type { NetworkFaults } from '../../transport/src/memory-network.ts';
-import type { ClientProfile, FaultProfile, NemesisWeights } from './options.ts';
+import type { ClientProfile, FaultProfile, NemesisWeights, StorageTiming } from './options.ts';
 import { pick } from './rng-utils.ts';
 
 /** Salt so the swarm draw is independent of the run's own PRNG stream. */
@@ -65,11 +65,21 @@ export function flapFaults(base: FaultProfile): FaultProfile {
 /** Client pace for the flapping profile: slow, so a fresh leader often has no entry of its own term yet. */
 export const FLAP_THINK_TIME_MS_MAX = 300;
 
-/** The fault profile and client pace of `seed` under swarm testing. */
-export function swarmProfile(seed: number, base: FaultProfile, client: ClientProfile): { faults: FaultProfile; client: ClientProfile } {
+/** A seed's draw: faults, client pace, disk speed. */
+export interface SwarmDraw {
+  faults: FaultProfile;
+  client: ClientProfile;
+  storage: StorageTiming;
+}
+
+/** A slow disk: writes take 5–40 ms, widening every crash-during-write window. */
+const SLOW_DISK: StorageTiming = { writeLatencyMsMin: 5, writeLatencyMsMax: 40, flushIntervalMs: 500 };
+
+/** The fault profile, client pace and disk speed of `seed` under swarm testing. */
+export function swarmProfile(seed: number, base: FaultProfile, client: ClientProfile, storage: StorageTiming): SwarmDraw {
   const rng = new SeededRng((seed ^ SWARM_SALT) >>> 0);
   const x = rng.nextFloat();
-  if (x < 0.25) return { faults: flapFaults(base), client: { ...client, thinkTimeMsMax: FLAP_THINK_TIME_MS_MAX } };
+  if (x < 0.25) return { faults: flapFaults(base), client: { ...client, thinkTimeMsMax: FLAP_THINK_TIME_MS_MAX }, storage };
   const start = x < 0.55 ? churnFaults(base) : base;
   const weights = { ...start.weights };
   for (const k of Object.keys(weights) as (keyof NemesisWeights)[]) weights[k] *= pick(rng, [0, 1, 1, 3]);
@@ -87,5 +97,9 @@ export function swarmProfile(seed: number, base: FaultProfile, client: ClientPro
     downNodesMax: pick(rng, [1, 1, 2]),
     network: rng.chance(0.25) ? LOSSY_NETWORK : start.network,
   };
-  return { faults, client: { ...client, thinkTimeMsMax: pick(rng, [client.thinkTimeMsMax, client.thinkTimeMsMax, 150]) } };
+  return {
+    faults,
+    client: { ...client, thinkTimeMsMax: pick(rng, [client.thinkTimeMsMax, client.thinkTimeMsMax, 150]) },
+    storage: rng.chance(0.25) ? SLOW_DISK : storage,
+  };
 }
