@@ -54,6 +54,14 @@ export interface Config {
   rng: Rng;
   /** Followers drop proposals instead of forwarding them to the leader. */
   disableProposalForwarding?: boolean;
+  /**
+   * A leader removed from (or demoted in) the configuration steps down as soon as it
+   * applies the change. Off by default, as in etcd: stepping down at once can leave the
+   * remaining voters, still in the joint config and short of the leader's vote, unable to
+   * elect anyone (found by the simulator). A removed leader keeps replicating so followers
+   * learn the commit; it refuses new proposals; its host shuts it down.
+   */
+  stepDownOnRemoval?: boolean;
   /** Test-only deliberate bugs. */
   unsafeTestMutations?: UnsafeTestMutations;
 }

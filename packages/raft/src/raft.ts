@@ -110,6 +110,7 @@ export class Raft {
       checkQuorum: config.checkQuorum,
       readOnly: config.readOnly,
       disableProposalForwarding: config.disableProposalForwarding ?? false,
+      stepDownOnRemoval: config.stepDownOnRemoval ?? false,
     };
     this.raftLog = new RaftLog(config.storage, this.cfg.maxCommittedSizePerReadyBytes);
     this.trk = new ProgressTracker(config.maxInflightMsgs);
@@ -1006,9 +1007,13 @@ export class Raft {
     const self = progress.get(this.id);
     this.isLearner = self?.isLearner ?? false;
     if ((!self || this.isLearner) && this.state === 'leader') {
-      // Removed or demoted leader: step down (new proposals could not commit anyway).
-      this.becomeFollower(this.term, NONE);
-      return cs;
+      // Removed or demoted leader. Stepping down now could strand voters still in the joint
+      // config (they need our vote, and our log is ahead of theirs): by default keep leading
+      // so they learn the commit index; proposals are refused (stepLeaderPropose).
+      if (this.cfg.stepDownOnRemoval) {
+        this.becomeFollower(this.term, NONE);
+        return cs;
+      }
     }
     if (this.state !== 'leader' || cs.voters.length === 0) return cs;
     // The quorum changed: the commit index may move, and new peers need entries.
