@@ -78,7 +78,7 @@ export function mountDashboard(kv: BrowserPeerKV): void {
       item('requests', `${st.requests.reads} reads · ${st.requests.writes} writes · ${st.requests.failed} failed`),
     );
     byId('host').textContent = st.isHost
-      ? `this tab hosts the stores${st.draining ? ' (draining)' : ''} · host elections seen: ${st.hostChanges}`
+      ? `this tab hosts the stores (took over in ${st.takeoverMs} ms)${st.draining ? ' (draining)' : ''} · host elections seen: ${st.hostChanges}`
       : `attached to host tab ${st.hostTabId.slice(0, 8)} · host elections seen: ${st.hostChanges}`;
   }
 

@@ -46,6 +46,7 @@ class FakeLocks implements ElectionLocks {
 
 const disks = new Map<string, MemoryDisk>();
 let workersStarted = 0;
+let workersOpened = 0;
 
 /** A "Worker": comlink over a MessageChannel; terminate() drops it like a killed Worker. */
 function fakeWorker(): Worker {
@@ -55,6 +56,11 @@ function fakeWorker(): Worker {
     if (!disks.has(name)) disks.set(name, new MemoryDisk());
     return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(name) });
   });
+  const open = api.open;
+  api.open = (o) => {
+    workersOpened++;
+    return open(o);
+  };
   Comlink.expose(api, port1);
   return {
     postMessage: (m: unknown, transfer?: Transferable[]) => port2.postMessage(m, transfer ?? []),
@@ -75,6 +81,7 @@ describe('BrowserPeerKV across tabs', () => {
     for (const tab of tabs.splice(0)) tab.close();
     disks.clear();
     workersStarted = 0;
+    workersOpened = 0;
   });
 
   function open(locks: FakeLocks, cluster: string, extra: Partial<OpenBrowserOptions> = {}): BrowserPeerKV {
@@ -104,7 +111,9 @@ describe('BrowserPeerKV across tabs', () => {
     const after = await c.status();
     expect(after.hostTabId).toBe(b.tabId);
     expect(after.opened).toBe('reopened');
-    expect(workersStarted).toBe(2);
+    // Every tab started a standby Worker; only the two hosts opened the stores in theirs.
+    expect(workersStarted).toBe(3);
+    expect(workersOpened).toBe(2);
     const got = await c.batchGet([t('from-a'), t('from-b'), t('from-c'), t('during')]);
     expect(got.map(s)).toEqual(['1', '2', '3', '4']);
     expect((await b.scan({ start: t('from-') })).map((p) => codec.fromText(p.key))).toEqual(['from-a', 'from-b', 'from-c']);

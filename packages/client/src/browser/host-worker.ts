@@ -13,9 +13,11 @@ export interface HostView {
   hostTabId: string;
   draining: boolean;
   hostChanges: number;
+  takeoverMs: number;
 }
 
-function defaultWorker(): Worker {
+/** Starts the store Worker (it loads its code and waits for `open`). */
+export function defaultWorker(): Worker {
   return new Worker(new URL('./store-worker.ts', import.meta.url), { type: 'module', name: 'peerkv-store' });
 }
 
@@ -31,9 +33,11 @@ export class HostWorker {
     readonly persisted: boolean | 'unsupported',
   ) {}
 
-  /** Starts the Worker and opens the cluster in it; throws `BrowserKvError` if either fails. */
-  static async open(o: WorkerOpenOptions, createWorker: () => Worker = defaultWorker): Promise<HostWorker> {
-    const worker = createWorker();
+  /**
+   * Opens the cluster in `worker` (freshly started, or a standby that has loaded its code and
+   * opened nothing yet); throws `BrowserKvError` if the Worker or the cluster fails.
+   */
+  static async open(o: WorkerOpenOptions, worker: Worker): Promise<HostWorker> {
     const remote = Comlink.wrap<WorkerApi>(worker);
     // A Worker that fails to load never answers: its error event ends the wait.
     const loadFailed = new Promise<Reply>((resolve) =>

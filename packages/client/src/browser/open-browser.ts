@@ -10,7 +10,7 @@ import type { ReadConsistency, StoreOptions } from '@peerkv/store';
 import { DEDUP_WINDOW } from '@peerkv/store';
 import { BrowserKvError, WRITE_OPS, isWrite, type BrowserStatus, type KvRequest, type Reply } from './protocol.ts';
 import { PendingCalls, channelName, unwrapReply, type TabMessage } from './tab-channel.ts';
-import { HostWorker } from './host-worker.ts';
+import { HostWorker, defaultWorker } from './host-worker.ts';
 import { Slots } from './slots.ts';
 
 /** Default time a request may wait for a host and its answer, ms. */
@@ -36,6 +36,11 @@ export interface OpenBrowserOptions {
   hostProbeMs?: number;
   /** Makes the host's Worker (tests may substitute one). */
   createWorker?: () => Worker;
+  /**
+   * Start the Worker while waiting for the lock (default true): it loads its code but opens
+   * nothing until this tab is elected, so a failover skips the Worker's start-up.
+   */
+  standbyWorker?: boolean;
   /** The lock manager of the election; `navigator.locks` when absent (tests inject one). */
   locks?: ElectionLocks;
 }
@@ -74,12 +79,16 @@ export class BrowserPeerKV {
   private readonly deadlineMs: number;
   private hostTab: string | undefined;
   private hostSide: HostWorker | undefined;
+  /** A started Worker that has opened nothing (see `standbyWorker`). */
+  private standby: Worker | undefined;
   private releaseLock: (() => void) | undefined;
   private draining = false;
   /** The lock is held and the Worker is opening. */
   private opening = false;
   private closed = false;
   private hostChanges = 0;
+  /** From this tab's lock grant to serving, ms (0 until it hosts). */
+  private takeoverMs = 0;
   /** The last write number this tab stamped. */
   private writeSeq = 0;
   /** Stamped writes in flight stay within the stores' dedup window. */
@@ -107,6 +116,7 @@ export class BrowserPeerKV {
     const locks = this.o.locks ?? globalThis.navigator?.locks;
     if (!locks) throw new BrowserKvError('Unavailable', 'Web Locks are not available in this context');
     this.channel.postMessage({ t: 'who' } satisfies TabMessage);
+    if (this.o.standbyWorker ?? true) this.standby ??= this.createWorker();
     locks
       .request(`peerkv:${this.cluster}:host`, { signal: this.lockAbort.signal }, async () => {
         // Hold the lock while hosting; give it back at once if this tab left while opening.
@@ -201,6 +211,8 @@ export class BrowserPeerKV {
     globalThis.removeEventListener?.('pagehide', this.onPageHide);
     globalThis.removeEventListener?.('pageshow', this.onPageShow);
     this.lockAbort.abort();
+    this.standby?.terminate();
+    this.standby = undefined;
     this.pending.failAll('Closed');
     this.channel.close();
   }
@@ -225,7 +237,7 @@ export class BrowserPeerKV {
 
   /** Serves a request on this (host) tab's Worker; announces successful writes. */
   private async serve(req: KvRequest): Promise<Reply> {
-    const reply = await this.hostSide!.call(req, () => ({ hostTabId: this.tabId, draining: this.draining, hostChanges: this.hostChanges }));
+    const reply = await this.hostSide!.call(req, () => ({ hostTabId: this.tabId, draining: this.draining, hostChanges: this.hostChanges, takeoverMs: this.takeoverMs }));
     if (reply.ok && WRITE_OPS.has(req.op)) {
       this.channel.postMessage({ t: 'changed', op: req.op } satisfies TabMessage);
       this.notify(req.op);
@@ -282,26 +294,34 @@ export class BrowserPeerKV {
   private async becomeHost(): Promise<boolean> {
     if (this.closed) return false;
     this.opening = true;
+    const granted = performance.now();
     try {
-      return await this.openHost();
+      return await this.openHost(granted);
     } finally {
       this.opening = false;
     }
   }
 
-  private async openHost(): Promise<boolean> {
+  private async openHost(granted: number): Promise<boolean> {
     const { storeName, stores, testHooks, store } = this.o;
-    const host = await HostWorker.open({ cluster: this.cluster, storeName, stores, testHooks, store }, this.o.createWorker);
+    const worker = this.standby ?? this.createWorker();
+    this.standby = undefined;
+    const host = await HostWorker.open({ cluster: this.cluster, storeName, stores, testHooks, store }, worker);
     if (this.closed || this.draining) {
       host.terminate();
       return false;
     }
     this.hostSide = host;
+    this.takeoverMs = Math.round(performance.now() - granted);
     this.hostTab = this.tabId;
     this.hostChanges++;
     this.post({ t: 'host', hostId: this.tabId });
     for (const p of this.pending.drainAll()) void this.serve(p.req).then(p.resolve);
     return true;
+  }
+
+  private createWorker(): Worker {
+    return (this.o.createWorker ?? defaultWorker)();
   }
 
   private rejoin(): void {

@@ -139,6 +139,8 @@ export interface BrowserStatus extends ClusterStatus {
   storage?: { usageBytes: number; quotaBytes: number };
   /** Host elections this tab has seen (failovers + 1). */
   hostChanges: number;
+  /** From the host's lock grant to serving (Worker start, stores reopened, leader elected), ms. */
+  takeoverMs: number;
 }
 
 /** Wraps an unknown thrown value as a `WireError`. */
