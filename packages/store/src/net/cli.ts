@@ -1,0 +1,118 @@
+/**
+ * `peerkv-store`: a store in a Node process, on a LevelDB directory, reaching other stores
+ * over WebRTC (`@roamhq/wrtc` gives Node an `RTCPeerConnection`) found through a signaling
+ * server.
+ *
+ * `peerkv-store --data DIR --cluster NAME --secret S --signaling ws://127.0.0.1:4444
+ *   [--bootstrap] [--label key=value]... [--ice stun:host:port]... [--address A]
+ *   [--tick-ms N] [--drain-wait-ms N] [--max-store-down-ms N]`
+ *
+ * Prints `peerkv-store serving store=<id> cluster=<name> started=<bootstrapped|joined|restarted>`
+ * once it serves. SIGTERM/SIGINT: drain (hand leaderships away), wait `--drain-wait-ms`,
+ * close the store, the transport and the engine, exit 0. Not exported from the package
+ * index (it imports Node-only modules).
+ */
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { LevelEngine } from '@peerkv/storage/level';
+import { STORE_CFS } from '../keys.ts';
+import { startNetworkStore } from './network-store.ts';
+import { nodeWebRtcTransport } from './node-webrtc.ts';
+
+/** Parsed command line. */
+export interface StoreCliOptions {
+  data: string;
+  cluster: string;
+  secret: string;
+  signaling: string;
+  bootstrap: boolean;
+  labels: Record<string, string>;
+  /** ICE server URLs (none by default: host candidates only). */
+  ice: string[];
+  /** Reported to PD (default `<hostname>:<absolute data dir>`). */
+  address?: string;
+  /** Store tick interval, ms. */
+  tickMs: number;
+  /** Wait after draining before closing, ms. */
+  drainWaitMs: number;
+  /** PD's `maxStoreDownTimeMs` when this store bootstraps the cluster, ms. */
+  maxStoreDownMs?: number;
+}
+
+/** A bad command line; the message says which flag. */
+export class StoreCliUsageError extends Error {
+  override readonly name = 'StoreCliUsageError';
+}
+
+function intArg(flag: string, v: string | undefined): number {
+  const n = Number(v);
+  if (v === undefined || !Number.isInteger(n) || n <= 0) throw new StoreCliUsageError(`${flag} needs a positive integer`);
+  return n;
+}
+
+function strArg(flag: string, v: string | undefined): string {
+  if (v === undefined || v.startsWith('--')) throw new StoreCliUsageError(`${flag} needs a value`);
+  return v;
+}
+
+/** Parses argv (without node and script). Throws `StoreCliUsageError`. */
+export function parseStoreArgs(argv: string[]): StoreCliOptions {
+  const o: Partial<StoreCliOptions> & { labels: Record<string, string>; ice: string[] } = { bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000 };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    if (flag === '--bootstrap') {
+      o.bootstrap = true;
+      continue;
+    }
+    const v = strArg(flag, argv[++i]);
+    if (flag === '--data') o.data = v;
+    else if (flag === '--cluster') o.cluster = v;
+    else if (flag === '--secret') o.secret = v;
+    else if (flag === '--signaling') o.signaling = v;
+    else if (flag === '--address') o.address = v;
+    else if (flag === '--ice') o.ice.push(v);
+    else if (flag === '--tick-ms') o.tickMs = intArg(flag, v);
+    else if (flag === '--drain-wait-ms') o.drainWaitMs = intArg(flag, v);
+    else if (flag === '--max-store-down-ms') o.maxStoreDownMs = intArg(flag, v);
+    else if (flag === '--label') {
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new StoreCliUsageError(`--label needs key=value, got '${v}'`);
+      o.labels[v.slice(0, eq)] = v.slice(eq + 1);
+    } else throw new StoreCliUsageError(`unknown flag ${flag}`);
+  }
+  for (const f of ['data', 'cluster', 'secret', 'signaling'] as const) if (!o[f]) throw new StoreCliUsageError(`--${f} is required`);
+  return o as StoreCliOptions;
+}
+
+/** Runs a store until SIGTERM/SIGINT. */
+export async function main(argv: string[]): Promise<void> {
+  const o = parseStoreArgs(argv);
+  const dir = resolve(o.data);
+  const engine = await LevelEngine.open({ location: dir, columnFamilies: STORE_CFS });
+  const ns = await startNetworkStore({
+    engine,
+    clusterId: o.cluster,
+    bootstrap: o.bootstrap,
+    address: o.address ?? `${hostname()}:${dir}`,
+    labels: o.labels,
+    store: { tickIntervalMs: o.tickMs },
+    ...(o.maxStoreDownMs ? { schedule: { maxStoreDownTimeMs: o.maxStoreDownMs } } : {}),
+    transportFactory: (storeId) =>
+      nodeWebRtcTransport({ localStoreId: storeId, clusterId: o.cluster, secret: o.secret, signalingUrl: o.signaling, iceServers: o.ice.map((urls) => ({ urls })) }),
+  });
+  console.log(`peerkv-store serving store=${ns.store.storeId} cluster=${o.cluster} started=${ns.started}`);
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    const moved = ns.store.drain();
+    console.log(`peerkv-store: ${signal}, draining ${moved.length} leaderships`);
+    await new Promise((r) => setTimeout(r, o.drainWaitMs));
+    await ns.close();
+    await engine.close();
+    console.log('peerkv-store: closed');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
