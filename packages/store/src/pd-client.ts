@@ -3,7 +3,7 @@
  * the PD leader wherever it is. `LocalPdClient` finds it among stores in one process; a
  * remote client does the same over the transport's request/response RPC.
  */
-import type { OperatorStep, PdApplyResult, RegionHeartbeat, StoreStats } from '@peerkv/pd';
+import type { OperatorStep, PdApplyResult, Peer, Region, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import type { Result } from './peer.ts';
 import type { RequestOptions, Store } from './store.ts';
 
@@ -16,6 +16,8 @@ export interface PdClient {
   storeHeartbeat(stats: StoreStats, o?: RequestOptions): Promise<Result<PdApplyResult>>;
   regionHeartbeat(hb: RegionHeartbeat, o?: RequestOptions): Promise<Result<RegionHeartbeatResponse>>;
   allocId(o?: RequestOptions): Promise<Result<number>>;
+  /** PD's view of a region (for finding replicas that were removed while their store was away). Optional. */
+  getRegionById?(regionId: number, o?: RequestOptions): Promise<Result<{ region: Region; leader?: Peer } | undefined>>;
   /** Joins a store (storeId 0 asks for a new id). */
   putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>>;
 }
@@ -46,6 +48,13 @@ export class LocalPdClient implements PdClient {
   allocId(o?: RequestOptions): Promise<Result<number>> {
     const l = this.leader();
     return l ? l.pdAllocId(o) : Promise.resolve(this.noLeader());
+  }
+
+  async getRegionById(regionId: number): Promise<Result<{ region: Region; leader?: Peer } | undefined>> {
+    const l = this.leader();
+    if (!l) return this.noLeader();
+    const info = l.pdState()?.getRegionById(regionId);
+    return { ok: true, value: info ? { region: info.region, leader: info.leader } : undefined };
   }
 
   putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>> {

@@ -69,6 +69,8 @@ export class RegionPeer {
   hibernating = false;
   /** Set once the peer was removed and destroyed: it must not be used. */
   destroyed = false;
+  /** Consecutive store heartbeats this replica had no leader (stale peer check). */
+  leaderlessHeartbeats = 0;
   /** The placement driver, when this peer belongs to PD's Raft group. */
   pd: PdHost | undefined;
 

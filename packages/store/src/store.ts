@@ -37,6 +37,9 @@ import { PD_PERSIST_EVERY_ENTRIES, PD_REGION_ID, PD_SNAPSHOT_PAIR_KEY, PD_STATE_
  */
 export const BOOTSTRAP_IDS = { pdRegion: PD_REGION_ID, store: 2, dataRegion: 3, pdPeer: 4, dataPeer: 5 } as const;
 
+/** Heartbeat intervals a replica goes without a leader before it asks PD whether it was removed. */
+export const STALE_CHECK_HEARTBEATS = 3;
+
 /** Keys counted per region for heartbeats and split-key choice. */
 export const REGION_KEYS_COUNT_MAX = 200_000;
 
@@ -195,6 +198,10 @@ export class Store {
   /** Where peers live, learned from region metadata and from incoming messages. */
   private readonly peerStores = new Map<number, number>();
   private readonly creating = new Map<number, PendingCreate>();
+  /** Regions whose local replica is stale (a newer peer id was addressed): replaced at the next round. */
+  private readonly staleReplacements = new Map<number, { from: number; msg: RegionMessage }[]>();
+  /** Regions whose local replica PD says was removed: destroyed at the next round. */
+  private readonly staleDestroys = new Set<number>();
   private tickHandle: unknown;
   private roundScheduled = false;
   private roundRunning = false;
@@ -408,9 +415,35 @@ export class Store {
     }
     stats.availableBytes = Math.max(0, stats.capacityBytes - stats.usedBytes);
     await pd.storeHeartbeat(stats, { timeoutMs: 2000 });
+    await this.collectRemovedPeers(pd);
     for (const hb of heartbeats) {
       const r = await pd.regionHeartbeat(hb, { timeoutMs: 2000 });
       if (r.ok && r.value.step) await this.executeStep(hb.region.id, r.value.step, pd);
+    }
+  }
+
+  /**
+   * Replicas without a leader for a while ask PD whether they are still members: a replica
+   * removed while its store was away is never told by the group, so without this check it
+   * would campaign forever and keep its stale range (TiKV's stale peer check).
+   */
+  private async collectRemovedPeers(pd: PdClient): Promise<void> {
+    if (!pd.getRegionById) return;
+    for (const peer of [...this.peers.values()]) {
+      if (peer.destroyed || peer.pd || !peer.initialized) continue;
+      if (peer.raw.status().lead !== 0) {
+        peer.leaderlessHeartbeats = 0;
+        continue;
+      }
+      if (++peer.leaderlessHeartbeats < STALE_CHECK_HEARTBEATS) continue;
+      const r = await pd.getRegionById(peer.regionId, { timeoutMs: 2000 });
+      if (!r.ok || !r.value) continue;
+      const known = r.value.region;
+      const member = known.peers.some((p) => p.id === peer.peerId);
+      if (!member && known.epoch.confVer > peer.region.epoch.confVer && !peer.destroyed) {
+        this.staleDestroys.add(peer.regionId);
+        this.schedule();
+      }
     }
   }
 
@@ -562,6 +595,13 @@ export class Store {
     for (const rm of messages) {
       this.peerStores.set(rm.message.from, fromStoreId);
       const peer = this.peers.get(rm.regionId);
+      if (peer && rm.message.to > peer.peerId && isLeaderMessage(rm)) {
+        // PD allocates peer ids in increasing order: a leader talking to a newer peer of this
+        // region on this store means the local replica was removed while we were away.
+        // Replace it (destroyed at the next round) by the new, uninitialized one.
+        this.staleReplacements.set(rm.regionId, [...(this.staleReplacements.get(rm.regionId) ?? []), { from: fromStoreId, msg: rm }]);
+        continue;
+      }
       if (peer) {
         this.stepPeer(peer, rm);
         continue;
@@ -573,6 +613,10 @@ export class Store {
 
   private stepPeer(peer: RegionPeer, rm: RegionMessage): void {
     if (rm.message.to !== peer.peerId) return; // for an older incarnation of this replica
+    // A snapshot whose range overlaps another local region would overwrite that region's
+    // data: refuse it until the stale overlapping replica is updated or removed (TiKV's
+    // snapshot overlap check). The leader retries.
+    if (rm.message.type === 'MsgSnap' && rm.message.snapshot && this.snapshotOverlapsOthers(peer.regionId, rm.message.snapshot.data)) return;
     peer.hibernating = false;
     if (rm.message.entries.length > 0) peer.idleTicks = 0;
     try {
@@ -644,6 +688,7 @@ export class Store {
 
   /** One group-commit round across every region with work. */
   private async round(): Promise<void> {
+    await this.replaceStalePeers();
     const batch = this.logs.batch();
     const work: { peer: RegionPeer; rd: Ready; fx: ApplyEffects }[] = [];
     const outbox = new Map<number, RegionMessage[]>();
@@ -715,6 +760,64 @@ export class Store {
     }
   }
 
+  /** Destroys replicas found stale and creates their newer peers from the queued messages. */
+  private async replaceStalePeers(): Promise<void> {
+    for (const regionId of [...this.staleDestroys]) {
+      this.staleDestroys.delete(regionId);
+      const peer = this.peers.get(regionId);
+      if (peer && !peer.destroyed) await this.destroyPeer(peer);
+    }
+    if (this.staleReplacements.size === 0) return;
+    const pending = [...this.staleReplacements];
+    this.staleReplacements.clear();
+    for (const [regionId, msgs] of pending) {
+      const peer = this.peers.get(regionId);
+      if (peer && peer.peerId < msgs[0].msg.message.to) await this.destroyPeer(peer);
+      for (const { from, msg } of msgs) {
+        const now = this.peers.get(regionId);
+        if (now) this.stepPeer(now, msg);
+        else this.maybeCreatePeer(from, msg);
+      }
+    }
+  }
+
+  /** Whether a snapshot's region range overlaps another initialized region hosted here. */
+  private snapshotOverlapsOthers(regionId: number, data: Uint8Array): boolean {
+    let range: Region;
+    try {
+      range = decodeSnapshotPayload(data).region;
+    } catch {
+      return true; // undecodable: refuse
+    }
+    if (regionId === PD_REGION_ID) return false;
+    for (const p of this.peers.values()) {
+      if (p.regionId === regionId || p.pd || !p.initialized || p.destroyed) continue;
+      if (rangesOverlap(p.region, range)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Deletes [start, end) of the data column family except what other initialized local
+   * regions own: data is never removed from under another replica hosted here.
+   */
+  private deleteDataExcept(kv: RaftWriteBatch['kv'], selfRegionId: number, start: Uint8Array, endKey: Uint8Array): void {
+    const others = [...this.peers.values()]
+      .filter((p) => p.regionId !== selfRegionId && !p.pd && p.initialized && !p.destroyed)
+      .map((p) => p.region)
+      .sort((a, b) => compareKeys(a.startKey, b.startKey));
+    let cursor = start;
+    const end = rangeEnd(endKey);
+    for (const r of others) {
+      if (!rangesOverlap(r, { startKey: cursor, endKey: endKey })) continue;
+      if (compareKeys(r.startKey, cursor) > 0) kv.deleteRange(DATA_CF, cursor, r.startKey);
+      if (r.endKey.length === 0) return;
+      if (compareKeys(r.endKey, cursor) > 0) cursor = r.endKey;
+      if (compareKeys(cursor, end) >= 0) return;
+    }
+    if (compareKeys(cursor, end) < 0) kv.deleteRange(DATA_CF, cursor, end);
+  }
+
   private flush(outbox: Map<number, RegionMessage[]>): void {
     for (const [to, msgs] of outbox) {
       if (to === this.storeId) this.receive(this.storeId, msgs);
@@ -757,8 +860,8 @@ export class Store {
       this.counters.snapshotsInstalled++;
       return;
     }
-    if (peer.initialized) kv.deleteRange(DATA_CF, peer.region.startKey, rangeEnd(peer.region.endKey));
-    kv.deleteRange(DATA_CF, payload.region.startKey, rangeEnd(payload.region.endKey));
+    if (peer.initialized) this.deleteDataExcept(kv, peer.regionId, peer.region.startKey, peer.region.endKey);
+    this.deleteDataExcept(kv, peer.regionId, payload.region.startKey, payload.region.endKey);
     for (const p of payload.pairs) kv.put(DATA_CF, p.key, p.value);
     const prefix = dedupPrefix(peer.regionId);
     kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
@@ -818,7 +921,9 @@ export class Store {
     this.tombstones.add(peer.peerId);
     const batch = this.logs.batch();
     batch.stageDestroy(peer.regionId);
-    batch.kv.deleteRange(DATA_CF, peer.region.startKey, rangeEnd(peer.region.endKey));
+    // PD's group owns no user data; a data region's range may be shared with newer local regions.
+    if (!peer.pd && peer.initialized) this.deleteDataExcept(batch.kv, peer.regionId, peer.region.startKey, peer.region.endKey);
+    if (peer.pd) batch.kv.delete(META_CF, PD_STATE_KEY);
     const prefix = dedupPrefix(peer.regionId);
     batch.kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
     batch.kv.put(META_CF, regionStateKey(peer.regionId), encodeTombstone(peer.peerId));
@@ -957,6 +1062,10 @@ export class Store {
     if (consistency !== 'stale') {
       const r = await this.readBarrier(checked, o);
       if (!r.ok) return r;
+      // A split applied while we waited shrinks the range: the caller must re-route
+      // (answering with the smaller range would silently skip keys).
+      const again = this.checkRequest(regionId, epoch, [], false);
+      if (!(again instanceof RegionPeer)) return { ok: false, error: again };
     }
     const region = checked.region;
     const start = compareKeys(range.start, region.startKey) > 0 ? range.start : region.startKey;
@@ -1197,6 +1306,19 @@ function encodeTombstone(peerId: number): Uint8Array {
 
 function decodeTombstonePeer(value: Uint8Array): number {
   return new DataView(value.buffer, value.byteOffset).getFloat64(1);
+}
+
+/** Messages only a leader sends: they may create or replace a replica. */
+function isLeaderMessage(rm: RegionMessage): boolean {
+  const t = rm.message.type;
+  return t === 'MsgApp' || t === 'MsgHeartbeat' || t === 'MsgSnap';
+}
+
+/** Whether two key ranges (empty end = unbounded) overlap. */
+function rangesOverlap(a: Pick<Region, 'startKey' | 'endKey'>, b: Pick<Region, 'startKey' | 'endKey'>): boolean {
+  const aBeforeB = a.endKey.length > 0 && compareKeys(a.endKey, b.startKey) <= 0;
+  const bBeforeA = b.endKey.length > 0 && compareKeys(b.endKey, a.startKey) <= 0;
+  return !aBeforeB && !bBeforeA;
 }
 
 /** The exclusive end for a region end key (empty = end of key space). */

@@ -5,7 +5,11 @@
  *
  * `peerkv-store --data DIR --cluster NAME --secret S --signaling ws://127.0.0.1:4444
  *   [--bootstrap] [--label key=value]... [--ice stun:host:port]... [--address A]
- *   [--tick-ms N] [--drain-wait-ms N] [--max-store-down-ms N]`
+ *   [--tick-ms N] [--drain-wait-ms N] [--max-store-down-ms N] [--bootstrap-probe-ms N]`
+ *
+ * `--bootstrap` creates the cluster only on an empty directory, and only if no member
+ * answers within `--bootstrap-probe-ms` (default 3000); on a directory that already holds a
+ * store it is ignored (a restart).
  *
  * Prints `peerkv-store serving store=<id> cluster=<name> started=<bootstrapped|joined|restarted>`
  * once it serves. SIGTERM/SIGINT: drain (hand leaderships away), wait `--drain-wait-ms`,
@@ -37,6 +41,8 @@ export interface StoreCliOptions {
   drainWaitMs: number;
   /** PD's `maxStoreDownTimeMs` when this store bootstraps the cluster, ms. */
   maxStoreDownMs?: number;
+  /** How long `--bootstrap` on an empty directory first listens for existing members, ms. */
+  bootstrapProbeMs: number;
 }
 
 /** A bad command line; the message says which flag. */
@@ -44,9 +50,9 @@ export class StoreCliUsageError extends Error {
   override readonly name = 'StoreCliUsageError';
 }
 
-function intArg(flag: string, v: string | undefined): number {
+function intArg(flag: string, v: string | undefined, min = 1): number {
   const n = Number(v);
-  if (v === undefined || !Number.isInteger(n) || n <= 0) throw new StoreCliUsageError(`${flag} needs a positive integer`);
+  if (v === undefined || !Number.isInteger(n) || n < min) throw new StoreCliUsageError(`${flag} needs an integer ≥ ${min}`);
   return n;
 }
 
@@ -57,7 +63,7 @@ function strArg(flag: string, v: string | undefined): string {
 
 /** Parses argv (without node and script). Throws `StoreCliUsageError`. */
 export function parseStoreArgs(argv: string[]): StoreCliOptions {
-  const o: Partial<StoreCliOptions> & { labels: Record<string, string>; ice: string[] } = { bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000 };
+  const o: Partial<StoreCliOptions> & { labels: Record<string, string>; ice: string[] } = { bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--bootstrap') {
@@ -74,6 +80,7 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
     else if (flag === '--tick-ms') o.tickMs = intArg(flag, v);
     else if (flag === '--drain-wait-ms') o.drainWaitMs = intArg(flag, v);
     else if (flag === '--max-store-down-ms') o.maxStoreDownMs = intArg(flag, v);
+    else if (flag === '--bootstrap-probe-ms') o.bootstrapProbeMs = intArg(flag, v, 0);
     else if (flag === '--label') {
       const eq = v.indexOf('=');
       if (eq <= 0) throw new StoreCliUsageError(`--label needs key=value, got '${v}'`);
@@ -93,6 +100,7 @@ export async function main(argv: string[]): Promise<void> {
     engine,
     clusterId: o.cluster,
     bootstrap: o.bootstrap,
+    bootstrapProbeMs: o.bootstrapProbeMs,
     address: o.address ?? `${hostname()}:${dir}`,
     labels: o.labels,
     store: { tickIntervalMs: o.tickMs },

@@ -52,7 +52,9 @@ export type NetworkStoreErrorKind =
   /** PD refused the join (e.g. a tombstoned id). */
   | 'JoinRefused'
   /** Creating the cluster failed. */
-  | 'BootstrapFailed';
+  | 'BootstrapFailed'
+  /** `bootstrap` on an empty engine, but members of the cluster answered the probe (join instead). */
+  | 'ClusterExists';
 
 /** A network store could not start; `kind` is closed. */
 export class NetworkStoreError extends Error {
@@ -74,6 +76,12 @@ export interface NetworkStoreOptions {
   transportFactory: (storeId: number) => Transport | Promise<Transport>;
   /** Create the cluster if the engine is empty (exactly one store of a new cluster does this). */
   bootstrap?: boolean;
+  /**
+   * Before bootstrapping an empty engine, listen this long under a temporary id for members
+   * of the cluster, and refuse (`ClusterExists`) if any shows up, ms (default 0: no probe).
+   * Guards against a wiped bootstrap store creating a second cluster under the same name.
+   */
+  bootstrapProbeMs?: number;
   /** How other stores reach this one, reported to PD; stable per device and data directory (an empty engine with a known address replaces that older store). */
   address: string;
   labels?: Record<string, string>;
@@ -107,7 +115,11 @@ export interface NetworkStore {
 export async function startNetworkStore(o: NetworkStoreOptions): Promise<NetworkStore> {
   const ident = await Store.readIdentity(o.engine);
   if (ident) return open(o, ident.storeId, 'restarted');
-  if (o.bootstrap) return bootstrap(o);
+  if (o.bootstrap) {
+    const members = o.bootstrapProbeMs ? await probeMembers(o, o.bootstrapProbeMs) : [];
+    if (members.length > 0) throw new NetworkStoreError('ClusterExists', `stores ${members.join(', ')} of '${o.clusterId}' are up: start without bootstrap to join`);
+    return bootstrap(o);
+  }
   return open(o, await joinId(o), 'joined');
 }
 
@@ -160,6 +172,21 @@ async function bootstrap(o: NetworkStoreOptions): Promise<NetworkStore> {
     throw new NetworkStoreError('BootstrapFailed', `schedule config: ${JSON.stringify(cfg)}`);
   }
   return ns;
+}
+
+/** Members (non-temporary ids) seen within `ms` under a temporary id. */
+async function probeMembers(o: NetworkStoreOptions, ms: number): Promise<number[]> {
+  const timers = o.timers ?? REAL_TIMERS;
+  const now = o.now ?? (() => Date.now());
+  const deadline = now() + ms;
+  const temp = await o.transportFactory(o.tempStoreId ?? randomTempStoreId());
+  try {
+    const members = (): number[] => temp.peers().filter((id) => !isTempStoreId(id));
+    while (members().length === 0 && now() < deadline) await new Promise((r) => timers.setTimeout(() => r(undefined), JOIN_POLL_MS));
+    return members();
+  } finally {
+    temp.close();
+  }
 }
 
 /** Connects under a temporary id and asks PD for a store id. */
