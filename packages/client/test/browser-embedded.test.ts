@@ -2,13 +2,14 @@
  * The browser runtime's Worker-side cluster and tab-side pending calls, in Node: the
  * embedded cluster bootstraps once and reopens from its engines, serves every request kind,
  * refuses hooks unless enabled, and survives a stopped store, a partition and a split;
- * pending calls are resent to each new host and time out.
+ * stamped writes apply once across hosts and regroup after splits; pending calls are resent
+ * to each new host and time out.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
-import { codec } from '../src/index.ts';
+import { LocalCluster, PeerKV, codec } from '../src/index.ts';
 import type { KvPair } from '../src/index.ts';
-import { EmbeddedCluster, PendingCalls, unwrapReply, type KvRequest, type Reply, type TabMessage } from '../src/browser/index.ts';
+import { EmbeddedCluster, PendingCalls, TabWriter, unwrapReply, type KvRequest, type Reply, type TabMessage } from '../src/browser/index.ts';
 
 const t = codec.text;
 const s = codec.fromText;
@@ -159,5 +160,44 @@ describe('PendingCalls', () => {
     const r: Reply = await b;
     expect(r).toMatchObject({ ok: false, error: { kind: 'Timeout' } });
     expect(p.size).toBe(0);
+  });
+});
+
+describe('TabWriter', () => {
+  it('regroups a write sent with a stale region view after a split, and applies it once', async () => {
+    const disk = new Map<number, MemoryDisk>();
+    const local = new LocalCluster({
+      openEngine: async (id, cfs) => {
+        if (!disk.has(id)) disk.set(id, new MemoryDisk());
+        return MemoryEngine.open({ columnFamilies: cfs, disk: disk.get(id) });
+      },
+      store: { tickIntervalMs: 10 },
+    });
+    try {
+      for (const id of [1, 2, 3]) await local.startStore(id);
+      await local.bootstrap([1, 2, 3]);
+      await expect.poll(async () => (await local.getRegion(t('a')))?.leader !== undefined).toBe(true);
+      const stale = (await local.getRegion(t('a')))!;
+      const leader = local.store(stale.leader!.storeId)!;
+      const r = await leader.split(stale.region.id, stale.region.epoch, t('m'), stale.region.id + 1, stale.region.peers.map((p) => 9000 + p.storeId));
+      expect(r.ok).toBe(true);
+      // The first lookup answers with the region as it was before the split.
+      let lookups = 0;
+      const view = {
+        getRegion: async (key: Uint8Array) => (lookups++ === 0 ? stale : local.getRegion(key)),
+        store: (id: number) => local.store(id),
+      };
+      const writer = new TabWriter(view, 500, async () => undefined);
+      const stamp = { clientId: 'tab-3', seq: 1 };
+      await writer.write(stamp, [{ type: 'put', key: t('b'), value: t('1') }, { type: 'put', key: t('x'), value: t('2') }]);
+      expect(lookups).toBeGreaterThan(2);
+      await writer.write({ clientId: 'tab-3', seq: 2 }, [{ type: 'put', key: t('x'), value: t('3') }]);
+      await writer.write(stamp, [{ type: 'put', key: t('b'), value: t('1') }, { type: 'put', key: t('x'), value: t('2') }]);
+      const kv = new PeerKV({ pd: local, stores: local });
+      expect(s((await kv.get(t('b')))!)).toBe('1');
+      expect(s((await kv.get(t('x')))!)).toBe('3');
+    } finally {
+      await local.close();
+    }
   });
 });

@@ -127,30 +127,37 @@ export class BrowserPeerKV {
 
   // ------------------------------------------------------------------ the API
 
+  /** The value of `key`, or undefined (linearizable unless `o.consistency` says otherwise). */
   get(key: Uint8Array, o: BrowserReadOptions = {}): Promise<Uint8Array | undefined> {
     return this.request({ op: 'get', key, consistency: o.consistency });
   }
 
+  /** The values of `keys`, in order; undefined where missing. */
   batchGet(keys: Uint8Array[], o: BrowserReadOptions = {}): Promise<(Uint8Array | undefined)[]> {
     return this.request({ op: 'batchGet', keys, consistency: o.consistency });
   }
 
+  /** Writes `key` = `value`; resolves once applied on a majority of the stores. */
   put(key: Uint8Array, value: Uint8Array): Promise<void> {
     return this.request({ op: 'put', key, value });
   }
 
+  /** Deletes `key`. */
   delete(key: Uint8Array): Promise<void> {
     return this.request({ op: 'delete', key });
   }
 
+  /** Writes many pairs: atomic per region, not across regions. */
   batchPut(pairs: KvPair[]): Promise<void> {
     return this.request({ op: 'batchPut', pairs });
   }
 
+  /** Deletes many keys: atomic per region, not across regions. */
   batchDelete(keys: Uint8Array[]): Promise<void> {
     return this.request({ op: 'batchDelete', keys });
   }
 
+  /** Deletes every key in [start, end). */
   deleteRange(start: Uint8Array, end: Uint8Array): Promise<void> {
     return this.request({ op: 'deleteRange', start, end });
   }
