@@ -1,44 +1,37 @@
 /**
- * The PD client of the simulated cluster: `LocalPdClient`'s behaviour (call the store whose
- * PD replica leads), but PD commands are stamped with the virtual clock instead of
- * `Date.now` (heartbeat times drive "store down" decisions, so they must be virtual).
+ * The PD client of the simulated cluster: `LocalPdClient` (call the store whose PD replica
+ * leads), except that PD commands are stamped with the virtual clock instead of `Date.now`
+ * (heartbeat times drive "store down" decisions, so they must be virtual). Everything else,
+ * including methods `LocalPdClient` gains later, is inherited.
  */
-import type { PdApplyResult, RegionHeartbeat, StoreStats } from '@peerkv/pd';
-import type { PdClient, RegionHeartbeatResponse, RequestOptions, Result, Store } from '@peerkv/store';
+import type { PdApplyResult, StoreStats } from '@peerkv/pd';
+import { LocalPdClient, type RequestOptions, type Result, type Store } from '@peerkv/store';
 
-/** A `PdClient` over in-process stores with an injected clock. */
-export class VirtualPdClient implements PdClient {
+/** A `LocalPdClient` with an injected clock. */
+export class VirtualPdClient extends LocalPdClient {
   constructor(
-    private readonly stores: () => Iterable<Store>,
+    private readonly storeList: () => Iterable<Store>,
     private readonly now: () => number,
-  ) {}
+  ) {
+    super(storeList);
+  }
 
-  private leader(): Store | undefined {
-    for (const s of this.stores()) if (s.pdIsLeader()) return s;
+  private pdLeader(): Store | undefined {
+    for (const s of this.storeList()) if (s.pdIsLeader()) return s;
     return undefined;
   }
 
-  private noLeader<T>(): Promise<Result<T>> {
+  private noPdLeader<T>(): Promise<Result<T>> {
     return Promise.resolve({ ok: false, error: { kind: 'NotLeader', regionId: 1 } });
   }
 
-  storeHeartbeat(stats: StoreStats, o?: RequestOptions): Promise<Result<PdApplyResult>> {
-    const l = this.leader();
-    return l ? l.pdPropose({ kind: 'storeHeartbeat', stats, nowMs: this.now() }, o) : this.noLeader();
+  override storeHeartbeat(stats: StoreStats, o?: RequestOptions): Promise<Result<PdApplyResult>> {
+    const l = this.pdLeader();
+    return l ? l.pdPropose({ kind: 'storeHeartbeat', stats, nowMs: this.now() }, o) : this.noPdLeader();
   }
 
-  regionHeartbeat(hb: RegionHeartbeat, o?: RequestOptions): Promise<Result<RegionHeartbeatResponse>> {
-    const l = this.leader();
-    return l ? l.pdHandleRegionHeartbeat(hb, o) : this.noLeader();
-  }
-
-  allocId(o?: RequestOptions): Promise<Result<number>> {
-    const l = this.leader();
-    return l ? l.pdAllocId(o) : this.noLeader();
-  }
-
-  putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>> {
-    const l = this.leader();
-    return l ? l.pdPropose({ kind: 'putStore', storeId, address, labels, nowMs: this.now() }, o) : this.noLeader();
+  override putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>> {
+    const l = this.pdLeader();
+    return l ? l.pdPropose({ kind: 'putStore', storeId, address, labels, nowMs: this.now() }, o) : this.noPdLeader();
   }
 }
