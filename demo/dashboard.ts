@@ -82,9 +82,12 @@ export function mountDashboard(kv: BrowserPeerKV): void {
       : `attached to host tab ${st.hostTabId.slice(0, 8)} · host elections seen: ${st.hostChanges}`;
   }
 
+  const events = new ClusterEvents(byId('events'));
+
   async function refresh(): Promise<void> {
     try {
       const st = await kv.status();
+      events.observe(st);
       renderSummary(st);
       renderStores(st.stores);
       byId('regions').querySelector('tbody')!.replaceChildren(...renderRegions(st));
@@ -135,5 +138,46 @@ class StoreCard {
       : ['stopped (data kept in IndexedDB)'];
     if (s.stoppedReason) lines.push(`stopped: ${s.stoppedReason.split('\n')[0]}`);
     this.counters.replaceChildren(...lines.flatMap((l, i) => (i === 0 ? [l] : [h('br'), l])));
+  }
+}
+
+/** Most events kept in the log. */
+const EVENTS_SHOWN_MAX = 12;
+
+/** Notices changes between two status polls (host, stores, leaders, splits) and logs them. */
+class ClusterEvents {
+  private host: string | undefined;
+  private up = new Map<number, boolean>();
+  private cut = new Map<number, boolean>();
+  private leaders = new Map<number, string>();
+
+  constructor(private readonly list: HTMLElement) {}
+
+  observe(st: BrowserStatus): void {
+    if (this.host !== st.hostTabId) {
+      this.log(st.isHost ? `this tab became the host (took over in ${st.takeoverMs} ms)` : `host is tab ${st.hostTabId.slice(0, 8)}`);
+      this.host = st.hostTabId;
+    }
+    for (const s of st.stores) {
+      if (this.up.has(s.storeId) && this.up.get(s.storeId) !== s.up) this.log(`store ${s.storeId} ${s.up ? 'started' : 'stopped'}`);
+      if (this.cut.has(s.storeId) && this.cut.get(s.storeId) !== s.partitioned) this.log(`store ${s.storeId} ${s.partitioned ? 'partitioned' : 'healed'}`);
+      this.up.set(s.storeId, s.up);
+      this.cut.set(s.storeId, s.partitioned);
+    }
+    for (const s of st.stores) {
+      for (const r of s.regions) {
+        if (r.role !== 'leader') continue;
+        const now = `store ${s.storeId} (term ${r.term})`;
+        const before = this.leaders.get(r.regionId);
+        if (before !== now) this.log(before ? `region ${r.regionId}: leader ${before} → ${now}` : `region ${r.regionId}: leader ${now}`);
+        this.leaders.set(r.regionId, now);
+      }
+    }
+  }
+
+  private log(text: string): void {
+    const time = new Date().toLocaleTimeString();
+    this.list.prepend(h('li', {}, h('span', { class: 'time' }, time), ' ', text));
+    while (this.list.children.length > EVENTS_SHOWN_MAX) this.list.lastElementChild!.remove();
   }
 }

@@ -2,7 +2,8 @@
  * Demo smoke test: the demo served by Vite (its own config), two tabs of one profile; an item
  * added in one tab appears in the other, checking it shows there too, the dashboard lists
  * three stores and a region with a leader, a split adds a region, a stopped store shows down
- * while the list keeps working; screenshots go to tests/artifacts/.
+ * while the list keeps working, and when the hosting tab closes the other takes over with the
+ * list intact; screenshots go to tests/artifacts/.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,5 +65,14 @@ test('an item added in one tab shows up in another; the dashboard shows the clus
   await expect(a.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread', 'apples'], { timeout: 30_000 });
   await a.screenshot({ path: join(ARTIFACTS, 'demo-host-tab.png'), fullPage: true });
   await b.screenshot({ path: join(ARTIFACTS, 'demo-attached-tab.png'), fullPage: true });
+
+  // The hosting tab closes: the other takes over with the list intact and keeps writing.
+  await a.close({ runBeforeUnload: true });
+  await expect(b.locator('#host')).toContainText('this tab hosts', { timeout: 30_000 });
+  await b.fill('#item', 'coffee');
+  await b.press('#item', 'Enter');
+  await expect(b.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread', 'apples', 'coffee'], { timeout: 30_000 });
+  await expect(b.locator('#events')).toContainText('this tab became the host');
+  await b.screenshot({ path: join(ARTIFACTS, 'demo-after-failover.png'), fullPage: true });
   await ctx.close();
 });
