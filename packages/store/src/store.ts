@@ -476,6 +476,21 @@ export class Store {
     };
   }
 
+  /**
+   * Tells PD about a split at once (parent, then each new region) instead of waiting for the
+   * next heartbeat, so PD's routing has no gap for long (TiKV's ReportBatchSplit).
+   */
+  private reportSplit(parent: RegionPeer, newRegionIds: number[]): void {
+    const pd = this.pdClient;
+    if (!pd) return;
+    void (async () => {
+      for (const p of [parent, ...newRegionIds.map((id) => this.peers.get(id))]) {
+        if (!p || p.destroyed || !p.initialized) continue;
+        await pd.regionHeartbeat(await this.regionHeartbeatOf(p), { timeoutMs: 2000 });
+      }
+    })().catch(() => undefined);
+  }
+
   /** Runs one operator step PD asked for on a region this store leads. */
   async executeStep(regionId: number, step: OperatorStep, pd: PdClient): Promise<Result<void>> {
     const peer = this.peers.get(regionId);
@@ -735,6 +750,7 @@ export class Store {
         peer.pd.updateRole(st.role === 'leader', st.term, peer.applied, st.lastIndex, this.now());
       }
       for (const s of fx.splits) await this.createSplitPeer(s.region, s.parentLeader, peer.dedup);
+      if (fx.splits.some((x) => x.parentLeader)) this.reportSplit(peer, fx.splits.map((x) => x.region.id));
       if (fx.removed) await this.destroyPeer(peer);
     }
     for (const p of this.peers.values()) if (p.raw.hasReady()) this.roundScheduled = true;
