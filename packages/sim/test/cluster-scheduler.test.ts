@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Region } from '@peerkv/pd';
-import { ClusterCliError, VirtualScheduler, coverageProblem, parseClusterArgs } from '../src/cluster/index.ts';
+import { ClusterCliError, VirtualScheduler, coverageProblem, overlapProblem, parseClusterArgs } from '../src/cluster/index.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const region = (id: number, start: string, end: string): Region => ({ id, startKey: enc(start), endKey: enc(end), epoch: { confVer: 1, version: 1 }, peers: [] });
@@ -66,6 +66,14 @@ describe('coverageProblem', () => {
     expect(coverageProblem([region(1, 'a', '')])).toMatch(/start of the key space/);
     expect(coverageProblem([region(1, '', 'z')])).toMatch(/end of the key space/);
     expect(coverageProblem([])).toMatch(/no data region/);
+  });
+});
+
+describe('overlapProblem', () => {
+  it('accepts disjoint regions with gaps (PD learns split halves late) and reports overlaps', () => {
+    expect(overlapProblem([region(1, '', 'k03'), region(2, 'k05', '')])).toBeUndefined();
+    expect(overlapProblem([region(2, 'k03', 'k09'), region(1, '', 'k05')])).toMatch(/region 1 .* region 2 .* overlap/);
+    expect(overlapProblem([region(1, '', ''), region(2, 'k05', '')])).toMatch(/overlap/);
   });
 });
 

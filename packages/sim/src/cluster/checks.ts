@@ -5,7 +5,7 @@
  * cluster mode.
  */
 import { compareKeys, type Region } from '@peerkv/pd';
-import type { Store } from '@peerkv/store';
+import { PD_REGION_ID, type Store } from '@peerkv/store';
 import type { ClusterEnv } from './cluster-env.ts';
 
 /** What went wrong in a cluster run. */
@@ -92,4 +92,31 @@ export function clusterDump(env: ClusterEnv): string[] {
     }
   }
   return out;
+}
+
+/** Two regions of `regions` that overlap, described, or undefined when they are disjoint. */
+export function overlapProblem(regions: readonly Region[]): string | undefined {
+  const sorted = [...regions].sort((a, b) => compareKeys(a.startKey, b.startKey));
+  for (let i = 0; i + 1 < sorted.length; i++) {
+    const a = sorted[i];
+    const b = sorted[i + 1];
+    if (a.endKey.length === 0 || compareKeys(a.endKey, b.startKey) > 0) {
+      return `region ${a.id} [${hex(a.startKey)}, ${hex(a.endKey)}) and region ${b.id} [${hex(b.startKey)}, ${hex(b.endKey)}) overlap`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Why some live PD replica's region map has overlapping regions, or undefined. (Gaps are
+ * normal for a while: after a split PD learns the new right half from its leader's first
+ * heartbeat; full coverage is checked once the cluster has converged.)
+ */
+export function pdReplicaOverlapProblem(env: ClusterEnv): string | undefined {
+  for (const s of env.liveStores()) {
+    const regions = (s.pdState()?.allRegions() ?? []).map((i) => i.region).filter((r) => r.id !== PD_REGION_ID);
+    const p = overlapProblem(regions);
+    if (p) return `PD replica on store ${s.storeId}: ${p}`;
+  }
+  return undefined;
 }

@@ -9,4 +9,4 @@ export { defaultClusterOptions, type ClusterSimOptions, type ClusterMutations } 
 export { VirtualScheduler, VirtualTimeoutError, VIRTUAL_EPOCH_MS } from './virtual-scheduler.ts';
 export { VirtualPdClient } from './virtual-pd-client.ts';
 export { ClusterEnv, type Device, type StoreFault } from './cluster-env.ts';
-export { coverageProblem, convergenceProblem, type ClusterViolation, type ClusterViolationKind } from './checks.ts';
+export { coverageProblem, convergenceProblem, overlapProblem, pdReplicaOverlapProblem, clusterDump, type ClusterViolation, type ClusterViolationKind } from './checks.ts';

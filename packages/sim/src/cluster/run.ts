@@ -8,7 +8,7 @@ import { SeededRng } from '@peerkv/raft';
 import { History, describeOp, type Operation, type OpStatus } from '../history.ts';
 import { checkLinearizable } from '../linearizability.ts';
 import { ClusterEnv } from './cluster-env.ts';
-import { clusterDump, convergenceProblem, coverageProblem, type ClusterViolation } from './checks.ts';
+import { clusterDump, convergenceProblem, coverageProblem, pdReplicaOverlapProblem, type ClusterViolation } from './checks.ts';
 import { nemesisLoop, type NemesisStats } from './nemesis.ts';
 import { defaultClusterOptions, type ClusterSimOptions } from './options.ts';
 import { clientLoop, finalReads, makeClient, type WorkloadStats } from './workload.ts';
@@ -74,7 +74,8 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     const until = env.sched.now() + o.workloadMs;
     const loops = clients.map((kv, i) => clientLoop(env, kv, history, i, rng.fork(), until, workload));
     const faults = nemesisLoop(env, rng.fork(), until, () => convergenceProblem(env) === undefined, nemesis);
-    await within(env, 'workload', Promise.all([...loops, faults]), o.workloadMs + o.clientBudgetMs * 3 + o.faultLengthMs[1] * 2 + o.setupMaxMs);
+    const sampler = sampleCoverage(env, until, (message) => violations.push({ kind: 'regionCoverage', atMs: at(), message }));
+    await within(env, 'workload', Promise.all([...loops, faults, sampler]), o.workloadMs + o.clientBudgetMs * 3 + o.faultLengthMs[1] * 2 + o.setupMaxMs);
     await within(env, 'heal', env.healAll(), o.setupMaxMs);
     const healedAt = env.sched.now();
     const converged = await runUntilConverged(env, o.convergeMaxMs);
@@ -121,6 +122,21 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     timersFired: env.sched.firedTimers,
     trace: env.trace,
   };
+}
+
+/** Virtual time between two overlap checks of every PD replica's region map during the workload, ms. */
+const COVERAGE_SAMPLE_MS = 100;
+
+/** Checks PD replicas' region maps for overlaps every `COVERAGE_SAMPLE_MS` until `untilMs`; reports the first problem only. */
+async function sampleCoverage(env: ClusterEnv, untilMs: number, report: (message: string) => void): Promise<void> {
+  while (env.sched.now() < untilMs) {
+    await env.sched.sleep(COVERAGE_SAMPLE_MS);
+    const p = pdReplicaOverlapProblem(env);
+    if (p) {
+      report(`during the workload: ${p}`);
+      return;
+    }
+  }
 }
 
 /** Runs until converged, checking every `CONVERGE_POLL_MS` of virtual time (the check is not free). */
