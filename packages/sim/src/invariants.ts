@@ -61,8 +61,12 @@ export class InvariantChecker {
   private readonly applied = new Map<number, AppliedEntryFacts>();
   private maxApplied = 0;
 
-  /** Records a violation. */
+  /** `only`: record just these kinds (others are ignored); all kinds when undefined. */
+  constructor(private readonly only?: readonly ViolationKind[]) {}
+
+  /** Records a violation (unless its kind is filtered out). */
   report(kind: ViolationKind, atMs: number, message: string): void {
+    if (this.only !== undefined && !this.only.includes(kind)) return;
     this.violations.push({ kind, atMs, message });
   }
 

@@ -4,6 +4,7 @@
  */
 import type { UnsafeTestMutations } from '@peerkv/raft';
 import type { NetworkFaults } from '../../transport/src/memory-network.ts';
+import type { ViolationKind } from './invariants.ts';
 import type { Durability } from './sim-storage.ts';
 import { swarmProfile } from './swarm.ts';
 
@@ -123,6 +124,12 @@ export interface SimOptions {
   faultPhaseMsMax: number;
   /** Wall-time budget of the linearizability check per seed, ms. */
   checkBudgetMs: number;
+  /**
+   * Record only these violation kinds (default: all). Lets a test watch one checker see a
+   * run through, e.g. linearizability under relaxed durability, where the Raft invariants
+   * would stop the run first.
+   */
+  checkOnly?: readonly ViolationKind[];
   /** Keep a per-seed event log (for `--verbose`). */
   trace: boolean;
   /** With `trace`: also log every Raft message to or from this node. */

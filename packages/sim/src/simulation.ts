@@ -57,7 +57,7 @@ export function runSeed(options: SimOptions): SeedResult {
 
 class Simulation implements ClusterControl, NodeHost, ClientHost {
   readonly queue = new EventQueue();
-  readonly invariants = new InvariantChecker();
+  readonly invariants: InvariantChecker;
   readonly history = new History();
   readonly network: MemoryNetwork<Message>;
   readonly nodes: SimNode[] = [];
@@ -74,6 +74,7 @@ class Simulation implements ClusterControl, NodeHost, ClientHost {
   private phase: 'faults' | 'healed' | 'done' = 'faults';
 
   constructor(private readonly options: SimOptions) {
+    this.invariants = new InvariantChecker(options.checkOnly);
     this.rng = new SeededRng(options.seed);
     this.latencyRng = this.rng.fork();
     this.votersInitial = options.nodes;
