@@ -71,7 +71,7 @@ function printSeed(r: ClusterSeedResult, wallMs: number): void {
   const o = r.outcomes;
   console.log(
     `seed ${r.seed}: ops=${r.ops} ok=${o.ok} fail=${o.fail} unknown=${o.unknown} scans=${r.workload.scans} kills=${r.nemesis.kills} ` +
-      `wipes=${r.nemesis.wipes} partitions=${r.nemesis.partitions} regions=${r.regions} stores=${r.storesJoined} virtual=${r.virtualMs}ms converge=${r.convergeMs}ms ` +
+      `wipes=${r.nemesis.wipes} partitions=${r.nemesis.partitions} regions=${r.regions} stores=${r.storesJoined}${r.retired ? ` retired=${r.retired}` : ''} virtual=${r.virtualMs}ms converge=${r.convergeMs}ms ` +
       `timers=${r.timersFired} hash=${r.historyHash} wall=${wallMs.toFixed(0)}ms${r.linearizabilityUnknown ? ' lin=unknown' : ''}`,
   );
 }

@@ -28,6 +28,8 @@ export interface ClusterSimOptions {
   faultLengthMs: readonly [number, number];
   /** Most stores down at once (killed or wiped and not yet back). */
   downStoresMax: number;
+  /** Probability that, once healed and converged, one device leaves for good (PD must rebuild its replicas). */
+  retireChance: number;
   /** After healing, the virtual time within which replicas must converge, ms. */
   convergeMaxMs: number;
   /** Virtual time allowed for setup steps (bootstrap, joins, first replication), ms. */
@@ -65,6 +67,7 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
     faultGapMs: [150, 700],
     faultLengthMs: [200, 2_500],
     downStoresMax: 2,
+    retireChance: 0.35,
     convergeMaxMs: 15_000,
     setupMaxMs: 15_000,
     netDelayMs: [1, 12],

@@ -5,6 +5,7 @@
  * stores stopped with an error).
  */
 import { SeededRng } from '@peerkv/raft';
+import { pick } from '../rng-utils.ts';
 import { History, describeOp, type Operation, type OpStatus } from '../history.ts';
 import { checkLinearizable } from '../linearizability.ts';
 import { ClusterEnv } from './cluster-env.ts';
@@ -29,6 +30,8 @@ export interface ClusterSeedResult {
   /** Data regions at the end, and the most stores ever used (wipes add stores). */
   regions: number;
   storesJoined: number;
+  /** The device that left for good after healing, if any. */
+  retired?: string;
   virtualMs: number;
   /** Virtual time from healing to convergence, ms. */
   convergeMs: number;
@@ -64,6 +67,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
   const workload: WorkloadStats = { scans: 0 };
   let lin = false;
   let convergeMs = -1;
+  let retired: string | undefined;
   try {
     await within(env, 'setup', env.setup(), o.setupMaxMs);
     if (!(await env.sched.runUntil(() => convergenceProblem(env) === undefined, o.setupMaxMs))) {
@@ -74,6 +78,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     const until = env.sched.now() + o.workloadMs;
     const loops = clients.map((kv, i) => clientLoop(env, kv, history, i, rng.fork(), until, workload));
     const faults = nemesisLoop(env, rng.fork(), until, () => convergenceProblem(env) === undefined, nemesis);
+    const retireRng = rng.fork();
     const sampler = sampleCoverage(env, until, (message) => violations.push({ kind: 'regionCoverage', atMs: at(), message }));
     await within(env, 'workload', Promise.all([...loops, faults, sampler]), o.workloadMs + o.clientBudgetMs * 3 + o.faultLengthMs[1] * 2 + o.setupMaxMs);
     await within(env, 'heal', env.healAll(), o.setupMaxMs);
@@ -83,6 +88,17 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     if (!converged) {
       violations.push({ kind: 'liveness', atMs: at(), message: `not converged ${o.convergeMaxMs}ms after healing: ${convergenceProblem(env)}` });
       env.trace.push(...clusterDump(env));
+    }
+    if (converged && env.devices.length > 1 && retireRng.nextFloat() < o.retireChance) {
+      // A device leaves for good: PD must rebuild its replicas on the others.
+      const d = pick(retireRng, env.devices.filter((x) => x.up));
+      await within(env, 'retire', env.kill(d), o.setupMaxMs);
+      retired = d.label;
+      env.note(`retire ${d.label} (store ${d.storeId}) for good`);
+      if (!(await runUntilConverged(env, o.convergeMaxMs))) {
+        violations.push({ kind: 'liveness', atMs: at(), message: `not converged ${o.convergeMaxMs}ms after retiring ${d.label}: ${convergenceProblem(env)}` });
+        env.trace.push(...clusterDump(env));
+      }
     }
     const reader = makeClient(env, o.clients, 'linearizable');
     const failed = await within(env, 'final reads', finalReads(env, reader, history, o.clients), o.keys * o.clientBudgetMs * 2);
@@ -117,6 +133,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     workload,
     regions,
     storesJoined,
+    ...(retired !== undefined ? { retired } : {}),
     virtualMs: at(),
     convergeMs,
     timersFired: env.sched.firedTimers,
