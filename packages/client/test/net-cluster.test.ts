@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
-import { BOOTSTRAP_IDS, PD_REGION_ID, STORE_CFS, isTempStoreId, randomTempStoreId, startNetworkStore, type NetworkStore } from '@peerkv/store';
+import { BOOTSTRAP_IDS, NetworkStoreError, PD_REGION_ID, STORE_CFS, isTempStoreId, randomTempStoreId, startNetworkStore, type NetworkStore } from '@peerkv/store';
 import { BroadcastChannelTransport, deriveClusterKeys, type ClusterKeys } from '@peerkv/transport';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from '../src/index.ts';
 
@@ -93,6 +93,11 @@ describe('network cluster over BroadcastChannelTransport (Node)', () => {
     expect((await pd.getStore(joined[0].store.storeId))?.address).toBe('dev-1');
     const ts = await pd.getTimestamps(2);
     expect(ts.count).toBe(2);
+
+    // A wiped store told to bootstrap sees the members and refuses to create a second cluster.
+    const wiped = startNetworkStore({ engine: await MemoryEngine.open({ columnFamilies: STORE_CFS }), clusterId, transportFactory: factory(keys), bootstrap: true, bootstrapProbeMs: 5000, address: 'dev-x' });
+    await expect(wiped).rejects.toBeInstanceOf(NetworkStoreError);
+    await expect(wiped).rejects.toMatchObject({ kind: 'ClusterExists' });
 
     // Kill the bootstrap store (it likely leads PD): writes and reads continue.
     await first.close();

@@ -125,6 +125,22 @@ describe('PdCaller', () => {
     expect(net.asked).toEqual([9]);
   });
 
+  it('asks a store that did not answer last, until its suspicion ends', async () => {
+    const net = fakeNet({ 3: 'unreachable', 5: { type: 'pdId', result: { ok: true, value: 1 } } });
+    const caller = new PdCaller(net, { candidates: () => [3, 5], budgetMs: 5000, suspectMs: 300 });
+    await caller.call({ type: 'pdAllocId' }, 'pdId');
+    expect(net.asked).toEqual([3, 5]);
+    net.asked.length = 0;
+    caller.leaderGuess = 3; // e.g. a stale hint
+    await caller.call({ type: 'pdAllocId' }, 'pdId');
+    expect(net.asked).toEqual([5]);
+    await new Promise((r) => setTimeout(r, 400));
+    net.asked.length = 0;
+    caller.leaderGuess = 3;
+    await caller.call({ type: 'pdAllocId' }, 'pdId');
+    expect(net.asked).toEqual([3, 5]);
+  });
+
   it('gives up at its budget with the last error, retrying rounds meanwhile', async () => {
     const net = fakeNet({ 5: notLeader(), 6: 'unreachable' });
     const caller = new PdCaller(net, { candidates: () => [5, 6], budgetMs: 150, backoffMsMin: 10, backoffMsMax: 20 });

@@ -74,6 +74,8 @@ class StoreProcess {
 
 describe('peerkv-store processes over WebRTC (Node, @roamhq/wrtc)', () => {
   it('form a cluster through PD, survive a killed process, and the restarted one catches up', async () => {
+    const t0 = performance.now();
+    const phase = (what: string) => console.log(`e2e node: ${what} at ${Math.round(performance.now() - t0)} ms`);
     const signaling = new SignalingServer();
     const addr = await signaling.listen(0, '127.0.0.1');
     cleanups.push(() => signaling.close());
@@ -81,7 +83,7 @@ describe('peerkv-store processes over WebRTC (Node, @roamhq/wrtc)', () => {
     const root = mkdtempSync(join(tmpdir(), 'peerkv-e2e-'));
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));
     const cluster = `e2e-${randomTempStoreId()}`;
-    const argsOf = (name: string, extra: string[] = []) => ['--data', join(root, name), '--cluster', cluster, '--secret', 'e2e-secret', '--signaling', url, '--label', `device=${name}`, '--tick-ms', '50', '--drain-wait-ms', '300', ...extra];
+    const argsOf = (name: string, extra: string[] = []) => ['--data', join(root, name), '--cluster', cluster, '--secret', 'e2e-secret', '--signaling', url, '--label', `device=${name}`, '--tick-ms', '50', '--drain-wait-ms', '300', '--bootstrap-probe-ms', '1000', ...extra];
 
     const a = new StoreProcess(argsOf('a', ['--bootstrap']));
     expect(await a.serving()).toEqual({ storeId: BOOTSTRAP_IDS.store, started: 'bootstrapped' });
@@ -90,6 +92,7 @@ describe('peerkv-store processes over WebRTC (Node, @roamhq/wrtc)', () => {
     const [sb, sc] = [await b.serving(), await c.serving()];
     expect([sb.started, sc.started]).toEqual(['joined', 'joined']);
     const ids = [BOOTSTRAP_IDS.store, sb.storeId, sc.storeId];
+    phase('3 stores serving');
     expect(new Set(ids).size).toBe(3);
 
     const tr = await nodeWebRtcTransport({ localStoreId: randomTempStoreId(), clusterId: cluster, secret: 'e2e-secret', signalingUrl: url, iceServers: [] });
@@ -106,6 +109,7 @@ describe('peerkv-store processes over WebRTC (Node, @roamhq/wrtc)', () => {
       return true;
     };
     await until('3 replicas of PD and data on every store', threeReplicas, 60_000);
+    phase('3 replicas of PD and data');
 
     const pd = new RemotePdService(tr, { candidates: () => tr.peers(), budgetMs: 10_000, attemptTimeoutMs: 2000 });
     const kv = new PeerKV({ pd, stores, requestTimeoutMs: 2000 });
@@ -113,12 +117,14 @@ describe('peerkv-store processes over WebRTC (Node, @roamhq/wrtc)', () => {
     for (let i = 0; i < 20; i++) await kv.put(t(`k${i}`), t(`v${i}`));
     expect(s((await kv.get(t('k7')))!)).toBe('v7');
     expect((await pd.getStore(sb.storeId))?.labels).toEqual({ device: 'b' });
+    phase('20 writes read back');
 
     // Crash the bootstrap store's process; the other two keep serving.
     a.kill('SIGKILL');
     await a.exited;
     for (let i = 20; i < 30; i++) await kv.put(t(`k${i}`), t(`v${i}`));
     for (const i of [0, 19, 29]) expect(s((await kv.get(t(`k${i}`)))!)).toBe(`v${i}`);
+    phase('10 writes with store 2 killed');
 
     // It restarts from its directory (the flag is ignored: the engine has an identity) and catches up.
     const a2 = new StoreProcess(argsOf('a', ['--bootstrap']));
@@ -132,10 +138,12 @@ describe('peerkv-store processes over WebRTC (Node, @roamhq/wrtc)', () => {
       const y = await remote.get(route!.region.id, route!.region.epoch, t('k29'), 'stale', { timeoutMs: 1000 });
       return x.ok && y.ok && x.value !== undefined && y.value !== undefined && s(x.value) === 'restart' && s(y.value) === 'v29';
     });
+    phase('restarted store caught up');
 
     // Graceful stop: drain, close, exit 0.
     for (const p of [a2, b, c]) p.kill('SIGTERM');
     expect(await Promise.all([a2, b, c].map((p) => p.exited))).toEqual([0, 0, 0]);
+    phase('all stopped by SIGTERM');
     expect(a2.lines.some((l) => l === 'peerkv-store: closed')).toBe(true);
   });
 });

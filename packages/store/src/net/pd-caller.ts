@@ -42,6 +42,8 @@ export interface PdCallerOptions {
   backoffMsMin?: number;
   /** Cap of that wait, ms (default 500). */
   backoffMsMax?: number;
+  /** How long a store that did not answer is asked last, ms (default 5 s). */
+  suspectMs?: number;
   /** Wall clock for the budget, ms (default `Date.now`). */
   now?: () => number;
   timers?: Timers;
@@ -55,6 +57,10 @@ type Value<T extends PdResponse['type']> = Answer<T>['result'] extends Result<in
 export class PdCaller {
   /** The store believed to host the PD leader (learned from answers and hints). */
   leaderGuess: number | undefined;
+  /** The store that last answered a routing read. */
+  private readGuess: number | undefined;
+  /** Stores that did not answer (transport failure), until when they are asked last (ms). */
+  private readonly suspects = new Map<number, number>();
   private readonly o: Required<Omit<PdCallerOptions, 'local'>> & Pick<PdCallerOptions, 'local'>;
 
   constructor(
@@ -67,6 +73,7 @@ export class PdCaller {
       transportSlackMs: 500,
       backoffMsMin: 20,
       backoffMsMax: 500,
+      suspectMs: 5000,
       now: () => Date.now(),
       timers: REAL_TIMERS,
       ...o,
@@ -79,16 +86,18 @@ export class PdCaller {
    */
   async call<T extends PdResponse['type']>(q: PdRequest, expected: T, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Result<Value<T>>> {
     const deadline = this.o.now() + Math.min(this.o.budgetMs, o.timeoutMs ?? Infinity);
+    const write = isWrite(q);
     let last: RegionError = { kind: 'Timeout', what: `PD ${q.type}: no store answered` };
     let backoff = this.o.backoffMsMin;
     while (this.o.now() < deadline && !o.signal?.aborted) {
       const tried = new Set<number>();
-      let next = this.firstTarget();
+      let next = this.firstTarget(write);
       while (next !== undefined && !tried.has(next) && this.o.now() < deadline) {
         tried.add(next);
         const r = await this.attempt(next, q, expected, deadline, o.signal);
         if (r.ok) {
-          if (isWrite(q)) this.leaderGuess = next;
+          if (write) this.leaderGuess = next;
+          else this.readGuess = next;
           return r.value.result as Result<Value<T>>;
         }
         last = r.error;
@@ -100,16 +109,23 @@ export class PdCaller {
     return { ok: false, error: last };
   }
 
-  /** Every store that may be asked, the local one first. */
+  /** Every store that may be asked: the local one first, stores that recently did not answer last. */
   private targets(): number[] {
     const local = this.o.local?.();
     const ids = [...this.o.candidates()];
-    return local ? [local.storeId, ...ids.filter((id) => id !== local.storeId)] : ids;
+    const all = local ? [local.storeId, ...ids.filter((id) => id !== local.storeId)] : ids;
+    const now = this.o.now();
+    const suspect = (id: number): boolean => (this.suspects.get(id) ?? 0) > now;
+    return [...all.filter((id) => !suspect(id)), ...all.filter(suspect)];
   }
 
-  private firstTarget(): number | undefined {
+  /** The guessed PD leader (writes) or last reader (reads), unless suspect; else the first target. */
+  private firstTarget(write: boolean): number | undefined {
     const all = this.targets();
-    return this.leaderGuess !== undefined && all.includes(this.leaderGuess) ? this.leaderGuess : all[0];
+    const guesses = write ? [this.leaderGuess, this.readGuess] : [this.readGuess, this.leaderGuess];
+    const now = this.o.now();
+    const usable = guesses.find((g) => g !== undefined && all.includes(g) && (this.suspects.get(g) ?? 0) <= now);
+    return usable ?? all[0];
   }
 
   /** The hinted PD leader if it is new to this round, else the next untried store. */
@@ -133,9 +149,13 @@ export class PdCaller {
           ? await handleStoreRequest(local, payload)
           : await this.requester.request(storeId, payload, { timeoutMs: timeoutMs + this.o.transportSlackMs, signal });
     } catch (e) {
-      if (e instanceof RpcError) return timeout(`store ${storeId}: ${e.message}`);
+      if (e instanceof RpcError) {
+        this.suspects.set(storeId, this.o.now() + this.o.suspectMs);
+        return timeout(`store ${storeId}: ${e.message}`);
+      }
       throw e;
     }
+    this.suspects.delete(storeId);
     let response;
     try {
       response = decodeStoreResponse(bytes);

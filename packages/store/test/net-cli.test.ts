@@ -1,0 +1,22 @@
+/**
+ * The `peerkv-store` command line: required flags, repeated labels and ICE servers,
+ * integer flags, typed usage errors.
+ */
+import { describe, expect, it } from 'vitest';
+import { StoreCliUsageError, parseStoreArgs } from '../src/net/cli.ts';
+
+const base = ['--data', '/tmp/x', '--cluster', 'c', '--secret', 's', '--signaling', 'ws://127.0.0.1:4444'];
+
+describe('parseStoreArgs', () => {
+  it('parses flags with defaults', () => {
+    expect(parseStoreArgs(base)).toEqual({ data: '/tmp/x', cluster: 'c', secret: 's', signaling: 'ws://127.0.0.1:4444', bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000 });
+    const o = parseStoreArgs([...base, '--bootstrap', '--label', 'device=a', '--label', 'zone=z=1', '--ice', 'stun:h:3478', '--tick-ms', '50', '--bootstrap-probe-ms', '0', '--address', 'me']);
+    expect(o).toMatchObject({ bootstrap: true, labels: { device: 'a', zone: 'z=1' }, ice: ['stun:h:3478'], tickMs: 50, bootstrapProbeMs: 0, address: 'me' });
+  });
+
+  it('refuses missing, unknown and malformed flags', () => {
+    for (const argv of [base.slice(2), [...base, '--nope', '1'], [...base, '--label', 'novalue'], [...base, '--tick-ms', '0'], [...base, '--data']]) {
+      expect(() => parseStoreArgs(argv)).toThrow(StoreCliUsageError);
+    }
+  });
+});
