@@ -740,9 +740,10 @@ export class Store {
       peer.raw.advance(rd);
       for (const cb of fx.callbacks) cb();
       if (rd.softState && rd.softState.role !== 'leader') {
-        // Proposals may still commit under the new leader; reads cannot be confirmed here.
-        for (const r of peer.reads.values()) r.resolve({ ok: false, error: peer.notLeader() });
-        peer.reads.clear();
+        // Leadership lost: answer waiting requests now so clients re-route at once. A proposal
+        // may still commit under the new leader; the client's retry carries the same
+        // (clientId, seq) and is deduplicated, so answering NotLeader is safe.
+        peer.failPending(peer.notLeader());
       }
       peer.serveReads();
       if (peer.pd) {

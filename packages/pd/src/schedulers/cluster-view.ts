@@ -46,6 +46,8 @@ export interface StoreView {
   leaderCount: number;
   /** Reported used bytes, with operator influence. */
   usedBytes: number;
+  /** Ms since the store's last heartbeat as recorded in PD's state (not adjusted for leader changes). */
+  heartbeatAgeMs: number;
 }
 
 /** One round's view of the cluster. */
@@ -82,6 +84,7 @@ export class ClusterView {
       regionCount: 0,
       leaderCount: 0,
       usedBytes: stats?.usedBytes ?? 0,
+      heartbeatAgeMs: Math.max(0, this.nowMs - lastHeartbeatMs),
     };
   }
 

@@ -96,8 +96,13 @@ function removeExtra(ctx: CheckContext): Operator | null {
   const peers = info.region.peers;
   if (peers.length <= ctx.maxReplicas) return null;
   const all = storeIds(peers);
+  // A store silent for half the down time is suspect even before it counts as down (a new
+  // PD leader waits a full down time before judging): remove its peer before a healthy one,
+  // or a dead voter may stay while a live one goes (found by the cluster simulator).
+  const suspectMs = view.config.maxStoreDownTimeMs / 2;
   const key = (p: Peer): number[] => [
     view.peerCanStay(p) ? 1 : 0,
+    (view.store(p.storeId)?.heartbeatAgeMs ?? Infinity) > suspectMs ? 0 : 1,
     sharesLabel(view, p.storeId, all) ? 0 : 1,
     p.id === info.leader?.id ? 1 : 0,
     -(view.store(p.storeId)?.regionCount ?? 0),
