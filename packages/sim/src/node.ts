@@ -153,7 +153,30 @@ export class SimNode {
 
   /** One Raft tick. */
   tick(): void {
-    this.withRaft((raw) => raw.tick());
+    this.withRaft((raw) => {
+      raw.tick();
+      this.handOffIfRemoved(raw);
+    });
+  }
+
+  /**
+   * A leader that applied its own removal keeps leading (so voters still in the joint config
+   * learn the commit index) but refuses proposals; like etcd's server, the driver must end
+   * that: it hands leadership to the most caught-up voter of the new config.
+   */
+  private handOffIfRemoved(raw: RawNode): void {
+    const cs = this.confState;
+    if (this.role !== 'leader' || cs === undefined || cs.voters.includes(this.id) || cs.votersOutgoing.includes(this.id)) return;
+    const st = raw.status();
+    if (st.role !== 'leader' || st.leadTransferee !== 0 || st.progress === undefined) return;
+    let best: { id: NodeId; match: number } | undefined;
+    for (const [id, pr] of st.progress) {
+      if (id === this.id || pr.isLearner || !cs.voters.includes(id)) continue;
+      if (best === undefined || pr.match > best.match) best = { id, match: pr.match };
+    }
+    if (best === undefined) return;
+    this.host.trace(`n${this.id} removed leader hands off to n${best.id}`);
+    raw.transferLeader(best.id);
   }
 
   /** A Raft message from the network. */
@@ -307,6 +330,7 @@ export class SimNode {
     if (rd.softState !== undefined) {
       this.role = rd.softState.role;
       this.lead = rd.softState.lead;
+      this.host.trace(`n${this.id} ${this.role} lead=${this.lead} term=${raw.raftForTesting.term}`);
       if (this.role === 'leader') this.host.onLeaderElected(this);
     }
     for (const rs of rd.readStates) this.pending.onReadState(decoder.decode(rs.requestCtx), rs.index);
@@ -379,7 +403,7 @@ export class SimNode {
     if (e.type === 'confChange') {
       this.confState = raw.applyConfChange(decodeConfChange(e.data));
       this.confChangedSinceSnapshot = true;
-      this.host.trace(`n${this.id} conf ${JSON.stringify(this.confState)} @${e.index}`);
+      this.host.trace(`n${this.id} conf ${JSON.stringify(this.confState)} @${e.index} role=${raw.raftForTesting.state}`);
       return;
     }
     if (e.data.length === 0) return; // a new leader's no-op
