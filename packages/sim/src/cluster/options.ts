@@ -60,7 +60,7 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
   return {
     seed,
     stores: 4 + (seed % 2),
-    clients: 3,
+    clients: 5,
     keys: 10,
     workloadMs: 7_000,
     thinkMsMax: 40,

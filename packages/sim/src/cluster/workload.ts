@@ -5,12 +5,13 @@
  * recorded as one `get` per key of its range (each key was read at some instant inside the
  * scan's interval, which is all per-key linearizability needs).
  */
-import type { SeededRng } from '@peerkv/raft';
+import { SeededRng } from '@peerkv/raft';
 import type { ReadConsistency } from '@peerkv/store';
 import { PeerKV, codec } from 'peerkv';
 import type { History } from '../history.ts';
 import { intBetween, weightedPick } from '../rng-utils.ts';
 import type { ClusterEnv } from './cluster-env.ts';
+import { SimStoreResolver } from './client-net.ts';
 
 /** The key of index `i` (fixed width, so byte order is index order). */
 export function keyName(i: number): string {
@@ -26,7 +27,7 @@ export interface WorkloadStats {
 export function makeClient(env: ClusterEnv, i: number, consistency: ReadConsistency): PeerKV {
   return new PeerKV({
     pd: env.pd,
-    stores: env.pd,
+    stores: new SimStoreResolver(env, new SeededRng((env.o.seed * 1_000_003 + i * 7_919 + 17) >>> 0)),
     clientId: `sim-${env.o.seed}-c${i}`,
     clock: env.sched.clock,
     requestTimeoutMs: env.o.requestTimeoutMs,

@@ -1,0 +1,83 @@
+/**
+ * The network between clients and stores in cluster mode: every request and every answer
+ * takes a seeded virtual delay and may be lost (the client then sees its per-attempt
+ * timeout, as over a real link). A request reaching a store that is not running also times
+ * out. Lost answers to writes are what make the client retry a write that was applied, so
+ * the stores' (clientId, seq) deduplication is exercised.
+ */
+import type { RegionEpoch } from '@peerkv/pd';
+import type { KvOp, ReadConsistency, RequestOptions, Result } from '@peerkv/store';
+import type { KvPair, KvService, StoreResolver } from 'peerkv';
+import type { SeededRng } from '@peerkv/raft';
+import type { ClusterEnv } from './cluster-env.ts';
+
+/** Counts of the client network. */
+export interface ClientNetStats {
+  requests: number;
+  lost: number;
+}
+
+/** A `StoreResolver` whose services reach the env's stores through a lossy, delayed link. */
+export class SimStoreResolver implements StoreResolver {
+  readonly stats: ClientNetStats = { requests: 0, lost: 0 };
+
+  constructor(
+    private readonly env: ClusterEnv,
+    private readonly rng: SeededRng,
+  ) {}
+
+  private delayMs(): number {
+    const [min, max] = this.env.o.netDelayMs;
+    return min + this.rng.nextInt(max - min + 1);
+  }
+
+  private lost(): boolean {
+    const l = this.rng.nextFloat() < this.env.o.netDropRate;
+    if (l) this.stats.lost++;
+    return l;
+  }
+
+  /** Sends one request to store `storeId` and brings its answer back, or times out. */
+  private async call<T>(storeId: number, o: RequestOptions | undefined, run: (s: KvService) => Promise<Result<T>>): Promise<Result<T>> {
+    this.stats.requests++;
+    const timeoutMs = o?.timeoutMs ?? this.env.o.requestTimeoutMs;
+    const timedOut = async (): Promise<Result<T>> => {
+      await this.env.sched.sleep(timeoutMs);
+      return { ok: false, error: { kind: 'Timeout', what: 'no answer from the store' } };
+    };
+    const sentAt = this.env.sched.now();
+    if (this.lost()) return timedOut();
+    await this.env.sched.sleep(this.delayMs());
+    const store = this.env.pd.store(storeId);
+    if (!store) {
+      await this.env.sched.sleep(Math.max(0, timeoutMs - (this.env.sched.now() - sentAt)));
+      return { ok: false, error: { kind: 'Timeout', what: 'no answer from the store' } };
+    }
+    let r: Result<T>;
+    try {
+      r = await run(store);
+    } catch {
+      // The store closed under the request (StoreClosedError): no answer comes back.
+      r = { ok: false, error: { kind: 'Timeout', what: 'the store went away' } };
+    }
+    if (this.lost()) {
+      await this.env.sched.sleep(Math.max(0, timeoutMs - (this.env.sched.now() - sentAt)));
+      return { ok: false, error: { kind: 'Timeout', what: 'the answer was lost' } };
+    }
+    await this.env.sched.sleep(this.delayMs());
+    return r;
+  }
+
+  /** A service for any store id: whether the store runs is only learnt by calling it (a dead one times out). */
+  store(storeId: number): KvService {
+    return {
+      storeId,
+      write: (regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o?: RequestOptions) =>
+        this.call(storeId, o, (s) => s.write(regionId, epoch, clientId, seq, ops, o)),
+      get: (regionId: number, epoch: RegionEpoch, key: Uint8Array, consistency?: ReadConsistency, o?: RequestOptions) =>
+        this.call(storeId, o, (s) => s.get(regionId, epoch, key, consistency, o)),
+      scan: (regionId: number, epoch: RegionEpoch, range: { start: Uint8Array; end?: Uint8Array; limit: number; reverse?: boolean }, consistency?: ReadConsistency, o?: RequestOptions) =>
+        this.call<KvPair[]>(storeId, o, (s) => s.scan(regionId, epoch, range, consistency, o)),
+    };
+  }
+}
