@@ -58,10 +58,11 @@ export interface FaultProfile {
   /** Both happen within this many ms of the election. */
   newLeaderCrashDelayMsMax: number;
   /**
-   * Let membership changes remove or demote the current leader. Off by default: with this
-   * core a removed leader steps down when it applies its removal, which can leave the
-   * cluster without any electable node (packages/sim/FINDINGS.md, finding 1); operators
-   * (TiKV's PD, for one) transfer leadership away first, and so does the nemesis.
+   * Let membership changes remove the current leader. Off by default: the removed node then
+   * holds the longest log, and if it crashes before the remaining voters learn that the
+   * joint config was left, no node can be elected — the known liveness gap of apply-time
+   * conf changes (packages/sim/FINDINGS.md, finding 2). Operators (TiKV's PD, for one)
+   * transfer leadership away first, and so does the nemesis.
    */
   mayRemoveLeader: boolean;
   /** At most this many nodes are down at once (crash actions are skipped beyond it). */
