@@ -25,3 +25,4 @@ export * from './local-rpc.ts';
 // The transport's request error, so callers of store RPC need only this package.
 export { RpcError, type RpcErrorKind, type RpcRequestOptions, type RequestHandler } from '@peerkv/transport';
 export * from './bind-transport.ts';
+export { RPC_LABELS_MAX } from './pd-fields.ts';
