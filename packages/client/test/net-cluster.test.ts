@@ -118,4 +118,43 @@ describe('network cluster over BroadcastChannelTransport (Node)', () => {
       return r.ok && r.value !== undefined && s(r.value) === 'restart' && k.ok && k.value !== undefined && s(k.value) === 'v9';
     });
   }, 60_000);
+
+  it('a store whose storage was wiped rejoins under a new id; PD moves the replicas off the old one', async () => {
+    const clusterId = `net-${randomTempStoreId()}`;
+    const keys = await deriveClusterKeys(clusterId, 'secret', 1000);
+    const start = async (i: number, bootstrap = false): Promise<NetworkStore> => {
+      const ns = await startNetworkStore({
+        engine: await MemoryEngine.open({ columnFamilies: STORE_CFS }),
+        clusterId,
+        transportFactory: factory(keys),
+        bootstrap,
+        address: `dev-${i}`,
+        labels: { device: `d${i}` },
+        store: STORE,
+        joinTimeoutMs: 20_000,
+      });
+      cleanups.push(() => ns.close());
+      return ns;
+    };
+    const nodes = [await start(0, true), await start(1), await start(2)];
+    const onThree = (ns: NetworkStore[], without?: number) =>
+      ns.every((n) => {
+        const st = n.store.status();
+        return [PD_REGION_ID, BOOTSTRAP_IDS.dataRegion].every((id) =>
+          st.regions.some((r) => r.regionId === id && r.peers.length === 3 && r.peers.every((p) => p.role === 'voter' && p.storeId !== without)),
+        );
+      });
+    await until('3 replicas', () => onThree(nodes));
+    const victim = nodes[2];
+    const oldId = victim.store.storeId;
+    await victim.close();
+    const fresh = await start(2);
+    expect(fresh.started).toBe('joined');
+    expect(fresh.store.storeId).not.toBe(oldId);
+    const live = [nodes[0], nodes[1], fresh];
+    await until('replicas rebuilt on the new incarnation', () => onThree(live, oldId), 30_000);
+    const pd = nodes[0].pdClient;
+    const old = await pd.getStore(oldId);
+    expect(old.ok && old.value?.state).toBe('offline');
+  }, 60_000);
 });
