@@ -44,7 +44,14 @@ function runSafely(seed: number, args: CliArgs): SeedResult {
       linearizabilityUnknown: false,
       outcomes: { ok: 0, fail: 0, unknown: 0, pending: 0 },
       virtualMs: 0,
-      stats: { leaderTerms: 0, messagesSent: 0, messagesDropped: 0, writesLostInCrash: 0, writesLostInPowerLoss: 0 },
+      stats: {
+        leaderTerms: 0,
+        messagesSent: 0,
+        messagesDropped: 0,
+        writesLostInCrash: 0,
+        writesLostInPowerLoss: 0,
+        events: { crash: 0, powerLoss: 0, crashMidWrite: 0, linkFault: 0, leaderTransfer: 0, confChangeProposed: 0, snapshotInstalled: 0 },
+      },
       trace: [],
     };
   }
@@ -87,6 +94,7 @@ function main(argv: readonly string[]): number {
   let violations = 0;
   let unknown = 0;
   let seedsRun = 0;
+  const totals: Record<string, number> = { elections: 0, unknownOps: 0, failedOps: 0, messagesDropped: 0 };
   for (const seed of args.seeds) {
     seedsRun++;
     const t0 = performance.now();
@@ -94,13 +102,18 @@ function main(argv: readonly string[]): number {
     ops += r.ops;
     violations += r.violations.length;
     if (r.linearizabilityUnknown) unknown++;
+    totals.elections += r.stats.leaderTerms;
+    totals.unknownOps += r.outcomes.unknown;
+    totals.failedOps += r.outcomes.fail;
+    totals.messagesDropped += r.stats.messagesDropped;
+    for (const [k, v] of Object.entries(r.stats.events)) totals[k] = (totals[k] ?? 0) + v;
     if (args.verbose) printSeed(r, performance.now() - t0);
     if (args.verbose && args.seeds.length === 1 && r.violations.length === 0) for (const line of r.trace) console.log(`    | ${line}`);
     if (r.violations.length > 0) printFailure(r, args);
     if (r.violations.length > 0 && args.failFast) break;
   }
   const seconds = (performance.now() - started) / 1000;
-  console.log(`sim: ${seedsRun} seeds in ${seconds.toFixed(1)}s wall`);
+  console.log(`sim: ${seedsRun} seeds in ${seconds.toFixed(1)}s wall; exercised ${Object.entries(totals).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   console.log(`sim: seeds=${seedsRun} ops=${ops} violations=${violations} unknown=${unknown}`);
   return violations > 0 ? 1 : 0;
 }

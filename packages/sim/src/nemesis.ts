@@ -12,6 +12,9 @@ import type { FaultProfile, NemesisWeights } from './options.ts';
 import { intBetween, pick, shuffled, weightedPick } from './rng-utils.ts';
 import type { StorageOp } from './sim-storage.ts';
 
+/** Fault events counted for the run summary. */
+export type CountedEvent = 'crash' | 'powerLoss' | 'crashMidWrite' | 'linkFault' | 'leaderTransfer' | 'confChangeProposed' | 'snapshotInstalled';
+
 /** What the nemesis may touch. */
 export interface ClusterControl {
   now(): number;
@@ -21,6 +24,8 @@ export interface ClusterControl {
   /** Initial number of voters (membership changes keep voters within one of it). */
   readonly votersInitial: number;
   trace(line: string): void;
+  /** Counts a fault for the summary. */
+  count(event: CountedEvent): void;
 }
 
 /** The fault schedule; see the module header. */
@@ -91,6 +96,7 @@ export class Nemesis {
       this.cluster.schedule(delayMs, () => {
         if (!this.storming || node.incarnation !== incarnation) return;
         this.cluster.network.isolate(node.id);
+        this.cluster.count('linkFault');
         this.cluster.trace(`nemesis: isolate new leader n${node.id}`);
         this.cluster.schedule(intBetween(this.rng, this.profile.restartDelayMsMin, this.profile.restartDelayMsMax), () => this.cluster.network.reconnect(node.id));
       });
@@ -106,6 +112,8 @@ export class Nemesis {
   crash(node: SimNode, powerLoss: boolean, why: string): void {
     if (!node.alive) return;
     this.cluster.trace(`nemesis: ${powerLoss ? 'power loss' : 'crash'} n${node.id} (${why})`);
+    this.cluster.count(powerLoss ? 'powerLoss' : 'crash');
+    if (why.includes('write')) this.cluster.count('crashMidWrite');
     node.crash(powerLoss);
     const incarnation = node.incarnation;
     this.cluster.schedule(intBetween(this.rng, this.profile.restartDelayMsMin, this.profile.restartDelayMsMax), () => {
@@ -134,17 +142,20 @@ export class Nemesis {
         const order = shuffled(this.rng, ids);
         const cut = intBetween(this.rng, 1, order.length - 1);
         net.partition([order.slice(0, cut), order.slice(cut)]);
+        this.cluster.count('linkFault');
         return this.cluster.trace(`nemesis: partition ${JSON.stringify([order.slice(0, cut), order.slice(cut)])}`);
       }
       case 'asymmetricCut': {
         const [a, b] = shuffled(this.rng, ids);
         net.cutLink(a, b);
+        this.cluster.count('linkFault');
         return this.cluster.trace(`nemesis: cut ${a}->${b}`);
       }
       case 'isolateLeader': {
         const leader = this.leader();
         if (leader === undefined) return;
         net.isolate(leader.node.id);
+        this.cluster.count('linkFault');
         return this.cluster.trace(`nemesis: isolate leader n${leader.node.id}`);
       }
       case 'heal':
@@ -197,6 +208,7 @@ export class Nemesis {
     if (others.length === 0) return;
     const to = pick(this.rng, others);
     this.cluster.trace(`nemesis: transfer leader n${leader.node.id} -> n${to}`);
+    this.cluster.count('leaderTransfer');
     leader.node.transferLeader(to);
   }
 
@@ -207,6 +219,7 @@ export class Nemesis {
     if (cc === undefined) return;
     const accepted = leader.node.proposeConfChange(cc);
     this.cluster.trace(`nemesis: conf change ${JSON.stringify(cc)} via n${leader.node.id}: ${accepted ? 'proposed' : 'refused'}`);
+    if (accepted) this.cluster.count('confChangeProposed');
   }
 
   /** A random valid change; `keep` (the leader, unless 0) is never removed. */

@@ -45,6 +45,8 @@ export interface NodeHost {
   /** A write began (the nemesis may decide to crash the node before it completes). */
   onWriteBegun(node: SimNode, op: StorageOp, latencyMs: number): void;
   trace(line: string): void;
+  /** Counts an event for the run summary. */
+  count(event: 'snapshotInstalled'): void;
 }
 
 /** Per-run settings of every node. */
@@ -389,6 +391,7 @@ export class SimNode {
     if (index <= this.applied) throw new Error(`snapshot ${index} is not ahead of applied ${this.applied}`);
     this.kv = KvStateMachine.restore(data);
     this.host.trace(`n${this.id} install snapshot @${index} over applied ${this.applied}`);
+    this.host.count('snapshotInstalled');
     this.applied = index;
     this.lastSnapshotIndex = index;
     this.confState = confState;

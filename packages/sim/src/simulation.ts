@@ -13,7 +13,7 @@ import { History, describeOp, type OpInput } from './history.ts';
 import { InvariantChecker, type Violation } from './invariants.ts';
 import { checkLinearizable, type CheckReport } from './linearizability.ts';
 import { copyMessage, type ClientReply, type ClientRequest, type ClientTraffic } from './messages.ts';
-import { Nemesis, type ClusterControl } from './nemesis.ts';
+import { Nemesis, type ClusterControl, type CountedEvent } from './nemesis.ts';
 import { SimNode, type NodeHost, type NodeSettings } from './node.ts';
 import type { SimOptions } from './options.ts';
 import { pick } from './rng-utils.ts';
@@ -32,7 +32,15 @@ export interface SeedResult {
   outcomes: Record<'ok' | 'fail' | 'unknown' | 'pending', number>;
   virtualMs: number;
   /** Counters worth printing with `--verbose`. */
-  stats: { leaderTerms: number; messagesSent: number; messagesDropped: number; writesLostInCrash: number; writesLostInPowerLoss: number };
+  stats: {
+    leaderTerms: number;
+    messagesSent: number;
+    messagesDropped: number;
+    writesLostInCrash: number;
+    writesLostInPowerLoss: number;
+    /** Faults injected and recoveries exercised, by kind. */
+    events: Record<CountedEvent, number>;
+  };
   /** The trace (only when `options.trace`). */
   trace: string[];
 }
@@ -70,6 +78,15 @@ class Simulation implements ClusterControl, NodeHost, ClientHost {
   private readonly clients = new Map<number, SimClient>();
   private readonly traceLines: string[] = [];
   private ticketsTaken = 0;
+  private readonly events: Record<CountedEvent, number> = {
+    crash: 0,
+    powerLoss: 0,
+    crashMidWrite: 0,
+    linkFault: 0,
+    leaderTransfer: 0,
+    confChangeProposed: 0,
+    snapshotInstalled: 0,
+  };
   private idleClients = 0;
   private phase: 'faults' | 'healed' | 'done' = 'faults';
 
@@ -137,6 +154,7 @@ class Simulation implements ClusterControl, NodeHost, ClientHost {
         messagesDropped: Object.values(this.network.stats.dropped).reduce((a, b) => a + b, 0),
         writesLostInCrash: storageStats.reduce((a, s) => a + s.lostInCrash, 0),
         writesLostInPowerLoss: storageStats.reduce((a, s) => a + s.lostInPowerLoss, 0),
+        events: { ...this.events },
       },
       trace: this.traceLines,
     };
@@ -241,6 +259,10 @@ class Simulation implements ClusterControl, NodeHost, ClientHost {
     if (!this.options.trace) return;
     if (this.traceLines.length >= TRACE_LINES_MAX) this.traceLines.shift();
     this.traceLines.push(`${this.now()}ms ${line}`);
+  }
+
+  count(event: CountedEvent): void {
+    this.events[event]++;
   }
 
   sendRaft(m: Message): void {
