@@ -43,6 +43,16 @@ describe('cluster mode', () => {
     expect(r.trace.some((line) => /^\d+ms join dev\d as store \d+$/.test(line) && !line.startsWith('10ms'))).toBe(true);
   }, 60_000);
 
+  it('rebuilds a departed device\'s replicas, and the liveness check fails when that cannot finish in time', async () => {
+    const ok = await runClusterSeed(5, { ...SHORT, retireChance: 1 });
+    expect(ok.retired).toBeDefined();
+    expect(ok.violations).toEqual([]);
+    // PD waits maxStoreDownTimeMs (1.5 s) before rebuilding: 1 s to converge is too short.
+    const tooShort = await runClusterSeed(5, { ...SHORT, retireChance: 1, convergeMaxMs: 1_000 });
+    expect(tooShort.violations.map((v) => v.kind)).toEqual(['liveness']);
+    expect(tooShort.violations[0].message).toMatch(/not converged 1000ms after retiring dev\d/);
+  }, 60_000);
+
   it('catches stale follower reads as non-linearizable within a bounded number of seeds', async () => {
     let caughtAt: number | undefined;
     for (let seed = 1; seed <= MUTATION_SEEDS_MAX && caughtAt === undefined; seed++) {
