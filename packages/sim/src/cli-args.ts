@@ -19,8 +19,10 @@ export interface CliArgs {
   failFast: boolean;
   /** With --verbose: trace every Raft message to or from this node. */
   traceNode?: number;
-  /** Let membership changes remove the current leader (FINDINGS.md, finding 1). */
+  /** Let membership changes remove the current leader (FINDINGS.md, finding 2). */
   removeLeader: boolean;
+  /** Storage durability; `relaxed` shows the documented data loss on power failure. */
+  durability: 'strict' | 'relaxed';
 }
 
 /** The deliberate bugs the CLI can turn on. */
@@ -31,7 +33,7 @@ export type MutationName = (typeof MUTATION_NAMES)[number];
 export class CliArgsError extends Error {
   override readonly name = 'CliArgsError';
   constructor(
-    readonly kind: 'UnknownFlag' | 'MissingValue' | 'BadNumber' | 'UnknownMutation',
+    readonly kind: 'UnknownFlag' | 'MissingValue' | 'BadNumber' | 'UnknownMutation' | 'BadDurability',
     message: string,
   ) {
     super(message);
@@ -39,7 +41,7 @@ export class CliArgsError extends Error {
 }
 
 /** Usage text. */
-export const USAGE = `usage: npm run sim -- [--seeds N] [--seed S] [--nodes 3|5] [--ops N] [--verbose [--trace-node ID]] [--fail-fast] [--remove-leader] [--mutation ${MUTATION_NAMES.join('|')}]`;
+export const USAGE = `usage: npm run sim -- [--seeds N] [--seed S] [--nodes 3|5] [--ops N] [--verbose [--trace-node ID]] [--fail-fast] [--remove-leader] [--durability strict|relaxed] [--mutation ${MUTATION_NAMES.join('|')}]`;
 
 const SEEDS_DEFAULT = 20;
 
@@ -61,6 +63,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   let mutation: MutationName | undefined;
   let traceNode: number | undefined;
   let removeLeader = false;
+  let durability: CliArgs['durability'] = 'strict';
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     switch (flag) {
@@ -86,6 +89,12 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       case '--trace-node':
         traceNode = intArg(flag, argv[++i], 1, 1000);
         break;
+      case '--durability': {
+        const d = argv[++i];
+        if (d !== 'strict' && d !== 'relaxed') throw new CliArgsError('BadDurability', `--durability must be strict or relaxed, got ${d}`);
+        durability = d;
+        break;
+      }
       case '--remove-leader':
         removeLeader = true;
         break;
@@ -103,5 +112,5 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   const count = seedCount ?? (firstSeed !== undefined ? 1 : SEEDS_DEFAULT);
   const start = firstSeed ?? 1;
   const seeds = Array.from({ length: count }, (_, i) => start + i);
-  return { seeds, nodes, ops, verbose, mutation, failFast, traceNode, removeLeader };
+  return { seeds, nodes, ops, verbose, mutation, failFast, traceNode, removeLeader, durability };
 }

@@ -22,6 +22,7 @@ function optionsFor(seed: number, args: CliArgs): SimOptions {
     trace: args.verbose,
     traceMessagesOfNode: args.traceNode,
     mutations: mutationOptions(args.mutation),
+    durability: args.durability,
     ...(args.nodes !== undefined ? { nodes: args.nodes } : {}),
     ...(args.ops !== undefined ? { ops: args.ops } : {}),
   });
@@ -60,7 +61,7 @@ function runSafely(seed: number, args: CliArgs): SeedResult {
 function reproduceLine(seed: number, args: CliArgs): string {
   const extra =
     `${args.nodes !== undefined ? ` --nodes ${args.nodes}` : ''}${args.ops !== undefined ? ` --ops ${args.ops}` : ''}` +
-    `${args.mutation !== undefined ? ` --mutation ${args.mutation}` : ''}${args.removeLeader ? ' --remove-leader' : ''}`;
+    `${args.mutation !== undefined ? ` --mutation ${args.mutation}` : ''}${args.removeLeader ? ' --remove-leader' : ''}${args.durability === 'relaxed' ? ' --durability relaxed' : ''}`;
   return `reproduce with: npm run sim -- --seed ${seed}${extra}`;
 }
 

@@ -10,7 +10,8 @@ describe('parseCliArgs', () => {
 
   it('parses nodes, ops, mutation and flags', () => {
     const a = parseCliArgs(['--nodes', '5', '--ops', '100', '--mutation', 'votesBeforePersist', '--fail-fast', '-v']);
-    expect(a).toMatchObject({ nodes: 5, ops: 100, mutation: 'votesBeforePersist', failFast: true, verbose: true });
+    expect(a).toMatchObject({ nodes: 5, ops: 100, mutation: 'votesBeforePersist', failFast: true, verbose: true, durability: 'strict' });
+    expect(parseCliArgs(['--durability', 'relaxed', '--remove-leader'])).toMatchObject({ durability: 'relaxed', removeLeader: true });
   });
 
   it('refuses bad input with a typed error', () => {
@@ -27,5 +28,6 @@ describe('parseCliArgs', () => {
     expect(kind(['--nodes', '0'])).toBe('BadNumber');
     expect(kind(['--frobnicate'])).toBe('UnknownFlag');
     expect(kind(['--mutation', 'nope'])).toBe('UnknownMutation');
+    expect(kind(['--durability', 'eventual'])).toBe('BadDurability');
   });
 });
