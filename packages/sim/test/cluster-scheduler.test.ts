@@ -82,6 +82,7 @@ describe('parseClusterArgs', () => {
     expect(parseClusterArgs(['--cluster', '--seeds', '3']).seeds).toEqual([1, 2, 3]);
     expect(parseClusterArgs(['--cluster', '--seed', '42']).seeds).toEqual([42]);
     expect(parseClusterArgs(['--seeds', '2', '--seed', '5', '--mutation', 'staleReads'])).toEqual({ seeds: [5, 6], verbose: false, mutation: 'staleReads' });
+    expect(parseClusterArgs(['--mutation', 'diskWriteFailure']).mutation).toBe('diskWriteFailure');
   });
 
   it('refuses bad input with a typed error', () => {

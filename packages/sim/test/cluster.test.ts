@@ -65,6 +65,12 @@ describe('cluster mode', () => {
     expect(clean.violations.filter((v) => v.kind === 'linearizability')).toEqual([]);
   }, 120_000);
 
+  it('reports a store that stopped after a failed disk write', async () => {
+    const r = await runClusterSeed(13, { ...SHORT, mutations: { diskWriteFailure: true } });
+    expect(r.violations.map((v) => v.kind)).toContain('storeError');
+    expect(r.violations.find((v) => v.kind === 'storeError')?.message).toMatch(/^dev1 store \d+: .*injected disk write failure/);
+  }, 60_000);
+
   it('the CLI prints the reproduce line format and the summary line, exit code by violations', async () => {
     const lines: string[] = [];
     vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));

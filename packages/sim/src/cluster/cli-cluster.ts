@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- --cluster --seeds N [--seed S] [--verbose] [--mutation staleReads]`: runs
+ * `npm run sim -- --cluster --seeds N [--seed S] [--verbose] [--mutation staleReads|diskWriteFailure]`: runs
  * cluster-mode seeds, prints each failing seed with how to reproduce it, and ends with
  * exactly `sim: seeds=<N> ops=<total> violations=<v> unknown=<u>` (u: seeds whose
  * linearizability check ran out of its time budget: reported, never counted as passed; the
@@ -13,8 +13,13 @@ import type { ClusterSimOptions } from './options.ts';
 export interface ClusterCliArgs {
   seeds: number[];
   verbose: boolean;
-  mutation?: 'staleReads';
+  mutation?: ClusterMutationName;
 }
+
+/** The deliberate bugs cluster mode can turn on. */
+export const CLUSTER_MUTATIONS = ['staleReads', 'diskWriteFailure'] as const;
+/** One of `CLUSTER_MUTATIONS`. */
+export type ClusterMutationName = (typeof CLUSTER_MUTATIONS)[number];
 
 /** Bad command-line input. */
 export class ClusterCliError extends Error {
@@ -28,7 +33,7 @@ export class ClusterCliError extends Error {
 }
 
 /** Usage of cluster mode. */
-export const CLUSTER_USAGE = 'usage: npm run sim -- --cluster [--seeds N] [--seed S] [--verbose] [--mutation staleReads]';
+export const CLUSTER_USAGE = `usage: npm run sim -- --cluster [--seeds N] [--seed S] [--verbose] [--mutation ${CLUSTER_MUTATIONS.join('|')}]`;
 
 /** Lines of one violation printed without --verbose. */
 export const REPORT_LINES_MAX = 40;
@@ -58,8 +63,9 @@ export function parseClusterArgs(argv: readonly string[]): ClusterCliArgs {
     else if (a === '--mutation') {
       const m = argv[++i];
       if (m === undefined) throw new ClusterCliError('MissingValue', '--mutation needs a value');
-      if (m !== 'staleReads') throw new ClusterCliError('UnknownMutation', `unknown mutation ${m} (cluster mode knows: staleReads)`);
-      mutation = m;
+      const known = CLUSTER_MUTATIONS.find((x) => x === m);
+      if (known === undefined) throw new ClusterCliError('UnknownMutation', `unknown mutation ${m} (cluster mode knows: ${CLUSTER_MUTATIONS.join(', ')})`);
+      mutation = known;
     } else throw new ClusterCliError('UnknownFlag', `unknown flag ${a}`);
   }
   const start = first ?? 1;
@@ -102,7 +108,7 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
   let violations = 0;
   let unknown = 0;
   let unknownOps = 0;
-  const overrides: Partial<ClusterSimOptions> = { mutations: args.mutation === 'staleReads' ? { staleReads: true } : {} };
+  const overrides: Partial<ClusterSimOptions> = { mutations: args.mutation ? { [args.mutation]: true } : {} };
   for (const seed of args.seeds) {
     const t0 = performance.now();
     const r = await runClusterSeed(seed, overrides);

@@ -35,6 +35,11 @@ export interface StoreFault {
   reason: string;
 }
 
+/** The device whose disk fails once under mutation `diskWriteFailure`. */
+const FAULTY_DISK_DEVICE = 'dev1';
+/** When that disk fails, virtual ms into the run. */
+const FAULTY_DISK_AFTER_MS = 2_000;
+
 /** Times a device tries `PdCluster.join` (each try waits ~2 s of virtual time for PD) before it is reported. */
 export const JOIN_ATTEMPTS_MAX = 5;
 /** Pause between two join tries, ms. */
@@ -68,7 +73,9 @@ export class ClusterEnv {
       openEngine: async (name, cfs) => {
         let disk = this.disks.get(name);
         if (!disk) this.disks.set(name, (disk = new MemoryDisk()));
-        return MemoryEngine.open({ columnFamilies: cfs, disk });
+        const engine = await MemoryEngine.open({ columnFamilies: cfs, disk });
+        if (o.mutations.diskWriteFailure && name === FAULTY_DISK_DEVICE) this.failOneWrite(engine);
+        return engine;
       },
       store: {
         timers: sched,
@@ -88,6 +95,21 @@ export class ClusterEnv {
       },
       seedOf: (storeId) => storeSeed(o.seed, storeId),
     });
+  }
+
+  private diskFailed = false;
+
+  /** Makes one write of `engine` fail once the run is `FAULTY_DISK_AFTER_MS` old (mutation `diskWriteFailure`). */
+  private failOneWrite(engine: MemoryEngine): void {
+    const write = engine.write.bind(engine);
+    engine.write = async (batch, opts) => {
+      if (!this.diskFailed && this.rel() >= FAULTY_DISK_AFTER_MS) {
+        this.diskFailed = true;
+        this.log(`disk write of ${FAULTY_DISK_DEVICE} fails (injected)`);
+        throw new Error('injected disk write failure');
+      }
+      return write(batch, opts);
+    };
   }
 
   /** Virtual ms since the run started (times in histories and reports). */

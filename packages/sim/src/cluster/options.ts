@@ -7,6 +7,8 @@
 export interface ClusterMutations {
   /** Clients read with `consistency: 'stale'` (any replica's local state): must be caught as non-linearizable. */
   staleReads?: boolean;
+  /** One disk write of device `dev1`'s store fails 2 s into the workload: the store must stop and be reported. */
+  diskWriteFailure?: boolean;
 }
 
 /** Everything one seed's run depends on (besides the seed). */
