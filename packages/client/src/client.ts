@@ -321,7 +321,11 @@ export class PeerKV {
         continue;
       }
       const r = await fn(route, svc);
-      if (r.ok) return r.value;
+      if (r.ok) {
+        // A linearizable request served by a peer we did not think led: it leads now.
+        if (consistency === 'linearizable' && route.leader?.id !== target.id) this.cache.setLeader(route.region.id, target);
+        return r.value;
+      }
       lastError = r.error;
       // Following a hint or a refreshed epoch goes at once, a few times; then back off.
       const retryNow = this.onRegionError(route, target, r.error, skipPeers) && ++immediateRetries <= IMMEDIATE_RETRIES_MAX;
