@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- --seeds N [--seed S] [--nodes 3|5] [--ops N] [--verbose] [--mutation M]`: runs
+ * `npm run sim -- [--cluster] --seeds N [--seed S] [--nodes 3|5] [--ops N] [--verbose] [--mutation M]`: runs
  * seeds, prints each failure with how to reproduce it (with --verbose, the trace of a failing
  * seed, or of the only seed run), and ends with exactly
  * `sim: seeds=<N> ops=<total> violations=<v> unknown=<u>` (u: seeds whose linearizability
@@ -8,6 +8,7 @@
 import { CliArgsError, USAGE, parseCliArgs, type CliArgs } from './cli-args.ts';
 import { defaultOptions, type SimMutations, type SimOptions } from './options.ts';
 import { runSeed, type SeedResult } from './simulation.ts';
+import { runClusterCli } from './cluster/index.ts';
 
 /** The options a mutation name turns on. */
 export function mutationOptions(name: CliArgs['mutation']): SimMutations {
@@ -119,4 +120,7 @@ function main(argv: readonly string[]): number {
   return violations > 0 ? 1 : 0;
 }
 
-process.exitCode = main(process.argv.slice(2));
+// `--cluster` runs whole PD-driven clusters (stores + PD + clients) instead of bare Raft groups.
+const argv = process.argv.slice(2);
+if (argv.includes('--cluster')) process.exitCode = await runClusterCli(argv);
+else process.exitCode = main(argv);

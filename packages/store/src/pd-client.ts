@@ -24,7 +24,11 @@ export interface PdClient {
 
 /** The PD client of stores in one process: calls the store whose PD replica leads. */
 export class LocalPdClient implements PdClient {
-  constructor(private readonly stores: () => Iterable<Store>) {}
+  /** `now` stamps PD commands (a simulator passes its virtual clock). */
+  constructor(
+    private readonly stores: () => Iterable<Store>,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
 
   private leader(): Store | undefined {
     for (const s of this.stores()) if (s.pdIsLeader()) return s;
@@ -37,7 +41,7 @@ export class LocalPdClient implements PdClient {
 
   storeHeartbeat(stats: StoreStats, o?: RequestOptions): Promise<Result<PdApplyResult>> {
     const l = this.leader();
-    return l ? l.pdPropose({ kind: 'storeHeartbeat', stats, nowMs: Date.now() }, o) : Promise.resolve(this.noLeader());
+    return l ? l.pdPropose({ kind: 'storeHeartbeat', stats, nowMs: this.now() }, o) : Promise.resolve(this.noLeader());
   }
 
   regionHeartbeat(hb: RegionHeartbeat, o?: RequestOptions): Promise<Result<RegionHeartbeatResponse>> {
@@ -59,6 +63,6 @@ export class LocalPdClient implements PdClient {
 
   putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>> {
     const l = this.leader();
-    return l ? l.pdPropose({ kind: 'putStore', storeId, address, labels, nowMs: Date.now() }, o) : Promise.resolve(this.noLeader());
+    return l ? l.pdPropose({ kind: 'putStore', storeId, address, labels, nowMs: this.now() }, o) : Promise.resolve(this.noLeader());
   }
 }

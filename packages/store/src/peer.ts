@@ -69,6 +69,11 @@ export class RegionPeer {
   hibernating = false;
   /** Set once the peer was removed and destroyed: it must not be used. */
   destroyed = false;
+  /**
+   * Entries up to here already had their persisted effects (membership, region state) applied
+   * before a restart; PD's replica replays them only to rebuild its in-memory state machine.
+   */
+  persistedEffectsThrough = 0;
   /** Consecutive store heartbeats this replica had no leader (stale peer check). */
   leaderlessHeartbeats = 0;
   /** The placement driver, when this peer belongs to PD's Raft group. */
@@ -142,7 +147,11 @@ export class RegionPeer {
     const fx: ApplyEffects = { callbacks: [], splits: [], removed: false, confChanged: false };
     for (const e of entries) {
       let result: Result<unknown> = ok();
-      if (e.type === 'confChange') {
+      if (e.type === 'confChange' && e.index <= this.persistedEffectsThrough) {
+        // Replayed after a restart (PD): the membership change is already in the persisted
+        // conf state and region state; applying it again would double-count it.
+        result = ok();
+      } else if (e.type === 'confChange') {
         result = this.applyConfChange(e, kv, storeId, fx);
       } else if (e.data.length > 0 && this.pd) {
         const applied = this.pd.sm.applyEntry(e.data);

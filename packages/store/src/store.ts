@@ -291,6 +291,7 @@ export class Store {
         const { index, sm } = stored ? decodePdState(stored) : { index: RAFT_INIT_INDEX, sm: PdStateMachine.create() };
         const peer = this.addPeer(region, me.id, log, new DedupTable(), index);
         peer.pd = new PdHost(me.id, sm, index);
+        peer.persistedEffectsThrough = log.applyState().appliedIndex;
         continue;
       }
       const dedup = await this.loadDedup(regionId);
