@@ -2,14 +2,14 @@
  * Issue 6: three Chromium processes (three devices, each a persistent profile so IndexedDB
  * survives a restart) form a cluster through the real signaling server; the first
  * bootstraps, the others join through PD. 1,000 keys are written; the browser holding the
- * most leaderships is closed (its process ends); a survivor keeps writing and the time until
- * writes resume is printed (`net e2e: writes resumed after <ms> ms`); the closed browser
+ * most leaderships is killed (SIGKILL to its main process); a survivor keeps writing and the time until
+ * writes resume is printed (`net e2e: writes resumed after <ms> ms`); the killed browser
  * restarts on the same profile, restarts its store from IndexedDB and catches up; the three
  * replicas then hold identical data.
  *
  * Run with `node tests/run-e2e.mjs tests/e2e/net/browsers.spec.ts`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, expect, test } from '@playwright/test';
@@ -27,6 +27,21 @@ const WRITERS = 16;
 /** Keys written by a survivor after writes resume. */
 const KEYS_AFTER = 100;
 
+/** The main process of the Chromium we launched on profile `dir` (found by its `--user-data-dir`). */
+function browserPid(dir: string): number {
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (args.includes(`--user-data-dir=${dir}`) && !args.some((a) => a.startsWith('--type='))) return Number(e);
+  }
+  throw new Error(`no Chromium main process for ${dir}`);
+}
+
 interface Device {
   dir: string;
   ctx: BrowserContext;
@@ -34,7 +49,7 @@ interface Device {
   storeId: number;
 }
 
-test('three Chromium processes: a cluster, 1,000 keys, the leading browser closed and restarted', async () => {
+test('three Chromium processes: a cluster, 1,000 keys, the leading browser killed and restarted', async () => {
   test.setTimeout(170_000);
   const t0 = performance.now();
   const phase = (what: string) => console.log(`net e2e browsers: ${what} at ${Math.round(performance.now() - t0)} ms`);
@@ -75,13 +90,16 @@ test('three Chromium processes: a cluster, 1,000 keys, the leading browser close
     phase(`${KEYS} keys written`);
     expect(await net(third.page, 'get', 'k00999')).toBe('v999');
 
-    // The browser holding the most leaderships goes away (its whole process).
+    // The browser holding the most leaderships is killed (SIGKILL to its main process: no unload, no goodbye).
     const leaders = await Promise.all(devices.map((d) => net(d.page, 'leaders')));
     const victim = devices[leaders.indexOf(Math.max(...leaders))];
     const survivors = devices.filter((d) => d !== victim);
-    console.log(`net e2e browsers: leaderships per store ${devices.map((d, i) => `${d.storeId}:${leaders[i]}`).join(' ')}; closing store ${victim.storeId}`);
+    console.log(`net e2e browsers: leaderships per store ${devices.map((d, i) => `${d.storeId}:${leaders[i]}`).join(' ')}; killing store ${victim.storeId}`);
+    const pid = browserPid(victim.dir);
+    const gone = new Promise((r) => victim.ctx.once('close', r));
     const killedAt = performance.now();
-    await victim.ctx.close();
+    process.kill(pid, 'SIGKILL');
+    await gone;
     let n = 0;
     for (;;) {
       try {

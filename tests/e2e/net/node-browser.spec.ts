@@ -66,6 +66,7 @@ test('a Chromium store joins two Node stores; writes cross both ways', async ({ 
     await until('the Node client reaches the 3 stores', () => ids.every((id) => tr.peers().includes(id))).catch((e: Error) => {
       throw new Error(`${e.message}; peers: ${JSON.stringify(tr.peers())}`);
     });
+    phase('the Node client reaches the 3 stores');
     const stores = new RemoteStoreResolver(tr, { requestTimeoutMs: 2000, reachable: () => tr.peers() });
     const pd = new RemotePdService(tr, { candidates: () => tr.peers(), budgetMs: 10_000, attemptTimeoutMs: 2000 });
     const kv = new PeerKV({ pd, stores, requestTimeoutMs: 2000 });
