@@ -63,7 +63,7 @@ test('a Chromium store joins two Node stores; writes cross both ways', async ({ 
     // A client in Node (its own WebRTC under a temporary id).
     const tr = await nodeWebRtcTransport({ localStoreId: randomTempStoreId(), clusterId: cluster, secret: SECRET, signalingUrl: fx.signalingUrl, iceServers: [] });
     cleanups.push(() => tr.close());
-    await until('the Node client reaches the 3 stores', () => ids.every((id) => tr.peers().includes(id))).catch((e: Error) => {
+    await until('the Node client reaches the 3 stores', () => ids.every((id) => tr.peers().includes(id)), 60_000).catch((e: Error) => {
       throw new Error(`${e.message}; peers: ${JSON.stringify(tr.peers())}`);
     });
     phase('the Node client reaches the 3 stores');
