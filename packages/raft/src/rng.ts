@@ -1,6 +1,6 @@
 /**
  * Seeded pseudo-random numbers. Chance is an input to Raft (randomized election timeouts),
- * never `Math.random`: the same seed gives the same run.
+ * never the platform's unseeded source: the same seed gives the same run.
  */
 
 /** The randomness Raft consumes. */

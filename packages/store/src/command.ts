@@ -82,8 +82,19 @@ function writeWrite(w: ByteWriter, c: WriteCommand): void {
   w.varUint(Tag.Write);
   w.string(c.clientId);
   w.varUint(c.seq);
-  w.varUint(c.ops.length);
-  for (const op of c.ops) {
+  writeOps(w, c.ops);
+}
+
+function readWrite(r: ByteReader): WriteCommand {
+  const clientId = r.string(STRING_BYTES_MAX, 'client id');
+  const seq = r.varUint();
+  return { type: 'write', clientId, seq, ops: readOps(r) };
+}
+
+/** Writes key-value mutations (a count, then each op's tag and bytes). */
+export function writeOps(w: ByteWriter, ops: readonly KvOp[]): void {
+  w.varUint(ops.length);
+  for (const op of ops) {
     w.varUint(OP_TAGS[op.type]);
     if (op.type === 'put') {
       w.bytes(op.key);
@@ -97,9 +108,8 @@ function writeWrite(w: ByteWriter, c: WriteCommand): void {
   }
 }
 
-function readWrite(r: ByteReader): WriteCommand {
-  const clientId = r.string(STRING_BYTES_MAX, 'client id');
-  const seq = r.varUint();
+/** Reads what `writeOps` wrote, within the command limits. */
+export function readOps(r: ByteReader): KvOp[] {
   const n = r.count(COMMAND_OPS_MAX, 2, 'ops');
   const ops: KvOp[] = [];
   for (let i = 0; i < n; i++) {
@@ -114,7 +124,7 @@ function readWrite(r: ByteReader): WriteCommand {
       throw new CommandDecodeError(`unknown op type ${t}`);
     }
   }
-  return { type: 'write', clientId, seq, ops };
+  return ops;
 }
 
 function writeSplit(w: ByteWriter, c: SplitCommand): void {
@@ -153,25 +163,29 @@ export function readRegion(r: ByteReader): Region {
   return { id, startKey, endKey, epoch: { confVer, version }, peers: readPeers(r) };
 }
 
-export function writePeers(w: ByteWriter, peers: Peer[]): void {
+export function writePeer(w: ByteWriter, p: Peer): void {
+  w.varUint(p.id);
+  w.varUint(p.storeId);
+  w.varUint(ROLES.indexOf(p.role));
+}
+
+export function readPeer(r: ByteReader): Peer {
+  const id = r.varUint();
+  const storeId = r.varUint();
+  const role = ROLES[r.varUint()];
+  if (!role) throw new CommandDecodeError('unknown peer role');
+  return { id, storeId, role };
+}
+
+export function writePeers(w: ByteWriter, peers: readonly Peer[]): void {
   w.varUint(peers.length);
-  for (const p of peers) {
-    w.varUint(p.id);
-    w.varUint(p.storeId);
-    w.varUint(ROLES.indexOf(p.role));
-  }
+  for (const p of peers) writePeer(w, p);
 }
 
 export function readPeers(r: ByteReader): Peer[] {
   const n = r.count(COMMAND_PEERS_MAX, 3, 'peers');
   const peers: Peer[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = r.varUint();
-    const storeId = r.varUint();
-    const role = ROLES[r.varUint()];
-    if (!role) throw new CommandDecodeError('unknown peer role');
-    peers.push({ id, storeId, role });
-  }
+  for (let i = 0; i < n; i++) peers.push(readPeer(r));
   return peers;
 }
 

@@ -3,9 +3,9 @@
  * region errors, and the conversion of lower-level decode failures into
  * `StoreRpcDecodeError`. Paired write/read functions; limits are named with their units.
  */
-import type { Peer, PeerRole, Region, RegionEpoch, RegionError } from '@peerkv/pd';
+import type { RegionEpoch, RegionError } from '@peerkv/pd';
 import { ByteReader, ByteWriter, DecodeError } from '@peerkv/transport';
-import { CommandDecodeError, COMMAND_KEY_BYTES_MAX, COMMAND_OPS_MAX, COMMAND_PEERS_MAX, COMMAND_VALUE_BYTES_MAX, type KvOp } from '../command.ts';
+import { CommandDecodeError, COMMAND_KEY_BYTES_MAX, COMMAND_OPS_MAX, COMMAND_PEERS_MAX, COMMAND_VALUE_BYTES_MAX, readPeer, readRegion, writePeer, writeRegion } from '../command.ts';
 import { StoreRpcDecodeError } from './errors.ts';
 
 /** Layout version of every request and response type (grows only; a reader refuses newer). */
@@ -27,8 +27,6 @@ export const RPC_STRING_BYTES_MAX = 1024;
 /** Bytes of a long string: a stopped store's reason, a failure message. */
 export const RPC_TEXT_BYTES_MAX = 16 * 1024;
 
-const ROLES: readonly PeerRole[] = ['voter', 'learner', 'incomingVoter', 'demotingVoter'];
-const OP_TAGS = { put: 1, delete: 2, deleteRange: 3 } as const;
 const utf8 = new TextEncoder();
 const utf8Lossy = new TextDecoder('utf-8', { fatal: false });
 
@@ -79,75 +77,9 @@ export function readEpoch(r: ByteReader): RegionEpoch {
   return { confVer, version: r.varUint() };
 }
 
-export function writePeer(w: ByteWriter, p: Peer): void {
-  w.varUint(p.id);
-  w.varUint(p.storeId);
-  w.varUint(ROLES.indexOf(p.role));
-}
-
-export function readPeer(r: ByteReader): Peer {
-  const id = r.varUint();
-  const storeId = r.varUint();
-  const roleIndex = r.varUint();
-  const role = ROLES[roleIndex];
-  if (role === undefined) throw new StoreRpcDecodeError('Malformed', `peer role ${roleIndex}`);
-  return { id, storeId, role };
-}
-
-export function writePeers(w: ByteWriter, peers: readonly Peer[]): void {
-  w.varUint(peers.length);
-  for (const p of peers) writePeer(w, p);
-}
-
-export function readPeers(r: ByteReader): Peer[] {
-  const n = r.count(RPC_PEERS_MAX, 3, 'peers');
-  return Array.from({ length: n }, () => readPeer(r));
-}
-
-export function writeRegion(w: ByteWriter, region: Region): void {
-  w.varUint(region.id);
-  w.bytes(region.startKey);
-  w.bytes(region.endKey);
-  writeEpoch(w, region.epoch);
-  writePeers(w, region.peers);
-}
-
-export function readRegion(r: ByteReader): Region {
-  const id = r.varUint();
-  const startKey = r.bytes(RPC_KEY_BYTES_MAX, 'start key');
-  const endKey = r.bytes(RPC_KEY_BYTES_MAX, 'end key');
-  const epoch = readEpoch(r);
-  return { id, startKey, endKey, epoch, peers: readPeers(r) };
-}
-
-export function writeOps(w: ByteWriter, ops: readonly KvOp[]): void {
-  w.varUint(ops.length);
-  for (const op of ops) {
-    w.varUint(OP_TAGS[op.type]);
-    if (op.type === 'put') {
-      w.bytes(op.key);
-      w.bytes(op.value);
-    } else if (op.type === 'delete') {
-      w.bytes(op.key);
-    } else {
-      w.bytes(op.start);
-      w.bytes(op.end);
-    }
-  }
-}
-
-function readOp(r: ByteReader): KvOp {
-  const t = r.varUint();
-  if (t === OP_TAGS.put) return { type: 'put', key: r.bytes(RPC_KEY_BYTES_MAX, 'key'), value: r.bytes(RPC_VALUE_BYTES_MAX, 'value') };
-  if (t === OP_TAGS.delete) return { type: 'delete', key: r.bytes(RPC_KEY_BYTES_MAX, 'key') };
-  if (t === OP_TAGS.deleteRange) return { type: 'deleteRange', start: r.bytes(RPC_KEY_BYTES_MAX, 'start'), end: r.bytes(RPC_KEY_BYTES_MAX, 'end') };
-  throw new StoreRpcDecodeError('Malformed', `op type ${t}`);
-}
-
-export function readOps(r: ByteReader): KvOp[] {
-  const n = r.count(RPC_OPS_MAX, 2, 'ops');
-  return Array.from({ length: n }, () => readOp(r));
-}
+// Peers, regions and key-value ops share the log command encoding (command.ts): one
+// format for both, and `decoding` maps its CommandDecodeError to StoreRpcDecodeError.
+export { readOps, readPeer, readPeers, readRegion, writeOps, writePeer, writePeers, writeRegion } from '../command.ts';
 
 /** Wire numbers of the region error kinds (append only). */
 const REGION_ERROR_TAGS = { NotLeader: 1, EpochNotMatch: 2, RegionNotFound: 3, KeyNotInRegion: 4, ServerIsBusy: 5, StoreNotMatch: 6, Timeout: 7 } as const;
