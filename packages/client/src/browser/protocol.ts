@@ -5,8 +5,7 @@
  */
 import type { PeerKVErrorKind } from '../errors.ts';
 import type { KvPair } from '../services.ts';
-import type { ReadConsistency, StoreCounters } from '@peerkv/store';
-import type { Peer, RegionEpoch } from '@peerkv/pd';
+import type { ReadConsistency, StoreCounters, StoreStatus } from '@peerkv/store';
 import type { WriteStamp } from './tab-writes.ts';
 
 /** Pairs a `scan` request may return in one array (a larger `limit` is clamped). */
@@ -84,21 +83,8 @@ export class BrowserKvError extends Error {
   }
 }
 
-/** One region as a store sees it. */
-export interface RegionView {
-  regionId: number;
-  peerId: number;
-  startKey: Uint8Array;
-  endKey: Uint8Array;
-  epoch: RegionEpoch;
-  peers: Peer[];
-  role: string;
-  term: number;
-  lead: number;
-  commit: number;
-  applied: number;
-  hibernating: boolean;
-}
+/** One region as a store sees it (the store's own status shape). */
+export type RegionView = StoreStatus['regions'][number];
 
 /** One store of the embedded cluster. */
 export interface StoreView {
