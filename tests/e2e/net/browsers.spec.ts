@@ -99,6 +99,7 @@ test('three Chromium processes: a cluster, 1,000 keys, the leading browser kille
     const gone = new Promise((r) => victim.ctx.once('close', r));
     const killedAt = performance.now();
     process.kill(pid, 'SIGKILL');
+    const departed = until(`survivors see store ${victim.storeId} gone`, async () => !(await net(survivors[0].page, 'members')).includes(victim.storeId), 60_000).then(() => Math.round(performance.now() - killedAt));
     await gone;
     let n = 0;
     for (;;) {
@@ -111,6 +112,7 @@ test('three Chromium processes: a cluster, 1,000 keys, the leading browser kille
     }
     const resumedMs = Math.round(performance.now() - killedAt);
     console.log(`net e2e: writes resumed after ${resumedMs} ms (${n} attempts)`);
+    console.log(`net e2e browsers: a survivor's transport dropped store ${victim.storeId} after ${await departed} ms`);
     expect(await net(survivors[1].page, 'putRange', 'after-', 0, KEYS_AFTER, 8)).toBe(KEYS_AFTER);
     expect(await net(survivors[0].page, 'get', 'after-00099')).toBe('v99');
     phase(`${KEYS_AFTER} more keys written without store ${victim.storeId}`);
