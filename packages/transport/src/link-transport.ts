@@ -72,6 +72,14 @@ export interface LinkTransportOptions {
   randomBytes?: (n: number) => Uint8Array;
   /** Request/response limits (defaults in `DEFAULT_RPC_LIMITS`). */
   rpcLimits?: Partial<RpcLimits>;
+  /**
+   * Sends an empty batch on every open link this often, ms, and drops a link that stayed
+   * silent for `keepaliveMissesMax` intervals (a peer whose process died may leave its data
+   * channel looking open for many seconds). 0 (default) turns it off.
+   */
+  keepaliveIntervalMs?: number;
+  /** Silent keepalive intervals before a link is dropped (default 5). */
+  keepaliveMissesMax?: number;
 }
 
 type SessionState = 'auth' | 'open' | 'closed';
@@ -86,6 +94,8 @@ interface Session {
   busy: boolean;
   backlog: Uint8Array[];
   authTimer: TimerHandle | null;
+  /** Keepalive intervals since the last packet from the peer. */
+  silentIntervals: number;
 }
 
 interface PeerQueue {
@@ -133,6 +143,9 @@ export class LinkTransport implements Transport {
   private readonly rpc: RpcTable;
   private flushScheduled = false;
   protected isClosed = false;
+  private readonly keepaliveIntervalMs: number;
+  private readonly keepaliveMissesMax: number;
+  private keepaliveTimer: TimerHandle | null = null;
 
   constructor(o: LinkTransportOptions) {
     this.localStoreId = o.localStoreId;
@@ -157,6 +170,25 @@ export class LinkTransport implements Transport {
       },
       rpcLimitsWithin({ ...DEFAULT_RPC_LIMITS, ...o.rpcLimits }, this.chunkLimits.frameBytesMax),
     );
+    this.keepaliveIntervalMs = o.keepaliveIntervalMs ?? 0;
+    this.keepaliveMissesMax = o.keepaliveMissesMax ?? 5;
+    if (this.keepaliveIntervalMs > 0) this.armKeepalive();
+  }
+
+  /** One keepalive round: drop links silent too long, ping the others. */
+  private armKeepalive(): void {
+    this.keepaliveTimer = this.timers.setTimeout(() => {
+      if (this.isClosed) return;
+      for (const s of [...this.sessions.values()]) {
+        if (s.state !== 'open') continue;
+        if (++s.silentIntervals > this.keepaliveMissesMax) {
+          this.closeSession(s, `silent for ${s.silentIntervals - 1} keepalive intervals`);
+          continue;
+        }
+        this.sendFrame(s, { type: 'raftBatch', batch: { clusterId: this.keys.clusterId, fromStoreId: this.localStoreId, toStoreId: s.storeId, messages: [] } });
+      }
+      this.armKeepalive();
+    }, this.keepaliveIntervalMs);
   }
 
   // ---- Transport surface -------------------------------------------------------------
@@ -212,6 +244,7 @@ export class LinkTransport implements Transport {
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    if (this.keepaliveTimer !== null) this.timers.clearTimeout(this.keepaliveTimer);
     this.rpc.close();
     for (const s of [...this.sessions.values()]) this.closeSession(s, 'transport closed');
     for (const q of this.queues.values()) this.clearDrainTimer(q);
@@ -258,6 +291,7 @@ export class LinkTransport implements Transport {
       busy: false,
       backlog: [],
       authTimer: null,
+      silentIntervals: 0,
     };
     this.sessions.set(remoteStoreId, s);
     s.authTimer = this.timers.setTimeout(() => this.failSession(s, 'authTimeout'), this.authTimeoutMs);
@@ -400,6 +434,7 @@ export class LinkTransport implements Transport {
   }
 
   private processPacket(s: Session, packet: Uint8Array): void {
+    s.silentIntervals = 0;
     this.stats.bytesReceived += packet.length;
     const r = s.reassembler.push(packet);
     if (r.kind === 'pending') return;
@@ -488,6 +523,7 @@ export class LinkTransport implements Transport {
     if (batch.clusterId !== this.keys.clusterId) return this.count('foreignCluster');
     if (batch.fromStoreId !== s.storeId) return this.count('storeMismatch');
     if (batch.toStoreId !== this.localStoreId) return this.count('misaddressed');
+    if (batch.messages.length === 0) return; // a keepalive
     this.stats.messagesReceived += batch.messages.length;
     for (const h of this.messageHandlers) h(batch);
   }

@@ -117,7 +117,9 @@ export class WebRtcTransport extends LinkTransport {
   }
 
   constructor(o: WebRtcTransportOptions) {
-    super(o);
+    // Data channels of a dead process can look open for many seconds: keep links alive and
+    // drop silent ones (1 s pings, 5 missed) so stores learn of a lost peer quickly.
+    super({ keepaliveIntervalMs: 1000, ...o });
     this.o = o;
     this.topic = o.keys.clusterId;
     this.session = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');

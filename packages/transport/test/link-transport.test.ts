@@ -141,10 +141,32 @@ describe('LinkTransport', () => {
     const b = new TestTransport({ localStoreId: 2, keys });
     const downs: string[] = [];
     a.onPeer((e) => e.type === 'down' && downs.push(`${e.storeId}`));
-    const [, lb] = connect(a, b);
+    const [la, lb] = connect(a, b);
     await until(() => a.peers().length === 1);
     lb.close();
     await until(() => downs.length === 1);
     expect(a.peers()).toEqual([]);
+  });
+});
+
+describe('LinkTransport keepalive', () => {
+  it('keeps a quiet link up, and drops a link whose peer went silent', async () => {
+    const a = new TestTransport({ localStoreId: 1, keys: await testKeys('c1', 's3cret'), keepaliveIntervalMs: 20, keepaliveMissesMax: 3 });
+    const b = new TestTransport({ localStoreId: 2, keys: await testKeys('c1', 's3cret'), keepaliveIntervalMs: 20, keepaliveMissesMax: 3 });
+    const downs: string[] = [];
+    a.onPeer((e) => e.type === 'down' && downs.push(e.reason));
+    const [la, lb] = connect(a, b);
+    await until(() => a.peers().includes(2) && b.peers().includes(1));
+    // No traffic for many intervals: the keepalives hold the link, delivering nothing.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(a.peers()).toEqual([2]);
+    expect(a.messages()).toEqual([]);
+    // The path dies without any close event (a killed process): packets vanish both ways.
+    la.peer = null;
+    lb.peer = null;
+    await until(() => !a.peers().includes(2));
+    expect(downs[0]).toMatch(/silent/);
+    a.close();
+    b.close();
   });
 });
