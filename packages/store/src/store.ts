@@ -989,8 +989,12 @@ export class Store {
     try {
       doPropose();
     } catch (e) {
-      if (e instanceof ProposalDroppedError) return Promise.resolve({ ok: false, error: peer.notLeader() });
-      throw e;
+      if (!(e instanceof ProposalDroppedError)) throw e;
+      // A membership change must wait for the previous one (and its joint config) to finish.
+      if (e.reason === 'ConfChangePending' || e.reason === 'InvalidConfChange' || e.reason === 'UncommittedSizeExceeded') {
+        return Promise.resolve({ ok: false, error: { kind: 'ServerIsBusy', reason: e.message, backoffMs: 20 } });
+      }
+      return Promise.resolve({ ok: false, error: peer.notLeader() });
     }
     const st = peer.raw.status();
     return this.withTimeout<T>(
@@ -1098,8 +1102,9 @@ export class Store {
   }
 
   /**
-   * Changes membership through Raft: one change is a simple step, several use joint
-   * consensus (left automatically). `peers` names the peers (with stores) being changed.
+   * Changes membership through Raft: one change is a one-step change (§4.1), several use
+   * joint consensus (left automatically). A change proposed while the previous one is still
+   * pending gets `ServerIsBusy`. `peers` names the peers (with stores) being changed.
    */
   changePeers(regionId: number, changes: { type: ConfChangeSingle['type']; peer: Peer }[], o: RequestOptions = {}): Promise<Result<void>> {
     this.assertOpen();

@@ -110,6 +110,16 @@ async function get(c: Cluster, regionId: number, key: string): Promise<string | 
   return v ? dec.decode(v) : undefined;
 }
 
+/** Retries a request while the region is busy (e.g. the previous membership change is finishing). */
+async function retryBusy(f: () => Promise<Result<void>>): Promise<Result<void>> {
+  for (let i = 0; i < 200; i++) {
+    const r = await f();
+    if (r.ok || r.error.kind !== 'ServerIsBusy') return r;
+    await sleep(10);
+  }
+  return f();
+}
+
 async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -187,9 +197,9 @@ describe('store cluster in one process', () => {
     // The log had been compacted: store 4 could only catch up by snapshot.
     expect(leader.status().counters.logCompactions).toBeGreaterThan(0);
     expect(s4.status().counters.snapshotsInstalled).toBeGreaterThan(0);
-    must(await (await c.leaderOf(R)).changePeers(R, [{ type: 'addNode', peer: { id: 104, storeId: 4, role: 'voter' } }]));
+    must(await retryBusy(async () => (await c.leaderOf(R)).changePeers(R, [{ type: 'addNode', peer: { id: 104, storeId: 4, role: 'voter' } }])));
     const victim = [1, 2, 3].find((id) => id !== leader.storeId)!;
-    must(await (await c.leaderOf(R)).changePeers(R, [{ type: 'removeNode', peer: { id: 100 + victim, storeId: victim, role: 'voter' } }]));
+    must(await retryBusy(async () => (await c.leaderOf(R)).changePeers(R, [{ type: 'removeNode', peer: { id: 100 + victim, storeId: victim, role: 'voter' } }])));
     // The removed store destroys its replica; the others apply the change.
     await until(() => c.store(victim).regionIds().length === 0);
     await until(() => !s4.status().regions[0].peers.some((p) => p.storeId === victim));
