@@ -224,7 +224,10 @@ export class RegionPeer {
       const sid = storeOfPeer.get(id);
       if (sid !== undefined) peers.push({ id, storeId: sid, role });
     }
-    this.region = { ...this.region, peers, epoch: { ...this.region.epoch, confVer: this.region.epoch.confVer + 1 } };
+    // One membership change bumps confVer once: leaving a joint config (an empty change)
+    // completes the change that entered it (PD's operators expect one bump per step).
+    const bump = cc.changes.length > 0 ? 1 : 0;
+    this.region = { ...this.region, peers, epoch: { ...this.region.epoch, confVer: this.region.epoch.confVer + bump } };
     kv.put(META_CF, regionStateKey(this.regionId), encodeRegionState(this.region, 'normal'));
     fx.confChanged = true;
     if (!peers.some((p) => p.id === this.peerId && p.storeId === storeId)) fx.removed = true;

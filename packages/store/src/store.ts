@@ -1102,17 +1102,36 @@ export class Store {
   }
 
   /**
-   * Changes membership through Raft: one change is a one-step change (§4.1), several use
-   * joint consensus (left automatically). A change proposed while the previous one is still
-   * pending gets `ServerIsBusy`. `peers` names the peers (with stores) being changed.
+   * Changes membership through Raft, always by joint consensus (thesis §4.3; the joint config
+   * is left automatically), so no change relies on the one-voter-at-a-time rule. A change
+   * proposed while the previous one (or its leave) is pending gets `ServerIsBusy`.
+   * `peers` names the peers (with stores) being changed.
    */
   changePeers(regionId: number, changes: { type: ConfChangeSingle['type']; peer: Peer }[], o: RequestOptions = {}): Promise<Result<void>> {
     this.assertOpen();
     const peer = this.peers.get(regionId);
     if (!peer) return Promise.resolve({ ok: false, error: { kind: 'RegionNotFound', regionId } });
     if (!peer.isLeader()) return Promise.resolve({ ok: false, error: peer.notLeader() });
+    // Changes already in effect are no-ops (a retried operator step must not bump the epoch),
+    // and a store never holds two replicas of one region (a routing view may be stale).
+    const region = peer.region;
+    const pending = changes.filter((c) => {
+      const cur = region.peers.find((p) => p.id === c.peer.id);
+      if (c.type === 'removeNode') return cur !== undefined;
+      if (c.type === 'addLearnerNode') return cur?.role !== 'learner';
+      return cur?.role !== 'voter';
+    });
+    if (pending.length === 0) return Promise.resolve(ok());
+    for (const c of pending) {
+      if (c.type === 'removeNode') continue;
+      const other = region.peers.find((p) => p.storeId === c.peer.storeId && p.id !== c.peer.id);
+      if (other) {
+        return Promise.resolve({ ok: false, error: { kind: 'ServerIsBusy', reason: `store ${c.peer.storeId} already holds peer ${other.id} of region ${regionId}`, backoffMs: 100 } });
+      }
+    }
+    changes = pending;
     const cc = {
-      transition: 'auto' as const,
+      transition: 'implicit' as const,
       changes: changes.map((c) => ({ type: c.type, nodeId: c.peer.id })),
       context: encodeConfChangeContext({ peers: changes.map((c) => c.peer) }),
     };

@@ -58,7 +58,10 @@ export class Scheduler {
     const out: ScheduleOutput = { added: [], commands: [] };
     if (!sm.isBootstrapped) return out;
     const view = new ClusterView(input, this.operators);
-    const free = (info: RegionInfo): boolean => this.operators.get(info.region.id) === undefined;
+    // A region in a joint configuration is mid-change: its heartbeat shows transitional roles
+    // (incoming/demoting voters) that no checker should act on until the change is left.
+    const free = (info: RegionInfo): boolean =>
+      this.operators.get(info.region.id) === undefined && !info.region.peers.some((p) => p.role === 'incomingVoter' || p.role === 'demotingVoter');
     const submit = (op: Operator): boolean => {
       const r: AddOperatorResult = this.operators.add(op);
       if (r.kind !== 'added') return false;
