@@ -3,14 +3,12 @@
  * 127.0.0.1, starts the real signaling server, runs `peerkv-store` processes, and calls
  * `window.net` in pages.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { SignalingServer } from '../../../signaling/src/server.ts';
 import { bundle, servePage } from '../transport/serve.ts';
 import type { NetApi } from './fixture/page.ts';
 
-const BIN = join(import.meta.dirname, '../../../packages/store/bin/peerkv-store.mjs');
 
 /** Page URL, signaling URL and a closer. */
 export interface NetFixture {
@@ -57,39 +55,4 @@ export async function until(what: string, cond: () => boolean | Promise<boolean>
   throw new Error(`timed out waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
 }
 
-/** A `peerkv-store` child process and the lines it printed. */
-export class StoreProcess {
-  readonly lines: string[] = [];
-  readonly exited: Promise<number | null>;
-  private readonly child: ChildProcess;
-
-  constructor(readonly args: string[]) {
-    this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const parts = buf.split('\n');
-      buf = parts.pop() ?? '';
-      this.lines.push(...parts);
-    };
-    this.child.stdout!.on('data', onData);
-    this.child.stderr!.on('data', onData);
-    this.exited = new Promise((r) => this.child.on('exit', (code) => r(code)));
-  }
-
-  /** Waits for `peerkv-store serving ...`; returns the store id and how it started. */
-  async serving(timeoutMs = 40_000): Promise<{ storeId: number; started: string }> {
-    let m: RegExpMatchArray | null = null;
-    await until(`serving line from ${this.args.join(' ')}`, () => {
-      m = this.lines.map((l) => l.match(/^peerkv-store serving store=(\d+) cluster=\S+ started=(\w+)$/)).find((x) => x) ?? null;
-      return m !== null;
-    }, timeoutMs).catch((e: Error) => {
-      throw new Error(`${e.message}; output: ${this.lines.join(' | ')}`);
-    });
-    return { storeId: Number(m![1]), started: m![2] };
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    this.child.kill(signal);
-  }
-}
+export { StoreProcess } from '../store-process.ts';

@@ -9,7 +9,7 @@
  *
  * Run with `node tests/e2e/node/run.mjs` (enters a loopback-only network namespace as root).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { StoreProcess } from '../store-process.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,6 @@ import { BOOTSTRAP_IDS, PD_REGION_ID, randomTempStoreId } from '@peerkv/store';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from 'peerkv';
 import { nodeWebRtcTransport } from '../../../packages/store/src/net/node-webrtc.ts';
 
-const BIN = join(import.meta.dirname, '../../../packages/store/bin/peerkv-store.mjs');
 const t = codec.text;
 const s = codec.fromText;
 const cleanups: (() => unknown)[] = [];
@@ -36,40 +35,11 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, timeo
   throw new Error(`timed out waiting for: ${what}`);
 }
 
-/** A `peerkv-store` child process and the lines it printed. */
-class StoreProcess {
-  readonly lines: string[] = [];
-  readonly exited: Promise<number | null>;
-  private readonly child: ChildProcess;
-
-  constructor(readonly args: string[]) {
-    this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const parts = buf.split('\n');
-      buf = parts.pop() ?? '';
-      this.lines.push(...parts);
-    };
-    this.child.stdout!.on('data', onData);
-    this.child.stderr!.on('data', onData);
-    this.exited = new Promise((r) => this.child.on('exit', (code) => r(code)));
-    cleanups.push(() => this.child.kill('SIGKILL'));
-  }
-
-  /** Waits for `peerkv-store serving ...`; returns the store id and how it started. */
-  async serving(): Promise<{ storeId: number; started: string }> {
-    let m: RegExpMatchArray | null = null;
-    await until(`serving line from ${this.args.join(' ')} (got: ${this.lines.join(' | ')})`, () => {
-      m = this.lines.map((l) => l.match(/^peerkv-store serving store=(\d+) cluster=\S+ started=(\w+)$/)).find((x) => x) ?? null;
-      return m !== null;
-    });
-    return { storeId: Number(m![1]), started: m![2] };
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    this.child.kill(signal);
-  }
+/** Starts a store process that is killed when the suite ends. */
+function startStore(args: string[]): StoreProcess {
+  const p = new StoreProcess(args);
+  cleanups.push(() => p.kill('SIGKILL'));
+  return p;
 }
 
 describe('peerkv-store processes over WebRTC (Node, @roamhq/wrtc)', () => {
@@ -85,10 +55,10 @@ describe('peerkv-store processes over WebRTC (Node, @roamhq/wrtc)', () => {
     const cluster = `e2e-${randomTempStoreId()}`;
     const argsOf = (name: string, extra: string[] = []) => ['--data', join(root, name), '--cluster', cluster, '--secret', 'e2e-secret', '--signaling', url, '--label', `device=${name}`, '--tick-ms', '50', '--drain-wait-ms', '300', '--bootstrap-probe-ms', '1000', ...extra];
 
-    const a = new StoreProcess(argsOf('a', ['--bootstrap']));
+    const a = startStore(argsOf('a', ['--bootstrap']));
     expect(await a.serving()).toEqual({ storeId: BOOTSTRAP_IDS.store, started: 'bootstrapped' });
-    const b = new StoreProcess(argsOf('b'));
-    const c = new StoreProcess(argsOf('c'));
+    const b = startStore(argsOf('b'));
+    const c = startStore(argsOf('c'));
     const [sb, sc] = [await b.serving(), await c.serving()];
     expect([sb.started, sc.started]).toEqual(['joined', 'joined']);
     const ids = [BOOTSTRAP_IDS.store, sb.storeId, sc.storeId];
@@ -127,7 +97,7 @@ describe('peerkv-store processes over WebRTC (Node, @roamhq/wrtc)', () => {
     phase('10 writes with store 2 killed');
 
     // It restarts from its directory (the flag is ignored: the engine has an identity) and catches up.
-    const a2 = new StoreProcess(argsOf('a', ['--bootstrap']));
+    const a2 = startStore(argsOf('a', ['--bootstrap']));
     expect(await a2.serving()).toEqual({ storeId: BOOTSTRAP_IDS.store, started: 'restarted' });
     await kv.put(t('after'), t('restart'));
     const route = await pd.getRegion(t('after'));

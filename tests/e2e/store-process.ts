@@ -1,0 +1,46 @@
+/**
+ * `StoreProcess`: a `peerkv-store` child process (the Node store CLI) and the lines it
+ * printed, shared by the Node multi-process suite and the Node + browser Playwright specs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+const BIN = join(import.meta.dirname, '../../packages/store/bin/peerkv-store.mjs');
+
+/** Poll interval while waiting for output, ms. */
+const POLL_MS = 100;
+
+export class StoreProcess {
+  readonly lines: string[] = [];
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+
+  constructor(readonly args: string[]) {
+    this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const parts = buf.split('\n');
+      buf = parts.pop() ?? '';
+      this.lines.push(...parts);
+    };
+    this.child.stdout!.on('data', onData);
+    this.child.stderr!.on('data', onData);
+    this.exited = new Promise((r) => this.child.on('exit', (code) => r(code)));
+  }
+
+  /** Waits for `peerkv-store serving ...`; returns the store id and how it started. */
+  async serving(timeoutMs = 40_000): Promise<{ storeId: number; started: string }> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const m = this.lines.map((l) => l.match(/^peerkv-store serving store=(\d+) cluster=\S+ started=(\w+)$/)).find((x) => x);
+      if (m) return { storeId: Number(m[1]), started: m[2] };
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+    throw new Error(`timed out waiting for: serving line from ${this.args.join(' ')}; output: ${this.lines.join(' | ')}`);
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+}
