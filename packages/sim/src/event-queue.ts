@@ -3,6 +3,7 @@
  * the simulator reads a wall clock. Events at the same virtual time run in scheduling order,
  * so a seed replays identically.
  */
+import { MinHeap } from '../../transport/src/memory-network.ts';
 
 /** A scheduled callback. */
 interface TimedEvent {
@@ -17,7 +18,7 @@ function before(a: TimedEvent, b: TimedEvent): boolean {
 
 /** A min-heap of timed callbacks plus the current virtual time. */
 export class EventQueue {
-  private readonly heap: TimedEvent[] = [];
+  private readonly heap = new MinHeap<TimedEvent>(before);
   private seq = 0;
   private nowMs = 0;
 
@@ -28,17 +29,17 @@ export class EventQueue {
 
   /** Runs `run` at `now() + delayMs` (delay clamped at 0). */
   schedule(delayMs: number, run: () => void): void {
-    this.push({ atMs: this.nowMs + Math.max(0, delayMs), seq: this.seq++, run });
+    this.heap.push({ atMs: this.nowMs + Math.max(0, delayMs), seq: this.seq++, run });
   }
 
   /** Virtual time of the next event, if any. */
   peekTimeMs(): number | undefined {
-    return this.heap[0]?.atMs;
+    return this.heap.peek()?.atMs;
   }
 
   /** Number of pending events. */
   get size(): number {
-    return this.heap.length;
+    return this.heap.size;
   }
 
   /** Moves the clock forward to `atMs` (never backwards). */
@@ -48,40 +49,10 @@ export class EventQueue {
 
   /** Pops the next event if it is due at or before `atMs`, advancing the clock to it. */
   popDue(atMs: number): (() => void) | undefined {
-    const top = this.heap[0];
+    const top = this.heap.peek();
     if (top === undefined || top.atMs > atMs) return undefined;
-    this.pop();
+    this.heap.pop();
     this.advanceTo(top.atMs);
     return top.run;
-  }
-
-  private push(e: TimedEvent): void {
-    const a = this.heap;
-    a.push(e);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(a[i], a[p])) break;
-      [a[i], a[p]] = [a[p], a[i]];
-      i = p;
-    }
-  }
-
-  private pop(): void {
-    const a = this.heap;
-    const last = a.pop();
-    if (a.length === 0 || last === undefined) return;
-    a[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < a.length && before(a[l], a[m])) m = l;
-      if (r < a.length && before(a[r], a[m])) m = r;
-      if (m === i) return;
-      [a[i], a[m]] = [a[m], a[i]];
-      i = m;
-    }
   }
 }

@@ -114,31 +114,36 @@ function before<M>(a: Delivery<M>, b: Delivery<M>): boolean {
   return a.deliverAtMs < b.deliverAtMs || (a.deliverAtMs === b.deliverAtMs && a.seq < b.seq);
 }
 
-/** A binary min-heap of deliveries. */
-class DeliveryHeap<M> {
-  private readonly items: Delivery<M>[] = [];
+/**
+ * A binary min-heap ordered by `before` (also the simulator's event queue). Ties must be
+ * broken inside `before` (e.g. by a sequence number) for replays to be deterministic.
+ */
+export class MinHeap<T> {
+  private readonly items: T[] = [];
+
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
 
   get size(): number {
     return this.items.length;
   }
 
-  peek(): Delivery<M> | undefined {
+  peek(): T | undefined {
     return this.items[0];
   }
 
-  push(d: Delivery<M>): void {
+  push(x: T): void {
     const a = this.items;
-    a.push(d);
+    a.push(x);
     let i = a.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(a[i], a[parent])) break;
+      if (!this.before(a[i], a[parent])) break;
       [a[i], a[parent]] = [a[parent], a[i]];
       i = parent;
     }
   }
 
-  pop(): Delivery<M> | undefined {
+  pop(): T | undefined {
     const a = this.items;
     const top = a[0];
     const last = a.pop();
@@ -156,8 +161,8 @@ class DeliveryHeap<M> {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < a.length && before(a[l], a[m])) m = l;
-      if (r < a.length && before(a[r], a[m])) m = r;
+      if (l < a.length && this.before(a[l], a[m])) m = l;
+      if (r < a.length && this.before(a[r], a[m])) m = r;
       if (m === i) return;
       [a[i], a[m]] = [a[m], a[i]];
       i = m;
@@ -169,7 +174,7 @@ class DeliveryHeap<M> {
 export class MemoryNetwork<M> {
   private faults: NetworkFaults;
   private readonly rng: NetworkRng;
-  private readonly inflight = new DeliveryHeap<M>();
+  private readonly inflight = new MinHeap<Delivery<M>>(before);
   private readonly inflightMessagesMax: number;
   private readonly onDrop?: (delivery: Delivery<M>, reason: DropReason) => void;
   /** One-way cuts, as "source>target". */
