@@ -84,7 +84,8 @@ describe('WebRtcTransport (fake peers, real signaling server)', () => {
     const { url } = await server();
     const a = await store(url, 1);
     const b = await store(url, 2);
-    await until(() => a.t.peers().length === 1 && b.t.peers().length === 1);
+    // The first dial can lose a race with the peer's subscription and wait for a redial backoff.
+    await until(() => a.t.peers().length === 1 && b.t.peers().length === 1, 15_000);
     const downs: number[] = [];
     a.t.onPeer((e) => e.type === 'down' && downs.push(e.storeId));
     // Tear the link down from b's side as a failed channel would.
