@@ -157,4 +157,31 @@ describe('network cluster over BroadcastChannelTransport (Node)', () => {
     const old = await pd.getStore(oldId);
     expect(old.ok && old.value?.state).toBe('offline');
   }, 60_000);
+  it("bootstrap 'auto': three empty stores started at once form one cluster (one creates it, two join)", async () => {
+    const clusterId = `net-${randomTempStoreId()}`;
+    const keys = await deriveClusterKeys(clusterId, 'secret', 1000);
+    const start = async (i: number): Promise<NetworkStore> => {
+      const ns = await startNetworkStore({
+        engine: await MemoryEngine.open({ columnFamilies: STORE_CFS }),
+        clusterId,
+        transportFactory: factory(keys),
+        bootstrap: 'auto',
+        bootstrapProbeMs: 800,
+        address: `auto-${i}`,
+        store: STORE,
+        joinTimeoutMs: 20_000,
+      });
+      cleanups.push(() => ns.close());
+      return ns;
+    };
+    const all = await Promise.all([0, 1, 2].map(start));
+    expect(all.map((n) => n.started).sort()).toEqual(['bootstrapped', 'joined', 'joined']);
+    expect(new Set(all.map((n) => n.store.storeId)).size).toBe(3);
+    await until('the data region on three voters everywhere', () =>
+      all.every((n) => n.store.status().regions.some((r) => r.regionId === BOOTSTRAP_IDS.dataRegion && r.peers.filter((p) => p.role === 'voter').length === 3)),
+    );
+    // A fourth store started later with 'auto' sees members and joins instead of creating a cluster.
+    const late = await start(3);
+    expect(late.started).toBe('joined');
+  }, 60_000);
 });

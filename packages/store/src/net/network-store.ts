@@ -29,6 +29,8 @@ export const TEMP_STORE_ID_MIN = 2 ** 48;
 export const TEMP_STORE_ID_MAX = 2 ** 49;
 /** Default time a joining store keeps asking PD for an id, ms. */
 export const JOIN_TIMEOUT_MS_DEFAULT = 60_000;
+/** Default listening time of `bootstrap: 'auto'` before creating a cluster, ms. */
+export const AUTO_BOOTSTRAP_PROBE_MS_DEFAULT = 3000;
 /** Wait between checks for a first reachable member while joining, ms. */
 export const JOIN_POLL_MS = 50;
 
@@ -74,8 +76,13 @@ export interface NetworkStoreOptions {
   clusterId: string;
   /** Opens this process's transport under a store id (called once per identity used). */
   transportFactory: (storeId: number) => Transport | Promise<Transport>;
-  /** Create the cluster if the engine is empty (exactly one store of a new cluster does this). */
-  bootstrap?: boolean;
+  /**
+   * What an empty engine does: `true` creates the cluster (exactly one store of a new cluster
+   * does this), `false` joins, `'auto'` listens `bootstrapProbeMs` under a temporary id and
+   * joins if a member shows up, else creates the cluster unless another prober with a smaller
+   * temporary id was heard (that one creates it; this one joins).
+   */
+  bootstrap?: boolean | 'auto';
   /**
    * Before bootstrapping an empty engine, listen this long under a temporary id for members
    * of the cluster, and refuse (`ClusterExists`) if any shows up, ms (default 0: no probe).
@@ -115,8 +122,14 @@ export interface NetworkStore {
 export async function startNetworkStore(o: NetworkStoreOptions): Promise<NetworkStore> {
   const ident = await Store.readIdentity(o.engine);
   if (ident) return open(o, ident.storeId, 'restarted');
+  if (o.bootstrap === 'auto') {
+    const tempId = o.tempStoreId ?? randomTempStoreId();
+    const seen = await probe(o, o.bootstrapProbeMs ?? AUTO_BOOTSTRAP_PROBE_MS_DEFAULT, tempId);
+    if (seen.members.length === 0 && seen.probers.every((id) => id > tempId)) return bootstrap(o);
+    return open(o, await joinId(o), 'joined');
+  }
   if (o.bootstrap) {
-    const members = o.bootstrapProbeMs ? await probeMembers(o, o.bootstrapProbeMs) : [];
+    const members = o.bootstrapProbeMs ? (await probe(o, o.bootstrapProbeMs, o.tempStoreId ?? randomTempStoreId())).members : [];
     if (members.length > 0) throw new NetworkStoreError('ClusterExists', `stores ${members.join(', ')} of '${o.clusterId}' are up: start without bootstrap to join`);
     return bootstrap(o);
   }
@@ -174,16 +187,27 @@ async function bootstrap(o: NetworkStoreOptions): Promise<NetworkStore> {
   return ns;
 }
 
-/** Members (non-temporary ids) seen within `ms` under a temporary id. */
-async function probeMembers(o: NetworkStoreOptions, ms: number): Promise<number[]> {
+/**
+ * Listens under temporary id `tempId` until a member (non-temporary id) shows up or `ms`
+ * pass; also reports the other temporary ids heard (probers and joiners).
+ */
+async function probe(o: NetworkStoreOptions, ms: number, tempId: number): Promise<{ members: number[]; probers: number[] }> {
   const timers = o.timers ?? REAL_TIMERS;
   const now = o.now ?? (() => Date.now());
   const deadline = now() + ms;
-  const temp = await o.transportFactory(o.tempStoreId ?? randomTempStoreId());
+  const temp = await o.transportFactory(tempId);
+  const probers = new Set<number>();
   try {
     const members = (): number[] => temp.peers().filter((id) => !isTempStoreId(id));
-    while (members().length === 0 && now() < deadline) await new Promise((r) => timers.setTimeout(() => r(undefined), JOIN_POLL_MS));
-    return members();
+    const note = (): void => {
+      for (const id of temp.peers()) if (isTempStoreId(id)) probers.add(id);
+    };
+    while (members().length === 0 && now() < deadline) {
+      note();
+      await new Promise((r) => timers.setTimeout(() => r(undefined), JOIN_POLL_MS));
+    }
+    note();
+    return { members: members(), probers: [...probers] };
   } finally {
     temp.close();
   }
