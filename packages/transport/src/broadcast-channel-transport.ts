@@ -5,6 +5,11 @@
  * message names its sender's incarnation (`session`), so a reloaded tab is a new link.
  * Pairs of stores run the same challenge-response as over WebRTC: same-origin code is
  * trusted by the browser, but another cluster's store on the profile must not inject.
+ *
+ * Partition hook: the channel is shared, so closing a link is invisible to the remote. A
+ * directed `bye` (one naming `to`) tells it instead; packets from a blocked store are
+ * answered with another directed bye, so its half-open link goes away without waiting for
+ * `authTimeoutMs`. On heal, a directed bye clears any stale half-link and a hello re-links.
  */
 import type { ClusterKeys } from './auth.ts';
 import { deriveClusterKeys } from './auth.ts';
@@ -131,7 +136,11 @@ export class BroadcastChannelTransport extends LinkTransport {
     if (this.isClosed || !isBcMessage(data)) return;
     if (data.cluster !== this.keys.clusterId) return this.count('foreignCluster');
     if (data.from === this.localStoreId) return;
-    if (data.kind === 'bye') return this.forget(data.from, 'bye');
+    if (this.isPartitioned(data.from)) return this.refuse(data);
+    if (data.kind === 'bye') {
+      if (data.to === undefined || data.to === this.localStoreId) this.forget(data.from, 'bye');
+      return;
+    }
     if (data.kind === 'packet' && (data.to !== this.localStoreId || data.toSession !== this.session)) return;
     const r = this.remoteFor(data.from, data.session);
     r.lastHeardMs = this.timers.now();
@@ -152,6 +161,23 @@ export class BroadcastChannelTransport extends LinkTransport {
     const r: Remote = { session, lastHeardMs: this.timers.now(), handle };
     this.remotes.set(storeId, r);
     return r;
+  }
+
+  /** A blocked store's packet for us: tell it to drop its half of the link. */
+  private refuse(data: BcMessage): void {
+    if (data.kind === 'packet' && data.to === this.localStoreId && data.toSession === this.session) this.post({ kind: 'bye', to: data.from });
+  }
+
+  protected override onPartitioned(storeIds: readonly StoreId[]): void {
+    for (const id of storeIds) {
+      this.forget(id, 'partitioned');
+      this.post({ kind: 'bye', to: id });
+    }
+  }
+
+  protected override onHealed(storeIds: readonly StoreId[]): void {
+    for (const id of storeIds) this.post({ kind: 'bye', to: id });
+    this.post({ kind: 'hello' });
   }
 
   protected override onLinkClosed(storeId: StoreId): void {

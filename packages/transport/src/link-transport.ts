@@ -9,7 +9,9 @@
  * - reassembly and decoding with limits; any violation drops the link and is counted;
  * - peer up/down events and counters;
  * - request/response frames, from and to authenticated peers only (the request table
- *   itself lives in `rpc.ts`).
+ *   itself lives in `rpc.ts`);
+ * - the partition test hook: a set of blocked stores whose links are closed and refused
+ *   until `heal`.
  */
 import type { ClusterKeys } from './auth.ts';
 import { signProof, verifyProof } from './auth.ts';
@@ -25,7 +27,7 @@ import type { RequestHandler, RpcLimits, RpcRequestOptions } from './rpc.ts';
 import { DEFAULT_RPC_LIMITS, RpcTable, rpcLimitsWithin } from './rpc.ts';
 import type { Timers, TimerHandle } from './timers.ts';
 import { systemTimers } from './timers.ts';
-import type { DropReason, PeerEvent, SendResult, Transport, TransportCounters, Unsubscribe } from './types.ts';
+import type { DropReason, PartitionableTransport, PeerEvent, SendResult, TransportCounters, Unsubscribe } from './types.ts';
 import { emptyCounters } from './types.ts';
 
 /** An ordered, reliable byte pipe to one remote store, provided by a concrete transport. */
@@ -120,7 +122,7 @@ export function estimateMessageBytes(m: RegionMessage): number {
 }
 
 /** The shared transport engine; concrete transports extend it and call `attachLink`. */
-export class LinkTransport implements Transport {
+export class LinkTransport implements PartitionableTransport {
   readonly localStoreId: StoreId;
   protected readonly keys: ClusterKeys;
   protected readonly timers: Timers;
@@ -146,6 +148,8 @@ export class LinkTransport implements Transport {
   private readonly keepaliveIntervalMs: number;
   private readonly keepaliveMissesMax: number;
   private keepaliveTimer: TimerHandle | null = null;
+  /** Stores cut off by `partition` until `heal`. */
+  private readonly blocked = new Set<StoreId>();
 
   constructor(o: LinkTransportOptions) {
     this.localStoreId = o.localStoreId;
@@ -195,7 +199,7 @@ export class LinkTransport implements Transport {
 
   send(targetStoreId: StoreId, messages: readonly RegionMessage[]): SendResult {
     if (this.isClosed) return this.dropSend('closed', messages.length);
-    if (!this.sessions.has(targetStoreId)) return this.dropSend('peerUnreachable', messages.length);
+    if (this.blocked.has(targetStoreId) || !this.sessions.has(targetStoreId)) return this.dropSend('peerUnreachable', messages.length);
     const q = this.queueOf(targetStoreId);
     let queued = 0;
     for (const m of messages) {
@@ -241,6 +245,41 @@ export class LinkTransport implements Transport {
     return this.rpc.onRequest(handler);
   }
 
+  /**
+   * Test hook: cuts this store off from `storeIds`. Their links close now (peer `down`
+   * events fire, queued messages count as `peerDown`), new links to or from them are closed
+   * as soon as they are attached, `send` to them drops (`peerUnreachable`), `request` to
+   * them rejects `Unreachable` at once, and they leave `peers()`. The concrete transport
+   * also makes the remote side notice (see `onPartitioned`). Own id and repeats are ignored.
+   */
+  partition(storeIds: Iterable<StoreId>): void {
+    if (this.isClosed) return;
+    const added: StoreId[] = [];
+    for (const id of storeIds) {
+      if (id === this.localStoreId || this.blocked.has(id)) continue;
+      this.blocked.add(id);
+      added.push(id);
+    }
+    for (const id of added) this.dropLink(id, 'partitioned');
+    if (added.length > 0) this.onPartitioned(added);
+  }
+
+  /**
+   * Undoes `partition` for `storeIds` (all blocked stores when omitted). Links come back by
+   * themselves: the concrete transport re-links at once (see `onHealed`).
+   */
+  heal(storeIds?: Iterable<StoreId>): void {
+    if (this.isClosed) return;
+    const healed: StoreId[] = [];
+    for (const id of storeIds ?? [...this.blocked]) if (this.blocked.delete(id)) healed.push(id);
+    if (healed.length > 0) this.onHealed(healed);
+  }
+
+  /** The stores currently cut off by `partition`, ascending. */
+  partitionedStores(): StoreId[] {
+    return [...this.blocked].sort((a, b) => a - b);
+  }
+
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
@@ -279,6 +318,7 @@ export class LinkTransport implements Transport {
    * link to that store. Returns the handle the concrete transport feeds.
    */
   protected attachLink(remoteStoreId: StoreId, link: Link): LinkHandle {
+    if (this.blocked.has(remoteStoreId)) return this.refuseLink(link);
     const old = this.sessions.get(remoteStoreId);
     if (old) this.closeSession(old, 'replaced by a newer link');
     const s: Session = {
@@ -303,8 +343,33 @@ export class LinkTransport implements Transport {
     };
   }
 
+  /** True when `storeId` is cut off by `partition`. */
+  protected isPartitioned(storeId: StoreId): boolean {
+    return this.blocked.has(storeId);
+  }
+
   /** Called when a link went down; concrete transports may reconnect. */
   protected onLinkClosed(_storeId: StoreId, _wasUp: boolean): void {}
+
+  /**
+   * `partition` blocked these stores and closed their links. A concrete transport whose
+   * link close is not seen by the remote (a shared channel) tells the remote here, and
+   * drops connections still being set up.
+   */
+  protected onPartitioned(_storeIds: readonly StoreId[]): void {}
+
+  /** `heal` unblocked these stores: re-link now rather than after a backoff. */
+  protected onHealed(_storeIds: readonly StoreId[]): void {}
+
+  /** Closes a link to a blocked store; the handle it returns ignores everything. */
+  private refuseLink(link: Link): LinkHandle {
+    try {
+      link.close();
+    } catch {
+      // Refused either way.
+    }
+    return { receive: () => {}, drained: () => {}, closed: () => {} };
+  }
 
   // ---- Sending -------------------------------------------------------------------------
 

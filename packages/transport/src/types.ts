@@ -107,6 +107,19 @@ export interface Transport {
   close(): void;
 }
 
+/**
+ * A transport with the partition test hook: a store can be cut off from chosen stores
+ * without touching the network, and healed again.
+ */
+export interface PartitionableTransport extends Transport {
+  /** Closes links to `storeIds` and refuses them (sends drop, requests fail `Unreachable`) until healed. */
+  partition(storeIds: Iterable<StoreId>): void;
+  /** Unblocks `storeIds` (all when omitted); links come back by themselves. */
+  heal(storeIds?: Iterable<StoreId>): void;
+  /** The stores currently blocked, ascending. */
+  partitionedStores(): StoreId[];
+}
+
 /** Zeroed counters. */
 export function emptyCounters(): TransportCounters {
   const drops = {} as Record<DropReason, number>;

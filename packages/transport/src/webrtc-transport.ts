@@ -10,6 +10,10 @@
  *   hears an announce answers with a directed announce so the smaller one dials it.
  * - A lost channel is redialled with capped exponential backoff while the remote has been
  *   heard from within `peerForgetMs` (everyone re-announces every `announceIntervalMs`).
+ * - Partition hook: a blocked store's announces and signals are ignored and it is not
+ *   redialled; on heal the smaller store dials at once, and the larger one sends a directed
+ *   announce flagged `redial`, which makes the smaller one abandon a dial still pending from
+ *   the partition and dial afresh (instead of waiting out `connectTimeoutMs` and a backoff).
  *
  * simple-peer comes from its prebuilt `simplepeer.min.js`: that bundle already contains the
  * Buffer/stream/events shims simple-peer needs, so neither the demo's Vite build nor the
@@ -71,7 +75,7 @@ export interface WebRtcTransportOptions extends LinkTransportOptions {
 }
 
 type SignalPayload =
-  | { kind: 'announce'; from: StoreId; session: string; to?: StoreId }
+  | { kind: 'announce'; from: StoreId; session: string; to?: StoreId; redial?: boolean }
   | { kind: 'signal'; from: StoreId; session: string; to: StoreId; toSession: string; signal: unknown };
 
 interface Remote {
@@ -94,11 +98,12 @@ function isSealed(v: unknown): v is SealedPayload & { peerkv: number } {
 function isPayload(v: unknown): v is SignalPayload {
   const m = v as SignalPayload | null;
   if (typeof m !== 'object' || m === null || !Number.isSafeInteger(m.from) || typeof m.session !== 'string') return false;
-  if (m.kind === 'announce') return m.to === undefined || Number.isSafeInteger(m.to);
+  if (m.kind === 'announce') return (m.to === undefined || Number.isSafeInteger(m.to)) && (m.redial === undefined || typeof m.redial === 'boolean');
   return m.kind === 'signal' && Number.isSafeInteger(m.to) && typeof m.toSession === 'string';
 }
 
-const defaultPeerFactory: PeerFactory = (o) => new SimplePeerBundle(o) as unknown as PeerLike;
+/** simple-peer's prebuilt bundle (needs `RTCPeerConnection`, so a page, not a Worker). */
+export const defaultPeerFactory: PeerFactory = (o) => new SimplePeerBundle(o) as unknown as PeerLike;
 
 /** Transport between stores anywhere, over WebRTC data channels. */
 export class WebRtcTransport extends LinkTransport {
@@ -149,9 +154,9 @@ export class WebRtcTransport extends LinkTransport {
 
   // ---- Signaling -----------------------------------------------------------------------
 
-  private announce(to?: StoreId): void {
+  private announce(to?: StoreId, redial = false): void {
     if (this.isClosed) return;
-    this.publish({ kind: 'announce', from: this.localStoreId, session: this.session, ...(to === undefined ? {} : { to }) });
+    this.publish({ kind: 'announce', from: this.localStoreId, session: this.session, ...(to === undefined ? {} : { to }), ...(redial ? { redial } : {}) });
     if (to !== undefined) return;
     if (this.announceTimer !== null) this.timers.clearTimeout(this.announceTimer);
     this.announceTimer = this.timers.setTimeout(() => this.announce(), this.o.announceIntervalMs ?? 10_000);
@@ -184,13 +189,15 @@ export class WebRtcTransport extends LinkTransport {
 
   private onAnnounce(p: Extract<SignalPayload, { kind: 'announce' }>): void {
     const r = this.remoteFor(p.from, p.session);
+    if (this.isPartitioned(r.storeId)) return;
+    if (p.redial) this.abandonDial(r);
     if (r.peer) return;
     if (this.isInitiatorFor(r.storeId)) this.dial(r);
     else this.announce(r.storeId);
   }
 
   private onSignal(p: Extract<SignalPayload, { kind: 'signal' }>): void {
-    if (p.toSession !== this.session) return;
+    if (p.toSession !== this.session || this.isPartitioned(p.from)) return;
     const r = this.remoteFor(p.from, p.session);
     if (!r.peer) {
       if (this.isInitiatorFor(r.storeId)) return; // a stale answer for a peer we already dropped
@@ -284,7 +291,7 @@ export class WebRtcTransport extends LinkTransport {
   }
 
   private scheduleRedial(r: Remote): void {
-    if (this.isClosed || this.remotes.get(r.storeId) !== r) return;
+    if (this.isClosed || this.remotes.get(r.storeId) !== r || this.isPartitioned(r.storeId)) return;
     if (this.timers.now() - r.lastSeenMs > (this.o.peerForgetMs ?? 60_000)) {
       this.remotes.delete(r.storeId);
       return;
@@ -299,6 +306,42 @@ export class WebRtcTransport extends LinkTransport {
       if (this.isInitiatorFor(r.storeId)) this.dial(r);
       else this.announce(r.storeId);
     }, delayMs);
+  }
+
+  /** A healed remote asked for a fresh dial: drop one still pending (not connected) and reset the backoff. */
+  private abandonDial(r: Remote): void {
+    r.failures = 0;
+    this.clearTimer(r);
+    const peer = r.peer;
+    if (!peer || r.handle) return;
+    r.peer = null;
+    peer.destroy();
+  }
+
+  protected override onPartitioned(storeIds: readonly StoreId[]): void {
+    // Links were closed already; also drop connections still being set up, and stop redials.
+    for (const id of storeIds) {
+      const r = this.remotes.get(id);
+      if (!r) continue;
+      this.clearTimer(r);
+      const peer = r.peer;
+      r.peer = null;
+      r.handle = null;
+      peer?.destroy();
+    }
+  }
+
+  protected override onHealed(storeIds: readonly StoreId[]): void {
+    for (const id of storeIds) {
+      const r = this.remotes.get(id);
+      if (r && (r.peer || r.handle)) continue;
+      if (r) {
+        r.failures = 0;
+        this.clearTimer(r);
+      }
+      if (r && this.isInitiatorFor(id)) this.dial(r);
+      else this.announce(id, true);
+    }
   }
 
   private retire(r: Remote): void {
