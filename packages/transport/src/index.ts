@@ -18,6 +18,8 @@ export * from './link-transport.ts';
 export * from './broadcast-channel-transport.ts';
 export * from './signaling-client.ts';
 export * from './webrtc-transport.ts';
+export * from './peer-bridge.ts';
+export * from './composite-transport.ts';
 // The simulator's seeded in-memory network (its own module; `DropReason` renamed to avoid
 // clashing with the transports' drop reasons).
 export { MemoryNetwork, NO_FAULTS, NetworkConfigError } from './memory-network.ts';

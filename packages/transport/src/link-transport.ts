@@ -32,11 +32,15 @@ import { emptyCounters } from './types.ts';
 
 /** An ordered, reliable byte pipe to one remote store, provided by a concrete transport. */
 export interface Link {
+  /** Sends one packet; the link may take ownership of its buffer (the engine never reuses it). */
   send(packet: Uint8Array): void;
   /** Bytes accepted by `send` but not yet on the wire (RTCDataChannel `bufferedAmount`). */
   bufferedAmountBytes(): number;
   close(): void;
 }
+
+/** A link's state as seen from outside: none, authenticating, or open. */
+export type LinkState = 'none' | 'auth' | 'open';
 
 /** What a concrete transport calls when its link has news. */
 export interface LinkHandle {
@@ -169,7 +173,7 @@ export class LinkTransport implements PartitionableTransport {
     this.rpc = new RpcTable(
       {
         timers: this.timers,
-        linkState: (id) => this.sessions.get(id)?.state === 'open' ? 'open' : this.sessions.has(id) ? 'auth' : 'none',
+        linkState: (id) => this.linkState(id),
         sendFrame: (id, frame) => this.sendRpcFrame(id, frame),
       },
       rpcLimitsWithin({ ...DEFAULT_RPC_LIMITS, ...o.rpcLimits }, this.chunkLimits.frameBytesMax),
@@ -273,6 +277,12 @@ export class LinkTransport implements PartitionableTransport {
     const healed: StoreId[] = [];
     for (const id of storeIds ?? [...this.blocked]) if (this.blocked.delete(id)) healed.push(id);
     if (healed.length > 0) this.onHealed(healed);
+  }
+
+  /** The link to `storeId`: none, authenticating, or open (authenticated, what `peers()` lists). */
+  linkState(storeId: StoreId): LinkState {
+    const s = this.sessions.get(storeId);
+    return s === undefined ? 'none' : s.state === 'open' ? 'open' : 'auth';
   }
 
   /** The stores currently cut off by `partition`, ascending. */
@@ -475,8 +485,9 @@ export class LinkTransport implements PartitionableTransport {
   private sendFrame(s: Session, frame: Frame): boolean {
     try {
       for (const p of encodePackets(frame, this.chunkLimits.chunkBytesMax)) {
+        const bytes = p.length; // read first: a link may take the buffer over (a bridged peer transfers it)
         s.link.send(p);
-        this.stats.bytesSent += p.length;
+        this.stats.bytesSent += bytes;
       }
       this.stats.framesSent++;
       return true;

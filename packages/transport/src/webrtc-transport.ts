@@ -10,6 +10,10 @@
  *   hears an announce answers with a directed announce so the smaller one dials it.
  * - A lost channel is redialled with capped exponential backoff while the remote has been
  *   heard from within `peerForgetMs` (everyone re-announces every `announceIntervalMs`).
+ * - Every dial has a number that all its signals carry (the answerer echoes it): an answerer
+ *   still holding a peer from an older dial replaces it when a newer offer comes (instead of
+ *   feeding the offer to a dead peer and stalling until `connectTimeoutMs`), and a dialler
+ *   ignores signals from an answerer of an older dial.
  * - Partition hook: a blocked store's announces and signals are ignored and it is not
  *   redialled; on heal the smaller store dials at once, and the larger one sends a directed
  *   announce flagged `redial`, which makes the smaller one abandon a dial still pending from
@@ -76,12 +80,14 @@ export interface WebRtcTransportOptions extends LinkTransportOptions {
 
 type SignalPayload =
   | { kind: 'announce'; from: StoreId; session: string; to?: StoreId; redial?: boolean }
-  | { kind: 'signal'; from: StoreId; session: string; to: StoreId; toSession: string; signal: unknown };
+  | { kind: 'signal'; from: StoreId; session: string; to: StoreId; toSession: string; dial: number; signal: unknown };
 
 interface Remote {
   storeId: StoreId;
   session: string;
   peer: PeerLike | null;
+  /** The number of the dial `peer` belongs to (the dialler's count; echoed by the answerer). */
+  dial: number;
   handle: LinkHandle | null;
   lastSeenMs: number;
   failures: number;
@@ -99,7 +105,7 @@ function isPayload(v: unknown): v is SignalPayload {
   const m = v as SignalPayload | null;
   if (typeof m !== 'object' || m === null || !Number.isSafeInteger(m.from) || typeof m.session !== 'string') return false;
   if (m.kind === 'announce') return (m.to === undefined || Number.isSafeInteger(m.to)) && (m.redial === undefined || typeof m.redial === 'boolean');
-  return m.kind === 'signal' && Number.isSafeInteger(m.to) && typeof m.toSession === 'string';
+  return m.kind === 'signal' && Number.isSafeInteger(m.to) && typeof m.toSession === 'string' && Number.isSafeInteger(m.dial);
 }
 
 /** simple-peer's prebuilt bundle (needs `RTCPeerConnection`, so a page, not a Worker). */
@@ -113,7 +119,10 @@ export class WebRtcTransport extends LinkTransport {
   private readonly remotes = new Map<StoreId, Remote>();
   private readonly o: WebRtcTransportOptions;
   private inbound: Promise<void> = Promise.resolve();
+  private outbound: Promise<void> = Promise.resolve();
   private announceTimer: TimerHandle | null = null;
+  /** Dials started by this transport, numbering them. */
+  private dials = 0;
 
   /** Derives the cluster keys from `secret`, then builds the transport. */
   static async create(o: Omit<WebRtcTransportOptions, 'keys'> & { clusterId: string; secret: string }): Promise<WebRtcTransport> {
@@ -162,10 +171,17 @@ export class WebRtcTransport extends LinkTransport {
     this.announceTimer = this.timers.setTimeout(() => this.announce(), this.o.announceIntervalMs ?? 10_000);
   }
 
+  /** Seals at once but publishes in call order: an answer must leave before its candidates. */
   private publish(p: SignalPayload): void {
-    void seal(this.keys, this.topic, p).then((sealed) => {
-      if (!this.isClosed) this.signaling.publish(this.topic, { peerkv: SEALED_VERSION, ...sealed });
-    });
+    const sealing = seal(this.keys, this.topic, p);
+    this.outbound = this.outbound
+      .then(() => sealing)
+      .then((sealed) => {
+        if (!this.isClosed) this.signaling.publish(this.topic, { peerkv: SEALED_VERSION, ...sealed });
+      })
+      .catch(() => {
+        // A payload that failed to seal is lost like a dropped packet; later ones still go.
+      });
   }
 
   private onPublish(topic: string, data: unknown): void {
@@ -199,9 +215,13 @@ export class WebRtcTransport extends LinkTransport {
   private onSignal(p: Extract<SignalPayload, { kind: 'signal' }>): void {
     if (p.toSession !== this.session || this.isPartitioned(p.from)) return;
     const r = this.remoteFor(p.from, p.session);
-    if (!r.peer) {
-      if (this.isInitiatorFor(r.storeId)) return; // a stale answer for a peer we already dropped
-      this.startPeer(r, false);
+    if (this.isInitiatorFor(r.storeId)) {
+      if (!r.peer || p.dial !== r.dial) return; // an answer for a peer we already dropped
+    } else if (!r.peer || p.dial > r.dial) {
+      if (r.peer) this.dropPeer(r, 'replaced by a newer dial');
+      this.startPeer(r, false, p.dial);
+    } else if (p.dial < r.dial) {
+      return; // a late signal of an older dial
     }
     const peer = r.peer;
     try {
@@ -209,6 +229,16 @@ export class WebRtcTransport extends LinkTransport {
     } catch {
       if (peer) this.onPeerGone(r, peer); // an unusable SDP or candidate: start over
     }
+  }
+
+  /** Forgets the current peer without scheduling a redial. */
+  private dropPeer(r: Remote, reason: string): void {
+    const peer = r.peer;
+    const handle = r.handle;
+    r.peer = null;
+    r.handle = null;
+    handle?.closed(reason);
+    peer?.destroy();
   }
 
   private isInitiatorFor(storeId: StoreId): boolean {
@@ -222,7 +252,7 @@ export class WebRtcTransport extends LinkTransport {
       r = undefined;
     }
     if (!r) {
-      r = { storeId, session, peer: null, handle: null, lastSeenMs: 0, failures: 0, timer: null };
+      r = { storeId, session, peer: null, dial: 0, handle: null, lastSeenMs: 0, failures: 0, timer: null };
       this.remotes.set(storeId, r);
     }
     r.lastSeenMs = this.timers.now();
@@ -232,20 +262,21 @@ export class WebRtcTransport extends LinkTransport {
   // ---- Peers ---------------------------------------------------------------------------
 
   private dial(r: Remote): void {
-    this.startPeer(r, true);
+    this.startPeer(r, true, ++this.dials);
   }
 
-  private startPeer(r: Remote, initiator: boolean): void {
+  private startPeer(r: Remote, initiator: boolean, dial: number): void {
     const factory = this.o.peerFactory ?? defaultPeerFactory;
     const peer = factory({ initiator, trickle: true, config: { iceServers: this.o.iceServers ?? [] }, channelConfig: { ordered: true } });
     r.peer = peer;
+    r.dial = dial;
     this.clearTimer(r);
     r.timer = this.timers.setTimeout(() => {
       if (r.peer === peer && !r.handle) peer.destroy();
       if (r.peer === peer && !r.handle) this.onPeerGone(r, peer);
     }, this.o.connectTimeoutMs ?? 15_000);
     peer.on('signal', (signal) => {
-      if (r.peer === peer) this.publish({ kind: 'signal', from: this.localStoreId, session: this.session, to: r.storeId, toSession: r.session, signal });
+      if (r.peer === peer) this.publish({ kind: 'signal', from: this.localStoreId, session: this.session, to: r.storeId, toSession: r.session, dial, signal });
     });
     peer.on('connect', () => this.onConnect(r, peer));
     peer.on('data', (d) => {
