@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SignalingServer } from '../../../signaling/src/server.ts';
 import type { RaftBatch } from '../src/codec/envelope.ts';
-import type { PeerBridgeServer, PortLike } from '../src/peer-bridge.ts';
+import type { PeerBridgeServer } from '../src/peer-bridge.ts';
 import { bridgedPeerFactory, PEER_BRIDGE_VERSION, servePeers } from '../src/peer-bridge.ts';
 import type { WebSocketCtor } from '../src/signaling-client.ts';
 import { ManualTimers } from '../src/timers.ts';
@@ -27,8 +27,8 @@ const OPTIONS: PeerOptions = { initiator: true, trickle: true, config: { iceServ
 /** A MessageChannel whose page end is served with `o`; returns the Worker end's factory. */
 function bridge(o: Parameters<typeof servePeers>[1] = {}): { factory: PeerFactory; server: PeerBridgeServer; worker: MessagePort; page: MessagePort } {
   const ch = new MessageChannel();
-  const server = servePeers(ch.port2 as unknown as PortLike, o);
-  const factory = bridgedPeerFactory(ch.port1 as unknown as PortLike);
+  const server = servePeers(ch.port2, o);
+  const factory = bridgedPeerFactory(ch.port1);
   cleanups.push(() => {
     server.close();
     ch.port1.close();
