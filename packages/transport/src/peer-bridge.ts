@@ -244,11 +244,13 @@ export interface ServePeersOptions {
   peersMax?: number;
   /** Buffer report interval, ms, while a peer's send buffer is not empty (default `PEER_BRIDGE_BUFFER_POLL_MS`). */
   bufferPollMs?: number;
+  /** Timers for the buffer polls (default `systemTimers`). */
   timers?: Timers;
 }
 
 /** Monotonic counters of one `servePeers` (except the `peersActive` gauge). */
 export interface PeerBridgeCounters {
+  /** Peers built for a `create`. */
   peersCreated: number;
   /** Peers held now. */
   peersActive: number;
@@ -260,8 +262,10 @@ export interface PeerBridgeCounters {
   messagesForeign: number;
   /** Valid messages naming a peer that is gone (a race with its close). */
   messagesUnknownPeer: number;
+  /** Packets (and their bytes) the Worker sent through page peers. */
   packetsToPeers: number;
   bytesToPeers: number;
+  /** Packets (and their bytes) page peers received and passed to the Worker. */
   packetsFromPeers: number;
   bytesFromPeers: number;
   /** Peer construction, `signal` or `send` threw, or a peer reported an error. */
