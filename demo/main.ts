@@ -6,7 +6,7 @@ import { openBrowser } from 'peerkv/browser';
 import { mountDashboard } from './dashboard.ts';
 import { mountList } from './list.ts';
 
-const kv = await openBrowser({ cluster: 'demo', testHooks: true });
+const kv = await openBrowser({ cluster: 'demo', embedded: true, testHooks: true });
 mountList(kv);
 mountDashboard(kv);
 document.body.dataset.ready = 'true';

@@ -75,17 +75,18 @@ function fakeWorker(): Worker {
   } as unknown as Worker;
 }
 
-describe('BrowserPeerKV across tabs', () => {
-  const tabs: BrowserPeerKV[] = [];
-  afterEach(() => {
-    for (const tab of tabs.splice(0)) tab.close();
-    disks.clear();
-    workersStarted = 0;
-    workersOpened = 0;
-  });
+const tabs: BrowserPeerKV[] = [];
+afterEach(() => {
+  for (const tab of tabs.splice(0)) tab.close();
+  disks.clear();
+  workersStarted = 0;
+  workersOpened = 0;
+});
+
+describe('BrowserPeerKV across tabs (embedded cluster)', () => {
 
   function open(locks: FakeLocks, cluster: string, extra: Partial<OpenBrowserOptions> = {}): BrowserPeerKV {
-    const kv = new BrowserPeerKV({ cluster, locks, createWorker: fakeWorker, store: { tickIntervalMs: 10 }, hostProbeMs: 50, ...extra });
+    const kv = new BrowserPeerKV({ cluster, embedded: true, locks, createWorker: fakeWorker, store: { tickIntervalMs: 10 }, hostProbeMs: 50, ...extra });
     kv.start();
     tabs.push(kv);
     return kv;
@@ -134,11 +135,103 @@ describe('BrowserPeerKV across tabs', () => {
   it('fails a call with Timeout when no host answers within the deadline, and Closed after close', async () => {
     const locks = new FakeLocks();
     // Someone else holds the lock and never serves.
-    void locks.request('peerkv:hostless:host', {}, () => new Promise(() => {}));
+    void locks.request('peerkv:hostless:store:host', {}, () => new Promise(() => {}));
     const kv = open(locks, 'hostless', { requestDeadlineMs: 200 });
     const err = await kv.get(t('x')).catch((e: unknown) => e);
     expect((err as BrowserKvError).kind).toBe('Timeout');
     kv.close();
     await expect(kv.get(t('x'))).rejects.toMatchObject({ kind: 'Closed' });
   });
+});
+
+/**
+ * The default (networked) runtime in Node: each store a `NetHost` in a fake Worker, stores of
+ * one profile linked by Node's BroadcastChannel (no signaling), an empty store creating or
+ * joining the cluster on its own.
+ */
+describe('BrowserPeerKV, networked store per profile', () => {
+
+  function open(locks: FakeLocks, cluster: string, extra: Partial<OpenBrowserOptions> = {}): BrowserPeerKV {
+    const kv = new BrowserPeerKV({
+      cluster,
+      locks,
+      createWorker: fakeWorker,
+      store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, requestTimeoutMs: 1000 },
+      bootstrapProbeMs: 400,
+      hostProbeMs: 50,
+      testHooks: true,
+      ...extra,
+    });
+    kv.start();
+    tabs.push(kv);
+    return kv;
+  }
+
+  async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await cond()) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`timed out waiting for: ${what}`);
+  }
+
+  it('three tabs share the profile\'s one store: it creates the cluster, the host leaves mid-write, the next tab reopens it', async () => {
+    const locks = new FakeLocks();
+    const cluster = `net-tabs-${Math.random().toString(36).slice(2)}`;
+    const [a, b, c] = [open(locks, cluster), open(locks, cluster), open(locks, cluster)];
+    await a.put(t('k1'), t('1'));
+    const st = await b.status();
+    expect(st.mode).toBe('net');
+    expect(st.opened).toBe('bootstrapped');
+    expect(st.stores.filter((x) => x.local).map((x) => x.storeId)).toEqual([st.localStoreId]);
+    const inflight = c.put(t('k2'), t('2'));
+    a.close();
+    await inflight;
+    expect(b.isHost).toBe(true);
+    const after = await c.status();
+    expect(after.opened).toBe('reopened');
+    expect(after.localStoreId).toBe(st.localStoreId);
+    expect((await c.batchGet([t('k1'), t('k2')])).map(s)).toEqual(['1', '2']);
+  }, 60_000);
+
+  it('stores of three names form one cluster; a partitioned store cannot commit, the majority can; healed, all converge', async () => {
+    const locks = new FakeLocks();
+    const cluster = `net-part-${Math.random().toString(36).slice(2)}`;
+    const [a, b, c] = ['a', 'b', 'c'].map((storeName) => open(locks, cluster, { storeName }));
+    await Promise.all([a, b, c].map((kv) => kv.put(t(`hello-${kv.storeName}`), t('1'))));
+    const opened = await Promise.all([a, b, c].map(async (kv) => (await kv.status()).opened));
+    expect(opened.sort()).toEqual(['bootstrapped', 'joined', 'joined']);
+    const ids = await Promise.all([a, b, c].map(async (kv) => (await kv.status()).localStoreId!));
+    // PD grows the data region onto all three stores.
+    await until('the data region on three voters', async () => {
+      const st = await a.status();
+      const local = st.stores.find((x) => x.local)!;
+      return local.regions.some((r) => r.regionId !== 1 && r.peers.filter((p) => p.role === 'voter').length === 3);
+    });
+
+    // Cut c off from a and b inside its transport.
+    await c.partition([ids[0], ids[1]]);
+    await until('a and b see c gone', async () => !((await a.status()).members ?? []).includes(ids[2]) && !((await b.status()).members ?? []).includes(ids[2]));
+    // c's write cannot commit: after 2 s it has not been acknowledged and the majority does not see it.
+    let minority = 'pending';
+    const cut = c.put(t('minority'), t('x')).then(
+      () => (minority = 'acknowledged'),
+      (e: unknown) => (minority = (e as BrowserKvError).kind),
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(minority).not.toBe('acknowledged');
+    expect(await a.get(t('minority'))).toBeUndefined();
+    await a.put(t('during'), t('majority'));
+    expect(s(await b.get(t('during')))).toBe('majority');
+
+    await c.heal();
+    await cut;
+    await until('c reads the majority\'s write', async () => s(await c.get(t('during')).catch(() => undefined)) === 'majority');
+    await until('every replica at one applied index', async () => {
+      const sts = await Promise.all([a, b, c].map((kv) => kv.status()));
+      const applied = sts.map((st) => st.stores.find((x) => x.local)!.regions.filter((r) => r.regionId !== 1).map((r) => `${r.regionId}:${r.applied}`).join(','));
+      return applied[0] !== '' && new Set(applied).size === 1;
+    });
+  }, 90_000);
 });

@@ -20,7 +20,7 @@ test.afterAll(async () => {
 
 async function open(page: Page, cluster: string): Promise<void> {
   page.on('pageerror', (e) => console.log(`pageerror: ${e.message}`));
-  await page.goto(`${vite.url}tests/e2e/browser/fixture/index.html?cluster=${cluster}`);
+  await page.goto(`${vite.url}tests/e2e/browser/fixture/index.html?embedded&cluster=${cluster}`);
   await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
   await page.evaluate(() => window.harness.put('w/seed', 'x'));
 }
@@ -80,7 +80,7 @@ test('a partitioned store: writes continue on the majority; after healing all st
   console.log(`cluster-faults: healed; applied index per region ${JSON.stringify((await page.evaluate(() => window.harness.converged())).applied)}`);
 });
 
-test('openBrowser() with no options opens the default cluster; test hooks stay off', async ({ page }) => {
+test('openBrowser() with no options opens the profile\'s networked store of cluster default; test hooks stay off', async ({ page }) => {
   page.on('pageerror', (e) => console.log(`pageerror: ${e.message}`));
   await page.goto(`${vite.url}tests/e2e/browser/fixture/index.html?defaults`);
   await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
@@ -88,11 +88,12 @@ test('openBrowser() with no options opens the default cluster; test hooks stay o
   expect(await page.evaluate(() => window.harness.get('d/1'))).toBe('one');
   const st = await page.evaluate(() => window.harness.status());
   expect(st.cluster).toBe('default');
-  expect(st.stores.map((s) => s.database)).toEqual(['peerkv:default:store-1', 'peerkv:default:store-2', 'peerkv:default:store-3']);
+  expect(st.mode).toBe('net');
+  expect(st.stores.filter((s) => s.local).map((s) => s.database)).toEqual(['peerkv:default:store']);
   expect(st.testHooks).toBe(false);
   expect(st.isHost).toBe(true);
   expect(st.storage?.quotaBytes).toBeGreaterThan(0);
   expect(['boolean', 'string']).toContain(typeof st.persisted);
-  const err = await page.evaluate(() => window.harness.kv.stopStore(1).then(() => 'stopped', (e: { kind?: string }) => e.kind));
+  const err = await page.evaluate((id) => window.harness.kv.stopStore(id).then(() => 'stopped', (e: { kind?: string }) => e.kind), st.localStoreId!);
   expect(err).toBe('HooksDisabled');
 });

@@ -14,13 +14,14 @@ import { WebRtcTransport } from '@peerkv/transport';
 import { PeerKV } from '../client.ts';
 import { RemotePdService } from '../remote/remote-pd-service.ts';
 import { RemoteStoreResolver } from '../remote/remote-store-resolver.ts';
+import { deviceId } from '../browser/device-id.ts';
+
+export { DEVICE_ID_STORAGE_KEY, deviceId } from '../browser/device-id.ts';
 
 /** Default per-attempt request timeout of the page's client, ms. */
 export const BROWSER_NET_REQUEST_TIMEOUT_MS_DEFAULT = 2000;
 /** Default budget of one PD call of the page's client, ms. */
 export const BROWSER_NET_PD_BUDGET_MS_DEFAULT = 10_000;
-/** `localStorage` key of this profile's device id (part of the default store address). */
-export const DEVICE_ID_STORAGE_KEY = 'peerkv-device-id';
 
 /** How to start a networked store in a page. */
 export interface BrowserNetOptions {
@@ -69,15 +70,6 @@ export interface BrowserNetNode {
   close(): Promise<void>;
 }
 
-/** A stable random id of this browser profile (`localStorage`), or a fresh one without it. */
-export function deviceId(): string {
-  const fresh = (): string => Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('');
-  const ls = (globalThis as { localStorage?: Storage }).localStorage;
-  if (!ls) return fresh();
-  let id = ls.getItem(DEVICE_ID_STORAGE_KEY);
-  if (!id) ls.setItem(DEVICE_ID_STORAGE_KEY, (id = fresh()));
-  return id;
-}
 
 /** Opens the profile's database and starts (bootstraps, joins or restarts) its store. */
 export async function startBrowserNetStore(o: BrowserNetOptions): Promise<BrowserNetNode> {

@@ -9,23 +9,9 @@ import type { KvEngine } from '@peerkv/storage';
 import type { Store, StoreOptions } from '@peerkv/store';
 import { PeerKV } from '../client.ts';
 import { LocalCluster } from '../local-cluster.ts';
-import type { KvPair } from '../services.ts';
-import {
-  BrowserKvError,
-  HOOK_OPS,
-  SCAN_ARRAY_PAIRS_MAX,
-  WRITE_OPS,
-  toWireError,
-  type ClusterStatus,
-  type HookRequest,
-  type KvRequest,
-  type Reply,
-  type StoreView,
-  type WriteRequest,
-  isWrite,
-} from './protocol.ts';
-import { TabWriter, type WriteStamp } from './tab-writes.ts';
-import { writeOps } from './write-ops.ts';
+import { BrowserKvError, HOOK_OPS, type ClusterStatus, type HookRequest, type KvRequest, type Reply, type StoreView } from './protocol.ts';
+import { RequestLedger, serveData, type DataRequest } from './serve-request.ts';
+import { TabWriter } from './tab-writes.ts';
 
 /** Stores of the default embedded cluster (three, so replication and failover are real). */
 export const EMBEDDED_STORES_DEFAULT = 3;
@@ -75,7 +61,7 @@ export class EmbeddedCluster {
   private readonly engines = new Map<number, KvEngine>();
   private readonly partitioned = new Set<number>();
   private readonly storeIds: number[];
-  private readonly requests = { reads: 0, writes: 0, failed: 0 };
+  private readonly ledger: RequestLedger;
   private opened: ClusterStatus['opened'] = 'reopened';
   private openMs = 0;
 
@@ -96,6 +82,7 @@ export class EmbeddedCluster {
     const requestTimeoutMs = o.requestTimeoutMs ?? EMBEDDED_REQUEST_TIMEOUT_MS_DEFAULT;
     this.kv = new PeerKV({ pd: this.local, stores: this.local, requestTimeoutMs });
     this.tabWriter = new TabWriter(this.local, requestTimeoutMs);
+    this.ledger = new RequestLedger(o.testHooks ?? false);
   }
 
   /** Opens every store; bootstraps the first region when no store holds a region yet. */
@@ -143,61 +130,14 @@ export class EmbeddedCluster {
   }
 
   /** Serves one request; never throws (failures are `Reply` values). */
-  async call(req: KvRequest): Promise<Reply> {
-    const write = WRITE_OPS.has(req.op);
-    try {
-      if (HOOK_OPS.has(req.op) && !this.o.testHooks) throw new BrowserKvError('HooksDisabled', `${req.op} needs testHooks: true`);
-      const value = await this.serve(req);
-      if (write) this.requests.writes++;
-      else if (req.op !== 'status' && !HOOK_OPS.has(req.op)) this.requests.reads++;
-      return { ok: true, value };
-    } catch (e) {
-      this.requests.failed++;
-      return { ok: false, error: toWireError(e) };
-    }
+  call(req: KvRequest): Promise<Reply> {
+    return this.ledger.reply(req, (r) => this.serve(r));
   }
 
   private async serve(req: KvRequest): Promise<unknown> {
-    if (isWrite(req) && req.stamp) return this.stampedWrite(req, req.stamp);
-    switch (req.op) {
-      case 'get':
-        return this.kv.get(req.key, { consistency: req.consistency });
-      case 'batchGet':
-        return this.kv.batchGet(req.keys, { consistency: req.consistency });
-      case 'put':
-        return this.kv.put(req.key, req.value);
-      case 'delete':
-        return this.kv.delete(req.key);
-      case 'batchPut':
-        return this.kv.batchPut(req.pairs);
-      case 'batchDelete':
-        return Promise.all(req.keys.map((k) => this.kv.delete(k))).then(() => undefined);
-      case 'deleteRange':
-        return this.kv.deleteRange(req.start, req.end);
-      case 'scan':
-        return this.scan(req);
-      case 'status':
-        return this.status();
-      default:
-        return this.hook(req);
-    }
-  }
-
-  /** A tab's write under its own (clientId, seq): at most once even when sent to two hosts. */
-  private async stampedWrite(req: WriteRequest, stamp: WriteStamp): Promise<void> {
-    if (typeof stamp.clientId !== 'string' || stamp.clientId === '' || !Number.isSafeInteger(stamp.seq) || stamp.seq < 1) {
-      throw new BrowserKvError('InvalidArgument', 'a write stamp needs a clientId and a seq ≥ 1');
-    }
-    const ops = writeOps(req);
-    if (ops.length > 0) await this.tabWriter.write(stamp, ops);
-  }
-
-  private async scan(req: Extract<KvRequest, { op: 'scan' }>): Promise<KvPair[]> {
-    const limit = Math.min(req.limit ?? SCAN_ARRAY_PAIRS_MAX, SCAN_ARRAY_PAIRS_MAX);
-    const out: KvPair[] = [];
-    const it = this.kv.scan({ start: req.start, end: req.end, limit, reverse: req.reverse, consistency: req.consistency });
-    for await (const p of it) out.push(p);
-    return out;
+    if (req.op === 'status') return this.status();
+    if (HOOK_OPS.has(req.op)) return this.hook(req as HookRequest);
+    return serveData(this.kv, this.tabWriter, req as DataRequest);
   }
 
   private async hook(req: HookRequest): Promise<unknown> {
@@ -212,6 +152,9 @@ export class EmbeddedCluster {
         return this.heal();
       case 'splitRegion':
         return this.splitRegion(req.splitKey);
+      case 'partition':
+      case 'slowDisk':
+        throw new BrowserKvError('InvalidHook', `${req.op} is a hook of the networked runtime`);
     }
   }
 
@@ -279,7 +222,7 @@ export class EmbeddedCluster {
       const st = s.status();
       return { storeId: id, database, up: true, partitioned, counters: st.counters, stoppedReason: st.stoppedReason, regions: st.regions };
     });
-    return { cluster: this.o.cluster, opened: this.opened, openMs: this.openMs, testHooks: this.o.testHooks ?? false, stores, requests: { ...this.requests } };
+    return { cluster: this.o.cluster, mode: 'embedded', opened: this.opened, openMs: this.openMs, testHooks: this.o.testHooks ?? false, stores, requests: { ...this.ledger.requests } };
   }
 
   /** Stops every store and closes every engine. */

@@ -1,12 +1,17 @@
 /**
  * `HostWorker`: the host tab's side of its dedicated Worker. It starts the Worker, opens the
- * embedded cluster in it (failing fast if the Worker does not load), asks the browser to
- * keep the profile's storage, and serves requests until it is terminated, after which every
+ * profile's store in it (failing fast if the Worker does not load), runs the page side of the
+ * Worker's WebRTC peers (`servePeers`: Workers have no `RTCPeerConnection`), asks the browser
+ * to keep the profile's storage, and serves requests until it is terminated, after which every
  * call in flight or new ends with `Closed`.
  */
 import * as Comlink from 'comlink';
+import { servePeers } from '@peerkv/transport';
 import { BrowserKvError, type BrowserStatus, type ClusterStatus, type KvRequest, type Reply } from './protocol.ts';
 import type { WorkerApi, WorkerOpenOptions } from './worker-api.ts';
+
+/** Stops the page side of the Worker's peers. */
+type PeerServer = { close(): void };
 
 /** The host page's own part of `status()`. */
 export interface HostView {
@@ -31,6 +36,7 @@ export class HostWorker {
     private readonly remote: Comlink.Remote<WorkerApi>,
     /** `navigator.storage.persist()`'s answer. */
     readonly persisted: boolean | 'unsupported',
+    private readonly peers: PeerServer | undefined,
   ) {}
 
   /**
@@ -43,12 +49,28 @@ export class HostWorker {
     const loadFailed = new Promise<Reply>((resolve) =>
       worker.addEventListener('error', (ev) => resolve({ ok: false, error: { kind: 'Internal', message: `the store Worker failed: ${ev.message}` } }), { once: true }),
     );
-    const opened = await Promise.race([remote.open(o), loadFailed]);
-    if (!opened.ok) {
-      worker.terminate();
-      throw new BrowserKvError(opened.error.kind, `the embedded cluster did not open: ${opened.error.message}`);
+    // The networked store's WebRTC peers live here; their events reach the Worker over a port.
+    let peers: PeerServer | undefined;
+    let opening: Promise<Reply>;
+    if (o.mode === 'net' && typeof globalThis.RTCPeerConnection === 'function' && o.signaling.length > 0) {
+      const { port1, port2 } = new MessageChannel();
+      peers = servePeers(port1);
+      opening = remote.open(o, Comlink.transfer(port2, [port2]));
+    } else {
+      opening = remote.open(o);
     }
-    return new HostWorker(worker, remote, await requestPersistence());
+    const opened = await Promise.race([opening, loadFailed]);
+    if (!opened.ok) {
+      peers?.close();
+      worker.terminate();
+      throw new BrowserKvError(opened.error.kind, `the store did not open: ${opened.error.message}`);
+    }
+    return new HostWorker(worker, remote, await requestPersistence(), peers);
+  }
+
+  /** Marks the store draining (hidden or leaving page) or serving again; best effort. */
+  setDraining(draining: boolean): void {
+    void Promise.race([this.remote.setDraining(draining), this.closed]).catch(() => undefined);
   }
 
   /** Serves one request (status gets the host's view and the profile's storage estimate). */
@@ -68,6 +90,7 @@ export class HostWorker {
   /** Ends the Worker at once (no two Workers may drive the same stores); pending calls end `Closed`. */
   terminate(): void {
     this.worker.terminate();
+    this.peers?.close();
     this.resolveClosed({ ok: false, error: { kind: 'Closed', message: 'the host left' } });
   }
 }

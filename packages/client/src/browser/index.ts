@@ -1,5 +1,5 @@
 /**
- * peerkv/browser: the browser runtime (a Worker-hosted embedded cluster per profile, one
+ * peerkv/browser: the browser runtime (a Worker-hosted store per profile, networked by default, one
  * host tab elected with Web Locks, other tabs attached over BroadcastChannel).
  */
 export * from './protocol.ts';
@@ -10,3 +10,6 @@ export * from './open-browser.ts';
 export * from './host-worker.ts';
 export * from './slots.ts';
 export * from './worker-api.ts';
+export * from './net-host.ts';
+export * from './serve-request.ts';
+export * from './device-id.ts';

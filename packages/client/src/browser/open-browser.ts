@@ -1,16 +1,23 @@
 /**
- * `openBrowser()`: the page's handle on the profile's PeerKV. Tabs of one profile elect the
- * host with a Web Lock; the host runs the `EmbeddedCluster` in a dedicated Worker (comlink)
- * and serves the other tabs' requests, which reach it over a BroadcastChannel. When the host
- * tab goes away its lock is released, the next tab in the lock queue reopens the stores from
- * IndexedDB and announces itself, and every unanswered request is sent to it again.
+ * `openBrowser()` (also `PeerKV.open`): the page's handle on the profile's PeerKV. Tabs of one
+ * profile elect the host with a Web Lock; the host runs the profile's store in a dedicated
+ * Worker (comlink) and serves the other tabs' requests, which reach it over a
+ * BroadcastChannel. By default the Worker runs one networked store (`NetHost`: IndexedDB,
+ * BroadcastChannel to the profile's other stores, WebRTC through the signaling servers to
+ * other browsers and servers, creating or joining the cluster); `embedded: true` runs an
+ * `EmbeddedCluster` of N stores in the Worker instead. When the host tab goes away its lock is
+ * released, the next tab in the lock queue reopens the store from IndexedDB and announces
+ * itself, and every unanswered request is sent to it again.
  */
 import type { KvPair } from '../services.ts';
+import type { ScheduleConfig } from '@peerkv/pd';
 import type { ReadConsistency, StoreOptions } from '@peerkv/store';
 import { DEDUP_WINDOW } from '@peerkv/store';
 import { BrowserKvError, WRITE_OPS, isWrite, type BrowserStatus, type KvRequest, type Reply } from './protocol.ts';
 import { PendingCalls, channelName, unwrapReply, type TabMessage } from './tab-channel.ts';
 import { HostWorker, defaultWorker } from './host-worker.ts';
+import { deviceId } from './device-id.ts';
+import type { WorkerOpenOptions } from './worker-api.ts';
 import { Slots } from './slots.ts';
 
 /** Default time a request may wait for a host and its answer, ms. */
@@ -18,18 +25,45 @@ export const REQUEST_DEADLINE_MS_DEFAULT = 60_000;
 /** Default period of the "who hosts?" probe and deadline check while requests wait, ms. */
 export const HOST_PROBE_MS_DEFAULT = 500;
 
-/** How to open the profile's PeerKV. Only the host tab's options shape the cluster. */
+/** Secret of a cluster opened without one: enough for the stores of one profile, which trust the origin. */
+const LOCAL_SECRET_PREFIX = 'peerkv-local-secret:';
+/** After this long hidden, a host marks its store draining so PD moves leaders away, ms. */
+export const HIDDEN_DRAIN_MS_DEFAULT = 60_000;
+
+/** How to open the profile's PeerKV. Only the host tab's options shape the store. */
 export interface OpenBrowserOptions {
-  /** Cluster name (lock, channel and database names). Default `default`. */
+  /** Cluster name (signaling topic, lock, channel and database names). Default `default`. */
   cluster?: string;
-  /** Database name prefix of this profile's stores. Default `store`. */
+  /**
+   * Shared secret of the cluster: seals signaling and authenticates every link. Required with
+   * `signaling`; without it only stores of this profile can join.
+   */
+  secret?: string;
+  /** Signaling server URLs (`ws://…`), through which stores in other browsers and devices are found. */
+  signaling?: string[];
+  /** STUN/TURN servers for WebRTC (default none: host candidates only). */
+  iceServers?: RTCIceServer[];
+  /**
+   * This profile's store (database `peerkv:<cluster>:<storeName>`, its own host election).
+   * Default `store`; demos and tests start separate stores in one page with distinct names.
+   */
   storeName?: string;
-  /** Stores in the embedded cluster. Default 3. */
+  /** Labels reported to PD (placement rules). */
+  labels?: Record<string, string>;
+  /** Time an empty store listens for members before creating the cluster, ms (default 3000). */
+  bootstrapProbeMs?: number;
+  /** Run an embedded cluster of `stores` stores in the Worker, with no network (offline, demos). */
+  embedded?: boolean;
+  /** Stores of the embedded cluster. Default 3. */
   stores?: number;
-  /** Enables stop/start/partition/split (demos and tests). Off by default. */
+  /** Enables stop/start/partition/slow-disk/split (demos and tests). Off by default. */
   testHooks?: boolean;
   /** Store settings passed to the Worker (structured-cloneable values only). */
-  store?: Partial<Pick<StoreOptions, 'tickIntervalMs' | 'durability' | 'hibernateAfterTicks' | 'requestTimeoutMs' | 'logGcThresholdEntries'>>;
+  store?: Partial<Pick<StoreOptions, 'tickIntervalMs' | 'durability' | 'hibernateAfterTicks' | 'requestTimeoutMs' | 'logGcThresholdEntries' | 'heartbeatIntervalTicks'>>;
+  /** Scheduling settings written to PD if this store creates the cluster. */
+  schedule?: Partial<ScheduleConfig>;
+  /** A host hidden this long marks its store draining, ms (default 60 s). */
+  hiddenDrainMs?: number;
   /** How long one call may wait for a host and its answer, ms. */
   requestDeadlineMs?: number;
   /** Period of the host probe while calls wait, ms. */
@@ -72,6 +106,8 @@ export class BrowserPeerKV {
   /** This tab's id in the election. */
   readonly tabId = randomTabId();
   readonly cluster: string;
+  /** This profile's store name (its own election and tab channel). */
+  readonly storeName: string;
   private readonly channel: BroadcastChannel;
   private readonly pending: PendingCalls;
   private readonly listeners = new Set<(op: KvRequest['op']) => void>();
@@ -102,14 +138,29 @@ export class BrowserPeerKV {
 
   constructor(private readonly o: OpenBrowserOptions) {
     this.cluster = o.cluster ?? 'default';
+    this.storeName = o.storeName ?? 'store';
+    if ((o.signaling?.length ?? 0) > 0 && !o.secret) throw new BrowserKvError('InvalidArgument', 'a cluster reached through signaling needs a secret');
     this.deadlineMs = o.requestDeadlineMs ?? REQUEST_DEADLINE_MS_DEFAULT;
-    this.channel = new BroadcastChannel(channelName(this.cluster));
+    this.channel = new BroadcastChannel(channelName(this.cluster, this.storeName));
     this.pending = new PendingCalls(this.tabId, (m) => this.channel.postMessage(m), () => performance.now());
     this.channel.onmessage = (ev: MessageEvent<TabMessage>) => this.onMessage(ev.data);
     this.probe = setInterval(() => this.probeHost(), o.hostProbeMs ?? HOST_PROBE_MS_DEFAULT);
     globalThis.addEventListener?.('pagehide', this.onPageHide);
     globalThis.addEventListener?.('pageshow', this.onPageShow);
+    globalThis.document?.addEventListener?.('visibilitychange', this.onVisibility);
   }
+
+  /** A host hidden for `hiddenDrainMs` drains its store; visible again, it serves again. */
+  private readonly onVisibility = (): void => {
+    if (this.hiddenTimer !== undefined) clearTimeout(this.hiddenTimer);
+    this.hiddenTimer = undefined;
+    if (globalThis.document?.visibilityState === 'hidden') {
+      this.hiddenTimer = setTimeout(() => this.hostSide?.setDraining(true), this.o.hiddenDrainMs ?? HIDDEN_DRAIN_MS_DEFAULT);
+    } else {
+      this.hostSide?.setDraining(false);
+    }
+  };
+  private hiddenTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Joins the election (and asks who hosts now). */
   start(): void {
@@ -118,7 +169,7 @@ export class BrowserPeerKV {
     this.channel.postMessage({ t: 'who' } satisfies TabMessage);
     if (this.o.standbyWorker ?? true) this.standby ??= this.createWorker();
     locks
-      .request(`peerkv:${this.cluster}:host`, { signal: this.lockAbort.signal }, async () => {
+      .request(`peerkv:${this.cluster}:${this.storeName}:host`, { signal: this.lockAbort.signal }, async () => {
         // Hold the lock while hosting; give it back at once if this tab left while opening.
         if (await this.becomeHost()) await new Promise<void>((r) => (this.releaseLock = r));
       })
@@ -183,9 +234,22 @@ export class BrowserPeerKV {
     return this.request({ op: 'startStore', storeId });
   }
 
-  /** Test hook: cuts store `storeId` off from the others. */
+  /**
+   * Test hook: cuts store `storeId` off from the others (networked runtime: the host's own id
+   * cuts its store off from every member; another id cuts the link to that store only).
+   */
   partitionStore(storeId: number): Promise<void> {
     return this.request({ op: 'partitionStore', storeId });
+  }
+
+  /** Test hook (networked runtime): cuts the host's store off from `storeIds` inside its transport. */
+  partition(storeIds: number[]): Promise<void> {
+    return this.request({ op: 'partition', storeIds });
+  }
+
+  /** Test hook (networked runtime): delays every engine write of the host's store by `delayMs`. */
+  slowDisk(delayMs: number): Promise<void> {
+    return this.request({ op: 'slowDisk', delayMs });
   }
 
   /** Test hook: heals every partition. */
@@ -217,6 +281,8 @@ export class BrowserPeerKV {
     clearInterval(this.probe);
     globalThis.removeEventListener?.('pagehide', this.onPageHide);
     globalThis.removeEventListener?.('pageshow', this.onPageShow);
+    globalThis.document?.removeEventListener?.('visibilitychange', this.onVisibility);
+    if (this.hiddenTimer !== undefined) clearTimeout(this.hiddenTimer);
     this.lockAbort.abort();
     this.standby?.terminate();
     this.standby = undefined;
@@ -310,10 +376,9 @@ export class BrowserPeerKV {
   }
 
   private async openHost(granted: number): Promise<boolean> {
-    const { storeName, stores, testHooks, store } = this.o;
     const worker = this.standby ?? this.createWorker();
     this.standby = undefined;
-    const host = await HostWorker.open({ cluster: this.cluster, storeName, stores, testHooks, store }, worker);
+    const host = await HostWorker.open(this.workerOptions(), worker);
     if (this.closed || this.draining) {
       host.terminate();
       return false;
@@ -325,6 +390,27 @@ export class BrowserPeerKV {
     this.post({ t: 'host', hostId: this.tabId });
     for (const p of this.pending.drainAll()) void this.serve(p.req).then(p.resolve);
     return true;
+  }
+
+  /** What the Worker opens: the networked store by default, the embedded cluster on request. */
+  private workerOptions(): WorkerOpenOptions {
+    const { stores, testHooks, store, embedded } = this.o;
+    if (embedded) return { mode: 'embedded', cluster: this.cluster, storeName: this.storeName, stores, testHooks, store };
+    const signaling = this.o.signaling ?? [];
+    return {
+      mode: 'net',
+      cluster: this.cluster,
+      secret: this.o.secret ?? `${LOCAL_SECRET_PREFIX}${this.cluster}`,
+      signaling,
+      storeName: this.storeName,
+      address: `browser:${deviceId()}/${this.storeName}`,
+      ...(this.o.iceServers ? { iceServers: this.o.iceServers } : {}),
+      ...(this.o.labels ? { labels: this.o.labels } : {}),
+      ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
+      ...(this.o.bootstrapProbeMs !== undefined ? { bootstrapProbeMs: this.o.bootstrapProbeMs } : {}),
+      ...(store ? { store } : {}),
+      testHooks,
+    };
   }
 
   private createWorker(): Worker {
@@ -361,10 +447,15 @@ export class BrowserPeerKV {
 
 /**
  * Opens the profile's PeerKV (or attaches to the tab hosting it). With no options it opens
- * the default embedded cluster of three stores on IndexedDB, reopening it after a restart.
+ * the profile's store of cluster `default` on IndexedDB (creating the cluster, or reopening
+ * it after a restart); with `{ cluster, secret, signaling }` the store also finds the
+ * cluster's stores in other browsers and devices, and joins them.
  */
 export async function openBrowser(o: OpenBrowserOptions = {}): Promise<BrowserPeerKV> {
   const kv = new BrowserPeerKV(o);
   kv.start();
   return kv;
 }
+
+/** `PeerKV.open({ cluster, secret, signaling })`: the same as `openBrowser`. */
+export const PeerKV = { open: openBrowser } as const;

@@ -27,12 +27,19 @@ export type KvRequest =
   | { op: 'status' }
   | HookRequest;
 
-/** Test hooks: refused with `HooksDisabled` unless the host opened with `testHooks: true`. */
+/**
+ * Test hooks: refused with `HooksDisabled` unless the host opened with `testHooks: true`.
+ * In the networked runtime `stopStore`/`startStore` name the host's own store,
+ * `partitionStore(own id)` cuts it off from every member and `partitionStore(other)` from that
+ * one; `partition` cuts it off from a set of stores; `slowDisk` delays its engine writes.
+ */
 export type HookRequest =
   | { op: 'stopStore'; storeId: number }
   | { op: 'startStore'; storeId: number }
   | { op: 'partitionStore'; storeId: number }
+  | { op: 'partition'; storeIds: number[] }
   | { op: 'heal' }
+  | { op: 'slowDisk'; delayMs: number }
   | { op: 'splitRegion'; splitKey: Uint8Array };
 
 /** A request that changes data. */
@@ -47,7 +54,7 @@ export function isWrite(req: KvRequest): req is WriteRequest {
 }
 
 /** The hook operations. */
-export const HOOK_OPS: ReadonlySet<KvRequest['op']> = new Set(['stopStore', 'startStore', 'partitionStore', 'heal', 'splitRegion']);
+export const HOOK_OPS: ReadonlySet<KvRequest['op']> = new Set(['stopStore', 'startStore', 'partitionStore', 'partition', 'heal', 'slowDisk', 'splitRegion']);
 
 /** Why a browser call failed. */
 export type BrowserErrorKind =
@@ -89,8 +96,10 @@ export type RegionView = StoreStatus['regions'][number];
 /** One store of the embedded cluster. */
 export interface StoreView {
   storeId: number;
-  /** IndexedDB database name. */
+  /** IndexedDB database name (empty for another browser's or device's store). */
   database: string;
+  /** This host's own store (networked runtime). */
+  local?: boolean;
   up: boolean;
   partitioned: boolean;
   counters?: StoreCounters;
@@ -101,8 +110,23 @@ export interface StoreView {
 /** The cluster as the Worker sees it. */
 export interface ClusterStatus {
   cluster: string;
-  /** `bootstrapped`: this open created the first region; `reopened`: the stores reloaded it from IndexedDB. */
-  opened: 'bootstrapped' | 'reopened';
+  /** Which runtime serves: `net` (one store per profile, the default) or `embedded` (N stores in one Worker). */
+  mode?: 'net' | 'embedded';
+  /**
+   * `bootstrapped`: this open created the cluster; `joined`: this empty store joined a running
+   * cluster; `reopened`: the store(s) reloaded from IndexedDB.
+   */
+  opened: 'bootstrapped' | 'joined' | 'reopened';
+  /** The host's own store (networked runtime). */
+  localStoreId?: number;
+  /** Member stores the host's store is connected to (networked runtime). */
+  members?: number[];
+  /** The store hosting the PD leader, as the host's PD replica last heard. */
+  pdLeaderStoreId?: number;
+  /** PD operators running, when the host's store leads PD. */
+  operators?: { regionId: number; kind: string; desc: string }[];
+  /** The `slowDisk` hook's current delay, ms. */
+  slowDiskMs?: number;
   /** Time from open to the first write accepted by a leader, ms. */
   openMs: number;
   testHooks: boolean;

@@ -1,9 +1,11 @@
 /**
- * The dedicated Worker of the host tab: it owns the profile's `EmbeddedCluster` (stores on
- * IndexedDB, Raft ticks, the PeerKV client) and exposes `WorkerApi` through comlink.
+ * The dedicated Worker of the host tab: it owns the profile's store (`NetHost`, or the
+ * `EmbeddedCluster` on request: stores on IndexedDB, Raft ticks, the PeerKV client) and
+ * exposes `WorkerApi` through comlink. Its WebRTC peers are bridged to the page.
  */
 import * as Comlink from 'comlink';
 import { IdbEngine } from '@peerkv/storage';
+import { bridgedPeerFactory } from '@peerkv/transport';
 import { createWorkerApi } from './worker-api.ts';
 
-Comlink.expose(createWorkerApi((name, columnFamilies) => IdbEngine.open({ name, columnFamilies })));
+Comlink.expose(createWorkerApi({ openEngine: (name, columnFamilies) => IdbEngine.open({ name, columnFamilies }), peersOver: (port) => bridgedPeerFactory(port) }));

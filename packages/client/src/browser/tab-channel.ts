@@ -20,9 +20,9 @@ export type TabMessage =
   /** Data changed (a write succeeded). */
   | { t: 'changed'; op: KvRequest['op'] };
 
-/** The channel name of `cluster`. */
-export function channelName(cluster: string): string {
-  return `peerkv:${cluster}:tabs`;
+/** The tab channel of store `storeName` of `cluster`. */
+export function channelName(cluster: string, storeName = 'store'): string {
+  return `peerkv:${cluster}:${storeName}:tabs`;
 }
 
 interface Pending {

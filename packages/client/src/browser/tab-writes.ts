@@ -9,9 +9,10 @@
  */
 import type { Region } from '@peerkv/pd';
 import { compareKeys, regionContainsKey } from '@peerkv/pd';
-import type { KvOp, Store } from '@peerkv/store';
+import type { RegionError } from '@peerkv/pd';
+import type { KvOp } from '@peerkv/store';
 import { PeerKVError } from '../errors.ts';
-import type { RegionRoute } from '../services.ts';
+import type { KvService, RegionRoute } from '../services.ts';
 
 /** A write's identity: the tab and its write number (1, 2, ... per tab). */
 export interface WriteStamp {
@@ -29,7 +30,8 @@ export const TAB_WRITE_BACKOFF_MS_MIN = 10;
 /** What the writer needs from the cluster. */
 export interface TabWriteCluster {
   getRegion(key: Uint8Array): Promise<RegionRoute | undefined>;
-  store(storeId: number): Store | undefined;
+  /** The request API of a store (in this Worker or reached by RPC), if it can be asked now. */
+  store(storeId: number): Pick<KvService, 'write'> | undefined;
 }
 
 interface Group {
@@ -39,6 +41,9 @@ interface Group {
 
 /** Applies stamped writes; see the module header. */
 export class TabWriter {
+  /** Leaders named by `NotLeader` answers, newer than the routes (regionId → storeId). */
+  private readonly leaderHints = new Map<number, number>();
+
   constructor(
     private readonly cluster: TabWriteCluster,
     private readonly requestTimeoutMs: number,
@@ -66,15 +71,27 @@ export class TabWriter {
 
   /** One region's ops to its leader; undefined when applied, else why not. */
   private async writeRegion(stamp: WriteStamp, g: Group): Promise<string | undefined> {
-    const leader = g.route.leader;
-    const store = leader ? this.cluster.store(leader.storeId) : undefined;
-    if (!store) return `region ${g.route.region.id} has no reachable leader`;
+    const regionId = g.route.region.id;
+    const leaderStoreId = this.leaderHints.get(regionId) ?? g.route.leader?.storeId;
+    const store = leaderStoreId !== undefined ? this.cluster.store(leaderStoreId) : undefined;
+    if (!store) {
+      this.leaderHints.delete(regionId);
+      return `region ${regionId} has no reachable leader`;
+    }
     try {
-      const r = await store.write(g.route.region.id, g.route.region.epoch, stamp.clientId, stamp.seq, g.ops, { timeoutMs: this.requestTimeoutMs });
-      return r.ok ? undefined : r.error.kind;
+      const r = await store.write(regionId, g.route.region.epoch, stamp.clientId, stamp.seq, g.ops, { timeoutMs: this.requestTimeoutMs });
+      if (r.ok) return undefined;
+      this.noteLeader(regionId, r.error);
+      return r.error.kind;
     } catch (e) {
       return e instanceof Error ? e.message : String(e);
     }
+  }
+
+  /** Remembers the leader a `NotLeader` answer named (or forgets a hint that was wrong). */
+  private noteLeader(regionId: number, e: RegionError): void {
+    if (e.kind === 'NotLeader' && e.leaderHint) this.leaderHints.set(regionId, e.leaderHint.storeId);
+    else this.leaderHints.delete(regionId);
   }
 
   /** The ops grouped by the region holding them now (a range delete is clipped per region); undefined if a key has no region. */

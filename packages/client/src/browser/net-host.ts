@@ -1,0 +1,370 @@
+/**
+ * `NetHost`: the profile's store as the host tab's Worker runs it by default. One store on
+ * IndexedDB (database `peerkv:<cluster>:<storeName>`) that forms a cluster with the stores of
+ * other tabs' `storeName`s over BroadcastChannel and with other browsers and Node servers over
+ * WebRTC (peers living in the page, bridged to this Worker), found through the signaling
+ * servers. An empty database joins a cluster whose members answer within
+ * `bootstrapProbeMs`, or creates it (`bootstrap: 'auto'`); a database with an identity
+ * restarts as that store. It serves `KvRequest`s through a `PeerKV` client (PD by store RPC,
+ * its own store directly) and, when enabled, the test hooks: partition this store from a set
+ * of stores inside the transport, slow its disk, stop (crash) and restart it, split a region.
+ */
+import type { KvEngine, WriteBatch, WriteOptions } from '@peerkv/storage';
+import type { ScheduleConfig } from '@peerkv/pd';
+import { STORE_CFS, isTempStoreId, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
+import {
+  BroadcastChannelTransport,
+  CompositeTransport,
+  WebRtcTransport,
+  deriveClusterKeys,
+  type ClusterKeys,
+  type PartitionableTransport,
+  type PeerFactory,
+} from '@peerkv/transport';
+import { PeerKV } from '../client.ts';
+import { RemotePdService } from '../remote/remote-pd-service.ts';
+import { RemoteStoreResolver } from '../remote/remote-store-resolver.ts';
+import { BrowserKvError, HOOK_OPS, type ClusterStatus, type HookRequest, type KvRequest, type Reply, type StoreView } from './protocol.ts';
+import { RequestLedger, serveData, type DataRequest } from './serve-request.ts';
+import { TabWriter } from './tab-writes.ts';
+
+/** Default per-attempt request timeout of the Worker's client, ms. */
+export const NET_REQUEST_TIMEOUT_MS_DEFAULT = 2000;
+/** Default budget of one PD call of the Worker's client, ms. */
+export const NET_PD_BUDGET_MS_DEFAULT = 10_000;
+/** Default time an empty store listens for members before creating the cluster, ms. */
+export const NET_BOOTSTRAP_PROBE_MS_DEFAULT = 3000;
+/** Time `status()` waits for one remote store's own status, ms. */
+export const NET_STATUS_TIMEOUT_MS = 1000;
+/** Longest artificial disk delay the `slowDisk` hook accepts, ms. */
+export const SLOW_DISK_MS_MAX = 10_000;
+/** Signaling servers one store may use. */
+export const SIGNALING_URLS_MAX = 4;
+
+/** How to open the profile's networked store (structured-cloneable: it crosses from the page). */
+export interface NetHostOptions {
+  /** Cluster name: the signaling topic, part of the database name. */
+  cluster: string;
+  /** Shared secret of the cluster (seals signaling, authenticates every link). */
+  secret: string;
+  /** Signaling server URLs (`ws://…`); none: only stores of this browser profile (BroadcastChannel). */
+  signaling: string[];
+  /** STUN/TURN servers (default none: host candidates only). */
+  iceServers?: RTCIceServer[];
+  /** This store's name in the profile (database `peerkv:<cluster>:<storeName>`). */
+  storeName: string;
+  /** Reported to PD; stable per profile and store name. */
+  address: string;
+  labels?: Record<string, string>;
+  testHooks?: boolean;
+  /** Store settings (tick interval, durability, ...). */
+  store?: NetworkStoreOptions['store'];
+  /** Scheduling settings written to PD when this store creates the cluster. */
+  schedule?: Partial<ScheduleConfig>;
+  /** See `NET_BOOTSTRAP_PROBE_MS_DEFAULT`, ms. */
+  bootstrapProbeMs?: number;
+  /** Time a joining store keeps asking PD for an id, ms. */
+  joinTimeoutMs?: number;
+  /** Per-attempt request timeout of the client, ms. */
+  requestTimeoutMs?: number;
+  /** Storage quota reported to PD as capacity, bytes. */
+  capacityBytes?: number;
+}
+
+/** What the Worker provides (IndexedDB and page-bridged WebRTC peers in the browser; memory in tests). */
+export interface NetHostDeps {
+  openEngine: (database: string, columnFamilies: readonly string[]) => Promise<KvEngine>;
+  /** Makes WebRTC peers (bridged to the page in a Worker). */
+  peerFactory?: PeerFactory;
+  /** Monotonic ms clock. */
+  now: () => number;
+}
+
+/** The database name of a networked store. */
+export function netDatabaseName(cluster: string, storeName: string): string {
+  return `peerkv:${cluster}:${storeName}`;
+}
+
+/** An engine whose writes can be slowed down (the `slowDisk` hook). */
+class SlowableEngine implements KvEngine {
+  delayMs = 0;
+  constructor(private readonly inner: KvEngine) {}
+  get kind() {
+    return this.inner.kind;
+  }
+  get columnFamilies() {
+    return this.inner.columnFamilies;
+  }
+  get(cf: string, key: Uint8Array) {
+    return this.inner.get(cf, key);
+  }
+  scan(...a: Parameters<KvEngine['scan']>) {
+    return this.inner.scan(...a);
+  }
+  async write(batch: WriteBatch, options: WriteOptions): Promise<void> {
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    return this.inner.write(batch, options);
+  }
+  approximateSize(...a: Parameters<KvEngine['approximateSize']>) {
+    return this.inner.approximateSize(...a);
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+interface Running {
+  net: NetworkStore;
+  engine: SlowableEngine;
+  kv: PeerKV;
+  pd: RemotePdService;
+  stores: RemoteStoreResolver;
+  writer: TabWriter;
+}
+
+/** The Worker's networked store; see the module header. */
+export class NetHost {
+  private running: Running | undefined;
+  private readonly partitioned = new Set<number>();
+  private started: NetworkStore['started'] = 'restarted';
+  private openMs = 0;
+  private storeId = 0;
+  private slowDiskMs = 0;
+  private readonly ledger: RequestLedger;
+
+  private constructor(
+    private readonly o: NetHostOptions,
+    private readonly deps: NetHostDeps,
+    private readonly keys: ClusterKeys,
+  ) {
+    this.ledger = new RequestLedger(o.testHooks ?? false);
+  }
+
+  /** Opens the store (creating, joining or restarting) and waits until it serves a linearizable read. */
+  static async open(o: NetHostOptions, deps: NetHostDeps): Promise<NetHost> {
+    if (typeof o.secret !== 'string' || o.secret === '') throw new BrowserKvError('InvalidArgument', 'a cluster secret is required');
+    if (!Array.isArray(o.signaling) || o.signaling.length > SIGNALING_URLS_MAX || o.signaling.some((u) => !/^wss?:\/\//.test(u))) {
+      throw new BrowserKvError('InvalidArgument', `signaling must be at most ${SIGNALING_URLS_MAX} ws:// or wss:// URLs`);
+    }
+    const h = new NetHost(o, deps, await deriveClusterKeys(o.cluster, o.secret));
+    const t0 = deps.now();
+    await h.start();
+    h.openMs = Math.round(deps.now() - t0);
+    return h;
+  }
+
+  private transport(storeId: number): PartitionableTransport {
+    const parts: PartitionableTransport[] = [new BroadcastChannelTransport({ localStoreId: storeId, keys: this.keys })];
+    for (const url of this.o.signaling) {
+      parts.push(new WebRtcTransport({ localStoreId: storeId, keys: this.keys, signalingUrl: url, iceServers: this.o.iceServers ?? [], peerFactory: this.deps.peerFactory }));
+    }
+    const t = new CompositeTransport(parts);
+    // A restarted store stays cut off from the stores it was partitioned from.
+    if (this.partitioned.size > 0 && !isTempStoreId(storeId)) t.partition(this.partitioned);
+    return t;
+  }
+
+  private async start(): Promise<void> {
+    const raw = await this.deps.openEngine(netDatabaseName(this.o.cluster, this.o.storeName), STORE_CFS);
+    const engine = new SlowableEngine(raw);
+    engine.delayMs = this.slowDiskMs;
+    let net: NetworkStore;
+    try {
+      net = await startNetworkStore({
+        engine,
+        clusterId: this.o.cluster,
+        bootstrap: 'auto',
+        bootstrapProbeMs: this.o.bootstrapProbeMs ?? NET_BOOTSTRAP_PROBE_MS_DEFAULT,
+        address: this.o.address,
+        labels: this.o.labels ?? {},
+        store: { ...this.o.store, ...(this.o.capacityBytes ? { capacityBytes: this.o.capacityBytes } : {}) },
+        ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
+        ...(this.o.joinTimeoutMs !== undefined ? { joinTimeoutMs: this.o.joinTimeoutMs } : {}),
+        transportFactory: (id) => this.transport(id),
+      });
+    } catch (e) {
+      await engine.close();
+      throw e;
+    }
+    const { store, transport } = net;
+    const members = (): number[] => transport.peers().filter((id) => !isTempStoreId(id));
+    const requestTimeoutMs = this.o.requestTimeoutMs ?? NET_REQUEST_TIMEOUT_MS_DEFAULT;
+    const pd = new RemotePdService(transport, { candidates: members, local: () => store, budgetMs: NET_PD_BUDGET_MS_DEFAULT });
+    const stores = new RemoteStoreResolver(transport, { local: store, reachable: members, requestTimeoutMs });
+    const kv = new PeerKV({ pd, stores, localStoreId: store.storeId, requestTimeoutMs });
+    const writer = new TabWriter({ getRegion: (k) => pd.getRegion(k), store: (id) => stores.store(id) }, requestTimeoutMs);
+    this.running = { net, engine, kv, pd, stores, writer };
+    this.storeId = store.storeId;
+    this.started = net.started;
+    if (net.started === 'restarted') for (const id of store.regionIds()) store.campaign(id);
+    await kv.get(new Uint8Array([0]));
+  }
+
+  /** The running parts, or `Unavailable` while the store is stopped. */
+  private live(): Running {
+    if (!this.running) throw new BrowserKvError('Unavailable', `store ${this.storeId} is stopped`);
+    return this.running;
+  }
+
+  /** Serves one request; never throws (failures are `Reply` values). */
+  call(req: KvRequest): Promise<Reply> {
+    return this.ledger.reply(req, (r) => this.serve(r));
+  }
+
+  private async serve(req: KvRequest): Promise<unknown> {
+    if (req.op === 'status') return this.status();
+    if (HOOK_OPS.has(req.op)) return this.hook(req as HookRequest);
+    const { kv, writer } = this.live();
+    return serveData(kv, writer, req as DataRequest);
+  }
+
+  // ------------------------------------------------------------------ hooks
+
+  private async hook(req: HookRequest): Promise<unknown> {
+    switch (req.op) {
+      case 'stopStore':
+        return this.stop(this.ownId(req.storeId));
+      case 'startStore':
+        return this.restart(this.ownId(req.storeId));
+      case 'partitionStore':
+        return this.partition(req.storeId === this.storeId ? this.members() : [req.storeId]);
+      case 'partition':
+        return this.partition(req.storeIds);
+      case 'heal':
+        return this.heal();
+      case 'slowDisk':
+        return this.slowDisk(req.delayMs);
+      case 'splitRegion':
+        return this.split(req.splitKey);
+    }
+  }
+
+  private ownId(storeId: number): number {
+    if (storeId !== this.storeId) throw new BrowserKvError('InvalidHook', `this host runs store ${this.storeId}, not ${storeId}`);
+    return storeId;
+  }
+
+  private members(): number[] {
+    return this.running ? this.running.net.transport.peers().filter((id) => !isTempStoreId(id)) : [];
+  }
+
+  /** Stops the store as a crash would (no drain, no goodbye); its IndexedDB stays. */
+  private async stop(_id: number): Promise<void> {
+    const r = this.running;
+    if (!r) throw new BrowserKvError('InvalidHook', `store ${this.storeId} is already stopped`);
+    this.running = undefined;
+    r.kv.close();
+    await r.net.close();
+    await r.engine.close();
+  }
+
+  private async restart(_id: number): Promise<void> {
+    if (this.running) throw new BrowserKvError('InvalidHook', `store ${this.storeId} is already running`);
+    await this.start();
+  }
+
+  /** Cuts this store off from `storeIds` inside its transport (both sides see the links drop). */
+  private partition(storeIds: number[]): void {
+    if (!Array.isArray(storeIds) || storeIds.some((id) => !Number.isSafeInteger(id) || id <= 0 || id === this.storeId)) {
+      throw new BrowserKvError('InvalidHook', 'partition takes the ids of other stores');
+    }
+    for (const id of storeIds) this.partitioned.add(id);
+    (this.running?.net.transport as PartitionableTransport | undefined)?.partition(storeIds);
+  }
+
+  private heal(): void {
+    this.partitioned.clear();
+    (this.running?.net.transport as PartitionableTransport | undefined)?.heal();
+  }
+
+  private slowDisk(delayMs: number): void {
+    if (!Number.isFinite(delayMs) || delayMs < 0 || delayMs > SLOW_DISK_MS_MAX) throw new BrowserKvError('InvalidHook', `slowDisk takes 0..${SLOW_DISK_MS_MAX} ms`);
+    this.slowDiskMs = delayMs;
+    if (this.running) this.running.engine.delayMs = delayMs;
+  }
+
+  /** Splits the region holding `splitKey` at it, with ids from PD, on the region's leader (here or remote). */
+  private async split(splitKey: Uint8Array): Promise<{ newRegionId: number }> {
+    if (splitKey.length === 0) throw new BrowserKvError('InvalidHook', 'split key must not be empty');
+    const { pd, stores, net } = this.live();
+    const route = await pd.getRegion(splitKey);
+    if (!route) throw new BrowserKvError('RegionError', 'no region holds the split key');
+    const ids: number[] = [];
+    for (let i = 0; i <= route.region.peers.length; i++) {
+      const r = await net.pdClient.allocId();
+      if (!r.ok) throw new BrowserKvError('RegionError', `no id from PD: ${r.error.kind}`);
+      ids.push(r.value);
+    }
+    const leader = route.leader?.storeId;
+    if (leader === undefined) throw new BrowserKvError('RegionError', `region ${route.region.id} has no leader now`);
+    const r =
+      leader === this.storeId
+        ? await net.store.split(route.region.id, route.region.epoch, splitKey, ids[0], ids.slice(1))
+        : await stores.remote(leader).split(route.region.id, route.region.epoch, splitKey, ids[0], ids.slice(1));
+    if (!r.ok) throw new BrowserKvError('RegionError', `split refused: ${r.error.kind}`);
+    return { newRegionId: ids[0] };
+  }
+
+  // ------------------------------------------------------------------ status
+
+  /** Marks the store draining (PD moves leaders away) or serving again. */
+  setDraining(draining: boolean): void {
+    const store = this.running?.net.store;
+    if (!store) return;
+    if (draining) store.drain();
+    else store.draining = false;
+  }
+
+  /** This store, every connected member and every store named by a region, as each reports itself. */
+  async status(): Promise<ClusterStatus> {
+    const r = this.running;
+    const views: StoreView[] = [];
+    const database = netDatabaseName(this.o.cluster, this.o.storeName);
+    if (r) {
+      const st = r.net.store.status();
+      views.push({ storeId: st.storeId, database, local: true, up: true, partitioned: false, counters: st.counters, stoppedReason: st.stoppedReason, regions: st.regions });
+    } else {
+      views.push({ storeId: this.storeId, database, local: true, up: false, partitioned: false, regions: [] });
+    }
+    const known = new Set<number>(this.partitioned);
+    for (const v of views) for (const reg of v.regions) for (const p of reg.peers) known.add(p.storeId);
+    const members = this.members();
+    for (const id of members) known.add(id);
+    known.delete(this.storeId);
+    const remote = await Promise.all(
+      [...known].sort((a, b) => a - b).map(async (id): Promise<StoreView> => {
+        const partitioned = this.partitioned.has(id);
+        if (!r || !members.includes(id)) return { storeId: id, database: '', up: false, partitioned, regions: [] };
+        const s = await r.stores.remote(id).status({ timeoutMs: NET_STATUS_TIMEOUT_MS });
+        if (!s.ok) return { storeId: id, database: '', up: false, partitioned, regions: [] };
+        return { storeId: id, database: '', up: true, partitioned, counters: s.value.counters, stoppedReason: s.value.stoppedReason, regions: s.value.regions };
+      }),
+    );
+    views.push(...remote);
+    const store = r?.net.store;
+    return {
+      cluster: this.o.cluster,
+      mode: 'net',
+      localStoreId: this.storeId,
+      opened: this.started === 'bootstrapped' ? 'bootstrapped' : this.started === 'joined' ? 'joined' : 'reopened',
+      openMs: this.openMs,
+      testHooks: this.o.testHooks ?? false,
+      stores: views,
+      members,
+      pdLeaderStoreId: store?.pdLeaderStoreId(),
+      operators: store?.pdOperators() ?? [],
+      slowDiskMs: this.slowDiskMs,
+      requests: { ...this.ledger.requests },
+    };
+  }
+
+  /** Drains nothing (see `setDraining`); stops the store and closes its database. */
+  async close(): Promise<void> {
+    const r = this.running;
+    this.running = undefined;
+    if (!r) return;
+    r.kv.close();
+    await r.net.close();
+    await r.engine.close();
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Serving one `KvRequest` on a host: the part both runtimes share (`NetHost`, `EmbeddedCluster`).
+ * `serveData` runs a data request through a `PeerKV` client (a stamped write through the
+ * `TabWriter`, so it applies at most once across hosts); `RequestLedger` turns a handler into
+ * a never-throwing `Reply`, refuses hooks unless enabled, and counts what it served.
+ */
+import type { PeerKV } from '../client.ts';
+import type { KvPair } from '../services.ts';
+import { BrowserKvError, HOOK_OPS, SCAN_ARRAY_PAIRS_MAX, WRITE_OPS, isWrite, toWireError, type HookRequest, type KvRequest, type Reply } from './protocol.ts';
+import type { TabWriter } from './tab-writes.ts';
+import { writeOps } from './write-ops.ts';
+
+/** A request that reads or writes data (not `status`, not a hook). */
+export type DataRequest = Exclude<KvRequest, HookRequest | { op: 'status' }>;
+
+/** Serves a data request with `kv` (and `writer` for stamped writes). */
+export async function serveData(kv: PeerKV, writer: TabWriter, req: DataRequest): Promise<unknown> {
+  if (isWrite(req) && req.stamp) {
+    const { stamp } = req;
+    if (typeof stamp.clientId !== 'string' || stamp.clientId === '' || !Number.isSafeInteger(stamp.seq) || stamp.seq < 1) {
+      throw new BrowserKvError('InvalidArgument', 'a write stamp needs a clientId and a seq ≥ 1');
+    }
+    const ops = writeOps(req);
+    if (ops.length > 0) await writer.write(stamp, ops);
+    return undefined;
+  }
+  switch (req.op) {
+    case 'get':
+      return kv.get(req.key, { consistency: req.consistency });
+    case 'batchGet':
+      return kv.batchGet(req.keys, { consistency: req.consistency });
+    case 'put':
+      return kv.put(req.key, req.value);
+    case 'delete':
+      return kv.delete(req.key);
+    case 'batchPut':
+      return kv.batchPut(req.pairs);
+    case 'batchDelete':
+      return Promise.all(req.keys.map((k) => kv.delete(k))).then(() => undefined);
+    case 'deleteRange':
+      return kv.deleteRange(req.start, req.end);
+    case 'scan':
+      return scanArray(kv, req);
+  }
+}
+
+async function scanArray(kv: PeerKV, req: Extract<KvRequest, { op: 'scan' }>): Promise<KvPair[]> {
+  const limit = Math.min(req.limit ?? SCAN_ARRAY_PAIRS_MAX, SCAN_ARRAY_PAIRS_MAX);
+  const out: KvPair[] = [];
+  for await (const p of kv.scan({ start: req.start, end: req.end, limit, reverse: req.reverse, consistency: req.consistency })) out.push(p);
+  return out;
+}
+
+/** Replies and counters of one host; see the module header. */
+export class RequestLedger {
+  readonly requests = { reads: 0, writes: 0, failed: 0 };
+
+  constructor(private readonly testHooks: boolean) {}
+
+  /** Runs `handle(req)` as a `Reply`; a hook is refused `HooksDisabled` unless hooks are on. */
+  async reply(req: KvRequest, handle: (req: KvRequest) => Promise<unknown>): Promise<Reply> {
+    try {
+      if (HOOK_OPS.has(req.op) && !this.testHooks) throw new BrowserKvError('HooksDisabled', `${req.op} needs testHooks: true`);
+      const value = await handle(req);
+      if (WRITE_OPS.has(req.op)) this.requests.writes++;
+      else if (req.op !== 'status' && !HOOK_OPS.has(req.op)) this.requests.reads++;
+      return { ok: true, value };
+    } catch (e) {
+      this.requests.failed++;
+      return { ok: false, error: toWireError(e) };
+    }
+  }
+}
