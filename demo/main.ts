@@ -1,12 +1,13 @@
 /**
- * The PeerKV demo: a shopping list whose data lives in the profile's embedded PeerKV
- * cluster, beside a live dashboard of that cluster with fault controls (test hooks on).
+ * The PeerKV demo: a shopping list whose data lives in the demo cluster (this profile's
+ * networked store plus every other browser's that opens the page against the same signaling
+ * server), beside a live dashboard of that cluster with fault controls (test hooks on).
  */
-import { openBrowser } from 'peerkv/browser';
 import { mountDashboard } from './dashboard.ts';
 import { mountList } from './list.ts';
+import { DemoStores } from './stores.ts';
 
-const kv = await openBrowser({ cluster: 'demo', embedded: true, testHooks: true });
-mountList(kv);
-mountDashboard(kv);
+const stores = await DemoStores.open();
+mountList(stores.main.kv);
+mountDashboard(stores);
 document.body.dataset.ready = 'true';

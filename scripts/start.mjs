@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm start`: the signaling server (when present) plus the demo on Vite's dev server, both on
-// 127.0.0.1, with no configuration. Prints the demo's URL once it is served.
+// `npm start`: the signaling server plus the demo on Vite's dev server, both on 127.0.0.1, with
+// no configuration. The demo's stores find each other through that signaling server (its URL
+// reaches the page as VITE_PEERKV_SIGNALING). Prints the demo's URL once it is served.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,10 +18,22 @@ signaling?.on('exit', (code) => {
   if (code) console.log(`peerkv-signaling exited (${code}); the demo keeps running without it`);
 });
 
+process.env.VITE_PEERKV_SIGNALING ??= `ws://127.0.0.1:${signalingPort}`;
+
 const vite = await createServer({ configFile: join(root, 'vite.config.ts'), server: { host: '127.0.0.1' } });
 await vite.listen();
 const url = vite.resolvedUrls?.local[0] ?? `http://127.0.0.1:${vite.config.server.port}/`;
-console.log(`\n  PeerKV demo: ${url}\n  (open it in two tabs; the data lives in this browser profile's IndexedDB)\n`);
+console.log(
+  [
+    '',
+    `  PeerKV demo: ${url}`,
+    `  signaling:   ${process.env.VITE_PEERKV_SIGNALING}`,
+    '  Open the URL in two browsers (or two profiles of one browser): their stores find each other',
+    '  through the signaling server and form one cluster, with no configuration. Each profile keeps',
+    '  its store in IndexedDB; more tabs of one profile attach to the tab hosting its store.',
+    '',
+  ].join('\n'),
+);
 
 const stop = async () => {
   signaling?.kill('SIGTERM');

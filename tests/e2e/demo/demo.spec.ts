@@ -1,78 +1,133 @@
 /**
- * Demo smoke test: the demo served by Vite (its own config), two tabs of one profile; an item
- * added in one tab appears in the other, checking it shows there too, the dashboard lists
- * three stores and a region with a leader, a split adds a region, a stopped store shows down
- * while the list keeps working, and when the hosting tab closes the other takes over with the
- * list intact; screenshots go to tests/artifacts/.
+ * Demo smoke test: the demo served by Vite (its own config) and the real signaling server on
+ * a free 127.0.0.1 port; two Chromium processes with their own persistent profiles (two
+ * "browsers") open it. Browser A's store creates the cluster, B's joins it over WebRTC; an
+ * item added in A shows up in B, checking it in B shows it done in A; A's dashboard lists
+ * both stores and a region with a leader; "Add a store" opens a third store in A's page
+ * (joining over BroadcastChannel); a split adds a region; stopping the added store shows it
+ * down while the list keeps working, and it starts again; a second tab of B attaches to B's
+ * host tab and shows the list. Screenshots go to tests/artifacts/demo-*.png.
+ *
+ * Run with `node tests/run-e2e.mjs tests/e2e/demo`.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, expect, test, type Page } from '@playwright/test';
+import { chromium, expect, test, type BrowserContext, type Page } from '@playwright/test';
+import { SignalingServer } from '../../../signaling/src/server.ts';
 import { CHROMIUM_ARGS, chromiumPath } from '../../chromium.ts';
 import { REPO_ROOT, startVite, type ViteFixture } from '../browser/vite-server.ts';
 
 const ARTIFACTS = join(REPO_ROOT, 'tests', 'artifacts');
+/** Longest wait for one step that crosses browsers (joins, elections, the list's poll), ms. */
+const STEP_MS = 30_000;
+
 let vite: ViteFixture;
-let userDataDir: string;
+let signaling: SignalingServer;
+let signalingUrl: string;
+let root: string;
+const contexts: BrowserContext[] = [];
 
 test.beforeAll(async () => {
+  signaling = new SignalingServer();
+  const addr = await signaling.listen(0, '127.0.0.1');
+  signalingUrl = `ws://127.0.0.1:${addr.port}`;
   vite = await startVite({ demo: true });
-  userDataDir = mkdtempSync(join(tmpdir(), 'peerkv-demo-'));
+  root = mkdtempSync(join(tmpdir(), 'peerkv-demo-'));
   mkdirSync(ARTIFACTS, { recursive: true });
 });
 
 test.afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => undefined);
   await vite?.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await signaling?.close();
+  rmSync(root, { recursive: true, force: true });
 });
 
-test('an item added in one tab shows up in another; the dashboard shows the cluster', async () => {
-  const ctx = await chromium.launchPersistentContext(userDataDir, {
+/** A browser: its own Chromium process and persistent profile. */
+async function launch(name: string): Promise<BrowserContext> {
+  const ctx = await chromium.launchPersistentContext(join(root, name), {
     executablePath: chromiumPath(),
     args: CHROMIUM_ARGS,
     headless: true,
-    viewport: { width: 1280, height: 800 },
+    permissions: ['camera', 'microphone'],
+    viewport: { width: 1360, height: 900 },
   });
-  const open = async (): Promise<Page> => {
-    const p = await ctx.newPage();
-    p.on('pageerror', (e) => console.log(`pageerror: ${e.message}`));
-    await p.goto(vite.url);
-    await expect(p.locator('body[data-ready="true"]')).toHaveCount(1);
-    return p;
-  };
-  const a = await open();
-  const b = await open();
-  await a.fill('#item', 'oat milk');
-  await a.click('#add button[type=submit]');
-  await a.fill('#item', 'sourdough bread');
-  await a.press('#item', 'Enter');
-  await expect(b.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread'], { timeout: 30_000 });
+  contexts.push(ctx);
+  return ctx;
+}
+
+/** Opens the demo in `ctx` against the test's signaling server. */
+async function openDemo(ctx: BrowserContext, name: string, page?: Page): Promise<Page> {
+  const p = page ?? (await ctx.newPage());
+  p.on('pageerror', (e) => console.log(`${name} pageerror: ${e.message}`));
+  await p.goto(`${vite.url}?signaling=${encodeURIComponent(signalingUrl)}`);
+  await expect(p.locator('body[data-ready="true"]')).toHaveCount(1);
+  return p;
+}
+
+async function addItem(p: Page, text: string): Promise<void> {
+  await p.fill('#item', text);
+  await p.press('#item', 'Enter');
+}
+
+test('two browsers form one cluster: the list syncs, the dashboard shows both stores and the controls work', async () => {
+  test.setTimeout(110_000);
+  const t0 = performance.now();
+  const phase = (what: string) => console.log(`demo e2e: ${what} at ${Math.round(performance.now() - t0)} ms`);
+
+  const ctxA = await launch('a');
+  const a = await openDemo(ctxA, 'A', ctxA.pages()[0]);
+  await expect(a.locator('.store[data-kind="local"] .badge').first()).toHaveText('up', { timeout: STEP_MS });
+  await expect(a.locator('#summary')).toContainText('bootstrapped');
+  phase('browser A created the cluster');
+
+  const ctxB = await launch('b');
+  const b = await openDemo(ctxB, 'B', ctxB.pages()[0]);
+  await expect(b.locator('#summary')).toContainText('joined', { timeout: STEP_MS });
+  await expect(a.locator('.store[data-kind="remote"] .badge').first()).toHaveText('up', { timeout: STEP_MS });
+  phase('browser B joined over WebRTC');
+
+  await addItem(a, 'oat milk');
+  await addItem(a, 'sourdough bread');
+  await expect(b.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread'], { timeout: STEP_MS });
   await b.locator('#items li', { hasText: 'oat milk' }).locator('input[type=checkbox]').check();
-  await expect(a.locator('#items li.done .text')).toHaveText(['oat milk'], { timeout: 30_000 });
+  await expect(a.locator('#items li.done .text')).toHaveText(['oat milk'], { timeout: STEP_MS });
+  phase('an item added in A shows in B; checked in B, done in A');
 
-  await expect(a.locator('.store')).toHaveCount(3, { timeout: 30_000 });
-  await expect(a.locator('#regions tbody tr td:nth-child(4)').first()).toContainText('store', { timeout: 30_000 });
-  await expect(a.locator('#host')).toContainText('this tab hosts', { timeout: 30_000 });
-  await expect(b.locator('#host')).toContainText('attached to host tab', { timeout: 30_000 });
-  // The controls: split the region, stop a store; the list keeps working from the other tab.
+  await expect(a.locator('.store')).toHaveCount(2);
+  await expect(a.locator('#regions tbody tr .leader-cell').first()).toContainText('store', { timeout: STEP_MS });
+  await expect(a.locator('#pd')).toContainText('PD leader store');
+
+  await a.click('#add-store');
+  await expect(a.locator('.store')).toHaveCount(3, { timeout: STEP_MS });
+  await expect(a.locator('.store[data-kind="extra"] .badge').first()).toHaveText('up', { timeout: STEP_MS });
+  await expect(b.locator('.store')).toHaveCount(3, { timeout: STEP_MS });
+  phase('a third store added in A joined');
+
+  const regionsBefore = await a.locator('#regions tbody tr').count();
+  await a.fill('#split-key', 'list/m');
   await a.click('#split');
-  await expect(a.locator('#regions tbody tr')).toHaveCount(2, { timeout: 30_000 });
-  await a.locator('.store[data-store="3"] button', { hasText: 'Stop' }).click();
-  await expect(a.locator('.store[data-store="3"] .badge.down')).toHaveCount(1, { timeout: 30_000 });
-  await b.fill('#item', 'apples');
-  await b.press('#item', 'Enter');
-  await expect(a.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread', 'apples'], { timeout: 30_000 });
-  await a.screenshot({ path: join(ARTIFACTS, 'demo-host-tab.png'), fullPage: true });
-  await b.screenshot({ path: join(ARTIFACTS, 'demo-attached-tab.png'), fullPage: true });
+  await expect(a.locator('#regions tbody tr')).toHaveCount(regionsBefore + 1, { timeout: STEP_MS });
+  await expect(a.locator('#regions tbody tr', { hasText: '[list/m,' })).toHaveCount(1);
+  phase(`split: ${regionsBefore} → ${regionsBefore + 1} regions`);
 
-  // The hosting tab closes: the other takes over with the list intact and keeps writing.
-  await a.close({ runBeforeUnload: true });
-  await expect(b.locator('#host')).toContainText('this tab hosts', { timeout: 30_000 });
-  await b.fill('#item', 'coffee');
-  await b.press('#item', 'Enter');
-  await expect(b.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread', 'apples', 'coffee'], { timeout: 30_000 });
-  await expect(b.locator('#events')).toContainText('this tab became the host');
-  await b.screenshot({ path: join(ARTIFACTS, 'demo-after-failover.png'), fullPage: true });
-  await ctx.close();
+  const extra = a.locator('.store[data-kind="extra"]');
+  await extra.locator('button', { hasText: 'Stop' }).click();
+  await expect(extra.locator('.badge.down')).toHaveCount(1, { timeout: STEP_MS });
+  await addItem(b, 'apples');
+  await expect(a.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread', 'apples'], { timeout: STEP_MS });
+  await a.screenshot({ path: join(ARTIFACTS, 'demo-browser-a-store-stopped.png'), fullPage: true });
+  await extra.locator('button', { hasText: 'Start' }).click();
+  await expect(extra.locator('.badge').first()).toHaveText('up', { timeout: STEP_MS });
+  phase('the added store stopped (the list kept working) and started again');
+
+  const b2 = await openDemo(ctxB, 'B2');
+  await expect(b2.locator('#host')).toContainText('attached to host tab', { timeout: STEP_MS });
+  await expect(b2.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread', 'apples'], { timeout: STEP_MS });
+  phase('a second tab of B attached to its host tab');
+
+  await a.screenshot({ path: join(ARTIFACTS, 'demo-browser-a.png'), fullPage: true });
+  await b.screenshot({ path: join(ARTIFACTS, 'demo-browser-b.png'), fullPage: true });
+  await b2.screenshot({ path: join(ARTIFACTS, 'demo-browser-b-second-tab.png'), fullPage: true });
 });

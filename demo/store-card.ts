@@ -1,0 +1,78 @@
+/**
+ * One store's card on the dashboard: whose store it is (this browser's, added in this page,
+ * remote), up/down, cut links, PD leadership, counters, and its controls: Stop/Start for a
+ * store this page runs, Partition (this browser's store: cut it off from every member;
+ * another store: cut this browser's link to it).
+ */
+import type { StoreView } from 'peerkv/browser';
+import { h } from './dom.ts';
+import type { DemoStores } from './stores.ts';
+
+/** What a card needs from the dashboard. */
+export interface CardContext {
+  stores: DemoStores;
+  act: (what: string, op: () => Promise<unknown>) => Promise<void>;
+  /** This browser's own (main) store id, once known. */
+  mainStoreId: () => number | undefined;
+}
+
+/** Per-update facts from the main store's status. */
+export interface CardFacts {
+  /** Stores the main store is cut off from. */
+  cut: ReadonlySet<number>;
+  pdLeader: number | undefined;
+}
+
+/** One store's card; its buttons stay the same elements across updates. */
+export class StoreCard {
+  readonly el: HTMLElement;
+  private readonly badges = h('span', {});
+  private readonly kind = h('div', { class: 'kind' });
+  private readonly counters = h('div', { class: 'counters' });
+  private readonly toggle = h('button', {});
+  private readonly cut = h('button', { class: 'secondary' }, 'Partition');
+  private up = true;
+
+  constructor(
+    private readonly storeId: number,
+    private readonly ctx: CardContext,
+  ) {
+    this.el = h('div', { class: 'store', 'data-store': String(storeId) }, h('div', { class: 'title' }, `store ${storeId}`, this.badges), this.kind, this.counters, h('div', { class: 'actions' }, this.toggle, this.cut));
+    this.toggle.addEventListener('click', () => {
+      const owner = ctx.stores.owner(storeId);
+      if (!owner) return;
+      void ctx.act(`${this.up ? 'stop' : 'start'} store ${storeId}`, () => (this.up ? owner.kv.stopStore(storeId) : owner.kv.startStore(storeId)));
+    });
+    this.cut.addEventListener('click', () => void ctx.act(`partition store ${storeId}`, () => ctx.stores.main.kv.partitionStore(storeId)));
+  }
+
+  update(s: StoreView, facts: CardFacts): void {
+    const owner = this.ctx.stores.owner(this.storeId);
+    const isMain = this.storeId === this.ctx.mainStoreId();
+    const kind = isMain ? 'local' : owner ? 'extra' : 'remote';
+    this.up = s.up;
+    this.el.className = s.up ? 'store' : 'store down';
+    this.el.dataset.kind = kind;
+    this.kind.textContent = isMain ? 'this browser' : owner ? `added worker (${owner.storeName})` : 'remote';
+    this.toggle.hidden = !owner;
+    this.toggle.textContent = s.up ? 'Stop' : 'Start';
+    this.toggle.className = s.up ? 'danger' : '';
+    // The main store's card is cut when it is cut off from anyone; another card when the main store cut it.
+    const isCut = isMain ? facts.cut.size > 0 : facts.cut.has(this.storeId);
+    this.cut.disabled = isCut;
+    this.cut.title = isMain ? 'cut this browser’s store off from every member' : 'cut this browser’s link to this store';
+    this.badges.replaceChildren(
+      h('span', { class: s.up ? 'badge' : 'badge down' }, s.up ? 'up' : 'down'),
+      ...(isCut ? [h('span', { class: 'badge cut' }, 'cut')] : []),
+      ...(facts.pdLeader === this.storeId ? [h('span', { class: 'badge leader' }, 'PD')] : []),
+    );
+    const c = s.counters;
+    const leads = s.regions.filter((r) => r.role === 'leader').length;
+    const lines = c
+      ? [`regions ${s.regions.length} · leading ${leads}`, `rounds ${c.rounds} · writes ${c.writes}`, `snapshots ${c.snapshotsGenerated}/${c.snapshotsInstalled} · log GC ${c.logCompactions}`]
+      : [owner || isMain ? 'stopped (data kept in IndexedDB)' : 'unreachable from here'];
+    if (s.database) lines.push(`IndexedDB ${s.database}`);
+    if (s.stoppedReason) lines.push(`stopped: ${s.stoppedReason.split('\n')[0]}`);
+    this.counters.replaceChildren(...lines.flatMap((l, i) => (i === 0 ? [l] : [h('br'), l])));
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The demo page's PeerKV handles: the profile's main store (`openBrowser` with the demo's
+ * cluster, secret and signaling server) and the stores added with "Add a store", each its own
+ * `storeName`, Worker and handle, joining over BroadcastChannel. Added stores are remembered
+ * in localStorage, so a reload reopens them from IndexedDB instead of leaving their replicas
+ * on dead stores.
+ */
+import { openBrowser, type BrowserPeerKV, type OpenBrowserOptions } from 'peerkv/browser';
+
+/** The demo's cluster name (signaling topic, database names). */
+export const DEMO_CLUSTER = 'demo';
+/**
+ * The demo's cluster secret. A constant: anyone running this demo against the same
+ * signaling server joins the same cluster, which is the point of a demo (not of a real app).
+ */
+export const DEMO_SECRET = 'peerkv-demo-not-a-secret';
+/** Signaling port `npm start` uses by default. */
+export const DEMO_SIGNALING_PORT = 4444;
+/** Most stores "Add a store" opens in one profile (each is a Worker). */
+export const EXTRA_STORES_MAX = 4;
+/** localStorage key holding how many stores this profile added. */
+const EXTRA_COUNT_KEY = 'peerkv-demo:extra-stores';
+
+/** The signaling server: `?signaling=` in the page URL, else `npm start`'s, else port 4444 on this host. */
+export function signalingUrl(): string {
+  const fromQuery = new URLSearchParams(location.search).get('signaling');
+  if (fromQuery) return fromQuery;
+  const fromEnv = import.meta.env.VITE_PEERKV_SIGNALING;
+  if (fromEnv) return fromEnv;
+  return `ws://${location.hostname}:${DEMO_SIGNALING_PORT}`;
+}
+
+/** One handle of this page: the main store or an added one. */
+export interface DemoHandle {
+  /** `store` for the main one, `extra-<n>` for added ones. */
+  storeName: string;
+  kv: BrowserPeerKV;
+  /** Its store's id once a status told it. */
+  storeId?: number;
+}
+
+/** The page's handles; see the module header. */
+export class DemoStores {
+  readonly main: DemoHandle;
+  readonly extras: DemoHandle[] = [];
+  private readonly base: OpenBrowserOptions;
+
+  private constructor(base: OpenBrowserOptions, main: BrowserPeerKV) {
+    this.base = base;
+    this.main = { storeName: main.storeName, kv: main };
+  }
+
+  /** Opens the main store and every store this profile added before. */
+  static async open(): Promise<DemoStores> {
+    const base: OpenBrowserOptions = { cluster: DEMO_CLUSTER, secret: DEMO_SECRET, signaling: [signalingUrl()], testHooks: true };
+    const s = new DemoStores(base, await openBrowser(base));
+    const before = Math.min(EXTRA_STORES_MAX, Number(localStorage.getItem(EXTRA_COUNT_KEY) ?? 0) || 0);
+    for (let i = 1; i <= before; i++) await s.openExtra(i);
+    return s;
+  }
+
+  /** Every handle, the main one first. */
+  all(): DemoHandle[] {
+    return [this.main, ...this.extras];
+  }
+
+  /** The handle whose own store is `storeId`, if this page has one. */
+  owner(storeId: number): DemoHandle | undefined {
+    return this.all().find((h) => h.storeId === storeId);
+  }
+
+  /** Opens one more store in this page (a new Worker) and remembers it. */
+  async add(): Promise<DemoHandle> {
+    if (this.extras.length >= EXTRA_STORES_MAX) throw new Error(`at most ${EXTRA_STORES_MAX} added stores per browser`);
+    const h = await this.openExtra(this.extras.length + 1);
+    localStorage.setItem(EXTRA_COUNT_KEY, String(this.extras.length));
+    return h;
+  }
+
+  private async openExtra(n: number): Promise<DemoHandle> {
+    const storeName = `extra-${n}`;
+    const h: DemoHandle = { storeName, kv: await openBrowser({ ...this.base, storeName }) };
+    this.extras.push(h);
+    return h;
+  }
+}
