@@ -10,6 +10,9 @@ import { servePeers } from '@peerkv/transport';
 import { BrowserKvError, type BrowserStatus, type ClusterStatus, type KvRequest, type Reply } from './protocol.ts';
 import type { WorkerApi, WorkerOpenOptions } from './worker-api.ts';
 
+/** Time `retire` allows beyond its grace for the Worker's answer, ms. */
+const RETIRE_SLACK_MS = 100;
+
 /** Stops the page side of the Worker's peers. */
 type PeerServer = { close(): void };
 
@@ -85,6 +88,16 @@ export class HostWorker {
     const storage = await Promise.race([this.remote.estimate(), this.closed.then(() => undefined)]);
     const s: BrowserStatus = { ...(r.value as ClusterStatus), ...view(), isHost: true, persisted: this.persisted, storage };
     return { ok: true, value: s };
+  }
+
+  /**
+   * Leaves: the store hands its leaderships to other stores (waiting up to `graceMs`), then
+   * the Worker ends. An unloading page may end sooner; the process exit ends the Worker then.
+   */
+  async retire(graceMs: number): Promise<void> {
+    const timeout = new Promise<void>((r) => setTimeout(r, graceMs + RETIRE_SLACK_MS));
+    await Promise.race([this.remote.setDraining(true, graceMs).catch(() => 0), this.closed, timeout]);
+    this.terminate();
   }
 
   /** Ends the Worker at once (no two Workers may drive the same stores); pending calls end `Closed`. */

@@ -38,6 +38,10 @@ export const NET_BOOTSTRAP_PROBE_MS_DEFAULT = 3000;
 export const NET_STATUS_TIMEOUT_MS = 1000;
 /** Longest artificial disk delay the `slowDisk` hook accepts, ms. */
 export const SLOW_DISK_MS_MAX = 10_000;
+/** Longest wait for leaderships to move away when a host leaves, ms. */
+export const DRAIN_GRACE_MS_MAX = 2000;
+/** Poll period while waiting for leaderships to move, ms. */
+export const DRAIN_POLL_MS = 20;
 /** Signaling servers one store may use. */
 export const SIGNALING_URLS_MAX = 4;
 
@@ -307,12 +311,23 @@ export class NetHost {
 
   // ------------------------------------------------------------------ status
 
-  /** Marks the store draining (PD moves leaders away) or serving again. */
-  setDraining(draining: boolean): void {
+  /**
+   * Marks the store draining (PD keeps leaders away; every leadership here is handed to the
+   * most caught-up other voter) or serving again. Draining waits up to `graceMs` for the
+   * handovers to take effect; returns the regions asked to move.
+   */
+  async setDraining(draining: boolean, graceMs = 0): Promise<number> {
     const store = this.running?.net.store;
-    if (!store) return;
-    if (draining) store.drain();
-    else store.draining = false;
+    if (!store) return 0;
+    if (!draining) {
+      store.draining = false;
+      return 0;
+    }
+    const moved = store.drain();
+    const deadline = this.deps.now() + Math.min(Math.max(0, graceMs), DRAIN_GRACE_MS_MAX);
+    const leadsAny = (): boolean => store.status().regions.some((r) => moved.includes(r.regionId) && r.role === 'leader');
+    while (leadsAny() && this.deps.now() < deadline) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    return moved.length;
   }
 
   /** This store, every connected member and every store named by a region, as each reports itself. */

@@ -27,6 +27,8 @@ export const HOST_PROBE_MS_DEFAULT = 500;
 
 /** Secret of a cluster opened without one: enough for the stores of one profile, which trust the origin. */
 const LOCAL_SECRET_PREFIX = 'peerkv-local-secret:';
+/** Default wait, when a host leaves, for its store's leaderships to move to other stores, ms. */
+export const DRAIN_GRACE_MS_DEFAULT = 500;
 /** After this long hidden, a host marks its store draining so PD moves leaders away, ms. */
 export const HIDDEN_DRAIN_MS_DEFAULT = 60_000;
 
@@ -64,6 +66,8 @@ export interface OpenBrowserOptions {
   schedule?: Partial<ScheduleConfig>;
   /** A host hidden this long marks its store draining, ms (default 60 s). */
   hiddenDrainMs?: number;
+  /** When a host leaves, how long it waits for its store's leaderships to move, ms (default 500). */
+  drainGraceMs?: number;
   /** How long one call may wait for a host and its answer, ms. */
   requestDeadlineMs?: number;
   /** Period of the host probe while calls wait, ms. */
@@ -429,8 +433,9 @@ export class BrowserPeerKV {
   }
 
   /**
-   * pagehide or close: a host drains (stops answering, says bye), ends its Worker so no two
-   * Workers ever drive the same stores, then releases the lock to the next tab.
+   * pagehide or close: a host drains (stops answering, says bye, hands its store's
+   * leaderships to other stores within `drainGraceMs`), ends its Worker so no two Workers ever
+   * drive the same store, then releases the lock to the next tab.
    */
   private leave(): void {
     const side = this.hostSide;
@@ -438,10 +443,10 @@ export class BrowserPeerKV {
     if (!side || this.draining) return;
     this.draining = true;
     this.post({ t: 'bye', hostId: this.tabId });
-    side.terminate();
     this.hostSide = undefined;
     this.hostTab = undefined;
-    this.releaseLock?.();
+    const release = this.releaseLock;
+    void side.retire(this.o.drainGraceMs ?? DRAIN_GRACE_MS_DEFAULT).finally(() => release?.());
   }
 }
 

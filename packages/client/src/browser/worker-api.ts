@@ -20,8 +20,11 @@ export interface WorkerApi {
    */
   open(o: WorkerOpenOptions, peerPort?: MessagePort): Promise<Reply>;
   call(req: KvRequest): Promise<Reply>;
-  /** Marks the networked store draining (PD moves its leaders away) or serving again. */
-  setDraining(draining: boolean): Promise<void>;
+  /**
+   * Marks the networked store draining (PD moves its leaders away; draining waits up to
+   * `graceMs` for its leaderships to move) or serving again; returns the regions asked to move.
+   */
+  setDraining(draining: boolean, graceMs?: number): Promise<number>;
   /** `navigator.storage.estimate()` where the Worker runs, bytes. */
   estimate(): Promise<{ usageBytes: number; quotaBytes: number } | undefined>;
   close(): Promise<void>;
@@ -69,8 +72,8 @@ export function createWorkerApi(deps: WorkerDeps | WorkerDeps['openEngine']): Wo
       if (!hosted) return { ok: false, error: { kind: 'Closed', message: 'the store is not open' } };
       return hosted.call(req);
     },
-    async setDraining(draining) {
-      if (hosted instanceof NetHost) hosted.setDraining(draining);
+    async setDraining(draining, graceMs) {
+      return hosted instanceof NetHost ? hosted.setDraining(draining, graceMs) : 0;
     },
     estimate,
     async close() {

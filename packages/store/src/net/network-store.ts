@@ -126,7 +126,9 @@ export async function startNetworkStore(o: NetworkStoreOptions): Promise<Network
     const tempId = o.tempStoreId ?? randomTempStoreId();
     const seen = await probe(o, o.bootstrapProbeMs ?? AUTO_BOOTSTRAP_PROBE_MS_DEFAULT, tempId);
     if (seen.members.length === 0 && seen.probers.every((id) => id > tempId)) return bootstrap(o);
-    return open(o, await joinId(o), 'joined');
+    // Join under the probe's id: a prober still listening must not mistake this joiner for a
+    // smaller prober (then nobody would create the cluster).
+    return open(o, await joinId({ ...o, tempStoreId: tempId }), 'joined');
   }
   if (o.bootstrap) {
     const members = o.bootstrapProbeMs ? (await probe(o, o.bootstrapProbeMs, o.tempStoreId ?? randomTempStoreId())).members : [];

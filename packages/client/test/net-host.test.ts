@@ -1,0 +1,100 @@
+/**
+ * `NetHost` (the default browser runtime's Worker side) in Node: three hosts of one cluster
+ * over Node's BroadcastChannel, on memory engines. Draining hands every leadership away
+ * before the host leaves; option checks fail with typed errors; hooks are refused unless on.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import { codec } from '../src/index.ts';
+import { BrowserKvError, NetHost, type NetHostOptions } from '../src/browser/index.ts';
+
+const t = codec.text;
+const hosts: NetHost[] = [];
+afterEach(async () => {
+  for (const h of hosts.splice(0)) await h.close();
+});
+
+/** Disks outlive engines, as IndexedDB outlives a store. */
+const disks = new Map<string, MemoryDisk>();
+const deps = {
+  openEngine: (name: string, cfs: readonly string[]) => {
+    if (!disks.has(name)) disks.set(name, new MemoryDisk());
+    return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(name) });
+  },
+  now: () => performance.now(),
+};
+
+function options(cluster: string, storeName: string, extra: Partial<NetHostOptions> = {}): NetHostOptions {
+  return {
+    cluster,
+    secret: 'net-host-secret',
+    signaling: [],
+    storeName,
+    address: `node:${storeName}`,
+    bootstrapProbeMs: 400,
+    store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, requestTimeoutMs: 1000 },
+    ...extra,
+  };
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for: ${what}`);
+}
+
+describe('NetHost', () => {
+  it('draining hands every leadership of the store to another voter before it returns', async () => {
+    const cluster = `drain-${Math.random().toString(36).slice(2)}`;
+    const all = await Promise.all(['a', 'b', 'c'].map(async (n) => NetHost.open(options(cluster, n), deps)));
+    hosts.push(...all);
+    await until('every region on three voters', async () => {
+      const st = await all[0].status();
+      const local = st.stores.find((s) => s.local)!;
+      return local.regions.length >= 2 && local.regions.every((r) => r.peers.filter((p) => p.role === 'voter').length === 3);
+    });
+    const r = await all[0].call({ op: 'put', key: t('k'), value: t('v') });
+    expect(r.ok).toBe(true);
+    const leads = async (h: NetHost) => (await h.status()).stores.find((s) => s.local)!.regions.filter((x) => x.role === 'leader').length;
+    const counts = await Promise.all(all.map(leads));
+    const leader = all[counts.indexOf(Math.max(...counts))];
+    expect(Math.max(...counts)).toBeGreaterThan(0);
+    const moved = await leader.setDraining(true, 2000);
+    expect(moved).toBe(Math.max(...counts));
+    expect(await leads(leader)).toBe(0);
+    // The data is still there, served by the other stores.
+    const got = await all.find((h) => h !== leader)!.call({ op: 'get', key: t('k') });
+    expect(got).toEqual({ ok: true, value: t('v') });
+  }, 60_000);
+
+  it('refuses a missing secret, bad signaling URLs and hooks that are off, with typed errors', async () => {
+    const cluster = `opts-${Math.random().toString(36).slice(2)}`;
+    await expect(NetHost.open({ ...options(cluster, 'x'), secret: '' }, deps)).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    await expect(NetHost.open({ ...options(cluster, 'x'), signaling: ['http://example.invalid'] }, deps)).rejects.toBeInstanceOf(BrowserKvError);
+    const h = await NetHost.open(options(cluster, 'solo', { bootstrapProbeMs: 100 }), deps);
+    hosts.push(h);
+    expect((await h.status()).opened).toBe('bootstrapped');
+    const r = await h.call({ op: 'partition', storeIds: [99] });
+    expect(r).toMatchObject({ ok: false, error: { kind: 'HooksDisabled' } });
+  }, 30_000);
+
+  it('test hooks: stop and restart the own store, refuse another store\'s id and bad partitions', async () => {
+    const cluster = `hooks-${Math.random().toString(36).slice(2)}`;
+    const h = await NetHost.open(options(cluster, 'solo', { bootstrapProbeMs: 100, testHooks: true }), deps);
+    hosts.push(h);
+    await h.call({ op: 'put', key: t('k'), value: t('1') });
+    const id = (await h.status()).localStoreId!;
+    expect(await h.call({ op: 'stopStore', storeId: id + 1 })).toMatchObject({ ok: false, error: { kind: 'InvalidHook' } });
+    expect(await h.call({ op: 'partition', storeIds: [id] })).toMatchObject({ ok: false, error: { kind: 'InvalidHook' } });
+    expect(await h.call({ op: 'stopStore', storeId: id })).toEqual({ ok: true, value: undefined });
+    expect(await h.call({ op: 'get', key: t('k') })).toMatchObject({ ok: false, error: { kind: 'Unavailable' } });
+    expect((await h.status()).stores.find((s) => s.local)?.up).toBe(false);
+    expect(await h.call({ op: 'startStore', storeId: id })).toEqual({ ok: true, value: undefined });
+    expect(await h.call({ op: 'get', key: t('k') })).toEqual({ ok: true, value: t('1') });
+    const st = await h.status();
+    expect({ id: st.localStoreId, opened: st.opened }).toEqual({ id, opened: 'reopened' });
+  }, 30_000);
+});
