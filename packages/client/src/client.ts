@@ -45,6 +45,23 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * A caller's own write identity: the write applies at most once per region under
+ * (clientId, seq), also when the caller sends it again through another client (the browser
+ * runtime's tabs resend a write to each new host tab). The caller keeps at most `DEDUP_WINDOW`
+ * of its stamped writes in flight and never reuses a seq.
+ */
+export interface WriteStamp {
+  clientId: string;
+  seq: number;
+}
+
+/** Options of a single-key write. */
+export interface WriteOptions extends CallOptions {
+  /** Write under the caller's (clientId, seq) instead of this client's own. */
+  stamp?: WriteStamp;
+}
+
 export interface ReadOptions extends CallOptions {
   consistency?: ReadConsistency;
 }
@@ -199,15 +216,15 @@ export class PeerKV {
 
   // ------------------------------------------------------------------ writes
 
-  async put(key: Uint8Array, value: Uint8Array, o: CallOptions = {}): Promise<void> {
+  async put(key: Uint8Array, value: Uint8Array, o: WriteOptions = {}): Promise<void> {
     checkKey(key);
     checkValue(value);
-    await this.writeOps(key, [{ type: 'put', key, value }], o.signal);
+    await this.writeOps(key, [{ type: 'put', key, value }], o.signal, o.stamp);
   }
 
-  async delete(key: Uint8Array, o: CallOptions = {}): Promise<void> {
+  async delete(key: Uint8Array, o: WriteOptions = {}): Promise<void> {
     checkKey(key);
-    await this.writeOps(key, [{ type: 'delete', key }], o.signal);
+    await this.writeOps(key, [{ type: 'delete', key }], o.signal, o.stamp);
   }
 
   /** Writes many pairs: atomic per region, not across regions (transactions are for that). */
@@ -246,7 +263,17 @@ export class PeerKV {
   }
 
   /** One logical write: one (clientId, seq), retried until applied or out of budget. */
-  private async writeOps(routeKey: Uint8Array, ops: KvOp[], signal?: AbortSignal): Promise<void> {
+  private async writeOps(routeKey: Uint8Array, ops: KvOp[], signal?: AbortSignal, stamp?: WriteStamp): Promise<void> {
+    if (stamp) {
+      if (typeof stamp.clientId !== 'string' || stamp.clientId === '' || !Number.isSafeInteger(stamp.seq) || stamp.seq < 1) {
+        throw new PeerKVError('InvalidArgument', 'a write stamp needs a clientId and a seq ≥ 1');
+      }
+      // The caller bounds its own stamped writes in flight (see `WriteStamp`).
+      await this.withRegion(routeKey, signal, 'linearizable', (route, svc) =>
+        svc.write(route.region.id, route.region.epoch, stamp.clientId, stamp.seq, ops, { signal, timeoutMs: this.requestTimeoutMs }),
+      );
+      return;
+    }
     await this.acquireWriteSlot(signal);
     const seq = ++this.seq;
     try {

@@ -51,6 +51,21 @@ describe('PeerKV client', () => {
     expect(codec.fromJson(codec.json({ n: 1 }))).toEqual({ n: 1 });
   });
 
+  it("a caller's stamped write applies once, also when resent through another client", async () => {
+    c = await cluster();
+    const first = new PeerKV({ pd: c, stores: c });
+    const second = new PeerKV({ pd: c, stores: c });
+    const stamp = { clientId: 'tab-1', seq: 1 };
+    await first.put(t('k'), t('first'), { stamp });
+    // The same stamp again (a tab resending to a new host): recognized, not applied again.
+    await second.put(t('k'), t('resent'), { stamp });
+    expect(s((await second.get(t('k')))!)).toBe('first');
+    await second.delete(t('k'), { stamp: { clientId: 'tab-1', seq: 2 } });
+    expect(await first.get(t('k'))).toBeUndefined();
+    await expect(first.put(t('k'), t('x'), { stamp: { clientId: '', seq: 3 } })).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    await expect(first.put(t('k'), t('x'), { stamp: { clientId: 'tab-1', seq: 0 } })).rejects.toMatchObject({ kind: 'InvalidArgument' });
+  });
+
   it('scans across a split, forward and reverse, with limits and small pages, and deletes a range', async () => {
     c = await cluster();
     const kv = new PeerKV({ pd: c, stores: c, scanPagePairs: 4 });

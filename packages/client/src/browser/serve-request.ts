@@ -20,6 +20,11 @@ export async function serveData(kv: PeerKV, writer: TabWriter, req: DataRequest)
     if (typeof stamp.clientId !== 'string' || stamp.clientId === '' || !Number.isSafeInteger(stamp.seq) || stamp.seq < 1) {
       throw new BrowserKvError('InvalidArgument', 'a write stamp needs a clientId and a seq ≥ 1');
     }
+    // One key, one region: the client's routing (region cache, leader hints, other replicas
+    // on a timeout) carries the stamp. A write over several keys may span regions and is split
+    // and regrouped by the `TabWriter`, one stamped write per region.
+    if (req.op === 'put') return kv.put(req.key, req.value, { stamp });
+    if (req.op === 'delete') return kv.delete(req.key, { stamp });
     const ops = writeOps(req);
     if (ops.length > 0) await writer.write(stamp, ops);
     return undefined;

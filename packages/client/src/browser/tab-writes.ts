@@ -12,13 +12,11 @@ import { compareKeys, regionContainsKey } from '@peerkv/pd';
 import type { RegionError } from '@peerkv/pd';
 import type { KvOp } from '@peerkv/store';
 import { PeerKVError } from '../errors.ts';
+import type { WriteStamp } from '../client.ts';
 import type { KvService, RegionRoute } from '../services.ts';
 
-/** A write's identity: the tab and its write number (1, 2, ... per tab). */
-export interface WriteStamp {
-  clientId: string;
-  seq: number;
-}
+/** A write's identity: the tab and its write number (1, 2, ... per tab); the client's `WriteStamp`. */
+export type { WriteStamp };
 
 /** Attempts per stamped write before `RetryBudgetExhausted`. */
 export const TAB_WRITE_ATTEMPTS_MAX = 40;
