@@ -195,6 +195,28 @@ describe('BrowserPeerKV, networked store per profile', () => {
     expect((await c.batchGet([t('k1'), t('k2')])).map(s)).toEqual(['1', '2']);
   }, 60_000);
 
+  it('a host page hidden for hiddenDrainMs marks its store draining; visible again, serving', async () => {
+    // A minimal document: visibility state and its event.
+    const doc = Object.assign(new EventTarget(), { visibilityState: 'visible' as DocumentVisibilityState });
+    (globalThis as { document?: unknown }).document = doc;
+    try {
+      const locks = new FakeLocks();
+      const cluster = `net-hidden-${Math.random().toString(36).slice(2)}`;
+      const a = open(locks, cluster, { hiddenDrainMs: 100 });
+      await a.put(t('k'), t('v'));
+      const draining = async () => (await a.status()).stores.find((x) => x.local)?.draining;
+      expect(await draining()).toBe(false);
+      doc.visibilityState = 'hidden';
+      doc.dispatchEvent(new Event('visibilitychange'));
+      await until('draining while hidden', async () => (await draining()) === true);
+      doc.visibilityState = 'visible';
+      doc.dispatchEvent(new Event('visibilitychange'));
+      await until('serving when visible', async () => (await draining()) === false);
+    } finally {
+      delete (globalThis as { document?: unknown }).document;
+    }
+  }, 30_000);
+
   it('stores of three names form one cluster; a partitioned store cannot commit, the majority can; healed, all converge', async () => {
     const locks = new FakeLocks();
     const cluster = `net-part-${Math.random().toString(36).slice(2)}`;

@@ -337,7 +337,7 @@ export class NetHost {
     const database = netDatabaseName(this.o.cluster, this.o.storeName);
     if (r) {
       const st = r.net.store.status();
-      views.push({ storeId: st.storeId, database, local: true, up: true, partitioned: false, counters: st.counters, stoppedReason: st.stoppedReason, regions: st.regions });
+      views.push({ storeId: st.storeId, database, local: true, up: true, partitioned: false, draining: r.net.store.draining, counters: st.counters, stoppedReason: st.stoppedReason, regions: st.regions });
     } else {
       views.push({ storeId: this.storeId, database, local: true, up: false, partitioned: false, regions: [] });
     }

@@ -100,6 +100,8 @@ export interface StoreView {
   database: string;
   /** This host's own store (networked runtime). */
   local?: boolean;
+  /** The own store reports draining to PD (its host is leaving or long hidden). */
+  draining?: boolean;
   up: boolean;
   partitioned: boolean;
   counters?: StoreCounters;
