@@ -5,7 +5,8 @@
  * commit and applied index); the PD leader and its running operators; members, host tab
  * and the profile's storage. Each handle's `status()` is polled on its own; the views merge.
  */
-import type { BrowserStatus, RegionView, StoreView } from 'peerkv/browser';
+import { BrowserKvError, type BrowserPeerKV, type BrowserStatus, type RegionView, type StoreView } from 'peerkv/browser';
+import { PD_REGION_ID } from '@peerkv/store';
 import { byId, h, showKey } from './dom.ts';
 import type { DemoHandle, DemoStores } from './stores.ts';
 import { signalingUrl } from './stores.ts';
@@ -14,6 +15,10 @@ import { ClusterEvents } from './events.ts';
 
 /** Dashboard refresh period, ms. */
 const STATUS_POLL_MS = 700;
+/** Tries of one split while PD's view of the region lags its leader's (EpochNotMatch). */
+export const SPLIT_ATTEMPTS_MAX = 6;
+/** Pause between two split tries, ms (about one region heartbeat). */
+export const SPLIT_RETRY_MS = 1000;
 
 const enc = new TextEncoder();
 
@@ -116,12 +121,33 @@ export function mountDashboard(stores: DemoStores): void {
 
   byId('split').addEventListener('click', () => {
     const key = byId<HTMLInputElement>('split-key').value;
-    void act(`split at ${key}`, () => stores.main.kv.splitRegion(enc.encode(key)));
+    void act(`split at ${key}`, () => splitWithRetry(stores.main.kv, enc.encode(key)));
   });
   byId('heal').addEventListener('click', () => void act('heal', () => Promise.all(stores.all().map((hd) => hd.kv.heal()))));
   byId('add-store').addEventListener('click', () => void act('add a store', () => stores.add()));
   setInterval(tick, STATUS_POLL_MS);
   tick();
+}
+
+/** A split refused for a stale epoch or a missing leader: PD's view catches up within a heartbeat. */
+function isTransientSplitError(e: unknown): boolean {
+  return e instanceof BrowserKvError && e.kind === 'RegionError' && /EpochNotMatch|NotLeader|no leader/.test(e.message);
+}
+
+/**
+ * Splits at `key`. The split hook takes the region's epoch from PD, which learns a membership
+ * change (a store added, a replica moved) only at the leader's next heartbeat; until then the
+ * leader refuses with EpochNotMatch, so the split is tried again a few times.
+ */
+async function splitWithRetry(kv: BrowserPeerKV, key: Uint8Array): Promise<{ newRegionId: number }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await kv.splitRegion(key);
+    } catch (e) {
+      if (attempt >= SPLIT_ATTEMPTS_MAX || !isTransientSplitError(e)) throw e;
+      await new Promise((r) => setTimeout(r, SPLIT_RETRY_MS));
+    }
+  }
 }
 
 /** One row per region, from every replica's own view. */
@@ -134,7 +160,8 @@ function renderRegions(views: StoreView[]): HTMLElement[] {
       const newest = replicas.reduce((a, b) => (b.r.epoch.version > a.r.epoch.version || b.r.epoch.confVer > a.r.epoch.confVer ? b : a));
       const leaders = replicas.filter((v) => v.r.role === 'leader').sort((a, b) => b.r.term - a.r.term);
       const leader = leaders[0];
-      const range = `[${showKey(newest.r.startKey, '−∞')}, ${showKey(newest.r.endKey, '+∞')})`;
+      // PD's own Raft group: the cluster's metadata (stores, regions, ids, timestamps), not user keys.
+      const range = id === PD_REGION_ID ? 'PD metadata' : `[${showKey(newest.r.startKey, '−∞')}, ${showKey(newest.r.endKey, '+∞')})`;
       const missing = newest.r.peers.filter((p) => !replicas.some((v) => v.store === p.storeId));
       return h(
         'tr',

@@ -5,8 +5,8 @@
  * item added in A shows up in B, checking it in B shows it done in A; A's dashboard lists
  * both stores and a region with a leader; "Add a store" opens a third store in A's page
  * (joining over BroadcastChannel); a split adds a region; stopping the added store shows it
- * down while the list keeps working, and it starts again; a second tab of B attaches to B's
- * host tab and shows the list. Screenshots go to tests/artifacts/demo-*.png.
+ * down while the list keeps working, and it starts again; A cuts its link to B and heals it;
+ * a second tab of B attaches to B's host tab and shows the list. Screenshots go to tests/artifacts/demo-*.png.
  *
  * Run with `node tests/run-e2e.mjs tests/e2e/demo`.
  */
@@ -108,7 +108,9 @@ test('two browsers form one cluster: the list syncs, the dashboard shows both st
   const regionsBefore = await a.locator('#regions tbody tr').count();
   await a.fill('#split-key', 'list/m');
   await a.click('#split');
-  await expect(a.locator('#regions tbody tr')).toHaveCount(regionsBefore + 1, { timeout: STEP_MS });
+  // A failed control shows its error under the table: report it instead of a bare count.
+  const rowsOrError = async () => (await a.locator('#cluster-error').textContent()) || (await a.locator('#regions tbody tr').count());
+  await expect.poll(rowsOrError, { timeout: STEP_MS }).toBe(regionsBefore + 1);
   await expect(a.locator('#regions tbody tr', { hasText: '[list/m,' })).toHaveCount(1);
   phase(`split: ${regionsBefore} → ${regionsBefore + 1} regions`);
 
@@ -122,9 +124,20 @@ test('two browsers form one cluster: the list syncs, the dashboard shows both st
   await expect(extra.locator('.badge').first()).toHaveText('up', { timeout: STEP_MS });
   phase('the added store stopped (the list kept working) and started again');
 
+  // Partition A's link to B, then heal: the card shows the cut, the heal clears it.
+  const remote = a.locator('.store[data-kind="remote"]');
+  await remote.locator('button', { hasText: 'Partition' }).click();
+  await expect(remote.locator('.badge.cut')).toHaveCount(1, { timeout: STEP_MS });
+  await a.click('#heal');
+  await expect(remote.locator('.badge.cut')).toHaveCount(0, { timeout: STEP_MS });
+  await expect(remote.locator('.badge').first()).toHaveText('up', { timeout: STEP_MS });
+  await addItem(b, 'coffee');
+  await expect(a.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread', 'apples', 'coffee'], { timeout: STEP_MS });
+  phase('A cut its link to B and healed it; the list syncs again');
+
   const b2 = await openDemo(ctxB, 'B2');
   await expect(b2.locator('#host')).toContainText('attached to host tab', { timeout: STEP_MS });
-  await expect(b2.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread', 'apples'], { timeout: STEP_MS });
+  await expect(b2.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread', 'apples', 'coffee'], { timeout: STEP_MS });
   phase('a second tab of B attached to its host tab');
 
   await a.screenshot({ path: join(ARTIFACTS, 'demo-browser-a.png'), fullPage: true });
