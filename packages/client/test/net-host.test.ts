@@ -58,6 +58,13 @@ describe('NetHost', () => {
     });
     const r = await all[0].call({ op: 'put', key: t('k'), value: t('v') });
     expect(r.ok).toBe(true);
+    // PD's view (stores with their addresses, regions with sizes) and the TSO, in status.
+    await until('PD lists the three stores', async () => ((await all[0].status()).pd?.stores.length ?? 0) === 3);
+    const st = await all[0].status();
+    expect(st.pd!.stores.map((x) => x.address).sort()).toEqual(['node:a', 'node:b', 'node:c']);
+    expect(st.pd!.regions.length).toBeGreaterThanOrEqual(1);
+    const st2 = await all[1].status();
+    expect(BigInt(st2.tso!)).toBeGreaterThan(BigInt(st.tso!));
     const leads = async (h: NetHost) => (await h.status()).stores.find((s) => s.local)!.regions.filter((x) => x.role === 'leader').length;
     const counts = await Promise.all(all.map(leads));
     const leader = all[counts.indexOf(Math.max(...counts))];

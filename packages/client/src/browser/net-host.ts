@@ -11,7 +11,7 @@
  */
 import type { KvEngine, WriteBatch, WriteOptions } from '@peerkv/storage';
 import type { ScheduleConfig } from '@peerkv/pd';
-import { STORE_CFS, isTempStoreId, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
+import { STORE_CFS, isTempStoreId, startNetworkStore, type NetworkStore, type NetworkStoreOptions, type Store } from '@peerkv/store';
 import {
   BroadcastChannelTransport,
   CompositeTransport,
@@ -24,7 +24,7 @@ import {
 import { PeerKV } from '../client.ts';
 import { RemotePdService } from '../remote/remote-pd-service.ts';
 import { RemoteStoreResolver } from '../remote/remote-store-resolver.ts';
-import { BrowserKvError, HOOK_OPS, type ClusterStatus, type HookRequest, type KvRequest, type Reply, type StoreView } from './protocol.ts';
+import { BrowserKvError, HOOK_OPS, type ClusterStatus, type HookRequest, type KvRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
 import { RequestLedger, serveData, type DataRequest } from './serve-request.ts';
 import { TabWriter } from './tab-writes.ts';
 
@@ -82,6 +82,27 @@ export interface NetHostDeps {
   peerFactory?: PeerFactory;
   /** Monotonic ms clock. */
   now: () => number;
+}
+
+/** PD's stores and regions as `store`'s PD replica has applied them (empty without a replica). */
+function pdView(store: Store): PdView {
+  const sm = store.pdState();
+  if (!sm) return { stores: [], regions: [] };
+  return {
+    stores: sm.listStores().map((s) => ({
+      storeId: s.meta.id,
+      address: s.meta.address,
+      labels: { ...s.meta.labels },
+      state: s.meta.state,
+      ...(s.stats ? { capacityBytes: s.stats.capacityBytes, usedBytes: s.stats.usedBytes, draining: s.stats.draining } : {}),
+    })),
+    regions: sm.allRegions().map((i) => ({
+      regionId: i.region.id,
+      ...(i.leader ? { leaderStoreId: i.leader.storeId } : {}),
+      approximateSizeBytes: i.approximateSizeBytes,
+      approximateKeys: i.approximateKeys,
+    })),
+  };
 }
 
 /** The database name of a networked store. */
@@ -357,6 +378,7 @@ export class NetHost {
     );
     views.push(...remote);
     const store = r?.net.store;
+    const tso = r ? await this.timestamp(r) : undefined;
     return {
       cluster: this.o.cluster,
       mode: 'net',
@@ -369,8 +391,20 @@ export class NetHost {
       pdLeaderStoreId: store?.pdLeaderStoreId(),
       operators: store?.pdOperators() ?? [],
       slowDiskMs: this.slowDiskMs,
+      ...(store ? { pd: pdView(store) } : {}),
+      ...(tso !== undefined ? { tso } : {}),
       requests: { ...this.ledger.requests },
     };
+  }
+
+  /** One TSO timestamp, or undefined if PD does not answer within `NET_STATUS_TIMEOUT_MS`. */
+  private async timestamp(r: Running): Promise<string | undefined> {
+    try {
+      const ts = await r.pd.getTimestamps(1, { signal: AbortSignal.timeout(NET_STATUS_TIMEOUT_MS) });
+      return ts.first.toString();
+    } catch {
+      return undefined;
+    }
   }
 
   /** Drains nothing (see `setDraining`); stops the store and closes its database. */

@@ -109,6 +109,20 @@ export interface StoreView {
   regions: RegionView[];
 }
 
+/** What PD knows of stores and regions (as one PD replica has applied it). */
+export interface PdView {
+  stores: {
+    storeId: number;
+    address: string;
+    labels: Record<string, string>;
+    state: string;
+    capacityBytes?: number;
+    usedBytes?: number;
+    draining?: boolean;
+  }[];
+  regions: { regionId: number; leaderStoreId?: number; approximateSizeBytes: number; approximateKeys: number }[];
+}
+
 /** The cluster as the Worker sees it. */
 export interface ClusterStatus {
   cluster: string;
@@ -129,6 +143,10 @@ export interface ClusterStatus {
   operators?: { regionId: number; kind: string; desc: string }[];
   /** The `slowDisk` hook's current delay, ms. */
   slowDiskMs?: number;
+  /** PD's view, from the host store's PD replica when it holds one (networked runtime). */
+  pd?: PdView;
+  /** A fresh timestamp from PD's TSO (decimal; `physical << 18 | logical`), when PD answered in time. */
+  tso?: string;
   /** Time from open to the first write accepted by a leader, ms. */
   openMs: number;
   testHooks: boolean;
