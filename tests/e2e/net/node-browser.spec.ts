@@ -1,10 +1,11 @@
 /**
- * Issue 5: a store in Chromium joins a cluster of Node `peerkv-store` processes. The real
- * signaling server runs in the test process; one Node store bootstraps, one joins; the page
- * (IndexedDB, the browser's own WebRTC) joins through PD under a temporary id. PD's group
- * and the data region grow to three voters including the browser's store; a write from the
- * page is read by a Node-side client and a write from Node is read in the page (and is on
- * the page's own replica).
+ * A Chromium profile's store (the default browser runtime: `openBrowser` with signaling, the
+ * store in the host tab's Worker, its WebRTC peers in the page) joins a cluster of Node
+ * `peerkv-store` processes. The real signaling server runs in the test process; one Node
+ * store bootstraps, one joins; the browser's empty store hears members during its probe and
+ * joins through PD. PD's group and the data region grow to three voters including the
+ * browser's store; a write from the page is read by a Node-side client and a write from Node
+ * is read in the page (and is on the page's own replica).
  *
  * Run with `node tests/run-e2e.mjs tests/e2e/net/node-browser.spec.ts`.
  */
@@ -15,24 +16,44 @@ import { expect, test } from '@playwright/test';
 import { BOOTSTRAP_IDS, randomTempStoreId } from '@peerkv/store';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from 'peerkv';
 import { nodeWebRtcTransport } from '../../../packages/store/src/net/node-webrtc.ts';
-import type { RegionSummary } from './fixture/page.ts';
-import { StoreProcess, net, startNetFixture, until } from './serve.ts';
+import { SignalingServer } from '../../../signaling/src/server.ts';
+import { startVite } from '../browser/vite-server.ts';
+import { StoreProcess } from '../store-process.ts';
 
 const SECRET = 'net-e2e-secret';
 const t = codec.text;
 const s = codec.fromText;
 
+/** Polls `cond` every 100 ms until true; throws after `timeoutMs`. */
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 40_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await cond()) return;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+}
+
 test('a Chromium store joins two Node stores; writes cross both ways', async ({ browser }) => {
+  test.setTimeout(150_000);
   const t0 = performance.now();
   const phase = (what: string) => console.log(`net e2e node+browser: ${what} at ${Math.round(performance.now() - t0)} ms`);
   const cleanups: (() => unknown)[] = [];
   try {
-    const fx = await startNetFixture();
-    cleanups.push(() => fx.close());
+    const signaling = new SignalingServer();
+    const signalingUrl = `ws://127.0.0.1:${(await signaling.listen(0, '127.0.0.1')).port}`;
+    cleanups.push(() => signaling.close());
+    const vite = await startVite();
+    cleanups.push(() => vite.close());
     const root = mkdtempSync(join(tmpdir(), 'peerkv-net-e2e-'));
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));
     const cluster = `net-${randomTempStoreId()}`;
-    const argsOf = (name: string, extra: string[] = []) => ['--data', join(root, name), '--cluster', cluster, '--secret', SECRET, '--signaling', fx.signalingUrl, '--label', `device=${name}`, '--tick-ms', '50', '--drain-wait-ms', '200', '--bootstrap-probe-ms', '1000', ...extra];
+    const argsOf = (name: string, extra: string[] = []) => ['--data', join(root, name), '--cluster', cluster, '--secret', SECRET, '--signaling', signalingUrl, '--label', `device=${name}`, '--tick-ms', '50', '--drain-wait-ms', '200', '--bootstrap-probe-ms', '1000', ...extra];
     const a = new StoreProcess(argsOf('a', ['--bootstrap']));
     cleanups.push(() => a.kill('SIGKILL'));
     expect(await a.serving()).toEqual({ storeId: BOOTSTRAP_IDS.store, started: 'bootstrapped' });
@@ -46,22 +67,26 @@ test('a Chromium store joins two Node stores; writes cross both ways', async ({ 
     cleanups.push(() => ctx.close());
     const page = await ctx.newPage();
     page.on('pageerror', (e) => console.error(`page: ${e.message}`));
-    await page.goto(fx.pageUrl);
-    const me = await net(page, 'start', { clusterId: cluster, secret: SECRET, signalingUrl: fx.signalingUrl, labels: { device: 'chromium' }, store: { tickIntervalMs: 50 }, joinTimeoutMs: 30_000 });
-    expect(me.started).toBe('joined');
-    const ids = [BOOTSTRAP_IDS.store, sb.storeId, me.storeId].sort((x, y) => x - y);
+    await page.goto(`${vite.url}tests/e2e/browser/fixture/index.html?cluster=${cluster}&secret=${SECRET}&signaling=${encodeURIComponent(signalingUrl)}&device=chromium&probeMs=3000`);
+    await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
+    await page.evaluate(() => window.harness.put('hello', 'x'));
+    const me = await page.evaluate(() => window.harness.status());
+    expect(me.opened).toBe('joined');
+    const myId = me.localStoreId!;
+    const ids = [BOOTSTRAP_IDS.store, sb.storeId, myId].sort((x, y) => x - y);
     expect(new Set(ids).size).toBe(3);
-    phase(`browser store ${me.storeId} joined`);
+    phase(`browser store ${myId} joined`);
 
-    // PD's group and the data region: three voters, the browser's store among them, as the page sees them and as PD routes.
-    const threeVoters = (rs: RegionSummary[]) => rs.length >= 2 && rs.every((r) => JSON.stringify(r.voters) === JSON.stringify(ids));
-    await until('3 voters incl. the browser store on the page', async () => threeVoters(await net(page, 'regions')), 60_000);
-    await until('PD routes the data to 3 voters incl. the browser', async () => JSON.stringify(await net(page, 'routeVoters', 'x')) === JSON.stringify(ids), 20_000);
-    expect(await net(page, 'stoppedReason')).toBeUndefined();
+    // PD's group and the data region: three voters, the browser's store among them.
+    await until('3 voters incl. the browser store on the page', async () => {
+      const v = Object.values(await page.evaluate(() => window.harness.localVoters()));
+      return v.length >= 2 && v.every((x) => JSON.stringify(x) === JSON.stringify(ids));
+    }, 60_000);
+    expect((await page.evaluate(() => window.harness.status())).stores.find((x) => x.local)?.stoppedReason).toBeUndefined();
     phase('3 voters of PD and data incl. the browser');
 
     // A client in Node (its own WebRTC under a temporary id).
-    const tr = await nodeWebRtcTransport({ localStoreId: randomTempStoreId(), clusterId: cluster, secret: SECRET, signalingUrl: fx.signalingUrl, iceServers: [] });
+    const tr = await nodeWebRtcTransport({ localStoreId: randomTempStoreId(), clusterId: cluster, secret: SECRET, signalingUrl, iceServers: [] });
     cleanups.push(() => tr.close());
     await until('the Node client reaches the 3 stores', () => ids.every((id) => tr.peers().includes(id)), 60_000).catch((e: Error) => {
       throw new Error(`${e.message}; peers: ${JSON.stringify(tr.peers())}`);
@@ -71,16 +96,16 @@ test('a Chromium store joins two Node stores; writes cross both ways', async ({ 
     const pd = new RemotePdService(tr, { candidates: () => tr.peers(), budgetMs: 10_000, attemptTimeoutMs: 2000 });
     const kv = new PeerKV({ pd, stores, requestTimeoutMs: 2000 });
     cleanups.push(() => kv.close());
-    expect((await pd.getStore(me.storeId))?.labels).toEqual({ device: 'chromium' });
+    expect((await pd.getStore(myId))?.labels).toEqual({ device: 'chromium' });
 
-    for (let i = 0; i < 20; i++) await net(page, 'put', `from-browser-${i}`, `b${i}`);
+    for (let i = 0; i < 20; i++) await page.evaluate((j) => window.harness.put(`from-browser-${j}`, `b${j}`), i);
     for (const i of [0, 7, 19]) expect(s((await kv.get(t(`from-browser-${i}`)))!)).toBe(`b${i}`);
     for (let i = 0; i < 20; i++) await kv.put(t(`from-node-${i}`), t(`n${i}`));
-    for (const i of [0, 7, 19]) expect(await net(page, 'get', `from-node-${i}`)).toBe(`n${i}`);
-    await until('the page\'s own replica holds the Node write', async () => (await net(page, 'getLocal', 'from-node-19')) === 'n19', 20_000);
+    for (const i of [0, 7, 19]) expect(await page.evaluate((j) => window.harness.get(`from-node-${j}`), i)).toBe(`n${i}`);
+    await until('the page\'s own replica holds the Node write', async () => (await page.evaluate(() => window.harness.digest('from-node-', true))).count === 20, 20_000);
     phase('writes cross both ways');
 
-    await net(page, 'close');
+    await page.close();
     for (const p of [a, b]) p.kill('SIGTERM');
     expect(await Promise.all([a.exited, b.exited])).toEqual([0, 0]);
     phase('closed');
