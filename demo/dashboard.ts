@@ -114,7 +114,9 @@ export function mountDashboard(stores: DemoStores): void {
     const views = mergeStores(statuses);
     events.observe(main, views);
     renderSummary(main);
-    renderPd(main, statuses);
+    const leading = statuses.find((st) => st.localStoreId !== undefined && st.localStoreId === main.pdLeaderStoreId);
+    if (leading) events.observeOperators(leading.operators ?? []);
+    renderPd(main, leading);
     renderStores(views, main);
     byId('regions').querySelector('tbody')!.replaceChildren(...renderRegions(views));
   }
@@ -202,9 +204,8 @@ function renderSummary(st: BrowserStatus): void {
 }
 
 /** The PD leader and, when one of this page's stores leads PD, its running operators. */
-function renderPd(main: BrowserStatus, statuses: BrowserStatus[]): void {
+function renderPd(main: BrowserStatus, leading: BrowserStatus | undefined): void {
   const leaderId = main.pdLeaderStoreId;
-  const leading = statuses.find((s) => s.localStoreId !== undefined && s.localStoreId === leaderId);
   byId('pd').replaceChildren(
     h('span', {}, 'PD leader ', h('b', {}, leaderId === undefined ? 'unknown' : `store ${leaderId}`)),
     ' · ',

@@ -1,12 +1,12 @@
 /**
  * The dashboard's event log: changes noticed between two status polls (host tab, stores up
- * or down, cut or healed, region leaders) with the local time.
+ * or down, cut or healed, region leaders, PD operators started and finished) with the local time.
  */
 import type { BrowserStatus, StoreView } from 'peerkv/browser';
 import { h } from './dom.ts';
 
 /** Most events kept in the log. */
-export const EVENTS_SHOWN_MAX = 12;
+export const EVENTS_SHOWN_MAX = 30;
 
 /** Notices changes between two status polls and logs them; see the module header. */
 export class ClusterEvents {
@@ -14,6 +14,7 @@ export class ClusterEvents {
   private up = new Map<number, boolean>();
   private cut = new Map<number, boolean>();
   private leaders = new Map<number, string>();
+  private operators = new Set<string>();
 
   constructor(private readonly list: HTMLElement) {}
 
@@ -38,6 +39,14 @@ export class ClusterEvents {
         this.leaders.set(r.regionId, now);
       }
     }
+  }
+
+  /** Logs operators that appeared or went away since the last poll (`ops` from the PD leader's status). */
+  observeOperators(ops: readonly { regionId: number; kind: string; desc: string }[]): void {
+    const now = new Set(ops.map((op) => `region ${op.regionId}: ${op.kind} (${op.desc})`));
+    for (const op of now) if (!this.operators.has(op)) this.log(`PD operator started on ${op}`);
+    for (const op of this.operators) if (!now.has(op)) this.log(`PD operator finished on ${op}`);
+    this.operators = now;
   }
 
   private log(text: string): void {
