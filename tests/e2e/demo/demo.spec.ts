@@ -6,7 +6,9 @@
  * both stores and a region with a leader; "Add a store" opens a third store in A's page
  * (joining over BroadcastChannel); a split adds a region; stopping the added store shows it
  * down while the list keeps working, and it starts again; A cuts its link to B and heals it;
- * a second tab of B attaches to B's host tab and shows the list. Screenshots go to tests/artifacts/demo-*.png.
+ * a second tab of B attaches to B's host tab and shows the list. Then two fresh profiles
+ * open the demo at the same moment: one creates the cluster, the other joins, and the list
+ * syncs. Screenshots go to tests/artifacts/demo-*.png.
  *
  * Run with `node tests/run-e2e.mjs tests/e2e/demo`.
  */
@@ -148,4 +150,21 @@ test('two browsers form one cluster: the list syncs, the dashboard shows both st
   await a.screenshot({ path: join(ARTIFACTS, 'demo-browser-a.png'), fullPage: true });
   await b.screenshot({ path: join(ARTIFACTS, 'demo-browser-b.png'), fullPage: true });
   await b2.screenshot({ path: join(ARTIFACTS, 'demo-browser-b-second-tab.png'), fullPage: true });
+});
+
+test('two browsers opening the demo at the same moment form one cluster (one creates it, the other joins)', async () => {
+  test.setTimeout(90_000);
+  // The first test's browsers leave, so these two find no member and race to create the cluster.
+  for (const c of contexts.splice(0)) await c.close();
+  const [ctxC, ctxD] = await Promise.all([launch('c'), launch('d')]);
+  const [c, d] = await Promise.all([openDemo(ctxC, 'C', ctxC.pages()[0]), openDemo(ctxD, 'D', ctxD.pages()[0])]);
+  const opened = async (p: Page) => {
+    await expect(p.locator('#summary')).toContainText(/bootstrapped|joined/, { timeout: STEP_MS });
+    return /bootstrapped/.test((await p.locator('#summary').textContent()) ?? '') ? 'bootstrapped' : 'joined';
+  };
+  expect((await Promise.all([opened(c), opened(d)])).sort()).toEqual(['bootstrapped', 'joined']);
+  await expect(c.locator('.store .badge:text-is("up")')).toHaveCount(2, { timeout: STEP_MS });
+  await addItem(d, 'tea');
+  await expect(c.locator('#items li .text')).toHaveText(['tea'], { timeout: STEP_MS });
+  await c.screenshot({ path: join(ARTIFACTS, 'demo-simultaneous-open.png'), fullPage: true });
 });
