@@ -49,7 +49,7 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, timeo
 describe('NetHost', () => {
   it('draining hands every leadership of the store to another voter before it returns', async () => {
     const cluster = `drain-${Math.random().toString(36).slice(2)}`;
-    const all = await Promise.all(['a', 'b', 'c'].map(async (n) => NetHost.open(options(cluster, n), deps)));
+    const all = await Promise.all(['a', 'b', 'c'].map(async (n) => NetHost.open(options(cluster, n, { testHooks: true }), deps)));
     hosts.push(...all);
     await until('every region on three voters', async () => {
       const st = await all[0].status();
@@ -65,6 +65,13 @@ describe('NetHost', () => {
     expect(st.pd!.regions.length).toBeGreaterThanOrEqual(1);
     const st2 = await all[1].status();
     expect(BigInt(st2.tso!)).toBeGreaterThan(BigInt(st.tso!));
+    // A split asked of every host (the region's leader is local to one, remote to the others).
+    const regionsBefore = st.pd!.regions.length;
+    for (const [i, h] of all.entries()) {
+      const sp = await h.call({ op: 'splitRegion', splitKey: t(`m${i}`) });
+      expect(sp, JSON.stringify(sp)).toMatchObject({ ok: true });
+    }
+    await until('PD sees the three new regions', async () => ((await all[0].status()).pd?.regions.length ?? 0) === regionsBefore + 3);
     const leads = async (h: NetHost) => (await h.status()).stores.find((s) => s.local)!.regions.filter((x) => x.role === 'leader').length;
     const counts = await Promise.all(all.map(leads));
     const leader = all[counts.indexOf(Math.max(...counts))];
