@@ -5,9 +5,9 @@
  * commit and applied index); the PD leader and its running operators; members, host tab
  * and the profile's storage. Each handle's `status()` is polled on its own; the views merge.
  */
-import { BrowserKvError, type BrowserPeerKV, type BrowserStatus, type RegionView, type StoreView } from 'peerkv/browser';
+import type { BrowserStatus, PdView, RegionView, StoreView } from 'peerkv/browser';
 import { PD_REGION_ID } from '@peerkv/store';
-import { byId, h, showKey } from './dom.ts';
+import { byId, h, kib, showKey } from './dom.ts';
 import type { DemoHandle, DemoStores } from './stores.ts';
 import { signalingUrl } from './stores.ts';
 import { StoreCard, type CardContext } from './store-card.ts';
@@ -15,10 +15,6 @@ import { ClusterEvents } from './events.ts';
 
 /** Dashboard refresh period, ms. */
 const STATUS_POLL_MS = 700;
-/** Tries of one split while PD's view of the region lags its leader's (EpochNotMatch). */
-export const SPLIT_ATTEMPTS_MAX = 6;
-/** Pause between two split tries, ms (about one region heartbeat). */
-export const SPLIT_RETRY_MS = 1000;
 
 const enc = new TextEncoder();
 
@@ -88,7 +84,7 @@ export function mountDashboard(stores: DemoStores): void {
   };
 
   /** Updates the store cards in place, so a button under the pointer is never replaced. */
-  function renderStores(views: StoreView[], main: BrowserStatus | undefined): void {
+  function renderStores(views: StoreView[], main: BrowserStatus | undefined, pd: PdView | undefined): void {
     const box = byId('stores');
     const cut = new Set((main?.stores ?? []).filter((v) => v.partitioned).map((v) => v.storeId));
     for (const v of views) {
@@ -98,7 +94,7 @@ export function mountDashboard(stores: DemoStores): void {
         cards.set(v.storeId, card);
         box.append(card.el);
       }
-      card.update(v, { cut, pdLeader: main?.pdLeaderStoreId });
+      card.update(v, { cut, pdLeader: main?.pdLeaderStoreId, pdStore: pd?.stores.find((x) => x.storeId === v.storeId) });
     }
   }
 
@@ -117,13 +113,14 @@ export function mountDashboard(stores: DemoStores): void {
     const leading = statuses.find((st) => st.localStoreId !== undefined && st.localStoreId === main.pdLeaderStoreId);
     if (leading) events.observeOperators(leading.operators ?? []);
     renderPd(main, leading);
-    renderStores(views, main);
-    byId('regions').querySelector('tbody')!.replaceChildren(...renderRegions(views));
+    const pd = statuses.map((st) => st.pd).find((p) => p && p.stores.length > 0);
+    renderStores(views, main, pd);
+    byId('regions').querySelector('tbody')!.replaceChildren(...renderRegions(views, pd));
   }
 
   byId('split').addEventListener('click', () => {
     const key = byId<HTMLInputElement>('split-key').value;
-    void act(`split at ${key}`, () => splitWithRetry(stores.main.kv, enc.encode(key)));
+    void act(`split at ${key}`, () => stores.main.kv.splitRegion(enc.encode(key)));
   });
   byId('heal').addEventListener('click', () => void act('heal', () => Promise.all(stores.all().map((hd) => hd.kv.heal()))));
   byId('add-store').addEventListener('click', () => void act('add a store', () => stores.add()));
@@ -131,29 +128,8 @@ export function mountDashboard(stores: DemoStores): void {
   tick();
 }
 
-/** A split refused for a stale epoch or a missing leader: PD's view catches up within a heartbeat. */
-function isTransientSplitError(e: unknown): boolean {
-  return e instanceof BrowserKvError && e.kind === 'RegionError' && /EpochNotMatch|NotLeader|no leader/.test(e.message);
-}
-
-/**
- * Splits at `key`. The split hook takes the region's epoch from PD, which learns a membership
- * change (a store added, a replica moved) only at the leader's next heartbeat; until then the
- * leader refuses with EpochNotMatch, so the split is tried again a few times.
- */
-async function splitWithRetry(kv: BrowserPeerKV, key: Uint8Array): Promise<{ newRegionId: number }> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await kv.splitRegion(key);
-    } catch (e) {
-      if (attempt >= SPLIT_ATTEMPTS_MAX || !isTransientSplitError(e)) throw e;
-      await new Promise((r) => setTimeout(r, SPLIT_RETRY_MS));
-    }
-  }
-}
-
 /** One row per region, from every replica's own view. */
-function renderRegions(views: StoreView[]): HTMLElement[] {
+function renderRegions(views: StoreView[], pd: PdView | undefined): HTMLElement[] {
   const byRegion = new Map<number, { store: number; r: RegionView }[]>();
   for (const s of views) for (const r of s.regions) (byRegion.get(r.regionId) ?? byRegion.set(r.regionId, []).get(r.regionId)!).push({ store: s.storeId, r });
   return [...byRegion.entries()]
@@ -165,6 +141,8 @@ function renderRegions(views: StoreView[]): HTMLElement[] {
       // PD's own Raft group: the cluster's metadata (stores, regions, ids, timestamps), not user keys.
       const range = id === PD_REGION_ID ? 'PD metadata' : `[${showKey(newest.r.startKey, '−∞')}, ${showKey(newest.r.endKey, '+∞')})`;
       const missing = newest.r.peers.filter((p) => !replicas.some((v) => v.store === p.storeId));
+      const info = pd?.regions.find((x) => x.regionId === id);
+      const size = id === PD_REGION_ID ? '—' : info ? `~${kib(info.approximateSizeBytes)} · ${info.approximateKeys} keys` : 'not reported yet';
       return h(
         'tr',
         { 'data-region': String(id) },
@@ -173,6 +151,7 @@ function renderRegions(views: StoreView[]): HTMLElement[] {
         h('td', {}, `v${newest.r.epoch.version} · conf ${newest.r.epoch.confVer}`),
         h('td', { class: 'leader-cell' }, leader ? `store ${leader.store} (term ${leader.r.term})` : 'electing…'),
         h('td', {}, newest.r.peers.map((p) => `${p.storeId}${p.role === 'voter' ? '' : ` (${p.role})`}`).join(', ')),
+        h('td', {}, size),
         h(
           'td',
           {},
@@ -196,6 +175,7 @@ function renderSummary(st: BrowserStatus): void {
     item('persistent storage', String(st.persisted)),
     item('IndexedDB usage', usage),
     item('requests', `${st.requests.reads} reads · ${st.requests.writes} writes · ${st.requests.failed} failed`),
+    item('TSO', st.tso ? showTso(st.tso) : 'PD not reachable'),
     ...(st.slowDiskMs ? [item('slow disk', `${st.slowDiskMs} ms`)] : []),
   );
   byId('host').textContent = st.isHost
@@ -213,4 +193,12 @@ function renderPd(main: BrowserStatus, leading: BrowserStatus | undefined): void
   );
   const ops = leading?.operators ?? [];
   byId('operators').replaceChildren(...ops.map((op) => h('li', {}, h('b', {}, `region ${op.regionId}`), ` ${op.kind}: ${op.desc}`)));
+}
+
+/** A TSO timestamp (`physical << 18 | logical`) as its wall-clock time and logical counter. */
+function showTso(tso: string): string {
+  const ts = BigInt(tso);
+  const physical = Number(ts >> 18n);
+  const logical = Number(ts & ((1n << 18n) - 1n));
+  return `${tso} (${new Date(physical).toISOString().slice(11, 23)} + ${logical})`;
 }

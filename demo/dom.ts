@@ -32,3 +32,8 @@ export function showKey(key: Uint8Array, fallback: string): string {
   const s = decoder.decode(key);
   return [...s].map((c) => (c >= ' ' && c <= '~' ? c : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)).join('');
 }
+
+/** Bytes as KiB with one decimal. */
+export function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}

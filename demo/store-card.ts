@@ -4,8 +4,8 @@
  * store this page runs, Partition (this browser's store: cut it off from every member;
  * another store: cut this browser's link to it).
  */
-import type { StoreView } from 'peerkv/browser';
-import { h } from './dom.ts';
+import type { PdView, StoreView } from 'peerkv/browser';
+import { h, kib } from './dom.ts';
 import type { DemoStores } from './stores.ts';
 
 /** What a card needs from the dashboard. */
@@ -21,6 +21,8 @@ export interface CardFacts {
   /** Stores the main store is cut off from. */
   cut: ReadonlySet<number>;
   pdLeader: number | undefined;
+  /** What PD knows of this store (address, labels, capacity), when a PD replica is in view. */
+  pdStore?: PdView['stores'][number];
 }
 
 /** One store's card; its buttons stay the same elements across updates. */
@@ -72,6 +74,12 @@ export class StoreCard {
       ? [`regions ${s.regions.length} · leading ${leads}`, `rounds ${c.rounds} · writes ${c.writes}`, `snapshots ${c.snapshotsGenerated}/${c.snapshotsInstalled} · log GC ${c.logCompactions}`]
       : [owner || isMain ? 'stopped (data kept in IndexedDB)' : 'unreachable from here'];
     if (s.database) lines.push(`IndexedDB ${s.database}`);
+    const meta = facts.pdStore;
+    if (meta) {
+      const labels = Object.entries(meta.labels).map(([k, v]) => `${k}=${v}`).join(' ') || 'no labels';
+      const capacity = meta.capacityBytes !== undefined ? ` · used ${kib(meta.usedBytes ?? 0)} of ${(meta.capacityBytes / 2 ** 30).toFixed(1)} GiB` : '';
+      lines.push(`PD: ${meta.state}${meta.draining ? ' (draining)' : ''} · ${labels}${capacity}`);
+    }
     if (s.stoppedReason) lines.push(`stopped: ${s.stoppedReason.split('\n')[0]}`);
     this.counters.replaceChildren(...lines.flatMap((l, i) => (i === 0 ? [l] : [h('br'), l])));
   }

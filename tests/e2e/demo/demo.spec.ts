@@ -100,6 +100,10 @@ test('two browsers form one cluster: the list syncs, the dashboard shows both st
   await expect(a.locator('.store')).toHaveCount(2);
   await expect(a.locator('#regions tbody tr .leader-cell').first()).toContainText('store', { timeout: STEP_MS });
   await expect(a.locator('#pd')).toContainText('PD leader store');
+  // PD's view: a timestamp from the TSO, each store's PD record, each data region's size.
+  await expect(a.locator('#summary')).toContainText(/TSO \d+/, { timeout: STEP_MS });
+  await expect(a.locator('.store .counters', { hasText: 'PD: up' })).toHaveCount(2, { timeout: STEP_MS });
+  await expect(a.locator('#regions tbody tr td:nth-child(6)', { hasText: 'keys' }).first()).toBeVisible({ timeout: STEP_MS });
 
   await a.click('#add-store');
   await expect(a.locator('.store')).toHaveCount(3, { timeout: STEP_MS });
