@@ -9,6 +9,7 @@ import * as Comlink from 'comlink';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { codec } from '../src/index.ts';
 import { BrowserKvError, BrowserPeerKV, createWorkerApi, type ElectionLocks, type OpenBrowserOptions } from '../src/browser/index.ts';
+import { until } from './until.ts';
 
 const t = codec.text;
 const s = (v: Uint8Array | undefined) => (v ? codec.fromText(v) : undefined);
@@ -165,15 +166,6 @@ describe('BrowserPeerKV, networked store per profile', () => {
     kv.start();
     tabs.push(kv);
     return kv;
-  }
-
-  async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await cond()) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`timed out waiting for: ${what}`);
   }
 
   it('three tabs share the profile\'s one store: it creates the cluster, the host leaves mid-write, the next tab reopens it', async () => {

@@ -11,6 +11,7 @@ import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { BOOTSTRAP_IDS, NetworkStoreError, PD_REGION_ID, STORE_CFS, isTempStoreId, randomTempStoreId, startNetworkStore, type NetworkStore } from '@peerkv/store';
 import { BroadcastChannelTransport, deriveClusterKeys, type ClusterKeys } from '@peerkv/transport';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from '../src/index.ts';
+import { until } from './until.ts';
 
 const t = codec.text;
 const s = codec.fromText;
@@ -18,15 +19,6 @@ const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
-}
 
 function factory(keys: ClusterKeys) {
   return (storeId: number): BroadcastChannelTransport => {

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { codec } from '../src/index.ts';
 import { BrowserKvError, NetHost, type NetHostOptions } from '../src/browser/index.ts';
+import { until } from './until.ts';
 
 const t = codec.text;
 const hosts: NetHost[] = [];
@@ -35,15 +36,6 @@ function options(cluster: string, storeName: string, extra: Partial<NetHostOptio
     store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, requestTimeoutMs: 1000 },
     ...extra,
   };
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
 }
 
 describe('NetHost', () => {

@@ -17,6 +17,7 @@ import { chromium, expect, test, type BrowserContext, type Page } from '@playwri
 import { SignalingServer } from '../../../signaling/src/server.ts';
 import { CHROMIUM_ARGS, chromiumPath } from '../../chromium.ts';
 import { startVite, type ViteFixture } from './vite-server.ts';
+import { until } from '../until.ts';
 
 /** Keys written before the kill. */
 const KEYS = 1000;
@@ -53,20 +54,6 @@ function browserPid(dir: string): number {
     if (args.includes(`--user-data-dir=${dir}`) && !args.some((a) => a.startsWith('--type='))) return Number(e);
   }
   throw new Error(`no Chromium main process for ${dir}`);
-}
-
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await cond()) return;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
 }
 
 interface Device {

@@ -9,6 +9,7 @@
  */
 import { expect, test, type Page } from '@playwright/test';
 import { startVite, type ViteFixture } from './vite-server.ts';
+import { until } from '../until.ts';
 
 let vite: ViteFixture;
 
@@ -19,20 +20,6 @@ test.beforeAll(async () => {
 test.afterAll(async () => {
   await vite?.close();
 });
-
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await cond()) return;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-}
 
 interface StorePage {
   page: Page;

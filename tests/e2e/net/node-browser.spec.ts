@@ -19,25 +19,11 @@ import { nodeWebRtcTransport } from '../../../packages/store/src/net/node-webrtc
 import { SignalingServer } from '../../../signaling/src/server.ts';
 import { startVite } from '../browser/vite-server.ts';
 import { StoreProcess } from '../store-process.ts';
+import { until } from '../until.ts';
 
 const SECRET = 'net-e2e-secret';
 const t = codec.text;
 const s = codec.fromText;
-
-/** Polls `cond` every 100 ms until true; throws after `timeoutMs`. */
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 40_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await cond()) return;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-}
 
 test('a Chromium store joins two Node stores; writes cross both ways', async ({ browser }) => {
   test.setTimeout(150_000);
