@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as Comlink from 'comlink';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { codec } from '../src/index.ts';
-import { BrowserKvError, BrowserPeerKV, createWorkerApi, type ElectionLocks, type OpenBrowserOptions } from '../src/browser/index.ts';
+import { BrowserKvError, BrowserPeerKV, createWorkerApi, openBrowser, type ElectionLocks, type OpenBrowserOptions } from '../src/browser/index.ts';
 import { until } from './until.ts';
 
 const t = codec.text;
@@ -131,6 +131,10 @@ describe('BrowserPeerKV across tabs (embedded cluster)', () => {
     const err = await b.stopStore(1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BrowserKvError);
     expect((err as BrowserKvError).kind).toBe('HooksDisabled');
+  });
+
+  it('refuses signaling without a secret, with a typed error', async () => {
+    await expect(openBrowser({ cluster: 'nosecret', signaling: ['ws://127.0.0.1:1'], locks: new FakeLocks(), createWorker: fakeWorker })).rejects.toMatchObject({ kind: 'InvalidArgument' });
   });
 
   it('fails a call with Timeout when no host answers within the deadline, and Closed after close', async () => {
