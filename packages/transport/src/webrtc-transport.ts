@@ -94,6 +94,9 @@ interface Remote {
   timer: TimerHandle | null;
 }
 
+/** Packets kept from a peer that sends before this side's `connect` event fired (its auth hello). */
+export const EARLY_PACKETS_MAX = 64;
+
 const SEALED_VERSION = 1;
 
 function isSealed(v: unknown): v is SealedPayload & { peerkv: number } {
@@ -278,15 +281,20 @@ export class WebRtcTransport extends LinkTransport {
     peer.on('signal', (signal) => {
       if (r.peer === peer) this.publish({ kind: 'signal', from: this.localStoreId, session: this.session, to: r.storeId, toSession: r.session, dial, signal });
     });
-    peer.on('connect', () => this.onConnect(r, peer));
+    // The remote's first packets (its auth hello) can arrive before this side's `connect`:
+    // keep them for the link instead of dropping them (a lost hello failed the handshake).
+    const early: Uint8Array[] = [];
+    peer.on('connect', () => this.onConnect(r, peer, early));
     peer.on('data', (d) => {
-      if (r.peer === peer) r.handle?.receive(d);
+      if (r.peer !== peer) return;
+      if (r.handle) r.handle.receive(d);
+      else if (early.length < EARLY_PACKETS_MAX) early.push(d);
     });
     peer.on('close', () => this.onPeerGone(r, peer));
     peer.on('error', () => this.onPeerGone(r, peer));
   }
 
-  private onConnect(r: Remote, peer: PeerLike): void {
+  private onConnect(r: Remote, peer: PeerLike, early: Uint8Array[]): void {
     if (r.peer !== peer || this.isClosed) return;
     this.clearTimer(r);
     const link: Link = {
@@ -296,6 +304,7 @@ export class WebRtcTransport extends LinkTransport {
     };
     r.handle = this.attachLink(r.storeId, link);
     const handle = r.handle;
+    for (const packet of early.splice(0)) handle.receive(packet);
     // simple-peer sets the channel's low-water mark (64 KiB) but exposes no event for it.
     const channel = (peer as unknown as { _channel?: RTCDataChannel })._channel;
     channel?.addEventListener('bufferedamountlow', () => handle.drained());

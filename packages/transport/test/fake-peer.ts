@@ -8,6 +8,9 @@ import type { PeerFactory, PeerLike, PeerOptions } from '../src/webrtc-transport
 type Handler = (...args: unknown[]) => void;
 
 let nextId = 1;
+
+/** Test knob: delay of the second side's `connect` event after the first's, ms (0 = same tick). */
+export const fakePeerTiming = { connectSkewMs: 0 };
 const registry = new Map<number, FakePeer>();
 
 /** A fake simple-peer. */
@@ -55,7 +58,9 @@ export class FakePeer {
     this.connected = r.connected = true;
     queueMicrotask(() => {
       r.emit('connect');
-      this.emit('connect');
+      // Real channels open on the two sides at different moments: the first may send first.
+      if (fakePeerTiming.connectSkewMs > 0) setTimeout(() => this.emit('connect'), fakePeerTiming.connectSkewMs);
+      else this.emit('connect');
     });
   }
 

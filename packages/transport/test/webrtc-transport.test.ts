@@ -9,7 +9,7 @@ import { SignalingServer } from '../../../signaling/src/server.ts';
 import type { WebSocketCtor } from '../src/signaling-client.ts';
 import { WebRtcTransport } from '../src/webrtc-transport.ts';
 import type { RaftBatch } from '../src/codec/envelope.ts';
-import { fakePeerFactory } from './fake-peer.ts';
+import { fakePeerFactory, fakePeerTiming } from './fake-peer.ts';
 import { seqMessage, seqOf, testKeys, until } from './helpers.ts';
 
 const cleanups: Array<() => unknown> = [];
@@ -78,6 +78,18 @@ describe('WebRtcTransport (fake peers, real signaling server)', () => {
     expect(a.t.peers()).toEqual([2]);
     expect(evil.t.peers()).toEqual([]);
     expect(a.got).toEqual([]);
+  });
+
+  it('a peer that sends its hello before this side saw connect still authenticates at once', async () => {
+    fakePeerTiming.connectSkewMs = 30;
+    cleanups.push(() => (fakePeerTiming.connectSkewMs = 0));
+    const { url } = await server();
+    const a = await store(url, 1);
+    const b = await store(url, 2);
+    await until(() => a.t.peers().length === 1 && b.t.peers().length === 1);
+    expect(a.t.counters().drops.authFailed + b.t.counters().drops.authFailed).toBe(0);
+    a.t.send(2, [seqMessage(7)]);
+    await until(() => b.got.length === 1);
   });
 
   it('redials after the channel drops', async () => {
