@@ -41,6 +41,9 @@ export interface ClientOptions {
   localStoreId?: number;
 }
 
+/** A store whose request timed out is asked after the others for this long, ms. */
+export const SUSPECT_STORE_MS = 3000;
+
 export interface CallOptions {
   signal?: AbortSignal;
 }
@@ -100,6 +103,8 @@ export class PeerKV {
   private closed = false;
   private readonly statusSource: StatusSource | undefined;
   private readonly localStoreId: number | undefined;
+  /** Stores whose request timed out, until when they are asked last (clock ms). */
+  private readonly suspectStores = new Map<number, number>();
   private readonly scanPagePairs: number;
 
   constructor(o: ClientOptions) {
@@ -348,6 +353,7 @@ export class PeerKV {
         continue;
       }
       const r = await fn(route, svc);
+      if (r.ok || r.error.kind !== 'Timeout') this.suspectStores.delete(target.storeId);
       if (r.ok) {
         // A linearizable request served by a peer we did not think led: it leads now.
         if (consistency === 'linearizable' && route.leader?.id !== target.id) this.cache.setLeader(route.region.id, target);
@@ -361,14 +367,21 @@ export class PeerKV {
     throw new PeerKVError('RetryBudgetExhausted', `request failed after retries: ${lastError ? lastError.kind : 'no reachable replica'}`, lastError);
   }
 
+  /**
+   * The replica to ask: the leader for a linearizable request (unless its store recently timed
+   * out: then a voter elsewhere, whose `NotLeader` names the current leader), the local replica
+   * for other reads, else a voter on a store not under suspicion.
+   */
   private pickPeer(route: RegionRoute, consistency: ReadConsistency, skip: Set<number>): Peer | undefined {
+    const now = this.clock.now();
+    const suspect = (p: Peer): boolean => (this.suspectStores.get(p.storeId) ?? -Infinity) > now;
     const peers = route.region.peers.filter((p) => !skip.has(p.id));
-    if (consistency === 'linearizable' && route.leader && !skip.has(route.leader.id)) return route.leader;
+    if (consistency === 'linearizable' && route.leader && !skip.has(route.leader.id) && !suspect(route.leader)) return route.leader;
     if (consistency !== 'linearizable') {
       const local = peers.find((p) => p.storeId === this.localStoreId);
       if (local) return local;
     }
-    return peers.find((p) => p.role === 'voter') ?? peers[0];
+    return peers.find((p) => p.role === 'voter' && !suspect(p)) ?? (consistency === 'linearizable' && route.leader && !skip.has(route.leader.id) ? route.leader : undefined) ?? peers.find((p) => p.role === 'voter') ?? peers[0];
   }
 
   /** Updates routing from an error; returns true when the retry may go at once. */
@@ -376,8 +389,9 @@ export class PeerKV {
     switch (e.kind) {
       case 'NotLeader':
         if (e.leaderHint && e.leaderHint.id !== target.id) {
-          // Fresh news beats an earlier "not the leader" from the same peer.
+          // Fresh news beats an earlier "not the leader" (or a timeout) from the same peer.
           skip.delete(e.leaderHint.id);
+          this.suspectStores.delete(e.leaderHint.storeId);
           this.cache.setLeader(route.region.id, e.leaderHint);
           return true;
         }
@@ -398,10 +412,17 @@ export class PeerKV {
         return false;
       case 'ServerIsBusy':
         return false;
-      case 'Timeout':
+      case 'Timeout': {
+        // Asked last for a while, also after the route is refreshed (PD may still name it).
+        const now = this.clock.now();
+        this.suspectStores.set(target.storeId, now + SUSPECT_STORE_MS);
         skip.add(target.id);
+        // A route naming one replica was cached before replicas were added (membership
+        // changes never fail a request, so nothing refreshed it): ask PD for the current peers.
+        if (route.region.peers.length === 1) this.cache.invalidate(route.region.id);
         if (skip.size >= route.region.peers.length) skip.clear();
         return false;
+      }
     }
   }
 

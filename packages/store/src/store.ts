@@ -962,7 +962,14 @@ export class Store {
         return { kind: 'KeyNotInRegion', key: k, regionId, startKey: peer.region.startKey, endKey: peer.region.endKey };
       }
     }
-    if (needLeader && !peer.isLeader()) return peer.notLeader();
+    if (needLeader && !peer.isLeader()) {
+      // A client that asks a follower may have lost the leader: tick again, so a leader that
+      // is gone is replaced within an election timeout even while this region hibernated. A
+      // hibernating follower has not heard from its leader for a while: it names none.
+      const stale = peer.hibernating;
+      this.wake(peer.regionId);
+      return stale ? { kind: 'NotLeader', regionId } : peer.notLeader();
+    }
     if (peer.proposals.length + peer.reads.size >= this.opts.pendingRequestsPerRegionMax) {
       return { kind: 'ServerIsBusy', reason: 'too many pending requests in region', backoffMs: 50 };
     }

@@ -119,9 +119,15 @@ export class PdCaller {
     return [...all.filter((id) => !suspect(id)), ...all.filter(suspect)];
   }
 
-  /** The guessed PD leader (writes) or last reader (reads), unless suspect; else the first target. */
+  /**
+   * Reads: the caller's own store when it has one (its PD replica answers routing reads without
+   * the network; one without a replica redirects at no cost). Otherwise the guessed PD leader
+   * (writes) or last reader (reads), unless suspect; else the first target.
+   */
   private firstTarget(write: boolean): number | undefined {
     const all = this.targets();
+    const local = this.o.local?.();
+    if (!write && local) return local.storeId;
     const guesses = write ? [this.leaderGuess, this.readGuess] : [this.readGuess, this.leaderGuess];
     const now = this.o.now();
     const usable = guesses.find((g) => g !== undefined && all.includes(g) && (this.suspects.get(g) ?? 0) <= now);

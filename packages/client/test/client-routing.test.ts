@@ -1,0 +1,60 @@
+/**
+ * Routing after a leader's store stops answering, with a stand-in PD and stores: a route
+ * cached long ago (before replicas were added: membership changes never fail a request, so
+ * the cache is not refreshed) names only the dead leader; after its timeout the client asks
+ * PD again, skips the store that timed out even though PD still names it as leader, and is
+ * led to the new leader by a follower's hint.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Peer, Region } from '@peerkv/pd';
+import type { Result } from '@peerkv/store';
+import { PeerKV, codec, type KvService, type PdService, type RegionRoute, type StoreResolver } from '../src/index.ts';
+
+const t = codec.text;
+const epoch = { confVer: 1, version: 1 };
+const peer = (id: number, storeId: number): Peer => ({ id, storeId, role: 'voter' });
+
+function region(peers: Peer[]): Region {
+  return { id: 3, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch, peers };
+}
+
+describe('PeerKV routing when the leader is gone', () => {
+  it('refreshes a route that names only the dead leader, skips the suspect store PD still names, follows a hint', async () => {
+    let pdRoute: RegionRoute = { region: region([peer(5, 2)]), leader: peer(5, 2) };
+    const pd: PdService = {
+      getRegion: async () => pdRoute,
+      getRegionById: async () => pdRoute,
+      getStore: async () => undefined,
+    };
+    const asked: number[] = [];
+    const svc = (storeId: number, answer: () => Result<void>): KvService => ({
+      storeId,
+      write: async () => {
+        asked.push(storeId);
+        return answer();
+      },
+      get: async () => ({ ok: true, value: undefined }),
+      scan: async () => ({ ok: true, value: [] }),
+    });
+    let storeTwoAlive = true;
+    const services = new Map<number, KvService>([
+      [2, svc(2, () => (storeTwoAlive ? { ok: true, value: undefined } : { ok: false, error: { kind: 'Timeout', what: 'no answer' } }))],
+      // A follower that knows the new leader.
+      [6, svc(6, () => ({ ok: false, error: { kind: 'NotLeader', regionId: 3, leaderHint: peer(9, 7) } }))],
+      [7, svc(7, () => ({ ok: true, value: undefined }))],
+    ]);
+    const stores: StoreResolver = { store: (id) => services.get(id) };
+    const kv = new PeerKV({ pd, stores, backoff: { attemptsMax: 20, baseMs: 1, capMs: 2, budgetMs: 5000 } });
+    await kv.put(t('a'), t('1')); // caches the one-replica route
+    expect(asked).toEqual([2]);
+
+    // Replicas were added since (PD knows; the cache does not), then store 2 died. PD has not
+    // heard of the new leader yet and still names store 2.
+    pdRoute = { region: region([peer(5, 2), peer(8, 6), peer(9, 7)]), leader: peer(5, 2) };
+    storeTwoAlive = false;
+    asked.length = 0;
+    await kv.put(t('b'), t('2'));
+    expect(asked).toEqual([2, 6, 7]);
+    kv.close();
+  });
+});
