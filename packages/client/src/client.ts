@@ -417,10 +417,12 @@ export class PeerKV {
         const now = this.clock.now();
         this.suspectStores.set(target.storeId, now + SUSPECT_STORE_MS);
         skip.add(target.id);
-        // A route naming one replica was cached before replicas were added (membership
-        // changes never fail a request, so nothing refreshed it): ask PD for the current peers.
-        if (route.region.peers.length === 1) this.cache.invalidate(route.region.id);
-        if (skip.size >= route.region.peers.length) skip.clear();
+        // Nobody left to ask: the cached peers may be out of date (membership changes do not
+        // fail requests, so a route cached long ago can miss replicas added since): ask PD.
+        if (route.region.peers.every((p) => skip.has(p.id) || (this.suspectStores.get(p.storeId) ?? -Infinity) > now)) {
+          skip.clear();
+          this.cache.invalidate(route.region.id);
+        }
         return false;
       }
     }

@@ -74,6 +74,28 @@ describe('replica checker', () => {
     expect(c.storesOf(2)).toEqual([1, 102, 103]);
   });
 
+  it('removes no extra replica while the voters left would lack a quorum of answering stores', () => {
+    const c = new SimCluster(['d2', 'd3', 'd4'], { maxStoreDownTimeMs: 5 * MIN, regionScheduleTolerance: 100 });
+    // Three stores go silent (past half the down time: suspect, not yet down).
+    c.setRegions(regionsOn(1, [102]));
+    c.down.add(1);
+    c.down.add(103);
+    c.down.add(104);
+    c.run(3, MIN);
+    // Then PD hears of four voters led on 102: any removal leaves at most one answering voter
+    // of three, so nothing is removed (a removal would strand the region without a quorum).
+    c.setRegions(regionsOn(1, [1, 102, 103, 104], 102).map((x) => ({ ...x, region: { ...x.region, epoch: { confVer: 50, version: 5 } } })));
+    const before = c.log.length;
+    c.run(3, 10_000);
+    expect(c.log.slice(before).filter((l) => l.startsWith('removeReplica'))).toEqual([]);
+    expect(c.storesOf(2)).toEqual([1, 102, 103, 104]);
+    // Two come back: a silent one is removed, leaving two answering voters of three.
+    c.down.delete(1);
+    c.down.delete(103);
+    c.run(6, 10_000);
+    expect(c.storesOf(2)).toEqual([1, 102, 103]);
+  });
+
   it('moves a replica apart from a device twin when a new device is available', () => {
     const c = new SimCluster(['d1', 'd2', 'd3']);
     c.setRegions(regionsOn(1, [1, 102, 103]));

@@ -352,8 +352,9 @@ export class NetHost {
         region = holding;
       } else if (r.error.kind === 'NotLeader' && r.error.leaderHint) {
         leader = r.error.leaderHint.storeId;
-      } else if (r.error.kind === 'EpochNotMatch' || r.error.kind === 'KeyNotInRegion') {
-        // The key moved to another region (a split PD has not routed yet): ask PD again shortly.
+      } else if (r.error.kind === 'EpochNotMatch' || r.error.kind === 'KeyNotInRegion' || r.error.kind === 'NotLeader') {
+        // The key moved to another region (a split PD has not routed yet), or the leadership
+        // moved and the old leader does not know where: ask PD again shortly.
         await new Promise((res) => setTimeout(res, SPLIT_RETRY_MS));
         ({ region, leader } = await routeOf());
       } else {

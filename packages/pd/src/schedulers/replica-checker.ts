@@ -108,7 +108,15 @@ function removeExtra(ctx: CheckContext): Operator | null {
     -(view.store(p.storeId)?.regionCount ?? 0),
     -p.storeId,
   ];
-  const victim = [...peers].sort((a, b) => compareTuples(key(a), key(b)))[0];
+  // Never remove a peer when the voters left would have no quorum of stores that answer now
+  // (a voter on a store that is down or silent is no help): wait for the group to heal first.
+  const answering = (p: Peer): boolean => view.peerCanStay(p) && (view.store(p.storeId)?.heartbeatAgeMs ?? Infinity) <= suspectMs;
+  const keepsQuorum = (victim: Peer): boolean => {
+    const voters = peers.filter((p) => p !== victim && p.role === 'voter');
+    return voters.filter(answering).length > voters.length / 2;
+  };
+  const victim = [...peers].sort((a, b) => compareTuples(key(a), key(b))).find(keepsQuorum);
+  if (victim === undefined) return null;
   const leaderTarget = victim.id === info.leader?.id ? pickLeaderTarget(view, info) : undefined;
   if (victim.id === info.leader?.id && leaderTarget === undefined) return null;
   return removePeerOperator(origin(ctx, 'removeReplica', `remove extra peer ${victim.id} (${peers.length} > ${ctx.maxReplicas})`), victim, leaderTarget?.storeId);

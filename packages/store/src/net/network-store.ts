@@ -232,7 +232,15 @@ async function joinId(o: NetworkStoreOptions): Promise<number> {
       }
       const r = await caller.call({ type: 'pdPutStore', storeId: 0, address: o.address, labels: o.labels ?? {} }, 'pdApply', { timeoutMs: Math.max(1, deadline - now()) });
       if (r.ok && r.value.kind === 'storePut') return r.value.storeId;
-      if (r.ok && r.value.kind === 'refused') throw new NetworkStoreError('JoinRefused', JSON.stringify(r.value.error));
+      if (r.ok && r.value.kind === 'refused') {
+        // A member whose cluster is still being created (its transport is up before its PD
+        // is bootstrapped): ask again shortly.
+        if (r.value.error.kind === 'NotBootstrapped') {
+          await new Promise((res) => timers.setTimeout(() => res(undefined), JOIN_POLL_MS));
+          continue;
+        }
+        throw new NetworkStoreError('JoinRefused', JSON.stringify(r.value.error));
+      }
     }
     throw new NetworkStoreError('JoinTimeout', `no member of '${o.clusterId}' gave a store id in time`);
   } finally {
