@@ -8,9 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BroadcastChannelTransport } from '../src/broadcast-channel-transport.ts';
 import type { RaftBatch } from '../src/codec/envelope.ts';
 import { CompositeTransport, CompositeTransportError } from '../src/composite-transport.ts';
-import { RpcError } from '../src/rpc.ts';
 import type { PeerEvent } from '../src/types.ts';
-import { PipeLink, seqMessage, seqOf, TestTransport, testKeys, until } from './helpers.ts';
+import { PipeLink, seqMessage, seqOf, TestTransport, testKeys, until, rejection } from './helpers.ts';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -41,15 +40,6 @@ async function store(storeId: number, clusters: [string, string]) {
 
 const seqs = (got: RaftBatch[]) => got.flatMap((b) => b.messages).map(seqOf);
 
-async function rejection(p: Promise<unknown>): Promise<RpcError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RpcError) return e;
-    throw e;
-  }
-  throw new Error('resolved');
-}
 
 describe('CompositeTransport', () => {
   it('refuses no parts and parts of different stores, with typed errors', async () => {

@@ -5,6 +5,7 @@ import type { ClusterKeys } from '../src/auth.ts';
 import type { RaftBatch, RegionMessage } from '../src/codec/envelope.ts';
 import type { Link, LinkHandle, LinkTransportOptions } from '../src/link-transport.ts';
 import { LinkTransport } from '../src/link-transport.ts';
+import { RpcError } from '../src/rpc.ts';
 
 const keyCache = new Map<string, Promise<ClusterKeys>>();
 
@@ -101,4 +102,15 @@ export async function until(cond: () => boolean, rounds = 2000): Promise<void> {
     await new Promise((r) => setTimeout(r, 1));
   }
   throw new Error('condition not reached');
+}
+
+/** The `RpcError` a request rejects with (fails the test if it resolves or throws anything else). */
+export async function rejection(p: Promise<unknown>): Promise<RpcError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof RpcError) return e;
+    throw e;
+  }
+  throw new Error('resolved');
 }

@@ -9,12 +9,11 @@ import { SignalingServer } from '../../../signaling/src/server.ts';
 import { BroadcastChannelTransport } from '../src/broadcast-channel-transport.ts';
 import type { RaftBatch } from '../src/codec/envelope.ts';
 import type { LinkTransport } from '../src/link-transport.ts';
-import { RpcError } from '../src/rpc.ts';
 import type { WebSocketCtor } from '../src/signaling-client.ts';
 import type { PeerEvent } from '../src/types.ts';
 import { WebRtcTransport } from '../src/webrtc-transport.ts';
 import { fakePeerFactory } from './fake-peer.ts';
-import { connect, PipeLink, seqMessage, seqOf, TestTransport, testKeys, until } from './helpers.ts';
+import { connect, PipeLink, seqMessage, seqOf, TestTransport, testKeys, until, rejection } from './helpers.ts';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -40,15 +39,6 @@ function watch<T extends LinkTransport>(t: T): Node<T> {
 const seqs = (n: Node<LinkTransport>) => n.got.flatMap((b) => b.messages).map(seqOf);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function rejection(p: Promise<unknown>): Promise<RpcError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RpcError) return e;
-    throw e;
-  }
-  throw new Error('resolved');
-}
 
 let clusterSeq = 0;
 
