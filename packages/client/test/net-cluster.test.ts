@@ -7,8 +7,8 @@
  * killed, and the store restarts from its engine and catches up.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
-import { BOOTSTRAP_IDS, NetworkStoreError, PD_REGION_ID, STORE_CFS, isTempStoreId, randomTempStoreId, startNetworkStore, type NetworkStore } from '@peerkv/store';
+import { MemoryDisk, MemoryEngine, type KvEngine } from '@peerkv/storage';
+import { BOOTSTRAP_IDS, NetworkStoreError, PD_REGION_ID, STORE_CFS, isTempStoreId, randomTempStoreId, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
 import { BroadcastChannelTransport, deriveClusterKeys, type ClusterKeys } from '@peerkv/transport';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from '../src/index.ts';
 import { until } from './until.ts';
@@ -30,27 +30,31 @@ function factory(keys: ClusterKeys) {
 
 const STORE = { tickIntervalMs: 10, heartbeatIntervalTicks: 5, hibernateAfterTicks: 1_000_000, requestTimeoutMs: 2000 };
 
+/**
+ * Starts a store of `clusterId` on BroadcastChannel with the tests' store settings and a 20 s
+ * join budget (an empty memory engine unless `o.engine`), closed after the test.
+ */
+async function startStore(clusterId: string, keys: ClusterKeys, o: Omit<Partial<NetworkStoreOptions>, 'engine'> & { address: string; engine?: KvEngine }): Promise<NetworkStore> {
+  const ns = await startNetworkStore({
+    clusterId,
+    transportFactory: factory(keys),
+    store: STORE,
+    joinTimeoutMs: 20_000,
+    ...o,
+    engine: o.engine ?? (await MemoryEngine.open({ columnFamilies: STORE_CFS })),
+  });
+  cleanups.push(() => ns.close());
+  return ns;
+}
+
 describe('network cluster over BroadcastChannelTransport (Node)', () => {
   it('bootstraps, joins through PD, replicates to 3, survives a killed store, which restarts and catches up', async () => {
     const clusterId = `net-${randomTempStoreId()}`;
     const keys = await deriveClusterKeys(clusterId, 'secret', 1000);
     const disks = ['a', 'b', 'c'].map(() => new MemoryDisk());
     const engine = (i: number) => MemoryEngine.open({ columnFamilies: STORE_CFS, disk: disks[i] });
-    const start = async (i: number, bootstrap = false): Promise<NetworkStore> => {
-      const ns = await startNetworkStore({
-        engine: await engine(i),
-        clusterId,
-        transportFactory: factory(keys),
-        bootstrap,
-        address: `dev-${i}`,
-        labels: { device: `d${i}` },
-        store: STORE,
-        schedule: { maxStoreDownTimeMs: 60_000 },
-        joinTimeoutMs: 20_000,
-      });
-      cleanups.push(() => ns.close());
-      return ns;
-    };
+    const start = async (i: number, bootstrap = false): Promise<NetworkStore> =>
+      startStore(clusterId, keys, { engine: await engine(i), bootstrap, address: `dev-${i}`, labels: { device: `d${i}` }, schedule: { maxStoreDownTimeMs: 60_000 } });
 
     const first = await start(0, true);
     expect(first.started).toBe('bootstrapped');
@@ -114,20 +118,7 @@ describe('network cluster over BroadcastChannelTransport (Node)', () => {
   it('a store whose storage was wiped rejoins under a new id; PD moves the replicas off the old one', async () => {
     const clusterId = `net-${randomTempStoreId()}`;
     const keys = await deriveClusterKeys(clusterId, 'secret', 1000);
-    const start = async (i: number, bootstrap = false): Promise<NetworkStore> => {
-      const ns = await startNetworkStore({
-        engine: await MemoryEngine.open({ columnFamilies: STORE_CFS }),
-        clusterId,
-        transportFactory: factory(keys),
-        bootstrap,
-        address: `dev-${i}`,
-        labels: { device: `d${i}` },
-        store: STORE,
-        joinTimeoutMs: 20_000,
-      });
-      cleanups.push(() => ns.close());
-      return ns;
-    };
+    const start = (i: number, bootstrap = false): Promise<NetworkStore> => startStore(clusterId, keys, { bootstrap, address: `dev-${i}`, labels: { device: `d${i}` } });
     const nodes = [await start(0, true), await start(1), await start(2)];
     const onThree = (ns: NetworkStore[], without?: number) =>
       ns.every((n) => {
@@ -152,20 +143,7 @@ describe('network cluster over BroadcastChannelTransport (Node)', () => {
   it("bootstrap 'auto': three empty stores started at once form one cluster (one creates it, two join)", async () => {
     const clusterId = `net-${randomTempStoreId()}`;
     const keys = await deriveClusterKeys(clusterId, 'secret', 1000);
-    const start = async (i: number): Promise<NetworkStore> => {
-      const ns = await startNetworkStore({
-        engine: await MemoryEngine.open({ columnFamilies: STORE_CFS }),
-        clusterId,
-        transportFactory: factory(keys),
-        bootstrap: 'auto',
-        bootstrapProbeMs: 800,
-        address: `auto-${i}`,
-        store: STORE,
-        joinTimeoutMs: 20_000,
-      });
-      cleanups.push(() => ns.close());
-      return ns;
-    };
+    const start = (i: number): Promise<NetworkStore> => startStore(clusterId, keys, { bootstrap: 'auto', bootstrapProbeMs: 800, address: `auto-${i}` });
     const all = await Promise.all([0, 1, 2].map(start));
     expect(all.map((n) => n.started).sort()).toEqual(['bootstrapped', 'joined', 'joined']);
     expect(new Set(all.map((n) => n.store.storeId)).size).toBe(3);

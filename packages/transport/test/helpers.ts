@@ -3,6 +3,7 @@ import { makeMessage } from '@peerkv/raft';
 import { deriveClusterKeys } from '../src/auth.ts';
 import type { ClusterKeys } from '../src/auth.ts';
 import type { RaftBatch, RegionMessage } from '../src/codec/envelope.ts';
+import type { PeerEvent, Transport } from '../src/types.ts';
 import type { Link, LinkHandle, LinkTransportOptions } from '../src/link-transport.ts';
 import { LinkTransport } from '../src/link-transport.ts';
 import { RpcError } from '../src/rpc.ts';
@@ -113,4 +114,25 @@ export async function rejection(p: Promise<unknown>): Promise<RpcError> {
     throw e;
   }
   throw new Error('resolved');
+}
+
+/** A transport under test with what it received: batches and peer events. */
+export interface Watched<T extends Transport> {
+  t: T;
+  got: RaftBatch[];
+  events: PeerEvent[];
+}
+
+/**
+ * Records `t`'s batches and peer events, answers its requests with the payload plus the
+ * caller's id, and registers its close with `cleanups`.
+ */
+export function watch<T extends Transport>(t: T, cleanups: Array<() => unknown>): Watched<T> {
+  cleanups.push(() => t.close());
+  const got: RaftBatch[] = [];
+  const events: PeerEvent[] = [];
+  t.onMessage((b) => got.push(b));
+  t.onPeer((e) => events.push(e));
+  t.onRequest(async (from, p) => new Uint8Array([...p, from]));
+  return { t, got, events };
 }

@@ -7,33 +7,21 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SignalingServer } from '../../../signaling/src/server.ts';
 import { BroadcastChannelTransport } from '../src/broadcast-channel-transport.ts';
-import type { RaftBatch } from '../src/codec/envelope.ts';
 import type { LinkTransport } from '../src/link-transport.ts';
 import type { WebSocketCtor } from '../src/signaling-client.ts';
-import type { PeerEvent } from '../src/types.ts';
 import { WebRtcTransport } from '../src/webrtc-transport.ts';
 import { fakePeerFactory } from './fake-peer.ts';
-import { connect, PipeLink, seqMessage, seqOf, TestTransport, testKeys, until, rejection } from './helpers.ts';
+import { connect, PipeLink, seqMessage, seqOf, TestTransport, testKeys, until, rejection, watch as watchTransport, type Watched } from './helpers.ts';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-interface Node<T extends LinkTransport> {
-  t: T;
-  got: RaftBatch[];
-  events: PeerEvent[];
-}
+type Node<T extends LinkTransport> = Watched<T>;
 
 function watch<T extends LinkTransport>(t: T): Node<T> {
-  cleanups.push(() => t.close());
-  const got: RaftBatch[] = [];
-  const events: PeerEvent[] = [];
-  t.onMessage((b) => got.push(b));
-  t.onPeer((e) => events.push(e));
-  t.onRequest(async (from, p) => new Uint8Array([...p, from]));
-  return { t, got, events };
+  return watchTransport(t, cleanups);
 }
 
 const seqs = (n: Node<LinkTransport>) => n.got.flatMap((b) => b.messages).map(seqOf);

@@ -6,16 +6,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SignalingServer } from '../../../signaling/src/server.ts';
-import type { RaftBatch } from '../src/codec/envelope.ts';
 import type { PeerBridgeServer } from '../src/peer-bridge.ts';
 import { bridgedPeerFactory, PEER_BRIDGE_VERSION, servePeers } from '../src/peer-bridge.ts';
 import type { WebSocketCtor } from '../src/signaling-client.ts';
 import { ManualTimers } from '../src/timers.ts';
-import type { PeerEvent } from '../src/types.ts';
 import type { PeerFactory, PeerLike, PeerOptions } from '../src/webrtc-transport.ts';
 import { WebRtcTransport } from '../src/webrtc-transport.ts';
 import { FakePeer, fakePeerFactory } from './fake-peer.ts';
-import { seqMessage, seqOf, testKeys, until } from './helpers.ts';
+import { seqMessage, seqOf, testKeys, until, watch } from './helpers.ts';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -186,13 +184,7 @@ describe('peer bridge: a Worker-style WebRtcTransport', () => {
       peerFactory,
       reconnectDelayMsMin: 20,
     });
-    cleanups.push(() => t.close());
-    const got: RaftBatch[] = [];
-    const events: PeerEvent[] = [];
-    t.onMessage((b) => got.push(b));
-    t.onPeer((e) => events.push(e));
-    t.onRequest(async (from, p) => new Uint8Array([...p, from]));
-    return { t, got, events };
+    return watch(t, cleanups);
   }
 
   // The bridged store dials (id 1) in one case and answers (id 2) in the other.
