@@ -8,8 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BroadcastChannelTransport } from '../src/broadcast-channel-transport.ts';
 import type { RaftBatch } from '../src/codec/envelope.ts';
 import { CompositeTransport, CompositeTransportError } from '../src/composite-transport.ts';
-import type { PeerEvent } from '../src/types.ts';
-import { PipeLink, seqMessage, seqOf, TestTransport, testKeys, until, rejection } from './helpers.ts';
+import { PipeLink, seqMessage, seqOf, TestTransport, testKeys, until, rejection, watch } from './helpers.ts';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -28,14 +27,7 @@ async function bc(storeId: number, cluster: string): Promise<BroadcastChannelTra
 async function store(storeId: number, clusters: [string, string]) {
   const a = await bc(storeId, clusters[0]);
   const b = await bc(storeId, clusters[1]);
-  const t = new CompositeTransport([a, b]);
-  cleanups.push(() => t.close());
-  const got: RaftBatch[] = [];
-  const events: PeerEvent[] = [];
-  t.onMessage((x) => got.push(x));
-  t.onPeer((e) => events.push(e));
-  t.onRequest(async (from, p) => new Uint8Array([...p, from]));
-  return { t, a, b, got, events };
+  return { ...watch(new CompositeTransport([a, b]), cleanups), a, b };
 }
 
 const seqs = (got: RaftBatch[]) => got.flatMap((b) => b.messages).map(seqOf);
