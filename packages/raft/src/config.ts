@@ -20,6 +20,8 @@ export interface UnsafeTestMutations {
   votesBeforePersist?: boolean;
   /** Grant votes without the log up-to-date check (violates §5.4.1). */
   skipLogUpToDateCheck?: boolean;
+  /** Answer ReadIndex before an entry of the leader's term is committed (violates thesis §6.4 step 1). */
+  readIndexWithoutTermCommit?: boolean;
 }
 
 export interface Config {

@@ -673,7 +673,7 @@ export class Raft {
     }
     // Until an entry of this term is committed, our commit index may be behind what earlier
     // leaders committed (thesis §6.4 step 1): hold the request.
-    if (!this.committedEntryInCurrentTerm()) {
+    if (!this.committedEntryInCurrentTerm() && !this.mutations.readIndexWithoutTermCommit) {
       if (this.pendingReadIndexMessages.length >= READ_INDEX_WAITING_MAX) {
         throw new ProposalDroppedError('NotLeader', 'too many read requests waiting for the first commit');
       }

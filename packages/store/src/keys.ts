@@ -56,3 +56,6 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
 
 /** Key of the store identity record. */
 export const STORE_IDENT_KEY = new Uint8Array([0x73 /* s */]);
+
+/** Key of the store's boot counter (one more each time the store opens: read contexts stay unique across restarts). */
+export const STORE_BOOT_KEY = new Uint8Array([0x62 /* b */]);

@@ -25,7 +25,7 @@ import { RaftLogStore, WriteBatch, type Durability, type KvEngine, type RaftWrit
 import type { RegionMessage } from '@peerkv/transport';
 import { decodeRegion, encodeCommand, encodeConfChangeContext, type KvOp } from './command.ts';
 import { DedupTable, decodeDedupRecord, stageDedupTable, type DedupEntry } from './dedup.ts';
-import { DATA_CF, META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, RAFT_CF, STORE_IDENT_KEY, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
+import { DATA_CF, META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, RAFT_CF, STORE_BOOT_KEY, STORE_IDENT_KEY, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
 import { RegionPeer, encodeRegionState, ok, rolesOf, type ApplyEffects, type Result } from './peer.ts';
 import { decodeSnapshotPayload, encodeSnapshotPayload } from './snapshot.ts';
 import type { PdClient, RegionHeartbeatResponse } from './pd-client.ts';
@@ -107,6 +107,39 @@ export interface StoreOptions {
   labels?: Record<string, string>;
   /** Storage capacity reported to PD, bytes (a browser passes its storage estimate). */
   capacityBytes?: number;
+  /** Test-only deliberate bugs (the simulator's mutation suite); never set outside tests. */
+  unsafeTestMutations?: StoreTestMutations;
+}
+
+/**
+ * Deliberate store-layer bugs, so the simulator's checkers can be shown to catch each one.
+ * Never set outside tests.
+ */
+export interface StoreTestMutations {
+  /** Apply every write, also a retry already applied (at-most-once off). */
+  dedupOff?: boolean;
+  /** The right half of a split copies the parent's dedup records after the whole batch, not at the split entry. */
+  splitDedupAfterBatch?: boolean;
+  /** Send votes and append acks before the write that backs them. */
+  ackBeforePersist?: boolean;
+  /** Leaders answer ReadIndex before an entry of their term commits (Raft mutation). */
+  readIndexWithoutTermCommit?: boolean;
+  /** Snapshots carry no dedup records (a column family missing from the snapshot). */
+  snapshotWithoutDedup?: boolean;
+  /** Read contexts restart at 1 when the store restarts (no boot counter). */
+  restartedReadContext?: boolean;
+}
+
+/** One region replica's state for the cross-replica consistency check. */
+export interface RegionDigest {
+  regionId: number;
+  peerId: number;
+  applied: number;
+  epoch: RegionEpoch;
+  /** 64-bit hash (hex) of the region's data pairs and dedup records, as of `applied`. */
+  hash: string;
+  /** Data pairs hashed. */
+  keys: number;
 }
 
 /** How a read is served. */
@@ -183,7 +216,7 @@ export class Store {
   private readonly transport: StoreTransport;
   private readonly timers: Timers;
   private readonly rng: SeededRng;
-  private readonly opts: Required<Omit<StoreOptions, 'engine' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels'>>;
+  private readonly opts: Required<Omit<StoreOptions, 'engine' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'unsafeTestMutations'>>;
   private readonly pdClient: PdClient | undefined;
   private readonly labels: Record<string, string>;
   private ticks = 0;
@@ -207,6 +240,9 @@ export class Store {
   private roundRunning = false;
   private closed = false;
   private readSeq = 0;
+  /** Times this store's engine was opened (persisted): read contexts of an earlier run never collide with ours. */
+  private boot = 0;
+  private readonly mutations: StoreTestMutations;
   private readonly counters: StoreCounters = { rounds: 0, writes: 0, snapshotsGenerated: 0, snapshotsInstalled: 0, logCompactions: 0 };
   /** Set when a write failed: the store stops (its in-memory state is ahead of disk). */
   private fatal: unknown;
@@ -233,6 +269,7 @@ export class Store {
       capacityBytes: o.capacityBytes ?? 1024 * 1024 * 1024,
     };
     this.pdClient = o.pdClient;
+    this.mutations = o.unsafeTestMutations ?? {};
     this.labels = o.labels ?? {};
     this.logs = new RaftLogStore({
       engine: o.engine,
@@ -267,12 +304,23 @@ export class Store {
       await o.engine.write(b, { durability: 'strict' });
     }
     const s = new Store(o);
+    await s.bumpBoot();
     await s.loadRegions();
     s.startTicking();
     return s;
   }
 
   // ------------------------------------------------------------------ lifecycle
+
+  /** Persists one more boot before any request is served (read contexts include it). */
+  private async bumpBoot(): Promise<void> {
+    const v = await this.engine.get(META_CF, STORE_BOOT_KEY);
+    const prev = v && v.length === 8 ? new DataView(v.buffer, v.byteOffset).getFloat64(0) : 0;
+    this.boot = prev + 1;
+    const out = new Uint8Array(8);
+    new DataView(out.buffer).setFloat64(0, this.boot);
+    await this.engine.write(new WriteBatch().put(META_CF, STORE_BOOT_KEY, out), { durability: 'strict' });
+  }
 
   private async loadRegions(): Promise<void> {
     for await (const { key, value } of this.engine.scan(META_CF, { start: REGION_STATE_PREFIX_START, end: REGION_STATE_PREFIX_END })) {
@@ -319,6 +367,7 @@ export class Store {
       storage: log,
       rng: this.rng.fork(),
       applied,
+      ...(this.mutations.readIndexWithoutTermCommit ? { unsafeTestMutations: { readIndexWithoutTermCommit: true } } : {}),
     });
   }
 
@@ -856,7 +905,7 @@ export class Store {
     }
     const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
     for await (const kv of this.engine.scan(DATA_CF, range)) pairs.push(kv);
-    const data = encodeSnapshotPayload({ region: peer.region, pairs, dedup: peer.dedup.entries() });
+    const data = encodeSnapshotPayload({ region: peer.region, pairs, dedup: this.mutations.snapshotWithoutDedup ? [] : peer.dedup.entries() });
     this.counters.snapshotsGenerated++;
     return { data, metadata: { index: peer.applied, term: peer.log.term(peer.applied), confState: peer.raw.status().config } };
   }
@@ -1048,7 +1097,9 @@ export class Store {
   /** Waits until reads at this point are linearizable on this replica (ReadIndex). */
   private async readBarrier(peer: RegionPeer, o: RequestOptions): Promise<Result<void>> {
     this.wake(peer.regionId);
-    const ctx = `${this.storeId}:${++this.readSeq}`;
+    // Unique across restarts: a leader merges a request into a pending one with the same
+    // context and would answer it with the older one's (smaller) read index.
+    const ctx = this.mutations.restartedReadContext ? `${this.storeId}:${++this.readSeq}` : `${this.storeId}:${this.boot}:${++this.readSeq}`;
     try {
       peer.raw.readIndex(encoder.encode(ctx));
     } catch (e) {
@@ -1317,6 +1368,41 @@ export class Store {
     return new Promise((r) => this.timers.setTimeout(() => r(), ms));
   }
 
+  /**
+   * Each initialized data region's applied index, epoch and a hash of its data and dedup
+   * records, read between two rounds (when memory and disk agree). Replicas of one region at
+   * the same applied index and epoch must report the same hash (TiKV's consistency check).
+   */
+  async regionDigests(): Promise<RegionDigest[]> {
+    this.assertOpen();
+    while (this.roundRunning) await this.sleep(1);
+    this.roundRunning = true;
+    try {
+      const out: RegionDigest[] = [];
+      for (const peer of [...this.peers.values()]) {
+        if (peer.pd || peer.destroyed || !peer.initialized) continue;
+        const h = new Fnv64();
+        let keys = 0;
+        const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
+        for await (const kv of this.engine.scan(DATA_CF, range)) {
+          h.bytes(kv.key);
+          h.bytes(kv.value);
+          keys++;
+        }
+        const prefix = dedupPrefix(peer.regionId);
+        for await (const kv of this.engine.scan(META_CF, { start: prefix, end: prefixEnd(prefix) })) {
+          h.bytes(kv.key.subarray(prefix.length));
+          h.bytes(kv.value);
+        }
+        out.push({ regionId: peer.regionId, peerId: peer.peerId, applied: peer.applied, epoch: { ...peer.region.epoch }, hash: h.hex(), keys });
+      }
+      return out;
+    } finally {
+      this.roundRunning = false;
+      this.schedule();
+    }
+  }
+
   status(): StoreStatus {
     return {
       storeId: this.storeId,
@@ -1342,6 +1428,26 @@ export class Store {
           };
         }),
     };
+  }
+}
+
+/** FNV-1a in two independent 32-bit lanes (64 bits): cheap, deterministic, good enough to tell replicas apart. */
+class Fnv64 {
+  private a = 0x811c9dc5;
+  private b = 0x050c5d1f;
+  bytes(x: Uint8Array): void {
+    this.byte(x.length & 0xff);
+    this.byte((x.length >>> 8) & 0xff);
+    this.byte((x.length >>> 16) & 0xff);
+    for (let i = 0; i < x.length; i++) this.byte(x[i]);
+  }
+  private byte(v: number): void {
+    this.a = Math.imul(this.a ^ v, 0x01000193) >>> 0;
+    this.b = Math.imul(this.b ^ v, 0x01000193) >>> 0;
+    this.b = (this.b ^ (this.b >>> 13)) >>> 0;
+  }
+  hex(): string {
+    return this.a.toString(16).padStart(8, '0') + this.b.toString(16).padStart(8, '0');
   }
 }
 
