@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- --cluster --seeds N [--seed S] [--verbose] [--mutation staleReads|diskWriteFailure]`: runs
+ * `npm run sim -- --cluster --seeds N [--seed S] [--verbose] [--tear] [--durability strict|relaxed] [--mutation M]`: runs
  * cluster-mode seeds, prints each failing seed with how to reproduce it, and ends with
  * exactly `sim: seeds=<N> ops=<total> violations=<v> unknown=<u>` (u: seeds whose
  * linearizability check ran out of its time budget: reported, never counted as passed; the
@@ -14,10 +14,14 @@ export interface ClusterCliArgs {
   seeds: number[];
   verbose: boolean;
   mutation?: ClusterMutationName;
+  /** Crashes may tear the write in flight (`tearChance` 0.5): a disk that breaks the engine contract. */
+  tear: boolean;
+  /** The stores' Raft write durability (`relaxed`: power cuts lose acknowledged writes, by design). */
+  durability: 'strict' | 'relaxed';
 }
 
 /** The deliberate bugs cluster mode can turn on. */
-export const CLUSTER_MUTATIONS = ['staleReads', 'diskWriteFailure'] as const;
+export const CLUSTER_MUTATIONS = ['staleReads', 'diskWriteFailure', 'unsyncedDisk'] as const;
 /** One of `CLUSTER_MUTATIONS`. */
 export type ClusterMutationName = (typeof CLUSTER_MUTATIONS)[number];
 
@@ -25,7 +29,7 @@ export type ClusterMutationName = (typeof CLUSTER_MUTATIONS)[number];
 export class ClusterCliError extends Error {
   override readonly name = 'ClusterCliError';
   constructor(
-    readonly kind: 'UnknownFlag' | 'MissingValue' | 'BadNumber' | 'UnknownMutation',
+    readonly kind: 'UnknownFlag' | 'MissingValue' | 'BadNumber' | 'UnknownMutation' | 'BadDurability',
     message: string,
   ) {
     super(message);
@@ -33,10 +37,13 @@ export class ClusterCliError extends Error {
 }
 
 /** Usage of cluster mode. */
-export const CLUSTER_USAGE = `usage: npm run sim -- --cluster [--seeds N] [--seed S] [--verbose] [--mutation ${CLUSTER_MUTATIONS.join('|')}]`;
+export const CLUSTER_USAGE = `usage: npm run sim -- --cluster [--seeds N] [--seed S] [--verbose] [--tear] [--durability strict|relaxed] [--mutation ${CLUSTER_MUTATIONS.join('|')}]`;
 
 /** Lines of one violation printed without --verbose. */
 export const REPORT_LINES_MAX = 40;
+
+/** `tearChance` under `--tear`. */
+export const CLI_TEAR_CHANCE = 0.5;
 
 /** Largest `--seeds`. */
 export const CLUSTER_SEEDS_MAX = 100_000;
@@ -54,9 +61,17 @@ export function parseClusterArgs(argv: readonly string[]): ClusterCliArgs {
   let first: number | undefined;
   let verbose = false;
   let mutation: ClusterCliArgs['mutation'];
+  let tear = false;
+  let durability: ClusterCliArgs['durability'] = 'strict';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--cluster') continue;
+    else if (a === '--tear') tear = true;
+    else if (a === '--durability') {
+      const d = argv[++i];
+      if (d !== 'strict' && d !== 'relaxed') throw new ClusterCliError('BadDurability', `--durability must be strict or relaxed, got ${d}`);
+      durability = d;
+    }
     else if (a === '--seeds') count = intArg(a, argv[++i], 1, CLUSTER_SEEDS_MAX);
     else if (a === '--seed') first = intArg(a, argv[++i], 0, 2 ** 31 - 1);
     else if (a === '--verbose') verbose = true;
@@ -70,16 +85,34 @@ export function parseClusterArgs(argv: readonly string[]): ClusterCliArgs {
   }
   const start = first ?? 1;
   const n = count ?? (first !== undefined ? 1 : 20);
-  return { seeds: Array.from({ length: n }, (_, i) => start + i), verbose, ...(mutation ? { mutation } : {}) };
+  return { seeds: Array.from({ length: n }, (_, i) => start + i), verbose, tear, durability, ...(mutation ? { mutation } : {}) };
+}
+
+/** `k=v` pairs of a record of counts, in its key order. */
+function counts(c: object): string {
+  return Object.entries(c)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
+}
+
+/** Adds every count of `from` into `into`. */
+function addCounts<T extends object>(into: T, from: T): void {
+  const a = into as Record<string, number>;
+  for (const [k, v] of Object.entries(from)) a[k] = (a[k] ?? 0) + (v as number);
 }
 
 function printSeed(r: ClusterSeedResult, wallMs: number): void {
   const o = r.outcomes;
   console.log(
-    `seed ${r.seed}: ops=${r.ops} ok=${o.ok} fail=${o.fail} unknown=${o.unknown} scans=${r.workload.scans} kills=${r.nemesis.kills} ` +
-      `wipes=${r.nemesis.wipes} partitions=${r.nemesis.partitions} regions=${r.regions} stores=${r.storesJoined}${r.retired ? ` retired=${r.retired}` : ''} virtual=${r.virtualMs}ms converge=${r.convergeMs}ms ` +
-      `timers=${r.timersFired} hash=${r.historyHash} wall=${wallMs.toFixed(0)}ms${r.linearizabilityUnknown ? ' lin=unknown' : ''}`,
+    `seed ${r.seed}: ops=${r.ops} ok=${o.ok} fail=${o.fail} unknown=${o.unknown} regions=${r.regions} stores=${r.storesJoined}${r.retired ? ` retired=${r.retired}` : ''} ` +
+      `virtual=${r.virtualMs}ms converge=${r.convergeMs}ms timers=${r.timersFired} hash=${r.historyHash} wall=${wallMs.toFixed(0)}ms${r.linearizabilityUnknown ? ' lin=unknown' : ''}\n` +
+      `  faults: ${counts(r.faults)}\n  workload: ${counts(r.workload)}`,
   );
+}
+
+/** The flags besides the seed that a reproduce line repeats. */
+function reproduceFlags(args: ClusterCliArgs): string {
+  return `${args.tear ? ' --tear' : ''}${args.durability === 'relaxed' ? ' --durability relaxed' : ''}${args.mutation ? ` --mutation ${args.mutation}` : ''}`;
 }
 
 function printFailure(r: ClusterSeedResult, args: ClusterCliArgs): void {
@@ -90,7 +123,7 @@ function printFailure(r: ClusterSeedResult, args: ClusterCliArgs): void {
     console.log(`  [${v.kind}] at ${v.atMs}ms: ${shown.join('\n')}`);
   }
   if (args.verbose) for (const line of r.trace) console.log(`    | ${line}`);
-  console.log(`reproduce with: npm run sim -- --cluster --seed ${r.seed}${args.mutation ? ` --mutation ${args.mutation}` : ''}`);
+  console.log(`reproduce with: npm run sim -- --cluster --seed ${r.seed}${reproduceFlags(args)}`);
 }
 
 /** Runs cluster mode with `argv`; returns the exit code (prints to the console). */
@@ -108,10 +141,18 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
   let violations = 0;
   let unknown = 0;
   let unknownOps = 0;
-  const overrides: Partial<ClusterSimOptions> = { mutations: args.mutation ? { [args.mutation]: true } : {} };
+  const overrides: Partial<ClusterSimOptions> = {
+    mutations: args.mutation ? { [args.mutation]: true } : {},
+    durability: args.durability,
+    ...(args.tear ? { tearChance: CLI_TEAR_CHANCE } : {}),
+  };
+  const faults = {} as ClusterSeedResult['faults'];
+  const workload = {} as ClusterSeedResult['workload'];
   for (const seed of args.seeds) {
     const t0 = performance.now();
     const r = await runClusterSeed(seed, overrides);
+    addCounts(faults, r.faults);
+    addCounts(workload, r.workload);
     ops += r.ops;
     violations += r.violations.length;
     unknownOps += r.outcomes.unknown;
@@ -120,6 +161,8 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
     if (r.violations.length > 0) printFailure(r, args);
   }
   console.log(`sim: cluster ${args.seeds.length} seeds in ${((performance.now() - started) / 1000).toFixed(1)}s wall, ${unknownOps} client ops with unknown outcome`);
+  console.log(`sim: faults ${counts(faults)}`);
+  console.log(`sim: workload ${counts(workload)}`);
   console.log(`sim: seeds=${args.seeds.length} ops=${ops} violations=${violations} unknown=${unknown}`);
   return violations > 0 ? 1 : 0;
 }

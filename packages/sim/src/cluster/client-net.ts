@@ -60,7 +60,8 @@ export class SimStoreResolver implements StoreResolver {
       // The store closed under the request (StoreClosedError): no answer comes back.
       r = { ok: false, error: { kind: 'Timeout', what: 'the store went away' } };
     }
-    if (this.lost()) {
+    // A store that crashed while serving never answers (its process is gone).
+    if (this.env.isCrashed(store) || this.lost()) {
       await this.env.sched.sleep(Math.max(0, timeoutMs - (this.env.sched.now() - sentAt)));
       return { ok: false, error: { kind: 'Timeout', what: 'the answer was lost' } };
     }

@@ -1,12 +1,14 @@
 /**
  * The simulated deployment: a `PdCluster` of `MemoryEngine` stores on `MemoryDisk`s, all on
  * one `VirtualScheduler`. Owns the devices (a device keeps its disk across restarts; a wipe
- * gives it a new disk, so it rejoins as a new store), the fault actions the nemesis calls,
- * and the record of stores that stopped with an error.
+ * gives it a new disk, so it rejoins as a new store), the disks' behaviour (per-write delay,
+ * slow disks with stalls), each store's clock skew, the network between stores (delay,
+ * loss, duplication, reordering, partitions), the fault actions the nemesis calls (crash,
+ * graceful restart, wipe, partition) and the record of stores that stopped with an error.
  */
 import { SeededRng } from '@peerkv/raft';
 import { PD_REGION_ID, type Store } from '@peerkv/store';
-import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import { MemoryDisk, MemoryEngine, type CrashReport, type MemoryDiskStats } from '@peerkv/storage';
 import { PdCluster } from 'peerkv';
 import type { ClusterSimOptions } from './options.ts';
 import { VirtualPdClient } from './virtual-pd-client.ts';
@@ -40,6 +42,9 @@ const FAULTY_DISK_DEVICE = 'dev1';
 /** When that disk fails, virtual ms into the run. */
 const FAULTY_DISK_AFTER_MS = 2_000;
 
+/** How long a crash aimed at a write in flight waits for one, virtual ms. */
+const MID_WRITE_WAIT_MS = 60;
+
 /** Times a device tries `PdCluster.join` (each try waits ~2 s of virtual time for PD) before it is reported. */
 export const JOIN_ATTEMPTS_MAX = 5;
 /** Pause between two join tries, ms. */
@@ -48,6 +53,27 @@ export const JOIN_RETRY_GAP_MS = 500;
 /** Mixes the run seed with a store id into a store's election seed. */
 function storeSeed(seed: number, storeId: number): number {
   return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + storeId * 0x85ebca6b) >>> 0;
+}
+
+/** Mixes the run seed with a name into a seed (FNV-1a over the name). */
+function nameSeed(seed: number, salt: number, name: string): number {
+  let h = (0x811c9dc5 ^ seed ^ salt) >>> 0;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** What the nemesis' crashes did to the disks, summed. */
+export interface CrashStats {
+  crashes: number;
+  powerCuts: number;
+  /** Writes in flight that a crash tore (a prefix of the batch landed; only with `tearChance`). */
+  tornWrites: number;
+  /** Writes in flight that a crash lost. */
+  inFlightLost: number;
+  /** Writes in flight that landed whole although never reported complete. */
+  inFlightLanded: number;
+  /** Completed writes never synced that a power cut lost. */
+  unsyncedLost: number;
 }
 
 /** The cluster under test plus its devices. */
@@ -59,6 +85,15 @@ export class ClusterEnv {
   /** Human-readable fault log, for failure reports. */
   readonly trace: string[] = [];
   private readonly disks = new Map<string, MemoryDisk>();
+  /** The engine currently open on each disk (closed on a graceful restart). */
+  private readonly engines = new Map<string, MemoryEngine>();
+  /** Store objects that crashed: nothing they answer after the crash reaches a client. */
+  private readonly crashedStores = new WeakSet<Store>();
+  readonly crashStats: CrashStats = { crashes: 0, powerCuts: 0, tornWrites: 0, inFlightLost: 0, inFlightLanded: 0, unsyncedLost: 0 };
+  /** The skew of each store's clock, ms, by store id (only stores that started). */
+  readonly clockSkews = new Map<number, number>();
+  /** The `now` of the store being built, waiting for `seedOf` to name its store id (see the constructor). */
+  private pendingClock: { storeId?: number } | undefined;
   private partitioned = false;
   /** Virtual time when the env was created. */
   readonly startMs: number;
@@ -69,32 +104,91 @@ export class ClusterEnv {
     this.startMs = sched.now();
     const net = new SeededRng(o.seed ^ 0x6e657477);
     const [dMin, dMax] = o.netDelayMs;
+    const env = this;
+    const storeOptions = {
+      timers: sched,
+      tickIntervalMs: o.tickIntervalMs,
+      heartbeatIntervalTicks: 5,
+      requestTimeoutMs: o.requestTimeoutMs,
+      logGcThresholdEntries: 40,
+      logGcKeepEntries: 8,
+      durability: o.durability,
+      /**
+       * Each store's clock is the virtual clock plus its own skew. `PdCluster` passes one
+       * options object to every store, so the skew is bound late: `startStore` reads this
+       * getter while spreading the options and calls `seedOf(storeId)` in the same
+       * synchronous expression, which names the store (a per-store options hook in
+       * `PdCluster` would make this plain; `seedOf` throws if the order ever changes).
+       */
+      get now(): () => number {
+        const slot: { storeId?: number } = {};
+        env.pendingClock = slot;
+        return () => sched.now() + (slot.storeId === undefined ? 0 : env.skewOf(slot.storeId));
+      },
+    };
     this.pd = new PdCluster({
       openEngine: async (name, cfs) => {
         let disk = this.disks.get(name);
-        if (!disk) this.disks.set(name, (disk = new MemoryDisk()));
+        if (!disk) this.disks.set(name, (disk = this.newDisk(name)));
         const engine = await MemoryEngine.open({ columnFamilies: cfs, disk });
+        this.engines.set(name, engine);
         if (o.mutations.diskWriteFailure && name === FAULTY_DISK_DEVICE) this.failOneWrite(engine);
         return engine;
       },
-      store: {
-        timers: sched,
-        now: sched.now,
-        tickIntervalMs: o.tickIntervalMs,
-        heartbeatIntervalTicks: 5,
-        requestTimeoutMs: o.requestTimeoutMs,
-        logGcThresholdEntries: 40,
-        logGcKeepEntries: 8,
-      },
+      store: storeOptions,
       schedule: { maxStoreDownTimeMs: o.maxStoreDownTimeMs, regionSplitKeys: o.regionSplitKeys, maxReplicas: o.maxReplicas, operatorTimeoutMs: 5_000 },
-      pdClient: (stores) => new VirtualPdClient(stores, sched.now),
+      pdClient: (stores) => new VirtualPdClient(stores, sched.now, (storeId) => this.skewOf(storeId)),
       sleep: sched.sleep,
       router: {
         delay: { timers: sched, now: sched.now, delayMs: () => dMin + net.nextInt(dMax - dMin + 1) },
         drop: () => net.nextFloat() < o.netDropRate,
+        duplicate: () => net.nextFloat() < o.netDuplicateRate,
+        reorder: () => net.nextFloat() < o.netReorderRate,
       },
-      seedOf: (storeId) => storeSeed(o.seed, storeId),
+      seedOf: (storeId) => {
+        const slot = this.pendingClock;
+        if (slot === undefined) throw new Error(`sim harness: store ${storeId} was built without the skewed clock (PdCluster no longer reads store.now just before seedOf)`);
+        slot.storeId = storeId;
+        this.pendingClock = undefined;
+        this.clockSkews.set(storeId, this.skewOf(storeId));
+        return storeSeed(o.seed, storeId);
+      },
     });
+  }
+
+  /** The clock skew of store `storeId`, ms: a pure function of the seed and the id (a restart keeps it). */
+  skewOf(storeId: number): number {
+    const rng = new SeededRng(nameSeed(this.o.seed, 0x736b6577, `store${storeId}`));
+    if (rng.nextFloat() >= this.o.clockSkewChance) return 0;
+    return Math.round((rng.nextFloat() * 2 - 1) * this.o.clockSkewMsMax);
+  }
+
+  /** A new disk for engine `name`: seeded per-write delays, slow with `slowDiskChance`, with occasional stalls. */
+  private newDisk(name: string): MemoryDisk {
+    const rng = new SeededRng(nameSeed(this.o.seed, 0x6469736b, name));
+    const slow = rng.nextFloat() < this.o.slowDiskChance;
+    const [min, max] = slow ? this.o.slowDiskDelayMs : this.o.diskDelayMs;
+    const [sMin, sMax] = this.o.diskStallMs;
+    const writeDelayMs = (): number => {
+      if (slow && rng.nextFloat() < this.o.diskStallChance) return sMin + rng.nextInt(sMax - sMin + 1);
+      return min + rng.nextInt(max - min + 1);
+    };
+    const disk = new MemoryDisk({ timers: this.sched, writeDelayMs, trackUnsynced: true });
+    disk.unsynced = this.o.mutations.unsyncedDisk === true;
+    if (slow) this.log(`disk ${name} is slow (${min}-${max} ms per write, stalls ${sMin}-${sMax} ms)`);
+    return disk;
+  }
+
+  /** Counters of every disk ever used, summed. */
+  diskStats(): MemoryDiskStats {
+    const sum: MemoryDiskStats = { writes: 0, slowWrites: 0, crashes: 0, inFlightLost: 0, inFlightLanded: 0, torn: 0, unsyncedLost: 0 };
+    for (const d of this.disks.values()) for (const k of Object.keys(sum) as (keyof MemoryDiskStats)[]) sum[k] += d.stats[k];
+    return sum;
+  }
+
+  /** True if `s` crashed: an answer it gives now never reaches a client. */
+  isCrashed(s: Store): boolean {
+    return this.crashedStores.has(s);
   }
 
   private diskFailed = false;
@@ -180,21 +274,64 @@ export class ClusterEnv {
     }
   }
 
-  /** Kills the store of `d` (its disk survives). */
-  async kill(d: Device): Promise<void> {
+  /**
+   * Crashes the store of `d`: its disk crashes first (writes in flight lost, landed whole or,
+   * with `tearChance`, torn; on a power cut, unsynced writes lost), then the dead store object
+   * is unregistered (it sends nothing more) and stopped without any graceful step. The disk
+   * keeps what survived, for a restart.
+   */
+  async crash(d: Device, rng: SeededRng): Promise<void> {
+    if (!d.up || d.storeId === undefined) return;
+    d.busy = true;
+    if (rng.nextFloat() < this.o.crashMidWriteChance) {
+      // Aim at a write in flight (its store may be idle: give up after a while).
+      const disk = this.disks.get(d.engineName);
+      for (let i = 0; i < MID_WRITE_WAIT_MS && disk && disk.inFlightCount() === 0; i++) await this.sched.sleep(1);
+      if (!d.up || d.storeId === undefined) {
+        d.busy = false;
+        return;
+      }
+    }
+    const s = this.pd.store(d.storeId);
+    if (s) {
+      this.noteStopped(s, d.label);
+      this.crashedStores.add(s);
+    }
+    d.up = false;
+    const power = this.o.mutations.unsyncedDisk === true || rng.nextFloat() < this.o.powerCutChance;
+    const tear = rng.nextFloat() < this.o.tearChance;
+    const disk = this.disks.get(d.engineName);
+    const r: CrashReport = disk ? disk.crash({ kind: power ? 'power' : 'process', tear, random: () => rng.nextFloat() }) : { inFlightLost: 0, inFlightLanded: 0, unsyncedLost: 0 };
+    const c = this.crashStats;
+    c.crashes++;
+    if (power) c.powerCuts++;
+    if (r.torn) c.tornWrites++;
+    c.inFlightLost += r.inFlightLost;
+    c.inFlightLanded += r.inFlightLanded;
+    c.unsyncedLost += r.unsyncedLost;
+    const torn = r.torn ? `, torn ${r.torn.opsLanded}/${r.torn.opsTotal} ops` : '';
+    this.log(`crash${power ? ' (power cut)' : ''} ${d.label} (store ${d.storeId}): in flight lost ${r.inFlightLost}, landed ${r.inFlightLanded}${torn}; unsynced lost ${r.unsyncedLost}`);
+    // The old store object is dead: its engine rejects everything, so its round stops at once.
+    await this.pd.kill(d.storeId);
+    d.busy = false;
+  }
+
+  /** Stops the store of `d` gracefully (close, its engine's writes land, engine closed); the disk survives. */
+  async stop(d: Device): Promise<void> {
     if (!d.up || d.storeId === undefined) return;
     d.busy = true;
     const s = this.pd.store(d.storeId);
     if (s) this.noteStopped(s, d.label);
     d.up = false;
-    this.log(`kill ${d.label} (store ${d.storeId})`);
+    this.log(`stop ${d.label} (store ${d.storeId}) gracefully`);
     await this.pd.kill(d.storeId);
+    await this.engines.get(d.engineName)?.close();
     d.busy = false;
   }
 
-  /** Kills the store of `d` and replaces its disk with an empty one: it will join as a new store. */
-  async wipe(d: Device): Promise<void> {
-    await this.kill(d);
+  /** Crashes the store of `d` and replaces its disk with an empty one: it will join as a new store. */
+  async wipe(d: Device, rng: SeededRng): Promise<void> {
+    await this.crash(d, rng);
     d.wipes++;
     d.engineName = `${d.label}-w${d.wipes}`;
     this.log(`wipe ${d.label} (old store ${d.storeId})`);

@@ -1,26 +1,30 @@
 /**
- * The seeded nemesis of cluster mode: while clients run, it kills stores and restarts them
- * from their disks, wipes a store (it rejoins as a new store from an empty disk), and cuts
- * the network between groups of stores, healing each fault after a while. PD meanwhile
- * splits regions under load and rebuilds replicas of stores down too long.
+ * The seeded nemesis of cluster mode: while clients run, it crashes stores (no graceful step:
+ * writes in flight are lost or land, power cuts lose unsynced writes) and restarts them from
+ * their disks, restarts stores gracefully, wipes a store (it rejoins as a new store from an
+ * empty disk), and cuts the network between groups of stores, healing each fault after a
+ * while. PD meanwhile splits regions under load and rebuilds replicas of stores down too long.
  *
  * Fault budget: a wipe loses one replica's data for good, so it happens only when every
  * region has its full replica set on running stores and no other fault is active (one
- * permanent loss at a time, as Raft with 3 replicas tolerates); kills keep disks, so any
- * number is safe, but at most `downStoresMax` stores are down at once.
+ * permanent loss at a time, as Raft with 3 replicas tolerates); crashes and restarts keep
+ * disks, so any number is safe, but at most `downStoresMax` stores are down at once.
  */
 import type { SeededRng } from '@peerkv/raft';
 import { intBetween, pick, shuffled, weightedPick } from '../rng-utils.ts';
 import type { ClusterEnv, Device } from './cluster-env.ts';
 
-/** Counts of injected faults. */
+/** Counts of injected faults (what crashes did to disks is in `ClusterEnv.crashStats`). */
 export interface NemesisStats {
+  /** Crash-restarts (the crash itself counted in `crashStats.crashes`, with wipes and retirement). */
   kills: number;
+  /** Graceful restarts. */
+  restarts: number;
   wipes: number;
   partitions: number;
 }
 
-const FAULT_WEIGHTS = { kill: 45, wipe: 15, partition: 40 } as const;
+const FAULT_WEIGHTS = { stop: 45, wipe: 15, partition: 40 } as const;
 
 /** Runs faults until virtual time `untilMs`; every fault it started is healed when it returns. */
 export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: number, isConverged: () => boolean, stats: NemesisStats): Promise<void> {
@@ -34,12 +38,18 @@ export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: numb
     const idle = env.devices.filter((d) => !d.busy);
     const up = idle.filter((d) => d.up);
     const down = env.devices.filter((d) => !d.up).length;
-    if (kind === 'kill' && up.length > 0 && down < env.o.downStoresMax) {
-      stats.kills++;
-      running.push(killAndRestart(env, pick(rng, up), lengthMs));
+    if (kind === 'stop' && up.length > 0 && down < env.o.downStoresMax) {
+      const d = pick(rng, up);
+      if (rng.nextFloat() < env.o.gracefulRestartShare) {
+        stats.restarts++;
+        running.push(restartGracefully(env, d, lengthMs));
+      } else {
+        stats.kills++;
+        running.push(crashAndRestart(env, d, rng, lengthMs));
+      }
     } else if (kind === 'wipe' && up.length > 0 && down === 0 && !env.isPartitioned() && isConverged()) {
       stats.wipes++;
-      running.push(wipeAndRejoin(env, pick(rng, up), lengthMs));
+      running.push(wipeAndRejoin(env, pick(rng, up), rng, lengthMs));
     } else if (kind === 'partition' && !env.isPartitioned() && env.devices.length > 1) {
       stats.partitions++;
       const side = shuffled(rng, env.devices).slice(0, intBetween(rng, 1, Math.floor(env.devices.length / 2)));
@@ -50,15 +60,23 @@ export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: numb
   await Promise.all(running);
 }
 
-async function killAndRestart(env: ClusterEnv, d: Device, downMs: number): Promise<void> {
-  await env.kill(d);
+async function crashAndRestart(env: ClusterEnv, d: Device, rng: SeededRng, downMs: number): Promise<void> {
+  await env.crash(d, rng);
   d.busy = true;
   await env.sched.sleep(downMs);
   await env.start(d);
 }
 
-async function wipeAndRejoin(env: ClusterEnv, d: Device, downMs: number): Promise<void> {
-  await env.wipe(d);
+/** A graceful restart is short (an update, a reload): the store is back within a fifth of the fault length. */
+async function restartGracefully(env: ClusterEnv, d: Device, downMs: number): Promise<void> {
+  await env.stop(d);
+  d.busy = true;
+  await env.sched.sleep(Math.ceil(downMs / 5));
+  await env.start(d);
+}
+
+async function wipeAndRejoin(env: ClusterEnv, d: Device, rng: SeededRng, downMs: number): Promise<void> {
+  await env.wipe(d, rng);
   d.busy = true;
   await env.sched.sleep(downMs);
   await env.start(d);

@@ -9,6 +9,12 @@ export interface ClusterMutations {
   staleReads?: boolean;
   /** One disk write of device `dev1`'s store fails 2 s into the workload: the store must stop and be reported. */
   diskWriteFailure?: boolean;
+  /**
+   * Every disk acknowledges `strict` writes before they are synced (a lying disk) and every
+   * crash is a power cut: acknowledged Raft writes (votes, appends) can be lost, which the
+   * checks must catch.
+   */
+  unsyncedDisk?: boolean;
 }
 
 /** Everything one seed's run depends on (besides the seed). */
@@ -30,6 +36,32 @@ export interface ClusterSimOptions {
   faultLengthMs: readonly [number, number];
   /** Most stores down at once (killed or wiped and not yet back). */
   downStoresMax: number;
+  /** Of the nemesis' store stops, the share that are graceful restarts (close, then start); the rest are crashes. */
+  gracefulRestartShare: number;
+  /** Probability that a crash waits (a little) for a write in flight on the device's disk, to hit it mid-write. */
+  crashMidWriteChance: number;
+  /** Probability that a crash is also a power cut (completed writes never synced are lost: only `relaxed` ones, or all under `unsyncedDisk`). */
+  powerCutChance: number;
+  /**
+   * Probability that a crash tears the first write in flight (a prefix of its ops lands). This
+   * breaks the engine contract (a batch is all or nothing, also across a crash), so it is off
+   * by default: turn it on to see what the store does with a broken disk.
+   */
+  tearChance: number;
+  /** Durability of every store's Raft writes (`relaxed` loses acknowledged writes on power cuts, by design). */
+  durability: 'strict' | 'relaxed';
+  /** Per-write disk delay of every device, ms (uniform in [min, max]; 0 lands at once). */
+  diskDelayMs: readonly [number, number];
+  /** Probability that a device's disk is slow (per disk incarnation). */
+  slowDiskChance: number;
+  /** Per-write delay of a slow disk, ms (uniform in [min, max]). */
+  slowDiskDelayMs: readonly [number, number];
+  /** Probability that one write of a slow disk stalls, and for how long, ms. */
+  diskStallChance: number;
+  diskStallMs: readonly [number, number];
+  /** Probability that a store's clock is skewed, and the largest skew either way, ms. */
+  clockSkewChance: number;
+  clockSkewMsMax: number;
   /** Probability that, once healed and converged, one device leaves for good (PD must rebuild its replicas). */
   retireChance: number;
   /** After healing, the virtual time within which replicas must converge, ms. */
@@ -40,6 +72,10 @@ export interface ClusterSimOptions {
   netDelayMs: readonly [number, number];
   /** Probability that one send between stores is lost. */
   netDropRate: number;
+  /** Probability that one send between stores is delivered twice (the copy out of order). */
+  netDuplicateRate: number;
+  /** Probability that one send between stores leaves its link's order. */
+  netReorderRate: number;
   /** Store tick, ms. */
   tickIntervalMs: number;
   /** Store-side request timeout and the client's per-attempt timeout, ms. */
@@ -69,11 +105,25 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
     faultGapMs: [150, 700],
     faultLengthMs: [200, 2_500],
     downStoresMax: 2,
+    gracefulRestartShare: 0.25,
+    crashMidWriteChance: 0.6,
+    powerCutChance: 0.5,
+    tearChance: 0,
+    durability: 'strict',
+    diskDelayMs: [0, 2],
+    slowDiskChance: 0.4,
+    slowDiskDelayMs: [2, 15],
+    diskStallChance: 0.02,
+    diskStallMs: [40, 250],
+    clockSkewChance: 0.6,
+    clockSkewMsMax: 250,
     retireChance: 0.35,
     convergeMaxMs: 15_000,
     setupMaxMs: 15_000,
     netDelayMs: [1, 12],
     netDropRate: 0.01,
+    netDuplicateRate: 0.02,
+    netReorderRate: 0.05,
     tickIntervalMs: 20,
     requestTimeoutMs: 1_000,
     clientBudgetMs: 4_000,

@@ -26,6 +26,8 @@ export interface ClusterSeedResult {
   historyHash: string;
   operations: readonly Operation[];
   nemesis: NemesisStats;
+  /** Every fault injected, by kind (for the summary). */
+  faults: FaultCounts;
   workload: WorkloadStats;
   /** Data regions at the end, and the most stores ever used (wipes add stores). */
   regions: number;
@@ -37,6 +39,50 @@ export interface ClusterSeedResult {
   convergeMs: number;
   timersFired: number;
   trace: string[];
+}
+
+/** Faults of one seed, by kind. */
+export interface FaultCounts {
+  /** Crashes (nemesis crash-restarts, wipes and the retired device), power cuts among them. */
+  crashes: number;
+  powerCuts: number;
+  /** Writes in flight torn by a crash (a prefix landed). */
+  tornWrites: number;
+  /** Writes in flight lost by a crash, and landed whole without their completion. */
+  inFlightLost: number;
+  inFlightLanded: number;
+  /** Completed, unsynced writes lost by power cuts. */
+  lostUnsyncedWrites: number;
+  restarts: number;
+  wipes: number;
+  partitions: number;
+  /** Sends between stores delivered twice, or out of their link's order. */
+  duplicates: number;
+  reorders: number;
+  /** Disk writes that spent a non-zero delay in flight. */
+  slowDiskWrites: number;
+  /** Stores whose clock was skewed (of those that ran). */
+  skewedStores: number;
+}
+
+/** The fault counts of `env` after a run. */
+function faultCounts(env: ClusterEnv, nemesis: NemesisStats): FaultCounts {
+  const c = env.crashStats;
+  return {
+    crashes: c.crashes,
+    powerCuts: c.powerCuts,
+    tornWrites: c.tornWrites,
+    inFlightLost: c.inFlightLost,
+    inFlightLanded: c.inFlightLanded,
+    lostUnsyncedWrites: c.unsyncedLost,
+    restarts: nemesis.restarts,
+    wipes: nemesis.wipes,
+    partitions: nemesis.partitions,
+    duplicates: env.pd.router.stats.duplicated,
+    reorders: env.pd.router.stats.reordered,
+    slowDiskWrites: env.diskStats().slowWrites,
+    skewedStores: [...env.clockSkews.values()].filter((s) => s !== 0).length,
+  };
 }
 
 /** FNV-1a over the JSON of the operations. */
@@ -63,7 +109,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
   const history = new History();
   const violations: ClusterViolation[] = [];
   const at = (): number => env.sched.now() - env.startMs;
-  const nemesis: NemesisStats = { kills: 0, wipes: 0, partitions: 0 };
+  const nemesis: NemesisStats = { kills: 0, restarts: 0, wipes: 0, partitions: 0 };
   const workload: WorkloadStats = { scans: 0 };
   let lin = false;
   let convergeMs = -1;
@@ -92,7 +138,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     if (converged && env.devices.length > 1 && retireRng.nextFloat() < o.retireChance) {
       // A device leaves for good: PD must rebuild its replicas on the others.
       const d = pick(retireRng, env.devices.filter((x) => x.up));
-      await within(env, 'retire', env.kill(d), o.setupMaxMs);
+      await within(env, 'retire', env.crash(d, retireRng), o.setupMaxMs);
       retired = d.label;
       env.note(`retire ${d.label} (store ${d.storeId}) for good`);
       if (!(await runUntilConverged(env, o.convergeMaxMs))) {
@@ -111,7 +157,15 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
   }
   history.closePending(env.rel());
   for (const f of env.storeFaults) violations.push({ kind: 'storeError', atMs: f.atMs - env.startMs, message: `${f.device} store ${f.storeId ?? '?'}: ${f.reason}` });
-  for (const c of env.sched.callbackErrors) violations.push({ kind: 'storeError', atMs: c.atMs - env.startMs, message: `timer callback threw: ${String((c.error as Error).stack ?? c.error)}` });
+  // One violation per distinct error (a broken replica can throw the same assertion every tick).
+  const thrown = new Map<string, { atMs: number; times: number }>();
+  for (const c of env.sched.callbackErrors) {
+    const text = String((c.error as Error).stack ?? c.error);
+    const seen = thrown.get(text);
+    if (seen) seen.times++;
+    else thrown.set(text, { atMs: c.atMs - env.startMs, times: 1 });
+  }
+  for (const [text, t] of thrown) violations.push({ kind: 'storeError', atMs: t.atMs, message: `timer callback threw${t.times > 1 ? ` (${t.times} times)` : ''}: ${text}` });
   const report = checkLinearizable(history.operations(), { budgetMs: o.checkBudgetMs });
   for (const f of report.findings) {
     if (f.verdict === 'illegal') {
@@ -130,6 +184,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     historyHash: historyHash(history.operations()),
     operations: history.operations(),
     nemesis,
+    faults: faultCounts(env, nemesis),
     workload,
     regions,
     storesJoined,
