@@ -5,9 +5,9 @@
  * (clientId, seq) so retries apply at most once.
  */
 import type { Peer, RegionError } from '@peerkv/pd';
-import { compareKeys } from '@peerkv/pd';
+import { compareKeys, regionContainsKey } from '@peerkv/pd';
 import type { KvOp, ReadConsistency, Result } from '@peerkv/store';
-import { DEDUP_WINDOW } from '@peerkv/store';
+import { CLIENT_LEASE_MS, CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { BACKOFF_DEFAULT, REAL_CLOCK, backoffDelayMs, type BackoffOptions, type Clock } from './backoff.ts';
 import { PeerKVError } from './errors.ts';
 import { RegionCache } from './region-cache.ts';
@@ -51,12 +51,15 @@ export interface CallOptions {
 /**
  * A caller's own write identity: the write applies at most once per region under
  * (clientId, seq), also when the caller sends it again through another client (the browser
- * runtime's tabs resend a write to each new host tab). The caller keeps at most `DEDUP_WINDOW`
- * of its stamped writes in flight and never reuses a seq.
+ * runtime's tabs resend a write to each new host tab). The caller never reuses a seq, numbers
+ * each new write within `CLIENT_WRITE_WINDOW_SEQS` of its oldest unfinished one, and reports
+ * in `ackFloor` the seq below which every write of it has a final answer.
  */
 export interface WriteStamp {
   clientId: string;
   seq: number;
+  /** Every seq below this is finished for the caller (0 or absent: acknowledges nothing). */
+  ackFloor?: number;
 }
 
 /** Options of a single-key write. */
@@ -97,9 +100,15 @@ export class PeerKV {
   private readonly stores: StoreResolver;
   private readonly requestTimeoutMs: number;
   private readonly consistency: ReadConsistency;
+  /** This client's write session id (a new one after a long idle time or an ended lease). */
+  private sessionId: string;
+  private sessions = 0;
   private seq = 0;
-  private inflightWrites = 0;
+  /** Seqs of this session not finished yet (the oldest bounds the next seq and is the ack floor). */
+  private readonly unfinished = new Set<number>();
   private readonly writeWaiters: (() => void)[] = [];
+  /** Clock ms of this session's last write. */
+  private lastWriteMs = Number.NEGATIVE_INFINITY;
   private closed = false;
   private readonly statusSource: StatusSource | undefined;
   private readonly localStoreId: number | undefined;
@@ -114,6 +123,7 @@ export class PeerKV {
     this.pd = o.pd;
     this.stores = o.stores;
     this.clientId = o.clientId ?? randomId();
+    this.sessionId = this.clientId;
     this.backoff = { ...BACKOFF_DEFAULT, ...o.backoff };
     this.clock = o.clock ?? REAL_CLOCK;
     this.requestTimeoutMs = o.requestTimeoutMs ?? 5000;
@@ -142,20 +152,29 @@ export class PeerKV {
     let remaining = o.limit ?? Infinity;
     const consistency = o.consistency ?? this.consistency;
     if (o.reverse) {
-      const routes = await this.routesCovering(start, end, o.signal);
-      for (let i = routes.length - 1; i >= 0 && remaining > 0; i--) {
-        // Page backwards through the region: each page ends (exclusive) at the last key seen.
-        let pageEnd = end;
-        for (;;) {
-          const pageLimit = Math.min(remaining, this.scanPagePairs);
-          const pairs = await this.scanRegion(routes[i].region.startKey, start, pageEnd, pageLimit, true, consistency, o.signal);
-          for (const p of pairs) {
-            yield p;
-            remaining--;
-          }
-          if (pairs.length < pageLimit || remaining <= 0) break;
-          pageEnd = pairs[pairs.length - 1].key;
+      // Page backwards, asking each time which region holds the keys just below `hi`: a split
+      // between pages moves keys to another region, which this finds afresh (a list of regions
+      // worked out once would silently skip the moved half).
+      let hi = end;
+      while (remaining > 0) {
+        if (hi.length > 0 && compareKeys(hi, start) <= 0) return;
+        const pageLimit = Math.min(remaining, this.scanPagePairs);
+        let regionStart: Uint8Array = new Uint8Array();
+        const pageEnd = hi;
+        const pairs = await this.withRegion(() => this.routeBefore(start, pageEnd, o.signal), o.signal, consistency, (route, svc) => {
+          regionStart = route.region.startKey;
+          return svc.scan(route.region.id, route.region.epoch, { start, end: pageEnd, limit: pageLimit, reverse: true }, consistency, { signal: o.signal, timeoutMs: this.requestTimeoutMs });
+        });
+        for (const p of pairs) {
+          yield p;
+          remaining--;
         }
+        if (pairs.length === pageLimit) {
+          hi = pairs[pairs.length - 1].key;
+          continue;
+        }
+        if (regionStart.length === 0 || compareKeys(regionStart, start) <= 0) return;
+        hi = regionStart;
       }
       return;
     }
@@ -192,18 +211,10 @@ export class PeerKV {
     return { pairs, regionEnd };
   }
 
-  private async scanRegion(
-    locateKey: Uint8Array,
-    start: Uint8Array,
-    end: Uint8Array,
-    limit: number,
-    reverse: boolean,
-    consistency: ReadConsistency,
-    signal?: AbortSignal,
-  ): Promise<KvPair[]> {
-    return this.withRegion(locateKey, signal, consistency, (route, svc) =>
-      svc.scan(route.region.id, route.region.epoch, { start, end, limit, reverse }, consistency, { signal, timeoutMs: this.requestTimeoutMs }),
-    );
+  /** The region holding the keys just below `hi` (unbounded when empty), at or after `start`. */
+  private async routeBefore(start: Uint8Array, hi: Uint8Array, signal?: AbortSignal): Promise<RegionRoute> {
+    const routes = await this.routesCovering(start, hi, signal);
+    return routes[routes.length - 1];
   }
 
   /** The regions covering [start, end), in key order. */
@@ -224,12 +235,12 @@ export class PeerKV {
   async put(key: Uint8Array, value: Uint8Array, o: WriteOptions = {}): Promise<void> {
     checkKey(key);
     checkValue(value);
-    await this.writeOps(key, [{ type: 'put', key, value }], o.signal, o.stamp);
+    await this.write([{ type: 'put', key, value }], o.signal, o.stamp);
   }
 
   async delete(key: Uint8Array, o: WriteOptions = {}): Promise<void> {
     checkKey(key);
-    await this.writeOps(key, [{ type: 'delete', key }], o.signal, o.stamp);
+    await this.write([{ type: 'delete', key }], o.signal, o.stamp);
   }
 
   /** Writes many pairs: atomic per region, not across regions (transactions are for that). */
@@ -238,70 +249,177 @@ export class PeerKV {
       checkKey(p.key);
       checkValue(p.value);
     }
-    const groups = await this.groupByRegion(pairs.map((p) => p.key), o.signal);
-    await Promise.all(
-      [...groups.values()].map((idx) => this.writeOps(pairs[idx[0]].key, idx.map((i) => ({ type: 'put' as const, key: pairs[i].key, value: pairs[i].value })), o.signal)),
+    if (pairs.length === 0) return;
+    await this.write(
+      pairs.map((p) => ({ type: 'put' as const, key: p.key, value: p.value })),
+      o.signal,
     );
   }
 
-  /** Deletes every key in [start, end), one request per region. */
+  /** Deletes every key in [start, end): one request per region, atomic per region. */
   async deleteRange(start: Uint8Array, end: Uint8Array, o: CallOptions = {}): Promise<void> {
     checkKey(start);
     if (compareKeys(start, end) >= 0) return;
-    const routes = await this.routesCovering(start, end, o.signal);
-    for (const route of routes) {
-      const s = compareKeys(route.region.startKey, start) > 0 ? route.region.startKey : start;
-      const e = route.region.endKey.length > 0 && compareKeys(route.region.endKey, end) < 0 ? route.region.endKey : end;
-      await this.writeOps(s, [{ type: 'deleteRange', start: s, end: e }], o.signal);
-    }
+    await this.write([{ type: 'deleteRange', start, end }], o.signal);
   }
 
-  private async groupByRegion(keys: Uint8Array[], signal?: AbortSignal): Promise<Map<number, number[]>> {
-    const groups = new Map<number, number[]>();
-    for (let i = 0; i < keys.length; i++) {
-      const route = await this.route(keys[i], signal);
-      const g = groups.get(route.region.id) ?? [];
-      g.push(i);
-      groups.set(route.region.id, g);
-    }
-    return groups;
-  }
-
-  /** One logical write: one (clientId, seq), retried until applied or out of budget. */
-  private async writeOps(routeKey: Uint8Array, ops: KvOp[], signal?: AbortSignal, stamp?: WriteStamp): Promise<void> {
+  /**
+   * One logical write: one (session, seq) for all of it, also for the parts it is cut into per
+   * region (each region applies its part at most once under that stamp; a split copies the
+   * records to both halves, so a part re-cut after a split is still recognized). Resolves
+   * once every part is applied; throws `Undetermined` if some part's outcome cannot be known.
+   */
+  private async write(ops: KvOp[], signal: AbortSignal | undefined, stamp?: WriteStamp): Promise<void> {
     if (stamp) {
       if (typeof stamp.clientId !== 'string' || stamp.clientId === '' || !Number.isSafeInteger(stamp.seq) || stamp.seq < 1) {
         throw new PeerKVError('InvalidArgument', 'a write stamp needs a clientId and a seq ≥ 1');
       }
-      // The caller bounds its own stamped writes in flight (see `WriteStamp`).
-      await this.withRegion(routeKey, signal, 'linearizable', (route, svc) =>
-        svc.write(route.region.id, route.region.epoch, stamp.clientId, stamp.seq, ops, { signal, timeoutMs: this.requestTimeoutMs }),
-      );
+      const ackFloor = stamp.ackFloor !== undefined && Number.isSafeInteger(stamp.ackFloor) && stamp.ackFloor > 0 ? Math.min(stamp.ackFloor, stamp.seq) : 0;
+      // The caller keeps its own window and floor (see `WriteStamp`).
+      const r = await this.writeParts(ops, signal, stamp.clientId, stamp.seq, () => ackFloor);
+      if (r.kind !== 'applied') throw this.writeError(r, false);
       return;
     }
-    await this.acquireWriteSlot(signal);
-    const seq = ++this.seq;
-    try {
-      await this.withRegion(routeKey, signal, 'linearizable', (route, svc) =>
-        svc.write(route.region.id, route.region.epoch, this.clientId, seq, ops, { signal, timeoutMs: this.requestTimeoutMs }),
-      );
-    } finally {
-      this.releaseWriteSlot();
+    for (let session = 0; ; session++) {
+      const { sessionId, seq } = await this.beginWrite(signal);
+      let r: WriteOutcome;
+      try {
+        r = await this.writeParts(ops, signal, sessionId, seq, () => this.ackFloor());
+      } finally {
+        this.endWrite(seq);
+      }
+      if (r.kind === 'applied') return;
+      // The store no longer knows this session (its lease ended): nothing was sent that may
+      // have applied, so start a new session and send the write again, once.
+      if (r.kind === 'stale' && !r.ambiguous && session === 0) {
+        this.rotateSession();
+        continue;
+      }
+      throw this.writeError(r, true);
     }
   }
 
-  /** Keeps at most DEDUP_WINDOW writes in flight so every retry stays inside the store's dedup window. */
-  private async acquireWriteSlot(signal?: AbortSignal): Promise<void> {
-    while (this.inflightWrites >= DEDUP_WINDOW) {
+  private writeError(r: Exclude<WriteOutcome, { kind: 'applied' }>, own: boolean): PeerKVError {
+    const last = r.lastError;
+    if (r.ambiguous) {
+      return new PeerKVError('Undetermined', `the write may or may not have been applied (${r.kind === 'aborted' ? 'aborted' : last ? last.kind : 'no answer'} after it was sent)`, last);
+    }
+    if (r.kind === 'aborted') return new PeerKVError('Aborted', 'aborted');
+    if (r.kind === 'stale') return new PeerKVError('RetryBudgetExhausted', `the store refused the write: ${last && last.kind === 'StaleWrite' ? last.reason : 'stale'}${own ? '' : ' (stamp)'}`, last);
+    return new PeerKVError('RetryBudgetExhausted', `request failed after retries: ${last ? last.kind : 'no reachable replica'}`, last);
+  }
+
+  /**
+   * Cuts `ops` by region and writes each part, re-cutting what a split moved, until all are
+   * applied or the budget is spent.
+   */
+  private async writeParts(ops: KvOp[], signal: AbortSignal | undefined, clientId: string, seq: number, ackFloor: () => number): Promise<WriteOutcome> {
+    let remaining = ops;
+    let ambiguous = false;
+    let lastError: RegionError | undefined;
+    const started = this.clock.now();
+    for (let round = 0; round < this.backoff.attemptsMax; round++) {
+      if (signal?.aborted) return { kind: 'aborted', ambiguous, lastError };
+      if (round > 0 && this.clock.now() - started > this.backoff.budgetMs) break;
+      let groups: WriteGroup[];
+      try {
+        groups = await this.groupOps(remaining, signal);
+      } catch (e) {
+        if (e instanceof PeerKVError && e.kind === 'Unavailable') {
+          await this.sleepQuietly(backoffDelayMs(this.backoff, round, this.clock.random), signal);
+          continue;
+        }
+        if (e instanceof PeerKVError && e.kind === 'Aborted') return { kind: 'aborted', ambiguous, lastError };
+        throw e;
+      }
+      const results = await Promise.all(groups.map((g) => this.writeGroup(g, signal, clientId, seq, ackFloor)));
+      const again: KvOp[] = [];
+      for (let i = 0; i < groups.length; i++) {
+        const r = results[i];
+        if (r.kind === 'applied') continue;
+        ambiguous ||= r.ambiguous;
+        if (r.lastError) lastError = r.lastError;
+        if (r.kind === 'regroup') {
+          again.push(...groups[i].ops);
+          continue;
+        }
+        return { kind: r.kind, ambiguous, lastError };
+      }
+      if (again.length === 0) return { kind: 'applied', ambiguous: false };
+      remaining = again;
+    }
+    return { kind: 'failed', ambiguous, lastError };
+  }
+
+  /** The ops grouped by the region holding them in the cache or PD (a range delete is clipped per region). */
+  private async groupOps(ops: KvOp[], signal?: AbortSignal): Promise<WriteGroup[]> {
+    const groups = new Map<number, WriteGroup>();
+    const add = (route: RegionRoute, op: KvOp): void => {
+      const g = groups.get(route.region.id) ?? { route, ops: [] };
+      g.ops.push(op);
+      groups.set(route.region.id, g);
+    };
+    for (const op of ops) {
+      if (op.type !== 'deleteRange') {
+        add(await this.route(op.key, signal), op);
+        continue;
+      }
+      for (const route of await this.routesCovering(op.start, op.end, signal)) add(route, clipRange(op, route.region));
+    }
+    return [...groups.values()];
+  }
+
+  /** One region's part: retried against that region until applied; `regroup` once a split moved some of its keys. */
+  private async writeGroup(g: WriteGroup, signal: AbortSignal | undefined, clientId: string, seq: number, ackFloor: () => number): Promise<GroupOutcome> {
+    const first = g.ops[0].type === 'deleteRange' ? g.ops[0].start : g.ops[0].key;
+    const fits = (route: RegionRoute): boolean => g.ops.every((op) => opInRegion(op, route.region));
+    const r = await this.withRegionOutcome(first, signal, 'linearizable', fits, (route, svc) =>
+      svc.write(route.region.id, route.region.epoch, clientId, seq, g.ops, { signal, timeoutMs: this.requestTimeoutMs, ackFloor: ackFloor() }),
+    );
+    return r;
+  }
+
+  /** A new seq of this session, within `CLIENT_WRITE_WINDOW_SEQS` of the oldest unfinished one. */
+  private async beginWrite(signal?: AbortSignal): Promise<{ sessionId: string; seq: number }> {
+    while (this.seq + 1 >= this.ackFloor() + CLIENT_WRITE_WINDOW_SEQS) {
       await new Promise<void>((resolve) => this.writeWaiters.push(resolve));
       if (signal?.aborted) throw new PeerKVError('Aborted', 'aborted');
     }
-    this.inflightWrites++;
+    // A session idle for half a lease is replaced before the store could expire it.
+    if (this.unfinished.size === 0 && this.clock.now() - this.lastWriteMs > CLIENT_LEASE_MS / 2 && this.seq > 0) this.rotateSession();
+    this.lastWriteMs = this.clock.now();
+    const seq = ++this.seq;
+    this.unfinished.add(seq);
+    return { sessionId: this.sessionId, seq };
   }
 
-  private releaseWriteSlot(): void {
-    this.inflightWrites--;
-    this.writeWaiters.shift()?.();
+  private endWrite(seq: number): void {
+    this.unfinished.delete(seq);
+    this.lastWriteMs = this.clock.now();
+    for (const w of this.writeWaiters.splice(0)) w();
+  }
+
+  /** Every seq of this session below this has a final answer (the ack sent with each write). */
+  private ackFloor(): number {
+    let min = this.seq + 1;
+    for (const s of this.unfinished) if (s < min) min = s;
+    return min;
+  }
+
+  /** Starts a new write session (a new dedup identity; only when nothing is unfinished). */
+  private rotateSession(): void {
+    if (this.unfinished.size > 0) return;
+    this.sessionId = `${this.clientId}.${++this.sessions}`;
+    this.seq = 0;
+    this.unfinished.clear();
+  }
+
+  private async sleepQuietly(ms: number, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.clock.sleep(ms, signal);
+    } catch {
+      /* aborted: the caller checks the signal */
+    }
   }
 
   // ------------------------------------------------------------------ routing and retries
@@ -318,38 +436,61 @@ export class PeerKV {
   /**
    * Runs `fn` against the right store for `key`, handling region errors: NotLeader (follow
    * the hint), EpochNotMatch (refresh the cache), RegionNotFound/KeyNotInRegion (invalidate),
-   * ServerIsBusy and Timeout (back off, try another replica).
+   * ServerIsBusy and Timeout (back off, try another replica). For reads.
    */
   private async withRegion<T>(
-    key: Uint8Array,
+    key: Uint8Array | (() => Promise<RegionRoute>),
     signal: AbortSignal | undefined,
     consistency: ReadConsistency,
     fn: (route: RegionRoute, svc: KvService) => Promise<Result<T>>,
   ): Promise<T> {
+    const r = await this.withRegionOutcome(key, signal, consistency, undefined, fn);
+    if (r.kind === 'applied') return r.value;
+    if (r.kind === 'aborted') throw new PeerKVError('Aborted', 'aborted');
+    throw new PeerKVError('RetryBudgetExhausted', `request failed after retries: ${r.lastError ? r.lastError.kind : 'no reachable replica'}`, r.lastError);
+  }
+
+  /**
+   * The retry loop behind every request. `locate` is the key whose region to ask (or a
+   * function giving the route); `fits`, when given, says whether a (refreshed) route still
+   * holds the whole request: if not, the caller must re-cut it (`regroup`). The outcome says
+   * whether any attempt may have taken effect without an answer (`ambiguous`: a timeout, a
+   * leader change while a proposal waited, an abort after sending).
+   */
+  private async withRegionOutcome<T>(
+    locate: Uint8Array | (() => Promise<RegionRoute>),
+    signal: AbortSignal | undefined,
+    consistency: ReadConsistency,
+    fits: ((route: RegionRoute) => boolean) | undefined,
+    fn: (route: RegionRoute, svc: KvService) => Promise<Result<T>>,
+  ): Promise<RequestOutcome<T>> {
     if (this.closed) throw new PeerKVError('Closed', 'client is closed');
     const started = this.clock.now();
     let lastError: RegionError | undefined;
+    let ambiguous = false;
     let skipPeers = new Set<number>();
     let immediateRetries = 0;
     for (let attempt = 0; attempt < this.backoff.attemptsMax; attempt++) {
-      if (signal?.aborted) throw new PeerKVError('Aborted', 'aborted');
+      if (signal?.aborted) return { kind: 'aborted', ambiguous, lastError };
       if (this.clock.now() - started > this.backoff.budgetMs) break;
       let route: RegionRoute;
       try {
-        route = await this.route(key, signal);
+        route = typeof locate === 'function' ? await locate() : await this.route(locate, signal);
       } catch (e) {
         if (e instanceof PeerKVError && e.kind === 'Unavailable') {
-          await this.clock.sleep(backoffDelayMs(this.backoff, attempt, this.clock.random), signal);
+          if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.clock.random), signal))) return { kind: 'aborted', ambiguous, lastError };
           continue;
         }
+        if (e instanceof PeerKVError && e.kind === 'Aborted') return { kind: 'aborted', ambiguous, lastError };
         throw e;
       }
+      if (fits && !fits(route)) return { kind: 'regroup', ambiguous, lastError };
       const target = this.pickPeer(route, consistency, skipPeers);
       const svc = target ? this.stores.store(target.storeId) : undefined;
       if (!target || !svc) {
         this.cache.invalidate(route.region.id);
         skipPeers = new Set();
-        await this.clock.sleep(backoffDelayMs(this.backoff, attempt, this.clock.random), signal);
+        if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.clock.random), signal))) return { kind: 'aborted', ambiguous, lastError };
         continue;
       }
       const r = await fn(route, svc);
@@ -357,14 +498,26 @@ export class PeerKV {
       if (r.ok) {
         // A linearizable request served by a peer we did not think led: it leads now.
         if (consistency === 'linearizable' && route.leader?.id !== target.id) this.cache.setLeader(route.region.id, target);
-        return r.value;
+        return { kind: 'applied', value: r.value, ambiguous: false };
       }
       lastError = r.error;
+      // No answer, or a proposal left waiting when leadership moved: it may still apply.
+      if (r.error.kind === 'Timeout' || r.error.kind === 'MaybeCommitted') ambiguous = true;
+      if (signal?.aborted) return { kind: 'aborted', ambiguous, lastError };
+      if (r.error.kind === 'StaleWrite') return { kind: 'stale', ambiguous, lastError };
       // Following a hint or a refreshed epoch goes at once, a few times; then back off.
       const retryNow = this.onRegionError(route, target, r.error, skipPeers) && ++immediateRetries <= IMMEDIATE_RETRIES_MAX;
-      if (!retryNow) await this.clock.sleep(backoffDelayMs(this.backoff, attempt, this.clock.random) + busyMs(r.error), signal);
+      if (!retryNow && !(await this.pause(backoffDelayMs(this.backoff, attempt, this.clock.random) + busyMs(r.error), signal))) {
+        return { kind: 'aborted', ambiguous, lastError };
+      }
     }
-    throw new PeerKVError('RetryBudgetExhausted', `request failed after retries: ${lastError ? lastError.kind : 'no reachable replica'}`, lastError);
+    return { kind: 'failed', ambiguous, lastError };
+  }
+
+  /** Sleeps; false when the caller aborted meanwhile. */
+  private async pause(ms: number, signal?: AbortSignal): Promise<boolean> {
+    await this.sleepQuietly(ms, signal);
+    return !signal?.aborted;
   }
 
   /**
@@ -410,7 +563,22 @@ export class PeerKV {
       case 'StoreNotMatch':
         this.cache.invalidate(route.region.id);
         return false;
+      case 'MaybeCommitted':
+        // Leadership moved while the proposal waited: follow the new leader if named.
+        if (e.leaderHint && e.leaderHint.id !== target.id) {
+          skip.delete(e.leaderHint.id);
+          this.suspectStores.delete(e.leaderHint.storeId);
+          this.cache.setLeader(route.region.id, e.leaderHint);
+          return true;
+        }
+        skip.add(target.id);
+        if (skip.size >= route.region.peers.length) {
+          skip.clear();
+          this.cache.invalidate(route.region.id);
+        }
+        return false;
       case 'ServerIsBusy':
+      case 'StaleWrite':
         return false;
       case 'Timeout': {
         // Asked last for a while, also after the route is refreshed (PD may still name it).
@@ -437,6 +605,38 @@ export class PeerKV {
   close(): void {
     this.closed = true;
   }
+}
+
+/** What a write's retry loop ended with. */
+type WriteOutcome =
+  | { kind: 'applied'; ambiguous: false }
+  | { kind: 'failed' | 'stale' | 'aborted'; ambiguous: boolean; lastError?: RegionError };
+
+/** One request's retry loop's end: a value, or why not and whether an attempt may have applied. */
+type RequestOutcome<T> =
+  | { kind: 'applied'; value: T; ambiguous: false }
+  | { kind: 'failed' | 'stale' | 'aborted' | 'regroup'; ambiguous: boolean; lastError?: RegionError };
+
+type GroupOutcome = RequestOutcome<void>;
+
+/** Ops of one logical write bound for one region. */
+interface WriteGroup {
+  route: RegionRoute;
+  ops: KvOp[];
+}
+
+/** Whether every key the op touches is in `region`. */
+function opInRegion(op: KvOp, region: RegionRoute['region']): boolean {
+  if (op.type !== 'deleteRange') return regionContainsKey(region, op.key);
+  if (!regionContainsKey(region, op.start)) return false;
+  return region.endKey.length === 0 || compareKeys(op.end, region.endKey) <= 0;
+}
+
+/** A range delete cut to the part inside `region`. */
+function clipRange(op: Extract<KvOp, { type: 'deleteRange' }>, region: RegionRoute['region']): KvOp {
+  const start = compareKeys(region.startKey, op.start) > 0 ? region.startKey : op.start;
+  const end = region.endKey.length > 0 && compareKeys(region.endKey, op.end) < 0 ? region.endKey : op.end;
+  return { type: 'deleteRange', start, end };
 }
 
 function isStatusSource(x: unknown): x is StatusSource {

@@ -13,14 +13,20 @@ export type PeerKVErrorKind =
   /** Invalid arguments (empty key, oversize value, ...). */
   | 'InvalidArgument'
   /** The client was closed. */
-  | 'Closed';
+  | 'Closed'
+  /**
+   * A write whose outcome cannot be known: an attempt was sent and its answer never came (a
+   * timeout, a leader change while it waited, an abort after sending). It may or may not have
+   * been applied, and may still apply later, at most once. Read the key to find out.
+   */
+  | 'Undetermined';
 
 export class PeerKVError extends Error {
   override readonly name = 'PeerKVError';
   constructor(
     readonly kind: PeerKVErrorKind,
     message: string,
-    /** The last region error seen, for `RetryBudgetExhausted`. */
+    /** The last region error seen, for `RetryBudgetExhausted` and `Undetermined`. */
     readonly lastRegionError?: RegionError,
   ) {
     super(message);

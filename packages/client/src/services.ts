@@ -4,7 +4,7 @@
  * routing questions. The client never sees Raft.
  */
 import type { Peer, Region, RegionEpoch, StoreMeta } from '@peerkv/pd';
-import type { KvOp, ReadConsistency, RequestOptions, Result } from '@peerkv/store';
+import type { KvOp, ReadConsistency, RequestOptions, Result, WriteRequestOptions } from '@peerkv/store';
 
 export interface KvPair {
   key: Uint8Array;
@@ -14,7 +14,7 @@ export interface KvPair {
 /** One store's request API (the subset of `Store` the client uses). */
 export interface KvService {
   readonly storeId: number;
-  write(regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o?: RequestOptions): Promise<Result<void>>;
+  write(regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o?: WriteRequestOptions): Promise<Result<void>>;
   get(regionId: number, epoch: RegionEpoch, key: Uint8Array, consistency?: ReadConsistency, o?: RequestOptions): Promise<Result<Uint8Array | undefined>>;
   scan(
     regionId: number,

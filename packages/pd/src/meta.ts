@@ -94,7 +94,18 @@ export type RegionError =
   | { kind: 'KeyNotInRegion'; key: Uint8Array; regionId: RegionId; startKey: Uint8Array; endKey: Uint8Array }
   | { kind: 'ServerIsBusy'; reason: string; backoffMs: number }
   | { kind: 'StoreNotMatch'; requestStoreId: StoreId; actualStoreId: StoreId }
-  | { kind: 'Timeout'; what: string };
+  | { kind: 'Timeout'; what: string }
+  /**
+   * Leadership changed while the proposal waited: it may still commit under the new leader
+   * (or may be lost). Retry with the same (clientId, seq): at-most-once makes that safe.
+   */
+  | { kind: 'MaybeCommitted'; regionId: RegionId; leaderHint?: Peer }
+  /**
+   * The store can no longer tell whether this write was applied before (its seq is below the
+   * client's acknowledged floor, or the client's lease ended): it is refused, not applied.
+   * An earlier attempt's outcome is unknown.
+   */
+  | { kind: 'StaleWrite'; reason: string };
 
 /** Byte-wise comparison of keys. */
 export function compareKeys(a: Uint8Array, b: Uint8Array): number {

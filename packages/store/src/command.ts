@@ -20,11 +20,15 @@ export type KvOp =
   | { type: 'delete'; key: Uint8Array }
   | { type: 'deleteRange'; start: Uint8Array; end: Uint8Array };
 
-/** A batch of mutations applied atomically, deduplicated by (clientId, seq). */
+/** A batch of mutations applied atomically, deduplicated by (clientId, seq) (see dedup.ts). */
 export interface WriteCommand {
   type: 'write';
   clientId: string;
   seq: number;
+  /** The client has a final answer for every seq below this (its completion records may go). */
+  ackFloor: number;
+  /** The proposing leader's clock, ms: client leases are measured in it, the same on every replica. */
+  stampMs: number;
   ops: KvOp[];
 }
 
@@ -48,8 +52,10 @@ export class CommandDecodeError extends Error {
 }
 
 const enum Tag {
-  Write = 1,
+  /** A write without ackFloor and stampMs (logs written before they existed; read as 0). */
+  WriteV1 = 1,
   Split = 2,
+  Write = 3,
 }
 
 const OP_TAGS = { put: 1, delete: 2, deleteRange: 3 } as const;
@@ -68,6 +74,7 @@ export function decodeCommand(data: Uint8Array): Command {
     const tag = r.varUint();
     let cmd: Command;
     if (tag === Tag.Write) cmd = readWrite(r);
+    else if (tag === Tag.WriteV1) cmd = readWriteV1(r);
     else if (tag === Tag.Split) cmd = readSplit(r);
     else throw new CommandDecodeError(`unknown command type ${tag}`);
     r.end('command');
@@ -82,13 +89,23 @@ function writeWrite(w: ByteWriter, c: WriteCommand): void {
   w.varUint(Tag.Write);
   w.string(c.clientId);
   w.varUint(c.seq);
+  w.varUint(c.ackFloor);
+  w.varUint(c.stampMs);
   writeOps(w, c.ops);
 }
 
 function readWrite(r: ByteReader): WriteCommand {
   const clientId = r.string(STRING_BYTES_MAX, 'client id');
   const seq = r.varUint();
-  return { type: 'write', clientId, seq, ops: readOps(r) };
+  const ackFloor = r.varUint();
+  const stampMs = r.varUint();
+  return { type: 'write', clientId, seq, ackFloor, stampMs, ops: readOps(r) };
+}
+
+function readWriteV1(r: ByteReader): WriteCommand {
+  const clientId = r.string(STRING_BYTES_MAX, 'client id');
+  const seq = r.varUint();
+  return { type: 'write', clientId, seq, ackFloor: 0, stampMs: 0, ops: readOps(r) };
 }
 
 /** Writes key-value mutations (a count, then each op's tag and bytes). */

@@ -16,8 +16,9 @@ import {
 import type { RegionLog } from '@peerkv/storage';
 import { WriteBatch } from '@peerkv/storage';
 import { decodeCommand, decodeConfChangeContext, encodeRegion, type KvOp, type SplitCommand, type WriteCommand } from './command.ts';
-import { DedupTable, stageDedupRecord } from './dedup.ts';
+import { DedupTable, stageDedupRecords } from './dedup.ts';
 import type { PdHost } from './pd-host.ts';
+import type { StoreTestMutations } from './store.ts';
 import { DATA_CF, META_CF, regionStateKey } from './keys.ts';
 
 /** The outcome of a request, as a value. */
@@ -41,8 +42,11 @@ export interface PendingRead {
 export interface ApplyEffects {
   /** Callbacks to run after the write. */
   callbacks: (() => void)[];
-  /** A split created this region (the store creates its peer). */
-  splits: { region: Region; parentLeader: boolean }[];
+  /**
+   * A split created this region (the store creates its peer), with the parent's completion
+   * records as of the split entry: they move with the data, the same on every replica.
+   */
+  splits: { region: Region; parentLeader: boolean; dedup: DedupTable }[];
   /** This peer was removed from its region. */
   removed: boolean;
   /** A membership change was applied (the conf state must be persisted). */
@@ -78,6 +82,8 @@ export class RegionPeer {
   leaderlessHeartbeats = 0;
   /** The placement driver, when this peer belongs to PD's Raft group. */
   pd: PdHost | undefined;
+  /** Test-only deliberate bugs (the store's). */
+  mutations: StoreTestMutations = {};
 
   constructor(args: { region: Region; peerId: number; raw: RawNode; log: RegionLog; dedup: DedupTable; applied: number }) {
     this.region = args.region;
@@ -112,9 +118,15 @@ export class RegionPeer {
     return this.region.peers.find((p) => p.id === peerId)?.storeId;
   }
 
-  /** Fails every waiting proposal and read (leadership lost, peer destroyed). */
+  /**
+   * Fails every waiting read with `error`. Every waiting proposal is in the log already and may
+   * still commit (under another leader, or on another replica after this one is destroyed):
+   * it gets `MaybeCommitted`, never a plain failure.
+   */
   failPending(error: RegionError): void {
-    for (const p of this.proposals) p.resolve({ ok: false, error });
+    const lead = this.leaderPeer();
+    const maybe: RegionError = { kind: 'MaybeCommitted', regionId: this.regionId, ...(lead ? { leaderHint: lead } : {}) };
+    for (const p of this.proposals) p.resolve({ ok: false, error: maybe });
     this.proposals = [];
     for (const r of this.reads.values()) r.resolve({ ok: false, error });
     this.reads.clear();
@@ -154,8 +166,11 @@ export class RegionPeer {
       } else if (e.type === 'confChange') {
         result = this.applyConfChange(e, kv, storeId, fx);
       } else if (e.data.length > 0 && this.pd) {
-        const applied = this.pd.sm.applyEntry(e.data);
-        this.pd.onApplied(applied);
+        const pd = this.pd;
+        const applied = pd.sm.applyEntry(e.data);
+        // The allocators serve a granted id batch or TSO window only once the entry granting it
+        // is durable (the round's write may hold it: a one-voter PD commits before it persists).
+        fx.callbacks.push(() => pd.onApplied(applied));
         result = { ok: true, value: applied };
       } else if (e.data.length > 0) {
         const cmd = decodeCommand(e.data);
@@ -176,8 +191,28 @@ export class RegionPeer {
     }
   }
 
+  /**
+   * Applies a client write at most once (dedup.ts). Every branch depends only on the entry
+   * and the replicated state, so every replica decides alike.
+   */
   private applyWrite(cmd: WriteCommand, kv: WriteBatch): Result<void> {
-    if (this.dedup.isApplied(cmd.clientId, cmd.seq)) return ok();
+    const expired = this.dedup.expireIdle(cmd.stampMs);
+    if (expired.length > 0) stageDedupRecords(kv, this.regionId, this.dedup, expired);
+    // The floor first: a client at its record limit frees itself by acknowledging. A seq
+    // equal to the floor is still the client's to judge (ackFloor ≤ seq, checked at propose).
+    if (!this.mutations.dedupOff && this.dedup.check(cmd.clientId, cmd.seq, cmd.stampMs).kind !== 'stale') {
+      const acked = this.dedup.acknowledge(cmd.clientId, Math.min(cmd.ackFloor, cmd.seq));
+      if (acked.length > 0) stageDedupRecords(kv, this.regionId, this.dedup, acked);
+    }
+    const verdict = this.mutations.dedupOff ? { kind: 'new' as const } : this.dedup.check(cmd.clientId, cmd.seq, cmd.stampMs);
+    if (verdict.kind === 'stale') return { ok: false, error: { kind: 'StaleWrite', reason: verdict.reason } };
+    if (verdict.kind === 'full') {
+      return { ok: false, error: { kind: 'ServerIsBusy', reason: `client ${cmd.clientId} has too many unacknowledged writes in region ${this.regionId}`, backoffMs: 100 } };
+    }
+    if (verdict.kind === 'applied') {
+      stageDedupRecords(kv, this.regionId, this.dedup, this.dedup.record(cmd.clientId, cmd.seq, cmd.ackFloor, cmd.stampMs, false));
+      return ok();
+    }
     // Keys must still be in the region: a split between proposal and apply moves them.
     for (const op of cmd.ops) {
       const key = op.type === 'deleteRange' ? op.start : op.key;
@@ -187,8 +222,7 @@ export class RegionPeer {
       }
     }
     for (const op of cmd.ops) applyOp(kv, op);
-    const evicted = this.dedup.record(cmd.clientId, cmd.seq);
-    stageDedupRecord(kv, this.regionId, this.dedup, cmd.clientId, evicted);
+    stageDedupRecords(kv, this.regionId, this.dedup, this.dedup.record(cmd.clientId, cmd.seq, cmd.ackFloor, cmd.stampMs));
     return ok();
   }
 
@@ -208,7 +242,7 @@ export class RegionPeer {
     };
     this.region = { ...r, endKey: cmd.splitKey, epoch: { confVer: r.epoch.confVer, version } };
     kv.put(META_CF, regionStateKey(this.regionId), encodeRegionState(this.region, 'normal'));
-    fx.splits.push({ region: right, parentLeader: this.isLeader() });
+    fx.splits.push({ region: right, parentLeader: this.isLeader(), dedup: this.dedup.clone() });
     return ok();
   }
 

@@ -156,6 +156,12 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** A write's options: its client's acknowledgement floor besides the timeout. */
+export interface WriteRequestOptions extends RequestOptions {
+  /** The client has a final answer for every seq below this (see dedup.ts); 0 acknowledges nothing. */
+  ackFloor?: number;
+}
+
 export interface StoreStatus {
   storeId: number;
   /** Why the store stopped, if it did (a failed write or a broken invariant). */
@@ -373,6 +379,7 @@ export class Store {
 
   private addPeer(region: Region, peerId: number, log: RegionLog, dedup: DedupTable, applied: number): RegionPeer {
     const peer = new RegionPeer({ region, peerId, raw: this.makeRaw(peerId, log, applied), log, dedup, applied });
+    peer.mutations = this.mutations;
     if (region.id === PD_REGION_ID) peer.pd = new PdHost(peerId, PdStateMachine.create(), applied);
     this.peers.set(region.id, peer);
     for (const p of region.peers) this.peerStores.set(p.id, p.storeId);
@@ -777,6 +784,9 @@ export class Store {
       if (!rd.snapshot) this.maybeCompact(batch, peer);
       work.push({ peer, rd, fx });
     }
+    if (this.mutations.ackBeforePersist) {
+      for (const { peer, rd } of work) await this.queueMessages(outbox, peer, rd.persistedMessages);
+    }
     this.flush(outbox);
     if (work.length === 0) return;
     await this.logs.write(batch, { durability: this.opts.durability });
@@ -784,15 +794,15 @@ export class Store {
     this.counters.writes++;
     for (const { peer, rd, fx } of work) {
       const after = new Map<number, RegionMessage[]>();
-      await this.queueMessages(after, peer, rd.persistedMessages);
+      if (!this.mutations.ackBeforePersist) await this.queueMessages(after, peer, rd.persistedMessages);
       this.flush(after);
       peer.onReadStates(rd.readStates);
       peer.raw.advance(rd);
       for (const cb of fx.callbacks) cb();
       if (rd.softState && rd.softState.role !== 'leader') {
         // Leadership lost: answer waiting requests now so clients re-route at once. A proposal
-        // may still commit under the new leader; the client's retry carries the same
-        // (clientId, seq) and is deduplicated, so answering NotLeader is safe.
+        // may still commit under the new leader, so its answer says so (`MaybeCommitted`, not
+        // `NotLeader`); the client's retry carries the same (clientId, seq) and is deduplicated.
         peer.failPending(peer.notLeader());
       }
       peer.serveReads();
@@ -800,7 +810,9 @@ export class Store {
         const st = peer.raw.status();
         peer.pd.updateRole(st.role === 'leader', st.term, peer.applied, st.lastIndex, this.now());
       }
-      for (const s of fx.splits) await this.createSplitPeer(s.region, s.parentLeader, peer.dedup);
+      // The right half starts from the parent's records as of the split entry (a mutation
+      // copies them after the whole batch instead: replicas that batch differently diverge).
+      for (const s of fx.splits) await this.createSplitPeer(s.region, s.parentLeader, this.mutations.splitDedupAfterBatch ? peer.dedup : s.dedup);
       if (fx.splits.some((x) => x.parentLeader)) this.reportSplit(peer, fx.splits.map((x) => x.region.id));
       if (fx.removed) await this.destroyPeer(peer);
     }
@@ -966,9 +978,12 @@ export class Store {
     // The new region's leader reached us first and its snapshot already initialized it.
     if (existing && existing.initialized) return;
     const log = existing ? existing.log : await this.logs.open(region.id);
-    // An uninitialized peer may have voted: keep its term and vote.
-    const hs = existing ? existing.raw.status() : undefined;
-    const keepVote = hs && hs.term > RAFT_INIT_TERM;
+    // An uninitialized peer of the new region may have voted, in this run (in memory) or in an
+    // earlier one (on disk only): keep the newer term and its vote, never go back in term.
+    const mem = existing ? existing.raw.status() : undefined;
+    const disk = log.hardState();
+    const hs = mem && mem.term >= disk.term ? { term: mem.term, vote: mem.vote } : { term: disk.term, vote: disk.vote };
+    const keepVote = hs.term > RAFT_INIT_TERM;
     const batch = this.logs.batch();
     stageInitialRegion(batch, region, { term: keepVote ? hs.term : RAFT_INIT_TERM, vote: keepVote ? hs.vote : 0 });
     const dedup = parentDedup.clone();
@@ -1030,13 +1045,21 @@ export class Store {
    * on this (leader) replica, or with a region error. A timeout or abort does not retract
    * the proposal: it may still apply (retry with the same seq; it is deduplicated).
    */
-  write(regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o: RequestOptions = {}): Promise<Result<void>> {
+  write(regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o: WriteRequestOptions = {}): Promise<Result<void>> {
     this.assertOpen();
     const keys = ops.map((op) => (op.type === 'deleteRange' ? op.start : op.key));
     const checked = this.checkRequest(regionId, epoch, keys, true);
     if (!(checked instanceof RegionPeer)) return Promise.resolve({ ok: false, error: checked });
     const peer = checked;
-    const data = encodeCommand({ type: 'write', clientId, seq, ops });
+    // Every key of the write, a range delete's end included, must be in the region now: a
+    // write the client grouped by a stale view is refused before it reaches the log.
+    for (const op of ops) {
+      if (op.type === 'deleteRange' && peer.region.endKey.length > 0 && compareKeys(op.end, peer.region.endKey) > 0) {
+        return Promise.resolve({ ok: false, error: { kind: 'EpochNotMatch', currentRegions: [peer.region] } });
+      }
+    }
+    const ackFloor = Number.isSafeInteger(o.ackFloor) && o.ackFloor! > 0 ? Math.min(o.ackFloor!, seq) : 0;
+    const data = encodeCommand({ type: 'write', clientId, seq, ackFloor, stampMs: Math.max(0, Math.floor(this.now())), ops });
     return this.propose(peer, () => peer.raw.propose(data), o);
   }
 

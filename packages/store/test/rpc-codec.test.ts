@@ -35,7 +35,7 @@ const op = fc.oneof(
 const range = fc.record({ start: key, end: key, limit: fc.oneof(fc.nat(1000), fc.constant(Infinity)), reverse: fc.boolean() }, { requiredKeys: ['start', 'limit', 'reverse'] });
 
 const request: fc.Arbitrary<StoreRequest> = fc.oneof(
-  fc.tuple(fc.record({ type: fc.constant('write' as const), regionId: id, epoch, clientId: text, seq: id, ops: fc.array(op, { maxLength: 4 }) }), timed).map(([q, t]) => ({ ...q, ...t })),
+  fc.tuple(fc.record({ type: fc.constant('write' as const), regionId: id, epoch, clientId: text, seq: id, ackFloor: id, ops: fc.array(op, { maxLength: 4 }) }), timed).map(([q, t]) => ({ ...q, ...t })),
   fc.tuple(fc.record({ type: fc.constant('get' as const), regionId: id, epoch, key, consistency }), timed).map(([q, t]) => ({ ...q, ...t })),
   fc.tuple(fc.record({ type: fc.constant('scan' as const), regionId: id, epoch, range, consistency }), timed).map(([q, t]) => ({ ...q, ...t })),
   fc.tuple(fc.record({ type: fc.constant('changePeers' as const), regionId: id, changes: fc.array(fc.record({ type: fc.constantFrom('addNode' as const, 'removeNode' as const, 'addLearnerNode' as const), peer }), { maxLength: 3 }) }), timed).map(([q, t]) => ({ ...q, ...t })),

@@ -16,6 +16,7 @@ import {
   type PeerChange,
   type ReadConsistency,
   type RequestOptions,
+  type WriteRequestOptions,
   type Result,
   type StoreRequest,
   type StoreResponse,
@@ -59,8 +60,8 @@ export class RemoteKvService implements KvService {
     this.busyBackoffMs = o.busyBackoffMs ?? 50;
   }
 
-  write(regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o: RequestOptions = {}): Promise<Result<void>> {
-    return this.result<void>({ type: 'write', regionId, epoch, clientId, seq, ops, ...this.timed(o) }, 'unit', o);
+  write(regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o: WriteRequestOptions = {}): Promise<Result<void>> {
+    return this.result<void>({ type: 'write', regionId, epoch, clientId, seq, ackFloor: o.ackFloor ?? 0, ops, ...this.timed(o) }, 'unit', o);
   }
 
   get(regionId: number, epoch: RegionEpoch, key: Uint8Array, consistency: ReadConsistency = 'linearizable', o: RequestOptions = {}): Promise<Result<Uint8Array | undefined>> {

@@ -47,7 +47,7 @@ export interface PeerChange {
 
 /** A request to one store. */
 export type StoreRequest =
-  | ({ type: 'write'; regionId: number; epoch: RegionEpoch; clientId: string; seq: number; ops: KvOp[] } & Timed)
+  | ({ type: 'write'; regionId: number; epoch: RegionEpoch; clientId: string; seq: number; ackFloor?: number; ops: KvOp[] } & Timed)
   | ({ type: 'get'; regionId: number; epoch: RegionEpoch; key: Uint8Array; consistency: ReadConsistency } & Timed)
   | ({ type: 'scan'; regionId: number; epoch: RegionEpoch; range: ScanRange; consistency: ReadConsistency } & Timed)
   | ({ type: 'changePeers'; regionId: number; changes: PeerChange[] } & Timed)
@@ -106,6 +106,7 @@ function writeBody(w: ByteWriter, q: StoreRequest): void {
       writeEpoch(w, q.epoch);
       w.string(q.clientId);
       w.varUint(q.seq);
+      w.varUint(q.ackFloor ?? 0);
       writeOps(w, q.ops);
       return writeTimeout(w, q);
     case 'get':
@@ -187,7 +188,8 @@ function readBody(r: ByteReader, type: number): StoreRequest {
       const epoch = readEpoch(r);
       const clientId = r.string(RPC_STRING_BYTES_MAX, 'client id');
       const seq = r.varUint();
-      return { type: 'write', regionId, epoch, clientId, seq, ops: readOps(r), ...readTimeout(r) };
+      const ackFloor = r.varUint();
+      return { type: 'write', regionId, epoch, clientId, seq, ackFloor, ops: readOps(r), ...readTimeout(r) };
     }
     case STORE_REQUEST_TYPES.get: {
       const regionId = r.varUint();

@@ -64,7 +64,7 @@ function options(q: { timeoutMs?: number }, timeoutMsMax: number): { timeoutMs?:
 async function dispatch(store: ServedStore, q: StoreRequest, timeoutMsMax: number, now: () => number): Promise<StoreResponse> {
   switch (q.type) {
     case 'write':
-      return { type: 'unit', result: await store.write(q.regionId, q.epoch, q.clientId, q.seq, q.ops, options(q, timeoutMsMax)) };
+      return { type: 'unit', result: await store.write(q.regionId, q.epoch, q.clientId, q.seq, q.ops, { ...options(q, timeoutMsMax), ackFloor: q.ackFloor ?? 0 }) };
     case 'get':
       return { type: 'value', result: await store.get(q.regionId, q.epoch, q.key, q.consistency, options(q, timeoutMsMax)) };
     case 'scan': {

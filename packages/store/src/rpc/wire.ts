@@ -82,7 +82,7 @@ export function readEpoch(r: ByteReader): RegionEpoch {
 export { readOps, readPeer, readPeers, readRegion, writeOps, writePeer, writePeers, writeRegion } from '../command.ts';
 
 /** Wire numbers of the region error kinds (append only). */
-const REGION_ERROR_TAGS = { NotLeader: 1, EpochNotMatch: 2, RegionNotFound: 3, KeyNotInRegion: 4, ServerIsBusy: 5, StoreNotMatch: 6, Timeout: 7 } as const;
+const REGION_ERROR_TAGS = { NotLeader: 1, EpochNotMatch: 2, RegionNotFound: 3, KeyNotInRegion: 4, ServerIsBusy: 5, StoreNotMatch: 6, Timeout: 7, MaybeCommitted: 8, StaleWrite: 9 } as const;
 
 export function writeRegionError(w: ByteWriter, e: RegionError): void {
   w.varUint(REGION_ERROR_TAGS[e.kind]);
@@ -111,6 +111,13 @@ export function writeRegionError(w: ByteWriter, e: RegionError): void {
       return w.varUint(e.actualStoreId);
     case 'Timeout':
       return writeClipped(w, e.what, RPC_STRING_BYTES_MAX);
+    case 'MaybeCommitted':
+      w.varUint(e.regionId);
+      w.u8(e.leaderHint ? 1 : 0);
+      if (e.leaderHint) writePeer(w, e.leaderHint);
+      return;
+    case 'StaleWrite':
+      return writeClipped(w, e.reason, RPC_STRING_BYTES_MAX);
   }
 }
 
@@ -143,6 +150,12 @@ export function readRegionError(r: ByteReader): RegionError {
     }
     case REGION_ERROR_TAGS.Timeout:
       return { kind: 'Timeout', what: r.string(RPC_STRING_BYTES_MAX, 'what') };
+    case REGION_ERROR_TAGS.MaybeCommitted: {
+      const regionId = r.varUint();
+      return r.bool() ? { kind: 'MaybeCommitted', regionId, leaderHint: readPeer(r) } : { kind: 'MaybeCommitted', regionId };
+    }
+    case REGION_ERROR_TAGS.StaleWrite:
+      return { kind: 'StaleWrite', reason: r.string(RPC_STRING_BYTES_MAX, 'reason') };
     default:
       throw new StoreRpcDecodeError('Malformed', `region error kind ${tag}`);
   }
