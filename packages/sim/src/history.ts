@@ -17,12 +17,23 @@ export type OpStatus = 'pending' | 'ok' | 'fail' | 'unknown';
 /** A register value; `null` means absent (never written, or deleted). */
 export type Value = string | null;
 
+/**
+ * Which client call an operation came from, when not a plain single-key call: a multi-key
+ * call is recorded as one operation per key (all with the call's interval), a scan as one
+ * read per key of its range. `stale` reads are not linearizable and are checked apart.
+ */
+export type OpVia = 'batchPut' | 'deleteRange' | 'scan' | 'reverseScan' | 'followerGet' | 'followerScan' | 'staleGet' | 'stampedPut' | 'finalRead';
+
 /** One client operation on one key. */
 export interface Operation {
   id: number;
   clientId: number;
   kind: OpKind;
   key: string;
+  /** The call it came from (absent: a plain single-key get, put or delete). */
+  via?: OpVia;
+  /** Operations of one multi-key call share this id (the id of the call's first operation). */
+  call?: number;
   /** The written value (`put` only). */
   value?: string;
   /** The value read (`get` with status `ok` only). */
@@ -42,6 +53,8 @@ export interface OpInput {
   kind: OpKind;
   key: string;
   value?: string;
+  via?: OpVia;
+  call?: number;
 }
 
 /** Thrown when an operation is completed twice or never invoked: a simulator bug. */
@@ -59,6 +72,12 @@ export class History {
     const op: Operation = { ...input, id: this.list.length, status: 'pending', invokeAtMs: atMs, invokeOrder: this.order++ };
     this.list.push(op);
     return op.id;
+  }
+
+  /** Marks operations as the parts of one call: each gets the first one's id as `call`. */
+  group(ids: readonly number[]): void {
+    if (ids.length < 2) return;
+    for (const id of ids) this.open(id).call = ids[0];
   }
 
   /** The operation succeeded; `output` is the value read for a `get`. */
@@ -118,5 +137,6 @@ export function describeOp(op: Operation): string {
   const arg = op.kind === 'put' ? `(${op.key}, ${op.value})` : `(${op.key})`;
   const out = op.kind === 'get' && op.status === 'ok' ? ` -> ${JSON.stringify(op.output)}` : '';
   const end = op.completeAtMs === undefined ? '…' : `${op.completeAtMs}`;
-  return `#${op.id} c${op.clientId} ${op.kind}${arg}${out} ${op.status} [${op.invokeAtMs}ms, ${end}ms]`;
+  const via = op.via === undefined ? '' : ` via ${op.via}${op.call !== undefined && op.call !== op.id ? ` of #${op.call}` : ''}`;
+  return `#${op.id} c${op.clientId} ${op.kind}${arg}${out} ${op.status}${via} [${op.invokeAtMs}ms, ${end}ms]`;
 }

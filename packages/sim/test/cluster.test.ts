@@ -20,7 +20,9 @@ describe('cluster mode', () => {
     const a = await runClusterSeed(5, SHORT);
     const b = await runClusterSeed(5, SHORT);
     expect(a.ops).toBeGreaterThan(50);
-    expect(a.nemesis.kills + a.nemesis.partitions + a.nemesis.wipes).toBeGreaterThan(0);
+    expect(a.nemesis.kills + a.nemesis.restarts + a.nemesis.partitions + a.nemesis.wipes).toBeGreaterThan(0);
+    expect(b.faults).toEqual(a.faults);
+    expect(b.workload).toEqual(a.workload);
     expect(b.historyHash).toBe(a.historyHash);
     expect(b.operations).toEqual(a.operations);
     expect(b.trace).toEqual(a.trace);
@@ -34,12 +36,12 @@ describe('cluster mode', () => {
     expect(r.regions).toBeGreaterThan(1);
   }, 60_000);
 
-  it('seed 4 passes with a wiped store that rejoins as a new store', async () => {
-    const r = await runClusterSeed(4, SHORT);
+  it('seed 7 passes with a wiped store that rejoins as a new store', async () => {
+    const r = await runClusterSeed(7, SHORT);
     expect(r.violations).toEqual([]);
     expect(r.outcomes.ok).toBeGreaterThan(20);
     expect(r.nemesis.wipes).toBeGreaterThan(0);
-    expect(r.storesJoined).toBeGreaterThan(defaultClusterOptions(4).stores);
+    expect(r.storesJoined).toBeGreaterThan(defaultClusterOptions(7).stores);
     expect(r.trace.some((line) => /^\d+ms join dev\d as store \d+$/.test(line) && !line.startsWith('10ms'))).toBe(true);
   }, 60_000);
 

@@ -17,7 +17,11 @@ export type ClusterViolationKind =
   /** PD's regions overlap or leave a gap. */
   | 'regionCoverage'
   /** A store stopped with an error, failed to start, or a timer callback threw. */
-  | 'storeError';
+  | 'storeError'
+  /** A stale read returned a value no write had been invoked to write (before the read returned). */
+  | 'staleRead'
+  /** A scan returned keys out of its range, out of order, or twice. */
+  | 'scanOrder';
 
 /** One broken rule, at a virtual time relative to the run's start. */
 export interface ClusterViolation {

@@ -84,6 +84,8 @@ export class ClusterEnv {
   readonly storeFaults: StoreFault[] = [];
   /** Human-readable fault log, for failure reports. */
   readonly trace: string[] = [];
+  /** Scans that returned keys out of range or out of order (reported as violations). */
+  readonly scanProblems: string[] = [];
   private readonly disks = new Map<string, MemoryDisk>();
   /** The engine currently open on each disk (closed on a graceful restart). */
   private readonly engines = new Map<string, MemoryEngine>();

@@ -24,6 +24,8 @@ export interface ClusterSimOptions {
   stores: number;
   /** Concurrent `PeerKV` clients. */
   clients: number;
+  /** Op loops per client running at once (a client has up to this many ops in flight). */
+  lanesPerClient: number;
   /** Size of the key space (`k00` ... ). */
   keys: number;
   /** Virtual time during which clients run ops and the nemesis injects faults, ms. */
@@ -99,6 +101,7 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
     seed,
     stores: 4 + (seed % 2),
     clients: 5,
+    lanesPerClient: 3,
     keys: 10,
     workloadMs: 7_000,
     thinkMsMax: 40,

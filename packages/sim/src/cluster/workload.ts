@@ -1,30 +1,64 @@
 /**
- * The clients: several `PeerKV` instances running put/delete/get/scan concurrently on a small
- * key space, each op recorded in the shared `History` with virtual times. Outcomes: a write
- * that throws is `unknown` (it may still apply), a read that throws is `fail`. A scan is
- * recorded as one `get` per key of its range (each key was read at some instant inside the
- * scan's interval, which is all per-key linearizability needs).
+ * The clients of cluster mode: several `PeerKV` instances, each running a few op loops at
+ * once (so one client has several writes in flight), on a small key space that PD splits
+ * into several regions. Every op is recorded in the shared `History` with virtual times:
+ * - single-key put/delete/get, follower gets (`consistency: 'follower'`, linearizable) and
+ *   stale gets (`'stale'`, checked apart by `checkStaleReads`: never for linearizability);
+ * - `batchPut` and `deleteRange` over several keys and regions: atomic per region only, so
+ *   recorded as one write per key, each with the call's interval;
+ * - forward and reverse scans in small pages (some with a `limit`, some as follower reads):
+ *   one read per key the scan covered (each key was read at some instant inside the scan);
+ * - stamped puts of simulated browser tabs (`tabs.ts`), resent through another client
+ *   after a timeout.
+ * Outcomes: a write that throws (`Undetermined`, a spent retry budget, anything) is
+ * `unknown` (it may still apply); a read that throws is `fail`.
  */
 import { SeededRng } from '@peerkv/raft';
 import type { ReadConsistency } from '@peerkv/store';
 import { PeerKV, codec } from 'peerkv';
-import type { History } from '../history.ts';
-import { intBetween, weightedPick } from '../rng-utils.ts';
+import type { History, OpVia } from '../history.ts';
+import { intBetween, pick, shuffled, weightedPick } from '../rng-utils.ts';
 import type { ClusterEnv } from './cluster-env.ts';
 import { SimStoreResolver } from './client-net.ts';
+import { stampedPut, type Tab } from './tabs.ts';
 
 /** The key of index `i` (fixed width, so byte order is index order). */
 export function keyName(i: number): string {
   return `k${String(i).padStart(2, '0')}`;
 }
 
-/** What the workload did, beyond the history. */
+/** Client calls made, by kind (each counted once, however many keys it touched). */
 export interface WorkloadStats {
-  scans: number;
+  put: number;
+  delete: number;
+  batchPut: number;
+  deleteRange: number;
+  get: number;
+  followerGet: number;
+  staleGet: number;
+  scan: number;
+  reverseScan: number;
+  /** Scans (either direction) served as follower reads. */
+  followerScan: number;
+  stampedPut: number;
+  /** Stamped puts sent again through another client (a tab's host changed). */
+  stampedResends: number;
+  /** Cross-replica digest samples (every store, one round). */
+  digestChecks: number;
 }
 
-/** Creates client `i` of a run. */
-export function makeClient(env: ClusterEnv, i: number, consistency: ReadConsistency): PeerKV {
+/** Zeroed stats. */
+export function emptyWorkloadStats(): WorkloadStats {
+  return { put: 0, delete: 0, batchPut: 0, deleteRange: 0, get: 0, followerGet: 0, staleGet: 0, scan: 0, reverseScan: 0, followerScan: 0, stampedPut: 0, stampedResends: 0, digestChecks: 0 };
+}
+
+/** Pairs per scan request of client `i` (small, so scans page within a region). */
+export function scanPagePairsOf(i: number): number {
+  return 1 + (i % 3);
+}
+
+/** Creates client `i` of a run, next to store `localStoreId` (where its follower and stale reads go). */
+export function makeClient(env: ClusterEnv, i: number, consistency: ReadConsistency, localStoreId?: number): PeerKV {
   return new PeerKV({
     pd: env.pd,
     stores: new SimStoreResolver(env, new SeededRng((env.o.seed * 1_000_003 + i * 7_919 + 17) >>> 0)),
@@ -33,65 +67,219 @@ export function makeClient(env: ClusterEnv, i: number, consistency: ReadConsiste
     requestTimeoutMs: env.o.requestTimeoutMs,
     backoff: { attemptsMax: 40, baseMs: 5, capMs: 400, budgetMs: env.o.clientBudgetMs },
     consistency,
+    scanPagePairs: scanPagePairsOf(i),
+    ...(localStoreId !== undefined ? { localStoreId } : {}),
   });
 }
 
-const OP_WEIGHTS = { put: 40, delete: 8, get: 40, scan: 12 } as const;
+/** Relative weights of the op kinds. */
+export const OP_WEIGHTS = {
+  put: 20,
+  delete: 5,
+  get: 16,
+  followerGet: 8,
+  staleGet: 5,
+  batchPut: 9,
+  deleteRange: 4,
+  scan: 9,
+  reverseScan: 8,
+  stampedPut: 8,
+} as const;
 
-/** Runs one op of client `clientId` and records it. */
-async function runOp(env: ClusterEnv, kv: PeerKV, history: History, clientId: number, rng: SeededRng, counter: { n: number }, stats: WorkloadStats): Promise<void> {
-  const kind = weightedPick(rng, OP_WEIGHTS);
-  const key = keyName(rng.nextInt(env.o.keys));
-  const now = (): number => env.rel();
-  if (kind === 'put' || kind === 'delete') {
-    const value = `c${clientId}-${counter.n++}`;
-    const id = history.invoke({ clientId, kind, key, ...(kind === 'put' ? { value } : {}) }, now());
-    try {
-      if (kind === 'put') await kv.put(codec.text(key), codec.text(value));
-      else await kv.delete(codec.text(key));
-      history.ok(id, now());
-    } catch {
-      history.unknown(id, now());
-    }
-    return;
-  }
-  if (kind === 'get') {
-    const id = history.invoke({ clientId, kind: 'get', key }, now());
-    try {
-      const v = await kv.get(codec.text(key));
-      history.ok(id, now(), v === undefined ? null : codec.fromText(v));
-    } catch {
-      history.fail(id, now());
-    }
-    return;
-  }
-  await runScan(env, kv, history, clientId, rng, stats);
+/** What every op loop shares. */
+export interface Workload {
+  env: ClusterEnv;
+  history: History;
+  clients: PeerKV[];
+  tabs: Tab[];
+  stats: WorkloadStats;
+  /** `consistency` of plain gets and scans (`stale` under the harness mutation `staleReads`). */
+  readConsistency: ReadConsistency;
 }
 
-/** A scan of a random key range, recorded as one read per key of the range. */
-async function runScan(env: ClusterEnv, kv: PeerKV, history: History, clientId: number, rng: SeededRng, stats: WorkloadStats): Promise<void> {
-  const a = rng.nextInt(env.o.keys);
-  const b = intBetween(rng, a + 1, Math.min(env.o.keys, a + 5));
-  const keys = Array.from({ length: b - a }, (_, j) => keyName(a + j));
-  const ids = keys.map((key) => history.invoke({ clientId, kind: 'get', key }, env.rel()));
-  stats.scans++;
-  env.note(`scan c${clientId} [${keyName(a)}, ${keyName(b)}) as ops #${ids[0]}..#${ids[ids.length - 1]}`);
+/** One op loop's own state: its client, its seeded choices, its value counter. */
+interface Lane {
+  w: Workload;
+  clientId: number;
+  kv: PeerKV;
+  rng: SeededRng;
+  counter: { n: number };
+}
+
+const now = (w: Workload): number => w.env.rel();
+
+/** A value no other write of the run uses (values are unique per client, so per key). */
+function nextValue(l: Lane): string {
+  return `c${l.clientId}-${l.counter.n++}`;
+}
+
+/** A write call recorded as one write per key (same interval); the call's outcome applies to all. */
+async function recordWrites(l: Lane, writes: { kind: 'put' | 'delete'; key: string; value?: string }[], via: OpVia | undefined, run: () => Promise<void>): Promise<void> {
+  const h = l.w.history;
+  const ids = writes.map((x) => h.invoke({ clientId: l.clientId, kind: x.kind, key: x.key, ...(x.value !== undefined ? { value: x.value } : {}), ...(via ? { via } : {}) }, now(l.w)));
+  h.group(ids);
   try {
-    const seen = new Map<string, string>();
-    for await (const p of kv.scan({ start: codec.text(keyName(a)), end: codec.text(keyName(b)) })) seen.set(codec.fromText(p.key), codec.fromText(p.value));
-    keys.forEach((key, j) => history.ok(ids[j], env.rel(), seen.get(key) ?? null));
+    await run();
+    for (const id of ids) h.ok(id, now(l.w));
   } catch {
-    for (const id of ids) history.fail(id, env.rel());
+    // Undetermined, RetryBudgetExhausted, anything: the write may still apply.
+    for (const id of ids) h.unknown(id, now(l.w));
   }
 }
 
-/** One client's loop: ops with think time until virtual time `untilMs`. */
-export async function clientLoop(env: ClusterEnv, kv: PeerKV, history: History, clientId: number, rng: SeededRng, untilMs: number, stats: WorkloadStats): Promise<void> {
-  const counter = { n: 0 };
-  while (env.sched.now() < untilMs) {
-    await runOp(env, kv, history, clientId, rng, counter, stats);
-    await env.sched.sleep(rng.nextInt(env.o.thinkMsMax + 1));
+/** A read call recorded as one read per key; `read` returns each key's value (null: absent), or undefined for keys it did not cover. */
+async function recordReads(l: Lane, keys: string[], via: OpVia | undefined, read: () => Promise<Map<string, string | null | undefined>>): Promise<number[]> {
+  const h = l.w.history;
+  const ids = keys.map((key) => h.invoke({ clientId: l.clientId, kind: 'get', key, ...(via ? { via } : {}) }, now(l.w)));
+  h.group(ids);
+  try {
+    const seen = await read();
+    keys.forEach((key, j) => {
+      const v = seen.get(key);
+      // A key the call did not reach (beyond a scan's limit) observed nothing.
+      if (v === undefined) h.fail(ids[j], now(l.w));
+      else h.ok(ids[j], now(l.w), v);
+    });
+  } catch {
+    for (const id of ids) h.fail(id, now(l.w));
   }
+  return ids;
+}
+
+/** `count` distinct keys, in key order. */
+function someKeys(l: Lane, count: number): string[] {
+  const idx = shuffled(l.rng, Array.from({ length: l.w.env.o.keys }, (_, i) => i)).slice(0, count);
+  return idx.sort((a, b) => a - b).map(keyName);
+}
+
+/** A key range [a, b) of 1..maxKeys keys, as indexes. */
+function someRange(l: Lane, maxKeys: number): [number, number] {
+  const a = l.rng.nextInt(l.w.env.o.keys);
+  return [a, intBetween(l.rng, a + 1, Math.min(l.w.env.o.keys, a + maxKeys))];
+}
+
+async function getOp(l: Lane, consistency: ReadConsistency, via: OpVia | undefined): Promise<void> {
+  const key = keyName(l.rng.nextInt(l.w.env.o.keys));
+  await recordReads(l, [key], via, async () => {
+    const v = await l.kv.get(codec.text(key), { consistency });
+    return new Map([[key, v === undefined ? null : codec.fromText(v)]]);
+  });
+}
+
+/**
+ * A forward or reverse scan of a random range, maybe with a limit (then only the keys up to
+ * the last one returned were observed, or all when fewer came back).
+ */
+async function scanOp(l: Lane, reverse: boolean): Promise<void> {
+  const [a, b] = someRange(l, 7);
+  const keys = Array.from({ length: b - a }, (_, j) => keyName(a + j));
+  const follower = l.w.readConsistency === 'linearizable' && l.rng.nextFloat() < 0.3;
+  const consistency: ReadConsistency = follower ? 'follower' : l.w.readConsistency;
+  const limit = l.rng.nextFloat() < 0.3 ? intBetween(l.rng, 1, 3) : undefined;
+  if (follower) l.w.stats.followerScan++;
+  const ids = await recordReads(l, keys, reverse ? 'reverseScan' : follower ? 'followerScan' : 'scan', async () => {
+    const found = new Map<string, string>();
+    const order: string[] = [];
+    for await (const p of l.kv.scan({ start: codec.text(keyName(a)), end: codec.text(keyName(b)), reverse, consistency, ...(limit !== undefined ? { limit } : {}) })) {
+      const k = codec.fromText(p.key);
+      found.set(k, codec.fromText(p.value));
+      order.push(k);
+    }
+    checkScanOrder(l, order, reverse, a, b);
+    const cut = limit !== undefined && order.length >= limit ? order[order.length - 1] : undefined;
+    const out = new Map<string, string | null | undefined>();
+    for (const k of keys) {
+      const covered = cut === undefined || (reverse ? k >= cut : k <= cut);
+      out.set(k, covered ? (found.get(k) ?? null) : undefined);
+    }
+    return out;
+  });
+  l.w.env.note(`${reverse ? 'reverse ' : ''}scan${follower ? ' (follower)' : ''} c${l.clientId} [${keyName(a)}, ${keyName(b)})${limit !== undefined ? ` limit ${limit}` : ''} as ops #${ids[0]}..#${ids[ids.length - 1]}`);
+}
+
+/** Scans must return keys inside the range, strictly ordered in the scan's direction, each once. */
+function checkScanOrder(l: Lane, order: string[], reverse: boolean, a: number, b: number): void {
+  for (let i = 0; i < order.length; i++) {
+    const k = order[i];
+    const inRange = k >= keyName(a) && k < keyName(b);
+    const ordered = i === 0 || (reverse ? order[i - 1] > k : order[i - 1] < k);
+    if (!inRange || !ordered) {
+      l.w.env.scanProblems.push(`${reverse ? 'reverse ' : ''}scan c${l.clientId} [${keyName(a)}, ${keyName(b)}) returned ${JSON.stringify(order)} at ${now(l.w)}ms`);
+      return;
+    }
+  }
+}
+
+/** Runs one op of a lane and records it. */
+async function runOp(l: Lane): Promise<void> {
+  const { stats } = l.w;
+  const kind = weightedPick(l.rng, OP_WEIGHTS);
+  switch (kind) {
+    case 'put':
+    case 'delete': {
+      stats[kind]++;
+      const key = keyName(l.rng.nextInt(l.w.env.o.keys));
+      const value = nextValue(l);
+      await recordWrites(l, [{ kind, key, ...(kind === 'put' ? { value } : {}) }], undefined, () => (kind === 'put' ? l.kv.put(codec.text(key), codec.text(value)) : l.kv.delete(codec.text(key))));
+      return;
+    }
+    case 'get':
+      stats.get++;
+      // Under the harness mutation `staleReads` these are stale reads checked as linearizable: caught.
+      return getOp(l, l.w.readConsistency, undefined);
+    case 'followerGet':
+      stats.followerGet++;
+      return getOp(l, l.w.readConsistency === 'stale' ? 'stale' : 'follower', 'followerGet');
+    case 'staleGet':
+      stats.staleGet++;
+      return getOp(l, 'stale', 'staleGet');
+    case 'batchPut': {
+      stats.batchPut++;
+      const keys = someKeys(l, intBetween(l.rng, 2, 5));
+      const value = nextValue(l);
+      await recordWrites(l, keys.map((key) => ({ kind: 'put' as const, key, value })), 'batchPut', () => l.kv.batchPut(keys.map((key) => ({ key: codec.text(key), value: codec.text(value) }))));
+      return;
+    }
+    case 'deleteRange': {
+      stats.deleteRange++;
+      const [a, b] = someRange(l, 5);
+      const keys = Array.from({ length: b - a }, (_, j) => keyName(a + j));
+      await recordWrites(l, keys.map((key) => ({ kind: 'delete' as const, key })), 'deleteRange', () => l.kv.deleteRange(codec.text(keyName(a)), codec.text(keyName(b))));
+      return;
+    }
+    case 'scan':
+    case 'reverseScan':
+      stats[kind]++;
+      return scanOp(l, kind === 'reverseScan');
+    case 'stampedPut': {
+      stats.stampedPut++;
+      const key = keyName(l.rng.nextInt(l.w.env.o.keys));
+      const value = nextValue(l);
+      const tab = pick(l.rng, l.w.tabs);
+      const id = l.w.history.invoke({ clientId: l.clientId, kind: 'put', key, value, via: 'stampedPut' }, now(l.w));
+      const ok = await stampedPut(l.w, tab, l.rng, codec.text(key), codec.text(value), id);
+      if (ok) l.w.history.ok(id, now(l.w));
+      else l.w.history.unknown(id, now(l.w));
+      return;
+    }
+  }
+}
+
+/** One op loop of client `clientId`: ops with think time until virtual time `untilMs`. */
+export async function laneLoop(w: Workload, clientId: number, rng: SeededRng, untilMs: number, counter: { n: number }): Promise<void> {
+  const l: Lane = { w, clientId, kv: w.clients[clientId], rng, counter };
+  while (w.env.sched.now() < untilMs) {
+    await runOp(l);
+    await w.env.sched.sleep(rng.nextInt(w.env.o.thinkMsMax + 1));
+  }
+}
+
+/** Every client's lanes (`lanesPerClient` loops each, sharing its value counter). */
+export function clientLoops(w: Workload, rng: SeededRng, untilMs: number): Promise<void>[] {
+  return w.clients.flatMap((_, i) => {
+    const counter = { n: 0 };
+    return Array.from({ length: w.env.o.lanesPerClient }, () => laneLoop(w, i, rng.fork(), untilMs, counter));
+  });
 }
 
 /** After healing: reads every key once, linearizably, in the history (acknowledged writes must be there). */
@@ -99,7 +287,7 @@ export async function finalReads(env: ClusterEnv, kv: PeerKV, history: History, 
   let failed = 0;
   for (let i = 0; i < env.o.keys; i++) {
     const key = keyName(i);
-    const id = history.invoke({ clientId, kind: 'get', key }, env.rel());
+    const id = history.invoke({ clientId, kind: 'get', key, via: 'finalRead' }, env.rel());
     try {
       const v = await kv.get(codec.text(key), { consistency: 'linearizable' });
       history.ok(id, env.rel(), v === undefined ? null : codec.fromText(v));
