@@ -75,7 +75,10 @@ export class Raft {
   leadTransferee: NodeId = NONE;
   /**
    * Only one conf change may be pending (in the log, not yet applied) at a time. This is the
-   * index of the latest one; proposals are refused while applied < pendingConfIndex.
+   * index of the latest one; proposals are refused while applied < pendingConfIndex. With the
+   * auto-leave proposed only once the joint config is applied (`appliedTo`), this is what
+   * etcd-io/raft does; it does not prevent the election deadlock of etcd-io/etcd#12359,
+   * which `commitByVote` removes.
    */
   pendingConfIndex = 0;
   /** Payload bytes of entries appended by this leader and not yet committed+handed out. */
@@ -421,22 +424,19 @@ export class Raft {
     if (!this.promotable()) return;
     // Campaigning with an unapplied conf change could elect us under a config we do not yet
     // know we have.
-    if (this.hasUnappliedConfChanges()) return;
+    if (this.hasConfChangesIn(this.raftLog.applied + 1, this.raftLog.committed + 1)) return;
     this.campaign(t);
   }
 
-  private hasUnappliedConfChanges(): boolean {
-    const lo = this.raftLog.applied + 1;
-    const hi = this.raftLog.committed + 1;
-    if (lo >= hi) return false;
-    let found = false;
+  /** Whether any entry in [lo, hi) is a conf change (read in pages of at most 1 MiB). */
+  private hasConfChangesIn(lo: number, hi: number): boolean {
     let next = lo;
-    while (next < hi && !found) {
+    while (next < hi) {
       const ents = this.raftLog.slice(next, hi, 1024 * 1024);
-      for (const e of ents) if (e.type === 'confChange') found = true;
+      for (const e of ents) if (e.type === 'confChange') return true;
       next += ents.length;
     }
-    return found;
+    return false;
   }
 
   campaign(t: CampaignType): void {
@@ -469,6 +469,8 @@ export class Raft {
           term,
           index: this.raftLog.lastIndex(),
           logTerm: this.raftLog.lastTerm(),
+          // What we know is committed, for a voter that refuses us (see commitByVote).
+          commit: this.raftLog.committed,
           ...(t === 'transfer' ? { context: CAMPAIGN_TRANSFER } : {}),
         }),
       );
@@ -554,8 +556,52 @@ export class Raft {
         this.vote = m.from;
       }
     } else {
-      this.send(makeMessage({ type: resp, to: m.from, term: this.term, reject: true }));
+      // Unlike raft-rs we do not require lead === NONE here: a pre-vote leaves a stale
+      // leader in place, and a learner holding the longest log must learn its promotion
+      // from a pre-candidate (confchange-apply-time-liveness-learner.txt). Committing entries
+      // we already hold that a peer knows are committed is safe whoever leads.
+      this.commitByVote(m.commit, m.index, m.logTerm);
+      this.send(makeMessage({ type: resp, to: m.from, term: this.term, reject: true, ...this.commitInfo() }));
     }
+  }
+
+  /**
+   * Our commit index and its term, as a rejected vote response carries them (`commit` and
+   * `logTerm`, see `Message`). Empty if the term is unknown (compacted), which disables
+   * commitByVote for that response.
+   */
+  private commitInfo(): Partial<Pick<Message, 'commit' | 'logTerm'>> {
+    const commit = this.raftLog.committed;
+    const logTerm = this.raftLog.termOrUndefined(commit);
+    return commit > 0 && logTerm !== undefined && logTerm > 0 ? { commit, logTerm } : {};
+  }
+
+  /**
+   * Commits through `commit`, which the sender of a vote message knows to be committed, if our
+   * log holds the sender's entry (`index`, `logTerm`) with `commit` ≤ `index`: by Log Matching
+   * (§5.3) our log then equals the sender's through `commit`. A candidate that learns this way
+   * of a conf change it has not applied steps down: it was counting votes in an outdated
+   * config. It campaigns again once the change is applied (`hup` waits for that).
+   *
+   * Why (etcd-io/etcd#12359, "liveness problems during apply-time configuration change"):
+   * configs take effect when applied, not when appended. A voter removed by the leave of a
+   * joint config applies its removal and never campaigns again; voters that have not learned
+   * that the leave committed still count votes in the joint config and need its vote; if its
+   * log is longer than theirs it refuses, and no node can ever win (simulator seed 60815).
+   * Its refusal now carries its commit index, so they commit the leave, apply it and elect a
+   * leader in the new config without it. The same works the other way for a node that is a
+   * learner in its applied config and holds the longest log: a candidate's request tells it
+   * the commit, it applies its promotion and campaigns. Fixed upstream in raft-rs
+   * (tikv/raft-rs#411, a port of etcd-io/etcd#12435, which etcd-io/raft never merged);
+   * entries committed this way were committed already, only the news travels differently.
+   */
+  private commitByVote(commit: number, index: number, logTerm: number): void {
+    const before = this.raftLog.committed;
+    if (this.state === 'leader' || commit <= before || commit > index || logTerm === 0) return;
+    if (!this.raftLog.matchTerm(index, logTerm)) return;
+    this.raftLog.commitTo(commit);
+    if (this.state === 'follower') return;
+    if (this.hasConfChangesIn(before + 1, commit + 1)) this.becomeFollower(this.term, NONE);
   }
 
   private stepByRole(m: Message): void {
@@ -851,6 +897,11 @@ export class Raft {
         return;
     }
     if (m.type !== myVoteResp) return;
+    if (m.reject) {
+      // The voter's commit index names its own entry (commit, logTerm): see commitByVote.
+      this.commitByVote(m.commit, m.commit, m.logTerm);
+      if (this.state === 'follower') return;
+    }
     const result = this.poll(m.from, m.type, !m.reject);
     if (result === 'won') {
       if (this.state === 'preCandidate') {

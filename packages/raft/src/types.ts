@@ -88,6 +88,10 @@ export type MessageType = (typeof MESSAGE_TYPES)[number];
  * - `logTerm`/`index`: for MsgApp the entry preceding `entries`; for votes the candidate's
  *   last entry; for MsgAppResp `index` is the acked or rejected index.
  * - `rejectHint`/`logTerm` on a rejected MsgAppResp let the leader skip back quickly.
+ * - `commit` on MsgVote/MsgPreVote: the candidate's commit index. On a rejected
+ *   MsgVoteResp/MsgPreVoteResp, `commit` and `logTerm` name the voter's committed entry
+ *   (raft-rs sends `commit_term`; reusing `logTerm` keeps the wire format). Both let a node
+ *   behind on commits catch up during an election (etcd-io/etcd#12359, `Raft.commitByVote`).
  * - `context`: ReadIndex request context, or `campaignTransfer` marker on votes.
  */
 export interface Message {
