@@ -81,7 +81,8 @@ describe('parseClusterArgs', () => {
   it('parses seeds, a single seed and the mutation', () => {
     expect(parseClusterArgs(['--cluster', '--seeds', '3']).seeds).toEqual([1, 2, 3]);
     expect(parseClusterArgs(['--cluster', '--seed', '42']).seeds).toEqual([42]);
-    expect(parseClusterArgs(['--seeds', '2', '--seed', '5', '--mutation', 'staleReads'])).toEqual({ seeds: [5, 6], verbose: false, mutation: 'staleReads' });
+    expect(parseClusterArgs(['--seeds', '2', '--seed', '5', '--mutation', 'staleReads'])).toEqual({ seeds: [5, 6], verbose: false, tear: false, durability: 'strict', mutation: 'staleReads' });
+    expect(parseClusterArgs(['--tear', '--durability', 'relaxed'])).toMatchObject({ tear: true, durability: 'relaxed' });
     expect(parseClusterArgs(['--mutation', 'diskWriteFailure']).mutation).toBe('diskWriteFailure');
   });
 
@@ -98,5 +99,6 @@ describe('parseClusterArgs', () => {
     expect(kind(['--seeds', '0'])).toBe('BadNumber');
     expect(kind(['--bogus'])).toBe('UnknownFlag');
     expect(kind(['--mutation', 'nope'])).toBe('UnknownMutation');
+    expect(kind(['--durability', 'eventual'])).toBe('BadDurability');
   });
 });
