@@ -170,7 +170,8 @@ function renderSummary(st: BrowserStatus): void {
   byId('summary').replaceChildren(
     item('cluster', st.cluster),
     item('signaling', signalingUrl()),
-    item('this browser’s store', `${st.localStoreId ?? '?'} (${st.opened} in ${st.openMs} ms)`),
+    item('this browser’s store', `${st.localStoreId || '?'} (${st.opened} in ${st.openMs} ms)`),
+    item('quorum', quorumText(st)),
     item('connected to', st.members && st.members.length > 0 ? st.members.map((m) => `store ${m}`).join(', ') : 'no other store yet'),
     item('persistent storage', String(st.persisted)),
     item('IndexedDB usage', usage),
@@ -181,6 +182,15 @@ function renderSummary(st: BrowserStatus): void {
   byId('host').textContent = st.isHost
     ? `this tab hosts this browser’s store (took over in ${st.takeoverMs} ms)${st.draining ? ' (draining)' : ''} · host elections seen: ${st.hostChanges}`
     : `attached to host tab ${st.hostTabId.slice(0, 8)} · host elections seen: ${st.hostChanges}`;
+}
+
+/** Whether this browser's store reaches a quorum, or why not and how often it tried (or its open retries). */
+function quorumText(st: BrowserStatus): string {
+  if (st.openRetry) return `store not open: ${st.openRetry.attempts} attempts, next in ${Math.round(st.openRetry.nextAttemptInMs / 1000)} s (${st.openRetry.lastError})`;
+  const q = st.quorum;
+  if (!q) return 'unknown';
+  if (q.state === 'ok') return 'ok';
+  return `waiting for ${Math.round(q.forMs / 1000)} s, ${q.attempts} checks failed (${q.lastError ?? 'not checked yet'})`;
 }
 
 /** The PD leader and, when one of this page's stores leads PD, its running operators. */

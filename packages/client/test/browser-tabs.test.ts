@@ -48,6 +48,8 @@ class FakeLocks implements ElectionLocks {
 const disks = new Map<string, MemoryDisk>();
 let workersStarted = 0;
 let workersOpened = 0;
+/** Opens that fail before reaching the stores (a Worker or storage failing to start). */
+let failOpens = 0;
 
 /** A "Worker": comlink over a MessageChannel; terminate() drops it like a killed Worker. */
 function fakeWorker(): Worker {
@@ -60,6 +62,10 @@ function fakeWorker(): Worker {
   const open = api.open;
   api.open = (o) => {
     workersOpened++;
+    if (failOpens > 0) {
+      failOpens--;
+      return Promise.resolve({ ok: false, error: { kind: 'Internal', message: 'injected open failure' } });
+    }
     return open(o);
   };
   Comlink.expose(api, port1);
@@ -82,6 +88,7 @@ afterEach(() => {
   disks.clear();
   workersStarted = 0;
   workersOpened = 0;
+  failOpens = 0;
 });
 
 describe('BrowserPeerKV across tabs (embedded cluster)', () => {
@@ -136,6 +143,24 @@ describe('BrowserPeerKV across tabs (embedded cluster)', () => {
   it('refuses signaling without a secret, with a typed error', async () => {
     await expect(openBrowser({ cluster: 'nosecret', signaling: ['ws://127.0.0.1:1'], locks: new FakeLocks(), createWorker: fakeWorker })).rejects.toMatchObject({ kind: 'InvalidArgument' });
   });
+
+  it('a host whose store fails to open keeps the lock and tries again; each failure ends the waiting calls of every tab with its error', async () => {
+    const locks = new FakeLocks();
+    failOpens = 2;
+    const a = open(locks, 'reopen-retry');
+    const b = open(locks, 'reopen-retry');
+    const failed = await Promise.all([a.put(t('k'), t('1')).catch((e: unknown) => e), b.get(t('k')).catch((e: unknown) => e)]);
+    for (const e of failed) {
+      expect(e).toBeInstanceOf(BrowserKvError);
+      expect((e as BrowserKvError).message).toMatch(/injected open failure \(attempt [12]; trying again in \d+ ms\)/);
+    }
+    // The third open succeeds (after 1 s, then 2 s): A hosts, both tabs are served.
+    await until('A hosts', () => a.isHost, 10_000);
+    await a.put(t('k'), t('1'));
+    expect(s(await b.get(t('k')))).toBe('1');
+    expect(workersOpened).toBe(3);
+    expect(b.isHost).toBe(false);
+  }, 20_000);
 
   it('fails a call with Timeout when no host answers within the deadline, and Closed after close', async () => {
     const locks = new FakeLocks();

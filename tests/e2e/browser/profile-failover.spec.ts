@@ -74,7 +74,7 @@ test('three tabs share one host; host failover, reloads and a browser restart ke
   for (const r of results) expect(r.resumeMs).toBeGreaterThanOrEqual(0);
   console.log(
     `profile-failover: host tab closed; first write issued after the close acknowledged after ${results.map((r) => r.resumeMs).join(' / ')} ms (two tabs); ` +
-      `longest gap between acknowledged writes ${Math.max(...results.map((r) => r.gapMsMax))} ms; new host served ${st.takeoverMs} ms after its lock grant (store reopened and a leader elected in ${st.openMs} ms); acked across the failover ${acked.length}`,
+      `longest gap between acknowledged writes ${Math.max(...results.map((r) => r.gapMsMax))} ms; new host served ${st.takeoverMs} ms after its lock grant (store reopened from IndexedDB in ${st.openMs} ms); acked across the failover ${acked.length}`,
   );
 
   const expected = [...Array.from({ length: 3 }, (_, i) => Array.from({ length: 10 }, (_, j) => `before/t${i}/${j}`)).flat(), ...acked].sort();

@@ -8,6 +8,12 @@
  * restarts as that store. It serves `KvRequest`s through a `PeerKV` client (PD by store RPC,
  * its own store directly) and, when enabled, the test hooks: partition this store from a set
  * of stores inside the transport, slow its disk, stop (crash) and restart it, split a region.
+ *
+ * Opening needs no quorum: a restarted store serves as soon as it is open from its database
+ * (its regions elect leaders when enough voters are back; `status().quorum` says whether they
+ * have, and a request that fails meanwhile fails `NoQuorum`). A store that fails to open (a
+ * join while PD has no quorum, a storage error) is opened again in the background, backing off
+ * from `NET_OPEN_RETRY_MS_MIN` to `NET_OPEN_RETRY_MS_MAX`; `status().openRetry` says so.
  */
 import type { KvEngine, WriteBatch, WriteOptions } from '@peerkv/storage';
 import { regionContainsKey, type Region, type ScheduleConfig } from '@peerkv/pd';
@@ -22,6 +28,7 @@ import {
   type PeerFactory,
 } from '@peerkv/transport';
 import { PeerKV } from '../client.ts';
+import { PeerKVError } from '../errors.ts';
 import { RemotePdService } from '../remote/remote-pd-service.ts';
 import { RemoteStoreResolver } from '../remote/remote-store-resolver.ts';
 import { BrowserKvError, HOOK_OPS, type ClusterStatus, type HookRequest, type KvRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
@@ -48,6 +55,10 @@ export const SPLIT_ATTEMPTS_MAX = 8;
 export const SPLIT_RETRY_MS = 200;
 /** Signaling servers one store may use. */
 export const SIGNALING_URLS_MAX = 4;
+/** First wait before opening the store again after a failed open, ms (doubles per failure). */
+export const NET_OPEN_RETRY_MS_MIN = 1000;
+/** Longest wait between two attempts to open the store, ms. */
+export const NET_OPEN_RETRY_MS_MAX = 30_000;
 
 /** How to open the profile's networked store (structured-cloneable: it crosses from the page). */
 export interface NetHostOptions {
@@ -151,12 +162,25 @@ interface Running {
   writer: TabWriter;
 }
 
+/** Failed attempts to open the store, while it is opened again in the background. */
+interface OpenRetry {
+  attempts: number;
+  lastError: string;
+  /** When the next attempt starts (`deps.now()` clock), ms. */
+  nextAttemptAt: number;
+}
+
 /** The Worker's networked store; see the module header. */
 export class NetHost {
   private running: Running | undefined;
   private readonly partitioned = new Set<number>();
-  private started: NetworkStore['started'] = 'restarted';
+  private started: NetworkStore['started'] | undefined;
   private openMs = 0;
+  /** Set while the store failed to open and is being opened again. */
+  private openRetry: OpenRetry | undefined;
+  /** An attempt to open the store is under way (one at a time: one engine, one store). */
+  private starting = false;
+  private closed = false;
   private storeId = 0;
   private slowDiskMs = 0;
   private readonly ledger: RequestLedger;
@@ -169,7 +193,11 @@ export class NetHost {
     this.ledger = new RequestLedger(o.testHooks ?? false);
   }
 
-  /** Opens the store (creating, joining or restarting) and waits until it serves a linearizable read. */
+  /**
+   * Opens the store (creating, joining or restarting); a restart waits for no quorum. If the
+   * first attempt fails, returns a host that keeps opening it in the background (requests
+   * fail `Unavailable` meanwhile and `status().openRetry` says why).
+   */
   static async open(o: NetHostOptions, deps: NetHostDeps): Promise<NetHost> {
     if (typeof o.secret !== 'string' || o.secret === '') throw new BrowserKvError('InvalidArgument', 'a cluster secret is required');
     if (!Array.isArray(o.signaling) || o.signaling.length > SIGNALING_URLS_MAX || o.signaling.some((u) => !/^wss?:\/\//.test(u))) {
@@ -177,9 +205,33 @@ export class NetHost {
     }
     const h = new NetHost(o, deps, await deriveClusterKeys(o.cluster, o.secret));
     const t0 = deps.now();
-    await h.start();
-    h.openMs = Math.round(deps.now() - t0);
+    try {
+      await h.start();
+      h.openMs = Math.round(deps.now() - t0);
+    } catch (e) {
+      void h.reopenInBackground(e, t0);
+    }
     return h;
+  }
+
+  /** Opens the store again after `first` failed, backing off, until it opens or the host closes. */
+  private async reopenInBackground(first: unknown, t0: number): Promise<void> {
+    let delayMs = NET_OPEN_RETRY_MS_MIN;
+    this.openRetry = { attempts: 1, lastError: errorText(first), nextAttemptAt: this.deps.now() + delayMs };
+    let attempts = 1;
+    while (!this.closed && !this.running) {
+      await new Promise((r) => setTimeout(r, delayMs));
+      // A hook may have opened it meanwhile (`startStore`).
+      if (this.closed || this.running || this.starting) break;
+      try {
+        await this.start();
+        this.openMs = Math.round(this.deps.now() - t0);
+      } catch (e) {
+        delayMs = Math.min(delayMs * 2, NET_OPEN_RETRY_MS_MAX);
+        this.openRetry = { attempts: ++attempts, lastError: errorText(e), nextAttemptAt: this.deps.now() + delayMs };
+      }
+    }
+    if (this.running) this.openRetry = undefined;
   }
 
   private transport(storeId: number): PartitionableTransport {
@@ -194,6 +246,17 @@ export class NetHost {
   }
 
   private async start(): Promise<void> {
+    if (this.starting) throw new BrowserKvError('Unavailable', `store ${this.storeId || '(new)'} is being opened`);
+    this.starting = true;
+    try {
+      await this.startOnce();
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  /** Opens the engine and the store; asks the cluster nothing a restart would wait on. */
+  private async startOnce(): Promise<void> {
     const raw = await this.deps.openEngine(netDatabaseName(this.o.cluster, this.o.storeName), STORE_CFS);
     const engine = new SlowableEngine(raw);
     engine.delayMs = this.slowDiskMs;
@@ -215,6 +278,11 @@ export class NetHost {
       await engine.close();
       throw e;
     }
+    if (this.closed) {
+      await net.close();
+      await engine.close();
+      throw new BrowserKvError('Closed', 'the host closed while its store opened');
+    }
     const { store, transport } = net;
     const members = (): number[] => transport.peers().filter((id) => !isTempStoreId(id));
     const requestTimeoutMs = this.o.requestTimeoutMs ?? NET_REQUEST_TIMEOUT_MS_DEFAULT;
@@ -225,14 +293,20 @@ export class NetHost {
     this.running = { net, engine, kv, pd, stores, writer };
     this.storeId = store.storeId;
     this.started = net.started;
+    // A restart elects at once where it can; where no quorum is up, the regions keep
+    // campaigning by themselves (PreVote) until enough voters are back. Nothing waits here.
     if (net.started === 'restarted') for (const id of store.regionIds()) store.campaign(id);
-    await kv.get(new Uint8Array([0]));
   }
 
-  /** The running parts, or `Unavailable` while the store is stopped. */
+  /** The running parts, or `Unavailable` while the store is stopped or not open yet. */
   private live(): Running {
-    if (!this.running) throw new BrowserKvError('Unavailable', `store ${this.storeId} is stopped`);
-    return this.running;
+    if (this.running) return this.running;
+    const retry = this.openRetry;
+    if (retry) {
+      const inMs = Math.max(0, Math.round(retry.nextAttemptAt - this.deps.now()));
+      throw new BrowserKvError('Unavailable', `the store did not open (${retry.attempts} attempts, next in ${inMs} ms): ${retry.lastError}`);
+    }
+    throw new BrowserKvError('Unavailable', `store ${this.storeId} is stopped`);
   }
 
   /** Serves one request; never throws (failures are `Reply` values). */
@@ -243,8 +317,12 @@ export class NetHost {
   private async serve(req: KvRequest): Promise<unknown> {
     if (req.op === 'status') return this.status();
     if (HOOK_OPS.has(req.op)) return this.hook(req as HookRequest);
-    const { kv, writer } = this.live();
-    return serveData(kv, writer, req as DataRequest);
+    const { kv, writer, net } = this.live();
+    try {
+      return await serveData(kv, writer, req as DataRequest);
+    } catch (e) {
+      throw noQuorumError(e, net) ?? e;
+    }
   }
 
   // ------------------------------------------------------------------ hooks
@@ -288,7 +366,7 @@ export class NetHost {
   }
 
   private async restart(_id: number): Promise<void> {
-    if (this.running) throw new BrowserKvError('InvalidHook', `store ${this.storeId} is already running`);
+    if (this.running || this.starting) throw new BrowserKvError('InvalidHook', `store ${this.storeId} is already running or opening`);
     await this.start();
   }
 
@@ -413,12 +491,15 @@ export class NetHost {
     views.push(...remote);
     const store = r?.net.store;
     const tso = r ? await this.timestamp(r) : undefined;
+    const retry = this.openRetry;
     return {
       cluster: this.o.cluster,
       mode: 'net',
       localStoreId: this.storeId,
-      opened: this.started === 'bootstrapped' ? 'bootstrapped' : this.started === 'joined' ? 'joined' : 'reopened',
+      opened: this.started === undefined ? 'opening' : this.started === 'bootstrapped' ? 'bootstrapped' : this.started === 'joined' ? 'joined' : 'reopened',
       openMs: this.openMs,
+      ...(retry ? { openRetry: { attempts: retry.attempts, lastError: retry.lastError, nextAttemptInMs: Math.max(0, Math.round(retry.nextAttemptAt - this.deps.now())) } } : {}),
+      ...(r ? { quorum: r.net.quorum() } : {}),
       testHooks: this.o.testHooks ?? false,
       stores: views,
       members,
@@ -443,6 +524,7 @@ export class NetHost {
 
   /** Drains nothing (see `setDraining`); stops the store and closes its database. */
   async close(): Promise<void> {
+    this.closed = true;
     const r = this.running;
     this.running = undefined;
     if (!r) return;
@@ -450,4 +532,22 @@ export class NetHost {
     await r.net.close();
     await r.engine.close();
   }
+}
+
+/** An error as `kind: message` (once: some messages already start with their kind). */
+function errorText(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const kind = 'kind' in e ? String((e as { kind: unknown }).kind) : e.name;
+  return e.message.startsWith(`${kind}:`) ? e.message : `${kind}: ${e.message}`;
+}
+
+/**
+ * A request that ran out of retries while the store lacks a quorum fails `NoQuorum`, naming
+ * what is missing, rather than with the last region error alone; undefined for other failures.
+ */
+function noQuorumError(e: unknown, net: NetworkStore): BrowserKvError | undefined {
+  if (!(e instanceof PeerKVError) || (e.kind !== 'RetryBudgetExhausted' && e.kind !== 'Unavailable')) return undefined;
+  const q = net.quorum();
+  if (q.state !== 'waiting') return undefined;
+  return new BrowserKvError('NoQuorum', `store ${net.store.storeId} has no quorum for ${q.forMs} ms (${q.attempts} checks failed, last: ${q.lastError ?? 'none'}): ${e.message}`);
 }

@@ -7,13 +7,16 @@
  * other browsers and servers, creating or joining the cluster); `embedded: true` runs an
  * `EmbeddedCluster` of N stores in the Worker instead. When the host tab goes away its lock is
  * released, the next tab in the lock queue reopens the store from IndexedDB and announces
- * itself, and every unanswered request is sent to it again.
+ * itself, and every unanswered request is sent to it again. A host whose Worker or store fails
+ * to open keeps the lock and tries again, backing off from `HOST_OPEN_RETRY_MS_MIN` to
+ * `HOST_OPEN_RETRY_MS_MAX`; each failure ends the calls waiting for a host, in every tab, with
+ * its error (a store that merely lacks a quorum opens: see `NetHost`).
  */
 import type { KvPair } from '../services.ts';
 import type { ScheduleConfig } from '@peerkv/pd';
 import type { ReadConsistency, StoreOptions } from '@peerkv/store';
 import { DEDUP_WINDOW } from '@peerkv/store';
-import { BrowserKvError, WRITE_OPS, isWrite, type BrowserStatus, type KvRequest, type Reply } from './protocol.ts';
+import { BrowserKvError, WRITE_OPS, isWrite, toWireError, type BrowserStatus, type KvRequest, type Reply, type WireError } from './protocol.ts';
 import { PendingCalls, channelName, unwrapReply, type TabMessage } from './tab-channel.ts';
 import { HostWorker, defaultWorker } from './host-worker.ts';
 import { deviceId } from './device-id.ts';
@@ -31,6 +34,10 @@ const LOCAL_SECRET_PREFIX = 'peerkv-local-secret:';
 export const DRAIN_GRACE_MS_DEFAULT = 500;
 /** After this long hidden, a host marks its store draining so PD moves leaders away, ms. */
 export const HIDDEN_DRAIN_MS_DEFAULT = 60_000;
+/** First wait before a host tab opens its Worker and store again after a failed open, ms (doubles). */
+export const HOST_OPEN_RETRY_MS_MIN = 1000;
+/** Longest wait between two attempts of a host tab to open its Worker and store, ms. */
+export const HOST_OPEN_RETRY_MS_MAX = 30_000;
 
 /** How to open the profile's PeerKV. Only the host tab's options shape the store. */
 export interface OpenBrowserOptions {
@@ -175,7 +182,7 @@ export class BrowserPeerKV {
     locks
       .request(`peerkv:${this.cluster}:${this.storeName}:host`, { signal: this.lockAbort.signal }, async () => {
         // Hold the lock while hosting; give it back at once if this tab left while opening.
-        if (await this.becomeHost()) await new Promise<void>((r) => (this.releaseLock = r));
+        if (await this.hostWithRetries()) await new Promise<void>((r) => (this.releaseLock = r));
       })
       .catch((e: unknown) => this.hostFailed(e));
   }
@@ -344,6 +351,11 @@ export class BrowserPeerKV {
       case 'bye':
         if (this.hostTab === m.hostId) this.hostTab = undefined;
         return;
+      case 'openFailed':
+        // The tab holding the lock could not open the store (it tries again): calls waiting
+        // for a host end with its error rather than waiting out their deadline.
+        if (!this.isHost && m.hostId !== this.tabId) this.pending.failAll(m.error);
+        return;
       case 'changed':
         this.notify(m.op);
         return;
@@ -367,16 +379,38 @@ export class BrowserPeerKV {
 
   // ------------------------------------------------------------------ hosting
 
-  /** Runs with the lock held: opens the Worker and the cluster, then serves; false if this tab left meanwhile. */
-  private async becomeHost(): Promise<boolean> {
+  /**
+   * Runs with the lock held: opens the Worker and the cluster, then serves; false if this tab
+   * left meanwhile. A failed open is tried again (bad options are not), backing off between
+   * `HOST_OPEN_RETRY_MS_MIN` and `HOST_OPEN_RETRY_MS_MAX`, for as long as this tab stays.
+   */
+  private async hostWithRetries(): Promise<boolean> {
     if (this.closed) return false;
     this.opening = true;
     const granted = performance.now();
+    let delayMs = HOST_OPEN_RETRY_MS_MIN;
     try {
-      return await this.openHost(granted);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.openHost(granted);
+        } catch (e) {
+          if (this.closed || this.draining || (e instanceof BrowserKvError && e.kind === 'InvalidArgument')) throw e;
+          this.openFailed(toWireError(e), attempt, delayMs);
+          await new Promise((r) => setTimeout(r, delayMs));
+          if (this.closed || this.draining) return false;
+          delayMs = Math.min(delayMs * 2, HOST_OPEN_RETRY_MS_MAX);
+        }
+      }
     } finally {
       this.opening = false;
     }
+  }
+
+  /** Ends the calls waiting for a host, in this tab and the others, with the open's error. */
+  private openFailed(cause: WireError, attempt: number, retryInMs: number): void {
+    const error: WireError = { kind: cause.kind, message: `${cause.message} (attempt ${attempt}; trying again in ${retryInMs} ms)` };
+    this.post({ t: 'openFailed', hostId: this.tabId, error });
+    for (const p of this.pending.drainAll()) p.resolve({ ok: false, error });
   }
 
   private async openHost(granted: number): Promise<boolean> {

@@ -5,7 +5,7 @@
  */
 import type { PeerKVErrorKind } from '../errors.ts';
 import type { KvPair } from '../services.ts';
-import type { ReadConsistency, StoreCounters, StoreStatus } from '@peerkv/store';
+import type { QuorumStatus, ReadConsistency, StoreCounters, StoreStatus } from '@peerkv/store';
 import type { WriteStamp } from './tab-writes.ts';
 
 /** Pairs a `scan` request may return in one array (a larger `limit` is clamped). */
@@ -67,6 +67,11 @@ export type BrowserErrorKind =
   | 'RegionError'
   /** No host answered within `requestDeadlineMs`. */
   | 'Timeout'
+  /**
+   * The request ran out of retries while the host's store reaches no quorum (too few voters of
+   * a region, or of PD, are up): see `status().quorum`; it works again once they are back.
+   */
+  | 'NoQuorum'
   /** The runtime itself failed (Worker crashed, storage could not open). */
   | 'Internal';
 
@@ -130,9 +135,21 @@ export interface ClusterStatus {
   mode?: 'net' | 'embedded';
   /**
    * `bootstrapped`: this open created the cluster; `joined`: this empty store joined a running
-   * cluster; `reopened`: the store(s) reloaded from IndexedDB.
+   * cluster; `reopened`: the store(s) reloaded from IndexedDB; `opening`: the store failed to
+   * open and is being opened again (see `openRetry`).
    */
-  opened: 'bootstrapped' | 'joined' | 'reopened';
+  opened: 'bootstrapped' | 'joined' | 'reopened' | 'opening';
+  /**
+   * The host's store failed to open and is opened again in the background, backing off
+   * (networked runtime); absent once it is open.
+   */
+  openRetry?: { attempts: number; lastError: string; nextAttemptInMs: number };
+  /**
+   * Whether the host's store reaches a quorum: PD answers and every region on it has a leader
+   * on a reachable store (networked runtime, while the store runs). `waiting` comes with the
+   * failed checks in a row and the last reason; the store keeps checking with backoff.
+   */
+  quorum?: QuorumStatus;
   /** The host's own store (networked runtime). */
   localStoreId?: number;
   /** Member stores the host's store is connected to (networked runtime). */
@@ -147,7 +164,10 @@ export interface ClusterStatus {
   pd?: PdView;
   /** A fresh timestamp from PD's TSO (decimal; `physical << 18 | logical`), when PD answered in time. */
   tso?: string;
-  /** Time from open to the first write accepted by a leader, ms. */
+  /**
+   * Time from open to the store(s) serving, ms: opened from IndexedDB (a networked restart
+   * waits for no leader), created, or joined.
+   */
   openMs: number;
   testHooks: boolean;
   stores: StoreView[];

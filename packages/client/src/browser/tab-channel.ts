@@ -3,7 +3,7 @@
  * them: `PendingCalls` keeps every unanswered request and sends it again to each new host,
  * so a request in flight when its host tab closes is served by the next one.
  */
-import type { KvRequest, Reply } from './protocol.ts';
+import type { KvRequest, Reply, WireError } from './protocol.ts';
 import { BrowserKvError } from './protocol.ts';
 
 /** What tabs say to each other. */
@@ -17,6 +17,8 @@ export type TabMessage =
   | { t: 'who' }
   /** The host is leaving (pagehide or close); wait for the next one. */
   | { t: 'bye'; hostId: string }
+  /** The tab holding the host lock failed to open the store and tries again later. */
+  | { t: 'openFailed'; hostId: string; error: WireError }
   /** Data changed (a write succeeded). */
   | { t: 'changed'; op: KvRequest['op'] };
 
@@ -97,9 +99,10 @@ export class PendingCalls {
     }
   }
 
-  /** Fails everything (the tab closed its handle). */
-  failAll(kind: 'Closed'): void {
-    for (const id of [...this.calls.keys()]) this.settle(id, { ok: false, error: { kind, message: 'closed' } });
+  /** Fails everything: `Closed` (the tab closed its handle), or with the host's open error. */
+  failAll(cause: 'Closed' | WireError): void {
+    const error: WireError = cause === 'Closed' ? { kind: 'Closed', message: 'closed' } : cause;
+    for (const id of [...this.calls.keys()]) this.settle(id, { ok: false, error });
   }
 }
 

@@ -12,7 +12,8 @@
  * store it is ignored (a restart).
  *
  * Prints `peerkv-store serving store=<id> cluster=<name> started=<bootstrapped|joined|restarted>`
- * once it serves. SIGTERM/SIGINT: drain (hand leaderships away), wait `--drain-wait-ms`,
+ * once it serves (a restart waits for no quorum), then `peerkv-store quorum=<ok|waiting> ...`
+ * whenever its quorum comes or goes (see `QuorumWatch`). SIGTERM/SIGINT: drain (hand leaderships away), wait `--drain-wait-ms`,
  * close the store, the transport and the engine, exit 0. Not exported from the package
  * index (it imports Node-only modules).
  */
@@ -20,7 +21,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { LevelEngine } from '@peerkv/storage/level';
 import { STORE_CFS } from '../keys.ts';
-import { startNetworkStore } from './network-store.ts';
+import { startNetworkStore, type NetworkStore } from './network-store.ts';
 import { nodeWebRtcTransport } from './node-webrtc.ts';
 
 /** Parsed command line. */
@@ -109,10 +110,12 @@ export async function main(argv: string[]): Promise<void> {
       nodeWebRtcTransport({ localStoreId: storeId, clusterId: o.cluster, secret: o.secret, signalingUrl: o.signaling, iceServers: o.ice.map((urls) => ({ urls })) }),
   });
   console.log(`peerkv-store serving store=${ns.store.storeId} cluster=${o.cluster} started=${ns.started}`);
+  const quorumLog = logQuorumChanges(ns);
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    clearInterval(quorumLog);
     const moved = ns.store.drain();
     console.log(`peerkv-store: ${signal}, draining ${moved.length} leaderships`);
     await new Promise((r) => setTimeout(r, o.drainWaitMs));
@@ -123,4 +126,18 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** Period of the quorum check behind the `quorum=` lines, ms. */
+export const CLI_QUORUM_POLL_MS = 1000;
+
+/** Prints a `quorum=` line whenever the store's quorum state changes. */
+function logQuorumChanges(ns: NetworkStore): ReturnType<typeof setInterval> {
+  let last: string | undefined;
+  return setInterval(() => {
+    const q = ns.quorum();
+    if (q.state === last) return;
+    last = q.state;
+    console.log(q.state === 'ok' ? 'peerkv-store quorum=ok' : `peerkv-store quorum=waiting attempts=${q.attempts} reason=${JSON.stringify(q.lastError ?? '')}`);
+  }, CLI_QUORUM_POLL_MS);
 }

@@ -1,8 +1,9 @@
 /**
  * Stores across processes: PD requests to whichever store leads PD (`PdCaller`,
  * `RemotePdClient`) and starting a store that bootstraps, joins or restarts over a network
- * transport (`startNetworkStore`).
+ * transport (`startNetworkStore`), watching its quorum (`QuorumWatch`).
  */
 export * from './pd-caller.ts';
 export * from './remote-pd-client.ts';
 export * from './network-store.ts';
+export * from './quorum-watch.ts';

@@ -14,6 +14,10 @@
  * Every store's `PdClient` is a `RemotePdClient` over its transport, so its heartbeats
  * reach the PD leader wherever it runs; PD's replica checker then grows PD's group and the
  * data regions onto joined stores.
+ *
+ * A restart needs no quorum: the store opens from its engine and asks PD nothing before it
+ * serves. Its heartbeats retry on their own, and a `QuorumWatch` keeps checking (with
+ * backoff) whether PD answers and every region here has a reachable leader, for `quorum()`.
  */
 import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
@@ -21,6 +25,7 @@ import type { Transport } from '@peerkv/transport';
 import { bindStore, storeTransportOf } from '../rpc/bind-transport.ts';
 import { BOOTSTRAP_IDS, REAL_TIMERS, Store, type StoreOptions, type Timers } from '../store.ts';
 import { PdCaller } from './pd-caller.ts';
+import { QuorumWatch, type QuorumStatus } from './quorum-watch.ts';
 import { RemotePdClient, type RemotePdClientOptions } from './remote-pd-client.ts';
 
 /** First id of the range reserved for temporary transport identities (joining stores, clients). */
@@ -114,6 +119,8 @@ export interface NetworkStore {
   readonly pdClient: RemotePdClient;
   /** How it started: `bootstrapped`, `joined` (new id from PD) or `restarted`. */
   readonly started: 'bootstrapped' | 'joined' | 'restarted';
+  /** Whether PD answers and every region here has a reachable leader (see `QuorumWatch`). */
+  quorum(): QuorumStatus;
   /** Stops serving, closes the store, then the transport. */
   close(): Promise<void>;
 }
@@ -160,12 +167,22 @@ async function open(o: NetworkStoreOptions, storeId: number, started: NetworkSto
   }
   pdClient.attachLocal(store);
   const unbind = bindStore(store, transport);
+  const watch = new QuorumWatch({
+    storeId,
+    status: () => store.status(),
+    members: () => transport.peers().filter((id) => !isTempStoreId(id)),
+    getTimestamps: (count, ro) => pdClient.getTimestamps(count, ro),
+    timers: o.timers ?? REAL_TIMERS,
+    now: o.now ?? (() => Date.now()),
+  });
   return {
     store,
     transport,
     pdClient,
     started,
+    quorum: () => watch.status(),
     close: async () => {
+      watch.close();
       unbind();
       pdClient.attachLocal(undefined);
       await store.close();
