@@ -21,7 +21,9 @@ export type ClusterViolationKind =
   /** A stale read returned a value no write had been invoked to write (before the read returned). */
   | 'staleRead'
   /** A scan returned keys out of its range, out of order, or twice. */
-  | 'scanOrder';
+  | 'scanOrder'
+  /** Two replicas of a region at the same applied index and epoch hold different data. */
+  | 'divergence';
 
 /** One broken rule, at a virtual time relative to the run's start. */
 export interface ClusterViolation {

@@ -12,6 +12,7 @@ import { ClusterEnv } from './cluster-env.ts';
 import { clusterDump, convergenceProblem, coverageProblem, pdReplicaOverlapProblem, type ClusterViolation } from './checks.ts';
 import { nemesisLoop, type NemesisStats } from './nemesis.ts';
 import { defaultClusterOptions, type ClusterSimOptions } from './options.ts';
+import { DigestChecker, sampleDigests } from './digests.ts';
 import { checkStaleReads } from './stale-reads.ts';
 import { makeTabs } from './tabs.ts';
 import { clientLoops, emptyWorkloadStats, finalReads, makeClient, type Workload, type WorkloadStats } from './workload.ts';
@@ -113,6 +114,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
   const at = (): number => env.sched.now() - env.startMs;
   const nemesis: NemesisStats = { kills: 0, restarts: 0, wipes: 0, partitions: 0 };
   const workload: WorkloadStats = emptyWorkloadStats();
+  const digests = new DigestChecker();
   let lin = false;
   let convergeMs = -1;
   let retired: string | undefined;
@@ -130,7 +132,8 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     const faults = nemesisLoop(env, rng.fork(), until, () => convergenceProblem(env) === undefined, nemesis);
     const retireRng = rng.fork();
     const sampler = sampleCoverage(env, until, (message) => violations.push({ kind: 'regionCoverage', atMs: at(), message }));
-    await within(env, 'workload', Promise.all([...loops, faults, sampler]), o.workloadMs + o.clientBudgetMs * 3 + o.faultLengthMs[1] * 2 + o.setupMaxMs);
+    const digestSampler = sampleDigests(env, digests, until);
+    await within(env, 'workload', Promise.all([...loops, faults, sampler, digestSampler]), o.workloadMs + o.clientBudgetMs * 3 + o.faultLengthMs[1] * 2 + o.setupMaxMs);
     await within(env, 'heal', env.healAll(), o.setupMaxMs);
     const healedAt = env.sched.now();
     const converged = await runUntilConverged(env, o.convergeMaxMs);
@@ -153,6 +156,9 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     const reader = makeClient(env, o.clients, 'linearizable');
     const failed = await within(env, 'final reads', finalReads(env, reader, history, o.clients), o.keys * o.clientBudgetMs * 2);
     if (failed > 0) violations.push({ kind: 'liveness', atMs: at(), message: `${failed} final read(s) failed on the healed cluster` });
+    // Converged and quiet: every replica has caught up; sample once more.
+    await env.sched.runFor(QUIET_BEFORE_LAST_DIGEST_MS);
+    await within(env, 'last digest sample', digests.sample(env), o.setupMaxMs);
     const cov = coverageProblem(env.pd.regions());
     if (cov) violations.push({ kind: 'regionCoverage', atMs: at(), message: cov });
     env.collectStopped();
@@ -173,6 +179,8 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
   // Stale reads promise no linearizability: they get their own, weaker check.
   const linearizable = history.operations().filter((op) => op.via !== 'staleGet');
   for (const p of checkStaleReads(history.operations())) violations.push({ kind: 'staleRead', atMs: p.atMs, message: p.message });
+  for (const p of digests.problems) violations.push({ kind: 'divergence', atMs: p.atMs, message: p.message });
+  workload.digestChecks = digests.checks;
   for (const p of env.scanProblems) violations.push({ kind: 'scanOrder', atMs: at(), message: p });
   const report = checkLinearizable(linearizable, { budgetMs: o.checkBudgetMs });
   for (const f of report.findings) {
@@ -203,6 +211,9 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     trace: env.trace,
   };
 }
+
+/** Virtual time the healed cluster runs before the last digest sample, ms (followers apply the last entries). */
+const QUIET_BEFORE_LAST_DIGEST_MS = 500;
 
 /** Virtual time between two overlap checks of every PD replica's region map during the workload, ms. */
 const COVERAGE_SAMPLE_MS = 100;

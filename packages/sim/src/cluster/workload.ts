@@ -43,7 +43,7 @@ export interface WorkloadStats {
   stampedPut: number;
   /** Stamped puts sent again through another client (a tab's host changed). */
   stampedResends: number;
-  /** Cross-replica digest samples (every store, one round). */
+  /** Replica digests compared with an earlier one of the same region, applied index and epoch. */
   digestChecks: number;
 }
 
