@@ -3,7 +3,8 @@
  * seeds, prints each failure with how to reproduce it (with --verbose, the trace of a failing
  * seed, or of the only seed run), and ends with exactly
  * `sim: seeds=<N> ops=<total> violations=<v> unknown=<u>` (u: seeds whose linearizability
- * check ran out of its time budget). Exits 1 on any violation, 2 on bad arguments.
+ * check ran out of its step budget: not a pass). Exits 1 on any violation or unknown
+ * verdict, 2 on bad arguments.
  */
 import { CliArgsError, USAGE, parseCliArgs, type CliArgs } from './cli-args.ts';
 import { defaultOptions, type SimMutations, type SimOptions } from './options.ts';
@@ -44,6 +45,7 @@ function runSafely(seed: number, args: CliArgs): SeedResult {
       ops: 0,
       violations: [{ kind: 'simError', atMs: 0, message: `the simulator threw: ${message}` }],
       linearizabilityUnknown: false,
+      checkSteps: 0,
       outcomes: { ok: 0, fail: 0, unknown: 0, pending: 0 },
       virtualMs: 0,
       stats: {
@@ -103,7 +105,11 @@ function main(argv: readonly string[]): number {
     const r = runSafely(seed, args);
     ops += r.ops;
     violations += r.violations.length;
-    if (r.linearizabilityUnknown) unknown++;
+    if (r.linearizabilityUnknown) {
+      unknown++;
+      console.log(`seed ${seed}: the linearizability check ran out of its step budget (unknown, not a pass)`);
+      console.log(reproduceLine(seed, args));
+    }
     totals.elections += r.stats.leaderTerms;
     totals.unknownOps += r.outcomes.unknown;
     totals.failedOps += r.outcomes.fail;
@@ -117,7 +123,8 @@ function main(argv: readonly string[]): number {
   const seconds = (performance.now() - started) / 1000;
   console.log(`sim: ${seedsRun} seeds in ${seconds.toFixed(1)}s wall; exercised ${Object.entries(totals).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   console.log(`sim: seeds=${seedsRun} ops=${ops} violations=${violations} unknown=${unknown}`);
-  return violations > 0 ? 1 : 0;
+  // An unknown verdict is not a pass: CI must look at it.
+  return violations > 0 || unknown > 0 ? 1 : 0;
 }
 
 // `--cluster` runs whole PD-driven clusters (stores + PD + clients) instead of bare Raft groups.

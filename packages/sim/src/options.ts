@@ -5,6 +5,7 @@
 import type { UnsafeTestMutations } from '@peerkv/raft';
 import type { NetworkFaults } from '../../transport/src/memory-network.ts';
 import type { ViolationKind } from './invariants.ts';
+import { CHECK_BUDGET_STEPS_DEFAULT } from './linearizability.ts';
 import type { Durability } from './sim-storage.ts';
 import { swarmProfile } from './swarm.ts';
 
@@ -123,8 +124,8 @@ export interface SimOptions {
   livenessTimeoutMs: number;
   /** Hard bound on the fault phase, virtual ms (clients stop invoking after it). */
   faultPhaseMsMax: number;
-  /** Wall-time budget of the linearizability check per seed, ms. */
-  checkBudgetMs: number;
+  /** Work budget of the linearizability check per seed, search steps (over it the verdict is `unknown`). */
+  checkBudgetSteps: number;
   /**
    * Record only these violation kinds (default: all). Lets a test watch one checker see a
    * run through, e.g. linearizability under relaxed durability, where the Raft invariants
@@ -207,7 +208,7 @@ export function defaultOptions(seed: number, overrides: Partial<SimOptions> = {}
     client: swarm.client,
     livenessTimeoutMs: 10_000,
     faultPhaseMsMax: 120_000,
-    checkBudgetMs: 2_000,
+    checkBudgetSteps: CHECK_BUDGET_STEPS_DEFAULT,
     trace: false,
     ...overrides,
   };

@@ -28,6 +28,8 @@ export interface SeedResult {
   violations: Violation[];
   /** True when the linearizability check ran out of budget. */
   linearizabilityUnknown: boolean;
+  /** Search steps the linearizability check spent (0 when it did not run). */
+  checkSteps: number;
   /** Operations by outcome. */
   outcomes: Record<'ok' | 'fail' | 'unknown' | 'pending', number>;
   virtualMs: number;
@@ -133,7 +135,7 @@ class Simulation implements ClusterControl, NodeHost, ClientHost {
     this.nemesis.start();
     this.loop();
     this.history.closePending(this.now());
-    const report = this.invariants.failed ? undefined : checkLinearizable(this.history.operations(), { budgetMs: this.options.checkBudgetMs });
+    const report = this.invariants.failed ? undefined : checkLinearizable(this.history.operations(), { budgetSteps: this.options.checkBudgetSteps });
     if (report?.verdict === 'illegal') this.invariants.report('linearizability', this.now(), describeIllegal(report));
     return this.result(report);
   }
@@ -146,6 +148,7 @@ class Simulation implements ClusterControl, NodeHost, ClientHost {
       ops: this.history.operations().length,
       violations: this.invariants.violations,
       linearizabilityUnknown: report?.verdict === 'unknown',
+      checkSteps: report?.steps ?? 0,
       outcomes: this.history.counts(),
       virtualMs: this.now(),
       stats: {

@@ -1,7 +1,7 @@
 /**
  * Cluster mode never consults the wall clock or real timers: during a whole seed (setup,
  * workload, faults, healing, final reads), `Date.now`, `setTimeout` and `setInterval` are
- * not called (the linearizability checker's own wall-time budget uses `performance.now`).
+ * not called (the linearizability checker's budget counts search steps, not time).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runClusterSeed } from '../src/cluster/index.ts';

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { SeededRng } from '@peerkv/raft';
 import { History, type OpKind, type Value } from '../src/history.ts';
-import { checkLinearizable } from '../src/linearizability.ts';
+import { CHECK_BUDGET_STEPS_DEFAULT, checkLinearizable } from '../src/linearizability.ts';
 
 interface PlannedOp {
   client: number;
@@ -65,7 +65,7 @@ describe('linearizability checker on generated histories', () => {
   it('accepts every history produced by an atomic register', () => {
     for (let seed = 1; seed <= 60; seed++) {
       const ops = generate(new SeededRng(seed), 120, 5, 3);
-      const report = checkLinearizable(record(ops).operations(), { budgetMs: 10_000 });
+      const report = checkLinearizable(record(ops).operations(), { budgetSteps: CHECK_BUDGET_STEPS_DEFAULT });
       expect(report.verdict, `seed ${seed}`).toBe('ok');
     }
   });
@@ -78,7 +78,7 @@ describe('linearizability checker on generated histories', () => {
       const reads = ops.filter((o) => o.kind === 'get' && o.outcome === 'ok');
       if (reads.length === 0) continue;
       reads[rng.nextInt(reads.length)].output = 'never-written';
-      const report = checkLinearizable(record(ops).operations(), { budgetMs: 10_000 });
+      const report = checkLinearizable(record(ops).operations(), { budgetSteps: CHECK_BUDGET_STEPS_DEFAULT });
       expect(report.verdict, `seed ${seed}`).toBe('illegal');
       rejected++;
     }

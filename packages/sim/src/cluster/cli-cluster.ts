@@ -2,8 +2,9 @@
  * `npm run sim -- --cluster --seeds N [--seed S] [--verbose] [--tear] [--durability strict|relaxed] [--mutation M]`: runs
  * cluster-mode seeds, prints each failing seed with how to reproduce it, and ends with
  * exactly `sim: seeds=<N> ops=<total> violations=<v> unknown=<u>` (u: seeds whose
- * linearizability check ran out of its time budget: reported, never counted as passed; the
- * client ops with an unknown outcome are counted on the line before). Exit code 1 on any violation, 2 on bad arguments.
+ * linearizability check ran out of its step budget: reported, never counted as passed). The
+ * lines before it count the client ops with an unknown outcome, every fault injected and
+ * every client call made. Exit code 1 on any violation or unknown verdict, 2 on bad arguments.
  * Run directly: `npx tsx packages/sim/src/cluster/cli-cluster.ts --seeds 20`.
  */
 import { runClusterSeed, type ClusterSeedResult } from './run.ts';
@@ -156,7 +157,11 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
     ops += r.ops;
     violations += r.violations.length;
     unknownOps += r.outcomes.unknown;
-    if (r.linearizabilityUnknown) unknown++;
+    if (r.linearizabilityUnknown) {
+      unknown++;
+      console.log(`seed ${seed}: the linearizability check ran out of its step budget after ${r.checkSteps} steps (unknown, not a pass)`);
+      console.log(`reproduce with: npm run sim -- --cluster --seed ${seed}${reproduceFlags(args)}`);
+    }
     if (args.verbose) printSeed(r, performance.now() - t0);
     if (r.violations.length > 0) printFailure(r, args);
   }
@@ -164,7 +169,8 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
   console.log(`sim: faults ${counts(faults)}`);
   console.log(`sim: workload ${counts(workload)}`);
   console.log(`sim: seeds=${args.seeds.length} ops=${ops} violations=${violations} unknown=${unknown}`);
-  return violations > 0 ? 1 : 0;
+  // An unknown verdict is not a pass: CI must look at it.
+  return violations > 0 || unknown > 0 ? 1 : 0;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

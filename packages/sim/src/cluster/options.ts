@@ -1,3 +1,5 @@
+import { CHECK_BUDGET_STEPS_DEFAULT } from '../linearizability.ts';
+
 /**
  * Settings of one cluster-mode run (`runClusterSeed`): cluster size, workload, faults and
  * the virtual-time bounds of each phase. Owns the defaults; every duration is virtual ms.
@@ -90,8 +92,8 @@ export interface ClusterSimOptions {
   regionSplitKeys: number;
   /** PD: replicas per data region. */
   maxReplicas: number;
-  /** Wall-time budget of the linearizability check, ms (over it the verdict is `unknown`). */
-  checkBudgetMs: number;
+  /** Work budget of the linearizability check, search steps (over it the verdict is `unknown`). */
+  checkBudgetSteps: number;
   mutations: ClusterMutations;
 }
 
@@ -133,7 +135,7 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
     maxStoreDownTimeMs: 1_500,
     regionSplitKeys: 4,
     maxReplicas: 3,
-    checkBudgetMs: 5_000,
+    checkBudgetSteps: CHECK_BUDGET_STEPS_DEFAULT,
     mutations: {},
     ...overrides,
   };

@@ -23,8 +23,10 @@ export interface ClusterSeedResult {
   ops: number;
   outcomes: Record<OpStatus, number>;
   violations: ClusterViolation[];
-  /** The linearizability check ran out of its wall-time budget (not a pass). */
+  /** The linearizability check ran out of its step budget (not a pass). */
   linearizabilityUnknown: boolean;
+  /** Search steps the linearizability check spent. */
+  checkSteps: number;
   /** FNV-1a of the history: equal for two runs of one seed. */
   historyHash: string;
   operations: readonly Operation[];
@@ -182,7 +184,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
   for (const p of digests.problems) violations.push({ kind: 'divergence', atMs: p.atMs, message: p.message });
   workload.digestChecks = digests.checks;
   for (const p of env.scanProblems) violations.push({ kind: 'scanOrder', atMs: at(), message: p });
-  const report = checkLinearizable(linearizable, { budgetMs: o.checkBudgetMs });
+  const report = checkLinearizable(linearizable, { budgetSteps: o.checkBudgetSteps });
   for (const f of report.findings) {
     if (f.verdict === 'illegal') {
       violations.push({ kind: 'linearizability', atMs: at(), message: `key ${f.key} not linearizable; stuck at ${f.stuckOp ? describeOp(f.stuckOp) : '?'}; ops:\n      ${f.ops.map(describeOp).join('\n      ')}` });
@@ -197,6 +199,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     outcomes: history.counts(),
     violations,
     linearizabilityUnknown: lin,
+    checkSteps: report.steps,
     historyHash: historyHash(history.operations()),
     operations: history.operations(),
     nemesis,
