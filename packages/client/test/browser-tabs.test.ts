@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Comlink from 'comlink';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { codec } from '../src/index.ts';
 import { BrowserKvError, BrowserPeerKV, createWorkerApi, openBrowser, type ElectionLocks, type OpenBrowserOptions } from '../src/browser/index.ts';
 import { until } from './until.ts';
@@ -139,6 +140,17 @@ describe('BrowserPeerKV across tabs (embedded cluster)', () => {
     expect(err).toBeInstanceOf(BrowserKvError);
     expect((err as BrowserKvError).kind).toBe('HooksDisabled');
   });
+
+  it('a tab writes past the stores\' per-client record window: its writes acknowledge the finished ones (ack floor)', async () => {
+    const locks = new FakeLocks();
+    const [a, b] = [open(locks, 'ack-floor'), open(locks, 'ack-floor')];
+    const n = CLIENT_WRITE_WINDOW_SEQS + 200;
+    // From the attached tab (stamped by it, served by the host), 64 at a time.
+    for (let i = 0; i < n; i += 64) {
+      await Promise.all(Array.from({ length: Math.min(64, n - i) }, (_, j) => b.put(t(`w${i + j}`), t(String(i + j)))));
+    }
+    expect(s(await a.get(t(`w${n - 1}`)))).toBe(String(n - 1));
+  }, 60_000);
 
   it('refuses signaling without a secret, with a typed error', async () => {
     await expect(openBrowser({ cluster: 'nosecret', signaling: ['ws://127.0.0.1:1'], locks: new FakeLocks(), createWorker: fakeWorker })).rejects.toMatchObject({ kind: 'InvalidArgument' });

@@ -15,13 +15,13 @@
 import type { KvPair } from '../services.ts';
 import type { ScheduleConfig } from '@peerkv/pd';
 import type { ReadConsistency, StoreOptions } from '@peerkv/store';
-import { DEDUP_WINDOW } from '@peerkv/store';
+import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { BrowserKvError, WRITE_OPS, isWrite, toWireError, type BrowserStatus, type KvRequest, type Reply, type WireError } from './protocol.ts';
 import { PendingCalls, channelName, unwrapReply, type TabMessage } from './tab-channel.ts';
 import { HostWorker, defaultWorker } from './host-worker.ts';
 import { deviceId } from './device-id.ts';
 import type { WorkerOpenOptions } from './worker-api.ts';
-import { Slots } from './slots.ts';
+import { StampWindow } from './slots.ts';
 
 /** Default time a request may wait for a host and its answer, ms. */
 export const REQUEST_DEADLINE_MS_DEFAULT = 60_000;
@@ -136,10 +136,8 @@ export class BrowserPeerKV {
   private hostChanges = 0;
   /** From this tab's lock grant to serving, ms (0 until it hosts). */
   private takeoverMs = 0;
-  /** The last write number this tab stamped. */
-  private writeSeq = 0;
-  /** Stamped writes in flight stay within the stores' dedup window. */
-  private readonly writeSlots = new Slots(DEDUP_WINDOW);
+  /** This tab's write numbers: within the stores' per-client window above the ack floor. */
+  private readonly stamps = new StampWindow(CLIENT_WRITE_WINDOW_SEQS);
   private readonly probe: ReturnType<typeof setInterval>;
   private readonly onPageHide = (): void => this.leave();
   /** Back from the back/forward cache after leaving: stand for election again. */
@@ -307,11 +305,13 @@ export class BrowserPeerKV {
     if (this.closed) throw new BrowserKvError('Closed', 'this PeerKV handle is closed');
     if (!isWrite(req)) return unwrapReply<T>(await this.send(req));
     // Every try of this write, on any host, carries the same stamp; the stores apply it once.
-    await this.writeSlots.acquire();
+    // Its ack floor tells them which earlier writes of this tab are finished (their records go).
+    const seq = await this.stamps.begin();
     try {
-      return unwrapReply<T>(await this.send({ ...req, stamp: { clientId: this.tabId, seq: ++this.writeSeq } }));
+      if (this.closed) throw new BrowserKvError('Closed', 'this PeerKV handle is closed');
+      return unwrapReply<T>(await this.send({ ...req, stamp: { clientId: this.tabId, seq, ackFloor: this.stamps.ackFloor() } }));
     } finally {
-      this.writeSlots.release();
+      this.stamps.end(seq);
     }
   }
 

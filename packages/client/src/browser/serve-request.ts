@@ -20,6 +20,9 @@ export async function serveData(kv: PeerKV, writer: TabWriter, req: DataRequest)
     if (typeof stamp.clientId !== 'string' || stamp.clientId === '' || !Number.isSafeInteger(stamp.seq) || stamp.seq < 1) {
       throw new BrowserKvError('InvalidArgument', 'a write stamp needs a clientId and a seq ≥ 1');
     }
+    if (stamp.ackFloor !== undefined && (!Number.isSafeInteger(stamp.ackFloor) || stamp.ackFloor < 0 || stamp.ackFloor > stamp.seq)) {
+      throw new BrowserKvError('InvalidArgument', 'a write stamp\'s ackFloor is an integer in [0, seq]');
+    }
     // One key, one region: the client's routing (region cache, leader hints, other replicas
     // on a timeout) carries the stamp. A write over several keys may span regions and is split
     // and regrouped by the `TabWriter`, one stamped write per region.

@@ -77,7 +77,7 @@ export class TabWriter {
       return `region ${regionId} has no reachable leader`;
     }
     try {
-      const r = await store.write(regionId, g.route.region.epoch, stamp.clientId, stamp.seq, g.ops, { timeoutMs: this.requestTimeoutMs });
+      const r = await store.write(regionId, g.route.region.epoch, stamp.clientId, stamp.seq, g.ops, { timeoutMs: this.requestTimeoutMs, ackFloor: stamp.ackFloor ?? 0 });
       if (r.ok) return undefined;
       this.noteLeader(regionId, r.error);
       return r.error.kind;
