@@ -237,6 +237,12 @@ export class Store {
   /** Where peers live, learned from region metadata and from incoming messages. */
   private readonly peerStores = new Map<number, number>();
   private readonly creating = new Map<number, PendingCreate>();
+  /**
+   * Regions whose replica is being destroyed (its write in flight): no new replica of them is
+   * created until it is done, or the new one would hold the old log's in-memory view, which the
+   * destroy then unloads ("region N is not open").
+   */
+  private readonly destroying = new Set<number>();
   /** Regions whose local replica is stale (a newer peer id was addressed): replaced at the next round. */
   private readonly staleReplacements = new Map<number, { from: number; msg: RegionMessage }[]>();
   /** Regions whose local replica PD says was removed: destroyed at the next round. */
@@ -707,6 +713,7 @@ export class Store {
     const t = rm.message.type;
     if (t !== 'MsgApp' && t !== 'MsgHeartbeat' && t !== 'MsgSnap') return;
     if (this.tombstones.has(rm.message.to)) return;
+    if (this.destroying.has(rm.regionId)) return; // the leader sends again
     const pending = this.creating.get(rm.regionId);
     if (pending) {
       pending.messages.push({ from: fromStoreId, msg: rm });
@@ -720,7 +727,7 @@ export class Store {
     const log = await this.logs.open(rm.regionId);
     const pending = this.creating.get(rm.regionId)!;
     this.creating.delete(rm.regionId);
-    if (this.closed || this.peers.has(rm.regionId)) return;
+    if (this.closed || this.peers.has(rm.regionId) || this.destroying.has(rm.regionId) || this.tombstones.has(rm.message.to)) return;
     const region: Region = { id: rm.regionId, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { ...rm.regionEpoch }, peers: [] };
     const peer = this.addPeer(region, rm.message.to, log, new DedupTable(), log.applyState().appliedIndex);
     for (const { msg } of pending.messages) this.stepPeer(peer, msg);
@@ -997,6 +1004,15 @@ export class Store {
 
   /** This store's replica was removed from its region: delete its data and remember the tombstone. */
   private async destroyPeer(peer: RegionPeer): Promise<void> {
+    this.destroying.add(peer.regionId);
+    try {
+      await this.destroyPeerNow(peer);
+    } finally {
+      this.destroying.delete(peer.regionId);
+    }
+  }
+
+  private async destroyPeerNow(peer: RegionPeer): Promise<void> {
     peer.destroyed = true;
     peer.failPending({ kind: 'RegionNotFound', regionId: peer.regionId });
     this.peers.delete(peer.regionId);
