@@ -11,6 +11,7 @@ import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { codec } from '../src/index.ts';
 import { BrowserKvError, BrowserPeerKV, createWorkerApi, openBrowser, type ElectionLocks, type OpenBrowserOptions } from '../src/browser/index.ts';
 import { until } from './until.ts';
+import { PendingCalls } from '../src/browser/tab-channel.ts';
 
 const t = codec.text;
 const s = (v: Uint8Array | undefined) => (v ? codec.fromText(v) : undefined);
@@ -183,6 +184,22 @@ describe('BrowserPeerKV across tabs (embedded cluster)', () => {
     expect((err as BrowserKvError).kind).toBe('Timeout');
     kv.close();
     await expect(kv.get(t('x'))).rejects.toMatchObject({ kind: 'Closed' });
+  });
+
+  it('a write sent to a host that never answers is Undetermined, never a plain Timeout', async () => {
+    let now = 0;
+    const calls = new PendingCalls('tab-a', () => undefined, () => now);
+    const sentWrite = calls.add({ op: 'put', key: t('k'), value: t('v') }, 'host-1', 100);
+    const sentRead = calls.add({ op: 'get', key: t('k') }, 'host-1', 100);
+    const unsentWrite = calls.add({ op: 'put', key: t('k'), value: t('v') }, undefined, 100);
+    now = 200;
+    calls.expire();
+    expect(await sentWrite).toMatchObject({ ok: false, error: { kind: 'Undetermined' } });
+    expect(await sentRead).toMatchObject({ ok: false, error: { kind: 'Timeout' } });
+    expect(await unsentWrite).toMatchObject({ ok: false, error: { kind: 'Timeout' } });
+    const closing = calls.add({ op: 'delete', key: t('k') }, 'host-1', 100);
+    calls.failAll('Closed');
+    expect(await closing).toMatchObject({ ok: false, error: { kind: 'Undetermined' } });
   });
 });
 

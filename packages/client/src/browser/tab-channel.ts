@@ -4,7 +4,7 @@
  * so a request in flight when its host tab closes is served by the next one.
  */
 import type { KvRequest, Reply, WireError } from './protocol.ts';
-import { BrowserKvError } from './protocol.ts';
+import { BrowserKvError, isWrite } from './protocol.ts';
 
 /** What tabs say to each other. */
 export type TabMessage =
@@ -91,18 +91,28 @@ export class PendingCalls {
     return all;
   }
 
-  /** Fails requests past their deadline with `Timeout`. */
+  /**
+   * Fails requests past their deadline: `Timeout`, or `Undetermined` for a write that was
+   * sent to a host (it may have been applied, and may still be: its stamp keeps it at most once).
+   */
   expire(): void {
     const t = this.now();
     for (const [id, p] of this.calls) {
-      if (p.deadline <= t) this.settle(id, { ok: false, error: { kind: 'Timeout', message: `no host answered ${p.req.op}` } });
+      if (p.deadline > t) continue;
+      this.settle(id, { ok: false, error: this.unanswered(p, { kind: 'Timeout', message: `no host answered ${p.req.op}` }) });
     }
   }
 
   /** Fails everything: `Closed` (the tab closed its handle), or with the host's open error. */
   failAll(cause: 'Closed' | WireError): void {
     const error: WireError = cause === 'Closed' ? { kind: 'Closed', message: 'closed' } : cause;
-    for (const id of [...this.calls.keys()]) this.settle(id, { ok: false, error });
+    for (const [id, p] of [...this.calls]) this.settle(id, { ok: false, error: cause === 'Closed' ? this.unanswered(p, error) : error });
+  }
+
+  /** The error for a call left without an answer: a write already sent has an unknown outcome. */
+  private unanswered(p: Pending, error: WireError): WireError {
+    if (p.sentTo === undefined || !isWrite(p.req)) return error;
+    return { kind: 'Undetermined', message: `${error.message}: the ${p.req.op} was sent to host ${p.sentTo} and may or may not have been applied` };
   }
 }
 
