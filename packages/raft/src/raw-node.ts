@@ -19,6 +19,7 @@ import {
   type HardState,
   type Message,
   type NodeId,
+  type Snapshot,
   type SoftState,
 } from './types.ts';
 
@@ -235,6 +236,11 @@ export class RawNode {
       st.progress = progress;
     }
     return st;
+  }
+
+  /** The snapshot this node accepted and has not handed out in a `Ready` yet, if any. */
+  pendingSnapshot(): Snapshot | undefined {
+    return this.raft.raftLog.unstable.snapshot;
   }
 
   /** Test and tooling access to the protocol state (golden tests print from it). */

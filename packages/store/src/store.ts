@@ -208,6 +208,17 @@ export class StoreClosedError extends Error {
   override readonly name = 'StoreClosedError';
 }
 
+/** A split's right half staged in a round's write, started once it is durable. */
+interface SplitPlan {
+  region: Region;
+  peerId: number;
+  log: RegionLog;
+  dedup: DedupTable;
+  parentLeader: boolean;
+  /** An uninitialized replica of the region, replaced by the new one. */
+  existing: RegionPeer | undefined;
+}
+
 interface PendingCreate {
   messages: { from: number; msg: RegionMessage }[];
 }
@@ -243,6 +254,8 @@ export class Store {
    * destroy then unloads ("region N is not open").
    */
   private readonly destroying = new Set<number>();
+  /** Right halves of splits staged in the round's write in flight (their replicas start after it). */
+  private splitsInFlight: Region[] = [];
   /** Regions whose local replica is stale (a newer peer id was addressed): replaced at the next round. */
   private readonly staleReplacements = new Map<number, { from: number; msg: RegionMessage }[]>();
   /** Regions whose local replica PD says was removed: destroyed at the next round. */
@@ -791,14 +804,31 @@ export class Store {
       if (!rd.snapshot) this.maybeCompact(batch, peer);
       work.push({ peer, rd, fx });
     }
+    // Right halves of splits, staged after every Ready of the round so their initial state is
+    // what this write leaves (an uninitialized replica of one may have staged its own state).
+    const splitPlans: SplitPlan[] = [];
+    for (const { peer, fx } of work) {
+      for (const s of fx.splits) {
+        // The right half starts from the parent's records as of the split entry (a mutation
+        // copies them after the whole batch instead: replicas that batch differently diverge).
+        const plan = await this.stageSplitPeer(batch, s.region, s.parentLeader, this.mutations.splitDedupAfterBatch ? peer.dedup : s.dedup);
+        if (plan) splitPlans.push(plan);
+      }
+    }
     if (this.mutations.ackBeforePersist) {
       for (const { peer, rd } of work) await this.queueMessages(outbox, peer, rd.persistedMessages);
     }
     this.flush(outbox);
     if (work.length === 0) return;
-    await this.logs.write(batch, { durability: this.opts.durability });
+    this.splitsInFlight = splitPlans.map((p) => p.region);
+    try {
+      await this.logs.write(batch, { durability: this.opts.durability });
+    } finally {
+      this.splitsInFlight = [];
+    }
     this.counters.rounds++;
     this.counters.writes++;
+    for (const plan of splitPlans) this.startSplitPeer(plan);
     for (const { peer, rd, fx } of work) {
       const after = new Map<number, RegionMessage[]>();
       if (!this.mutations.ackBeforePersist) await this.queueMessages(after, peer, rd.persistedMessages);
@@ -817,9 +847,6 @@ export class Store {
         const st = peer.raw.status();
         peer.pd.updateRole(st.role === 'leader', st.term, peer.applied, st.lastIndex, this.now());
       }
-      // The right half starts from the parent's records as of the split entry (a mutation
-      // copies them after the whole batch instead: replicas that batch differently diverge).
-      for (const s of fx.splits) await this.createSplitPeer(s.region, s.parentLeader, this.mutations.splitDedupAfterBatch ? peer.dedup : s.dedup);
       if (fx.splits.some((x) => x.parentLeader)) this.reportSplit(peer, fx.splits.map((x) => x.region.id));
       if (fx.removed) await this.destroyPeer(peer);
     }
@@ -867,7 +894,12 @@ export class Store {
     }
   }
 
-  /** Whether a snapshot's region range overlaps another initialized region hosted here. */
+  /**
+   * Whether a snapshot's region range overlaps another region hosted here: an initialized one,
+   * or one whose own accepted snapshot waits to be installed (two snapshots accepted in one
+   * round, or a split's right half created between a snapshot's acceptance and its install,
+   * would make two replicas own the same keys).
+   */
   private snapshotOverlapsOthers(regionId: number, data: Uint8Array): boolean {
     let range: Region;
     try {
@@ -877,10 +909,24 @@ export class Store {
     }
     if (regionId === PD_REGION_ID) return false;
     for (const p of this.peers.values()) {
-      if (p.regionId === regionId || p.pd || !p.initialized || p.destroyed) continue;
-      if (rangesOverlap(p.region, range)) return true;
+      if (p.regionId === regionId || p.pd || p.destroyed) continue;
+      for (const held of this.rangesHeld(p)) if (rangesOverlap(held, range)) return true;
     }
-    return false;
+    return this.splitsInFlight.some((r) => r.id !== regionId && rangesOverlap(r, range));
+  }
+
+  /** The ranges a replica holds or is about to hold: its region once initialized, and a snapshot it accepted. */
+  private rangesHeld(p: RegionPeer): Region[] {
+    const out: Region[] = p.initialized ? [p.region] : [];
+    const snap = p.raw.pendingSnapshot();
+    if (snap) {
+      try {
+        out.push(decodeSnapshotPayload(snap.data).region);
+      } catch {
+        /* an undecodable snapshot was refused before it was stepped */
+      }
+    }
+    return out;
   }
 
   /**
@@ -977,13 +1023,26 @@ export class Store {
     this.counters.logCompactions++;
   }
 
-  /** The right half of a split starts on this store, from the parent's data. */
-  private async createSplitPeer(region: Region, parentLeader: boolean, parentDedup: DedupTable): Promise<void> {
+  /**
+   * The right half of a split starts on this store, from the parent's data: its initial state
+   * is staged in the same write as the parent's split entry, so no crash can leave the parent
+   * split without its right half (a half no replica hosts could never elect a leader).
+   * Returns what to do once that write is durable, or undefined when no replica is created.
+   */
+  private async stageSplitPeer(batch: RaftWriteBatch, region: Region, parentLeader: boolean, parentDedup: DedupTable): Promise<SplitPlan | undefined> {
     const me = region.peers.find((p) => p.storeId === this.storeId);
-    if (!me) return;
+    if (!me || this.tombstones.has(me.id)) return undefined;
     const existing = this.peers.get(region.id);
     // The new region's leader reached us first and its snapshot already initialized it.
-    if (existing && existing.initialized) return;
+    if (existing && existing.initialized) return undefined;
+    // A newer region already holds part of the range here (this replica lagged: the new region
+    // split again and a descendant arrived by snapshot first). Creating it from the parent's
+    // data would make two replicas own the same keys; its leader sends a snapshot instead,
+    // of its current (narrower) range (TiKV skips such a split peer the same way).
+    for (const p of this.peers.values()) {
+      if (p === existing || p.pd || p.destroyed || p.regionId === region.id) continue;
+      for (const held of this.rangesHeld(p)) if (rangesOverlap(held, region) && held.epoch.version > region.epoch.version) return undefined;
+    }
     const log = existing ? existing.log : await this.logs.open(region.id);
     // An uninitialized peer of the new region may have voted, in this run (in memory) or in an
     // earlier one (on disk only): keep the newer term and its vote, never go back in term.
@@ -991,14 +1050,20 @@ export class Store {
     const disk = log.hardState();
     const hs = mem && mem.term >= disk.term ? { term: mem.term, vote: mem.vote } : { term: disk.term, vote: disk.vote };
     const keepVote = hs.term > RAFT_INIT_TERM;
-    const batch = this.logs.batch();
     stageInitialRegion(batch, region, { term: keepVote ? hs.term : RAFT_INIT_TERM, vote: keepVote ? hs.vote : 0 });
     const dedup = parentDedup.clone();
     stageDedupTable(batch.kv, region.id, dedup);
-    await this.logs.write(batch, { durability: this.opts.durability });
-    if (existing) existing.failPending({ kind: 'RegionNotFound', regionId: region.id });
-    const peer = this.addPeer(region, me.id, log, dedup, RAFT_INIT_INDEX);
-    if (parentLeader) peer.raw.campaign();
+    return { region, peerId: me.id, log, dedup, parentLeader, existing };
+  }
+
+  /** Starts the replica of a split's right half once its initial state is durable. */
+  private startSplitPeer(plan: SplitPlan): void {
+    if (plan.existing) {
+      plan.existing.destroyed = true;
+      plan.existing.failPending({ kind: 'RegionNotFound', regionId: plan.region.id });
+    }
+    const peer = this.addPeer(plan.region, plan.peerId, plan.log, plan.dedup, RAFT_INIT_INDEX);
+    if (plan.parentLeader) peer.raw.campaign();
     this.schedule();
   }
 
