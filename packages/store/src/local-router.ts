@@ -19,6 +19,11 @@ export interface LocalRouterOptions {
     now: () => number;
     /** The delay of one send from store `from` to store `to`, ms. */
     delayMs: (from: number, to: number) => number;
+    /**
+     * The delay of a send that left its link's order (reordered, or a duplicate), ms;
+     * `delayMs` when absent. A long tail here models a packet stuck on another path.
+     */
+    outOfOrderDelayMs?: (from: number, to: number) => number;
   };
   /** True to lose one send (all its messages) from `from` to `to`. */
   drop?: (from: number, to: number) => boolean;
@@ -68,11 +73,11 @@ export class LocalRouter {
       return;
     }
     const now = d.now();
-    const own = now + Math.max(0, d.delayMs(from, to));
     if (outOfOrder) {
-      d.timers.setTimeout(deliver, own - now);
+      d.timers.setTimeout(deliver, Math.max(0, (d.outOfOrderDelayMs ?? d.delayMs)(from, to)));
       return;
     }
+    const own = now + Math.max(0, d.delayMs(from, to));
     const at = Math.max(own, this.linkBusyUntil.get(link) ?? 0);
     this.linkBusyUntil.set(link, at);
     d.timers.setTimeout(deliver, at - now);

@@ -69,6 +69,17 @@ describe('LocalRouter faults', () => {
     expect(router.stats.reordered).toBe(1);
   });
 
+  it('an out-of-order send takes the out-of-order delay when one is given', () => {
+    const timers = new Timers();
+    const router = new LocalRouter({ delay: { timers, now: () => timers.now, delayMs: () => 5, outOfOrderDelayMs: () => 100 }, reorder: () => true });
+    const got: number[] = [];
+    router.register(sink(2, got));
+    router.transportFor(1).send(2, [msg(1)]);
+    timers.runAll();
+    expect(got).toEqual([1]);
+    expect(timers.now).toBe(100);
+  });
+
   it('a duplicated send arrives twice, the copy sharing no objects with the original', () => {
     const flags = [true];
     const { router, timers, got, copies } = setup({ duplicate: () => flags.shift() ?? false }, [1, 7]);

@@ -8,7 +8,8 @@
  * Run directly: `npx tsx packages/sim/src/cluster/cli-cluster.ts --seeds 20`.
  */
 import { runClusterSeed, type ClusterSeedResult } from './run.ts';
-import type { ClusterSimOptions } from './options.ts';
+import type { StoreTestMutations } from '@peerkv/store';
+import type { ClusterMutations, ClusterSimOptions } from './options.ts';
 
 /** Parsed cluster-mode arguments. */
 export interface ClusterCliArgs {
@@ -21,10 +22,22 @@ export interface ClusterCliArgs {
   durability: 'strict' | 'relaxed';
 }
 
+/** Deliberate bugs of the harness (clients, disks). */
+export const HARNESS_MUTATIONS = ['staleReads', 'diskWriteFailure', 'unsyncedDisk'] as const;
+/** Deliberate bugs in the store (`StoreTestMutations`), one name each. */
+export const STORE_MUTATIONS = ['dedupOff', 'splitDedupAfterBatch', 'ackBeforePersist', 'readIndexWithoutTermCommit', 'snapshotWithoutDedup', 'restartedReadContext'] as const satisfies readonly (keyof StoreTestMutations)[];
 /** The deliberate bugs cluster mode can turn on. */
-export const CLUSTER_MUTATIONS = ['staleReads', 'diskWriteFailure', 'unsyncedDisk'] as const;
+export const CLUSTER_MUTATIONS = [...HARNESS_MUTATIONS, ...STORE_MUTATIONS] as const;
 /** One of `CLUSTER_MUTATIONS`. */
 export type ClusterMutationName = (typeof CLUSTER_MUTATIONS)[number];
+
+/** The options a mutation name turns on. */
+export function mutationOptions(name: ClusterMutationName | undefined): ClusterMutations {
+  if (name === undefined) return {};
+  const store = STORE_MUTATIONS.find((m) => m === name);
+  if (store !== undefined) return { store: { [store]: true } };
+  return { [name]: true };
+}
 
 /** Bad command-line input. */
 export class ClusterCliError extends Error {
@@ -143,7 +156,7 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
   let unknown = 0;
   let unknownOps = 0;
   const overrides: Partial<ClusterSimOptions> = {
-    mutations: args.mutation ? { [args.mutation]: true } : {},
+    mutations: mutationOptions(args.mutation),
     durability: args.durability,
     ...(args.tear ? { tearChance: CLI_TEAR_CHANCE } : {}),
   };

@@ -37,8 +37,8 @@ export class SimStoreResolver implements StoreResolver {
     return l;
   }
 
-  /** Sends one request to store `storeId` and brings its answer back, or times out. */
-  private async call<T>(storeId: number, o: RequestOptions | undefined, run: (s: KvService) => Promise<Result<T>>): Promise<Result<T>> {
+  /** Sends one request to store `storeId` and brings its answer back, or times out (`readIndex`: a read that waits for a ReadIndex). */
+  private async call<T>(storeId: number, o: RequestOptions | undefined, readIndex: boolean, run: (s: KvService) => Promise<Result<T>>): Promise<Result<T>> {
     this.stats.requests++;
     const timeoutMs = o?.timeoutMs ?? this.env.o.requestTimeoutMs;
     const timedOut = async (): Promise<Result<T>> => {
@@ -54,11 +54,16 @@ export class SimStoreResolver implements StoreResolver {
       return { ok: false, error: { kind: 'Timeout', what: 'no answer from the store' } };
     }
     let r: Result<T>;
+    // Reads that wait for a ReadIndex are tracked: the nemesis aims some crashes at them.
+    const read = readIndex;
+    if (read) this.env.readsInFlight.set(store, (this.env.readsInFlight.get(store) ?? 0) + 1);
     try {
       r = await run(store);
     } catch {
       // The store closed under the request (StoreClosedError): no answer comes back.
       r = { ok: false, error: { kind: 'Timeout', what: 'the store went away' } };
+    } finally {
+      if (read) this.env.readsInFlight.set(store, (this.env.readsInFlight.get(store) ?? 1) - 1);
     }
     // A store that crashed while serving never answers (its process is gone).
     if (this.env.isCrashed(store) || this.lost()) {
@@ -74,11 +79,11 @@ export class SimStoreResolver implements StoreResolver {
     return {
       storeId,
       write: (regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o?: RequestOptions) =>
-        this.call(storeId, o, (s) => s.write(regionId, epoch, clientId, seq, ops, o)),
+        this.call(storeId, o, false, (s) => s.write(regionId, epoch, clientId, seq, ops, o)),
       get: (regionId: number, epoch: RegionEpoch, key: Uint8Array, consistency?: ReadConsistency, o?: RequestOptions) =>
-        this.call(storeId, o, (s) => s.get(regionId, epoch, key, consistency, o)),
+        this.call(storeId, o, consistency !== 'stale', (s) => s.get(regionId, epoch, key, consistency, o)),
       scan: (regionId: number, epoch: RegionEpoch, range: { start: Uint8Array; end?: Uint8Array; limit: number; reverse?: boolean }, consistency?: ReadConsistency, o?: RequestOptions) =>
-        this.call<KvPair[]>(storeId, o, (s) => s.scan(regionId, epoch, range, consistency, o)),
+        this.call<KvPair[]>(storeId, o, consistency !== 'stale', (s) => s.scan(regionId, epoch, range, consistency, o)),
     };
   }
 }

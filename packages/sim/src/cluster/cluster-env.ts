@@ -42,8 +42,8 @@ const FAULTY_DISK_DEVICE = 'dev1';
 /** When that disk fails, virtual ms into the run. */
 const FAULTY_DISK_AFTER_MS = 2_000;
 
-/** How long a crash aimed at a write in flight waits for one, virtual ms. */
-const MID_WRITE_WAIT_MS = 60;
+/** How long a crash aimed at a write in flight (or at pending reads) waits for one, virtual ms. */
+const AIMED_CRASH_WAIT_MS = 60;
 
 /** Times a device tries `PdCluster.join` (each try waits ~2 s of virtual time for PD) before it is reported. */
 export const JOIN_ATTEMPTS_MAX = 5;
@@ -89,6 +89,8 @@ export class ClusterEnv {
   private readonly disks = new Map<string, MemoryDisk>();
   /** The engine currently open on each disk (closed on a graceful restart). */
   private readonly engines = new Map<string, MemoryEngine>();
+  /** Reads waiting for a ReadIndex at each store object (kept by the client network). */
+  readonly readsInFlight = new WeakMap<Store, number>();
   /** Store objects that crashed: nothing they answer after the crash reaches a client. */
   private readonly crashedStores = new WeakSet<Store>();
   readonly crashStats: CrashStats = { crashes: 0, powerCuts: 0, tornWrites: 0, inFlightLost: 0, inFlightLanded: 0, unsyncedLost: 0 };
@@ -106,6 +108,7 @@ export class ClusterEnv {
     this.startMs = sched.now();
     const net = new SeededRng(o.seed ^ 0x6e657477);
     const [dMin, dMax] = o.netDelayMs;
+    const [lMin, lMax] = o.netLongDelayMs;
     const env = this;
     const storeOptions = {
       timers: sched,
@@ -115,6 +118,7 @@ export class ClusterEnv {
       logGcThresholdEntries: 40,
       logGcKeepEntries: 8,
       durability: o.durability,
+      ...(o.mutations.store ? { unsafeTestMutations: { ...o.mutations.store } } : {}),
       /**
        * Each store's clock is the virtual clock plus its own skew. `PdCluster` passes one
        * options object to every store, so the skew is bound late: `startStore` reads this
@@ -142,7 +146,13 @@ export class ClusterEnv {
       pdClient: (stores) => new VirtualPdClient(stores, sched.now, (storeId) => this.skewOf(storeId)),
       sleep: sched.sleep,
       router: {
-        delay: { timers: sched, now: sched.now, delayMs: () => dMin + net.nextInt(dMax - dMin + 1) },
+        delay: {
+          timers: sched,
+          now: sched.now,
+          delayMs: () => dMin + net.nextInt(dMax - dMin + 1),
+          // A packet on another path: usually as fast as the rest, sometimes much later.
+          outOfOrderDelayMs: () => (net.nextFloat() < o.netLongDelayShare ? lMin + net.nextInt(lMax - lMin + 1) : dMin + net.nextInt(dMax - dMin + 1)),
+        },
         drop: () => net.nextFloat() < o.netDropRate,
         duplicate: () => net.nextFloat() < o.netDuplicateRate,
         reorder: () => net.nextFloat() < o.netReorderRate,
@@ -285,10 +295,14 @@ export class ClusterEnv {
   async crash(d: Device, rng: SeededRng): Promise<void> {
     if (!d.up || d.storeId === undefined) return;
     d.busy = true;
-    if (rng.nextFloat() < this.o.crashMidWriteChance) {
-      // Aim at a write in flight (its store may be idle: give up after a while).
+    const aim = rng.nextFloat();
+    if (aim < this.o.crashMidWriteChance + this.o.crashDuringReadsChance) {
+      // Aim at a write in flight, or at reads waiting for their ReadIndex (the store may be
+      // idle: give up after a while).
       const disk = this.disks.get(d.engineName);
-      for (let i = 0; i < MID_WRITE_WAIT_MS && disk && disk.inFlightCount() === 0; i++) await this.sched.sleep(1);
+      const store = d.storeId !== undefined ? this.pd.store(d.storeId) : undefined;
+      const ready = aim < this.o.crashMidWriteChance ? (): boolean => disk === undefined || disk.inFlightCount() > 0 : (): boolean => store === undefined || (this.readsInFlight.get(store) ?? 0) > 0;
+      for (let i = 0; i < AIMED_CRASH_WAIT_MS && !ready(); i++) await this.sched.sleep(1);
       if (!d.up || d.storeId === undefined) {
         d.busy = false;
         return;
@@ -318,12 +332,23 @@ export class ClusterEnv {
     d.busy = false;
   }
 
-  /** Stops the store of `d` gracefully (close, its engine's writes land, engine closed); the disk survives. */
+  /**
+   * Stops the store of `d` gracefully, as a closing tab does: hands its leaderships away,
+   * waits `drainGraceMs`, closes the store, lets its engine's writes land and closes the
+   * engine. The disk survives.
+   */
   async stop(d: Device): Promise<void> {
     if (!d.up || d.storeId === undefined) return;
     d.busy = true;
+    const moved = this.pd.store(d.storeId)?.drain() ?? [];
+    this.log(`drain ${d.label} (store ${d.storeId}): leadership of regions [${moved}] handed over`);
+    await this.sched.sleep(this.o.drainGraceMs);
     const s = this.pd.store(d.storeId);
-    if (s) this.noteStopped(s, d.label);
+    if (!s) {
+      d.busy = false;
+      return;
+    }
+    this.noteStopped(s, d.label);
     d.up = false;
     this.log(`stop ${d.label} (store ${d.storeId}) gracefully`);
     await this.pd.kill(d.storeId);
@@ -337,6 +362,25 @@ export class ClusterEnv {
     d.wipes++;
     d.engineName = `${d.label}-w${d.wipes}`;
     this.log(`wipe ${d.label} (old store ${d.storeId})`);
+  }
+
+  /**
+   * Asks a region led by the store of `d` to hand its leadership to another voter (as PD's
+   * balancer does, but at a time of the nemesis' choosing). Returns what was asked, if anything.
+   */
+  transferLeader(d: Device, rng: SeededRng): string | undefined {
+    const s = d.up && d.storeId !== undefined ? this.pd.store(d.storeId) : undefined;
+    if (!s) return undefined;
+    const led = s.status().regions.filter((r) => r.role === 'leader' && r.regionId !== PD_REGION_ID);
+    if (led.length === 0) return undefined;
+    const r = led[rng.nextInt(led.length)];
+    const others = r.peers.filter((p) => p.role === 'voter' && p.storeId !== s.storeId);
+    if (others.length === 0) return undefined;
+    const to = others[rng.nextInt(others.length)];
+    s.transferLeader(r.regionId, to.id);
+    const what = `region ${r.regionId} from store ${s.storeId} to peer ${to.id} on store ${to.storeId}`;
+    this.log(`transfer leader of ${what}`);
+    return what;
   }
 
   /** Cuts the stores of `side` from every other store. */

@@ -22,9 +22,10 @@ export interface NemesisStats {
   restarts: number;
   wipes: number;
   partitions: number;
+  /** Leader transfers the nemesis asked for (graceful stops drain leaders too, not counted here). */
+  leaderTransfers: number;
 }
 
-const FAULT_WEIGHTS = { stop: 45, wipe: 15, partition: 40 } as const;
 
 /** Runs faults until virtual time `untilMs`; every fault it started is healed when it returns. */
 export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: number, isConverged: () => boolean, stats: NemesisStats): Promise<void> {
@@ -33,7 +34,7 @@ export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: numb
   for (;;) {
     await env.sched.sleep(intBetween(rng, faultGapMs[0], faultGapMs[1]));
     if (env.sched.now() >= untilMs) break;
-    const kind = weightedPick(rng, FAULT_WEIGHTS);
+    const kind = weightedPick(rng, env.o.faultWeights);
     const lengthMs = intBetween(rng, faultLengthMs[0], faultLengthMs[1]);
     const idle = env.devices.filter((d) => !d.busy);
     const up = idle.filter((d) => d.up);
@@ -50,6 +51,9 @@ export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: numb
     } else if (kind === 'wipe' && up.length > 0 && down === 0 && !env.isPartitioned() && isConverged()) {
       stats.wipes++;
       running.push(wipeAndRejoin(env, pick(rng, up), rng, lengthMs));
+    } else if (kind === 'transfer') {
+      const d = pick(rng, env.devices);
+      if (!d.busy && env.transferLeader(d, rng) !== undefined) stats.leaderTransfers++;
     } else if (kind === 'partition' && !env.isPartitioned() && env.devices.length > 1) {
       stats.partitions++;
       const side = shuffled(rng, env.devices).slice(0, intBetween(rng, 1, Math.floor(env.devices.length / 2)));
@@ -61,9 +65,13 @@ export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: numb
 }
 
 async function crashAndRestart(env: ClusterEnv, d: Device, rng: SeededRng, downMs: number): Promise<void> {
+  // Some crashed stores are back at once (a supervisor, a reloaded tab): messages meant for
+  // the old incarnation may still be on their way.
+  const quick = rng.nextFloat() < env.o.quickRestartShare;
+  const [qMin, qMax] = env.o.quickRestartMs;
   await env.crash(d, rng);
   d.busy = true;
-  await env.sched.sleep(downMs);
+  await env.sched.sleep(quick ? intBetween(rng, qMin, qMax) : downMs);
   await env.start(d);
 }
 

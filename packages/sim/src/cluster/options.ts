@@ -1,3 +1,4 @@
+import type { StoreTestMutations } from '@peerkv/store';
 import { CHECK_BUDGET_STEPS_DEFAULT } from '../linearizability.ts';
 
 /**
@@ -17,6 +18,8 @@ export interface ClusterMutations {
    * checks must catch.
    */
   unsyncedDisk?: boolean;
+  /** Deliberate store bugs (`StoreOptions.unsafeTestMutations`), passed to every store. */
+  store?: StoreTestMutations;
 }
 
 /** Everything one seed's run depends on (besides the seed). */
@@ -30,20 +33,34 @@ export interface ClusterSimOptions {
   lanesPerClient: number;
   /** Size of the key space (`k00` ... ). */
   keys: number;
+  /** The first `hotKeys` keys get `hotKeyShare` of the single-key ops (contention: many writers and readers on one key). */
+  hotKeys: number;
+  hotKeyShare: number;
+  /** Probability that an acknowledged put or delete is followed at once by a read of its key (by the same lane). */
+  readAfterWriteChance: number;
   /** Virtual time during which clients run ops and the nemesis injects faults, ms. */
   workloadMs: number;
   /** Client pause between two ops, ms (uniform in [0, this]). */
   thinkMsMax: number;
+  /** Relative weights of the nemesis' faults: stop a store (crash or graceful), wipe one, partition, transfer a leadership. */
+  faultWeights: Readonly<Record<'stop' | 'wipe' | 'partition' | 'transfer', number>>;
   /** Nemesis pause between two faults, ms (uniform in [min, max]). */
   faultGapMs: readonly [number, number];
   /** How long a killed store stays down or a partition lasts, ms (uniform in [min, max]). */
   faultLengthMs: readonly [number, number];
   /** Most stores down at once (killed or wiped and not yet back). */
   downStoresMax: number;
-  /** Of the nemesis' store stops, the share that are graceful restarts (close, then start); the rest are crashes. */
+  /** Of the nemesis' store stops, the share that are graceful restarts (drain, close, then start); the rest are crashes. */
   gracefulRestartShare: number;
+  /** A graceful stop first hands the store's leaderships away (`Store.drain`) and waits this long, ms. */
+  drainGraceMs: number;
+  /** Of the crashes, the share restarted at once (a supervisor, a tab reload): down for `quickRestartMs`. */
+  quickRestartShare: number;
+  quickRestartMs: readonly [number, number];
   /** Probability that a crash waits (a little) for a write in flight on the device's disk, to hit it mid-write. */
   crashMidWriteChance: number;
+  /** Probability that a crash waits (a little) for reads waiting for their ReadIndex at the store, to hit them mid-read. */
+  crashDuringReadsChance: number;
   /** Probability that a crash is also a power cut (completed writes never synced are lost: only `relaxed` ones, or all under `unsyncedDisk`). */
   powerCutChance: number;
   /**
@@ -80,6 +97,9 @@ export interface ClusterSimOptions {
   netDuplicateRate: number;
   /** Probability that one send between stores leaves its link's order. */
   netReorderRate: number;
+  /** Of the sends out of order (reordered or duplicates), the share held up long, and for how long, ms (uniform in [min, max]). */
+  netLongDelayShare: number;
+  netLongDelayMs: readonly [number, number];
   /** Store tick, ms. */
   tickIntervalMs: number;
   /** Store-side request timeout and the client's per-attempt timeout, ms. */
@@ -105,13 +125,21 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
     clients: 5,
     lanesPerClient: 3,
     keys: 10,
+    hotKeys: 2,
+    hotKeyShare: 0.3,
+    readAfterWriteChance: 0.4,
     workloadMs: 7_000,
     thinkMsMax: 40,
+    faultWeights: { stop: 40, wipe: 12, partition: 30, transfer: 18 },
     faultGapMs: [150, 700],
     faultLengthMs: [200, 2_500],
     downStoresMax: 2,
     gracefulRestartShare: 0.25,
-    crashMidWriteChance: 0.6,
+    drainGraceMs: 150,
+    quickRestartShare: 0.3,
+    quickRestartMs: [20, 150],
+    crashMidWriteChance: 0.45,
+    crashDuringReadsChance: 0.3,
     powerCutChance: 0.5,
     tearChance: 0,
     durability: 'strict',
@@ -129,6 +157,8 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
     netDropRate: 0.01,
     netDuplicateRate: 0.02,
     netReorderRate: 0.05,
+    netLongDelayShare: 0.1,
+    netLongDelayMs: [50, 600],
     tickIntervalMs: 20,
     requestTimeoutMs: 1_000,
     clientBudgetMs: 4_000,

@@ -61,6 +61,7 @@ export interface FaultCounts {
   restarts: number;
   wipes: number;
   partitions: number;
+  leaderTransfers: number;
   /** Sends between stores delivered twice, or out of their link's order. */
   duplicates: number;
   reorders: number;
@@ -83,6 +84,7 @@ function faultCounts(env: ClusterEnv, nemesis: NemesisStats): FaultCounts {
     restarts: nemesis.restarts,
     wipes: nemesis.wipes,
     partitions: nemesis.partitions,
+    leaderTransfers: nemesis.leaderTransfers,
     duplicates: env.pd.router.stats.duplicated,
     reorders: env.pd.router.stats.reordered,
     slowDiskWrites: env.diskStats().slowWrites,
@@ -114,7 +116,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
   const history = new History();
   const violations: ClusterViolation[] = [];
   const at = (): number => env.sched.now() - env.startMs;
-  const nemesis: NemesisStats = { kills: 0, restarts: 0, wipes: 0, partitions: 0 };
+  const nemesis: NemesisStats = { kills: 0, restarts: 0, wipes: 0, partitions: 0, leaderTransfers: 0 };
   const workload: WorkloadStats = emptyWorkloadStats();
   const digests = new DigestChecker();
   let lin = false;

@@ -113,17 +113,19 @@ function nextValue(l: Lane): string {
   return `c${l.clientId}-${l.counter.n++}`;
 }
 
-/** A write call recorded as one write per key (same interval); the call's outcome applies to all. */
-async function recordWrites(l: Lane, writes: { kind: 'put' | 'delete'; key: string; value?: string }[], via: OpVia | undefined, run: () => Promise<void>): Promise<void> {
+/** A write call recorded as one write per key (same interval); the call's outcome applies to all. True if acknowledged. */
+async function recordWrites(l: Lane, writes: { kind: 'put' | 'delete'; key: string; value?: string }[], via: OpVia | undefined, run: () => Promise<void>): Promise<boolean> {
   const h = l.w.history;
   const ids = writes.map((x) => h.invoke({ clientId: l.clientId, kind: x.kind, key: x.key, ...(x.value !== undefined ? { value: x.value } : {}), ...(via ? { via } : {}) }, now(l.w)));
   h.group(ids);
   try {
     await run();
     for (const id of ids) h.ok(id, now(l.w));
+    return true;
   } catch {
     // Undetermined, RetryBudgetExhausted, anything: the write may still apply.
     for (const id of ids) h.unknown(id, now(l.w));
+    return false;
   }
 }
 
@@ -152,14 +154,20 @@ function someKeys(l: Lane, count: number): string[] {
   return idx.sort((a, b) => a - b).map(keyName);
 }
 
+/** A key for a single-key op: one of the hot keys with `hotKeyShare`, else any. */
+function someKey(l: Lane): string {
+  const o = l.w.env.o;
+  if (o.hotKeys > 0 && l.rng.nextFloat() < o.hotKeyShare) return keyName(l.rng.nextInt(Math.min(o.hotKeys, o.keys)));
+  return keyName(l.rng.nextInt(o.keys));
+}
+
 /** A key range [a, b) of 1..maxKeys keys, as indexes. */
 function someRange(l: Lane, maxKeys: number): [number, number] {
   const a = l.rng.nextInt(l.w.env.o.keys);
   return [a, intBetween(l.rng, a + 1, Math.min(l.w.env.o.keys, a + maxKeys))];
 }
 
-async function getOp(l: Lane, consistency: ReadConsistency, via: OpVia | undefined): Promise<void> {
-  const key = keyName(l.rng.nextInt(l.w.env.o.keys));
+async function getOp(l: Lane, consistency: ReadConsistency, via: OpVia | undefined, key = someKey(l)): Promise<void> {
   await recordReads(l, [key], via, async () => {
     const v = await l.kv.get(codec.text(key), { consistency });
     return new Map([[key, v === undefined ? null : codec.fromText(v)]]);
@@ -218,9 +226,16 @@ async function runOp(l: Lane): Promise<void> {
     case 'put':
     case 'delete': {
       stats[kind]++;
-      const key = keyName(l.rng.nextInt(l.w.env.o.keys));
+      const key = someKey(l);
       const value = nextValue(l);
-      await recordWrites(l, [{ kind, key, ...(kind === 'put' ? { value } : {}) }], undefined, () => (kind === 'put' ? l.kv.put(codec.text(key), codec.text(value)) : l.kv.delete(codec.text(key))));
+      const acked = await recordWrites(l, [{ kind, key, ...(kind === 'put' ? { value } : {}) }], undefined, () => (kind === 'put' ? l.kv.put(codec.text(key), codec.text(value)) : l.kv.delete(codec.text(key))));
+      // Read your write at once, sometimes: a read right behind a write finds a leader (or a
+      // follower) whose view is behind the acknowledgement, if one can be.
+      if (acked && l.rng.nextFloat() < l.w.env.o.readAfterWriteChance) {
+        const follower = l.rng.nextFloat() < 0.5;
+        stats[follower ? 'followerGet' : 'get']++;
+        await getOp(l, follower ? 'follower' : l.w.readConsistency, follower ? 'followerGet' : undefined, key);
+      }
       return;
     }
     case 'get':
@@ -253,7 +268,7 @@ async function runOp(l: Lane): Promise<void> {
       return scanOp(l, kind === 'reverseScan');
     case 'stampedPut': {
       stats.stampedPut++;
-      const key = keyName(l.rng.nextInt(l.w.env.o.keys));
+      const key = someKey(l);
       const value = nextValue(l);
       const tab = pick(l.rng, l.w.tabs);
       const id = l.w.history.invoke({ clientId: l.clientId, kind: 'put', key, value, via: 'stampedPut' }, now(l.w));

@@ -1,0 +1,66 @@
+/**
+ * Cluster-mode mutation tests: each deliberate store bug (`StoreTestMutations`) and the
+ * lying-disk harness mutation must be caught within a bounded number of seeds of the default
+ * run (`npm run sim -- --cluster --mutation M` finds the same seed), and the seed that caught
+ * it must pass without the mutation, so the violation is the bug's doing.
+ *
+ * Each bound is the first catching seed measured over seeds 1..60, with a margin (product
+ * changes reshuffle histories); the catch rate in that range is noted beside it.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ClusterMutationName } from '../src/cluster/cli-cluster.ts';
+import { mutationOptions, runClusterSeed, type ClusterViolationKind } from '../src/cluster/index.ts';
+
+interface MutationCase {
+  name: ClusterMutationName;
+  /** Seeds tried before the mutation must have been caught. */
+  seedsMax: number;
+  /** The checks expected to catch it (any one will do). */
+  caughtBy: readonly ClusterViolationKind[];
+  /** Why it is (or is not) caught, and how often. */
+  note: string;
+}
+
+const CASES: readonly MutationCase[] = [
+  { name: 'dedupOff', seedsMax: 8, caughtBy: ['linearizability'], note: 'lost answers and tab resends re-apply writes; 31 of 60 seeds, first at 1' },
+  { name: 'splitDedupAfterBatch', seedsMax: 8, caughtBy: ['divergence', 'linearizability'], note: 'replicas that batch the split differently hold different dedup records; 28 of 60, first at 1' },
+  { name: 'snapshotWithoutDedup', seedsMax: 4, caughtBy: ['divergence', 'linearizability'], note: 'a replica built from a snapshot lacks the dedup records; 60 of 60' },
+  { name: 'ackBeforePersist', seedsMax: 24, caughtBy: ['storeError', 'linearizability', 'divergence', 'liveness'], note: 'a crash loses an acknowledged append (a follower asked to commit past its log); 9 of 60, first at 6' },
+  { name: 'readIndexWithoutTermCommit', seedsMax: 60, caughtBy: ['linearizability'], note: 'a new leader answers a ReadIndex with a commit index behind an acknowledged write; rare: 1 of 60, at 11' },
+  { name: 'unsyncedDisk', seedsMax: 6, caughtBy: ['storeError', 'linearizability', 'liveness', 'divergence', 'regionCoverage'], note: 'power cuts lose acknowledged Raft writes; 9 of 10' },
+];
+
+/**
+ * Not caught in 60 seeds: a read context reused after a restart only matters when the old
+ * incarnation's request is still pending at the leader (about one round trip) when the new
+ * one arrives, with a write acknowledged in between. Merges were seen (about one per ten seeds)
+ * but never with the commit index moved on. Kept here so a harness that reaches it turns it on.
+ */
+const NOT_CAUGHT: readonly MutationCase[] = [
+  { name: 'restartedReadContext', seedsMax: 60, caughtBy: ['linearizability'], note: '0 of 60' },
+];
+
+async function firstCaught(c: MutationCase): Promise<{ seed: number; kinds: ClusterViolationKind[] } | undefined> {
+  for (let seed = 1; seed <= c.seedsMax; seed++) {
+    const r = await runClusterSeed(seed, { mutations: mutationOptions(c.name) });
+    if (r.violations.length > 0) return { seed, kinds: r.violations.map((v) => v.kind) };
+  }
+  return undefined;
+}
+
+describe('cluster mutation tests: the simulator finds deliberate store and disk bugs', () => {
+  for (const c of CASES) {
+    it(`${c.name} is caught within ${c.seedsMax} seeds (${c.note})`, async () => {
+      const found = await firstCaught(c);
+      expect(found, `${c.name} was not caught in ${c.seedsMax} seeds`).toBeDefined();
+      expect(found!.kinds.some((k) => c.caughtBy.includes(k)), `caught by ${found!.kinds.join(', ')}`).toBe(true);
+      const clean = await runClusterSeed(found!.seed);
+      expect(clean.violations.map((v) => `${v.kind}: ${v.message.split('\n')[0]}`)).toEqual([]);
+    }, 600_000);
+  }
+  for (const c of NOT_CAUGHT) {
+    it.skip(`${c.name} is caught within ${c.seedsMax} seeds (${c.note})`, async () => {
+      expect(await firstCaught(c)).toBeDefined();
+    });
+  }
+});
