@@ -13,6 +13,8 @@ const POLL_MS = 100;
 export class StoreProcess {
   readonly lines: string[] = [];
   readonly exited: Promise<number | null>;
+  /** The signal that ended the process (null while running or after a normal exit). */
+  exitSignal: NodeJS.Signals | null = null;
   private readonly child: ChildProcess;
 
   constructor(readonly args: string[]) {
@@ -26,7 +28,12 @@ export class StoreProcess {
     };
     this.child.stdout!.on('data', onData);
     this.child.stderr!.on('data', onData);
-    this.exited = new Promise((r) => this.child.on('exit', (code) => r(code)));
+    this.exited = new Promise((r) =>
+      this.child.on('exit', (code, signal) => {
+        this.exitSignal = signal;
+        r(code);
+      }),
+    );
   }
 
   /** Waits for `peerkv-store serving ...`; returns the store id and how it started. */
@@ -38,6 +45,11 @@ export class StoreProcess {
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
     throw new Error(`timed out waiting for: serving line from ${this.args.join(' ')}; output: ${this.lines.join(' | ')}`);
+  }
+
+  /** The process id (for reports). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   kill(signal: NodeJS.Signals): void {
