@@ -43,6 +43,9 @@ export const STALE_CHECK_HEARTBEATS = 3;
 /** Keys counted per region for heartbeats and split-key choice. */
 export const REGION_KEYS_COUNT_MAX = 200_000;
 
+/** Vote requests kept for regions a pending split will create here (see `Store.pendingVotes`). */
+export const PENDING_VOTES_MAX = 256;
+
 /** Attempts of an id or timestamp request (each may wait for one Raft round). */
 export const PD_ALLOC_ATTEMPTS_MAX = 50;
 
@@ -254,6 +257,13 @@ export class Store {
    * destroy then unloads ("region N is not open").
    */
   private readonly destroying = new Set<number>();
+  /**
+   * Vote requests for regions not hosted here yet, kept (at most `PENDING_VOTES_MAX`, oldest
+   * dropped) for a split's right half this store has not applied yet: the new region's leader
+   * campaigns as soon as its split applies, and its votes would be lost until an election
+   * timeout later (TiKV's pending messages of split peers).
+   */
+  private readonly pendingVotes: { from: number; msg: RegionMessage }[] = [];
   /** Right halves of splits staged in the round's write in flight (their replicas start after it). */
   private splitsInFlight: Region[] = [];
   /** Regions whose local replica is stale (a newer peer id was addressed): replaced at the next round. */
@@ -697,6 +707,10 @@ export class Store {
         this.stepPeer(peer, rm);
         continue;
       }
+      if ((rm.message.type === 'MsgVote' || rm.message.type === 'MsgPreVote') && !this.tombstones.has(rm.message.to)) {
+        this.pendingVotes.push({ from: fromStoreId, msg: rm });
+        if (this.pendingVotes.length > PENDING_VOTES_MAX) this.pendingVotes.shift();
+      }
       this.maybeCreatePeer(fromStoreId, rm);
     }
     this.schedule();
@@ -1064,6 +1078,15 @@ export class Store {
     }
     const peer = this.addPeer(plan.region, plan.peerId, plan.log, plan.dedup, RAFT_INIT_INDEX);
     if (plan.parentLeader) peer.raw.campaign();
+    for (let i = 0; i < this.pendingVotes.length; ) {
+      const v = this.pendingVotes[i];
+      if (v.msg.regionId !== plan.region.id) {
+        i++;
+        continue;
+      }
+      this.pendingVotes.splice(i, 1);
+      if (v.msg.message.to === plan.peerId) this.stepPeer(peer, v.msg);
+    }
     this.schedule();
   }
 
