@@ -297,16 +297,28 @@ export class WebRtcTransport extends LinkTransport {
   private onConnect(r: Remote, peer: PeerLike, early: Uint8Array[]): void {
     if (r.peer !== peer || this.isClosed) return;
     this.clearTimer(r);
+    // simple-peer sets the channel's low-water mark (64 KiB) but exposes no event for it.
+    const channel = (peer as unknown as { _channel?: RTCDataChannel })._channel;
     const link: Link = {
-      send: (p) => peer.send(p),
+      // Nothing is sent on a channel that is no longer open or no longer this remote's: after a
+      // long freeze (SIGSTOP) the native WebRTC thread closes the channel while queued sends
+      // flush, and @roamhq/wrtc's send on a closing channel can crash the process (the chaos
+      // test saw SIGSEGV in RTCDataChannel::Send). A dropped packet is a lost packet: the link
+      // is closing anyway.
+      send: (p) => {
+        if (r.peer !== peer || (channel !== undefined && channel.readyState !== 'open')) return;
+        try {
+          peer.send(p);
+        } catch {
+          // The channel closed under us: its close event tears the link down.
+        }
+      },
       bufferedAmountBytes: () => peer.bufferSize,
       close: () => peer.destroy(),
     };
     r.handle = this.attachLink(r.storeId, link);
     const handle = r.handle;
     for (const packet of early.splice(0)) handle.receive(packet);
-    // simple-peer sets the channel's low-water mark (64 KiB) but exposes no event for it.
-    const channel = (peer as unknown as { _channel?: RTCDataChannel })._channel;
     channel?.addEventListener('bufferedamountlow', () => handle.drained());
   }
 
