@@ -80,6 +80,8 @@ export class RegionPeer {
   persistedEffectsThrough = 0;
   /** Consecutive store heartbeats this replica had no leader (stale peer check). */
   leaderlessHeartbeats = 0;
+  /** Consecutive store heartbeats without a message from its group (a removed replica hears none). */
+  silentHeartbeats = 0;
   /** The placement driver, when this peer belongs to PD's Raft group. */
   pd: PdHost | undefined;
   /** Test-only deliberate bugs (the store's). */

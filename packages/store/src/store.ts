@@ -37,8 +37,10 @@ import { PD_PERSIST_EVERY_ENTRIES, PD_REGION_ID, PD_SNAPSHOT_PAIR_KEY, PD_STATE_
  */
 export const BOOTSTRAP_IDS = { pdRegion: PD_REGION_ID, store: 2, dataRegion: 3, pdPeer: 4, dataPeer: 5 } as const;
 
-/** Heartbeat intervals a replica goes without a leader before it asks PD whether it was removed. */
+/** Heartbeat intervals a replica goes without a leader (or without a message) before it asks PD whether it was removed. */
 export const STALE_CHECK_HEARTBEATS = 3;
+/** A hibernating replica (silent by design) asks this many times less often. */
+export const STALE_CHECK_HIBERNATING_FACTOR = 10;
 
 /** Keys counted per region for heartbeats and split-key choice. */
 export const REGION_KEYS_COUNT_MAX = 200_000;
@@ -517,11 +519,19 @@ export class Store {
     if (!pd.getRegionById) return;
     for (const peer of [...this.peers.values()]) {
       if (peer.destroyed || peer.pd || !peer.initialized) continue;
-      if (peer.raw.status().lead !== 0) {
+      if (peer.isLeader()) {
         peer.leaderlessHeartbeats = 0;
+        peer.silentHeartbeats = 0;
         continue;
       }
-      if (++peer.leaderlessHeartbeats < STALE_CHECK_HEARTBEATS) continue;
+      // A replica without a leader, or one its group stopped talking to (a removed learner
+      // remembers its old leader forever and nobody sends to it: TiKV's leader-missing check).
+      // Hibernating groups are silent by design: those ask on a slower clock.
+      const leaderless = peer.raw.status().lead === 0 ? ++peer.leaderlessHeartbeats : (peer.leaderlessHeartbeats = 0);
+      const silent = ++peer.silentHeartbeats;
+      const silentLimit = peer.hibernating ? STALE_CHECK_HEARTBEATS * STALE_CHECK_HIBERNATING_FACTOR : STALE_CHECK_HEARTBEATS;
+      if (leaderless < STALE_CHECK_HEARTBEATS && silent < silentLimit) continue;
+      peer.silentHeartbeats = 0;
       const r = await pd.getRegionById(peer.regionId, { timeoutMs: 2000 });
       if (!r.ok || !r.value) continue;
       const known = r.value.region;
@@ -718,6 +728,7 @@ export class Store {
 
   private stepPeer(peer: RegionPeer, rm: RegionMessage): void {
     if (rm.message.to !== peer.peerId) return; // for an older incarnation of this replica
+    peer.silentHeartbeats = 0;
     // A snapshot whose range overlaps another local region would overwrite that region's
     // data: refuse it until the stale overlapping replica is updated or removed (TiKV's
     // snapshot overlap check). The leader retries.
