@@ -5,7 +5,8 @@
  * it must pass without the mutation, so the violation is the bug's doing.
  *
  * Each bound is the first catching seed measured over seeds 1..60, with a margin (product
- * changes reshuffle histories); the catch rate in that range is noted beside it.
+ * changes reshuffle histories); the catch rate in that range is noted beside it (measured at
+ * 1f13f48 and again at b9c7215).
  */
 import { describe, expect, it } from 'vitest';
 import type { ClusterMutationName } from '../src/cluster/cli-cluster.ts';
@@ -25,19 +26,25 @@ const CASES: readonly MutationCase[] = [
   { name: 'dedupOff', seedsMax: 8, caughtBy: ['linearizability'], note: 'lost answers and tab resends re-apply writes; 31 of 60 seeds, first at 1' },
   { name: 'splitDedupAfterBatch', seedsMax: 8, caughtBy: ['divergence', 'linearizability'], note: 'replicas that batch the split differently hold different dedup records; 28 of 60, first at 1' },
   { name: 'snapshotWithoutDedup', seedsMax: 4, caughtBy: ['divergence', 'linearizability'], note: 'a replica built from a snapshot lacks the dedup records; 60 of 60' },
-  { name: 'ackBeforePersist', seedsMax: 24, caughtBy: ['storeError', 'linearizability', 'divergence', 'liveness'], note: 'a crash loses an acknowledged append (a follower asked to commit past its log); 9 of 60, first at 6' },
-  { name: 'readIndexWithoutTermCommit', seedsMax: 60, caughtBy: ['linearizability'], note: 'a new leader answers a ReadIndex with a commit index behind an acknowledged write; rare: 1 of 60, at 11' },
+  { name: 'ackBeforePersist', seedsMax: 40, caughtBy: ['storeError', 'linearizability', 'divergence', 'liveness'], note: 'a crash loses an acknowledged append (a follower asked to commit past its log); 9 then 7 of 60, first at 6' },
   { name: 'unsyncedDisk', seedsMax: 6, caughtBy: ['storeError', 'linearizability', 'liveness', 'divergence', 'regionCoverage'], note: 'power cuts lose acknowledged Raft writes; 9 of 10' },
 ];
 
 /**
- * Not caught in 60 seeds: a read context reused after a restart only matters when the old
- * incarnation's request is still pending at the leader (about one round trip) when the new
- * one arrives, with a write acknowledged in between. Merges were seen (about one per ten seeds)
- * but never with the commit index moved on. Kept here so a harness that reaches it turns it on.
+ * Not caught reliably; kept here (skipped) so a harness that reaches them turns them on.
+ * - `restartedReadContext`: a read context reused after a restart only matters when the old
+ *   incarnation's request is still pending at the leader (about one round trip) when the new
+ *   one arrives, with a write acknowledged in between. Merges at the leader were seen (about
+ *   one per ten seeds) but never with the commit index moved on.
+ * - `readIndexWithoutTermCommit`: a new leader answers ReadIndex before its first commit about
+ *   2-3 times a seed, and with log entries it does not know are committed about half of those,
+ *   but the read must be of a key written there and acknowledged before the read began, and be
+ *   served before the no-op commits. Caught once in 60 seeds at 1f13f48 (seed 11), never in 60
+ *   at b9c7215 (vote messages now carry the commit index, which narrows the window).
  */
 const NOT_CAUGHT: readonly MutationCase[] = [
   { name: 'restartedReadContext', seedsMax: 60, caughtBy: ['linearizability'], note: '0 of 60' },
+  { name: 'readIndexWithoutTermCommit', seedsMax: 60, caughtBy: ['linearizability'], note: '1 of 60, then 0 of 60' },
 ];
 
 async function firstCaught(c: MutationCase): Promise<{ seed: number; kinds: ClusterViolationKind[] } | undefined> {
