@@ -266,6 +266,8 @@ export class Store {
    * timeout later (TiKV's pending messages of split peers).
    */
   private readonly pendingVotes: { from: number; msg: RegionMessage }[] = [];
+  /** After a restart, PD's state is rebuilt by replaying its log up to here: it answers nothing before. */
+  private pdReplayTarget = 0;
   /** Right halves of splits staged in the round's write in flight (their replicas start after it). */
   private splitsInFlight: Region[] = [];
   /** Regions whose local replica is stale (a newer peer id was addressed): replaced at the next round. */
@@ -377,6 +379,7 @@ export class Store {
         const peer = this.addPeer(region, me.id, log, new DedupTable(), index);
         peer.pd = new PdHost(me.id, sm, index);
         peer.persistedEffectsThrough = log.applyState().appliedIndex;
+        this.pdReplayTarget = log.hardState().commit;
         continue;
       }
       const dedup = await this.loadDedup(regionId);
@@ -1405,9 +1408,15 @@ export class Store {
     return p && p.pd && !p.destroyed ? p : undefined;
   }
 
-  /** The PD state machine of this store's replica (routing reads; may lag the leader). */
+  /**
+   * The PD state machine of this store's replica (routing reads; may lag the leader). Undefined
+   * while a restarted replica replays its log up to the commit index it had persisted: its
+   * state then is an old snapshot (a routing read could miss regions that exist).
+   */
   pdState(): PdStateMachine | undefined {
-    return this.pdPeer()?.pd?.sm;
+    const p = this.pdPeer();
+    if (!p || p.applied < this.pdReplayTarget) return undefined;
+    return p.pd?.sm;
   }
 
   /** Whether this store's PD replica leads and serves. */
