@@ -34,6 +34,8 @@ export interface PdClusterOptions {
   router?: LocalRouterOptions;
   /** The seed of a store's election randomness (default: `store.seed`, else the store id). */
   seedOf?: (storeId: number) => number;
+  /** Options of one store, merged over `store` (a simulator gives each store its own clock). */
+  storeOptionsOf?: (storeId: number, name: string) => Partial<Omit<StoreOptions, 'storeId' | 'clusterId' | 'engine' | 'transport' | 'pdClient'>>;
 }
 
 const realSleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
@@ -56,6 +58,7 @@ export class PdCluster implements PdService, StoreResolver, StatusSource {
   private async startStore(storeId: number, engine: KvEngine, name: string, labels: Record<string, string>): Promise<Store> {
     const store = await Store.open({
       ...this.o.store,
+      ...this.o.storeOptionsOf?.(storeId, name),
       ...(this.o.seedOf ? { seed: this.o.seedOf(storeId) } : {}),
       storeId,
       clusterId: this.clusterId,

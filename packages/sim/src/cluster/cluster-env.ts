@@ -96,8 +96,6 @@ export class ClusterEnv {
   readonly crashStats: CrashStats = { crashes: 0, powerCuts: 0, tornWrites: 0, inFlightLost: 0, inFlightLanded: 0, unsyncedLost: 0 };
   /** The skew of each store's clock, ms, by store id (only stores that started). */
   readonly clockSkews = new Map<number, number>();
-  /** The `now` of the store being built, waiting for `seedOf` to name its store id (see the constructor). */
-  private pendingClock: { storeId?: number } | undefined;
   private partitioned = false;
   /** Virtual time when the env was created. */
   readonly startMs: number;
@@ -119,18 +117,6 @@ export class ClusterEnv {
       logGcKeepEntries: 8,
       durability: o.durability,
       ...(o.mutations.store ? { unsafeTestMutations: { ...o.mutations.store } } : {}),
-      /**
-       * Each store's clock is the virtual clock plus its own skew. `PdCluster` passes one
-       * options object to every store, so the skew is bound late: `startStore` reads this
-       * getter while spreading the options and calls `seedOf(storeId)` in the same
-       * synchronous expression, which names the store (a per-store options hook in
-       * `PdCluster` would make this plain; `seedOf` throws if the order ever changes).
-       */
-      get now(): () => number {
-        const slot: { storeId?: number } = {};
-        env.pendingClock = slot;
-        return () => sched.now() + (slot.storeId === undefined ? 0 : env.skewOf(slot.storeId));
-      },
     };
     this.pd = new PdCluster({
       openEngine: async (name, cfs) => {
@@ -142,6 +128,12 @@ export class ClusterEnv {
         return engine;
       },
       store: storeOptions,
+      // Each store's clock is the virtual clock plus its own skew (a restart keeps it).
+      storeOptionsOf: (storeId) => {
+        const skew = env.skewOf(storeId);
+        env.clockSkews.set(storeId, skew);
+        return { now: () => sched.now() + skew };
+      },
       schedule: { maxStoreDownTimeMs: o.maxStoreDownTimeMs, regionSplitKeys: o.regionSplitKeys, maxReplicas: o.maxReplicas, operatorTimeoutMs: 5_000 },
       pdClient: (stores) => new VirtualPdClient(stores, sched.now, (storeId) => this.skewOf(storeId)),
       sleep: sched.sleep,
@@ -157,14 +149,7 @@ export class ClusterEnv {
         duplicate: () => net.nextFloat() < o.netDuplicateRate,
         reorder: () => net.nextFloat() < o.netReorderRate,
       },
-      seedOf: (storeId) => {
-        const slot = this.pendingClock;
-        if (slot === undefined) throw new Error(`sim harness: store ${storeId} was built without the skewed clock (PdCluster no longer reads store.now just before seedOf)`);
-        slot.storeId = storeId;
-        this.pendingClock = undefined;
-        this.clockSkews.set(storeId, this.skewOf(storeId));
-        return storeSeed(o.seed, storeId);
-      },
+      seedOf: (storeId) => storeSeed(o.seed, storeId),
     });
   }
 
