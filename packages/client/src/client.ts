@@ -541,6 +541,9 @@ export class PeerKV {
   private onRegionError(route: RegionRoute, target: Peer, e: RegionError, skip: Set<number>): boolean {
     switch (e.kind) {
       case 'NotLeader':
+      case 'MaybeCommitted':
+        // (MaybeCommitted: leadership moved while the proposal waited; the caller has marked
+        // the write ambiguous, and routing follows the new leader the same way.)
         if (e.leaderHint && e.leaderHint.id !== target.id) {
           // Fresh news beats an earlier "not the leader" (or a timeout) from the same peer.
           skip.delete(e.leaderHint.id);
@@ -562,20 +565,6 @@ export class PeerKV {
       case 'KeyNotInRegion':
       case 'StoreNotMatch':
         this.cache.invalidate(route.region.id);
-        return false;
-      case 'MaybeCommitted':
-        // Leadership moved while the proposal waited: follow the new leader if named.
-        if (e.leaderHint && e.leaderHint.id !== target.id) {
-          skip.delete(e.leaderHint.id);
-          this.suspectStores.delete(e.leaderHint.storeId);
-          this.cache.setLeader(route.region.id, e.leaderHint);
-          return true;
-        }
-        skip.add(target.id);
-        if (skip.size >= route.region.peers.length) {
-          skip.clear();
-          this.cache.invalidate(route.region.id);
-        }
         return false;
       case 'ServerIsBusy':
       case 'StaleWrite':

@@ -4,10 +4,10 @@
  * before the host leaves; option checks fail with typed errors; hooks are refused unless on.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { codec } from '../src/index.ts';
 import { BrowserKvError, NetHost, type NetHostOptions } from '../src/browser/index.ts';
 import { until } from './until.ts';
+import { deps, hostOptions } from './net-host-fixture.ts';
 
 const t = codec.text;
 const hosts: NetHost[] = [];
@@ -15,27 +15,8 @@ afterEach(async () => {
   for (const h of hosts.splice(0)) await h.close();
 });
 
-/** Disks outlive engines, as IndexedDB outlives a store. */
-const disks = new Map<string, MemoryDisk>();
-const deps = {
-  openEngine: (name: string, cfs: readonly string[]) => {
-    if (!disks.has(name)) disks.set(name, new MemoryDisk());
-    return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(name) });
-  },
-  now: () => performance.now(),
-};
-
 function options(cluster: string, storeName: string, extra: Partial<NetHostOptions> = {}): NetHostOptions {
-  return {
-    cluster,
-    secret: 'net-host-secret',
-    signaling: [],
-    storeName,
-    address: `node:${storeName}`,
-    bootstrapProbeMs: 400,
-    store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, requestTimeoutMs: 1000 },
-    ...extra,
-  };
+  return hostOptions('net-host-secret', cluster, storeName, extra);
 }
 
 describe('NetHost', () => {

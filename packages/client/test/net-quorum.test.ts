@@ -8,10 +8,10 @@
  * in the background, says so in its status, and joins once A is back.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { codec } from '../src/index.ts';
 import { NetHost, type NetHostOptions } from '../src/browser/index.ts';
 import { until } from './until.ts';
+import { deps, hostOptions } from './net-host-fixture.ts';
 
 const t = codec.text;
 const hosts = new Set<NetHost>();
@@ -20,27 +20,8 @@ afterEach(async () => {
   hosts.clear();
 });
 
-/** Disks outlive engines, as IndexedDB outlives a store. */
-const disks = new Map<string, MemoryDisk>();
-const deps = {
-  openEngine: (name: string, cfs: readonly string[]) => {
-    if (!disks.has(name)) disks.set(name, new MemoryDisk());
-    return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(name) });
-  },
-  now: () => performance.now(),
-};
-
 function options(cluster: string, storeName: string, extra: Partial<NetHostOptions> = {}): NetHostOptions {
-  return {
-    cluster,
-    secret: 'net-quorum-secret',
-    signaling: [],
-    storeName,
-    address: `node:${storeName}`,
-    bootstrapProbeMs: 400,
-    store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, requestTimeoutMs: 1000 },
-    ...extra,
-  };
+  return hostOptions('net-quorum-secret', cluster, storeName, extra);
 }
 
 async function open(cluster: string, name: string, extra: Partial<NetHostOptions> = {}): Promise<NetHost> {
