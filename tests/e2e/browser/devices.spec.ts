@@ -14,9 +14,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, expect, test, type BrowserContext, type Page } from '@playwright/test';
-import { SignalingServer } from '../../../signaling/src/server.ts';
 import { CHROMIUM_ARGS, chromiumPath } from '../../chromium.ts';
-import { startVite, type ViteFixture } from './vite-server.ts';
+import { useNetServers } from './net-servers.ts';
 import { until } from '../until.ts';
 
 /** Keys written before the kill. */
@@ -26,20 +25,7 @@ const WRITERS = 16;
 /** Keys written by a survivor after writes resume. */
 const KEYS_AFTER = 100;
 
-let vite: ViteFixture;
-let signaling: SignalingServer;
-let signalingUrl: string;
-
-test.beforeAll(async () => {
-  vite = await startVite();
-  signaling = new SignalingServer();
-  signalingUrl = `ws://127.0.0.1:${(await signaling.listen(0, '127.0.0.1')).port}`;
-});
-
-test.afterAll(async () => {
-  await signaling?.close();
-  await vite?.close();
-});
+const servers = useNetServers();
 
 /** The main process of the Chromium launched on profile `dir` (found by its `--user-data-dir`). */
 function browserPid(dir: string): number {
@@ -78,7 +64,7 @@ test('three browsers form a cluster through signaling; the leading browser is ki
     contexts.push(ctx);
     const page = ctx.pages()[0] ?? (await ctx.newPage());
     page.on('pageerror', (e) => console.log(`page ${name}: ${e.message}`));
-    await page.goto(`${vite.url}tests/e2e/browser/fixture/index.html?cluster=${cluster}&signaling=${encodeURIComponent(signalingUrl)}&probeMs=1500`);
+    await page.goto(servers.fixtureUrl(cluster));
     await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready', undefined, { timeout: 60_000 });
     // The first call returns once the store serves (created, joined or reopened).
     await page.evaluate((nm) => window.harness.put(`hello/${nm}`, 'x'), name);

@@ -13,9 +13,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, expect, test, type BrowserContext, type Page } from '@playwright/test';
-import { SignalingServer } from '../../../signaling/src/server.ts';
 import { CHROMIUM_ARGS, chromiumPath } from '../../chromium.ts';
-import { startVite, type ViteFixture } from './vite-server.ts';
+import { useNetServers } from './net-servers.ts';
 import { until } from '../until.ts';
 
 /** Keys written while both stores are up. */
@@ -25,20 +24,7 @@ const RECOVERY_MS_MAX = 30_000;
 /** Longest time a call needing the leader may take to fail while there is no quorum, ms. */
 const NO_QUORUM_FAIL_MS_MAX = 40_000;
 
-let vite: ViteFixture;
-let signaling: SignalingServer;
-let signalingUrl: string;
-
-test.beforeAll(async () => {
-  vite = await startVite();
-  signaling = new SignalingServer();
-  signalingUrl = `ws://127.0.0.1:${(await signaling.listen(0, '127.0.0.1')).port}`;
-});
-
-test.afterAll(async () => {
-  await signaling?.close();
-  await vite?.close();
-});
+const servers = useNetServers();
 
 /** A call's outcome in the page: `ok`, or the error's kind and message. */
 type Outcome = { ok: true; value?: string } | { ok: false; kind: string; message: string };
@@ -70,7 +56,7 @@ test('two browsers lose their quorum (A closes, B reloads alone), B opens and sa
   const root = mkdtempSync(join(tmpdir(), 'peerkv-quorum-'));
   const cluster = `quorum-${Date.now().toString(36)}`;
   const contexts = new Set<BrowserContext>();
-  const url = `${vite.url}tests/e2e/browser/fixture/index.html?cluster=${cluster}&signaling=${encodeURIComponent(signalingUrl)}&probeMs=1500`;
+  const url = servers.fixtureUrl(cluster);
   const ready = (page: Page) => page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready', undefined, { timeout: 60_000 });
   const launch = async (name: string): Promise<{ ctx: BrowserContext; page: Page }> => {
     const ctx = await chromium.launchPersistentContext(join(root, name), { executablePath: chromiumPath(), args: CHROMIUM_ARGS, headless: true, permissions: ['camera', 'microphone'] });
