@@ -96,6 +96,23 @@ describe('replica checker', () => {
     expect(c.storesOf(2)).toEqual([1, 102, 103]);
   });
 
+  it('of two silent stores, removes the extra replica on the one silent longer (a dead voter never outlives a live one)', () => {
+    const c = new SimCluster(['d2', 'd3', 'd4'], { maxStoreDownTimeMs: 10 * MIN, regionScheduleTolerance: 100 });
+    c.setRegions(regionsOn(1, [102, 103, 104], 102));
+    // Store 1 dies; later store 103 misses heartbeats too. Both are past half the down time
+    // (suspect), neither is down yet; store 1 has been silent longer.
+    c.down.add(1);
+    c.run(3, MIN);
+    c.down.add(103);
+    c.run(6, MIN);
+    c.setRegions(regionsOn(1, [1, 102, 103, 104], 102).map((x) => ({ ...x, region: { ...x.region, epoch: { confVer: 50, version: 5 } } })));
+    const before = c.log.length;
+    c.run(6, 10_000);
+    const removals = c.log.slice(before).filter((l) => l.startsWith('removeReplica'));
+    expect(removals.length).toBeGreaterThan(0);
+    expect(c.storesOf(2)).toEqual([102, 103, 104]);
+  });
+
   it('moves a replica apart from a device twin when a new device is available', () => {
     const c = new SimCluster(['d1', 'd2', 'd3']);
     c.setRegions(regionsOn(1, [1, 102, 103]));

@@ -100,9 +100,14 @@ function removeExtra(ctx: CheckContext): Operator | null {
   // PD leader waits a full down time before judging): remove its peer before a healthy one,
   // or a dead voter may stay while a live one goes (found by the cluster simulator).
   const suspectMs = view.config.maxStoreDownTimeMs / 2;
+  const ageMs = (p: Peer): number => view.store(p.storeId)?.heartbeatAgeMs ?? Infinity;
   const key = (p: Peer): number[] => [
     view.peerCanStay(p) ? 1 : 0,
-    (view.store(p.storeId)?.heartbeatAgeMs ?? Infinity) > suspectMs ? 0 : 1,
+    ageMs(p) > suspectMs ? 0 : 1,
+    // Of two suspects, the one silent longer goes first (a store that died seconds ago before
+    // one that missed a heartbeat: otherwise a dead voter could stay while a live one goes and
+    // leave the group in a joint config it can never leave; cluster seed 876).
+    ageMs(p) > suspectMs ? -Math.min(ageMs(p), Number.MAX_SAFE_INTEGER) : 0,
     sharesLabel(view, p.storeId, all) ? 0 : 1,
     p.id === info.leader?.id ? 1 : 0,
     -(view.store(p.storeId)?.regionCount ?? 0),
@@ -110,7 +115,8 @@ function removeExtra(ctx: CheckContext): Operator | null {
   ];
   // Never remove a peer when the voters left would have no quorum of stores that answer now
   // (a voter on a store that is down or silent is no help): wait for the group to heal first.
-  const answering = (p: Peer): boolean => view.peerCanStay(p) && (view.store(p.storeId)?.heartbeatAgeMs ?? Infinity) <= suspectMs;
+  // The leader's view counts too: a peer it reports down or pending (lagging) is no help.
+  const answering = (p: Peer): boolean => view.peerCanStay(p) && ageMs(p) <= suspectMs && !info.downPeers.includes(p.id) && !info.pendingPeers.includes(p.id);
   const keepsQuorum = (victim: Peer): boolean => {
     const voters = peers.filter((p) => p !== victim && p.role === 'voter');
     return voters.filter(answering).length > voters.length / 2;
