@@ -52,7 +52,7 @@ export const CLOSE_CODES = Object.freeze({
 });
 
 /** Why the server dropped a message or a connection. */
-export type SignalingDropReason = 'messageTooBig' | 'tooManyTopics' | 'serverFull' | 'rateLimited' | 'idleTimeout' | 'badMessage' | 'slowConsumer';
+export type SignalingDropReason = 'messageTooBig' | 'tooManyTopics' | 'serverFull' | 'rateLimited' | 'idleTimeout' | 'badMessage' | 'slowConsumer' | 'handlerError';
 
 /** Every drop reason. */
-export const SIGNALING_DROP_REASONS: readonly SignalingDropReason[] = ['messageTooBig', 'tooManyTopics', 'serverFull', 'rateLimited', 'idleTimeout', 'badMessage', 'slowConsumer'];
+export const SIGNALING_DROP_REASONS: readonly SignalingDropReason[] = ['messageTooBig', 'tooManyTopics', 'serverFull', 'rateLimited', 'idleTimeout', 'badMessage', 'slowConsumer', 'handlerError'];

@@ -179,7 +179,16 @@ export class SignalingServer {
     return data instanceof ArrayBuffer ? data.byteLength : data.length;
   }
 
+  /** One message; whatever it holds, a failure is counted and the server goes on. */
   private onMessage(c: Client, data: RawData, isBinary: boolean): void {
+    try {
+      this.handleMessage(c, data, isBinary);
+    } catch {
+      this.drop('handlerError');
+    }
+  }
+
+  private handleMessage(c: Client, data: RawData, isBinary: boolean): void {
     if (c.closing) return;
     const now = this.now();
     c.lastSeenMs = now;
@@ -195,15 +204,16 @@ export class SignalingServer {
       return this.closeClient(c, CLOSE_CODES.rateLimited, `rate limited: over ${this.limits.messagesPerSecondMax} messages/s`);
     }
     let m: unknown;
+    const text = isBinary ? Buffer.from(data as Buffer).toString('utf8') : data.toString();
     try {
-      m = JSON.parse(isBinary ? Buffer.from(data as Buffer).toString('utf8') : data.toString());
+      m = JSON.parse(text);
     } catch {
       return this.drop('badMessage');
     }
-    this.dispatch(c, m as Record<string, unknown> | null);
+    this.dispatch(c, m as Record<string, unknown> | null, text);
   }
 
-  private dispatch(c: Client, m: Record<string, unknown> | null): void {
+  private dispatch(c: Client, m: Record<string, unknown> | null, text: string): void {
     if (typeof m !== 'object' || m === null) return this.drop('badMessage');
     switch (m.type) {
       case 'subscribe':
@@ -212,7 +222,7 @@ export class SignalingServer {
         if (Array.isArray(m.topics)) for (const t of m.topics) if (typeof t === 'string') this.unsubscribe(c, t);
         return;
       case 'publish':
-        return this.onPublish(m);
+        return this.onPublish(m, text);
       case 'ping':
         return this.send(c, { type: 'pong' });
       default:
@@ -247,13 +257,19 @@ export class SignalingServer {
     if (subs.size === 0) this.topics.delete(topic);
   }
 
-  private onPublish(m: Record<string, unknown>): void {
+  private onPublish(m: Record<string, unknown>, text: string): void {
     if (typeof m.topic !== 'string') return this.drop('badMessage');
     const receivers = this.topics.get(m.topic);
     this.counters.messagesPublished++;
     if (!receivers) return;
-    // y-webrtc relays to every subscriber (sender included) and tells how many there are.
-    const out = JSON.stringify({ ...m, clients: receivers.size });
+    // y-webrtc relays to every subscriber (sender included) and tells how many there are. The
+    // sender's text is relayed as it came, with `clients` appended: re-serialising a parsed
+    // payload costs a stack frame per nesting level (10 KB of nested arrays overflowed it and
+    // took the process down). A later duplicate key wins in JSON.parse, so ours does.
+    const body = text.trimEnd();
+    if (!body.endsWith('}')) return this.drop('badMessage');
+    const head = body.slice(0, -1).trimEnd();
+    const out = `${head}${head.endsWith('{') ? '' : ','}"clients":${receivers.size}}`;
     for (const r of receivers) this.sendRaw(r, out);
   }
 

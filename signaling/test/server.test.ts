@@ -45,6 +45,25 @@ describe('signaling protocol', () => {
     expect(c.received).toEqual([]);
   });
 
+  it('survives a deeply nested payload (relayed as sent, never re-serialised) and any handler failure', async () => {
+    const { url, server } = await start({ messageBytesMax: 64 * 1024 });
+    const a = await client(url);
+    const b = await client(url);
+    a.send({ type: 'subscribe', topics: ['deep'] });
+    b.send({ type: 'subscribe', topics: ['deep'] });
+    await until(() => server.metrics().subscriptions === 2);
+    // 20,000 levels of arrays: parses, but serialising it again overflowed the stack.
+    const depth = 20_000;
+    a.ws.send(`{"type":"publish","topic":"deep","data":${'['.repeat(depth)}${']'.repeat(depth)},"clients":99}`);
+    const got = await b.waitFor((m) => m.type === 'publish');
+    expect(got.topic).toBe('deep');
+    expect(got.clients).toBe(2);
+    // Still serving.
+    b.send({ type: 'ping' });
+    await b.waitFor((m) => m.type === 'pong');
+    expect(server.metrics().connections).toBe(2);
+  });
+
   it('stops relaying after unsubscribe and on close; answers ping with pong', async () => {
     const { url, server } = await start();
     const a = await client(url);
