@@ -3,7 +3,7 @@
  * the simulator reads a wall clock. Events at the same virtual time run in scheduling order,
  * so a seed replays identically.
  */
-import { MinHeap } from '../../transport/src/memory-network.ts';
+import { MinHeap } from '@peerkv/transport/memory';
 
 /** A scheduled callback. */
 interface TimedEvent {

@@ -6,7 +6,7 @@
  * node while one of its writes is in flight, more often when that write carries a new vote.
  */
 import type { ConfChangeSingle, ConfChangeV2, Message, NodeId, SeededRng, Status } from '@peerkv/raft';
-import type { MemoryNetwork } from '../../transport/src/memory-network.ts';
+import type { MemoryNetwork } from '@peerkv/transport/memory';
 import type { SimNode } from './node.ts';
 import type { FaultProfile, NemesisWeights } from './options.ts';
 import { intBetween, pick, shuffled, weightedPick } from './rng-utils.ts';

@@ -6,7 +6,7 @@
  * invariants are checked as it runs; the history is checked for linearizability at the end.
  */
 import { MemoryStorage, SeededRng, type Message, type NodeId } from '@peerkv/raft';
-import { MemoryNetwork, type Delivery, type DropReason, type NetworkFaults } from '../../transport/src/memory-network.ts';
+import { MemoryNetwork, type Delivery, type DropReason, type NetworkFaults } from '@peerkv/transport/memory';
 import { SimClient, type ClientHost } from './client.ts';
 import { EventQueue } from './event-queue.ts';
 import { History, describeOp, type OpInput } from './history.ts';

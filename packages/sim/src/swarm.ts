@@ -5,8 +5,8 @@
  * re-elected before any client write lands is rare when everything happens at once).
  */
 import { SeededRng } from '@peerkv/raft';
-import type { NetworkFaults } from '../../transport/src/memory-network.ts';
-import type { ClientProfile, FaultProfile, NemesisWeights, StorageTiming } from './options.ts';
+import type { NetworkFaults } from '@peerkv/transport/memory';
+import type { ClientProfile, FaultProfile, NemesisWeights, StorageTiming } from './profiles.ts';
 import { pick } from './rng-utils.ts';
 
 /** Salt so the swarm draw is independent of the run's own PRNG stream. */

@@ -12,7 +12,7 @@
 import type { StoreId } from './codec/envelope.ts';
 import type { Frame, RpcWireError, RpcWireResult } from './codec/frame.ts';
 import type { Timers, TimerHandle } from './timers.ts';
-import type { Unsubscribe } from './types.ts';
+import type { Unsubscribe } from './unsubscribe.ts';
 
 /** Why a request failed. */
 export type RpcErrorKind =

@@ -6,6 +6,7 @@
 import type { RaftBatch, RegionMessage, StoreId } from './codec/envelope.ts';
 import type { RequestHandler, RpcCounters, RpcRequestOptions } from './rpc.ts';
 import { emptyRpcCounters } from './rpc.ts';
+import type { Unsubscribe } from './unsubscribe.ts';
 
 /** Why something was dropped. Send-side reasons count messages; receive-side reasons count frames or events. */
 export type DropReason =
@@ -71,8 +72,7 @@ export interface SendResult {
   dropped: number;
 }
 
-/** Removes a handler. */
-export type Unsubscribe = () => void;
+export type { Unsubscribe } from './unsubscribe.ts';
 
 /** A store's view of the network. */
 export interface Transport {

@@ -7,8 +7,9 @@
  * retry of a finished seq must then be refused, never applied again.
  */
 import type { SeededRng } from '@peerkv/raft';
+import type { PeerKV } from 'peerkv';
 import { shuffled } from '../rng-utils.ts';
-import type { Workload } from './workload.ts';
+import type { ClusterEnv } from './cluster-env.ts';
 
 /** Virtual time a tab waits for a host's answer before sending the write again through another, ms. */
 export const TAB_RESEND_MS = 600;
@@ -27,6 +28,17 @@ export function makeTabs(seed: number, count = 2): Tab[] {
   return Array.from({ length: count }, (_, i) => ({ id: `tab-${seed}-${i}`, seq: 0, unfinished: new Set<number>() }));
 }
 
+/**
+ * What a stamped put needs of the workload (`Workload` has all of it): the clients that act as
+ * hosts, the resend counter, and the run's scheduler and notes. Named here rather than
+ * imported so that `workload.ts` can use this module without a cycle.
+ */
+export interface TabHosts {
+  clients: readonly PeerKV[];
+  stats: { stampedResends: number };
+  env: Pick<ClusterEnv, 'note' | 'sched'>;
+}
+
 /** Every seq below this is finished for `tab`. */
 function ackFloor(tab: Tab): number {
   let min = tab.seq + 1;
@@ -39,7 +51,7 @@ function ackFloor(tab: Tab): number {
  * any send succeeds (the others are aborted), false when every send failed (the outcome is
  * then unknown).
  */
-export function stampedPut(w: Workload, tab: Tab, rng: SeededRng, key: Uint8Array, value: Uint8Array, opId: number): Promise<boolean> {
+export function stampedPut(w: TabHosts, tab: Tab, rng: SeededRng, key: Uint8Array, value: Uint8Array, opId: number): Promise<boolean> {
   const seq = ++tab.seq;
   tab.unfinished.add(seq);
   const hosts = shuffled(rng, w.clients.map((_, i) => i));
