@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+/**
+ * The import-graph check (issue 11, "No import cycles"): fails on
+ *
+ * - any import cycle, inside one package or across packages, type-only imports included
+ *   (`import type` still couples two modules, and a cycle through types is one refactor away
+ *   from a runtime cycle);
+ * - any relative import from one package (packages/<name> or signaling, sources, tests and
+ *   benchmarks alike) into another (`../../transport/src/x.ts`): packages meet through their
+ *   names and `exports` maps (`@peerkv/transport/memory`), never through each other's files.
+ *   The root `tests/` harness is not a package; reaching it is allowed.
+ *
+ * It runs dependency-cruiser on the TypeScript sources as written (`tsPreCompilationDeps`, so
+ * the imports that compile away are seen too), prints each violation with its cycle, and exits
+ * non-zero when there is one. Usage: `node scripts/check-deps.mjs [paths...]`.
+ */
+import { cruise } from 'dependency-cruiser';
+import extractTSConfig from 'dependency-cruiser/config-utl/extract-ts-config';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+process.chdir(root);
+
+/** What is scanned: every package's sources, tests and benchmarks, and the signaling server. */
+const SCAN_DEFAULT = ['packages', 'signaling/src', 'signaling/test'];
+
+const ruleSet = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'An import cycle, inside a package or across packages (type-only imports count).',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'no-relative-cross-package',
+      severity: 'error',
+      comment:
+        'A relative import reaching into another package. Import it by name through its exports map.',
+      // A package is packages/<name> or signaling; the root tests/ harness is not one.
+      from: { path: '^(packages/[^/]+|signaling)/' },
+      to: { dependencyTypes: ['local'], path: '^(packages/[^/]+|signaling)/', pathNot: '^$1/' },
+    },
+    {
+      name: 'not-to-unresolvable',
+      severity: 'error',
+      comment: 'An import that resolves to nothing: the check cannot see through it.',
+      from: {},
+      to: { couldNotResolve: true, pathNot: '^(node:|virtual:)' },
+    },
+  ],
+};
+
+const options = {
+  validate: true,
+  ruleSet,
+  tsPreCompilationDeps: true,
+  // Workspace packages are symlinks in node_modules: resolve them to packages/<name>/src so a
+  // cycle that crosses packages is seen as one.
+  preserveSymlinks: false,
+  doNotFollow: { path: 'node_modules' },
+  exclude: { path: '(^|/)(node_modules|dist|testdata)/' },
+  tsConfig: { fileName: 'tsconfig.json' },
+  // Resolve `@peerkv/x` and `@peerkv/x/sub` through each package's `exports` map, as tsc does.
+  enhancedResolveOptions: {
+    exportsFields: ['exports'],
+    conditionNames: ['types', 'import', 'default'],
+    extensions: ['.ts', '.tsx', '.mjs', '.js', '.json'],
+  },
+  outputType: 'json',
+};
+
+const started = performance.now();
+const scan = process.argv.length > 2 ? process.argv.slice(2) : SCAN_DEFAULT;
+const tsConfig = extractTSConfig(path.join(root, 'tsconfig.json'));
+const { output } = await cruise(scan, options, {}, { tsConfig });
+const result = typeof output === 'string' ? JSON.parse(output) : output;
+const violations = result.summary.violations;
+
+for (const v of violations) {
+  if (v.rule.name === 'no-circular') {
+    const hops = (v.cycle ?? []).map((hop) => (typeof hop === 'string' ? hop : hop.name));
+    console.log(`cycle: ${[v.from, ...hops].join(' -> ')}`);
+  } else {
+    console.log(`${v.rule.name}: ${v.from} -> ${v.to}`);
+  }
+}
+
+const ms = Math.round(performance.now() - started);
+const modules = result.summary.totalCruised;
+if (violations.length > 0) {
+  console.log(`check-deps: ${violations.length} violation(s) in ${modules} modules (${ms} ms)`);
+  process.exit(1);
+}
+console.log(`check-deps: no cycles, no cross-package relative imports in ${modules} modules (${ms} ms)`);
