@@ -79,19 +79,29 @@ const { output } = await cruise(scan, options, {}, { tsConfig });
 const result = typeof output === 'string' ? JSON.parse(output) : output;
 const violations = result.summary.violations;
 
-for (const v of violations) {
-  if (v.rule.name === 'no-circular') {
-    const hops = (v.cycle ?? []).map((hop) => (typeof hop === 'string' ? hop : hop.name));
-    console.log(`cycle: ${[v.from, ...hops].join(' -> ')}`);
-  } else {
-    console.log(`${v.rule.name}: ${v.from} -> ${v.to}`);
-  }
+/**
+ * A cycle as one line, starting at its smallest module, so that the same cycle reported from
+ * each of its modules prints once.
+ */
+function cycleLine(from, cycle) {
+  const hops = (cycle ?? []).map((hop) => (typeof hop === 'string' ? hop : hop.name));
+  const nodes = [from, ...hops.slice(0, -1)];
+  let start = 0;
+  for (let i = 1; i < nodes.length; i++) if (nodes[i] < nodes[start]) start = i;
+  const rotated = [...nodes.slice(start), ...nodes.slice(0, start)];
+  return `cycle: ${[...rotated, rotated[0]].join(' -> ')}`;
 }
+
+const lines = new Set();
+for (const v of violations) {
+  lines.add(v.rule.name === 'no-circular' ? cycleLine(v.from, v.cycle) : `${v.rule.name}: ${v.from} -> ${v.to}`);
+}
+for (const line of lines) console.log(line);
 
 const ms = Math.round(performance.now() - started);
 const modules = result.summary.totalCruised;
 if (violations.length > 0) {
-  console.log(`check-deps: ${violations.length} violation(s) in ${modules} modules (${ms} ms)`);
+  console.log(`check-deps: ${lines.size} violation(s) in ${modules} modules (${ms} ms)`);
   process.exit(1);
 }
 console.log(`check-deps: no cycles, no cross-package relative imports in ${modules} modules (${ms} ms)`);
