@@ -8,12 +8,8 @@ import net from 'node:net';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { SignalingServer } from '../src/server.ts';
-import { WebRtcTransport } from '../../packages/transport/src/webrtc-transport.ts';
-import type { WebSocketCtor } from '../../packages/transport/src/signaling-client.ts';
-import type { RaftBatch } from '../../packages/transport/src/codec/envelope.ts';
-import { deriveClusterKeys } from '../../packages/transport/src/auth.ts';
-import { fakePeerFactory } from '../../packages/transport/test/fake-peer.ts';
-import { seqMessage, seqOf } from '../../packages/transport/test/helpers.ts';
+import { WebRtcTransport, deriveClusterKeys, type RaftBatch, type WebSocketCtor } from '@peerkv/transport';
+import { fakePeerFactory, seqMessage, seqOf } from '@peerkv/transport/testing';
 import { RawClient, until } from './helpers.ts';
 
 const cleanups: Array<() => unknown> = [];

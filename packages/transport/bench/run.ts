@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import type { Page } from 'playwright-core';
 import { CHROMIUM_ARGS, chromiumPath } from '../../../tests/chromium.ts';
-import { SignalingServer } from '../../../signaling/src/server.ts';
+import { SignalingServer } from '@peerkv/signaling';
 import { bundle, servePage } from '../../../tests/e2e/transport/serve.ts';
 
 const RTT_ROUNDS = 400;

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { SignalingServer } from '../../../signaling/src/server.ts';
+import { SignalingServer } from '@peerkv/signaling';
 import { BroadcastChannelTransport } from '../src/broadcast-channel-transport.ts';
 import type { LinkTransport } from '../src/link-transport.ts';
 import type { WebSocketCtor } from '../src/signaling-client.ts';

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { SignalingServer } from '../../../signaling/src/server.ts';
+import { SignalingServer } from '@peerkv/signaling';
 import type { PeerBridgeServer } from '../src/peer-bridge.ts';
 import { bridgedPeerFactory, PEER_BRIDGE_VERSION, servePeers } from '../src/peer-bridge.ts';
 import type { WebSocketCtor } from '../src/signaling-client.ts';

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { SignalingServer } from '../../../signaling/src/server.ts';
+import { SignalingServer } from '@peerkv/signaling';
 import type { WebSocketCtor } from '../src/signaling-client.ts';
 import { WebRtcTransport } from '../src/webrtc-transport.ts';
 import type { RaftBatch } from '../src/codec/envelope.ts';
