@@ -6,7 +6,8 @@
  * it passes in); all of that is off by default. A store that stopped sends nothing more.
  */
 import type { RegionMessage } from '@peerkv/transport';
-import type { Store, StoreTransport, Timers } from './store.ts';
+import type { StoreTransport, Timers } from './options.ts';
+import type { Store } from './store.ts';
 
 /**
  * Optional network behaviour (a simulator passes virtual timers and seeded choices). Without

@@ -3,9 +3,9 @@
  * the PD leader wherever it is. `LocalPdClient` finds it among stores in one process; a
  * remote client does the same over the transport's request/response RPC.
  */
-import type { OperatorStep, PdApplyResult, Peer, Region, RegionHeartbeat, StoreStats } from '@peerkv/pd';
+import type { OperatorStep, PdApplyResult, PdCommand, PdStateMachine, Peer, Region, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import type { Result } from './peer.ts';
-import type { RequestOptions, Store } from './store.ts';
+import type { RequestOptions } from './request-options.ts';
 
 /** What a region heartbeat returns: the next operator step for the region, if any. */
 export interface RegionHeartbeatResponse {
@@ -22,15 +22,27 @@ export interface PdClient {
   putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>>;
 }
 
+/**
+ * What `LocalPdClient` needs of a store that may host a PD replica (a `Store` is one): whether
+ * its replica leads, and the PD calls that leader serves.
+ */
+export interface PdHostingStore {
+  pdIsLeader(): boolean;
+  pdPropose(cmd: PdCommand, o?: RequestOptions): Promise<Result<PdApplyResult>>;
+  pdHandleRegionHeartbeat(hb: RegionHeartbeat, o?: RequestOptions): Promise<Result<RegionHeartbeatResponse>>;
+  pdAllocId(o?: RequestOptions): Promise<Result<number>>;
+  pdState(): Pick<PdStateMachine, 'getRegionById'> | undefined;
+}
+
 /** The PD client of stores in one process: calls the store whose PD replica leads. */
 export class LocalPdClient implements PdClient {
   /** `now` stamps PD commands (a simulator passes its virtual clock). */
   constructor(
-    private readonly stores: () => Iterable<Store>,
+    private readonly stores: () => Iterable<PdHostingStore>,
     private readonly now: () => number = () => Date.now(),
   ) {}
 
-  private leader(): Store | undefined {
+  private leader(): PdHostingStore | undefined {
     for (const s of this.stores()) if (s.pdIsLeader()) return s;
     return undefined;
   }

@@ -18,7 +18,7 @@ import { WriteBatch } from '@peerkv/storage';
 import { decodeCommand, decodeConfChangeContext, encodeRegion, type KvOp, type SplitCommand, type WriteCommand } from './command.ts';
 import { DedupTable, stageDedupRecords } from './dedup.ts';
 import type { PdHost } from './pd-host.ts';
-import type { StoreTestMutations } from './store.ts';
+import type { StoreTestMutations } from './mutations.ts';
 import { DATA_CF, META_CF, regionStateKey } from './keys.ts';
 
 /** The outcome of a request, as a value. */

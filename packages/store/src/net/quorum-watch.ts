@@ -18,7 +18,8 @@
  */
 import type { RegionError } from '@peerkv/pd';
 import type { Result } from '../peer.ts';
-import type { RequestOptions, StoreStatus, Timers } from '../store.ts';
+import type { StoreStatus, Timers } from '../options.ts';
+import type { RequestOptions } from '../request-options.ts';
 
 /** First wait between rounds while waiting for a quorum, ms (doubles after each failed round). */
 export const QUORUM_RETRY_MS_MIN = 250;

@@ -8,7 +8,7 @@ import type { PdApplyResult, RegionHeartbeat, StoreMeta, StoreStats } from '@pee
 import type { Result } from '../peer.ts';
 import type { PdClient, RegionHeartbeatResponse } from '../pd-client.ts';
 import type { PdRouteAnswer } from '../rpc/pd-codec.ts';
-import type { RequestOptions } from '../store.ts';
+import type { RequestOptions } from '../request-options.ts';
 import { PdCaller, type LocalPdServer, type PdCallerOptions, type PdRequester } from './pd-caller.ts';
 
 /** Settings: those of `PdCaller` except `local` (see `attachLocal`). */

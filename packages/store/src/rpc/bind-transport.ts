@@ -4,7 +4,8 @@
  * and store requests are answered by `serveStore`. One transport carries all three.
  */
 import type { Transport } from '@peerkv/transport';
-import type { Store, StoreTransport } from '../store.ts';
+import type { StoreTransport } from '../options.ts';
+import type { Store } from '../store.ts';
 import { serveStore, type ServeStoreOptions } from './server.ts';
 
 /** The `StoreTransport` to open a store with: Raft messages leave through `t.send`. */

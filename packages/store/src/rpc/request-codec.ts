@@ -7,7 +7,7 @@ import type { Peer, RegionEpoch } from '@peerkv/pd';
 import type { ConfChangeSingle } from '@peerkv/raft';
 import { ByteWriter, type ByteReader } from '@peerkv/transport';
 import type { KvOp } from '../command.ts';
-import type { ReadConsistency } from '../store.ts';
+import type { ReadConsistency } from '../request-options.ts';
 import { StoreRpcDecodeError } from './errors.ts';
 import { PD_REQUEST_TYPES, isPdRequestType, readPdRequestBody, writePdRequestBody, type PdRequest } from './pd-codec.ts';
 import {

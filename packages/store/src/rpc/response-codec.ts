@@ -7,7 +7,7 @@
 import type { ByteReader } from '@peerkv/transport';
 import { ByteWriter } from '@peerkv/transport';
 import type { Result } from '../peer.ts';
-import type { StoreCounters, StoreStatus } from '../store.ts';
+import type { StoreCounters, StoreStatus } from '../options.ts';
 import { StoreRpcDecodeError, type StoreRpcFailure, type StoreRpcFailureKind } from './errors.ts';
 import { PD_RESPONSE_TYPES, isPdResponseType, readPdResponseBody, writePdResponseBody, type PdResponse } from './pd-codec.ts';
 import {

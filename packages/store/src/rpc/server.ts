@@ -4,7 +4,8 @@
  * that a request never crashes the server: bytes that do not decode answer `BadRequest`, a
  * closed store `StoreClosed`, anything unexpected `Internal`; region errors travel as results.
  */
-import { StoreClosedError, type Store } from '../store.ts';
+import { StoreClosedError } from '../options.ts';
+import type { Store } from '../store.ts';
 import { StoreRpcDecodeError, type StoreRpcFailure } from './errors.ts';
 import { decodeStoreRequest, type StoreRequest } from './request-codec.ts';
 import { encodeStoreResponse, type StoreResponse } from './response-codec.ts';

@@ -1,0 +1,174 @@
+/**
+ * `StoreContext`: the state every part of a store shares (its engine and Raft logs, the
+ * region peers it hosts, where peers live, tombstones, counters, the stop flag) and the few
+ * helpers all of them use: creating a peer, waking a region, asserting the store is open,
+ * and scheduling the next batch round. The parts (loop, round, snapshots, PD, requests) each
+ * receive this one object; none of them holds another copy of this state.
+ */
+import type { Region } from '@peerkv/pd';
+import { PdStateMachine } from '@peerkv/pd';
+import { DEFAULT_CONFIG, RawNode, SeededRng } from '@peerkv/raft';
+import { RaftLogStore, type KvEngine, type RegionLog } from '@peerkv/storage';
+import type { DedupTable } from './dedup.ts';
+import { RAFT_CF } from './keys.ts';
+import type { StoreTestMutations } from './mutations.ts';
+import { REAL_TIMERS, StoreClosedError, type StoreCounters, type StoreOptions, type StoreTransport, type Timers } from './options.ts';
+import type { PdClient } from './pd-client.ts';
+import { PD_REGION_ID, PdHost } from './pd-host.ts';
+import { RegionPeer } from './peer.ts';
+
+/** The store's settings with every default filled in. */
+export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'unsafeTestMutations'>>;
+
+export class StoreContext {
+  readonly storeId: number;
+  readonly clusterId: string;
+  readonly engine: KvEngine;
+  readonly logs: RaftLogStore;
+  readonly transport: StoreTransport;
+  readonly timers: Timers;
+  private readonly rng: SeededRng;
+  readonly opts: StoreSettings;
+  readonly pdClient: PdClient | undefined;
+  readonly labels: Record<string, string>;
+  /** The store is going away (a closing tab): PD moves its leaders elsewhere. */
+  draining = false;
+  readonly now: () => number;
+  private readonly raftOpts: NonNullable<StoreOptions['raft']>;
+  readonly peers = new Map<number, RegionPeer>();
+  /** Peer ids destroyed on this store: their messages never recreate them (a re-added replica gets a new peer id). */
+  readonly tombstones = new Set<number>();
+  /** Where peers live, learned from region metadata and from incoming messages. */
+  readonly peerStores = new Map<number, number>();
+  /** After a restart, PD's state is rebuilt by replaying its log up to here: it answers nothing before. */
+  pdReplayTarget = 0;
+  /** Right halves of splits staged in the round's write in flight (their replicas start after it). */
+  splitsInFlight: Region[] = [];
+  /** Regions whose local replica PD says was removed: destroyed at the next round. */
+  readonly staleDestroys = new Set<number>();
+  tickHandle: unknown;
+  private roundScheduled = false;
+  roundRunning = false;
+  closed = false;
+  /** Times this store's engine was opened (persisted): read contexts of an earlier run never collide with ours. */
+  boot = 0;
+  readonly mutations: StoreTestMutations;
+  readonly counters: StoreCounters = { rounds: 0, writes: 0, snapshotsGenerated: 0, snapshotsInstalled: 0, logCompactions: 0 };
+  /** Set when a write failed: the store stops (its in-memory state is ahead of disk). */
+  fatal: unknown;
+  /** One group-commit round (the batch round binds it once the store's parts exist). */
+  private round: () => Promise<void> = () => Promise.resolve();
+
+  constructor(o: StoreOptions) {
+    this.storeId = o.storeId;
+    this.clusterId = o.clusterId;
+    this.engine = o.engine;
+    this.transport = o.transport;
+    this.timers = o.timers ?? REAL_TIMERS;
+    this.rng = new SeededRng(o.seed ?? o.storeId);
+    this.raftOpts = o.raft ?? {};
+    this.now = o.now ?? (() => Date.now());
+    this.opts = {
+      tickIntervalMs: o.tickIntervalMs ?? 100,
+      durability: o.durability ?? 'strict',
+      logGcThresholdEntries: o.logGcThresholdEntries ?? 1000,
+      logGcKeepEntries: o.logGcKeepEntries ?? 50,
+      hibernateAfterTicks: o.hibernateAfterTicks ?? 60,
+      requestTimeoutMs: o.requestTimeoutMs ?? 5000,
+      pendingRequestsPerRegionMax: o.pendingRequestsPerRegionMax ?? 4096,
+      heartbeatIntervalTicks: o.heartbeatIntervalTicks ?? 10,
+      address: o.address ?? `store:${o.storeId}`,
+      capacityBytes: o.capacityBytes ?? 1024 * 1024 * 1024,
+    };
+    this.pdClient = o.pdClient;
+    this.mutations = o.unsafeTestMutations ?? {};
+    this.labels = o.labels ?? {};
+    this.logs = new RaftLogStore({
+      engine: o.engine,
+      cf: RAFT_CF,
+      onEntriesFetched: (regionId) => {
+        this.wake(regionId);
+        this.schedule();
+      },
+    });
+  }
+
+  /** Sets what one round does (called once, by the store, before it serves anything). */
+  bindRound(round: () => Promise<void>): void {
+    this.round = round;
+  }
+
+  private makeRaw(peerId: number, log: RegionLog, applied: number): RawNode {
+    return new RawNode({
+      ...DEFAULT_CONFIG,
+      electionTicks: 10,
+      heartbeatTicks: 2,
+      ...this.raftOpts,
+      id: peerId,
+      storage: log,
+      rng: this.rng.fork(),
+      applied,
+      ...(this.mutations.readIndexWithoutTermCommit ? { unsafeTestMutations: { readIndexWithoutTermCommit: true } } : {}),
+    });
+  }
+
+  addPeer(region: Region, peerId: number, log: RegionLog, dedup: DedupTable, applied: number): RegionPeer {
+    const peer = new RegionPeer({ region, peerId, raw: this.makeRaw(peerId, log, applied), log, dedup, applied });
+    peer.mutations = this.mutations;
+    if (region.id === PD_REGION_ID) peer.pd = new PdHost(peerId, PdStateMachine.create(), applied);
+    this.peers.set(region.id, peer);
+    for (const p of region.peers) this.peerStores.set(p.id, p.storeId);
+    return peer;
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new StoreClosedError(`store ${this.storeId} is closed`);
+    if (this.fatal) throw new StoreClosedError(`store ${this.storeId} stopped after a storage failure: ${String(this.fatal)}`);
+  }
+
+  wake(regionId: number): void {
+    const p = this.peers.get(regionId);
+    if (p) {
+      p.hibernating = false;
+      p.idleTicks = 0;
+    }
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((r) => this.timers.setTimeout(() => r(), ms));
+  }
+
+  /** Runs a round soon (coalescing calls). */
+  schedule(): void {
+    if (this.roundScheduled || this.closed || this.fatal) return;
+    this.roundScheduled = true;
+    queueMicrotask(() => void this.runRounds());
+  }
+
+  /** Asks for one more round after the current one (a peer still has a Ready). */
+  scheduleAgain(): void {
+    this.roundScheduled = true;
+  }
+
+  private async runRounds(): Promise<void> {
+    if (this.roundRunning) return;
+    this.roundRunning = true;
+    try {
+      while (this.roundScheduled && !this.closed && !this.fatal) {
+        this.roundScheduled = false;
+        await this.round();
+      }
+    } catch (e) {
+      this.stop(e);
+    } finally {
+      this.roundRunning = false;
+    }
+  }
+
+  /** A failed write leaves memory ahead of disk: stop the store (it restarts from disk). */
+  stop(e: unknown): void {
+    this.fatal = e;
+    this.timers.clearTimeout(this.tickHandle);
+    for (const p of this.peers.values()) p.failPending({ kind: 'ServerIsBusy', reason: `store stopped: ${String(e)}`, backoffMs: 1000 });
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * A store's identity and loading: the engine records which store of which cluster owns it
+ * (a wiped engine has none and must join as a new store), a persisted boot counter, and the
+ * regions (with their dedup tables, tombstones and PD's persisted state) loaded at open.
+ * Also creates a region from scratch at cluster bootstrap.
+ */
+import type { Region } from '@peerkv/pd';
+import { PdStateMachine } from '@peerkv/pd';
+import { WriteBatch, type KvEngine } from '@peerkv/storage';
+import { decodeRegion } from './command.ts';
+import type { StoreContext } from './context.ts';
+import { DedupTable, decodeDedupRecord, type DedupEntry } from './dedup.ts';
+import { META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, STORE_BOOT_KEY, STORE_IDENT_KEY, dedupPrefix, prefixEnd } from './keys.ts';
+import { RAFT_INIT_INDEX, RAFT_INIT_TERM, type StoreIdentity } from './options.ts';
+import { PD_REGION_ID, PD_STATE_KEY, PdHost, decodePdState } from './pd-host.ts';
+import { decodeTombstonePeer, stageInitialRegion } from './region-meta.ts';
+
+/** The identity recorded in an engine by the store that used it, if any. */
+export async function readIdentity(engine: KvEngine): Promise<StoreIdentity | undefined> {
+  const v = await engine.get(META_CF, STORE_IDENT_KEY);
+  if (!v) return undefined;
+  const o = JSON.parse(new TextDecoder().decode(v)) as StoreIdentity;
+  return o;
+}
+
+/** Persists one more boot before any request is served (read contexts include it). */
+export async function bumpBoot(ctx: StoreContext): Promise<void> {
+  const v = await ctx.engine.get(META_CF, STORE_BOOT_KEY);
+  const prev = v && v.length === 8 ? new DataView(v.buffer, v.byteOffset).getFloat64(0) : 0;
+  ctx.boot = prev + 1;
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setFloat64(0, ctx.boot);
+  await ctx.engine.write(new WriteBatch().put(META_CF, STORE_BOOT_KEY, out), { durability: 'strict' });
+}
+
+/** Loads every region this store hosts, and the tombstones of those it destroyed. */
+export async function loadRegions(ctx: StoreContext): Promise<void> {
+  for await (const { key, value } of ctx.engine.scan(META_CF, { start: REGION_STATE_PREFIX_START, end: REGION_STATE_PREFIX_END })) {
+    const regionId = Number(new DataView(key.buffer, key.byteOffset).getBigUint64(1));
+    if (value[0] === 2) {
+      ctx.tombstones.add(decodeTombstonePeer(value));
+      continue;
+    }
+    const region = decodeRegion(value.subarray(1));
+    const me = region.peers.find((p) => p.storeId === ctx.storeId);
+    if (!me) continue;
+    const log = await ctx.logs.open(regionId);
+    if (regionId === PD_REGION_ID) {
+      // PD's state lives in memory: resume from its persisted snapshot and replay after it.
+      const stored = await ctx.engine.get(META_CF, PD_STATE_KEY);
+      const { index, sm } = stored ? decodePdState(stored) : { index: RAFT_INIT_INDEX, sm: PdStateMachine.create() };
+      const peer = ctx.addPeer(region, me.id, log, new DedupTable(), index);
+      peer.pd = new PdHost(me.id, sm, index);
+      peer.persistedEffectsThrough = log.applyState().appliedIndex;
+      ctx.pdReplayTarget = log.hardState().commit;
+      continue;
+    }
+    const dedup = await loadDedup(ctx, regionId);
+    ctx.addPeer(region, me.id, log, dedup, log.applyState().appliedIndex);
+  }
+}
+
+async function loadDedup(ctx: StoreContext, regionId: number): Promise<DedupTable> {
+  const entries: DedupEntry[] = [];
+  const prefix = dedupPrefix(regionId);
+  const dec = new TextDecoder();
+  for await (const { key, value } of ctx.engine.scan(META_CF, { start: prefix, end: prefixEnd(prefix) })) {
+    entries.push(decodeDedupRecord(dec.decode(key.subarray(prefix.length)), value));
+  }
+  return DedupTable.from(entries);
+}
+
+/**
+ * Creates a region on this store from scratch (cluster bootstrap): its log starts at
+ * `RAFT_INIT_INDEX` with the region's voters. Every store listed in `region.peers` calls
+ * this with the same region.
+ */
+export async function createRegion(ctx: StoreContext, region: Region): Promise<void> {
+  ctx.assertOpen();
+  const me = region.peers.find((p) => p.storeId === ctx.storeId);
+  if (!me) throw new Error(`store ${ctx.storeId} is not in region ${region.id}`);
+  if (ctx.peers.has(region.id)) throw new Error(`region ${region.id} already exists on store ${ctx.storeId}`);
+  const log = await ctx.logs.open(region.id);
+  const batch = ctx.logs.batch();
+  stageInitialRegion(batch, region, { term: RAFT_INIT_TERM, vote: 0 });
+  await ctx.logs.write(batch, { durability: ctx.opts.durability });
+  ctx.addPeer(region, me.id, log, new DedupTable(), RAFT_INIT_INDEX);
+}

@@ -1,0 +1,23 @@
+/**
+ * The store's test-only deliberate bugs (the simulator's mutation suite), in a module of their
+ * own: `RegionPeer` and the store both read them, and neither imports the other for it.
+ */
+
+/**
+ * Deliberate store-layer bugs, so the simulator's checkers can be shown to catch each one.
+ * Never set outside tests.
+ */
+export interface StoreTestMutations {
+  /** Apply every write, also a retry already applied (at-most-once off). */
+  dedupOff?: boolean;
+  /** The right half of a split copies the parent's dedup records after the whole batch, not at the split entry. */
+  splitDedupAfterBatch?: boolean;
+  /** Send votes and append acks before the write that backs them. */
+  ackBeforePersist?: boolean;
+  /** Leaders answer ReadIndex before an entry of their term commits (Raft mutation). */
+  readIndexWithoutTermCommit?: boolean;
+  /** Snapshots carry no dedup records (a column family missing from the snapshot). */
+  snapshotWithoutDedup?: boolean;
+  /** Read contexts restart at 1 when the store restarts (no boot counter). */
+  restartedReadContext?: boolean;
+}

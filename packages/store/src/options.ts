@@ -1,0 +1,157 @@
+/**
+ * What a store is configured with and what it reports: its options and every named limit,
+ * the transport and timer seams, its status and counters, its identity and the errors it
+ * throws. No behaviour lives here.
+ */
+import type { Peer, RegionEpoch } from '@peerkv/pd';
+import type { Config as RaftConfig } from '@peerkv/raft';
+import type { Durability, KvEngine } from '@peerkv/storage';
+import type { RegionMessage } from '@peerkv/transport';
+import type { StoreTestMutations } from './mutations.ts';
+import type { PdClient } from './pd-client.ts';
+import { PD_REGION_ID } from './pd-host.ts';
+
+
+/**
+ * Ids a new cluster starts with (PD, stores, regions and peers share one id space, so they
+ * are distinct); PD allocates every later id above them.
+ */
+export const BOOTSTRAP_IDS = { pdRegion: PD_REGION_ID, store: 2, dataRegion: 3, pdPeer: 4, dataPeer: 5 } as const;
+
+/** Heartbeat intervals a replica goes without a leader (or without a message) before it asks PD whether it was removed. */
+export const STALE_CHECK_HEARTBEATS = 3;
+/** A hibernating replica (silent by design) asks this many times less often. */
+export const STALE_CHECK_HIBERNATING_FACTOR = 10;
+
+/** Keys counted per region for heartbeats and split-key choice. */
+export const REGION_KEYS_COUNT_MAX = 200_000;
+
+/** Vote requests kept for regions a pending split will create here (see `Store.pendingVotes`). */
+export const PENDING_VOTES_MAX = 256;
+
+/** Attempts of an id or timestamp request (each may wait for one Raft round). */
+export const PD_ALLOC_ATTEMPTS_MAX = 50;
+
+/** The first log index of every region: a fresh peer always starts from a snapshot (TiKV's RAFT_INIT_LOG_INDEX). */
+export const RAFT_INIT_INDEX = 5;
+export const RAFT_INIT_TERM = 5;
+
+/** Where the store sends Raft messages (the transport adapter). */
+export interface StoreTransport {
+  send(toStoreId: number, messages: RegionMessage[]): void;
+}
+
+/** Injectable timers (a simulator passes virtual ones). */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const REAL_TIMERS: Timers = {
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/** Store settings; every limit is named with its unit. */
+export interface StoreOptions {
+  storeId: number;
+  clusterId: string;
+  /** Opened with the column families `STORE_CFS`. */
+  engine: KvEngine;
+  transport: StoreTransport;
+  /** Wall-clock ms between ticks. */
+  tickIntervalMs?: number;
+  /** Raft settings for every peer (ticks are store ticks). */
+  raft?: Partial<Pick<RaftConfig, 'electionTicks' | 'heartbeatTicks' | 'maxSizePerMsgBytes' | 'maxInflightMsgs' | 'maxUncommittedEntriesBytes' | 'preVote' | 'checkQuorum' | 'readOnly'>>;
+  /**
+   * Durability of every Raft write. `strict` (default) keeps votes and acks safe across power
+   * loss; `relaxed` is faster but a power cut may lose acknowledged writes.
+   */
+  durability?: Durability;
+  timers?: Timers;
+  /** Seeds the peers' election-timeout randomness. */
+  seed?: number;
+  /** Compact a region's log once it holds more entries than this. */
+  logGcThresholdEntries?: number;
+  /** Entries kept behind the applied index when compacting (lagging followers catch up from them). */
+  logGcKeepEntries?: number;
+  /** Ticks without new entries after which a caught-up region stops ticking. */
+  hibernateAfterTicks?: number;
+  /** Default per-request timeout, ms. */
+  requestTimeoutMs?: number;
+  /** Requests waiting in one region before new ones get `ServerIsBusy`. */
+  pendingRequestsPerRegionMax?: number;
+  /** Wall clock for PD (TSO, heartbeat times); `Date.now` by default. */
+  now?: () => number;
+  /** Reaches the PD leader for heartbeats and ids; without it the store runs unscheduled. */
+  pdClient?: PdClient;
+  /** Ticks between heartbeats to PD. */
+  heartbeatIntervalTicks?: number;
+  /** How peers reach this store (reported to PD). */
+  address?: string;
+  /** Placement labels (e.g. `device`, `browser`). */
+  labels?: Record<string, string>;
+  /** Storage capacity reported to PD, bytes (a browser passes its storage estimate). */
+  capacityBytes?: number;
+  /** Test-only deliberate bugs (the simulator's mutation suite); never set outside tests. */
+  unsafeTestMutations?: StoreTestMutations;
+}
+
+/** One region replica's state for the cross-replica consistency check. */
+export interface RegionDigest {
+  regionId: number;
+  peerId: number;
+  applied: number;
+  epoch: RegionEpoch;
+  /** 64-bit hash (hex) of the region's data pairs and dedup records, as of `applied`. */
+  hash: string;
+  /** Data pairs hashed. */
+  keys: number;
+}
+
+export interface StoreStatus {
+  storeId: number;
+  /** Why the store stopped, if it did (a failed write or a broken invariant). */
+  stoppedReason?: string;
+  counters: StoreCounters;
+  regions: {
+    regionId: number;
+    peerId: number;
+    startKey: Uint8Array;
+    endKey: Uint8Array;
+    epoch: RegionEpoch;
+    peers: Peer[];
+    role: string;
+    term: number;
+    lead: number;
+    commit: number;
+    applied: number;
+    hibernating: boolean;
+  }[];
+}
+
+/** Monotonic counters of one store. */
+export interface StoreCounters {
+  rounds: number;
+  writes: number;
+  snapshotsGenerated: number;
+  snapshotsInstalled: number;
+  logCompactions: number;
+}
+
+/** Who a store's engine belongs to. */
+export interface StoreIdentity {
+  storeId: number;
+  clusterId: string;
+}
+
+/** The engine belongs to another store or cluster. */
+export class StoreIdentityError extends Error {
+  override readonly name = 'StoreIdentityError';
+}
+
+/** A request refused because the store is closed. */
+export class StoreClosedError extends Error {
+  override readonly name = 'StoreClosedError';
+}
+

@@ -1,0 +1,166 @@
+/**
+ * Hosting PD: this store's replica of PD's Raft group (region `PD_REGION_ID`). Proposes PD
+ * commands, allocates ids and TSO timestamps from the leader's granted windows, answers
+ * region heartbeats with operator steps, runs the scheduler's rounds, and bootstraps a new
+ * cluster. The PD state machine itself lives in `@peerkv/pd`; `PdHost` keeps its leader
+ * services beside the replica.
+ */
+import type { PdApplyResult, PdCommand, Region, RegionHeartbeat } from '@peerkv/pd';
+import { encodePdCommand, shouldProposeRegionHeartbeat, type PdStateMachine } from '@peerkv/pd';
+import type { StoreContext } from './context.ts';
+import { createRegion } from './identity.ts';
+import { BOOTSTRAP_IDS, PD_ALLOC_ATTEMPTS_MAX } from './options.ts';
+import type { RegionHeartbeatResponse } from './pd-client.ts';
+import { PD_REGION_ID } from './pd-host.ts';
+import type { RegionPeer, Result } from './peer.ts';
+import type { RequestOptions } from './request-options.ts';
+import type { StoreRequests } from './requests.ts';
+
+export class PdService {
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly requests: StoreRequests,
+  ) {}
+
+  /** This store's PD replica, if it hosts one. */
+  private pdPeer(): RegionPeer | undefined {
+    const p = this.ctx.peers.get(PD_REGION_ID);
+    return p && p.pd && !p.destroyed ? p : undefined;
+  }
+
+  /**
+   * The PD state machine of this store's replica (routing reads; may lag the leader). Undefined
+   * while a restarted replica replays its log up to the commit index it had persisted: its
+   * state then is an old snapshot (a routing read could miss regions that exist).
+   */
+  pdState(): PdStateMachine | undefined {
+    const p = this.pdPeer();
+    if (!p || p.applied < this.ctx.pdReplayTarget) return undefined;
+    return p.pd?.sm;
+  }
+
+  /** Whether this store's PD replica leads and serves. */
+  pdIsLeader(): boolean {
+    const p = this.pdPeer();
+    return p !== undefined && p.pd!.servingTerm !== undefined && p.isLeader();
+  }
+
+  /** The store hosting the PD leader, as this store's PD replica last heard. */
+  pdLeaderStoreId(): number | undefined {
+    const p = this.pdPeer();
+    return p?.leaderPeer()?.storeId;
+  }
+
+  /** Proposes a PD command through PD's Raft group (this replica must lead). */
+  pdPropose(cmd: PdCommand, o: RequestOptions = {}): Promise<Result<PdApplyResult>> {
+    this.ctx.assertOpen();
+    const peer = this.pdPeer();
+    if (!peer) return Promise.resolve({ ok: false, error: { kind: 'RegionNotFound', regionId: PD_REGION_ID } });
+    if (!peer.isLeader()) return Promise.resolve({ ok: false, error: peer.notLeader() });
+    const data = encodePdCommand(cmd);
+    return this.requests.propose<PdApplyResult>(peer, () => peer.raw.propose(data), o);
+  }
+
+  /** One unique id (store, region or peer), from the PD leader's granted batches. */
+  async pdAllocId(o: RequestOptions = {}): Promise<Result<number>> {
+    for (let attempt = 0; attempt < PD_ALLOC_ATTEMPTS_MAX; attempt++) {
+      const peer = this.pdPeer();
+      if (!peer || !this.pdIsLeader()) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId: PD_REGION_ID } };
+      const id = peer.pd!.leader.allocId();
+      if (id !== undefined) return { ok: true, value: id };
+      const cmd = peer.pd!.leader.ids.proposal(this.ctx.now());
+      if (cmd) {
+        const r = await this.pdPropose(cmd, o);
+        if (!r.ok) return r;
+      } else {
+        await this.ctx.sleep(5);
+      }
+    }
+    return { ok: false, error: { kind: 'Timeout', what: 'id allocation' } };
+  }
+
+  /** `count` consecutive TSO timestamps (the first is returned). */
+  async pdGetTimestamps(count: number, o: RequestOptions = {}): Promise<Result<{ first: bigint; count: number }>> {
+    for (let attempt = 0; attempt < PD_ALLOC_ATTEMPTS_MAX; attempt++) {
+      const peer = this.pdPeer();
+      if (!peer || !this.pdIsLeader()) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId: PD_REGION_ID } };
+      const pd = peer.pd!;
+      const r = pd.leader.getTimestamps(count, this.ctx.now());
+      // Renew the window ahead of time so requests rarely wait.
+      const renewal = pd.leader.tso.windowProposal(this.ctx.now());
+      if (r.kind === 'ok') {
+        if (renewal) void this.pdPropose(renewal);
+        return { ok: true, value: { first: r.first, count: r.count } };
+      }
+      if (r.error.kind === 'NotLeader') return { ok: false, error: peer.notLeader() };
+      if (r.error.kind === 'InvalidCount') return { ok: false, error: { kind: 'ServerIsBusy', reason: `invalid timestamp count ${count}`, backoffMs: 0 } };
+      if (renewal) {
+        const w = await this.pdPropose(renewal, o);
+        if (!w.ok) return w;
+      } else {
+        await this.ctx.sleep(5);
+      }
+    }
+    return { ok: false, error: { kind: 'Timeout', what: 'timestamp allocation' } };
+  }
+
+  /**
+   * Creates a new cluster on this (empty) store: PD's group and the first data region, both
+   * with one replica here, then records the cluster in PD. A one-store cluster works fully
+   * offline; PD grows both groups as stores join.
+   */
+  async bootstrapCluster(o: { clusterNumber: number; address: string; labels?: Record<string, string> }, ro: RequestOptions = {}): Promise<Result<PdApplyResult>> {
+    if (this.ctx.storeId !== BOOTSTRAP_IDS.store) throw new Error(`the bootstrap store must have id ${BOOTSTRAP_IDS.store}`);
+    const pdRegion: Region = { id: PD_REGION_ID, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [{ id: BOOTSTRAP_IDS.pdPeer, storeId: this.ctx.storeId, role: 'voter' }] };
+    const dataRegion: Region = { id: BOOTSTRAP_IDS.dataRegion, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [{ id: BOOTSTRAP_IDS.dataPeer, storeId: this.ctx.storeId, role: 'voter' }] };
+    if (!this.ctx.peers.has(PD_REGION_ID)) await createRegion(this.ctx, pdRegion);
+    if (!this.ctx.peers.has(dataRegion.id)) await createRegion(this.ctx, dataRegion);
+    this.requests.campaign(PD_REGION_ID);
+    this.requests.campaign(dataRegion.id);
+    for (let i = 0; i < PD_ALLOC_ATTEMPTS_MAX && !this.pdIsLeader(); i++) await this.ctx.sleep(10);
+    return this.pdPropose(
+      {
+        kind: 'bootstrap',
+        clusterId: o.clusterNumber,
+        store: { id: this.ctx.storeId, address: o.address, labels: o.labels ?? {}, state: 'up' },
+        region: dataRegion,
+        pdGroup: { regionId: PD_REGION_ID, epoch: pdRegion.epoch, peers: pdRegion.peers },
+        nowMs: this.ctx.now(),
+      },
+      ro,
+    );
+  }
+
+  /**
+   * PD leader: applies a region heartbeat through PD's Raft group and answers with the next
+   * operator step for that region, if the scheduler has one.
+   */
+  async pdHandleRegionHeartbeat(hb: RegionHeartbeat, o: RequestOptions = {}): Promise<Result<RegionHeartbeatResponse>> {
+    const peer = this.pdPeer();
+    if (!peer?.pd || peer.pd.servingTerm === undefined) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId: PD_REGION_ID } };
+    // Unchanged heartbeats need no Raft round (PD refreshes them now and then).
+    if (shouldProposeRegionHeartbeat(peer.pd.sm, hb, this.ctx.now())) {
+      const r = await this.pdPropose({ kind: 'regionHeartbeat', heartbeat: hb, nowMs: this.ctx.now() }, o);
+      if (!r.ok) return r;
+    }
+    const step = peer.pd.leader.onRegionHeartbeat(hb, this.ctx.now());
+    return { ok: true, value: step ? { step } : {} };
+  }
+
+  /** PD leader: one scheduling round; its operators run as regions heartbeat. */
+  async runScheduler(): Promise<void> {
+    const peer = this.pdPeer();
+    const pd = peer?.pd;
+    if (!pd || pd.servingTerm === undefined) return;
+    // TSO windows, id batches (the checkers take ids synchronously), tombstones.
+    const out = pd.leader.tick(this.ctx.now());
+    for (const cmd of out.commands) await this.pdPropose(cmd, { timeoutMs: 2000 });
+  }
+
+  /** Running operators on the PD leader (for status and dashboards). */
+  pdOperators(): { regionId: number; kind: string; desc: string }[] {
+    const pd = this.pdPeer()?.pd;
+    if (!pd || pd.servingTerm === undefined) return [];
+    return pd.leader.scheduler.operators.running().map((r) => ({ regionId: r.operator.regionId, kind: r.operator.kind, desc: r.operator.desc }));
+  }
+}

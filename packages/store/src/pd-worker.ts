@@ -1,0 +1,186 @@
+/**
+ * The PD worker: every `heartbeatIntervalTicks` it runs the PD leader's scheduler round (if
+ * this store hosts it) and reports this store and the regions it leads; it runs the operator
+ * steps PD answers with, reports splits at once, and asks PD about replicas that look
+ * removed (TiKV's PD worker and stale peer check).
+ */
+import type { OperatorStep, RegionHeartbeat, StoreStats } from '@peerkv/pd';
+import type { StoreContext } from './context.ts';
+import { DATA_CF } from './keys.ts';
+import { REGION_KEYS_COUNT_MAX, STALE_CHECK_HEARTBEATS, STALE_CHECK_HIBERNATING_FACTOR } from './options.ts';
+import type { PdClient } from './pd-client.ts';
+import type { PdService } from './pd-service.ts';
+import { ok, type RegionPeer, type Result } from './peer.ts';
+import type { StoreRequests } from './requests.ts';
+
+export class PdWorker {
+  private heartbeating = false;
+
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly requests: StoreRequests,
+    private readonly pdService: PdService,
+  ) {}
+
+  /** Called on every store tick (`ticks` counts them): heartbeats every `heartbeatIntervalTicks`, one at a time. */
+  onStoreTick(ticks: number): void {
+    if (ticks % this.ctx.opts.heartbeatIntervalTicks === 0 && this.ctx.pdClient && !this.heartbeating) {
+      this.heartbeating = true;
+      const pdClient = this.ctx.pdClient;
+      void this.pdService
+        .runScheduler()
+        .then(() => this.sendHeartbeats(pdClient))
+        .catch(() => undefined)
+        .finally(() => {
+          this.heartbeating = false;
+        });
+    }
+  }
+
+  /** Reports this store and every region it leads to PD, and runs the steps PD answers with. */
+  private async sendHeartbeats(pd: PdClient): Promise<void> {
+    const led = [...this.ctx.peers.values()].filter((p) => p.initialized && !p.destroyed && p.isLeader());
+    const stats: StoreStats = {
+      storeId: this.ctx.storeId,
+      capacityBytes: this.ctx.opts.capacityBytes,
+      usedBytes: 0,
+      availableBytes: this.ctx.opts.capacityBytes,
+      regionCount: this.ctx.peers.size,
+      leaderCount: led.length,
+      draining: this.ctx.draining,
+    };
+    const heartbeats: RegionHeartbeat[] = [];
+    for (const peer of led) {
+      const hb = await this.regionHeartbeatOf(peer);
+      stats.usedBytes += hb.approximateSizeBytes;
+      heartbeats.push(hb);
+    }
+    stats.availableBytes = Math.max(0, stats.capacityBytes - stats.usedBytes);
+    await pd.storeHeartbeat(stats, { timeoutMs: 2000 });
+    await this.collectRemovedPeers(pd);
+    for (const hb of heartbeats) {
+      const r = await pd.regionHeartbeat(hb, { timeoutMs: 2000 });
+      if (r.ok && r.value.step) await this.executeStep(hb.region.id, r.value.step, pd);
+    }
+  }
+
+  /**
+   * Replicas without a leader for a while ask PD whether they are still members: a replica
+   * removed while its store was away is never told by the group, so without this check it
+   * would campaign forever and keep its stale range (TiKV's stale peer check).
+   */
+  private async collectRemovedPeers(pd: PdClient): Promise<void> {
+    if (!pd.getRegionById) return;
+    for (const peer of [...this.ctx.peers.values()]) {
+      if (peer.destroyed || peer.pd || !peer.initialized) continue;
+      if (peer.isLeader()) {
+        peer.leaderlessHeartbeats = 0;
+        peer.silentHeartbeats = 0;
+        continue;
+      }
+      // A replica without a leader, or one its group stopped talking to (a removed learner
+      // remembers its old leader forever and nobody sends to it: TiKV's leader-missing check).
+      // Hibernating groups are silent by design: those ask on a slower clock.
+      const leaderless = peer.raw.status().lead === 0 ? ++peer.leaderlessHeartbeats : (peer.leaderlessHeartbeats = 0);
+      const silent = ++peer.silentHeartbeats;
+      const silentLimit = peer.hibernating ? STALE_CHECK_HEARTBEATS * STALE_CHECK_HIBERNATING_FACTOR : STALE_CHECK_HEARTBEATS;
+      if (leaderless < STALE_CHECK_HEARTBEATS && silent < silentLimit) continue;
+      peer.silentHeartbeats = 0;
+      const r = await pd.getRegionById(peer.regionId, { timeoutMs: 2000 });
+      if (!r.ok || !r.value) continue;
+      const known = r.value.region;
+      const member = known.peers.some((p) => p.id === peer.peerId);
+      if (!member && known.epoch.confVer > peer.region.epoch.confVer && !peer.destroyed) {
+        this.ctx.staleDestroys.add(peer.regionId);
+        this.ctx.schedule();
+      }
+    }
+  }
+
+  private async regionHeartbeatOf(peer: RegionPeer): Promise<RegionHeartbeat> {
+    const st = peer.raw.status();
+    const downPeers: number[] = [];
+    const pendingPeers: number[] = [];
+    for (const [id, pr] of st.progress ?? []) {
+      if (id === peer.peerId) continue;
+      // A peer that never answered (a replica being created) is pending, not down.
+      if (pr.match === 0 || pr.state === 'snapshot' || pr.match + this.ctx.opts.logGcKeepEntries < st.commit) pendingPeers.push(id);
+      else if (!pr.recentActive) downPeers.push(id);
+    }
+    let size = 0;
+    let keys = 0;
+    if (!peer.pd) {
+      const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
+      size = await this.ctx.engine.approximateSize(DATA_CF, range);
+      for await (const _ of this.ctx.engine.scan(DATA_CF, { ...range, limit: REGION_KEYS_COUNT_MAX })) keys++;
+    }
+    return {
+      region: { ...peer.region, peers: peer.region.peers.map((p) => ({ ...p })) },
+      leader: peer.leaderPeer() ?? { id: peer.peerId, storeId: this.ctx.storeId, role: 'voter' },
+      downPeers,
+      pendingPeers,
+      approximateSizeBytes: size,
+      approximateKeys: keys,
+      writtenBytesPerSec: 0,
+      term: st.term,
+    };
+  }
+
+  /**
+   * Tells PD about a split at once (parent, then each new region) instead of waiting for the
+   * next heartbeat, so PD's routing has no gap for long (TiKV's ReportBatchSplit).
+   */
+  reportSplit(parent: RegionPeer, newRegionIds: number[]): void {
+    const pd = this.ctx.pdClient;
+    if (!pd) return;
+    void (async () => {
+      for (const p of [parent, ...newRegionIds.map((id) => this.ctx.peers.get(id))]) {
+        if (!p || p.destroyed || !p.initialized) continue;
+        await pd.regionHeartbeat(await this.regionHeartbeatOf(p), { timeoutMs: 2000 });
+      }
+    })().catch(() => undefined);
+  }
+
+  /** Runs one operator step PD asked for on a region this store leads. */
+  async executeStep(regionId: number, step: OperatorStep, pd: PdClient): Promise<Result<void>> {
+    const peer = this.ctx.peers.get(regionId);
+    if (!peer || !peer.isLeader()) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId } };
+    switch (step.kind) {
+      case 'addLearner':
+        return this.requests.changePeers(regionId, [{ type: 'addLearnerNode', peer: { id: step.peerId, storeId: step.storeId, role: 'learner' } }]);
+      case 'promoteLearner':
+        return this.requests.changePeers(regionId, [{ type: 'addNode', peer: { id: step.peerId, storeId: step.storeId, role: 'voter' } }]);
+      case 'removePeer':
+        return this.requests.changePeers(regionId, [{ type: 'removeNode', peer: { id: step.peerId, storeId: step.storeId, role: 'voter' } }]);
+      case 'transferLeader': {
+        const target = peer.region.peers.find((p) => p.storeId === step.toStoreId);
+        if (target) this.requests.transferLeader(regionId, target.id);
+        return ok();
+      }
+      case 'splitRegion':
+        return this.splitByPd(peer, step.splitKey, pd);
+    }
+  }
+
+  /** Splits with ids from PD, at `splitKey` or at the region's middle key. */
+  private async splitByPd(peer: RegionPeer, splitKey: Uint8Array | undefined, pd: PdClient): Promise<Result<void>> {
+    const key = splitKey ?? (await this.middleKey(peer));
+    if (!key) return ok();
+    const ids: number[] = [];
+    for (let i = 0; i < peer.region.peers.length + 1; i++) {
+      const r = await pd.allocId();
+      if (!r.ok) return r;
+      ids.push(r.value);
+    }
+    return this.requests.split(peer.regionId, peer.region.epoch, key, ids[0], ids.slice(1));
+  }
+
+  /** The median key of a region (bounded scan), or undefined for regions too small to split. */
+  private async middleKey(peer: RegionPeer): Promise<Uint8Array | undefined> {
+    const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
+    const keys: Uint8Array[] = [];
+    for await (const kv of this.ctx.engine.scan(DATA_CF, { ...range, limit: REGION_KEYS_COUNT_MAX })) keys.push(kv.key);
+    if (keys.length < 2) return undefined;
+    return keys[Math.floor(keys.length / 2)];
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * The request API of a store: writes, reads (ReadIndex, follower and stale), membership
+ * changes, splits, leadership transfer and drain, each checked against the region's epoch
+ * and range first (`checkRequest`), and each bounded by a timeout or the caller's abort
+ * (`withTimeout`). Proposals are answered by the batch round once they apply.
+ */
+import type { Peer, Region, RegionEpoch, RegionError } from '@peerkv/pd';
+import { compareKeys, regionContainsKey } from '@peerkv/pd';
+import { ProposalDroppedError, type ConfChangeSingle } from '@peerkv/raft';
+import { encodeCommand, encodeConfChangeContext, type KvOp } from './command.ts';
+import type { StoreContext } from './context.ts';
+import { DATA_CF } from './keys.ts';
+import { RegionPeer, ok, type Result } from './peer.ts';
+import type { ReadConsistency, RequestOptions, WriteRequestOptions } from './request-options.ts';
+
+const encoder = new TextEncoder();
+
+export class StoreRequests {
+  private readSeq = 0;
+
+  constructor(private readonly ctx: StoreContext) {}
+
+  /** Checks that this peer can serve a request for `regionId` at `epoch` touching `keys`. */
+  private checkRequest(regionId: number, epoch: RegionEpoch, keys: Uint8Array[], needLeader: boolean): RegionPeer | RegionError {
+    const peer = this.ctx.peers.get(regionId);
+    if (!peer || !peer.initialized) return { kind: 'RegionNotFound', regionId };
+    // Splits change the range (version); membership changes (confVer) do not matter to data.
+    if (epoch.version !== peer.region.epoch.version) return { kind: 'EpochNotMatch', currentRegions: [peer.region] };
+    for (const k of keys) {
+      if (!regionContainsKey(peer.region, k)) {
+        return { kind: 'KeyNotInRegion', key: k, regionId, startKey: peer.region.startKey, endKey: peer.region.endKey };
+      }
+    }
+    if (needLeader && !peer.isLeader()) {
+      // A client that asks a follower may have lost the leader: tick again, so a leader that
+      // is gone is replaced within an election timeout even while this region hibernated. A
+      // hibernating follower has not heard from its leader for a while: it names none.
+      const stale = peer.hibernating;
+      this.ctx.wake(peer.regionId);
+      return stale ? { kind: 'NotLeader', regionId } : peer.notLeader();
+    }
+    if (peer.proposals.length + peer.reads.size >= this.ctx.opts.pendingRequestsPerRegionMax) {
+      return { kind: 'ServerIsBusy', reason: 'too many pending requests in region', backoffMs: 50 };
+    }
+    return peer;
+  }
+
+  /**
+   * Replicates and applies a write of `ops` for client (clientId, seq). Resolves once applied
+   * on this (leader) replica, or with a region error. A timeout or abort does not retract
+   * the proposal: it may still apply (retry with the same seq; it is deduplicated).
+   */
+  write(regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o: WriteRequestOptions = {}): Promise<Result<void>> {
+    this.ctx.assertOpen();
+    const keys = ops.map((op) => (op.type === 'deleteRange' ? op.start : op.key));
+    const checked = this.checkRequest(regionId, epoch, keys, true);
+    if (!(checked instanceof RegionPeer)) return Promise.resolve({ ok: false, error: checked });
+    const peer = checked;
+    // Every key of the write, a range delete's end included, must be in the region now: a
+    // write the client grouped by a stale view is refused before it reaches the log.
+    for (const op of ops) {
+      if (op.type === 'deleteRange' && peer.region.endKey.length > 0 && compareKeys(op.end, peer.region.endKey) > 0) {
+        return Promise.resolve({ ok: false, error: { kind: 'EpochNotMatch', currentRegions: [peer.region] } });
+      }
+    }
+    const ackFloor = Number.isSafeInteger(o.ackFloor) && o.ackFloor! > 0 ? Math.min(o.ackFloor!, seq) : 0;
+    const data = encodeCommand({ type: 'write', clientId, seq, ackFloor, stampMs: Math.max(0, Math.floor(this.ctx.now())), ops });
+    return this.propose(peer, () => peer.raw.propose(data), o);
+  }
+
+  /** Proposes on the region's leader replica and waits for the entry to apply (or the timeout). */
+  propose<T = void>(peer: RegionPeer, doPropose: () => void, o: RequestOptions): Promise<Result<T>> {
+    this.ctx.wake(peer.regionId);
+    try {
+      doPropose();
+    } catch (e) {
+      if (!(e instanceof ProposalDroppedError)) throw e;
+      // A membership change must wait for the previous one (and its joint config) to finish.
+      if (e.reason === 'ConfChangePending' || e.reason === 'InvalidConfChange' || e.reason === 'UncommittedSizeExceeded') {
+        return Promise.resolve({ ok: false, error: { kind: 'ServerIsBusy', reason: e.message, backoffMs: 20 } });
+      }
+      return Promise.resolve({ ok: false, error: peer.notLeader() });
+    }
+    const st = peer.raw.status();
+    return this.withTimeout<T>(
+      (resolve) => peer.proposals.push({ index: st.lastIndex, term: st.term, resolve: resolve as (r: Result<unknown>) => void }),
+      (resolve) => {
+        peer.proposals = peer.proposals.filter((p) => p.resolve !== resolve);
+      },
+      o,
+    ).finally(() => this.ctx.schedule());
+  }
+
+  private withTimeout<T>(
+    register: (resolve: (r: Result<T>) => void) => void,
+    unregister: (resolve: (r: Result<T>) => void) => void,
+    o: RequestOptions,
+  ): Promise<Result<T>> {
+    return new Promise<Result<T>>((outer) => {
+      let done = false;
+      const finish = (r: Result<T>): void => {
+        if (done) return;
+        done = true;
+        this.ctx.timers.clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
+        outer(r);
+      };
+      const onAbort = (): void => {
+        unregister(finish);
+        finish({ ok: false, error: { kind: 'Timeout', what: 'aborted by the caller' } });
+      };
+      const timer = this.ctx.timers.setTimeout(() => {
+        unregister(finish);
+        finish({ ok: false, error: { kind: 'Timeout', what: 'request timed out' } });
+      }, o.timeoutMs ?? this.ctx.opts.requestTimeoutMs);
+      if (o.signal?.aborted) {
+        onAbort();
+        return;
+      }
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      register(finish);
+      this.ctx.schedule();
+    });
+  }
+
+  /** Waits until reads at this point are linearizable on this replica (ReadIndex). */
+  private async readBarrier(peer: RegionPeer, o: RequestOptions): Promise<Result<void>> {
+    this.ctx.wake(peer.regionId);
+    // Unique across restarts: a leader merges a request into a pending one with the same
+    // context and would answer it with the older one's (smaller) read index.
+    const ctx = this.ctx.mutations.restartedReadContext ? `${this.ctx.storeId}:${++this.readSeq}` : `${this.ctx.storeId}:${this.ctx.boot}:${++this.readSeq}`;
+    try {
+      peer.raw.readIndex(encoder.encode(ctx));
+    } catch (e) {
+      if (e instanceof ProposalDroppedError) return { ok: false, error: peer.notLeader() };
+      throw e;
+    }
+    return this.withTimeout<void>(
+      (resolve) => peer.reads.set(ctx, { ctx, resolve }),
+      () => peer.reads.delete(ctx),
+      o,
+    );
+  }
+
+  /** Reads one key with the given consistency. */
+  async get(regionId: number, epoch: RegionEpoch, key: Uint8Array, consistency: ReadConsistency = 'linearizable', o: RequestOptions = {}): Promise<Result<Uint8Array | undefined>> {
+    this.ctx.assertOpen();
+    const checked = this.checkRequest(regionId, epoch, [key], consistency === 'linearizable');
+    if (!(checked instanceof RegionPeer)) return { ok: false, error: checked };
+    if (consistency !== 'stale') {
+      const r = await this.readBarrier(checked, o);
+      if (!r.ok) return r;
+      // A split may have moved the key while we waited.
+      const again = this.checkRequest(regionId, epoch, [key], false);
+      if (!(again instanceof RegionPeer)) return { ok: false, error: again };
+    }
+    return { ok: true, value: await this.ctx.engine.get(DATA_CF, key) };
+  }
+
+  /** Scans [start, end) ∩ region, up to `limit` pairs, with the given consistency. */
+  async scan(
+    regionId: number,
+    epoch: RegionEpoch,
+    range: { start: Uint8Array; end?: Uint8Array; limit: number; reverse?: boolean },
+    consistency: ReadConsistency = 'linearizable',
+    o: RequestOptions = {},
+  ): Promise<Result<{ key: Uint8Array; value: Uint8Array }[]>> {
+    this.ctx.assertOpen();
+    const checked = this.checkRequest(regionId, epoch, [], consistency === 'linearizable');
+    if (!(checked instanceof RegionPeer)) return { ok: false, error: checked };
+    if (consistency !== 'stale') {
+      const r = await this.readBarrier(checked, o);
+      if (!r.ok) return r;
+      // A split applied while we waited shrinks the range: the caller must re-route
+      // (answering with the smaller range would silently skip keys).
+      const again = this.checkRequest(regionId, epoch, [], false);
+      if (!(again instanceof RegionPeer)) return { ok: false, error: again };
+    }
+    const region = checked.region;
+    const start = compareKeys(range.start, region.startKey) > 0 ? range.start : region.startKey;
+    let end = range.end;
+    if (region.endKey.length && (!end || end.length === 0 || compareKeys(end, region.endKey) > 0)) end = region.endKey;
+    const out: { key: Uint8Array; value: Uint8Array }[] = [];
+    // An unbounded (or nonsensical) limit reads the whole range.
+    const limit = Number.isSafeInteger(range.limit) && range.limit >= 0 ? range.limit : Number.MAX_SAFE_INTEGER;
+    const opts = end && end.length ? { start, end, limit, reverse: range.reverse } : { start, limit, reverse: range.reverse };
+    for await (const kv of this.ctx.engine.scan(DATA_CF, opts)) out.push(kv);
+    return { ok: true, value: out };
+  }
+
+  /**
+   * Changes membership through Raft, always by joint consensus (thesis §4.3; the joint config
+   * is left automatically), so no change relies on the one-voter-at-a-time rule. A change
+   * proposed while the previous one (or its leave) is pending gets `ServerIsBusy`.
+   * `peers` names the peers (with stores) being changed.
+   */
+  changePeers(regionId: number, changes: { type: ConfChangeSingle['type']; peer: Peer }[], o: RequestOptions = {}): Promise<Result<void>> {
+    this.ctx.assertOpen();
+    const peer = this.ctx.peers.get(regionId);
+    if (!peer) return Promise.resolve({ ok: false, error: { kind: 'RegionNotFound', regionId } });
+    if (!peer.isLeader()) return Promise.resolve({ ok: false, error: peer.notLeader() });
+    // Changes already in effect are no-ops (a retried operator step must not bump the epoch),
+    // and a store never holds two replicas of one region (a routing view may be stale).
+    const region = peer.region;
+    const pending = changes.filter((c) => {
+      const cur = region.peers.find((p) => p.id === c.peer.id);
+      if (c.type === 'removeNode') return cur !== undefined;
+      if (c.type === 'addLearnerNode') return cur?.role !== 'learner';
+      return cur?.role !== 'voter';
+    });
+    if (pending.length === 0) return Promise.resolve(ok());
+    for (const c of pending) {
+      if (c.type === 'removeNode') continue;
+      const other = region.peers.find((p) => p.storeId === c.peer.storeId && p.id !== c.peer.id);
+      if (other) {
+        return Promise.resolve({ ok: false, error: { kind: 'ServerIsBusy', reason: `store ${c.peer.storeId} already holds peer ${other.id} of region ${regionId}`, backoffMs: 100 } });
+      }
+    }
+    changes = pending;
+    const cc = {
+      transition: 'implicit' as const,
+      changes: changes.map((c) => ({ type: c.type, nodeId: c.peer.id })),
+      context: encodeConfChangeContext({ peers: changes.map((c) => c.peer) }),
+    };
+    for (const c of changes) this.ctx.peerStores.set(c.peer.id, c.peer.storeId);
+    return this.propose(peer, () => peer.raw.proposeConfChange(cc), o);
+  }
+
+  /** Splits a region at `splitKey`; the right half gets `newRegionId` and `newPeerIds` (one per current peer, same order). */
+  split(regionId: number, epoch: RegionEpoch, splitKey: Uint8Array, newRegionId: number, newPeerIds: number[], o: RequestOptions = {}): Promise<Result<void>> {
+    this.ctx.assertOpen();
+    const checked = this.checkRequest(regionId, epoch, [splitKey], true);
+    if (!(checked instanceof RegionPeer)) return Promise.resolve({ ok: false, error: checked });
+    const data = encodeCommand({ type: 'split', splitKey, newRegionId, newPeerIds });
+    return this.propose(checked, () => checked.raw.propose(data), o);
+  }
+
+  /** Asks the region's leader (this replica) to hand leadership to `peerId`. */
+  transferLeader(regionId: number, peerId: number): void {
+    const peer = this.ctx.peers.get(regionId);
+    if (!peer) return;
+    this.ctx.wake(regionId);
+    peer.raw.transferLeader(peerId);
+    this.ctx.schedule();
+  }
+
+  /**
+   * The store is going away (a closing tab, a shutting-down server): report draining to PD
+   * (its drain-leader scheduler keeps leaders off this store) and hand every leadership
+   * held here to the most caught-up other voter now. Returns the regions asked to move.
+   */
+  drain(): number[] {
+    this.ctx.draining = true;
+    const moved: number[] = [];
+    for (const peer of this.ctx.peers.values()) {
+      if (peer.destroyed || !peer.isLeader()) continue;
+      const st = peer.raw.status();
+      let best: { id: number; match: number } | undefined;
+      for (const [id, pr] of st.progress ?? []) {
+        const voter = peer.region.peers.some((p) => p.id === id && p.role === 'voter');
+        if (id === peer.peerId || !voter || pr.isLearner) continue;
+        if (!best || pr.match > best.match) best = { id, match: pr.match };
+      }
+      if (!best) continue;
+      this.transferLeader(peer.regionId, best.id);
+      moved.push(peer.regionId);
+    }
+    return moved;
+  }
+
+  /** Starts an election for the region on this replica now. */
+  campaign(regionId: number): void {
+    const peer = this.ctx.peers.get(regionId);
+    if (!peer) return;
+    this.ctx.wake(regionId);
+    peer.raw.campaign();
+    this.ctx.schedule();
+  }
+
+  /** The region this store hosts that contains `key`, if any (for routing in tests and demos). */
+  regionForKey(key: Uint8Array): Region | undefined {
+    for (const p of this.ctx.peers.values()) if (p.initialized && !p.pd && regionContainsKey(p.region, key)) return p.region;
+    return undefined;
+  }
+
+  /** Region ids hosted here. */
+  regionIds(): number[] {
+    return [...this.ctx.peers.keys()].sort((a, b) => a - b);
+  }
+}

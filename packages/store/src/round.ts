@@ -1,0 +1,174 @@
+/**
+ * The batch round (group commit): collects the Ready of every peer with work, stages all of
+ * it (entries, hard states, snapshots, applied state, splits' right halves, log compaction)
+ * in ONE engine write, sends messages (a leader's appends before the write, votes and acks
+ * only after it), then resolves requests and advances each peer. Rounds never overlap.
+ */
+import type { Region } from '@peerkv/pd';
+import type { Message, Ready } from '@peerkv/raft';
+import type { RaftWriteBatch } from '@peerkv/storage';
+import type { RegionMessage } from '@peerkv/transport';
+import type { StoreContext } from './context.ts';
+import { stageDedupTable, type DedupTable } from './dedup.ts';
+import { RAFT_INIT_TERM } from './options.ts';
+import { PD_PERSIST_EVERY_ENTRIES } from './pd-host.ts';
+import type { PdWorker } from './pd-worker.ts';
+import type { ApplyEffects, RegionPeer } from './peer.ts';
+import { rangesOverlap, stageInitialRegion, stagePdState } from './region-meta.ts';
+import type { SnapshotWorker } from './snapshot-worker.ts';
+import type { SplitPlan, StoreLoop } from './store-loop.ts';
+
+export class BatchRound {
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly loop: StoreLoop,
+    private readonly snapshots: SnapshotWorker,
+    private readonly pdWorker: PdWorker,
+  ) {}
+
+  /** One group-commit round across every region with work. */
+  async round(): Promise<void> {
+    await this.loop.replaceStalePeers();
+    const batch = this.ctx.logs.batch();
+    const work: { peer: RegionPeer; rd: Ready; fx: ApplyEffects }[] = [];
+    const outbox = new Map<number, RegionMessage[]>();
+    for (const peer of [...this.ctx.peers.values()]) {
+      if (peer.destroyed || !peer.raw.hasReady()) continue;
+      const rd = peer.raw.ready();
+      if (rd.snapshot) await this.snapshots.stageSnapshotInstall(batch, peer, rd.snapshot);
+      batch.stageAppend(peer.regionId, rd.entries);
+      if (rd.hardState) batch.stageHardState(peer.regionId, rd.hardState);
+      // Sent now, before the write (a leader's appends and heartbeats).
+      await this.queueMessages(outbox, peer, rd.messages);
+      const appliedBefore = peer.applied;
+      // PD: a lost leadership stops the leader services before anything more is applied.
+      if (peer.pd && rd.softState && rd.softState.role !== 'leader') peer.pd.updateRole(false, 0, peer.applied, 0, this.ctx.now());
+      const fx = peer.applyEntries(rd.committedEntries, batch.kv, this.ctx.storeId);
+      if (peer.applied !== appliedBefore || rd.snapshot) batch.stageApplyState(peer.regionId, { appliedIndex: peer.applied });
+      if (peer.pd && peer.applied - peer.pd.persistedIndex >= PD_PERSIST_EVERY_ENTRIES) stagePdState(batch, peer);
+      // The conf state is kept as of the applied index, so a restart neither loses nor replays a change.
+      if (fx.confChanged) batch.stageConfState(peer.regionId, peer.raw.status().config);
+      // The log view is updated only after the write: no compaction in a snapshot's round.
+      if (!rd.snapshot) this.maybeCompact(batch, peer);
+      work.push({ peer, rd, fx });
+    }
+    // Right halves of splits, staged after every Ready of the round so their initial state is
+    // what this write leaves (an uninitialized replica of one may have staged its own state).
+    const splitPlans: SplitPlan[] = [];
+    for (const { peer, fx } of work) {
+      for (const s of fx.splits) {
+        // The right half starts from the parent's records as of the split entry (a mutation
+        // copies them after the whole batch instead: replicas that batch differently diverge).
+        const plan = await this.stageSplitPeer(batch, s.region, s.parentLeader, this.ctx.mutations.splitDedupAfterBatch ? peer.dedup : s.dedup);
+        if (plan) splitPlans.push(plan);
+      }
+    }
+    if (this.ctx.mutations.ackBeforePersist) {
+      for (const { peer, rd } of work) await this.queueMessages(outbox, peer, rd.persistedMessages);
+    }
+    this.flush(outbox);
+    if (work.length === 0) return;
+    this.ctx.splitsInFlight = splitPlans.map((p) => p.region);
+    try {
+      await this.ctx.logs.write(batch, { durability: this.ctx.opts.durability });
+    } finally {
+      this.ctx.splitsInFlight = [];
+    }
+    this.ctx.counters.rounds++;
+    this.ctx.counters.writes++;
+    for (const plan of splitPlans) this.loop.startSplitPeer(plan);
+    for (const { peer, rd, fx } of work) {
+      const after = new Map<number, RegionMessage[]>();
+      if (!this.ctx.mutations.ackBeforePersist) await this.queueMessages(after, peer, rd.persistedMessages);
+      this.flush(after);
+      peer.onReadStates(rd.readStates);
+      peer.raw.advance(rd);
+      for (const cb of fx.callbacks) cb();
+      if (rd.softState && rd.softState.role !== 'leader') {
+        // Leadership lost: answer waiting requests now so clients re-route at once. A proposal
+        // may still commit under the new leader, so its answer says so (`MaybeCommitted`, not
+        // `NotLeader`); the client's retry carries the same (clientId, seq) and is deduplicated.
+        peer.failPending(peer.notLeader());
+      }
+      peer.serveReads();
+      if (peer.pd) {
+        const st = peer.raw.status();
+        peer.pd.updateRole(st.role === 'leader', st.term, peer.applied, st.lastIndex, this.ctx.now());
+      }
+      if (fx.splits.some((x) => x.parentLeader)) this.pdWorker.reportSplit(peer, fx.splits.map((x) => x.region.id));
+      if (fx.removed) await this.loop.destroyPeer(peer);
+    }
+    for (const p of this.ctx.peers.values()) if (p.raw.hasReady()) this.ctx.scheduleAgain();
+  }
+
+  private async queueMessages(outbox: Map<number, RegionMessage[]>, peer: RegionPeer, msgs: Message[]): Promise<void> {
+    for (const m of msgs) {
+      const to = peer.storeOf(m.to) ?? this.ctx.peerStores.get(m.to);
+      if (to === undefined) {
+        peer.raw.reportUnreachable(m.to);
+        continue;
+      }
+      let message = m;
+      if (m.type === 'MsgSnap') {
+        message = { ...m, snapshot: await this.snapshots.generateSnapshot(peer) };
+        // Delivery is not acknowledged by the transport: report success and let the
+        // follower's MsgAppResp (or a rejection and a new snapshot) settle it.
+        peer.raw.reportSnapshot(m.to, true);
+      }
+      const list = outbox.get(to) ?? [];
+      list.push({ regionId: peer.regionId, regionEpoch: { ...peer.region.epoch }, message });
+      outbox.set(to, list);
+    }
+  }
+
+  private flush(outbox: Map<number, RegionMessage[]>): void {
+    for (const [to, msgs] of outbox) {
+      if (to === this.ctx.storeId) this.loop.receive(this.ctx.storeId, msgs);
+      else this.ctx.transport.send(to, msgs);
+    }
+  }
+
+  private maybeCompact(batch: RaftWriteBatch, peer: RegionPeer): void {
+    const first = peer.log.firstIndex();
+    if (peer.applied - first + 1 <= this.ctx.opts.logGcThresholdEntries) return;
+    let compactTo = peer.applied - this.ctx.opts.logGcKeepEntries;
+    // PD replays its log from its persisted snapshot after a restart: keep that part.
+    if (peer.pd) compactTo = Math.min(compactTo, peer.pd.persistedIndex);
+    if (compactTo <= first) return;
+    batch.stageCompact(peer.regionId, compactTo);
+    this.ctx.counters.logCompactions++;
+  }
+
+  /**
+   * The right half of a split starts on this store, from the parent's data: its initial state
+   * is staged in the same write as the parent's split entry, so no crash can leave the parent
+   * split without its right half (a half no replica hosts could never elect a leader).
+   * Returns what to do once that write is durable, or undefined when no replica is created.
+   */
+  private async stageSplitPeer(batch: RaftWriteBatch, region: Region, parentLeader: boolean, parentDedup: DedupTable): Promise<SplitPlan | undefined> {
+    const me = region.peers.find((p) => p.storeId === this.ctx.storeId);
+    if (!me || this.ctx.tombstones.has(me.id)) return undefined;
+    const existing = this.ctx.peers.get(region.id);
+    // The new region's leader reached us first and its snapshot already initialized it.
+    if (existing && existing.initialized) return undefined;
+    // A newer region already holds part of the range here (this replica lagged: the new region
+    // split again and a descendant arrived by snapshot first). Creating it from the parent's
+    // data would make two replicas own the same keys; its leader sends a snapshot instead,
+    // of its current (narrower) range (TiKV skips such a split peer the same way).
+    for (const p of this.ctx.peers.values()) {
+      if (p === existing || p.pd || p.destroyed || p.regionId === region.id) continue;
+      for (const held of this.snapshots.rangesHeld(p)) if (rangesOverlap(held, region) && held.epoch.version > region.epoch.version) return undefined;
+    }
+    const log = existing ? existing.log : await this.ctx.logs.open(region.id);
+    // An uninitialized peer of the new region may have voted, in this run (in memory) or in an
+    // earlier one (on disk only): keep the newer term and its vote, never go back in term.
+    const mem = existing ? existing.raw.status() : undefined;
+    const disk = log.hardState();
+    const hs = mem && mem.term >= disk.term ? { term: mem.term, vote: mem.vote } : { term: disk.term, vote: disk.vote };
+    const keepVote = hs.term > RAFT_INIT_TERM;
+    stageInitialRegion(batch, region, { term: keepVote ? hs.term : RAFT_INIT_TERM, vote: keepVote ? hs.vote : 0 });
+    const dedup = parentDedup.clone();
+    stageDedupTable(batch.kv, region.id, dedup);
+    return { region, peerId: me.id, log, dedup, parentLeader, existing };
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * The store loop: one tick timer drives every peer (idle caught-up peers hibernate),
+ * incoming Raft messages are stepped into their peers, and peers are created (by a leader's
+ * message, or as a split's right half), replaced when a newer peer of their region is
+ * addressed, and destroyed when removed. Vote requests for regions a pending split will
+ * create here wait in `pendingVotes` (TiKV's store FSM and peer lifecycle, scaled down).
+ */
+import type { Region } from '@peerkv/pd';
+import { ProposalDroppedError } from '@peerkv/raft';
+import type { RegionLog } from '@peerkv/storage';
+import type { RegionMessage } from '@peerkv/transport';
+import type { StoreContext } from './context.ts';
+import { DedupTable } from './dedup.ts';
+import { META_CF, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
+import { PENDING_VOTES_MAX, RAFT_INIT_INDEX } from './options.ts';
+import { PD_STATE_KEY } from './pd-host.ts';
+import type { PdWorker } from './pd-worker.ts';
+import type { RegionPeer } from './peer.ts';
+import { encodeTombstone, isLeaderMessage } from './region-meta.ts';
+import type { SnapshotWorker } from './snapshot-worker.ts';
+
+/** A split's right half staged in a round's write, started once it is durable. */
+export interface SplitPlan {
+  region: Region;
+  peerId: number;
+  log: RegionLog;
+  dedup: DedupTable;
+  parentLeader: boolean;
+  /** An uninitialized replica of the region, replaced by the new one. */
+  existing: RegionPeer | undefined;
+}
+
+interface PendingCreate {
+  messages: { from: number; msg: RegionMessage }[];
+}
+
+export class StoreLoop {
+  private ticks = 0;
+  private readonly creating = new Map<number, PendingCreate>();
+  /**
+   * Regions whose replica is being destroyed (its write in flight): no new replica of them is
+   * created until it is done, or the new one would hold the old log's in-memory view, which the
+   * destroy then unloads ("region N is not open").
+   */
+  private readonly destroying = new Set<number>();
+  /**
+   * Vote requests for regions not hosted here yet, kept (at most `PENDING_VOTES_MAX`, oldest
+   * dropped) for a split's right half this store has not applied yet: the new region's leader
+   * campaigns as soon as its split applies, and its votes would be lost until an election
+   * timeout later (TiKV's pending messages of split peers).
+   */
+  private readonly pendingVotes: { from: number; msg: RegionMessage }[] = [];
+  /** Regions whose local replica is stale (a newer peer id was addressed): replaced at the next round. */
+  private readonly staleReplacements = new Map<number, { from: number; msg: RegionMessage }[]>();
+
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly snapshots: SnapshotWorker,
+    private readonly pdWorker: PdWorker,
+  ) {}
+
+  // ------------------------------------------------------------------ ticks and hibernation
+
+  /** Starts the store's one tick timer (stopped by close, or when the store stops). */
+  startTicking(): void {
+    const loop = (): void => {
+      if (this.ctx.closed) return;
+      this.tick();
+      this.ctx.tickHandle = this.ctx.timers.setTimeout(loop, this.ctx.opts.tickIntervalMs);
+    };
+    this.ctx.tickHandle = this.ctx.timers.setTimeout(loop, this.ctx.opts.tickIntervalMs);
+  }
+
+  /** One store tick: ticks every awake peer, hibernates idle caught-up ones. */
+  tick(): void {
+    if (this.ctx.closed || this.ctx.fatal) return;
+    for (const peer of this.ctx.peers.values()) {
+      if (peer.hibernating) continue;
+      peer.raw.tick();
+      peer.idleTicks++;
+      if (peer.idleTicks >= this.ctx.opts.hibernateAfterTicks && this.canHibernate(peer)) peer.hibernating = true;
+    }
+    this.pdWorker.onStoreTick(++this.ticks);
+    this.ctx.schedule();
+  }
+
+  /**
+   * A peer may stop ticking when nothing is in flight: a leader whose voters all match its
+   * last index (followers hibernate too, so no election starts), or a follower with a leader.
+   */
+  private canHibernate(peer: RegionPeer): boolean {
+    if (peer.proposals.length > 0 || peer.reads.size > 0) return false;
+    const st = peer.raw.status();
+    if (st.role === 'leader') {
+      if (st.commit !== st.lastIndex) return false;
+      for (const pr of st.progress!.values()) if (pr.match !== st.lastIndex) return false;
+      return true;
+    }
+    return st.role === 'follower' && st.lead !== 0;
+  }
+
+  /** The transport lost a store: wake every region so elections can replace its leaders. */
+  onStoreDown(storeId: number): void {
+    for (const p of this.ctx.peers.values()) {
+      if (p.region.peers.some((x) => x.storeId === storeId)) {
+        p.hibernating = false;
+        p.idleTicks = 0;
+        for (const x of p.region.peers) if (x.storeId === storeId) p.raw.reportUnreachable(x.id);
+      }
+    }
+    this.ctx.schedule();
+  }
+
+  // ------------------------------------------------------------------ messages in
+
+  /** Raft messages from another store (the transport calls this). */
+  receive(fromStoreId: number, messages: RegionMessage[]): void {
+    if (this.ctx.closed || this.ctx.fatal) return;
+    for (const rm of messages) {
+      this.ctx.peerStores.set(rm.message.from, fromStoreId);
+      const peer = this.ctx.peers.get(rm.regionId);
+      if (peer && rm.message.to > peer.peerId && isLeaderMessage(rm)) {
+        // PD allocates peer ids in increasing order: a leader talking to a newer peer of this
+        // region on this store means the local replica was removed while we were away.
+        // Replace it (destroyed at the next round) by the new, uninitialized one.
+        this.staleReplacements.set(rm.regionId, [...(this.staleReplacements.get(rm.regionId) ?? []), { from: fromStoreId, msg: rm }]);
+        continue;
+      }
+      if (peer) {
+        this.stepPeer(peer, rm);
+        continue;
+      }
+      if ((rm.message.type === 'MsgVote' || rm.message.type === 'MsgPreVote') && !this.ctx.tombstones.has(rm.message.to)) {
+        this.pendingVotes.push({ from: fromStoreId, msg: rm });
+        if (this.pendingVotes.length > PENDING_VOTES_MAX) this.pendingVotes.shift();
+      }
+      this.maybeCreatePeer(fromStoreId, rm);
+    }
+    this.ctx.schedule();
+  }
+
+  /** Steps one message into its peer, unless it is for an older incarnation or an overlapping snapshot. */
+  stepPeer(peer: RegionPeer, rm: RegionMessage): void {
+    if (rm.message.to !== peer.peerId) return; // for an older incarnation of this replica
+    peer.silentHeartbeats = 0;
+    // A snapshot whose range overlaps another local region would overwrite that region's
+    // data: refuse it until the stale overlapping replica is updated or removed (TiKV's
+    // snapshot overlap check). The leader retries.
+    if (rm.message.type === 'MsgSnap' && rm.message.snapshot && this.snapshots.snapshotOverlapsOthers(peer.regionId, rm.message.snapshot.data)) return;
+    peer.hibernating = false;
+    if (rm.message.entries.length > 0) peer.idleTicks = 0;
+    try {
+      peer.raw.step(rm.message);
+    } catch (e) {
+      if (!(e instanceof ProposalDroppedError)) throw e;
+    }
+  }
+
+  /**
+   * A message for a region this store does not host: a leader added us (conf change). An
+   * uninitialized peer is created and waits for a snapshot. Only leader messages create
+   * peers; a tombstoned region never comes back.
+   */
+  private maybeCreatePeer(fromStoreId: number, rm: RegionMessage): void {
+    const t = rm.message.type;
+    if (t !== 'MsgApp' && t !== 'MsgHeartbeat' && t !== 'MsgSnap') return;
+    if (this.ctx.tombstones.has(rm.message.to)) return;
+    if (this.destroying.has(rm.regionId)) return; // the leader sends again
+    const pending = this.creating.get(rm.regionId);
+    if (pending) {
+      pending.messages.push({ from: fromStoreId, msg: rm });
+      return;
+    }
+    this.creating.set(rm.regionId, { messages: [{ from: fromStoreId, msg: rm }] });
+    void this.createUninitialized(rm).catch((e) => this.ctx.stop(e));
+  }
+
+  private async createUninitialized(rm: RegionMessage): Promise<void> {
+    const log = await this.ctx.logs.open(rm.regionId);
+    const pending = this.creating.get(rm.regionId)!;
+    this.creating.delete(rm.regionId);
+    if (this.ctx.closed || this.ctx.peers.has(rm.regionId) || this.destroying.has(rm.regionId) || this.ctx.tombstones.has(rm.message.to)) return;
+    const region: Region = { id: rm.regionId, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { ...rm.regionEpoch }, peers: [] };
+    const peer = this.ctx.addPeer(region, rm.message.to, log, new DedupTable(), log.applyState().appliedIndex);
+    for (const { msg } of pending.messages) this.stepPeer(peer, msg);
+    this.ctx.schedule();
+  }
+
+  // ------------------------------------------------------------------ peer lifecycle
+
+  /** Destroys replicas found stale and creates their newer peers from the queued messages. */
+  async replaceStalePeers(): Promise<void> {
+    for (const regionId of [...this.ctx.staleDestroys]) {
+      this.ctx.staleDestroys.delete(regionId);
+      const peer = this.ctx.peers.get(regionId);
+      if (peer && !peer.destroyed) await this.destroyPeer(peer);
+    }
+    if (this.staleReplacements.size === 0) return;
+    const pending = [...this.staleReplacements];
+    this.staleReplacements.clear();
+    for (const [regionId, msgs] of pending) {
+      const peer = this.ctx.peers.get(regionId);
+      if (peer && peer.peerId < msgs[0].msg.message.to) await this.destroyPeer(peer);
+      for (const { from, msg } of msgs) {
+        const now = this.ctx.peers.get(regionId);
+        if (now) this.stepPeer(now, msg);
+        else this.maybeCreatePeer(from, msg);
+      }
+    }
+  }
+
+  /** Starts the replica of a split's right half once its initial state is durable. */
+  startSplitPeer(plan: SplitPlan): void {
+    if (plan.existing) {
+      plan.existing.destroyed = true;
+      plan.existing.failPending({ kind: 'RegionNotFound', regionId: plan.region.id });
+    }
+    const peer = this.ctx.addPeer(plan.region, plan.peerId, plan.log, plan.dedup, RAFT_INIT_INDEX);
+    if (plan.parentLeader) peer.raw.campaign();
+    for (let i = 0; i < this.pendingVotes.length; ) {
+      const v = this.pendingVotes[i];
+      if (v.msg.regionId !== plan.region.id) {
+        i++;
+        continue;
+      }
+      this.pendingVotes.splice(i, 1);
+      if (v.msg.message.to === plan.peerId) this.stepPeer(peer, v.msg);
+    }
+    this.ctx.schedule();
+  }
+
+  /** This store's replica was removed from its region: delete its data and remember the tombstone. */
+  async destroyPeer(peer: RegionPeer): Promise<void> {
+    this.destroying.add(peer.regionId);
+    try {
+      await this.destroyPeerNow(peer);
+    } finally {
+      this.destroying.delete(peer.regionId);
+    }
+  }
+
+  private async destroyPeerNow(peer: RegionPeer): Promise<void> {
+    peer.destroyed = true;
+    peer.failPending({ kind: 'RegionNotFound', regionId: peer.regionId });
+    this.ctx.peers.delete(peer.regionId);
+    this.ctx.tombstones.add(peer.peerId);
+    const batch = this.ctx.logs.batch();
+    batch.stageDestroy(peer.regionId);
+    // PD's group owns no user data; a data region's range may be shared with newer local regions.
+    if (!peer.pd && peer.initialized) this.snapshots.deleteDataExcept(batch.kv, peer.regionId, peer.region.startKey, peer.region.endKey);
+    if (peer.pd) batch.kv.delete(META_CF, PD_STATE_KEY);
+    const prefix = dedupPrefix(peer.regionId);
+    batch.kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
+    batch.kv.put(META_CF, regionStateKey(peer.regionId), encodeTombstone(peer.peerId));
+    await this.ctx.logs.write(batch, { durability: this.ctx.opts.durability });
+    this.ctx.logs.unload(peer.regionId);
+  }
+}
