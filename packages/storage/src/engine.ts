@@ -5,6 +5,7 @@
  */
 import { compareBytes } from './bytes.ts';
 import { requireArg, StorageError } from './errors.ts';
+import type { KvSnapshot } from './snapshot.ts';
 
 /**
  * How hard a write is pushed to disk before it is reported complete.
@@ -68,7 +69,15 @@ export interface KvEngine {
   write(batch: WriteBatch, options: WriteOptions): Promise<void>;
   /** Roughly how many bytes (keys + values) `range` holds in `cf`, for split decisions. */
   approximateSize(cf: string, range: KeyRange): Promise<number>;
-  /** Releases the engine; pending writes finish first. Idempotent. */
+  /**
+   * A consistent, read-only view across every column family while writes go on (see
+   * `KvSnapshot` for what it holds and how it fails). Rejects `TooManySnapshots` when the
+   * engine's `snapshotsOpenMax` snapshots are open. Every engine of this package has it;
+   * it is optional only until wrappers outside the package (the browser host's
+   * `SlowableEngine`) forward it.
+   */
+  snapshot?(): Promise<KvSnapshot>;
+  /** Releases the engine (and its open snapshots); pending writes finish first. Idempotent. */
   close(): Promise<void>;
 }
 

@@ -22,6 +22,12 @@ export type StorageErrorKind =
   | 'InvalidArgument'
   /** A write batch is over the engine's `batchBytesMax`. */
   | 'BatchTooLarge'
+  /** The engine already has `snapshotsOpenMax` snapshots open; release one first. */
+  | 'TooManySnapshots'
+  /** A snapshot was used after its `release()`. */
+  | 'SnapshotReleased'
+  /** A snapshot that copies its data (IndexedDB) would exceed `snapshotBytesMax`. */
+  | 'SnapshotTooLarge'
   /** Any other I/O failure; `cause` holds the original error. */
   | 'Io';
 

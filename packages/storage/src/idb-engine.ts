@@ -8,6 +8,18 @@
  * native object store (`unwrap`) so no promise is built per request and a failing request
  * cannot leave an unhandled rejection: its error aborts the transaction and `tx.done`
  * reports it. The write resolves only when the transaction completed; an aborted one rejects.
+ *
+ * Snapshots: one `readonly` transaction over every column family copies them into memory
+ * trees, chaining its requests so IndexedDB never auto-commits it half way, then ends.
+ * IndexedDB orders it after every `readwrite` transaction created before it (their writes
+ * are in the copy, each whole) and holds every `readwrite` created after it until the copy
+ * is done (none is in it): the view is exact at the `snapshot()` call, across column
+ * families. Why a copy rather than a transaction kept open for the snapshot's life: an idle
+ * transaction auto-commits at the end of the task, so keeping it would need a loop of dummy
+ * requests, and while it lives every later write (the Raft log's too) would wait. The copy
+ * makes writes wait only while it runs, and costs memory and time in the size of the data:
+ * it is bounded by `snapshotBytesMax` (`SnapshotTooLarge` beyond). Meant for small stores
+ * and tests; a store with more data needs snapshots that keep pre-images of later writes.
  */
 import { unwrap, type IDBPDatabase } from 'idb';
 import { asBytes, compareBytes, exactBytes } from './bytes.ts';
@@ -27,6 +39,8 @@ import {
   type WriteOptions,
 } from './engine.ts';
 import { requireArg, StorageError } from './errors.ts';
+import { SNAPSHOTS_OPEN_MAX_DEFAULT, SnapshotRegistry, type KvSnapshot, type Releasable } from './snapshot.ts';
+import { newTree, TreeSnapshot, type Tree } from './tree-snapshot.ts';
 import { checkFormatRecord, newFormatRecord } from './format.ts';
 import { idbStorageError } from './idb-errors.ts';
 import { openIdb } from './idb-open.ts';
@@ -53,7 +67,16 @@ export interface IdbEngineOptions {
    * before failing with `Blocked`, in ms. Default `IDB_UPGRADE_BLOCKED_WAIT_MS_DEFAULT`.
    */
   upgradeBlockedWaitMs?: number;
+  /** Most snapshots open at once, in snapshots. Default `SNAPSHOTS_OPEN_MAX_DEFAULT`. */
+  snapshotsOpenMax?: number;
+  /** Most bytes (keys + values) one snapshot copies. Default `IDB_SNAPSHOT_BYTES_MAX_DEFAULT`. */
+  snapshotBytesMax?: number;
 }
+
+/** Default bound on the bytes one snapshot copies: 64 MiB. */
+export const IDB_SNAPSHOT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+/** Records a snapshot copies per request. */
+export const IDB_SNAPSHOT_PAGE_RECORDS = 1024;
 
 /** Default wait of a blocked upgrade before it fails, in ms. */
 export const IDB_UPGRADE_BLOCKED_WAIT_MS_DEFAULT = 3000;
@@ -65,17 +88,21 @@ export class IdbEngine implements KvEngine {
   private readonly cfSet: ReadonlySet<string>;
   private readonly limits: EngineLimits;
   private closedReason: string | undefined;
+  private readonly snapshots: SnapshotRegistry;
+  private readonly snapshotBytesMax: number;
 
   private constructor(
     private readonly db: IDBPDatabase,
     private readonly keyRange: typeof IDBKeyRange,
     readonly name: string,
     columnFamilies: readonly string[],
-    limits: Partial<EngineLimits> | undefined,
+    options: IdbEngineOptions,
   ) {
     this.columnFamilies = [...columnFamilies];
     this.cfSet = new Set(columnFamilies);
-    this.limits = { ...ENGINE_LIMITS_DEFAULT, ...limits };
+    this.limits = { ...ENGINE_LIMITS_DEFAULT, ...options.limits };
+    this.snapshots = new SnapshotRegistry(options.snapshotsOpenMax ?? SNAPSHOTS_OPEN_MAX_DEFAULT, `IndexedDB '${name}'`);
+    this.snapshotBytesMax = options.snapshotBytesMax ?? IDB_SNAPSHOT_BYTES_MAX_DEFAULT;
     const native = unwrap(db);
     // Never block another tab's upgrade: close, and report `Closed` from then on.
     native.onversionchange = () => {
@@ -128,7 +155,7 @@ export class IdbEngine implements KvEngine {
         blockedWaitMs,
       );
     }
-    return new IdbEngine(db, keyRange, options.name, options.columnFamilies, options.limits);
+    return new IdbEngine(db, keyRange, options.name, options.columnFamilies, options);
   }
 
   async get(cf: string, key: Uint8Array): Promise<Uint8Array | undefined> {
@@ -197,9 +224,70 @@ export class IdbEngine implements KvEngine {
     }
   }
 
+  /** A copy of every column family made in one readonly transaction; see the module header. */
+  async snapshot(): Promise<KvSnapshot> {
+    this.assertOpen();
+    // Hold a slot while copying, so concurrent calls cannot pass the bound together.
+    const slot: Releasable = { release: async () => undefined };
+    this.snapshots.add(slot);
+    try {
+      const trees = await this.copyAll();
+      this.assertOpen(); // closed while copying: the copy is of a closed engine
+      this.snapshots.delete(slot);
+      return new TreeSnapshot(trees, this.limits, this.snapshots, () => this.assertOpen());
+    } finally {
+      this.snapshots.delete(slot);
+    }
+  }
+
+  /** Releases open snapshots, then the connection. Idempotent. */
   async close(): Promise<void> {
     if (this.closedReason === undefined) this.closedReason = 'engine closed';
+    await this.snapshots.releaseAll();
     this.db.close();
+  }
+
+  /** Copies every column family in one readonly transaction, within `snapshotBytesMax`. */
+  private async copyAll(): Promise<Map<string, Tree>> {
+    let tx;
+    try {
+      tx = this.db.transaction([...this.columnFamilies], 'readonly');
+    } catch (e) {
+      throw this.error(e, 'begin snapshot');
+    }
+    const budget = { bytes: 0 };
+    try {
+      const copies = await Promise.all(this.columnFamilies.map((cf) => this.copyStore(tx.objectStore(cf), cf, budget)));
+      return new Map(this.columnFamilies.map((cf, i) => [cf, newTree(copies[i])]));
+    } catch (e) {
+      tx.done.catch(() => undefined);
+      abortQuietly(unwrap(tx));
+      throw this.error(e, 'snapshot');
+    }
+  }
+
+  /** One column family's records, in key order, by chained pages (the transaction stays active). */
+  private async copyStore(
+    store: { getAllKeys(q?: IDBKeyRange, n?: number): Promise<IDBValidKey[]>; getAll(q?: IDBKeyRange, n?: number): Promise<unknown[]> },
+    cf: string,
+    budget: { bytes: number },
+  ): Promise<[Uint8Array, Uint8Array][]> {
+    const out: [Uint8Array, Uint8Array][] = [];
+    let range: IDBKeyRange | undefined;
+    for (;;) {
+      const [keys, values] = await Promise.all([store.getAllKeys(range, IDB_SNAPSHOT_PAGE_RECORDS), store.getAll(range, IDB_SNAPSHOT_PAGE_RECORDS)]);
+      for (let i = 0; i < keys.length; i++) {
+        const key = asBytes(keys[i] as ArrayBuffer);
+        const value = asBytes(values[i] as ArrayBufferView);
+        budget.bytes += key.length + value.length;
+        if (budget.bytes > this.snapshotBytesMax) {
+          throw new StorageError('SnapshotTooLarge', `${this.name}: snapshot over snapshotBytesMax ${this.snapshotBytesMax} bytes (at column family ${cf})`);
+        }
+        out.push([key, value]);
+      }
+      if (keys.length < IDB_SNAPSHOT_PAGE_RECORDS) return out;
+      range = this.keyRange.lowerBound(idbKey(out[out.length - 1][0]), true);
+    }
   }
 
   private issueRequests(tx: IDBTransaction, batch: WriteBatch): void {

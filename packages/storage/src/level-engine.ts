@@ -6,6 +6,12 @@
  * the format record kept under prefix 0x00. Range deletes become per-key deletes computed
  * inside the write lock (LevelDB has no atomic range delete), including keys put earlier in
  * the same batch. Writes are serialized; `strict` durability is `sync: true`.
+ *
+ * Snapshots are LevelDB's own (`db.snapshot()`, classic-level's explicit snapshots): a
+ * sequence number pinned synchronously at the call, passed to every `get` and iterator of
+ * the snapshot, so it sees exactly the batches LevelDB had applied then (each batch whole)
+ * and none after, across every column family (they share one LevelDB). Cost: compaction
+ * keeps the versions the snapshot pins until it is released.
  */
 import { ClassicLevel } from 'classic-level';
 import { compareBytes, concatBytes } from './bytes.ts';
@@ -23,6 +29,7 @@ import {
   type WriteOptions,
 } from './engine.ts';
 import { requireArg, StorageError } from './errors.ts';
+import { SNAPSHOTS_OPEN_MAX_DEFAULT, SnapshotBase, SnapshotRegistry, type KvSnapshot } from './snapshot.ts';
 import { checkFormatRecord, newFormatRecord, type FormatRecord } from './format.ts';
 
 /** Most column families one LevelDB holds (one-byte prefixes, 0 is the meta prefix). */
@@ -38,6 +45,7 @@ interface LevelFormatRecord extends FormatRecord {
 }
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>;
+type LevelSnapshotHandle = ReturnType<Db['snapshot']>;
 type LevelOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
 
 /** How to open a `LevelEngine`. */
@@ -46,6 +54,8 @@ export interface LevelEngineOptions {
   location: string;
   columnFamilies: readonly string[];
   limits?: Partial<EngineLimits>;
+  /** Most snapshots open at once, in snapshots. Default `SNAPSHOTS_OPEN_MAX_DEFAULT`. */
+  snapshotsOpenMax?: number;
 }
 
 /** A `KvEngine` on one LevelDB directory. */
@@ -56,16 +66,19 @@ export class LevelEngine implements KvEngine {
   private readonly cfSet: ReadonlySet<string>;
   private writeTail: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private readonly snapshots: SnapshotRegistry;
 
   private constructor(
     private readonly db: Db,
     private readonly prefixes: ReadonlyMap<string, number>,
     columnFamilies: readonly string[],
     limits: Partial<EngineLimits> | undefined,
+    snapshotsOpenMax: number,
   ) {
     this.columnFamilies = [...columnFamilies];
     this.cfSet = new Set(columnFamilies);
     this.limits = { ...ENGINE_LIMITS_DEFAULT, ...limits };
+    this.snapshots = new SnapshotRegistry(snapshotsOpenMax, 'level engine');
   }
 
   /** Opens (creating if needed) the LevelDB at `location`; refuses foreign or newer formats. */
@@ -79,7 +92,7 @@ export class LevelEngine implements KvEngine {
     }
     try {
       const prefixes = await loadOrInitFormat(db, options.location, options.columnFamilies);
-      return new LevelEngine(db, prefixes, options.columnFamilies, options.limits);
+      return new LevelEngine(db, prefixes, options.columnFamilies, options.limits, options.snapshotsOpenMax ?? SNAPSHOTS_OPEN_MAX_DEFAULT);
     } catch (e) {
       await db.close();
       throw e instanceof StorageError ? e : levelError(e, `open ${options.location}`);
@@ -87,21 +100,44 @@ export class LevelEngine implements KvEngine {
   }
 
   async get(cf: string, key: Uint8Array): Promise<Uint8Array | undefined> {
-    const prefix = this.prefixOf(cf);
-    validateKey(key, this.limits);
-    if (key.length === 0) return undefined; // no empty key is ever stored
-    try {
-      const v = await this.db.get(withPrefix(prefix, key));
-      return v === undefined ? undefined : new Uint8Array(v);
-    } catch (e) {
-      throw levelError(e, `get from ${cf}`);
-    }
+    return this.read(cf, key, undefined);
   }
 
   scan(cf: string, options: ScanOptions = {}): AsyncIterableIterator<KvPair> {
+    return this.scanAt(cf, options, undefined);
+  }
+
+  /** A LevelDB snapshot of every column family; see the module header. */
+  async snapshot(): Promise<KvSnapshot> {
+    this.assertOpen();
+    this.snapshots.assertRoom();
+    let handle: LevelSnapshotHandle;
+    try {
+      handle = this.db.snapshot();
+    } catch (e) {
+      throw levelError(e, 'snapshot');
+    }
+    return new LevelSnapshot(this, handle, this.snapshots, () => this.assertOpen());
+  }
+
+  /** `get`, from `snapshot` when given. @internal (for `LevelSnapshot`) */
+  read(cf: string, key: Uint8Array, snapshot: LevelSnapshotHandle | undefined): Promise<Uint8Array | undefined> {
+    const prefix = this.prefixOf(cf);
+    validateKey(key, this.limits);
+    if (key.length === 0) return Promise.resolve(undefined); // no empty key is ever stored
+    return this.db.get(withPrefix(prefix, key), snapshot ? { snapshot } : {}).then(
+      (v) => (v === undefined ? undefined : new Uint8Array(v)),
+      (e) => {
+        throw levelError(e, `get from ${cf}`);
+      },
+    );
+  }
+
+  /** `scan`, from `snapshot` when given. @internal (for `LevelSnapshot`) */
+  scanAt(cf: string, options: ScanOptions, snapshot: LevelSnapshotHandle | undefined): AsyncIterableIterator<KvPair> {
     const prefix = this.prefixOf(cf);
     const pageSize = validateScan(options, this.limits);
-    return this.iterate(prefix, options, pageSize);
+    return this.iterate(prefix, options, pageSize, snapshot);
   }
 
   async write(batch: WriteBatch, options: WriteOptions): Promise<void> {
@@ -131,9 +167,11 @@ export class LevelEngine implements KvEngine {
     }
   }
 
+  /** Pending writes finish first; open snapshots are released. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.snapshots.releaseAll();
     await this.writeTail;
     await this.db.close();
   }
@@ -171,12 +209,17 @@ export class LevelEngine implements KvEngine {
     return ops;
   }
 
-  private async *iterate(prefix: number, options: ScanOptions, pageSize: number): AsyncGenerator<KvPair> {
+  private async *iterate(prefix: number, options: ScanOptions, pageSize: number, snapshot: LevelSnapshotHandle | undefined): AsyncGenerator<KvPair> {
     const { gte, lt } = bounds(prefix, options);
     if (compareBytes(gte, lt) >= 0) return;
     const limit = options.limit ?? -1;
     if (limit === 0) return;
-    const it = this.db.iterator({ gte, lt, reverse: options.reverse ?? false, limit });
+    let it;
+    try {
+      it = this.db.iterator({ gte, lt, reverse: options.reverse ?? false, limit, ...(snapshot ? { snapshot } : {}) });
+    } catch (e) {
+      throw levelError(e, 'scan');
+    }
     try {
       for (;;) {
         let page: [Uint8Array, Uint8Array][];
@@ -202,6 +245,46 @@ export class LevelEngine implements KvEngine {
 
   private assertOpen(): void {
     if (this.closed) throw new StorageError('Closed', 'level engine is closed');
+  }
+}
+
+/**
+ * A `KvSnapshot` on a LevelDB snapshot. Reads go through the engine (same checks, prefixes
+ * and paging) with the snapshot option; an iterator opened before `release()` keeps the
+ * snapshot's view until it ends (LevelDB reference-counts the snapshot).
+ */
+class LevelSnapshot extends SnapshotBase {
+  constructor(
+    private readonly engine: LevelEngine,
+    private readonly handle: LevelSnapshotHandle,
+    registry: SnapshotRegistry,
+    assertEngineOpen: () => void,
+  ) {
+    super(engine.columnFamilies, registry, assertEngineOpen);
+  }
+
+  async get(cf: string, key: Uint8Array): Promise<Uint8Array | undefined> {
+    this.assertUsable();
+    return this.engine.read(cf, key, this.handle);
+  }
+
+  scan(cf: string, options: ScanOptions = {}): AsyncIterableIterator<KvPair> {
+    this.assertUsable();
+    return this.engine.scanAt(cf, options, this.handle);
+  }
+
+  /** LevelDB's estimate of the live database: it keeps none per snapshot. */
+  async approximateSize(cf: string, range: KeyRange): Promise<number> {
+    this.assertUsable();
+    return this.engine.approximateSize(cf, range);
+  }
+
+  protected async free(): Promise<void> {
+    try {
+      await this.handle.close();
+    } catch (e) {
+      throw levelError(e, 'release snapshot');
+    }
   }
 }
 

@@ -3,9 +3,13 @@
  * O(log n) puts, deletes and seeks), for tests and the simulator. Its `MemoryDisk` outlives
  * the engine, so closing and reopening on the same disk behaves like a restart; a disk can
  * also model a slow disk, unsynced writes and crashes that lose or tear what was in flight.
+ *
+ * Snapshots are copy-on-write: `snapshot()` clones each column family's tree in O(1)
+ * (`sorted-btree` marks the root shared), and the disk copies a shared node before it
+ * changes it, so later writes never reach the snapshot. A snapshot costs memory only for the
+ * nodes written since; it is exact at the moment of the call (writes land synchronously).
  */
-import { BTree } from './btree.ts';
-import { compareBytes } from './bytes.ts';
+import { requireArg, StorageError } from './errors.ts';
 import {
   ENGINE_LIMITS_DEFAULT,
   pagedScan,
@@ -18,14 +22,12 @@ import {
   type KeyRange,
   type KvEngine,
   type KvPair,
-  type PageRequest,
   type ScanOptions,
   type WriteBatch,
   type WriteOptions,
 } from './engine.ts';
-import { requireArg, StorageError } from './errors.ts';
-
-type Tree = InstanceType<typeof BTree<Uint8Array, Uint8Array>>;
+import { SNAPSHOTS_OPEN_MAX_DEFAULT, SnapshotRegistry, type KvSnapshot } from './snapshot.ts';
+import { newTree, readTreePage, treeRangeBytes, TreeSnapshot, type Tree } from './tree-snapshot.ts';
 
 /** The timers a slow `MemoryDisk` waits on (a simulator passes virtual ones). */
 export interface DiskTimers {
@@ -137,7 +139,7 @@ export class MemoryDisk {
   tree(cf: string): Tree {
     let t = this.trees.get(cf);
     if (!t) {
-      t = new BTree<Uint8Array, Uint8Array>(undefined, compareBytes);
+      t = newTree();
       this.trees.set(cf, t);
     }
     return t;
@@ -263,6 +265,8 @@ export interface MemoryEngineOptions {
   /** Reuse this disk to model a restart; a fresh one when absent. */
   disk?: MemoryDisk;
   limits?: Partial<EngineLimits>;
+  /** Most snapshots open at once, in snapshots. Default `SNAPSHOTS_OPEN_MAX_DEFAULT`. */
+  snapshotsOpenMax?: number;
 }
 
 /** An in-memory, ordered, atomic `KvEngine`. */
@@ -277,6 +281,7 @@ export class MemoryEngine implements KvEngine {
   private closed = false;
   /** Writes of this engine not yet landed (`close` waits for them). */
   private readonly pendingWrites = new Set<Promise<void>>();
+  private readonly snapshots: SnapshotRegistry;
 
   private constructor(options: MemoryEngineOptions) {
     this.columnFamilies = [...options.columnFamilies];
@@ -285,6 +290,7 @@ export class MemoryEngine implements KvEngine {
     this.limits = { ...ENGINE_LIMITS_DEFAULT, ...options.limits };
     this.generation = this.disk.generation;
     for (const cf of this.columnFamilies) this.disk.tree(cf);
+    this.snapshots = new SnapshotRegistry(options.snapshotsOpenMax ?? SNAPSHOTS_OPEN_MAX_DEFAULT, 'memory engine');
   }
 
   /** Opens an engine (async only to match the other engines). */
@@ -303,7 +309,7 @@ export class MemoryEngine implements KvEngine {
   scan(cf: string, options: ScanOptions = {}): AsyncIterableIterator<KvPair> {
     const tree = this.treeOf(cf);
     const pageSize = validateScan(options, this.limits);
-    return pagedScan(async (req) => readPage(tree, req), options, pageSize);
+    return pagedScan(async (req) => readTreePage(tree, req), options, pageSize);
   }
 
   async write(batch: WriteBatch, options: WriteOptions): Promise<void> {
@@ -322,20 +328,26 @@ export class MemoryEngine implements KvEngine {
   }
 
   async approximateSize(cf: string, range: KeyRange): Promise<number> {
-    const tree = this.treeOf(cf);
-    let bytes = 0;
-    const low = range.start ?? tree.minKey();
-    const high = range.end ?? tree.maxKey();
-    if (low === undefined || high === undefined) return 0;
-    tree.forRange(low, high, range.end === undefined, (k, v) => {
-      bytes += k.length + v.length;
-    });
-    return bytes;
+    return treeRangeBytes(this.treeOf(cf), range);
   }
 
-  /** Pending writes land first (a crash may reject them instead). */
+  /**
+   * A copy-on-write view of every column family, exact at this call: writes that landed
+   * are in it, writes still in flight on a slow disk are not (they land later, whole).
+   * Fails `TooManySnapshots` at `snapshotsOpenMax`; dies with the engine (close or crash).
+   */
+  async snapshot(): Promise<KvSnapshot> {
+    this.assertOpen();
+    this.snapshots.assertRoom();
+    const trees = new Map<string, Tree>();
+    for (const cf of this.columnFamilies) trees.set(cf, this.disk.tree(cf).clone());
+    return new TreeSnapshot(trees, this.limits, this.snapshots, () => this.assertOpen());
+  }
+
+  /** Pending writes land first (a crash may reject them instead). Open snapshots are released. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.snapshots.releaseAll();
     await Promise.allSettled([...this.pendingWrites]);
   }
 
@@ -349,25 +361,4 @@ export class MemoryEngine implements KvEngine {
     if (this.closed) throw new StorageError('Closed', 'memory engine is closed');
     if (this.disk.generation !== this.generation) throw new StorageError('Closed', 'the machine crashed under this memory engine');
   }
-}
-
-function readPage(tree: Tree, req: PageRequest): KvPair[] {
-  const out: KvPair[] = [];
-  if (req.reverse) {
-    const iter = req.upper ? tree.entriesReversed(req.upper, undefined, true) : tree.entriesReversed();
-    for (const [k, v] of iter) {
-      if (req.upper && compareBytes(k, req.upper) >= 0) continue;
-      if (req.lower && compareBytes(k, req.lower) < 0) break;
-      out.push({ key: k.slice(), value: v.slice() });
-      if (out.length >= req.count) break;
-    }
-    return out;
-  }
-  for (const [k, v] of tree.entries(req.lower)) {
-    if (req.lower && req.lowerOpen && compareBytes(k, req.lower) === 0) continue;
-    if (req.upper && compareBytes(k, req.upper) >= 0) break;
-    out.push({ key: k.slice(), value: v.slice() });
-    if (out.length >= req.count) break;
-  }
-  return out;
 }

@@ -3,54 +3,14 @@
  * LevelDB, IndexedDB on fake-indexeddb in Node, IndexedDB in a Chromium Worker). Framework
  * free: vitest wraps each case in `it`, the browser Worker runs them in a loop.
  */
-import { WriteBatch, type KvEngine, type KvPair, type ScanOptions } from '../../src/engine.ts';
+import { WriteBatch } from '../../src/engine.ts';
 import { bytesEqual, equal, jsonEqual, ok, rejects } from './check.ts';
-import type { EngineHarness, HarnessFactory } from './harness.ts';
+import type { ConformanceCase, HarnessFactory } from './harness.ts';
+import { b, CFS, collect, fill, keyOf, keysOf, range, relaxed, s, strict, withEngine } from './helpers.ts';
+import { snapshotCases } from './snapshot-cases.ts';
 
-/** One conformance case. */
-export interface ConformanceCase {
-  name: string;
-  run(h: EngineHarness): Promise<void>;
-}
-
-const CFS = ['default', 'raft', 'lock'] as const;
-const enc = new TextEncoder();
-const b = (...xs: number[]): Uint8Array => new Uint8Array(xs);
-const s = (text: string): Uint8Array => enc.encode(text);
-const relaxed = { durability: 'relaxed' } as const;
-const strict = { durability: 'strict' } as const;
-
-/** Key `i` as 4 big-endian bytes, so numeric order is byte order. */
-export function keyOf(i: number): Uint8Array {
-  return b((i >>> 24) & 0xff, (i >>> 16) & 0xff, (i >>> 8) & 0xff, i & 0xff);
-}
-
-async function collect(e: KvEngine, cf: string, options?: ScanOptions): Promise<KvPair[]> {
-  const out: KvPair[] = [];
-  for await (const pair of e.scan(cf, options)) out.push(pair);
-  return out;
-}
-
-async function keysOf(e: KvEngine, cf: string, options?: ScanOptions): Promise<number[]> {
-  return (await collect(e, cf, options)).map((p) => new DataView(p.key.buffer, p.key.byteOffset).getUint32(0));
-}
-
-async function fill(e: KvEngine, cf: string, n: number): Promise<void> {
-  const wb = new WriteBatch();
-  for (let i = 0; i < n; i++) wb.put(cf, keyOf(i), s(`v${i}`));
-  await e.write(wb, relaxed);
-}
-
-async function withEngine(h: EngineHarness, fn: (e: KvEngine) => Promise<void>): Promise<void> {
-  const e = await h.open(CFS);
-  try {
-    await fn(e);
-  } finally {
-    await e.close();
-  }
-}
-
-const range = (lo: number, hi: number): number[] => Array.from({ length: hi - lo }, (_, i) => lo + i);
+export { keyOf };
+export type { ConformanceCase };
 
 /** Every conformance case, in a stable order. */
 export function conformanceCases(): ConformanceCase[] {
@@ -292,6 +252,7 @@ export function conformanceCases(): ConformanceCase[] {
         }
       },
     },
+    ...snapshotCases(),
   ];
 }
 

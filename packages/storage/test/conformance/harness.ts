@@ -21,3 +21,9 @@ export interface EngineHarness {
 
 /** Makes a harness over a fresh, empty store. */
 export type HarnessFactory = () => Promise<EngineHarness>;
+
+/** One conformance case. */
+export interface ConformanceCase {
+  name: string;
+  run(h: EngineHarness): Promise<void>;
+}
