@@ -5,7 +5,6 @@
  */
 import { compareBytes } from './bytes.ts';
 import { requireArg, StorageError } from './errors.ts';
-import type { KvSnapshot } from './snapshot.ts';
 
 /**
  * How hard a write is pushed to disk before it is reported complete.
@@ -51,7 +50,8 @@ export type EngineKind = 'memory' | 'idb' | 'level';
  * Every method rejects with `StorageError` once the engine is closed. Reads see every write
  * whose promise has resolved. `scan` streams in pages of bounded size; each page is a
  * consistent read, but a write landing between two pages may or may not be seen by the rest
- * of the scan (callers that need a snapshot serialize their writes, as the store does per region).
+ * of the scan. Reads that must agree with each other (across pages, keys or column
+ * families) go through `snapshot()`.
  */
 export interface KvEngine {
   readonly kind: EngineKind;
@@ -80,6 +80,40 @@ export interface KvEngine {
   /** Releases the engine (and its open snapshots); pending writes finish first. Idempotent. */
   close(): Promise<void>;
 }
+
+/**
+ * A consistent, read-only view of every column family of an engine at one point in time.
+ * Writes go on meanwhile and are never seen by it. The view holds what it pins (tree nodes,
+ * a LevelDB snapshot, copied records) until `release()`: release it as soon as the reads
+ * are done; an engine keeps at most `snapshotsOpenMax` open.
+ *
+ * Which writes it holds: every write whose promise resolved before `snapshot()` was called,
+ * none issued after that call, and a write in flight during the call whole or not at all.
+ *
+ * Errors: reads reject with `StorageError('SnapshotReleased')` after `release()`, and with
+ * the engine's own `StorageError('Closed')` once the engine is closed (or, for a memory
+ * engine, its disk crashed); `close()` of the engine releases its open snapshots.
+ */
+export interface KvSnapshot {
+  /** The column families of the engine, all of them in the view. */
+  readonly columnFamilies: readonly string[];
+  /** The value at `key` when the snapshot was taken, or undefined. */
+  get(cf: string, key: Uint8Array): Promise<Uint8Array | undefined>;
+  /** As `KvEngine.scan` (same options, limits and paging), over the snapshot. */
+  scan(cf: string, options?: ScanOptions): AsyncIterableIterator<KvPair>;
+  /**
+   * Roughly how many bytes `range` of `cf` holds. Exact for the snapshot on the memory and
+   * IndexedDB engines; LevelDB's estimate of the live database (it has no per-snapshot one).
+   */
+  approximateSize(cf: string, range: KeyRange): Promise<number>;
+  /** Frees what the snapshot pins and its slot in `snapshotsOpenMax`. Idempotent. */
+  release(): Promise<void>;
+  /** The same as `release()`, for code that closes resources by that name. */
+  close(): Promise<void>;
+}
+
+/** Default bound on the snapshots one engine keeps open at once, in snapshots. */
+export const SNAPSHOTS_OPEN_MAX_DEFAULT = 64;
 
 /** One operation of a `WriteBatch`. */
 export type BatchOp =

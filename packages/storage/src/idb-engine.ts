@@ -25,6 +25,7 @@ import { unwrap, type IDBPDatabase } from 'idb';
 import { asBytes, compareBytes, exactBytes } from './bytes.ts';
 import {
   ENGINE_LIMITS_DEFAULT,
+  SNAPSHOTS_OPEN_MAX_DEFAULT,
   pagedScan,
   validateBatch,
   validateKey,
@@ -33,13 +34,14 @@ import {
   type KeyRange,
   type KvEngine,
   type KvPair,
+  type KvSnapshot,
   type PageRequest,
   type ScanOptions,
   type WriteBatch,
   type WriteOptions,
 } from './engine.ts';
 import { requireArg, StorageError } from './errors.ts';
-import { SNAPSHOTS_OPEN_MAX_DEFAULT, SnapshotRegistry, type KvSnapshot, type Releasable } from './snapshot.ts';
+import { SnapshotRegistry, type Releasable } from './snapshot.ts';
 import { newTree, TreeSnapshot, type Tree } from './tree-snapshot.ts';
 import { checkFormatRecord, newFormatRecord } from './format.ts';
 import { idbStorageError } from './idb-errors.ts';

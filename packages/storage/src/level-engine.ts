@@ -17,6 +17,7 @@ import { ClassicLevel } from 'classic-level';
 import { compareBytes, concatBytes } from './bytes.ts';
 import {
   ENGINE_LIMITS_DEFAULT,
+  SNAPSHOTS_OPEN_MAX_DEFAULT,
   validateBatch,
   validateKey,
   validateScan,
@@ -24,12 +25,13 @@ import {
   type KeyRange,
   type KvEngine,
   type KvPair,
+  type KvSnapshot,
   type ScanOptions,
   type WriteBatch,
   type WriteOptions,
 } from './engine.ts';
 import { requireArg, StorageError } from './errors.ts';
-import { SNAPSHOTS_OPEN_MAX_DEFAULT, SnapshotBase, SnapshotRegistry, type KvSnapshot } from './snapshot.ts';
+import { SnapshotBase, SnapshotRegistry } from './snapshot.ts';
 import { checkFormatRecord, newFormatRecord, type FormatRecord } from './format.ts';
 
 /** Most column families one LevelDB holds (one-byte prefixes, 0 is the meta prefix). */

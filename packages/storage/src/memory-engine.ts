@@ -12,6 +12,7 @@
 import { requireArg, StorageError } from './errors.ts';
 import {
   ENGINE_LIMITS_DEFAULT,
+  SNAPSHOTS_OPEN_MAX_DEFAULT,
   pagedScan,
   validateBatch,
   validateKey,
@@ -22,11 +23,12 @@ import {
   type KeyRange,
   type KvEngine,
   type KvPair,
+  type KvSnapshot,
   type ScanOptions,
   type WriteBatch,
   type WriteOptions,
 } from './engine.ts';
-import { SNAPSHOTS_OPEN_MAX_DEFAULT, SnapshotRegistry, type KvSnapshot } from './snapshot.ts';
+import { SnapshotRegistry } from './snapshot.ts';
 import { newTree, readTreePage, treeRangeBytes, TreeSnapshot, type Tree } from './tree-snapshot.ts';
 
 /** The timers a slow `MemoryDisk` waits on (a simulator passes virtual ones). */

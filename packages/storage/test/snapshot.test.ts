@@ -10,11 +10,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { WriteBatch } from '../src/engine.ts';
+import { WriteBatch, type KvSnapshot } from '../src/engine.ts';
 import { IDB_SNAPSHOT_PAGE_RECORDS, IdbEngine } from '../src/idb-engine.ts';
 import { LevelEngine } from '../src/level-engine.ts';
 import { MemoryDisk, MemoryEngine, type DiskTimers } from '../src/memory-engine.ts';
-import type { KvSnapshot } from '../src/snapshot.ts';
 import { keyOf, keysOf, range } from './conformance/helpers.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -2,8 +2,7 @@
  * Shared pieces of the conformance cases: the column families every case opens, byte
  * helpers, and reads collected into arrays.
  */
-import { WriteBatch, type KvEngine, type KvPair, type ScanOptions } from '../../src/engine.ts';
-import type { KvSnapshot } from '../../src/snapshot.ts';
+import { WriteBatch, type KvEngine, type KvPair, type KvSnapshot, type ScanOptions } from '../../src/engine.ts';
 import type { EngineHarness } from './harness.ts';
 
 /** The column families a case opens. */

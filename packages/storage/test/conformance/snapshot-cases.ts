@@ -4,8 +4,7 @@
  * options, and its lifecycle (idempotent release, typed failures after release and after
  * engine close, the bound on open snapshots).
  */
-import { WriteBatch, type KvEngine } from '../../src/engine.ts';
-import { SNAPSHOTS_OPEN_MAX_DEFAULT, type KvSnapshot } from '../../src/snapshot.ts';
+import { SNAPSHOTS_OPEN_MAX_DEFAULT, WriteBatch, type KvEngine, type KvSnapshot } from '../../src/engine.ts';
 import { bytesEqual, equal, jsonEqual, ok, rejects } from './check.ts';
 import type { ConformanceCase } from './harness.ts';
 import { CFS, collect, fill, keyOf, keysOf, range, relaxed, s, strict, withEngine } from './helpers.ts';
