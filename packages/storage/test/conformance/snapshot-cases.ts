@@ -79,6 +79,29 @@ export function snapshotCases(): ConformanceCase[] {
         }),
     },
     {
+      name: 'snapshot: a write in flight during the call is in it whole or not at all',
+      run: (h) =>
+        withEngine(h, async (e) => {
+          await fillAll(e);
+          for (let round = 0; round < 5; round++) {
+            const wb = new WriteBatch();
+            for (const cf of CFS) wb.put(cf, keyOf(200 + round), s(`r${round}`)).delete(cf, keyOf(round));
+            const writing = e.write(wb, relaxed);
+            const snap = await snapshotOf(e);
+            await writing;
+            const present: boolean[] = [];
+            for (const cf of CFS) {
+              const put = (await snap.get(cf, keyOf(200 + round))) !== undefined;
+              const deleted = (await snap.get(cf, keyOf(round))) === undefined;
+              equal(put, deleted, `round ${round} ${cf}: put and delete of one batch together`);
+              present.push(put);
+            }
+            ok(present.every((p) => p === present[0]), `round ${round}: the batch is in every column family or none (${present})`);
+            await snap.release();
+          }
+        }),
+    },
+    {
       name: 'snapshot: reads across two column families are consistent while writes go on',
       run: (h) =>
         withEngine(h, async (e) => {
