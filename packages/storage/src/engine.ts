@@ -84,7 +84,7 @@ export interface KvEngine {
 /**
  * A consistent, read-only view of every column family of an engine at one point in time.
  * Writes go on meanwhile and are never seen by it. The view holds what it pins (tree nodes,
- * a LevelDB snapshot, copied records) until `release()`: release it as soon as the reads
+ * a LevelDB snapshot, IndexedDB pre-images) until `release()`: release it as soon as the reads
  * are done; an engine keeps at most `snapshotsOpenMax` open.
  *
  * Which writes it holds: every write whose promise resolved before `snapshot()` was called,
@@ -102,8 +102,9 @@ export interface KvSnapshot {
   /** As `KvEngine.scan` (same options, limits and paging), over the snapshot. */
   scan(cf: string, options?: ScanOptions): AsyncIterableIterator<KvPair>;
   /**
-   * Roughly how many bytes `range` of `cf` holds. Exact for the snapshot on the memory and
-   * IndexedDB engines; LevelDB's estimate of the live database (it has no per-snapshot one).
+   * Roughly how many bytes `range` of `cf` holds. Exact for the snapshot on the memory
+   * engine; on LevelDB and IndexedDB the engine's estimate of the live data (neither keeps
+   * one per snapshot).
    */
   approximateSize(cf: string, range: KeyRange): Promise<number>;
   /** Frees what the snapshot pins and its slot in `snapshotsOpenMax`. Idempotent. */

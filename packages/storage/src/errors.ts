@@ -26,7 +26,7 @@ export type StorageErrorKind =
   | 'TooManySnapshots'
   /** A snapshot was used after its `release()`. */
   | 'SnapshotReleased'
-  /** A snapshot that copies its data (IndexedDB) would exceed `snapshotBytesMax`. */
+  /** The pre-images an IndexedDB snapshot needs passed `snapshotBytesMax`: the snapshot is void. */
   | 'SnapshotTooLarge'
   /** Any other I/O failure; `cause` holds the original error. */
   | 'Io';

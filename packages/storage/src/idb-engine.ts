@@ -9,17 +9,9 @@
  * cannot leave an unhandled rejection: its error aborts the transaction and `tx.done`
  * reports it. The write resolves only when the transaction completed; an aborted one rejects.
  *
- * Snapshots: one `readonly` transaction over every column family copies them into memory
- * trees, chaining its requests so IndexedDB never auto-commits it half way, then ends.
- * IndexedDB orders it after every `readwrite` transaction created before it (their writes
- * are in the copy, each whole) and holds every `readwrite` created after it until the copy
- * is done (none is in it): the view is exact at the `snapshot()` call, across column
- * families. Why a copy rather than a transaction kept open for the snapshot's life: an idle
- * transaction auto-commits at the end of the task, so keeping it would need a loop of dummy
- * requests, and while it lives every later write (the Raft log's too) would wait. The copy
- * makes writes wait only while it runs, and costs memory and time in the size of the data:
- * it is bounded by `snapshotBytesMax` (`SnapshotTooLarge` beyond). Meant for small stores
- * and tests; a store with more data needs snapshots that keep pre-images of later writes.
+ * Snapshots (`idb-snapshot.ts`): a write sequence number plus the pre-images that writes
+ * record inside their own transactions while a snapshot is open; no transaction is held open,
+ * so writes never wait for a snapshot.
  */
 import { unwrap, type IDBPDatabase } from 'idb';
 import { asBytes, compareBytes, exactBytes } from './bytes.ts';
@@ -30,6 +22,7 @@ import {
   validateBatch,
   validateKey,
   validateScan,
+  type BatchOp,
   type EngineLimits,
   type KeyRange,
   type KvEngine,
@@ -41,11 +34,13 @@ import {
   type WriteOptions,
 } from './engine.ts';
 import { requireArg, StorageError } from './errors.ts';
-import { SnapshotRegistry, type Releasable } from './snapshot.ts';
-import { newTree, TreeSnapshot, type Tree } from './tree-snapshot.ts';
+import { IdbSnapshot, PreimageLog } from './idb-snapshot.ts';
+import { SnapshotRegistry } from './snapshot.ts';
 import { checkFormatRecord, newFormatRecord } from './format.ts';
 import { idbStorageError } from './idb-errors.ts';
 import { openIdb } from './idb-open.ts';
+
+type PreimageRecorder = ReturnType<PreimageLog['recorder']>;
 
 /** Object store holding the format record; never a column family name. */
 export const IDB_META_STORE = '__peerkv_meta';
@@ -71,14 +66,15 @@ export interface IdbEngineOptions {
   upgradeBlockedWaitMs?: number;
   /** Most snapshots open at once, in snapshots. Default `SNAPSHOTS_OPEN_MAX_DEFAULT`. */
   snapshotsOpenMax?: number;
-  /** Most bytes (keys + values) one snapshot copies. Default `IDB_SNAPSHOT_BYTES_MAX_DEFAULT`. */
+  /**
+   * Most bytes of pre-images the open snapshots pin (values later writes replaced), in bytes.
+   * Beyond it every open snapshot fails `SnapshotTooLarge`. Default `IDB_SNAPSHOT_BYTES_MAX_DEFAULT`.
+   */
   snapshotBytesMax?: number;
 }
 
-/** Default bound on the bytes one snapshot copies: 64 MiB. */
+/** Default bound on the pre-image bytes open snapshots pin: 64 MiB. */
 export const IDB_SNAPSHOT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
-/** Records a snapshot copies per request. */
-export const IDB_SNAPSHOT_PAGE_RECORDS = 1024;
 
 /** Default wait of a blocked upgrade before it fails, in ms. */
 export const IDB_UPGRADE_BLOCKED_WAIT_MS_DEFAULT = 3000;
@@ -91,7 +87,9 @@ export class IdbEngine implements KvEngine {
   private readonly limits: EngineLimits;
   private closedReason: string | undefined;
   private readonly snapshots: SnapshotRegistry;
-  private readonly snapshotBytesMax: number;
+  private readonly preimages: PreimageLog;
+  /** Number of the last write issued: a snapshot holds the writes numbered up to its own. */
+  private writeSeq = 0;
 
   private constructor(
     private readonly db: IDBPDatabase,
@@ -104,7 +102,7 @@ export class IdbEngine implements KvEngine {
     this.cfSet = new Set(columnFamilies);
     this.limits = { ...ENGINE_LIMITS_DEFAULT, ...options.limits };
     this.snapshots = new SnapshotRegistry(options.snapshotsOpenMax ?? SNAPSHOTS_OPEN_MAX_DEFAULT, `IndexedDB '${name}'`);
-    this.snapshotBytesMax = options.snapshotBytesMax ?? IDB_SNAPSHOT_BYTES_MAX_DEFAULT;
+    this.preimages = new PreimageLog(options.snapshotBytesMax ?? IDB_SNAPSHOT_BYTES_MAX_DEFAULT);
     const native = unwrap(db);
     // Never block another tab's upgrade: close, and report `Closed` from then on.
     native.onversionchange = () => {
@@ -183,6 +181,7 @@ export class IdbEngine implements KvEngine {
     requireArg(options.durability === 'strict' || options.durability === 'relaxed', 'durability must be strict or relaxed');
     validateBatch(batch, this.cfSet, this.limits);
     if (batch.isEmpty) return;
+    const seq = ++this.writeSeq;
     const cfs = [...new Set(batch.ops.map((op) => op.cf))];
     let tx;
     try {
@@ -191,7 +190,7 @@ export class IdbEngine implements KvEngine {
       throw this.error(e, 'begin write');
     }
     try {
-      this.issueRequests(unwrap(tx), batch);
+      this.issueRequests(unwrap(tx), batch, this.preimages.capturing ? this.preimages.recorder(seq) : undefined);
     } catch (e) {
       tx.done.catch(() => undefined);
       abortQuietly(unwrap(tx));
@@ -226,20 +225,18 @@ export class IdbEngine implements KvEngine {
     }
   }
 
-  /** A copy of every column family made in one readonly transaction; see the module header. */
+  /**
+   * A snapshot at this call: every write issued before it, none after (see `idb-snapshot.ts`).
+   * Costs nothing to take; writes record pre-images while it is open.
+   */
   async snapshot(): Promise<KvSnapshot> {
     this.assertOpen();
-    // Hold a slot while copying, so concurrent calls cannot pass the bound together.
-    const slot: Releasable = { release: async () => undefined };
-    this.snapshots.add(slot);
-    try {
-      const trees = await this.copyAll();
-      this.assertOpen(); // closed while copying: the copy is of a closed engine
-      this.snapshots.delete(slot);
-      return new TreeSnapshot(trees, this.limits, this.snapshots, () => this.assertOpen());
-    } finally {
-      this.snapshots.delete(slot);
-    }
+    return new IdbSnapshot(this.columnFamilies, this.writeSeq, this, this.preimages, this.limits, this.snapshots, () => this.assertOpen());
+  }
+
+  /** Pre-image bytes the open snapshots pin now. */
+  get snapshotPinnedBytes(): number {
+    return this.preimages.pinnedBytes;
   }
 
   /** Releases open snapshots, then the connection. Idempotent. */
@@ -249,50 +246,11 @@ export class IdbEngine implements KvEngine {
     this.db.close();
   }
 
-  /** Copies every column family in one readonly transaction, within `snapshotBytesMax`. */
-  private async copyAll(): Promise<Map<string, Tree>> {
-    let tx;
-    try {
-      tx = this.db.transaction([...this.columnFamilies], 'readonly');
-    } catch (e) {
-      throw this.error(e, 'begin snapshot');
-    }
-    const budget = { bytes: 0 };
-    try {
-      const copies = await Promise.all(this.columnFamilies.map((cf) => this.copyStore(tx.objectStore(cf), cf, budget)));
-      return new Map(this.columnFamilies.map((cf, i) => [cf, newTree(copies[i])]));
-    } catch (e) {
-      tx.done.catch(() => undefined);
-      abortQuietly(unwrap(tx));
-      throw this.error(e, 'snapshot');
-    }
-  }
-
-  /** One column family's records, in key order, by chained pages (the transaction stays active). */
-  private async copyStore(
-    store: { getAllKeys(q?: IDBKeyRange, n?: number): Promise<IDBValidKey[]>; getAll(q?: IDBKeyRange, n?: number): Promise<unknown[]> },
-    cf: string,
-    budget: { bytes: number },
-  ): Promise<[Uint8Array, Uint8Array][]> {
-    const out: [Uint8Array, Uint8Array][] = [];
-    let range: IDBKeyRange | undefined;
-    for (;;) {
-      const [keys, values] = await Promise.all([store.getAllKeys(range, IDB_SNAPSHOT_PAGE_RECORDS), store.getAll(range, IDB_SNAPSHOT_PAGE_RECORDS)]);
-      for (let i = 0; i < keys.length; i++) {
-        const key = asBytes(keys[i] as ArrayBuffer);
-        const value = asBytes(values[i] as ArrayBufferView);
-        budget.bytes += key.length + value.length;
-        if (budget.bytes > this.snapshotBytesMax) {
-          throw new StorageError('SnapshotTooLarge', `${this.name}: snapshot over snapshotBytesMax ${this.snapshotBytesMax} bytes (at column family ${cf})`);
-        }
-        out.push([key, value]);
-      }
-      if (keys.length < IDB_SNAPSHOT_PAGE_RECORDS) return out;
-      range = this.keyRange.lowerBound(idbKey(out[out.length - 1][0]), true);
-    }
-  }
-
-  private issueRequests(tx: IDBTransaction, batch: WriteBatch): void {
+  /**
+   * Issues the batch's requests; with `record`, each op first reads what it will replace
+   * (requests run in order, so the first read of a key sees it as before the batch).
+   */
+  private issueRequests(tx: IDBTransaction, batch: WriteBatch, record: PreimageRecorder | undefined): void {
     const stores = new Map<string, IDBObjectStore>();
     for (const op of batch.ops) {
       let store = stores.get(op.cf);
@@ -300,6 +258,7 @@ export class IdbEngine implements KvEngine {
         store = tx.objectStore(op.cf);
         stores.set(op.cf, store);
       }
+      if (record) this.readPreimages(store, op, record);
       if (op.type === 'put') store.put(exactBytes(op.value), idbKey(op.key));
       else if (op.type === 'delete') store.delete(idbKey(op.key));
       else {
@@ -309,7 +268,21 @@ export class IdbEngine implements KvEngine {
     }
   }
 
-  private async readPage(cf: string, req: PageRequest): Promise<KvPair[]> {
+  private readPreimages(store: IDBObjectStore, op: BatchOp, record: PreimageRecorder): void {
+    if (op.type !== 'deleteRange') {
+      const req = store.get(idbKey(op.key));
+      req.onsuccess = () => record(op.cf, op.key, req.result === undefined ? undefined : asBytes(req.result as ArrayBufferView));
+      return;
+    }
+    const range = this.toKeyRange({ lower: op.start, lowerOpen: false, upper: op.end });
+    if (range === null) return;
+    const keys = store.getAllKeys(range);
+    const values = store.getAll(range);
+    values.onsuccess = () => keys.result.forEach((k, i) => record(op.cf, asBytes(k as ArrayBuffer), asBytes(values.result[i] as ArrayBufferView)));
+  }
+
+  /** One page of a live scan, in its own readonly transaction. @internal (for `IdbSnapshot`) */
+  async readPage(cf: string, req: PageRequest): Promise<KvPair[]> {
     this.assertOpen();
     const range = this.toKeyRange(req);
     if (range === null) return [];

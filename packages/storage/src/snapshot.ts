@@ -2,7 +2,7 @@
  * Engine snapshots: the bookkeeping every engine's `KvSnapshot` (see `engine.ts`) shares:
  * the bound on open snapshots, release on engine close, the released and closed checks.
  * Each engine decides how the view is kept (memory: copy-on-write trees; LevelDB: its own
- * snapshots; IndexedDB: one readonly transaction copied eagerly); see each engine's header.
+ * snapshots; IndexedDB: pre-images logged by later writes); see each engine's header.
  */
 import type { KeyRange, KvPair, KvSnapshot, ScanOptions } from './engine.ts';
 import { StorageError } from './errors.ts';

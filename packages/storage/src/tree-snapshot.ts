@@ -1,7 +1,7 @@
 /**
  * Reading ordered B+trees (`sorted-btree`) the way `KvEngine` reads: one page of a paged
- * scan, a range size, and `TreeSnapshot`, a `KvSnapshot` over trees nobody mutates any more
- * (the memory engine's copy-on-write clones, the IndexedDB engine's eager copy).
+ * scan, a range size, and `TreeSnapshot`, a `KvSnapshot` over the memory engine's
+ * copy-on-write clones.
  */
 import { BTree } from './btree.ts';
 import { compareBytes } from './bytes.ts';
@@ -52,9 +52,8 @@ export function treeRangeBytes(tree: Tree, range: KeyRange): number {
 }
 
 /**
- * A snapshot over trees frozen for it: nothing writes them after they are handed over (the
- * memory engine hands clones, whose shared nodes the engine copies before it writes; the
- * IndexedDB engine hands trees it built itself).
+ * A snapshot over trees frozen for it: the memory engine hands clones, and copies a shared
+ * node before it writes it, so nothing the snapshot reads ever changes.
  */
 export class TreeSnapshot extends SnapshotBase {
   private trees: ReadonlyMap<string, Tree> | undefined;
@@ -88,7 +87,7 @@ export class TreeSnapshot extends SnapshotBase {
   }
 
   protected async free(): Promise<void> {
-    // Drop the references so the pinned nodes (or copied records) can be collected.
+    // Drop the references so the pinned nodes can be collected.
     this.trees = undefined;
   }
 

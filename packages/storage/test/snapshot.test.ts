@@ -1,8 +1,8 @@
 /**
  * Engine-specific snapshot behaviour beyond the conformance cases: a memory snapshot dies
- * with its crashed disk and never holds a write still in flight on a slow disk; the
- * IndexedDB copy crosses request pages and stops at
- * `snapshotBytesMax`; each engine takes its own `snapshotsOpenMax`.
+ * with its crashed disk and never holds a write still in flight on a slow disk; an
+ * IndexedDB snapshot pins pre-images only while open, merges them across live pages, and is
+ * voided past `snapshotBytesMax`; each engine takes its own `snapshotsOpenMax`.
  */
 import 'fake-indexeddb/auto';
 import { IDBFactory, IDBKeyRange as FakeKeyRange } from 'fake-indexeddb';
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WriteBatch, type KvSnapshot } from '../src/engine.ts';
-import { IDB_SNAPSHOT_PAGE_RECORDS, IdbEngine } from '../src/idb-engine.ts';
+import { IdbEngine } from '../src/idb-engine.ts';
 import { LevelEngine } from '../src/level-engine.ts';
 import { MemoryDisk, MemoryEngine, type DiskTimers } from '../src/memory-engine.ts';
 import { keyOf, keysOf, range } from './conformance/helpers.ts';
@@ -80,31 +80,58 @@ const openIdb = (o: Partial<Parameters<typeof IdbEngine.open>[0]> = {}) =>
   IdbEngine.open({ name: `snapshot-test-${++idbCount}`, columnFamilies: ['default', 'lock'], indexedDB: new IDBFactory(), keyRange: FakeKeyRange, ...o });
 
 describe('IdbEngine snapshots', () => {
-  it('copies more records than one request page, in order, in both column families', async () => {
+  it('pin nothing while none is open, and let go of pre-images on release', async () => {
     const e = await openIdb();
-    const n = IDB_SNAPSHOT_PAGE_RECORDS * 2 + 7;
-    const wb = new WriteBatch();
-    for (let i = 0; i < n; i++) wb.put('default', keyOf(i), enc(`v${i}`)).put('lock', keyOf(i), enc(`l${i}`));
-    await e.write(wb, relaxed);
-    const snap = await e.snapshot();
-    await e.write(new WriteBatch().deleteRange('default', keyOf(0), keyOf(n)).deleteRange('lock', keyOf(0), keyOf(n)), relaxed);
-    expect(await keysOf(snap, 'default')).toEqual(range(0, n));
-    expect(await keysOf(snap, 'lock', { reverse: true, limit: 3 })).toEqual([n - 1, n - 2, n - 3]);
-    expect(dec(await snap.get('lock', keyOf(IDB_SNAPSHOT_PAGE_RECORDS)))).toBe(`l${IDB_SNAPSHOT_PAGE_RECORDS}`);
+    await e.write(new WriteBatch().put('default', keyOf(1), enc('a')), relaxed);
+    expect(e.snapshotPinnedBytes).toBe(0);
+    const older = await e.snapshot();
+    await e.write(new WriteBatch().put('default', keyOf(1), enc('b')), relaxed);
+    const newer = await e.snapshot();
+    await e.write(new WriteBatch().put('default', keyOf(1), enc('c')).deleteRange('lock', keyOf(0), keyOf(9)), relaxed);
+    expect(e.snapshotPinnedBytes).toBeGreaterThan(0);
+    expect(dec(await older.get('default', keyOf(1)))).toBe('a');
+    expect(dec(await newer.get('default', keyOf(1)))).toBe('b');
+    await older.release();
+    expect(dec(await newer.get('default', keyOf(1)))).toBe('b');
+    await newer.release();
+    expect(e.snapshotPinnedBytes).toBe(0);
+    await e.write(new WriteBatch().put('default', keyOf(1), enc('d')), relaxed);
+    expect(e.snapshotPinnedBytes).toBe(0);
     await e.close();
   });
 
-  it('fails SnapshotTooLarge past snapshotBytesMax, frees its slot, and writes go on', async () => {
-    const e = await openIdb({ snapshotBytesMax: 1000, snapshotsOpenMax: 1 });
+  it('a large range delete after the snapshot: scans across many live pages, both directions', async () => {
+    const e = await openIdb();
+    const n = 700;
+    const wb = new WriteBatch();
+    for (let i = 0; i < n; i++) wb.put('default', keyOf(i * 2), enc(`v${i}`));
+    await e.write(wb, relaxed);
+    const snap = await e.snapshot();
+    const later = new WriteBatch().deleteRange('default', keyOf(100), keyOf(1000));
+    for (let i = 0; i < n; i++) later.put('default', keyOf(i * 2 + 1), enc('odd'));
+    await e.write(later, relaxed);
+    const even = range(0, n).map((i) => i * 2);
+    expect(await keysOf(snap, 'default', { pageSize: 64 })).toEqual(even);
+    expect(await keysOf(snap, 'default', { reverse: true, pageSize: 50 })).toEqual([...even].reverse());
+    expect(await keysOf(snap, 'default', { start: keyOf(95), limit: 5, pageSize: 2 })).toEqual([96, 98, 100, 102, 104]);
+    expect(dec(await snap.get('default', keyOf(500)))).toBe('v250');
+    await e.close();
+  });
+
+  it('past snapshotBytesMax every open snapshot fails SnapshotTooLarge; writes and new snapshots go on', async () => {
+    const e = await openIdb({ snapshotBytesMax: 1000, snapshotsOpenMax: 2 });
     const wb = new WriteBatch();
     for (let i = 0; i < 20; i++) wb.put('default', keyOf(i), new Uint8Array(100));
     await e.write(wb, relaxed);
-    await expect(e.snapshot()).rejects.toMatchObject({ name: 'StorageError', kind: 'SnapshotTooLarge' });
+    const snap = await e.snapshot();
     await e.write(new WriteBatch().deleteRange('default', keyOf(0), keyOf(15)), relaxed);
-    const snap = await e.snapshot(); // the failed one gave its slot back
-    expect(await keysOf(snap, 'default')).toEqual(range(15, 20));
-    expect(await snap.approximateSize('default', {})).toBe(5 * (4 + 100));
+    await expect(snap.get('default', keyOf(1))).rejects.toMatchObject({ name: 'StorageError', kind: 'SnapshotTooLarge' });
+    expect(e.snapshotPinnedBytes).toBe(0);
+    expect(await keysOf(e, 'default')).toEqual(range(15, 20));
+    const next = await e.snapshot(); // the void one still holds its slot until released
     await expect(e.snapshot()).rejects.toMatchObject({ kind: 'TooManySnapshots' });
+    await snap.release();
+    expect(await keysOf(next, 'default')).toEqual(range(15, 20));
     await e.close();
   });
 });
