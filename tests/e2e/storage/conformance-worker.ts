@@ -2,12 +2,14 @@
  * Worker entry of the browser storage suite, over Chromium's real IndexedDB. On
  * `{suite: 'conformance'}` it runs every `KvEngine` conformance case on `IdbEngine`; on
  * `{suite: 'raft-model'}` it runs the seeded `RaftLogStore`-vs-`MemoryStorage` model across
- * reopens. Posts `{log}` lines, then `{done, results}`.
+ * reopens; on `{suite: 'snapshot-model'}` the seeded snapshot model on `IdbEngine`. Posts
+ * `{log}` lines, then `{done, results}`.
  */
 import { runConformance, type CaseResult } from '../../../packages/storage/test/conformance/cases.ts';
 import { globalIdbEnvironment, idbHarnessFactory } from '../../../packages/storage/test/conformance/idb-harness.ts';
 import { IdbEngine } from '../../../packages/storage/src/idb-engine.ts';
 import { runRaftModel } from '../../../packages/storage/test/raft-model.ts';
+import { runSnapshotModel, SNAPSHOT_MODEL_CFS } from '../../../packages/storage/test/snapshot-model.ts';
 
 const scope = self as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: unknown): void };
 const describe = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
@@ -28,13 +30,37 @@ async function raftModel(): Promise<CaseResult[]> {
   return results;
 }
 
+/** Seeds of the snapshot model run in the browser. */
+const SNAPSHOT_MODEL_SEEDS = [31, 32, 33];
+
+async function snapshotModel(): Promise<CaseResult[]> {
+  const results: CaseResult[] = [];
+  for (const seed of SNAPSHOT_MODEL_SEEDS) {
+    const name = `snapshots of IdbEngine match the model, seed ${seed}`;
+    const engine = await IdbEngine.open({ name: `peerkv-browser-snapshot-${seed}-${Date.now()}`, columnFamilies: SNAPSHOT_MODEL_CFS });
+    try {
+      await runSnapshotModel(engine, seed);
+      results.push({ name, ok: true });
+    } catch (e) {
+      results.push({ name, ok: false, error: describe(e) });
+    } finally {
+      await engine.close();
+    }
+    const r = results[results.length - 1];
+    scope.postMessage({ log: `${r.ok ? 'ok  ' : 'FAIL'} ${name}${r.error ? `: ${r.error}` : ''}` });
+  }
+  return results;
+}
+
 scope.onmessage = async (e: MessageEvent) => {
   try {
     const suite = (e.data as { suite: string }).suite;
     const results =
       suite === 'raft-model'
         ? await raftModel()
-        : await runConformance(idbHarnessFactory(globalIdbEnvironment(), 'peerkv-browser-conformance'), (r) =>
+        : suite === 'snapshot-model'
+          ? await snapshotModel()
+          : await runConformance(idbHarnessFactory(globalIdbEnvironment(), 'peerkv-browser-conformance'), (r) =>
             scope.postMessage({ log: `${r.ok ? 'ok  ' : 'FAIL'} ${r.name}${r.error ? `: ${r.error}` : ''}` }),
           );
     scope.postMessage({ done: true, results });

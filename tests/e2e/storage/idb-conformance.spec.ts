@@ -1,6 +1,7 @@
 /**
- * The `KvEngine` conformance suite on `IdbEngine`, and the `RaftLogStore` model test, inside
- * a dedicated Worker in real Chromium (IndexedDB on disk). Fails if any case fails.
+ * The `KvEngine` conformance suite on `IdbEngine` (snapshot cases included), the snapshot
+ * model and the `RaftLogStore` model test, inside a dedicated Worker in real Chromium
+ * (IndexedDB on disk). Fails if any case fails.
  */
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
@@ -45,5 +46,11 @@ test('IdbEngine passes the KvEngine conformance suite in a Chromium Worker', asy
 test('RaftLogStore on IdbEngine matches MemoryStorage across reopens in a Chromium Worker', async ({ page }) => {
   const results = await runSuite(page, 'raft-model');
   expect(results.length).toBe(2);
+  expect(results.filter((r) => !r.ok)).toEqual([]);
+});
+
+test('IdbEngine snapshots match the seeded model in a Chromium Worker', async ({ page }) => {
+  const results = await runSuite(page, 'snapshot-model');
+  expect(results.length).toBe(3);
   expect(results.filter((r) => !r.ok)).toEqual([]);
 });
