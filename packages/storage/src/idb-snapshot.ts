@@ -12,6 +12,8 @@
  * ran; and the first later write to a key found it as it was at the snapshot. A write created
  * after the read does not reach the read, and if its pre-image is already logged it is the
  * snapshot's value too. Nothing keeps a transaction open, so writes never wait for a snapshot.
+ * Only writes through this engine log pre-images: a second connection writing the same
+ * database would slip past its snapshots (a store is its database's only writer).
  *
  * Costs: nothing while no snapshot is open; while one is, each put or delete reads its key
  * first and each range delete reads its range, and the log holds those pre-images until the
