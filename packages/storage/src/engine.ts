@@ -72,11 +72,10 @@ export interface KvEngine {
   /**
    * A consistent, read-only view across every column family while writes go on (see
    * `KvSnapshot` for what it holds and how it fails). Rejects `TooManySnapshots` when the
-   * engine's `snapshotsOpenMax` snapshots are open. Every engine of this package has it;
-   * it is optional only until wrappers outside the package (the browser host's
+   * engine's `snapshotsOpenMax` snapshots are open. Wrappers (the browser host's
    * `SlowableEngine`) forward it.
    */
-  snapshot?(): Promise<KvSnapshot>;
+  snapshot(): Promise<KvSnapshot>;
   /** Releases the engine (and its open snapshots); pending writes finish first. Idempotent. */
   close(): Promise<void>;
 }

@@ -148,6 +148,9 @@ class SlowableEngine implements KvEngine {
   approximateSize(...a: Parameters<KvEngine['approximateSize']>) {
     return this.inner.approximateSize(...a);
   }
+  snapshot() {
+    return this.inner.snapshot();
+  }
   close() {
     return this.inner.close();
   }
