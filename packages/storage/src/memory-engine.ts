@@ -29,7 +29,7 @@ import {
   type WriteOptions,
 } from './engine.ts';
 import { SnapshotRegistry } from './snapshot.ts';
-import { newTree, readTreePage, treeRangeBytes, TreeSnapshot, type Tree } from './tree-snapshot.ts';
+import { newTree, readTreeKey, readTreePage, treeRangeBytes, TreeSnapshot, type Tree } from './tree-snapshot.ts';
 
 /** The timers a slow `MemoryDisk` waits on (a simulator passes virtual ones). */
 export interface DiskTimers {
@@ -302,10 +302,7 @@ export class MemoryEngine implements KvEngine {
   }
 
   async get(cf: string, key: Uint8Array): Promise<Uint8Array | undefined> {
-    const tree = this.treeOf(cf);
-    validateKey(key, this.limits);
-    if (key.length === 0) return undefined; // no empty key is ever stored
-    return tree.get(key)?.slice();
+    return readTreeKey(this.treeOf(cf), key, this.limits);
   }
 
   scan(cf: string, options: ScanOptions = {}): AsyncIterableIterator<KvPair> {

@@ -18,6 +18,13 @@ export function newTree(entries?: [Uint8Array, Uint8Array][]): Tree {
 }
 
 /** One page of a paged scan over `tree`; keys and values are copied out. */
+/** One key's value in a tree (a copy), after the engine's key checks. */
+export function readTreeKey(tree: Tree, key: Uint8Array, limits: EngineLimits): Uint8Array | undefined {
+  validateKey(key, limits);
+  if (key.length === 0) return undefined; // no empty key is ever stored
+  return tree.get(key)?.slice();
+}
+
 export function readTreePage(tree: Tree, req: PageRequest): KvPair[] {
   const out: KvPair[] = [];
   if (req.reverse) {
@@ -69,10 +76,7 @@ export class TreeSnapshot extends SnapshotBase {
   }
 
   async get(cf: string, key: Uint8Array): Promise<Uint8Array | undefined> {
-    const tree = this.treeOf(cf);
-    validateKey(key, this.limits);
-    if (key.length === 0) return undefined; // no empty key is ever stored
-    return tree.get(key)?.slice();
+    return readTreeKey(this.treeOf(cf), key, this.limits);
   }
 
   scan(cf: string, options: ScanOptions = {}): AsyncIterableIterator<KvPair> {
