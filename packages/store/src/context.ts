@@ -10,7 +10,7 @@ import { PdStateMachine } from '@peerkv/pd';
 import { DEFAULT_CONFIG, RawNode, SeededRng } from '@peerkv/raft';
 import { RaftLogStore, type KvEngine, type RegionLog } from '@peerkv/storage';
 import type { DedupTable } from './dedup.ts';
-import { RAFT_CF } from './keys.ts';
+import { DATA_CFS_DEFAULT, RAFT_CF } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
 import { REAL_TIMERS, StoreClosedError, type StoreCounters, type StoreOptions, type StoreTransport, type Timers } from './options.ts';
 import type { PdClient } from './pd-client.ts';
@@ -18,7 +18,7 @@ import { PD_REGION_ID, PdHost } from './pd-host.ts';
 import { RegionPeer } from './peer.ts';
 
 /** The store's settings with every default filled in. */
-export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'unsafeTestMutations'>>;
+export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'dataColumnFamilies' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'unsafeTestMutations'>>;
 
 export class StoreContext {
   readonly storeId: number;
@@ -31,6 +31,8 @@ export class StoreContext {
   readonly opts: StoreSettings;
   readonly pdClient: PdClient | undefined;
   readonly labels: Record<string, string>;
+  /** The column families holding region data (checked at open): every data path iterates them. */
+  readonly dataCfs: readonly string[];
   /** The store is going away (a closing tab): PD moves its leaders elsewhere. */
   draining = false;
   readonly now: () => number;
@@ -83,6 +85,7 @@ export class StoreContext {
     this.pdClient = o.pdClient;
     this.mutations = o.unsafeTestMutations ?? {};
     this.labels = o.labels ?? {};
+    this.dataCfs = o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
     this.logs = new RaftLogStore({
       engine: o.engine,
       cf: RAFT_CF,

@@ -9,7 +9,36 @@
 export const DATA_CF = 'default';
 export const META_CF = 'meta';
 export const RAFT_CF = 'raft';
+/** The column families holding region data when a store declares none: only `default`. */
+export const DATA_CFS_DEFAULT: readonly string[] = [DATA_CF];
+/** Every column family a store with the default data column families opens its engine with. */
 export const STORE_CFS = [DATA_CF, META_CF, RAFT_CF] as const;
+/** Longest column family name, UTF-16 code units. */
+export const CF_NAME_LENGTH_MAX = 64;
+/** Most data column families one store declares. */
+export const DATA_CFS_MAX = 16;
+
+/**
+ * The column families an engine must be opened with for a store whose region data lives in
+ * `dataCfs` (split, snapshot, destroy, size and digests iterate every one of them).
+ */
+export function storeColumnFamilies(dataCfs: readonly string[] = DATA_CFS_DEFAULT): string[] {
+  return [...dataCfs, META_CF, RAFT_CF];
+}
+
+/** Why a store's data column families were refused (`checkDataColumnFamilies`). */
+export function dataColumnFamiliesProblem(dataCfs: readonly string[]): string | undefined {
+  if (dataCfs.length === 0 || dataCfs.length > DATA_CFS_MAX) return `between 1 and ${DATA_CFS_MAX} data column families, got ${dataCfs.length}`;
+  if (!dataCfs.includes(DATA_CF)) return `the data column families must include '${DATA_CF}'`;
+  const seen = new Set<string>();
+  for (const cf of dataCfs) {
+    if (typeof cf !== 'string' || cf.length === 0 || cf.length > CF_NAME_LENGTH_MAX) return `a column family name is 1..${CF_NAME_LENGTH_MAX} characters: '${String(cf)}'`;
+    if (cf === META_CF || cf === RAFT_CF) return `'${cf}' is the store's own column family, not a data one`;
+    if (seen.has(cf)) return `column family '${cf}' is declared twice`;
+    seen.add(cf);
+  }
+  return undefined;
+}
 
 const encoder = new TextEncoder();
 

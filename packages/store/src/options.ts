@@ -56,8 +56,14 @@ export const REAL_TIMERS: Timers = {
 export interface StoreOptions {
   storeId: number;
   clusterId: string;
-  /** Opened with the column families `STORE_CFS`. */
+  /** Opened with the column families `storeColumnFamilies(dataColumnFamilies)` (`STORE_CFS` by default). */
   engine: KvEngine;
+  /**
+   * The column families holding region data (default `['default']`; transactions add `lock`
+   * and `write`). Commands name theirs; split, snapshots, destroy, size heartbeats and digests
+   * carry every one. Fixed for the life of a cluster: every store declares the same list.
+   */
+  dataColumnFamilies?: readonly string[];
   transport: StoreTransport;
   /** Wall-clock ms between ticks. */
   tickIntervalMs?: number;
@@ -148,6 +154,11 @@ export interface StoreIdentity {
 /** The engine belongs to another store or cluster. */
 export class StoreIdentityError extends Error {
   override readonly name = 'StoreIdentityError';
+}
+
+/** The store's options contradict each other or its engine (e.g. a data column family the engine lacks). */
+export class StoreConfigError extends Error {
+  override readonly name = 'StoreConfigError';
 }
 
 /** A request refused because the store is closed. */

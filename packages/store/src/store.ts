@@ -24,8 +24,8 @@ import type { KvOp } from './command.ts';
 import { StoreContext } from './context.ts';
 import { bumpBoot, createRegion, loadRegions, readIdentity } from './identity.ts';
 import { regionDigests, storeStatus } from './inspect.ts';
-import { META_CF, STORE_IDENT_KEY } from './keys.ts';
-import { StoreIdentityError, type RegionDigest, type StoreIdentity, type StoreOptions, type StoreStatus } from './options.ts';
+import { DATA_CFS_DEFAULT, META_CF, STORE_IDENT_KEY, dataColumnFamiliesProblem, storeColumnFamilies } from './keys.ts';
+import { StoreConfigError, StoreIdentityError, type RegionDigest, type StoreIdentity, type StoreOptions, type StoreStatus } from './options.ts';
 import type { PdClient, RegionHeartbeatResponse } from './pd-client.ts';
 import { PdService } from './pd-service.ts';
 import { PdWorker } from './pd-worker.ts';
@@ -76,6 +76,11 @@ export class Store {
    * loads every region this store hosts and starts ticking.
    */
   static async open(o: StoreOptions): Promise<Store> {
+    const dataCfs = o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
+    const problem = dataColumnFamiliesProblem(dataCfs);
+    if (problem) throw new StoreConfigError(problem);
+    const missing = storeColumnFamilies(dataCfs).filter((cf) => !o.engine.columnFamilies.includes(cf));
+    if (missing.length > 0) throw new StoreConfigError(`the engine was opened without column famil${missing.length === 1 ? 'y' : 'ies'} ${missing.map((c) => `'${c}'`).join(', ')}`);
     const ident = await Store.readIdentity(o.engine);
     if (ident && (ident.storeId !== o.storeId || ident.clusterId !== o.clusterId)) {
       throw new StoreIdentityError(`engine belongs to store ${ident.storeId} of cluster '${ident.clusterId}', not store ${o.storeId} of '${o.clusterId}'`);

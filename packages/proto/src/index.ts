@@ -1,0 +1,4 @@
+/**
+ * @peerkv/proto: the byte codec and the types every package puts on the wire.
+ */
+export {};
