@@ -1,21 +1,21 @@
 /**
- * Bytes for `PdCommand`s in PD's Raft log: a compact binary encoding (`codec/bytes.ts`).
+ * Bytes for `PdCommand`s in PD's Raft log: a compact binary encoding (`@peerkv/proto`).
  * The first varUint is the command type (the order of `COMMAND_KINDS`, append only); an
  * unknown type, a truncated body, trailing bytes or a field past its limit throw
  * `PdDecodeError`. Binary rather than JSON because keys are bytes and heartbeats are frequent.
  */
-import { ByteReader, ByteWriter } from './codec/bytes.ts';
-import { readScheduleConfig, writeScheduleConfig } from './codec/config-codec.ts';
 import {
+  ADDRESS_BYTES_MAX,
+  ByteWriter,
   readEpoch,
-  writeEpoch,
+  readLabels,
   readPeers,
   readRegion,
   readRegionHeartbeat,
   readStoreMeta,
   readStoreState,
   readStoreStats,
-  readLabels,
+  writeEpoch,
   writeLabels,
   writePeers,
   writeRegion,
@@ -23,10 +23,13 @@ import {
   writeStoreMeta,
   writeStoreState,
   writeStoreStats,
-} from './codec/meta-codec.ts';
+  type ByteReader,
+} from '@peerkv/proto';
+import { readScheduleConfig, writeScheduleConfig } from './codec/config-codec.ts';
+import { pdDecoding } from './codec/decoding.ts';
 import type { PdCommand } from './command.ts';
 import { PdDecodeError } from './errors.ts';
-import { ADDRESS_BYTES_MAX, ID_BATCH_MAX } from './limits.ts';
+import { ID_BATCH_MAX } from './limits.ts';
 
 /** Wire order of command kinds (append only). */
 export const COMMAND_KINDS = [
@@ -97,13 +100,12 @@ function writeBody(w: ByteWriter, cmd: PdCommand): void {
 
 /** Decodes a command; throws `PdDecodeError` on malformed input. */
 export function decodePdCommand(data: Uint8Array): PdCommand {
-  const r = new ByteReader(data);
-  const tag = r.varUint();
-  const kind = COMMAND_KINDS[tag];
-  if (kind === undefined) throw new PdDecodeError('UnknownTag', `command type ${tag}`);
-  const cmd = readBody(r, kind);
-  r.end();
-  return cmd;
+  return pdDecoding(data, 'command', (r) => {
+    const tag = r.varUint();
+    const kind = COMMAND_KINDS[tag];
+    if (kind === undefined) throw new PdDecodeError('UnknownTag', `command type ${tag}`);
+    return readBody(r, kind);
+  });
 }
 
 function readBody(r: ByteReader, kind: PdCommand['kind']): PdCommand {
@@ -118,7 +120,7 @@ function readBody(r: ByteReader, kind: PdCommand['kind']): PdCommand {
       return { kind, clusterId, store, region, pdGroup: { regionId, epoch, peers }, nowMs: r.varUint() };
     }
     case 'allocIds': {
-      const count = r.boundedUint(ID_BATCH_MAX, 'id batch');
+      const count = r.varUintMax(ID_BATCH_MAX, 'id batch');
       const requesterId = r.varUint();
       const requesterTerm = r.varUint();
       return { kind, count, requesterId, requesterTerm, requestSeq: r.varUint() };

@@ -1,112 +1,29 @@
 /**
  * Cluster metadata shared by the placement driver, stores and clients (TiKV's `metapb`):
- * stores, regions, peers and epochs, and the typed region errors requests come back with.
- * Plain data only.
+ * stores, regions, peers and epochs, and the typed region errors requests come back with
+ * (defined in `@peerkv/proto`), and the pure rules over them: key order, key-in-region,
+ * epoch staleness.
  */
 
-/** A store's id (PD-allocated, never reused; bound to one storage incarnation). */
-export type StoreId = number;
-/** A region's id (PD-allocated). */
-export type RegionId = number;
-/** A peer's id: the Raft node id of one replica of one region (PD-allocated, unique cluster-wide). */
-export type PeerId = number;
+import type { Region, RegionEpoch } from '@peerkv/proto';
 
-/**
- * A region's epoch: `confVer` bumps on every membership change, `version` on every split or
- * merge. A request or heartbeat carrying an older epoch than the receiver's is stale.
- */
-export interface RegionEpoch {
-  confVer: number;
-  version: number;
-}
-
-/** A peer's Raft role; the two joint roles appear only while a joint conf change is in flight. */
-export type PeerRole = 'voter' | 'learner' | 'incomingVoter' | 'demotingVoter';
-
-/** One replica of a region: a Raft node on one store. */
-export interface Peer {
-  id: PeerId;
-  storeId: StoreId;
-  role: PeerRole;
-}
-
-/**
- * A region: the half-open key range [startKey, endKey) replicated by one Raft group. An
- * empty `endKey` means "to the end of the key space"; an empty `startKey` is the beginning.
- */
-export interface Region {
-  id: RegionId;
-  startKey: Uint8Array;
-  endKey: Uint8Array;
-  epoch: RegionEpoch;
-  peers: Peer[];
-}
-
-/** `up` serves; `offline` is being drained of its peers; `tombstone` is gone for good. */
-export type StoreState = 'up' | 'offline' | 'tombstone';
-
-/** Labels place replicas (e.g. `device`, `browser`); PD spreads a region's replicas across distinct values. */
-export type StoreLabels = Record<string, string>;
-
-/** A store as PD registers it. */
-export interface StoreMeta {
-  id: StoreId;
-  /** How peers reach it (transport-specific, e.g. a WebRTC peer name). */
-  address: string;
-  labels: StoreLabels;
-  state: StoreState;
-}
-
-/** What a store reports periodically. */
-export interface StoreStats {
-  storeId: StoreId;
-  capacityBytes: number;
-  usedBytes: number;
-  availableBytes: number;
-  regionCount: number;
-  leaderCount: number;
-  /** The store is closing (e.g. a tab going away): move its leaders elsewhere. */
-  draining: boolean;
-}
-
-/** What a region's leader reports periodically. */
-export interface RegionHeartbeat {
-  region: Region;
-  leader: Peer;
-  /** Peers the leader has not heard from recently. */
-  downPeers: PeerId[];
-  /** Peers still catching up (learners being built, snapshots in flight). */
-  pendingPeers: PeerId[];
-  approximateSizeBytes: number;
-  approximateKeys: number;
-  writtenBytesPerSec: number;
-  term: number;
-}
-
-/**
- * Expected failures of a region request, as values (the client retries them). Broken
- * invariants are assertions, not members of this union.
- */
-export type RegionError =
-  | { kind: 'NotLeader'; regionId: RegionId; leaderHint?: Peer }
-  | { kind: 'EpochNotMatch'; currentRegions: Region[] }
-  | { kind: 'RegionNotFound'; regionId: RegionId }
-  | { kind: 'KeyNotInRegion'; key: Uint8Array; regionId: RegionId; startKey: Uint8Array; endKey: Uint8Array }
-  | { kind: 'ServerIsBusy'; reason: string; backoffMs: number }
-  | { kind: 'StoreNotMatch'; requestStoreId: StoreId; actualStoreId: StoreId }
-  | { kind: 'Timeout'; what: string }
-  /**
-   * Leadership changed while the proposal waited: it may still commit under the new leader
-   * (or may be lost). Retry with the same (clientId, seq): at-most-once makes that safe.
-   */
-  | { kind: 'MaybeCommitted'; regionId: RegionId; leaderHint?: Peer }
-  /**
-   * The store can no longer tell whether this write was applied before (its seq is below the
-   * client's acknowledged floor, or the client's lease ended): it is refused, not applied.
-   * An earlier attempt's outcome is unknown.
-   */
-  | { kind: 'StaleWrite'; reason: string };
-
+// The types live in @peerkv/proto with their one encoding; PD re-exports them so its users
+// (and everything that imports them from here) need nothing else.
+export type {
+  StoreId,
+  RegionId,
+  PeerId,
+  RegionEpoch,
+  PeerRole,
+  Peer,
+  Region,
+  StoreState,
+  StoreLabels,
+  StoreMeta,
+  StoreStats,
+  RegionHeartbeat,
+  RegionError,
+} from '@peerkv/proto';
 /** Byte-wise comparison of keys. */
 export function compareKeys(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);

@@ -3,20 +3,22 @@
  * encoding as commands, led by a format version byte. Stores are written by id and regions
  * by start key, so two replicas with the same state produce the same bytes.
  */
-import { ByteReader, ByteWriter } from './codec/bytes.ts';
-import { readScheduleConfig, writeScheduleConfig } from './codec/config-codec.ts';
 import {
-  readIdList,
+  ByteWriter,
   readPeer,
+  readPeerIds,
   readRegion,
   readStoreMeta,
   readStoreStats,
-  writeIdList,
   writePeer,
+  writePeerIds,
   writeRegion,
   writeStoreMeta,
   writeStoreStats,
-} from './codec/meta-codec.ts';
+  type ByteReader,
+} from '@peerkv/proto';
+import { readScheduleConfig, writeScheduleConfig } from './codec/config-codec.ts';
+import { pdDecoding } from './codec/decoding.ts';
 import { PdDecodeError } from './errors.ts';
 import { SNAPSHOT_ITEMS_MAX } from './limits.ts';
 import type { StoreInfo } from './pd-state.ts';
@@ -30,8 +32,8 @@ function writeRegionInfo(w: ByteWriter, info: RegionInfo): void {
   writeRegion(w, info.region);
   w.bool(info.leader !== undefined);
   if (info.leader !== undefined) writePeer(w, info.leader);
-  writeIdList(w, info.downPeers);
-  writeIdList(w, info.pendingPeers);
+  writePeerIds(w, info.downPeers);
+  writePeerIds(w, info.pendingPeers);
   w.varUint(info.approximateSizeBytes);
   w.varUint(info.approximateKeys);
   w.varUint(info.writtenBytesPerSec);
@@ -45,8 +47,8 @@ function readRegionInfo(r: ByteReader): RegionInfo {
   return {
     region,
     leader,
-    downPeers: readIdList(r),
-    pendingPeers: readIdList(r),
+    downPeers: readPeerIds(r),
+    pendingPeers: readPeerIds(r),
     approximateSizeBytes: r.varUint(),
     approximateKeys: r.varUint(),
     writtenBytesPerSec: r.varUint(),
@@ -90,7 +92,10 @@ export function encodePdSnapshot(s: PdState): Uint8Array {
 
 /** Decodes a snapshot; throws `PdDecodeError` on malformed input or overlapping regions. */
 export function decodePdSnapshot(data: Uint8Array): PdState {
-  const r = new ByteReader(data);
+  return pdDecoding(data, 'snapshot', readSnapshot);
+}
+
+function readSnapshot(r: ByteReader): PdState {
   const format = r.u8();
   if (format !== PD_SNAPSHOT_FORMAT) throw new PdDecodeError('UnknownTag', `snapshot format ${format}`);
   const s = new PdState();
@@ -99,19 +104,18 @@ export function decodePdSnapshot(data: Uint8Array): PdState {
   s.idHighWater = r.varUint();
   s.maxPersistedPhysicalMs = r.varUint();
   s.config = readScheduleConfig(r);
-  const storeCount = r.boundedUint(SNAPSHOT_ITEMS_MAX, 'store count');
+  const storeCount = r.varUintMax(SNAPSHOT_ITEMS_MAX, 'store count');
   for (let i = 0; i < storeCount; i++) {
     const store = readStoreInfo(r);
     if (s.stores.has(store.meta.id)) throw new PdDecodeError('Invalid', `duplicate store ${store.meta.id}`);
     s.stores.set(store.meta.id, store);
   }
   s.pdGroup = r.bool() ? readRegionInfo(r) : undefined;
-  const regionCount = r.boundedUint(SNAPSHOT_ITEMS_MAX, 'region count');
+  const regionCount = r.varUintMax(SNAPSHOT_ITEMS_MAX, 'region count');
   for (let i = 0; i < regionCount; i++) {
     const removed = s.regions.upsert(readRegionInfo(r));
     if (removed.length > 0) throw new PdDecodeError('Invalid', 'overlapping regions in snapshot');
   }
   if (s.regions.size !== regionCount) throw new PdDecodeError('Invalid', 'duplicate region ids in snapshot');
-  r.end();
   return s;
 }

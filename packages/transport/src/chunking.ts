@@ -7,7 +7,7 @@
  * `frameBytesMax` and `pendingChunksMax`. Anything else is a violation: the caller drops
  * the connection and counts it.
  */
-import { ByteReader, ByteWriter } from './codec/bytes.ts';
+import { ByteReader, ByteWriter } from '@peerkv/proto';
 import { DecodeError } from './codec/errors.ts';
 import type { Frame } from './codec/frame.ts';
 import { writeFrame } from './codec/frame.ts';

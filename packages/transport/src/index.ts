@@ -4,7 +4,8 @@
  * behind one `Transport` interface.
  */
 export * from './codec/errors.ts';
-export * from './codec/bytes.ts';
+// The byte codec lives in @peerkv/proto; re-exported so `import { ByteWriter } from '@peerkv/transport'` keeps working.
+export { ByteReader, ByteWriter } from '@peerkv/proto';
 export * from './codec/limits.ts';
 export * from './codec/raft.ts';
 export * from './codec/envelope.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { MESSAGE_TYPES, makeMessage } from '@peerkv/raft';
 import type { Message } from '@peerkv/raft';
-import { ByteReader, ByteWriter } from '../src/codec/bytes.ts';
+import { ByteReader, ByteWriter } from '@peerkv/proto';
 import { readEnvelope, writeEnvelope } from '../src/codec/envelope.ts';
 import { DecodeError } from '../src/codec/errors.ts';
 import type { Frame } from '../src/codec/frame.ts';

@@ -1,10 +1,8 @@
 /** Paired writer/reader of `ScheduleConfig` (commands and snapshots). Field order is the wire order. */
+import { LABEL_BYTES_MAX, readEnum, writeEnum, type ByteReader, type ByteWriter } from '@peerkv/proto';
 import type { RegionBalanceBy, ScheduleConfig } from '../config.ts';
 import { validateScheduleConfig } from '../config.ts';
 import { PdDecodeError } from '../errors.ts';
-import { LABEL_BYTES_MAX } from '../limits.ts';
-import type { ByteReader, ByteWriter } from './bytes.ts';
-import { readEnum, writeEnum } from './meta-codec.ts';
 
 const BALANCE_BY: readonly RegionBalanceBy[] = ['count', 'bytes'];
 

@@ -5,7 +5,7 @@
  * messages, which is how a store's flush goes on the wire.
  */
 import type { Message } from '@peerkv/raft';
-import type { ByteReader, ByteWriter } from './bytes.ts';
+import type { ByteReader, ByteWriter } from '@peerkv/proto';
 import type { DecodeLimits } from './limits.ts';
 import { ENCODED_MESSAGE_BYTES_MIN, readMessage, writeMessage } from './raft.ts';
 

@@ -4,7 +4,7 @@
  * `DecodeError`. Version numbers only ever grow: a reader that knows v1 refuses v2 rather
  * than guessing.
  */
-import { ByteReader, ByteWriter } from './bytes.ts';
+import { ByteReader, ByteWriter } from '@peerkv/proto';
 import type { RaftBatch, RaftEnvelope, StoreId } from './envelope.ts';
 import { readBatch, readEnvelope, writeBatch, writeEnvelope } from './envelope.ts';
 import { DecodeError } from './errors.ts';

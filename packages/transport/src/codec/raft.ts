@@ -6,7 +6,7 @@
  */
 import { MESSAGE_TYPES } from '@peerkv/raft';
 import type { ConfState, Entry, EntryType, Message, MessageType, NodeId, Snapshot } from '@peerkv/raft';
-import type { ByteReader, ByteWriter } from './bytes.ts';
+import type { ByteReader, ByteWriter } from '@peerkv/proto';
 import { DecodeError } from './errors.ts';
 import type { DecodeLimits } from './limits.ts';
 

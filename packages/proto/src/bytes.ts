@@ -1,20 +1,24 @@
 /**
- * Byte writer and bounds-checked byte reader: the codec's primitives.
+ * The byte writer and the bounds-checked byte reader every PeerKV codec is built on.
  *
- * The wire format follows lib0's `encoding`/`decoding` (7-bit varUints, length-prefixed
- * byte arrays and UTF-8 strings) so frames stay readable with lib0 tools, but the reader is
- * our own: lib0's decoder throws plain `Error`s and allocates whatever length a frame
- * claims. Here every length is checked against the bytes that remain (and against a named
- * limit) before anything is allocated, and every failure is a `DecodeError`.
+ * The format follows lib0's `encoding`/`decoding` (7-bit varUints, low bits first;
+ * length-prefixed byte arrays and UTF-8 strings) so bytes stay readable with lib0 tools, but
+ * the reader is our own: lib0's decoder throws plain `Error`s and allocates whatever length
+ * the input claims. Here every length is checked against the bytes that remain and against a
+ * named limit before anything is allocated, and every failure is a `DecodeError`.
+ *
+ * One value has one encoding: the reader refuses overlong varUints, so equal values give
+ * equal bytes (PD replicas compare snapshots byte for byte).
  */
 import { DecodeError } from './errors.ts';
 
-/** Longest varUint we accept: 8 bytes carry 56 bits, more than `Number.MAX_SAFE_INTEGER`. */
+/** Longest varUint accepted: 8 bytes carry 56 bits, more than `Number.MAX_SAFE_INTEGER`. */
 const VAR_UINT_BYTES_MAX = 8;
 const INITIAL_CAPACITY_BYTES = 256;
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+const utf8LossyDecoder = new TextDecoder('utf-8', { fatal: false });
 
 /** A growable output buffer. `finish()` returns a view of exactly the written bytes. */
 export class ByteWriter {
@@ -60,6 +64,11 @@ export class ByteWriter {
     this.buf[this.pos++] = v;
   }
 
+  /** A flag as one byte, 0 or 1. */
+  bool(value: boolean): void {
+    this.u8(value ? 1 : 0);
+  }
+
   /** A length-prefixed byte array. */
   bytes(value: Uint8Array): void {
     this.varUint(value.length);
@@ -84,6 +93,17 @@ export class ByteWriter {
   }
 }
 
+/**
+ * Writes `s` cut to at most `maxBytes` UTF-8 bytes: for text meant for humans (reasons,
+ * messages), which a reader bounds by the same `maxBytes`.
+ */
+export function writeClipped(w: ByteWriter, s: string, maxBytes: number): void {
+  const b = utf8Encoder.encode(s);
+  if (b.length <= maxBytes) return w.bytes(b);
+  // Lossy decoding of a cut may add a 3-byte replacement char: leave room for it.
+  w.string(utf8LossyDecoder.decode(b.subarray(0, maxBytes - 3)));
+}
+
 /** Reads what `ByteWriter` wrote; never reads past the end, never throws but `DecodeError`. */
 export class ByteReader {
   private pos = 0;
@@ -101,7 +121,10 @@ export class ByteReader {
     return this.buf[this.pos++];
   }
 
-  /** A varUint; rejects encodings longer than 8 bytes or above `Number.MAX_SAFE_INTEGER`. */
+  /**
+   * A varUint; refuses encodings longer than 8 bytes, values above `Number.MAX_SAFE_INTEGER`
+   * and overlong forms (a last byte of 0 after the first), so one value has one encoding.
+   */
   varUint(): number {
     let value = 0;
     let scale = 1;
@@ -110,6 +133,7 @@ export class ByteReader {
       value += (b & 0x7f) * scale;
       if (b < 0x80) {
         if (value > Number.MAX_SAFE_INTEGER) throw new DecodeError('VarUintOverflow', 'value above 2^53-1');
+        if (i > 0 && b === 0) throw new DecodeError('InvalidValue', 'overlong varUint');
         return value;
       }
       scale *= 0x80;
@@ -138,13 +162,13 @@ export class ByteReader {
     return b === 1;
   }
 
-  /** A length-prefixed byte array, copied out (so the frame buffer can be released). */
+  /** A length-prefixed byte array, copied out (so the input buffer can be released). */
   bytes(maxBytes: number, what: string): Uint8Array {
-    const n = this.varUintMax(maxBytes, what);
+    const n = this.varUintMax(maxBytes, `${what} length`);
     return this.raw(n).slice();
   }
 
-  /** `n` bytes as a view into the frame. */
+  /** `n` bytes as a view into the input. */
   raw(n: number): Uint8Array {
     if (n > this.remaining) throw new DecodeError('Truncated', `${n} bytes wanted, ${this.remaining} left`);
     const out = this.buf.subarray(this.pos, this.pos + n);
@@ -152,14 +176,14 @@ export class ByteReader {
     return out;
   }
 
-  /** The rest of the frame as a view. */
+  /** The rest of the input as a view. */
   rest(): Uint8Array {
     return this.raw(this.remaining);
   }
 
   /** A length-prefixed UTF-8 string of at most `maxBytes` bytes. */
   string(maxBytes: number, what: string): string {
-    const n = this.varUintMax(maxBytes, what);
+    const n = this.varUintMax(maxBytes, `${what} length`);
     try {
       return utf8Decoder.decode(this.raw(n));
     } catch (e) {
@@ -168,8 +192,23 @@ export class ByteReader {
     }
   }
 
-  /** Asserts the frame has been read completely. */
-  end(what: string): void {
+  /** Throws `TrailingBytes` unless the input has been read completely. */
+  end(what = 'the value'): void {
     if (this.remaining !== 0) throw new DecodeError('TrailingBytes', `${this.remaining} bytes after ${what}`);
   }
+}
+
+/** Encodes one value with its writer. */
+export function encode<T>(value: T, write: (w: ByteWriter, value: T) => void): Uint8Array {
+  const w = new ByteWriter();
+  write(w, value);
+  return w.finish();
+}
+
+/** Decodes one value that fills `bytes` exactly; `what` names it in a `TrailingBytes` error. */
+export function decode<T>(bytes: Uint8Array, read: (r: ByteReader) => T, what: string): T {
+  const r = new ByteReader(bytes);
+  const value = read(r);
+  r.end(what);
+  return value;
 }

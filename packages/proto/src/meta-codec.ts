@@ -1,50 +1,24 @@
 /**
- * Paired writers/readers for the cluster metadata (`meta.ts`) inside PD commands and
- * snapshots: peers, epochs, regions, store metas, store stats and region heartbeats.
- * Enums are one byte each, in the order of the tables below (append only).
- * Every number is a non-negative safe integer (sizes in bytes, rates in whole bytes/s).
+ * Paired writers/readers of the cluster metadata (`meta.ts`): peers, epochs, regions, labels,
+ * store metas, store stats and region heartbeats. The one encoding of these types: the
+ * store's Raft log and region state, PD's commands and snapshots, and the store RPC all use
+ * it. Enums are varUint indexes into the tables below (append only). Every number is a
+ * non-negative safe integer (sizes in bytes, rates in whole bytes/s).
  */
-import { PdDecodeError } from '../errors.ts';
-import {
-  ADDRESS_BYTES_MAX,
-  KEY_BYTES_MAX,
-  LABEL_BYTES_MAX,
-  LABELS_PER_STORE_MAX,
-  PEER_LIST_MAX,
-  PEERS_PER_REGION_MAX,
-} from '../limits.ts';
-import type {
-  Peer,
-  PeerId,
-  PeerRole,
-  Region,
-  RegionEpoch,
-  RegionHeartbeat,
-  StoreLabels,
-  StoreMeta,
-  StoreState,
-  StoreStats,
-} from '../meta.ts';
-import type { ByteReader, ByteWriter } from './bytes.ts';
+import { decode, encode, type ByteReader, type ByteWriter } from './bytes.ts';
+import { readEnum, writeEnum } from './enum-codec.ts';
+import { ADDRESS_BYTES_MAX, KEY_BYTES_MAX, LABEL_BYTES_MAX, LABELS_MAX, PEERS_MAX } from './limits.ts';
+import type { Peer, PeerId, PeerRole, Region, RegionEpoch, RegionHeartbeat, StoreLabels, StoreMeta, StoreState, StoreStats } from './meta.ts';
 
 /** Wire order of peer roles (append only). */
-const PEER_ROLES: readonly PeerRole[] = ['voter', 'learner', 'incomingVoter', 'demotingVoter'];
+export const PEER_ROLES: readonly PeerRole[] = ['voter', 'learner', 'incomingVoter', 'demotingVoter'];
 /** Wire order of store states (append only). */
-const STORE_STATES: readonly StoreState[] = ['up', 'offline', 'tombstone'];
+export const STORE_STATES: readonly StoreState[] = ['up', 'offline', 'tombstone'];
 
-/** Writes one of `table`'s values as its index byte. */
-export function writeEnum<T>(w: ByteWriter, table: readonly T[], v: T): void {
-  const i = table.indexOf(v);
-  if (i < 0) throw new RangeError(`unknown enum value ${String(v)}`);
-  w.u8(i);
-}
-
-/** Reads an index byte back into `table`'s value. */
-export function readEnum<T>(r: ByteReader, table: readonly T[], what: string): T {
-  const i = r.u8();
-  if (i >= table.length) throw new PdDecodeError('UnknownTag', `${what} tag ${i}`);
-  return table[i];
-}
+/** Fewest bytes a peer takes (id, store id, role: one byte each). */
+const PEER_BYTES_MIN = 3;
+/** Fewest bytes a label takes (two empty strings). */
+const LABEL_ENTRY_BYTES_MIN = 2;
 
 /** Writes a store state (paired with `readStoreState`). */
 export function writeStoreState(w: ByteWriter, s: StoreState): void {
@@ -56,7 +30,7 @@ export function readStoreState(r: ByteReader): StoreState {
   return readEnum(r, STORE_STATES, 'store state');
 }
 
-/** Writes a peer (paired with `readPeer`). */
+/** Writes a peer: id, store id, role (paired with `readPeer`). */
 export function writePeer(w: ByteWriter, p: Peer): void {
   w.varUint(p.id);
   w.varUint(p.storeId);
@@ -70,47 +44,47 @@ export function readPeer(r: ByteReader): Peer {
   return { id, storeId, role: readEnum(r, PEER_ROLES, 'peer role') };
 }
 
-/** Writes a peers (paired with `readPeers`). */
+/** Writes a count, then each peer (paired with `readPeers`). */
 export function writePeers(w: ByteWriter, peers: readonly Peer[]): void {
   w.varUint(peers.length);
   for (const p of peers) writePeer(w, p);
 }
 
-/** Reads a peers written by `writePeers`. */
+/** Reads peers written by `writePeers` (at most `PEERS_MAX`). */
 export function readPeers(r: ByteReader): Peer[] {
-  const n = r.boundedUint(PEERS_PER_REGION_MAX, 'peer count');
+  const n = r.count(PEERS_MAX, PEER_BYTES_MIN, 'peers');
   const out: Peer[] = [];
   for (let i = 0; i < n; i++) out.push(readPeer(r));
   return out;
 }
 
-/** Writes a id list (paired with `readIdList`). */
-export function writeIdList(w: ByteWriter, ids: readonly number[]): void {
+/** Writes a count, then each peer id (paired with `readPeerIds`). */
+export function writePeerIds(w: ByteWriter, ids: readonly PeerId[]): void {
   w.varUint(ids.length);
   for (const id of ids) w.varUint(id);
 }
 
-/** Reads a id list written by `writeIdList`. */
-export function readIdList(r: ByteReader): PeerId[] {
-  const n = r.boundedUint(PEER_LIST_MAX, 'peer id list length');
+/** Reads peer ids written by `writePeerIds` (at most `PEERS_MAX`). */
+export function readPeerIds(r: ByteReader): PeerId[] {
+  const n = r.count(PEERS_MAX, 1, 'peer ids');
   const out: PeerId[] = [];
   for (let i = 0; i < n; i++) out.push(r.varUint());
   return out;
 }
 
-/** Writes a epoch (paired with `readEpoch`). */
+/** Writes an epoch: confVer, version (paired with `readEpoch`). */
 export function writeEpoch(w: ByteWriter, e: RegionEpoch): void {
   w.varUint(e.confVer);
   w.varUint(e.version);
 }
 
-/** Reads a epoch written by `writeEpoch`. */
+/** Reads an epoch written by `writeEpoch`. */
 export function readEpoch(r: ByteReader): RegionEpoch {
   const confVer = r.varUint();
   return { confVer, version: r.varUint() };
 }
 
-/** Writes a region (paired with `readRegion`). */
+/** Writes a region: id, start key, end key, epoch, peers (paired with `readRegion`). */
 export function writeRegion(w: ByteWriter, region: Region): void {
   w.varUint(region.id);
   w.bytes(region.startKey);
@@ -128,7 +102,7 @@ export function readRegion(r: ByteReader): Region {
   return { id, startKey, endKey, epoch, peers: readPeers(r) };
 }
 
-/** Labels are written sorted by key, so equal label sets give equal bytes. */
+/** Writes labels as a count and (key, value) strings, sorted by key so equal label sets give equal bytes. */
 export function writeLabels(w: ByteWriter, labels: StoreLabels): void {
   const keys = Object.keys(labels).sort();
   w.varUint(keys.length);
@@ -138,9 +112,9 @@ export function writeLabels(w: ByteWriter, labels: StoreLabels): void {
   }
 }
 
-/** Reads a labels written by `writeLabels`. */
+/** Reads labels written by `writeLabels` (in any key order; at most `LABELS_MAX`, each string at most `LABEL_BYTES_MAX`). */
 export function readLabels(r: ByteReader): StoreLabels {
-  const n = r.boundedUint(LABELS_PER_STORE_MAX, 'label count');
+  const n = r.count(LABELS_MAX, LABEL_ENTRY_BYTES_MIN, 'labels');
   const out: StoreLabels = {};
   for (let i = 0; i < n; i++) {
     const k = r.string(LABEL_BYTES_MAX, 'label key');
@@ -149,7 +123,7 @@ export function readLabels(r: ByteReader): StoreLabels {
   return out;
 }
 
-/** Writes a store meta (paired with `readStoreMeta`). */
+/** Writes a store meta: id, address, labels, state (paired with `readStoreMeta`). */
 export function writeStoreMeta(w: ByteWriter, s: StoreMeta): void {
   w.varUint(s.id);
   w.string(s.address);
@@ -165,7 +139,7 @@ export function readStoreMeta(r: ByteReader): StoreMeta {
   return { id, address, labels, state: readStoreState(r) };
 }
 
-/** Writes a store stats (paired with `readStoreStats`). */
+/** Writes store stats in field order, `draining` last (paired with `readStoreStats`). */
 export function writeStoreStats(w: ByteWriter, s: StoreStats): void {
   w.varUint(s.storeId);
   w.varUint(s.capacityBytes);
@@ -176,7 +150,7 @@ export function writeStoreStats(w: ByteWriter, s: StoreStats): void {
   w.bool(s.draining);
 }
 
-/** Reads a store stats written by `writeStoreStats`. */
+/** Reads store stats written by `writeStoreStats`. */
 export function readStoreStats(r: ByteReader): StoreStats {
   return {
     storeId: r.varUint(),
@@ -189,12 +163,12 @@ export function readStoreStats(r: ByteReader): StoreStats {
   };
 }
 
-/** Writes a region heartbeat (paired with `readRegionHeartbeat`). */
+/** Writes a region heartbeat in field order (paired with `readRegionHeartbeat`). */
 export function writeRegionHeartbeat(w: ByteWriter, hb: RegionHeartbeat): void {
   writeRegion(w, hb.region);
   writePeer(w, hb.leader);
-  writeIdList(w, hb.downPeers);
-  writeIdList(w, hb.pendingPeers);
+  writePeerIds(w, hb.downPeers);
+  writePeerIds(w, hb.pendingPeers);
   w.varUint(hb.approximateSizeBytes);
   w.varUint(hb.approximateKeys);
   w.varUint(hb.writtenBytesPerSec);
@@ -206,11 +180,21 @@ export function readRegionHeartbeat(r: ByteReader): RegionHeartbeat {
   return {
     region: readRegion(r),
     leader: readPeer(r),
-    downPeers: readIdList(r),
-    pendingPeers: readIdList(r),
+    downPeers: readPeerIds(r),
+    pendingPeers: readPeerIds(r),
     approximateSizeBytes: r.varUint(),
     approximateKeys: r.varUint(),
     writtenBytesPerSec: r.varUint(),
     term: r.varUint(),
   };
+}
+
+/** A region as bytes on its own (persisted region state); paired with `decodeRegion`. */
+export function encodeRegion(region: Region): Uint8Array {
+  return encode(region, writeRegion);
+}
+
+/** Reads bytes written by `encodeRegion`: exactly one region. */
+export function decodeRegion(bytes: Uint8Array): Region {
+  return decode(bytes, readRegion, 'region');
 }
