@@ -9,6 +9,7 @@ import type { Region } from '@peerkv/pd';
 import { PdStateMachine } from '@peerkv/pd';
 import { DEFAULT_CONFIG, RawNode, SeededRng } from '@peerkv/raft';
 import { RaftLogStore, type KvEngine, type RegionLog } from '@peerkv/storage';
+import { COMMAND_HANDLERS, type ApplyObserver } from './apply.ts';
 import type { DedupTable } from './dedup.ts';
 import { DATA_CFS_DEFAULT, RAFT_CF } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
@@ -16,9 +17,10 @@ import { REAL_TIMERS, StoreClosedError, type StoreCounters, type StoreOptions, t
 import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID, PdHost } from './pd-host.ts';
 import { RegionPeer } from './peer.ts';
+import { DataRegionMachine, PdRegionMachine } from './region-machine.ts';
 
 /** The store's settings with every default filled in. */
-export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'dataColumnFamilies' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'unsafeTestMutations'>>;
+export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'dataColumnFamilies' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'unsafeTestMutations'>>;
 
 export class StoreContext {
   readonly storeId: number;
@@ -56,8 +58,14 @@ export class StoreContext {
   boot = 0;
   readonly mutations: StoreTestMutations;
   readonly counters: StoreCounters = { rounds: 0, writes: 0, snapshotsGenerated: 0, snapshotsInstalled: 0, logCompactions: 0 };
+  /** Apply observers that threw (each throw is caught; the store goes on). */
+  readonly applyCounters = { observerErrors: 0 };
   /** Set when a write failed: the store stops (its in-memory state is ahead of disk). */
   fatal: unknown;
+  /** Every data region's machine: its entries dispatch on the apply table. */
+  readonly dataMachine = new DataRegionMachine(COMMAND_HANDLERS);
+  /** See each applied data command once durable (`StoreOptions.applyObservers`, `Store.observeApply`). */
+  readonly applyObservers: ApplyObserver[];
   /** One group-commit round (the batch round binds it once the store's parts exist). */
   private round: () => Promise<void> = () => Promise.resolve();
 
@@ -75,6 +83,7 @@ export class StoreContext {
       durability: o.durability ?? 'strict',
       logGcThresholdEntries: o.logGcThresholdEntries ?? 1000,
       logGcKeepEntries: o.logGcKeepEntries ?? 50,
+      logGcLagEntriesMax: o.logGcLagEntriesMax ?? 4 * (o.logGcThresholdEntries ?? 1000),
       hibernateAfterTicks: o.hibernateAfterTicks ?? 60,
       requestTimeoutMs: o.requestTimeoutMs ?? 5000,
       pendingRequestsPerRegionMax: o.pendingRequestsPerRegionMax ?? 4096,
@@ -86,6 +95,7 @@ export class StoreContext {
     this.mutations = o.unsafeTestMutations ?? {};
     this.labels = o.labels ?? {};
     this.dataCfs = o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
+    this.applyObservers = [...(o.applyObservers ?? [])];
     this.logs = new RaftLogStore({
       engine: o.engine,
       cf: RAFT_CF,
@@ -116,12 +126,17 @@ export class StoreContext {
   }
 
   addPeer(region: Region, peerId: number, log: RegionLog, dedup: DedupTable, applied: number): RegionPeer {
-    const peer = new RegionPeer({ region, peerId, raw: this.makeRaw(peerId, log, applied), log, dedup, applied });
+    const peer = new RegionPeer({ region, peerId, raw: this.makeRaw(peerId, log, applied), log, dedup, applied, machine: this.dataMachine });
     peer.mutations = this.mutations;
-    if (region.id === PD_REGION_ID) peer.pd = new PdHost(peerId, PdStateMachine.create(), applied);
+    if (region.id === PD_REGION_ID) this.hostPd(peer, new PdHost(peerId, PdStateMachine.create(), applied));
     this.peers.set(region.id, peer);
     for (const p of region.peers) this.peerStores.set(p.id, p.storeId);
     return peer;
+  }
+
+  /** Makes `peer` PD's replica, backed by `host`. */
+  hostPd(peer: RegionPeer, host: PdHost): void {
+    peer.hostPd(host, new PdRegionMachine(host));
   }
 
   assertOpen(): void {

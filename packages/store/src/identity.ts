@@ -50,7 +50,7 @@ export async function loadRegions(ctx: StoreContext): Promise<void> {
       const stored = await ctx.engine.get(META_CF, PD_STATE_KEY);
       const { index, sm } = stored ? decodePdState(stored) : { index: RAFT_INIT_INDEX, sm: PdStateMachine.create() };
       const peer = ctx.addPeer(region, me.id, log, new DedupTable(), index);
-      peer.pd = new PdHost(me.id, sm, index);
+      ctx.hostPd(peer, new PdHost(me.id, sm, index));
       peer.persistedEffectsThrough = log.applyState().appliedIndex;
       ctx.pdReplayTarget = log.hardState().commit;
       continue;

@@ -3,7 +3,9 @@
  * its regions for the cross-replica consistency check.
  */
 import type { StoreContext } from './context.ts';
-import { DATA_CF, META_CF, dedupPrefix, prefixEnd } from './keys.ts';
+import { META_CF, dedupPrefix, prefixEnd } from './keys.ts';
+
+const encoder = new TextEncoder();
 import type { RegionDigest, StoreStatus } from './options.ts';
 
 /**
@@ -22,10 +24,13 @@ export async function regionDigests(ctx: StoreContext): Promise<RegionDigest[]> 
       const h = new Fnv64();
       let keys = 0;
       const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
-      for await (const kv of ctx.engine.scan(DATA_CF, range)) {
-        h.bytes(kv.key);
-        h.bytes(kv.value);
-        keys++;
+      for (const cf of ctx.dataCfs) {
+        h.bytes(encoder.encode(cf));
+        for await (const kv of ctx.engine.scan(cf, range)) {
+          h.bytes(kv.key);
+          h.bytes(kv.value);
+          keys++;
+        }
       }
       const prefix = dedupPrefix(peer.regionId);
       for await (const kv of ctx.engine.scan(META_CF, { start: prefix, end: prefixEnd(prefix) })) {

@@ -7,6 +7,7 @@ import type { Peer, RegionEpoch } from '@peerkv/pd';
 import type { Config as RaftConfig } from '@peerkv/raft';
 import type { Durability, KvEngine } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
+import type { ApplyObserver } from './apply.ts';
 import type { StoreTestMutations } from './mutations.ts';
 import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID } from './pd-host.ts';
@@ -64,6 +65,12 @@ export interface StoreOptions {
    * carry every one. Fixed for the life of a cluster: every store declares the same list.
    */
   dataColumnFamilies?: readonly string[];
+  /**
+   * See every command a data region applies on this store, with its writes, their column
+   * families and its index, once durable (the change feed hooks in here; `Store.observeApply`
+   * adds one later).
+   */
+  applyObservers?: readonly ApplyObserver[];
   transport: StoreTransport;
   /** Wall-clock ms between ticks. */
   tickIntervalMs?: number;
@@ -81,6 +88,12 @@ export interface StoreOptions {
   logGcThresholdEntries?: number;
   /** Entries kept behind the applied index when compacting (lagging followers catch up from them). */
   logGcKeepEntries?: number;
+  /**
+   * A leader keeps the log entries a follower still needs while it lags by at most this
+   * many entries (it catches up from the log); a follower further behind gets a snapshot.
+   * Default: four times `logGcThresholdEntries`.
+   */
+  logGcLagEntriesMax?: number;
   /** Ticks without new entries after which a caught-up region stops ticking. */
   hibernateAfterTicks?: number;
   /** Default per-request timeout, ms. */

@@ -111,8 +111,12 @@ export class PdWorker {
     let keys = 0;
     if (!peer.pd) {
       const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
-      size = await this.ctx.engine.approximateSize(DATA_CF, range);
-      for await (const _ of this.ctx.engine.scan(DATA_CF, { ...range, limit: REGION_KEYS_COUNT_MAX })) keys++;
+      // Every data column family counts toward the region's size (its split trigger).
+      for (const cf of this.ctx.dataCfs) {
+        size += await this.ctx.engine.approximateSize(cf, range);
+        for await (const _ of this.ctx.engine.scan(cf, { ...range, limit: REGION_KEYS_COUNT_MAX - keys })) keys++;
+        if (keys >= REGION_KEYS_COUNT_MAX) break;
+      }
     }
     return {
       region: { ...peer.region, peers: peer.region.peers.map((p) => ({ ...p })) },
@@ -178,8 +182,15 @@ export class PdWorker {
   /** The median key of a region (bounded scan), or undefined for regions too small to split. */
   private async middleKey(peer: RegionPeer): Promise<Uint8Array | undefined> {
     const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
+    // The split key comes from the column family holding the most bytes of this region.
+    let cf = DATA_CF;
+    let most = -1;
+    for (const c of this.ctx.dataCfs) {
+      const bytes = await this.ctx.engine.approximateSize(c, range);
+      if (bytes > most) [cf, most] = [c, bytes];
+    }
     const keys: Uint8Array[] = [];
-    for await (const kv of this.ctx.engine.scan(DATA_CF, { ...range, limit: REGION_KEYS_COUNT_MAX })) keys.push(kv.key);
+    for await (const kv of this.ctx.engine.scan(cf, { ...range, limit: REGION_KEYS_COUNT_MAX })) keys.push(kv.key);
     if (keys.length < 2) return undefined;
     return keys[Math.floor(keys.length / 2)];
   }

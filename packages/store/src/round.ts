@@ -11,10 +11,10 @@ import type { RegionMessage } from '@peerkv/transport';
 import type { StoreContext } from './context.ts';
 import { stageDedupTable, type DedupTable } from './dedup.ts';
 import { RAFT_INIT_TERM } from './options.ts';
-import { PD_PERSIST_EVERY_ENTRIES } from './pd-host.ts';
 import type { PdWorker } from './pd-worker.ts';
-import type { ApplyEffects, RegionPeer } from './peer.ts';
-import { rangesOverlap, stageInitialRegion, stagePdState } from './region-meta.ts';
+import { applyEntries, type ApplyEffects } from './apply.ts';
+import type { RegionPeer } from './peer.ts';
+import { rangesOverlap, stageInitialRegion } from './region-meta.ts';
 import type { SnapshotWorker } from './snapshot-worker.ts';
 import type { SplitPlan, StoreLoop } from './store-loop.ts';
 
@@ -41,11 +41,11 @@ export class BatchRound {
       // Sent now, before the write (a leader's appends and heartbeats).
       await this.queueMessages(outbox, peer, rd.messages);
       const appliedBefore = peer.applied;
-      // PD: a lost leadership stops the leader services before anything more is applied.
-      if (peer.pd && rd.softState && rd.softState.role !== 'leader') peer.pd.updateRole(false, 0, peer.applied, 0, this.ctx.now());
-      const fx = peer.applyEntries(rd.committedEntries, batch.kv, this.ctx.storeId);
+      // A lost leadership stops leader services (PD's) before anything more is applied.
+      if (rd.softState && rd.softState.role !== 'leader') peer.machine.onRole(peer, this.ctx.now());
+      const fx = applyEntries(peer, rd.committedEntries, this.applyEnv(batch));
       if (peer.applied !== appliedBefore || rd.snapshot) batch.stageApplyState(peer.regionId, { appliedIndex: peer.applied });
-      if (peer.pd && peer.applied - peer.pd.persistedIndex >= PD_PERSIST_EVERY_ENTRIES) stagePdState(batch, peer);
+      peer.machine.stageApplied(batch, peer);
       // The conf state is kept as of the applied index, so a restart neither loses nor replays a change.
       if (fx.confChanged) batch.stageConfState(peer.regionId, peer.raw.status().config);
       // The log view is updated only after the write: no compaction in a snapshot's round.
@@ -91,14 +91,15 @@ export class BatchRound {
         peer.failPending(peer.notLeader());
       }
       peer.serveReads();
-      if (peer.pd) {
-        const st = peer.raw.status();
-        peer.pd.updateRole(st.role === 'leader', st.term, peer.applied, st.lastIndex, this.ctx.now());
-      }
+      peer.machine.onRole(peer, this.ctx.now());
       if (fx.splits.some((x) => x.parentLeader)) this.pdWorker.reportSplit(peer, fx.splits.map((x) => x.region.id));
       if (fx.removed) await this.loop.destroyPeer(peer);
     }
     for (const p of this.ctx.peers.values()) if (p.raw.hasReady()) this.ctx.scheduleAgain();
+  }
+
+  private applyEnv(batch: RaftWriteBatch): Parameters<typeof applyEntries>[2] {
+    return { kv: batch.kv, storeId: this.ctx.storeId, dataCfs: this.ctx.dataCfs, observers: this.ctx.applyObservers, counters: this.ctx.applyCounters };
   }
 
   private async queueMessages(outbox: Map<number, RegionMessage[]>, peer: RegionPeer, msgs: Message[]): Promise<void> {
@@ -128,15 +129,36 @@ export class BatchRound {
     }
   }
 
+  /**
+   * Log GC (TiKV's raft log GC, scaled down: each replica compacts its own log). Once the log
+   * holds more than `logGcThresholdEntries`, it is compacted to `logGcKeepEntries` behind the
+   * applied index, but a leader keeps what its slowest follower still needs: a follower that
+   * lags by less than `logGcLagEntriesMax` catches up from the log, not from a snapshot.
+   */
   private maybeCompact(batch: RaftWriteBatch, peer: RegionPeer): void {
     const first = peer.log.firstIndex();
     if (peer.applied - first + 1 <= this.ctx.opts.logGcThresholdEntries) return;
     let compactTo = peer.applied - this.ctx.opts.logGcKeepEntries;
+    const slowest = this.slowestFollowerMatch(peer);
+    if (slowest !== undefined && peer.applied - slowest <= this.ctx.opts.logGcLagEntriesMax) compactTo = Math.min(compactTo, slowest);
     // PD replays its log from its persisted snapshot after a restart: keep that part.
-    if (peer.pd) compactTo = Math.min(compactTo, peer.pd.persistedIndex);
+    compactTo = Math.min(compactTo, peer.machine.logCompactLimit());
     if (compactTo <= first) return;
     batch.stageCompact(peer.regionId, compactTo);
     this.ctx.counters.logCompactions++;
+  }
+
+  /** As leader: the least match index among its followers (undefined otherwise). */
+  private slowestFollowerMatch(peer: RegionPeer): number | undefined {
+    const st = peer.raw.status();
+    if (st.role !== 'leader' || !st.progress) return undefined;
+    let slowest: number | undefined;
+    for (const [id, pr] of st.progress) {
+      // A follower being sent a snapshot does not hold the log back (its lag is bounded below).
+      if (id === peer.peerId || pr.state === 'snapshot') continue;
+      slowest = slowest === undefined ? pr.match : Math.min(slowest, pr.match);
+    }
+    return slowest;
   }
 
   /**

@@ -1,0 +1,261 @@
+/**
+ * Apply: turns a region's committed entries into engine writes (TiKV's `ApplyFsm`, scaled
+ * down and single-threaded). A membership change is applied here; every other entry goes to
+ * the region's state machine (`region-machine.ts`): a data region decodes the command and
+ * dispatches on `COMMAND_HANDLERS`, one handler per command type, PD's region hands it to
+ * PD's state machine. Observers see each applied command, its writes with their column
+ * family, and its index, once the write holding it is durable (the change feed hooks in here).
+ *
+ * Deterministic: every replica does the same for the same log, so a handler depends only on
+ * the entry and the replicated state (never on a clock, a local setting or leadership).
+ */
+import type { Peer, Region, RegionError } from '@peerkv/pd';
+import { compareKeys, regionContainsKey } from '@peerkv/pd';
+import { decodeConfChange, type ConfChangeV2, type Entry } from '@peerkv/raft';
+import type { WriteBatch } from '@peerkv/storage';
+import { decodeConfChangeContext, type Command, type KvOp, type SplitCommand, type WriteCommand } from './command.ts';
+import { stageDedupRecords, type DedupTable } from './dedup.ts';
+import { DATA_CF, META_CF, regionStateKey } from './keys.ts';
+import { encodeRegionState, ok, rolesOf, type RegionPeer, type Result } from './peer.ts';
+
+/** What applying one entry asks the store to do once the write is durable. */
+export interface ApplyEffects {
+  /** Callbacks to run after the write, in apply order (proposal answers, observers, PD). */
+  callbacks: (() => void)[];
+  /**
+   * A split created this region (the store creates its peer), with the parent's completion
+   * records as of the split entry: they move with the data, the same on every replica.
+   */
+  splits: { region: Region; parentLeader: boolean; dedup: DedupTable }[];
+  /** This peer was removed from its region. */
+  removed: boolean;
+  /** A membership change was applied (the conf state must be persisted). */
+  confChanged: boolean;
+}
+
+/** One applied command as its observers see it. */
+export interface AppliedCommand {
+  regionId: number;
+  /** The Raft index and term of the entry that carried it. */
+  index: number;
+  term: number;
+  type: Command['type'];
+  /** The writes it made, each naming its column family (`cf` absent = `default`); empty for a split or a deduplicated retry. */
+  ops: readonly KvOp[];
+}
+
+/**
+ * Sees every command a data region applies on this store, in log order per region, after
+ * the write holding it is durable. It must not throw (a throw is caught and counted) and
+ * must not block: it runs inside the store's round.
+ */
+export interface ApplyObserver {
+  onApplied(cmd: AppliedCommand): void;
+}
+
+/** Everything a command handler may read and write. */
+export interface ApplyContext {
+  peer: RegionPeer;
+  entry: Entry;
+  /** The round's engine batch: every write of the entry goes here. */
+  kv: WriteBatch;
+  storeId: number;
+  /** The column families holding region data (the store's declaration, the same on every replica). */
+  dataCfs: readonly string[];
+  fx: ApplyEffects;
+  /** Writes the entry made, reported to observers after the write. */
+  applied: KvOp[];
+  /** The type of the data command the entry carried (set by the data region's machine; observers see only these). */
+  type?: Command['type'];
+}
+
+/** Applies one decoded command; returns the answer its proposer gets. */
+export type CommandHandler<C extends Command> = (cmd: C, a: ApplyContext) => Result<unknown>;
+
+/** One handler per command type: adding a command is one entry here plus its codec. */
+export type CommandHandlers = { [K in Command['type']]: CommandHandler<Extract<Command, { type: K }>> };
+
+export const COMMAND_HANDLERS: CommandHandlers = { write: applyWrite, split: applySplit };
+
+/** Runs `cmd`'s handler from `handlers`. */
+export function dispatchCommand(handlers: CommandHandlers, cmd: Command, a: ApplyContext): Result<unknown> {
+  const handler = handlers[cmd.type] as CommandHandler<Command>;
+  return handler(cmd, a);
+}
+
+/** Counts what observers did wrong (they never stop the store). */
+export interface ApplyCounters {
+  observerErrors: number;
+}
+
+/**
+ * Applies `entries` of `peer` into `kv` and returns what must happen after the write.
+ * Observers are called from the returned callbacks, so they see only durable writes.
+ */
+export function applyEntries(
+  peer: RegionPeer,
+  entries: readonly Entry[],
+  env: { kv: WriteBatch; storeId: number; dataCfs: readonly string[]; observers: readonly ApplyObserver[]; counters: ApplyCounters },
+): ApplyEffects {
+  const fx: ApplyEffects = { callbacks: [], splits: [], removed: false, confChanged: false };
+  for (const e of entries) {
+    let result: Result<unknown> = ok();
+    const a: ApplyContext = { peer, entry: e, kv: env.kv, storeId: env.storeId, dataCfs: env.dataCfs, fx, applied: [] };
+    if (e.type === 'confChange' && e.index <= peer.persistedEffectsThrough) {
+      // Replayed after a restart (PD): the membership change is already in the persisted
+      // conf state and region state; applying it again would double-count it.
+      result = ok();
+    } else if (e.type === 'confChange') {
+      result = applyConfChange(a);
+    } else if (e.data.length > 0) {
+      result = peer.machine.applyCommand(e.data, a);
+    }
+    peer.applied = e.index;
+    notifyObservers(a, env.observers, env.counters);
+    resolveProposal(peer, e, result, fx);
+  }
+  return fx;
+}
+
+function notifyObservers(a: ApplyContext, observers: readonly ApplyObserver[], counters: ApplyCounters): void {
+  if (observers.length === 0 || a.type === undefined) return;
+  const cmd: AppliedCommand = { regionId: a.peer.regionId, index: a.entry.index, term: a.entry.term, type: a.type, ops: a.applied };
+  a.fx.callbacks.push(() => {
+    for (const o of observers) {
+      try {
+        o.onApplied(cmd);
+      } catch {
+        counters.observerErrors++;
+      }
+    }
+  });
+}
+
+function resolveProposal(peer: RegionPeer, e: Entry, result: Result<unknown>, fx: ApplyEffects): void {
+  while (peer.proposals.length > 0 && peer.proposals[0].index <= e.index) {
+    const p = peer.proposals.shift()!;
+    // Another entry took this index: the proposal was lost to a leader change.
+    const r: Result<unknown> = p.index === e.index && p.term === e.term ? result : { ok: false, error: peer.notLeader() };
+    fx.callbacks.push(() => p.resolve(r));
+  }
+}
+
+function epochNotMatch(region: Region): Result<never> {
+  return { ok: false, error: { kind: 'EpochNotMatch', currentRegions: [region] } };
+}
+
+/**
+ * A committed command names a column family this store does not declare. Requests are
+ * checked against the declaration before they are proposed, and every store of a cluster
+ * declares the same list, so this is a broken invariant: the store stops (its round fails)
+ * rather than apply differently from the other replicas.
+ */
+export class ColumnFamilyMismatchError extends Error {
+  override readonly name = 'ColumnFamilyMismatchError';
+}
+
+/** Why `op` may not apply in `region` (its keys moved away in a split), or undefined when it may. */
+function opProblem(op: KvOp, region: Region, dataCfs: readonly string[]): RegionError | undefined {
+  const cf = opCf(op);
+  if (!dataCfs.includes(cf)) throw new ColumnFamilyMismatchError(`a committed write names column family '${cf}', which this store does not declare (${dataCfs.join(', ')})`);
+  const key = op.type === 'deleteRange' ? op.start : op.key;
+  if (!regionContainsKey(region, key)) return { kind: 'EpochNotMatch', currentRegions: [region] };
+  if (op.type === 'deleteRange' && region.endKey.length > 0 && compareKeys(op.end, region.endKey) > 0) {
+    return { kind: 'EpochNotMatch', currentRegions: [region] };
+  }
+  return undefined;
+}
+
+/**
+ * Applies a client write at most once (dedup.ts). Every branch depends only on the entry
+ * and the replicated state, so every replica decides alike.
+ */
+function applyWrite(cmd: WriteCommand, a: ApplyContext): Result<void> {
+  const { peer, kv } = a;
+  const dedup = peer.dedup;
+  const expired = dedup.expireIdle(cmd.stampMs);
+  if (expired.length > 0) stageDedupRecords(kv, peer.regionId, dedup, expired);
+  // The floor first: a client at its record limit frees itself by acknowledging. A seq
+  // equal to the floor is still the client's to judge (ackFloor ≤ seq, checked at propose).
+  if (!peer.mutations.dedupOff && dedup.check(cmd.clientId, cmd.seq, cmd.stampMs).kind !== 'stale') {
+    const acked = dedup.acknowledge(cmd.clientId, Math.min(cmd.ackFloor, cmd.seq));
+    if (acked.length > 0) stageDedupRecords(kv, peer.regionId, dedup, acked);
+  }
+  const verdict = peer.mutations.dedupOff ? { kind: 'new' as const } : dedup.check(cmd.clientId, cmd.seq, cmd.stampMs);
+  if (verdict.kind === 'stale') return { ok: false, error: { kind: 'StaleWrite', reason: verdict.reason } };
+  if (verdict.kind === 'full') {
+    return { ok: false, error: { kind: 'ServerIsBusy', reason: `client ${cmd.clientId} has too many unacknowledged writes in region ${peer.regionId}`, backoffMs: 100 } };
+  }
+  if (verdict.kind === 'applied') {
+    stageDedupRecords(kv, peer.regionId, dedup, dedup.record(cmd.clientId, cmd.seq, cmd.ackFloor, cmd.stampMs, false));
+    return ok();
+  }
+  // Keys must still be in the region: a split between proposal and apply moves them.
+  for (const op of cmd.ops) {
+    const problem = opProblem(op, peer.region, a.dataCfs);
+    if (problem) return { ok: false, error: problem };
+  }
+  for (const op of cmd.ops) applyOp(kv, op);
+  a.applied.push(...cmd.ops);
+  stageDedupRecords(kv, peer.regionId, dedup, dedup.record(cmd.clientId, cmd.seq, cmd.ackFloor, cmd.stampMs));
+  return ok();
+}
+
+/** The column family `op` writes (`default` when it names none). */
+export function opCf(op: KvOp): string {
+  return (op as { cf?: string }).cf ?? DATA_CF;
+}
+
+function applyOp(kv: WriteBatch, op: KvOp): void {
+  const cf = opCf(op);
+  if (op.type === 'put') kv.put(cf, op.key, op.value);
+  else if (op.type === 'delete') kv.delete(cf, op.key);
+  else kv.deleteRange(cf, op.start, op.end);
+}
+
+/**
+ * Splits the region at `cmd.splitKey`: the left half keeps the region id, the right half
+ * becomes a new region on the same stores. Data stays where it is in every column family
+ * (regions partition the key space, not the engine), so nothing moves.
+ */
+function applySplit(cmd: SplitCommand, a: ApplyContext): Result<void> {
+  const { peer } = a;
+  const r = peer.region;
+  const inside = regionContainsKey(r, cmd.splitKey) && compareKeys(cmd.splitKey, r.startKey) > 0;
+  if (!inside || cmd.newPeerIds.length !== r.peers.length) return epochNotMatch(r);
+  const version = r.epoch.version + 1;
+  const right: Region = {
+    id: cmd.newRegionId,
+    startKey: cmd.splitKey,
+    endKey: r.endKey,
+    epoch: { confVer: r.epoch.confVer, version },
+    peers: r.peers.map((p, i) => ({ id: cmd.newPeerIds[i], storeId: p.storeId, role: p.role })),
+  };
+  peer.region = { ...r, endKey: cmd.splitKey, epoch: { confVer: r.epoch.confVer, version } };
+  a.kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'normal'));
+  a.fx.splits.push({ region: right, parentLeader: peer.isLeader(), dedup: peer.dedup.clone() });
+  return ok();
+}
+
+function applyConfChange(a: ApplyContext): Result<void> {
+  const { peer } = a;
+  const cc: ConfChangeV2 = decodeConfChange(a.entry.data);
+  const ctxPeers = cc.context ? decodeConfChangeContext(cc.context).peers : [];
+  const cs = peer.raw.applyConfChange(cc);
+  const storeOfPeer = new Map<number, number>();
+  for (const p of peer.region.peers) storeOfPeer.set(p.id, p.storeId);
+  for (const p of ctxPeers) storeOfPeer.set(p.id, p.storeId);
+  const peers: Peer[] = [];
+  for (const [id, role] of rolesOf(cs)) {
+    const sid = storeOfPeer.get(id);
+    if (sid !== undefined) peers.push({ id, storeId: sid, role });
+  }
+  // One membership change bumps confVer once: leaving a joint config (an empty change)
+  // completes the change that entered it (PD's operators expect one bump per step).
+  const bump = cc.changes.length > 0 ? 1 : 0;
+  peer.region = { ...peer.region, peers, epoch: { ...peer.region.epoch, confVer: peer.region.epoch.confVer + bump } };
+  a.kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'normal'));
+  a.fx.confChanged = true;
+  if (!peers.some((p) => p.id === peer.peerId && p.storeId === a.storeId)) a.fx.removed = true;
+  return ok();
+}

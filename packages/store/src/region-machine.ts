@@ -1,0 +1,79 @@
+/**
+ * The state machine behind a region's Raft group. Two kinds share one interface, so the
+ * round and apply treat every region alike:
+ * - `DataRegionMachine`: user data in the store's data column families; a committed entry is
+ *   a `Command`, dispatched on the apply table (`COMMAND_HANDLERS`, apply.ts);
+ * - `PdRegionMachine`: the placement driver's replica (`PdHost`); an entry is a PD command,
+ *   applied to PD's in-memory state machine, which is persisted every
+ *   `PD_PERSIST_EVERY_ENTRIES` entries and replayed from there after a restart.
+ */
+import type { RaftWriteBatch } from '@peerkv/storage';
+import { dispatchCommand, type ApplyContext, type CommandHandlers } from './apply.ts';
+import { decodeCommand } from './command.ts';
+import type { RegionPeer, Result } from './peer.ts';
+import { PD_PERSIST_EVERY_ENTRIES, type PdHost } from './pd-host.ts';
+import { stagePdState } from './region-meta.ts';
+
+export interface RegionStateMachine {
+  /** `data`: user keys (split, snapshot, size and digests cover them); `pd`: the placement driver. */
+  readonly kind: 'data' | 'pd';
+  /** Applies one committed normal entry's payload (never empty); the answer goes to its proposer. */
+  applyCommand(data: Uint8Array, a: ApplyContext): Result<unknown>;
+  /** Stages what must be persisted with this round's write once `peer`'s entries were applied. */
+  stageApplied(batch: RaftWriteBatch, peer: RegionPeer): void;
+  /** The Raft log may be compacted below this index and no further (a restart replays from it). */
+  logCompactLimit(): number;
+  /**
+   * The peer's role as of now: called when it loses leadership (before anything more is
+   * applied) and after each round's write.
+   */
+  onRole(peer: RegionPeer, nowMs: number): void;
+}
+
+export class DataRegionMachine implements RegionStateMachine {
+  readonly kind = 'data';
+
+  constructor(private readonly handlers: CommandHandlers) {}
+
+  applyCommand(data: Uint8Array, a: ApplyContext): Result<unknown> {
+    const cmd = decodeCommand(data);
+    a.type = cmd.type;
+    return dispatchCommand(this.handlers, cmd, a);
+  }
+
+  stageApplied(): void {}
+
+  logCompactLimit(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+
+  onRole(): void {}
+}
+
+export class PdRegionMachine implements RegionStateMachine {
+  readonly kind = 'pd';
+
+  constructor(readonly host: PdHost) {}
+
+  applyCommand(data: Uint8Array, a: ApplyContext): Result<unknown> {
+    const host = this.host;
+    const applied = host.sm.applyEntry(data);
+    // The allocators serve a granted id batch or TSO window only once the entry granting it
+    // is durable (the round's write may hold it: a one-voter PD commits before it persists).
+    a.fx.callbacks.push(() => host.onApplied(applied));
+    return { ok: true, value: applied };
+  }
+
+  stageApplied(batch: RaftWriteBatch, peer: RegionPeer): void {
+    if (peer.applied - this.host.persistedIndex >= PD_PERSIST_EVERY_ENTRIES) stagePdState(batch, peer);
+  }
+
+  logCompactLimit(): number {
+    return this.host.persistedIndex;
+  }
+
+  onRole(peer: RegionPeer, nowMs: number): void {
+    const st = peer.raw.status();
+    this.host.updateRole(st.role === 'leader', st.term, peer.applied, st.lastIndex, nowMs);
+  }
+}
