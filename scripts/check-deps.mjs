@@ -8,7 +8,14 @@
  * - any relative import from one package (packages/<name> or signaling, sources, tests and
  *   benchmarks alike) into another (`../../transport/src/x.ts`): packages meet through their
  *   names and `exports` maps (`@peerkv/transport/memory`), never through each other's files.
- *   The root `tests/` harness is not a package; reaching it is allowed.
+ *   The root `tests/` harness is not a package; reaching it is allowed;
+ * - (issue "Reshape") any import of a Node-only module from the sources of a package a browser
+ *   bundle reaches (`BROWSER_PACKAGES`): a Node builtin (`node:fs` or `fs`), a native or
+ *   Node-only npm package (`NODE_ONLY_NPM`: `@roamhq/wrtc`, `ws`, `classic-level`), a Node-only
+ *   subpath of a browser package (`NODE_ONLY_MODULES`: `@peerkv/storage/level`), or a Node-only
+ *   package (`@peerkv/node`, `@peerkv/signaling`). Those belong in `@peerkv/node`. Each source
+ *   file is checked on its own imports, so together the rules hold for everything a browser
+ *   entry reaches; tests and benchmarks (outside `src/`) run in Node and may import anything.
  *
  * It runs dependency-cruiser on the TypeScript sources as written (`tsPreCompilationDeps`, so
  * the imports that compile away are seen too), prints each violation with its cycle, and exits
@@ -24,6 +31,25 @@ process.chdir(root);
 
 /** What is scanned: every package's sources, tests and benchmarks, and the signaling server. */
 const SCAN_DEFAULT = ['packages', 'signaling/src', 'signaling/test'];
+
+/** The packages a browser bundle reaches (`peerkv`, `peerkv/browser` and what they import). */
+const BROWSER_PACKAGES = ['raft', 'storage', 'transport', 'pd', 'store', 'client', 'proto'];
+/**
+ * Their explicitly Node-only modules, each the target of a Node-only subpath export that no
+ * browser module may import: `@peerkv/storage/level` (LevelDB).
+ */
+const NODE_ONLY_MODULES = ['packages/storage/src/level-engine.ts'];
+/** npm packages only Node can run: native WebRTC, the `ws` WebSocket, LevelDB (native). */
+const NODE_ONLY_NPM = ['@roamhq/wrtc', 'ws', 'classic-level'];
+/** Workspace packages that are Node-only as a whole. */
+const NODE_ONLY_PACKAGES = ['packages/node', 'signaling'];
+
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const anyOf = (xs) => xs.map(escapeRe).join('|');
+const browserSource = {
+  path: `^packages/(${BROWSER_PACKAGES.join('|')})/src/`,
+  pathNot: `^(${anyOf(NODE_ONLY_MODULES)})$`,
+};
 
 const ruleSet = {
   forbidden: [
@@ -44,6 +70,23 @@ const ruleSet = {
       to: { dependencyTypes: ['local'], path: '^(packages/[^/]+|signaling)/', pathNot: '^$1/' },
     },
     {
+      name: 'browser-no-node-builtin',
+      severity: 'error',
+      comment: 'A Node builtin imported by a browser package. Node-only code goes in @peerkv/node.',
+      from: browserSource,
+      to: { dependencyTypes: ['core'] },
+    },
+    {
+      name: 'browser-no-node-only-module',
+      severity: 'error',
+      comment:
+        'A Node-only module (native/Node npm package, Node-only subpath or package) imported by a browser package. Node-only code goes in @peerkv/node.',
+      from: browserSource,
+      to: {
+        path: `((^|/)node_modules/(@types/)?(${anyOf(NODE_ONLY_NPM)})/|^(${anyOf(NODE_ONLY_MODULES)})$|^(${anyOf(NODE_ONLY_PACKAGES)})/)`,
+      },
+    },
+    {
       name: 'not-to-unresolvable',
       severity: 'error',
       comment: 'An import that resolves to nothing: the check cannot see through it.',
@@ -61,7 +104,8 @@ const options = {
   // cycle that crosses packages is seen as one.
   preserveSymlinks: false,
   doNotFollow: { path: 'node_modules' },
-  exclude: { path: '(^|/)(node_modules|dist|testdata)/' },
+  // node_modules stays in the graph as leaves (doNotFollow) so the Node-only npm rule sees them.
+  exclude: { path: '(^|/)(dist|testdata)/' },
   tsConfig: { fileName: 'tsconfig.json' },
   // Resolve `@peerkv/x` and `@peerkv/x/sub` through each package's `exports` map, as tsc does.
   enhancedResolveOptions: {
@@ -104,4 +148,4 @@ if (violations.length > 0) {
   console.log(`check-deps: ${lines.size} violation(s) in ${modules} modules (${ms} ms)`);
   process.exit(1);
 }
-console.log(`check-deps: no cycles, no cross-package relative imports in ${modules} modules (${ms} ms)`);
+console.log(`check-deps: no cycles, no cross-package relative imports, no Node-only imports in browser packages, in ${modules} modules (${ms} ms)`);

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
-const BIN = join(import.meta.dirname, '../../packages/store/bin/peerkv-store.mjs');
+const BIN = join(import.meta.dirname, '../../packages/node/bin/peerkv-store.mjs');
 
 /** Poll interval while waiting for output, ms. */
 const POLL_MS = 100;

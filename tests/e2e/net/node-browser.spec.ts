@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { BOOTSTRAP_IDS, randomTempStoreId } from '@peerkv/store';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from 'peerkv';
-import { nodeWebRtcTransport } from '../../../packages/store/src/net/node-webrtc.ts';
+import { nodeWebRtcTransport } from '@peerkv/node';
 import { SignalingServer } from '../../../signaling/src/server.ts';
 import { startVite } from '../browser/vite-server.ts';
 import { StoreProcess } from '../store-process.ts';

@@ -25,7 +25,7 @@ import { SeededRng } from '@peerkv/raft';
 import { BOOTSTRAP_IDS, PD_REGION_ID, randomTempStoreId } from '@peerkv/store';
 import { History, checkLinearizable, describeOp, type CheckReport, type Operation } from '@peerkv/sim';
 import { PeerKV, RemotePdService, RemoteStoreResolver } from 'peerkv';
-import { nodeWebRtcTransport } from '../../../packages/store/src/net/node-webrtc.ts';
+import { nodeWebRtcTransport } from '@peerkv/node';
 import { until } from '../until.ts';
 import { ChaosStores, STORE_NAMES } from './chaos/stores.ts';
 import { NEMESIS_TIMINGS, runNemesis, type NemesisReport } from './chaos/nemesis.ts';

@@ -17,7 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SignalingServer } from '@peerkv/signaling';
 import { BOOTSTRAP_IDS, PD_REGION_ID, randomTempStoreId } from '@peerkv/store';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from 'peerkv';
-import { nodeWebRtcTransport } from '../../../packages/store/src/net/node-webrtc.ts';
+import { nodeWebRtcTransport } from '@peerkv/node';
 
 const t = codec.text;
 const s = codec.fromText;

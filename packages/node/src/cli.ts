@@ -1,11 +1,7 @@
 /**
  * `peerkv-store`: a store in a Node process, on a LevelDB directory, reaching other stores
  * over WebRTC (`@roamhq/wrtc` gives Node an `RTCPeerConnection`) found through a signaling
- * server.
- *
- * `peerkv-store --data DIR --cluster NAME --secret S --signaling ws://127.0.0.1:4444
- *   [--bootstrap] [--label key=value]... [--ice stun:host:port]... [--address A]
- *   [--tick-ms N] [--drain-wait-ms N] [--max-store-down-ms N] [--bootstrap-probe-ms N]`
+ * server. The flags are in `STORE_CLI_USAGE` (`peerkv-store --help`).
  *
  * `--bootstrap` creates the cluster only on an empty directory, and only if no member
  * answers within `--bootstrap-probe-ms` (default 3000); on a directory that already holds a
@@ -13,16 +9,38 @@
  *
  * Prints `peerkv-store serving store=<id> cluster=<name> started=<bootstrapped|joined|restarted>`
  * once it serves (a restart waits for no quorum), then `peerkv-store quorum=<ok|waiting> ...`
- * whenever its quorum comes or goes (see `QuorumWatch`). SIGTERM/SIGINT: drain (hand leaderships away), wait `--drain-wait-ms`,
- * close the store, the transport and the engine, exit 0. Not exported from the package
- * index (it imports Node-only modules).
+ * whenever its quorum comes or goes (see `QuorumWatch`). SIGTERM/SIGINT: drain (hand
+ * leaderships away), wait `--drain-wait-ms`, close the store, the transport and the engine,
+ * exit 0.
  */
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { LevelEngine } from '@peerkv/storage/level';
-import { STORE_CFS } from '../keys.ts';
-import { startNetworkStore, type NetworkStore } from './network-store.ts';
+import { startNetworkStore, type NetworkStore } from '@peerkv/store';
+import { openLevelStoreEngine } from './level-store.ts';
 import { nodeWebRtcTransport } from './node-webrtc.ts';
+
+/** What `peerkv-store --help` prints. */
+export const STORE_CLI_USAGE = `usage: peerkv-store --data DIR --cluster NAME --secret S --signaling URL [options]
+
+A PeerKV store in this process: LevelDB in DIR, WebRTC to the other stores of cluster NAME,
+found through the signaling server at URL (ws://host:port) and authenticated by secret S.
+
+  --data DIR                 the store's LevelDB directory (created if missing)
+  --cluster NAME             the cluster to bootstrap or join
+  --secret S                 the cluster's shared secret (signaling and peer authentication)
+  --signaling URL            the signaling server, e.g. ws://127.0.0.1:4444
+  --bootstrap                create the cluster if DIR is empty and no member answers the probe
+  --bootstrap-probe-ms N     how long --bootstrap first listens for members (default 3000)
+  --label key=value          a store label reported to PD (repeatable), e.g. --label device=a
+  --ice URL                  an ICE server (repeatable; none by default: host candidates only)
+  --address A                the address reported to PD (default <hostname>:<absolute DIR>)
+  --tick-ms N                the store's tick interval (default 100)
+  --drain-wait-ms N          wait after handing leaderships away on SIGTERM/SIGINT (default 1000)
+  --max-store-down-ms N      PD's max store down time, when this store bootstraps the cluster
+  -h, --help                 print this and exit
+
+Prints "peerkv-store serving store=<id> cluster=<name> started=<how>" once serving, then
+"peerkv-store quorum=ok" or "peerkv-store quorum=waiting ..." whenever the quorum changes.`;
 
 /** Parsed command line. */
 export interface StoreCliOptions {
@@ -92,11 +110,20 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
   return o as StoreCliOptions;
 }
 
-/** Runs a store until SIGTERM/SIGINT. */
+/** Whether the command line asks for the usage text (`-h` or `--help` anywhere). */
+export function wantsHelp(argv: string[]): boolean {
+  return argv.some((a) => a === '-h' || a === '--help');
+}
+
+/** Runs a store until SIGTERM/SIGINT; with `--help`, prints `STORE_CLI_USAGE` and returns. */
 export async function main(argv: string[]): Promise<void> {
+  if (wantsHelp(argv)) {
+    console.log(STORE_CLI_USAGE);
+    return;
+  }
   const o = parseStoreArgs(argv);
   const dir = resolve(o.data);
-  const engine = await LevelEngine.open({ location: dir, columnFamilies: STORE_CFS });
+  const engine = await openLevelStoreEngine(dir);
   const ns = await startNetworkStore({
     engine,
     clusterId: o.cluster,

@@ -1,7 +1,8 @@
 /**
- * `WebRtcTransport` in Node: simple-peer on `@roamhq/wrtc`'s `RTCPeerConnection`, signaling
- * over the `ws` WebSocket. Node-only (native module): not exported from the package index;
- * the `peerkv-store` CLI and Node tests import this file directly.
+ * `WebRtcTransport` in Node: simple-peer on `@roamhq/wrtc`'s `RTCPeerConnection` (a native
+ * module), signaling over the `ws` WebSocket. Browsers have both built in and use
+ * `WebRtcTransport` from `@peerkv/transport` directly; only Node needs this file, which is
+ * why it lives here and not in a package a browser bundle reaches.
  */
 import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';

@@ -1,9 +1,9 @@
 /**
  * The `peerkv-store` command line: required flags, repeated labels and ICE servers,
- * integer flags, typed usage errors.
+ * integer flags, typed usage errors, `--help`.
  */
 import { describe, expect, it } from 'vitest';
-import { StoreCliUsageError, parseStoreArgs } from '../src/net/cli.ts';
+import { STORE_CLI_USAGE, StoreCliUsageError, parseStoreArgs, wantsHelp } from '../src/cli.ts';
 
 const base = ['--data', '/tmp/x', '--cluster', 'c', '--secret', 's', '--signaling', 'ws://127.0.0.1:4444'];
 
@@ -18,5 +18,13 @@ describe('parseStoreArgs', () => {
     for (const argv of [base.slice(2), [...base, '--nope', '1'], [...base, '--label', 'novalue'], [...base, '--tick-ms', '0'], [...base, '--data']]) {
       expect(() => parseStoreArgs(argv)).toThrow(StoreCliUsageError);
     }
+  });
+
+  it('asks for help with -h or --help anywhere, and the usage names every flag', () => {
+    expect(wantsHelp(['--help'])).toBe(true);
+    expect(wantsHelp([...base, '-h'])).toBe(true);
+    expect(wantsHelp(base)).toBe(false);
+    const flags = ['--data', '--cluster', '--secret', '--signaling', '--bootstrap', '--bootstrap-probe-ms', '--label', '--ice', '--address', '--tick-ms', '--drain-wait-ms', '--max-store-down-ms'];
+    for (const f of flags) expect(STORE_CLI_USAGE).toContain(`  ${f} `);
   });
 });
