@@ -14,24 +14,11 @@ import { compareKeys, regionContainsKey } from '@peerkv/pd';
 import { decodeConfChange, type ConfChangeV2, type Entry } from '@peerkv/raft';
 import type { WriteBatch } from '@peerkv/storage';
 import { decodeConfChangeContext, type Command, type KvOp, type SplitCommand, type WriteCommand } from './command.ts';
-import { stageDedupRecords, type DedupTable } from './dedup.ts';
+import { stageDedupRecords } from './dedup.ts';
 import { DATA_CF, META_CF, regionStateKey } from './keys.ts';
-import { encodeRegionState, ok, rolesOf, type RegionPeer, type Result } from './peer.ts';
+import { encodeRegionState, ok, rolesOf, type ApplyContext, type ApplyEffects, type RegionPeer, type Result } from './peer.ts';
 
-/** What applying one entry asks the store to do once the write is durable. */
-export interface ApplyEffects {
-  /** Callbacks to run after the write, in apply order (proposal answers, observers, PD). */
-  callbacks: (() => void)[];
-  /**
-   * A split created this region (the store creates its peer), with the parent's completion
-   * records as of the split entry: they move with the data, the same on every replica.
-   */
-  splits: { region: Region; parentLeader: boolean; dedup: DedupTable }[];
-  /** This peer was removed from its region. */
-  removed: boolean;
-  /** A membership change was applied (the conf state must be persisted). */
-  confChanged: boolean;
-}
+export type { ApplyContext, ApplyEffects, RegionStateMachine } from './peer.ts';
 
 /** One applied command as its observers see it. */
 export interface AppliedCommand {
@@ -51,22 +38,6 @@ export interface AppliedCommand {
  */
 export interface ApplyObserver {
   onApplied(cmd: AppliedCommand): void;
-}
-
-/** Everything a command handler may read and write. */
-export interface ApplyContext {
-  peer: RegionPeer;
-  entry: Entry;
-  /** The round's engine batch: every write of the entry goes here. */
-  kv: WriteBatch;
-  storeId: number;
-  /** The column families holding region data (the store's declaration, the same on every replica). */
-  dataCfs: readonly string[];
-  fx: ApplyEffects;
-  /** Writes the entry made, reported to observers after the write. */
-  applied: KvOp[];
-  /** The type of the data command the entry carried (set by the data region's machine; observers see only these). */
-  type?: Command['type'];
 }
 
 /** Applies one decoded command; returns the answer its proposer gets. */

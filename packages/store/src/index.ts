@@ -5,7 +5,7 @@ export * from './store.ts';
 export * from './command.ts';
 export * from './dedup.ts';
 export * from './apply.ts';
-export { DataRegionMachine, PdRegionMachine, type RegionStateMachine } from './region-machine.ts';
+export { DataRegionMachine, PdRegionMachine } from './region-machine.ts';
 export * from './keys.ts';
 export * from './snapshot.ts';
 export * from './local-router.ts';

@@ -1,16 +1,17 @@
 /**
  * One replica of one region on this store: its RawNode, its log, its region metadata, and
  * the proposals and reads waiting on it (TiKV `PeerFsm`, single-threaded). What its
- * committed entries do lives in apply.ts and its `machine` (region-machine.ts).
+ * committed entries do lives in apply.ts and its `machine` (region-machine.ts); the types
+ * they share (`ApplyContext`, `ApplyEffects`, `RegionStateMachine`) are declared here, so
+ * imports point one way: apply.ts and region-machine.ts → peer.ts.
  */
 import type { Peer, PeerRole, Region, RegionError } from '@peerkv/pd';
-import type { ConfState, RawNode, ReadState } from '@peerkv/raft';
-import type { RegionLog } from '@peerkv/storage';
-import { encodeRegion } from './command.ts';
+import type { ConfState, Entry, RawNode, ReadState } from '@peerkv/raft';
+import type { RaftWriteBatch, RegionLog, WriteBatch } from '@peerkv/storage';
+import { encodeRegion, type Command, type KvOp } from './command.ts';
 import type { DedupTable } from './dedup.ts';
 import type { PdHost } from './pd-host.ts';
 import type { StoreTestMutations } from './mutations.ts';
-import type { RegionStateMachine } from './region-machine.ts';
 
 /** The outcome of a request, as a value. */
 export type Result<T> = { ok: true; value: T } | { ok: false; error: RegionError };
@@ -27,6 +28,57 @@ export interface PendingRead {
   ctx: string;
   index?: number;
   resolve: (r: Result<void>) => void;
+}
+
+/** What applying one entry asks the store to do once the write is durable. */
+export interface ApplyEffects {
+  /** Callbacks to run after the write, in apply order (proposal answers, observers, PD). */
+  callbacks: (() => void)[];
+  /**
+   * A split created this region (the store creates its peer), with the parent's completion
+   * records as of the split entry: they move with the data, the same on every replica.
+   */
+  splits: { region: Region; parentLeader: boolean; dedup: DedupTable }[];
+  /** This peer was removed from its region. */
+  removed: boolean;
+  /** A membership change was applied (the conf state must be persisted). */
+  confChanged: boolean;
+}
+
+/** Everything a command handler may read and write. */
+export interface ApplyContext {
+  peer: RegionPeer;
+  entry: Entry;
+  /** The round's engine batch: every write of the entry goes here. */
+  kv: WriteBatch;
+  storeId: number;
+  /** The column families holding region data (the store's declaration, the same on every replica). */
+  dataCfs: readonly string[];
+  fx: ApplyEffects;
+  /** Writes the entry made, reported to observers after the write. */
+  applied: KvOp[];
+  /** The type of the data command the entry carried (set by the data region's machine; observers see only these). */
+  type?: Command['type'];
+}
+
+/**
+ * The state machine behind a region's Raft group (region-machine.ts has the two kinds: user
+ * data, and PD's replica), so the round and apply treat every region alike.
+ */
+export interface RegionStateMachine {
+  /** `data`: user keys (split, snapshot, size and digests cover them); `pd`: the placement driver. */
+  readonly kind: 'data' | 'pd';
+  /** Applies one committed normal entry's payload (never empty); the answer goes to its proposer. */
+  applyCommand(data: Uint8Array, a: ApplyContext): Result<unknown>;
+  /** Stages what must be persisted with this round's write once `peer`'s entries were applied. */
+  stageApplied(batch: RaftWriteBatch, peer: RegionPeer): void;
+  /** The Raft log may be compacted below this index and no further (a restart replays from it). */
+  logCompactLimit(): number;
+  /**
+   * The peer's role as of now: called when it loses leadership (before anything more is
+   * applied) and after each round's write.
+   */
+  onRole(peer: RegionPeer, nowMs: number): void;
 }
 
 export function ok(): Result<void> {

@@ -1,6 +1,7 @@
 /**
- * The state machine behind a region's Raft group. Two kinds share one interface, so the
- * round and apply treat every region alike:
+ * The state machines behind a region's Raft group. Two kinds share one interface
+ * (`RegionStateMachine`, declared in peer.ts beside the peer that holds one), so the round and
+ * apply treat every region alike:
  * - `DataRegionMachine`: user data in the store's data column families; a committed entry is
  *   a `Command`, dispatched on the apply table (`COMMAND_HANDLERS`, apply.ts);
  * - `PdRegionMachine`: the placement driver's replica (`PdHost`); an entry is a PD command,
@@ -8,27 +9,11 @@
  *   `PD_PERSIST_EVERY_ENTRIES` entries and replayed from there after a restart.
  */
 import type { RaftWriteBatch } from '@peerkv/storage';
-import { dispatchCommand, type ApplyContext, type CommandHandlers } from './apply.ts';
+import { dispatchCommand, type CommandHandlers } from './apply.ts';
 import { decodeCommand } from './command.ts';
-import type { RegionPeer, Result } from './peer.ts';
 import { PD_PERSIST_EVERY_ENTRIES, type PdHost } from './pd-host.ts';
+import type { ApplyContext, RegionPeer, RegionStateMachine, Result } from './peer.ts';
 import { stagePdState } from './region-meta.ts';
-
-export interface RegionStateMachine {
-  /** `data`: user keys (split, snapshot, size and digests cover them); `pd`: the placement driver. */
-  readonly kind: 'data' | 'pd';
-  /** Applies one committed normal entry's payload (never empty); the answer goes to its proposer. */
-  applyCommand(data: Uint8Array, a: ApplyContext): Result<unknown>;
-  /** Stages what must be persisted with this round's write once `peer`'s entries were applied. */
-  stageApplied(batch: RaftWriteBatch, peer: RegionPeer): void;
-  /** The Raft log may be compacted below this index and no further (a restart replays from it). */
-  logCompactLimit(): number;
-  /**
-   * The peer's role as of now: called when it loses leadership (before anything more is
-   * applied) and after each round's write.
-   */
-  onRole(peer: RegionPeer, nowMs: number): void;
-}
 
 export class DataRegionMachine implements RegionStateMachine {
   readonly kind = 'data';
