@@ -2,7 +2,9 @@
  * Installing a browser package must not install Node-only modules: the production dependency
  * closure (dependencies, optional and peer dependencies, followed through node_modules as
  * Node resolves them) of `peerkv` and of every package it reaches holds neither
- * `@roamhq/wrtc` (native) nor `ws`. Those are `@peerkv/node`'s, with the `peerkv-store` bin.
+ * `@roamhq/wrtc` (native), `ws` nor `classic-level` (native; an optional peer of
+ * `@peerkv/storage`, needed only by its `./level` subpath). Those are `@peerkv/node`'s, with the
+ * `peerkv-store` bin.
  * (Imports are checked by scripts/check-deps.mjs; this checks what `npm install` pulls.)
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
@@ -14,7 +16,7 @@ const ROOT = join(import.meta.dirname, '../../..');
 /** Browser-reachable workspace packages, by directory under packages/. */
 const BROWSER_PACKAGE_DIRS = ['client', 'raft', 'storage', 'transport', 'pd', 'store', 'proto'];
 /** What a browser package's install must never pull. */
-const NODE_ONLY_NPM = ['@roamhq/wrtc', 'ws'];
+const NODE_ONLY_NPM = ['@roamhq/wrtc', 'ws', 'classic-level'];
 
 interface PackageJson {
   name: string;
@@ -50,8 +52,12 @@ function productionClosure(rootDir: string): Map<string, string[]> {
   while (queue.length > 0) {
     const { dir, chain } = queue.shift()!;
     const pkg = readPackage(dir);
-    const optional = new Set([...Object.keys(pkg.optionalDependencies ?? {}), ...Object.entries(pkg.peerDependenciesMeta ?? {}).filter(([, m]) => m.optional).map(([n]) => n)]);
-    const names = new Set([...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})]);
+    const optional = new Set(Object.keys(pkg.optionalDependencies ?? {}));
+    // npm installs an optional peer only when something else asks for it (LevelDB's
+    // `classic-level` for `@peerkv/storage/level`): it is not part of the closure.
+    const optionalPeers = new Set(Object.entries(pkg.peerDependenciesMeta ?? {}).filter(([, m]) => m.optional).map(([n]) => n));
+    const peers = Object.keys(pkg.peerDependencies ?? {}).filter((n) => !optionalPeers.has(n));
+    const names = new Set([...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {}), ...peers]);
     for (const name of names) {
       const depDir = resolvePackageDir(name, dir);
       if (depDir === undefined) {
