@@ -4,21 +4,40 @@
  *
  * Every write carries (clientId, seq) so a retried request is applied at most once.
  */
-import { ByteReader, ByteWriter } from '@peerkv/transport';
-import type { Peer, PeerRole, Region } from '@peerkv/pd';
+import {
+  ByteReader,
+  ByteWriter,
+  KEY_BYTES_MAX,
+  OPS_MAX,
+  PEERS_MAX,
+  VALUE_BYTES_MAX,
+  decode,
+  decodeRegion as decodeRegionBytes,
+  encode,
+  readKvOps,
+  readPeerIds,
+  readPeers,
+  writeKvOps,
+  writePeerIds,
+  writePeers,
+  type KvOp,
+  type Peer,
+  type Region,
+} from '@peerkv/proto';
 
-/** Bounds checked while decoding a command, in their units. */
-export const COMMAND_KEY_BYTES_MAX = 64 * 1024;
-export const COMMAND_VALUE_BYTES_MAX = 8 * 1024 * 1024;
-export const COMMAND_OPS_MAX = 4096;
-export const COMMAND_PEERS_MAX = 64;
+// The ops, peers and regions a command carries have their one encoding in @peerkv/proto;
+// re-exported under the names this module always had, so its users keep compiling.
+export type { KvOp } from '@peerkv/proto';
+export { encodeRegion, readPeer, readPeers, readRegion, writePeer, writePeers, writeRegion } from '@peerkv/proto';
+export { readKvOps as readOps, writeKvOps as writeOps } from '@peerkv/proto';
+
+/** Bounds checked while decoding a command, in their units (`@peerkv/proto`'s limits). */
+export const COMMAND_KEY_BYTES_MAX = KEY_BYTES_MAX;
+export const COMMAND_VALUE_BYTES_MAX = VALUE_BYTES_MAX;
+export const COMMAND_OPS_MAX = OPS_MAX;
+export const COMMAND_PEERS_MAX = PEERS_MAX;
+/** Bytes of a write's client id. */
 const STRING_BYTES_MAX = 256;
-
-/** One key-value mutation. */
-export type KvOp =
-  | { type: 'put'; key: Uint8Array; value: Uint8Array }
-  | { type: 'delete'; key: Uint8Array }
-  | { type: 'deleteRange'; start: Uint8Array; end: Uint8Array };
 
 /** A batch of mutations applied atomically, deduplicated by (clientId, seq) (see dedup.ts). */
 export interface WriteCommand {
@@ -40,6 +59,7 @@ export interface SplitCommand {
   newPeerIds: number[];
 }
 
+/** What a data region's Raft log entry (a normal one) carries. */
 export type Command = WriteCommand | SplitCommand;
 
 /** Context carried by a conf change entry: which peers (with stores) the change concerns. */
@@ -47,8 +67,9 @@ export interface ConfChangeContext {
   peers: Peer[];
 }
 
+/** Thrown by every decoder here on bad bytes (the codec's `DecodeError`s are wrapped in it). */
 export class CommandDecodeError extends Error {
-  override readonly name = 'CommandDecodeError';
+  override readonly name: string = 'CommandDecodeError';
 }
 
 const enum Tag {
@@ -58,9 +79,7 @@ const enum Tag {
   Write = 3,
 }
 
-const OP_TAGS = { put: 1, delete: 2, deleteRange: 3 } as const;
-const ROLES: PeerRole[] = ['voter', 'learner', 'incomingVoter', 'demotingVoter'];
-
+/** A command as the bytes of a Raft log entry (paired with `decodeCommand`). */
 export function encodeCommand(cmd: Command): Uint8Array {
   const w = new ByteWriter();
   if (cmd.type === 'write') writeWrite(w, cmd);
@@ -68,6 +87,7 @@ export function encodeCommand(cmd: Command): Uint8Array {
   return w.finish();
 }
 
+/** Reads bytes written by `encodeCommand`; throws `CommandDecodeError` on bad bytes. */
 export function decodeCommand(data: Uint8Array): Command {
   try {
     const r = new ByteReader(data);
@@ -91,7 +111,7 @@ function writeWrite(w: ByteWriter, c: WriteCommand): void {
   w.varUint(c.seq);
   w.varUint(c.ackFloor);
   w.varUint(c.stampMs);
-  writeOps(w, c.ops);
+  writeKvOps(w, c.ops);
 }
 
 function readWrite(r: ByteReader): WriteCommand {
@@ -99,142 +119,46 @@ function readWrite(r: ByteReader): WriteCommand {
   const seq = r.varUint();
   const ackFloor = r.varUint();
   const stampMs = r.varUint();
-  return { type: 'write', clientId, seq, ackFloor, stampMs, ops: readOps(r) };
+  return { type: 'write', clientId, seq, ackFloor, stampMs, ops: readKvOps(r) };
 }
 
 function readWriteV1(r: ByteReader): WriteCommand {
   const clientId = r.string(STRING_BYTES_MAX, 'client id');
   const seq = r.varUint();
-  return { type: 'write', clientId, seq, ackFloor: 0, stampMs: 0, ops: readOps(r) };
-}
-
-/** Writes key-value mutations (a count, then each op's tag and bytes). */
-export function writeOps(w: ByteWriter, ops: readonly KvOp[]): void {
-  w.varUint(ops.length);
-  for (const op of ops) {
-    w.varUint(OP_TAGS[op.type]);
-    if (op.type === 'put') {
-      w.bytes(op.key);
-      w.bytes(op.value);
-    } else if (op.type === 'delete') {
-      w.bytes(op.key);
-    } else {
-      w.bytes(op.start);
-      w.bytes(op.end);
-    }
-  }
-}
-
-/** Reads what `writeOps` wrote, within the command limits. */
-export function readOps(r: ByteReader): KvOp[] {
-  const n = r.count(COMMAND_OPS_MAX, 2, 'ops');
-  const ops: KvOp[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = r.varUint();
-    if (t === OP_TAGS.put) {
-      ops.push({ type: 'put', key: r.bytes(COMMAND_KEY_BYTES_MAX, 'key'), value: r.bytes(COMMAND_VALUE_BYTES_MAX, 'value') });
-    } else if (t === OP_TAGS.delete) {
-      ops.push({ type: 'delete', key: r.bytes(COMMAND_KEY_BYTES_MAX, 'key') });
-    } else if (t === OP_TAGS.deleteRange) {
-      ops.push({ type: 'deleteRange', start: r.bytes(COMMAND_KEY_BYTES_MAX, 'start'), end: r.bytes(COMMAND_KEY_BYTES_MAX, 'end') });
-    } else {
-      throw new CommandDecodeError(`unknown op type ${t}`);
-    }
-  }
-  return ops;
+  return { type: 'write', clientId, seq, ackFloor: 0, stampMs: 0, ops: readKvOps(r) };
 }
 
 function writeSplit(w: ByteWriter, c: SplitCommand): void {
   w.varUint(Tag.Split);
   w.bytes(c.splitKey);
   w.varUint(c.newRegionId);
-  w.varUint(c.newPeerIds.length);
-  for (const id of c.newPeerIds) w.varUint(id);
+  writePeerIds(w, c.newPeerIds);
 }
 
 function readSplit(r: ByteReader): SplitCommand {
   const splitKey = r.bytes(COMMAND_KEY_BYTES_MAX, 'split key');
   const newRegionId = r.varUint();
-  const n = r.count(COMMAND_PEERS_MAX, 1, 'peer ids');
-  const newPeerIds: number[] = [];
-  for (let i = 0; i < n; i++) newPeerIds.push(r.varUint());
-  return { type: 'split', splitKey, newRegionId, newPeerIds };
+  return { type: 'split', splitKey, newRegionId, newPeerIds: readPeerIds(r) };
 }
 
-/** Region metadata as bytes (persisted region state, snapshot headers). */
-export function writeRegion(w: ByteWriter, region: Region): void {
-  w.varUint(region.id);
-  w.bytes(region.startKey);
-  w.bytes(region.endKey);
-  w.varUint(region.epoch.confVer);
-  w.varUint(region.epoch.version);
-  writePeers(w, region.peers);
-}
-
-export function readRegion(r: ByteReader): Region {
-  const id = r.varUint();
-  const startKey = r.bytes(COMMAND_KEY_BYTES_MAX, 'start key');
-  const endKey = r.bytes(COMMAND_KEY_BYTES_MAX, 'end key');
-  const confVer = r.varUint();
-  const version = r.varUint();
-  return { id, startKey, endKey, epoch: { confVer, version }, peers: readPeers(r) };
-}
-
-export function writePeer(w: ByteWriter, p: Peer): void {
-  w.varUint(p.id);
-  w.varUint(p.storeId);
-  w.varUint(ROLES.indexOf(p.role));
-}
-
-export function readPeer(r: ByteReader): Peer {
-  const id = r.varUint();
-  const storeId = r.varUint();
-  const role = ROLES[r.varUint()];
-  if (!role) throw new CommandDecodeError('unknown peer role');
-  return { id, storeId, role };
-}
-
-export function writePeers(w: ByteWriter, peers: readonly Peer[]): void {
-  w.varUint(peers.length);
-  for (const p of peers) writePeer(w, p);
-}
-
-export function readPeers(r: ByteReader): Peer[] {
-  const n = r.count(COMMAND_PEERS_MAX, 3, 'peers');
-  const peers: Peer[] = [];
-  for (let i = 0; i < n; i++) peers.push(readPeer(r));
-  return peers;
-}
-
+/** A conf change entry's context as bytes: its peers (paired with `decodeConfChangeContext`). */
 export function encodeConfChangeContext(ctx: ConfChangeContext): Uint8Array {
-  const w = new ByteWriter();
-  writePeers(w, ctx.peers);
-  return w.finish();
+  return encode(ctx.peers, writePeers);
 }
 
+/** Reads bytes written by `encodeConfChangeContext`; throws `CommandDecodeError` on bad bytes. */
 export function decodeConfChangeContext(data: Uint8Array): ConfChangeContext {
   try {
-    const r = new ByteReader(data);
-    const peers = readPeers(r);
-    r.end('conf change context');
-    return { peers };
+    return { peers: decode(data, readPeers, 'conf change context') };
   } catch (e) {
     throw new CommandDecodeError((e as Error).message);
   }
 }
 
-export function encodeRegion(region: Region): Uint8Array {
-  const w = new ByteWriter();
-  writeRegion(w, region);
-  return w.finish();
-}
-
+/** Reads bytes written by `encodeRegion`; throws `CommandDecodeError` on bad bytes. */
 export function decodeRegion(data: Uint8Array): Region {
   try {
-    const r = new ByteReader(data);
-    const region = readRegion(r);
-    r.end('region');
-    return region;
+    return decodeRegionBytes(data);
   } catch (e) {
     throw new CommandDecodeError((e as Error).message);
   }

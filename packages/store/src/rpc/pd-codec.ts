@@ -5,31 +5,36 @@
  * write the header and call the body codecs here). Paired write/read; bad bytes throw only
  * `StoreRpcDecodeError`.
  */
-import type { OperatorStep, PdApplyResult, Peer, Region, RegionHeartbeat, StoreMeta, StoreStats } from '@peerkv/pd';
-import type { ByteReader, ByteWriter } from '@peerkv/transport';
+import type { OperatorStep, PdApplyResult } from '@peerkv/pd';
+import {
+  ADDRESS_BYTES_MAX,
+  readLabels,
+  readPeer,
+  readRegion,
+  readRegionHeartbeat,
+  readStoreMeta,
+  readStoreStats,
+  readTimestamp,
+  writeClipped,
+  writeLabels,
+  writePeer,
+  writeRegion,
+  writeRegionHeartbeat,
+  writeStoreMeta,
+  writeStoreStats,
+  writeTimestamp,
+  type ByteReader,
+  type ByteWriter,
+  type Peer,
+  type Region,
+  type RegionHeartbeat,
+  type StoreMeta,
+  type StoreStats,
+} from '@peerkv/proto';
 import type { Result } from '../peer.ts';
 import { StoreRpcDecodeError } from './errors.ts';
-import {
-  readApply,
-  readHeartbeat,
-  readLabels,
-  readResult,
-  readStats,
-  readStep,
-  readStoreMeta,
-  readTimeout,
-  readTimestamp,
-  writeApply,
-  writeHeartbeat,
-  writeLabels,
-  writeResult,
-  writeStats,
-  writeStep,
-  writeStoreMeta,
-  writeTimeout,
-  writeTimestamp,
-} from './pd-fields.ts';
-import { RPC_KEY_BYTES_MAX, RPC_STRING_BYTES_MAX, readPeer, readRegion, writeClipped, writePeer, writeRegion } from './wire.ts';
+import { readApply, readResult, readStep, readTimeout, writeApply, writeResult, writeStep, writeTimeout } from './pd-fields.ts';
+import { RPC_KEY_BYTES_MAX } from './wire.ts';
 
 /** Timestamps one `pdGetTimestamps` may ask for. */
 export const RPC_TIMESTAMPS_MAX = 1 << 16;
@@ -79,16 +84,16 @@ export const PD_RESPONSE_TYPES = { pdApply: 7, pdStep: 8, pdId: 9, pdRoute: 10, 
 export function writePdRequestBody(w: ByteWriter, q: PdRequest): void {
   switch (q.type) {
     case 'pdStoreHeartbeat':
-      writeStats(w, q.stats);
+      writeStoreStats(w, q.stats);
       return writeTimeout(w, q.timeoutMs);
     case 'pdRegionHeartbeat':
-      writeHeartbeat(w, q.heartbeat);
+      writeRegionHeartbeat(w, q.heartbeat);
       return writeTimeout(w, q.timeoutMs);
     case 'pdAllocId':
       return writeTimeout(w, q.timeoutMs);
     case 'pdPutStore':
       w.varUint(q.storeId);
-      writeClipped(w, q.address, RPC_STRING_BYTES_MAX);
+      writeClipped(w, q.address, ADDRESS_BYTES_MAX);
       writeLabels(w, q.labels);
       return writeTimeout(w, q.timeoutMs);
     case 'pdGetRegion':
@@ -112,14 +117,14 @@ export function isPdRequestType(type: number): boolean {
 export function readPdRequestBody(r: ByteReader, type: number): PdRequest {
   switch (type) {
     case PD_REQUEST_TYPES.pdStoreHeartbeat:
-      return { type: 'pdStoreHeartbeat', stats: readStats(r), ...readTimeout(r) };
+      return { type: 'pdStoreHeartbeat', stats: readStoreStats(r), ...readTimeout(r) };
     case PD_REQUEST_TYPES.pdRegionHeartbeat:
-      return { type: 'pdRegionHeartbeat', heartbeat: readHeartbeat(r), ...readTimeout(r) };
+      return { type: 'pdRegionHeartbeat', heartbeat: readRegionHeartbeat(r), ...readTimeout(r) };
     case PD_REQUEST_TYPES.pdAllocId:
       return { type: 'pdAllocId', ...readTimeout(r) };
     case PD_REQUEST_TYPES.pdPutStore: {
       const storeId = r.varUint();
-      const address = r.string(RPC_STRING_BYTES_MAX, 'address');
+      const address = r.string(ADDRESS_BYTES_MAX, 'address');
       return { type: 'pdPutStore', storeId, address, labels: readLabels(r), ...readTimeout(r) };
     }
     case PD_REQUEST_TYPES.pdGetRegion:
@@ -147,22 +152,22 @@ export function writePdResponseBody(w: ByteWriter, s: PdResponse): void {
       return writeResult(w, s.result, (a) => writeApply(w, a));
     case 'pdStep':
       return writeResult(w, s.result, (v) => {
-        w.u8(v.step ? 1 : 0);
+        w.bool(Boolean(v.step));
         if (v.step) writeStep(w, v.step);
       });
     case 'pdId':
       return writeResult(w, s.result, (id) => w.varUint(id));
     case 'pdRoute':
       return writeResult(w, s.result, (v) => {
-        w.u8(v ? 1 : 0);
+        w.bool(Boolean(v));
         if (!v) return;
         writeRegion(w, v.region);
-        w.u8(v.leader ? 1 : 0);
+        w.bool(Boolean(v.leader));
         if (v.leader) writePeer(w, v.leader);
       });
     case 'pdStore':
       return writeResult(w, s.result, (m) => {
-        w.u8(m ? 1 : 0);
+        w.bool(Boolean(m));
         if (m) writeStoreMeta(w, m);
       });
     case 'pdTimestamps':

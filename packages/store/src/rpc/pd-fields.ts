@@ -1,19 +1,31 @@
 /**
- * Field codecs of the PD requests and responses (`pd-codec.ts`): store stats, region
- * heartbeats, labels, apply results with PD's refusals, operator steps, store metadata and
- * TSO timestamps. Paired write/read; readers throw only `StoreRpcDecodeError` (through
- * `decoding`).
+ * Field codecs of the PD requests and responses (`pd-codec.ts`) that belong to the store
+ * RPC: timeouts, id lists, results, apply results with PD's refusals and operator steps.
+ * The cluster metadata they carry (regions, stores, labels, stats, heartbeats, timestamps)
+ * is written by `@peerkv/proto`. Paired write/read; readers throw only `StoreRpcDecodeError`
+ * (through `decoding`).
  */
-import type { OperatorStep, PdApplyResult, PdError, RegionHeartbeat, StoreMeta, StoreState, StoreStats } from '@peerkv/pd';
-import type { ByteReader, ByteWriter } from '@peerkv/transport';
+import type { OperatorStep, PdApplyResult, PdError } from '@peerkv/pd';
+import {
+  LABELS_MAX,
+  readEnum,
+  readRegion,
+  readRegionError,
+  readStoreState,
+  writeClipped,
+  writeEnum,
+  writeRegion,
+  writeRegionError,
+  writeStoreState,
+  type ByteReader,
+  type ByteWriter,
+} from '@peerkv/proto';
 import type { Result } from '../peer.ts';
-import { StoreRpcDecodeError } from './errors.ts';
-import { RPC_KEY_BYTES_MAX, RPC_REGIONS_MAX, RPC_STRING_BYTES_MAX, readPeer, readRegion, readRegionError, writeClipped, writePeer, writeRegion, writeRegionError } from './wire.ts';
+import { RPC_KEY_BYTES_MAX, RPC_REGIONS_MAX, RPC_STRING_BYTES_MAX } from './wire.ts';
 
-/** Labels in one store's metadata. */
-export const RPC_LABELS_MAX = 64;
+/** Labels in one store's metadata (`@peerkv/proto`'s `LABELS_MAX`: PD refuses more). */
+export const RPC_LABELS_MAX = LABELS_MAX;
 
-const STORE_STATES: readonly StoreState[] = ['up', 'offline', 'tombstone'];
 const APPLY_KINDS: readonly PdApplyResult['kind'][] = ['bootstrapped', 'idsAllocated', 'tsoWindowSaved', 'storePut', 'storeUpdated', 'regionUpdated', 'configSet', 'refused'];
 const PD_ERROR_KINDS: readonly PdError['kind'][] = [
   'AlreadyBootstrapped',
@@ -28,13 +40,6 @@ const PD_ERROR_KINDS: readonly PdError['kind'][] = [
   'StaleTerm',
 ];
 const STEP_KINDS: readonly OperatorStep['kind'][] = ['addLearner', 'promoteLearner', 'removePeer', 'transferLeader', 'splitRegion'];
-
-/** Reads an enum index into `values`; out of range is `Malformed`. */
-export function readEnum<T>(r: ByteReader, values: readonly T[], what: string): T {
-  const i = r.varUint();
-  if (i >= values.length) throw new StoreRpcDecodeError('Malformed', `${what} ${i}`);
-  return values[i];
-}
 
 /** `timeoutMs` as `varUint(ms + 1)`, 0 when absent. */
 export function writeTimeout(w: ByteWriter, timeoutMs: number | undefined): void {
@@ -59,61 +64,9 @@ export function readIds(r: ByteReader, what: string): number[] {
   return Array.from({ length: n }, () => r.varUint());
 }
 
-/** A count, then (key, value) strings, each clipped to `RPC_STRING_BYTES_MAX`. */
-export function writeLabels(w: ByteWriter, labels: Record<string, string>): void {
-  const entries = Object.entries(labels);
-  w.varUint(entries.length);
-  for (const [k, v] of entries) {
-    writeClipped(w, k, RPC_STRING_BYTES_MAX);
-    writeClipped(w, v, RPC_STRING_BYTES_MAX);
-  }
-}
-
-/** Reads what `writeLabels` wrote (at most `RPC_LABELS_MAX`). */
-export function readLabels(r: ByteReader): Record<string, string> {
-  const n = r.count(RPC_LABELS_MAX, 2, 'labels');
-  const out: Record<string, string> = {};
-  for (let i = 0; i < n; i++) {
-    const k = r.string(RPC_STRING_BYTES_MAX, 'label key');
-    out[k] = r.string(RPC_STRING_BYTES_MAX, 'label value');
-  }
-  return out;
-}
-
-/** A store heartbeat's stats. */
-export function writeStats(w: ByteWriter, s: StoreStats): void {
-  for (const n of [s.storeId, s.capacityBytes, s.usedBytes, s.availableBytes, s.regionCount, s.leaderCount]) w.varUint(n);
-  w.u8(s.draining ? 1 : 0);
-}
-
-/** Reads what `writeStats` wrote. */
-export function readStats(r: ByteReader): StoreStats {
-  const [storeId, capacityBytes, usedBytes, availableBytes, regionCount, leaderCount] = [r.varUint(), r.varUint(), r.varUint(), r.varUint(), r.varUint(), r.varUint()];
-  return { storeId, capacityBytes, usedBytes, availableBytes, regionCount, leaderCount, draining: r.bool() };
-}
-
-/** A region heartbeat. */
-export function writeHeartbeat(w: ByteWriter, hb: RegionHeartbeat): void {
-  writeRegion(w, hb.region);
-  writePeer(w, hb.leader);
-  writeIds(w, hb.downPeers);
-  writeIds(w, hb.pendingPeers);
-  for (const n of [hb.approximateSizeBytes, hb.approximateKeys, hb.writtenBytesPerSec, hb.term]) w.varUint(n);
-}
-
-/** Reads what `writeHeartbeat` wrote. */
-export function readHeartbeat(r: ByteReader): RegionHeartbeat {
-  const region = readRegion(r);
-  const leader = readPeer(r);
-  const downPeers = readIds(r, 'down peers');
-  const pendingPeers = readIds(r, 'pending peers');
-  const [approximateSizeBytes, approximateKeys, writtenBytesPerSec, term] = [r.varUint(), r.varUint(), r.varUint(), r.varUint()];
-  return { region, leader, downPeers, pendingPeers, approximateSizeBytes, approximateKeys, writtenBytesPerSec, term };
-}
-
-/** `u8 ok`, then the value or the region error. */
+/** `bool ok`, then the value or the region error. */
 export function writeResult<T>(w: ByteWriter, result: Result<T>, writeValue: (v: T) => void): void {
-  w.u8(result.ok ? 1 : 0);
+  w.bool(result.ok);
   if (result.ok) writeValue(result.value);
   else writeRegionError(w, result.error);
 }
@@ -125,7 +78,7 @@ export function readResult<T>(r: ByteReader, readValue: () => T): Result<T> {
 
 /** A PD refusal: kind index, then its fields. */
 export function writePdError(w: ByteWriter, e: PdError): void {
-  w.varUint(PD_ERROR_KINDS.indexOf(e.kind));
+  writeEnum(w, PD_ERROR_KINDS, e.kind);
   switch (e.kind) {
     case 'AlreadyBootstrapped':
       return w.varUint(e.clusterId);
@@ -139,8 +92,8 @@ export function writePdError(w: ByteWriter, e: PdError): void {
       return w.varUint(e.storeId);
     case 'InvalidStoreStateChange':
       w.varUint(e.storeId);
-      w.varUint(STORE_STATES.indexOf(e.from));
-      return w.varUint(STORE_STATES.indexOf(e.to));
+      writeStoreState(w, e.from);
+      return writeStoreState(w, e.to);
     case 'StoreNotEmpty':
       w.varUint(e.storeId);
       return w.varUint(e.peerCount);
@@ -168,8 +121,8 @@ export function readPdError(r: ByteReader): PdError {
       return { kind, storeId: r.varUint() };
     case 'InvalidStoreStateChange': {
       const storeId = r.varUint();
-      const from = readEnum(r, STORE_STATES, 'store state');
-      return { kind, storeId, from, to: readEnum(r, STORE_STATES, 'store state') };
+      const from = readStoreState(r);
+      return { kind, storeId, from, to: readStoreState(r) };
     }
     case 'StoreNotEmpty': {
       const storeId = r.varUint();
@@ -188,7 +141,7 @@ export function readPdError(r: ByteReader): PdError {
 
 /** A PD apply result: kind index, then its fields. */
 export function writeApply(w: ByteWriter, a: PdApplyResult): void {
-  w.varUint(APPLY_KINDS.indexOf(a.kind));
+  writeEnum(w, APPLY_KINDS, a.kind);
   switch (a.kind) {
     case 'bootstrapped':
       return w.varUint(a.clusterId);
@@ -200,7 +153,7 @@ export function writeApply(w: ByteWriter, a: PdApplyResult): void {
       return;
     case 'storePut':
       w.varUint(a.storeId);
-      w.u8(a.isNew ? 1 : 0);
+      w.bool(a.isNew);
       return writeIds(w, a.replacedStoreIds);
     case 'storeUpdated':
       return w.varUint(a.storeId);
@@ -248,7 +201,7 @@ export function readApply(r: ByteReader): PdApplyResult {
 
 /** An operator step: kind index, then its fields. */
 export function writeStep(w: ByteWriter, s: OperatorStep): void {
-  w.varUint(STEP_KINDS.indexOf(s.kind));
+  writeEnum(w, STEP_KINDS, s.kind);
   switch (s.kind) {
     case 'addLearner':
     case 'promoteLearner':
@@ -259,7 +212,7 @@ export function writeStep(w: ByteWriter, s: OperatorStep): void {
       w.varUint(s.fromStoreId);
       return w.varUint(s.toStoreId);
     case 'splitRegion':
-      w.u8(s.splitKey ? 1 : 0);
+      w.bool(Boolean(s.splitKey));
       if (s.splitKey) w.bytes(s.splitKey);
   }
 }
@@ -281,34 +234,4 @@ export function readStep(r: ByteReader): OperatorStep {
     case 'splitRegion':
       return r.bool() ? { kind, splitKey: r.bytes(RPC_KEY_BYTES_MAX, 'split key') } : { kind };
   }
-}
-
-/** A store as PD registers it. */
-export function writeStoreMeta(w: ByteWriter, m: StoreMeta): void {
-  w.varUint(m.id);
-  writeClipped(w, m.address, RPC_STRING_BYTES_MAX);
-  writeLabels(w, m.labels);
-  w.varUint(STORE_STATES.indexOf(m.state));
-}
-
-/** Reads what `writeStoreMeta` wrote. */
-export function readStoreMeta(r: ByteReader): StoreMeta {
-  const id = r.varUint();
-  const address = r.string(RPC_STRING_BYTES_MAX, 'address');
-  const labels = readLabels(r);
-  return { id, address, labels, state: readEnum(r, STORE_STATES, 'store state') };
-}
-
-/** A TSO timestamp as two varUints (high and low 32 bits). */
-export function writeTimestamp(w: ByteWriter, ts: bigint): void {
-  w.varUint(Number(ts >> 32n));
-  w.varUint(Number(ts & 0xffffffffn));
-}
-
-/** Reads what `writeTimestamp` wrote. */
-export function readTimestamp(r: ByteReader): bigint {
-  const hi = BigInt(r.varUint());
-  const lo = r.varUint();
-  if (lo > 0xffffffff) throw new StoreRpcDecodeError('Malformed', `timestamp low bits ${lo}`);
-  return (hi << 32n) | BigInt(lo);
 }
