@@ -5,6 +5,12 @@
  * included, with `clients` added), `{type:'ping'}` answered by `{type:'pong'}`.
  * It reconnects with capped exponential backoff and detects a dead server with pings.
  * It carries whatever `data` it is given; `WebRtcTransport` seals it first.
+ *
+ * Publications are handed to `onPublish` one at a time, in arrival order: a handler that
+ * returns a promise (a decryption) holds the next one back until it settles. Anyone on the
+ * topic can publish junk that every member must try to decrypt, so the queue is bounded per
+ * sender (the connection id PeerKV's server appends as `sender`; y-webrtc's server names
+ * none, and then all share one bound) and in total; the excess is dropped and counted.
  */
 import type { Timers, TimerHandle } from './timers.ts';
 import { systemTimers } from './timers.ts';
@@ -35,13 +41,32 @@ export interface SignalingClientOptions {
   reconnectDelayMsMax?: number;
   /** Ping period (default 15 s); no pong for two periods closes and reconnects. */
   pingIntervalMs?: number;
+  /** Publications of one sender waiting for `onPublish` (default `PUBLISH_QUEUE_PER_SENDER_MAX`). */
+  publishQueuePerSenderMax?: number;
+  /** Publications of all senders waiting for `onPublish` (default `PUBLISH_QUEUE_MAX`). */
+  publishQueueMax?: number;
+}
+
+/** Default bound of queued publications per sender: a few announce rounds and one SDP exchange. */
+export const PUBLISH_QUEUE_PER_SENDER_MAX = 32;
+/** Default bound of queued publications over all senders. */
+export const PUBLISH_QUEUE_MAX = 512;
+
+/** A relayed publication. `sender` is the server's id of the publishing connection ('' if none). */
+interface Publication {
+  topic: string;
+  data: unknown;
+  sender: string;
 }
 
 /** Connection state changes and relayed publications. */
 export interface SignalingHandlers {
   onOpen?: () => void;
   onClose?: (code: number, reason: string) => void;
-  onPublish?: (topic: string, data: unknown) => void;
+  /** A relayed publication; a returned promise holds the next one back until it settles. */
+  onPublish?: (topic: string, data: unknown) => void | Promise<void>;
+  /** A publication dropped because its sender's (or the total) queue bound was reached. */
+  onPublishDropped?: (topic: string) => void;
 }
 
 const WS_OPEN = 1;
@@ -56,8 +81,13 @@ export class SignalingClient {
   private lastPongMs = 0;
   private readonly timers: Timers;
   private readonly Ctor: WebSocketCtor;
+  private readonly queue: Publication[] = [];
+  private readonly queuedBySender = new Map<string, number>();
+  private draining = false;
   /** Connections opened so far (1 + reconnects). */
   connects = 0;
+  /** Publications dropped over a queue bound. */
+  publishesDropped = 0;
 
   constructor(private readonly o: SignalingClientOptions, private readonly h: SignalingHandlers) {
     this.timers = o.timers ?? systemTimers;
@@ -79,6 +109,8 @@ export class SignalingClient {
   close(): void {
     this.closed = true;
     this.clearTimers();
+    this.queue.length = 0;
+    this.queuedBySender.clear();
     const ws = this.ws;
     this.ws = null;
     if (ws) {
@@ -128,7 +160,7 @@ export class SignalingClient {
 
   private onMessage(ws: WebSocketLike, raw: unknown): void {
     if (ws !== this.ws) return;
-    let m: { type?: unknown; topic?: unknown; data?: unknown };
+    let m: { type?: unknown; topic?: unknown; data?: unknown; sender?: unknown };
     try {
       m = JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw as Uint8Array)) as typeof m;
     } catch {
@@ -136,7 +168,42 @@ export class SignalingClient {
     }
     if (m === null || typeof m !== 'object') return;
     if (m.type === 'pong') this.lastPongMs = this.timers.now();
-    else if (m.type === 'publish' && typeof m.topic === 'string') this.h.onPublish?.(m.topic, m.data);
+    else if (m.type === 'publish' && typeof m.topic === 'string') this.enqueue({ topic: m.topic, data: m.data, sender: typeof m.sender === 'string' || typeof m.sender === 'number' ? String(m.sender) : '' });
+  }
+
+  private enqueue(p: Publication): void {
+    const perSenderMax = this.o.publishQueuePerSenderMax ?? PUBLISH_QUEUE_PER_SENDER_MAX;
+    const queued = this.queuedBySender.get(p.sender) ?? 0;
+    if (queued >= perSenderMax || this.queue.length >= (this.o.publishQueueMax ?? PUBLISH_QUEUE_MAX)) {
+      this.publishesDropped++;
+      this.h.onPublishDropped?.(p.topic);
+      return;
+    }
+    this.queuedBySender.set(p.sender, queued + 1);
+    this.queue.push(p);
+    if (!this.draining) this.drain();
+  }
+
+  /** Runs handlers in order; synchronous ones in this call, the rest after their promise settles. */
+  private drain(): void {
+    this.draining = true;
+    while (this.queue.length > 0 && !this.closed) {
+      const p = this.queue.shift() as Publication;
+      const left = (this.queuedBySender.get(p.sender) ?? 1) - 1;
+      if (left === 0) this.queuedBySender.delete(p.sender);
+      else this.queuedBySender.set(p.sender, left);
+      let r: void | Promise<void>;
+      try {
+        r = this.h.onPublish?.(p.topic, p.data);
+      } catch {
+        continue; // a throwing handler loses its own publication only
+      }
+      if (r instanceof Promise) {
+        void r.catch(() => {}).then(() => this.drain());
+        return;
+      }
+    }
+    this.draining = false;
   }
 
   private onClose(ws: WebSocketLike, code: number, reason: string): void {

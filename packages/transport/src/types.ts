@@ -39,13 +39,19 @@ export type DropReason =
   /** signaling: a payload that did not decrypt with the cluster key (wrong secret). */
   | 'signalingDecryptFailed'
   /** signaling: a payload that is not PeerKV's (another app on the topic). */
-  | 'signalingForeign';
+  | 'signalingForeign'
+  /** signaling: a sealed payload sealed outside the freshness window, or without freshness fields. */
+  | 'signalingStale'
+  /** signaling: a sealed payload seen before, of an earlier session, or bound to another session. */
+  | 'signalingReplayed'
+  /** signaling: a payload dropped unopened, its sender's decrypt queue being full. */
+  | 'signalingQueueFull';
 
 /** Every drop reason, for building zeroed counters. */
 export const DROP_REASONS: readonly DropReason[] = [
   'queueFull', 'peerUnreachable', 'closed', 'peerDown', 'unauthenticated', 'authFailed', 'authTimeout',
   'foreignCluster', 'storeMismatch', 'misaddressed', 'decodeError', 'reassembly', 'backlogFull',
-  'signalingDecryptFailed', 'signalingForeign',
+  'signalingDecryptFailed', 'signalingForeign', 'signalingStale', 'signalingReplayed', 'signalingQueueFull',
 ];
 
 /** Monotonic counters of one transport. */

@@ -6,6 +6,13 @@
  *   cluster key, so the server relays ciphertext; payloads that do not open are counted
  *   (`signalingDecryptFailed`) and ignored. A peer that could not open them cannot even
  *   connect; one that does still runs the HMAC challenge-response of `LinkTransport`.
+ * - Sealed is not fresh: a recorded payload published again opens fine. Each carries its
+ *   session start, a counter and its sealing time, and directed ones the receiver's session;
+ *   `ReplayGuard` (signaling-freshness.ts) refuses stale and replayed ones (counted
+ *   `signalingStale`, `signalingReplayed`), so a recording cannot retire a live session or
+ *   feed an SDP to a connected peer. An offer or answer for a link already open is ignored.
+ * - Payloads wait for decryption in the signaling client's queue, bounded per sender
+ *   (`signalingQueueFull`): junk from one connection cannot queue up work for every member.
  * - Glare-free pairing: the store with the smaller id always initiates. A larger store that
  *   hears an announce answers with a directed announce so the smaller one dials it.
  * - A lost channel is redialled with capped exponential backoff while the remote has been
@@ -33,6 +40,8 @@ import type { Link, LinkHandle, LinkTransportOptions } from './link-transport.ts
 import { LinkTransport } from './link-transport.ts';
 import type { WebSocketCtor } from './signaling-client.ts';
 import { SignalingClient } from './signaling-client.ts';
+import type { FreshnessFields } from './signaling-freshness.ts';
+import { hasFreshnessFields, ReplayGuard, SIGNALING_FRESHNESS_MS_DEFAULT } from './signaling-freshness.ts';
 import type { TimerHandle } from './timers.ts';
 
 /** The part of a simple-peer instance this transport uses. */
@@ -76,11 +85,17 @@ export interface WebRtcTransportOptions extends LinkTransportOptions {
   peerForgetMs?: number;
   /** A data channel not open after this long is torn down and redialled (default 15 s). */
   connectTimeoutMs?: number;
+  /** Signaling payloads sealed further than this from the local wall clock are refused (default `SIGNALING_FRESHNESS_MS_DEFAULT`). */
+  signalingFreshnessMs?: number;
+  /** Wall clock in ms since the epoch, compared with other devices' (default `Date.now`). */
+  wallClockMs?: () => number;
 }
 
-type SignalPayload =
-  | { kind: 'announce'; from: StoreId; session: string; to?: StoreId; redial?: boolean }
+type SignalBody =
+  | { kind: 'announce'; from: StoreId; session: string; to?: StoreId; toSession?: string; redial?: boolean }
   | { kind: 'signal'; from: StoreId; session: string; to: StoreId; toSession: string; dial: number; signal: unknown };
+
+type SignalPayload = SignalBody & FreshnessFields;
 
 interface Remote {
   storeId: StoreId;
@@ -104,11 +119,18 @@ function isSealed(v: unknown): v is SealedPayload & { peerkv: number } {
   return typeof m === 'object' && m !== null && m.peerkv === SEALED_VERSION && typeof m.iv === 'string' && typeof m.ct === 'string';
 }
 
-function isPayload(v: unknown): v is SignalPayload {
-  const m = v as SignalPayload | null;
+/** The shape of a payload; freshness fields are checked apart (their absence means stale, not foreign). */
+function isPayload(v: unknown): v is SignalBody & Partial<FreshnessFields> {
+  const m = v as SignalBody | null;
   if (typeof m !== 'object' || m === null || !Number.isSafeInteger(m.from) || typeof m.session !== 'string') return false;
-  if (m.kind === 'announce') return (m.to === undefined || Number.isSafeInteger(m.to)) && (m.redial === undefined || typeof m.redial === 'boolean');
+  if (m.kind === 'announce') return (m.to === undefined || Number.isSafeInteger(m.to)) && (m.toSession === undefined || typeof m.toSession === 'string') && (m.redial === undefined || typeof m.redial === 'boolean');
   return m.kind === 'signal' && Number.isSafeInteger(m.to) && typeof m.toSession === 'string' && Number.isSafeInteger(m.dial);
+}
+
+/** An SDP (offer or answer), as opposed to an ICE candidate or renegotiation request. */
+function isSdp(signal: unknown): boolean {
+  const t = (signal as { type?: unknown } | null)?.type;
+  return t === 'offer' || t === 'answer';
 }
 
 /** simple-peer's prebuilt bundle (needs `RTCPeerConnection`, so a page, not a Worker). */
@@ -121,7 +143,12 @@ export class WebRtcTransport extends LinkTransport {
   private readonly signaling: SignalingClient;
   private readonly remotes = new Map<StoreId, Remote>();
   private readonly o: WebRtcTransportOptions;
-  private inbound: Promise<void> = Promise.resolve();
+  private readonly wallClockMs: () => number;
+  /** This session's start on the wall clock: a later session of this store supersedes it. */
+  private readonly sessionStartMs: number;
+  /** Payloads this session has sealed: each carries the next number. */
+  private sealedCount = 0;
+  private readonly replayGuard: ReplayGuard;
   private outbound: Promise<void> = Promise.resolve();
   private announceTimer: TimerHandle | null = null;
   /** Dials started by this transport, numbering them. */
@@ -140,13 +167,20 @@ export class WebRtcTransport extends LinkTransport {
     this.o = o;
     this.topic = o.keys.clusterId;
     this.session = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');
+    this.wallClockMs = o.wallClockMs ?? (() => Date.now());
+    this.sessionStartMs = this.wallClockMs();
+    this.replayGuard = new ReplayGuard(o.signalingFreshnessMs ?? SIGNALING_FRESHNESS_MS_DEFAULT);
     this.onPeer((e) => {
       const r = this.remotes.get(e.storeId);
       if (e.type === 'up' && r) r.failures = 0;
     });
     this.signaling = new SignalingClient(
       { url: o.signalingUrl, topics: [this.topic], WebSocket: o.WebSocket, timers: this.timers },
-      { onOpen: () => this.announce(), onPublish: (topic, data) => this.onPublish(topic, data) },
+      {
+        onOpen: () => this.announce(),
+        onPublish: (topic, data) => this.onPublish(topic, data),
+        onPublishDropped: () => this.count('signalingQueueFull'),
+      },
     );
   }
 
@@ -168,14 +202,23 @@ export class WebRtcTransport extends LinkTransport {
 
   private announce(to?: StoreId, redial = false): void {
     if (this.isClosed) return;
-    this.publish({ kind: 'announce', from: this.localStoreId, session: this.session, ...(to === undefined ? {} : { to }), ...(redial ? { redial } : {}) });
+    const toSession = to === undefined ? undefined : this.remotes.get(to)?.session;
+    this.publish({
+      kind: 'announce',
+      from: this.localStoreId,
+      session: this.session,
+      ...(to === undefined ? {} : { to }),
+      ...(toSession === undefined ? {} : { toSession }),
+      ...(redial ? { redial } : {}),
+    });
     if (to !== undefined) return;
     if (this.announceTimer !== null) this.timers.clearTimeout(this.announceTimer);
     this.announceTimer = this.timers.setTimeout(() => this.announce(), this.o.announceIntervalMs ?? 10_000);
   }
 
   /** Seals at once but publishes in call order: an answer must leave before its candidates. */
-  private publish(p: SignalPayload): void {
+  private publish(body: SignalBody): void {
+    const p: SignalPayload = { ...body, sessionStartMs: this.sessionStartMs, seq: ++this.sealedCount, sentAtMs: this.wallClockMs() };
     const sealing = seal(this.keys, this.topic, p);
     this.outbound = this.outbound
       .then(() => sealing)
@@ -187,26 +230,27 @@ export class WebRtcTransport extends LinkTransport {
       });
   }
 
-  private onPublish(topic: string, data: unknown): void {
+  /** The signaling client awaits the returned promise before the next publication (an offer must reach simple-peer before its candidates). */
+  private onPublish(topic: string, data: unknown): Promise<void> | void {
     if (topic !== this.topic || this.isClosed) return;
     if (!isSealed(data)) return this.count('signalingForeign');
-    // Decrypt in arrival order: an offer must reach simple-peer before its candidates.
-    this.inbound = this.inbound
-      .then(async () => {
-        const p = await open(this.keys, this.topic, data);
-        if (p === undefined) return this.count('signalingDecryptFailed');
-        if (!isPayload(p)) return this.count('signalingForeign');
-        if (this.isClosed || p.from === this.localStoreId) return;
-        if (p.to !== undefined && p.to !== this.localStoreId) return;
-        if (p.kind === 'announce') this.onAnnounce(p);
-        else this.onSignal(p);
-      })
-      .catch(() => {
-        // A bad signal from a member must not stall the chain for everyone else.
-      });
+    return open(this.keys, this.topic, data).then((p) => {
+      if (p === undefined) return this.count('signalingDecryptFailed');
+      if (!isPayload(p)) return this.count('signalingForeign');
+      if (this.isClosed || p.from === this.localStoreId) return;
+      if (p.to !== undefined && p.to !== this.localStoreId) return;
+      if (!hasFreshnessFields(p)) return this.count('signalingStale');
+      // Bound to an earlier session of this store: a recording (or a remote still answering our previous life).
+      if (p.toSession !== undefined && p.toSession !== this.session) return this.count('signalingReplayed');
+      const verdict = this.replayGuard.check(p.from, p.session, p, this.wallClockMs());
+      if (verdict === 'stale') return this.count('signalingStale');
+      if (verdict === 'replayed') return this.count('signalingReplayed');
+      if (p.kind === 'announce') this.onAnnounce(p);
+      else this.onSignal(p);
+    });
   }
 
-  private onAnnounce(p: Extract<SignalPayload, { kind: 'announce' }>): void {
+  private onAnnounce(p: Extract<SignalBody, { kind: 'announce' }>): void {
     const r = this.remoteFor(p.from, p.session);
     if (this.isPartitioned(r.storeId)) return;
     if (p.redial) this.abandonDial(r);
@@ -215,9 +259,11 @@ export class WebRtcTransport extends LinkTransport {
     else this.announce(r.storeId);
   }
 
-  private onSignal(p: Extract<SignalPayload, { kind: 'signal' }>): void {
+  private onSignal(p: Extract<SignalBody, { kind: 'signal' }>): void {
     if (p.toSession !== this.session || this.isPartitioned(p.from)) return;
     const r = this.remoteFor(p.from, p.session);
+    // An SDP for the dial whose link is open would make simple-peer fail and drop the link.
+    if (r.handle && p.dial === r.dial && isSdp(p.signal)) return this.count('signalingReplayed');
     if (this.isInitiatorFor(r.storeId)) {
       if (!r.peer || p.dial !== r.dial) return; // an answer for a peer we already dropped
     } else if (!r.peer || p.dial > r.dial) {

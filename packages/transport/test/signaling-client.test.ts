@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SignalingClient } from '../src/signaling-client.ts';
+import { PUBLISH_QUEUE_PER_SENDER_MAX, SignalingClient } from '../src/signaling-client.ts';
 import type { WebSocketLike } from '../src/signaling-client.ts';
 import { ManualTimers } from '../src/timers.ts';
 
@@ -41,7 +41,12 @@ function setup() {
   let opens = 0;
   const c = new SignalingClient(
     { url: 'ws://x', topics: ['t'], WebSocket: FakeWs, timers, pingIntervalMs: 1000 },
-    { onOpen: () => opens++, onPublish: (topic, data) => published.push([topic, data]) },
+    {
+      onOpen: () => opens++,
+      onPublish: (topic, data) => {
+        published.push([topic, data]);
+      },
+    },
   );
   return { c, timers, published, opens: () => opens };
 }
@@ -103,5 +108,37 @@ describe('SignalingClient', () => {
     timers.advance(60_000);
     expect(FakeWs.all.length).toBe(1);
     expect(c.publish('t', 1)).toBe(false);
+  });
+
+  it('hands publications over one at a time, bounded per sender; the excess is dropped and counted', async () => {
+    FakeWs.all = [];
+    const seen: string[] = [];
+    const dropped: string[] = [];
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const c = new SignalingClient(
+      { url: 'ws://x', topics: ['t'], WebSocket: FakeWs, timers: new ManualTimers() },
+      {
+        onPublish: async (_topic, data) => {
+          seen.push(String(data));
+          await gate; // a slow decryption
+        },
+        onPublishDropped: (topic) => dropped.push(topic),
+      },
+    );
+    const ws = FakeWs.all[0];
+    ws.open();
+    const flood = 40;
+    for (let i = 0; i < flood; i++) ws.deliver({ type: 'publish', topic: 't', data: `junk${i}`, sender: 7 });
+    ws.deliver({ type: 'publish', topic: 't', data: 'honest', sender: 8 });
+    // One in the handler, PUBLISH_QUEUE_PER_SENDER_MAX waiting, the rest of sender 7 dropped.
+    expect(seen).toEqual(['junk0']);
+    expect(c.publishesDropped).toBe(flood - 1 - PUBLISH_QUEUE_PER_SENDER_MAX);
+    expect(dropped.length).toBe(c.publishesDropped);
+    release();
+    await new Promise((r) => setTimeout(r, 0)); // after every microtask of the drain
+    expect(seen.length).toBe(1 + PUBLISH_QUEUE_PER_SENDER_MAX + 1);
+    expect(seen.at(-1)).toBe('honest');
+    expect(seen.slice(0, 3)).toEqual(['junk0', 'junk1', 'junk2']);
   });
 });
