@@ -6,13 +6,13 @@
 import {
   ByteWriter,
   readPeer,
-  readPeerIds,
   readRegion,
+  readRegionReport,
   readStoreMeta,
   readStoreStats,
   writePeer,
-  writePeerIds,
   writeRegion,
+  writeRegionReport,
   writeStoreMeta,
   writeStoreStats,
   type ByteReader,
@@ -32,29 +32,15 @@ function writeRegionInfo(w: ByteWriter, info: RegionInfo): void {
   writeRegion(w, info.region);
   w.bool(info.leader !== undefined);
   if (info.leader !== undefined) writePeer(w, info.leader);
-  writePeerIds(w, info.downPeers);
-  writePeerIds(w, info.pendingPeers);
-  w.varUint(info.approximateSizeBytes);
-  w.varUint(info.approximateKeys);
-  w.varUint(info.writtenBytesPerSec);
-  w.varUint(info.term);
+  writeRegionReport(w, info);
   w.varUint(info.lastHeartbeatMs);
 }
 
 function readRegionInfo(r: ByteReader): RegionInfo {
   const region = readRegion(r);
   const leader = r.bool() ? readPeer(r) : undefined;
-  return {
-    region,
-    leader,
-    downPeers: readPeerIds(r),
-    pendingPeers: readPeerIds(r),
-    approximateSizeBytes: r.varUint(),
-    approximateKeys: r.varUint(),
-    writtenBytesPerSec: r.varUint(),
-    term: r.varUint(),
-    lastHeartbeatMs: r.varUint(),
-  };
+  const report = readRegionReport(r);
+  return { region, leader, ...report, lastHeartbeatMs: r.varUint() };
 }
 
 function writeStoreInfo(w: ByteWriter, store: StoreInfo): void {

@@ -163,23 +163,22 @@ export function readStoreStats(r: ByteReader): StoreStats {
   };
 }
 
-/** Writes a region heartbeat in field order (paired with `readRegionHeartbeat`). */
-export function writeRegionHeartbeat(w: ByteWriter, hb: RegionHeartbeat): void {
-  writeRegion(w, hb.region);
-  writePeer(w, hb.leader);
-  writePeerIds(w, hb.downPeers);
-  writePeerIds(w, hb.pendingPeers);
-  w.varUint(hb.approximateSizeBytes);
-  w.varUint(hb.approximateKeys);
-  w.varUint(hb.writtenBytesPerSec);
-  w.varUint(hb.term);
+/** What a region heartbeat reports besides the region and its leader (PD keeps it per region). */
+export type RegionReport = Omit<RegionHeartbeat, 'region' | 'leader'>;
+
+/** Writes a region report in field order (paired with `readRegionReport`). */
+export function writeRegionReport(w: ByteWriter, report: RegionReport): void {
+  writePeerIds(w, report.downPeers);
+  writePeerIds(w, report.pendingPeers);
+  w.varUint(report.approximateSizeBytes);
+  w.varUint(report.approximateKeys);
+  w.varUint(report.writtenBytesPerSec);
+  w.varUint(report.term);
 }
 
-/** Reads a region heartbeat written by `writeRegionHeartbeat`. */
-export function readRegionHeartbeat(r: ByteReader): RegionHeartbeat {
+/** Reads a region report written by `writeRegionReport`. */
+export function readRegionReport(r: ByteReader): RegionReport {
   return {
-    region: readRegion(r),
-    leader: readPeer(r),
     downPeers: readPeerIds(r),
     pendingPeers: readPeerIds(r),
     approximateSizeBytes: r.varUint(),
@@ -187,6 +186,20 @@ export function readRegionHeartbeat(r: ByteReader): RegionHeartbeat {
     writtenBytesPerSec: r.varUint(),
     term: r.varUint(),
   };
+}
+
+/** Writes a region heartbeat: region, leader, report (paired with `readRegionHeartbeat`). */
+export function writeRegionHeartbeat(w: ByteWriter, hb: RegionHeartbeat): void {
+  writeRegion(w, hb.region);
+  writePeer(w, hb.leader);
+  writeRegionReport(w, hb);
+}
+
+/** Reads a region heartbeat written by `writeRegionHeartbeat`. */
+export function readRegionHeartbeat(r: ByteReader): RegionHeartbeat {
+  const region = readRegion(r);
+  const leader = readPeer(r);
+  return { region, leader, ...readRegionReport(r) };
 }
 
 /** A region as bytes on its own (persisted region state); paired with `decodeRegion`. */

@@ -5,18 +5,13 @@
  * messages, which is how a store's flush goes on the wire.
  */
 import type { Message } from '@peerkv/raft';
-import type { ByteReader, ByteWriter } from '@peerkv/proto';
+import { readEpoch, writeEpoch, type ByteReader, type ByteWriter, type RegionEpoch, type StoreId } from '@peerkv/proto';
 import type { DecodeLimits } from './limits.ts';
 import { ENCODED_MESSAGE_BYTES_MIN, readMessage, writeMessage } from './raft.ts';
 
-/** A store's id in the cluster (PD-allocated, never reused). */
-export type StoreId = number;
-
-/** A region's epoch (TiKV `RegionEpoch`): bumped on conf change and on split/merge. */
-export interface RegionEpoch {
-  confVer: number;
-  version: number;
-}
+// A store's id and a region's epoch are @peerkv/proto's (one type, one encoding); re-exported
+// because the transport's users have always taken them from here.
+export type { RegionEpoch, StoreId } from '@peerkv/proto';
 
 /** One Raft message addressed to a region. */
 export interface RegionMessage {
@@ -43,18 +38,15 @@ export interface RaftBatch {
 /** Writes a region message (region id, epoch, then the Raft message). */
 export function writeRegionMessage(w: ByteWriter, m: RegionMessage): void {
   w.varUint(m.regionId);
-  w.varUint(m.regionEpoch.confVer);
-  w.varUint(m.regionEpoch.version);
+  writeEpoch(w, m.regionEpoch);
   writeMessage(w, m.message);
 }
 
 /** Reads a region message. */
 export function readRegionMessage(r: ByteReader, limits: DecodeLimits): RegionMessage {
   const regionId = r.varUint();
-  const confVer = r.varUint();
-  const version = r.varUint();
-  const message = readMessage(r, limits);
-  return { regionId, regionEpoch: { confVer, version }, message };
+  const regionEpoch = readEpoch(r);
+  return { regionId, regionEpoch, message: readMessage(r, limits) };
 }
 
 function writeHeader(w: ByteWriter, h: { clusterId: string; fromStoreId: StoreId; toStoreId: StoreId }): void {
