@@ -1,23 +1,116 @@
 /**
- * Snapshots: generates a region's snapshot from the engine, installs one in the same write as
- * its Raft state, refuses one whose range overlaps another local replica, and deletes a
- * range's data without touching what other local replicas own. (TiKV's region snapshot
- * worker, scaled down: one message, generated and applied inside the round.)
+ * Snapshots (TiKV's region worker and snapshot manager, scaled down): generates a region's
+ * snapshot from ONE engine view covering every data column family and streams it in chunks
+ * (snapshot-send.ts), receives and checks incoming ones before Raft sees them
+ * (snapshot-receive.ts), installs one in the same write as its Raft state, refuses one whose
+ * range overlaps another local replica, and deletes a range's data without touching what other
+ * local replicas own. Every transfer ends in exactly one `reportSnapshot` to the leader's Raft
+ * (success once the receiver holds the whole stream, failure otherwise), unless a newer
+ * transfer to the same peer replaced it.
  */
 import type { Region } from '@peerkv/pd';
 import { PdStateMachine, compareKeys } from '@peerkv/pd';
-import type { Snapshot } from '@peerkv/raft';
+import type { Message, Snapshot } from '@peerkv/raft';
 import type { RaftWriteBatch } from '@peerkv/storage';
+import type { RegionMessage } from '@peerkv/transport';
 import type { StoreContext } from './context.ts';
 import { DedupTable, stageDedupTable } from './dedup.ts';
 import { DATA_CF, META_CF, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
+import type { SnapshotTransferLimits, SnapshotTransferStatus } from './options.ts';
 import { encodeRegionState, type RegionPeer } from './peer.ts';
 import { PD_REGION_ID, PD_SNAPSHOT_PAIR_KEY } from './pd-host.ts';
 import { rangeEnd, rangesOverlap, stagePdState } from './region-meta.ts';
-import { decodeSnapshotPayload, encodeSnapshotPayload } from './snapshot.ts';
+import {
+  SNAPSHOT_BYTES_MAX,
+  SNAPSHOT_CHUNK_BYTES_LIMIT,
+  SNAPSHOT_CHUNK_BYTES_MAX,
+  SNAPSHOT_CHUNKS_INFLIGHT_MAX,
+  SNAPSHOT_FORMAT_INLINE,
+  SNAPSHOT_RECEIVE_TIMEOUT_MS,
+  SNAPSHOT_RESEND_MS,
+  SNAPSHOT_RESENDS_MAX,
+  SNAPSHOTS_RECEIVING_MAX,
+  SNAPSHOTS_SENDING_MAX,
+  decodeSnapshotData,
+  inlineContents,
+  snapshotIdKey,
+  snapshotRegion,
+  type SnapshotContents,
+} from './snapshot.ts';
+import { decodeSnapshotFrame, type SnapshotFrame } from './snapshot-frames.ts';
+import { SnapshotReceiver } from './snapshot-receive.ts';
+import { SnapshotSend, memorySource, viewSource, type SnapshotSource } from './snapshot-send.ts';
+
+/** The limits with every default filled in; a chunk size above the protocol's cap is clamped. */
+export function snapshotTransferLimits(o: Partial<SnapshotTransferLimits>): SnapshotTransferLimits {
+  return {
+    chunkBytesMax: Math.max(1, Math.min(o.chunkBytesMax ?? SNAPSHOT_CHUNK_BYTES_MAX, SNAPSHOT_CHUNK_BYTES_LIMIT)),
+    chunksInflightMax: Math.max(1, o.chunksInflightMax ?? SNAPSHOT_CHUNKS_INFLIGHT_MAX),
+    snapshotBytesMax: o.snapshotBytesMax ?? SNAPSHOT_BYTES_MAX,
+    receivingMax: o.receivingMax ?? SNAPSHOTS_RECEIVING_MAX,
+    sendingMax: o.sendingMax ?? SNAPSHOTS_SENDING_MAX,
+    receiveTimeoutMs: o.receiveTimeoutMs ?? SNAPSHOT_RECEIVE_TIMEOUT_MS,
+    resendMs: o.resendMs ?? SNAPSHOT_RESEND_MS,
+    resendsMax: o.resendsMax ?? SNAPSHOT_RESENDS_MAX,
+  };
+}
+
+function emptyStatus(): SnapshotTransferStatus {
+  return {
+    sendsStarted: 0,
+    sendsSucceeded: 0,
+    sendsFailed: 0,
+    chunksSent: 0,
+    chunksResent: 0,
+    bytesSent: 0,
+    receivesStarted: 0,
+    receivesCompleted: 0,
+    receivesFailed: 0,
+    chunksReceived: 0,
+    chunksIgnored: 0,
+    bytesReceived: 0,
+    refused: {},
+    undecodable: 0,
+    sending: 0,
+    receiving: 0,
+  };
+}
 
 export class SnapshotWorker {
-  constructor(private readonly ctx: StoreContext) {}
+  private readonly limits: SnapshotTransferLimits;
+  private readonly status: SnapshotTransferStatus = emptyStatus();
+  private readonly receiver: SnapshotReceiver;
+  /** Outgoing transfers by snapshot id, and the newest one per (region, target peer). */
+  private readonly sending = new Map<string, SnapshotSend>();
+  private readonly sendingByTarget = new Map<string, SnapshotSend>();
+  private sendSeq = 0;
+
+  constructor(private readonly ctx: StoreContext) {
+    this.limits = snapshotTransferLimits(ctx.snapshotLimits);
+    ctx.snapshotTransfer = this.status;
+    this.receiver = new SnapshotReceiver({
+      limits: this.limits,
+      status: this.status,
+      dataCfs: ctx.dataCfs,
+      timers: ctx.timers,
+      send: (to, rm) => this.send(to, rm),
+      peer: (regionId) => ctx.peers.get(regionId),
+      overlaps: (regionId, region) => this.regionOverlapsOthers(regionId, region),
+      step: (peer, rm) => {
+        peer.silentHeartbeats = 0;
+        peer.hibernating = false;
+        peer.raw.step(rm.message);
+        ctx.schedule();
+      },
+    });
+  }
+
+  private send(toStoreId: number, rm: RegionMessage): void {
+    if (this.ctx.closed || this.ctx.fatal) return;
+    this.ctx.transport.send(toStoreId, [rm]);
+  }
+
+  // ------------------------------------------------------------------ overlap checks
 
   /**
    * Whether a snapshot's region range overlaps another region hosted here: an initialized one,
@@ -28,10 +121,14 @@ export class SnapshotWorker {
   snapshotOverlapsOthers(regionId: number, data: Uint8Array): boolean {
     let range: Region;
     try {
-      range = decodeSnapshotPayload(data).region;
+      range = snapshotRegion(data);
     } catch {
       return true; // undecodable: refuse
     }
+    return this.regionOverlapsOthers(regionId, range);
+  }
+
+  private regionOverlapsOthers(regionId: number, range: Region): boolean {
     if (regionId === PD_REGION_ID) return false;
     for (const p of this.ctx.peers.values()) {
       if (p.regionId === regionId || p.pd || p.destroyed) continue;
@@ -46,7 +143,7 @@ export class SnapshotWorker {
     const snap = p.raw.pendingSnapshot();
     if (snap) {
       try {
-        out.push(decodeSnapshotPayload(snap.data).region);
+        out.push(snapshotRegion(snap.data));
       } catch {
         /* an undecodable snapshot was refused before it was stepped */
       }
@@ -55,72 +152,185 @@ export class SnapshotWorker {
   }
 
   /**
-   * Deletes [start, end) of the data column family except what other initialized local
+   * Deletes [start, end) of every data column family except what other initialized local
    * regions own: data is never removed from under another replica hosted here.
    */
   deleteDataExcept(kv: RaftWriteBatch['kv'], selfRegionId: number, start: Uint8Array, endKey: Uint8Array): void {
+    for (const [from, to] of this.rangesToDelete(selfRegionId, start, endKey)) {
+      for (const cf of this.ctx.dataCfs) kv.deleteRange(cf, from, to);
+    }
+  }
+
+  private rangesToDelete(selfRegionId: number, start: Uint8Array, endKey: Uint8Array): [Uint8Array, Uint8Array][] {
     const others = [...this.ctx.peers.values()]
       .filter((p) => p.regionId !== selfRegionId && !p.pd && p.initialized && !p.destroyed)
       .map((p) => p.region)
       .sort((a, b) => compareKeys(a.startKey, b.startKey));
+    const out: [Uint8Array, Uint8Array][] = [];
     let cursor = start;
     const end = rangeEnd(endKey);
     for (const r of others) {
       if (!rangesOverlap(r, { startKey: cursor, endKey: endKey })) continue;
-      if (compareKeys(r.startKey, cursor) > 0) kv.deleteRange(DATA_CF, cursor, r.startKey);
-      if (r.endKey.length === 0) return;
+      if (compareKeys(r.startKey, cursor) > 0) out.push([cursor, r.startKey]);
+      if (r.endKey.length === 0) return out;
       if (compareKeys(r.endKey, cursor) > 0) cursor = r.endKey;
-      if (compareKeys(cursor, end) >= 0) return;
+      if (compareKeys(cursor, end) >= 0) return out;
     }
-    if (compareKeys(cursor, end) < 0) kv.deleteRange(DATA_CF, cursor, end);
+    if (compareKeys(cursor, end) < 0) out.push([cursor, end]);
+    return out;
   }
 
+  // ------------------------------------------------------------------ sending
+
   /**
-   * A snapshot of the region's applied state, generated now from the engine: the engine
-   * holds exactly what was applied up to `peer.applied` (rounds are serialized).
+   * The leader's Raft wants to send a snapshot (`m` is its MsgSnap to a store `toStoreId`).
+   * Called inside the round, before its write: the engine holds exactly what was applied up to
+   * `peer.applied`, and the view taken here keeps that state for the whole transfer. The
+   * MsgSnap itself leaves once the stream is counted; the outcome is reported to Raft later.
    */
-  async generateSnapshot(peer: RegionPeer): Promise<Snapshot> {
-    const pairs: { key: Uint8Array; value: Uint8Array }[] = [];
-    if (peer.pd) {
-      const data = encodeSnapshotPayload({ region: peer.region, pairs: [{ key: PD_SNAPSHOT_PAIR_KEY, value: peer.pd.sm.snapshot() }], dedup: [] });
-      this.ctx.counters.snapshotsGenerated++;
-      return { data, metadata: { index: peer.applied, term: peer.log.term(peer.applied), confState: peer.raw.status().config } };
+  async sendSnapshot(peer: RegionPeer, m: Message, toStoreId: number): Promise<void> {
+    const targetKey = `${peer.regionId}/${m.to}`;
+    this.sendingByTarget.get(targetKey)?.abort(false);
+    if (this.sending.size >= this.limits.sendingMax) {
+      this.status.refused['sendingMax'] = (this.status.refused['sendingMax'] ?? 0) + 1;
+      peer.raw.reportSnapshot(m.to, false);
+      return;
     }
-    const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
-    for await (const kv of this.ctx.engine.scan(DATA_CF, range)) pairs.push(kv);
-    const data = encodeSnapshotPayload({ region: peer.region, pairs, dedup: this.ctx.mutations.snapshotWithoutDedup ? [] : peer.dedup.entries() });
+    const metadata = { index: peer.applied, term: peer.log.term(peer.applied), confState: peer.raw.status().config };
+    const region = structuredClone(peer.region);
+    let source: SnapshotSource;
+    if (peer.pd) {
+      source = memorySource(region, [DATA_CF], [{ cf: 0, key: PD_SNAPSHOT_PAIR_KEY, value: peer.pd.sm.snapshot() }]);
+    } else {
+      const dedup = this.ctx.mutations.snapshotWithoutDedup ? [] : peer.dedup.entries();
+      try {
+        source = viewSource(await this.ctx.engine.snapshot(), region, [...this.ctx.dataCfs], dedup);
+      } catch (e) {
+        // TooManySnapshots, or a closed engine: Raft tries again later.
+        if (!(e instanceof Error && e.name === 'StorageError')) throw e;
+        peer.raw.reportSnapshot(m.to, false);
+        return;
+      }
+    }
+    const id = { storeId: this.ctx.storeId, boot: this.ctx.boot, seq: ++this.sendSeq };
+    const t = new SnapshotSend(
+      {
+        limits: this.limits,
+        status: this.status,
+        timers: this.ctx.timers,
+        send: (rm) => this.send(toStoreId, rm),
+        finished: (s, ok) => this.sendFinished(s, ok),
+        fatal: (e) => this.ctx.stop(e),
+      },
+      { id, regionId: peer.regionId, regionEpoch: { ...peer.region.epoch }, fromPeerId: peer.peerId, toPeerId: m.to, toStoreId, message: m, metadata },
+      source,
+    );
+    this.sending.set(snapshotIdKey(id), t);
+    this.sendingByTarget.set(targetKey, t);
+    this.status.sending = this.sending.size;
     this.ctx.counters.snapshotsGenerated++;
-    return { data, metadata: { index: peer.applied, term: peer.log.term(peer.applied), confState: peer.raw.status().config } };
+    t.start();
   }
+
+  private sendFinished(t: SnapshotSend, ok: boolean): void {
+    this.sending.delete(snapshotIdKey(t.target.id));
+    this.status.sending = this.sending.size;
+    const targetKey = `${t.target.regionId}/${t.target.toPeerId}`;
+    if (this.sendingByTarget.get(targetKey) === t) this.sendingByTarget.delete(targetKey);
+    if (!t.reportOutcome || this.ctx.closed || this.ctx.fatal) return;
+    const peer = this.ctx.peers.get(t.target.regionId);
+    if (!peer || peer.destroyed || peer.peerId !== t.target.fromPeerId) return;
+    peer.raw.reportSnapshot(t.target.toPeerId, ok);
+    this.ctx.wake(peer.regionId);
+    this.ctx.schedule();
+  }
+
+  // ------------------------------------------------------------------ receiving
+
+  /**
+   * A MsgSnap for `peer`: 'step' when Raft may see it now (an inline snapshot of an older peer
+   * that overlaps nothing here), 'held' when its chunks are awaited (stepped once complete),
+   * 'drop' otherwise (undecodable or overlapping: the leader retries).
+   */
+  admitSnapshot(peer: RegionPeer, rm: RegionMessage): 'step' | 'held' | 'drop' {
+    let d: ReturnType<typeof decodeSnapshotData>;
+    try {
+      d = decodeSnapshotData(rm.message.snapshot!.data);
+    } catch {
+      this.status.undecodable++;
+      return 'drop';
+    }
+    if (d.format === SNAPSHOT_FORMAT_INLINE) return this.regionOverlapsOthers(peer.regionId, d.payload.region) ? 'drop' : 'step';
+    this.receiver.onHeader(peer, rm, d.header);
+    return 'held';
+  }
+
+  /** A snapshot frame from store `fromStoreId` (the store loop routes every one here). */
+  onFrame(fromStoreId: number, rm: RegionMessage): void {
+    let f: SnapshotFrame;
+    try {
+      if (!rm.message.context) throw new Error('no frame');
+      f = decodeSnapshotFrame(rm.message.context);
+    } catch {
+      this.status.undecodable++;
+      return;
+    }
+    if (f.kind === 'chunk' || f.kind === 'abort') {
+      this.receiver.onFrame(fromStoreId, rm, f);
+      return;
+    }
+    const t = this.sending.get(snapshotIdKey(f.id));
+    if (!t || t.target.toStoreId !== fromStoreId) return;
+    if (f.kind === 'ack') t.onAck(f.next);
+    else t.onReject(f.reason);
+  }
+
+  /** A store went away: transfers to it fail now (Raft retries), transfers from it are dropped. */
+  onStoreDown(storeId: number): void {
+    for (const t of [...this.sending.values()]) if (t.target.toStoreId === storeId) t.abort(true);
+    this.receiver.onStoreDown(storeId);
+  }
+
+  // ------------------------------------------------------------------ install
 
   /** Installs a snapshot's data and metadata in the same write as its Raft state. */
   async stageSnapshotInstall(batch: RaftWriteBatch, peer: RegionPeer, snap: Snapshot): Promise<void> {
-    const payload = decodeSnapshotPayload(snap.data);
+    const contents = this.contentsOf(snap);
     batch.stageSnapshot(peer.regionId, snap);
     const kv = batch.kv;
     if (peer.pd) {
-      const pair = payload.pairs.find((p) => compareKeys(p.key, PD_SNAPSHOT_PAIR_KEY) === 0);
+      const pair = contents.pairs.find((p) => p.cf === DATA_CF && compareKeys(p.key, PD_SNAPSHOT_PAIR_KEY) === 0);
       // The initial snapshot of the PD group carries no state yet.
       if (pair) peer.pd.replace(PdStateMachine.restore(pair.value), snap.metadata.index);
-      peer.region = payload.region;
+      peer.region = contents.region;
       peer.applied = snap.metadata.index;
-      for (const p of payload.region.peers) this.ctx.peerStores.set(p.id, p.storeId);
+      for (const p of contents.region.peers) this.ctx.peerStores.set(p.id, p.storeId);
       kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'normal'));
       stagePdState(batch, peer);
       this.ctx.counters.snapshotsInstalled++;
       return;
     }
     if (peer.initialized) this.deleteDataExcept(kv, peer.regionId, peer.region.startKey, peer.region.endKey);
-    this.deleteDataExcept(kv, peer.regionId, payload.region.startKey, payload.region.endKey);
-    for (const p of payload.pairs) kv.put(DATA_CF, p.key, p.value);
+    this.deleteDataExcept(kv, peer.regionId, contents.region.startKey, contents.region.endKey);
+    for (const p of contents.pairs) kv.put(p.cf, p.key, p.value);
     const prefix = dedupPrefix(peer.regionId);
     kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
-    peer.dedup = DedupTable.from(payload.dedup);
+    peer.dedup = DedupTable.from(contents.dedup);
     stageDedupTable(kv, peer.regionId, peer.dedup);
-    peer.region = payload.region;
-    for (const p of payload.region.peers) this.ctx.peerStores.set(p.id, p.storeId);
+    peer.region = contents.region;
+    for (const p of contents.region.peers) this.ctx.peerStores.set(p.id, p.storeId);
     kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'normal'));
     peer.applied = snap.metadata.index;
     this.ctx.counters.snapshotsInstalled++;
+  }
+
+  /** What a snapshot Raft accepted installs: inline, or the staged stream of a chunked one. */
+  private contentsOf(snap: Snapshot): SnapshotContents {
+    const d = decodeSnapshotData(snap.data);
+    if (d.format === SNAPSHOT_FORMAT_INLINE) return inlineContents(d.payload);
+    const contents = this.receiver.take(d.header.id);
+    // Only a complete, checked stream is ever stepped into Raft, and it stays staged until here.
+    if (!contents) throw new Error(`snapshot ${snapshotIdKey(d.header.id)} of region ${d.header.region.id} was accepted by Raft but is not staged`);
+    return contents;
   }
 }

@@ -1,29 +1,137 @@
 /**
- * Region snapshot payloads: the region's metadata, its key-value pairs and its dedup table,
- * encoded as one byte string (Raft treats it as opaque). Generated on demand from the
- * engine when a leader must send one, so its data is exactly the applied state.
+ * Region snapshot formats and their limits (Raft treats `Snapshot.data` as opaque).
+ *
+ * - Format 3 (chunked, current): `data` is a small header (snapshot id, region, data column
+ *   families, totals, chunk size, checksum). The region's pairs and dedup records travel apart
+ *   as a byte stream cut into chunks (`snapshot-frames.ts`, `snapshot-send.ts`,
+ *   `snapshot-receive.ts`), like TiKV's snapshot files sent over its `snapshot` stream.
+ * - Format 2 (inline, older peers): `data` holds the region, its `default` pairs and its dedup
+ *   table in one byte string. Still accepted (as `default`-only) and used for a new region's
+ *   initial, empty snapshot.
+ *
+ * The stream is a sequence of items, pairs first (column family by column family in header
+ * order, keys ascending), then dedup records; `decodeSnapshotStream` checks all of it against
+ * the header before anything is stepped into Raft.
  */
 import type { Region } from '@peerkv/pd';
+import { compareKeys } from '@peerkv/pd';
+import { crc32c } from '@peerkv/storage';
 import { ByteReader, ByteWriter } from '@peerkv/transport';
 import { COMMAND_KEY_BYTES_MAX, COMMAND_VALUE_BYTES_MAX, CommandDecodeError, readRegion, writeRegion } from './command.ts';
 import { readDedupBody, writeDedupBody, type DedupEntry } from './dedup.ts';
+import { CF_NAME_LENGTH_MAX, DATA_CF, DATA_CFS_MAX } from './keys.ts';
 
 /** Upper bound of pairs in one region snapshot (regions split long before). */
 export const SNAPSHOT_PAIRS_MAX = 4_000_000;
+/** Default size of one snapshot chunk, bytes (TiKV sends 1 MiB chunks too). */
+export const SNAPSHOT_CHUNK_BYTES_MAX = 1024 * 1024;
+/** Largest chunk size a header may declare, bytes: a receiver refuses a header above it. */
+export const SNAPSHOT_CHUNK_BYTES_LIMIT = 4 * 1024 * 1024;
+/** Default chunks sent and not yet acknowledged, per transfer (flow control). */
+export const SNAPSHOT_CHUNKS_INFLIGHT_MAX = 4;
+/**
+ * Default largest snapshot stream a store receives, bytes. The snapshot is installed in one
+ * engine write with its Raft state, so this stays below the engines' 64 MiB batch limit.
+ */
+export const SNAPSHOT_BYTES_MAX = 48 * 1024 * 1024;
+/** Default snapshots one store receives at once (each holds up to `SNAPSHOT_BYTES_MAX` in memory). */
+export const SNAPSHOTS_RECEIVING_MAX = 4;
+/** Default snapshots one store sends at once (each holds an engine snapshot open). */
+export const SNAPSHOTS_SENDING_MAX = 8;
+/** Default time a receiver waits for the next chunk before dropping a transfer, ms. */
+export const SNAPSHOT_RECEIVE_TIMEOUT_MS = 10_000;
+/** Default time a sender waits for an acknowledgement before sending the unacknowledged part again, ms. */
+export const SNAPSHOT_RESEND_MS = 500;
+/** Default resends without progress before a sender gives up and reports the failure to Raft. */
+export const SNAPSHOT_RESENDS_MAX = 6;
+/** Largest snapshot header (format 3 `data`), bytes. */
+export const SNAPSHOT_HEADER_BYTES_MAX = 64 * 1024;
+
 const CLIENT_ID_BYTES_MAX = 256;
 const DEDUP_CLIENTS_MAX = 1_000_000;
 
+/** The inline format of older peers (and of a new region's initial snapshot). */
+export const SNAPSHOT_FORMAT_INLINE = 2;
+/** The chunked format: `data` is a `SnapshotHeader`. */
+export const SNAPSHOT_FORMAT_CHUNKED = 3;
+
+/** Why snapshot bytes were refused: a closed list, for counters and tests. */
+export type SnapshotDecodeErrorKind = 'UnknownFormat' | 'HeaderTooLarge' | 'Malformed' | 'Mismatch';
+
+/** Snapshot bytes (header, stream or inline payload) that do not decode or do not match their header. */
+export class SnapshotDecodeError extends CommandDecodeError {
+  override readonly name = 'SnapshotDecodeError';
+  constructor(
+    readonly kind: SnapshotDecodeErrorKind,
+    detail: string,
+  ) {
+    super(`${kind}: ${detail}`);
+  }
+}
+
+/** Names one generated snapshot: unique per sending store across its restarts (`boot`). */
+export interface SnapshotId {
+  storeId: number;
+  boot: number;
+  seq: number;
+}
+
+/** The key a snapshot id is filed under. */
+export function snapshotIdKey(id: SnapshotId): string {
+  return `${id.storeId}.${id.boot}.${id.seq}`;
+}
+
+/** What a format-3 snapshot's `data` says about the stream that carries its contents. */
+export interface SnapshotHeader {
+  id: SnapshotId;
+  region: Region;
+  /** The data column families of the stream, in stream order. */
+  cfs: string[];
+  /** Pairs in the stream. */
+  pairs: number;
+  /** Dedup records in the stream. */
+  dedupEntries: number;
+  /** Stream length, bytes. */
+  bytes: number;
+  /** Every chunk but the last holds exactly `chunkBytes` bytes. */
+  chunkBytes: number;
+  /** CRC32C of the whole stream. */
+  crc: number;
+}
+
+/** Chunks of a stream of `bytes` bytes cut at `chunkBytes`. */
+export function chunkCount(h: Pick<SnapshotHeader, 'bytes' | 'chunkBytes'>): number {
+  return Math.ceil(h.bytes / h.chunkBytes);
+}
+
+/** One key-value pair of a snapshot, with its column family. */
+export interface SnapshotPair {
+  cf: string;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** What a snapshot installs: the region, its pairs in every data column family, its dedup table. */
+export interface SnapshotContents {
+  region: Region;
+  pairs: SnapshotPair[];
+  dedup: DedupEntry[];
+}
+
+/** The inline (format 2) payload: `default` pairs only. */
 export interface SnapshotPayload {
   region: Region;
   pairs: { key: Uint8Array; value: Uint8Array }[];
   dedup: DedupEntry[];
 }
 
-const FORMAT_VERSION = 2;
+/** A snapshot's `data`, decoded: inline contents, or the header of a chunked stream. */
+export type SnapshotData = { format: typeof SNAPSHOT_FORMAT_INLINE; payload: SnapshotPayload } | { format: typeof SNAPSHOT_FORMAT_CHUNKED; header: SnapshotHeader };
 
+/** Encodes an inline (format 2) payload: a new region's initial snapshot, and tests of older peers. */
 export function encodeSnapshotPayload(p: SnapshotPayload): Uint8Array {
   const w = new ByteWriter();
-  w.varUint(FORMAT_VERSION);
+  w.varUint(SNAPSHOT_FORMAT_INLINE);
   writeRegion(w, p.region);
   w.varUint(p.pairs.length);
   for (const kv of p.pairs) {
@@ -38,26 +146,154 @@ export function encodeSnapshotPayload(p: SnapshotPayload): Uint8Array {
   return w.finish();
 }
 
-export function decodeSnapshotPayload(data: Uint8Array): SnapshotPayload {
-  try {
+/** Encodes a chunked snapshot's header (format 3). */
+export function encodeSnapshotHeader(h: SnapshotHeader): Uint8Array {
+  const w = new ByteWriter();
+  w.varUint(SNAPSHOT_FORMAT_CHUNKED);
+  w.varUint(h.id.storeId);
+  w.varUint(h.id.boot);
+  w.varUint(h.id.seq);
+  writeRegion(w, h.region);
+  w.varUint(h.cfs.length);
+  for (const cf of h.cfs) w.string(cf);
+  w.varUint(h.pairs);
+  w.varUint(h.dedupEntries);
+  w.varUint(h.bytes);
+  w.varUint(h.chunkBytes);
+  w.varUint(h.crc);
+  return w.finish();
+}
+
+/** Decodes a snapshot's `data` (either format). Throws `SnapshotDecodeError` only. */
+export function decodeSnapshotData(data: Uint8Array): SnapshotData {
+  return wrapDecode(() => {
     const r = new ByteReader(data);
     const version = r.varUint();
-    if (version !== FORMAT_VERSION) throw new CommandDecodeError(`unknown snapshot format ${version}`);
-    const region = readRegion(r);
-    const n = r.count(SNAPSHOT_PAIRS_MAX, 2, 'snapshot pairs');
-    const pairs: SnapshotPayload['pairs'] = [];
-    for (let i = 0; i < n; i++) {
-      pairs.push({ key: r.bytes(COMMAND_KEY_BYTES_MAX, 'key'), value: r.bytes(COMMAND_VALUE_BYTES_MAX, 'value') });
-    }
-    const m = r.count(DEDUP_CLIENTS_MAX, 3, 'dedup entries');
-    const dedup: DedupEntry[] = [];
-    for (let i = 0; i < m; i++) {
-      dedup.push(readDedupBody(r, r.string(CLIENT_ID_BYTES_MAX, 'client id')));
-    }
-    r.end('snapshot');
-    return { region, pairs, dedup };
-  } catch (e) {
-    if (e instanceof CommandDecodeError) throw e;
-    throw new CommandDecodeError((e as Error).message);
+    if (version === SNAPSHOT_FORMAT_INLINE) return { format: SNAPSHOT_FORMAT_INLINE, payload: readInlinePayload(r) };
+    if (version !== SNAPSHOT_FORMAT_CHUNKED) throw new SnapshotDecodeError('UnknownFormat', `snapshot format ${version}`);
+    if (data.length > SNAPSHOT_HEADER_BYTES_MAX) throw new SnapshotDecodeError('HeaderTooLarge', `snapshot header of ${data.length} bytes > ${SNAPSHOT_HEADER_BYTES_MAX}`);
+    return { format: SNAPSHOT_FORMAT_CHUNKED, header: readHeader(r) };
+  });
+}
+
+/** The region a snapshot's `data` carries (either format). Throws `SnapshotDecodeError` only. */
+export function snapshotRegion(data: Uint8Array): Region {
+  const d = decodeSnapshotData(data);
+  return d.format === SNAPSHOT_FORMAT_INLINE ? d.payload.region : d.header.region;
+}
+
+/** Decodes an inline (format 2) payload; anything else is refused. */
+export function decodeSnapshotPayload(data: Uint8Array): SnapshotPayload {
+  const d = decodeSnapshotData(data);
+  if (d.format !== SNAPSHOT_FORMAT_INLINE) throw new SnapshotDecodeError('UnknownFormat', `snapshot format ${d.format} is not inline`);
+  return d.payload;
+}
+
+function readInlinePayload(r: ByteReader): SnapshotPayload {
+  const region = readRegion(r);
+  const n = r.count(SNAPSHOT_PAIRS_MAX, 2, 'snapshot pairs');
+  const pairs: SnapshotPayload['pairs'] = [];
+  for (let i = 0; i < n; i++) {
+    pairs.push({ key: r.bytes(COMMAND_KEY_BYTES_MAX, 'key'), value: r.bytes(COMMAND_VALUE_BYTES_MAX, 'value') });
   }
+  const m = r.count(DEDUP_CLIENTS_MAX, 3, 'dedup entries');
+  const dedup: DedupEntry[] = [];
+  for (let i = 0; i < m; i++) dedup.push(readDedupBody(r, r.string(CLIENT_ID_BYTES_MAX, 'client id')));
+  r.end('snapshot');
+  return { region, pairs, dedup };
+}
+
+function readHeader(r: ByteReader): SnapshotHeader {
+  const id = { storeId: r.varUint(), boot: r.varUint(), seq: r.varUint() };
+  const region = readRegion(r);
+  const n = r.count(DATA_CFS_MAX, 2, 'column families');
+  const cfs: string[] = [];
+  for (let i = 0; i < n; i++) cfs.push(r.string(CF_NAME_LENGTH_MAX * 4, 'column family'));
+  if (new Set(cfs).size !== cfs.length) throw new SnapshotDecodeError('Malformed', 'a column family is listed twice');
+  const pairs = r.varUintMax(SNAPSHOT_PAIRS_MAX, 'pairs');
+  const dedupEntries = r.varUintMax(DEDUP_CLIENTS_MAX, 'dedup entries');
+  const bytes = r.varUint();
+  const chunkBytes = r.varUint();
+  const crc = r.varUintMax(0xffffffff, 'crc');
+  r.end('snapshot header');
+  if (chunkBytes === 0) throw new SnapshotDecodeError('Malformed', 'chunk size 0');
+  return { id, region, cfs, pairs, dedupEntries, bytes, chunkBytes, crc };
+}
+
+function wrapDecode<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof SnapshotDecodeError) throw e;
+    throw new SnapshotDecodeError('Malformed', (e as Error).message);
+  }
+}
+
+// ------------------------------------------------------------------ the stream
+
+const ITEM_PAIR = 0;
+const ITEM_DEDUP = 1;
+
+/** Appends one pair (column family `cfIndex` of the header's list) to a stream. */
+export function writeStreamPair(w: ByteWriter, cfIndex: number, key: Uint8Array, value: Uint8Array): void {
+  w.varUint(ITEM_PAIR);
+  w.varUint(cfIndex);
+  w.bytes(key);
+  w.bytes(value);
+}
+
+/** Appends one dedup record to a stream. */
+export function writeStreamDedup(w: ByteWriter, e: DedupEntry): void {
+  w.varUint(ITEM_DEDUP);
+  w.string(e.clientId);
+  writeDedupBody(w, e);
+}
+
+/**
+ * Decodes a whole stream and checks it against its header: length, checksum, counts, column
+ * families, key order and that every key lies in the region (the PD group's one pair is the
+ * exception: its region has no key range). Throws `SnapshotDecodeError` only.
+ */
+export function decodeSnapshotStream(h: SnapshotHeader, stream: Uint8Array, o: { checkRange: boolean }): SnapshotContents {
+  if (stream.length !== h.bytes) throw new SnapshotDecodeError('Mismatch', `stream of ${stream.length} bytes, header says ${h.bytes}`);
+  if (crc32c(stream) !== h.crc) throw new SnapshotDecodeError('Mismatch', 'stream checksum differs from the header');
+  return wrapDecode(() => {
+    const r = new ByteReader(stream);
+    const pairs: SnapshotPair[] = [];
+    const dedup: DedupEntry[] = [];
+    let lastCf = 0;
+    let lastKey: Uint8Array | undefined;
+    while (r.remaining > 0) {
+      const item = r.varUint();
+      if (item === ITEM_PAIR) {
+        if (dedup.length > 0 || pairs.length >= h.pairs) throw new SnapshotDecodeError('Mismatch', 'a pair out of place or beyond the header count');
+        const cf = r.varUintMax(h.cfs.length - 1, 'column family index');
+        const key = r.bytes(COMMAND_KEY_BYTES_MAX, 'key');
+        const value = r.bytes(COMMAND_VALUE_BYTES_MAX, 'value');
+        if (key.length === 0) throw new SnapshotDecodeError('Malformed', 'empty key');
+        if (cf < lastCf || (cf === lastCf && lastKey !== undefined && compareKeys(key, lastKey) <= 0)) throw new SnapshotDecodeError('Malformed', 'pairs out of order');
+        if (o.checkRange && !inRange(h.region, key)) throw new SnapshotDecodeError('Malformed', 'a key outside the region');
+        lastCf = cf;
+        lastKey = key;
+        pairs.push({ cf: h.cfs[cf], key, value });
+      } else if (item === ITEM_DEDUP) {
+        if (dedup.length >= h.dedupEntries) throw new SnapshotDecodeError('Mismatch', 'more dedup records than the header says');
+        dedup.push(readDedupBody(r, r.string(CLIENT_ID_BYTES_MAX, 'client id')));
+      } else {
+        throw new SnapshotDecodeError('Malformed', `stream item ${item}`);
+      }
+    }
+    if (pairs.length !== h.pairs || dedup.length !== h.dedupEntries) throw new SnapshotDecodeError('Mismatch', `stream holds ${pairs.length} pairs and ${dedup.length} dedup records, header says ${h.pairs} and ${h.dedupEntries}`);
+    return { region: h.region, pairs, dedup };
+  });
+}
+
+function inRange(region: Region, key: Uint8Array): boolean {
+  if (compareKeys(key, region.startKey) < 0) return false;
+  return region.endKey.length === 0 || compareKeys(key, region.endKey) < 0;
+}
+
+/** The contents of an inline (format 2) payload: every pair in `default`. */
+export function inlineContents(p: SnapshotPayload): SnapshotContents {
+  return { region: p.region, pairs: p.pairs.map((kv) => ({ cf: DATA_CF, key: kv.key, value: kv.value })), dedup: p.dedup };
 }

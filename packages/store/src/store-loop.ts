@@ -17,6 +17,7 @@ import { PD_STATE_KEY } from './pd-host.ts';
 import type { PdWorker } from './pd-worker.ts';
 import type { RegionPeer } from './peer.ts';
 import { encodeTombstone, isLeaderMessage } from './region-meta.ts';
+import { isSnapshotFrameMessage } from './snapshot-frames.ts';
 import type { SnapshotWorker } from './snapshot-worker.ts';
 
 /** A split's right half staged in a round's write, started once it is durable. */
@@ -101,6 +102,7 @@ export class StoreLoop {
 
   /** The transport lost a store: wake every region so elections can replace its leaders. */
   onStoreDown(storeId: number): void {
+    this.snapshots.onStoreDown(storeId);
     for (const p of this.ctx.peers.values()) {
       if (p.region.peers.some((x) => x.storeId === storeId)) {
         p.hibernating = false;
@@ -118,6 +120,10 @@ export class StoreLoop {
     if (this.ctx.closed || this.ctx.fatal) return;
     for (const rm of messages) {
       this.ctx.peerStores.set(rm.message.from, fromStoreId);
+      if (isSnapshotFrameMessage(rm)) {
+        this.snapshots.onFrame(fromStoreId, rm);
+        continue;
+      }
       const peer = this.ctx.peers.get(rm.regionId);
       if (peer && rm.message.to > peer.peerId && isLeaderMessage(rm)) {
         // PD allocates peer ids in increasing order: a leader talking to a newer peer of this
@@ -143,10 +149,10 @@ export class StoreLoop {
   stepPeer(peer: RegionPeer, rm: RegionMessage): void {
     if (rm.message.to !== peer.peerId) return; // for an older incarnation of this replica
     peer.silentHeartbeats = 0;
-    // A snapshot whose range overlaps another local region would overwrite that region's
-    // data: refuse it until the stale overlapping replica is updated or removed (TiKV's
-    // snapshot overlap check). The leader retries.
-    if (rm.message.type === 'MsgSnap' && rm.message.snapshot && this.snapshots.snapshotOverlapsOthers(peer.regionId, rm.message.snapshot.data)) return;
+    // A snapshot's chunks are awaited before Raft sees it; one whose range overlaps another
+    // local region would overwrite that region's data: refused until the stale overlapping
+    // replica is updated or removed (TiKV's snapshot overlap check). The leader retries.
+    if (rm.message.type === 'MsgSnap' && rm.message.snapshot && this.snapshots.admitSnapshot(peer, rm) !== 'step') return;
     peer.hibernating = false;
     if (rm.message.entries.length > 0) peer.idleTicks = 0;
     try {

@@ -115,6 +115,9 @@ export class ClusterEnv {
       requestTimeoutMs: o.requestTimeoutMs,
       logGcThresholdEntries: 40,
       logGcKeepEntries: 8,
+      // Tiny chunks and a small window: the simulator's small regions still travel as many
+      // chunks, through loss, duplication and reordering.
+      snapshotTransfer: { chunkBytesMax: 48, chunksInflightMax: 3, resendMs: 150, resendsMax: 8, receiveTimeoutMs: 2_000 },
       durability: o.durability,
       ...(o.mutations.store ? { unsafeTestMutations: { ...o.mutations.store } } : {}),
     };
