@@ -6,6 +6,8 @@
  *   client's dedup record; `s` → the store identity.
  * - `raft`: owned by `RaftLogStore`.
  */
+import { CF_NAME_LENGTH_MAX } from '@peerkv/proto';
+
 export const DATA_CF = 'default';
 export const META_CF = 'meta';
 export const RAFT_CF = 'raft';
@@ -13,8 +15,8 @@ export const RAFT_CF = 'raft';
 export const DATA_CFS_DEFAULT: readonly string[] = [DATA_CF];
 /** Every column family a store with the default data column families opens its engine with. */
 export const STORE_CFS = [DATA_CF, META_CF, RAFT_CF] as const;
-/** Longest column family name, UTF-16 code units. */
-export const CF_NAME_LENGTH_MAX = 64;
+/** Longest column family name, UTF-16 code units: the one the op codec enforces. */
+export { CF_NAME_LENGTH_MAX };
 /** Most data column families one store declares. */
 export const DATA_CFS_MAX = 16;
 
