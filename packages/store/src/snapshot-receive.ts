@@ -119,6 +119,7 @@ export class SnapshotReceiver {
     if (!r) {
       this.env.status.chunksIgnored++;
       const fin = this.finished.get(key);
+      if (!fin) this.env.status.refused['Unknown'] = (this.env.status.refused['Unknown'] ?? 0) + 1;
       this.reply(fromStoreId, rm, fin?.ok ? { kind: 'ack', id: f.id, next: fin.total } : { kind: 'reject', id: f.id, reason: fin?.ok === false ? fin.reason : 'Unknown' });
       return;
     }

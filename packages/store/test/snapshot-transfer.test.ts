@@ -218,6 +218,62 @@ describe('chunked snapshots', () => {
     for (const cf of DATA_CFS) expect(await pairsOf(n4.engine, cf)).toHaveLength(40);
   });
 
+  it('a receiver restarted mid-transfer refuses the rest; the leader retries and the new replica gets it all', async () => {
+    const limits = { chunkBytesMax: 64, chunksInflightMax: 2, resendMs: 30 };
+    let hold = true;
+    filter = (_from, to, rm) => {
+      const f = chunkOf(rm);
+      return f && f.kind === 'chunk' && to === 4 && hold && f.seq >= 4 ? 0 : 1;
+    };
+    const { leader } = await threeStoresWithData(limits);
+    const n4 = await addLearner(leader, limits);
+    await until('part of the stream', () => n4.store.status().snapshotTransfer!.chunksReceived >= 4);
+    // Restart store 4 on its engine (no link-down event: its chunks now meet a store that forgot them).
+    await n4.store.close();
+    nodes.delete(4);
+    const again = await Store.open({
+      storeId: 4,
+      clusterId: 'snap',
+      engine: n4.engine,
+      dataColumnFamilies: DATA_CFS,
+      transport: filtered(4),
+      tickIntervalMs: 10,
+      hibernateAfterTicks: 1_000_000,
+      snapshotTransfer: limits,
+    });
+    router.register(again);
+    const n4b = { store: again, engine: n4.engine };
+    nodes.set(4, n4b);
+    hold = false;
+    await caughtUp(n4b, leader);
+    expect(again.status().snapshotTransfer!.refused['Unknown'] ?? 0).toBeGreaterThan(0);
+    expect(leader.status().snapshotTransfer!.sendsFailed).toBeGreaterThan(0);
+    for (const cf of DATA_CFS) expect(await pairsOf(n4.engine, cf)).toHaveLength(40);
+  });
+
+  it('a sender lost mid-transfer: the receiver drops the part it holds; the next leader sends a whole snapshot', async () => {
+    const limits = { chunkBytesMax: 64, chunksInflightMax: 2, resendMs: 30 };
+    let hold = true;
+    filter = (_from, to, rm) => {
+      const f = chunkOf(rm);
+      return f && f.kind === 'chunk' && to === 4 && hold && f.seq >= 4 ? 0 : 1;
+    };
+    const { leader } = await threeStoresWithData(limits);
+    const n4 = await addLearner(leader, limits);
+    await until('part of the stream', () => n4.store.status().snapshotTransfer!.chunksReceived >= 4);
+    router.unregister(leader.storeId);
+    await leader.close();
+    nodes.delete(leader.storeId);
+    expect(n4.store.status().snapshotTransfer!.receivesFailed).toBeGreaterThan(0);
+    expect(n4.store.status().snapshotTransfer!.receiving).toBe(0);
+    expect(n4.store.status().counters.snapshotsInstalled).toBe(0);
+    hold = false;
+    const next = await leaderOf(R);
+    await caughtUp(n4, next);
+    expect(next.status().snapshotTransfer!.sendsSucceeded).toBeGreaterThan(0);
+    for (const cf of DATA_CFS) expect(await pairsOf(n4.engine, cf)).toHaveLength(40);
+  });
+
   it('refuses a snapshot larger than the receiver takes: nothing is installed, the leader is told', async () => {
     const { leader } = await threeStoresWithData({ chunkBytesMax: 64 });
     const n4 = await addLearner(leader, { snapshotBytesMax: 100 });
