@@ -136,7 +136,7 @@ export class PeerKV {
     checkKey(key);
     const consistency = o.consistency ?? this.consistency;
     return this.withRegion(key, o.signal, consistency, (route, svc) =>
-      svc.get(route.region.id, route.region.epoch, key, consistency, { signal: o.signal, timeoutMs: this.requestTimeoutMs }),
+      svc.handle({ type: 'get', regionId: route.region.id, epoch: route.region.epoch, key, consistency, timeoutMs: this.requestTimeoutMs }, { signal: o.signal }),
     );
   }
 
@@ -163,7 +163,8 @@ export class PeerKV {
         const pageEnd = hi;
         const pairs = await this.withRegion(() => this.routeBefore(start, pageEnd, o.signal), o.signal, consistency, (route, svc) => {
           regionStart = route.region.startKey;
-          return svc.scan(route.region.id, route.region.epoch, { start, end: pageEnd, limit: pageLimit, reverse: true }, consistency, { signal: o.signal, timeoutMs: this.requestTimeoutMs });
+          const range = { start, end: pageEnd, limit: pageLimit, reverse: true };
+          return svc.handle({ type: 'scan', regionId: route.region.id, epoch: route.region.epoch, range, consistency, timeoutMs: this.requestTimeoutMs }, { signal: o.signal });
         });
         for (const p of pairs) {
           yield p;
@@ -206,7 +207,8 @@ export class PeerKV {
     let regionEnd: Uint8Array = new Uint8Array();
     const pairs = await this.withRegion(cursor, signal, consistency, async (route, svc) => {
       regionEnd = route.region.endKey;
-      return svc.scan(route.region.id, route.region.epoch, { start: cursor, end, limit }, consistency, { signal, timeoutMs: this.requestTimeoutMs });
+      const range = { start: cursor, end, limit };
+      return svc.handle({ type: 'scan', regionId: route.region.id, epoch: route.region.epoch, range, consistency, timeoutMs: this.requestTimeoutMs }, { signal });
     });
     return { pairs, regionEnd };
   }
@@ -374,7 +376,7 @@ export class PeerKV {
     const first = g.ops[0].type === 'deleteRange' ? g.ops[0].start : g.ops[0].key;
     const fits = (route: RegionRoute): boolean => g.ops.every((op) => opInRegion(op, route.region));
     const r = await this.withRegionOutcome(first, signal, 'linearizable', fits, (route, svc) =>
-      svc.write(route.region.id, route.region.epoch, clientId, seq, g.ops, { signal, timeoutMs: this.requestTimeoutMs, ackFloor: ackFloor() }),
+      svc.handle({ type: 'write', regionId: route.region.id, epoch: route.region.epoch, clientId, seq, ackFloor: ackFloor(), ops: g.ops, timeoutMs: this.requestTimeoutMs }, { signal }),
     );
     return r;
   }

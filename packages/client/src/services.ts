@@ -1,28 +1,20 @@
 /**
- * What the client talks to. A `KvService` is one store's request API (the in-process `Store`
- * itself, or a proxy to a store in a Worker or across the network); a `PdService` answers
- * routing questions. The client never sees Raft.
+ * What the client talks to. A `KvService` is one store's request API: `handle(request)` of
+ * the store's request vocabulary (`StoreRequest` → `ResponseOf<type>`), whether the store is
+ * in-process (the `Store` itself), across the network (`RemoteKvService`) or behind the
+ * simulator's lossy link. A `PdService` answers routing questions. The client never sees Raft.
  */
-import type { Peer, Region, RegionEpoch, StoreMeta } from '@peerkv/pd';
-import type { KvOp, ReadConsistency, RequestOptions, Result, WriteRequestOptions } from '@peerkv/store';
+import type { Peer, Region, StoreMeta } from '@peerkv/pd';
+import type { StoreService } from '@peerkv/store';
 
 export interface KvPair {
   key: Uint8Array;
   value: Uint8Array;
 }
 
-/** One store's request API (the subset of `Store` the client uses). */
-export interface KvService {
+/** One store's request API: its id and `handle` (see `StoreService` in `@peerkv/store`). */
+export interface KvService extends StoreService {
   readonly storeId: number;
-  write(regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o?: WriteRequestOptions): Promise<Result<void>>;
-  get(regionId: number, epoch: RegionEpoch, key: Uint8Array, consistency?: ReadConsistency, o?: RequestOptions): Promise<Result<Uint8Array | undefined>>;
-  scan(
-    regionId: number,
-    epoch: RegionEpoch,
-    range: { start: Uint8Array; end?: Uint8Array; limit: number; reverse?: boolean },
-    consistency?: ReadConsistency,
-    o?: RequestOptions,
-  ): Promise<Result<KvPair[]>>;
 }
 
 /** A region and the peer PD believes leads it. */

@@ -29,12 +29,11 @@ describe('PeerKV routing when the leader is gone', () => {
     const asked: number[] = [];
     const svc = (storeId: number, answer: () => Result<void>): KvService => ({
       storeId,
-      write: async () => {
+      handle: async (q) => {
+        if (q.type !== 'write') throw new Error(`unexpected ${q.type}`);
         asked.push(storeId);
-        return answer();
+        return answer() as never;
       },
-      get: async () => ({ ok: true, value: undefined }),
-      scan: async () => ({ ok: true, value: [] }),
     });
     let storeTwoAlive = true;
     const services = new Map<number, KvService>([

@@ -99,21 +99,20 @@ describe('safety: at-most-once never answers "applied" for a write it did not ap
       store: (id) => {
         const inner = c.store(id) as KvService | undefined;
         if (!inner) return undefined;
-        return {
+        const service: KvService = {
           storeId: id,
-          get: inner.get.bind(inner),
-          scan: inner.scan.bind(inner),
-          write: async (regionId, epoch, clientId, seq, ops, o) => {
-            if (ops.some((op) => op.type === 'put' && s(op.key) === 'first')) {
+          handle: async (q, o) => {
+            if (q.type === 'write' && q.ops.some((op) => op.type === 'put' && s(op.key) === 'first')) {
               if (!lost) {
                 lost = true;
-                return { ok: false, error: { kind: 'Timeout', what: 'lost' } };
+                return { ok: false, error: { kind: 'Timeout', what: 'lost' } } as never;
               }
               await held;
             }
-            return inner.write(regionId, epoch, clientId, seq, ops, o);
+            return inner.handle(q, o);
           },
         };
+        return service;
       },
     };
     const kv = new PeerKV({ pd: c, stores, backoff: { attemptsMax: 500, baseMs: 1, capMs: 50, budgetMs: 60_000 } });

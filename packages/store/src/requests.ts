@@ -1,17 +1,17 @@
 /**
- * The request API of a store: writes, reads (ReadIndex, follower and stale), membership
- * changes, splits, leadership transfer and drain, each checked against the region's epoch
- * and range first (`checkRequest`), and each bounded by a timeout or the caller's abort
- * (`withTimeout`). Proposals are answered by the batch round once they apply.
+ * The request machinery of a store, shared by the request handlers (`handlers/`) and PD's
+ * operator steps: the epoch and range check every request passes first (`checkRequest`),
+ * proposals and ReadIndex barriers bounded by a timeout or the caller's abort
+ * (`withTimeout`), membership changes, splits, leadership transfer and drain. Proposals are
+ * answered by the batch round once they apply.
  */
 import type { Peer, Region, RegionEpoch, RegionError } from '@peerkv/pd';
-import { compareKeys, regionContainsKey } from '@peerkv/pd';
+import { regionContainsKey } from '@peerkv/pd';
 import { ProposalDroppedError, type ConfChangeSingle } from '@peerkv/raft';
-import { encodeCommand, encodeConfChangeContext, type KvOp } from './command.ts';
+import { encodeCommand, encodeConfChangeContext } from './command.ts';
 import type { StoreContext } from './context.ts';
-import { DATA_CF } from './keys.ts';
 import { RegionPeer, ok, type Result } from './peer.ts';
-import type { ReadConsistency, RequestOptions, WriteRequestOptions } from './request-options.ts';
+import type { RequestOptions } from './request-options.ts';
 
 const encoder = new TextEncoder();
 
@@ -21,7 +21,7 @@ export class StoreRequests {
   constructor(private readonly ctx: StoreContext) {}
 
   /** Checks that this peer can serve a request for `regionId` at `epoch` touching `keys`. */
-  private checkRequest(regionId: number, epoch: RegionEpoch, keys: Uint8Array[], needLeader: boolean): RegionPeer | RegionError {
+  checkRequest(regionId: number, epoch: RegionEpoch, keys: Uint8Array[], needLeader: boolean): RegionPeer | RegionError {
     const peer = this.ctx.peers.get(regionId);
     if (!peer || !peer.initialized) return { kind: 'RegionNotFound', regionId };
     // Splits change the range (version); membership changes (confVer) do not matter to data.
@@ -43,29 +43,6 @@ export class StoreRequests {
       return { kind: 'ServerIsBusy', reason: 'too many pending requests in region', backoffMs: 50 };
     }
     return peer;
-  }
-
-  /**
-   * Replicates and applies a write of `ops` for client (clientId, seq). Resolves once applied
-   * on this (leader) replica, or with a region error. A timeout or abort does not retract
-   * the proposal: it may still apply (retry with the same seq; it is deduplicated).
-   */
-  write(regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o: WriteRequestOptions = {}): Promise<Result<void>> {
-    this.ctx.assertOpen();
-    const keys = ops.map((op) => (op.type === 'deleteRange' ? op.start : op.key));
-    const checked = this.checkRequest(regionId, epoch, keys, true);
-    if (!(checked instanceof RegionPeer)) return Promise.resolve({ ok: false, error: checked });
-    const peer = checked;
-    // Every key of the write, a range delete's end included, must be in the region now: a
-    // write the client grouped by a stale view is refused before it reaches the log.
-    for (const op of ops) {
-      if (op.type === 'deleteRange' && peer.region.endKey.length > 0 && compareKeys(op.end, peer.region.endKey) > 0) {
-        return Promise.resolve({ ok: false, error: { kind: 'EpochNotMatch', currentRegions: [peer.region] } });
-      }
-    }
-    const ackFloor = Number.isSafeInteger(o.ackFloor) && o.ackFloor! > 0 ? Math.min(o.ackFloor!, seq) : 0;
-    const data = encodeCommand({ type: 'write', clientId, seq, ackFloor, stampMs: Math.max(0, Math.floor(this.ctx.now())), ops });
-    return this.propose(peer, () => peer.raw.propose(data), o);
   }
 
   /** Proposes on the region's leader replica and waits for the entry to apply (or the timeout). */
@@ -124,7 +101,7 @@ export class StoreRequests {
   }
 
   /** Waits until reads at this point are linearizable on this replica (ReadIndex). */
-  private async readBarrier(peer: RegionPeer, o: RequestOptions): Promise<Result<void>> {
+  async readBarrier(peer: RegionPeer, o: RequestOptions): Promise<Result<void>> {
     this.ctx.wake(peer.regionId);
     // Unique across restarts: a leader merges a request into a pending one with the same
     // context and would answer it with the older one's (smaller) read index.
@@ -140,52 +117,6 @@ export class StoreRequests {
       () => peer.reads.delete(ctx),
       o,
     );
-  }
-
-  /** Reads one key with the given consistency. */
-  async get(regionId: number, epoch: RegionEpoch, key: Uint8Array, consistency: ReadConsistency = 'linearizable', o: RequestOptions = {}): Promise<Result<Uint8Array | undefined>> {
-    this.ctx.assertOpen();
-    const checked = this.checkRequest(regionId, epoch, [key], consistency === 'linearizable');
-    if (!(checked instanceof RegionPeer)) return { ok: false, error: checked };
-    if (consistency !== 'stale') {
-      const r = await this.readBarrier(checked, o);
-      if (!r.ok) return r;
-      // A split may have moved the key while we waited.
-      const again = this.checkRequest(regionId, epoch, [key], false);
-      if (!(again instanceof RegionPeer)) return { ok: false, error: again };
-    }
-    return { ok: true, value: await this.ctx.engine.get(DATA_CF, key) };
-  }
-
-  /** Scans [start, end) ∩ region, up to `limit` pairs, with the given consistency. */
-  async scan(
-    regionId: number,
-    epoch: RegionEpoch,
-    range: { start: Uint8Array; end?: Uint8Array; limit: number; reverse?: boolean },
-    consistency: ReadConsistency = 'linearizable',
-    o: RequestOptions = {},
-  ): Promise<Result<{ key: Uint8Array; value: Uint8Array }[]>> {
-    this.ctx.assertOpen();
-    const checked = this.checkRequest(regionId, epoch, [], consistency === 'linearizable');
-    if (!(checked instanceof RegionPeer)) return { ok: false, error: checked };
-    if (consistency !== 'stale') {
-      const r = await this.readBarrier(checked, o);
-      if (!r.ok) return r;
-      // A split applied while we waited shrinks the range: the caller must re-route
-      // (answering with the smaller range would silently skip keys).
-      const again = this.checkRequest(regionId, epoch, [], false);
-      if (!(again instanceof RegionPeer)) return { ok: false, error: again };
-    }
-    const region = checked.region;
-    const start = compareKeys(range.start, region.startKey) > 0 ? range.start : region.startKey;
-    let end = range.end;
-    if (region.endKey.length && (!end || end.length === 0 || compareKeys(end, region.endKey) > 0)) end = region.endKey;
-    const out: { key: Uint8Array; value: Uint8Array }[] = [];
-    // An unbounded (or nonsensical) limit reads the whole range.
-    const limit = Number.isSafeInteger(range.limit) && range.limit >= 0 ? range.limit : Number.MAX_SAFE_INTEGER;
-    const opts = end && end.length ? { start, end, limit, reverse: range.reverse } : { start, limit, reverse: range.reverse };
-    for await (const kv of this.ctx.engine.scan(DATA_CF, opts)) out.push(kv);
-    return { ok: true, value: out };
   }
 
   /**

@@ -13,15 +13,15 @@
  * - `snapshot-worker.ts`: snapshot generate/install, overlap checks, range deletes;
  * - `pd-worker.ts`: heartbeats to PD, stale peers, operator steps;
  * - `pd-service.ts`: hosting PD's replica (propose, ids, TSO, scheduler, bootstrap);
- * - `requests.ts`: the request API; `inspect.ts`: status and consistency digests.
+ * - `handlers/`: one handler per request type (`handle`), over `requests.ts`' machinery;
+ * - `inspect.ts`: status and consistency digests.
  */
-import type { OperatorStep, PdApplyResult, PdCommand, PdStateMachine, Peer, Region, RegionEpoch, RegionHeartbeat } from '@peerkv/pd';
-import type { ConfChangeSingle } from '@peerkv/raft';
+import type { OperatorStep, PdApplyResult, PdCommand, PdStateMachine, Region, RegionHeartbeat } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
 import { WriteBatch } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
-import type { KvOp } from './command.ts';
 import { StoreContext } from './context.ts';
+import { STORE_HANDLERS, type Handler, type HandlerEnv } from './handlers/index.ts';
 import { bumpBoot, createRegion, loadRegions, readIdentity } from './identity.ts';
 import { regionDigests, storeStatus } from './inspect.ts';
 import { DATA_CFS_DEFAULT, META_CF, STORE_IDENT_KEY, dataColumnFamiliesProblem, storeColumnFamilies } from './keys.ts';
@@ -30,7 +30,10 @@ import type { PdClient, RegionHeartbeatResponse } from './pd-client.ts';
 import { PdService } from './pd-service.ts';
 import { PdWorker } from './pd-worker.ts';
 import { ok, rolesOf, type Result } from './peer.ts';
-import type { ReadConsistency, RequestOptions, WriteRequestOptions } from './request-options.ts';
+import { StoreApi } from './request-api.ts';
+import type { RequestOptions } from './request-options.ts';
+import type { HandleOptions, ResponseOf, StoreRequest, StoreRequestType } from './request-types.ts';
+import { checkStoreRequest } from './rpc/request-codec.ts';
 import { StoreRequests } from './requests.ts';
 import { BatchRound } from './round.ts';
 import { SnapshotWorker } from './snapshot-worker.ts';
@@ -39,10 +42,13 @@ import { StoreLoop } from './store-loop.ts';
 export * from './options.ts';
 export type * from './request-options.ts';
 export type * from './mutations.ts';
+export * from './request-types.ts';
+export { StoreApi } from './request-api.ts';
+export { STORE_HANDLERS, SNAPSHOT_BUSY_BACKOFF_MS, type Handler, type HandlerEnv, type HandlerTable } from './handlers/index.ts';
 
 const encoder = new TextEncoder();
 
-export class Store {
+export class Store extends StoreApi {
   readonly storeId: number;
   readonly clusterId: string;
   private readonly ctx: StoreContext;
@@ -50,8 +56,10 @@ export class Store {
   private readonly requests: StoreRequests;
   private readonly pd: PdService;
   private readonly pdWorker: PdWorker;
+  private readonly env: HandlerEnv;
 
   private constructor(o: StoreOptions) {
+    super();
     this.storeId = o.storeId;
     this.clusterId = o.clusterId;
     const ctx = new StoreContext(o);
@@ -59,6 +67,7 @@ export class Store {
     this.requests = new StoreRequests(ctx);
     this.pd = new PdService(ctx, this.requests);
     this.pdWorker = new PdWorker(ctx, this.requests, this.pd);
+    this.env = { ctx, requests: this.requests, pd: this.pd };
     const snapshots = new SnapshotWorker(ctx);
     this.loop = new StoreLoop(ctx, snapshots, this.pdWorker);
     const round = new BatchRound(ctx, this.loop, snapshots, this.pdWorker);
@@ -158,48 +167,22 @@ export class Store {
   // ------------------------------------------------------------------ requests
 
   /**
-   * Replicates and applies a write of `ops` for client (clientId, seq). Resolves once applied
-   * on this (leader) replica, or with a region error. A timeout or abort does not retract
-   * the proposal: it may still apply (retry with the same seq; it is deduplicated).
+   * Runs one request (`request-types.ts`): checks its fields, then its type's handler
+   * (`handlers/`). Rejects with `StoreRequestError` for an unknown type or a bad field and
+   * `StoreClosedError` once the store is closed; every other failure is a region error in
+   * the answer.
    */
-  write(regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o: WriteRequestOptions = {}): Promise<Result<void>> {
-    return this.requests.write(regionId, epoch, clientId, seq, ops, o);
+  override async handle<Q extends StoreRequest>(request: Q, o: HandleOptions = {}): Promise<ResponseOf<Q['type']>> {
+    const q = checkStoreRequest(request);
+    const handler = STORE_HANDLERS[q.type] as Handler<StoreRequestType>;
+    return handler(this.env, q, o) as Promise<ResponseOf<Q['type']>>;
   }
 
-  /** Reads one key with the given consistency. */
-  get(regionId: number, epoch: RegionEpoch, key: Uint8Array, consistency: ReadConsistency = 'linearizable', o: RequestOptions = {}): Promise<Result<Uint8Array | undefined>> {
-    return this.requests.get(regionId, epoch, key, consistency, o);
-  }
+  // write, get, scan, changePeers and split: one-line wrappers over `handle` (`StoreApi`).
 
-  /** Scans [start, end) ∩ region, up to `limit` pairs, with the given consistency. */
-  scan(
-    regionId: number,
-    epoch: RegionEpoch,
-    range: { start: Uint8Array; end?: Uint8Array; limit: number; reverse?: boolean },
-    consistency: ReadConsistency = 'linearizable',
-    o: RequestOptions = {},
-  ): Promise<Result<{ key: Uint8Array; value: Uint8Array }[]>> {
-    return this.requests.scan(regionId, epoch, range, consistency, o);
-  }
-
-  /**
-   * Changes membership through Raft, always by joint consensus (thesis §4.3; the joint config
-   * is left automatically), so no change relies on the one-voter-at-a-time rule. A change
-   * proposed while the previous one (or its leave) is pending gets `ServerIsBusy`.
-   * `peers` names the peers (with stores) being changed.
-   */
-  changePeers(regionId: number, changes: { type: ConfChangeSingle['type']; peer: Peer }[], o: RequestOptions = {}): Promise<Result<void>> {
-    return this.requests.changePeers(regionId, changes, o);
-  }
-
-  /** Splits a region at `splitKey`; the right half gets `newRegionId` and `newPeerIds` (one per current peer, same order). */
-  split(regionId: number, epoch: RegionEpoch, splitKey: Uint8Array, newRegionId: number, newPeerIds: number[], o: RequestOptions = {}): Promise<Result<void>> {
-    return this.requests.split(regionId, epoch, splitKey, newRegionId, newPeerIds, o);
-  }
-
-  /** Asks the region's leader (this replica) to hand leadership to `peerId`. */
+  /** `handle({ type: 'transferLeader', ... })`, not awaited: the store acts on it before this returns. */
   transferLeader(regionId: number, peerId: number): void {
-    this.requests.transferLeader(regionId, peerId);
+    void this.handle({ type: 'transferLeader', regionId, peerId }).catch(ignore);
   }
 
   /**
@@ -211,9 +194,9 @@ export class Store {
     return this.requests.drain();
   }
 
-  /** Starts an election for the region on this replica now. */
+  /** `handle({ type: 'campaign', ... })`, not awaited: the election starts before this returns. */
   campaign(regionId: number): void {
-    this.requests.campaign(regionId);
+    void this.handle({ type: 'campaign', regionId }).catch(ignore);
   }
 
   /** The region this store hosts that contains `key`, if any (for routing in tests and demos). */
@@ -301,3 +284,6 @@ export class Store {
 }
 
 export { rolesOf, ok };
+
+/** A fire-and-forget wrapper's answer (always ok; a bad id is refused, as it was ignored before). */
+function ignore(): void {}

@@ -156,22 +156,24 @@ describe('store RPC codec', () => {
 
 /** A store stand-in: answers by request type, or throws what it is told to. */
 function fakeStore(mode: 'ok' | 'closed' | 'bug'): ServedStore {
-  const answer = async <T>(v: T) => {
-    if (mode === 'closed') throw new StoreClosedError('closed');
-    if (mode === 'bug') throw new TypeError('a bug');
-    return { ok: true as const, value: v };
+  const ok = <T>(value: T) => ({ ok: true as const, value });
+  const answers: Partial<Record<StoreRequest['type'], unknown>> = {
+    write: ok(undefined),
+    get: ok(new Uint8Array([1])),
+    scan: ok([{ key: new Uint8Array([1]), value: new Uint8Array([2]) }]),
+    changePeers: ok(undefined),
+    split: ok(undefined),
+    transferLeader: ok(undefined),
+    campaign: ok(undefined),
+    status: ok({ storeId: 1, counters: { rounds: 0, writes: 0, snapshotsGenerated: 0, snapshotsInstalled: 0, logCompactions: 0 }, regions: [] }),
   };
   return {
-    write: () => answer(undefined),
-    get: () => answer(new Uint8Array([1])),
-    scan: () => answer([{ key: new Uint8Array([1]), value: new Uint8Array([2]) }]),
-    changePeers: () => answer(undefined),
-    split: () => answer(undefined),
-    transferLeader: () => {
-      if (mode !== 'ok') throw new StoreClosedError('closed');
+    handle: async (q: StoreRequest) => {
+      if (mode === 'closed') throw new StoreClosedError('closed');
+      if (mode === 'bug') throw new TypeError('a bug');
+      if (!(q.type in answers)) throw new TypeError(`no answer for ${q.type}`);
+      return answers[q.type];
     },
-    campaign: () => {},
-    status: () => ({ storeId: 1, counters: { rounds: 0, writes: 0, snapshotsGenerated: 0, snapshotsInstalled: 0, logCompactions: 0 }, regions: [] }),
   } as unknown as ServedStore;
 }
 

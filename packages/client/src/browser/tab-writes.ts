@@ -29,7 +29,7 @@ export const TAB_WRITE_BACKOFF_MS_MIN = 10;
 export interface TabWriteCluster {
   getRegion(key: Uint8Array): Promise<RegionRoute | undefined>;
   /** The request API of a store (in this Worker or reached by RPC), if it can be asked now. */
-  store(storeId: number): Pick<KvService, 'write'> | undefined;
+  store(storeId: number): KvService | undefined;
 }
 
 interface Group {
@@ -77,7 +77,8 @@ export class TabWriter {
       return `region ${regionId} has no reachable leader`;
     }
     try {
-      const r = await store.write(regionId, g.route.region.epoch, stamp.clientId, stamp.seq, g.ops, { timeoutMs: this.requestTimeoutMs, ackFloor: stamp.ackFloor ?? 0 });
+      const epoch = g.route.region.epoch;
+      const r = await store.handle({ type: 'write', regionId, epoch, clientId: stamp.clientId, seq: stamp.seq, ackFloor: stamp.ackFloor ?? 0, ops: g.ops, timeoutMs: this.requestTimeoutMs });
       if (r.ok) return undefined;
       this.noteLeader(regionId, r.error);
       return r.error.kind;

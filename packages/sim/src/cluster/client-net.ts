@@ -5,9 +5,8 @@
  * out. Lost answers to writes are what make the client retry a write that was applied, so
  * the stores' (clientId, seq) deduplication is exercised.
  */
-import type { RegionEpoch } from '@peerkv/pd';
-import type { KvOp, ReadConsistency, RequestOptions, Result } from '@peerkv/store';
-import type { KvPair, KvService, StoreResolver } from 'peerkv';
+import type { HandleOptions, ResponseOf, Result, StoreRequest } from '@peerkv/store';
+import type { KvService, StoreResolver } from 'peerkv';
 import type { SeededRng } from '@peerkv/raft';
 import type { ClusterEnv } from './cluster-env.ts';
 
@@ -38,9 +37,9 @@ export class SimStoreResolver implements StoreResolver {
   }
 
   /** Sends one request to store `storeId` and brings its answer back, or times out (`readIndex`: a read that waits for a ReadIndex). */
-  private async call<T>(storeId: number, o: RequestOptions | undefined, readIndex: boolean, run: (s: KvService) => Promise<Result<T>>): Promise<Result<T>> {
+  private async call<T>(storeId: number, timeoutMsAsked: number | undefined, readIndex: boolean, run: (s: KvService) => Promise<Result<T>>): Promise<Result<T>> {
     this.stats.requests++;
-    const timeoutMs = o?.timeoutMs ?? this.env.o.requestTimeoutMs;
+    const timeoutMs = timeoutMsAsked ?? this.env.o.requestTimeoutMs;
     const timedOut = async (): Promise<Result<T>> => {
       await this.env.sched.sleep(timeoutMs);
       return { ok: false, error: { kind: 'Timeout', what: 'no answer from the store' } };
@@ -78,12 +77,13 @@ export class SimStoreResolver implements StoreResolver {
   store(storeId: number): KvService {
     return {
       storeId,
-      write: (regionId: number, epoch: RegionEpoch, clientId: string, seq: number, ops: KvOp[], o?: RequestOptions) =>
-        this.call(storeId, o, false, (s) => s.write(regionId, epoch, clientId, seq, ops, o)),
-      get: (regionId: number, epoch: RegionEpoch, key: Uint8Array, consistency?: ReadConsistency, o?: RequestOptions) =>
-        this.call(storeId, o, consistency !== 'stale', (s) => s.get(regionId, epoch, key, consistency, o)),
-      scan: (regionId: number, epoch: RegionEpoch, range: { start: Uint8Array; end?: Uint8Array; limit: number; reverse?: boolean }, consistency?: ReadConsistency, o?: RequestOptions) =>
-        this.call<KvPair[]>(storeId, o, consistency !== 'stale', (s) => s.scan(regionId, epoch, range, consistency, o)),
+      handle: <Q extends StoreRequest>(q: Q, o?: HandleOptions) =>
+        this.call(storeId, 'timeoutMs' in q ? q.timeoutMs : undefined, waitsForReadIndex(q), (s) => s.handle(q, o) as Promise<Result<unknown>>) as Promise<ResponseOf<Q['type']>>,
     };
   }
+}
+
+/** Reads that wait for a ReadIndex (the nemesis aims some crashes at them). */
+function waitsForReadIndex(q: StoreRequest): boolean {
+  return (q.type === 'get' || q.type === 'scan') && q.consistency !== 'stale';
 }

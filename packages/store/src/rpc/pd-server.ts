@@ -9,11 +9,11 @@
 import { regionContainsKey } from '@peerkv/pd';
 import type { Result } from '../peer.ts';
 import { PD_REGION_ID } from '../pd-host.ts';
-import type { Store } from '../store.ts';
+import type { PdService } from '../pd-service.ts';
 import type { PdRequest, PdResponse } from './pd-codec.ts';
 
 /** The PD methods of a store the server calls. */
-export type ServedPdStore = Pick<Store, 'pdPropose' | 'pdAllocId' | 'pdGetTimestamps' | 'pdHandleRegionHeartbeat' | 'pdState'>;
+export type ServedPdStore = Pick<PdService, 'pdPropose' | 'pdAllocId' | 'pdGetTimestamps' | 'pdHandleRegionHeartbeat' | 'pdState'>;
 
 function noPd<T>(): Result<T> {
   return { ok: false, error: { kind: 'RegionNotFound', regionId: PD_REGION_ID } };

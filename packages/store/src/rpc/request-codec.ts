@@ -1,84 +1,47 @@
 /**
- * Store requests and their binary codec: `varUint type, varUint version, body`. One request
- * type per public `Store` method a remote caller may use. Paired write/read; the only error
- * `decodeStoreRequest` throws is `StoreRpcDecodeError`.
+ * The codec of every store request: one entry per request type (`STORE_REQUEST_CODECS`) with
+ * its wire number, its body writer and reader (paired), its field check for requests that
+ * did not come through the reader, and how its answer travels. A request on the wire is
+ * `varUint type, varUint version, body`; the only error `decodeStoreRequest` throws is
+ * `StoreRpcDecodeError`. Adding a request is one entry here and one handler (`handlers/`).
  */
-import type { Peer, RegionEpoch } from '@peerkv/pd';
 import type { ConfChangeSingle } from '@peerkv/raft';
 import { ByteWriter, type ByteReader } from '@peerkv/transport';
-import type { KvOp } from '../command.ts';
 import type { ReadConsistency } from '../request-options.ts';
+import { fieldsOf, type FieldCheck } from '../request-check.ts';
+import { StoreRequestError, type RequestOf, type ResponseOf, type ScanRange, type StoreRequest, type StoreRequestType } from '../request-types.ts';
 import { StoreRpcDecodeError } from './errors.ts';
-import { PD_REQUEST_TYPES, isPdRequestType, readPdRequestBody, writePdRequestBody, type PdRequest } from './pd-codec.ts';
-import {
-  RPC_KEY_BYTES_MAX,
-  RPC_PEERS_MAX,
-  RPC_STRING_BYTES_MAX,
-  decoding,
-  readEpoch,
-  readHeader,
-  readOps,
-  readPeer,
-  writeEpoch,
-  writeHeader,
-  writeOps,
-  writePeer,
-} from './wire.ts';
+import { RPC_TIMESTAMPS_MAX, readPdRequestBody, writePdRequestBody } from './pd-codec.ts';
+import { ANSWERS, type AnswerCodec } from './response-codec.ts';
+import { RPC_KEY_BYTES_MAX, RPC_PEERS_MAX, RPC_STRING_BYTES_MAX, decoding, readEpoch, readHeader, readOps, readPeer, writeEpoch, writeHeader, writeOps, writePeer } from './wire.ts';
 
-/** Fields every data request carries: the per-request store timeout (absent = the store's default). */
-interface Timed {
-  /** Server-side timeout of the request, ms. */
-  timeoutMs?: number;
+export type { PeerChange, ScanRange, StoreRequest } from '../request-types.ts';
+
+/** The codec of requests of type `K`. */
+export interface RequestCodec<K extends StoreRequestType> {
+  /** Wire number (append only). */
+  readonly tag: number;
+  /** Whether the request carries a store-side `timeoutMs` (a remote caller always sends one). */
+  readonly timed: boolean;
+  /** Writes the body (after the header). */
+  write(w: ByteWriter, q: RequestOf<K>): void;
+  /** Reads the body; throws on malformed input (`decoding` makes that `StoreRpcDecodeError`). */
+  read(r: ByteReader): RequestOf<K>;
+  /** Checks the fields of an unchecked request (`f` wraps it); throws `StoreRequestError`. */
+  check(f: FieldCheck): void;
+  /** How the answer travels. */
+  readonly answer: AnswerCodec<ResponseOf<K>>;
 }
-
-/** A scan range as `Store.scan` takes it (`limit` may be `Infinity`). */
-export interface ScanRange {
-  start: Uint8Array;
-  end?: Uint8Array;
-  limit: number;
-  reverse?: boolean;
-}
-
-/** A peer change as `Store.changePeers` takes it. */
-export interface PeerChange {
-  type: ConfChangeSingle['type'];
-  peer: Peer;
-}
-
-/** A request to one store. */
-export type StoreRequest =
-  | ({ type: 'write'; regionId: number; epoch: RegionEpoch; clientId: string; seq: number; ackFloor?: number; ops: KvOp[] } & Timed)
-  | ({ type: 'get'; regionId: number; epoch: RegionEpoch; key: Uint8Array; consistency: ReadConsistency } & Timed)
-  | ({ type: 'scan'; regionId: number; epoch: RegionEpoch; range: ScanRange; consistency: ReadConsistency } & Timed)
-  | ({ type: 'changePeers'; regionId: number; changes: PeerChange[] } & Timed)
-  | ({ type: 'split'; regionId: number; epoch: RegionEpoch; splitKey: Uint8Array; newRegionId: number; newPeerIds: number[] } & Timed)
-  | { type: 'transferLeader'; regionId: number; peerId: number }
-  | { type: 'campaign'; regionId: number }
-  | { type: 'status' }
-  | PdRequest;
-
-/** Wire numbers of the request types (append only). */
-export const STORE_REQUEST_TYPES = {
-  write: 1,
-  get: 2,
-  scan: 3,
-  changePeers: 4,
-  split: 5,
-  transferLeader: 6,
-  campaign: 7,
-  status: 8,
-  ...PD_REQUEST_TYPES,
-} as const;
 
 const CONSISTENCIES: readonly ReadConsistency[] = ['linearizable', 'follower', 'stale'];
 const CHANGE_TYPES: readonly ConfChangeSingle['type'][] = ['addNode', 'removeNode', 'addLearnerNode'];
 
 /** `timeoutMs` as `varUint(ms + 1)`, 0 when absent. */
-function writeTimeout(w: ByteWriter, t: Timed): void {
+function writeTimeout(w: ByteWriter, t: { timeoutMs?: number }): void {
   w.varUint(t.timeoutMs === undefined ? 0 : Math.max(0, Math.floor(t.timeoutMs)) + 1);
 }
 
-function readTimeout(r: ByteReader): Timed {
+function readTimeout(r: ByteReader): { timeoutMs?: number } {
   const v = r.varUint();
   return v === 0 ? {} : { timeoutMs: v - 1 };
 }
@@ -99,23 +62,91 @@ function readLimit(r: ByteReader): number {
   return v === 0 ? Infinity : v - 1;
 }
 
-function writeBody(w: ByteWriter, q: StoreRequest): void {
-  switch (q.type) {
-    case 'write':
+function checkScanRange(f: FieldCheck): void {
+  const range = f.object('range');
+  f.bytes('range.start', RPC_KEY_BYTES_MAX, range.start);
+  f.optBytes('range.end', range.end);
+  f.limit('range.limit', range.limit);
+  f.optBool('range.reverse', range.reverse);
+}
+
+/** The PD requests' entries: bodies in `pd-codec.ts`, checks of their top-level fields here. */
+function pd<K extends Extract<StoreRequestType, `pd${string}`>>(tag: number, timed: boolean, check: (f: FieldCheck) => void, answer: AnswerCodec<ResponseOf<K>>): RequestCodec<K> {
+  return {
+    tag,
+    timed,
+    write: (w, q) => writePdRequestBody(w, q),
+    read: (r) => readPdRequestBody(r, tag) as RequestOf<K>,
+    check: (f) => {
+      check(f);
+      if (timed) f.timeout();
+    },
+    answer,
+  };
+}
+
+/** Every request type's codec (see `RequestCodec`). */
+export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCodec<K> } = {
+  write: {
+    tag: 1,
+    timed: true,
+    write(w, q) {
       w.varUint(q.regionId);
       writeEpoch(w, q.epoch);
       w.string(q.clientId);
       w.varUint(q.seq);
       w.varUint(q.ackFloor ?? 0);
       writeOps(w, q.ops);
-      return writeTimeout(w, q);
-    case 'get':
+      writeTimeout(w, q);
+    },
+    read(r) {
+      const regionId = r.varUint();
+      const epoch = readEpoch(r);
+      const clientId = r.string(RPC_STRING_BYTES_MAX, 'client id');
+      const seq = r.varUint();
+      const ackFloor = r.varUint();
+      return { type: 'write', regionId, epoch, clientId, seq, ackFloor, ops: readOps(r), ...readTimeout(r) };
+    },
+    check(f) {
+      f.uint('regionId');
+      f.epoch();
+      f.string('clientId', RPC_STRING_BYTES_MAX);
+      f.uint('seq');
+      f.optUint('ackFloor');
+      f.ops();
+      f.timeout();
+    },
+    answer: ANSWERS.unit,
+  },
+  get: {
+    tag: 2,
+    timed: true,
+    write(w, q) {
       w.varUint(q.regionId);
       writeEpoch(w, q.epoch);
       w.bytes(q.key);
       w.varUint(CONSISTENCIES.indexOf(q.consistency));
-      return writeTimeout(w, q);
-    case 'scan':
+      writeTimeout(w, q);
+    },
+    read(r) {
+      const regionId = r.varUint();
+      const epoch = readEpoch(r);
+      const key = r.bytes(RPC_KEY_BYTES_MAX, 'key');
+      return { type: 'get', regionId, epoch, key, consistency: readEnum(r, CONSISTENCIES, 'consistency'), ...readTimeout(r) };
+    },
+    check(f) {
+      f.uint('regionId');
+      f.epoch();
+      f.bytes('key');
+      f.oneOf('consistency', CONSISTENCIES);
+      f.timeout();
+    },
+    answer: ANSWERS.value,
+  },
+  scan: {
+    tag: 3,
+    timed: true,
+    write(w, q) {
       w.varUint(q.regionId);
       writeEpoch(w, q.epoch);
       w.bytes(q.range.start);
@@ -124,110 +155,176 @@ function writeBody(w: ByteWriter, q: StoreRequest): void {
       writeLimit(w, q.range.limit);
       w.u8(q.range.reverse ? 1 : 0);
       w.varUint(CONSISTENCIES.indexOf(q.consistency));
-      return writeTimeout(w, q);
-    case 'changePeers':
+      writeTimeout(w, q);
+    },
+    read(r) {
+      const regionId = r.varUint();
+      const epoch = readEpoch(r);
+      const start = r.bytes(RPC_KEY_BYTES_MAX, 'start');
+      const end = r.bool() ? r.bytes(RPC_KEY_BYTES_MAX, 'end') : undefined;
+      const limit = readLimit(r);
+      const reverse = r.bool();
+      const range: ScanRange = end === undefined ? { start, limit, reverse } : { start, end, limit, reverse };
+      return { type: 'scan', regionId, epoch, range, consistency: readEnum(r, CONSISTENCIES, 'consistency'), ...readTimeout(r) };
+    },
+    check(f) {
+      f.uint('regionId');
+      f.epoch();
+      checkScanRange(f);
+      f.oneOf('consistency', CONSISTENCIES);
+      f.timeout();
+    },
+    answer: ANSWERS.pairs,
+  },
+  changePeers: {
+    tag: 4,
+    timed: true,
+    write(w, q) {
       w.varUint(q.regionId);
       w.varUint(q.changes.length);
       for (const c of q.changes) {
         w.varUint(CHANGE_TYPES.indexOf(c.type));
         writePeer(w, c.peer);
       }
-      return writeTimeout(w, q);
-    case 'split':
+      writeTimeout(w, q);
+    },
+    read(r) {
+      const regionId = r.varUint();
+      const n = r.count(RPC_PEERS_MAX, 4, 'changes');
+      const changes = Array.from({ length: n }, () => ({ type: readEnum(r, CHANGE_TYPES, 'change type'), peer: readPeer(r) }));
+      return { type: 'changePeers', regionId, changes, ...readTimeout(r) };
+    },
+    check(f) {
+      f.uint('regionId');
+      f.array('changes', RPC_PEERS_MAX, (item, n) => {
+        const c = f.object(n, item);
+        f.oneOf(`${n}.type`, CHANGE_TYPES, c.type);
+        f.peer(`${n}.peer`, c.peer);
+      });
+      f.timeout();
+    },
+    answer: ANSWERS.unit,
+  },
+  split: {
+    tag: 5,
+    timed: true,
+    write(w, q) {
       w.varUint(q.regionId);
       writeEpoch(w, q.epoch);
       w.bytes(q.splitKey);
       w.varUint(q.newRegionId);
       w.varUint(q.newPeerIds.length);
       for (const id of q.newPeerIds) w.varUint(id);
-      return writeTimeout(w, q);
-    case 'transferLeader':
+      writeTimeout(w, q);
+    },
+    read(r) {
+      const regionId = r.varUint();
+      const epoch = readEpoch(r);
+      const splitKey = r.bytes(RPC_KEY_BYTES_MAX, 'split key');
+      const newRegionId = r.varUint();
+      const n = r.count(RPC_PEERS_MAX, 1, 'new peer ids');
+      const newPeerIds = Array.from({ length: n }, () => r.varUint());
+      return { type: 'split', regionId, epoch, splitKey, newRegionId, newPeerIds, ...readTimeout(r) };
+    },
+    check(f) {
+      f.uint('regionId');
+      f.epoch();
+      f.bytes('splitKey');
+      f.uint('newRegionId');
+      f.peerIds('newPeerIds');
+      f.timeout();
+    },
+    answer: ANSWERS.unit,
+  },
+  transferLeader: {
+    tag: 6,
+    timed: false,
+    write(w, q) {
       w.varUint(q.regionId);
-      return w.varUint(q.peerId);
-    case 'campaign':
-      return w.varUint(q.regionId);
-    case 'status':
-      return;
-    default:
-      return writePdRequestBody(w, q);
-  }
-}
-
-function readScan(r: ByteReader): StoreRequest {
-  const regionId = r.varUint();
-  const epoch = readEpoch(r);
-  const start = r.bytes(RPC_KEY_BYTES_MAX, 'start');
-  const end = r.bool() ? r.bytes(RPC_KEY_BYTES_MAX, 'end') : undefined;
-  const limit = readLimit(r);
-  const reverse = r.bool();
-  const range: ScanRange = end === undefined ? { start, limit, reverse } : { start, end, limit, reverse };
-  return { type: 'scan', regionId, epoch, range, consistency: readEnum(r, CONSISTENCIES, 'consistency'), ...readTimeout(r) };
-}
-
-function readChangePeers(r: ByteReader): StoreRequest {
-  const regionId = r.varUint();
-  const n = r.count(RPC_PEERS_MAX, 4, 'changes');
-  const changes = Array.from({ length: n }, () => ({ type: readEnum(r, CHANGE_TYPES, 'change type'), peer: readPeer(r) }));
-  return { type: 'changePeers', regionId, changes, ...readTimeout(r) };
-}
-
-function readSplit(r: ByteReader): StoreRequest {
-  const regionId = r.varUint();
-  const epoch = readEpoch(r);
-  const splitKey = r.bytes(RPC_KEY_BYTES_MAX, 'split key');
-  const newRegionId = r.varUint();
-  const n = r.count(RPC_PEERS_MAX, 1, 'new peer ids');
-  const newPeerIds = Array.from({ length: n }, () => r.varUint());
-  return { type: 'split', regionId, epoch, splitKey, newRegionId, newPeerIds, ...readTimeout(r) };
-}
-
-function readBody(r: ByteReader, type: number): StoreRequest {
-  switch (type) {
-    case STORE_REQUEST_TYPES.write: {
-      const regionId = r.varUint();
-      const epoch = readEpoch(r);
-      const clientId = r.string(RPC_STRING_BYTES_MAX, 'client id');
-      const seq = r.varUint();
-      const ackFloor = r.varUint();
-      return { type: 'write', regionId, epoch, clientId, seq, ackFloor, ops: readOps(r), ...readTimeout(r) };
-    }
-    case STORE_REQUEST_TYPES.get: {
-      const regionId = r.varUint();
-      const epoch = readEpoch(r);
-      const key = r.bytes(RPC_KEY_BYTES_MAX, 'key');
-      return { type: 'get', regionId, epoch, key, consistency: readEnum(r, CONSISTENCIES, 'consistency'), ...readTimeout(r) };
-    }
-    case STORE_REQUEST_TYPES.scan:
-      return readScan(r);
-    case STORE_REQUEST_TYPES.changePeers:
-      return readChangePeers(r);
-    case STORE_REQUEST_TYPES.split:
-      return readSplit(r);
-    case STORE_REQUEST_TYPES.transferLeader: {
+      w.varUint(q.peerId);
+    },
+    read(r) {
       const regionId = r.varUint();
       return { type: 'transferLeader', regionId, peerId: r.varUint() };
-    }
-    case STORE_REQUEST_TYPES.campaign:
-      return { type: 'campaign', regionId: r.varUint() };
-    case STORE_REQUEST_TYPES.status:
-      return { type: 'status' };
-    default:
-      if (isPdRequestType(type)) return readPdRequestBody(r, type);
-      throw new StoreRpcDecodeError('UnknownType', `request type ${type}`);
-  }
+    },
+    check(f) {
+      f.uint('regionId');
+      f.uint('peerId');
+      f.timeout();
+    },
+    answer: ANSWERS.ack,
+  },
+  campaign: {
+    tag: 7,
+    timed: false,
+    write: (w, q) => w.varUint(q.regionId),
+    read: (r) => ({ type: 'campaign', regionId: r.varUint() }),
+    check(f) {
+      f.uint('regionId');
+      f.timeout();
+    },
+    answer: ANSWERS.ack,
+  },
+  status: {
+    tag: 8,
+    timed: false,
+    write: () => {},
+    read: () => ({ type: 'status' }),
+    check: (f) => f.timeout(),
+    answer: ANSWERS.status,
+  },
+  pdStoreHeartbeat: pd(9, true, (f) => void f.object('stats'), ANSWERS.pdApply),
+  pdRegionHeartbeat: pd(10, true, (f) => void f.object('heartbeat'), ANSWERS.pdStep),
+  pdAllocId: pd(11, true, () => {}, ANSWERS.pdId),
+  pdPutStore: pd(
+    12,
+    true,
+    (f) => {
+      f.uint('storeId');
+      f.string('address', RPC_STRING_BYTES_MAX);
+      f.object('labels');
+    },
+    ANSWERS.pdApply,
+  ),
+  pdGetRegion: pd(13, false, (f) => void f.bytes('key'), ANSWERS.pdRoute),
+  pdGetRegionById: pd(14, false, (f) => void f.uint('regionId'), ANSWERS.pdRoute),
+  pdGetStore: pd(15, false, (f) => void f.uint('storeId'), ANSWERS.pdStore),
+  pdGetTimestamps: pd(16, true, (f) => void f.uint('count', undefined, RPC_TIMESTAMPS_MAX), ANSWERS.pdTimestamps),
+};
+
+/** Wire numbers of the request types (append only). */
+export const STORE_REQUEST_TYPES = Object.fromEntries(Object.entries(STORE_REQUEST_CODECS).map(([type, c]) => [type, c.tag])) as { readonly [K in StoreRequestType]: number };
+
+const CODEC_BY_TAG = new Map<number, RequestCodec<StoreRequestType>>(Object.values(STORE_REQUEST_CODECS).map((c) => [c.tag, c as RequestCodec<StoreRequestType>]));
+
+/** The codec of request type `type`, if there is one (`type` may come from anywhere). */
+export function requestCodecOf(type: unknown): RequestCodec<StoreRequestType> | undefined {
+  return typeof type === 'string' && Object.hasOwn(STORE_REQUEST_CODECS, type) ? (STORE_REQUEST_CODECS[type as StoreRequestType] as RequestCodec<StoreRequestType>) : undefined;
 }
 
-const KNOWN_REQUEST_TYPES = new Set<number>(Object.values(STORE_REQUEST_TYPES));
+/**
+ * Checks a request from an untyped source (an in-process caller, a tab): a known `type` and
+ * fields of the right types and limits. Returns it typed; throws only `StoreRequestError`.
+ */
+export function checkStoreRequest(q: unknown): StoreRequest {
+  const type = (q as { type?: unknown } | null | undefined)?.type;
+  const codec = requestCodecOf(type);
+  if (!codec) throw new StoreRequestError('UnknownType', `request type ${typeof type === 'string' ? `'${type.slice(0, 64)}'` : typeof type}`);
+  codec.check(fieldsOf(q, String(type)));
+  return q as StoreRequest;
+}
 
 /** Writes one request. */
 export function writeStoreRequest(w: ByteWriter, q: StoreRequest): void {
-  writeHeader(w, STORE_REQUEST_TYPES[q.type]);
-  writeBody(w, q);
+  const codec = STORE_REQUEST_CODECS[q.type] as RequestCodec<StoreRequestType>;
+  writeHeader(w, codec.tag);
+  codec.write(w, q);
 }
 
 /** Reads one request (the whole of `r`'s remaining bytes must be it). */
 export function readStoreRequest(r: ByteReader): StoreRequest {
-  return readBody(r, readHeader(r, (t) => KNOWN_REQUEST_TYPES.has(t), 'request'));
+  const tag = readHeader(r, (t) => CODEC_BY_TAG.has(t), 'request');
+  return CODEC_BY_TAG.get(tag)!.read(r);
 }
 
 /** Encodes a request to fresh bytes. */

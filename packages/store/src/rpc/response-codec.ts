@@ -189,3 +189,56 @@ export function encodeStoreResponse(s: StoreResponse): Uint8Array {
 export function decodeStoreResponse(bytes: Uint8Array): StoreResponse {
   return decoding('response', bytes, readStoreResponse);
 }
+
+// ---- Answers: how each request type's answer travels ----------------------------------------
+
+/**
+ * How the answer of a request type travels: the response type it is sent as, and the
+ * conversions both ways (`fromWire` takes a response of type `type` only).
+ */
+export interface AnswerCodec<V> {
+  readonly type: Exclude<StoreResponse['type'], 'failure'>;
+  toWire(v: V): StoreResponse;
+  fromWire(s: StoreResponse): V;
+}
+
+type ResultResponse = Extract<StoreResponse, { result: unknown }>;
+/** The result each result-carrying response type holds. */
+type ResultOf = { [S in ResultResponse as S['type']]: S['result'] };
+
+function resultAnswer<T extends keyof ResultOf>(type: T): AnswerCodec<ResultOf[T]> {
+  return {
+    type,
+    toWire: (result) => ({ type, result }) as StoreResponse,
+    fromWire: (s) => (s as unknown as { result: ResultOf[T] }).result,
+  };
+}
+
+/** An answer that is always ok has no error on the wire: an error result is the server's failure. */
+function internal(e: { kind: string }): StoreResponse {
+  return { type: 'failure', failure: { kind: 'Internal', message: `region error ${e.kind} where only ok is sent` } };
+}
+
+/** The answer codecs, by the response type they travel as. */
+export const ANSWERS = {
+  unit: resultAnswer('unit'),
+  value: resultAnswer('value'),
+  pairs: resultAnswer('pairs'),
+  /** Fire-and-forget requests: ok once the store has them. */
+  ack: {
+    type: 'ack',
+    toWire: (r) => (r.ok ? { type: 'ack' } : internal(r.error)),
+    fromWire: () => ({ ok: true, value: undefined }),
+  } satisfies AnswerCodec<Result<void>>,
+  status: {
+    type: 'status',
+    toWire: (r) => (r.ok ? { type: 'status', status: r.value } : internal(r.error)),
+    fromWire: (s) => ({ ok: true, value: (s as Extract<StoreResponse, { type: 'status' }>).status }),
+  } satisfies AnswerCodec<Result<StoreStatus>>,
+  pdApply: resultAnswer('pdApply'),
+  pdStep: resultAnswer('pdStep'),
+  pdId: resultAnswer('pdId'),
+  pdRoute: resultAnswer('pdRoute'),
+  pdStore: resultAnswer('pdStore'),
+  pdTimestamps: resultAnswer('pdTimestamps'),
+} as const;

@@ -1,0 +1,28 @@
+/**
+ * The admin handlers: membership changes, splits, leadership transfer, elections and status.
+ * The work is `StoreRequests`' (PD's operator steps use it too); these adapt the requests.
+ */
+import { storeStatus } from '../inspect.ts';
+import type { Handler } from './handler.ts';
+import { requestOptions } from './handler.ts';
+
+/** Changes membership by joint consensus (`StoreRequests.changePeers`). */
+export const handleChangePeers: Handler<'changePeers'> = async (env, q, o) => env.requests.changePeers(q.regionId, q.changes, requestOptions(q, o));
+
+/** Splits a region (`StoreRequests.split`). */
+export const handleSplit: Handler<'split'> = async (env, q, o) => env.requests.split(q.regionId, q.epoch, q.splitKey, q.newRegionId, q.newPeerIds, requestOptions(q, o));
+
+/** Asks this replica, if it leads, to hand leadership over; ok once asked (not once moved). */
+export const handleTransferLeader: Handler<'transferLeader'> = async (env, q) => {
+  env.requests.transferLeader(q.regionId, q.peerId);
+  return { ok: true, value: undefined };
+};
+
+/** Starts an election on this replica; ok once started. */
+export const handleCampaign: Handler<'campaign'> = async (env, q) => {
+  env.requests.campaign(q.regionId);
+  return { ok: true, value: undefined };
+};
+
+/** The store's status. */
+export const handleStatus: Handler<'status'> = async (env) => ({ ok: true, value: storeStatus(env.ctx) });

@@ -1,0 +1,28 @@
+/**
+ * What a request handler is and what it works with: the store's shared context, its request
+ * machinery (`StoreRequests`: checks, proposals, ReadIndex) and its PD service. Each request
+ * type has one handler (`handlers/index.ts`); a handler gets a request whose fields were
+ * checked (`checkStoreRequest`) and answers with its type's `ResponseOf`.
+ */
+import type { StoreContext } from '../context.ts';
+import type { PdService } from '../pd-service.ts';
+import type { HandleOptions, RequestOf, ResponseOf, StoreRequestType } from '../request-types.ts';
+import type { StoreRequests } from '../requests.ts';
+
+/** What every handler may use. */
+export interface HandlerEnv {
+  readonly ctx: StoreContext;
+  readonly requests: StoreRequests;
+  readonly pd: PdService;
+}
+
+/** The handler of requests of type `K`. */
+export type Handler<K extends StoreRequestType> = (env: HandlerEnv, q: RequestOf<K>, o: HandleOptions) => Promise<ResponseOf<K>>;
+
+/** One handler per request type. */
+export type HandlerTable = { readonly [K in StoreRequestType]: Handler<K> };
+
+/** The store's request options of a request: its timeout (absent: the store's default) and the caller's signal. */
+export function requestOptions(q: { timeoutMs?: number }, o: HandleOptions): { timeoutMs?: number; signal?: AbortSignal } {
+  return { ...(q.timeoutMs === undefined ? {} : { timeoutMs: q.timeoutMs }), ...(o.signal ? { signal: o.signal } : {}) };
+}

@@ -1,0 +1,41 @@
+/**
+ * The store's request handlers, one per request type, in one table: `Store.handle` checks a
+ * request's fields (`checkStoreRequest`) and runs its handler from here.
+ */
+import { handleCampaign, handleChangePeers, handleSplit, handleStatus, handleTransferLeader } from './admin.ts';
+import type { HandlerTable } from './handler.ts';
+import {
+  handlePdAllocId,
+  handlePdGetRegion,
+  handlePdGetRegionById,
+  handlePdGetStore,
+  handlePdGetTimestamps,
+  handlePdPutStore,
+  handlePdRegionHeartbeat,
+  handlePdStoreHeartbeat,
+} from './pd.ts';
+import { handleGet, handleScan } from './reads.ts';
+import { handleWrite } from './write.ts';
+
+export type { Handler, HandlerEnv, HandlerTable } from './handler.ts';
+export { SNAPSHOT_BUSY_BACKOFF_MS } from './reads.ts';
+
+/** Every request type's handler. */
+export const STORE_HANDLERS: HandlerTable = {
+  write: handleWrite,
+  get: handleGet,
+  scan: handleScan,
+  changePeers: handleChangePeers,
+  split: handleSplit,
+  transferLeader: handleTransferLeader,
+  campaign: handleCampaign,
+  status: handleStatus,
+  pdStoreHeartbeat: handlePdStoreHeartbeat,
+  pdRegionHeartbeat: handlePdRegionHeartbeat,
+  pdAllocId: handlePdAllocId,
+  pdPutStore: handlePdPutStore,
+  pdGetRegion: handlePdGetRegion,
+  pdGetRegionById: handlePdGetRegionById,
+  pdGetStore: handlePdGetStore,
+  pdGetTimestamps: handlePdGetTimestamps,
+};

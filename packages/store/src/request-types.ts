@@ -1,0 +1,136 @@
+/**
+ * The store's one request vocabulary (TiKV's kvrpcpb shape): `StoreRequest`, a closed union
+ * discriminated by `type`, and the answer of each request type (`ResponseOf<K>`). The store
+ * (`Store.handle`), its RPC server and codec, the client's services (in-process, remote,
+ * simulated) all carry these same values; nothing else names a request's fields.
+ *
+ * Every answer is a region `Result`, so a service that fails below the region layer (a lost
+ * link, a store that could not run the request) can still answer with a retryable region
+ * error. Bad input (an unknown type, a field of the wrong type) is not an answer: `handle`
+ * rejects with `StoreRequestError`.
+ */
+import type { OperatorStep, PdApplyResult, Peer, RegionEpoch, StoreMeta } from '@peerkv/pd';
+import type { ConfChangeSingle } from '@peerkv/raft';
+import type { KvPair } from '@peerkv/storage';
+import type { KvOp } from './command.ts';
+import type { StoreStatus } from './options.ts';
+import type { Result } from './peer.ts';
+import type { ReadConsistency } from './request-options.ts';
+import type { PdRequest, PdRouteAnswer } from './rpc/pd-codec.ts';
+
+/** A scan range (`limit` may be `Infinity`: unbounded). */
+export interface ScanRange {
+  start: Uint8Array;
+  /** Exclusive; unbounded when absent or empty. */
+  end?: Uint8Array;
+  limit: number;
+  reverse?: boolean;
+}
+
+/** One membership change of `changePeers`. */
+export interface PeerChange {
+  type: ConfChangeSingle['type'];
+  peer: Peer;
+}
+
+/** Fields every timed request carries: the store-side timeout (absent = the store's default). */
+export interface Timed {
+  /** Store-side timeout of the request, ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * Fields of a request the store answers at once: `timeoutMs` is only the caller's deadline
+ * (a remote service's wait for the answer); it is not sent.
+ */
+export interface Untimed {
+  /** How long a remote caller waits for the answer, ms. */
+  timeoutMs?: number;
+}
+
+/** The data and admin requests (the PD requests are `PdRequest`, `rpc/pd-codec.ts`). */
+export type DataRequest =
+  /** Replicates and applies `ops` under (clientId, seq); `ackFloor`: see `dedup.ts`. */
+  | ({ type: 'write'; regionId: number; epoch: RegionEpoch; clientId: string; seq: number; ackFloor?: number; ops: KvOp[] } & Timed)
+  /** One key, read on an engine snapshot once `consistency` is satisfied. */
+  | ({ type: 'get'; regionId: number; epoch: RegionEpoch; key: Uint8Array; consistency: ReadConsistency } & Timed)
+  /** [start, end) ∩ region, up to `limit` pairs, on one engine snapshot. */
+  | ({ type: 'scan'; regionId: number; epoch: RegionEpoch; range: ScanRange; consistency: ReadConsistency } & Timed)
+  /** Membership change by joint consensus on the region's leader. */
+  | ({ type: 'changePeers'; regionId: number; changes: PeerChange[] } & Timed)
+  /** Splits at `splitKey`; the right half gets `newRegionId` and `newPeerIds` (one per current peer, same order). */
+  | ({ type: 'split'; regionId: number; epoch: RegionEpoch; splitKey: Uint8Array; newRegionId: number; newPeerIds: number[] } & Timed)
+  /** Asks the region's leader here to hand leadership to `peerId` (ok once asked). */
+  | ({ type: 'transferLeader'; regionId: number; peerId: number } & Untimed)
+  /** Starts an election for the region on this replica (ok once started). */
+  | ({ type: 'campaign'; regionId: number } & Untimed)
+  /** The store's status. */
+  | ({ type: 'status' } & Untimed);
+
+/** A request to one store. */
+export type StoreRequest = DataRequest | PdRequest;
+
+/** The request types. */
+export type StoreRequestType = StoreRequest['type'];
+
+/** The request of type `K`. */
+export type RequestOf<K extends StoreRequestType> = Extract<StoreRequest, { type: K }>;
+
+/** The answer of each request type. */
+export interface StoreResponses {
+  write: Result<void>;
+  get: Result<Uint8Array | undefined>;
+  scan: Result<KvPair[]>;
+  changePeers: Result<void>;
+  split: Result<void>;
+  transferLeader: Result<void>;
+  campaign: Result<void>;
+  status: Result<StoreStatus>;
+  pdStoreHeartbeat: Result<PdApplyResult>;
+  pdRegionHeartbeat: Result<{ step?: OperatorStep }>;
+  pdAllocId: Result<number>;
+  pdPutStore: Result<PdApplyResult>;
+  pdGetRegion: Result<PdRouteAnswer | undefined>;
+  pdGetRegionById: Result<PdRouteAnswer | undefined>;
+  pdGetStore: Result<StoreMeta | undefined>;
+  pdGetTimestamps: Result<{ first: bigint; count: number }>;
+}
+
+/** The answer of a request of type `K`. */
+export type ResponseOf<K extends StoreRequestType> = StoreResponses[K];
+
+/** What a call carries besides the request (never on the wire). */
+export interface HandleOptions {
+  /** Ends the wait (not the proposal) with a `Timeout` region error. */
+  signal?: AbortSignal;
+  /** The clock PD commands are stamped with, ms (default: the store's clock). */
+  now?: () => number;
+}
+
+/**
+ * Anything that answers store requests: a `Store`, a `RemoteKvService`, the simulator's
+ * lossy link. `handle` rejects only with `StoreRequestError` (bad input) or, for a local
+ * store, `StoreClosedError`.
+ */
+export interface StoreService {
+  handle<Q extends StoreRequest>(request: Q, o?: HandleOptions): Promise<ResponseOf<Q['type']>>;
+}
+
+/** Why `handle` refused a request outright. */
+export type StoreRequestErrorKind =
+  /** `type` names no request. */
+  | 'UnknownType'
+  /** A field is missing or of the wrong type or range. */
+  | 'BadField';
+
+/** A request `handle` cannot run (from a buggy caller, a remote or a tab). `kind` is closed. */
+export class StoreRequestError extends Error {
+  override readonly name = 'StoreRequestError';
+
+  constructor(
+    readonly kind: StoreRequestErrorKind,
+    detail: string,
+  ) {
+    super(`${kind}: ${detail}`);
+  }
+}
