@@ -87,6 +87,14 @@ const ruleSet = {
       },
     },
     {
+      name: 'txn-only-proto',
+      severity: 'error',
+      comment:
+        'packages/txn is the pure Percolator core: its sources import only @peerkv/proto and each other (no npm, no Node builtin, no other workspace package).',
+      from: { path: '^packages/txn/src/' },
+      to: { pathNot: '^packages/(txn|proto)/src/' },
+    },
+    {
       name: 'not-to-unresolvable',
       severity: 'error',
       comment: 'An import that resolves to nothing: the check cannot see through it.',

@@ -1,0 +1,234 @@
+/**
+ * Prewrite (Percolator's first phase; TiKV's `actions/prewrite.rs`): lock every key of the
+ * transaction after checking that no other transaction holds it or committed it after our
+ * start ts. Optimistic and pessimistic; 2PC, async commit and 1PC.
+ *
+ * Per key, in order:
+ * 1. A lock of another transaction: `KeyIsLocked`.
+ * 2. Our own prewritten lock: a retry, nothing to write (idempotent).
+ * 3. Our own pessimistic lock: conflicts were checked when it was taken; convert it.
+ * 4. No lock but the mutation expected our pessimistic lock: it was resolved away, `TxnNotFound`
+ *    (unless the key already holds our commit: a retried prewrite after commit, nothing to do).
+ * 5. No lock: a commit after our start ts is a `WriteConflict`; our own rollback at our start ts
+ *    is a `WriteConflict` with `conflictStartTs = startTs` (TiKV's `SelfRolledBack`); our own
+ *    commit means a retry after commit; an insert over a live value is `AlreadyExist`.
+ * Then the lock (or, for 1PC, the commit record) is written, the value inline when short.
+ */
+import type { LockKind } from '@peerkv/proto';
+import { deleteLock, putLock, putValue, putWrite, type TxnOp } from '../cf.ts';
+import { assert, refuse, type ActionError, type ActionResult } from '../errors.ts';
+import { bytesEqual, compareBytes } from '../key.ts';
+import { MUTATIONS_MAX, SECONDARIES_MAX } from '../limits.ts';
+import { keyIsLocked, type Lock } from '../lock.ts';
+import { isShortValue } from '../records.ts';
+import { TS_MAX, maxTs, type Timestamp } from '../timestamp.ts';
+import { commitRecord, newestDataWrite, type ReadView } from '../view.ts';
+import { asyncCommitMinTs } from '../visibility.ts';
+import { rollbackAt } from './common.ts';
+
+/** One key's change in a transaction. */
+export type Mutation = (
+  | { op: 'put'; key: Uint8Array; value: Uint8Array }
+  | { op: 'delete'; key: Uint8Array }
+  /** Lock the key without changing it (a read the transaction wants protected: `SELECT … FOR UPDATE`). */
+  | { op: 'lock'; key: Uint8Array }
+  /** A put that requires the key to have no live value (`AlreadyExist` otherwise). */
+  | { op: 'insert'; key: Uint8Array; value: Uint8Array }
+  /** No write: only require the key to have no live value. */
+  | { op: 'checkNotExists'; key: Uint8Array }
+) & {
+  /**
+   * The key holds this transaction's pessimistic lock (TiKV's `DoPessimisticCheck`): its
+   * conflicts were checked when the lock was taken, and the lock must still be there.
+   */
+  pessimistic?: boolean;
+};
+
+/** How the transaction commits. */
+export type CommitMode =
+  /** Classic 2PC: the client commits the primary, then the secondaries. */
+  | { kind: 'twoPc' }
+  /**
+   * Async commit: committed once every key is prewritten. The primary's lock lists the
+   * `secondaries`; every lock's `minCommitTs` is above `maxTs`, the store's concurrency
+   * manager's max read ts (see `asyncCommitMinTs`), and the commit ts is the largest of them.
+   */
+  | { kind: 'asyncCommit'; secondaries: Uint8Array[]; maxTs: Timestamp }
+  /**
+   * 1PC: every key is in this request; commit records are written at `commitTs` directly,
+   * with no locks. The store computes `commitTs` with `asyncCommitMinTs` from its max ts.
+   */
+  | { kind: 'onePc'; commitTs: Timestamp };
+
+/** What every key of one prewrite shares (TiKV's `TransactionProperties`). */
+export interface TxnProps {
+  primary: Uint8Array;
+  startTs: Timestamp;
+  lockTtlMs: number;
+  /** Keys in the whole transaction (a hint recorded in each lock). */
+  txnSize: number;
+  /** The pessimistic transaction's for-update ts; `0n` for an optimistic one. */
+  forUpdateTs: Timestamp;
+  /** For 2PC, the lock's least commit ts; `startTs + 1` when absent. */
+  minCommitTs?: Timestamp;
+  mode: CommitMode;
+}
+
+/** One key's prewrite: its ops and the least commit ts its lock allows (the 1PC commit ts for 1PC). */
+export type PrewriteKeyResult = ActionResult<{ minCommitTs: Timestamp }>;
+
+/** A whole prewrite: every key's ops, or every key's error (so the client resolves all locks at once). */
+export type PrewriteResult =
+  | {
+      ok: true;
+      ops: TxnOp[];
+      /** The largest `minCommitTs` of the keys: with async commit, the commit ts candidate. */
+      minCommitTs: Timestamp;
+      /** With 1PC, the ts the transaction committed at. */
+      onePcCommitTs?: Timestamp;
+    }
+  | { ok: false; errors: ActionError[] };
+
+/**
+ * Prewrites `mutations` (distinct keys) of the transaction `props`. All or nothing: either the
+ * ops for every key, or the errors of every key that refused.
+ */
+export async function prewrite(view: ReadView, props: TxnProps, mutations: readonly Mutation[]): Promise<PrewriteResult> {
+  assert(mutations.length <= MUTATIONS_MAX, `${mutations.length} mutations > ${MUTATIONS_MAX}`);
+  const sorted = mutations.map((m) => m.key).sort(compareBytes);
+  for (let i = 1; i < sorted.length; i++) assert(!bytesEqual(sorted[i - 1], sorted[i]), 'a key twice in one prewrite');
+  const ops: TxnOp[] = [];
+  const errors: ActionError[] = [];
+  let minCommitTs = props.startTs + 1n;
+  for (const m of mutations) {
+    const r = await prewriteKey(view, props, m);
+    if (!r.ok) errors.push(r.error);
+    else {
+      ops.push(...r.ops);
+      minCommitTs = maxTs(minCommitTs, r.minCommitTs);
+    }
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  if (props.mode.kind === 'onePc') return { ok: true, ops, minCommitTs: props.mode.commitTs, onePcCommitTs: props.mode.commitTs };
+  return { ok: true, ops, minCommitTs };
+}
+
+/** Prewrites one key (see the module comment for the checks, in order). */
+export async function prewriteKey(view: ReadView, props: TxnProps, m: Mutation): Promise<PrewriteKeyResult> {
+  checkProps(props);
+  const { startTs } = props;
+  const lock = await view.lock(m.key);
+  if (lock !== undefined && lock.startTs !== startTs) return refuse(keyIsLocked(m.key, lock));
+  if (lock !== undefined && lock.kind !== 'pessimisticLock') {
+    // A retry: the key is prewritten already. 1PC never leaves a lock, so one here means the
+    // transaction is mid-2PC and must not be declared committed.
+    if (props.mode.kind === 'onePc') return refuse(keyIsLocked(m.key, lock));
+    return { ok: true, ops: [], minCommitTs: lock.minCommitTs };
+  }
+  if (lock === undefined) {
+    if (m.pessimistic) return pessimisticLockMissing(view, props, m.key);
+    const refusal = await checkConflicts(view, props, m);
+    if (refusal === 'committed') return { ok: true, ops: [], minCommitTs: startTs + 1n };
+    if (refusal !== undefined) return refuse(refusal);
+  }
+  if (m.op === 'checkNotExists') return { ok: true, ops: [], minCommitTs: startTs + 1n };
+  return props.mode.kind === 'onePc' ? commitOnePc(view, props, m, props.mode.commitTs, lock) : writeLock(props, m);
+}
+
+function checkProps(props: TxnProps): void {
+  assert(props.forUpdateTs === 0n || props.forUpdateTs >= props.startTs, 'forUpdateTs below startTs');
+  if (props.mode.kind === 'onePc') {
+    assert(props.mode.commitTs > maxTs(props.startTs, props.forUpdateTs), '1PC commit ts not above start and for-update ts');
+  }
+  if (props.mode.kind === 'asyncCommit') assert(props.mode.secondaries.length <= SECONDARIES_MAX, 'too many secondaries');
+}
+
+/**
+ * A pessimistic mutation found no lock: it was rolled back (resolved by another transaction
+ * after its TTL), or the prewrite already went through and committed (a retry). TiKV's
+ * `PessimisticLockNotFound` is reported as `TxnNotFound`: the transaction's lock is gone.
+ */
+async function pessimisticLockMissing(view: ReadView, props: TxnProps, key: Uint8Array): Promise<PrewriteKeyResult> {
+  const record = await commitRecord(view, key, props.startTs);
+  if (record.kind === 'committed') return { ok: true, ops: [], minCommitTs: record.commitTs };
+  return refuse({ kind: 'TxnNotFound', startTs: props.startTs, primary: props.primary });
+}
+
+/**
+ * The optimistic checks on a key with no lock: newer commits, our own rollback, our own commit
+ * (a retry: `'committed'`), and the insert constraint. Conflicts are judged against the start
+ * ts even in a pessimistic transaction: a key it did not lock was read at its start ts.
+ */
+async function checkConflicts(view: ReadView, props: TxnProps, m: Mutation): Promise<ActionError | 'committed' | undefined> {
+  const { startTs } = props;
+  let newer: { commitTs: Timestamp; startTs: Timestamp } | undefined;
+  for await (const v of view.writes(m.key, TS_MAX)) {
+    if (v.commitTs > startTs) {
+      if (v.write.startTs === startTs && v.write.kind !== 'rollback') return 'committed';
+      newer ??= { commitTs: v.commitTs, startTs: v.write.startTs };
+      continue;
+    }
+    const ours = v.write.startTs === startTs;
+    if (v.commitTs === startTs && (ours ? v.write.kind === 'rollback' : v.write.hasOverlappedRollback)) {
+      return { kind: 'WriteConflict', key: m.key, startTs, conflictStartTs: startTs, conflictCommitTs: startTs, primary: props.primary };
+    }
+    break;
+  }
+  if (newer !== undefined) {
+    return { kind: 'WriteConflict', key: m.key, startTs, conflictStartTs: newer.startTs, conflictCommitTs: newer.commitTs, primary: props.primary };
+  }
+  if (m.op === 'insert' || m.op === 'checkNotExists') {
+    const live = await newestDataWrite(view, m.key, TS_MAX);
+    if (live?.write.kind === 'put') return { kind: 'AlreadyExist', key: m.key };
+  }
+  return undefined;
+}
+
+function lockKindOf(m: Mutation): LockKind {
+  assert(m.op !== 'checkNotExists', 'checkNotExists takes no lock');
+  return m.op === 'insert' ? 'put' : m.op;
+}
+
+function valueOf(m: Mutation): Uint8Array | undefined {
+  return m.op === 'put' || m.op === 'insert' ? m.value : undefined;
+}
+
+/** The lock (and long value) of a 2PC or async-commit prewrite. */
+function writeLock(props: TxnProps, m: Mutation): PrewriteKeyResult {
+  const { startTs, mode } = props;
+  const value = valueOf(m);
+  const ops: TxnOp[] = [];
+  const isPrimary = bytesEqual(m.key, props.primary);
+  const minCommitTs =
+    mode.kind === 'asyncCommit' ? maxTs(asyncCommitMinTs(startTs, props.forUpdateTs, mode.maxTs), props.minCommitTs ?? 0n) : (props.minCommitTs ?? startTs + 1n);
+  const lock: Lock = {
+    kind: lockKindOf(m),
+    primary: props.primary,
+    startTs,
+    ttlMs: props.lockTtlMs,
+    forUpdateTs: props.forUpdateTs,
+    txnSize: props.txnSize,
+    minCommitTs,
+    useAsyncCommit: mode.kind === 'asyncCommit',
+    secondaries: mode.kind === 'asyncCommit' && isPrimary ? mode.secondaries : [],
+  };
+  if (value !== undefined && isShortValue(value)) lock.shortValue = value;
+  else if (value !== undefined) ops.push(putValue(m.key, startTs, value));
+  ops.push(putLock(m.key, lock));
+  return { ok: true, ops, minCommitTs };
+}
+
+/** The commit record (and long value) of a 1PC prewrite; drops our pessimistic lock if any. */
+async function commitOnePc(view: ReadView, props: TxnProps, m: Mutation, commitTs: Timestamp, pessimisticLock: Lock | undefined): Promise<PrewriteKeyResult> {
+  const { startTs } = props;
+  const value = valueOf(m);
+  const ops: TxnOp[] = [];
+  const kind = lockKindOf(m);
+  assert(kind !== 'pessimisticLock', 'a mutation is never a pessimistic lock');
+  const write = { kind, startTs, hasOverlappedRollback: await rollbackAt(view, m.key, commitTs) };
+  if (value !== undefined && isShortValue(value)) Object.assign(write, { shortValue: value });
+  else if (value !== undefined) ops.push(putValue(m.key, startTs, value));
+  if (pessimisticLock !== undefined) ops.push(deleteLock(m.key));
+  ops.push(putWrite(m.key, commitTs, write));
+  return { ok: true, ops, minCommitTs: commitTs };
+}

@@ -1,0 +1,21 @@
+/**
+ * Resolve-lock (TiKV's `commands/resolve_lock.rs`): once the primary has told the
+ * transaction's fate (`checkTxnStatus`), a secondary's lock follows it: committed at the
+ * primary's commit ts, or rolled back. Both directions are idempotent.
+ */
+import { assert, type ActionResult } from '../errors.ts';
+import type { Timestamp } from '../timestamp.ts';
+import type { ReadView } from '../view.ts';
+import { commit } from './commit.ts';
+import { rollback } from './rollback.ts';
+
+/** The primary's verdict: commit at `commitTs`, or roll back. */
+export type Resolution = { kind: 'commit'; commitTs: Timestamp } | { kind: 'rollback' };
+
+/** Commits or rolls back the transaction `startTs` on `key`, as its primary decided. */
+export async function resolveLock(view: ReadView, key: Uint8Array, startTs: Timestamp, resolution: Resolution): Promise<ActionResult> {
+  if (resolution.kind === 'rollback') return rollback(view, key, startTs);
+  assert(resolution.commitTs > startTs, 'resolved commit ts not above start ts');
+  const r = await commit(view, key, startTs, resolution.commitTs);
+  return r.ok ? { ok: true, ops: r.ops } : r;
+}

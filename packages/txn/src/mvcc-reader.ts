@@ -1,0 +1,85 @@
+/**
+ * `ReadView` over raw column families: the store wraps its engine snapshot (anything with
+ * `get` and an ordered `scan` per column family, as storage's `KvSnapshot` has) and gets the
+ * decoded view the actions need. Records that do not decode throw `DecodeError`: the store's
+ * own data is corrupt, which is not an expected failure.
+ */
+import { CF_DEFAULT, CF_LOCK, CF_WRITE } from './cf.ts';
+import { decodeMvccKey, encodeKey, encodeMvccKey, encodedKeyEnd } from './key.ts';
+import { decodeLock, type Lock } from './lock.ts';
+import type { Timestamp } from './timestamp.ts';
+import type { ReadView, UserKeyRange } from './view.ts';
+import { decodeWrite, type WriteVersion } from './write.ts';
+
+/** A key with its value, as a column family scan yields it. */
+export interface CfPair {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** What a scan reads: `[start, end)` in raw key order, ascending unless `reverse`, at most `limit` pairs. */
+export interface CfScanOptions {
+  start?: Uint8Array;
+  end?: Uint8Array;
+  reverse?: boolean;
+  limit?: number;
+}
+
+/** Raw reads of one consistent snapshot of column families (storage's `KvSnapshot` fits). */
+export interface CfReader {
+  get(cf: string, key: Uint8Array): Promise<Uint8Array | undefined>;
+  scan(cf: string, options: CfScanOptions): AsyncIterable<CfPair>;
+}
+
+/** The decoded `ReadView` of a `CfReader`. */
+export class MvccReader implements ReadView {
+  constructor(private readonly cfs: CfReader) {}
+
+  /** The lock on `key`, if any. */
+  async lock(key: Uint8Array): Promise<Lock | undefined> {
+    const bytes = await this.cfs.get(CF_LOCK, encodeKey(key));
+    return bytes === undefined ? undefined : decodeLock(bytes);
+  }
+
+  /** The newest write record of `key` with `commitTs ≤ ts`. */
+  async seekWrite(key: Uint8Array, ts: Timestamp): Promise<WriteVersion | undefined> {
+    for await (const v of this.writesLimited(key, ts, 1)) return v;
+    return undefined;
+  }
+
+  /** The write records of `key` with `commitTs ≤ maxTs`, newest first. */
+  writes(key: Uint8Array, maxTs: Timestamp): AsyncIterable<WriteVersion> {
+    return this.writesLimited(key, maxTs, undefined);
+  }
+
+  private async *writesLimited(key: Uint8Array, maxTs: Timestamp, limit: number | undefined): AsyncGenerator<WriteVersion> {
+    // Newer versions sort first (descending ts), so `key@maxTs` starts the range.
+    const options: CfScanOptions = { start: encodeMvccKey(key, maxTs), end: encodedKeyEnd(encodeKey(key)) };
+    if (limit !== undefined) options.limit = limit;
+    for await (const pair of this.cfs.scan(CF_WRITE, options)) {
+      yield { commitTs: decodeMvccKey(pair.key).ts, write: decodeWrite(pair.value) };
+    }
+  }
+
+  /** The long value a put of the transaction `startTs` left in `default`. */
+  value(key: Uint8Array, startTs: Timestamp): Promise<Uint8Array | undefined> {
+    return this.cfs.get(CF_DEFAULT, encodeMvccKey(key, startTs));
+  }
+
+  /** The distinct user keys having write records in `range`, ascending, at most `limit`. */
+  async *writeKeys(range: UserKeyRange, limit: number): AsyncGenerator<Uint8Array> {
+    const end = range.end === undefined ? undefined : encodeKey(range.end);
+    let start = range.start === undefined ? undefined : encodeKey(range.start);
+    for (let n = 0; n < limit; n++) {
+      const options: CfScanOptions = { limit: 1 };
+      if (start !== undefined) options.start = start;
+      if (end !== undefined) options.end = end;
+      let found: Uint8Array | undefined;
+      for await (const pair of this.cfs.scan(CF_WRITE, options)) found = decodeMvccKey(pair.key).key;
+      if (found === undefined) return;
+      yield found;
+      // Skip the rest of this key's versions: the next key starts past its encoded prefix.
+      start = encodedKeyEnd(encodeKey(found));
+    }
+  }
+}
