@@ -3,8 +3,14 @@
  * BroadcastChannel named after the cluster. Discovery is a periodic hello; a store not heard
  * from for `departureTimeoutMs` is gone, and a `bye` announces a clean departure. Every
  * message names its sender's incarnation (`session`), so a reloaded tab is a new link.
- * Pairs of stores run the same challenge-response as over WebRTC: same-origin code is
- * trusted by the browser, but another cluster's store on the profile must not inject.
+ * Pairs of stores run the same challenge-response as over WebRTC, and every packet after it
+ * is sealed with the link's MAC (`link-mac.ts`): any same-origin script can read and post on
+ * the channel, and `from`, `session` and `to` are plain to it, so nothing short of the
+ * cluster secret may inject, replay, or end a link. A `bye` for an open link carries the
+ * link's bye tag; an unauthenticated one only ends links still authenticating. A hello from
+ * a new incarnation of a store whose link is open does not replace it (anyone can post one):
+ * the old link goes by its sealed bye (sent on `pagehide` and `close`), its departure
+ * timeout, or its keepalives falling silent (on by default here).
  *
  * Partition hook: the channel is shared, so closing a link is invisible to the remote. A
  * directed `bye` (one naming `to`) tells it instead; packets from a blocked store are
@@ -39,6 +45,9 @@ export interface BroadcastChannelTransportOptions extends Omit<LinkTransportOpti
   departureTimeoutMs?: number;
 }
 
+/** Keepalive period of BroadcastChannel links when the options name none, ms. */
+const BC_KEEPALIVE_INTERVAL_MS = 1000;
+
 const PROTOCOL = 'peerkv/bc/1';
 
 type BcKind = 'hello' | 'bye' | 'packet';
@@ -52,6 +61,8 @@ interface BcMessage {
   to?: StoreId;
   toSession?: string;
   packet?: Uint8Array;
+  /** A bye's tag (`LinkMac.byeTagOut`) when the link it ends is open. */
+  tag?: Uint8Array;
 }
 
 interface Remote {
@@ -84,7 +95,8 @@ export class BroadcastChannelTransport extends LinkTransport {
   constructor(o: BroadcastChannelTransportOptions) {
     // BroadcastChannel has no 16 KiB message limit (structured clone takes any size), so
     // packets here are 256 KiB unless the caller says otherwise; frameBytesMax still applies.
-    super({ ...o, chunkLimits: { chunkBytesMax: 256 * 1024, ...o.chunkLimits } });
+    // Keepalives (sealed) notice a remote whose hellos someone else keeps posting.
+    super({ keepaliveIntervalMs: BC_KEEPALIVE_INTERVAL_MS, ...o, chunkLimits: { chunkBytesMax: 256 * 1024, ...o.chunkLimits } });
     const Ctor = o.BroadcastChannel ?? (globalThis.BroadcastChannel as unknown as BroadcastChannelCtor);
     this.heartbeatIntervalMs = o.heartbeatIntervalMs ?? 1000;
     this.departureTimeoutMs = o.departureTimeoutMs ?? 3500;
@@ -97,14 +109,15 @@ export class BroadcastChannelTransport extends LinkTransport {
     globalThis.addEventListener?.('pagehide', this.onPageHide);
   }
 
+  /** A closing tab says bye on every link, synchronously (bye tags are precomputed). */
   private readonly onPageHide = (): void => {
-    if (!this.isClosed) this.post({ kind: 'bye' });
+    if (this.isClosed) return;
+    for (const [storeId, r] of this.remotes) this.postBye(storeId, r.session, this.byeTag(storeId));
   };
 
   override close(): void {
     if (this.isClosed) return;
-    this.post({ kind: 'bye' });
-    super.close();
+    super.close(); // every link says bye (`Link.bye`) while the channel is still open
     if (this.heartbeatTimer !== null) this.timers.clearTimeout(this.heartbeatTimer);
     this.channel.onmessage = null;
     this.channel.close();
@@ -116,11 +129,17 @@ export class BroadcastChannelTransport extends LinkTransport {
     this.channel.postMessage({ p: PROTOCOL, cluster: this.keys.clusterId, from: this.localStoreId, session: this.session, ...m });
   }
 
+  private postBye(to: StoreId, toSession: string, tag: Uint8Array | null): void {
+    this.post(tag === null ? { kind: 'bye', to, toSession } : { kind: 'bye', to, toSession, tag });
+  }
+
   private heartbeat(): void {
     this.post({ kind: 'hello' });
     const now = this.timers.now();
     for (const [storeId, r] of this.remotes) {
-      if (now - r.lastHeardMs > this.departureTimeoutMs) this.forget(storeId, 'departure timeout');
+      if (now - r.lastHeardMs <= this.departureTimeoutMs) continue;
+      this.remotes.delete(storeId);
+      this.dropLink(storeId, 'departure timeout'); // with a bye, in case it only went quiet
     }
     this.heartbeatTimer = this.timers.setTimeout(() => this.heartbeat(), this.heartbeatIntervalMs);
   }
@@ -137,19 +156,37 @@ export class BroadcastChannelTransport extends LinkTransport {
     if (data.cluster !== this.keys.clusterId) return this.count('foreignCluster');
     if (data.from === this.localStoreId) return;
     if (this.isPartitioned(data.from)) return this.refuse(data);
-    if (data.kind === 'bye') {
-      if (data.to === undefined || data.to === this.localStoreId) this.forget(data.from, 'bye');
-      return;
-    }
+    if (data.kind === 'bye') return this.onBye(data);
     if (data.kind === 'packet' && (data.to !== this.localStoreId || data.toSession !== this.session)) return;
     const r = this.remoteFor(data.from, data.session);
+    if (r === null) return;
     r.lastHeardMs = this.timers.now();
     if (data.kind === 'packet' && data.packet instanceof Uint8Array) r.handle.receive(data.packet);
   }
 
-  private remoteFor(storeId: StoreId, session: string): Remote {
+  /**
+   * A bye for us from the incarnation we know: it ends a link still authenticating; an open
+   * link only with its bye tag (else counted `macFailed` and ignored).
+   */
+  private onBye(data: BcMessage): void {
+    if (data.to !== undefined && data.to !== this.localStoreId) return;
+    if (data.toSession !== undefined && data.toSession !== this.session) return;
+    const r = this.remotes.get(data.from);
+    if (!r || r.session !== data.session) return;
+    if (this.byeAccepted(data.from, data.tag)) this.forget(data.from, 'bye');
+  }
+
+  /**
+   * The remote for a message from (`storeId`, `session`), linking a new one; null when that
+   * store's link is open under another incarnation (kept: the claim is unauthenticated).
+   */
+  private remoteFor(storeId: StoreId, session: string): Remote | null {
     const known = this.remotes.get(storeId);
     if (known && known.session === session) return known;
+    if (known && this.isUp(storeId)) {
+      this.count('unauthenticated');
+      return null;
+    }
     if (known) this.forget(storeId, 'new incarnation');
     const post = (packet: Uint8Array) => this.post({ kind: 'packet', to: storeId, toSession: session, packet });
     const handle = this.attachLink(storeId, {
@@ -157,6 +194,7 @@ export class BroadcastChannelTransport extends LinkTransport {
       bufferedAmountBytes: () => 0,
       // The channel is shared by every link; closing one link only forgets the remote.
       close: () => {},
+      bye: (tag) => this.postBye(storeId, session, tag),
     });
     const r: Remote = { session, lastHeardMs: this.timers.now(), handle };
     this.remotes.set(storeId, r);

@@ -12,7 +12,8 @@ import { DecodeError } from './codec/errors.ts';
 import type { Frame } from './codec/frame.ts';
 import { writeFrame } from './codec/frame.ts';
 
-const PACKET_WHOLE = 0;
+/** Packet kind byte of a whole frame. */
+export const PACKET_WHOLE = 0;
 const PACKET_CHUNK = 1;
 /** Room reserved for a chunk header: kind byte + three varUints. */
 const CHUNK_HEADER_BYTES_MAX = 32;
@@ -72,9 +73,14 @@ export function splitFrame(frame: Uint8Array, chunkBytesMax: number): Uint8Array
   return out;
 }
 
-/** Per-link reassembly state. Feed packets in arrival order. */
+/**
+ * Per-link reassembly state. Feed packets in arrival order. Memory follows the bytes that
+ * actually arrived, never a header's claim: parts are kept as they come and joined once the
+ * last one is in, so a lying `frameBytes` costs nothing (`frameBytesMax` still bounds it).
+ */
 export class Reassembler {
-  private buf: Uint8Array | null = null;
+  private parts: Uint8Array[] = [];
+  private totalBytes = 0;
   private filledBytes = 0;
   private nextIndex = 0;
   private chunkCount = 0;
@@ -83,7 +89,12 @@ export class Reassembler {
 
   /** Chunks held for the frame in progress. */
   get pendingChunks(): number {
-    return this.buf === null ? 0 : this.nextIndex;
+    return this.parts.length;
+  }
+
+  /** Bytes held for the frame in progress. */
+  get pendingBytes(): number {
+    return this.filledBytes;
   }
 
   /** Takes one packet; returns a complete frame, `pending`, or a violation. */
@@ -93,7 +104,7 @@ export class Reassembler {
       return { kind: 'violation', reason: 'Malformed' };
     }
     if (packet[0] === PACKET_WHOLE) {
-      if (this.buf !== null) return { kind: 'violation', reason: 'OutOfOrder' };
+      if (this.chunkCount !== 0) return { kind: 'violation', reason: 'OutOfOrder' };
       if (packet.length - 1 > this.limits.frameBytesMax) return { kind: 'violation', reason: 'FrameTooLarge' };
       return { kind: 'frame', bytes: packet.subarray(1) };
     }
@@ -115,27 +126,40 @@ export class Reassembler {
     if (count > this.limits.pendingChunksMax) return { kind: 'violation', reason: 'TooManyChunks' };
     if (count < 2 || index >= count) return { kind: 'violation', reason: 'Malformed' };
     if (index === 0) {
-      if (this.buf !== null) return { kind: 'violation', reason: 'OutOfOrder' };
-      // Allocation is bounded by frameBytesMax, checked above.
-      this.buf = new Uint8Array(totalBytes);
-      this.filledBytes = 0;
+      if (this.chunkCount !== 0) return { kind: 'violation', reason: 'OutOfOrder' };
+      this.totalBytes = totalBytes;
       this.chunkCount = count;
-    } else if (this.buf === null || index !== this.nextIndex || count !== this.chunkCount || totalBytes !== this.buf.length) {
+    } else if (this.chunkCount === 0 || index !== this.nextIndex || count !== this.chunkCount || totalBytes !== this.totalBytes) {
       return { kind: 'violation', reason: 'OutOfOrder' };
     }
     return this.append(part, index);
   }
 
   private append(part: Uint8Array, index: number): ReassemblyResult {
-    const buf = this.buf as Uint8Array;
-    if (this.filledBytes + part.length > buf.length) return { kind: 'violation', reason: 'SizeMismatch' };
-    buf.set(part, this.filledBytes);
+    if (this.filledBytes + part.length > this.totalBytes) return this.reset('SizeMismatch');
+    this.parts.push(part);
     this.filledBytes += part.length;
     this.nextIndex = index + 1;
     if (this.nextIndex < this.chunkCount) return { kind: 'pending' };
-    const complete = this.filledBytes === buf.length;
-    this.buf = null;
+    if (this.filledBytes !== this.totalBytes) return this.reset('SizeMismatch');
+    const buf = new Uint8Array(this.totalBytes);
+    let at = 0;
+    for (const p of this.parts) {
+      buf.set(p, at);
+      at += p.length;
+    }
+    this.reset(null);
+    return { kind: 'frame', bytes: buf };
+  }
+
+  private reset(reason: ReassemblyViolation): ReassemblyResult;
+  private reset(reason: null): null;
+  private reset(reason: ReassemblyViolation | null): ReassemblyResult | null {
+    this.parts = [];
+    this.totalBytes = 0;
+    this.filledBytes = 0;
     this.nextIndex = 0;
-    return complete ? { kind: 'frame', bytes: buf } : { kind: 'violation', reason: 'SizeMismatch' };
+    this.chunkCount = 0;
+    return reason === null ? null : { kind: 'violation', reason };
   }
 }

@@ -46,7 +46,7 @@ function hasLinkState(t: unknown): t is LinkStateSource {
   return typeof (t as Partial<LinkStateSource>).linkState === 'function';
 }
 
-const RPC_FIELDS: readonly (keyof RpcCounters)[] = ['requestsSent', 'requestsSucceeded', 'requestsFailed', 'requestsServed', 'requestsRefused', 'responsesUnmatched'];
+const RPC_FIELDS: readonly (keyof RpcCounters)[] = ['requestsSent', 'requestsSucceeded', 'requestsFailed', 'requestsServed', 'requestsRefused', 'requestsRefusedPeerBusy', 'responsesUnmatched'];
 
 /** Adds `b` into `a`, field by field. */
 function addCounters(a: TransportCounters, b: TransportCounters): void {

@@ -4,6 +4,12 @@
  * store); this module owns the rest:
  * - per-link challenge-response: no Raft frame is delivered before the remote proved it
  *   holds the cluster secret, and none is sent before we verified it;
+ * - per-link packet MACs after it (`link-mac.ts`): every packet of an open link is sealed
+ *   with a key derived from the handshake and numbered, so a third party on a shared medium
+ *   can neither inject, replay nor close; what fails is dropped and counted, the link stays;
+ * - while a link authenticates, only small whole hello/proof packets are looked at
+ *   (`AUTH_PACKET_BYTES_MAX`), nothing is reassembled, and at most `authSessionsMax` links
+ *   authenticate at once (the oldest is evicted);
  * - bounded per-store send queues, batching at flush, chunking, backpressure on
  *   `bufferedAmount`;
  * - reassembly and decoding with limits; any violation drops the link and is counted;
@@ -16,13 +22,15 @@
 import type { ClusterKeys } from './auth.ts';
 import { signProof, verifyProof } from './auth.ts';
 import type { ChunkLimits } from './chunking.ts';
-import { DEFAULT_CHUNK_LIMITS, encodePackets, Reassembler } from './chunking.ts';
+import { DEFAULT_CHUNK_LIMITS, encodePackets, PACKET_WHOLE, Reassembler } from './chunking.ts';
 import type { RaftBatch, RegionMessage, StoreId } from './codec/envelope.ts';
 import { DecodeError } from './codec/errors.ts';
 import type { Frame } from './codec/frame.ts';
-import { AUTH_NONCE_BYTES, readFrame } from './codec/frame.ts';
+import { AUTH_NONCE_BYTES, FRAME_TYPES, readFrame } from './codec/frame.ts';
 import type { DecodeLimits } from './codec/limits.ts';
 import { DEFAULT_DECODE_LIMITS } from './codec/limits.ts';
+import type { LinkMac, SealedParts } from './link-mac.ts';
+import { deriveLinkMac, LINK_MAC_OVERHEAD_BYTES, PACKET_SEALED, parseSealed, sealPacket, tagsEqual, verifySealed } from './link-mac.ts';
 import type { RequestHandler, RpcLimits, RpcRequestOptions } from './rpc.ts';
 import { DEFAULT_RPC_LIMITS, RpcTable, rpcLimitsWithin } from './rpc.ts';
 import type { Timers, TimerHandle } from './timers.ts';
@@ -37,7 +45,23 @@ export interface Link {
   /** Bytes accepted by `send` but not yet on the wire (RTCDataChannel `bufferedAmount`). */
   bufferedAmountBytes(): number;
   close(): void;
+  /**
+   * Tells the remote this link is closing, on media where closing is invisible to it (a
+   * shared channel). `tag` is the link's bye tag when it is open (the remote checks it),
+   * null while it authenticates. Optional: a point-to-point link's close says it already.
+   */
+  bye?(tag: Uint8Array | null): void;
 }
+
+/**
+ * Largest packet looked at while a link authenticates: a whole hello (cluster id of at most
+ * `stringBytesMax` bytes, a store id, a 32-byte nonce) or proof fits with room to spare.
+ * Anything bigger, any chunk, and any other frame type is dropped undecoded.
+ */
+export const AUTH_PACKET_BYTES_MAX = 512;
+
+/** Default `authSessionsMax`: links authenticating at once. */
+export const AUTH_SESSIONS_MAX = 64;
 
 /** A link's state as seen from outside: none, authenticating, or open. */
 export type LinkState = 'none' | 'auth' | 'open';
@@ -70,8 +94,12 @@ export interface LinkTransportOptions {
   drainPollMs?: number;
   /** Time a link has to authenticate (default 10 s). */
   authTimeoutMs?: number;
-  /** Packets held while a proof is being checked (default 1024). */
+  /** Packets held while a handshake step or a packet MAC is being checked (default 1024). */
   backlogPacketsMax?: number;
+  /** Bytes held while a handshake step or a packet MAC is being checked (default 32 MiB). */
+  backlogBytesMax?: number;
+  /** Links authenticating at once; a new one evicts the oldest (default `AUTH_SESSIONS_MAX`). */
+  authSessionsMax?: number;
   /** Flush automatically (on a microtask) after `send` (default true). */
   autoFlush?: boolean;
   /** Source of nonces (default `crypto.getRandomValues`). */
@@ -99,9 +127,29 @@ interface Session {
   remoteNonce: Uint8Array | null;
   busy: boolean;
   backlog: Uint8Array[];
+  backlogBytes: number;
   authTimer: TimerHandle | null;
-  /** Keepalive intervals since the last packet from the peer. */
+  /** Keepalive intervals since the last authenticated packet from the peer. */
   silentIntervals: number;
+  /** Direction keys and bye tags, derived when the remote's hello came. */
+  mac: LinkMac | null;
+  /** Sequence number of the next sealed packet sent. */
+  sendSeq: number;
+  /** Lowest sequence number a sealed packet received may carry. */
+  receiveSeqMin: number;
+  /** Sealed packets sent in order once their MAC is computed. */
+  outbound: Promise<void>;
+  /** Bytes being sealed, not yet handed to the link (counted as buffered). */
+  sealingBytes: number;
+  /** Sealed packets received, in arrival order, while their MAC is checked. */
+  inbound: InboundPacket[];
+  inboundBytes: number;
+}
+
+interface InboundPacket {
+  readonly parts: SealedParts;
+  /** null while the MAC check runs. */
+  verified: boolean | null;
 }
 
 interface PeerQueue {
@@ -140,6 +188,8 @@ export class LinkTransport implements PartitionableTransport {
   private readonly drainPollMs: number;
   private readonly authTimeoutMs: number;
   private readonly backlogPacketsMax: number;
+  private readonly backlogBytesMax: number;
+  private readonly authSessionsMax: number;
   private readonly autoFlush: boolean;
   private readonly randomBytes: (n: number) => Uint8Array;
   private readonly sessions = new Map<StoreId, Session>();
@@ -168,6 +218,8 @@ export class LinkTransport implements PartitionableTransport {
     this.drainPollMs = o.drainPollMs ?? 10;
     this.authTimeoutMs = o.authTimeoutMs ?? 10_000;
     this.backlogPacketsMax = o.backlogPacketsMax ?? 1024;
+    this.backlogBytesMax = o.backlogBytesMax ?? 32 * 1024 * 1024;
+    this.authSessionsMax = o.authSessionsMax ?? AUTH_SESSIONS_MAX;
     this.autoFlush = o.autoFlush ?? true;
     this.randomBytes = o.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
     this.rpc = new RpcTable(
@@ -190,7 +242,7 @@ export class LinkTransport implements PartitionableTransport {
       for (const s of [...this.sessions.values()]) {
         if (s.state !== 'open') continue;
         if (++s.silentIntervals > this.keepaliveMissesMax) {
-          this.closeSession(s, `silent for ${s.silentIntervals - 1} keepalive intervals`);
+          this.closeSession(s, `silent for ${s.silentIntervals - 1} keepalive intervals`, true);
           continue;
         }
         this.sendFrame(s, { type: 'raftBatch', batch: { clusterId: this.keys.clusterId, fromStoreId: this.localStoreId, toStoreId: s.storeId, messages: [] } });
@@ -295,7 +347,7 @@ export class LinkTransport implements PartitionableTransport {
     this.isClosed = true;
     if (this.keepaliveTimer !== null) this.timers.clearTimeout(this.keepaliveTimer);
     this.rpc.close();
-    for (const s of [...this.sessions.values()]) this.closeSession(s, 'transport closed');
+    for (const s of [...this.sessions.values()]) this.closeSession(s, 'transport closed', true);
     for (const q of this.queues.values()) this.clearDrainTimer(q);
     this.queues.clear();
   }
@@ -317,10 +369,28 @@ export class LinkTransport implements PartitionableTransport {
     return this.sessions.get(storeId)?.state === 'open';
   }
 
-  /** Closes the link to a store, if any. */
+  /** Closes the link to a store, if any, telling the remote (`Link.bye`). */
   protected dropLink(storeId: StoreId, reason: string): void {
     const s = this.sessions.get(storeId);
-    if (s) this.closeSession(s, reason);
+    if (s) this.closeSession(s, reason, true);
+  }
+
+  /**
+   * True when `tag` is the remote's bye tag of the open link to `storeId`. A link that has
+   * not opened has no keys yet: any bye may end it (it carries nothing to protect).
+   */
+  protected byeAccepted(storeId: StoreId, tag: unknown): boolean {
+    const s = this.sessions.get(storeId);
+    if (!s || s.state !== 'open') return true;
+    const ok = tag instanceof Uint8Array && tagsEqual(tag, (s.mac as LinkMac).byeTagIn);
+    if (!ok) this.count('macFailed');
+    return ok;
+  }
+
+  /** This store's bye tag on the open link to `storeId`; null when it is not open. */
+  protected byeTag(storeId: StoreId): Uint8Array | null {
+    const s = this.sessions.get(storeId);
+    return s?.state === 'open' ? (s.mac as LinkMac).byeTagOut : null;
   }
 
   /**
@@ -331,6 +401,7 @@ export class LinkTransport implements PartitionableTransport {
     if (this.blocked.has(remoteStoreId)) return this.refuseLink(link);
     const old = this.sessions.get(remoteStoreId);
     if (old) this.closeSession(old, 'replaced by a newer link');
+    this.evictAuthenticating();
     const s: Session = {
       storeId: remoteStoreId,
       link,
@@ -340,8 +411,16 @@ export class LinkTransport implements PartitionableTransport {
       remoteNonce: null,
       busy: false,
       backlog: [],
+      backlogBytes: 0,
       authTimer: null,
       silentIntervals: 0,
+      mac: null,
+      sendSeq: 0,
+      receiveSeqMin: 0,
+      outbound: Promise.resolve(),
+      sealingBytes: 0,
+      inbound: [],
+      inboundBytes: 0,
     };
     this.sessions.set(remoteStoreId, s);
     s.authTimer = this.timers.setTimeout(() => this.failSession(s, 'authTimeout'), this.authTimeoutMs);
@@ -351,6 +430,24 @@ export class LinkTransport implements PartitionableTransport {
       drained: () => this.onDrained(s),
       closed: (reason) => this.closeSession(s, reason),
     };
+  }
+
+  /**
+   * Makes room for one more authenticating link: past `authSessionsMax`, the oldest goes
+   * (counted `authSessionsFull`). Anyone who can reach us can start a handshake, so their
+   * number is bounded; evicting the oldest rather than refusing the newest keeps a flood of
+   * stuck handshakes from locking genuine stores out (theirs complete in milliseconds).
+   */
+  private evictAuthenticating(): void {
+    let authenticating = 0;
+    for (const s of this.sessions.values()) if (s.state === 'auth') authenticating++;
+    for (const s of this.sessions.values()) {
+      if (authenticating < this.authSessionsMax) return;
+      if (s.state !== 'auth') continue;
+      this.count('authSessionsFull');
+      this.closeSession(s, 'authSessionsFull');
+      authenticating--;
+    }
   }
 
   /** True when `storeId` is cut off by `partition`. */
@@ -423,7 +520,7 @@ export class LinkTransport implements PartitionableTransport {
     if (!s || s.state !== 'open') return;
     if (!this.flushFrames(s, q)) return;
     while (q.messages.length > 0 && s.state === 'open') {
-      if (s.link.bufferedAmountBytes() > this.bufferedAmountHighBytes) return this.pause(storeId, q);
+      if (this.bufferedBytes(s) > this.bufferedAmountHighBytes) return this.pause(storeId, q);
       const messages = this.takeBatch(q);
       const batch: RaftBatch = { clusterId: this.keys.clusterId, fromStoreId: this.localStoreId, toStoreId: storeId, messages };
       if (!this.sendFrame(s, { type: 'raftBatch', batch })) return;
@@ -448,7 +545,7 @@ export class LinkTransport implements PartitionableTransport {
   private flushFrames(s: Session, q: PeerQueue): boolean {
     while (q.frames.length > 0) {
       if (s.state !== 'open') return false;
-      if (s.link.bufferedAmountBytes() > this.bufferedAmountHighBytes) {
+      if (this.bufferedBytes(s) > this.bufferedAmountHighBytes) {
         this.pause(s.storeId, q);
         return false;
       }
@@ -481,13 +578,21 @@ export class LinkTransport implements PartitionableTransport {
     q.drainTimer = null;
   }
 
-  /** Encodes and sends one frame; false (and the link closed) if the link refused it. */
+  /** Bytes on their way to the link: its buffer plus what is being sealed. */
+  private bufferedBytes(s: Session): number {
+    return s.link.bufferedAmountBytes() + s.sealingBytes;
+  }
+
+  /**
+   * Encodes and sends one frame: in the clear while authenticating (hello, proof), sealed
+   * once open. False (and the link closed) if the link refused it.
+   */
   private sendFrame(s: Session, frame: Frame): boolean {
     try {
-      for (const p of encodePackets(frame, this.chunkLimits.chunkBytesMax)) {
-        const bytes = p.length; // read first: a link may take the buffer over (a bridged peer transfers it)
-        s.link.send(p);
-        this.stats.bytesSent += bytes;
+      if (s.state === 'open') {
+        for (const p of encodePackets(frame, this.chunkLimits.chunkBytesMax - LINK_MAC_OVERHEAD_BYTES)) this.sendSealed(s, p);
+      } else {
+        for (const p of encodePackets(frame, this.chunkLimits.chunkBytesMax)) this.sendRaw(s, p);
       }
       this.stats.framesSent++;
       return true;
@@ -497,27 +602,136 @@ export class LinkTransport implements PartitionableTransport {
     }
   }
 
+  private sendRaw(s: Session, p: Uint8Array): void {
+    const bytes = p.length; // read first: a link may take the buffer over (a bridged peer transfers it)
+    s.link.send(p);
+    this.stats.bytesSent += bytes;
+  }
+
+  /**
+   * Seals a packet and sends it after every packet sealed before it. MACs are computed
+   * concurrently (WebCrypto is asynchronous); the chain keeps the link's order. Bytes being
+   * sealed count as buffered, so backpressure sees them.
+   */
+  private sendSealed(s: Session, inner: Uint8Array): void {
+    const sealing = sealPacket((s.mac as LinkMac).sendKey, s.sendSeq++, inner);
+    s.sealingBytes += inner.length;
+    s.outbound = s.outbound.then(async () => {
+      let packet: Uint8Array;
+      try {
+        packet = await sealing;
+      } finally {
+        s.sealingBytes -= inner.length;
+      }
+      if (s.state !== 'open') return; // closed meanwhile: dropped with the link
+      try {
+        this.sendRaw(s, packet);
+      } catch (e) {
+        return this.closeSession(s, `send failed: ${String(e)}`);
+      }
+      if (s.sealingBytes === 0) this.onDrained(s);
+    }).catch((e: unknown) => this.closeSession(s, `seal failed: ${String(e)}`));
+  }
+
   // ---- Receiving -----------------------------------------------------------------------
 
   private receive(s: Session, packet: Uint8Array): void {
     if (s.state === 'closed') return;
+    this.stats.bytesReceived += packet.length;
+    if (s.state === 'auth' && !this.admitWhileAuthenticating(s, packet)) return;
     if (s.busy) {
-      if (s.backlog.length >= this.backlogPacketsMax) this.count('backlogFull');
-      else s.backlog.push(packet);
+      if (s.backlog.length >= this.backlogPacketsMax || s.backlogBytes + packet.length > this.backlogBytesMax) return this.count('backlogFull');
+      s.backlog.push(packet);
+      s.backlogBytes += packet.length;
       return;
     }
     this.processPacket(s, packet);
   }
 
+  /**
+   * The cheap gate of an authenticating link, before anything is held or decoded: a small
+   * whole hello or proof, or (while a handshake step runs, the remote having opened first)
+   * a sealed packet no bigger than a chunk, kept for after the proof checks out.
+   */
+  private admitWhileAuthenticating(s: Session, packet: Uint8Array): boolean {
+    if (packet[0] === PACKET_SEALED) {
+      if (s.busy && packet.length <= this.chunkLimits.chunkBytesMax) return true;
+      this.count('unauthenticated');
+      return false;
+    }
+    if (packet.length > AUTH_PACKET_BYTES_MAX) {
+      this.count('authPacketTooLarge');
+      return false;
+    }
+    // One-byte frame types: [whole, type, version, ...].
+    const type = packet[1];
+    if (packet[0] !== PACKET_WHOLE || (type !== FRAME_TYPES.authHello && type !== FRAME_TYPES.authProof)) {
+      this.count('unauthenticated');
+      return false;
+    }
+    return true;
+  }
+
   private processPacket(s: Session, packet: Uint8Array): void {
-    s.silentIntervals = 0;
-    this.stats.bytesReceived += packet.length;
+    if (s.state === 'open') return this.receiveSealed(s, packet);
+    if (packet[0] === PACKET_SEALED) return this.count('unauthenticated'); // the handshake failed meanwhile
+    this.receiveFrameBytes(s, packet.subarray(1));
+  }
+
+  /**
+   * A packet on an open link: only a sealed one whose sequence number is new is checked;
+   * checks run concurrently and are applied in arrival order (`drainInbound`).
+   */
+  private receiveSealed(s: Session, packet: Uint8Array): void {
+    const parts = parseSealed(packet);
+    if (parts === null) return this.count(packet[0] === PACKET_SEALED ? 'macFailed' : 'unauthenticated');
+    if (parts.seq < s.receiveSeqMin) return this.count('replayed');
+    if (s.inbound.length >= this.backlogPacketsMax || s.inboundBytes + packet.length > this.backlogBytesMax) return this.count('backlogFull');
+    const entry: InboundPacket = { parts, verified: null };
+    s.inbound.push(entry);
+    s.inboundBytes += packet.length;
+    verifySealed((s.mac as LinkMac).receiveKey, parts).then(
+      (ok) => {
+        entry.verified = ok;
+        this.drainInbound(s);
+      },
+      () => {
+        entry.verified = false;
+        this.drainInbound(s);
+      },
+    );
+  }
+
+  /** Applies checked packets in arrival order, stopping at the first still being checked. */
+  private drainInbound(s: Session): void {
+    while (s.inbound.length > 0 && s.inbound[0].verified !== null && s.state === 'open') {
+      const { parts, verified } = s.inbound.shift() as InboundPacket;
+      s.inboundBytes -= parts.signed.length + parts.tag.length;
+      if (!verified) {
+        this.count('macFailed');
+        continue;
+      }
+      if (parts.seq < s.receiveSeqMin) {
+        this.count('replayed');
+        continue;
+      }
+      s.receiveSeqMin = parts.seq + 1;
+      s.silentIntervals = 0;
+      this.reassemble(s, parts.inner);
+    }
+  }
+
+  private reassemble(s: Session, packet: Uint8Array): void {
     const r = s.reassembler.push(packet);
     if (r.kind === 'pending') return;
     if (r.kind === 'violation') return this.failSession(s, 'reassembly');
+    this.receiveFrameBytes(s, r.bytes);
+  }
+
+  private receiveFrameBytes(s: Session, bytes: Uint8Array): void {
     let frame: Frame;
     try {
-      frame = readFrame(r.bytes, this.decodeLimits);
+      frame = readFrame(bytes, this.decodeLimits);
     } catch (e) {
       if (e instanceof DecodeError) return this.failSession(s, 'decodeError');
       throw e;
@@ -553,8 +767,10 @@ export class LinkTransport implements PartitionableTransport {
     if (s.remoteNonce !== null) return this.failSession(s, 'authFailed');
     s.remoteNonce = nonce;
     const params = { verifierNonce: nonce, proverNonce: s.localNonce, proverStoreId: this.localStoreId, verifierStoreId: s.storeId };
+    const macParams = { localStoreId: this.localStoreId, remoteStoreId: s.storeId, localNonce: s.localNonce, remoteNonce: nonce };
     this.runExclusive(s, async () => {
-      const proof = await signProof(this.keys, params);
+      const [proof, mac] = await Promise.all([signProof(this.keys, params), deriveLinkMac(this.keys, macParams)]);
+      s.mac = mac;
       if (s.state !== 'closed') this.sendFrame(s, { type: 'authProof', proof });
     });
   }
@@ -581,10 +797,15 @@ export class LinkTransport implements PartitionableTransport {
 
   private release(s: Session): void {
     s.busy = false;
-    while (s.backlog.length > 0 && !s.busy && s.state !== 'closed') this.processPacket(s, s.backlog.shift() as Uint8Array);
+    while (s.backlog.length > 0 && !s.busy && s.state !== 'closed') {
+      const packet = s.backlog.shift() as Uint8Array;
+      s.backlogBytes -= packet.length;
+      this.processPacket(s, packet);
+    }
   }
 
   private openSession(s: Session): void {
+    if (s.mac === null) return this.failSession(s, 'authFailed'); // a proof before any hello
     if (s.authTimer !== null) this.timers.clearTimeout(s.authTimer);
     s.authTimer = null;
     s.state = 'open';
@@ -609,17 +830,25 @@ export class LinkTransport implements PartitionableTransport {
   private failSession(s: Session, reason: DropReason): void {
     if (s.state === 'closed') return;
     this.count(reason);
-    this.closeSession(s, reason);
+    this.closeSession(s, reason, true);
   }
 
-  private closeSession(s: Session, reason: string): void {
+  /**
+   * Ends a session. `notify`: this store decided it (not the remote, not the link), so the
+   * link's `bye` tells the remote (sealed with the bye tag once open).
+   */
+  private closeSession(s: Session, reason: string, notify = false): void {
     if (s.state === 'closed') return;
     const wasUp = s.state === 'open';
     s.state = 'closed';
     if (s.backlog.length > 0) this.count('unauthenticated', s.backlog.length);
     s.backlog = [];
+    s.backlogBytes = 0;
+    s.inbound = [];
+    s.inboundBytes = 0;
     if (s.authTimer !== null) this.timers.clearTimeout(s.authTimer);
     try {
+      if (notify) s.link.bye?.(wasUp ? (s.mac as LinkMac).byeTagOut : null);
       s.link.close();
     } catch {
       // The link is going away either way.

@@ -22,7 +22,10 @@ export type RpcErrorKind =
   | 'Unreachable'
   /** This transport was closed. */
   | 'Closed'
-  /** `pendingRequestsMax` requests already in flight here, or `servingRequestsMax` at the remote. */
+  /**
+   * `pendingRequestsMax` requests already in flight here, or the remote is busy: it serves
+   * `servingRequestsMax` requests, or `servingRequestsPerPeerMax` from this store.
+   */
   | 'TooManyPending'
   /** The remote's handler threw, or the remote serves no requests. */
   | 'RemoteFailed'
@@ -49,6 +52,12 @@ export interface RpcLimits {
   pendingRequestsMax: number;
   /** Incoming requests being handled at once, over all peers; more are refused `TooManyPending`. */
   servingRequestsMax: number;
+  /**
+   * Incoming requests being handled at once for one peer; more from it are refused
+   * `TooManyPending` (counted `requestsRefusedPeerBusy`), so one peer cannot take every
+   * `servingRequestsMax` slot.
+   */
+  servingRequestsPerPeerMax: number;
   /** Bytes of one request payload (checked when sending and when receiving). */
   requestBytesMax: number;
   /** Bytes of one response payload (checked when answering). */
@@ -61,6 +70,7 @@ export interface RpcLimits {
 export const DEFAULT_RPC_LIMITS: Readonly<RpcLimits> = Object.freeze({
   pendingRequestsMax: 1024,
   servingRequestsMax: 1024,
+  servingRequestsPerPeerMax: 256,
   requestBytesMax: 12 * 1024 * 1024,
   responseBytesMax: 12 * 1024 * 1024,
   requestTimeoutMs: 10_000,
@@ -108,13 +118,15 @@ export interface RpcCounters {
   requestsServed: number;
   /** Requests received and refused (no handler, too many, too large). */
   requestsRefused: number;
+  /** Of `requestsRefused`: refused because their peer already had `servingRequestsPerPeerMax` being served. */
+  requestsRefusedPeerBusy: number;
   /** Responses that matched no pending request (timed out, aborted, or bogus). */
   responsesUnmatched: number;
 }
 
 /** Zeroed request counters. */
 export function emptyRpcCounters(): RpcCounters {
-  return { requestsSent: 0, requestsSucceeded: 0, requestsFailed: 0, requestsServed: 0, requestsRefused: 0, responsesUnmatched: 0 };
+  return { requestsSent: 0, requestsSucceeded: 0, requestsFailed: 0, requestsServed: 0, requestsRefused: 0, requestsRefusedPeerBusy: 0, responsesUnmatched: 0 };
 }
 
 /** What the request table needs from the link engine. */
@@ -153,6 +165,8 @@ export class RpcTable {
   private readonly stats = emptyRpcCounters();
   private handler: RequestHandler | null = null;
   private serving = 0;
+  /** Requests being served per peer (entries removed at zero). */
+  private readonly servingByPeer = new Map<StoreId, number>();
   private nextId = 1;
   private closed = false;
 
@@ -223,7 +237,7 @@ export class RpcTable {
 
   /** A request arrived on the authenticated link from `from`. */
   receiveRequest(from: StoreId, requestId: number, payload: Uint8Array): void {
-    const refusal = this.refuseIncoming(payload);
+    const refusal = this.refuseIncoming(from, payload);
     if (refusal) {
       this.stats.requestsRefused++;
       this.host.sendFrame(from, { type: 'rpcResponse', requestId, result: refusal });
@@ -231,6 +245,7 @@ export class RpcTable {
     }
     this.stats.requestsServed++;
     this.serving++;
+    this.servingByPeer.set(from, (this.servingByPeer.get(from) ?? 0) + 1);
     const handler = this.handler as RequestHandler;
     let answer: Promise<Uint8Array>;
     try {
@@ -244,7 +259,7 @@ export class RpcTable {
     );
   }
 
-  private refuseIncoming(payload: Uint8Array): RpcWireResult | null {
+  private refuseIncoming(from: StoreId, payload: Uint8Array): RpcWireResult | null {
     if (!this.handler) return { ok: false, error: 'RemoteFailed', message: 'no request handler' };
     if (payload.length > this.limits.requestBytesMax) {
       return { ok: false, error: 'PayloadTooLarge', message: `request ${payload.length} > ${this.limits.requestBytesMax} bytes` };
@@ -252,11 +267,24 @@ export class RpcTable {
     if (this.serving >= this.limits.servingRequestsMax) {
       return { ok: false, error: 'TooManyPending', message: `serving ${this.serving} requests` };
     }
+    const fromPeer = this.servingByPeer.get(from) ?? 0;
+    if (fromPeer >= this.limits.servingRequestsPerPeerMax) {
+      this.stats.requestsRefusedPeerBusy++;
+      return { ok: false, error: 'TooManyPending', message: `serving ${fromPeer} requests from store ${from}` };
+    }
     return null;
   }
 
-  private respond(to: StoreId, requestId: number, bytes: Uint8Array): void {
+  /** A request from `peer` is no longer being served. */
+  private release(peer: StoreId): void {
     this.serving--;
+    const n = (this.servingByPeer.get(peer) ?? 1) - 1;
+    if (n === 0) this.servingByPeer.delete(peer);
+    else this.servingByPeer.set(peer, n);
+  }
+
+  private respond(to: StoreId, requestId: number, bytes: Uint8Array): void {
+    this.release(to);
     if (!(bytes instanceof Uint8Array)) return this.respondError(to, requestId, 'RemoteFailed', 'handler returned no bytes', false);
     if (bytes.length > this.limits.responseBytesMax) {
       return this.respondError(to, requestId, 'PayloadTooLarge', `response ${bytes.length} > ${this.limits.responseBytesMax} bytes`, false);
@@ -266,7 +294,7 @@ export class RpcTable {
   }
 
   private respondError(to: StoreId, requestId: number, error: RpcWireError, message: string, release = true): void {
-    if (release) this.serving--;
+    if (release) this.release(to);
     if (this.host.linkState(to) !== 'open') return;
     this.host.sendFrame(to, { type: 'rpcResponse', requestId, result: { ok: false, error, message: clipErrorMessage(message) } });
   }

@@ -18,7 +18,7 @@ export type DropReason =
   | 'closed'
   /** send: messages still queued when their peer went down. */
   | 'peerDown'
-  /** receive: a Raft frame before the link's challenge-response succeeded. */
+  /** receive: a frame before the link's challenge-response succeeded, or an unsealed packet after it. */
   | 'unauthenticated'
   /** receive: a bad or missing proof; the link is dropped. */
   | 'authFailed'
@@ -34,8 +34,16 @@ export type DropReason =
   | 'decodeError'
   /** receive: chunk reassembly limits violated; the link is dropped. */
   | 'reassembly'
-  /** receive: too many packets arrived while authentication was in progress. */
+  /** receive: too many packets (or bytes) arrived while a handshake step or packet MACs were being checked. */
   | 'backlogFull'
+  /** receive: a packet (or BroadcastChannel bye) on an open link whose MAC does not verify; dropped, the link stays. */
+  | 'macFailed'
+  /** receive: a sealed packet whose sequence number is not above the last accepted one. */
+  | 'replayed'
+  /** receive: a packet over `AUTH_PACKET_BYTES_MAX` while the link authenticates; dropped undecoded. */
+  | 'authPacketTooLarge'
+  /** receive: an authenticating link evicted because `authSessionsMax` links were authenticating. */
+  | 'authSessionsFull'
   /** signaling: a payload that did not decrypt with the cluster key (wrong secret). */
   | 'signalingDecryptFailed'
   /** signaling: a payload that is not PeerKV's (another app on the topic). */
@@ -51,6 +59,7 @@ export type DropReason =
 export const DROP_REASONS: readonly DropReason[] = [
   'queueFull', 'peerUnreachable', 'closed', 'peerDown', 'unauthenticated', 'authFailed', 'authTimeout',
   'foreignCluster', 'storeMismatch', 'misaddressed', 'decodeError', 'reassembly', 'backlogFull',
+  'macFailed', 'replayed', 'authPacketTooLarge', 'authSessionsFull',
   'signalingDecryptFailed', 'signalingForeign', 'signalingStale', 'signalingReplayed', 'signalingQueueFull',
 ];
 

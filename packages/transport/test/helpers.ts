@@ -7,6 +7,8 @@ import type { PeerEvent, Transport } from '../src/types.ts';
 import type { Link, LinkHandle, LinkTransportOptions } from '../src/link-transport.ts';
 import { LinkTransport } from '../src/link-transport.ts';
 import { RpcError } from '../src/rpc.ts';
+import { readFrame } from '../src/codec/frame.ts';
+import { deriveLinkMac, PACKET_SEALED, sealPacket } from '../src/link-mac.ts';
 
 const keyCache = new Map<string, Promise<ClusterKeys>>();
 
@@ -135,4 +137,24 @@ export function watch<T extends Transport>(t: T, cleanups: Array<() => unknown>)
   t.onPeer((e) => events.push(e));
   t.onRequest(async (from, p) => new Uint8Array([...p, from]));
   return { t, got, events };
+}
+
+/** The nonce of the auth hello a pipe end sent first. */
+function helloNonce(l: PipeLink): Uint8Array {
+  const f = readFrame((l.sent[0] as Uint8Array).subarray(1));
+  if (f.type !== 'authHello') throw new Error('the first packet is not a hello');
+  return f.nonce;
+}
+
+/**
+ * Sends `inners` (whole or chunk packets) on the open link `sender` as its transport would,
+ * sealed with the link's key and numbered after what it sent: an authenticated peer that
+ * misbehaves. Call when the link is quiet (sequence numbers are read from `sender.sent`).
+ */
+export async function sendSealed(keys: ClusterKeys, sender: PipeLink, senderStoreId: number, receiverStoreId: number, inners: Uint8Array[]): Promise<void> {
+  const receiver = sender.peer as PipeLink;
+  const mac = await deriveLinkMac(keys, { localStoreId: senderStoreId, remoteStoreId: receiverStoreId, localNonce: helloNonce(sender), remoteNonce: helloNonce(receiver) });
+  let seq = sender.sent.filter((p) => p[0] === PACKET_SEALED).length;
+  const sealed = await Promise.all(inners.map((p) => sealPacket(mac.sendKey, seq++, p)));
+  for (const p of sealed) sender.send(p);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodePackets } from '../src/chunking.ts';
 import { ManualTimers } from '../src/timers.ts';
-import { connect, PipeLink, seqMessage, seqOf, TestTransport, testKeys, until } from './helpers.ts';
+import { connect, PipeLink, sendSealed, seqMessage, seqOf, TestTransport, testKeys, until } from './helpers.ts';
 
 async function pair(secretB = 's3cret', clusterB = 'c1') {
   const a = new TestTransport({ localStoreId: 1, keys: await testKeys('c1', 's3cret') });
@@ -86,7 +86,7 @@ describe('LinkTransport', () => {
     const { a, b } = await pair();
     const [la] = connect(a, b);
     await until(() => b.peers().length === 1);
-    la.send(new Uint8Array([0, 77, 1]));
+    await sendSealed(await testKeys('c1', 's3cret'), la, 1, 2, [new Uint8Array([0, 77, 1])]);
     await until(() => b.counters().drops.decodeError === 1);
     await until(() => a.peers().length === 0 && b.peers().length === 0);
   });
@@ -95,7 +95,7 @@ describe('LinkTransport', () => {
     const { a, b } = await pair();
     const [la] = connect(a, b);
     await until(() => b.peers().length === 1);
-    la.send(new Uint8Array([1, 0xff, 0xff, 0xff, 0x7f, 0, 2])); // a 268 MB frame
+    await sendSealed(await testKeys('c1', 's3cret'), la, 1, 2, [new Uint8Array([1, 0xff, 0xff, 0xff, 0x7f, 0, 2])]); // a 268 MB frame
     await until(() => b.counters().drops.reassembly === 1);
     expect(b.peers()).toEqual([]);
   });

@@ -9,7 +9,7 @@ import { encodePackets } from '../src/chunking.ts';
 import { RpcError, type RpcErrorKind } from '../src/rpc.ts';
 import { ManualTimers } from '../src/timers.ts';
 import type { LinkTransportOptions } from '../src/link-transport.ts';
-import { connect, PipeLink, TestTransport, testKeys, until } from './helpers.ts';
+import { connect, PipeLink, sendSealed, TestTransport, testKeys, until } from './helpers.ts';
 
 const bytes = (...xs: number[]): Uint8Array => new Uint8Array(xs);
 
@@ -54,7 +54,7 @@ describe('Transport request/response', () => {
     expect(await Promise.all(fromA)).toEqual(Array.from({ length: 50 }, (_, i) => bytes(i, 1, 99)));
     expect(await Promise.all(fromB)).toEqual(Array.from({ length: 50 }, (_, i) => bytes(i, i, 2)));
     const c = a.counters().rpc;
-    expect(c).toEqual({ requestsSent: 50, requestsSucceeded: 50, requestsFailed: 0, requestsServed: 50, requestsRefused: 0, responsesUnmatched: 0 });
+    expect(c).toEqual({ requestsSent: 50, requestsSucceeded: 50, requestsFailed: 0, requestsServed: 50, requestsRefused: 0, requestsRefusedPeerBusy: 0, responsesUnmatched: 0 });
   });
 
   it('carries payloads larger than a chunk both ways', async () => {
@@ -243,7 +243,7 @@ describe('Transport request/response', () => {
     await until(() => b.counters().rpc.requestsServed === 1);
     // Store 3 forges an answer to request id 1 on its own (authenticated) link.
     const forged = encodePackets({ type: 'rpcResponse', requestId: 1, result: { ok: true, payload: bytes(66) } }, 16 * 1024);
-    for (const pk of forged) lac.peer?.send(pk);
+    await sendSealed(await testKeys('c1', 's3cret'), lac.peer as PipeLink, 3, 1, forged);
     await until(() => a.counters().rpc.responsesUnmatched === 1);
     expect(await kindOf(p)).toBe('Timeout');
   });
@@ -267,12 +267,15 @@ describe('Transport request/response', () => {
         b.onRequest(() => new Promise(() => {})); // a's own requests only ever get forged answers
         const [, lb] = await up(a, b);
         const mine = Array.from({ length: ownRequests }, (_, i) => a.request(2, bytes(i)).then(() => 'ok', (e: unknown) => (e instanceof RpcError ? e.kind : 'untyped')));
-        for (const f of frames) for (const p of encodePackets(f, 16 * 1024)) lb.send(p);
+        await sendSealed(await testKeys('c1', 's3cret'), lb, 2, 1, frames.flatMap((f) => encodePackets(f, 16 * 1024)));
         const outcomes = await Promise.all(mine);
         expect(outcomes.every((o) => ['ok', 'Timeout', 'RemoteFailed', 'PayloadTooLarge', 'TooManyPending'].includes(o))).toBe(true);
         expect(a.peers()).toEqual([2]);
-        const c = a.counters().rpc;
-        expect(c.requestsServed).toBe(frames.filter((f) => f.type === 'rpcRequest').length);
+        // Sealed packets are checked asynchronously: wait for them, then nothing more may come.
+        const requests = frames.filter((f) => f.type === 'rpcRequest').length;
+        await until(() => a.counters().rpc.requestsServed >= requests);
+        await new Promise((r) => setTimeout(r, 5));
+        expect(a.counters().rpc.requestsServed).toBe(requests);
         a.close();
         b.close();
       }),
