@@ -1,0 +1,139 @@
+/**
+ * Version orders of list-append keys and the edges they give (Elle's `elle.list-append`).
+ *
+ * A list read shows the whole order of the appends it contains, so the longest read of a key
+ * is its version order (as far as it was observed) and every other read must be a prefix of
+ * it; a read that is not is an `incompatible-order` anomaly (and the longest read is still
+ * used). Appends never read have no known place: they give no edges. The version after an
+ * element is read is "the list up to that element", written by the element's appender.
+ *
+ * Edges, for each key (T(e) is the transaction that appended e):
+ * - ww: T(order[i]) -> T(order[i+1]);
+ * - wr: T(last element of an external read) -> the reader;
+ * - rw: the reader of a prefix of length n -> T(order[n]), the next version's writer.
+ */
+import type { GraphBuilder } from './graph.ts';
+import { txnLabel, type Prepared, type WriteRecord } from './prepare.ts';
+import type { AnomalySink } from './sink.ts';
+
+/** A read of one key by one (committed) transaction. */
+export interface KeyRead<V> {
+  txn: number;
+  value: V;
+}
+
+const fmt = (list: readonly number[]): string => JSON.stringify(list);
+
+/** Duplicates, garbage and aborted (G1a) elements in one read. */
+function checkReadElements(p: Prepared, key: string, read: KeyRead<readonly number[]>, sink: AnomalySink): void {
+  const writes = p.writes.get(key);
+  const seen = new Set<number>();
+  const reader = txnLabel(p.history[read.txn], read.txn);
+  for (const e of read.value) {
+    if (seen.has(e)) {
+      sink.report('duplicate-elements', () => ({
+        type: 'duplicate-elements',
+        witness: { key, txns: [read.txn], values: [read.value] },
+        explanation: `${reader} read ${key} = ${fmt(read.value)}, which holds ${e} twice: each append happens at most once`,
+      }));
+      break;
+    }
+    seen.add(e);
+  }
+  for (const e of read.value) {
+    const w = writes?.get(e);
+    if (w === undefined) {
+      sink.report('garbage-read', () => ({
+        type: 'garbage-read',
+        witness: { key, txns: [read.txn], values: [e, read.value] },
+        explanation: `${reader} read ${key} = ${fmt(read.value)}, but no transaction appended ${e} to ${key}`,
+      }));
+    } else if (p.history[w.txn].type === 'fail') {
+      sink.report('G1a', () => ({
+        type: 'G1a',
+        witness: { key, txns: [read.txn, w.txn], values: [e, read.value] },
+        explanation: `${reader} read ${key} = ${fmt(read.value)}, which holds ${e}, appended by ${txnLabel(p.history[w.txn], w.txn)}, which aborted (aborted read)`,
+      }));
+    }
+  }
+}
+
+/** Is `a` a prefix of `b`? */
+function isPrefix(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length > b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The longest read, after reporting the first read that is not a prefix of it. */
+function versionOrder(p: Prepared, key: string, reads: readonly KeyRead<readonly number[]>[], sink: AnomalySink): readonly number[] {
+  let longest: KeyRead<readonly number[]> | undefined;
+  for (const r of reads) if (longest === undefined || r.value.length > longest.value.length) longest = r;
+  if (longest === undefined) return [];
+  const order = longest;
+  const bad = reads.find((r) => !isPrefix(r.value, order.value));
+  if (bad !== undefined) {
+    sink.report('incompatible-order', () => ({
+      type: 'incompatible-order',
+      witness: { key, txns: [bad.txn, order.txn], values: [bad.value, order.value] },
+      explanation: `${txnLabel(p.history[bad.txn], bad.txn)} read ${key} = ${fmt(bad.value)} and ${txnLabel(p.history[order.txn], order.txn)} read ${key} = ${fmt(order.value)}: neither is a prefix of the other, so the appends were not applied in one order`,
+    }));
+  }
+  return order.value;
+}
+
+/** G1b: an external read ending at an append its writer followed with another append to the key. */
+function checkIntermediate(p: Prepared, key: string, read: KeyRead<readonly number[]>, w: WriteRecord, sink: AnomalySink): void {
+  if (w.final || w.txn === read.txn || p.history[w.txn].type === 'fail') return;
+  const last = read.value[read.value.length - 1];
+  sink.report('G1b', () => ({
+    type: 'G1b',
+    witness: { key, txns: [read.txn, w.txn], values: [last, read.value] },
+    explanation: `${txnLabel(p.history[read.txn], read.txn)} read ${key} = ${fmt(read.value)}, ending at ${last}, an intermediate append of ${txnLabel(p.history[w.txn], w.txn)}, which appended to ${key} again later (intermediate read)`,
+  }));
+}
+
+/**
+ * Infers one list key's version order, reports its read anomalies and adds its edges.
+ * `reads`: every read of the key by a committed transaction; `extReads`: the external ones.
+ */
+export function addListKey(
+  p: Prepared,
+  key: string,
+  reads: readonly KeyRead<readonly number[]>[],
+  extReads: readonly KeyRead<readonly number[]>[],
+  graph: GraphBuilder,
+  sink: AnomalySink,
+): void {
+  for (const r of reads) checkReadElements(p, key, r, sink);
+  const order = versionOrder(p, key, reads, sink);
+  const writes = p.writes.get(key) ?? new Map<number, WriteRecord>();
+  const writerOf = (e: number): number => writes.get(e)?.txn ?? -1;
+  const position = new Map<number, number>();
+  order.forEach((e, i) => position.set(e, i));
+  for (let i = 0; i + 1 < order.length; i++) {
+    const [a, b] = [order[i], order[i + 1]];
+    const [wa, wb] = [writerOf(a), writerOf(b)];
+    if (wa < 0 || wb < 0) continue;
+    graph.add(wa, wb, 'ww', () => ({ key, why: `${txnLabel(p.history[wa], wa)} appended ${a} to ${key}, then ${txnLabel(p.history[wb], wb)} appended ${b} right after it` }));
+  }
+  for (const r of extReads) {
+    const reader = txnLabel(p.history[r.txn], r.txn);
+    let next = 0;
+    if (r.value.length > 0) {
+      const last = r.value[r.value.length - 1];
+      const w = writes.get(last);
+      if (w !== undefined) {
+        checkIntermediate(p, key, r, w, sink);
+        graph.add(w.txn, r.txn, 'wr', () => ({ key, why: `${reader} read ${key} = ${fmt(r.value)}, which ends with ${txnLabel(p.history[w.txn], w.txn)}'s append ${last}` }));
+      }
+      const at = position.get(last);
+      if (at === undefined) continue;
+      next = at + 1;
+    }
+    if (next >= order.length) continue;
+    const w = writerOf(order[next]);
+    if (w < 0) continue;
+    graph.add(r.txn, w, 'rw', () => ({ key, why: `${reader} read ${key} = ${fmt(r.value)}, missing ${order[next]}, appended next by ${txnLabel(p.history[w], w)}` }));
+  }
+}
