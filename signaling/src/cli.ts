@@ -1,6 +1,8 @@
 /**
  * `peerkv-signaling --host 127.0.0.1 --port 4444 [--max-connections N] [--max-topics N]
- * [--max-message-bytes N] [--rate N] [--burst N] [--idle-timeout-ms N]`.
+ * [--max-message-bytes N] [--rate N] [--burst N] [--idle-timeout-ms N]
+ * [--max-connections-per-address N] [--max-pending-upgrades N] [--upgrade-timeout-ms N]
+ * [--app-idle-timeout-ms N] [--client-buffer-bytes N]`.
  * Prints `peerkv-signaling listening on ws://HOST:PORT` once bound; SIGTERM/SIGINT close
  * every connection with 1001 and exit 0.
  */
@@ -21,6 +23,11 @@ const LIMIT_FLAGS: Record<string, keyof SignalingLimits> = {
   '--rate': 'messagesPerSecondMax',
   '--burst': 'messagesBurstMax',
   '--idle-timeout-ms': 'idleTimeoutMs',
+  '--max-connections-per-address': 'connectionsPerAddressMax',
+  '--max-pending-upgrades': 'upgradesPendingMax',
+  '--upgrade-timeout-ms': 'upgradeTimeoutMs',
+  '--app-idle-timeout-ms': 'appIdleTimeoutMs',
+  '--client-buffer-bytes': 'clientBufferedBytesMax',
 };
 
 function intArg(flag: string, v: string | undefined): number {

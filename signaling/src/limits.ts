@@ -13,13 +13,24 @@ export interface SignalingLimits {
   topicLengthMax: number;
   /** Open WebSocket connections. */
   connectionsMax: number;
+  /** Sockets (upgrading, upgraded or HTTP) from one remote address. Behind a proxy every client has its address: raise it. */
+  connectionsPerAddressMax: number;
+  /** Sockets connected but not yet upgraded to WebSocket. */
+  upgradesPendingMax: number;
+  /** A socket not upgraded this long after connecting (headers still coming) is destroyed. */
+  upgradeTimeoutMs: number;
   /** Sustained messages per second per connection (token bucket refill rate). */
   messagesPerSecondMax: number;
   /** Burst size of that token bucket, in messages. */
   messagesBurstMax: number;
   /** A connection silent this long (no message, no pong to our pings) is closed. */
   idleTimeoutMs: number;
-  /** Bytes queued towards one slow client before relayed messages to it are dropped. */
+  /**
+   * A connection that sends no subscribe, unsubscribe or publish this long is closed: answering
+   * pings alone does not keep a slot. PeerKV stores announce every 10 s.
+   */
+  appIdleTimeoutMs: number;
+  /** Bytes queued towards one slow client; past it the client is closed (`slowConsumer`). */
   clientBufferedBytesMax: number;
 }
 
@@ -29,10 +40,15 @@ export const DEFAULT_SIGNALING_LIMITS: Readonly<SignalingLimits> = Object.freeze
   topicsPerConnectionMax: 32,
   topicLengthMax: 256,
   connectionsMax: 1024,
+  connectionsPerAddressMax: 64,
+  upgradesPendingMax: 256,
+  upgradeTimeoutMs: 5_000,
   messagesPerSecondMax: 50,
   messagesBurstMax: 200,
   idleTimeoutMs: 30_000,
-  clientBufferedBytesMax: 4 * 1024 * 1024,
+  appIdleTimeoutMs: 120_000,
+  // Four largest messages: a healthy client drains that at once; 1,024 stuck ones hold 256 MiB.
+  clientBufferedBytesMax: 256 * 1024,
 });
 
 /** Close codes (RFC 6455 registered codes where one fits, 4xxx private codes otherwise). */
@@ -45,14 +61,38 @@ export const CLOSE_CODES = Object.freeze({
   serverFull: 1013,
   /** More than `topicsPerConnectionMax` topics. */
   tooManyTopics: 4001,
-  /** No message or pong within `idleTimeoutMs`. */
+  /** No message or pong within `idleTimeoutMs`, or no subscribe/publish within `appIdleTimeoutMs`. */
   idleTimeout: 4008,
+  /** More than `clientBufferedBytesMax` queued towards the client. */
+  slowConsumer: 4009,
   /** Over `messagesPerSecondMax` beyond the burst. */
   rateLimited: 4029,
 });
 
 /** Why the server dropped a message or a connection. */
-export type SignalingDropReason = 'messageTooBig' | 'tooManyTopics' | 'serverFull' | 'rateLimited' | 'idleTimeout' | 'badMessage' | 'slowConsumer' | 'handlerError';
+export type SignalingDropReason =
+  | 'messageTooBig'
+  | 'tooManyTopics'
+  | 'serverFull'
+  | 'rateLimited'
+  | 'idleTimeout'
+  /** No subscribe, unsubscribe or publish within `appIdleTimeoutMs`. */
+  | 'appIdleTimeout'
+  | 'badMessage'
+  /** A publish to a topic the connection is not subscribed to (message dropped). */
+  | 'notSubscribed'
+  /** A client over `clientBufferedBytesMax` (closed). */
+  | 'slowConsumer'
+  | 'handlerError'
+  /** A socket refused: its address already holds `connectionsPerAddressMax`. */
+  | 'addressFull'
+  /** A socket refused: `upgradesPendingMax` sockets are still upgrading. */
+  | 'pendingFull'
+  /** A socket destroyed: not upgraded within `upgradeTimeoutMs`. */
+  | 'upgradeTimeout';
 
 /** Every drop reason. */
-export const SIGNALING_DROP_REASONS: readonly SignalingDropReason[] = ['messageTooBig', 'tooManyTopics', 'serverFull', 'rateLimited', 'idleTimeout', 'badMessage', 'slowConsumer', 'handlerError'];
+export const SIGNALING_DROP_REASONS: readonly SignalingDropReason[] = [
+  'messageTooBig', 'tooManyTopics', 'serverFull', 'rateLimited', 'idleTimeout', 'appIdleTimeout', 'badMessage',
+  'notSubscribed', 'slowConsumer', 'handlerError', 'addressFull', 'pendingFull', 'upgradeTimeout',
+];

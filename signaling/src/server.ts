@@ -1,10 +1,18 @@
 /**
  * The signaling server: y-webrtc's protocol over WebSocket (`ws`), with limits, health and
  * metrics. It relays `publish` messages to a topic's subscribers (sender included, with
- * `clients` set to the subscriber count, as y-webrtc's own server does) and answers `ping`
- * with `pong`. It never looks at `data`: PeerKV seals it, so SDPs stay opaque here.
+ * `clients` set to the subscriber count, as y-webrtc's own server does, and `sender` set to
+ * the publishing connection's id, so members can bound the work one sender causes them) and
+ * answers `ping` with `pong`. It never looks at `data`: PeerKV seals it, so SDPs stay opaque.
  *
- * HTTP: `GET /healthz` → `{"status":"ok"}`, `GET /metrics` → JSON counters.
+ * Nothing one client does holds a slot for long or for everyone (issue 13, findings 5 and
+ * 8): sockets are limited per address from the moment they connect and must upgrade within
+ * a timeout (`SocketGate`); a connection must subscribe or publish now and then, not just
+ * answer pings; it may publish only to topics it subscribed to; and one that does not read
+ * what is relayed to it is closed once `clientBufferedBytesMax` is queued.
+ *
+ * HTTP: `GET /healthz` → `{"status":"ok"|"full", ...}` (503 when full), `GET /metrics` → JSON
+ * counters and saturation.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +22,7 @@ import type { SignalingDropReason, SignalingLimits } from './limits.ts';
 import { CLOSE_CODES, DEFAULT_SIGNALING_LIMITS, SIGNALING_DROP_REASONS } from './limits.ts';
 import type { TokenBucket } from './token-bucket.ts';
 import { newBucket, takeToken } from './token-bucket.ts';
+import { SocketGate } from './socket-gate.ts';
 
 /** Server options. */
 export interface SignalingServerOptions {
@@ -27,6 +36,13 @@ export interface SignalingServerOptions {
 /** The JSON served at `/metrics`. */
 export interface SignalingMetrics {
   connections: number;
+  connectionsMax: number;
+  /** `connections / connectionsMax`, or 1 when sockets awaiting upgrade fill `upgradesPendingMax`. */
+  saturation: number;
+  /** Sockets connected but not yet upgraded. */
+  socketsPending: number;
+  /** Distinct remote addresses with a socket open. */
+  addresses: number;
   connectionsTotal: number;
   topics: number;
   subscriptions: number;
@@ -37,11 +53,24 @@ export interface SignalingMetrics {
   drops: Record<SignalingDropReason, number>;
 }
 
+/** The JSON served at `/healthz` (HTTP 503 when `status` is `full`). */
+export interface SignalingHealth {
+  status: 'ok' | 'full';
+  connections: number;
+  connectionsMax: number;
+  socketsPending: number;
+}
+
 interface Client {
+  /** Server-assigned, relayed as `sender`. */
+  id: number;
   ws: WebSocket;
   topics: Set<string>;
   bucket: TokenBucket;
+  /** Last message or pong. */
   lastSeenMs: number;
+  /** Last subscribe, unsubscribe or publish. */
+  lastAppMs: number;
   closing: boolean;
 }
 
@@ -59,7 +88,8 @@ export class SignalingServer {
   private readonly topics = new Map<string, Set<Client>>();
   private readonly now: () => number;
   private readonly log: (line: string) => void;
-  private readonly counters: Omit<SignalingMetrics, 'connections' | 'topics' | 'subscriptions'>;
+  private readonly counters: Pick<SignalingMetrics, 'connectionsTotal' | 'messagesReceived' | 'messagesPublished' | 'messagesDelivered' | 'bytesReceived' | 'drops'>;
+  private readonly gate: SocketGate;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(o: SignalingServerOptions = {}) {
@@ -69,11 +99,16 @@ export class SignalingServer {
     const drops = {} as Record<SignalingDropReason, number>;
     for (const r of SIGNALING_DROP_REASONS) drops[r] = 0;
     this.counters = { connectionsTotal: 0, messagesReceived: 0, messagesPublished: 0, messagesDelivered: 0, bytesReceived: 0, drops };
+    this.gate = new SocketGate(this.limits, (reason) => this.drop(reason));
     this.http = http.createServer((req, res) => this.onHttp(req, res));
+    this.http.on('connection', (socket) => this.gate.admit(socket));
     // ws enforces twice the limit itself (its 1009 carries no reason); between 1× and 2× we
     // close with an explanation.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 2 * this.limits.messageBytesMax });
-    this.http.on('upgrade', (req, socket, head) => this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws)));
+    this.http.on('upgrade', (req, socket, head) => {
+      this.gate.upgraded(req.socket);
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+    });
   }
 
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
@@ -82,7 +117,7 @@ export class SignalingServer {
       this.http.once('error', reject);
       this.http.listen(port, host, () => {
         this.http.off('error', reject);
-        const sweepMs = Math.max(10, Math.floor(this.limits.idleTimeoutMs / SWEEPS_PER_IDLE_TIMEOUT));
+        const sweepMs = Math.max(10, Math.floor(Math.min(this.limits.idleTimeoutMs, this.limits.appIdleTimeoutMs) / SWEEPS_PER_IDLE_TIMEOUT));
         this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
         resolve(this.http.address() as AddressInfo);
       });
@@ -93,7 +128,25 @@ export class SignalingServer {
   metrics(): SignalingMetrics {
     let subscriptions = 0;
     for (const s of this.topics.values()) subscriptions += s.size;
-    return { ...this.counters, drops: { ...this.counters.drops }, connections: this.clients.size, topics: this.topics.size, subscriptions };
+    const connectionsMax = this.limits.connectionsMax;
+    const saturation = this.gate.pendingFull ? 1 : Math.min(1, this.clients.size / connectionsMax);
+    return {
+      ...this.counters,
+      drops: { ...this.counters.drops },
+      connections: this.clients.size,
+      connectionsMax,
+      saturation,
+      socketsPending: this.gate.pendingCount,
+      addresses: this.gate.addressCount,
+      topics: this.topics.size,
+      subscriptions,
+    };
+  }
+
+  /** Full when a new client would be refused: every connection slot, or every upgrade slot, taken. */
+  health(): SignalingHealth {
+    const full = this.clients.size >= this.limits.connectionsMax || this.gate.pendingFull;
+    return { status: full ? 'full' : 'ok', connections: this.clients.size, connectionsMax: this.limits.connectionsMax, socketsPending: this.gate.pendingCount };
   }
 
   /** Graceful shutdown: closes every client with 1001, then the HTTP server. */
@@ -109,8 +162,12 @@ export class SignalingServer {
   }
 
   private onHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.gate.servedHttp(req.socket);
     const path = (req.url ?? '/').split('?')[0];
-    if (path === '/healthz') return this.json(res, 200, { status: 'ok' });
+    if (path === '/healthz') {
+      const h = this.health();
+      return this.json(res, h.status === 'ok' ? 200 : 503, h);
+    }
     if (path === '/metrics') return this.json(res, 200, this.metrics());
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end('okay');
@@ -132,9 +189,9 @@ export class SignalingServer {
       return;
     }
     const now = this.now();
-    const c: Client = { ws, topics: new Set(), bucket: newBucket(this.limits.messagesBurstMax, now), lastSeenMs: now, closing: false };
-    this.clients.add(c);
     this.counters.connectionsTotal++;
+    const c: Client = { id: this.counters.connectionsTotal, ws, topics: new Set(), bucket: newBucket(this.limits.messagesBurstMax, now), lastSeenMs: now, lastAppMs: now, closing: false };
+    this.clients.add(c);
     ws.on('message', (data, isBinary) => this.onMessage(c, data, isBinary));
     ws.on('pong', () => {
       c.lastSeenMs = this.now();
@@ -164,6 +221,9 @@ export class SignalingServer {
       if (now - c.lastSeenMs > this.limits.idleTimeoutMs) {
         this.drop('idleTimeout');
         this.closeClient(c, CLOSE_CODES.idleTimeout, `idle timeout: nothing for ${this.limits.idleTimeoutMs} ms`);
+      } else if (now - c.lastAppMs > this.limits.appIdleTimeoutMs) {
+        this.drop('appIdleTimeout');
+        this.closeClient(c, CLOSE_CODES.idleTimeout, `idle timeout: no subscribe or publish for ${this.limits.appIdleTimeoutMs} ms`);
       } else {
         try {
           c.ws.ping();
@@ -215,6 +275,7 @@ export class SignalingServer {
 
   private dispatch(c: Client, m: Record<string, unknown> | null, text: string): void {
     if (typeof m !== 'object' || m === null) return this.drop('badMessage');
+    if (m.type === 'subscribe' || m.type === 'unsubscribe' || m.type === 'publish') c.lastAppMs = this.now();
     switch (m.type) {
       case 'subscribe':
         return this.onSubscribe(c, m.topics);
@@ -222,7 +283,7 @@ export class SignalingServer {
         if (Array.isArray(m.topics)) for (const t of m.topics) if (typeof t === 'string') this.unsubscribe(c, t);
         return;
       case 'publish':
-        return this.onPublish(m, text);
+        return this.onPublish(c, m, text);
       case 'ping':
         return this.send(c, { type: 'pong' });
       default:
@@ -257,8 +318,10 @@ export class SignalingServer {
     if (subs.size === 0) this.topics.delete(topic);
   }
 
-  private onPublish(m: Record<string, unknown>, text: string): void {
+  private onPublish(c: Client, m: Record<string, unknown>, text: string): void {
     if (typeof m.topic !== 'string') return this.drop('badMessage');
+    // Only members of a topic speak on it: an outsider cannot fan out to topics it does not hold.
+    if (!c.topics.has(m.topic)) return this.drop('notSubscribed');
     const receivers = this.topics.get(m.topic);
     this.counters.messagesPublished++;
     if (!receivers) return;
@@ -269,7 +332,7 @@ export class SignalingServer {
     const body = text.trimEnd();
     if (!body.endsWith('}')) return this.drop('badMessage');
     const head = body.slice(0, -1).trimEnd();
-    const out = `${head}${head.endsWith('{') ? '' : ','}"clients":${receivers.size}}`;
+    const out = `${head}${head.endsWith('{') ? '' : ','}"clients":${receivers.size},"sender":${c.id}}`;
     for (const r of receivers) this.sendRaw(r, out);
   }
 
@@ -279,7 +342,10 @@ export class SignalingServer {
 
   private sendRaw(c: Client, text: string): void {
     if (c.closing || c.ws.readyState !== c.ws.OPEN) return;
-    if (c.ws.bufferedAmount > this.limits.clientBufferedBytesMax) return this.drop('slowConsumer');
+    if (c.ws.bufferedAmount > this.limits.clientBufferedBytesMax) {
+      this.drop('slowConsumer');
+      return this.closeClient(c, CLOSE_CODES.slowConsumer, `slow consumer: over ${this.limits.clientBufferedBytesMax} bytes queued`);
+    }
     c.ws.send(text);
     this.counters.messagesDelivered++;
   }

@@ -39,7 +39,8 @@ describe('signaling protocol', () => {
     await new Promise((r) => setTimeout(r, 20));
     a.send({ type: 'publish', topic: 'room', data: { hello: 1 } });
     const got = await b.waitFor((m) => m.type === 'publish');
-    expect(got).toEqual({ type: 'publish', topic: 'room', data: { hello: 1 }, clients: 2 });
+    expect(got).toMatchObject({ type: 'publish', topic: 'room', data: { hello: 1 }, clients: 2 });
+    expect(typeof got.sender).toBe('number');
     await a.waitFor((m) => m.type === 'publish');
     await new Promise((r) => setTimeout(r, 20));
     expect(c.received).toEqual([]);
@@ -89,7 +90,7 @@ describe('signaling protocol', () => {
     a.send('not json');
     a.send({ type: 'publish', topic: 'x', data: 'd' });
     await a.waitFor((m) => m.type === 'publish');
-    expect(await (await fetch(`${http}/healthz`)).json()).toEqual({ status: 'ok' });
+    expect(await (await fetch(`${http}/healthz`)).json()).toMatchObject({ status: 'ok', connections: 1 });
     const m = (await (await fetch(`${http}/metrics`)).json()) as Record<string, unknown>;
     expect(m).toMatchObject({ connections: 1, topics: 1, messagesPublished: 1, messagesDelivered: 1, drops: { badMessage: 1 } });
     expect(a.closeCode).toBe(null); // bad JSON is counted, not fatal

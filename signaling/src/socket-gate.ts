@@ -1,0 +1,101 @@
+/**
+ * Admission of TCP sockets before they become WebSocket connections (issue 13, finding 5).
+ * Every socket counts from the moment it connects, whether it is still sending its upgrade
+ * headers, upgraded or serving HTTP: per remote address (`connectionsPerAddressMax`) and,
+ * until upgraded, against `upgradesPendingMax`. A socket not upgraded within
+ * `upgradeTimeoutMs` is destroyed, so parking sockets mid-headers holds nothing for long.
+ */
+import type { Socket } from 'node:net';
+
+/** The gate's limits (a subset of `SignalingLimits`). */
+export interface SocketGateLimits {
+  connectionsPerAddressMax: number;
+  upgradesPendingMax: number;
+  upgradeTimeoutMs: number;
+}
+
+/** Why the gate refused or ended a socket. */
+export type SocketGateDrop = 'addressFull' | 'pendingFull' | 'upgradeTimeout';
+
+interface Pending {
+  timer: ReturnType<typeof setTimeout>;
+  /** An HTTP request was served on it (`/healthz`, `/metrics`): not a parked upgrade. */
+  servedHttp: boolean;
+}
+
+/** Counts sockets per address and times out those that never upgrade. */
+export class SocketGate {
+  private readonly perAddress = new Map<string, number>();
+  private readonly pending = new Map<Socket, Pending>();
+
+  constructor(
+    private readonly limits: SocketGateLimits,
+    private readonly onDrop: (reason: SocketGateDrop) => void,
+  ) {}
+
+  /** Sockets connected but not upgraded. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Distinct remote addresses with a socket open. */
+  get addressCount(): number {
+    return this.perAddress.size;
+  }
+
+  /** True when no further socket would be admitted while none closes. */
+  get pendingFull(): boolean {
+    return this.pending.size >= this.limits.upgradesPendingMax;
+  }
+
+  /** A new TCP socket: admitted, or destroyed and counted. */
+  admit(socket: Socket): void {
+    const address = socket.remoteAddress ?? '';
+    const n = this.perAddress.get(address) ?? 0;
+    if (n >= this.limits.connectionsPerAddressMax) return this.refuse(socket, 'addressFull');
+    if (this.pendingFull) return this.refuse(socket, 'pendingFull');
+    this.perAddress.set(address, n + 1);
+    const timer = setTimeout(() => this.expire(socket), this.limits.upgradeTimeoutMs);
+    timer.unref();
+    this.pending.set(socket, { timer, servedHttp: false });
+    socket.once('close', () => {
+      this.settle(socket);
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left === 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, left);
+    });
+  }
+
+  /** The socket sent complete upgrade headers: it is a WebSocket (or fails as one) now. */
+  upgraded(socket: Socket): void {
+    this.settle(socket);
+  }
+
+  /** An HTTP request completed its headers on the socket. */
+  servedHttp(socket: Socket): void {
+    const p = this.pending.get(socket);
+    if (p) p.servedHttp = true;
+  }
+
+  private settle(socket: Socket): void {
+    const p = this.pending.get(socket);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.pending.delete(socket);
+  }
+
+  private expire(socket: Socket): void {
+    const p = this.pending.get(socket);
+    if (!p) return;
+    this.pending.delete(socket);
+    // An idle keep-alive socket after `/healthz` is not an attack; one that never finished
+    // its headers is.
+    if (!p.servedHttp) this.onDrop('upgradeTimeout');
+    socket.destroy();
+  }
+
+  private refuse(socket: Socket, reason: SocketGateDrop): void {
+    this.onDrop(reason);
+    socket.destroy();
+  }
+}
