@@ -69,7 +69,10 @@ export interface TxnProps {
   txnSize: number;
   /** The pessimistic transaction's for-update ts; `0n` for an optimistic one. */
   forUpdateTs: Timestamp;
-  /** For 2PC, the lock's least commit ts; `startTs + 1` when absent. */
+  /**
+   * For 2PC, the lock's least commit ts; when absent, one above the start ts and the for-update
+   * ts (the commit ts will come from the TSO after both, as client-go sets it).
+   */
   minCommitTs?: Timestamp;
   mode: CommitMode;
 }
@@ -200,7 +203,7 @@ function writeLock(props: TxnProps, m: Mutation): PrewriteKeyResult {
   const ops: TxnOp[] = [];
   const isPrimary = bytesEqual(m.key, props.primary);
   const minCommitTs =
-    mode.kind === 'asyncCommit' ? maxTs(asyncCommitMinTs(startTs, props.forUpdateTs, mode.maxTs), props.minCommitTs ?? 0n) : (props.minCommitTs ?? startTs + 1n);
+    mode.kind === 'asyncCommit' ? maxTs(asyncCommitMinTs(startTs, props.forUpdateTs, mode.maxTs), props.minCommitTs ?? 0n) : (props.minCommitTs ?? maxTs(startTs, props.forUpdateTs) + 1n);
   const lock: Lock = {
     kind: lockKindOf(m),
     primary: props.primary,
