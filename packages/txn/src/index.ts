@@ -21,6 +21,7 @@ export * from './actions/prewrite.ts';
 export * from './actions/commit.ts';
 export * from './actions/rollback.ts';
 export * from './actions/check-txn-status.ts';
+export * from './actions/check-secondary-locks.ts';
 export * from './actions/resolve-lock.ts';
 export * from './actions/heartbeat.ts';
 export * from './actions/pessimistic-lock.ts';

@@ -11,6 +11,7 @@ import {
   MemoryCfs,
   MvccReader,
   acquirePessimisticLock,
+  checkSecondaryLocks,
   checkTxnStatus,
   cleanup,
   commit,
@@ -95,6 +96,13 @@ export class TxnEnv {
         return this.report(await pessimisticRollback(this.view, this.k(cmd), this.ts(cmd, 'ts'), this.ts(cmd, 'for-update')));
       case 'check-txn-status':
         return this.checkTxnStatus(cmd);
+      case 'check-secondary-locks': {
+        const r = await checkSecondaryLocks(this.view, (cmd.keys.get('keys') ?? '').split(',').map(key), this.ts(cmd, 'ts'));
+        if (!r.ok) return fmtError(r.error);
+        this.cfs.apply(r.ops);
+        const statuses = r.statuses.map((s) => (s.kind === 'locked' ? `locked min_commit=${fmtTs(s.lock.minCommitTs)}` : s.kind === 'committed' ? `committed commit=${fmtTs(s.commitTs)}` : 'rolled back'));
+        return [`ok ${statuses.join('; ')}`, ...r.ops.map(fmtOp)].join('\n');
+      }
       case 'resolve': {
         const resolution = cmd.positional.includes('rollback') ? ({ kind: 'rollback' } as const) : ({ kind: 'commit', commitTs: this.ts(cmd, 'commit') } as const);
         return this.report(await resolveLock(this.view, this.k(cmd), this.ts(cmd, 'ts'), resolution));
