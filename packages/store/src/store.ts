@@ -43,6 +43,7 @@ export * from './options.ts';
 export type * from './request-options.ts';
 export type * from './mutations.ts';
 export * from './request-types.ts';
+export { FieldCheck, fieldsOf } from './request-check.ts';
 export { StoreApi } from './request-api.ts';
 export { STORE_HANDLERS, SNAPSHOT_BUSY_BACKOFF_MS, type Handler, type HandlerEnv, type HandlerTable } from './handlers/index.ts';
 

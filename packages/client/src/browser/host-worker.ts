@@ -78,7 +78,8 @@ export class HostWorker {
 
   /** Serves one request (status gets the host's view and the profile's storage estimate). */
   call(req: KvRequest, view: () => HostView): Promise<Reply> {
-    if (req.op === 'status') return this.status(view);
+    // From another tab, `req` may be anything: the Worker's ledger refuses what is not a request.
+    if ((req as KvRequest | null | undefined)?.op === 'status') return this.status(view);
     return Promise.race([this.remote.call(req), this.closed]);
   }
 

@@ -12,4 +12,5 @@ export * from './slots.ts';
 export * from './worker-api.ts';
 export * from './net-host.ts';
 export * from './serve-request.ts';
+export * from './request-check.ts';
 export * from './device-id.ts';

@@ -42,6 +42,33 @@ export type HookRequest =
   | { op: 'slowDisk'; delayMs: number }
   | { op: 'splitRegion'; splitKey: Uint8Array };
 
+/**
+ * The value of a successful reply to each op (`Reply.value`): reads their values, writes and
+ * hooks nothing (`splitRegion` and `partition*` may report what they did), `status` the
+ * cluster as the host sees it (`BrowserStatus` once the host tab added its view).
+ */
+export interface KvReplies {
+  get: Uint8Array | undefined;
+  batchGet: (Uint8Array | undefined)[];
+  put: void;
+  delete: void;
+  batchPut: void;
+  batchDelete: void;
+  deleteRange: void;
+  scan: KvPair[];
+  status: ClusterStatus;
+  stopStore: unknown;
+  startStore: unknown;
+  partitionStore: unknown;
+  partition: unknown;
+  heal: unknown;
+  slowDisk: unknown;
+  splitRegion: unknown;
+}
+
+/** The value of a successful reply to op `Op`. */
+export type KvReplyOf<Op extends KvRequest['op']> = KvReplies[Op];
+
 /** A request that changes data. */
 export type WriteRequest = Extract<KvRequest, { op: 'put' | 'delete' | 'batchPut' | 'batchDelete' | 'deleteRange' }>;
 

@@ -1,12 +1,14 @@
 /**
  * Serving one `KvRequest` on a host: the part both runtimes share (`NetHost`, `EmbeddedCluster`).
- * `serveData` runs a data request through a `PeerKV` client (a stamped write through the
- * `TabWriter`, so it applies at most once across hosts); `RequestLedger` turns a handler into
- * a never-throwing `Reply`, refuses hooks unless enabled, and counts what it served.
+ * `serveData` runs a data request through a `PeerKV` client, one handler per op
+ * (`DATA_HANDLERS`; a stamped write through the `TabWriter`, so it applies at most once
+ * across hosts); `RequestLedger` checks what a tab sent (`checkKvRequest`), turns a handler
+ * into a never-throwing `Reply`, refuses hooks unless enabled, and counts what it served.
  */
 import type { PeerKV } from '../client.ts';
 import type { KvPair } from '../services.ts';
-import { BrowserKvError, HOOK_OPS, SCAN_ARRAY_PAIRS_MAX, WRITE_OPS, isWrite, toWireError, type HookRequest, type KvRequest, type Reply } from './protocol.ts';
+import { BrowserKvError, HOOK_OPS, SCAN_ARRAY_PAIRS_MAX, WRITE_OPS, isWrite, toWireError, type HookRequest, type KvReplyOf, type KvRequest, type Reply } from './protocol.ts';
+import { checkKvRequest } from './request-check.ts';
 import type { TabWriter } from './tab-writes.ts';
 import { writeOps } from './write-ops.ts';
 
@@ -32,25 +34,24 @@ export async function serveData(kv: PeerKV, writer: TabWriter, req: DataRequest)
     if (ops.length > 0) await writer.write(stamp, ops);
     return undefined;
   }
-  switch (req.op) {
-    case 'get':
-      return kv.get(req.key, { consistency: req.consistency });
-    case 'batchGet':
-      return kv.batchGet(req.keys, { consistency: req.consistency });
-    case 'put':
-      return kv.put(req.key, req.value);
-    case 'delete':
-      return kv.delete(req.key);
-    case 'batchPut':
-      return kv.batchPut(req.pairs);
-    case 'batchDelete':
-      return Promise.all(req.keys.map((k) => kv.delete(k))).then(() => undefined);
-    case 'deleteRange':
-      return kv.deleteRange(req.start, req.end);
-    case 'scan':
-      return scanArray(kv, req);
-  }
+  const handler = DATA_HANDLERS[req.op] as (kv: PeerKV, req: DataRequest) => Promise<unknown>;
+  return handler(kv, req);
 }
+
+/** The handler of data requests of op `Op`. */
+type DataHandler<Op extends DataRequest['op']> = (kv: PeerKV, req: Extract<DataRequest, { op: Op }>) => Promise<KvReplyOf<Op>>;
+
+/** Each data op's handler (unstamped; stamped writes go through the `TabWriter` above). */
+const DATA_HANDLERS: { readonly [Op in DataRequest['op']]: DataHandler<Op> } = {
+  get: (kv, req) => kv.get(req.key, { consistency: req.consistency }),
+  batchGet: (kv, req) => kv.batchGet(req.keys, { consistency: req.consistency }),
+  put: (kv, req) => kv.put(req.key, req.value),
+  delete: (kv, req) => kv.delete(req.key),
+  batchPut: (kv, req) => kv.batchPut(req.pairs),
+  batchDelete: (kv, req) => Promise.all(req.keys.map((k) => kv.delete(k))).then(() => undefined),
+  deleteRange: (kv, req) => kv.deleteRange(req.start, req.end),
+  scan: (kv, req) => scanArray(kv, req),
+};
 
 async function scanArray(kv: PeerKV, req: Extract<KvRequest, { op: 'scan' }>): Promise<KvPair[]> {
   const limit = Math.min(req.limit ?? SCAN_ARRAY_PAIRS_MAX, SCAN_ARRAY_PAIRS_MAX);
@@ -65,9 +66,14 @@ export class RequestLedger {
 
   constructor(private readonly testHooks: boolean) {}
 
-  /** Runs `handle(req)` as a `Reply`; a hook is refused `HooksDisabled` unless hooks are on. */
-  async reply(req: KvRequest, handle: (req: KvRequest) => Promise<unknown>): Promise<Reply> {
+  /**
+   * Runs `handle(req)` as a `Reply`: a request that is not a `KvRequest` is refused
+   * `InvalidArgument`, a hook `HooksDisabled` unless hooks are on.
+   */
+  async reply(unchecked: KvRequest, handle: (req: KvRequest) => Promise<unknown>): Promise<Reply> {
     try {
+      // From another tab: anything may arrive.
+      const req = checkKvRequest(unchecked);
       if (HOOK_OPS.has(req.op) && !this.testHooks) throw new BrowserKvError('HooksDisabled', `${req.op} needs testHooks: true`);
       const value = await handle(req);
       if (WRITE_OPS.has(req.op)) this.requests.writes++;

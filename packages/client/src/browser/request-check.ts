@@ -1,0 +1,82 @@
+/**
+ * The check of a `KvRequest` from another tab (or the page): one entry per op naming its
+ * fields, with the store's field checker (`FieldCheck`). An unknown op or a field of the
+ * wrong type is refused with `BrowserKvError('InvalidArgument')` before anything runs; the
+ * values themselves (empty keys, sizes) are checked where they are used (`write-ops.ts`,
+ * the client).
+ */
+import { StoreRequestError, fieldsOf, type FieldCheck, type ReadConsistency } from '@peerkv/store';
+import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../client.ts';
+import { BrowserKvError, type KvRequest } from './protocol.ts';
+
+/** Keys or pairs one batch request may carry. */
+export const BATCH_ITEMS_MAX = 65_536;
+/** Stores one `partition` hook may name. */
+const HOOK_STORES_MAX = 1024;
+
+const CONSISTENCIES: readonly ReadConsistency[] = ['linearizable', 'follower', 'stale'];
+
+function consistency(f: FieldCheck, v: unknown): void {
+  if (v !== undefined) f.oneOf('consistency', CONSISTENCIES, v);
+}
+
+function stamp(f: FieldCheck, v: unknown): void {
+  if (v === undefined) return;
+  const s = f.object('stamp', v);
+  f.string('stamp.clientId', 1024, s.clientId);
+  f.uint('stamp.seq', s.seq);
+  if (s.ackFloor !== undefined) f.uint('stamp.ackFloor', s.ackFloor);
+}
+
+const key = (f: FieldCheck, name: string, v: unknown): unknown => f.bytes(name, KEY_BYTES_MAX, v);
+
+type Checks = { readonly [Op in KvRequest['op']]: (f: FieldCheck, q: Record<string, unknown>) => void };
+
+/** Each op's field check. */
+const CHECKS: Checks = {
+  get: (f, q) => (key(f, 'key', q.key), consistency(f, q.consistency)),
+  batchGet: (f, q) => (f.array('keys', BATCH_ITEMS_MAX, (k, n) => key(f, n, k)), consistency(f, q.consistency)),
+  put: (f, q) => (key(f, 'key', q.key), f.bytes('value', VALUE_BYTES_MAX), stamp(f, q.stamp)),
+  delete: (f, q) => (key(f, 'key', q.key), stamp(f, q.stamp)),
+  batchPut: (f, q) => {
+    f.array('pairs', BATCH_ITEMS_MAX, (p, n) => {
+      const pair = f.object(n, p);
+      key(f, `${n}.key`, pair.key);
+      f.bytes(`${n}.value`, VALUE_BYTES_MAX, pair.value);
+    });
+    stamp(f, q.stamp);
+  },
+  batchDelete: (f, q) => (f.array('keys', BATCH_ITEMS_MAX, (k, n) => key(f, n, k)), stamp(f, q.stamp)),
+  deleteRange: (f, q) => (key(f, 'start', q.start), key(f, 'end', q.end), stamp(f, q.stamp)),
+  scan: (f, q) => {
+    if (q.start !== undefined) key(f, 'start', q.start);
+    if (q.end !== undefined) key(f, 'end', q.end);
+    if (q.limit !== undefined) f.limit('limit');
+    f.optBool('reverse');
+    consistency(f, q.consistency);
+  },
+  status: () => {},
+  stopStore: (f) => void f.uint('storeId'),
+  startStore: (f) => void f.uint('storeId'),
+  partitionStore: (f) => void f.uint('storeId'),
+  partition: (f) => f.array('storeIds', HOOK_STORES_MAX, (id, n) => f.uint(n, id)),
+  heal: () => {},
+  slowDisk: (f) => f.timeout('delayMs'),
+  splitRegion: (f, q) => void key(f, 'splitKey', q.splitKey),
+};
+
+/** `req` as a `KvRequest`, or `InvalidArgument` naming what is wrong. Throws nothing else. */
+export function checkKvRequest(req: unknown): KvRequest {
+  const op = (req as { op?: unknown } | null | undefined)?.op;
+  if (typeof op !== 'string' || !Object.hasOwn(CHECKS, op)) {
+    throw new BrowserKvError('InvalidArgument', `unknown request op ${typeof op === 'string' ? `'${op.slice(0, 64)}'` : typeof op}`);
+  }
+  try {
+    const f = fieldsOf(req, op);
+    CHECKS[op as KvRequest['op']](f, req as Record<string, unknown>);
+  } catch (e) {
+    if (e instanceof StoreRequestError) throw new BrowserKvError('InvalidArgument', e.message.replace(/^BadField: /, ''));
+    throw e;
+  }
+  return req as KvRequest;
+}
