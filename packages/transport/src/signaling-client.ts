@@ -9,8 +9,11 @@
  * Publications are handed to `onPublish` one at a time, in arrival order: a handler that
  * returns a promise (a decryption) holds the next one back until it settles. Anyone on the
  * topic can publish junk that every member must try to decrypt, so the queue is bounded per
- * sender (the connection id PeerKV's server appends as `sender`; y-webrtc's server names
- * none, and then all share one bound) and in total; the excess is dropped and counted.
+ * sender, in publications and in bytes (the sender is the connection id PeerKV's server
+ * appends as `sender`; y-webrtc's server names none, and then only the total bound applies),
+ * and in total bytes; the excess is dropped and counted. Bytes, because junk comes in the
+ * largest messages the server allows, while honest signaling is a few hundred bytes to a few
+ * KiB a message, in bursts of an offer and its candidates per remote.
  */
 import type { Timers, TimerHandle } from './timers.ts';
 import { systemTimers } from './timers.ts';
@@ -43,20 +46,32 @@ export interface SignalingClientOptions {
   pingIntervalMs?: number;
   /** Publications of one sender waiting for `onPublish` (default `PUBLISH_QUEUE_PER_SENDER_MAX`). */
   publishQueuePerSenderMax?: number;
-  /** Publications of all senders waiting for `onPublish` (default `PUBLISH_QUEUE_MAX`). */
-  publishQueueMax?: number;
+  /** Bytes of one sender's publications waiting (default `PUBLISH_QUEUE_PER_SENDER_BYTES_MAX`). */
+  publishQueuePerSenderBytesMax?: number;
+  /** Bytes of all publications waiting (default `PUBLISH_QUEUE_BYTES_MAX`). */
+  publishQueueBytesMax?: number;
 }
 
-/** Default bound of queued publications per sender: a few announce rounds and one SDP exchange. */
-export const PUBLISH_QUEUE_PER_SENDER_MAX = 32;
-/** Default bound of queued publications over all senders. */
-export const PUBLISH_QUEUE_MAX = 512;
+/** Default bound of one sender's queued publications: a store dialling a few dozen remotes at once. */
+export const PUBLISH_QUEUE_PER_SENDER_MAX = 256;
+/** Default bound of one sender's queued bytes: 16 messages of the server's 64 KiB maximum. */
+export const PUBLISH_QUEUE_PER_SENDER_BYTES_MAX = 1024 * 1024;
+/** Default bound of all queued bytes. */
+export const PUBLISH_QUEUE_BYTES_MAX = 8 * 1024 * 1024;
 
 /** A relayed publication. `sender` is the server's id of the publishing connection ('' if none). */
 interface Publication {
   topic: string;
   data: unknown;
   sender: string;
+  /** Its size as received (UTF-16 code units of the message text). */
+  bytes: number;
+}
+
+/** What one sender has waiting. */
+interface SenderQueue {
+  count: number;
+  bytes: number;
 }
 
 /** Connection state changes and relayed publications. */
@@ -82,7 +97,8 @@ export class SignalingClient {
   private readonly timers: Timers;
   private readonly Ctor: WebSocketCtor;
   private readonly queue: Publication[] = [];
-  private readonly queuedBySender = new Map<string, number>();
+  private readonly queuedBySender = new Map<string, SenderQueue>();
+  private queuedBytes = 0;
   private draining = false;
   /** Connections opened so far (1 + reconnects). */
   connects = 0;
@@ -111,6 +127,7 @@ export class SignalingClient {
     this.clearTimers();
     this.queue.length = 0;
     this.queuedBySender.clear();
+    this.queuedBytes = 0;
     const ws = this.ws;
     this.ws = null;
     if (ws) {
@@ -161,37 +178,53 @@ export class SignalingClient {
   private onMessage(ws: WebSocketLike, raw: unknown): void {
     if (ws !== this.ws) return;
     let m: { type?: unknown; topic?: unknown; data?: unknown; sender?: unknown };
+    const text = typeof raw === 'string' ? raw : new TextDecoder().decode(raw as Uint8Array);
     try {
-      m = JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw as Uint8Array)) as typeof m;
+      m = JSON.parse(text) as typeof m;
     } catch {
       return;
     }
     if (m === null || typeof m !== 'object') return;
     if (m.type === 'pong') this.lastPongMs = this.timers.now();
-    else if (m.type === 'publish' && typeof m.topic === 'string') this.enqueue({ topic: m.topic, data: m.data, sender: typeof m.sender === 'string' || typeof m.sender === 'number' ? String(m.sender) : '' });
+    else if (m.type === 'publish' && typeof m.topic === 'string') {
+      const sender = typeof m.sender === 'string' || typeof m.sender === 'number' ? String(m.sender) : '';
+      this.enqueue({ topic: m.topic, data: m.data, sender, bytes: text.length });
+    }
   }
 
   private enqueue(p: Publication): void {
-    const perSenderMax = this.o.publishQueuePerSenderMax ?? PUBLISH_QUEUE_PER_SENDER_MAX;
-    const queued = this.queuedBySender.get(p.sender) ?? 0;
-    if (queued >= perSenderMax || this.queue.length >= (this.o.publishQueueMax ?? PUBLISH_QUEUE_MAX)) {
+    const q = this.queuedBySender.get(p.sender) ?? { count: 0, bytes: 0 };
+    // No sender named (y-webrtc's server): one bound for everyone would let any junk starve
+    // honest payloads, so only the total applies.
+    const senderFull = p.sender !== '' && (q.count >= (this.o.publishQueuePerSenderMax ?? PUBLISH_QUEUE_PER_SENDER_MAX) || q.bytes + p.bytes > (this.o.publishQueuePerSenderBytesMax ?? PUBLISH_QUEUE_PER_SENDER_BYTES_MAX));
+    if (senderFull || this.queuedBytes + p.bytes > (this.o.publishQueueBytesMax ?? PUBLISH_QUEUE_BYTES_MAX)) {
       this.publishesDropped++;
       this.h.onPublishDropped?.(p.topic);
       return;
     }
-    this.queuedBySender.set(p.sender, queued + 1);
+    q.count++;
+    q.bytes += p.bytes;
+    this.queuedBySender.set(p.sender, q);
+    this.queuedBytes += p.bytes;
     this.queue.push(p);
     if (!this.draining) this.drain();
+  }
+
+  private dequeue(): Publication {
+    const p = this.queue.shift() as Publication;
+    this.queuedBytes -= p.bytes;
+    const q = this.queuedBySender.get(p.sender) as SenderQueue;
+    q.count--;
+    q.bytes -= p.bytes;
+    if (q.count === 0) this.queuedBySender.delete(p.sender);
+    return p;
   }
 
   /** Runs handlers in order; synchronous ones in this call, the rest after their promise settles. */
   private drain(): void {
     this.draining = true;
     while (this.queue.length > 0 && !this.closed) {
-      const p = this.queue.shift() as Publication;
-      const left = (this.queuedBySender.get(p.sender) ?? 1) - 1;
-      if (left === 0) this.queuedBySender.delete(p.sender);
-      else this.queuedBySender.set(p.sender, left);
+      const p = this.dequeue();
       let r: void | Promise<void>;
       try {
         r = this.h.onPublish?.(p.topic, p.data);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PUBLISH_QUEUE_PER_SENDER_MAX, SignalingClient } from '../src/signaling-client.ts';
+import { SignalingClient } from '../src/signaling-client.ts';
 import type { WebSocketLike } from '../src/signaling-client.ts';
 import { ManualTimers } from '../src/timers.ts';
 
@@ -110,17 +110,18 @@ describe('SignalingClient', () => {
     expect(c.publish('t', 1)).toBe(false);
   });
 
-  it('hands publications over one at a time, bounded per sender; the excess is dropped and counted', async () => {
+  it('hands publications over one at a time, bounded per sender in count and bytes; the excess is dropped and counted', async () => {
     FakeWs.all = [];
     const seen: string[] = [];
     const dropped: string[] = [];
     let release: () => void = () => {};
     const gate = new Promise<void>((r) => (release = r));
+    const perSenderMax = 8;
     const c = new SignalingClient(
-      { url: 'ws://x', topics: ['t'], WebSocket: FakeWs, timers: new ManualTimers() },
+      { url: 'ws://x', topics: ['t'], WebSocket: FakeWs, timers: new ManualTimers(), publishQueuePerSenderMax: perSenderMax, publishQueuePerSenderBytesMax: 10_000 },
       {
         onPublish: async (_topic, data) => {
-          seen.push(String(data));
+          seen.push(String(data).slice(0, 8));
           await gate; // a slow decryption
         },
         onPublishDropped: (topic) => dropped.push(topic),
@@ -128,17 +129,40 @@ describe('SignalingClient', () => {
     );
     const ws = FakeWs.all[0];
     ws.open();
-    const flood = 40;
+    const flood = 20;
     for (let i = 0; i < flood; i++) ws.deliver({ type: 'publish', topic: 't', data: `junk${i}`, sender: 7 });
+    // Few but large: the byte bound of sender 9 holds one 6 KB message, not two.
+    for (let i = 0; i < 3; i++) ws.deliver({ type: 'publish', topic: 't', data: `big${i}`.padEnd(6000, '.'), sender: 9 });
     ws.deliver({ type: 'publish', topic: 't', data: 'honest', sender: 8 });
-    // One in the handler, PUBLISH_QUEUE_PER_SENDER_MAX waiting, the rest of sender 7 dropped.
+    // One in the handler, perSenderMax waiting, the rest of sender 7 dropped; two of sender 9.
     expect(seen).toEqual(['junk0']);
-    expect(c.publishesDropped).toBe(flood - 1 - PUBLISH_QUEUE_PER_SENDER_MAX);
+    expect(c.publishesDropped).toBe(flood - 1 - perSenderMax + 2);
     expect(dropped.length).toBe(c.publishesDropped);
     release();
     await new Promise((r) => setTimeout(r, 0)); // after every microtask of the drain
-    expect(seen.length).toBe(1 + PUBLISH_QUEUE_PER_SENDER_MAX + 1);
-    expect(seen.at(-1)).toBe('honest');
+    expect(seen.length).toBe(1 + perSenderMax + 1 + 1);
     expect(seen.slice(0, 3)).toEqual(['junk0', 'junk1', 'junk2']);
+    expect(seen.slice(-2)).toEqual(['big0....', 'honest']);
+  });
+
+  it('without a sender named (y-webrtc server), only the total bound applies', () => {
+    FakeWs.all = [];
+    let n = 0;
+    const gate = new Promise<void>(() => {});
+    const c = new SignalingClient(
+      { url: 'ws://x', topics: ['t'], WebSocket: FakeWs, timers: new ManualTimers(), publishQueuePerSenderMax: 2, publishQueueBytesMax: 20_000 },
+      {
+        onPublish: () => {
+          n++;
+          return gate;
+        },
+      },
+    );
+    FakeWs.all[0].open();
+    for (let i = 0; i < 50; i++) FakeWs.all[0].deliver({ type: 'publish', topic: 't', data: 'x'.repeat(1000) });
+    expect(n).toBe(1);
+    // About 20 KB of 1 KB messages held (not the 2 a per-sender bound would keep); the rest dropped.
+    expect(c.publishesDropped).toBeGreaterThan(25);
+    expect(c.publishesDropped).toBeLessThan(35);
   });
 });
