@@ -18,7 +18,7 @@ import type { RegionMessage } from '@peerkv/transport';
 import type { SnapshotTransferLimits, SnapshotTransferStatus } from './options.ts';
 import { PD_REGION_ID } from './pd-host.ts';
 import type { RegionPeer } from './peer.ts';
-import { SNAPSHOT_CHUNK_BYTES_LIMIT, chunkCount, decodeSnapshotData, decodeSnapshotStream, snapshotIdKey, type SnapshotContents, type SnapshotHeader, type SnapshotId } from './snapshot.ts';
+import { SNAPSHOT_CHUNK_BYTES_LIMIT, SNAPSHOT_CHUNKS_MAX, chunkCount, decodeSnapshotData, decodeSnapshotStream, snapshotIdKey, type SnapshotContents, type SnapshotHeader, type SnapshotId } from './snapshot.ts';
 import { snapshotFrameMessage, type SnapshotFrame, type SnapshotRefusal } from './snapshot-frames.ts';
 
 /** Finished transfers remembered, so late duplicates get the same answer (oldest forgotten first). */
@@ -92,7 +92,7 @@ export class SnapshotReceiver {
 
   private refusal(peer: RegionPeer, rm: RegionMessage, h: SnapshotHeader): SnapshotRefusal | undefined {
     if (h.cfs.some((cf) => !this.env.dataCfs.includes(cf))) return 'UnknownColumnFamily';
-    if (h.bytes > this.env.limits.snapshotBytesMax || h.chunkBytes > SNAPSHOT_CHUNK_BYTES_LIMIT) return 'TooLarge';
+    if (h.bytes > this.env.limits.snapshotBytesMax || h.chunkBytes > SNAPSHOT_CHUNK_BYTES_LIMIT || chunkCount(h) > SNAPSHOT_CHUNKS_MAX) return 'TooLarge';
     if (this.env.overlaps(peer.regionId, h.region)) return 'Overlap';
     const index = rm.message.snapshot!.metadata.index;
     let receiving = 0;

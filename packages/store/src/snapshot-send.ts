@@ -108,6 +108,8 @@ export interface SendEnv {
   finished(t: SnapshotSend, ok: boolean): void;
   /** An unexpected error (a bug): the store stops. */
   fatal(e: unknown): void;
+  /** The store closed or stopped: the transfer ends at its next timer, releasing its view. */
+  stopped(): boolean;
 }
 
 /** Where a transfer goes and what it carries. */
@@ -249,6 +251,10 @@ export class SnapshotSend {
   /** No progress for `resendMs`: send again what is unacknowledged, or give up. */
   private onTimer(): void {
     if (this.done) return;
+    if (this.env.stopped()) {
+      this.abort(false);
+      return;
+    }
     if (++this.resends > this.env.limits.resendsMax) {
       this.abort(true);
       return;

@@ -118,16 +118,6 @@ export class SnapshotWorker {
    * round, or a split's right half created between a snapshot's acceptance and its install,
    * would make two replicas own the same keys).
    */
-  snapshotOverlapsOthers(regionId: number, data: Uint8Array): boolean {
-    let range: Region;
-    try {
-      range = snapshotRegion(data);
-    } catch {
-      return true; // undecodable: refuse
-    }
-    return this.regionOverlapsOthers(regionId, range);
-  }
-
   private regionOverlapsOthers(regionId: number, range: Region): boolean {
     if (regionId === PD_REGION_ID) return false;
     for (const p of this.ctx.peers.values()) {
@@ -221,6 +211,7 @@ export class SnapshotWorker {
         send: (rm) => this.send(toStoreId, rm),
         finished: (s, ok) => this.sendFinished(s, ok),
         fatal: (e) => this.ctx.stop(e),
+        stopped: () => this.ctx.closed || this.ctx.fatal !== undefined,
       },
       { id, regionId: peer.regionId, regionEpoch: { ...peer.region.epoch }, fromPeerId: peer.peerId, toPeerId: m.to, toStoreId, message: m, metadata },
       source,

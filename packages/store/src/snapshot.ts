@@ -27,6 +27,11 @@ export const SNAPSHOT_PAIRS_MAX = 4_000_000;
 export const SNAPSHOT_CHUNK_BYTES_MAX = 1024 * 1024;
 /** Largest chunk size a header may declare, bytes: a receiver refuses a header above it. */
 export const SNAPSHOT_CHUNK_BYTES_LIMIT = 4 * 1024 * 1024;
+/**
+ * Most chunks in one snapshot a receiver accepts (bounds the per-chunk bookkeeping of a header
+ * declaring tiny chunks; with 1 MiB chunks it is far above `SNAPSHOT_BYTES_MAX`).
+ */
+export const SNAPSHOT_CHUNKS_MAX = 65_536;
 /** Default chunks sent and not yet acknowledged, per transfer (flow control). */
 export const SNAPSHOT_CHUNKS_INFLIGHT_MAX = 4;
 /**
