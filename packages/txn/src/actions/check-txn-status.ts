@@ -3,13 +3,14 @@
  * met a lock, to the transaction's primary key, whose lock or commit record decides the
  * transaction:
  *
+ * - Our async-commit lock: reported `locked` as it is, whatever its TTL, never pushed: the
+ *   transaction may be committed already (every prewrite in), at a ts its locks fixed. The
+ *   resolver checks the secondaries (`checkSecondaryLocks`) once the TTL is past.
  * - Our lock on the primary, expired at `currentTs` (a TSO ts, judged on physical ms):
  *   rolled back here and now (`rolledBack`, `ttlExpired`).
- * - Our lock, alive: reported `locked`. For a reader (`callerStartTs`) and a lock that is not
- *   async commit, `minCommitTs` is pushed above the reader's start ts (and to `currentTs` if
- *   that is larger), so the reader may ignore the lock instead of waiting: the transaction
- *   will commit after it. An async-commit lock is never pushed: its commit ts was fixed by
- *   the prewrites (the client checks the secondaries instead).
+ * - Our lock, alive: reported `locked`. For a reader (`callerStartTs`), `minCommitTs` is
+ *   pushed above the reader's start ts (and to `currentTs` if that is larger), so the reader
+ *   may ignore the lock instead of waiting: the transaction will commit after it.
  * - No lock of ours: the commit record says `committed` or `rolledBack`; with no record at all,
  *   the prewrite never arrived (or was lost): with `rollbackIfNotExist` a rollback record is
  *   written so it can never succeed (`rolledBack`, `lockNotExist`), else `TxnNotFound`.
@@ -33,6 +34,11 @@ export interface CheckTxnStatusRequest {
   currentTs: Timestamp;
   /** Whether to write a rollback record when neither the lock nor a commit record is found. */
   rollbackIfNotExist: boolean;
+  /**
+   * Judge an async-commit lock by the 2PC rules (TTL, push), as TiKV's `force_sync_commit`:
+   * for a resolver that gave up on checking the secondaries.
+   */
+  forceSyncCommit?: boolean;
 }
 
 /** The transaction's state, as the primary tells it. */
@@ -49,6 +55,10 @@ export async function checkTxnStatus(view: ReadView, req: CheckTxnStatusRequest)
   const lock = await view.lock(primaryKey);
   if (lock !== undefined && lock.startTs === lockTs) {
     if (!bytesEqual(lock.primary, primaryKey)) return refuse({ kind: 'PrimaryMismatch', key: primaryKey, startTs: lockTs, lockPrimary: lock.primary });
+    // An async-commit transaction may be committed already (every prewrite in) even though
+    // its primary is locked: neither its TTL nor a reader decides it here. The resolver asks
+    // the secondaries (`checkSecondaryLocks`), unless it forces the 2PC rules.
+    if (lock.useAsyncCommit && !req.forceSyncCommit) return { ok: true, ops: [], status: { kind: 'locked', lock, minCommitTsPushed: false } };
     if (isLockExpired(lock.startTs, lock.ttlMs, req.currentTs)) {
       return { ok: true, ops: await rollbackOps(view, primaryKey, lockTs, lock), status: { kind: 'rolledBack', reason: 'ttlExpired' } };
     }
@@ -63,7 +73,7 @@ export async function checkTxnStatus(view: ReadView, req: CheckTxnStatusRequest)
 
 function pushIfReader(primaryKey: Uint8Array, lock: Lock, req: CheckTxnStatusRequest): ActionResult<{ status: TxnStatus }> {
   const caller = req.callerStartTs;
-  const wantsPush = caller !== 0n && caller !== TS_MAX && !lock.useAsyncCommit && lock.minCommitTs <= caller;
+  const wantsPush = caller !== 0n && caller !== TS_MAX && lock.minCommitTs <= caller;
   if (!wantsPush) return { ok: true, ops: [], status: { kind: 'locked', lock, minCommitTsPushed: false } };
   const pushed: Lock = { ...lock, minCommitTs: maxTs(caller + 1n, req.currentTs) };
   const ops: TxnOp[] = [putLock(primaryKey, pushed)];
