@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import WebSocket from 'ws';
-import type { SignalingMetrics } from '../src/server.ts';
+import type { SignalingMetrics } from '../src/metrics.ts';
 
 const CLIENTS = Number(process.env.CLIENTS ?? 1000);
 const SECONDS = Number(process.env.SECONDS ?? 10);

@@ -5,5 +5,6 @@
 export * from './limits.ts';
 export * from './token-bucket.ts';
 export * from './server.ts';
+export type { SignalingHealth, SignalingMetrics } from './metrics.ts';
 export { parseArgs, main } from './cli.ts';
 export type { CliOptions } from './cli.ts';

@@ -23,6 +23,8 @@ import { CLOSE_CODES, DEFAULT_SIGNALING_LIMITS, SIGNALING_DROP_REASONS } from '.
 import type { TokenBucket } from './token-bucket.ts';
 import { newBucket, takeToken } from './token-bucket.ts';
 import { SocketGate } from './socket-gate.ts';
+import type { SignalingHealth, SignalingMetrics } from './metrics.ts';
+import { relayText } from './relay-text.ts';
 
 /** Server options. */
 export interface SignalingServerOptions {
@@ -31,34 +33,6 @@ export interface SignalingServerOptions {
   now?: () => number;
   /** Log lines (default: none). */
   log?: (line: string) => void;
-}
-
-/** The JSON served at `/metrics`. */
-export interface SignalingMetrics {
-  connections: number;
-  connectionsMax: number;
-  /** `connections / connectionsMax`, or 1 when sockets awaiting upgrade fill `upgradesPendingMax`. */
-  saturation: number;
-  /** Sockets connected but not yet upgraded. */
-  socketsPending: number;
-  /** Distinct remote addresses with a socket open. */
-  addresses: number;
-  connectionsTotal: number;
-  topics: number;
-  subscriptions: number;
-  messagesReceived: number;
-  messagesPublished: number;
-  messagesDelivered: number;
-  bytesReceived: number;
-  drops: Record<SignalingDropReason, number>;
-}
-
-/** The JSON served at `/healthz` (HTTP 503 when `status` is `full`). */
-export interface SignalingHealth {
-  status: 'ok' | 'full';
-  connections: number;
-  connectionsMax: number;
-  socketsPending: number;
 }
 
 interface Client {
@@ -325,14 +299,9 @@ export class SignalingServer {
     const receivers = this.topics.get(m.topic);
     this.counters.messagesPublished++;
     if (!receivers) return;
-    // y-webrtc relays to every subscriber (sender included) and tells how many there are. The
-    // sender's text is relayed as it came, with `clients` appended: re-serialising a parsed
-    // payload costs a stack frame per nesting level (10 KB of nested arrays overflowed it and
-    // took the process down). A later duplicate key wins in JSON.parse, so ours does.
-    const body = text.trimEnd();
-    if (!body.endsWith('}')) return this.drop('badMessage');
-    const head = body.slice(0, -1).trimEnd();
-    const out = `${head}${head.endsWith('{') ? '' : ','}"clients":${receivers.size},"sender":${c.id}}`;
+    // y-webrtc relays to every subscriber (sender included) and tells how many there are.
+    const out = relayText(text, receivers.size, c.id);
+    if (out === null) return this.drop('badMessage');
     for (const r of receivers) this.sendRaw(r, out);
   }
 
