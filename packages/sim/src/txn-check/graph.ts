@@ -31,7 +31,8 @@ export interface EdgeReason {
 /** The graph under construction. */
 export class GraphBuilder {
   private readonly masks = new Map<number, number>();
-  private readonly reasons = new Map<number, EdgeReason>();
+  /** Reasons are kept as thunks: most edges are never explained, and sentences cost. */
+  private readonly reasons = new Map<number, () => EdgeReason>();
   readonly edgeCounts: Record<EdgeKind, number> = { ww: 0, wr: 0, rw: 0, process: 0, realtime: 0, timestamp: 0 };
 
   /** `nodeCount` bounds the node ids; `isNode(i)` says which take part (not `fail` ones). */
@@ -43,7 +44,7 @@ export class GraphBuilder {
   /**
    * Adds `from -kind-> to`. Self-loops and edges touching a non-node are dropped: a
    * transaction does not depend on itself, and a failed one is not in the graph. `reason` is
-   * called only for the first edge of its kind between the pair.
+   * kept for the first edge of its kind between the pair, and called only to explain it.
    */
   add(from: number, to: number, kind: EdgeKind, reason: () => EdgeReason): void {
     if (from === to || !this.isNode(from) || !this.isNode(to)) return;
@@ -52,7 +53,7 @@ export class GraphBuilder {
     const mask = this.masks.get(pair) ?? 0;
     if ((mask & bit) !== 0) return;
     this.masks.set(pair, mask | bit);
-    this.reasons.set(pair * KINDS.length + KINDS.indexOf(kind), reason());
+    this.reasons.set(pair * KINDS.length + KINDS.indexOf(kind), reason);
     this.edgeCounts[kind]++;
   }
 
@@ -82,7 +83,7 @@ export class Graph {
     readonly outStart: Int32Array,
     readonly outTarget: Int32Array,
     readonly outMask: Uint8Array,
-    private readonly reasons: ReadonlyMap<number, EdgeReason>,
+    private readonly reasons: ReadonlyMap<number, () => EdgeReason>,
   ) {}
 
   /** The mask of the edge `from -> to` (0: none). */
@@ -96,7 +97,7 @@ export class Graph {
   /** The first reason recorded for `from -kind-> to`. */
   reason(from: number, to: number, kind: EdgeKind): EdgeReason | undefined {
     const pair = from * this.nodeCount + to;
-    return this.reasons.get(pair * KINDS.length + KINDS.indexOf(kind));
+    return this.reasons.get(pair * KINDS.length + KINDS.indexOf(kind))?.();
   }
 }
 

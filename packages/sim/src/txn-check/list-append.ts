@@ -22,39 +22,78 @@ export interface KeyRead<V> {
   value: V;
 }
 
-const fmt = (list: readonly number[]): string => JSON.stringify(list);
+/** Elements shown from each end of a long list in explanations. */
+const LIST_SHOWN_MAX = 6;
 
-/** Duplicates, garbage and aborted (G1a) elements in one read. */
-function checkReadElements(p: Prepared, key: string, read: KeyRead<readonly number[]>, sink: AnomalySink): void {
+/** A list for a sentence: whole when short, its ends and length when long. */
+export function fmt(list: readonly number[]): string {
+  if (list.length <= 2 * LIST_SHOWN_MAX) return JSON.stringify(list);
+  return `[${list.slice(0, LIST_SHOWN_MAX).join(',')},…,${list.slice(-LIST_SHOWN_MAX).join(',')}] (${list.length} elements)`;
+}
+
+/** An element of a read that is wrong wherever it appears. */
+interface BadElement {
+  at: number;
+  kind: 'duplicate-elements' | 'garbage-read' | 'G1a';
+  element: number;
+}
+
+/** Duplicates, garbage and aborted (G1a) elements of one list, by position. */
+function badElements(p: Prepared, key: string, list: readonly number[]): BadElement[] {
   const writes = p.writes.get(key);
   const seen = new Set<number>();
+  const bad: BadElement[] = [];
+  list.forEach((e, at) => {
+    if (seen.has(e)) bad.push({ at, kind: 'duplicate-elements', element: e });
+    seen.add(e);
+    const w = writes?.get(e);
+    if (w === undefined) bad.push({ at, kind: 'garbage-read', element: e });
+    else if (p.history[w.txn].type === 'fail') bad.push({ at, kind: 'G1a', element: e });
+  });
+  return bad;
+}
+
+/** Reports the bad elements a read holds (one duplicate report per read). */
+function reportBadElements(p: Prepared, key: string, read: KeyRead<readonly number[]>, bad: readonly BadElement[], sink: AnomalySink): void {
   const reader = txnLabel(p.history[read.txn], read.txn);
-  for (const e of read.value) {
-    if (seen.has(e)) {
-      sink.report('duplicate-elements', () => ({
-        type: 'duplicate-elements',
+  let duplicateReported = false;
+  for (const { at, kind, element: e } of bad) {
+    if (at >= read.value.length) break;
+    if (kind === 'duplicate-elements') {
+      if (duplicateReported) continue;
+      duplicateReported = true;
+      sink.report(kind, () => ({
+        type: kind,
         witness: { key, txns: [read.txn], values: [read.value] },
         explanation: `${reader} read ${key} = ${fmt(read.value)}, which holds ${e} twice: each append happens at most once`,
       }));
-      break;
-    }
-    seen.add(e);
-  }
-  for (const e of read.value) {
-    const w = writes?.get(e);
-    if (w === undefined) {
-      sink.report('garbage-read', () => ({
-        type: 'garbage-read',
+    } else if (kind === 'garbage-read') {
+      sink.report(kind, () => ({
+        type: kind,
         witness: { key, txns: [read.txn], values: [e, read.value] },
         explanation: `${reader} read ${key} = ${fmt(read.value)}, but no transaction appended ${e} to ${key}`,
       }));
-    } else if (p.history[w.txn].type === 'fail') {
-      sink.report('G1a', () => ({
-        type: 'G1a',
+    } else {
+      const w = p.writes.get(key)?.get(e) as WriteRecord;
+      sink.report(kind, () => ({
+        type: kind,
         witness: { key, txns: [read.txn, w.txn], values: [e, read.value] },
         explanation: `${reader} read ${key} = ${fmt(read.value)}, which holds ${e}, appended by ${txnLabel(p.history[w.txn], w.txn)}, which aborted (aborted read)`,
       }));
     }
+  }
+}
+
+/**
+ * Checks the elements of every read. A prefix of the longest read holds only what the
+ * longest holds at the same positions, so the longest is scanned once and prefixes reuse it;
+ * only reads off the order are scanned on their own.
+ */
+function checkReadElements(p: Prepared, key: string, reads: readonly KeyRead<readonly number[]>[], order: readonly number[], sink: AnomalySink): void {
+  const badInOrder = badElements(p, key, order);
+  for (const r of reads) {
+    const bad = isPrefix(r.value, order) ? badInOrder : badElements(p, key, r.value);
+    if (bad.length > 0) reportBadElements(p, key, r, bad, sink);
   }
 }
 
@@ -105,8 +144,8 @@ export function addListKey(
   graph: GraphBuilder,
   sink: AnomalySink,
 ): void {
-  for (const r of reads) checkReadElements(p, key, r, sink);
   const order = versionOrder(p, key, reads, sink);
+  checkReadElements(p, key, reads, order, sink);
   const writes = p.writes.get(key) ?? new Map<number, WriteRecord>();
   const writerOf = (e: number): number => writes.get(e)?.txn ?? -1;
   const position = new Map<number, number>();

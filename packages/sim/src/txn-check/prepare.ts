@@ -93,23 +93,30 @@ function indexWrites(history: readonly Txn[]): Map<string, Map<number, WriteReco
   return writes;
 }
 
-/** A transaction's view of one key while we replay it: what it knows and what it added. */
+/**
+ * A transaction's view of one key while we replay it. A list is kept as the last list read
+ * (`base`, shared with the history, never copied) plus the appends since, so replaying a
+ * transaction costs its own operations, not the length of the lists it read.
+ */
 interface KeyState {
-  /** The whole value, once read (or written, for a register). */
-  known?: ReadValue;
-  /** Appends made before any read of the key (list-append). */
+  /** The register's value, once read or written. */
+  known?: number | null;
+  /** The list last read (undefined: not read yet). */
+  base?: readonly number[];
+  /** Appends since `base` was read (or since the start). */
   appended: number[];
   wrote: boolean;
 }
 
-function sameList(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function endsWith(list: readonly number[], suffix: readonly number[]): boolean {
+/** Does `list` end with `suffix`, and (when `base` is known) start with exactly `base`? */
+function listMatches(list: readonly number[], base: readonly number[] | undefined, suffix: readonly number[]): boolean {
+  if (base !== undefined && list.length !== base.length + suffix.length) return false;
   if (suffix.length > list.length) return false;
   const offset = list.length - suffix.length;
-  return suffix.every((x, i) => list[offset + i] === x);
+  for (let i = 0; i < suffix.length; i++) if (list[offset + i] !== suffix[i]) return false;
+  if (base === undefined) return true;
+  for (let i = 0; i < base.length; i++) if (list[i] !== base[i]) return false;
+  return true;
 }
 
 /**
@@ -122,11 +129,8 @@ function internalMismatch(state: KeyState, value: ReadValue, kind: KeyKind): str
     if (state.known === undefined || state.known === value) return undefined;
     return `expected ${JSON.stringify(state.known)}`;
   }
-  const list = (value ?? []) as readonly number[];
-  if (state.known !== undefined) {
-    return sameList(state.known as readonly number[], list) ? undefined : `expected ${JSON.stringify(state.known)}`;
-  }
-  if (state.appended.length === 0 || endsWith(list, state.appended)) return undefined;
+  if (listMatches((value ?? []) as readonly number[], state.base, state.appended)) return undefined;
+  if (state.base !== undefined) return `expected ${JSON.stringify([...state.base, ...state.appended])}`;
   return `expected a list ending with its own appends ${JSON.stringify(state.appended)}`;
 }
 
@@ -140,8 +144,7 @@ function replay(txn: Txn, i: number, keyKind: Map<string, KeyKind>, out: Prepare
     let state = states.get(key);
     if (state === undefined) states.set(key, (state = { appended: [], wrote: false }));
     if (mop[0] === 'append') {
-      if (state.known !== undefined) state.known = [...(state.known as number[]), mop[2]];
-      else state.appended.push(mop[2]);
+      state.appended.push(mop[2]);
       state.wrote = true;
       continue;
     }
@@ -155,14 +158,19 @@ function replay(txn: Txn, i: number, keyKind: Map<string, KeyKind>, out: Prepare
     if (!state.wrote && !extReads.has(key)) extReads.set(key, value);
     const mismatch = internalMismatch(state, value, kind);
     if (mismatch !== undefined) {
+      const expected = kind === 'list' ? [...(state.base ?? []), ...state.appended] : state.known;
       out.internal.push({
         type: 'internal',
-        witness: { key, txns: [i], values: [value, state.known ?? state.appended] },
+        witness: { key, txns: [i], values: [value, expected] },
         explanation: `${txnLabel(txn, i)} read ${key} = ${JSON.stringify(value)} but its own earlier operations on ${key} imply it should read otherwise: ${mismatch}`,
       });
     }
-    state.known = kind === 'list' ? [...((value ?? []) as number[])] : value;
-    state.appended = [];
+    if (kind === 'list') {
+      state.base = (value ?? []) as readonly number[];
+      state.appended = [];
+    } else {
+      state.known = value as number | null;
+    }
   }
 }
 
