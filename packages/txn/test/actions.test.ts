@@ -1,0 +1,207 @@
+/** Table tests of the timestamp rules, the read view, and action edges the scripts do not show. */
+import { describe, expect, it } from 'vitest';
+import {
+  LOCK_TTL_MS_MAX,
+  MemoryCfs,
+  MvccReader,
+  TS_MAX,
+  TxnAssertionError,
+  acquirePessimisticLock,
+  asyncCommitMinTs,
+  commit,
+  composeTs,
+  gcRange,
+  isLockExpired,
+  lockBlocksRead,
+  prewrite,
+  prewriteKey,
+  rollback,
+  txnHeartbeat,
+  type Lock,
+  type Mutation,
+  type Timestamp,
+  type TxnOp,
+  type TxnProps,
+} from '../src/index.ts';
+import { b } from './helpers.ts';
+
+const lock = (over: Partial<Lock>): Lock => ({
+  kind: 'put',
+  primary: b('p'),
+  startTs: 10n,
+  ttlMs: 100,
+  forUpdateTs: 0n,
+  txnSize: 1,
+  minCommitTs: 11n,
+  useAsyncCommit: false,
+  secondaries: [],
+  ...over,
+});
+
+function world(): { cfs: MemoryCfs; view: MvccReader; run: (r: { ok: boolean; ops?: TxnOp[] }) => void } {
+  const cfs = new MemoryCfs();
+  return {
+    cfs,
+    view: new MvccReader(cfs),
+    run: (r) => {
+      expect(r.ok).toBe(true);
+      cfs.apply(r.ops ?? []);
+    },
+  };
+}
+
+const props = (startTs: Timestamp, over: Partial<TxnProps> = {}): TxnProps => ({
+  primary: b('a'),
+  startTs,
+  lockTtlMs: 1000,
+  txnSize: 1,
+  forUpdateTs: 0n,
+  mode: { kind: 'twoPc' },
+  ...over,
+});
+const put = (k: string, v = 'v'): Mutation => ({ op: 'put', key: b(k), value: b(v) });
+
+describe('lockBlocksRead', () => {
+  const cases: [string, Partial<Lock>, Timestamp, Timestamp[], boolean][] = [
+    ['a put lock at or below the read ts', {}, 20n, [], true],
+    ['a delete lock', { kind: 'delete' }, 20n, [], true],
+    ['a lock-only lock', { kind: 'lock' }, 20n, [], false],
+    ['a pessimistic lock', { kind: 'pessimisticLock' }, 20n, [], false],
+    ['a lock started after the read ts', { startTs: 21n }, 20n, [], false],
+    ['min_commit_ts above the read ts', { minCommitTs: 21n }, 20n, [], false],
+    ['min_commit_ts equal to the read ts', { minCommitTs: 20n }, 20n, [], true],
+    ['a bypassed lock', {}, 20n, [10n], false],
+    ['another lock bypassed', {}, 20n, [9n], true],
+    ['a read at TS_MAX', {}, TS_MAX, [], true],
+  ];
+  it.each(cases)('%s', (_name, over, readTs, bypass, blocks) => {
+    expect(lockBlocksRead(lock(over), readTs, bypass)).toBe(blocks);
+  });
+});
+
+describe('isLockExpired (physical ms, TiKV: start + ttl < current)', () => {
+  const cases: [number, number, number, boolean][] = [
+    [1000, 100, 1099, false],
+    [1000, 100, 1100, false],
+    [1000, 100, 1101, true],
+    [1000, 0, 1001, true],
+  ];
+  it.each(cases)('start %i ttl %i at %i: %s', (start, ttl, now, expired) => {
+    expect(isLockExpired(composeTs(start, 5), ttl, composeTs(now, 0))).toBe(expired);
+  });
+  it('ignores the logical part', () => {
+    expect(isLockExpired(composeTs(1000, 9), 100, composeTs(1100, 200_000))).toBe(false);
+  });
+});
+
+describe('asyncCommitMinTs: max(max_ts + 1, start_ts + 1, for_update_ts + 1)', () => {
+  const cases: [Timestamp, Timestamp, Timestamp, Timestamp][] = [
+    [10n, 0n, 5n, 11n],
+    [10n, 0n, 15n, 16n],
+    [10n, 20n, 15n, 21n],
+    [10n, 20n, 25n, 26n],
+    [10n, 10n, 10n, 11n],
+  ];
+  it.each(cases)('start %s for_update %s max_ts %s: %s', (start, forUpdate, maxTs, expected) => {
+    expect(asyncCommitMinTs(start, forUpdate, maxTs)).toBe(expected);
+  });
+});
+
+describe('MvccReader over MemoryCfs', () => {
+  it('lists a key’s writes newest first, seeks at a ts, and never mixes a key with its extensions', async () => {
+    const { view, run } = world();
+    for (const [k, start, commitTs] of [['a', 10n, 11n], ['a', 20n, 21n], ['a\0', 12n, 13n], ['ab', 14n, 15n], ['a', 30n, 31n]] as const) {
+      run(await prewrite(view, props(start, { primary: b(k) }), [put(k)]));
+      run(await commit(view, b(k), start, commitTs));
+    }
+    const ts: Timestamp[] = [];
+    for await (const v of view.writes(b('a'), TS_MAX)) ts.push(v.commitTs);
+    expect(ts).toEqual([31n, 21n, 11n]);
+    const below: Timestamp[] = [];
+    for await (const v of view.writes(b('a'), 25n)) below.push(v.commitTs);
+    expect(below).toEqual([21n, 11n]);
+    expect((await view.seekWrite(b('a'), 20n))?.commitTs).toBe(11n);
+    expect(await view.seekWrite(b('a'), 10n)).toBeUndefined();
+    const keys: string[] = [];
+    for await (const k of view.writeKeys({}, 10)) keys.push(new TextDecoder().decode(k));
+    expect(keys).toEqual(['a', 'a\0', 'ab']);
+    const limited: string[] = [];
+    for await (const k of view.writeKeys({ start: b('a\0'), end: b('b') }, 1)) limited.push(new TextDecoder().decode(k));
+    expect(limited).toEqual(['a\0']);
+  });
+});
+
+describe('actions: edges', () => {
+  it('a refused prewrite returns every key’s error and no op', async () => {
+    const { view, run } = world();
+    run(await prewrite(view, props(10n, { primary: b('x') }), [put('x'), put('y')]));
+    const r = await prewrite(view, props(20n), [put('a'), put('x'), put('y')]);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors.map((e) => e.kind)).toEqual(['KeyIsLocked', 'KeyIsLocked']);
+    expect(r).not.toHaveProperty('ops');
+  });
+
+  it('asserts on programmer errors: a key twice, commit ts not above start ts, a 1PC ts not above start ts', async () => {
+    const { view } = world();
+    await expect(prewrite(view, props(10n), [put('a'), put('a')])).rejects.toThrow(TxnAssertionError);
+    await expect(commit(view, b('a'), 10n, 10n)).rejects.toThrow(TxnAssertionError);
+    await expect(prewriteKey(view, props(10n, { mode: { kind: 'onePc', commitTs: 10n } }), put('a'))).rejects.toThrow(TxnAssertionError);
+    await expect(prewriteKey(view, props(10n, { forUpdateTs: 5n }), put('a'))).rejects.toThrow(TxnAssertionError);
+  });
+
+  it('a commit over another transaction’s rollback at the same ts keeps the rollback as a flag', async () => {
+    const { view, run, cfs } = world();
+    run(await prewrite(view, props(10n), [put('a')]));
+    // Transaction 15 is rolled back on `a` while 10 holds the lock (a newer rollback record
+    // before the prewrite would have been a write conflict).
+    run(await rollback(view, b('a'), 15n));
+    const r = await commit(view, b('a'), 10n, 15n);
+    run(r);
+    const v = await view.seekWrite(b('a'), 15n);
+    expect(v?.write).toMatchObject({ kind: 'put', startTs: 10n, hasOverlappedRollback: true });
+    // The rolled-back transaction 15 still cannot prewrite.
+    const late = await prewriteKey(view, props(15n), put('a'));
+    expect(late.ok).toBe(false);
+    expect(cfs.entries('write')).toHaveLength(1);
+  });
+
+  it('1PC over another transaction’s rollback at its commit ts keeps the rollback too', async () => {
+    const { view, run } = world();
+    run(await acquirePessimisticLock(view, { key: b('a'), primary: b('a'), startTs: 10n, forUpdateTs: 10n, lockTtlMs: 1000, shouldNotExist: false, returnValue: false }));
+    run(await rollback(view, b('a'), 15n));
+    run(await prewrite(view, props(10n, { forUpdateTs: 10n, mode: { kind: 'onePc', commitTs: 15n } }), [{ ...put('a'), pessimistic: true }]));
+    expect((await view.seekWrite(b('a'), 15n))?.write.hasOverlappedRollback).toBe(true);
+  });
+
+  it('1PC refuses a key it already prewrote by 2PC (it must not claim a commit)', async () => {
+    const { view, run } = world();
+    run(await prewrite(view, props(10n), [put('a')]));
+    const r = await prewriteKey(view, props(10n, { mode: { kind: 'onePc', commitTs: 12n } }), put('a'));
+    expect(r.ok ? 'ok' : r.error.kind).toBe('KeyIsLocked');
+  });
+
+  it('caps a heartbeat at LOCK_TTL_MS_MAX', async () => {
+    const { view, run } = world();
+    run(await prewrite(view, props(10n), [put('a')]));
+    const r = await txnHeartbeat(view, b('a'), 10n, LOCK_TTL_MS_MAX * 2);
+    expect(r.ok && r.ttlMs).toBe(LOCK_TTL_MS_MAX);
+  });
+
+  it('GC over a range stops at keysMax and says where to go on', async () => {
+    const { view, run } = world();
+    let ts = 10n;
+    for (const k of ['a', 'b', 'c']) {
+      for (let i = 0; i < 2; i++) {
+        run(await prewrite(view, props(ts, { primary: b(k) }), [put(k)]));
+        run(await commit(view, b(k), ts, ts + 1n));
+        ts += 2n;
+      }
+    }
+    const first = await gcRange(view, {}, 100n, 2);
+    expect(first.versionsDropped).toBe(2);
+    expect(new TextDecoder().decode(first.nextKey)).toBe('c');
+    const rest = await gcRange(view, { start: first.nextKey }, 100n, 2);
+    expect(rest).toMatchObject({ versionsDropped: 1 });
+    expect(rest.nextKey).toBeUndefined();
+  });
+});
