@@ -4,6 +4,8 @@
  * headers, upgraded or serving HTTP: per remote address (`connectionsPerAddressMax`) and,
  * until upgraded, against `upgradesPendingMax`. A socket not upgraded within
  * `upgradeTimeoutMs` is destroyed, so parking sockets mid-headers holds nothing for long.
+ * An IPv6 client counts by its /64: one host commonly holds a whole /64, so counting single
+ * addresses would bound nothing.
  */
 import type { Socket } from 'node:net';
 
@@ -21,6 +23,21 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
   /** An HTTP request was served on it (`/healthz`, `/metrics`): not a parked upgrade. */
   servedHttp: boolean;
+}
+
+/**
+ * The key a remote address is counted under: an IPv4 address as is (also when IPv4-mapped,
+ * `::ffff:a.b.c.d`), an IPv6 address by its first four groups (its /64).
+ */
+export function addressKey(remoteAddress: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remoteAddress);
+  if (mapped) return mapped[1];
+  if (!remoteAddress.includes(':')) return remoteAddress;
+  const [head, tail = ''] = remoteAddress.toLowerCase().split('%')[0].split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = remoteAddress.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
 
 /** Counts sockets per address and times out those that never upgrade. */
@@ -50,7 +67,7 @@ export class SocketGate {
 
   /** A new TCP socket: admitted, or destroyed and counted. */
   admit(socket: Socket): void {
-    const address = socket.remoteAddress ?? '';
+    const address = addressKey(socket.remoteAddress ?? '');
     const n = this.perAddress.get(address) ?? 0;
     if (n >= this.limits.connectionsPerAddressMax) return this.refuse(socket, 'addressFull');
     if (this.pendingFull) return this.refuse(socket, 'pendingFull');

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { SignalingServer } from '../src/server.ts';
 import type { SignalingLimits } from '../src/limits.ts';
 import { CLOSE_CODES } from '../src/limits.ts';
+import { addressKey } from '../src/socket-gate.ts';
 import { RawClient, until } from './helpers.ts';
 
 const servers: SignalingServer[] = [];
@@ -173,5 +174,17 @@ describe('relaying', () => {
     await until(() => server.metrics().drops.slowConsumer === 1);
     expect(server.metrics().subscriptions).toBe(1);
     expect(pub.closeCode).toBe(null);
+  });
+});
+
+describe('addressKey', () => {
+  it('counts IPv4 as is, IPv4-mapped as IPv4, IPv6 by its /64', () => {
+    expect(addressKey('127.0.0.1')).toBe('127.0.0.1');
+    expect(addressKey('::ffff:10.1.2.3')).toBe('10.1.2.3');
+    expect(addressKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8:1:2:ffff:ffff:ffff:fffe')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:0db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
   });
 });
