@@ -20,7 +20,7 @@ import type { Timestamp } from '../timestamp.ts';
 import type { ReadView, UserKeyRange } from '../view.ts';
 import type { WriteVersion } from '../write.ts';
 
-/** What one GC call asks for. */
+/** What one GC call of a key returns: the ops that drop its old versions. */
 export interface GcResult {
   ops: TxnOp[];
   /** Write records dropped. */
@@ -71,9 +71,9 @@ export interface GcRangeResult {
 }
 
 /**
- * Collects the keys of `range` that have write records, at most `keysMax` keys and about
- * `versionsMax` records per pass (a key is never split across passes' results without its
- * `gc` saying so: an unfinished key is where the next pass starts).
+ * Collects the keys of `range` that have write records: at most `keysMax` keys and
+ * `versionsMax` dropped records per pass. A key `versionsMax` cut short is where the next pass
+ * starts (`nextKey`), so its rest is collected then.
  */
 export async function gcRange(view: ReadView, range: UserKeyRange, safePoint: Timestamp, keysMax: number, versionsMax = GC_VERSIONS_PER_CALL_MAX): Promise<GcRangeResult> {
   const ops: TxnOp[] = [];

@@ -11,7 +11,7 @@
  *   means the transaction is over (`WriteConflict` with `conflictStartTs = startTs`);
  *   `shouldNotExist` with a live value is `AlreadyExist`.
  */
-import { putLock } from '../cf.ts';
+import { putLock, type TxnOp } from '../cf.ts';
 import { assert, refuse, type ActionResult } from '../errors.ts';
 import { keyIsLocked, type Lock } from '../lock.ts';
 import { TS_MAX, maxTs, type Timestamp } from '../timestamp.ts';
@@ -71,7 +71,7 @@ export async function acquirePessimisticLock(view: ReadView, req: PessimisticLoc
   return withValue(view, req, [putLock(key, created)]);
 }
 
-async function withValue(view: ReadView, req: PessimisticLockRequest, ops: ReturnType<typeof putLock>[]): Promise<ActionResult<{ value?: Uint8Array }>> {
+async function withValue(view: ReadView, req: PessimisticLockRequest, ops: TxnOp[]): Promise<ActionResult<{ value?: Uint8Array }>> {
   if (!req.returnValue) return { ok: true, ops };
   const live = await newestDataWrite(view, req.key, TS_MAX);
   if (live?.write.kind !== 'put') return { ok: true, ops };

@@ -24,6 +24,7 @@ import { isShortValue } from '../records.ts';
 import { TS_MAX, maxTs, type Timestamp } from '../timestamp.ts';
 import { commitRecord, newestDataWrite, type ReadView } from '../view.ts';
 import { asyncCommitMinTs } from '../visibility.ts';
+import type { Write } from '../write.ts';
 import { rollbackAt } from './common.ts';
 
 /** One key's change in a transaction. */
@@ -228,8 +229,8 @@ async function commitOnePc(view: ReadView, props: TxnProps, m: Mutation, commitT
   const ops: TxnOp[] = [];
   const kind = lockKindOf(m);
   assert(kind !== 'pessimisticLock', 'a mutation is never a pessimistic lock');
-  const write = { kind, startTs, hasOverlappedRollback: await rollbackAt(view, m.key, commitTs) };
-  if (value !== undefined && isShortValue(value)) Object.assign(write, { shortValue: value });
+  const write: Write = { kind, startTs, hasOverlappedRollback: await rollbackAt(view, m.key, commitTs) };
+  if (value !== undefined && isShortValue(value)) write.shortValue = value;
   else if (value !== undefined) ops.push(putValue(m.key, startTs, value));
   if (pessimisticLock !== undefined) ops.push(deleteLock(m.key));
   ops.push(putWrite(m.key, commitTs, write));
