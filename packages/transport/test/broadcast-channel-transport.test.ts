@@ -4,31 +4,8 @@ import { BroadcastChannelTransport } from '../src/broadcast-channel-transport.ts
 import type { RaftBatch } from '../src/codec/envelope.ts';
 import { ManualTimers } from '../src/timers.ts';
 import type { PeerEvent } from '../src/types.ts';
+import { fakeBus } from './fake-bus.ts';
 import { seqMessage, seqOf, testKeys, until } from './helpers.ts';
-
-/** An in-process BroadcastChannel bus: delivery on a later microtask, never to the poster. */
-function fakeBus(): { Ctor: BroadcastChannelCtor; mute: Set<BroadcastChannelLike> } {
-  const channels = new Map<string, Set<FakeChannel>>();
-  const mute = new Set<BroadcastChannelLike>();
-  class FakeChannel implements BroadcastChannelLike {
-    onmessage: ((ev: MessageEvent) => void) | null = null;
-    constructor(readonly name: string) {
-      if (!channels.has(name)) channels.set(name, new Set());
-      channels.get(name)?.add(this);
-    }
-    postMessage(message: unknown): void {
-      if (mute.has(this)) return;
-      const data = structuredClone(message);
-      for (const c of channels.get(this.name) ?? []) {
-        if (c !== this) queueMicrotask(() => c.onmessage?.({ data } as MessageEvent));
-      }
-    }
-    close(): void {
-      channels.get(this.name)?.delete(this);
-    }
-  }
-  return { Ctor: FakeChannel, mute };
-}
 
 /** Advances virtual time in 250 ms steps, letting posted messages arrive in between. */
 async function advance(timers: ManualTimers, ms: number): Promise<void> {

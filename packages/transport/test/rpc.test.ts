@@ -194,6 +194,31 @@ describe('Transport request/response', () => {
     expect(await again).toEqual(bytes(5));
   });
 
+  it('one peer cannot take every serving slot (servingRequestsPerPeerMax): its excess is refused TooManyPending, counted', async () => {
+    const b = await transport(2, { rpcLimits: { servingRequestsMax: 8, servingRequestsPerPeerMax: 3 } });
+    const [greedy, other] = [await transport(1), await transport(3)];
+    const held: (() => void)[] = [];
+    b.onRequest((_f, p) => new Promise((resolve) => held.push(() => resolve(p))));
+    await up(greedy, b);
+    await up(other, b);
+    const flood = Array.from({ length: 8 }, (_, i) => greedy.request(2, bytes(i)).then(() => 'ok', (e: unknown) => (e instanceof RpcError ? e.kind : 'untyped')));
+    await until(() => b.counters().rpc.requestsRefused === 5);
+    expect(b.counters().rpc.requestsRefusedPeerBusy).toBe(5);
+    // Another peer is still served while the greedy one holds its three.
+    const fair = other.request(2, bytes(9));
+    await until(() => held.length === 4);
+    for (const release of held) release();
+    expect(await fair).toEqual(bytes(9));
+    const outcomes = await Promise.all(flood);
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(3);
+    expect(outcomes.filter((o) => o === 'TooManyPending')).toHaveLength(5);
+    // The slots are released: the greedy peer is served again.
+    const again = greedy.request(2, bytes(7));
+    await until(() => held.length === 5);
+    held[4]();
+    expect(await again).toEqual(bytes(7));
+  });
+
   it('close fails pending requests Closed and refuses new ones', async () => {
     const [a, b] = [await transport(1), await transport(2)];
     b.onRequest(() => new Promise(() => {}));
