@@ -135,8 +135,12 @@ export async function prewriteKey(view: ReadView, props: TxnProps, m: Mutation):
     if (refusal === 'committed') return { ok: true, ops: [], minCommitTs: startTs + 1n };
     if (refusal !== undefined) return refuse(refusal);
   }
-  if (m.op === 'checkNotExists') return { ok: true, ops: [], minCommitTs: startTs + 1n };
-  return props.mode.kind === 'onePc' ? commitOnePc(view, props, m, props.mode.commitTs, lock) : writeLock(props, m);
+  if (m.op === 'checkNotExists') {
+    // Nothing to write; 1PC leaves no lock behind, so our pessimistic lock goes.
+    const ops = props.mode.kind === 'onePc' && lock !== undefined ? [deleteLock(m.key)] : [];
+    return { ok: true, ops, minCommitTs: startTs + 1n };
+  }
+  return props.mode.kind === 'onePc' ? commitOnePc(view, props, m, props.mode.commitTs, lock) : writeLock(props, m, lock);
 }
 
 function checkProps(props: TxnProps): void {
@@ -197,14 +201,19 @@ function valueOf(m: Mutation): Uint8Array | undefined {
   return m.op === 'put' || m.op === 'insert' ? m.value : undefined;
 }
 
-/** The lock (and long value) of a 2PC or async-commit prewrite. */
-function writeLock(props: TxnProps, m: Mutation): PrewriteKeyResult {
+/**
+ * The lock (and long value) of a 2PC or async-commit prewrite. Converting our pessimistic lock
+ * keeps its `minCommitTs` if higher: a reader may have pushed it (`checkTxnStatus`) and read
+ * past the transaction on that promise.
+ */
+function writeLock(props: TxnProps, m: Mutation, pessimisticLock: Lock | undefined): PrewriteKeyResult {
   const { startTs, mode } = props;
   const value = valueOf(m);
   const ops: TxnOp[] = [];
   const isPrimary = bytesEqual(m.key, props.primary);
-  const minCommitTs =
+  const fresh =
     mode.kind === 'asyncCommit' ? maxTs(asyncCommitMinTs(startTs, props.forUpdateTs, mode.maxTs), props.minCommitTs ?? 0n) : (props.minCommitTs ?? maxTs(startTs, props.forUpdateTs) + 1n);
+  const minCommitTs = maxTs(fresh, pessimisticLock?.minCommitTs ?? 0n);
   const lock: Lock = {
     kind: lockKindOf(m),
     primary: props.primary,
@@ -222,9 +231,16 @@ function writeLock(props: TxnProps, m: Mutation): PrewriteKeyResult {
   return { ok: true, ops, minCommitTs };
 }
 
-/** The commit record (and long value) of a 1PC prewrite; drops our pessimistic lock if any. */
+/**
+ * The commit record (and long value) of a 1PC prewrite; drops our pessimistic lock if any,
+ * refusing with `CommitTsExpired` a commit ts below that lock's (possibly pushed) `minCommitTs`.
+ */
 async function commitOnePc(view: ReadView, props: TxnProps, m: Mutation, commitTs: Timestamp, pessimisticLock: Lock | undefined): Promise<PrewriteKeyResult> {
   const { startTs } = props;
+  // A reader may have pushed our pessimistic lock past this ts and read on that promise.
+  if (pessimisticLock !== undefined && commitTs < pessimisticLock.minCommitTs) {
+    return refuse({ kind: 'CommitTsExpired', startTs, attemptedCommitTs: commitTs, minCommitTs: pessimisticLock.minCommitTs });
+  }
   const value = valueOf(m);
   const ops: TxnOp[] = [];
   const kind = lockKindOf(m);
