@@ -9,3 +9,4 @@ export { checkSnapshotIsolation } from './check.ts';
 export { checkBank, type BankError, type BankErrorKind, type BankOp, type BankOptions, type BankReport, type BankTxn } from './bank.ts';
 export { serialHistory, SERIAL_HISTORY_DEFAULTS, type SerialHistoryOptions, type SerialWorkload } from './serial-history.ts';
 export { injectFault, type FaultKind, type InjectedFault } from './faults.ts';
+export { siHistory, SI_HISTORY_DEFAULTS, type SiBug, type SiHistoryOptions } from './si-history.ts';
