@@ -40,6 +40,7 @@ export const SNAPSHOT_REFUSALS = [
   'UnknownColumnFamily',
 ] as const;
 
+/** Why a receiver refused or dropped a transfer. */
 export type SnapshotRefusal = (typeof SNAPSHOT_REFUSALS)[number];
 
 /** One message of a snapshot transfer. */
@@ -58,6 +59,7 @@ const KINDS = ['chunk', 'ack', 'reject', 'abort'] as const;
 /** The Raft message type that carries snapshot frames (see the module header). */
 export const SNAPSHOT_FRAME_CARRIER = 'MsgSnapStatus' as const;
 
+/** Encodes one frame (the first varUint is its kind). */
 export function encodeSnapshotFrame(f: SnapshotFrame): Uint8Array {
   const w = new ByteWriter(f.kind === 'chunk' ? f.data.length + 32 : 32);
   w.varUint(KINDS.indexOf(f.kind));

@@ -53,6 +53,7 @@ export interface ReceiveEnv {
   step(peer: RegionPeer, rm: RegionMessage): void;
 }
 
+/** Every incoming transfer of one store (see the module header). */
 export class SnapshotReceiver {
   private readonly byKey = new Map<string, Receiving>();
   private readonly finished = new Map<string, { ok: true; total: number } | { ok: false; reason: SnapshotRefusal }>();

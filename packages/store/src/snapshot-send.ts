@@ -14,7 +14,7 @@
  */
 import type { Region } from '@peerkv/pd';
 import type { Message, SnapshotMetadata } from '@peerkv/raft';
-import { crc32c, type KvSnapshot } from '@peerkv/storage';
+import { StorageError, crc32c, type KvSnapshot } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
 import { ByteWriter } from '@peerkv/transport';
 import type { DedupEntry } from './dedup.ts';
@@ -125,6 +125,7 @@ export interface SendTarget {
   metadata: SnapshotMetadata;
 }
 
+/** One outgoing transfer (see the module header for its states). */
 export class SnapshotSend {
   private header: SnapshotHeader | undefined;
   private chunks: AsyncIterator<Uint8Array> | undefined;
@@ -272,13 +273,10 @@ export class SnapshotSend {
 
   private onError(e: unknown): void {
     if (this.done) return;
-    // The engine went away under the view (a closed store, a crashed disk): the transfer fails.
-    if (e instanceof Error && e.name === 'StorageError') {
-      this.abort(true);
-      return;
-    }
     this.abort(true);
-    this.env.fatal(e);
+    // The engine went away under the view (a closed store, a crashed disk): only the transfer
+    // fails. Anything else is a bug.
+    if (!(e instanceof StorageError)) this.env.fatal(e);
   }
 
   private finish(ok: boolean): void {

@@ -11,7 +11,7 @@
 import type { Region } from '@peerkv/pd';
 import { PdStateMachine, compareKeys } from '@peerkv/pd';
 import type { Message, Snapshot } from '@peerkv/raft';
-import type { RaftWriteBatch } from '@peerkv/storage';
+import { StorageError, type RaftWriteBatch } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
 import type { StoreContext } from './context.ts';
 import { DedupTable, stageDedupTable } from './dedup.ts';
@@ -76,6 +76,7 @@ function emptyStatus(): SnapshotTransferStatus {
   };
 }
 
+/** The store's snapshot part: sending, receiving and installing (see the module header). */
 export class SnapshotWorker {
   private readonly limits: SnapshotTransferLimits;
   private readonly status: SnapshotTransferStatus = emptyStatus();
@@ -197,7 +198,7 @@ export class SnapshotWorker {
         source = viewSource(await this.ctx.engine.snapshot(), region, [...this.ctx.dataCfs], dedup);
       } catch (e) {
         // TooManySnapshots, or a closed engine: Raft tries again later.
-        if (!(e instanceof Error && e.name === 'StorageError')) throw e;
+        if (!(e instanceof StorageError)) throw e;
         peer.raw.reportSnapshot(m.to, false);
         return;
       }
