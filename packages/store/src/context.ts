@@ -13,14 +13,14 @@ import { COMMAND_HANDLERS, type ApplyObserver } from './apply.ts';
 import type { DedupTable } from './dedup.ts';
 import { DATA_CFS_DEFAULT, RAFT_CF } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
-import { REAL_TIMERS, StoreClosedError, type StoreCounters, type StoreOptions, type StoreTransport, type Timers } from './options.ts';
+import { REAL_TIMERS, StoreClosedError, type SnapshotTransferLimits, type SnapshotTransferStatus, type StoreCounters, type StoreOptions, type StoreTransport, type Timers } from './options.ts';
 import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID, PdHost } from './pd-host.ts';
 import { RegionPeer } from './peer.ts';
 import { DataRegionMachine, PdRegionMachine } from './region-machine.ts';
 
 /** The store's settings with every default filled in. */
-export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'dataColumnFamilies' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'unsafeTestMutations'>>;
+export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'dataColumnFamilies' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'unsafeTestMutations'>>;
 
 export class StoreContext {
   readonly storeId: number;
@@ -35,6 +35,9 @@ export class StoreContext {
   readonly labels: Record<string, string>;
   /** The column families holding region data (checked at open): every data path iterates them. */
   readonly dataCfs: readonly string[];
+  /** Snapshot transfer limits as given (the snapshot worker fills in defaults); its counters, for `status()`. */
+  readonly snapshotLimits: Partial<SnapshotTransferLimits>;
+  snapshotTransfer: SnapshotTransferStatus | undefined;
   /** The store is going away (a closing tab): PD moves its leaders elsewhere. */
   draining = false;
   readonly now: () => number;
@@ -95,6 +98,7 @@ export class StoreContext {
     this.mutations = o.unsafeTestMutations ?? {};
     this.labels = o.labels ?? {};
     this.dataCfs = o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
+    this.snapshotLimits = o.snapshotTransfer ?? {};
     this.applyObservers = [...(o.applyObservers ?? [])];
     this.logs = new RaftLogStore({
       engine: o.engine,

@@ -51,6 +51,7 @@ export function storeStatus(ctx: StoreContext): StoreStatus {
   return {
     storeId: ctx.storeId,
     counters: { ...ctx.counters },
+    ...(ctx.snapshotTransfer ? { snapshotTransfer: { ...ctx.snapshotTransfer, refused: { ...ctx.snapshotTransfer.refused } } } : {}),
     ...(ctx.fatal ? { stoppedReason: String((ctx.fatal as Error).stack ?? ctx.fatal) } : {}),
     regions: [...ctx.peers.values()]
       .sort((a, b) => a.regionId - b.regionId)

@@ -112,8 +112,55 @@ export interface StoreOptions {
   labels?: Record<string, string>;
   /** Storage capacity reported to PD, bytes (a browser passes its storage estimate). */
   capacityBytes?: number;
+  /** Snapshot transfer limits (chunk size, flow control, receive bounds); defaults in snapshot.ts. */
+  snapshotTransfer?: Partial<SnapshotTransferLimits>;
   /** Test-only deliberate bugs (the simulator's mutation suite); never set outside tests. */
   unsafeTestMutations?: StoreTestMutations;
+}
+
+/** Limits of snapshot transfers (defaults: `SNAPSHOT_CHUNK_BYTES_MAX` and its neighbours in snapshot.ts). */
+export interface SnapshotTransferLimits {
+  /** Stream bytes per chunk. */
+  chunkBytesMax: number;
+  /** Chunks sent and not yet acknowledged, per transfer (flow control). */
+  chunksInflightMax: number;
+  /** Largest snapshot stream received, bytes (larger ones are refused before any chunk is sent). */
+  snapshotBytesMax: number;
+  /** Snapshots received at once. */
+  receivingMax: number;
+  /** Snapshots sent at once. */
+  sendingMax: number;
+  /** A receive with no chunk for this long is dropped, ms. */
+  receiveTimeoutMs: number;
+  /** Unacknowledged chunks (or the header) are sent again after this long, ms. */
+  resendMs: number;
+  /** Resends without progress before the sender reports the transfer failed. */
+  resendsMax: number;
+}
+
+/** Snapshot transfers of one store: monotonic counters, and the transfers in flight now. */
+export interface SnapshotTransferStatus {
+  sendsStarted: number;
+  sendsSucceeded: number;
+  sendsFailed: number;
+  chunksSent: number;
+  /** Chunks sent again (lost, or not acknowledged in time). */
+  chunksResent: number;
+  bytesSent: number;
+  receivesStarted: number;
+  /** Transfers whose every chunk arrived and matched the header (then stepped into Raft). */
+  receivesCompleted: number;
+  receivesFailed: number;
+  chunksReceived: number;
+  /** Chunks that arrived again or ahead of a missing one (dropped; acknowledged with what is held). */
+  chunksIgnored: number;
+  bytesReceived: number;
+  /** Transfers refused or dropped by this store, by reason. */
+  refused: Record<string, number>;
+  /** Snapshot frames or headers that did not decode (dropped). */
+  undecodable: number;
+  sending: number;
+  receiving: number;
 }
 
 /** One region replica's state for the cross-replica consistency check. */
@@ -133,6 +180,8 @@ export interface StoreStatus {
   /** Why the store stopped, if it did (a failed write or a broken invariant). */
   stoppedReason?: string;
   counters: StoreCounters;
+  /** Chunked snapshot transfers (see `SnapshotTransferStatus`). */
+  snapshotTransfer?: SnapshotTransferStatus;
   regions: {
     regionId: number;
     peerId: number;

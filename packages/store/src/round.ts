@@ -109,15 +109,13 @@ export class BatchRound {
         peer.raw.reportUnreachable(m.to);
         continue;
       }
-      let message = m;
       if (m.type === 'MsgSnap') {
-        message = { ...m, snapshot: await this.snapshots.generateSnapshot(peer) };
-        // Delivery is not acknowledged by the transport: report success and let the
-        // follower's MsgAppResp (or a rejection and a new snapshot) settle it.
-        peer.raw.reportSnapshot(m.to, true);
+        // Streamed in chunks by the snapshot worker, which reports the outcome to Raft.
+        await this.snapshots.sendSnapshot(peer, m, to);
+        continue;
       }
       const list = outbox.get(to) ?? [];
-      list.push({ regionId: peer.regionId, regionEpoch: { ...peer.region.epoch }, message });
+      list.push({ regionId: peer.regionId, regionEpoch: { ...peer.region.epoch }, message: m });
       outbox.set(to, list);
     }
   }
