@@ -19,6 +19,7 @@ export * from './link-transport.ts';
 export * from './broadcast-channel-transport.ts';
 export * from './signaling-client.ts';
 export * from './webrtc-transport.ts';
+export { SIGNALING_FRESHNESS_MS_DEFAULT } from './signaling-freshness.ts';
 export * from './peer-bridge.ts';
 export * from './composite-transport.ts';
 // The simulator's seeded in-memory network (its own module; `DropReason` renamed to avoid
