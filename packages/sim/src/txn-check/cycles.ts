@@ -18,14 +18,13 @@
  */
 import { RW, stepKind, WR, WW, type Graph } from './graph.ts';
 import { txnLabel } from './prepare.ts';
+import { findSource, gSingleReach, type SingleReach } from './reach.ts';
 import { stronglyConnected, type Components } from './scc.ts';
 import type { AnomalySink, Budget } from './sink.ts';
 import type { CycleAnomaly, CycleAnomalyType, CycleStep, Txn } from './types.ts';
 
 /** rw edges tried per component when looking for its shortest G-single witness. */
 const WITNESS_CANDIDATES_MAX = 8;
-/** Bitset memory for the reachability pass, in 32-bit words. */
-const REACH_WORDS_MAX = 8_000_000;
 
 /** What the search found besides the violations it reported. */
 export interface CycleSearchResult {
@@ -158,114 +157,9 @@ function cyclesThroughEdges(
   }
 }
 
-/** For each slot: is it an rw edge (not also an N edge) inside one SCC of N|rw, closed by an N path? */
-interface SingleReach {
-  full: Components;
-  candidate: Uint8Array;
-  closes: Uint8Array;
-}
-
-/** Answers, for every candidate rw edge a -> b at once, whether b reaches a over N edges. */
-function gSingleReach(g: Graph, nonRw: number, budget: Budget): SingleReach {
-  const full = stronglyConnected(g, nonRw | RW);
-  const inner = stronglyConnected(g, nonRw, full.comp);
-  const slots = g.outTarget.length;
-  const candidate = new Uint8Array(slots);
-  const closes = new Uint8Array(slots);
-  const targetOf = new Int32Array(inner.count).fill(-1);
-  let targets = 0;
-  const pending: number[] = [];
-  for (let a = 0; a < g.nodeCount; a++) {
-    for (let s = g.outStart[a]; s < g.outStart[a + 1]; s++) {
-      const b = g.outTarget[s];
-      const mask = g.outMask[s];
-      if ((mask & RW) === 0 || (mask & nonRw) !== 0 || full.comp[a] !== full.comp[b]) continue;
-      candidate[s] = 1;
-      if (inner.comp[a] === inner.comp[b]) closes[s] = 1;
-      else {
-        if (targetOf[inner.comp[a]] === -1) targetOf[inner.comp[a]] = targets++;
-        pending.push(s);
-      }
-    }
-  }
-  if (pending.length > 0) reachByBitsets(g, nonRw, full, inner, targetOf, targets, pending, closes, budget);
-  return { full, candidate, closes };
-}
-
-/** Condensation of the N subgraph (within SCCs of the full graph) in CSR form. */
-function condense(g: Graph, nonRw: number, full: Components, inner: Components): { start: Int32Array; next: Int32Array } {
-  const pairs: number[] = [];
-  for (let a = 0; a < g.nodeCount; a++) {
-    for (let s = g.outStart[a]; s < g.outStart[a + 1]; s++) {
-      const b = g.outTarget[s];
-      if ((g.outMask[s] & nonRw) === 0 || full.comp[a] !== full.comp[b] || inner.comp[a] === inner.comp[b]) continue;
-      pairs.push(inner.comp[a], inner.comp[b]);
-    }
-  }
-  const start = new Int32Array(inner.count + 1);
-  for (let i = 0; i < pairs.length; i += 2) start[pairs[i] + 1]++;
-  for (let c = 0; c < inner.count; c++) start[c + 1] += start[c];
-  const fill = start.slice(0, inner.count);
-  const next = new Int32Array(pairs.length / 2);
-  for (let i = 0; i < pairs.length; i += 2) next[fill[pairs[i]]++] = pairs[i + 1];
-  return { start, next };
-}
-
 /**
- * Bitset reachability on the condensation. Tarjan numbers components sinks first, so every
- * successor of component c has a smaller id and one pass in id order is a topological pass.
- * Targets are processed in chunks of `words` * 32 so memory stays under REACH_WORDS_MAX.
- */
-function reachByBitsets(
-  g: Graph,
-  nonRw: number,
-  full: Components,
-  inner: Components,
-  targetOf: Int32Array,
-  targets: number,
-  pending: readonly number[],
-  closes: Uint8Array,
-  budget: Budget,
-): void {
-  const dag = condense(g, nonRw, full, inner);
-  const words = Math.max(1, Math.min(Math.ceil(targets / 32), Math.floor(REACH_WORDS_MAX / Math.max(1, inner.count))));
-  const bits = new Uint32Array(inner.count * words);
-  for (let lo = 0; lo < targets; lo += words * 32) {
-    if (!budget.spend((inner.count + dag.next.length) * words)) return;
-    bits.fill(0);
-    for (let c = 0; c < inner.count; c++) {
-      const t = targetOf[c] - lo;
-      if (targetOf[c] >= 0 && t < words * 32 && t >= 0) bits[c * words + (t >>> 5)] |= 1 << (t & 31);
-      for (let e = dag.start[c]; e < dag.start[c + 1]; e++) {
-        const d = dag.next[e];
-        for (let w = 0; w < words; w++) bits[c * words + w] |= bits[d * words + w];
-      }
-    }
-    for (const s of pending) {
-      const a = findSource(g, s);
-      const t = targetOf[inner.comp[a]] - lo;
-      if (t < 0 || t >= words * 32) continue;
-      const cb = inner.comp[g.outTarget[s]];
-      if ((bits[cb * words + (t >>> 5)] & (1 << (t & 31))) !== 0) closes[s] = 1;
-    }
-  }
-}
-
-/** The source node of an edge slot (binary search over the CSR row starts). */
-function findSource(g: Graph, slot: number): number {
-  let lo = 0;
-  let hi = g.nodeCount - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >>> 1;
-    if (g.outStart[mid] <= slot) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
-
-/**
- * Reports one G-single per SCC of the full graph that has a closing rw edge not in `skip`
- * (the shortest of a few candidates), and returns the slots that close.
+ * Reports one G-single per SCC of the full graph that has a closing rw edge not in `skip`:
+ * the shortest cycle among the first few closing edges (the reachability is in `reach.ts`).
  */
 function reportGSingle(g: Graph, history: readonly Txn[], bfs: Bfs, nonRw: number, reach: SingleReach, skip: Uint8Array | undefined, sink: AnomalySink): void {
   const best = new Map<number, CycleStep[]>();
