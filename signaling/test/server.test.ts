@@ -165,6 +165,13 @@ describe('cli', () => {
   it('parses host, port and limits', () => {
     expect(parseArgs(['--host', '127.0.0.1', '--port', '0', '--max-topics', '4'])).toEqual({ host: '127.0.0.1', port: 0, limits: { topicsPerConnectionMax: 4 } });
     expect(() => parseArgs(['--nope', '1'])).toThrow(/unknown flag/);
+    expect(parseArgs(['--max-connections-per-address', '8', '--upgrade-timeout-ms', '2000', '--app-idle-timeout-ms', '60000', '--max-pending-upgrades', '16', '--client-buffer-bytes', '65536']).limits).toEqual({
+      connectionsPerAddressMax: 8,
+      upgradeTimeoutMs: 2000,
+      appIdleTimeoutMs: 60_000,
+      upgradesPendingMax: 16,
+      clientBufferedBytesMax: 65_536,
+    });
   });
 });
 
