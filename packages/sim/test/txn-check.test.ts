@@ -57,6 +57,13 @@ describe('list-append anomalies', () => {
     expect(only(r, 'G1a')).toMatchObject({ witness: { key: 'x', txns: [1, 0] } });
   });
 
+  it('G1a inside a list: the versions around the aborted element stay ordered', () => {
+    const r = check([ok(0, ['append', 'x', 1]), fail(1, ['append', 'x', 2]), ok(2, ['append', 'x', 3]), ok(3, ['r', 'x', [1, 2, 3]]), ok(4, ['r', 'x', [1]])]);
+    expect(r.valid).toBe(false);
+    expect(r.anomalyCounts.G1a).toBe(1);
+    expect(r.stats.edges).toMatchObject({ ww: 1, rw: 1 });
+  });
+
   it('G1b: a read ends at an append its writer followed with another', () => {
     const r = check([ok(0, ['append', 'x', 1], ['append', 'x', 2]), ok(1, ['r', 'x', [1]])]);
     expect(r.valid).toBe(false);

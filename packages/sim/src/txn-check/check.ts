@@ -9,10 +9,10 @@
  * only counted in `seen`.
  */
 import { GraphBuilder, PROCESS, REALTIME, TIMESTAMP } from './graph.ts';
-import { addListKey, type KeyRead } from './list-append.ts';
+import { addListKey } from './list-append.ts';
 import { checkLostUpdates } from './lost-update.ts';
 import { addProcessEdges, addRealtimeEdges, addTimestampEdges } from './order-edges.ts';
-import { isNode, prepare, type Prepared, type ReadValue } from './prepare.ts';
+import { isNode, prepare, type KeyRead, type Prepared, type ReadValue } from './prepare.ts';
 import { addRegisterKey } from './rw-register.ts';
 import { searchCycles } from './cycles.ts';
 import { ANOMALIES_PER_TYPE_MAX_DEFAULT, AnomalySink, Budget, BUDGET_STEPS_DEFAULT } from './sink.ts';

@@ -13,14 +13,8 @@
  * - rw: the reader of a prefix of length n -> T(order[n]), the next version's writer.
  */
 import type { GraphBuilder } from './graph.ts';
-import { txnLabel, type Prepared, type WriteRecord } from './prepare.ts';
+import { txnLabel, type KeyRead, type Prepared, type WriteRecord } from './prepare.ts';
 import type { AnomalySink } from './sink.ts';
-
-/** A read of one key by one (committed) transaction. */
-export interface KeyRead<V> {
-  txn: number;
-  value: V;
-}
 
 /** Elements shown from each end of a long list in explanations. */
 const LIST_SHOWN_MAX = 6;
@@ -132,6 +126,68 @@ function checkIntermediate(p: Prepared, key: string, read: KeyRead<readonly numb
   }));
 }
 
+/** ww edges between the installers of consecutive installed elements of `order`. */
+function addWwEdges(p: Prepared, key: string, order: readonly number[], installer: (e: number) => number, graph: GraphBuilder): void {
+  let previous = -1;
+  for (let j = 0; j < order.length; j++) {
+    const wb = installer(order[j]);
+    if (wb < 0) continue;
+    if (previous >= 0) {
+      const [a, b, wa] = [order[previous], order[j], installer(order[previous])];
+      graph.add(wa, wb, 'ww', () => ({ key, why: `${txnLabel(p.history[wa], wa)} appended ${a} to ${key}, then ${txnLabel(p.history[wb], wb)} appended ${b} right after it` }));
+    }
+    previous = j;
+  }
+}
+
+/** What the edges of one list key are computed from. */
+interface ListOrder {
+  order: readonly number[];
+  position: Map<number, number>;
+  /** The installing transaction of an element, or -1 (aborted writer, or none: garbage). */
+  installer: (e: number) => number;
+  /** nextInstalled[i]: the first index >= i whose element has an installer, or -1. */
+  nextInstalled: Int32Array;
+}
+
+/**
+ * The order with its lookups. Elements without an installer (already reported) are skipped
+ * over, so the versions around them stay ordered.
+ */
+function listOrder(p: Prepared, key: string, order: readonly number[]): ListOrder {
+  const writes = p.writes.get(key) ?? new Map<number, WriteRecord>();
+  const installer = (e: number): number => {
+    const w = writes.get(e);
+    return w === undefined || p.history[w.txn].type === 'fail' ? -1 : w.txn;
+  };
+  const position = new Map<number, number>();
+  order.forEach((e, i) => position.set(e, i));
+  const nextInstalled = new Int32Array(order.length + 1).fill(-1);
+  for (let i = order.length - 1; i >= 0; i--) nextInstalled[i] = installer(order[i]) >= 0 ? i : nextInstalled[i + 1];
+  return { order, position, installer, nextInstalled };
+}
+
+/** The wr and rw edges of one external read (and its G1b check). */
+function addReadEdges(p: Prepared, key: string, r: KeyRead<readonly number[]>, lo: ListOrder, graph: GraphBuilder, sink: AnomalySink): void {
+  const reader = txnLabel(p.history[r.txn], r.txn);
+  let next = 0;
+  if (r.value.length > 0) {
+    const last = r.value[r.value.length - 1];
+    const w = p.writes.get(key)?.get(last);
+    if (w !== undefined) {
+      checkIntermediate(p, key, r, w, sink);
+      graph.add(w.txn, r.txn, 'wr', () => ({ key, why: `${reader} read ${key} = ${fmt(r.value)}, which ends with ${txnLabel(p.history[w.txn], w.txn)}'s append ${last}` }));
+    }
+    const at = lo.position.get(last);
+    if (at === undefined) return;
+    next = at + 1;
+  }
+  const j = lo.nextInstalled[next];
+  if (j < 0) return;
+  const w = lo.installer(lo.order[j]);
+  graph.add(r.txn, w, 'rw', () => ({ key, why: `${reader} read ${key} = ${fmt(r.value)}, missing ${lo.order[j]}, appended next by ${txnLabel(p.history[w], w)}` }));
+}
+
 /**
  * Infers one list key's version order, reports its read anomalies and adds its edges.
  * `reads`: every read of the key by a committed transaction; `extReads`: the external ones.
@@ -146,33 +202,7 @@ export function addListKey(
 ): void {
   const order = versionOrder(p, key, reads, sink);
   checkReadElements(p, key, reads, order, sink);
-  const writes = p.writes.get(key) ?? new Map<number, WriteRecord>();
-  const writerOf = (e: number): number => writes.get(e)?.txn ?? -1;
-  const position = new Map<number, number>();
-  order.forEach((e, i) => position.set(e, i));
-  for (let i = 0; i + 1 < order.length; i++) {
-    const [a, b] = [order[i], order[i + 1]];
-    const [wa, wb] = [writerOf(a), writerOf(b)];
-    if (wa < 0 || wb < 0) continue;
-    graph.add(wa, wb, 'ww', () => ({ key, why: `${txnLabel(p.history[wa], wa)} appended ${a} to ${key}, then ${txnLabel(p.history[wb], wb)} appended ${b} right after it` }));
-  }
-  for (const r of extReads) {
-    const reader = txnLabel(p.history[r.txn], r.txn);
-    let next = 0;
-    if (r.value.length > 0) {
-      const last = r.value[r.value.length - 1];
-      const w = writes.get(last);
-      if (w !== undefined) {
-        checkIntermediate(p, key, r, w, sink);
-        graph.add(w.txn, r.txn, 'wr', () => ({ key, why: `${reader} read ${key} = ${fmt(r.value)}, which ends with ${txnLabel(p.history[w.txn], w.txn)}'s append ${last}` }));
-      }
-      const at = position.get(last);
-      if (at === undefined) continue;
-      next = at + 1;
-    }
-    if (next >= order.length) continue;
-    const w = writerOf(order[next]);
-    if (w < 0) continue;
-    graph.add(r.txn, w, 'rw', () => ({ key, why: `${reader} read ${key} = ${fmt(r.value)}, missing ${order[next]}, appended next by ${txnLabel(p.history[w], w)}` }));
-  }
+  const lo = listOrder(p, key, order);
+  addWwEdges(p, key, order, lo.installer, graph);
+  for (const r of extReads) addReadEdges(p, key, r, lo, graph, sink);
 }

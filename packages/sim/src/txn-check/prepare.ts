@@ -21,6 +21,12 @@ export interface WriteRecord {
 /** A read value: a list (list-append), a register value, or `null` (initial state). */
 export type ReadValue = readonly number[] | number | null;
 
+/** A read of one key by one (committed) transaction. */
+export interface KeyRead<V> {
+  txn: number;
+  value: V;
+}
+
 /** The indexed history. */
 export interface Prepared {
   history: readonly Txn[];

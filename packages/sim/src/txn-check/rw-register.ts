@@ -17,8 +17,7 @@
  * version).
  */
 import { GraphBuilder } from './graph.ts';
-import type { KeyRead } from './list-append.ts';
-import { txnLabel, type Prepared, type WriteRecord } from './prepare.ts';
+import { txnLabel, type KeyRead, type Prepared, type WriteRecord } from './prepare.ts';
 import { stronglyConnected } from './scc.ts';
 import type { AnomalySink } from './sink.ts';
 
