@@ -27,3 +27,4 @@ export * from './actions/heartbeat.ts';
 export * from './actions/pessimistic-lock.ts';
 export * from './actions/gc.ts';
 export * from './actions/read.ts';
+export * from './actions/scan.ts';

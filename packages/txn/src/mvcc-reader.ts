@@ -5,7 +5,7 @@
  * own data is corrupt, which is not an expected failure.
  */
 import { CF_DEFAULT, CF_LOCK, CF_WRITE } from './cf.ts';
-import { decodeMvccKey, encodeKey, encodeMvccKey, encodedKeyEnd } from './key.ts';
+import { decodeKey, decodeMvccKey, encodeKey, encodeMvccKey, encodedKeyEnd } from './key.ts';
 import { decodeLock, type Lock } from './lock.ts';
 import type { Timestamp } from './timestamp.ts';
 import type { ReadView, UserKeyRange } from './view.ts';
@@ -64,6 +64,14 @@ export class MvccReader implements ReadView {
   /** The long value a put of the transaction `startTs` left in `default`. */
   value(key: Uint8Array, startTs: Timestamp): Promise<Uint8Array | undefined> {
     return this.cfs.get(CF_DEFAULT, encodeMvccKey(key, startTs));
+  }
+
+  /** The locks in `range`, ascending by key, at most `limit`. */
+  async *locks(range: UserKeyRange, limit: number): AsyncGenerator<{ key: Uint8Array; lock: Lock }> {
+    const options: CfScanOptions = { limit };
+    if (range.start !== undefined) options.start = encodeKey(range.start);
+    if (range.end !== undefined) options.end = encodeKey(range.end);
+    for await (const pair of this.cfs.scan(CF_LOCK, options)) yield { key: decodeKey(pair.key), lock: decodeLock(pair.value) };
   }
 
   /** The distinct user keys having write records in `range`, ascending, at most `limit`. */

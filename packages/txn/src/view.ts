@@ -27,8 +27,10 @@ export interface ReadView {
   writes(key: Uint8Array, maxTs: Timestamp): AsyncIterable<WriteVersion>;
   /** The long value a put of the transaction `startTs` left in `default`. */
   value(key: Uint8Array, startTs: Timestamp): Promise<Uint8Array | undefined>;
-  /** The distinct user keys having any write record in `range`, ascending, at most `limit` (for GC). */
+  /** The distinct user keys having any write record in `range`, ascending, at most `limit` (for GC and scans). */
   writeKeys(range: UserKeyRange, limit: number): AsyncIterable<Uint8Array>;
+  /** The locks in `range`, ascending by key, at most `limit` (for scans and lock resolution). */
+  locks(range: UserKeyRange, limit: number): AsyncIterable<{ key: Uint8Array; lock: Lock }>;
 }
 
 /** What a key's write records say about the transaction `startTs` (TiKV's `TxnCommitRecord`). */

@@ -32,6 +32,7 @@ import {
   read,
   resolveLock,
   rollback,
+  scan,
   type ActionResult,
   type Lock,
   type Mutation,
@@ -60,6 +61,7 @@ type Cmd =
   | { t: 'step'; txn: number; commitKind: CommitKind; pessimistic: boolean; keysMask: number; delMask: number; long: boolean }
   | { t: 'abort'; txn: number }
   | { t: 'read'; key: number; back: number }
+  | { t: 'scan'; back: number }
   | { t: 'resolve'; key: number }
   | { t: 'gc' }
   | { t: 'tick'; ms: number };
@@ -78,6 +80,7 @@ const arbCmd: fc.Arbitrary<Cmd> = fc.oneof(
   { arbitrary: arbStep, weight: 8 },
   { arbitrary: fc.record({ t: fc.constant('abort' as const), txn: fc.nat(TXNS - 1) }), weight: 1 },
   { arbitrary: fc.record({ t: fc.constant('read' as const), key: fc.nat(KEYS.length - 1), back: fc.oneof(fc.constant(0), fc.nat(40)) }), weight: 4 },
+  { arbitrary: fc.record({ t: fc.constant('scan' as const), back: fc.oneof(fc.constant(0), fc.nat(40)) }), weight: 1 },
   { arbitrary: fc.record({ t: fc.constant('resolve' as const), key: fc.nat(KEYS.length - 1) }), weight: 1 },
   { arbitrary: fc.record({ t: fc.constant('gc' as const) }), weight: 1 },
   { arbitrary: fc.record({ t: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 80 }) }), weight: 1 },
@@ -122,7 +125,7 @@ class World {
   readonly txns: (Txn | undefined)[] = [];
   /** The model: per key, committed versions. */
   readonly versions: Version[][] = KEYS.map(() => []);
-  readonly counts = { reads: 0, readsChecked: 0, bypassed: 0, commitTsExpired: 0, gcDropped: 0, pessimisticLocks: 0, onePc: 0 };
+  readonly counts = { reads: 0, readsChecked: 0, scans: 0, bypassed: 0, commitTsExpired: 0, gcDropped: 0, pessimisticLocks: 0, onePc: 0 };
   /** Every successful read: a snapshot never changes, so each must still hold at the end. */
   private readonly history: { k: number; ts: Timestamp; seen: string | null }[] = [];
 
@@ -175,7 +178,9 @@ class World {
         return;
       }
       case 'read':
-        return this.read(c.key, c.back === 0 ? this.tso() : maxTs(this.now - BigInt(c.back), this.safePoint, 1n));
+        return this.read(c.key, this.readTs(c.back));
+      case 'scan':
+        return this.scan(this.readTs(c.back));
       case 'resolve': {
         const lock = await this.view.lock(keyOf(c.key));
         if (lock !== undefined) await this.resolve(keyOf(c.key), lock, 0n);
@@ -316,6 +321,30 @@ class World {
     t.committedKeys = new Set(t.order);
   }
 
+  /** A fresh ts, or one `back` logical steps in the past (never below the GC safe point). */
+  private readTs(back: number): Timestamp {
+    return back === 0 ? this.tso() : maxTs(this.now - BigInt(back), this.safePoint, 1n);
+  }
+
+  /** Scans every key at `ts`, resolving one lock it meets; the result must match the model. */
+  private async scan(ts: Timestamp): Promise<void> {
+    this.maxTs = maxTs(this.maxTs, ts);
+    let r = await scan(this.view, {}, ts, { limit: KEYS.length });
+    if (!r.ok && r.error.kind === 'KeyIsLocked') {
+      const lock = (await this.view.lock(r.error.key))!;
+      await this.resolve(r.error.key, lock, ts);
+      r = await scan(this.view, {}, ts, { limit: KEYS.length });
+    }
+    if (!r.ok) return;
+    this.counts.scans++;
+    expect(r.nextKey).toBeUndefined();
+    const seen = new Map(r.pairs.map((p) => [dec.decode(p.key), dec.decode(p.value)]));
+    for (let k = 0; k < KEYS.length; k++) {
+      expect(seen.get(KEYS[k]) ?? null, `scan ${KEYS[k]}@${ts}`).toBe(this.expectedAt(k, ts));
+      this.history.push({ k, ts, seen: seen.get(KEYS[k]) ?? null });
+    }
+  }
+
   private async read(k: number, ts: Timestamp): Promise<void> {
     this.maxTs = maxTs(this.maxTs, ts);
     this.counts.reads++;
@@ -412,14 +441,14 @@ class World {
 
 describe('model: random transactions against the in-memory view', () => {
   it('never loses, reorders or half-applies a committed write; reads see the newest commit ≤ ts', async () => {
-    const totals = { committed: 0, reads: 0, readsChecked: 0, bypassed: 0, commitTsExpired: 0, gcDropped: 0, pessimisticLocks: 0, onePc: 0 };
+    const totals = { committed: 0, reads: 0, readsChecked: 0, scans: 0, bypassed: 0, commitTsExpired: 0, gcDropped: 0, pessimisticLocks: 0, onePc: 0 };
     await fc.assert(
       fc.asyncProperty(fc.array(arbCmd, { minLength: 10, maxLength: 80 }), async (cmds) => {
         const world = new World();
         for (const c of cmds) await world.run(c);
         await world.finishAll();
         totals.committed += world.versions.reduce((n, vs) => n + vs.length, 0);
-        for (const key of ['reads', 'readsChecked', 'bypassed', 'commitTsExpired', 'gcDropped', 'pessimisticLocks', 'onePc'] as const) totals[key] += world.counts[key];
+        for (const key of ['reads', 'readsChecked', 'scans', 'bypassed', 'commitTsExpired', 'gcDropped', 'pessimisticLocks', 'onePc'] as const) totals[key] += world.counts[key];
       }),
       { numRuns: 300 },
     );
@@ -427,6 +456,7 @@ describe('model: random transactions against the in-memory view', () => {
     // The generator must exercise the interesting paths, not just empty runs.
     expect(totals.committed).toBeGreaterThan(100);
     expect(totals.readsChecked).toBeGreaterThan(totals.reads / 2);
+    expect(totals.scans).toBeGreaterThan(50);
     expect(totals.bypassed).toBeGreaterThan(5);
     expect(totals.gcDropped).toBeGreaterThan(10);
     expect(totals.pessimisticLocks).toBeGreaterThan(50);

@@ -22,6 +22,7 @@ import {
   read,
   resolveLock,
   rollback,
+  scan,
   txnHeartbeat,
   type ActionResult,
   type CommitMode,
@@ -113,6 +114,26 @@ export class TxnEnv {
         return this.acquire(cmd);
       case 'read':
         return this.read(cmd);
+      case 'scan': {
+        const start = cmd.keys.get('start');
+        const end = cmd.keys.get('end');
+        const bypass = cmd.keys.get('bypass');
+        const examined = cmd.keys.get('examined');
+        const r = await scan(
+          this.view,
+          { ...(start === undefined ? {} : { start: key(start) }), ...(end === undefined ? {} : { end: key(end) }) },
+          this.ts(cmd, 'ts'),
+          {
+            limit: Number(cmd.keys.get('limit') ?? 100),
+            ...(examined === undefined ? {} : { keysExaminedMax: Number(examined) }),
+            ...(bypass === undefined ? {} : { bypassLocks: bypass.split(',').map(parseTs) }),
+          },
+        );
+        const lines = r.pairs.map((p) => `${fmtKey(p.key)}: ${fmtValue(p.value)}`);
+        if (!r.ok) return [...lines, fmtError(r.error)].join('\n');
+        if (r.nextKey !== undefined) lines.push(`next=${fmtKey(r.nextKey)}`);
+        return lines.length === 0 ? '<none>' : lines.join('\n');
+      }
       case 'gc': {
         const max = cmd.keys.get('max');
         const r = await gc(this.view, this.k(cmd), this.ts(cmd, 'safe'), max === undefined ? undefined : Number(max));
