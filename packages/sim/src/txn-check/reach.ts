@@ -22,8 +22,11 @@ export interface SingleReach {
   closes: Uint8Array;
 }
 
-/** Answers, for every candidate rw edge a -> b at once, whether b reaches a over N edges. */
-export function gSingleReach(g: Graph, nonRw: number, budget: Budget): SingleReach {
+/**
+ * Answers, for every candidate rw edge a -> b at once, whether b reaches a over N edges.
+ * `reachWordsMax` bounds the bitset memory (tests shrink it to force many chunks).
+ */
+export function gSingleReach(g: Graph, nonRw: number, budget: Budget, reachWordsMax = REACH_WORDS_MAX): SingleReach {
   const full = stronglyConnected(g, nonRw | RW);
   const inner = stronglyConnected(g, nonRw, full.comp);
   const slots = g.outTarget.length;
@@ -45,7 +48,7 @@ export function gSingleReach(g: Graph, nonRw: number, budget: Budget): SingleRea
       }
     }
   }
-  if (pending.length > 0) reachByBitsets(g, nonRw, full, inner, targetOf, targets, pending, closes, budget);
+  if (pending.length > 0) reachByBitsets(g, nonRw, full, inner, { targetOf, targets, pending, closes }, budget, reachWordsMax);
   return { full, candidate, closes };
 }
 
@@ -68,43 +71,45 @@ function condense(g: Graph, nonRw: number, full: Components, inner: Components):
   return { start, next };
 }
 
+/** The rw edges still to decide, and the N components they must reach (numbered 0..count-1). */
+interface Targets {
+  /** N component -> target number, or -1. */
+  targetOf: Int32Array;
+  targets: number;
+  /** Edge slots a -> b to decide: does comp(b) reach comp(a)? */
+  pending: readonly number[];
+  /** Set to 1 for each pending slot that closes. */
+  closes: Uint8Array;
+}
+
 /**
  * Bitset reachability on the condensation. Tarjan numbers components sinks first, so every
  * successor of component c has a smaller id and one pass in id order is a topological pass.
- * Targets are processed in chunks of `words` * 32 so memory stays under REACH_WORDS_MAX.
+ * Targets are processed in chunks of `words` * 32 so memory stays under `reachWordsMax`.
  */
-function reachByBitsets(
-  g: Graph,
-  nonRw: number,
-  full: Components,
-  inner: Components,
-  targetOf: Int32Array,
-  targets: number,
-  pending: readonly number[],
-  closes: Uint8Array,
-  budget: Budget,
-): void {
+function reachByBitsets(g: Graph, nonRw: number, full: Components, inner: Components, t: Targets, budget: Budget, reachWordsMax: number): void {
   const dag = condense(g, nonRw, full, inner);
-  const words = Math.max(1, Math.min(Math.ceil(targets / 32), Math.floor(REACH_WORDS_MAX / Math.max(1, inner.count))));
+  const words = Math.max(1, Math.min(Math.ceil(t.targets / 32), Math.floor(reachWordsMax / Math.max(1, inner.count))));
+  const chunk = words * 32;
   const bits = new Uint32Array(inner.count * words);
-  for (let lo = 0; lo < targets; lo += words * 32) {
+  const sources = t.pending.map((s) => findSource(g, s));
+  for (let lo = 0; lo < t.targets; lo += chunk) {
     if (!budget.spend((inner.count + dag.next.length) * words)) return;
     bits.fill(0);
     for (let c = 0; c < inner.count; c++) {
-      const t = targetOf[c] - lo;
-      if (targetOf[c] >= 0 && t < words * 32 && t >= 0) bits[c * words + (t >>> 5)] |= 1 << (t & 31);
+      const bit = t.targetOf[c] - lo;
+      if (t.targetOf[c] >= 0 && bit >= 0 && bit < chunk) bits[c * words + (bit >>> 5)] |= 1 << (bit & 31);
       for (let e = dag.start[c]; e < dag.start[c + 1]; e++) {
         const d = dag.next[e];
         for (let w = 0; w < words; w++) bits[c * words + w] |= bits[d * words + w];
       }
     }
-    for (const s of pending) {
-      const a = findSource(g, s);
-      const t = targetOf[inner.comp[a]] - lo;
-      if (t < 0 || t >= words * 32) continue;
+    t.pending.forEach((s, i) => {
+      const bit = t.targetOf[inner.comp[sources[i]]] - lo;
+      if (bit < 0 || bit >= chunk) return;
       const cb = inner.comp[g.outTarget[s]];
-      if ((bits[cb * words + (t >>> 5)] & (1 << (t & 31))) !== 0) closes[s] = 1;
-    }
+      if ((bits[cb * words + (bit >>> 5)] & (1 << (bit & 31))) !== 0) t.closes[s] = 1;
+    });
   }
 }
 
