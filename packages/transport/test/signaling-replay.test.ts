@@ -41,8 +41,8 @@ class Recorder {
   }
 }
 
-async function server(): Promise<string> {
-  const s = new SignalingServer();
+async function server(limits: ConstructorParameters<typeof SignalingServer>[0] = {}): Promise<string> {
+  const s = new SignalingServer(limits);
   const addr = await s.listen(0, '127.0.0.1');
   cleanups.push(() => s.close());
   return `ws://127.0.0.1:${addr.port}`;
@@ -139,7 +139,9 @@ describe('replayed signaling', () => {
   });
 
   it('a flood of junk from one connection is bounded per sender and counted', async () => {
-    const url = await server();
+    // The server would close a store that reads this slower than it arrives (slowConsumer):
+    // here every junk message must reach the stores' queues.
+    const url = await server({ limits: { clientBufferedBytesMax: 64 * 1024 * 1024 } });
     const a = await store(url, 1);
     const b = await store(url, 2);
     await until(() => a.t.peers().length === 1 && b.t.peers().length === 1);
