@@ -78,8 +78,12 @@ export interface TxnProps {
   mode: CommitMode;
 }
 
-/** One key's prewrite: its ops and the least commit ts its lock allows (the 1PC commit ts for 1PC). */
-export type PrewriteKeyResult = ActionResult<{ minCommitTs: Timestamp }>;
+/**
+ * One key's prewrite: its ops and the least commit ts its lock allows (the 1PC commit ts for
+ * 1PC); `committedTs` when the key already holds this transaction's commit (a retry after the
+ * commit), at that ts.
+ */
+export type PrewriteKeyResult = ActionResult<{ minCommitTs: Timestamp; committedTs?: Timestamp }>;
 
 /** A whole prewrite: every key's ops, or every key's error (so the client resolves all locks at once). */
 export type PrewriteResult =
@@ -88,7 +92,7 @@ export type PrewriteResult =
       ops: TxnOp[];
       /** The largest `minCommitTs` of the keys: with async commit, the commit ts candidate. */
       minCommitTs: Timestamp;
-      /** With 1PC, the ts the transaction committed at. */
+      /** With 1PC, the ts the transaction committed at (the earlier one on a retry). */
       onePcCommitTs?: Timestamp;
     }
   | { ok: false; errors: ActionError[] };
@@ -104,16 +108,21 @@ export async function prewrite(view: ReadView, props: TxnProps, mutations: reado
   const ops: TxnOp[] = [];
   const errors: ActionError[] = [];
   let minCommitTs = props.startTs + 1n;
+  let committedTs: Timestamp | undefined;
   for (const m of mutations) {
     const r = await prewriteKey(view, props, m);
     if (!r.ok) errors.push(r.error);
     else {
       ops.push(...r.ops);
       minCommitTs = maxTs(minCommitTs, r.minCommitTs);
+      committedTs ??= r.committedTs;
     }
   }
   if (errors.length > 0) return { ok: false, errors };
-  if (props.mode.kind === 'onePc') return { ok: true, ops, minCommitTs: props.mode.commitTs, onePcCommitTs: props.mode.commitTs };
+  if (props.mode.kind === 'onePc') {
+    const onePcCommitTs = committedTs ?? props.mode.commitTs;
+    return { ok: true, ops, minCommitTs: onePcCommitTs, onePcCommitTs };
+  }
   return { ok: true, ops, minCommitTs };
 }
 
@@ -132,7 +141,7 @@ export async function prewriteKey(view: ReadView, props: TxnProps, m: Mutation):
   if (lock === undefined) {
     if (m.pessimistic) return pessimisticLockMissing(view, props, m.key);
     const refusal = await checkConflicts(view, props, m);
-    if (refusal === 'committed') return { ok: true, ops: [], minCommitTs: startTs + 1n };
+    if (refusal?.kind === 'committed') return { ok: true, ops: [], minCommitTs: refusal.commitTs, committedTs: refusal.commitTs };
     if (refusal !== undefined) return refuse(refusal);
   }
   if (m.op === 'checkNotExists') {
@@ -158,21 +167,21 @@ function checkProps(props: TxnProps): void {
  */
 async function pessimisticLockMissing(view: ReadView, props: TxnProps, key: Uint8Array): Promise<PrewriteKeyResult> {
   const record = await commitRecord(view, key, props.startTs);
-  if (record.kind === 'committed') return { ok: true, ops: [], minCommitTs: record.commitTs };
+  if (record.kind === 'committed') return { ok: true, ops: [], minCommitTs: record.commitTs, committedTs: record.commitTs };
   return refuse({ kind: 'TxnNotFound', startTs: props.startTs, primary: props.primary });
 }
 
 /**
  * The optimistic checks on a key with no lock: newer commits, our own rollback, our own commit
- * (a retry: `'committed'`), and the insert constraint. Conflicts are judged against the start
+ * (a retry: `committed`, at its ts), and the insert constraint. Conflicts are judged against the start
  * ts even in a pessimistic transaction: a key it did not lock was read at its start ts.
  */
-async function checkConflicts(view: ReadView, props: TxnProps, m: Mutation): Promise<ActionError | 'committed' | undefined> {
+async function checkConflicts(view: ReadView, props: TxnProps, m: Mutation): Promise<ActionError | { kind: 'committed'; commitTs: Timestamp } | undefined> {
   const { startTs } = props;
   let newer: { commitTs: Timestamp; startTs: Timestamp } | undefined;
   for await (const v of view.writes(m.key, TS_MAX)) {
     if (v.commitTs > startTs) {
-      if (v.write.startTs === startTs && v.write.kind !== 'rollback') return 'committed';
+      if (v.write.startTs === startTs && v.write.kind !== 'rollback') return { kind: 'committed', commitTs: v.commitTs };
       newer ??= { commitTs: v.commitTs, startTs: v.write.startTs };
       continue;
     }
