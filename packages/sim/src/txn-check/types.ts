@@ -150,7 +150,10 @@ export interface CheckReport {
   valid: boolean | 'unknown';
   /** The violations (at most `anomaliesPerTypeMax` per type). */
   anomalies: Anomaly[];
-  /** How many of each anomaly type were found, reported or not. */
+  /**
+   * How many of each anomaly type were found, reported or not. Cycle types count strongly
+   * connected components (one witness each), not every cycle.
+   */
   anomalyCounts: Partial<Record<AnomalyType, number>>;
   /** What snapshot isolation allows but the history showed: SCCs with write skew (G2). */
   seen: { G2: number };
