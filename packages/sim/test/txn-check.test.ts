@@ -276,6 +276,13 @@ describe('order edges', () => {
     expectClosed(only(r, 'G1c-process'));
   });
 
+  it('G1c-realtime: a read sees an append invoked after the read completed', () => {
+    const r = check([at(ok(0, ['r', 'x', [1]]), { invokeAt: 1, completeAt: 2 }), at(ok(1, ['append', 'x', 1]), { invokeAt: 3, completeAt: 4 })], { realtime: true });
+    expect(r.valid).toBe(false);
+    const c = expectClosed(only(r, 'G1c-realtime'));
+    expect(c.cycle.find((s) => s.kind === 'realtime')?.why).toContain('completed before');
+  });
+
   it('G-single-timestamp: a snapshot above a commit ts misses the commit', () => {
     const history = [at(ok(0, ['append', 'x', 1]), { startTs: 1, commitTs: 2 }), at(ok(1, ['r', 'x', []]), { startTs: 3, commitTs: 4 }), ok(2, ['r', 'x', [1]])];
     expect(check(history).valid).toBe(true);
