@@ -104,15 +104,20 @@ export class BroadcastChannelTransport extends LinkTransport {
     this.channel = new Ctor(`peerkv/${this.keys.clusterId}`);
     this.channel.onmessage = (ev) => this.onChannelMessage(ev.data);
     this.heartbeat();
-    // A closing tab says bye so the others need not wait for the departure timeout; if the
-    // page comes back from the back/forward cache, its next hello starts fresh links.
+    // A closing tab says bye so the others need not wait for the departure timeout.
     globalThis.addEventListener?.('pagehide', this.onPageHide);
   }
 
-  /** A closing tab says bye on every link, synchronously (bye tags are precomputed). */
+  /**
+   * A closing tab ends every link with a bye, synchronously (bye tags are precomputed). If
+   * the page comes back from the back/forward cache, its next hello starts fresh links.
+   */
   private readonly onPageHide = (): void => {
     if (this.isClosed) return;
-    for (const [storeId, r] of this.remotes) this.postBye(storeId, r.session, this.byeTag(storeId));
+    for (const storeId of [...this.remotes.keys()]) {
+      this.remotes.delete(storeId);
+      this.dropLink(storeId, 'pagehide');
+    }
   };
 
   override close(): void {
@@ -127,10 +132,6 @@ export class BroadcastChannelTransport extends LinkTransport {
 
   private post(m: Omit<BcMessage, 'p' | 'cluster' | 'from' | 'session'>): void {
     this.channel.postMessage({ p: PROTOCOL, cluster: this.keys.clusterId, from: this.localStoreId, session: this.session, ...m });
-  }
-
-  private postBye(to: StoreId, toSession: string, tag: Uint8Array | null): void {
-    this.post(tag === null ? { kind: 'bye', to, toSession } : { kind: 'bye', to, toSession, tag });
   }
 
   private heartbeat(): void {
@@ -194,7 +195,7 @@ export class BroadcastChannelTransport extends LinkTransport {
       bufferedAmountBytes: () => 0,
       // The channel is shared by every link; closing one link only forgets the remote.
       close: () => {},
-      bye: (tag) => this.postBye(storeId, session, tag),
+      bye: (tag) => this.post({ kind: 'bye', to: storeId, toSession: session, tag }),
     });
     const r: Remote = { session, lastHeardMs: this.timers.now(), handle };
     this.remotes.set(storeId, r);

@@ -11,6 +11,8 @@
  *
  * (HMAC as a PRF, the HKDF-Expand step with the cluster key as PRK.) Both nonces are fresh
  * per link, so the keys are too; binding both ids and the direction stops reflection.
+ * Deriving uses WebCrypto once per link; per-packet MACs are synchronous
+ * (`hmac-sha256.ts`), so sealing and checking keep the link's order with no queue.
  *
  * Every packet after the handshake is sealed:
  *
@@ -23,13 +25,14 @@
  * being precomputed it can be sent synchronously from `pagehide`.
  */
 import type { ClusterKeys } from './auth.ts';
+import { HmacSha256Key, SHA256_BYTES } from './hmac-sha256.ts';
 
 /** Packet kind byte of a sealed packet (0x00 and 0x01 are the inner kinds, `chunking.ts`). */
 export const PACKET_SEALED = 2;
 /** Bytes of a sealed packet's sequence number. */
 const SEQ_BYTES = 8;
 /** Bytes of the HMAC-SHA-256 tag. */
-export const LINK_MAC_TAG_BYTES = 32;
+export const LINK_MAC_TAG_BYTES = SHA256_BYTES;
 /** Bytes a seal adds to an inner packet: kind, sequence, tag. */
 export const LINK_MAC_OVERHEAD_BYTES = 1 + SEQ_BYTES + LINK_MAC_TAG_BYTES;
 
@@ -40,9 +43,9 @@ const utf8 = new TextEncoder();
 /** One link's MAC state: a key per direction and the precomputed bye tags. */
 export interface LinkMac {
   /** Signs what this store sends. */
-  readonly sendKey: CryptoKey;
+  readonly sendKey: HmacSha256Key;
   /** Checks what the remote sends. */
-  readonly receiveKey: CryptoKey;
+  readonly receiveKey: HmacSha256Key;
   /** The tag of this store's bye on this link. */
   readonly byeTagOut: Uint8Array;
   /** The tag the remote's bye must carry. */
@@ -57,14 +60,13 @@ export interface LinkMacParams {
   remoteNonce: Uint8Array;
 }
 
-async function directionKey(keys: ClusterKeys, sender: number, receiver: number, senderNonce: Uint8Array, receiverNonce: Uint8Array): Promise<CryptoKey> {
+async function directionKey(keys: ClusterKeys, sender: number, receiver: number, senderNonce: Uint8Array, receiverNonce: Uint8Array): Promise<HmacSha256Key> {
   const text = utf8.encode(`${KEY_LABEL}\u0000${keys.clusterId}\u0000${sender}\u0000${receiver}\u0000`);
   const input = new Uint8Array(text.length + senderNonce.length + receiverNonce.length);
   input.set(text, 0);
   input.set(senderNonce, text.length);
   input.set(receiverNonce, text.length + senderNonce.length);
-  const raw = await crypto.subtle.sign('HMAC', keys.proofKey, input);
-  return crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+  return new HmacSha256Key(new Uint8Array(await crypto.subtle.sign('HMAC', keys.proofKey, input)));
 }
 
 /** Derives a link's two direction keys and bye tags from the handshake. */
@@ -74,19 +76,17 @@ export async function deriveLinkMac(keys: ClusterKeys, p: LinkMacParams): Promis
     directionKey(keys, p.remoteStoreId, p.localStoreId, p.remoteNonce, p.localNonce),
   ]);
   const bye = utf8.encode(BYE_LABEL);
-  const [out, into] = await Promise.all([crypto.subtle.sign('HMAC', sendKey, bye), crypto.subtle.sign('HMAC', receiveKey, bye)]);
-  return { sendKey, receiveKey, byeTagOut: new Uint8Array(out), byeTagIn: new Uint8Array(into) };
+  return { sendKey, receiveKey, byeTagOut: sendKey.mac(bye), byeTagIn: receiveKey.mac(bye) };
 }
 
 /** Seals one inner packet as number `seq` of its direction. */
-export async function sealPacket(key: CryptoKey, seq: number, inner: Uint8Array): Promise<Uint8Array> {
+export function sealPacket(key: HmacSha256Key, seq: number, inner: Uint8Array): Uint8Array {
   const signedBytes = 1 + SEQ_BYTES + inner.length;
   const out = new Uint8Array(signedBytes + LINK_MAC_TAG_BYTES);
   out[0] = PACKET_SEALED;
   new DataView(out.buffer).setBigUint64(1, BigInt(seq), true);
   out.set(inner, 1 + SEQ_BYTES);
-  const tag = await crypto.subtle.sign('HMAC', key, out.subarray(0, signedBytes));
-  out.set(new Uint8Array(tag), signedBytes);
+  key.macInto([out.subarray(0, signedBytes)], out, signedBytes);
   return out;
 }
 
@@ -112,9 +112,9 @@ export function parseSealed(packet: Uint8Array): SealedParts | null {
   };
 }
 
-/** True when the sealed parts' tag verifies under `key` (constant time inside WebCrypto). */
-export function verifySealed(key: CryptoKey, parts: SealedParts): Promise<boolean> {
-  return crypto.subtle.verify('HMAC', key, parts.tag as Uint8Array<ArrayBuffer>, parts.signed as Uint8Array<ArrayBuffer>);
+/** True when the sealed parts' tag verifies under `key` (compared in constant time). */
+export function verifySealed(key: HmacSha256Key, parts: SealedParts): boolean {
+  return tagsEqual(key.mac(parts.signed), parts.tag);
 }
 
 /** Compares two tags in time independent of where they differ. */

@@ -4,9 +4,10 @@
  * store); this module owns the rest:
  * - per-link challenge-response: no Raft frame is delivered before the remote proved it
  *   holds the cluster secret, and none is sent before we verified it;
- * - per-link packet MACs after it (`link-mac.ts`): every packet of an open link is sealed
- *   with a key derived from the handshake and numbered, so a third party on a shared medium
- *   can neither inject, replay nor close; what fails is dropped and counted, the link stays;
+ * - per-link packet MACs after it (`link-mac.ts`, `packetMac`): every packet of an open link
+ *   is sealed with a key derived from the handshake and numbered, so a third party on a
+ *   shared medium can neither inject, replay nor close; what fails is dropped and counted,
+ *   the link stays;
  * - while a link authenticates, only small whole hello/proof packets are looked at
  *   (`AUTH_PACKET_BYTES_MAX`), nothing is reassembled, and at most `authSessionsMax` links
  *   authenticate at once (the oldest is evicted);
@@ -29,7 +30,7 @@ import type { Frame } from './codec/frame.ts';
 import { AUTH_NONCE_BYTES, FRAME_TYPES, readFrame } from './codec/frame.ts';
 import type { DecodeLimits } from './codec/limits.ts';
 import { DEFAULT_DECODE_LIMITS } from './codec/limits.ts';
-import type { LinkMac, SealedParts } from './link-mac.ts';
+import type { LinkMac } from './link-mac.ts';
 import { deriveLinkMac, LINK_MAC_OVERHEAD_BYTES, PACKET_SEALED, parseSealed, sealPacket, tagsEqual, verifySealed } from './link-mac.ts';
 import type { RequestHandler, RpcLimits, RpcRequestOptions } from './rpc.ts';
 import { DEFAULT_RPC_LIMITS, RpcTable, rpcLimitsWithin } from './rpc.ts';
@@ -46,11 +47,13 @@ export interface Link {
   bufferedAmountBytes(): number;
   close(): void;
   /**
-   * Tells the remote this link is closing, on media where closing is invisible to it (a
-   * shared channel). `tag` is the link's bye tag when it is open (the remote checks it),
-   * null while it authenticates. Optional: a point-to-point link's close says it already.
+   * Tells the remote this open link is closing, on media where closing is invisible to it (a
+   * shared channel); `tag` is the link's bye tag, which the remote checks. Optional: a
+   * point-to-point link's close says it already. Links that never opened close silently:
+   * the remote's half times out or is replaced (a bye there made two stores whose hellos
+   * crossed end each other's fresh links in turn).
    */
-  bye?(tag: Uint8Array | null): void;
+  bye?(tag: Uint8Array): void;
 }
 
 /**
@@ -94,12 +97,19 @@ export interface LinkTransportOptions {
   drainPollMs?: number;
   /** Time a link has to authenticate (default 10 s). */
   authTimeoutMs?: number;
-  /** Packets held while a handshake step or a packet MAC is being checked (default 1024). */
+  /** Packets held while a handshake step runs (default 1024). */
   backlogPacketsMax?: number;
-  /** Bytes held while a handshake step or a packet MAC is being checked (default 32 MiB). */
+  /** Bytes held while a handshake step runs (default 32 MiB). */
   backlogBytesMax?: number;
   /** Links authenticating at once; a new one evicts the oldest (default `AUTH_SESSIONS_MAX`). */
   authSessionsMax?: number;
+  /**
+   * Seal every packet after the handshake with the link's MAC (default true). Needed where
+   * others can post on the medium (BroadcastChannel). A transport whose links are already
+   * point-to-point and integrity-protected (a WebRTC data channel: DTLS, its fingerprints in
+   * sealed signaling) may turn it off: it costs a SHA-256 pass over every byte each way.
+   */
+  packetMac?: boolean;
   /** Flush automatically (on a microtask) after `send` (default true). */
   autoFlush?: boolean;
   /** Source of nonces (default `crypto.getRandomValues`). */
@@ -137,19 +147,6 @@ interface Session {
   sendSeq: number;
   /** Lowest sequence number a sealed packet received may carry. */
   receiveSeqMin: number;
-  /** Sealed packets sent in order once their MAC is computed. */
-  outbound: Promise<void>;
-  /** Bytes being sealed, not yet handed to the link (counted as buffered). */
-  sealingBytes: number;
-  /** Sealed packets received, in arrival order, while their MAC is checked. */
-  inbound: InboundPacket[];
-  inboundBytes: number;
-}
-
-interface InboundPacket {
-  readonly parts: SealedParts;
-  /** null while the MAC check runs. */
-  verified: boolean | null;
 }
 
 interface PeerQueue {
@@ -190,6 +187,7 @@ export class LinkTransport implements PartitionableTransport {
   private readonly backlogPacketsMax: number;
   private readonly backlogBytesMax: number;
   private readonly authSessionsMax: number;
+  private readonly packetMac: boolean;
   private readonly autoFlush: boolean;
   private readonly randomBytes: (n: number) => Uint8Array;
   private readonly sessions = new Map<StoreId, Session>();
@@ -220,6 +218,7 @@ export class LinkTransport implements PartitionableTransport {
     this.backlogPacketsMax = o.backlogPacketsMax ?? 1024;
     this.backlogBytesMax = o.backlogBytesMax ?? 32 * 1024 * 1024;
     this.authSessionsMax = o.authSessionsMax ?? AUTH_SESSIONS_MAX;
+    this.packetMac = o.packetMac ?? true;
     this.autoFlush = o.autoFlush ?? true;
     this.randomBytes = o.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
     this.rpc = new RpcTable(
@@ -382,7 +381,8 @@ export class LinkTransport implements PartitionableTransport {
   protected byeAccepted(storeId: StoreId, tag: unknown): boolean {
     const s = this.sessions.get(storeId);
     if (!s || s.state !== 'open') return true;
-    const ok = tag instanceof Uint8Array && tagsEqual(tag, (s.mac as LinkMac).byeTagIn);
+    if (s.mac === null) return true; // packetMac off: the medium is trusted
+    const ok = tag instanceof Uint8Array && tagsEqual(tag, s.mac.byeTagIn);
     if (!ok) this.count('macFailed');
     return ok;
   }
@@ -390,7 +390,7 @@ export class LinkTransport implements PartitionableTransport {
   /** This store's bye tag on the open link to `storeId`; null when it is not open. */
   protected byeTag(storeId: StoreId): Uint8Array | null {
     const s = this.sessions.get(storeId);
-    return s?.state === 'open' ? (s.mac as LinkMac).byeTagOut : null;
+    return s?.state === 'open' ? (s.mac?.byeTagOut ?? null) : null;
   }
 
   /**
@@ -417,10 +417,6 @@ export class LinkTransport implements PartitionableTransport {
       mac: null,
       sendSeq: 0,
       receiveSeqMin: 0,
-      outbound: Promise.resolve(),
-      sealingBytes: 0,
-      inbound: [],
-      inboundBytes: 0,
     };
     this.sessions.set(remoteStoreId, s);
     s.authTimer = this.timers.setTimeout(() => this.failSession(s, 'authTimeout'), this.authTimeoutMs);
@@ -520,7 +516,7 @@ export class LinkTransport implements PartitionableTransport {
     if (!s || s.state !== 'open') return;
     if (!this.flushFrames(s, q)) return;
     while (q.messages.length > 0 && s.state === 'open') {
-      if (this.bufferedBytes(s) > this.bufferedAmountHighBytes) return this.pause(storeId, q);
+      if (s.link.bufferedAmountBytes() > this.bufferedAmountHighBytes) return this.pause(storeId, q);
       const messages = this.takeBatch(q);
       const batch: RaftBatch = { clusterId: this.keys.clusterId, fromStoreId: this.localStoreId, toStoreId: storeId, messages };
       if (!this.sendFrame(s, { type: 'raftBatch', batch })) return;
@@ -545,7 +541,7 @@ export class LinkTransport implements PartitionableTransport {
   private flushFrames(s: Session, q: PeerQueue): boolean {
     while (q.frames.length > 0) {
       if (s.state !== 'open') return false;
-      if (this.bufferedBytes(s) > this.bufferedAmountHighBytes) {
+      if (s.link.bufferedAmountBytes() > this.bufferedAmountHighBytes) {
         this.pause(s.storeId, q);
         return false;
       }
@@ -578,19 +574,15 @@ export class LinkTransport implements PartitionableTransport {
     q.drainTimer = null;
   }
 
-  /** Bytes on their way to the link: its buffer plus what is being sealed. */
-  private bufferedBytes(s: Session): number {
-    return s.link.bufferedAmountBytes() + s.sealingBytes;
-  }
-
   /**
    * Encodes and sends one frame: in the clear while authenticating (hello, proof), sealed
-   * once open. False (and the link closed) if the link refused it.
+   * once open (unless `packetMac` is off). False (and the link closed) if the link refused it.
    */
   private sendFrame(s: Session, frame: Frame): boolean {
     try {
-      if (s.state === 'open') {
-        for (const p of encodePackets(frame, this.chunkLimits.chunkBytesMax - LINK_MAC_OVERHEAD_BYTES)) this.sendSealed(s, p);
+      const mac = s.state === 'open' ? s.mac : null;
+      if (mac !== null) {
+        for (const p of encodePackets(frame, this.chunkLimits.chunkBytesMax - LINK_MAC_OVERHEAD_BYTES)) this.sendRaw(s, sealPacket(mac.sendKey, s.sendSeq++, p));
       } else {
         for (const p of encodePackets(frame, this.chunkLimits.chunkBytesMax)) this.sendRaw(s, p);
       }
@@ -606,31 +598,6 @@ export class LinkTransport implements PartitionableTransport {
     const bytes = p.length; // read first: a link may take the buffer over (a bridged peer transfers it)
     s.link.send(p);
     this.stats.bytesSent += bytes;
-  }
-
-  /**
-   * Seals a packet and sends it after every packet sealed before it. MACs are computed
-   * concurrently (WebCrypto is asynchronous); the chain keeps the link's order. Bytes being
-   * sealed count as buffered, so backpressure sees them.
-   */
-  private sendSealed(s: Session, inner: Uint8Array): void {
-    const sealing = sealPacket((s.mac as LinkMac).sendKey, s.sendSeq++, inner);
-    s.sealingBytes += inner.length;
-    s.outbound = s.outbound.then(async () => {
-      let packet: Uint8Array;
-      try {
-        packet = await sealing;
-      } finally {
-        s.sealingBytes -= inner.length;
-      }
-      if (s.state !== 'open') return; // closed meanwhile: dropped with the link
-      try {
-        this.sendRaw(s, packet);
-      } catch (e) {
-        return this.closeSession(s, `send failed: ${String(e)}`);
-      }
-      if (s.sealingBytes === 0) this.onDrained(s);
-    }).catch((e: unknown) => this.closeSession(s, `seal failed: ${String(e)}`));
   }
 
   // ---- Receiving -----------------------------------------------------------------------
@@ -673,52 +640,28 @@ export class LinkTransport implements PartitionableTransport {
   }
 
   private processPacket(s: Session, packet: Uint8Array): void {
-    if (s.state === 'open') return this.receiveSealed(s, packet);
+    if (s.state === 'open' && s.mac !== null) return this.receiveSealed(s, packet);
+    if (s.state === 'open') {
+      s.silentIntervals = 0;
+      return this.reassemble(s, packet);
+    }
     if (packet[0] === PACKET_SEALED) return this.count('unauthenticated'); // the handshake failed meanwhile
     this.receiveFrameBytes(s, packet.subarray(1));
   }
 
   /**
-   * A packet on an open link: only a sealed one whose sequence number is new is checked;
-   * checks run concurrently and are applied in arrival order (`drainInbound`).
+   * A packet on an open link counts only sealed, with a sequence number above the last one
+   * accepted (checked first: a replay costs no MAC) and a MAC that verifies. Anything else is
+   * dropped and counted; the link stays (on a shared medium anyone can post such packets).
    */
   private receiveSealed(s: Session, packet: Uint8Array): void {
     const parts = parseSealed(packet);
     if (parts === null) return this.count(packet[0] === PACKET_SEALED ? 'macFailed' : 'unauthenticated');
     if (parts.seq < s.receiveSeqMin) return this.count('replayed');
-    if (s.inbound.length >= this.backlogPacketsMax || s.inboundBytes + packet.length > this.backlogBytesMax) return this.count('backlogFull');
-    const entry: InboundPacket = { parts, verified: null };
-    s.inbound.push(entry);
-    s.inboundBytes += packet.length;
-    verifySealed((s.mac as LinkMac).receiveKey, parts).then(
-      (ok) => {
-        entry.verified = ok;
-        this.drainInbound(s);
-      },
-      () => {
-        entry.verified = false;
-        this.drainInbound(s);
-      },
-    );
-  }
-
-  /** Applies checked packets in arrival order, stopping at the first still being checked. */
-  private drainInbound(s: Session): void {
-    while (s.inbound.length > 0 && s.inbound[0].verified !== null && s.state === 'open') {
-      const { parts, verified } = s.inbound.shift() as InboundPacket;
-      s.inboundBytes -= parts.signed.length + parts.tag.length;
-      if (!verified) {
-        this.count('macFailed');
-        continue;
-      }
-      if (parts.seq < s.receiveSeqMin) {
-        this.count('replayed');
-        continue;
-      }
-      s.receiveSeqMin = parts.seq + 1;
-      s.silentIntervals = 0;
-      this.reassemble(s, parts.inner);
-    }
+    if (!verifySealed((s.mac as LinkMac).receiveKey, parts)) return this.count('macFailed');
+    s.receiveSeqMin = parts.seq + 1;
+    s.silentIntervals = 0;
+    this.reassemble(s, parts.inner);
   }
 
   private reassemble(s: Session, packet: Uint8Array): void {
@@ -769,7 +712,7 @@ export class LinkTransport implements PartitionableTransport {
     const params = { verifierNonce: nonce, proverNonce: s.localNonce, proverStoreId: this.localStoreId, verifierStoreId: s.storeId };
     const macParams = { localStoreId: this.localStoreId, remoteStoreId: s.storeId, localNonce: s.localNonce, remoteNonce: nonce };
     this.runExclusive(s, async () => {
-      const [proof, mac] = await Promise.all([signProof(this.keys, params), deriveLinkMac(this.keys, macParams)]);
+      const [proof, mac] = await Promise.all([signProof(this.keys, params), this.packetMac ? deriveLinkMac(this.keys, macParams) : null]);
       s.mac = mac;
       if (s.state !== 'closed') this.sendFrame(s, { type: 'authProof', proof });
     });
@@ -805,7 +748,7 @@ export class LinkTransport implements PartitionableTransport {
   }
 
   private openSession(s: Session): void {
-    if (s.mac === null) return this.failSession(s, 'authFailed'); // a proof before any hello
+    if (s.remoteNonce === null) return this.failSession(s, 'authFailed'); // a proof before any hello
     if (s.authTimer !== null) this.timers.clearTimeout(s.authTimer);
     s.authTimer = null;
     s.state = 'open';
@@ -834,8 +777,8 @@ export class LinkTransport implements PartitionableTransport {
   }
 
   /**
-   * Ends a session. `notify`: this store decided it (not the remote, not the link), so the
-   * link's `bye` tells the remote (sealed with the bye tag once open).
+   * Ends a session. `notify`: this store decided it (not the remote, not the link), so an
+   * open link's `bye` tells the remote.
    */
   private closeSession(s: Session, reason: string, notify = false): void {
     if (s.state === 'closed') return;
@@ -844,11 +787,9 @@ export class LinkTransport implements PartitionableTransport {
     if (s.backlog.length > 0) this.count('unauthenticated', s.backlog.length);
     s.backlog = [];
     s.backlogBytes = 0;
-    s.inbound = [];
-    s.inboundBytes = 0;
     if (s.authTimer !== null) this.timers.clearTimeout(s.authTimer);
     try {
-      if (notify) s.link.bye?.(wasUp ? (s.mac as LinkMac).byeTagOut : null);
+      if (notify && wasUp && s.mac !== null) s.link.bye?.(s.mac.byeTagOut);
       s.link.close();
     } catch {
       // The link is going away either way.

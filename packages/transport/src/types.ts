@@ -34,7 +34,7 @@ export type DropReason =
   | 'decodeError'
   /** receive: chunk reassembly limits violated; the link is dropped. */
   | 'reassembly'
-  /** receive: too many packets (or bytes) arrived while a handshake step or packet MACs were being checked. */
+  /** receive: too many packets (or bytes) arrived while a handshake step was running. */
   | 'backlogFull'
   /** receive: a packet (or BroadcastChannel bye) on an open link whose MAC does not verify; dropped, the link stays. */
   | 'macFailed'

@@ -163,7 +163,8 @@ export class WebRtcTransport extends LinkTransport {
   constructor(o: WebRtcTransportOptions) {
     // Data channels of a dead process can look open for many seconds: keep links alive and
     // drop silent ones (1 s pings, 5 missed) so stores learn of a lost peer quickly.
-    super({ keepaliveIntervalMs: 1000, ...o });
+    // packetMac off: a data channel is point-to-point under DTLS, its fingerprint in sealed signaling.
+    super({ keepaliveIntervalMs: 1000, packetMac: false, ...o });
     this.o = o;
     this.topic = o.keys.clusterId;
     this.session = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');

@@ -155,6 +155,5 @@ export async function sendSealed(keys: ClusterKeys, sender: PipeLink, senderStor
   const receiver = sender.peer as PipeLink;
   const mac = await deriveLinkMac(keys, { localStoreId: senderStoreId, remoteStoreId: receiverStoreId, localNonce: helloNonce(sender), remoteNonce: helloNonce(receiver) });
   let seq = sender.sent.filter((p) => p[0] === PACKET_SEALED).length;
-  const sealed = await Promise.all(inners.map((p) => sealPacket(mac.sendKey, seq++, p)));
-  for (const p of sealed) sender.send(p);
+  for (const p of inners) sender.send(sealPacket(mac.sendKey, seq++, p));
 }

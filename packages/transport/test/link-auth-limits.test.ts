@@ -100,3 +100,21 @@ describe('LinkTransport after authentication', () => {
     b.close();
   });
 });
+
+describe('LinkTransport with packetMac off (point-to-point links, e.g. WebRTC)', () => {
+  it('sends open-link packets unsealed, still gates the handshake, and refuses sealed-looking packets', async () => {
+    const keys = await testKeys('c1', 's3cret');
+    const a = new TestTransport({ localStoreId: 1, keys, packetMac: false });
+    const b = new TestTransport({ localStoreId: 2, keys, packetMac: false });
+    const [la, lb] = connect(a, b);
+    la.handle?.receive(emptyEntriesFrame(420_000)); // junk at a before its handshake is done
+    await until(() => a.peers().length === 1 && b.peers().length === 1);
+    a.send(2, [seqMessage(1, 40_000), seqMessage(2)]);
+    await until(() => b.messages().length === 2);
+    expect(b.messages().map(seqOf)).toEqual([1, 2]);
+    expect(la.sent.every((p) => p[0] !== 2)).toBe(true);
+    expect(a.counters().drops.authPacketTooLarge).toBe(1);
+    a.close();
+    b.close();
+  });
+});
