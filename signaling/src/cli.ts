@@ -2,7 +2,8 @@
  * `peerkv-signaling --host 127.0.0.1 --port 4444 [--max-connections N] [--max-topics N]
  * [--max-message-bytes N] [--rate N] [--burst N] [--idle-timeout-ms N]
  * [--max-connections-per-address N] [--max-pending-upgrades N] [--upgrade-timeout-ms N]
- * [--app-idle-timeout-ms N] [--client-buffer-bytes N]`.
+ * [--app-idle-timeout-ms N] [--client-buffer-bytes N] [--publish-bytes-per-address N]
+ * [--publish-burst-bytes-per-address N]`.
  * Prints `peerkv-signaling listening on ws://HOST:PORT` once bound; SIGTERM/SIGINT close
  * every connection with 1001 and exit 0.
  */
@@ -28,6 +29,8 @@ const LIMIT_FLAGS: Record<string, keyof SignalingLimits> = {
   '--upgrade-timeout-ms': 'upgradeTimeoutMs',
   '--app-idle-timeout-ms': 'appIdleTimeoutMs',
   '--client-buffer-bytes': 'clientBufferedBytesMax',
+  '--publish-bytes-per-address': 'publishBytesPerSecondPerAddressMax',
+  '--publish-burst-bytes-per-address': 'publishBytesBurstPerAddressMax',
 };
 
 function intArg(flag: string, v: string | undefined): number {

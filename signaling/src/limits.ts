@@ -23,6 +23,14 @@ export interface SignalingLimits {
   messagesPerSecondMax: number;
   /** Burst size of that token bucket, in messages. */
   messagesBurstMax: number;
+  /**
+   * Sustained bytes per second that the connections of one address may publish (each is
+   * relayed to every subscriber of its topic, so this bounds what one address makes the
+   * server send to each member). Over it, publishes are dropped (`publishBytesLimited`).
+   */
+  publishBytesPerSecondPerAddressMax: number;
+  /** Burst size of that token bucket, in bytes. */
+  publishBytesBurstPerAddressMax: number;
   /** A connection silent this long (no message, no pong to our pings) is closed. */
   idleTimeoutMs: number;
   /**
@@ -45,6 +53,9 @@ export const DEFAULT_SIGNALING_LIMITS: Readonly<SignalingLimits> = Object.freeze
   upgradeTimeoutMs: 5_000,
   messagesPerSecondMax: 50,
   messagesBurstMax: 200,
+  // PeerKV stores publish well under 1 KiB/s each between SDP exchanges of a few KiB.
+  publishBytesPerSecondPerAddressMax: 512 * 1024,
+  publishBytesBurstPerAddressMax: 2 * 1024 * 1024,
   idleTimeoutMs: 30_000,
   appIdleTimeoutMs: 120_000,
   // Four largest messages: a healthy client drains that at once; 1,024 stuck ones hold 256 MiB.
@@ -81,6 +92,8 @@ export type SignalingDropReason =
   | 'badMessage'
   /** A publish to a topic the connection is not subscribed to (message dropped). */
   | 'notSubscribed'
+  /** A publish over its address's `publishBytesPerSecondPerAddressMax` (message dropped). */
+  | 'publishBytesLimited'
   /** A client over `clientBufferedBytesMax` (closed). */
   | 'slowConsumer'
   | 'handlerError'
@@ -94,5 +107,5 @@ export type SignalingDropReason =
 /** Every drop reason. */
 export const SIGNALING_DROP_REASONS: readonly SignalingDropReason[] = [
   'messageTooBig', 'tooManyTopics', 'serverFull', 'rateLimited', 'idleTimeout', 'appIdleTimeout', 'badMessage',
-  'notSubscribed', 'slowConsumer', 'handlerError', 'addressFull', 'pendingFull', 'upgradeTimeout',
+  'notSubscribed', 'publishBytesLimited', 'slowConsumer', 'handlerError', 'addressFull', 'pendingFull', 'upgradeTimeout',
 ];

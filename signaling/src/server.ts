@@ -21,8 +21,8 @@ import type { RawData, WebSocket } from 'ws';
 import type { SignalingDropReason, SignalingLimits } from './limits.ts';
 import { CLOSE_CODES, DEFAULT_SIGNALING_LIMITS, SIGNALING_DROP_REASONS } from './limits.ts';
 import type { TokenBucket } from './token-bucket.ts';
-import { newBucket, takeToken } from './token-bucket.ts';
-import { SocketGate } from './socket-gate.ts';
+import { newBucket, takeToken, takeTokens } from './token-bucket.ts';
+import { addressKey, SocketGate } from './socket-gate.ts';
 import type { SignalingHealth, SignalingMetrics } from './metrics.ts';
 import { relayText } from './relay-text.ts';
 
@@ -35,9 +35,17 @@ export interface SignalingServerOptions {
   log?: (line: string) => void;
 }
 
+/** What the connections of one address share. */
+interface AddressState {
+  publishBytes: TokenBucket;
+  clients: number;
+}
+
 interface Client {
   /** Server-assigned, relayed as `sender`. */
   id: number;
+  /** Its address's key (`addressKey`). */
+  address: string;
   ws: WebSocket;
   topics: Set<string>;
   bucket: TokenBucket;
@@ -60,6 +68,7 @@ export class SignalingServer {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
   private readonly topics = new Map<string, Set<Client>>();
+  private readonly addresses = new Map<string, AddressState>();
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private readonly counters: Pick<SignalingMetrics, 'connectionsTotal' | 'messagesReceived' | 'messagesPublished' | 'messagesDelivered' | 'bytesReceived' | 'drops'>;
@@ -81,7 +90,7 @@ export class SignalingServer {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 2 * this.limits.messageBytesMax });
     this.http.on('upgrade', (req, socket, head) => {
       this.gate.upgraded(req.socket);
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, addressKey(req.socket.remoteAddress ?? '')));
     });
   }
 
@@ -156,7 +165,7 @@ export class SignalingServer {
     this.counters.drops[reason]++;
   }
 
-  private onConnection(ws: WebSocket): void {
+  private onConnection(ws: WebSocket, address: string): void {
     if (this.clients.size >= this.limits.connectionsMax) {
       this.drop('serverFull');
       ws.close(CLOSE_CODES.serverFull, `server full: ${this.limits.connectionsMax} connections`);
@@ -164,7 +173,10 @@ export class SignalingServer {
     }
     const now = this.now();
     this.counters.connectionsTotal++;
-    const c: Client = { id: this.counters.connectionsTotal, ws, topics: new Set(), bucket: newBucket(this.limits.messagesBurstMax, now), lastSeenMs: now, lastAppMs: now, closing: false };
+    let a = this.addresses.get(address);
+    if (!a) this.addresses.set(address, (a = { publishBytes: newBucket(this.limits.publishBytesBurstPerAddressMax, now), clients: 0 }));
+    a.clients++;
+    const c: Client = { id: this.counters.connectionsTotal, address, ws, topics: new Set(), bucket: newBucket(this.limits.messagesBurstMax, now), lastSeenMs: now, lastAppMs: now, closing: false };
     this.clients.add(c);
     ws.on('message', (data, isBinary) => this.onMessage(c, data, isBinary));
     ws.on('pong', () => {
@@ -176,9 +188,12 @@ export class SignalingServer {
     ws.on('close', () => this.forget(c));
   }
 
+  /** Idempotent: a closed client is forgotten when closed and again on its close event. */
   private forget(c: Client): void {
-    this.clients.delete(c);
+    if (!this.clients.delete(c)) return;
     for (const t of c.topics) this.unsubscribe(c, t);
+    const a = this.addresses.get(c.address);
+    if (a) a.clients--; // kept until its bucket refills (sweep): reconnecting refills nothing
   }
 
   private closeClient(c: Client, code: number, reason: string): void {
@@ -191,6 +206,10 @@ export class SignalingServer {
 
   private sweep(): void {
     const now = this.now();
+    const { publishBytesPerSecondPerAddressMax: rate, publishBytesBurstPerAddressMax: burst } = this.limits;
+    for (const [address, a] of this.addresses) {
+      if (a.clients === 0 && a.publishBytes.tokens + ((now - a.publishBytes.updatedMs) * rate) / 1000 >= burst) this.addresses.delete(address);
+    }
     for (const c of this.clients) {
       if (now - c.lastSeenMs > this.limits.idleTimeoutMs) {
         this.drop('idleTimeout');
@@ -296,6 +315,9 @@ export class SignalingServer {
     if (typeof m.topic !== 'string') return this.drop('badMessage');
     // Only members of a topic speak on it: an outsider cannot fan out to topics it does not hold.
     if (!c.topics.has(m.topic)) return this.drop('notSubscribed');
+    const a = this.addresses.get(c.address) as AddressState;
+    const { publishBytesPerSecondPerAddressMax: rate, publishBytesBurstPerAddressMax: burst } = this.limits;
+    if (!takeTokens(a.publishBytes, this.now(), rate, burst, text.length)) return this.drop('publishBytesLimited');
     const receivers = this.topics.get(m.topic);
     this.counters.messagesPublished++;
     if (!receivers) return;

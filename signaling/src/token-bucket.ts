@@ -15,10 +15,15 @@ export function newBucket(burst: number, nowMs: number): TokenBucket {
 
 /** Refills at `ratePerSecond` up to `burst`, then takes one token; false when empty. */
 export function takeToken(b: TokenBucket, nowMs: number, ratePerSecond: number, burst: number): boolean {
+  return takeTokens(b, nowMs, ratePerSecond, burst, 1);
+}
+
+/** Refills at `ratePerSecond` up to `burst`, then takes `n` tokens; false (taking none) when fewer are left. */
+export function takeTokens(b: TokenBucket, nowMs: number, ratePerSecond: number, burst: number, n: number): boolean {
   const elapsedMs = Math.max(0, nowMs - b.updatedMs);
   b.tokens = Math.min(burst, b.tokens + (elapsedMs * ratePerSecond) / 1000);
   b.updatedMs = nowMs;
-  if (b.tokens < 1) return false;
-  b.tokens -= 1;
+  if (b.tokens < n) return false;
+  b.tokens -= n;
   return true;
 }

@@ -157,7 +157,8 @@ describe('relaying', () => {
   });
 
   it('closes a client that does not read what is relayed to it once clientBufferedBytesMax is queued', async () => {
-    const { url, server } = await start({ clientBufferedBytesMax: 256 * 1024, messagesBurstMax: 10_000, messagesPerSecondMax: 10_000 });
+    const lots = { messagesBurstMax: 10_000, messagesPerSecondMax: 10_000, publishBytesPerSecondPerAddressMax: 1e9, publishBytesBurstPerAddressMax: 1e9 };
+    const { url, server } = await start({ clientBufferedBytesMax: 256 * 1024, ...lots });
     const slow = client(url);
     const pub = client(url);
     await Promise.all([slow.opened, pub.opened]);
@@ -186,5 +187,33 @@ describe('addressKey', () => {
     expect(addressKey('2001:0db8::1')).toBe('2001:db8:0:0::/64');
     expect(addressKey('::1')).toBe('0:0:0:0::/64');
     expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+  });
+});
+
+describe('publish bytes per address', () => {
+  it('drops publishes over the address budget, counted, across its connections and reconnects; other addresses unaffected', async () => {
+    const { url, server } = await start({ publishBytesPerSecondPerAddressMax: 1000, publishBytesBurstPerAddressMax: 20_000 });
+    const a1 = client(url);
+    const a2 = client(url);
+    const other = client(url, { localAddress: '127.0.0.2' });
+    const watcher = client(url, { localAddress: '127.0.0.3' });
+    await Promise.all([a1.opened, a2.opened, other.opened, watcher.opened]);
+    for (const c of [a1, a2, other, watcher]) c.send({ type: 'subscribe', topics: ['t'] });
+    await until(() => server.metrics().subscriptions === 4);
+    const data = 'x'.repeat(4_900); // about 5 KB a message: four fit the 20 KB burst
+    for (let i = 0; i < 4; i++) a1.send({ type: 'publish', topic: 't', data });
+    for (let i = 0; i < 4; i++) a2.send({ type: 'publish', topic: 't', data });
+    await until(() => server.metrics().drops.publishBytesLimited === 4);
+    // Closing and reconnecting refills nothing.
+    a1.ws.close();
+    await a1.closed;
+    const again = client(url);
+    await again.opened;
+    again.send({ type: 'subscribe', topics: ['t'] });
+    again.send({ type: 'publish', topic: 't', data });
+    await until(() => server.metrics().drops.publishBytesLimited === 5);
+    other.send({ type: 'publish', topic: 't', data: 'from elsewhere' });
+    await watcher.waitFor((m) => m.data === 'from elsewhere');
+    expect(watcher.received.filter((m) => m.data === data).length).toBe(4);
   });
 });
