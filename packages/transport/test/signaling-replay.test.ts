@@ -139,9 +139,9 @@ describe('replayed signaling', () => {
   });
 
   it('a flood of junk from one connection is bounded per sender and counted', async () => {
-    // The server would close a store that reads this slower than it arrives (slowConsumer):
-    // here every junk message must reach the stores' queues.
-    const url = await server({ limits: { clientBufferedBytesMax: 64 * 1024 * 1024 } });
+    // The server would drop this flood (publishBytesLimited) and close a store that reads it
+    // slower than it arrives (slowConsumer): here every junk message must reach the stores' queues.
+    const url = await server({ limits: { clientBufferedBytesMax: 64 * 1024 * 1024, publishBytesPerSecondPerAddressMax: 1e9, publishBytesBurstPerAddressMax: 1e9 } });
     const a = await store(url, 1);
     const b = await store(url, 2);
     await until(() => a.t.peers().length === 1 && b.t.peers().length === 1);
