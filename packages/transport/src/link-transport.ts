@@ -605,24 +605,22 @@ export class LinkTransport implements PartitionableTransport {
   private receive(s: Session, packet: Uint8Array): void {
     if (s.state === 'closed') return;
     this.stats.bytesReceived += packet.length;
-    if (s.state === 'auth' && !this.admitWhileAuthenticating(s, packet)) return;
-    if (s.busy) {
-      if (s.backlog.length >= this.backlogPacketsMax || s.backlogBytes + packet.length > this.backlogBytesMax) return this.count('backlogFull');
-      s.backlog.push(packet);
-      s.backlogBytes += packet.length;
-      return;
-    }
-    this.processPacket(s, packet);
+    if (!s.busy) return this.processPacket(s, packet);
+    // A handshake step runs (it is the only thing that sets `busy`): hold, undecoded, what
+    // may count once it is done: a hello or proof, or a packet of a remote that opened first
+    // (a sender never makes one bigger than a chunk). `processPacket` judges it then.
+    if (packet.length > Math.max(AUTH_PACKET_BYTES_MAX, this.chunkLimits.chunkBytesMax)) return this.count('authPacketTooLarge');
+    if (s.backlog.length >= this.backlogPacketsMax || s.backlogBytes + packet.length > this.backlogBytesMax) return this.count('backlogFull');
+    s.backlog.push(packet);
+    s.backlogBytes += packet.length;
   }
 
   /**
-   * The cheap gate of an authenticating link, before anything is held or decoded: a small
-   * whole hello or proof, or (while a handshake step runs, the remote having opened first)
-   * a sealed packet no bigger than a chunk, kept for after the proof checks out.
+   * The cheap gate of an authenticating link, before anything is decoded: only a small
+   * whole hello or proof passes.
    */
-  private admitWhileAuthenticating(s: Session, packet: Uint8Array): boolean {
+  private admitWhileAuthenticating(packet: Uint8Array): boolean {
     if (packet[0] === PACKET_SEALED) {
-      if (s.busy && packet.length <= this.chunkLimits.chunkBytesMax) return true;
       this.count('unauthenticated');
       return false;
     }
@@ -645,8 +643,7 @@ export class LinkTransport implements PartitionableTransport {
       s.silentIntervals = 0;
       return this.reassemble(s, packet);
     }
-    if (packet[0] === PACKET_SEALED) return this.count('unauthenticated'); // the handshake failed meanwhile
-    this.receiveFrameBytes(s, packet.subarray(1));
+    if (this.admitWhileAuthenticating(packet)) this.receiveFrameBytes(s, packet.subarray(1));
   }
 
   /**

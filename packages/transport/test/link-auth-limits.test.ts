@@ -6,7 +6,9 @@
  */
 import { makeMessage } from '@peerkv/raft';
 import { describe, expect, it } from 'vitest';
+import { signProof } from '../src/auth.ts';
 import { encodePackets } from '../src/chunking.ts';
+import { readFrame } from '../src/codec/frame.ts';
 import { AUTH_PACKET_BYTES_MAX } from '../src/link-transport.ts';
 import { connect, PipeLink, seqMessage, seqOf, TestTransport, testKeys, until } from './helpers.ts';
 
@@ -116,5 +118,30 @@ describe('LinkTransport with packetMac off (point-to-point links, e.g. WebRTC)',
     expect(a.counters().drops.authPacketTooLarge).toBe(1);
     a.close();
     b.close();
+  });
+});
+
+describe('LinkTransport while a handshake step runs', () => {
+  it('holds the packets of a remote that opened first and delivers them once open (packetMac off)', async () => {
+    const keys = await testKeys('c1', 's3cret');
+    const a = new TestTransport({ localStoreId: 1, keys, packetMac: false });
+    const remote = new PipeLink();
+    const h = a.attach(9, remote);
+    const hello = readFrame((remote.sent[0] as Uint8Array).subarray(1));
+    if (hello.type !== 'authHello') throw new Error('no hello');
+    const nonce = new Uint8Array(32).fill(5);
+    const proof = await signProof(keys, { verifierNonce: hello.nonce, proverNonce: nonce, proverStoreId: 9, verifierStoreId: 1 });
+    // Back to back, as a remote that verified our proof first sends them: hello, proof, data.
+    const frames = [
+      { type: 'authHello' as const, clusterId: 'c1', storeId: 9, nonce },
+      { type: 'authProof' as const, proof },
+      { type: 'raftBatch' as const, batch: { clusterId: 'c1', fromStoreId: 9, toStoreId: 1, messages: [seqMessage(1, 40_000)] } },
+    ];
+    for (const f of frames) for (const p of encodePackets(f, 16 * 1024)) h.receive(p);
+    await until(() => a.messages().length === 1);
+    expect(a.messages().map(seqOf)).toEqual([1]);
+    expect(a.peers()).toEqual([9]);
+    expect(a.counters().drops.unauthenticated).toBe(0);
+    a.close();
   });
 });
