@@ -44,6 +44,19 @@ describe('operators', () => {
     expect(c.takeEvents().map((e) => e.outcome)).toEqual(['stale', 'stale']);
   });
 
+  it('goes stale when made from a view that missed a finished change (cluster seed 91)', () => {
+    // PD still saw four voters at confVer 3 and made "remove the extra peer 12"; peer 11 had
+    // already been removed (confVer 4). Removing 12 too would leave two voters.
+    const c = new OperatorController(LIMITS);
+    const op: Operator = { regionId: 1, kind: 'removeReplica', desc: 'remove extra peer 12', steps: [{ kind: 'removePeer', storeId: 3, peerId: 12 }], epoch: { confVer: 3, version: 4 }, createdAtMs: 0 };
+    expect(c.add(op).kind).toBe('added');
+    expect(c.dispatch(status(1, [peer(10, 1), peer(12, 3), peer(20, 4)], { confVer: 4, version: 4 }), 1)).toBeNull();
+    expect(c.takeEvents().map((e) => e.outcome)).toEqual(['stale']);
+    // Its own step half done (the region in the joint configuration it entered) is not stale.
+    expect(c.add(op).kind).toBe('added');
+    expect(c.dispatch(status(1, [peer(10, 1), peer(11, 2), peer(20, 4), peer(12, 3, 'demotingVoter')], { confVer: 4, version: 4 }), 2)).toEqual(op.steps[0]);
+  });
+
   it('a split operator succeeds when the version grows', () => {
     const c = new OperatorController(LIMITS);
     c.add(splitOperator({ info: newRegionInfoForTest(status(1)), kind: 'split', desc: 't', nowMs: 0 }));

@@ -15,6 +15,8 @@ import type { StoreRequests } from './requests.ts';
 
 export class PdWorker {
   private heartbeating = false;
+  /** Operator steps not run because the region changed after the heartbeat that got them. */
+  staleSteps = 0;
 
   constructor(
     private readonly ctx: StoreContext,
@@ -60,7 +62,18 @@ export class PdWorker {
     await this.collectRemovedPeers(pd);
     for (const hb of heartbeats) {
       const r = await pd.regionHeartbeat(hb, { timeoutMs: 2000 });
-      if (r.ok && r.value.step) await this.executeStep(hb.region.id, r.value.step, pd);
+      if (!r.ok || !r.value.step) continue;
+      // PD chose the step for the region as this heartbeat described it. The region may have
+      // changed since (a membership change finished while the heartbeat was in flight): a
+      // step run on a region PD has not seen can remove a voter PD thought was extra, and
+      // leave two voters where one is gone for good (cluster seed 91). PD sends it again
+      // after the next heartbeat, if it still applies.
+      const now = this.ctx.peers.get(hb.region.id)?.region.epoch;
+      if (!now || now.confVer !== hb.region.epoch.confVer || now.version !== hb.region.epoch.version) {
+        this.staleSteps++;
+        continue;
+      }
+      await this.executeStep(hb.region.id, r.value.step, pd);
     }
   }
 

@@ -95,7 +95,7 @@ export class OperatorController {
     if (predates(op, status)) return null;
     while (running.stepIndex < op.steps.length && isStepDone(op, op.steps[running.stepIndex], status)) running.stepIndex++;
     if (running.stepIndex === op.steps.length) return this.finish(running, 'success', nowMs);
-    if (isStale(op, status)) return this.finish(running, 'stale', nowMs);
+    if (isStale(op, status, running.stepIndex)) return this.finish(running, 'stale', nowMs);
     if (this.isTimedOut(running, nowMs)) return this.finish(running, 'timeout', nowMs);
     return op.steps[running.stepIndex];
   }

@@ -2,8 +2,9 @@
  * Whether an operator's steps are done, judged from what a region heartbeat shows, and
  * whether the region moved on without it (TiKV's `checkStaleOperator`): the version must be
  * unchanged (splits and merges invalidate placement decisions) and the conf version may only
- * have grown by the operator's own conf changes (two per step at most: a joint change enters
- * and leaves).
+ * have grown by the operator's own conf changes: one per conf-change step done (a change
+ * enters a joint configuration, bumping the conf version once, and leaves it), and one for
+ * the current step when the region is in the joint configuration that step entered.
  */
 import type { Peer, PeerId, Region } from '../meta.ts';
 import type { Operator, OperatorStep } from './types.ts';
@@ -34,9 +35,20 @@ export function isStepDone(op: Operator, step: OperatorStep, status: RegionStatu
   }
 }
 
-/** Steps that change membership (each bumps the conf version). */
-function confChangeSteps(op: Operator): number {
-  return op.steps.filter((s) => s.kind === 'addLearner' || s.kind === 'promoteLearner' || s.kind === 'removePeer').length;
+/** Whether `step` changes membership (each such step bumps the conf version once). */
+function isConfChangeStep(step: OperatorStep): boolean {
+  return step.kind === 'addLearner' || step.kind === 'promoteLearner' || step.kind === 'removePeer';
+}
+
+/**
+ * Whether `status` shows `step` begun but not done: a learner added but still catching up,
+ * or the region in the joint configuration the step entered.
+ */
+function isMidway(step: OperatorStep, status: RegionStatus): boolean {
+  if (!isConfChangeStep(step) || step.kind === 'transferLeader' || step.kind === 'splitRegion') return false;
+  const peer = status.region.peers.find((p) => p.id === step.peerId);
+  if (step.kind === 'addLearner') return peer?.role === 'learner';
+  return step.kind === 'promoteLearner' ? peer?.role === 'incomingVoter' : peer?.role === 'demotingVoter';
 }
 
 /**
@@ -48,10 +60,19 @@ export function predates(op: Operator, status: RegionStatus): boolean {
   return version < op.epoch.version || confVer < op.epoch.confVer;
 }
 
-/** Whether the region changed in ways the operator cannot explain (assumes `!predates`). */
-export function isStale(op: Operator, status: RegionStatus): boolean {
+/**
+ * Whether the region changed in ways the operator cannot explain (assumes `!predates`).
+ * `stepIndex` is the operator's current step (every step before it shows as done). An
+ * operator made from a stale view (PD had not yet heard of a change that finished) must go:
+ * its next step would act on a region it never saw (cluster seed 91: "remove the extra
+ * voter" ran after the extra voter was already gone, leaving two voters, one of them lost).
+ */
+export function isStale(op: Operator, status: RegionStatus, stepIndex: number): boolean {
   const { version, confVer } = status.region.epoch;
   if (op.steps.some((s) => s.kind === 'splitRegion')) return false;
   if (version !== op.epoch.version) return true;
-  return confVer > op.epoch.confVer + 2 * confChangeSteps(op);
+  const done = op.steps.slice(0, stepIndex).filter(isConfChangeStep).length;
+  const current = op.steps[stepIndex];
+  const midway = current !== undefined && isMidway(current, status) ? 1 : 0;
+  return confVer > op.epoch.confVer + done + midway;
 }
