@@ -14,3 +14,4 @@ export * from './meta-codec.ts';
 export * from './region-error.ts';
 export * from './key-error.ts';
 export * from './kv-op.ts';
+export * from './clock.ts';

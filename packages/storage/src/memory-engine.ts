@@ -29,12 +29,11 @@ import {
   type WriteOptions,
 } from './engine.ts';
 import { SnapshotRegistry } from './snapshot.ts';
+import type { Clock } from '@peerkv/proto';
 import { newTree, readTreeKey, readTreePage, treeRangeBytes, TreeSnapshot, type Tree } from './tree-snapshot.ts';
 
-/** The timers a slow `MemoryDisk` waits on (a simulator passes virtual ones). */
-export interface DiskTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-}
+/** What a slow `MemoryDisk` uses of PeerKV's one `Clock`: its timers (a simulator passes its virtual clock). */
+export type DiskTimers = Pick<Clock, 'setTimeout'>;
 
 /**
  * How a `MemoryDisk` behaves beyond "every write is durable at once" (the default, kept for

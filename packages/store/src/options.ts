@@ -6,7 +6,7 @@
 import type { Peer, RegionEpoch } from '@peerkv/pd';
 import type { Config as RaftConfig } from '@peerkv/raft';
 import type { Durability, KvEngine } from '@peerkv/storage';
-import type { RegionMessage } from '@peerkv/transport';
+import { systemClock, type Clock, type RegionMessage } from '@peerkv/transport';
 import type { ApplyObserver } from './apply.ts';
 import type { StoreTestMutations } from './mutations.ts';
 import type { PdClient } from './pd-client.ts';
@@ -42,16 +42,11 @@ export interface StoreTransport {
   send(toStoreId: number, messages: RegionMessage[]): void;
 }
 
-/** Injectable timers (a simulator passes virtual ones). */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** The store's timers: PeerKV's one `Clock` (a simulator passes its virtual one). */
+export type Timers = Clock;
 
-export const REAL_TIMERS: Timers = {
-  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
-  clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
-};
+/** The platform's wall clock and timers (`systemClock`). */
+export const REAL_TIMERS: Timers = systemClock;
 
 /** Store settings; every limit is named with its unit. */
 export interface StoreOptions {

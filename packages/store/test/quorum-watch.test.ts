@@ -13,6 +13,9 @@ class VirtualTimers implements Timers {
   nowMs = 0;
   private next = 1;
   private readonly due = new Map<number, { at: number; fn: () => void }>();
+  now(): number {
+    return this.nowMs;
+  }
   setTimeout(fn: () => void, ms: number): unknown {
     const id = this.next++;
     this.due.set(id, { at: this.nowMs + ms, fn });

@@ -1,22 +1,29 @@
 /**
- * The clock and timers a transport uses, injected so tests drive time by hand. Only the
- * `systemTimers` default touches the platform's clock.
+ * The platform's implementations of PeerKV's one clock interface (`Clock`, declared in
+ * `@peerkv/proto`; `Timers` is its name in the transport's options), and a hand-driven one for
+ * tests. These are the only places that touch the platform's clock and timers.
  */
+import type { Clock, TimerHandle } from '@peerkv/proto';
 
-/** An opaque timer handle. */
-export type TimerHandle = unknown;
+export type { Clock, TimerHandle } from '@peerkv/proto';
+export { sleepOn } from '@peerkv/proto';
 
-/** Time source and one-shot timers. */
-export interface Timers {
-  /** Milliseconds on a monotonic clock. */
-  now(): number;
-  setTimeout(fn: () => void, delayMs: number): TimerHandle;
-  clearTimeout(handle: TimerHandle): void;
-}
+/** The clock a transport takes (PeerKV's one `Clock`). */
+export type Timers = Clock;
 
-/** The platform's clock (`performance.now`) and timers. */
-export const systemTimers: Timers = {
+/** The platform's monotonic clock (`performance.now`) and timers: for durations. */
+export const monotonicClock: Clock = {
   now: () => performance.now(),
+  setTimeout: (fn, delayMs) => globalThis.setTimeout(fn, delayMs),
+  clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+/** The transport's default (`monotonicClock`). */
+export const systemTimers: Clock = monotonicClock;
+
+/** The platform's wall clock (`Date.now`) and timers: for timestamps other machines compare (PD's TSO, heartbeats). */
+export const systemClock: Clock = {
+  now: () => Date.now(),
   setTimeout: (fn, delayMs) => globalThis.setTimeout(fn, delayMs),
   clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
