@@ -45,7 +45,7 @@ export type * from './mutations.ts';
 export * from './request-types.ts';
 export { FieldCheck, fieldsOf } from './request-check.ts';
 export { StoreApi } from './request-api.ts';
-export { STORE_HANDLERS, SNAPSHOT_BUSY_BACKOFF_MS, type Handler, type HandlerEnv, type HandlerTable } from './handlers/index.ts';
+export { STORE_HANDLERS, READ_ONE_PAGE_PAIRS_MAX, SNAPSHOT_BUSY_BACKOFF_MS, type Handler, type HandlerEnv, type HandlerTable } from './handlers/index.ts';
 
 const encoder = new TextEncoder();
 

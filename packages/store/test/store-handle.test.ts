@@ -1,8 +1,9 @@
 /**
  * `Store.handle`: one request vocabulary. Bad input (an unknown type, a field of the wrong
  * type, not an object at all) is refused with a typed `StoreRequestError`, never a crash, and
- * over RPC with a `BadRequest` answer; reads run on one engine snapshot that is always
- * released, and an engine out of snapshots answers `ServerIsBusy`.
+ * over RPC with a `BadRequest` answer; a read of several engine reads (a scan over more than
+ * a page) runs on one engine snapshot that is always released, and an engine out of
+ * snapshots answers such a read `ServerIsBusy`.
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import type { Region } from '@peerkv/pd';
 import { MemoryEngine, StorageError, type KvEngine, type KvSnapshot } from '@peerkv/storage';
 import {
   LocalRouter,
+  READ_ONE_PAGE_PAIRS_MAX,
   STORE_CFS,
   STORE_REQUEST_CODECS,
   Store,
@@ -24,16 +26,17 @@ import {
 const t = (s: string): Uint8Array => new TextEncoder().encode(s);
 const REGION: Region = { id: 2, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [{ id: 12, storeId: 1, role: 'voter' }] };
 
-/** A memory engine that counts snapshots taken and released. */
+/** A memory engine that counts snapshots taken and released, and may act right after taking one. */
 class CountingEngine {
   taken = 0;
   released = 0;
+  afterSnapshot: (() => Promise<void>) | undefined;
   static async open(snapshotsOpenMax?: number): Promise<KvEngine & CountingEngine> {
     const inner = await MemoryEngine.open({ columnFamilies: STORE_CFS, snapshotsOpenMax });
     const counts = new CountingEngine();
     return new Proxy(inner, {
       get(target, prop, receiver) {
-        if (prop === 'taken' || prop === 'released') return counts[prop];
+        if (prop === 'taken' || prop === 'released' || prop === 'afterSnapshot') return counts[prop];
         if (prop !== 'snapshot') {
           const v = Reflect.get(target, prop, receiver) as unknown;
           return typeof v === 'function' ? v.bind(target) : v;
@@ -41,12 +44,18 @@ class CountingEngine {
         return async (): Promise<KvSnapshot> => {
           const s = await target.snapshot();
           counts.taken++;
+          await counts.afterSnapshot?.();
           const release = async (): Promise<void> => {
             counts.released++;
             await s.release();
           };
           return { columnFamilies: s.columnFamilies, get: s.get.bind(s), scan: s.scan.bind(s), approximateSize: s.approximateSize.bind(s), release, close: release };
         };
+      },
+      set(_target, prop, value) {
+        if (prop !== 'afterSnapshot') return false;
+        counts.afterSnapshot = value as CountingEngine['afterSnapshot'];
+        return true;
       },
     }) as unknown as KvEngine & CountingEngine;
   }
@@ -137,35 +146,66 @@ describe('Store.handle refuses bad input with a typed error', () => {
   });
 });
 
+/** Writes `n` keys k000.. with `value`, 100 per write. */
+async function fill(s: Store, n: number, value: string, seq: { n: number }): Promise<void> {
+  for (let i = 0; i < n; i += 100) {
+    const ops = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({ type: 'put' as const, key: t(`k${String(i + j).padStart(3, '0')}`), value: t(value) }));
+    expect((await s.write(2, REGION.epoch, 'c', ++seq.n, ops)).ok).toBe(true);
+  }
+}
+
 describe('reads on an engine snapshot', () => {
-  it('takes one snapshot per read and always releases it', async () => {
+  it('a scan over several pages takes one snapshot and releases it; a get or a one-page scan reads the engine', async () => {
     const engine = await CountingEngine.open(2);
     const s = await oneStore(engine);
     const epoch = REGION.epoch;
-    for (let i = 0; i < 30; i++) expect((await s.write(2, epoch, 'c', i + 1, [{ type: 'put', key: t(`k${i}`), value: t(`v${i}`) }])).ok).toBe(true);
-    const before = engine.taken;
-    for (let i = 0; i < 20; i++) {
-      expect(await s.get(2, epoch, t(`k${i}`), i % 2 ? 'linearizable' : 'stale')).toEqual({ ok: true, value: t(`v${i}`) });
-      const page = await s.scan(2, epoch, { start: t('k'), limit: 5, reverse: i % 2 === 0 }, 'follower');
-      expect(page.ok && page.value.length).toBe(5);
+    await fill(s, 600, 'a', { n: 0 });
+    for (let i = 0; i < 10; i++) {
+      expect(await s.get(2, epoch, t(`k${String(i).padStart(3, '0')}`), i % 2 ? 'linearizable' : 'stale')).toEqual({ ok: true, value: t('a') });
+      const page = await s.scan(2, epoch, { start: t('k'), limit: READ_ONE_PAGE_PAIRS_MAX, reverse: i % 2 === 0 }, 'follower');
+      expect(page.ok && page.value.length).toBe(READ_ONE_PAGE_PAIRS_MAX);
+    }
+    expect(engine.taken).toBe(0);
+    for (let i = 0; i < 10; i++) {
+      const all = await s.scan(2, epoch, { start: t('k'), limit: Infinity, reverse: i % 2 === 0 }, i % 2 ? 'linearizable' : 'stale');
+      expect(all.ok && all.value.length).toBe(600);
     }
     // Refused before the read (a bad epoch): no snapshot taken.
-    expect((await s.get(2, { confVer: 1, version: 9 }, t('k1'))).ok).toBe(false);
-    expect(engine.taken - before).toBe(40);
-    expect(engine.released).toBe(engine.taken);
+    expect((await s.scan(2, { confVer: 1, version: 9 }, { start: t('k'), limit: 1000 })).ok).toBe(false);
+    expect(engine.taken).toBe(10);
+    expect(engine.released).toBe(10);
+  });
+
+  it('a scan over several pages sees one state: not a write that applies after its snapshot', async () => {
+    const engine = await CountingEngine.open();
+    const s = await oneStore(engine);
+    const seq = { n: 0 };
+    await fill(s, 600, 'a', seq);
+    // Between the snapshot and the first page, every key changes (one write per 100 keys).
+    engine.afterSnapshot = async () => {
+      engine.afterSnapshot = undefined;
+      await fill(s, 600, 'b', seq);
+    };
+    const r = await s.scan(2, REGION.epoch, { start: t('k'), limit: 1000 });
+    expect(r.ok && new Set(r.value.map((p) => new TextDecoder().decode(p.value)))).toEqual(new Set(['a']));
+    expect(r.ok && r.value.length).toBe(600);
+    expect(await s.get(2, REGION.epoch, t('k599'))).toEqual({ ok: true, value: t('b') });
   });
 
   it('answers ServerIsBusy while the engine has no snapshot slot, and reads again once one is free', async () => {
     const engine = await CountingEngine.open(1);
     const s = await oneStore(engine);
-    expect((await s.write(2, REGION.epoch, 'c', 1, [{ type: 'put', key: t('k'), value: t('v') }])).ok).toBe(true);
+    await fill(s, 300, 'v', { n: 0 });
     const held = await engine.snapshot();
     await expect(engine.snapshot()).rejects.toBeInstanceOf(StorageError);
-    const busy = await s.get(2, REGION.epoch, t('k'));
+    const busy = await s.scan(2, REGION.epoch, { start: t('k'), limit: 1000 });
     expect(!busy.ok && busy.error.kind).toBe('ServerIsBusy');
-    const busyScan = await s.scan(2, REGION.epoch, { start: t('a'), limit: 10 }, 'stale');
-    expect(!busyScan.ok && busyScan.error.kind).toBe('ServerIsBusy');
+    const busyStale = await s.scan(2, REGION.epoch, { start: t('k'), limit: Infinity }, 'stale');
+    expect(!busyStale.ok && busyStale.error.kind).toBe('ServerIsBusy');
+    // One engine read needs no slot.
+    expect(await s.get(2, REGION.epoch, t('k001'))).toEqual({ ok: true, value: t('v') });
     await held.release();
-    expect(await s.get(2, REGION.epoch, t('k'))).toEqual({ ok: true, value: t('v') });
+    const again = await s.scan(2, REGION.epoch, { start: t('k'), limit: 1000 });
+    expect(again.ok && again.value.length).toBe(300);
   });
 });

@@ -18,7 +18,7 @@ import { handleGet, handleScan } from './reads.ts';
 import { handleWrite } from './write.ts';
 
 export type { Handler, HandlerEnv, HandlerTable } from './handler.ts';
-export { SNAPSHOT_BUSY_BACKOFF_MS } from './reads.ts';
+export { READ_ONE_PAGE_PAIRS_MAX, SNAPSHOT_BUSY_BACKOFF_MS } from './reads.ts';
 
 /** Every request type's handler. */
 export const STORE_HANDLERS: HandlerTable = {
