@@ -58,6 +58,31 @@ describe('replica checker', () => {
     expect(c.storesOf(2)).toEqual([1, 102, 104]);
   });
 
+  it('cancels an operator whose learner waits on a store that went down, and places the replica elsewhere (cluster seed 30)', () => {
+    const c = new SimCluster(['d2', 'd3', 'd4', 'd5'], { maxStoreDownTimeMs: 5 * MIN, regionScheduleTolerance: 100 });
+    c.setRegions(regionsOn(1, [1, 102, 103]));
+    c.run(2);
+    c.down.add(103);
+    const r = c.regions.get(2)!;
+    let learner = undefined as (typeof r.region.peers)[number] | undefined;
+    for (let i = 0; i < 20 && !learner; i++) {
+      c.run(1, MIN);
+      learner = r.region.peers.find((p) => p.role === 'learner');
+    }
+    expect(learner).toBeDefined();
+    // The learner's store dies before it catches up.
+    r.pending = [learner!.id];
+    c.down.add(learner!.storeId);
+    c.run(12, MIN);
+    const stores = c.storesOf(2);
+    expect(stores).not.toContain(learner!.storeId);
+    expect(stores).not.toContain(103);
+    expect(stores).toHaveLength(3);
+    const outcomes = c.scheduler.operators.takeEvents().map((e) => e.outcome);
+    expect(outcomes).toContain('cancelled');
+    expect(outcomes).not.toContain('timeout');
+  });
+
   it('waits when no store can take the replacement', () => {
     const c = new SimCluster(['d2', 'd3'], { maxStoreDownTimeMs: MIN });
     c.setRegions(regionsOn(1, [1, 102, 103]));

@@ -57,7 +57,8 @@ export class Scheduler {
     this.operators.checkTimeouts(nowMs);
     const out: ScheduleOutput = { added: [], commands: [] };
     if (!sm.isBootstrapped) return out;
-    const view = new ClusterView(input, this.operators);
+    let view = new ClusterView(input, this.operators);
+    if (this.cancelWaitingOnDownStores(view, nowMs) > 0) view = new ClusterView(input, this.operators);
     // A region in a joint configuration is mid-change: its heartbeat shows transitional roles
     // (incoming/demoting voters) that no checker should act on until the change is left.
     const free = (info: RegionInfo): boolean =>
@@ -88,6 +89,25 @@ export class Scheduler {
    * Call for every region heartbeat PD receives (data regions and PD's group): the step the
    * region's leader should carry out now, or null.
    */
+  /**
+   * Cancels operators whose next step waits on a store that can no longer hold a replica
+   * (down past `maxStoreDownTimeMs`, offline): a learner added there never catches up, so the
+   * operator would only end at its timeout. Cancelled, the replica checker places the replica
+   * elsewhere and removes the leftover learner at once (TiKV cancels an operator whose target
+   * store is down). Returns how many it cancelled.
+   */
+  private cancelWaitingOnDownStores(view: ClusterView, nowMs: number): number {
+    let cancelled = 0;
+    for (const r of this.operators.running()) {
+      const step = r.operator.steps[r.stepIndex];
+      if (step === undefined || (step.kind !== 'addLearner' && step.kind !== 'promoteLearner')) continue;
+      if (view.stores.get(step.storeId)?.canHold !== false) continue;
+      this.operators.cancel(r.operator.regionId, nowMs);
+      cancelled++;
+    }
+    return cancelled;
+  }
+
   onRegionHeartbeat(heartbeat: RegionHeartbeat, nowMs: number): OperatorStep | null {
     return this.operators.dispatch(heartbeat, nowMs);
   }
