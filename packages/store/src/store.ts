@@ -20,6 +20,7 @@ import type { OperatorStep, PdApplyResult, PdCommand, PdStateMachine, Region, Re
 import type { KvEngine } from '@peerkv/storage';
 import { WriteBatch } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
+import type { ApplyObserver } from './apply.ts';
 import { StoreContext } from './context.ts';
 import { STORE_HANDLERS, type Handler, type HandlerEnv } from './handlers/index.ts';
 import { bumpBoot, createRegion, loadRegions, readIdentity } from './identity.ts';
@@ -277,6 +278,19 @@ export class Store extends StoreApi {
    */
   regionDigests(): Promise<RegionDigest[]> {
     return regionDigests(this.ctx);
+  }
+
+  /**
+   * Calls `observer` for every command a data region applies on this store from now on, in
+   * log order per region, once the write holding it is durable (apply.ts). Returns the
+   * function that stops it.
+   */
+  observeApply(observer: ApplyObserver): () => void {
+    this.ctx.applyObservers.push(observer);
+    return () => {
+      const i = this.ctx.applyObservers.indexOf(observer);
+      if (i >= 0) this.ctx.applyObservers.splice(i, 1);
+    };
   }
 
   status(): StoreStatus {

@@ -148,6 +148,17 @@ describe('column families', () => {
     expect(seen).toHaveLength(30);
     expect(seen[0].ops.map((op) => op.cf ?? 'default')).toEqual(DATA_CFS);
     expect(seen.map((c) => c.index)).toEqual([...seen.map((c) => c.index)].sort((a, b) => a - b));
+    expect(nodes.get(1)!.store.status().stoppedReason).toBeUndefined();
+    // An observer added later sees what applies from then on, until it stops.
+    const late: AppliedCommand[] = [];
+    const stop = nodes.get(2)!.store.observeApply({ onApplied: (c) => late.push(c) });
+    expect((await leader.write(2, region.epoch, 'c', ++seq, putsEverywhere('k99', 99))).ok).toBe(true);
+    await until('the late observer saw the write', () => late.length === 1);
+    stop();
+    expect((await leader.write(2, region.epoch, 'c', ++seq, DATA_CFS.map((cf) => ({ type: 'delete', cf, key: k('k99') }) as KvOp))).ok).toBe(true);
+    await until('store 2 applied the delete', async () => !(await pairsOf(nodes.get(2)!.engine, 'extra')).some((p) => p.startsWith('k99')));
+    expect(late).toHaveLength(1);
+    expect(late[0].ops.map((op) => op.cf ?? 'default')).toEqual(DATA_CFS);
 
     // Size: region heartbeats count every column family's keys.
     await until('a heartbeat counting every column family', () => pd.heartbeats.some((h) => h.region.id === 2 && h.approximateKeys === 30 * DATA_CFS.length));
