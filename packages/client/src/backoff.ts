@@ -1,7 +1,9 @@
 /**
  * Retry with capped exponential backoff and full jitter, within a budget of attempts and of
- * total time. Time and chance are injected so tests and the simulator stay deterministic.
+ * total time. Time (a `Clock`) and chance (`random`) are injected so tests and the simulator
+ * stay deterministic.
  */
+import { sleepOn, systemClock, type Clock } from '@peerkv/transport';
 import { PeerKVError } from './errors.ts';
 
 export interface BackoffOptions {
@@ -17,32 +19,16 @@ export interface BackoffOptions {
 
 export const BACKOFF_DEFAULT: BackoffOptions = { attemptsMax: 20, baseMs: 5, capMs: 1000, budgetMs: 20_000 };
 
-export interface Clock {
-  now(): number;
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-  random(): number;
-}
+/** A client's time: PeerKV's one `Clock` (the platform's wall clock by default; the simulator's virtual one). */
+export type { Clock } from '@peerkv/transport';
 
-export const REAL_CLOCK: Clock = {
-  now: () => Date.now(),
-  random: () => Math.random(),
-  sleep: (ms, signal) =>
-    new Promise((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(new PeerKVError('Aborted', 'aborted'));
-        return;
-      }
-      const t = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = (): void => {
-        clearTimeout(t);
-        reject(new PeerKVError('Aborted', 'aborted'));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-    }),
-};
+/** The platform's wall clock and timers. */
+export const REAL_CLOCK: Clock = systemClock;
+
+/** Sleeps `ms` on `clock`; an abort rejects with `PeerKVError('Aborted')`. */
+export function sleepFor(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return sleepOn(clock, ms, signal, () => new PeerKVError('Aborted', 'aborted'));
+}
 
 /** The delay before attempt `attempt` (1-based retries), with full jitter. */
 export function backoffDelayMs(o: BackoffOptions, attempt: number, random: () => number): number {

@@ -8,7 +8,7 @@ import type { Peer, RegionError } from '@peerkv/pd';
 import { compareKeys, regionContainsKey } from '@peerkv/pd';
 import type { KvOp, ReadConsistency, Result } from '@peerkv/store';
 import { CLIENT_LEASE_MS, CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
-import { BACKOFF_DEFAULT, REAL_CLOCK, backoffDelayMs, type BackoffOptions, type Clock } from './backoff.ts';
+import { BACKOFF_DEFAULT, REAL_CLOCK, backoffDelayMs, sleepFor, type BackoffOptions, type Clock } from './backoff.ts';
 import { PeerKVError } from './errors.ts';
 import { RegionCache } from './region-cache.ts';
 import type { ClusterStatus, KvPair, KvService, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
@@ -28,7 +28,10 @@ export interface ClientOptions {
   /** Unique per client instance; a random one when absent. */
   clientId?: string;
   backoff?: Partial<BackoffOptions>;
+  /** Time and timers (the platform's wall clock by default; the simulator passes its virtual one). */
   clock?: Clock;
+  /** A float in [0, 1) for backoff jitter (`Math.random` by default; the simulator passes a seeded one). */
+  random?: () => number;
   /** Per-attempt request timeout, ms. */
   requestTimeoutMs?: number;
   /** Default read consistency. */
@@ -96,6 +99,7 @@ export class PeerKV {
   private readonly cache = new RegionCache();
   private readonly backoff: BackoffOptions;
   private readonly clock: Clock;
+  private readonly random: () => number;
   private readonly pd: PdService;
   private readonly stores: StoreResolver;
   private readonly requestTimeoutMs: number;
@@ -126,6 +130,7 @@ export class PeerKV {
     this.sessionId = this.clientId;
     this.backoff = { ...BACKOFF_DEFAULT, ...o.backoff };
     this.clock = o.clock ?? REAL_CLOCK;
+    this.random = o.random ?? Math.random;
     this.requestTimeoutMs = o.requestTimeoutMs ?? 5000;
     this.consistency = o.consistency ?? 'linearizable';
   }
@@ -328,7 +333,7 @@ export class PeerKV {
         groups = await this.groupOps(remaining, signal);
       } catch (e) {
         if (e instanceof PeerKVError && e.kind === 'Unavailable') {
-          await this.sleepQuietly(backoffDelayMs(this.backoff, round, this.clock.random), signal);
+          await this.sleepQuietly(backoffDelayMs(this.backoff, round, this.random), signal);
           continue;
         }
         if (e instanceof PeerKVError && e.kind === 'Aborted') return { kind: 'aborted', ambiguous, lastError };
@@ -418,7 +423,7 @@ export class PeerKV {
 
   private async sleepQuietly(ms: number, signal?: AbortSignal): Promise<void> {
     try {
-      await this.clock.sleep(ms, signal);
+      await sleepFor(this.clock, ms, signal);
     } catch {
       /* aborted: the caller checks the signal */
     }
@@ -480,7 +485,7 @@ export class PeerKV {
         route = typeof locate === 'function' ? await locate() : await this.route(locate, signal);
       } catch (e) {
         if (e instanceof PeerKVError && e.kind === 'Unavailable') {
-          if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.clock.random), signal))) return { kind: 'aborted', ambiguous, lastError };
+          if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.random), signal))) return { kind: 'aborted', ambiguous, lastError };
           continue;
         }
         if (e instanceof PeerKVError && e.kind === 'Aborted') return { kind: 'aborted', ambiguous, lastError };
@@ -492,7 +497,7 @@ export class PeerKV {
       if (!target || !svc) {
         this.cache.invalidate(route.region.id);
         skipPeers = new Set();
-        if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.clock.random), signal))) return { kind: 'aborted', ambiguous, lastError };
+        if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.random), signal))) return { kind: 'aborted', ambiguous, lastError };
         continue;
       }
       const r = await fn(route, svc);
@@ -509,7 +514,7 @@ export class PeerKV {
       if (r.error.kind === 'StaleWrite') return { kind: 'stale', ambiguous, lastError };
       // Following a hint or a refreshed epoch goes at once, a few times; then back off.
       const retryNow = this.onRegionError(route, target, r.error, skipPeers) && ++immediateRetries <= IMMEDIATE_RETRIES_MAX;
-      if (!retryNow && !(await this.pause(backoffDelayMs(this.backoff, attempt, this.clock.random) + busyMs(r.error), signal))) {
+      if (!retryNow && !(await this.pause(backoffDelayMs(this.backoff, attempt, this.random) + busyMs(r.error), signal))) {
         return { kind: 'aborted', ambiguous, lastError };
       }
     }

@@ -14,7 +14,7 @@
  * Raft and retries.
  */
 import type { Region } from '@peerkv/pd';
-import type { RegionMessage } from '@peerkv/transport';
+import type { Clock, RegionMessage } from '@peerkv/transport';
 import type { SnapshotTransferLimits, SnapshotTransferStatus } from './options.ts';
 import { PD_REGION_ID } from './pd-host.ts';
 import type { RegionPeer } from './peer.ts';
@@ -44,7 +44,7 @@ export interface ReceiveEnv {
   limits: SnapshotTransferLimits;
   status: SnapshotTransferStatus;
   dataCfs: readonly string[];
-  timers: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void };
+  timers: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
   send(toStoreId: number, rm: RegionMessage): void;
   peer(regionId: number): RegionPeer | undefined;
   /** Whether `region` overlaps another replica hosted here. */

@@ -15,7 +15,7 @@
 import type { Region } from '@peerkv/pd';
 import type { Message, SnapshotMetadata } from '@peerkv/raft';
 import { StorageError, crc32c, type KvSnapshot } from '@peerkv/storage';
-import type { RegionMessage } from '@peerkv/transport';
+import type { Clock, RegionMessage } from '@peerkv/transport';
 import { ByteWriter } from '@peerkv/transport';
 import type { DedupEntry } from './dedup.ts';
 import type { SnapshotTransferLimits, SnapshotTransferStatus } from './options.ts';
@@ -101,7 +101,7 @@ async function* chunksOf(items: AsyncIterable<StreamItem>, chunkBytes: number): 
 export interface SendEnv {
   limits: SnapshotTransferLimits;
   status: SnapshotTransferStatus;
-  timers: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void };
+  timers: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
   /** Sends to the receiving store. */
   send(rm: RegionMessage): void;
   /** The transfer ended (exactly once): tell Raft (unless superseded) and forget it. */

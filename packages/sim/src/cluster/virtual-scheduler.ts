@@ -1,14 +1,12 @@
 /**
- * Virtual time for a whole in-process cluster: one scheduler is the stores' `Timers` and
- * `now`, and the clients' `Clock` (with seeded chance). Owns the order in which timed work
- * runs: between two timers, every promise continuation and microtask already queued runs to
+ * Virtual time for a whole in-process cluster: one scheduler is the `Clock` (PeerKV's one
+ * clock interface) of every store, PD replica and client, and their seeded chance
+ * (`random`). Owns the order in which timed work runs: between two timers, every promise continuation and microtask already queued runs to
  * completion (a `setImmediate` turn), then the earliest due timer fires (ties in scheduling
  * order). No wall clock and no real timer influences a run, so a seed replays identically.
  */
 import { SeededRng } from '@peerkv/raft';
-import type { Timers } from '@peerkv/store';
-import type { Clock } from 'peerkv';
-import { PeerKVError } from 'peerkv';
+import type { Clock } from '@peerkv/transport';
 import { EventQueue } from '../event-queue.ts';
 
 /** Where virtual time starts, ms since 1970 (2023-11-14). */
@@ -30,7 +28,7 @@ function settle(): Promise<void> {
 }
 
 /** Deterministic virtual time: timers, a clock and a seeded random source. */
-export class VirtualScheduler implements Timers {
+export class VirtualScheduler implements Clock {
   private readonly queue = new EventQueue();
   private readonly rng: SeededRng;
   /** Timer callbacks that threw, in order (a store or client bug, reported by the harness). */
@@ -64,28 +62,6 @@ export class VirtualScheduler implements Timers {
 
   /** A float in [0, 1) from the scheduler's seeded stream. */
   random = (): number => this.rng.nextFloat();
-
-  /** The client `Clock` backed by this scheduler. */
-  readonly clock: Clock = {
-    now: () => this.now(),
-    random: () => this.random(),
-    sleep: (ms, signal) =>
-      new Promise((resolve, reject) => {
-        if (signal?.aborted) {
-          reject(new PeerKVError('Aborted', 'aborted'));
-          return;
-        }
-        const h = this.setTimeout(() => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        }, ms);
-        const onAbort = (): void => {
-          this.clearTimeout(h);
-          reject(new PeerKVError('Aborted', 'aborted'));
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-      }),
-  };
 
   /** Runs every timer due within the next `virtualMs`, settling between timers; ends at now + virtualMs. */
   async runFor(virtualMs: number): Promise<void> {

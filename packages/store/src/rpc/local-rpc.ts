@@ -9,14 +9,11 @@
  * and `heal` here apply to both when a router is given, so Raft and RPC traffic are cut
  * together.
  */
-import { RpcError, type RequestHandler, type RpcRequestOptions } from '@peerkv/transport';
+import { RpcError, systemClock, type Clock, type RequestHandler, type RpcRequestOptions } from '@peerkv/transport';
 import type { LocalRouter } from '../local-router.ts';
 
-/** Timers `LocalRpc` uses (injectable; defaults to the platform's). */
-export interface LocalRpcTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** What `LocalRpc` uses of PeerKV's one `Clock`: its timers (the platform's by default). */
+export type LocalRpcTimers = Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 
 /** Settings, with units. */
 export interface LocalRpcOptions {
@@ -36,10 +33,7 @@ export interface LocalRpcEndpoint {
   onRequest(handler: RequestHandler): () => void;
 }
 
-const SYSTEM_TIMERS: LocalRpcTimers = {
-  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
-  clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
-};
+const SYSTEM_TIMERS: LocalRpcTimers = systemClock;
 
 /** In-process request/response between stores. */
 export class LocalRpc {
