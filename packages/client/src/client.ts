@@ -12,6 +12,7 @@ import { BACKOFF_DEFAULT, REAL_CLOCK, backoffDelayMs, sleepFor, type BackoffOpti
 import { PeerKVError } from './errors.ts';
 import { RegionCache } from './region-cache.ts';
 import type { ClusterStatus, KvPair, KvService, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
+import { TsoBatcher } from './tso-batcher.ts';
 
 /** Largest key, in bytes. */
 export const KEY_BYTES_MAX = 64 * 1024;
@@ -119,6 +120,8 @@ export class PeerKV {
   /** Stores whose request timed out, until when they are asked last (clock ms). */
   private readonly suspectStores = new Map<number, number>();
   private readonly scanPagePairs: number;
+  /** Batches `getTimestamp` callers into few PD requests (created on first use). */
+  private tsoBatcher: TsoBatcher | undefined;
 
   constructor(o: ClientOptions) {
     this.statusSource = o.statusSource ?? (isStatusSource(o.pd) ? o.pd : undefined);
@@ -598,8 +601,23 @@ export class PeerKV {
     return this.statusSource.clusterStatus();
   }
 
+  // ------------------------------------------------------------------ TSO
+
+  /**
+   * A fresh timestamp from PD's TSO (`physicalMs << 18 | logical`), strictly above every one
+   * this client got before. Concurrent callers share PD requests (`TsoBatcher`).
+   */
+  async getTimestamp(o: CallOptions = {}): Promise<bigint> {
+    if (this.closed) throw new PeerKVError('Closed', 'client is closed');
+    const pd = this.pd;
+    if (!pd.getTimestamps) throw new PeerKVError('Unavailable', 'this client\'s PD serves no timestamps');
+    this.tsoBatcher ??= new TsoBatcher({ getTimestamps: (count, co) => pd.getTimestamps!(count, co) }, { clock: this.clock, random: this.random, backoff: this.backoff });
+    return this.tsoBatcher.getTimestamp(o);
+  }
+
   close(): void {
     this.closed = true;
+    this.tsoBatcher?.close();
   }
 }
 

@@ -9,8 +9,9 @@
  */
 import type { Region, ScheduleConfig, StoreMeta } from '@peerkv/pd';
 import { DEFAULT_SCHEDULE_CONFIG, regionContainsKey } from '@peerkv/pd';
-import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, PD_REGION_ID, STORE_CFS, Store, type LocalRouterOptions, type PdClient, type StoreOptions } from '@peerkv/store';
+import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, PD_REGION_ID, STORE_CFS, Store, type LocalRouterOptions, type PdClient, type Result, type StoreOptions } from '@peerkv/store';
 import type { KvEngine } from '@peerkv/storage';
+import { PeerKVError } from './errors.ts';
 import type { ClusterStatus, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
 
 /** Wait between two attempts to get a store id from PD, ms. */
@@ -144,6 +145,14 @@ export class PdCluster implements PdService, StoreResolver, StatusSource {
 
   async getStore(storeId: number): Promise<StoreMeta | undefined> {
     return this.pdView()?.getStore(storeId)?.meta;
+  }
+
+  /** `count` consecutive TSO timestamps from the PD leader's store (`Unavailable` with the region error when it cannot answer). */
+  async getTimestamps(count: number): Promise<{ first: bigint; count: number }> {
+    const leader = [...this.stores.values()].find((s) => s.pdIsLeader());
+    const r: Result<{ first: bigint; count: number }> = leader ? await leader.pdGetTimestamps(count) : { ok: false, error: { kind: 'NotLeader', regionId: PD_REGION_ID } };
+    if (!r.ok) throw new PeerKVError('Unavailable', `PD getTimestamps: ${r.error.kind}`, r.error);
+    return r.value;
   }
 
   /** Data regions PD knows, with their peers' stores. */

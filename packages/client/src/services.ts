@@ -28,6 +28,12 @@ export interface PdService {
   getRegion(key: Uint8Array, o?: { signal?: AbortSignal }): Promise<RegionRoute | undefined>;
   getRegionById(regionId: number, o?: { signal?: AbortSignal }): Promise<RegionRoute | undefined>;
   getStore(storeId: number, o?: { signal?: AbortSignal }): Promise<StoreMeta | undefined>;
+  /**
+   * `count` consecutive TSO timestamps from the PD leader (the first is returned); throws
+   * `PeerKVError('Unavailable')` with the region error when PD could not answer. Absent on
+   * routing stand-ins without PD: `PeerKV.getTimestamp` then refuses with `Unavailable`.
+   */
+  getTimestamps?(count: number, o?: { signal?: AbortSignal }): Promise<{ first: bigint; count: number }>;
 }
 
 /** Finds the `KvService` of a store (a connection pool). */

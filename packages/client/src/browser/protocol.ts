@@ -25,6 +25,8 @@ export type KvRequest =
   | { op: 'deleteRange'; start: Uint8Array; end: Uint8Array; stamp?: WriteStamp }
   | { op: 'scan'; start?: Uint8Array; end?: Uint8Array; limit?: number; reverse?: boolean; consistency?: ReadConsistency }
   | { op: 'status' }
+  /** A fresh TSO timestamp from the host's client (batched with the host's other callers). */
+  | { op: 'getTimestamp' }
   | HookRequest;
 
 /**
@@ -57,6 +59,8 @@ export interface KvReplies {
   deleteRange: void;
   scan: KvPair[];
   status: ClusterStatus;
+  /** A bigint (structured-cloneable), strictly above every timestamp the host's client handed out before. */
+  getTimestamp: bigint;
   stopStore: unknown;
   startStore: unknown;
   partitionStore: unknown;

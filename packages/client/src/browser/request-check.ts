@@ -56,6 +56,7 @@ const CHECKS: Checks = {
     consistency(f, q.consistency);
   },
   status: () => {},
+  getTimestamp: () => {},
   stopStore: (f) => void f.uint('storeId'),
   startStore: (f) => void f.uint('storeId'),
   partitionStore: (f) => void f.uint('storeId'),

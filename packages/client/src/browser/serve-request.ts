@@ -51,6 +51,7 @@ const DATA_HANDLERS: { readonly [Op in DataRequest['op']]: DataHandler<Op> } = {
   batchDelete: (kv, req) => Promise.all(req.keys.map((k) => kv.delete(k))).then(() => undefined),
   deleteRange: (kv, req) => kv.deleteRange(req.start, req.end),
   scan: (kv, req) => scanArray(kv, req),
+  getTimestamp: (kv) => kv.getTimestamp(),
 };
 
 async function scanArray(kv: PeerKV, req: Extract<KvRequest, { op: 'scan' }>): Promise<KvPair[]> {
