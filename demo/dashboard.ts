@@ -9,7 +9,7 @@ import type { BrowserStatus, PdView, RegionView, StoreView } from 'peerkv/browse
 import { PD_REGION_ID } from '@peerkv/store';
 import { byId, h, kib, showKey } from './dom.ts';
 import type { DemoHandle, DemoStores } from './stores.ts';
-import { signalingUrl } from './stores.ts';
+import { demoCluster, inviteLink, newPrivateCluster, signalingUrl } from './stores.ts';
 import { StoreCard, type CardContext } from './store-card.ts';
 import { ClusterEvents } from './events.ts';
 
@@ -124,6 +124,12 @@ export function mountDashboard(stores: DemoStores): void {
   });
   byId('heal').addEventListener('click', () => void act('heal', () => Promise.all(stores.all().map((hd) => hd.kv.heal()))));
   byId('add-store').addEventListener('click', () => void act('add a store', () => stores.add()));
+  // Invites: this cluster's link, and a private cluster with a generated secret (issue 13, finding 7).
+  byId<HTMLAnchorElement>('invite-link').href = inviteLink(demoCluster());
+  byId('private-cluster').addEventListener('click', () => {
+    location.assign(inviteLink(newPrivateCluster()));
+    location.reload();
+  });
   setInterval(tick, STATUS_POLL_MS);
   tick();
 }

@@ -5,7 +5,7 @@
  * in localStorage, so a reload reopens them from IndexedDB instead of leaving their replicas
  * on dead stores.
  */
-import { openBrowser, type BrowserPeerKV, type OpenBrowserOptions } from 'peerkv/browser';
+import { decodeInvite, encodeInvite, generateClusterSecret, openBrowser, type BrowserPeerKV, type Invite, type OpenBrowserOptions } from 'peerkv/browser';
 
 /** The demo's cluster name (signaling topic, database names). */
 export const DEMO_CLUSTER = 'demo';
@@ -21,6 +21,11 @@ export const EXTRA_STORES_MAX = 4;
 /** localStorage key holding how many stores this profile added. */
 const EXTRA_COUNT_KEY = 'peerkv-demo:extra-stores';
 
+/** The localStorage key of `cluster`'s added-store count (the demo cluster keeps the old key). */
+function extraCountKey(cluster: string | undefined): string {
+  return cluster === undefined || cluster === DEMO_CLUSTER ? EXTRA_COUNT_KEY : `${EXTRA_COUNT_KEY}:${cluster}`;
+}
+
 /** The signaling server: `?signaling=` in the page URL, else `npm start`'s, else port 4444 on this host. */
 export function signalingUrl(): string {
   const fromQuery = new URLSearchParams(location.search).get('signaling');
@@ -28,6 +33,32 @@ export function signalingUrl(): string {
   const fromEnv = import.meta.env.VITE_PEERKV_SIGNALING;
   if (fromEnv) return fromEnv;
   return `ws://${location.hostname}:${DEMO_SIGNALING_PORT}`;
+}
+
+/**
+ * The cluster this page joins: the one an `#invite=` link names (a private cluster with a
+ * generated secret), else the public demo cluster.
+ */
+export function demoCluster(): Invite {
+  if (location.hash.startsWith('#invite=')) {
+    try {
+      return decodeInvite(location.hash);
+    } catch (e) {
+      console.warn(`ignoring the invite in this link: ${String(e)}`);
+    }
+  }
+  return { cluster: DEMO_CLUSTER, secret: DEMO_SECRET, signaling: [signalingUrl()] };
+}
+
+/** This page's link with `invite` in its fragment (open it in another browser to join). */
+export function inviteLink(invite: Invite): string {
+  return `${location.origin}${location.pathname}${location.search}#invite=${encodeInvite(invite)}`;
+}
+
+/** A new private cluster: a random name and a generated secret, on this page's signaling server. */
+export function newPrivateCluster(): Invite {
+  const name = `private-${generateClusterSecret().slice(4, 14)}`;
+  return { cluster: name, secret: generateClusterSecret(), signaling: [signalingUrl()] };
 }
 
 /** One handle of this page: the main store or an added one. */
@@ -52,9 +83,10 @@ export class DemoStores {
 
   /** Opens the main store and every store this profile added before. */
   static async open(): Promise<DemoStores> {
-    const base: OpenBrowserOptions = { cluster: DEMO_CLUSTER, secret: DEMO_SECRET, signaling: [signalingUrl()], testHooks: true };
+    const joined = demoCluster();
+    const base: OpenBrowserOptions = { cluster: joined.cluster, secret: joined.secret, signaling: joined.signaling, testHooks: true };
     const s = new DemoStores(base, await openBrowser(base));
-    const before = Math.min(EXTRA_STORES_MAX, Number(localStorage.getItem(EXTRA_COUNT_KEY) ?? 0) || 0);
+    const before = Math.min(EXTRA_STORES_MAX, Number(localStorage.getItem(extraCountKey(base.cluster)) ?? 0) || 0);
     for (let i = 1; i <= before; i++) await s.openExtra(i);
     return s;
   }
@@ -73,7 +105,7 @@ export class DemoStores {
   async add(): Promise<DemoHandle> {
     if (this.extras.length >= EXTRA_STORES_MAX) throw new Error(`at most ${EXTRA_STORES_MAX} added stores per browser`);
     const h = await this.openExtra(this.extras.length + 1);
-    localStorage.setItem(EXTRA_COUNT_KEY, String(this.extras.length));
+    localStorage.setItem(extraCountKey(this.base.cluster), String(this.extras.length));
     return h;
   }
 

@@ -9,3 +9,5 @@ export * from './backoff.ts';
 export * from './local-cluster.ts';
 export * from './remote/index.ts';
 export * from './pd-cluster.ts';
+export * from './invite.ts';
+export { generateClusterSecret, isGeneratedSecret } from '@peerkv/transport';

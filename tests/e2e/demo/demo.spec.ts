@@ -8,7 +8,8 @@
  * down while the list keeps working, and it starts again; A cuts its link to B and heals it;
  * a second tab of B attaches to B's host tab and shows the list. Then two fresh profiles
  * open the demo at the same moment: one creates the cluster, the other joins, and the list
- * syncs. Screenshots go to tests/artifacts/demo-*.png.
+ * syncs. Last, a private cluster: A presses "New private cluster" (a generated secret) and B
+ * joins by its invite link. Screenshots go to tests/artifacts/demo-*.png.
  *
  * Run with `node tests/run-e2e.mjs tests/e2e/demo`.
  */
@@ -171,4 +172,32 @@ test('two browsers opening the demo at the same moment form one cluster (one cre
   await addItem(d, 'tea');
   await expect(c.locator('#items li .text')).toHaveText(['tea'], { timeout: STEP_MS });
   await c.screenshot({ path: join(ARTIFACTS, 'demo-simultaneous-open.png'), fullPage: true });
+});
+
+test('a private cluster with a generated secret: A starts it, B joins by its invite link, the list syncs', async () => {
+  test.setTimeout(90_000);
+  for (const c of contexts.splice(0)) await c.close();
+  const ctxE = await launch('e');
+  const e = await openDemo(ctxE, 'E', ctxE.pages()[0]);
+  // "New private cluster" reloads the page on a link whose fragment holds a fresh invite.
+  await e.evaluate(() => ((window as unknown as { beforePrivate: boolean }).beforePrivate = true));
+  await e.click('#private-cluster');
+  const reloaded = () => e.evaluate(() => !(window as unknown as { beforePrivate?: boolean }).beforePrivate && location.hash.startsWith('#invite=') && document.body.dataset.ready === 'true');
+  await expect.poll(() => reloaded().catch(() => false), { timeout: STEP_MS }).toBe(true);
+  await expect(e.locator('#summary')).toContainText('bootstrapped', { timeout: STEP_MS });
+  const link = await e.locator('#invite-link').getAttribute('href');
+  expect(link).toMatch(/#invite=peerkv1\./);
+  const invite = JSON.parse(Buffer.from(link!.split('#invite=peerkv1.')[1], 'base64url').toString()) as { c: string; s: string };
+  expect(invite.c).toMatch(/^private-/);
+  expect(invite.s).toMatch(/^pk1_[A-Za-z0-9_-]{43}$/);
+
+  const ctxF = await launch('f');
+  const f = ctxF.pages()[0];
+  f.on('pageerror', (err) => console.log(`F pageerror: ${err.message}`));
+  await f.goto(link!);
+  await expect(f.locator('body[data-ready="true"]')).toHaveCount(1);
+  await expect(f.locator('#summary')).toContainText('joined', { timeout: STEP_MS });
+  await addItem(e, 'private tea');
+  await expect(f.locator('#items li .text')).toHaveText(['private tea'], { timeout: STEP_MS });
+  await f.screenshot({ path: join(ARTIFACTS, 'demo-private-cluster.png'), fullPage: true });
 });

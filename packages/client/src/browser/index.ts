@@ -14,3 +14,5 @@ export * from './net-host.ts';
 export * from './serve-request.ts';
 export * from './request-check.ts';
 export * from './device-id.ts';
+export * from '../invite.ts';
+export { generateClusterSecret, isGeneratedSecret } from '@peerkv/transport';
