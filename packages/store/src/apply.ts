@@ -14,6 +14,7 @@ import { compareKeys, regionContainsKey } from '@peerkv/pd';
 import { decodeConfChange, type ConfChangeV2, type Entry } from '@peerkv/raft';
 import type { WriteBatch } from '@peerkv/storage';
 import { decodeConfChangeContext, type Command, type KvOp, type SplitCommand, type WriteCommand } from './command.ts';
+import { applyTxn } from './txn/apply-txn.ts';
 import { stageDedupRecords } from './dedup.ts';
 import { DATA_CF, META_CF, regionStateKey } from './keys.ts';
 import { encodeRegionState, ok, rolesOf, type ApplyContext, type ApplyEffects, type RegionPeer, type Result } from './peer.ts';
@@ -46,7 +47,7 @@ export type CommandHandler<C extends Command> = (cmd: C, a: ApplyContext) => Res
 /** One handler per command type: adding a command is one entry here plus its codec. */
 export type CommandHandlers = { [K in Command['type']]: CommandHandler<Extract<Command, { type: K }>> };
 
-export const COMMAND_HANDLERS: CommandHandlers = { write: applyWrite, split: applySplit };
+export const COMMAND_HANDLERS: CommandHandlers = { write: applyWrite, split: applySplit, txn: applyTxn };
 
 /** Runs `cmd`'s handler from `handlers`. */
 export function dispatchCommand(handlers: CommandHandlers, cmd: Command, a: ApplyContext): Result<unknown> {

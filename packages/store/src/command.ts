@@ -59,8 +59,20 @@ export interface SplitCommand {
   newPeerIds: number[];
 }
 
+/**
+ * The writes of one transactional action (prewrite, commit, rollback, ...), computed by the
+ * leader's txn scheduler on an engine snapshot under its latches: `KvOp`s across the txn
+ * column families (`default`, `lock`, `write`), applied all or none. No (clientId, seq):
+ * Percolator's start ts makes every action idempotent, so a retry recomputes and rewrites the
+ * same records (or nothing).
+ */
+export interface TxnCommand {
+  type: 'txn';
+  ops: KvOp[];
+}
+
 /** What a data region's Raft log entry (a normal one) carries. */
-export type Command = WriteCommand | SplitCommand;
+export type Command = WriteCommand | SplitCommand | TxnCommand;
 
 /** Context carried by a conf change entry: which peers (with stores) the change concerns. */
 export interface ConfChangeContext {
@@ -77,12 +89,14 @@ const enum Tag {
   WriteV1 = 1,
   Split = 2,
   Write = 3,
+  Txn = 4,
 }
 
 /** A command as the bytes of a Raft log entry (paired with `decodeCommand`). */
 export function encodeCommand(cmd: Command): Uint8Array {
   const w = new ByteWriter();
   if (cmd.type === 'write') writeWrite(w, cmd);
+  else if (cmd.type === 'txn') writeTxn(w, cmd);
   else writeSplit(w, cmd);
   return w.finish();
 }
@@ -96,6 +110,7 @@ export function decodeCommand(data: Uint8Array): Command {
     if (tag === Tag.Write) cmd = readWrite(r);
     else if (tag === Tag.WriteV1) cmd = readWriteV1(r);
     else if (tag === Tag.Split) cmd = readSplit(r);
+    else if (tag === Tag.Txn) cmd = { type: 'txn', ops: readKvOps(r) };
     else throw new CommandDecodeError(`unknown command type ${tag}`);
     r.end('command');
     return cmd;
@@ -126,6 +141,11 @@ function readWriteV1(r: ByteReader): WriteCommand {
   const clientId = r.string(STRING_BYTES_MAX, 'client id');
   const seq = r.varUint();
   return { type: 'write', clientId, seq, ackFloor: 0, stampMs: 0, ops: readKvOps(r) };
+}
+
+function writeTxn(w: ByteWriter, c: TxnCommand): void {
+  w.varUint(Tag.Txn);
+  writeKvOps(w, c.ops);
 }
 
 function writeSplit(w: ByteWriter, c: SplitCommand): void {
