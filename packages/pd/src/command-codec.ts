@@ -15,6 +15,7 @@ import {
   readStoreMeta,
   readStoreState,
   readStoreStats,
+  readTimestamp,
   writeEpoch,
   writeLabels,
   writePeers,
@@ -23,6 +24,7 @@ import {
   writeStoreMeta,
   writeStoreState,
   writeStoreStats,
+  writeTimestamp,
   type ByteReader,
 } from '@peerkv/proto';
 import { readScheduleConfig, writeScheduleConfig } from './codec/config-codec.ts';
@@ -41,6 +43,7 @@ export const COMMAND_KINDS = [
   'setStoreState',
   'regionHeartbeat',
   'setScheduleConfig',
+  'setGcSafePoint',
 ] as const satisfies readonly PdCommand['kind'][];
 
 /** Encodes a command for a Raft log entry. */
@@ -94,6 +97,9 @@ function writeBody(w: ByteWriter, cmd: PdCommand): void {
       return;
     case 'setScheduleConfig':
       writeScheduleConfig(w, cmd.config);
+      return;
+    case 'setGcSafePoint':
+      writeTimestamp(w, cmd.safePoint);
       return;
   }
 }
@@ -151,5 +157,7 @@ function readBody(r: ByteReader, kind: PdCommand['kind']): PdCommand {
     }
     case 'setScheduleConfig':
       return { kind, config: readScheduleConfig(r) };
+    case 'setGcSafePoint':
+      return { kind, safePoint: readTimestamp(r) };
   }
 }

@@ -90,6 +90,17 @@ export interface SetScheduleConfigCommand {
   config: ScheduleConfig;
 }
 
+/**
+ * Raises the replicated GC safe point: versions older than it may be collected, and no
+ * transaction may read below it. Proposed by the PD leader's `GcSafePointKeeper`; a value
+ * at or below the current safe point changes nothing (it never moves back).
+ */
+export interface SetGcSafePointCommand {
+  kind: 'setGcSafePoint';
+  /** A TSO timestamp. */
+  safePoint: bigint;
+}
+
 /** Every command PD's state machine applies. */
 export type PdCommand =
   | BootstrapCommand
@@ -99,7 +110,8 @@ export type PdCommand =
   | StoreHeartbeatCommand
   | SetStoreStateCommand
   | RegionHeartbeatCommand
-  | SetScheduleConfigCommand;
+  | SetScheduleConfigCommand
+  | SetGcSafePointCommand;
 
 /** What applying a command produced; the store hands it to the proposer. */
 export type PdApplyResult =
@@ -112,4 +124,6 @@ export type PdApplyResult =
   /** A region heartbeat was accepted; `removedRegionIds` are older overlapping regions it replaced. */
   | { kind: 'regionUpdated'; regionId: RegionId; removedRegionIds: RegionId[] }
   | { kind: 'configSet' }
+  /** The safe point after the command (`advanced`: it moved). */
+  | { kind: 'gcSafePointSet'; gcSafePoint: bigint; advanced: boolean }
   | { kind: 'refused'; error: PdError };

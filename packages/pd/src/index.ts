@@ -10,12 +10,13 @@ export * from './config.ts';
 export * from './timestamp.ts';
 export * from './command.ts';
 export { COMMAND_KINDS, decodePdCommand, encodePdCommand } from './command-codec.ts';
-export { PD_SNAPSHOT_FORMAT } from './snapshot-codec.ts';
+export { PD_SNAPSHOT_FORMAT, SNAPSHOT_SECTIONS } from './snapshot-codec.ts';
 /** A store as PD knows it (meta, last stats, last heartbeat time). */
 export type { StoreInfo } from './pd-state.ts';
 export { RegionTree, type RegionInfo } from './region-tree.ts';
 export { PdStateMachine } from './state-machine.ts';
 export * from './tso.ts';
+export * from './gc-safe-point.ts';
 export * from './id-allocator.ts';
 export * from './operator/types.ts';
 export { isStepDone, isStale, predates, type RegionStatus } from './operator/progress.ts';

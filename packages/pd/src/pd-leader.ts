@@ -1,13 +1,16 @@
 /**
  * `PdLeader`: the leader-side services of one PD replica, in one object for the store layer
- * to drive: the timestamp oracle, the id allocator and the scheduler. The store calls
+ * to drive: the timestamp oracle, the id allocator, the GC safe point and the scheduler. The store calls
  * `becomeLeader` once this replica leads PD's Raft group and has applied every entry
  * committed before its term, `stepDown` as soon as it learns leadership is lost (before
  * applying further entries), `onApplied` with every apply result, and `tick` periodically:
- * it returns the commands to propose (TSO windows, id batches, tombstones) and the
+ * it returns the commands to propose (TSO windows, id batches, the GC safe point once per
+ * scheduling round at most, tombstones) and the
  * operators a scheduling round started.
  */
 import type { PdApplyResult, PdCommand } from './command.ts';
+import type { GcConfig, GcRegisterResult } from './gc-safe-point.ts';
+import { GcSafePointKeeper } from './gc-safe-point.ts';
 import type { IdAllocatorConfig } from './id-allocator.ts';
 import { IdAllocator } from './id-allocator.ts';
 import type { RegionHeartbeat } from './meta.ts';
@@ -22,6 +25,8 @@ import { TsoAllocator } from './tso.ts';
 export interface PdLeaderOptions {
   tso: Partial<TsoConfig>;
   ids: Partial<IdAllocatorConfig>;
+  /** The GC safe point: `gcLifeTimeMs` (default 10 min) and the registrations' bounds. */
+  gc: Partial<GcConfig>;
   scheduler: Partial<SchedulerOptions>;
   /** Least time between two scheduling rounds. */
   scheduleIntervalMs: number;
@@ -40,6 +45,7 @@ export class PdLeader {
   readonly tso: TsoAllocator;
   readonly ids: IdAllocator;
   readonly scheduler: Scheduler;
+  readonly gc: GcSafePointKeeper;
   private readonly scheduleIntervalMs: number;
   private leaderSinceMs: number | undefined;
   private lastRoundMs = Number.NEGATIVE_INFINITY;
@@ -53,6 +59,7 @@ export class PdLeader {
     this.tso = new TsoAllocator(pdPeerId, options.tso);
     this.ids = new IdAllocator(pdPeerId, options.ids);
     this.scheduler = new Scheduler(options.scheduler);
+    this.gc = new GcSafePointKeeper(options.gc);
     this.scheduleIntervalMs = options.scheduleIntervalMs ?? 1000;
   }
 
@@ -66,6 +73,7 @@ export class PdLeader {
     this.lastRoundMs = Number.NEGATIVE_INFINITY;
     this.tso.becomeLeader(term, this.sm.maxPersistedPhysicalMs);
     this.ids.becomeLeader(term);
+    this.gc.becomeLeader(nowMs);
   }
 
   /** Stops serving and drops running operators. */
@@ -73,6 +81,7 @@ export class PdLeader {
     this.leaderSinceMs = undefined;
     this.tso.stepDown();
     this.ids.stepDown();
+    this.gc.stepDown();
     this.scheduler.stepDown(nowMs);
   }
 
@@ -93,6 +102,8 @@ export class PdLeader {
     if (batch !== null) out.commands.push(batch);
     if (nowMs - this.lastRoundMs < this.scheduleIntervalMs) return out;
     this.lastRoundMs = nowMs;
+    const safePoint = this.gc.proposal(nowMs, this.sm.gcSafePoint);
+    if (safePoint !== null) out.commands.push(safePoint);
     const round = this.scheduler.schedule({ sm: this.sm, nowMs, leaderSinceMs: this.leaderSinceMs, allocId: () => this.ids.alloc() });
     out.commands.push(...round.commands);
     out.added = round.added;
@@ -102,6 +113,15 @@ export class PdLeader {
   /** `count` timestamps (see `TsoAllocator.getTimestamps`). */
   getTimestamps(count: number, nowMs: number): TsoResult {
     return this.tso.getTimestamps(count, nowMs);
+  }
+
+  /**
+   * Registers (or refreshes, or with `ttlMs` 0 removes) a client's oldest live start ts:
+   * the GC safe point stays at or below it until the registration expires.
+   */
+  registerGcService(serviceId: string, minStartTs: bigint, ttlMs: number, nowMs: number): GcRegisterResult {
+    if (!this.isLeader) return { kind: 'error', error: { kind: 'NotLeader' } };
+    return this.gc.register(serviceId, minStartTs, ttlMs, nowMs, this.sm.gcSafePoint);
   }
 
   /** One unique id from memory, or undefined (an id batch proposal is pending). */

@@ -26,6 +26,8 @@ export class PdState {
   idHighWater = 0;
   /** No TSO timestamp with physical part ≥ this has been or may be handed out. */
   maxPersistedPhysicalMs = 0;
+  /** The GC safe point (a TSO timestamp, never lower): versions below it may be collected. */
+  gcSafePoint = 0n;
   readonly stores = new Map<StoreId, StoreInfo>();
   readonly regions = new RegionTree();
   /** PD's own Raft group (no key range); undefined before bootstrap. */

@@ -2,6 +2,11 @@
  * Bytes for a PD snapshot (`PdStateMachine.snapshot` / `restore`): the same compact binary
  * encoding as commands, led by a format version byte. Stores are written by id and regions
  * by start key, so two replicas with the same state produce the same bytes.
+ *
+ * Optional sections follow the regions, each led by its varUint tag (`SNAPSHOT_SECTIONS`,
+ * append only) and written only when it holds something other than its default: a snapshot
+ * from before a section existed simply lacks it and reads as the default, and a state that
+ * never used it keeps the bytes it had before.
  */
 import {
   ByteWriter,
@@ -10,11 +15,13 @@ import {
   readRegionReport,
   readStoreMeta,
   readStoreStats,
+  readTimestamp,
   writePeer,
   writeRegion,
   writeRegionReport,
   writeStoreMeta,
   writeStoreStats,
+  writeTimestamp,
   type ByteReader,
 } from '@peerkv/proto';
 import { readScheduleConfig, writeScheduleConfig } from './codec/config-codec.ts';
@@ -27,6 +34,12 @@ import type { RegionInfo } from './region-tree.ts';
 
 /** Snapshot format version (bumped on incompatible changes). */
 export const PD_SNAPSHOT_FORMAT = 1;
+
+/** Tags of the optional sections after the regions (append only). */
+export const SNAPSHOT_SECTIONS = {
+  /** `gcSafePoint` (a timestamp), when above 0. */
+  gcSafePoint: 1,
+} as const;
 
 function writeRegionInfo(w: ByteWriter, info: RegionInfo): void {
   writeRegion(w, info.region);
@@ -73,6 +86,10 @@ export function encodePdSnapshot(s: PdState): Uint8Array {
   const regions = s.regions.all();
   w.varUint(regions.length);
   for (const info of regions) writeRegionInfo(w, info);
+  if (s.gcSafePoint > 0n) {
+    w.varUint(SNAPSHOT_SECTIONS.gcSafePoint);
+    writeTimestamp(w, s.gcSafePoint);
+  }
   return w.finish();
 }
 
@@ -103,5 +120,25 @@ function readSnapshot(r: ByteReader): PdState {
     if (removed.length > 0) throw new PdDecodeError('Invalid', 'overlapping regions in snapshot');
   }
   if (s.regions.size !== regionCount) throw new PdDecodeError('Invalid', 'duplicate region ids in snapshot');
+  readSections(r, s);
   return s;
+}
+
+/** The optional sections, in tag order, each at most once. */
+function readSections(r: ByteReader, s: PdState): void {
+  let lastTag = 0;
+  while (r.remaining > 0) {
+    const tag = r.varUint();
+    // Tag 0 is no section: bytes past the regions that are not a section.
+    if (tag === 0) throw new PdDecodeError('TrailingBytes', 'bytes after the regions that are no section');
+    if (tag <= lastTag) throw new PdDecodeError('Invalid', `snapshot section ${tag} after ${lastTag}`);
+    lastTag = tag;
+    switch (tag) {
+      case SNAPSHOT_SECTIONS.gcSafePoint:
+        s.gcSafePoint = readTimestamp(r);
+        break;
+      default:
+        throw new PdDecodeError('UnknownTag', `snapshot section ${tag}`);
+    }
+  }
 }

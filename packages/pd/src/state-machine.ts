@@ -5,6 +5,7 @@
  * queries, schedulers) look at the applied state and never change it.
  */
 import { applyAllocIds, applyBootstrap, applySetScheduleConfig, applyTsoSaveWindow } from './apply/cluster.ts';
+import { applySetGcSafePoint } from './apply/gc.ts';
 import { applyRegionHeartbeat } from './apply/region.ts';
 import { applyPutStore, applySetStoreState, applyStoreHeartbeat } from './apply/store.ts';
 import type { PdApplyResult, PdCommand } from './command.ts';
@@ -57,6 +58,8 @@ export class PdStateMachine {
         return applyRegionHeartbeat(s, cmd);
       case 'setScheduleConfig':
         return applySetScheduleConfig(s, cmd);
+      case 'setGcSafePoint':
+        return applySetGcSafePoint(s, cmd);
     }
   }
 
@@ -93,6 +96,11 @@ export class PdStateMachine {
   /** The TSO bound: no timestamp with a physical part ≥ this may be handed out. */
   get maxPersistedPhysicalMs(): number {
     return this.state.maxPersistedPhysicalMs;
+  }
+
+  /** The GC safe point (a TSO timestamp; 0 until first set): never moves back. */
+  get gcSafePoint(): bigint {
+    return this.state.gcSafePoint;
   }
 
   /** The replicated schedule config (a copy). */

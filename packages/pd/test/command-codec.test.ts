@@ -21,6 +21,7 @@ const samples: PdCommand[] = [
     nowMs: 2 ** 45,
   },
   { kind: 'setScheduleConfig', config: { ...DEFAULT_SCHEDULE_CONFIG, balanceRegionBy: 'bytes', pdReplicas: 5 } },
+  { kind: 'setGcSafePoint', safePoint: (1_763_000_000_000n << 18n) | 5n },
 ];
 
 function decodeError(data: Uint8Array): PdDecodeError {

@@ -12,11 +12,13 @@ import {
   readRegion,
   readRegionError,
   readStoreState,
+  readTimestamp,
   writeClipped,
   writeEnum,
   writeRegion,
   writeRegionError,
   writeStoreState,
+  writeTimestamp,
   type ByteReader,
   type ByteWriter,
 } from '@peerkv/proto';
@@ -26,7 +28,7 @@ import { RPC_KEY_BYTES_MAX, RPC_REGIONS_MAX, RPC_STRING_BYTES_MAX } from './wire
 /** Labels in one store's metadata (`@peerkv/proto`'s `LABELS_MAX`: PD refuses more). */
 export const RPC_LABELS_MAX = LABELS_MAX;
 
-const APPLY_KINDS: readonly PdApplyResult['kind'][] = ['bootstrapped', 'idsAllocated', 'tsoWindowSaved', 'storePut', 'storeUpdated', 'regionUpdated', 'configSet', 'refused'];
+const APPLY_KINDS: readonly PdApplyResult['kind'][] = ['bootstrapped', 'idsAllocated', 'tsoWindowSaved', 'storePut', 'storeUpdated', 'regionUpdated', 'configSet', 'refused', 'gcSafePointSet'];
 const PD_ERROR_KINDS: readonly PdError['kind'][] = [
   'AlreadyBootstrapped',
   'NotBootstrapped',
@@ -164,6 +166,9 @@ export function writeApply(w: ByteWriter, a: PdApplyResult): void {
       return;
     case 'refused':
       return writePdError(w, a.error);
+    case 'gcSafePointSet':
+      writeTimestamp(w, a.gcSafePoint);
+      return w.bool(a.advanced);
   }
 }
 
@@ -196,6 +201,10 @@ export function readApply(r: ByteReader): PdApplyResult {
       return { kind };
     case 'refused':
       return { kind, error: readPdError(r) };
+    case 'gcSafePointSet': {
+      const gcSafePoint = readTimestamp(r);
+      return { kind, gcSafePoint, advanced: r.bool() };
+    }
   }
 }
 
