@@ -155,6 +155,13 @@ export class PdCluster implements PdService, StoreResolver, StatusSource {
     return r.value;
   }
 
+  /** PD's GC safe point as the PD leader's replica (or any replica) has applied it; `Unavailable` without PD. */
+  async getGcSafePoint(): Promise<bigint> {
+    const sm = this.pdView();
+    if (!sm) throw new PeerKVError('Unavailable', 'PD getGcSafePoint: no PD replica is up', { kind: 'RegionNotFound', regionId: PD_REGION_ID });
+    return sm.gcSafePoint;
+  }
+
   /** Data regions PD knows, with their peers' stores. */
   regions(): Region[] {
     return (this.pdView()?.allRegions() ?? []).map((i) => i.region).filter((r) => r.id !== PD_REGION_ID);

@@ -34,6 +34,11 @@ export interface PdService {
    * routing stand-ins without PD: `PeerKV.getTimestamp` then refuses with `Unavailable`.
    */
   getTimestamps?(count: number, o?: { signal?: AbortSignal }): Promise<{ first: bigint; count: number }>;
+  /**
+   * PD's GC safe point (a TSO timestamp; 0 until PD first moves it): versions below it may be
+   * collected, so no read may use an older start ts. Absent where PD is not reachable this way.
+   */
+  getGcSafePoint?(o?: { signal?: AbortSignal }): Promise<bigint>;
 }
 
 /** Finds the `KvService` of a store (a connection pool). */
