@@ -17,6 +17,10 @@ import type { StoreStatus } from './options.ts';
 import type { Result } from './peer.ts';
 import type { ReadConsistency } from './request-options.ts';
 import type { PdRequest, PdRouteAnswer } from './rpc/pd-codec.ts';
+import type { Mutation, TxnStatus } from '@peerkv/txn';
+import type { TxnAnswer, TxnCommitMode, TxnGetResult, TxnHeartbeatResult, TxnPrewriteResult, TxnScanResult } from './txn/types.ts';
+
+export type { TxnAnswer, TxnCommitMode, TxnError, TxnGetResult, TxnHeartbeatResult, TxnPrewriteResult, TxnScanResult, TxnUnsupportedError } from './txn/types.ts';
 
 /** A scan range (`limit` may be `Infinity`: unbounded). */
 export interface ScanRange {
@@ -65,7 +69,58 @@ export type DataRequest =
   /** Starts an election for the region on this replica (ok once started). */
   | ({ type: 'campaign'; regionId: number } & Untimed)
   /** The store's status. */
-  | ({ type: 'status' } & Untimed);
+  | ({ type: 'status' } & Untimed)
+  | TxnRequest;
+
+/**
+ * The transactional requests (Percolator; `handlers/txn.ts`): each runs on the region's leader
+ * under per-key latches, on an engine snapshot taken after a ReadIndex, and proposes the
+ * action's writes as one `txn` command. Timestamps are TSO timestamps (`bigint`).
+ */
+export type TxnRequest =
+  /** Locks `mutations` (distinct keys, all in the region) for the transaction `startTs`. */
+  | ({
+      type: 'txnPrewrite';
+      regionId: number;
+      epoch: RegionEpoch;
+      mutations: Mutation[];
+      primary: Uint8Array;
+      startTs: bigint;
+      lockTtlMs: number;
+      /** Keys in the whole transaction (a hint recorded in each lock). */
+      txnSize: number;
+      /** The pessimistic transaction's for-update ts; absent or `0n`: optimistic. */
+      forUpdateTs?: bigint;
+      /** 2PC: the locks' least commit ts (default: one above the start and for-update ts). */
+      minCommitTs?: bigint;
+      mode: TxnCommitMode;
+    } & Timed)
+  /** Commits `keys` of the transaction `startTs` at `commitTs` (> `startTs`). */
+  | ({ type: 'txnCommit'; regionId: number; epoch: RegionEpoch; keys: Uint8Array[]; startTs: bigint; commitTs: bigint } & Timed)
+  /** Rolls back `keys` of the transaction `startTs` (a rollback record stays on each). */
+  | ({ type: 'txnRollback'; regionId: number; epoch: RegionEpoch; keys: Uint8Array[]; startTs: bigint } & Timed)
+  /** Checks (may roll back an expired lock, or push its `minCommitTs` past `callerStartTs`) the transaction `lockTs` on its primary. */
+  | ({
+      type: 'txnCheckStatus';
+      regionId: number;
+      epoch: RegionEpoch;
+      primaryKey: Uint8Array;
+      lockTs: bigint;
+      /** The reader's start ts, to push past (`0n`: no push). */
+      callerStartTs: bigint;
+      /** "Now", a fresh TSO ts: a lock's TTL is judged against it. */
+      currentTs: bigint;
+      rollbackIfNotExist: boolean;
+      forceSyncCommit?: boolean;
+    } & Timed)
+  /** Commits (`commitTs` given) or rolls back (absent) the locks of the transaction `startTs` on `keys`. */
+  | ({ type: 'txnResolveLock'; regionId: number; epoch: RegionEpoch; keys: Uint8Array[]; startTs: bigint; commitTs?: bigint } & Timed)
+  /** Raises the TTL of the transaction `startTs`'s primary lock to `adviseTtlMs`. */
+  | ({ type: 'txnHeartbeat'; regionId: number; epoch: RegionEpoch; primaryKey: Uint8Array; startTs: bigint; adviseTtlMs: number } & Timed)
+  /** Reads `key` as of `ts`; a lock that may commit at or below `ts` is `KeyIsLocked` (the client resolves it). */
+  | ({ type: 'txnGet'; regionId: number; epoch: RegionEpoch; key: Uint8Array; ts: bigint; bypassLocks?: bigint[] } & Timed)
+  /** Reads [start, end) ∩ region as of `ts`, up to `limit` pairs; stops at a hiding lock with `KeyIsLocked`. */
+  | ({ type: 'txnScan'; regionId: number; epoch: RegionEpoch; start: Uint8Array; end?: Uint8Array; limit: number; ts: bigint; bypassLocks?: bigint[] } & Timed);
 
 /** A request to one store. */
 export type StoreRequest = DataRequest | PdRequest;
@@ -94,6 +149,14 @@ export interface StoreResponses {
   pdGetRegionById: Result<PdRouteAnswer | undefined>;
   pdGetStore: Result<StoreMeta | undefined>;
   pdGetTimestamps: Result<{ first: bigint; count: number }>;
+  txnPrewrite: Result<TxnAnswer<TxnPrewriteResult>>;
+  txnCommit: Result<TxnAnswer<void>>;
+  txnRollback: Result<TxnAnswer<void>>;
+  txnCheckStatus: Result<TxnAnswer<TxnStatus>>;
+  txnResolveLock: Result<TxnAnswer<void>>;
+  txnHeartbeat: Result<TxnAnswer<TxnHeartbeatResult>>;
+  txnGet: Result<TxnAnswer<TxnGetResult>>;
+  txnScan: Result<TxnAnswer<TxnScanResult>>;
 }
 
 /** The answer of a request of type `K`. */

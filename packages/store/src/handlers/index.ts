@@ -15,6 +15,7 @@ import {
   handlePdStoreHeartbeat,
 } from './pd.ts';
 import { handleGet, handleScan } from './reads.ts';
+import { handleTxnCheckStatus, handleTxnCommit, handleTxnGet, handleTxnHeartbeat, handleTxnPrewrite, handleTxnResolveLock, handleTxnRollback, handleTxnScan } from './txn.ts';
 import { handleWrite } from './write.ts';
 
 export type { Handler, HandlerEnv, HandlerTable } from './handler.ts';
@@ -38,4 +39,12 @@ export const STORE_HANDLERS: HandlerTable = {
   pdGetRegionById: handlePdGetRegionById,
   pdGetStore: handlePdGetStore,
   pdGetTimestamps: handlePdGetTimestamps,
+  txnPrewrite: handleTxnPrewrite,
+  txnCommit: handleTxnCommit,
+  txnRollback: handleTxnRollback,
+  txnCheckStatus: handleTxnCheckStatus,
+  txnResolveLock: handleTxnResolveLock,
+  txnHeartbeat: handleTxnHeartbeat,
+  txnGet: handleTxnGet,
+  txnScan: handleTxnScan,
 };

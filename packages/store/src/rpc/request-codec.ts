@@ -12,7 +12,8 @@ import { fieldsOf, type FieldCheck } from '../request-check.ts';
 import { StoreRequestError, type RequestOf, type ResponseOf, type ScanRange, type StoreRequest, type StoreRequestType } from '../request-types.ts';
 import { StoreRpcDecodeError } from './errors.ts';
 import { RPC_TIMESTAMPS_MAX, readPdRequestBody, writePdRequestBody } from './pd-codec.ts';
-import { ANSWERS, type AnswerCodec } from './response-codec.ts';
+import { ANSWERS, txnAnswer, type AnswerCodec } from './response-codec.ts';
+import { TXN_REQUEST_BODIES, TXN_VALUE_SHAPES, type TxnValueShape } from '../txn/codec.ts';
 import { RPC_KEY_BYTES_MAX, RPC_PEERS_MAX, RPC_STRING_BYTES_MAX, decoding, readEpoch, readHeader, readOps, readPeer, writeEpoch, writeHeader, writeOps, writePeer } from './wire.ts';
 
 export type { PeerChange, ScanRange, StoreRequest } from '../request-types.ts';
@@ -82,6 +83,29 @@ function pd<K extends Extract<StoreRequestType, `pd${string}`>>(tag: number, tim
       if (timed) f.timeout();
     },
     answer,
+  };
+}
+
+/**
+ * A txn request's entry: its body in `txn/codec.ts`; the check here covers the region fields
+ * (its handler checks the txn fields: timestamps, mutations, key lists, `txn/check.ts`).
+ */
+function txn<K extends Extract<StoreRequestType, `txn${string}`>, V>(
+  tag: number,
+  body: { write(w: ByteWriter, q: RequestOf<K>): void; read(r: ByteReader): RequestOf<K> },
+  shape: TxnValueShape<V>,
+): RequestCodec<K> {
+  return {
+    tag,
+    timed: true,
+    write: (w, q) => body.write(w, q),
+    read: (r) => body.read(r),
+    check(f) {
+      f.uint('regionId');
+      f.epoch();
+      f.timeout();
+    },
+    answer: txnAnswer(shape) as unknown as AnswerCodec<ResponseOf<K>>,
   };
 }
 
@@ -290,6 +314,15 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   pdGetRegionById: pd(14, false, (f) => void f.uint('regionId'), ANSWERS.pdRoute),
   pdGetStore: pd(15, false, (f) => void f.uint('storeId'), ANSWERS.pdStore),
   pdGetTimestamps: pd(16, true, (f) => void f.uint('count', undefined, RPC_TIMESTAMPS_MAX), ANSWERS.pdTimestamps),
+  // The txn requests are numbered from 32: 17 stays unknown, as older peers and tests know it.
+  txnPrewrite: txn(32, TXN_REQUEST_BODIES.txnPrewrite, TXN_VALUE_SHAPES.prewrite),
+  txnCommit: txn(33, TXN_REQUEST_BODIES.txnCommit, TXN_VALUE_SHAPES.unit),
+  txnRollback: txn(34, TXN_REQUEST_BODIES.txnRollback, TXN_VALUE_SHAPES.unit),
+  txnCheckStatus: txn(35, TXN_REQUEST_BODIES.txnCheckStatus, TXN_VALUE_SHAPES.status),
+  txnResolveLock: txn(36, TXN_REQUEST_BODIES.txnResolveLock, TXN_VALUE_SHAPES.unit),
+  txnHeartbeat: txn(37, TXN_REQUEST_BODIES.txnHeartbeat, TXN_VALUE_SHAPES.heartbeat),
+  txnGet: txn(38, TXN_REQUEST_BODIES.txnGet, TXN_VALUE_SHAPES.get),
+  txnScan: txn(39, TXN_REQUEST_BODIES.txnScan, TXN_VALUE_SHAPES.scan),
 };
 
 /** Wire numbers of the request types (append only). */

@@ -9,6 +9,8 @@ import { ByteWriter } from '@peerkv/transport';
 import type { Result } from '../peer.ts';
 import type { StoreCounters, StoreStatus } from '../options.ts';
 import { StoreRpcDecodeError, type StoreRpcFailure, type StoreRpcFailureKind } from './errors.ts';
+import { readTxnAnswer, writeTxnAnswer, type TxnValue, type TxnValueShape } from '../txn/codec.ts';
+import type { TxnAnswer } from '../txn/types.ts';
 import { PD_RESPONSE_TYPES, isPdResponseType, readPdResponseBody, writePdResponseBody, type PdResponse } from './pd-codec.ts';
 import {
   RPC_KEY_BYTES_MAX,
@@ -49,11 +51,13 @@ export type StoreResponse =
   | { type: 'status'; status: StoreStatus }
   /** The server could not run the request. */
   | { type: 'failure'; failure: StoreRpcFailure }
+  /** Of the txn requests (`txn/codec.ts`): a region result of a txn answer. */
+  | { type: 'txn'; result: Result<TxnAnswer<TxnValue>> }
   /** Of the PD requests (`pd-codec.ts`). */
   | PdResponse;
 
 /** Wire numbers of the response types (append only). */
-export const STORE_RESPONSE_TYPES = { unit: 1, value: 2, pairs: 3, ack: 4, status: 5, failure: 6, ...PD_RESPONSE_TYPES } as const;
+export const STORE_RESPONSE_TYPES = { unit: 1, value: 2, pairs: 3, ack: 4, status: 5, failure: 6, ...PD_RESPONSE_TYPES, txn: 32 } as const;
 
 const FAILURE_KINDS: readonly StoreRpcFailureKind[] = ['BadRequest', 'StoreClosed', 'Internal'];
 const COUNTER_NAMES: readonly (keyof StoreCounters)[] = ['rounds', 'writes', 'snapshotsGenerated', 'snapshotsInstalled', 'logCompactions'];
@@ -144,6 +148,8 @@ export function writeStoreResponse(w: ByteWriter, s: StoreResponse): void {
     case 'failure':
       w.varUint(FAILURE_KINDS.indexOf(s.failure.kind));
       return writeClipped(w, s.failure.message, RPC_TEXT_BYTES_MAX);
+    case 'txn':
+      return writeResult(w, s.result, (a) => writeTxnAnswer(w, a));
     default:
       return writePdResponseBody(w, s);
   }
@@ -158,7 +164,8 @@ function readFailure(r: ByteReader): StoreResponse {
 
 /** Reads one response (the whole of `r`'s remaining bytes must be it). */
 export function readStoreResponse(r: ByteReader): StoreResponse {
-  const type = readHeader(r, (t) => (t >= STORE_RESPONSE_TYPES.unit && t <= STORE_RESPONSE_TYPES.failure) || isPdResponseType(t), 'response');
+  const known = (t: number): boolean => (t >= STORE_RESPONSE_TYPES.unit && t <= STORE_RESPONSE_TYPES.failure) || isPdResponseType(t) || t === STORE_RESPONSE_TYPES.txn;
+  const type = readHeader(r, known, 'response');
   switch (type) {
     case STORE_RESPONSE_TYPES.unit:
       return { type: 'unit', result: readResult(r, () => undefined) };
@@ -172,6 +179,8 @@ export function readStoreResponse(r: ByteReader): StoreResponse {
       return { type: 'status', status: readStatus(r) };
     case STORE_RESPONSE_TYPES.failure:
       return readFailure(r);
+    case STORE_RESPONSE_TYPES.txn:
+      return { type: 'txn', result: readResult(r, () => readTxnAnswer(r)) };
     default:
       if (isPdResponseType(type)) return readPdResponseBody(r, type);
       throw new StoreRpcDecodeError('UnknownType', `response type ${type}`);
@@ -217,6 +226,24 @@ function resultAnswer<T extends keyof ResultOf>(type: T): AnswerCodec<ResultOf[T
 /** An answer that is always ok has no error on the wire: an error result is the server's failure. */
 function internal(e: { kind: string }): StoreResponse {
   return { type: 'failure', failure: { kind: 'Internal', message: `region error ${e.kind} where only ok is sent` } };
+}
+
+/** The answer codec of a txn request whose value has `shape` (every txn answer travels as `txn`). */
+export function txnAnswer<V>(shape: TxnValueShape<V>): AnswerCodec<Result<TxnAnswer<V>>> {
+  return {
+    type: 'txn',
+    toWire: (result) => {
+      if (!result.ok) return { type: 'txn', result };
+      const a = result.value;
+      return { type: 'txn', result: { ok: true, value: a.ok ? { ok: true, value: shape.to(a.value) } : a } };
+    },
+    fromWire: (s) => {
+      const result = (s as Extract<StoreResponse, { type: 'txn' }>).result;
+      if (!result.ok) return result;
+      const a = result.value;
+      return { ok: true, value: a.ok ? { ok: true, value: shape.from(a.value) } : a };
+    },
+  };
 }
 
 /** The answer codecs, by the response type they travel as. */

@@ -1,0 +1,440 @@
+/**
+ * The wire codec of the transactional requests and their answers (paired write/read; the
+ * request codec table `rpc/request-codec.ts` and the response codec `rpc/response-codec.ts`
+ * hold one entry each). Every txn answer travels as one response type, `txn`: a region
+ * `Result` whose value is a `TxnAnswer` of a self-describing `TxnValue` (its kind first), so a
+ * response decodes without knowing its request.
+ */
+import { DecodeError, readEnum, readKeyError, readTimestamp, writeEnum, writeKeyError, writeTimestamp, type ByteReader, type ByteWriter, type KeyError } from '@peerkv/proto';
+import { readLock, writeLock, type Mutation, type TxnStatus } from '@peerkv/txn';
+import type { RequestOf } from '../request-types.ts';
+import { RPC_KEY_BYTES_MAX, RPC_PAIRS_MAX, RPC_STRING_BYTES_MAX, RPC_VALUE_BYTES_MAX, readEpoch, writeEpoch } from '../rpc/wire.ts';
+import { BYPASS_LOCKS_MAX } from './check.ts';
+import type { TxnAnswer, TxnCommitMode, TxnError, TxnGetResult, TxnHeartbeatResult, TxnPrewriteResult, TxnScanResult } from './types.ts';
+
+/** Mutations or keys in one request on the wire (the core's `MUTATIONS_MAX` and `SECONDARIES_MAX` bound them again). */
+const TXN_KEYS_MAX = 4096;
+
+// ---- fields -----------------------------------------------------------------------------------
+
+function writeKeys(w: ByteWriter, keys: readonly Uint8Array[]): void {
+  w.varUint(keys.length);
+  for (const k of keys) w.bytes(k);
+}
+
+function readKeys(r: ByteReader, what: string): Uint8Array[] {
+  const n = r.count(TXN_KEYS_MAX, 1, what);
+  return Array.from({ length: n }, () => r.bytes(RPC_KEY_BYTES_MAX, what));
+}
+
+function writeOptTs(w: ByteWriter, ts: bigint | undefined): void {
+  w.u8(ts === undefined ? 0 : 1);
+  if (ts !== undefined) writeTimestamp(w, ts);
+}
+
+function readOptTs(r: ByteReader): bigint | undefined {
+  return r.bool() ? readTimestamp(r) : undefined;
+}
+
+function writeOptBytes(w: ByteWriter, b: Uint8Array | undefined): void {
+  w.u8(b === undefined ? 0 : 1);
+  if (b !== undefined) w.bytes(b);
+}
+
+function readOptBytes(r: ByteReader, max: number, what: string): Uint8Array | undefined {
+  return r.bool() ? r.bytes(max, what) : undefined;
+}
+
+function writeTsList(w: ByteWriter, list: readonly bigint[] | undefined): void {
+  w.varUint(list?.length ?? 0);
+  for (const t of list ?? []) writeTimestamp(w, t);
+}
+
+function readTsList(r: ByteReader): bigint[] | undefined {
+  const n = r.count(BYPASS_LOCKS_MAX, 2, 'bypass locks');
+  return n === 0 ? undefined : Array.from({ length: n }, () => readTimestamp(r));
+}
+
+/** `timeoutMs` as `varUint(ms + 1)`, 0 when absent (as every timed request). */
+function writeTimeout(w: ByteWriter, t: { timeoutMs?: number }): void {
+  w.varUint(t.timeoutMs === undefined ? 0 : Math.max(0, Math.floor(t.timeoutMs)) + 1);
+}
+
+function readTimeout(r: ByteReader): { timeoutMs?: number } {
+  const v = r.varUint();
+  return v === 0 ? {} : { timeoutMs: v - 1 };
+}
+
+function writeRegion(w: ByteWriter, q: { regionId: number; epoch: { confVer: number; version: number } }): void {
+  w.varUint(q.regionId);
+  writeEpoch(w, q.epoch);
+}
+
+function readRegion(r: ByteReader): { regionId: number; epoch: { confVer: number; version: number } } {
+  const regionId = r.varUint();
+  return { regionId, epoch: readEpoch(r) };
+}
+
+const MUTATION_OPS: readonly Mutation['op'][] = ['put', 'delete', 'lock', 'insert', 'checkNotExists'];
+
+function writeMutation(w: ByteWriter, m: Mutation): void {
+  writeEnum(w, MUTATION_OPS, m.op);
+  w.bytes(m.key);
+  if (m.op === 'put' || m.op === 'insert') w.bytes(m.value);
+  w.u8(m.pessimistic ? 1 : 0);
+}
+
+function readMutation(r: ByteReader): Mutation {
+  const op = readEnum(r, MUTATION_OPS, 'mutation op');
+  const key = r.bytes(RPC_KEY_BYTES_MAX, 'key');
+  const m: Mutation = op === 'put' || op === 'insert' ? { op, key, value: r.bytes(RPC_VALUE_BYTES_MAX, 'value') } : { op, key };
+  if (r.bool()) m.pessimistic = true;
+  return m;
+}
+
+const MODE_KINDS: readonly TxnCommitMode['kind'][] = ['twoPc', 'asyncCommit', 'onePc'];
+
+function writeMode(w: ByteWriter, m: TxnCommitMode): void {
+  writeEnum(w, MODE_KINDS, m.kind);
+  if (m.kind === 'asyncCommit') writeKeys(w, m.secondaries);
+}
+
+function readMode(r: ByteReader): TxnCommitMode {
+  const kind = readEnum(r, MODE_KINDS, 'commit mode');
+  return kind === 'asyncCommit' ? { kind, secondaries: readKeys(r, 'secondaries') } : { kind };
+}
+
+// ---- requests ---------------------------------------------------------------------------------
+
+/** The body codec of each txn request type (after the header), paired. */
+export const TXN_REQUEST_BODIES = {
+  txnPrewrite: {
+    write(w: ByteWriter, q: RequestOf<'txnPrewrite'>): void {
+      writeRegion(w, q);
+      w.varUint(q.mutations.length);
+      for (const m of q.mutations) writeMutation(w, m);
+      w.bytes(q.primary);
+      writeTimestamp(w, q.startTs);
+      w.varUint(q.lockTtlMs);
+      w.varUint(q.txnSize);
+      writeOptTs(w, q.forUpdateTs);
+      writeOptTs(w, q.minCommitTs);
+      writeMode(w, q.mode);
+      writeTimeout(w, q);
+    },
+    read(r: ByteReader): RequestOf<'txnPrewrite'> {
+      const region = readRegion(r);
+      const n = r.count(TXN_KEYS_MAX, 3, 'mutations');
+      const mutations = Array.from({ length: n }, () => readMutation(r));
+      const primary = r.bytes(RPC_KEY_BYTES_MAX, 'primary');
+      const startTs = readTimestamp(r);
+      const lockTtlMs = r.varUint();
+      const txnSize = r.varUint();
+      const forUpdateTs = readOptTs(r);
+      const minCommitTs = readOptTs(r);
+      const mode = readMode(r);
+      const q: RequestOf<'txnPrewrite'> = { type: 'txnPrewrite', ...region, mutations, primary, startTs, lockTtlMs, txnSize, mode, ...readTimeout(r) };
+      if (forUpdateTs !== undefined) q.forUpdateTs = forUpdateTs;
+      if (minCommitTs !== undefined) q.minCommitTs = minCommitTs;
+      return q;
+    },
+  },
+  txnCommit: {
+    write(w: ByteWriter, q: RequestOf<'txnCommit'>): void {
+      writeRegion(w, q);
+      writeKeys(w, q.keys);
+      writeTimestamp(w, q.startTs);
+      writeTimestamp(w, q.commitTs);
+      writeTimeout(w, q);
+    },
+    read(r: ByteReader): RequestOf<'txnCommit'> {
+      const region = readRegion(r);
+      const keys = readKeys(r, 'keys');
+      const startTs = readTimestamp(r);
+      const commitTs = readTimestamp(r);
+      return { type: 'txnCommit', ...region, keys, startTs, commitTs, ...readTimeout(r) };
+    },
+  },
+  txnRollback: {
+    write(w: ByteWriter, q: RequestOf<'txnRollback'>): void {
+      writeRegion(w, q);
+      writeKeys(w, q.keys);
+      writeTimestamp(w, q.startTs);
+      writeTimeout(w, q);
+    },
+    read(r: ByteReader): RequestOf<'txnRollback'> {
+      const region = readRegion(r);
+      const keys = readKeys(r, 'keys');
+      const startTs = readTimestamp(r);
+      return { type: 'txnRollback', ...region, keys, startTs, ...readTimeout(r) };
+    },
+  },
+  txnCheckStatus: {
+    write(w: ByteWriter, q: RequestOf<'txnCheckStatus'>): void {
+      writeRegion(w, q);
+      w.bytes(q.primaryKey);
+      for (const t of [q.lockTs, q.callerStartTs, q.currentTs]) writeTimestamp(w, t);
+      w.u8(q.rollbackIfNotExist ? 1 : 0);
+      w.u8(q.forceSyncCommit ? 1 : 0);
+      writeTimeout(w, q);
+    },
+    read(r: ByteReader): RequestOf<'txnCheckStatus'> {
+      const region = readRegion(r);
+      const primaryKey = r.bytes(RPC_KEY_BYTES_MAX, 'primary key');
+      const [lockTs, callerStartTs, currentTs] = [readTimestamp(r), readTimestamp(r), readTimestamp(r)];
+      const rollbackIfNotExist = r.bool();
+      const forceSyncCommit = r.bool();
+      return { type: 'txnCheckStatus', ...region, primaryKey, lockTs, callerStartTs, currentTs, rollbackIfNotExist, ...(forceSyncCommit ? { forceSyncCommit } : {}), ...readTimeout(r) };
+    },
+  },
+  txnResolveLock: {
+    write(w: ByteWriter, q: RequestOf<'txnResolveLock'>): void {
+      writeRegion(w, q);
+      writeKeys(w, q.keys);
+      writeTimestamp(w, q.startTs);
+      writeOptTs(w, q.commitTs);
+      writeTimeout(w, q);
+    },
+    read(r: ByteReader): RequestOf<'txnResolveLock'> {
+      const region = readRegion(r);
+      const keys = readKeys(r, 'keys');
+      const startTs = readTimestamp(r);
+      const commitTs = readOptTs(r);
+      return { type: 'txnResolveLock', ...region, keys, startTs, ...(commitTs === undefined ? {} : { commitTs }), ...readTimeout(r) };
+    },
+  },
+  txnHeartbeat: {
+    write(w: ByteWriter, q: RequestOf<'txnHeartbeat'>): void {
+      writeRegion(w, q);
+      w.bytes(q.primaryKey);
+      writeTimestamp(w, q.startTs);
+      w.varUint(q.adviseTtlMs);
+      writeTimeout(w, q);
+    },
+    read(r: ByteReader): RequestOf<'txnHeartbeat'> {
+      const region = readRegion(r);
+      const primaryKey = r.bytes(RPC_KEY_BYTES_MAX, 'primary key');
+      const startTs = readTimestamp(r);
+      const adviseTtlMs = r.varUint();
+      return { type: 'txnHeartbeat', ...region, primaryKey, startTs, adviseTtlMs, ...readTimeout(r) };
+    },
+  },
+  txnGet: {
+    write(w: ByteWriter, q: RequestOf<'txnGet'>): void {
+      writeRegion(w, q);
+      w.bytes(q.key);
+      writeTimestamp(w, q.ts);
+      writeTsList(w, q.bypassLocks);
+      writeTimeout(w, q);
+    },
+    read(r: ByteReader): RequestOf<'txnGet'> {
+      const region = readRegion(r);
+      const key = r.bytes(RPC_KEY_BYTES_MAX, 'key');
+      const ts = readTimestamp(r);
+      const bypassLocks = readTsList(r);
+      return { type: 'txnGet', ...region, key, ts, ...(bypassLocks === undefined ? {} : { bypassLocks }), ...readTimeout(r) };
+    },
+  },
+  txnScan: {
+    write(w: ByteWriter, q: RequestOf<'txnScan'>): void {
+      writeRegion(w, q);
+      w.bytes(q.start);
+      writeOptBytes(w, q.end);
+      w.varUint(q.limit);
+      writeTimestamp(w, q.ts);
+      writeTsList(w, q.bypassLocks);
+      writeTimeout(w, q);
+    },
+    read(r: ByteReader): RequestOf<'txnScan'> {
+      const region = readRegion(r);
+      const start = r.bytes(RPC_KEY_BYTES_MAX, 'start');
+      const end = readOptBytes(r, RPC_KEY_BYTES_MAX, 'end');
+      const limit = r.varUint();
+      const ts = readTimestamp(r);
+      const bypassLocks = readTsList(r);
+      return { type: 'txnScan', ...region, start, ...(end === undefined ? {} : { end }), limit, ts, ...(bypassLocks === undefined ? {} : { bypassLocks }), ...readTimeout(r) };
+    },
+  },
+} as const;
+
+// ---- answers ----------------------------------------------------------------------------------
+
+/** A txn answer's value, self-describing on the wire. */
+export type TxnValue =
+  | { kind: 'unit' }
+  | ({ kind: 'prewrite' } & TxnPrewriteResult)
+  | { kind: 'status'; status: TxnStatus }
+  | ({ kind: 'heartbeat' } & TxnHeartbeatResult)
+  | ({ kind: 'get' } & TxnGetResult)
+  | ({ kind: 'scan' } & TxnScanResult);
+
+const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 'heartbeat', 'get', 'scan'];
+const ROLLED_BACK_REASONS = ['ttlExpired', 'lockNotExist', 'rolledBack'] as const;
+
+/** Wire numbers of the txn error kinds (append only); a key error carries proto's own codec after its number. */
+const TXN_ERROR_TAGS = { KeyError: 1, Committed: 2, PrimaryMismatch: 3, TxnUnsupported: 4 } as const;
+/** Txn column families a `TxnUnsupported` names at most. */
+const MISSING_CFS_MAX = 16;
+
+function writeTxnError(w: ByteWriter, e: TxnError): void {
+  switch (e.kind) {
+    case 'Committed':
+      w.varUint(TXN_ERROR_TAGS.Committed);
+      w.bytes(e.key);
+      writeTimestamp(w, e.startTs);
+      return writeTimestamp(w, e.commitTs);
+    case 'PrimaryMismatch':
+      w.varUint(TXN_ERROR_TAGS.PrimaryMismatch);
+      w.bytes(e.key);
+      writeTimestamp(w, e.startTs);
+      return w.bytes(e.lockPrimary);
+    case 'TxnUnsupported':
+      w.varUint(TXN_ERROR_TAGS.TxnUnsupported);
+      w.varUint(e.missingColumnFamilies.length);
+      for (const cf of e.missingColumnFamilies) w.string(cf);
+      return;
+    default:
+      w.varUint(TXN_ERROR_TAGS.KeyError);
+      return writeKeyError(w, e as KeyError);
+  }
+}
+
+function readTxnError(r: ByteReader): TxnError {
+  const tag = r.varUint();
+  switch (tag) {
+    case TXN_ERROR_TAGS.KeyError:
+      return readKeyError(r);
+    case TXN_ERROR_TAGS.Committed: {
+      const key = r.bytes(RPC_KEY_BYTES_MAX, 'key');
+      const startTs = readTimestamp(r);
+      return { kind: 'Committed', key, startTs, commitTs: readTimestamp(r) };
+    }
+    case TXN_ERROR_TAGS.PrimaryMismatch: {
+      const key = r.bytes(RPC_KEY_BYTES_MAX, 'key');
+      const startTs = readTimestamp(r);
+      return { kind: 'PrimaryMismatch', key, startTs, lockPrimary: r.bytes(RPC_KEY_BYTES_MAX, 'lock primary') };
+    }
+    case TXN_ERROR_TAGS.TxnUnsupported: {
+      const n = r.count(MISSING_CFS_MAX, 1, 'missing column families');
+      return { kind: 'TxnUnsupported', missingColumnFamilies: Array.from({ length: n }, () => r.string(RPC_STRING_BYTES_MAX, 'column family')) };
+    }
+    default:
+      // The codec's own decode failure (`decoding` maps it to StoreRpcDecodeError).
+      throw new DecodeError('UnknownTag', `txn error kind ${tag}`);
+  }
+}
+
+function writeStatus(w: ByteWriter, s: TxnStatus): void {
+  if (s.kind === 'committed') {
+    w.varUint(0);
+    return writeTimestamp(w, s.commitTs);
+  }
+  if (s.kind === 'rolledBack') {
+    w.varUint(1);
+    return writeEnum(w, ROLLED_BACK_REASONS, s.reason);
+  }
+  w.varUint(2);
+  writeLock(w, s.lock);
+  w.u8(s.minCommitTsPushed ? 1 : 0);
+}
+
+function readStatus(r: ByteReader): TxnStatus {
+  const kind = readEnum(r, ['committed', 'rolledBack', 'locked'] as const, 'txn status');
+  if (kind === 'committed') return { kind, commitTs: readTimestamp(r) };
+  if (kind === 'rolledBack') return { kind, reason: readEnum(r, ROLLED_BACK_REASONS, 'rollback reason') };
+  const lock = readLock(r);
+  return { kind, lock, minCommitTsPushed: r.bool() };
+}
+
+function writeValue(w: ByteWriter, v: TxnValue): void {
+  writeEnum(w, VALUE_KINDS, v.kind);
+  switch (v.kind) {
+    case 'unit':
+      return;
+    case 'prewrite':
+      writeTimestamp(w, v.minCommitTs);
+      return writeOptTs(w, v.onePcCommitTs);
+    case 'status':
+      return writeStatus(w, v.status);
+    case 'heartbeat':
+      return w.varUint(v.ttlMs);
+    case 'get':
+      writeOptBytes(w, v.value);
+      return writeOptTs(w, v.commitTs);
+    case 'scan':
+      w.varUint(v.pairs.length);
+      for (const p of v.pairs) {
+        w.bytes(p.key);
+        w.bytes(p.value);
+      }
+      return writeOptBytes(w, v.nextKey);
+  }
+}
+
+function readValue(r: ByteReader): TxnValue {
+  const kind = readEnum(r, VALUE_KINDS, 'txn value');
+  switch (kind) {
+    case 'unit':
+      return { kind };
+    case 'prewrite': {
+      const minCommitTs = readTimestamp(r);
+      const onePcCommitTs = readOptTs(r);
+      return onePcCommitTs === undefined ? { kind, minCommitTs } : { kind, minCommitTs, onePcCommitTs };
+    }
+    case 'status':
+      return { kind, status: readStatus(r) };
+    case 'heartbeat':
+      return { kind, ttlMs: r.varUint() };
+    case 'get': {
+      const value = readOptBytes(r, RPC_VALUE_BYTES_MAX, 'value');
+      const commitTs = readOptTs(r);
+      return { kind, ...(value === undefined ? {} : { value }), ...(commitTs === undefined ? {} : { commitTs }) };
+    }
+    case 'scan': {
+      const n = r.count(RPC_PAIRS_MAX, 2, 'pairs');
+      const pairs = Array.from({ length: n }, () => ({ key: r.bytes(RPC_KEY_BYTES_MAX, 'key'), value: r.bytes(RPC_VALUE_BYTES_MAX, 'value') }));
+      const nextKey = readOptBytes(r, RPC_KEY_BYTES_MAX, 'next key');
+      return nextKey === undefined ? { kind, pairs } : { kind, pairs, nextKey };
+    }
+  }
+}
+
+/** Errors one answer carries at most (one per key of a request). */
+const TXN_ERRORS_MAX = TXN_KEYS_MAX;
+
+/** Writes a txn answer (after the region result's ok byte). */
+export function writeTxnAnswer(w: ByteWriter, a: TxnAnswer<TxnValue>): void {
+  w.u8(a.ok ? 1 : 0);
+  if (a.ok) return writeValue(w, a.value);
+  w.varUint(a.errors.length);
+  for (const e of a.errors) writeTxnError(w, e);
+}
+
+/** Reads a txn answer written by `writeTxnAnswer`. */
+export function readTxnAnswer(r: ByteReader): TxnAnswer<TxnValue> {
+  if (r.bool()) return { ok: true, value: readValue(r) };
+  const n = r.count(TXN_ERRORS_MAX, 1, 'txn errors');
+  return { ok: false, errors: Array.from({ length: n }, () => readTxnError(r)) };
+}
+
+/** The conversions between a request's answer value and its `TxnValue`. */
+export interface TxnValueShape<V> {
+  to(v: V): TxnValue;
+  from(v: TxnValue): V;
+}
+
+/** The shape of each txn request type's answer value. */
+export const TXN_VALUE_SHAPES = {
+  unit: { to: () => ({ kind: 'unit' }), from: () => undefined } satisfies TxnValueShape<void>,
+  prewrite: { to: (v) => ({ kind: 'prewrite', ...v }), from: (v) => strip(v) as TxnPrewriteResult } satisfies TxnValueShape<TxnPrewriteResult>,
+  status: { to: (status) => ({ kind: 'status', status }), from: (v) => (v as Extract<TxnValue, { kind: 'status' }>).status } satisfies TxnValueShape<TxnStatus>,
+  heartbeat: { to: (v) => ({ kind: 'heartbeat', ...v }), from: (v) => strip(v) as TxnHeartbeatResult } satisfies TxnValueShape<TxnHeartbeatResult>,
+  get: { to: (v) => ({ kind: 'get', ...v }), from: (v) => strip(v) as TxnGetResult } satisfies TxnValueShape<TxnGetResult>,
+  scan: { to: (v) => ({ kind: 'scan', ...v }), from: (v) => strip(v) as TxnScanResult } satisfies TxnValueShape<TxnScanResult>,
+};
+
+function strip(v: TxnValue): object {
+  const { kind: _kind, ...rest } = v;
+  return rest;
+}
+

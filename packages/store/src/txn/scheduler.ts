@@ -1,0 +1,187 @@
+/**
+ * The txn scheduler (TiKV's `storage/txn/scheduler.rs`, single-threaded): runs one
+ * transactional command on the region's leader in TiKV's order:
+ *
+ * 1. the region, epoch and leader check, and the keys in the region;
+ * 2. the command's per-key latches (a write command: no two commands on one key interleave
+ *    between their snapshot and their apply);
+ * 3. a ReadIndex, so the snapshot sees every write committed before the command began (a new
+ *    leader's too), then the region check again (a split may have moved the keys meanwhile);
+ * 4. ONE engine snapshot, the pure `@peerkv/txn` action over it (`MvccReader`), released after;
+ * 5. the action's writes proposed as ONE `txn` Raft command, answered once applied.
+ *
+ * The latches (and a prewrite's in-memory locks) are held until the proposal is settled:
+ * applied, or known lost (another entry took its index, or the peer failed its proposals).
+ * A caller's timeout answers `Timeout` but does not release them: a proposal still in the log
+ * may apply later, and a command computed from a snapshot without it must not be written in
+ * between (TiKV holds latches until the write callback, too).
+ */
+import type { RegionEpoch, RegionError } from '@peerkv/pd';
+import { ProposalDroppedError } from '@peerkv/raft';
+import { MvccReader, TXN_CFS, TxnAssertionError, type ReadView, type TxnOp } from '@peerkv/txn';
+import { encodeCommand } from '../command.ts';
+import type { StoreContext } from '../context.ts';
+import { onSnapshot } from '../handlers/reads.ts';
+import type { HandlerEnv } from '../handlers/handler.ts';
+import { requestOptions } from '../handlers/handler.ts';
+import { RegionPeer, type Result } from '../peer.ts';
+import type { RequestOptions } from '../request-options.ts';
+import { StoreRequestError, type HandleOptions } from '../request-types.ts';
+import { ConcurrencyManager } from './concurrency-manager.ts';
+import { Latches } from './latches.ts';
+import type { TxnAnswer, TxnError } from './types.ts';
+
+/** Backoff suggested when a key's latch queue is full, ms. */
+export const TXN_LATCH_BUSY_BACKOFF_MS = 20;
+
+/** One store's scheduler state: its latches and concurrency manager. */
+export interface TxnSchedulerState {
+  readonly latches: Latches;
+  readonly cm: ConcurrencyManager;
+}
+
+// Kept beside the store's context rather than in it: the scheduler is the txn layer's, and a
+// store that never sees a txn request pays nothing.
+const STATES = new WeakMap<StoreContext, TxnSchedulerState>();
+
+/** The scheduler state of the store owning `ctx` (created on first use). */
+export function txnState(ctx: StoreContext): TxnSchedulerState {
+  let s = STATES.get(ctx);
+  if (s === undefined) {
+    s = { latches: new Latches(), cm: new ConcurrencyManager() };
+    STATES.set(ctx, s);
+  }
+  return s;
+}
+
+/** The txn column families this store lacks (empty: it serves txn requests). */
+export function missingTxnCfs(ctx: StoreContext): string[] {
+  return TXN_CFS.filter((cf) => !ctx.dataCfs.includes(cf));
+}
+
+/** What an action run by the scheduler returns: the writes and the answer, or the refusing keys' errors. */
+export type TxnActionOutcome<T> = { ok: true; ops: TxnOp[]; value: T } | { ok: false; errors: TxnError[] } | { ok: false; regionError: RegionError };
+
+/** A request the scheduler runs. */
+export interface TxnCommandSpec<T> {
+  regionId: number;
+  epoch: RegionEpoch;
+  timeoutMs?: number;
+  /** Every user key the command reads or writes (checked in the region; latched for a write command). */
+  keys: Uint8Array[];
+  /** Whether the command may write (takes latches and proposes); a read takes none. */
+  writes: boolean;
+  /** Runs before the snapshot, after the ReadIndex (a read raises `maxTs` here); a TxnError refuses. */
+  beforeSnapshot?: () => TxnError | undefined;
+  /** The pure action over the snapshot. */
+  action: (view: ReadView, peer: RegionPeer) => Promise<TxnActionOutcome<T>>;
+  /** Held from before the snapshot until the proposal settles (a prewrite's in-memory locks). */
+  onSettled?: () => void;
+}
+
+type TxnResult<T> = Result<TxnAnswer<T>>;
+
+function refused<T>(errors: TxnError[]): TxnResult<T> {
+  return { ok: true, value: { ok: false, errors } };
+}
+
+/** Runs one transactional command (see the module comment for the steps). */
+export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>, o: HandleOptions): Promise<TxnResult<T>> {
+  env.ctx.assertOpen();
+  const missing = missingTxnCfs(env.ctx);
+  if (missing.length > 0) return refused([{ kind: 'TxnUnsupported', missingColumnFamilies: missing }]);
+  const checked = env.requests.checkRequest(spec.regionId, spec.epoch, spec.keys, true);
+  if (!(checked instanceof RegionPeer)) return { ok: false, error: checked };
+  const state = txnState(env.ctx);
+  let release = spec.onSettled ?? ((): void => {});
+  if (spec.writes) {
+    const waiting = state.latches.acquire(spec.keys);
+    if (waiting === undefined) {
+      release();
+      return { ok: false, error: { kind: 'ServerIsBusy', reason: 'too many commands waiting on a key latch', backoffMs: TXN_LATCH_BUSY_BACKOFF_MS } };
+    }
+    const guard = await waiting;
+    const settled = release;
+    release = () => {
+      guard.release();
+      settled();
+    };
+  }
+  let handedOver = false;
+  try {
+    const ro = requestOptions(spec, o);
+    const barrier = await env.requests.readBarrier(checked, ro);
+    if (!barrier.ok) return barrier;
+    const peer = env.requests.checkRequest(spec.regionId, spec.epoch, spec.keys, true);
+    if (!(peer instanceof RegionPeer)) return { ok: false, error: peer };
+    const refusal = spec.beforeSnapshot?.();
+    if (refusal !== undefined) return refused([refusal]);
+    const outcome = await onSnapshot(env.ctx.engine, (snap) => runAction(spec, new MvccReader(snap), peer));
+    if (!outcome.ok) return outcome;
+    if (!outcome.value.ok) return 'errors' in outcome.value ? refused(outcome.value.errors) : { ok: false, error: outcome.value.regionError };
+    const { ops, value } = outcome.value;
+    if (ops.length === 0 || !spec.writes) return { ok: true, value: { ok: true, value } };
+    handedOver = true;
+    const applied = await proposeTxn(env, peer, ops, ro, release);
+    return applied.ok ? { ok: true, value: { ok: true, value } } : applied;
+  } finally {
+    if (!handedOver) release();
+  }
+}
+
+/** Runs the action; a caller's nonsense the pure core asserts on (a commit ts below the start ts, ...) is bad input. */
+async function runAction<T>(spec: TxnCommandSpec<T>, view: ReadView, peer: RegionPeer): Promise<TxnActionOutcome<T>> {
+  try {
+    return await spec.action(view, peer);
+  } catch (e) {
+    if (e instanceof TxnAssertionError) throw new StoreRequestError('BadField', e.message);
+    throw e;
+  }
+}
+
+/**
+ * Proposes `ops` as one `txn` command on `peer` (the leader) and answers once it applied, or
+ * with a region error; `onSettled` runs once the proposal's fate is known (see the module
+ * comment), which may be after the answer (a timeout or an abort).
+ */
+function proposeTxn(env: HandlerEnv, peer: RegionPeer, ops: TxnOp[], o: RequestOptions, onSettled: () => void): Promise<Result<void>> {
+  const data = encodeCommand({ type: 'txn', ops });
+  env.ctx.wake(peer.regionId);
+  try {
+    peer.raw.propose(data);
+  } catch (e) {
+    onSettled();
+    if (!(e instanceof ProposalDroppedError)) throw e;
+    if (e.reason === 'UncommittedSizeExceeded') return Promise.resolve({ ok: false, error: { kind: 'ServerIsBusy', reason: e.message, backoffMs: 20 } });
+    return Promise.resolve({ ok: false, error: peer.notLeader() });
+  }
+  const st = peer.raw.status();
+  return new Promise<Result<void>>((resolve) => {
+    let answered = false;
+    const answer = (r: Result<void>): void => {
+      if (answered) return;
+      answered = true;
+      env.ctx.timers.clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+      resolve(r);
+      env.ctx.schedule();
+    };
+    const onAbort = (): void => answer({ ok: false, error: { kind: 'Timeout', what: 'aborted by the caller' } });
+    const timer = env.ctx.timers.setTimeout(() => answer({ ok: false, error: timeoutError() }), o.timeoutMs ?? env.ctx.opts.requestTimeoutMs);
+    peer.proposals.push({
+      index: st.lastIndex,
+      term: st.term,
+      resolve: (r) => {
+        onSettled();
+        answer(r as Result<void>);
+      },
+    });
+    if (o.signal?.aborted) onAbort();
+    else o.signal?.addEventListener('abort', onAbort, { once: true });
+    env.ctx.schedule();
+  });
+}
+
+function timeoutError(): RegionError {
+  return { kind: 'Timeout', what: 'txn request timed out (its writes may still apply)' };
+}

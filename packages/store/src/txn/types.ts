@@ -1,0 +1,58 @@
+/**
+ * The transactional requests' answers (TiKV's kvrpcpb `*Response`s, reduced): a region
+ * `Result` (ask again elsewhere: NotLeader, EpochNotMatch, ...) whose value is a `TxnAnswer`:
+ * the action's result, or the errors of the keys that refused (key errors travel beside
+ * region errors, as in kvproto). The two txn-level outcomes outside proto's `KeyError`
+ * (`Committed`, `PrimaryMismatch`) and a store that does not declare the txn column families
+ * (`TxnUnsupported`) are txn errors too.
+ */
+import type { CommittedError, Lock, Mutation, PrimaryMismatchError, Timestamp, TxnStatus } from '@peerkv/txn';
+import type { KeyError } from '@peerkv/proto';
+
+/** This store does not declare the txn column families (`lock`, `write` beside `default`). */
+export interface TxnUnsupportedError {
+  kind: 'TxnUnsupported';
+  /** The txn column families missing from the store's `dataColumnFamilies`. */
+  missingColumnFamilies: string[];
+}
+
+/** Why a transactional request refused: a key error, a txn-level outcome, or an unsupported store. */
+export type TxnError = KeyError | CommittedError | PrimaryMismatchError | TxnUnsupportedError;
+
+/** A transactional request's value: its result, or every refusing key's error (at least one). */
+export type TxnAnswer<T> = { ok: true; value: T } | { ok: false; errors: TxnError[] };
+
+/** How a prewrite commits: the store supplies `maxTs` (async commit) and the 1PC commit ts. */
+export type TxnCommitMode =
+  | { kind: 'twoPc' }
+  /** Async commit: the primary's lock lists `secondaries`; the result's `minCommitTs` is the commit ts candidate. */
+  | { kind: 'asyncCommit'; secondaries: Uint8Array[] }
+  /** Every key of the transaction is in this request: committed at once, at `onePcCommitTs`. */
+  | { kind: 'onePc' };
+
+/** What a prewrite answers. */
+export interface TxnPrewriteResult {
+  /** The largest `minCommitTs` of the locks (async commit: the commit ts candidate). */
+  minCommitTs: Timestamp;
+  /** With 1PC: the ts the transaction committed at. */
+  onePcCommitTs?: Timestamp;
+}
+
+/** What a snapshot read answers: the value (absent: none at `ts`) and the commit ts it came from. */
+export interface TxnGetResult {
+  value?: Uint8Array;
+  commitTs?: Timestamp;
+}
+
+/** What a snapshot scan answers: pairs in key order, and where to resume (absent: the range is done). */
+export interface TxnScanResult {
+  pairs: { key: Uint8Array; value: Uint8Array }[];
+  nextKey?: Uint8Array;
+}
+
+/** What a heartbeat answers: the TTL now in force. */
+export interface TxnHeartbeatResult {
+  ttlMs: number;
+}
+
+export type { Lock, Mutation, TxnStatus };

@@ -1,0 +1,296 @@
+/**
+ * The store side of Percolator over three stores (LocalRouter): prewrite, commit, rollback,
+ * check-txn-status, resolve-lock, heartbeat, snapshot reads, through `Store.handle` on the
+ * region's leader, each action's writes replicated as one `txn` command.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { PdApplyResult, Region } from '@peerkv/pd';
+import { MemoryEngine } from '@peerkv/storage';
+import { CF_LOCK, composeTs, type Mutation } from '@peerkv/txn';
+import {
+  LocalRouter,
+  STORE_REQUEST_CODECS,
+  Store,
+  decodeStoreRequest,
+  decodeStoreResponse,
+  encodeStoreRequest,
+  encodeStoreResponse,
+  storeColumnFamilies,
+  type AppliedCommand,
+  type PdClient,
+  type RequestOf,
+  type ResponseOf,
+  type Result,
+  type StoreRequest,
+} from '../src/index.ts';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const k = (s: string): Uint8Array => enc.encode(s);
+const TXN_CFS = ['default', 'lock', 'write'];
+const ts = (ms: number, logical = 0): bigint => composeTs(ms, logical);
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond()) return;
+    await sleep(10);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+class QuietPd implements PdClient {
+  private nextId = 1000;
+  storeHeartbeat(): Promise<Result<PdApplyResult>> {
+    return Promise.resolve({ ok: true, value: { kind: 'none' } as unknown as PdApplyResult });
+  }
+  regionHeartbeat(): Promise<Result<{}>> {
+    return Promise.resolve({ ok: true, value: {} });
+  }
+  allocId(): Promise<Result<number>> {
+    return Promise.resolve({ ok: true, value: this.nextId++ });
+  }
+  putStore(): Promise<Result<PdApplyResult>> {
+    return Promise.resolve({ ok: true, value: { kind: 'none' } as unknown as PdApplyResult });
+  }
+}
+
+const router = new LocalRouter();
+const stores = new Map<number, { store: Store; applied: AppliedCommand[] }>();
+const REGION: Region = { id: 2, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [1, 2, 3].map((s) => ({ id: 10 + s, storeId: s, role: 'voter' as const })) };
+
+async function start(storeId: number, dataCfs: string[] = TXN_CFS): Promise<Store> {
+  const engine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(dataCfs) });
+  const applied: AppliedCommand[] = [];
+  const store = await Store.open({
+    storeId,
+    clusterId: 'txn',
+    engine,
+    dataColumnFamilies: dataCfs,
+    applyObservers: [{ onApplied: (c) => applied.push(c) }],
+    transport: router.transportFor(storeId),
+    tickIntervalMs: 10,
+    hibernateAfterTicks: 1_000_000,
+    heartbeatIntervalTicks: 5,
+    requestTimeoutMs: 3000,
+    pdClient: new QuietPd(),
+  });
+  router.register(store);
+  stores.set(storeId, { store, applied });
+  return store;
+}
+
+async function cluster(dataCfs: string[] = TXN_CFS): Promise<void> {
+  for (const id of [1, 2, 3]) await start(id, dataCfs);
+  for (const { store } of stores.values()) await store.createRegion(REGION);
+  stores.get(1)!.store.campaign(2);
+  await leader();
+}
+
+async function leader(): Promise<Store> {
+  let found: Store | undefined;
+  await until('a leader', () => {
+    for (const { store } of stores.values()) if (store.status().regions.find((r) => r.regionId === 2 && r.role === 'leader')) found = store;
+    return found !== undefined;
+  });
+  return found!;
+}
+
+/** Sends `q` (without region fields) to the leader, through the RPC codec both ways (so every txn type's wire round trip is exercised). */
+async function send<K extends RequestOf<StoreRequest['type']>['type']>(q: Omit<RequestOf<K>, 'regionId' | 'epoch'> & { type: K }, to?: Store): Promise<ResponseOf<K>> {
+  const full = { ...q, regionId: 2, epoch: REGION.epoch } as unknown as StoreRequest;
+  const wired = decodeStoreRequest(encodeStoreRequest(full));
+  expect(wired).toEqual(full);
+  const target = to ?? (await leader());
+  const answer = await target.handle(wired);
+  const codec = STORE_REQUEST_CODECS[full.type].answer as { toWire(v: unknown): Parameters<typeof encodeStoreResponse>[0]; fromWire(s: unknown): unknown };
+  const back = codec.fromWire(decodeStoreResponse(encodeStoreResponse(codec.toWire(answer))));
+  expect(back).toEqual(answer);
+  return answer as ResponseOf<K>;
+}
+
+/** The txn answer's value, expecting region ok and txn ok. */
+function value<T>(r: Result<{ ok: true; value: T } | { ok: false; errors: unknown[] }>): T {
+  if (!r.ok) throw new Error(`region error ${r.error.kind}`);
+  if (!r.value.ok) throw new Error(`txn errors ${JSON.stringify(r.value.errors, (_, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
+  return r.value.value;
+}
+
+/** The txn errors' kinds, expecting region ok and txn refused. */
+function errorKinds(r: Result<{ ok: true } | { ok: false; errors: { kind: string }[] }>): string[] {
+  if (!r.ok) throw new Error(`region error ${r.error.kind}`);
+  if (r.value.ok) throw new Error('expected txn errors');
+  return r.value.errors.map((e) => e.kind);
+}
+
+const put = (key: string, v: string): Mutation => ({ op: 'put', key: k(key), value: k(v) });
+
+function prewrite(startTs: bigint, mutations: Mutation[], primary = mutations[0].key, extra: Partial<RequestOf<'txnPrewrite'>> = {}): Promise<ResponseOf<'txnPrewrite'>> {
+  return send({ type: 'txnPrewrite', mutations, primary, startTs, lockTtlMs: 3000, txnSize: mutations.length, mode: { kind: 'twoPc' }, ...extra });
+}
+
+function commit(startTs: bigint, commitTs: bigint, keys: string[], to?: Store): Promise<ResponseOf<'txnCommit'>> {
+  return send({ type: 'txnCommit', keys: keys.map(k), startTs, commitTs }, to);
+}
+
+async function get(key: string, at: bigint, to?: Store): Promise<ResponseOf<'txnGet'>> {
+  return send({ type: 'txnGet', key: k(key), ts: at }, to);
+}
+
+async function getValue(key: string, at: bigint): Promise<string | undefined> {
+  const v = value(await get(key, at)).value;
+  return v === undefined ? undefined : dec.decode(v);
+}
+
+afterEach(async () => {
+  for (const [id, n] of stores) {
+    router.unregister(id);
+    await n.store.close();
+  }
+  stores.clear();
+});
+
+describe('txn requests on the store', () => {
+  it('prewrite + commit: visible at a later ts and not before; replicated as txn commands', async () => {
+    await cluster();
+    expect(value(await prewrite(ts(100), [put('a', 'A1'), put('b', 'B1')]))).toEqual({ minCommitTs: ts(100) + 1n });
+    // Locked: a read at or above the start ts meets the lock; below it sees nothing.
+    expect(errorKinds(await get('a', ts(150)))).toEqual(['KeyIsLocked']);
+    expect(await getValue('a', ts(90))).toBeUndefined();
+    value(await commit(ts(100), ts(110), ['a', 'b']));
+    expect(await getValue('a', ts(110))).toBe('A1');
+    expect(await getValue('b', ts(200))).toBe('B1');
+    expect(await getValue('a', ts(109))).toBeUndefined();
+    // Every replica applied the same txn commands, lock and write column families included.
+    await until('every replica applied both txn commands', () => [...stores.values()].every((n) => n.applied.filter((c) => c.type === 'txn').length === 2));
+    const cmds = stores.get(3)!.applied.filter((c) => c.type === 'txn');
+    expect(cmds[0].ops.every((op) => op.cf === CF_LOCK)).toBe(true);
+    expect(new Set(cmds[1].ops.map((op) => op.cf))).toEqual(new Set(['lock', 'write']));
+    // A scan sees both at a later ts, nothing at an earlier one.
+    const scanned = value(await send({ type: 'txnScan', start: k('a'), limit: 10, ts: ts(300) }));
+    expect(scanned.pairs.map((p) => `${dec.decode(p.key)}=${dec.decode(p.value)}`)).toEqual(['a=A1', 'b=B1']);
+    expect(value(await send({ type: 'txnScan', start: k('a'), limit: 10, ts: ts(105) })).pairs).toEqual([]);
+  });
+
+  it('a conflicting prewrite: KeyIsLocked while locked, WriteConflict after a newer commit', async () => {
+    await cluster();
+    value(await prewrite(ts(100), [put('a', 'A1')]));
+    expect(errorKinds(await prewrite(ts(105), [put('a', 'X'), put('c', 'C')]))).toEqual(['KeyIsLocked']);
+    value(await commit(ts(100), ts(110), ['a']));
+    // Started before that commit: a write conflict (first committer wins).
+    expect(errorKinds(await prewrite(ts(105), [put('a', 'X')]))).toEqual(['WriteConflict']);
+    // The refused prewrite wrote nothing: 'c' has no lock.
+    expect(await getValue('c', ts(500))).toBeUndefined();
+    value(await prewrite(ts(120), [put('a', 'A2')]));
+  });
+
+  it('rollback: the lock goes, a rollback record refuses a late prewrite; rolling back a commit is Committed', async () => {
+    await cluster();
+    value(await prewrite(ts(100), [put('a', 'A1')]));
+    value(await send({ type: 'txnRollback', keys: [k('a')], startTs: ts(100) }));
+    expect(await getValue('a', ts(500))).toBeUndefined();
+    expect(errorKinds(await prewrite(ts(100), [put('a', 'A1')]))).toEqual(['WriteConflict']);
+    expect(errorKinds(await commit(ts(100), ts(110), ['a']))).toEqual(['TxnNotFound']);
+    value(await prewrite(ts(200), [put('b', 'B')]));
+    value(await commit(ts(200), ts(210), ['b']));
+    expect(errorKinds(await send({ type: 'txnRollback', keys: [k('b')], startTs: ts(200) }))).toEqual(['Committed']);
+  });
+
+  it('check-txn-status: alive within the TTL (pushed for a reader), rolled back past it; heartbeat extends it', async () => {
+    await cluster();
+    value(await prewrite(ts(1000), [put('p', 'P'), put('s', 'S')], k('p'), { lockTtlMs: 100 }));
+    const check = (currentTs: bigint, callerStartTs = 0n): Promise<ResponseOf<'txnCheckStatus'>> =>
+      send({ type: 'txnCheckStatus', primaryKey: k('p'), lockTs: ts(1000), callerStartTs, currentTs, rollbackIfNotExist: false });
+    const alive = value(await check(ts(1050), ts(1040)));
+    expect(alive.kind).toBe('locked');
+    expect(alive.kind === 'locked' && alive.minCommitTsPushed && alive.lock.minCommitTs).toBe(ts(1050));
+    // Heartbeat: TTL up to 500 ms; still alive at +300.
+    expect(value(await send({ type: 'txnHeartbeat', primaryKey: k('p'), startTs: ts(1000), adviseTtlMs: 500 }))).toEqual({ ttlMs: 500 });
+    expect(value(await check(ts(1300))).kind).toBe('locked');
+    expect(value(await check(ts(1501)))).toEqual({ kind: 'rolledBack', reason: 'ttlExpired' });
+    expect(value(await check(ts(1600)))).toEqual({ kind: 'rolledBack', reason: 'rolledBack' });
+    expect(errorKinds(await send({ type: 'txnHeartbeat', primaryKey: k('p'), startTs: ts(1000), adviseTtlMs: 900 }))).toEqual(['TxnNotFound']);
+    // The secondary follows the primary: resolve-lock rolls it back.
+    value(await send({ type: 'txnResolveLock', keys: [k('s')], startTs: ts(1000) }));
+    expect(await getValue('s', ts(2000))).toBeUndefined();
+  });
+
+  it('resolve-lock commits the secondaries at the primary commit ts; a retried commit is idempotent', async () => {
+    await cluster();
+    value(await prewrite(ts(100), [put('p', 'P'), put('s1', 'S1'), put('s2', 'S2')], k('p')));
+    value(await commit(ts(100), ts(120), ['p']));
+    // A reader meets a secondary's lock, asks the primary, resolves.
+    const locked = await get('s1', ts(130));
+    expect(errorKinds(locked)).toEqual(['KeyIsLocked']);
+    const status = value(await send({ type: 'txnCheckStatus', primaryKey: k('p'), lockTs: ts(100), callerStartTs: ts(130), currentTs: ts(130), rollbackIfNotExist: false }));
+    expect(status).toEqual({ kind: 'committed', commitTs: ts(120) });
+    value(await send({ type: 'txnResolveLock', keys: [k('s1'), k('s2')], startTs: ts(100), commitTs: ts(120) }));
+    expect(await getValue('s1', ts(130))).toBe('S1');
+    expect(await getValue('s2', ts(120))).toBe('S2');
+    expect(await getValue('s2', ts(119))).toBeUndefined();
+    // Retries: a commit again, a resolve again, a prewrite again: nothing changes, nothing proposed.
+    const before = stores.get(1)!.applied.filter((c) => c.type === 'txn').length;
+    value(await commit(ts(100), ts(120), ['p', 's1']));
+    value(await send({ type: 'txnResolveLock', keys: [k('s2')], startTs: ts(100), commitTs: ts(120) }));
+    value(await prewrite(ts(100), [put('p', 'P')]));
+    await sleep(50);
+    expect(stores.get(1)!.applied.filter((c) => c.type === 'txn').length).toBe(before);
+    expect(await getValue('p', ts(500))).toBe('P');
+  });
+
+  it('a leader change between prewrite and commit: the new leader commits what the old one prewrote', async () => {
+    await cluster();
+    const first = await leader();
+    value(await prewrite(ts(100), [put('a', 'A'), put('b', 'B')]));
+    const other = [...stores.values()].map((n) => n.store).find((s) => s !== first)!;
+    const otherPeer = REGION.peers.find((p) => p.storeId === other.storeId)!.id;
+    first.transferLeader(2, otherPeer);
+    await until('leadership moved', () => other.status().regions.some((r) => r.regionId === 2 && r.role === 'leader'));
+    // The old leader refuses (NotLeader); the new one has the locks (it read after a ReadIndex).
+    const refused = await commit(ts(100), ts(110), ['a', 'b'], first);
+    expect(!refused.ok && refused.error.kind).toBe('NotLeader');
+    value(await commit(ts(100), ts(110), ['a', 'b'], other));
+    expect(await getValue('a', ts(200))).toBe('A');
+    expect(await getValue('b', ts(200))).toBe('B');
+  });
+
+  it('latches serialize two conflicting prewrites sent at once: one wins, the other meets its lock', async () => {
+    await cluster();
+    const l = await leader();
+    const send2 = (startTs: bigint, v: string): Promise<ResponseOf<'txnPrewrite'>> =>
+      l.handle({ type: 'txnPrewrite', regionId: 2, epoch: REGION.epoch, mutations: [put('x', v), put('y', v)], primary: k('x'), startTs, lockTtlMs: 3000, txnSize: 2, mode: { kind: 'twoPc' } });
+    const [r1, r2] = await Promise.all([send2(ts(100), 'one'), send2(ts(101), 'two')]);
+    const outcomes = [r1, r2].map((r) => (r.ok && r.value.ok ? 'ok' : errorKinds(r).join()));
+    expect(outcomes.sort()).toEqual(['KeyIsLocked,KeyIsLocked', 'ok']);
+  });
+
+  it('async commit and 1PC take their commit ts above every read ts (maxTs)', async () => {
+    await cluster();
+    // A read at 500 on this store: a later async-commit prewrite's locks must be above it.
+    expect(await getValue('z', ts(500))).toBeUndefined();
+    const r = value(await prewrite(ts(100), [put('a', 'A'), put('b', 'B')], k('a'), { mode: { kind: 'asyncCommit', secondaries: [k('b')] } }));
+    expect(r.minCommitTs).toBe(ts(500) + 1n);
+    const one = value(await prewrite(ts(200), [put('c', 'C')], k('c'), { mode: { kind: 'onePc' } }));
+    expect(one.onePcCommitTs).toBe(ts(500) + 1n);
+    expect(await getValue('c', ts(600))).toBe('C');
+    expect(await getValue('c', ts(500))).toBeUndefined();
+  });
+
+  it('a store without the lock and write column families refuses txn requests with TxnUnsupported', async () => {
+    await cluster(['default']);
+    const r = await prewrite(ts(100), [put('a', 'A')]);
+    expect(r.ok && !r.value.ok && r.value.errors[0]).toEqual({ kind: 'TxnUnsupported', missingColumnFamilies: ['lock', 'write'] });
+  });
+
+  it('refuses nonsense fields with StoreRequestError, never running the action', async () => {
+    await cluster();
+    const l = await leader();
+    await expect(l.handle({ type: 'txnCommit', regionId: 2, epoch: REGION.epoch, keys: [k('a')], startTs: ts(10), commitTs: ts(10) })).rejects.toMatchObject({ kind: 'BadField' });
+    await expect(l.handle({ type: 'txnPrewrite', regionId: 2, epoch: REGION.epoch, mutations: [put('a', '1'), put('a', '2')], primary: k('a'), startTs: 1n, lockTtlMs: 1, txnSize: 1, mode: { kind: 'twoPc' } })).rejects.toMatchObject({ kind: 'BadField' });
+    await expect(l.handle({ type: 'txnGet', regionId: 2, epoch: REGION.epoch, key: k('a'), ts: 5 as unknown as bigint })).rejects.toMatchObject({ kind: 'BadField' });
+  });
+});
