@@ -12,7 +12,9 @@
  * alive has been refreshed with it (a client retries a refresh on NotLeader) before it moves.
  *
  * A transaction that has its start ts but has not registered yet is safe for
- * `gcLifeTimeMs`: the target never passes `now - gcLifeTimeMs`.
+ * `gcLifeTimeMs`: the target never passes `now - gcLifeTimeMs`. Like TiKV, this assumes the
+ * PD leaders' clocks differ by less than `gcLifeTimeMs - serviceTtlMsMax` (a new leader far
+ * ahead could otherwise pass an unregistered young transaction).
  */
 import type { SetGcSafePointCommand } from './command.ts';
 import { TSO_LOGICAL_BITS, type Timestamp } from './timestamp.ts';

@@ -4,6 +4,7 @@
  * until registrations had a TTL to refresh, drops expired registrations, and bounds their
  * count. It survives a restart through the snapshot (a section an older snapshot lacks).
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PdCommand } from '../src/index.ts';
 import { DEFAULT_GC_CONFIG, PdLeader, PdStateMachine, TSO_LOGICAL_BITS, composeTs, decodePdCommand, encodePdCommand } from '../src/index.ts';
@@ -167,5 +168,40 @@ describe('GC safe point on the PD leader', () => {
     expect(sm.gcSafePoint).toBe(sp);
     round(t0 + 20_000);
     expect(sm.gcSafePoint).toBe(tsAt(t0 + 10_000));
+  });
+});
+
+describe('GC safe point invariants (random schedules)', () => {
+  it('never passes a live registration and never moves back', () => {
+    const step = fc.oneof(
+      fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 4_000 }) }),
+      fc.record({ op: fc.constant('register' as const), id: fc.constantFrom('a', 'b', 'c', 'd'), agoMs: fc.integer({ min: 0, max: 20_000 }), ttlMs: fc.integer({ min: 0, max: 8_000 }) }),
+      fc.record({ op: fc.constant('round' as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        let now = 1_000_000;
+        const { sm, leader, round } = leaderAt(now);
+        const live = new Map<string, { ts: bigint; untilMs: number }>();
+        let last = sm.gcSafePoint;
+        for (const s of steps) {
+          if (s.op === 'advance') now += s.ms;
+          else if (s.op === 'register') {
+            const ts = tsAt(now - s.agoMs);
+            const r = leader.registerGcService(s.id, ts, s.ttlMs, now);
+            if (s.ttlMs === 0) live.delete(s.id);
+            else if (r.kind === 'ok') live.set(s.id, { ts, untilMs: now + Math.min(s.ttlMs, GC.serviceTtlMsMax) });
+            else expect(r.error.kind === 'SafePointPassed' || r.error.kind === 'TooManyServices').toBe(true);
+          } else {
+            round(now);
+            expect(sm.gcSafePoint >= last).toBe(true);
+            expect(sm.gcSafePoint <= tsAt(now - GC.gcLifeTimeMs) || sm.gcSafePoint === last).toBe(true);
+            for (const r of live.values()) if (r.untilMs > now) expect(sm.gcSafePoint <= r.ts).toBe(true);
+            last = sm.gcSafePoint;
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
