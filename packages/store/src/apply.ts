@@ -195,6 +195,10 @@ function applySplit(cmd: SplitCommand, a: ApplyContext): Result<void> {
   const r = peer.region;
   const inside = regionContainsKey(r, cmd.splitKey) && compareKeys(cmd.splitKey, r.startKey) > 0;
   if (!inside || cmd.newPeerIds.length !== r.peers.length) return epochNotMatch(r);
+  // No split in a joint configuration (TiKV refuses it too): the right half would start with
+  // the transitional roles but a plain Raft configuration, a change it can never leave
+  // (cluster seed 543). A split proposed before the change entered it is refused here.
+  if (inJointConfig(r)) return { ok: false, error: { kind: 'ServerIsBusy', reason: `region ${r.id} is in a joint configuration: split after it is left`, backoffMs: 100 } };
   const version = r.epoch.version + 1;
   const right: Region = {
     id: cmd.newRegionId,
@@ -207,6 +211,11 @@ function applySplit(cmd: SplitCommand, a: ApplyContext): Result<void> {
   a.kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'normal'));
   a.fx.splits.push({ region: right, parentLeader: peer.isLeader(), dedup: peer.dedup.clone() });
   return ok();
+}
+
+/** Whether `region` is between two configurations (a peer entering or leaving the voters). */
+export function inJointConfig(region: Region): boolean {
+  return region.peers.some((p) => p.role === 'incomingVoter' || p.role === 'demotingVoter');
 }
 
 function applyConfChange(a: ApplyContext): Result<void> {

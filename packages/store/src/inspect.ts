@@ -20,7 +20,7 @@ export async function regionDigests(ctx: StoreContext): Promise<RegionDigest[]> 
   try {
     const out: RegionDigest[] = [];
     for (const peer of [...ctx.peers.values()]) {
-      if (peer.pd || peer.destroyed || !peer.initialized) continue;
+      if (!peer.machine.holdsData || peer.destroyed || !peer.initialized) continue;
       const h = new Fnv64();
       let keys = 0;
       const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };

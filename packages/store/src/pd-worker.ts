@@ -85,7 +85,7 @@ export class PdWorker {
   private async collectRemovedPeers(pd: PdClient): Promise<void> {
     if (!pd.getRegionById) return;
     for (const peer of [...this.ctx.peers.values()]) {
-      if (peer.destroyed || peer.pd || !peer.initialized) continue;
+      if (peer.destroyed || !peer.machine.holdsData || !peer.initialized) continue;
       if (peer.isLeader()) {
         peer.leaderlessHeartbeats = 0;
         peer.silentHeartbeats = 0;
@@ -122,7 +122,7 @@ export class PdWorker {
     }
     let size = 0;
     let keys = 0;
-    if (!peer.pd) {
+    if (peer.machine.holdsData) {
       const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
       // Every data column family counts toward the region's size (its split trigger).
       for (const cf of this.ctx.dataCfs) {

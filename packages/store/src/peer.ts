@@ -79,6 +79,26 @@ export interface RegionStateMachine {
    * applied) and after each round's write.
    */
   onRole(peer: RegionPeer, nowMs: number): void;
+  /**
+   * Whether the region's key range holds user data in the data column families (split,
+   * overlap checks, size, digests, routing and destroy cover it). PD's does not: its state
+   * lives in memory and in its own meta record.
+   */
+  readonly holdsData: boolean;
+  /**
+   * The state a snapshot of this region carries when it is not the data column families
+   * (PD's state machine, as one `default` pair); undefined for a data region, whose snapshot
+   * is read from the engine.
+   */
+  snapshotPairs(): { key: Uint8Array; value: Uint8Array }[] | undefined;
+  /**
+   * Installs a snapshot's pairs in place of the machine's own state, staging what must
+   * persist with it (PD); returns false for a data region (the snapshot worker installs its
+   * data into the engine).
+   */
+  installSnapshot(batch: RaftWriteBatch, peer: RegionPeer, pairs: readonly { cf: string; key: Uint8Array; value: Uint8Array }[], index: number): boolean;
+  /** Stages the removal of what the machine persisted outside the data column families (its replica is destroyed). */
+  stageDestroy(kv: WriteBatch): void;
 }
 
 export function ok(): Result<void> {

@@ -8,15 +8,18 @@
  *   applied to PD's in-memory state machine, which is persisted every
  *   `PD_PERSIST_EVERY_ENTRIES` entries and replayed from there after a restart.
  */
-import type { RaftWriteBatch } from '@peerkv/storage';
+import { PdStateMachine, compareKeys } from '@peerkv/pd';
+import type { RaftWriteBatch, WriteBatch } from '@peerkv/storage';
 import { dispatchCommand, type CommandHandlers } from './apply.ts';
 import { decodeCommand } from './command.ts';
-import { PD_PERSIST_EVERY_ENTRIES, type PdHost } from './pd-host.ts';
+import { DATA_CF, META_CF } from './keys.ts';
+import { PD_PERSIST_EVERY_ENTRIES, PD_SNAPSHOT_PAIR_KEY, PD_STATE_KEY, type PdHost } from './pd-host.ts';
 import type { ApplyContext, RegionPeer, RegionStateMachine, Result } from './peer.ts';
 import { stagePdState } from './region-meta.ts';
 
 export class DataRegionMachine implements RegionStateMachine {
   readonly kind = 'data';
+  readonly holdsData = true;
 
   constructor(private readonly handlers: CommandHandlers) {}
 
@@ -33,10 +36,21 @@ export class DataRegionMachine implements RegionStateMachine {
   }
 
   onRole(): void {}
+
+  snapshotPairs(): undefined {
+    return undefined;
+  }
+
+  installSnapshot(): boolean {
+    return false;
+  }
+
+  stageDestroy(): void {}
 }
 
 export class PdRegionMachine implements RegionStateMachine {
   readonly kind = 'pd';
+  readonly holdsData = false;
 
   constructor(readonly host: PdHost) {}
 
@@ -60,5 +74,22 @@ export class PdRegionMachine implements RegionStateMachine {
   onRole(peer: RegionPeer, nowMs: number): void {
     const st = peer.raw.status();
     this.host.updateRole(st.role === 'leader', st.term, peer.applied, st.lastIndex, nowMs);
+  }
+
+  snapshotPairs(): { key: Uint8Array; value: Uint8Array }[] {
+    return [{ key: PD_SNAPSHOT_PAIR_KEY, value: this.host.sm.snapshot() }];
+  }
+
+  installSnapshot(batch: RaftWriteBatch, peer: RegionPeer, pairs: readonly { cf: string; key: Uint8Array; value: Uint8Array }[], index: number): boolean {
+    const pair = pairs.find((p) => p.cf === DATA_CF && compareKeys(p.key, PD_SNAPSHOT_PAIR_KEY) === 0);
+    // The initial snapshot of the PD group carries no state yet.
+    if (pair) this.host.replace(PdStateMachine.restore(pair.value), index);
+    peer.applied = index;
+    stagePdState(batch, peer);
+    return true;
+  }
+
+  stageDestroy(kv: WriteBatch): void {
+    kv.delete(META_CF, PD_STATE_KEY);
   }
 }

@@ -8,6 +8,7 @@
 import type { Peer, Region, RegionEpoch, RegionError } from '@peerkv/pd';
 import { regionContainsKey } from '@peerkv/pd';
 import { ProposalDroppedError, type ConfChangeSingle } from '@peerkv/raft';
+import { inJointConfig } from './apply.ts';
 import { encodeCommand, encodeConfChangeContext } from './command.ts';
 import type { StoreContext } from './context.ts';
 import { RegionPeer, ok, type Result } from './peer.ts';
@@ -162,6 +163,9 @@ export class StoreRequests {
     this.ctx.assertOpen();
     const checked = this.checkRequest(regionId, epoch, [splitKey], true);
     if (!(checked instanceof RegionPeer)) return Promise.resolve({ ok: false, error: checked });
+    if (inJointConfig(checked.region)) {
+      return Promise.resolve({ ok: false, error: { kind: 'ServerIsBusy', reason: `region ${regionId} is in a joint configuration: split after it is left`, backoffMs: 100 } });
+    }
     const data = encodeCommand({ type: 'split', splitKey, newRegionId, newPeerIds });
     return this.propose(checked, () => checked.raw.propose(data), o);
   }
@@ -210,7 +214,7 @@ export class StoreRequests {
 
   /** The region this store hosts that contains `key`, if any (for routing in tests and demos). */
   regionForKey(key: Uint8Array): Region | undefined {
-    for (const p of this.ctx.peers.values()) if (p.initialized && !p.pd && regionContainsKey(p.region, key)) return p.region;
+    for (const p of this.ctx.peers.values()) if (p.initialized && p.machine.holdsData && regionContainsKey(p.region, key)) return p.region;
     return undefined;
   }
 

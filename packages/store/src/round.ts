@@ -176,7 +176,7 @@ export class BatchRound {
     // data would make two replicas own the same keys; its leader sends a snapshot instead,
     // of its current (narrower) range (TiKV skips such a split peer the same way).
     for (const p of this.ctx.peers.values()) {
-      if (p === existing || p.pd || p.destroyed || p.regionId === region.id) continue;
+      if (p === existing || !p.machine.holdsData || p.destroyed || p.regionId === region.id) continue;
       for (const held of this.snapshots.rangesHeld(p)) if (rangesOverlap(held, region) && held.epoch.version > region.epoch.version) return undefined;
     }
     const log = existing ? existing.log : await this.ctx.logs.open(region.id);

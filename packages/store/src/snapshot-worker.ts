@@ -9,7 +9,7 @@
  * transfer to the same peer replaced it.
  */
 import type { Region } from '@peerkv/pd';
-import { PdStateMachine, compareKeys } from '@peerkv/pd';
+import { compareKeys } from '@peerkv/pd';
 import type { Message, Snapshot } from '@peerkv/raft';
 import { StorageError, type RaftWriteBatch } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
@@ -18,8 +18,8 @@ import { DedupTable, stageDedupTable } from './dedup.ts';
 import { DATA_CF, META_CF, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
 import type { SnapshotTransferLimits, SnapshotTransferStatus } from './options.ts';
 import { encodeRegionState, type RegionPeer } from './peer.ts';
-import { PD_REGION_ID, PD_SNAPSHOT_PAIR_KEY } from './pd-host.ts';
-import { rangeEnd, rangesOverlap, stagePdState } from './region-meta.ts';
+import { PD_REGION_ID } from './pd-host.ts';
+import { rangeEnd, rangesOverlap } from './region-meta.ts';
 import {
   SNAPSHOT_BYTES_MAX,
   SNAPSHOT_CHUNK_BYTES_LIMIT,
@@ -122,7 +122,7 @@ export class SnapshotWorker {
   private regionOverlapsOthers(regionId: number, range: Region): boolean {
     if (regionId === PD_REGION_ID) return false;
     for (const p of this.ctx.peers.values()) {
-      if (p.regionId === regionId || p.pd || p.destroyed) continue;
+      if (p.regionId === regionId || !p.machine.holdsData || p.destroyed) continue;
       for (const held of this.rangesHeld(p)) if (rangesOverlap(held, range)) return true;
     }
     return this.ctx.splitsInFlight.some((r) => r.id !== regionId && rangesOverlap(r, range));
@@ -154,7 +154,7 @@ export class SnapshotWorker {
 
   private rangesToDelete(selfRegionId: number, start: Uint8Array, endKey: Uint8Array): [Uint8Array, Uint8Array][] {
     const others = [...this.ctx.peers.values()]
-      .filter((p) => p.regionId !== selfRegionId && !p.pd && p.initialized && !p.destroyed)
+      .filter((p) => p.regionId !== selfRegionId && p.machine.holdsData && p.initialized && !p.destroyed)
       .map((p) => p.region)
       .sort((a, b) => compareKeys(a.startKey, b.startKey));
     const out: [Uint8Array, Uint8Array][] = [];
@@ -190,8 +190,9 @@ export class SnapshotWorker {
     const metadata = { index: peer.applied, term: peer.log.term(peer.applied), confState: peer.raw.status().config };
     const region = structuredClone(peer.region);
     let source: SnapshotSource;
-    if (peer.pd) {
-      source = memorySource(region, [DATA_CF], [{ cf: 0, key: PD_SNAPSHOT_PAIR_KEY, value: peer.pd.sm.snapshot() }]);
+    const own = peer.machine.snapshotPairs();
+    if (own) {
+      source = memorySource(region, [DATA_CF], own.map((p) => ({ cf: 0, ...p })));
     } else {
       const dedup = this.ctx.mutations.snapshotWithoutDedup ? [] : peer.dedup.entries();
       try {
@@ -290,15 +291,11 @@ export class SnapshotWorker {
     const contents = this.contentsOf(snap);
     batch.stageSnapshot(peer.regionId, snap);
     const kv = batch.kv;
-    if (peer.pd) {
-      const pair = contents.pairs.find((p) => p.cf === DATA_CF && compareKeys(p.key, PD_SNAPSHOT_PAIR_KEY) === 0);
-      // The initial snapshot of the PD group carries no state yet.
-      if (pair) peer.pd.replace(PdStateMachine.restore(pair.value), snap.metadata.index);
+    // A machine whose state is not the data column families (PD's) installs it itself.
+    if (peer.machine.installSnapshot(batch, peer, contents.pairs, snap.metadata.index)) {
       peer.region = contents.region;
-      peer.applied = snap.metadata.index;
       for (const p of contents.region.peers) this.ctx.peerStores.set(p.id, p.storeId);
       kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'normal'));
-      stagePdState(batch, peer);
       this.ctx.counters.snapshotsInstalled++;
       return;
     }

@@ -13,7 +13,6 @@ import type { StoreContext } from './context.ts';
 import { DedupTable } from './dedup.ts';
 import { META_CF, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
 import { PENDING_VOTES_MAX, RAFT_INIT_INDEX } from './options.ts';
-import { PD_STATE_KEY } from './pd-host.ts';
 import type { PdWorker } from './pd-worker.ts';
 import type { RegionPeer } from './peer.ts';
 import { encodeTombstone, isLeaderMessage } from './region-meta.ts';
@@ -253,8 +252,8 @@ export class StoreLoop {
     const batch = this.ctx.logs.batch();
     batch.stageDestroy(peer.regionId);
     // PD's group owns no user data; a data region's range may be shared with newer local regions.
-    if (!peer.pd && peer.initialized) this.snapshots.deleteDataExcept(batch.kv, peer.regionId, peer.region.startKey, peer.region.endKey);
-    if (peer.pd) batch.kv.delete(META_CF, PD_STATE_KEY);
+    if (peer.machine.holdsData && peer.initialized) this.snapshots.deleteDataExcept(batch.kv, peer.regionId, peer.region.startKey, peer.region.endKey);
+    peer.machine.stageDestroy(batch.kv);
     const prefix = dedupPrefix(peer.regionId);
     batch.kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
     batch.kv.put(META_CF, regionStateKey(peer.regionId), encodeTombstone(peer.peerId));
