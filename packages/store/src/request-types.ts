@@ -113,7 +113,7 @@ export type TxnRequest =
       rollbackIfNotExist: boolean;
       forceSyncCommit?: boolean;
     } & Timed)
-  /** Commits (`commitTs` given) or rolls back (absent) the locks of the transaction `startTs` on `keys`. */
+  /** Commits (`commitTs` given) or rolls back (absent) the locks of the transaction `startTs` on `keys` (empty: every one in the region). */
   | ({ type: 'txnResolveLock'; regionId: number; epoch: RegionEpoch; keys: Uint8Array[]; startTs: bigint; commitTs?: bigint } & Timed)
   /** Raises the TTL of the transaction `startTs`'s primary lock to `adviseTtlMs`. */
   | ({ type: 'txnHeartbeat'; regionId: number; epoch: RegionEpoch; primaryKey: Uint8Array; startTs: bigint; adviseTtlMs: number } & Timed)

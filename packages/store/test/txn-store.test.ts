@@ -242,6 +242,21 @@ describe('txn requests on the store', () => {
     expect(await getValue('p', ts(500))).toBe('P');
   });
 
+  it('resolve-lock with no keys resolves every lock of the transaction in the region, and no other', async () => {
+    await cluster();
+    value(await prewrite(ts(100), [put('p', 'P'), put('s1', 'S1'), put('s2', 'S2'), put('s3', 'S3')], k('p')));
+    value(await prewrite(ts(105), [put('o', 'O')]));
+    value(await commit(ts(100), ts(120), ['p']));
+    value(await send({ type: 'txnResolveLock', keys: [], startTs: ts(100), commitTs: ts(120) }));
+    for (const key of ['s1', 's2', 's3']) expect(await getValue(key, ts(130))).toBe(key.toUpperCase());
+    expect(errorKinds(await get('o', ts(130)))).toEqual(['KeyIsLocked']);
+    // Nothing left: a second call finds nothing and writes nothing.
+    const before = stores.get(1)!.applied.filter((c) => c.type === 'txn').length;
+    value(await send({ type: 'txnResolveLock', keys: [], startTs: ts(100), commitTs: ts(120) }));
+    await sleep(30);
+    expect(stores.get(1)!.applied.filter((c) => c.type === 'txn').length).toBe(before);
+  });
+
   it('a leader change between prewrite and commit: the new leader commits what the old one prewrote', async () => {
     await cluster();
     const first = await leader();

@@ -151,16 +151,51 @@ export const handleTxnCheckStatus: Handler<'txnCheckStatus'> = async (env, q, o)
   );
 };
 
-/** Commits (`commitTs`) or rolls back the locks of a transaction on keys, as its primary decided. */
+/**
+ * Commits (`commitTs`) or rolls back the locks of a transaction on `keys`, as its primary
+ * decided. With no keys, every lock of the transaction in the region (TiKV's region-wide
+ * ResolveLock): a read phase finds up to `RESOLVE_LOCK_KEYS_PER_ROUND` of them without latches,
+ * a write phase resolves those under latches (each key judged again on its own snapshot),
+ * until none is left or `RESOLVE_LOCK_ROUNDS_MAX` rounds passed (then `ServerIsBusy`: call again).
+ */
 export const handleTxnResolveLock: Handler<'txnResolveLock'> = async (env, q, o) => {
-  const keys = checkKeys('txnResolveLock.keys', q.keys);
   const startTs = checkTs('txnResolveLock.startTs', q.startTs);
+  const keys = Array.isArray(q.keys) && q.keys.length === 0 ? [] : checkKeys('txnResolveLock.keys', q.keys);
   checkOptTs('txnResolveLock.commitTs', q.commitTs);
   if (q.commitTs !== undefined) checkCommitAbove('txnResolveLock.commitTs', startTs, q.commitTs);
   const resolution = q.commitTs === undefined ? ({ kind: 'rollback' } as const) : ({ kind: 'commit', commitTs: q.commitTs } as const);
-  const action = (view: ReadView): Promise<TxnActionOutcome<void>> => eachKey(keys, (key) => resolveLock(view, key, startTs, resolution));
-  return runTxnCommand(env, { ...q, keys, writes: true, action }, o);
+  const resolve = (batch: Uint8Array[]): ReturnType<Handler<'txnResolveLock'>> =>
+    runTxnCommand(env, { ...q, keys: batch, writes: true, action: (view) => eachKey(batch, (key) => resolveLock(view, key, startTs, resolution)) }, o);
+  if (keys.length > 0) return resolve(keys);
+  for (let round = 0; round < RESOLVE_LOCK_ROUNDS_MAX; round++) {
+    const found = await runTxnCommand(env, { ...q, keys: [], writes: false, action: (view) => locksOf(env, q.regionId, view, startTs) }, o);
+    if (!found.ok) return found;
+    if (!found.value.ok) return { ok: true, value: found.value };
+    if (found.value.value.length === 0) return { ok: true, value: { ok: true, value: undefined } };
+    const r = await resolve(found.value.value);
+    if (!r.ok || !r.value.ok) return r;
+  }
+  return { ok: false, error: { kind: 'ServerIsBusy', reason: `more locks of transaction ${startTs} in region ${q.regionId}: resolve again`, backoffMs: 0 } };
 };
+
+/** Keys resolved per round of a region-wide resolve. */
+export const RESOLVE_LOCK_KEYS_PER_ROUND = 256;
+/** Rounds of a region-wide resolve in one request. */
+export const RESOLVE_LOCK_ROUNDS_MAX = 16;
+/** Locks looked at per round of a region-wide resolve (other transactions' locks count too). */
+export const RESOLVE_LOCK_SCANNED_MAX = 4096;
+
+/** The keys of the region holding locks of the transaction `startTs` (bounded; see above). */
+async function locksOf(env: Parameters<Handler<'txnResolveLock'>>[0], regionId: number, view: ReadView, startTs: Timestamp): Promise<TxnActionOutcome<Uint8Array[]>> {
+  const range = clampToRegion(env, { regionId, start: new Uint8Array() });
+  const keys: Uint8Array[] = [];
+  for await (const { key, lock } of view.locks(range, RESOLVE_LOCK_SCANNED_MAX)) {
+    if (lock.startTs !== startTs) continue;
+    keys.push(key);
+    if (keys.length === RESOLVE_LOCK_KEYS_PER_ROUND) break;
+  }
+  return { ok: true, ops: [], value: keys };
+}
 
 /** Raises the TTL of a transaction's primary lock. */
 export const handleTxnHeartbeat: Handler<'txnHeartbeat'> = async (env, q, o) => {

@@ -1,0 +1,84 @@
+/** The txn requests' and answers' wire codec: round trips, and every truncation a typed error. */
+import { describe, expect, it } from 'vitest';
+import { composeTs } from '@peerkv/txn';
+import {
+  STORE_REQUEST_CODECS,
+  StoreRpcDecodeError,
+  decodeStoreRequest,
+  decodeStoreResponse,
+  encodeStoreRequest,
+  encodeStoreResponse,
+  type StoreRequest,
+  type StoreResponse,
+} from '../src/index.ts';
+
+const k = (s: string): Uint8Array => new TextEncoder().encode(s);
+const epoch = { confVer: 1, version: 3 };
+const lock = { kind: 'put' as const, primary: k('p'), startTs: 5n, ttlMs: 100, forUpdateTs: 0n, txnSize: 2, minCommitTs: 6n, useAsyncCommit: true, secondaries: [k('s')], shortValue: k('v') };
+
+const REQUESTS: StoreRequest[] = [
+  { type: 'txnPrewrite', regionId: 2, epoch, mutations: [{ op: 'put', key: k('a'), value: k('1') }, { op: 'delete', key: k('b'), pessimistic: true }, { op: 'insert', key: k('c'), value: k('3') }, { op: 'lock', key: k('d') }, { op: 'checkNotExists', key: k('e') }], primary: k('a'), startTs: composeTs(100, 3), lockTtlMs: 3000, txnSize: 5, forUpdateTs: composeTs(101), minCommitTs: composeTs(102), mode: { kind: 'asyncCommit', secondaries: [k('b'), k('c')] }, timeoutMs: 500 },
+  { type: 'txnPrewrite', regionId: 2, epoch, mutations: [{ op: 'put', key: k('a'), value: k('1') }], primary: k('a'), startTs: 1n, lockTtlMs: 0, txnSize: 1, mode: { kind: 'onePc' } },
+  { type: 'txnCommit', regionId: 2, epoch, keys: [k('a'), k('b')], startTs: 1n, commitTs: 2n },
+  { type: 'txnRollback', regionId: 2, epoch, keys: [k('a')], startTs: 1n, timeoutMs: 0 },
+  { type: 'txnCheckStatus', regionId: 2, epoch, primaryKey: k('p'), lockTs: 1n, callerStartTs: 2n, currentTs: 3n, rollbackIfNotExist: true, forceSyncCommit: true },
+  { type: 'txnResolveLock', regionId: 2, epoch, keys: [], startTs: 1n, commitTs: 9n },
+  { type: 'txnResolveLock', regionId: 2, epoch, keys: [k('x')], startTs: 1n },
+  { type: 'txnHeartbeat', regionId: 2, epoch, primaryKey: k('p'), startTs: 1n, adviseTtlMs: 4000 },
+  { type: 'txnGet', regionId: 2, epoch, key: k('g'), ts: (1n << 64n) - 1n, bypassLocks: [1n, 2n] },
+  { type: 'txnScan', regionId: 2, epoch, start: k('a'), end: k('z'), limit: 10, ts: 7n },
+];
+
+const RESPONSES: StoreResponse[] = [
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'unit' } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'prewrite', minCommitTs: 7n, onePcCommitTs: 8n } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'status', status: { kind: 'locked', lock, minCommitTsPushed: true } } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'status', status: { kind: 'rolledBack', reason: 'ttlExpired' } } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'status', status: { kind: 'committed', commitTs: 9n } } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'heartbeat', ttlMs: 10 } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'get', value: k('v'), commitTs: 3n } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'scan', pairs: [{ key: k('a'), value: k('1') }], nextKey: k('b') } } } },
+  {
+    type: 'txn',
+    result: {
+      ok: true,
+      value: {
+        ok: false,
+        errors: [
+          { kind: 'KeyIsLocked', key: k('a'), primary: k('p'), startTs: 1n, ttlMs: 5, lockKind: 'put', minCommitTs: 2n },
+          { kind: 'Committed', key: k('a'), startTs: 1n, commitTs: 2n },
+          { kind: 'PrimaryMismatch', key: k('a'), startTs: 1n, lockPrimary: k('q') },
+          { kind: 'TxnUnsupported', missingColumnFamilies: ['lock', 'write'] },
+        ],
+      },
+    },
+  },
+  { type: 'txn', result: { ok: false, error: { kind: 'NotLeader', regionId: 2 } } },
+];
+
+describe('txn codec', () => {
+  it('round-trips every txn request type and answer shape', () => {
+    for (const q of REQUESTS) expect(decodeStoreRequest(encodeStoreRequest(q))).toEqual(q);
+    for (const s of RESPONSES) expect(decodeStoreResponse(encodeStoreResponse(s))).toEqual(s);
+    const tags = Object.entries(STORE_REQUEST_CODECS).filter(([t]) => t.startsWith('txn')).map(([, c]) => c.tag);
+    expect(tags).toEqual([32, 33, 34, 35, 36, 37, 38, 39]);
+  });
+
+  it('refuses every truncation and a trailing byte with StoreRpcDecodeError', () => {
+    for (const bytes of [...REQUESTS.map(encodeStoreRequest)]) {
+      for (let n = 0; n < bytes.length; n++) expect(() => decodeStoreRequest(bytes.subarray(0, n))).toThrow(StoreRpcDecodeError);
+      expect(() => decodeStoreRequest(new Uint8Array([...bytes, 0]))).toThrow(StoreRpcDecodeError);
+    }
+    for (const bytes of RESPONSES.map(encodeStoreResponse)) {
+      for (let n = 0; n < bytes.length; n++) expect(() => decodeStoreResponse(bytes.subarray(0, n))).toThrow(StoreRpcDecodeError);
+    }
+  });
+
+  it('refuses an unknown txn error kind with StoreRpcDecodeError', () => {
+    const bytes = encodeStoreResponse({ type: 'txn', result: { ok: true, value: { ok: false, errors: [{ kind: 'Committed', key: k('a'), startTs: 1n, commitTs: 2n }] } } });
+    const i = bytes.indexOf(2, 4); // the error's wire number (Committed = 2) after header, ok bytes and count
+    const bad = bytes.slice();
+    bad[i] = 99;
+    expect(() => decodeStoreResponse(bad)).toThrow(StoreRpcDecodeError);
+  });
+});
