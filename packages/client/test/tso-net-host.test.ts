@@ -1,0 +1,32 @@
+/**
+ * `getTimestamp` from a tab in the networked browser runtime (`NetHost` in Node): the host's
+ * client asks PD through `RemotePdService`, many tab calls at once share a few PD requests'
+ * worth of answers, and every answer is a distinct, increasing bigint.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { NetHost } from '../src/browser/index.ts';
+import { deps, hostOptions } from './net-host-fixture.ts';
+
+const hosts: NetHost[] = [];
+afterEach(async () => {
+  for (const h of hosts.splice(0)) await h.close();
+});
+
+describe('getTimestamp in the networked browser runtime', () => {
+  it('answers tabs with distinct, increasing timestamps from PD', async () => {
+    const cluster = `tso-${Math.random().toString(36).slice(2)}`;
+    const h = await NetHost.open(hostOptions('tso-secret', cluster, 'solo', { bootstrapProbeMs: 100 }), deps);
+    hosts.push(h);
+    const one = await h.call({ op: 'getTimestamp' });
+    expect(one.ok).toBe(true);
+    const first = (one as { value: bigint }).value;
+    expect(typeof first).toBe('bigint');
+    expect(Number(first >> 18n)).toBeGreaterThan(Date.now() - 60_000);
+    const replies = await Promise.all(Array.from({ length: 50 }, () => h.call({ op: 'getTimestamp' })));
+    const values = replies.map((r) => (r.ok ? (r.value as bigint) : -1n));
+    expect(values.every((v) => v > first)).toBe(true);
+    expect(new Set(values).size).toBe(50);
+    const later = await h.call({ op: 'getTimestamp' });
+    expect((later as { value: bigint }).value > values.reduce((m, v) => (v > m ? v : m), 0n)).toBe(true);
+  }, 30_000);
+});
