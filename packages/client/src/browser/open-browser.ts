@@ -227,6 +227,11 @@ export class BrowserPeerKV {
     return this.request({ op: 'scan', ...o });
   }
 
+  /** A fresh timestamp from PD's TSO, batched with every other caller of this profile's store (`TsoBatcher`). */
+  getTimestamp(): Promise<bigint> {
+    return this.request({ op: 'getTimestamp' });
+  }
+
   /** The cluster, the host and the profile's storage, as the host sees them. */
   async status(): Promise<BrowserStatus> {
     const s = await this.request<BrowserStatus>({ op: 'status' });
