@@ -273,6 +273,23 @@ describe('txn requests on the store', () => {
     expect(await getValue('b', ts(200))).toBe('B');
   });
 
+  it('a prewrite that timed out on a cut-off leader is retried after the heal: idempotent, then commits', async () => {
+    await cluster();
+    const first = await leader();
+    const others = [1, 2, 3].filter((id) => id !== first.storeId);
+    router.partition([first.storeId], others);
+    const cut = await first.handle({ type: 'txnPrewrite', regionId: 2, epoch: REGION.epoch, mutations: [put('a', 'A')], primary: k('a'), startTs: ts(100), lockTtlMs: 3000, txnSize: 1, mode: { kind: 'twoPc' }, timeoutMs: 200 });
+    expect(!cut.ok && ['Timeout', 'NotLeader'].includes(cut.error.kind)).toBe(true);
+    router.heal();
+    await until('a leader answers again', async () => {
+      const r = await prewrite(ts(100), [put('a', 'A')]);
+      return r.ok && r.value.ok;
+    });
+    value(await prewrite(ts(100), [put('a', 'A')]));
+    value(await commit(ts(100), ts(110), ['a']));
+    expect(await getValue('a', ts(120))).toBe('A');
+  });
+
   it('latches serialize two conflicting prewrites sent at once: one wins, the other meets its lock', async () => {
     await cluster();
     const l = await leader();
