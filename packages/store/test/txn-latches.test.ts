@@ -92,3 +92,37 @@ describe('latches', () => {
     expect(l.size).toBe(0);
   });
 });
+
+describe('latches with an abort signal', () => {
+  it('a waiter that aborts leaves every queue and lets the one behind it run', async () => {
+    const l = new Latches();
+    const ran: string[] = [];
+    const holder = await l.acquire([k('x')])!;
+    const ac = new AbortController();
+    const aborted = l.acquire([k('x'), k('y')], ac.signal)!;
+    const behind = track(l, 'behind', ['y'], ran);
+    await tick();
+    // 'behind' waits on y behind the aborting waiter (FIFO), though y is free.
+    expect(ran).toEqual([]);
+    ac.abort();
+    expect(await aborted).toBe('aborted');
+    await tick();
+    expect(ran).toEqual(['behind']);
+    expect(l.queued(k('x'))).toBe(1);
+    holder.release();
+    (await behind).release();
+    expect(l.size).toBe(0);
+  });
+
+  it('an abort after the waiter ran changes nothing; an already aborted signal never queues', async () => {
+    const l = new Latches();
+    const ac = new AbortController();
+    const g = await l.acquire([k('x')], ac.signal)!;
+    ac.abort();
+    expect(g).not.toBe('aborted');
+    expect(l.queued(k('x'))).toBe(1);
+    (g as { release(): void }).release();
+    expect(await l.acquire([k('x')], ac.signal)!).toBe('aborted');
+    expect(l.size).toBe(0);
+  });
+});

@@ -7,7 +7,8 @@
  * deadlock), and a command waits only for those that asked before it (no starvation).
  *
  * Bounded: a key whose queue already holds `waitersMax` waiters behind its holder refuses a
- * new command outright (the caller answers `ServerIsBusy`), instead of queueing without limit.
+ * new command outright (the caller answers `ServerIsBusy`), instead of queueing without limit;
+ * and a waiter whose `signal` aborts (its request timed out) leaves every queue before it runs.
  */
 
 /** Commands that may wait behind the holder of one key's latch. */
@@ -41,12 +42,16 @@ export class Latches {
 
   /**
    * Queues for every latch of `keys` (duplicates count once; an empty set runs at once) and
-   * resolves once all are held. `undefined`: a key has `waitersMax` waiters already.
+   * resolves once all are held, or with `'aborted'` if `signal` aborts first (then it holds
+   * nothing and waits nowhere). `undefined`: a key has `waitersMax` waiters already.
    */
-  acquire(keys: readonly Uint8Array[]): Promise<LatchGuard> | undefined {
+  acquire(keys: readonly Uint8Array[]): Promise<LatchGuard> | undefined;
+  acquire(keys: readonly Uint8Array[], signal: AbortSignal): Promise<LatchGuard | 'aborted'> | undefined;
+  acquire(keys: readonly Uint8Array[], signal?: AbortSignal): Promise<LatchGuard | 'aborted'> | undefined {
     const slots = [...new Set(keys.map(slotOf))].sort();
     for (const s of slots) if ((this.queues.get(s)?.length ?? 0) > this.waitersMax) return undefined;
-    return new Promise<LatchGuard>((resolve) => {
+    if (signal?.aborted) return Promise.resolve('aborted');
+    return new Promise<LatchGuard | 'aborted'>((resolve) => {
       let released = false;
       const guard: LatchGuard = {
         release: () => {
@@ -55,14 +60,40 @@ export class Latches {
           this.release(w);
         },
       };
-      const w: Waiter = { slots, running: false, wake: () => resolve(guard) };
+      const onAbort = (): void => {
+        if (w.running) return;
+        this.withdraw(w);
+        resolve('aborted');
+      };
+      const w: Waiter = {
+        slots,
+        running: false,
+        wake: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(guard);
+        },
+      };
       for (const s of slots) {
         const q = this.queues.get(s);
         if (q) q.push(w);
         else this.queues.set(s, [w]);
       }
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.runIfFirst(w);
     });
+  }
+
+  /** Takes a waiter that never ran out of every queue, and runs whoever it was holding up. */
+  private withdraw(w: Waiter): void {
+    const next: Waiter[] = [];
+    for (const s of w.slots) {
+      const q = this.queues.get(s)!;
+      const i = q.indexOf(w);
+      q.splice(i, 1);
+      if (q.length === 0) this.queues.delete(s);
+      else if (i === 0) next.push(q[0]);
+    }
+    for (const n of next) this.runIfFirst(n);
   }
 
   /** Waiters queued on `key`, its holder included (for tests and status). */

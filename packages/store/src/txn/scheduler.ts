@@ -28,7 +28,7 @@ import { RegionPeer, type Result } from '../peer.ts';
 import type { RequestOptions } from '../request-options.ts';
 import { StoreRequestError, type HandleOptions } from '../request-types.ts';
 import { ConcurrencyManager } from './concurrency-manager.ts';
-import { Latches } from './latches.ts';
+import { Latches, type LatchGuard } from './latches.ts';
 import type { TxnAnswer, TxnError } from './types.ts';
 
 /** Backoff suggested when a key's latch queue is full, ms. */
@@ -95,12 +95,12 @@ export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>,
   const state = txnState(env.ctx);
   let release = spec.onSettled ?? ((): void => {});
   if (spec.writes) {
-    const waiting = state.latches.acquire(spec.keys);
-    if (waiting === undefined) {
+    const guard = await acquireLatches(env, state.latches, spec, o);
+    if (guard === 'busy' || guard === 'aborted') {
       release();
+      if (guard === 'aborted') return { ok: false, error: { kind: 'Timeout', what: 'txn request timed out waiting for its key latches' } };
       return { ok: false, error: { kind: 'ServerIsBusy', reason: 'too many commands waiting on a key latch', backoffMs: TXN_LATCH_BUSY_BACKOFF_MS } };
     }
-    const guard = await waiting;
     const settled = release;
     release = () => {
       guard.release();
@@ -126,6 +126,21 @@ export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>,
     return applied.ok ? { ok: true, value: { ok: true, value } } : applied;
   } finally {
     if (!handedOver) release();
+  }
+}
+
+/** Waits for the command's latches, at most until its timeout or the caller's abort. */
+async function acquireLatches(env: HandlerEnv, latches: Latches, spec: { keys: Uint8Array[]; timeoutMs?: number }, o: HandleOptions): Promise<LatchGuard | 'aborted' | 'busy'> {
+  const gone = new AbortController();
+  const onAbort = (): void => gone.abort();
+  const timer = env.ctx.timers.setTimeout(onAbort, spec.timeoutMs ?? env.ctx.opts.requestTimeoutMs);
+  if (o.signal?.aborted) gone.abort();
+  else o.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return (await latches.acquire(spec.keys, gone.signal)) ?? 'busy';
+  } finally {
+    env.ctx.timers.clearTimeout(timer);
+    o.signal?.removeEventListener('abort', onAbort);
   }
 }
 
