@@ -16,23 +16,11 @@ import {
   type PdClient,
   type Result,
 } from '../src/index.ts';
+import { until } from './helpers.ts';
 
 const enc = new TextEncoder();
 const k = (s: string): Uint8Array => enc.encode(s);
 const DATA_CFS = ['default', 'lock', 'write', 'extra'];
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await sleep(10);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** A PD that only records region heartbeats (the size accounting under test). */
 class RecordingPd implements PdClient {

@@ -7,23 +7,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Region } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
 import { LocalRouter, STORE_CFS, Store } from '../src/index.ts';
+import { until } from './helpers.ts';
 
 const enc = new TextEncoder();
 const router = new LocalRouter();
 const stores = new Map<number, Store>();
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (cond()) return;
-    await sleep(10);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function startCluster(lagMax: number): Promise<{ region: Region; leader: Store }> {
   for (const id of [1, 2, 3]) {

@@ -25,25 +25,13 @@ import {
   type StoreTransport,
 } from '../src/index.ts';
 import { decodeSnapshotFrame, encodeSnapshotFrame, isSnapshotFrameMessage, snapshotFrameMessage, type SnapshotFrame } from '../src/snapshot-frames.ts';
+import { sleep, until } from './helpers.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const k = (s: string): Uint8Array => enc.encode(s);
 const DATA_CFS = ['default', 'lock', 'write', 'extra'];
 const R = 2;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await sleep(10);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Decides, per message sent from a store, how many copies leave (0 drops it). */
 type Filter = (from: number, to: number, rm: RegionMessage) => number;

@@ -23,25 +23,13 @@ import {
   type Result,
   type StoreRequest,
 } from '../src/index.ts';
+import { sleep, until } from './helpers.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const k = (s: string): Uint8Array => enc.encode(s);
 const TXN_CFS = ['default', 'lock', 'write'];
 const ts = (ms: number, logical = 0): bigint => composeTs(ms, logical);
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await sleep(10);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 class QuietPd implements PdClient {
   private nextId = 1000;
