@@ -20,4 +20,6 @@ export interface StoreTestMutations {
   snapshotWithoutDedup?: boolean;
   /** Read contexts restart at 1 when the store restarts (no boot counter). */
   restartedReadContext?: boolean;
+  /** A new leader serves async-commit and 1PC prewrites without first raising `maxTs` from PD's TSO. */
+  maxTsSyncOff?: boolean;
 }

@@ -1,5 +1,5 @@
 /**
- * How a store reaches the placement driver: `PdClient` sends heartbeats and id requests to
+ * How a store reaches the placement driver: `PdClient` sends heartbeats, id and timestamp requests to
  * the PD leader wherever it is. `LocalPdClient` finds it among stores in one process; a
  * remote client does the same over the transport's request/response RPC.
  */
@@ -16,6 +16,8 @@ export interface PdClient {
   storeHeartbeat(stats: StoreStats, o?: RequestOptions): Promise<Result<PdApplyResult>>;
   regionHeartbeat(hb: RegionHeartbeat, o?: RequestOptions): Promise<Result<RegionHeartbeatResponse>>;
   allocId(o?: RequestOptions): Promise<Result<number>>;
+  /** `count` consecutive timestamps from PD's TSO (the first is returned); a new leader syncs its `maxTs` with one. */
+  getTimestamps(count: number, o?: RequestOptions): Promise<Result<{ first: bigint; count: number }>>;
   /** PD's view of a region (for finding replicas that were removed while their store was away). Optional. */
   getRegionById?(regionId: number, o?: RequestOptions): Promise<Result<{ region: Region; leader?: Peer } | undefined>>;
   /** Joins a store (storeId 0 asks for a new id). */
@@ -31,6 +33,7 @@ export interface PdHostingStore {
   pdPropose(cmd: PdCommand, o?: RequestOptions): Promise<Result<PdApplyResult>>;
   pdHandleRegionHeartbeat(hb: RegionHeartbeat, o?: RequestOptions): Promise<Result<RegionHeartbeatResponse>>;
   pdAllocId(o?: RequestOptions): Promise<Result<number>>;
+  pdGetTimestamps(count: number, o?: RequestOptions): Promise<Result<{ first: bigint; count: number }>>;
   pdState(): Pick<PdStateMachine, 'getRegionById'> | undefined;
 }
 
@@ -64,6 +67,11 @@ export class LocalPdClient implements PdClient {
   allocId(o?: RequestOptions): Promise<Result<number>> {
     const l = this.leader();
     return l ? l.pdAllocId(o) : Promise.resolve(this.noLeader());
+  }
+
+  getTimestamps(count: number, o?: RequestOptions): Promise<Result<{ first: bigint; count: number }>> {
+    const l = this.leader();
+    return l ? l.pdGetTimestamps(count, o) : Promise.resolve(this.noLeader());
   }
 
   async getRegionById(regionId: number): Promise<Result<{ region: Region; leader?: Peer } | undefined>> {

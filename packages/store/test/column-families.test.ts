@@ -36,6 +36,9 @@ class RecordingPd implements PdClient {
   allocId(): Promise<Result<number>> {
     return Promise.resolve({ ok: true, value: this.nextId++ });
   }
+  getTimestamps(): Promise<Result<{ first: bigint; count: number }>> {
+    return Promise.resolve({ ok: false, error: { kind: 'ServerIsBusy', reason: 'no TSO in this test', backoffMs: 0 } });
+  }
   putStore(): Promise<Result<PdApplyResult>> {
     return Promise.resolve({ ok: true, value: { kind: 'none' } as unknown as PdApplyResult });
   }

@@ -4,143 +4,12 @@
  * region's leader, each action's writes replicated as one `txn` command.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PdApplyResult, Region } from '@peerkv/pd';
-import { MemoryEngine } from '@peerkv/storage';
-import { CF_LOCK, composeTs, type Mutation } from '@peerkv/txn';
-import {
-  LocalRouter,
-  STORE_REQUEST_CODECS,
-  Store,
-  decodeStoreRequest,
-  decodeStoreResponse,
-  encodeStoreRequest,
-  encodeStoreResponse,
-  storeColumnFamilies,
-  type AppliedCommand,
-  type PdClient,
-  type RequestOf,
-  type ResponseOf,
-  type Result,
-  type StoreRequest,
-} from '../src/index.ts';
+import { CF_LOCK } from '@peerkv/txn';
+import type { ResponseOf, Store } from '../src/index.ts';
 import { sleep, until } from './helpers.ts';
+import { REGION, closeAll, dec, cluster, commit, errorKinds, get, getValue, k, leader, moveLeader, pd, prewrite, put, router, send, stores, ts, value } from './txn-harness.ts';
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-const k = (s: string): Uint8Array => enc.encode(s);
-const TXN_CFS = ['default', 'lock', 'write'];
-const ts = (ms: number, logical = 0): bigint => composeTs(ms, logical);
-
-class QuietPd implements PdClient {
-  private nextId = 1000;
-  storeHeartbeat(): Promise<Result<PdApplyResult>> {
-    return Promise.resolve({ ok: true, value: { kind: 'none' } as unknown as PdApplyResult });
-  }
-  regionHeartbeat(): Promise<Result<{}>> {
-    return Promise.resolve({ ok: true, value: {} });
-  }
-  allocId(): Promise<Result<number>> {
-    return Promise.resolve({ ok: true, value: this.nextId++ });
-  }
-  putStore(): Promise<Result<PdApplyResult>> {
-    return Promise.resolve({ ok: true, value: { kind: 'none' } as unknown as PdApplyResult });
-  }
-}
-
-const router = new LocalRouter();
-const stores = new Map<number, { store: Store; applied: AppliedCommand[] }>();
-const REGION: Region = { id: 2, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [1, 2, 3].map((s) => ({ id: 10 + s, storeId: s, role: 'voter' as const })) };
-
-async function start(storeId: number, dataCfs: string[] = TXN_CFS): Promise<Store> {
-  const engine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(dataCfs) });
-  const applied: AppliedCommand[] = [];
-  const store = await Store.open({
-    storeId,
-    clusterId: 'txn',
-    engine,
-    dataColumnFamilies: dataCfs,
-    applyObservers: [{ onApplied: (c) => applied.push(c) }],
-    transport: router.transportFor(storeId),
-    tickIntervalMs: 10,
-    hibernateAfterTicks: 1_000_000,
-    heartbeatIntervalTicks: 5,
-    requestTimeoutMs: 3000,
-    pdClient: new QuietPd(),
-  });
-  router.register(store);
-  stores.set(storeId, { store, applied });
-  return store;
-}
-
-async function cluster(dataCfs: string[] = TXN_CFS): Promise<void> {
-  for (const id of [1, 2, 3]) await start(id, dataCfs);
-  for (const { store } of stores.values()) await store.createRegion(REGION);
-  stores.get(1)!.store.campaign(2);
-  await leader();
-}
-
-async function leader(): Promise<Store> {
-  let found: Store | undefined;
-  await until('a leader', () => {
-    for (const { store } of stores.values()) if (store.status().regions.find((r) => r.regionId === 2 && r.role === 'leader')) found = store;
-    return found !== undefined;
-  });
-  return found!;
-}
-
-/** Sends `q` (without region fields) to the leader, through the RPC codec both ways (so every txn type's wire round trip is exercised). */
-async function send<K extends RequestOf<StoreRequest['type']>['type']>(q: Omit<RequestOf<K>, 'regionId' | 'epoch'> & { type: K }, to?: Store): Promise<ResponseOf<K>> {
-  const full = { ...q, regionId: 2, epoch: REGION.epoch } as unknown as StoreRequest;
-  const wired = decodeStoreRequest(encodeStoreRequest(full));
-  expect(wired).toEqual(full);
-  const target = to ?? (await leader());
-  const answer = await target.handle(wired);
-  const codec = STORE_REQUEST_CODECS[full.type].answer as { toWire(v: unknown): Parameters<typeof encodeStoreResponse>[0]; fromWire(s: unknown): unknown };
-  const back = codec.fromWire(decodeStoreResponse(encodeStoreResponse(codec.toWire(answer))));
-  expect(back).toEqual(answer);
-  return answer as ResponseOf<K>;
-}
-
-/** The txn answer's value, expecting region ok and txn ok. */
-function value<T>(r: Result<{ ok: true; value: T } | { ok: false; errors: unknown[] }>): T {
-  if (!r.ok) throw new Error(`region error ${r.error.kind}`);
-  if (!r.value.ok) throw new Error(`txn errors ${JSON.stringify(r.value.errors, (_, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
-  return r.value.value;
-}
-
-/** The txn errors' kinds, expecting region ok and txn refused. */
-function errorKinds(r: Result<{ ok: true } | { ok: false; errors: { kind: string }[] }>): string[] {
-  if (!r.ok) throw new Error(`region error ${r.error.kind}`);
-  if (r.value.ok) throw new Error('expected txn errors');
-  return r.value.errors.map((e) => e.kind);
-}
-
-const put = (key: string, v: string): Mutation => ({ op: 'put', key: k(key), value: k(v) });
-
-function prewrite(startTs: bigint, mutations: Mutation[], primary = mutations[0].key, extra: Partial<RequestOf<'txnPrewrite'>> = {}): Promise<ResponseOf<'txnPrewrite'>> {
-  return send({ type: 'txnPrewrite', mutations, primary, startTs, lockTtlMs: 3000, txnSize: mutations.length, mode: { kind: 'twoPc' }, ...extra });
-}
-
-function commit(startTs: bigint, commitTs: bigint, keys: string[], to?: Store): Promise<ResponseOf<'txnCommit'>> {
-  return send({ type: 'txnCommit', keys: keys.map(k), startTs, commitTs }, to);
-}
-
-async function get(key: string, at: bigint, to?: Store): Promise<ResponseOf<'txnGet'>> {
-  return send({ type: 'txnGet', key: k(key), ts: at }, to);
-}
-
-async function getValue(key: string, at: bigint): Promise<string | undefined> {
-  const v = value(await get(key, at)).value;
-  return v === undefined ? undefined : dec.decode(v);
-}
-
-afterEach(async () => {
-  for (const [id, n] of stores) {
-    router.unregister(id);
-    await n.store.close();
-  }
-  stores.clear();
-});
+afterEach(closeAll);
 
 describe('txn requests on the store', () => {
   it('prewrite + commit: visible at a later ts and not before; replicated as txn commands', async () => {
@@ -249,10 +118,7 @@ describe('txn requests on the store', () => {
     await cluster();
     const first = await leader();
     value(await prewrite(ts(100), [put('a', 'A'), put('b', 'B')]));
-    const other = [...stores.values()].map((n) => n.store).find((s) => s !== first)!;
-    const otherPeer = REGION.peers.find((p) => p.storeId === other.storeId)!.id;
-    first.transferLeader(2, otherPeer);
-    await until('leadership moved', () => other.status().regions.some((r) => r.regionId === 2 && r.role === 'leader'));
+    const other = await moveLeader(first);
     // The old leader refuses (NotLeader); the new one has the locks (it read after a ReadIndex).
     const refused = await commit(ts(100), ts(110), ['a', 'b'], first);
     expect(!refused.ok && refused.error.kind).toBe('NotLeader');
@@ -290,6 +156,7 @@ describe('txn requests on the store', () => {
 
   it('async commit and 1PC take their commit ts above every read ts (maxTs)', async () => {
     await cluster();
+    pd.tsoNext = ts(50); // the leader's sync from PD raises maxTs to 50 only: the read decides
     // A read at 500 on this store: a later async-commit prewrite's locks must be above it.
     expect(await getValue('z', ts(500))).toBeUndefined();
     const r = value(await prewrite(ts(100), [put('a', 'A'), put('b', 'B')], k('a'), { mode: { kind: 'asyncCommit', secondaries: [k('b')] } }));
@@ -298,6 +165,53 @@ describe('txn requests on the store', () => {
     expect(one.onePcCommitTs).toBe(ts(500) + 1n);
     expect(await getValue('c', ts(600))).toBe('C');
     expect(await getValue('c', ts(500))).toBeUndefined();
+  });
+
+  /** A read at T on leader A, leadership to B, then an async-commit and a 1PC prewrite on B: their commit ts. */
+  async function readThenPrewriteOnNewLeader(T: bigint): Promise<{ asyncMin: bigint; onePc: bigint | undefined }> {
+    const a = await leader();
+    expect(await getValue('z', T, a)).toBeUndefined();
+    const b = await moveLeader(a);
+    const r = value(await prewrite(ts(100), [put('a', 'A'), put('b', 'B')], k('a'), { mode: { kind: 'asyncCommit', secondaries: [k('b')] } }, b));
+    const one = value(await prewrite(ts(200), [put('c', 'C')], k('c'), { mode: { kind: 'onePc' } }, b));
+    return { asyncMin: r.minCommitTs, onePc: one.onePcCommitTs };
+  }
+
+  it('a new leader syncs maxTs from PD before async commit or 1PC: their commit ts is above a read served by the old leader', async () => {
+    await cluster();
+    const T = ts(500);
+    pd.tsoNext = T + 10n; // the TSO has moved past T (it handed T out before the read)
+    const { asyncMin, onePc } = await readThenPrewriteOnNewLeader(T);
+    expect(asyncMin > T).toBe(true);
+    expect(onePc! > T).toBe(true);
+    expect(await getValue('c', T)).toBeUndefined();
+    // Once per (region, term): the second prewrite on B did not ask PD again.
+    expect(pd.tsoCalls).toBe(1);
+  });
+
+  it('without the sync (maxTsSyncOff) the same run commits below the old leader\'s read: the test above catches it', async () => {
+    await cluster(undefined, { unsafeTestMutations: { maxTsSyncOff: true } });
+    const T = ts(500);
+    pd.tsoNext = T + 10n;
+    const { asyncMin, onePc } = await readThenPrewriteOnNewLeader(T);
+    expect(asyncMin <= T).toBe(true);
+    expect(onePc! <= T).toBe(true);
+    // The snapshot-isolation violation: a read at T saw nothing, now it sees the 1PC write.
+    expect(await getValue('c', T)).toBe('C');
+  });
+
+  it('PD unreachable: an async-commit or 1PC prewrite on an unsynced leader is ServerIsBusy, a 2PC prewrite is served; it syncs once PD is back', async () => {
+    await cluster();
+    pd.tsoDown = true;
+    const asyncQ = { mode: { kind: 'asyncCommit' as const, secondaries: [] } };
+    const busy = await prewrite(ts(100), [put('a', 'A')], k('a'), asyncQ);
+    expect(!busy.ok && busy.error.kind).toBe('ServerIsBusy');
+    const busyOne = await prewrite(ts(100), [put('a', 'A')], k('a'), { mode: { kind: 'onePc' } });
+    expect(!busyOne.ok && busyOne.error.kind).toBe('ServerIsBusy');
+    value(await prewrite(ts(150), [put('x', 'X')]));
+    pd.tsoDown = false;
+    pd.tsoNext = ts(900);
+    expect(value(await prewrite(ts(100), [put('a', 'A')], k('a'), asyncQ)).minCommitTs).toBe(ts(900) + 1n);
   });
 
   it('a store without the lock and write column families refuses txn requests with TxnUnsupported', async () => {

@@ -28,6 +28,8 @@ import {
   type Timestamp,
   type TxnOp,
 } from '@peerkv/txn';
+import type { RegionPeer } from '../peer.ts';
+import type { RequestOptions } from '../request-options.ts';
 import type { MemoryLockGuard } from '../txn/concurrency-manager.ts';
 import { checkBypass, checkCommitAbove, checkKey, checkKeys, checkMode, checkMutations, checkOptTs, checkTs, checkTtl, checkUint } from '../txn/check.ts';
 import { runTxnCommand, txnState, type TxnActionOutcome } from '../txn/scheduler.ts';
@@ -52,7 +54,8 @@ async function eachKey(keys: Uint8Array[], run: (key: Uint8Array) => Promise<Act
 }
 
 /**
- * Prewrites the mutations. With async commit or 1PC, the keys enter the in-memory lock table
+ * Prewrites the mutations. With async commit or 1PC, the leader first syncs `maxTs` from PD's
+ * TSO once per term (`txn/max-ts-sync.ts`), then the keys enter the in-memory lock table
  * before `maxTs` is read, and the computed locks become visible there in the same synchronous
  * step that checks `maxTs` has not moved since (else the prewrite is computed again): a reader
  * either raised `maxTs` first (the locks are above its ts) or finds them in the table.
@@ -68,10 +71,13 @@ export const handleTxnPrewrite: Handler<'txnPrewrite'> = async (env, q, o) => {
   checkMode('txnPrewrite.mode', q.mode);
   const forUpdateTs = q.forUpdateTs ?? 0n;
   if (forUpdateTs !== 0n && forUpdateTs < startTs) checkCommitAbove('txnPrewrite.forUpdateTs', startTs, forUpdateTs);
-  const { cm } = txnState(env.ctx);
+  const { cm, maxTsSync } = txnState(env.ctx);
+  const needsMaxTs = q.mode.kind !== 'twoPc';
   let guard: MemoryLockGuard | undefined;
-  const action = async (view: ReadView): Promise<TxnActionOutcome<{ minCommitTs: Timestamp; onePcCommitTs?: Timestamp }>> => {
-    if (q.mode.kind !== 'twoPc') guard = cm.lockKeys(keys);
+  const action = async (view: ReadView, peer: RegionPeer): Promise<TxnActionOutcome<{ minCommitTs: Timestamp; onePcCommitTs?: Timestamp }>> => {
+    // The term may have changed since `prepare` synced (lost and won back): sync again first.
+    if (needsMaxTs && !maxTsSync.isSynced(peer)) return { ok: false, regionError: { kind: 'ServerIsBusy', reason: `region ${q.regionId}: maxTs not synced in this term`, backoffMs: 0 } };
+    if (needsMaxTs) guard = cm.lockKeys(keys);
     for (let attempt = 0; attempt < PREWRITE_MAX_TS_RETRIES; attempt++) {
       const maxTsRead = cm.maxTs();
       let mode: CommitMode;
@@ -89,7 +95,8 @@ export const handleTxnPrewrite: Handler<'txnPrewrite'> = async (env, q, o) => {
     }
     return { ok: false, regionError: { kind: 'ServerIsBusy', reason: 'reads kept raising maxTs during an async-commit prewrite', backoffMs: 10 } };
   };
-  return runTxnCommand(env, { ...q, keys, writes: true, action, onSettled: () => guard?.release() }, o);
+  const prepare = needsMaxTs ? (peer: RegionPeer, ro: RequestOptions) => maxTsSync.ensure(peer, ro) : undefined;
+  return runTxnCommand(env, { ...q, keys, writes: true, action, onSettled: () => guard?.release(), ...(prepare ? { prepare } : {}) }, o);
 };
 
 /**

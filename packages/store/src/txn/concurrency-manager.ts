@@ -13,8 +13,8 @@
  *   table after raising `maxTs` and before reading the engine (either the reader raised `maxTs`
  *   first and the lock is above it, or the lock is in the table and the reader sees it).
  *
- * In memory only: a new leader starts from `maxTs` 0 (see the store README: the client's
- * async commit must refresh it from PD's TSO before it may rely on it).
+ * In memory only: a store that becomes a region's leader raises it from PD's TSO before it
+ * serves an async-commit or 1PC prewrite there (`max-ts-sync.ts`).
  */
 import type { KeyError } from '@peerkv/proto';
 import { TS_MAX, compareBytes, keyIsLocked, lockBlocksRead, type Lock, type Timestamp } from '@peerkv/txn';

@@ -29,15 +29,17 @@ import type { RequestOptions } from '../request-options.ts';
 import { StoreRequestError, type HandleOptions } from '../request-types.ts';
 import { ConcurrencyManager } from './concurrency-manager.ts';
 import { Latches, type LatchGuard } from './latches.ts';
+import { MaxTsSync } from './max-ts-sync.ts';
 import type { TxnAnswer, TxnError } from './types.ts';
 
 /** Backoff suggested when a key's latch queue is full, ms. */
 export const TXN_LATCH_BUSY_BACKOFF_MS = 20;
 
-/** One store's scheduler state: its latches and concurrency manager. */
+/** One store's scheduler state: its latches, concurrency manager and `maxTs` syncs. */
 export interface TxnSchedulerState {
   readonly latches: Latches;
   readonly cm: ConcurrencyManager;
+  readonly maxTsSync: MaxTsSync;
 }
 
 // Kept beside the store's context rather than in it: the scheduler is the txn layer's, and a
@@ -48,7 +50,8 @@ const STATES = new WeakMap<StoreContext, TxnSchedulerState>();
 export function txnState(ctx: StoreContext): TxnSchedulerState {
   let s = STATES.get(ctx);
   if (s === undefined) {
-    s = { latches: new Latches(), cm: new ConcurrencyManager() };
+    const cm = new ConcurrencyManager();
+    s = { latches: new Latches(), cm, maxTsSync: new MaxTsSync(ctx, cm) };
     STATES.set(ctx, s);
   }
   return s;
@@ -71,6 +74,8 @@ export interface TxnCommandSpec<T> {
   keys: Uint8Array[];
   /** Whether the command may write (takes latches and proposes); a read takes none. */
   writes: boolean;
+  /** Runs on the leader before the latches (an async-commit prewrite syncs `maxTs` here); a region error answers. */
+  prepare?: (peer: RegionPeer, o: RequestOptions) => Promise<Result<void>>;
   /** Runs before the snapshot, after the ReadIndex (a read raises `maxTs` here); a TxnError refuses. */
   beforeSnapshot?: () => TxnError | undefined;
   /** The pure action over the snapshot. */
@@ -92,8 +97,15 @@ export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>,
   if (missing.length > 0) return refused([{ kind: 'TxnUnsupported', missingColumnFamilies: missing }]);
   const checked = env.requests.checkRequest(spec.regionId, spec.epoch, spec.keys, true);
   if (!(checked instanceof RegionPeer)) return { ok: false, error: checked };
-  const state = txnState(env.ctx);
   let release = spec.onSettled ?? ((): void => {});
+  if (spec.prepare !== undefined) {
+    const prepared = await spec.prepare(checked, requestOptions(spec, o));
+    if (!prepared.ok) {
+      release();
+      return prepared;
+    }
+  }
+  const state = txnState(env.ctx);
   if (spec.writes) {
     const guard = await acquireLatches(env, state.latches, spec, o);
     if (guard === 'busy' || guard === 'aborted') {
