@@ -13,6 +13,10 @@ import { PeerKVError } from './errors.ts';
 import { RegionCache } from './region-cache.ts';
 import type { ClusterStatus, KvPair, KvService, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
 import { TsoBatcher } from './tso-batcher.ts';
+import { LockResolver } from './txn/lock-resolver.ts';
+import type { RegionRequestOutcome, TxnRouting } from './txn/routing.ts';
+import { SnapshotReader } from './txn/snapshot-reader.ts';
+import { Snapshot, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions } from './txn/transaction.ts';
 
 /** Largest key, in bytes. */
 export const KEY_BYTES_MAX = 64 * 1024;
@@ -122,6 +126,8 @@ export class PeerKV {
   private readonly scanPagePairs: number;
   /** Batches `getTimestamp` callers into few PD requests (created on first use). */
   private tsoBatcher: TsoBatcher | undefined;
+  /** The transaction layer's view of this client, and its lock resolver (created on first use). */
+  private txn: { routing: TxnRouting; resolver: LockResolver } | undefined;
 
   constructor(o: ClientOptions) {
     this.statusSource = o.statusSource ?? (isStatusSource(o.pd) ? o.pd : undefined);
@@ -615,6 +621,59 @@ export class PeerKV {
     return this.tsoBatcher.getTimestamp(o);
   }
 
+  // ------------------------------------------------------------------ transactions
+
+  /**
+   * Runs `fn` as a snapshot-isolation transaction and commits its writes (see
+   * `txn/transaction.ts`): re-runs `fn` with a new start ts on `WriteConflict` or `TxnAborted`
+   * (never replaying old writes), throws `Undetermined` when the commit's outcome is unknown.
+   * The stores must serve transactions (the `mvcc` data model).
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, o: TransactionOptions = {}): Promise<T> {
+    return (await this.transactionWithInfo(fn, o)).value;
+  }
+
+  /** `transaction`, also telling the start and commit ts and how many runs it took. */
+  async transactionWithInfo<T>(fn: (tx: Transaction) => Promise<T>, o: TransactionOptions = {}): Promise<{ value: T; info: TransactionInfo }> {
+    const { routing, resolver } = this.txnLayer();
+    const r = await runTransaction(routing, resolver, VALUE_CHECKS, fn, o);
+    return { value: r.value, info: r.info };
+  }
+
+  /**
+   * A read-only view at `ts` (a fresh TSO timestamp when absent). A `ts` below PD's GC safe
+   * point is refused (`InvalidArgument`): the versions it would need may be gone.
+   */
+  async snapshot(ts?: bigint, o: CallOptions = {}): Promise<Snapshot> {
+    const { routing, resolver } = this.txnLayer();
+    if (ts !== undefined) {
+      if (typeof ts !== 'bigint' || ts <= 0n) throw new PeerKVError('InvalidArgument', 'a snapshot ts is a positive bigint TSO timestamp');
+      const safePoint = this.pd.getGcSafePoint ? await this.pd.getGcSafePoint({ signal: o.signal }) : 0n;
+      if (ts < safePoint) throw new PeerKVError('InvalidArgument', `snapshot ts ${ts} is below the GC safe point ${safePoint}`);
+    }
+    const at = ts ?? (await this.getTimestamp(o));
+    return new Snapshot(new SnapshotReader(routing, resolver, at), VALUE_CHECKS);
+  }
+
+  private txnLayer(): { routing: TxnRouting; resolver: LockResolver } {
+    if (this.closed) throw new PeerKVError('Closed', 'client is closed');
+    if (this.txn) return this.txn;
+    const routing: TxnRouting = {
+      clock: this.clock,
+      random: this.random,
+      backoff: this.backoff,
+      requestTimeoutMs: this.requestTimeoutMs,
+      send: (locate, keys, fn, signal) => {
+        const fits = keys === undefined ? undefined : (route: RegionRoute): boolean => keys.every((k) => regionContainsKey(route.region, k));
+        return this.withRegionOutcome(locate, signal, 'linearizable', fits, fn);
+      },
+      route: (key, signal) => this.route(key, signal),
+      getTimestamp: (o) => this.getTimestamp(o),
+    };
+    this.txn = { routing, resolver: new LockResolver(routing) };
+    return this.txn;
+  }
+
   close(): void {
     this.closed = true;
     this.tsoBatcher?.close();
@@ -627,9 +686,7 @@ type WriteOutcome =
   | { kind: 'failed' | 'stale' | 'aborted'; ambiguous: boolean; lastError?: RegionError };
 
 /** One request's retry loop's end: a value, or why not and whether an attempt may have applied. */
-type RequestOutcome<T> =
-  | { kind: 'applied'; value: T; ambiguous: false }
-  | { kind: 'failed' | 'stale' | 'aborted' | 'regroup'; ambiguous: boolean; lastError?: RegionError };
+type RequestOutcome<T> = RegionRequestOutcome<T>;
 
 type GroupOutcome = RequestOutcome<void>;
 
@@ -670,6 +727,8 @@ function checkValue(value: Uint8Array): void {
   if (!(value instanceof Uint8Array)) throw new PeerKVError('InvalidArgument', 'value must be a Uint8Array');
   if (value.length > VALUE_BYTES_MAX) throw new PeerKVError('InvalidArgument', `value is ${value.length} bytes, over ${VALUE_BYTES_MAX}`);
 }
+
+const VALUE_CHECKS = { key: checkKey, value: checkValue };
 
 /** The smallest key greater than `key`. */
 function successor(key: Uint8Array): Uint8Array {

@@ -19,7 +19,19 @@ export type PeerKVErrorKind =
    * timeout, a leader change while it waited, an abort after sending). It may or may not have
    * been applied, and may still apply later, at most once. Read the key to find out.
    */
-  | 'Undetermined';
+  | 'Undetermined'
+  /**
+   * A transaction conflicted with another that committed a write to one of its keys after it
+   * began (snapshot isolation's first-committer-wins), and `transaction()` ran out of re-runs.
+   * Nothing of it was committed.
+   */
+  | 'WriteConflict'
+  /**
+   * A transaction was rolled back before it could commit (its locks outlived their TTL and
+   * another transaction's lock resolver rolled it back), and `transaction()` ran out of
+   * re-runs. Nothing of it was committed.
+   */
+  | 'TxnAborted';
 
 export class PeerKVError extends Error {
   override readonly name = 'PeerKVError';

@@ -10,4 +10,5 @@ export * from './local-cluster.ts';
 export * from './remote/index.ts';
 export * from './pd-cluster.ts';
 export * from './invite.ts';
+export * from './txn/index.ts';
 export { generateClusterSecret, isGeneratedSecret } from '@peerkv/transport';

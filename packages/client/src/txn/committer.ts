@@ -1,0 +1,338 @@
+/**
+ * The two-phase committer (client-go's `2pc.go`), Percolator with the primary key as the
+ * atomicity point:
+ *
+ * 1. **Prewrite** every mutation, cut by region into batches (`PREWRITE_BATCH_MUTATIONS_MAX`,
+ *    `PREWRITE_BATCH_BYTES_MAX`), all batches in parallel. A batch that meets another
+ *    transaction's lock resolves it (`LockResolver`) and tries again; a `WriteConflict` ends the
+ *    transaction (its locks are rolled back, best effort; it never committed).
+ * 2. **Commit the primary** at a fresh TSO timestamp. That one write decides the transaction:
+ *    once it is applied the transaction is committed, whatever happens to the rest. A
+ *    `CommitTsExpired` (a reader pushed the primary's `minCommitTs`) commits again at a newer
+ *    timestamp. An answer that never came is `Undetermined`.
+ * 3. **Commit the secondaries** in the background; a lock left behind (a closed tab) is
+ *    resolved by the next reader through the primary.
+ *
+ * **1PC**: when every mutation fits one prewrite batch, the prewrite commits at once on the
+ * store (`onePc`, its commit ts above the store's `maxTs`); the prewrite's answer decides.
+ *
+ * While the primary is locked a TTL manager heartbeats it every `lockTtlMs / 2`, so a long
+ * commit is not rolled back by readers.
+ *
+ * A prewrite whose answer never came leaves the transaction uncommitted (only this committer
+ * commits the primary, and it has not), except for 1PC, where the prewrite is the commit.
+ */
+import type { TxnAnswer, TxnCommitMode, TxnPrewriteResult } from '@peerkv/store';
+import type { Mutation } from '@peerkv/txn';
+import { compareKeys } from '@peerkv/pd';
+import type { TimerHandle } from '@peerkv/proto';
+import { LOCK_TTL_MS_MAX } from '@peerkv/txn';
+import { sleepFor } from '../backoff.ts';
+import { PeerKVError } from '../errors.ts';
+import type { KvService, RegionRoute } from '../services.ts';
+import { LockResolver, type LockInfo } from './lock-resolver.ts';
+import { groupByRegion, type TxnRouting } from './routing.ts';
+
+/** Mutations per prewrite or commit request (the store's `MUTATIONS_MAX` is 1024). */
+export const PREWRITE_BATCH_MUTATIONS_MAX = 256;
+/** Key and value bytes per prewrite request. */
+export const PREWRITE_BATCH_BYTES_MAX = 512 * 1024;
+/** Lock TTL a transaction's locks carry unless its options say otherwise, ms (TiKV's default 3 s). */
+export const LOCK_TTL_MS_DEFAULT = 3000;
+/** The longest wait on one lock before trying again, ms. */
+export const LOCK_WAIT_STEP_MS_MAX = 500;
+/** Secondary commit requests in flight per transaction. */
+export const SECONDARY_COMMITS_INFLIGHT_MAX = 4;
+
+export interface CommitOptions {
+  /** How long a lock outlives its holder's last sign of life, ms (counted from when the transaction began). */
+  lockTtlMs: number;
+  /** Clock ms when the transaction took its start ts: its locks' TTL counts from the start ts. */
+  beganAtMs: number;
+  /** Commit by 1PC when every mutation fits one batch (default true). */
+  onePc: boolean;
+  signal?: AbortSignal;
+  /** Called with each secondary commit's failure (they are best effort); for tests and metrics. */
+  onBackgroundError?: (e: unknown) => void;
+}
+
+/** How a transaction committed. */
+export interface CommitResult {
+  commitTs: bigint;
+  /** Whether it committed by 1PC. */
+  onePc: boolean;
+  /** Settles once every secondary is committed or given up on (never rejects). */
+  secondariesDone: Promise<void>;
+}
+
+interface Batch {
+  route: RegionRoute;
+  mutations: Mutation[];
+}
+
+/** Mutations cut by region, then into batches within the per-request bounds. */
+async function batchesOf(routing: TxnRouting, mutations: readonly Mutation[], signal?: AbortSignal): Promise<Batch[]> {
+  const out: Batch[] = [];
+  for (const g of await groupByRegion(routing, mutations, signal)) {
+    let cur: Mutation[] = [];
+    let bytes = 0;
+    for (const m of g.items) {
+      const size = m.key.length + ('value' in m ? m.value.length : 0);
+      if (cur.length > 0 && (cur.length >= PREWRITE_BATCH_MUTATIONS_MAX || bytes + size > PREWRITE_BATCH_BYTES_MAX)) {
+        out.push({ route: g.route, mutations: cur });
+        cur = [];
+        bytes = 0;
+      }
+      cur.push(m);
+      bytes += size;
+    }
+    if (cur.length > 0) out.push({ route: g.route, mutations: cur });
+  }
+  return out;
+}
+
+export class Committer {
+  private ambiguousPrewrite = false;
+  private primaryLocked = false;
+  private heartbeatTimer: TimerHandle;
+  private beating = false;
+  private readonly started: number;
+
+  constructor(
+    private readonly routing: TxnRouting,
+    private readonly resolver: LockResolver,
+    private readonly startTs: bigint,
+    /** Distinct keys, sorted; the first is the primary. */
+    private readonly mutations: readonly Mutation[],
+    private readonly o: CommitOptions,
+  ) {
+    this.started = routing.clock.now();
+  }
+
+  private get primary(): Uint8Array {
+    return this.mutations[0].key;
+  }
+
+  /** Commits the transaction, or throws (`WriteConflict`, `TxnAborted`, `Undetermined`, ...). */
+  async commit(): Promise<CommitResult> {
+    const batches = await batchesOf(this.routing, this.mutations, this.o.signal);
+    if (this.o.onePc && batches.length === 1) {
+      const r = await this.onePc(batches[0]);
+      if (r !== undefined) return { commitTs: r, onePc: true, secondariesDone: Promise.resolve() };
+      // The store wrote locks instead (it does not commit by 1PC): continue as 2PC.
+      this.primaryLocked = true;
+    } else {
+      try {
+        this.startHeartbeats();
+        await Promise.all(batches.map((b) => this.prewrite(b.mutations, { kind: 'twoPc' })));
+      } catch (e) {
+        this.stopHeartbeats();
+        this.rollbackQuietly();
+        throw e;
+      }
+    }
+    let commitTs: bigint;
+    try {
+      commitTs = await this.commitPrimary();
+    } finally {
+      this.stopHeartbeats();
+    }
+    const secondaries = this.mutations.slice(1).filter((m) => m.op !== 'checkNotExists');
+    return { commitTs, onePc: false, secondariesDone: this.commitSecondaries(secondaries, commitTs) };
+  }
+
+  /** The 1PC prewrite: the commit ts, or undefined when the store left locks (2PC continues). */
+  private async onePc(batch: Batch): Promise<bigint | undefined> {
+    try {
+      const r = await this.prewrite(batch.mutations, { kind: 'onePc' });
+      return r.onePcCommitTs;
+    } catch (e) {
+      // The prewrite is the commit: an attempt that got no answer may have committed it.
+      if (this.ambiguousPrewrite && !(e instanceof PeerKVError && (e.kind === 'WriteConflict' || e.kind === 'TxnAborted'))) {
+        throw new PeerKVError('Undetermined', `the transaction may or may not have committed (1PC prewrite unanswered): ${e instanceof Error ? e.message : String(e)}`, e instanceof PeerKVError ? e.lastRegionError : undefined);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Prewrites `mutations` (re-cut by region when a split moved some), resolving the locks met,
+   * until every one is locked. Returns the last answer (for 1PC, the only one).
+   */
+  private async prewrite(mutations: Mutation[], mode: TxnCommitMode): Promise<TxnPrewriteResult> {
+    const deadline = this.started + this.routing.backoff.budgetMs;
+    let pending = [mutations];
+    let last: TxnPrewriteResult | undefined;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (this.routing.clock.now() > deadline) throw new PeerKVError('RetryBudgetExhausted', 'prewrite did not finish within the retry budget');
+      const next: Mutation[][] = [];
+      for (const part of pending) {
+        const keys = part.map((m) => m.key);
+        const r = await this.routing.send<TxnAnswer<TxnPrewriteResult>>(keys[0], keys, (route, svc) => this.sendPrewrite(route, svc, part, mode), this.o.signal);
+        if (r.kind === 'regroup') {
+          for (const b of await batchesOf(this.routing, part, this.o.signal)) next.push(b.mutations);
+          continue;
+        }
+        if (r.kind !== 'applied') {
+          this.ambiguousPrewrite ||= r.ambiguous;
+          if (r.kind === 'aborted') throw new PeerKVError('Aborted', 'aborted');
+          throw new PeerKVError('RetryBudgetExhausted', `prewrite failed after retries: ${r.lastError ? r.lastError.kind : 'no reachable replica'}`, r.lastError);
+        }
+        if (r.value.ok) {
+          last = r.value.value;
+          if (part.some((m) => compareKeys(m.key, this.primary) === 0)) this.primaryLocked = true;
+          continue;
+        }
+        const locks: LockInfo[] = [];
+        for (const e of r.value.errors) {
+          if (e.kind === 'KeyIsLocked') locks.push(e);
+          else if (e.kind === 'WriteConflict') {
+            const self = e.conflictStartTs === this.startTs;
+            throw new PeerKVError(self ? 'TxnAborted' : 'WriteConflict', self ? 'the transaction was rolled back by another transaction\'s lock resolver' : `write conflict on a key committed at ${e.conflictCommitTs} after this transaction began at ${this.startTs}`);
+          } else if (e.kind === 'TxnNotFound') {
+            throw new PeerKVError('TxnAborted', 'the transaction\'s locks were resolved away before it committed');
+          } else throw new PeerKVError('InvalidArgument', `prewrite refused: ${e.kind}`);
+        }
+        const res = await this.resolver.resolve(locks, 0n, this.o.signal);
+        if (res.msBeforeExpired > 0) await sleepFor(this.routing.clock, Math.min(res.msBeforeExpired, LOCK_WAIT_STEP_MS_MAX), this.o.signal);
+        next.push(part);
+      }
+      pending = next;
+    }
+    if (last === undefined) throw new PeerKVError('InvalidArgument', 'prewrite of no mutations');
+    return last;
+  }
+
+  private sendPrewrite(route: RegionRoute, svc: KvService, mutations: Mutation[], mode: TxnCommitMode) {
+    return svc.handle(
+      {
+        type: 'txnPrewrite',
+        regionId: route.region.id,
+        epoch: route.region.epoch,
+        mutations,
+        primary: this.primary,
+        startTs: this.startTs,
+        lockTtlMs: this.lockTtlMs(),
+        txnSize: this.mutations.length,
+        mode,
+        timeoutMs: this.routing.requestTimeoutMs,
+      },
+      { signal: this.o.signal },
+    );
+  }
+
+  /** The TTL a lock written now needs: it counts from the start ts, so the time since then is added. */
+  private lockTtlMs(): number {
+    return Math.min(LOCK_TTL_MS_MAX, Math.max(0, this.routing.clock.now() - this.o.beganAtMs) + this.o.lockTtlMs);
+  }
+
+  /** Commits the primary at a fresh ts: the transaction's decision. */
+  private async commitPrimary(): Promise<bigint> {
+    let ambiguous = false;
+    const fail = (kind: 'RetryBudgetExhausted' | 'Aborted', msg: string, last?: import('@peerkv/pd').RegionError): PeerKVError =>
+      ambiguous ? new PeerKVError('Undetermined', `the transaction may or may not have committed (${msg} after the commit of its primary was sent)`, last) : new PeerKVError(kind, msg, last);
+    let commitTs = await this.routing.getTimestamp({ signal: this.o.signal });
+    for (let round = 0; round < this.routing.backoff.attemptsMax; round++) {
+      const key = this.primary;
+      const ts = commitTs;
+      const r = await this.routing.send(key, [key], (route, svc) =>
+        svc.handle({ type: 'txnCommit', regionId: route.region.id, epoch: route.region.epoch, keys: [key], startTs: this.startTs, commitTs: ts, timeoutMs: this.routing.requestTimeoutMs }, { signal: this.o.signal }),
+      );
+      if (r.kind === 'regroup') continue;
+      if (r.kind !== 'applied') {
+        ambiguous ||= r.ambiguous;
+        if (r.kind === 'aborted') throw fail('Aborted', 'aborted');
+        if (!ambiguous) this.rollbackQuietly();
+        throw fail('RetryBudgetExhausted', `commit failed after retries: ${r.lastError ? r.lastError.kind : 'no reachable replica'}`, r.lastError);
+      }
+      if (r.value.ok) return ts;
+      const e = r.value.errors[0];
+      if (e.kind === 'CommitTsExpired') {
+        // A reader pushed the primary's minCommitTs: commit above it.
+        do commitTs = await this.routing.getTimestamp({ signal: this.o.signal });
+        while (commitTs < e.minCommitTs);
+        continue;
+      }
+      if (e.kind === 'TxnNotFound') {
+        // The lock is gone and no commit record of ours is there: a resolver rolled it back.
+        // (An earlier attempt that applied would have left our commit record: retries find it.)
+        throw new PeerKVError('TxnAborted', 'the transaction\'s primary lock was rolled back (its TTL ran out) before it committed');
+      }
+      throw fail('RetryBudgetExhausted', `commit refused: ${e.kind}`);
+    }
+    throw fail('RetryBudgetExhausted', 'commit did not settle within its attempts');
+  }
+
+  /** Commits the secondaries, region by region, a few requests at a time; failures are left to lock resolution. */
+  private async commitSecondaries(secondaries: Mutation[], commitTs: bigint): Promise<void> {
+    if (secondaries.length === 0) return;
+    try {
+      const batches = await batchesOf(this.routing, secondaries);
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < batches.length) {
+          const b = batches[next++];
+          const keys = b.mutations.map((m) => m.key);
+          const r = await this.routing.send(keys[0], keys, (route, svc) =>
+            svc.handle({ type: 'txnCommit', regionId: route.region.id, epoch: route.region.epoch, keys, startTs: this.startTs, commitTs, timeoutMs: this.routing.requestTimeoutMs }),
+          );
+          if (r.kind === 'regroup') {
+            batches.push(...(await batchesOf(this.routing, b.mutations)));
+            continue;
+          }
+          if (r.kind !== 'applied' || !r.value.ok) this.o.onBackgroundError?.(new PeerKVError('Unavailable', `secondary commit left to lock resolution: ${r.kind === 'applied' ? 'refused' : r.kind}`));
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(SECONDARY_COMMITS_INFLIGHT_MAX, batches.length) }, worker));
+    } catch (e) {
+      this.o.onBackgroundError?.(e);
+    }
+  }
+
+  /** Rolls back every key (best effort, in the background): the transaction did not commit. */
+  private rollbackQuietly(): void {
+    void (async () => {
+      try {
+        const batches = await batchesOf(this.routing, this.mutations);
+        await Promise.all(
+          batches.map((b) => {
+            const keys = b.mutations.map((m) => m.key);
+            return this.routing.send(keys[0], keys, (route, svc) =>
+              svc.handle({ type: 'txnRollback', regionId: route.region.id, epoch: route.region.epoch, keys, startTs: this.startTs, timeoutMs: this.routing.requestTimeoutMs }),
+            );
+          }),
+        );
+      } catch (e) {
+        this.o.onBackgroundError?.(e);
+      }
+    })();
+  }
+
+  /** Keeps the primary lock alive while the commit runs (every `lockTtlMs / 2`). */
+  private startHeartbeats(): void {
+    const interval = Math.max(1, Math.floor(this.o.lockTtlMs / 2));
+    this.beating = true;
+    const beat = (): void => {
+      this.heartbeatTimer = this.routing.clock.setTimeout(() => {
+        if (!this.beating) return;
+        if (!this.primaryLocked) return beat();
+        const key = this.primary;
+        const adviseTtlMs = this.lockTtlMs();
+        void this.routing
+          .send(key, [key], (route, svc) =>
+            svc.handle({ type: 'txnHeartbeat', regionId: route.region.id, epoch: route.region.epoch, primaryKey: key, startTs: this.startTs, adviseTtlMs, timeoutMs: this.routing.requestTimeoutMs }),
+          )
+          .catch((e: unknown) => this.o.onBackgroundError?.(e))
+          .finally(() => {
+            if (this.beating) beat();
+          });
+      }, interval);
+    };
+    beat();
+  }
+
+  private stopHeartbeats(): void {
+    if (this.beating) this.routing.clock.clearTimeout(this.heartbeatTimer);
+    this.beating = false;
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * What the transaction layer needs of a `PeerKV`: routing with its region cache, the retry
+ * loop that follows region errors, PD's TSO and the client's clock, chance and backoff. The
+ * committer, the lock resolver and the snapshot reader take this, not the client, so they can
+ * be tested against a fake and never reach into the client's write sessions.
+ */
+import type { Result } from '@peerkv/store';
+import type { BackoffOptions, Clock } from '../backoff.ts';
+import type { KvService, RegionRoute } from '../services.ts';
+
+/** One request's retry loop's end: a value, or why not and whether an attempt may have taken effect. */
+export type RegionRequestOutcome<T> =
+  | { kind: 'applied'; value: T; ambiguous: false }
+  | { kind: 'failed' | 'stale' | 'aborted' | 'regroup'; ambiguous: boolean; lastError?: import('@peerkv/pd').RegionError };
+
+export interface TxnRouting {
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly backoff: BackoffOptions;
+  /** Per-attempt store-side timeout, ms. */
+  readonly requestTimeoutMs: number;
+  /**
+   * Sends `fn`'s request to the leader of the region holding `locate`, following region errors
+   * until an answer or the budget ends. With `keys`, a refreshed route that no longer holds
+   * every one of them ends the loop with `regroup` (the caller cuts the keys again).
+   */
+  send<T>(
+    locate: Uint8Array,
+    keys: readonly Uint8Array[] | undefined,
+    fn: (route: RegionRoute, svc: KvService) => Promise<Result<T>>,
+    signal?: AbortSignal,
+  ): Promise<RegionRequestOutcome<T>>;
+  /** The region holding `key` (cache, then PD). */
+  route(key: Uint8Array, signal?: AbortSignal): Promise<RegionRoute>;
+  /** A fresh TSO timestamp. */
+  getTimestamp(o?: { signal?: AbortSignal }): Promise<bigint>;
+}
+
+/** `keys` grouped by the region holding each (in the order regions were first met). */
+export async function groupByRegion<T extends { key: Uint8Array }>(routing: TxnRouting, items: readonly T[], signal?: AbortSignal): Promise<{ route: RegionRoute; items: T[] }[]> {
+  const groups = new Map<number, { route: RegionRoute; items: T[] }>();
+  for (const item of items) {
+    const route = await routing.route(item.key, signal);
+    let g = groups.get(route.region.id);
+    if (g === undefined) {
+      g = { route, items: [] };
+      groups.set(route.region.id, g);
+    }
+    g.items.push(item);
+  }
+  return [...groups.values()];
+}

@@ -1,0 +1,114 @@
+/**
+ * Reads at a timestamp (client-go's `KVSnapshot`): `txnGet` and `txnScan` on the region's
+ * leader, which raise its `maxTs` first (so no later async-commit or 1PC transaction commits
+ * below the ts). A lock that may commit at or below the ts hides the value: the reader
+ * resolves it (`LockResolver`); a running transaction pushed past the ts is read around
+ * (`bypassLocks`); one still alive is waited out in steps, within the client's retry budget.
+ */
+import type { RegionError } from '@peerkv/pd';
+import { compareKeys } from '@peerkv/pd';
+import type { Result, TxnAnswer, TxnError } from '@peerkv/store';
+import { sleepFor } from '../backoff.ts';
+import { PeerKVError } from '../errors.ts';
+import type { KvPair, KvService, RegionRoute } from '../services.ts';
+import { LOCK_WAIT_STEP_MS_MAX } from './committer.ts';
+import type { LockInfo, LockResolver } from './lock-resolver.ts';
+import type { TxnRouting } from './routing.ts';
+
+/** Pairs per `txnScan` page. */
+export const TXN_SCAN_PAGE_PAIRS = 256;
+/** Running transactions one reader reads around at most (the store's `BYPASS_LOCKS_MAX` is 1024). */
+export const BYPASS_LOCKS_PER_READER_MAX = 1024;
+
+export class SnapshotReader {
+  /** Start ts of running transactions pushed past `ts`: their locks are read around. */
+  private readonly bypass = new Set<bigint>();
+
+  constructor(
+    private readonly routing: TxnRouting,
+    private readonly resolver: LockResolver,
+    readonly ts: bigint,
+  ) {}
+
+  /** The value of `key` as of `ts` (undefined: none). */
+  async get(key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    const r = await this.withLocks(key, [key], signal, (route, svc) =>
+      svc.handle({ type: 'txnGet', regionId: route.region.id, epoch: route.region.epoch, key, ts: this.ts, bypassLocks: [...this.bypass], timeoutMs: this.routing.requestTimeoutMs }, { signal }),
+    );
+    return r.value;
+  }
+
+  /** Live pairs of [start, end) as of `ts`, in key order, at most `limit`. */
+  async *scan(start: Uint8Array, end: Uint8Array, limit: number, signal?: AbortSignal): AsyncGenerator<KvPair> {
+    let cursor = start;
+    let remaining = limit;
+    while (remaining > 0) {
+      const page = Math.min(remaining, TXN_SCAN_PAGE_PAIRS);
+      let regionEnd: Uint8Array = new Uint8Array();
+      const from = cursor;
+      const r = await this.withLocks(from, undefined, signal, (route, svc) => {
+        regionEnd = route.region.endKey;
+        return svc.handle(
+          {
+            type: 'txnScan',
+            regionId: route.region.id,
+            epoch: route.region.epoch,
+            start: from,
+            ...(end.length > 0 ? { end } : {}),
+            limit: page,
+            ts: this.ts,
+            bypassLocks: [...this.bypass],
+            timeoutMs: this.routing.requestTimeoutMs,
+          },
+          { signal },
+        );
+      });
+      for (const p of r.pairs) {
+        yield p;
+        remaining--;
+      }
+      if (r.nextKey !== undefined) {
+        cursor = r.nextKey;
+        continue;
+      }
+      if (regionEnd.length === 0 || (end.length > 0 && compareKeys(regionEnd, end) >= 0)) return;
+      cursor = regionEnd;
+    }
+  }
+
+  /**
+   * Sends a read until it answers with no lock in the way: region errors are the routing's,
+   * `KeyIsLocked` is resolved here and the read sent again.
+   */
+  private async withLocks<T>(
+    locate: Uint8Array,
+    keys: readonly Uint8Array[] | undefined,
+    signal: AbortSignal | undefined,
+    fn: (route: RegionRoute, svc: KvService) => Promise<Result<TxnAnswer<T>>>,
+  ): Promise<T> {
+    const deadline = this.routing.clock.now() + this.routing.backoff.budgetMs;
+    let lastError: RegionError | undefined;
+    for (;;) {
+      const r = await this.routing.send(locate, keys, fn, signal);
+      if (r.kind === 'regroup') continue;
+      if (r.kind !== 'applied') {
+        lastError = r.lastError;
+        if (r.kind === 'aborted') throw new PeerKVError('Aborted', 'aborted');
+        throw new PeerKVError('RetryBudgetExhausted', `read failed after retries: ${lastError ? lastError.kind : 'no reachable replica'}`, lastError);
+      }
+      if (r.value.ok) return r.value.value;
+      const locks = r.value.errors.filter((e): e is LockInfo => e.kind === 'KeyIsLocked');
+      if (locks.length < r.value.errors.length) throw readError(r.value.errors.find((e) => e.kind !== 'KeyIsLocked')!);
+      if (this.routing.clock.now() > deadline) throw new PeerKVError('RetryBudgetExhausted', `a lock of transaction ${locks[0].startTs} stayed in the way of a read at ${this.ts}`);
+      const res = await this.resolver.resolve(locks, this.ts, signal);
+      for (const ts of res.pushed) if (this.bypass.size < BYPASS_LOCKS_PER_READER_MAX) this.bypass.add(ts);
+      if (res.msBeforeExpired > 0) await sleepFor(this.routing.clock, Math.min(res.msBeforeExpired, LOCK_WAIT_STEP_MS_MAX), signal);
+    }
+  }
+}
+
+/** A read's refusal other than a lock. */
+function readError(e: TxnError): PeerKVError {
+  if (e.kind === 'TxnUnsupported') return new PeerKVError('Unavailable', `the stores do not serve transactions (missing column families: ${e.missingColumnFamilies.join(', ')})`);
+  return new PeerKVError('Unavailable', `read refused: ${e.kind}`);
+}

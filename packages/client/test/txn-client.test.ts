@@ -1,0 +1,214 @@
+/**
+ * `kv.transaction()` over a PD-driven cluster of three stores with the txn column families:
+ * snapshot reads, own writes, 1PC and 2PC across regions, first-committer-wins with re-runs
+ * (no lost update), lock resolution of an abandoned transaction (rolled back after its TTL,
+ * or committed when its primary was), and snapshots at a timestamp.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import { CF_LOCK } from '@peerkv/txn';
+import { PdCluster, PeerKV, PeerKVError, codec } from '../src/index.ts';
+import { until } from './until.ts';
+
+const TXN_CFS = ['default', 'lock', 'write'];
+let cluster: PdCluster | undefined;
+let clients: PeerKV[] = [];
+
+afterEach(async () => {
+  for (const c of clients) c.close();
+  clients = [];
+  await cluster?.close();
+  cluster = undefined;
+});
+
+const k = (s: string): Uint8Array => codec.text(s);
+const t = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : codec.fromText(b));
+
+async function start(): Promise<{ c: PdCluster; kv: () => PeerKV }> {
+  const disks = new Map<string, MemoryDisk>();
+  const c = new PdCluster({
+    openEngine: async (name, cfs) => {
+      if (!disks.has(name)) disks.set(name, new MemoryDisk());
+      return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(name) });
+    },
+    store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, dataColumnFamilies: TXN_CFS },
+  });
+  cluster = c;
+  await c.bootstrap('a');
+  await c.join('b');
+  await c.join('c');
+  const kv = (): PeerKV => {
+    const x = new PeerKV({ pd: c, stores: c });
+    clients.push(x);
+    return x;
+  };
+  await until('data region has three voters', () => c.regions().some((r) => r.id !== 1 && r.peers.filter((p) => p.role === 'voter').length === 3));
+  return { c, kv };
+}
+
+/** Splits the data region at `key` through its leader. */
+async function split(c: PdCluster, key: string): Promise<void> {
+  const route = await c.getRegion(k(key));
+  const region = route!.region;
+  for (const s of c.stores.values()) {
+    const newRegionId = 1000 + Math.floor(Math.random() * 1_000_000);
+    const r = await s.handle({ type: 'split', regionId: region.id, epoch: region.epoch, splitKey: k(key), newRegionId, newPeerIds: region.peers.map((_, i) => newRegionId * 10 + i + 1) });
+    if (r.ok) break;
+  }
+  await until(`PD knows the split at ${key}`, async () => (await c.getRegion(k(key)))?.region.startKey.length === key.length);
+}
+
+describe('kv.transaction()', () => {
+  it('reads its own writes, commits by 1PC in one region, and the commit is visible to later snapshots only', async () => {
+    const { kv } = await start();
+    const a = kv();
+    const { value, info } = await a.transactionWithInfo(async (tx) => {
+      expect(await tx.get(k('x'))).toBeUndefined();
+      tx.put(k('x'), k('1'));
+      tx.put(k('y'), k('2'));
+      expect(t(await tx.get(k('x')))).toBe('1');
+      tx.delete(k('y'));
+      expect(await tx.get(k('y'))).toBeUndefined();
+      return 'done';
+    });
+    expect(value).toBe('done');
+    expect(info.onePc).toBe(true);
+    expect(info.commitTs! > info.startTs).toBe(true);
+    const before = await a.snapshot(info.startTs);
+    expect(await before.get(k('x'))).toBeUndefined();
+    const after = await a.snapshot();
+    expect(t(await after.get(k('x')))).toBe('1');
+    expect(await after.get(k('y'))).toBeUndefined();
+    // A read-only transaction commits nothing.
+    const ro = await a.transactionWithInfo(async (tx) => t(await tx.get(k('x'))));
+    expect(ro.value).toBe('1');
+    expect(ro.info.commitTs).toBeUndefined();
+  });
+
+  it('commits by 2PC across regions; a scan merges the snapshot with the transaction\'s own writes', async () => {
+    const { c, kv } = await start();
+    const a = kv();
+    await a.transaction(async (tx) => {
+      for (const key of ['a1', 'a2', 'm1', 'm2', 'z1']) tx.put(k(key), k(`v-${key}`));
+    });
+    await split(c, 'm');
+    const { info } = await a.transactionWithInfo(async (tx) => {
+      tx.put(k('a1'), k('A1'));
+      tx.put(k('m3'), k('M3'));
+      tx.delete(k('m1'));
+      const seen: string[] = [];
+      for await (const p of tx.scan({ start: k('a'), end: k('n') })) seen.push(`${t(p.key)}=${t(p.value)}`);
+      expect(seen).toEqual(['a1=A1', 'a2=v-a2', 'm2=v-m2', 'm3=M3']);
+      const prefixed: string[] = [];
+      for await (const p of tx.scan({ prefix: k('m'), limit: 1 })) prefixed.push(t(p.key)!);
+      expect(prefixed).toEqual(['m2']);
+    });
+    expect(info.onePc).toBe(false);
+    const snap = await a.snapshot();
+    const all: string[] = [];
+    for await (const p of snap.scan()) all.push(`${t(p.key)}=${t(p.value)}`);
+    expect(all).toEqual(['a1=A1', 'a2=v-a2', 'm2=v-m2', 'm3=M3', 'z1=v-z1']);
+  });
+
+  it('first committer wins and the loser re-runs its function: concurrent increments lose no update', async () => {
+    const { kv } = await start();
+    const clientsUsed = [kv(), kv(), kv()];
+    await clientsUsed[0].transaction(async (tx) => tx.put(k('n'), k('0')));
+    let runs = 0;
+    const inc = (x: PeerKV): Promise<unknown> =>
+      x.transaction(
+        async (tx) => {
+          runs++;
+          const n = Number(t(await tx.get(k('n'))));
+          tx.put(k('n'), k(String(n + 1)));
+        },
+        { retriesMax: 50 },
+      );
+    await Promise.all(Array.from({ length: 12 }, (_, i) => inc(clientsUsed[i % 3])));
+    expect(t(await (await clientsUsed[1].snapshot()).get(k('n')))).toBe('12');
+    expect(runs).toBeGreaterThan(12);
+  });
+
+  it('without re-runs a conflict is WriteConflict and nothing of the loser is committed', async () => {
+    const { kv } = await start();
+    const a = kv();
+    const b = kv();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = a.transaction(
+      async (tx) => {
+        await tx.get(k('c'));
+        tx.put(k('c'), k('slow'));
+        tx.put(k('d'), k('slow'));
+        await gate;
+      },
+      { retriesMax: 0 },
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    await b.transaction(async (tx) => tx.put(k('c'), k('fast')));
+    release();
+    await expect(slow).rejects.toMatchObject({ kind: 'WriteConflict' });
+    const snap = await b.snapshot();
+    expect(t(await snap.get(k('c')))).toBe('fast');
+    expect(await snap.get(k('d'))).toBeUndefined();
+  });
+
+  it('resolves an abandoned transaction: rolled back after its TTL, or committed when its primary is', async () => {
+    const { c, kv } = await start();
+    const a = kv();
+    const route = (await c.getRegion(k('p')))!;
+    const leader = async () => {
+      for (const s of c.stores.values()) if (s.status().regions.some((r) => r.regionId === route.region.id && r.role === 'leader')) return s;
+      throw new Error('no leader');
+    };
+    const send = async (q: object) => {
+      const s = await leader();
+      const r = await s.handle({ regionId: route.region.id, epoch: route.region.epoch, timeoutMs: 2000, ...q } as never);
+      expect(r).toMatchObject({ ok: true, value: { ok: true } });
+    };
+    // A writer that prewrote and died (a closed tab): its locks hide p1/p2 until resolved.
+    const dead = await a.getTimestamp();
+    await send({ type: 'txnPrewrite', mutations: [{ op: 'put', key: k('p1'), value: k('X') }, { op: 'put', key: k('p2'), value: k('X') }], primary: k('p1'), startTs: dead, lockTtlMs: 200, txnSize: 2, mode: { kind: 'twoPc' } });
+    // A reader pushes the live transaction past its ts and reads around its lock, at once.
+    const t0 = Date.now();
+    expect(await (await a.snapshot()).get(k('p2'))).toBeUndefined();
+    // A writer must wait out the TTL (200 ms from the dead writer's start), then rolls it back.
+    await a.transaction(async (tx) => tx.put(k('p2'), k('mine')));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(100);
+    const after = await a.snapshot();
+    expect(t(await after.get(k('p2')))).toBe('mine');
+    expect(await after.get(k('p1'))).toBeUndefined();
+    // The dead writer can never commit now: its primary holds a rollback record.
+    const late = await (await leader()).handle({ type: 'txnCommit', regionId: route.region.id, epoch: route.region.epoch, keys: [k('p1')], startTs: dead, commitTs: await a.getTimestamp(), timeoutMs: 2000 });
+    expect(late).toMatchObject({ ok: true, value: { ok: false, errors: [{ kind: 'TxnNotFound' }] } });
+    await a.transaction(async (tx) => tx.delete(k('p2')));
+    // A writer that committed its primary and died before its secondary: readers commit it.
+    const half = await a.getTimestamp();
+    await send({ type: 'txnPrewrite', mutations: [{ op: 'put', key: k('q1'), value: k('Q1') }, { op: 'put', key: k('q2'), value: k('Q2') }], primary: k('q1'), startTs: half, lockTtlMs: 60_000, txnSize: 2, mode: { kind: 'twoPc' } });
+    const commitTs = await a.getTimestamp();
+    await send({ type: 'txnCommit', keys: [k('q1')], startTs: half, commitTs });
+    const snap = await a.snapshot();
+    expect(t(await snap.get(k('q2')))).toBe('Q2');
+    expect(t(await snap.get(k('q1')))).toBe('Q1');
+    // No lock is left on q2 in any replica's lock column family.
+    await until('locks resolved on every replica', async () => {
+      for (const s of c.stores.values()) {
+        for await (const _ of (s as unknown as { ctx: { engine: { scan(cf: string, o: object): AsyncIterable<unknown> } } }).ctx.engine.scan(CF_LOCK, {})) return false;
+      }
+      return true;
+    });
+  });
+
+  it('a writer meeting a live lock waits for it; a snapshot below the GC safe point is refused; bad options are typed errors', async () => {
+    const { c, kv } = await start();
+    const a = kv();
+    await expect(a.transaction(async () => undefined, { retriesMax: -1 })).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    await expect(a.transaction(async (tx) => tx.put(new Uint8Array(), k('v')))).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    const sp = await a.getTimestamp();
+    const pdStore = [...c.stores.values()].find((s) => s.pdIsLeader())!;
+    await pdStore.pdPropose({ kind: 'setGcSafePoint', safePoint: sp });
+    await expect(a.snapshot(sp - 1n)).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    expect(await (await a.snapshot(sp)).get(k('nothing'))).toBeUndefined();
+    expect(new PeerKVError('WriteConflict', 'x').kind).toBe('WriteConflict');
+  });
+});
