@@ -15,6 +15,7 @@ import type { ClusterStatus, KvPair, KvService, PdService, RegionRoute, StatusSo
 import { TsoBatcher } from './tso-batcher.ts';
 import { LockResolver } from './txn/lock-resolver.ts';
 import type { RegionRequestOutcome, TxnRouting } from './txn/routing.ts';
+import { MvccKv } from './txn/mvcc-kv.ts';
 import { SnapshotReader } from './txn/snapshot-reader.ts';
 import { Snapshot, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions } from './txn/transaction.ts';
 
@@ -47,6 +48,12 @@ export interface ClientOptions {
   scanPagePairs?: number;
   /** The store next to this client (same Worker or process): follower and stale reads go there when it holds a replica. */
   localStoreId?: number;
+  /**
+   * The stores' data model (default `raw`). With `mvcc` every read and write is
+   * transactional: `get`/`scan` read at a fresh TSO timestamp, `put`/`delete` commit by 1PC,
+   * `batchPut`/`deleteRange` are one atomic transaction (`txn/mvcc-kv.ts`).
+   */
+  dataModel?: 'raw' | 'mvcc';
 }
 
 /** A store whose request timed out is asked after the others for this long, ms. */
@@ -128,6 +135,8 @@ export class PeerKV {
   private tsoBatcher: TsoBatcher | undefined;
   /** The transaction layer's view of this client, and its lock resolver (created on first use). */
   private txn: { routing: TxnRouting; resolver: LockResolver } | undefined;
+  /** The `mvcc` data model's API (absent: `raw`). */
+  private readonly mvcc: MvccKv | undefined;
 
   constructor(o: ClientOptions) {
     this.statusSource = o.statusSource ?? (isStatusSource(o.pd) ? o.pd : undefined);
@@ -142,11 +151,22 @@ export class PeerKV {
     this.random = o.random ?? Math.random;
     this.requestTimeoutMs = o.requestTimeoutMs ?? 5000;
     this.consistency = o.consistency ?? 'linearizable';
+    if (o.dataModel !== undefined && o.dataModel !== 'raw' && o.dataModel !== 'mvcc') throw new PeerKVError('InvalidArgument', `dataModel is 'raw' or 'mvcc', not ${String(o.dataModel)}`);
+    if (o.dataModel === 'mvcc') {
+      const { routing, resolver } = this.txnLayer();
+      this.mvcc = new MvccKv(routing, resolver, VALUE_CHECKS);
+    }
+  }
+
+  /** The data model this client speaks (`ClientOptions.dataModel`). */
+  get dataModel(): 'raw' | 'mvcc' {
+    return this.mvcc ? 'mvcc' : 'raw';
   }
 
   // ------------------------------------------------------------------ reads
 
   async get(key: Uint8Array, o: ReadOptions = {}): Promise<Uint8Array | undefined> {
+    if (this.mvcc) return this.mvcc.get(key, o.signal);
     checkKey(key);
     const consistency = o.consistency ?? this.consistency;
     return this.withRegion(key, o.signal, consistency, (route, svc) =>
@@ -156,6 +176,7 @@ export class PeerKV {
 
   /** Reads many keys; missing keys map to undefined. */
   async batchGet(keys: Uint8Array[], o: ReadOptions = {}): Promise<(Uint8Array | undefined)[]> {
+    if (this.mvcc) return this.mvcc.batchGet(keys, o.signal);
     return Promise.all(keys.map((k) => this.get(k, o)));
   }
 
@@ -163,6 +184,10 @@ export class PeerKV {
   async *scan(o: ScanOptions = {}): AsyncIterableIterator<KvPair> {
     const start = o.start ?? new Uint8Array();
     const end = o.end ?? new Uint8Array();
+    if (this.mvcc) {
+      yield* this.mvcc.scan(start, end, o.limit ?? Infinity, o.reverse === true, o.signal);
+      return;
+    }
     let remaining = o.limit ?? Infinity;
     const consistency = o.consistency ?? this.consistency;
     if (o.reverse) {
@@ -251,11 +276,13 @@ export class PeerKV {
   async put(key: Uint8Array, value: Uint8Array, o: WriteOptions = {}): Promise<void> {
     checkKey(key);
     checkValue(value);
+    if (this.mvcc) return this.mvcc.write([{ op: 'put', key, value }], this.noStamp(o));
     await this.write([{ type: 'put', key, value }], o.signal, o.stamp);
   }
 
   async delete(key: Uint8Array, o: WriteOptions = {}): Promise<void> {
     checkKey(key);
+    if (this.mvcc) return this.mvcc.write([{ op: 'delete', key }], this.noStamp(o));
     await this.write([{ type: 'delete', key }], o.signal, o.stamp);
   }
 
@@ -266,6 +293,7 @@ export class PeerKV {
       checkValue(p.value);
     }
     if (pairs.length === 0) return;
+    if (this.mvcc) return this.mvcc.write(pairs.map((p) => ({ op: 'put' as const, key: p.key, value: p.value })), o.signal);
     await this.write(
       pairs.map((p) => ({ type: 'put' as const, key: p.key, value: p.value })),
       o.signal,
@@ -276,6 +304,7 @@ export class PeerKV {
   async deleteRange(start: Uint8Array, end: Uint8Array, o: CallOptions = {}): Promise<void> {
     checkKey(start);
     if (compareKeys(start, end) >= 0) return;
+    if (this.mvcc) return this.mvcc.deleteRange(start, end, o.signal);
     await this.write([{ type: 'deleteRange', start, end }], o.signal);
   }
 
@@ -313,6 +342,12 @@ export class PeerKV {
       }
       throw this.writeError(r, true);
     }
+  }
+
+  /** A write stamp is the raw model's dedup identity; the mvcc model has none (a transaction is idempotent by its start ts). */
+  private noStamp(o: WriteOptions): AbortSignal | undefined {
+    if (o.stamp !== undefined) throw new PeerKVError('InvalidArgument', 'write stamps belong to the raw data model; an mvcc write is a transaction');
+    return o.signal;
   }
 
   private writeError(r: Exclude<WriteOutcome, { kind: 'applied' }>, own: boolean): PeerKVError {

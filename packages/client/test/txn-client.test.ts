@@ -37,8 +37,8 @@ async function start(): Promise<{ c: PdCluster; kv: () => PeerKV }> {
   await c.bootstrap('a');
   await c.join('b');
   await c.join('c');
-  const kv = (): PeerKV => {
-    const x = new PeerKV({ pd: c, stores: c });
+  const kv = (dataModel: 'raw' | 'mvcc' = 'raw'): PeerKV => {
+    const x = new PeerKV({ pd: c, stores: c, dataModel });
     clients.push(x);
     return x;
   };
@@ -197,6 +197,33 @@ describe('kv.transaction()', () => {
       }
       return true;
     });
+  });
+
+  it('the mvcc data model: put/get/delete/scan/batchPut/deleteRange are transactions (atomic across regions)', async () => {
+    const { c, kv } = await start();
+    const m = kv('mvcc');
+    expect(m.dataModel).toBe('mvcc');
+    await m.put(k('b'), k('B'));
+    expect(t(await m.get(k('b')))).toBe('B');
+    await m.batchPut(['a', 'c', 'm', 'x'].map((s) => ({ key: k(s), value: k(s.toUpperCase()) })));
+    await split(c, 'k');
+    // One transaction across both regions: every key, or none.
+    await m.batchPut([{ key: k('a'), value: k('A2') }, { key: k('x'), value: k('X2') }]);
+    const seen: string[] = [];
+    for await (const p of m.scan({ start: k('a'), end: k('z') })) seen.push(`${t(p.key)}=${t(p.value)}`);
+    expect(seen).toEqual(['a=A2', 'b=B', 'c=C', 'm=M', 'x=X2']);
+    expect((await m.batchGet([k('a'), k('nope'), k('x')])).map(t)).toEqual(['A2', undefined, 'X2']);
+    await m.deleteRange(k('b'), k('n'));
+    const left: string[] = [];
+    for await (const p of m.scan()) left.push(t(p.key)!);
+    expect(left).toEqual(['a', 'x']);
+    await m.delete(k('a'));
+    expect(await m.get(k('a'))).toBeUndefined();
+    // Another client (also mvcc) sees every acknowledged write at once.
+    const other = kv('mvcc');
+    expect(t(await other.get(k('x')))).toBe('X2');
+    await expect(m.put(k('s'), k('v'), { stamp: { clientId: 'tab', seq: 1 } })).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    expect(() => new PeerKV({ pd: c, stores: c, dataModel: 'other' as never })).toThrow(PeerKVError);
   });
 
   it('a writer meeting a live lock waits for it; a snapshot below the GC safe point is refused; bad options are typed errors', async () => {
