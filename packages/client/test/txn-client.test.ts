@@ -24,7 +24,7 @@ afterEach(async () => {
 const k = (s: string): Uint8Array => codec.text(s);
 const t = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : codec.fromText(b));
 
-async function start(): Promise<{ c: PdCluster; kv: () => PeerKV }> {
+async function start(): Promise<{ c: PdCluster; kv: (dataModel?: 'raw' | 'mvcc') => PeerKV }> {
   const disks = new Map<string, MemoryDisk>();
   const c = new PdCluster({
     openEngine: async (name, cfs) => {
