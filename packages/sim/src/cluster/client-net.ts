@@ -5,7 +5,7 @@
  * out. Lost answers to writes are what make the client retry a write that was applied, so
  * the stores' (clientId, seq) deduplication is exercised.
  */
-import type { HandleOptions, ResponseOf, Result, StoreRequest } from '@peerkv/store';
+import type { HandleOptions, Result, StoreRequest } from '@peerkv/store';
 import type { KvService, StoreResolver } from 'peerkv';
 import type { SeededRng } from '@peerkv/raft';
 import type { ClusterEnv } from './cluster-env.ts';
@@ -73,14 +73,25 @@ export class SimStoreResolver implements StoreResolver {
     return r;
   }
 
-  /** A service for any store id: whether the store runs is only learnt by calling it (a dead one times out). */
+  /**
+   * A service for any store id: whether the store runs is only learnt by calling it (a dead one
+   * times out). Typed over the whole `StoreRequest` union with an `unknown` answer and cast to
+   * `handle`'s generic signature once: a generic `<Q extends StoreRequest>` body relating
+   * `ResponseOf<Q['type']>` to the store's answer makes tsc expand the request union against the
+   * response map, which fails with TS2590 ("union type too complex") as request types grow.
+   */
   store(storeId: number): KvService {
-    return {
-      storeId,
-      handle: <Q extends StoreRequest>(q: Q, o?: HandleOptions) =>
-        this.call(storeId, 'timeoutMs' in q ? q.timeoutMs : undefined, waitsForReadIndex(q), (s) => s.handle(q, o) as Promise<Result<unknown>>) as Promise<ResponseOf<Q['type']>>,
-    };
+    const handle: UntypedHandle = (q, o) => this.call(storeId, timeoutOf(q), waitsForReadIndex(q), (s) => (s.handle as unknown as UntypedHandle)(q, o));
+    return { storeId, handle: handle as unknown as KvService['handle'] };
   }
+}
+
+/** `StoreService.handle` without its generic: any request, any answer. */
+type UntypedHandle = (q: StoreRequest, o?: HandleOptions) => Promise<Result<unknown>>;
+
+/** The request's own timeout, if it carries one. */
+function timeoutOf(q: StoreRequest): number | undefined {
+  return (q as { timeoutMs?: number }).timeoutMs;
 }
 
 /** Reads that wait for a ReadIndex (the nemesis aims some crashes at them). */
