@@ -18,9 +18,9 @@ import type { Result } from './peer.ts';
 import type { ReadConsistency } from './request-options.ts';
 import type { PdRequest, PdRouteAnswer } from './rpc/pd-codec.ts';
 import type { Mutation, TxnStatus } from '@peerkv/txn';
-import type { TxnAnswer, TxnCommitMode, TxnGetResult, TxnHeartbeatResult, TxnPrewriteResult, TxnScanResult } from './txn/types.ts';
+import type { TxnAnswer, TxnCommitMode, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult } from './txn/types.ts';
 
-export type { TxnAnswer, TxnCommitMode, TxnError, TxnGetResult, TxnHeartbeatResult, TxnPrewriteResult, TxnScanResult, TxnUnsupportedError } from './txn/types.ts';
+export type { TxnAnswer, TxnCommitMode, TxnError, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnUnsupportedError } from './txn/types.ts';
 
 /** A scan range (`limit` may be `Infinity`: unbounded). */
 export interface ScanRange {
@@ -73,7 +73,7 @@ export type DataRequest =
   | TxnRequest;
 
 /**
- * The transactional requests (Percolator; `handlers/txn.ts`): each runs on the region's leader
+ * The transactional requests (Percolator; `handlers/txn.ts`, `handlers/txn-locks.ts`): each runs on the region's leader
  * under per-key latches, on an engine snapshot taken after a ReadIndex, and proposes the
  * action's writes as one `txn` command. Timestamps are TSO timestamps (`bigint`).
  */
@@ -120,7 +120,33 @@ export type TxnRequest =
   /** Reads `key` as of `ts`; a lock that may commit at or below `ts` is `KeyIsLocked` (the client resolves it). */
   | ({ type: 'txnGet'; regionId: number; epoch: RegionEpoch; key: Uint8Array; ts: bigint; bypassLocks?: bigint[] } & Timed)
   /** Reads [start, end) ∩ region as of `ts`, up to `limit` pairs; stops at a hiding lock with `KeyIsLocked`. */
-  | ({ type: 'txnScan'; regionId: number; epoch: RegionEpoch; start: Uint8Array; end?: Uint8Array; limit: number; ts: bigint; bypassLocks?: bigint[] } & Timed);
+  | ({ type: 'txnScan'; regionId: number; epoch: RegionEpoch; start: Uint8Array; end?: Uint8Array; limit: number; ts: bigint; bypassLocks?: bigint[] } & Timed)
+  /** For an async-commit resolver: each secondary's state; one the prewrite never reached is rolled back now. */
+  | ({ type: 'txnCheckSecondaryLocks'; regionId: number; epoch: RegionEpoch; keys: Uint8Array[]; startTs: bigint } & Timed)
+  /** Takes pessimistic locks on `keys` at `forUpdateTs` (another transaction's lock is `KeyIsLocked`, see `waitTimeoutMs`). */
+  | ({
+      type: 'txnPessimisticLock';
+      regionId: number;
+      epoch: RegionEpoch;
+      keys: Uint8Array[];
+      primary: Uint8Array;
+      startTs: bigint;
+      forUpdateTs: bigint;
+      lockTtlMs: number;
+      /**
+       * How long to wait for another transaction's lock, ms: 0 answers `KeyIsLocked` at once. For
+       * now every lock met answers `KeyIsLocked` at once (no waiter queue or deadlock detector yet).
+       */
+      waitTimeoutMs: number;
+      /** Require every key to have no live value (`AlreadyExist`). */
+      shouldNotExist?: boolean;
+      /** Answer each key's newest value with its lock (`SELECT … FOR UPDATE`). */
+      returnValues?: boolean;
+      /** For an async-commit transaction, the locks' least commit ts. */
+      minCommitTs?: bigint;
+    } & Timed)
+  /** Drops the transaction's pessimistic locks on `keys` taken at or below `forUpdateTs` (a failed statement). */
+  | ({ type: 'txnPessimisticRollback'; regionId: number; epoch: RegionEpoch; keys: Uint8Array[]; startTs: bigint; forUpdateTs: bigint } & Timed);
 
 /** A request to one store. */
 export type StoreRequest = DataRequest | PdRequest;
@@ -157,6 +183,9 @@ export interface StoreResponses {
   txnHeartbeat: Result<TxnAnswer<TxnHeartbeatResult>>;
   txnGet: Result<TxnAnswer<TxnGetResult>>;
   txnScan: Result<TxnAnswer<TxnScanResult>>;
+  txnCheckSecondaryLocks: Result<TxnAnswer<TxnSecondaryLocksResult>>;
+  txnPessimisticLock: Result<TxnAnswer<TxnPessimisticLockResult>>;
+  txnPessimisticRollback: Result<TxnAnswer<void>>;
 }
 
 /** The answer of a request of type `K`. */

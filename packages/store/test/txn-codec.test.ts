@@ -27,6 +27,10 @@ const REQUESTS: StoreRequest[] = [
   { type: 'txnHeartbeat', regionId: 2, epoch, primaryKey: k('p'), startTs: 1n, adviseTtlMs: 4000 },
   { type: 'txnGet', regionId: 2, epoch, key: k('g'), ts: (1n << 64n) - 1n, bypassLocks: [1n, 2n] },
   { type: 'txnScan', regionId: 2, epoch, start: k('a'), end: k('z'), limit: 10, ts: 7n },
+  { type: 'txnCheckSecondaryLocks', regionId: 2, epoch, keys: [k('s1'), k('s2')], startTs: 4n, timeoutMs: 100 },
+  { type: 'txnPessimisticLock', regionId: 2, epoch, keys: [k('a'), k('b')], primary: k('a'), startTs: 5n, forUpdateTs: 6n, lockTtlMs: 3000, waitTimeoutMs: 1000, shouldNotExist: true, returnValues: true, minCommitTs: 7n, timeoutMs: 200 },
+  { type: 'txnPessimisticLock', regionId: 2, epoch, keys: [k('a')], primary: k('a'), startTs: 5n, forUpdateTs: 5n, lockTtlMs: 0, waitTimeoutMs: 0 },
+  { type: 'txnPessimisticRollback', regionId: 2, epoch, keys: [k('a')], startTs: 5n, forUpdateTs: 6n },
 ];
 
 const RESPONSES: StoreResponse[] = [
@@ -38,6 +42,9 @@ const RESPONSES: StoreResponse[] = [
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'heartbeat', ttlMs: 10 } } } },
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'get', value: k('v'), commitTs: 3n } } } },
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'scan', pairs: [{ key: k('a'), value: k('1') }], nextKey: k('b') } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'secondaries', statuses: [{ kind: 'locked', lock }, { kind: 'committed', commitTs: 9n }, { kind: 'rolledBack' }] } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'pessimisticLock', values: [k('v'), undefined] } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'pessimisticLock' } } } },
   {
     type: 'txn',
     result: {
@@ -61,7 +68,7 @@ describe('txn codec', () => {
     for (const q of REQUESTS) expect(decodeStoreRequest(encodeStoreRequest(q))).toEqual(q);
     for (const s of RESPONSES) expect(decodeStoreResponse(encodeStoreResponse(s))).toEqual(s);
     const tags = Object.entries(STORE_REQUEST_CODECS).filter(([t]) => t.startsWith('txn')).map(([, c]) => c.tag);
-    expect(tags).toEqual([32, 33, 34, 35, 36, 37, 38, 39]);
+    expect(tags).toEqual([32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42]);
   });
 
   it('refuses every truncation and a trailing byte with StoreRpcDecodeError', () => {

@@ -15,6 +15,7 @@ import {
   handlePdStoreHeartbeat,
 } from './pd.ts';
 import { handleGet, handleScan } from './reads.ts';
+import { handleTxnCheckSecondaryLocks, handleTxnPessimisticLock, handleTxnPessimisticRollback } from './txn-locks.ts';
 import { handleTxnCheckStatus, handleTxnCommit, handleTxnGet, handleTxnHeartbeat, handleTxnPrewrite, handleTxnResolveLock, handleTxnRollback, handleTxnScan } from './txn.ts';
 import { handleWrite } from './write.ts';
 
@@ -47,4 +48,7 @@ export const STORE_HANDLERS: HandlerTable = {
   txnHeartbeat: handleTxnHeartbeat,
   txnGet: handleTxnGet,
   txnScan: handleTxnScan,
+  txnCheckSecondaryLocks: handleTxnCheckSecondaryLocks,
+  txnPessimisticLock: handleTxnPessimisticLock,
+  txnPessimisticRollback: handleTxnPessimisticRollback,
 };

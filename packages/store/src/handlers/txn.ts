@@ -42,7 +42,7 @@ export const PREWRITE_MAX_TS_RETRIES = 8;
 export const TXN_SCAN_LIMIT_MAX = 10_000;
 
 /** Runs a per-key action over `keys`: the writes of all, or (any refusing) the errors of those that refused and no write. */
-async function eachKey(keys: Uint8Array[], run: (key: Uint8Array) => Promise<ActionResult>): Promise<TxnActionOutcome<void>> {
+export async function eachKey(keys: Uint8Array[], run: (key: Uint8Array) => Promise<ActionResult>): Promise<TxnActionOutcome<void>> {
   const ops: TxnOp[] = [];
   const errors: TxnError[] = [];
   for (const key of keys) {

@@ -323,6 +323,9 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   txnHeartbeat: txn(37, TXN_REQUEST_BODIES.txnHeartbeat, TXN_VALUE_SHAPES.heartbeat),
   txnGet: txn(38, TXN_REQUEST_BODIES.txnGet, TXN_VALUE_SHAPES.get),
   txnScan: txn(39, TXN_REQUEST_BODIES.txnScan, TXN_VALUE_SHAPES.scan),
+  txnCheckSecondaryLocks: txn(40, TXN_REQUEST_BODIES.txnCheckSecondaryLocks, TXN_VALUE_SHAPES.secondaries),
+  txnPessimisticLock: txn(41, TXN_REQUEST_BODIES.txnPessimisticLock, TXN_VALUE_SHAPES.pessimisticLock),
+  txnPessimisticRollback: txn(42, TXN_REQUEST_BODIES.txnPessimisticRollback, TXN_VALUE_SHAPES.unit),
 };
 
 /** Wire numbers of the request types (append only). */

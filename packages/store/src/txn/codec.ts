@@ -6,105 +6,54 @@
  * response decodes without knowing its request.
  */
 import { DecodeError, readEnum, readKeyError, readTimestamp, writeEnum, writeKeyError, writeTimestamp, type ByteReader, type ByteWriter, type KeyError } from '@peerkv/proto';
-import { readLock, writeLock, type Mutation, type TxnStatus } from '@peerkv/txn';
+import { readLock, writeLock, type SecondaryStatus, type TxnStatus } from '@peerkv/txn';
 import type { RequestOf } from '../request-types.ts';
-import { RPC_KEY_BYTES_MAX, RPC_PAIRS_MAX, RPC_STRING_BYTES_MAX, RPC_VALUE_BYTES_MAX, readEpoch, writeEpoch } from '../rpc/wire.ts';
-import { BYPASS_LOCKS_MAX } from './check.ts';
-import type { TxnAnswer, TxnCommitMode, TxnError, TxnGetResult, TxnHeartbeatResult, TxnPrewriteResult, TxnScanResult } from './types.ts';
-
-/** Mutations or keys in one request on the wire (the core's `MUTATIONS_MAX` and `SECONDARIES_MAX` bound them again). */
-const TXN_KEYS_MAX = 4096;
-
-// ---- fields -----------------------------------------------------------------------------------
-
-function writeKeys(w: ByteWriter, keys: readonly Uint8Array[]): void {
-  w.varUint(keys.length);
-  for (const k of keys) w.bytes(k);
-}
-
-function readKeys(r: ByteReader, what: string): Uint8Array[] {
-  const n = r.count(TXN_KEYS_MAX, 1, what);
-  return Array.from({ length: n }, () => r.bytes(RPC_KEY_BYTES_MAX, what));
-}
-
-function writeOptTs(w: ByteWriter, ts: bigint | undefined): void {
-  w.u8(ts === undefined ? 0 : 1);
-  if (ts !== undefined) writeTimestamp(w, ts);
-}
-
-function readOptTs(r: ByteReader): bigint | undefined {
-  return r.bool() ? readTimestamp(r) : undefined;
-}
-
-function writeOptBytes(w: ByteWriter, b: Uint8Array | undefined): void {
-  w.u8(b === undefined ? 0 : 1);
-  if (b !== undefined) w.bytes(b);
-}
-
-function readOptBytes(r: ByteReader, max: number, what: string): Uint8Array | undefined {
-  return r.bool() ? r.bytes(max, what) : undefined;
-}
-
-function writeTsList(w: ByteWriter, list: readonly bigint[] | undefined): void {
-  w.varUint(list?.length ?? 0);
-  for (const t of list ?? []) writeTimestamp(w, t);
-}
-
-function readTsList(r: ByteReader): bigint[] | undefined {
-  const n = r.count(BYPASS_LOCKS_MAX, 2, 'bypass locks');
-  return n === 0 ? undefined : Array.from({ length: n }, () => readTimestamp(r));
-}
-
-/** `timeoutMs` as `varUint(ms + 1)`, 0 when absent (as every timed request). */
-function writeTimeout(w: ByteWriter, t: { timeoutMs?: number }): void {
-  w.varUint(t.timeoutMs === undefined ? 0 : Math.max(0, Math.floor(t.timeoutMs)) + 1);
-}
-
-function readTimeout(r: ByteReader): { timeoutMs?: number } {
-  const v = r.varUint();
-  return v === 0 ? {} : { timeoutMs: v - 1 };
-}
-
-function writeRegion(w: ByteWriter, q: { regionId: number; epoch: { confVer: number; version: number } }): void {
-  w.varUint(q.regionId);
-  writeEpoch(w, q.epoch);
-}
-
-function readRegion(r: ByteReader): { regionId: number; epoch: { confVer: number; version: number } } {
-  const regionId = r.varUint();
-  return { regionId, epoch: readEpoch(r) };
-}
-
-const MUTATION_OPS: readonly Mutation['op'][] = ['put', 'delete', 'lock', 'insert', 'checkNotExists'];
-
-function writeMutation(w: ByteWriter, m: Mutation): void {
-  writeEnum(w, MUTATION_OPS, m.op);
-  w.bytes(m.key);
-  if (m.op === 'put' || m.op === 'insert') w.bytes(m.value);
-  w.u8(m.pessimistic ? 1 : 0);
-}
-
-function readMutation(r: ByteReader): Mutation {
-  const op = readEnum(r, MUTATION_OPS, 'mutation op');
-  const key = r.bytes(RPC_KEY_BYTES_MAX, 'key');
-  const m: Mutation = op === 'put' || op === 'insert' ? { op, key, value: r.bytes(RPC_VALUE_BYTES_MAX, 'value') } : { op, key };
-  if (r.bool()) m.pessimistic = true;
-  return m;
-}
-
-const MODE_KINDS: readonly TxnCommitMode['kind'][] = ['twoPc', 'asyncCommit', 'onePc'];
-
-function writeMode(w: ByteWriter, m: TxnCommitMode): void {
-  writeEnum(w, MODE_KINDS, m.kind);
-  if (m.kind === 'asyncCommit') writeKeys(w, m.secondaries);
-}
-
-function readMode(r: ByteReader): TxnCommitMode {
-  const kind = readEnum(r, MODE_KINDS, 'commit mode');
-  return kind === 'asyncCommit' ? { kind, secondaries: readKeys(r, 'secondaries') } : { kind };
-}
+import { RPC_KEY_BYTES_MAX, RPC_PAIRS_MAX, RPC_STRING_BYTES_MAX, RPC_VALUE_BYTES_MAX } from '../rpc/wire.ts';
+import {
+  TXN_KEYS_MAX,
+  readKeys,
+  readMode,
+  readMutation,
+  readOptBytes,
+  readOptTs,
+  readRegion,
+  readTimeout,
+  readTsList,
+  writeKeys,
+  writeMode,
+  writeMutation,
+  writeOptBytes,
+  writeOptTs,
+  writeRegion,
+  writeTimeout,
+  writeTsList,
+} from './codec-fields.ts';
+import type { TxnAnswer, TxnCommitMode, TxnError, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult } from './types.ts';
 
 // ---- requests ---------------------------------------------------------------------------------
+
+/** The txn requests whose body is the region, keys, then timestamps (and the timeout). */
+type KeysWithTsType = 'txnCommit' | 'txnRollback' | 'txnCheckSecondaryLocks' | 'txnPessimisticRollback';
+
+/** The body codec of a `KeysWithTsType` request: its timestamps, in `tsFields` order. */
+function keysWithTs<K extends KeysWithTsType>(type: K, tsFields: readonly (keyof RequestOf<K> & string)[]): { write(w: ByteWriter, q: RequestOf<K>): void; read(r: ByteReader): RequestOf<K> } {
+  return {
+    write(w, q) {
+      // Generic over K, tsc cannot see the fields every K shares: the union's common shape.
+      const body = q as unknown as RequestOf<KeysWithTsType> & Record<string, unknown>;
+      writeRegion(w, body);
+      writeKeys(w, body.keys);
+      for (const f of tsFields) writeTimestamp(w, body[f] as bigint);
+      writeTimeout(w, body);
+    },
+    read(r) {
+      const region = readRegion(r);
+      const keys = readKeys(r, 'keys');
+      const ts = Object.fromEntries(tsFields.map((f) => [f, readTimestamp(r)]));
+      return { type, ...region, keys, ...ts, ...readTimeout(r) } as RequestOf<K>;
+    },
+  };
+}
 
 /** The body codec of each txn request type (after the header), paired. */
 export const TXN_REQUEST_BODIES = {
@@ -139,36 +88,8 @@ export const TXN_REQUEST_BODIES = {
       return q;
     },
   },
-  txnCommit: {
-    write(w: ByteWriter, q: RequestOf<'txnCommit'>): void {
-      writeRegion(w, q);
-      writeKeys(w, q.keys);
-      writeTimestamp(w, q.startTs);
-      writeTimestamp(w, q.commitTs);
-      writeTimeout(w, q);
-    },
-    read(r: ByteReader): RequestOf<'txnCommit'> {
-      const region = readRegion(r);
-      const keys = readKeys(r, 'keys');
-      const startTs = readTimestamp(r);
-      const commitTs = readTimestamp(r);
-      return { type: 'txnCommit', ...region, keys, startTs, commitTs, ...readTimeout(r) };
-    },
-  },
-  txnRollback: {
-    write(w: ByteWriter, q: RequestOf<'txnRollback'>): void {
-      writeRegion(w, q);
-      writeKeys(w, q.keys);
-      writeTimestamp(w, q.startTs);
-      writeTimeout(w, q);
-    },
-    read(r: ByteReader): RequestOf<'txnRollback'> {
-      const region = readRegion(r);
-      const keys = readKeys(r, 'keys');
-      const startTs = readTimestamp(r);
-      return { type: 'txnRollback', ...region, keys, startTs, ...readTimeout(r) };
-    },
-  },
+  txnCommit: keysWithTs('txnCommit', ['startTs', 'commitTs']),
+  txnRollback: keysWithTs('txnRollback', ['startTs']),
   txnCheckStatus: {
     write(w: ByteWriter, q: RequestOf<'txnCheckStatus'>): void {
       writeRegion(w, q);
@@ -255,6 +176,49 @@ export const TXN_REQUEST_BODIES = {
       return { type: 'txnScan', ...region, start, ...(end === undefined ? {} : { end }), limit, ts, ...(bypassLocks === undefined ? {} : { bypassLocks }), ...readTimeout(r) };
     },
   },
+  txnCheckSecondaryLocks: keysWithTs('txnCheckSecondaryLocks', ['startTs']),
+  txnPessimisticLock: {
+    write(w: ByteWriter, q: RequestOf<'txnPessimisticLock'>): void {
+      writeRegion(w, q);
+      writeKeys(w, q.keys);
+      w.bytes(q.primary);
+      writeTimestamp(w, q.startTs);
+      writeTimestamp(w, q.forUpdateTs);
+      w.varUint(q.lockTtlMs);
+      w.varUint(q.waitTimeoutMs);
+      w.u8(q.shouldNotExist ? 1 : 0);
+      w.u8(q.returnValues ? 1 : 0);
+      writeOptTs(w, q.minCommitTs);
+      writeTimeout(w, q);
+    },
+    read(r: ByteReader): RequestOf<'txnPessimisticLock'> {
+      const region = readRegion(r);
+      const keys = readKeys(r, 'keys');
+      const primary = r.bytes(RPC_KEY_BYTES_MAX, 'primary');
+      const startTs = readTimestamp(r);
+      const forUpdateTs = readTimestamp(r);
+      const lockTtlMs = r.varUint();
+      const waitTimeoutMs = r.varUint();
+      const shouldNotExist = r.bool();
+      const returnValues = r.bool();
+      const minCommitTs = readOptTs(r);
+      return {
+        type: 'txnPessimisticLock',
+        ...region,
+        keys,
+        primary,
+        startTs,
+        forUpdateTs,
+        lockTtlMs,
+        waitTimeoutMs,
+        ...(shouldNotExist ? { shouldNotExist } : {}),
+        ...(returnValues ? { returnValues } : {}),
+        ...(minCommitTs === undefined ? {} : { minCommitTs }),
+        ...readTimeout(r),
+      };
+    },
+  },
+  txnPessimisticRollback: keysWithTs('txnPessimisticRollback', ['startTs', 'forUpdateTs']),
 } as const;
 
 // ---- answers ----------------------------------------------------------------------------------
@@ -266,9 +230,12 @@ export type TxnValue =
   | { kind: 'status'; status: TxnStatus }
   | ({ kind: 'heartbeat' } & TxnHeartbeatResult)
   | ({ kind: 'get' } & TxnGetResult)
-  | ({ kind: 'scan' } & TxnScanResult);
+  | ({ kind: 'scan' } & TxnScanResult)
+  | ({ kind: 'secondaries' } & TxnSecondaryLocksResult)
+  | ({ kind: 'pessimisticLock' } & TxnPessimisticLockResult);
 
-const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 'heartbeat', 'get', 'scan'];
+/** Wire order of the value kinds (append only). */
+const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 'heartbeat', 'get', 'scan', 'secondaries', 'pessimisticLock'];
 const ROLLED_BACK_REASONS = ['ttlExpired', 'lockNotExist', 'rolledBack'] as const;
 
 /** Wire numbers of the txn error kinds (append only); a key error carries proto's own codec after its number. */
@@ -346,6 +313,25 @@ function readStatus(r: ByteReader): TxnStatus {
   return { kind, lock, minCommitTsPushed: r.bool() };
 }
 
+function writeSecondary(w: ByteWriter, s: SecondaryStatus): void {
+  if (s.kind === 'locked') {
+    w.varUint(0);
+    return writeLock(w, s.lock);
+  }
+  if (s.kind === 'committed') {
+    w.varUint(1);
+    return writeTimestamp(w, s.commitTs);
+  }
+  w.varUint(2);
+}
+
+function readSecondary(r: ByteReader): SecondaryStatus {
+  const kind = readEnum(r, ['locked', 'committed', 'rolledBack'] as const, 'secondary status');
+  if (kind === 'locked') return { kind, lock: readLock(r) };
+  if (kind === 'committed') return { kind, commitTs: readTimestamp(r) };
+  return { kind };
+}
+
 function writeValue(w: ByteWriter, v: TxnValue): void {
   writeEnum(w, VALUE_KINDS, v.kind);
   switch (v.kind) {
@@ -368,6 +354,16 @@ function writeValue(w: ByteWriter, v: TxnValue): void {
         w.bytes(p.value);
       }
       return writeOptBytes(w, v.nextKey);
+    case 'secondaries':
+      w.varUint(v.statuses.length);
+      for (const st of v.statuses) writeSecondary(w, st);
+      return;
+    case 'pessimisticLock':
+      w.u8(v.values === undefined ? 0 : 1);
+      if (v.values === undefined) return;
+      w.varUint(v.values.length);
+      for (const value of v.values) writeOptBytes(w, value);
+      return;
   }
 }
 
@@ -395,6 +391,15 @@ function readValue(r: ByteReader): TxnValue {
       const pairs = Array.from({ length: n }, () => ({ key: r.bytes(RPC_KEY_BYTES_MAX, 'key'), value: r.bytes(RPC_VALUE_BYTES_MAX, 'value') }));
       const nextKey = readOptBytes(r, RPC_KEY_BYTES_MAX, 'next key');
       return nextKey === undefined ? { kind, pairs } : { kind, pairs, nextKey };
+    }
+    case 'secondaries': {
+      const n = r.count(TXN_KEYS_MAX, 1, 'secondary statuses');
+      return { kind, statuses: Array.from({ length: n }, () => readSecondary(r)) };
+    }
+    case 'pessimisticLock': {
+      if (!r.bool()) return { kind };
+      const n = r.count(TXN_KEYS_MAX, 1, 'values');
+      return { kind, values: Array.from({ length: n }, () => readOptBytes(r, RPC_VALUE_BYTES_MAX, 'value')) };
     }
   }
 }
@@ -431,6 +436,8 @@ export const TXN_VALUE_SHAPES = {
   heartbeat: { to: (v) => ({ kind: 'heartbeat', ...v }), from: (v) => strip(v) as TxnHeartbeatResult } satisfies TxnValueShape<TxnHeartbeatResult>,
   get: { to: (v) => ({ kind: 'get', ...v }), from: (v) => strip(v) as TxnGetResult } satisfies TxnValueShape<TxnGetResult>,
   scan: { to: (v) => ({ kind: 'scan', ...v }), from: (v) => strip(v) as TxnScanResult } satisfies TxnValueShape<TxnScanResult>,
+  secondaries: { to: (v) => ({ kind: 'secondaries', ...v }), from: (v) => strip(v) as TxnSecondaryLocksResult } satisfies TxnValueShape<TxnSecondaryLocksResult>,
+  pessimisticLock: { to: (v) => ({ kind: 'pessimisticLock', ...v }), from: (v) => strip(v) as TxnPessimisticLockResult } satisfies TxnValueShape<TxnPessimisticLockResult>,
 };
 
 function strip(v: TxnValue): object {

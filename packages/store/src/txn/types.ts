@@ -6,7 +6,7 @@
  * (`Committed`, `PrimaryMismatch`) and a store that does not declare the txn column families
  * (`TxnUnsupported`) are txn errors too.
  */
-import type { CommittedError, Lock, Mutation, PrimaryMismatchError, Timestamp, TxnStatus } from '@peerkv/txn';
+import type { CommittedError, Lock, Mutation, PrimaryMismatchError, SecondaryStatus, Timestamp, TxnStatus } from '@peerkv/txn';
 import type { KeyError } from '@peerkv/proto';
 
 /** This store does not declare the txn column families (`lock`, `write` beside `default`). */
@@ -55,4 +55,14 @@ export interface TxnHeartbeatResult {
   ttlMs: number;
 }
 
-export type { Lock, Mutation, TxnStatus };
+/** What a secondary-locks check answers: each key's state, in the request's order. */
+export interface TxnSecondaryLocksResult {
+  statuses: SecondaryStatus[];
+}
+
+/** What a pessimistic lock answers: with `returnValues`, each key's newest value (absent: none), in the request's order. */
+export interface TxnPessimisticLockResult {
+  values?: (Uint8Array | undefined)[];
+}
+
+export type { Lock, Mutation, SecondaryStatus, TxnStatus };

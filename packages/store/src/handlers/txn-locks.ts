@@ -1,0 +1,86 @@
+/**
+ * The txn requests about locks beyond 2PC's prewrite/commit (TiKV's `AcquirePessimisticLock`,
+ * `PessimisticRollback`, `CheckSecondaryLocks` commands), run on the txn scheduler like every
+ * txn request (`handlers/txn.ts`): a pessimistic transaction locks keys as it reads them for
+ * update and drops them when a statement fails; an async-commit resolver checks each secondary.
+ *
+ * Waiting: a pessimistic lock meeting another transaction's lock answers `KeyIsLocked` at once.
+ * `waitTimeoutMs` 0 asks exactly that (no wait); a positive one is accepted but, until the store
+ * has a lock-waiter queue and a deadlock detector (TiKV's `lock_manager`), answers `KeyIsLocked`
+ * at once too: the client backs off, resolves or retries.
+ */
+import { acquirePessimisticLock, checkSecondaryLocks, pessimisticRollback, type ReadView, type TxnOp } from '@peerkv/txn';
+import { checkCommitAbove, checkKey, checkKeys, checkOptTs, checkTs, checkTtl, checkUint } from '../txn/check.ts';
+import { runTxnCommand, txnState, type TxnActionOutcome } from '../txn/scheduler.ts';
+import type { TxnError } from '../txn/types.ts';
+import type { Handler } from './handler.ts';
+import { eachKey } from './txn.ts';
+
+/** Longest lock wait a pessimistic lock request may ask for, ms (TiKV's default `wait_for_lock_timeout` is 1 s). */
+export const PESSIMISTIC_WAIT_TIMEOUT_MS_MAX = 60_000;
+
+/** Reports each secondary of an async-commit transaction, rolling back those its prewrite never reached. */
+export const handleTxnCheckSecondaryLocks: Handler<'txnCheckSecondaryLocks'> = async (env, q, o) => {
+  const keys = checkKeys('txnCheckSecondaryLocks.keys', q.keys);
+  const startTs = checkTs('txnCheckSecondaryLocks.startTs', q.startTs);
+  return runTxnCommand(
+    env,
+    {
+      ...q,
+      keys,
+      writes: true,
+      action: async (view) => {
+        const r = await checkSecondaryLocks(view, keys, startTs);
+        return r.ok ? { ok: true, ops: r.ops, value: { statuses: r.statuses } } : { ok: false, errors: [r.error] };
+      },
+    },
+    o,
+  );
+};
+
+/**
+ * Takes pessimistic locks on keys (all or none; another transaction's lock is `KeyIsLocked`
+ * without waiting, see the module comment); with `returnValues`, each key's newest value. A
+ * request that reads (`returnValues`, `shouldNotExist`) raises `maxTs` to `forUpdateTs` first,
+ * as TiKV does for inserts: an async-commit transaction must not commit below what it read.
+ */
+export const handleTxnPessimisticLock: Handler<'txnPessimisticLock'> = async (env, q, o) => {
+  const keys = checkKeys('txnPessimisticLock.keys', q.keys);
+  checkKey('txnPessimisticLock.primary', q.primary);
+  const startTs = checkTs('txnPessimisticLock.startTs', q.startTs);
+  const forUpdateTs = checkTs('txnPessimisticLock.forUpdateTs', q.forUpdateTs);
+  if (forUpdateTs < startTs) checkCommitAbove('txnPessimisticLock.forUpdateTs', startTs, forUpdateTs);
+  checkTtl('txnPessimisticLock.lockTtlMs', q.lockTtlMs);
+  checkUint('txnPessimisticLock.waitTimeoutMs', q.waitTimeoutMs, PESSIMISTIC_WAIT_TIMEOUT_MS_MAX);
+  checkOptTs('txnPessimisticLock.minCommitTs', q.minCommitTs);
+  const reads = q.shouldNotExist === true || q.returnValues === true;
+  const { cm } = txnState(env.ctx);
+  const base = { primary: q.primary, startTs, forUpdateTs, lockTtlMs: q.lockTtlMs, shouldNotExist: q.shouldNotExist === true, returnValue: q.returnValues === true, ...(q.minCommitTs === undefined ? {} : { minCommitTs: q.minCommitTs }) };
+  const action = async (view: ReadView): Promise<TxnActionOutcome<{ values?: (Uint8Array | undefined)[] }>> => {
+    const ops: TxnOp[] = [];
+    const errors: TxnError[] = [];
+    const values: (Uint8Array | undefined)[] = [];
+    for (const key of keys) {
+      const r = await acquirePessimisticLock(view, { ...base, key });
+      if (!r.ok) {
+        errors.push(r.error);
+        continue;
+      }
+      ops.push(...r.ops);
+      values.push(r.value);
+    }
+    if (errors.length > 0) return { ok: false, errors };
+    return { ok: true, ops, value: q.returnValues === true ? { values } : {} };
+  };
+  const beforeSnapshot = (): undefined => void cm.updateMaxTs(forUpdateTs);
+  return runTxnCommand(env, { ...q, keys, writes: true, action, ...(reads ? { beforeSnapshot } : {}) }, o);
+};
+
+/** Drops the transaction's pessimistic locks on keys taken at or below `forUpdateTs` (no record is left). */
+export const handleTxnPessimisticRollback: Handler<'txnPessimisticRollback'> = async (env, q, o) => {
+  const keys = checkKeys('txnPessimisticRollback.keys', q.keys);
+  const startTs = checkTs('txnPessimisticRollback.startTs', q.startTs);
+  const forUpdateTs = checkTs('txnPessimisticRollback.forUpdateTs', q.forUpdateTs);
+  const action = (view: ReadView): Promise<TxnActionOutcome<void>> => eachKey(keys, (key) => pessimisticRollback(view, key, startTs, forUpdateTs));
+  return runTxnCommand(env, { ...q, keys, writes: true, action }, o);
+};
