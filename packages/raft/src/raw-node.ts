@@ -111,6 +111,15 @@ export class RawNode {
     this.raft.step(makeMessage({ type: 'MsgReadIndex', entries: [{ term: 0, index: 0, type: 'normal', data: ctx }] }));
   }
 
+  /**
+   * Whether this node leads and its commit index is an entry of its own term: every entry of
+   * earlier terms in its log is then committed, and an entry it proposes now orders after
+   * all of them (the precondition etcd's ReadIndex waits for).
+   */
+  leadsWithCommitInTerm(): boolean {
+    return this.raft.state === 'leader' && this.raft.committedEntryInCurrentTerm();
+  }
+
   /** Asks the leader to hand leadership to `to` (forwarded if we are not the leader). */
   transferLeader(to: NodeId): void {
     this.raft.step(makeMessage({ type: 'MsgTransferLeader', from: to }));

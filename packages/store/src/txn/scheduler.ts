@@ -122,13 +122,25 @@ export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>,
   let handedOver = false;
   try {
     const ro = requestOptions(spec, o);
-    const barrier = await env.requests.readBarrier(checked, ro);
-    if (!barrier.ok) return barrier;
+    // A write command may read its snapshot locally (`readsLocally`); any other ReadIndexes first.
+    const localTerm = spec.writes ? readsLocally(checked) : undefined;
+    if (localTerm === undefined) {
+      const barrier = await env.requests.readBarrier(checked, ro);
+      if (!barrier.ok) return barrier;
+    }
     const peer = env.requests.checkRequest(spec.regionId, spec.epoch, spec.keys, true);
     if (!(peer instanceof RegionPeer)) return { ok: false, error: peer };
     const refusal = spec.beforeSnapshot?.();
     if (refusal !== undefined) return refused([refusal]);
     const outcome = await onSnapshot(env.ctx.engine, (snap) => runAction(spec, new MvccReader(snap), peer));
+    const proposes = outcome.ok && outcome.value.ok && outcome.value.ops.length > 0 && spec.writes;
+    if (localTerm !== undefined && !proposes) {
+      // An answer with nothing to propose rests on the local snapshot alone: confirm that this
+      // peer still led the snapshot's term after it (no other leader can have written since).
+      const barrier = await env.requests.readBarrier(peer, ro);
+      if (!barrier.ok) return barrier;
+      if (peer.raw.status().term !== localTerm) return { ok: false, error: peer.notLeader() };
+    }
     if (!outcome.ok) return outcome;
     if (!outcome.value.ok) return 'errors' in outcome.value ? refused(outcome.value.errors) : { ok: false, error: outcome.value.regionError };
     const { ops, value } = outcome.value;
@@ -139,6 +151,24 @@ export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>,
   } finally {
     if (!handedOver) release();
   }
+}
+
+/**
+ * Whether a write command on `peer` may take its snapshot without a ReadIndex, and the term it
+ * relies on. It may when the peer leads, its commit index is an entry of its own term, and it
+ * has applied everything committed: every entry of an earlier term (every other leader's
+ * write) is then in the snapshot, and entries of this term after it are this leader's own
+ * proposals, which touch the command's keys only under the latches it holds. If the peer was
+ * deposed meanwhile, its proposal can only commit ordered before the new leader's entries (a
+ * majority that moved to a higher term accepts nothing of this one), so the snapshot it was
+ * computed from is exactly what precedes it in the log; otherwise it never applies. (TiKV
+ * gets the same from its leader lease.) An answer that proposes nothing is confirmed by a
+ * ReadIndex after the fact (see `runTxnCommand`).
+ */
+function readsLocally(peer: RegionPeer): number | undefined {
+  if (!peer.raw.leadsWithCommitInTerm()) return undefined;
+  const st = peer.raw.status();
+  return peer.applied >= st.commit ? st.term : undefined;
 }
 
 /** Waits for the command's latches, at most until its timeout or the caller's abort. */
