@@ -18,9 +18,9 @@ import type { Result } from './peer.ts';
 import type { ReadConsistency } from './request-options.ts';
 import type { PdRequest, PdRouteAnswer } from './rpc/pd-codec.ts';
 import type { Mutation, TxnStatus } from '@peerkv/txn';
-import type { TxnAnswer, TxnCommitMode, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult } from './txn/types.ts';
+import type { TxnAnswer, TxnCommitMode, TxnGetResult, TxnHeartbeatResult, TxnGcResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult } from './txn/types.ts';
 
-export type { TxnAnswer, TxnCommitMode, TxnError, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnUnsupportedError } from './txn/types.ts';
+export type { TxnAnswer, TxnCommitMode, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnUnsupportedError } from './txn/types.ts';
 
 /** A scan range (`limit` may be `Infinity`: unbounded). */
 export interface ScanRange {
@@ -146,7 +146,12 @@ export type TxnRequest =
       minCommitTs?: bigint;
     } & Timed)
   /** Drops the transaction's pessimistic locks on `keys` taken at or below `forUpdateTs` (a failed statement). */
-  | ({ type: 'txnPessimisticRollback'; regionId: number; epoch: RegionEpoch; keys: Uint8Array[]; startTs: bigint; forUpdateTs: bigint } & Timed);
+  | ({ type: 'txnPessimisticRollback'; regionId: number; epoch: RegionEpoch; keys: Uint8Array[]; startTs: bigint; forUpdateTs: bigint } & Timed)
+  /**
+   * Drops the versions no read at or above `safePoint` sees, from `startKey` (default: the
+   * region's start) for at most `pagesMax` bounded pages; answers `nextKey` when more remains.
+   */
+  | ({ type: 'txnGc'; regionId: number; epoch: RegionEpoch; safePoint: bigint; startKey?: Uint8Array; pagesMax?: number } & Timed);
 
 /** A request to one store. */
 export type StoreRequest = DataRequest | PdRequest;
@@ -186,6 +191,7 @@ export interface StoreResponses {
   txnCheckSecondaryLocks: Result<TxnAnswer<TxnSecondaryLocksResult>>;
   txnPessimisticLock: Result<TxnAnswer<TxnPessimisticLockResult>>;
   txnPessimisticRollback: Result<TxnAnswer<void>>;
+  txnGc: Result<TxnAnswer<TxnGcResult>>;
 }
 
 /** The answer of a request of type `K`. */

@@ -31,6 +31,8 @@ const REQUESTS: StoreRequest[] = [
   { type: 'txnPessimisticLock', regionId: 2, epoch, keys: [k('a'), k('b')], primary: k('a'), startTs: 5n, forUpdateTs: 6n, lockTtlMs: 3000, waitTimeoutMs: 1000, shouldNotExist: true, returnValues: true, minCommitTs: 7n, timeoutMs: 200 },
   { type: 'txnPessimisticLock', regionId: 2, epoch, keys: [k('a')], primary: k('a'), startTs: 5n, forUpdateTs: 5n, lockTtlMs: 0, waitTimeoutMs: 0 },
   { type: 'txnPessimisticRollback', regionId: 2, epoch, keys: [k('a')], startTs: 5n, forUpdateTs: 6n },
+  { type: 'txnGc', regionId: 2, epoch, safePoint: composeTs(50), startKey: k('m'), pagesMax: 3, timeoutMs: 900 },
+  { type: 'txnGc', regionId: 2, epoch, safePoint: 1n },
 ];
 
 const RESPONSES: StoreResponse[] = [
@@ -45,6 +47,8 @@ const RESPONSES: StoreResponse[] = [
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'secondaries', statuses: [{ kind: 'locked', lock }, { kind: 'committed', commitTs: 9n }, { kind: 'rolledBack' }] } } } },
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'pessimisticLock', values: [k('v'), undefined] } } } },
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'pessimisticLock' } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'gc', versionsDropped: 3, nextKey: k('n') } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'gc', versionsDropped: 0 } } } },
   {
     type: 'txn',
     result: {
@@ -68,7 +72,7 @@ describe('txn codec', () => {
     for (const q of REQUESTS) expect(decodeStoreRequest(encodeStoreRequest(q))).toEqual(q);
     for (const s of RESPONSES) expect(decodeStoreResponse(encodeStoreResponse(s))).toEqual(s);
     const tags = Object.entries(STORE_REQUEST_CODECS).filter(([t]) => t.startsWith('txn')).map(([, c]) => c.tag);
-    expect(tags).toEqual([32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42]);
+    expect(tags).toEqual([32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43]);
   });
 
   it('refuses every truncation and a trailing byte with StoreRpcDecodeError', () => {

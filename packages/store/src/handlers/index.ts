@@ -15,6 +15,7 @@ import {
   handlePdStoreHeartbeat,
 } from './pd.ts';
 import { handleGet, handleScan } from './reads.ts';
+import { handleTxnGc } from './txn-gc.ts';
 import { handleTxnCheckSecondaryLocks, handleTxnPessimisticLock, handleTxnPessimisticRollback } from './txn-locks.ts';
 import { handleTxnCheckStatus, handleTxnCommit, handleTxnGet, handleTxnHeartbeat, handleTxnPrewrite, handleTxnResolveLock, handleTxnRollback, handleTxnScan } from './txn.ts';
 import { handleWrite } from './write.ts';
@@ -51,4 +52,5 @@ export const STORE_HANDLERS: HandlerTable = {
   txnCheckSecondaryLocks: handleTxnCheckSecondaryLocks,
   txnPessimisticLock: handleTxnPessimisticLock,
   txnPessimisticRollback: handleTxnPessimisticRollback,
+  txnGc: handleTxnGc,
 };

@@ -285,7 +285,7 @@ export const handleTxnScan: Handler<'txnScan'> = async (env, q, o) => {
 };
 
 /** [start, end) ∩ the region's range, as checked just before the snapshot. */
-function clampToRegion(env: Parameters<Handler<'txnScan'>>[0], q: { regionId: number; start: Uint8Array; end?: Uint8Array }): { start: Uint8Array; end?: Uint8Array } {
+export function clampToRegion(env: Parameters<Handler<'txnScan'>>[0], q: { regionId: number; start: Uint8Array; end?: Uint8Array }): { start: Uint8Array; end?: Uint8Array } {
   const region = env.ctx.peers.get(q.regionId)!.region;
   const start = compareKeys(q.start, region.startKey) > 0 ? q.start : region.startKey;
   let end = q.end !== undefined && q.end.length > 0 ? q.end : undefined;

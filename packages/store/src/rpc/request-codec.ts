@@ -326,6 +326,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   txnCheckSecondaryLocks: txn(40, TXN_REQUEST_BODIES.txnCheckSecondaryLocks, TXN_VALUE_SHAPES.secondaries),
   txnPessimisticLock: txn(41, TXN_REQUEST_BODIES.txnPessimisticLock, TXN_VALUE_SHAPES.pessimisticLock),
   txnPessimisticRollback: txn(42, TXN_REQUEST_BODIES.txnPessimisticRollback, TXN_VALUE_SHAPES.unit),
+  txnGc: txn(43, TXN_REQUEST_BODIES.txnGc, TXN_VALUE_SHAPES.gc),
 };
 
 /** Wire numbers of the request types (append only). */

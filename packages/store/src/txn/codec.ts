@@ -28,7 +28,7 @@ import {
   writeTimeout,
   writeTsList,
 } from './codec-fields.ts';
-import type { TxnAnswer, TxnCommitMode, TxnError, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult } from './types.ts';
+import type { TxnAnswer, TxnCommitMode, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult } from './types.ts';
 
 // ---- requests ---------------------------------------------------------------------------------
 
@@ -219,6 +219,22 @@ export const TXN_REQUEST_BODIES = {
     },
   },
   txnPessimisticRollback: keysWithTs('txnPessimisticRollback', ['startTs', 'forUpdateTs']),
+  txnGc: {
+    write(w: ByteWriter, q: RequestOf<'txnGc'>): void {
+      writeRegion(w, q);
+      writeTimestamp(w, q.safePoint);
+      writeOptBytes(w, q.startKey);
+      w.varUint(q.pagesMax === undefined ? 0 : q.pagesMax + 1);
+      writeTimeout(w, q);
+    },
+    read(r: ByteReader): RequestOf<'txnGc'> {
+      const region = readRegion(r);
+      const safePoint = readTimestamp(r);
+      const startKey = readOptBytes(r, RPC_KEY_BYTES_MAX, 'start key');
+      const pages = r.varUint();
+      return { type: 'txnGc', ...region, safePoint, ...(startKey === undefined ? {} : { startKey }), ...(pages === 0 ? {} : { pagesMax: pages - 1 }), ...readTimeout(r) };
+    },
+  },
 } as const;
 
 // ---- answers ----------------------------------------------------------------------------------
@@ -232,10 +248,11 @@ export type TxnValue =
   | ({ kind: 'get' } & TxnGetResult)
   | ({ kind: 'scan' } & TxnScanResult)
   | ({ kind: 'secondaries' } & TxnSecondaryLocksResult)
-  | ({ kind: 'pessimisticLock' } & TxnPessimisticLockResult);
+  | ({ kind: 'pessimisticLock' } & TxnPessimisticLockResult)
+  | ({ kind: 'gc' } & TxnGcResult);
 
 /** Wire order of the value kinds (append only). */
-const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 'heartbeat', 'get', 'scan', 'secondaries', 'pessimisticLock'];
+const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 'heartbeat', 'get', 'scan', 'secondaries', 'pessimisticLock', 'gc'];
 const ROLLED_BACK_REASONS = ['ttlExpired', 'lockNotExist', 'rolledBack'] as const;
 
 /** Wire numbers of the txn error kinds (append only); a key error carries proto's own codec after its number. */
@@ -364,6 +381,9 @@ function writeValue(w: ByteWriter, v: TxnValue): void {
       w.varUint(v.values.length);
       for (const value of v.values) writeOptBytes(w, value);
       return;
+    case 'gc':
+      w.varUint(v.versionsDropped);
+      return writeOptBytes(w, v.nextKey);
   }
 }
 
@@ -400,6 +420,11 @@ function readValue(r: ByteReader): TxnValue {
       if (!r.bool()) return { kind };
       const n = r.count(TXN_KEYS_MAX, 1, 'values');
       return { kind, values: Array.from({ length: n }, () => readOptBytes(r, RPC_VALUE_BYTES_MAX, 'value')) };
+    }
+    case 'gc': {
+      const versionsDropped = r.varUint();
+      const nextKey = readOptBytes(r, RPC_KEY_BYTES_MAX, 'next key');
+      return nextKey === undefined ? { kind, versionsDropped } : { kind, versionsDropped, nextKey };
     }
   }
 }
@@ -438,6 +463,7 @@ export const TXN_VALUE_SHAPES = {
   scan: { to: (v) => ({ kind: 'scan', ...v }), from: (v) => strip(v) as TxnScanResult } satisfies TxnValueShape<TxnScanResult>,
   secondaries: { to: (v) => ({ kind: 'secondaries', ...v }), from: (v) => strip(v) as TxnSecondaryLocksResult } satisfies TxnValueShape<TxnSecondaryLocksResult>,
   pessimisticLock: { to: (v) => ({ kind: 'pessimisticLock', ...v }), from: (v) => strip(v) as TxnPessimisticLockResult } satisfies TxnValueShape<TxnPessimisticLockResult>,
+  gc: { to: (v) => ({ kind: 'gc', ...v }), from: (v) => strip(v) as TxnGcResult } satisfies TxnValueShape<TxnGcResult>,
 };
 
 function strip(v: TxnValue): object {

@@ -60,6 +60,12 @@ export interface TxnSecondaryLocksResult {
   statuses: SecondaryStatus[];
 }
 
+/** What a GC request answers: the write records it dropped, and where to call again (absent: the region is done). */
+export interface TxnGcResult {
+  versionsDropped: number;
+  nextKey?: Uint8Array;
+}
+
 /** What a pessimistic lock answers: with `returnValues`, each key's newest value (absent: none), in the request's order. */
 export interface TxnPessimisticLockResult {
   values?: (Uint8Array | undefined)[];
