@@ -199,6 +199,49 @@ describe('kv.transaction()', () => {
     });
   });
 
+  it('async commit: acknowledged once every prewrite is in; an abandoned one is decided by its secondaries', async () => {
+    const { c, kv } = await start();
+    const a = kv();
+    await a.transaction(async (tx) => tx.put(k('seed'), k('0')));
+    await split(c, 'm');
+    const { info } = await a.transactionWithInfo(async (tx) => {
+      tx.put(k('ac1'), k('one'));
+      tx.put(k('zc1'), k('two'));
+    }, { asyncCommit: true });
+    // The client's cached route predates the split: its 1PC attempt must fall back (committing
+    // each region's part by 1PC on its own would not be atomic).
+    expect(info.onePc).toBe(false);
+    const snap = await a.snapshot();
+    expect([t(await snap.get(k('ac1'))), t(await snap.get(k('zc1')))]).toEqual(['one', 'two']);
+    // Abandoned after every prewrite (a closed tab): committed, at the largest minCommitTs.
+    const send = async (key: string, q: object): Promise<unknown> => {
+      const route = (await c.getRegion(k(key)))!;
+      for (const s of c.stores.values()) {
+        const r = await s.handle({ regionId: route.region.id, epoch: route.region.epoch, timeoutMs: 2000, ...q } as never) as { ok: boolean };
+        if (r.ok) return r;
+      }
+      throw new Error('no leader answered');
+    };
+    const prewrite = (startTs: bigint, key: string, primary: boolean, secondaries: string[]) =>
+      send(key, { type: 'txnPrewrite', mutations: [{ op: 'put', key: k(key), value: k(`v-${key}`) }], primary: k('ap'), startTs, lockTtlMs: 100, txnSize: 2, mode: { kind: 'asyncCommit', secondaries: primary ? secondaries.map(k) : [] } });
+    const full = await a.getTimestamp();
+    await prewrite(full, 'ap', true, ['zs']);
+    await prewrite(full, 'zs', false, []);
+    await new Promise((r) => setTimeout(r, 150));
+    const later = await a.snapshot();
+    expect(t(await later.get(k('zs')))).toBe('v-zs');
+    expect(t(await later.get(k('ap')))).toBe('v-ap');
+    // Abandoned before a secondary's prewrite: rolled back, and that prewrite can never land.
+    const part = await a.getTimestamp();
+    await send('aq', { type: 'txnPrewrite', mutations: [{ op: 'put', key: k('aq'), value: k('x') }], primary: k('aq'), startTs: part, lockTtlMs: 100, txnSize: 2, mode: { kind: 'asyncCommit', secondaries: [k('zq')] } });
+    await new Promise((r) => setTimeout(r, 150));
+    const after = await a.snapshot();
+    expect(await after.get(k('aq'))).toBeUndefined();
+    const late = await send('zq', { type: 'txnPrewrite', mutations: [{ op: 'put', key: k('zq'), value: k('x') }], primary: k('aq'), startTs: part, lockTtlMs: 100, txnSize: 2, mode: { kind: 'asyncCommit', secondaries: [] } });
+    expect(late).toMatchObject({ ok: true, value: { ok: false, errors: [{ kind: 'WriteConflict' }] } });
+    expect(await (await a.snapshot()).get(k('zq'))).toBeUndefined();
+  });
+
   it('the mvcc data model: put/get/delete/scan/batchPut/deleteRange are transactions (atomic across regions)', async () => {
     const { c, kv } = await start();
     const m = kv('mvcc');

@@ -16,6 +16,14 @@
  * **1PC**: when every mutation fits one prewrite batch, the prewrite commits at once on the
  * store (`onePc`, its commit ts above the store's `maxTs`); the prewrite's answer decides.
  *
+ * **Async commit** (`asyncCommit`): every lock carries `useAsyncCommit` and the primary's lists
+ * the secondaries. The transaction is committed once every prewrite is in, at the largest
+ * `minCommitTs` the stores answered (each above its store's `maxTs`, so no reader that already
+ * read a key commits "before" it); the commit of every key happens in the background. A
+ * prewrite whose answer never came makes the outcome `Undetermined` (and nothing is rolled
+ * back: a resolver that finds every lock in decides it committed). More than
+ * `SECONDARIES_MAX` keys fall back to 2PC.
+ *
  * While the primary is locked a TTL manager heartbeats it every `lockTtlMs / 2`, so a long
  * commit is not rolled back by readers.
  *
@@ -26,7 +34,7 @@ import type { TxnAnswer, TxnCommitMode, TxnPrewriteResult } from '@peerkv/store'
 import type { Mutation } from '@peerkv/txn';
 import { compareKeys } from '@peerkv/pd';
 import type { TimerHandle } from '@peerkv/proto';
-import { LOCK_TTL_MS_MAX } from '@peerkv/txn';
+import { LOCK_TTL_MS_MAX, SECONDARIES_MAX } from '@peerkv/txn';
 import { sleepFor } from '../backoff.ts';
 import { PeerKVError } from '../errors.ts';
 import type { KvService, RegionRoute } from '../services.ts';
@@ -51,6 +59,8 @@ export interface CommitOptions {
   beganAtMs: number;
   /** Commit by 1PC when every mutation fits one batch (default true). */
   onePc: boolean;
+  /** Commit by async commit when not by 1PC (default false). */
+  asyncCommit?: boolean;
   signal?: AbortSignal;
   /** Called with each secondary commit's failure (they are best effort); for tests and metrics. */
   onBackgroundError?: (e: unknown) => void;
@@ -115,12 +125,15 @@ export class Committer {
 
   /** Commits the transaction, or throws (`WriteConflict`, `TxnAborted`, `Undetermined`, ...). */
   async commit(): Promise<CommitResult> {
-    const batches = await batchesOf(this.routing, this.mutations, this.o.signal);
+    let batches = await batchesOf(this.routing, this.mutations, this.o.signal);
     if (this.o.onePc && batches.length === 1) {
       const r = await this.onePc(batches[0]);
-      if (r !== undefined) return { commitTs: r, onePc: true, secondariesDone: Promise.resolve() };
-      // The store wrote locks instead (it does not commit by 1PC): continue as 2PC.
-      this.primaryLocked = true;
+      if (r !== 'fallBack') return { commitTs: r, onePc: true, secondariesDone: Promise.resolve() };
+      // A split moved some keys out of the region: 1PC would commit each part on its own.
+      batches = await batchesOf(this.routing, this.mutations, this.o.signal);
+    }
+    if (this.o.asyncCommit === true && this.mutations.length - 1 <= SECONDARIES_MAX) {
+      return this.asyncCommit(batches);
     } else {
       try {
         this.startHeartbeats();
@@ -141,11 +154,42 @@ export class Committer {
     return { commitTs, onePc: false, secondariesDone: this.commitSecondaries(secondaries, commitTs) };
   }
 
-  /** The 1PC prewrite: the commit ts, or undefined when the store left locks (2PC continues). */
-  private async onePc(batch: Batch): Promise<bigint | undefined> {
+  /** Async commit: committed once every prewrite is in; every key is committed in the background. */
+  private async asyncCommit(batches: Batch[]): Promise<CommitResult> {
+    const secondaries = this.mutations.slice(1).map((m) => m.key);
+    let commitTs = 0n;
+    try {
+      this.startHeartbeats();
+      const answers = await Promise.all(
+        batches.map((b) => {
+          const hasPrimary = b.mutations.some((m) => compareKeys(m.key, this.primary) === 0);
+          return this.prewrite(b.mutations, { kind: 'asyncCommit', secondaries: hasPrimary ? secondaries : [] });
+        }),
+      );
+      for (const a of answers) if (a !== 'regroup' && a.minCommitTs > commitTs) commitTs = a.minCommitTs;
+    } catch (e) {
+      this.stopHeartbeats();
+      if (this.ambiguousPrewrite && !(e instanceof PeerKVError && (e.kind === 'WriteConflict' || e.kind === 'TxnAborted'))) {
+        // Every lock may be in: a resolver would then commit it. Nothing is rolled back.
+        throw new PeerKVError('Undetermined', `the transaction may or may not have committed (an async-commit prewrite went unanswered): ${e instanceof Error ? e.message : String(e)}`, e instanceof PeerKVError ? e.lastRegionError : undefined);
+      }
+      this.rollbackQuietly();
+      throw e;
+    }
+    this.stopHeartbeats();
+    const all = this.mutations.filter((m) => m.op !== 'checkNotExists');
+    return { commitTs, onePc: false, secondariesDone: this.commitSecondaries(all, commitTs) };
+  }
+
+  /**
+   * The 1PC prewrite: the commit ts, or `fallBack` when the keys no longer fit one region (the
+   * caller commits by 2PC or async commit; an earlier 1PC attempt that applied left our commit
+   * records, which those prewrites find and keep).
+   */
+  private async onePc(batch: Batch): Promise<bigint | 'fallBack'> {
     try {
       const r = await this.prewrite(batch.mutations, { kind: 'onePc' });
-      return r.onePcCommitTs;
+      return r === 'regroup' || r.onePcCommitTs === undefined ? 'fallBack' : r.onePcCommitTs;
     } catch (e) {
       // The prewrite is the commit: an attempt that got no answer may have committed it.
       if (this.ambiguousPrewrite && !(e instanceof PeerKVError && (e.kind === 'WriteConflict' || e.kind === 'TxnAborted'))) {
@@ -157,9 +201,10 @@ export class Committer {
 
   /**
    * Prewrites `mutations` (re-cut by region when a split moved some), resolving the locks met,
-   * until every one is locked. Returns the last answer (for 1PC, the only one).
+   * until every one is locked. Returns the largest `minCommitTs` answered (for 1PC, the only
+   * answer), or `regroup` for a 1PC prewrite whose keys no longer fit one region.
    */
-  private async prewrite(mutations: Mutation[], mode: TxnCommitMode): Promise<TxnPrewriteResult> {
+  private async prewrite(mutations: Mutation[], mode: TxnCommitMode): Promise<TxnPrewriteResult | 'regroup'> {
     const deadline = this.started + this.routing.backoff.budgetMs;
     let pending = [mutations];
     let last: TxnPrewriteResult | undefined;
@@ -170,6 +215,8 @@ export class Committer {
         const keys = part.map((m) => m.key);
         const r = await this.routing.send<TxnAnswer<TxnPrewriteResult>>(keys[0], keys, (route, svc) => this.sendPrewrite(route, svc, part, mode), this.o.signal);
         if (r.kind === 'regroup') {
+          this.ambiguousPrewrite ||= r.ambiguous;
+          if (mode.kind === 'onePc') return 'regroup';
           for (const b of await batchesOf(this.routing, part, this.o.signal)) next.push(b.mutations);
           continue;
         }
@@ -179,7 +226,7 @@ export class Committer {
           throw new PeerKVError('RetryBudgetExhausted', `prewrite failed after retries: ${r.lastError ? r.lastError.kind : 'no reachable replica'}`, r.lastError);
         }
         if (r.value.ok) {
-          last = r.value.value;
+          if (last === undefined || r.value.value.minCommitTs > last.minCommitTs) last = r.value.value;
           if (part.some((m) => compareKeys(m.key, this.primary) === 0)) this.primaryLocked = true;
           continue;
         }

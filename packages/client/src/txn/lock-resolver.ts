@@ -12,8 +12,13 @@
  *   Until the lock met has expired, that is "still running"; after, the primary gets a
  *   rollback record (`rollbackIfNotExist`), so that prewrite can never succeed.
  *
- * Async-commit locks are decided by their secondaries (`checkSecondaryLocks`) once the primary's
- * TTL is past; until the store serves that check they are waited out like any running lock.
+ * Async-commit locks are never pushed: the transaction may be committed already (every
+ * prewrite in). Once the primary's TTL is past, its secondaries decide (`txnCheckSecondaryLocks`,
+ * client-go's `resolveAsyncCommitLock`): any rolled back (a missing lock gets a rollback record
+ * there, so that prewrite never lands) rolls the transaction back; any committed commits it at
+ * that ts; every one locked commits it at the largest `minCommitTs` of all its locks. A
+ * secondary locked without async commit means the transaction fell back to 2PC: its primary
+ * decides, by the 2PC rules (`forceSyncCommit`).
  *
  * Final outcomes are cached per start ts (bounded), so meeting many locks of one finished
  * transaction costs one check.
@@ -21,10 +26,12 @@
 import type { KeyError } from '@peerkv/proto';
 import { physicalMs } from '@peerkv/txn';
 import type { TxnAnswer } from '@peerkv/store';
-import type { TxnStatus } from '@peerkv/txn';
+import type { Lock, TxnStatus } from '@peerkv/txn';
 import { PeerKVError } from '../errors.ts';
-import type { TxnRouting } from './routing.ts';
+import { groupByRegion, type TxnRouting } from './routing.ts';
 
+/** Secondary keys per `txnCheckSecondaryLocks` request. */
+export const SECONDARY_CHECK_KEYS_MAX = 256;
 /** Finished transactions whose outcome the resolver remembers. */
 export const RESOLVED_TXNS_CACHED_MAX = 2048;
 /** Locks one `resolve` call looks at (the rest are met again on the caller's retry). */
@@ -76,7 +83,7 @@ export class LockResolver {
   }
 
   /** The transaction's state from its primary (may roll back an expired one there). */
-  private async status(lock: LockInfo, callerStartTs: bigint, currentTs: bigint, signal?: AbortSignal): Promise<Final | { kind: 'locked'; ttlMs: number; pushedPast: boolean }> {
+  private async status(lock: LockInfo, callerStartTs: bigint, currentTs: bigint, signal?: AbortSignal, forceSyncCommit = false): Promise<Final | { kind: 'locked'; ttlMs: number; pushedPast: boolean }> {
     const expired = physicalMs(lock.startTs) + lock.ttlMs < physicalMs(currentTs);
     const ask = (rollbackIfNotExist: boolean): Promise<TxnAnswer<TxnStatus>> =>
       this.call(lock.primary, (route, timeoutMs) => ({
@@ -88,6 +95,7 @@ export class LockResolver {
         callerStartTs,
         currentTs,
         rollbackIfNotExist,
+        ...(forceSyncCommit ? { forceSyncCommit } : {}),
         timeoutMs,
       }), signal);
     let answer = await ask(false);
@@ -100,8 +108,50 @@ export class LockResolver {
     const s = answer.value;
     if (s.kind === 'committed') return { kind: 'committed', commitTs: s.commitTs };
     if (s.kind === 'rolledBack') return { kind: 'rolledBack' };
+    if (s.lock.useAsyncCommit && !forceSyncCommit) {
+      if (physicalMs(lock.startTs) + s.lock.ttlMs >= physicalMs(currentTs)) return { kind: 'locked', ttlMs: s.lock.ttlMs, pushedPast: false };
+      const decided = await this.decideAsyncCommit(lock, s.lock, signal);
+      if (decided !== 'fallBack') return decided;
+      return this.status(lock, callerStartTs, currentTs, signal, true);
+    }
     const pushedPast = callerStartTs !== 0n && !s.lock.useAsyncCommit && s.lock.minCommitTs > callerStartTs;
     return { kind: 'locked', ttlMs: s.lock.ttlMs, pushedPast };
+  }
+
+  /**
+   * Decides an expired async-commit transaction from its secondaries (see the module comment);
+   * `fallBack` when one of them is a 2PC lock. The outcome is then applied to the primary too.
+   */
+  private async decideAsyncCommit(met: LockInfo, primaryLock: Lock, signal?: AbortSignal): Promise<Final | 'fallBack'> {
+    let commitTs = primaryLock.minCommitTs;
+    let final: Final | undefined;
+    const keys = [...primaryLock.secondaries];
+    for (let i = 0; i < keys.length && final === undefined; i += SECONDARY_CHECK_KEYS_MAX) {
+      for (const group of await groupByRegion(this.routing, keys.slice(i, i + SECONDARY_CHECK_KEYS_MAX).map((key) => ({ key })), signal)) {
+        const groupKeys = group.items.map((x) => x.key);
+        const r = await this.routing.send(groupKeys[0], groupKeys, (route, svc) =>
+          svc.handle({ type: 'txnCheckSecondaryLocks', regionId: route.region.id, epoch: route.region.epoch, keys: groupKeys, startTs: met.startTs, timeoutMs: this.routing.requestTimeoutMs }, { signal }),
+          signal,
+        );
+        if (r.kind === 'regroup') {
+          keys.push(...groupKeys);
+          continue;
+        }
+        if (r.kind !== 'applied') throw new PeerKVError(r.kind === 'aborted' ? 'Aborted' : 'RetryBudgetExhausted', `checking the secondaries of transaction ${met.startTs} failed: ${r.lastError ? r.lastError.kind : r.kind}`, r.lastError);
+        if (!r.value.ok) throw new PeerKVError('Unavailable', `checking the secondaries of transaction ${met.startTs} failed: ${r.value.errors.map((e) => e.kind).join(', ')}`);
+        for (const st of r.value.value.statuses) {
+          if (st.kind === 'rolledBack') final = { kind: 'rolledBack' };
+          else if (st.kind === 'committed') final ??= { kind: 'committed', commitTs: st.commitTs };
+          else if (!st.lock.useAsyncCommit) return 'fallBack';
+          else if (st.lock.minCommitTs > commitTs) commitTs = st.lock.minCommitTs;
+        }
+        if (final !== undefined) break;
+      }
+    }
+    final ??= { kind: 'committed', commitTs };
+    // The primary first: once it holds the decision, every later check agrees.
+    await this.resolveOne({ ...met, key: met.primary }, final, signal);
+    return final;
   }
 
   /** Commits or rolls back the lock met, as its primary decided. */

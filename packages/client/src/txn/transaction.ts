@@ -38,6 +38,11 @@ export interface TransactionOptions {
   lockTtlMs?: number;
   /** Commit by 1PC when every write fits one region request (default true). */
   onePc?: boolean;
+  /**
+   * Otherwise commit by async commit (default false): the commit is acknowledged once every
+   * prewrite is in, one round trip sooner than 2PC; its keys are committed in the background.
+   */
+  asyncCommit?: boolean;
 }
 
 /** What a committed transaction reports besides `fn`'s value. */
@@ -225,7 +230,7 @@ export async function runTransaction<T>(
     const mutations = tx.seal();
     if (mutations.length === 0) return { value, info: { startTs, attempts: attempt, onePc: false } };
     try {
-      const committer = new Committer(routing, resolver, startTs, mutations, { lockTtlMs, beganAtMs, onePc: o.onePc ?? true, signal: o.signal });
+      const committer = new Committer(routing, resolver, startTs, mutations, { lockTtlMs, beganAtMs, onePc: o.onePc ?? true, asyncCommit: o.asyncCommit ?? false, signal: o.signal });
       const committed = await committer.commit();
       return { value, info: { startTs, commitTs: committed.commitTs, attempts: attempt, onePc: committed.onePc }, committed };
     } catch (e) {
