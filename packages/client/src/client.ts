@@ -7,6 +7,7 @@
 import type { Peer, RegionError } from '@peerkv/pd';
 import { compareKeys, regionContainsKey } from '@peerkv/pd';
 import type { KvOp, ReadConsistency, Result } from '@peerkv/store';
+import type { Mutation } from '@peerkv/txn';
 import { CLIENT_LEASE_MS, CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { BACKOFF_DEFAULT, REAL_CLOCK, backoffDelayMs, sleepFor, type BackoffOptions, type Clock } from './backoff.ts';
 import { PeerKVError } from './errors.ts';
@@ -17,7 +18,8 @@ import { LockResolver } from './txn/lock-resolver.ts';
 import type { RegionRequestOutcome, TxnRouting } from './txn/routing.ts';
 import { MvccKv } from './txn/mvcc-kv.ts';
 import { SnapshotReader } from './txn/snapshot-reader.ts';
-import { Snapshot, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions } from './txn/transaction.ts';
+import { Committer, LOCK_TTL_MS_DEFAULT } from './txn/committer.ts';
+import { Snapshot, TXN_KEYS_MAX, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions, type TxnBackend, type TxnCommitRequest } from './txn/transaction.ts';
 
 /** Largest key, in bytes. */
 export const KEY_BYTES_MAX = 64 * 1024;
@@ -134,7 +136,7 @@ export class PeerKV {
   /** Batches `getTimestamp` callers into few PD requests (created on first use). */
   private tsoBatcher: TsoBatcher | undefined;
   /** The transaction layer's view of this client, and its lock resolver (created on first use). */
-  private txn: { routing: TxnRouting; resolver: LockResolver } | undefined;
+  private txn: { routing: TxnRouting; resolver: LockResolver; backend: TxnBackend } | undefined;
   /** The `mvcc` data model's API (absent: `raw`). */
   private readonly mvcc: MvccKv | undefined;
 
@@ -153,8 +155,8 @@ export class PeerKV {
     this.consistency = o.consistency ?? 'linearizable';
     if (o.dataModel !== undefined && o.dataModel !== 'raw' && o.dataModel !== 'mvcc') throw new PeerKVError('InvalidArgument', `dataModel is 'raw' or 'mvcc', not ${String(o.dataModel)}`);
     if (o.dataModel === 'mvcc') {
-      const { routing, resolver } = this.txnLayer();
-      this.mvcc = new MvccKv(routing, resolver, VALUE_CHECKS);
+      const { routing, resolver, backend } = this.txnLayer();
+      this.mvcc = new MvccKv(routing, resolver, VALUE_CHECKS, backend);
     }
   }
 
@@ -670,9 +672,29 @@ export class PeerKV {
 
   /** `transaction`, also telling the start and commit ts and how many runs it took. */
   async transactionWithInfo<T>(fn: (tx: Transaction) => Promise<T>, o: TransactionOptions = {}): Promise<{ value: T; info: TransactionInfo }> {
-    const { routing, resolver } = this.txnLayer();
-    const r = await runTransaction(routing, resolver, VALUE_CHECKS, fn, o);
-    return { value: r.value, info: r.info };
+    return runTransaction(this.txnLayer().backend, VALUE_CHECKS, fn, o);
+  }
+
+  /**
+   * Commits the writes of a transaction whose function ran elsewhere (a browser tab): the
+   * mutations (distinct keys) of the transaction `startTs`, read at that ts by the caller. The
+   * same call again with the same `startTs` is idempotent (its prewrites find their own locks
+   * or commit records). Throws `WriteConflict`/`TxnAborted` (nothing committed: run the
+   * function again with a new start ts) or `Undetermined`.
+   */
+  async commitMutations(startTs: bigint, mutations: Mutation[], o: Partial<TxnCommitRequest> = {}): Promise<{ commitTs: bigint; onePc: boolean }> {
+    if (typeof startTs !== 'bigint' || startTs <= 0n) throw new PeerKVError('InvalidArgument', 'startTs is a positive bigint TSO timestamp');
+    if (!Array.isArray(mutations) || mutations.length === 0 || mutations.length > TXN_KEYS_MAX) throw new PeerKVError('InvalidArgument', `a commit carries 1 to ${TXN_KEYS_MAX} mutations`);
+    const sorted = [...mutations].sort((a, b) => compareKeys(a.key, b.key));
+    for (let i = 0; i < sorted.length; i++) {
+      const m = sorted[i];
+      checkKey(m.key);
+      if (m.op === 'put') checkValue(m.value);
+      else if (m.op !== 'delete') throw new PeerKVError('InvalidArgument', `a committed mutation is a put or a delete, not ${String((m as { op: unknown }).op)}`);
+      if (i > 0 && compareKeys(sorted[i - 1].key, m.key) === 0) throw new PeerKVError('InvalidArgument', 'a key appears twice in one commit');
+    }
+    const lockTtlMs = o.lockTtlMs ?? LOCK_TTL_MS_DEFAULT;
+    return this.txnLayer().backend.commit(startTs, sorted, { lockTtlMs, beganAtMs: o.beganAtMs ?? this.clock.now(), onePc: o.onePc ?? true, asyncCommit: o.asyncCommit ?? false, ...(o.signal ? { signal: o.signal } : {}) });
   }
 
   /**
@@ -690,7 +712,7 @@ export class PeerKV {
     return new Snapshot(new SnapshotReader(routing, resolver, at), VALUE_CHECKS);
   }
 
-  private txnLayer(): { routing: TxnRouting; resolver: LockResolver } {
+  private txnLayer(): { routing: TxnRouting; resolver: LockResolver; backend: TxnBackend } {
     if (this.closed) throw new PeerKVError('Closed', 'client is closed');
     if (this.txn) return this.txn;
     const routing: TxnRouting = {
@@ -705,7 +727,18 @@ export class PeerKV {
       route: (key, signal) => this.route(key, signal),
       getTimestamp: (o) => this.getTimestamp(o),
     };
-    this.txn = { routing, resolver: new LockResolver(routing) };
+    const resolver = new LockResolver(routing);
+    const backend: TxnBackend = {
+      clock: this.clock,
+      random: this.random,
+      backoff: this.backoff,
+      begin: async (signal) => new SnapshotReader(routing, resolver, await this.getTimestamp({ signal })),
+      commit: async (startTs, mutations, co) => {
+        const r = await new Committer(routing, resolver, startTs, mutations, co).commit();
+        return { commitTs: r.commitTs, onePc: r.onePc };
+      },
+    };
+    this.txn = { routing, resolver, backend };
     return this.txn;
   }
 

@@ -1,6 +1,7 @@
 /** Transactions: the committer, the lock resolver, snapshot reads and `kv.transaction()`. */
 export { Snapshot, Transaction, TXN_BYTES_MAX, TXN_KEYS_MAX, TXN_RETRIES_DEFAULT, TXN_RETRIES_MAX, prefixEnd } from './transaction.ts';
-export type { TransactionInfo, TransactionOptions, TxnScanOptions } from './transaction.ts';
+export { runTransaction } from './transaction.ts';
+export type { TransactionInfo, TransactionOptions, TxnBackend, TxnCommitRequest, TxnReader, TxnScanOptions, TxnValueChecks } from './transaction.ts';
 export { LOCK_TTL_MS_DEFAULT, PREWRITE_BATCH_BYTES_MAX, PREWRITE_BATCH_MUTATIONS_MAX } from './committer.ts';
 export { RESOLVED_TXNS_CACHED_MAX } from './lock-resolver.ts';
 export { TXN_SCAN_PAGE_PAIRS } from './snapshot-reader.ts';

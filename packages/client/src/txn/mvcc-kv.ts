@@ -18,13 +18,14 @@ import type { KvPair } from '../services.ts';
 import type { LockResolver } from './lock-resolver.ts';
 import type { TxnRouting } from './routing.ts';
 import { SnapshotReader } from './snapshot-reader.ts';
-import { TXN_KEYS_MAX, runTransaction, type TxnValueChecks } from './transaction.ts';
+import { TXN_KEYS_MAX, runTransaction, type TxnBackend, type TxnValueChecks } from './transaction.ts';
 
 export class MvccKv {
   constructor(
     private readonly routing: TxnRouting,
     private readonly resolver: LockResolver,
     private readonly checks: TxnValueChecks,
+    private readonly backend: TxnBackend,
   ) {}
 
   private async reader(signal?: AbortSignal): Promise<SnapshotReader> {
@@ -52,8 +53,7 @@ export class MvccKv {
   async write(ops: ({ op: 'put'; key: Uint8Array; value: Uint8Array } | { op: 'delete'; key: Uint8Array })[], signal?: AbortSignal): Promise<void> {
     if (ops.length > TXN_KEYS_MAX) throw new PeerKVError('InvalidArgument', `at most ${TXN_KEYS_MAX} keys per atomic write`);
     await runTransaction(
-      this.routing,
-      this.resolver,
+      this.backend,
       this.checks,
       async (tx) => {
         for (const op of ops) {
@@ -68,8 +68,7 @@ export class MvccKv {
   /** Deletes every live key of [start, end) in one transaction (at most `TXN_KEYS_MAX` keys). */
   async deleteRange(start: Uint8Array, end: Uint8Array, signal?: AbortSignal): Promise<void> {
     await runTransaction(
-      this.routing,
-      this.resolver,
+      this.backend,
       this.checks,
       async (tx) => {
         let n = 0;

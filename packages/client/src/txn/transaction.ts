@@ -13,13 +13,10 @@
  */
 import type { Mutation } from '@peerkv/txn';
 import { compareKeys } from '@peerkv/pd';
-import { backoffDelayMs, sleepFor } from '../backoff.ts';
+import { backoffDelayMs, sleepFor, type BackoffOptions, type Clock } from '../backoff.ts';
 import { PeerKVError } from '../errors.ts';
 import type { KvPair } from '../services.ts';
-import { Committer, LOCK_TTL_MS_DEFAULT, type CommitResult } from './committer.ts';
-import type { LockResolver } from './lock-resolver.ts';
-import type { TxnRouting } from './routing.ts';
-import { SnapshotReader } from './snapshot-reader.ts';
+import { LOCK_TTL_MS_DEFAULT } from './committer.ts';
 
 /** Distinct keys one transaction may write. */
 export const TXN_KEYS_MAX = 10_000;
@@ -88,10 +85,39 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
   return new Uint8Array();
 }
 
+/** Reads at one timestamp: the snapshot reader in a client, requests to the host in a tab. */
+export interface TxnReader {
+  readonly ts: bigint;
+  get(key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined>;
+  /** Live pairs of [start, end) (empty end: unbounded) in key order, at most `limit`. */
+  scan(start: Uint8Array, end: Uint8Array, limit: number, signal?: AbortSignal): AsyncIterableIterator<KvPair>;
+}
+
+/** How a transaction's commit is asked for (the committer's options, as the caller chose them). */
+export interface TxnCommitRequest {
+  lockTtlMs: number;
+  /** Clock ms when the start ts was taken. */
+  beganAtMs: number;
+  onePc: boolean;
+  asyncCommit: boolean;
+  signal?: AbortSignal;
+}
+
+/** What `runTransaction` needs: time, a reader at a fresh start ts, and a committer. */
+export interface TxnBackend {
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly backoff: BackoffOptions;
+  /** A reader at a fresh TSO start ts. */
+  begin(signal?: AbortSignal): Promise<TxnReader>;
+  /** Commits `mutations` (sorted, distinct; the first is the primary) of the transaction `startTs`. */
+  commit(startTs: bigint, mutations: Mutation[], o: TxnCommitRequest): Promise<{ commitTs: bigint; onePc: boolean }>;
+}
+
 /** A read-only view at a timestamp (`kv.snapshot(ts)`). */
 export class Snapshot {
   constructor(
-    protected readonly reader: SnapshotReader,
+    protected readonly reader: TxnReader,
     protected readonly checks: TxnValueChecks,
   ) {}
 
@@ -136,7 +162,7 @@ export class Transaction extends Snapshot {
   private bytes = 0;
   private done = false;
 
-  constructor(reader: SnapshotReader, checks: TxnValueChecks) {
+  constructor(reader: TxnReader, checks: TxnValueChecks) {
     super(reader, checks);
   }
 
@@ -211,32 +237,36 @@ export class Transaction extends Snapshot {
 
 /** Runs `fn` as a transaction, re-running it (never replaying its writes) on a conflict. */
 export async function runTransaction<T>(
-  routing: TxnRouting,
-  resolver: LockResolver,
+  backend: TxnBackend,
   checks: TxnValueChecks,
   fn: (tx: Transaction) => Promise<T>,
   o: TransactionOptions = {},
-): Promise<{ value: T; info: TransactionInfo; committed?: CommitResult }> {
+): Promise<{ value: T; info: TransactionInfo }> {
   const retriesMax = o.retriesMax ?? TXN_RETRIES_DEFAULT;
   if (!Number.isSafeInteger(retriesMax) || retriesMax < 0 || retriesMax > TXN_RETRIES_MAX) throw new PeerKVError('InvalidArgument', `retriesMax must be an integer in [0, ${TXN_RETRIES_MAX}]`);
   const lockTtlMs = o.lockTtlMs ?? LOCK_TTL_MS_DEFAULT;
   if (!Number.isSafeInteger(lockTtlMs) || lockTtlMs < 1) throw new PeerKVError('InvalidArgument', 'lockTtlMs must be a positive integer');
   for (let attempt = 1; ; attempt++) {
     if (o.signal?.aborted) throw new PeerKVError('Aborted', 'aborted');
-    const startTs = await routing.getTimestamp({ signal: o.signal });
-    const beganAtMs = routing.clock.now();
-    const tx = new Transaction(new SnapshotReader(routing, resolver, startTs), checks);
+    const reader = await backend.begin(o.signal);
+    const startTs = reader.ts;
+    const beganAtMs = backend.clock.now();
+    const tx = new Transaction(reader, checks);
     const value = await fn(tx);
     const mutations = tx.seal();
     if (mutations.length === 0) return { value, info: { startTs, attempts: attempt, onePc: false } };
     try {
-      const committer = new Committer(routing, resolver, startTs, mutations, { lockTtlMs, beganAtMs, onePc: o.onePc ?? true, asyncCommit: o.asyncCommit ?? false, signal: o.signal });
-      const committed = await committer.commit();
-      return { value, info: { startTs, commitTs: committed.commitTs, attempts: attempt, onePc: committed.onePc }, committed };
+      const committed = await backend.commit(startTs, mutations, { lockTtlMs, beganAtMs, onePc: o.onePc ?? true, asyncCommit: o.asyncCommit ?? false, ...(o.signal ? { signal: o.signal } : {}) });
+      return { value, info: { startTs, commitTs: committed.commitTs, attempts: attempt, onePc: committed.onePc } };
     } catch (e) {
-      const retryable = e instanceof PeerKVError && (e.kind === 'WriteConflict' || e.kind === 'TxnAborted');
+      const retryable = isRetryable(e);
       if (!retryable || attempt > retriesMax) throw e;
-      await sleepFor(routing.clock, backoffDelayMs(routing.backoff, attempt, routing.random), o.signal);
+      await sleepFor(backend.clock, backoffDelayMs(backend.backoff, attempt, backend.random), o.signal);
     }
   }
+}
+
+/** Whether a transaction's failure left nothing committed and its function may run again. */
+function isRetryable(e: unknown): boolean {
+  return e instanceof Error && 'kind' in e && ((e as { kind: unknown }).kind === 'WriteConflict' || (e as { kind: unknown }).kind === 'TxnAborted');
 }
