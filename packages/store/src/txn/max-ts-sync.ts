@@ -31,7 +31,11 @@ export const MAX_TS_SYNC_BACKOFF_MS = 50;
 export class MaxTsSync {
   /** regionId → the term synced (Map order: oldest insertion first, for the bound). */
   private readonly synced = new Map<number, number>();
-  /** One fetch per (regionId, term) at a time; concurrent prewrites share it. */
+  /**
+   * One fetch per (regionId, term) at a time; concurrent prewrites share it (bounded by the
+   * regions led). The first caller's timeout and signal bound it; a failed fetch is forgotten,
+   * so the next prewrite (the client's retry of `ServerIsBusy`) fetches again.
+   */
   private readonly inflight = new Map<string, Promise<Result<void>>>();
 
   constructor(
