@@ -245,6 +245,50 @@ describe('BrowserPeerKV, networked store per profile', () => {
     expect((await c.batchGet([t('k1'), t('k2')])).map(s)).toEqual(['1', '2']);
   }, 60_000);
 
+  it('the mvcc data model: two tabs run conflicting transactions (no lost update), tab writes are transactions, every tab hears of commits', async () => {
+    const locks = new FakeLocks();
+    const cluster = `net-txn-${Math.random().toString(36).slice(2)}`;
+    const [a, b] = [open(locks, cluster, { dataModel: 'mvcc' }), open(locks, cluster, { dataModel: 'mvcc' })];
+    await a.put(t('n'), t('0'));
+    expect(s(await b.get(t('n')))).toBe('0');
+    let heard = 0;
+    const stop = b.subscribe((op) => void (op === 'commitTxn' && heard++));
+    let runs = 0;
+    const inc = (tab: BrowserPeerKV) =>
+      tab.transaction(
+        async (tx) => {
+          runs++;
+          const n = Number(s(await tx.get(t('n'))));
+          tx.put(t('n'), t(String(n + 1)));
+        },
+        { retriesMax: 50 },
+      );
+    await Promise.all([inc(a), inc(b), inc(a), inc(b), inc(a), inc(b)]);
+    expect(s(await (await a.snapshot()).get(t('n')))).toBe('6');
+    expect(runs).toBeGreaterThanOrEqual(6);
+    await until('b heard every commit', () => heard >= 6);
+    stop();
+    // Writes of a tab are transactions: a batch across keys, a range delete.
+    await b.batchPut([{ key: t('x1'), value: t('1') }, { key: t('x2'), value: t('2') }]);
+    await a.deleteRange(t('x1'), t('x2'));
+    expect((await b.batchGet([t('x1'), t('x2')])).map(s)).toEqual([undefined, '2']);
+    const scanned: string[] = [];
+    for await (const p of (await b.snapshot()).scan({ prefix: t('x') })) scanned.push(codec.fromText(p.key));
+    expect(scanned).toEqual(['x2']);
+    // A conflict without re-runs is a typed error, and nothing of it committed.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = a.transaction(async (tx) => {
+      await tx.get(t('n'));
+      tx.put(t('n'), t('slow'));
+      await gate;
+    }, { retriesMax: 0 });
+    await b.transaction(async (tx) => tx.put(t('n'), t('fast')));
+    release();
+    await expect(slow).rejects.toMatchObject({ kind: 'WriteConflict' });
+    expect(s(await a.get(t('n')))).toBe('fast');
+  }, 60_000);
+
   it('a host page hidden for hiddenDrainMs marks its store draining; visible again, serving', async () => {
     // A minimal document: visibility state and its event.
     const doc = Object.assign(new EventTarget(), { visibilityState: 'visible' as DocumentVisibilityState });

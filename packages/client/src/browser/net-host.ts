@@ -17,7 +17,7 @@
  */
 import type { KvEngine, WriteBatch, WriteOptions } from '@peerkv/storage';
 import { regionContainsKey, type Region, type ScheduleConfig } from '@peerkv/pd';
-import { STORE_CFS, isTempStoreId, startNetworkStore, type NetworkStore, type NetworkStoreOptions, type Store } from '@peerkv/store';
+import { STORE_CFS, isTempStoreId, storeColumnFamilies, startNetworkStore, type NetworkStore, type NetworkStoreOptions, type Store } from '@peerkv/store';
 import {
   BroadcastChannelTransport,
   CompositeTransport,
@@ -88,7 +88,12 @@ export interface NetHostOptions {
   requestTimeoutMs?: number;
   /** Storage quota reported to PD as capacity, bytes. */
   capacityBytes?: number;
+  /** The stores' data model (default `raw`): `mvcc` declares the txn column families and makes every read and write transactional. */
+  dataModel?: 'raw' | 'mvcc';
 }
+
+/** The data column families of the mvcc data model. */
+const MVCC_DATA_CFS = ['default', 'lock', 'write'];
 
 /** What the Worker provides (IndexedDB and page-bridged WebRTC peers in the browser; memory in tests). */
 export interface NetHostDeps {
@@ -260,7 +265,8 @@ export class NetHost {
 
   /** Opens the engine and the store; asks the cluster nothing a restart would wait on. */
   private async startOnce(): Promise<void> {
-    const raw = await this.deps.openEngine(netDatabaseName(this.o.cluster, this.o.storeName), STORE_CFS);
+    const mvcc = this.o.dataModel === 'mvcc';
+    const raw = await this.deps.openEngine(netDatabaseName(this.o.cluster, this.o.storeName), mvcc ? storeColumnFamilies(MVCC_DATA_CFS) : STORE_CFS);
     const engine = new SlowableEngine(raw);
     engine.delayMs = this.slowDiskMs;
     let net: NetworkStore;
@@ -272,7 +278,7 @@ export class NetHost {
         bootstrapProbeMs: this.o.bootstrapProbeMs ?? NET_BOOTSTRAP_PROBE_MS_DEFAULT,
         address: this.o.address,
         labels: this.o.labels ?? {},
-        store: { ...this.o.store, ...(this.o.capacityBytes ? { capacityBytes: this.o.capacityBytes } : {}) },
+        store: { ...this.o.store, ...(this.o.capacityBytes ? { capacityBytes: this.o.capacityBytes } : {}), ...(mvcc ? { dataColumnFamilies: MVCC_DATA_CFS } : {}) },
         ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
         ...(this.o.joinTimeoutMs !== undefined ? { joinTimeoutMs: this.o.joinTimeoutMs } : {}),
         transportFactory: (id) => this.transport(id),
@@ -291,7 +297,7 @@ export class NetHost {
     const requestTimeoutMs = this.o.requestTimeoutMs ?? NET_REQUEST_TIMEOUT_MS_DEFAULT;
     const pd = new RemotePdService(transport, { candidates: members, local: () => store, budgetMs: NET_PD_BUDGET_MS_DEFAULT });
     const stores = new RemoteStoreResolver(transport, { local: store, reachable: members, requestTimeoutMs });
-    const kv = new PeerKV({ pd, stores, localStoreId: store.storeId, requestTimeoutMs });
+    const kv = new PeerKV({ pd, stores, localStoreId: store.storeId, requestTimeoutMs, dataModel: mvcc ? 'mvcc' : 'raw' });
     const writer = new TabWriter({ getRegion: (k) => pd.getRegion(k), store: (id) => stores.store(id) }, requestTimeoutMs);
     this.running = { net, engine, kv, pd, stores, writer };
     this.storeId = store.storeId;

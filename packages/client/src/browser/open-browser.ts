@@ -16,7 +16,9 @@ import type { KvPair } from '../services.ts';
 import type { ScheduleConfig } from '@peerkv/pd';
 import type { ReadConsistency, StoreOptions } from '@peerkv/store';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
-import { BrowserKvError, WRITE_OPS, isWrite, toWireError, type BrowserStatus, type KvRequest, type Reply, type WireError } from './protocol.ts';
+import { BACKOFF_DEFAULT, REAL_CLOCK } from '../backoff.ts';
+import { Snapshot, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions, type TxnBackend, type TxnReader } from '../txn/transaction.ts';
+import { BrowserKvError, CHANGE_OPS, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireError, type BrowserStatus, type KvRequest, type Reply, type TxnMutation, type WireError } from './protocol.ts';
 import { PendingCalls, channelName, unwrapReply, type TabMessage } from './tab-channel.ts';
 import { HostWorker, defaultWorker } from './host-worker.ts';
 import { deviceId } from './device-id.ts';
@@ -88,6 +90,12 @@ export interface OpenBrowserOptions {
   standbyWorker?: boolean;
   /** The lock manager of the election; `navigator.locks` when absent (tests inject one). */
   locks?: ElectionLocks;
+  /**
+   * The data model of the cluster's stores (networked runtime only; default `raw`). With
+   * `mvcc` every read and write is transactional and `transaction()` works. Every store of a
+   * cluster must use the same; a store keeps the one it was created with.
+   */
+  dataModel?: 'raw' | 'mvcc';
 }
 
 /** The part of the Web Locks API the election uses (an exclusive lock, abortable while queued). */
@@ -232,6 +240,67 @@ export class BrowserPeerKV {
     return this.request({ op: 'getTimestamp' });
   }
 
+  /**
+   * Runs `fn` as a snapshot-isolation transaction in this tab (the same rules as
+   * `PeerKV.transaction`): its reads at its start ts and its commit are requests to the host;
+   * on `WriteConflict`/`TxnAborted` `fn` runs again with a new start ts. Needs `dataModel: 'mvcc'`.
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, o: TransactionOptions = {}): Promise<T> {
+    return (await this.transactionWithInfo(fn, o)).value;
+  }
+
+  /** `transaction`, also telling the start and commit ts and the number of runs. */
+  transactionWithInfo<T>(fn: (tx: Transaction) => Promise<T>, o: TransactionOptions = {}): Promise<{ value: T; info: TransactionInfo }> {
+    return runTransaction(this.txnBackend(), TAB_VALUE_CHECKS, fn, o);
+  }
+
+  /** A read-only view at `ts` (a fresh timestamp when absent); refused below PD's GC safe point. */
+  async snapshot(ts?: bigint): Promise<Snapshot> {
+    const at = ts ?? (await this.getTimestamp());
+    return new Snapshot(this.reader(at), TAB_VALUE_CHECKS);
+  }
+
+  private reader(ts: bigint): TxnReader {
+    const request = <T>(req: KvRequest): Promise<T> => this.request<T>(req);
+    return {
+      ts,
+      get: (key) => request<Uint8Array | undefined>({ op: 'snapshotGet', ts, key }),
+      async *scan(start, end, limit) {
+        let cursor = start;
+        let remaining = limit;
+        while (remaining > 0) {
+          const page = Math.min(remaining, SCAN_ARRAY_PAIRS_MAX);
+          const pairs = await request<KvPair[]>({ op: 'snapshotScan', ts, start: cursor, ...(end.length > 0 ? { end } : {}), limit: page });
+          for (const p of pairs) yield p;
+          remaining -= pairs.length;
+          if (pairs.length < page) return;
+          const last = pairs[pairs.length - 1].key;
+          cursor = new Uint8Array(last.length + 1);
+          cursor.set(last);
+        }
+      },
+    };
+  }
+
+  private txnBackend(): TxnBackend {
+    return {
+      clock: REAL_CLOCK,
+      random: Math.random,
+      backoff: BACKOFF_DEFAULT,
+      begin: async () => this.reader(await this.getTimestamp()),
+      commit: (startTs, mutations, o) =>
+        this.request({
+          op: 'commitTxn',
+          startTs,
+          mutations: mutations as TxnMutation[],
+          lockTtlMs: o.lockTtlMs,
+          onePc: o.onePc,
+          asyncCommit: o.asyncCommit,
+          beganAgoMs: Math.max(0, Math.round(REAL_CLOCK.now() - o.beganAtMs)),
+        }),
+    };
+  }
+
   /** The cluster, the host and the profile's storage, as the host sees them. */
   async status(): Promise<BrowserStatus> {
     const s = await this.request<BrowserStatus>({ op: 'status' });
@@ -309,6 +378,9 @@ export class BrowserPeerKV {
   private async request<T>(req: KvRequest): Promise<T> {
     if (this.closed) throw new BrowserKvError('Closed', 'this PeerKV handle is closed');
     if (!isWrite(req)) return unwrapReply<T>(await this.send(req));
+    // The mvcc model: a write is a transaction, at most once by its start ts (a resend of its
+    // commit to another host finds its own locks), not by a stamp.
+    if (this.o.dataModel === 'mvcc') return (await this.transaction((tx) => writeInTransaction(tx, req))) as T;
     // Every try of this write, on any host, carries the same stamp; the stores apply it once.
     // Its ack floor tells them which earlier writes of this tab are finished (their records go).
     const seq = await this.stamps.begin();
@@ -327,7 +399,7 @@ export class BrowserPeerKV {
   /** Serves a request on this (host) tab's Worker; announces successful writes. */
   private async serve(req: KvRequest): Promise<Reply> {
     const reply = await this.hostSide!.call(req, () => ({ hostTabId: this.tabId, draining: this.draining, hostChanges: this.hostChanges, takeoverMs: this.takeoverMs }));
-    if (reply.ok && WRITE_OPS.has(req.op)) {
+    if (reply.ok && CHANGE_OPS.has(req.op)) {
       this.channel.postMessage({ t: 'changed', op: req.op } satisfies TabMessage);
       this.notify(req.op);
     }
@@ -438,6 +510,7 @@ export class BrowserPeerKV {
   /** What the Worker opens: the networked store by default, the embedded cluster on request. */
   private workerOptions(): WorkerOpenOptions {
     const { stores, testHooks, store, embedded } = this.o;
+    if (embedded && this.o.dataModel === 'mvcc') throw new BrowserKvError('InvalidArgument', 'the embedded runtime has no PD timestamps: the mvcc data model needs the networked runtime');
     if (embedded) return { mode: 'embedded', cluster: this.cluster, storeName: this.storeName, stores, testHooks, store };
     const signaling = this.o.signaling ?? [];
     return {
@@ -452,6 +525,7 @@ export class BrowserPeerKV {
       ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
       ...(this.o.bootstrapProbeMs !== undefined ? { bootstrapProbeMs: this.o.bootstrapProbeMs } : {}),
       ...(store ? { store } : {}),
+      ...(this.o.dataModel ? { dataModel: this.o.dataModel } : {}),
       testHooks,
     };
   }
@@ -503,3 +577,32 @@ export async function openBrowser(o: OpenBrowserOptions = {}): Promise<BrowserPe
 
 /** `PeerKV.open({ cluster, secret, signaling })`: the same as `openBrowser`. */
 export const PeerKV = { open: openBrowser } as const;
+
+/** Key and value checks of a tab's transaction (the host checks again). */
+const TAB_VALUE_CHECKS = {
+  key(key: Uint8Array): void {
+    if (!(key instanceof Uint8Array) || key.length === 0) throw new BrowserKvError('InvalidArgument', 'key must be a non-empty Uint8Array');
+  },
+  value(value: Uint8Array): void {
+    if (!(value instanceof Uint8Array)) throw new BrowserKvError('InvalidArgument', 'value must be a Uint8Array');
+  },
+};
+
+/** A tab's write, as the writes of a transaction. */
+async function writeInTransaction(tx: Transaction, req: Extract<KvRequest, { op: 'put' | 'delete' | 'batchPut' | 'batchDelete' | 'deleteRange' }>): Promise<void> {
+  switch (req.op) {
+    case 'put':
+      return tx.put(req.key, req.value);
+    case 'delete':
+      return tx.delete(req.key);
+    case 'batchPut':
+      for (const p of req.pairs) tx.put(p.key, p.value);
+      return;
+    case 'batchDelete':
+      for (const k of req.keys) tx.delete(k);
+      return;
+    case 'deleteRange':
+      for await (const p of tx.scan({ start: req.start, end: req.end })) tx.delete(p.key);
+      return;
+  }
+}

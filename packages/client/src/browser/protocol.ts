@@ -27,7 +27,19 @@ export type KvRequest =
   | { op: 'status' }
   /** A fresh TSO timestamp from the host's client (batched with the host's other callers). */
   | { op: 'getTimestamp' }
+  /** A transaction's read: `key` as of `ts` (a TSO timestamp; locks met are resolved by the host). */
+  | { op: 'snapshotGet'; ts: bigint; key: Uint8Array }
+  /** A transaction's scan: [start, end) as of `ts`, at most `limit` pairs (clamped to `SCAN_ARRAY_PAIRS_MAX`). */
+  | { op: 'snapshotScan'; ts: bigint; start?: Uint8Array; end?: Uint8Array; limit?: number }
+  /**
+   * Commits a transaction whose function ran in the calling tab: its writes, read at `startTs`.
+   * Idempotent per `startTs` (sent again to a new host, its prewrites find their own locks).
+   */
+  | { op: 'commitTxn'; startTs: bigint; mutations: TxnMutation[]; lockTtlMs?: number; onePc?: boolean; asyncCommit?: boolean; beganAgoMs?: number }
   | HookRequest;
+
+/** One write of a transaction sent for commit. */
+export type TxnMutation = { op: 'put'; key: Uint8Array; value: Uint8Array } | { op: 'delete'; key: Uint8Array };
 
 /**
  * Test hooks: refused with `HooksDisabled` unless the host opened with `testHooks: true`.
@@ -61,6 +73,9 @@ export interface KvReplies {
   status: ClusterStatus;
   /** A bigint (structured-cloneable), strictly above every timestamp the host's client handed out before. */
   getTimestamp: bigint;
+  snapshotGet: Uint8Array | undefined;
+  snapshotScan: KvPair[];
+  commitTxn: { commitTs: bigint; onePc: boolean };
   stopStore: unknown;
   startStore: unknown;
   partitionStore: unknown;
@@ -78,6 +93,12 @@ export type WriteRequest = Extract<KvRequest, { op: 'put' | 'delete' | 'batchPut
 
 /** The operations that change data (their success is announced to every tab). */
 export const WRITE_OPS: ReadonlySet<KvRequest['op']> = new Set(['put', 'delete', 'batchPut', 'batchDelete', 'deleteRange']);
+
+/**
+ * The operations whose success changes data: the writes, and a transaction's commit (each
+ * announced to every tab; one sent and never answered is `Undetermined`).
+ */
+export const CHANGE_OPS: ReadonlySet<KvRequest['op']> = new Set([...WRITE_OPS, 'commitTxn']);
 
 /** Narrows a request to a write. */
 export function isWrite(req: KvRequest): req is WriteRequest {

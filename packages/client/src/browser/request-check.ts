@@ -7,6 +7,7 @@
  */
 import { StoreRequestError, fieldsOf, type FieldCheck, type ReadConsistency } from '@peerkv/store';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../client.ts';
+import { TXN_KEYS_MAX } from '../txn/transaction.ts';
 import { BrowserKvError, type KvRequest } from './protocol.ts';
 
 /** Keys or pairs one batch request may carry. */
@@ -29,6 +30,14 @@ function stamp(f: FieldCheck, v: unknown): void {
 }
 
 const key = (f: FieldCheck, name: string, v: unknown): unknown => f.bytes(name, KEY_BYTES_MAX, v);
+
+/** A TSO timestamp: a positive bigint below 2^64. */
+function ts(name: string, v: unknown): void {
+  if (typeof v !== 'bigint' || v <= 0n || v >= 1n << 64n) throw new StoreRequestError('BadField', `${name}: want a positive bigint timestamp`);
+}
+
+/** Mutations one `commitTxn` may carry (the client's `TXN_KEYS_MAX`). */
+export const COMMIT_MUTATIONS_MAX = TXN_KEYS_MAX;
 
 type Checks = { readonly [Op in KvRequest['op']]: (f: FieldCheck, q: Record<string, unknown>) => void };
 
@@ -57,6 +66,26 @@ const CHECKS: Checks = {
   },
   status: () => {},
   getTimestamp: () => {},
+  snapshotGet: (f, q) => (ts('ts', q.ts), key(f, 'key', q.key)),
+  snapshotScan: (f, q) => {
+    ts('ts', q.ts);
+    if (q.start !== undefined) key(f, 'start', q.start);
+    if (q.end !== undefined) key(f, 'end', q.end);
+    if (q.limit !== undefined) f.limit('limit');
+  },
+  commitTxn: (f, q) => {
+    ts('startTs', q.startTs);
+    f.array('mutations', COMMIT_MUTATIONS_MAX, (m, n) => {
+      const mut = f.object(n, m);
+      key(f, `${n}.key`, mut.key);
+      if (mut.op === 'put') f.bytes(`${n}.value`, VALUE_BYTES_MAX, mut.value);
+      else if (mut.op !== 'delete') throw new StoreRequestError('BadField', `${n}.op: want 'put' or 'delete'`);
+    });
+    f.optUint('lockTtlMs');
+    f.optBool('onePc');
+    f.optBool('asyncCommit');
+    f.optUint('beganAgoMs');
+  },
   stopStore: (f) => void f.uint('storeId'),
   startStore: (f) => void f.uint('storeId'),
   partitionStore: (f) => void f.uint('storeId'),

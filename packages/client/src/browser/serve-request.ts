@@ -7,7 +7,8 @@
  */
 import type { PeerKV } from '../client.ts';
 import type { KvPair } from '../services.ts';
-import { BrowserKvError, HOOK_OPS, SCAN_ARRAY_PAIRS_MAX, WRITE_OPS, isWrite, toWireError, type HookRequest, type KvReplyOf, type KvRequest, type Reply } from './protocol.ts';
+import type { Snapshot } from '../txn/transaction.ts';
+import { BrowserKvError, CHANGE_OPS, HOOK_OPS, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireError, type HookRequest, type KvReplyOf, type KvRequest, type Reply } from './protocol.ts';
 import { checkKvRequest } from './request-check.ts';
 import type { TabWriter } from './tab-writes.ts';
 import { writeOps } from './write-ops.ts';
@@ -52,7 +53,39 @@ const DATA_HANDLERS: { readonly [Op in DataRequest['op']]: DataHandler<Op> } = {
   deleteRange: (kv, req) => kv.deleteRange(req.start, req.end),
   scan: (kv, req) => scanArray(kv, req),
   getTimestamp: (kv) => kv.getTimestamp(),
+  snapshotGet: async (kv, req) => (await snapshotAt(kv, req.ts)).get(req.key),
+  snapshotScan: async (kv, req) => {
+    const limit = Math.min(req.limit ?? SCAN_ARRAY_PAIRS_MAX, SCAN_ARRAY_PAIRS_MAX);
+    const out: KvPair[] = [];
+    for await (const p of (await snapshotAt(kv, req.ts)).scan({ start: req.start, end: req.end, limit })) out.push(p);
+    return out;
+  },
+  commitTxn: (kv, req) =>
+    kv.commitMutations(req.startTs, req.mutations, {
+      ...(req.lockTtlMs !== undefined ? { lockTtlMs: req.lockTtlMs } : {}),
+      ...(req.onePc !== undefined ? { onePc: req.onePc } : {}),
+      ...(req.asyncCommit !== undefined ? { asyncCommit: req.asyncCommit } : {}),
+      ...(req.beganAgoMs !== undefined ? { beganAtMs: Date.now() - req.beganAgoMs } : {}),
+    }),
 };
+
+/** Snapshots a host keeps per client (one per running tab transaction, FIFO). */
+export const HOST_SNAPSHOTS_MAX = 64;
+const SNAPSHOTS = new WeakMap<PeerKV, Map<bigint, Promise<Snapshot>>>();
+
+/** The host's snapshot at `ts` (its GC safe point check made once per ts). */
+function snapshotAt(kv: PeerKV, ts: bigint): Promise<Snapshot> {
+  let m = SNAPSHOTS.get(kv);
+  if (m === undefined) SNAPSHOTS.set(kv, (m = new Map()));
+  let s = m.get(ts);
+  if (s === undefined) {
+    if (m.size >= HOST_SNAPSHOTS_MAX) m.delete(m.keys().next().value!);
+    s = kv.snapshot(ts);
+    s.catch(() => m.delete(ts));
+    m.set(ts, s);
+  }
+  return s;
+}
 
 async function scanArray(kv: PeerKV, req: Extract<KvRequest, { op: 'scan' }>): Promise<KvPair[]> {
   const limit = Math.min(req.limit ?? SCAN_ARRAY_PAIRS_MAX, SCAN_ARRAY_PAIRS_MAX);
@@ -77,7 +110,7 @@ export class RequestLedger {
       const req = checkKvRequest(unchecked);
       if (HOOK_OPS.has(req.op) && !this.testHooks) throw new BrowserKvError('HooksDisabled', `${req.op} needs testHooks: true`);
       const value = await handle(req);
-      if (WRITE_OPS.has(req.op)) this.requests.writes++;
+      if (CHANGE_OPS.has(req.op)) this.requests.writes++;
       else if (req.op !== 'status' && !HOOK_OPS.has(req.op)) this.requests.reads++;
       return { ok: true, value };
     } catch (e) {

@@ -4,7 +4,7 @@
  * so a request in flight when its host tab closes is served by the next one.
  */
 import type { KvRequest, Reply, WireError } from './protocol.ts';
-import { BrowserKvError, isWrite } from './protocol.ts';
+import { BrowserKvError, CHANGE_OPS } from './protocol.ts';
 
 /** What tabs say to each other. */
 export type TabMessage =
@@ -111,7 +111,7 @@ export class PendingCalls {
 
   /** The error for a call left without an answer: a write already sent has an unknown outcome. */
   private unanswered(p: Pending, error: WireError): WireError {
-    if (p.sentTo === undefined || !isWrite(p.req)) return error;
+    if (p.sentTo === undefined || !CHANGE_OPS.has(p.req.op)) return error;
     return { kind: 'Undetermined', message: `${error.message}: the ${p.req.op} was sent to host ${p.sentTo} and may or may not have been applied` };
   }
 }
