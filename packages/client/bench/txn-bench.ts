@@ -43,7 +43,7 @@ async function cluster(model: 'raw' | 'mvcc'): Promise<{ c: PdCluster; dir: stri
   const dir = mkdtempSync(join(tmpdir(), `peerkv-bench-txn-${model}-`));
   const c = new PdCluster({
     openEngine: (name, cfs) => LevelEngine.open({ location: join(dir, name), columnFamilies: cfs }),
-    store: { tickIntervalMs: 20, heartbeatIntervalTicks: 5, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100, ...(model === 'mvcc' ? { dataColumnFamilies: TXN_CFS } : {}) },
+    store: { tickIntervalMs: 20, heartbeatIntervalTicks: 5, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100, ...(model === 'mvcc' ? { dataColumnFamilies: TXN_CFS, dataModel: 'mvcc' as const } : {}) },
     schedule: { regionSplitKeys: 1_000_000 },
   });
   await c.bootstrap('a');

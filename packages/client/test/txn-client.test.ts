@@ -31,7 +31,7 @@ async function start(): Promise<{ c: PdCluster; kv: (dataModel?: 'raw' | 'mvcc')
       if (!disks.has(name)) disks.set(name, new MemoryDisk());
       return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(name) });
     },
-    store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, dataColumnFamilies: TXN_CFS },
+    store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, dataColumnFamilies: TXN_CFS, dataModel: 'mvcc' },
   });
   cluster = c;
   await c.bootstrap('a');

@@ -16,7 +16,8 @@ import type { WriteBatch } from '@peerkv/storage';
 import { decodeConfChangeContext, type Command, type KvOp, type SplitCommand, type WriteCommand } from './command.ts';
 import { applyTxn } from './txn/apply-txn.ts';
 import { stageDedupRecords } from './dedup.ts';
-import { DATA_CF, META_CF, regionStateKey } from './keys.ts';
+import { assertDataModel } from './data-model.ts';
+import { DATA_CF, META_CF, regionStateKey, type DataModel } from './keys.ts';
 import { encodeRegionState, ok, rolesOf, type ApplyContext, type ApplyEffects, type RegionPeer, type Result } from './peer.ts';
 
 export type { ApplyContext, ApplyEffects, RegionStateMachine } from './peer.ts';
@@ -67,12 +68,12 @@ export interface ApplyCounters {
 export function applyEntries(
   peer: RegionPeer,
   entries: readonly Entry[],
-  env: { kv: WriteBatch; storeId: number; dataCfs: readonly string[]; observers: readonly ApplyObserver[]; counters: ApplyCounters },
+  env: { kv: WriteBatch; storeId: number; dataCfs: readonly string[]; dataModel: DataModel; observers: readonly ApplyObserver[]; counters: ApplyCounters },
 ): ApplyEffects {
   const fx: ApplyEffects = { callbacks: [], splits: [], removed: false, confChanged: false };
   for (const e of entries) {
     let result: Result<unknown> = ok();
-    const a: ApplyContext = { peer, entry: e, kv: env.kv, storeId: env.storeId, dataCfs: env.dataCfs, fx, applied: [] };
+    const a: ApplyContext = { peer, entry: e, kv: env.kv, storeId: env.storeId, dataCfs: env.dataCfs, dataModel: env.dataModel, fx, applied: [] };
     if (e.type === 'confChange' && e.index <= peer.persistedEffectsThrough) {
       // Replayed after a restart (PD): the membership change is already in the persisted
       // conf state and region state; applying it again would double-count it.
@@ -144,6 +145,7 @@ function opProblem(op: KvOp, region: Region, dataCfs: readonly string[]): Region
  */
 function applyWrite(cmd: WriteCommand, a: ApplyContext): Result<void> {
   const { peer, kv } = a;
+  assertDataModel(a.dataModel, 'write');
   const dedup = peer.dedup;
   const expired = dedup.expireIdle(cmd.stampMs);
   if (expired.length > 0) stageDedupRecords(kv, peer.regionId, dedup, expired);

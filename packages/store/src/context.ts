@@ -11,7 +11,8 @@ import { DEFAULT_CONFIG, RawNode, SeededRng } from '@peerkv/raft';
 import { RaftLogStore, type KvEngine, type RegionLog } from '@peerkv/storage';
 import { COMMAND_HANDLERS, type ApplyObserver } from './apply.ts';
 import type { DedupTable } from './dedup.ts';
-import { DATA_CFS_DEFAULT, RAFT_CF } from './keys.ts';
+import { DATA_MODEL_DEFAULT } from './data-model.ts';
+import { DATA_CFS_DEFAULT, RAFT_CF, type DataModel } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
 import { REAL_TIMERS, StoreClosedError, type SnapshotTransferLimits, type SnapshotTransferStatus, type StoreCounters, type StoreOptions, type StoreTransport, type Timers } from './options.ts';
 import type { PdClient } from './pd-client.ts';
@@ -20,7 +21,7 @@ import { RegionPeer } from './peer.ts';
 import { DataRegionMachine, PdRegionMachine } from './region-machine.ts';
 
 /** The store's settings with every default filled in. */
-export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'dataColumnFamilies' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'unsafeTestMutations'>>;
+export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'unsafeTestMutations'>>;
 
 export class StoreContext {
   readonly storeId: number;
@@ -35,6 +36,8 @@ export class StoreContext {
   readonly labels: Record<string, string>;
   /** The column families holding region data (checked at open): every data path iterates them. */
   readonly dataCfs: readonly string[];
+  /** What the data column families hold (checked against the engine's record at open): every range walk maps region bounds through `storedKeyRange`. */
+  readonly dataModel: DataModel;
   /** Snapshot transfer limits as given (the snapshot worker fills in defaults); its counters, for `status()`. */
   readonly snapshotLimits: Partial<SnapshotTransferLimits>;
   snapshotTransfer: SnapshotTransferStatus | undefined;
@@ -98,6 +101,7 @@ export class StoreContext {
     this.mutations = o.unsafeTestMutations ?? {};
     this.labels = o.labels ?? {};
     this.dataCfs = o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
+    this.dataModel = o.dataModel ?? DATA_MODEL_DEFAULT;
     this.snapshotLimits = o.snapshotTransfer ?? {};
     this.applyObservers = [...(o.applyObservers ?? [])];
     this.logs = new RaftLogStore({

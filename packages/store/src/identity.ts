@@ -1,17 +1,19 @@
 /**
  * A store's identity and loading: the engine records which store of which cluster owns it
  * (a wiped engine has none and must join as a new store), a persisted boot counter, and the
- * regions (with their dedup tables, tombstones and PD's persisted state) loaded at open.
+ * regions (with their dedup tables, tombstones and PD's persisted state) loaded at open, and the
+ * data model the engine's data was written in (data-model.ts: checked at open, never mixed).
  * Also creates a region from scratch at cluster bootstrap.
  */
 import type { Region } from '@peerkv/pd';
 import { PdStateMachine } from '@peerkv/pd';
 import { WriteBatch, type KvEngine } from '@peerkv/storage';
 import { decodeRegion } from './command.ts';
+import { DATA_MODEL_KEY, DATA_MODEL_VERSIONS, type DataModel, type DataModelRecord } from './data-model.ts';
 import type { StoreContext } from './context.ts';
 import { DedupTable, decodeDedupRecord, type DedupEntry } from './dedup.ts';
 import { META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, STORE_BOOT_KEY, STORE_IDENT_KEY, dedupPrefix, prefixEnd } from './keys.ts';
-import { RAFT_INIT_INDEX, RAFT_INIT_TERM, type StoreIdentity } from './options.ts';
+import { RAFT_INIT_INDEX, RAFT_INIT_TERM, StoreConfigError, type StoreIdentity } from './options.ts';
 import { PD_REGION_ID, PD_STATE_KEY, PdHost, decodePdState } from './pd-host.ts';
 import { decodeTombstonePeer, stageInitialRegion } from './region-meta.ts';
 
@@ -21,6 +23,48 @@ export async function readIdentity(engine: KvEngine): Promise<StoreIdentity | un
   if (!v) return undefined;
   const o = JSON.parse(new TextDecoder().decode(v)) as StoreIdentity;
   return o;
+}
+
+function describe(r: DataModelRecord): string {
+  return `'${r.model}' v${r.version}`;
+}
+
+/** The record in `engine`, if any (a record it cannot read is a `StoreConfigError`). */
+export async function readDataModel(engine: KvEngine): Promise<DataModelRecord | undefined> {
+  const v = await engine.get(META_CF, DATA_MODEL_KEY);
+  if (!v) return undefined;
+  let r: Partial<DataModelRecord>;
+  try {
+    r = JSON.parse(new TextDecoder().decode(v)) as Partial<DataModelRecord>;
+  } catch {
+    throw new StoreConfigError('the engine holds an unreadable data model record');
+  }
+  if ((r.model !== 'raw' && r.model !== 'mvcc') || !Number.isSafeInteger(r.version)) {
+    throw new StoreConfigError(`the engine records an unknown data model ${JSON.stringify(r)}`);
+  }
+  return { model: r.model, version: r.version! };
+}
+
+/**
+ * Checks the model recorded in `engine` against the one a store opens it with, and stages
+ * the record into `batch` when the engine has none. `used`: the engine was written by a store
+ * before (it has an identity); one without a record then predates data models: raw, v1.
+ */
+export async function checkDataModel(engine: KvEngine, model: DataModel, used: boolean, batch: WriteBatch): Promise<void> {
+  const want: DataModelRecord = { model, version: DATA_MODEL_VERSIONS[model] };
+  const recorded = await readDataModel(engine);
+  const have = recorded ?? (used ? { model: 'raw' as const, version: 1 } : undefined);
+  if (have && (have.model !== want.model || have.version !== want.version)) {
+    const origin = recorded ? 'records' : 'has no data model record, so it holds data written before data models were recorded:';
+    const hint =
+      have.model === 'raw' && want.model === 'mvcc'
+        ? ' (raw keys have no MVCC versions: migrate the data into a new mvcc store, or open it as raw)'
+        : have.model === want.model
+          ? ` (this build reads ${describe(want)} only)`
+          : ` (open it with dataModel '${have.model}')`;
+    throw new StoreConfigError(`the engine ${origin} data model ${describe(have)}, but the store opens it as ${describe(want)}${hint}`);
+  }
+  if (!recorded) batch.put(META_CF, DATA_MODEL_KEY, new TextEncoder().encode(JSON.stringify(want)));
 }
 
 /** Persists one more boot before any request is served (read contexts include it). */

@@ -3,6 +3,7 @@
  * its regions for the cross-replica consistency check.
  */
 import type { StoreContext } from './context.ts';
+import { storedKeyRange } from './data-model.ts';
 import { META_CF, dedupPrefix, prefixEnd } from './keys.ts';
 
 const encoder = new TextEncoder();
@@ -23,10 +24,9 @@ export async function regionDigests(ctx: StoreContext): Promise<RegionDigest[]> 
       if (!peer.machine.holdsData || peer.destroyed || !peer.initialized) continue;
       const h = new Fnv64();
       let keys = 0;
-      const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
       for (const cf of ctx.dataCfs) {
         h.bytes(encoder.encode(cf));
-        for await (const kv of ctx.engine.scan(cf, range)) {
+        for await (const kv of ctx.engine.scan(cf, storedKeyRange(ctx.dataModel, cf, peer.region.startKey, peer.region.endKey))) {
           h.bytes(kv.key);
           h.bytes(kv.value);
           keys++;

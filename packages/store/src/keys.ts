@@ -15,6 +15,8 @@ export const RAFT_CF = 'raft';
 export const DATA_CFS_DEFAULT: readonly string[] = [DATA_CF];
 /** Every column family a store with the default data column families opens its engine with. */
 export const STORE_CFS = [DATA_CF, META_CF, RAFT_CF] as const;
+/** What the keys of a store's data column families are: user keys as they are, or MVCC-encoded (data-model.ts). */
+export type DataModel = 'raw' | 'mvcc';
 /** Longest column family name, UTF-16 code units: the one the op codec enforces. */
 export { CF_NAME_LENGTH_MAX };
 /** Most data column families one store declares. */

@@ -8,6 +8,7 @@ import type { Config as RaftConfig } from '@peerkv/raft';
 import type { Durability, KvEngine } from '@peerkv/storage';
 import { systemClock, type Clock, type RegionMessage } from '@peerkv/transport';
 import type { ApplyObserver } from './apply.ts';
+import type { DataModel } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
 import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID } from './pd-host.ts';
@@ -60,6 +61,13 @@ export interface StoreOptions {
    * carry every one. Fixed for the life of a cluster: every store declares the same list.
    */
   dataColumnFamilies?: readonly string[];
+  /**
+   * What the data column families hold (data-model.ts): `raw` user keys (default; the `write`,
+   * `get` and `scan` requests) or `mvcc` encoded keys (the txn requests; needs `default`,
+   * `lock` and `write`). Recorded in the engine at first open: reopening with the other model
+   * is a `StoreConfigError`. Fixed for the life of a cluster: every store declares the same.
+   */
+  dataModel?: DataModel;
   /**
    * See every command a data region applies on this store, with its writes, their column
    * families and its index, once durable (the change feed hooks in here; `Store.observeApply`

@@ -6,6 +6,8 @@
  */
 import type { OperatorStep, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import type { StoreContext } from './context.ts';
+import { compareKeys } from '@peerkv/pd';
+import { storedKeyRange, userKeyOf } from './data-model.ts';
 import { DATA_CF } from './keys.ts';
 import { REGION_KEYS_COUNT_MAX, STALE_CHECK_HEARTBEATS, STALE_CHECK_HIBERNATING_FACTOR } from './options.ts';
 import type { PdClient } from './pd-client.ts';
@@ -123,9 +125,9 @@ export class PdWorker {
     let size = 0;
     let keys = 0;
     if (peer.machine.holdsData) {
-      const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
       // Every data column family counts toward the region's size (its split trigger).
       for (const cf of this.ctx.dataCfs) {
+        const range = storedKeyRange(this.ctx.dataModel, cf, peer.region.startKey, peer.region.endKey);
         size += await this.ctx.engine.approximateSize(cf, range);
         for await (const _ of this.ctx.engine.scan(cf, { ...range, limit: REGION_KEYS_COUNT_MAX - keys })) keys++;
         if (keys >= REGION_KEYS_COUNT_MAX) break;
@@ -192,19 +194,30 @@ export class PdWorker {
     return this.requests.split(peer.regionId, peer.region.epoch, key, ids[0], ids.slice(1));
   }
 
-  /** The median key of a region (bounded scan), or undefined for regions too small to split. */
+  /**
+   * The median user key of a region (bounded scan), or undefined for regions too small to
+   * split. In an mvcc store a stored key is a user key's encoding plus perhaps a version: each
+   * is decoded (`userKeyOf`) and a key's versions count once, so the key is a user key and,
+   * being the median of at least two distinct ones, above the region's start.
+   */
   private async middleKey(peer: RegionPeer): Promise<Uint8Array | undefined> {
-    const range = peer.region.endKey.length ? { start: peer.region.startKey, end: peer.region.endKey } : { start: peer.region.startKey };
+    const { startKey, endKey } = peer.region;
+    const model = this.ctx.dataModel;
     // The split key comes from the column family holding the most bytes of this region.
     let cf = DATA_CF;
     let most = -1;
     for (const c of this.ctx.dataCfs) {
-      const bytes = await this.ctx.engine.approximateSize(c, range);
+      const bytes = await this.ctx.engine.approximateSize(c, storedKeyRange(model, c, startKey, endKey));
       if (bytes > most) [cf, most] = [c, bytes];
     }
     const keys: Uint8Array[] = [];
-    for await (const kv of this.ctx.engine.scan(cf, { ...range, limit: REGION_KEYS_COUNT_MAX })) keys.push(kv.key);
+    for await (const kv of this.ctx.engine.scan(cf, { ...storedKeyRange(model, cf, startKey, endKey), limit: REGION_KEYS_COUNT_MAX })) {
+      const key = userKeyOf(model, cf, kv.key);
+      if (keys.length === 0 || compareKeys(keys[keys.length - 1], key) !== 0) keys.push(key);
+    }
     if (keys.length < 2) return undefined;
-    return keys[Math.floor(keys.length / 2)];
+    const key = keys[Math.floor(keys.length / 2)];
+    // Never the region's start (a split there is refused): the keys are sorted and distinct, the median is not the first.
+    return compareKeys(key, startKey) > 0 ? key : undefined;
   }
 }

@@ -12,6 +12,7 @@ import { encodeRegion, type Command, type KvOp } from './command.ts';
 import type { DedupTable } from './dedup.ts';
 import type { PdHost } from './pd-host.ts';
 import type { StoreTestMutations } from './mutations.ts';
+import type { DataModel } from './keys.ts';
 
 /** The outcome of a request, as a value. */
 export type Result<T> = { ok: true; value: T } | { ok: false; error: RegionError };
@@ -54,6 +55,8 @@ export interface ApplyContext {
   storeId: number;
   /** The column families holding region data (the store's declaration, the same on every replica). */
   dataCfs: readonly string[];
+  /** What the data column families hold (the store's declaration, the same on every replica). */
+  dataModel: DataModel;
   fx: ApplyEffects;
   /** Writes the entry made, reported to observers after the write. */
   applied: KvOp[];

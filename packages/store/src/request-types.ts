@@ -219,7 +219,13 @@ export type StoreRequestErrorKind =
   /** `type` names no request. */
   | 'UnknownType'
   /** A field is missing or of the wrong type or range. */
-  | 'BadField';
+  | 'BadField'
+  /**
+   * The request reads or writes keys of the other data model (data-model.ts): a raw `write`,
+   * `get` or `scan` sent to an `mvcc` store. (A txn request to a `raw` store answers
+   * `TxnUnsupported` instead, as a txn error.) Over RPC: `BadRequest`.
+   */
+  | 'WrongDataModel';
 
 /** A request `handle` cannot run (from a buggy caller, a remote or a tab). `kind` is closed. */
 export class StoreRequestError extends Error {

@@ -99,7 +99,7 @@ export class BatchRound {
   }
 
   private applyEnv(batch: RaftWriteBatch): Parameters<typeof applyEntries>[2] {
-    return { kv: batch.kv, storeId: this.ctx.storeId, dataCfs: this.ctx.dataCfs, observers: this.ctx.applyObservers, counters: this.ctx.applyCounters };
+    return { kv: batch.kv, storeId: this.ctx.storeId, dataCfs: this.ctx.dataCfs, dataModel: this.ctx.dataModel, observers: this.ctx.applyObservers, counters: this.ctx.applyCounters };
   }
 
   private async queueMessages(outbox: Map<number, RegionMessage[]>, peer: RegionPeer, msgs: Message[]): Promise<void> {

@@ -16,6 +16,8 @@
 import type { Region } from '@peerkv/pd';
 import type { Clock, RegionMessage } from '@peerkv/transport';
 import type { SnapshotTransferLimits, SnapshotTransferStatus } from './options.ts';
+import { storedKeyRange, type StoredKeyRange } from './data-model.ts';
+import type { DataModel } from './keys.ts';
 import { PD_REGION_ID } from './pd-host.ts';
 import type { RegionPeer } from './peer.ts';
 import { SNAPSHOT_CHUNK_BYTES_LIMIT, SNAPSHOT_CHUNKS_MAX, chunkCount, decodeSnapshotData, decodeSnapshotStream, snapshotIdKey, type SnapshotContents, type SnapshotHeader, type SnapshotId } from './snapshot.ts';
@@ -44,6 +46,8 @@ export interface ReceiveEnv {
   limits: SnapshotTransferLimits;
   status: SnapshotTransferStatus;
   dataCfs: readonly string[];
+  /** What the data column families hold: a pair is checked in its region by `storedKeyRange`. */
+  dataModel: DataModel;
   timers: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
   send(toStoreId: number, rm: RegionMessage): void;
   peer(regionId: number): RegionPeer | undefined;
@@ -151,7 +155,9 @@ export class SnapshotReceiver {
     r.chunks = [];
     let contents: SnapshotContents;
     try {
-      contents = decodeSnapshotStream(r.header, stream, { checkRange: r.msg.regionId !== PD_REGION_ID });
+      const region = r.header.region;
+      const rangeOf = (cf: string): StoredKeyRange => storedKeyRange(this.env.dataModel, cf, region.startKey, region.endKey);
+      contents = decodeSnapshotStream(r.header, stream, r.msg.regionId === PD_REGION_ID ? {} : { rangeOf });
     } catch {
       this.fail(r, 'Corrupt');
       return;

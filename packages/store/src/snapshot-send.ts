@@ -17,6 +17,7 @@ import type { Message, SnapshotMetadata } from '@peerkv/raft';
 import { StorageError, crc32c, type KvSnapshot } from '@peerkv/storage';
 import type { Clock, RegionMessage } from '@peerkv/transport';
 import { ByteWriter } from '@peerkv/transport';
+import type { StoredKeyRange } from './data-model.ts';
 import type { DedupEntry } from './dedup.ts';
 import type { SnapshotTransferLimits, SnapshotTransferStatus } from './options.ts';
 import { chunkCount, encodeSnapshotHeader, writeStreamDedup, writeStreamPair, type SnapshotHeader, type SnapshotId } from './snapshot.ts';
@@ -36,15 +37,18 @@ export interface SnapshotSource {
   release(): Promise<void>;
 }
 
-/** A data region's stream: every data column family of its range from one engine view, then its dedup table. */
-export function viewSource(view: KvSnapshot, region: Region, cfs: string[], dedup: DedupEntry[]): SnapshotSource {
-  const range = region.endKey.length ? { start: region.startKey, end: region.endKey } : { start: region.startKey };
+/**
+ * A data region's stream: every data column family of its range from one engine view, then its
+ * dedup table. `rangeOf` maps the region's user-key bounds to a family's stored keys
+ * (data-model.ts' `storedKeyRange`).
+ */
+export function viewSource(view: KvSnapshot, region: Region, cfs: string[], dedup: DedupEntry[], rangeOf: (cf: string) => StoredKeyRange): SnapshotSource {
   return {
     region,
     cfs,
     async *items() {
       for (let i = 0; i < cfs.length; i++) {
-        for await (const kv of view.scan(cfs[i], range)) {
+        for await (const kv of view.scan(cfs[i], rangeOf(cfs[i]))) {
           const w = new ByteWriter(kv.key.length + kv.value.length + 16);
           writeStreamPair(w, i, kv.key, kv.value);
           yield { pair: true, bytes: w.finish() };

@@ -14,6 +14,7 @@ import type { Message, Snapshot } from '@peerkv/raft';
 import { StorageError, type RaftWriteBatch } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
 import type { StoreContext } from './context.ts';
+import { storedDeleteEnd, storedKeyRange } from './data-model.ts';
 import { DedupTable, stageDedupTable } from './dedup.ts';
 import { DATA_CF, META_CF, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
 import type { SnapshotTransferLimits, SnapshotTransferStatus } from './options.ts';
@@ -93,6 +94,7 @@ export class SnapshotWorker {
       limits: this.limits,
       status: this.status,
       dataCfs: ctx.dataCfs,
+      dataModel: ctx.dataModel,
       timers: ctx.timers,
       send: (to, rm) => this.send(to, rm),
       peer: (regionId) => ctx.peers.get(regionId),
@@ -143,15 +145,20 @@ export class SnapshotWorker {
   }
 
   /**
-   * Deletes [start, end) of every data column family except what other initialized local
-   * regions own: data is never removed from under another replica hosted here.
+   * Deletes the user keys [start, endKey) (empty end = unbounded) of every data column family
+   * except what other initialized local regions own: data is never removed from under another
+   * replica hosted here. Each piece is mapped to a family's stored keys by `storedKeyRange`.
    */
   deleteDataExcept(kv: RaftWriteBatch['kv'], selfRegionId: number, start: Uint8Array, endKey: Uint8Array): void {
     for (const [from, to] of this.rangesToDelete(selfRegionId, start, endKey)) {
-      for (const cf of this.ctx.dataCfs) kv.deleteRange(cf, from, to);
+      for (const cf of this.ctx.dataCfs) {
+        const range = storedKeyRange(this.ctx.dataModel, cf, from, to);
+        kv.deleteRange(cf, range.start, storedDeleteEnd(range));
+      }
     }
   }
 
+  /** The user-key pieces of [start, endKey) no other local region owns; an empty end is unbounded. */
   private rangesToDelete(selfRegionId: number, start: Uint8Array, endKey: Uint8Array): [Uint8Array, Uint8Array][] {
     const others = [...this.ctx.peers.values()]
       .filter((p) => p.regionId !== selfRegionId && p.machine.holdsData && p.initialized && !p.destroyed)
@@ -167,7 +174,7 @@ export class SnapshotWorker {
       if (compareKeys(r.endKey, cursor) > 0) cursor = r.endKey;
       if (compareKeys(cursor, end) >= 0) return out;
     }
-    if (compareKeys(cursor, end) < 0) out.push([cursor, end]);
+    if (compareKeys(cursor, end) < 0) out.push([cursor, endKey]);
     return out;
   }
 
@@ -196,7 +203,8 @@ export class SnapshotWorker {
     } else {
       const dedup = this.ctx.mutations.snapshotWithoutDedup ? [] : peer.dedup.entries();
       try {
-        source = viewSource(await this.ctx.engine.snapshot(), region, [...this.ctx.dataCfs], dedup);
+        const model = this.ctx.dataModel;
+        source = viewSource(await this.ctx.engine.snapshot(), region, [...this.ctx.dataCfs], dedup, (cf) => storedKeyRange(model, cf, region.startKey, region.endKey));
       } catch (e) {
         // TooManySnapshots, or a closed engine: Raft tries again later.
         if (!(e instanceof StorageError)) throw e;

@@ -17,6 +17,7 @@ import type { Region } from '@peerkv/pd';
 import { compareKeys } from '@peerkv/pd';
 import { crc32c } from '@peerkv/storage';
 import { ByteReader, ByteWriter } from '@peerkv/transport';
+import type { StoredKeyRange } from './data-model.ts';
 import { COMMAND_KEY_BYTES_MAX, COMMAND_VALUE_BYTES_MAX, CommandDecodeError, readRegion, writeRegion } from './command.ts';
 import { readDedupBody, writeDedupBody, type DedupEntry } from './dedup.ts';
 import { CF_NAME_LENGTH_MAX, DATA_CF, DATA_CFS_MAX } from './keys.ts';
@@ -256,10 +257,11 @@ export function writeStreamDedup(w: ByteWriter, e: DedupEntry): void {
 
 /**
  * Decodes a whole stream and checks it against its header: length, checksum, counts, column
- * families, key order and that every key lies in the region (the PD group's one pair is the
- * exception: its region has no key range). Throws `SnapshotDecodeError` only.
+ * families, key order and that every key lies in the region: in `rangeOf(cf)`, the region's
+ * bounds as that family's stored keys (data-model.ts' `storedKeyRange`); absent for the PD
+ * group, whose one pair has no key range. Throws `SnapshotDecodeError` only.
  */
-export function decodeSnapshotStream(h: SnapshotHeader, stream: Uint8Array, o: { checkRange: boolean }): SnapshotContents {
+export function decodeSnapshotStream(h: SnapshotHeader, stream: Uint8Array, o: { rangeOf?: (cf: string) => StoredKeyRange }): SnapshotContents {
   if (stream.length !== h.bytes) throw new SnapshotDecodeError('Mismatch', `stream of ${stream.length} bytes, header says ${h.bytes}`);
   if (crc32c(stream) !== h.crc) throw new SnapshotDecodeError('Mismatch', 'stream checksum differs from the header');
   return wrapDecode(() => {
@@ -277,7 +279,7 @@ export function decodeSnapshotStream(h: SnapshotHeader, stream: Uint8Array, o: {
         const value = r.bytes(COMMAND_VALUE_BYTES_MAX, 'value');
         if (key.length === 0) throw new SnapshotDecodeError('Malformed', 'empty key');
         if (cf < lastCf || (cf === lastCf && lastKey !== undefined && compareKeys(key, lastKey) <= 0)) throw new SnapshotDecodeError('Malformed', 'pairs out of order');
-        if (o.checkRange && !inRange(h.region, key)) throw new SnapshotDecodeError('Malformed', 'a key outside the region');
+        if (o.rangeOf && !inRange(o.rangeOf(h.cfs[cf]), key)) throw new SnapshotDecodeError('Malformed', 'a key outside the region');
         lastCf = cf;
         lastKey = key;
         pairs.push({ cf: h.cfs[cf], key, value });
@@ -293,9 +295,9 @@ export function decodeSnapshotStream(h: SnapshotHeader, stream: Uint8Array, o: {
   });
 }
 
-function inRange(region: Region, key: Uint8Array): boolean {
-  if (compareKeys(key, region.startKey) < 0) return false;
-  return region.endKey.length === 0 || compareKeys(key, region.endKey) < 0;
+function inRange(range: StoredKeyRange, key: Uint8Array): boolean {
+  if (compareKeys(key, range.start) < 0) return false;
+  return range.end === undefined || compareKeys(key, range.end) < 0;
 }
 
 /** The contents of an inline (format 2) payload: every pair in `default`. */

@@ -23,7 +23,8 @@ import type { RegionMessage } from '@peerkv/transport';
 import type { ApplyObserver } from './apply.ts';
 import { StoreContext } from './context.ts';
 import { STORE_HANDLERS, type Handler, type HandlerEnv } from './handlers/index.ts';
-import { bumpBoot, createRegion, loadRegions, readIdentity } from './identity.ts';
+import { DATA_MODEL_DEFAULT, dataModelProblem } from './data-model.ts';
+import { bumpBoot, checkDataModel, createRegion, loadRegions, readIdentity } from './identity.ts';
 import { regionDigests, storeStatus } from './inspect.ts';
 import { DATA_CFS_DEFAULT, META_CF, STORE_IDENT_KEY, dataColumnFamiliesProblem, storeColumnFamilies } from './keys.ts';
 import { StoreConfigError, StoreIdentityError, type RegionDigest, type StoreIdentity, type StoreOptions, type StoreStatus } from './options.ts';
@@ -88,7 +89,8 @@ export class Store extends StoreApi {
    */
   static async open(o: StoreOptions): Promise<Store> {
     const dataCfs = o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
-    const problem = dataColumnFamiliesProblem(dataCfs);
+    const dataModel = o.dataModel ?? DATA_MODEL_DEFAULT;
+    const problem = dataColumnFamiliesProblem(dataCfs) ?? dataModelProblem(dataModel, dataCfs);
     if (problem) throw new StoreConfigError(problem);
     const missing = storeColumnFamilies(dataCfs).filter((cf) => !o.engine.columnFamilies.includes(cf));
     if (missing.length > 0) throw new StoreConfigError(`the engine was opened without column famil${missing.length === 1 ? 'y' : 'ies'} ${missing.map((c) => `'${c}'`).join(', ')}`);
@@ -96,10 +98,11 @@ export class Store extends StoreApi {
     if (ident && (ident.storeId !== o.storeId || ident.clusterId !== o.clusterId)) {
       throw new StoreIdentityError(`engine belongs to store ${ident.storeId} of cluster '${ident.clusterId}', not store ${o.storeId} of '${o.clusterId}'`);
     }
-    if (!ident) {
-      const b = new WriteBatch().put(META_CF, STORE_IDENT_KEY, encoder.encode(JSON.stringify({ storeId: o.storeId, clusterId: o.clusterId })));
-      await o.engine.write(b, { durability: 'strict' });
-    }
+    const b = new WriteBatch();
+    // An engine a store used before without a data model record holds raw v1 data.
+    await checkDataModel(o.engine, dataModel, ident !== undefined, b);
+    if (!ident) b.put(META_CF, STORE_IDENT_KEY, encoder.encode(JSON.stringify({ storeId: o.storeId, clusterId: o.clusterId })));
+    if (!b.isEmpty) await o.engine.write(b, { durability: 'strict' });
     const s = new Store(o);
     await bumpBoot(s.ctx);
     await loadRegions(s.ctx);

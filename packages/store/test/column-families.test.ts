@@ -4,7 +4,7 @@
  * heartbeats and the cross-replica digests; a store refuses an engine that lacks one.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PdApplyResult, Region, RegionHeartbeat } from '@peerkv/pd';
+import type { Region } from '@peerkv/pd';
 import { MemoryEngine, type KvEngine } from '@peerkv/storage';
 import {
   LocalRouter,
@@ -13,36 +13,12 @@ import {
   storeColumnFamilies,
   type AppliedCommand,
   type KvOp,
-  type PdClient,
-  type Result,
 } from '../src/index.ts';
-import { until } from './helpers.ts';
+import { StubPd, leaderOf as leaderOfStores, until } from './helpers.ts';
 
 const enc = new TextEncoder();
 const k = (s: string): Uint8Array => enc.encode(s);
 const DATA_CFS = ['default', 'lock', 'write', 'extra'];
-
-/** A PD that only records region heartbeats (the size accounting under test). */
-class RecordingPd implements PdClient {
-  heartbeats: RegionHeartbeat[] = [];
-  private nextId = 1000;
-  storeHeartbeat(): Promise<Result<PdApplyResult>> {
-    return Promise.resolve({ ok: true, value: { kind: 'none' } as unknown as PdApplyResult });
-  }
-  regionHeartbeat(hb: RegionHeartbeat): Promise<Result<{}>> {
-    this.heartbeats.push(hb);
-    return Promise.resolve({ ok: true, value: {} });
-  }
-  allocId(): Promise<Result<number>> {
-    return Promise.resolve({ ok: true, value: this.nextId++ });
-  }
-  getTimestamps(): Promise<Result<{ first: bigint; count: number }>> {
-    return Promise.resolve({ ok: false, error: { kind: 'ServerIsBusy', reason: 'no TSO in this test', backoffMs: 0 } });
-  }
-  putStore(): Promise<Result<PdApplyResult>> {
-    return Promise.resolve({ ok: true, value: { kind: 'none' } as unknown as PdApplyResult });
-  }
-}
 
 interface Node {
   store: Store;
@@ -52,7 +28,8 @@ interface Node {
 
 const router = new LocalRouter();
 const nodes = new Map<number, Node>();
-const pd = new RecordingPd();
+/** Records region heartbeats (the size accounting under test). */
+const pd = new StubPd();
 
 async function start(storeId: number): Promise<Node> {
   const engine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(DATA_CFS) });
@@ -78,13 +55,8 @@ async function start(storeId: number): Promise<Node> {
   return node;
 }
 
-async function leaderOf(regionId: number): Promise<Store> {
-  let leader: Store | undefined;
-  await until(`a leader of region ${regionId}`, () => {
-    for (const n of nodes.values()) if (n.store.status().regions.find((r) => r.regionId === regionId && r.role === 'leader')) leader = n.store;
-    return leader !== undefined;
-  });
-  return leader!;
+function leaderOf(regionId: number): Promise<Store> {
+  return leaderOfStores(() => [...nodes.values()].map((n) => n.store), regionId);
 }
 
 /** Pairs of `cf` in the engine of a node, as strings. */

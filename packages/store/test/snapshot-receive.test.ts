@@ -50,6 +50,7 @@ class Fake {
       limits: snapshotTransferLimits(limits),
       status: this.status,
       dataCfs: CFS,
+      dataModel: 'raw',
       timers: { setTimeout: () => undefined, clearTimeout: () => undefined },
       send: (_to, rm) => this.sent.push(decodeSnapshotFrame(rm.message.context!)),
       peer: (id) => this.peers.get(id),

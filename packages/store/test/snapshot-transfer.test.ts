@@ -25,7 +25,7 @@ import {
   type StoreTransport,
 } from '../src/index.ts';
 import { decodeSnapshotFrame, encodeSnapshotFrame, isSnapshotFrameMessage, snapshotFrameMessage, type SnapshotFrame } from '../src/snapshot-frames.ts';
-import { sleep, until } from './helpers.ts';
+import { sleep, until, leaderOf as leaderOfStores } from './helpers.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -77,13 +77,8 @@ async function start(storeId: number, limits: Partial<SnapshotTransferLimits>, d
   return node;
 }
 
-async function leaderOf(regionId: number): Promise<Store> {
-  let leader: Store | undefined;
-  await until(`a leader of region ${regionId}`, () => {
-    for (const n of nodes.values()) if (n.store.status().regions.find((r) => r.regionId === regionId && r.role === 'leader')) leader = n.store;
-    return leader !== undefined;
-  });
-  return leader!;
+function leaderOf(regionId: number): Promise<Store> {
+  return leaderOfStores(() => [...nodes.values()].map((n) => n.store), regionId);
 }
 
 async function pairsOf(engine: KvEngine, cf: string): Promise<string[]> {

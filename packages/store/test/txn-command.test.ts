@@ -33,7 +33,7 @@ describe('txn command apply', () => {
   function context(): { a: Parameters<typeof applyTxn>[1]; writes: string[] } {
     const writes: string[] = [];
     const kv = { put: (cf: string) => writes.push(`put ${cf}`), delete: (cf: string) => writes.push(`delete ${cf}`), deleteRange: () => writes.push('deleteRange') };
-    const a = { peer: { region }, kv, dataCfs: ['default', 'lock', 'write'], applied: [] } as unknown as Parameters<typeof applyTxn>[1];
+    const a = { peer: { region }, kv, dataCfs: ['default', 'lock', 'write'], dataModel: 'mvcc', applied: [] } as unknown as Parameters<typeof applyTxn>[1];
     return { a, writes };
   }
 

@@ -72,6 +72,8 @@ export async function start(storeId: number, dataCfs: string[] = TXN_CFS, extra:
     clusterId: 'txn',
     engine,
     dataColumnFamilies: dataCfs,
+    // Txn requests need an mvcc store (which needs every txn cf); a store without them is raw.
+    dataModel: TXN_CFS.every((cf) => dataCfs.includes(cf)) ? 'mvcc' : 'raw',
     applyObservers: [{ onApplied: (c) => applied.push(c) }],
     transport: router.transportFor(storeId),
     tickIntervalMs: 10,

@@ -6,7 +6,7 @@
  */
 import type { StoreContext } from '../context.ts';
 import type { PdService } from '../pd-service.ts';
-import type { HandleOptions, RequestOf, ResponseOf, StoreRequestType } from '../request-types.ts';
+import { StoreRequestError, type HandleOptions, type RequestOf, type ResponseOf, type StoreRequestType } from '../request-types.ts';
 import type { StoreRequests } from '../requests.ts';
 
 /** What every handler may use. */
@@ -25,4 +25,14 @@ export type HandlerTable = { readonly [K in StoreRequestType]: Handler<K> };
 /** The store's request options of a request: its timeout (absent: the store's default) and the caller's signal. */
 export function requestOptions(q: { timeoutMs?: number }, o: HandleOptions): { timeoutMs?: number; signal?: AbortSignal } {
   return { ...(q.timeoutMs === undefined ? {} : { timeoutMs: q.timeoutMs }), ...(o.signal ? { signal: o.signal } : {}) };
+}
+
+/**
+ * Refuses a raw key-value request (`write`, `get`, `scan`) in a store whose data model is not
+ * raw: its column families hold MVCC-encoded keys, which raw reads would return as garbage and
+ * raw writes would corrupt (data-model.ts: never mix). Throws `StoreRequestError('WrongDataModel')`.
+ */
+export function requireRawModel(env: HandlerEnv, type: 'write' | 'get' | 'scan'): void {
+  const model = env.ctx.dataModel;
+  if (model !== 'raw') throw new StoreRequestError('WrongDataModel', `store ${env.ctx.storeId} holds '${model}' data: a raw '${type}' request is refused (use the txn requests)`);
 }

@@ -18,7 +18,7 @@ import { RegionPeer, type Result } from '../peer.ts';
 import type { ReadConsistency } from '../request-options.ts';
 import type { HandleOptions } from '../request-types.ts';
 import type { Handler, HandlerEnv } from './handler.ts';
-import { requestOptions } from './handler.ts';
+import { requestOptions, requireRawModel } from './handler.ts';
 
 /** Backoff suggested to a read refused for want of an engine snapshot, ms. */
 export const SNAPSHOT_BUSY_BACKOFF_MS = 20;
@@ -83,6 +83,7 @@ function reading<T>(engine: KvEngine, engineReads: 'one' | 'several', read: (v: 
 
 /** Reads one key (one engine read). */
 export const handleGet: Handler<'get'> = async (env, q, o) => {
+  requireRawModel(env, 'get');
   const peer = await readyToRead(env, q, [q.key], o);
   if (!(peer instanceof RegionPeer)) return { ok: false, error: peer };
   return reading(env.ctx.engine, 'one', (v) => v.get(DATA_CF, q.key));
@@ -90,6 +91,7 @@ export const handleGet: Handler<'get'> = async (env, q, o) => {
 
 /** Scans [start, end) ∩ region, up to `limit` pairs (an unbounded or nonsensical limit reads the whole range). */
 export const handleScan: Handler<'scan'> = async (env, q, o) => {
+  requireRawModel(env, 'scan');
   const peer = await readyToRead(env, q, [], o);
   if (!(peer instanceof RegionPeer)) return { ok: false, error: peer };
   const { region } = peer;

@@ -6,7 +6,7 @@ import { compareKeys } from '@peerkv/pd';
 import { encodeCommand } from '../command.ts';
 import { RegionPeer } from '../peer.ts';
 import type { Handler } from './handler.ts';
-import { requestOptions } from './handler.ts';
+import { requestOptions, requireRawModel } from './handler.ts';
 
 /**
  * Resolves once applied on this (leader) replica, or with a region error. A timeout or abort
@@ -14,6 +14,7 @@ import { requestOptions } from './handler.ts';
  */
 export const handleWrite: Handler<'write'> = async (env, q, o) => {
   env.ctx.assertOpen();
+  requireRawModel(env, 'write');
   const keys = q.ops.map((op) => (op.type === 'deleteRange' ? op.start : op.key));
   const checked = env.requests.checkRequest(q.regionId, q.epoch, keys, true);
   if (!(checked instanceof RegionPeer)) return { ok: false, error: checked };

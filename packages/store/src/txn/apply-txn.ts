@@ -12,6 +12,7 @@ import type { Region, RegionError } from '@peerkv/pd';
 import { regionContainsKey } from '@peerkv/pd';
 import { CF_LOCK, decodeKey, decodeMvccKey } from '@peerkv/txn';
 import type { KvOp, TxnCommand } from '../command.ts';
+import { assertDataModel } from '../data-model.ts';
 import { DATA_CF } from '../keys.ts';
 import { ok, type ApplyContext, type Result } from '../peer.ts';
 
@@ -37,6 +38,8 @@ function opProblem(op: KvOp, region: Region, dataCfs: readonly string[]): Region
 
 /** Applies a `txn` command: all of its ops into their column families, or none (`EpochNotMatch`). */
 export function applyTxn(cmd: TxnCommand, a: ApplyContext): Result<void> {
+  // Encoded keys go only into an mvcc store's column families (data-model.ts).
+  assertDataModel(a.dataModel, 'txn');
   for (const op of cmd.ops) {
     const problem = opProblem(op, a.peer.region, a.dataCfs);
     if (problem) return { ok: false, error: problem };

@@ -57,7 +57,11 @@ export function txnState(ctx: StoreContext): TxnSchedulerState {
   return s;
 }
 
-/** The txn column families this store lacks (empty: it serves txn requests). */
+/**
+ * The txn column families this store lacks. Only an `mvcc` store serves txn requests (its data
+ * model requires all three): a `raw` one answers `TxnUnsupported` naming what it lacks, possibly
+ * nothing (its families hold raw keys).
+ */
 export function missingTxnCfs(ctx: StoreContext): string[] {
   return TXN_CFS.filter((cf) => !ctx.dataCfs.includes(cf));
 }
@@ -94,7 +98,7 @@ function refused<T>(errors: TxnError[]): TxnResult<T> {
 export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>, o: HandleOptions): Promise<TxnResult<T>> {
   env.ctx.assertOpen();
   const missing = missingTxnCfs(env.ctx);
-  if (missing.length > 0) return refused([{ kind: 'TxnUnsupported', missingColumnFamilies: missing }]);
+  if (env.ctx.dataModel !== 'mvcc') return refused([{ kind: 'TxnUnsupported', missingColumnFamilies: missing }]);
   const checked = env.requests.checkRequest(spec.regionId, spec.epoch, spec.keys, true);
   if (!(checked instanceof RegionPeer)) return { ok: false, error: checked };
   let release = spec.onSettled ?? ((): void => {});
