@@ -1,7 +1,8 @@
 /**
  * The store's column families and key layout.
- * - `default`: user keys as they are (regions partition the key space; a store holds the
- *   ranges of the regions it hosts).
+ * - `default` (and every other data column family): user keys as they are in a `raw` store,
+ *   MVCC-encoded keys in an `mvcc` one (data-model.ts); regions partition the user-key space
+ *   and a store holds the ranges of the regions it hosts.
  * - `meta`: `r` + regionId (u64 BE) → region local state; `d` + regionId + clientId → that
  *   client's dedup record; `s` → the store identity.
  * - `raft`: owned by `RaftLogStore`.

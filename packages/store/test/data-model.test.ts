@@ -11,8 +11,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Region, RegionEpoch } from '@peerkv/pd';
 import { regionContainsKey } from '@peerkv/pd';
 import { MemoryEngine, WriteBatch, type KvEngine } from '@peerkv/storage';
-import { composeTs, decodeKeyPrefix, type Mutation } from '@peerkv/txn';
+import { composeTs, decodeKeyPrefix, deleteLock, type Mutation } from '@peerkv/txn';
 import {
+  COMMAND_HANDLERS,
+  DataModelMismatchError,
   LocalRouter,
   Store,
   StoreConfigError,
@@ -23,6 +25,7 @@ import {
   storeColumnFamilies,
   type Result,
   type StoreRequest,
+  type WriteCommand,
 } from '../src/index.ts';
 import { StubPd, leaderOf as leaderOfStores, until } from './helpers.ts';
 
@@ -281,5 +284,19 @@ describe('the data model record', () => {
     const engine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies() });
     await expect(open(engine, 'mvcc', ['default'])).rejects.toThrow(/data model 'mvcc' needs the data column families 'default', 'lock', 'write'; missing 'lock', 'write'/);
     await expect(open(engine, 'other' as 'raw', ['default'])).rejects.toThrow(StoreConfigError);
+  });
+});
+
+describe('apply of a command of the other model', () => {
+  // Leaders refuse those requests before proposing, so one in the log is a broken invariant: the store stops.
+  const region = { id: 2, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [] };
+  const context = (dataModel: 'raw' | 'mvcc'): Parameters<typeof COMMAND_HANDLERS.write>[1] =>
+    ({ peer: { region, regionId: 2, mutations: {} }, kv: { put: () => undefined, delete: () => undefined }, dataCfs: MVCC_CFS, dataModel, applied: [] }) as unknown as Parameters<typeof COMMAND_HANDLERS.write>[1];
+
+  it('a raw write in an mvcc store, a txn command in a raw one: DataModelMismatchError', () => {
+    const write: WriteCommand = { type: 'write', clientId: 'c', seq: 1, ackFloor: 0, stampMs: 0, ops: [{ type: 'put', key: key('a'), value: key('A') }] };
+    expect(() => COMMAND_HANDLERS.write(write, context('mvcc'))).toThrow(DataModelMismatchError);
+    expect(() => COMMAND_HANDLERS.txn({ type: 'txn', ops: [deleteLock(key('a'))] }, context('raw'))).toThrow(/committed 'txn' command writes mvcc keys, but this store's data model is 'raw'/);
+    expect(COMMAND_HANDLERS.txn({ type: 'txn', ops: [deleteLock(key('a'))] }, context('mvcc')).ok).toBe(true);
   });
 });
