@@ -8,6 +8,6 @@ import { mountList } from './list.ts';
 import { DemoStores } from './stores.ts';
 
 const stores = await DemoStores.open();
-const dashboard = mountDashboard(stores);
-mountList(stores.main.kv, (line) => dashboard.note(line));
+mountList(stores.main.kv);
+mountDashboard(stores);
 document.body.dataset.ready = 'true';

@@ -7,7 +7,7 @@
  * Routing answers come from PD's state. Used by Node integration tests, the simulator's
  * cluster mode and benchmarks.
  */
-import type { Region, ScheduleConfig, StoreMeta } from '@peerkv/pd';
+import type { GcRegisterResult, Region, ScheduleConfig, StoreMeta } from '@peerkv/pd';
 import { DEFAULT_SCHEDULE_CONFIG, regionContainsKey } from '@peerkv/pd';
 import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, PD_REGION_ID, Store, storeColumnFamilies, type LocalRouterOptions, type PdClient, type Result, type StoreOptions } from '@peerkv/store';
 import type { KvEngine } from '@peerkv/storage';
@@ -160,6 +160,19 @@ export class PdCluster implements PdService, StoreResolver, StatusSource {
     const sm = this.pdView();
     if (!sm) throw new PeerKVError('Unavailable', 'PD getGcSafePoint: no PD replica is up', { kind: 'RegionNotFound', regionId: PD_REGION_ID });
     return sm.gcSafePoint;
+  }
+
+  /** Registers or refreshes a GC service on the PD leader's store (`Unavailable` without one). */
+  async registerGcService(serviceId: string, minStartTs: bigint, ttlMs: number): Promise<GcRegisterResult> {
+    const leader = [...this.stores.values()].find((s) => s.pdIsLeader());
+    const r: Result<GcRegisterResult> = leader ? leader.pdRegisterGcService(serviceId, minStartTs, ttlMs) : { ok: false, error: { kind: 'NotLeader', regionId: PD_REGION_ID } };
+    if (!r.ok) throw new PeerKVError('Unavailable', `PD registerGcService: ${r.error.kind}`, r.error);
+    return r.value;
+  }
+
+  /** Removes a GC service's registration. */
+  async removeGcService(serviceId: string): Promise<void> {
+    await this.registerGcService(serviceId, 0n, 0);
   }
 
   /** Data regions PD knows, with their peers' stores. */

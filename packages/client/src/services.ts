@@ -4,7 +4,7 @@
  * in-process (the `Store` itself), across the network (`RemoteKvService`) or behind the
  * simulator's lossy link. A `PdService` answers routing questions. The client never sees Raft.
  */
-import type { Peer, Region, StoreMeta } from '@peerkv/pd';
+import type { GcRegisterResult, Peer, Region, StoreMeta } from '@peerkv/pd';
 import type { StoreService } from '@peerkv/store';
 
 export interface KvPair {
@@ -39,6 +39,16 @@ export interface PdService {
    * collected, so no read may use an older start ts. Absent where PD is not reachable this way.
    */
   getGcSafePoint?(o?: { signal?: AbortSignal }): Promise<bigint>;
+  /**
+   * Registers (or refreshes) `serviceId`'s oldest live start ts with the PD leader for `ttlMs`
+   * (PD caps it at its `serviceTtlMsMax`): the safe point stays at or below `minStartTs` until
+   * the registration expires. Answers the safe point, or why PD refused (`SafePointPassed`:
+   * `minStartTs` is already below it; `TooManyServices`; `InvalidArgument`); throws
+   * `PeerKVError('Unavailable')` when no PD leader answered. Absent where PD is not reachable.
+   */
+  registerGcService?(serviceId: string, minStartTs: bigint, ttlMs: number, o?: { signal?: AbortSignal }): Promise<GcRegisterResult>;
+  /** Removes `serviceId`'s registration (nothing if it has none); `Unavailable` as above. */
+  removeGcService?(serviceId: string, o?: { signal?: AbortSignal }): Promise<void>;
 }
 
 /** Finds the `KvService` of a store (a connection pool). */

@@ -21,7 +21,7 @@ import { RegionPeer } from './peer.ts';
 import { DataRegionMachine, PdRegionMachine } from './region-machine.ts';
 
 /** The store's settings with every default filled in. */
-export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'unsafeTestMutations'>>;
+export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'unsafeTestMutations' | 'pdGc'>>;
 
 export class StoreContext {
   readonly storeId: number;
@@ -33,6 +33,8 @@ export class StoreContext {
   private readonly rng: SeededRng;
   readonly opts: StoreSettings;
   readonly pdClient: PdClient | undefined;
+  /** `StoreOptions.pdGc`: given to this store's PD replica. */
+  readonly pdGc: StoreOptions['pdGc'];
   readonly labels: Record<string, string>;
   /** The column families holding region data (checked at open): every data path iterates them. */
   readonly dataCfs: readonly string[];
@@ -98,6 +100,7 @@ export class StoreContext {
       capacityBytes: o.capacityBytes ?? 1024 * 1024 * 1024,
     };
     this.pdClient = o.pdClient;
+    this.pdGc = o.pdGc;
     this.mutations = o.unsafeTestMutations ?? {};
     this.labels = o.labels ?? {};
     this.dataCfs = o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
@@ -144,6 +147,7 @@ export class StoreContext {
 
   /** Makes `peer` PD's replica, backed by `host`. */
   hostPd(peer: RegionPeer, host: PdHost): void {
+    if (this.pdGc) host.useGcConfig(this.pdGc);
     peer.hostPd(host, new PdRegionMachine(host));
   }
 

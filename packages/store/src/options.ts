@@ -3,7 +3,7 @@
  * the transport and timer seams, its status and counters, its identity and the errors it
  * throws. No behaviour lives here.
  */
-import type { Peer, RegionEpoch } from '@peerkv/pd';
+import type { GcConfig, Peer, RegionEpoch } from '@peerkv/pd';
 import type { Config as RaftConfig } from '@peerkv/raft';
 import type { Durability, KvEngine } from '@peerkv/storage';
 import { systemClock, type Clock, type RegionMessage } from '@peerkv/transport';
@@ -117,6 +117,8 @@ export interface StoreOptions {
   capacityBytes?: number;
   /** Snapshot transfer limits (chunk size, flow control, receive bounds); defaults in snapshot.ts. */
   snapshotTransfer?: Partial<SnapshotTransferLimits>;
+  /** The GC safe point's knobs on this store's PD replica when it leads (`GcConfig`: life time, registration TTLs); PD's defaults when absent. */
+  pdGc?: Partial<GcConfig>;
   /** Test-only deliberate bugs (the simulator's mutation suite); never set outside tests. */
   unsafeTestMutations?: StoreTestMutations;
 }

@@ -18,6 +18,8 @@ export interface PdClient {
   allocId(o?: RequestOptions): Promise<Result<number>>;
   /** `count` consecutive timestamps from PD's TSO (the first is returned); a new leader syncs its `maxTs` with one. */
   getTimestamps(count: number, o?: RequestOptions): Promise<Result<{ first: bigint; count: number }>>;
+  /** PD's GC safe point as some PD replica has applied it (may lag, never lead). Optional: the store's GC worker then collects nothing. */
+  getGcSafePoint?(o?: RequestOptions): Promise<Result<bigint>>;
   /** PD's view of a region (for finding replicas that were removed while their store was away). Optional. */
   getRegionById?(regionId: number, o?: RequestOptions): Promise<Result<{ region: Region; leader?: Peer } | undefined>>;
   /** Joins a store (storeId 0 asks for a new id). */
@@ -34,7 +36,7 @@ export interface PdHostingStore {
   pdHandleRegionHeartbeat(hb: RegionHeartbeat, o?: RequestOptions): Promise<Result<RegionHeartbeatResponse>>;
   pdAllocId(o?: RequestOptions): Promise<Result<number>>;
   pdGetTimestamps(count: number, o?: RequestOptions): Promise<Result<{ first: bigint; count: number }>>;
-  pdState(): Pick<PdStateMachine, 'getRegionById'> | undefined;
+  pdState(): Pick<PdStateMachine, 'getRegionById' | 'gcSafePoint'> | undefined;
 }
 
 /** The PD client of stores in one process: calls the store whose PD replica leads. */
@@ -72,6 +74,12 @@ export class LocalPdClient implements PdClient {
   getTimestamps(count: number, o?: RequestOptions): Promise<Result<{ first: bigint; count: number }>> {
     const l = this.leader();
     return l ? l.pdGetTimestamps(count, o) : Promise.resolve(this.noLeader());
+  }
+
+  async getGcSafePoint(): Promise<Result<bigint>> {
+    const l = this.leader();
+    const sm = l?.pdState();
+    return sm ? { ok: true, value: sm.gcSafePoint } : this.noLeader();
   }
 
   async getRegionById(regionId: number): Promise<Result<{ region: Region; leader?: Peer } | undefined>> {

@@ -8,7 +8,7 @@
  * meta column family every `PD_PERSIST_EVERY_ENTRIES` applied entries, and a restart
  * resumes from that snapshot's index (the PD log is never compacted past it).
  */
-import { PdLeader, PdStateMachine, type PdApplyResult } from '@peerkv/pd';
+import { PdLeader, PdStateMachine, type GcConfig, type PdApplyResult } from '@peerkv/pd';
 import { ByteReader, ByteWriter } from '@peerkv/transport';
 
 /** The region id of PD's Raft group in every cluster. Data regions have larger ids. */
@@ -31,14 +31,26 @@ export class PdHost {
   servingTerm: number | undefined;
   /** As leader: the first index of our term; we serve once it is applied. */
   termStartIndex = 0;
+  /** The GC safe point's knobs (`StoreOptions.pdGc`; PD's defaults when empty). */
+  private gcConfig: Partial<GcConfig> = {};
 
   constructor(
     readonly peerId: number,
     sm: PdStateMachine,
     persistedIndex: number,
   ) {
-    this.leader = new PdLeader(sm, peerId, { scheduleIntervalMs: PD_SCHEDULE_INTERVAL_MS });
+    this.leader = this.makeLeader(sm);
     this.persistedIndex = persistedIndex;
+  }
+
+  private makeLeader(sm: PdStateMachine): PdLeader {
+    return new PdLeader(sm, this.peerId, { scheduleIntervalMs: PD_SCHEDULE_INTERVAL_MS, gc: this.gcConfig });
+  }
+
+  /** Sets the GC knobs (before this replica serves: they take effect from its next leadership). */
+  useGcConfig(config: Partial<GcConfig>): void {
+    this.gcConfig = config;
+    if (this.servingTerm === undefined) this.leader = this.makeLeader(this.leader.sm);
   }
 
   get sm(): PdStateMachine {
@@ -73,7 +85,7 @@ export class PdHost {
 
   /** A snapshot replaced the state (only on a replica that does not serve). */
   replace(sm: PdStateMachine, index: number): void {
-    this.leader = new PdLeader(sm, this.peerId, { scheduleIntervalMs: PD_SCHEDULE_INTERVAL_MS });
+    this.leader = this.makeLeader(sm);
     this.servingTerm = undefined;
     this.persistedIndex = index;
   }

@@ -5,7 +5,7 @@
  * cluster. The PD state machine itself lives in `@peerkv/pd`; `PdHost` keeps its leader
  * services beside the replica.
  */
-import type { PdApplyResult, PdCommand, Region, RegionHeartbeat } from '@peerkv/pd';
+import type { GcRegisterResult, PdApplyResult, PdCommand, Region, RegionHeartbeat } from '@peerkv/pd';
 import { encodePdCommand, shouldProposeRegionHeartbeat, type PdStateMachine } from '@peerkv/pd';
 import type { StoreContext } from './context.ts';
 import { createRegion } from './identity.ts';
@@ -102,6 +102,19 @@ export class PdService {
       }
     }
     return { ok: false, error: { kind: 'Timeout', what: 'timestamp allocation' } };
+  }
+
+  /**
+   * Registers (refreshes; `ttlMs` 0 removes) a client's oldest live start ts with the PD
+   * leader's `GcSafePointKeeper`, answering the safe point this replica has applied. Soft
+   * state of the leader, not proposed: `NotLeader` (with the hint) elsewhere.
+   */
+  pdRegisterGcService(serviceId: string, minStartTs: bigint, ttlMs: number, nowMs: number = this.ctx.now()): Result<GcRegisterResult> {
+    const peer = this.pdPeer();
+    if (!peer?.pd || !this.pdIsLeader()) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId: PD_REGION_ID } };
+    const r = peer.pd.leader.registerGcService(serviceId, minStartTs, ttlMs, nowMs);
+    if (r.kind === 'error' && r.error.kind === 'NotLeader') return { ok: false, error: peer.notLeader() };
+    return { ok: true, value: r };
   }
 
   /**

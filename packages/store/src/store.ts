@@ -16,7 +16,7 @@
  * - `handlers/`: one handler per request type (`handle`), over `requests.ts`' machinery;
  * - `inspect.ts`: status and consistency digests.
  */
-import type { OperatorStep, PdApplyResult, PdCommand, PdStateMachine, Region, RegionHeartbeat } from '@peerkv/pd';
+import type { GcRegisterResult, OperatorStep, PdApplyResult, PdCommand, PdStateMachine, Region, RegionHeartbeat } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
 import { WriteBatch } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
@@ -261,6 +261,11 @@ export class Store extends StoreApi {
   /** `count` consecutive TSO timestamps (the first is returned). */
   pdGetTimestamps(count: number, o: RequestOptions = {}): Promise<Result<{ first: bigint; count: number }>> {
     return this.pd.pdGetTimestamps(count, o);
+  }
+
+  /** Registers (refreshes; `ttlMs` 0 removes) a GC service's oldest live start ts on this store's PD leader replica. */
+  pdRegisterGcService(serviceId: string, minStartTs: bigint, ttlMs: number): Result<GcRegisterResult> {
+    return this.pd.pdRegisterGcService(serviceId, minStartTs, ttlMs);
   }
 
   /**

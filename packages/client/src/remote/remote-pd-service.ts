@@ -6,7 +6,7 @@
  * one `EpochNotMatch` retry. When no store answers within the budget the call throws
  * `PeerKVError('Unavailable')`.
  */
-import type { StoreMeta } from '@peerkv/pd';
+import type { GcRegisterResult, StoreMeta } from '@peerkv/pd';
 import { PdCaller, isTempStoreId, type PdCallerOptions, type PdRequester, type Result } from '@peerkv/store';
 import { PeerKVError } from '../errors.ts';
 import type { PdService, RegionRoute } from '../services.ts';
@@ -38,6 +38,21 @@ export class RemotePdService implements PdService {
   /** `count` consecutive TSO timestamps from the PD leader (the first is returned). */
   async getTimestamps(count: number, o: { signal?: AbortSignal } = {}): Promise<{ first: bigint; count: number }> {
     return unwrap(await this.caller.call({ type: 'pdGetTimestamps', count }, 'pdTimestamps', o), 'getTimestamps');
+  }
+
+  /** PD's GC safe point, from some store's PD replica (it may lag the leader's, never lead it). */
+  async getGcSafePoint(o: { signal?: AbortSignal } = {}): Promise<bigint> {
+    return unwrap(await this.caller.call({ type: 'pdGetGcSafePoint' }, 'pdGcSafePoint', o), 'getGcSafePoint');
+  }
+
+  /** Registers or refreshes a GC service on the PD leader (see `PdService.registerGcService`). */
+  async registerGcService(serviceId: string, minStartTs: bigint, ttlMs: number, o: { signal?: AbortSignal } = {}): Promise<GcRegisterResult> {
+    return unwrap(await this.caller.call({ type: 'pdRegisterGcService', serviceId, minStartTs, ttlMs }, 'pdGcRegister', o), 'registerGcService');
+  }
+
+  /** Removes a GC service's registration. */
+  async removeGcService(serviceId: string, o: { signal?: AbortSignal } = {}): Promise<void> {
+    unwrap(await this.caller.call({ type: 'pdRegisterGcService', serviceId, minStartTs: 0n, ttlMs: 0 }, 'pdGcRegister', o), 'removeGcService');
   }
 }
 

@@ -6,12 +6,14 @@ import { handleCampaign, handleChangePeers, handleSplit, handleStatus, handleTra
 import type { HandlerTable } from './handler.ts';
 import {
   handlePdAllocId,
+  handlePdGetGcSafePoint,
   handlePdGetRegion,
   handlePdGetRegionById,
   handlePdGetStore,
   handlePdGetTimestamps,
   handlePdPutStore,
   handlePdRegionHeartbeat,
+  handlePdRegisterGcService,
   handlePdStoreHeartbeat,
 } from './pd.ts';
 import { handleGet, handleScan } from './reads.ts';
@@ -41,6 +43,8 @@ export const STORE_HANDLERS: HandlerTable = {
   pdGetRegionById: handlePdGetRegionById,
   pdGetStore: handlePdGetStore,
   pdGetTimestamps: handlePdGetTimestamps,
+  pdGetGcSafePoint: handlePdGetGcSafePoint,
+  pdRegisterGcService: handlePdRegisterGcService,
   txnPrewrite: handleTxnPrewrite,
   txnCommit: handleTxnCommit,
   txnRollback: handleTxnRollback,

@@ -25,3 +25,5 @@ export const handlePdGetRegion = pdHandler<'pdGetRegion'>();
 export const handlePdGetRegionById = pdHandler<'pdGetRegionById'>();
 export const handlePdGetStore = pdHandler<'pdGetStore'>();
 export const handlePdGetTimestamps = pdHandler<'pdGetTimestamps'>();
+export const handlePdGetGcSafePoint = pdHandler<'pdGetGcSafePoint'>();
+export const handlePdRegisterGcService = pdHandler<'pdRegisterGcService'>();

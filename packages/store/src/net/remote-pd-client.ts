@@ -49,6 +49,11 @@ export class RemotePdClient implements PdClient {
     return this.caller.call({ type: 'pdGetTimestamps', count }, 'pdTimestamps', o);
   }
 
+  /** PD's GC safe point, from some store's PD replica (may lag the leader's, never lead it). */
+  getGcSafePoint(o?: RequestOptions): Promise<Result<bigint>> {
+    return this.caller.call({ type: 'pdGetGcSafePoint' }, 'pdGcSafePoint', o);
+  }
+
   /** The data region containing `key` and its leader, from some store's PD replica. */
   getRegion(key: Uint8Array, o?: RequestOptions): Promise<Result<PdRouteAnswer | undefined>> {
     return this.caller.call({ type: 'pdGetRegion', key }, 'pdRoute', o);

@@ -1,11 +1,11 @@
 /**
  * PD requests and responses of the store RPC: what a remote store's `PdClient` and a remote
  * client's routing service ask any store, and the bodies of their answers. Request types
- * 9..16 and response types 7..12 of the store RPC (`request-codec.ts`/`response-codec.ts`
+ * 9..16, 18..19 and response types 7..14 of the store RPC (`request-codec.ts`/`response-codec.ts`
  * write the header and call the body codecs here). Paired write/read; bad bytes throw only
  * `StoreRpcDecodeError`.
  */
-import type { OperatorStep, PdApplyResult } from '@peerkv/pd';
+import { GC_SERVICE_ID_BYTES_MAX, type GcRegisterError, type GcRegisterResult, type OperatorStep, type PdApplyResult } from '@peerkv/pd';
 import {
   ADDRESS_BYTES_MAX,
   readLabels,
@@ -48,7 +48,14 @@ export type PdRequest =
   | { type: 'pdGetRegion'; key: Uint8Array }
   | { type: 'pdGetRegionById'; regionId: number }
   | { type: 'pdGetStore'; storeId: number }
-  | { type: 'pdGetTimestamps'; count: number; timeoutMs?: number };
+  | { type: 'pdGetTimestamps'; count: number; timeoutMs?: number }
+  /** PD's GC safe point as the answering replica has applied it (any replica answers; it may lag, never lead). */
+  | { type: 'pdGetGcSafePoint' }
+  /**
+   * Registers (or refreshes) `serviceId`'s oldest live start ts for `ttlMs` on the PD leader;
+   * `ttlMs` 0 removes the registration (`GcSafePointKeeper.register`).
+   */
+  | { type: 'pdRegisterGcService'; serviceId: string; minStartTs: bigint; ttlMs: number; timeoutMs?: number };
 
 /** Wire numbers of the PD request types (after the data requests 1..8; append only). */
 export const PD_REQUEST_TYPES = {
@@ -60,6 +67,9 @@ export const PD_REQUEST_TYPES = {
   pdGetRegionById: 14,
   pdGetStore: 15,
   pdGetTimestamps: 16,
+  // 17 stays unknown (older peers and tests know it so); 18.. continue the PD requests.
+  pdGetGcSafePoint: 18,
+  pdRegisterGcService: 19,
 } as const;
 
 /** A route as PD's state has it: the region and the leader of its last heartbeat. */
@@ -75,10 +85,17 @@ export type PdResponse =
   | { type: 'pdId'; result: Result<number> }
   | { type: 'pdRoute'; result: Result<PdRouteAnswer | undefined> }
   | { type: 'pdStore'; result: Result<StoreMeta | undefined> }
-  | { type: 'pdTimestamps'; result: Result<{ first: bigint; count: number }> };
+  | { type: 'pdTimestamps'; result: Result<{ first: bigint; count: number }> }
+  | { type: 'pdGcSafePoint'; result: Result<bigint> }
+  | { type: 'pdGcRegister'; result: Result<GcRegisterResult> };
 
 /** Wire numbers of the PD response types (after the data responses 1..6; append only). */
-export const PD_RESPONSE_TYPES = { pdApply: 7, pdStep: 8, pdId: 9, pdRoute: 10, pdStore: 11, pdTimestamps: 12 } as const;
+export const PD_RESPONSE_TYPES = { pdApply: 7, pdStep: 8, pdId: 9, pdRoute: 10, pdStore: 11, pdTimestamps: 12, pdGcSafePoint: 13, pdGcRegister: 14 } as const;
+
+/** Wire order of a refused registration's kinds (append only). */
+const GC_REGISTER_ERROR_KINDS: readonly GcRegisterError['kind'][] = ['NotLeader', 'SafePointPassed', 'TooManyServices', 'InvalidArgument'];
+/** Bytes of an `InvalidArgument` registration's reason on the wire (clipped). */
+const GC_REGISTER_REASON_BYTES_MAX = 256;
 
 /** Writes the body of a PD request (after its header). */
 export function writePdRequestBody(w: ByteWriter, q: PdRequest): void {
@@ -105,12 +122,19 @@ export function writePdRequestBody(w: ByteWriter, q: PdRequest): void {
     case 'pdGetTimestamps':
       w.varUint(q.count);
       return writeTimeout(w, q.timeoutMs);
+    case 'pdGetGcSafePoint':
+      return;
+    case 'pdRegisterGcService':
+      w.string(q.serviceId);
+      writeTimestamp(w, q.minStartTs);
+      w.varUint(q.ttlMs);
+      return writeTimeout(w, q.timeoutMs);
   }
 }
 
 /** Whether a request type number is a PD request. */
 export function isPdRequestType(type: number): boolean {
-  return type >= PD_REQUEST_TYPES.pdStoreHeartbeat && type <= PD_REQUEST_TYPES.pdGetTimestamps;
+  return (type >= PD_REQUEST_TYPES.pdStoreHeartbeat && type <= PD_REQUEST_TYPES.pdGetTimestamps) || type === PD_REQUEST_TYPES.pdGetGcSafePoint || type === PD_REQUEST_TYPES.pdRegisterGcService;
 }
 
 /** Reads the body of the PD request of wire type `type`. */
@@ -137,6 +161,14 @@ export function readPdRequestBody(r: ByteReader, type: number): PdRequest {
       const count = r.varUint();
       if (count > RPC_TIMESTAMPS_MAX) throw new StoreRpcDecodeError('LimitExceeded', `timestamp count ${count}`);
       return { type: 'pdGetTimestamps', count, ...readTimeout(r) };
+    }
+    case PD_REQUEST_TYPES.pdGetGcSafePoint:
+      return { type: 'pdGetGcSafePoint' };
+    case PD_REQUEST_TYPES.pdRegisterGcService: {
+      // The keeper bounds a service id in characters; a character is at most 4 UTF-8 bytes.
+      const serviceId = r.string(4 * GC_SERVICE_ID_BYTES_MAX, 'service id');
+      const minStartTs = readTimestamp(r);
+      return { type: 'pdRegisterGcService', serviceId, minStartTs, ttlMs: r.varUint(), ...readTimeout(r) };
     }
     default:
       throw new StoreRpcDecodeError('UnknownType', `request type ${type}`);
@@ -175,12 +207,43 @@ export function writePdResponseBody(w: ByteWriter, s: PdResponse): void {
         writeTimestamp(w, v.first);
         w.varUint(v.count);
       });
+    case 'pdGcSafePoint':
+      return writeResult(w, s.result, (sp) => writeTimestamp(w, sp));
+    case 'pdGcRegister':
+      return writeResult(w, s.result, (v) => writeGcRegister(w, v));
+  }
+}
+
+function writeGcRegister(w: ByteWriter, v: GcRegisterResult): void {
+  w.bool(v.kind === 'ok');
+  if (v.kind === 'ok') return writeTimestamp(w, v.gcSafePoint);
+  const e = v.error;
+  w.varUint(GC_REGISTER_ERROR_KINDS.indexOf(e.kind));
+  if (e.kind === 'SafePointPassed') writeTimestamp(w, e.gcSafePoint);
+  else if (e.kind === 'TooManyServices') w.varUint(e.servicesMax);
+  else if (e.kind === 'InvalidArgument') writeClipped(w, e.reason, GC_REGISTER_REASON_BYTES_MAX);
+}
+
+function readGcRegister(r: ByteReader): GcRegisterResult {
+  if (r.bool()) return { kind: 'ok', gcSafePoint: readTimestamp(r) };
+  const i = r.varUint();
+  const kind = GC_REGISTER_ERROR_KINDS[i];
+  if (kind === undefined) throw new StoreRpcDecodeError('Malformed', `gc registration error ${i}`);
+  switch (kind) {
+    case 'NotLeader':
+      return { kind: 'error', error: { kind } };
+    case 'SafePointPassed':
+      return { kind: 'error', error: { kind, gcSafePoint: readTimestamp(r) } };
+    case 'TooManyServices':
+      return { kind: 'error', error: { kind, servicesMax: r.varUint() } };
+    case 'InvalidArgument':
+      return { kind: 'error', error: { kind, reason: r.string(GC_REGISTER_REASON_BYTES_MAX, 'reason') } };
   }
 }
 
 /** Whether a response type number is a PD response. */
 export function isPdResponseType(type: number): boolean {
-  return type >= PD_RESPONSE_TYPES.pdApply && type <= PD_RESPONSE_TYPES.pdTimestamps;
+  return type >= PD_RESPONSE_TYPES.pdApply && type <= PD_RESPONSE_TYPES.pdGcRegister;
 }
 
 function readRoute(r: ByteReader): PdRouteAnswer | undefined {
@@ -210,6 +273,10 @@ export function readPdResponseBody(r: ByteReader, type: number): PdResponse {
           return { first, count: r.varUint() };
         }),
       };
+    case PD_RESPONSE_TYPES.pdGcSafePoint:
+      return { type: 'pdGcSafePoint', result: readResult(r, () => readTimestamp(r)) };
+    case PD_RESPONSE_TYPES.pdGcRegister:
+      return { type: 'pdGcRegister', result: readResult(r, () => readGcRegister(r)) };
     default:
       throw new StoreRpcDecodeError('UnknownType', `response type ${type}`);
   }

@@ -13,7 +13,7 @@ import type { PdService } from '../pd-service.ts';
 import type { PdRequest, PdResponse } from './pd-codec.ts';
 
 /** The PD methods of a store the server calls. */
-export type ServedPdStore = Pick<PdService, 'pdPropose' | 'pdAllocId' | 'pdGetTimestamps' | 'pdHandleRegionHeartbeat' | 'pdState'>;
+export type ServedPdStore = Pick<PdService, 'pdPropose' | 'pdAllocId' | 'pdGetTimestamps' | 'pdHandleRegionHeartbeat' | 'pdState' | 'pdRegisterGcService'>;
 
 function noPd<T>(): Result<T> {
   return { ok: false, error: { kind: 'RegionNotFound', regionId: PD_REGION_ID } };
@@ -32,13 +32,15 @@ export async function dispatchPd(store: ServedPdStore, q: PdRequest, timeout: (q
       return { type: 'pdApply', result: await store.pdPropose({ kind: 'putStore', storeId: q.storeId, address: q.address, labels: q.labels, nowMs: now() }, timeout(q)) };
     case 'pdGetTimestamps':
       return { type: 'pdTimestamps', result: await store.pdGetTimestamps(q.count, timeout(q)) };
+    case 'pdRegisterGcService':
+      return { type: 'pdGcRegister', result: store.pdRegisterGcService(q.serviceId, q.minStartTs, q.ttlMs, now()) };
     default:
       return readPd(store, q);
   }
 }
 
 /** Routing reads from this store's PD replica. */
-function readPd(store: ServedPdStore, q: Extract<PdRequest, { type: 'pdGetRegion' | 'pdGetRegionById' | 'pdGetStore' }>): PdResponse {
+function readPd(store: ServedPdStore, q: Extract<PdRequest, { type: 'pdGetRegion' | 'pdGetRegionById' | 'pdGetStore' | 'pdGetGcSafePoint' }>): PdResponse {
   const sm = store.pdState();
   switch (q.type) {
     case 'pdGetRegion': {
@@ -54,6 +56,9 @@ function readPd(store: ServedPdStore, q: Extract<PdRequest, { type: 'pdGetRegion
     }
     case 'pdGetStore':
       return { type: 'pdStore', result: sm ? { ok: true, value: sm.getStore(q.storeId)?.meta } : noPd() };
+    case 'pdGetGcSafePoint':
+      // A replica's safe point may lag the leader's, never lead it: a reader checking against it is told less, a GC worker collects less.
+      return { type: 'pdGcSafePoint', result: sm ? { ok: true, value: sm.gcSafePoint } : noPd() };
   }
 }
 

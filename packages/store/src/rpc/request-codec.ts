@@ -5,6 +5,7 @@
  * `varUint type, varUint version, body`; the only error `decodeStoreRequest` throws is
  * `StoreRpcDecodeError`. Adding a request is one entry here and one handler (`handlers/`).
  */
+import { GC_SERVICE_ID_BYTES_MAX } from '@peerkv/pd';
 import type { ConfChangeSingle } from '@peerkv/raft';
 import { ByteWriter, type ByteReader } from '@peerkv/transport';
 import type { ReadConsistency } from '../request-options.ts';
@@ -314,6 +315,16 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   pdGetRegionById: pd(14, false, (f) => void f.uint('regionId'), ANSWERS.pdRoute),
   pdGetStore: pd(15, false, (f) => void f.uint('storeId'), ANSWERS.pdStore),
   pdGetTimestamps: pd(16, true, (f) => void f.uint('count', undefined, RPC_TIMESTAMPS_MAX), ANSWERS.pdTimestamps),
+  pdGetGcSafePoint: pd(18, false, () => {}, ANSWERS.pdGcSafePoint),
+  pdRegisterGcService: pd(
+    19,
+    true,
+    (f) => {
+      f.string('serviceId', GC_SERVICE_ID_BYTES_MAX);
+      f.uint('ttlMs');
+    },
+    ANSWERS.pdGcRegister,
+  ),
   // The txn requests are numbered from 32: 17 stays unknown, as older peers and tests know it.
   txnPrewrite: txn(32, TXN_REQUEST_BODIES.txnPrewrite, TXN_VALUE_SHAPES.prewrite),
   txnCommit: txn(33, TXN_REQUEST_BODIES.txnCommit, TXN_VALUE_SHAPES.unit),

@@ -268,4 +268,6 @@ export const ANSWERS = {
   pdRoute: resultAnswer('pdRoute'),
   pdStore: resultAnswer('pdStore'),
   pdTimestamps: resultAnswer('pdTimestamps'),
+  pdGcSafePoint: resultAnswer('pdGcSafePoint'),
+  pdGcRegister: resultAnswer('pdGcRegister'),
 } as const;
