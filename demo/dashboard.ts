@@ -61,7 +61,7 @@ export function mergeStores(statuses: BrowserStatus[]): StoreView[] {
 }
 
 /** Wires the dashboard to the page's handles. */
-export function mountDashboard(stores: DemoStores): void {
+export function mountDashboard(stores: DemoStores): { note(line: string): void } {
   const errorLine = byId('cluster-error');
   const poller = new StatusPoller();
   const cards = new Map<number, StoreCard>();
@@ -132,6 +132,7 @@ export function mountDashboard(stores: DemoStores): void {
   });
   setInterval(tick, STATUS_POLL_MS);
   tick();
+  return { note: (line) => events.note(line) };
 }
 
 /** One row per region, from every replica's own view. */

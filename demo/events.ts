@@ -49,6 +49,11 @@ export class ClusterEvents {
     this.operators = now;
   }
 
+  /** Logs a line from elsewhere on the page (a transaction the list committed). */
+  note(text: string): void {
+    this.log(text);
+  }
+
   private log(text: string): void {
     const time = new Date().toLocaleTimeString();
     this.list.prepend(h('li', {}, h('span', { class: 'time' }, time), ' ', text));

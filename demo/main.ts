@@ -8,6 +8,6 @@ import { mountList } from './list.ts';
 import { DemoStores } from './stores.ts';
 
 const stores = await DemoStores.open();
-mountList(stores.main.kv);
-mountDashboard(stores);
+const dashboard = mountDashboard(stores);
+mountList(stores.main.kv, (line) => dashboard.note(line));
 document.body.dataset.ready = 'true';

@@ -4,7 +4,7 @@
  * store this page runs, Partition (this browser's store: cut it off from every member;
  * another store: cut this browser's link to it).
  */
-import type { PdView, StoreView } from 'peerkv/browser';
+import { TXN_LOCKS_COUNTED_MAX, type PdView, type StoreView } from 'peerkv/browser';
 import { h, kib } from './dom.ts';
 import type { DemoStores } from './stores.ts';
 
@@ -73,6 +73,7 @@ export class StoreCard {
     const lines = c
       ? [`regions ${s.regions.length} · leading ${leads}`, `rounds ${c.rounds} · writes ${c.writes}`, `snapshots ${c.snapshotsGenerated}/${c.snapshotsInstalled} · log GC ${c.logCompactions}`]
       : [owner || isMain ? 'stopped (data kept in IndexedDB)' : 'unreachable from here'];
+    if (s.txnLocks !== undefined) lines.push(`txn locks ${s.txnLocks >= TXN_LOCKS_COUNTED_MAX ? `${TXN_LOCKS_COUNTED_MAX}+` : s.txnLocks}`);
     if (s.database) lines.push(`IndexedDB ${s.database}`);
     const meta = facts.pdStore;
     if (meta) {

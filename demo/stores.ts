@@ -7,8 +7,12 @@
  */
 import { decodeInvite, encodeInvite, generateClusterSecret, openBrowser, type BrowserPeerKV, type Invite, type OpenBrowserOptions } from 'peerkv/browser';
 
-/** The demo's cluster name (signaling topic, database names). */
-export const DEMO_CLUSTER = 'demo';
+/**
+ * The demo's cluster name (signaling topic, database names). It changed from `demo` when the
+ * demo moved to the mvcc data model: a store keeps the data model it was created with, so the
+ * old name's raw stores are left alone rather than refused.
+ */
+export const DEMO_CLUSTER = 'demo-mvcc';
 /**
  * The demo's cluster secret. A constant: anyone running this demo against the same
  * signaling server joins the same cluster, which is the point of a demo (not of a real app).
@@ -84,7 +88,8 @@ export class DemoStores {
   /** Opens the main store and every store this profile added before. */
   static async open(): Promise<DemoStores> {
     const joined = demoCluster();
-    const base: OpenBrowserOptions = { cluster: joined.cluster, secret: joined.secret, signaling: joined.signaling, testHooks: true };
+    // Every read and write of the demo is transactional (moving an item between the lists is one transaction).
+    const base: OpenBrowserOptions = { cluster: joined.cluster, secret: joined.secret, signaling: joined.signaling, testHooks: true, dataModel: 'mvcc' };
     const s = new DemoStores(base, await openBrowser(base));
     const before = Math.min(EXTRA_STORES_MAX, Number(localStorage.getItem(extraCountKey(base.cluster)) ?? 0) || 0);
     for (let i = 1; i <= before; i++) await s.openExtra(i);

@@ -98,6 +98,19 @@ test('two browsers form one cluster: the list syncs, the dashboard shows both st
   await expect(a.locator('#items li.done .text')).toHaveText(['oat milk'], { timeout: STEP_MS });
   phase('an item added in A shows in B; checked in B, done in A');
 
+  // Moving an item to the basket is one transaction (delete here, put there): B sees it move,
+  // A shows its start and commit ts, and the dashboard logs it and counts the stores' locks.
+  await a.locator('#items li', { hasText: 'sourdough bread' }).locator('button.move').click();
+  await expect(a.locator('#txn-status')).toContainText(/moved “sourdough bread” to the basket in one transaction: start ts \d+, commit ts \d+/, { timeout: STEP_MS });
+  await expect(b.locator('#basket li .text')).toHaveText(['sourdough bread'], { timeout: STEP_MS });
+  await expect(b.locator('#items li .text')).toHaveText(['oat milk'], { timeout: STEP_MS });
+  await expect(a.locator('#events')).toContainText('moved “sourdough bread” to the basket', { timeout: STEP_MS });
+  await expect(a.locator('.store[data-kind="local"] .counters')).toContainText(/txn locks \d+/, { timeout: STEP_MS });
+  await b.locator('#basket li', { hasText: 'sourdough bread' }).locator('button.move').click();
+  await expect(a.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread'], { timeout: STEP_MS });
+  await expect(a.locator('#basket li')).toHaveCount(0, { timeout: STEP_MS });
+  phase('an item moved to the basket and back, atomically, seen in both browsers');
+
   await expect(a.locator('.store')).toHaveCount(2);
   await expect(a.locator('#regions tbody tr .leader-cell').first()).toContainText('store', { timeout: STEP_MS });
   await expect(a.locator('#pd')).toContainText('PD leader store');

@@ -31,7 +31,7 @@ import { PeerKV } from '../client.ts';
 import { PeerKVError } from '../errors.ts';
 import { RemotePdService } from '../remote/remote-pd-service.ts';
 import { RemoteStoreResolver } from '../remote/remote-store-resolver.ts';
-import { BrowserKvError, HOOK_OPS, type ClusterStatus, type HookRequest, type KvRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
+import { BrowserKvError, HOOK_OPS, TXN_LOCKS_COUNTED_MAX, type ClusterStatus, type HookRequest, type KvRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
 import { RequestLedger, serveData, type DataRequest } from './serve-request.ts';
 import { TabWriter } from './tab-writes.ts';
 
@@ -94,6 +94,17 @@ export interface NetHostOptions {
 
 /** The data column families of the mvcc data model. */
 const MVCC_DATA_CFS = ['default', 'lock', 'write'];
+
+/** Transaction locks in `engine`'s lock column family, up to `TXN_LOCKS_COUNTED_MAX` (undefined if it cannot be read). */
+async function countLocks(engine: KvEngine): Promise<number | undefined> {
+  let n = 0;
+  try {
+    for await (const _ of engine.scan('lock', { limit: TXN_LOCKS_COUNTED_MAX })) n++;
+  } catch {
+    return undefined;
+  }
+  return n;
+}
 
 /** What the Worker provides (IndexedDB and page-bridged WebRTC peers in the browser; memory in tests). */
 export interface NetHostDeps {
@@ -278,7 +289,7 @@ export class NetHost {
         bootstrapProbeMs: this.o.bootstrapProbeMs ?? NET_BOOTSTRAP_PROBE_MS_DEFAULT,
         address: this.o.address,
         labels: this.o.labels ?? {},
-        store: { ...this.o.store, ...(this.o.capacityBytes ? { capacityBytes: this.o.capacityBytes } : {}), ...(mvcc ? { dataColumnFamilies: MVCC_DATA_CFS } : {}) },
+        store: { ...this.o.store, ...(this.o.capacityBytes ? { capacityBytes: this.o.capacityBytes } : {}), ...(mvcc ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const } : {}) },
         ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
         ...(this.o.joinTimeoutMs !== undefined ? { joinTimeoutMs: this.o.joinTimeoutMs } : {}),
         transportFactory: (id) => this.transport(id),
@@ -479,7 +490,8 @@ export class NetHost {
     const database = netDatabaseName(this.o.cluster, this.o.storeName);
     if (r) {
       const st = r.net.store.status();
-      views.push({ storeId: st.storeId, database, local: true, up: true, partitioned: false, draining: r.net.store.draining, counters: st.counters, stoppedReason: st.stoppedReason, regions: st.regions });
+      const txnLocks = this.o.dataModel === 'mvcc' ? await countLocks(r.engine) : undefined;
+      views.push({ storeId: st.storeId, database, local: true, up: true, partitioned: false, draining: r.net.store.draining, counters: st.counters, stoppedReason: st.stoppedReason, regions: st.regions, ...(txnLocks !== undefined ? { txnLocks } : {}) });
     } else {
       views.push({ storeId: this.storeId, database, local: true, up: false, partitioned: false, regions: [] });
     }

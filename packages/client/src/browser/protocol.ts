@@ -164,7 +164,15 @@ export interface StoreView {
   counters?: StoreCounters;
   stoppedReason?: string;
   regions: RegionView[];
+  /**
+   * Transaction locks in this store's `lock` column family (its replicas of every region),
+   * counted up to `TXN_LOCKS_COUNTED_MAX` (the host's own store in the mvcc data model).
+   */
+  txnLocks?: number;
 }
+
+/** Locks a host counts for `StoreView.txnLocks` at most. */
+export const TXN_LOCKS_COUNTED_MAX = 1000;
 
 /** What PD knows of stores and regions (as one PD replica has applied it). */
 export interface PdView {

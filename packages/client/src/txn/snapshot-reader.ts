@@ -109,6 +109,9 @@ export class SnapshotReader {
 
 /** A read's refusal other than a lock. */
 function readError(e: TxnError): PeerKVError {
-  if (e.kind === 'TxnUnsupported') return new PeerKVError('Unavailable', `the stores do not serve transactions (missing column families: ${e.missingColumnFamilies.join(', ')})`);
+  if (e.kind === 'TxnUnsupported') {
+    const missing = e.missingColumnFamilies.length > 0 ? `; missing column families: ${e.missingColumnFamilies.join(', ')}` : '';
+    return new PeerKVError('Unavailable', `the stores do not serve transactions (they hold the raw data model, not mvcc${missing})`);
+  }
   return new PeerKVError('Unavailable', `read refused: ${e.kind}`);
 }
