@@ -6,6 +6,7 @@
 import type { OperatorStep, PdApplyResult, PdCommand, PdStateMachine, Peer, Region, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import type { Result } from './peer.ts';
 import type { RequestOptions } from './request-options.ts';
+import type { TxnAnswer, TxnDetectDeadlockRequest } from './txn/types.ts';
 
 /** What a region heartbeat returns: the next operator step for the region, if any. */
 export interface RegionHeartbeatResponse {
@@ -24,6 +25,12 @@ export interface PdClient {
   getRegionById?(regionId: number, o?: RequestOptions): Promise<Result<{ region: Region; leader?: Peer } | undefined>>;
   /** Joins a store (storeId 0 asks for a new id). */
   putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>>;
+  /**
+   * Asks the deadlock detector, which runs on the store whose PD replica leads
+   * (`handlers/txn-deadlock.ts`). Optional: without it lock waits are never found deadlocked,
+   * they only time out.
+   */
+  detectDeadlock?(q: TxnDetectDeadlockRequest, o?: RequestOptions): Promise<Result<TxnAnswer<void>>>;
 }
 
 /**
@@ -36,6 +43,8 @@ export interface PdHostingStore {
   pdHandleRegionHeartbeat(hb: RegionHeartbeat, o?: RequestOptions): Promise<Result<RegionHeartbeatResponse>>;
   pdAllocId(o?: RequestOptions): Promise<Result<number>>;
   pdGetTimestamps(count: number, o?: RequestOptions): Promise<Result<{ first: bigint; count: number }>>;
+  /** Serves a deadlock detector request (a `Store` does; optional for stand-ins). */
+  handle?(q: TxnDetectDeadlockRequest, o?: RequestOptions): Promise<Result<TxnAnswer<void>>>;
   pdState(): Pick<PdStateMachine, 'getRegionById' | 'gcSafePoint'> | undefined;
 }
 
@@ -87,6 +96,11 @@ export class LocalPdClient implements PdClient {
     if (!l) return this.noLeader();
     const info = l.pdState()?.getRegionById(regionId);
     return { ok: true, value: info ? { region: info.region, leader: info.leader } : undefined };
+  }
+
+  detectDeadlock(q: TxnDetectDeadlockRequest, o?: RequestOptions): Promise<Result<TxnAnswer<void>>> {
+    const l = this.leader();
+    return l?.handle ? l.handle(q, o) : Promise.resolve(this.noLeader());
   }
 
   putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>> {

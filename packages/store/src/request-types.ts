@@ -18,9 +18,9 @@ import type { Result } from './peer.ts';
 import type { ReadConsistency } from './request-options.ts';
 import type { PdRequest, PdRouteAnswer } from './rpc/pd-codec.ts';
 import type { Mutation, TxnStatus } from '@peerkv/txn';
-import type { TxnAnswer, TxnCommitMode, TxnGetResult, TxnHeartbeatResult, TxnGcResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult } from './txn/types.ts';
+import type { TxnAnswer, TxnCommitMode, TxnDetectDeadlockRequest, TxnGetResult, TxnHeartbeatResult, TxnGcResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult } from './txn/types.ts';
 
-export type { TxnAnswer, TxnCommitMode, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnUnsupportedError } from './txn/types.ts';
+export type { DeadlockRequestKind, TxnAnswer, TxnCommitMode, TxnDetectDeadlockRequest, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnUnsupportedError } from './txn/types.ts';
 
 /** A scan range (`limit` may be `Infinity`: unbounded). */
 export interface ScanRange {
@@ -134,8 +134,8 @@ export type TxnRequest =
       forUpdateTs: bigint;
       lockTtlMs: number;
       /**
-       * How long to wait for another transaction's lock, ms: 0 answers `KeyIsLocked` at once. For
-       * now every lock met answers `KeyIsLocked` at once (no waiter queue or deadlock detector yet).
+       * How long to wait for another transaction's lock to be released, ms (0: `KeyIsLocked` at
+       * once); a wait that closes a deadlock answers `Deadlock`, one that times out `KeyIsLocked`.
        */
       waitTimeoutMs: number;
       /** Require every key to have no live value (`AlreadyExist`). */
@@ -151,7 +151,9 @@ export type TxnRequest =
    * Drops the versions no read at or above `safePoint` sees, from `startKey` (default: the
    * region's start) for at most `pagesMax` bounded pages; answers `nextKey` when more remains.
    */
-  | ({ type: 'txnGc'; regionId: number; epoch: RegionEpoch; safePoint: bigint; startKey?: Uint8Array; pagesMax?: number } & Timed);
+  | ({ type: 'txnGc'; regionId: number; epoch: RegionEpoch; safePoint: bigint; startKey?: Uint8Array; pagesMax?: number } & Timed)
+  /** To the deadlock detector (`txn/types.ts`). */
+  | TxnDetectDeadlockRequest;
 
 /** A request to one store. */
 export type StoreRequest = DataRequest | PdRequest;
@@ -194,6 +196,7 @@ export interface StoreResponses {
   txnPessimisticLock: Result<TxnAnswer<TxnPessimisticLockResult>>;
   txnPessimisticRollback: Result<TxnAnswer<void>>;
   txnGc: Result<TxnAnswer<TxnGcResult>>;
+  txnDetectDeadlock: Result<TxnAnswer<void>>;
 }
 
 /** The answer of a request of type `K`. */

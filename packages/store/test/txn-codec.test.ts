@@ -33,6 +33,8 @@ const REQUESTS: StoreRequest[] = [
   { type: 'txnPessimisticRollback', regionId: 2, epoch, keys: [k('a')], startTs: 5n, forUpdateTs: 6n },
   { type: 'txnGc', regionId: 2, epoch, safePoint: composeTs(50), startKey: k('m'), pagesMax: 3, timeoutMs: 900 },
   { type: 'txnGc', regionId: 2, epoch, safePoint: 1n },
+  { type: 'txnDetectDeadlock', kind: 'detect', waiterTs: 5n, holderTs: composeTs(9, 1), key: k('a'), keyHash: (1n << 64n) - 1n, ttlMs: 1000, timeoutMs: 1000 },
+  { type: 'txnDetectDeadlock', kind: 'cleanUp', waiterTs: 5n, holderTs: 0n, key: k(''), keyHash: 0n, ttlMs: 0 },
 ];
 
 const RESPONSES: StoreResponse[] = [
@@ -60,6 +62,7 @@ const RESPONSES: StoreResponse[] = [
           { kind: 'Committed', key: k('a'), startTs: 1n, commitTs: 2n },
           { kind: 'PrimaryMismatch', key: k('a'), startTs: 1n, lockPrimary: k('q') },
           { kind: 'TxnUnsupported', missingColumnFamilies: ['lock', 'write'] },
+          { kind: 'Deadlock', lockTs: 3n, lockKey: k('b'), deadlockKeyHash: 12345n },
         ],
       },
     },
@@ -72,7 +75,7 @@ describe('txn codec', () => {
     for (const q of REQUESTS) expect(decodeStoreRequest(encodeStoreRequest(q))).toEqual(q);
     for (const s of RESPONSES) expect(decodeStoreResponse(encodeStoreResponse(s))).toEqual(s);
     const tags = Object.entries(STORE_REQUEST_CODECS).filter(([t]) => t.startsWith('txn')).map(([, c]) => c.tag);
-    expect(tags).toEqual([32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43]);
+    expect(tags).toEqual([32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44]);
   });
 
   it('refuses every truncation and a trailing byte with StoreRpcDecodeError', () => {

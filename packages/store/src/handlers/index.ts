@@ -17,6 +17,7 @@ import {
   handlePdStoreHeartbeat,
 } from './pd.ts';
 import { handleGet, handleScan } from './reads.ts';
+import { handleTxnDetectDeadlock } from './txn-deadlock.ts';
 import { handleTxnGc } from './txn-gc.ts';
 import { handleTxnCheckSecondaryLocks, handleTxnPessimisticLock, handleTxnPessimisticRollback } from './txn-locks.ts';
 import { handleTxnCheckStatus, handleTxnCommit, handleTxnGet, handleTxnHeartbeat, handleTxnPrewrite, handleTxnResolveLock, handleTxnRollback, handleTxnScan } from './txn.ts';
@@ -57,4 +58,5 @@ export const STORE_HANDLERS: HandlerTable = {
   txnPessimisticLock: handleTxnPessimisticLock,
   txnPessimisticRollback: handleTxnPessimisticRollback,
   txnGc: handleTxnGc,
+  txnDetectDeadlock: handleTxnDetectDeadlock,
 };

@@ -4,13 +4,13 @@
  * txn request (`handlers/txn.ts`): a pessimistic transaction locks keys as it reads them for
  * update and drops them when a statement fails; an async-commit resolver checks each secondary.
  *
- * Waiting: a pessimistic lock meeting another transaction's lock answers `KeyIsLocked` at once.
- * `waitTimeoutMs` 0 asks exactly that (no wait); a positive one is accepted but, until the store
- * has a lock-waiter queue and a deadlock detector (TiKV's `lock_manager`), answers `KeyIsLocked`
- * at once too: the client backs off, resolves or retries.
+ * Waiting: a pessimistic lock meeting another transaction's lock waits for its release up to
+ * `waitTimeoutMs` (`txn/lock-wait.ts`: this store's waiter queue, and the deadlock detector with
+ * PD's leader), then answers `KeyIsLocked` (timeout) or `Deadlock`; 0 answers `KeyIsLocked` at once.
  */
 import { acquirePessimisticLock, checkSecondaryLocks, pessimisticRollback, type ReadView, type TxnOp } from '@peerkv/txn';
 import { checkCommitAbove, checkKey, checkKeys, checkOptTs, checkTs, checkTtl, checkUint } from '../txn/check.ts';
+import { withLockWait } from '../txn/lock-wait.ts';
 import { runTxnCommand, txnState, type TxnActionOutcome } from '../txn/scheduler.ts';
 import type { TxnError } from '../txn/types.ts';
 import type { Handler } from './handler.ts';
@@ -39,8 +39,8 @@ export const handleTxnCheckSecondaryLocks: Handler<'txnCheckSecondaryLocks'> = a
 };
 
 /**
- * Takes pessimistic locks on keys (all or none; another transaction's lock is `KeyIsLocked`
- * without waiting, see the module comment); with `returnValues`, each key's newest value. A
+ * Takes pessimistic locks on keys (all or none; another transaction's lock is waited for, see
+ * the module comment); with `returnValues`, each key's newest value. A
  * request that reads (`returnValues`, `shouldNotExist`) raises `maxTs` to `forUpdateTs` first,
  * as TiKV does for inserts: an async-commit transaction must not commit below what it read.
  */
@@ -73,7 +73,8 @@ export const handleTxnPessimisticLock: Handler<'txnPessimisticLock'> = async (en
     return { ok: true, ops, value: q.returnValues === true ? { values } : {} };
   };
   const beforeSnapshot = (): undefined => void cm.updateMaxTs(forUpdateTs);
-  return runTxnCommand(env, { ...q, keys, writes: true, action, ...(reads ? { beforeSnapshot } : {}) }, o);
+  const run = () => runTxnCommand(env, { ...q, keys, writes: true, action, ...(reads ? { beforeSnapshot } : {}) }, o);
+  return q.waitTimeoutMs === 0 ? run() : withLockWait(env, { keys, startTs, waitTimeoutMs: q.waitTimeoutMs }, run, o);
 };
 
 /** Drops the transaction's pessimistic locks on keys taken at or below `forUpdateTs` (no record is left). */

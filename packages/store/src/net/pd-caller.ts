@@ -12,9 +12,10 @@ import type { Result } from '../peer.ts';
 import { PD_REGION_ID } from '../pd-host.ts';
 import { REAL_TIMERS, type Timers } from '../options.ts';
 import { StoreRpcDecodeError } from '../rpc/errors.ts';
-import type { PdRequest, PdResponse } from '../rpc/pd-codec.ts';
+import type { PdRequest } from '../rpc/pd-codec.ts';
 import { encodeStoreRequest } from '../rpc/request-codec.ts';
-import { decodeStoreResponse } from '../rpc/response-codec.ts';
+import { decodeStoreResponse, type StoreResponse } from '../rpc/response-codec.ts';
+import type { RequestOf } from '../request-types.ts';
 import { handleStoreRequest, type ServedStore } from '../rpc/server.ts';
 
 /** Anything that sends a request to a store and awaits its answer (`Transport`, a `LocalRpc` endpoint). */
@@ -48,9 +49,17 @@ export interface PdCallerOptions {
   timers?: Timers;
 }
 
+/**
+ * What the caller sends: a PD request, or a deadlock detector request (the detector runs with
+ * PD's leader, `handlers/txn-deadlock.ts`, so it is found the same way).
+ */
+export type PdCall = PdRequest | RequestOf<'txnDetectDeadlock'>;
+
 /** What a call expects back: the response type of each request type. */
-type Answer<T extends PdResponse['type']> = Extract<PdResponse, { type: T }>;
-type Value<T extends PdResponse['type']> = Answer<T>['result'] extends Result<infer V> ? V : never;
+type WithResult = Extract<StoreResponse, { result: unknown }>;
+type ResultType = WithResult['type'];
+type Answer<T extends ResultType> = Extract<WithResult, { type: T }>;
+type Value<T extends ResultType> = Answer<T>['result'] extends Result<infer V> ? V : never;
 
 /** A PD request sender with leader tracking. */
 export class PdCaller {
@@ -83,7 +92,7 @@ export class PdCaller {
    * Sends `q` until a store answers it with a result, or the budget (or `o.timeoutMs`, if
    * shorter) runs out; the last region error then, or `Timeout`.
    */
-  async call<T extends PdResponse['type']>(q: PdRequest, expected: T, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Result<Value<T>>> {
+  async call<T extends ResultType>(q: PdCall, expected: T, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Result<Value<T>>> {
     const deadline = this.o.now() + Math.min(this.o.budgetMs, o.timeoutMs ?? Infinity);
     const write = isWrite(q);
     let last: RegionError = { kind: 'Timeout', what: `PD ${q.type}: no store answered` };
@@ -143,9 +152,9 @@ export class PdCaller {
   }
 
   /** One request to one store: its answer, or why there is none (as a region error). */
-  private async attempt<T extends PdResponse['type']>(storeId: number, q: PdRequest, expected: T, deadline: number, signal?: AbortSignal): Promise<Result<Answer<T>>> {
+  private async attempt<T extends ResultType>(storeId: number, q: PdCall, expected: T, deadline: number, signal?: AbortSignal): Promise<Result<Answer<T>>> {
     const timeoutMs = Math.max(1, Math.min(this.o.attemptTimeoutMs, deadline - this.o.now()));
-    const payload = encodeStoreRequest(isWrite(q) ? ({ ...q, timeoutMs } as PdRequest) : q);
+    const payload = encodeStoreRequest(isWrite(q) ? ({ ...q, timeoutMs } as PdCall) : q);
     let bytes: Uint8Array;
     try {
       const local = this.o.local?.();
@@ -190,6 +199,6 @@ function isPdRedirect(e: RegionError): boolean {
   return (e.kind === 'NotLeader' || e.kind === 'RegionNotFound') && (e.regionId === PD_REGION_ID || e.kind === 'NotLeader');
 }
 
-function isWrite(q: PdRequest): boolean {
+function isWrite(q: PdCall): boolean {
   return q.type !== 'pdGetRegion' && q.type !== 'pdGetRegionById' && q.type !== 'pdGetStore';
 }

@@ -9,6 +9,7 @@ import type { Result } from '../peer.ts';
 import type { PdClient, RegionHeartbeatResponse } from '../pd-client.ts';
 import type { PdRouteAnswer } from '../rpc/pd-codec.ts';
 import type { RequestOptions } from '../request-options.ts';
+import type { RequestOf, ResponseOf } from '../request-types.ts';
 import { PdCaller, type LocalPdServer, type PdCallerOptions, type PdRequester } from './pd-caller.ts';
 
 /** Settings: those of `PdCaller` except `local` (see `attachLocal`). */
@@ -52,6 +53,14 @@ export class RemotePdClient implements PdClient {
   /** PD's GC safe point, from some store's PD replica (may lag the leader's, never lead it). */
   getGcSafePoint(o?: RequestOptions): Promise<Result<bigint>> {
     return this.caller.call({ type: 'pdGetGcSafePoint' }, 'pdGcSafePoint', o);
+  }
+
+  /** A deadlock detector request, to the store whose PD replica leads (the detector's host). */
+  async detectDeadlock(q: RequestOf<'txnDetectDeadlock'>, o?: RequestOptions): Promise<ResponseOf<'txnDetectDeadlock'>> {
+    const r = await this.caller.call(q, 'txn', o);
+    if (!r.ok) return r;
+    // A unit answer's value carries nothing: only whether it is a deadlock.
+    return { ok: true, value: r.value.ok ? { ok: true, value: undefined } : r.value };
   }
 
   /** The data region containing `key` and its leader, from some store's PD replica. */

@@ -15,6 +15,7 @@ import { StoreRpcDecodeError } from './errors.ts';
 import { RPC_TIMESTAMPS_MAX, readPdRequestBody, writePdRequestBody } from './pd-codec.ts';
 import { ANSWERS, txnAnswer, type AnswerCodec } from './response-codec.ts';
 import { TXN_REQUEST_BODIES, TXN_VALUE_SHAPES, type TxnValueShape } from '../txn/codec.ts';
+import { TXN_DETECT_DEADLOCK_BODY } from '../txn/codec-deadlock.ts';
 import { RPC_KEY_BYTES_MAX, RPC_PEERS_MAX, RPC_STRING_BYTES_MAX, decoding, readEpoch, readHeader, readOps, readPeer, writeEpoch, writeHeader, writeOps, writePeer } from './wire.ts';
 
 export type { PeerChange, ScanRange, StoreRequest } from '../request-types.ts';
@@ -338,6 +339,15 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   txnPessimisticLock: txn(41, TXN_REQUEST_BODIES.txnPessimisticLock, TXN_VALUE_SHAPES.pessimisticLock),
   txnPessimisticRollback: txn(42, TXN_REQUEST_BODIES.txnPessimisticRollback, TXN_VALUE_SHAPES.unit),
   txnGc: txn(43, TXN_REQUEST_BODIES.txnGc, TXN_VALUE_SHAPES.gc),
+  // Addressed to the detector, not to a region: its handler checks the txn fields.
+  txnDetectDeadlock: {
+    tag: 44,
+    timed: true,
+    write: (w, q) => TXN_DETECT_DEADLOCK_BODY.write(w, q),
+    read: (r) => TXN_DETECT_DEADLOCK_BODY.read(r),
+    check: (f) => f.timeout(),
+    answer: txnAnswer(TXN_VALUE_SHAPES.unit) as unknown as AnswerCodec<ResponseOf<'txnDetectDeadlock'>>,
+  },
 };
 
 /** Wire numbers of the request types (append only). */

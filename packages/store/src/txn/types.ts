@@ -71,4 +71,27 @@ export interface TxnPessimisticLockResult {
   values?: (Uint8Array | undefined)[];
 }
 
+/** What a `txnDetectDeadlock` asks (TiKV's `DeadlockRequestType`). */
+export type DeadlockRequestKind = 'detect' | 'cleanUpWaitFor' | 'cleanUp';
+
+/**
+ * To the deadlock detector, served by the store whose PD replica leads (others answer
+ * `NotLeader`/`RegionNotFound` for PD's region): `detect` adds the wait-for edge
+ * `waiterTs → holderTs` on the key hashed `keyHash` for `ttlMs`, or answers `Deadlock` when it
+ * closes a cycle; `cleanUpWaitFor` removes that edge; `cleanUp` every edge of `waiterTs`. Its
+ * answer is a `TxnAnswer<void>`. (Declared here, not in `request-types.ts`, so that `PdClient`,
+ * which sends it, needs nothing else of the request vocabulary.)
+ */
+export interface TxnDetectDeadlockRequest {
+  type: 'txnDetectDeadlock';
+  kind: DeadlockRequestKind;
+  waiterTs: Timestamp;
+  holderTs: Timestamp;
+  key: Uint8Array;
+  keyHash: bigint;
+  ttlMs: number;
+  /** Store-side timeout of the request, ms. */
+  timeoutMs?: number;
+}
+
 export type { Lock, Mutation, SecondaryStatus, TxnStatus };
