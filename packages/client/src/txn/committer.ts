@@ -35,7 +35,7 @@ import type { Mutation } from '@peerkv/txn';
 import { compareKeys } from '@peerkv/pd';
 import type { TimerHandle } from '@peerkv/proto';
 import { LOCK_TTL_MS_MAX, SECONDARIES_MAX } from '@peerkv/txn';
-import { sleepFor } from '../backoff.ts';
+import { backoffDelayMs, sleepFor } from '../backoff.ts';
 import { PeerKVError } from '../errors.ts';
 import type { KvService, RegionRoute } from '../services.ts';
 import { LockResolver, type LockInfo } from './lock-resolver.ts';
@@ -217,6 +217,10 @@ export class Committer {
         if (r.kind === 'regroup') {
           this.ambiguousPrewrite ||= r.ambiguous;
           if (mode.kind === 'onePc') return 'regroup';
+          // Re-cut after a pause: the cache (corrected by the store) and a PD that has not yet
+          // heard of a split can keep cutting the batch the same way, and with no pause that
+          // loop never yields to the timers that would end it (sim --txn seed 2 spun forever).
+          await this.regroupPause(attempt);
           for (const b of await batchesOf(this.routing, part, this.o.signal)) next.push(b.mutations);
           continue;
         }
@@ -316,6 +320,7 @@ export class Committer {
     try {
       const batches = await batchesOf(this.routing, secondaries);
       let next = 0;
+      let regroups = 0;
       const worker = async (): Promise<void> => {
         while (next < batches.length) {
           const b = batches[next++];
@@ -324,6 +329,11 @@ export class Committer {
             svc.handle({ type: 'txnCommit', regionId: route.region.id, epoch: route.region.epoch, keys, startTs: this.startTs, commitTs, timeoutMs: this.routing.requestTimeoutMs }),
           );
           if (r.kind === 'regroup') {
+            if (++regroups > this.routing.backoff.attemptsMax) {
+              this.o.onBackgroundError?.(new PeerKVError('Unavailable', 'secondary commit left to lock resolution: its batch kept changing region'));
+              continue;
+            }
+            await this.regroupPause(regroups);
             batches.push(...(await batchesOf(this.routing, b.mutations)));
             continue;
           }
@@ -334,6 +344,11 @@ export class Committer {
     } catch (e) {
       this.o.onBackgroundError?.(e);
     }
+  }
+
+  /** The pause before a batch is cut again by region (see `prewrite`), growing with `attempt`. */
+  private regroupPause(attempt: number): Promise<void> {
+    return sleepFor(this.routing.clock, backoffDelayMs(this.routing.backoff, attempt, this.routing.random), this.o.signal);
   }
 
   /** Rolls back every key (best effort, in the background): the transaction did not commit. */
