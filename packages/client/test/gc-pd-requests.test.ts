@@ -19,7 +19,7 @@ const requests: PdRequest[] = [
 const responses: PdResponse[] = [
   { type: 'pdGcSafePoint', result: { ok: true, value: 12n << 18n } },
   { type: 'pdGcSafePoint', result: { ok: false, error: { kind: 'RegionNotFound', regionId: 1 } } },
-  { type: 'pdGcRegister', result: { ok: true, value: { kind: 'ok', gcSafePoint: 5n } } },
+  { type: 'pdGcRegister', result: { ok: true, value: { kind: 'ok', gcSafePoint: 5n, ttlMs: 3000 } } },
   { type: 'pdGcRegister', result: { ok: true, value: { kind: 'error', error: { kind: 'SafePointPassed', gcSafePoint: 9n } } } },
   { type: 'pdGcRegister', result: { ok: true, value: { kind: 'error', error: { kind: 'TooManyServices', servicesMax: 3 } } } },
   { type: 'pdGcRegister', result: { ok: true, value: { kind: 'error', error: { kind: 'InvalidArgument', reason: 'ttlMs must be a non-negative integer' } } } },
@@ -44,12 +44,12 @@ describe('GC service registration through PD', () => {
       const pd = new RemotePdService({ request: (_to, payload) => handleStoreRequest(store, payload) }, { candidates: () => [store.storeId], budgetMs: 2000 });
       expect(await pd.getGcSafePoint()).toBe(0n);
       const ts = (BigInt(Date.now()) << 18n) | 1n;
-      expect(await pd.registerGcService('one', ts, 1000)).toEqual({ kind: 'ok', gcSafePoint: 0n });
-      expect(await pd.registerGcService('one', ts + 5n, 1000)).toEqual({ kind: 'ok', gcSafePoint: 0n });
-      expect(await c.registerGcService('two', ts, 1000)).toEqual({ kind: 'ok', gcSafePoint: 0n });
+      expect(await pd.registerGcService('one', ts, 1000)).toEqual({ kind: 'ok', gcSafePoint: 0n, ttlMs: 1000 });
+      expect(await pd.registerGcService('one', ts + 5n, 1000)).toEqual({ kind: 'ok', gcSafePoint: 0n, ttlMs: 1000 });
+      expect(await c.registerGcService('two', ts, 1000)).toEqual({ kind: 'ok', gcSafePoint: 0n, ttlMs: 1000 });
       expect(await pd.registerGcService('three', ts, 1000)).toEqual({ kind: 'error', error: { kind: 'TooManyServices', servicesMax: 2 } });
       await pd.removeGcService('two');
-      expect(await pd.registerGcService('three', ts, 1000)).toEqual({ kind: 'ok', gcSafePoint: 0n });
+      expect(await pd.registerGcService('three', ts, 1000)).toEqual({ kind: 'ok', gcSafePoint: 0n, ttlMs: 1000 });
 
       const sp = ts + 100n;
       const set = await store.pdPropose({ kind: 'setGcSafePoint', safePoint: sp });
@@ -57,7 +57,7 @@ describe('GC service registration through PD', () => {
       expect(await pd.getGcSafePoint()).toBe(sp);
       expect(await c.getGcSafePoint()).toBe(sp);
       expect(await pd.registerGcService('one', ts, 1000)).toEqual({ kind: 'error', error: { kind: 'SafePointPassed', gcSafePoint: sp } });
-      expect(await pd.registerGcService('one', sp, 1000)).toEqual({ kind: 'ok', gcSafePoint: sp });
+      expect(await pd.registerGcService('one', sp, 60_000)).toEqual({ kind: 'ok', gcSafePoint: sp, ttlMs: 5000 });
       expect(await pd.registerGcService('', sp, 1000)).toMatchObject({ kind: 'error', error: { kind: 'InvalidArgument' } });
       await c.removeGcService('one');
       await c.removeGcService('three');

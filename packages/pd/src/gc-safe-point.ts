@@ -50,8 +50,11 @@ export type GcRegisterError =
   | { kind: 'TooManyServices'; servicesMax: number }
   | { kind: 'InvalidArgument'; reason: string };
 
-/** A registration's answer: the safe point now (as this leader's replica has applied it). */
-export type GcRegisterResult = { kind: 'ok'; gcSafePoint: Timestamp } | { kind: 'error'; error: GcRegisterError };
+/**
+ * A registration's answer: the safe point now (as this leader's replica has applied it) and the
+ * TTL granted (`ttlMs` capped at `serviceTtlMsMax`; 0 for a removal): refresh well within it.
+ */
+export type GcRegisterResult = { kind: 'ok'; gcSafePoint: Timestamp; ttlMs: number } | { kind: 'error'; error: GcRegisterError };
 
 interface Registration {
   minStartTs: Timestamp;
@@ -105,14 +108,15 @@ export class GcSafePointKeeper {
     this.dropExpired(nowMs);
     if (ttlMs === 0) {
       this.services.delete(serviceId);
-      return { kind: 'ok', gcSafePoint };
+      return { kind: 'ok', gcSafePoint, ttlMs: 0 };
     }
     if (minStartTs < gcSafePoint) return { kind: 'error', error: { kind: 'SafePointPassed', gcSafePoint } };
     if (!this.services.has(serviceId) && this.services.size >= this.config.servicesMax) {
       return { kind: 'error', error: { kind: 'TooManyServices', servicesMax: this.config.servicesMax } };
     }
-    this.services.set(serviceId, { minStartTs, expiresAtMs: Math.floor(nowMs) + Math.min(ttlMs, this.config.serviceTtlMsMax) });
-    return { kind: 'ok', gcSafePoint };
+    const granted = Math.min(ttlMs, this.config.serviceTtlMsMax);
+    this.services.set(serviceId, { minStartTs, expiresAtMs: Math.floor(nowMs) + granted });
+    return { kind: 'ok', gcSafePoint, ttlMs: granted };
   }
 
   /** Where the safe point may move now, or undefined while the leader is still in its hold. */

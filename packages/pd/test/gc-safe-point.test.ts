@@ -98,7 +98,7 @@ describe('GC safe point on the PD leader', () => {
     const t0 = 1_000_000;
     const { sm, leader, round } = leaderAt(t0);
     const startTs = tsAt(t0 - 3_000) + 3n;
-    expect(leader.registerGcService('client-a', startTs, 4_000, t0 + 5_000)).toEqual({ kind: 'ok', gcSafePoint: 0n });
+    expect(leader.registerGcService('client-a', startTs, 4_000, t0 + 5_000)).toEqual({ kind: 'ok', gcSafePoint: 0n, ttlMs: 4_000 });
     round(t0 + 5_000);
     expect(sm.gcSafePoint).toBe(tsAt(t0 - 5_000)); // now - life time is older than the txn
     round(t0 + 8_000);

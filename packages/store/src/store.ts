@@ -39,6 +39,7 @@ import { checkStoreRequest } from './rpc/request-codec.ts';
 import { StoreRequests } from './requests.ts';
 import { BatchRound } from './round.ts';
 import { SnapshotWorker } from './snapshot-worker.ts';
+import { GcWorker, type GcRoundResult, type GcWorkerStats } from './gc-worker.ts';
 import { StoreLoop } from './store-loop.ts';
 
 export * from './options.ts';
@@ -47,6 +48,7 @@ export type * from './mutations.ts';
 export * from './request-types.ts';
 export { FieldCheck, fieldsOf } from './request-check.ts';
 export { StoreApi } from './request-api.ts';
+export { GC_PAGES_PER_REQUEST, GC_PAGES_PER_ROUND_MAX, GC_WORKER_INTERVAL_MS, type GcRoundResult, type GcWorkerStats } from './gc-worker.ts';
 export { STORE_HANDLERS, READ_ONE_PAGE_PAIRS_MAX, SNAPSHOT_BUSY_BACKOFF_MS, type Handler, type HandlerEnv, type HandlerTable } from './handlers/index.ts';
 
 const encoder = new TextEncoder();
@@ -60,6 +62,7 @@ export class Store extends StoreApi {
   private readonly pd: PdService;
   private readonly pdWorker: PdWorker;
   private readonly env: HandlerEnv;
+  private readonly gc: GcWorker;
 
   private constructor(o: StoreOptions) {
     super();
@@ -70,7 +73,8 @@ export class Store extends StoreApi {
     this.requests = new StoreRequests(ctx);
     this.pd = new PdService(ctx, this.requests);
     this.pdWorker = new PdWorker(ctx, this.requests, this.pd);
-    this.env = { ctx, requests: this.requests, pd: this.pd };
+    this.env = { ctx, requests: this.requests, pd: this.pd, gcSafePoint: () => this.gc.safePoint };
+    this.gc = new GcWorker(ctx, this.pd, (q) => this.handle(q));
     const snapshots = new SnapshotWorker(ctx);
     this.loop = new StoreLoop(ctx, snapshots, this.pdWorker);
     const round = new BatchRound(ctx, this.loop, snapshots, this.pdWorker);
@@ -107,6 +111,8 @@ export class Store extends StoreApi {
     await bumpBoot(s.ctx);
     await loadRegions(s.ctx);
     s.loop.startTicking();
+    // A store that serves transactions collects their old versions (`gc-worker.ts`).
+    if (s.ctx.dataModel === 'mvcc') s.gc.start();
     return s;
   }
 
@@ -135,6 +141,7 @@ export class Store extends StoreApi {
     const ctx = this.ctx;
     if (ctx.closed) return;
     ctx.closed = true;
+    this.gc.stop();
     ctx.timers.clearTimeout(ctx.tickHandle);
     while (ctx.roundRunning) await new Promise((r) => ctx.timers.setTimeout(() => r(undefined), 1));
     for (const p of ctx.peers.values()) p.failPending({ kind: 'RegionNotFound', regionId: p.regionId });
@@ -261,6 +268,16 @@ export class Store extends StoreApi {
   /** `count` consecutive TSO timestamps (the first is returned). */
   pdGetTimestamps(count: number, o: RequestOptions = {}): Promise<Result<{ first: bigint; count: number }>> {
     return this.pd.pdGetTimestamps(count, o);
+  }
+
+  /** Runs one GC round now (`gc-worker.ts`; the store also runs one every `GC_WORKER_INTERVAL_MS` when it serves transactions). */
+  gcRound(): Promise<GcRoundResult> {
+    return this.gc.round();
+  }
+
+  /** The GC safe point this store knows (txn reads below it are refused), its counters, and a region's collected-up-to point. */
+  gcStatus(regionId?: number): { safePoint: bigint; stats: GcWorkerStats; collectedUpTo?: bigint } {
+    return { safePoint: this.gc.safePoint, stats: { ...this.gc.stats }, ...(regionId === undefined ? {} : { collectedUpTo: this.gc.collectedUpTo(regionId) }) };
   }
 
   /** Registers (refreshes; `ttlMs` 0 removes) a GC service's oldest live start ts on this store's PD leader replica. */

@@ -14,6 +14,8 @@ export interface HandlerEnv {
   readonly ctx: StoreContext;
   readonly requests: StoreRequests;
   readonly pd: PdService;
+  /** The GC safe point this store knows (`gc-worker.ts`; absent: none): txn reads below it are refused. */
+  readonly gcSafePoint?: () => bigint;
 }
 
 /** The handler of requests of type `K`. */

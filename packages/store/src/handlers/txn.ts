@@ -33,8 +33,8 @@ import type { RequestOptions } from '../request-options.ts';
 import type { MemoryLockGuard } from '../txn/concurrency-manager.ts';
 import { checkBypass, checkCommitAbove, checkKey, checkKeys, checkMode, checkMutations, checkOptTs, checkTs, checkTtl, checkUint } from '../txn/check.ts';
 import { runTxnCommand, txnState, type TxnActionOutcome } from '../txn/scheduler.ts';
-import type { TxnError } from '../txn/types.ts';
-import type { Handler } from './handler.ts';
+import type { SafePointPassedError, TxnError } from '../txn/types.ts';
+import type { Handler, HandlerEnv } from './handler.ts';
 
 /** Times a prewrite recomputes because a read raised `maxTs` while it computed (then `ServerIsBusy`). */
 export const PREWRITE_MAX_TS_RETRIES = 8;
@@ -242,6 +242,9 @@ export const handleTxnGet: Handler<'txnGet'> = async (env, q, o) => {
         return cm.readCheckKey(key, ts, bypassLocks);
       },
       action: async (view) => {
+        // Checked after the snapshot: the worker learns a safe point before it collects at it.
+        const passed = safePointPassed(env, ts);
+        if (passed) return { ok: false, errors: [passed] };
         const r = await read(view, key, ts, { bypassLocks });
         if (!r.ok) return { ok: false, errors: [r.error] };
         const value = { ...(r.value === undefined ? {} : { value: r.value }), ...(r.commitTs === undefined ? {} : { commitTs: r.commitTs }) };
@@ -274,6 +277,8 @@ export const handleTxnScan: Handler<'txnScan'> = async (env, q, o) => {
         return cm.readCheckRange(range.start, range.end, ts, bypassLocks);
       },
       action: async (view) => {
+        const passed = safePointPassed(env, ts);
+        if (passed) return { ok: false, errors: [passed] };
         if (limit === 0) return { ok: true, ops: [], value: { pairs: [] } };
         const r = await scan(view, range, ts, { limit, bypassLocks });
         if (!r.ok) return { ok: false, errors: [r.error] };
@@ -283,6 +288,12 @@ export const handleTxnScan: Handler<'txnScan'> = async (env, q, o) => {
     o,
   );
 };
+
+/** A read at `ts` below the store's known GC safe point: its refusal (the versions it needs may be gone). */
+function safePointPassed(env: HandlerEnv, ts: bigint): SafePointPassedError | undefined {
+  const safePoint = env.gcSafePoint?.() ?? 0n;
+  return ts < safePoint ? { kind: 'SafePointPassed', ts, safePoint } : undefined;
+}
 
 /** [start, end) ∩ the region's range, as checked just before the snapshot. */
 export function clampToRegion(env: Parameters<Handler<'txnScan'>>[0], q: { regionId: number; start: Uint8Array; end?: Uint8Array }): { start: Uint8Array; end?: Uint8Array } {

@@ -216,7 +216,10 @@ export function writePdResponseBody(w: ByteWriter, s: PdResponse): void {
 
 function writeGcRegister(w: ByteWriter, v: GcRegisterResult): void {
   w.bool(v.kind === 'ok');
-  if (v.kind === 'ok') return writeTimestamp(w, v.gcSafePoint);
+  if (v.kind === 'ok') {
+    writeTimestamp(w, v.gcSafePoint);
+    return w.varUint(v.ttlMs);
+  }
   const e = v.error;
   w.varUint(GC_REGISTER_ERROR_KINDS.indexOf(e.kind));
   if (e.kind === 'SafePointPassed') writeTimestamp(w, e.gcSafePoint);
@@ -225,7 +228,10 @@ function writeGcRegister(w: ByteWriter, v: GcRegisterResult): void {
 }
 
 function readGcRegister(r: ByteReader): GcRegisterResult {
-  if (r.bool()) return { kind: 'ok', gcSafePoint: readTimestamp(r) };
+  if (r.bool()) {
+    const gcSafePoint = readTimestamp(r);
+    return { kind: 'ok', gcSafePoint, ttlMs: r.varUint() };
+  }
   const i = r.varUint();
   const kind = GC_REGISTER_ERROR_KINDS[i];
   if (kind === undefined) throw new StoreRpcDecodeError('Malformed', `gc registration error ${i}`);

@@ -256,7 +256,7 @@ const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 
 const ROLLED_BACK_REASONS = ['ttlExpired', 'lockNotExist', 'rolledBack'] as const;
 
 /** Wire numbers of the txn error kinds (append only); a key error carries proto's own codec after its number. */
-const TXN_ERROR_TAGS = { KeyError: 1, Committed: 2, PrimaryMismatch: 3, TxnUnsupported: 4 } as const;
+const TXN_ERROR_TAGS = { KeyError: 1, Committed: 2, PrimaryMismatch: 3, TxnUnsupported: 4, SafePointPassed: 5 } as const;
 /** Txn column families a `TxnUnsupported` names at most. */
 const MISSING_CFS_MAX = 16;
 
@@ -277,6 +277,10 @@ function writeTxnError(w: ByteWriter, e: TxnError): void {
       w.varUint(e.missingColumnFamilies.length);
       for (const cf of e.missingColumnFamilies) w.string(cf);
       return;
+    case 'SafePointPassed':
+      w.varUint(TXN_ERROR_TAGS.SafePointPassed);
+      writeTimestamp(w, e.ts);
+      return writeTimestamp(w, e.safePoint);
     default:
       w.varUint(TXN_ERROR_TAGS.KeyError);
       return writeKeyError(w, e as KeyError);
@@ -301,6 +305,10 @@ function readTxnError(r: ByteReader): TxnError {
     case TXN_ERROR_TAGS.TxnUnsupported: {
       const n = r.count(MISSING_CFS_MAX, 1, 'missing column families');
       return { kind: 'TxnUnsupported', missingColumnFamilies: Array.from({ length: n }, () => r.string(RPC_STRING_BYTES_MAX, 'column family')) };
+    }
+    case TXN_ERROR_TAGS.SafePointPassed: {
+      const ts = readTimestamp(r);
+      return { kind: 'SafePointPassed', ts, safePoint: readTimestamp(r) };
     }
     default:
       // The codec's own decode failure (`decoding` maps it to StoreRpcDecodeError).

@@ -16,8 +16,19 @@ export interface TxnUnsupportedError {
   missingColumnFamilies: string[];
 }
 
-/** Why a transactional request refused: a key error, a txn-level outcome, or an unsupported store. */
-export type TxnError = KeyError | CommittedError | PrimaryMismatchError | TxnUnsupportedError;
+/**
+ * A read (`txnGet`, `txnScan`) at `ts` below the GC safe point this store knows (`gc-worker.ts`):
+ * versions it needs may have been collected, so it is refused rather than answered wrong. The
+ * reader must start again at a fresh ts.
+ */
+export interface SafePointPassedError {
+  kind: 'SafePointPassed';
+  ts: Timestamp;
+  safePoint: Timestamp;
+}
+
+/** Why a transactional request refused: a key error, a txn-level outcome, a read below the GC safe point, or an unsupported store. */
+export type TxnError = KeyError | CommittedError | PrimaryMismatchError | TxnUnsupportedError | SafePointPassedError;
 
 /** A transactional request's value: its result, or every refusing key's error (at least one). */
 export type TxnAnswer<T> = { ok: true; value: T } | { ok: false; errors: TxnError[] };
