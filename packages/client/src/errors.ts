@@ -31,7 +31,18 @@ export type PeerKVErrorKind =
    * another transaction's lock resolver rolled it back), and `transaction()` ran out of
    * re-runs. Nothing of it was committed.
    */
-  | 'TxnAborted';
+  | 'TxnAborted'
+  /**
+   * A pessimistic transaction's lock wait would have closed a cycle of transactions waiting for
+   * each other (the stores' deadlock detector found it), and `transaction()` ran out of re-runs.
+   * Its locks were rolled back; nothing of it was committed.
+   */
+  | 'Deadlock'
+  /**
+   * A pessimistic transaction waited longer than its `waitTimeoutMs` for another transaction's
+   * lock (TiDB's "lock wait timeout exceeded"). Not re-run; nothing of it was committed.
+   */
+  | 'LockWaitTimeout';
 
 export class PeerKVError extends Error {
   override readonly name = 'PeerKVError';

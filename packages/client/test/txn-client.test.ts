@@ -4,47 +4,16 @@
  * (no lost update), lock resolution of an abandoned transaction (rolled back after its TTL,
  * or committed when its primary was), and snapshots at a timestamp.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import { describe, expect, it } from 'vitest';
 import { CF_LOCK } from '@peerkv/txn';
 import { PdCluster, PeerKV, PeerKVError, codec } from '../src/index.ts';
 import { until } from './until.ts';
+import { closeTxnClusterAfterEach, start } from './txn-cluster.ts';
 
-const TXN_CFS = ['default', 'lock', 'write'];
-let cluster: PdCluster | undefined;
-let clients: PeerKV[] = [];
-
-afterEach(async () => {
-  for (const c of clients) c.close();
-  clients = [];
-  await cluster?.close();
-  cluster = undefined;
-});
+closeTxnClusterAfterEach();
 
 const k = (s: string): Uint8Array => codec.text(s);
 const t = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : codec.fromText(b));
-
-async function start(): Promise<{ c: PdCluster; kv: (dataModel?: 'raw' | 'mvcc') => PeerKV }> {
-  const disks = new Map<string, MemoryDisk>();
-  const c = new PdCluster({
-    openEngine: async (name, cfs) => {
-      if (!disks.has(name)) disks.set(name, new MemoryDisk());
-      return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(name) });
-    },
-    store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, dataColumnFamilies: TXN_CFS, dataModel: 'mvcc' },
-  });
-  cluster = c;
-  await c.bootstrap('a');
-  await c.join('b');
-  await c.join('c');
-  const kv = (dataModel: 'raw' | 'mvcc' = 'raw'): PeerKV => {
-    const x = new PeerKV({ pd: c, stores: c, dataModel });
-    clients.push(x);
-    return x;
-  };
-  await until('data region has three voters', () => c.regions().some((r) => r.id !== 1 && r.peers.filter((p) => p.role === 'voter').length === 3));
-  return { c, kv };
-}
 
 /** Splits the data region at `key` through its leader. */
 async function split(c: PdCluster, key: string): Promise<void> {

@@ -61,6 +61,8 @@ export interface CommitOptions {
   onePc: boolean;
   /** Commit by async commit when not by 1PC (default false). */
   asyncCommit?: boolean;
+  /** A pessimistic transaction's largest `forUpdateTs`: its prewrite converts the pessimistic locks (`pessimistic.ts`). */
+  forUpdateTs?: bigint;
   signal?: AbortSignal;
   /** Called with each secondary commit's failure (they are best effort); for tests and metrics. */
   onBackgroundError?: (e: unknown) => void;
@@ -265,6 +267,7 @@ export class Committer {
         startTs: this.startTs,
         lockTtlMs: this.lockTtlMs(),
         txnSize: this.mutations.length,
+        ...(this.o.forUpdateTs === undefined ? {} : { forUpdateTs: this.o.forUpdateTs }),
         mode,
         timeoutMs: this.routing.requestTimeoutMs,
       },

@@ -5,3 +5,4 @@ export type { TransactionInfo, TransactionOptions, TxnBackend, TxnCommitRequest,
 export { LOCK_TTL_MS_DEFAULT, PREWRITE_BATCH_BYTES_MAX, PREWRITE_BATCH_MUTATIONS_MAX } from './committer.ts';
 export { RESOLVED_TXNS_CACHED_MAX } from './lock-resolver.ts';
 export { TXN_SCAN_PAGE_PAIRS } from './snapshot-reader.ts';
+export { LOCK_CONFLICT_RETRIES_MAX, PESSIMISTIC_LOCK_BATCH_KEYS_MAX, PESSIMISTIC_WAIT_TIMEOUT_MS_DEFAULT, PESSIMISTIC_WAIT_TIMEOUT_MS_MAX } from './pessimistic.ts';

@@ -30,6 +30,11 @@ export class SnapshotReader {
     readonly ts: bigint,
   ) {}
 
+  /** The transaction layer a pessimistic transaction reading here locks through (`pessimistic.ts`). */
+  get locking(): { routing: TxnRouting; resolver: LockResolver } {
+    return { routing: this.routing, resolver: this.resolver };
+  }
+
   /** The value of `key` as of `ts` (undefined: none). */
   async get(key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined> {
     const r = await this.withLocks(key, [key], signal, (route, svc) =>

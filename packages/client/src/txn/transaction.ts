@@ -10,6 +10,10 @@
  *   update Jepsen found in TiDB 2.1.7). Only the function is re-run.
  * - A commit whose outcome is unknown throws `Undetermined` and is never re-run.
  * - A read-only transaction commits nothing.
+ * - `{ pessimistic: true }` (`pessimistic.ts`): `getForUpdate`/`lockKeys` lock keys as `fn` runs
+ *   and writes are locked before the commit at the latest; a `Deadlock` re-runs `fn` like a
+ *   conflict. In an optimistic transaction `getForUpdate`/`lockKeys` add the keys to the commit's
+ *   conflict check (a `lock` mutation), so a concurrent commit to them is a `WriteConflict`.
  */
 import type { Mutation } from '@peerkv/txn';
 import { compareKeys } from '@peerkv/pd';
@@ -17,6 +21,9 @@ import { backoffDelayMs, sleepFor, type BackoffOptions, type Clock } from '../ba
 import { PeerKVError } from '../errors.ts';
 import type { KvPair } from '../services.ts';
 import { LOCK_TTL_MS_DEFAULT } from './committer.ts';
+import type { LockResolver } from './lock-resolver.ts';
+import { PESSIMISTIC_WAIT_TIMEOUT_MS_DEFAULT, PESSIMISTIC_WAIT_TIMEOUT_MS_MAX, PessimisticLocks } from './pessimistic.ts';
+import type { TxnRouting } from './routing.ts';
 
 /** Distinct keys one transaction may write. */
 export const TXN_KEYS_MAX = 10_000;
@@ -40,6 +47,13 @@ export interface TransactionOptions {
    * prewrite is in, one round trip sooner than 2PC; its keys are committed in the background.
    */
   asyncCommit?: boolean;
+  /**
+   * Lock keys as `fn` reads them for update (`getForUpdate`, `lockKeys`) and writes them, waiting
+   * for other transactions' locks (default false: optimistic). Commits by 2PC.
+   */
+  pessimistic?: boolean;
+  /** How long one lock acquisition of a pessimistic transaction waits, ms (default `PESSIMISTIC_WAIT_TIMEOUT_MS_DEFAULT`, at most `PESSIMISTIC_WAIT_TIMEOUT_MS_MAX`). */
+  waitTimeoutMs?: number;
 }
 
 /** What a committed transaction reports besides `fn`'s value. */
@@ -91,6 +105,8 @@ export interface TxnReader {
   get(key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined>;
   /** Live pairs of [start, end) (empty end: unbounded) in key order, at most `limit`. */
   scan(start: Uint8Array, end: Uint8Array, limit: number, signal?: AbortSignal): AsyncIterableIterator<KvPair>;
+  /** Where a pessimistic transaction takes its locks (absent: this reader cannot, e.g. a browser tab's). */
+  readonly locking?: { routing: TxnRouting; resolver: LockResolver };
 }
 
 /** How a transaction's commit is asked for (the committer's options, as the caller chose them). */
@@ -100,6 +116,8 @@ export interface TxnCommitRequest {
   beganAtMs: number;
   onePc: boolean;
   asyncCommit: boolean;
+  /** A pessimistic transaction's largest `forUpdateTs` (its prewrite converts the pessimistic locks). */
+  forUpdateTs?: bigint;
   signal?: AbortSignal;
 }
 
@@ -159,11 +177,49 @@ function scanBounds(o: TxnScanOptions): { start: Uint8Array; end: Uint8Array } {
 /** One run of a transaction's function: reads at `startTs`, buffered writes. */
 export class Transaction extends Snapshot {
   private readonly writes = new Map<string, Mutation>();
+  /** Keys read for update (`getForUpdate`, `lockKeys`): committed as `lock` mutations unless written. */
+  private readonly forUpdate = new Map<string, Uint8Array>();
   private bytes = 0;
   private done = false;
 
-  constructor(reader: TxnReader, checks: TxnValueChecks) {
+  constructor(
+    reader: TxnReader,
+    checks: TxnValueChecks,
+    /** A pessimistic transaction's locks (absent: optimistic). */
+    private readonly locks?: PessimisticLocks,
+  ) {
     super(reader, checks);
+  }
+
+  /**
+   * `SELECT … FOR UPDATE`: the key's value, and no other transaction may commit it before this
+   * one. Pessimistic: locks it now and returns its newest committed value (own write first).
+   * Optimistic: reads at the start ts; a commit to it by another transaction before this one
+   * commits is a `WriteConflict` (`fn` re-runs).
+   */
+  async getForUpdate(key: Uint8Array, o: { signal?: AbortSignal } = {}): Promise<Uint8Array | undefined> {
+    this.checks.key(key);
+    this.markForUpdate([key]);
+    const own = this.writes.get(slot(key));
+    const locked = this.locks ? (await this.locks.lock([key], own === undefined))[0] : undefined;
+    if (own !== undefined) return own.op === 'put' ? own.value : undefined;
+    return this.locks ? locked : this.reader.get(key, o.signal);
+  }
+
+  /** Locks `keys` (pessimistic) or adds them to the commit's conflict check (optimistic), as `getForUpdate` without the read. */
+  async lockKeys(keys: Uint8Array[]): Promise<void> {
+    for (const k of keys) this.checks.key(k);
+    const distinct = [...new Map(keys.map((k) => [slot(k), k])).values()];
+    this.markForUpdate(distinct);
+    if (this.locks) await this.locks.lock(distinct, false);
+  }
+
+  private markForUpdate(keys: readonly Uint8Array[]): void {
+    if (this.done) throw new PeerKVError('InvalidArgument', 'the transaction has ended: lock inside its function');
+    for (const k of keys) {
+      if (!this.forUpdate.has(slot(k)) && this.writes.size + this.forUpdate.size >= TXN_KEYS_MAX) throw new PeerKVError('InvalidArgument', `a transaction writes or locks at most ${TXN_KEYS_MAX} keys`);
+      this.forUpdate.set(slot(k), k);
+    }
   }
 
   /** The start ts: every read sees the database as of it. */
@@ -221,17 +277,18 @@ export class Transaction extends Snapshot {
     const k = slot(m.key);
     const old = this.writes.get(k);
     const size = (x: Mutation): number => x.key.length + ('value' in x ? x.value.length : 0);
-    if (old === undefined && this.writes.size >= TXN_KEYS_MAX) throw new PeerKVError('InvalidArgument', `a transaction writes at most ${TXN_KEYS_MAX} keys`);
+    if (old === undefined && this.writes.size + this.forUpdate.size >= TXN_KEYS_MAX) throw new PeerKVError('InvalidArgument', `a transaction writes at most ${TXN_KEYS_MAX} keys`);
     const bytes = this.bytes - (old ? size(old) : 0) + size(m);
     if (bytes > TXN_BYTES_MAX) throw new PeerKVError('InvalidArgument', `a transaction writes at most ${TXN_BYTES_MAX} bytes`);
     this.bytes = bytes;
     this.writes.set(k, m);
   }
 
-  /** Ends the run: no more writes; the mutations sorted by key (the first is the primary). */
+  /** Ends the run: no more writes; the mutations (keys read for update and not written: `lock`) sorted by key (the first is the primary). */
   seal(): Mutation[] {
     this.done = true;
-    return [...this.writes.values()].sort((a, b) => compareKeys(a.key, b.key));
+    const locks: Mutation[] = [...this.forUpdate].filter(([s]) => !this.writes.has(s)).map(([, key]) => ({ op: 'lock', key }));
+    return [...this.writes.values(), ...locks].sort((a, b) => compareKeys(a.key, b.key));
   }
 }
 
@@ -246,27 +303,42 @@ export async function runTransaction<T>(
   if (!Number.isSafeInteger(retriesMax) || retriesMax < 0 || retriesMax > TXN_RETRIES_MAX) throw new PeerKVError('InvalidArgument', `retriesMax must be an integer in [0, ${TXN_RETRIES_MAX}]`);
   const lockTtlMs = o.lockTtlMs ?? LOCK_TTL_MS_DEFAULT;
   if (!Number.isSafeInteger(lockTtlMs) || lockTtlMs < 1) throw new PeerKVError('InvalidArgument', 'lockTtlMs must be a positive integer');
+  const waitTimeoutMs = o.waitTimeoutMs ?? PESSIMISTIC_WAIT_TIMEOUT_MS_DEFAULT;
+  if (!Number.isSafeInteger(waitTimeoutMs) || waitTimeoutMs < 0 || waitTimeoutMs > PESSIMISTIC_WAIT_TIMEOUT_MS_MAX) throw new PeerKVError('InvalidArgument', `waitTimeoutMs must be an integer in [0, ${PESSIMISTIC_WAIT_TIMEOUT_MS_MAX}]`);
   for (let attempt = 1; ; attempt++) {
     if (o.signal?.aborted) throw new PeerKVError('Aborted', 'aborted');
     const reader = await backend.begin(o.signal);
     const startTs = reader.ts;
     const beganAtMs = backend.clock.now();
-    const tx = new Transaction(reader, checks);
-    const value = await fn(tx);
-    const mutations = tx.seal();
-    if (mutations.length === 0) return { value, info: { startTs, attempts: attempt, onePc: false } };
+    const locks = o.pessimistic === true ? pessimisticLocks(reader, { startTs, lockTtlMs, beganAtMs, waitTimeoutMs, ...(o.signal ? { signal: o.signal } : {}) }) : undefined;
+    const tx = new Transaction(reader, checks, locks);
     try {
-      const committed = await backend.commit(startTs, mutations, { lockTtlMs, beganAtMs, onePc: o.onePc ?? true, asyncCommit: o.asyncCommit ?? false, ...(o.signal ? { signal: o.signal } : {}) });
+      const value = await fn(tx);
+      // A pessimistic commit locks its writes first and converts the locks (2PC only).
+      const { mutations, forUpdateTs } = locks ? await locks.prepareCommit(tx.seal()) : { mutations: tx.seal(), forUpdateTs: undefined };
+      if (mutations.length === 0) return { value, info: { startTs, attempts: attempt, onePc: false } };
+      const how = locks ? { onePc: false, asyncCommit: false, forUpdateTs } : { onePc: o.onePc ?? true, asyncCommit: o.asyncCommit ?? false };
+      const committed = await backend.commit(startTs, mutations, { lockTtlMs, beganAtMs, ...how, ...(o.signal ? { signal: o.signal } : {}) });
       return { value, info: { startTs, commitTs: committed.commitTs, attempts: attempt, onePc: committed.onePc } };
     } catch (e) {
-      const retryable = isRetryable(e);
-      if (!retryable || attempt > retriesMax) throw e;
+      locks?.rollback();
+      // A conflict met while `fn` ran (a pessimistic lock's `Deadlock`) re-runs it too.
+      if (!isRetryable(e) || attempt > retriesMax) throw e;
       await sleepFor(backend.clock, backoffDelayMs(backend.backoff, attempt, backend.random), o.signal);
+    } finally {
+      locks?.stop();
     }
   }
 }
 
+/** A pessimistic run's locks, through the reader's transaction layer. */
+function pessimisticLocks(reader: TxnReader, o: ConstructorParameters<typeof PessimisticLocks>[2]): PessimisticLocks {
+  if (reader.locking === undefined) throw new PeerKVError('InvalidArgument', 'pessimistic transactions are not served here (a browser tab: run them on the host)');
+  return new PessimisticLocks(reader.locking.routing, reader.locking.resolver, o);
+}
+
 /** Whether a transaction's failure left nothing committed and its function may run again. */
 function isRetryable(e: unknown): boolean {
-  return e instanceof Error && 'kind' in e && ((e as { kind: unknown }).kind === 'WriteConflict' || (e as { kind: unknown }).kind === 'TxnAborted');
+  const kind = e instanceof Error && 'kind' in e ? (e as { kind: unknown }).kind : undefined;
+  return kind === 'WriteConflict' || kind === 'TxnAborted' || kind === 'Deadlock';
 }
