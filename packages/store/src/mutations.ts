@@ -22,4 +22,9 @@ export interface StoreTestMutations {
   restartedReadContext?: boolean;
   /** A new leader serves async-commit and 1PC prewrites without first raising `maxTs` from PD's TSO. */
   maxTsSyncOff?: boolean;
+  /**
+   * Async-commit and 1PC prewrites compute their commit ts as if `maxTs` were 0: a commit ts
+   * below a read already served (the simulator's `--txn --mutation asyncCommitBelowMaxTs`).
+   */
+  asyncCommitIgnoresMaxTs?: boolean;
 }

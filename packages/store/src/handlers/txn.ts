@@ -79,7 +79,8 @@ export const handleTxnPrewrite: Handler<'txnPrewrite'> = async (env, q, o) => {
     if (needsMaxTs && !maxTsSync.isSynced(peer)) return { ok: false, regionError: { kind: 'ServerIsBusy', reason: `region ${q.regionId}: maxTs not synced in this term`, backoffMs: 0 } };
     if (needsMaxTs) guard = cm.lockKeys(keys);
     for (let attempt = 0; attempt < PREWRITE_MAX_TS_RETRIES; attempt++) {
-      const maxTsRead = cm.maxTs();
+      const maxTsSeen = cm.maxTs();
+      const maxTsRead = env.ctx.mutations.asyncCommitIgnoresMaxTs ? 0n : maxTsSeen;
       let mode: CommitMode;
       if (q.mode.kind === 'asyncCommit') mode = { kind: 'asyncCommit', secondaries: q.mode.secondaries, maxTs: maxTsRead };
       else if (q.mode.kind === 'onePc') mode = { kind: 'onePc', commitTs: asyncCommitMinTs(startTs, forUpdateTs, maxTsRead) };
@@ -88,7 +89,7 @@ export const handleTxnPrewrite: Handler<'txnPrewrite'> = async (env, q, o) => {
       const r = await prewrite(view, props, q.mutations);
       if (!r.ok) return { ok: false, errors: r.errors };
       // A read raised maxTs while the prewrite computed: its ts may be at or above our locks' minCommitTs.
-      if (guard !== undefined && cm.maxTs() !== maxTsRead) continue;
+      if (guard !== undefined && cm.maxTs() !== maxTsSeen) continue;
       if (guard !== undefined) showLocks(guard, r.ops, q, r.onePcCommitTs);
       const value = r.onePcCommitTs === undefined ? { minCommitTs: r.minCommitTs } : { minCommitTs: r.minCommitTs, onePcCommitTs: r.onePcCommitTs };
       return { ok: true, ops: r.ops, value };
