@@ -17,6 +17,7 @@ import { TsoBatcher } from './tso-batcher.ts';
 import { LockResolver } from './txn/lock-resolver.ts';
 import type { RegionRequestOutcome, TxnRouting } from './txn/routing.ts';
 import { MvccKv } from './txn/mvcc-kv.ts';
+import { GcRegistration } from './txn/gc-registration.ts';
 import { SnapshotReader } from './txn/snapshot-reader.ts';
 import { Committer, LOCK_TTL_MS_DEFAULT } from './txn/committer.ts';
 import { Snapshot, TXN_KEYS_MAX, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions, type TxnBackend, type TxnCommitRequest } from './txn/transaction.ts';
@@ -709,7 +710,10 @@ export class PeerKV {
       if (ts < safePoint) throw new PeerKVError('InvalidArgument', `snapshot ts ${ts} is below the GC safe point ${safePoint}`);
     }
     const at = ts ?? (await this.getTimestamp(o));
-    return new Snapshot(new SnapshotReader(routing, resolver, at), VALUE_CHECKS);
+    const reader = new SnapshotReader(routing, resolver, at);
+    // An old ts is registered with PD before its first read (`SafePointPassed` if GC passed it).
+    if (ts !== undefined) await routing.gc?.ensureCovered(at);
+    return new Snapshot(reader, VALUE_CHECKS);
   }
 
   private txnLayer(): { routing: TxnRouting; resolver: LockResolver; backend: TxnBackend } {
@@ -726,14 +730,16 @@ export class PeerKV {
       },
       route: (key, signal) => this.route(key, signal),
       getTimestamp: (o) => this.getTimestamp(o),
+      ...(this.pd.registerGcService ? { gc: new GcRegistration(this.pd, this.clientId, this.clock, this.random) } : {}),
     };
     const resolver = new LockResolver(routing);
     const backend: TxnBackend = {
       clock: this.clock,
       random: this.random,
       backoff: this.backoff,
-      begin: async (signal) => new SnapshotReader(routing, resolver, await this.getTimestamp({ signal })),
+      begin: async (signal) => new SnapshotReader(routing, resolver, await this.getTimestamp({ signal })).pinned(),
       commit: async (startTs, mutations, co) => {
+        await routing.gc?.ensureCovered(startTs);
         const r = await new Committer(routing, resolver, startTs, mutations, co).commit();
         return { commitTs: r.commitTs, onePc: r.onePc };
       },
@@ -745,6 +751,7 @@ export class PeerKV {
   close(): void {
     this.closed = true;
     this.tsoBatcher?.close();
+    void this.txn?.routing.gc?.close();
   }
 }
 

@@ -21,6 +21,12 @@ export type PeerKVErrorKind =
    */
   | 'Undetermined'
   /**
+   * A read or commit at a ts below PD's GC safe point: the versions it needs may be collected
+   * (`txn/gc-registration.ts`). `transaction()` re-runs its function at a new start ts, like a
+   * conflict, within its re-runs; a `kv.snapshot(ts)` must be taken again at a newer ts.
+   */
+  | 'SafePointPassed'
+  /**
    * A transaction conflicted with another that committed a write to one of its keys after it
    * began (snapshot isolation's first-committer-wins), and `transaction()` ran out of re-runs.
    * Nothing of it was committed.

@@ -7,6 +7,7 @@
 import type { Result } from '@peerkv/store';
 import type { BackoffOptions, Clock } from '../backoff.ts';
 import type { KvService, RegionRoute } from '../services.ts';
+import type { GcRegistration } from './gc-registration.ts';
 
 /** One request's retry loop's end: a value, or why not and whether an attempt may have taken effect. */
 export type RegionRequestOutcome<T> =
@@ -34,6 +35,8 @@ export interface TxnRouting {
   route(key: Uint8Array, signal?: AbortSignal): Promise<RegionRoute>;
   /** A fresh TSO timestamp. */
   getTimestamp(o?: { signal?: AbortSignal }): Promise<bigint>;
+  /** The client's GC registration: readers hold their ts with it (absent: PD takes no registrations here). */
+  readonly gc?: GcRegistration;
 }
 
 /** `keys` grouped by the region holding each (in the order regions were first met). */

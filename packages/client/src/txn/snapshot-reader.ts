@@ -12,6 +12,7 @@ import { sleepFor } from '../backoff.ts';
 import { PeerKVError } from '../errors.ts';
 import type { KvPair, KvService, RegionRoute } from '../services.ts';
 import { LOCK_WAIT_STEP_MS_MAX } from './committer.ts';
+import type { GcHold } from './gc-registration.ts';
 import type { LockInfo, LockResolver } from './lock-resolver.ts';
 import type { TxnRouting } from './routing.ts';
 
@@ -23,12 +24,27 @@ export const BYPASS_LOCKS_PER_READER_MAX = 1024;
 export class SnapshotReader {
   /** Start ts of running transactions pushed past `ts`: their locks are read around. */
   private readonly bypass = new Set<bigint>();
+  /** Keeps PD's GC safe point at or below `ts` while this reader is used (`gc-registration.ts`). */
+  private readonly hold: GcHold | undefined;
 
   constructor(
     private readonly routing: TxnRouting,
     private readonly resolver: LockResolver,
     readonly ts: bigint,
-  ) {}
+  ) {
+    this.hold = routing.gc?.hold(ts);
+  }
+
+  /** Holds the ts until `release` (a transaction's run), not only while reads come. */
+  pinned(): this {
+    this.hold?.pin();
+    return this;
+  }
+
+  /** Stops holding the ts (a transaction's run ended). */
+  release(): void {
+    this.hold?.release();
+  }
 
   /** The transaction layer a pessimistic transaction reading here locks through (`pessimistic.ts`). */
   get locking(): { routing: TxnRouting; resolver: LockResolver } {
@@ -94,6 +110,7 @@ export class SnapshotReader {
     const deadline = this.routing.clock.now() + this.routing.backoff.budgetMs;
     let lastError: RegionError | undefined;
     for (;;) {
+      this.hold?.check();
       const r = await this.routing.send(locate, keys, fn, signal);
       if (r.kind === 'regroup') continue;
       if (r.kind !== 'applied') {
@@ -118,5 +135,6 @@ function readError(e: TxnError): PeerKVError {
     const missing = e.missingColumnFamilies.length > 0 ? `; missing column families: ${e.missingColumnFamilies.join(', ')}` : '';
     return new PeerKVError('Unavailable', `the stores do not serve transactions (they hold the raw data model, not mvcc${missing})`);
   }
+  if (e.kind === 'SafePointPassed') return new PeerKVError('SafePointPassed', `a read at ts ${e.ts} is below the store's GC safe point ${e.safePoint}: the versions it needs may be collected; start again at a new ts`);
   return new PeerKVError('Unavailable', `read refused: ${e.kind}`);
 }

@@ -107,6 +107,8 @@ export interface TxnReader {
   scan(start: Uint8Array, end: Uint8Array, limit: number, signal?: AbortSignal): AsyncIterableIterator<KvPair>;
   /** Where a pessimistic transaction takes its locks (absent: this reader cannot, e.g. a browser tab's). */
   readonly locking?: { routing: TxnRouting; resolver: LockResolver };
+  /** The run that read here ended: stop holding its ts back from GC (`gc-registration.ts`). */
+  release?(): void;
 }
 
 /** How a transaction's commit is asked for (the committer's options, as the caller chose them). */
@@ -327,6 +329,7 @@ export async function runTransaction<T>(
       await sleepFor(backend.clock, backoffDelayMs(backend.backoff, attempt, backend.random), o.signal);
     } finally {
       locks?.stop();
+      reader.release?.();
     }
   }
 }
@@ -340,5 +343,5 @@ function pessimisticLocks(reader: TxnReader, o: ConstructorParameters<typeof Pes
 /** Whether a transaction's failure left nothing committed and its function may run again. */
 function isRetryable(e: unknown): boolean {
   const kind = e instanceof Error && 'kind' in e ? (e as { kind: unknown }).kind : undefined;
-  return kind === 'WriteConflict' || kind === 'TxnAborted' || kind === 'Deadlock';
+  return kind === 'WriteConflict' || kind === 'TxnAborted' || kind === 'Deadlock' || kind === 'SafePointPassed';
 }
