@@ -181,6 +181,25 @@ describe('pessimistic transactions', () => {
     expect(await read(a, 'w2')).toBe('free');
   });
 
+  it('a dead holder\'s lock is resolved once its TTL is out, between store waits: the waiter acquires within its waitTimeoutMs', async () => {
+    const { c, kv } = await start();
+    const a = kv();
+    const route = (await c.getRegion(k('d')))!;
+    const dead = await a.getTimestamp();
+    // A pessimistic transaction that locked `d` and died (a closed tab): no heartbeat, no rollback.
+    let locked = false;
+    for (const s of c.stores.values()) {
+      const r = await s.handle({ type: 'txnPessimisticLock', regionId: route.region.id, epoch: route.region.epoch, keys: [k('d')], primary: k('d'), startTs: dead, forUpdateTs: dead, lockTtlMs: 300, waitTimeoutMs: 0, timeoutMs: 2000 });
+      locked ||= r.ok && r.value.ok;
+    }
+    expect(locked).toBe(true);
+    const t0 = Date.now();
+    const { info } = await a.transactionWithInfo(async (tx) => tx.put(k('d'), k('alive')), { pessimistic: true, waitTimeoutMs: 5000, retriesMax: 0 });
+    expect(info.attempts).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(await read(a, 'd')).toBe('alive');
+  });
+
   it('in an optimistic transaction getForUpdate joins the commit\'s conflict check: a concurrent commit to the key is a WriteConflict', async () => {
     const { kv } = await start();
     const [a, b] = [kv(), kv()];

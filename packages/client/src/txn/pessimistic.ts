@@ -8,9 +8,11 @@
  *   newest committed value under the lock (what `SELECT … FOR UPDATE` reads), not the value at
  *   the start ts. The first key locked is the transaction's primary.
  * - **Waiting**: a key locked by another transaction is waited for on the store (up to
- *   `waitTimeoutMs` per acquisition, `PESSIMISTIC_WAIT_TIMEOUT_MS_DEFAULT`); a lock whose holder
- *   died is resolved through its primary once its TTL is out (`LockResolver`), then asked again.
- *   Past `waitTimeoutMs`: `LockWaitTimeout` (not re-run: TiDB's "lock wait timeout exceeded").
+ *   `waitTimeoutMs` per acquisition, `PESSIMISTIC_WAIT_TIMEOUT_MS_DEFAULT`, in store waits of at
+ *   most `PESSIMISTIC_WAIT_STEP_MS_MAX`); after each, a lock whose holder died is resolved through
+ *   its primary once its TTL is out (`LockResolver`), and the lock asked again. Past
+ *   `waitTimeoutMs` with the holder alive: `LockWaitTimeout` (not re-run: TiDB's "lock wait
+ *   timeout exceeded").
  * - **WriteConflict** on a lock (the key was committed after `forUpdateTs`) takes the lock again
  *   at a newer `forUpdateTs` (at most `LOCK_CONFLICT_RETRIES_MAX` times): only the lock is
  *   retried, not `fn`; what `fn` reads under the lock is current.
@@ -31,7 +33,9 @@ import type { Mutation } from '@peerkv/txn';
 import { LOCK_TTL_MS_MAX } from '@peerkv/txn';
 import { compareKeys } from '@peerkv/pd';
 import type { TimerHandle } from '@peerkv/proto';
+import { sleepFor } from '../backoff.ts';
 import { PeerKVError } from '../errors.ts';
+import { LOCK_WAIT_STEP_MS_MAX } from './committer.ts';
 import type { LockInfo, LockResolver } from './lock-resolver.ts';
 import { groupByRegion, type TxnRouting } from './routing.ts';
 
@@ -39,6 +43,11 @@ import { groupByRegion, type TxnRouting } from './routing.ts';
 export const PESSIMISTIC_WAIT_TIMEOUT_MS_DEFAULT = 1000;
 /** The longest wait a caller may ask for, ms (the store's `PESSIMISTIC_WAIT_TIMEOUT_MS_MAX`). */
 export const PESSIMISTIC_WAIT_TIMEOUT_MS_MAX = 60_000;
+/**
+ * The longest one lock request waits on the store, ms (TiKV's `wait_for_lock_timeout`): a longer
+ * `waitTimeoutMs` is waited in steps, resolving between them a holder whose TTL ran out.
+ */
+export const PESSIMISTIC_WAIT_STEP_MS_MAX = 1000;
 /** Re-locks at a newer `forUpdateTs` after `WriteConflict`, per acquisition. */
 export const LOCK_CONFLICT_RETRIES_MAX = 32;
 /** Keys per pessimistic lock request. */
@@ -147,10 +156,11 @@ export class PessimisticLocks {
   private async lockGroup(keys: Uint8Array[], returnValues: boolean, values: Map<string, Uint8Array | undefined>): Promise<void> {
     const clock = this.routing.clock;
     const deadline = clock.now() + this.o.waitTimeoutMs;
-    for (let conflicts = 0; ; ) {
+    for (let conflicts = 0, late = false; ; ) {
       if (this.o.signal?.aborted) throw new PeerKVError('Aborted', 'aborted');
       const forUpdateTs = await this.routing.getTimestamp({ signal: this.o.signal });
-      const waitMs = Math.max(0, Math.min(PESSIMISTIC_WAIT_TIMEOUT_MS_MAX, deadline - clock.now()));
+      const waitMs = Math.max(0, Math.min(PESSIMISTIC_WAIT_STEP_MS_MAX, deadline - clock.now()));
+      const sentAtMs = clock.now();
       const r = await this.routing.send<TxnAnswer<TxnPessimisticLockResult>>(keys[0], keys, (route, svc) =>
         svc.handle(
           {
@@ -192,9 +202,19 @@ export class PessimisticLocks {
         if (++conflicts > LOCK_CONFLICT_RETRIES_MAX) throw new PeerKVError('WriteConflict', `a key was committed after each of ${LOCK_CONFLICT_RETRIES_MAX} lock attempts`);
         continue;
       }
-      // Only locks are in the way: the store waited; resolve the ones whose holder is gone.
-      if (clock.now() >= deadline) throw new PeerKVError('LockWaitTimeout', `a lock of transaction ${(errors[0] as LockInfo).startTs} was held past waitTimeoutMs (${this.o.waitTimeoutMs} ms)`);
-      await this.resolver.resolve(errors as LockInfo[], 0n, this.o.signal);
+      // Only locks are in the way and the store waited: resolve those whose holder is gone, then
+      // ask again (once more past the deadline if that cleared them).
+      const res = await this.resolver.resolve(errors as LockInfo[], 0n, this.o.signal);
+      if (clock.now() < deadline) {
+        // A store that answered before its wait (its waiter bounds were reached) is not asked again at once.
+        if (res.msBeforeExpired > 0 && clock.now() - sentAtMs < waitMs) await sleepFor(clock, Math.min(res.msBeforeExpired, LOCK_WAIT_STEP_MS_MAX, deadline - clock.now()), this.o.signal);
+        continue;
+      }
+      if (res.msBeforeExpired === 0 && !late) {
+        late = true;
+        continue;
+      }
+      throw new PeerKVError('LockWaitTimeout', `a lock of transaction ${(errors[0] as LockInfo).startTs} was held past waitTimeoutMs (${this.o.waitTimeoutMs} ms)`);
     }
   }
 
