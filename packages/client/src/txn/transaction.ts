@@ -14,6 +14,9 @@
  *   and writes are locked before the commit at the latest; a `Deadlock` re-runs `fn` like a
  *   conflict. In an optimistic transaction `getForUpdate`/`lockKeys` add the keys to the commit's
  *   conflict check (a `lock` mutation), so a concurrent commit to them is a `WriteConflict`.
+ * - The start ts is held back from GC while the run lasts (`gc-registration.ts`); a read or commit
+ *   that finds PD's GC safe point past it (`SafePointPassed`: the versions it needs may be gone)
+ *   re-runs `fn` at a new start ts, like a conflict.
  */
 import type { Mutation } from '@peerkv/txn';
 import { compareKeys } from '@peerkv/pd';
@@ -36,7 +39,7 @@ export const TXN_RETRIES_MAX = 100;
 
 export interface TransactionOptions {
   signal?: AbortSignal;
-  /** Re-runs of `fn` after `WriteConflict` or `TxnAborted` (default `TXN_RETRIES_DEFAULT`, at most `TXN_RETRIES_MAX`). */
+  /** Re-runs of `fn` after `WriteConflict`, `TxnAborted`, `Deadlock` or `SafePointPassed` (default `TXN_RETRIES_DEFAULT`, at most `TXN_RETRIES_MAX`). */
   retriesMax?: number;
   /** Lock TTL, ms (default `LOCK_TTL_MS_DEFAULT`). */
   lockTtlMs?: number;
