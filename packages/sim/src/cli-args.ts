@@ -41,7 +41,9 @@ export class CliArgsError extends Error {
 }
 
 /** Usage text. */
-export const USAGE = `usage: npm run sim -- [--seeds N] [--seed S] [--nodes 3|5] [--ops N] [--verbose [--trace-node ID]] [--fail-fast] [--remove-leader] [--durability strict|relaxed] [--mutation ${MUTATION_NAMES.join('|')}]`;
+export const USAGE = `usage: npm run sim -- [--seeds N] [--seed S] [--nodes 3|5] [--ops N] [--verbose [--trace-node ID]] [--fail-fast] [--remove-leader] [--durability strict|relaxed] [--mutation ${MUTATION_NAMES.join('|')}]
+       npm run sim -- --cluster [--seeds N] ...   whole clusters (packages/sim/src/cluster/README.md)
+       npm run sim -- --txn [--seeds N] [--seed S] [--verbose] [--mutation M]   transactional workloads on whole clusters, checked for snapshot isolation`;
 
 const SEEDS_DEFAULT = 20;
 

@@ -9,7 +9,7 @@
 import { CliArgsError, USAGE, parseCliArgs, type CliArgs } from './cli-args.ts';
 import { defaultOptions, type SimMutations, type SimOptions } from './options.ts';
 import { runSeed, type SeedResult } from './simulation.ts';
-import { runClusterCli } from './cluster/index.ts';
+import { runClusterCli, runTxnCli } from './cluster/index.ts';
 
 /** The options a mutation name turns on. */
 export function mutationOptions(name: CliArgs['mutation']): SimMutations {
@@ -128,6 +128,8 @@ function main(argv: readonly string[]): number {
 }
 
 // `--cluster` runs whole PD-driven clusters (stores + PD + clients) instead of bare Raft groups.
+// `--txn` runs transactional workloads on those clusters, checked for snapshot isolation.
 const argv = process.argv.slice(2);
-if (argv.includes('--cluster')) process.exitCode = await runClusterCli(argv);
+if (argv.includes('--txn')) process.exitCode = await runTxnCli(argv);
+else if (argv.includes('--cluster')) process.exitCode = await runClusterCli(argv);
 else process.exitCode = main(argv);

@@ -103,14 +103,14 @@ export function parseClusterArgs(argv: readonly string[]): ClusterCliArgs {
 }
 
 /** `k=v` pairs of a record of counts, in its key order. */
-function counts(c: object): string {
+export function counts(c: object): string {
   return Object.entries(c)
     .map(([k, v]) => `${k}=${String(v)}`)
     .join(' ');
 }
 
 /** Adds every count of `from` into `into`. */
-function addCounts<T extends object>(into: T, from: T): void {
+export function addCounts<T extends object>(into: T, from: T): void {
   const a = into as Record<string, number>;
   for (const [k, v] of Object.entries(from)) a[k] = (a[k] ?? 0) + (v as number);
 }

@@ -119,6 +119,8 @@ export class ClusterEnv {
       // chunks, through loss, duplication and reordering.
       snapshotTransfer: { chunkBytesMax: 48, chunksInflightMax: 3, resendMs: 150, resendsMax: 8, receiveTimeoutMs: 2_000 },
       durability: o.durability,
+      ...(o.dataColumnFamilies ? { dataColumnFamilies: o.dataColumnFamilies } : {}),
+      ...(o.dataModel ? { dataModel: o.dataModel } : {}),
       ...(o.mutations.store ? { unsafeTestMutations: { ...o.mutations.store } } : {}),
     };
     this.pd = new PdCluster({
@@ -177,6 +179,11 @@ export class ClusterEnv {
     disk.unsynced = this.o.mutations.unsyncedDisk === true;
     if (slow) this.log(`disk ${name} is slow (${min}-${max} ms per write, stalls ${sMin}-${sMax} ms)`);
     return disk;
+  }
+
+  /** The engine open on device `d`'s current disk, if its store runs (the txn simulator's GC writes through it). */
+  engineOf(d: Device): MemoryEngine | undefined {
+    return d.up ? this.engines.get(d.engineName) : undefined;
   }
 
   /** Counters of every disk ever used, summed. */

@@ -10,3 +10,5 @@ export { VirtualScheduler, VirtualTimeoutError, VIRTUAL_EPOCH_MS } from './virtu
 export { VirtualPdClient } from './virtual-pd-client.ts';
 export { ClusterEnv, type Device, type StoreFault } from './cluster-env.ts';
 export { coverageProblem, convergenceProblem, overlapProblem, pdReplicaOverlapProblem, clusterDump, type ClusterViolation, type ClusterViolationKind } from './checks.ts';
+export { runTxnSeed, defaultTxnOptions, TXN_DATA_CFS, type TxnSeedResult, type TxnSimOptions, type TxnMutations, type TxnViolation } from './txn-run.ts';
+export { runTxnCli, parseTxnArgs, txnMutationOptions, TXN_MUTATIONS, TXN_USAGE, TxnCliError, type TxnCliArgs, type TxnMutationName } from './cli-txn.ts';

@@ -114,6 +114,10 @@ export interface ClusterSimOptions {
   maxReplicas: number;
   /** Work budget of the linearizability check, search steps (over it the verdict is `unknown`). */
   checkBudgetSteps: number;
+  /** The stores' data column families (`--txn` declares `default`, `lock`, `write`); absent: the store's default. */
+  dataColumnFamilies?: readonly string[];
+  /** The stores' data model (`--txn`: `mvcc`); absent: the store's default (`raw`). */
+  dataModel?: 'raw' | 'mvcc';
   mutations: ClusterMutations;
 }
 

@@ -101,7 +101,7 @@ export function historyHash(ops: readonly Operation[]): string {
 }
 
 /** Runs `p` on virtual time for at most `maxMs`; throws if it neither resolves nor rejects. */
-async function within<T>(env: ClusterEnv, what: string, p: Promise<T>, maxMs: number): Promise<T> {
+export async function within<T>(env: ClusterEnv, what: string, p: Promise<T>, maxMs: number): Promise<T> {
   const r = await env.sched.await(p, maxMs);
   if (r === undefined) throw new Error(`${what}: not done after ${maxMs} virtual ms`);
   if ('error' in r) throw r.error;
@@ -160,26 +160,13 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     const reader = makeClient(env, o.clients, 'linearizable');
     const failed = await within(env, 'final reads', finalReads(env, reader, history, o.clients), o.keys * o.clientBudgetMs * 2);
     if (failed > 0) violations.push({ kind: 'liveness', atMs: at(), message: `${failed} final read(s) failed on the healed cluster` });
-    // Converged and quiet: every replica has caught up; sample once more.
-    await env.sched.runFor(QUIET_BEFORE_LAST_DIGEST_MS);
-    await within(env, 'last digest sample', digests.sample(env), o.setupMaxMs);
-    const cov = coverageProblem(env.pd.regions());
+    const cov = await lastChecks(env, digests);
     if (cov) violations.push({ kind: 'regionCoverage', atMs: at(), message: cov });
-    env.collectStopped();
   } catch (e) {
     violations.push({ kind: 'storeError', atMs: at(), message: `run aborted: ${String((e as Error).stack ?? e)}` });
   }
   history.closePending(env.rel());
-  for (const f of env.storeFaults) violations.push({ kind: 'storeError', atMs: f.atMs - env.startMs, message: `${f.device} store ${f.storeId ?? '?'}: ${f.reason}` });
-  // One violation per distinct error (a broken replica can throw the same assertion every tick).
-  const thrown = new Map<string, { atMs: number; times: number }>();
-  for (const c of env.sched.callbackErrors) {
-    const text = String((c.error as Error).stack ?? c.error);
-    const seen = thrown.get(text);
-    if (seen) seen.times++;
-    else thrown.set(text, { atMs: c.atMs - env.startMs, times: 1 });
-  }
-  for (const [text, t] of thrown) violations.push({ kind: 'storeError', atMs: t.atMs, message: `timer callback threw${t.times > 1 ? ` (${t.times} times)` : ''}: ${text}` });
+  for (const p of storeErrorProblems(env)) violations.push({ kind: 'storeError', ...p });
   // Stale reads promise no linearizability: they get their own, weaker check.
   const linearizable = history.operations().filter((op) => op.via !== 'staleGet');
   for (const p of checkStaleReads(history.operations())) violations.push({ kind: 'staleRead', atMs: p.atMs, message: p.message });
@@ -217,6 +204,36 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
   };
 }
 
+/**
+ * Stores that stopped with an error and timer callbacks that threw, as problems: one per
+ * distinct error (a broken replica can throw the same assertion every tick).
+ */
+export function storeErrorProblems(env: ClusterEnv): { atMs: number; message: string }[] {
+  const out = env.storeFaults.map((f) => ({ atMs: f.atMs - env.startMs, message: `${f.device} store ${f.storeId ?? '?'}: ${f.reason}` }));
+  const thrown = new Map<string, { atMs: number; times: number }>();
+  for (const c of env.sched.callbackErrors) {
+    const text = String((c.error as Error).stack ?? c.error);
+    const seen = thrown.get(text);
+    if (seen) seen.times++;
+    else thrown.set(text, { atMs: c.atMs - env.startMs, times: 1 });
+  }
+  for (const [text, t] of thrown) out.push({ atMs: t.atMs, message: `timer callback threw${t.times > 1 ? ` (${t.times} times)` : ''}: ${text}` });
+  return out;
+}
+
+/**
+ * The checks of a healed, converged, quiet cluster: one more digest sample (every replica has
+ * caught up), stores stopped with an error collected; returns PD's region coverage problem.
+ */
+export async function lastChecks(env: ClusterEnv, digests: DigestChecker | undefined): Promise<string | undefined> {
+  if (digests !== undefined) {
+    await env.sched.runFor(QUIET_BEFORE_LAST_DIGEST_MS);
+    await within(env, 'last digest sample', digests.sample(env), env.o.setupMaxMs);
+  }
+  env.collectStopped();
+  return coverageProblem(env.pd.regions());
+}
+
 /** Virtual time the healed cluster runs before the last digest sample, ms (followers apply the last entries). */
 const QUIET_BEFORE_LAST_DIGEST_MS = 500;
 
@@ -224,7 +241,7 @@ const QUIET_BEFORE_LAST_DIGEST_MS = 500;
 const COVERAGE_SAMPLE_MS = 100;
 
 /** Checks PD replicas' region maps for overlaps every `COVERAGE_SAMPLE_MS` until `untilMs`; reports the first problem only. */
-async function sampleCoverage(env: ClusterEnv, untilMs: number, report: (message: string) => void): Promise<void> {
+export async function sampleCoverage(env: ClusterEnv, untilMs: number, report: (message: string) => void): Promise<void> {
   while (env.sched.now() < untilMs) {
     await env.sched.sleep(COVERAGE_SAMPLE_MS);
     const p = pdReplicaOverlapProblem(env);
@@ -236,7 +253,7 @@ async function sampleCoverage(env: ClusterEnv, untilMs: number, report: (message
 }
 
 /** Runs until converged, checking every `CONVERGE_POLL_MS` of virtual time (the check is not free). */
-async function runUntilConverged(env: ClusterEnv, maxMs: number): Promise<boolean> {
+export async function runUntilConverged(env: ClusterEnv, maxMs: number): Promise<boolean> {
   const deadline = env.sched.now() + maxMs;
   while (env.sched.now() < deadline) {
     if (convergenceProblem(env) === undefined) return true;

@@ -1,0 +1,469 @@
+/**
+ * The transactional workloads of `--txn`: several `PeerKV` clients, each running a few lanes
+ * of `kv.transaction()` calls at once over three key sets (hot keys get a share of the picks):
+ *
+ * - **list-append** (`l00`…): a transaction reads some lists and appends a unique element to
+ *   some (append = read the list, write it back with the element added, inside the
+ *   transaction);
+ * - **rw-register** (`r00`…): reads, read-then-writes and blind writes of unique values;
+ * - **bank** (`a00`…): transfers between accounts (both balances read, then written) and
+ *   reads of every account in one snapshot (by gets or by a prefix scan); recorded as register
+ *   ops too (each balance carries a unique write id);
+ * - **long readers**: read-only transactions that read, wait for a while (GC runs meanwhile),
+ *   and read the same keys again;
+ * - **old snapshots**: `kv.snapshot(ts)` at the start ts of an earlier transaction: refused
+ *   when ts is below the GC safe point (accepting it is a violation), else a bank read.
+ *
+ * Each attempt of the function is one recorded `Txn` (`txn-history.ts`): a re-run after
+ * `WriteConflict`/`TxnAborted` ends the previous attempt as `fail`. The call's end decides the
+ * last attempt: committed → `ok` with its commit ts; `Undetermined`, or a client killed by a
+ * fault (`Aborted`) → `info` (the lane's process retires); any other error → `fail` (the
+ * client's contract: only `Undetermined` is ambiguous).
+ */
+import type { SeededRng } from '@peerkv/raft';
+import { PeerKVError, type PeerKV, type Transaction } from 'peerkv';
+import { intBetween, weightedPick } from '../rng-utils.ts';
+import type { ClusterEnv } from './cluster-env.ts';
+import type { GcDriver, GcRegistration } from './txn-gc.ts';
+import type { Attempt, TxnRecorder } from './txn-history.ts';
+import type { TxnFaultPlan } from './txn-net.ts';
+
+/** Knobs of the transactional workload (part of `TxnSimOptions`). */
+export interface TxnWorkloadOptions {
+  lanesPerClient: number;
+  listKeys: number;
+  registerKeys: number;
+  accounts: number;
+  initialBalance: number;
+  /** The first `hotKeys` keys of each set get `hotKeyShare` of the picks. */
+  hotKeys: number;
+  hotKeyShare: number;
+  thinkMsMax: number;
+  weights: Readonly<Record<TxnKind, number>>;
+  /** Share of calls with a short lock TTL, and its range, ms (else the client's default). */
+  shortTtlShare: number;
+  shortTtlMs: readonly [number, number];
+  /** Share of calls committed by 2PC only (`onePc: false`). */
+  twoPcShare: number;
+  /** Share of calls (not by 1PC) committed by async commit. */
+  asyncCommitShare: number;
+  /** Per call, the chance of each planned fault. */
+  dieChance: number;
+  crashPrimaryLeaderChance: number;
+  slowCommitChance: number;
+  /** How long a long reader waits between its two reads, ms. */
+  longReadPauseMs: readonly [number, number];
+  retriesMax: number;
+}
+
+export type TxnKind = 'listAppend' | 'register' | 'transfer' | 'bankRead' | 'longRead' | 'oldSnapshot';
+
+/** Calls made and what the faults did, by kind. */
+export interface TxnWorkloadStats {
+  listAppend: number;
+  register: number;
+  transfer: number;
+  bankRead: number;
+  longRead: number;
+  oldSnapshot: number;
+  /** Old snapshots refused below the safe point (as they must be). */
+  snapshotsRefused: number;
+  /** Re-runs of a function after a conflict (attempts after the first). */
+  reruns: number;
+  onePc: number;
+  /** Calls asking for async commit (those not committed by 1PC used it). */
+  asyncCommit: number;
+  shortTtl: number;
+  /** Writes replayed on a conflict (mutation `replayWrites`). */
+  replays: number;
+}
+
+export function emptyTxnWorkloadStats(): TxnWorkloadStats {
+  return { listAppend: 0, register: 0, transfer: 0, bankRead: 0, longRead: 0, oldSnapshot: 0, snapshotsRefused: 0, reruns: 0, onePc: 0, asyncCommit: 0, shortTtl: 0, replays: 0 };
+}
+
+/** A problem the workload saw directly (not through the history). */
+export interface WorkloadProblem {
+  atMs: number;
+  message: string;
+}
+
+/** What every lane shares. */
+export interface TxnWorkload {
+  env: ClusterEnv;
+  rec: TxnRecorder;
+  clients: PeerKV[];
+  o: TxnWorkloadOptions;
+  gc?: GcDriver;
+  /** Faults planned per start ts (read by the clients' `TxnStoreResolver`s). */
+  plans: Map<bigint, TxnFaultPlan>;
+  stats: TxnWorkloadStats;
+  problems: WorkloadProblem[];
+  /** Start ts of recent transactions with their invocation event (for old snapshots). */
+  pastTs: { ts: bigint; invokeAt: number }[];
+  /** Unique values (list elements, register values, balance write ids). */
+  counter: { n: number };
+  /** Mutation: on a conflict, commit the old writes again instead of re-running the function. */
+  replayWrites: boolean;
+}
+
+/** Past start ts kept for old snapshots. */
+const PAST_TS_KEPT = 256;
+
+export const keyOf = (prefix: string, i: number): string => `${prefix}${String(i).padStart(2, '0')}`;
+export const listKey = (i: number): string => keyOf('l', i);
+export const registerKey = (i: number): string => keyOf('r', i);
+export const accountKey = (i: number): string => keyOf('a', i);
+/** Every account shares this prefix (a bank read may scan it). */
+export const ACCOUNT_PREFIX = 'a';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+export const bytes = (s: string): Uint8Array => enc.encode(s);
+
+export function decodeList(v: Uint8Array | undefined): number[] | null {
+  return v === undefined ? null : (JSON.parse(dec.decode(v)) as number[]);
+}
+
+export function decodeRegister(v: Uint8Array | undefined): number | null {
+  return v === undefined ? null : Number(dec.decode(v));
+}
+
+/** A balance with the unique id of the write that set it. */
+export interface Balance {
+  balance: number;
+  id: number;
+}
+
+export function decodeBalance(v: Uint8Array | undefined): Balance | null {
+  if (v === undefined) return null;
+  const [balance, id] = dec.decode(v).split(':').map(Number);
+  return { balance, id };
+}
+
+export const encodeBalance = (b: Balance): Uint8Array => bytes(`${b.balance}:${b.id}`);
+
+/** One lane: a client, its process id (renewed after an `info` attempt), its choices. */
+interface Lane {
+  w: TxnWorkload;
+  kv: PeerKV;
+  rng: SeededRng;
+  process: number;
+  name: string;
+}
+
+function pickKey(l: Lane, count: number): number {
+  const { hotKeys, hotKeyShare } = l.w.o;
+  if (hotKeys > 0 && l.rng.nextFloat() < hotKeyShare) return l.rng.nextInt(Math.min(hotKeys, count));
+  return l.rng.nextInt(count);
+}
+
+function pickKeys(l: Lane, count: number, n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n * 4 && out.length < n; i++) {
+    const k = pickKey(l, count);
+    if (!out.includes(k)) out.push(k);
+  }
+  return out;
+}
+
+const uniq = (w: TxnWorkload): number => w.counter.n++;
+
+/** The writes a function made, for mutation `replayWrites`. */
+type Buffered = Map<string, Uint8Array>;
+
+function put(tx: Transaction, buf: Buffered, key: string, value: Uint8Array): void {
+  tx.put(bytes(key), value);
+  buf.set(key, value);
+}
+
+/** A list-append transaction: reads some lists, appends to some. */
+async function listAppend(l: Lane, tx: Transaction, a: Attempt, buf: Buffered): Promise<void> {
+  for (const i of pickKeys(l, l.w.o.listKeys, intBetween(l.rng, 1, 3))) {
+    const k = listKey(i);
+    const list = decodeList(await tx.get(bytes(k)));
+    a.mops.push(['r', k, list]);
+    if (l.rng.nextFloat() < 0.3) continue;
+    const e = uniq(l.w);
+    a.mops.push(['append', k, e]);
+    put(tx, buf, k, bytes(JSON.stringify([...(list ?? []), e])));
+  }
+}
+
+/** A register transaction: reads, read-then-writes and blind writes. */
+async function registerOps(l: Lane, tx: Transaction, a: Attempt, buf: Buffered): Promise<void> {
+  for (const i of pickKeys(l, l.w.o.registerKeys, intBetween(l.rng, 1, 3))) {
+    const k = registerKey(i);
+    const c = l.rng.nextFloat();
+    if (c < 0.75) a.mops.push(['r', k, decodeRegister(await tx.get(bytes(k)))]);
+    if (c < 0.35) continue;
+    const v = uniq(l.w);
+    a.mops.push(['w', k, v]);
+    put(tx, buf, k, bytes(String(v)));
+  }
+}
+
+/** A transfer: both balances read, then both written (nothing when the source is empty). */
+async function transfer(l: Lane, tx: Transaction, a: Attempt, buf: Buffered): Promise<void> {
+  const n = l.w.o.accounts;
+  const from = l.rng.nextInt(n);
+  const to = (from + 1 + l.rng.nextInt(n - 1)) % n;
+  const [fk, tk] = [accountKey(from), accountKey(to)];
+  const fb = decodeBalance(await tx.get(bytes(fk)));
+  a.mops.push(['r', fk, fb?.id ?? null]);
+  const tb = decodeBalance(await tx.get(bytes(tk)));
+  a.mops.push(['r', tk, tb?.id ?? null]);
+  if (fb === null || tb === null || fb.balance <= 0) return;
+  const amount = intBetween(l.rng, 1, Math.min(fb.balance, 20));
+  const [fid, tid] = [uniq(l.w), uniq(l.w)];
+  a.mops.push(['w', fk, fid], ['w', tk, tid]);
+  put(tx, buf, fk, encodeBalance({ balance: fb.balance - amount, id: fid }));
+  put(tx, buf, tk, encodeBalance({ balance: tb.balance + amount, id: tid }));
+  a.bank = { f: 'transfer', from: fk, to: tk, amount };
+}
+
+/** Reads every account (by gets, or by a prefix scan), recording a bank read. */
+async function readAccounts(w: TxnWorkload, r: { get(k: Uint8Array): Promise<Uint8Array | undefined>; scan(o: { prefix: Uint8Array }): AsyncIterableIterator<{ key: Uint8Array; value: Uint8Array }> }, a: Attempt, byScan: boolean): Promise<void> {
+  const seen = new Map<string, Balance | null>();
+  if (byScan) {
+    for await (const p of r.scan({ prefix: bytes(ACCOUNT_PREFIX) })) seen.set(dec.decode(p.key), decodeBalance(p.value));
+  } else {
+    for (let i = 0; i < w.o.accounts; i++) seen.set(accountKey(i), decodeBalance(await r.get(bytes(accountKey(i)))));
+  }
+  const balances: Record<string, number> = {};
+  for (let i = 0; i < w.o.accounts; i++) {
+    const k = accountKey(i);
+    const b = seen.get(k) ?? null;
+    a.mops.push(['r', k, b?.id ?? null]);
+    if (b !== null) balances[k] = b.balance;
+  }
+  // A key the scan returned that is no account shows up in the bank check (`unexpected-account`).
+  for (const [k, b] of seen) if (!(k in balances) && b !== null) balances[k] = b.balance;
+  a.bank = { f: 'read', balances };
+}
+
+/** A long reader: reads lists and the accounts, waits (GC runs), reads them all again. */
+async function longRead(l: Lane, tx: Transaction, a: Attempt): Promise<void> {
+  const keys = pickKeys(l, l.w.o.listKeys, intBetween(l.rng, 2, 4)).map(listKey);
+  for (const k of keys) a.mops.push(['r', k, decodeList(await tx.get(bytes(k)))]);
+  await readAccounts(l.w, tx, a, false);
+  await l.w.env.sched.sleep(intBetween(l.rng, l.w.o.longReadPauseMs[0], l.w.o.longReadPauseMs[1]));
+  for (const k of keys) a.mops.push(['r', k, decodeList(await tx.get(bytes(k)))]);
+  await readAccounts(l.w, tx, a, l.rng.nextFloat() < 0.5);
+}
+
+/** Plans one of the faults for a call, or none. */
+function planFault(l: Lane): 'die' | 'crashPrimaryLeader' | 'slowCommit' | undefined {
+  const o = l.w.o;
+  const x = l.rng.nextFloat();
+  if (x < o.dieChance) return 'die';
+  if (x < o.dieChance + o.crashPrimaryLeaderChance) return 'crashPrimaryLeader';
+  if (x < o.dieChance + o.crashPrimaryLeaderChance + o.slowCommitChance) return 'slowCommit';
+  return undefined;
+}
+
+type Body = (tx: Transaction, a: Attempt, buf: Buffered) => Promise<void>;
+
+/** Runs one `kv.transaction` call of `body`, recording every attempt. */
+async function runTxn(l: Lane, label: string, body: Body, reader: boolean): Promise<void> {
+  const w = l.w;
+  const rec = w.rec;
+  const invokeAt = rec.tick();
+  const ctrl = new AbortController();
+  const fault = reader ? undefined : planFault(l);
+  const shortTtl = l.rng.nextFloat() < w.o.shortTtlShare || fault === 'slowCommit' || fault === 'die';
+  const lockTtlMs = shortTtl ? intBetween(l.rng, w.o.shortTtlMs[0], w.o.shortTtlMs[1]) : undefined;
+  const onePc = fault === undefined && l.rng.nextFloat() >= w.o.twoPcShare;
+  const asyncCommit = fault !== 'die' && l.rng.nextFloat() < w.o.asyncCommitShare;
+  if (asyncCommit) w.stats.asyncCommit++;
+  const slowDelayMs = intBetween(l.rng, 1, 3) * (lockTtlMs ?? 100);
+  if (shortTtl) w.stats.shortTtl++;
+  let cur: Attempt | undefined;
+  let buf: Buffered = new Map();
+  let reg: GcRegistration | undefined;
+  const planned: bigint[] = [];
+  let attempts = 0;
+  const fn = async (tx: Transaction): Promise<void> => {
+    if (cur !== undefined) rec.finish(cur, 'fail'); // the previous run conflicted: nothing of it committed
+    if (reg !== undefined) w.gc?.end(reg);
+    if (attempts++ > 0) w.stats.reruns++;
+    const startTs = tx.startTs;
+    reg = w.gc?.register(startTs, reader);
+    const a = rec.begin(l.process, invokeAt, `${l.name} ${label}${fault ? ` (${fault})` : ''}${lockTtlMs ? ` ttl=${lockTtlMs}` : ''}`, startTs);
+    cur = a;
+    buf = new Map();
+    w.pastTs.push({ ts: startTs, invokeAt });
+    if (w.pastTs.length > PAST_TS_KEPT) w.pastTs.shift();
+    if (fault !== undefined) {
+      planned.push(startTs);
+      w.plans.set(startTs, planOf(fault, ctrl, slowDelayMs));
+    }
+    try {
+      await body(tx, a, buf);
+    } catch (e) {
+      a.threwInFn = true;
+      throw e;
+    }
+    // The primary is the smallest key written (the committer sorts the mutations).
+    const plan = w.plans.get(startTs);
+    if (plan !== undefined && plan.kind !== 'die') plan.primary = bytes([...buf.keys()].sort()[0] ?? '');
+  };
+  const options = { signal: ctrl.signal, retriesMax: w.replayWrites ? 0 : w.o.retriesMax, onePc, asyncCommit, ...(lockTtlMs !== undefined ? { lockTtlMs } : {}) };
+  try {
+    const r = await l.kv.transactionWithInfo(fn, options);
+    if (r.info.onePc) w.stats.onePc++;
+    if (cur !== undefined) rec.finish(cur, 'ok', r.info.commitTs);
+  } catch (e) {
+    if (cur !== undefined) await endFailed(l, cur, e, buf, ctrl.signal.aborted);
+  } finally {
+    if (reg !== undefined) w.gc?.end(reg);
+    for (const ts of planned) w.plans.delete(ts);
+  }
+}
+
+function planOf(fault: 'die' | 'crashPrimaryLeader' | 'slowCommit', ctrl: AbortController, delayMs: number): TxnFaultPlan {
+  if (fault === 'die') return { kind: 'die', abort: () => ctrl.abort() };
+  if (fault === 'crashPrimaryLeader') return { kind: 'crashPrimaryLeader', primary: new Uint8Array() };
+  return { kind: 'slowCommit', primary: new Uint8Array(), delayMs };
+}
+
+/** Ends a call's last attempt after its error (or, under `replayWrites`, replays its writes). */
+async function endFailed(l: Lane, a: Attempt, e: unknown, buf: Buffered, killed: boolean): Promise<void> {
+  const w = l.w;
+  const kind = e instanceof PeerKVError ? e.kind : undefined;
+  if (w.replayWrites && !a.threwInFn && (kind === 'WriteConflict' || kind === 'TxnAborted') && buf.size > 0) {
+    // The TiDB 2.1.7 bug: the old writes, computed from stale reads, committed again.
+    w.stats.replays++;
+    try {
+      const r = await l.kv.transactionWithInfo(async (tx) => {
+        for (const [k, v] of buf) tx.put(bytes(k), v);
+      }, { retriesMax: 0 });
+      w.rec.finish(a, 'ok', r.info.commitTs);
+    } catch (e2) {
+      w.rec.finish(a, e2 instanceof PeerKVError && e2.kind !== 'Undetermined' ? 'fail' : 'info');
+    }
+    return;
+  }
+  const ambiguous = !a.threwInFn && (killed || !(e instanceof PeerKVError) || kind === 'Undetermined' || kind === 'Aborted');
+  w.rec.finish(a, ambiguous ? 'info' : 'fail');
+  if (ambiguous) l.process = w.rec.newProcess();
+  if (!(e instanceof PeerKVError)) w.env.note(`${l.name}: transaction threw a non-PeerKV error: ${String((e as Error).stack ?? e)}`);
+}
+
+/** A read at the start ts of an earlier transaction (`kv.snapshot(ts)`). */
+async function oldSnapshot(l: Lane): Promise<void> {
+  const w = l.w;
+  if (w.pastTs.length === 0) return;
+  const past = w.pastTs[l.rng.nextInt(w.pastTs.length)];
+  const applied = await w.env.pd.getGcSafePoint().catch(() => undefined);
+  if (applied === undefined) return;
+  const mustRefuse = past.ts < applied;
+  // Between the safe point applied and the one proposed, a snapshot may be accepted and then
+  // collected under: the harness never picks such a ts (it is the GC worker's own window).
+  if (!mustRefuse && w.gc !== undefined && past.ts < w.gc.proposed) return;
+  const reg = w.gc?.register(past.ts, true);
+  const a = w.rec.begin(w.rec.newProcess(), past.invokeAt, `${l.name} snapshot at an old ts`, past.ts);
+  try {
+    const snap = await l.kv.snapshot(past.ts);
+    if (mustRefuse) w.problems.push({ atMs: w.env.rel(), message: `kv.snapshot(${past.ts}) was accepted below the GC safe point ${applied}` });
+    await readAccounts(w, snap, a, l.rng.nextFloat() < 0.5);
+    w.rec.finish(a, 'ok');
+  } catch (e) {
+    if (e instanceof PeerKVError && e.kind === 'InvalidArgument') w.stats.snapshotsRefused++;
+    a.threwInFn = true;
+    w.rec.finish(a, 'fail');
+  } finally {
+    if (reg !== undefined) w.gc?.end(reg);
+  }
+}
+
+/** One lane's loop until virtual time `untilMs`. */
+async function laneLoop(l: Lane, untilMs: number): Promise<void> {
+  const w = l.w;
+  while (w.env.sched.now() < untilMs) {
+    await w.env.sched.sleep(l.rng.nextInt(w.o.thinkMsMax + 1));
+    if (w.env.sched.now() >= untilMs) break;
+    const kind = weightedPick(l.rng, w.o.weights);
+    w.stats[kind]++;
+    switch (kind) {
+      case 'listAppend':
+        await runTxn(l, 'list-append', (tx, a, buf) => listAppend(l, tx, a, buf), false);
+        break;
+      case 'register':
+        await runTxn(l, 'register', (tx, a, buf) => registerOps(l, tx, a, buf), false);
+        break;
+      case 'transfer':
+        await runTxn(l, 'transfer', (tx, a, buf) => transfer(l, tx, a, buf), false);
+        break;
+      case 'bankRead': {
+        const byScan = l.rng.nextFloat() < 0.5;
+        await runTxn(l, `bank read${byScan ? ' (scan)' : ''}`, (tx, a) => readAccounts(w, tx, a, byScan), true);
+        break;
+      }
+      case 'longRead':
+        await runTxn(l, 'long read', (tx, a) => longRead(l, tx, a), true);
+        break;
+      case 'oldSnapshot':
+        await oldSnapshot(l);
+        break;
+    }
+  }
+}
+
+/** Starts every lane of every client; resolves when all stopped. */
+export function txnLanes(w: TxnWorkload, rng: SeededRng, untilMs: number): Promise<void>[] {
+  const out: Promise<void>[] = [];
+  w.clients.forEach((kv, c) => {
+    for (let i = 0; i < w.o.lanesPerClient; i++) {
+      out.push(laneLoop({ w, kv, rng: rng.fork(), process: w.rec.newProcess(), name: `c${c}.${i}` }, untilMs));
+    }
+  });
+  return out;
+}
+
+/** Writes every account's opening balance (one transaction, recorded); true once committed. */
+export async function openAccounts(w: TxnWorkload, kv: PeerKV): Promise<boolean> {
+  for (let round = 0; round < 5; round++) {
+    const invokeAt = w.rec.tick();
+    let a: Attempt | undefined;
+    try {
+      const r = await kv.transactionWithInfo(async (tx) => {
+        if (a !== undefined) w.rec.finish(a, 'fail');
+        a = w.rec.begin(w.rec.newProcess(), invokeAt, 'open accounts', tx.startTs);
+        for (let i = 0; i < w.o.accounts; i++) {
+          const id = uniq(w);
+          a.mops.push(['w', accountKey(i), id]);
+          tx.put(bytes(accountKey(i)), encodeBalance({ balance: w.o.initialBalance, id }));
+        }
+      });
+      if (a !== undefined) w.rec.finish(a, 'ok', r.info.commitTs);
+      return true;
+    } catch (e) {
+      if (a !== undefined) w.rec.finish(a, e instanceof PeerKVError && e.kind !== 'Undetermined' ? 'fail' : 'info');
+      if (e instanceof PeerKVError && e.kind === 'Undetermined') return false;
+    }
+  }
+  return false;
+}
+
+/** After healing: one read-only transaction over every key (so every append has a place); true once read. */
+export async function finalRead(w: TxnWorkload, kv: PeerKV): Promise<boolean> {
+  for (let round = 0; round < 5; round++) {
+    const invokeAt = w.rec.tick();
+    const a = w.rec.begin(w.rec.newProcess(), invokeAt, 'final read');
+    try {
+      await kv.transaction(async (tx) => {
+        a.startTs = w.rec.ts(tx.startTs);
+        a.mops = [];
+        for (let i = 0; i < w.o.listKeys; i++) a.mops.push(['r', listKey(i), decodeList(await tx.get(bytes(listKey(i))))]);
+        for (let i = 0; i < w.o.registerKeys; i++) a.mops.push(['r', registerKey(i), decodeRegister(await tx.get(bytes(registerKey(i))))]);
+        await readAccounts(w, tx, a, false);
+      });
+      w.rec.finish(a, 'ok');
+      return true;
+    } catch {
+      w.rec.finish(a, 'fail');
+    }
+  }
+  return false;
+}
