@@ -3,7 +3,7 @@
  * processes (three devices, persistent profiles) form a cluster through the real signaling
  * server with `dataModel: 'mvcc'`; eight accounts share a known total, split over two
  * regions so that a transfer across them commits by 2PC (the lower account is its primary)
- * and one inside a region by 1PC. Every browser runs concurrent transfers (each a
+ * or, every third transfer, by async commit, and one inside a region by 1PC. Every browser runs concurrent transfers (each a
  * `kv.transaction` in the page: read two accounts, move an amount, write both) and snapshot
  * reads of every account (`snapshot().batchGet` and `snapshot().scan`) that check the total.
  * While they run, the browser leading the region of the first account (the primary of every
@@ -33,6 +33,8 @@ const PREFIX = 'acct/';
 /** Transfer loops and snapshot-read loops per browser. */
 const TRANSFERERS = 3;
 const READERS = 1;
+/** Every k-th transfer asks for async commit (it commits by 1PC when its accounts share a region). */
+const ASYNC_COMMIT_EVERY = 3;
 /** Re-runs of a transfer after a conflict (the rest are counted as conflicts). */
 const RETRIES_MAX = 3;
 /** Workload time before the kill and (at least) after it, ms. */
@@ -131,7 +133,7 @@ test('three browsers run the bank workload in the mvcc model; the primary region
     phase(`${ACCOUNTS} accounts, total ${TOTAL}, split at ${splitKey}`);
 
     for (const d of devices) {
-      await d.page.evaluate(([transferers, readers, retriesMax]) => window.harness.bankStart({ transferers, readers, retriesMax }), [TRANSFERERS, READERS, RETRIES_MAX] as const);
+      await d.page.evaluate(([transferers, readers, retriesMax, asyncCommitEvery]) => window.harness.bankStart({ transferers, readers, retriesMax, asyncCommitEvery }), [TRANSFERERS, READERS, RETRIES_MAX, ASYNC_COMMIT_EVERY] as const);
     }
     await sleep(BEFORE_KILL_MS);
     await until('every browser has committed transfers', async () => (await Promise.all(devices.map(stats))).every((s) => s.transfers.committed > 0), 30_000);
@@ -149,6 +151,7 @@ test('three browsers run the bank workload in the mvcc model; the primary region
         `killing store ${victim.storeId} (${victimStats.transfers.committed} transfers committed there, ${victimStats.transfers.calls - victimStats.transfers.committed - victimStats.transfers.conflictsFinal - victimStats.transfers.undetermined} in flight or failed)`,
     );
     const gone = new Promise((r) => victim.ctx.once('close', r));
+    const killedAtWall = Date.now();
     process.kill(browserPid(victim.dir), 'SIGKILL');
     await gone;
     const killedAt = performance.now();
@@ -165,7 +168,13 @@ test('three browsers run the bank workload in the mvcc model; the primary region
     const locksAt = async () => Promise.all(survivors.map((d) => d.page.evaluate(() => window.harness.txnLocks())));
     const locksAtStop = await locksAt();
     for (const [i, r] of results.entries()) {
-      console.log(`txn-bank e2e: store ${survivors[i].storeId}: ${JSON.stringify(r)}`);
+      const after = r.committedAtMs.filter((t) => t >= killedAtWall);
+      const gapMsMax = Math.max(...after.map((t, j) => t - (j === 0 ? killedAtWall : after[j - 1])));
+      const latency = [...r.latencyMs].sort((a, b) => a - b);
+      console.log(
+        `txn-bank e2e: store ${survivors[i].storeId}: ${JSON.stringify(r.transfers)} ${JSON.stringify(r.reads)}; ` +
+          `first commit ${after[0] - killedAtWall} ms after the kill, longest gap after it ${gapMsMax} ms; latency p50 ${latency[latency.length >> 1]} ms, max ${latency[latency.length - 1]} ms`,
+      );
       // Every snapshot read, before and after the kill, saw the exact total.
       expect(r.reads.wrongSamples).toEqual([]);
       expect(r.reads.wrong).toBe(0);
@@ -200,7 +209,7 @@ test('three browsers run the bank workload in the mvcc model; the primary region
     console.log(
       `txn-bank e2e: transfers committed=${sum(t.map((x) => x.committed))} conflicts=${sum(t.map((x) => x.conflicts))} undetermined=${sum(t.map((x) => x.undetermined))} ` +
         `reads=${sum(results.map((r) => r.reads.reads))} total=${TOTAL} locks_after=${sum(locks.map((n) => n ?? 0))} ` +
-        `(survivors; locks_at_stop=${locksAtStop.join('+')} 1pc=${sum(t.map((x) => x.onePc))} conflicts_final=${sum(t.map((x) => x.conflictsFinal))} committed_after_kill=${afterKill} errors=${JSON.stringify(errors)} read_errors=${JSON.stringify(results.map((r) => r.reads.errors))})`,
+        `(survivors; locks_at_stop=${locksAtStop.join('+')} 1pc=${sum(t.map((x) => x.onePc))} async_commit=${sum(t.map((x) => x.asyncCommit))} conflicts_final=${sum(t.map((x) => x.conflictsFinal))} committed_after_kill=${afterKill} errors=${JSON.stringify(errors)} read_errors=${JSON.stringify(results.map((r) => r.reads.errors))})`,
     );
 
     // The killed browser restarts on its profile and sees the same total, and no lock.

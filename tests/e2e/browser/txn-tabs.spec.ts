@@ -5,9 +5,10 @@
  * host). Both increment the same four counters many times with `kv.transaction`, one counter
  * or two neighbouring ones at a time (read-modify-writes on overlapping keys), and every
  * increment writes its own log key in the same transaction (the keys are split over three
- * regions, so every increment commits by 2PC). Midway the host tab is closed
- * with increments in flight in both tabs: the other tab takes over (it reopens the store) and
- * its in-flight transactions either commit or fail with a typed error. Then, at every
+ * regions, so every increment commits by 2PC). Midway the host tab goes, with increments in
+ * flight in both tabs: closed (it drains and hands over) in one test, its renderer crashed
+ * (no pagehide; its Worker dies mid-commit) in the other. The other tab takes over (it
+ * reopens the store) and its in-flight transactions either commit or fail with a typed error. Then, at every
  * snapshot read: each counter equals the increments the log keys record (no lost update, no
  * half-applied transaction); every acknowledged increment's log key is there and no failed
  * one's is; a third tab sees the same; and past the lock TTL no lock stays in the store. Prints
@@ -33,11 +34,11 @@ const SPLIT_KEYS = [`${PREFIX}c2`, `${PREFIX}log/`];
 const WORKERS = 3;
 /** Re-runs of an increment after a conflict. */
 const RETRIES_MAX = 5;
-/** Workload time before the host tab closes and (at least) after, ms. */
-const BEFORE_CLOSE_MS = 6000;
-const AFTER_CLOSE_MS = 6000;
-/** Increments the remaining tab must commit after the close. */
-const COMMITS_AFTER_CLOSE_MIN = 10;
+/** Workload time before the host tab goes and (at least) after, ms. */
+const BEFORE_END_MS = 6000;
+const AFTER_END_MS = 6000;
+/** Increments the remaining tab must commit after the host tab went. */
+const COMMITS_AFTER_END_MIN = 10;
 /** The default lock TTL (`LOCK_TTL_MS_DEFAULT`), ms. */
 const LOCK_TTL_MS = 3000;
 
@@ -63,12 +64,25 @@ function expectConsistent(r: CounterRead, where: string): void {
   expect({ where, counters: r.counters }).toEqual({ where, counters: r.fromLogs });
 }
 
+/** How the host tab goes: closed (pagehide: it drains and hands over) or crashed (its renderer dies, no pagehide). */
+type HostEnd = 'close' | 'crash';
+
 test('two tabs of one profile run conflicting transactions; the host tab closes midway; no lost update, typed errors only', async () => {
-  test.setTimeout(120_000);
+  test.setTimeout(100_000);
+  await conflictingTabs('close', join(userDataDir, 'close'));
+});
+
+test('two tabs of one profile run conflicting transactions; the host tab crashes midway; no lost update, typed errors only', async () => {
+  test.setTimeout(100_000);
+  await conflictingTabs('crash', join(userDataDir, 'crash'));
+});
+
+async function conflictingTabs(end: HostEnd, profileDir: string): Promise<void> {
   const t0 = performance.now();
-  const phase = (what: string) => console.log(`txn-tabs e2e: ${what} at ${Math.round(performance.now() - t0)} ms`);
-  const cluster = `txn-tabs-${Date.now().toString(36)}`;
-  const ctx = await chromium.launchPersistentContext(userDataDir, { executablePath: chromiumPath(), args: CHROMIUM_ARGS, headless: true });
+  const ended = end === 'close' ? 'closed' : 'crashed';
+  const phase = (what: string) => console.log(`txn-tabs e2e (${end}): ${what} at ${Math.round(performance.now() - t0)} ms`);
+  const cluster = `txn-tabs-${end}-${Date.now().toString(36)}`;
+  const ctx = await chromium.launchPersistentContext(profileDir, { executablePath: chromiumPath(), args: CHROMIUM_ARGS, headless: true });
   const openTab = async (name: string): Promise<Page> => {
     const page = await ctx.newPage();
     page.on('pageerror', (e) => console.log(`pageerror ${name}: ${e.message}`));
@@ -93,32 +107,42 @@ test('two tabs of one profile run conflicting transactions; the host tab closes 
     phase(`tab ${hostTag} hosts the store, tab ${otherTag} attached; ${COUNTERS} counters at 0; split at ${SPLIT_KEYS.join(', ')}`);
 
     for (const p of [host, other]) await p.evaluate(([workers, retriesMax]) => window.harness.countersStart({ workers, retriesMax }), [WORKERS, RETRIES_MAX] as const);
-    await sleep(BEFORE_CLOSE_MS / 2);
+    await sleep(BEFORE_END_MS / 2);
     // Reads while both tabs write see whole transactions only.
     expectConsistent(await other.evaluate(() => window.harness.countersRead()), `tab ${otherTag} while both write`);
     expectConsistent(await host.evaluate(() => window.harness.countersRead()), `tab ${hostTag} while both write`);
-    await sleep(BEFORE_CLOSE_MS / 2);
+    await sleep(BEFORE_END_MS / 2);
     const stats = (p: Page): Promise<CounterStats> => p.evaluate(() => window.harness.countersStats());
     await until('both tabs have committed increments', async () => (await stats(host)).committed > 0 && (await stats(other)).committed > 0, 30_000);
 
-    // The host tab closes with increments in flight in both tabs.
+    // The host tab goes with increments in flight in both tabs.
     const hostLast = await stats(host);
-    const otherAtClose = await stats(other);
-    const closedAt = performance.now();
-    await host.close({ runBeforeUnload: true });
-    phase(`host tab ${hostTag} closed (${hostLast.committed} increments committed there; tab ${otherTag}: ${otherAtClose.committed} committed, ${otherAtClose.calls - otherAtClose.committed - otherAtClose.failedLogs.length - otherAtClose.undeterminedLogs.length} in flight)`);
-    await sleep(AFTER_CLOSE_MS);
-    await until(`tab ${otherTag} commits ${COMMITS_AFTER_CLOSE_MIN} increments after the close`, async () => (await stats(other)).committed - otherAtClose.committed >= COMMITS_AFTER_CLOSE_MIN, 60_000);
+    const otherAtEnd = await stats(other);
+    const endedAt = performance.now();
+    if (end === 'close') await host.close({ runBeforeUnload: true });
+    else {
+      // The renderer of the host tab (and its Worker) dies without pagehide.
+      const cdp = await ctx.newCDPSession(host);
+      const crashed = host.waitForEvent('crash');
+      // The command never answers: the page is gone.
+      void cdp.send('Page.crash').catch(() => undefined);
+      await crashed;
+    }
+    phase(`host tab ${hostTag} ${ended} (${hostLast.committed} increments committed there; tab ${otherTag}: ${otherAtEnd.committed} committed, ${otherAtEnd.calls - otherAtEnd.committed - otherAtEnd.failedLogs.length - otherAtEnd.undeterminedLogs.length} in flight)`);
+    // Locks of the gone tab's commits (cut midway) are still in the store until their TTL runs out.
+    const locksAtTakeover = await other.evaluate(() => window.harness.txnLocks());
+    await sleep(AFTER_END_MS);
+    await until(`tab ${otherTag} commits ${COMMITS_AFTER_END_MIN} increments after the host tab ${ended}`, async () => (await stats(other)).committed - otherAtEnd.committed >= COMMITS_AFTER_END_MIN, 60_000);
     const st = await other.evaluate(() => window.harness.status());
     expect({ isHost: st.isHost, opened: st.opened }).toEqual({ isHost: true, opened: 'reopened' });
-    const afterMs = Math.round(performance.now() - closedAt);
+    const afterMs = Math.round(performance.now() - endedAt);
     const last = await other.evaluate(() => window.harness.countersStop());
-    phase(`tab ${otherTag} took over in ${st.takeoverMs} ms and stopped ${afterMs} ms after the close: ${JSON.stringify({ ...last, committedLogs: last.committedLogs.length, failedLogs: last.failedLogs.length, undeterminedLogs: last.undeterminedLogs })}`);
+    phase(`tab ${otherTag} took over in ${st.takeoverMs} ms and stopped ${afterMs} ms after the host tab ${ended}: ${JSON.stringify({ ...last, committedLogs: last.committedLogs.length, failedLogs: last.failedLogs.length, undeterminedLogs: last.undeterminedLogs })}`);
     // Every failure is typed.
     expect(last.errors.untyped ?? 0).toBe(0);
     expect(last.errorSamples.filter((x) => x.startsWith('untyped'))).toEqual([]);
 
-    // Past the TTL of the locks the closed tab's transactions left, a read resolves them.
+    // Past the TTL of the locks the gone tab's transactions left, a read resolves them.
     await sleep(LOCK_TTL_MS + 500);
     const final = await other.evaluate(() => window.harness.countersRead());
     expectConsistent(final, `tab ${otherTag} at the end`);
@@ -136,15 +160,14 @@ test('two tabs of one profile run conflicting transactions; the host tab closes 
     expect(await c.evaluate(async () => (await window.harness.status()).isHost)).toBe(false);
     await until('no lock left in the store', async () => (await other.evaluate(() => window.harness.txnLocks())) === 0, 15_000);
 
-    const hostFinal = hostLast;
-    const committed = hostFinal.committed + last.committed;
+    const committed = hostLast.committed + last.committed;
     console.log(
-      `txn-tabs e2e: increments committed=${committed} conflicts=${hostFinal.conflicts + last.conflicts} undetermined=${last.undetermined} ` +
-        `counters=${final.counters.join(',')} logs=${final.logs.length} locks_after=0 ` +
-        `(acknowledged: tab ${hostTag} ${hostFinal.committed} before closing, tab ${otherTag} ${last.committed}; ${final.logs.length - committed} more committed in flight or Undetermined ` +
-        `(${undeterminedCommitted}/${last.undetermined} Undetermined found committed); errors of tab ${otherTag} ${JSON.stringify(last.errors)}; 1pc=${hostFinal.onePc + last.onePc})`,
+      `txn-tabs e2e (${end}): increments committed=${committed} conflicts=${hostLast.conflicts + last.conflicts} undetermined=${last.undetermined} ` +
+        `counters=${final.counters.join(',')} logs=${final.logs.length} locks_after=0 locks_at_takeover=${locksAtTakeover} ` +
+        `(acknowledged: tab ${hostTag} ${hostLast.committed} before it went, tab ${otherTag} ${last.committed}; ${final.logs.length - committed} more committed in flight or Undetermined ` +
+        `(${undeterminedCommitted}/${last.undetermined} Undetermined found committed); errors of tab ${otherTag} ${JSON.stringify(last.errors)}; 1pc=${hostLast.onePc + last.onePc})`,
     );
   } finally {
     await ctx.close().catch(() => undefined);
   }
-});
+}
