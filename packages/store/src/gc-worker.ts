@@ -10,6 +10,11 @@
  *   The worker keeps the highest it has learned (`safePoint`), and the txn read handlers refuse
  *   a `txnGet`/`txnScan` below it (`SafePointPassed`): the versions such a read needs may be gone,
  *   so it fails loudly rather than returning an older value.
+ * - **Collect one round late**: a round collects at the safe point known at the end of the
+ *   previous round (or at start), not the one it just learned. Every store learns the safe point
+ *   each round (and once when it starts), so by the time a leader collects at a safe point the
+ *   other replicas, which may lead next, have learned it too and refuse reads below it (unless
+ *   cut off from PD for a whole interval).
  * - **Progress** is per region, in memory (`collectedUpTo`, and a pass's cursor): a restart
  *   starts over, which is only repeated work (collecting is idempotent). A pass keeps the safe
  *   point it began with; a region whose epoch changed (split, merge) or whose leader moved
@@ -49,7 +54,7 @@ interface RegionGcProgress {
 
 /** What one round did. */
 export interface GcRoundResult {
-  /** The safe point the round collected at (0: none known, nothing done). */
+  /** The safe point the round collected at: the one known at the end of the previous round (0: none, nothing done). */
   safePoint: bigint;
   pages: number;
   versionsDropped: number;
@@ -72,6 +77,8 @@ type GcHandle = (q: RequestOf<'txnGc'>) => Promise<ResponseOf<'txnGc'>>;
 export class GcWorker {
   /** The highest PD safe point this store has learned (0 until one is): reads below it are refused. */
   safePoint = 0n;
+  /** The safe point known one round ago (or at start): what the next round collects at. */
+  private collectable = 0n;
   readonly stats: GcWorkerStats = { rounds: 0, versionsDropped: 0, regionsCollected: 0, failures: 0 };
   private readonly progress = new Map<number, RegionGcProgress>();
   private timer: unknown;
@@ -89,6 +96,12 @@ export class GcWorker {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    // Learn at once: a restarted store refuses reads below the safe point before its first round.
+    void this.learnSafePoint()
+      .then((sp) => {
+        if (sp > this.collectable) this.collectable = sp;
+      })
+      .catch(() => undefined);
     this.arm();
   }
 
@@ -134,7 +147,8 @@ export class GcWorker {
   }
 
   private async runRound(): Promise<GcRoundResult> {
-    const safePoint = await this.learnSafePoint();
+    const safePoint = this.collectable;
+    this.collectable = await this.learnSafePoint();
     const out: GcRoundResult = { safePoint, pages: 0, versionsDropped: 0, regionsCollected: 0, failures: 0 };
     this.stats.rounds++;
     if (safePoint === 0n) return out;

@@ -1,7 +1,7 @@
 /**
  * The store's GC worker (`gc-worker.ts`) on three stores: it learns PD's safe point from the
- * store's `PdClient`, collects the regions its store leads (followers do nothing), remembers
- * how far each region is collected, and the store then refuses txn reads below the safe
+ * store's `PdClient`, collects the regions its store leads one round after learning it
+ * (followers do nothing), remembers how far each region is collected, and the store then refuses txn reads below the safe
  * point (`SafePointPassed`, also through the RPC codec) while reads at or above it are unchanged.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -69,6 +69,9 @@ describe('GC worker', () => {
 
     pd.safePoint = ts(150);
     const before = await Promise.all([ts(150), ts(170), ts(500)].map(scanAt));
+    // A round learns the safe point; the next one collects at it (every replica has learned it by then).
+    for (const s of [lead, ...followers]) expect(await s.gcRound()).toMatchObject({ safePoint: 0n, pages: 0 });
+    expect(await Promise.all([ts(150), ts(170), ts(500)].map(scanAt))).toEqual(before);
     for (const f of followers) expect(await f.gcRound()).toMatchObject({ safePoint: ts(150), pages: 0, versionsDropped: 0 });
     const round = await lead.gcRound();
     // a: A1 (A2 is the newest at or below 150); b: B1 and its delete.
@@ -100,6 +103,7 @@ describe('GC worker', () => {
 
     // The safe point moves on: the region is collected again up to it.
     pd.safePoint = ts(180);
+    expect(await next.gcRound()).toMatchObject({ safePoint: ts(150), pages: 0 });
     expect(await next.gcRound()).toMatchObject({ safePoint: ts(180), versionsDropped: 1, regionsCollected: 1 });
     expect(next.gcStatus(2).collectedUpTo).toBe(ts(180));
   });
