@@ -724,9 +724,14 @@ export class PeerKV {
       random: this.random,
       backoff: this.backoff,
       requestTimeoutMs: this.requestTimeoutMs,
-      send: (locate, keys, fn, signal) => {
+      send: async (locate, keys, fn, signal) => {
         const fits = keys === undefined ? undefined : (route: RegionRoute): boolean => keys.every((k) => regionContainsKey(route.region, k));
-        return this.withRegionOutcome(locate, signal, 'linearizable', fits, fn);
+        const r = await this.withRegionOutcome(locate, signal, 'linearizable', fits, fn);
+        // The caller cuts its keys again from the same cache and PD view, which can keep cutting
+        // them the same way (a PD that has not heard of a split): pause first, so that costs
+        // time and yields to the timers that end it, instead of spinning (sim --txn seed 2).
+        if (r.kind === 'regroup') await this.pause(this.backoff.baseMs, signal);
+        return r;
       },
       route: (key, signal) => this.route(key, signal),
       getTimestamp: (o) => this.getTimestamp(o),
