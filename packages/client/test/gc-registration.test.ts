@@ -6,35 +6,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { GcRegisterResult } from '@peerkv/pd';
-import { GcRegistration, PeerKVError, type Clock } from '../src/index.ts';
+import { ManualTimers } from '@peerkv/transport';
+import { GcRegistration, PeerKVError } from '../src/index.ts';
 
-/** A clock whose time moves only by `advance`, firing due timers in order. */
-class ManualClock implements Clock {
-  private t = 1_000_000;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private next = 1;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, delayMs: number): number {
-    const id = this.next++;
-    this.timers.set(id, { at: this.t + delayMs, fn });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.timers.delete(h as number);
-  }
-  async advance(ms: number): Promise<void> {
-    const end = this.t + ms;
-    for (;;) {
-      const due = [...this.timers].filter(([, x]) => x.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.t = Math.max(this.t, due[1].at);
-      due[1].fn();
+/** `ManualTimers` advanced in 10 ms steps, letting the registration's promises settle between them. */
+class ManualClock extends ManualTimers {
+  async step(ms: number): Promise<void> {
+    for (let done = 0; done < ms; done += 10) {
+      this.advance(10);
       for (let i = 0; i < 10; i++) await Promise.resolve();
     }
-    this.t = end;
   }
 }
 
@@ -71,14 +52,14 @@ describe('GcRegistration', () => {
     const b = g.hold(200n);
     await flush();
     expect(pd.calls.length).toBe(1);
-    await clock.advance(1000); // a third of the 3 s granted
+    await clock.step(1000); // a third of the 3 s granted
     expect(pd.calls.map((c) => c.ts)).toEqual([100n, 100n]);
     a.release();
-    await clock.advance(1000);
+    await clock.step(1000);
     expect(pd.calls.at(-1)!.ts).toBe(200n);
     b.release();
     const n = pd.calls.length;
-    await clock.advance(10_000);
+    await clock.step(10_000);
     expect(pd.calls.length).toBe(n); // nothing live: no refresh, the registration lapses
     await g.close();
     expect(pd.removed).toEqual(['c1']);
@@ -94,13 +75,13 @@ describe('GcRegistration', () => {
     const young = g.hold(500n);
     young.pin();
     await flush();
-    await clock.advance(2000);
+    await clock.step(2000);
     const attempts = pd.calls.length;
     expect(attempts).toBeGreaterThan(1);
     expect(attempts).toBeLessThan(20);
     pd.down = false;
     pd.safePoint = 300n;
-    await clock.advance(6000);
+    await clock.step(6000);
     // 100 is below 300: refused, failed; 500 is registered instead.
     expect(pd.calls.some((c) => c.ts === 500n)).toBe(true);
     expect(() => old.check()).toThrow(expect.objectContaining({ kind: 'SafePointPassed' }));
