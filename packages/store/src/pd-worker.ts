@@ -129,7 +129,13 @@ export class PdWorker {
       for (const cf of this.ctx.dataCfs) {
         const range = storedKeyRange(this.ctx.dataModel, cf, peer.region.startKey, peer.region.endKey);
         size += await this.ctx.engine.approximateSize(cf, range);
-        for await (const _ of this.ctx.engine.scan(cf, { ...range, limit: REGION_KEYS_COUNT_MAX - keys })) keys++;
+        // A user key's versions count once: a region of one key with many versions has nothing to split at.
+        let last: Uint8Array | undefined;
+        for await (const kv of this.ctx.engine.scan(cf, { ...range, limit: REGION_KEYS_COUNT_MAX - keys })) {
+          const key = userKeyOf(this.ctx.dataModel, cf, kv.key);
+          if (last === undefined || compareKeys(last, key) !== 0) keys++;
+          last = key;
+        }
         if (keys >= REGION_KEYS_COUNT_MAX) break;
       }
     }
