@@ -552,7 +552,8 @@ export class PeerKV {
       if (r.ok) {
         // A linearizable request served by a peer we did not think led: it leads now.
         if (consistency === 'linearizable' && route.leader?.id !== target.id) this.cache.setLeader(route.region.id, target);
-        return { kind: 'applied', value: r.value, ambiguous: false };
+        // An earlier attempt that went unanswered may have applied too (a txn prewrite: maybe committed by 1PC).
+        return { kind: 'applied', value: r.value, ambiguous };
       }
       lastError = r.error;
       // No answer, or a proposal left waiting when leadership moved: it may still apply.

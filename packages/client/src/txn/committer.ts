@@ -128,9 +128,12 @@ export class Committer {
   /** Commits the transaction, or throws (`WriteConflict`, `TxnAborted`, `Undetermined`, ...). */
   async commit(): Promise<CommitResult> {
     let batches = await batchesOf(this.routing, this.mutations, this.o.signal);
+    // A 1PC attempt that went unanswered before falling back may have committed everything.
+    let onePcAmbiguous = false;
     if (this.o.onePc && batches.length === 1) {
       const r = await this.onePc(batches[0]);
       if (r !== 'fallBack') return { commitTs: r, onePc: true, secondariesDone: Promise.resolve() };
+      onePcAmbiguous = this.ambiguousPrewrite;
       // A split moved some keys out of the region: 1PC would commit each part on its own.
       batches = await batchesOf(this.routing, this.mutations, this.o.signal);
     }
@@ -142,6 +145,10 @@ export class Committer {
         await Promise.all(batches.map((b) => this.prewrite(b.mutations, { kind: 'twoPc' })));
       } catch (e) {
         this.stopHeartbeats();
+        if (onePcAmbiguous && !(e instanceof PeerKVError && (e.kind === 'WriteConflict' || e.kind === 'TxnAborted'))) {
+          // The unanswered 1PC prewrite may have committed: this failure decides nothing (sim --txn seed 19: G1a).
+          throw new PeerKVError('Undetermined', `the transaction may or may not have committed (a 1PC prewrite went unanswered before the fall back to 2PC failed): ${e instanceof Error ? e.message : String(e)}`, e instanceof PeerKVError ? e.lastRegionError : undefined);
+        }
         this.rollbackQuietly();
         throw e;
       }
@@ -231,6 +238,8 @@ export class Committer {
           if (r.kind === 'aborted') throw new PeerKVError('Aborted', 'aborted');
           throw new PeerKVError('RetryBudgetExhausted', `prewrite failed after retries: ${r.lastError ? r.lastError.kind : 'no reachable replica'}`, r.lastError);
         }
+        // An unanswered attempt before this answer may have applied: for 1PC, committed.
+        this.ambiguousPrewrite ||= r.ambiguous;
         if (r.value.ok) {
           if (last === undefined || r.value.value.minCommitTs > last.minCommitTs) last = r.value.value;
           if (part.some((m) => compareKeys(m.key, this.primary) === 0)) this.primaryLocked = true;

@@ -11,7 +11,8 @@ import type { GcRegistration } from './gc-registration.ts';
 
 /** One request's retry loop's end: a value, or why not and whether an attempt may have taken effect. */
 export type RegionRequestOutcome<T> =
-  | { kind: 'applied'; value: T; ambiguous: false }
+  /** `ambiguous`: an earlier attempt went unanswered (it may have taken effect as well). */
+  | { kind: 'applied'; value: T; ambiguous: boolean }
   | { kind: 'failed' | 'stale' | 'aborted' | 'regroup'; ambiguous: boolean; lastError?: import('@peerkv/pd').RegionError };
 
 export interface TxnRouting {
