@@ -107,6 +107,9 @@ export interface TxnWorkload {
   replayWrites: boolean;
 }
 
+/** Characters of an error message kept in an attempt's label (for reports). */
+const ERROR_TEXT_MAX = 160;
+
 /** Past start ts kept for old snapshots. */
 const PAST_TS_KEPT = 256;
 
@@ -289,7 +292,7 @@ async function runTxn(l: Lane, label: string, body: Body, reader: boolean): Prom
     if (attempts++ > 0) w.stats.reruns++;
     const startTs = tx.startTs;
     reg = w.gc?.register(startTs, reader);
-    const a = rec.begin(l.process, invokeAt, `${l.name} ${label}${fault ? ` (${fault})` : ''}${lockTtlMs ? ` ttl=${lockTtlMs}` : ''}`, startTs);
+    const a = rec.begin(l.process, invokeAt, `${l.name} ${label}${fault ? ` (${fault})` : ''}${lockTtlMs ? ` ttl=${lockTtlMs}` : ''}${onePc ? ' 1pc' : ''}${asyncCommit ? ' async' : ''}`, startTs);
     cur = a;
     buf = new Map();
     w.pastTs.push({ ts: startTs, invokeAt });
@@ -344,6 +347,7 @@ async function endFailed(l: Lane, a: Attempt, e: unknown, buf: Buffered, killed:
     }
     return;
   }
+  a.label += ` [${kind ?? 'error'}: ${e instanceof Error ? e.message.slice(0, ERROR_TEXT_MAX) : String(e)}]`;
   const ambiguous = !a.threwInFn && (killed || !(e instanceof PeerKVError) || kind === 'Undetermined' || kind === 'Aborted');
   w.rec.finish(a, ambiguous ? 'info' : 'fail');
   if (ambiguous) l.process = w.rec.newProcess();
