@@ -12,10 +12,12 @@ import { decodeRegion } from './command.ts';
 import { DATA_MODEL_KEY, DATA_MODEL_VERSIONS, type DataModel, type DataModelRecord } from './data-model.ts';
 import type { StoreContext } from './context.ts';
 import { DedupTable, decodeDedupRecord, type DedupEntry } from './dedup.ts';
-import { META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, STORE_BOOT_KEY, STORE_IDENT_KEY, dedupPrefix, prefixEnd } from './keys.ts';
+import { META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, STORE_BOOT_KEY, STORE_IDENT_KEY, dedupPrefix, pendingApplyKey, prefixEnd } from './keys.ts';
 import { RAFT_INIT_INDEX, RAFT_INIT_TERM, StoreConfigError, type StoreIdentity } from './options.ts';
 import { PD_REGION_ID, PD_STATE_KEY, PdHost, decodePdState } from './pd-host.ts';
+import { REGION_STATE_CODE } from './peer.ts';
 import { decodeTombstonePeer, stageInitialRegion } from './region-meta.ts';
+import { loadedApplying } from './snapshot-stage.ts';
 
 /** The identity recorded in an engine by the store that used it, if any. */
 export async function readIdentity(engine: KvEngine): Promise<StoreIdentity | undefined> {
@@ -77,11 +79,11 @@ export async function bumpBoot(ctx: StoreContext): Promise<void> {
   await ctx.engine.write(new WriteBatch().put(META_CF, STORE_BOOT_KEY, out), { durability: 'strict' });
 }
 
-/** Loads every region this store hosts, and the tombstones of those it destroyed. */
+/** Loads every region this store hosts (marking those stopped in the middle of a snapshot apply), and the tombstones of those it destroyed. */
 export async function loadRegions(ctx: StoreContext): Promise<void> {
   for await (const { key, value } of ctx.engine.scan(META_CF, { start: REGION_STATE_PREFIX_START, end: REGION_STATE_PREFIX_END })) {
     const regionId = Number(new DataView(key.buffer, key.byteOffset).getBigUint64(1));
-    if (value[0] === 2) {
+    if (value[0] === REGION_STATE_CODE.tombstone) {
       ctx.tombstones.add(decodeTombstonePeer(value));
       continue;
     }
@@ -100,7 +102,9 @@ export async function loadRegions(ctx: StoreContext): Promise<void> {
       continue;
     }
     const dedup = await loadDedup(ctx, regionId);
-    ctx.addPeer(region, me.id, log, dedup, log.applyState().appliedIndex);
+    const peer = ctx.addPeer(region, me.id, log, dedup, log.applyState().appliedIndex);
+    // Stopped in the middle of applying a snapshot: resumed (`SnapshotWorker.resumeApplies`) before it serves anything.
+    if (value[0] === REGION_STATE_CODE.applying) peer.applying = loadedApplying(await ctx.engine.get(META_CF, pendingApplyKey(regionId)));
   }
 }
 

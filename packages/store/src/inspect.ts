@@ -21,7 +21,8 @@ export async function regionDigests(ctx: StoreContext): Promise<RegionDigest[]> 
   try {
     const out: RegionDigest[] = [];
     for (const peer of [...ctx.peers.values()]) {
-      if (!peer.machine.holdsData || peer.destroyed || !peer.initialized) continue;
+      // A replica applying a snapshot holds part of it: its applied index is the snapshot's, its data not yet.
+      if (!peer.machine.holdsData || peer.destroyed || !peer.initialized || peer.applying) continue;
       const h = new Fnv64();
       let keys = 0;
       for (const cf of ctx.dataCfs) {
@@ -51,7 +52,7 @@ export function storeStatus(ctx: StoreContext): StoreStatus {
   return {
     storeId: ctx.storeId,
     counters: { ...ctx.counters },
-    ...(ctx.snapshotTransfer ? { snapshotTransfer: { ...ctx.snapshotTransfer, refused: { ...ctx.snapshotTransfer.refused } } } : {}),
+    ...(ctx.snapshotTransfer ? { snapshotTransfer: { ...ctx.snapshotTransfer, refused: { ...ctx.snapshotTransfer.refused }, applying: ctx.snapshotTransfer.applying.map((a) => ({ ...a })) } } : {}),
     ...(ctx.fatal ? { stoppedReason: String((ctx.fatal as Error).stack ?? ctx.fatal) } : {}),
     regions: [...ctx.peers.values()]
       .sort((a, b) => a.regionId - b.regionId)
@@ -70,6 +71,7 @@ export function storeStatus(ctx: StoreContext): StoreStatus {
           commit: st.commit,
           applied: p.applied,
           hibernating: p.hibernating,
+          ...(p.applying ? { applyingSnapshot: true as const } : {}),
         };
       }),
   };

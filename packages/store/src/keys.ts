@@ -4,7 +4,9 @@
  *   MVCC-encoded keys in an `mvcc` one (data-model.ts); regions partition the user-key space
  *   and a store holds the ranges of the regions it hosts.
  * - `meta`: `r` + regionId (u64 BE) → region local state; `d` + regionId + clientId → that
- *   client's dedup record; `s` → the store identity.
+ *   client's dedup record; `s` → the store identity; `a` + regionId → the snapshot a region
+ *   is applying (pending apply); `n` + regionId + snapshot id + chunk seq → one staged chunk
+ *   of a received snapshot's stream (snapshot-stage.ts).
  * - `raft`: owned by `RaftLogStore`.
  */
 import { CF_NAME_LENGTH_MAX } from '@peerkv/proto';
@@ -86,6 +88,35 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
     }
   }
   return new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+}
+
+/** Key of a region's pending-apply record (the snapshot it is applying, while its state is `applying`). */
+export function pendingApplyKey(regionId: number): Uint8Array {
+  return u64(0x61 /* a */, regionId);
+}
+
+/** Every staged snapshot chunk of every region: `[STAGED_PREFIX_START, STAGED_PREFIX_END)`. */
+export const STAGED_PREFIX_START = new Uint8Array([0x6e /* n */]);
+export const STAGED_PREFIX_END = new Uint8Array([0x6f]);
+
+/** Prefix of the staged chunks of one snapshot (`id`) of region `regionId`. */
+export function stagedSnapshotPrefix(regionId: number, id: { storeId: number; boot: number; seq: number }): Uint8Array {
+  const out = new Uint8Array(1 + 8 * 4);
+  const v = new DataView(out.buffer);
+  out[0] = STAGED_PREFIX_START[0];
+  v.setBigUint64(1, BigInt(regionId));
+  v.setBigUint64(9, BigInt(id.storeId));
+  v.setBigUint64(17, BigInt(id.boot));
+  v.setBigUint64(25, BigInt(id.seq));
+  return out;
+}
+
+/** Key of chunk `seq` of a staged snapshot (`prefix` from `stagedSnapshotPrefix`). */
+export function stagedChunkKey(prefix: Uint8Array, seq: number): Uint8Array {
+  const out = new Uint8Array(prefix.length + 4);
+  out.set(prefix);
+  new DataView(out.buffer).setUint32(prefix.length, seq);
+  return out;
 }
 
 /** Key of the store identity record. */

@@ -141,6 +141,10 @@ export interface SnapshotTransferLimits {
   resendMs: number;
   /** Resends without progress before the sender reports the transfer failed. */
   resendsMax: number;
+  /** Bytes of one incoming transfer held in memory until staged on disk (at least one chunk is always taken). */
+  stagingBufferBytesMax: number;
+  /** Staged stream bytes one write of a pending apply covers (whole chunks, at least one). */
+  applyBatchBytesMax: number;
 }
 
 /** Snapshot transfers of one store: monotonic counters, and the transfers in flight now. */
@@ -166,6 +170,20 @@ export interface SnapshotTransferStatus {
   undecodable: number;
   sending: number;
   receiving: number;
+  /** Chunks written to the staging area (each before it is acknowledged). */
+  chunksStaged: number;
+  /** Pending applies started (a snapshot Raft accepted, its Raft state and `applying` persisted). */
+  appliesStarted: number;
+  /** Pending applies resumed at open (the store stopped in the middle of one). */
+  appliesResumed: number;
+  /** Pending applies finished (the region is `normal` again, its staged chunks dropped). */
+  appliesCompleted: number;
+  /** Pending applies that could not finish (staged stream gone or corrupt): the region stays unserved. */
+  appliesFailed: number;
+  /** Engine writes of staged data into the data column families. */
+  applyWrites: number;
+  /** Regions applying now, with their progress (staged chunks applied of all). */
+  applying: { regionId: number; index: number; chunksApplied: number; chunks: number; failed?: string }[];
 }
 
 /** One region replica's state for the cross-replica consistency check. */
@@ -200,6 +218,8 @@ export interface StoreStatus {
     commit: number;
     applied: number;
     hibernating: boolean;
+    /** Set while applying a received snapshot (serves nothing until done; progress in `snapshotTransfer.applying`). Not sent over RPC. */
+    applyingSnapshot?: true;
   }[];
 }
 

@@ -104,6 +104,22 @@ export interface RegionStateMachine {
   stageDestroy(kv: WriteBatch): void;
 }
 
+/**
+ * A snapshot this replica is applying into the data column families (TiKV's pending apply):
+ * its Raft state and the region's `applying` state are persisted, its staged stream is being
+ * written in chunks. Until it is done the replica takes no Ready and serves no request.
+ */
+export interface ApplyingSnapshot {
+  index: number;
+  term: number;
+  /** The snapshot's `data` (its format 3 header, naming the staged stream). */
+  data: Uint8Array;
+  /** The apply running now (undefined before it starts, e.g. between the round's write and its start). */
+  task: Promise<void> | undefined;
+  /** Why the apply cannot finish (staged stream gone or corrupt): the replica stays unserved. */
+  failed?: string;
+}
+
 export function ok(): Result<void> {
   return { ok: true, value: undefined };
 }
@@ -139,6 +155,8 @@ export class RegionPeer {
   machine: RegionStateMachine;
   /** Test-only deliberate bugs (the store's). */
   mutations: StoreTestMutations = {};
+  /** The snapshot being applied (pending apply), if any: no Ready is taken and nothing is served meanwhile. */
+  applying: ApplyingSnapshot | undefined;
 
   constructor(args: { region: Region; peerId: number; raw: RawNode; log: RegionLog; dedup: DedupTable; applied: number; machine: RegionStateMachine }) {
     this.machine = args.machine;
@@ -203,8 +221,9 @@ export class RegionPeer {
     }
   }
 
-  /** Resolves reads whose index has been applied. */
+  /** Resolves reads whose index has been applied (none while a snapshot is being applied). */
   serveReads(): void {
+    if (this.applying) return;
     for (const [key, r] of this.reads) {
       if (r.index !== undefined && r.index <= this.applied) {
         this.reads.delete(key);
@@ -226,13 +245,20 @@ export function rolesOf(cs: ConfState): Map<number, PeerRole> {
   return roles;
 }
 
-/** The persisted local state of a region on this store. */
-export type RegionLocalState = 'normal' | 'tombstone';
+/**
+ * The persisted local state of a region on this store: `applying` while a received snapshot
+ * is written into the data column families (the pending-apply record names it; a store opening
+ * with it resumes the apply before the region serves anything).
+ */
+export type RegionLocalState = 'normal' | 'tombstone' | 'applying';
+
+/** The first byte of a region state record, by state. */
+export const REGION_STATE_CODE = { normal: 1, tombstone: 2, applying: 3 } as const satisfies Record<RegionLocalState, number>;
 
 export function encodeRegionState(region: Region, state: RegionLocalState): Uint8Array {
   const body = encodeRegion(region);
   const out = new Uint8Array(body.length + 1);
-  out[0] = state === 'normal' ? 1 : 2;
+  out[0] = REGION_STATE_CODE[state];
   out.set(body, 1);
   return out;
 }

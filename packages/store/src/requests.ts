@@ -16,6 +16,9 @@ import type { RequestOptions } from './request-options.ts';
 
 const encoder = new TextEncoder();
 
+/** How long a client backs off before retrying a region that is applying a snapshot, ms. */
+export const APPLYING_SNAPSHOT_BACKOFF_MS = 50;
+
 export class StoreRequests {
   private readSeq = 0;
 
@@ -40,6 +43,9 @@ export class StoreRequests {
       this.ctx.wake(peer.regionId);
       return stale ? { kind: 'NotLeader', regionId } : peer.notLeader();
     }
+    // Half of a snapshot is in the data column families: nothing is served until it is whole. (Never
+    // the leader: a request for the leader got `NotLeader` above, and re-routes instead of waiting.)
+    if (peer.applying) return { kind: 'ServerIsBusy', reason: `region ${regionId} is applying a snapshot`, backoffMs: APPLYING_SNAPSHOT_BACKOFF_MS };
     if (peer.proposals.length + peer.reads.size >= this.ctx.opts.pendingRequestsPerRegionMax) {
       return { kind: 'ServerIsBusy', reason: 'too many pending requests in region', backoffMs: 50 };
     }

@@ -2,7 +2,9 @@
  * The batch round (group commit): collects the Ready of every peer with work, stages all of
  * it (entries, hard states, snapshots, applied state, splits' right halves, log compaction)
  * in ONE engine write, sends messages (a leader's appends before the write, votes and acks
- * only after it), then resolves requests and advances each peer. Rounds never overlap.
+ * only after it), then resolves requests and advances each peer. Rounds never overlap. A
+ * data snapshot's write persists its Raft state and the region's `applying` state; its data
+ * is applied after the write, in chunks, and the replica takes no Ready until that is done.
  */
 import type { Region } from '@peerkv/pd';
 import type { Message, Ready } from '@peerkv/raft';
@@ -33,7 +35,8 @@ export class BatchRound {
     const work: { peer: RegionPeer; rd: Ready; fx: ApplyEffects }[] = [];
     const outbox = new Map<number, RegionMessage[]>();
     for (const peer of [...this.ctx.peers.values()]) {
-      if (peer.destroyed || !peer.raw.hasReady()) continue;
+      // A replica applying a snapshot takes no Ready until the apply is done (TiKV's pending apply).
+      if (peer.destroyed || peer.applying || !peer.raw.hasReady()) continue;
       const rd = peer.raw.ready();
       if (rd.snapshot) await this.snapshots.stageSnapshotInstall(batch, peer, rd.snapshot);
       batch.stageAppend(peer.regionId, rd.entries);
@@ -78,6 +81,8 @@ export class BatchRound {
     this.ctx.counters.writes++;
     for (const plan of splitPlans) this.loop.startSplitPeer(plan);
     for (const { peer, rd, fx } of work) {
+      // The snapshot's Raft state and the region's `applying` state are durable: apply its staged stream.
+      if (peer.applying) this.snapshots.startApply(peer);
       const after = new Map<number, RegionMessage[]>();
       if (!this.ctx.mutations.ackBeforePersist) await this.queueMessages(after, peer, rd.persistedMessages);
       this.flush(after);
@@ -95,7 +100,7 @@ export class BatchRound {
       if (fx.splits.some((x) => x.parentLeader)) this.pdWorker.reportSplit(peer, fx.splits.map((x) => x.region.id));
       if (fx.removed) await this.loop.destroyPeer(peer);
     }
-    for (const p of this.ctx.peers.values()) if (p.raw.hasReady()) this.ctx.scheduleAgain();
+    for (const p of this.ctx.peers.values()) if (!p.applying && p.raw.hasReady()) this.ctx.scheduleAgain();
   }
 
   private applyEnv(batch: RaftWriteBatch): Parameters<typeof applyEntries>[2] {

@@ -1,27 +1,32 @@
 /**
  * Incoming snapshot transfers (TiKV's snapshot receiver and `SnapManager` limits, scaled
  * down). A leader's MsgSnap carries only the header; it is held here while the chunks
- * arrive, in order, into a bounded staging area, and stepped into Raft only once the whole
- * stream arrived and matched the header (length, checksum, counts, order, range). Raft then
- * holds the snapshot until the round installs it, taking the staged contents (`take`).
+ * arrive, in order. Each chunk is checked as it arrives (`SnapshotStreamReader`: order,
+ * range, counts; length and checksum at the last one) and staged on disk
+ * (snapshot-stage.ts): the chunks waiting while a staging write is in flight go in the next
+ * one together. A transfer holds at most `stagingBufferBytesMax` not yet staged (a chunk
+ * beyond it is ignored, so the sender resends it), never the whole stream. Once every chunk
+ * is staged, the MsgSnap is stepped into Raft (and the last chunk acknowledged); Raft then
+ * holds the snapshot until the round takes it (`take`) and the region's pending apply reads
+ * the staged stream back.
  *
  * Nothing partial or mixed is ever installed: chunks are filed by snapshot id and accepted
  * only in sequence from the sending store; a lost, duplicated or reordered chunk is dropped
- * and the cumulative ack tells the sender where to resume; a transfer whose chunks stop
- * coming is dropped after `receiveTimeoutMs`; a newer snapshot of the region supersedes an
- * older one still arriving; a restart forgets everything (the sender's chunks are then
- * refused as `Unknown`). Every refusal is sent back, so the leader reports the failure to
- * Raft and retries.
+ * and the cumulative ack (of chunks taken) tells the sender where to resume; a transfer
+ * whose chunks stop coming is dropped after `receiveTimeoutMs`; a newer snapshot of the
+ * region supersedes an older one still arriving; a restart forgets every transfer (the
+ * sender's chunks are then refused as `Unknown`, and their staged chunks are removed when the
+ * store opens). A dropped transfer's staged chunks are removed after its last staging write.
+ * Every refusal is sent back, so the leader reports the failure to Raft and retries.
  */
 import type { Region } from '@peerkv/pd';
 import type { Clock, RegionMessage } from '@peerkv/transport';
 import type { SnapshotTransferLimits, SnapshotTransferStatus } from './options.ts';
-import { storedKeyRange, type StoredKeyRange } from './data-model.ts';
 import type { DataModel } from './keys.ts';
-import { PD_REGION_ID } from './pd-host.ts';
 import type { RegionPeer } from './peer.ts';
-import { SNAPSHOT_CHUNK_BYTES_LIMIT, SNAPSHOT_CHUNKS_MAX, chunkCount, decodeSnapshotData, decodeSnapshotStream, snapshotIdKey, type SnapshotContents, type SnapshotHeader, type SnapshotId } from './snapshot.ts';
+import { SNAPSHOT_CHUNK_BYTES_LIMIT, SNAPSHOT_CHUNKS_MAX, SnapshotStreamReader, chunkCount, decodeSnapshotData, snapshotIdKey, snapshotRangeOf, type SnapshotHeader, type SnapshotId } from './snapshot.ts';
 import { snapshotFrameMessage, type SnapshotFrame, type SnapshotRefusal } from './snapshot-frames.ts';
+import type { SnapshotStaging } from './snapshot-stage.ts';
 
 /** Finished transfers remembered, so late duplicates get the same answer (oldest forgotten first). */
 const FINISHED_REMEMBERED_MAX = 256;
@@ -34,11 +39,24 @@ interface Receiving {
   fromStoreId: number;
   /** `receiving`: chunks arriving; `accepted`: stepped into Raft, waiting for the round to install it. */
   state: 'receiving' | 'accepted';
-  chunks: Uint8Array[];
+  /** Checks the stream as its chunks arrive. */
+  reader: SnapshotStreamReader;
+  /** Chunks taken (checked; staged, or waiting for or in a staging write): what the acks report. */
   next: number;
+  /** Chunks staged on disk. */
+  staged: number;
+  /** Chunks taken and not yet in a staging write. */
+  buffer: { seq: number; data: Uint8Array }[];
+  /** Bytes taken and not yet staged (the buffer and the write in flight). */
+  unstagedBytes: number;
+  /** A staging write is in flight. */
+  writing: boolean;
   total: number;
   timer: unknown;
-  contents?: SnapshotContents;
+  /** This transfer's staging writes (then the removal of its chunks), in order. */
+  io: Promise<void>;
+  /** Forgotten by the receiver: its staging writes still in flight finish, nothing more. */
+  dropped: boolean;
 }
 
 /** What the receiver needs from its store. */
@@ -49,6 +67,12 @@ export interface ReceiveEnv {
   /** What the data column families hold: a pair is checked in its region by `storedKeyRange`. */
   dataModel: DataModel;
   timers: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
+  /** Where chunks are staged. */
+  staging: SnapshotStaging;
+  /** Whether the store closed or stopped (a failed staging write is then expected). */
+  stopped(): boolean;
+  /** A staging write failed while the store runs: the store stops, visibly (`status().stoppedReason`). */
+  fatal(e: unknown): void;
   send(toStoreId: number, rm: RegionMessage): void;
   peer(regionId: number): RegionPeer | undefined;
   /** Whether `region` overlaps another replica hosted here. */
@@ -86,7 +110,23 @@ export class SnapshotReceiver {
     for (const other of [...this.byKey.values()]) {
       if (other.state === 'receiving' && other.msg.regionId === rm.regionId) this.fail(other, 'Superseded');
     }
-    const r: Receiving = { key, header: h, msg: rm, fromStoreId, state: 'receiving', chunks: [], next: 0, total: chunkCount(h), timer: undefined };
+    const r: Receiving = {
+      key,
+      header: h,
+      msg: rm,
+      fromStoreId,
+      state: 'receiving',
+      reader: new SnapshotStreamReader(h, snapshotRangeOf(this.env.dataModel, rm.regionId, h.region)),
+      next: 0,
+      staged: 0,
+      buffer: [],
+      unstagedBytes: 0,
+      writing: false,
+      total: chunkCount(h),
+      timer: undefined,
+      io: Promise.resolve(),
+      dropped: false,
+    };
     this.byKey.set(key, r);
     this.env.status.receivesStarted++;
     this.gauge();
@@ -129,38 +169,67 @@ export class SnapshotReceiver {
       return;
     }
     if (r.fromStoreId !== fromStoreId) return;
-    if (r.state !== 'receiving' || f.seq !== r.next) {
+    // Out of sequence, or too much not yet staged (the sender resends it).
+    const full = r.unstagedBytes > 0 && r.unstagedBytes + f.data.length > this.env.limits.stagingBufferBytesMax;
+    if (r.state !== 'receiving' || f.seq !== r.next || full) {
       this.env.status.chunksIgnored++;
-      this.reply(fromStoreId, rm, { kind: 'ack', id: f.id, next: r.state === 'receiving' ? r.next : r.total });
+      // All taken but not yet staged and stepped: the last chunk stays unacknowledged until then.
+      this.reply(fromStoreId, rm, { kind: 'ack', id: f.id, next: r.state === 'receiving' ? Math.min(r.next, r.total - 1) : r.total });
       return;
     }
     const h = r.header;
     const want = f.seq === r.total - 1 ? h.bytes - (r.total - 1) * h.chunkBytes : h.chunkBytes;
-    if (f.data.length !== want) {
-      this.fail(r, 'Corrupt');
-      return;
-    }
-    r.chunks.push(f.data);
-    r.next++;
-    this.env.status.chunksReceived++;
-    this.env.status.bytesReceived += f.data.length;
-    this.arm(r);
-    if (r.next === r.total) this.complete(r);
-    else this.reply(fromStoreId, rm, { kind: 'ack', id: f.id, next: r.next });
-  }
-
-  /** Every chunk arrived: check the stream, then step the held MsgSnap into Raft. */
-  private complete(r: Receiving): void {
-    const stream = concat(r.chunks, r.header.bytes);
-    r.chunks = [];
-    let contents: SnapshotContents;
     try {
-      const region = r.header.region;
-      const rangeOf = (cf: string): StoredKeyRange => storedKeyRange(this.env.dataModel, cf, region.startKey, region.endKey);
-      contents = decodeSnapshotStream(r.header, stream, r.msg.regionId === PD_REGION_ID ? {} : { rangeOf });
+      if (f.data.length !== want) throw new Error(`chunk of ${f.data.length} bytes, want ${want}`);
+      r.reader.push(f.data);
+      if (f.seq === r.total - 1) r.reader.finish();
     } catch {
       this.fail(r, 'Corrupt');
       return;
+    }
+    r.next++;
+    this.env.status.chunksReceived++;
+    this.env.status.bytesReceived += f.data.length;
+    r.buffer.push({ seq: f.seq, data: f.data });
+    r.unstagedBytes += f.data.length;
+    this.arm(r);
+    if (!r.writing) this.stage(r);
+    // The last chunk is acknowledged once the whole stream is staged and stepped (`complete`).
+    if (r.next < r.total) this.reply(fromStoreId, rm, { kind: 'ack', id: f.id, next: r.next });
+  }
+
+  /** Writes every buffered chunk in one staging write, then the next batch, or completes the transfer. */
+  private stage(r: Receiving): void {
+    const chunks = r.buffer.splice(0);
+    const bytes = chunks.reduce((n, c) => n + c.data.length, 0);
+    r.writing = true;
+    r.io = r.io.then(async () => {
+      if (r.dropped) return;
+      try {
+        await this.env.staging.putChunks(r.msg.regionId, r.header.id, chunks);
+      } catch (e) {
+        if (!this.env.stopped()) this.env.fatal(e);
+        return;
+      }
+      if (r.dropped) return;
+      r.writing = false;
+      r.staged = chunks[chunks.length - 1].seq + 1;
+      r.unstagedBytes -= bytes;
+      this.env.status.chunksStaged += chunks.length;
+      if (r.staged === r.total) this.complete(r);
+      else if (r.buffer.length > 0) this.stage(r);
+    });
+  }
+
+  /** Every chunk was checked and staged: step the held MsgSnap into Raft. */
+  private complete(r: Receiving): void {
+    if (r.total === 0) {
+      try {
+        r.reader.finish();
+      } catch {
+        this.fail(r, 'Corrupt');
+        return;
+      }
     }
     const peer = this.env.peer(r.msg.regionId);
     if (!peer || peer.destroyed || peer.peerId !== r.msg.message.to) {
@@ -171,7 +240,6 @@ export class SnapshotReceiver {
       this.fail(r, 'Overlap');
       return;
     }
-    r.contents = contents;
     r.state = 'accepted';
     this.env.status.receivesCompleted++;
     this.remember(r.key, { ok: true, total: r.total });
@@ -199,12 +267,15 @@ export class SnapshotReceiver {
     }
   }
 
-  /** The contents of an accepted snapshot, for the round that installs it (then forgotten). */
-  take(id: SnapshotId): SnapshotContents | undefined {
+  /**
+   * Hands an accepted snapshot's staged stream to the round that installs it (the receiver
+   * forgets it; its staged chunks now belong to the install). False when it is not staged.
+   */
+  take(id: SnapshotId): boolean {
     const r = this.byKey.get(snapshotIdKey(id));
-    if (!r || r.state !== 'accepted') return undefined;
-    this.drop(r);
-    return r.contents;
+    if (!r || r.state !== 'accepted') return false;
+    this.drop(r, false);
+    return true;
   }
 
   /** A store went away: what it was sending will not be completed. */
@@ -236,11 +307,18 @@ export class SnapshotReceiver {
     if (reply) this.reply(toStoreId, rm, { kind: 'reject', id, reason });
   }
 
-  private drop(r: Receiving): void {
+  /** Forgets a transfer; its staged chunks are removed after its last staging write, unless handed to an install. */
+  private drop(r: Receiving, dropStaged = true): void {
     this.env.timers.clearTimeout(r.timer);
-    this.byKey.delete(r.key);
-    r.chunks = [];
+    if (this.byKey.get(r.key) === r) this.byKey.delete(r.key);
+    r.dropped = true;
     this.gauge();
+    if (!dropStaged) return;
+    r.io = r.io.then(() =>
+      this.env.staging.drop(r.msg.regionId, r.header.id).catch((e: unknown) => {
+        if (!this.env.stopped()) this.env.fatal(e);
+      }),
+    );
   }
 
   private remember(key: string, v: { ok: true; total: number } | { ok: false; reason: SnapshotRefusal }): void {
@@ -259,15 +337,4 @@ export class SnapshotReceiver {
   private reply(toStoreId: number, rm: RegionMessage, f: SnapshotFrame): void {
     this.env.send(toStoreId, snapshotFrameMessage(rm.regionId, rm.regionEpoch, rm.message.to, rm.message.from, f));
   }
-}
-
-function concat(chunks: Uint8Array[], bytes: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(bytes);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }

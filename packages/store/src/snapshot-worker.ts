@@ -1,10 +1,12 @@
 /**
  * Snapshots (TiKV's region worker and snapshot manager, scaled down): generates a region's
  * snapshot from ONE engine view covering every data column family and streams it in chunks
- * (snapshot-send.ts), receives and checks incoming ones before Raft sees them
- * (snapshot-receive.ts), installs one in the same write as its Raft state, refuses one whose
- * range overlaps another local replica, and deletes a range's data without touching what other
- * local replicas own. Every transfer ends in exactly one `reportSnapshot` to the leader's Raft
+ * (snapshot-send.ts), receives, checks and stages incoming ones on disk before Raft sees them
+ * (snapshot-receive.ts, snapshot-stage.ts), persists an accepted data snapshot's Raft state
+ * with the region's `applying` state in the round's write and then applies the staged stream
+ * in chunks (snapshot-apply.ts; resumed at open), installs PD's and inline snapshots in the
+ * round's write, refuses one whose range overlaps another local replica, and deletes a range's
+ * data without touching what other local replicas own. Every transfer ends in exactly one `reportSnapshot` to the leader's Raft
  * (success once the receiver holds the whole stream, failure otherwise), unless a newer
  * transfer to the same peer replaced it.
  */
@@ -16,31 +18,37 @@ import type { RegionMessage } from '@peerkv/transport';
 import type { StoreContext } from './context.ts';
 import { storedDeleteEnd, storedKeyRange } from './data-model.ts';
 import { DedupTable, stageDedupTable } from './dedup.ts';
-import { DATA_CF, META_CF, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
+import { DATA_CF, META_CF, dedupPrefix, pendingApplyKey, prefixEnd, regionStateKey } from './keys.ts';
 import type { SnapshotTransferLimits, SnapshotTransferStatus } from './options.ts';
 import { encodeRegionState, type RegionPeer } from './peer.ts';
 import { PD_REGION_ID } from './pd-host.ts';
 import { rangeEnd, rangesOverlap } from './region-meta.ts';
 import {
+  SNAPSHOT_APPLY_BATCH_BYTES_MAX,
   SNAPSHOT_BYTES_MAX,
   SNAPSHOT_CHUNK_BYTES_LIMIT,
   SNAPSHOT_CHUNK_BYTES_MAX,
   SNAPSHOT_CHUNKS_INFLIGHT_MAX,
+  SNAPSHOT_FORMAT_CHUNKED,
   SNAPSHOT_FORMAT_INLINE,
   SNAPSHOT_RECEIVE_TIMEOUT_MS,
   SNAPSHOT_RESEND_MS,
   SNAPSHOT_RESENDS_MAX,
   SNAPSHOTS_RECEIVING_MAX,
   SNAPSHOTS_SENDING_MAX,
+  SNAPSHOT_STAGING_BUFFER_BYTES_MAX,
   decodeSnapshotData,
   inlineContents,
   snapshotIdKey,
   snapshotRegion,
   type SnapshotContents,
+  type SnapshotHeader,
 } from './snapshot.ts';
+import { SnapshotApplier } from './snapshot-apply.ts';
 import { decodeSnapshotFrame, type SnapshotFrame } from './snapshot-frames.ts';
 import { SnapshotReceiver } from './snapshot-receive.ts';
 import { SnapshotSend, memorySource, viewSource, type SnapshotSource } from './snapshot-send.ts';
+import { SnapshotStaging, dropOrphanedStaging, encodePendingApply, pendingApplyHeader, stageDropStaged } from './snapshot-stage.ts';
 
 /** The limits with every default filled in; a chunk size above the protocol's cap is clamped. */
 export function snapshotTransferLimits(o: Partial<SnapshotTransferLimits>): SnapshotTransferLimits {
@@ -53,10 +61,13 @@ export function snapshotTransferLimits(o: Partial<SnapshotTransferLimits>): Snap
     receiveTimeoutMs: o.receiveTimeoutMs ?? SNAPSHOT_RECEIVE_TIMEOUT_MS,
     resendMs: o.resendMs ?? SNAPSHOT_RESEND_MS,
     resendsMax: o.resendsMax ?? SNAPSHOT_RESENDS_MAX,
+    stagingBufferBytesMax: Math.max(1, o.stagingBufferBytesMax ?? SNAPSHOT_STAGING_BUFFER_BYTES_MAX),
+    applyBatchBytesMax: Math.max(1, o.applyBatchBytesMax ?? SNAPSHOT_APPLY_BATCH_BYTES_MAX),
   };
 }
 
-function emptyStatus(): SnapshotTransferStatus {
+/** A store's snapshot counters before any transfer or apply. */
+export function emptySnapshotTransferStatus(): SnapshotTransferStatus {
   return {
     sendsStarted: 0,
     sendsSucceeded: 0,
@@ -74,14 +85,23 @@ function emptyStatus(): SnapshotTransferStatus {
     undecodable: 0,
     sending: 0,
     receiving: 0,
+    chunksStaged: 0,
+    appliesStarted: 0,
+    appliesResumed: 0,
+    appliesCompleted: 0,
+    appliesFailed: 0,
+    applyWrites: 0,
+    applying: [],
   };
 }
 
 /** The store's snapshot part: sending, receiving and installing (see the module header). */
 export class SnapshotWorker {
   private readonly limits: SnapshotTransferLimits;
-  private readonly status: SnapshotTransferStatus = emptyStatus();
+  private readonly status: SnapshotTransferStatus = emptySnapshotTransferStatus();
   private readonly receiver: SnapshotReceiver;
+  private readonly staging: SnapshotStaging;
+  private readonly applier: SnapshotApplier;
   /** Outgoing transfers by snapshot id, and the newest one per (region, target peer). */
   private readonly sending = new Map<string, SnapshotSend>();
   private readonly sendingByTarget = new Map<string, SnapshotSend>();
@@ -90,12 +110,17 @@ export class SnapshotWorker {
   constructor(private readonly ctx: StoreContext) {
     this.limits = snapshotTransferLimits(ctx.snapshotLimits);
     ctx.snapshotTransfer = this.status;
+    this.staging = new SnapshotStaging(ctx.engine, { durability: ctx.opts.durability });
+    this.applier = new SnapshotApplier(ctx, this.staging, this.status, this.limits);
     this.receiver = new SnapshotReceiver({
       limits: this.limits,
       status: this.status,
       dataCfs: ctx.dataCfs,
       dataModel: ctx.dataModel,
       timers: ctx.timers,
+      staging: this.staging,
+      stopped: () => ctx.closed || ctx.fatal !== undefined,
+      fatal: (e) => ctx.stop(e),
       send: (to, rm) => this.send(to, rm),
       peer: (regionId) => ctx.peers.get(regionId),
       overlaps: (regionId, region) => this.regionOverlapsOthers(regionId, region),
@@ -294,40 +319,98 @@ export class SnapshotWorker {
 
   // ------------------------------------------------------------------ install
 
-  /** Installs a snapshot's data and metadata in the same write as its Raft state. */
+  /**
+   * Stages a snapshot Raft handed to the round. A chunked snapshot of a data region becomes a
+   * pending apply: its Raft state, the region's `applying` state (with the pending-apply
+   * record) and the clearing of its range go in this write, its staged stream is applied after
+   * it (`startApply`). PD's (from staging) and inline ones are installed whole in this write.
+   */
   async stageSnapshotInstall(batch: RaftWriteBatch, peer: RegionPeer, snap: Snapshot): Promise<void> {
-    const contents = this.contentsOf(snap);
+    const d = decodeSnapshotData(snap.data);
+    let contents: SnapshotContents;
+    if (d.format === SNAPSHOT_FORMAT_CHUNKED) {
+      // Only a complete, checked, staged stream is ever stepped into Raft, and it stays staged until here.
+      if (!this.receiver.take(d.header.id)) throw new Error(`snapshot ${snapshotIdKey(d.header.id)} of region ${d.header.region.id} was accepted by Raft but is not staged`);
+      if (peer.machine.holdsData) {
+        this.stagePendingApply(batch, peer, snap, d.header);
+        return;
+      }
+      contents = await this.applier.readWhole(peer.regionId, d.header);
+      stageDropStaged(batch.kv, peer.regionId, d.header.id);
+    } else {
+      contents = inlineContents(d.payload);
+    }
     batch.stageSnapshot(peer.regionId, snap);
     const kv = batch.kv;
     // A machine whose state is not the data column families (PD's) installs it itself.
     if (peer.machine.installSnapshot(batch, peer, contents.pairs, snap.metadata.index)) {
-      peer.region = contents.region;
-      for (const p of contents.region.peers) this.ctx.peerStores.set(p.id, p.storeId);
+      this.adoptRegion(peer, contents.region);
       kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'normal'));
       this.ctx.counters.snapshotsInstalled++;
       return;
     }
-    if (peer.initialized) this.deleteDataExcept(kv, peer.regionId, peer.region.startKey, peer.region.endKey);
-    this.deleteDataExcept(kv, peer.regionId, contents.region.startKey, contents.region.endKey);
+    this.stageClearRange(kv, peer, contents.region);
     for (const p of contents.pairs) kv.put(p.cf, p.key, p.value);
-    const prefix = dedupPrefix(peer.regionId);
-    kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
     peer.dedup = DedupTable.from(contents.dedup);
     stageDedupTable(kv, peer.regionId, peer.dedup);
-    peer.region = contents.region;
-    for (const p of contents.region.peers) this.ctx.peerStores.set(p.id, p.storeId);
+    this.adoptRegion(peer, contents.region);
     kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'normal'));
     peer.applied = snap.metadata.index;
     this.ctx.counters.snapshotsInstalled++;
   }
 
-  /** What a snapshot Raft accepted installs: inline, or the staged stream of a chunked one. */
-  private contentsOf(snap: Snapshot): SnapshotContents {
-    const d = decodeSnapshotData(snap.data);
-    if (d.format === SNAPSHOT_FORMAT_INLINE) return inlineContents(d.payload);
-    const contents = this.receiver.take(d.header.id);
-    // Only a complete, checked stream is ever stepped into Raft, and it stays staged until here.
-    if (!contents) throw new Error(`snapshot ${snapshotIdKey(d.header.id)} of region ${d.header.region.id} was accepted by Raft but is not staged`);
-    return contents;
+  /** The round's part of a pending apply (see `stageSnapshotInstall`). */
+  private stagePendingApply(batch: RaftWriteBatch, peer: RegionPeer, snap: Snapshot, h: SnapshotHeader): void {
+    batch.stageSnapshot(peer.regionId, snap);
+    const kv = batch.kv;
+    this.stageClearRange(kv, peer, h.region);
+    peer.dedup = new DedupTable();
+    this.adoptRegion(peer, h.region);
+    const pending = { index: snap.metadata.index, term: snap.metadata.term, data: snap.data };
+    kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'applying'));
+    kv.put(META_CF, pendingApplyKey(peer.regionId), encodePendingApply(pending));
+    peer.applied = snap.metadata.index;
+    peer.applying = { ...pending, task: undefined };
+    this.status.appliesStarted++;
+  }
+
+  /** Clears the replica's old range and the snapshot's range (every data cf, but what other local regions own) and its dedup records. */
+  private stageClearRange(kv: RaftWriteBatch['kv'], peer: RegionPeer, region: Region): void {
+    if (peer.initialized) this.deleteDataExcept(kv, peer.regionId, peer.region.startKey, peer.region.endKey);
+    this.deleteDataExcept(kv, peer.regionId, region.startKey, region.endKey);
+    const prefix = dedupPrefix(peer.regionId);
+    kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
+  }
+
+  private adoptRegion(peer: RegionPeer, region: Region): void {
+    peer.region = region;
+    for (const p of region.peers) this.ctx.peerStores.set(p.id, p.storeId);
+  }
+
+  /** Starts the apply of a snapshot whose `applying` state the round's write made durable. */
+  startApply(peer: RegionPeer): void {
+    this.applier.start(peer, false);
+  }
+
+  /** `peer` is being destroyed: waits until its apply (if any) stopped writing. */
+  stopApply(peer: RegionPeer): Promise<void> {
+    return this.applier.onDestroy(peer);
+  }
+
+  /**
+   * At open: resumes the pending apply of every region loaded in `applying` state, and drops
+   * staged chunks no pending apply owns (transfers a restart forgot).
+   */
+  async resumeApplies(): Promise<void> {
+    const keep: { regionId: number; id: SnapshotHeader['id'] }[] = [];
+    for (const peer of this.ctx.peers.values()) {
+      const a = peer.applying;
+      if (!a || a.failed) continue;
+      const header = pendingApplyHeader(a);
+      if (typeof header === 'string') a.failed = header;
+      else keep.push({ regionId: peer.regionId, id: header.id });
+    }
+    await dropOrphanedStaging(this.ctx.engine, keep, { durability: this.ctx.opts.durability });
+    for (const peer of this.ctx.peers.values()) if (peer.applying) this.applier.start(peer, true);
   }
 }

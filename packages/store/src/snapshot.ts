@@ -16,11 +16,13 @@
 import type { Region } from '@peerkv/pd';
 import { compareKeys } from '@peerkv/pd';
 import { crc32c } from '@peerkv/storage';
+import { DecodeError } from '@peerkv/proto';
 import { ByteReader, ByteWriter } from '@peerkv/transport';
-import type { StoredKeyRange } from './data-model.ts';
+import { storedKeyRange, type StoredKeyRange } from './data-model.ts';
 import { COMMAND_KEY_BYTES_MAX, COMMAND_VALUE_BYTES_MAX, CommandDecodeError, readRegion, writeRegion } from './command.ts';
 import { readDedupBody, writeDedupBody, type DedupEntry } from './dedup.ts';
-import { CF_NAME_LENGTH_MAX, DATA_CF, DATA_CFS_MAX } from './keys.ts';
+import { CF_NAME_LENGTH_MAX, DATA_CF, DATA_CFS_MAX, type DataModel } from './keys.ts';
+import { PD_REGION_ID } from './pd-host.ts';
 
 /** Upper bound of pairs in one region snapshot (regions split long before). */
 export const SNAPSHOT_PAIRS_MAX = 4_000_000;
@@ -36,11 +38,24 @@ export const SNAPSHOT_CHUNKS_MAX = 65_536;
 /** Default chunks sent and not yet acknowledged, per transfer (flow control). */
 export const SNAPSHOT_CHUNKS_INFLIGHT_MAX = 4;
 /**
- * Default largest snapshot stream a store receives, bytes. The snapshot is installed in one
- * engine write with its Raft state, so this stays below the engines' 64 MiB batch limit.
+ * Default largest snapshot stream a store receives, bytes: what one transfer may stage on
+ * disk (the stream is staged chunk by chunk and applied in chunks, never held or written whole).
  */
 export const SNAPSHOT_BYTES_MAX = 48 * 1024 * 1024;
-/** Default snapshots one store receives at once (each holds up to `SNAPSHOT_BYTES_MAX` in memory). */
+/**
+ * Default bytes of one incoming transfer checked but not yet staged on disk (waiting for, or
+ * in, its staging write), at most: what a receiver holds in memory per transfer, about two
+ * default chunks (one being written, the next waiting). A chunk beyond it is ignored and
+ * resent; one chunk is always taken when none is held.
+ */
+export const SNAPSHOT_STAGING_BUFFER_BYTES_MAX = 2 * SNAPSHOT_CHUNK_BYTES_MAX;
+/**
+ * Default bytes of staged stream one pending-apply write covers: the apply reads staged chunks
+ * until this much is gathered, then writes their pairs as one engine batch (a chunk is never
+ * split, so a batch holds at most this plus one chunk).
+ */
+export const SNAPSHOT_APPLY_BATCH_BYTES_MAX = 1024 * 1024;
+/** Default snapshots one store receives at once (each stages up to `SNAPSHOT_BYTES_MAX` on disk). */
 export const SNAPSHOTS_RECEIVING_MAX = 4;
 /** Default snapshots one store sends at once (each holds an engine snapshot open). */
 export const SNAPSHOTS_SENDING_MAX = 8;
@@ -70,6 +85,8 @@ export class SnapshotDecodeError extends CommandDecodeError {
   constructor(
     readonly kind: SnapshotDecodeErrorKind,
     detail: string,
+    /** The bytes ended inside an item (a stream read piece by piece waits for more). */
+    readonly truncated = false,
   ) {
     super(`${kind}: ${detail}`);
   }
@@ -231,7 +248,7 @@ function wrapDecode<T>(f: () => T): T {
     return f();
   } catch (e) {
     if (e instanceof SnapshotDecodeError) throw e;
-    throw new SnapshotDecodeError('Malformed', (e as Error).message);
+    throw new SnapshotDecodeError('Malformed', (e as Error).message, e instanceof DecodeError && e.kind === 'Truncated');
   }
 }
 
@@ -255,44 +272,120 @@ export function writeStreamDedup(w: ByteWriter, e: DedupEntry): void {
   writeDedupBody(w, e);
 }
 
+/** Largest leftover of one item (a pair or a dedup record) carried across chunks, bytes. */
+const STREAM_ITEM_BYTES_MAX = COMMAND_KEY_BYTES_MAX + COMMAND_VALUE_BYTES_MAX + 64;
+
+/** What one piece of a stream completed: pairs, then (at the stream's tail) dedup records. */
+export interface SnapshotItems {
+  pairs: SnapshotPair[];
+  dedup: DedupEntry[];
+}
+
 /**
- * Decodes a whole stream and checks it against its header: length, checksum, counts, column
+ * Reads a stream piece by piece (chunk by chunk, as it arrives or as it is read back from
+ * staging) and checks it against its header as it goes: length, checksum, counts, column
  * families, key order and that every key lies in the region: in `rangeOf(cf)`, the region's
- * bounds as that family's stored keys (data-model.ts' `storedKeyRange`); absent for the PD
- * group, whose one pair has no key range. Throws `SnapshotDecodeError` only.
+ * bounds as that family's stored keys (data-model.ts' `storedKeyRange`, `snapshotRangeOf`);
+ * absent for the PD group, whose one pair has no key range. An item cut by a chunk boundary
+ * waits for the next piece, so at most one item plus one chunk is held. Throws
+ * `SnapshotDecodeError` only.
  */
+export class SnapshotStreamReader {
+  private leftover: Uint8Array = new Uint8Array(0);
+  private bytes = 0;
+  private crc = 0;
+  private pairs = 0;
+  private dedupEntries = 0;
+  private lastCf = 0;
+  private lastKey: Uint8Array | undefined;
+
+  constructor(
+    private readonly h: SnapshotHeader,
+    private readonly o: { rangeOf?: (cf: string) => StoredKeyRange },
+  ) {}
+
+  /** The next piece of the stream; returns the items it completed. */
+  push(piece: Uint8Array): SnapshotItems {
+    this.bytes += piece.length;
+    if (this.bytes > this.h.bytes) throw new SnapshotDecodeError('Mismatch', `stream longer than the header's ${this.h.bytes} bytes`);
+    this.crc = crc32c(piece, this.crc);
+    const buf = this.leftover.length === 0 ? piece : concatBytes(this.leftover, piece);
+    const r = new ByteReader(buf);
+    const out: SnapshotItems = { pairs: [], dedup: [] };
+    for (;;) {
+      const at = buf.length - r.remaining;
+      if (r.remaining === 0) {
+        this.leftover = new Uint8Array(0);
+        return out;
+      }
+      try {
+        wrapDecode(() => this.readItem(r, out));
+      } catch (e) {
+        if (!(e instanceof SnapshotDecodeError) || !e.truncated || this.bytes === this.h.bytes) throw e;
+        // Cut by the chunk boundary: wait for the rest of the item.
+        if (buf.length - at > STREAM_ITEM_BYTES_MAX) throw new SnapshotDecodeError('Malformed', `an item longer than ${STREAM_ITEM_BYTES_MAX} bytes`);
+        this.leftover = buf.slice(at);
+        return out;
+      }
+    }
+  }
+
+  /** The stream ended: checks its length, checksum and counts against the header. */
+  finish(): void {
+    if (this.bytes !== this.h.bytes) throw new SnapshotDecodeError('Mismatch', `stream of ${this.bytes} bytes, header says ${this.h.bytes}`);
+    if (this.crc !== this.h.crc) throw new SnapshotDecodeError('Mismatch', 'stream checksum differs from the header');
+    if (this.leftover.length > 0) throw new SnapshotDecodeError('Malformed', 'the stream ends inside an item');
+    if (this.pairs !== this.h.pairs || this.dedupEntries !== this.h.dedupEntries) {
+      throw new SnapshotDecodeError('Mismatch', `stream holds ${this.pairs} pairs and ${this.dedupEntries} dedup records, header says ${this.h.pairs} and ${this.h.dedupEntries}`);
+    }
+  }
+
+  private readItem(r: ByteReader, out: SnapshotItems): void {
+    const h = this.h;
+    const item = r.varUint();
+    if (item === ITEM_PAIR) {
+      if (this.dedupEntries > 0 || this.pairs >= h.pairs) throw new SnapshotDecodeError('Mismatch', 'a pair out of place or beyond the header count');
+      const cf = r.varUintMax(h.cfs.length - 1, 'column family index');
+      const key = r.bytes(COMMAND_KEY_BYTES_MAX, 'key');
+      const value = r.bytes(COMMAND_VALUE_BYTES_MAX, 'value');
+      if (key.length === 0) throw new SnapshotDecodeError('Malformed', 'empty key');
+      if (cf < this.lastCf || (cf === this.lastCf && this.lastKey !== undefined && compareKeys(key, this.lastKey) <= 0)) throw new SnapshotDecodeError('Malformed', 'pairs out of order');
+      if (this.o.rangeOf && !inRange(this.o.rangeOf(h.cfs[cf]), key)) throw new SnapshotDecodeError('Malformed', 'a key outside the region');
+      this.lastCf = cf;
+      this.lastKey = key;
+      this.pairs++;
+      out.pairs.push({ cf: h.cfs[cf], key, value });
+    } else if (item === ITEM_DEDUP) {
+      if (this.dedupEntries >= h.dedupEntries) throw new SnapshotDecodeError('Mismatch', 'more dedup records than the header says');
+      out.dedup.push(readDedupBody(r, r.string(CLIENT_ID_BYTES_MAX, 'client id')));
+      this.dedupEntries++;
+    } else {
+      throw new SnapshotDecodeError('Malformed', `stream item ${item}`);
+    }
+  }
+}
+
+/** Decodes a whole stream held in memory and checks it against its header (`SnapshotStreamReader`). */
 export function decodeSnapshotStream(h: SnapshotHeader, stream: Uint8Array, o: { rangeOf?: (cf: string) => StoredKeyRange }): SnapshotContents {
   if (stream.length !== h.bytes) throw new SnapshotDecodeError('Mismatch', `stream of ${stream.length} bytes, header says ${h.bytes}`);
   if (crc32c(stream) !== h.crc) throw new SnapshotDecodeError('Mismatch', 'stream checksum differs from the header');
-  return wrapDecode(() => {
-    const r = new ByteReader(stream);
-    const pairs: SnapshotPair[] = [];
-    const dedup: DedupEntry[] = [];
-    let lastCf = 0;
-    let lastKey: Uint8Array | undefined;
-    while (r.remaining > 0) {
-      const item = r.varUint();
-      if (item === ITEM_PAIR) {
-        if (dedup.length > 0 || pairs.length >= h.pairs) throw new SnapshotDecodeError('Mismatch', 'a pair out of place or beyond the header count');
-        const cf = r.varUintMax(h.cfs.length - 1, 'column family index');
-        const key = r.bytes(COMMAND_KEY_BYTES_MAX, 'key');
-        const value = r.bytes(COMMAND_VALUE_BYTES_MAX, 'value');
-        if (key.length === 0) throw new SnapshotDecodeError('Malformed', 'empty key');
-        if (cf < lastCf || (cf === lastCf && lastKey !== undefined && compareKeys(key, lastKey) <= 0)) throw new SnapshotDecodeError('Malformed', 'pairs out of order');
-        if (o.rangeOf && !inRange(o.rangeOf(h.cfs[cf]), key)) throw new SnapshotDecodeError('Malformed', 'a key outside the region');
-        lastCf = cf;
-        lastKey = key;
-        pairs.push({ cf: h.cfs[cf], key, value });
-      } else if (item === ITEM_DEDUP) {
-        if (dedup.length >= h.dedupEntries) throw new SnapshotDecodeError('Mismatch', 'more dedup records than the header says');
-        dedup.push(readDedupBody(r, r.string(CLIENT_ID_BYTES_MAX, 'client id')));
-      } else {
-        throw new SnapshotDecodeError('Malformed', `stream item ${item}`);
-      }
-    }
-    if (pairs.length !== h.pairs || dedup.length !== h.dedupEntries) throw new SnapshotDecodeError('Mismatch', `stream holds ${pairs.length} pairs and ${dedup.length} dedup records, header says ${h.pairs} and ${h.dedupEntries}`);
-    return { region: h.region, pairs, dedup };
-  });
+  const reader = new SnapshotStreamReader(h, o);
+  const items = reader.push(stream);
+  reader.finish();
+  return { region: h.region, pairs: items.pairs, dedup: items.dedup };
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** The stored-key range check a snapshot of region `regionId` gets (none for PD's group, whose pair has no key range). */
+export function snapshotRangeOf(model: DataModel, regionId: number, region: Region): { rangeOf?: (cf: string) => StoredKeyRange } {
+  if (regionId === PD_REGION_ID) return {};
+  return { rangeOf: (cf) => storedKeyRange(model, cf, region.startKey, region.endKey) };
 }
 
 function inRange(range: StoredKeyRange, key: Uint8Array): boolean {

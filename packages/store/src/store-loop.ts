@@ -17,6 +17,7 @@ import type { PdWorker } from './pd-worker.ts';
 import type { RegionPeer } from './peer.ts';
 import { encodeTombstone, isLeaderMessage } from './region-meta.ts';
 import { isSnapshotFrameMessage } from './snapshot-frames.ts';
+import { stageDropPendingApply } from './snapshot-stage.ts';
 import type { SnapshotWorker } from './snapshot-worker.ts';
 
 /** A split's right half staged in a round's write, started once it is durable. */
@@ -249,7 +250,10 @@ export class StoreLoop {
     peer.failPending({ kind: 'RegionNotFound', regionId: peer.regionId });
     this.ctx.peers.delete(peer.regionId);
     this.ctx.tombstones.add(peer.peerId);
+    // A snapshot apply in flight stops after its current write, so none lands after the destroy.
+    await this.snapshots.stopApply(peer);
     const batch = this.ctx.logs.batch();
+    stageDropPendingApply(batch.kv, peer.regionId, peer.applying);
     batch.stageDestroy(peer.regionId);
     // PD's group owns no user data; a data region's range may be shared with newer local regions.
     if (peer.machine.holdsData && peer.initialized) this.snapshots.deleteDataExcept(batch.kv, peer.regionId, peer.region.startKey, peer.region.endKey);

@@ -63,6 +63,7 @@ export class Store extends StoreApi {
   private readonly pdWorker: PdWorker;
   private readonly env: HandlerEnv;
   private readonly gc: GcWorker;
+  private readonly snapshots: SnapshotWorker;
 
   private constructor(o: StoreOptions) {
     super();
@@ -76,6 +77,7 @@ export class Store extends StoreApi {
     this.env = { ctx, requests: this.requests, pd: this.pd, gcSafePoint: () => this.gc.safePoint };
     this.gc = new GcWorker(ctx, this.pd, (q) => this.handle(q));
     const snapshots = new SnapshotWorker(ctx);
+    this.snapshots = snapshots;
     this.loop = new StoreLoop(ctx, snapshots, this.pdWorker);
     const round = new BatchRound(ctx, this.loop, snapshots, this.pdWorker);
     ctx.bindRound(() => round.round());
@@ -89,7 +91,7 @@ export class Store extends StoreApi {
   /**
    * Opens a store: checks the engine belongs to this store (an engine keeps the identity of
    * the store that first used it; a wiped engine has none and must join as a new store),
-   * loads every region this store hosts and starts ticking.
+   * loads every region this store hosts, resumes snapshot applies a stop interrupted and starts ticking.
    */
   static async open(o: StoreOptions): Promise<Store> {
     const dataCfs = o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
@@ -110,6 +112,7 @@ export class Store extends StoreApi {
     const s = new Store(o);
     await bumpBoot(s.ctx);
     await loadRegions(s.ctx);
+    await s.snapshots.resumeApplies();
     s.loop.startTicking();
     // A store that serves transactions collects their old versions (`gc-worker.ts`).
     if (s.ctx.dataModel === 'mvcc') s.gc.start();
@@ -144,6 +147,8 @@ export class Store extends StoreApi {
     this.gc.stop();
     ctx.timers.clearTimeout(ctx.tickHandle);
     while (ctx.roundRunning) await new Promise((r) => ctx.timers.setTimeout(() => r(undefined), 1));
+    // Snapshot applies stop after their current write (a reopened store resumes them).
+    for (const p of ctx.peers.values()) await p.applying?.task;
     for (const p of ctx.peers.values()) p.failPending({ kind: 'RegionNotFound', regionId: p.regionId });
   }
 

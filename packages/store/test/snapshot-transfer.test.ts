@@ -8,113 +8,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Region } from '@peerkv/pd';
 import type { Message } from '@peerkv/raft';
-import { MemoryEngine, type KvEngine } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
-import {
-  LocalRouter,
-  SNAPSHOT_FORMAT_CHUNKED,
-  SNAPSHOT_HEADER_BYTES_MAX,
-  SnapshotDecodeError,
-  Store,
-  decodeSnapshotData,
-  encodeSnapshotHeader,
-  encodeSnapshotPayload,
-  storeColumnFamilies,
-  type KvOp,
-  type SnapshotTransferLimits,
-  type StoreTransport,
-} from '../src/index.ts';
+import { SNAPSHOT_FORMAT_CHUNKED, SNAPSHOT_HEADER_BYTES_MAX, SnapshotDecodeError, Store, decodeSnapshotData, encodeSnapshotHeader, encodeSnapshotPayload } from '../src/index.ts';
 import { decodeSnapshotFrame, encodeSnapshotFrame, isSnapshotFrameMessage, snapshotFrameMessage, type SnapshotFrame } from '../src/snapshot-frames.ts';
-import { sleep, until, leaderOf as leaderOfStores } from './helpers.ts';
+import { sleep, until } from './helpers.ts';
+import { DATA_CFS, R, SnapshotCluster, k, pairsOf } from './snapshot-cluster.ts';
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
-const k = (s: string): Uint8Array => enc.encode(s);
-const DATA_CFS = ['default', 'lock', 'write', 'extra'];
-const R = 2;
-
-/** Decides, per message sent from a store, how many copies leave (0 drops it). */
-type Filter = (from: number, to: number, rm: RegionMessage) => number;
-
-interface Node {
-  store: Store;
-  engine: KvEngine;
-}
-
-const router = new LocalRouter();
-const nodes = new Map<number, Node>();
-let filter: Filter = () => 1;
-
-function filtered(storeId: number): StoreTransport {
-  const inner = router.transportFor(storeId);
-  return {
-    send: (to, messages) => {
-      const out: RegionMessage[] = [];
-      for (const m of messages) for (let i = filter(storeId, to, m); i > 0; i--) out.push(i > 1 ? structuredClone(m) : m);
-      if (out.length > 0) inner.send(to, out);
-    },
-  };
-}
-
-async function start(storeId: number, limits: Partial<SnapshotTransferLimits>, dataCfs = DATA_CFS): Promise<Node> {
-  const engine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(dataCfs) });
-  const store = await Store.open({
-    storeId,
-    clusterId: 'snap',
-    engine,
-    dataColumnFamilies: dataCfs,
-    transport: filtered(storeId),
-    tickIntervalMs: 10,
-    hibernateAfterTicks: 1_000_000,
-    requestTimeoutMs: 3000,
-    logGcThresholdEntries: 20,
-    logGcKeepEntries: 2,
-    snapshotTransfer: limits,
-  });
-  router.register(store);
-  const node = { store, engine };
-  nodes.set(storeId, node);
-  return node;
-}
-
-function leaderOf(regionId: number): Promise<Store> {
-  return leaderOfStores(() => [...nodes.values()].map((n) => n.store), regionId);
-}
-
-async function pairsOf(engine: KvEngine, cf: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const kv of engine.scan(cf)) out.push(`${dec.decode(kv.key)}=${dec.decode(kv.value)}`);
-  return out;
-}
-
-/** Three voters with 40 keys in every data column family (the log compacted well past the start). */
-async function threeStoresWithData(limits: Partial<SnapshotTransferLimits>): Promise<{ leader: Store; region: Region }> {
-  for (const id of [1, 2, 3]) await start(id, limits);
-  const region: Region = { id: R, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [1, 2, 3].map((s) => ({ id: 10 + s, storeId: s, role: 'voter' as const })) };
-  for (const n of nodes.values()) await n.store.createRegion(region);
-  nodes.get(1)!.store.campaign(R);
-  const leader = await leaderOf(R);
-  for (let i = 0; i < 40; i++) {
-    const key = `k${String(i).padStart(2, '0')}`;
-    const ops = DATA_CFS.map((cf) => ({ type: 'put', cf, key: k(key), value: k(`${cf}-${i}`) }) as KvOp);
-    const r = await leader.write(R, region.epoch, 'c', i + 1, ops);
-    expect(r.ok).toBe(true);
-  }
-  expect(leader.status().counters.logCompactions).toBeGreaterThan(0);
-  return { leader, region };
-}
-
-/** Adds store 4 as a learner (peer 14); it can only catch up by snapshot. */
-async function addLearner(leader: Store, limits: Partial<SnapshotTransferLimits>): Promise<Node> {
-  const n4 = await start(4, limits);
-  const r = await leader.changePeers(R, [{ type: 'addLearnerNode', peer: { id: 14, storeId: 4, role: 'learner' } }]);
-  expect(r.ok).toBe(true);
-  return n4;
-}
-
-async function caughtUp(n4: Node, leader: Store): Promise<void> {
-  await until('store 4 caught up', () => (n4.store.status().regions.find((r) => r.regionId === R)?.applied ?? 0) >= leader.status().regions.find((r) => r.regionId === R)!.applied);
-}
+const c = new SnapshotCluster('snap');
 
 function chunkOf(rm: RegionMessage): SnapshotFrame | undefined {
   if (!isSnapshotFrameMessage(rm)) return undefined;
@@ -122,15 +23,7 @@ function chunkOf(rm: RegionMessage): SnapshotFrame | undefined {
   return f.kind === 'chunk' ? f : undefined;
 }
 
-afterEach(async () => {
-  filter = () => 1;
-  for (const [id, n] of nodes) {
-    expect(n.store.status().stoppedReason).toBeUndefined();
-    router.unregister(id);
-    await n.store.close();
-  }
-  nodes.clear();
-});
+afterEach(() => c.closeAll());
 
 describe('chunked snapshots', () => {
   it('catches a new replica up with every data column family, in many chunks under flow control', async () => {
@@ -138,7 +31,7 @@ describe('chunked snapshots', () => {
     let inflightSeen = 0;
     const acked = new Map<string, number>();
     const sent = new Map<string, number>();
-    filter = (_from, _to, rm) => {
+    c.filter = (_from, _to, rm) => {
       if (!isSnapshotFrameMessage(rm)) return 1;
       const f = decodeSnapshotFrame(rm.message.context!);
       const id = `${f.id.storeId}.${f.id.seq}`;
@@ -147,9 +40,9 @@ describe('chunked snapshots', () => {
       inflightSeen = Math.max(inflightSeen, (sent.get(id) ?? 0) - (acked.get(id) ?? 0));
       return 1;
     };
-    const { leader } = await threeStoresWithData(limits);
-    const n4 = await addLearner(leader, limits);
-    await caughtUp(n4, leader);
+    const { leader } = await c.threeStoresWithData(limits);
+    const n4 = await c.addLearner(leader, limits);
+    await c.caughtUp(n4, leader);
     for (const cf of DATA_CFS) {
       const pairs = await pairsOf(n4.engine, cf);
       expect(pairs).toHaveLength(40);
@@ -178,7 +71,7 @@ describe('chunked snapshots', () => {
     const limits = { chunkBytesMax: 64, chunksInflightMax: 3, resendMs: 50 };
     let dropped = 0;
     let duplicated = 0;
-    filter = (_from, to, rm) => {
+    c.filter = (_from, to, rm) => {
       const f = chunkOf(rm);
       if (!f || to !== 4 || f.kind !== 'chunk') return 1;
       if (f.seq === 3 && dropped < 2) {
@@ -191,9 +84,9 @@ describe('chunked snapshots', () => {
       }
       return 1;
     };
-    const { leader } = await threeStoresWithData(limits);
-    const n4 = await addLearner(leader, limits);
-    await caughtUp(n4, leader);
+    const { leader } = await c.threeStoresWithData(limits);
+    const n4 = await c.addLearner(leader, limits);
+    await c.caughtUp(n4, leader);
     expect(dropped).toBe(2);
     expect(duplicated).toBeGreaterThan(0);
     expect(leader.status().snapshotTransfer!.chunksResent).toBeGreaterThan(0);
@@ -204,31 +97,31 @@ describe('chunked snapshots', () => {
   it('a receiver restarted mid-transfer refuses the rest; the leader retries and the new replica gets it all', async () => {
     const limits = { chunkBytesMax: 64, chunksInflightMax: 2, resendMs: 30 };
     let hold = true;
-    filter = (_from, to, rm) => {
+    c.filter = (_from, to, rm) => {
       const f = chunkOf(rm);
       return f && f.kind === 'chunk' && to === 4 && hold && f.seq >= 4 ? 0 : 1;
     };
-    const { leader } = await threeStoresWithData(limits);
-    const n4 = await addLearner(leader, limits);
+    const { leader } = await c.threeStoresWithData(limits);
+    const n4 = await c.addLearner(leader, limits);
     await until('part of the stream', () => n4.store.status().snapshotTransfer!.chunksReceived >= 4);
     // Restart store 4 on its engine (no link-down event: its chunks now meet a store that forgot them).
     await n4.store.close();
-    nodes.delete(4);
+    c.nodes.delete(4);
     const again = await Store.open({
       storeId: 4,
       clusterId: 'snap',
       engine: n4.engine,
       dataColumnFamilies: DATA_CFS,
-      transport: filtered(4),
+      transport: c.transport(4),
       tickIntervalMs: 10,
       hibernateAfterTicks: 1_000_000,
       snapshotTransfer: limits,
     });
-    router.register(again);
-    const n4b = { store: again, engine: n4.engine };
-    nodes.set(4, n4b);
+    c.router.register(again);
+    const n4b = { store: again, engine: n4.engine, disk: n4.disk };
+    c.nodes.set(4, n4b);
     hold = false;
-    await caughtUp(n4b, leader);
+    await c.caughtUp(n4b, leader);
     expect(again.status().snapshotTransfer!.refused['Unknown'] ?? 0).toBeGreaterThan(0);
     expect(leader.status().snapshotTransfer!.sendsFailed).toBeGreaterThan(0);
     for (const cf of DATA_CFS) expect(await pairsOf(n4.engine, cf)).toHaveLength(40);
@@ -237,29 +130,29 @@ describe('chunked snapshots', () => {
   it('a sender lost mid-transfer: the receiver drops the part it holds; the next leader sends a whole snapshot', async () => {
     const limits = { chunkBytesMax: 64, chunksInflightMax: 2, resendMs: 30 };
     let hold = true;
-    filter = (_from, to, rm) => {
+    c.filter = (_from, to, rm) => {
       const f = chunkOf(rm);
       return f && f.kind === 'chunk' && to === 4 && hold && f.seq >= 4 ? 0 : 1;
     };
-    const { leader } = await threeStoresWithData(limits);
-    const n4 = await addLearner(leader, limits);
+    const { leader } = await c.threeStoresWithData(limits);
+    const n4 = await c.addLearner(leader, limits);
     await until('part of the stream', () => n4.store.status().snapshotTransfer!.chunksReceived >= 4);
-    router.unregister(leader.storeId);
+    c.router.unregister(leader.storeId);
     await leader.close();
-    nodes.delete(leader.storeId);
+    c.nodes.delete(leader.storeId);
     expect(n4.store.status().snapshotTransfer!.receivesFailed).toBeGreaterThan(0);
     expect(n4.store.status().snapshotTransfer!.receiving).toBe(0);
     expect(n4.store.status().counters.snapshotsInstalled).toBe(0);
     hold = false;
-    const next = await leaderOf(R);
-    await caughtUp(n4, next);
+    const next = await c.leaderOf(R);
+    await c.caughtUp(n4, next);
     expect(next.status().snapshotTransfer!.sendsSucceeded).toBeGreaterThan(0);
     for (const cf of DATA_CFS) expect(await pairsOf(n4.engine, cf)).toHaveLength(40);
   });
 
   it('refuses a snapshot larger than the receiver takes: nothing is installed, the leader is told', async () => {
-    const { leader } = await threeStoresWithData({ chunkBytesMax: 64 });
-    const n4 = await addLearner(leader, { snapshotBytesMax: 100 });
+    const { leader } = await c.threeStoresWithData({ chunkBytesMax: 64 });
+    const n4 = await c.addLearner(leader, { snapshotBytesMax: 100 });
     await until('a refusal', () => (n4.store.status().snapshotTransfer!.refused['TooLarge'] ?? 0) > 0);
     await until('the leader told', () => (leader.status().snapshotTransfer!.refused['peer:TooLarge'] ?? 0) > 0 && leader.status().snapshotTransfer!.sendsFailed > 0);
     expect(n4.store.status().snapshotTransfer!.chunksReceived).toBe(0);
@@ -268,7 +161,7 @@ describe('chunked snapshots', () => {
   });
 
   it('drops garbage frames and headers without harm', async () => {
-    const n = await start(9, {});
+    const n = await c.start(9, {});
     const frame = (context: Uint8Array): RegionMessage => {
       const rm = snapshotFrameMessage(R, { confVer: 1, version: 1 }, 11, 19, { kind: 'abort', id: { storeId: 1, boot: 1, seq: 1 } });
       return { ...rm, message: { ...rm.message, context } };
@@ -311,7 +204,7 @@ describe('chunked snapshots', () => {
   });
 
   it('installs an inline (format 2) snapshot of an older peer as default-only', async () => {
-    const n = await start(9, {});
+    const n = await c.start(9, {});
     // Stale data in another column family of the range is replaced too (the snapshot is the whole state).
     const region: Region = { id: R, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 2, version: 1 }, peers: [{ id: 11, storeId: 1, role: 'voter' }, { id: 19, storeId: 9, role: 'voter' }] };
     const data = encodeSnapshotPayload({ region, pairs: [{ key: k('a'), value: k('1') }, { key: k('b'), value: k('2') }], dedup: [] });
