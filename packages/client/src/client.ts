@@ -19,6 +19,7 @@ import type { RegionRequestOutcome, TxnRouting } from './txn/routing.ts';
 import { MvccKv } from './txn/mvcc-kv.ts';
 import { GcRegistration } from './txn/gc-registration.ts';
 import { SnapshotReader } from './txn/snapshot-reader.ts';
+import { StaleReader, StaleSnapshot, type StalenessOptions } from './txn/stale-reader.ts';
 import { Committer, LOCK_TTL_MS_DEFAULT } from './txn/committer.ts';
 import { Snapshot, TXN_KEYS_MAX, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions, type TxnBackend, type TxnCommitRequest } from './txn/transaction.ts';
 
@@ -88,6 +89,13 @@ export interface WriteOptions extends CallOptions {
 
 export interface ReadOptions extends CallOptions {
   consistency?: ReadConsistency;
+  /** The mvcc model: read at this TSO timestamp, from the nearest replica when its resolved ts covers it. */
+  readTs?: bigint;
+  /**
+   * The mvcc model: data at most this old is fine, ms: served by the nearest replica if its
+   * resolved ts is that fresh, else by the leader (`Infinity`: whatever the nearest replica has).
+   */
+  maxStaleness?: number;
 }
 
 export interface ScanOptions extends ReadOptions {
@@ -169,6 +177,7 @@ export class PeerKV {
   // ------------------------------------------------------------------ reads
 
   async get(key: Uint8Array, o: ReadOptions = {}): Promise<Uint8Array | undefined> {
+    if (o.readTs !== undefined || o.maxStaleness !== undefined) return (await this.staleSnapshot(o)).get(key, o);
     if (this.mvcc) return this.mvcc.get(key, o.signal);
     checkKey(key);
     const consistency = o.consistency ?? this.consistency;
@@ -179,6 +188,7 @@ export class PeerKV {
 
   /** Reads many keys; missing keys map to undefined. */
   async batchGet(keys: Uint8Array[], o: ReadOptions = {}): Promise<(Uint8Array | undefined)[]> {
+    if (o.readTs !== undefined || o.maxStaleness !== undefined) return (await this.staleSnapshot(o)).batchGet(keys, o);
     if (this.mvcc) return this.mvcc.batchGet(keys, o.signal);
     return Promise.all(keys.map((k) => this.get(k, o)));
   }
@@ -700,10 +710,27 @@ export class PeerKV {
   }
 
   /**
+   * A read-only view served by the nearest replica (TiKV's Stale Read; `txn/stale-reader.ts`):
+   * at `readTs`, or at the nearest replica's resolved ts if at most `maxStaleness` ms old
+   * (`Infinity`: whatever it has, with no leader or quorum). Its `ts` says as of when.
+   */
+  async staleSnapshot(o: { readTs?: bigint; maxStaleness?: number }): Promise<StaleSnapshot> {
+    if (!this.mvcc) throw new PeerKVError('InvalidArgument', 'reads at a timestamp need the mvcc data model');
+    const { routing, resolver } = this.txnLayer();
+    return new StaleSnapshot(new StaleReader(routing, resolver, { ...(o.readTs !== undefined ? { readTs: o.readTs } : {}), ...(o.maxStaleness !== undefined ? { maxStaleness: o.maxStaleness } : {}) }), checkKey);
+  }
+
+  /**
    * A read-only view at `ts` (a fresh TSO timestamp when absent). A `ts` below PD's GC safe
    * point is refused (`InvalidArgument`): the versions it would need may be gone.
    */
-  async snapshot(ts?: bigint, o: CallOptions = {}): Promise<Snapshot> {
+  async snapshot(ts?: bigint, o?: CallOptions): Promise<Snapshot>;
+  /** `snapshot({ maxStaleness })` / `snapshot({ readTs })`: the nearest replica's view (`staleSnapshot`). */
+  async snapshot(o: StalenessOptions): Promise<StaleSnapshot>;
+  async snapshot(arg?: bigint | StalenessOptions, co: CallOptions = {}): Promise<Snapshot | StaleSnapshot> {
+    if (typeof arg === 'object' && arg !== null) return this.staleSnapshot(arg);
+    const ts = arg;
+    const o = co;
     const { routing, resolver } = this.txnLayer();
     if (ts !== undefined) {
       if (typeof ts !== 'bigint' || ts <= 0n) throw new PeerKVError('InvalidArgument', 'a snapshot ts is a positive bigint TSO timestamp');
@@ -726,11 +753,15 @@ export class PeerKV {
       backoff: this.backoff,
       requestTimeoutMs: this.requestTimeoutMs,
       send: async (locate, keys, fn, signal) => {
-        const fits = keys === undefined ? undefined : (route: RegionRoute): boolean => keys.every((k) => regionContainsKey(route.region, k));
-        const r = await this.withRegionOutcome(locate, signal, 'linearizable', fits, fn);
+        const r = await this.withRegionOutcome(locate, signal, 'linearizable', fitsKeys(keys), fn);
         // The caller cuts its keys again from the same cache and PD view, which can keep cutting
         // them the same way (a PD that has not heard of a split): pause first, so that costs
         // time and yields to the timers that end it, instead of spinning (sim --txn seed 2).
+        if (r.kind === 'regroup') await this.pause(this.backoff.baseMs, signal);
+        return r;
+      },
+      sendToReplica: async (locate, keys, fn, signal) => {
+        const r = await this.withRegionOutcome(locate, signal, 'stale', fitsKeys(keys), fn);
         if (r.kind === 'regroup') await this.pause(this.backoff.baseMs, signal);
         return r;
       },
@@ -810,6 +841,11 @@ function checkValue(value: Uint8Array): void {
 }
 
 const VALUE_CHECKS = { key: checkKey, value: checkValue };
+
+/** Whether a route still holds every one of `keys` (undefined: no keys to hold). */
+function fitsKeys(keys: readonly Uint8Array[] | undefined): ((route: RegionRoute) => boolean) | undefined {
+  return keys === undefined ? undefined : (route) => keys.every((k) => regionContainsKey(route.region, k));
+}
 
 /** The smallest key greater than `key`. */
 function successor(key: Uint8Array): Uint8Array {

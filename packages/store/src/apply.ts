@@ -13,7 +13,7 @@ import type { Peer, Region, RegionError } from '@peerkv/pd';
 import { compareKeys, regionContainsKey } from '@peerkv/pd';
 import { decodeConfChange, type ConfChangeV2, type Entry } from '@peerkv/raft';
 import type { WriteBatch } from '@peerkv/storage';
-import { decodeConfChangeContext, type Command, type KvOp, type SplitCommand, type WriteCommand } from './command.ts';
+import { decodeConfChangeContext, type Command, type KvOp, type SafeTsCommand, type SplitCommand, type WriteCommand } from './command.ts';
 import { applyTxn } from './txn/apply-txn.ts';
 import { stageDedupRecords } from './dedup.ts';
 import { assertDataModel } from './data-model.ts';
@@ -48,7 +48,19 @@ export type CommandHandler<C extends Command> = (cmd: C, a: ApplyContext) => Res
 /** One handler per command type: adding a command is one entry here plus its codec. */
 export type CommandHandlers = { [K in Command['type']]: CommandHandler<Extract<Command, { type: K }>> };
 
-export const COMMAND_HANDLERS: CommandHandlers = { write: applyWrite, split: applySplit, txn: applyTxn };
+export const COMMAND_HANDLERS: CommandHandlers = { write: applyWrite, split: applySplit, txn: applyTxn, safeTs: applySafeTs };
+
+/**
+ * A resolved ts: readable at or below it once the write holding every entry before it is
+ * durable (the callback runs after that write), never lowered.
+ */
+function applySafeTs(cmd: SafeTsCommand, a: ApplyContext): Result<unknown> {
+  const peer = a.peer;
+  a.fx.callbacks.push(() => {
+    if (cmd.ts > peer.safeTs) peer.safeTs = cmd.ts;
+  });
+  return ok();
+}
 
 /** Runs `cmd`'s handler from `handlers`. */
 export function dispatchCommand(handlers: CommandHandlers, cmd: Command, a: ApplyContext): Result<unknown> {

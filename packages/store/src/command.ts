@@ -17,9 +17,11 @@ import {
   readKvOps,
   readPeerIds,
   readPeers,
+  readTimestamp,
   writeKvOps,
   writePeerIds,
   writePeers,
+  writeTimestamp,
   type KvOp,
   type Peer,
   type Region,
@@ -71,8 +73,19 @@ export interface TxnCommand {
   ops: KvOp[];
 }
 
+/**
+ * The region's resolved ts (`txn/resolved-ts.ts`): no transaction can commit at or below `ts`
+ * in this region after this entry, and every one that committed there is in the log before
+ * it. A replica that applied it serves reads at or below `ts` from its own state, with no
+ * leader and no quorum (stale reads). Proposed by the leader of an mvcc region.
+ */
+export interface SafeTsCommand {
+  type: 'safeTs';
+  ts: bigint;
+}
+
 /** What a data region's Raft log entry (a normal one) carries. */
-export type Command = WriteCommand | SplitCommand | TxnCommand;
+export type Command = WriteCommand | SplitCommand | TxnCommand | SafeTsCommand;
 
 /** Context carried by a conf change entry: which peers (with stores) the change concerns. */
 export interface ConfChangeContext {
@@ -90,6 +103,7 @@ const enum Tag {
   Split = 2,
   Write = 3,
   Txn = 4,
+  SafeTs = 5,
 }
 
 /** A command as the bytes of a Raft log entry (paired with `decodeCommand`). */
@@ -97,7 +111,10 @@ export function encodeCommand(cmd: Command): Uint8Array {
   const w = new ByteWriter();
   if (cmd.type === 'write') writeWrite(w, cmd);
   else if (cmd.type === 'txn') writeTxn(w, cmd);
-  else writeSplit(w, cmd);
+  else if (cmd.type === 'safeTs') {
+    w.varUint(Tag.SafeTs);
+    writeTimestamp(w, cmd.ts);
+  } else writeSplit(w, cmd);
   return w.finish();
 }
 
@@ -111,6 +128,7 @@ export function decodeCommand(data: Uint8Array): Command {
     else if (tag === Tag.WriteV1) cmd = readWriteV1(r);
     else if (tag === Tag.Split) cmd = readSplit(r);
     else if (tag === Tag.Txn) cmd = { type: 'txn', ops: readKvOps(r) };
+    else if (tag === Tag.SafeTs) cmd = { type: 'safeTs', ts: readTimestamp(r) };
     else throw new CommandDecodeError(`unknown command type ${tag}`);
     r.end('command');
     return cmd;

@@ -14,7 +14,7 @@ import type { DedupTable } from './dedup.ts';
 import { DATA_MODEL_DEFAULT } from './data-model.ts';
 import { DATA_CFS_DEFAULT, RAFT_CF, type DataModel } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
-import { REAL_TIMERS, StoreClosedError, type SnapshotTransferLimits, type SnapshotTransferStatus, type StoreCounters, type StoreOptions, type StoreTransport, type Timers } from './options.ts';
+import { REAL_TIMERS, SAFE_TS_INTERVAL_MS_DEFAULT, StoreClosedError, type SnapshotTransferLimits, type SnapshotTransferStatus, type StoreCounters, type StoreOptions, type StoreTransport, type Timers } from './options.ts';
 import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID, PdHost } from './pd-host.ts';
 import { RegionPeer } from './peer.ts';
@@ -96,6 +96,7 @@ export class StoreContext {
       requestTimeoutMs: o.requestTimeoutMs ?? 5000,
       pendingRequestsPerRegionMax: o.pendingRequestsPerRegionMax ?? 4096,
       heartbeatIntervalTicks: o.heartbeatIntervalTicks ?? 10,
+      safeTsIntervalMs: o.safeTsIntervalMs ?? SAFE_TS_INTERVAL_MS_DEFAULT,
       address: o.address ?? `store:${o.storeId}`,
       capacityBytes: o.capacityBytes ?? 1024 * 1024 * 1024,
     };

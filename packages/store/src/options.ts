@@ -50,6 +50,9 @@ export type Timers = Clock;
 export const REAL_TIMERS: Timers = systemClock;
 
 /** Store settings; every limit is named with its unit. */
+/** Default of `StoreOptions.safeTsIntervalMs`, ms. */
+export const SAFE_TS_INTERVAL_MS_DEFAULT = 1000;
+
 export interface StoreOptions {
   storeId: number;
   clusterId: string;
@@ -109,6 +112,11 @@ export interface StoreOptions {
   pdClient?: PdClient;
   /** Ticks between heartbeats to PD. */
   heartbeatIntervalTicks?: number;
+  /**
+   * How often the leader of an mvcc region advances its resolved ts (stale reads at or below
+   * it are served by any replica), ms; 0 turns it off. Default `SAFE_TS_INTERVAL_MS_DEFAULT`.
+   */
+  safeTsIntervalMs?: number;
   /** How peers reach this store (reported to PD). */
   address?: string;
   /** Placement labels (e.g. `device`, `browser`). */

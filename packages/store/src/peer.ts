@@ -141,6 +141,12 @@ export class RegionPeer {
   /** Set once the peer was removed and destroyed: it must not be used. */
   destroyed = false;
   /**
+   * The newest resolved ts this replica applied (a `safeTs` command, made visible once the
+   * write holding the entries before it is durable): it serves reads at or below it from its
+   * own state. 0 until one applied (in memory: a restarted replica waits for the next one).
+   */
+  safeTs = 0n;
+  /**
    * Entries up to here already had their persisted effects (membership, region state) applied
    * before a restart; PD's replica replays them only to rebuild its in-memory state machine.
    */

@@ -18,9 +18,9 @@ import type { Result } from './peer.ts';
 import type { ReadConsistency } from './request-options.ts';
 import type { PdRequest, PdRouteAnswer } from './rpc/pd-codec.ts';
 import type { Mutation, TxnStatus } from '@peerkv/txn';
-import type { TxnAnswer, TxnCommitMode, TxnDetectDeadlockRequest, TxnGetResult, TxnHeartbeatResult, TxnGcResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult } from './txn/types.ts';
+import type { TxnAnswer, TxnCommitMode, TxnDetectDeadlockRequest, TxnGetResult, TxnHeartbeatResult, TxnGcResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult } from './txn/types.ts';
 
-export type { DeadlockRequestKind, TxnAnswer, TxnCommitMode, TxnDetectDeadlockRequest, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnUnsupportedError } from './txn/types.ts';
+export type { DeadlockRequestKind, TxnAnswer, TxnCommitMode, TxnDetectDeadlockRequest, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult, TxnUnsupportedError, DataIsNotReadyError } from './txn/types.ts';
 
 /** A scan range (`limit` may be `Infinity`: unbounded). */
 export interface ScanRange {
@@ -152,6 +152,14 @@ export type TxnRequest =
    * region's start) for at most `pagesMax` bounded pages; answers `nextKey` when more remains.
    */
   | ({ type: 'txnGc'; regionId: number; epoch: RegionEpoch; safePoint: bigint; startKey?: Uint8Array; pagesMax?: number } & Timed)
+  /**
+   * A stale read on any replica (leader, follower, learner), from its own state with no leader
+   * and no quorum: `key` at `ts` (absent: the replica's resolved ts), every lock ignored. A `ts`
+   * above the replica's resolved ts is `DataIsNotReady` (`handlers/stale-read.ts`).
+   */
+  | ({ type: 'txnStaleGet'; regionId: number; epoch: RegionEpoch; key: Uint8Array; ts?: bigint } & Timed)
+  /** A stale scan of [start, end) ∩ region, up to `limit` pairs; as `txnStaleGet`. */
+  | ({ type: 'txnStaleScan'; regionId: number; epoch: RegionEpoch; start: Uint8Array; end?: Uint8Array; limit: number; ts?: bigint } & Timed)
   /** To the deadlock detector (`txn/types.ts`). */
   | TxnDetectDeadlockRequest;
 
@@ -196,6 +204,8 @@ export interface StoreResponses {
   txnPessimisticLock: Result<TxnAnswer<TxnPessimisticLockResult>>;
   txnPessimisticRollback: Result<TxnAnswer<void>>;
   txnGc: Result<TxnAnswer<TxnGcResult>>;
+  txnStaleGet: Result<TxnAnswer<TxnStaleReadResult>>;
+  txnStaleScan: Result<TxnAnswer<TxnStaleReadResult>>;
   txnDetectDeadlock: Result<TxnAnswer<void>>;
 }
 

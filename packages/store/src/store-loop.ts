@@ -5,6 +5,7 @@
  * addressed, and destroyed when removed. Vote requests for regions a pending split will
  * create here wait in `pendingVotes` (TiKV's store FSM and peer lifecycle, scaled down).
  */
+import type { ResolvedTsWorker } from './txn/resolved-ts.ts';
 import type { Region } from '@peerkv/pd';
 import { ProposalDroppedError } from '@peerkv/raft';
 import type { RegionLog } from '@peerkv/storage';
@@ -58,6 +59,8 @@ export class StoreLoop {
     private readonly ctx: StoreContext,
     private readonly snapshots: SnapshotWorker,
     private readonly pdWorker: PdWorker,
+    /** Advances the resolved ts of the mvcc regions this store leads (each tick asks whether one is due). */
+    private readonly resolvedTs?: ResolvedTsWorker,
   ) {}
 
   // ------------------------------------------------------------------ ticks and hibernation
@@ -82,6 +85,7 @@ export class StoreLoop {
       if (peer.idleTicks >= this.ctx.opts.hibernateAfterTicks && this.canHibernate(peer)) peer.hibernating = true;
     }
     this.pdWorker.onStoreTick(++this.ticks);
+    this.resolvedTs?.onTick();
     this.ctx.schedule();
   }
 

@@ -16,6 +16,7 @@
  * - `handlers/`: one handler per request type (`handle`), over `requests.ts`' machinery;
  * - `inspect.ts`: status and consistency digests.
  */
+import { ResolvedTsWorker } from './txn/resolved-ts.ts';
 import type { GcRegisterResult, OperatorStep, PdApplyResult, PdCommand, PdStateMachine, Region, RegionHeartbeat } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
 import { WriteBatch } from '@peerkv/storage';
@@ -61,6 +62,8 @@ export class Store extends StoreApi {
   private readonly requests: StoreRequests;
   private readonly pd: PdService;
   private readonly pdWorker: PdWorker;
+  /** Advances the resolved ts of the mvcc regions this store leads. */
+  readonly resolvedTs: ResolvedTsWorker;
   private readonly env: HandlerEnv;
   private readonly gc: GcWorker;
   private readonly snapshots: SnapshotWorker;
@@ -78,7 +81,8 @@ export class Store extends StoreApi {
     this.gc = new GcWorker(ctx, this.pd, (q) => this.handle(q));
     const snapshots = new SnapshotWorker(ctx);
     this.snapshots = snapshots;
-    this.loop = new StoreLoop(ctx, snapshots, this.pdWorker);
+    this.resolvedTs = new ResolvedTsWorker(ctx);
+    this.loop = new StoreLoop(ctx, snapshots, this.pdWorker, this.resolvedTs);
     const round = new BatchRound(ctx, this.loop, snapshots, this.pdWorker);
     ctx.bindRound(() => round.round());
   }

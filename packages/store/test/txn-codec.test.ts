@@ -35,6 +35,10 @@ const REQUESTS: StoreRequest[] = [
   { type: 'txnGc', regionId: 2, epoch, safePoint: 1n },
   { type: 'txnDetectDeadlock', kind: 'detect', waiterTs: 5n, holderTs: composeTs(9, 1), key: k('a'), keyHash: (1n << 64n) - 1n, ttlMs: 1000, timeoutMs: 1000 },
   { type: 'txnDetectDeadlock', kind: 'cleanUp', waiterTs: 5n, holderTs: 0n, key: k(''), keyHash: 0n, ttlMs: 0 },
+  { type: 'txnStaleGet', regionId: 2, epoch, key: k('s'), ts: composeTs(70), timeoutMs: 300 },
+  { type: 'txnStaleGet', regionId: 2, epoch, key: k('s') },
+  { type: 'txnStaleScan', regionId: 2, epoch, start: k('a'), end: k('z'), limit: 10, ts: 9n },
+  { type: 'txnStaleScan', regionId: 2, epoch, start: k(''), limit: 0 },
 ];
 
 const RESPONSES: StoreResponse[] = [
@@ -51,6 +55,8 @@ const RESPONSES: StoreResponse[] = [
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'pessimisticLock' } } } },
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'gc', versionsDropped: 3, nextKey: k('n') } } } },
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'gc', versionsDropped: 0 } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'stale', readTs: composeTs(70, 2), pairs: [{ key: k('a'), value: k('1') }], nextKey: k('b') } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'stale', readTs: 1n, pairs: [] } } } },
   {
     type: 'txn',
     result: {
@@ -63,6 +69,7 @@ const RESPONSES: StoreResponse[] = [
           { kind: 'PrimaryMismatch', key: k('a'), startTs: 1n, lockPrimary: k('q') },
           { kind: 'TxnUnsupported', missingColumnFamilies: ['lock', 'write'] },
           { kind: 'Deadlock', lockTs: 3n, lockKey: k('b'), deadlockKeyHash: 12345n },
+          { kind: 'DataIsNotReady', regionId: 7, safeTs: composeTs(60) },
         ],
       },
     },
@@ -75,7 +82,7 @@ describe('txn codec', () => {
     for (const q of REQUESTS) expect(decodeStoreRequest(encodeStoreRequest(q))).toEqual(q);
     for (const s of RESPONSES) expect(decodeStoreResponse(encodeStoreResponse(s))).toEqual(s);
     const tags = Object.entries(STORE_REQUEST_CODECS).filter(([t]) => t.startsWith('txn')).map(([, c]) => c.tag);
-    expect(tags).toEqual([32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44]);
+    expect(tags).toEqual([32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46]);
   });
 
   it('refuses every truncation and a trailing byte with StoreRpcDecodeError', () => {

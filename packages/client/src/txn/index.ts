@@ -7,3 +7,4 @@ export { RESOLVED_TXNS_CACHED_MAX } from './lock-resolver.ts';
 export { TXN_SCAN_PAGE_PAIRS } from './snapshot-reader.ts';
 export { LOCK_CONFLICT_RETRIES_MAX, PESSIMISTIC_LOCK_BATCH_KEYS_MAX, PESSIMISTIC_WAIT_STEP_MS_MAX, PESSIMISTIC_WAIT_TIMEOUT_MS_DEFAULT, PESSIMISTIC_WAIT_TIMEOUT_MS_MAX } from './pessimistic.ts';
 export { GC_HOLDS_MAX, GC_HOLD_IDLE_MS, GC_REGISTER_BACKOFF_MS_MAX, GC_REGISTER_BACKOFF_MS_MIN, GC_REGISTRATION_TTL_MS, GcRegistration, type GcHold } from './gc-registration.ts';
+export { StaleSnapshot, type StalenessOptions } from './stale-reader.ts';

@@ -32,6 +32,16 @@ export interface TxnRouting {
     fn: (route: RegionRoute, svc: KvService) => Promise<Result<T>>,
     signal?: AbortSignal,
   ): Promise<RegionRequestOutcome<T>>;
+  /**
+   * As `send`, to a replica chosen for a stale read: this client's local store when it holds
+   * one, else a voter (never waiting for a leader).
+   */
+  sendToReplica<T>(
+    locate: Uint8Array,
+    keys: readonly Uint8Array[] | undefined,
+    fn: (route: RegionRoute, svc: KvService) => Promise<Result<T>>,
+    signal?: AbortSignal,
+  ): Promise<RegionRequestOutcome<T>>;
   /** The region holding `key` (cache, then PD). */
   route(key: Uint8Array, signal?: AbortSignal): Promise<RegionRoute>;
   /** A fresh TSO timestamp. */

@@ -19,6 +19,7 @@ import {
 import { handleGet, handleScan } from './reads.ts';
 import { handleTxnDetectDeadlock } from './txn-deadlock.ts';
 import { handleTxnGc } from './txn-gc.ts';
+import { handleTxnStaleGet, handleTxnStaleScan } from './stale-read.ts';
 import { handleTxnCheckSecondaryLocks, handleTxnPessimisticLock, handleTxnPessimisticRollback } from './txn-locks.ts';
 import { handleTxnCheckStatus, handleTxnCommit, handleTxnGet, handleTxnHeartbeat, handleTxnPrewrite, handleTxnResolveLock, handleTxnRollback, handleTxnScan } from './txn.ts';
 import { handleWrite } from './write.ts';
@@ -53,6 +54,8 @@ export const STORE_HANDLERS: HandlerTable = {
   txnResolveLock: handleTxnResolveLock,
   txnHeartbeat: handleTxnHeartbeat,
   txnGet: handleTxnGet,
+  txnStaleGet: handleTxnStaleGet,
+  txnStaleScan: handleTxnStaleScan,
   txnScan: handleTxnScan,
   txnCheckSecondaryLocks: handleTxnCheckSecondaryLocks,
   txnPessimisticLock: handleTxnPessimisticLock,

@@ -291,7 +291,7 @@ export const handleTxnScan: Handler<'txnScan'> = async (env, q, o) => {
 };
 
 /** A read at `ts` below the store's known GC safe point: its refusal (the versions it needs may be gone). */
-function safePointPassed(env: HandlerEnv, ts: bigint): SafePointPassedError | undefined {
+export function safePointPassed(env: HandlerEnv, ts: bigint): SafePointPassedError | undefined {
   const safePoint = env.gcSafePoint?.() ?? 0n;
   return ts < safePoint ? { kind: 'SafePointPassed', ts, safePoint } : undefined;
 }

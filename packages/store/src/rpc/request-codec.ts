@@ -5,6 +5,7 @@
  * `varUint type, varUint version, body`; the only error `decodeStoreRequest` throws is
  * `StoreRpcDecodeError`. Adding a request is one entry here and one handler (`handlers/`).
  */
+import { STALE_REQUEST_BODIES } from '../txn/stale-codec.ts';
 import { GC_SERVICE_ID_BYTES_MAX } from '@peerkv/pd';
 import type { ConfChangeSingle } from '@peerkv/raft';
 import { ByteWriter, type ByteReader } from '@peerkv/transport';
@@ -348,6 +349,8 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
     check: (f) => f.timeout(),
     answer: txnAnswer(TXN_VALUE_SHAPES.unit) as unknown as AnswerCodec<ResponseOf<'txnDetectDeadlock'>>,
   },
+  txnStaleGet: txn(45, STALE_REQUEST_BODIES.txnStaleGet, TXN_VALUE_SHAPES.stale),
+  txnStaleScan: txn(46, STALE_REQUEST_BODIES.txnStaleScan, TXN_VALUE_SHAPES.stale),
 };
 
 /** Wire numbers of the request types (append only). */

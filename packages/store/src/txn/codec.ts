@@ -28,7 +28,7 @@ import {
   writeTimeout,
   writeTsList,
 } from './codec-fields.ts';
-import type { TxnAnswer, TxnCommitMode, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult } from './types.ts';
+import type { TxnAnswer, TxnCommitMode, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult } from './types.ts';
 
 // ---- requests ---------------------------------------------------------------------------------
 
@@ -249,14 +249,15 @@ export type TxnValue =
   | ({ kind: 'scan' } & TxnScanResult)
   | ({ kind: 'secondaries' } & TxnSecondaryLocksResult)
   | ({ kind: 'pessimisticLock' } & TxnPessimisticLockResult)
-  | ({ kind: 'gc' } & TxnGcResult);
+  | ({ kind: 'gc' } & TxnGcResult)
+  | ({ kind: 'stale' } & TxnStaleReadResult);
 
 /** Wire order of the value kinds (append only). */
-const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 'heartbeat', 'get', 'scan', 'secondaries', 'pessimisticLock', 'gc'];
+const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 'heartbeat', 'get', 'scan', 'secondaries', 'pessimisticLock', 'gc', 'stale'];
 const ROLLED_BACK_REASONS = ['ttlExpired', 'lockNotExist', 'rolledBack'] as const;
 
 /** Wire numbers of the txn error kinds (append only); a key error carries proto's own codec after its number. */
-const TXN_ERROR_TAGS = { KeyError: 1, Committed: 2, PrimaryMismatch: 3, TxnUnsupported: 4, SafePointPassed: 5 } as const;
+const TXN_ERROR_TAGS = { KeyError: 1, Committed: 2, PrimaryMismatch: 3, TxnUnsupported: 4, SafePointPassed: 5, DataIsNotReady: 6 } as const;
 /** Txn column families a `TxnUnsupported` names at most. */
 const MISSING_CFS_MAX = 16;
 
@@ -281,6 +282,10 @@ function writeTxnError(w: ByteWriter, e: TxnError): void {
       w.varUint(TXN_ERROR_TAGS.SafePointPassed);
       writeTimestamp(w, e.ts);
       return writeTimestamp(w, e.safePoint);
+    case 'DataIsNotReady':
+      w.varUint(TXN_ERROR_TAGS.DataIsNotReady);
+      w.varUint(e.regionId);
+      return writeTimestamp(w, e.safeTs);
     default:
       w.varUint(TXN_ERROR_TAGS.KeyError);
       return writeKeyError(w, e as KeyError);
@@ -309,6 +314,10 @@ function readTxnError(r: ByteReader): TxnError {
     case TXN_ERROR_TAGS.SafePointPassed: {
       const ts = readTimestamp(r);
       return { kind: 'SafePointPassed', ts, safePoint: readTimestamp(r) };
+    }
+    case TXN_ERROR_TAGS.DataIsNotReady: {
+      const regionId = r.varUint();
+      return { kind: 'DataIsNotReady', regionId, safeTs: readTimestamp(r) };
     }
     default:
       // The codec's own decode failure (`decoding` maps it to StoreRpcDecodeError).
@@ -357,6 +366,16 @@ function readSecondary(r: ByteReader): SecondaryStatus {
   return { kind };
 }
 
+/** A scan's pairs and resume key (a stale read's too). */
+function writePairs(w: ByteWriter, v: { pairs: { key: Uint8Array; value: Uint8Array }[]; nextKey?: Uint8Array }): void {
+  w.varUint(v.pairs.length);
+  for (const p of v.pairs) {
+    w.bytes(p.key);
+    w.bytes(p.value);
+  }
+  writeOptBytes(w, v.nextKey);
+}
+
 function writeValue(w: ByteWriter, v: TxnValue): void {
   writeEnum(w, VALUE_KINDS, v.kind);
   switch (v.kind) {
@@ -372,13 +391,11 @@ function writeValue(w: ByteWriter, v: TxnValue): void {
     case 'get':
       writeOptBytes(w, v.value);
       return writeOptTs(w, v.commitTs);
+    case 'stale':
+      writeTimestamp(w, v.readTs);
+      return writePairs(w, v);
     case 'scan':
-      w.varUint(v.pairs.length);
-      for (const p of v.pairs) {
-        w.bytes(p.key);
-        w.bytes(p.value);
-      }
-      return writeOptBytes(w, v.nextKey);
+      return writePairs(w, v);
     case 'secondaries':
       w.varUint(v.statuses.length);
       for (const st of v.statuses) writeSecondary(w, st);
@@ -414,11 +431,14 @@ function readValue(r: ByteReader): TxnValue {
       const commitTs = readOptTs(r);
       return { kind, ...(value === undefined ? {} : { value }), ...(commitTs === undefined ? {} : { commitTs }) };
     }
+    case 'stale':
     case 'scan': {
+      const readTs = kind === 'stale' ? readTimestamp(r) : 0n;
       const n = r.count(RPC_PAIRS_MAX, 2, 'pairs');
       const pairs = Array.from({ length: n }, () => ({ key: r.bytes(RPC_KEY_BYTES_MAX, 'key'), value: r.bytes(RPC_VALUE_BYTES_MAX, 'value') }));
       const nextKey = readOptBytes(r, RPC_KEY_BYTES_MAX, 'next key');
-      return nextKey === undefined ? { kind, pairs } : { kind, pairs, nextKey };
+      const scanned = nextKey === undefined ? { pairs } : { pairs, nextKey };
+      return kind === 'stale' ? { kind, readTs, ...scanned } : { kind, ...scanned };
     }
     case 'secondaries': {
       const n = r.count(TXN_KEYS_MAX, 1, 'secondary statuses');
@@ -472,6 +492,7 @@ export const TXN_VALUE_SHAPES = {
   secondaries: { to: (v) => ({ kind: 'secondaries', ...v }), from: (v) => strip(v) as TxnSecondaryLocksResult } satisfies TxnValueShape<TxnSecondaryLocksResult>,
   pessimisticLock: { to: (v) => ({ kind: 'pessimisticLock', ...v }), from: (v) => strip(v) as TxnPessimisticLockResult } satisfies TxnValueShape<TxnPessimisticLockResult>,
   gc: { to: (v) => ({ kind: 'gc', ...v }), from: (v) => strip(v) as TxnGcResult } satisfies TxnValueShape<TxnGcResult>,
+  stale: { to: (v) => ({ kind: 'stale', ...v }), from: (v) => strip(v) as TxnStaleReadResult } satisfies TxnValueShape<TxnStaleReadResult>,
 };
 
 function strip(v: TxnValue): object {

@@ -101,6 +101,13 @@ export class ConcurrencyManager {
     return first === undefined ? undefined : keyIsLocked(first.key, first.lock);
   }
 
+  /** The least start ts of the locks in the table (undefined: none computed yet). */
+  minLockStartTs(): Timestamp | undefined {
+    let min: Timestamp | undefined;
+    for (const e of this.table.values()) if (e.lock !== undefined && (min === undefined || e.lock.startTs < min)) min = e.lock.startTs;
+    return min;
+  }
+
   /** Keys in the lock table (for tests and status). */
   get memoryLocks(): number {
     return this.table.size;

@@ -27,8 +27,26 @@ export interface SafePointPassedError {
   safePoint: Timestamp;
 }
 
-/** Why a transactional request refused: a key error, a txn-level outcome, a read below the GC safe point, or an unsupported store. */
-export type TxnError = KeyError | CommittedError | PrimaryMismatchError | TxnUnsupportedError | SafePointPassedError;
+/**
+ * A stale read asked a replica for a ts above its resolved ts (`safeTs`, 0: none applied
+ * yet): read at or below `safeTs` here, or from the leader (TiKV's `DataIsNotReady`).
+ */
+export interface DataIsNotReadyError {
+  kind: 'DataIsNotReady';
+  regionId: number;
+  safeTs: bigint;
+}
+
+/** Why a transactional request refused: a key error, a txn-level outcome, a read below the GC safe point, a stale read above the resolved ts, or an unsupported store. */
+export type TxnError = KeyError | CommittedError | PrimaryMismatchError | TxnUnsupportedError | SafePointPassedError | DataIsNotReadyError;
+
+/** What a stale read answers: the live pairs (a get: at most one) at `readTs`, and where to resume a scan. */
+export interface TxnStaleReadResult {
+  /** The ts the read saw the region at (the one asked, or the replica's safe ts). */
+  readTs: bigint;
+  pairs: { key: Uint8Array; value: Uint8Array }[];
+  nextKey?: Uint8Array;
+}
 
 /** A transactional request's value: its result, or every refusing key's error (at least one). */
 export type TxnAnswer<T> = { ok: true; value: T } | { ok: false; errors: TxnError[] };

@@ -19,12 +19,18 @@ export type ReadResult = { ok: true; value?: Uint8Array; commitTs?: Timestamp } 
 export interface ReadOptions {
   /** Start ts of locks the resolver found safe to read past (committed after `ts`, or rolled back). */
   bypassLocks?: readonly Timestamp[];
+  /**
+   * Read past every lock: the caller knows none of them can commit at or below `ts` (a stale
+   * read at or below the region's resolved ts: every transaction that may still commit there
+   * holds no lock yet, or will commit above it).
+   */
+  ignoreLocks?: boolean;
 }
 
 /** Reads `key` as of `ts`. */
 export async function read(view: ReadView, key: Uint8Array, ts: Timestamp, options: ReadOptions = {}): Promise<ReadResult> {
   const lock = await view.lock(key);
-  if (lock !== undefined && lockBlocksRead(lock, ts, options.bypassLocks ?? [])) return { ok: false, error: keyIsLocked(key, lock) };
+  if (lock !== undefined && options.ignoreLocks !== true && lockBlocksRead(lock, ts, options.bypassLocks ?? [])) return { ok: false, error: keyIsLocked(key, lock) };
   const v = await newestDataWrite(view, key, ts);
   if (v === undefined || v.write.kind === 'delete') return v === undefined ? { ok: true } : { ok: true, commitTs: v.commitTs };
   return { ok: true, value: await valueOfPut(view, key, v.write), commitTs: v.commitTs };

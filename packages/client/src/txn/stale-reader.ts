@@ -1,0 +1,163 @@
+/**
+ * Reads at a timestamp from the nearest replica (TiKV's Stale Read): `txnStaleGet` and
+ * `txnStaleScan` go to this client's local store when it holds a replica (else a voter) and
+ * are answered from that replica's own state at or below its resolved ts, with no leader and
+ * no quorum. So a device that lost its peers keeps reading what it has.
+ *
+ * - A fixed `readTs`: read there; a replica whose resolved ts is below it (`DataIsNotReady`)
+ *   hands the read to the leader (a snapshot read at that ts, resolving locks).
+ * - `maxStaleness` (ms): the first read takes the replica's resolved ts if it is at most that
+ *   old (by this client's clock against the ts's physical part), else a fresh TSO ts from the
+ *   leader; later reads of the snapshot use the same ts. `Infinity`: whatever the replica
+ *   has, never the leader ("offline, as of …").
+ *
+ * `ts` says, once the first read answered, as of when every read of this snapshot is.
+ */
+import { compareBytes, composeTs } from '@peerkv/txn';
+import type { Result, TxnAnswer, TxnStaleReadResult } from '@peerkv/store';
+import { PeerKVError } from '../errors.ts';
+import type { KvPair, KvService, RegionRoute } from '../services.ts';
+import type { LockResolver } from './lock-resolver.ts';
+import type { TxnRouting } from './routing.ts';
+import { SnapshotReader, TXN_SCAN_PAGE_PAIRS } from './snapshot-reader.ts';
+
+/** How stale a read may be. */
+export interface StalenessOptions {
+  /** Read exactly at this TSO timestamp. */
+  readTs?: bigint;
+  /** Read at most this old data, ms (`Infinity`: whatever the nearest replica has). */
+  maxStaleness?: number;
+}
+
+type StaleCall = (route: RegionRoute, svc: KvService, ts: bigint | undefined) => Promise<Result<TxnAnswer<TxnStaleReadResult>>>;
+
+export class StaleReader {
+  private fixedTs: bigint | undefined;
+  private leader: SnapshotReader | undefined;
+
+  constructor(
+    private readonly routing: TxnRouting,
+    private readonly resolver: LockResolver,
+    private readonly o: StalenessOptions,
+  ) {
+    if (o.readTs !== undefined && (typeof o.readTs !== 'bigint' || o.readTs <= 0n)) throw new PeerKVError('InvalidArgument', 'readTs is a positive bigint TSO timestamp');
+    if (o.readTs === undefined && !(typeof o.maxStaleness === 'number' && o.maxStaleness >= 0)) throw new PeerKVError('InvalidArgument', 'a stale read needs readTs or maxStaleness (ms ≥ 0, or Infinity)');
+    this.fixedTs = o.readTs;
+  }
+
+  /** The timestamp every read of this snapshot is at (undefined until the first read answered). */
+  get ts(): bigint | undefined {
+    return this.fixedTs;
+  }
+
+  async get(key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    const r = await this.read(key, [key], signal, (route, svc, ts) =>
+      svc.handle({ type: 'txnStaleGet', regionId: route.region.id, epoch: route.region.epoch, key, ...(ts === undefined ? {} : { ts }), timeoutMs: this.routing.requestTimeoutMs }, { signal }),
+    );
+    if (r === 'leader') return this.leaderReader().get(key, signal);
+    return r.pairs[0]?.value;
+  }
+
+  async *scan(start: Uint8Array, end: Uint8Array, limit: number, signal?: AbortSignal): AsyncGenerator<KvPair> {
+    let cursor = start;
+    let remaining = limit;
+    while (remaining > 0) {
+      const page = Math.min(remaining, TXN_SCAN_PAGE_PAIRS);
+      let regionEnd: Uint8Array = new Uint8Array();
+      const from = cursor;
+      const r = await this.read(from, undefined, signal, (route, svc, ts) => {
+        regionEnd = route.region.endKey;
+        return svc.handle(
+          { type: 'txnStaleScan', regionId: route.region.id, epoch: route.region.epoch, start: from, ...(end.length > 0 ? { end } : {}), limit: page, ...(ts === undefined ? {} : { ts }), timeoutMs: this.routing.requestTimeoutMs },
+          { signal },
+        );
+      });
+      if (r === 'leader') {
+        // The rest from the leader, at the same ts.
+        yield* this.leaderReader().scan(cursor, end, remaining, signal);
+        return;
+      }
+      for (const p of r.pairs) {
+        yield p;
+        remaining--;
+      }
+      if (r.nextKey !== undefined) {
+        cursor = r.nextKey;
+        continue;
+      }
+      if (regionEnd.length === 0 || (end.length > 0 && compareBytes(regionEnd, end) >= 0)) return;
+      cursor = regionEnd;
+    }
+  }
+
+  /** One stale request at the snapshot's ts (the replica's own on the first read); `leader` when the leader must answer. */
+  private async read(locate: Uint8Array, keys: readonly Uint8Array[] | undefined, signal: AbortSignal | undefined, call: StaleCall): Promise<TxnStaleReadResult | 'leader'> {
+    if (this.leader) return 'leader';
+    const asked = this.fixedTs;
+    const r = await this.routing.sendToReplica(locate, keys, (route, svc) => call(route, svc, asked), signal);
+    if (r.kind === 'regroup') return this.read(locate, keys, signal, call);
+    if (r.kind !== 'applied') {
+      if (r.kind === 'aborted') throw new PeerKVError('Aborted', 'aborted');
+      throw new PeerKVError('RetryBudgetExhausted', `stale read failed after retries: ${r.lastError ? r.lastError.kind : 'no reachable replica'}`, r.lastError);
+    }
+    if (!r.value.ok) {
+      const e = r.value.errors[0];
+      if (e.kind !== 'DataIsNotReady') throw new PeerKVError('Unavailable', `stale read refused: ${e.kind}`);
+      if (this.o.maxStaleness === Infinity && asked === undefined) throw new PeerKVError('Unavailable', `the nearest replica of region ${e.regionId} has no resolved ts yet`);
+      return this.toLeader(asked);
+    }
+    const v = r.value.value;
+    if (asked === undefined) {
+      // The first read: the replica's resolved ts, if fresh enough.
+      const bound = this.o.maxStaleness === undefined || this.o.maxStaleness === Infinity ? 0n : composeTs(Math.max(0, this.routing.clock.now() - this.o.maxStaleness));
+      if (v.readTs < bound) return this.toLeader(undefined);
+      this.fixedTs = v.readTs;
+    }
+    return v;
+  }
+
+  /** From now on reads go to the leader, at the snapshot's ts (a fresh one if none was fixed). */
+  private async toLeader(ts: bigint | undefined): Promise<'leader'> {
+    const at = ts ?? (await this.routing.getTimestamp());
+    this.fixedTs = at;
+    this.leader = new SnapshotReader(this.routing, this.resolver, at);
+    return 'leader';
+  }
+
+  private leaderReader(): SnapshotReader {
+    return this.leader!;
+  }
+}
+
+/**
+ * A read-only view at a timestamp served by the nearest replica (`kv.snapshot({ maxStaleness })`):
+ * `ts` says as of when its data is, once the first read answered.
+ */
+export class StaleSnapshot {
+  constructor(
+    private readonly reader: StaleReader,
+    private readonly checkKey: (key: Uint8Array) => void,
+  ) {}
+
+  /** The timestamp of every read of this snapshot ("data as of …"); undefined before the first read. */
+  get ts(): bigint | undefined {
+    return this.reader.ts;
+  }
+
+  async get(key: Uint8Array, o: { signal?: AbortSignal } = {}): Promise<Uint8Array | undefined> {
+    this.checkKey(key);
+    return this.reader.get(key, o.signal);
+  }
+
+  async batchGet(keys: Uint8Array[], o: { signal?: AbortSignal } = {}): Promise<(Uint8Array | undefined)[]> {
+    const out: (Uint8Array | undefined)[] = [];
+    // One at a time: the first read fixes the ts the others use.
+    for (const k of keys) out.push(await this.get(k, o));
+    return out;
+  }
+
+  /** Pairs of [start, end) in key order, at most `limit`. */
+  scan(o: { start?: Uint8Array; end?: Uint8Array; limit?: number; signal?: AbortSignal } = {}): AsyncIterableIterator<KvPair> {
+    return this.reader.scan(o.start ?? new Uint8Array(), o.end ?? new Uint8Array(), o.limit ?? Infinity, o.signal);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Reads at a timestamp from the nearest replica (the offline story's first half): the
+ * leaders advance each region's resolved ts through the log; a client next to a store reads
+ * from that store's replica at its resolved ts — also after the other stores are gone and no
+ * quorum is left — and says as of when.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import { PdCluster, PeerKV, codec } from '../src/index.ts';
+import { until } from './until.ts';
+
+const TXN_CFS = ['default', 'lock', 'write'];
+let cluster: PdCluster | undefined;
+const clients: PeerKV[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await cluster?.close();
+  cluster = undefined;
+});
+
+const k = (s: string): Uint8Array => codec.text(s);
+const t = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : codec.fromText(b));
+const safeTsOf = (c: PdCluster, storeId: number): bigint => {
+  const s = c.stores.get(storeId) as unknown as { ctx: { peers: Map<number, { safeTs: bigint; region: { id: number } }> } };
+  let min: bigint | undefined;
+  for (const p of s.ctx.peers.values()) if (p.region.id !== 1 && (min === undefined || p.safeTs < min)) min = p.safeTs;
+  return min ?? 0n;
+};
+
+describe('stale reads from the nearest replica', () => {
+  it('reads at the local resolved ts, says as of when, and keeps reading after the other stores are gone', async () => {
+    const disks = new Map<string, MemoryDisk>();
+    const c = new PdCluster({
+      openEngine: async (name, cfs) => {
+        if (!disks.has(name)) disks.set(name, new MemoryDisk());
+        return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(name) });
+      },
+      store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, dataColumnFamilies: TXN_CFS, dataModel: 'mvcc', safeTsIntervalMs: 50 },
+    });
+    cluster = c;
+    await c.bootstrap('a');
+    const b = await c.join('b');
+    await c.join('c');
+    await until('data region on three voters', () => c.regions().some((r) => r.id !== 1 && r.peers.filter((p) => p.role === 'voter').length === 3));
+    const writer = new PeerKV({ pd: c, stores: c, dataModel: 'mvcc' });
+    const local = new PeerKV({ pd: c, stores: c, dataModel: 'mvcc', localStoreId: b.storeId, backoff: { budgetMs: 2000 } });
+    clients.push(writer, local);
+    await writer.put(k('x'), k('1'));
+    const first = await writer.getTimestamp();
+    await writer.put(k('x'), k('2'));
+    const afterSecond = await writer.getTimestamp();
+    await until('b resolved past the second write', () => safeTsOf(c, b.storeId) > afterSecond);
+
+    // Whatever b has: at its resolved ts, which the snapshot reports.
+    const snap = await local.snapshot({ maxStaleness: Infinity });
+    expect(t(await snap.get(k('x')))).toBe('2');
+    expect(snap.ts).toBeDefined();
+    expect(snap.ts! <= safeTsOf(c, b.storeId)).toBe(true);
+    // At a past ts: the value then.
+    expect(t(await local.get(k('x'), { readTs: first }))).toBe('1');
+    // Fresh enough: served locally; too fresh a bound for an idle cluster falls back to the leader.
+    expect(t(await local.get(k('x'), { maxStaleness: 60_000 }))).toBe('2');
+    expect(t(await local.get(k('x'), { maxStaleness: 0 }))).toBe('2');
+
+    // The two other stores go: no quorum, no leader, no PD. b still answers what it has.
+    for (const id of [...c.stores.keys()].filter((id) => id !== b.storeId)) await c.kill(id);
+    const offline = await local.snapshot({ maxStaleness: Infinity });
+    expect(t(await offline.get(k('x')))).toBe('2');
+    const pairs: string[] = [];
+    for await (const p of offline.scan()) pairs.push(`${t(p.key)}=${t(p.value)}`);
+    expect(pairs).toEqual(['x=2']);
+    // A linearizable read cannot be served now.
+    await expect(local.get(k('x'))).rejects.toBeDefined();
+  }, 60_000);
+
+  it('refuses stale reads on the raw model and bad staleness options', async () => {
+    const c = new PdCluster({ openEngine: async (_name, cfs) => MemoryEngine.open({ columnFamilies: cfs }), store: { tickIntervalMs: 10 } });
+    cluster = c;
+    await c.bootstrap('a');
+    const raw = new PeerKV({ pd: c, stores: c });
+    clients.push(raw);
+    await expect(raw.get(k('x'), { maxStaleness: 1000 })).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    const m = new PeerKV({ pd: c, stores: c, dataModel: 'mvcc' });
+    clients.push(m);
+    await expect(m.snapshot({ maxStaleness: -1 })).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    await expect(m.snapshot({ readTs: 0n })).rejects.toMatchObject({ kind: 'InvalidArgument' });
+  });
+});
