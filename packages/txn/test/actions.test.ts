@@ -180,6 +180,23 @@ describe('actions: edges', () => {
     expect(r.ok ? 'ok' : r.error.kind).toBe('KeyIsLocked');
   });
 
+  it('a retried prewrite of a committed transaction is committed, also when a later transaction has locked the key since (sim --txn seed 83)', async () => {
+    const { view, run } = world();
+    // 1PC committed at 12; transaction 20 then locks the key.
+    run(await prewrite(view, props(10n, { mode: { kind: 'onePc', commitTs: 12n } }), [put('a'), put('b')]));
+    run(await prewrite(view, props(20n), [put('a')]));
+    const again = await prewrite(view, props(10n, { mode: { kind: 'onePc', commitTs: 30n } }), [put('a'), put('b')]);
+    expect(again).toMatchObject({ ok: true, ops: [], onePcCommitTs: 12n });
+    // 2PC: committed at 14, then locked by 25; the retried prewrite says so (and writes nothing).
+    run(await prewrite(view, props(13n), [put('c')]));
+    run(await commit(view, b('c'), 13n, 14n));
+    run(await prewrite(view, props(25n), [put('c')]));
+    expect(await prewriteKey(view, props(13n), put('c'))).toMatchObject({ ok: true, ops: [], committedTs: 14n });
+    // Not committed: the other transaction's lock still refuses it.
+    const other = await prewriteKey(view, props(16n), put('c'));
+    expect(other.ok ? 'ok' : other.error.kind).toBe('KeyIsLocked');
+  });
+
   it('caps a heartbeat at LOCK_TTL_MS_MAX', async () => {
     const { view, run } = world();
     run(await prewrite(view, props(10n), [put('a')]));

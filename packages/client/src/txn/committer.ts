@@ -135,7 +135,12 @@ export class Committer {
       if (r !== 'fallBack') return { commitTs: r, onePc: true, secondariesDone: Promise.resolve() };
       onePcAmbiguous = this.ambiguousPrewrite;
       // A split moved some keys out of the region: 1PC would commit each part on its own.
-      batches = await batchesOf(this.routing, this.mutations, this.o.signal);
+      try {
+        batches = await batchesOf(this.routing, this.mutations, this.o.signal);
+      } catch (e) {
+        if (!onePcAmbiguous) throw e;
+        throw new PeerKVError('Undetermined', `the transaction may or may not have committed (a 1PC prewrite went unanswered, then: ${e instanceof Error ? e.message : String(e)})`, e instanceof PeerKVError ? e.lastRegionError : undefined);
+      }
     }
     if (this.o.asyncCommit === true && this.mutations.length - 1 <= SECONDARIES_MAX) {
       return this.asyncCommit(batches);

@@ -5,7 +5,8 @@
  * be tested against a fake and never reach into the client's write sessions.
  */
 import type { Result } from '@peerkv/store';
-import type { BackoffOptions, Clock } from '../backoff.ts';
+import { backoffDelayMs, sleepFor, type BackoffOptions, type Clock } from '../backoff.ts';
+import { PeerKVError } from '../errors.ts';
 import type { KvService, RegionRoute } from '../services.ts';
 import type { GcRegistration } from './gc-registration.ts';
 
@@ -50,11 +51,29 @@ export interface TxnRouting {
   readonly gc?: GcRegistration;
 }
 
+/**
+ * The region holding `key`, waiting out a moment when PD knows none (a split it has not heard
+ * of yet, a PD leader just elected): `Unavailable` is retried with backoff like any region
+ * error, within the client's budget.
+ */
+export async function routeOf(routing: TxnRouting, key: Uint8Array, signal?: AbortSignal): Promise<RegionRoute> {
+  const started = routing.clock.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await routing.route(key, signal);
+    } catch (e) {
+      const spent = attempt + 1 >= routing.backoff.attemptsMax || routing.clock.now() - started > routing.backoff.budgetMs;
+      if (!(e instanceof PeerKVError) || e.kind !== 'Unavailable' || spent) throw e;
+      await sleepFor(routing.clock, backoffDelayMs(routing.backoff, attempt, routing.random), signal);
+    }
+  }
+}
+
 /** `keys` grouped by the region holding each (in the order regions were first met). */
 export async function groupByRegion<T extends { key: Uint8Array }>(routing: TxnRouting, items: readonly T[], signal?: AbortSignal): Promise<{ route: RegionRoute; items: T[] }[]> {
   const groups = new Map<number, { route: RegionRoute; items: T[] }>();
   for (const item of items) {
-    const route = await routing.route(item.key, signal);
+    const route = await routeOf(routing, item.key, signal);
     let g = groups.get(route.region.id);
     if (g === undefined) {
       g = { route, items: [] };

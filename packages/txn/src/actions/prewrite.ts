@@ -4,7 +4,8 @@
  * start ts. Optimistic and pessimistic; 2PC, async commit and 1PC.
  *
  * Per key, in order:
- * 1. A lock of another transaction: `KeyIsLocked`.
+ * 1. A lock of another transaction: `KeyIsLocked` — unless the key holds our own commit record
+ *    (a retry after we committed; a later transaction has locked the key since).
  * 2. Our own prewritten lock: a retry, nothing to write (idempotent).
  * 3. Our own pessimistic lock: conflicts were checked when it was taken; convert it.
  * 4. No lock but the mutation expected our pessimistic lock: it was resolved away, `TxnNotFound`
@@ -131,7 +132,15 @@ export async function prewriteKey(view: ReadView, props: TxnProps, m: Mutation):
   checkProps(props);
   const { startTs } = props;
   const lock = await view.lock(m.key);
-  if (lock !== undefined && lock.startTs !== startTs) return refuse(keyIsLocked(m.key, lock));
+  if (lock !== undefined && lock.startTs !== startTs) {
+    // A retry of a prewrite that already committed (1PC, or 2PC after its commit) may find a
+    // later transaction's lock on the key: our commit record decides, not that lock (TiKV's
+    // committed-record check on a retried prewrite). Else the caller's answer would say
+    // "locked" about a transaction that committed.
+    const record = await commitRecord(view, m.key, startTs);
+    if (record.kind === 'committed') return { ok: true, ops: [], minCommitTs: record.commitTs, committedTs: record.commitTs };
+    return refuse(keyIsLocked(m.key, lock));
+  }
   if (lock !== undefined && lock.kind !== 'pessimisticLock') {
     // A retry: the key is prewritten already. 1PC never leaves a lock, so one here means the
     // transaction is mid-2PC and must not be declared committed.
