@@ -201,6 +201,31 @@ describe('BrowserPeerKV across tabs (embedded cluster)', () => {
     calls.failAll('Closed');
     expect(await closing).toMatchObject({ ok: false, error: { kind: 'Undetermined' } });
   });
+
+  it('a change resent to a new host that fails there is Undetermined (the first host may have applied it), unless the failure is definite', async () => {
+    const now = 0;
+    const calls = new PendingCalls('tab-a', () => undefined, () => now);
+    const commit = { op: 'commitTxn', startTs: 5n, mutations: [{ op: 'put', key: t('k'), value: t('v') }] } as const;
+    const resent = calls.add(commit, 'host-1', 1000);
+    const conflicted = calls.add(commit, 'host-1', 1000);
+    const read = calls.add({ op: 'get', key: t('k') }, 'host-1', 1000);
+    const once = calls.add(commit, undefined, 1000);
+    calls.resendTo('host-2');
+    calls.settle(1, { ok: false, error: { kind: 'Unavailable', message: 'no region known for key' } });
+    calls.settle(2, { ok: false, error: { kind: 'WriteConflict', message: 'conflict' } });
+    calls.settle(3, { ok: false, error: { kind: 'Unavailable', message: 'x' } });
+    calls.settle(4, { ok: false, error: { kind: 'Unavailable', message: 'x' } });
+    expect(await resent).toMatchObject({ ok: false, error: { kind: 'Undetermined' } });
+    expect(await conflicted).toMatchObject({ ok: false, error: { kind: 'WriteConflict' } });
+    expect(await read).toMatchObject({ ok: false, error: { kind: 'Unavailable' } });
+    // Sent to one host only (the first time to host-2): its failure stands.
+    expect(await once).toMatchObject({ ok: false, error: { kind: 'Unavailable' } });
+    // This tab becomes the host: what it had sent to the old host is served here as a resend.
+    const taken = calls.add(commit, 'host-2', 1000);
+    const [drained] = calls.drainAll();
+    drained.resolve({ ok: false, error: { kind: 'Unavailable', message: 'x' } });
+    expect(await taken).toMatchObject({ ok: false, error: { kind: 'Undetermined' } });
+  });
 });
 
 /**

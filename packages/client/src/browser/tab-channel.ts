@@ -31,6 +31,8 @@ interface Pending {
   req: KvRequest;
   /** The host it was last sent to. */
   sentTo?: string;
+  /** It was sent to more than one host (the ones before may have applied it). */
+  resent?: boolean;
   deadline: number;
   resolve(r: Reply): void;
 }
@@ -67,6 +69,7 @@ export class PendingCalls {
   }
 
   private send(id: number, p: Pending, host: string): void {
+    if (p.sentTo !== undefined && p.sentTo !== host) p.resent = true;
     p.sentTo = host;
     this.post({ t: 'req', id, from: this.tabId, to: host, req: p.req });
   }
@@ -76,7 +79,7 @@ export class PendingCalls {
     const p = this.calls.get(id);
     if (!p) return;
     this.calls.delete(id);
-    p.resolve(reply);
+    p.resolve(afterResend(p, reply));
   }
 
   /** A (new) host announced itself: everything not yet sent to it goes there. */
@@ -88,7 +91,8 @@ export class PendingCalls {
   drainAll(): { req: KvRequest; resolve(r: Reply): void }[] {
     const all = [...this.calls.values()];
     this.calls.clear();
-    return all;
+    // A request already sent to the old host: served here now, as a resend.
+    return all.map((p) => ({ req: p.req, resolve: (r: Reply) => p.resolve(afterResend(p.sentTo === undefined ? p : { ...p, resent: true }, r)) }));
   }
 
   /**
@@ -114,6 +118,20 @@ export class PendingCalls {
     if (p.sentTo === undefined || !CHANGE_OPS.has(p.req.op)) return error;
     return { kind: 'Undetermined', message: `${error.message}: the ${p.req.op} was sent to host ${p.sentTo} and may or may not have been applied` };
   }
+}
+
+/** Failures that say a change did not take effect, wherever it was sent before (a conflict, bad input). */
+const DEFINITE_FAILURES: ReadonlySet<string> = new Set(['WriteConflict', 'TxnAborted', 'InvalidArgument', 'Undetermined']);
+
+/**
+ * The reply to a change sent to more than one host: a failure from the last host says nothing
+ * about an earlier one that may have applied it (and went away before answering), so it is
+ * `Undetermined` unless it is a definite refusal (a transaction's conflict is decided by its
+ * start ts wherever it runs; bad input is bad everywhere).
+ */
+function afterResend(p: { req: KvRequest; resent?: boolean }, reply: Reply): Reply {
+  if (reply.ok || !p.resent || !CHANGE_OPS.has(p.req.op) || DEFINITE_FAILURES.has(reply.error.kind)) return reply;
+  return { ok: false, error: { kind: 'Undetermined', message: `${reply.error.message}: the ${p.req.op} was sent to an earlier host that may have applied it before it went away` } };
 }
 
 /** Turns a reply into a value or a thrown `BrowserKvError`. */
