@@ -9,7 +9,7 @@ import * as Comlink from 'comlink';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { codec } from '../src/index.ts';
-import { BrowserKvError, BrowserPeerKV, createWorkerApi, openBrowser, type ElectionLocks, type OpenBrowserOptions } from '../src/browser/index.ts';
+import { BrowserKvError, BrowserPeerKV, createWorkerApi, openBrowser, type ElectionLocks, type KvRequest, type OpenBrowserOptions } from '../src/browser/index.ts';
 import { until } from './until.ts';
 import { PendingCalls } from '../src/browser/tab-channel.ts';
 
@@ -205,7 +205,7 @@ describe('BrowserPeerKV across tabs (embedded cluster)', () => {
   it('a change resent to a new host that fails there is Undetermined (the first host may have applied it), unless the failure is definite', async () => {
     const now = 0;
     const calls = new PendingCalls('tab-a', () => undefined, () => now);
-    const commit = { op: 'commitTxn', startTs: 5n, mutations: [{ op: 'put', key: t('k'), value: t('v') }] } as const;
+    const commit: KvRequest = { op: 'commitTxn', startTs: 5n, mutations: [{ op: 'put', key: t('k'), value: t('v') }] };
     const resent = calls.add(commit, 'host-1', 1000);
     const conflicted = calls.add(commit, 'host-1', 1000);
     const read = calls.add({ op: 'get', key: t('k') }, 'host-1', 1000);
