@@ -177,7 +177,7 @@ export class PeerKV {
   // ------------------------------------------------------------------ reads
 
   async get(key: Uint8Array, o: ReadOptions = {}): Promise<Uint8Array | undefined> {
-    if (o.readTs !== undefined || o.maxStaleness !== undefined) return (await this.staleSnapshot(o)).get(key, o);
+    if (o.readTs !== undefined || o.maxStaleness !== undefined) return (await this.staleSnapshot(this.staleOptions(o))).get(key, o);
     if (this.mvcc) return this.mvcc.get(key, o.signal);
     checkKey(key);
     const consistency = o.consistency ?? this.consistency;
@@ -188,7 +188,7 @@ export class PeerKV {
 
   /** Reads many keys; missing keys map to undefined. */
   async batchGet(keys: Uint8Array[], o: ReadOptions = {}): Promise<(Uint8Array | undefined)[]> {
-    if (o.readTs !== undefined || o.maxStaleness !== undefined) return (await this.staleSnapshot(o)).batchGet(keys, o);
+    if (o.readTs !== undefined || o.maxStaleness !== undefined) return (await this.staleSnapshot(this.staleOptions(o))).batchGet(keys, o);
     if (this.mvcc) return this.mvcc.batchGet(keys, o.signal);
     return Promise.all(keys.map((k) => this.get(k, o)));
   }
@@ -709,13 +709,18 @@ export class PeerKV {
     return this.txnLayer().backend.commit(startTs, sorted, { lockTtlMs, beganAtMs: o.beganAtMs ?? this.clock.now(), onePc: o.onePc ?? true, asyncCommit: o.asyncCommit ?? false, ...(o.signal ? { signal: o.signal } : {}) });
   }
 
+  /** A get's `readTs`/`maxStaleness`: a read at a timestamp, which the raw data model has not. */
+  private staleOptions(o: ReadOptions): StalenessOptions {
+    if (!this.mvcc) throw new PeerKVError('InvalidArgument', 'reads at a timestamp (readTs, maxStaleness) need the mvcc data model');
+    return { ...(o.readTs !== undefined ? { readTs: o.readTs } : {}), ...(o.maxStaleness !== undefined ? { maxStaleness: o.maxStaleness } : {}) };
+  }
+
   /**
    * A read-only view served by the nearest replica (TiKV's Stale Read; `txn/stale-reader.ts`):
    * at `readTs`, or at the nearest replica's resolved ts if at most `maxStaleness` ms old
    * (`Infinity`: whatever it has, with no leader or quorum). Its `ts` says as of when.
    */
   async staleSnapshot(o: { readTs?: bigint; maxStaleness?: number }): Promise<StaleSnapshot> {
-    if (!this.mvcc) throw new PeerKVError('InvalidArgument', 'reads at a timestamp need the mvcc data model');
     const { routing, resolver } = this.txnLayer();
     return new StaleSnapshot(new StaleReader(routing, resolver, { ...(o.readTs !== undefined ? { readTs: o.readTs } : {}), ...(o.maxStaleness !== undefined ? { maxStaleness: o.maxStaleness } : {}) }), checkKey);
   }

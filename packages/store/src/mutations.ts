@@ -27,4 +27,9 @@ export interface StoreTestMutations {
    * below a read already served (the simulator's `--txn --mutation asyncCommitBelowMaxTs`).
    */
   asyncCommitIgnoresMaxTs?: boolean;
+  /**
+   * The resolved ts ignores the region's locks (it is the fresh TSO ts): a stale read at it
+   * reads past a transaction that may still commit below it (`--txn --mutation safeTsPastLocks`).
+   */
+  safeTsPastLocks?: boolean;
 }

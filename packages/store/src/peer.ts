@@ -131,8 +131,13 @@ export class RegionPeer {
   raw: RawNode;
   log: RegionLog;
   dedup: DedupTable;
-  /** Last applied index (mirrors the persisted apply state). */
+  /** Last applied index (mirrors the persisted apply state; set while a round stages its write). */
   applied: number;
+  /**
+   * Last applied index whose write the engine holds (the round's write has completed): what an
+   * engine read sees. `applied` runs ahead of it while a round's write is in flight.
+   */
+  appliedVisible: number;
   proposals: PendingProposal[] = [];
   reads = new Map<string, PendingRead>();
   /** Ticks since the last activity; the peer hibernates when idle. */
@@ -173,6 +178,7 @@ export class RegionPeer {
     this.log = args.log;
     this.dedup = args.dedup;
     this.applied = args.applied;
+    this.appliedVisible = args.applied;
   }
 
   /** Makes this the replica of PD's group hosting `host` (its entries apply to PD's state machine). */

@@ -81,6 +81,8 @@ export class BatchRound {
     this.ctx.counters.writes++;
     for (const plan of splitPlans) this.loop.startSplitPeer(plan);
     for (const { peer, rd, fx } of work) {
+      // The engine holds everything applied so far: local reads may rely on it now.
+      peer.appliedVisible = peer.applied;
       // The snapshot's Raft state and the region's `applying` state are durable: apply its staged stream.
       if (peer.applying) this.snapshots.startApply(peer);
       const after = new Map<number, RegionMessage[]>();

@@ -20,6 +20,7 @@ import type { KvPair, KvService, RegionRoute } from '../services.ts';
 import type { LockResolver } from './lock-resolver.ts';
 import type { TxnRouting } from './routing.ts';
 import { SnapshotReader, TXN_SCAN_PAGE_PAIRS } from './snapshot-reader.ts';
+import { prefixEnd } from './transaction.ts';
 
 /** How stale a read may be. */
 export interface StalenessOptions {
@@ -102,6 +103,7 @@ export class StaleReader {
     }
     if (!r.value.ok) {
       const e = r.value.errors[0];
+      if (e.kind === 'SafePointPassed') throw new PeerKVError('SafePointPassed', `a stale read at ${e.ts} is below the GC safe point ${e.safePoint}`);
       if (e.kind !== 'DataIsNotReady') throw new PeerKVError('Unavailable', `stale read refused: ${e.kind}`);
       if (this.o.maxStaleness === Infinity && asked === undefined) throw new PeerKVError('Unavailable', `the nearest replica of region ${e.regionId} has no resolved ts yet`);
       return this.toLeader(asked);
@@ -156,8 +158,11 @@ export class StaleSnapshot {
     return out;
   }
 
-  /** Pairs of [start, end) in key order, at most `limit`. */
-  scan(o: { start?: Uint8Array; end?: Uint8Array; limit?: number; signal?: AbortSignal } = {}): AsyncIterableIterator<KvPair> {
-    return this.reader.scan(o.start ?? new Uint8Array(), o.end ?? new Uint8Array(), o.limit ?? Infinity, o.signal);
+  /** Pairs of [start, end) (or under `prefix`) in key order, at most `limit`. */
+  scan(o: { start?: Uint8Array; end?: Uint8Array; prefix?: Uint8Array; limit?: number; signal?: AbortSignal } = {}): AsyncIterableIterator<KvPair> {
+    if (o.prefix !== undefined && (o.start !== undefined || o.end !== undefined)) throw new PeerKVError('InvalidArgument', 'a scan takes a prefix or start/end, not both');
+    const start = o.prefix ?? o.start ?? new Uint8Array();
+    const end = o.prefix !== undefined ? prefixEnd(o.prefix) : (o.end ?? new Uint8Array());
+    return this.reader.scan(start, end, o.limit ?? Infinity, o.signal);
   }
 }

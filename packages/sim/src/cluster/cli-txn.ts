@@ -10,7 +10,7 @@ import { addCounts, counts } from './cli-cluster.ts';
 import { runTxnSeed, type TxnMutations, type TxnSeedResult, type TxnSimOptions } from './txn-run.ts';
 
 /** The deliberate bugs `--txn` can turn on; each must be caught. */
-export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites'] as const;
+export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks'] as const;
 export type TxnMutationName = (typeof TXN_MUTATIONS)[number];
 
 export interface TxnCliArgs {
@@ -67,6 +67,11 @@ export function txnMutationOptions(name: TxnMutationName | undefined): Partial<T
   if (name === undefined) return {};
   // A store mutation: async-commit and 1PC prewrites compute their commit ts as if max_ts were 0.
   if (name === 'asyncCommitBelowMaxTs') return { cluster: { mutations: { store: { asyncCommitIgnoresMaxTs: true } } } };
+  // A store mutation: the resolved ts ignores locks, so stale reads read past live transactions.
+  // The resolved ts then advances every 200 ms (not 1 s), so stale reads meet transactions in
+  // flight often enough to catch it (at 200 ms the unmutated seed 11 has an open liveness
+  // finding: FINDINGS.md).
+  if (name === 'safeTsPastLocks') return { cluster: { mutations: { store: { safeTsPastLocks: true } }, safeTsIntervalMs: 200 } };
   const m: TxnMutations = { [name]: true };
   return name === 'gcPastReader' ? { txnMutations: m, gc: true } : { txnMutations: m };
 }

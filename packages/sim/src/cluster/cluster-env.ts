@@ -119,6 +119,7 @@ export class ClusterEnv {
       // chunks, through loss, duplication and reordering.
       snapshotTransfer: { chunkBytesMax: 48, chunksInflightMax: 3, resendMs: 150, resendsMax: 8, receiveTimeoutMs: 2_000 },
       durability: o.durability,
+      ...(o.safeTsIntervalMs !== undefined ? { safeTsIntervalMs: o.safeTsIntervalMs } : {}),
       ...(o.dataColumnFamilies ? { dataColumnFamilies: o.dataColumnFamilies } : {}),
       ...(o.dataModel ? { dataModel: o.dataModel } : {}),
       ...(o.mutations.store ? { unsafeTestMutations: { ...o.mutations.store } } : {}),

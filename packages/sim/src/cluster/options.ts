@@ -118,6 +118,8 @@ export interface ClusterSimOptions {
   dataColumnFamilies?: readonly string[];
   /** The stores' data model (`--txn`: `mvcc`); absent: the store's default (`raw`). */
   dataModel?: 'raw' | 'mvcc';
+  /** The stores' `safeTsIntervalMs` (the resolved ts cadence of mvcc regions), virtual ms; the store default when absent. */
+  safeTsIntervalMs?: number;
   mutations: ClusterMutations;
 }
 

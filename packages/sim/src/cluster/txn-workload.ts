@@ -68,6 +68,8 @@ export interface TxnWorkloadStats {
   oldSnapshot: number;
   /** Old snapshots refused below the safe point (as they must be). */
   snapshotsRefused: number;
+  /** Old snapshots read from the nearest replica at its resolved ts (`staleSnapshot`). */
+  staleSnapshots: number;
   /** Re-runs of a function after a conflict (attempts after the first). */
   reruns: number;
   onePc: number;
@@ -79,7 +81,7 @@ export interface TxnWorkloadStats {
 }
 
 export function emptyTxnWorkloadStats(): TxnWorkloadStats {
-  return { listAppend: 0, register: 0, transfer: 0, bankRead: 0, longRead: 0, oldSnapshot: 0, snapshotsRefused: 0, reruns: 0, onePc: 0, asyncCommit: 0, shortTtl: 0, replays: 0 };
+  return { listAppend: 0, register: 0, transfer: 0, bankRead: 0, longRead: 0, oldSnapshot: 0, snapshotsRefused: 0, staleSnapshots: 0, reruns: 0, onePc: 0, asyncCommit: 0, shortTtl: 0, replays: 0 };
 }
 
 /** A problem the workload saw directly (not through the history). */
@@ -101,6 +103,8 @@ export interface TxnWorkload {
   problems: WorkloadProblem[];
   /** Start ts of recent transactions with their invocation event (for old snapshots). */
   pastTs: { ts: bigint; invokeAt: number }[];
+  /** The commit ts of the accounts' opening (a snapshot below it sees no account: not a bank read). */
+  accountsOpenedTs?: bigint;
   /** Unique values (list elements, register values, balance write ids). */
   counter: { n: number };
   /** Mutation: on a conflict, commit the old writes again instead of re-running the function. */
@@ -365,12 +369,30 @@ async function oldSnapshot(l: Lane): Promise<void> {
   // Between the safe point applied and the one proposed, a snapshot may be accepted and then
   // collected under: the harness never picks such a ts (it is the GC worker's own window).
   if (!mustRefuse && w.gc !== undefined && past.ts < w.gc.proposed) return;
+  // Half of them read from the nearest replica at its resolved ts (a stale read, locks ignored;
+  // the leader at the same ts when the replica is behind): checked as a snapshot at that ts.
+  // Not below the safe point: a store learns it late, so its refusal there is best effort.
+  const stale = !mustRefuse && l.rng.nextFloat() < 0.5;
+  // Half of those at whatever the nearest replica has (`maxStaleness: Infinity`): a recent ts,
+  // where live locks are (the ts is known after the first read). A stale read may miss writes
+  // that completed before it was invoked (that is what stale means), so it is recorded as
+  // invoked at event 0: no real-time edge leads into it, its snapshot at its ts is checked.
+  const nearest = stale && l.rng.nextFloat() < 0.5;
   const reg = w.gc?.register(past.ts, true);
-  const a = w.rec.begin(w.rec.newProcess(), past.invokeAt, `${l.name} snapshot at an old ts`, past.ts);
+  const a = nearest
+    ? w.rec.begin(w.rec.newProcess(), 0, `${l.name} snapshot at the nearest replica's resolved ts`)
+    : w.rec.begin(w.rec.newProcess(), past.invokeAt, `${l.name} snapshot at an old ts${stale ? ' (stale read)' : ''}`, past.ts);
   try {
-    const snap = await l.kv.snapshot(past.ts);
+    const snap = stale ? await l.kv.staleSnapshot(nearest ? { maxStaleness: Infinity } : { readTs: past.ts }) : await l.kv.snapshot(past.ts);
     if (mustRefuse) w.problems.push({ atMs: w.env.rel(), message: `kv.snapshot(${past.ts}) was accepted below the GC safe point ${applied}` });
     await readAccounts(w, snap, a, l.rng.nextFloat() < 0.5);
+    if (nearest) {
+      a.startTs = w.rec.ts(snap.ts!);
+      // Older than the accounts (a replica whose resolved ts has not moved since): checked as a
+      // snapshot (it must see none), not as a bank read.
+      if (w.accountsOpenedTs === undefined || snap.ts! < w.accountsOpenedTs) delete a.bank;
+    }
+    if (stale) w.stats.staleSnapshots++;
     w.rec.finish(a, 'ok');
   } catch (e) {
     if (e instanceof PeerKVError && e.kind === 'InvalidArgument') w.stats.snapshotsRefused++;
@@ -378,6 +400,34 @@ async function oldSnapshot(l: Lane): Promise<void> {
     w.rec.finish(a, 'fail');
   } finally {
     if (reg !== undefined) w.gc?.end(reg);
+  }
+}
+
+/** Share of bank reads made from the nearest replica at its resolved ts (stale reads). */
+const NEAREST_READ_SHARE = 0.3;
+
+/**
+ * A bank read at whatever the nearest replica has (`staleSnapshot({ maxStaleness: Infinity })`):
+ * served from the replica's own state at its resolved ts, locks ignored. Recorded as a
+ * read-only transaction at that ts, invoked at event 0 (a stale read may miss writes that
+ * completed before it: no real-time edge leads into it); below the accounts' opening it is a
+ * snapshot that must see none, not a bank read.
+ */
+async function nearestRead(l: Lane, byScan: boolean): Promise<void> {
+  const w = l.w;
+  const a = w.rec.begin(w.rec.newProcess(), 0, `${l.name} bank read at the nearest replica's resolved ts${byScan ? ' (scan)' : ''}`);
+  try {
+    const snap = await l.kv.staleSnapshot({ maxStaleness: Infinity });
+    await readAccounts(w, snap, a, byScan);
+    a.startTs = w.rec.ts(snap.ts!);
+    if (w.accountsOpenedTs === undefined || snap.ts! < w.accountsOpenedTs) delete a.bank;
+    w.stats.staleSnapshots++;
+    w.rec.finish(a, 'ok');
+  } catch {
+    a.threwInFn = true;
+    a.mops.length = 0;
+    delete a.bank;
+    w.rec.finish(a, 'fail');
   }
 }
 
@@ -401,7 +451,8 @@ async function laneLoop(l: Lane, untilMs: number): Promise<void> {
         break;
       case 'bankRead': {
         const byScan = l.rng.nextFloat() < 0.5;
-        await runTxn(l, `bank read${byScan ? ' (scan)' : ''}`, (tx, a) => readAccounts(w, tx, a, byScan), true);
+        if (l.rng.nextFloat() < NEAREST_READ_SHARE) await nearestRead(l, byScan);
+        else await runTxn(l, `bank read${byScan ? ' (scan)' : ''}`, (tx, a) => readAccounts(w, tx, a, byScan), true);
         break;
       }
       case 'longRead':
@@ -441,6 +492,7 @@ export async function openAccounts(w: TxnWorkload, kv: PeerKV): Promise<boolean>
         }
       });
       if (a !== undefined) w.rec.finish(a, 'ok', r.info.commitTs);
+      if (r.info.commitTs !== undefined) w.accountsOpenedTs = r.info.commitTs;
       return true;
     } catch (e) {
       if (a !== undefined) w.rec.finish(a, e instanceof PeerKVError && e.kind !== 'Undetermined' ? 'fail' : 'info');

@@ -74,7 +74,7 @@ export class ResolvedTsWorker {
     const { cm } = txnState(this.ctx);
     cm.updateMaxTs(t);
     const memoryMin = cm.minLockStartTs();
-    const bound = memoryMin !== undefined && memoryMin < t ? memoryMin : t;
+    const bound = memoryMin !== undefined && memoryMin < t && !this.ctx.mutations.safeTsPastLocks ? memoryMin : t;
     for (const peer of due) {
       const resolved = await this.resolve(peer, bound);
       if (resolved === undefined || resolved <= peer.safeTs || peer.destroyed) continue;
@@ -94,6 +94,7 @@ export class ResolvedTsWorker {
   /** `bound` lowered to the least start ts of the region's locks; undefined when it cannot be judged now. */
   private async resolve(peer: RegionPeer, bound: bigint): Promise<bigint | undefined> {
     if (!peer.raw.leadsWithCommitInTerm() || peer.applied < peer.raw.status().commit) return undefined;
+    if (this.ctx.mutations.safeTsPastLocks) return bound;
     const range = storedKeyRange(this.ctx.dataModel, CF_LOCK, peer.region.startKey, peer.region.endKey);
     let min = bound;
     let n = 0;
