@@ -55,13 +55,24 @@ export function mountList(kv: BrowserPeerKV, onMove: (line: string) => void = ()
       return;
     }
     refreshing = true;
+    const items = (pairs: { key: Uint8Array; value: Uint8Array }[], prefix: string) => pairs.map((p) => ({ id: dec.decode(p.key).slice(prefix.length), item: JSON.parse(dec.decode(p.value)) as Item }));
+    const range = (p: string) => ({ start: enc.encode(p), end: enc.encode(p + '\uffff'), limit: ITEMS_SHOWN_MAX });
     try {
-      const [list, inBasket] = await Promise.all([LIST_PREFIX, BASKET_PREFIX].map((p) => kv.scan({ start: enc.encode(p), end: enc.encode(p + '\uffff'), limit: ITEMS_SHOWN_MAX })));
-      const items = (pairs: typeof list, prefix: string) => pairs.map((p) => ({ id: dec.decode(p.key).slice(prefix.length), item: JSON.parse(dec.decode(p.value)) as Item }));
+      const [list, inBasket] = await Promise.all([LIST_PREFIX, BASKET_PREFIX].map((p) => kv.scan(range(p))));
       render(items(list, LIST_PREFIX), items(inBasket, BASKET_PREFIX));
       status.textContent = list.length + inBasket.length === 0 ? 'Nothing on the list yet.' : `${list.length} item(s) to buy, ${inBasket.length} in the basket`;
     } catch (e) {
-      status.textContent = `Could not read the list: ${String(e)}`;
+      // No quorum (the other devices are away): show what this browser's store has, as of its
+      // resolved ts, read from its own replica with no leader.
+      try {
+        const whole = await kv.staleScan({ start: enc.encode(BASKET_PREFIX), end: enc.encode(LIST_PREFIX + '\uffff'), limit: 2 * ITEMS_SHOWN_MAX });
+        const under = (prefix: string) => whole.pairs.filter((p) => dec.decode(p.key).startsWith(prefix));
+        render(items(under(LIST_PREFIX), LIST_PREFIX), items(under(BASKET_PREFIX), BASKET_PREFIX));
+        const asOf = whole.ts === undefined ? 'unknown' : new Date(Number(whole.ts >> 18n)).toLocaleTimeString();
+        status.textContent = `Offline, as of ${asOf}: this browser's copy (the list cannot be read live: ${String(e)})`;
+      } catch (e2) {
+        status.textContent = `Could not read the list: ${String(e)} (this browser's copy: ${String(e2)})`;
+      }
     } finally {
       refreshing = false;
       if (again) {

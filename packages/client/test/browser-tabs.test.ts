@@ -300,6 +300,13 @@ describe('BrowserPeerKV, networked store per profile', () => {
     const scanned: string[] = [];
     for await (const p of (await b.snapshot()).scan({ prefix: t('x') })) scanned.push(codec.fromText(p.key));
     expect(scanned).toEqual(['x2']);
+    // From the host's own replica at its resolved ts (no leader needed), saying as of when.
+    await until('the stale scan sees x2', async () => {
+      // (Until the leader's first advance reaches this replica: 'no resolved ts yet'.)
+      const r = await b.staleScan({ start: t('x'), end: t('y') }).catch(() => undefined);
+      return r !== undefined && r.ts !== undefined && r.pairs.map((p) => codec.fromText(p.key)).join() === 'x2';
+    });
+    await expect(b.staleScan({ reverse: true })).rejects.toMatchObject({ kind: 'InvalidArgument' });
     // A conflict without re-runs is a typed error, and nothing of it committed.
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));

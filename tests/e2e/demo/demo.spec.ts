@@ -187,8 +187,8 @@ test('two browsers opening the demo at the same moment form one cluster (one cre
   await c.screenshot({ path: join(ARTIFACTS, 'demo-simultaneous-open.png'), fullPage: true });
 });
 
-test('a private cluster with a generated secret: A starts it, B joins by its invite link, the list syncs', async () => {
-  test.setTimeout(90_000);
+test('a private cluster with a generated secret: A starts it, B joins by its invite link, the list syncs; A closes and B shows its copy, offline as of its resolved ts', async () => {
+  test.setTimeout(150_000);
   for (const c of contexts.splice(0)) await c.close();
   const ctxE = await launch('e');
   const e = await openDemo(ctxE, 'E', ctxE.pages()[0]);
@@ -213,4 +213,11 @@ test('a private cluster with a generated secret: A starts it, B joins by its inv
   await addItem(e, 'private tea');
   await expect(f.locator('#items li .text')).toHaveText(['private tea'], { timeout: STEP_MS });
   await f.screenshot({ path: join(ARTIFACTS, 'demo-private-cluster.png'), fullPage: true });
+
+  // E closes: two browsers, no quorum left. F still shows its own copy of the list, read from
+  // its store's replica at the resolved ts, and says as of when.
+  await ctxE.close();
+  await expect(f.locator('#list-status')).toContainText('Offline, as of', { timeout: 60_000 });
+  await expect(f.locator('#items li .text')).toHaveText(['private tea']);
+  await f.screenshot({ path: join(ARTIFACTS, 'demo-offline-as-of.png'), fullPage: true });
 });

@@ -254,6 +254,19 @@ export class BrowserPeerKV {
     return runTransaction(this.txnBackend(), TAB_VALUE_CHECKS, fn, o);
   }
 
+  /**
+   * Pairs of [start, end) from this profile's own store at its resolved ts (mvcc): served with
+   * no leader and no quorum, so it answers while the other devices are away ("offline, as of
+   * `ts`"). `maxStaleness` ms at most (default `Infinity`: whatever the store has); `ts` is the
+   * TSO timestamp the data is as of (its physical part is ms since the epoch).
+   */
+  staleScan(o: BrowserScanOptions & { maxStaleness?: number; readTs?: bigint } = {}): Promise<{ ts: bigint | undefined; pairs: KvPair[] }> {
+    const { consistency: _c, reverse, ...rest } = o;
+    if (reverse) return Promise.reject(new BrowserKvError('InvalidArgument', 'a stale scan reads forward'));
+    const req = { op: 'staleScan' as const, ...rest, ...(rest.maxStaleness === Infinity ? { maxStaleness: undefined } : {}) };
+    return this.request(req);
+  }
+
   /** A read-only view at `ts` (a fresh timestamp when absent); refused below PD's GC safe point. */
   async snapshot(ts?: bigint): Promise<Snapshot> {
     const at = ts ?? (await this.getTimestamp());

@@ -36,6 +36,12 @@ export type KvRequest =
    * Idempotent per `startTs` (sent again to a new host, its prewrites find their own locks).
    */
   | { op: 'commitTxn'; startTs: bigint; mutations: TxnMutation[]; lockTtlMs?: number; onePc?: boolean; asyncCommit?: boolean; beganAgoMs?: number }
+  /**
+   * A scan from the host store's own replica at its resolved ts (mvcc), with no leader and no
+   * quorum: `maxStaleness` ms old at most (`Infinity`, sent as absent: whatever it has), or at
+   * `readTs`. The reply says the ts the data is as of.
+   */
+  | { op: 'staleScan'; start?: Uint8Array; end?: Uint8Array; limit?: number; maxStaleness?: number; readTs?: bigint }
   | HookRequest;
 
 /** One write of a transaction sent for commit. */
@@ -76,6 +82,7 @@ export interface KvReplies {
   snapshotGet: Uint8Array | undefined;
   snapshotScan: KvPair[];
   commitTxn: { commitTs: bigint; onePc: boolean };
+  staleScan: { ts: bigint | undefined; pairs: KvPair[] };
   stopStore: unknown;
   startStore: unknown;
   partitionStore: unknown;

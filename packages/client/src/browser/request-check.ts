@@ -73,6 +73,13 @@ const CHECKS: Checks = {
     if (q.end !== undefined) key(f, 'end', q.end);
     if (q.limit !== undefined) f.limit('limit');
   },
+  staleScan: (f, q) => {
+    if (q.start !== undefined) key(f, 'start', q.start);
+    if (q.end !== undefined) key(f, 'end', q.end);
+    if (q.limit !== undefined) f.limit('limit');
+    if (q.maxStaleness !== undefined && !(typeof q.maxStaleness === 'number' && q.maxStaleness >= 0)) throw new StoreRequestError('BadField', 'maxStaleness: want a number of ms ≥ 0');
+    if (q.readTs !== undefined) ts('readTs', q.readTs);
+  },
   commitTxn: (f, q) => {
     ts('startTs', q.startTs);
     f.array('mutations', COMMIT_MUTATIONS_MAX, (m, n) => {

@@ -60,6 +60,13 @@ const DATA_HANDLERS: { readonly [Op in DataRequest['op']]: DataHandler<Op> } = {
     for await (const p of (await snapshotAt(kv, req.ts)).scan({ start: req.start, end: req.end, limit })) out.push(p);
     return out;
   },
+  staleScan: async (kv, req) => {
+    const limit = Math.min(req.limit ?? SCAN_ARRAY_PAIRS_MAX, SCAN_ARRAY_PAIRS_MAX);
+    const snap = await kv.staleSnapshot(req.readTs !== undefined ? { readTs: req.readTs } : { maxStaleness: req.maxStaleness ?? Infinity });
+    const pairs: KvPair[] = [];
+    for await (const p of snap.scan({ ...(req.start ? { start: req.start } : {}), ...(req.end ? { end: req.end } : {}), limit })) pairs.push(p);
+    return { ts: snap.ts, pairs };
+  },
   commitTxn: (kv, req) =>
     kv.commitMutations(req.startTs, req.mutations, {
       ...(req.lockTtlMs !== undefined ? { lockTtlMs: req.lockTtlMs } : {}),
