@@ -712,7 +712,7 @@ export class PeerKV {
   /** A get's `readTs`/`maxStaleness`: a read at a timestamp, which the raw data model has not. */
   private staleOptions(o: ReadOptions): StalenessOptions {
     if (!this.mvcc) throw new PeerKVError('InvalidArgument', 'reads at a timestamp (readTs, maxStaleness) need the mvcc data model');
-    return { ...(o.readTs !== undefined ? { readTs: o.readTs } : {}), ...(o.maxStaleness !== undefined ? { maxStaleness: o.maxStaleness } : {}) };
+    return o;
   }
 
   /**
@@ -722,7 +722,7 @@ export class PeerKV {
    */
   async staleSnapshot(o: { readTs?: bigint; maxStaleness?: number }): Promise<StaleSnapshot> {
     const { routing, resolver } = this.txnLayer();
-    return new StaleSnapshot(new StaleReader(routing, resolver, { ...(o.readTs !== undefined ? { readTs: o.readTs } : {}), ...(o.maxStaleness !== undefined ? { maxStaleness: o.maxStaleness } : {}) }), checkKey);
+    return new StaleSnapshot(new StaleReader(routing, resolver, o), checkKey);
   }
 
   /**

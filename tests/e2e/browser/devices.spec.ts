@@ -10,11 +10,12 @@
  *
  * Run with `node tests/run-e2e.mjs tests/e2e/browser/devices.spec.ts`.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, expect, test, type BrowserContext, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS, chromiumPath } from '../../chromium.ts';
+import { browserPid } from './browser-pid.ts';
 import { useNetServers } from './net-servers.ts';
 import { until } from '../until.ts';
 
@@ -26,21 +27,6 @@ const WRITERS = 16;
 const KEYS_AFTER = 100;
 
 const servers = useNetServers();
-
-/** The main process of the Chromium launched on profile `dir` (found by its `--user-data-dir`). */
-function browserPid(dir: string): number {
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    let args: string[];
-    try {
-      args = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    if (args.includes(`--user-data-dir=${dir}`) && !args.some((a) => a.startsWith('--type='))) return Number(e);
-  }
-  throw new Error(`no Chromium main process for ${dir}`);
-}
 
 interface Device {
   name: string;

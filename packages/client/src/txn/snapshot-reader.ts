@@ -88,12 +88,9 @@ export class SnapshotReader {
         yield p;
         remaining--;
       }
-      if (r.nextKey !== undefined) {
-        cursor = r.nextKey;
-        continue;
-      }
-      if (regionEnd.length === 0 || (end.length > 0 && compareKeys(regionEnd, end) >= 0)) return;
-      cursor = regionEnd;
+      const next = nextScanCursor(r.nextKey, regionEnd, end);
+      if (next === undefined) return;
+      cursor = next;
     }
   }
 
@@ -127,6 +124,16 @@ export class SnapshotReader {
       if (res.msBeforeExpired > 0) await sleepFor(this.routing.clock, Math.min(res.msBeforeExpired, LOCK_WAIT_STEP_MS_MAX), signal);
     }
   }
+}
+
+/**
+ * Where a region-by-region scan of [.., end) goes on after a page: the page's resume key, else
+ * the region's end, else nowhere (the region reaches `end`, or the key space's end).
+ */
+export function nextScanCursor(nextKey: Uint8Array | undefined, regionEnd: Uint8Array, end: Uint8Array): Uint8Array | undefined {
+  if (nextKey !== undefined) return nextKey;
+  if (regionEnd.length === 0 || (end.length > 0 && compareKeys(regionEnd, end) >= 0)) return undefined;
+  return regionEnd;
 }
 
 /** A read's refusal other than a lock. */

@@ -13,13 +13,13 @@
  *
  * `ts` says, once the first read answered, as of when every read of this snapshot is.
  */
-import { compareBytes, composeTs } from '@peerkv/txn';
+import { composeTs } from '@peerkv/txn';
 import type { Result, TxnAnswer, TxnStaleReadResult } from '@peerkv/store';
 import { PeerKVError } from '../errors.ts';
 import type { KvPair, KvService, RegionRoute } from '../services.ts';
 import type { LockResolver } from './lock-resolver.ts';
 import type { TxnRouting } from './routing.ts';
-import { SnapshotReader, TXN_SCAN_PAGE_PAIRS } from './snapshot-reader.ts';
+import { SnapshotReader, TXN_SCAN_PAGE_PAIRS, nextScanCursor } from './snapshot-reader.ts';
 import { prefixEnd } from './transaction.ts';
 
 /** How stale a read may be. */
@@ -82,12 +82,9 @@ export class StaleReader {
         yield p;
         remaining--;
       }
-      if (r.nextKey !== undefined) {
-        cursor = r.nextKey;
-        continue;
-      }
-      if (regionEnd.length === 0 || (end.length > 0 && compareBytes(regionEnd, end) >= 0)) return;
-      cursor = regionEnd;
+      const next = nextScanCursor(r.nextKey, regionEnd, end);
+      if (next === undefined) return;
+      cursor = next;
     }
   }
 
