@@ -250,4 +250,54 @@ describe('kv.transaction()', () => {
     expect(await (await a.snapshot(sp)).get(k('nothing'))).toBeUndefined();
     expect(new PeerKVError('WriteConflict', 'x').kind).toBe('WriteConflict');
   });
+  it('a 1PC attempt that applied unanswered, then a fall back to 2PC: the reported commit ts is the recorded one', async () => {
+    const { c, kv } = await start();
+    // The first 1PC prewrite applies, then the region splits between its keys and its answer is
+    // lost: the retry meets the split (regroup), so the committer falls back to 2PC. Its prewrites
+    // find the 1PC commit records, and its commit of the primary at a fresh ts finds one too.
+    let dropped = false;
+    const stores = {
+      store(storeId: number) {
+        const s = c.store(storeId);
+        if (s === undefined) return undefined;
+        return {
+          storeId,
+          handle: async (q: Parameters<typeof s.handle>[0], o?: Parameters<typeof s.handle>[1]) => {
+            const r = await s.handle(q, o);
+            if (dropped || q.type !== 'txnPrewrite' || q.mode.kind !== 'onePc' || !r.ok) return r;
+            dropped = true;
+            await split(c, 'm');
+            return { ok: false as const, error: { kind: 'Timeout' as const, what: 'answer dropped by the test' } };
+          },
+        };
+      },
+    };
+    const a = new PeerKV({ pd: c, stores: stores as never, dataModel: 'mvcc' });
+    try {
+      const { info } = await a.transactionWithInfo(async (tx) => {
+        tx.put(k('a'), k('A'));
+        tx.put(k('z'), k('Z'));
+      });
+      expect(dropped).toBe(true);
+      expect(info.onePc).toBe(false);
+      // The ts each key's commit record carries (a store's answer to a read names it).
+      const recorded: bigint[] = [];
+      for (const key of ['a', 'z']) {
+        const route = (await c.getRegion(k(key)))!;
+        const ts = await a.getTimestamp();
+        for (const s of c.stores.values()) {
+          const r = await s.handle({ type: 'txnGet', regionId: route.region.id, epoch: route.region.epoch, key: k(key), ts, timeoutMs: 2000 });
+          if (r.ok && r.value.ok) {
+            recorded.push(r.value.value.commitTs!);
+            break;
+          }
+        }
+      }
+      expect(recorded).toHaveLength(2);
+      expect(recorded[0]).toBe(recorded[1]);
+      expect(info.commitTs).toBe(recorded[0]);
+    } finally {
+      a.close();
+    }
+  });
 });

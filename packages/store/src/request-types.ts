@@ -18,9 +18,9 @@ import type { Result } from './peer.ts';
 import type { ReadConsistency } from './request-options.ts';
 import type { PdRequest, PdRouteAnswer } from './rpc/pd-codec.ts';
 import type { Mutation, TxnStatus } from '@peerkv/txn';
-import type { TxnAnswer, TxnCommitMode, TxnDetectDeadlockRequest, TxnGetResult, TxnHeartbeatResult, TxnGcResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult } from './txn/types.ts';
+import type { TxnAnswer, TxnCommitMode, TxnCommitResult, TxnDetectDeadlockRequest, TxnGetResult, TxnHeartbeatResult, TxnGcResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult } from './txn/types.ts';
 
-export type { DeadlockRequestKind, TxnAnswer, TxnCommitMode, TxnDetectDeadlockRequest, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult, TxnUnsupportedError, DataIsNotReadyError } from './txn/types.ts';
+export type { DeadlockRequestKind, TxnAnswer, TxnCommitMode, TxnCommitResult, TxnDetectDeadlockRequest, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult, TxnUnsupportedError, DataIsNotReadyError } from './txn/types.ts';
 
 /** A scan range (`limit` may be `Infinity`: unbounded). */
 export interface ScanRange {
@@ -193,7 +193,7 @@ export interface StoreResponses {
   pdGetGcSafePoint: Result<bigint>;
   pdRegisterGcService: Result<GcRegisterResult>;
   txnPrewrite: Result<TxnAnswer<TxnPrewriteResult>>;
-  txnCommit: Result<TxnAnswer<void>>;
+  txnCommit: Result<TxnAnswer<TxnCommitResult>>;
   txnRollback: Result<TxnAnswer<void>>;
   txnCheckStatus: Result<TxnAnswer<TxnStatus>>;
   txnResolveLock: Result<TxnAnswer<void>>;

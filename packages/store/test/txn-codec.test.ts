@@ -57,6 +57,7 @@ const RESPONSES: StoreResponse[] = [
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'gc', versionsDropped: 0 } } } },
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'stale', readTs: composeTs(70, 2), pairs: [{ key: k('a'), value: k('1') }], nextKey: k('b') } } } },
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'stale', readTs: 1n, pairs: [] } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'commit', commitTs: composeTs(80, 1) } } } },
   {
     type: 'txn',
     result: {

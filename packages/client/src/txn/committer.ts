@@ -103,6 +103,21 @@ async function batchesOf(routing: TxnRouting, mutations: readonly Mutation[], si
   return out;
 }
 
+/** Whether `e` proves the transaction did not commit: a conflict, or its locks were resolved away. */
+function provesNotCommitted(e: unknown): boolean {
+  return e instanceof PeerKVError && (e.kind === 'WriteConflict' || e.kind === 'TxnAborted');
+}
+
+/**
+ * `e` as `Undetermined` when `ambiguous` (an attempt that may have committed, `why`, went
+ * unanswered before `e`: this failure decides nothing), else `e` itself. The one place the
+ * committer turns a failure into `Undetermined`.
+ */
+function undeterminedIf<E>(ambiguous: boolean, why: string, e: E): E | PeerKVError {
+  if (!ambiguous) return e;
+  return new PeerKVError('Undetermined', `the transaction may or may not have committed (${why}): ${e instanceof Error ? e.message : String(e)}`, e instanceof PeerKVError ? e.lastRegionError : undefined);
+}
+
 export class Committer {
   private ambiguousPrewrite = false;
   private primaryLocked = false;
@@ -138,8 +153,7 @@ export class Committer {
       try {
         batches = await batchesOf(this.routing, this.mutations, this.o.signal);
       } catch (e) {
-        if (!onePcAmbiguous) throw e;
-        throw new PeerKVError('Undetermined', `the transaction may or may not have committed (a 1PC prewrite went unanswered, then: ${e instanceof Error ? e.message : String(e)})`, e instanceof PeerKVError ? e.lastRegionError : undefined);
+        throw undeterminedIf(onePcAmbiguous, 'a 1PC prewrite went unanswered, then regrouping failed', e);
       }
     }
     if (this.o.asyncCommit === true && this.mutations.length - 1 <= SECONDARIES_MAX) {
@@ -150,10 +164,8 @@ export class Committer {
         await Promise.all(batches.map((b) => this.prewrite(b.mutations, { kind: 'twoPc' })));
       } catch (e) {
         this.stopHeartbeats();
-        if (onePcAmbiguous && !(e instanceof PeerKVError && (e.kind === 'WriteConflict' || e.kind === 'TxnAborted'))) {
-          // The unanswered 1PC prewrite may have committed: this failure decides nothing (sim --txn seed 19: G1a).
-          throw new PeerKVError('Undetermined', `the transaction may or may not have committed (a 1PC prewrite went unanswered before the fall back to 2PC failed): ${e instanceof Error ? e.message : String(e)}`, e instanceof PeerKVError ? e.lastRegionError : undefined);
-        }
+        // The unanswered 1PC prewrite may have committed: this failure decides nothing (sim --txn seed 19: G1a).
+        if (onePcAmbiguous && !provesNotCommitted(e)) throw undeterminedIf(true, 'a 1PC prewrite went unanswered before the fall back to 2PC failed', e);
         this.rollbackQuietly();
         throw e;
       }
@@ -183,10 +195,8 @@ export class Committer {
       for (const a of answers) if (a !== 'regroup' && a.minCommitTs > commitTs) commitTs = a.minCommitTs;
     } catch (e) {
       this.stopHeartbeats();
-      if (this.ambiguousPrewrite && !(e instanceof PeerKVError && (e.kind === 'WriteConflict' || e.kind === 'TxnAborted'))) {
-        // Every lock may be in: a resolver would then commit it. Nothing is rolled back.
-        throw new PeerKVError('Undetermined', `the transaction may or may not have committed (an async-commit prewrite went unanswered): ${e instanceof Error ? e.message : String(e)}`, e instanceof PeerKVError ? e.lastRegionError : undefined);
-      }
+      // Every lock may be in: a resolver would then commit it. Nothing is rolled back.
+      if (this.ambiguousPrewrite && !provesNotCommitted(e)) throw undeterminedIf(true, 'an async-commit prewrite went unanswered', e);
       this.rollbackQuietly();
       throw e;
     }
@@ -206,10 +216,7 @@ export class Committer {
       return r === 'regroup' || r.onePcCommitTs === undefined ? 'fallBack' : r.onePcCommitTs;
     } catch (e) {
       // The prewrite is the commit: an attempt that got no answer may have committed it.
-      if (this.ambiguousPrewrite && !(e instanceof PeerKVError && (e.kind === 'WriteConflict' || e.kind === 'TxnAborted'))) {
-        throw new PeerKVError('Undetermined', `the transaction may or may not have committed (1PC prewrite unanswered): ${e instanceof Error ? e.message : String(e)}`, e instanceof PeerKVError ? e.lastRegionError : undefined);
-      }
-      throw e;
+      throw undeterminedIf(this.ambiguousPrewrite && !provesNotCommitted(e), '1PC prewrite unanswered', e);
     }
   }
 
@@ -294,11 +301,15 @@ export class Committer {
     return Math.min(LOCK_TTL_MS_MAX, Math.max(0, this.routing.clock.now() - this.o.beganAtMs) + this.o.lockTtlMs);
   }
 
-  /** Commits the primary at a fresh ts: the transaction's decision. */
+  /**
+   * Commits the primary at a fresh ts: the transaction's decision. Returns the commit ts the
+   * store recorded: ours, or an earlier one of this transaction (a commit sent before whose
+   * answer was lost, or a 1PC attempt that applied unanswered before the fall back to 2PC).
+   */
   private async commitPrimary(): Promise<bigint> {
     let ambiguous = false;
     const fail = (kind: 'RetryBudgetExhausted' | 'Aborted', msg: string, last?: import('@peerkv/pd').RegionError): PeerKVError =>
-      ambiguous ? new PeerKVError('Undetermined', `the transaction may or may not have committed (${msg} after the commit of its primary was sent)`, last) : new PeerKVError(kind, msg, last);
+      undeterminedIf(ambiguous, 'the commit of its primary was sent', new PeerKVError(kind, msg, last));
     let commitTs = await this.routing.getTimestamp({ signal: this.o.signal });
     for (let round = 0; round < this.routing.backoff.attemptsMax; round++) {
       const key = this.primary;
@@ -313,7 +324,7 @@ export class Committer {
         if (!ambiguous) this.rollbackQuietly();
         throw fail('RetryBudgetExhausted', `commit failed after retries: ${r.lastError ? r.lastError.kind : 'no reachable replica'}`, r.lastError);
       }
-      if (r.value.ok) return ts;
+      if (r.value.ok) return r.value.value.commitTs;
       const e = r.value.errors[0];
       if (e.kind === 'CommitTsExpired') {
         // A reader pushed the primary's minCommitTs: commit above it.

@@ -33,7 +33,7 @@ import type { RequestOptions } from '../request-options.ts';
 import type { MemoryLockGuard } from '../txn/concurrency-manager.ts';
 import { checkBypass, checkCommitAbove, checkKey, checkKeys, checkMode, checkMutations, checkOptTs, checkTs, checkTtl, checkUint } from '../txn/check.ts';
 import { runTxnCommand, txnState, type TxnActionOutcome } from '../txn/scheduler.ts';
-import type { SafePointPassedError, TxnError } from '../txn/types.ts';
+import type { SafePointPassedError, TxnCommitResult, TxnError } from '../txn/types.ts';
 import type { Handler, HandlerEnv } from './handler.ts';
 
 /** Times a prewrite recomputes because a read raised `maxTs` while it computed (then `ServerIsBusy`). */
@@ -117,12 +117,25 @@ function showLocks(guard: MemoryLockGuard, ops: TxnOp[], q: { primary: Uint8Arra
   }
 }
 
-/** Commits keys of a transaction; any refusing key refuses the whole request (no write). */
+/**
+ * Commits keys of a transaction; any refusing key refuses the whole request (no write). The
+ * answer is the commit ts recorded for the first key: the one asked, or, when the key already
+ * holds this transaction's commit record (a retry, or a 1PC attempt that applied unanswered
+ * before the client fell back to 2PC), that record's. The client reports it, not its own.
+ */
 export const handleTxnCommit: Handler<'txnCommit'> = async (env, q, o) => {
   const keys = checkKeys('txnCommit.keys', q.keys);
   const startTs = checkTs('txnCommit.startTs', q.startTs);
   checkCommitAbove('txnCommit.commitTs', startTs, checkTs('txnCommit.commitTs', q.commitTs));
-  const action = (view: ReadView): Promise<TxnActionOutcome<void>> => eachKey(keys, (key) => commit(view, key, startTs, q.commitTs));
+  const action = async (view: ReadView): Promise<TxnActionOutcome<TxnCommitResult>> => {
+    let first: Timestamp | undefined;
+    const r = await eachKey(keys, async (key) => {
+      const c = await commit(view, key, startTs, q.commitTs);
+      if (c.ok) first ??= c.commitTs;
+      return c;
+    });
+    return r.ok ? { ...r, value: { commitTs: first ?? q.commitTs } } : r;
+  };
   return runTxnCommand(env, { ...q, keys, writes: true, action }, o);
 };
 

@@ -329,7 +329,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   ),
   // The txn requests are numbered from 32: 17 stays unknown, as older peers and tests know it.
   txnPrewrite: txn(32, TXN_REQUEST_BODIES.txnPrewrite, TXN_VALUE_SHAPES.prewrite),
-  txnCommit: txn(33, TXN_REQUEST_BODIES.txnCommit, TXN_VALUE_SHAPES.unit),
+  txnCommit: txn(33, TXN_REQUEST_BODIES.txnCommit, TXN_VALUE_SHAPES.commit),
   txnRollback: txn(34, TXN_REQUEST_BODIES.txnRollback, TXN_VALUE_SHAPES.unit),
   txnCheckStatus: txn(35, TXN_REQUEST_BODIES.txnCheckStatus, TXN_VALUE_SHAPES.status),
   txnResolveLock: txn(36, TXN_REQUEST_BODIES.txnResolveLock, TXN_VALUE_SHAPES.unit),

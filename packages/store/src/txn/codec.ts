@@ -28,7 +28,7 @@ import {
   writeTimeout,
   writeTsList,
 } from './codec-fields.ts';
-import type { TxnAnswer, TxnCommitMode, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult } from './types.ts';
+import type { TxnAnswer, TxnCommitMode, TxnCommitResult, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult } from './types.ts';
 
 // ---- requests ---------------------------------------------------------------------------------
 
@@ -250,10 +250,11 @@ export type TxnValue =
   | ({ kind: 'secondaries' } & TxnSecondaryLocksResult)
   | ({ kind: 'pessimisticLock' } & TxnPessimisticLockResult)
   | ({ kind: 'gc' } & TxnGcResult)
-  | ({ kind: 'stale' } & TxnStaleReadResult);
+  | ({ kind: 'stale' } & TxnStaleReadResult)
+  | ({ kind: 'commit' } & TxnCommitResult);
 
 /** Wire order of the value kinds (append only). */
-const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 'heartbeat', 'get', 'scan', 'secondaries', 'pessimisticLock', 'gc', 'stale'];
+const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 'heartbeat', 'get', 'scan', 'secondaries', 'pessimisticLock', 'gc', 'stale', 'commit'];
 const ROLLED_BACK_REASONS = ['ttlExpired', 'lockNotExist', 'rolledBack'] as const;
 
 /** Wire numbers of the txn error kinds (append only); a key error carries proto's own codec after its number. */
@@ -409,6 +410,8 @@ function writeValue(w: ByteWriter, v: TxnValue): void {
     case 'gc':
       w.varUint(v.versionsDropped);
       return writeOptBytes(w, v.nextKey);
+    case 'commit':
+      return writeTimestamp(w, v.commitTs);
   }
 }
 
@@ -454,6 +457,8 @@ function readValue(r: ByteReader): TxnValue {
       const nextKey = readOptBytes(r, RPC_KEY_BYTES_MAX, 'next key');
       return nextKey === undefined ? { kind, versionsDropped } : { kind, versionsDropped, nextKey };
     }
+    case 'commit':
+      return { kind, commitTs: readTimestamp(r) };
   }
 }
 
@@ -493,6 +498,7 @@ export const TXN_VALUE_SHAPES = {
   pessimisticLock: { to: (v) => ({ kind: 'pessimisticLock', ...v }), from: (v) => strip(v) as TxnPessimisticLockResult } satisfies TxnValueShape<TxnPessimisticLockResult>,
   gc: { to: (v) => ({ kind: 'gc', ...v }), from: (v) => strip(v) as TxnGcResult } satisfies TxnValueShape<TxnGcResult>,
   stale: { to: (v) => ({ kind: 'stale', ...v }), from: (v) => strip(v) as TxnStaleReadResult } satisfies TxnValueShape<TxnStaleReadResult>,
+  commit: { to: (v) => ({ kind: 'commit', ...v }), from: (v) => strip(v) as TxnCommitResult } satisfies TxnValueShape<TxnCommitResult>,
 };
 
 function strip(v: TxnValue): object {

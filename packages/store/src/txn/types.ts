@@ -67,6 +67,15 @@ export interface TxnPrewriteResult {
   onePcCommitTs?: Timestamp;
 }
 
+/**
+ * What a commit answers: the ts the request's first key is committed at. Usually the one
+ * asked; on a retry (or after a 1PC attempt that applied before the client fell back to 2PC)
+ * the one already recorded, which is the transaction's real commit ts.
+ */
+export interface TxnCommitResult {
+  commitTs: Timestamp;
+}
+
 /** What a snapshot read answers: the value (absent: none at `ts`) and the commit ts it came from. */
 export interface TxnGetResult {
   value?: Uint8Array;
