@@ -104,7 +104,7 @@ export class TxnStoreResolver implements StoreResolver {
         const r = (await send(q, o)) as Answer;
         if (h.mutations.commitWithoutLockCheck && r.ok && !r.value.ok && r.value.errors.every((e) => e.kind === 'TxnNotFound')) {
           h.stats.commitsWithoutLock++;
-          return { ok: true, value: { ok: true, value: undefined } };
+          return { ok: true, value: { ok: true, value: { commitTs: q.commitTs } } };
         }
         return r;
       }
