@@ -8,7 +8,7 @@ import type { Peer, RegionError } from '@peerkv/pd';
 import { compareKeys, regionContainsKey } from '@peerkv/pd';
 import type { KvOp, ReadConsistency, Result } from '@peerkv/store';
 import type { Mutation } from '@peerkv/txn';
-import { CLIENT_LEASE_MS, CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
+import { CLIENT_LEASE_MS, CLIENT_WRITE_WINDOW_SEQS, StoreClosedError } from '@peerkv/store';
 import { BACKOFF_DEFAULT, REAL_CLOCK, backoffDelayMs, sleepFor, type BackoffOptions, type Clock } from './backoff.ts';
 import { PeerKVError } from './errors.ts';
 import { RegionCache } from './region-cache.ts';
@@ -557,7 +557,7 @@ export class PeerKV {
         if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.random), signal))) return { kind: 'aborted', ambiguous, lastError };
         continue;
       }
-      const r = await fn(route, svc);
+      const r = await answerOf(target.storeId, () => fn(route, svc));
       if (r.ok || r.error.kind !== 'Timeout') this.suspectStores.delete(target.storeId);
       if (r.ok) {
         // A linearizable request served by a peer we did not think led: it leads now.
@@ -865,4 +865,18 @@ function randomId(): string {
   const b = new Uint8Array(16);
   c.getRandomValues(b);
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * A store's answer, where an in-process store that closed under the request (`StoreClosedError`)
+ * counts as one that never answered (`Timeout`, so a write is ambiguous), as a remote store's
+ * lost link does (`RemoteKvService`).
+ */
+async function answerOf<T>(storeId: number, call: () => Promise<Result<T>>): Promise<Result<T>> {
+  try {
+    return await call();
+  } catch (e) {
+    if (!(e instanceof StoreClosedError)) throw e;
+    return { ok: false, error: { kind: 'Timeout', what: `store ${storeId} closed under the request: ${e.message}` } };
+  }
 }

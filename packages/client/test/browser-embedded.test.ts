@@ -3,7 +3,8 @@
  * embedded cluster bootstraps once and reopens from its engines, serves every request kind,
  * refuses hooks unless enabled, and survives a stopped store, a partition and a split;
  * stamped writes apply once across hosts and regroup after splits; pending calls are resent
- * to each new host and time out.
+ * to each new host and time out. On the mvcc model the Worker runs a PD-driven cluster, so the
+ * tab's transactions get TSO timestamps; it reopens with every store keeping its PD id.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
@@ -15,11 +16,13 @@ const t = codec.text;
 const s = codec.fromText;
 const disks = new Map<string, MemoryDisk>();
 
-function open(testHooks = true): Promise<EmbeddedCluster> {
+function open(testHooks = true, dataModel?: 'raw' | 'mvcc'): Promise<EmbeddedCluster> {
   return EmbeddedCluster.open({
     cluster: 'unit',
     testHooks,
-    store: { tickIntervalMs: 10 },
+    ...(dataModel ? { dataModel } : {}),
+    // PD heartbeats every 5 ticks (mvcc: PD places the replicas sooner).
+    store: { tickIntervalMs: 10, ...(dataModel === 'mvcc' ? { heartbeatIntervalTicks: 5 } : {}) },
     requestTimeoutMs: 500,
     openEngine: async (name, cfs) => {
       if (!disks.has(name)) disks.set(name, new MemoryDisk());
@@ -199,5 +202,74 @@ describe('TabWriter', () => {
     } finally {
       await local.close();
     }
+  });
+});
+
+/** A read-modify-write as a tab runs it: read at a TSO start ts, then commit its writes. */
+async function increment(c: EmbeddedCluster, key: string): Promise<bigint> {
+  const startTs = await call<bigint>(c, { op: 'getTimestamp' });
+  const cur = await call<Uint8Array | undefined>(c, { op: 'snapshotGet', ts: startTs, key: t(key) });
+  const next = String(Number(cur ? s(cur) : '0') + 1);
+  const r = await call<{ commitTs: bigint }>(c, { op: 'commitTxn', startTs, mutations: [{ op: 'put', key: t(key), value: t(next) }] });
+  return r.commitTs;
+}
+
+describe('EmbeddedCluster on the mvcc data model', () => {
+  let c: EmbeddedCluster | undefined;
+  afterEach(async () => {
+    await c?.close();
+    c = undefined;
+    disks.clear();
+  });
+
+  it('bootstraps a PD cluster with three replicas, commits transactions, and reopens with the same store ids', async () => {
+    c = await open(true, 'mvcc');
+    const st = c.status();
+    expect(st.opened).toBe('bootstrapped');
+    expect(st.stores.map((x) => x.database)).toEqual(['peerkv:unit:store-1', 'peerkv:unit:store-2', 'peerkv:unit:store-3']);
+    // PD's group and the data region, each on all three stores.
+    expect(st.stores.every((x) => x.up && x.regions.length === 2)).toBe(true);
+    const ids = st.stores.map((x) => x.storeId);
+    const c1 = await increment(c, 'n');
+    const c2 = await increment(c, 'n');
+    expect(c2).toBeGreaterThan(c1);
+    await call(c, { op: 'put', key: t('a'), value: t('1') });
+    await call(c, { op: 'batchPut', pairs: [{ key: t('b'), value: t('2') }, { key: t('c'), value: t('3') }] });
+    await call(c, { op: 'delete', key: t('b') });
+    await c.close();
+    c = await open(true, 'mvcc');
+    expect(c.status().opened).toBe('reopened');
+    expect(c.status().stores.map((x) => x.storeId)).toEqual(ids);
+    const pairs = await call<KvPair[]>(c, { op: 'scan', start: t('a') });
+    expect(pairs.map((p) => `${s(p.key)}=${s(p.value)}`)).toEqual(['a=1', 'c=3', 'n=2']);
+    // Timestamps keep rising across the reopen (PD's TSO persisted its window).
+    expect(await increment(c, 'n')).toBeGreaterThan(c2);
+  });
+
+  it('keeps committing with the leader store stopped, splits, and serves a stale scan', async () => {
+    c = await open(true, 'mvcc');
+    await increment(c, 'k');
+    const leaderStore = c.status().stores.find((x) => x.regions.some((r) => r.regionId !== 1 && r.role === 'leader'))!.storeId;
+    await call(c, { op: 'stopStore', storeId: leaderStore });
+    await increment(c, 'k');
+    await call(c, { op: 'startStore', storeId: leaderStore });
+    expect(c.status().stores.find((x) => x.storeId === leaderStore)!.up).toBe(true);
+    const { newRegionId } = await call<{ newRegionId: number }>(c, { op: 'splitRegion', splitKey: t('m') });
+    expect(newRegionId).toBeGreaterThan(0);
+    await increment(c, 'z');
+    const pairs = await call<KvPair[]>(c, { op: 'scan', start: t('a') });
+    expect(pairs.map((p) => `${s(p.key)}=${s(p.value)}`)).toEqual(['k=2', 'z=1']);
+    // The host store's own replica answers at its resolved ts once it has one.
+    await expect
+      .poll(async () => (await c!.call({ op: 'staleScan', start: t('a') })).ok, { timeout: 10_000 })
+      .toBe(true);
+  });
+
+  it('refuses to reopen a raw cluster as mvcc, naming both models', async () => {
+    c = await open(true, 'raw');
+    await call(c, { op: 'put', key: t('a'), value: t('1') });
+    await c.close();
+    c = undefined;
+    await expect(open(true, 'mvcc')).rejects.toThrow(/raw|mvcc/);
   });
 });

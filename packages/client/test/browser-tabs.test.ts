@@ -130,13 +130,19 @@ describe('BrowserPeerKV across tabs (embedded cluster)', () => {
     expect((await b.scan({ start: t('from-') })).map((p) => codec.fromText(p.key))).toEqual(['from-a', 'from-b', 'from-c']);
   });
 
-  it('tells every tab about writes and refuses hooks unless the host enabled them', async () => {
+  it.each([
+    ['mvcc (the default): a write is a transaction', undefined, 'commitTxn'],
+    ['raw', 'raw' as const, 'put'],
+  ])('tells every tab about writes and refuses hooks unless the host enabled them, %s', async (_name, dataModel, op) => {
     const locks = new FakeLocks();
-    const [a, b] = [open(locks, 'notify'), open(locks, 'notify')];
+    const cluster = `notify-${dataModel ?? 'default'}`;
+    const extra = dataModel ? { dataModel } : {};
+    const [a, b] = [open(locks, cluster, extra), open(locks, cluster, extra)];
+    expect(a.dataModel).toBe(dataModel ?? 'mvcc');
     const seen: string[] = [];
-    b.subscribe((op) => seen.push(op));
+    b.subscribe((x) => seen.push(x));
     await a.put(t('k'), t('v'));
-    await expect.poll(() => seen).toEqual(['put']);
+    await expect.poll(() => seen).toEqual([op]);
     const err = await b.stopStore(1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BrowserKvError);
     expect((err as BrowserKvError).kind).toBe('HooksDisabled');
@@ -144,7 +150,8 @@ describe('BrowserPeerKV across tabs (embedded cluster)', () => {
 
   it('a tab writes past the stores\' per-client record window: its writes acknowledge the finished ones (ack floor)', async () => {
     const locks = new FakeLocks();
-    const [a, b] = [open(locks, 'ack-floor'), open(locks, 'ack-floor')];
+    // Stamps are the raw model's dedup (an mvcc write is a transaction, once by its start ts).
+    const [a, b] = [open(locks, 'ack-floor', { dataModel: 'raw' }), open(locks, 'ack-floor', { dataModel: 'raw' })];
     const n = CLIENT_WRITE_WINDOW_SEQS + 200;
     // From the attached tab (stamped by it, served by the host), 64 at a time.
     for (let i = 0; i < n; i += 64) {

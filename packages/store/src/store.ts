@@ -28,7 +28,7 @@ import { DATA_MODEL_DEFAULT, dataModelProblem } from './data-model.ts';
 import { bumpBoot, checkDataModel, createRegion, loadRegions, readIdentity } from './identity.ts';
 import { regionDigests, storeStatus } from './inspect.ts';
 import { DATA_CFS_DEFAULT, META_CF, STORE_IDENT_KEY, dataColumnFamiliesProblem, storeColumnFamilies } from './keys.ts';
-import { StoreConfigError, StoreIdentityError, type RegionDigest, type StoreIdentity, type StoreOptions, type StoreStatus } from './options.ts';
+import { StoreClosedError, StoreConfigError, StoreIdentityError, type RegionDigest, type StoreIdentity, type StoreOptions, type StoreStatus } from './options.ts';
 import type { PdClient, RegionHeartbeatResponse } from './pd-client.ts';
 import { PdService } from './pd-service.ts';
 import { PdWorker } from './pd-worker.ts';
@@ -196,7 +196,14 @@ export class Store extends StoreApi {
   override async handle<Q extends StoreRequest>(request: Q, o: HandleOptions = {}): Promise<ResponseOf<Q['type']>> {
     const q = checkStoreRequest(request);
     const handler = STORE_HANDLERS[q.type] as Handler<StoreRequestType>;
-    return handler(this.env, q, o) as Promise<ResponseOf<Q['type']>>;
+    try {
+      return (await handler(this.env, q, o)) as ResponseOf<Q['type']>;
+    } catch (e) {
+      // A request in flight when the store closed (its engine closed under a read): the
+      // store is gone for it, which callers handle as they do a store that never answered.
+      if ((this.ctx.closed || this.ctx.fatal) && !(e instanceof StoreClosedError)) throw new StoreClosedError(`store ${this.ctx.storeId} closed while running ${q.type}: ${String(e)}`, { cause: e });
+      throw e;
+    }
   }
 
   // write, get, scan, changePeers and split: one-line wrappers over `handle` (`StoreApi`).

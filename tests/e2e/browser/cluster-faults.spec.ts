@@ -18,9 +18,9 @@ test.afterAll(async () => {
   await vite?.close();
 });
 
-async function open(page: Page, cluster: string): Promise<void> {
+async function open(page: Page, cluster: string, model: 'raw' | 'mvcc' = 'raw'): Promise<void> {
   page.on('pageerror', (e) => console.log(`pageerror: ${e.message}`));
-  await page.goto(`${vite.url}tests/e2e/browser/fixture/index.html?embedded&cluster=${cluster}`);
+  await page.goto(`${vite.url}tests/e2e/browser/fixture/index.html?embedded&cluster=${cluster}${model === 'mvcc' ? '&mvcc' : ''}`);
   await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
   await page.evaluate(() => window.harness.put('w/seed', 'x'));
 }
@@ -45,8 +45,9 @@ async function expectConverged(page: Page, acked: string[]): Promise<void> {
   expect(keys).toEqual(['w/seed', ...acked].sort());
 }
 
-test('the leader store stops: writes resume on the others; it restarts and catches up', async ({ page }) => {
-  await open(page, 'stop-leader');
+for (const model of ['raw', 'mvcc'] as const) {
+test(`the leader store stops: writes resume on the others; it restarts and catches up (${model})`, async ({ page }) => {
+  await open(page, `stop-leader-${model}`, model);
   const leader = (await page.evaluate(() => window.harness.leaderStore('w/')))!;
   expect(leader).toBeGreaterThan(0);
   const r = await writeAcross(page, 'stopStore', leader, 15);
@@ -54,13 +55,14 @@ test('the leader store stops: writes resume on the others; it restarts and catch
   expect(st.stores.find((s) => s.storeId === leader)!.up).toBe(false);
   const newLeader = await page.evaluate(() => window.harness.leaderStore('w/'));
   expect(newLeader).not.toBe(leader);
-  console.log(`cluster-faults: leader store ${leader} stopped; writes resumed on store ${newLeader}: first write issued after the stop acknowledged ${r.resumeMs} ms after it; longest gap between acknowledged writes ${r.gapMsMax} ms`);
+  console.log(`cluster-faults (${model}): leader store ${leader} stopped; writes resumed on store ${newLeader}: first write issued after the stop acknowledged ${r.resumeMs} ms after it; longest gap between acknowledged writes ${r.gapMsMax} ms`);
   await page.evaluate((id) => window.harness.kv.startStore(id), leader);
   await page.evaluate(() => window.harness.put('w/zz-after-restart', 'y'));
   await expectConverged(page, [...r.acked, 'w/zz-after-restart']);
   const applied = (await page.evaluate(() => window.harness.converged())).applied;
-  console.log(`cluster-faults: store ${leader} caught up; applied index per region ${JSON.stringify(applied)}`);
+  console.log(`cluster-faults (${model}): store ${leader} caught up; applied index per region ${JSON.stringify(applied)}`);
 });
+}
 
 test('a partitioned store: writes continue on the majority; after healing all stores converge', async ({ page }) => {
   await open(page, 'partition');

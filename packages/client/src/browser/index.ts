@@ -4,6 +4,7 @@
  */
 export * from './protocol.ts';
 export * from './embedded-cluster.ts';
+export * from './embedded-backend.ts';
 export * from './tab-channel.ts';
 export * from './tab-writes.ts';
 export * from './open-browser.ts';

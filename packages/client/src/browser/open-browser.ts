@@ -40,6 +40,8 @@ export const HIDDEN_DRAIN_MS_DEFAULT = 60_000;
 export const HOST_OPEN_RETRY_MS_MIN = 1000;
 /** Longest wait between two attempts of a host tab to open its Worker and store, ms. */
 export const HOST_OPEN_RETRY_MS_MAX = 30_000;
+/** The browser runtime's data model unless `OpenBrowserOptions.dataModel` says otherwise. */
+export const BROWSER_DATA_MODEL_DEFAULT = 'mvcc' as const;
 
 /** How to open the profile's PeerKV. Only the host tab's options shape the store. */
 export interface OpenBrowserOptions {
@@ -71,7 +73,7 @@ export interface OpenBrowserOptions {
   testHooks?: boolean;
   /** Store settings passed to the Worker (structured-cloneable values only). */
   store?: Partial<Pick<StoreOptions, 'tickIntervalMs' | 'durability' | 'hibernateAfterTicks' | 'requestTimeoutMs' | 'logGcThresholdEntries' | 'heartbeatIntervalTicks'>>;
-  /** Scheduling settings written to PD if this store creates the cluster. */
+  /** Scheduling settings written to PD if this store creates the cluster (networked, or embedded mvcc). */
   schedule?: Partial<ScheduleConfig>;
   /** A host hidden this long marks its store draining, ms (default 60 s). */
   hiddenDrainMs?: number;
@@ -91,8 +93,10 @@ export interface OpenBrowserOptions {
   /** The lock manager of the election; `navigator.locks` when absent (tests inject one). */
   locks?: ElectionLocks;
   /**
-   * The data model of the cluster's stores (networked runtime only; default `raw`). With
-   * `mvcc` every read and write is transactional and `transaction()` works. Every store of a
+   * The data model of the cluster's stores (default `BROWSER_DATA_MODEL_DEFAULT`, `mvcc`): every
+   * read and write is transactional and `transaction()` works; the embedded runtime then runs PD
+   * in its Worker for timestamps. `raw` (keys as they are, writes deduplicated by tab stamps, no
+   * transactions) is kept as the benchmarks' baseline and for stores created raw. Every store of a
    * cluster must use the same; a store keeps the one it was created with.
    */
   dataModel?: 'raw' | 'mvcc';
@@ -125,6 +129,8 @@ export class BrowserPeerKV {
   /** This tab's id in the election. */
   readonly tabId = randomTabId();
   readonly cluster: string;
+  /** The data model the host opens its store(s) with. */
+  readonly dataModel: 'raw' | 'mvcc';
   /** This profile's store name (its own election and tab channel). */
   readonly storeName: string;
   private readonly channel: BroadcastChannel;
@@ -155,6 +161,7 @@ export class BrowserPeerKV {
 
   constructor(private readonly o: OpenBrowserOptions) {
     this.cluster = o.cluster ?? 'default';
+    this.dataModel = o.dataModel ?? BROWSER_DATA_MODEL_DEFAULT;
     this.storeName = o.storeName ?? 'store';
     if ((o.signaling?.length ?? 0) > 0 && !o.secret) throw new BrowserKvError('InvalidArgument', 'a cluster reached through signaling needs a secret');
     this.deadlineMs = o.requestDeadlineMs ?? REQUEST_DEADLINE_MS_DEFAULT;
@@ -393,7 +400,7 @@ export class BrowserPeerKV {
     if (!isWrite(req)) return unwrapReply<T>(await this.send(req));
     // The mvcc model: a write is a transaction, at most once by its start ts (a resend of its
     // commit to another host finds its own locks), not by a stamp.
-    if (this.o.dataModel === 'mvcc') return (await this.transaction((tx) => writeInTransaction(tx, req))) as T;
+    if (this.dataModel === 'mvcc') return (await this.transaction((tx) => writeInTransaction(tx, req))) as T;
     // Every try of this write, on any host, carries the same stamp; the stores apply it once.
     // Its ack floor tells them which earlier writes of this tab are finished (their records go).
     const seq = await this.stamps.begin();
@@ -523,8 +530,18 @@ export class BrowserPeerKV {
   /** What the Worker opens: the networked store by default, the embedded cluster on request. */
   private workerOptions(): WorkerOpenOptions {
     const { stores, testHooks, store, embedded } = this.o;
-    if (embedded && this.o.dataModel === 'mvcc') throw new BrowserKvError('InvalidArgument', 'the embedded runtime has no PD timestamps: the mvcc data model needs the networked runtime');
-    if (embedded) return { mode: 'embedded', cluster: this.cluster, storeName: this.storeName, stores, testHooks, store };
+    if (embedded) {
+      return {
+        mode: 'embedded',
+        cluster: this.cluster,
+        storeName: this.storeName,
+        stores,
+        testHooks,
+        store,
+        dataModel: this.dataModel,
+        ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
+      };
+    }
     const signaling = this.o.signaling ?? [];
     return {
       mode: 'net',
@@ -538,7 +555,7 @@ export class BrowserPeerKV {
       ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
       ...(this.o.bootstrapProbeMs !== undefined ? { bootstrapProbeMs: this.o.bootstrapProbeMs } : {}),
       ...(store ? { store } : {}),
-      ...(this.o.dataModel ? { dataModel: this.o.dataModel } : {}),
+      dataModel: this.dataModel,
       testHooks,
     };
   }
