@@ -21,6 +21,9 @@ import { GcRegistration } from './txn/gc-registration.ts';
 import { SnapshotReader } from './txn/snapshot-reader.ts';
 import { StaleReader, StaleSnapshot, type StalenessOptions } from './txn/stale-reader.ts';
 import { Committer, LOCK_TTL_MS_DEFAULT } from './txn/committer.ts';
+import { MemoryOfflineQueueStore, OFFLINE_QUEUE_BYTES_MAX_DEFAULT, OFFLINE_QUEUE_TXNS_MAX_DEFAULT, type OfflineQueueStore } from './txn/offline-queue.ts';
+import { OFFLINE_DECIDE_MS_DEFAULT, OfflineTxns, type Mutator, type OfflineTxnOptions, type PendingTxn, type QueuedTxnHandle } from './txn/offline-txns.ts';
+import { offlineBackend } from './txn/offline-backend.ts';
 import { Snapshot, TXN_KEYS_MAX, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions, type TxnBackend, type TxnCommitRequest } from './txn/transaction.ts';
 
 /** Largest key, in bytes. */
@@ -58,6 +61,18 @@ export interface ClientOptions {
    * `batchPut`/`deleteRange` are one atomic transaction (`txn/mvcc-kv.ts`).
    */
   dataModel?: 'raw' | 'mvcc';
+  /**
+   * Where transactions queued while the quorum is away are kept (`offline: 'queue'`; default
+   * `MemoryOfflineQueueStore`, lost with the process). A new client over the same store takes
+   * the queue over.
+   */
+  offlineQueue?: OfflineQueueStore;
+  /** How long a queueable transaction's start ts and reads may take before it is queued, ms (default `OFFLINE_DECIDE_MS_DEFAULT`). */
+  offlineDecideMs?: number;
+  /** Transactions the offline queue holds at most, rejected ones included (default `OFFLINE_QUEUE_TXNS_MAX_DEFAULT`). */
+  offlineQueueTxnsMax?: number;
+  /** Bytes the offline queue holds at most (default `OFFLINE_QUEUE_BYTES_MAX_DEFAULT`, 16 MiB). */
+  offlineQueueBytesMax?: number;
 }
 
 /** A store whose request timed out is asked after the others for this long, ms. */
@@ -148,6 +163,9 @@ export class PeerKV {
   private txn: { routing: TxnRouting; resolver: LockResolver; backend: TxnBackend } | undefined;
   /** The `mvcc` data model's API (absent: `raw`). */
   private readonly mvcc: MvccKv | undefined;
+  private readonly offlineOptions: { store: OfflineQueueStore; decideMs: number; txnsMax: number; bytesMax: number };
+  /** The offline queue (created on first use). */
+  private offline: OfflineTxns | undefined;
 
   constructor(o: ClientOptions) {
     this.statusSource = o.statusSource ?? (isStatusSource(o.pd) ? o.pd : undefined);
@@ -163,6 +181,12 @@ export class PeerKV {
     this.requestTimeoutMs = o.requestTimeoutMs ?? 5000;
     this.consistency = o.consistency ?? 'linearizable';
     if (o.dataModel !== undefined && o.dataModel !== 'raw' && o.dataModel !== 'mvcc') throw new PeerKVError('InvalidArgument', `dataModel is 'raw' or 'mvcc', not ${String(o.dataModel)}`);
+    this.offlineOptions = {
+      store: o.offlineQueue ?? new MemoryOfflineQueueStore(),
+      decideMs: positiveInt('offlineDecideMs', o.offlineDecideMs ?? OFFLINE_DECIDE_MS_DEFAULT),
+      txnsMax: positiveInt('offlineQueueTxnsMax', o.offlineQueueTxnsMax ?? OFFLINE_QUEUE_TXNS_MAX_DEFAULT),
+      bytesMax: positiveInt('offlineQueueBytesMax', o.offlineQueueBytesMax ?? OFFLINE_QUEUE_BYTES_MAX_DEFAULT),
+    };
     if (o.dataModel === 'mvcc') {
       const { routing, resolver, backend } = this.txnLayer();
       this.mvcc = new MvccKv(routing, resolver, VALUE_CHECKS, backend);
@@ -678,8 +702,55 @@ export class PeerKV {
    * (never replaying old writes), throws `Undetermined` when the commit's outcome is unknown.
    * The stores must serve transactions (the `mvcc` data model).
    */
-  async transaction<T>(fn: (tx: Transaction) => Promise<T>, o: TransactionOptions = {}): Promise<T> {
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, o?: TransactionOptions): Promise<T>;
+  /**
+   * `offline: 'queue'`: a normal transaction while the quorum answers; else `fn` runs against
+   * this device's replica and the transaction is queued durably, to commit when the quorum is
+   * back (`txn/offline-txns.ts`: re-run by its mutator or rejected if what it read changed).
+   * Returns a handle whose `committed` settles then.
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, o: OfflineTxnOptions): Promise<QueuedTxnHandle<T>>;
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, o: TransactionOptions | OfflineTxnOptions = {}): Promise<T | QueuedTxnHandle<T>> {
+    if ('offline' in o && o.offline !== undefined) return this.offlineQueue().transaction(fn, o);
     return (await this.transactionWithInfo(fn, o)).value;
+  }
+
+  /** Registers a transaction function by name: `mutate(name, args)` runs it, and a queued one runs it again after a conflict (also after a restart). */
+  registerMutator<A, T>(name: string, fn: Mutator<A, T>): void {
+    this.offlineQueue().registerMutator(name, fn);
+  }
+
+  /** Runs the mutator `name` with `args` (JSON values) as a transaction that is queued while the quorum is away. */
+  async mutate<A, T = unknown>(name: string, args: A, o: Partial<OfflineTxnOptions> = {}): Promise<QueuedTxnHandle<T>> {
+    return this.offlineQueue().mutate<A, T>(name, args, { ...o, offline: 'queue' });
+  }
+
+  /** The transactions queued while the quorum was away (in queue order), rejected ones included until dismissed. */
+  pending(): Promise<PendingTxn[]> {
+    return this.offlineQueue().pending();
+  }
+
+  /** The outcome of the queued transaction `id`, also one queued by an earlier client over the same queue store. */
+  whenSettled(id: string): Promise<{ commitTs: bigint; reran: boolean }> {
+    return this.offlineQueue().whenSettled(id);
+  }
+
+  /** Removes a rejected queued transaction from `pending()`. */
+  dismissPending(id: string): Promise<void> {
+    return this.offlineQueue().dismissPending(id);
+  }
+
+  /** Commits what is queued, in order, as far as the quorum answers now (the queue also retries by itself). */
+  drainQueue(): Promise<void> {
+    return this.offlineQueue().drain();
+  }
+
+  private offlineQueue(): OfflineTxns {
+    if (!this.mvcc) throw new PeerKVError('InvalidArgument', 'queued offline transactions need the mvcc data model');
+    if (this.offline) return this.offline;
+    const { routing, resolver, backend } = this.txnLayer();
+    this.offline = new OfflineTxns(offlineBackend(routing, resolver, backend, this.pd), VALUE_CHECKS, this.offlineOptions);
+    return this.offline;
   }
 
   /** `transaction`, also telling the start and commit ts and how many runs it took. */
@@ -792,6 +863,7 @@ export class PeerKV {
 
   close(): void {
     this.closed = true;
+    this.offline?.close();
     this.tsoBatcher?.close();
     void this.txn?.routing.gc?.close();
   }
@@ -833,6 +905,11 @@ function isStatusSource(x: unknown): x is StatusSource {
 
 function busyMs(e: RegionError): number {
   return e.kind === 'ServerIsBusy' ? e.backoffMs : 0;
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 1) throw new PeerKVError('InvalidArgument', `${name} must be a positive integer`);
+  return v;
 }
 
 function checkKey(key: Uint8Array): void {

@@ -48,7 +48,19 @@ export type PeerKVErrorKind =
    * A pessimistic transaction waited longer than its `waitTimeoutMs` for another transaction's
    * lock (TiDB's "lock wait timeout exceeded"). Not re-run; nothing of it was committed.
    */
-  | 'LockWaitTimeout';
+  | 'LockWaitTimeout'
+  /**
+   * A transaction queued while the quorum was away (`offline: 'queue'`) found, when the quorum
+   * came back, that keys it read or wrote were changed by another commit after its read ts,
+   * and it has no registered mutator to run again. `keys` names them (for a range read, the
+   * range's start). Nothing of it was committed.
+   */
+  | 'QueuedTxnConflict'
+  /**
+   * The offline queue is full (`offlineQueueTxnsMax` transactions or `offlineQueueBytesMax`
+   * bytes): the transaction was not queued, and nothing queued before was dropped.
+   */
+  | 'QueueFull';
 
 export class PeerKVError extends Error {
   override readonly name = 'PeerKVError';
@@ -57,6 +69,8 @@ export class PeerKVError extends Error {
     message: string,
     /** The last region error seen, for `RetryBudgetExhausted` and `Undetermined`. */
     readonly lastRegionError?: RegionError,
+    /** The keys a `WriteConflict` or `QueuedTxnConflict` is about. */
+    readonly keys?: Uint8Array[],
   ) {
     super(message);
   }

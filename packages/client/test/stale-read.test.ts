@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { PdCluster, PeerKV, codec } from '../src/index.ts';
+import { safeTsOf } from './txn-cluster.ts';
 import { until } from './until.ts';
 
 const TXN_CFS = ['default', 'lock', 'write'];
@@ -21,12 +22,6 @@ afterEach(async () => {
 
 const k = (s: string): Uint8Array => codec.text(s);
 const t = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : codec.fromText(b));
-const safeTsOf = (c: PdCluster, storeId: number): bigint => {
-  const s = c.stores.get(storeId) as unknown as { ctx: { peers: Map<number, { safeTs: bigint; region: { id: number } }> } };
-  let min: bigint | undefined;
-  for (const p of s.ctx.peers.values()) if (p.region.id !== 1 && (min === undefined || p.safeTs < min)) min = p.safeTs;
-  return min ?? 0n;
-};
 
 describe('stale reads from the nearest replica', () => {
   it('reads at the local resolved ts, says as of when, and keeps reading after the other stores are gone', async () => {
@@ -50,13 +45,13 @@ describe('stale reads from the nearest replica', () => {
     const first = await writer.getTimestamp();
     await writer.put(k('x'), k('2'));
     const afterSecond = await writer.getTimestamp();
-    await until('b resolved past the second write', () => safeTsOf(c, b.storeId) > afterSecond);
+    await until('b resolved past the second write', () => safeTsOf(b) > afterSecond);
 
     // Whatever b has: at its resolved ts, which the snapshot reports.
     const snap = await local.snapshot({ maxStaleness: Infinity });
     expect(t(await snap.get(k('x')))).toBe('2');
     expect(snap.ts).toBeDefined();
-    expect(snap.ts! <= safeTsOf(c, b.storeId)).toBe(true);
+    expect(snap.ts! <= safeTsOf(b)).toBe(true);
     // At a past ts: the value then.
     expect(t(await local.get(k('x'), { readTs: first }))).toBe('1');
     // Fresh enough: served locally; too fresh a bound for an idle cluster falls back to the leader.

@@ -4,6 +4,7 @@
  */
 import { afterEach } from 'vitest';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import type { Store } from '@peerkv/store';
 import { PdCluster, PeerKV } from '../src/index.ts';
 import { until } from './until.ts';
 
@@ -21,15 +22,23 @@ export function closeTxnClusterAfterEach(): void {
   });
 }
 
+/** A store's resolved ts: the least safe ts over its data regions' replicas (0 with none). */
+export function safeTsOf(store: Store): bigint {
+  const s = store as unknown as { ctx: { peers: Map<number, { safeTs: bigint; region: { id: number } }> } };
+  let min: bigint | undefined;
+  for (const p of s.ctx.peers.values()) if (p.region.id !== 1 && (min === undefined || p.safeTs < min)) min = p.safeTs;
+  return min ?? 0n;
+}
+
 /** Starts the cluster (a data region with three voters) and a maker of clients on it. */
-export async function start(): Promise<{ c: PdCluster; kv: (dataModel?: 'raw' | 'mvcc') => PeerKV }> {
+export async function start(store: { safeTsIntervalMs?: number } = {}): Promise<{ c: PdCluster; kv: (dataModel?: 'raw' | 'mvcc') => PeerKV }> {
   const disks = new Map<string, MemoryDisk>();
   const c = new PdCluster({
     openEngine: async (name, cfs) => {
       if (!disks.has(name)) disks.set(name, new MemoryDisk());
       return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(name) });
     },
-    store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, dataColumnFamilies: TXN_CFS, dataModel: 'mvcc' },
+    store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, dataColumnFamilies: TXN_CFS, dataModel: 'mvcc', ...store },
   });
   cluster = c;
   await c.bootstrap('a');

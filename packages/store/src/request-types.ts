@@ -94,6 +94,11 @@ export type TxnRequest =
       /** 2PC: the locks' least commit ts (default: one above the start and for-update ts). */
       minCommitTs?: bigint;
       mode: TxnCommitMode;
+      /**
+       * A queued offline transaction's read ts (≤ `startTs`): another transaction's `put` or
+       * `delete` committed after it on any of the keys is a `WriteConflict` (txn's `TxnProps.readTs`).
+       */
+      readTs?: bigint;
     } & Timed)
   /** Commits `keys` of the transaction `startTs` at `commitTs` (> `startTs`). */
   | ({ type: 'txnCommit'; regionId: number; epoch: RegionEpoch; keys: Uint8Array[]; startTs: bigint; commitTs: bigint } & Timed)

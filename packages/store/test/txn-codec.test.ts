@@ -19,6 +19,7 @@ const lock = { kind: 'put' as const, primary: k('p'), startTs: 5n, ttlMs: 100, f
 const REQUESTS: StoreRequest[] = [
   { type: 'txnPrewrite', regionId: 2, epoch, mutations: [{ op: 'put', key: k('a'), value: k('1') }, { op: 'delete', key: k('b'), pessimistic: true }, { op: 'insert', key: k('c'), value: k('3') }, { op: 'lock', key: k('d') }, { op: 'checkNotExists', key: k('e') }], primary: k('a'), startTs: composeTs(100, 3), lockTtlMs: 3000, txnSize: 5, forUpdateTs: composeTs(101), minCommitTs: composeTs(102), mode: { kind: 'asyncCommit', secondaries: [k('b'), k('c')] }, timeoutMs: 500 },
   { type: 'txnPrewrite', regionId: 2, epoch, mutations: [{ op: 'put', key: k('a'), value: k('1') }], primary: k('a'), startTs: 1n, lockTtlMs: 0, txnSize: 1, mode: { kind: 'onePc' } },
+  { type: 'txnPrewrite', regionId: 2, epoch, mutations: [{ op: 'lock', key: k('r') }, { op: 'put', key: k('w'), value: k('1') }], primary: k('r'), startTs: composeTs(200), lockTtlMs: 3000, txnSize: 2, mode: { kind: 'twoPc' }, readTs: composeTs(150), timeoutMs: 500 },
   { type: 'txnCommit', regionId: 2, epoch, keys: [k('a'), k('b')], startTs: 1n, commitTs: 2n },
   { type: 'txnRollback', regionId: 2, epoch, keys: [k('a')], startTs: 1n, timeoutMs: 0 },
   { type: 'txnCheckStatus', regionId: 2, epoch, primaryKey: k('p'), lockTs: 1n, callerStartTs: 2n, currentTs: 3n, rollbackIfNotExist: true, forceSyncCommit: true },

@@ -249,5 +249,22 @@ describe('txn requests on the store', () => {
     await expect(l.handle({ type: 'txnCommit', regionId: 2, epoch: REGION.epoch, keys: [k('a')], startTs: ts(10), commitTs: ts(10) })).rejects.toMatchObject({ kind: 'BadField' });
     await expect(l.handle({ type: 'txnPrewrite', regionId: 2, epoch: REGION.epoch, mutations: [put('a', '1'), put('a', '2')], primary: k('a'), startTs: 1n, lockTtlMs: 1, txnSize: 1, mode: { kind: 'twoPc' } })).rejects.toMatchObject({ kind: 'BadField' });
     await expect(l.handle({ type: 'txnGet', regionId: 2, epoch: REGION.epoch, key: k('a'), ts: 5 as unknown as bigint })).rejects.toMatchObject({ kind: 'BadField' });
+    await expect(l.handle({ type: 'txnPrewrite', regionId: 2, epoch: REGION.epoch, mutations: [put('a', '1')], primary: k('a'), startTs: ts(10), lockTtlMs: 1, txnSize: 1, mode: { kind: 'twoPc' }, readTs: ts(11) })).rejects.toMatchObject({ kind: 'BadField' });
+    await expect(l.handle({ type: 'txnPrewrite', regionId: 2, epoch: REGION.epoch, mutations: [put('a', '1')], primary: k('a'), startTs: ts(10), lockTtlMs: 1, txnSize: 1, mode: { kind: 'twoPc' }, readTs: 0n })).rejects.toMatchObject({ kind: 'BadField' });
+  });
+
+  it('a queued transaction\'s prewrite (readTs below startTs): a commit since readTs on a read or written key is a WriteConflict; none is a lock', async () => {
+    await cluster();
+    value(await prewrite(ts(100), [put('a', 'A1')]));
+    value(await commit(ts(100), ts(110), ['a']));
+    // Read `a` at 105 (before that commit), commits now at 200: refused, whether it writes or only read `a`.
+    expect(errorKinds(await prewrite(ts(200), [{ op: 'lock', key: k('a') }, put('b', 'B')], k('a'), { readTs: ts(105) }))).toEqual(['WriteConflict']);
+    expect(errorKinds(await prewrite(ts(201), [put('a', 'X')], k('a'), { readTs: ts(105) }))).toEqual(['WriteConflict']);
+    // Read at 120, after it: the read key is locked (a `lock` mutation), committed as a lock record.
+    value(await prewrite(ts(202), [{ op: 'lock', key: k('a') }, put('b', 'B')], k('a'), { readTs: ts(120) }));
+    expect(errorKinds(await prewrite(ts(203), [put('a', 'Y')]))).toEqual(['KeyIsLocked']);
+    value(await commit(ts(202), ts(210), ['a', 'b']));
+    expect(await getValue('a', ts(300))).toBe('A1');
+    expect(await getValue('b', ts(300))).toBe('B');
   });
 });

@@ -222,3 +222,60 @@ describe('actions: edges', () => {
     expect(rest.nextKey).toBeUndefined();
   });
 });
+
+describe('prewrite with a readTs below the start ts (a transaction queued offline)', () => {
+  // The key's history: which transaction committed what at which ts, then a prewrite of
+  // transaction 50 whose reads were at `readTs`.
+  type Step = ['put' | 'delete' | 'lock', number, number] | ['rollback', number];
+  const cases: [string, Step[], Timestamp | undefined, Mutation['op'], string][] = [
+    ['a put after readTs and before startTs conflicts', [['put', 30, 31]], 20n, 'put', 'WriteConflict'],
+    ['a delete after readTs conflicts', [['delete', 30, 31]], 20n, 'lock', 'WriteConflict'],
+    ['a read key (lock mutation) changed after readTs conflicts', [['put', 30, 31]], 20n, 'lock', 'WriteConflict'],
+    ['a put at readTs does not conflict', [['put', 19, 20]], 20n, 'put', 'ok'],
+    ['a put before readTs does not conflict', [['put', 10, 11]], 20n, 'lock', 'ok'],
+    ['a lock record after readTs changes no value', [['lock', 30, 31]], 20n, 'put', 'ok'],
+    ['another transaction’s rollback after readTs changes no value', [['rollback', 30]], 20n, 'put', 'ok'],
+    ['without readTs the same put is before startTs: no conflict', [['put', 30, 31]], undefined, 'put', 'ok'],
+    ['readTs equal to startTs is the plain check', [['put', 30, 31]], 50n, 'put', 'ok'],
+    ['a commit after startTs conflicts either way', [['put', 55, 56]], 20n, 'lock', 'WriteConflict'],
+    ['an old put then a newer lock record: the put decides', [['put', 30, 31], ['lock', 40, 41]], 20n, 'put', 'WriteConflict'],
+  ];
+  it.each(cases)('%s', async (_name, history, readTs, op, expected) => {
+    const { view, run } = world();
+    for (const step of history) {
+      if (step[0] === 'rollback') {
+        run(await rollback(view, b('k'), BigInt(step[1])));
+        continue;
+      }
+      const [kind, start, commitTs] = step;
+      const m: Mutation = kind === 'put' ? put('k') : { op: kind, key: b('k') };
+      run(await prewrite(view, props(BigInt(start), { primary: b('k') }), [m]));
+      run(await commit(view, b('k'), BigInt(start), BigInt(commitTs)));
+    }
+    const m: Mutation = op === 'put' ? put('k') : { op: op as 'lock', key: b('k') };
+    const r = await prewriteKey(view, props(50n, { primary: b('k'), ...(readTs === undefined ? {} : { readTs }) }), m);
+    expect(r.ok ? 'ok' : r.error.kind).toBe(expected);
+    if (!r.ok && r.error.kind === 'WriteConflict') expect(r.error.conflictCommitTs > (readTs ?? 50n)).toBe(true);
+  });
+
+  it('own rollback at the start ts is still SelfRolledBack, and readTs above startTs is an assertion', async () => {
+    const { view, run } = world();
+    run(await rollback(view, b('k'), 50n));
+    const r = await prewriteKey(view, props(50n, { primary: b('k'), readTs: 20n }), put('k'));
+    expect(r.ok ? 'ok' : r.error).toMatchObject({ kind: 'WriteConflict', conflictStartTs: 50n });
+    await expect(prewriteKey(view, props(50n, { readTs: 51n }), put('a'))).rejects.toThrow(TxnAssertionError);
+    await expect(prewriteKey(view, props(50n, { readTs: 0n }), put('a'))).rejects.toThrow(TxnAssertionError);
+  });
+
+  it('the prewritten lock keeps a later writer out until the queued transaction commits', async () => {
+    const { view, run } = world();
+    run(await prewrite(view, props(50n, { primary: b('k'), readTs: 20n }), [{ op: 'lock', key: b('k') }]));
+    const other = await prewriteKey(view, props(60n, { primary: b('k') }), put('k'));
+    expect(other.ok ? 'ok' : other.error.kind).toBe('KeyIsLocked');
+    run(await commit(view, b('k'), 50n, 70n));
+    expect((await view.seekWrite(b('k'), 70n))?.write.kind).toBe('lock');
+    // The later writer (start 60) now meets a commit after its start ts.
+    const again = await prewriteKey(view, props(60n, { primary: b('k') }), put('k'));
+    expect(again.ok ? 'ok' : again.error.kind).toBe('WriteConflict');
+  });
+});

@@ -64,6 +64,18 @@ export interface CommitOptions {
   /** A pessimistic transaction's largest `forUpdateTs`: its prewrite converts the pessimistic locks (`pessimistic.ts`). */
   forUpdateTs?: bigint;
   signal?: AbortSignal;
+  /**
+   * A queued offline transaction's read ts (below its start ts): the prewrite refuses keys
+   * changed since then (`WriteConflict`; txn's `TxnProps.readTs`). 2PC only.
+   */
+  readTs?: bigint;
+  /**
+   * Called with the commit ts before each attempt to commit the primary (every lock is in):
+   * a check the commit must pass at that ts (the range reads of a queued transaction). When it
+   * throws, the transaction is rolled back and the error thrown, unless an earlier attempt to
+   * commit the primary went unanswered (then `Undetermined`).
+   */
+  beforeCommitPrimary?: (commitTs: bigint) => Promise<void>;
   /** Called with each secondary commit's failure (they are best effort); for tests and metrics. */
   onBackgroundError?: (e: unknown) => void;
 }
@@ -145,7 +157,8 @@ export class Committer {
     let batches = await batchesOf(this.routing, this.mutations, this.o.signal);
     // A 1PC attempt that went unanswered before falling back may have committed everything.
     let onePcAmbiguous = false;
-    if (this.o.onePc && batches.length === 1) {
+    const queued = this.o.readTs !== undefined || this.o.beforeCommitPrimary !== undefined;
+    if (this.o.onePc && batches.length === 1 && !queued) {
       const r = await this.onePc(batches[0]);
       if (r !== 'fallBack') return { commitTs: r, onePc: true, secondariesDone: Promise.resolve() };
       onePcAmbiguous = this.ambiguousPrewrite;
@@ -156,7 +169,7 @@ export class Committer {
         throw undeterminedIf(onePcAmbiguous, 'a 1PC prewrite went unanswered, then regrouping failed', e);
       }
     }
-    if (this.o.asyncCommit === true && this.mutations.length - 1 <= SECONDARIES_MAX) {
+    if (this.o.asyncCommit === true && !queued && this.mutations.length - 1 <= SECONDARIES_MAX) {
       return this.asyncCommit(batches);
     } else {
       try {
@@ -258,11 +271,14 @@ export class Committer {
           continue;
         }
         const locks: LockInfo[] = [];
+        const conflicts = r.value.errors.filter((e) => e.kind === 'WriteConflict' && e.conflictStartTs !== this.startTs);
         for (const e of r.value.errors) {
           if (e.kind === 'KeyIsLocked') locks.push(e);
           else if (e.kind === 'WriteConflict') {
             const self = e.conflictStartTs === this.startTs;
-            throw new PeerKVError(self ? 'TxnAborted' : 'WriteConflict', self ? 'the transaction was rolled back by another transaction\'s lock resolver' : `write conflict on a key committed at ${e.conflictCommitTs} after this transaction began at ${this.startTs}`);
+            if (self) throw new PeerKVError('TxnAborted', 'the transaction was rolled back by another transaction\'s lock resolver');
+            const since = this.o.readTs ?? this.startTs;
+            throw new PeerKVError('WriteConflict', `write conflict on a key committed at ${e.conflictCommitTs} after this transaction ${this.o.readTs === undefined ? 'began' : 'read'} at ${since}`, undefined, conflicts.map((c) => (c as { key: Uint8Array }).key));
           } else if (e.kind === 'TxnNotFound') {
             throw new PeerKVError('TxnAborted', 'the transaction\'s locks were resolved away before it committed');
           } else throw new PeerKVError('InvalidArgument', `prewrite refused: ${e.kind}`);
@@ -289,6 +305,7 @@ export class Committer {
         lockTtlMs: this.lockTtlMs(),
         txnSize: this.mutations.length,
         ...(this.o.forUpdateTs === undefined ? {} : { forUpdateTs: this.o.forUpdateTs }),
+        ...(this.o.readTs === undefined ? {} : { readTs: this.o.readTs }),
         mode,
         timeoutMs: this.routing.requestTimeoutMs,
       },
@@ -314,6 +331,15 @@ export class Committer {
     for (let round = 0; round < this.routing.backoff.attemptsMax; round++) {
       const key = this.primary;
       const ts = commitTs;
+      if (this.o.beforeCommitPrimary) {
+        try {
+          await this.o.beforeCommitPrimary(ts);
+        } catch (e) {
+          if (ambiguous) throw new PeerKVError('Undetermined', `the transaction may or may not have committed (its check before a new commit attempt failed: ${e instanceof Error ? e.message : String(e)})`);
+          this.rollbackQuietly();
+          throw e;
+        }
+      }
       const r = await this.routing.send(key, [key], (route, svc) =>
         svc.handle({ type: 'txnCommit', regionId: route.region.id, epoch: route.region.epoch, keys: [key], startTs: this.startTs, commitTs: ts, timeoutMs: this.routing.requestTimeoutMs }, { signal: this.o.signal }),
       );

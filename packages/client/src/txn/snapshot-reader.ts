@@ -31,8 +31,11 @@ export class SnapshotReader {
     private readonly routing: TxnRouting,
     private readonly resolver: LockResolver,
     readonly ts: bigint,
+    /** Transactions whose locks this reader reads around from the start (a queued commit checking its own ranges). */
+    bypass: readonly bigint[] = [],
   ) {
     this.hold = routing.gc?.hold(ts);
+    for (const t of bypass.slice(0, BYPASS_LOCKS_PER_READER_MAX)) this.bypass.add(t);
   }
 
   /** Holds the ts until `release` (a transaction's run), not only while reads come. */

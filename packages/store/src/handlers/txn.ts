@@ -31,7 +31,7 @@ import {
 import type { RegionPeer } from '../peer.ts';
 import type { RequestOptions } from '../request-options.ts';
 import type { MemoryLockGuard } from '../txn/concurrency-manager.ts';
-import { checkBypass, checkCommitAbove, checkKey, checkKeys, checkMode, checkMutations, checkOptTs, checkTs, checkTtl, checkUint } from '../txn/check.ts';
+import { checkBypass, checkCommitAbove, checkKey, checkKeys, checkMode, checkMutations, checkOptTs, checkReadTs, checkTs, checkTtl, checkUint } from '../txn/check.ts';
 import { runTxnCommand, txnState, type TxnActionOutcome } from '../txn/scheduler.ts';
 import type { SafePointPassedError, TxnCommitResult, TxnError } from '../txn/types.ts';
 import type { Handler, HandlerEnv } from './handler.ts';
@@ -71,6 +71,7 @@ export const handleTxnPrewrite: Handler<'txnPrewrite'> = async (env, q, o) => {
   checkMode('txnPrewrite.mode', q.mode);
   const forUpdateTs = q.forUpdateTs ?? 0n;
   if (forUpdateTs !== 0n && forUpdateTs < startTs) checkCommitAbove('txnPrewrite.forUpdateTs', startTs, forUpdateTs);
+  checkReadTs('txnPrewrite.readTs', q.readTs, startTs);
   const { cm, maxTsSync } = txnState(env.ctx);
   const needsMaxTs = q.mode.kind !== 'twoPc';
   let guard: MemoryLockGuard | undefined;
@@ -85,7 +86,7 @@ export const handleTxnPrewrite: Handler<'txnPrewrite'> = async (env, q, o) => {
       if (q.mode.kind === 'asyncCommit') mode = { kind: 'asyncCommit', secondaries: q.mode.secondaries, maxTs: maxTsRead };
       else if (q.mode.kind === 'onePc') mode = { kind: 'onePc', commitTs: asyncCommitMinTs(startTs, forUpdateTs, maxTsRead) };
       else mode = { kind: 'twoPc' };
-      const props = { primary: q.primary, startTs, lockTtlMs: q.lockTtlMs, txnSize: q.txnSize, forUpdateTs, mode, ...(q.minCommitTs === undefined ? {} : { minCommitTs: q.minCommitTs }) };
+      const props = { primary: q.primary, startTs, lockTtlMs: q.lockTtlMs, txnSize: q.txnSize, forUpdateTs, mode, ...(q.minCommitTs === undefined ? {} : { minCommitTs: q.minCommitTs }), ...(q.readTs === undefined ? {} : { readTs: q.readTs }) };
       const r = await prewrite(view, props, q.mutations);
       if (!r.ok) return { ok: false, errors: r.errors };
       // A read raised maxTs while the prewrite computed: its ts may be at or above our locks' minCommitTs.

@@ -61,6 +61,12 @@ export function checkCommitAbove(what: string, startTs: bigint, commitTs: bigint
   if (commitTs <= startTs) bad(what, `commit ts ${commitTs} not above start ts ${startTs}`);
 }
 
+/** A queued transaction's read ts: absent, or in (0, startTs] (the pure core asserts it). */
+export function checkReadTs(what: string, readTs: unknown, startTs: bigint): void {
+  if (readTs === undefined) return;
+  if (checkTs(what, readTs) === 0n || (readTs as bigint) > startTs) bad(what, `read ts ${String(readTs)} not in (0, start ts ${startTs}]`);
+}
+
 /** A prewrite's mutations: 1 to `MUTATIONS_MAX`, distinct keys, well-formed ops. */
 export function checkMutations(what: string, v: unknown): Uint8Array[] {
   if (!Array.isArray(v) || v.length === 0 || v.length > MUTATIONS_MAX) bad(what, `want 1 to ${MUTATIONS_MAX} mutations`);

@@ -69,6 +69,7 @@ export const TXN_REQUEST_BODIES = {
       writeOptTs(w, q.forUpdateTs);
       writeOptTs(w, q.minCommitTs);
       writeMode(w, q.mode);
+      writeOptTs(w, q.readTs);
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnPrewrite'> {
@@ -82,9 +83,11 @@ export const TXN_REQUEST_BODIES = {
       const forUpdateTs = readOptTs(r);
       const minCommitTs = readOptTs(r);
       const mode = readMode(r);
+      const readTs = readOptTs(r);
       const q: RequestOf<'txnPrewrite'> = { type: 'txnPrewrite', ...region, mutations, primary, startTs, lockTtlMs, txnSize, mode, ...readTimeout(r) };
       if (forUpdateTs !== undefined) q.forUpdateTs = forUpdateTs;
       if (minCommitTs !== undefined) q.minCommitTs = minCommitTs;
+      if (readTs !== undefined) q.readTs = readTs;
       return q;
     },
   },

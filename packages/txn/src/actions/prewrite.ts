@@ -12,7 +12,10 @@
  *    (unless the key already holds our commit: a retried prewrite after commit, nothing to do).
  * 5. No lock: a commit after our start ts is a `WriteConflict`; our own rollback at our start ts
  *    is a `WriteConflict` with `conflictStartTs = startTs` (TiKV's `SelfRolledBack`); our own
- *    commit means a retry after commit; an insert over a live value is `AlreadyExist`.
+ *    commit means a retry after commit; an insert over a live value is `AlreadyExist`. With a
+ *    `readTs` below the start ts (a transaction queued offline, whose reads were made at
+ *    `readTs`), a `put` or `delete` committed in `(readTs, startTs]` is a `WriteConflict` too: the
+ *    check starts where the reads were made, not at the fresh start ts (see `TxnProps.readTs`).
  * Then the lock (or, for 1PC, the commit record) is written, the value inline when short.
  */
 import type { LockKind } from '@peerkv/proto';
@@ -25,7 +28,7 @@ import { isShortValue } from '../records.ts';
 import { TS_MAX, maxTs, type Timestamp } from '../timestamp.ts';
 import { commitRecord, newestDataWrite, type ReadView } from '../view.ts';
 import { asyncCommitMinTs } from '../visibility.ts';
-import type { Write } from '../write.ts';
+import { isDataWrite, type Write } from '../write.ts';
 import { rollbackAt } from './common.ts';
 
 /** One key's change in a transaction. */
@@ -71,6 +74,18 @@ export interface TxnProps {
   txnSize: number;
   /** The pessimistic transaction's for-update ts; `0n` for an optimistic one. */
   forUpdateTs: Timestamp;
+  /**
+   * The ts the transaction's reads were made at, when below `startTs` (absent: `startTs`). A
+   * transaction queued while the quorum was away read at its device's resolved ts and takes a
+   * fresh start ts only when it commits; its keys — the written ones and the read ones, sent as
+   * `lock` mutations — must not have changed since `readTs`. So a data write (`put`/`delete`)
+   * of another transaction committed in `(readTs, startTs]` is a `WriteConflict`, as one after
+   * `startTs` always is. `lock` and `rollback` records in that window change no value and do
+   * not conflict (a rollback there may be this queue's own earlier attempt). The lock this
+   * prewrite leaves keeps the keys unchanged until the commit: the check and the commit are
+   * atomic, as Percolator's write-write check is.
+   */
+  readTs?: Timestamp;
   /**
    * For 2PC, the lock's least commit ts; when absent, one above the start ts and the for-update
    * ts (the commit ts will come from the TSO after both, as client-go sets it).
@@ -163,6 +178,7 @@ export async function prewriteKey(view: ReadView, props: TxnProps, m: Mutation):
 
 function checkProps(props: TxnProps): void {
   assert(props.forUpdateTs === 0n || props.forUpdateTs >= props.startTs, 'forUpdateTs below startTs');
+  assert(props.readTs === undefined || (props.readTs > 0n && props.readTs <= props.startTs), 'readTs not in (0, startTs]');
   if (props.mode.kind === 'onePc') {
     assert(props.mode.commitTs > maxTs(props.startTs, props.forUpdateTs), '1PC commit ts not above start and for-update ts');
   }
@@ -183,22 +199,26 @@ async function pessimisticLockMissing(view: ReadView, props: TxnProps, key: Uint
 /**
  * The optimistic checks on a key with no lock: newer commits, our own rollback, our own commit
  * (a retry: `committed`, at its ts), and the insert constraint. Conflicts are judged against the start
- * ts even in a pessimistic transaction: a key it did not lock was read at its start ts.
+ * ts even in a pessimistic transaction: a key it did not lock was read at its start ts. With a
+ * `readTs` below the start ts, data writes of others in `(readTs, startTs]` are conflicts too.
  */
 async function checkConflicts(view: ReadView, props: TxnProps, m: Mutation): Promise<ActionError | { kind: 'committed'; commitTs: Timestamp } | undefined> {
   const { startTs } = props;
+  const readTs = props.readTs ?? startTs;
   let newer: { commitTs: Timestamp; startTs: Timestamp } | undefined;
   for await (const v of view.writes(m.key, TS_MAX)) {
+    const ours = v.write.startTs === startTs;
     if (v.commitTs > startTs) {
-      if (v.write.startTs === startTs && v.write.kind !== 'rollback') return { kind: 'committed', commitTs: v.commitTs };
+      if (ours && v.write.kind !== 'rollback') return { kind: 'committed', commitTs: v.commitTs };
       newer ??= { commitTs: v.commitTs, startTs: v.write.startTs };
       continue;
     }
-    const ours = v.write.startTs === startTs;
     if (v.commitTs === startTs && (ours ? v.write.kind === 'rollback' : v.write.hasOverlappedRollback)) {
       return { kind: 'WriteConflict', key: m.key, startTs, conflictStartTs: startTs, conflictCommitTs: startTs, primary: props.primary };
     }
-    break;
+    if (v.commitTs <= readTs) break;
+    // In (readTs, startTs]: only a change of the value conflicts (see `TxnProps.readTs`).
+    if (!ours && isDataWrite(v.write)) newer ??= { commitTs: v.commitTs, startTs: v.write.startTs };
   }
   if (newer !== undefined) {
     return { kind: 'WriteConflict', key: m.key, startTs, conflictStartTs: newer.startTs, conflictCommitTs: newer.commitTs, primary: props.primary };
