@@ -335,9 +335,8 @@ export class Committer {
         try {
           await this.o.beforeCommitPrimary(ts);
         } catch (e) {
-          if (ambiguous) throw new PeerKVError('Undetermined', `the transaction may or may not have committed (its check before a new commit attempt failed: ${e instanceof Error ? e.message : String(e)})`);
-          this.rollbackQuietly();
-          throw e;
+          if (!ambiguous) this.rollbackQuietly();
+          throw undeterminedIf(ambiguous, 'an attempt to commit the primary went unanswered, then the check before the next failed', e);
         }
       }
       const r = await this.routing.send(key, [key], (route, svc) =>
