@@ -22,8 +22,8 @@ import { SnapshotReader } from './txn/snapshot-reader.ts';
 import { StaleReader, StaleSnapshot, type StalenessOptions } from './txn/stale-reader.ts';
 import { Committer, LOCK_TTL_MS_DEFAULT } from './txn/committer.ts';
 import { MemoryOfflineQueueStore, OFFLINE_QUEUE_BYTES_MAX_DEFAULT, OFFLINE_QUEUE_TXNS_MAX_DEFAULT, type OfflineQueueStore } from './txn/offline-queue.ts';
-import { OFFLINE_DECIDE_MS_DEFAULT, OfflineTxns, type Mutator, type OfflineTxnOptions, type PendingTxn, type QueuedTxnHandle } from './txn/offline-txns.ts';
-import { offlineBackend } from './txn/offline-backend.ts';
+import { OFFLINE_DECIDE_MS_DEFAULT, OfflineTxns, type Mutator, type OfflineTxnOptions, type PendingTxn, type QueuedCommit, type QueuedTxnHandle } from './txn/offline-txns.ts';
+import { commitQueuedTxn, decideTxnAttempt, offlineBackend } from './txn/offline-backend.ts';
 import { Snapshot, TXN_KEYS_MAX, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions, type TxnBackend, type TxnCommitRequest } from './txn/transaction.ts';
 
 /** Largest key, in bytes. */
@@ -743,6 +743,21 @@ export class PeerKV {
   /** Commits what is queued, in order, as far as the quorum answers now (the queue also retries by itself). */
   drainQueue(): Promise<void> {
     return this.offlineQueue().drain();
+  }
+
+  /**
+   * Commits a transaction that was queued while the quorum was away (`txn/offline-backend.ts`):
+   * by 2PC with its reads checked since `readTs`; `WriteConflict` (with `keys`),
+   * `SafePointPassed` or `TxnAborted` when it did not commit. For a browser host serving its tabs' queues.
+   */
+  commitQueuedTxn(c: QueuedCommit): Promise<{ commitTs: bigint }> {
+    const { routing, resolver } = this.txnLayer();
+    return commitQueuedTxn(routing, resolver, this.pd, c);
+  }
+
+  /** Decides a commit attempt whose answer never came, on its primary: `committed` at its ts, or rolled back (absent). */
+  decideTxnAttempt(a: { startTs: bigint; primary: Uint8Array }): Promise<{ committed?: bigint }> {
+    return decideTxnAttempt(this.txnLayer().routing, a);
   }
 
   private offlineQueue(): OfflineTxns {

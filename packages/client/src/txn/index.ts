@@ -11,4 +11,5 @@ export { StaleSnapshot, type StalenessOptions } from './stale-reader.ts';
 export { MUTATOR_ARGS_BYTES_MAX, MUTATOR_NAME_CHARS_MAX, MemoryOfflineQueueStore, OFFLINE_QUEUE_BYTES_MAX_DEFAULT, OFFLINE_QUEUE_TXNS_MAX_DEFAULT, OFFLINE_RANGES_PER_TXN_MAX } from './offline-queue.ts';
 export type { OfflineQueueStore, QueuedAttempt, QueuedRangeRead, QueuedTxnError, QueuedTxnRecord } from './offline-queue.ts';
 export { OFFLINE_DECIDE_MS_DEFAULT, OFFLINE_RETRY_MS_MAX, OFFLINE_RETRY_MS_MIN, OfflineTxns } from './offline-txns.ts';
-export type { Mutator, OfflineBackend, OfflineTxnOptions, PendingTxn, QueuedTxnHandle, QueuedTxnState } from './offline-txns.ts';
+export type { Mutator, OfflineBackend, OfflineTxnOptions, PendingTxn, QueuedCommit, QueuedTxnHandle, QueuedTxnState } from './offline-txns.ts';
+export { RecordingReader, rangeDigest, type LazyTsReader } from './offline-reader.ts';

@@ -61,8 +61,14 @@ export interface QueuedTxnRecord {
   ranges: QueuedRangeRead[];
   /** Its writes (`put`/`delete`), distinct keys. */
   writes: Mutation[];
-  /** `queued` until it commits (then it leaves the queue) or is rejected (kept until dismissed). */
-  status: 'queued' | 'rejected';
+  /**
+   * `queued` until it commits or is rejected (kept until dismissed). A `committed` record is
+   * out of the queue: kept emptied for a while so other clients of the store learn its outcome.
+   */
+  status: 'queued' | 'rejected' | 'committed';
+  /** When committed: at which ts, and when it was found so (client clock ms). */
+  commitTs?: bigint;
+  settledAtMs?: number;
   /** A conflict was found: it commits only by running its mutator again. */
   rerun: boolean;
   attempt?: QueuedAttempt;

@@ -43,10 +43,9 @@ import type { Mutation } from '@peerkv/txn';
 import { compareKeys } from '@peerkv/pd';
 import { backoffDelayMs, type BackoffOptions, type Clock } from '../backoff.ts';
 import { PeerKVError } from '../errors.ts';
-import type { KvPair } from '../services.ts';
 import { LOCK_TTL_MS_DEFAULT } from './committer.ts';
-import { OFFLINE_QUEUE_BYTES_MAX_DEFAULT, OFFLINE_QUEUE_TXNS_MAX_DEFAULT, mutatorArgsJson, queuedTxnBytes, type OfflineQueueStore, type QueuedAttempt, type QueuedTxnError, type QueuedTxnRecord } from './offline-queue.ts';
-import { RecordingReader, digestsEqual, rangeDigest, type LazyTsReader } from './offline-reader.ts';
+import { OFFLINE_QUEUE_BYTES_MAX_DEFAULT, OFFLINE_QUEUE_TXNS_MAX_DEFAULT, mutatorArgsJson, queuedTxnBytes, type OfflineQueueStore, type QueuedAttempt, type QueuedRangeRead, type QueuedTxnError, type QueuedTxnRecord } from './offline-queue.ts';
+import { RecordingReader, type LazyTsReader } from './offline-reader.ts';
 import { Transaction, runTransaction, type TransactionOptions, type TxnBackend, type TxnReader, type TxnValueChecks } from './transaction.ts';
 
 /** How long the online run may take to get its start ts and reads before the transaction is queued, ms. */
@@ -55,6 +54,8 @@ export const OFFLINE_DECIDE_MS_DEFAULT = 3000;
 export const OFFLINE_RETRY_MS_MIN = 250;
 /** Longest wait between two tries of the queue, ms. */
 export const OFFLINE_RETRY_MS_MAX = 10_000;
+/** How long a committed record stays in the store (emptied) for other clients sharing it to learn the outcome, ms. */
+export const OFFLINE_COMMITTED_KEPT_MS = 10 * 60_000;
 
 /** A transaction function run again when the quorum is back (`registerMutator`). */
 export type Mutator<A = unknown, T = unknown> = (tx: Transaction, args: A) => Promise<T>;
@@ -98,6 +99,27 @@ export interface OfflineQueueOptions {
   decideMs: number;
   txnsMax: number;
   bytesMax: number;
+  /**
+   * Runs a drain so that no other client sharing the store drains at once (a browser's tabs: a
+   * Web Lock). Absent: this client is the store's only one.
+   */
+  exclusive?: (drain: () => Promise<void>) => Promise<void>;
+}
+
+/**
+ * A queued transaction's commit as the backend runs it: 2PC at `startTs` with conflicts checked
+ * since `readTs` (read keys are `lock` mutations), GC held at `readTs` (`SafePointPassed` if it
+ * passed it), each range re-read at the commit ts and compared (`WriteConflict` naming its
+ * start if it changed).
+ */
+export interface QueuedCommit {
+  startTs: bigint;
+  /** Distinct keys, sorted; the first is the primary. */
+  mutations: Mutation[];
+  readTs: bigint;
+  ranges: QueuedRangeRead[];
+  lockTtlMs: number;
+  beganAtMs: number;
 }
 
 /** What the queue needs of a client. */
@@ -109,15 +131,11 @@ export interface OfflineBackend {
   readonly online: TxnBackend;
   /** A reader at this device's replica's resolved ts (no leader, no quorum). */
   localReader(): LazyTsReader;
-  /** Keeps GC at or below `ts` until the returned release (`SafePointPassed` if it is past already). */
-  holdTs(ts: bigint): Promise<() => void>;
   getTimestamp(signal?: AbortSignal): Promise<bigint>;
-  /** A queued transaction's 2PC commit: conflicts since `readTs`, `check(commitTs)` before the primary commits. */
-  commitQueued(startTs: bigint, mutations: Mutation[], o: { readTs: bigint; lockTtlMs: number; beganAtMs: number; check: (commitTs: bigint) => Promise<void> }): Promise<{ commitTs: bigint }>;
-  /** Live pairs of `[start, end)` at `ts`, reading around the locks of the transaction `ownStartTs`. */
-  scanAt(ts: bigint, ownStartTs: bigint, start: Uint8Array, end: Uint8Array): AsyncIterable<KvPair>;
+  /** A queued transaction's commit (`QueuedCommit`: `commitQueuedTxn` of `offline-backend.ts`). */
+  commitQueued(c: QueuedCommit): Promise<{ commitTs: bigint }>;
   /** Decides an attempt on its primary: committed (at its ts), or rolled back now. Throws when it cannot be reached. */
-  decideAttempt(a: QueuedAttempt): Promise<{ committed: bigint } | { rolledBack: true }>;
+  decideAttempt(a: Pick<QueuedAttempt, 'startTs' | 'primary'>): Promise<{ committed?: bigint }>;
 }
 
 interface Deferred {
@@ -145,13 +163,21 @@ function slot(key: Uint8Array): string {
   return s;
 }
 
+/** An error's kind: a `PeerKVError`'s, or a browser call's (`BrowserKvError`, same kinds). */
 function kindOf(e: unknown): string | undefined {
-  return e instanceof PeerKVError ? e.kind : undefined;
+  const kind = e instanceof Error ? (e as { kind?: unknown }).kind : undefined;
+  return typeof kind === 'string' ? kind : undefined;
+}
+
+function keysOf(e: unknown): Uint8Array[] | undefined {
+  const keys = e instanceof Error ? (e as { keys?: unknown }).keys : undefined;
+  return Array.isArray(keys) ? (keys as Uint8Array[]) : undefined;
 }
 
 function toQueuedError(e: unknown): QueuedTxnError {
   const out: QueuedTxnError = { kind: kindOf(e) ?? 'Error', message: e instanceof Error ? e.message : String(e) };
-  if (e instanceof PeerKVError && e.keys) out.keys = e.keys;
+  const keys = keysOf(e);
+  if (keys) out.keys = keys;
   return out;
 }
 
@@ -211,6 +237,8 @@ export class OfflineTxns {
   /** The queued transactions, in queue order. */
   async pending(): Promise<PendingTxn[]> {
     await this.load();
+    // Another client may have queued or settled some (not while this one drains: it writes them).
+    if (this.draining === undefined) await this.refresh();
     this.kick();
     return this.ordered().map((r) => {
       const p: PendingTxn = { id: r.id, createdAtMs: r.createdAtMs, state: this.stateOf(r), attempts: r.attempts };
@@ -224,7 +252,7 @@ export class OfflineTxns {
   async whenSettled(id: string): Promise<{ commitTs: bigint; reran: boolean }> {
     await this.load();
     const h = this.handles.get(id);
-    if (h === undefined) throw new PeerKVError('InvalidArgument', `no queued transaction ${id} (committed ones leave the queue)`);
+    if (h === undefined) throw new PeerKVError('InvalidArgument', `no queued transaction ${id} (committed ones are forgotten after OFFLINE_COMMITTED_KEPT_MS)`);
     return h.promise;
   }
 
@@ -241,7 +269,8 @@ export class OfflineTxns {
   /** Commits what is queued now, in order, as far as the quorum answers (the queue also retries by itself). */
   drain(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    this.draining ??= this.drainLoop().finally(() => {
+    const exclusive = this.o.exclusive ?? ((fn) => fn());
+    this.draining ??= exclusive(() => this.drainLoop()).finally(() => {
       this.draining = undefined;
     });
     return this.draining;
@@ -370,20 +399,43 @@ export class OfflineTxns {
 
   // ------------------------------------------------------------------ the queue
 
+  /** The queue as first read from its store. */
   private load(): Promise<void> {
-    this.loading ??= (async () => {
-      for (const r of await this.o.store.load()) {
-        this.records.set(r.id, r);
-        if (r.seq >= this.nextSeq) this.nextSeq = r.seq + 1;
-        const h = deferred();
-        if (r.status === 'rejected') {
-          h.state = 'rejected';
-          h.reject(new PeerKVError('QueuedTxnConflict', r.lastError?.message ?? 'rejected', undefined, r.lastError?.keys));
-        }
-        this.handles.set(r.id, h);
-      }
-    })();
+    this.loading ??= this.refresh();
     return this.loading;
+  }
+
+  /**
+   * Reads the queue again from its store, which is the truth when several clients (a browser's
+   * tabs) share it: new records join, and a record another client settled settles here too.
+   * Committed records are kept `OFFLINE_COMMITTED_KEPT_MS` for that, then dropped.
+   */
+  private async refresh(): Promise<void> {
+    const now = this.b.clock.now();
+    const stored = await this.o.store.load();
+    const seen = new Set<string>();
+    for (const r of stored) {
+      seen.add(r.id);
+      if (r.seq >= this.nextSeq) this.nextSeq = r.seq + 1;
+      let h = this.handles.get(r.id);
+      if (h === undefined) this.handles.set(r.id, (h = deferred()));
+      if (r.status === 'committed') {
+        this.records.delete(r.id);
+        if (h.state !== 'committed') {
+          h.state = 'committed';
+          h.resolve({ commitTs: r.commitTs ?? 0n, reran: r.rerun });
+        }
+        if (now - (r.settledAtMs ?? now) > OFFLINE_COMMITTED_KEPT_MS) await this.o.store.delete(r.id);
+        continue;
+      }
+      this.records.set(r.id, r);
+      if (r.status === 'rejected' && h.state !== 'rejected') {
+        h.state = 'rejected';
+        h.reject(new PeerKVError('QueuedTxnConflict', r.lastError?.message ?? 'rejected', undefined, r.lastError?.keys));
+      }
+    }
+    // Dismissed (or long committed) by another client.
+    for (const id of [...this.records.keys()]) if (!seen.has(id)) this.records.delete(id);
   }
 
   private ordered(): QueuedTxnRecord[] {
@@ -411,6 +463,7 @@ export class OfflineTxns {
 
   private async drainLoop(): Promise<void> {
     await this.load();
+    await this.refresh();
     for (;;) {
       if (this.closed) return;
       const next = this.ordered().find((r) => r.status === 'queued');
@@ -433,7 +486,7 @@ export class OfflineTxns {
     try {
       if (rec.attempt !== undefined) {
         const d = await this.b.decideAttempt(rec.attempt);
-        if ('committed' in d) return await this.settle(rec, d.committed, rec.rerun);
+        if (d.committed !== undefined) return await this.settle(rec, d.committed, rec.rerun);
         delete rec.attempt;
         await this.o.store.put(rec);
       }
@@ -448,43 +501,24 @@ export class OfflineTxns {
 
   /** Commits the recorded writes if nothing the transaction read or wrote changed since its read ts. */
   private async commitRecorded(rec: QueuedTxnRecord): Promise<'next' | 'later'> {
-    let release: () => void;
+    const mutations: Mutation[] = [...rec.writes, ...rec.reads.map((key): Mutation => ({ op: 'lock', key }))].sort((a, b) => compareKeys(a.key, b.key));
+    const startTs = await this.b.getTimestamp();
+    rec.attempt = { startTs, primary: mutations[0].key, keys: mutations.map((m) => m.key) };
+    rec.attempts++;
+    await this.o.store.put(rec);
     try {
-      release = await this.b.holdTs(rec.readTs);
+      const { commitTs } = await this.b.commitQueued({ startTs, mutations, readTs: rec.readTs, ranges: rec.ranges, lockTtlMs: LOCK_TTL_MS_DEFAULT, beganAtMs: this.b.clock.now() });
+      return await this.settle(rec, commitTs, false);
     } catch (e) {
-      if (kindOf(e) !== 'SafePointPassed') throw e;
-      return this.conflict(rec, [...rec.reads, ...rec.writes.map((m) => m.key), ...rec.ranges.map((g) => g.start)], `GC passed its read ts ${rec.readTs}: what it read can no longer be checked`);
-    }
-    try {
-      const mutations: Mutation[] = [...rec.writes, ...rec.reads.map((key): Mutation => ({ op: 'lock', key }))].sort((a, b) => compareKeys(a.key, b.key));
-      const startTs = await this.b.getTimestamp();
-      rec.attempt = { startTs, primary: mutations[0].key, keys: mutations.map((m) => m.key) };
-      rec.attempts++;
-      await this.o.store.put(rec);
-      try {
-        const { commitTs } = await this.b.commitQueued(startTs, mutations, { readTs: rec.readTs, lockTtlMs: LOCK_TTL_MS_DEFAULT, beganAtMs: this.b.clock.now(), check: (ts) => this.checkRanges(rec, ts, startTs) });
-        return await this.settle(rec, commitTs, false);
-      } catch (e) {
-        const kind = kindOf(e);
-        if (kind !== 'WriteConflict' && kind !== 'TxnAborted') throw e;
-        // Refused before its primary committed: this attempt never commits.
-        delete rec.attempt;
-        if (kind === 'TxnAborted') throw e;
-        return await this.conflict(rec, (e as PeerKVError).keys ?? [], (e as Error).message);
+      const kind = kindOf(e);
+      if (kind !== 'WriteConflict' && kind !== 'TxnAborted' && kind !== 'SafePointPassed') throw e;
+      // Refused before its primary committed (or before its first prewrite): this attempt never commits.
+      delete rec.attempt;
+      if (kind === 'TxnAborted') throw e;
+      if (kind === 'SafePointPassed') {
+        return await this.conflict(rec, mutations.map((m) => m.key).concat(rec.ranges.map((g) => g.start)), `GC passed its read ts ${rec.readTs}: what it read can no longer be checked`);
       }
-    } finally {
-      release();
-    }
-  }
-
-  /** Each recorded range holds at `commitTs` what it held at the read ts (`WriteConflict` naming its start otherwise). */
-  private async checkRanges(rec: QueuedTxnRecord, commitTs: bigint, startTs: bigint): Promise<void> {
-    for (const g of rec.ranges) {
-      const pairs: KvPair[] = [];
-      for await (const p of this.b.scanAt(commitTs, startTs, g.start, g.end)) pairs.push(p);
-      if (!digestsEqual(await rangeDigest(pairs), g.digest)) {
-        throw new PeerKVError('WriteConflict', `a range it scanned at ${rec.readTs} changed before ${commitTs}`, undefined, [g.start]);
-      }
+      return await this.conflict(rec, keysOf(e) ?? [], (e as Error).message);
     }
   }
 
@@ -541,12 +575,17 @@ export class OfflineTxns {
     return this.settle(rec, info.commitTs ?? info.startTs, true);
   }
 
-  /** Committed: it leaves the queue. */
+  /**
+   * Committed: it leaves the queue. Its record stays, emptied, as `committed` for
+   * `OFFLINE_COMMITTED_KEPT_MS`, so another client sharing the store learns the outcome.
+   */
   private async settle(rec: QueuedTxnRecord, commitTs: bigint, reran: boolean): Promise<'next'> {
-    await this.o.store.delete(rec.id);
+    const done: QueuedTxnRecord = { ...rec, status: 'committed', commitTs, rerun: reran, settledAtMs: this.b.clock.now(), reads: [], ranges: [], writes: [] };
+    delete done.attempt;
+    delete done.lastError;
+    await this.o.store.put(done);
     this.records.delete(rec.id);
     const h = this.handles.get(rec.id);
-    this.handles.delete(rec.id);
     if (h) {
       h.state = 'committed';
       h.resolve({ commitTs, reran });
