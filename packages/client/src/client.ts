@@ -6,7 +6,7 @@
  */
 import type { Peer, RegionError } from '@peerkv/pd';
 import { compareKeys, regionContainsKey } from '@peerkv/pd';
-import type { KvOp, ReadConsistency, Result } from '@peerkv/store';
+import type { GcLockResolver, KvOp, ReadConsistency, Result } from '@peerkv/store';
 import type { Mutation } from '@peerkv/txn';
 import { CLIENT_LEASE_MS, CLIENT_WRITE_WINDOW_SEQS, StoreClosedError } from '@peerkv/store';
 import { BACKOFF_DEFAULT, REAL_CLOCK, backoffDelayMs, sleepFor, type BackoffOptions, type Clock } from './backoff.ts';
@@ -833,6 +833,16 @@ export class PeerKV {
     // An old ts is registered with PD before its first read (`SafePointPassed` if GC passed it).
     if (ts !== undefined) await routing.gc?.ensureCovered(at);
     return new Snapshot(reader, VALUE_CHECKS);
+  }
+
+  /**
+   * This client's lock resolver as a store's GC worker uses it (`StoreOptions.gcLockResolver`):
+   * the expired locks a store cannot resolve with its own handlers (a primary on another store,
+   * async commit) are resolved as a reader would, through their primaries (a writer's view: no
+   * push, a live lock is left alone). Each call resolves at most `RESOLVE_LOCKS_PER_CALL_MAX`.
+   */
+  gcLockResolver(): GcLockResolver {
+    return { resolveLocks: async (locks) => void (await this.txnLayer().resolver.resolve(locks, 0n)) };
   }
 
   private txnLayer(): { routing: TxnRouting; resolver: LockResolver; backend: TxnBackend } {

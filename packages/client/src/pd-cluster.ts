@@ -9,7 +9,7 @@
  */
 import type { GcRegisterResult, Region, ScheduleConfig, StoreMeta } from '@peerkv/pd';
 import { DEFAULT_SCHEDULE_CONFIG, regionContainsKey } from '@peerkv/pd';
-import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, PD_REGION_ID, Store, storeColumnFamilies, type LocalRouterOptions, type PdClient, type Result, type StoreOptions } from '@peerkv/store';
+import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, PD_REGION_ID, Store, storeColumnFamilies, type GcLockResolver, type LocalRouterOptions, type PdClient, type Result, type StoreOptions } from '@peerkv/store';
 import type { KvEngine } from '@peerkv/storage';
 import { PeerKVError } from './errors.ts';
 import type { ClusterStatus, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
@@ -47,6 +47,12 @@ export class PdCluster implements PdService, StoreResolver, StatusSource {
   /** The engine name each running store uses. */
   readonly engineOf = new Map<number, string>();
   readonly pdClient: PdClient;
+  /**
+   * The lock resolver the stores' GC workers use for locks they cannot resolve themselves
+   * (`StoreOptions.gcLockResolver`): set it to a client's (`kv.gcLockResolver()`), on the same
+   * clock as the cluster. Unset, those locks wait for a reader.
+   */
+  gcLockResolver: GcLockResolver | undefined;
   private readonly clusterId: string;
 
   constructor(private readonly o: PdClusterOptions) {
@@ -66,6 +72,7 @@ export class PdCluster implements PdService, StoreResolver, StatusSource {
       engine,
       transport: this.router.transportFor(storeId),
       pdClient: this.pdClient,
+      gcLockResolver: { resolveLocks: (locks) => this.gcLockResolver?.resolveLocks(locks) ?? Promise.resolve() },
       address: name,
       labels,
     });

@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryEngine, type KvEngine } from '@peerkv/storage';
-import { CF_WRITE } from '@peerkv/txn';
+import { CF_LOCK, CF_WRITE } from '@peerkv/txn';
 import { PdCluster, PeerKV, PeerKVError, codec, type PdService } from '../src/index.ts';
 import { until } from './until.ts';
 
@@ -178,6 +178,65 @@ describe('GC with live readers', () => {
         { retriesMax: 0 },
       );
       await expect(failed).rejects.toMatchObject({ kind: 'SafePointPassed' });
+    } finally {
+      kv.close();
+      await close();
+    }
+  });
+  it('a lock left by a client that died after committing its primary is resolved by the GC worker before the primary\'s commit record goes', async () => {
+    const { c, engine, close } = await start();
+    const kv = new PeerKV({ pd: pdOf(c, { registration: 'up' }), stores: c, dataModel: 'mvcc' });
+    try {
+      const store = [...c.stores.values()][0];
+      const route = (await c.getRegion(k('hp')))!;
+      const send = async (q: object): Promise<void> => {
+        const r = await store.handle({ regionId: route.region.id, epoch: route.region.epoch, timeoutMs: 2000, ...q } as never);
+        expect(r).toMatchObject({ ok: true, value: { ok: true } });
+      };
+      // A client prewrote hp (primary) and hs, committed hp, and died (it never registered with PD).
+      const dead = await kv.getTimestamp();
+      await send({ type: 'txnPrewrite', mutations: [{ op: 'put', key: k('hp'), value: k('P1') }, { op: 'put', key: k('hs'), value: k('S1') }], primary: k('hp'), startTs: dead, lockTtlMs: 50, txnSize: 2, mode: { kind: 'twoPc' } });
+      await send({ type: 'txnCommit', keys: [k('hp')], startTs: dead, commitTs: await kv.getTimestamp() });
+      // A newer commit supersedes hp's record; the safe point may then pass both.
+      await kv.put(k('hp'), k('P2'));
+      await sleep(400);
+      // GC collects hp's superseded record: the dead client's record must not go while hs is locked.
+      await gcUntil(c, 'hp\'s superseded version collected', async () => (await versionsOf(engine, 'hp')) === 1);
+      expect((await c.getGcSafePoint()) > dead).toBe(true);
+      let locksLeft = 0;
+      for await (const _ of engine.scan(CF_LOCK)) locksLeft++;
+      // hs reads as committed, not rolled back by a reader that found no trace of hp's commit ...
+      expect(t(await kv.get(k('hs')))).toBe('S1');
+      expect(t(await kv.get(k('hp')))).toBe('P2');
+      // ... because the worker committed it before GC passed it (no lock was left for the reader).
+      expect(locksLeft).toBe(0);
+      expect(store.gcStatus().stats.locksResolved).toBeGreaterThanOrEqual(1);
+    } finally {
+      kv.close();
+      await close();
+    }
+  });
+  it('a lock the GC worker cannot resolve (its transaction is alive) holds PD\'s safe point behind it until it goes', async () => {
+    const { c, close } = await start();
+    const kv = new PeerKV({ pd: pdOf(c, { registration: 'absent' }), stores: c, dataModel: 'mvcc' });
+    try {
+      const store = [...c.stores.values()][0];
+      const route = (await c.getRegion(k('lk')))!;
+      const send = async (q: object): Promise<void> => {
+        const r = await store.handle({ regionId: route.region.id, epoch: route.region.epoch, timeoutMs: 2000, ...q } as never);
+        expect(r).toMatchObject({ ok: true, value: { ok: true } });
+      };
+      const live = await kv.getTimestamp();
+      await send({ type: 'txnPrewrite', mutations: [{ op: 'put', key: k('lk'), value: k('L') }], primary: k('lk'), startTs: live, lockTtlMs: 60_000, txnSize: 1, mode: { kind: 'twoPc' } });
+      for (let i = 0; i < 3; i++) await kv.put(k('x'), k(`v${i}`));
+      // Past the life time and the PD leader's hold: without the lock the safe point would pass it.
+      await gcUntil(c, 'the safe point moved', async () => (await c.getGcSafePoint()) > 0n);
+      await sleep(1200);
+      for (let i = 0; i < 3; i++) await store.gcRound();
+      expect(await c.getGcSafePoint()).toBeLessThanOrEqual(live);
+      // Its transaction rolls back: the registration goes and the safe point moves on.
+      await send({ type: 'txnRollback', keys: [k('lk')], startTs: live });
+      await gcUntil(c, 'the safe point passed the lock', async () => (await c.getGcSafePoint()) > live);
     } finally {
       kv.close();
       await close();

@@ -130,6 +130,22 @@ export class GcSafePointKeeper {
   }
 
   /**
+   * How far the registrations alone let the safe point move (TiDB's GC worker learns this from
+   * PD's `UpdateServiceGCSafePoint`): the oldest live registration's start ts, `undefined`
+   * when none is live, or `hold` while not leading or in the hold after taking over (the
+   * registrations of the previous leader are not known here yet). With `servicePrefix`, only
+   * the registrations whose service id starts with it.
+   */
+  registrationsFloor(nowMsRaw: number, servicePrefix = ''): Timestamp | undefined | 'hold' {
+    const nowMs = Math.floor(nowMsRaw);
+    if (this.leaderSinceMs === undefined || nowMs - this.leaderSinceMs < this.config.serviceTtlMsMax) return 'hold';
+    this.dropExpired(nowMs);
+    let floor: Timestamp | undefined;
+    for (const [id, r] of this.services) if (id.startsWith(servicePrefix) && (floor === undefined || r.minStartTs < floor)) floor = r.minStartTs;
+    return floor;
+  }
+
+  /**
    * A `setGcSafePoint` command to propose in this scheduling round, or null (not leading,
    * holding after a leader change, proposed too recently, or nothing to advance).
    */

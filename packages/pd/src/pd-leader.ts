@@ -124,6 +124,11 @@ export class PdLeader {
     return this.gc.register(serviceId, minStartTs, ttlMs, nowMs, this.sm.gcSafePoint);
   }
 
+  /** The oldest live GC registration (`GcSafePointKeeper.registrationsFloor`). */
+  gcRegistrationsFloor(nowMs: number, servicePrefix?: string): bigint | undefined | 'hold' {
+    return this.isLeader ? this.gc.registrationsFloor(nowMs, servicePrefix) : 'hold';
+  }
+
   /** One unique id from memory, or undefined (an id batch proposal is pending). */
   allocId(): number | undefined {
     return this.isLeader ? this.ids.alloc() : undefined;

@@ -19,17 +19,35 @@
  *   starts over, which is only repeated work (collecting is idempotent). A pass keeps the safe
  *   point it began with; a region whose epoch changed (split, merge) or whose leader moved
  *   drops its cursor and starts again from its start at the next round where it leads.
- * - **Locks are not resolved here** (TiKV's GC resolves every lock below the safe point before
- *   collecting): `gc` never drops locks, and the keeper holds the safe point behind every live
- *   client's oldest start ts, but a lock left by a client that died after committing its primary
- *   whose primary's commit record is then superseded below the safe point could be rolled back
- *   by a later reader. See the store README's GC section.
+ * - **Locks first** (TiKV's GC worker resolves every lock below the safe point before it
+ *   collects). A lock must never outlive the commit record of its primary: a client that died
+ *   after committing its primary leaves its secondaries locked, and if a newer commit below the
+ *   safe point superseded that record and GC dropped it, the reader that meets a secondary would
+ *   find no trace of the commit and roll it back. So each round, before it learns the safe point:
+ *   1. it reads every lock in this store's engine (all its replicas, led or not, so a leader
+ *      change never leaves a region's locks unregistered; at most `GC_LOCKS_SCANNED_MAX`);
+ *   2. it resolves the expired ones of the regions it leads (at most
+ *      `GC_LOCKS_RESOLVED_PER_ROUND_MAX`): a 2PC lock whose primary is in a region it leads too
+ *      with its own handlers (`txnCheckStatus` on the primary, rolling back one whose prewrite
+ *      never came, then `txnResolveLock` on the locks); any other (primary on another store,
+ *      async commit) through `StoreOptions.gcLockResolver`, a client's lock resolver (the store
+ *      has no request path to other stores of its own; TiKV's GC worker, too, resolves as a
+ *      client would). Without one, such a lock is left to the readers that meet it;
+ *   3. it registers the oldest start ts of the locks left as its own GC service
+ *      (`store-<id>-locks`, `PdClient.registerGcService`), so PD's keeper never moves the safe
+ *      point past a lock (or removes the registration when none is left); a lock already below
+ *      the safe point holds it where it is;
+ *   4. it collects at no more than the oldest lock it saw (collecting less is always safe).
+ *   A lock the worker cannot resolve thus holds GC back until a reader resolves it.
  */
-import type { RegionEpoch } from '@peerkv/pd';
+import { compareKeys, type GcRegisterResult, type RegionEpoch } from '@peerkv/pd';
+import { MvccReader, keyIsLocked, physicalMs, type Lock } from '@peerkv/txn';
 import type { StoreContext } from './context.ts';
+import type { GcLockResolver, LockMet } from './options.ts';
 import type { PdService } from './pd-service.ts';
 import { PD_REGION_ID } from './pd-host.ts';
-import type { RequestOf, ResponseOf } from './request-types.ts';
+import type { RegionPeer, Result } from './peer.ts';
+import type { StoreService } from './request-types.ts';
 
 /** Time between two GC rounds, ms (TiKV's GC runs every `tikv_gc_run_interval`, 10 min; a browser store rounds more often, with less to do each time). */
 export const GC_WORKER_INTERVAL_MS = 30_000;
@@ -43,6 +61,14 @@ export const GC_REQUEST_TIMEOUT_MS = 5000;
 export const GC_SAFE_POINT_TIMEOUT_MS = 2000;
 /** Regions whose progress is remembered at most (a store holds far fewer; the oldest entries go first). */
 export const GC_REGIONS_TRACKED_MAX = 65_536;
+/** Locks one round reads from the engine, at most (more: the safe point is held where it is). */
+export const GC_LOCKS_SCANNED_MAX = 65_536;
+/** Expired locks one round tries to resolve, at most. */
+export const GC_LOCKS_RESOLVED_PER_ROUND_MAX = 256;
+/** The service id prefix of the stores' lock registrations with PD (`store-<id>-locks`). */
+export const GC_LOCK_SERVICE_PREFIX = 'store-';
+/** TTL of the lock registration, in rounds (refreshed every round; PD caps it at its `serviceTtlMsMax`). */
+export const GC_LOCK_REGISTRATION_TTL_ROUNDS = 3;
 
 /** Where a region's collection stands. */
 interface RegionGcProgress {
@@ -62,6 +88,12 @@ export interface GcRoundResult {
   regionsCollected: number;
   /** Requests answered with a region error or a refusal (the region is tried again next round). */
   failures: number;
+  /** Locks in this store's engine when the round began (`GC_LOCKS_SCANNED_MAX` + 1: more than the scan reads). */
+  locksSeen: number;
+  /** Expired locks the round resolved (committed or rolled back). */
+  locksResolved: number;
+  /** The oldest start ts of the locks left, registered with PD (absent: none left). */
+  oldestLockTs?: bigint;
 }
 
 /** The counters `status` and tests read. */
@@ -70,26 +102,42 @@ export interface GcWorkerStats {
   versionsDropped: number;
   regionsCollected: number;
   failures: number;
+  locksResolved: number;
+  /** Lock phases that failed to read the locks: that round collected nothing. */
+  lockPhaseFailures: number;
+  /** Registrations of the oldest lock PD did not take (unreachable, no leader). */
+  registrationFailures: number;
 }
 
-type GcHandle = (q: RequestOf<'txnGc'>) => Promise<ResponseOf<'txnGc'>>;
+type GcHandle = StoreService['handle'];
+
+/** A lock the round read, with the region holding it when this store leads that region. */
+interface FoundLock {
+  key: Uint8Array;
+  lock: Lock;
+  led?: RegionPeer;
+}
 
 export class GcWorker {
   /** The highest PD safe point this store has learned (0 until one is): reads below it are refused. */
   safePoint = 0n;
   /** The safe point known one round ago (or at start): what the next round collects at. */
   private collectable = 0n;
-  readonly stats: GcWorkerStats = { rounds: 0, versionsDropped: 0, regionsCollected: 0, failures: 0 };
+  readonly stats: GcWorkerStats = { rounds: 0, versionsDropped: 0, regionsCollected: 0, failures: 0, locksResolved: 0, lockPhaseFailures: 0, registrationFailures: 0 };
   private readonly progress = new Map<number, RegionGcProgress>();
   private timer: unknown;
   private running: Promise<GcRoundResult> | undefined;
   private stopped = true;
+  /** Whether this store's lock registration may be live at PD (removed once no lock is left). */
+  private lockRegistered = false;
+  private refreshTimer: unknown;
 
   constructor(
     private readonly ctx: StoreContext,
-    private readonly pd: Pick<PdService, 'pdState'>,
+    private readonly pd: Pick<PdService, 'pdState' | 'pdIsLeader' | 'pdRegisterGcService'>,
     private readonly handle: GcHandle,
     readonly intervalMs: number = GC_WORKER_INTERVAL_MS,
+    private readonly lockResolver?: GcLockResolver,
   ) {}
 
   /** Starts the periodic rounds (the store calls this when it serves transactions). */
@@ -110,6 +158,7 @@ export class GcWorker {
     this.stopped = true;
     if (this.timer !== undefined) this.ctx.timers.clearTimeout(this.timer);
     this.timer = undefined;
+    this.clearRefresh();
   }
 
   private arm(): void {
@@ -147,11 +196,22 @@ export class GcWorker {
   }
 
   private async runRound(): Promise<GcRoundResult> {
-    const safePoint = this.collectable;
-    this.collectable = await this.learnSafePoint();
-    const out: GcRoundResult = { safePoint, pages: 0, versionsDropped: 0, regionsCollected: 0, failures: 0 };
+    const out: GcRoundResult = { safePoint: this.collectable, pages: 0, versionsDropped: 0, regionsCollected: 0, failures: 0, locksSeen: 0, locksResolved: 0 };
     this.stats.rounds++;
-    if (safePoint === 0n) return out;
+    let locksGuarded = true;
+    try {
+      await this.guardLocks(out);
+    } catch {
+      locksGuarded = false;
+    }
+    if (!locksGuarded) this.stats.lockPhaseFailures++;
+    this.stats.locksResolved += out.locksResolved;
+    this.collectable = await this.learnSafePoint();
+    // Never past a lock this store holds (a lock below the safe point is only possible when the
+    // registration came too late: then collect less).
+    const safePoint = out.oldestLockTs !== undefined && out.oldestLockTs < out.safePoint ? out.oldestLockTs : out.safePoint;
+    out.safePoint = safePoint;
+    if (safePoint === 0n || !locksGuarded) return out;
     for (const regionId of this.ledRegions()) {
       if (out.pages >= GC_PAGES_PER_ROUND_MAX || this.ctx.closed) break;
       await this.collectRegion(regionId, safePoint, out);
@@ -200,6 +260,162 @@ export class GcWorker {
     }
   }
 
+  /**
+   * The lock phase (see the module header): reads this store's locks, resolves the expired ones
+   * it can, registers the oldest left. Throws when the locks could not be read (the round then
+   * collects nothing); a registration PD did not take is counted, and the round still collects
+   * no further than the oldest lock here.
+   */
+  private async guardLocks(out: GcRoundResult): Promise<void> {
+    let found = await this.readLocks();
+    out.locksSeen = found.length;
+    if (found.length > 0 && this.ctx.pdClient !== undefined) {
+      const ts = await this.ctx.pdClient.getTimestamps(1, { timeoutMs: GC_SAFE_POINT_TIMEOUT_MS });
+      if (ts.ok) {
+        const before = found.length;
+        if (await this.resolveExpired(found.slice(0, GC_LOCKS_SCANNED_MAX), ts.value.first)) {
+          // What is left, as this engine holds it now (resolutions elsewhere applied here too).
+          found = await this.readLocks();
+          out.locksResolved = Math.max(0, before - found.length);
+        }
+      }
+    }
+    const complete = found.length <= GC_LOCKS_SCANNED_MAX;
+    let oldest: bigint | undefined;
+    for (const f of found) if (oldest === undefined || f.lock.startTs < oldest) oldest = f.lock.startTs;
+    // A scan cut short saw only some locks: hold the safe point where it is.
+    if (!complete) oldest = oldest === undefined || this.safePoint < oldest ? this.safePoint : oldest;
+    if (oldest !== undefined) out.oldestLockTs = oldest;
+    if (!(await this.registerOldestLock(oldest))) this.stats.registrationFailures++;
+  }
+
+  /** Every lock in the engine (all of this store's replicas), up to one more than `GC_LOCKS_SCANNED_MAX`. */
+  private async readLocks(): Promise<FoundLock[]> {
+    const snap = await this.ctx.engine.snapshot();
+    const found: FoundLock[] = [];
+    try {
+      for await (const { key, lock } of new MvccReader(snap).locks({}, GC_LOCKS_SCANNED_MAX + 1)) found.push({ key, lock });
+    } finally {
+      await snap.release();
+    }
+    const led = this.ledPeers();
+    for (const f of found) {
+      const peer = regionHolding(led, f.key);
+      if (peer !== undefined) f.led = peer;
+    }
+    return found;
+  }
+
+  /**
+   * Resolves the expired locks of regions this store leads (see the module header): a 2PC
+   * transaction whose primary is in a region it leads with its own handlers, transaction by
+   * transaction (the primary's status, then each region's locks of it committed or rolled back);
+   * the others through `gcLockResolver`. True when it tried any.
+   */
+  private async resolveExpired(found: FoundLock[], currentTs: bigint): Promise<boolean> {
+    const byTxn = new Map<bigint, FoundLock[]>();
+    const elsewhere: LockMet[] = [];
+    let budget = GC_LOCKS_RESOLVED_PER_ROUND_MAX;
+    const led = this.ledPeers();
+    for (const f of found) {
+      if (budget === 0) break;
+      if (f.led === undefined || physicalMs(f.lock.startTs) + f.lock.ttlMs >= physicalMs(currentTs)) continue;
+      budget--;
+      if (f.lock.useAsyncCommit || regionHolding(led, f.lock.primary) === undefined) {
+        elsewhere.push(keyIsLocked(f.key, f.lock) as LockMet);
+        continue;
+      }
+      const list = byTxn.get(f.lock.startTs) ?? [];
+      list.push(f);
+      byTxn.set(f.lock.startTs, list);
+    }
+    if (elsewhere.length > 0 && this.lockResolver !== undefined) await this.lockResolver.resolveLocks(elsewhere).catch(() => undefined);
+    for (const [startTs, locks] of byTxn) {
+      if (this.ctx.closed) break;
+      const primary = locks[0].lock.primary;
+      const primaryPeer = regionHolding(this.ledPeers(), primary);
+      if (primaryPeer === undefined) continue;
+      const status = await this.handle({
+        type: 'txnCheckStatus',
+        regionId: primaryPeer.region.id,
+        epoch: primaryPeer.region.epoch,
+        primaryKey: primary,
+        lockTs: startTs,
+        callerStartTs: 0n,
+        currentTs,
+        rollbackIfNotExist: true,
+        timeoutMs: GC_REQUEST_TIMEOUT_MS,
+      });
+      if (!status.ok || !status.value.ok || status.value.value.kind === 'locked') continue;
+      const commitTs = status.value.value.kind === 'committed' ? status.value.value.commitTs : undefined;
+      const byRegion = new Map<RegionPeer, FoundLock[]>();
+      for (const f of locks) byRegion.set(f.led!, [...(byRegion.get(f.led!) ?? []), f]);
+      for (const [peer, group] of byRegion) {
+        // A failure leaves the locks for the next round (the rescan still counts them).
+        await this.handle({
+          type: 'txnResolveLock',
+          regionId: peer.region.id,
+          epoch: peer.region.epoch,
+          keys: group.map((f) => f.key),
+          startTs,
+          ...(commitTs === undefined ? {} : { commitTs }),
+          timeoutMs: GC_REQUEST_TIMEOUT_MS,
+        });
+      }
+    }
+    return byTxn.size > 0 || (elsewhere.length > 0 && this.lockResolver !== undefined);
+  }
+
+  /** The data region peers this store leads now. */
+  private ledPeers(): RegionPeer[] {
+    return [...this.ctx.peers.values()].filter((p) => p.region.id !== PD_REGION_ID && p.pd === undefined && !p.destroyed && p.isLeader());
+  }
+
+  /**
+   * Registers `oldest` (the oldest lock left; never below the safe point PD has, which it would
+   * refuse: a lock already passed holds the safe point where it is) as this store's GC service,
+   * or removes the registration when no lock is left. False when PD did not take it.
+   */
+  private async registerOldestLock(oldest: bigint | undefined): Promise<boolean> {
+    if (oldest === undefined && !this.lockRegistered) return true;
+    const serviceId = `${GC_LOCK_SERVICE_PREFIX}${this.ctx.storeId}-locks`;
+    const ttlMs = oldest === undefined ? 0 : this.intervalMs * GC_LOCK_REGISTRATION_TTL_ROUNDS;
+    const register = async (ts: bigint): Promise<Result<GcRegisterResult>> => {
+      if (this.pd.pdIsLeader()) return this.pd.pdRegisterGcService(serviceId, ts, ttlMs);
+      const client = this.ctx.pdClient;
+      if (client?.registerGcService === undefined) return { ok: false, error: { kind: 'NotLeader', regionId: PD_REGION_ID } };
+      return client.registerGcService(serviceId, ts, ttlMs, { timeoutMs: GC_SAFE_POINT_TIMEOUT_MS });
+    };
+    let ts = oldest ?? 0n;
+    let r = await register(ts);
+    if (r.ok && r.value.kind === 'error' && r.value.error.kind === 'SafePointPassed') r = await register((ts = r.value.error.gcSafePoint));
+    const ok = r.ok && r.value.kind === 'ok';
+    // After a failed removal, try again next round (it lapses with its TTL anyway).
+    if (ok || oldest !== undefined) this.lockRegistered = oldest !== undefined;
+    this.clearRefresh();
+    // PD may grant less than a round's worth (its serviceTtlMsMax): refresh within the grant meanwhile.
+    if (r.ok && r.value.kind === 'ok' && oldest !== undefined && r.value.ttlMs < this.intervalMs * 2) this.armRefresh(() => register(ts), r.value.ttlMs);
+    return ok;
+  }
+
+  /** Re-registers every third of the granted TTL until the next round registers again. */
+  private armRefresh(register: () => Promise<Result<GcRegisterResult>>, grantedMs: number): void {
+    if (this.stopped || this.ctx.closed) return;
+    this.refreshTimer = this.ctx.timers.setTimeout(() => {
+      this.refreshTimer = undefined;
+      void register()
+        .then((r) => {
+          if (r.ok && r.value.kind === 'ok' && this.refreshTimer === undefined && this.lockRegistered) this.armRefresh(register, r.value.ttlMs);
+        })
+        .catch(() => undefined);
+    }, Math.max(1, Math.floor(grantedMs / 3)));
+  }
+
+  private clearRefresh(): void {
+    if (this.refreshTimer !== undefined) this.ctx.timers.clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+  }
+
   private progressOf(regionId: number): RegionGcProgress {
     let p = this.progress.get(regionId);
     if (p === undefined) {
@@ -213,6 +429,11 @@ export class GcWorker {
     }
     return p;
   }
+}
+
+/** The peer among `peers` whose region holds `key`. */
+function regionHolding(peers: readonly RegionPeer[], key: Uint8Array): RegionPeer | undefined {
+  return peers.find((p) => compareKeys(key, p.region.startKey) >= 0 && (p.region.endKey.length === 0 || compareKeys(key, p.region.endKey) < 0));
 }
 
 function sameEpoch(a: RegionEpoch, b: RegionEpoch): boolean {

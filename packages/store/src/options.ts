@@ -4,6 +4,7 @@
  * throws. No behaviour lives here.
  */
 import type { GcConfig, Peer, RegionEpoch } from '@peerkv/pd';
+import type { KeyError } from '@peerkv/proto';
 import type { Config as RaftConfig } from '@peerkv/raft';
 import type { Durability, KvEngine } from '@peerkv/storage';
 import { systemClock, type Clock, type RegionMessage } from '@peerkv/transport';
@@ -52,6 +53,18 @@ export const REAL_TIMERS: Timers = systemClock;
 /** Store settings; every limit is named with its unit. */
 /** Default of `StoreOptions.safeTsIntervalMs`, ms. */
 export const SAFE_TS_INTERVAL_MS_DEFAULT = 1000;
+
+/** A lock as a reader meets it (`KeyIsLocked`). */
+export type LockMet = Extract<KeyError, { kind: 'KeyIsLocked' }>;
+
+/**
+ * Resolves locks for the GC worker that it cannot resolve itself: a client's lock resolver
+ * (`PeerKV.gcLockResolver()`), which asks each transaction's primary and commits or rolls
+ * back the locks as it decided. A lock still alive is left alone.
+ */
+export interface GcLockResolver {
+  resolveLocks(locks: LockMet[]): Promise<void>;
+}
 
 export interface StoreOptions {
   storeId: number;
@@ -127,6 +140,14 @@ export interface StoreOptions {
   snapshotTransfer?: Partial<SnapshotTransferLimits>;
   /** The GC safe point's knobs on this store's PD replica when it leads (`GcConfig`: life time, registration TTLs); PD's defaults when absent. */
   pdGc?: Partial<GcConfig>;
+  /** Time between two rounds of this store's GC worker, ms (`GC_WORKER_INTERVAL_MS` when absent). */
+  gcIntervalMs?: number;
+  /**
+   * Resolves the expired locks the GC worker cannot resolve with its own handlers (a primary on
+   * another store, async commit): a client's lock resolver (`PeerKV.gcLockResolver()`). Without
+   * one those locks hold GC back until a reader resolves them (`gc-worker.ts`).
+   */
+  gcLockResolver?: GcLockResolver;
   /** Test-only deliberate bugs (the simulator's mutation suite); never set outside tests. */
   unsafeTestMutations?: StoreTestMutations;
 }

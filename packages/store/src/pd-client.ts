@@ -3,7 +3,7 @@
  * the PD leader wherever it is. `LocalPdClient` finds it among stores in one process; a
  * remote client does the same over the transport's request/response RPC.
  */
-import type { OperatorStep, PdApplyResult, PdCommand, PdStateMachine, Peer, Region, RegionHeartbeat, StoreStats } from '@peerkv/pd';
+import type { GcRegisterResult, OperatorStep, PdApplyResult, PdCommand, PdStateMachine, Peer, Region, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import type { Result } from './peer.ts';
 import type { RequestOptions } from './request-options.ts';
 import type { TxnAnswer, TxnDetectDeadlockRequest } from './txn/types.ts';
@@ -31,6 +31,12 @@ export interface PdClient {
    * they only time out.
    */
   detectDeadlock?(q: TxnDetectDeadlockRequest, o?: RequestOptions): Promise<Result<TxnAnswer<void>>>;
+  /**
+   * Registers (refreshes; `ttlMs` 0 removes) a GC service's oldest start ts with the PD
+   * leader's keeper: the store's GC worker holds the safe point behind its oldest lock with it.
+   * Optional: without it the worker still resolves locks but cannot hold the safe point back.
+   */
+  registerGcService?(serviceId: string, minStartTs: bigint, ttlMs: number, o?: RequestOptions): Promise<Result<GcRegisterResult>>;
 }
 
 /**
@@ -46,6 +52,8 @@ export interface PdHostingStore {
   /** Serves a deadlock detector request (a `Store` does; optional for stand-ins). */
   handle?(q: TxnDetectDeadlockRequest, o?: RequestOptions): Promise<Result<TxnAnswer<void>>>;
   pdState(): Pick<PdStateMachine, 'getRegionById' | 'gcSafePoint'> | undefined;
+  /** Registers a GC service on this store's PD leader replica (a `Store` does; optional for stand-ins). */
+  pdRegisterGcService?(serviceId: string, minStartTs: bigint, ttlMs: number): Result<GcRegisterResult>;
 }
 
 /** The PD client of stores in one process: calls the store whose PD replica leads. */
@@ -101,6 +109,11 @@ export class LocalPdClient implements PdClient {
   detectDeadlock(q: TxnDetectDeadlockRequest, o?: RequestOptions): Promise<Result<TxnAnswer<void>>> {
     const l = this.leader();
     return l?.handle ? l.handle(q, o) : Promise.resolve(this.noLeader());
+  }
+
+  async registerGcService(serviceId: string, minStartTs: bigint, ttlMs: number): Promise<Result<GcRegisterResult>> {
+    const l = this.leader();
+    return l?.pdRegisterGcService ? l.pdRegisterGcService(serviceId, minStartTs, ttlMs) : this.noLeader();
   }
 
   putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>> {

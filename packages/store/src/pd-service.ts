@@ -118,6 +118,18 @@ export class PdService {
   }
 
   /**
+   * The oldest live GC registration on this leader's keeper (`hold` when this replica does not
+   * lead, or leads too recently to know them all; with `servicePrefix`, of those services
+   * only): a GC driver outside PD (the simulator's, as
+   * TiDB's GC worker) publishes no safe point above it.
+   */
+  pdGcRegistrationsFloor(servicePrefix?: string, nowMs: number = this.ctx.now()): bigint | undefined | 'hold' {
+    const peer = this.pdPeer();
+    if (!peer?.pd || !this.pdIsLeader()) return 'hold';
+    return peer.pd.leader.gcRegistrationsFloor(nowMs, servicePrefix);
+  }
+
+  /**
    * Creates a new cluster on this (empty) store: PD's group and the first data region, both
    * with one replica here, then records the cluster in PD. A one-store cluster works fully
    * offline; PD grows both groups as stores join.

@@ -49,7 +49,8 @@ export type * from './mutations.ts';
 export * from './request-types.ts';
 export { FieldCheck, fieldsOf } from './request-check.ts';
 export { StoreApi } from './request-api.ts';
-export { GC_PAGES_PER_REQUEST, GC_PAGES_PER_ROUND_MAX, GC_WORKER_INTERVAL_MS, type GcRoundResult, type GcWorkerStats } from './gc-worker.ts';
+export { GC_LOCK_SERVICE_PREFIX, GC_PAGES_PER_REQUEST, GC_PAGES_PER_ROUND_MAX, GC_WORKER_INTERVAL_MS, type GcRoundResult, type GcWorkerStats } from './gc-worker.ts';
+export type { GcLockResolver, LockMet } from './options.ts';
 export { STORE_HANDLERS, READ_ONE_PAGE_PAIRS_MAX, SNAPSHOT_BUSY_BACKOFF_MS, type Handler, type HandlerEnv, type HandlerTable } from './handlers/index.ts';
 
 const encoder = new TextEncoder();
@@ -78,7 +79,7 @@ export class Store extends StoreApi {
     this.pd = new PdService(ctx, this.requests);
     this.pdWorker = new PdWorker(ctx, this.requests, this.pd);
     this.env = { ctx, requests: this.requests, pd: this.pd, gcSafePoint: () => this.gc.safePoint };
-    this.gc = new GcWorker(ctx, this.pd, (q) => this.handle(q));
+    this.gc = new GcWorker(ctx, this.pd, (q) => this.handle(q), o.gcIntervalMs, o.gcLockResolver);
     const snapshots = new SnapshotWorker(ctx);
     this.snapshots = snapshots;
     this.resolvedTs = new ResolvedTsWorker(ctx);
@@ -102,6 +103,7 @@ export class Store extends StoreApi {
     const dataModel = o.dataModel ?? DATA_MODEL_DEFAULT;
     const problem = dataColumnFamiliesProblem(dataCfs) ?? dataModelProblem(dataModel, dataCfs);
     if (problem) throw new StoreConfigError(problem);
+    if (o.gcIntervalMs !== undefined && !(Number.isSafeInteger(o.gcIntervalMs) && o.gcIntervalMs > 0)) throw new StoreConfigError(`gcIntervalMs must be a positive integer (ms), not ${String(o.gcIntervalMs)}`);
     const missing = storeColumnFamilies(dataCfs).filter((cf) => !o.engine.columnFamilies.includes(cf));
     if (missing.length > 0) throw new StoreConfigError(`the engine was opened without column famil${missing.length === 1 ? 'y' : 'ies'} ${missing.map((c) => `'${c}'`).join(', ')}`);
     const ident = await Store.readIdentity(o.engine);
@@ -299,6 +301,11 @@ export class Store extends StoreApi {
   /** Registers (refreshes; `ttlMs` 0 removes) a GC service's oldest live start ts on this store's PD leader replica. */
   pdRegisterGcService(serviceId: string, minStartTs: bigint, ttlMs: number): Result<GcRegisterResult> {
     return this.pd.pdRegisterGcService(serviceId, minStartTs, ttlMs);
+  }
+
+  /** The oldest live GC registration on this store's PD leader replica, or `hold` (`PdService.pdGcRegistrationsFloor`). */
+  pdGcRegistrationsFloor(servicePrefix?: string): bigint | undefined | 'hold' {
+    return this.pd.pdGcRegistrationsFloor(servicePrefix);
   }
 
   /**

@@ -120,6 +120,8 @@ export class ClusterEnv {
       snapshotTransfer: { chunkBytesMax: 48, chunksInflightMax: 3, resendMs: 150, resendsMax: 8, receiveTimeoutMs: 2_000 },
       durability: o.durability,
       ...(o.safeTsIntervalMs !== undefined ? { safeTsIntervalMs: o.safeTsIntervalMs } : {}),
+      ...(o.storeGcIntervalMs !== undefined ? { gcIntervalMs: o.storeGcIntervalMs } : {}),
+      ...(o.pdGc !== undefined ? { pdGc: { ...o.pdGc } } : {}),
       ...(o.dataColumnFamilies ? { dataColumnFamilies: o.dataColumnFamilies } : {}),
       ...(o.dataModel ? { dataModel: o.dataModel } : {}),
       ...(o.mutations.store ? { unsafeTestMutations: { ...o.mutations.store } } : {}),

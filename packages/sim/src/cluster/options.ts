@@ -120,6 +120,10 @@ export interface ClusterSimOptions {
   dataModel?: 'raw' | 'mvcc';
   /** The stores' `safeTsIntervalMs` (the resolved ts cadence of mvcc regions), virtual ms; the store default when absent. */
   safeTsIntervalMs?: number;
+  /** The stores' GC worker round interval (`gcIntervalMs`), virtual ms; the store default (30 s: no round in a run) when absent. */
+  storeGcIntervalMs?: number;
+  /** The GC safe point knobs of the stores' PD replicas (`pdGc`); PD's defaults when absent. */
+  pdGc?: { serviceTtlMsMax?: number };
   mutations: ClusterMutations;
 }
 

@@ -5,13 +5,19 @@
  * 1. **Safe point**: every `gcIntervalMs`, the target is the oldest start ts of any transaction
  *    the run's clients still have open (or ended less than `gcGraceMs` ago: their requests may
  *    still be on the wire), and never above `gcLifeMs` ago.
- * 2. **Resolve locks** below it: a snapshot at the target scans the whole key space (the
- *    client's reader resolves every lock that may have committed at or below it), so no
- *    commit record below the safe point is still needed by a lock (the store's GC does not
- *    resolve locks first).
+ * 2. **The stores' lock registrations** bound it, as PD's service safe points bound TiDB's GC
+ *    worker: never above the oldest live `store-…` registration on PD's leader
+ *    (`pdGcRegistrationsFloor`), and not at all while that leader is in its hold after taking
+ *    over. Each store registers the oldest lock it holds (its GC worker resolves the expired
+ *    ones first, round by round, through `PdCluster.gcLockResolver`, a client's lock resolver,
+ *    for those it cannot resolve itself: `packages/store/src/gc-worker.ts`). So no lock is
+ *    ever below the safe point, and no commit record a lock still needs is collected. (Until
+ *    the stores did this, this driver resolved the locks itself by a snapshot scan at the
+ *    target; it no longer does.)
  * 3. **Publish** it: `setGcSafePoint` proposed to PD (never lower). Clients then refuse
- *    `kv.snapshot(ts)` below it, and every mvcc store's GC worker learns it, collects the
- *    versions below it through Raft (`txnGc`) and refuses reads below it (`SafePointPassed`).
+ *    `kv.snapshot(ts)` below it, and every mvcc store's GC worker (a round every
+ *    `STORE_GC_INTERVAL_MS` here) learns it, collects the versions below it through Raft
+ *    (`txnGc`) and refuses reads below it (`SafePointPassed`).
  *
  * Mutation `gcPastReader`: the target is only `gcLifeMs` ago, whatever transactions are open,
  * and it is collected at once on every running store's engine (as TiKV's compaction-filter
@@ -21,7 +27,7 @@
  */
 import { WriteBatch } from '@peerkv/storage';
 import { CF_DEFAULT, CF_WRITE, MvccReader, TSO_LOGICAL_BITS, encodeMvccKey, type ReadView } from '@peerkv/txn';
-import type { PeerKV } from 'peerkv';
+import { GC_LOCK_SERVICE_PREFIX, type Store } from '@peerkv/store';
 import type { ClusterEnv } from './cluster-env.ts';
 
 /** The start ts of a transaction a client has open, registered for the GC driver. */
@@ -33,6 +39,11 @@ export interface GcRegistration {
   untilMs?: number;
 }
 
+/** The stores' GC worker round interval in `--txn` runs with GC, virtual ms (the store default, 30 s, would run no round). */
+export const STORE_GC_INTERVAL_MS = 300;
+/** PD's longest registration TTL in `--txn` runs (the stores' lock registrations and the clients' holds), virtual ms. */
+export const PD_SERVICE_TTL_MS_MAX = 1_000;
+
 /** Keys one GC pass of a store looks at, at most. */
 const GC_KEYS_PER_PASS_MAX = 4096;
 
@@ -41,8 +52,12 @@ export interface GcStats {
   safePoints: number;
   /** Write records dropped on all replicas by the simulator's own GC (mutation `gcPastReader` only). */
   versionsDropped: number;
-  /** Lock-resolution scans at a target that failed (the target is not published). */
-  resolveFailures: number;
+  /** Rounds whose target the registrations held back (a store's oldest lock, a reader's hold, or a new PD leader's hold). */
+  heldByRegistrations: number;
+  /** Write records the stores' GC workers dropped (through Raft), over every store run seen. */
+  storeVersionsDropped: number;
+  /** Expired locks the stores' GC workers resolved, over every store run seen. */
+  storeLocksResolved: number;
 }
 
 export interface GcOptions {
@@ -60,13 +75,14 @@ export function tsAtMs(ms: number): bigint {
 
 export class GcDriver {
   readonly registry = new Set<GcRegistration>();
-  readonly stats: GcStats = { safePoints: 0, versionsDropped: 0, resolveFailures: 0 };
+  readonly stats: GcStats = { safePoints: 0, versionsDropped: 0, heldByRegistrations: 0, storeVersionsDropped: 0, storeLocksResolved: 0 };
+  /** The last GC counters read from each store run (a restarted store is a new `Store`). */
+  private readonly storeStats = new Map<Store, { versionsDropped: number; locksResolved: number }>();
   /** The highest safe point proposed (a snapshot below it may be refused). */
   proposed = 0n;
 
   constructor(
     private readonly env: ClusterEnv,
-    private readonly client: PeerKV,
     private readonly o: GcOptions,
   ) {}
 
@@ -105,11 +121,26 @@ export class GcDriver {
       } catch (e) {
         this.env.note(`gc round failed: ${e instanceof Error ? e.message : String(e)}`);
       }
+      this.readStoreStats();
+    }
+  }
+
+  /** Reads the live stores' GC counters into `stats` (each store run counted once, at its last reading). */
+  readStoreStats(): void {
+    for (const s of this.env.liveStores()) {
+      const st = s.gcStatus().stats;
+      this.storeStats.set(s, { versionsDropped: st.versionsDropped, locksResolved: st.locksResolved });
+    }
+    this.stats.storeVersionsDropped = 0;
+    this.stats.storeLocksResolved = 0;
+    for (const st of this.storeStats.values()) {
+      this.stats.storeVersionsDropped += st.versionsDropped;
+      this.stats.storeLocksResolved += st.locksResolved;
     }
   }
 
   private async round(): Promise<void> {
-    const target = this.target();
+    let target = this.target();
     if (target <= this.proposed) return;
     if (this.o.pastReaders) {
       this.proposed = target;
@@ -117,30 +148,27 @@ export class GcDriver {
       await this.collect(target);
       return;
     }
-    if (!(await this.resolveLocksBelow(target))) {
-      this.stats.resolveFailures++;
-    } else if (await this.publish(target)) {
+    const leader = this.env.liveStores().find((s) => s.pdIsLeader());
+    if (!leader) return;
+    // The stores' lock registrations only: the clients' transactions are in `registry` (exactly;
+    // the clients' own registrations keep an idle snapshot's hold for GC_HOLD_IDLE_MS, a minute,
+    // longer than a run).
+    const floor = leader.pdGcRegistrationsFloor(GC_LOCK_SERVICE_PREFIX);
+    if (floor === 'hold' || (floor !== undefined && floor < target)) {
+      this.stats.heldByRegistrations++;
+      if (floor === 'hold') return;
+      target = floor;
+      if (target <= this.proposed) return;
+    }
+    if (await this.publish(leader, target)) {
       this.proposed = target;
       this.stats.safePoints++;
       this.env.note(`gc safe point ${target} published`);
     }
   }
 
-  /** Reads the whole key space at `ts` (resolving every lock met that may commit at or below it). */
-  private async resolveLocksBelow(ts: bigint): Promise<boolean> {
-    try {
-      const snap = await this.client.snapshot(ts);
-      for await (const _ of snap.scan({})) void _;
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   /** Proposes `setGcSafePoint` on PD's leader; true once applied. */
-  private async publish(safePoint: bigint): Promise<boolean> {
-    const leader = this.env.liveStores().find((s) => s.pdIsLeader());
-    if (!leader) return false;
+  private async publish(leader: Store, safePoint: bigint): Promise<boolean> {
     const r = await leader.pdPropose({ kind: 'setGcSafePoint', safePoint }, { timeoutMs: this.env.o.requestTimeoutMs }).catch(() => undefined);
     return r !== undefined && r.ok;
   }

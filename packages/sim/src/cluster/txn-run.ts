@@ -18,7 +18,7 @@ import { SimStoreResolver } from './client-net.ts';
 import { DigestChecker, sampleDigests } from './digests.ts';
 import { nemesisLoop, type NemesisStats } from './nemesis.ts';
 import { defaultClusterOptions, type ClusterSimOptions } from './options.ts';
-import { GcDriver, tsAtMs, type GcStats } from './txn-gc.ts';
+import { GcDriver, PD_SERVICE_TTL_MS_MAX, STORE_GC_INTERVAL_MS, tsAtMs, type GcStats } from './txn-gc.ts';
 import { TxnRecorder } from './txn-history.ts';
 import { TxnStoreResolver, emptyTxnNetStats, type TxnNetStats } from './txn-net.ts';
 import { emptyTxnWorkloadStats, finalRead, openAccounts, txnLanes, type TxnWorkload, type TxnWorkloadOptions, type TxnWorkloadStats } from './txn-workload.ts';
@@ -129,7 +129,8 @@ function txnClient(env: ClusterEnv, i: number, wrap: (inner: SimStoreResolver) =
 /** Runs one `--txn` seed end to end. */
 export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions> = {}): Promise<TxnSeedResult> {
   const t = defaultTxnOptions(seed, overrides);
-  const o = defaultClusterOptions(seed, { clients: 4, workloadMs: 6_000, regionSplitKeys: 6, ...t.cluster, dataColumnFamilies: TXN_DATA_CFS, dataModel: 'mvcc' });
+  const gcOptions = t.gc ? { storeGcIntervalMs: STORE_GC_INTERVAL_MS, pdGc: { serviceTtlMsMax: PD_SERVICE_TTL_MS_MAX } } : {};
+  const o = defaultClusterOptions(seed, { clients: 4, workloadMs: 6_000, regionSplitKeys: 6, ...gcOptions, ...t.cluster, dataColumnFamilies: TXN_DATA_CFS, dataModel: 'mvcc' });
   const env = new ClusterEnv(o);
   const rng = new SeededRng(seed ^ 0x7478_6e21);
   const violations: TxnViolation[] = [];
@@ -175,7 +176,9 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     }
     const until = env.sched.now() + o.workloadMs;
     if (t.gc) {
-      gc = new GcDriver(env, txnClient(env, o.clients + 1, wrap), { gcIntervalMs: t.gcIntervalMs, gcLifeMs: t.gcLifeMs, gcGraceMs: t.gcGraceMs, pastReaders: t.txnMutations.gcPastReader === true });
+      // The stores' GC workers resolve the locks they cannot resolve themselves through a client.
+      env.pd.gcLockResolver = txnClient(env, o.clients + 1, wrap).gcLockResolver();
+      gc = new GcDriver(env, { gcIntervalMs: t.gcIntervalMs, gcLifeMs: t.gcLifeMs, gcGraceMs: t.gcGraceMs, pastReaders: t.txnMutations.gcPastReader === true });
       w.gc = gc;
     }
     const lanes = txnLanes(w, rng.fork(), until);
@@ -202,6 +205,7 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     violations.push({ kind: 'storeError', atMs: at(), message: `run aborted: ${String((e as Error).stack ?? e)}` });
   }
   rec.closePending();
+  gc?.readStoreStats();
   for (const p of storeErrorProblems(env)) violations.push({ kind: 'storeError', ...p });
   for (const p of digests.problems) violations.push({ kind: 'divergence', atMs: p.atMs, message: p.message });
   for (const p of w.problems) violations.push({ kind: 'gcSafePoint', atMs: p.atMs, message: p.message });
@@ -229,7 +233,7 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     historyHash: rec.hash(),
     nemesis,
     net,
-    gc: gc?.stats ?? { safePoints: 0, versionsDropped: 0, resolveFailures: 0 },
+    gc: gc?.stats ?? { safePoints: 0, versionsDropped: 0, heldByRegistrations: 0, storeVersionsDropped: 0, storeLocksResolved: 0 },
     workload: w.stats,
     regions,
     virtualMs: at(),

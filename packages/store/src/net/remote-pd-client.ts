@@ -4,7 +4,7 @@
  * a budget). The store it serves is attached after it opens (`attachLocal`), so that this
  * store's own PD replica is asked directly.
  */
-import type { PdApplyResult, RegionHeartbeat, StoreMeta, StoreStats } from '@peerkv/pd';
+import type { GcRegisterResult, PdApplyResult, RegionHeartbeat, StoreMeta, StoreStats } from '@peerkv/pd';
 import type { Result } from '../peer.ts';
 import type { PdClient, RegionHeartbeatResponse } from '../pd-client.ts';
 import type { PdRouteAnswer } from '../rpc/pd-codec.ts';
@@ -53,6 +53,11 @@ export class RemotePdClient implements PdClient {
   /** PD's GC safe point, from some store's PD replica (may lag the leader's, never lead it). */
   getGcSafePoint(o?: RequestOptions): Promise<Result<bigint>> {
     return this.caller.call({ type: 'pdGetGcSafePoint' }, 'pdGcSafePoint', o);
+  }
+
+  /** Registers a GC service with the PD leader's keeper (`pdRegisterGcService`, request 19). */
+  registerGcService(serviceId: string, minStartTs: bigint, ttlMs: number, o?: RequestOptions): Promise<Result<GcRegisterResult>> {
+    return this.caller.call({ type: 'pdRegisterGcService', serviceId, minStartTs, ttlMs }, 'pdGcRegister', o);
   }
 
   /** A deadlock detector request, to the store whose PD replica leads (the detector's host). */
