@@ -5,11 +5,15 @@
  * versions are collected (write-cf records counted on the replica). A reader GC got past (a
  * client that does not register: the "GC past a reader's start ts" mutation) is refused by the
  * store with `SafePointPassed`; a transaction whose registration PD refuses because the safe
- * point already passed it fails typed and `transaction()` re-runs it at a new start ts.
+ * point already passed it fails typed and `transaction()` re-runs it at a new start ts. The
+ * stores' GC workers resolve locks before collecting: a dead client's secondary lock whose
+ * primary's commit record is superseded and collected is committed first (not rolled back by
+ * the reader that meets it), and a live lock holds PD's safe point behind it.
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryEngine, type KvEngine } from '@peerkv/storage';
 import { CF_LOCK, CF_WRITE } from '@peerkv/txn';
+import type { Store } from '@peerkv/store';
 import { PdCluster, PeerKV, PeerKVError, codec, type PdService } from '../src/index.ts';
 import { until } from './until.ts';
 
@@ -52,6 +56,17 @@ async function versionsOf(engine: KvEngine, key: string): Promise<number> {
   let n = 0;
   for await (const p of engine.scan(CF_WRITE)) if (codec.fromText(p.key.subarray(0, key.length)) === key && p.key.length > key.length) n++;
   return n;
+}
+
+/** The only store, and a sender of txn requests (expected to succeed) to the region holding `key`. */
+async function regionOf(c: PdCluster, key: string): Promise<{ store: Store; send: (q: object) => Promise<void> }> {
+  const store = [...c.stores.values()][0];
+  const route = (await c.getRegion(k(key)))!;
+  const send = async (q: object): Promise<void> => {
+    const r = await store.handle({ regionId: route.region.id, epoch: route.region.epoch, timeoutMs: 2000, ...q } as never);
+    expect(r).toMatchObject({ ok: true, value: { ok: true } });
+  };
+  return { store, send };
 }
 
 /** Runs GC rounds on every store until `cond` holds. */
@@ -187,12 +202,7 @@ describe('GC with live readers', () => {
     const { c, engine, close } = await start();
     const kv = new PeerKV({ pd: pdOf(c, { registration: 'up' }), stores: c, dataModel: 'mvcc' });
     try {
-      const store = [...c.stores.values()][0];
-      const route = (await c.getRegion(k('hp')))!;
-      const send = async (q: object): Promise<void> => {
-        const r = await store.handle({ regionId: route.region.id, epoch: route.region.epoch, timeoutMs: 2000, ...q } as never);
-        expect(r).toMatchObject({ ok: true, value: { ok: true } });
-      };
+      const { store, send } = await regionOf(c, 'hp');
       // A client prewrote hp (primary) and hs, committed hp, and died (it never registered with PD).
       const dead = await kv.getTimestamp();
       await send({ type: 'txnPrewrite', mutations: [{ op: 'put', key: k('hp'), value: k('P1') }, { op: 'put', key: k('hs'), value: k('S1') }], primary: k('hp'), startTs: dead, lockTtlMs: 50, txnSize: 2, mode: { kind: 'twoPc' } });
@@ -220,12 +230,7 @@ describe('GC with live readers', () => {
     const { c, close } = await start();
     const kv = new PeerKV({ pd: pdOf(c, { registration: 'absent' }), stores: c, dataModel: 'mvcc' });
     try {
-      const store = [...c.stores.values()][0];
-      const route = (await c.getRegion(k('lk')))!;
-      const send = async (q: object): Promise<void> => {
-        const r = await store.handle({ regionId: route.region.id, epoch: route.region.epoch, timeoutMs: 2000, ...q } as never);
-        expect(r).toMatchObject({ ok: true, value: { ok: true } });
-      };
+      const { store, send } = await regionOf(c, 'lk');
       const live = await kv.getTimestamp();
       await send({ type: 'txnPrewrite', mutations: [{ op: 'put', key: k('lk'), value: k('L') }], primary: k('lk'), startTs: live, lockTtlMs: 60_000, txnSize: 1, mode: { kind: 'twoPc' } });
       for (let i = 0; i < 3; i++) await kv.put(k('x'), k(`v${i}`));
