@@ -20,11 +20,12 @@ import { MvccKv } from './txn/mvcc-kv.ts';
 import { GcRegistration } from './txn/gc-registration.ts';
 import { SnapshotReader } from './txn/snapshot-reader.ts';
 import { StaleReader, StaleSnapshot, type StalenessOptions } from './txn/stale-reader.ts';
+import { Watch, watchBounds, type WatchOptions, type WatchRange } from './txn/watch.ts';
 import { Committer, LOCK_TTL_MS_DEFAULT } from './txn/committer.ts';
 import { MemoryOfflineQueueStore, OFFLINE_QUEUE_BYTES_MAX_DEFAULT, OFFLINE_QUEUE_TXNS_MAX_DEFAULT, type OfflineQueueStore } from './txn/offline-queue.ts';
 import { OFFLINE_DECIDE_MS_DEFAULT, OfflineTxns, type Mutator, type OfflineTxnOptions, type PendingTxn, type QueuedCommit, type QueuedTxnHandle } from './txn/offline-txns.ts';
 import { commitQueuedTxn, decideTxnAttempt, offlineBackend } from './txn/offline-backend.ts';
-import { Snapshot, TXN_KEYS_MAX, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions, type TxnBackend, type TxnCommitRequest } from './txn/transaction.ts';
+import { Snapshot, TXN_KEYS_MAX, prefixEnd, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions, type TxnBackend, type TxnCommitRequest } from './txn/transaction.ts';
 
 /** Largest key, in bytes. */
 export const KEY_BYTES_MAX = 64 * 1024;
@@ -809,6 +810,22 @@ export class PeerKV {
   async staleSnapshot(o: { readTs?: bigint; maxStaleness?: number }): Promise<StaleSnapshot> {
     const { routing, resolver } = this.txnLayer();
     return new StaleSnapshot(new StaleReader(routing, resolver, o), checkKey);
+  }
+
+  /**
+   * The change feed of a key range (`txn/watch.ts`, TiKV CDC): an async iterator of its
+   * committed `put`s and `delete`s with commitTs above `fromTs` (a fresh TSO ts when absent),
+   * in commitTs order per key, and `resolved` watermarks (every change with commitTs ≤ `ts` was
+   * yielded before). It follows leader changes and splits without loss, delivers at least once
+   * (deduplicated by key and commitTs), and throws `WatchLagged` (with the ts to resume from)
+   * when the consumer falls more than `bufferEventsMax` items behind. `break`, `return()` or
+   * `signal` stop it. Needs the mvcc data model; works over any `KvService` (local or remote).
+   */
+  watch(range: WatchRange, o: WatchOptions = {}): Watch {
+    if (!this.mvcc) throw new PeerKVError('InvalidArgument', 'watch needs the mvcc data model');
+    const bounds = watchBounds(range, prefixEnd);
+    if (bounds.start.length > KEY_BYTES_MAX || bounds.end.length > KEY_BYTES_MAX) throw new PeerKVError('InvalidArgument', `watch: a bound is over ${KEY_BYTES_MAX} bytes`);
+    return new Watch(this.txnLayer().routing, bounds, o);
   }
 
   /**

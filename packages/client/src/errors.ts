@@ -60,7 +60,12 @@ export type PeerKVErrorKind =
    * The offline queue is full (`offlineQueueTxnsMax` transactions or `offlineQueueBytesMax`
    * bytes): the transaction was not queued, and nothing queued before was dropped.
    */
-  | 'QueueFull';
+  | 'QueueFull'
+  /**
+   * A watch's consumer fell more than `bufferEventsMax` items behind (`kv.watch`); the watch
+   * stopped. `WatchLaggedError.resumeTs` is the last watermark it took: watch again from there.
+   */
+  | 'WatchLagged';
 
 export class PeerKVError extends Error {
   override readonly name = 'PeerKVError';

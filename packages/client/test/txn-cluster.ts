@@ -30,7 +30,7 @@ export function safeTsOf(store: Store): bigint {
   return min ?? 0n;
 }
 
-/** Starts the cluster (a data region with three voters) and a maker of clients on it. */
+/** Starts the cluster (a data region with three voters; `store` adds store options) and a maker of clients on it. */
 export async function start(store: { safeTsIntervalMs?: number } = {}): Promise<{ c: PdCluster; kv: (dataModel?: 'raw' | 'mvcc') => PeerKV }> {
   const disks = new Map<string, MemoryDisk>();
   const c = new PdCluster({

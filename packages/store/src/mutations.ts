@@ -32,4 +32,11 @@ export interface StoreTestMutations {
    * reads past a transaction that may still commit below it (`--txn --mutation safeTsPastLocks`).
    */
   safeTsPastLocks?: boolean;
+  /** The change feed answers no delete events (`--txn --mutation cdcSkipDeletes`): a watcher misses deletes. */
+  cdcSkipDeletes?: boolean;
+  /**
+   * The change feed's watermark runs ahead of the resolved ts (by 2^30 ts units, about 4 s):
+   * it vouches for commits not yet applied (`--txn --mutation cdcWatermarkAhead`).
+   */
+  cdcWatermarkAhead?: boolean;
 }

@@ -18,9 +18,9 @@ import type { Result } from './peer.ts';
 import type { ReadConsistency } from './request-options.ts';
 import type { PdRequest, PdRouteAnswer } from './rpc/pd-codec.ts';
 import type { Mutation, TxnStatus } from '@peerkv/txn';
-import type { TxnAnswer, TxnCommitMode, TxnCommitResult, TxnDetectDeadlockRequest, TxnGetResult, TxnHeartbeatResult, TxnGcResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult } from './txn/types.ts';
+import type { CdcCursor, TxnAnswer, TxnCdcResult, TxnCommitMode, TxnCommitResult, TxnDetectDeadlockRequest, TxnGetResult, TxnHeartbeatResult, TxnGcResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult } from './txn/types.ts';
 
-export type { DeadlockRequestKind, TxnAnswer, TxnCommitMode, TxnCommitResult, TxnDetectDeadlockRequest, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult, TxnUnsupportedError, DataIsNotReadyError } from './txn/types.ts';
+export type { CdcCursor, CdcEvent, TxnCdcResult, DeadlockRequestKind, TxnAnswer, TxnCommitMode, TxnCommitResult, TxnDetectDeadlockRequest, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult, TxnUnsupportedError, DataIsNotReadyError } from './txn/types.ts';
 
 /** A scan range (`limit` may be `Infinity`: unbounded). */
 export interface ScanRange {
@@ -165,6 +165,26 @@ export type TxnRequest =
   | ({ type: 'txnStaleGet'; regionId: number; epoch: RegionEpoch; key: Uint8Array; ts?: bigint } & Timed)
   /** A stale scan of [start, end) ∩ region, up to `limit` pairs; as `txnStaleGet`. */
   | ({ type: 'txnStaleScan'; regionId: number; epoch: RegionEpoch; start: Uint8Array; end?: Uint8Array; limit: number; ts?: bigint } & Timed)
+  /**
+   * A change feed pull (TiKV CDC's incremental scan, `handlers/cdc.ts`), served by the
+   * region's leader: the committed puts and deletes of [start, end) ∩ region with commitTs in
+   * (fromTs, R] (R: the leader's resolved ts), ordered by commitTs then key, skipping those at
+   * `cursor.commitTs` with keys ≤ `cursor.key`; at most `eventsMax` events and about
+   * `bytesMax` bytes (at least one event). With nothing new it waits up to `waitMs` for R to
+   * move past `fromTs` (long poll).
+   */
+  | ({
+      type: 'txnCdcPull';
+      regionId: number;
+      epoch: RegionEpoch;
+      start: Uint8Array;
+      end?: Uint8Array;
+      fromTs: bigint;
+      cursor?: CdcCursor;
+      eventsMax: number;
+      bytesMax: number;
+      waitMs: number;
+    } & Timed)
   /** To the deadlock detector (`txn/types.ts`). */
   | TxnDetectDeadlockRequest;
 
@@ -211,6 +231,7 @@ export interface StoreResponses {
   txnGc: Result<TxnAnswer<TxnGcResult>>;
   txnStaleGet: Result<TxnAnswer<TxnStaleReadResult>>;
   txnStaleScan: Result<TxnAnswer<TxnStaleReadResult>>;
+  txnCdcPull: Result<TxnAnswer<TxnCdcResult>>;
   txnDetectDeadlock: Result<TxnAnswer<void>>;
 }
 

@@ -51,7 +51,7 @@ export { FieldCheck, fieldsOf } from './request-check.ts';
 export { StoreApi } from './request-api.ts';
 export { GC_LOCK_SERVICE_PREFIX, GC_PAGES_PER_REQUEST, GC_PAGES_PER_ROUND_MAX, GC_WORKER_INTERVAL_MS, type GcRoundResult, type GcWorkerStats } from './gc-worker.ts';
 export type { GcLockResolver, LockMet } from './options.ts';
-export { STORE_HANDLERS, READ_ONE_PAGE_PAIRS_MAX, SNAPSHOT_BUSY_BACKOFF_MS, type Handler, type HandlerEnv, type HandlerTable } from './handlers/index.ts';
+export { STORE_HANDLERS, CDC_PAGE_BYTES_MAX, CDC_PAGE_EVENTS_MAX, CDC_WAIT_MS_MAX, READ_ONE_PAGE_PAIRS_MAX, SNAPSHOT_BUSY_BACKOFF_MS, type Handler, type HandlerEnv, type HandlerTable } from './handlers/index.ts';
 
 const encoder = new TextEncoder();
 

@@ -13,3 +13,20 @@ export type { OfflineQueueStore, QueuedAttempt, QueuedRangeRead, QueuedTxnError,
 export { OFFLINE_DECIDE_MS_DEFAULT, OFFLINE_RETRY_MS_MAX, OFFLINE_RETRY_MS_MIN, OfflineTxns } from './offline-txns.ts';
 export type { Mutator, OfflineBackend, OfflineTxnOptions, PendingTxn, QueuedCommit, QueuedTxnHandle, QueuedTxnState } from './offline-txns.ts';
 export { RecordingReader, rangeDigest, type LazyTsReader } from './offline-reader.ts';
+export {
+  Watch,
+  WatchLaggedError,
+  WATCH_BUFFER_EVENTS_DEFAULT,
+  WATCH_BUFFER_EVENTS_MAX,
+  WATCH_DEDUP_EVENTS_MAX,
+  WATCH_PAGE_BYTES_DEFAULT,
+  WATCH_PAGE_BYTES_MAX,
+  WATCH_PAGE_EVENTS_DEFAULT,
+  WATCH_PAGE_EVENTS_MAX,
+  WATCH_SPANS_MAX,
+  WATCH_UNAVAILABLE_MS_MAX,
+  WATCH_WAIT_MS_MAX,
+  type WatchEvent,
+  type WatchOptions,
+  type WatchRange,
+} from './watch.ts';

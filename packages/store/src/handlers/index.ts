@@ -17,6 +17,7 @@ import {
   handlePdStoreHeartbeat,
 } from './pd.ts';
 import { handleGet, handleScan } from './reads.ts';
+import { handleTxnCdcPull } from './cdc.ts';
 import { handleTxnDetectDeadlock } from './txn-deadlock.ts';
 import { handleTxnGc } from './txn-gc.ts';
 import { handleTxnStaleGet, handleTxnStaleScan } from './stale-read.ts';
@@ -25,6 +26,7 @@ import { handleTxnCheckStatus, handleTxnCommit, handleTxnGet, handleTxnHeartbeat
 import { handleWrite } from './write.ts';
 
 export type { Handler, HandlerEnv, HandlerTable } from './handler.ts';
+export { CDC_PAGE_BYTES_MAX, CDC_PAGE_EVENTS_MAX, CDC_WAIT_MS_MAX } from './cdc.ts';
 export { READ_ONE_PAGE_PAIRS_MAX, SNAPSHOT_BUSY_BACKOFF_MS } from './reads.ts';
 
 /** Every request type's handler. */
@@ -61,5 +63,6 @@ export const STORE_HANDLERS: HandlerTable = {
   txnPessimisticLock: handleTxnPessimisticLock,
   txnPessimisticRollback: handleTxnPessimisticRollback,
   txnGc: handleTxnGc,
+  txnCdcPull: handleTxnCdcPull,
   txnDetectDeadlock: handleTxnDetectDeadlock,
 };

@@ -6,6 +6,7 @@
  * `StoreRpcDecodeError`. Adding a request is one entry here and one handler (`handlers/`).
  */
 import { STALE_REQUEST_BODIES } from '../txn/stale-codec.ts';
+import { CDC_REQUEST_BODY } from '../txn/cdc-codec.ts';
 import { GC_SERVICE_ID_BYTES_MAX } from '@peerkv/pd';
 import type { ConfChangeSingle } from '@peerkv/raft';
 import { ByteWriter, type ByteReader } from '@peerkv/transport';
@@ -351,6 +352,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   },
   txnStaleGet: txn(45, STALE_REQUEST_BODIES.txnStaleGet, TXN_VALUE_SHAPES.stale),
   txnStaleScan: txn(46, STALE_REQUEST_BODIES.txnStaleScan, TXN_VALUE_SHAPES.stale),
+  txnCdcPull: txn(47, CDC_REQUEST_BODY, TXN_VALUE_SHAPES.cdc),
 };
 
 /** Wire numbers of the request types (append only). */

@@ -28,7 +28,8 @@ import {
   writeTimeout,
   writeTsList,
 } from './codec-fields.ts';
-import type { TxnAnswer, TxnCommitMode, TxnCommitResult, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult } from './types.ts';
+import type { TxnAnswer, TxnCommitMode, TxnCommitResult, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult, TxnCdcResult } from './types.ts';
+import { readCdcResult, writeCdcResult } from './cdc-codec.ts';
 
 // ---- requests ---------------------------------------------------------------------------------
 
@@ -254,10 +255,11 @@ export type TxnValue =
   | ({ kind: 'pessimisticLock' } & TxnPessimisticLockResult)
   | ({ kind: 'gc' } & TxnGcResult)
   | ({ kind: 'stale' } & TxnStaleReadResult)
-  | ({ kind: 'commit' } & TxnCommitResult);
+  | ({ kind: 'commit' } & TxnCommitResult)
+  | ({ kind: 'cdc' } & TxnCdcResult);
 
 /** Wire order of the value kinds (append only). */
-const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 'heartbeat', 'get', 'scan', 'secondaries', 'pessimisticLock', 'gc', 'stale', 'commit'];
+const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 'heartbeat', 'get', 'scan', 'secondaries', 'pessimisticLock', 'gc', 'stale', 'commit', 'cdc'];
 const ROLLED_BACK_REASONS = ['ttlExpired', 'lockNotExist', 'rolledBack'] as const;
 
 /** Wire numbers of the txn error kinds (append only); a key error carries proto's own codec after its number. */
@@ -415,6 +417,8 @@ function writeValue(w: ByteWriter, v: TxnValue): void {
       return writeOptBytes(w, v.nextKey);
     case 'commit':
       return writeTimestamp(w, v.commitTs);
+    case 'cdc':
+      return writeCdcResult(w, v);
   }
 }
 
@@ -462,6 +466,8 @@ function readValue(r: ByteReader): TxnValue {
     }
     case 'commit':
       return { kind, commitTs: readTimestamp(r) };
+    case 'cdc':
+      return { kind, ...readCdcResult(r) };
   }
 }
 
@@ -502,6 +508,7 @@ export const TXN_VALUE_SHAPES = {
   gc: { to: (v) => ({ kind: 'gc', ...v }), from: (v) => strip(v) as TxnGcResult } satisfies TxnValueShape<TxnGcResult>,
   stale: { to: (v) => ({ kind: 'stale', ...v }), from: (v) => strip(v) as TxnStaleReadResult } satisfies TxnValueShape<TxnStaleReadResult>,
   commit: { to: (v) => ({ kind: 'commit', ...v }), from: (v) => strip(v) as TxnCommitResult } satisfies TxnValueShape<TxnCommitResult>,
+  cdc: { to: (v) => ({ kind: 'cdc', ...v }), from: (v) => strip(v) as TxnCdcResult } satisfies TxnValueShape<TxnCdcResult>,
 };
 
 function strip(v: TxnValue): object {

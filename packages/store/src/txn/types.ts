@@ -48,6 +48,29 @@ export interface TxnStaleReadResult {
   nextKey?: Uint8Array;
 }
 
+/** One committed change a change feed pull answers (`txnCdcPull`): a put with its value, or a delete. */
+export type CdcEvent = { type: 'put'; key: Uint8Array; value: Uint8Array; commitTs: Timestamp } | { type: 'delete'; key: Uint8Array; commitTs: Timestamp };
+
+/** Where a cut page resumes: the events at `commitTs` with keys up to `key` were delivered. */
+export interface CdcCursor {
+  commitTs: Timestamp;
+  key: Uint8Array;
+}
+
+/**
+ * What a change feed pull answers (`handlers/cdc.ts`): the committed changes of the range with
+ * commitTs in (fromTs, resolvedTs], ordered by commitTs then key, and the watermark
+ * `resolvedTs`: every change of the range with commitTs ≤ it has been delivered (by this page
+ * or earlier ones). A page cut by its limits sets `more` (ask again at once) and, when it
+ * stopped inside one commitTs, `cursor` (then `resolvedTs` is that commitTs − 1).
+ */
+export interface TxnCdcResult {
+  events: CdcEvent[];
+  resolvedTs: Timestamp;
+  cursor?: CdcCursor;
+  more: boolean;
+}
+
 /** A transactional request's value: its result, or every refusing key's error (at least one). */
 export type TxnAnswer<T> = { ok: true; value: T } | { ok: false; errors: TxnError[] };
 
