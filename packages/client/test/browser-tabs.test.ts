@@ -5,47 +5,16 @@
  * The host leaves with requests in flight; the next tab reopens the stores and serves them.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import * as Comlink from 'comlink';
-import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import type { MemoryDisk } from '@peerkv/storage';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { codec } from '../src/index.ts';
-import { BrowserKvError, BrowserPeerKV, createWorkerApi, openBrowser, type ElectionLocks, type KvRequest, type OpenBrowserOptions } from '../src/browser/index.ts';
+import { BrowserKvError, BrowserPeerKV, openBrowser, type KvRequest, type OpenBrowserOptions } from '../src/browser/index.ts';
+import { FakeLocks, memoryWorkerApi, portWorker } from './browser-fakes.ts';
 import { until } from './until.ts';
 import { PendingCalls } from '../src/browser/tab-channel.ts';
 
 const t = codec.text;
 const s = (v: Uint8Array | undefined) => (v ? codec.fromText(v) : undefined);
-
-/** A FIFO exclusive lock manager (the Web Locks subset the election uses). */
-class FakeLocks implements ElectionLocks {
-  private held = new Set<string>();
-  private queue = new Map<string, (() => void)[]>();
-
-  request(name: string, opts: { signal?: AbortSignal }, cb: () => Promise<unknown>): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const grant = () => {
-        this.held.add(name);
-        void cb()
-          .then(resolve, reject)
-          .finally(() => this.release(name));
-      };
-      if (!this.held.has(name)) return grant();
-      const q = this.queue.get(name) ?? [];
-      q.push(grant);
-      this.queue.set(name, q);
-      opts.signal?.addEventListener('abort', () => {
-        const i = q.indexOf(grant);
-        if (i >= 0) q.splice(i, 1);
-        reject(new DOMException('aborted', 'AbortError'));
-      });
-    });
-  }
-
-  private release(name: string): void {
-    this.held.delete(name);
-    this.queue.get(name)?.shift()?.();
-  }
-}
 
 const disks = new Map<string, MemoryDisk>();
 let workersStarted = 0;
@@ -53,14 +22,10 @@ let workersOpened = 0;
 /** Opens that fail before reaching the stores (a Worker or storage failing to start). */
 let failOpens = 0;
 
-/** A "Worker": comlink over a MessageChannel; terminate() drops it like a killed Worker. */
+/** A "Worker" over memory disks, counting starts and opens, failing `failOpens` opens. */
 function fakeWorker(): Worker {
   workersStarted++;
-  const { port1, port2 } = new MessageChannel();
-  const api = createWorkerApi(async (name, cfs) => {
-    if (!disks.has(name)) disks.set(name, new MemoryDisk());
-    return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(name) });
-  });
+  const api = memoryWorkerApi(disks);
   const open = api.open;
   api.open = (o) => {
     workersOpened++;
@@ -70,18 +35,7 @@ function fakeWorker(): Worker {
     }
     return open(o);
   };
-  Comlink.expose(api, port1);
-  return {
-    postMessage: (m: unknown, transfer?: Transferable[]) => port2.postMessage(m, transfer ?? []),
-    addEventListener: (type: string, fn: EventListener) => port2.addEventListener(type as 'message', fn),
-    removeEventListener: (type: string, fn: EventListener) => port2.removeEventListener(type as 'message', fn),
-    start: () => port2.start(),
-    terminate: () => {
-      void api.close();
-      port1.close();
-      port2.close();
-    },
-  } as unknown as Worker;
+  return portWorker(api);
 }
 
 const tabs: BrowserPeerKV[] = [];

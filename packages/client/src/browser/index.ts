@@ -15,5 +15,6 @@ export * from './net-host.ts';
 export * from './serve-request.ts';
 export * from './request-check.ts';
 export * from './device-id.ts';
+export * from './offline-queue-idb.ts';
 export * from '../invite.ts';
 export { generateClusterSecret, isGeneratedSecret } from '@peerkv/transport';

@@ -24,6 +24,10 @@ import { HostWorker, defaultWorker } from './host-worker.ts';
 import { deviceId } from './device-id.ts';
 import type { WorkerOpenOptions } from './worker-api.ts';
 import { StampWindow } from './slots.ts';
+import { OFFLINE_QUEUE_BYTES_MAX_DEFAULT, OFFLINE_QUEUE_TXNS_MAX_DEFAULT, type OfflineQueueStore } from '../txn/offline-queue.ts';
+import { OFFLINE_DECIDE_MS_DEFAULT, OfflineTxns, type Mutator, type OfflineTxnOptions, type PendingTxn, type QueuedTxnHandle } from '../txn/offline-txns.ts';
+import { IdbOfflineQueueStore, offlineQueueDatabaseName } from './offline-queue-idb.ts';
+import { tabOfflineBackend } from './tab-offline.ts';
 
 /** Default time a request may wait for a host and its answer, ms. */
 export const REQUEST_DEADLINE_MS_DEFAULT = 60_000;
@@ -100,6 +104,18 @@ export interface OpenBrowserOptions {
    * cluster must use the same; a store keeps the one it was created with.
    */
   dataModel?: 'raw' | 'mvcc';
+  /**
+   * Where transactions queued while the quorum is away are kept (default: IndexedDB database
+   * `peerkv:<cluster>:<storeName>:offline-queue`, shared by the profile's tabs; one drains at a
+   * time under the Web Lock `peerkv:<cluster>:<storeName>:offline-queue`).
+   */
+  offlineQueue?: OfflineQueueStore;
+  /** How long a queueable transaction's start ts and reads may take before it is queued, ms (default `OFFLINE_DECIDE_MS_DEFAULT`). */
+  offlineDecideMs?: number;
+  /** Transactions the offline queue holds at most (default `OFFLINE_QUEUE_TXNS_MAX_DEFAULT`). */
+  offlineQueueTxnsMax?: number;
+  /** Bytes the offline queue holds at most (default `OFFLINE_QUEUE_BYTES_MAX_DEFAULT`, 16 MiB). */
+  offlineQueueBytesMax?: number;
 }
 
 /** The part of the Web Locks API the election uses (an exclusive lock, abortable while queued). */
@@ -134,7 +150,7 @@ export class BrowserPeerKV {
   /** This profile's store name (its own election and tab channel). */
   readonly storeName: string;
   private readonly channel: BroadcastChannel;
-  private readonly pending: PendingCalls;
+  private readonly calls: PendingCalls;
   private readonly listeners = new Set<(op: KvRequest['op']) => void>();
   private readonly lockAbort = new AbortController();
   private readonly deadlineMs: number;
@@ -144,6 +160,8 @@ export class BrowserPeerKV {
   private standby: Worker | undefined;
   private releaseLock: (() => void) | undefined;
   private draining = false;
+  /** The offline queue (created on first use). */
+  private offline: OfflineTxns | undefined;
   /** The lock is held and the Worker is opening. */
   private opening = false;
   private closed = false;
@@ -166,7 +184,7 @@ export class BrowserPeerKV {
     if ((o.signaling?.length ?? 0) > 0 && !o.secret) throw new BrowserKvError('InvalidArgument', 'a cluster reached through signaling needs a secret');
     this.deadlineMs = o.requestDeadlineMs ?? REQUEST_DEADLINE_MS_DEFAULT;
     this.channel = new BroadcastChannel(channelName(this.cluster, this.storeName));
-    this.pending = new PendingCalls(this.tabId, (m) => this.channel.postMessage(m), () => performance.now());
+    this.calls = new PendingCalls(this.tabId, (m) => this.channel.postMessage(m), () => performance.now());
     this.channel.onmessage = (ev: MessageEvent<TabMessage>) => this.onMessage(ev.data);
     this.probe = setInterval(() => this.probeHost(), o.hostProbeMs ?? HOST_PROBE_MS_DEFAULT);
     globalThis.addEventListener?.('pagehide', this.onPageHide);
@@ -252,8 +270,62 @@ export class BrowserPeerKV {
    * `PeerKV.transaction`): its reads at its start ts and its commit are requests to the host;
    * on `WriteConflict`/`TxnAborted` `fn` runs again with a new start ts. Needs `dataModel: 'mvcc'`.
    */
-  async transaction<T>(fn: (tx: Transaction) => Promise<T>, o: TransactionOptions = {}): Promise<T> {
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, o?: TransactionOptions): Promise<T>;
+  /**
+   * `offline: 'queue'` (as `PeerKV`'s, `txn/offline-txns.ts`): a normal transaction while the
+   * quorum answers; else `fn` runs against the host store's replica at its resolved ts and the
+   * transaction is queued in IndexedDB, to commit when the quorum is back. Returns a handle.
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, o: OfflineTxnOptions): Promise<QueuedTxnHandle<T>>;
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, o: TransactionOptions | OfflineTxnOptions = {}): Promise<T | QueuedTxnHandle<T>> {
+    if ('offline' in o && o.offline !== undefined) return this.offlineQueue().transaction(fn, o);
     return (await this.transactionWithInfo(fn, o)).value;
+  }
+
+  /** Registers a transaction function by name (`mutate`; re-runs of queued transactions after a conflict, also after a reload). */
+  registerMutator<A, T>(name: string, fn: Mutator<A, T>): void {
+    this.offlineQueue().registerMutator(name, fn);
+  }
+
+  /** Runs the mutator `name` with `args` (JSON values) as a transaction queued while the quorum is away. */
+  mutate<A, T = unknown>(name: string, args: A, o: Partial<OfflineTxnOptions> = {}): Promise<QueuedTxnHandle<T>> {
+    return this.offlineQueue().mutate<A, T>(name, args, { ...o, offline: 'queue' });
+  }
+
+  /** The transactions queued in this profile (every tab's), in queue order, rejected ones until dismissed. */
+  pending(): Promise<PendingTxn[]> {
+    return this.offlineQueue().pending();
+  }
+
+  /** The outcome of the queued transaction `id` (also one queued before a reload, or by another tab). */
+  whenSettled(id: string): Promise<{ commitTs: bigint; reran: boolean }> {
+    return this.offlineQueue().whenSettled(id);
+  }
+
+  /** Removes a rejected queued transaction from `pending()`. */
+  dismissPending(id: string): Promise<void> {
+    return this.offlineQueue().dismissPending(id);
+  }
+
+  /** Commits what is queued, in order, as far as the quorum answers now (the queue also retries by itself). */
+  drainQueue(): Promise<void> {
+    return this.offlineQueue().drain();
+  }
+
+  private offlineQueue(): OfflineTxns {
+    if (this.offline) return this.offline;
+    if (this.dataModel !== 'mvcc') throw new BrowserKvError('InvalidArgument', 'queued offline transactions need the mvcc data model');
+    const locks = this.o.locks ?? globalThis.navigator?.locks;
+    const lockName = `peerkv:${this.cluster}:${this.storeName}:offline-queue`;
+    const request = <T>(req: KvRequest): Promise<T> => this.request<T>(req);
+    this.offline = new OfflineTxns(tabOfflineBackend(request, this.txnBackend()), TAB_VALUE_CHECKS, {
+      store: this.o.offlineQueue ?? new IdbOfflineQueueStore(offlineQueueDatabaseName(this.cluster, this.storeName)),
+      decideMs: this.o.offlineDecideMs ?? OFFLINE_DECIDE_MS_DEFAULT,
+      txnsMax: this.o.offlineQueueTxnsMax ?? OFFLINE_QUEUE_TXNS_MAX_DEFAULT,
+      bytesMax: this.o.offlineQueueBytesMax ?? OFFLINE_QUEUE_BYTES_MAX_DEFAULT,
+      ...(locks ? { exclusive: (drain: () => Promise<void>) => locks.request(lockName, { signal: this.lockAbort.signal }, drain).then(() => undefined) } : {}),
+    });
+    return this.offline;
   }
 
   /** `transaction`, also telling the start and commit ts and the number of runs. */
@@ -387,9 +459,10 @@ export class BrowserPeerKV {
     globalThis.document?.removeEventListener?.('visibilitychange', this.onVisibility);
     if (this.hiddenTimer !== undefined) clearTimeout(this.hiddenTimer);
     this.lockAbort.abort();
+    this.offline?.close();
     this.standby?.terminate();
     this.standby = undefined;
-    this.pending.failAll('Closed');
+    this.calls.failAll('Closed');
     this.channel.close();
   }
 
@@ -413,7 +486,7 @@ export class BrowserPeerKV {
   }
 
   private send(req: KvRequest): Promise<Reply> {
-    return this.isHost ? this.serve(req) : this.pending.add(req, this.hostTab, this.deadlineMs);
+    return this.isHost ? this.serve(req) : this.calls.add(req, this.hostTab, this.deadlineMs);
   }
 
   /** Serves a request on this (host) tab's Worker; announces successful writes. */
@@ -437,7 +510,7 @@ export class BrowserPeerKV {
         if (m.to === this.tabId && this.isHost) void this.serve(m.req).then((reply) => this.draining || this.post({ t: 'rep', id: m.id, to: m.from, reply }));
         return;
       case 'rep':
-        if (m.to === this.tabId) this.pending.settle(m.id, m.reply);
+        if (m.to === this.tabId) this.calls.settle(m.id, m.reply);
         return;
       case 'host':
         this.onHost(m.hostId);
@@ -451,7 +524,7 @@ export class BrowserPeerKV {
       case 'openFailed':
         // The tab holding the lock could not open the store (it tries again): calls waiting
         // for a host end with its error rather than waiting out their deadline.
-        if (!this.isHost && m.hostId !== this.tabId) this.pending.failAll(m.error);
+        if (!this.isHost && m.hostId !== this.tabId) this.calls.failAll(m.error);
         return;
       case 'changed':
         this.notify(m.op);
@@ -462,7 +535,7 @@ export class BrowserPeerKV {
   private onHost(hostId: string): void {
     if (this.hostTab !== hostId) this.hostChanges++;
     this.hostTab = hostId;
-    this.pending.resendTo(hostId);
+    this.calls.resendTo(hostId);
   }
 
   private post(m: TabMessage): void {
@@ -470,8 +543,8 @@ export class BrowserPeerKV {
   }
 
   private probeHost(): void {
-    this.pending.expire();
-    if (this.pending.size > 0 && !this.hostTab && !this.isHost) this.post({ t: 'who' });
+    this.calls.expire();
+    if (this.calls.size > 0 && !this.hostTab && !this.isHost) this.post({ t: 'who' });
   }
 
   // ------------------------------------------------------------------ hosting
@@ -507,7 +580,7 @@ export class BrowserPeerKV {
   private openFailed(cause: WireError, attempt: number, retryInMs: number): void {
     const error: WireError = { kind: cause.kind, message: `${cause.message} (attempt ${attempt}; trying again in ${retryInMs} ms)` };
     this.post({ t: 'openFailed', hostId: this.tabId, error });
-    for (const p of this.pending.drainAll()) p.resolve({ ok: false, error });
+    for (const p of this.calls.drainAll()) p.resolve({ ok: false, error });
   }
 
   private async openHost(granted: number): Promise<boolean> {
@@ -523,7 +596,7 @@ export class BrowserPeerKV {
     this.hostTab = this.tabId;
     this.hostChanges++;
     this.post({ t: 'host', hostId: this.tabId });
-    for (const p of this.pending.drainAll()) void this.serve(p.req).then(p.resolve);
+    for (const p of this.calls.drainAll()) void this.serve(p.req).then(p.resolve);
     return true;
   }
 
@@ -572,7 +645,7 @@ export class BrowserPeerKV {
   private hostFailed(e: unknown): void {
     if (this.closed || (e instanceof DOMException && e.name === 'AbortError')) return;
     const error = e instanceof BrowserKvError ? e : new BrowserKvError('Internal', String(e));
-    for (const p of this.pending.drainAll()) p.resolve({ ok: false, error: { kind: error.kind, message: error.message } });
+    for (const p of this.calls.drainAll()) p.resolve({ ok: false, error: { kind: error.kind, message: error.message } });
   }
 
   /**

@@ -42,7 +42,18 @@ export type KvRequest =
    * `readTs`. The reply says the ts the data is as of.
    */
   | { op: 'staleScan'; start?: Uint8Array; end?: Uint8Array; limit?: number; maxStaleness?: number; readTs?: bigint }
+  /**
+   * Commits a transaction the calling tab queued while the quorum was away (`PeerKV.commitQueuedTxn`):
+   * 2PC at `startTs`, its reads (`lock` mutations) and writes checked since `readTs`, each range
+   * re-read at the commit ts and compared with its digest. `WriteConflict` names the keys.
+   */
+  | { op: 'commitQueuedTxn'; startTs: bigint; mutations: QueuedMutation[]; readTs: bigint; ranges: { start: Uint8Array; end: Uint8Array; digest: Uint8Array }[]; lockTtlMs?: number; beganAgoMs?: number }
+  /** Decides a queued transaction's commit attempt whose answer never came, on its primary (`PeerKV.decideTxnAttempt`). */
+  | { op: 'decideTxnAttempt'; startTs: bigint; primary: Uint8Array }
   | HookRequest;
+
+/** One key of a queued transaction's commit: a write, or a key it read (`lock`). */
+export type QueuedMutation = TxnMutation | { op: 'lock'; key: Uint8Array };
 
 /** One write of a transaction sent for commit. */
 export type TxnMutation = { op: 'put'; key: Uint8Array; value: Uint8Array } | { op: 'delete'; key: Uint8Array };
@@ -83,6 +94,8 @@ export interface KvReplies {
   snapshotScan: KvPair[];
   commitTxn: { commitTs: bigint; onePc: boolean };
   staleScan: { ts: bigint | undefined; pairs: KvPair[] };
+  commitQueuedTxn: { commitTs: bigint };
+  decideTxnAttempt: { committed?: bigint };
   stopStore: unknown;
   startStore: unknown;
   partitionStore: unknown;
@@ -105,7 +118,7 @@ export const WRITE_OPS: ReadonlySet<KvRequest['op']> = new Set(['put', 'delete',
  * The operations whose success changes data: the writes, and a transaction's commit (each
  * announced to every tab; one sent and never answered is `Undetermined`).
  */
-export const CHANGE_OPS: ReadonlySet<KvRequest['op']> = new Set([...WRITE_OPS, 'commitTxn']);
+export const CHANGE_OPS: ReadonlySet<KvRequest['op']> = new Set([...WRITE_OPS, 'commitTxn', 'commitQueuedTxn']);
 
 /** Narrows a request to a write. */
 export function isWrite(req: KvRequest): req is WriteRequest {
@@ -138,6 +151,8 @@ export type BrowserErrorKind =
 export interface WireError {
   kind: BrowserErrorKind;
   message: string;
+  /** The keys a `WriteConflict` names (a queued transaction's commit). */
+  keys?: Uint8Array[];
 }
 
 /** The answer to one request. */
@@ -149,6 +164,8 @@ export class BrowserKvError extends Error {
   constructor(
     readonly kind: BrowserErrorKind,
     message: string,
+    /** The keys a `WriteConflict` or `QueuedTxnConflict` is about. */
+    readonly keys?: Uint8Array[],
   ) {
     super(message);
   }
@@ -263,7 +280,8 @@ export interface BrowserStatus extends ClusterStatus {
 /** Wraps an unknown thrown value as a `WireError`. */
 export function toWireError(e: unknown): WireError {
   if (e instanceof Error && 'kind' in e && typeof (e as { kind: unknown }).kind === 'string') {
-    return { kind: (e as { kind: BrowserErrorKind }).kind, message: e.message };
+    const keys = (e as { keys?: unknown }).keys;
+    return { kind: (e as { kind: BrowserErrorKind }).kind, message: e.message, ...(Array.isArray(keys) ? { keys: keys as Uint8Array[] } : {}) };
   }
   return { kind: 'Internal', message: e instanceof Error ? e.message : String(e) };
 }

@@ -8,6 +8,7 @@
 import { StoreRequestError, fieldsOf, type FieldCheck, type ReadConsistency } from '@peerkv/store';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../client.ts';
 import { TXN_KEYS_MAX } from '../txn/transaction.ts';
+import { OFFLINE_RANGES_PER_TXN_MAX } from '../txn/offline-queue.ts';
 import { BrowserKvError, type KvRequest } from './protocol.ts';
 
 /** Keys or pairs one batch request may carry. */
@@ -35,6 +36,9 @@ const key = (f: FieldCheck, name: string, v: unknown): unknown => f.bytes(name, 
 function ts(name: string, v: unknown): void {
   if (typeof v !== 'bigint' || v <= 0n || v >= 1n << 64n) throw new StoreRequestError('BadField', `${name}: want a positive bigint timestamp`);
 }
+
+/** Bytes of a range digest (SHA-256). */
+const RANGE_DIGEST_BYTES = 32;
 
 /** Mutations one `commitTxn` may carry (the client's `TXN_KEYS_MAX`). */
 export const COMMIT_MUTATIONS_MAX = TXN_KEYS_MAX;
@@ -93,6 +97,25 @@ const CHECKS: Checks = {
     f.optBool('asyncCommit');
     f.optUint('beganAgoMs');
   },
+  commitQueuedTxn: (f, q) => {
+    ts('startTs', q.startTs);
+    ts('readTs', q.readTs);
+    f.array('mutations', COMMIT_MUTATIONS_MAX, (m, n) => {
+      const mut = f.object(n, m);
+      key(f, `${n}.key`, mut.key);
+      if (mut.op === 'put') f.bytes(`${n}.value`, VALUE_BYTES_MAX, mut.value);
+      else if (mut.op !== 'delete' && mut.op !== 'lock') throw new StoreRequestError('BadField', `${n}.op: want 'put', 'delete' or 'lock'`);
+    });
+    f.array('ranges', OFFLINE_RANGES_PER_TXN_MAX, (g, n) => {
+      const r = f.object(n, g);
+      f.bytes(`${n}.start`, KEY_BYTES_MAX, r.start);
+      f.bytes(`${n}.end`, KEY_BYTES_MAX, r.end);
+      f.bytes(`${n}.digest`, RANGE_DIGEST_BYTES, r.digest);
+    });
+    f.optUint('lockTtlMs');
+    f.optUint('beganAgoMs');
+  },
+  decideTxnAttempt: (f, q) => (ts('startTs', q.startTs), key(f, 'primary', q.primary)),
   stopStore: (f) => void f.uint('storeId'),
   startStore: (f) => void f.uint('storeId'),
   partitionStore: (f) => void f.uint('storeId'),

@@ -8,6 +8,8 @@
 import type { PeerKV } from '../client.ts';
 import type { KvPair } from '../services.ts';
 import type { Snapshot } from '../txn/transaction.ts';
+import { LOCK_TTL_MS_DEFAULT } from '../txn/committer.ts';
+import { compareKeys } from '@peerkv/pd';
 import { BrowserKvError, CHANGE_OPS, HOOK_OPS, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireError, type HookRequest, type KvReplyOf, type KvRequest, type Reply } from './protocol.ts';
 import { checkKvRequest } from './request-check.ts';
 import type { TabWriter } from './tab-writes.ts';
@@ -74,6 +76,14 @@ const DATA_HANDLERS: { readonly [Op in DataRequest['op']]: DataHandler<Op> } = {
       ...(req.asyncCommit !== undefined ? { asyncCommit: req.asyncCommit } : {}),
       ...(req.beganAgoMs !== undefined ? { beganAtMs: Date.now() - req.beganAgoMs } : {}),
     }),
+  commitQueuedTxn: (kv, req) => {
+    const mutations = [...req.mutations].sort((a, b) => compareKeys(a.key, b.key));
+    for (let i = 1; i < mutations.length; i++) if (compareKeys(mutations[i - 1].key, mutations[i].key) === 0) throw new BrowserKvError('InvalidArgument', 'a key appears twice in one commit');
+    if (mutations.length === 0) throw new BrowserKvError('InvalidArgument', 'a queued commit carries at least one mutation');
+    if (req.readTs > req.startTs) throw new BrowserKvError('InvalidArgument', 'readTs is above startTs');
+    return kv.commitQueuedTxn({ startTs: req.startTs, mutations, readTs: req.readTs, ranges: req.ranges, lockTtlMs: req.lockTtlMs ?? LOCK_TTL_MS_DEFAULT, beganAtMs: Date.now() - (req.beganAgoMs ?? 0) });
+  },
+  decideTxnAttempt: (kv, req) => kv.decideTxnAttempt({ startTs: req.startTs, primary: req.primary }),
 };
 
 /** Snapshots a host keeps per client (one per running tab transaction, FIFO). */

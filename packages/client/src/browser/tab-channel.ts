@@ -137,5 +137,5 @@ function afterResend(p: { req: KvRequest; resent?: boolean }, reply: Reply): Rep
 /** Turns a reply into a value or a thrown `BrowserKvError`. */
 export function unwrapReply<T>(r: Reply): T {
   if (r.ok) return r.value as T;
-  throw new BrowserKvError(r.error.kind, r.error.message);
+  throw new BrowserKvError(r.error.kind, r.error.message, r.error.keys);
 }

@@ -157,6 +157,29 @@ function deferred(): Deferred {
   return { promise, resolve, reject, state: 'queued' };
 }
 
+/** `p`, or `Aborted` once `signal` fires (`p` goes on, unheard). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new PeerKVError('Aborted', 'the online run ran out of offlineDecideMs'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new PeerKVError('Aborted', 'the online run ran out of offlineDecideMs'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** A scan whose every page wait ends when `signal` fires. */
+async function* scanUntilAborted<T>(it: AsyncIterableIterator<T>, signal: AbortSignal): AsyncIterableIterator<T> {
+  try {
+    for (;;) {
+      const r = await untilAborted(it.next(), signal);
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    void it.return?.(undefined);
+  }
+}
+
 function slot(key: Uint8Array): string {
   let s = '';
   for (let i = 0; i < key.length; i++) s += String.fromCharCode(key[i]);
@@ -302,11 +325,12 @@ export class OfflineTxns {
       begin: async () => {
         stop();
         timer = this.b.clock.setTimeout(() => decide.abort(), this.o.decideMs);
-        const reader = await online.begin(both(undefined));
+        // Raced against the deadline too: a reader that takes no signal (a browser tab's) still ends in time.
+        const reader = await untilAborted(online.begin(both(undefined)), decide.signal);
         const wrapped: TxnReader = {
           ts: reader.ts,
-          get: (key, s) => reader.get(key, both(s)),
-          scan: (start, end, limit, s) => reader.scan(start, end, limit, both(s)),
+          get: (key, s) => untilAborted(reader.get(key, both(s)), decide.signal),
+          scan: (start, end, limit, s) => scanUntilAborted(reader.scan(start, end, limit, both(s)), decide.signal),
           ...(reader.release ? { release: () => reader.release!() } : {}),
         };
         return wrapped;
@@ -320,10 +344,13 @@ export class OfflineTxns {
     return { backend, stop };
   }
 
-  /** Whether a failed online run means the quorum is away (nothing of it was committed). */
+  /**
+   * Whether a failed online run means the quorum is away (nothing of it was committed): a
+   * client's `Unavailable`/`RetryBudgetExhausted`, a browser call's `NoQuorum`/`Timeout` too.
+   */
   private quorumAway(e: unknown, decided: AbortSignal, signal: AbortSignal | undefined): boolean {
     const kind = kindOf(e);
-    if (kind === 'Unavailable' || kind === 'RetryBudgetExhausted') return true;
+    if (kind === 'Unavailable' || kind === 'RetryBudgetExhausted' || kind === 'NoQuorum' || kind === 'Timeout') return true;
     return kind === 'Aborted' && decided.aborted && signal?.aborted !== true;
   }
 
