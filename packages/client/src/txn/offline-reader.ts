@@ -9,7 +9,7 @@ import { compareKeys } from '@peerkv/pd';
 import { PeerKVError } from '../errors.ts';
 import type { KvPair } from '../services.ts';
 import { OFFLINE_RANGES_PER_TXN_MAX, type QueuedRangeRead } from './offline-queue.ts';
-import type { TxnReader } from './transaction.ts';
+import { TXN_KEYS_MAX, type TxnReader } from './transaction.ts';
 
 /** What a reader at a lazily fixed ts offers (the stale reader: its ts is the first answer's). */
 export interface LazyTsReader {
@@ -55,6 +55,7 @@ export class RecordingReader implements TxnReader {
   }
 
   async get(key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    if (this.keys.size >= TXN_KEYS_MAX && !this.keys.has(slot(key))) throw new PeerKVError('InvalidArgument', `a queued transaction reads at most ${TXN_KEYS_MAX} keys (each is locked when it commits)`);
     const v = await this.inner.get(key, signal);
     this.keys.set(slot(key), key);
     return v;

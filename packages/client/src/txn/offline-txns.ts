@@ -46,7 +46,7 @@ import { PeerKVError } from '../errors.ts';
 import { LOCK_TTL_MS_DEFAULT } from './committer.ts';
 import { OFFLINE_QUEUE_BYTES_MAX_DEFAULT, OFFLINE_QUEUE_TXNS_MAX_DEFAULT, mutatorArgsJson, queuedTxnBytes, type OfflineQueueStore, type QueuedAttempt, type QueuedRangeRead, type QueuedTxnError, type QueuedTxnRecord } from './offline-queue.ts';
 import { RecordingReader, type LazyTsReader } from './offline-reader.ts';
-import { Transaction, runTransaction, type TransactionOptions, type TxnBackend, type TxnReader, type TxnValueChecks } from './transaction.ts';
+import { TXN_KEYS_MAX, Transaction, runTransaction, type TransactionOptions, type TxnBackend, type TxnReader, type TxnValueChecks } from './transaction.ts';
 
 /** How long the online run may take to get its start ts and reads before the transaction is queued, ms. */
 export const OFFLINE_DECIDE_MS_DEFAULT = 3000;
@@ -365,11 +365,14 @@ export class OfflineTxns {
     const reads = [...reader.readKeys(written), ...mutations.filter((m) => m.op === 'lock').map((m) => m.key)];
     const distinctReads = [...new Map(reads.map((k) => [slot(k), k])).values()];
     const ranges = await reader.rangeReads();
+    if (writes.length + distinctReads.length > TXN_KEYS_MAX) throw new PeerKVError('InvalidArgument', `a queued transaction reads and writes at most ${TXN_KEYS_MAX} keys (its reads are locked when it commits)`);
     if (writes.length === 0) {
       // Read-only: nothing to commit; it is as of the ts it read at.
       return this.settledHandle(value, reader.readTs ?? 0n);
     }
     const readTs = reader.readTs ?? (await reader.fixTs(writes[0].key, o.signal));
+    // Behind what other clients of the store (other tabs) queued meanwhile.
+    if (this.draining === undefined) await this.refresh();
     const rec: QueuedTxnRecord = {
       id: globalThis.crypto.randomUUID(),
       seq: this.nextSeq++,
@@ -465,8 +468,9 @@ export class OfflineTxns {
     for (const id of [...this.records.keys()]) if (!seen.has(id)) this.records.delete(id);
   }
 
+  /** Queue order: `seq`; two clients of one store that queued at once tie, broken by time, then id. */
   private ordered(): QueuedTxnRecord[] {
-    return [...this.records.values()].sort((a, b) => a.seq - b.seq);
+    return [...this.records.values()].sort((a, b) => a.seq - b.seq || a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   private hasQueued(): boolean {
