@@ -15,7 +15,7 @@ import { RegionCache } from './region-cache.ts';
 import type { ClusterStatus, KvPair, KvService, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
 import { TsoBatcher } from './tso-batcher.ts';
 import { LockResolver } from './txn/lock-resolver.ts';
-import type { RegionRequestOutcome, TxnRouting } from './txn/routing.ts';
+import { REPLICA_READS, type RegionRequestOutcome, type ReplicaRead, type TxnRouting } from './txn/routing.ts';
 import { MvccKv } from './txn/mvcc-kv.ts';
 import { GcRegistration } from './txn/gc-registration.ts';
 import { SnapshotReader } from './txn/snapshot-reader.ts';
@@ -57,6 +57,11 @@ export interface ClientOptions {
   /** The store next to this client (same Worker or process): follower and stale reads go there when it holds a replica. */
   localStoreId?: number;
   /**
+   * The mvcc model: which replica serves `get`/`scan` and transactions' reads (default
+   * `leader`; `follower`, `closest`: `ReplicaRead` in `txn/routing.ts`). Per read: `ReadOptions.replicaRead`.
+   */
+  replicaRead?: ReplicaRead;
+  /**
    * The stores' data model (default `raw`). With `mvcc` every read and write is
    * transactional: `get`/`scan` read at a fresh TSO timestamp, `put`/`delete` commit by 1PC,
    * `batchPut`/`deleteRange` are one atomic transaction (`txn/mvcc-kv.ts`).
@@ -78,6 +83,10 @@ export interface ClientOptions {
 
 /** A store whose request timed out is asked after the others for this long, ms. */
 export const SUSPECT_STORE_MS = 3000;
+/** Weight of a new sample in a store's smoothed round trip (EWMA). */
+export const RTT_EWMA_WEIGHT = 0.2;
+/** Round trip assumed for a store not measured yet, ms (a `closest` read prefers measured ones under it). */
+export const RTT_UNKNOWN_MS = 1000;
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -112,6 +121,8 @@ export interface ReadOptions extends CallOptions {
    * resolved ts is that fresh, else by the leader (`Infinity`: whatever the nearest replica has).
    */
   maxStaleness?: number;
+  /** The mvcc model: which replica serves this read (default `ClientOptions.replicaRead`). */
+  replicaRead?: ReplicaRead;
 }
 
 export interface ScanOptions extends ReadOptions {
@@ -157,6 +168,9 @@ export class PeerKV {
   private readonly localStoreId: number | undefined;
   /** Stores whose request timed out, until when they are asked last (clock ms). */
   private readonly suspectStores = new Map<number, number>();
+  /** Smoothed round trip of each store's answered requests, ms (what `closest` replica reads pick by). */
+  private readonly rttMs = new Map<number, number>();
+  private readonly replicaRead: ReplicaRead;
   private readonly scanPagePairs: number;
   /** Batches `getTimestamp` callers into few PD requests (created on first use). */
   private tsoBatcher: TsoBatcher | undefined;
@@ -181,6 +195,7 @@ export class PeerKV {
     this.random = o.random ?? Math.random;
     this.requestTimeoutMs = o.requestTimeoutMs ?? 5000;
     this.consistency = o.consistency ?? 'linearizable';
+    this.replicaRead = checkReplicaRead(o.replicaRead ?? 'leader');
     if (o.dataModel !== undefined && o.dataModel !== 'raw' && o.dataModel !== 'mvcc') throw new PeerKVError('InvalidArgument', `dataModel is 'raw' or 'mvcc', not ${String(o.dataModel)}`);
     this.offlineOptions = {
       store: o.offlineQueue ?? new MemoryOfflineQueueStore(),
@@ -194,6 +209,11 @@ export class PeerKV {
     }
   }
 
+  /** A read's replica choice, checked (the client's default when absent). */
+  private replicaReadOf(o: ReadOptions): ReplicaRead {
+    return o.replicaRead === undefined ? this.replicaRead : checkReplicaRead(o.replicaRead);
+  }
+
   /** The data model this client speaks (`ClientOptions.dataModel`). */
   get dataModel(): 'raw' | 'mvcc' {
     return this.mvcc ? 'mvcc' : 'raw';
@@ -203,7 +223,7 @@ export class PeerKV {
 
   async get(key: Uint8Array, o: ReadOptions = {}): Promise<Uint8Array | undefined> {
     if (o.readTs !== undefined || o.maxStaleness !== undefined) return (await this.staleSnapshot(this.staleOptions(o))).get(key, o);
-    if (this.mvcc) return this.mvcc.get(key, o.signal);
+    if (this.mvcc) return this.mvcc.get(key, this.replicaReadOf(o), o.signal);
     checkKey(key);
     const consistency = o.consistency ?? this.consistency;
     return this.withRegion(key, o.signal, consistency, (route, svc) =>
@@ -214,7 +234,7 @@ export class PeerKV {
   /** Reads many keys; missing keys map to undefined. */
   async batchGet(keys: Uint8Array[], o: ReadOptions = {}): Promise<(Uint8Array | undefined)[]> {
     if (o.readTs !== undefined || o.maxStaleness !== undefined) return (await this.staleSnapshot(this.staleOptions(o))).batchGet(keys, o);
-    if (this.mvcc) return this.mvcc.batchGet(keys, o.signal);
+    if (this.mvcc) return this.mvcc.batchGet(keys, this.replicaReadOf(o), o.signal);
     return Promise.all(keys.map((k) => this.get(k, o)));
   }
 
@@ -223,7 +243,7 @@ export class PeerKV {
     const start = o.start ?? new Uint8Array();
     const end = o.end ?? new Uint8Array();
     if (this.mvcc) {
-      yield* this.mvcc.scan(start, end, o.limit ?? Infinity, o.reverse === true, o.signal);
+      yield* this.mvcc.scan(start, end, o.limit ?? Infinity, o.reverse === true, this.replicaReadOf(o), o.signal);
       return;
     }
     let remaining = o.limit ?? Infinity;
@@ -582,8 +602,12 @@ export class PeerKV {
         if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.random), signal))) return { kind: 'aborted', ambiguous, lastError };
         continue;
       }
+      const sentAt = this.clock.now();
       const r = await answerOf(target.storeId, () => fn(route, svc));
-      if (r.ok || r.error.kind !== 'Timeout') this.suspectStores.delete(target.storeId);
+      if (r.ok || r.error.kind !== 'Timeout') {
+        this.suspectStores.delete(target.storeId);
+        this.noteRtt(target.storeId, this.clock.now() - sentAt);
+      }
       if (r.ok) {
         // A linearizable request served by a peer we did not think led: it leads now.
         if (consistency === 'linearizable' && route.leader?.id !== target.id) this.cache.setLeader(route.region.id, target);
@@ -602,6 +626,33 @@ export class PeerKV {
       }
     }
     return { kind: 'failed', ambiguous, lastError };
+  }
+
+  /** Folds one answered request's round trip into the store's smoothed RTT (EWMA, weight `RTT_EWMA_WEIGHT`). */
+  private noteRtt(storeId: number, ms: number): void {
+    const prev = this.rttMs.get(storeId);
+    this.rttMs.set(storeId, prev === undefined ? ms : prev + RTT_EWMA_WEIGHT * (ms - prev));
+  }
+
+  /**
+   * The replica a `follower`/`closest` read asks (`TxnRouting.askReplica`): this client's
+   * store if it holds one, else the lowest smoothed RTT (a store not measured yet counts as
+   * far, a suspect one as farther); `follower` leaves the leader out while another replica is
+   * there.
+   */
+  private pickReplica(route: RegionRoute, replicaRead: ReplicaRead): Peer | undefined {
+    const now = this.clock.now();
+    let peers = route.region.peers;
+    if (replicaRead === 'follower' && route.leader) {
+      const others = peers.filter((p) => p.id !== route.leader!.id);
+      if (others.length > 0) peers = others;
+    }
+    const local = peers.find((p) => p.storeId === this.localStoreId);
+    if (local) return local;
+    const cost = (p: Peer): number => ((this.suspectStores.get(p.storeId) ?? -Infinity) > now ? 2 * RTT_UNKNOWN_MS : (this.rttMs.get(p.storeId) ?? RTT_UNKNOWN_MS));
+    let best: Peer | undefined;
+    for (const p of peers) if (best === undefined || cost(p) < cost(best)) best = p;
+    return best;
   }
 
   /** Sleeps; false when the caller aborted meanwhile. */
@@ -846,7 +897,7 @@ export class PeerKV {
       if (ts < safePoint) throw new PeerKVError('InvalidArgument', `snapshot ts ${ts} is below the GC safe point ${safePoint}`);
     }
     const at = ts ?? (await this.getTimestamp(o));
-    const reader = new SnapshotReader(routing, resolver, at);
+    const reader = new SnapshotReader(routing, resolver, at, [], this.replicaRead);
     // An old ts is registered with PD before its first read (`SafePointPassed` if GC passed it).
     if (ts !== undefined) await routing.gc?.ensureCovered(at);
     return new Snapshot(reader, VALUE_CHECKS);
@@ -883,6 +934,16 @@ export class PeerKV {
         if (r.kind === 'regroup') await this.pause(this.backoff.baseMs, signal);
         return r;
       },
+      askReplica: async (route, replicaRead, fn) => {
+        const peer = this.pickReplica(route, replicaRead);
+        const svc = peer ? this.stores.store(peer.storeId) : undefined;
+        if (!peer || !svc) return undefined;
+        const sentAt = this.clock.now();
+        const r = await answerOf(peer.storeId, () => fn(svc));
+        if (r.ok || r.error.kind !== 'Timeout') this.noteRtt(peer.storeId, this.clock.now() - sentAt);
+        else this.suspectStores.set(peer.storeId, this.clock.now() + SUSPECT_STORE_MS);
+        return r;
+      },
       route: (key, signal) => this.route(key, signal),
       getTimestamp: (o) => this.getTimestamp(o),
       ...(this.pd.registerGcService ? { gc: new GcRegistration(this.pd, this.clientId, this.clock, this.random) } : {}),
@@ -892,7 +953,7 @@ export class PeerKV {
       clock: this.clock,
       random: this.random,
       backoff: this.backoff,
-      begin: async (signal) => new SnapshotReader(routing, resolver, await this.getTimestamp({ signal })).pinned(),
+      begin: async (signal) => new SnapshotReader(routing, resolver, await this.getTimestamp({ signal }), [], this.replicaRead).pinned(),
       commit: async (startTs, mutations, co) => {
         await routing.gc?.ensureCovered(startTs);
         const r = await new Committer(routing, resolver, startTs, mutations, co).commit();
@@ -998,4 +1059,9 @@ async function answerOf<T>(storeId: number, call: () => Promise<Result<T>>): Pro
     if (!(e instanceof StoreClosedError)) throw e;
     return { ok: false, error: { kind: 'Timeout', what: `store ${storeId} closed under the request: ${e.message}` } };
   }
+}
+
+function checkReplicaRead(v: unknown): ReplicaRead {
+  if (!REPLICA_READS.includes(v as ReplicaRead)) throw new PeerKVError('InvalidArgument', `replicaRead is one of ${REPLICA_READS.join(', ')}, not ${String(v)}`);
+  return v as ReplicaRead;
 }

@@ -39,4 +39,11 @@ export interface StoreTestMutations {
    * it vouches for commits not yet applied (`--txn --mutation cdcWatermarkAhead`).
    */
   cdcWatermarkAhead?: boolean;
+  /**
+   * A replica read does not wait until its replica applied the leader's index: a lagging
+   * follower answers from an older state at a newer ts (`--txn --mutation replicaReadSkipsCatchUp`).
+   */
+  replicaReadSkipsCatchUp?: boolean;
+  /** `txnReadIndex` does not raise `maxTs`: an async-commit or 1PC transaction may commit below a replica read it missed (`--txn --mutation replicaReadSkipsMaxTs`). */
+  replicaReadSkipsMaxTs?: boolean;
 }

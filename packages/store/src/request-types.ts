@@ -18,7 +18,7 @@ import type { Result } from './peer.ts';
 import type { ReadConsistency } from './request-options.ts';
 import type { PdRequest, PdRouteAnswer } from './rpc/pd-codec.ts';
 import type { Mutation, TxnStatus } from '@peerkv/txn';
-import type { CdcCursor, TxnAnswer, TxnCdcResult, TxnCommitMode, TxnCommitResult, TxnDetectDeadlockRequest, TxnGetResult, TxnHeartbeatResult, TxnGcResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult } from './txn/types.ts';
+import type { CdcCursor, TxnAnswer, TxnCdcResult, TxnCommitMode, TxnCommitResult, TxnDetectDeadlockRequest, TxnGetResult, TxnHeartbeatResult, TxnGcResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult, TxnReadIndexResult } from './txn/types.ts';
 
 export type { CdcCursor, CdcEvent, TxnCdcResult, DeadlockRequestKind, TxnAnswer, TxnCommitMode, TxnCommitResult, TxnDetectDeadlockRequest, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult, TxnUnsupportedError, DataIsNotReadyError } from './txn/types.ts';
 
@@ -185,6 +185,17 @@ export type TxnRequest =
       bytesMax: number;
       waitMs: number;
     } & Timed)
+  /**
+   * The first half of a replica read (TiKV's follower read with its ReadIndex context), on the
+   * leader: raises `maxTs` to `ts`, refuses a live in-memory lock in [start, end) at or below
+   * `ts` (`KeyIsLocked`), confirms leadership (ReadIndex) and answers the applied index a
+   * replica must reach to serve a read at `ts` (`handlers/replica-read.ts`).
+   */
+  | ({ type: 'txnReadIndex'; regionId: number; epoch: RegionEpoch; start: Uint8Array; end?: Uint8Array; ts: bigint } & Timed)
+  /** The second half on any replica: waits until it applied `appliedIndex`, then reads `key` at `ts` from its own state, locks checked as on the leader. */
+  | ({ type: 'txnReplicaGet'; regionId: number; epoch: RegionEpoch; key: Uint8Array; ts: bigint; appliedIndex: number; bypassLocks?: bigint[] } & Timed)
+  /** As `txnReplicaGet`, a scan of [start, end) ∩ region, up to `limit` pairs. */
+  | ({ type: 'txnReplicaScan'; regionId: number; epoch: RegionEpoch; start: Uint8Array; end?: Uint8Array; limit: number; ts: bigint; appliedIndex: number; bypassLocks?: bigint[] } & Timed)
   /** To the deadlock detector (`txn/types.ts`). */
   | TxnDetectDeadlockRequest;
 
@@ -232,6 +243,9 @@ export interface StoreResponses {
   txnStaleGet: Result<TxnAnswer<TxnStaleReadResult>>;
   txnStaleScan: Result<TxnAnswer<TxnStaleReadResult>>;
   txnCdcPull: Result<TxnAnswer<TxnCdcResult>>;
+  txnReadIndex: Result<TxnAnswer<TxnReadIndexResult>>;
+  txnReplicaGet: Result<TxnAnswer<TxnGetResult>>;
+  txnReplicaScan: Result<TxnAnswer<TxnScanResult>>;
   txnDetectDeadlock: Result<TxnAnswer<void>>;
 }
 

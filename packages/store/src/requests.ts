@@ -127,6 +127,23 @@ export class StoreRequests {
   }
 
   /**
+   * Waits until `peer`'s engine holds everything up to `index` (a replica read's catch-up,
+   * `handlers/replica-read.ts`): at once when it does, else as a read whose ReadIndex answered
+   * `index`, served by the round that makes it visible. A peer that stops serving fails it as it
+   * fails its reads (leadership change, destroy); the caller's timeout answers `Timeout`.
+   */
+  waitApplied(peer: RegionPeer, index: number, o: RequestOptions): Promise<Result<void>> {
+    if (peer.appliedVisible >= index && !peer.applying) return Promise.resolve({ ok: true, value: undefined });
+    this.ctx.wake(peer.regionId);
+    const ctx = `${this.ctx.storeId}:${this.ctx.boot}:applied:${++this.readSeq}`;
+    return this.withTimeout<void>(
+      (resolve) => peer.reads.set(ctx, { ctx, index, resolve }),
+      () => peer.reads.delete(ctx),
+      o,
+    );
+  }
+
+  /**
    * Changes membership through Raft, always by joint consensus (thesis §4.3; the joint config
    * is left automatically), so no change relies on the one-voter-at-a-time rule. A change
    * proposed while the previous one (or its leave) is pending gets `ServerIsBusy`.

@@ -40,6 +40,12 @@ const REQUESTS: StoreRequest[] = [
   { type: 'txnStaleGet', regionId: 2, epoch, key: k('s') },
   { type: 'txnStaleScan', regionId: 2, epoch, start: k('a'), end: k('z'), limit: 10, ts: 9n },
   { type: 'txnStaleScan', regionId: 2, epoch, start: k(''), limit: 0 },
+  { type: 'txnReadIndex', regionId: 2, epoch, start: k('a'), end: k('a\0'), ts: composeTs(90), timeoutMs: 300 },
+  { type: 'txnReadIndex', regionId: 2, epoch, start: k(''), ts: 1n },
+  { type: 'txnReplicaGet', regionId: 2, epoch, key: k('a'), ts: composeTs(90), appliedIndex: 1234, bypassLocks: [5n], timeoutMs: 300 },
+  { type: 'txnReplicaGet', regionId: 2, epoch, key: k(''), ts: 1n, appliedIndex: 0 },
+  { type: 'txnReplicaScan', regionId: 2, epoch, start: k('a'), end: k('z'), limit: 10, ts: 9n, appliedIndex: 77, bypassLocks: [3n, 4n] },
+  { type: 'txnReplicaScan', regionId: 2, epoch, start: k(''), limit: 0, ts: 9n, appliedIndex: 0 },
 ];
 
 const RESPONSES: StoreResponse[] = [
@@ -59,6 +65,7 @@ const RESPONSES: StoreResponse[] = [
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'stale', readTs: composeTs(70, 2), pairs: [{ key: k('a'), value: k('1') }], nextKey: k('b') } } } },
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'stale', readTs: 1n, pairs: [] } } } },
   { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'commit', commitTs: composeTs(80, 1) } } } },
+  { type: 'txn', result: { ok: true, value: { ok: true, value: { kind: 'readIndex', appliedIndex: 987_654 } } } },
   {
     type: 'txn',
     result: {
@@ -84,7 +91,7 @@ describe('txn codec', () => {
     for (const q of REQUESTS) expect(decodeStoreRequest(encodeStoreRequest(q))).toEqual(q);
     for (const s of RESPONSES) expect(decodeStoreResponse(encodeStoreResponse(s))).toEqual(s);
     const tags = Object.entries(STORE_REQUEST_CODECS).filter(([t]) => t.startsWith('txn')).map(([, c]) => c.tag);
-    expect(tags).toEqual([32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47]);
+    expect(tags).toEqual([32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 50, 51, 52]);
   });
 
   it('refuses every truncation and a trailing byte with StoreRpcDecodeError', () => {

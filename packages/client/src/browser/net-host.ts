@@ -15,6 +15,7 @@
  * join while PD has no quorum, a storage error) is opened again in the background, backing off
  * from `NET_OPEN_RETRY_MS_MIN` to `NET_OPEN_RETRY_MS_MAX`; `status().openRetry` says so.
  */
+import type { ReplicaRead } from '../txn/routing.ts';
 import type { KvEngine, WriteBatch, WriteOptions } from '@peerkv/storage';
 import { regionContainsKey, type Region, type ScheduleConfig } from '@peerkv/pd';
 import { STORE_CFS, isTempStoreId, storeColumnFamilies, startNetworkStore, type NetworkStore, type NetworkStoreOptions, type Store } from '@peerkv/store';
@@ -90,6 +91,8 @@ export interface NetHostOptions {
   capacityBytes?: number;
   /** The stores' data model (default `raw`): `mvcc` declares the txn column families and makes every read and write transactional. */
   dataModel?: 'raw' | 'mvcc';
+  /** The mvcc model: which replica serves reads (`ClientOptions.replicaRead`; `closest`: this store first). */
+  replicaRead?: ReplicaRead;
 }
 
 /** The data column families of the mvcc data model. */
@@ -308,7 +311,7 @@ export class NetHost {
     const requestTimeoutMs = this.o.requestTimeoutMs ?? NET_REQUEST_TIMEOUT_MS_DEFAULT;
     const pd = new RemotePdService(transport, { candidates: members, local: () => store, budgetMs: NET_PD_BUDGET_MS_DEFAULT });
     const stores = new RemoteStoreResolver(transport, { local: store, reachable: members, requestTimeoutMs });
-    const kv = new PeerKV({ pd, stores, localStoreId: store.storeId, requestTimeoutMs, dataModel: mvcc ? 'mvcc' : 'raw' });
+    const kv = new PeerKV({ pd, stores, localStoreId: store.storeId, requestTimeoutMs, dataModel: mvcc ? 'mvcc' : 'raw', ...(this.o.replicaRead ? { replicaRead: this.o.replicaRead } : {}) });
     const writer = new TabWriter({ getRegion: (k) => pd.getRegion(k), store: (id) => stores.store(id) }, requestTimeoutMs);
     this.running = { net, engine, kv, pd, stores, writer };
     this.storeId = store.storeId;

@@ -12,6 +12,7 @@
  * `HOST_OPEN_RETRY_MS_MAX`; each failure ends the calls waiting for a host, in every tab, with
  * its error (a store that merely lacks a quorum opens: see `NetHost`).
  */
+import type { ReplicaRead } from '../txn/routing.ts';
 import type { KvPair } from '../services.ts';
 import type { ScheduleConfig } from '@peerkv/pd';
 import type { ReadConsistency, StoreOptions } from '@peerkv/store';
@@ -116,6 +117,12 @@ export interface OpenBrowserOptions {
   offlineQueueTxnsMax?: number;
   /** Bytes the offline queue holds at most (default `OFFLINE_QUEUE_BYTES_MAX_DEFAULT`, 16 MiB). */
   offlineQueueBytesMax?: number;
+  /**
+   * The mvcc model, networked runtime: which replica serves reads (default `leader`;
+   * `closest` reads this browser's own store's replica after one small round trip to the
+   * leader, `follower` a follower's; see README "Read consistency").
+   */
+  replicaRead?: ReplicaRead;
 }
 
 /** The part of the Web Locks API the election uses (an exclusive lock, abortable while queued). */
@@ -629,6 +636,7 @@ export class BrowserPeerKV {
       ...(this.o.bootstrapProbeMs !== undefined ? { bootstrapProbeMs: this.o.bootstrapProbeMs } : {}),
       ...(store ? { store } : {}),
       dataModel: this.dataModel,
+      ...(this.o.replicaRead ? { replicaRead: this.o.replicaRead } : {}),
       testHooks,
     };
   }

@@ -16,7 +16,7 @@
 import { PeerKVError } from '../errors.ts';
 import type { KvPair } from '../services.ts';
 import type { LockResolver } from './lock-resolver.ts';
-import type { TxnRouting } from './routing.ts';
+import type { ReplicaRead, TxnRouting } from './routing.ts';
 import { SnapshotReader } from './snapshot-reader.ts';
 import { TXN_KEYS_MAX, runTransaction, type TxnBackend, type TxnValueChecks } from './transaction.ts';
 
@@ -28,26 +28,26 @@ export class MvccKv {
     private readonly backend: TxnBackend,
   ) {}
 
-  private async reader(signal?: AbortSignal): Promise<SnapshotReader> {
-    return new SnapshotReader(this.routing, this.resolver, await this.routing.getTimestamp({ signal }));
+  private async reader(replicaRead: ReplicaRead, signal?: AbortSignal): Promise<SnapshotReader> {
+    return new SnapshotReader(this.routing, this.resolver, await this.routing.getTimestamp({ signal }), [], replicaRead);
   }
 
-  async get(key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+  async get(key: Uint8Array, replicaRead: ReplicaRead, signal?: AbortSignal): Promise<Uint8Array | undefined> {
     this.checks.key(key);
-    return (await this.reader(signal)).get(key, signal);
+    return (await this.reader(replicaRead, signal)).get(key, signal);
   }
 
   /** Many keys, all at one timestamp. */
-  async batchGet(keys: Uint8Array[], signal?: AbortSignal): Promise<(Uint8Array | undefined)[]> {
+  async batchGet(keys: Uint8Array[], replicaRead: ReplicaRead, signal?: AbortSignal): Promise<(Uint8Array | undefined)[]> {
     for (const k of keys) this.checks.key(k);
-    const r = await this.reader(signal);
+    const r = await this.reader(replicaRead, signal);
     return Promise.all(keys.map((k) => r.get(k, signal)));
   }
 
   /** Pairs of [start, end) at one timestamp, in key order. */
-  async *scan(start: Uint8Array, end: Uint8Array, limit: number, reverse: boolean, signal?: AbortSignal): AsyncIterableIterator<KvPair> {
+  async *scan(start: Uint8Array, end: Uint8Array, limit: number, reverse: boolean, replicaRead: ReplicaRead, signal?: AbortSignal): AsyncIterableIterator<KvPair> {
     if (reverse) throw new PeerKVError('InvalidArgument', 'a reverse scan is not served by the mvcc data model yet');
-    yield* (await this.reader(signal)).scan(start, end, limit, signal);
+    yield* (await this.reader(replicaRead, signal)).scan(start, end, limit, signal);
   }
 
   async write(ops: ({ op: 'put'; key: Uint8Array; value: Uint8Array } | { op: 'delete'; key: Uint8Array })[], signal?: AbortSignal): Promise<void> {

@@ -16,6 +16,17 @@ export type RegionRequestOutcome<T> =
   | { kind: 'applied'; value: T; ambiguous: boolean }
   | { kind: 'failed' | 'stale' | 'aborted' | 'regroup'; ambiguous: boolean; lastError?: import('@peerkv/pd').RegionError };
 
+/**
+ * Which replica serves a transactional read (TiDB's `tidb_replica_read`): `leader` (default)
+ * the leader; `follower` a follower; `closest` this client's store, else the lowest-RTT
+ * replica. A non-leader read costs the leader one small `txnReadIndex` and ships the data from
+ * the replica (`handlers/replica-read.ts` on the store).
+ */
+export type ReplicaRead = 'leader' | 'follower' | 'closest';
+
+/** The replica-read settings, checked. */
+export const REPLICA_READS: readonly ReplicaRead[] = ['leader', 'follower', 'closest'];
+
 export interface TxnRouting {
   readonly clock: Clock;
   readonly random: () => number;
@@ -43,6 +54,14 @@ export interface TxnRouting {
     fn: (route: RegionRoute, svc: KvService) => Promise<Result<T>>,
     signal?: AbortSignal,
   ): Promise<RegionRequestOutcome<T>>;
+  /**
+   * One attempt (no retry) on a replica of `route` for a replica read (`snapshot-reader.ts`):
+   * `closest` is this client's store when it holds a replica, else the replica with the lowest
+   * measured round trip; `follower` the same among the replicas other than the leader. An
+   * unreachable store, or one that closed under the request, answers `Timeout`; no replica at
+   * all answers `undefined`.
+   */
+  askReplica<T>(route: RegionRoute, replicaRead: ReplicaRead, fn: (svc: KvService) => Promise<Result<T>>): Promise<Result<T> | undefined>;
   /** The region holding `key` (cache, then PD). */
   route(key: Uint8Array, signal?: AbortSignal): Promise<RegionRoute>;
   /** A fresh TSO timestamp. */

@@ -7,14 +7,14 @@
  */
 import type { RegionError } from '@peerkv/pd';
 import { compareKeys } from '@peerkv/pd';
-import type { Result, TxnAnswer, TxnError } from '@peerkv/store';
+import type { Result, TxnAnswer, TxnError, TxnGetResult } from '@peerkv/store';
 import { sleepFor } from '../backoff.ts';
 import { PeerKVError } from '../errors.ts';
 import type { KvPair, KvService, RegionRoute } from '../services.ts';
 import { LOCK_WAIT_STEP_MS_MAX } from './committer.ts';
 import type { GcHold } from './gc-registration.ts';
 import type { LockInfo, LockResolver } from './lock-resolver.ts';
-import type { TxnRouting } from './routing.ts';
+import type { RegionRequestOutcome, ReplicaRead, TxnRouting } from './routing.ts';
 
 /** Pairs per `txnScan` page. */
 export const TXN_SCAN_PAGE_PAIRS = 256;
@@ -33,6 +33,8 @@ export class SnapshotReader {
     readonly ts: bigint,
     /** Transactions whose locks this reader reads around from the start (a queued commit checking its own ranges). */
     bypass: readonly bigint[] = [],
+    /** Which replica serves the reads (`ReplicaRead`). */
+    private readonly replicaRead: ReplicaRead = 'leader',
   ) {
     this.hold = routing.gc?.hold(ts);
     for (const t of bypass.slice(0, BYPASS_LOCKS_PER_READER_MAX)) this.bypass.add(t);
@@ -56,9 +58,14 @@ export class SnapshotReader {
 
   /** The value of `key` as of `ts` (undefined: none). */
   async get(key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined> {
-    const r = await this.withLocks(key, [key], signal, (route, svc) =>
-      svc.handle({ type: 'txnGet', regionId: route.region.id, epoch: route.region.epoch, key, ts: this.ts, bypassLocks: [...this.bypass], timeoutMs: this.routing.requestTimeoutMs }, { signal }),
-    );
+    const onLeader = (route: RegionRoute, svc: KvService): Promise<Result<TxnAnswer<TxnGetResult>>> =>
+      svc.handle({ type: 'txnGet', regionId: route.region.id, epoch: route.region.epoch, key, ts: this.ts, bypassLocks: [...this.bypass], timeoutMs: this.routing.requestTimeoutMs }, { signal });
+    const onReplica = (route: RegionRoute, svc: KvService, appliedIndex: number): Promise<Result<TxnAnswer<TxnGetResult>>> =>
+      svc.handle(
+        { type: 'txnReplicaGet', regionId: route.region.id, epoch: route.region.epoch, key, ts: this.ts, appliedIndex, bypassLocks: [...this.bypass], timeoutMs: this.routing.requestTimeoutMs },
+        { signal },
+      );
+    const r = await this.withLocks(key, [key], signal, onLeader, { start: key, end: keyAfter(key), onReplica });
     return r.value;
   }
 
@@ -70,22 +77,14 @@ export class SnapshotReader {
       const page = Math.min(remaining, TXN_SCAN_PAGE_PAIRS);
       let regionEnd: Uint8Array = new Uint8Array();
       const from = cursor;
-      const r = await this.withLocks(from, undefined, signal, (route, svc) => {
+      const fields = (route: RegionRoute): { regionId: number; epoch: RegionRoute['region']['epoch']; start: Uint8Array; end?: Uint8Array; limit: number; ts: bigint; bypassLocks: bigint[]; timeoutMs: number } => {
         regionEnd = route.region.endKey;
-        return svc.handle(
-          {
-            type: 'txnScan',
-            regionId: route.region.id,
-            epoch: route.region.epoch,
-            start: from,
-            ...(end.length > 0 ? { end } : {}),
-            limit: page,
-            ts: this.ts,
-            bypassLocks: [...this.bypass],
-            timeoutMs: this.routing.requestTimeoutMs,
-          },
-          { signal },
-        );
+        return { regionId: route.region.id, epoch: route.region.epoch, start: from, ...(end.length > 0 ? { end } : {}), limit: page, ts: this.ts, bypassLocks: [...this.bypass], timeoutMs: this.routing.requestTimeoutMs };
+      };
+      const r = await this.withLocks(from, undefined, signal, (route, svc) => svc.handle({ type: 'txnScan', ...fields(route) }, { signal }), {
+        start: from,
+        ...(end.length > 0 ? { end } : {}),
+        onReplica: (route, svc, appliedIndex) => svc.handle({ type: 'txnReplicaScan', ...fields(route), appliedIndex }, { signal }),
       });
       for (const p of r.pairs) {
         yield p;
@@ -98,6 +97,39 @@ export class SnapshotReader {
   }
 
   /**
+   * One replica read (`handlers/replica-read.ts`): `txnReadIndex` on the leader (its region
+   * errors followed as any leader request), then the read on the replica `replicaRead` picks,
+   * pinned to the same region and epoch (an applied index means nothing in another). A lock
+   * either half meets goes back to `withLocks`; a replica that cannot serve (behind past the
+   * timeout, cut off, gone, split) hands the read to the leader at the same ts.
+   */
+  private async viaReplica<T>(
+    locate: Uint8Array,
+    keys: readonly Uint8Array[] | undefined,
+    signal: AbortSignal | undefined,
+    onLeader: (route: RegionRoute, svc: KvService) => Promise<Result<TxnAnswer<T>>>,
+    spec: ReplicaReadSpec<T>,
+  ): Promise<RegionRequestOutcome<TxnAnswer<T>>> {
+    let pinned: RegionRoute | undefined;
+    const index = await this.routing.send(
+      locate,
+      keys,
+      (route, svc) => {
+        pinned = route;
+        return svc.handle({ type: 'txnReadIndex', regionId: route.region.id, epoch: route.region.epoch, start: spec.start, ...(spec.end ? { end: spec.end } : {}), ts: this.ts, timeoutMs: this.routing.requestTimeoutMs }, { signal });
+      },
+      signal,
+    );
+    if (index.kind !== 'applied') return index;
+    if (!index.value.ok) return { ...index, value: index.value };
+    const route = pinned!;
+    const appliedIndex = index.value.value.appliedIndex;
+    const r = await this.routing.askReplica(route, this.replicaRead, (svc) => spec.onReplica(route, svc, appliedIndex));
+    if (r !== undefined && r.ok) return { kind: 'applied', value: r.value, ambiguous: false };
+    return this.routing.send(locate, keys, onLeader, signal);
+  }
+
+  /**
    * Sends a read until it answers with no lock in the way: region errors are the routing's,
    * `KeyIsLocked` is resolved here and the read sent again.
    */
@@ -106,12 +138,13 @@ export class SnapshotReader {
     keys: readonly Uint8Array[] | undefined,
     signal: AbortSignal | undefined,
     fn: (route: RegionRoute, svc: KvService) => Promise<Result<TxnAnswer<T>>>,
+    replica?: ReplicaReadSpec<T>,
   ): Promise<T> {
     const deadline = this.routing.clock.now() + this.routing.backoff.budgetMs;
     let lastError: RegionError | undefined;
     for (;;) {
       this.hold?.check();
-      const r = await this.routing.send(locate, keys, fn, signal);
+      const r = replica && this.replicaRead !== 'leader' ? await this.viaReplica(locate, keys, signal, fn, replica) : await this.routing.send(locate, keys, fn, signal);
       if (r.kind === 'regroup') continue;
       if (r.kind !== 'applied') {
         lastError = r.lastError;
@@ -127,6 +160,20 @@ export class SnapshotReader {
       if (res.msBeforeExpired > 0) await sleepFor(this.routing.clock, Math.min(res.msBeforeExpired, LOCK_WAIT_STEP_MS_MAX), signal);
     }
   }
+}
+
+/** How a read is sent to a replica (`SnapshotReader.viaReplica`): its range (for the leader's lock check) and the replica's request. */
+interface ReplicaReadSpec<T> {
+  start: Uint8Array;
+  end?: Uint8Array;
+  onReplica: (route: RegionRoute, svc: KvService, appliedIndex: number) => Promise<Result<TxnAnswer<T>>>;
+}
+
+/** The smallest key after `key` (`key` + 0x00): [key, keyAfter(key)) holds `key` alone. */
+function keyAfter(key: Uint8Array): Uint8Array {
+  const next = new Uint8Array(key.length + 1);
+  next.set(key);
+  return next;
 }
 
 /**

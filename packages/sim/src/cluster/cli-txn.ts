@@ -10,7 +10,7 @@ import { addCounts, counts } from './cli-cluster.ts';
 import { runTxnSeed, type TxnMutations, type TxnSeedResult, type TxnSimOptions } from './txn-run.ts';
 
 /** The deliberate bugs `--txn` can turn on; each must be caught. */
-export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks'] as const;
+export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks', 'replicaReadSkipsCatchUp', 'replicaReadSkipsMaxTs'] as const;
 export type TxnMutationName = (typeof TXN_MUTATIONS)[number];
 
 export interface TxnCliArgs {
@@ -72,6 +72,8 @@ export function txnMutationOptions(name: TxnMutationName | undefined): Partial<T
   // flight often enough to catch it (at 200 ms the unmutated seed 11 has an open liveness
   // finding: FINDINGS.md).
   if (name === 'safeTsPastLocks') return { cluster: { mutations: { store: { safeTsPastLocks: true } }, safeTsIntervalMs: 200 } };
+  // Store mutations of the replica reads (`handlers/replica-read.ts`).
+  if (name === 'replicaReadSkipsCatchUp' || name === 'replicaReadSkipsMaxTs') return { cluster: { mutations: { store: { [name]: true } } } };
   const m: TxnMutations = { [name]: true };
   return name === 'gcPastReader' ? { txnMutations: m, gc: true } : { txnMutations: m };
 }

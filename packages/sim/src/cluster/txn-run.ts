@@ -123,8 +123,14 @@ function txnClient(env: ClusterEnv, i: number, wrap: (inner: SimStoreResolver) =
     random: env.sched.random,
     requestTimeoutMs: env.o.requestTimeoutMs,
     backoff: { attemptsMax: 40, baseMs: 5, capMs: 400, budgetMs: env.o.clientBudgetMs },
+    // The clients read through every replica choice: the leader, a follower, the closest by
+    // RTT (`handlers/replica-read.ts`), all checked by the same SI and bank checkers.
+    replicaRead: TXN_CLIENT_REPLICA_READS[i % TXN_CLIENT_REPLICA_READS.length],
   });
 }
+
+/** The replica choice of client i (by i modulo the list). */
+const TXN_CLIENT_REPLICA_READS = ['leader', 'follower', 'closest'] as const;
 
 /** Runs one `--txn` seed end to end. */
 export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions> = {}): Promise<TxnSeedResult> {

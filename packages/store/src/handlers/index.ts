@@ -20,6 +20,7 @@ import { handleGet, handleScan } from './reads.ts';
 import { handleTxnCdcPull } from './cdc.ts';
 import { handleTxnDetectDeadlock } from './txn-deadlock.ts';
 import { handleTxnGc } from './txn-gc.ts';
+import { handleTxnReadIndex, handleTxnReplicaGet, handleTxnReplicaScan } from './replica-read.ts';
 import { handleTxnStaleGet, handleTxnStaleScan } from './stale-read.ts';
 import { handleTxnCheckSecondaryLocks, handleTxnPessimisticLock, handleTxnPessimisticRollback } from './txn-locks.ts';
 import { handleTxnCheckStatus, handleTxnCommit, handleTxnGet, handleTxnHeartbeat, handleTxnPrewrite, handleTxnResolveLock, handleTxnRollback, handleTxnScan } from './txn.ts';
@@ -58,6 +59,9 @@ export const STORE_HANDLERS: HandlerTable = {
   txnGet: handleTxnGet,
   txnStaleGet: handleTxnStaleGet,
   txnStaleScan: handleTxnStaleScan,
+  txnReadIndex: handleTxnReadIndex,
+  txnReplicaGet: handleTxnReplicaGet,
+  txnReplicaScan: handleTxnReplicaScan,
   txnScan: handleTxnScan,
   txnCheckSecondaryLocks: handleTxnCheckSecondaryLocks,
   txnPessimisticLock: handleTxnPessimisticLock,

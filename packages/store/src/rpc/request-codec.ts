@@ -7,6 +7,7 @@
  */
 import { STALE_REQUEST_BODIES } from '../txn/stale-codec.ts';
 import { CDC_REQUEST_BODY } from '../txn/cdc-codec.ts';
+import { REPLICA_REQUEST_BODIES } from '../txn/replica-codec.ts';
 import { GC_SERVICE_ID_BYTES_MAX } from '@peerkv/pd';
 import type { ConfChangeSingle } from '@peerkv/raft';
 import { ByteWriter, type ByteReader } from '@peerkv/transport';
@@ -353,6 +354,10 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   txnStaleGet: txn(45, STALE_REQUEST_BODIES.txnStaleGet, TXN_VALUE_SHAPES.stale),
   txnStaleScan: txn(46, STALE_REQUEST_BODIES.txnStaleScan, TXN_VALUE_SHAPES.stale),
   txnCdcPull: txn(47, CDC_REQUEST_BODY, TXN_VALUE_SHAPES.cdc),
+  // The replica reads (issue 14's follower and closest reads) are numbered from 50.
+  txnReadIndex: txn(50, REPLICA_REQUEST_BODIES.txnReadIndex, TXN_VALUE_SHAPES.readIndex),
+  txnReplicaGet: txn(51, REPLICA_REQUEST_BODIES.txnReplicaGet, TXN_VALUE_SHAPES.get),
+  txnReplicaScan: txn(52, REPLICA_REQUEST_BODIES.txnReplicaScan, TXN_VALUE_SHAPES.scan),
 };
 
 /** Wire numbers of the request types (append only). */

@@ -28,7 +28,7 @@ import {
   writeTimeout,
   writeTsList,
 } from './codec-fields.ts';
-import type { TxnAnswer, TxnCommitMode, TxnCommitResult, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult, TxnCdcResult } from './types.ts';
+import type { TxnAnswer, TxnCommitMode, TxnCommitResult, TxnError, TxnGcResult, TxnGetResult, TxnHeartbeatResult, TxnPessimisticLockResult, TxnPrewriteResult, TxnScanResult, TxnSecondaryLocksResult, TxnStaleReadResult, TxnCdcResult, TxnReadIndexResult } from './types.ts';
 import { readCdcResult, writeCdcResult } from './cdc-codec.ts';
 
 // ---- requests ---------------------------------------------------------------------------------
@@ -256,10 +256,11 @@ export type TxnValue =
   | ({ kind: 'gc' } & TxnGcResult)
   | ({ kind: 'stale' } & TxnStaleReadResult)
   | ({ kind: 'commit' } & TxnCommitResult)
-  | ({ kind: 'cdc' } & TxnCdcResult);
+  | ({ kind: 'cdc' } & TxnCdcResult)
+  | ({ kind: 'readIndex' } & TxnReadIndexResult);
 
 /** Wire order of the value kinds (append only). */
-const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 'heartbeat', 'get', 'scan', 'secondaries', 'pessimisticLock', 'gc', 'stale', 'commit', 'cdc'];
+const VALUE_KINDS: readonly TxnValue['kind'][] = ['unit', 'prewrite', 'status', 'heartbeat', 'get', 'scan', 'secondaries', 'pessimisticLock', 'gc', 'stale', 'commit', 'cdc', 'readIndex'];
 const ROLLED_BACK_REASONS = ['ttlExpired', 'lockNotExist', 'rolledBack'] as const;
 
 /** Wire numbers of the txn error kinds (append only); a key error carries proto's own codec after its number. */
@@ -419,6 +420,8 @@ function writeValue(w: ByteWriter, v: TxnValue): void {
       return writeTimestamp(w, v.commitTs);
     case 'cdc':
       return writeCdcResult(w, v);
+    case 'readIndex':
+      return w.varUint(v.appliedIndex);
   }
 }
 
@@ -468,6 +471,8 @@ function readValue(r: ByteReader): TxnValue {
       return { kind, commitTs: readTimestamp(r) };
     case 'cdc':
       return { kind, ...readCdcResult(r) };
+    case 'readIndex':
+      return { kind, appliedIndex: r.varUint() };
   }
 }
 
@@ -509,6 +514,7 @@ export const TXN_VALUE_SHAPES = {
   stale: { to: (v) => ({ kind: 'stale', ...v }), from: (v) => strip(v) as TxnStaleReadResult } satisfies TxnValueShape<TxnStaleReadResult>,
   commit: { to: (v) => ({ kind: 'commit', ...v }), from: (v) => strip(v) as TxnCommitResult } satisfies TxnValueShape<TxnCommitResult>,
   cdc: { to: (v) => ({ kind: 'cdc', ...v }), from: (v) => strip(v) as TxnCdcResult } satisfies TxnValueShape<TxnCdcResult>,
+  readIndex: { to: (v) => ({ kind: 'readIndex', ...v }), from: (v) => strip(v) as TxnReadIndexResult } satisfies TxnValueShape<TxnReadIndexResult>,
 };
 
 function strip(v: TxnValue): object {

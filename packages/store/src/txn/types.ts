@@ -127,6 +127,11 @@ export interface TxnGcResult {
   nextKey?: Uint8Array;
 }
 
+/** What `txnReadIndex` answers: the applied index a replica must reach to serve the read. */
+export interface TxnReadIndexResult {
+  appliedIndex: number;
+}
+
 /** What a pessimistic lock answers: with `returnValues`, each key's newest value (absent: none), in the request's order. */
 export interface TxnPessimisticLockResult {
   values?: (Uint8Array | undefined)[];

@@ -1,0 +1,109 @@
+/**
+ * Replica reads (`replicaRead: 'follower' | 'closest'`, issue 14): the leader answers a small
+ * `txnReadIndex`, the data comes from a follower or this client's own store; the reads see
+ * every write committed before they began, a cut-off replica hands the read to the leader at
+ * the same ts, and a bad setting is a typed error. (The simulator's `--txn` clients read
+ * through all three choices, checked by the SI checker; its mutations `replicaReadSkipsCatchUp`
+ * and `replicaReadSkipsMaxTs` are caught.)
+ */
+import { describe, expect, it } from 'vitest';
+import type { StoreRequest } from '@peerkv/store';
+import { PeerKV, PeerKVError, codec, type KvService, type PdCluster } from '../src/index.ts';
+import { closeTxnClusterAfterEach, start } from './txn-cluster.ts';
+import { until } from './until.ts';
+
+closeTxnClusterAfterEach();
+const k = codec.text;
+const t = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : codec.fromText(b));
+
+/** A client over `c` that records which store got which request type. */
+function recordingClient(c: PdCluster, extra: Partial<ConstructorParameters<typeof PeerKV>[0]>): { kv: PeerKV; served: { type: string; storeId: number }[] } {
+  const served: { type: string; storeId: number }[] = [];
+  const stores = {
+    store: (id: number): KvService | undefined => {
+      const s = c.store(id);
+      if (!s) return undefined;
+      return {
+        storeId: id,
+        handle: (q: StoreRequest, o?: Parameters<KvService['handle']>[1]) => {
+          served.push({ type: q.type, storeId: id });
+          return s.handle(q, o);
+        },
+      } as KvService;
+    },
+  };
+  return { kv: new PeerKV({ pd: c, stores, dataModel: 'mvcc', ...extra }), served };
+}
+
+function dataLeader(c: PdCluster): number {
+  const r = c.regions().find((x) => x.id !== 1)!;
+  for (const s of c.stores.values()) if (s.status().regions.some((v) => v.regionId === r.id && v.role === 'leader')) return s.storeId;
+  throw new Error('no leader');
+}
+
+describe('replica reads', () => {
+  it('a follower and the closest replica serve reads that see every committed write; the leader only answers txnReadIndex', async () => {
+    const { c, kv } = await start();
+    const writer = kv('mvcc');
+    await writer.batchPut([
+      { key: k('a'), value: k('1') },
+      { key: k('b'), value: k('2') },
+    ]);
+    await until('the data region has a leader', () => c.regions().some((r) => r.id !== 1));
+    const leader = dataLeader(c);
+    const follower = [...c.stores.keys()].find((id) => id !== leader)!;
+
+    const viaFollower = recordingClient(c, { replicaRead: 'follower' });
+    await writer.put(k('a'), k('3'));
+    expect(t(await viaFollower.kv.get(k('a')))).toBe('3');
+    const pairs: string[] = [];
+    for await (const p of viaFollower.kv.scan({ start: k('a'), end: k('c') })) pairs.push(`${t(p.key)}=${t(p.value)}`);
+    expect(pairs).toEqual(['a=3', 'b=2']);
+    const reads = viaFollower.served.filter((x) => x.type === 'txnReplicaGet' || x.type === 'txnReplicaScan');
+    expect(reads.length).toBeGreaterThanOrEqual(2);
+    expect(reads.every((x) => x.storeId !== leader)).toBe(true);
+    expect(viaFollower.served.filter((x) => x.type === 'txnReadIndex').every((x) => x.storeId === leader)).toBe(true);
+    expect(viaFollower.served.some((x) => x.type === 'txnGet' || x.type === 'txnScan')).toBe(false);
+
+    // The closest replica of a client next to a follower store is that store.
+    const closest = recordingClient(c, { replicaRead: 'closest', localStoreId: follower });
+    await writer.put(k('b'), k('4'));
+    expect(t(await closest.kv.get(k('b')))).toBe('4');
+    expect(closest.served.filter((x) => x.type === 'txnReplicaGet').map((x) => x.storeId)).toEqual([follower]);
+    // Per read: the leader, as a plain read.
+    expect(t(await closest.kv.get(k('b'), { replicaRead: 'leader' }))).toBe('4');
+    expect(closest.served.some((x) => x.type === 'txnGet' && x.storeId === leader)).toBe(true);
+    // A transaction's reads follow the client's choice too.
+    await closest.kv.transaction(async (tx) => {
+      expect(t(await tx.get(k('a')))).toBe('3');
+      tx.put(k('c'), k('5'));
+    });
+    expect(closest.served.filter((x) => x.type === 'txnReplicaGet').length).toBe(2);
+    for (const x of [viaFollower.kv, closest.kv]) x.close();
+  });
+
+  it('a replica cut off from its leader cannot catch up: the read goes to the leader at the same ts', async () => {
+    const { c, kv } = await start();
+    const writer = kv('mvcc');
+    await writer.put(k('x'), k('old'));
+    const leader = dataLeader(c);
+    const follower = [...c.stores.keys()].find((id) => id !== leader)!;
+    const others = [...c.stores.keys()].filter((id) => id !== follower);
+    c.router.partition([follower], others);
+    await writer.put(k('x'), k('new'));
+    const near = recordingClient(c, { replicaRead: 'closest', localStoreId: follower, requestTimeoutMs: 300 });
+    expect(t(await near.kv.get(k('x')))).toBe('new');
+    expect(near.served.some((x) => x.type === 'txnReplicaGet' && x.storeId === follower)).toBe(true);
+    expect(near.served.some((x) => x.type === 'txnGet' && x.storeId !== follower)).toBe(true);
+    c.router.heal();
+    near.kv.close();
+  });
+
+  it('refuses an unknown replicaRead with InvalidArgument', async () => {
+    const { c } = await start();
+    expect(() => new PeerKV({ pd: c, stores: c, dataModel: 'mvcc', replicaRead: 'nearest' as never })).toThrow(PeerKVError);
+    const kv = new PeerKV({ pd: c, stores: c, dataModel: 'mvcc' });
+    await expect(kv.get(k('a'), { replicaRead: 'any' as never })).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    kv.close();
+  });
+});
