@@ -67,8 +67,8 @@ class Link {
   }
 }
 
-async function setUp(): Promise<{ c: PdCluster; b: Store; writer: PeerKV; link: Link; local: (queue?: OfflineQueueStore, extra?: Partial<ClientOptions>) => PeerKV; cutOff: () => void; reconnect: () => void }> {
-  const { c, kv } = await start({ safeTsIntervalMs: 50 });
+async function setUp(store: Parameters<typeof start>[0] = {}): Promise<{ c: PdCluster; b: Store; writer: PeerKV; link: Link; local: (queue?: OfflineQueueStore, extra?: Partial<ClientOptions>) => PeerKV; cutOff: () => void; reconnect: () => void }> {
+  const { c, kv } = await start({ safeTsIntervalMs: 50, ...store });
   const [a, b, cc] = [...c.stores.values()];
   const writer = kv('mvcc');
   const link = new Link(c, b.storeId);
@@ -282,6 +282,57 @@ describe('offline transactions: queued while the quorum is away', () => {
     expect(t(await writer.get(k('x')))).toBe('3');
     expect(t(await writer.get(k('y')))).toBe('7');
     expect(await second.pending()).toEqual([]);
+  }, 60_000);
+
+  it('a conflicting transaction whose mutator is not registered (yet, after a restart) waits for it, in order, then re-runs', async () => {
+    const { writer, b, local, cutOff, reconnect } = await setUp();
+    await seed(writer, b, { x: '1' });
+    const queue = new MemoryOfflineQueueStore();
+    const first = local(queue);
+    first.registerMutator('add', add);
+    await first.get(k('x'));
+    cutOff();
+    const h1 = await first.mutate<{ key: string; by: number }, number>('add', { key: 'x', by: 1 });
+    const h2 = await first.transaction(async (tx) => tx.put(k('later'), k('1')), { offline: 'queue' });
+    first.close();
+    await writer.put(k('x'), k('100'));
+    reconnect();
+    const second = local(queue);
+    await second.drainQueue();
+    // Blocked at the head: the conflict needs the mutator; the next one waits behind it.
+    const listed = await second.pending();
+    expect(listed.map((p) => [p.id, p.state, p.lastError?.kind])).toEqual([
+      [h1.id, 'queued', 'MutatorNotRegistered'],
+      [h2.id, 'queued', undefined],
+    ]);
+    expect(await writer.get(k('later'))).toBeUndefined();
+    second.registerMutator('add', add);
+    expect(await second.whenSettled(h1.id)).toMatchObject({ reran: true });
+    await second.whenSettled(h2.id);
+    expect(t(await writer.get(k('x')))).toBe('101');
+    expect(t(await writer.get(k('later')))).toBe('1');
+  }, 60_000);
+
+  it('GC passed its read ts while it was away: what it read cannot be checked, so it re-runs (mutator) or is rejected', async () => {
+    // Versions older than 300 ms may go unless registered; the cut-off client cannot register.
+    const { c, writer, b, local, cutOff, reconnect } = await setUp({ pdGc: { gcLifeTimeMs: 300, gcUpdateIntervalMs: 50, serviceTtlMsMax: 1000 } });
+    await seed(writer, b, { x: '1', y: '1' });
+    const kv = local();
+    kv.registerMutator('add', add);
+    await kv.get(k('x'));
+    cutOff();
+    const withMutator = await kv.mutate<{ key: string; by: number }, number>('add', { key: 'x', by: 1 });
+    const without = await kv.transaction(async (tx) => tx.put(k('z'), k(String(Number(t(await tx.get(k('y')))) + 1))), { offline: 'queue' });
+    const queuedBy = await writer.getTimestamp();
+    await until('PD GC safe point passed the queued read ts', async () => (await c.getGcSafePoint()) > queuedBy);
+    reconnect();
+    expect(await withMutator.committed).toMatchObject({ reran: true });
+    expect(t(await writer.get(k('x')))).toBe('2');
+    const e = (await without.committed.catch((x: unknown) => x)) as PeerKVError;
+    expect(e.kind).toBe('QueuedTxnConflict');
+    expect(e.message).toMatch(/GC passed/);
+    expect(e.keys?.map(t).sort()).toEqual(['y', 'z']);
+    expect(await writer.get(k('z'))).toBeUndefined();
   }, 60_000);
 
   it('limits: a full queue refuses with QueueFull and keeps what it holds; bad mutators and arguments are InvalidArgument', async () => {

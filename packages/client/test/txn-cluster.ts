@@ -4,7 +4,7 @@
  */
 import { afterEach } from 'vitest';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
-import type { Store } from '@peerkv/store';
+import type { Store, StoreOptions } from '@peerkv/store';
 import { PdCluster, PeerKV } from '../src/index.ts';
 import { until } from './until.ts';
 
@@ -31,7 +31,7 @@ export function safeTsOf(store: Store): bigint {
 }
 
 /** Starts the cluster (a data region with three voters; `store` adds store options) and a maker of clients on it. */
-export async function start(store: { safeTsIntervalMs?: number } = {}): Promise<{ c: PdCluster; kv: (dataModel?: 'raw' | 'mvcc') => PeerKV }> {
+export async function start(store: Partial<Pick<StoreOptions, 'safeTsIntervalMs' | 'pdGc'>> = {}): Promise<{ c: PdCluster; kv: (dataModel?: 'raw' | 'mvcc') => PeerKV }> {
   const disks = new Map<string, MemoryDisk>();
   const c = new PdCluster({
     openEngine: async (name, cfs) => {
