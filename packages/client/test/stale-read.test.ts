@@ -67,6 +67,17 @@ describe('stale reads from the nearest replica', () => {
     expect(pairs).toEqual(['x=2']);
     // A linearizable read cannot be served now.
     await expect(local.get(k('x'))).rejects.toBeDefined();
+
+    // b restarts alone (a reloaded device with the others away): its persisted resolved ts
+    // serves the same read at once, with no leader to advance a new one.
+    const asOf = offline.ts!;
+    await c.kill(b.storeId);
+    const b2 = await c.join('b');
+    expect(b2.storeId).toBe(b.storeId);
+    expect(safeTsOf(b2)).toBeGreaterThanOrEqual(asOf);
+    const reopened = await local.snapshot({ maxStaleness: Infinity });
+    expect(t(await reopened.get(k('x')))).toBe('2');
+    expect(reopened.ts! >= asOf).toBe(true);
   }, 60_000);
 
   it('refuses stale reads on the raw model and bad staleness options', async () => {

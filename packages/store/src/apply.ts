@@ -17,7 +17,7 @@ import { decodeConfChangeContext, type Command, type KvOp, type SafeTsCommand, t
 import { applyTxn } from './txn/apply-txn.ts';
 import { stageDedupRecords } from './dedup.ts';
 import { assertDataModel } from './data-model.ts';
-import { DATA_CF, META_CF, regionStateKey, type DataModel } from './keys.ts';
+import { DATA_CF, META_CF, regionStateKey, safeTsKey, type DataModel } from './keys.ts';
 import { encodeRegionState, ok, rolesOf, type ApplyContext, type ApplyEffects, type RegionPeer, type Result } from './peer.ts';
 
 export type { ApplyContext, ApplyEffects, RegionStateMachine } from './peer.ts';
@@ -52,14 +52,30 @@ export const COMMAND_HANDLERS: CommandHandlers = { write: applyWrite, split: app
 
 /**
  * A resolved ts: readable at or below it once the write holding every entry before it is
- * durable (the callback runs after that write), never lowered.
+ * durable (the callback runs after that write), never lowered. It is staged in that write too
+ * (`safeTsKey`), so a restarted replica serves at it at once: it stays true after a restart,
+ * since no commit at or below it can come after the entry it was applied with, and the
+ * replica's applied state never goes back before that entry.
  */
 function applySafeTs(cmd: SafeTsCommand, a: ApplyContext): Result<unknown> {
   const peer = a.peer;
+  if (cmd.ts > peer.safeTs) a.kv.put(META_CF, safeTsKey(peer.regionId), encodeSafeTs(cmd.ts));
   a.fx.callbacks.push(() => {
     if (cmd.ts > peer.safeTs) peer.safeTs = cmd.ts;
   });
   return ok();
+}
+
+/** A persisted resolved ts: 8 bytes, big-endian. */
+export function encodeSafeTs(ts: bigint): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, ts);
+  return out;
+}
+
+/** Reads what `encodeSafeTs` wrote; 0 for anything else (a replica then waits for the next advance). */
+export function decodeSafeTs(b: Uint8Array | undefined): bigint {
+  return b !== undefined && b.length === 8 ? new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0) : 0n;
 }
 
 /** Runs `cmd`'s handler from `handlers`. */

@@ -12,7 +12,8 @@ import { decodeRegion } from './command.ts';
 import { DATA_MODEL_KEY, DATA_MODEL_VERSIONS, type DataModel, type DataModelRecord } from './data-model.ts';
 import type { StoreContext } from './context.ts';
 import { DedupTable, decodeDedupRecord, type DedupEntry } from './dedup.ts';
-import { META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, STORE_BOOT_KEY, STORE_IDENT_KEY, dedupPrefix, pendingApplyKey, prefixEnd } from './keys.ts';
+import { META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, STORE_BOOT_KEY, STORE_IDENT_KEY, dedupPrefix, pendingApplyKey, prefixEnd, safeTsKey } from './keys.ts';
+import { decodeSafeTs } from './apply.ts';
 import { RAFT_INIT_INDEX, RAFT_INIT_TERM, StoreConfigError, type StoreIdentity } from './options.ts';
 import { PD_REGION_ID, PD_STATE_KEY, PdHost, decodePdState } from './pd-host.ts';
 import { REGION_STATE_CODE } from './peer.ts';
@@ -103,6 +104,7 @@ export async function loadRegions(ctx: StoreContext): Promise<void> {
     }
     const dedup = await loadDedup(ctx, regionId);
     const peer = ctx.addPeer(region, me.id, log, dedup, log.applyState().appliedIndex);
+    peer.safeTs = decodeSafeTs(await ctx.engine.get(META_CF, safeTsKey(regionId)));
     // Stopped in the middle of applying a snapshot: resumed (`SnapshotWorker.resumeApplies`) before it serves anything.
     if (value[0] === REGION_STATE_CODE.applying) peer.applying = loadedApplying(await ctx.engine.get(META_CF, pendingApplyKey(regionId)));
   }

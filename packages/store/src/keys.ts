@@ -90,6 +90,14 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
   return new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 }
 
+/**
+ * Key of a region's resolved ts as this replica last applied it (`apply.ts` `applySafeTs`,
+ * staged with the apply state): a restarted replica serves stale reads at it at once.
+ */
+export function safeTsKey(regionId: number): Uint8Array {
+  return u64(0x74 /* t */, regionId);
+}
+
 /** Key of a region's pending-apply record (the snapshot it is applying, while its state is `applying`). */
 export function pendingApplyKey(regionId: number): Uint8Array {
   return u64(0x61 /* a */, regionId);

@@ -148,7 +148,8 @@ export class RegionPeer {
   /**
    * The newest resolved ts this replica applied (a `safeTs` command, made visible once the
    * write holding the entries before it is durable): it serves reads at or below it from its
-   * own state. 0 until one applied (in memory: a restarted replica waits for the next one).
+   * own state. 0 until one applied; persisted with it (`safeTsKey`), so a restarted replica
+   * starts from the last one it applied.
    */
   safeTs = 0n;
   /**

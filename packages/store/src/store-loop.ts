@@ -12,7 +12,7 @@ import type { RegionLog } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
 import type { StoreContext } from './context.ts';
 import { DedupTable } from './dedup.ts';
-import { META_CF, dedupPrefix, prefixEnd, regionStateKey } from './keys.ts';
+import { META_CF, dedupPrefix, prefixEnd, regionStateKey, safeTsKey } from './keys.ts';
 import { PENDING_VOTES_MAX, RAFT_INIT_INDEX } from './options.ts';
 import type { PdWorker } from './pd-worker.ts';
 import type { RegionPeer } from './peer.ts';
@@ -264,6 +264,7 @@ export class StoreLoop {
     peer.machine.stageDestroy(batch.kv);
     const prefix = dedupPrefix(peer.regionId);
     batch.kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
+    batch.kv.delete(META_CF, safeTsKey(peer.regionId));
     batch.kv.put(META_CF, regionStateKey(peer.regionId), encodeTombstone(peer.peerId));
     await this.ctx.logs.write(batch, { durability: this.ctx.opts.durability });
     this.ctx.logs.unload(peer.regionId);
