@@ -15,7 +15,7 @@
  */
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { startNetworkStore, type NetworkStore } from '@peerkv/store';
+import { MVCC_DATA_CFS, startNetworkStore, type NetworkStore } from '@peerkv/store';
 import { openLevelStoreEngine } from './level-store.ts';
 import { nodeWebRtcTransport } from './node-webrtc.ts';
 
@@ -34,6 +34,8 @@ found through the signaling server at URL (ws://host:port) and authenticated by 
   --label key=value          a store label reported to PD (repeatable), e.g. --label device=a
   --ice URL                  an ICE server (repeatable; none by default: host candidates only)
   --address A                the address reported to PD (default <hostname>:<absolute DIR>)
+  --data-model M             raw or mvcc (default raw): the cluster's data model; the Node client
+                             (PeerKV.connect, the peerkv CLI) and browsers default to mvcc
   --tick-ms N                the store's tick interval (default 100)
   --drain-wait-ms N          wait after handing leaderships away on SIGTERM/SIGINT (default 1000)
   --max-store-down-ms N      PD's max store down time, when this store bootstraps the cluster
@@ -56,6 +58,8 @@ export interface StoreCliOptions {
   address?: string;
   /** Store tick interval, ms. */
   tickMs: number;
+  /** The stores' data model (`raw` by default: a directory keeps the one it was created with). */
+  dataModel: 'raw' | 'mvcc';
   /** Wait after draining before closing, ms. */
   drainWaitMs: number;
   /** PD's `maxStoreDownTimeMs` when this store bootstraps the cluster, ms. */
@@ -82,7 +86,7 @@ function strArg(flag: string, v: string | undefined): string {
 
 /** Parses argv (without node and script). Throws `StoreCliUsageError`. */
 export function parseStoreArgs(argv: string[]): StoreCliOptions {
-  const o: Partial<StoreCliOptions> & { labels: Record<string, string>; ice: string[] } = { bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000 };
+  const o: Partial<StoreCliOptions> & { labels: Record<string, string>; ice: string[] } = { bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000, dataModel: 'raw' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--bootstrap') {
@@ -97,6 +101,10 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
     else if (flag === '--address') o.address = v;
     else if (flag === '--ice') o.ice.push(v);
     else if (flag === '--tick-ms') o.tickMs = intArg(flag, v);
+    else if (flag === '--data-model') {
+      if (v !== 'raw' && v !== 'mvcc') throw new StoreCliUsageError(`--data-model is raw or mvcc, got '${v}'`);
+      o.dataModel = v;
+    }
     else if (flag === '--drain-wait-ms') o.drainWaitMs = intArg(flag, v);
     else if (flag === '--max-store-down-ms') o.maxStoreDownMs = intArg(flag, v);
     else if (flag === '--bootstrap-probe-ms') o.bootstrapProbeMs = intArg(flag, v, 0);
@@ -123,7 +131,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const o = parseStoreArgs(argv);
   const dir = resolve(o.data);
-  const engine = await openLevelStoreEngine(dir);
+  const engine = await openLevelStoreEngine(dir, o.dataModel);
   const ns = await startNetworkStore({
     engine,
     clusterId: o.cluster,
@@ -131,7 +139,7 @@ export async function main(argv: string[]): Promise<void> {
     bootstrapProbeMs: o.bootstrapProbeMs,
     address: o.address ?? `${hostname()}:${dir}`,
     labels: o.labels,
-    store: { tickIntervalMs: o.tickMs },
+    store: { tickIntervalMs: o.tickMs, ...(o.dataModel === 'mvcc' ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const } : {}) },
     ...(o.maxStoreDownMs ? { schedule: { maxStoreDownTimeMs: o.maxStoreDownMs } } : {}),
     transportFactory: (storeId) =>
       nodeWebRtcTransport({ localStoreId: storeId, clusterId: o.cluster, secret: o.secret, signalingUrl: o.signaling, iceServers: o.ice.map((urls) => ({ urls })) }),

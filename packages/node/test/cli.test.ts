@@ -9,13 +9,13 @@ const base = ['--data', '/tmp/x', '--cluster', 'c', '--secret', 's', '--signalin
 
 describe('parseStoreArgs', () => {
   it('parses flags with defaults', () => {
-    expect(parseStoreArgs(base)).toEqual({ data: '/tmp/x', cluster: 'c', secret: 's', signaling: 'ws://127.0.0.1:4444', bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000 });
-    const o = parseStoreArgs([...base, '--bootstrap', '--label', 'device=a', '--label', 'zone=z=1', '--ice', 'stun:h:3478', '--tick-ms', '50', '--bootstrap-probe-ms', '0', '--address', 'me']);
-    expect(o).toMatchObject({ bootstrap: true, labels: { device: 'a', zone: 'z=1' }, ice: ['stun:h:3478'], tickMs: 50, bootstrapProbeMs: 0, address: 'me' });
+    expect(parseStoreArgs(base)).toEqual({ data: '/tmp/x', cluster: 'c', secret: 's', signaling: 'ws://127.0.0.1:4444', bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000, dataModel: 'raw' });
+    const o = parseStoreArgs([...base, '--bootstrap', '--label', 'device=a', '--label', 'zone=z=1', '--ice', 'stun:h:3478', '--tick-ms', '50', '--bootstrap-probe-ms', '0', '--address', 'me', '--data-model', 'mvcc']);
+    expect(o).toMatchObject({ bootstrap: true, labels: { device: 'a', zone: 'z=1' }, ice: ['stun:h:3478'], tickMs: 50, bootstrapProbeMs: 0, address: 'me', dataModel: 'mvcc' });
   });
 
   it('refuses missing, unknown and malformed flags', () => {
-    for (const argv of [base.slice(2), [...base, '--nope', '1'], [...base, '--label', 'novalue'], [...base, '--tick-ms', '0'], [...base, '--data']]) {
+    for (const argv of [base.slice(2), [...base, '--nope', '1'], [...base, '--label', 'novalue'], [...base, '--tick-ms', '0'], [...base, '--data'], [...base, '--data-model', 'kv']]) {
       expect(() => parseStoreArgs(argv)).toThrow(StoreCliUsageError);
     }
   });
@@ -24,7 +24,7 @@ describe('parseStoreArgs', () => {
     expect(wantsHelp(['--help'])).toBe(true);
     expect(wantsHelp([...base, '-h'])).toBe(true);
     expect(wantsHelp(base)).toBe(false);
-    const flags = ['--data', '--cluster', '--secret', '--signaling', '--bootstrap', '--bootstrap-probe-ms', '--label', '--ice', '--address', '--tick-ms', '--drain-wait-ms', '--max-store-down-ms'];
+    const flags = ['--data', '--cluster', '--secret', '--signaling', '--bootstrap', '--bootstrap-probe-ms', '--label', '--ice', '--address', '--tick-ms', '--drain-wait-ms', '--max-store-down-ms', '--data-model'];
     for (const f of flags) expect(STORE_CLI_USAGE).toContain(`  ${f} `);
   });
 });

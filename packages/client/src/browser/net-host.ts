@@ -17,7 +17,7 @@
  */
 import type { ReplicaRead } from '../txn/routing.ts';
 import type { KvEngine, WriteBatch, WriteOptions } from '@peerkv/storage';
-import { regionContainsKey, type Region, type ScheduleConfig } from '@peerkv/pd';
+import type { ScheduleConfig } from '@peerkv/pd';
 import { STORE_CFS, isTempStoreId, storeColumnFamilies, startNetworkStore, type NetworkStore, type NetworkStoreOptions, type Store } from '@peerkv/store';
 import {
   BroadcastChannelTransport,
@@ -32,6 +32,7 @@ import { PeerKV } from '../client.ts';
 import { PeerKVError } from '../errors.ts';
 import { RemotePdService } from '../remote/remote-pd-service.ts';
 import { RemoteStoreResolver } from '../remote/remote-store-resolver.ts';
+import { splitRegionAt } from '../remote/split-region.ts';
 import { BrowserKvError, HOOK_OPS, TXN_LOCKS_COUNTED_MAX, type ClusterStatus, type HookRequest, type KvRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
 import { RequestLedger, serveData, type DataRequest } from './serve-request.ts';
 import { TabWriter } from './tab-writes.ts';
@@ -50,10 +51,6 @@ export const SLOW_DISK_MS_MAX = 10_000;
 export const DRAIN_GRACE_MS_MAX = 2000;
 /** Poll period while waiting for leaderships to move, ms. */
 export const DRAIN_POLL_MS = 20;
-/** Attempts of the `splitRegion` hook while the leader's epoch or leadership differs from PD's route. */
-export const SPLIT_ATTEMPTS_MAX = 8;
-/** Wait before asking PD again for the region of a split key that moved, ms. */
-export const SPLIT_RETRY_MS = 200;
 /** Signaling servers one store may use. */
 export const SIGNALING_URLS_MAX = 4;
 /** First wait before opening the store again after a failed open, ms (doubles per failure). */
@@ -415,54 +412,22 @@ export class NetHost {
 
   /**
    * Splits the region holding `splitKey` at it, with ids from PD, on the region's leader (here
-   * or remote). PD's route may lag the leader (a membership change not yet reported): an
-   * `EpochNotMatch` answer carries the leader's regions, and the split is retried with those,
-   * at most `SPLIT_ATTEMPTS_MAX` times; a `NotLeader` hint is followed the same way.
+   * or remote): `splitRegionAt` (retries while PD's route lags the leader).
    */
   private async split(splitKey: Uint8Array): Promise<{ newRegionId: number }> {
     if (splitKey.length === 0) throw new BrowserKvError('InvalidHook', 'split key must not be empty');
     const { pd, stores, net } = this.live();
-    // PD may not route a key for a moment (a split's right half before its first heartbeat).
-    const routeOf = async (): Promise<{ region: Region; leader: number }> => {
-      for (let i = 0; i < SPLIT_ATTEMPTS_MAX; i++) {
-        const rt = await pd.getRegion(splitKey);
-        if (rt?.leader) return { region: rt.region, leader: rt.leader.storeId };
-        await new Promise((res) => setTimeout(res, SPLIT_RETRY_MS));
-      }
-      throw new BrowserKvError('RegionError', 'no region with a leader holds the split key');
-    };
-    let { region, leader } = await routeOf();
-    const ids: number[] = [];
-    let lastError = 'no attempt';
-    for (let attempt = 0; attempt < SPLIT_ATTEMPTS_MAX; attempt++) {
-      // One id for the new region and one per peer (a changed membership may need more).
-      while (ids.length < region.peers.length + 1) {
-        const r = await net.pdClient.allocId();
-        if (!r.ok) throw new BrowserKvError('RegionError', `no id from PD: ${r.error.kind}`);
-        ids.push(r.value);
-      }
-      const newPeerIds = ids.slice(1, region.peers.length + 1);
-      const r =
-        leader === this.storeId
-          ? await net.store.split(region.id, region.epoch, splitKey, ids[0], newPeerIds)
-          : await stores.remote(leader).split(region.id, region.epoch, splitKey, ids[0], newPeerIds);
-      if (r.ok) return { newRegionId: ids[0] };
-      lastError = r.error.kind;
-      const holding = r.error.kind === 'EpochNotMatch' ? r.error.currentRegions.find((x) => x.id === region.id && regionContainsKey(x, splitKey)) : undefined;
-      if (holding) {
-        region = holding;
-      } else if (r.error.kind === 'NotLeader' && r.error.leaderHint) {
-        leader = r.error.leaderHint.storeId;
-      } else if (r.error.kind === 'EpochNotMatch' || r.error.kind === 'KeyNotInRegion' || r.error.kind === 'NotLeader') {
-        // The key moved to another region (a split PD has not routed yet), or the leadership
-        // moved and the old leader does not know where: ask PD again shortly.
-        await new Promise((res) => setTimeout(res, SPLIT_RETRY_MS));
-        ({ region, leader } = await routeOf());
-      } else {
-        break;
-      }
-    }
-    throw new BrowserKvError('RegionError', `split refused: ${lastError}`);
+    const r = await splitRegionAt(
+      {
+        pd,
+        allocId: () => net.pdClient.allocId(),
+        split: (storeId, regionId, epoch, key, newRegionId, newPeerIds) =>
+          storeId === this.storeId ? net.store.split(regionId, epoch, key, newRegionId, newPeerIds) : stores.remote(storeId).split(regionId, epoch, key, newRegionId, newPeerIds),
+      },
+      splitKey,
+    );
+    if (!r.ok) throw new BrowserKvError('RegionError', r.message);
+    return { newRegionId: r.newRegionId };
   }
 
   // ------------------------------------------------------------------ status
