@@ -964,11 +964,16 @@ export class PeerKV {
     return this.txn;
   }
 
-  close(): void {
+  /**
+   * Stops the client: later calls fail `Closed`. The returned promise settles once the GC
+   * registration (mvcc) is removed from PD, best effort within PD's call budget; a caller that
+   * closes the transport next awaits it first (`@peerkv/node`'s `close` does), others need not.
+   */
+  close(): Promise<void> {
     this.closed = true;
     this.offline?.close();
     this.tsoBatcher?.close();
-    void this.txn?.routing.gc?.close();
+    return this.txn?.routing.gc?.close() ?? Promise.resolve();
   }
 }
 

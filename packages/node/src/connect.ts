@@ -37,6 +37,8 @@ export const CLUSTER_NAME_CHARS_MAX = 256;
 export const SECRET_CHARS_MAX = 4096;
 /** ICE servers one client may name. */
 export const ICE_SERVERS_MAX = 8;
+/** Longest wait in `close()` for PD to drop the client's GC registration, ms. */
+export const CLOSE_DEREGISTER_MS_MAX = 2000;
 /** Poll period while waiting for the first store, ms. */
 const CONNECT_POLL_MS = 50;
 
@@ -180,11 +182,19 @@ export class NodePeerKV extends PeerKV {
     return this.admin.members();
   }
 
-  /** Stops the client and closes the transport (signaling, data channels, timers). Idempotent. */
-  override close(): void {
-    super.close();
+  /**
+   * Stops the client, removes its GC registration from PD (waiting at most
+   * `CLOSE_DEREGISTER_MS_MAX`: the registration lapses by its TTL anyway), then closes the
+   * transport (signaling, data channels, timers). Idempotent. A call still in flight fails
+   * once its retries find no store (within `pdBudgetMs` for PD calls).
+   */
+  override async close(): Promise<void> {
+    const deregistered = super.close();
     if (this.released) return;
     this.released = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([deregistered, new Promise<void>((r) => (timer = setTimeout(r, CLOSE_DEREGISTER_MS_MAX)))]);
+    clearTimeout(timer);
     this.transport.close();
   }
 }

@@ -9,9 +9,15 @@ import SimplePeer from 'simple-peer';
 import WebSocket from 'ws';
 import { WebRtcTransport, type PeerLike, type PeerOptions, type WebRtcTransportOptions, type WebSocketCtor } from '@peerkv/transport';
 
-/** Builds simple-peer peers on Node's WebRTC. */
+/**
+ * Builds simple-peer peers on Node's WebRTC. simple-peer 9 starts a 5 s "ICE complete" timer on
+ * the first ICE candidate and never clears it when the peer is destroyed: in Node that timer
+ * alone keeps a process alive for 5 s after its client closed, so it is cleared on `close`.
+ */
 export function nodePeerFactory(o: PeerOptions): PeerLike {
-  return new SimplePeer({ ...o, wrtc }) as unknown as PeerLike;
+  const peer = new SimplePeer({ ...o, wrtc });
+  peer.on('close', () => clearTimeout((peer as unknown as { _iceCompleteTimer?: ReturnType<typeof setTimeout> })._iceCompleteTimer));
+  return peer as unknown as PeerLike;
 }
 
 /** Settings of a Node WebRTC transport: those of `WebRtcTransport.create` minus the platform hooks. */

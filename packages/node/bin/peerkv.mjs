@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// Launcher for the `peerkv` CLI: the workspace ships TS sources (no build step), so this loads
+// src/peerkv-cli/main.ts through tsx's loader API. The exit code is set, not forced: the
+// process ends by itself once the client has closed (nothing else holds it).
+import { tsImport } from 'tsx/esm/api';
+
+const { runCli, readStdin } = await tsImport('../src/peerkv-cli/main.ts', import.meta.url);
+const { TXN_INPUT_BYTES_MAX } = await tsImport('../src/peerkv-cli/txn-ops.ts', import.meta.url);
+process.exitCode = await runCli(process.argv.slice(2), process.env, {
+  out: (s) => process.stdout.write(`${s}\n`),
+  err: (s) => process.stderr.write(`${s}\n`),
+  stdin: () => readStdin(TXN_INPUT_BYTES_MAX),
+});
