@@ -1,0 +1,66 @@
+/**
+ * `PeerKV.connect`'s options (typed `InvalidArgument` before anything opens, defaults, limits)
+ * and its timeout when no store answers. The connected client itself runs in
+ * tests/e2e/node/peerkv-cli.test.ts (real WebRTC between processes).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { SignalingServer } from '@peerkv/signaling';
+import { PeerKVError } from 'peerkv';
+import { BROWSER_DATA_MODEL_DEFAULT } from 'peerkv/browser';
+import { CONNECT_DATA_MODEL_DEFAULT, CONNECT_TIMEOUT_MS_DEFAULT, ICE_SERVERS_MAX, PeerKV, checkConnectOptions, type ConnectOptions } from '../src/index.ts';
+
+const base: ConnectOptions = { cluster: 'c', secret: 's', signaling: 'ws://127.0.0.1:4444' };
+
+describe('checkConnectOptions', () => {
+  it('fills the defaults: mvcc like the browser runtime, no ICE servers', () => {
+    expect(CONNECT_DATA_MODEL_DEFAULT).toBe(BROWSER_DATA_MODEL_DEFAULT);
+    expect(checkConnectOptions(base)).toEqual({ ...base, iceServers: [], dataModel: 'mvcc', connectTimeoutMs: CONNECT_TIMEOUT_MS_DEFAULT, requestTimeoutMs: 2000, pdBudgetMs: 10_000 });
+    expect(checkConnectOptions({ ...base, signaling: 'wss://example.org/signal', dataModel: 'raw', iceServers: [{ urls: ['stun:h:3478', 'turn:h:3478?transport=udp'], username: 'u', credential: 'p' }] })).toMatchObject({ dataModel: 'raw' });
+  });
+
+  it('refuses bad options with PeerKVError InvalidArgument naming them', () => {
+    const cases: [Partial<ConnectOptions> & Record<string, unknown>, RegExp][] = [
+      [{ secret: '' }, /needs a secret/],
+      [{ secret: undefined }, /needs a secret/],
+      [{ signaling: 'http://127.0.0.1:4444' }, /ws:\/\/ or wss:\/\//],
+      [{ signaling: 'not a url' }, /ws:\/\/ or wss:\/\//],
+      [{ cluster: '' }, /cluster must be a name/],
+      [{ cluster: 'x'.repeat(257) }, /cluster must be a name/],
+      [{ iceServers: [{ urls: 'http://h' }] }, /stun:, stuns:, turn: or turns:/],
+      [{ iceServers: Array(ICE_SERVERS_MAX + 1).fill({ urls: 'stun:h' }) }, /at most 8/],
+      [{ dataModel: 'kv' as never }, /dataModel is 'raw' or 'mvcc'/],
+      [{ connectTimeoutMs: 0 }, /connectTimeoutMs must be an integer/],
+      [{ requestTimeoutMs: 1.5 }, /requestTimeoutMs must be an integer/],
+    ];
+    for (const [o, msg] of cases) {
+      let caught: unknown;
+      try {
+        checkConnectOptions({ ...base, ...o } as ConnectOptions);
+      } catch (e) {
+        caught = e;
+      }
+      expect(caught, JSON.stringify(o)).toBeInstanceOf(PeerKVError);
+      expect((caught as PeerKVError).kind).toBe('InvalidArgument');
+      expect((caught as PeerKVError).message).toMatch(msg);
+    }
+  });
+});
+
+describe('PeerKV.connect', () => {
+  const signaling = new SignalingServer();
+  afterAll(() => signaling.close());
+
+  it('rejects bad options before opening anything', async () => {
+    await expect(PeerKV.connect({ ...base, secret: '' })).rejects.toMatchObject({ kind: 'InvalidArgument' });
+  });
+
+  it('rejects Unavailable when no store of the cluster answers within connectTimeoutMs', async () => {
+    const { port } = await signaling.listen(0, '127.0.0.1');
+    const t0 = performance.now();
+    const err = await PeerKV.connect({ cluster: 'nobody-here', secret: 's', signaling: `ws://127.0.0.1:${port}`, connectTimeoutMs: 400 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PeerKVError);
+    expect((err as PeerKVError).kind).toBe('Unavailable');
+    expect((err as PeerKVError).message).toMatch(/no store connected/);
+    expect(performance.now() - t0).toBeLessThan(5000);
+  });
+});

@@ -1,0 +1,164 @@
+/**
+ * The Node client and the `peerkv` CLI against a real cluster: a signaling server in the test
+ * process and three `peerkv-store --data-model mvcc` processes over WebRTC. The CLI runs as
+ * child processes (the connection from `PEERKV_*`): put, get (and a missing key's exit 2),
+ * scan, txn from stdin (and a failed `expect`'s exit 4), status, members, region, split and
+ * transfer-leader, their `--json` parsed. A Node program using `PeerKV.connect` (the
+ * fixture) writes, runs a transaction and a snapshot scan, closes, and must exit by itself
+ * within `SELF_EXIT_MS_MAX` of closing.
+ *
+ * Run with `node tests/e2e/node/run.mjs` (enters a loopback-only network namespace as root).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SignalingServer } from '@peerkv/signaling';
+import { BOOTSTRAP_IDS, randomTempStoreId } from '@peerkv/store';
+import { StoreProcess } from '../store-process.ts';
+import { until } from '../until.ts';
+
+const CLI = join(import.meta.dirname, '../../../packages/node/bin/peerkv.mjs');
+const CONNECT_FIXTURE = join(import.meta.dirname, 'fixture/connect-client.ts');
+/** How long the connect fixture may live after printing that it closed, ms. */
+const SELF_EXIT_MS_MAX = 3000;
+/** Longest a single CLI run may take, ms. */
+const CLI_RUN_MS_MAX = 30_000;
+
+const cleanups: (() => unknown)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+  /** When the last output line arrived and when the process exited (performance.now), ms. */
+  lastOutputAt: number;
+  exitedAt: number;
+}
+
+/** Runs `command args` with `env`, feeding `stdin`; kills it after `CLI_RUN_MS_MAX`. */
+function runProcess(command: string, args: string[], env: Record<string, string>, stdin = ''): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let lastOutputAt = performance.now();
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      lastOutputAt = performance.now();
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), CLI_RUN_MS_MAX);
+    child.on('exit', (code) => {
+      clearTimeout(killer);
+      resolve({ code, out: out.trimEnd(), err: err.trimEnd(), lastOutputAt, exitedAt: performance.now() });
+    });
+    child.stdin.end(stdin);
+  });
+}
+
+describe('the peerkv CLI and PeerKV.connect against peerkv-store processes (mvcc, WebRTC)', () => {
+  it('drives a three-store cluster from child processes and exits by itself', async () => {
+    const t0 = performance.now();
+    const phase = (what: string) => console.log(`e2e cli: ${what} at ${Math.round(performance.now() - t0)} ms`);
+    const signaling = new SignalingServer();
+    const { port } = await signaling.listen(0, '127.0.0.1');
+    cleanups.push(() => signaling.close());
+    const root = mkdtempSync(join(tmpdir(), 'peerkv-cli-e2e-'));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const env = { PEERKV_CLUSTER: `cli-${randomTempStoreId()}`, PEERKV_SECRET: 'cli-e2e-secret', PEERKV_SIGNALING: `ws://127.0.0.1:${port}` };
+    const store = (name: string, extra: string[] = []) => {
+      const args = ['--data', join(root, name), '--cluster', env.PEERKV_CLUSTER, '--secret', env.PEERKV_SECRET, '--signaling', env.PEERKV_SIGNALING, '--label', `device=${name}`, '--data-model', 'mvcc', '--tick-ms', '50', '--drain-wait-ms', '200', '--bootstrap-probe-ms', '500', ...extra];
+      const p = new StoreProcess(args);
+      cleanups.push(() => p.kill('SIGKILL'));
+      return p;
+    };
+    const a = store('a', ['--bootstrap']);
+    expect(await a.serving()).toEqual({ storeId: BOOTSTRAP_IDS.store, started: 'bootstrapped' });
+    const [b, c] = [store('b'), store('c')];
+    const ids = [BOOTSTRAP_IDS.store, (await b.serving()).storeId, (await c.serving()).storeId].sort((x, y) => x - y);
+    phase('3 stores serving');
+
+    const cli = (args: string[], stdin = '') => runProcess(process.execPath, [CLI, ...args], env, stdin);
+    const json = async (args: string[], stdin = ''): Promise<any> => {
+      const r = await cli([...args, '--json'], stdin);
+      expect(r.code, `peerkv ${args.join(' ')}: ${r.err}`).toBe(0);
+      return JSON.parse(r.out);
+    };
+
+    // status: wait for PD's group and the data region to have three voters, one leader each.
+    let status: any;
+    await until('status shows 3 voters of PD and of the data region, each led', async () => {
+      status = await json(['status']);
+      return status.regions.length >= 2 && status.regions.every((r: any) => r.peers.filter((p: any) => p.role === 'voter').length === 3 && r.leaderStoreId !== undefined);
+    }, 40_000, 500);
+    expect(status.stores.map((s: any) => s.storeId)).toEqual(ids);
+    expect(status.stores.every((s: any) => s.up && s.connected && s.meta.state === 'up')).toBe(true);
+    expect(BigInt(status.tso)).toBeGreaterThan(0n);
+    expect(ids).toContain(status.pdLeaderStoreId);
+    phase('status: 3 voters');
+
+    // put / get / missing key / scan.
+    for (const [k, v] of [['user/1', 'ada'], ['user/2', 'grace'], ['user/3', 'edsger'], ['other', 'x']]) expect((await cli(['put', k, v])).code).toBe(0);
+    expect(await cli(['get', 'user/2'])).toMatchObject({ code: 0, out: 'grace' });
+    expect((await cli(['get', 'user/9'])).code).toBe(2);
+    expect(await json(['scan', '--prefix', 'user/', '--limit', '2'])).toEqual([{ key: 'user/1', value: 'ada' }, { key: 'user/2', value: 'grace' }]);
+    const table = await cli(['scan', '--prefix', 'user/']);
+    expect(table.out.split('\n')).toEqual(['KEY     VALUE', 'user/1  ada', 'user/2  grace', 'user/3  edsger']);
+    phase('put/get/scan');
+
+    // txn from stdin, atomically; a failed expect writes nothing.
+    const txn = await json(['txn'], JSON.stringify([{ op: 'get', key: 'user/1' }, { op: 'put', key: 'user/1', value: 'ada lovelace' }, { op: 'del', key: 'other' }, { op: 'expect', key: 'other', value: null }]));
+    expect(txn).toMatchObject({ committed: true, results: [{ op: 'get', key: 'user/1', value: 'ada' }, { op: 'put' }, { op: 'del' }, { op: 'expect' }] });
+    expect(BigInt(txn.commitTs)).toBeGreaterThan(BigInt(txn.startTs));
+    const refused = await cli(['txn'], JSON.stringify([{ op: 'put', key: 'user/4', value: 'no' }, { op: 'expect', key: 'user/1', value: 'ada' }]));
+    expect(refused.code).toBe(4);
+    expect(refused.err).toMatch(/TxnExpectationFailed/);
+    expect(await cli(['get', 'user/1'])).toMatchObject({ code: 0, out: 'ada lovelace' });
+    expect((await cli(['get', 'other'])).code).toBe(2);
+    expect((await cli(['get', 'user/4'])).code).toBe(2);
+    phase('txn');
+
+    // members, region, split, transfer-leader.
+    expect((await json(['members'])).map((m: any) => m.storeId)).toEqual(ids);
+    const before = await json(['region', 'user/2']);
+    expect(before.startKey).toBe('');
+    const split = await json(['split', 'user/2']);
+    expect(split.regionId).toBe(before.regionId);
+    let right: any;
+    await until('PD routes user/2 to the new region', async () => {
+      right = await json(['region', 'user/2']);
+      return right.regionId === split.newRegionId;
+    }, 20_000, 300);
+    expect(right.startKey).toBe('user/2');
+    expect((await json(['region', 'user/1'])).endKey).toBe('user/2');
+    expect(await json(['scan', '--prefix', 'user/'])).toHaveLength(3);
+    const target = right.peers.map((p: any) => p.storeId).find((id: number) => id !== right.leaderStoreId);
+    const moved = await json(['transfer-leader', String(right.regionId), String(target), '--wait-ms', '10000']);
+    expect(moved).toMatchObject({ regionId: right.regionId, storeId: target });
+    expect((await cli(['transfer-leader', '999999', String(target)])).code).toBe(2);
+    expect((await cli(['get', 'k', '--nope'])).code).toBe(1);
+    phase('members/region/split/transfer-leader');
+
+    // A program using PeerKV.connect: works, closes, exits by itself.
+    const prog = await runProcess(process.execPath, ['--import', 'tsx', CONNECT_FIXTURE], env);
+    expect(prog.code, prog.err).toBe(0);
+    const [result, closed] = prog.out.split('\n');
+    expect(JSON.parse(result)).toEqual({
+      dataModel: 'mvcc',
+      committed: 'ok',
+      scanned: ['conn/0=v0', 'conn/1=v1', 'conn/2=v2', 'conn/3=v3', 'conn/4=v4', 'conn/sum=v0+'],
+      members: ids,
+    });
+    expect(closed).toMatch(/^closed at \d+ ms$/);
+    expect(prog.exitedAt - prog.lastOutputAt).toBeLessThan(SELF_EXIT_MS_MAX);
+    phase(`connect fixture exited ${Math.round(prog.exitedAt - prog.lastOutputAt)} ms after close`);
+
+    for (const p of [a, b, c]) p.kill('SIGTERM');
+    expect(await Promise.all([a, b, c].map((p) => p.exited))).toEqual([0, 0, 0]);
+  });
+});
