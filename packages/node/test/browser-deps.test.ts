@@ -4,7 +4,7 @@
  * Node resolves them) of `peerkv` and of every package it reaches holds neither
  * `@roamhq/wrtc` (native), `ws` nor `classic-level` (native; an optional peer of
  * `@peerkv/storage`, needed only by its `./level` subpath). Those are `@peerkv/node`'s, with the
- * `peerkv-store` bin.
+ * `peerkv` and `peerkv-store` bins.
  * (Imports are checked by scripts/check-deps.mjs; this checks what `npm install` pulls.)
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
@@ -83,11 +83,11 @@ describe('browser packages pull no Node-only modules', () => {
     });
   }
 
-  it('the closure walk sees them when they are there: @peerkv/node has both and the bin', () => {
+  it('the closure walk sees them when they are there: @peerkv/node has both and the bins', () => {
     const dir = join(ROOT, 'packages', 'node');
     const closure = productionClosure(dir);
     for (const n of NODE_ONLY_NPM) expect(closure.get(n)?.slice(0, 2)).toEqual(['@peerkv/node', n]);
-    expect(readPackage(dir).bin).toEqual({ 'peerkv-store': './bin/peerkv-store.mjs' });
-    for (const p of BROWSER_PACKAGE_DIRS) expect(readPackage(join(ROOT, 'packages', p)).bin?.['peerkv-store']).toBeUndefined();
+    expect(readPackage(dir).bin).toEqual({ peerkv: './bin/peerkv.mjs', 'peerkv-store': './bin/peerkv-store.mjs' });
+    for (const p of BROWSER_PACKAGE_DIRS) expect(readPackage(join(ROOT, 'packages', p)).bin).toBeUndefined();
   });
 });

@@ -7,6 +7,7 @@
  * operation the count, errors, throughput and latency (avg, p50, p99, max), like go-ycsb's
  * summary. Randomness is seeded (`--seed`), so two runs ask for the same keys.
  */
+import { SeededRng } from '@peerkv/raft';
 import type { PeerKV } from 'peerkv';
 
 /** Records or operations one bench takes at most. */
@@ -63,16 +64,10 @@ export function benchKey(i: number): string {
   return `usertable/user${String(i).padStart(10, '0')}`;
 }
 
-/** A seeded PRNG (mulberry32): floats in [0, 1). */
+/** A seeded PRNG (`SeededRng`, Raft's): floats in [0, 1). */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new SeededRng(seed);
+  return () => rng.nextFloat();
 }
 
 /**
