@@ -118,13 +118,20 @@ describe('pessimistic transactions', () => {
       x.transactionWithInfo(
         async (tx) => {
           runs++;
+          expect(tx.forUpdateTs).toBeUndefined();
           const n = Number(t(await tx.getForUpdate(k('n'))));
+          // The read for update is as of a ts past the start ts (it saw the increments committed since).
+          expect(tx.forUpdateTs! > tx.startTs).toBe(true);
+          forUpdate.push({ ts: tx.forUpdateTs!, n });
           tx.put(k('n'), k(String(n + 1)));
         },
         { pessimistic: true, retriesMax: 0, waitTimeoutMs: 20_000 },
       );
+    const forUpdate: { ts: bigint; n: number }[] = [];
     const done = await Promise.all(Array.from({ length: 12 }, (_, i) => inc(xs[i % 3])));
     expect(await read(xs[1], 'n')).toBe('12');
+    // Ordered by forUpdateTs, the values read are 0..11: each run's snapshot is its forUpdateTs.
+    expect(forUpdate.sort((a, b) => (a.ts < b.ts ? -1 : 1)).map((x) => x.n)).toEqual(Array.from({ length: 12 }, (_, i) => i));
     expect(runs).toBe(12);
     expect(done.every((d) => d.info.attempts === 1 && !d.info.onePc)).toBe(true);
   });

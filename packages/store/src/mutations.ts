@@ -46,4 +46,10 @@ export interface StoreTestMutations {
   replicaReadSkipsCatchUp?: boolean;
   /** `txnReadIndex` does not raise `maxTs`: an async-commit or 1PC transaction may commit below a replica read it missed (`--txn --mutation replicaReadSkipsMaxTs`). */
   replicaReadSkipsMaxTs?: boolean;
+  /**
+   * A pessimistic lock request sees the key as of its `forUpdateTs` (as if no later commit
+   * existed): the lock is granted over a newer commit, and the value it returns is the one
+   * before it (`--txn --mutation pessimisticLockIgnoresConflict`: a lost update).
+   */
+  pessimisticLockIgnoresConflict?: boolean;
 }

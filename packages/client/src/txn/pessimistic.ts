@@ -86,6 +86,11 @@ export class PessimisticLocks {
     private readonly o: PessimisticOptions,
   ) {}
 
+  /** The largest `forUpdateTs` a lock was taken at so far (0: none yet). */
+  get forUpdateTsMax(): bigint {
+    return this.forUpdateTs;
+  }
+
   /** Locks `keys` (distinct); with `returnValues`, each key's newest committed value, in order. */
   async lock(keys: readonly Uint8Array[], returnValues: boolean): Promise<(Uint8Array | undefined)[]> {
     if (keys.length === 0) return [];

@@ -227,9 +227,19 @@ export class Transaction extends Snapshot {
     }
   }
 
-  /** The start ts: every read sees the database as of it. */
+  /** The start ts: every read sees the database as of it (except `getForUpdate` in a pessimistic transaction). */
   get startTs(): bigint {
     return this.reader.ts;
+  }
+
+  /**
+   * A pessimistic transaction's largest `forUpdateTs` so far (undefined: optimistic, or no lock
+   * taken yet). While its locks are held, every value `getForUpdate` returned is the one as of
+   * this ts: the reads for update of a run are one snapshot at it.
+   */
+  get forUpdateTs(): bigint | undefined {
+    const ts = this.locks?.forUpdateTsMax ?? 0n;
+    return ts === 0n ? undefined : ts;
   }
 
   override async get(key: Uint8Array, o: { signal?: AbortSignal } = {}): Promise<Uint8Array | undefined> {

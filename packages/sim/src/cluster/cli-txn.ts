@@ -10,7 +10,7 @@ import { addCounts, counts } from './cli-cluster.ts';
 import { runTxnSeed, type TxnMutations, type TxnSeedResult, type TxnSimOptions } from './txn-run.ts';
 
 /** The deliberate bugs `--txn` can turn on; each must be caught. */
-export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks', 'replicaReadSkipsCatchUp', 'replicaReadSkipsMaxTs'] as const;
+export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks', 'replicaReadSkipsCatchUp', 'replicaReadSkipsMaxTs', 'pessimisticLockIgnoresConflict'] as const;
 export type TxnMutationName = (typeof TXN_MUTATIONS)[number];
 
 export interface TxnCliArgs {
@@ -71,6 +71,9 @@ export function txnMutationOptions(name: TxnMutationName | undefined): Partial<T
   // The resolved ts then advances every 200 ms (not 1 s), so stale reads meet transactions in
   // flight often enough to catch it (at 200 ms the unmutated seed 11 has an open liveness
   // finding: FINDINGS.md).
+  // A store mutation: a pessimistic lock is granted over a commit newer than its forUpdateTs,
+  // and reads the value before that commit.
+  if (name === 'pessimisticLockIgnoresConflict') return { cluster: { mutations: { store: { pessimisticLockIgnoresConflict: true } } } };
   if (name === 'safeTsPastLocks') return { cluster: { mutations: { store: { safeTsPastLocks: true } }, safeTsIntervalMs: 200 } };
   // Store mutations of the replica reads (`handlers/replica-read.ts`).
   if (name === 'replicaReadSkipsCatchUp' || name === 'replicaReadSkipsMaxTs') return { cluster: { mutations: { store: { [name]: true } } } };

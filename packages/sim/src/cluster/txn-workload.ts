@@ -12,7 +12,14 @@
  * - **long readers**: read-only transactions that read, wait for a while (GC runs meanwhile),
  *   and read the same keys again;
  * - **old snapshots**: `kv.snapshot(ts)` at the start ts of an earlier transaction: refused
- *   when ts is below the GC safe point (accepting it is a violation), else a bank read.
+ *   when ts is below the GC safe point (accepting it is a violation), else a bank read;
+ * - **pessimistic** (`{ pessimistic: true }`): read-modify-writes through `getForUpdate` on the
+ *   hot keys in a random order (so two of them can wait for each other: the deadlock detector
+ *   ends one with `Deadlock`, which re-runs it), holding the locks a while (so waiters time out:
+ *   `LockWaitTimeout`, a short `waitTimeoutMs` on some): a transfer, register updates (with a
+ *   `lockKeys` then blind write), or a list append. Every read of such a run is a read for
+ *   update, so the run is one snapshot at its largest `forUpdateTs`, recorded as its start ts;
+ *   the checker's lost-update rule applies to each read-modify-write.
  *
  * Each attempt of the function is one recorded `Txn` (`txn-history.ts`): a re-run after
  * `WriteConflict`/`TxnAborted` ends the previous attempt as `fail`. The call's end decides the
@@ -53,10 +60,14 @@ export interface TxnWorkloadOptions {
   slowCommitChance: number;
   /** How long a long reader waits between its two reads, ms. */
   longReadPauseMs: readonly [number, number];
+  /** A pessimistic call's `waitTimeoutMs` range, ms. */
+  pessimisticWaitMs: readonly [number, number];
+  /** How long a pessimistic run holds its locks before it writes, ms. */
+  pessimisticHoldMs: readonly [number, number];
   retriesMax: number;
 }
 
-export type TxnKind = 'listAppend' | 'register' | 'transfer' | 'bankRead' | 'longRead' | 'oldSnapshot';
+export type TxnKind = 'listAppend' | 'register' | 'transfer' | 'bankRead' | 'longRead' | 'oldSnapshot' | 'pessimistic';
 
 /** Calls made and what the faults did, by kind. */
 export interface TxnWorkloadStats {
@@ -66,6 +77,12 @@ export interface TxnWorkloadStats {
   bankRead: number;
   longRead: number;
   oldSnapshot: number;
+  /** Pessimistic calls (`{ pessimistic: true }`). */
+  pessimistic: number;
+  /** Runs a lock request ended with `Deadlock` (the detector found a cycle; the call re-runs). */
+  deadlocks: number;
+  /** Calls that ended with `LockWaitTimeout` (a lock held past `waitTimeoutMs`). */
+  lockWaitTimeouts: number;
   /** Old snapshots refused below the safe point (as they must be). */
   snapshotsRefused: number;
   /** Old snapshots read from the nearest replica at its resolved ts (`staleSnapshot`). */
@@ -81,7 +98,7 @@ export interface TxnWorkloadStats {
 }
 
 export function emptyTxnWorkloadStats(): TxnWorkloadStats {
-  return { listAppend: 0, register: 0, transfer: 0, bankRead: 0, longRead: 0, oldSnapshot: 0, snapshotsRefused: 0, staleSnapshots: 0, reruns: 0, onePc: 0, asyncCommit: 0, shortTtl: 0, replays: 0 };
+  return { listAppend: 0, register: 0, transfer: 0, bankRead: 0, longRead: 0, oldSnapshot: 0, pessimistic: 0, deadlocks: 0, lockWaitTimeouts: 0, snapshotsRefused: 0, staleSnapshots: 0, reruns: 0, onePc: 0, asyncCommit: 0, shortTtl: 0, replays: 0 };
 }
 
 /** A problem the workload saw directly (not through the history). */
@@ -259,6 +276,93 @@ async function longRead(l: Lane, tx: Transaction, a: Attempt): Promise<void> {
   await readAccounts(l.w, tx, a, l.rng.nextFloat() < 0.5);
 }
 
+/** A pessimistic call's settings, and the key its run locked first (its primary). */
+interface PessimisticCall {
+  waitTimeoutMs: number;
+  firstLocked?: string;
+}
+
+/** `getForUpdate` of `k` (the first lock of the run names the primary). */
+async function readForUpdate(tx: Transaction, p: PessimisticCall, k: string): Promise<Uint8Array | undefined> {
+  p.firstLocked ??= k;
+  return tx.getForUpdate(bytes(k));
+}
+
+/** `keys` in a random order (so two runs may lock the same keys in opposite orders). */
+function shuffled<T>(l: Lane, keys: T[]): T[] {
+  const out = [...keys];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = l.rng.nextInt(i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/**
+ * A pessimistic run (see the module comment): reads for update, holds the locks, writes. Its
+ * snapshot is its largest `forUpdateTs`, recorded as the attempt's start ts.
+ */
+async function pessimisticOps(l: Lane, tx: Transaction, a: Attempt, buf: Buffered, p: PessimisticCall): Promise<void> {
+  const w = l.w;
+  const o = w.o;
+  const hold = (): Promise<void> => w.env.sched.sleep(intBetween(l.rng, o.pessimisticHoldMs[0], o.pessimisticHoldMs[1]));
+  const c = l.rng.nextFloat();
+  if (c < 0.4) {
+    // A transfer between two of the first three accounts, locked in a random order.
+    const [from, to] = shuffled(l, [0, 1, 2].slice(0, Math.min(3, o.accounts))).slice(0, 2);
+    const got = new Map<number, Balance | null>();
+    for (const i of shuffled(l, [from, to])) {
+      const b = decodeBalance(await readForUpdate(tx, p, accountKey(i)));
+      a.mops.push(['r', accountKey(i), b?.id ?? null]);
+      got.set(i, b);
+    }
+    await hold();
+    const [fb, tb] = [got.get(from) ?? null, got.get(to) ?? null];
+    if (fb === null || tb === null || fb.balance <= 0) return;
+    const amount = intBetween(l.rng, 1, Math.min(fb.balance, 20));
+    const [fid, tid] = [uniq(w), uniq(w)];
+    a.mops.push(['w', accountKey(from), fid], ['w', accountKey(to), tid]);
+    put(tx, buf, accountKey(from), encodeBalance({ balance: fb.balance - amount, id: fid }));
+    put(tx, buf, accountKey(to), encodeBalance({ balance: tb.balance + amount, id: tid }));
+    a.bank = { f: 'transfer', from: accountKey(from), to: accountKey(to), amount };
+  } else if (c < 0.8) {
+    // Register updates on hot keys in a random order; sometimes a key locked first, written blind.
+    const keys = shuffled(l, pickKeys(l, Math.min(o.registerKeys, o.hotKeys + 2), intBetween(l.rng, 1, 3)).map(registerKey));
+    if (l.rng.nextFloat() < 0.3) {
+      const blind = registerKey(l.rng.nextInt(o.registerKeys));
+      if (!keys.includes(blind)) {
+        p.firstLocked ??= blind;
+        await tx.lockKeys([bytes(blind)]);
+        const v = uniq(w);
+        a.mops.push(['w', blind, v]);
+        put(tx, buf, blind, bytes(String(v)));
+      }
+    }
+    const read: [string, number | null][] = [];
+    for (const k of keys) {
+      const v = decodeRegister(await readForUpdate(tx, p, k));
+      a.mops.push(['r', k, v]);
+      read.push([k, v]);
+    }
+    await hold();
+    for (const [k] of read) {
+      if (l.rng.nextFloat() < 0.2) continue;
+      const v = uniq(w);
+      a.mops.push(['w', k, v]);
+      put(tx, buf, k, bytes(String(v)));
+    }
+  } else {
+    // A list append under the list's lock.
+    const k = listKey(pickKey(l, o.listKeys));
+    const list = decodeList(await readForUpdate(tx, p, k));
+    a.mops.push(['r', k, list]);
+    await hold();
+    const e = uniq(w);
+    a.mops.push(['append', k, e]);
+    put(tx, buf, k, bytes(JSON.stringify([...(list ?? []), e])));
+  }
+}
+
 /** Plans one of the faults for a call, or none. */
 function planFault(l: Lane): 'die' | 'crashPrimaryLeader' | 'slowCommit' | undefined {
   const o = l.w.o;
@@ -271,8 +375,8 @@ function planFault(l: Lane): 'die' | 'crashPrimaryLeader' | 'slowCommit' | undef
 
 type Body = (tx: Transaction, a: Attempt, buf: Buffered) => Promise<void>;
 
-/** Runs one `kv.transaction` call of `body`, recording every attempt. */
-async function runTxn(l: Lane, label: string, body: Body, reader: boolean): Promise<void> {
+/** Runs one `kv.transaction` call of `body` (pessimistic with `p`), recording every attempt. */
+async function runTxn(l: Lane, label: string, body: Body, reader: boolean, p?: PessimisticCall): Promise<void> {
   const w = l.w;
   const rec = w.rec;
   const invokeAt = rec.tick();
@@ -280,8 +384,9 @@ async function runTxn(l: Lane, label: string, body: Body, reader: boolean): Prom
   const fault = reader ? undefined : planFault(l);
   const shortTtl = l.rng.nextFloat() < w.o.shortTtlShare || fault === 'slowCommit' || fault === 'die';
   const lockTtlMs = shortTtl ? intBetween(l.rng, w.o.shortTtlMs[0], w.o.shortTtlMs[1]) : undefined;
-  const onePc = fault === undefined && l.rng.nextFloat() >= w.o.twoPcShare;
-  const asyncCommit = fault !== 'die' && l.rng.nextFloat() < w.o.asyncCommitShare;
+  // A pessimistic transaction commits by 2PC (its committer uses neither 1PC nor async commit).
+  const onePc = p === undefined && fault === undefined && l.rng.nextFloat() >= w.o.twoPcShare;
+  const asyncCommit = p === undefined && fault !== 'die' && l.rng.nextFloat() < w.o.asyncCommitShare;
   if (asyncCommit) w.stats.asyncCommit++;
   const slowDelayMs = intBetween(l.rng, 1, 3) * (lockTtlMs ?? 100);
   if (shortTtl) w.stats.shortTtl++;
@@ -296,7 +401,8 @@ async function runTxn(l: Lane, label: string, body: Body, reader: boolean): Prom
     if (attempts++ > 0) w.stats.reruns++;
     const startTs = tx.startTs;
     reg = w.gc?.register(startTs, reader);
-    const a = rec.begin(l.process, invokeAt, `${l.name} ${label}${fault ? ` (${fault})` : ''}${lockTtlMs ? ` ttl=${lockTtlMs}` : ''}${onePc ? ' 1pc' : ''}${asyncCommit ? ' async' : ''}`, startTs);
+    const a = rec.begin(l.process, invokeAt, `${l.name} ${label}${fault ? ` (${fault})` : ''}${lockTtlMs ? ` ttl=${lockTtlMs}` : ''}${onePc ? ' 1pc' : ''}${asyncCommit ? ' async' : ''}${p ? ` pessimistic wait=${p.waitTimeoutMs}` : ''}`, startTs);
+    if (p !== undefined) delete p.firstLocked;
     cur = a;
     buf = new Map();
     w.pastTs.push({ ts: startTs, invokeAt });
@@ -309,13 +415,19 @@ async function runTxn(l: Lane, label: string, body: Body, reader: boolean): Prom
       await body(tx, a, buf);
     } catch (e) {
       a.threwInFn = true;
+      if (e instanceof PeerKVError && e.kind === 'Deadlock') w.stats.deadlocks++;
+      if (e instanceof PeerKVError && e.kind === 'LockWaitTimeout') w.stats.lockWaitTimeouts++;
       throw e;
     }
-    // The primary is the smallest key written (the committer sorts the mutations).
+    // Its reads for update are one snapshot at its largest forUpdateTs (see the module comment).
+    if (p !== undefined && tx.forUpdateTs !== undefined) a.startTs = rec.ts(tx.forUpdateTs);
+    // The primary is the smallest key written (the committer sorts the mutations), or a
+    // pessimistic run's first lock.
     const plan = w.plans.get(startTs);
-    if (plan !== undefined && plan.kind !== 'die') plan.primary = bytes([...buf.keys()].sort()[0] ?? '');
+    if (plan !== undefined && plan.kind !== 'die') plan.primary = bytes(p?.firstLocked ?? [...buf.keys()].sort()[0] ?? '');
   };
-  const options = { signal: ctrl.signal, retriesMax: w.replayWrites ? 0 : w.o.retriesMax, onePc, asyncCommit, ...(lockTtlMs !== undefined ? { lockTtlMs } : {}) };
+  const how = p === undefined ? { onePc, asyncCommit } : { pessimistic: true, waitTimeoutMs: p.waitTimeoutMs };
+  const options = { signal: ctrl.signal, retriesMax: w.replayWrites ? 0 : w.o.retriesMax, ...how, ...(lockTtlMs !== undefined ? { lockTtlMs } : {}) };
   try {
     const r = await l.kv.transactionWithInfo(fn, options);
     if (r.info.onePc) w.stats.onePc++;
@@ -461,6 +573,11 @@ async function laneLoop(l: Lane, untilMs: number): Promise<void> {
       case 'oldSnapshot':
         await oldSnapshot(l);
         break;
+      case 'pessimistic': {
+        const p: PessimisticCall = { waitTimeoutMs: intBetween(l.rng, w.o.pessimisticWaitMs[0], w.o.pessimisticWaitMs[1]) };
+        await runTxn(l, 'pessimistic', (tx, a, buf) => pessimisticOps(l, tx, a, buf, p), false, p);
+        break;
+      }
     }
   }
 }

@@ -56,7 +56,8 @@ export const handleTxnPessimisticLock: Handler<'txnPessimisticLock'> = async (en
   const reads = q.shouldNotExist === true || q.returnValues === true;
   const { cm } = txnState(env.ctx);
   const base = { primary: q.primary, startTs, forUpdateTs, lockTtlMs: q.lockTtlMs, shouldNotExist: q.shouldNotExist === true, returnValue: q.returnValues === true, ...(q.minCommitTs === undefined ? {} : { minCommitTs: q.minCommitTs }) };
-  const action = async (view: ReadView): Promise<TxnActionOutcome<{ values?: (Uint8Array | undefined)[] }>> => {
+  const action = async (actual: ReadView): Promise<TxnActionOutcome<{ values?: (Uint8Array | undefined)[] }>> => {
+    const view = env.ctx.mutations.pessimisticLockIgnoresConflict ? asOf(actual, forUpdateTs) : actual;
     const ops: TxnOp[] = [];
     const errors: TxnError[] = [];
     const values: (Uint8Array | undefined)[] = [];
@@ -76,6 +77,19 @@ export const handleTxnPessimisticLock: Handler<'txnPessimisticLock'> = async (en
   const run = () => runTxnCommand(env, { ...q, keys, writes: true, action, ...(reads ? { beforeSnapshot } : {}) }, o);
   return q.waitTimeoutMs === 0 ? run() : withLockWait(env, { keys, startTs, waitTimeoutMs: q.waitTimeoutMs }, run, o);
 };
+
+/** Mutation `pessimisticLockIgnoresConflict`: `view` with every write record above `ts` hidden. */
+function asOf(view: ReadView, ts: bigint): ReadView {
+  const min = (a: bigint): bigint => (a < ts ? a : ts);
+  return {
+    lock: (key) => view.lock(key),
+    seekWrite: (key, at) => view.seekWrite(key, min(at)),
+    writes: (key, maxTs) => view.writes(key, min(maxTs)),
+    value: (key, startTs) => view.value(key, startTs),
+    writeKeys: (range, limit) => view.writeKeys(range, limit),
+    locks: (range, limit) => view.locks(range, limit),
+  };
+}
 
 /** Drops the transaction's pessimistic locks on keys taken at or below `forUpdateTs` (no record is left). */
 export const handleTxnPessimisticRollback: Handler<'txnPessimisticRollback'> = async (env, q, o) => {
