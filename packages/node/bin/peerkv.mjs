@@ -6,7 +6,18 @@ import { tsImport } from 'tsx/esm/api';
 
 const { runCli, readStdin } = await tsImport('../src/peerkv-cli/main.ts', import.meta.url);
 const { TXN_INPUT_BYTES_MAX } = await tsImport('../src/peerkv-cli/txn-ops.ts', import.meta.url);
+// SIGINT/SIGTERM stop a running command: a watch ends and the client closes (exit 0); whatever
+// is still running STOP_GRACE_MS later is cut short with exit 130.
+const STOP_GRACE_MS = 3000;
+const stop = new AbortController();
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    stop.abort();
+    setTimeout(() => process.exit(130), STOP_GRACE_MS).unref();
+  });
+}
 process.exitCode = await runCli(process.argv.slice(2), process.env, {
+  signal: stop.signal,
   out: (s) => process.stdout.write(`${s}\n`),
   err: (s) => process.stderr.write(`${s}\n`),
   stdin: () => readStdin(TXN_INPUT_BYTES_MAX),

@@ -211,6 +211,29 @@ describe('runCli on an in-process mvcc cluster', () => {
     expect((await run(['bench', 'run', '--workload', 'd'])).code).toBe(EXIT.usage);
   });
 
+  it('watch prints the changes since --from-ts, stops after --count, and ends with exit 0 when stopped', async () => {
+    const probe = await connect();
+    const fromTs = await probe.getTimestamp();
+    await probe.close();
+    for (const argv of [['put', 'w/1', 'a'], ['put', 'w/2', 'b'], ['del', 'w/1'], ['put', 'x/1', 'not watched']]) expect((await run(argv)).code).toBe(0);
+    const r = await run(['watch', '--prefix', 'w/', '--from-ts', String(fromTs), '--count', '3', '--json']);
+    expect(r.code).toBe(0);
+    const events = r.out.split('\n').map((l) => JSON.parse(l));
+    expect(events.map((e) => [e.type, e.key, e.value])).toEqual([['put', 'w/1', 'a'], ['put', 'w/2', 'b'], ['delete', 'w/1', undefined]]);
+    expect(BigInt(events[2].commitTs)).toBeGreaterThan(BigInt(events[0].commitTs));
+    expect((await run(['watch', '--start', 'w/2', '--end', 'w/3', '--from-ts', String(fromTs), '--count', '1'])).out).toMatch(/^PUT w\/2 b commit_ts=\d+$/);
+    expect((await run(['watch', '--from-ts', 'yesterday'])).code).toBe(EXIT.usage);
+    // No --count: it runs until the signal fires, then exits 0 (the bin fires it on SIGINT/SIGTERM).
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const running = runCli(['watch', '--prefix', 'w/', '--from-ts', String(fromTs), '--resolved'], ENV, { out: (l) => lines.push(l), err: () => {}, stdin: async () => '', signal: stop.signal }, connect);
+    await new Promise((res) => setTimeout(res, 1500));
+    stop.abort();
+    expect(await running).toBe(EXIT.ok);
+    expect(lines.slice(0, 3).map((l) => l.split(' ')[0])).toEqual(['PUT', 'PUT', 'DELETE']);
+    expect(lines.some((l) => /^RESOLVED \d+$/.test(l))).toBe(true);
+  });
+
   it('maps a failed connect and an admin refusal to their codes', async () => {
     const unavailable = await runCli(['get', 'k'], ENV, { out: () => {}, err: () => {}, stdin: async () => '' }, async () => {
       throw new PeerKVError('Unavailable', 'nobody home');

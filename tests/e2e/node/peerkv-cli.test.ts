@@ -2,14 +2,14 @@
  * The Node client and the `peerkv` CLI against a real cluster: a signaling server in the test
  * process and three `peerkv-store --data-model mvcc` processes over WebRTC. The CLI runs as
  * child processes (the connection from `PEERKV_*`): put, get (and a missing key's exit 2),
- * txn from stdin (and a failed `expect`'s exit 4), scan, status, members, region, split and
- * transfer-leader, their `--json` parsed. A Node program using `PeerKV.connect` (the
+ * txn from stdin (and a failed `expect`'s exit 4), scan, watch (stopped by SIGINT, exit 0),
+ * status, members, region, split and transfer-leader, their `--json` parsed. A Node program using `PeerKV.connect` (the
  * fixture) writes, runs a transaction and a snapshot scan, closes, and must exit by itself
  * within `SELF_EXIT_MS_MAX` of closing.
  *
  * Run with `node tests/e2e/node/run.mjs` (enters a loopback-only network namespace as root).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,8 +40,11 @@ interface Run {
   exitedAt: number;
 }
 
-/** Runs `command args` with `env`, feeding `stdin`; kills it after `CLI_RUN_MS_MAX`. */
-function runProcess(command: string, args: string[], env: Record<string, string>, stdin = ''): Promise<Run> {
+/**
+ * Runs `command args` with `env`, feeding `stdin`; kills it after `CLI_RUN_MS_MAX`. `onOutput`
+ * sees the output so far each time more arrives (and may signal the child).
+ */
+function runProcess(command: string, args: string[], env: Record<string, string>, stdin = '', onOutput?: (out: string, child: ChildProcess) => void): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -50,6 +53,7 @@ function runProcess(command: string, args: string[], env: Record<string, string>
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       lastOutputAt = performance.now();
+      onOutput?.(out, child);
     });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const killer = setTimeout(() => child.kill('SIGKILL'), CLI_RUN_MS_MAX);
@@ -116,6 +120,15 @@ describe('the peerkv CLI and PeerKV.connect against peerkv-store processes (mvcc
     const table = await cli(['scan', '--prefix', 'user/']);
     expect(table.out.split('\n')).toEqual(['KEY     VALUE', 'user/1  ada lovelace', 'user/2  grace', 'user/3  edsger']);
     phase('put/get/txn/scan');
+
+    // watch from status's TSO ts: every change since, in commit order; SIGINT ends it with exit 0.
+    const puts = (out: string) => out.split('\n').filter((l) => l.startsWith('PUT '));
+    const watched = await runProcess(process.execPath, [CLI, 'watch', '--prefix', 'user/', '--from-ts', status.tso], env, '', (out, child) => {
+      if (puts(out).length === 4) child.kill('SIGINT');
+    });
+    expect(watched.code, watched.err).toBe(0);
+    expect(puts(watched.out).map((l) => l.replace(/ commit_ts=\d+$/, ''))).toEqual(['PUT user/1 ada', 'PUT user/2 grace', 'PUT user/1 ada lovelace', 'PUT user/3 edsger']);
+    phase('watch');
 
     // members, region, split, transfer-leader.
     expect((await json(['members'])).map((m: any) => m.storeId)).toEqual(ids);

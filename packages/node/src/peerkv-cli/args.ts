@@ -17,6 +17,10 @@ commands:
   del <key>                       delete key
   scan [--prefix P | --start K [--end K]] [--limit N] [--reverse]
                                   list pairs in key order (limit default 100)
+  watch [--prefix P | --start K [--end K]] [--from-ts TS] [--count N] [--resolved]
+                                  print committed puts and deletes as they happen (mvcc), from
+                                  TS (default: now); stop after N changes, or on Ctrl-C;
+                                  --resolved also prints the watermarks
   txn [--pessimistic]             read JSON ops from stdin and apply them as one transaction:
                                   [{"op":"get","key":"a"},{"op":"put","key":"a","value":"1"},
                                    {"op":"del","key":"b"},{"op":"expect","key":"c","value":null}]
@@ -49,16 +53,19 @@ output:
 exit codes: 0 ok, 1 usage error or bad input, 2 not found, 3 unavailable or undetermined
 (the cluster or a quorum did not answer; a write whose outcome is unknown), 4 the transaction
 did not commit (a conflict, or an expect op that did not hold), 5 refused (a split or a
-leadership transfer that did not take effect), 10 internal error.`;
+leadership transfer that did not take effect), 10 internal error, 130 interrupted (a command
+other than watch still running 3 s after Ctrl-C).`;
 
 /** Commands. */
-export const CLI_COMMANDS = ['get', 'put', 'del', 'scan', 'txn', 'status', 'members', 'region', 'split', 'transfer-leader', 'bench'] as const;
+export const CLI_COMMANDS = ['get', 'put', 'del', 'scan', 'watch', 'txn', 'status', 'members', 'region', 'split', 'transfer-leader', 'bench'] as const;
 export type CliCommandName = (typeof CLI_COMMANDS)[number];
 
 /** Largest `--limit` of a scan. */
 export const SCAN_LIMIT_MAX = 100_000;
 /** Default `--limit` of a scan. */
 export const SCAN_LIMIT_DEFAULT = 100;
+/** Largest `--count` of watch. */
+export const WATCH_COUNT_MAX = 1_000_000_000;
 /** Longest `--wait-ms` of transfer-leader. */
 export const CLI_WAIT_MS_MAX = 60_000;
 
@@ -81,24 +88,25 @@ export interface CliCommand {
   args: string[];
   /** Value flags of the command (`--limit`, `--prefix`...), by name without dashes. */
   flags: Record<string, string>;
-  /** Boolean flags of the command (`reverse`, `pessimistic`). */
+  /** Boolean flags of the command (`reverse`, `pessimistic`, `resolved`). */
   switches: Set<string>;
   output: OutputOptions;
   connect: ConnectOptions;
 }
 
 /** Flags that take a value: connection ones and command ones. */
-const VALUE_FLAGS = new Set(['cluster', 'secret', 'signaling', 'ice', 'data-model', 'connect-timeout-ms', 'request-timeout-ms', 'prefix', 'start', 'end', 'limit', 'wait-ms', 'workload', 'records', 'operations', 'concurrency', 'value-bytes', 'distribution', 'seed']);
+const VALUE_FLAGS = new Set(['cluster', 'secret', 'signaling', 'ice', 'data-model', 'connect-timeout-ms', 'request-timeout-ms', 'prefix', 'start', 'end', 'limit', 'wait-ms', 'workload', 'records', 'operations', 'concurrency', 'value-bytes', 'distribution', 'seed', 'from-ts', 'count']);
 /** Flags that take none. */
-const SWITCHES = new Set(['json', 'hex', 'reverse', 'pessimistic']);
+const SWITCHES = new Set(['json', 'hex', 'reverse', 'pessimistic', 'resolved']);
 /** Positional arguments each command takes. */
-const ARITY: Record<CliCommandName, number> = { get: 1, put: 2, del: 1, scan: 0, txn: 0, status: 0, members: 0, region: 1, split: 1, 'transfer-leader': 2, bench: 1 };
+const ARITY: Record<CliCommandName, number> = { get: 1, put: 2, del: 1, scan: 0, watch: 0, txn: 0, status: 0, members: 0, region: 1, split: 1, 'transfer-leader': 2, bench: 1 };
 /** Command flags each command accepts (connection and output flags go with any). */
 const COMMAND_FLAGS: Record<CliCommandName, readonly string[]> = {
   get: [],
   put: [],
   del: [],
   scan: ['prefix', 'start', 'end', 'limit', 'reverse'],
+  watch: ['prefix', 'start', 'end', 'from-ts', 'count', 'resolved'],
   txn: ['pessimistic'],
   status: [],
   members: [],

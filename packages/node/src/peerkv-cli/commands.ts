@@ -6,9 +6,9 @@
 import { prefixEnd, type PeerKV } from 'peerkv';
 import type { ClusterAdmin } from '../admin.ts';
 import { BENCH_CONCURRENCY_MAX, BENCH_COUNT_MAX, BENCH_VALUE_BYTES_MAX, WORKLOAD_READ_SHARE, runBench, type BenchResult, type Workload } from './bench.ts';
-import { CLI_WAIT_MS_MAX, CliUsageError, SCAN_LIMIT_DEFAULT, SCAN_LIMIT_MAX, bytesArg, intFlag, type CliCommand, type OutputOptions } from './args.ts';
+import { CLI_WAIT_MS_MAX, CliUsageError, SCAN_LIMIT_DEFAULT, SCAN_LIMIT_MAX, WATCH_COUNT_MAX, bytesArg, intFlag, type CliCommand, type OutputOptions } from './args.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
-import { showBound, showBytes, table } from './format.ts';
+import { showBound, showBytes, table, toJson } from './format.ts';
 import { parseTxnOps, runTxnOps } from './txn-ops.ts';
 
 /** What a command runs on: the client and its admin (`NodePeerKV`, or an in-process stand-in in tests). */
@@ -19,14 +19,23 @@ export interface CommandOutput {
   exitCode: ExitCode;
   /** Printed without `--json`. */
   text: string;
-  /** Printed (as JSON) with `--json`. */
-  json: unknown;
+  /** Printed (as JSON) with `--json`; absent: the command printed as it went (`watch`). */
+  json?: unknown;
+}
+
+/** What a command may use besides the client: stdin (`txn`), a line printer and a stop signal (`watch`). */
+export interface CommandContext {
+  stdin(): Promise<string>;
+  /** Prints one line at once (a streaming command's output). */
+  out(line: string): void;
+  /** Fires on SIGINT/SIGTERM: a `watch` stops and exits 0. */
+  signal?: AbortSignal;
 }
 
 const ok = (text: string, json: unknown): CommandOutput => ({ exitCode: EXIT.ok, text, json });
 
-/** Runs `c` on `kv`; `stdin` is read only by `txn`. */
-export async function runCommand(kv: CliClient, c: CliCommand, stdin: () => Promise<string>): Promise<CommandOutput> {
+/** Runs `c` on `kv`. */
+export async function runCommand(kv: CliClient, c: CliCommand, ctx: CommandContext): Promise<CommandOutput> {
   const o = c.output;
   const key = (i: number): Uint8Array => bytesArg('key', c.args[i], o);
   switch (c.command) {
@@ -44,8 +53,10 @@ export async function runCommand(kv: CliClient, c: CliCommand, stdin: () => Prom
       return ok('OK', { ok: true });
     case 'scan':
       return scan(kv, c, o);
+    case 'watch':
+      return watch(kv, c, o, ctx);
     case 'txn': {
-      const r = await runTxnOps(kv, parseTxnOps(await stdin(), o), c.switches.has('pessimistic'));
+      const r = await runTxnOps(kv, parseTxnOps(await ctx.stdin(), o), c.switches.has('pessimistic'));
       const rows = r.results.map((x) => [x.op, showBytes(x.key, o), x.op === 'get' ? (x.value === null ? '(absent)' : showBytes(x.value!, o)) : '']);
       const head = `committed start_ts=${r.startTs} commit_ts=${r.commitTs ?? '(read-only)'} attempts=${r.attempts}`;
       return ok(`${head}\n${table(['op', 'key', 'value'], rows)}`, { committed: true, ...r });
@@ -79,15 +90,22 @@ export async function runCommand(kv: CliClient, c: CliCommand, stdin: () => Prom
   }
 }
 
-async function scan(kv: CliClient, c: CliCommand, o: OutputOptions): Promise<CommandOutput> {
+/** The key range of `--prefix`, or `--start`/`--end` (absent: everything). */
+function rangeOf(c: CliCommand, o: OutputOptions): { start?: Uint8Array; end?: Uint8Array } {
   const f = c.flags;
-  if (f.prefix !== undefined && (f.start !== undefined || f.end !== undefined)) throw new CliUsageError('scan takes --prefix or --start/--end, not both');
-  const limit = f.limit !== undefined ? intFlag('limit', f.limit, 1, SCAN_LIMIT_MAX) : SCAN_LIMIT_DEFAULT;
-  const prefix = f.prefix !== undefined ? bytesArg('prefix', f.prefix, o) : undefined;
-  const start = prefix ?? (f.start !== undefined ? bytesArg('start', f.start, o) : undefined);
-  const end = prefix !== undefined ? prefixEnd(prefix) : f.end !== undefined ? bytesArg('end', f.end, o) : undefined;
+  if (f.prefix !== undefined && (f.start !== undefined || f.end !== undefined)) throw new CliUsageError(`${c.command} takes --prefix or --start/--end, not both`);
+  if (f.prefix !== undefined) {
+    const prefix = bytesArg('prefix', f.prefix, o);
+    return { start: prefix, end: prefixEnd(prefix) };
+  }
+  return { ...(f.start !== undefined ? { start: bytesArg('start', f.start, o) } : {}), ...(f.end !== undefined ? { end: bytesArg('end', f.end, o) } : {}) };
+}
+
+async function scan(kv: CliClient, c: CliCommand, o: OutputOptions): Promise<CommandOutput> {
+  const range = rangeOf(c, o);
+  const limit = c.flags.limit !== undefined ? intFlag('limit', c.flags.limit, 1, SCAN_LIMIT_MAX) : SCAN_LIMIT_DEFAULT;
   const pairs: { key: Uint8Array; value: Uint8Array }[] = [];
-  for await (const p of kv.scan({ ...(start ? { start } : {}), ...(end ? { end } : {}), limit, reverse: c.switches.has('reverse') })) pairs.push(p);
+  for await (const p of kv.scan({ ...range, limit, reverse: c.switches.has('reverse') })) pairs.push(p);
   return ok(
     table(
       ['key', 'value'],
@@ -95,6 +113,34 @@ async function scan(kv: CliClient, c: CliCommand, o: OutputOptions): Promise<Com
     ),
     pairs,
   );
+}
+
+/**
+ * Prints each committed change of the range as it arrives (one line, or one JSON object per
+ * line with `--json`), watermarks too with `--resolved`; stops after `--count` changes, or
+ * when `ctx.signal` fires (exit 0).
+ */
+async function watch(kv: CliClient, c: CliCommand, o: OutputOptions, ctx: CommandContext): Promise<CommandOutput> {
+  const range = rangeOf(c, o);
+  const fromTs = c.flags['from-ts'];
+  if (fromTs !== undefined && !/^\d{1,20}$/.test(fromTs)) throw new CliUsageError(`--from-ts needs a TSO timestamp (decimal), got '${fromTs}'`);
+  const count = c.flags.count !== undefined ? intFlag('count', c.flags.count, 1, WATCH_COUNT_MAX) : Infinity;
+  const resolved = c.switches.has('resolved');
+  let changes = 0;
+  try {
+    for await (const e of kv.watch(range, { ...(fromTs !== undefined ? { fromTs: BigInt(fromTs) } : {}), ...(ctx.signal ? { signal: ctx.signal } : {}) })) {
+      if (e.type === 'resolved') {
+        if (resolved) ctx.out(o.json ? toJson(e, o) : `RESOLVED ${e.ts}`);
+        continue;
+      }
+      if (o.json) ctx.out(toJson(e, o));
+      else ctx.out(e.type === 'put' ? `PUT ${showBytes(e.key, o)} ${showBytes(e.value, o)} commit_ts=${e.commitTs}` : `DELETE ${showBytes(e.key, o)} commit_ts=${e.commitTs}`);
+      if (++changes >= count) break;
+    }
+  } catch (e) {
+    if (!ctx.signal?.aborted) throw e;
+  }
+  return { exitCode: EXIT.ok, text: '' };
 }
 
 async function status(kv: CliClient, o: OutputOptions): Promise<CommandOutput> {

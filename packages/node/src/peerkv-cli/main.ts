@@ -14,6 +14,8 @@ export interface CliIo {
   err(text: string): void;
   /** All of stdin (read only by `txn`). */
   stdin(): Promise<string>;
+  /** Fires on SIGINT/SIGTERM (the bin wires it): a `watch` stops and the CLI exits 0. */
+  signal?: AbortSignal;
 }
 
 /** How the CLI gets a client (`NodePeerKV.connect`; tests pass an in-process one). */
@@ -29,9 +31,9 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
   try {
     const c = parseCliArgs(argv, env);
     kv = await connect(c.connect);
-    const r = await runCommand(kv, c, () => io.stdin());
-    if (c.output.json) io.out(toJson(r.json, c.output));
-    else if (r.text !== '') io.out(r.text);
+    const r = await runCommand(kv, c, { stdin: () => io.stdin(), out: (line) => io.out(line), ...(io.signal ? { signal: io.signal } : {}) });
+    if (c.output.json && r.json !== undefined) io.out(toJson(r.json, c.output));
+    else if (!c.output.json && r.text !== '') io.out(r.text);
     return r.exitCode;
   } catch (e) {
     io.err(`peerkv: ${errorLine(e)}`);
