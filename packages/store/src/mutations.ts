@@ -32,6 +32,11 @@ export interface StoreTestMutations {
    * reads past a transaction that may still commit below it (`--txn --mutation safeTsPastLocks`).
    */
   safeTsPastLocks?: boolean;
+  /**
+   * A prewrite ignores its `readTs` (a queued offline transaction's conflicts are checked from
+   * its fresh start ts only): it commits over writes made since it read (`--txn --mutation queuedIgnoresReadTs`).
+   */
+  prewriteIgnoresReadTs?: boolean;
   /** The change feed answers no delete events (`--txn --mutation cdcSkipDeletes`): a watcher misses deletes. */
   cdcSkipDeletes?: boolean;
   /**

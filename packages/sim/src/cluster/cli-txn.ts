@@ -10,7 +10,7 @@ import { addCounts, counts } from './cli-cluster.ts';
 import { runTxnSeed, type TxnMutations, type TxnSeedResult, type TxnSimOptions } from './txn-run.ts';
 
 /** The deliberate bugs `--txn` can turn on; each must be caught. */
-export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks', 'replicaReadSkipsCatchUp', 'replicaReadSkipsMaxTs', 'pessimisticLockIgnoresConflict'] as const;
+export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks', 'replicaReadSkipsCatchUp', 'replicaReadSkipsMaxTs', 'pessimisticLockIgnoresConflict', 'queuedIgnoresReadTs'] as const;
 export type TxnMutationName = (typeof TXN_MUTATIONS)[number];
 
 export interface TxnCliArgs {
@@ -76,6 +76,8 @@ export function txnMutationOptions(name: TxnMutationName | undefined): Partial<T
   if (name === 'pessimisticLockIgnoresConflict') return { cluster: { mutations: { store: { pessimisticLockIgnoresConflict: true } } } };
   if (name === 'safeTsPastLocks') return { cluster: { mutations: { store: { safeTsPastLocks: true } }, safeTsIntervalMs: 200 } };
   // Store mutations of the replica reads (`handlers/replica-read.ts`).
+  // A store mutation: a queued transaction's prewrite checks conflicts from its start ts, not its read ts.
+  if (name === 'queuedIgnoresReadTs') return { cluster: { mutations: { store: { prewriteIgnoresReadTs: true } } } };
   if (name === 'replicaReadSkipsCatchUp' || name === 'replicaReadSkipsMaxTs') return { cluster: { mutations: { store: { [name]: true } } } };
   const m: TxnMutations = { [name]: true };
   return name === 'gcPastReader' ? { txnMutations: m, gc: true } : { txnMutations: m };

@@ -62,7 +62,7 @@ export function defaultTxnOptions(seed: number, overrides: Partial<TxnSimOptions
     hotKeys: 2,
     hotKeyShare: 0.35,
     thinkMsMax: 20,
-    weights: { listAppend: 38, register: 22, transfer: 18, bankRead: 9, longRead: 6, oldSnapshot: 7, pessimistic: 16 },
+    weights: { listAppend: 38, register: 22, transfer: 18, bankRead: 9, longRead: 6, oldSnapshot: 7, pessimistic: 16, queued: 6 },
     shortTtlShare: 0.25,
     shortTtlMs: [80, 400],
     twoPcShare: 0.3,

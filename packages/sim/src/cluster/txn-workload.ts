@@ -20,6 +20,10 @@
  *   `lockKeys` then blind write), or a list append. Every read of such a run is a read for
  *   update, so the run is one snapshot at its largest `forUpdateTs`, recorded as its start ts;
  *   the checker's lost-update rule applies to each read-modify-write.
+ * - **queued** (offline writes, README "Offline writes"): a list-append or register body run
+ *   against the nearest replica at its resolved ts R, committed later as a queued transaction
+ *   (`kv.commitQueuedTxn`: fresh start ts, read keys as `lock` mutations, conflicts since R);
+ *   recorded as a transaction whose snapshot is R.
  *
  * Each attempt of the function is one recorded `Txn` (`txn-history.ts`): a re-run after
  * `WriteConflict`/`TxnAborted` ends the previous attempt as `fail`. The call's end decides the
@@ -28,7 +32,8 @@
  * client's contract: only `Undetermined` is ambiguous).
  */
 import type { SeededRng } from '@peerkv/raft';
-import { PeerKVError, type PeerKV, type Transaction } from 'peerkv';
+import { PeerKVError, RecordingReader, Transaction, type PeerKV } from 'peerkv';
+import type { Mutation } from '@peerkv/txn';
 import { intBetween, weightedPick } from '../rng-utils.ts';
 import type { ClusterEnv } from './cluster-env.ts';
 import type { GcDriver, GcRegistration } from './txn-gc.ts';
@@ -67,7 +72,7 @@ export interface TxnWorkloadOptions {
   retriesMax: number;
 }
 
-export type TxnKind = 'listAppend' | 'register' | 'transfer' | 'bankRead' | 'longRead' | 'oldSnapshot' | 'pessimistic';
+export type TxnKind = 'listAppend' | 'register' | 'transfer' | 'bankRead' | 'longRead' | 'oldSnapshot' | 'pessimistic' | 'queued';
 
 /** Calls made and what the faults did, by kind. */
 export interface TxnWorkloadStats {
@@ -83,6 +88,9 @@ export interface TxnWorkloadStats {
   deadlocks: number;
   /** Calls that ended with `LockWaitTimeout` (a lock held past `waitTimeoutMs`). */
   lockWaitTimeouts: number;
+  queued: number;
+  /** Queued transactions refused at their commit (something they read or wrote changed since their read ts). */
+  queuedConflicts: number;
   /** Old snapshots refused below the safe point (as they must be). */
   snapshotsRefused: number;
   /** Old snapshots read from the nearest replica at its resolved ts (`staleSnapshot`). */
@@ -98,7 +106,7 @@ export interface TxnWorkloadStats {
 }
 
 export function emptyTxnWorkloadStats(): TxnWorkloadStats {
-  return { listAppend: 0, register: 0, transfer: 0, bankRead: 0, longRead: 0, oldSnapshot: 0, pessimistic: 0, deadlocks: 0, lockWaitTimeouts: 0, snapshotsRefused: 0, staleSnapshots: 0, reruns: 0, onePc: 0, asyncCommit: 0, shortTtl: 0, replays: 0 };
+  return { listAppend: 0, register: 0, transfer: 0, bankRead: 0, longRead: 0, oldSnapshot: 0, pessimistic: 0, deadlocks: 0, lockWaitTimeouts: 0, queued: 0, queuedConflicts: 0, snapshotsRefused: 0, staleSnapshots: 0, reruns: 0, onePc: 0, asyncCommit: 0, shortTtl: 0, replays: 0 };
 }
 
 /** A problem the workload saw directly (not through the history). */
@@ -543,7 +551,71 @@ async function nearestRead(l: Lane, byScan: boolean): Promise<void> {
   }
 }
 
-/** One lane's loop until virtual time `untilMs`. */
+/** Keys and values a queued body may write (the client checks them at its commit anyway). */
+const QUEUED_CHECKS = { key: (): void => undefined, value: (): void => undefined };
+
+/**
+ * A queued offline transaction (`offline-txns.ts`, without the queue): the body runs against
+ * the nearest replica at its resolved ts R (`staleSnapshot({ maxStaleness: Infinity })`), then
+ * commits as the queue commits it — a fresh start ts, the keys it read as `lock` mutations,
+ * conflicts checked since R. Recorded with R as its snapshot (invoked at event 0, as any stale
+ * read: it may miss writes that completed before it); a refusal is `fail`, an unknown outcome `info`.
+ */
+async function queuedTxn(l: Lane): Promise<void> {
+  const w = l.w;
+  const a = w.rec.begin(w.rec.newProcess(), 0, `${l.name} queued (read at the nearest replica's resolved ts, committed with readTs)`);
+  let reg: GcRegistration | undefined;
+  let committing = false;
+  try {
+    const snap = await l.kv.staleSnapshot({ maxStaleness: Infinity });
+    const reader = new RecordingReader({
+      get ts() {
+        return snap.ts;
+      },
+      get: (key) => snap.get(key),
+      scan: (start, end, limit) => snap.scan({ start, end, limit }),
+    });
+    const tx = new Transaction(reader, QUEUED_CHECKS);
+    const buf: Buffered = new Map();
+    await (l.rng.nextFloat() < 0.5 ? listAppend(l, tx, a, buf) : registerOps(l, tx, a, buf));
+    const writes = tx.seal().filter((m) => m.op !== 'lock');
+    const readTs = reader.readTs ?? (writes.length > 0 ? await reader.fixTs(writes[0].key) : undefined);
+    if (readTs === undefined) throw new PeerKVError('Unavailable', 'nothing read, nothing written');
+    a.startTs = w.rec.ts(readTs);
+    // Held from GC like any open transaction; one whose read ts GC may already pass reads nothing.
+    reg = w.gc?.register(readTs, false);
+    if (w.gc !== undefined && readTs < w.gc.proposed) throw new PeerKVError('SafePointPassed', 'read ts below the proposed safe point');
+    if (writes.length === 0) {
+      w.rec.finish(a, 'ok');
+      return;
+    }
+    // `readKeys` leaves out the written keys (named as binary strings).
+    const written = new Set(writes.map((m) => String.fromCharCode(...m.key)));
+    const mutations: Mutation[] = [...writes, ...reader.readKeys(written).map((key): Mutation => ({ op: 'lock', key }))].sort((x, y) => {
+      const [p, q] = [dec.decode(x.key), dec.decode(y.key)];
+      return p < q ? -1 : p > q ? 1 : 0;
+    });
+    const startTs = await l.kv.getTimestamp();
+    committing = true;
+    const { commitTs } = await l.kv.commitQueuedTxn({ startTs, mutations, readTs, ranges: [], lockTtlMs: 3000, beganAtMs: w.env.sched.now() });
+    w.rec.finish(a, 'ok', commitTs);
+  } catch (e) {
+    const kind = e instanceof PeerKVError ? e.kind : undefined;
+    if (!committing) {
+      a.threwInFn = true;
+      a.mops.length = 0;
+      w.rec.finish(a, 'fail');
+      return;
+    }
+    if (kind === 'WriteConflict') w.stats.queuedConflicts++;
+    a.label += ` [${kind ?? 'error'}: ${e instanceof Error ? e.message.slice(0, ERROR_TEXT_MAX) : String(e)}]`;
+    w.rec.finish(a, kind === 'Undetermined' || kind === 'Aborted' || !(e instanceof PeerKVError) ? 'info' : 'fail');
+  } finally {
+    if (reg !== undefined) w.gc?.end(reg);
+  }
+}
+
+/** One lane's loop until virtual time `untilMs`. *//** One lane's loop until virtual time `untilMs`. */
 async function laneLoop(l: Lane, untilMs: number): Promise<void> {
   const w = l.w;
   while (w.env.sched.now() < untilMs) {
@@ -578,6 +650,9 @@ async function laneLoop(l: Lane, untilMs: number): Promise<void> {
         await runTxn(l, 'pessimistic', (tx, a, buf) => pessimisticOps(l, tx, a, buf, p), false, p);
         break;
       }
+      case 'queued':
+        await queuedTxn(l);
+        break;
     }
   }
 }

@@ -86,7 +86,7 @@ export const handleTxnPrewrite: Handler<'txnPrewrite'> = async (env, q, o) => {
       if (q.mode.kind === 'asyncCommit') mode = { kind: 'asyncCommit', secondaries: q.mode.secondaries, maxTs: maxTsRead };
       else if (q.mode.kind === 'onePc') mode = { kind: 'onePc', commitTs: asyncCommitMinTs(startTs, forUpdateTs, maxTsRead) };
       else mode = { kind: 'twoPc' };
-      const props = { primary: q.primary, startTs, lockTtlMs: q.lockTtlMs, txnSize: q.txnSize, forUpdateTs, mode, ...(q.minCommitTs === undefined ? {} : { minCommitTs: q.minCommitTs }), ...(q.readTs === undefined ? {} : { readTs: q.readTs }) };
+      const props = { primary: q.primary, startTs, lockTtlMs: q.lockTtlMs, txnSize: q.txnSize, forUpdateTs, mode, ...(q.minCommitTs === undefined ? {} : { minCommitTs: q.minCommitTs }), ...(q.readTs === undefined || env.ctx.mutations.prewriteIgnoresReadTs ? {} : { readTs: q.readTs }) };
       const r = await prewrite(view, props, q.mutations);
       if (!r.ok) return { ok: false, errors: r.errors };
       // A read raised maxTs while the prewrite computed: its ts may be at or above our locks' minCommitTs.
