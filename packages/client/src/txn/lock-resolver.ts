@@ -125,16 +125,23 @@ export class LockResolver {
   private async decideAsyncCommit(met: LockInfo, primaryLock: Lock, signal?: AbortSignal): Promise<Final | 'fallBack'> {
     let commitTs = primaryLock.minCommitTs;
     let final: Final | undefined;
-    const keys = [...primaryLock.secondaries];
-    for (let i = 0; i < keys.length && final === undefined; i += SECONDARY_CHECK_KEYS_MAX) {
-      for (const group of await groupByRegion(this.routing, keys.slice(i, i + SECONDARY_CHECK_KEYS_MAX).map((key) => ({ key })), signal)) {
+    // Every secondary is checked before the transaction is called committed: a group whose
+    // keys a split moved apart goes back into the queue and is cut again (skipping it, as an
+    // index stepping past the re-queued keys once did, committed a transaction whose secondary
+    // was rolled back: sim --txn seed 49, G1a).
+    const unchecked = [...primaryLock.secondaries];
+    const deadline = this.routing.clock.now() + this.routing.backoff.budgetMs;
+    while (unchecked.length > 0 && final === undefined) {
+      if (this.routing.clock.now() > deadline) throw new PeerKVError('RetryBudgetExhausted', `checking the secondaries of transaction ${met.startTs} did not finish within the retry budget`);
+      const chunk = unchecked.splice(0, SECONDARY_CHECK_KEYS_MAX);
+      for (const group of await groupByRegion(this.routing, chunk.map((key) => ({ key })), signal)) {
         const groupKeys = group.items.map((x) => x.key);
         const r = await this.routing.send(groupKeys[0], groupKeys, (route, svc) =>
           svc.handle({ type: 'txnCheckSecondaryLocks', regionId: route.region.id, epoch: route.region.epoch, keys: groupKeys, startTs: met.startTs, timeoutMs: this.routing.requestTimeoutMs }, { signal }),
           signal,
         );
         if (r.kind === 'regroup') {
-          keys.push(...groupKeys);
+          unchecked.push(...groupKeys);
           continue;
         }
         if (r.kind !== 'applied') throw new PeerKVError(r.kind === 'aborted' ? 'Aborted' : 'RetryBudgetExhausted', `checking the secondaries of transaction ${met.startTs} failed: ${r.lastError ? r.lastError.kind : r.kind}`, r.lastError);
