@@ -6,10 +6,13 @@
  * (`pdGetRegion`, `pdGetRegionById`, `pdGetStore`, `pdGetTimestamps`) and ids (`pdAllocId`),
  * and the region leader's `split` and `transferLeader`.
  *
+ * Draining is the store's own `setDraining` request (TiKV's evict-leader: the store hands its
+ * leaderships away and reports draining, so PD keeps leaders off it until it is undone or the
+ * store restarts).
+ *
  * What it cannot see: PD's running operators and the stores PD knows that no connected store
  * names (PD has no "list" request); `status` shows the stores that are connected or hold a
- * replica of a region a connected store holds. Draining a store needs a request the stores do
- * not serve (a store drains itself on SIGTERM), so there is none here.
+ * replica of a region a connected store holds.
  */
 import { PD_REGION_ID, isTempStoreId, type StoreStatus } from '@peerkv/store';
 import { compareKeys, type Peer, type RegionEpoch, type StoreMeta } from '@peerkv/pd';
@@ -199,6 +202,34 @@ export class ClusterAdmin implements StatusSource {
       await new Promise((res) => setTimeout(res, TRANSFER_POLL_MS));
     }
     throw new AdminError('Refused', `store ${storeId} did not become leader of region ${regionId} within ${waitMs} ms`);
+  }
+
+  /**
+   * Marks store `storeId` draining and waits up to `waitMs` until it leads no region
+   * (`Refused` if it still does: e.g. no other voter to hand a region to); with `undo`, marks it
+   * serving again (PD may then move leaders back). `NotFound`: the store is not connected here.
+   */
+  async drain(storeId: number, o: { undo?: boolean; waitMs?: number } = {}): Promise<{ draining: boolean; leaders: number; waitedMs: number }> {
+    const waitMs = o.waitMs ?? TRANSFER_WAIT_MS_DEFAULT;
+    if (!Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > TRANSFER_WAIT_MS_MAX) throw new AdminError('InvalidArgument', `the wait must be 0..${TRANSFER_WAIT_MS_MAX} ms`);
+    if (!this.members().includes(storeId)) throw new AdminError('NotFound', `store ${storeId} is not connected to this client`);
+    const draining = o.undo !== true;
+    const r = await this.stores.remote(storeId).setDraining(draining);
+    if (!r.ok) throw new AdminError('Unavailable', `store ${storeId} did not take it: ${r.error.kind}`);
+    const t0 = performance.now();
+    let leaders = await this.leaderCount(storeId);
+    while (draining && leaders !== 0 && performance.now() - t0 < waitMs) {
+      await new Promise((res) => setTimeout(res, TRANSFER_POLL_MS));
+      leaders = await this.leaderCount(storeId);
+    }
+    if (draining && leaders !== 0) throw new AdminError('Refused', `store ${storeId} is draining but still leads ${leaders < 0 ? 'an unknown number of' : leaders} regions after ${waitMs} ms`);
+    return { draining, leaders, waitedMs: Math.round(performance.now() - t0) };
+  }
+
+  /** How many region replicas on store `storeId` lead (-1: it did not answer). */
+  private async leaderCount(storeId: number): Promise<number> {
+    const st = await this.stores.remote(storeId).status({ timeoutMs: ADMIN_STATUS_TIMEOUT_MS });
+    return st.ok ? st.value.regions.filter((r) => r.role === 'leader').length : -1;
   }
 
   /** Whether store `storeId`'s replica of `regionId` says it leads. */

@@ -38,6 +38,8 @@ describe('parseCliArgs', () => {
       [['frob'], ENV, /unknown command 'frob'/],
       [['get', 'k', '--nope'], ENV, /unknown flag --nope/],
       [['get', 'k', '--limit', '3'], ENV, /get takes no --limit/],
+      [['drain'], ENV, /drain takes 1 argument/],
+      [['scan', '--undo'], ENV, /scan takes no --undo/],
       [['get', 'k', '--json=1'], ENV, /--json takes no value/],
       [['get', 'k', '--cluster'], ENV, /--cluster needs a value/],
       [['get', 'k'], { ...ENV, PEERKV_SECRET: '' }, /no secret/],
@@ -157,7 +159,7 @@ describe('runCli on an in-process mvcc cluster', () => {
     const notHere = (): never => {
       throw new AdminError('Unavailable', 'no admin in process');
     };
-    return Object.assign(kv, { admin: { status: notHere, members: notHere, region: notHere, split: notHere, transferLeader: notHere } });
+    return Object.assign(kv, { admin: { status: notHere, members: notHere, region: notHere, split: notHere, transferLeader: notHere, drain: notHere } });
   };
   const run = async (argv: string[], stdin = '') => {
     const out: string[] = [];
@@ -241,6 +243,8 @@ describe('runCli on an in-process mvcc cluster', () => {
     expect(unavailable).toBe(EXIT.unavailable);
     expect((await run(['status'])).code).toBe(EXIT.unavailable);
     expect((await run(['transfer-leader', 'x', '2'])).code).toBe(EXIT.usage);
+    expect((await run(['drain', '2', '--wait-ms', '-1'])).code).toBe(EXIT.usage);
+    expect((await run(['drain', '2', '--undo'])).code).toBe(EXIT.unavailable);
     const help = await run(['--help']);
     expect(help.out).toBe(PEERKV_CLI_USAGE);
   });

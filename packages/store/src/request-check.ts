@@ -42,6 +42,11 @@ export class FieldCheck {
     if (typeof v !== 'number') this.fail(name, 'a number (anything but an integer ≥ 0 reads the whole range)', v);
   }
 
+  /** A boolean. */
+  bool(name: string, v: unknown = this.q[name]): void {
+    if (typeof v !== 'boolean') this.fail(name, 'a boolean', v);
+  }
+
   /** Absent, or a boolean. */
   optBool(name: string, v: unknown = this.q[name]): void {
     if (v !== undefined && typeof v !== 'boolean') this.fail(name, 'absent or a boolean', v);

@@ -70,6 +70,12 @@ export type DataRequest =
   | ({ type: 'campaign'; regionId: number } & Untimed)
   /** The store's status. */
   | ({ type: 'status' } & Untimed)
+  /**
+   * Marks the store draining (PD keeps leaders off it; every leadership here is handed to the
+   * most caught-up other voter now, `Store.drain`) or, with `draining: false`, serving again.
+   * Ok once marked (not once the leaderships moved). Not persisted: a restart serves again.
+   */
+  | ({ type: 'setDraining'; draining: boolean } & Untimed)
   | TxnRequest;
 
 /**
@@ -218,6 +224,7 @@ export interface StoreResponses {
   transferLeader: Result<void>;
   campaign: Result<void>;
   status: Result<StoreStatus>;
+  setDraining: Result<void>;
   pdStoreHeartbeat: Result<PdApplyResult>;
   pdRegionHeartbeat: Result<{ step?: OperatorStep }>;
   pdAllocId: Result<number>;

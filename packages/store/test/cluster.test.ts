@@ -247,4 +247,23 @@ describe('draining', () => {
       await c.closeAll();
     }
   });
+
+  it('the setDraining request drains the store (leaderships move, draining reported) and undoes it', async () => {
+    const c = new Cluster();
+    try {
+      for (const id of [1, 2, 3]) await (await c.start(id)).createRegion(region1([1, 2, 3]));
+      c.store(1).campaign(R);
+      must(await put(c, R, 'a', '1'));
+      const leader = await c.leaderOf(R);
+      expect(await leader.handle({ type: 'setDraining', draining: true })).toEqual({ ok: true, value: undefined });
+      expect(leader.draining).toBe(true);
+      await until(() => leader.status().regions[0].role !== 'leader');
+      expect((await c.leaderOf(R)).storeId).not.toBe(leader.storeId);
+      expect(await leader.handle({ type: 'setDraining', draining: false })).toEqual({ ok: true, value: undefined });
+      expect(leader.draining).toBe(false);
+      await expect(leader.handle({ type: 'setDraining', draining: 'yes' } as never)).rejects.toThrow(/draining/);
+    } finally {
+      await c.closeAll();
+    }
+  });
 });

@@ -38,6 +38,8 @@ const REQUESTS: [StoreRequest, string][] = [
   [{ type: 'transferLeader', regionId: 5, peerId: 3 }, '06010503'],
   [{ type: 'campaign', regionId: 5 }, '070105'],
   [{ type: 'status' }, '0801'],
+  [{ type: 'setDraining', draining: true }, '140101'],
+  [{ type: 'setDraining', draining: false }, '140100'],
   [{ type: 'pdPutStore', storeId: 4, address: 'a', labels: { z: 'y' }, timeoutMs: 9 }, '0c0104016101017a01790a'],
   [{ type: 'pdAllocId', timeoutMs: 10 }, '0b010b'],
   [{ type: 'pdGetRegion', key: k }, '0d0103010203'],

@@ -3,7 +3,7 @@
  * process and three `peerkv-store --data-model mvcc` processes over WebRTC. The CLI runs as
  * child processes (the connection from `PEERKV_*`): put, get (and a missing key's exit 2),
  * txn from stdin (and a failed `expect`'s exit 4), scan, watch (stopped by SIGINT, exit 0),
- * status, members, region, split and transfer-leader, their `--json` parsed. A Node program using `PeerKV.connect` (the
+ * status, members, region, split, transfer-leader and drain, their `--json` parsed. A Node program using `PeerKV.connect` (the
  * fixture) writes, runs a transaction and a snapshot scan, closes, and must exit by itself
  * within `SELF_EXIT_MS_MAX` of closing.
  *
@@ -146,9 +146,15 @@ describe('the peerkv CLI and PeerKV.connect against peerkv-store processes (mvcc
     const target = right.peers.map((p: any) => p.storeId).find((id: number) => id !== right.leaderStoreId);
     const moved = await json(['transfer-leader', String(right.regionId), String(target), '--wait-ms', '10000']);
     expect(moved).toMatchObject({ regionId: right.regionId, storeId: target });
-    expect((await cli(['transfer-leader', '999999', String(target)])).code).toBe(2);
-    expect((await cli(['get', 'k', '--nope'])).code).toBe(1);
-    phase('members/region/split/transfer-leader');
+    // drain: the store hands every leadership away and PD keeps leaders off it; --undo ends that.
+    const drained = await json(['drain', String(target), '--wait-ms', '15000']);
+    expect(drained).toMatchObject({ storeId: target, draining: true, leaders: 0 });
+    const after = await json(['status']);
+    expect(after.stores.find((s: any) => s.storeId === target).leaders).toBe(0);
+    expect(after.regions.every((r: any) => r.leaderStoreId !== undefined && r.leaderStoreId !== target)).toBe(true);
+    expect(await json(['drain', String(target), '--undo'])).toMatchObject({ storeId: target, draining: false });
+    expect((await cli(['drain', '999999'])).code).toBe(2);
+    phase('members/region/split/transfer-leader/drain');
 
     // A program using PeerKV.connect: works, closes, exits by itself.
     const prog = await runProcess(process.execPath, ['--import', 'tsx', CONNECT_FIXTURE], env);

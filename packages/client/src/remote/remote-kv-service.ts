@@ -100,6 +100,11 @@ export class RemoteKvService extends StoreApi implements KvService {
     return this.handle({ type: 'campaign', regionId, timeoutMs: o.timeoutMs }, o);
   }
 
+  /** Marks the remote store draining (its leaderships handed away, PD keeps leaders off it) or serving again; ok once marked. */
+  setDraining(draining: boolean, o: RequestOptions = {}): Promise<Result<void>> {
+    return this.handle({ type: 'setDraining', draining }, o);
+  }
+
   /** `Store.status` of the remote store. */
   status(o: RequestOptions = {}): Promise<Result<StoreStatus>> {
     return this.handle({ type: 'status', timeoutMs: o.timeoutMs }, o);

@@ -31,6 +31,9 @@ commands:
   split <key>                     split the region holding key at key
   transfer-leader <region> <store> [--wait-ms N]
                                   move a region's leadership to the voter on store
+  drain <store> [--undo] [--wait-ms N]
+                                  hand every leadership of store away and keep leaders off it
+                                  (until --undo or the store restarts)
   bench load|run [--workload a|b|c] [--records N] [--operations N] [--concurrency N]
                  [--value-bytes N] [--distribution zipfian|uniform] [--seed N]
                                   go-ycsb-like: load records, then run workload A (50/50
@@ -52,12 +55,12 @@ output:
 
 exit codes: 0 ok, 1 usage error or bad input, 2 not found, 3 unavailable or undetermined
 (the cluster or a quorum did not answer; a write whose outcome is unknown), 4 the transaction
-did not commit (a conflict, or an expect op that did not hold), 5 refused (a split or a
-leadership transfer that did not take effect), 10 internal error, 130 interrupted (a command
+did not commit (a conflict, or an expect op that did not hold), 5 refused (a split, a
+leadership transfer or a drain that did not take effect), 10 internal error, 130 interrupted (a command
 other than watch still running 3 s after Ctrl-C).`;
 
 /** Commands. */
-export const CLI_COMMANDS = ['get', 'put', 'del', 'scan', 'watch', 'txn', 'status', 'members', 'region', 'split', 'transfer-leader', 'bench'] as const;
+export const CLI_COMMANDS = ['get', 'put', 'del', 'scan', 'watch', 'txn', 'status', 'members', 'region', 'split', 'transfer-leader', 'drain', 'bench'] as const;
 export type CliCommandName = (typeof CLI_COMMANDS)[number];
 
 /** Largest `--limit` of a scan. */
@@ -97,9 +100,9 @@ export interface CliCommand {
 /** Flags that take a value: connection ones and command ones. */
 const VALUE_FLAGS = new Set(['cluster', 'secret', 'signaling', 'ice', 'data-model', 'connect-timeout-ms', 'request-timeout-ms', 'prefix', 'start', 'end', 'limit', 'wait-ms', 'workload', 'records', 'operations', 'concurrency', 'value-bytes', 'distribution', 'seed', 'from-ts', 'count']);
 /** Flags that take none. */
-const SWITCHES = new Set(['json', 'hex', 'reverse', 'pessimistic', 'resolved']);
+const SWITCHES = new Set(['json', 'hex', 'reverse', 'pessimistic', 'resolved', 'undo']);
 /** Positional arguments each command takes. */
-const ARITY: Record<CliCommandName, number> = { get: 1, put: 2, del: 1, scan: 0, watch: 0, txn: 0, status: 0, members: 0, region: 1, split: 1, 'transfer-leader': 2, bench: 1 };
+const ARITY: Record<CliCommandName, number> = { get: 1, put: 2, del: 1, scan: 0, watch: 0, txn: 0, status: 0, members: 0, region: 1, split: 1, 'transfer-leader': 2, drain: 1, bench: 1 };
 /** Command flags each command accepts (connection and output flags go with any). */
 const COMMAND_FLAGS: Record<CliCommandName, readonly string[]> = {
   get: [],
@@ -113,6 +116,7 @@ const COMMAND_FLAGS: Record<CliCommandName, readonly string[]> = {
   region: [],
   split: [],
   'transfer-leader': ['wait-ms'],
+  drain: ['wait-ms', 'undo'],
   bench: ['workload', 'records', 'operations', 'concurrency', 'value-bytes', 'distribution', 'seed'],
 };
 const GLOBAL_FLAGS = new Set(['cluster', 'secret', 'signaling', 'ice', 'data-model', 'connect-timeout-ms', 'request-timeout-ms', 'json', 'hex']);

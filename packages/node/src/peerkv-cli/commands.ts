@@ -12,7 +12,7 @@ import { showBound, showBytes, table, toJson } from './format.ts';
 import { parseTxnOps, runTxnOps } from './txn-ops.ts';
 
 /** What a command runs on: the client and its admin (`NodePeerKV`, or an in-process stand-in in tests). */
-export type CliClient = PeerKV & { readonly admin: Pick<ClusterAdmin, 'status' | 'members' | 'region' | 'split' | 'transferLeader'> };
+export type CliClient = PeerKV & { readonly admin: Pick<ClusterAdmin, 'status' | 'members' | 'region' | 'split' | 'transferLeader' | 'drain'> };
 
 /** What a command answers. */
 export interface CommandOutput {
@@ -84,6 +84,12 @@ export async function runCommand(kv: CliClient, c: CliCommand, ctx: CommandConte
       const waitMs = c.flags['wait-ms'] !== undefined ? intFlag('wait-ms', c.flags['wait-ms'], 0, CLI_WAIT_MS_MAX) : undefined;
       const r = await kv.admin.transferLeader(regionId, storeId, waitMs);
       return ok(r.alreadyLeader ? `store ${storeId} already leads region ${regionId}` : `store ${storeId} leads region ${regionId} (after ${r.waitedMs} ms)`, { regionId, storeId, ...r });
+    }
+    case 'drain': {
+      const storeId = intFlag('store', c.args[0], 1, Number.MAX_SAFE_INTEGER);
+      const waitMs = c.flags['wait-ms'] !== undefined ? intFlag('wait-ms', c.flags['wait-ms'], 0, CLI_WAIT_MS_MAX) : undefined;
+      const r = await kv.admin.drain(storeId, { undo: c.switches.has('undo'), ...(waitMs !== undefined ? { waitMs } : {}) });
+      return ok(r.draining ? `store ${storeId} drained: it leads no region (after ${r.waitedMs} ms)` : `store ${storeId} serves again (leads ${r.leaders} regions now)`, { storeId, ...r });
     }
     case 'bench':
       return bench(kv, c);

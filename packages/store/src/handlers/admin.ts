@@ -24,5 +24,12 @@ export const handleCampaign: Handler<'campaign'> = async (env, q) => {
   return { ok: true, value: undefined };
 };
 
+/** Marks the store draining (`StoreRequests.drain`: leaderships handed away now) or serving again; ok once marked. */
+export const handleSetDraining: Handler<'setDraining'> = async (env, q) => {
+  if (q.draining) env.requests.drain();
+  else env.ctx.draining = false;
+  return { ok: true, value: undefined };
+};
+
 /** The store's status. */
 export const handleStatus: Handler<'status'> = async (env) => ({ ok: true, value: storeStatus(env.ctx) });

@@ -2,7 +2,7 @@
  * The store's request handlers, one per request type, in one table: `Store.handle` checks a
  * request's fields (`checkStoreRequest`) and runs its handler from here.
  */
-import { handleCampaign, handleChangePeers, handleSplit, handleStatus, handleTransferLeader } from './admin.ts';
+import { handleCampaign, handleChangePeers, handleSetDraining, handleSplit, handleStatus, handleTransferLeader } from './admin.ts';
 import type { HandlerTable } from './handler.ts';
 import {
   handlePdAllocId,
@@ -39,6 +39,7 @@ export const STORE_HANDLERS: HandlerTable = {
   split: handleSplit,
   transferLeader: handleTransferLeader,
   campaign: handleCampaign,
+  setDraining: handleSetDraining,
   status: handleStatus,
   pdStoreHeartbeat: handlePdStoreHeartbeat,
   pdRegionHeartbeat: handlePdRegionHeartbeat,

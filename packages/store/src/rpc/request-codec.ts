@@ -302,6 +302,22 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
     check: (f) => f.timeout(),
     answer: ANSWERS.status,
   },
+  // 20: after the PD requests (9..19), before the txn ones (32..).
+  setDraining: {
+    tag: 20,
+    timed: false,
+    write: (w, q) => w.varUint(q.draining ? 1 : 0),
+    read(r) {
+      const v = r.varUint();
+      if (v > 1) throw new StoreRpcDecodeError('Malformed', `setDraining: draining is 0 or 1, got ${v}`);
+      return { type: 'setDraining', draining: v === 1 };
+    },
+    check(f) {
+      f.bool('draining');
+      f.timeout();
+    },
+    answer: ANSWERS.ack,
+  },
   pdStoreHeartbeat: pd(9, true, (f) => void f.object('stats'), ANSWERS.pdApply),
   pdRegionHeartbeat: pd(10, true, (f) => void f.object('heartbeat'), ANSWERS.pdStep),
   pdAllocId: pd(11, true, () => {}, ANSWERS.pdId),
