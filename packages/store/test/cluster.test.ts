@@ -231,13 +231,18 @@ describe('store cluster in one process', () => {
 });
 
 describe('draining', () => {
+  /** Region R on stores 1-3, one key written; answers its leader. */
+  async function threeVotersWithData(c: Cluster) {
+    for (const id of [1, 2, 3]) await (await c.start(id)).createRegion(region1([1, 2, 3]));
+    c.store(1).campaign(R);
+    must(await put(c, R, 'a', '1'));
+    return c.leaderOf(R);
+  }
+
   it('hands every leadership to another voter', async () => {
     const c = new Cluster();
     try {
-      for (const id of [1, 2, 3]) await (await c.start(id)).createRegion(region1([1, 2, 3]));
-      c.store(1).campaign(R);
-      must(await put(c, R, 'a', '1'));
-      const leader = await c.leaderOf(R);
+      const leader = await threeVotersWithData(c);
       expect(leader.drain()).toEqual([R]);
       await until(() => leader.status().regions[0].role !== 'leader' && c.nodes.size === 3);
       const next = await c.leaderOf(R);
@@ -251,10 +256,7 @@ describe('draining', () => {
   it('the setDraining request drains the store (leaderships move, draining reported) and undoes it', async () => {
     const c = new Cluster();
     try {
-      for (const id of [1, 2, 3]) await (await c.start(id)).createRegion(region1([1, 2, 3]));
-      c.store(1).campaign(R);
-      must(await put(c, R, 'a', '1'));
-      const leader = await c.leaderOf(R);
+      const leader = await threeVotersWithData(c);
       expect(await leader.handle({ type: 'setDraining', draining: true })).toEqual({ ok: true, value: undefined });
       expect(leader.draining).toBe(true);
       await until(() => leader.status().regions[0].role !== 'leader');
