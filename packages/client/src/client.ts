@@ -6,7 +6,7 @@
  */
 import type { Peer, RegionError } from '@peerkv/pd';
 import { compareKeys, regionContainsKey } from '@peerkv/pd';
-import type { GcLockResolver, KvOp, ReadConsistency, Result } from '@peerkv/store';
+import type { GcLockResolver, KvOp, ReadConsistency, Result, StoreRequest, TxnAnswer } from '@peerkv/store';
 import type { Mutation } from '@peerkv/txn';
 import { CLIENT_LEASE_MS, CLIENT_WRITE_WINDOW_SEQS, StoreClosedError } from '@peerkv/store';
 import { BACKOFF_DEFAULT, REAL_CLOCK, backoffDelayMs, sleepFor, type BackoffOptions, type Clock } from './backoff.ts';
@@ -15,7 +15,7 @@ import { RegionCache } from './region-cache.ts';
 import type { ClusterStatus, KvPair, KvService, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
 import { TsoBatcher } from './tso-batcher.ts';
 import { LockResolver } from './txn/lock-resolver.ts';
-import { REPLICA_READS, type RegionRequestOutcome, type ReplicaRead, type TxnRouting } from './txn/routing.ts';
+import { REPLICA_READS, TAB_TXN_REQUEST_TYPES, type RegionRequestOutcome, type ReplicaRead, type TabTxnRequest, type TxnRouting } from './txn/routing.ts';
 import { MvccKv } from './txn/mvcc-kv.ts';
 import { GcRegistration } from './txn/gc-registration.ts';
 import { SnapshotReader } from './txn/snapshot-reader.ts';
@@ -835,16 +835,40 @@ export class PeerKV {
   async commitMutations(startTs: bigint, mutations: Mutation[], o: Partial<TxnCommitRequest> = {}): Promise<{ commitTs: bigint; onePc: boolean }> {
     if (typeof startTs !== 'bigint' || startTs <= 0n) throw new PeerKVError('InvalidArgument', 'startTs is a positive bigint TSO timestamp');
     if (!Array.isArray(mutations) || mutations.length === 0 || mutations.length > TXN_KEYS_MAX) throw new PeerKVError('InvalidArgument', `a commit carries 1 to ${TXN_KEYS_MAX} mutations`);
-    const sorted = [...mutations].sort((a, b) => compareKeys(a.key, b.key));
-    for (let i = 0; i < sorted.length; i++) {
-      const m = sorted[i];
+    const pessimistic = o.forUpdateTs !== undefined;
+    if (pessimistic && (typeof o.forUpdateTs !== 'bigint' || o.forUpdateTs < startTs)) throw new PeerKVError('InvalidArgument', 'forUpdateTs is a bigint TSO timestamp at or above startTs');
+    for (let i = 0; i < mutations.length; i++) {
+      const m = mutations[i];
       checkKey(m.key);
       if (m.op === 'put') checkValue(m.value);
-      else if (m.op !== 'delete') throw new PeerKVError('InvalidArgument', `a committed mutation is a put or a delete, not ${String((m as { op: unknown }).op)}`);
-      if (i > 0 && compareKeys(sorted[i - 1].key, m.key) === 0) throw new PeerKVError('InvalidArgument', 'a key appears twice in one commit');
+      else if (m.op !== 'delete' && !(pessimistic && m.op === 'lock')) throw new PeerKVError('InvalidArgument', `a committed mutation is a put or a delete${pessimistic ? ' or a lock' : ''}, not ${String((m as { op: unknown }).op)}`);
+      if (m.pessimistic === true && !pessimistic) throw new PeerKVError('InvalidArgument', 'a pessimistic mutation needs forUpdateTs');
     }
+    // A pessimistic transaction's first mutation is its primary (its first lock); else the smallest key.
+    const sorted = pessimistic ? [mutations[0], ...mutations.slice(1).sort((a, b) => compareKeys(a.key, b.key))] : [...mutations].sort((a, b) => compareKeys(a.key, b.key));
+    const byKey = [...sorted].sort((a, b) => compareKeys(a.key, b.key));
+    for (let i = 1; i < byKey.length; i++) if (compareKeys(byKey[i - 1].key, byKey[i].key) === 0) throw new PeerKVError('InvalidArgument', 'a key appears twice in one commit');
     const lockTtlMs = o.lockTtlMs ?? LOCK_TTL_MS_DEFAULT;
-    return this.txnLayer().backend.commit(startTs, sorted, { lockTtlMs, beganAtMs: o.beganAtMs ?? this.clock.now(), onePc: o.onePc ?? true, asyncCommit: o.asyncCommit ?? false, ...(o.signal ? { signal: o.signal } : {}) });
+    // A pessimistic commit converts its locks by 2PC (as `runTransaction` commits one).
+    const how = pessimistic ? { onePc: false, asyncCommit: false, forUpdateTs: o.forUpdateTs } : { onePc: o.onePc ?? true, asyncCommit: o.asyncCommit ?? false };
+    return this.txnLayer().backend.commit(startTs, sorted, { lockTtlMs, beganAtMs: o.beganAtMs ?? this.clock.now(), ...how, ...(o.signal ? { signal: o.signal } : {}) });
+  }
+
+  /**
+   * For a browser host serving another tab's pessimistic transaction (`txnRegionRequest`): sends
+   * `request` to the leader of the region holding `locate` (with `keys`, ending with `regroup`
+   * when that region no longer holds them all), following region errors, and tells how it ended.
+   */
+  txnRegionRequest(locate: Uint8Array, keys: readonly Uint8Array[] | undefined, request: TabTxnRequest, signal?: AbortSignal): Promise<RegionRequestOutcome<TxnAnswer<unknown>>> {
+    checkKey(locate);
+    if (!TAB_TXN_REQUEST_TYPES.includes(request?.type)) throw new PeerKVError('InvalidArgument', `a forwarded txn request is one of ${TAB_TXN_REQUEST_TYPES.join(', ')}`);
+    return this.txnLayer().routing.send(locate, keys, (route, svc) => svc.handle({ ...request, regionId: route.region.id, epoch: route.region.epoch } as StoreRequest, signal ? { signal } : {}) as Promise<Result<TxnAnswer<unknown>>>, signal);
+  }
+
+  /** For a browser host: the region holding `key` and its leader, as this client routes it (`txnRoute`). */
+  txnRoute(key: Uint8Array, signal?: AbortSignal): Promise<RegionRoute> {
+    checkKey(key);
+    return this.route(key, signal);
   }
 
   /** A get's `readTs`/`maxStaleness`: a read at a timestamp, which the raw data model has not. */

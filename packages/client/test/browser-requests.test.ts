@@ -41,16 +41,20 @@ describe('requests from a tab', () => {
     expect(await kindOf({ op: 'batchGet', keys: t('k') })).toBe('InvalidArgument');
     expect(await kindOf({ op: 'scan', reverse: 'yes' })).toBe('InvalidArgument');
     expect(await kindOf({ op: 'partition', storeIds: ['1'] })).toBe('InvalidArgument');
+    // A tab's forwarded txn request is one about locks, never a prewrite or a commit; a lock
+    // mutation belongs to a pessimistic commit (it needs forUpdateTs).
+    expect(await kindOf({ op: 'txnRegionRequest', locate: t('k'), request: { type: 'txnCommit', keys: [t('k')], startTs: 1n, commitTs: 2n } })).toBe('InvalidArgument');
+    expect(await kindOf({ op: 'commitTxn', startTs: 5n, mutations: [{ op: 'lock', key: t('k') }] })).toBe('InvalidArgument');
     // Well formed, they run.
     expect(await kindOf({ op: 'put', key: t('k'), value: t('v') })).toBe('ok');
     expect(unwrapReply<Uint8Array>(await c.call({ op: 'get', key: t('k') }))).toEqual(t('v'));
     expect(await kindOf({ op: 'scan', start: t('a'), limit: 10 })).toBe('ok');
     const counted = (await c.call({ op: 'status' })) as { ok: true; value: { requests: { failed: number } } };
-    expect(counted.value.requests.failed).toBe(11);
+    expect(counted.value.requests.failed).toBe(13);
   });
 
   it('throws nothing but BrowserKvError(InvalidArgument) for any value', () => {
-    const ops = ['get', 'batchGet', 'put', 'delete', 'batchPut', 'batchDelete', 'deleteRange', 'scan', 'status', 'partition', 'slowDisk', 'splitRegion'];
+    const ops = ['get', 'batchGet', 'put', 'delete', 'batchPut', 'batchDelete', 'deleteRange', 'scan', 'status', 'partition', 'slowDisk', 'splitRegion', 'txnRegionRequest', 'txnRoute', 'commitTxn'];
     fc.assert(
       fc.property(fc.oneof(fc.anything(), fc.record({ op: fc.constantFrom(...ops), key: fc.anything(), keys: fc.anything(), value: fc.anything(), stamp: fc.anything() }, { requiredKeys: ['op'] })), (q) => {
         try {

@@ -282,6 +282,73 @@ describe('BrowserPeerKV, networked store per profile', () => {
     expect(s(await a.get(t('n')))).toBe('fast');
   }, 60_000);
 
+  it('pessimistic transactions from a tab that is not the host lock through the host: increments wait instead of conflicting, a held lock is LockWaitTimeout, a lock cycle is a Deadlock that re-runs', async () => {
+    const locks = new FakeLocks();
+    const cluster = `net-pess-${Math.random().toString(36).slice(2)}`;
+    const [a, b] = [open(locks, cluster, { dataModel: 'mvcc' }), open(locks, cluster, { dataModel: 'mvcc' })];
+    await a.put(t('n'), t('0'));
+    const host = (await a.status()).isHost ? a : b;
+    const guest = host === a ? b : a;
+    expect((await guest.status()).isHost).toBe(false);
+    // Read-modify-writes through getForUpdate from both tabs: each waits for the lock, none conflicts.
+    let runs = 0;
+    const inc = (tab: BrowserPeerKV) =>
+      tab.transactionWithInfo(
+        async (tx) => {
+          runs++;
+          const n = Number(s(await tx.getForUpdate(t('n'))));
+          tx.put(t('n'), t(String(n + 1)));
+        },
+        { pessimistic: true, retriesMax: 0, waitTimeoutMs: 20_000 },
+      );
+    const done = await Promise.all([inc(guest), inc(host), inc(guest), inc(guest), inc(host), inc(guest)]);
+    expect(s(await guest.get(t('n')))).toBe('6');
+    expect(runs).toBe(6);
+    expect(done.every((d) => d.info.attempts === 1 && !d.info.onePc)).toBe(true);
+    // The host holds w's lock; the guest's wait for it ends at its waitTimeoutMs, typed, not re-run.
+    let locked = false;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const holder = host.transaction(
+      async (tx) => {
+        await tx.getForUpdate(t('w'));
+        locked = true;
+        await gate;
+        tx.put(t('w'), t('host'));
+      },
+      { pessimistic: true },
+    );
+    await until('the host holds w', () => locked);
+    let waiterRuns = 0;
+    const waiter = guest.transaction(
+      async (tx) => {
+        waiterRuns++;
+        await tx.getForUpdate(t('w'));
+      },
+      { pessimistic: true, waitTimeoutMs: 300 },
+    );
+    await expect(waiter).rejects.toMatchObject({ kind: 'LockWaitTimeout' });
+    expect(waiterRuns).toBe(1);
+    release();
+    await holder;
+    // Two transactions locking x and y in opposite orders: the detector breaks the cycle, the
+    // deadlocked run is re-run, and both commit.
+    const attempts: number[] = [];
+    const both = (tab: BrowserPeerKV, first: string, second: string) =>
+      tab.transactionWithInfo(
+        async (tx) => {
+          await tx.getForUpdate(t(first));
+          await new Promise((r) => setTimeout(r, 200));
+          const v = Number(s(await tx.getForUpdate(t(second))) ?? '0');
+          tx.put(t(first), t(String(v + 1)));
+        },
+        { pessimistic: true, waitTimeoutMs: 10_000 },
+      );
+    for (const r of await Promise.all([both(guest, 'x', 'y'), both(host, 'y', 'x')])) attempts.push(r.info.attempts);
+    expect(attempts.sort()).toEqual([1, 2]);
+    expect(s(await host.get(t('w')))).toBe('host');
+  }, 60_000);
+
   it('a host page hidden for hiddenDrainMs marks its store draining; visible again, serving', async () => {
     // A minimal document: visibility state and its event.
     const doc = Object.assign(new EventTarget(), { visibilityState: 'visible' as DocumentVisibilityState });

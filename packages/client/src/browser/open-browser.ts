@@ -22,6 +22,7 @@ import { Snapshot, runTransaction, type Transaction, type TransactionInfo, type 
 import { BrowserKvError, CHANGE_OPS, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireError, type BrowserStatus, type KvRequest, type Reply, type TxnMutation, type WireError } from './protocol.ts';
 import { PendingCalls, channelName, unwrapReply, type TabMessage } from './tab-channel.ts';
 import { HostWorker, defaultWorker } from './host-worker.ts';
+import { tabTxnLocking } from './tab-txn-routing.ts';
 import { deviceId } from './device-id.ts';
 import type { WorkerOpenOptions } from './worker-api.ts';
 import { StampWindow } from './slots.ts';
@@ -173,6 +174,8 @@ export class BrowserPeerKV {
   private opening = false;
   private closed = false;
   private hostChanges = 0;
+  /** This tab's pessimistic transactions' routing through the host (made at the first transaction). */
+  private locking: TxnReader['locking'];
   /** From this tab's lock grant to serving, ms (0 until it hosts). */
   private takeoverMs = 0;
   /** This tab's write numbers: within the stores' per-client window above the ack floor. */
@@ -361,8 +364,11 @@ export class BrowserPeerKV {
 
   private reader(ts: bigint): TxnReader {
     const request = <T>(req: KvRequest): Promise<T> => this.request<T>(req);
+    // A pessimistic transaction's locks go through the host (`tab-txn-routing.ts`).
+    this.locking ??= tabTxnLocking({ request, getTimestamp: () => this.getTimestamp() });
     return {
       ts,
+      locking: this.locking,
       get: (key) => request<Uint8Array | undefined>({ op: 'snapshotGet', ts, key }),
       async *scan(start, end, limit) {
         let cursor = start;
@@ -396,6 +402,7 @@ export class BrowserPeerKV {
           onePc: o.onePc,
           asyncCommit: o.asyncCommit,
           beganAgoMs: Math.max(0, Math.round(REAL_CLOCK.now() - o.beganAtMs)),
+          ...(o.forUpdateTs !== undefined ? { forUpdateTs: o.forUpdateTs } : {}),
         }),
     };
   }

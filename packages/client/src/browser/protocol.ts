@@ -4,8 +4,9 @@
  * tabs (BroadcastChannel). Every value is structured-cloneable (Uint8Array keys and values).
  */
 import type { PeerKVErrorKind } from '../errors.ts';
-import type { KvPair } from '../services.ts';
-import type { QuorumStatus, ReadConsistency, StoreCounters, StoreStatus } from '@peerkv/store';
+import type { KvPair, RegionRoute } from '../services.ts';
+import type { RegionRequestOutcome, TabTxnRequest } from '../txn/routing.ts';
+import type { QuorumStatus, ReadConsistency, StoreCounters, StoreStatus, TxnAnswer } from '@peerkv/store';
 import type { WriteStamp } from './tab-writes.ts';
 
 /** Pairs a `scan` request may return in one array (a larger `limit` is clamped). */
@@ -35,7 +36,16 @@ export type KvRequest =
    * Commits a transaction whose function ran in the calling tab: its writes, read at `startTs`.
    * Idempotent per `startTs` (sent again to a new host, its prewrites find their own locks).
    */
-  | { op: 'commitTxn'; startTs: bigint; mutations: TxnMutation[]; lockTtlMs?: number; onePc?: boolean; asyncCommit?: boolean; beganAgoMs?: number }
+  | { op: 'commitTxn'; startTs: bigint; mutations: TxnMutation[]; lockTtlMs?: number; onePc?: boolean; asyncCommit?: boolean; beganAgoMs?: number; forUpdateTs?: bigint }
+  /**
+   * A pessimistic transaction's request about locks from the calling tab (`TAB_TXN_REQUEST_TYPES`:
+   * take or drop pessimistic locks, heartbeat the primary, and what resolving a lock met takes),
+   * without its region: the host sends it to the leader of the region holding `locate` (checking
+   * it still holds every one of `keys`), following region errors, and answers how that ended.
+   */
+  | { op: 'txnRegionRequest'; locate: Uint8Array; keys?: Uint8Array[]; request: TabTxnRequest }
+  /** The region holding `key` and its leader, as the host's client routes it. */
+  | { op: 'txnRoute'; key: Uint8Array }
   /**
    * A scan from the host store's own replica at its resolved ts (mvcc), with no leader and no
    * quorum: `maxStaleness` ms old at most (`Infinity`, sent as absent: whatever it has), or at
@@ -55,8 +65,13 @@ export type KvRequest =
 /** One key of a queued transaction's commit: a write, or a key it read (`lock`). */
 export type QueuedMutation = TxnMutation | { op: 'lock'; key: Uint8Array };
 
-/** One write of a transaction sent for commit. */
-export type TxnMutation = { op: 'put'; key: Uint8Array; value: Uint8Array } | { op: 'delete'; key: Uint8Array };
+/**
+ * One mutation of a transaction sent for commit: a write, or (pessimistic) a key locked and not
+ * written. `pessimistic`: the key holds the transaction's pessimistic lock (needs `forUpdateTs`).
+ */
+export type TxnMutation = ({ op: 'put'; key: Uint8Array; value: Uint8Array } | { op: 'delete'; key: Uint8Array } | { op: 'lock'; key: Uint8Array }) & { pessimistic?: boolean };
+
+export { TAB_TXN_REQUEST_TYPES, type TabTxnRequest } from '../txn/routing.ts';
 
 /**
  * Test hooks: refused with `HooksDisabled` unless the host opened with `testHooks: true`.
@@ -93,6 +108,9 @@ export interface KvReplies {
   snapshotGet: Uint8Array | undefined;
   snapshotScan: KvPair[];
   commitTxn: { commitTs: bigint; onePc: boolean };
+  /** How the host's retry loop ended: the store's answer, or why not (see `RegionRequestOutcome`). */
+  txnRegionRequest: RegionRequestOutcome<TxnAnswer<unknown>>;
+  txnRoute: RegionRoute;
   staleScan: { ts: bigint | undefined; pairs: KvPair[] };
   commitQueuedTxn: { commitTs: bigint };
   decideTxnAttempt: { committed?: bigint };

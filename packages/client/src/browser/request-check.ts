@@ -9,7 +9,7 @@ import { StoreRequestError, fieldsOf, type FieldCheck, type ReadConsistency } fr
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../client.ts';
 import { TXN_KEYS_MAX } from '../txn/transaction.ts';
 import { OFFLINE_RANGES_PER_TXN_MAX } from '../txn/offline-queue.ts';
-import { BrowserKvError, type KvRequest } from './protocol.ts';
+import { BrowserKvError, TAB_TXN_REQUEST_TYPES, type KvRequest } from './protocol.ts';
 
 /** Keys or pairs one batch request may carry. */
 export const BATCH_ITEMS_MAX = 65_536;
@@ -90,12 +90,16 @@ const CHECKS: Checks = {
       const mut = f.object(n, m);
       key(f, `${n}.key`, mut.key);
       if (mut.op === 'put') f.bytes(`${n}.value`, VALUE_BYTES_MAX, mut.value);
-      else if (mut.op !== 'delete') throw new StoreRequestError('BadField', `${n}.op: want 'put' or 'delete'`);
+      else if (mut.op !== 'delete' && mut.op !== 'lock') throw new StoreRequestError('BadField', `${n}.op: want 'put', 'delete' or 'lock'`);
+      f.optBool(`${n}.pessimistic`, mut.pessimistic);
+      // A lock mutation or a pessimistic one belongs to a pessimistic transaction.
+      if ((mut.op === 'lock' || mut.pessimistic === true) && q.forUpdateTs === undefined) throw new StoreRequestError('BadField', `${n}: a lock or pessimistic mutation needs forUpdateTs`);
     });
     f.optUint('lockTtlMs');
     f.optBool('onePc');
     f.optBool('asyncCommit');
     f.optUint('beganAgoMs');
+    if (q.forUpdateTs !== undefined) ts('forUpdateTs', q.forUpdateTs);
   },
   commitQueuedTxn: (f, q) => {
     ts('startTs', q.startTs);
@@ -116,6 +120,14 @@ const CHECKS: Checks = {
     f.optUint('beganAgoMs');
   },
   decideTxnAttempt: (f, q) => (ts('startTs', q.startTs), key(f, 'primary', q.primary)),
+  txnRegionRequest: (f, q) => {
+    key(f, 'locate', q.locate);
+    if (q.keys !== undefined) f.array('keys', COMMIT_MUTATIONS_MAX, (k, n) => key(f, n, k));
+    const r = f.object('request', q.request);
+    // The store checks the request's own fields; here only that it is one a tab may send.
+    f.oneOf('request.type', TAB_TXN_REQUEST_TYPES, r.type);
+  },
+  txnRoute: (f, q) => void key(f, 'key', q.key),
   stopStore: (f) => void f.uint('storeId'),
   startStore: (f) => void f.uint('storeId'),
   partitionStore: (f) => void f.uint('storeId'),

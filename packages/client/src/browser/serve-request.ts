@@ -75,6 +75,7 @@ const DATA_HANDLERS: { readonly [Op in DataRequest['op']]: DataHandler<Op> } = {
       ...(req.onePc !== undefined ? { onePc: req.onePc } : {}),
       ...(req.asyncCommit !== undefined ? { asyncCommit: req.asyncCommit } : {}),
       ...(req.beganAgoMs !== undefined ? { beganAtMs: Date.now() - req.beganAgoMs } : {}),
+      ...(req.forUpdateTs !== undefined ? { forUpdateTs: req.forUpdateTs } : {}),
     }),
   commitQueuedTxn: (kv, req) => {
     const mutations = [...req.mutations].sort((a, b) => compareKeys(a.key, b.key));
@@ -84,6 +85,9 @@ const DATA_HANDLERS: { readonly [Op in DataRequest['op']]: DataHandler<Op> } = {
     return kv.commitQueuedTxn({ startTs: req.startTs, mutations, readTs: req.readTs, ranges: req.ranges, lockTtlMs: req.lockTtlMs ?? LOCK_TTL_MS_DEFAULT, beganAtMs: Date.now() - (req.beganAgoMs ?? 0) });
   },
   decideTxnAttempt: (kv, req) => kv.decideTxnAttempt({ startTs: req.startTs, primary: req.primary }),
+  // A pessimistic transaction of another tab: its lock requests, routed by this host's client.
+  txnRegionRequest: (kv, req) => kv.txnRegionRequest(req.locate, req.keys, req.request),
+  txnRoute: (kv, req) => kv.txnRoute(req.key),
 };
 
 /** Snapshots a host keeps per client (one per running tab transaction, FIFO). */

@@ -4,7 +4,7 @@
  * committer, the lock resolver and the snapshot reader take this, not the client, so they can
  * be tested against a fake and never reach into the client's write sessions.
  */
-import type { Result } from '@peerkv/store';
+import type { Result, StoreRequest } from '@peerkv/store';
 import { backoffDelayMs, sleepFor, type BackoffOptions, type Clock } from '../backoff.ts';
 import { PeerKVError } from '../errors.ts';
 import type { KvService, RegionRoute } from '../services.ts';
@@ -26,6 +26,18 @@ export type ReplicaRead = 'leader' | 'follower' | 'closest';
 
 /** The replica-read settings, checked. */
 export const REPLICA_READS: readonly ReplicaRead[] = ['leader', 'follower', 'closest'];
+
+/**
+ * The store requests a pessimistic transaction running in a browser tab sends through its host
+ * (`PeerKV.txnRegionRequest`): taking and dropping pessimistic locks, heartbeating the primary,
+ * and what resolving a lock met takes.
+ */
+export const TAB_TXN_REQUEST_TYPES = ['txnPessimisticLock', 'txnPessimisticRollback', 'txnHeartbeat', 'txnCheckStatus', 'txnResolveLock', 'txnCheckSecondaryLocks'] as const;
+
+/** A request of `TAB_TXN_REQUEST_TYPES` without its region (the host fills `regionId` and `epoch`). */
+export type TabTxnRequest = DistributiveOmit<Extract<StoreRequest, { type: (typeof TAB_TXN_REQUEST_TYPES)[number] }>, 'regionId' | 'epoch'>;
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export interface TxnRouting {
   readonly clock: Clock;
