@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MemoryDisk } from '@peerkv/storage';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
-import { codec } from '../src/index.ts';
+import { codec, type Transaction } from '../src/index.ts';
 import { BrowserKvError, BrowserPeerKV, openBrowser, type KvRequest, type OpenBrowserOptions } from '../src/browser/index.ts';
 import { FakeLocks, memoryWorkerApi, portWorker } from './browser-fakes.ts';
 import { until } from './until.ts';
@@ -36,6 +36,15 @@ function fakeWorker(): Worker {
     return open(o);
   };
   return portWorker(api);
+}
+
+/** A transaction function adding one to the counter `n`, read with `read`; counts its runs. */
+function increment(runs: { n: number }, read: (tx: Transaction) => Promise<Uint8Array | undefined>): (tx: Transaction) => Promise<void> {
+  return async (tx) => {
+    runs.n++;
+    const n = Number(s(await read(tx)));
+    tx.put(t('n'), t(String(n + 1)));
+  };
 }
 
 const tabs: BrowserPeerKV[] = [];
@@ -239,19 +248,15 @@ describe('BrowserPeerKV, networked store per profile', () => {
     expect(s(await b.get(t('n')))).toBe('0');
     let heard = 0;
     const stop = b.subscribe((op) => void (op === 'commitTxn' && heard++));
-    let runs = 0;
+    const runs = { n: 0 };
     const inc = (tab: BrowserPeerKV) =>
       tab.transaction(
-        async (tx) => {
-          runs++;
-          const n = Number(s(await tx.get(t('n'))));
-          tx.put(t('n'), t(String(n + 1)));
-        },
+        increment(runs, (tx) => tx.get(t('n'))),
         { retriesMax: 50 },
       );
     await Promise.all([inc(a), inc(b), inc(a), inc(b), inc(a), inc(b)]);
     expect(s(await (await a.snapshot()).get(t('n')))).toBe('6');
-    expect(runs).toBeGreaterThanOrEqual(6);
+    expect(runs.n).toBeGreaterThanOrEqual(6);
     await until('b heard every commit', () => heard >= 6);
     stop();
     // Writes of a tab are transactions: a batch across keys, a range delete.
@@ -291,19 +296,15 @@ describe('BrowserPeerKV, networked store per profile', () => {
     const guest = host === a ? b : a;
     expect((await guest.status()).isHost).toBe(false);
     // Read-modify-writes through getForUpdate from both tabs: each waits for the lock, none conflicts.
-    let runs = 0;
+    const runs = { n: 0 };
     const inc = (tab: BrowserPeerKV) =>
       tab.transactionWithInfo(
-        async (tx) => {
-          runs++;
-          const n = Number(s(await tx.getForUpdate(t('n'))));
-          tx.put(t('n'), t(String(n + 1)));
-        },
+        increment(runs, (tx) => tx.getForUpdate(t('n'))),
         { pessimistic: true, retriesMax: 0, waitTimeoutMs: 20_000 },
       );
     const done = await Promise.all([inc(guest), inc(host), inc(guest), inc(guest), inc(host), inc(guest)]);
     expect(s(await guest.get(t('n')))).toBe('6');
-    expect(runs).toBe(6);
+    expect(runs.n).toBe(6);
     expect(done.every((d) => d.info.attempts === 1 && !d.info.onePc)).toBe(true);
     // The host holds w's lock; the guest's wait for it ends at its waitTimeoutMs, typed, not re-run.
     let locked = false;
