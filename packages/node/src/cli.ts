@@ -34,8 +34,9 @@ found through the signaling server at URL (ws://host:port) and authenticated by 
   --label key=value          a store label reported to PD (repeatable), e.g. --label device=a
   --ice URL                  an ICE server (repeatable; none by default: host candidates only)
   --address A                the address reported to PD (default <hostname>:<absolute DIR>)
-  --data-model M             raw or mvcc (default raw): the cluster's data model; the Node client
-                             (PeerKV.connect, the peerkv CLI) and browsers default to mvcc
+  --data-model M             mvcc or raw (default mvcc, as PeerKV.connect, the peerkv CLI and
+                             browsers): the cluster's data model; a store keeps the one it was
+                             created with (raw: the benchmarks' baseline, stores created raw)
   --tick-ms N                the store's tick interval (default 100)
   --drain-wait-ms N          wait after handing leaderships away on SIGTERM/SIGINT (default 1000)
   --max-store-down-ms N      PD's max store down time, when this store bootstraps the cluster
@@ -86,7 +87,7 @@ function strArg(flag: string, v: string | undefined): string {
 
 /** Parses argv (without node and script). Throws `StoreCliUsageError`. */
 export function parseStoreArgs(argv: string[]): StoreCliOptions {
-  const o: Partial<StoreCliOptions> & { labels: Record<string, string>; ice: string[] } = { bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000, dataModel: 'raw' };
+  const o: Partial<StoreCliOptions> & { labels: Record<string, string>; ice: string[] } = { bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000, dataModel: 'mvcc' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--bootstrap') {

@@ -9,9 +9,9 @@ const base = ['--data', '/tmp/x', '--cluster', 'c', '--secret', 's', '--signalin
 
 describe('parseStoreArgs', () => {
   it('parses flags with defaults', () => {
-    expect(parseStoreArgs(base)).toEqual({ data: '/tmp/x', cluster: 'c', secret: 's', signaling: 'ws://127.0.0.1:4444', bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000, dataModel: 'raw' });
-    const o = parseStoreArgs([...base, '--bootstrap', '--label', 'device=a', '--label', 'zone=z=1', '--ice', 'stun:h:3478', '--tick-ms', '50', '--bootstrap-probe-ms', '0', '--address', 'me', '--data-model', 'mvcc']);
-    expect(o).toMatchObject({ bootstrap: true, labels: { device: 'a', zone: 'z=1' }, ice: ['stun:h:3478'], tickMs: 50, bootstrapProbeMs: 0, address: 'me', dataModel: 'mvcc' });
+    expect(parseStoreArgs(base)).toEqual({ data: '/tmp/x', cluster: 'c', secret: 's', signaling: 'ws://127.0.0.1:4444', bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000, dataModel: 'mvcc' });
+    const o = parseStoreArgs([...base, '--bootstrap', '--label', 'device=a', '--label', 'zone=z=1', '--ice', 'stun:h:3478', '--tick-ms', '50', '--bootstrap-probe-ms', '0', '--address', 'me', '--data-model', 'raw']);
+    expect(o).toMatchObject({ bootstrap: true, labels: { device: 'a', zone: 'z=1' }, ice: ['stun:h:3478'], tickMs: 50, bootstrapProbeMs: 0, address: 'me', dataModel: 'raw' });
   });
 
   it('refuses missing, unknown and malformed flags', () => {

@@ -39,7 +39,7 @@ test('a Chromium store joins two Node stores; writes cross both ways', async ({ 
     const root = mkdtempSync(join(tmpdir(), 'peerkv-net-e2e-'));
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));
     const cluster = `net-${randomTempStoreId()}`;
-    const argsOf = (name: string, extra: string[] = []) => ['--data', join(root, name), '--cluster', cluster, '--secret', SECRET, '--signaling', signalingUrl, '--label', `device=${name}`, '--tick-ms', '50', '--drain-wait-ms', '200', '--bootstrap-probe-ms', '1000', ...extra];
+    const argsOf = (name: string, extra: string[] = []) => ['--data', join(root, name), '--cluster', cluster, '--secret', SECRET, '--signaling', signalingUrl, '--label', `device=${name}`, '--tick-ms', '50', '--drain-wait-ms', '200', '--bootstrap-probe-ms', '1000', '--data-model', 'raw', ...extra];
     const a = new StoreProcess(argsOf('a', ['--bootstrap']));
     cleanups.push(() => a.kill('SIGKILL'));
     expect(await a.serving()).toEqual({ storeId: BOOTSTRAP_IDS.store, started: 'bootstrapped' });

@@ -53,7 +53,7 @@ describe('peerkv-store processes over WebRTC (Node, @roamhq/wrtc)', () => {
     const root = mkdtempSync(join(tmpdir(), 'peerkv-e2e-'));
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));
     const cluster = `e2e-${randomTempStoreId()}`;
-    const argsOf = (name: string, extra: string[] = []) => ['--data', join(root, name), '--cluster', cluster, '--secret', 'e2e-secret', '--signaling', url, '--label', `device=${name}`, '--tick-ms', '50', '--drain-wait-ms', '300', '--bootstrap-probe-ms', '1000', ...extra];
+    const argsOf = (name: string, extra: string[] = []) => ['--data', join(root, name), '--cluster', cluster, '--secret', 'e2e-secret', '--signaling', url, '--label', `device=${name}`, '--tick-ms', '50', '--drain-wait-ms', '300', '--bootstrap-probe-ms', '1000', '--data-model', 'raw', ...extra];
 
     const a = startStore(argsOf('a', ['--bootstrap']));
     expect(await a.serving()).toEqual({ storeId: BOOTSTRAP_IDS.store, started: 'bootstrapped' });

@@ -139,6 +139,8 @@ export class ChaosStores {
     return [
       '--data', join(o.root, name), '--cluster', o.cluster, '--secret', o.secret, '--signaling', o.signalingUrl,
       '--label', `device=${name}`, '--tick-ms', '50', '--drain-wait-ms', '300', '--bootstrap-probe-ms', '1000',
+      // The raw model: the chaos checker's linearizable KV history (stamped writes).
+      '--data-model', 'raw',
       ...(bootstrap ? ['--bootstrap'] : []),
     ];
   }
