@@ -23,6 +23,8 @@ const CASES: readonly MutationCase[] = [
   { name: 'queuedIgnoresReadTs', seedsMax: 4, caughtBy: ['si'], note: 'a queued transaction commits over writes made since its read ts: lost updates; 3 of 6, first at 1' },
   { name: 'replicaReadSkipsMaxTs', seedsMax: 6, caughtBy: ['si', 'bank'], note: 'a replica read the leader did not raise maxTs for: torn bank totals, lost updates; 10 of 20, first at 1' },
   { name: 'pessimisticLockIgnoresConflict', seedsMax: 4, caughtBy: ['si', 'bank'], note: 'a lock granted over a newer commit, its value read from before it: lost updates through getForUpdate, torn bank totals; 9 of 12, first at 1' },
+  { name: 'cdcSkipDeletes', seedsMax: 2, caughtBy: ['feed'], note: 'the change feed drops delete events: committed deletes missing below a watermark; 5 of 5' },
+  { name: 'cdcWatermarkAhead', seedsMax: 2, caughtBy: ['feed'], note: 'the change feed vouches past its resolved ts: commits missing below a watermark; 5 of 5' },
 ];
 
 describe('sim --txn', () => {
@@ -34,6 +36,9 @@ describe('sim --txn', () => {
       expect(r.aborted).toBeGreaterThan(0);
       expect(r.bankReads).toBeGreaterThan(0);
       expect(r.regions).toBeGreaterThan(1);
+      // The change feed delivered and was checked (its violations are in the list above).
+      expect(r.feed.feedChecked).toBeGreaterThan(20);
+      expect(r.feed.feedWatermarks).toBeGreaterThan(3);
     }
   });
 

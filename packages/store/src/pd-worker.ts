@@ -8,6 +8,7 @@ import type { OperatorStep, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import type { StoreContext } from './context.ts';
 import { compareKeys } from '@peerkv/pd';
 import { storedKeyRange, userKeyOf } from './data-model.ts';
+import { inJointConfig } from './apply.ts';
 import { DATA_CF } from './keys.ts';
 import { REGION_KEYS_COUNT_MAX, STALE_CHECK_HEARTBEATS, STALE_CHECK_HIBERNATING_FACTOR } from './options.ts';
 import type { PdClient } from './pd-client.ts';
@@ -105,7 +106,14 @@ export class PdWorker {
       if (!r.ok || !r.value) continue;
       const known = r.value.region;
       const member = known.peers.some((p) => p.id === peer.peerId);
-      if (!member && known.epoch.confVer > peer.region.epoch.confVer && !peer.destroyed) {
+      // PD's view is newer in membership: a higher confVer, or the same one while this replica
+      // is still in the joint configuration that PD's view has left (leaving bumps no confVer,
+      // and a peer missing at the same confVer can only be one the leave took out). Without the
+      // second case, a replica removed through a joint change before it applied the leave kept
+      // its old range forever and refused every snapshot overlapping it (sim --txn seed 10: a
+      // learner added there never initialized).
+      const newer = known.epoch.confVer > peer.region.epoch.confVer || (known.epoch.confVer === peer.region.epoch.confVer && inJointConfig(peer.region) && !inJointConfig(known));
+      if (!member && newer && !peer.destroyed) {
         this.ctx.staleDestroys.add(peer.regionId);
         this.ctx.schedule();
       }

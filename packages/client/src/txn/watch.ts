@@ -134,8 +134,11 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   private readonly queue: WatchEvent[] = [];
   /** Delivered changes above `emittedTs` (insertion order: oldest first), by `eventId`. */
   private readonly delivered = new Map<string, bigint>();
-  private wake: (() => void) | undefined;
-  private readonly stopper = new AbortController();
+  /** Readers waiting in `next()` (more than one only if the consumer calls it concurrently). */
+  private wakers: (() => void)[] = [];
+  private readonly onAbort = (): void => this.fail(new PeerKVError('Aborted', 'aborted'));
+  /** One per pull loop (not one shared signal: a listener per loop on one signal would pile up), aborted by `stop`. */
+  private readonly stoppers = new Set<AbortController>();
   private started = false;
   private stopped = false;
   private failure: PeerKVError | undefined;
@@ -153,8 +156,8 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     private readonly o: WatchOptions,
   ) {
     this.limits = checkOptions(o);
-    if (o.signal?.aborted) this.fail(new PeerKVError('Aborted', 'aborted'));
-    else o.signal?.addEventListener('abort', () => this.fail(new PeerKVError('Aborted', 'aborted')), { once: true });
+    if (o.signal?.aborted) this.onAbort();
+    else o.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
   [Symbol.asyncIterator](): this {
@@ -181,7 +184,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
         return { done: false, value: item };
       }
       if (this.stopped) return { done: true, value: undefined };
-      await new Promise<void>((resolve) => (this.wake = resolve));
+      await new Promise<void>((resolve) => this.wakers.push(resolve));
     }
   }
 
@@ -207,7 +210,12 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     if (this.stopped) return;
     let fromTs = this.o.fromTs;
     try {
-      fromTs ??= await this.routing.getTimestamp({ signal: this.stopper.signal });
+      const stopper = this.stopperOf();
+      try {
+        fromTs ??= await this.routing.getTimestamp({ signal: stopper.signal });
+      } finally {
+        this.stoppers.delete(stopper);
+      }
     } catch (e) {
       this.fail(e instanceof PeerKVError ? e : new PeerKVError('Unavailable', `watch: no start ts: ${String(e)}`));
       return;
@@ -231,11 +239,27 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
 
   /** Pulls one span until the watch stops. */
   private async pullLoop(span: Span): Promise<void> {
+    const stopper = this.stopperOf();
+    try {
+      await this.pulls(span, stopper.signal);
+    } finally {
+      this.stoppers.delete(stopper);
+    }
+  }
+
+  /** A signal aborted when the watch stops. */
+  private stopperOf(): AbortController {
+    const c = new AbortController();
+    if (this.stopped) c.abort();
+    this.stoppers.add(c);
+    return c;
+  }
+
+  private async pulls(span: Span, signal: AbortSignal): Promise<void> {
     const clock = this.routing.clock;
     let lastAnswerMs = clock.now();
     while (!this.stopped) {
       let used: RegionRoute | undefined;
-      const signal = this.stopper.signal;
       const r = await this.routing.send(
         span.start,
         undefined,
@@ -252,7 +276,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
         if (clock.now() - lastAnswerMs > WATCH_UNAVAILABLE_MS_MAX) {
           return this.fail(new PeerKVError('Unavailable', `watch: no answer for the range from region of its key for ${WATCH_UNAVAILABLE_MS_MAX} ms`, r.kind === 'applied' ? undefined : r.lastError));
         }
-        await this.pause(notReady ? WATCH_NOT_READY_BACKOFF_MS : WATCH_RETRY_PAUSE_MS);
+        await this.pause(notReady ? WATCH_NOT_READY_BACKOFF_MS : WATCH_RETRY_PAUSE_MS, signal);
         continue;
       }
       lastAnswerMs = clock.now();
@@ -349,9 +373,7 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   }
 
   private notify(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
+    for (const w of this.wakers.splice(0)) w();
   }
 
   private fail(e: PeerKVError): void {
@@ -363,15 +385,16 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   private stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.o.signal?.removeEventListener('abort', this.onAbort);
     this.gcHold?.release();
     this.gcHold = undefined;
-    this.stopper.abort();
+    for (const c of this.stoppers) c.abort();
     this.notify();
   }
 
-  private async pause(ms: number): Promise<void> {
+  private async pause(ms: number, signal: AbortSignal): Promise<void> {
     try {
-      await sleepFor(this.routing.clock, ms, this.stopper.signal);
+      await sleepFor(this.routing.clock, ms, signal);
     } catch {
       /* stopped: the loop checks */
     }

@@ -10,7 +10,7 @@ import { addCounts, counts } from './cli-cluster.ts';
 import { runTxnSeed, type TxnMutations, type TxnSeedResult, type TxnSimOptions } from './txn-run.ts';
 
 /** The deliberate bugs `--txn` can turn on; each must be caught. */
-export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks', 'replicaReadSkipsCatchUp', 'replicaReadSkipsMaxTs', 'pessimisticLockIgnoresConflict', 'queuedIgnoresReadTs'] as const;
+export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks', 'replicaReadSkipsCatchUp', 'replicaReadSkipsMaxTs', 'pessimisticLockIgnoresConflict', 'queuedIgnoresReadTs', 'cdcSkipDeletes', 'cdcWatermarkAhead'] as const;
 export type TxnMutationName = (typeof TXN_MUTATIONS)[number];
 
 export interface TxnCliArgs {
@@ -79,6 +79,8 @@ export function txnMutationOptions(name: TxnMutationName | undefined): Partial<T
   // A store mutation: a queued transaction's prewrite checks conflicts from its start ts, not its read ts.
   if (name === 'queuedIgnoresReadTs') return { cluster: { mutations: { store: { prewriteIgnoresReadTs: true } } } };
   if (name === 'replicaReadSkipsCatchUp' || name === 'replicaReadSkipsMaxTs') return { cluster: { mutations: { store: { [name]: true } } } };
+  // Store mutations of the change feed: delete events dropped, or a watermark past the resolved ts.
+  if (name === 'cdcSkipDeletes' || name === 'cdcWatermarkAhead') return { cluster: { mutations: { store: { [name]: true } } } };
   const m: TxnMutations = { [name]: true };
   return name === 'gcPastReader' ? { txnMutations: m, gc: true } : { txnMutations: m };
 }
@@ -92,7 +94,7 @@ function printSeed(r: TxnSeedResult, wallMs: number): void {
   console.log(
     `seed ${r.seed}: txns=${r.txns} committed=${r.committed} aborted=${r.aborted} undetermined=${r.undetermined} G2seen=${r.g2Seen} bankReads=${r.bankReads} regions=${r.regions} ` +
       `virtual=${r.virtualMs}ms hash=${r.historyHash} wall=${wallMs.toFixed(0)}ms\n` +
-      `  faults: ${counts(r.nemesis)} ${counts(r.net)}\n  gc: ${counts(r.gc)}\n  workload: ${counts(r.workload)}`,
+      `  faults: ${counts(r.nemesis)} ${counts(r.net)}\n  gc: ${counts(r.gc)}\n  workload: ${counts(r.workload)}\n  feed: ${counts(r.feed)}`,
   );
 }
 
@@ -131,6 +133,7 @@ export async function runTxnCli(argv: readonly string[]): Promise<number> {
   const faults = {} as TxnSeedResult['nemesis'] & TxnSeedResult['net'];
   const gc = {} as TxnSeedResult['gc'];
   const workload = {} as TxnSeedResult['workload'];
+  const feed = {} as TxnSeedResult['feed'];
   const failing: number[] = [];
   for (const seed of args.seeds) {
     const t0 = performance.now();
@@ -145,6 +148,7 @@ export async function runTxnCli(argv: readonly string[]): Promise<number> {
     addCounts(faults, { ...r.nemesis, ...r.net });
     addCounts(gc, r.gc);
     addCounts(workload, r.workload);
+    addCounts(feed, r.feed);
     if (args.verbose) printSeed(r, performance.now() - t0);
     if (r.violations.length > 0) {
       failing.push(seed);
@@ -155,6 +159,7 @@ export async function runTxnCli(argv: readonly string[]): Promise<number> {
   console.log(`sim: faults ${counts(faults)}`);
   console.log(`sim: gc ${counts(gc)}`);
   console.log(`sim: workload ${counts(workload)}`);
+  console.log(`sim: feed ${counts(feed)}`);
   console.log(`sim: seeds=${args.seeds.length} txns=${total.txns} committed=${total.committed} aborted=${total.aborted} undetermined=${total.undetermined} anomalies=${total.anomalies}`);
   return total.anomalies > 0 ? 1 : 0;
 }

@@ -7,7 +7,7 @@
  * graceful restart, wipe, partition) and the record of stores that stopped with an error.
  */
 import { SeededRng } from '@peerkv/raft';
-import { PD_REGION_ID, type Store } from '@peerkv/store';
+import { PD_REGION_ID, type ApplyObserver, type Store } from '@peerkv/store';
 import { MemoryDisk, MemoryEngine, type CrashReport, type MemoryDiskStats } from '@peerkv/storage';
 import { PdCluster } from 'peerkv';
 import type { ClusterSimOptions } from './options.ts';
@@ -97,6 +97,8 @@ export class ClusterEnv {
   /** The skew of each store's clock, ms, by store id (only stores that started). */
   readonly clockSkews = new Map<number, number>();
   private partitioned = false;
+  /** Told every command any mvcc store applies (the change feed's check of what was committed); add before `setup`. */
+  readonly applyObservers: ApplyObserver[] = [];
   /** Virtual time when the env was created. */
   readonly startMs: number;
 
@@ -125,6 +127,8 @@ export class ClusterEnv {
       ...(o.dataColumnFamilies ? { dataColumnFamilies: o.dataColumnFamilies } : {}),
       ...(o.dataModel ? { dataModel: o.dataModel } : {}),
       ...(o.mutations.store ? { unsafeTestMutations: { ...o.mutations.store } } : {}),
+      // mvcc stores fan out to the env's observers (raw runs keep none: nothing changes there).
+      ...(o.dataModel === 'mvcc' ? { applyObservers: [{ onApplied: (cmd: Parameters<ApplyObserver['onApplied']>[0]) => env.applyObservers.forEach((x) => x.onApplied(cmd)) }] } : {}),
     };
     this.pd = new PdCluster({
       openEngine: async (name, cfs) => {

@@ -7,6 +7,8 @@
  * rw-register, with process, real-time and timestamp order), the bank's conserved total,
  * snapshots below the safe point refused, and the cluster checks of `--cluster` (stores
  * stopped with an error, region coverage, convergence, replica digests in runs without GC).
+ * A change feed watcher runs beside the workload; what it delivered is checked against what
+ * the stores applied (`txn-feed.ts`).
  */
 import { SeededRng } from '@peerkv/raft';
 import { PeerKV } from 'peerkv';
@@ -21,6 +23,8 @@ import { defaultClusterOptions, type ClusterSimOptions } from './options.ts';
 import { GcDriver, PD_SERVICE_TTL_MS_MAX, STORE_GC_INTERVAL_MS, tsAtMs, type GcStats } from './txn-gc.ts';
 import { TxnRecorder } from './txn-history.ts';
 import { TxnStoreResolver, emptyTxnNetStats, type TxnNetStats } from './txn-net.ts';
+import { simClientOptions } from './workload.ts';
+import { CommittedChanges, FeedWatcher, checkFeed, emptyFeedStats, feedWriter, type FeedStats } from './txn-feed.ts';
 import { emptyTxnWorkloadStats, finalRead, openAccounts, txnLanes, type TxnWorkload, type TxnWorkloadOptions, type TxnWorkloadStats } from './txn-workload.ts';
 
 /** Deliberate bugs `--txn` can turn on (each must be caught). */
@@ -87,7 +91,7 @@ export function defaultTxnOptions(seed: number, overrides: Partial<TxnSimOptions
 
 /** A problem found in one seed. */
 export interface TxnViolation {
-  kind: 'si' | 'bank' | 'gcSafePoint' | 'checkerUnknown' | 'liveness' | 'regionCoverage' | 'divergence' | 'storeError';
+  kind: 'si' | 'bank' | 'gcSafePoint' | 'checkerUnknown' | 'liveness' | 'regionCoverage' | 'divergence' | 'storeError' | 'feed';
   atMs: number;
   message: string;
 }
@@ -108,6 +112,7 @@ export interface TxnSeedResult {
   net: TxnNetStats;
   gc: GcStats;
   workload: TxnWorkloadStats;
+  feed: FeedStats;
   regions: number;
   virtualMs: number;
   /** Lines of the history around the anomalies (for reports). */
@@ -134,12 +139,24 @@ function txnClient(env: ClusterEnv, i: number, wrap: (inner: SimStoreResolver) =
 /** The replica choice of client i (by i modulo the list). */
 const TXN_CLIENT_REPLICA_READS = ['leader', 'follower', 'closest'] as const;
 
+/** A `PeerKV` on the plain client network (no transaction faults), mvcc: the change feed's watcher and writer. */
+function feedClient(env: ClusterEnv, i: number): PeerKV {
+  return new PeerKV({ ...simClientOptions(env, i, 71, 'f'), dataModel: 'mvcc' });
+}
+
+/** How long the feed may take to resolve past the ts taken after the final read, virtual ms (an idle region's resolved ts moves every 10 s). */
+const FEED_CATCH_UP_MS = 30_000;
+
 /** Runs one `--txn` seed end to end. */
 export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions> = {}): Promise<TxnSeedResult> {
   const t = defaultTxnOptions(seed, overrides);
   const gcOptions = t.gc ? { storeGcIntervalMs: STORE_GC_INTERVAL_MS, pdGc: { serviceTtlMsMax: PD_SERVICE_TTL_MS_MAX } } : {};
   const o = defaultClusterOptions(seed, { clients: 4, workloadMs: 6_000, regionSplitKeys: 6, ...gcOptions, ...t.cluster, dataColumnFamilies: TXN_DATA_CFS, dataModel: 'mvcc' });
   const env = new ClusterEnv(o);
+  const committedChanges = new CommittedChanges();
+  env.applyObservers.push(committedChanges);
+  const feedStats = emptyFeedStats();
+  let feed: FeedWatcher | undefined;
   const rng = new SeededRng(seed ^ 0x7478_6e21);
   const violations: TxnViolation[] = [];
   const at = (): number => env.rel();
@@ -189,10 +206,13 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
       gc = new GcDriver(env, { gcIntervalMs: t.gcIntervalMs, gcLifeMs: t.gcLifeMs, gcGraceMs: t.gcGraceMs, pastReaders: t.txnMutations.gcPastReader === true });
       w.gc = gc;
     }
+    feed = new FeedWatcher(env, feedClient(env, 1), gc, feedStats);
+    await within(env, 'feed start', feed.start(), o.setupMaxMs);
     const lanes = txnLanes(w, rng.fork(), until);
     const faults = nemesisLoop(env, rng.fork(), until, () => convergenceProblem(env) === undefined, nemesis);
     const side: Promise<void>[] = [sampleCoverage(env, until, (message) => violations.push({ kind: 'regionCoverage', atMs: at(), message }))];
     if (gc) side.push(gc.loop(until));
+    side.push(feedWriter(env, feedClient(env, 2), until, feedStats));
     // The stores' GC goes through Raft; only the mutation's GC changes replicas apart.
     const compareDigests = t.txnMutations.gcPastReader !== true;
     if (compareDigests) side.push(sampleDigests(env, digests, until));
@@ -207,11 +227,17 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     if (!(await within(env, 'final read', finalRead(w, reader), o.clientBudgetMs * 12))) {
       violations.push({ kind: 'liveness', atMs: at(), message: 'the final read failed on the healed cluster' });
     }
+    const targetTs = await within(env, 'feed target ts', reader.getTimestamp(), o.clientBudgetMs * 3);
+    await feed.catchUp(targetTs, FEED_CATCH_UP_MS);
+    await feed.stop();
+    for (const p of checkFeed(feed, committedChanges.changes(), targetTs, at(), feedStats)) violations.push({ kind: 'feed', ...p });
     const cov = await lastChecks(env, compareDigests ? digests : undefined);
     if (cov) violations.push({ kind: 'regionCoverage', atMs: at(), message: cov });
   } catch (e) {
     violations.push({ kind: 'storeError', atMs: at(), message: `run aborted: ${String((e as Error).stack ?? e)}` });
   }
+  // (Stopped already unless the run aborted; a second stop does nothing.)
+  await feed?.stop();
   rec.closePending();
   gc?.readStoreStats();
   for (const p of storeErrorProblems(env)) violations.push({ kind: 'storeError', ...p });
@@ -243,6 +269,7 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     net,
     gc: gc?.stats ?? { safePoints: 0, versionsDropped: 0, heldByRegistrations: 0, storeVersionsDropped: 0, storeLocksResolved: 0 },
     workload: w.stats,
+    feed: feedStats,
     regions,
     virtualMs: at(),
     historyExcerpt: [...excerpt].filter((i) => i >= 0).sort((a, b) => a - b).slice(0, HISTORY_EXCERPT_TXNS_MAX).map((i) => rec.describe(i)),

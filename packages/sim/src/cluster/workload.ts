@@ -15,7 +15,7 @@
  */
 import { SeededRng } from '@peerkv/raft';
 import type { ReadConsistency } from '@peerkv/store';
-import { PeerKV, codec } from 'peerkv';
+import { PeerKV, codec, type ClientOptions } from 'peerkv';
 import type { History, OpVia } from '../history.ts';
 import { intBetween, pick, shuffled, weightedPick } from '../rng-utils.ts';
 import type { ClusterEnv } from './cluster-env.ts';
@@ -57,16 +57,26 @@ export function scanPagePairsOf(i: number): number {
   return 1 + (i % 3);
 }
 
-/** Creates client `i` of a run, next to store `localStoreId` (where its follower and stale reads go). */
-export function makeClient(env: ClusterEnv, i: number, consistency: ReadConsistency, localStoreId?: number): PeerKV {
-  return new PeerKV({
+/**
+ * The options every simulated client shares: the env's PD and virtual clock, its own lossy link
+ * (seeded by `i` and `salt`), id `sim-<seed>-<tag><i>`, the run's timeouts and backoff.
+ */
+export function simClientOptions(env: ClusterEnv, i: number, salt: number, tag: string): ClientOptions {
+  return {
     pd: env.pd,
-    stores: new SimStoreResolver(env, new SeededRng((env.o.seed * 1_000_003 + i * 7_919 + 17) >>> 0)),
-    clientId: `sim-${env.o.seed}-c${i}`,
+    stores: new SimStoreResolver(env, new SeededRng((env.o.seed * 1_000_003 + i * 7_919 + salt) >>> 0)),
+    clientId: `sim-${env.o.seed}-${tag}${i}`,
     clock: env.sched,
     random: env.sched.random,
     requestTimeoutMs: env.o.requestTimeoutMs,
     backoff: { attemptsMax: 40, baseMs: 5, capMs: 400, budgetMs: env.o.clientBudgetMs },
+  };
+}
+
+/** Creates client `i` of a run, next to store `localStoreId` (where its follower and stale reads go). */
+export function makeClient(env: ClusterEnv, i: number, consistency: ReadConsistency, localStoreId?: number): PeerKV {
+  return new PeerKV({
+    ...simClientOptions(env, i, 17, 'c'),
     consistency,
     scanPagePairs: scanPagePairsOf(i),
     ...(localStoreId !== undefined ? { localStoreId } : {}),
