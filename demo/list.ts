@@ -1,18 +1,17 @@
 /**
  * The shopping list and the basket: items are PeerKV pairs under `list/` and `basket/` (value:
- * JSON `{text, done}`), the same item id in either. Moving an item is one transaction: read it
- * here, delete it here, put it there, committed atomically (2PC when the two keys' regions
- * differ, 1PC when they share one); its start and commit timestamps are shown. Every tab
- * re-reads both lists when any tab writes (the runtime's change notifications) and every few
- * seconds as a fallback.
+ * JSON `{text, done}`), the same item id in either. Every write is a mutator (`mutators.ts`)
+ * called through `kv.mutate`: online it commits at once; while this browser reaches no quorum
+ * it is queued in IndexedDB and listed under the lists as waiting for another device (never
+ * shown as committed), and commits when the quorum is back. Moving an item is one transaction:
+ * read it here, delete it here, put it there, committed atomically (2PC when the two keys'
+ * regions differ, 1PC when they share one); an online move shows its start and commit ts.
+ * Every tab re-reads both lists when any tab writes (the runtime's change notifications) and
+ * every few seconds as a fallback.
  */
 import type { BrowserPeerKV } from 'peerkv/browser';
 import { byId, h } from './dom.ts';
-
-/** Key prefix of list items. */
-export const LIST_PREFIX = 'list/';
-/** Key prefix of items in the basket. */
-export const BASKET_PREFIX = 'basket/';
+import { BASKET_PREFIX, LIST_PREFIX, registerListMutators, type Item, type MoveItemArgs, type MoveResult, type Where } from './mutators.ts';
 /** Longest item text, characters. */
 export const ITEM_TEXT_MAX = 200;
 /** Most items shown per list. */
@@ -20,10 +19,12 @@ export const ITEMS_SHOWN_MAX = 500;
 /** Fallback refresh period, ms. */
 const LIST_POLL_MS = 3000;
 
-interface Item {
-  text: string;
-  done: boolean;
-}
+/** What `kv.mutate` returns (`peerkv/browser` does not export the type by name). */
+type QueuedHandle = Awaited<ReturnType<BrowserPeerKV['mutate']>>;
+/** Most queued changes whose descriptions this profile remembers (localStorage). */
+const QUEUE_NOTES_MAX = 200;
+/** localStorage key of the queued changes' descriptions (`pending()` lists ids and mutator names only). */
+const QUEUE_NOTES_KEY = 'peerkv-demo:queued-notes';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -35,16 +36,38 @@ function newItemId(): string {
 }
 
 /** The last moves, newest first (shown in the dashboard's event log too). */
-export const moves: { text: string; to: string; startTs: bigint; commitTs?: bigint; attempts: number }[] = [];
+export const moves: { text: string; to: string; startTs: bigint; commitTs: bigint }[] = [];
 /** Moves remembered. */
 const MOVES_KEPT_MAX = 20;
 
+/** Descriptions of queued changes by transaction id, kept across reloads (the queue is too). */
+function loadNotes(): Record<string, string> {
+  try {
+    return JSON.parse(localStorage.getItem(QUEUE_NOTES_KEY) ?? '{}') as Record<string, string>;
+  } catch {
+    return {};
+  }
+}
+
+function saveNotes(notes: Record<string, string>): void {
+  const kept = Object.entries(notes).slice(-QUEUE_NOTES_MAX);
+  localStorage.setItem(QUEUE_NOTES_KEY, JSON.stringify(Object.fromEntries(kept)));
+}
+
+/** "2 changes waiting for another device". */
+export function waitingText(n: number): string {
+  return `${n} change${n === 1 ? '' : 's'} waiting for another device`;
+}
+
 /** Wires the lists to `kv`; `onMove` hears of each committed move. */
 export function mountList(kv: BrowserPeerKV, onMove: (line: string) => void = () => {}): void {
+  registerListMutators(kv);
   const ul = byId<HTMLUListElement>('items');
   const basket = byId<HTMLUListElement>('basket');
   const status = byId('list-status');
   const txnStatus = byId('txn-status');
+  const queueStatus = byId('queue-status');
+  const queued = byId<HTMLUListElement>('queued');
   const input = byId<HTMLInputElement>('item');
   let refreshing = false;
   let again = false;
@@ -82,17 +105,42 @@ export function mountList(kv: BrowserPeerKV, onMove: (line: string) => void = ()
     }
   }
 
+  /** The queue under the lists: how many changes wait, and what each one is (not shown as committed). */
+  let queueReads = 0;
+  async function showQueue(): Promise<void> {
+    // Reads may overlap: only the newest one is shown.
+    const read = ++queueReads;
+    let pending;
+    try {
+      pending = await kv.pending();
+      if (read !== queueReads) return;
+    } catch (e) {
+      queueStatus.textContent = `Could not read the queue of changes: ${String(e)}`;
+      return;
+    }
+    const notes = loadNotes();
+    queueStatus.textContent = waitingText(pending.length);
+    queued.replaceChildren(
+      ...pending.map((p) => {
+        const what = notes[p.id] ?? p.mutator ?? 'a transaction';
+        const state = p.state === 'rejected' ? `rejected: ${p.lastError?.message ?? 'conflict'}` : `${p.state}, ${p.attempts} attempt(s)${p.lastError ? `, last: ${p.lastError.kind}` : ''}`;
+        return h('li', { class: 'queued', 'data-state': p.state }, `${what} (${state})`);
+      }),
+    );
+    const ids = new Set(pending.map((p) => p.id));
+    if (Object.keys(notes).some((id) => !ids.has(id))) saveNotes(Object.fromEntries(Object.entries(notes).filter(([id]) => ids.has(id))));
+  }
+
   let shown = '';
 
-  function row(prefix: string, id: string, item: Item): HTMLLIElement {
-    const key = enc.encode(prefix + id);
+  function row(prefix: Where, id: string, item: Item): HTMLLIElement {
     const box = h('input', { type: 'checkbox', checked: item.done, 'aria-label': `done: ${item.text}` });
-    box.addEventListener('change', () => void write(() => kv.put(key, enc.encode(JSON.stringify({ ...item, done: box.checked })))));
+    box.addEventListener('change', () => void mutate('setDone', { where: prefix, id, done: box.checked }, `${box.checked ? 'check' : 'uncheck'} “${item.text}”`));
     const toBasket = prefix === LIST_PREFIX;
     const move = h('button', { class: 'secondary move', title: toBasket ? 'move to the basket' : 'move back to the list' }, toBasket ? '→' : '←');
-    move.addEventListener('click', () => void write(() => moveItem(id, item.text, prefix, toBasket ? BASKET_PREFIX : LIST_PREFIX)));
+    move.addEventListener('click', () => void moveItem(id, item.text, prefix, toBasket ? BASKET_PREFIX : LIST_PREFIX));
     const del = h('button', { class: 'danger', title: 'delete' }, '✕');
-    del.addEventListener('click', () => void write(() => kv.delete(key)));
+    del.addEventListener('click', () => void mutate('deleteItem', { where: prefix, id }, `delete “${item.text}”`));
     return h('li', { class: item.done ? 'done' : '', 'data-key': prefix + id }, box, h('span', { class: 'text' }, item.text), move, del);
   }
 
@@ -105,34 +153,51 @@ export function mountList(kv: BrowserPeerKV, onMove: (line: string) => void = ()
     basket.replaceChildren(...inBasket.map(({ id, item }) => row(BASKET_PREFIX, id, item)));
   }
 
-  /** One transaction: the item leaves `from` and appears under `to`, or nothing happens. */
-  async function moveItem(id: string, text: string, from: string, to: string): Promise<void> {
-    const { value: moved, info } = await kv.transactionWithInfo(async (tx) => {
-      const v = await tx.get(enc.encode(from + id));
-      if (v === undefined) return false;
-      tx.delete(enc.encode(from + id));
-      tx.put(enc.encode(to + id), v);
-      return true;
-    });
-    if (!moved) {
-      txnStatus.textContent = `“${text}” was already moved or deleted (read at ts ${info.startTs}).`;
-      return;
+  /**
+   * Runs mutator `name`; a queued one gets `what` as its description and refreshes the page
+   * when it commits. Returns the handle, or undefined when the write failed (shown).
+   */
+  async function mutate(name: string, args: unknown, what: string): Promise<QueuedHandle | undefined> {
+    let handle: QueuedHandle | undefined;
+    try {
+      handle = await kv.mutate(name, args);
+      if (handle.state !== 'committed') {
+        saveNotes({ ...loadNotes(), [handle.id]: what });
+        txnStatus.textContent = `Queued (no quorum reachable): ${what}; it commits when another device is back.`;
+        handle.committed.then(
+          () => void showQueue().then(refresh),
+          (e: unknown) => {
+            txnStatus.textContent = `A queued change was rejected: ${what}: ${String(e)}`;
+            void showQueue();
+          },
+        );
+      }
+    } catch (e) {
+      // Under the lists' status, which the next refresh rewrites.
+      txnStatus.textContent = `Write failed: ${what}: ${String(e)}`;
     }
-    const where = to === BASKET_PREFIX ? 'the basket' : 'the list';
-    moves.unshift({ text, to: where, startTs: info.startTs, ...(info.commitTs !== undefined ? { commitTs: info.commitTs } : {}), attempts: info.attempts });
-    moves.length = Math.min(moves.length, MOVES_KEPT_MAX);
-    const line = `moved “${text}” to ${where} in one transaction: start ts ${info.startTs}, commit ts ${info.commitTs} (${info.onePc ? '1PC' : '2PC'}${info.attempts > 1 ? `, ${info.attempts} runs` : ''})`;
-    txnStatus.textContent = line;
-    onMove(line);
+    void showQueue();
+    await refresh();
+    return handle;
   }
 
-  async function write(op: () => Promise<void>): Promise<void> {
-    try {
-      await op();
-    } catch (e) {
-      status.textContent = `Write failed: ${String(e)}`;
+  /** One transaction: the item leaves `from` and appears under `to`, or nothing happens. */
+  async function moveItem(id: string, text: string, from: Where, to: Where): Promise<void> {
+    const where = to === BASKET_PREFIX ? 'the basket' : 'the list';
+    const handle = await mutate('moveItem', { id, from, to } satisfies MoveItemArgs, `move “${text}” to ${where}`);
+    // Queued: it ran on this browser's copy; its result is known when it commits (and may be a re-run).
+    if (handle === undefined || handle.state !== 'committed') return;
+    const { moved, startTs } = handle.value as MoveResult;
+    if (!moved) {
+      txnStatus.textContent = `“${text}” was already moved or deleted (read at ts ${startTs}).`;
+      return;
     }
-    await refresh();
+    const { commitTs } = await handle.committed;
+    moves.unshift({ text, to: where, startTs, commitTs });
+    moves.length = Math.min(moves.length, MOVES_KEPT_MAX);
+    const line = `moved “${text}” to ${where} in one transaction: start ts ${startTs}, commit ts ${commitTs}`;
+    txnStatus.textContent = line;
+    onMove(line);
   }
 
   byId<HTMLFormElement>('add').addEventListener('submit', (ev) => {
@@ -140,9 +205,14 @@ export function mountList(kv: BrowserPeerKV, onMove: (line: string) => void = ()
     const text = input.value.trim().slice(0, ITEM_TEXT_MAX);
     if (!text) return;
     input.value = '';
-    void write(() => kv.put(enc.encode(LIST_PREFIX + newItemId()), enc.encode(JSON.stringify({ text, done: false } satisfies Item))));
+    void mutate('addItem', { id: newItemId(), text }, `add “${text}”`);
   });
-  kv.subscribe(() => void refresh());
-  setInterval(() => void refresh(), LIST_POLL_MS);
-  void refresh();
+  // The queue is read apart from the lists: a live read that waits for a quorum does not hold it up.
+  const refreshAll = () => {
+    void showQueue();
+    void refresh();
+  };
+  kv.subscribe(refreshAll);
+  setInterval(refreshAll, LIST_POLL_MS);
+  refreshAll();
 }

@@ -9,7 +9,9 @@
  * a second tab of B attaches to B's host tab and shows the list. Then two fresh profiles
  * open the demo at the same moment: one creates the cluster, the other joins, and the list
  * syncs. Last, a private cluster: A presses "New private cluster" (a generated secret) and B
- * joins by its invite link. Screenshots go to tests/artifacts/demo-*.png.
+ * joins by its invite link; A closes, B shows its copy "Offline, as of …", adds two items
+ * (queued: "2 changes waiting for another device"), reloads (still 2), and A reopens: B's
+ * queue drains to 0 and both list the items. Screenshots go to tests/artifacts/demo-*.png.
  *
  * Run with `node tests/run-e2e.mjs tests/e2e/demo`.
  */
@@ -187,8 +189,10 @@ test('two browsers opening the demo at the same moment form one cluster (one cre
   await c.screenshot({ path: join(ARTIFACTS, 'demo-simultaneous-open.png'), fullPage: true });
 });
 
-test('a private cluster with a generated secret: A starts it, B joins by its invite link, the list syncs; A closes and B shows its copy, offline as of its resolved ts', async () => {
-  test.setTimeout(150_000);
+test('a private cluster with a generated secret: A starts it, B joins by its invite link, the list syncs; A closes and B shows its copy, offline as of its resolved ts; B queues two adds, keeps them over a reload, and they commit when A is back', async () => {
+  test.setTimeout(240_000);
+  const t0 = performance.now();
+  const phase = (what: string) => console.log(`demo e2e (private): ${what} at ${Math.round(performance.now() - t0)} ms`);
   for (const c of contexts.splice(0)) await c.close();
   const ctxE = await launch('e');
   const e = await openDemo(ctxE, 'E', ctxE.pages()[0]);
@@ -220,4 +224,37 @@ test('a private cluster with a generated secret: A starts it, B joins by its inv
   await expect(f.locator('#list-status')).toContainText('Offline, as of', { timeout: 60_000 });
   await expect(f.locator('#items li .text')).toHaveText(['private tea']);
   await f.screenshot({ path: join(ARTIFACTS, 'demo-offline-as-of.png'), fullPage: true });
+  phase('E closed; F shows its copy, offline as of its resolved ts');
+
+  // Offline writes: F's adds are queued in IndexedDB (shown as waiting, not on the list), the
+  // queue survives a reload, and commits once E is back.
+  await expect(f.locator('#queue-status')).toHaveText('0 changes waiting for another device');
+  await addItem(f, 'offline bread');
+  await addItem(f, 'offline jam');
+  // A failed write shows under the lists: report it instead of a bare count.
+  const queueOrError = async () => `${await f.locator('#queue-status').textContent()} | ${await f.locator('#txn-status').textContent()}`;
+  await expect.poll(queueOrError, { timeout: STEP_MS }).toMatch(/^2 changes waiting for another device \|/);
+  await expect(f.locator('#queued li')).toHaveText([/add “offline bread”/, /add “offline jam”/]);
+  await expect(f.locator('#items li .text')).toHaveText(['private tea']);
+  phase('F queued two adds while offline');
+  await f.reload();
+  await expect(f.locator('body[data-ready="true"]')).toHaveCount(1, { timeout: STEP_MS });
+  await expect(f.locator('#queue-status')).toHaveText('2 changes waiting for another device', { timeout: STEP_MS });
+  await expect(f.locator('#queued li')).toHaveText([/add “offline bread”/, /add “offline jam”/]);
+  phase('F reloaded: still two changes waiting (IndexedDB queue)');
+  await f.screenshot({ path: join(ARTIFACTS, 'demo-offline-queued.png'), fullPage: true });
+
+  const back = performance.now();
+  const ctxE2 = await launch('e');
+  const e2 = ctxE2.pages()[0];
+  e2.on('pageerror', (err) => console.log(`E pageerror: ${err.message}`));
+  await e2.goto(link!);
+  await expect(e2.locator('body[data-ready="true"]')).toHaveCount(1);
+  const all = ['private tea', 'offline bread', 'offline jam'];
+  await expect(f.locator('#queue-status')).toHaveText('0 changes waiting for another device', { timeout: 60_000 });
+  phase(`E is back: F's queue drained ${Math.round(performance.now() - back)} ms after E reopened`);
+  await expect(f.locator('#items li .text')).toHaveText(all, { timeout: STEP_MS });
+  await expect(e2.locator('#items li .text')).toHaveText(all, { timeout: STEP_MS });
+  phase(`E and F list the two items added offline ${Math.round(performance.now() - back)} ms after E reopened`);
+  await f.screenshot({ path: join(ARTIFACTS, 'demo-offline-drained.png'), fullPage: true });
 });
