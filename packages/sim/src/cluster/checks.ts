@@ -84,6 +84,27 @@ export function convergenceProblem(env: ClusterEnv): string | undefined {
   return undefined;
 }
 
+/**
+ * A replica whose region PD does not know yet, or knows at another epoch (a split or a
+ * membership change applied on some stores and not yet reported), described; undefined when
+ * every live replica matches PD. PD's view alone can look converged in that window: a split's
+ * right half exists only on the stores that applied it, and a store still behind gets its
+ * replica later, from the new region's leader. Wiping a store then can take two of the new
+ * region's three replicas (sim --txn seed 70: region 1009 left on one store).
+ */
+export function replicaViewProblem(env: ClusterEnv): string | undefined {
+  const known = new Map(env.pd.regions().map((r) => [r.id, r]));
+  for (const s of env.liveStores()) {
+    for (const r of s.status().regions) {
+      if (r.regionId === PD_REGION_ID || r.peers.length === 0) continue;
+      const pd = known.get(r.regionId);
+      if (!pd) return `store ${s.storeId} hosts region ${r.regionId}, which PD does not know yet`;
+      if (pd.epoch.version !== r.epoch.version || pd.epoch.confVer !== r.epoch.confVer) return `store ${s.storeId} has region ${r.regionId} at epoch ${JSON.stringify(r.epoch)}, PD at ${JSON.stringify(pd.epoch)}`;
+    }
+  }
+  return undefined;
+}
+
 /** A multi-line picture of the cluster for failure reports: PD's operators and stores, every replica's Raft state. */
 export function clusterDump(env: ClusterEnv): string[] {
   const out: string[] = [];
