@@ -14,7 +14,8 @@
  * `QUORUM_RETRY_MS_MIN` to `QUORUM_RETRY_MS_MAX` while `waiting`. The Raft groups need no
  * help to come back (followers keep campaigning with PreVote, and stores reconnect by
  * themselves); the watch reports, and `status()` also checks the regions on the spot so a
- * lost leader shows at once (and brings the next round forward).
+ * lost leader shows at once (and brings the next round forward), and while `waiting` with
+ * every region led again it brings the next round forward too.
  */
 import type { RegionError } from '@peerkv/pd';
 import type { Result } from '../peer.ts';
@@ -89,6 +90,10 @@ export class QuorumWatch {
       // Lost since the last round: say so now and check again soon.
       this.enter('waiting');
       this.lastError = describeLeaderless(now);
+      this.bringForward(QUORUM_RETRY_MS_MIN);
+    } else if (this.state === 'waiting' && now.regions.length === 0) {
+      // Every region has a reachable leader again: the backed-off round may be seconds away;
+      // run it soon, so the recovery shows as fast as a loss does.
       this.bringForward(QUORUM_RETRY_MS_MIN);
     }
     const { state, lastError } = this;
