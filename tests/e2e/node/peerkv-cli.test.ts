@@ -149,9 +149,13 @@ describe('the peerkv CLI and PeerKV.connect against peerkv-store processes (mvcc
     // drain: the store hands every leadership away and PD keeps leaders off it; --undo ends that.
     const drained = await json(['drain', String(target), '--wait-ms', '15000']);
     expect(drained).toMatchObject({ storeId: target, draining: true, leaders: 0 });
-    const after = await json(['status']);
+    // The store leads nothing now; PD's view of the new leaders comes with their next heartbeats.
+    let after: any;
+    await until('status shows every region led, none by the drained store', async () => {
+      after = await json(['status']);
+      return after.regions.every((r: any) => r.leaderStoreId !== undefined && r.leaderStoreId !== target);
+    }, 15_000, 300);
     expect(after.stores.find((s: any) => s.storeId === target).leaders).toBe(0);
-    expect(after.regions.every((r: any) => r.leaderStoreId !== undefined && r.leaderStoreId !== target)).toBe(true);
     expect(await json(['drain', String(target), '--undo'])).toMatchObject({ storeId: target, draining: false });
     expect((await cli(['drain', '999999'])).code).toBe(2);
     phase('members/region/split/transfer-leader/drain');
