@@ -27,6 +27,8 @@ export const TRANSFER_WAIT_MS_DEFAULT = 5000;
 export const TRANSFER_WAIT_MS_MAX = 60_000;
 /** Poll period while waiting for a transfer, ms. */
 const TRANSFER_POLL_MS = 100;
+/** Longest a drain waits for a store PD knows to connect to this client, ms. */
+export const ADMIN_CONNECT_WAIT_MS = 5000;
 /** Stores `status` asks at most (the connected ones and those their regions name). */
 export const ADMIN_STORES_MAX = 256;
 
@@ -212,7 +214,7 @@ export class ClusterAdmin implements StatusSource {
   async drain(storeId: number, o: { undo?: boolean; waitMs?: number } = {}): Promise<{ draining: boolean; leaders: number; waitedMs: number }> {
     const waitMs = o.waitMs ?? TRANSFER_WAIT_MS_DEFAULT;
     if (!Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > TRANSFER_WAIT_MS_MAX) throw new AdminError('InvalidArgument', `the wait must be 0..${TRANSFER_WAIT_MS_MAX} ms`);
-    if (!this.members().includes(storeId)) throw new AdminError('NotFound', `store ${storeId} is not connected to this client`);
+    await this.connectedTo(storeId);
     const draining = o.undo !== true;
     const r = await this.stores.remote(storeId).setDraining(draining);
     if (!r.ok) throw new AdminError('Unavailable', `store ${storeId} did not take it: ${r.error.kind}`);
@@ -227,6 +229,25 @@ export class ClusterAdmin implements StatusSource {
   }
 
   /** How many region replicas on store `storeId` lead (-1: it did not answer). */
+  /**
+   * Waits until store `storeId` is connected to this client: a fresh client dials the stores
+   * after PD first answers, so one PD knows may still be connecting (the CLI runs a new client
+   * per command). `NotFound` at once for a store PD does not know, and after
+   * `ADMIN_CONNECT_WAIT_MS` for one that never connects.
+   */
+  private async connectedTo(storeId: number): Promise<void> {
+    if (this.members().includes(storeId)) return;
+    // PD unreachable: not known either way, so wait as for a known store.
+    const meta = await this.pd.getStore(storeId, { signal: AbortSignal.timeout(ADMIN_STATUS_TIMEOUT_MS) }).catch(() => 'unknown' as const);
+    if (meta === undefined) throw new AdminError('NotFound', `store ${storeId} is not known to PD`);
+    const t0 = performance.now();
+    while (performance.now() - t0 < ADMIN_CONNECT_WAIT_MS) {
+      await new Promise((res) => setTimeout(res, TRANSFER_POLL_MS));
+      if (this.members().includes(storeId)) return;
+    }
+    throw new AdminError('NotFound', `store ${storeId} is not connected to this client (waited ${ADMIN_CONNECT_WAIT_MS} ms)`);
+  }
+
   private async leaderCount(storeId: number): Promise<number> {
     const st = await this.stores.remote(storeId).status({ timeoutMs: ADMIN_STATUS_TIMEOUT_MS });
     return st.ok ? st.value.regions.filter((r) => r.role === 'leader').length : -1;

@@ -57,7 +57,7 @@ exit codes: 0 ok, 1 usage error or bad input, 2 not found, 3 unavailable or unde
 (the cluster or a quorum did not answer; a write whose outcome is unknown), 4 the transaction
 did not commit (a conflict, or an expect op that did not hold), 5 refused (a split, a
 leadership transfer or a drain that did not take effect), 10 internal error, 130 interrupted (a command
-other than watch still running 3 s after Ctrl-C).`;
+other than watch still running 10 s after Ctrl-C).`;
 
 /** Commands. */
 export const CLI_COMMANDS = ['get', 'put', 'del', 'scan', 'watch', 'txn', 'status', 'members', 'region', 'split', 'transfer-leader', 'drain', 'bench'] as const;
