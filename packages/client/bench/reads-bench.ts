@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { SAFE_TS_INTERVAL_MS_DEFAULT } from '@peerkv/store';
 import { LevelEngine } from '@peerkv/storage/level';
 import { PdCluster, PeerKV, type ReadOptions } from '../src/index.ts';
+import { pct, until } from './bench-util.ts';
 
 const READERS = 16;
 const READS_PER_READER = Number(process.env.BENCH_OPS ?? 300);
@@ -32,19 +33,6 @@ const WRITES_PER_WRITER = Number(process.env.BENCH_WATCH_WRITES ?? 100);
 const VALUE_BYTES = 100;
 const TXN_CFS = ['default', 'lock', 'write'];
 const enc = new TextEncoder();
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`bench: timed out waiting for ${what}`);
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'peerkv-bench-reads-'));
 const c = new PdCluster({

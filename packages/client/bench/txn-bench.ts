@@ -18,24 +18,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LevelEngine } from '@peerkv/storage/level';
 import { PdCluster, PeerKV, type TransactionOptions } from '../src/index.ts';
+import { pct, until } from './bench-util.ts';
 
 const CLIENTS = 16;
 const OPS_PER_CLIENT = Number(process.env.BENCH_OPS ?? 200);
 const VALUE_BYTES = 100;
 const TXN_CFS = ['default', 'lock', 'write'];
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`bench: timed out waiting for ${what}`);
-}
 
 const enc = new TextEncoder();
 
