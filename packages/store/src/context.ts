@@ -14,7 +14,7 @@ import type { DedupTable } from './dedup.ts';
 import { DATA_MODEL_DEFAULT } from './data-model.ts';
 import { DATA_CFS_DEFAULT, RAFT_CF, type DataModel } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
-import { REAL_TIMERS, SAFE_TS_INTERVAL_MS_DEFAULT, StoreClosedError, type SnapshotTransferLimits, type SnapshotTransferStatus, type StoreCounters, type StoreOptions, type StoreTransport, type Timers } from './options.ts';
+import { PENDING_REPLICAS_MAX, PENDING_REPLICAS_PER_SENDER_MAX, REAL_TIMERS, SAFE_TS_INTERVAL_MS_DEFAULT, StoreClosedError, type SnapshotTransferLimits, type SnapshotTransferStatus, type StoreCounters, type StoreOptions, type StoreTransport, type Timers } from './options.ts';
 import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID, PdHost } from './pd-host.ts';
 import { RegionPeer } from './peer.ts';
@@ -66,6 +66,8 @@ export class StoreContext {
   boot = 0;
   readonly mutations: StoreTestMutations;
   readonly counters: StoreCounters = { rounds: 0, writes: 0, snapshotsGenerated: 0, snapshotsInstalled: 0, logCompactions: 0 };
+  /** Messages and requests refused, by reason (`StoreStatus.refused`). */
+  readonly refused: Record<string, number> = {};
   /** Apply observers that threw (each throw is caught; the store goes on). */
   readonly applyCounters = { observerErrors: 0 };
   /** Set when a write failed: the store stops (its in-memory state is ahead of disk). */
@@ -95,6 +97,8 @@ export class StoreContext {
       hibernateAfterTicks: o.hibernateAfterTicks ?? 60,
       requestTimeoutMs: o.requestTimeoutMs ?? 5000,
       pendingRequestsPerRegionMax: o.pendingRequestsPerRegionMax ?? 4096,
+      pendingReplicasMax: o.pendingReplicasMax ?? PENDING_REPLICAS_MAX,
+      pendingReplicasPerSenderMax: o.pendingReplicasPerSenderMax ?? PENDING_REPLICAS_PER_SENDER_MAX,
       heartbeatIntervalTicks: o.heartbeatIntervalTicks ?? 10,
       safeTsIntervalMs: o.safeTsIntervalMs ?? SAFE_TS_INTERVAL_MS_DEFAULT,
       address: o.address ?? `store:${o.storeId}`,
@@ -150,6 +154,11 @@ export class StoreContext {
   hostPd(peer: RegionPeer, host: PdHost): void {
     if (this.pdGc) host.useGcConfig(this.pdGc);
     peer.hostPd(host, new PdRegionMachine(host));
+  }
+
+  /** Counts one refusal of `reason`. */
+  countRefused(reason: string): void {
+    this.refused[reason] = (this.refused[reason] ?? 0) + 1;
   }
 
   assertOpen(): void {

@@ -52,6 +52,7 @@ export function storeStatus(ctx: StoreContext): StoreStatus {
   return {
     storeId: ctx.storeId,
     counters: { ...ctx.counters },
+    refused: { ...ctx.refused },
     ...(ctx.snapshotTransfer ? { snapshotTransfer: { ...ctx.snapshotTransfer, refused: { ...ctx.snapshotTransfer.refused }, applying: ctx.snapshotTransfer.applying.map((a) => ({ ...a })) } } : {}),
     ...(ctx.fatal ? { stoppedReason: String((ctx.fatal as Error).stack ?? ctx.fatal) } : {}),
     regions: [...ctx.peers.values()]

@@ -32,6 +32,16 @@ export const REGION_KEYS_COUNT_MAX = 200_000;
 /** Vote requests kept for regions a pending split will create here (see `Store.pendingVotes`). */
 export const PENDING_VOTES_MAX = 256;
 
+/**
+ * Replicas created on demand (an uninitialized replica made for a leader message of a region
+ * the store does not host) that may wait for their first snapshot at once, per store. More
+ * are refused (counted `refused.pendingReplicasFull`): a flood of messages for made-up region
+ * ids creates at most this many replicas and region logs. The leader of a real one sends again.
+ */
+export const PENDING_REPLICAS_MAX = 128;
+/** Of `PENDING_REPLICAS_MAX`, those one sending store may have made, replicas (`refused.pendingReplicasPerSenderFull`). */
+export const PENDING_REPLICAS_PER_SENDER_MAX = 32;
+
 /** Attempts of an id or timestamp request (each may wait for one Raft round). */
 export const PD_ALLOC_ATTEMPTS_MAX = 50;
 
@@ -119,6 +129,10 @@ export interface StoreOptions {
   requestTimeoutMs?: number;
   /** Requests waiting in one region before new ones get `ServerIsBusy`. */
   pendingRequestsPerRegionMax?: number;
+  /** Replicas created on demand that may wait for their first snapshot at once (default `PENDING_REPLICAS_MAX`). */
+  pendingReplicasMax?: number;
+  /** Of those, the ones one sending store may have made (default `PENDING_REPLICAS_PER_SENDER_MAX`). */
+  pendingReplicasPerSenderMax?: number;
   /** Wall clock for PD (TSO, heartbeat times); `Date.now` by default. */
   now?: () => number;
   /** Reaches the PD leader for heartbeats and ids; without it the store runs unscheduled. */
@@ -232,6 +246,11 @@ export interface StoreStatus {
   /** Why the store stopped, if it did (a failed write or a broken invariant). */
   stoppedReason?: string;
   counters: StoreCounters;
+  /**
+   * Messages and requests this store refused, by reason (`pendingReplicasFull`,
+   * `pendingReplicasPerSenderFull`; the RPC server's `forbidden*`). In-process only: not sent over RPC.
+   */
+  refused?: Record<string, number>;
   /** Chunked snapshot transfers (see `SnapshotTransferStatus`). */
   snapshotTransfer?: SnapshotTransferStatus;
   regions: {

@@ -40,6 +40,12 @@ export class StoreLoop {
   private ticks = 0;
   private readonly creating = new Map<number, PendingCreate>();
   /**
+   * Replicas created on demand (`maybeCreatePeer`) and the store whose message made each, while
+   * they wait for their first snapshot: bounded by `pendingReplicasMax` and, per sender,
+   * `pendingReplicasPerSenderMax`. An entry goes once its replica is initialized or gone.
+   */
+  private readonly pendingReplicas = new Map<number, number>();
+  /**
    * Regions whose replica is being destroyed (its write in flight): no new replica of them is
    * created until it is done, or the new one would hold the old log's in-memory view, which the
    * destroy then unloads ("region N is not open").
@@ -181,8 +187,31 @@ export class StoreLoop {
       pending.messages.push({ from: fromStoreId, msg: rm });
       return;
     }
+    const refusal = this.pendingReplicaRefusal(fromStoreId);
+    if (refusal) {
+      this.ctx.countRefused(refusal);
+      return; // a real region's leader sends again once a slot is free
+    }
+    this.pendingReplicas.set(rm.regionId, fromStoreId);
     this.creating.set(rm.regionId, { messages: [{ from: fromStoreId, msg: rm }] });
     void this.createUninitialized(rm).catch((e) => this.ctx.stop(e));
+  }
+
+  /**
+   * Why a replica made on demand for `fromStoreId` is refused now, if it is: too many replicas
+   * made on demand still wait for their first snapshot, here or from that sender.
+   */
+  private pendingReplicaRefusal(fromStoreId: number): 'pendingReplicasFull' | 'pendingReplicasPerSenderFull' | undefined {
+    let fromSender = 0;
+    for (const [regionId, sender] of this.pendingReplicas) {
+      const peer = this.ctx.peers.get(regionId);
+      const waiting = this.creating.has(regionId) || (peer !== undefined && !peer.destroyed && !peer.initialized);
+      if (!waiting) this.pendingReplicas.delete(regionId);
+      else if (sender === fromStoreId) fromSender++;
+    }
+    if (this.pendingReplicas.size >= this.ctx.opts.pendingReplicasMax) return 'pendingReplicasFull';
+    if (fromSender >= this.ctx.opts.pendingReplicasPerSenderMax) return 'pendingReplicasPerSenderFull';
+    return undefined;
   }
 
   private async createUninitialized(rm: RegionMessage): Promise<void> {
