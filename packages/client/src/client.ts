@@ -6,6 +6,7 @@
  */
 import type { Peer, RegionError } from '@peerkv/pd';
 import { compareKeys, regionContainsKey } from '@peerkv/pd';
+import { DEFAULT_CF } from '@peerkv/proto';
 import type { GcLockResolver, KvOp, ReadConsistency, Result, StoreRequest, TxnAnswer } from '@peerkv/store';
 import type { Mutation } from '@peerkv/txn';
 import { CLIENT_LEASE_MS, CLIENT_WRITE_WINDOW_SEQS, StoreClosedError } from '@peerkv/store';
@@ -335,13 +336,13 @@ export class PeerKV {
     checkKey(key);
     checkValue(value);
     if (this.mvcc) return this.mvcc.write([{ op: 'put', key, value }], this.noStamp(o));
-    await this.write([{ type: 'put', key, value }], o.signal, o.stamp);
+    await this.write([{ type: 'put', cf: DEFAULT_CF, key, value }], o.signal, o.stamp);
   }
 
   async delete(key: Uint8Array, o: WriteOptions = {}): Promise<void> {
     checkKey(key);
     if (this.mvcc) return this.mvcc.write([{ op: 'delete', key }], this.noStamp(o));
-    await this.write([{ type: 'delete', key }], o.signal, o.stamp);
+    await this.write([{ type: 'delete', cf: DEFAULT_CF, key }], o.signal, o.stamp);
   }
 
   /** Writes many pairs: atomic per region, not across regions (transactions are for that). */
@@ -353,7 +354,7 @@ export class PeerKV {
     if (pairs.length === 0) return;
     if (this.mvcc) return this.mvcc.write(pairs.map((p) => ({ op: 'put' as const, key: p.key, value: p.value })), o.signal);
     await this.write(
-      pairs.map((p) => ({ type: 'put' as const, key: p.key, value: p.value })),
+      pairs.map((p) => ({ type: 'put' as const, cf: DEFAULT_CF, key: p.key, value: p.value })),
       o.signal,
     );
   }
@@ -363,7 +364,7 @@ export class PeerKV {
     checkKey(start);
     if (compareKeys(start, end) >= 0) return;
     if (this.mvcc) return this.mvcc.deleteRange(start, end, o.signal);
-    await this.write([{ type: 'deleteRange', start, end }], o.signal);
+    await this.write([{ type: 'deleteRange', cf: DEFAULT_CF, start, end }], o.signal);
   }
 
   /**
@@ -1028,7 +1029,7 @@ function opInRegion(op: KvOp, region: RegionRoute['region']): boolean {
 function clipRange(op: Extract<KvOp, { type: 'deleteRange' }>, region: RegionRoute['region']): KvOp {
   const start = compareKeys(region.startKey, op.start) > 0 ? region.startKey : op.start;
   const end = region.endKey.length > 0 && compareKeys(region.endKey, op.end) < 0 ? region.endKey : op.end;
-  return { type: 'deleteRange', start, end };
+  return { type: 'deleteRange', cf: DEFAULT_CF, start, end };
 }
 
 function isStatusSource(x: unknown): x is StatusSource {

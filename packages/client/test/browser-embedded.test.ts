@@ -192,10 +192,10 @@ describe('TabWriter', () => {
       };
       const writer = new TabWriter(view, 500, async () => undefined);
       const stamp = { clientId: 'tab-3', seq: 1 };
-      await writer.write(stamp, [{ type: 'put', key: t('b'), value: t('1') }, { type: 'put', key: t('x'), value: t('2') }]);
+      await writer.write(stamp, [{ type: 'put', cf: 'default', key: t('b'), value: t('1') }, { type: 'put', cf: 'default', key: t('x'), value: t('2') }]);
       expect(lookups).toBeGreaterThan(2);
-      await writer.write({ clientId: 'tab-3', seq: 2 }, [{ type: 'put', key: t('x'), value: t('3') }]);
-      await writer.write(stamp, [{ type: 'put', key: t('b'), value: t('1') }, { type: 'put', key: t('x'), value: t('2') }]);
+      await writer.write({ clientId: 'tab-3', seq: 2 }, [{ type: 'put', cf: 'default', key: t('x'), value: t('3') }]);
+      await writer.write(stamp, [{ type: 'put', cf: 'default', key: t('b'), value: t('1') }, { type: 'put', cf: 'default', key: t('x'), value: t('2') }]);
       const kv = new PeerKV({ pd: local, stores: local });
       expect(s((await kv.get(t('b')))!)).toBe('1');
       expect(s((await kv.get(t('x')))!)).toBe('3');

@@ -35,7 +35,7 @@ describe('RemoteKvService', () => {
     expect(await p.scan(1, epoch, { start: t(''), limit: 5 })).toEqual({ ok: true, value: [{ key: t('a'), value: t('1') }] });
     const nl = { kind: 'NotLeader' as const, regionId: 1, leaderHint: { id: 7, storeId: 3, role: 'voter' as const } };
     const u = new RemoteKvService(2, fake(respond({ type: 'unit', result: { ok: false, error: nl } })));
-    expect(await u.write(1, epoch, 'c', 1, [{ type: 'delete', key: t('k') }])).toEqual({ ok: false, error: nl });
+    expect(await u.write(1, epoch, 'c', 1, [{ type: 'delete', cf: 'default', key: t('k') }])).toEqual({ ok: false, error: nl });
   });
 
   it('waits on the transport a slack longer than the store-side timeout', async () => {

@@ -74,17 +74,17 @@ describe('safety: at-most-once never answers "applied" for a write it did not ap
     const region = leader.regionForKey(t('a'))!;
     // seq 1's first attempt is lost; 1,074 later writes of the client succeed.
     for (let seq = 2; seq <= 1075; seq++) {
-      const r = await leader.write(region.id, region.epoch, 'client-1', seq, [{ type: 'put', key: t(keyOf(seq)), value: t('v') }], { ackFloor: 1 });
+      const r = await leader.write(region.id, region.epoch, 'client-1', seq, [{ type: 'put', cf: 'default', key: t(keyOf(seq)), value: t('v') }], { ackFloor: 1 });
       // Past the window the store refuses with an explicit error (never "applied" without applying).
       if (!r.ok) expect(['ServerIsBusy']).toContain(r.error.kind);
     }
-    const retry = await leader.write(region.id, region.epoch, 'client-1', 1, [{ type: 'put', key: t('first'), value: t('1') }], { ackFloor: 1 });
+    const retry = await leader.write(region.id, region.epoch, 'client-1', 1, [{ type: 'put', cf: 'default', key: t('first'), value: t('1') }], { ackFloor: 1 });
     const kv = new PeerKV({ pd: c, stores: c });
     // Applied and readable, or refused by name (the client broke its window): never "ok" without the value.
     if (retry.ok) expect(s((await kv.get(t('first')))!)).toBe('1');
     else expect(retry.error.kind).toBe('ServerIsBusy');
     // Once the client acknowledges, its window frees and the write goes through.
-    const again = await leader.write(region.id, region.epoch, 'client-1', 1076, [{ type: 'put', key: t('first'), value: t('2') }], { ackFloor: 1076 });
+    const again = await leader.write(region.id, region.epoch, 'client-1', 1076, [{ type: 'put', cf: 'default', key: t('first'), value: t('2') }], { ackFloor: 1076 });
     expect(again.ok).toBe(true);
     expect(s((await kv.get(t('first')))!)).toBe('2');
   });
@@ -136,8 +136,8 @@ describe('safety: at-most-once never answers "applied" for a write it did not ap
     c = await cluster();
     const leader = await leaderOf(c, 2);
     const region = leader.regionForKey(t('a'))!;
-    expect((await leader.write(region.id, region.epoch, 'c', 5, [{ type: 'put', key: t('x'), value: t('5') }], { ackFloor: 5 })).ok).toBe(true);
-    const late = await leader.write(region.id, region.epoch, 'c', 3, [{ type: 'put', key: t('x'), value: t('3') }], { ackFloor: 3 });
+    expect((await leader.write(region.id, region.epoch, 'c', 5, [{ type: 'put', cf: 'default', key: t('x'), value: t('5') }], { ackFloor: 5 })).ok).toBe(true);
+    const late = await leader.write(region.id, region.epoch, 'c', 3, [{ type: 'put', cf: 'default', key: t('x'), value: t('3') }], { ackFloor: 3 });
     expect(late.ok).toBe(false);
     if (!late.ok) expect(late.error.kind).toBe('StaleWrite');
     const kv = new PeerKV({ pd: c, stores: c });
@@ -157,7 +157,7 @@ describe('safety: replicas of a split region are identical (defect 2)', () => {
     const split = leader.split(region.id, region.epoch, t('m'), 3, region.peers.map((p) => 300 + p.storeId));
     const leftEpoch: RegionEpoch = { ...region.epoch, version: region.epoch.version + 1 };
     await split;
-    const left = await leader.write(region.id, leftEpoch, 'tab', 7, [{ type: 'put', key: t('a'), value: t('L') }], { ackFloor: 7 });
+    const left = await leader.write(region.id, leftEpoch, 'tab', 7, [{ type: 'put', cf: 'default', key: t('a'), value: t('L') }], { ackFloor: 7 });
     expect(left.ok).toBe(true);
     await until(() => [...c.stores.values()].every((x) => x.regionIds().includes(3)));
     // The right part of the same logical write (same stamp) must apply in the right half.
@@ -165,7 +165,7 @@ describe('safety: replicas of a split region are identical (defect 2)', () => {
     await until(async () => (await c.getRegion(t('z')))?.region.id === 3);
     const rightLeader = await leaderOf(c, 3);
     const right = rightLeader.regionForKey(t('z'))!;
-    const r = await rightLeader.write(right.id, right.epoch, 'tab', 7, [{ type: 'put', key: t('z'), value: t('R') }], { ackFloor: 7 });
+    const r = await rightLeader.write(right.id, right.epoch, 'tab', 7, [{ type: 'put', cf: 'default', key: t('z'), value: t('R') }], { ackFloor: 7 });
     expect(r.ok).toBe(true);
     expect(s((await kv.get(t('z')))!)).toBe('R');
     // Every replica at the same applied index holds the same data and records.
@@ -189,12 +189,12 @@ describe('safety: replicas of a split region are identical (defect 2)', () => {
     const split = leader.split(region.id, region.epoch, t('m'), 3, region.peers.map((p) => 300 + p.storeId));
     // Proposed in the same round as the split (no await between), so it passes the epoch
     // check and applies right after the split entry, in the same batch.
-    const left = leader.write(region.id, region.epoch, 'tab', 9, [{ type: 'put', key: t('a'), value: t('L') }], { ackFloor: 9 });
+    const left = leader.write(region.id, region.epoch, 'tab', 9, [{ type: 'put', cf: 'default', key: t('a'), value: t('L') }], { ackFloor: 9 });
     await split;
     await left;
     const rightLeader = await leaderOf(c, 3);
     const right = rightLeader.regionForKey(t('z'))!;
-    expect((await rightLeader.write(right.id, right.epoch, 'tab', 9, [{ type: 'put', key: t('z'), value: t('R') }], { ackFloor: 9 })).ok).toBe(true);
+    expect((await rightLeader.write(right.id, right.epoch, 'tab', 9, [{ type: 'put', cf: 'default', key: t('z'), value: t('R') }], { ackFloor: 9 })).ok).toBe(true);
     const kv = new PeerKV({ pd: c, stores: c });
     const v = await kv.get(t('z'));
     return v ? s(v) : undefined;

@@ -8,20 +8,20 @@
  * - 4 put, 5 delete, 6 deleteRange: the same op preceded by its column family name, used
  *   only when `cf` is present and not `default`.
  * An op in `default` is always written with tags 1..3, so one op has one encoding; it
- * decodes with `cf` absent.
+ * decodes with `cf: 'default'`. Every op names its column family: no path can drop one.
  */
 import type { ByteReader, ByteWriter } from './bytes.ts';
 import { DecodeError } from './errors.ts';
 import { CF_NAME_BYTES_MAX, CF_NAME_LENGTH_MAX, KEY_BYTES_MAX, OPS_MAX, VALUE_BYTES_MAX } from './limits.ts';
 
-/** The column family an op without `cf` writes to. */
+/** The column family of user values (raw data model) and of MVCC values. */
 export const DEFAULT_CF = 'default';
 
-/** One key-value mutation, in column family `cf` (absent: `default`). */
+/** One key-value mutation, in column family `cf`. */
 export type KvOp =
-  | { type: 'put'; cf?: string; key: Uint8Array; value: Uint8Array }
-  | { type: 'delete'; cf?: string; key: Uint8Array }
-  | { type: 'deleteRange'; cf?: string; start: Uint8Array; end: Uint8Array };
+  | { type: 'put'; cf: string; key: Uint8Array; value: Uint8Array }
+  | { type: 'delete'; cf: string; key: Uint8Array }
+  | { type: 'deleteRange'; cf: string; start: Uint8Array; end: Uint8Array };
 
 /** Wire tags of ops in `default` (no cf on the wire). */
 const OP_TAGS = { put: 1, delete: 2, deleteRange: 3 } as const;
@@ -37,7 +37,7 @@ export function isCfName(cf: string): boolean {
 
 /** Writes one op: its tag, its cf when not `default`, its keys and value (paired with `readKvOp`). */
 export function writeKvOp(w: ByteWriter, op: KvOp): void {
-  const cf = op.cf ?? DEFAULT_CF;
+  const cf = op.cf;
   if (cf === DEFAULT_CF) {
     w.varUint(OP_TAGS[op.type]);
   } else {
@@ -67,7 +67,7 @@ function readCf(r: ByteReader): string {
 export function readKvOp(r: ByteReader): KvOp {
   const tag = r.varUint();
   if (tag < OP_TAGS.put || tag > OP_TAGS.deleteRange + CF_TAG_OFFSET) throw new DecodeError('UnknownTag', `op type ${tag}`);
-  const cf = tag > CF_TAG_OFFSET ? { cf: readCf(r) } : {};
+  const cf = { cf: tag > CF_TAG_OFFSET ? readCf(r) : DEFAULT_CF };
   const type = tag > CF_TAG_OFFSET ? tag - CF_TAG_OFFSET : tag;
   if (type === OP_TAGS.put) {
     const key = r.bytes(KEY_BYTES_MAX, 'key');

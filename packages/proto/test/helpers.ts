@@ -95,9 +95,8 @@ export const arbHeartbeat: fc.Arbitrary<RegionHeartbeat> = fc.record({
   term: fc.maxSafeNat(),
 });
 
-/** A column family: absent, `default` or another valid name. */
-const arbCf: fc.Arbitrary<{ cf?: string }> = fc.oneof(
-  fc.constant({}),
+/** A column family: `default` or another valid name. */
+const arbCf: fc.Arbitrary<{ cf: string }> = fc.oneof(
   fc.constant({ cf: 'default' }),
   fc.string({ minLength: 1, maxLength: 64 }).map((cf) => ({ cf })),
 );
@@ -107,13 +106,6 @@ export const arbKvOp: fc.Arbitrary<KvOp> = fc.oneof(
   fc.tuple(arbCf, bytes()).map(([cf, key]): KvOp => ({ type: 'delete', ...cf, key })),
   fc.tuple(arbCf, bytes(), bytes()).map(([cf, start, end]): KvOp => ({ type: 'deleteRange', ...cf, start, end })),
 );
-
-/** `op` as it decodes: `cf: 'default'` is written without its name and comes back absent. */
-export function normalizedOp(op: KvOp): KvOp {
-  if (op.cf !== 'default') return op;
-  const { cf: _cf, ...rest } = op;
-  return rest as KvOp;
-}
 
 /** A u64 as a bigint. */
 export const arbU64: fc.Arbitrary<bigint> = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });

@@ -17,7 +17,7 @@ import { decodeConfChangeContext, type Command, type KvOp, type SafeTsCommand, t
 import { applyTxn } from './txn/apply-txn.ts';
 import { stageDedupRecords } from './dedup.ts';
 import { assertDataModel } from './data-model.ts';
-import { DATA_CF, META_CF, regionStateKey, safeTsKey, type DataModel } from './keys.ts';
+import { META_CF, regionStateKey, safeTsKey, type DataModel } from './keys.ts';
 import { encodeRegionState, ok, rolesOf, type ApplyContext, type ApplyEffects, type RegionPeer, type Result } from './peer.ts';
 
 export type { ApplyContext, ApplyEffects, RegionStateMachine } from './peer.ts';
@@ -157,7 +157,7 @@ export class ColumnFamilyMismatchError extends Error {
 
 /** Why `op` may not apply in `region` (its keys moved away in a split), or undefined when it may. */
 function opProblem(op: KvOp, region: Region, dataCfs: readonly string[]): RegionError | undefined {
-  const cf = opCf(op);
+  const cf = op.cf;
   if (!dataCfs.includes(cf)) throw new ColumnFamilyMismatchError(`a committed write names column family '${cf}', which this store does not declare (${dataCfs.join(', ')})`);
   const key = op.type === 'deleteRange' ? op.start : op.key;
   if (!regionContainsKey(region, key)) return { kind: 'EpochNotMatch', currentRegions: [region] };
@@ -203,13 +203,8 @@ function applyWrite(cmd: WriteCommand, a: ApplyContext): Result<void> {
   return ok();
 }
 
-/** The column family `op` writes (`default` when it names none). */
-export function opCf(op: KvOp): string {
-  return (op as { cf?: string }).cf ?? DATA_CF;
-}
-
 function applyOp(kv: WriteBatch, op: KvOp): void {
-  const cf = opCf(op);
+  const cf = op.cf;
   if (op.type === 'put') kv.put(cf, op.key, op.value);
   else if (op.type === 'delete') kv.delete(cf, op.key);
   else kv.deleteRange(cf, op.start, op.end);

@@ -4,6 +4,7 @@
  * on values. A failed check throws `StoreRequestError('BadField')` naming the field; nothing
  * here throws anything else, whatever the input.
  */
+import { isCfName } from '@peerkv/proto';
 import { COMMAND_KEY_BYTES_MAX, COMMAND_OPS_MAX, COMMAND_PEERS_MAX, COMMAND_VALUE_BYTES_MAX } from './command.ts';
 import { StoreRequestError } from './request-types.ts';
 
@@ -118,6 +119,7 @@ export class FieldCheck {
     this.array(name, COMMAND_OPS_MAX, (item, n) => {
       const op = this.object(n, item);
       const type = this.oneOf(`${n}.type`, ['put', 'delete', 'deleteRange'], op.type);
+      if (typeof op.cf !== 'string' || !isCfName(op.cf)) this.fail(`${n}.cf`, 'a column family name', op.cf);
       if (type === 'deleteRange') {
         this.bytes(`${n}.start`, COMMAND_KEY_BYTES_MAX, op.start);
         this.bytes(`${n}.end`, COMMAND_KEY_BYTES_MAX, op.end);

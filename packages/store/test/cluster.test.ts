@@ -100,7 +100,7 @@ let seq = 0;
 async function put(c: Cluster, regionId: number, key: string, value: string): Promise<Result<void>> {
   const leader = await c.leaderOf(regionId);
   const region = leader.status().regions.find((r) => r.regionId === regionId)!;
-  return leader.write(regionId, region.epoch, 'client-a', ++seq, [{ type: 'put', key: k(key), value: k(value) }]);
+  return leader.write(regionId, region.epoch, 'client-a', ++seq, [{ type: 'put', cf: 'default', key: k(key), value: k(value) }]);
 }
 
 async function get(c: Cluster, regionId: number, key: string): Promise<string | undefined> {
@@ -163,10 +163,10 @@ describe('store cluster in one process', () => {
     c.store(1).campaign(R);
     const leader = await c.leaderOf(R);
     const epoch = leader.status().regions[0].epoch;
-    must(await leader.write(R, epoch, 'dup', 1, [{ type: 'put', key: k('a'), value: k('first') }]));
-    must(await leader.write(R, epoch, 'dup', 2, [{ type: 'put', key: k('a'), value: k('second') }]));
+    must(await leader.write(R, epoch, 'dup', 1, [{ type: 'put', cf: 'default', key: k('a'), value: k('first') }]));
+    must(await leader.write(R, epoch, 'dup', 2, [{ type: 'put', cf: 'default', key: k('a'), value: k('second') }]));
     // A late retry of seq 1 must not overwrite the later write.
-    must(await leader.write(R, epoch, 'dup', 1, [{ type: 'put', key: k('a'), value: k('first') }]));
+    must(await leader.write(R, epoch, 'dup', 1, [{ type: 'put', cf: 'default', key: k('a'), value: k('first') }]));
     expect(await get(c, R, 'a')).toBe('second');
   });
 
@@ -219,11 +219,11 @@ describe('store cluster in one process', () => {
     await until(() => [1, 2, 3].every((id) => c.store(id).regionIds().includes(3)));
     expect(await get(c, R, 'b')).toBe('v-b');
     expect(await get(c, 3, 'x')).toBe('v-x');
-    const stale = await (await c.leaderOf(R)).write(R, oldEpoch, 'c', 1, [{ type: 'put', key: k('c'), value: k('1') }]);
+    const stale = await (await c.leaderOf(R)).write(R, oldEpoch, 'c', 1, [{ type: 'put', cf: 'default', key: k('c'), value: k('1') }]);
     expect(stale.ok).toBe(false);
     if (!stale.ok) expect(stale.error.kind).toBe('EpochNotMatch');
     const left = (await c.leaderOf(R)).status().regions.find((r) => r.regionId === R)!;
-    const wrong = await (await c.leaderOf(R)).write(R, left.epoch, 'c', 2, [{ type: 'put', key: k('z'), value: k('1') }]);
+    const wrong = await (await c.leaderOf(R)).write(R, left.epoch, 'c', 2, [{ type: 'put', cf: 'default', key: k('z'), value: k('1') }]);
     expect(!wrong.ok && wrong.error.kind).toBe('KeyNotInRegion');
     must(await put(c, 3, 'y', 'v-y'));
     expect(await get(c, 3, 'y')).toBe('v-y');

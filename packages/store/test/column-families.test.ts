@@ -109,7 +109,7 @@ describe('column families', () => {
     }
     const seen = nodes.get(1)!.applied.filter((c) => c.type === 'write');
     expect(seen).toHaveLength(30);
-    expect(seen[0].ops.map((op) => op.cf ?? 'default')).toEqual(DATA_CFS);
+    expect(seen[0].ops.map((op) => op.cf)).toEqual(DATA_CFS);
     expect(seen.map((c) => c.index)).toEqual([...seen.map((c) => c.index)].sort((a, b) => a - b));
     expect(nodes.get(1)!.store.status().stoppedReason).toBeUndefined();
     // An observer added later sees what applies from then on, until it stops.
@@ -121,7 +121,7 @@ describe('column families', () => {
     expect((await leader.write(2, region.epoch, 'c', ++seq, DATA_CFS.map((cf) => ({ type: 'delete', cf, key: k('k99') }) as KvOp))).ok).toBe(true);
     await until('store 2 applied the delete', async () => !(await pairsOf(nodes.get(2)!.engine, 'extra')).some((p) => p.startsWith('k99')));
     expect(late).toHaveLength(1);
-    expect(late[0].ops.map((op) => op.cf ?? 'default')).toEqual(DATA_CFS);
+    expect(late[0].ops.map((op) => op.cf)).toEqual(DATA_CFS);
 
     // Size: region heartbeats count every column family's keys.
     await until('a heartbeat counting every column family', () => pd.heartbeats.some((h) => h.region.id === 2 && h.approximateKeys === 30 * DATA_CFS.length));

@@ -12,9 +12,9 @@ const hex = (x: Uint8Array): string => Array.from(x, (v) => v.toString(16).padSt
 const unhex = (s: string): Uint8Array => Uint8Array.from(s.match(/../g) ?? [], (x) => parseInt(x, 16));
 
 const ops: KvOp[] = [
-  { type: 'put', key: b('k'), value: b('v') },
-  { type: 'delete', key: b('d') },
-  { type: 'deleteRange', start: b('a'), end: b('z') },
+  { type: 'put', cf: 'default', key: b('k'), value: b('v') },
+  { type: 'delete', cf: 'default', key: b('d') },
+  { type: 'deleteRange', cf: 'default', start: b('a'), end: b('z') },
 ];
 const peers = [
   { id: 11, storeId: 1, role: 'voter' as const },

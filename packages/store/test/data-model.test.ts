@@ -226,7 +226,7 @@ describe('mvcc data model', () => {
     const leader = await leaderOf(2);
     const epoch = (await regionOf(2)).epoch;
     const raw: StoreRequest[] = [
-      { type: 'write', regionId: 2, epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', key: key('a'), value: key('A') }] },
+      { type: 'write', regionId: 2, epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', cf: 'default', key: key('a'), value: key('A') }] },
       { type: 'get', regionId: 2, epoch, key: key('a'), consistency: 'linearizable' },
       { type: 'scan', regionId: 2, epoch, range: { start: key('a'), limit: 10 }, consistency: 'linearizable' },
     ];
@@ -294,7 +294,7 @@ describe('apply of a command of the other model', () => {
     ({ peer: { region, regionId: 2, mutations: {} }, kv: { put: () => undefined, delete: () => undefined }, dataCfs: MVCC_CFS, dataModel, applied: [] }) as unknown as Parameters<typeof COMMAND_HANDLERS.write>[1];
 
   it('a raw write in an mvcc store, a txn command in a raw one: DataModelMismatchError', () => {
-    const write: WriteCommand = { type: 'write', clientId: 'c', seq: 1, ackFloor: 0, stampMs: 0, ops: [{ type: 'put', key: key('a'), value: key('A') }] };
+    const write: WriteCommand = { type: 'write', clientId: 'c', seq: 1, ackFloor: 0, stampMs: 0, ops: [{ type: 'put', cf: 'default', key: key('a'), value: key('A') }] };
     expect(() => COMMAND_HANDLERS.write(write, context('mvcc'))).toThrow(DataModelMismatchError);
     expect(() => COMMAND_HANDLERS.txn({ type: 'txn', ops: [deleteLock(key('a'))] }, context('raw'))).toThrow(/committed 'txn' command writes mvcc keys, but this store's data model is 'raw'/);
     expect(COMMAND_HANDLERS.txn({ type: 'txn', ops: [deleteLock(key('a'))] }, context('mvcc')).ok).toBe(true);

@@ -32,7 +32,7 @@ describe('hibernation', () => {
       // Twenty ticks later no region produced work.
       expect(s.status().counters.rounds).toBe(rounds);
       const target = region(77);
-      const w = await s.write(77, target.epoch, 'c', 1, [{ type: 'put', key: target.startKey, value: new Uint8Array([1]) }]);
+      const w = await s.write(77, target.epoch, 'c', 1, [{ type: 'put', cf: 'default', key: target.startKey, value: new Uint8Array([1]) }]);
       expect(w.ok).toBe(true);
       expect(s.status().regions.find((r) => r.regionId === 77)!.hibernating).toBe(false);
       expect(asleep()).toBe(n - 1);

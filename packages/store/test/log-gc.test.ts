@@ -39,7 +39,7 @@ async function startCluster(lagMax: number): Promise<{ region: Region; leader: S
 
 async function writes(leader: Store, region: Region, from: number, n: number): Promise<void> {
   for (let i = from; i < from + n; i++) {
-    const r = await leader.write(2, region.epoch, 'c', i, [{ type: 'put', key: enc.encode(`k${i}`), value: new Uint8Array([i & 0xff]) }]);
+    const r = await leader.write(2, region.epoch, 'c', i, [{ type: 'put', cf: 'default', key: enc.encode(`k${i}`), value: new Uint8Array([i & 0xff]) }]);
     expect(r.ok).toBe(true);
   }
 }

@@ -27,10 +27,11 @@ const region: fc.Arbitrary<Region> = fc.record({ id, startKey: key, endKey: key,
 const text = fc.string({ maxLength: 30 });
 const consistency = fc.constantFrom('linearizable' as const, 'follower' as const, 'stale' as const);
 const timed = fc.option(fc.nat(100_000), { nil: undefined }).map((t) => (t === undefined ? {} : { timeoutMs: t }));
+const cf = fc.constantFrom('default', 'lock', 'write');
 const op = fc.oneof(
-  fc.record({ type: fc.constant('put' as const), key, value: fc.uint8Array({ maxLength: 20 }) }),
-  fc.record({ type: fc.constant('delete' as const), key }),
-  fc.record({ type: fc.constant('deleteRange' as const), start: key, end: key }),
+  fc.record({ type: fc.constant('put' as const), cf, key, value: fc.uint8Array({ maxLength: 20 }) }),
+  fc.record({ type: fc.constant('delete' as const), cf, key }),
+  fc.record({ type: fc.constant('deleteRange' as const), cf, start: key, end: key }),
 );
 const range = fc.record({ start: key, end: key, limit: fc.oneof(fc.nat(1000), fc.constant(Infinity)), reverse: fc.boolean() }, { requiredKeys: ['start', 'limit', 'reverse'] });
 

@@ -21,9 +21,9 @@ const REQUESTS: [StoreRequest, string][] = [
       seq: 9,
       ackFloor: 4,
       ops: [
-        { type: 'put', key: k, value: k },
-        { type: 'delete', key: k },
-        { type: 'deleteRange', start: k, end: new Uint8Array([9]) },
+        { type: 'put', cf: 'default', key: k, value: k },
+        { type: 'delete', cf: 'default', key: k },
+        { type: 'deleteRange', cf: 'default', start: k, end: new Uint8Array([9]) },
       ],
       timeoutMs: 1234,
     },

@@ -86,7 +86,7 @@ describe('serveStore over LocalRpc', () => {
     const leader = await c.leader();
     const follower = [...c.stores.keys()].find((id) => id !== leader.storeId)!;
     const epoch = { confVer: 1, version: 1 };
-    const w = await c.call(follower, leader.storeId, { type: 'write', regionId: R, epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', key: k('a'), value: k('1') }, { type: 'put', key: k('b'), value: k('2') }] });
+    const w = await c.call(follower, leader.storeId, { type: 'write', regionId: R, epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', cf: 'default', key: k('a'), value: k('1') }, { type: 'put', cf: 'default', key: k('b'), value: k('2') }] });
     expect(w).toEqual({ type: 'unit', result: { ok: true, value: undefined } });
     expect(await c.call(follower, leader.storeId, { type: 'get', regionId: R, epoch, key: k('a'), consistency: 'linearizable' })).toEqual({ type: 'value', result: { ok: true, value: k('1') } });
     expect(await c.call(follower, leader.storeId, { type: 'get', regionId: R, epoch, key: k('zz'), consistency: 'linearizable', timeoutMs: 1000 })).toEqual({ type: 'value', result: { ok: true, value: undefined } });

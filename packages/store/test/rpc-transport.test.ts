@@ -31,7 +31,7 @@ describe('bindStore', () => {
     await expect.poll(() => nodes.every((n) => n.t.peers().length === 1), { timeout: 5000 }).toBe(true);
     nodes[0].store.campaign(2);
     await expect.poll(() => nodes[0].store.status().regions[0].role, { timeout: 5000 }).toBe('leader');
-    const put = encodeStoreRequest({ type: 'write', regionId: 2, epoch: region.epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', key: new Uint8Array([1]), value: new Uint8Array([9]) }] });
+    const put = encodeStoreRequest({ type: 'write', regionId: 2, epoch: region.epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', cf: 'default', key: new Uint8Array([1]), value: new Uint8Array([9]) }] });
     expect(decodeStoreResponse(await nodes[1].t.request(1, put))).toEqual({ type: 'unit', result: { ok: true, value: undefined } });
     const get = encodeStoreRequest({ type: 'get', regionId: 2, epoch: region.epoch, key: new Uint8Array([1]), consistency: 'follower' });
     expect(decodeStoreResponse(await nodes[0].t.request(2, get))).toEqual({ type: 'value', result: { ok: true, value: new Uint8Array([9]) } });

@@ -103,14 +103,18 @@ describe('Store.handle refuses bad input with a typed error', () => {
     expect(await outcome(s, { type: 'get', regionId: 2, epoch, key: t('k'), consistency: 'sometimes' })).toBe('StoreRequestError:BadField');
     expect(await outcome(s, { type: 'get', regionId: 2, epoch: { confVer: 1 }, key: t('k'), consistency: 'stale' })).toBe('StoreRequestError:BadField');
     expect(await outcome(s, { type: 'get', regionId: 2, epoch, key: t('k'), consistency: 'stale', timeoutMs: 'soon' })).toBe('StoreRequestError:BadField');
-    expect(await outcome(s, { type: 'write', regionId: 2, epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', key: t('k') }] })).toBe('StoreRequestError:BadField');
+    expect(await outcome(s, { type: 'write', regionId: 2, epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', cf: 'default', key: t('k') }] })).toBe('StoreRequestError:BadField');
+    // Every op names its column family, and only one this store declares (another would stop every replica's apply).
+    expect(await outcome(s, { type: 'write', regionId: 2, epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', key: t('k'), value: t('v') }] })).toBe('StoreRequestError:BadField');
+    expect(await outcome(s, { type: 'write', regionId: 2, epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', cf: '', key: t('k'), value: t('v') }] })).toBe('StoreRequestError:BadField');
+    expect(await outcome(s, { type: 'write', regionId: 2, epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', cf: 'lock', key: t('k'), value: t('v') }] })).toBe('StoreRequestError:BadField');
     expect(await outcome(s, { type: 'write', regionId: 2, epoch, clientId: 'c', seq: -1, ops: [] })).toBe('StoreRequestError:BadField');
     expect(await outcome(s, { type: 'write', regionId: 2, epoch, clientId: 'c', seq: 1, ops: 'put' })).toBe('StoreRequestError:BadField');
     expect(await outcome(s, { type: 'scan', regionId: 2, epoch, range: { start: t('a'), limit: '9' }, consistency: 'stale' })).toBe('StoreRequestError:BadField');
     expect(await outcome(s, { type: 'changePeers', regionId: 2, changes: [{ type: 'addNode', peer: { id: 5, storeId: 2, role: 'boss' } }] })).toBe('StoreRequestError:BadField');
     expect(await outcome(s, { type: 'split', regionId: 2, epoch, splitKey: t('m'), newRegionId: 3, newPeerIds: [1.5] })).toBe('StoreRequestError:BadField');
     // The same requests well formed run.
-    expect(await outcome(s, { type: 'write', regionId: 2, epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', key: t('k'), value: t('v') }] })).toBe('ok:true');
+    expect(await outcome(s, { type: 'write', regionId: 2, epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', cf: 'default', key: t('k'), value: t('v') }] })).toBe('ok:true');
     expect(await outcome(s, { type: 'get', regionId: 2, epoch, key: t('k'), consistency: 'linearizable' })).toBe('ok:true');
     // The positional wrappers go through the same check.
     await expect(s.get(2, epoch, 'k' as unknown as Uint8Array)).rejects.toBeInstanceOf(StoreRequestError);
@@ -149,7 +153,7 @@ describe('Store.handle refuses bad input with a typed error', () => {
 /** Writes `n` keys k000.. with `value`, 100 per write. */
 async function fill(s: Store, n: number, value: string, seq: { n: number }): Promise<void> {
   for (let i = 0; i < n; i += 100) {
-    const ops = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({ type: 'put' as const, key: t(`k${String(i + j).padStart(3, '0')}`), value: t(value) }));
+    const ops = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({ type: 'put' as const, cf: 'default', key: t(`k${String(i + j).padStart(3, '0')}`), value: t(value) }));
     expect((await s.write(2, REGION.epoch, 'c', ++seq.n, ops)).ok).toBe(true);
   }
 }

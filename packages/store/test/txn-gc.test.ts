@@ -31,7 +31,7 @@ async function scanAt(at: bigint): Promise<string[]> {
 /** Ops of the txn commands every replica applied after `from` (per store), by cf and type. */
 function appliedOpsSince(from: Map<number, number>): Map<number, string[]> {
   const out = new Map<number, string[]>();
-  for (const [id, n] of stores) out.set(id, n.applied.slice(from.get(id)).filter((c) => c.type === 'txn').flatMap((c) => c.ops.map((op) => `${op.cf ?? CF_DEFAULT}:${op.type}`)));
+  for (const [id, n] of stores) out.set(id, n.applied.slice(from.get(id)).filter((c) => c.type === 'txn').flatMap((c) => c.ops.map((op) => `${op.cf}:${op.type}`)));
   return out;
 }
 

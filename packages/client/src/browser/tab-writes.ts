@@ -10,6 +10,7 @@
 import type { Region } from '@peerkv/pd';
 import { compareKeys, regionContainsKey } from '@peerkv/pd';
 import type { RegionError } from '@peerkv/pd';
+import { DEFAULT_CF } from '@peerkv/proto';
 import type { KvOp } from '@peerkv/store';
 import { PeerKVError } from '../errors.ts';
 import type { WriteStamp } from '../client.ts';
@@ -131,5 +132,5 @@ export class TabWriter {
 function clip(op: Extract<KvOp, { type: 'deleteRange' }>, region: Region): KvOp {
   const start = regionContainsKey(region, op.start) ? op.start : region.startKey;
   const end = region.endKey.length > 0 && compareKeys(region.endKey, op.end) < 0 ? region.endKey : op.end;
-  return { type: 'deleteRange', start, end };
+  return { type: 'deleteRange', cf: DEFAULT_CF, start, end };
 }

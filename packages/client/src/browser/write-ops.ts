@@ -3,6 +3,7 @@
  * keys within `KEY_BYTES_MAX`, values within `VALUE_BYTES_MAX`); an empty range drops out.
  */
 import { compareKeys } from '@peerkv/pd';
+import { DEFAULT_CF } from '@peerkv/proto';
 import type { KvOp } from '@peerkv/store';
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../client.ts';
 import { BrowserKvError, type WriteRequest } from './protocol.ts';
@@ -11,16 +12,16 @@ import { BrowserKvError, type WriteRequest } from './protocol.ts';
 export function writeOps(req: WriteRequest): KvOp[] {
   switch (req.op) {
     case 'put':
-      return [{ type: 'put', key: checkKey(req.key), value: checkValue(req.value) }];
+      return [{ type: 'put', cf: DEFAULT_CF, key: checkKey(req.key), value: checkValue(req.value) }];
     case 'delete':
-      return [{ type: 'delete', key: checkKey(req.key) }];
+      return [{ type: 'delete', cf: DEFAULT_CF, key: checkKey(req.key) }];
     case 'batchPut':
-      return req.pairs.map((p) => ({ type: 'put' as const, key: checkKey(p.key), value: checkValue(p.value) }));
+      return req.pairs.map((p) => ({ type: 'put' as const, cf: DEFAULT_CF, key: checkKey(p.key), value: checkValue(p.value) }));
     case 'batchDelete':
-      return req.keys.map((k) => ({ type: 'delete' as const, key: checkKey(k) }));
+      return req.keys.map((k) => ({ type: 'delete' as const, cf: DEFAULT_CF, key: checkKey(k) }));
     case 'deleteRange':
       checkKey(req.start);
-      return compareKeys(req.start, req.end) < 0 ? [{ type: 'deleteRange', start: req.start, end: req.end }] : [];
+      return compareKeys(req.start, req.end) < 0 ? [{ type: 'deleteRange', cf: DEFAULT_CF, start: req.start, end: req.end }] : [];
   }
 }
 

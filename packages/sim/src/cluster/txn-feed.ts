@@ -55,7 +55,7 @@ export class CommittedChanges implements ApplyObserver {
     if (cmd.type !== 'txn') return;
     for (const op of cmd.ops) {
       if (op.type !== 'put') continue;
-      const cf = (op as { cf?: string }).cf ?? CF_DEFAULT;
+      const cf = op.cf;
       if (cf === CF_DEFAULT) {
         const { key, ts } = decodeMvccKey(op.key);
         this.longValues.set(changeId(key, ts), op.value);

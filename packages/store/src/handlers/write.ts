@@ -5,6 +5,7 @@
 import { compareKeys } from '@peerkv/pd';
 import { encodeCommand } from '../command.ts';
 import { RegionPeer } from '../peer.ts';
+import { StoreRequestError } from '../request-types.ts';
 import type { Handler } from './handler.ts';
 import { requestOptions, requireRawModel } from './handler.ts';
 
@@ -15,6 +16,10 @@ import { requestOptions, requireRawModel } from './handler.ts';
 export const handleWrite: Handler<'write'> = async (env, q, o) => {
   env.ctx.assertOpen();
   requireRawModel(env, 'write');
+  // A column family this store does not declare would stop every replica's apply: refused here.
+  for (const op of q.ops) {
+    if (!env.ctx.dataCfs.includes(op.cf)) throw new StoreRequestError('BadField', `write.ops: column family '${op.cf}' is not one of this store's (${env.ctx.dataCfs.join(', ')})`);
+  }
   const keys = q.ops.map((op) => (op.type === 'deleteRange' ? op.start : op.key));
   const checked = env.requests.checkRequest(q.regionId, q.epoch, keys, true);
   if (!(checked instanceof RegionPeer)) return { ok: false, error: checked };

@@ -13,7 +13,6 @@ import { regionContainsKey } from '@peerkv/pd';
 import { CF_LOCK, decodeKey, decodeMvccKey } from '@peerkv/txn';
 import type { KvOp, TxnCommand } from '../command.ts';
 import { assertDataModel } from '../data-model.ts';
-import { DATA_CF } from '../keys.ts';
 import { ok, type ApplyContext, type Result } from '../peer.ts';
 
 /** A committed `txn` command holds an op no leader could have produced (a broken invariant: the store stops). */
@@ -24,12 +23,12 @@ export class TxnCommandError extends Error {
 /** The user key a txn op writes, decoded from its column family's key layout. */
 export function txnOpUserKey(op: KvOp): Uint8Array {
   if (op.type === 'deleteRange') throw new TxnCommandError('a txn command holds a range delete');
-  const cf = (op as { cf?: string }).cf ?? DATA_CF;
+  const cf = op.cf;
   return cf === CF_LOCK ? decodeKey(op.key) : decodeMvccKey(op.key).key;
 }
 
 function opProblem(op: KvOp, region: Region, dataCfs: readonly string[]): RegionError | undefined {
-  const cf = (op as { cf?: string }).cf ?? DATA_CF;
+  const cf = op.cf;
   // The leader checked its declaration before proposing, and every store of a cluster declares the same.
   if (!dataCfs.includes(cf)) throw new TxnCommandError(`a txn command names column family '${cf}', not declared here (${dataCfs.join(', ')})`);
   if (!regionContainsKey(region, txnOpUserKey(op))) return { kind: 'EpochNotMatch', currentRegions: [region] };
@@ -45,8 +44,8 @@ export function applyTxn(cmd: TxnCommand, a: ApplyContext): Result<void> {
     if (problem) return { ok: false, error: problem };
   }
   for (const op of cmd.ops) {
-    if (op.type === 'put') a.kv.put(op.cf ?? DATA_CF, op.key, op.value);
-    else if (op.type === 'delete') a.kv.delete(op.cf ?? DATA_CF, op.key);
+    if (op.type === 'put') a.kv.put(op.cf, op.key, op.value);
+    else if (op.type === 'delete') a.kv.delete(op.cf, op.key);
   }
   a.applied.push(...cmd.ops);
   return ok();
