@@ -16,6 +16,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { MVCC_DATA_CFS, startNetworkStore, type NetworkStore } from '@peerkv/store';
+import { deriveOperatorKey } from '@peerkv/transport';
 import { openLevelStoreEngine } from './level-store.ts';
 import { nodeWebRtcTransport } from './node-webrtc.ts';
 
@@ -28,6 +29,8 @@ found through the signaling server at URL (ws://host:port) and authenticated by 
   --data DIR                 the store's LevelDB directory (created if missing)
   --cluster NAME             the cluster to bootstrap or join
   --secret S                 the cluster's shared secret (signaling and peer authentication)
+  --operator-secret S        the operator secret admin requests must be signed with (default: the
+                             cluster secret; set one to keep admin from members without it)
   --signaling URL            the signaling server, e.g. ws://127.0.0.1:4444
   --bootstrap                create the cluster if DIR is empty and no member answers the probe
   --bootstrap-probe-ms N     how long --bootstrap first listens for members (default 3000)
@@ -50,6 +53,8 @@ export interface StoreCliOptions {
   data: string;
   cluster: string;
   secret: string;
+  /** Admin requests must be signed with the key of this secret (default: `secret`). */
+  operatorSecret?: string;
   signaling: string;
   bootstrap: boolean;
   labels: Record<string, string>;
@@ -98,6 +103,7 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
     if (flag === '--data') o.data = v;
     else if (flag === '--cluster') o.cluster = v;
     else if (flag === '--secret') o.secret = v;
+    else if (flag === '--operator-secret') o.operatorSecret = v;
     else if (flag === '--signaling') o.signaling = v;
     else if (flag === '--address') o.address = v;
     else if (flag === '--ice') o.ice.push(v);
@@ -142,6 +148,7 @@ export async function main(argv: string[]): Promise<void> {
     labels: o.labels,
     store: { tickIntervalMs: o.tickMs, ...(o.dataModel === 'mvcc' ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const } : {}) },
     ...(o.maxStoreDownMs ? { schedule: { maxStoreDownTimeMs: o.maxStoreDownMs } } : {}),
+    operatorKey: await deriveOperatorKey(o.cluster, o.operatorSecret ?? o.secret),
     transportFactory: (storeId) =>
       nodeWebRtcTransport({ localStoreId: storeId, clusterId: o.cluster, secret: o.secret, signalingUrl: o.signaling, iceServers: o.ice.map((urls) => ({ urls })) }),
   });

@@ -12,7 +12,7 @@
  * timer), so a process that has nothing else to do exits by itself.
  */
 import { randomTempStoreId } from '@peerkv/store';
-import type { WebRtcTransport } from '@peerkv/transport';
+import { deriveOperatorKey, type WebRtcTransport } from '@peerkv/transport';
 import { PeerKV, PeerKVError, RemotePdService, RemoteStoreResolver, type ClientOptions } from 'peerkv';
 import { ClusterAdmin } from './admin.ts';
 import { nodeWebRtcTransport } from './node-webrtc.ts';
@@ -62,12 +62,19 @@ export interface ConnectOptions {
   pdBudgetMs?: number;
   /** The client's write identity (random by default). */
   clientId?: string;
+  /**
+   * The operator secret: `kv.admin`'s split, leader transfer and drain are signed with its key
+   * (`deriveOperatorKey`), which stores check. Default: the cluster secret (stores started
+   * without `--operator-secret` accept that).
+   */
+  operatorSecret?: string;
 }
 
 /** What `checkConnectOptions` settles: every default filled in. */
-export interface ConnectSettings extends Required<Omit<ConnectOptions, 'clientId' | 'iceServers'>> {
+export interface ConnectSettings extends Required<Omit<ConnectOptions, 'clientId' | 'iceServers' | 'operatorSecret'>> {
   iceServers: RTCIceServer[];
   clientId?: string;
+  operatorSecret?: string;
 }
 
 const ICE_SCHEMES = ['stun:', 'stuns:', 'turn:', 'turns:'];
@@ -82,6 +89,7 @@ export function checkConnectOptions(o: ConnectOptions): ConnectSettings {
   if (typeof o.signaling !== 'string' || !isWsUrl(o.signaling)) bad(`signaling must be a ws:// or wss:// URL, got ${JSON.stringify(String(o.signaling).slice(0, 100))}`);
   if (typeof o.secret !== 'string' || o.secret === '') bad('a cluster reached through signaling needs a secret');
   if (o.secret.length > SECRET_CHARS_MAX) bad(`secret is over ${SECRET_CHARS_MAX} characters`);
+  if (o.operatorSecret !== undefined && (typeof o.operatorSecret !== 'string' || o.operatorSecret === '' || o.operatorSecret.length > SECRET_CHARS_MAX)) bad(`operatorSecret must be 1..${SECRET_CHARS_MAX} characters`);
   const iceServers = o.iceServers ?? [];
   if (!Array.isArray(iceServers) || iceServers.length > ICE_SERVERS_MAX) bad(`iceServers must be an array of at most ${ICE_SERVERS_MAX}`);
   for (const s of iceServers) {
@@ -107,6 +115,7 @@ export function checkConnectOptions(o: ConnectOptions): ConnectSettings {
     requestTimeoutMs: ms('requestTimeoutMs', o.requestTimeoutMs, CONNECT_REQUEST_TIMEOUT_MS_DEFAULT),
     pdBudgetMs: ms('pdBudgetMs', o.pdBudgetMs, CONNECT_PD_BUDGET_MS_DEFAULT),
     ...(o.clientId !== undefined ? { clientId: o.clientId } : {}),
+    ...(o.operatorSecret !== undefined ? { operatorSecret: o.operatorSecret } : {}),
   };
 }
 
@@ -150,6 +159,9 @@ export class NodePeerKV extends PeerKV {
    */
   static async connect(o: ConnectOptions): Promise<NodePeerKV> {
     const settings = checkConnectOptions(o);
+    // Derived when kv.admin first signs a request: a passphrase costs a PBKDF2 run.
+    let derived: Promise<CryptoKey> | undefined;
+    const operatorKey = (): Promise<CryptoKey> => (derived ??= deriveOperatorKey(settings.cluster, settings.operatorSecret ?? settings.secret));
     const transport = await nodeWebRtcTransport({
       localStoreId: randomTempStoreId(),
       clusterId: settings.cluster,
@@ -160,7 +172,7 @@ export class NodePeerKV extends PeerKV {
     try {
       const candidates = (): number[] => transport.peers();
       const pd = new RemotePdService(transport, { candidates, budgetMs: settings.pdBudgetMs, attemptTimeoutMs: settings.requestTimeoutMs });
-      const stores = new RemoteStoreResolver(transport, { requestTimeoutMs: settings.requestTimeoutMs, reachable: candidates });
+      const stores = new RemoteStoreResolver(transport, { requestTimeoutMs: settings.requestTimeoutMs, reachable: candidates, operatorKey });
       await waitForCluster(transport, pd, settings);
       const admin = new ClusterAdmin(transport, pd, stores);
       return new NodePeerKV({ transport, admin, settings }, {

@@ -12,6 +12,7 @@ describe('parseStoreArgs', () => {
     expect(parseStoreArgs(base)).toEqual({ data: '/tmp/x', cluster: 'c', secret: 's', signaling: 'ws://127.0.0.1:4444', bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000, dataModel: 'mvcc' });
     const o = parseStoreArgs([...base, '--bootstrap', '--label', 'device=a', '--label', 'zone=z=1', '--ice', 'stun:h:3478', '--tick-ms', '50', '--bootstrap-probe-ms', '0', '--address', 'me', '--data-model', 'raw']);
     expect(o).toMatchObject({ bootstrap: true, labels: { device: 'a', zone: 'z=1' }, ice: ['stun:h:3478'], tickMs: 50, bootstrapProbeMs: 0, address: 'me', dataModel: 'raw' });
+    expect(parseStoreArgs([...base, '--operator-secret', 'op']).operatorSecret).toBe('op');
   });
 
   it('refuses missing, unknown and malformed flags', () => {
@@ -24,7 +25,7 @@ describe('parseStoreArgs', () => {
     expect(wantsHelp(['--help'])).toBe(true);
     expect(wantsHelp([...base, '-h'])).toBe(true);
     expect(wantsHelp(base)).toBe(false);
-    const flags = ['--data', '--cluster', '--secret', '--signaling', '--bootstrap', '--bootstrap-probe-ms', '--label', '--ice', '--address', '--tick-ms', '--drain-wait-ms', '--max-store-down-ms', '--data-model'];
+    const flags = ['--data', '--cluster', '--secret', '--signaling', '--bootstrap', '--bootstrap-probe-ms', '--label', '--ice', '--address', '--tick-ms', '--drain-wait-ms', '--max-store-down-ms', '--data-model', '--operator-secret'];
     for (const f of flags) expect(STORE_CLI_USAGE).toContain(`  ${f} `);
   });
 });

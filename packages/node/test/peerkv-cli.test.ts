@@ -29,6 +29,8 @@ describe('parseCliArgs', () => {
     const d = parseCliArgs(['get', 'k', '--data-model', 'raw', '--connect-timeout-ms', '500'], { ...ENV, PEERKV_ICE: 'stun:a:1,turn:b:2' });
     expect(d.args).toEqual(['k']);
     expect(d.connect).toMatchObject({ dataModel: 'raw', connectTimeoutMs: 500, iceServers: [{ urls: 'stun:a:1' }, { urls: 'turn:b:2' }] });
+    expect(parseCliArgs(['split', 'k'], { ...ENV, PEERKV_OPERATOR_SECRET: 'op' }).connect.operatorSecret).toBe('op');
+    expect(parseCliArgs(['split', 'k', '--operator-secret', 'flag'], { ...ENV, PEERKV_OPERATOR_SECRET: 'op' }).connect.operatorSecret).toBe('flag');
   });
 
   it('refuses bad command lines with CliUsageError naming the problem', () => {

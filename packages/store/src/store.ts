@@ -175,6 +175,11 @@ export class Store extends StoreApi {
     this.loop.receive(fromStoreId, messages);
   }
 
+  /** Counts a message or request refused outside the store itself (its RPC server, its transport binding) in `status().refused`. */
+  countRefused(reason: string): void {
+    this.ctx.countRefused(reason);
+  }
+
   /** Runs a round soon (coalescing calls). */
   schedule(): void {
     this.ctx.schedule();

@@ -3,13 +3,22 @@
  * Each attack is refused, counted, and loses nothing:
  * - a flood of forged leader messages for made-up region ids creates at most
  *   `pendingReplicasMax` replicas (and `pendingReplicasPerSenderMax` per sending store), while
- *   a real leader's message still creates its replica.
+ *   a real leader's message still creates its replica;
+ * - a member posing as another store (its link authenticated as store 7) cannot heartbeat,
+ *   re-register or report regions for store 2: `Forbidden`, counted `forbiddenOtherStore`, PD's
+ *   view unchanged;
+ * - a storeless client (a temporary id) cannot call admin requests (`forbiddenAdmin`), report
+ *   as a store (`forbiddenNotStore`) or send Raft messages (`raftFromTempId`), and a forged,
+ *   replayed, stale or misaddressed operator envelope is refused (`forbiddenOperatorProof`);
+ *   with the operator key it can, and its data requests are served throughout.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { RegionHeartbeat } from '@peerkv/pd';
 import type { Message } from '@peerkv/raft';
 import { MemoryEngine } from '@peerkv/storage';
-import type { RegionMessage } from '@peerkv/transport';
-import { PENDING_REPLICAS_MAX, PENDING_REPLICAS_PER_SENDER_MAX, STORE_CFS, Store } from '../src/index.ts';
+import { deriveOperatorKey, generateClusterSecret, type RegionMessage, type Transport } from '@peerkv/transport';
+import { BOOTSTRAP_IDS, LocalRouter, LocalRpc, PD_REGION_ID, PENDING_REPLICAS_MAX, PENDING_REPLICAS_PER_SENDER_MAX, STORE_CFS, Store, TEMP_STORE_ID_MIN } from '../src/index.ts';
+import { bindStore, decodeStoreResponse, encodeStoreRequest, serveStore, signOperatorRequest, type StoreRequest, type StoreResponse } from '../src/index.ts';
 import { until } from './helpers.ts';
 
 const opened: Store[] = [];
@@ -55,5 +64,118 @@ describe('replicas created on demand (issue 13, finding 6)', () => {
     s.receive(2, [heartbeat(42, 4242)]);
     await until('the real replica', () => s.regionIds().includes(42));
     expect(s.regionIds()).toHaveLength(PENDING_REPLICAS_PER_SENDER_MAX + 1);
+  });
+});
+
+/** A bootstrapped one-store cluster (store 2 hosts PD and the data region), served over `LocalRpc` with an operator key. */
+async function servedCluster(): Promise<{ s: Store; call: (from: number, q: StoreRequest | Uint8Array) => Promise<StoreResponse>; operatorKey: CryptoKey }> {
+  const router = new LocalRouter();
+  const rpc = new LocalRpc({ router, requestTimeoutMs: 3000 });
+  const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
+  const s = await Store.open({ storeId: BOOTSTRAP_IDS.store, clusterId: 'adv', engine, transport: router.transportFor(BOOTSTRAP_IDS.store), tickIntervalMs: 10 });
+  opened.push(s);
+  router.register(s);
+  const boot = await s.bootstrapCluster({ clusterNumber: 1, address: 'real:2' });
+  expect(boot.ok).toBe(true);
+  await until('PD leads', () => s.pdIsLeader() && s.status().regions.some((r) => r.regionId === BOOTSTRAP_IDS.dataRegion && r.role === 'leader'));
+  const operatorKey = await deriveOperatorKey('adv', generateClusterSecret());
+  serveStore(s, rpc.endpoint(s.storeId), { operatorKey, countRefused: (r) => s.countRefused(r) });
+  const call = async (from: number, q: StoreRequest | Uint8Array) => decodeStoreResponse(await rpc.request(from, s.storeId, q instanceof Uint8Array ? q : encodeStoreRequest(q)));
+  return { s, call, operatorKey };
+}
+
+const enc = new TextEncoder();
+const forbidden = { type: 'failure', failure: { kind: 'Forbidden' } };
+
+describe('authorisation by role (issue 13, finding 6)', () => {
+  it('a member posing as another store cannot heartbeat, re-register or report regions for it; PD is unchanged', async () => {
+    const { s, call } = await servedCluster();
+    const pd = () => s.pdState()!;
+    const me = BOOTSTRAP_IDS.store;
+    const metaBefore = pd().getStore(me)!.meta;
+    const dataBefore = pd().getRegionById(BOOTSTRAP_IDS.dataRegion)!.region;
+    // PD's own group as its replica here has it (PD's routing may not list it yet).
+    const pdGroup = s.status().regions.find((r) => r.regionId === PD_REGION_ID)!;
+    const pdBefore = { id: PD_REGION_ID, startKey: pdGroup.startKey, endKey: pdGroup.endKey, epoch: pdGroup.epoch, peers: pdGroup.peers };
+    const stats = { storeId: me, capacityBytes: 1, usedBytes: 1, availableBytes: 0, regionCount: 0, leaderCount: 0, draining: true };
+    expect(await call(7, { type: 'pdStoreHeartbeat', stats })).toMatchObject(forbidden);
+    expect(await call(7, { type: 'pdPutStore', storeId: me, address: 'attacker:7', labels: {} })).toMatchObject(forbidden);
+    const bumped = (r: typeof dataBefore): RegionHeartbeat => ({
+      region: { ...r, epoch: { confVer: r.epoch.confVer + 5, version: r.epoch.version + 5 }, peers: [{ id: 999, storeId: me, role: 'voter' }] },
+      leader: { id: 999, storeId: me, role: 'voter' },
+      downPeers: [],
+      pendingPeers: [],
+      approximateSizeBytes: 0,
+      approximateKeys: 0,
+      writtenBytesPerSec: 0,
+      term: 99,
+    });
+    expect(await call(7, { type: 'pdRegionHeartbeat', heartbeat: bumped(dataBefore) })).toMatchObject(forbidden);
+    expect(await call(7, { type: 'pdRegionHeartbeat', heartbeat: bumped(pdBefore) })).toMatchObject(forbidden);
+    expect(s.status().refused?.forbiddenOtherStore).toBe(4);
+    expect(pd().getStore(me)!.meta).toEqual(metaBefore);
+    expect(pd().getStore(me)!.stats?.draining ?? false).toBe(false);
+    expect(pd().getRegionById(BOOTSTRAP_IDS.dataRegion)!.region).toEqual(dataBefore);
+    expect(pd().getRegionById(PD_REGION_ID)?.region.epoch.version ?? 0).toBeLessThanOrEqual(pdBefore.epoch.version);
+    // Its own reports are served (PD answers; whatever it says, it is not Forbidden).
+    expect(await call(7, { type: 'pdStoreHeartbeat', stats: { ...stats, storeId: 7, draining: false } })).not.toMatchObject(forbidden);
+    expect(await call(7, { type: 'pdPutStore', storeId: 7, address: 'honest:7', labels: {} })).not.toMatchObject(forbidden);
+  });
+
+  it('a storeless client cannot call admin requests or report as a store, but reads and writes; the operator key admits admin', async () => {
+    const { s, call, operatorKey } = await servedCluster();
+    const client = TEMP_STORE_ID_MIN + 12345;
+    const region = s.pdState()!.getRegionById(BOOTSTRAP_IDS.dataRegion)!.region;
+    const dataPeer = region.peers[0];
+    const admin: StoreRequest[] = [
+      { type: 'split', regionId: region.id, epoch: region.epoch, splitKey: enc.encode('m'), newRegionId: 500, newPeerIds: [501] },
+      { type: 'changePeers', regionId: region.id, changes: [{ type: 'addLearnerNode', peer: { id: 502, storeId: 7, role: 'learner' } }] },
+      { type: 'transferLeader', regionId: region.id, peerId: 777 },
+      { type: 'campaign', regionId: region.id },
+      { type: 'setDraining', draining: true },
+    ];
+    for (const q of admin) expect(await call(client, q), q.type).toMatchObject(forbidden);
+    // A member store is no operator either.
+    expect(await call(7, admin[0])).toMatchObject(forbidden);
+    expect(s.status().refused?.forbiddenAdmin).toBe(admin.length + 1);
+    expect(s.draining).toBe(false);
+    expect(s.regionIds().sort()).toEqual([PD_REGION_ID, BOOTSTRAP_IDS.dataRegion].sort());
+    expect(s.status().regions.find((r) => r.regionId === region.id)?.peers).toEqual(region.peers);
+    // A temporary id is not a store: no store reports (a join, id 0, is allowed).
+    const stats = { storeId: client, capacityBytes: 1, usedBytes: 1, availableBytes: 0, regionCount: 0, leaderCount: 0, draining: false };
+    expect(await call(client, { type: 'pdStoreHeartbeat', stats })).toMatchObject(forbidden);
+    expect(s.status().refused?.forbiddenNotStore).toBe(1);
+    // Forged, misaddressed, stale and replayed envelopes.
+    const wrongKey = await deriveOperatorKey('adv', generateClusterSecret());
+    const drain = encodeStoreRequest({ type: 'setDraining', draining: true });
+    expect(await call(client, await signOperatorRequest(wrongKey, s.storeId, drain))).toMatchObject(forbidden);
+    expect(await call(client, await signOperatorRequest(operatorKey, 99, drain))).toMatchObject(forbidden);
+    expect(await call(client, await signOperatorRequest(operatorKey, s.storeId, drain, Date.now() - 10 * 60_000))).toMatchObject(forbidden);
+    expect(s.status().refused?.forbiddenOperatorProof).toBe(3);
+    expect(s.draining).toBe(false);
+    // Signed with the operator key it is served, once.
+    const signed = await signOperatorRequest(operatorKey, s.storeId, drain);
+    expect(await call(client, signed)).toEqual({ type: 'ack' });
+    expect(s.draining).toBe(true);
+    expect(await call(client, signed)).toMatchObject(forbidden);
+    expect(s.status().refused?.forbiddenOperatorProof).toBe(4);
+    // Data requests are served to the client all along; nothing was lost.
+    const epoch = s.status().regions.find((r) => r.regionId === region.id)!.epoch;
+    const w = await call(client, { type: 'write', regionId: region.id, epoch, clientId: 'c', seq: 1, ops: [{ type: 'put', cf: 'default', key: enc.encode('k'), value: enc.encode('v') }] });
+    expect(w).toEqual({ type: 'unit', result: { ok: true, value: undefined } });
+    expect(await call(client, { type: 'get', regionId: region.id, epoch, key: enc.encode('k'), consistency: 'linearizable' })).toEqual({ type: 'value', result: { ok: true, value: enc.encode('v') } });
+    expect(dataPeer.storeId).toBe(s.storeId);
+  });
+
+  it('drops Raft messages from a temporary id, and counts them', async () => {
+    const s = await openStore(1);
+    let deliver: ((b: { fromStoreId: number; messages: RegionMessage[] }) => void) | undefined;
+    const t = { onMessage: (h: typeof deliver) => ((deliver = h), () => {}), onPeer: () => () => {}, onRequest: () => () => {} } as unknown as Pick<Transport, 'onMessage' | 'onPeer' | 'onRequest'>;
+    bindStore(s, t);
+    deliver!({ fromStoreId: TEMP_STORE_ID_MIN + 1, messages: [heartbeat(77, 7700)] });
+    expect(s.status().refused?.raftFromTempId).toBe(1);
+    deliver!({ fromStoreId: 3, messages: [heartbeat(78, 7800)] });
+    await until('the store peer', () => s.regionIds().includes(78));
+    expect(s.regionIds()).toEqual([78]);
   });
 });

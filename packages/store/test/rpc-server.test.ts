@@ -3,19 +3,22 @@
  * reach the leader's public methods and come back with values or typed region errors; a bad
  * request or a closed store answers a typed failure, never a crash. `LocalRpc` itself:
  * unreachable and stopped stores, cuts (also applied to the router), lost answers, aborts.
+ * Admin requests go signed with the cluster's operator key (`operator-auth.ts`).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Region } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
-import { RpcError, type RpcErrorKind } from '@peerkv/transport';
+import { RpcError, deriveOperatorKey, generateClusterSecret, type RpcErrorKind } from '@peerkv/transport';
 import {
   LocalRouter,
   LocalRpc,
+  REQUEST_CLASSES,
   STORE_CFS,
   Store,
   decodeStoreResponse,
   encodeStoreRequest,
   serveStore,
+  signOperatorRequest,
   type StoreRequest,
   type StoreResponse,
 } from '../src/index.ts';
@@ -29,14 +32,16 @@ class RpcCluster {
   readonly router = new LocalRouter();
   readonly rpc = new LocalRpc({ router: this.router, requestTimeoutMs: 3000 });
   readonly stores = new Map<number, Store>();
+  private operatorKey: CryptoKey | undefined;
 
   async start(ids: number[]): Promise<void> {
+    this.operatorKey = await deriveOperatorKey('t', generateClusterSecret());
     const region: Region = { id: R, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: ids.map((s) => ({ id: 100 + s, storeId: s, role: 'voter' as const })) };
     for (const id of ids) {
       const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
       const store = await Store.open({ storeId: id, clusterId: 't', engine, transport: this.router.transportFor(id), tickIntervalMs: 10, requestTimeoutMs: 2000 });
       this.router.register(store);
-      serveStore(store, this.rpc.endpoint(id));
+      serveStore(store, this.rpc.endpoint(id), { operatorKey: this.operatorKey });
       this.stores.set(id, store);
       await store.createRegion(region);
     }
@@ -51,9 +56,10 @@ class RpcCluster {
     throw new Error('no leader');
   }
 
-  /** Sends a request from store `from` to store `to` and decodes the answer. */
+  /** Sends a request from store `from` to store `to` (an admin one signed as the operator) and decodes the answer. */
   async call(from: number, to: number, q: StoreRequest): Promise<StoreResponse> {
-    return decodeStoreResponse(await this.rpc.request(from, to, encodeStoreRequest(q)));
+    const payload = REQUEST_CLASSES[q.type] === 'admin' ? await signOperatorRequest(this.operatorKey!, to, encodeStoreRequest(q)) : encodeStoreRequest(q);
+    return decodeStoreResponse(await this.rpc.request(from, to, payload));
   }
 
   async close(): Promise<void> {

@@ -23,6 +23,7 @@ const GENERATED_SECRET_RE = /^pk1_[A-Za-z0-9_-]{43}$/;
 const HKDF_INFO = 'peerkv-cluster-keys-v1';
 const AES_GCM_IV_BYTES = 12;
 const PROOF_LABEL = 'peerkv-link-auth-v1';
+const OPERATOR_INFO = 'peerkv-operator-key-v1';
 
 /** The keys a member of a cluster holds. */
 export interface ClusterKeys {
@@ -57,18 +58,33 @@ function base64url(bytes: Uint8Array): string {
  * generated secret uses HKDF; a passphrase PBKDF2 with `iterations`.
  */
 export async function deriveClusterKeys(clusterId: string, secret: string, iterations = PBKDF2_ITERATIONS): Promise<ClusterKeys> {
-  const salt = utf8.encode(`peerkv/cluster/${clusterId}`);
-  let bits: Uint8Array;
-  if (isGeneratedSecret(secret)) {
-    const base = await crypto.subtle.importKey('raw', utf8.encode(secret), 'HKDF', false, ['deriveBits']);
-    bits = new Uint8Array(await crypto.subtle.deriveBits({ name: 'HKDF', salt, info: utf8.encode(HKDF_INFO), hash: 'SHA-256' }, base, 512));
-  } else {
-    const base = await crypto.subtle.importKey('raw', utf8.encode(secret), 'PBKDF2', false, ['deriveBits']);
-    bits = new Uint8Array(await crypto.subtle.deriveBits({ name: 'PBKDF2', salt, iterations, hash: 'SHA-256' }, base, 512));
-  }
+  const bits = await deriveSecretBits(secret, `peerkv/cluster/${clusterId}`, HKDF_INFO, 512, iterations);
   const sealKey = await crypto.subtle.importKey('raw', bits.slice(0, 32), 'AES-GCM', false, ['encrypt', 'decrypt']);
   const proofKey = await crypto.subtle.importKey('raw', bits.slice(32, 64), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
   return { clusterId, sealKey, proofKey };
+}
+
+/** `bitCount` bits from `secret`: HKDF for a generated secret, PBKDF2 at `iterations` for a passphrase. */
+async function deriveSecretBits(secret: string, salt: string, info: string, bitCount: number, iterations: number): Promise<Uint8Array> {
+  if (isGeneratedSecret(secret)) {
+    const base = await crypto.subtle.importKey('raw', utf8.encode(secret), 'HKDF', false, ['deriveBits']);
+    return new Uint8Array(await crypto.subtle.deriveBits({ name: 'HKDF', salt: utf8.encode(salt), info: utf8.encode(info), hash: 'SHA-256' }, base, bitCount));
+  }
+  const base = await crypto.subtle.importKey('raw', utf8.encode(secret), 'PBKDF2', false, ['deriveBits']);
+  return new Uint8Array(await crypto.subtle.deriveBits({ name: 'PBKDF2', salt: utf8.encode(salt), iterations, hash: 'SHA-256' }, base, bitCount));
+}
+
+/**
+ * The operator key of a cluster: an HMAC-SHA-256 key that signs admin requests (split,
+ * membership and leader changes, drains; `@peerkv/store`'s `rpc/operator-auth.ts`), derived
+ * from the operator secret as the cluster keys are from the cluster secret, under its own
+ * salt (`peerkv/operator/<cluster id>`), so it is independent of them. Stores verify with it
+ * and operators (`kv.admin`, the `peerkv` CLI) sign with it. Derived from the cluster secret
+ * itself when no separate operator secret is set: then every member can derive it too.
+ */
+export async function deriveOperatorKey(clusterId: string, operatorSecret: string, iterations = PBKDF2_ITERATIONS): Promise<CryptoKey> {
+  const bits = await deriveSecretBits(operatorSecret, `peerkv/operator/${clusterId}`, OPERATOR_INFO, 256, iterations);
+  return crypto.subtle.importKey('raw', bits as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
 }
 
 function proofInput(clusterId: string, verifierNonce: Uint8Array, proverNonce: Uint8Array, prover: number, verifier: number): Uint8Array<ArrayBuffer> {

@@ -24,6 +24,7 @@ import {
   CompositeTransport,
   WebRtcTransport,
   deriveClusterKeys,
+  deriveOperatorKey,
   type ClusterKeys,
   type PartitionableTransport,
   type PeerFactory,
@@ -64,6 +65,8 @@ export interface NetHostOptions {
   cluster: string;
   /** Shared secret of the cluster (seals signaling, authenticates every link). */
   secret: string;
+  /** The operator secret admin requests are signed and checked with (`deriveOperatorKey`; default: `secret`). */
+  operatorSecret?: string;
   /** Signaling server URLs (`ws://…`); none: only stores of this browser profile (BroadcastChannel). */
   signaling: string[];
   /** STUN/TURN servers (default none: host candidates only). */
@@ -208,6 +211,8 @@ export class NetHost {
     private readonly o: NetHostOptions,
     private readonly deps: NetHostDeps,
     private readonly keys: ClusterKeys,
+    /** Signs this host's admin requests and checks those its store serves. */
+    private readonly operatorKey: CryptoKey,
   ) {
     this.ledger = new RequestLedger(o.testHooks ?? false);
   }
@@ -222,7 +227,7 @@ export class NetHost {
     if (!Array.isArray(o.signaling) || o.signaling.length > SIGNALING_URLS_MAX || o.signaling.some((u) => !/^wss?:\/\//.test(u))) {
       throw new BrowserKvError('InvalidArgument', `signaling must be at most ${SIGNALING_URLS_MAX} ws:// or wss:// URLs`);
     }
-    const h = new NetHost(o, deps, await deriveClusterKeys(o.cluster, o.secret));
+    const h = new NetHost(o, deps, await deriveClusterKeys(o.cluster, o.secret), await deriveOperatorKey(o.cluster, o.operatorSecret ?? o.secret));
     const t0 = deps.now();
     try {
       await h.start();
@@ -293,6 +298,7 @@ export class NetHost {
         ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
         ...(this.o.joinTimeoutMs !== undefined ? { joinTimeoutMs: this.o.joinTimeoutMs } : {}),
         transportFactory: (id) => this.transport(id),
+        operatorKey: this.operatorKey,
       });
     } catch (e) {
       await engine.close();
@@ -307,7 +313,7 @@ export class NetHost {
     const members = (): number[] => transport.peers().filter((id) => !isTempStoreId(id));
     const requestTimeoutMs = this.o.requestTimeoutMs ?? NET_REQUEST_TIMEOUT_MS_DEFAULT;
     const pd = new RemotePdService(transport, { candidates: members, local: () => store, budgetMs: NET_PD_BUDGET_MS_DEFAULT });
-    const stores = new RemoteStoreResolver(transport, { local: store, reachable: members, requestTimeoutMs });
+    const stores = new RemoteStoreResolver(transport, { local: store, reachable: members, requestTimeoutMs, operatorKey: this.operatorKey });
     const kv = new PeerKV({ pd, stores, localStoreId: store.storeId, requestTimeoutMs, dataModel: mvcc ? 'mvcc' : 'raw', ...(this.o.replicaRead ? { replicaRead: this.o.replicaRead } : {}) });
     const writer = new TabWriter({ getRegion: (k) => pd.getRegion(k), store: (id) => stores.store(id) }, requestTimeoutMs);
     this.running = { net, engine, kv, pd, stores, writer };

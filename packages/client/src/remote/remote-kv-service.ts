@@ -6,15 +6,21 @@
  * error the client already retries: a transport failure or a store that cannot run the
  * request is `Timeout` (the client tries another replica), a remote that is over its request
  * limit is `ServerIsBusy`.
+ *
+ * With `operatorKey`, admin requests (`REQUEST_CLASSES`: split, membership and leader changes,
+ * drains) go signed in an operator envelope (`signOperatorRequest`); a store serves them from
+ * no one else.
  */
 import type { RegionError } from '@peerkv/pd';
 import {
+  REQUEST_CLASSES,
   RpcError,
   STORE_REQUEST_CODECS,
   StoreApi,
   StoreRpcDecodeError,
   decodeStoreResponse,
   encodeStoreRequest,
+  signOperatorRequest,
   type HandleOptions,
   type RequestCodec,
   type RequestOptions,
@@ -42,6 +48,12 @@ export interface RemoteKvServiceOptions {
   transportSlackMs?: number;
   /** Backoff suggested when the remote is over its request limit, ms (default 50). */
   busyBackoffMs?: number;
+  /**
+   * The cluster's operator key (`deriveOperatorKey`), or how to get it when the first admin
+   * request is signed (a passphrase's derivation is slow: a client that never administers
+   * never pays it). Admin requests are signed with it; without it a store refuses them (`Forbidden`).
+   */
+  operatorKey?: CryptoKey | (() => Promise<CryptoKey>);
 }
 
 /** A store reached by requests. */
@@ -49,6 +61,7 @@ export class RemoteKvService extends StoreApi implements KvService {
   private readonly requestTimeoutMs: number;
   private readonly transportSlackMs: number;
   private readonly busyBackoffMs: number;
+  private readonly operatorKey: CryptoKey | (() => Promise<CryptoKey>) | undefined;
 
   constructor(
     readonly storeId: number,
@@ -59,6 +72,7 @@ export class RemoteKvService extends StoreApi implements KvService {
     this.requestTimeoutMs = o.requestTimeoutMs ?? 5000;
     this.transportSlackMs = o.transportSlackMs ?? 1000;
     this.busyBackoffMs = o.busyBackoffMs ?? 50;
+    this.operatorKey = o.operatorKey;
   }
 
   /**
@@ -73,7 +87,12 @@ export class RemoteKvService extends StoreApi implements KvService {
     const q = codec.timed ? { ...request, timeoutMs: storeTimeoutMs } : request;
     let bytes: Uint8Array;
     try {
-      bytes = await this.requester.request(this.storeId, encodeStoreRequest(q), { timeoutMs: storeTimeoutMs + this.transportSlackMs, signal: o.signal });
+      let payload = encodeStoreRequest(q);
+      if (this.operatorKey && REQUEST_CLASSES[q.type] === 'admin') {
+        const key = typeof this.operatorKey === 'function' ? await this.operatorKey() : this.operatorKey;
+        payload = await signOperatorRequest(key, this.storeId, payload);
+      }
+      bytes = await this.requester.request(this.storeId, payload, { timeoutMs: storeTimeoutMs + this.transportSlackMs, signal: o.signal });
     } catch (e) {
       if (e instanceof RpcError) return { ok: false, error: this.transportError(e) } as ResponseOf<Q['type']>;
       throw e;

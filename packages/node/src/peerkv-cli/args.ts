@@ -42,6 +42,8 @@ commands:
 connection (flags, or the environment):
   --cluster NAME        PEERKV_CLUSTER     the cluster name
   --secret S            PEERKV_SECRET      the cluster's shared secret
+  --operator-secret S   PEERKV_OPERATOR_SECRET  signs split, transfer-leader and drain
+                                           (default: the cluster secret)
   --signaling URL       PEERKV_SIGNALING   the signaling server, ws://host:port
   --ice URL             PEERKV_ICE         an ICE server (repeatable; env: comma-separated)
   --data-model M        PEERKV_DATA_MODEL  mvcc (default) or raw: the stores' data model
@@ -98,7 +100,7 @@ export interface CliCommand {
 }
 
 /** Flags that take a value: connection ones and command ones. */
-const VALUE_FLAGS = new Set(['cluster', 'secret', 'signaling', 'ice', 'data-model', 'connect-timeout-ms', 'request-timeout-ms', 'prefix', 'start', 'end', 'limit', 'wait-ms', 'workload', 'records', 'operations', 'concurrency', 'value-bytes', 'distribution', 'seed', 'from-ts', 'count']);
+const VALUE_FLAGS = new Set(['cluster', 'secret', 'operator-secret', 'signaling', 'ice', 'data-model', 'connect-timeout-ms', 'request-timeout-ms', 'prefix', 'start', 'end', 'limit', 'wait-ms', 'workload', 'records', 'operations', 'concurrency', 'value-bytes', 'distribution', 'seed', 'from-ts', 'count']);
 /** Flags that take none. */
 const SWITCHES = new Set(['json', 'hex', 'reverse', 'pessimistic', 'resolved', 'undo']);
 /** Positional arguments each command takes. */
@@ -119,7 +121,7 @@ const COMMAND_FLAGS: Record<CliCommandName, readonly string[]> = {
   drain: ['wait-ms', 'undo'],
   bench: ['workload', 'records', 'operations', 'concurrency', 'value-bytes', 'distribution', 'seed'],
 };
-const GLOBAL_FLAGS = new Set(['cluster', 'secret', 'signaling', 'ice', 'data-model', 'connect-timeout-ms', 'request-timeout-ms', 'json', 'hex']);
+const GLOBAL_FLAGS = new Set(['cluster', 'secret', 'operator-secret', 'signaling', 'ice', 'data-model', 'connect-timeout-ms', 'request-timeout-ms', 'json', 'hex']);
 
 /** Whether the command line asks for the usage text (`-h`, `--help` or `help` as the command). */
 export function wantsCliHelp(argv: readonly string[]): boolean {
@@ -169,6 +171,7 @@ function connectionOf(values: Map<string, string>, ice: string[], env: Readonly<
   const pick = (flag: string, variable: string): string | undefined => values.get(flag) ?? (env[variable] || undefined);
   const cluster = pick('cluster', 'PEERKV_CLUSTER');
   const secret = pick('secret', 'PEERKV_SECRET');
+  const operatorSecret = pick('operator-secret', 'PEERKV_OPERATOR_SECRET');
   const signaling = pick('signaling', 'PEERKV_SIGNALING');
   if (!cluster) throw new CliUsageError('no cluster: pass --cluster or set PEERKV_CLUSTER');
   if (!signaling) throw new CliUsageError('no signaling server: pass --signaling or set PEERKV_SIGNALING');
@@ -186,6 +189,7 @@ function connectionOf(values: Map<string, string>, ice: string[], env: Readonly<
     dataModel,
     ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
     ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
+    ...(operatorSecret !== undefined ? { operatorSecret } : {}),
   };
 }
 

@@ -28,30 +28,16 @@ import { Store } from '../store.ts';
 import { PdCaller } from './pd-caller.ts';
 import { QuorumWatch, type QuorumStatus } from './quorum-watch.ts';
 import { RemotePdClient, type RemotePdClientOptions } from './remote-pd-client.ts';
+import { TEMP_STORE_ID_MAX, TEMP_STORE_ID_MIN, isTempStoreId, randomTempStoreId } from '../temp-store-ids.ts';
 
-/** First id of the range reserved for temporary transport identities (joining stores, clients). */
-export const TEMP_STORE_ID_MIN = 2 ** 48;
-/** End (exclusive) of the reserved temporary id range. */
-export const TEMP_STORE_ID_MAX = 2 ** 49;
+export { TEMP_STORE_ID_MAX, TEMP_STORE_ID_MIN, isTempStoreId, randomTempStoreId };
+
 /** Default time a joining store keeps asking PD for an id, ms. */
 export const JOIN_TIMEOUT_MS_DEFAULT = 60_000;
 /** Default listening time of `bootstrap: 'auto'` before creating a cluster, ms. */
 export const AUTO_BOOTSTRAP_PROBE_MS_DEFAULT = 3000;
 /** Wait between checks for a first reachable member while joining, ms. */
 export const JOIN_POLL_MS = 50;
-
-/** Whether `id` is a temporary transport identity (never a store PD knows). */
-export function isTempStoreId(id: number): boolean {
-  return id >= TEMP_STORE_ID_MIN && id < TEMP_STORE_ID_MAX;
-}
-
-/** A random id in the temporary range (`randomBytes` defaults to `crypto.getRandomValues`). */
-export function randomTempStoreId(randomBytes: (n: number) => Uint8Array = (n) => crypto.getRandomValues(new Uint8Array(n))): number {
-  const b = randomBytes(6);
-  let v = 0;
-  for (const x of b) v = v * 256 + x;
-  return TEMP_STORE_ID_MIN + (v % (TEMP_STORE_ID_MAX - TEMP_STORE_ID_MIN));
-}
 
 /** Why a network store did not start. */
 export type NetworkStoreErrorKind =
@@ -109,6 +95,12 @@ export interface NetworkStoreOptions {
   /** The temporary id while joining (default random in the reserved range). */
   tempStoreId?: number;
   timers?: Timers;
+  /**
+   * The cluster's operator key (`deriveOperatorKey` of the operator secret, by default the
+   * cluster secret): admin requests signed with it are served. Without it this store serves
+   * admin requests (split, membership and leader changes, drains) to no other store or client.
+   */
+  operatorKey?: CryptoKey;
   /** Wall clock for the join deadline, ms (default `Date.now`). */
   now?: () => number;
 }
@@ -167,7 +159,7 @@ async function open(o: NetworkStoreOptions, storeId: number, started: NetworkSto
     throw e;
   }
   pdClient.attachLocal(store);
-  const unbind = bindStore(store, transport);
+  const unbind = bindStore(store, transport, o.operatorKey ? { operatorKey: o.operatorKey } : {});
   const watch = new QuorumWatch({
     storeId,
     status: () => store.status(),

@@ -1,11 +1,14 @@
 /**
  * Wiring a `Store` to a `Transport` (BroadcastChannel, WebRTC): Raft messages out through
  * `send`, Raft batches in through `receive`, a peer going down wakes the regions it served,
- * and store requests are answered by `serveStore`. One transport carries all three.
+ * and store requests are answered by `serveStore`. One transport carries all three. A
+ * temporary id (a client, a store still joining) is never a Raft member: its Raft batches are
+ * dropped and counted (`refused.raftFromTempId`).
  */
 import type { Transport } from '@peerkv/transport';
 import type { StoreTransport } from '../options.ts';
 import type { Store } from '../store.ts';
+import { isTempStoreId } from '../temp-store-ids.ts';
 import { serveStore, type ServeStoreOptions } from './server.ts';
 
 /** The `StoreTransport` to open a store with: Raft messages leave through `t.send`. */
@@ -16,11 +19,14 @@ export function storeTransportOf(t: Pick<Transport, 'send'>): StoreTransport {
 /** Delivers `t`'s Raft batches and peer-down events to `store` and serves its requests; returns the unbinder. */
 export function bindStore(store: Store, t: Pick<Transport, 'onMessage' | 'onPeer' | 'onRequest'>, o: ServeStoreOptions = {}): () => void {
   const offs = [
-    t.onMessage((b) => store.receive(b.fromStoreId, b.messages)),
+    t.onMessage((b) => {
+      if (isTempStoreId(b.fromStoreId)) store.countRefused('raftFromTempId');
+      else store.receive(b.fromStoreId, b.messages);
+    }),
     t.onPeer((e) => {
       if (e.type === 'down') store.onStoreDown(e.storeId);
     }),
-    serveStore(store, t, o),
+    serveStore(store, t, { countRefused: (r) => store.countRefused(r), ...o }),
   ];
   return () => {
     for (const off of offs) off();

@@ -35,7 +35,9 @@ export type StoreRpcFailureKind =
   /** The store is closed or stopped after a storage failure. */
   | 'StoreClosed'
   /** The store threw something unexpected (a bug); the message says what. */
-  | 'Internal';
+  | 'Internal'
+  /** The caller may not send this request (`authorize.ts`): an admin request without the operator key, a report for another store. */
+  | 'Forbidden';
 
 /** A server-side failure, as carried in a response. */
 export interface StoreRpcFailure {

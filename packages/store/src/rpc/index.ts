@@ -21,6 +21,8 @@ export * from './response-codec.ts';
 export * from './pd-codec.ts';
 export { dispatchPd, type ServedPdStore } from './pd-server.ts';
 export * from './server.ts';
+export * from './authorize.ts';
+export * from './operator-auth.ts';
 export * from './local-rpc.ts';
 // The transport's request error, so callers of store RPC need only this package.
 export { RpcError, type RpcErrorKind, type RpcRequestOptions, type RequestHandler } from '@peerkv/transport';

@@ -59,7 +59,7 @@ export type StoreResponse =
 /** Wire numbers of the response types (append only). */
 export const STORE_RESPONSE_TYPES = { unit: 1, value: 2, pairs: 3, ack: 4, status: 5, failure: 6, ...PD_RESPONSE_TYPES, txn: 32 } as const;
 
-const FAILURE_KINDS: readonly StoreRpcFailureKind[] = ['BadRequest', 'StoreClosed', 'Internal'];
+const FAILURE_KINDS: readonly StoreRpcFailureKind[] = ['BadRequest', 'StoreClosed', 'Internal', 'Forbidden'];
 const COUNTER_NAMES: readonly (keyof StoreCounters)[] = ['rounds', 'writes', 'snapshotsGenerated', 'snapshotsInstalled', 'logCompactions'];
 
 /** Writes `u8 ok`, then the value (ok) or the region error. */

@@ -5,15 +5,26 @@
  * crashes the server: bytes that do not decode (or a request `handle` refuses) answer
  * `BadRequest`, a closed store `StoreClosed`, anything unexpected `Internal`; region errors
  * travel as results.
+ *
+ * `serveStore` also authorises each request by its caller, the store id the link
+ * authenticated (`authorize.ts`): a refused one answers `Forbidden` and is counted
+ * (`ServeStoreOptions.countRefused`). Admin requests are served only inside an envelope
+ * signed with the operator key (`operator-auth.ts`). `handleStoreRequest` alone (a store
+ * asking itself, in process) authorises nothing.
  */
 import { StoreClosedError } from '../options.ts';
 import { StoreRequestError, type StoreRequest, type StoreService } from '../request-types.ts';
+import { authorizeRequest, type ForbiddenReason } from './authorize.ts';
 import { StoreRpcDecodeError, type StoreRpcFailure } from './errors.ts';
+import { OperatorVerifier, isOperatorEnvelope } from './operator-auth.ts';
 import { STORE_REQUEST_CODECS, decodeStoreRequest, type RequestCodec } from './request-codec.ts';
 import { encodeStoreResponse, type StoreResponse } from './response-codec.ts';
 
 /** What a server serves: anything with `handle` (a `Store`, or a stand-in in tests). */
 export type ServedStore = StoreService;
+
+/** A served store with its id (admin envelopes name the store they are for). */
+export type IdentifiedStore = ServedStore & { readonly storeId: number };
 
 /** Where requests come from: a `Transport`, a `LocalRpc` endpoint, or anything with `onRequest`. */
 export interface RequestSource {
@@ -24,27 +35,61 @@ export interface RequestSource {
 export interface ServeStoreOptions {
   /** Longest store-side timeout a request may ask for, ms (longer ones are cut to this). */
   requestTimeoutMsMax?: number;
-  /** The clock PD commands are stamped with, ms (default `Date.now`). */
+  /** The clock PD commands are stamped with, and operator envelopes are checked against, ms (default `Date.now`). */
   now?: () => number;
+  /**
+   * The cluster's operator key (`deriveOperatorKey`): admin requests signed with it are
+   * served. Without it every admin request from another store or client is refused.
+   */
+  operatorKey?: CryptoKey;
+  /** Counts a refused request by reason (the store's `countRefused`). */
+  countRefused?: (reason: ForbiddenReason) => void;
 }
 
 /** Default `requestTimeoutMsMax`, ms. */
 export const SERVE_REQUEST_TIMEOUT_MS_MAX = 60_000;
 
-/** Serves `store` to every request from `source`; returns the function that stops serving. */
-export function serveStore(store: ServedStore, source: RequestSource, o: ServeStoreOptions = {}): () => void {
-  return source.onRequest((_from, payload) => handleStoreRequest(store, payload, o));
+/** Serves `store` to every request from `source`, authorised by caller; returns the function that stops serving. */
+export function serveStore(store: IdentifiedStore, source: RequestSource, o: ServeStoreOptions = {}): () => void {
+  const verifier = o.operatorKey ? new OperatorVerifier(o.operatorKey, store.storeId, { now: o.now }) : undefined;
+  return source.onRequest(async (from, payload) => {
+    let operator = false;
+    if (isOperatorEnvelope(payload)) {
+      const inner = await verifier?.open(payload);
+      if (!inner) return forbidden('forbiddenOperatorProof', `store ${store.storeId}: the operator envelope does not verify here (key, target store, freshness or replay)`, o);
+      payload = inner;
+      operator = true;
+    }
+    const request = decodeRequest(payload);
+    if (!('type' in request)) return request.bytes;
+    const refused = authorizeRequest(from, request, operator);
+    if (refused) return forbidden(refused, `store ${store.storeId} does not serve ${request.type} to ${from}: ${refused}`, o);
+    return runStoreRequest(store, request, o);
+  });
 }
 
-/** Decodes one request, runs it on `store` and encodes the answer. Never rejects. */
+function forbidden(reason: ForbiddenReason, message: string, o: ServeStoreOptions): Uint8Array {
+  o.countRefused?.(reason);
+  return encodeStoreResponse({ type: 'failure', failure: { kind: 'Forbidden', message } });
+}
+
+/** Decodes one request, runs it on `store` and encodes the answer. Never rejects. Authorises nothing. */
 export async function handleStoreRequest(store: ServedStore, payload: Uint8Array, o: ServeStoreOptions = {}): Promise<Uint8Array> {
-  let request: StoreRequest;
+  const request = decodeRequest(payload);
+  return 'type' in request ? runStoreRequest(store, request, o) : request.bytes;
+}
+
+/** The request in `payload`, or the encoded failure to answer. */
+function decodeRequest(payload: Uint8Array): StoreRequest | { bytes: Uint8Array } {
   try {
-    request = decodeStoreRequest(payload);
+    return decodeStoreRequest(payload);
   } catch (e) {
     // Anything but a typed decode error is a decoder bug: still an answer, not a crash.
-    return encodeStoreResponse(failure(e instanceof StoreRpcDecodeError ? 'BadRequest' : 'Internal', e));
+    return { bytes: encodeStoreResponse(failure(e instanceof StoreRpcDecodeError ? 'BadRequest' : 'Internal', e)) };
   }
+}
+
+async function runStoreRequest(store: ServedStore, request: StoreRequest, o: ServeStoreOptions): Promise<Uint8Array> {
   const codec = STORE_REQUEST_CODECS[request.type] as RequestCodec<StoreRequest['type']>;
   try {
     const answer = await store.handle(clampTimeout(request, o.requestTimeoutMsMax ?? SERVE_REQUEST_TIMEOUT_MS_MAX), { now: o.now ?? (() => Date.now()) });
