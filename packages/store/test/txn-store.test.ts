@@ -167,6 +167,30 @@ describe('txn requests on the store', () => {
     expect(readIndexes).toBe(2);
   });
 
+  it('a write command reads its latched keys from the engine, with no snapshot; a read or a range command takes one', async () => {
+    await cluster();
+    const l = await leader();
+    const engine = (l as unknown as { ctx: { engine: { snapshot(): Promise<unknown> } } }).ctx.engine;
+    let snapshots = 0;
+    const original = engine.snapshot.bind(engine);
+    engine.snapshot = () => {
+      snapshots++;
+      return original();
+    };
+    value(await prewrite(ts(100), [put('a', 'A'), put('b', 'B')]));
+    value(await commit(ts(100), ts(110), ['a', 'b']));
+    const onePc = value(await prewrite(ts(120), [put('c', 'C')], k('c'), { mode: { kind: 'onePc' } }));
+    expect(snapshots).toBe(0);
+    expect(await getValue('a', ts(130))).toBe('A');
+    expect(await getValue('c', onePc.onePcCommitTs!)).toBe('C');
+    expect(snapshots).toBe(2);
+    // A region-wide resolve lists the transaction's locks on a snapshot (no keys to latch).
+    value(await prewrite(ts(140), [put('d', 'D')]));
+    value(await send({ type: 'txnResolveLock', startTs: ts(140), keys: [] }));
+    expect(snapshots).toBeGreaterThan(2);
+    expect(await getValue('d', onePc.onePcCommitTs!)).toBe(undefined);
+  });
+
   it('latches serialize two conflicting prewrites sent at once: one wins, the other meets its lock', async () => {
     await cluster();
     const l = await leader();

@@ -7,7 +7,9 @@
  *    between their snapshot and their apply);
  * 3. a ReadIndex, so the snapshot sees every write committed before the command began (a new
  *    leader's too), then the region check again (a split may have moved the keys meanwhile);
- * 4. ONE engine snapshot, the pure `@peerkv/txn` action over it (`MvccReader`), released after;
+ * 4. the pure `@peerkv/txn` action (`MvccReader`) over ONE engine snapshot, released after; a
+ *    write command with keys reads those latched keys from the engine itself instead (the same
+ *    view without a snapshot's cost: see `latchedReads`);
  * 5. the action's writes proposed as ONE `txn` Raft command, answered once applied.
  *
  * The latches (and a prewrite's in-memory locks) are held until the proposal is settled:
@@ -136,7 +138,9 @@ export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>,
     if (!(peer instanceof RegionPeer)) return { ok: false, error: peer };
     const refusal = spec.beforeSnapshot?.();
     if (refusal !== undefined) return refused([refusal]);
-    const outcome = await onSnapshot(env.ctx.engine, (snap) => runAction(spec, new MvccReader(snap), peer));
+    const outcome = latchedReads(spec)
+      ? await runAction(spec, new MvccReader(env.ctx.engine), peer).then((value) => ({ ok: true as const, value }))
+      : await onSnapshot(env.ctx.engine, (snap) => runAction(spec, new MvccReader(snap), peer));
     const proposes = outcome.ok && outcome.value.ok && outcome.value.ops.length > 0 && spec.writes;
     if (localTerm !== undefined && !proposes) {
       // An answer with nothing to propose rests on the local snapshot alone: confirm that this
@@ -155,6 +159,21 @@ export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>,
   } finally {
     if (!handedOver) release();
   }
+}
+
+/**
+ * Whether a command reads the engine directly instead of through a snapshot: a write command
+ * with keys reads only those keys (every write action does: prewrite, commit, rollback,
+ * resolve, status checks, pessimistic locks, a GC page's drop), and holds their latches from
+ * before its first read until its proposal settles, so no other command writes them meanwhile,
+ * and everything applied before is in the engine (the ReadIndex, or `readsLocally`'s check of
+ * `appliedVisible`). Its reads of those keys therefore see one state, as a snapshot's would,
+ * without a snapshot's cost (LevelDB: a native snapshot per command; IndexedDB: pre-images for
+ * every write while it is open). Writes of other keys may land between its reads; it reads
+ * none. Commands without keys (scans of a range: GC listing, resolve-all) take a snapshot.
+ */
+function latchedReads(spec: TxnCommandSpec<unknown>): boolean {
+  return spec.writes && spec.keys.length > 0;
 }
 
 /**
