@@ -115,10 +115,11 @@ const options = {
   // node_modules stays in the graph as leaves (doNotFollow) so the Node-only npm rule sees them.
   exclude: { path: '(^|/)(dist|testdata)/' },
   tsConfig: { fileName: 'tsconfig.json' },
-  // Resolve `@peerkv/x` and `@peerkv/x/sub` through each package's `exports` map, as tsc does.
+  // Resolve `@peerkv/x` and `@peerkv/x/sub` through each package's `exports` map, as tsc does:
+  // to its sources (`@peerkv/source`, see vite.config.ts), never to a build in dist/.
   enhancedResolveOptions: {
     exportsFields: ['exports'],
-    conditionNames: ['types', 'import', 'default'],
+    conditionNames: ['@peerkv/source', 'types', 'import', 'default'],
     extensions: ['.ts', '.tsx', '.mjs', '.js', '.json'],
   },
   outputType: 'json',

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// Launcher for the `peerkv` CLI: the workspace ships TS sources (no build step), so this loads
-// src/peerkv-cli/main.ts through tsx's loader API. The exit code is set, not forced: the
+// Launcher for the `peerkv` CLI in src/peerkv-cli/main.ts: the build (dist/) when installed, the
+// TypeScript source in the repository (load.mjs). The exit code is set, not forced: the
 // process ends by itself once the client has closed (nothing else holds it).
-import { tsImport } from 'tsx/esm/api';
+import { loadEntry } from './load.mjs';
 
-const { runCli, readStdin } = await tsImport('../src/peerkv-cli/main.ts', import.meta.url);
-const { TXN_INPUT_BYTES_MAX } = await tsImport('../src/peerkv-cli/txn-ops.ts', import.meta.url);
+const { runCli, readStdin } = await loadEntry('peerkv-cli/main');
+const { TXN_INPUT_BYTES_MAX } = await loadEntry('peerkv-cli/txn-ops');
 // SIGINT/SIGTERM stop a running command: a watch ends and the client closes (exit 0); whatever
 // is still running STOP_GRACE_MS later is cut short with exit 130 (closing a WebRTC client
 // takes up to a few seconds on a loaded machine: 3 s cut a stopped watch short in CI).

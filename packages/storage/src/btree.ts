@@ -4,7 +4,12 @@
  */
 import BTreeModule from 'sorted-btree';
 
-type BTreeClass = typeof BTreeModule;
+/**
+ * The class's type, named through the CommonJS view of the module (`exports.default`), which
+ * is the class under every `moduleResolution` a consumer of the `.d.ts` may use (`nodenext`
+ * reads the default import of a CommonJS module as the whole `module.exports`).
+ */
+type BTreeClass = (typeof import('sorted-btree', { with: { 'resolution-mode': 'require' } }))['default'];
 
 /** The `BTree` class, whichever way the module was loaded. */
 export const BTree: BTreeClass =

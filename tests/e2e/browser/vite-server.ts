@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { join } from 'node:path';
 import { createServer, type InlineConfig } from 'vite';
-import { PREBUNDLED_DEPS } from '../../../vite.config.ts';
+import { PREBUNDLED_DEPS, SOURCE_RESOLVE } from '../../../vite.config.ts';
 
 /** The repository root. */
 export const REPO_ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -18,7 +18,8 @@ export interface ViteFixture {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 a moment ago. */
+export async function freePort(): Promise<number> {
   const srv = net.createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const { port } = srv.address() as net.AddressInfo;
@@ -38,7 +39,7 @@ export async function startVite(o: { demo?: boolean } = {}): Promise<ViteFixture
   // The demo runs exactly as `npm start` serves it (its dependency discovery included).
   const config: InlineConfig = o.demo
     ? { ...common, configFile: join(REPO_ROOT, 'vite.config.ts'), root: join(REPO_ROOT, 'demo') }
-    : { ...common, configFile: false, root: REPO_ROOT, worker: { format: 'es' }, optimizeDeps: { include: PREBUNDLED_DEPS, noDiscovery: true } };
+    : { ...common, ...SOURCE_RESOLVE, configFile: false, root: REPO_ROOT, worker: { format: 'es' }, optimizeDeps: { include: PREBUNDLED_DEPS, noDiscovery: true } };
   const server = await createServer(config);
   await server.listen();
   return { url: `http://127.0.0.1:${port}/`, close: () => server.close() };

@@ -161,7 +161,7 @@ describe('the peerkv CLI and PeerKV.connect against peerkv-store processes (mvcc
     phase('members/region/split/transfer-leader/drain');
 
     // A program using PeerKV.connect: works, closes, exits by itself.
-    const prog = await runProcess(process.execPath, ['--import', 'tsx', CONNECT_FIXTURE], env);
+    const prog = await runProcess(process.execPath, ['--conditions=@peerkv/source', '--import', 'tsx', CONNECT_FIXTURE], env);
     expect(prog.code, prog.err).toBe(0);
     const [result, closed] = prog.out.split('\n');
     expect(JSON.parse(result)).toEqual({

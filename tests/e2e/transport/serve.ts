@@ -18,7 +18,7 @@ export interface Fixture {
 
 /** Bundles `entry` (a path) for the browser as one IIFE script. */
 export async function bundle(entry: string): Promise<string> {
-  const out = await build({ entryPoints: [entry], bundle: true, format: 'iife', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent' });
+  const out = await build({ entryPoints: [entry], bundle: true, format: 'iife', platform: 'browser', conditions: ['@peerkv/source', 'module'], target: 'es2022', write: false, logLevel: 'silent' });
   return out.outputFiles[0].text;
 }
 

@@ -15,6 +15,8 @@ export async function bundleWorker(entry: string): Promise<string> {
     write: false,
     format: 'iife',
     platform: 'browser',
+    // The workspace packages' TypeScript sources, not their build (see vite.config.ts).
+    conditions: ['@peerkv/source', 'module'],
     target: 'es2022',
     logLevel: 'silent',
   });
