@@ -58,6 +58,8 @@ export class StoreContext {
   splitsInFlight: Region[] = [];
   /** Regions whose local replica PD says was removed: destroyed at the next round. */
   readonly staleDestroys = new Set<number>();
+  /** Regions whose replica made on demand PD does not know and that never voted: dropped at the next round. */
+  readonly pendingReclaims = new Set<number>();
   tickHandle: unknown;
   private roundScheduled = false;
   roundRunning = false;

@@ -41,6 +41,13 @@ export const PENDING_VOTES_MAX = 256;
 export const PENDING_REPLICAS_MAX = 128;
 /** Of `PENDING_REPLICAS_MAX`, those one sending store may have made, replicas (`refused.pendingReplicasPerSenderFull`). */
 export const PENDING_REPLICAS_PER_SENDER_MAX = 32;
+/**
+ * Store heartbeats a replica made on demand may go without a message from its group, still
+ * uninitialized, before the store asks PD about it: if PD lists no such peer in the region and
+ * the replica never voted, it is dropped (`refused.pendingReplicasReclaimed`), so forged
+ * replicas do not hold the caps above for ever.
+ */
+export const PENDING_REPLICA_SILENT_HEARTBEATS = 10;
 
 /** Attempts of an id or timestamp request (each may wait for one Raft round). */
 export const PD_ALLOC_ATTEMPTS_MAX = 50;
@@ -248,7 +255,8 @@ export interface StoreStatus {
   counters: StoreCounters;
   /**
    * Messages and requests this store refused, by reason (`pendingReplicasFull`,
-   * `pendingReplicasPerSenderFull`; the RPC server's `forbidden*`). In-process only: not sent over RPC.
+   * `pendingReplicasPerSenderFull`; the RPC server's `forbidden*`; `raftFromTempId`), and
+   * replicas made on demand dropped unused (`pendingReplicasReclaimed`). In-process only: not sent over RPC.
    */
   refused?: Record<string, number>;
   /** Chunked snapshot transfers (see `SnapshotTransferStatus`). */

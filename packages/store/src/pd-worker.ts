@@ -10,7 +10,7 @@ import { compareKeys } from '@peerkv/pd';
 import { storedKeyRange, userKeyOf } from './data-model.ts';
 import { inJointConfig } from './apply.ts';
 import { DATA_CF } from './keys.ts';
-import { REGION_KEYS_COUNT_MAX, STALE_CHECK_HEARTBEATS, STALE_CHECK_HIBERNATING_FACTOR } from './options.ts';
+import { PENDING_REPLICA_SILENT_HEARTBEATS, REGION_KEYS_COUNT_MAX, STALE_CHECK_HEARTBEATS, STALE_CHECK_HIBERNATING_FACTOR } from './options.ts';
 import type { PdClient } from './pd-client.ts';
 import type { PdService } from './pd-service.ts';
 import { ok, type RegionPeer, type Result } from './peer.ts';
@@ -63,6 +63,7 @@ export class PdWorker {
     stats.availableBytes = Math.max(0, stats.capacityBytes - stats.usedBytes);
     await pd.storeHeartbeat(stats, { timeoutMs: 2000 });
     await this.collectRemovedPeers(pd);
+    await this.collectUnknownPendingReplicas(pd);
     for (const hb of heartbeats) {
       const r = await pd.regionHeartbeat(hb, { timeoutMs: 2000 });
       if (!r.ok || !r.value.step) continue;
@@ -117,6 +118,26 @@ export class PdWorker {
         this.ctx.staleDestroys.add(peer.regionId);
         this.ctx.schedule();
       }
+    }
+  }
+
+  /**
+   * Replicas made on demand that stay uninitialized and hear nothing from their group for
+   * `PENDING_REPLICA_SILENT_HEARTBEATS` heartbeats are checked with PD: one PD lists in no
+   * region (a forged region id, or a peer PD never saw added) and that never voted is dropped
+   * at the next round (`StoreLoop.reclaimPendingReplicas`). No answer from PD: asked again later.
+   */
+  private async collectUnknownPendingReplicas(pd: PdClient): Promise<void> {
+    if (!pd.getRegionById) return;
+    for (const peer of [...this.ctx.peers.values()]) {
+      if (peer.destroyed || peer.initialized || peer.applying || !peer.reclaimable) continue;
+      if (++peer.silentHeartbeats < PENDING_REPLICA_SILENT_HEARTBEATS) continue;
+      const r = await pd.getRegionById(peer.regionId, { timeoutMs: 2000 });
+      if (!r.ok) continue;
+      peer.silentHeartbeats = 0;
+      if (r.value?.region.peers.some((p) => p.id === peer.peerId)) continue;
+      this.ctx.pendingReclaims.add(peer.regionId);
+      this.ctx.schedule();
     }
   }
 

@@ -161,6 +161,12 @@ export class RegionPeer {
   leaderlessHeartbeats = 0;
   /** Consecutive store heartbeats without a message from its group (a removed replica hears none). */
   silentHeartbeats = 0;
+  /**
+   * A replica made on demand that started with no Raft state and has never voted: it holds no
+   * vote, no entry and no data, so dropping it without a tombstone forgets nothing its group
+   * counted on (`StoreLoop.reclaimPendingReplicas`). Cleared by its first vote.
+   */
+  reclaimable = false;
   /** The placement driver, when this peer belongs to PD's Raft group (set with `hostPd`). */
   pd: PdHost | undefined;
   /** What its committed entries apply to: user data, or PD's state machine. */

@@ -170,6 +170,7 @@ export class StoreLoop {
     } catch (e) {
       if (!(e instanceof ProposalDroppedError)) throw e;
     }
+    if (peer.reclaimable && peer.raw.status().vote !== 0) peer.reclaimable = false;
   }
 
   /**
@@ -221,14 +222,18 @@ export class StoreLoop {
     if (this.ctx.closed || this.ctx.peers.has(rm.regionId) || this.destroying.has(rm.regionId) || this.ctx.tombstones.has(rm.message.to)) return;
     const region: Region = { id: rm.regionId, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { ...rm.regionEpoch }, peers: [] };
     const peer = this.ctx.addPeer(region, rm.message.to, log, new DedupTable(), log.applyState().appliedIndex);
+    // Raft state left by an earlier run may hold a vote: only a fresh replica may be reclaimed.
+    const st = peer.raw.status();
+    peer.reclaimable = st.term === 0 && st.vote === 0;
     for (const { msg } of pending.messages) this.stepPeer(peer, msg);
     this.ctx.schedule();
   }
 
   // ------------------------------------------------------------------ peer lifecycle
 
-  /** Destroys replicas found stale and creates their newer peers from the queued messages. */
+  /** Destroys replicas found stale and creates their newer peers from the queued messages; drops reclaimed replicas. */
   async replaceStalePeers(): Promise<void> {
+    await this.reclaimPendingReplicas();
     for (const regionId of [...this.ctx.staleDestroys]) {
       this.ctx.staleDestroys.delete(regionId);
       const peer = this.ctx.peers.get(regionId);
@@ -244,6 +249,35 @@ export class StoreLoop {
         const now = this.ctx.peers.get(regionId);
         if (now) this.stepPeer(now, msg);
         else this.maybeCreatePeer(from, msg);
+      }
+    }
+  }
+
+  /**
+   * Drops the replicas made on demand that the PD worker found unknown to PD and silent
+   * (`PENDING_REPLICA_SILENT_HEARTBEATS`), if they are still uninitialized and never voted:
+   * their Raft state and log go and no tombstone is kept, so a real leader that sends again
+   * makes a fresh one.
+   */
+  private async reclaimPendingReplicas(): Promise<void> {
+    for (const regionId of [...this.ctx.pendingReclaims]) {
+      this.ctx.pendingReclaims.delete(regionId);
+      const peer = this.ctx.peers.get(regionId);
+      if (!peer || peer.destroyed || peer.initialized || peer.applying || !peer.reclaimable) continue;
+      this.destroying.add(regionId);
+      try {
+        peer.destroyed = true;
+        peer.failPending({ kind: 'RegionNotFound', regionId });
+        this.ctx.peers.delete(regionId);
+        this.pendingReplicas.delete(regionId);
+        const batch = this.ctx.logs.batch();
+        batch.stageDestroy(regionId);
+        batch.kv.delete(META_CF, regionStateKey(regionId));
+        await this.ctx.logs.write(batch, { durability: this.ctx.opts.durability });
+        this.ctx.logs.unload(regionId);
+        this.ctx.countRefused('pendingReplicasReclaimed');
+      } finally {
+        this.destroying.delete(regionId);
       }
     }
   }

@@ -3,7 +3,8 @@
  * Each attack is refused, counted, and loses nothing:
  * - a flood of forged leader messages for made-up region ids creates at most
  *   `pendingReplicasMax` replicas (and `pendingReplicasPerSenderMax` per sending store), while
- *   a real leader's message still creates its replica;
+ *   a real leader's message still creates its replica, and replicas PD does not know that stay
+ *   silent and never voted are dropped after `PENDING_REPLICA_SILENT_HEARTBEATS`, freeing the caps;
  * - a member posing as another store (its link authenticated as store 7) cannot heartbeat,
  *   re-register or report regions for store 2: `Forbidden`, counted `forbiddenOtherStore`, PD's
  *   view unchanged;
@@ -13,13 +14,13 @@
  *   with the operator key it can, and its data requests are served throughout.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RegionHeartbeat } from '@peerkv/pd';
-import type { Message } from '@peerkv/raft';
+import type { Region, RegionHeartbeat } from '@peerkv/pd';
+import { CAMPAIGN_TRANSFER, type Message } from '@peerkv/raft';
 import { MemoryEngine } from '@peerkv/storage';
 import { deriveOperatorKey, generateClusterSecret, type RegionMessage, type Transport } from '@peerkv/transport';
-import { BOOTSTRAP_IDS, LocalRouter, LocalRpc, PD_REGION_ID, PENDING_REPLICAS_MAX, PENDING_REPLICAS_PER_SENDER_MAX, STORE_CFS, Store, TEMP_STORE_ID_MIN } from '../src/index.ts';
-import { bindStore, decodeStoreResponse, encodeStoreRequest, serveStore, signOperatorRequest, type StoreRequest, type StoreResponse } from '../src/index.ts';
-import { until } from './helpers.ts';
+import { BOOTSTRAP_IDS, LocalRouter, LocalRpc, PD_REGION_ID, PENDING_REPLICA_SILENT_HEARTBEATS, PENDING_REPLICAS_MAX, PENDING_REPLICAS_PER_SENDER_MAX, STORE_CFS, Store, TEMP_STORE_ID_MIN } from '../src/index.ts';
+import { bindStore, decodeStoreResponse, encodeStoreRequest, serveStore, signOperatorRequest, type Result, type StoreRequest, type StoreResponse } from '../src/index.ts';
+import { StubPd, until } from './helpers.ts';
 
 const opened: Store[] = [];
 
@@ -27,9 +28,18 @@ afterEach(async () => {
   for (const s of opened.splice(0)) await s.close();
 });
 
-async function openStore(storeId: number): Promise<Store> {
+/** A PD that knows the regions in `known` (with their peers), and no other. */
+class KnowingPd extends StubPd {
+  readonly known = new Map<number, Region>();
+  getRegionById(regionId: number): Promise<Result<{ region: Region } | undefined>> {
+    const region = this.known.get(regionId);
+    return Promise.resolve({ ok: true, value: region ? { region } : undefined });
+  }
+}
+
+async function openStore(storeId: number, pdClient?: KnowingPd): Promise<Store> {
   const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-  const s = await Store.open({ storeId, clusterId: 'adv', engine, transport: { send: () => {} }, tickIntervalMs: 10 });
+  const s = await Store.open({ storeId, clusterId: 'adv', engine, transport: { send: () => {} }, tickIntervalMs: 10, ...(pdClient ? { pdClient, heartbeatIntervalTicks: 1 } : {}) });
   opened.push(s);
   return s;
 }
@@ -64,6 +74,29 @@ describe('replicas created on demand (issue 13, finding 6)', () => {
     s.receive(2, [heartbeat(42, 4242)]);
     await until('the real replica', () => s.regionIds().includes(42));
     expect(s.regionIds()).toHaveLength(PENDING_REPLICAS_PER_SENDER_MAX + 1);
+  });
+
+  it('drops silent replicas PD does not know that never voted, which frees the caps; keeps one that voted and one PD knows', async () => {
+    const pd = new KnowingPd();
+    const s = await openStore(1, pd);
+    s.receive(7, Array.from({ length: 40 }, (_, i) => heartbeat(10_000 + i, 50_000 + 2 * i)));
+    await until('the per-sender cap', () => s.regionIds().length >= PENDING_REPLICAS_PER_SENDER_MAX);
+    // Two from another sender: one PD knows with this peer, one that votes.
+    pd.known.set(42, { id: 42, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 9, version: 9 }, peers: [{ id: 4242, storeId: 1, role: 'voter' }] });
+    s.receive(2, [heartbeat(42, 4242), heartbeat(43, 4343)]);
+    await until('both made', () => s.regionIds().includes(42) && s.regionIds().includes(43));
+    // A leader transfer's vote (it overrides the lease of the leader just heard): granted.
+    const vote: Message = { type: 'MsgVote', to: 4343, from: 4344, term: 9, logTerm: 6, index: 20, entries: [], commit: 0, reject: false, rejectHint: 0, context: CAMPAIGN_TRANSFER };
+    s.receive(2, [{ regionId: 43, regionEpoch: { confVer: 9, version: 9 }, message: vote }]);
+    // Ten heartbeats of silence (10 ms ticks, a heartbeat a tick), then PD is asked.
+    await until('the forged ones dropped', () => s.status().refused?.pendingReplicasReclaimed === PENDING_REPLICAS_PER_SENDER_MAX, 5000);
+    expect(PENDING_REPLICA_SILENT_HEARTBEATS).toBeGreaterThan(1);
+    // The sender's slots are free again; that one, made after 42 and 43, goes the same way while they stay.
+    s.receive(7, [heartbeat(20_000, 70_000)]);
+    await until('a new replica', () => s.regionIds().includes(20_000));
+    await until('it is dropped too', () => !s.regionIds().includes(20_000), 5000);
+    expect(s.regionIds().sort()).toEqual([42, 43]);
+    expect(s.status().refused?.pendingReplicasReclaimed).toBe(PENDING_REPLICAS_PER_SENDER_MAX + 1);
   });
 });
 
