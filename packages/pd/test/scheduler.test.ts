@@ -83,6 +83,27 @@ describe('replica checker', () => {
     expect(outcomes).not.toContain('timeout');
   });
 
+  it('cancels an operator whose learner its store reports damaged, and places the replica elsewhere', () => {
+    const c = new SimCluster(['d2', 'd3', 'd4', 'd5'], { regionScheduleTolerance: 100 });
+    c.setRegions(regionsOn(1, [1, 102]));
+    const r = c.regions.get(2)!;
+    let learner = undefined as (typeof r.region.peers)[number] | undefined;
+    for (let i = 0; i < 20 && !learner; i++) {
+      c.run(1);
+      learner = r.region.peers.find((p) => p.role === 'learner');
+    }
+    expect(learner).toBeDefined();
+    // The learner's snapshot cannot be applied: it stays pending, and its store says so.
+    r.pending = [learner!.id];
+    c.damaged.set(learner!.storeId, new Set([2]));
+    c.run(8);
+    expect(r.region.peers.map((p) => p.id)).not.toContain(learner!.id);
+    expect(c.storesOf(2)).toHaveLength(3);
+    const outcomes = c.scheduler.operators.takeEvents().map((e) => e.outcome);
+    expect(outcomes).toContain('cancelled');
+    expect(outcomes).not.toContain('timeout');
+  });
+
   it('waits when no store can take the replacement', () => {
     const c = new SimCluster(['d2', 'd3'], { maxStoreDownTimeMs: MIN });
     c.setRegions(regionsOn(1, [1, 102, 103]));
@@ -90,6 +111,50 @@ describe('replica checker', () => {
     c.run(10, MIN);
     expect(c.storesOf(2)).toEqual([1, 102, 103]);
     expect(c.log.filter((l) => !l.startsWith('pdGroup'))).toEqual([]);
+  });
+
+  it('replaces a replica its store reports damaged on another store: add first, then remove', () => {
+    const c = new SimCluster(['d2', 'd3', 'd4'], { regionScheduleTolerance: 100 });
+    c.setRegions(regionsOn(1, [1, 102, 103]));
+    c.damaged.set(103, new Set([2]));
+    c.run(6);
+    expect(c.storesOf(2)).toEqual([1, 102, 104]);
+    expect(c.log.filter((l) => l.startsWith('replaceReplica'))).toHaveLength(1);
+    expect(c.damaged.size).toBe(0);
+  });
+
+  it('with no other store, removes a damaged replica alone, then adds a new one on its store', () => {
+    const c = new SimCluster(['d2', 'd3'], { regionScheduleTolerance: 100 });
+    c.setRegions(regionsOn(1, [1, 102, 103]));
+    const before = c.regions.get(2)!.region.peers.find((p) => p.storeId === 103)!;
+    c.damaged.set(103, new Set([2]));
+    c.run(8);
+    expect(c.storesOf(2)).toEqual([1, 102, 103]);
+    const after = c.regions.get(2)!.region.peers.find((p) => p.storeId === 103)!;
+    expect(after.id).not.toBe(before.id);
+    expect(after.role).toBe('voter');
+  });
+
+  it('keeps a damaged replica while the voters left would lack a quorum that answers', () => {
+    const c = new SimCluster(['d2', 'd3'], { maxStoreDownTimeMs: 10 * MIN, regionScheduleTolerance: 100 });
+    c.setRegions(regionsOn(1, [1, 102, 103]));
+    c.run(1);
+    // 102 is silent past half the down time (suspect, not down), then 103's replica is damaged:
+    // removing it would leave 1 and a silent 102.
+    const peerOn103 = (): number => c.regions.get(2)!.region.peers.find((p) => p.storeId === 103)!.id;
+    const damagedPeer = peerOn103();
+    c.down.add(102);
+    c.run(6, MIN);
+    c.damaged.set(103, new Set([2]));
+    c.run(3, MIN);
+    expect(c.log.filter((l) => l.startsWith('replaceReplica'))).toEqual([]);
+    expect(peerOn103()).toBe(damagedPeer);
+    // 102 answers again: the damaged replica goes, and a new one takes its place.
+    c.down.delete(102);
+    c.run(8);
+    expect(c.storesOf(2)).toEqual([1, 102, 103]);
+    expect(peerOn103()).not.toBe(damagedPeer);
+    expect(c.damaged.size).toBe(0);
   });
 
   it('removes extra replicas, preferring one that shares a device and is not the leader', () => {

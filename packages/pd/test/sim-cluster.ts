@@ -24,6 +24,8 @@ export class SimCluster {
   readonly regions = new Map<number, SimRegion>();
   readonly down = new Set<number>();
   readonly draining = new Set<number>();
+  /** Per store, the regions whose replica there it reports damaged. */
+  readonly damaged = new Map<number, Set<number>>();
   nowMs = 0;
   leaderSinceMs = 0;
   private nextId = 10_000;
@@ -58,7 +60,11 @@ export class SimCluster {
     for (const id of this.storeIds) {
       if (this.down.has(id) || this.sm.getStore(id)?.meta.state === 'tombstone') continue;
       const usedBytes = [...this.regions.values()].filter((r) => r.region.peers.some((p) => p.storeId === id)).reduce((n, r) => n + r.sizeBytes, 0);
-      this.sm.apply({ kind: 'storeHeartbeat', stats: stats(id, { draining: this.draining.has(id), usedBytes }), nowMs: this.nowMs });
+      // A damaged replica is reported until it is removed (a new one there starts whole).
+      const damaged = [...(this.damaged.get(id) ?? [])].filter((regionId) => this.regions.get(regionId)?.region.peers.some((p) => p.storeId === id));
+      if (damaged.length > 0) this.damaged.set(id, new Set(damaged));
+      else this.damaged.delete(id);
+      this.sm.apply({ kind: 'storeHeartbeat', stats: stats(id, { draining: this.draining.has(id), usedBytes, ...(damaged.length > 0 ? { damagedRegionIds: damaged } : {}) }), nowMs: this.nowMs });
     }
   }
 

@@ -25,5 +25,7 @@ export const ADDRESS_BYTES_MAX = 1024;
 export const REASON_BYTES_MAX = 1024;
 /** UTF-16 code units of a column family name (at least 1). */
 export const CF_NAME_LENGTH_MAX = 64;
+/** Damaged regions one store heartbeat reports (the rest wait for the next). */
+export const DAMAGED_REGIONS_MAX = 64;
 /** UTF-8 bytes of a column family name: 3 per UTF-16 code unit at most. */
 export const CF_NAME_BYTES_MAX = 3 * CF_NAME_LENGTH_MAX;

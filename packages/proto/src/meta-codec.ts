@@ -7,7 +7,8 @@
  */
 import { decode, encode, type ByteReader, type ByteWriter } from './bytes.ts';
 import { readEnum, writeEnum } from './enum-codec.ts';
-import { ADDRESS_BYTES_MAX, KEY_BYTES_MAX, LABEL_BYTES_MAX, LABELS_MAX, PEERS_MAX } from './limits.ts';
+import { DecodeError } from './errors.ts';
+import { ADDRESS_BYTES_MAX, DAMAGED_REGIONS_MAX, KEY_BYTES_MAX, LABEL_BYTES_MAX, LABELS_MAX, PEERS_MAX } from './limits.ts';
 import type { Peer, PeerId, PeerRole, Region, RegionEpoch, RegionHeartbeat, StoreLabels, StoreMeta, StoreState, StoreStats } from './meta.ts';
 
 /** Wire order of peer roles (append only). */
@@ -139,7 +140,16 @@ export function readStoreMeta(r: ByteReader): StoreMeta {
   return { id, address, labels, state: readStoreState(r) };
 }
 
-/** Writes store stats in field order, `draining` last (paired with `readStoreStats`). */
+/** Bit 0 of the stats' last field: draining (the byte old stats wrote as a bool). */
+const STATS_DRAINING = 1;
+/** Bit 1: a list of damaged region ids follows. */
+const STATS_DAMAGED = 2;
+
+/**
+ * Writes store stats in field order, then a flags byte (draining; damaged regions follow), then
+ * the damaged region ids (paired with `readStoreStats`). Stats with no damaged region write the
+ * bytes stats did before the list existed, so old PD logs and snapshots decode unchanged.
+ */
 export function writeStoreStats(w: ByteWriter, s: StoreStats): void {
   w.varUint(s.storeId);
   w.varUint(s.capacityBytes);
@@ -147,7 +157,13 @@ export function writeStoreStats(w: ByteWriter, s: StoreStats): void {
   w.varUint(s.availableBytes);
   w.varUint(s.regionCount);
   w.varUint(s.leaderCount);
-  w.bool(s.draining);
+  const damaged = s.damagedRegionIds ?? [];
+  if (damaged.length > DAMAGED_REGIONS_MAX) throw new RangeError(`${damaged.length} damaged regions, more than ${DAMAGED_REGIONS_MAX}`);
+  w.u8((s.draining ? STATS_DRAINING : 0) | (damaged.length > 0 ? STATS_DAMAGED : 0));
+  if (damaged.length > 0) {
+    w.varUint(damaged.length);
+    for (const id of damaged) w.varUint(id);
+  }
 }
 
 /** Reads store stats written by `writeStoreStats`. */
@@ -159,8 +175,20 @@ export function readStoreStats(r: ByteReader): StoreStats {
     availableBytes: r.varUint(),
     regionCount: r.varUint(),
     leaderCount: r.varUint(),
-    draining: r.bool(),
+    ...readStatsFlags(r),
   };
+}
+
+function readStatsFlags(r: ByteReader): Pick<StoreStats, 'draining' | 'damagedRegionIds'> {
+  const flags = r.u8();
+  if (flags > (STATS_DRAINING | STATS_DAMAGED)) throw new DecodeError('InvalidValue', `store stats flags ${flags}`);
+  const draining = (flags & STATS_DRAINING) !== 0;
+  if ((flags & STATS_DAMAGED) === 0) return { draining };
+  const n = r.count(DAMAGED_REGIONS_MAX, 1, 'damaged regions');
+  const damagedRegionIds: number[] = [];
+  for (let i = 0; i < n; i++) damagedRegionIds.push(r.varUint());
+  if (n === 0) throw new DecodeError('InvalidValue', 'an empty damaged region list is written as none');
+  return { draining, damagedRegionIds };
 }
 
 /** What a region heartbeat reports besides the region and its leader (PD keeps it per region). */

@@ -67,6 +67,12 @@ export interface StoreStats {
   leaderCount: number;
   /** The store is closing (e.g. a tab going away): move its leaders elsewhere. */
   draining: boolean;
+  /**
+   * Regions whose replica here cannot serve: a received snapshot whose staged stream is gone or
+   * corrupt (TiKV's `damaged_regions_id`). PD replaces such a replica; at most
+   * `DAMAGED_REGIONS_MAX`, absent when none.
+   */
+  damagedRegionIds?: number[];
 }
 
 /** What a region's leader reports periodically. */

@@ -82,7 +82,8 @@ export const arbStoreStats: fc.Arbitrary<StoreStats> = fc.record({
   regionCount: fc.nat(),
   leaderCount: fc.nat(),
   draining: fc.boolean(),
-});
+  damagedRegionIds: fc.option(fc.array(fc.maxSafeNat(), { minLength: 1, maxLength: 5 }), { nil: undefined }),
+}, { requiredKeys: ['storeId', 'capacityBytes', 'usedBytes', 'availableBytes', 'regionCount', 'leaderCount', 'draining'] });
 
 export const arbHeartbeat: fc.Arbitrary<RegionHeartbeat> = fc.record({
   region: arbRegion,

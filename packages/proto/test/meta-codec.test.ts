@@ -6,6 +6,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   ADDRESS_BYTES_MAX,
+  DAMAGED_REGIONS_MAX,
+  DecodeError,
   KEY_BYTES_MAX,
   LABEL_BYTES_MAX,
   LABELS_MAX,
@@ -64,6 +66,17 @@ describe('meta codec', () => {
     expect(hex(bytesOf(writeStoreStats, { storeId: 1, capacityBytes: 2, usedBytes: 3, availableBytes: 4, regionCount: 5, leaderCount: 6, draining: true }))).toBe('01020304050601');
   });
 
+  it('writes damaged regions after the draining flag, only when there are some', () => {
+    const base = { storeId: 1, capacityBytes: 2, usedBytes: 3, availableBytes: 4, regionCount: 5, leaderCount: 6, draining: false };
+    expect(hex(bytesOf(writeStoreStats, { ...base, damagedRegionIds: [] }))).toBe('01020304050600');
+    expect(hex(bytesOf(writeStoreStats, { ...base, draining: true, damagedRegionIds: [7, 300] }))).toBe('010203040506' + '03' + '0207ac02');
+    expect(readAll(readStoreStats, unhex('010203040506' + '02' + '0109'))).toEqual({ ...base, damagedRegionIds: [9] });
+    expect(() => readAll(readStoreStats, unhex('010203040506' + '04'))).toThrow(DecodeError);
+    expect(() => readAll(readStoreStats, unhex('010203040506' + '02' + '00'))).toThrow(DecodeError);
+    expect(() => readAll(readStoreStats, unhex('010203040506' + '02' + (DAMAGED_REGIONS_MAX + 1).toString(16) + '01'.repeat(DAMAGED_REGIONS_MAX + 1)))).toThrow(DecodeError);
+    expect(() => bytesOf(writeStoreStats, { ...base, damagedRegionIds: Array.from({ length: DAMAGED_REGIONS_MAX + 1 }, (_, i) => i) })).toThrow(RangeError);
+  });
+
   it('writes labels sorted by key, and reads them in any order', () => {
     expect(hex(bytesOf(writeLabels, { zone: 'z', device: 'a' }))).toBe(hex(bytesOf(writeLabels, { device: 'a', zone: 'z' })));
     // An unsorted pair, as the store RPC wrote labels before this codec.
@@ -96,7 +109,7 @@ describe('meta codec', () => {
   it('refuses unknown roles and store states, bad bools, and every truncation', () => {
     expect(decodeKind(() => readAll(readPeer, Uint8Array.of(1, 2, 4)))).toBe('UnknownTag');
     expect(decodeKind(() => readAll(readStoreMeta, Uint8Array.of(1, 0, 0, 3)))).toBe('UnknownTag');
-    expect(decodeKind(() => readAll(readStoreStats, Uint8Array.of(1, 2, 3, 4, 5, 6, 2)))).toBe('InvalidValue');
+    expect(decodeKind(() => readAll(readStoreStats, Uint8Array.of(1, 2, 3, 4, 5, 6, 4)))).toBe('InvalidValue');
     expect(() => bytesOf(writePeer, { id: 1, storeId: 1, role: 'witness' as Peer['role'] })).toThrow(RangeError);
     fc.assert(
       fc.property(arbHeartbeat, (hb) => {

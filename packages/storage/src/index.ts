@@ -7,6 +7,7 @@ export * from './errors.ts';
 export * from './bytes.ts';
 export * from './crc32c.ts';
 export * from './engine.ts';
+export * from './forwarding-engine.ts';
 export * from './snapshot.ts';
 export * from './format.ts';
 export * from './memory-engine.ts';

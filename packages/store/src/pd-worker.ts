@@ -7,6 +7,7 @@
 import type { OperatorStep, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import type { StoreContext } from './context.ts';
 import { compareKeys } from '@peerkv/pd';
+import { DAMAGED_REGIONS_MAX } from '@peerkv/proto';
 import { storedKeyRange, userKeyOf } from './data-model.ts';
 import { inJointConfig } from './apply.ts';
 import { DATA_CF } from './keys.ts';
@@ -54,6 +55,10 @@ export class PdWorker {
       leaderCount: led.length,
       draining: this.ctx.draining,
     };
+    // Replicas whose received snapshot cannot be applied (its staged stream is gone or corrupt)
+    // serve nothing until PD replaces them: report them (TiKV's damaged regions).
+    const damaged = [...this.ctx.peers.values()].filter((p) => !p.destroyed && p.applying?.failed !== undefined).map((p) => p.regionId);
+    if (damaged.length > 0) stats.damagedRegionIds = damaged.slice(0, DAMAGED_REGIONS_MAX);
     const heartbeats: RegionHeartbeat[] = [];
     for (const peer of led) {
       const hb = await this.regionHeartbeatOf(peer);

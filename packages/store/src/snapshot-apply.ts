@@ -9,9 +9,11 @@
  *
  * A store that opens with a region in `applying` resumes from the first staged chunk
  * (re-putting pairs already written is harmless: the range was cleared before any was). A
- * staged stream that is gone or corrupt fails the apply: the region stays unserved and the
- * failure is counted and shown in `status()` (`appliesFailed`, `applying[].failed`), never
- * served half-applied. A failed engine write stops the store, as a failed round does.
+ * staged stream that is gone or corrupt fails the apply: the replica is damaged. It stays
+ * unserved, the failure is counted and shown in `status()` (`appliesFailed`,
+ * `applying[].failed`), never served half-applied, and the store heartbeat reports it to PD
+ * (`damagedRegionIds`), which removes it and adds a new replica (on this store too, once it
+ * destroyed this one). A failed engine write stops the store, as a failed round does.
  */
 import { StorageError, WriteBatch } from '@peerkv/storage';
 import type { StoreContext } from './context.ts';

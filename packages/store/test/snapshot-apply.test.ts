@@ -7,7 +7,7 @@
  * `status()`), never half-served, and the store runs on.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryEngine, StorageError, WriteBatch, type KvEngine, type KvSnapshot, type ScanOptions, type WriteOptions } from '@peerkv/storage';
+import { ForwardingEngine, MemoryEngine, StorageError, WriteBatch, type KvEngine, type WriteOptions } from '@peerkv/storage';
 import { storeColumnFamilies, type SnapshotTransferLimits, type Store } from '../src/index.ts';
 import { META_CF, STAGED_PREFIX_END, STAGED_PREFIX_START, dedupPrefix, prefixEnd } from '../src/keys.ts';
 import { until } from './helpers.ts';
@@ -19,34 +19,12 @@ const LIMITS: Partial<SnapshotTransferLimits> = { chunkBytesMax: 64, chunksInfli
 const c = new SnapshotCluster('apply');
 
 /** An engine that can hold back the writes `gate` picks (the machine "dies" before they land). */
-class GatedEngine implements KvEngine {
+class GatedEngine extends ForwardingEngine {
   gate: ((ops: WriteBatch['ops']) => boolean) | undefined;
   held: { reject: (e: unknown) => void } | undefined;
-  constructor(readonly inner: KvEngine) {}
-  get kind(): KvEngine['kind'] {
-    return this.inner.kind;
-  }
-  get columnFamilies(): readonly string[] {
-    return this.inner.columnFamilies;
-  }
-  get(cf: string, key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.inner.get(cf, key);
-  }
-  scan(cf: string, o?: ScanOptions): AsyncIterableIterator<{ key: Uint8Array; value: Uint8Array }> {
-    return this.inner.scan(cf, o);
-  }
-  write(batch: WriteBatch, o: WriteOptions): Promise<void> {
+  override write(batch: WriteBatch, o: WriteOptions): Promise<void> {
     if (!this.held && this.gate?.(batch.ops)) return new Promise((_resolve, reject) => (this.held = { reject }));
     return this.inner.write(batch, o);
-  }
-  approximateSize(cf: string, range: { start?: Uint8Array; end?: Uint8Array }): Promise<number> {
-    return this.inner.approximateSize(cf, range);
-  }
-  snapshot(): Promise<KvSnapshot> {
-    return this.inner.snapshot();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

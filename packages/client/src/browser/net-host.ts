@@ -16,7 +16,7 @@
  * from `NET_OPEN_RETRY_MS_MIN` to `NET_OPEN_RETRY_MS_MAX`; `status().openRetry` says so.
  */
 import type { ReplicaRead } from '../txn/routing.ts';
-import type { KvEngine, WriteBatch, WriteOptions } from '@peerkv/storage';
+import { ForwardingEngine, type KvEngine, type WriteBatch, type WriteOptions } from '@peerkv/storage';
 import type { ScheduleConfig } from '@peerkv/pd';
 import { STORE_CFS, isTempStoreId, storeColumnFamilies, startNetworkStore, type NetworkStore, type NetworkStoreOptions, type Store } from '@peerkv/store';
 import {
@@ -145,33 +145,11 @@ export function netDatabaseName(cluster: string, storeName: string): string {
 }
 
 /** An engine whose writes can be slowed down (the `slowDisk` hook). */
-class SlowableEngine implements KvEngine {
+class SlowableEngine extends ForwardingEngine {
   delayMs = 0;
-  constructor(private readonly inner: KvEngine) {}
-  get kind() {
-    return this.inner.kind;
-  }
-  get columnFamilies() {
-    return this.inner.columnFamilies;
-  }
-  get(cf: string, key: Uint8Array) {
-    return this.inner.get(cf, key);
-  }
-  scan(...a: Parameters<KvEngine['scan']>) {
-    return this.inner.scan(...a);
-  }
-  async write(batch: WriteBatch, options: WriteOptions): Promise<void> {
+  override async write(batch: WriteBatch, options: WriteOptions): Promise<void> {
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     return this.inner.write(batch, options);
-  }
-  approximateSize(...a: Parameters<KvEngine['approximateSize']>) {
-    return this.inner.approximateSize(...a);
-  }
-  snapshot() {
-    return this.inner.snapshot();
-  }
-  close() {
-    return this.inner.close();
   }
 }
 

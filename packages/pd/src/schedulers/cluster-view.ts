@@ -48,6 +48,8 @@ export interface StoreView {
   usedBytes: number;
   /** Ms since the store's last heartbeat as recorded in PD's state (not adjusted for leader changes). */
   heartbeatAgeMs: number;
+  /** Regions whose replica on this store says it cannot serve (`StoreStats.damagedRegionIds`). */
+  damagedRegionIds: ReadonlySet<number>;
 }
 
 /** One round's view of the cluster. */
@@ -85,6 +87,7 @@ export class ClusterView {
       leaderCount: 0,
       usedBytes: stats?.usedBytes ?? 0,
       heartbeatAgeMs: Math.max(0, this.nowMs - lastHeartbeatMs),
+      damagedRegionIds: new Set(stats?.damagedRegionIds ?? []),
     };
   }
 
@@ -122,6 +125,11 @@ export class ClusterView {
   /** Whether the peer's store may keep it. */
   peerCanStay(peer: Peer): boolean {
     return this.stores.get(peer.storeId)?.canHold ?? false;
+  }
+
+  /** Whether the peer's store reports its replica of `regionId` damaged (it must be replaced). */
+  peerDamaged(regionId: number, peer: Peer): boolean {
+    return this.stores.get(peer.storeId)?.damagedRegionIds.has(regionId) ?? false;
   }
 
   /** Counts the effect of `op`'s steps from `fromStep` on as if already done. */

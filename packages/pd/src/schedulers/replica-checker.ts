@@ -4,6 +4,10 @@
  *  1. a leftover learner is promoted when voters are missing, else removed;
  *  2. a peer on a store that cannot keep it (down past `maxStoreDownTimeMs`, offline,
  *     tombstone, unknown) is replaced: a new peer is added first, then the old one removed;
+ *     so is a damaged replica (its store reports that it cannot serve: a received snapshot
+ *     whose staged stream is lost), and when no other store can take it, it is removed alone
+ *     (if the voters left have a quorum that answers) and step 3 adds a new one, on its store
+ *     too once the old replica is gone;
  *  3. missing replicas are added, up to min(maxReplicas, stores that can hold one);
  *  4. replicas beyond `maxReplicas` are removed (unhealthy first, then those sharing a label);
  *  5. two replicas sharing an isolation label move apart when a store with a new label exists.
@@ -31,7 +35,7 @@ export function checkReplicas(view: ClusterView, info: RegionInfo, target: Repli
   const maxReplicas = target === 'pdGroup' ? view.config.pdReplicas : view.config.maxReplicas;
   const ctx: CheckContext = { view, info, maxReplicas, pd: target === 'pdGroup' };
   // A learner still catching up (e.g. from an operator a previous PD leader started): wait for it.
-  if (peers.some((p) => p.role === 'learner' && info.pendingPeers.includes(p.id) && view.peerCanStay(p))) return null;
+  if (peers.some((p) => p.role === 'learner' && info.pendingPeers.includes(p.id) && view.peerCanStay(p) && !view.peerDamaged(info.region.id, p))) return null;
   return checkLearners(ctx) ?? replaceUnhealthy(ctx) ?? addMissing(ctx) ?? removeExtra(ctx) ?? improvePlacement(ctx);
 }
 
@@ -60,7 +64,7 @@ function checkLearners(ctx: CheckContext): Operator | null {
   const learner = info.region.peers.find((p) => p.role === 'learner');
   if (learner === undefined) return null;
   const voters = info.region.peers.filter((p) => p.role === 'voter' && view.peerCanStay(p)).length;
-  if (view.peerCanStay(learner) && voters < wanted(ctx)) {
+  if (view.peerCanStay(learner) && !view.peerDamaged(info.region.id, learner) && voters < wanted(ctx)) {
     return promoteLearnerOperator(origin(ctx, 'addReplica', `promote leftover learner ${learner.id}`), learner.storeId, learner.id);
   }
   return removePeerOperator(origin(ctx, 'removeReplica', `remove leftover learner ${learner.id}`), learner, undefined);
@@ -69,16 +73,35 @@ function checkLearners(ctx: CheckContext): Operator | null {
 function replaceUnhealthy(ctx: CheckContext): Operator | null {
   const { view, info } = ctx;
   const peers = info.region.peers;
-  const bad = peers.filter((p) => !view.peerCanStay(p)).sort((a, b) => a.id - b.id);
+  const damaged = (p: Peer): boolean => view.peerDamaged(info.region.id, p) && p.id !== info.leader?.id;
+  const bad = peers.filter((p) => !view.peerCanStay(p) || damaged(p)).sort((a, b) => a.id - b.id);
   for (const source of bad) {
-    const staying = storeIds(peers.filter((p) => view.peerCanStay(p)));
+    const staying = storeIds(peers.filter((p) => view.peerCanStay(p) && !damaged(p)));
     const store = pickTargetStore(view, staying, storeIds(peers));
     const peerId = store && view.input.allocId();
+    const why = damaged(source) ? `damaged replica ${source.id} on store ${source.storeId}` : `peer ${source.id} on unhealthy store ${source.storeId}`;
     if (store !== undefined && peerId !== undefined) {
-      return movePeerOperator(origin(ctx, 'replaceReplica', `replace peer ${source.id} on unhealthy store ${source.storeId}`), source, store.id, peerId);
+      return movePeerOperator(origin(ctx, 'replaceReplica', `replace ${why}`), source, store.id, peerId);
     }
+    // No other store: a damaged replica goes alone (it serves nothing and holds up no quorum it
+    // answers for), unless the voters left would lack a quorum that answers.
+    if (damaged(source) && quorumWithout(ctx, source)) return removePeerOperator(origin(ctx, 'replaceReplica', `remove ${why}`), source, undefined);
   }
   return null;
+}
+
+/**
+ * Whether the voters other than `victim` have a quorum of peers that answer now. A voter on a
+ * store that is down or silent is no help, nor one the leader reports down or pending
+ * (lagging), nor a damaged one: wait for the group to heal first.
+ */
+function quorumWithout(ctx: CheckContext, victim: Peer): boolean {
+  const { view, info } = ctx;
+  const suspectMs = view.config.maxStoreDownTimeMs / 2;
+  const answering = (p: Peer): boolean =>
+    view.peerCanStay(p) && (view.store(p.storeId)?.heartbeatAgeMs ?? Infinity) <= suspectMs && !info.downPeers.includes(p.id) && !info.pendingPeers.includes(p.id) && !view.peerDamaged(info.region.id, p);
+  const voters = info.region.peers.filter((p) => p !== victim && p.role === 'voter');
+  return voters.filter(answering).length > voters.length / 2;
 }
 
 function addMissing(ctx: CheckContext): Operator | null {
@@ -113,15 +136,8 @@ function removeExtra(ctx: CheckContext): Operator | null {
     -(view.store(p.storeId)?.regionCount ?? 0),
     -p.storeId,
   ];
-  // Never remove a peer when the voters left would have no quorum of stores that answer now
-  // (a voter on a store that is down or silent is no help): wait for the group to heal first.
-  // The leader's view counts too: a peer it reports down or pending (lagging) is no help.
-  const answering = (p: Peer): boolean => view.peerCanStay(p) && ageMs(p) <= suspectMs && !info.downPeers.includes(p.id) && !info.pendingPeers.includes(p.id);
-  const keepsQuorum = (victim: Peer): boolean => {
-    const voters = peers.filter((p) => p !== victim && p.role === 'voter');
-    return voters.filter(answering).length > voters.length / 2;
-  };
-  const victim = [...peers].sort((a, b) => compareTuples(key(a), key(b))).find(keepsQuorum);
+  // Never remove a peer when the voters left would have no quorum of stores that answer now.
+  const victim = [...peers].sort((a, b) => compareTuples(key(a), key(b))).find((p) => quorumWithout(ctx, p));
   if (victim === undefined) return null;
   const leaderTarget = victim.id === info.leader?.id ? pickLeaderTarget(view, info) : undefined;
   if (victim.id === info.leader?.id && leaderTarget === undefined) return null;

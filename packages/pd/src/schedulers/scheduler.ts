@@ -94,14 +94,16 @@ export class Scheduler {
    * (down past `maxStoreDownTimeMs`, offline): a learner added there never catches up, so the
    * operator would only end at its timeout. Cancelled, the replica checker places the replica
    * elsewhere and removes the leftover learner at once (TiKV cancels an operator whose target
-   * store is down). Returns how many it cancelled.
+   * store is down). So are operators whose learner's store reports it damaged (its snapshot
+   * cannot be applied). Returns how many it cancelled.
    */
   private cancelWaitingOnDownStores(view: ClusterView, nowMs: number): number {
     let cancelled = 0;
     for (const r of this.operators.running()) {
       const step = r.operator.steps[r.stepIndex];
       if (step === undefined || (step.kind !== 'addLearner' && step.kind !== 'promoteLearner')) continue;
-      if (view.stores.get(step.storeId)?.canHold !== false) continue;
+      const store = view.stores.get(step.storeId);
+      if (store?.canHold !== false && !store?.damagedRegionIds.has(r.operator.regionId)) continue;
       this.operators.cancel(r.operator.regionId, nowMs);
       cancelled++;
     }
