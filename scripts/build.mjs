@@ -11,14 +11,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
 
-/** The directories of the packages `tsconfig.build.json` builds (its references). */
-export function builtPackageDirs() {
+/** The directories of the packages `tsconfig.build.json` builds (its references' directories). */
+function builtPackageDirs() {
   const refs = JSON.parse(readFileSync(join(root, 'tsconfig.build.json'), 'utf8')).references;
-  return refs.map((r) => join(root, r.path.replace(/\/tsconfig\.build\.json$/, '')));
+  return [...new Set(refs.map((r) => join(root, dirname(r.path))))];
 }
 
 /** `new URL('./x.ts', import.meta.url)` (a relative module URL to a TypeScript file). */

@@ -36,9 +36,10 @@ const SCAN_DEFAULT = ['packages', 'signaling/src', 'signaling/test'];
 const BROWSER_PACKAGES = ['raft', 'storage', 'transport', 'pd', 'store', 'client', 'proto'];
 /**
  * Their explicitly Node-only modules, each the target of a Node-only subpath export that no
- * browser module may import: `@peerkv/storage/level` (LevelDB).
+ * browser module may import: `@peerkv/storage/level` (LevelDB), `peerkv/node` (`@peerkv/node`
+ * under the `peerkv` name, an optional peer).
  */
-const NODE_ONLY_MODULES = ['packages/storage/src/level-engine.ts'];
+const NODE_ONLY_MODULES = ['packages/storage/src/level-engine.ts', 'packages/client/src/node.ts'];
 /** npm packages only Node can run: native WebRTC, the `ws` WebSocket, LevelDB (native). */
 const NODE_ONLY_NPM = ['@roamhq/wrtc', 'ws', 'classic-level'];
 /** Workspace packages that are Node-only as a whole. */

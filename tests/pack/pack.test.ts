@@ -5,7 +5,7 @@
  * versions the repository's lockfile pins; `lockfile.ts`), and then, in that project:
  *
  * - plain Node, no TypeScript loader: an ESM program opens an in-process cluster from `peerkv`
- *   (on LevelDB from `@peerkv/node`), puts and gets, and `@peerkv/node`'s `PeerKV.connect`
+ *   (on LevelDB from `@peerkv/node`), puts and gets, and `peerkv/node`'s `PeerKV.connect`
  *   rejects a bad option with the typed error; the README's Node example runs as written;
  * - TypeScript: a program importing every entry type-checks against the shipped `.d.ts`
  *   (`module: nodenext` and `bundler`, `skipLibCheck: false`);
@@ -13,7 +13,7 @@
  *   installed `peerkv-signaling`, one `peerkv-store --bootstrap` and `peerkv put`/`get` over
  *   WebRTC;
  * - the browser: the installed `peerkv` entries' import graph reaches no Node builtin and none
- *   of `@roamhq/wrtc`, `ws`, `classic-level`; a Vite production build of an app using
+ *   of `@roamhq/wrtc`, `ws`, `classic-level` (while `peerkv/node`'s reaches all three); a Vite production build of an app using
  *   `peerkv/browser` holds none of them either, and served by `vite preview` in Chromium it
  *   opens a store in the runtime's Worker (the built Worker entry), puts and gets.
  *
@@ -72,7 +72,7 @@ function run(cmd: string, args: string[], cwd: string, timeout = STEP_MS_MAX): S
 /** The repository's published packages: those `tsconfig.build.json` builds. */
 function publishedDirs(): string[] {
   const refs = (JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as { references: { path: string }[] }).references;
-  return refs.map((r) => dirname(r.path).replace(/^\.\//, ''));
+  return [...new Set(refs.map((r) => dirname(r.path).replace(/^\.\//, '')))];
 }
 
 let work: string;
@@ -120,7 +120,7 @@ describe('the packed packages, installed into a fresh project', () => {
     for (const p of packed) {
       expect(p.files, p.manifest.name).toContain('dist/index.js');
       expect(p.files, p.manifest.name).toContain('dist/index.d.ts');
-      expect(p.files.filter((f) => /^(src|test|bench)\/|\.tsbuildinfo$|(?<!\.d)\.ts$/.test(f)), p.manifest.name).toEqual([]);
+      expect(p.files.filter((f) => /^(src|test|bench)\/|\.tsbuildinfo|(?<!\.d)\.ts$/.test(f)), p.manifest.name).toEqual([]);
       for (const bin of Object.values(p.manifest.bin ?? {})) expect(p.files, p.manifest.name).toContain(bin.replace(/^\.\//, ''));
       expect(p.files, p.manifest.name).toContain('README.md');
     }
@@ -132,7 +132,8 @@ describe('the packed packages, installed into a fresh project', () => {
       join(app, 'node-check.mjs'),
       `import { PdCluster, PeerKV, PeerKVError, codec } from 'peerkv';
 import { MemoryEngine } from '@peerkv/storage';
-import { PeerKV as NodePeerKV, openLevelStoreEngine } from '@peerkv/node';
+import { PeerKV as NodePeerKV } from 'peerkv/node';
+import { openLevelStoreEngine } from '@peerkv/node';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,7 +164,7 @@ console.log(JSON.stringify({ got, keys, refused, stores }));
     );
     const r = run(process.execPath, ['node-check.mjs'], app, ROUND_TRIP_MS_MAX);
     expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({ got: 'ada', keys: ['user/1', 'user/2'], refused: 'InvalidArgument', stores: 3 });
-    log(`node: in-process cluster (LevelDB + memory) put/get/scan from the build, PeerKV.connect's InvalidArgument: ${r.stdout.trim()}`);
+    log(`node: in-process cluster (LevelDB + memory) put/get/scan from the build, PeerKV.connect (peerkv/node)'s InvalidArgument: ${r.stdout.trim()}`);
   }, STEP_MS_MAX);
 
   it("README's Node example runs as written", () => {
@@ -182,6 +183,7 @@ console.log(JSON.stringify({ got, keys, refused, stores }));
       `import { PeerKV, PdCluster, codec, type PeerKVError } from 'peerkv';
 import { PeerKV as BrowserKV, type BrowserPeerKV } from 'peerkv/browser';
 import { PeerKV as NodePeerKV, openLevelStoreEngine } from '@peerkv/node';
+import { PeerKV as NodePeerKV2, type NodePeerKV as NodeClient } from 'peerkv/node';
 import { MemoryEngine } from '@peerkv/storage';
 import { LevelEngine } from '@peerkv/storage/level';
 import { Store } from '@peerkv/store';
@@ -190,9 +192,10 @@ import { MemoryNetwork } from '@peerkv/transport/memory';
 export async function use(): Promise<string | undefined> {
   const kv: PeerKV = new PeerKV({ pd: new PdCluster({ openEngine: (_n, cfs) => MemoryEngine.open({ columnFamilies: cfs }) }), stores: undefined as never });
   const b: Promise<BrowserPeerKV> = BrowserKV.open({ cluster: 'x' });
-  const n = NodePeerKV.connect({ cluster: 'x', secret: 's', signaling: 'ws://127.0.0.1:4444' });
+  const n: Promise<NodeClient> = NodePeerKV.connect({ cluster: 'x', secret: 's', signaling: 'ws://127.0.0.1:4444' });
+  const n2: Promise<NodeClient> = NodePeerKV2.connect({ cluster: 'x', secret: 's', signaling: 'ws://127.0.0.1:4444' });
   const e: PeerKVError | undefined = undefined;
-  void [b, n, e, openLevelStoreEngine, LevelEngine, Store, SignalingServer, MemoryNetwork];
+  void [b, n, n2, e, openLevelStoreEngine, LevelEngine, Store, SignalingServer, MemoryNetwork];
   const v = await kv.get(codec.text('k'));
   return v === undefined ? undefined : codec.fromText(v);
 }
@@ -204,7 +207,7 @@ export async function use(): Promise<string | undefined> {
       writeFileSync(join(app, `tsconfig.${moduleResolution}.json`), JSON.stringify(cfg));
       run(process.execPath, [tsc, '-p', `tsconfig.${moduleResolution}.json`], app);
     }
-    log('types: a program importing peerkv, peerkv/browser, @peerkv/node, @peerkv/storage(/level), @peerkv/store, @peerkv/signaling, @peerkv/transport/memory type-checks (nodenext and bundler, skipLibCheck off)');
+    log('types: a program importing peerkv, peerkv/browser, peerkv/node, @peerkv/node, @peerkv/storage(/level), @peerkv/store, @peerkv/signaling, @peerkv/transport/memory type-checks (nodenext and bundler, skipLibCheck off)');
   }, STEP_MS_MAX);
 
   it('the bins run from the build: npx peerkv --help, peerkv-store --help, and signaling + a store + peerkv put/get', async () => {
@@ -249,6 +252,9 @@ export async function use(): Promise<string | undefined> {
     expect(files).toBeGreaterThan(50);
     const nodeOnly = [...external].filter((s) => s.startsWith('node:') || NODE_ONLY_NPM.some((n) => s === n || s.startsWith(`${n}/`)));
     expect(nodeOnly).toEqual([]);
+    // The walk sees them where they are: `peerkv/node` (the Node client) reaches all three.
+    const node = browserImportGraph(app, ['peerkv/node']).external;
+    expect(NODE_ONLY_NPM.filter((n) => ![...node].some((s) => s === n || s.startsWith(`${n}/`)))).toEqual([]);
     log(`browser graph: ${files} modules from peerkv and peerkv/browser; third-party: ${[...external].sort().join(' ')}`);
   });
 
