@@ -7,7 +7,7 @@ export default defineConfig({
   // vite.config.ts), never to a build that may be absent or stale.
   ...SOURCE_RESOLVE,
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'signaling/test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'signaling/test/**/*.test.ts', 'tests/scripts/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
