@@ -16,7 +16,9 @@
  * - contention_commit_rate: commits per run of the function when 16 clients increment 4 hot
  *   counters (1.0: no conflict ever re-ran a function).
  * Beside the ops/s, it prints what one put costs in calls (engine reads, snapshots and writes
- * on the three stores, PD timestamp requests): counts the machine's load does not move.
+ * on the three stores, PD timestamp requests): counts the machine's load does not move; and
+ * the process's CPU time per put (every thread, LevelDB's included), which load moves far less
+ * than wall time.
  * `BENCH_ROUNDS` (default 8) and `BENCH_OPS` (puts per client per round, default 100; the
  * transactions run 2 × that per client) change the sizes.
  */
@@ -87,11 +89,13 @@ async function close(b: Bench): Promise<void> {
   rmSync(b.dir, { recursive: true, force: true });
 }
 
-type Timed = { opsPerSec: number; lat: number[] };
+/** Ops per second, each op's latency (ms), and the process's CPU time (every thread: LevelDB's too) per op, µs. */
+type Timed = { opsPerSec: number; lat: number[]; cpuUsPerOp: number };
 
 async function timed(clients: PeerKV[], op: (kv: PeerKV, c: number, i: number) => Promise<unknown>, ops: number): Promise<Timed> {
   const lat: number[] = [];
   const start = performance.now();
+  const cpu = process.cpuUsage();
   await Promise.all(
     clients.map(async (kv, c) => {
       for (let i = 0; i < ops; i++) {
@@ -102,7 +106,8 @@ async function timed(clients: PeerKV[], op: (kv: PeerKV, c: number, i: number) =
     }),
   );
   const seconds = (performance.now() - start) / 1000;
-  return { opsPerSec: Math.round((clients.length * ops) / seconds), lat };
+  const used = process.cpuUsage(cpu);
+  return { opsPerSec: Math.round((clients.length * ops) / seconds), lat, cpuUsPerOp: (used.user + used.system) / (clients.length * ops) };
 }
 
 type Row = { name: string; opsPerSec: number; p50Ms: number; p99Ms: number };
@@ -125,29 +130,29 @@ const put = (round: number) => (kv: PeerKV, c: number, i: number) => kv.put(enc.
 await timed(raw.clients, put(-1), WARMUP_PUTS_PER_CLIENT);
 await timed(mv.clients, put(-1), WARMUP_PUTS_PER_CLIENT);
 
-const perRound: { raw: number; mvcc: number; ratio: number }[] = [];
+const perRound: { raw: number; mvcc: number; ratio: number; rawCpuUs: number; mvccCpuUs: number }[] = [];
 const lat = { raw: [] as number[], mvcc: [] as number[] };
 const cost = { raw: zeroCost(), mvcc: zeroCost() };
 for (let round = 0; round < ROUNDS; round++) {
-  const measure = async (b: Bench, model: 'raw' | 'mvcc'): Promise<number> => {
+  const measure = async (b: Bench, model: 'raw' | 'mvcc'): Promise<Timed> => {
     const before = b.engine.now();
     const tsoBefore = b.tso.requests;
     const t = await timed(b.clients, put(round), PUTS_PER_CLIENT_PER_ROUND);
     addCost(cost[model], before, b.engine.now(), b.tso.requests - tsoBefore);
     lat[model].push(...t.lat);
-    return t.opsPerSec;
+    return t;
   };
   // Swapped every round: neither model always runs first (or right after the other's writes).
-  let rawOps: number;
-  let mvccOps: number;
+  let r: Timed;
+  let m: Timed;
   if (round % 2 === 0) {
-    rawOps = await measure(raw, 'raw');
-    mvccOps = await measure(mv, 'mvcc');
+    r = await measure(raw, 'raw');
+    m = await measure(mv, 'mvcc');
   } else {
-    mvccOps = await measure(mv, 'mvcc');
-    rawOps = await measure(raw, 'raw');
+    m = await measure(mv, 'mvcc');
+    r = await measure(raw, 'raw');
   }
-  perRound.push({ raw: rawOps, mvcc: mvccOps, ratio: mvccOps / rawOps });
+  perRound.push({ raw: r.opsPerSec, mvcc: m.opsPerSec, ratio: m.opsPerSec / r.opsPerSec, rawCpuUs: r.cpuUsPerOp, mvccCpuUs: m.cpuUsPerOp });
 }
 await close(raw);
 
@@ -195,8 +200,10 @@ await close(mv);
 
 const puts = ROUNDS * CLIENTS * PUTS_PER_CLIENT_PER_ROUND;
 console.log(`bench:txn ${CLIENTS} clients, ${VALUE_BYTES} B values, 3 stores, LevelDB, strict durability; puts: ${ROUNDS} rounds x ${PUTS_PER_CLIENT_PER_ROUND} per client per model, raw and mvcc alternating`);
-console.log('round  raw_put_ops/s  mvcc_put_ops/s  ratio');
-perRound.forEach((r, i) => console.log(`${String(i).padEnd(6)} ${String(r.raw).padEnd(14)} ${String(r.mvcc).padEnd(15)} ${r.ratio.toFixed(3)}`));
+console.log('round  raw_put_ops/s  mvcc_put_ops/s  ratio  raw_cpu_us/put  mvcc_cpu_us/put');
+perRound.forEach((r, i) => console.log(`${String(i).padEnd(6)} ${String(r.raw).padEnd(14)} ${String(r.mvcc).padEnd(15)} ${r.ratio.toFixed(3).padEnd(6)} ${r.rawCpuUs.toFixed(0).padEnd(15)} ${r.mvccCpuUs.toFixed(0)}`));
+const cpuRatio = median(perRound.map((r) => r.rawCpuUs / r.mvccCpuUs));
+console.log(`CPU time per put (the process, every thread), median over rounds: raw ${median(perRound.map((r) => r.rawCpuUs)).toFixed(0)} us, mvcc ${median(perRound.map((r) => r.mvccCpuUs)).toFixed(0)} us; raw/mvcc ${cpuRatio.toFixed(3)} (what put_1pc_vs_raw would be if CPU alone bounded both)`);
 console.log('case                                   ops/s    p50_ms  p99_ms');
 for (const r of rows) console.log(`${r.name.padEnd(38)} ${String(r.opsPerSec).padEnd(8)} ${String(r.p50Ms).padEnd(7)} ${r.p99Ms}`);
 console.log('per put (3 stores, background work included)  engine_gets  engine_scans  snapshots  engine_writes  pd_tso_requests');
