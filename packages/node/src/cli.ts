@@ -17,6 +17,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { MVCC_DATA_CFS, startNetworkStore, type NetworkStore } from '@peerkv/store';
 import { deriveOperatorKey } from '@peerkv/transport';
+import { lateGcLockResolver, storeClient, type StoreClient } from 'peerkv';
 import { openLevelStoreEngine } from './level-store.ts';
 import { nodeWebRtcTransport } from './node-webrtc.ts';
 
@@ -139,6 +140,10 @@ export async function main(argv: string[]): Promise<void> {
   const o = parseStoreArgs(argv);
   const dir = resolve(o.data);
   const engine = await openLevelStoreEngine(dir, o.dataModel);
+  const operatorKey = await deriveOperatorKey(o.cluster, o.operatorSecret ?? o.secret);
+  // The store's GC resolves the locks it cannot resolve alone (async commit, a primary on
+  // another store) through this process's client, made once the store runs.
+  let client: StoreClient | undefined;
   const ns = await startNetworkStore({
     engine,
     clusterId: o.cluster,
@@ -146,12 +151,13 @@ export async function main(argv: string[]): Promise<void> {
     bootstrapProbeMs: o.bootstrapProbeMs,
     address: o.address ?? `${hostname()}:${dir}`,
     labels: o.labels,
-    store: { tickIntervalMs: o.tickMs, ...(o.dataModel === 'mvcc' ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const } : {}) },
+    store: { tickIntervalMs: o.tickMs, ...(o.dataModel === 'mvcc' ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const, gcLockResolver: lateGcLockResolver(() => client?.kv) } : {}) },
     ...(o.maxStoreDownMs ? { schedule: { maxStoreDownTimeMs: o.maxStoreDownMs } } : {}),
-    operatorKey: await deriveOperatorKey(o.cluster, o.operatorSecret ?? o.secret),
+    operatorKey,
     transportFactory: (storeId) =>
       nodeWebRtcTransport({ localStoreId: storeId, clusterId: o.cluster, secret: o.secret, signalingUrl: o.signaling, iceServers: o.ice.map((urls) => ({ urls })) }),
   });
+  if (o.dataModel === 'mvcc') client = storeClient(ns, { requestTimeoutMs: STORE_CLIENT_REQUEST_TIMEOUT_MS, pdBudgetMs: STORE_CLIENT_PD_BUDGET_MS, dataModel: 'mvcc', operatorKey });
   console.log(`peerkv-store serving store=${ns.store.storeId} cluster=${o.cluster} started=${ns.started}`);
   const quorumLog = logQuorumChanges(ns);
   let stopping = false;
@@ -159,6 +165,7 @@ export async function main(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     clearInterval(quorumLog);
+    await client?.kv.close();
     const moved = ns.store.drain();
     console.log(`peerkv-store: ${signal}, draining ${moved.length} leaderships`);
     await new Promise((r) => setTimeout(r, o.drainWaitMs));
@@ -170,6 +177,11 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }
+
+/** The store's own client (its GC's lock resolver): one request's timeout, ms. */
+export const STORE_CLIENT_REQUEST_TIMEOUT_MS = 2000;
+/** The store's own client: the time one PD call may take across members, ms. */
+export const STORE_CLIENT_PD_BUDGET_MS = 10_000;
 
 /** Period of the quorum check behind the `quorum=` lines, ms. */
 export const CLI_QUORUM_POLL_MS = 1000;

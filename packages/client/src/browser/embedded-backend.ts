@@ -12,7 +12,7 @@
  * `EmbeddedCluster` serves requests and hooks over either through this one interface.
  */
 import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig } from '@peerkv/pd';
-import { MVCC_DATA_CFS, Store, storeColumnFamilies, type LocalRouter, type StoreOptions } from '@peerkv/store';
+import { MVCC_DATA_CFS, Store, storeColumnFamilies, type GcLockResolver, type LocalRouter, type StoreOptions } from '@peerkv/store';
 import type { KvEngine } from '@peerkv/storage';
 import { LocalCluster } from '../local-cluster.ts';
 import { PdCluster } from '../pd-cluster.ts';
@@ -59,6 +59,8 @@ export interface EmbeddedBackendOptions {
   openEngine: OpenEngine;
   store?: Partial<Omit<StoreOptions, 'storeId' | 'clusterId' | 'engine' | 'transport' | 'pdClient'>>;
   schedule?: Partial<ScheduleConfig>;
+  /** The lock resolver the stores' GC workers use for locks they cannot resolve alone (mvcc). */
+  gcLockResolver?: GcLockResolver;
 }
 
 /** Tracks the engine each database has open, so a stopped store's engine is closed. */
@@ -182,6 +184,7 @@ export class PdEmbeddedBackend implements EmbeddedBackend {
       schedule: { ...DEFAULT_SCHEDULE_CONFIG, maxReplicas: Math.min(o.stores, DEFAULT_SCHEDULE_CONFIG.maxReplicas), ...o.schedule },
       openEngine: (database, cfs) => this.engines.get(database, cfs),
     });
+    this.pd.gcLockResolver = o.gcLockResolver;
   }
 
   get routing(): PdService & StoreResolver {

@@ -10,6 +10,7 @@ import type { ScheduleConfig } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
 import type { StoreOptions } from '@peerkv/store';
 import { PeerKV } from '../client.ts';
+import { lateGcLockResolver } from '../remote/store-client.ts';
 import { PdEmbeddedBackend, RawEmbeddedBackend, type EmbeddedBackend } from './embedded-backend.ts';
 import { BrowserKvError, HOOK_OPS, type ClusterStatus, type HookRequest, type KvRequest, type Reply, type StoreView } from './protocol.ts';
 import { RequestLedger, serveData, type DataRequest } from './serve-request.ts';
@@ -80,6 +81,8 @@ export class EmbeddedCluster {
       openEngine: o.openEngine,
       ...(o.store ? { store: o.store } : {}),
       ...(o.schedule ? { schedule: o.schedule } : {}),
+      // Locks a store's GC cannot resolve alone go through this host's client.
+      gcLockResolver: lateGcLockResolver(() => this.kv),
     };
     this.backend = mvcc ? new PdEmbeddedBackend(backendOptions) : new RawEmbeddedBackend(backendOptions);
     const requestTimeoutMs = o.requestTimeoutMs ?? EMBEDDED_REQUEST_TIMEOUT_MS_DEFAULT;

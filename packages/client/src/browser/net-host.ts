@@ -29,10 +29,11 @@ import {
   type PartitionableTransport,
   type PeerFactory,
 } from '@peerkv/transport';
-import { PeerKV } from '../client.ts';
+import type { PeerKV } from '../client.ts';
 import { PeerKVError } from '../errors.ts';
-import { RemotePdService } from '../remote/remote-pd-service.ts';
-import { RemoteStoreResolver } from '../remote/remote-store-resolver.ts';
+import type { RemotePdService } from '../remote/remote-pd-service.ts';
+import type { RemoteStoreResolver } from '../remote/remote-store-resolver.ts';
+import { lateGcLockResolver, storeClient } from '../remote/store-client.ts';
 import { splitRegionAt } from '../remote/split-region.ts';
 import { BrowserKvError, HOOK_OPS, TXN_LOCKS_COUNTED_MAX, type ClusterStatus, type HookRequest, type KvRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
 import { RequestLedger, serveData, type DataRequest } from './serve-request.ts';
@@ -272,7 +273,11 @@ export class NetHost {
         bootstrapProbeMs: this.o.bootstrapProbeMs ?? NET_BOOTSTRAP_PROBE_MS_DEFAULT,
         address: this.o.address,
         labels: this.o.labels ?? {},
-        store: { ...this.o.store, ...(this.o.capacityBytes ? { capacityBytes: this.o.capacityBytes } : {}), ...(mvcc ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const } : {}) },
+        store: {
+          ...this.o.store,
+          ...(this.o.capacityBytes ? { capacityBytes: this.o.capacityBytes } : {}),
+          ...(mvcc ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const, gcLockResolver: lateGcLockResolver(() => this.running?.kv) } : {}),
+        },
         ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
         ...(this.o.joinTimeoutMs !== undefined ? { joinTimeoutMs: this.o.joinTimeoutMs } : {}),
         transportFactory: (id) => this.transport(id),
@@ -287,12 +292,15 @@ export class NetHost {
       await engine.close();
       throw new BrowserKvError('Closed', 'the host closed while its store opened');
     }
-    const { store, transport } = net;
-    const members = (): number[] => transport.peers().filter((id) => !isTempStoreId(id));
+    const { store } = net;
     const requestTimeoutMs = this.o.requestTimeoutMs ?? NET_REQUEST_TIMEOUT_MS_DEFAULT;
-    const pd = new RemotePdService(transport, { candidates: members, local: () => store, budgetMs: NET_PD_BUDGET_MS_DEFAULT });
-    const stores = new RemoteStoreResolver(transport, { local: store, reachable: members, requestTimeoutMs, operatorKey: this.operatorKey });
-    const kv = new PeerKV({ pd, stores, localStoreId: store.storeId, requestTimeoutMs, dataModel: mvcc ? 'mvcc' : 'raw', ...(this.o.replicaRead ? { replicaRead: this.o.replicaRead } : {}) });
+    const { pd, stores, kv } = storeClient(net, {
+      requestTimeoutMs,
+      pdBudgetMs: NET_PD_BUDGET_MS_DEFAULT,
+      dataModel: mvcc ? 'mvcc' : 'raw',
+      operatorKey: this.operatorKey,
+      ...(this.o.replicaRead ? { client: { replicaRead: this.o.replicaRead } } : {}),
+    });
     const writer = new TabWriter({ getRegion: (k) => pd.getRegion(k), store: (id) => stores.store(id) }, requestTimeoutMs);
     this.running = { net, engine, kv, pd, stores, writer };
     this.storeId = store.storeId;

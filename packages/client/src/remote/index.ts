@@ -6,3 +6,4 @@ export * from './remote-kv-service.ts';
 export * from './remote-store-resolver.ts';
 export * from './remote-pd-service.ts';
 export * from './split-region.ts';
+export * from './store-client.ts';
