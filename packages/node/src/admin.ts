@@ -271,9 +271,15 @@ export class ClusterAdmin implements StatusSource {
       );
     };
     await ask(this.members().slice(0, ADMIN_STORES_MAX));
-    // Stores named by a replica but not connected: asked once (the answer is likely none).
+    // Stores named by a replica but not connected: a fresh client (the CLI runs one per command)
+    // dials the stores one by one, so give their links up to ADMIN_CONNECT_WAIT_MS, then ask
+    // each once (a store that never connected likely answers nothing).
     const named = new Set<number>();
     for (const st of out.values()) for (const r of st?.regions ?? []) for (const p of r.peers) if (!out.has(p.storeId)) named.add(p.storeId);
+    const t0 = performance.now();
+    while ([...named].some((id) => !this.members().includes(id)) && performance.now() - t0 < ADMIN_CONNECT_WAIT_MS) {
+      await new Promise((res) => setTimeout(res, TRANSFER_POLL_MS));
+    }
     await ask([...named].slice(0, Math.max(0, ADMIN_STORES_MAX - out.size)));
     return out;
   }
