@@ -4,7 +4,7 @@
  * store this page runs, Partition (this browser's store: cut it off from every member;
  * another store: cut this browser's link to it).
  */
-import { TXN_LOCKS_COUNTED_MAX, type PdView, type StoreView } from 'peerkv/browser';
+import { TXN_LOCKS_COUNTED_MAX, type PdView, type SnapshotProgress, type StoreView } from 'peerkv/browser';
 import { h, kib } from './dom.ts';
 import type { DemoStores } from './stores.ts';
 
@@ -73,6 +73,7 @@ export class StoreCard {
     const lines = c
       ? [`regions ${s.regions.length} · leading ${leads}`, `rounds ${c.rounds} · writes ${c.writes}`, `snapshots ${c.snapshotsGenerated}/${c.snapshotsInstalled} · log GC ${c.logCompactions}`]
       : [owner || isMain ? 'stopped (data kept in IndexedDB)' : 'unreachable from here'];
+    if (s.catchUp) lines.push(...catchUpLines(s.catchUp));
     if (s.txnLocks !== undefined) lines.push(`txn locks ${s.txnLocks >= TXN_LOCKS_COUNTED_MAX ? `${TXN_LOCKS_COUNTED_MAX}+` : s.txnLocks}`);
     if (s.database) lines.push(`IndexedDB ${s.database}`);
     const meta = facts.pdStore;
@@ -84,4 +85,17 @@ export class StoreCard {
     if (s.stoppedReason) lines.push(`stopped: ${s.stoppedReason.split('\n')[0]}`);
     this.counters.replaceChildren(...lines.flatMap((l, i) => (i === 0 ? [l] : [h('br'), l])));
   }
+}
+
+/** Regions of a catch-up listed on a card at most (the rest counted). */
+const CATCH_UP_REGIONS_SHOWN_MAX = 3;
+
+/** A store catching up by snapshot: what is arriving, and each region applying with its chunks. */
+function catchUpLines(c: SnapshotProgress): string[] {
+  const lines = [`catching up: ${c.receiving} snapshot(s) arriving · ${kib(c.bytesReceived)} received`];
+  for (const a of c.applying.slice(0, CATCH_UP_REGIONS_SHOWN_MAX)) {
+    lines.push(`region ${a.regionId}: ${a.failed ? `apply failed (${a.failed})` : `applying ${a.chunksApplied}/${a.chunks} chunks`}`);
+  }
+  if (c.applying.length > CATCH_UP_REGIONS_SHOWN_MAX) lines.push(`and ${c.applying.length - CATCH_UP_REGIONS_SHOWN_MAX} more region(s) applying`);
+  return lines;
 }

@@ -12,7 +12,7 @@ import type { StoreOptions } from '@peerkv/store';
 import { PeerKV } from '../client.ts';
 import { lateGcLockResolver } from '../remote/store-client.ts';
 import { PdEmbeddedBackend, RawEmbeddedBackend, type EmbeddedBackend } from './embedded-backend.ts';
-import { BrowserKvError, HOOK_OPS, type ClusterStatus, type HookRequest, type KvRequest, type Reply, type StoreView } from './protocol.ts';
+import { BrowserKvError, HOOK_OPS, snapshotProgress, type ClusterStatus, type HookRequest, type KvRequest, type Reply, type StoreView } from './protocol.ts';
 import { RequestLedger, serveData, type DataRequest } from './serve-request.ts';
 import { TabWriter } from './tab-writes.ts';
 
@@ -194,7 +194,8 @@ export class EmbeddedCluster {
       const partitioned = this.partitioned.has(id);
       if (!s) return { storeId: id, database, up: false, partitioned, regions: [] };
       const st = s.status();
-      return { storeId: id, database, up: true, partitioned, counters: st.counters, stoppedReason: st.stoppedReason, regions: st.regions };
+      const catchUp = snapshotProgress(st.snapshotTransfer);
+      return { storeId: id, database, up: true, partitioned, counters: st.counters, stoppedReason: st.stoppedReason, regions: st.regions, ...(catchUp ? { catchUp } : {}) };
     });
     return { cluster: this.o.cluster, mode: 'embedded', opened: this.opened, openMs: this.openMs, testHooks: this.o.testHooks ?? false, stores, requests: { ...this.ledger.requests } };
   }

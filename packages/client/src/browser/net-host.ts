@@ -35,7 +35,7 @@ import type { RemotePdService } from '../remote/remote-pd-service.ts';
 import type { RemoteStoreResolver } from '../remote/remote-store-resolver.ts';
 import { lateGcLockResolver, storeClient } from '../remote/store-client.ts';
 import { splitRegionAt } from '../remote/split-region.ts';
-import { BrowserKvError, HOOK_OPS, TXN_LOCKS_COUNTED_MAX, type ClusterStatus, type HookRequest, type KvRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
+import { BrowserKvError, HOOK_OPS, TXN_LOCKS_COUNTED_MAX, snapshotProgress, type ClusterStatus, type HookRequest, type KvRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
 import { RequestLedger, serveData, type DataRequest } from './serve-request.ts';
 import { TabWriter } from './tab-writes.ts';
 
@@ -451,7 +451,8 @@ export class NetHost {
     if (r) {
       const st = r.net.store.status();
       const txnLocks = this.o.dataModel === 'mvcc' ? await countLocks(r.engine) : undefined;
-      views.push({ storeId: st.storeId, database, local: true, up: true, partitioned: false, draining: r.net.store.draining, counters: st.counters, stoppedReason: st.stoppedReason, regions: st.regions, ...(txnLocks !== undefined ? { txnLocks } : {}) });
+      const catchUp = snapshotProgress(st.snapshotTransfer);
+      views.push({ storeId: st.storeId, database, local: true, up: true, partitioned: false, draining: r.net.store.draining, counters: st.counters, stoppedReason: st.stoppedReason, regions: st.regions, ...(txnLocks !== undefined ? { txnLocks } : {}), ...(catchUp ? { catchUp } : {}) });
     } else {
       views.push({ storeId: this.storeId, database, local: true, up: false, partitioned: false, regions: [] });
     }

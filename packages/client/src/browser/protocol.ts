@@ -6,7 +6,7 @@
 import type { PeerKVErrorKind } from '../errors.ts';
 import type { KvPair, RegionRoute } from '../services.ts';
 import type { RegionRequestOutcome, TabTxnRequest } from '../txn/routing.ts';
-import type { QuorumStatus, ReadConsistency, StoreCounters, StoreStatus, TxnAnswer } from '@peerkv/store';
+import type { QuorumStatus, ReadConsistency, SnapshotTransferStatus, StoreCounters, StoreStatus, TxnAnswer } from '@peerkv/store';
 import type { WriteStamp } from './tab-writes.ts';
 
 /** Pairs a `scan` request may return in one array (a larger `limit` is clamped). */
@@ -211,6 +211,34 @@ export interface StoreView {
    * counted up to `TXN_LOCKS_COUNTED_MAX` (the host's own store in the mvcc data model).
    */
   txnLocks?: number;
+  /**
+   * A store catching up by snapshot (a store joining, or a replica far behind): present while
+   * it receives or applies one (see `snapshotProgress`). Stores this Worker runs only.
+   */
+  catchUp?: SnapshotProgress;
+}
+
+/** A store's snapshot catch-up in progress: what is arriving and what is being applied. */
+export interface SnapshotProgress {
+  /** Snapshot transfers being received now. */
+  receiving: number;
+  /** Snapshot bytes this store has received since it started (all transfers). */
+  bytesReceived: number;
+  /** Regions applying a received snapshot, with the staged chunks applied of all. */
+  applying: { regionId: number; chunksApplied: number; chunks: number; failed?: string }[];
+}
+
+/**
+ * The catch-up a store's snapshot counters show (`StoreStatus.snapshotTransfer`): undefined
+ * when nothing is being received or applied.
+ */
+export function snapshotProgress(t: SnapshotTransferStatus | undefined): SnapshotProgress | undefined {
+  if (!t || (t.receiving === 0 && t.applying.length === 0)) return undefined;
+  return {
+    receiving: t.receiving,
+    bytesReceived: t.bytesReceived,
+    applying: t.applying.map(({ regionId, chunksApplied, chunks, failed }) => ({ regionId, chunksApplied, chunks, ...(failed !== undefined ? { failed } : {}) })),
+  };
 }
 
 /** Locks a host counts for `StoreView.txnLocks` at most. */
