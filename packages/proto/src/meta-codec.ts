@@ -31,18 +31,38 @@ export function readStoreState(r: ByteReader): StoreState {
   return readEnum(r, STORE_STATES, 'store state');
 }
 
-/** Writes a peer: id, store id, role (paired with `readPeer`). */
+/** The store label a witness store registers with (value `'true'`): PD places only witness peers on it. */
+export const WITNESS_LABEL = 'witness';
+
+/** Whether a store with these labels is a witness store. */
+export function isWitnessStore(labels: StoreLabels): boolean {
+  return labels[WITNESS_LABEL] === 'true';
+}
+
+/**
+ * Added to a witness peer's role index (one byte still): records written before witnesses
+ * existed read back as full replicas, and a role table of up to 64 entries stays addressable.
+ */
+export const PEER_WITNESS_FLAG = 64;
+
+/** Writes a peer: id, store id, role index (+ `PEER_WITNESS_FLAG` for a witness) (paired with `readPeer`). */
 export function writePeer(w: ByteWriter, p: Peer): void {
   w.varUint(p.id);
   w.varUint(p.storeId);
-  writeEnum(w, PEER_ROLES, p.role);
+  const role = PEER_ROLES.indexOf(p.role);
+  if (role < 0) throw new RangeError(`unknown enum value ${String(p.role)}`);
+  w.varUint(role + (p.witness ? PEER_WITNESS_FLAG : 0));
 }
 
 /** Reads a peer written by `writePeer`. */
 export function readPeer(r: ByteReader): Peer {
   const id = r.varUint();
   const storeId = r.varUint();
-  return { id, storeId, role: readEnum(r, PEER_ROLES, 'peer role') };
+  const v = r.varUint();
+  const witness = v >= PEER_WITNESS_FLAG && v < 2 * PEER_WITNESS_FLAG;
+  const role = witness ? v - PEER_WITNESS_FLAG : v;
+  if (role >= PEER_ROLES.length) throw new DecodeError('UnknownTag', `peer role ${v}`);
+  return witness ? { id, storeId, role: PEER_ROLES[role], witness: true } : { id, storeId, role: PEER_ROLES[role] };
 }
 
 /** Writes a count, then each peer (paired with `readPeers`). */

@@ -28,6 +28,12 @@ export interface Peer {
   id: PeerId;
   storeId: StoreId;
   role: PeerRole;
+  /**
+   * A witness (TiKV's `is_witness`): it votes and keeps the Raft log, applies no user data,
+   * never leads and serves no read. Set only on peers of a witness store (label `WITNESS_LABEL`, meta-codec.ts).
+   * Absent means a full replica.
+   */
+  witness?: true;
 }
 
 /**

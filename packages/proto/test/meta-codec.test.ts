@@ -106,8 +106,19 @@ describe('meta codec', () => {
     expect(decodeKind(() => readAll(readStoreMeta, bytesOf(writeStoreMeta, { ...meta, address: asciiOfBytes(ADDRESS_BYTES_MAX + 1) })))).toBe('LimitExceeded');
   });
 
+  it('keeps the witness flag in the role byte; a peer without it reads back as a full replica', () => {
+    const witness: Peer = { id: 7, storeId: 3, role: 'learner', witness: true };
+    expect(bytesOf(writePeer, witness)).toEqual(Uint8Array.of(7, 3, 64 + 1));
+    expect(readAll(readPeer, bytesOf(writePeer, witness))).toEqual(witness);
+    const full = readAll(readPeer, Uint8Array.of(7, 3, 1));
+    expect(full).toEqual({ id: 7, storeId: 3, role: 'learner' });
+    expect('witness' in full).toBe(false);
+  });
+
   it('refuses unknown roles and store states, bad bools, and every truncation', () => {
     expect(decodeKind(() => readAll(readPeer, Uint8Array.of(1, 2, 4)))).toBe('UnknownTag');
+    expect(decodeKind(() => readAll(readPeer, Uint8Array.of(1, 2, 64 + 4)))).toBe('UnknownTag');
+    expect(decodeKind(() => readAll(readPeer, Uint8Array.of(1, 2, 128, 1)))).toBe('UnknownTag');
     expect(decodeKind(() => readAll(readStoreMeta, Uint8Array.of(1, 0, 0, 3)))).toBe('UnknownTag');
     expect(decodeKind(() => readAll(readStoreStats, Uint8Array.of(1, 2, 3, 4, 5, 6, 4)))).toBe('InvalidValue');
     expect(() => bytesOf(writePeer, { id: 1, storeId: 1, role: 'witness' as Peer['role'] })).toThrow(RangeError);

@@ -64,6 +64,14 @@ export interface Config {
    * learn the commit; it refuses new proposals; its host shuts it down.
    */
   stepDownOnRemoval?: boolean;
+  /**
+   * This node is a witness (TiKV's witness peer): it votes and keeps the log, so it counts
+   * toward every quorum, but it never campaigns (no election timeout, no MsgTimeoutNow) and
+   * refuses a leader transfer to itself. It holds no state machine worth leading with: its
+   * driver applies nothing but membership and region metadata. Its vote still follows §5.4.1
+   * (log up-to-date check), so it never helps elect a candidate missing committed entries.
+   */
+  witness?: boolean;
   /** Test-only deliberate bugs. */
   unsafeTestMutations?: UnsafeTestMutations;
 }

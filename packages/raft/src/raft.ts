@@ -114,6 +114,7 @@ export class Raft {
       readOnly: config.readOnly,
       disableProposalForwarding: config.disableProposalForwarding ?? false,
       stepDownOnRemoval: config.stepDownOnRemoval ?? false,
+      witness: config.witness ?? false,
     };
     this.raftLog = new RaftLog(config.storage, this.cfg.maxCommittedSizePerReadyBytes);
     this.trk = new ProgressTracker(config.maxInflightMsgs);
@@ -147,8 +148,14 @@ export class Raft {
     this.vote = hs.vote;
   }
 
-  /** Whether this node may campaign: a voter with no snapshot pending. */
+  /** Whether this node is a witness (votes, never leads: `Config.witness`). */
+  get isWitness(): boolean {
+    return this.cfg.witness;
+  }
+
+  /** Whether this node may campaign: a voter with no snapshot pending, and not a witness. */
   promotable(): boolean {
+    if (this.cfg.witness) return false;
     const pr = this.trk.progress.get(this.id);
     return pr !== undefined && !pr.isLearner && this.raftLog.unstable.snapshot === undefined;
   }
@@ -942,6 +949,9 @@ export class Raft {
         return;
       case 'MsgTransferLeader':
         if (this.lead === NONE) return;
+        // A witness never leads: a transfer to it would only stall the leader's proposals
+        // (LeaderTransferring) until the transfer times out.
+        if (this.cfg.witness && m.from === this.id) return;
         this.send({ ...m, to: this.lead, term: 0 });
         return;
       case 'MsgTimeoutNow':

@@ -230,7 +230,7 @@ function applySplit(cmd: SplitCommand, a: ApplyContext): Result<void> {
     startKey: cmd.splitKey,
     endKey: r.endKey,
     epoch: { confVer: r.epoch.confVer, version },
-    peers: r.peers.map((p, i) => ({ id: cmd.newPeerIds[i], storeId: p.storeId, role: p.role })),
+    peers: r.peers.map((p, i) => ({ id: cmd.newPeerIds[i], storeId: p.storeId, role: p.role, ...(p.witness ? { witness: true as const } : {}) })),
   };
   peer.region = { ...r, endKey: cmd.splitKey, epoch: { confVer: r.epoch.confVer, version } };
   a.kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'normal'));
@@ -249,12 +249,21 @@ function applyConfChange(a: ApplyContext): Result<void> {
   const ctxPeers = cc.context ? decodeConfChangeContext(cc.context).peers : [];
   const cs = peer.raw.applyConfChange(cc);
   const storeOfPeer = new Map<number, number>();
-  for (const p of peer.region.peers) storeOfPeer.set(p.id, p.storeId);
-  for (const p of ctxPeers) storeOfPeer.set(p.id, p.storeId);
+  // A peer is a witness or not for its whole life: the flag comes with the peer's addition.
+  const witnesses = new Set<number>();
+  for (const p of ctxPeers) {
+    storeOfPeer.set(p.id, p.storeId);
+    if (p.witness) witnesses.add(p.id);
+  }
+  for (const p of peer.region.peers) {
+    storeOfPeer.set(p.id, p.storeId);
+    if (p.witness) witnesses.add(p.id);
+    else witnesses.delete(p.id);
+  }
   const peers: Peer[] = [];
   for (const [id, role] of rolesOf(cs)) {
     const sid = storeOfPeer.get(id);
-    if (sid !== undefined) peers.push({ id, storeId: sid, role });
+    if (sid !== undefined) peers.push(witnesses.has(id) ? { id, storeId: sid, role, witness: true } : { id, storeId: sid, role });
   }
   // One membership change bumps confVer once: leaving a joint config (an empty change)
   // completes the change that entered it (PD's operators expect one bump per step).

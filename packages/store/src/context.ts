@@ -6,7 +6,7 @@
  * receive this one object; none of them holds another copy of this state.
  */
 import type { Region } from '@peerkv/pd';
-import { PdStateMachine } from '@peerkv/pd';
+import { PdStateMachine, WITNESS_LABEL } from '@peerkv/pd';
 import { DEFAULT_CONFIG, RawNode, SeededRng } from '@peerkv/raft';
 import { RaftLogStore, type KvEngine, type RegionLog } from '@peerkv/storage';
 import { COMMAND_HANDLERS, type ApplyObserver } from './apply.ts';
@@ -18,10 +18,10 @@ import { PENDING_REPLICAS_MAX, PENDING_REPLICAS_PER_SENDER_MAX, REAL_TIMERS, SAF
 import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID, PdHost } from './pd-host.ts';
 import { RegionPeer } from './peer.ts';
-import { DataRegionMachine, PdRegionMachine } from './region-machine.ts';
+import { DataRegionMachine, PdRegionMachine, WitnessRegionMachine } from './region-machine.ts';
 
 /** The store's settings with every default filled in. */
-export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'unsafeTestMutations' | 'pdGc' | 'gcIntervalMs' | 'gcLockResolver'>>;
+export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'unsafeTestMutations' | 'pdGc' | 'gcIntervalMs' | 'gcLockResolver'>>;
 
 export class StoreContext {
   readonly storeId: number;
@@ -36,6 +36,8 @@ export class StoreContext {
   /** `StoreOptions.pdGc`: given to this store's PD replica. */
   readonly pdGc: StoreOptions['pdGc'];
   readonly labels: Record<string, string>;
+  /** `StoreOptions.witness`: every replica here is a witness (its label says so to PD). */
+  readonly witness: boolean;
   /** The column families holding region data (checked at open): every data path iterates them. */
   readonly dataCfs: readonly string[];
   /** What the data column families hold (checked against the engine's record at open): every range walk maps region bounds through `storedKeyRange`. */
@@ -109,7 +111,8 @@ export class StoreContext {
     this.pdClient = o.pdClient;
     this.pdGc = o.pdGc;
     this.mutations = o.unsafeTestMutations ?? {};
-    this.labels = o.labels ?? {};
+    this.witness = o.witness ?? false;
+    this.labels = this.witness ? { ...o.labels, [WITNESS_LABEL]: 'true' } : (o.labels ?? {});
     this.dataCfs = o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
     this.dataModel = o.dataModel ?? DATA_MODEL_DEFAULT;
     this.snapshotLimits = o.snapshotTransfer ?? {};
@@ -139,14 +142,22 @@ export class StoreContext {
       storage: log,
       rng: this.rng.fork(),
       applied,
+      ...(this.witness ? { witness: true } : {}),
       ...(this.mutations.readIndexWithoutTermCommit ? { unsafeTestMutations: { readIndexWithoutTermCommit: true } } : {}),
     });
   }
 
   addPeer(region: Region, peerId: number, log: RegionLog, dedup: DedupTable, applied: number): RegionPeer {
-    const peer = new RegionPeer({ region, peerId, raw: this.makeRaw(peerId, log, applied), log, dedup, applied, machine: this.dataMachine });
+    const machine = this.witness ? new WitnessRegionMachine(region.id === PD_REGION_ID ? 'pd' : 'data') : this.dataMachine;
+    const peer = new RegionPeer({ region, peerId, raw: this.makeRaw(peerId, log, applied), log, dedup, applied, machine });
     peer.mutations = this.mutations;
+    peer.witness = this.witness;
+    if (this.witness) return this.placePeer(peer, region);
     if (region.id === PD_REGION_ID) this.hostPd(peer, new PdHost(peerId, PdStateMachine.create(), applied));
+    return this.placePeer(peer, region);
+  }
+
+  private placePeer(peer: RegionPeer, region: Region): RegionPeer {
     this.peers.set(region.id, peer);
     for (const p of region.peers) this.peerStores.set(p.id, p.storeId);
     return peer;

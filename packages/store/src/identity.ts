@@ -92,7 +92,7 @@ export async function loadRegions(ctx: StoreContext): Promise<void> {
     const me = region.peers.find((p) => p.storeId === ctx.storeId);
     if (!me) continue;
     const log = await ctx.logs.open(regionId);
-    if (regionId === PD_REGION_ID) {
+    if (regionId === PD_REGION_ID && !ctx.witness) {
       // PD's state lives in memory: resume from its persisted snapshot and replay after it.
       const stored = await ctx.engine.get(META_CF, PD_STATE_KEY);
       const { index, sm } = stored ? decodePdState(stored) : { index: RAFT_INIT_INDEX, sm: PdStateMachine.create() };

@@ -73,6 +73,7 @@ export function storeStatus(ctx: StoreContext): StoreStatus {
           applied: p.applied,
           hibernating: p.hibernating,
           ...(p.applying ? { applyingSnapshot: true as const } : {}),
+          ...(p.witness ? { witness: true as const } : {}),
         };
       }),
   };

@@ -155,6 +155,13 @@ export interface StoreOptions {
   address?: string;
   /** Placement labels (e.g. `device`, `browser`). */
   labels?: Record<string, string>;
+  /**
+   * This store is a witness store (TiKV's witness): every replica it hosts votes and keeps the
+   * Raft log but applies no user data, never leads and serves no read (`WitnessRegionMachine`).
+   * It registers with the label `witness=true`, so PD places only witness peers on it (at most
+   * one per region, beside two full replicas). It never bootstraps a cluster. Default false.
+   */
+  witness?: boolean;
   /** Storage capacity reported to PD, bytes (a browser passes its storage estimate). */
   capacityBytes?: number;
   /** Snapshot transfer limits (chunk size, flow control, receive bounds); defaults in snapshot.ts. */
@@ -276,6 +283,8 @@ export interface StoreStatus {
     hibernating: boolean;
     /** Set while applying a received snapshot (serves nothing until done; progress in `snapshotTransfer.applying`). Not sent over RPC. */
     applyingSnapshot?: true;
+    /** A witness replica (`StoreOptions.witness`). Not sent over RPC (the peers' `witness` flags are). */
+    witness?: true;
   }[];
 }
 

@@ -9,7 +9,7 @@ import type { GcRegisterResult, PdApplyResult, PdCommand, Region, RegionHeartbea
 import { encodePdCommand, shouldProposeRegionHeartbeat, type PdStateMachine } from '@peerkv/pd';
 import type { StoreContext } from './context.ts';
 import { createRegion } from './identity.ts';
-import { BOOTSTRAP_IDS, PD_ALLOC_ATTEMPTS_MAX } from './options.ts';
+import { BOOTSTRAP_IDS, PD_ALLOC_ATTEMPTS_MAX, StoreConfigError } from './options.ts';
 import type { RegionHeartbeatResponse } from './pd-client.ts';
 import { PD_REGION_ID } from './pd-host.ts';
 import type { RegionPeer, Result } from './peer.ts';
@@ -136,6 +136,8 @@ export class PdService {
    */
   async bootstrapCluster(o: { clusterNumber: number; address: string; labels?: Record<string, string> }, ro: RequestOptions = {}): Promise<Result<PdApplyResult>> {
     if (this.ctx.storeId !== BOOTSTRAP_IDS.store) throw new Error(`the bootstrap store must have id ${BOOTSTRAP_IDS.store}`);
+    // A witness holds no data and can never lead: a cluster needs a full store to start.
+    if (this.ctx.witness) throw new StoreConfigError(`store ${this.ctx.storeId} is a witness: a cluster is bootstrapped by a full store, a witness joins one`);
     const pdRegion: Region = { id: PD_REGION_ID, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [{ id: BOOTSTRAP_IDS.pdPeer, storeId: this.ctx.storeId, role: 'voter' }] };
     const dataRegion: Region = { id: BOOTSTRAP_IDS.dataRegion, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [{ id: BOOTSTRAP_IDS.dataPeer, storeId: this.ctx.storeId, role: 'voter' }] };
     if (!this.ctx.peers.has(PD_REGION_ID)) await createRegion(this.ctx, pdRegion);

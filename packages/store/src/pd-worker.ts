@@ -94,7 +94,9 @@ export class PdWorker {
   private async collectRemovedPeers(pd: PdClient): Promise<void> {
     if (!pd.getRegionById) return;
     for (const peer of [...this.ctx.peers.values()]) {
-      if (peer.destroyed || !peer.machine.holdsData || !peer.initialized) continue;
+      // Data replicas, and a witness of a data region (it holds no data, but a stale one still votes).
+      const dataRegion = peer.machine.holdsData || (peer.witness && peer.machine.kind === 'data');
+      if (peer.destroyed || !dataRegion || !peer.initialized) continue;
       if (peer.isLeader()) {
         peer.leaderlessHeartbeats = 0;
         peer.silentHeartbeats = 0;
@@ -206,7 +208,7 @@ export class PdWorker {
     if (!peer || !peer.isLeader()) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId } };
     switch (step.kind) {
       case 'addLearner':
-        return this.requests.changePeers(regionId, [{ type: 'addLearnerNode', peer: { id: step.peerId, storeId: step.storeId, role: 'learner' } }]);
+        return this.requests.changePeers(regionId, [{ type: 'addLearnerNode', peer: { id: step.peerId, storeId: step.storeId, role: 'learner', ...(step.witness ? { witness: true as const } : {}) } }]);
       case 'promoteLearner':
         return this.requests.changePeers(regionId, [{ type: 'addNode', peer: { id: step.peerId, storeId: step.storeId, role: 'voter' } }]);
       case 'removePeer':

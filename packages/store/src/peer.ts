@@ -175,6 +175,8 @@ export class RegionPeer {
   mutations: StoreTestMutations = {};
   /** The snapshot being applied (pending apply), if any: no Ready is taken and nothing is served meanwhile. */
   applying: ApplyingSnapshot | undefined;
+  /** A witness replica (`StoreOptions.witness`): votes, keeps the log, applies no data, serves nothing. */
+  witness = false;
 
   constructor(args: { region: Region; peerId: number; raw: RawNode; log: RegionLog; dedup: DedupTable; applied: number; machine: RegionStateMachine }) {
     this.machine = args.machine;

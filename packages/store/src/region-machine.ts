@@ -6,15 +6,18 @@
  *   a `Command`, dispatched on the apply table (`COMMAND_HANDLERS`, apply.ts);
  * - `PdRegionMachine`: the placement driver's replica (`PdHost`); an entry is a PD command,
  *   applied to PD's in-memory state machine, which is persisted every
- *   `PD_PERSIST_EVERY_ENTRIES` entries and replayed from there after a restart.
+ *   `PD_PERSIST_EVERY_ENTRIES` entries and replayed from there after a restart;
+ * - `WitnessRegionMachine`: a witness replica of either (`StoreOptions.witness`): it keeps the
+ *   log and the region's metadata (membership in apply.ts, splits here) and applies no user
+ *   data and no PD state.
  */
 import { PdStateMachine, compareKeys } from '@peerkv/pd';
 import type { RaftWriteBatch, WriteBatch } from '@peerkv/storage';
-import { dispatchCommand, type CommandHandlers } from './apply.ts';
+import { COMMAND_HANDLERS, dispatchCommand, type CommandHandlers } from './apply.ts';
 import { decodeCommand } from './command.ts';
 import { DATA_CF, META_CF } from './keys.ts';
 import { PD_PERSIST_EVERY_ENTRIES, PD_SNAPSHOT_PAIR_KEY, PD_STATE_KEY, type PdHost } from './pd-host.ts';
-import type { ApplyContext, RegionPeer, RegionStateMachine, Result } from './peer.ts';
+import { ok, type ApplyContext, type RegionPeer, type RegionStateMachine, type Result } from './peer.ts';
 import { stagePdState } from './region-meta.ts';
 
 export class DataRegionMachine implements RegionStateMachine {
@@ -92,4 +95,51 @@ export class PdRegionMachine implements RegionStateMachine {
   stageDestroy(kv: WriteBatch): void {
     kv.delete(META_CF, PD_STATE_KEY);
   }
+}
+
+/**
+ * A witness replica (TiKV's witness): it votes and keeps the Raft log, but writes nothing to
+ * the data column families and keeps no PD state. Of a data region's commands it applies only
+ * the split, which is region metadata: the witness must host the right half too, or that
+ * half would lose a voter. Writes, transactions and resolved ts are skipped (so its
+ * `safeTs` stays 0 and its dedup table empty: it never leads and never serves a read, see
+ * `StoreRequests.checkRequest`). A snapshot sent to it carries the region and no pairs
+ * (`SnapshotWorker.sendSnapshot`); one that does carry pairs has them ignored here.
+ *
+ * `holdsData` is false: no split overlap checks, size, digests, routing or data deletion
+ * cover a witness's range, since it owns no keys on this store.
+ */
+export class WitnessRegionMachine implements RegionStateMachine {
+  readonly holdsData = false;
+
+  constructor(readonly kind: 'data' | 'pd') {}
+
+  applyCommand(data: Uint8Array, a: ApplyContext): Result<unknown> {
+    if (this.kind === 'pd') return ok();
+    const cmd = decodeCommand(data);
+    if (cmd.type !== 'split') return ok();
+    return dispatchCommand(COMMAND_HANDLERS, cmd, a);
+  }
+
+  stageApplied(): void {}
+
+  /** Nothing is replayed from the log after a restart (no in-memory state to rebuild). */
+  logCompactLimit(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+
+  onRole(): void {}
+
+  /** Never asked (a witness never leads, so never sends a snapshot); the region alone if it were. */
+  snapshotPairs(): { key: Uint8Array; value: Uint8Array }[] {
+    return [];
+  }
+
+  /** Takes the snapshot's region (the snapshot worker adopts it) and its index; its pairs are dropped. */
+  installSnapshot(_batch: RaftWriteBatch, peer: RegionPeer, _pairs: readonly unknown[], index: number): boolean {
+    peer.applied = index;
+    return true;
+  }
+
+  stageDestroy(): void {}
 }

@@ -35,6 +35,8 @@ export class StoreRequests {
         return { kind: 'KeyNotInRegion', key: k, regionId, startKey: peer.region.startKey, endKey: peer.region.endKey };
       }
     }
+    // A witness holds no data: every request goes to the leader (TiKV answers `IsWitness`).
+    if (peer.witness) return peer.notLeader();
     if (needLeader && !peer.isLeader()) {
       // A client that asks a follower may have lost the leader: tick again, so a leader that
       // is gone is replaced within an election timeout even while this region hibernated. A
@@ -197,6 +199,8 @@ export class StoreRequests {
   transferLeader(regionId: number, peerId: number): void {
     const peer = this.ctx.peers.get(regionId);
     if (!peer) return;
+    // A witness can never lead (its Raft ignores MsgTimeoutNow): asking would only stall proposals.
+    if (peer.region.peers.some((p) => p.id === peerId && p.witness)) return;
     this.ctx.wake(regionId);
     peer.raw.transferLeader(peerId);
     this.ctx.schedule();
@@ -215,7 +219,7 @@ export class StoreRequests {
       const st = peer.raw.status();
       let best: { id: number; match: number } | undefined;
       for (const [id, pr] of st.progress ?? []) {
-        const voter = peer.region.peers.some((p) => p.id === id && p.role === 'voter');
+        const voter = peer.region.peers.some((p) => p.id === id && p.role === 'voter' && !p.witness);
         if (id === peer.peerId || !voter || pr.isLearner) continue;
         if (!best || pr.match > best.match) best = { id, match: pr.match };
       }

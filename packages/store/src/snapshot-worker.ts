@@ -223,7 +223,11 @@ export class SnapshotWorker {
     const region = structuredClone(peer.region);
     let source: SnapshotSource;
     const own = peer.machine.snapshotPairs();
-    if (own) {
+    if (peer.region.peers.some((p) => p.id === m.to && p.witness)) {
+      // A witness needs the log and the region's metadata only (TiKV sends it no data either):
+      // the snapshot carries the region and no pairs, whatever the region holds.
+      source = memorySource(region, own ? [DATA_CF] : [...this.ctx.dataCfs], []);
+    } else if (own) {
       source = memorySource(region, [DATA_CF], own.map((p) => ({ cf: 0, ...p })));
     } else {
       const dedup = this.ctx.mutations.snapshotWithoutDedup ? [] : peer.dedup.entries();

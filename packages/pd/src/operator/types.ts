@@ -6,8 +6,11 @@ import type { PeerId, RegionEpoch, RegionId, StoreId } from '../meta.ts';
 
 /** One step of an operator. */
 export type OperatorStep =
-  /** Add a learner (catches up without voting). Done when present and no longer pending. */
-  | { kind: 'addLearner'; storeId: StoreId; peerId: PeerId }
+  /**
+   * Add a learner (catches up without voting). Done when present and no longer pending.
+   * `witness`: the new peer is a witness (log and metadata only), on a witness store.
+   */
+  | { kind: 'addLearner'; storeId: StoreId; peerId: PeerId; witness?: true }
   /** Make a learner a voter. Done when the peer is a voter. */
   | { kind: 'promoteLearner'; storeId: StoreId; peerId: PeerId }
   /** Remove a peer. Done when it is gone. */

@@ -35,6 +35,8 @@ export interface Node {
   confState: ConfState;
   /** Applied normal entries, in order, for `raft-log`-style checks of the state machine. */
   applied: string[];
+  /** Added with `witnesses=(...)`: `Config.witness` (kept across `restart`). */
+  witness: boolean;
 }
 
 const decoder = new TextDecoder();
@@ -112,9 +114,10 @@ export class InteractionEnv {
     }
   }
 
-  private makeConfig(id: number, storage: MemoryStorage, applied?: number): Config {
+  private makeConfig(id: number, storage: MemoryStorage, applied?: number, witness = false): Config {
     return {
       ...DEFAULT_CONFIG,
+      ...(witness ? { witness } : {}),
       // Golden scripts are deterministic: a fixed timeout of electionTicks (randomized in
       // [electionTicks, 2*electionTicks) by the rng) is pinned by a per-node seed.
       id,
@@ -138,13 +141,14 @@ export class InteractionEnv {
 
   // ------------------------------------------------------------------ commands
 
-  /** `add-nodes N [voters=(1,2,3)] [learners=(4)] [index=5]`. */
+  /** `add-nodes N [voters=(1,2,3)] [learners=(4)] [witnesses=(3)] [index=5]`. */
   private addNodes(c: Command): string {
     const n = Number(c.positional[0]);
     const firstId = this.nodes.size + 1;
     const defaultVoters = Array.from({ length: n }, (_, i) => firstId + i);
     const voters = c.keys.has('voters') ? parseList(c.keys.get('voters')) : defaultVoters;
     const learners = parseList(c.keys.get('learners'));
+    const witnesses = new Set(parseList(c.keys.get('witnesses')));
     const index = Number(c.keys.get('index') ?? '0');
     const out: string[] = [];
     for (let i = 0; i < n; i++) {
@@ -153,9 +157,10 @@ export class InteractionEnv {
       const cs: ConfState = { ...emptyConfState(), voters: [...voters], learners: [...learners] };
       // A node added with index>0 starts from a snapshot at that index (term 1).
       if (index > 0) storage.applySnapshot({ data: new Uint8Array(), metadata: { index, term: 1, confState: cs } });
-      const raw = new RawNode(this.makeConfig(id, storage, index > 0 ? index : undefined));
-      this.nodes.set(id, { id, raw, storage, confState: cs, applied: [] });
-      out.push(`INFO ${id} became follower at term ${raw.status().term} with config ${formatConfState(cs)}`);
+      const witness = witnesses.has(id);
+      const raw = new RawNode(this.makeConfig(id, storage, index > 0 ? index : undefined, witness));
+      this.nodes.set(id, { id, raw, storage, confState: cs, applied: [], witness });
+      out.push(`INFO ${id} became ${witness ? 'witness ' : ''}follower at term ${raw.status().term} with config ${formatConfState(cs)}`);
     }
     return out.join('\n');
   }
@@ -368,7 +373,7 @@ export class InteractionEnv {
   private restart(c: Command): string {
     const n = this.node(Number(c.positional[0]));
     const snapIndex = n.storage.snapshot().metadata.index;
-    n.raw = new RawNode(this.makeConfig(n.id, n.storage, snapIndex > 0 ? snapIndex : undefined));
+    n.raw = new RawNode(this.makeConfig(n.id, n.storage, snapIndex > 0 ? snapIndex : undefined, n.witness));
     n.applied = n.applied.slice(0, 0);
     // Messages in flight to the crashed node are lost; those it already sent are not.
     this.queue = this.queue.filter((m) => m.to !== n.id);

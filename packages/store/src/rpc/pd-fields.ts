@@ -213,6 +213,9 @@ export function writeStep(w: ByteWriter, s: OperatorStep): void {
   writeEnum(w, STEP_KINDS, s.kind);
   switch (s.kind) {
     case 'addLearner':
+      w.varUint(s.storeId);
+      w.varUint(s.peerId);
+      return w.bool(Boolean(s.witness));
     case 'promoteLearner':
     case 'removePeer':
       w.varUint(s.storeId);
@@ -230,7 +233,11 @@ export function writeStep(w: ByteWriter, s: OperatorStep): void {
 export function readStep(r: ByteReader): OperatorStep {
   const kind = readEnum(r, STEP_KINDS, 'operator step kind');
   switch (kind) {
-    case 'addLearner':
+    case 'addLearner': {
+      const storeId = r.varUint();
+      const peerId = r.varUint();
+      return r.bool() ? { kind, storeId, peerId, witness: true } : { kind, storeId, peerId };
+    }
     case 'promoteLearner':
     case 'removePeer': {
       const storeId = r.varUint();
