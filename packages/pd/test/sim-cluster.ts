@@ -49,6 +49,15 @@ export class SimCluster {
 
   allocId = (): number => this.nextId++;
 
+  /** Joins a store (device `device`), a witness store when `witness`; returns its id. */
+  join(device: string, witness = false): number {
+    const labels: Record<string, string> = witness ? { device, witness: 'true' } : { device };
+    const r = this.sm.apply({ kind: 'putStore', storeId: 0, address: `addr-${device}-${this.sm.idHighWater}`, labels, nowMs: this.nowMs });
+    const id = expectKind(r, 'storePut').storeId;
+    (this.storeIds as number[]).push(id);
+    return id;
+  }
+
   /** Replaces the model's regions (and tells PD through heartbeats). */
   setRegions(regions: SimRegion[]): void {
     this.regions.clear();
@@ -101,8 +110,10 @@ export class SimCluster {
   private elect(r: SimRegion): boolean {
     const voters = r.region.peers.filter((p) => p.role === 'voter');
     const live = voters.filter((p) => !this.down.has(p.storeId));
-    if (live.length * 2 <= voters.length) return false;
-    r.leader = live[0];
+    // A witness votes but never leads.
+    const candidate = live.find((p) => !p.witness);
+    if (live.length * 2 <= voters.length || candidate === undefined) return false;
+    r.leader = candidate;
     r.term = (r.term ?? 1) + 1;
     return true;
   }
@@ -113,7 +124,7 @@ export class SimCluster {
     };
     switch (step.kind) {
       case 'addLearner':
-        if (!r.region.peers.some((p) => p.id === step.peerId)) bump([...r.region.peers, { id: step.peerId, storeId: step.storeId, role: 'learner' }]);
+        if (!r.region.peers.some((p) => p.id === step.peerId)) bump([...r.region.peers, { id: step.peerId, storeId: step.storeId, role: 'learner', ...(step.witness ? { witness: true as const } : {}) }]);
         return;
       case 'promoteLearner':
         bump(r.region.peers.map((p) => (p.id === step.peerId ? { ...p, role: 'voter' } : p)));
@@ -122,7 +133,7 @@ export class SimCluster {
         if (step.peerId !== r.leader.id) bump(r.region.peers.filter((p) => p.id !== step.peerId));
         return;
       case 'transferLeader': {
-        const to = r.region.peers.find((p) => p.storeId === step.toStoreId && p.role === 'voter');
+        const to = r.region.peers.find((p) => p.storeId === step.toStoreId && p.role === 'voter' && !p.witness);
         if (to && !this.down.has(to.storeId)) {
           r.leader = to;
           r.term = (r.term ?? 1) + 1;

@@ -20,10 +20,10 @@ function make(origin: OperatorOrigin, steps: OperatorStep[]): Operator {
   return { regionId: info.region.id, kind, desc, steps, epoch: { ...info.region.epoch }, createdAtMs: nowMs };
 }
 
-/** Adds a voter on `storeId`: a learner first, promoted once it has caught up. */
-export function addVoterOperator(origin: OperatorOrigin, storeId: StoreId, peerId: number): Operator {
+/** Adds a voter on `storeId` (a witness when `witness`): a learner first, promoted once it has caught up. */
+export function addVoterOperator(origin: OperatorOrigin, storeId: StoreId, peerId: number, witness = false): Operator {
   return make(origin, [
-    { kind: 'addLearner', storeId, peerId },
+    { kind: 'addLearner', storeId, peerId, ...(witness ? { witness } : {}) },
     { kind: 'promoteLearner', storeId, peerId },
   ]);
 }
@@ -46,10 +46,10 @@ export function removePeerOperator(origin: OperatorOrigin, peer: Peer, leaderTar
 /**
  * Moves `source` to `targetStoreId` with a new peer id: add a learner, promote it (when the
  * source votes), move leadership to it when the source leads, then remove the source. The
- * region never has fewer replicas than before.
+ * region never has fewer replicas than before. A witness moves as a witness.
  */
 export function movePeerOperator(origin: OperatorOrigin, source: Peer, targetStoreId: StoreId, peerId: number): Operator {
-  const steps: OperatorStep[] = [{ kind: 'addLearner', storeId: targetStoreId, peerId }];
+  const steps: OperatorStep[] = [{ kind: 'addLearner', storeId: targetStoreId, peerId, ...(source.witness ? { witness: true as const } : {}) }];
   if (source.role !== 'learner') steps.push({ kind: 'promoteLearner', storeId: targetStoreId, peerId });
   if (origin.info.leader?.id === source.id) steps.push({ kind: 'transferLeader', fromStoreId: source.storeId, toStoreId: targetStoreId });
   steps.push({ kind: 'removePeer', storeId: source.storeId, peerId: source.id });

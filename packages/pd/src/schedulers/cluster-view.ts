@@ -8,7 +8,7 @@
  * does not pile every move onto the same store.
  */
 import type { ScheduleConfig } from '../config.ts';
-import type { Peer, StoreId, StoreMeta, StoreStats } from '../meta.ts';
+import { isWitnessStore, type Peer, type StoreId, type StoreMeta, type StoreStats } from '../meta.ts';
 import type { OperatorController } from '../operator/controller.ts';
 import type { Operator } from '../operator/types.ts';
 import type { RegionInfo } from '../region-tree.ts';
@@ -40,6 +40,8 @@ export interface StoreView {
   canReceive: boolean;
   /** Value of the isolation label (undefined: unlabelled, distinct from every other store). */
   label: string | undefined;
+  /** A witness store (label `witness=true`): it gets witness peers only, and no leaders. */
+  witness: boolean;
   /** Data-region peers, with operator influence. */
   regionCount: number;
   /** Data-region leaders, with operator influence. */
@@ -83,6 +85,7 @@ export class ClusterView {
       canHold,
       canReceive: canHold && !isDraining,
       label: meta.labels[this.config.isolationLabel],
+      witness: isWitnessStore(meta.labels),
       regionCount: 0,
       leaderCount: 0,
       usedBytes: stats?.usedBytes ?? 0,
@@ -115,11 +118,30 @@ export class ClusterView {
     return this.stores.get(id);
   }
 
-  /** Replicas a group should have: `maxReplicas`, or fewer when fewer stores can hold one. */
+  /** Replicas a group should have, full and witness together (see `wantedPlacement`). */
   wantedReplicas(maxReplicas: number): number {
-    let holders = 0;
-    for (const s of this.stores.values()) if (s.canHold) holders++;
-    return Math.min(maxReplicas, holders);
+    const w = this.wantedPlacement(maxReplicas);
+    return w.full + w.witness;
+  }
+
+  /**
+   * The placement a group should have: `maxReplicas` full replicas, or as many as full stores
+   * can hold one; and one witness when that leaves it short of `maxReplicas` with at least two
+   * full replicas and a witness store can hold one ("2 full + 1 witness" with two devices).
+   * Never more than one witness: with one, every quorum of the group holds a full replica
+   * (a witness alone never commits anything), and a lone full replica gets no witness (a
+   * two-voter group of one full replica and a witness would lose its quorum with either).
+   */
+  wantedPlacement(maxReplicas: number): { full: number; witness: number } {
+    let full = 0;
+    let witnesses = 0;
+    for (const s of this.stores.values()) {
+      if (!s.canHold) continue;
+      if (s.witness) witnesses++;
+      else full++;
+    }
+    full = Math.min(maxReplicas, full);
+    return { full, witness: full >= 2 && full < maxReplicas && witnesses > 0 ? 1 : 0 };
   }
 
   /** Whether the peer's store may keep it. */

@@ -32,20 +32,21 @@ export function distinctDomains(view: ClusterView, storeIds: readonly StoreId[])
 
 /**
  * The best store for a new replica next to `stayingStoreIds`: it can receive, holds none of
- * `excludedStoreIds`, then a label value not yet used, then fewest regions, then lowest id.
+ * `excludedStoreIds`, is a witness store exactly when `witness` asks for one, then a label
+ * value not yet used, then fewest regions, then lowest id.
  */
-export function pickTargetStore(view: ClusterView, stayingStoreIds: readonly StoreId[], excludedStoreIds: readonly StoreId[]): StoreView | undefined {
+export function pickTargetStore(view: ClusterView, stayingStoreIds: readonly StoreId[], excludedStoreIds: readonly StoreId[], witness = false): StoreView | undefined {
   const used = labelsOf(view, stayingStoreIds);
-  const candidates = [...view.stores.values()].filter((s) => s.canReceive && !excludedStoreIds.includes(s.id));
+  const candidates = [...view.stores.values()].filter((s) => s.canReceive && s.witness === witness && !excludedStoreIds.includes(s.id));
   const key = (s: StoreView): [number, number, number] => [s.label !== undefined && used.has(s.label) ? 1 : 0, s.regionCount, s.id];
   candidates.sort((a, b) => compareTuples(key(a), key(b)));
   return candidates[0];
 }
 
-/** A voter to lead instead of the current leader: healthy, caught up, fewest leaders. */
+/** A voter to lead instead of the current leader: a full replica (never a witness), healthy, caught up, fewest leaders. */
 export function pickLeaderTarget(view: ClusterView, info: RegionInfo, excludedStoreIds: readonly StoreId[] = []): Peer | undefined {
   const candidates = info.region.peers.filter((p) => {
-    if (p.role !== 'voter' || p.id === info.leader?.id || excludedStoreIds.includes(p.storeId)) return false;
+    if (p.role !== 'voter' || p.witness || p.id === info.leader?.id || excludedStoreIds.includes(p.storeId)) return false;
     if (info.pendingPeers.includes(p.id) || info.downPeers.includes(p.id)) return false;
     return view.store(p.storeId)?.canReceive ?? false;
   });

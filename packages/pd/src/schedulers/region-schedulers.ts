@@ -45,7 +45,8 @@ export function balanceRegions(view: ClusterView, free: RegionFree, submit: Subm
 }
 
 function balanceOneRegion(view: ClusterView, free: RegionFree): Operator | null {
-  const stores = [...view.stores.values()].filter((s) => s.canHold);
+  // Witness stores hold witness peers only, placed by the replica checker: never balanced.
+  const stores = [...view.stores.values()].filter((s) => s.canHold && !s.witness);
   const targets = stores.filter((s) => s.canReceive).sort((a, b) => compareTuples([score(view, a), a.id], [score(view, b), b.id]));
   const sources = [...stores].sort((a, b) => compareTuples([score(view, b), b.id], [score(view, a), a.id]));
   const source = sources[0];

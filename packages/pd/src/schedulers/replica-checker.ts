@@ -11,6 +11,12 @@
  *  3. missing replicas are added, up to min(maxReplicas, stores that can hold one);
  *  4. replicas beyond `maxReplicas` are removed (unhealthy first, then those sharing a label);
  *  5. two replicas sharing an isolation label move apart when a store with a new label exists.
+ * Witness peers (on witness stores) are counted apart from full ones (`wantedPlacement`): a
+ * full replica is only ever replaced by, added as or moved to a full one on a full store, a
+ * witness by a witness on a witness store; a third full store gets a full replica first, and
+ * the witness goes only once `maxReplicas` full replicas can stay ("2 full + 1 witness"
+ * becomes 3 full). A full replica is never removed while the others left cannot answer, so a
+ * witness is never the only copy of any data.
  * A region whose leader is unknown or sits on a down store is left until a live leader
  * reports it (operators are carried out by the leader), and so is one with a learner still
  * catching up.
@@ -54,17 +60,24 @@ function storeIds(peers: readonly Peer[]): number[] {
   return peers.map((p) => p.storeId);
 }
 
-/** Replicas wanted: maxReplicas, or fewer when fewer stores can hold one. */
-function wanted(ctx: CheckContext): number {
-  return ctx.view.wantedReplicas(ctx.maxReplicas);
+/** Replicas of one kind wanted: full ones up to maxReplicas (fewer when fewer full stores can hold one), witnesses per `wantedPlacement`. */
+function wanted(ctx: CheckContext, witness: boolean): number {
+  const w = ctx.view.wantedPlacement(ctx.maxReplicas);
+  return witness ? w.witness : w.full;
+}
+
+/** Whether `p` is a witness exactly when `witness` says so. */
+function ofKind(p: Peer, witness: boolean): boolean {
+  return Boolean(p.witness) === witness;
 }
 
 function checkLearners(ctx: CheckContext): Operator | null {
   const { view, info } = ctx;
   const learner = info.region.peers.find((p) => p.role === 'learner');
   if (learner === undefined) return null;
-  const voters = info.region.peers.filter((p) => p.role === 'voter' && view.peerCanStay(p)).length;
-  if (view.peerCanStay(learner) && !view.peerDamaged(info.region.id, learner) && voters < wanted(ctx)) {
+  const kind = Boolean(learner.witness);
+  const voters = info.region.peers.filter((p) => p.role === 'voter' && ofKind(p, kind) && view.peerCanStay(p)).length;
+  if (view.peerCanStay(learner) && !view.peerDamaged(info.region.id, learner) && voters < wanted(ctx, kind)) {
     return promoteLearnerOperator(origin(ctx, 'addReplica', `promote leftover learner ${learner.id}`), learner.storeId, learner.id);
   }
   return removePeerOperator(origin(ctx, 'removeReplica', `remove leftover learner ${learner.id}`), learner, undefined);
@@ -77,7 +90,7 @@ function replaceUnhealthy(ctx: CheckContext): Operator | null {
   const bad = peers.filter((p) => !view.peerCanStay(p) || damaged(p)).sort((a, b) => a.id - b.id);
   for (const source of bad) {
     const staying = storeIds(peers.filter((p) => view.peerCanStay(p) && !damaged(p)));
-    const store = pickTargetStore(view, staying, storeIds(peers));
+    const store = pickTargetStore(view, staying, storeIds(peers), Boolean(source.witness));
     const peerId = store && view.input.allocId();
     const why = damaged(source) ? `damaged replica ${source.id} on store ${source.storeId}` : `peer ${source.id} on unhealthy store ${source.storeId}`;
     if (store !== undefined && peerId !== undefined) {
@@ -96,28 +109,53 @@ function replaceUnhealthy(ctx: CheckContext): Operator | null {
  * (lagging), nor a damaged one: wait for the group to heal first.
  */
 function quorumWithout(ctx: CheckContext, victim: Peer): boolean {
+  const voters = ctx.info.region.peers.filter((p) => p !== victim && p.role === 'voter');
+  return voters.filter((p) => answersNow(ctx, p)).length > voters.length / 2;
+}
+
+/** Whether `p` answers now: its store can keep it and heard from lately, and the leader reports it neither down, pending nor damaged. */
+function answersNow(ctx: CheckContext, p: Peer): boolean {
   const { view, info } = ctx;
   const suspectMs = view.config.maxStoreDownTimeMs / 2;
-  const answering = (p: Peer): boolean =>
-    view.peerCanStay(p) && (view.store(p.storeId)?.heartbeatAgeMs ?? Infinity) <= suspectMs && !info.downPeers.includes(p.id) && !info.pendingPeers.includes(p.id) && !view.peerDamaged(info.region.id, p);
-  const voters = info.region.peers.filter((p) => p !== victim && p.role === 'voter');
-  return voters.filter(answering).length > voters.length / 2;
+  return view.peerCanStay(p) && (view.store(p.storeId)?.heartbeatAgeMs ?? Infinity) <= suspectMs && !info.downPeers.includes(p.id) && !info.pendingPeers.includes(p.id) && !view.peerDamaged(info.region.id, p);
 }
 
 function addMissing(ctx: CheckContext): Operator | null {
   const { view, info } = ctx;
   const peers = info.region.peers;
-  if (peers.length >= wanted(ctx)) return null;
-  const store = pickTargetStore(view, storeIds(peers.filter((p) => view.peerCanStay(p))), storeIds(peers));
-  const peerId = store && view.input.allocId();
-  if (store === undefined || peerId === undefined) return null;
-  return addVoterOperator(origin(ctx, 'addReplica', `add replica on store ${store.id} (${peers.length} < ${wanted(ctx)})`), store.id, peerId);
+  // Full replicas first: a witness joins only a group that has its full replicas.
+  for (const witness of [false, true]) {
+    const have = peers.filter((p) => ofKind(p, witness)).length;
+    if (have >= wanted(ctx, witness)) continue;
+    const store = pickTargetStore(view, storeIds(peers.filter((p) => view.peerCanStay(p))), storeIds(peers), witness);
+    if (store === undefined) continue;
+    const peerId = view.input.allocId();
+    if (peerId === undefined) return null;
+    const what = witness ? 'witness' : 'replica';
+    return addVoterOperator(origin(ctx, 'addReplica', `add ${what} on store ${store.id} (${have} < ${wanted(ctx, witness)})`), store.id, peerId, witness);
+  }
+  return null;
+}
+
+/**
+ * The peers one of which is extra: the witnesses when `maxReplicas` full replicas can stay
+ * without one (or there are two), else every full replica when the group is past
+ * `maxReplicas`; empty when nothing is extra.
+ */
+function extraPool(ctx: CheckContext): Peer[] {
+  const peers = ctx.info.region.peers;
+  const witnesses = peers.filter((p) => p.witness);
+  const full = peers.filter((p) => !p.witness);
+  const fullStaying = full.filter((p) => ctx.view.peerCanStay(p)).length;
+  if (witnesses.length > 0 && (fullStaying >= ctx.maxReplicas || witnesses.length > 1)) return witnesses;
+  return peers.length > ctx.maxReplicas ? full : [];
 }
 
 function removeExtra(ctx: CheckContext): Operator | null {
   const { view, info } = ctx;
   const peers = info.region.peers;
-  if (peers.length <= ctx.maxReplicas) return null;
+  const pool = extraPool(ctx);
+  if (pool.length === 0) return null;
   const all = storeIds(peers);
   // A store silent for half the down time is suspect even before it counts as down (a new
   // PD leader waits a full down time before judging): remove its peer before a healthy one,
@@ -136,17 +174,22 @@ function removeExtra(ctx: CheckContext): Operator | null {
     -(view.store(p.storeId)?.regionCount ?? 0),
     -p.storeId,
   ];
-  // Never remove a peer when the voters left would have no quorum of stores that answer now.
-  const victim = [...peers].sort((a, b) => compareTuples(key(a), key(b))).find((p) => quorumWithout(ctx, p));
+  // Never remove a peer when the voters left would have no quorum of stores that answer now,
+  // nor a full replica unless another full one answers: a witness is never the only copy.
+  const keeps = (victim: Peer): boolean =>
+    quorumWithout(ctx, victim) && (victim.witness === true || peers.some((p) => p !== victim && p.role === 'voter' && !p.witness && answersNow(ctx, p)));
+  const victim = [...pool].sort((a, b) => compareTuples(key(a), key(b))).find(keeps);
   if (victim === undefined) return null;
   const leaderTarget = victim.id === info.leader?.id ? pickLeaderTarget(view, info) : undefined;
   if (victim.id === info.leader?.id && leaderTarget === undefined) return null;
-  return removePeerOperator(origin(ctx, 'removeReplica', `remove extra peer ${victim.id} (${peers.length} > ${ctx.maxReplicas})`), victim, leaderTarget?.storeId);
+  const why = victim.witness ? `remove witness ${victim.id} (${peers.length - pool.length} full replicas)` : `remove extra peer ${victim.id} (${peers.length} > ${ctx.maxReplicas})`;
+  return removePeerOperator(origin(ctx, 'removeReplica', why), victim, leaderTarget?.storeId);
 }
 
+/** Spreads the full replicas across isolation domains (a witness holds no data to isolate). */
 function improvePlacement(ctx: CheckContext): Operator | null {
   const { view, info } = ctx;
-  const peers = info.region.peers;
+  const peers = info.region.peers.filter((p) => !p.witness);
   const all = storeIds(peers);
   const before = distinctDomains(view, all);
   if (before === peers.length) return null;
@@ -154,7 +197,7 @@ function improvePlacement(ctx: CheckContext): Operator | null {
   const sources = peers.filter((p) => sharesLabel(view, p.storeId, all)).sort((a, b) => compareTuples(key(a), key(b)));
   for (const source of sources) {
     const staying = all.filter((s) => s !== source.storeId);
-    const store = pickTargetStore(view, staying, all);
+    const store = pickTargetStore(view, staying, storeIds(info.region.peers));
     if (store === undefined || distinctDomains(view, [...staying, store.id]) <= before) continue;
     const peerId = view.input.allocId();
     if (peerId === undefined) return null;
