@@ -138,17 +138,16 @@ function addMissing(ctx: CheckContext): Operator | null {
 }
 
 /**
- * The peers one of which is extra: the witnesses when `maxReplicas` full replicas can stay
- * without one (or there are two), else every full replica when the group is past
- * `maxReplicas`; empty when nothing is extra.
+ * The peers one of which is extra: the witnesses when more than `wantedPlacement` wants (a
+ * third full store holds a replica by now: `addMissing` runs first; or no witness store can
+ * hold one), else every full replica when the group is past `maxReplicas`; empty when
+ * nothing is extra. `removeExtra` still removes none that the group's quorum needs.
  */
 function extraPool(ctx: CheckContext): Peer[] {
   const peers = ctx.info.region.peers;
   const witnesses = peers.filter((p) => p.witness);
-  const full = peers.filter((p) => !p.witness);
-  const fullStaying = full.filter((p) => ctx.view.peerCanStay(p)).length;
-  if (witnesses.length > 0 && (fullStaying >= ctx.maxReplicas || witnesses.length > 1)) return witnesses;
-  return peers.length > ctx.maxReplicas ? full : [];
+  if (witnesses.length > wanted(ctx, true)) return witnesses;
+  return peers.length > ctx.maxReplicas ? peers.filter((p) => !p.witness) : [];
 }
 
 function removeExtra(ctx: CheckContext): Operator | null {

@@ -5,7 +5,7 @@
  * cluster mode.
  */
 import { compareKeys, type Region } from '@peerkv/pd';
-import { PD_REGION_ID, type Store } from '@peerkv/store';
+import { DATA_CFS_DEFAULT, PD_REGION_ID, type Store } from '@peerkv/store';
 import type { ClusterEnv } from './cluster-env.ts';
 
 /** What went wrong in a cluster run. */
@@ -23,7 +23,9 @@ export type ClusterViolationKind =
   /** A scan returned keys out of its range, out of order, or twice. */
   | 'scanOrder'
   /** Two replicas of a region at the same applied index and epoch hold different data. */
-  | 'divergence';
+  | 'divergence'
+  /** A witness store holds user data (it must keep the log and metadata only). */
+  | 'witnessData';
 
 /** One broken rule, at a virtual time relative to the run's start. */
 export interface ClusterViolation {
@@ -51,14 +53,33 @@ export function coverageProblem(regions: readonly Region[]): string | undefined 
   return undefined;
 }
 
-/** Why one group is not converged to `want` voters on `live` stores, or undefined. */
-function groupProblem(name: string, region: Region, want: number, live: Map<number, Store>): string | undefined {
+/**
+ * The voters a converged group has over `live` stores (`witnesses` among them): full ones up
+ * to `replicas`, plus one witness when that gives at least two full but fewer than `replicas`
+ * (PD's `ClusterView.wantedPlacement`, restated).
+ */
+export function wantedVoters(replicas: number, live: ReadonlySet<number>, witnesses: ReadonlySet<number>): { full: number; witness: number } {
+  const liveWitnesses = [...live].filter((id) => witnesses.has(id)).length;
+  const full = Math.min(replicas, live.size - liveWitnesses);
+  return { full, witness: full >= 2 && full < replicas && liveWitnesses > 0 ? 1 : 0 };
+}
+
+/**
+ * Why one group is not converged to `want` voters on `live` stores, or undefined. A witness
+ * peer must sit on a witness store and a full one on a full store: a full replica on a
+ * witness store would be a copy of the data that holds none.
+ */
+function groupProblem(name: string, region: Region, want: { full: number; witness: number }, live: Map<number, Store>, witnessStores: ReadonlySet<number>): string | undefined {
   const voters = region.peers.filter((p) => p.role === 'voter');
-  if (voters.length !== want || region.peers.length !== want) return `${name} has peers ${JSON.stringify(region.peers.map((p) => [p.storeId, p.role]))}, want ${want} voters`;
+  const total = want.full + want.witness;
+  const witnesses = voters.filter((p) => p.witness).length;
+  const shape = JSON.stringify(region.peers.map((p) => [p.storeId, p.role, ...(p.witness ? ['witness'] : [])]));
+  if (voters.length !== total || region.peers.length !== total || witnesses !== want.witness) return `${name} has peers ${shape}, want ${want.full} full and ${want.witness} witness voters`;
   for (const p of voters) {
     const s = live.get(p.storeId);
     if (!s) return `${name} has a voter on store ${p.storeId}, which is not running`;
     if (!s.regionIds().includes(region.id)) return `${name} lists store ${p.storeId}, which does not host it`;
+    if (Boolean(p.witness) !== witnessStores.has(p.storeId)) return `${name} has ${p.witness ? 'a witness' : 'a full'} peer ${p.id} on ${witnessStores.has(p.storeId) ? 'witness' : 'full'} store ${p.storeId}`;
   }
   return undefined;
 }
@@ -72,13 +93,15 @@ export function convergenceProblem(env: ClusterEnv): string | undefined {
   const { maxReplicas, pdReplicas } = pd.config;
   const group = pd.pdGroup?.region;
   if (!group) return 'PD has no group';
-  const p = groupProblem('PD group', group, Math.min(pdReplicas, live.size), live);
+  const liveIds = new Set(live.keys());
+  const witnessStores = env.witnessStoreIds();
+  const p = groupProblem('PD group', group, wantedVoters(pdReplicas, liveIds, witnessStores), live, witnessStores);
   if (p) return p;
   const regions = env.pd.regions();
   const cov = coverageProblem(regions);
   if (cov) return cov;
   for (const r of regions) {
-    const q = groupProblem(`region ${r.id}`, r, Math.min(maxReplicas, live.size), live);
+    const q = groupProblem(`region ${r.id}`, r, wantedVoters(maxReplicas, liveIds, witnessStores), live, witnessStores);
     if (q) return q;
   }
   return undefined;
@@ -112,13 +135,26 @@ export function clusterDump(env: ClusterEnv): string[] {
   const pd = leader?.pdState();
   out.push(`PD leader: store ${leader?.storeId ?? 'none'}; operators ${JSON.stringify(leader?.pdOperators() ?? [])}`);
   for (const st of pd?.listStores() ?? []) out.push(`PD store ${st.meta.id} ${st.meta.state} ${JSON.stringify(st.meta.labels)} lastHeartbeat=${st.lastHeartbeatMs - env.startMs}ms`);
-  for (const r of pd?.allRegions() ?? []) out.push(`PD region ${r.region.id} epoch=${JSON.stringify(r.region.epoch)} peers=${JSON.stringify(r.region.peers.map((p) => [p.id, p.storeId, p.role]))} leader=${r.leader?.id ?? '-'}`);
+  for (const r of pd?.allRegions() ?? []) out.push(`PD region ${r.region.id} epoch=${JSON.stringify(r.region.epoch)} peers=${JSON.stringify(r.region.peers.map((p) => [p.id, p.storeId, p.role, ...(p.witness ? ['witness'] : [])]))} leader=${r.leader?.id ?? '-'}`);
   for (const s of env.liveStores()) {
     for (const r of s.status().regions) {
       out.push(`store ${s.storeId} region ${r.regionId} peer ${r.peerId} ${r.role} term=${r.term} lead=${r.lead} commit=${r.commit} applied=${r.applied} hib=${r.hibernating} epoch=${JSON.stringify(r.epoch)} peers=${JSON.stringify(r.peers.map((p) => [p.id, p.storeId, p.role]))}`);
     }
   }
   return out;
+}
+
+/** Why a running witness store's engine holds pairs in a data column family, or undefined (`--witness`). */
+export async function witnessDataProblem(env: ClusterEnv): Promise<string | undefined> {
+  const cfs = env.o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
+  for (const d of env.devices) {
+    const engine = d.witness ? env.engineOf(d) : undefined;
+    if (engine === undefined) continue;
+    for (const cf of cfs) {
+      for await (const kv of engine.scan(cf, { limit: 1 })) return `witness ${d.label} (store ${d.storeId}) holds ${cf} key ${hex(kv.key)}`;
+    }
+  }
+  return undefined;
 }
 
 /** Two regions of `regions` that overlap, described, or undefined when they are disjoint. */

@@ -20,6 +20,8 @@ export interface ClusterCliArgs {
   tear: boolean;
   /** The stores' Raft write durability (`relaxed`: power cuts lose acknowledged writes, by design). */
   durability: 'strict' | 'relaxed';
+  /** The last store is a witness store (`ClusterSimOptions.witness`). */
+  witness?: boolean;
 }
 
 /** Deliberate bugs of the harness (clients, disks). */
@@ -51,7 +53,7 @@ export class ClusterCliError extends Error {
 }
 
 /** Usage of cluster mode. */
-export const CLUSTER_USAGE = `usage: npm run sim -- --cluster [--seeds N] [--seed S] [--verbose] [--tear] [--durability strict|relaxed] [--mutation ${CLUSTER_MUTATIONS.join('|')}]`;
+export const CLUSTER_USAGE = `usage: npm run sim -- --cluster [--seeds N] [--seed S] [--verbose] [--tear] [--durability strict|relaxed] [--witness] [--mutation ${CLUSTER_MUTATIONS.join('|')}]`;
 
 /** Lines of one violation printed without --verbose. */
 export const REPORT_LINES_MAX = 40;
@@ -77,10 +79,12 @@ export function parseClusterArgs(argv: readonly string[]): ClusterCliArgs {
   let mutation: ClusterCliArgs['mutation'];
   let tear = false;
   let durability: ClusterCliArgs['durability'] = 'strict';
+  let witness = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--cluster') continue;
     else if (a === '--tear') tear = true;
+    else if (a === '--witness') witness = true;
     else if (a === '--durability') {
       const d = argv[++i];
       if (d !== 'strict' && d !== 'relaxed') throw new ClusterCliError('BadDurability', `--durability must be strict or relaxed, got ${d}`);
@@ -99,7 +103,7 @@ export function parseClusterArgs(argv: readonly string[]): ClusterCliArgs {
   }
   const start = first ?? 1;
   const n = count ?? (first !== undefined ? 1 : 20);
-  return { seeds: Array.from({ length: n }, (_, i) => start + i), verbose, tear, durability, ...(mutation ? { mutation } : {}) };
+  return { seeds: Array.from({ length: n }, (_, i) => start + i), verbose, tear, durability, ...(mutation ? { mutation } : {}), ...(witness ? { witness } : {}) };
 }
 
 /** `k=v` pairs of a record of counts, in its key order. */
@@ -115,10 +119,10 @@ export function addCounts<T extends object>(into: T, from: T): void {
   for (const [k, v] of Object.entries(from)) a[k] = (a[k] ?? 0) + (v as number);
 }
 
-function printSeed(r: ClusterSeedResult, wallMs: number): void {
+function printSeed(r: ClusterSeedResult, wallMs: number, args: ClusterCliArgs): void {
   const o = r.outcomes;
   console.log(
-    `seed ${r.seed}: ops=${r.ops} ok=${o.ok} fail=${o.fail} unknown=${o.unknown} regions=${r.regions} stores=${r.storesJoined}${r.retired ? ` retired=${r.retired}` : ''} ` +
+    `seed ${r.seed}: ops=${r.ops} ok=${o.ok} fail=${o.fail} unknown=${o.unknown} regions=${r.regions} stores=${r.storesJoined}${r.retired ? ` retired=${r.retired}` : ''}${args.witness ? ` witnessGroups=${r.witnessGroups}` : ''} ` +
       `virtual=${r.virtualMs}ms converge=${r.convergeMs}ms timers=${r.timersFired} hash=${r.historyHash} wall=${wallMs.toFixed(0)}ms${r.linearizabilityUnknown ? ' lin=unknown' : ''}\n` +
       `  faults: ${counts(r.faults)}\n  workload: ${counts(r.workload)}`,
   );
@@ -126,7 +130,7 @@ function printSeed(r: ClusterSeedResult, wallMs: number): void {
 
 /** The flags besides the seed that a reproduce line repeats. */
 function reproduceFlags(args: ClusterCliArgs): string {
-  return `${args.tear ? ' --tear' : ''}${args.durability === 'relaxed' ? ' --durability relaxed' : ''}${args.mutation ? ` --mutation ${args.mutation}` : ''}`;
+  return `${args.tear ? ' --tear' : ''}${args.witness ? ' --witness' : ''}${args.durability === 'relaxed' ? ' --durability relaxed' : ''}${args.mutation ? ` --mutation ${args.mutation}` : ''}`;
 }
 
 function printFailure(r: ClusterSeedResult, args: ClusterCliArgs): void {
@@ -155,10 +159,12 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
   let violations = 0;
   let unknown = 0;
   let unknownOps = 0;
+  let witnessGroups = 0;
   const overrides: Partial<ClusterSimOptions> = {
     mutations: mutationOptions(args.mutation),
     durability: args.durability,
     ...(args.tear ? { tearChance: CLI_TEAR_CHANCE } : {}),
+    ...(args.witness ? { witness: true } : {}),
   };
   const faults = {} as ClusterSeedResult['faults'];
   const workload = {} as ClusterSeedResult['workload'];
@@ -175,12 +181,14 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
       console.log(`seed ${seed}: the linearizability check ran out of its step budget after ${r.checkSteps} steps (unknown, not a pass)`);
       console.log(`reproduce with: npm run sim -- --cluster --seed ${seed}${reproduceFlags(args)}`);
     }
-    if (args.verbose) printSeed(r, performance.now() - t0);
+    if (args.verbose) printSeed(r, performance.now() - t0, args);
+    witnessGroups += r.witnessGroups;
     if (r.violations.length > 0) printFailure(r, args);
   }
   console.log(`sim: cluster ${args.seeds.length} seeds in ${((performance.now() - started) / 1000).toFixed(1)}s wall, ${unknownOps} client ops with unknown outcome`);
   console.log(`sim: faults ${counts(faults)}`);
   console.log(`sim: workload ${counts(workload)}`);
+  if (args.witness) console.log(`sim: witness groups with a witness voter once healed=${witnessGroups}`);
   console.log(`sim: seeds=${args.seeds.length} ops=${ops} violations=${violations} unknown=${unknown}`);
   // An unknown verdict is not a pass: CI must look at it.
   return violations > 0 || unknown > 0 ? 1 : 0;

@@ -17,6 +17,8 @@ export interface TxnCliArgs {
   seeds: number[];
   verbose: boolean;
   mutation?: TxnMutationName;
+  /** The last store is a witness store (`ClusterSimOptions.witness`). */
+  witness?: boolean;
 }
 
 /** Bad command-line input. */
@@ -24,7 +26,7 @@ export class TxnCliError extends Error {
   override readonly name = 'TxnCliError';
 }
 
-export const TXN_USAGE = `usage: npm run sim -- --txn [--seeds N] [--seed S] [--verbose] [--mutation ${TXN_MUTATIONS.join('|')}]`;
+export const TXN_USAGE = `usage: npm run sim -- --txn [--seeds N] [--seed S] [--verbose] [--witness] [--mutation ${TXN_MUTATIONS.join('|')}]`;
 
 /** Largest `--seeds`. */
 export const TXN_SEEDS_MAX = 100_000;
@@ -44,9 +46,11 @@ export function parseTxnArgs(argv: readonly string[]): TxnCliArgs {
   let first: number | undefined;
   let verbose = false;
   let mutation: TxnMutationName | undefined;
+  let witness = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--txn') continue;
+    else if (a === '--witness') witness = true;
     else if (a === '--seeds') count = intArg(a, argv[++i], 1, TXN_SEEDS_MAX);
     else if (a === '--seed') first = intArg(a, argv[++i], 0, 2 ** 31 - 1);
     else if (a === '--verbose' || a === '-v') verbose = true;
@@ -59,7 +63,7 @@ export function parseTxnArgs(argv: readonly string[]): TxnCliArgs {
   }
   const start = first ?? 1;
   const n = count ?? (first !== undefined ? 1 : 20);
-  return { seeds: Array.from({ length: n }, (_, i) => start + i), verbose, ...(mutation ? { mutation } : {}) };
+  return { seeds: Array.from({ length: n }, (_, i) => start + i), verbose, ...(mutation ? { mutation } : {}), ...(witness ? { witness } : {}) };
 }
 
 /** The options a mutation turns on. */
@@ -99,7 +103,7 @@ function printSeed(r: TxnSeedResult, wallMs: number): void {
 }
 
 function reproduce(seed: number, args: TxnCliArgs): string {
-  return `reproduce with: npm run sim -- --txn --seed ${seed}${args.mutation ? ` --mutation ${args.mutation}` : ''} --verbose`;
+  return `reproduce with: npm run sim -- --txn --seed ${seed}${args.witness ? ' --witness' : ''}${args.mutation ? ` --mutation ${args.mutation}` : ''} --verbose`;
 }
 
 function printFailure(r: TxnSeedResult, args: TxnCliArgs): void {
@@ -128,7 +132,8 @@ export async function runTxnCli(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const started = performance.now();
-  const overrides = txnMutationOptions(args.mutation);
+  const mutated = txnMutationOptions(args.mutation);
+  const overrides: Partial<TxnSimOptions> = args.witness ? { ...mutated, cluster: { ...mutated.cluster, witness: true } } : mutated;
   const total = { txns: 0, committed: 0, aborted: 0, undetermined: 0, anomalies: 0, g2Seen: 0, bankReads: 0 };
   const faults = {} as TxnSeedResult['nemesis'] & TxnSeedResult['net'];
   const gc = {} as TxnSeedResult['gc'];

@@ -6,6 +6,7 @@
  * loss, duplication, reordering, partitions), the fault actions the nemesis calls (crash,
  * graceful restart, wipe, partition) and the record of stores that stopped with an error.
  */
+import { WITNESS_LABEL } from '@peerkv/pd';
 import { SeededRng } from '@peerkv/raft';
 import { PD_REGION_ID, type ApplyObserver, type Store } from '@peerkv/store';
 import { MemoryDisk, MemoryEngine, type CrashReport, type MemoryDiskStats } from '@peerkv/storage';
@@ -27,6 +28,8 @@ export interface Device {
   /** True while a start/stop is in progress (the nemesis leaves it alone). */
   busy: boolean;
   wipes: number;
+  /** A witness store runs on it (`ClusterSimOptions.witness`: the last device); it keeps that role across wipes. */
+  witness: boolean;
 }
 
 /** A store that stopped itself (`status().stoppedReason`) or failed to start. */
@@ -141,10 +144,11 @@ export class ClusterEnv {
       },
       store: storeOptions,
       // Each store's clock is the virtual clock plus its own skew (a restart keeps it).
-      storeOptionsOf: (storeId) => {
+      storeOptionsOf: (storeId, name) => {
         const skew = env.skewOf(storeId);
         env.clockSkews.set(storeId, skew);
-        return { now: () => sched.now() + skew };
+        const witness = env.devices.some((d) => d.witness && d.engineName === name);
+        return { now: () => sched.now() + skew, ...(witness ? { witness } : {}) };
       },
       schedule: { maxStoreDownTimeMs: o.maxStoreDownTimeMs, regionSplitKeys: o.regionSplitKeys, maxReplicas: o.maxReplicas, operatorTimeoutMs: 5_000 },
       pdClient: (stores) => new VirtualPdClient(stores, sched.now, (storeId) => this.skewOf(storeId)),
@@ -244,7 +248,8 @@ export class ClusterEnv {
   async setup(): Promise<void> {
     for (let i = 0; i < this.o.stores; i++) {
       const label = `dev${i}`;
-      this.devices.push({ label, engineName: label, up: false, busy: false, wipes: 0 });
+      const witness = this.o.witness && i === this.o.stores - 1;
+      this.devices.push({ label, engineName: label, up: false, busy: false, wipes: 0, witness });
     }
     const first = this.devices[0];
     const s = await this.pd.bootstrap(first.engineName, { device: first.label });
@@ -254,13 +259,23 @@ export class ClusterEnv {
     for (const d of this.devices.slice(1)) await this.start(d);
   }
 
+  /** The labels `d`'s store registers with: its device, and `witness=true` on the witness device. */
+  labelsOf(d: Device): Record<string, string> {
+    return d.witness ? { device: d.label, [WITNESS_LABEL]: 'true' } : { device: d.label };
+  }
+
+  /** Store ids of running witness stores. */
+  witnessStoreIds(): Set<number> {
+    return new Set(this.devices.flatMap((d) => (d.witness && d.up && d.storeId !== undefined ? [d.storeId] : [])));
+  }
+
   /** Starts the store of `d` from its current disk (a restart, or a join as a new store). */
   async start(d: Device): Promise<void> {
     d.busy = true;
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          const s = await this.pd.join(d.engineName, { device: d.label });
+          const s = await this.pd.join(d.engineName, this.labelsOf(d));
           this.log(`${d.storeId === s.storeId ? 'restart' : 'join'} ${d.label} as store ${s.storeId}`);
           d.storeId = s.storeId;
           d.up = true;

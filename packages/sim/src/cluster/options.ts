@@ -25,8 +25,14 @@ export interface ClusterMutations {
 /** Everything one seed's run depends on (besides the seed). */
 export interface ClusterSimOptions {
   seed: number;
-  /** Stores started before the workload (one bootstraps, the rest join). */
+  /** Stores started before the workload (one bootstraps, the rest join), the witness among them. */
   stores: number;
+  /**
+   * The last of `stores` is a witness store (`StoreOptions.witness`, `--witness`): PD places
+   * "2 full + 1 witness" (2 or 3 full stores by seed, so the witness is placed, and also
+   * removed again when the third full store joins), and every fault can hit it.
+   */
+  witness: boolean;
   /** Concurrent `PeerKV` clients. */
   clients: number;
   /** Op loops per client running at once (a client has up to this many ops in flight). */
@@ -129,9 +135,11 @@ export interface ClusterSimOptions {
 
 /** The defaults for `seed`, with `overrides` applied. */
 export function defaultClusterOptions(seed: number, overrides: Partial<Omit<ClusterSimOptions, 'seed'>> = {}): ClusterSimOptions {
+  const witness = overrides.witness ?? false;
   return {
     seed,
-    stores: 4 + (seed % 2),
+    stores: witness ? 3 + (seed % 2) : 4 + (seed % 2),
+    witness,
     clients: 5,
     lanesPerClient: 3,
     keys: 10,

@@ -9,7 +9,7 @@ import { pick } from '../rng-utils.ts';
 import { History, describeOp, type Operation, type OpStatus } from '../history.ts';
 import { checkLinearizable } from '../linearizability.ts';
 import { ClusterEnv } from './cluster-env.ts';
-import { clusterDump, convergenceProblem, coverageProblem, pdReplicaOverlapProblem, replicaViewProblem, type ClusterViolation } from './checks.ts';
+import { clusterDump, convergenceProblem, coverageProblem, pdReplicaOverlapProblem, replicaViewProblem, witnessDataProblem, type ClusterViolation } from './checks.ts';
 import { nemesisLoop, type NemesisStats } from './nemesis.ts';
 import { defaultClusterOptions, type ClusterSimOptions } from './options.ts';
 import { DigestChecker, sampleDigests } from './digests.ts';
@@ -39,6 +39,8 @@ export interface ClusterSeedResult {
   storesJoined: number;
   /** The device that left for good after healing, if any. */
   retired?: string;
+  /** Groups (data regions and PD's) with a witness voter once converged after healing (0 without `witness`). */
+  witnessGroups: number;
   virtualMs: number;
   /** Virtual time from healing to convergence, ms. */
   convergeMs: number;
@@ -122,6 +124,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
   let lin = false;
   let convergeMs = -1;
   let retired: string | undefined;
+  let witnessGroups = 0;
   try {
     await within(env, 'setup', env.setup(), o.setupMaxMs);
     if (!(await env.sched.runUntil(() => convergenceProblem(env) === undefined, o.setupMaxMs))) {
@@ -143,13 +146,17 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     const healedAt = env.sched.now();
     const converged = await runUntilConverged(env, o.convergeMaxMs);
     convergeMs = env.sched.now() - healedAt;
+    witnessGroups = witnessGroupsOf(env);
     if (!converged) {
       violations.push({ kind: 'liveness', atMs: at(), message: `not converged ${o.convergeMaxMs}ms after healing: ${convergenceProblem(env)}` });
       env.trace.push(...clusterDump(env));
     }
     if (converged && env.devices.length > 1 && retireRng.nextFloat() < o.retireChance) {
       // A device leaves for good: PD must rebuild its replicas on the others.
-      const d = pick(retireRng, env.devices.filter((x) => x.up));
+      // With a witness, a full device retires only while two full ones stay (else no full
+      // store could take its replicas: PD keeps them, as it must, and nothing converges).
+      const fullUp = env.devices.filter((x) => x.up && !x.witness).length;
+      const d = pick(retireRng, env.devices.filter((x) => x.up && (x.witness || fullUp > 2)));
       await within(env, 'retire', env.crash(d, retireRng), o.setupMaxMs);
       retired = d.label;
       env.note(`retire ${d.label} (store ${d.storeId}) for good`);
@@ -163,6 +170,8 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     if (failed > 0) violations.push({ kind: 'liveness', atMs: at(), message: `${failed} final read(s) failed on the healed cluster` });
     const cov = await lastChecks(env, digests);
     if (cov) violations.push({ kind: 'regionCoverage', atMs: at(), message: cov });
+    const wd = await witnessDataProblem(env);
+    if (wd) violations.push({ kind: 'witnessData', atMs: at(), message: wd });
   } catch (e) {
     violations.push({ kind: 'storeError', atMs: at(), message: `run aborted: ${String((e as Error).stack ?? e)}` });
   }
@@ -198,11 +207,19 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     regions,
     storesJoined,
     ...(retired !== undefined ? { retired } : {}),
+    witnessGroups,
     virtualMs: at(),
     convergeMs,
     timersFired: env.sched.firedTimers,
     trace: env.trace,
   };
+}
+
+/** Groups in PD's view (data regions and PD's own) with a witness voter. */
+export function witnessGroupsOf(env: ClusterEnv): number {
+  const pd = env.liveStores().find((s) => s.pdIsLeader())?.pdState();
+  const groups = [...env.pd.regions(), ...(pd?.pdGroup ? [pd.pdGroup.region] : [])];
+  return groups.filter((r) => r.peers.some((p) => p.witness && p.role === 'voter')).length;
 }
 
 /**

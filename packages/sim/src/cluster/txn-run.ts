@@ -14,7 +14,7 @@ import { SeededRng } from '@peerkv/raft';
 import { PeerKV } from 'peerkv';
 import { checkBank, checkSnapshotIsolation, type CheckReport } from '../txn-check/index.ts';
 import { ClusterEnv, type Device } from './cluster-env.ts';
-import { clusterDump, convergenceProblem, replicaViewProblem } from './checks.ts';
+import { clusterDump, convergenceProblem, replicaViewProblem, witnessDataProblem } from './checks.ts';
 import { lastChecks, runUntilConverged, sampleCoverage, storeErrorProblems, within } from './run.ts';
 import { SimStoreResolver } from './client-net.ts';
 import { DigestChecker, sampleDigests } from './digests.ts';
@@ -91,7 +91,7 @@ export function defaultTxnOptions(seed: number, overrides: Partial<TxnSimOptions
 
 /** A problem found in one seed. */
 export interface TxnViolation {
-  kind: 'si' | 'bank' | 'gcSafePoint' | 'checkerUnknown' | 'liveness' | 'regionCoverage' | 'divergence' | 'storeError' | 'feed';
+  kind: 'si' | 'bank' | 'gcSafePoint' | 'checkerUnknown' | 'liveness' | 'regionCoverage' | 'divergence' | 'storeError' | 'feed' | 'witnessData';
   atMs: number;
   message: string;
 }
@@ -234,6 +234,8 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     for (const p of checkFeed(feed, committedChanges.changes(), targetTs, at(), feedStats)) violations.push({ kind: 'feed', ...p });
     const cov = await lastChecks(env, compareDigests ? digests : undefined);
     if (cov) violations.push({ kind: 'regionCoverage', atMs: at(), message: cov });
+    const wd = await witnessDataProblem(env);
+    if (wd) violations.push({ kind: 'witnessData', atMs: at(), message: wd });
   } catch (e) {
     violations.push({ kind: 'storeError', atMs: at(), message: `run aborted: ${String((e as Error).stack ?? e)}` });
   }
