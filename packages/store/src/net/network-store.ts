@@ -11,6 +11,11 @@
  *   ids and never reaches it), asks PD `putStore(0, address, labels)` through any member,
  *   closes that transport and starts under the id PD gave.
  *
+ * A witness store (`store.witness`) never creates a cluster: it always joins, under a temporary
+ * id from the top of the range [`WITNESS_TEMP_STORE_ID_MIN`, `TEMP_STORE_ID_MAX`), above every
+ * other temporary id, so a store probing with `bootstrap: 'auto'` never takes it for a smaller
+ * prober and waits for it (it would wait for a witness that never bootstraps).
+ *
  * Every store's `PdClient` is a `RemotePdClient` over its transport, so its heartbeats
  * reach the PD leader wherever it runs; PD's replica checker then grows PD's group and the
  * data regions onto joined stores.
@@ -19,7 +24,7 @@
  * serves. Its heartbeats retry on their own, and a `QuorumWatch` keeps checking (with
  * backoff) whether PD answers and every region here has a reachable leader, for `quorum()`.
  */
-import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig } from '@peerkv/pd';
+import { DEFAULT_SCHEDULE_CONFIG, WITNESS_LABEL, type ScheduleConfig } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
 import type { Transport } from '@peerkv/transport';
 import { bindStore, storeTransportOf } from '../rpc/bind-transport.ts';
@@ -28,9 +33,9 @@ import { Store } from '../store.ts';
 import { PdCaller } from './pd-caller.ts';
 import { QuorumWatch, type QuorumStatus } from './quorum-watch.ts';
 import { RemotePdClient, type RemotePdClientOptions } from './remote-pd-client.ts';
-import { TEMP_STORE_ID_MAX, TEMP_STORE_ID_MIN, isTempStoreId, randomTempStoreId } from '../temp-store-ids.ts';
+import { TEMP_STORE_ID_MAX, TEMP_STORE_ID_MIN, WITNESS_TEMP_STORE_ID_MIN, isTempStoreId, randomTempStoreId, randomWitnessTempStoreId } from '../temp-store-ids.ts';
 
-export { TEMP_STORE_ID_MAX, TEMP_STORE_ID_MIN, isTempStoreId, randomTempStoreId };
+export { TEMP_STORE_ID_MAX, TEMP_STORE_ID_MIN, WITNESS_TEMP_STORE_ID_MIN, isTempStoreId, randomTempStoreId, randomWitnessTempStoreId };
 
 /** Default time a joining store keeps asking PD for an id, ms. */
 export const JOIN_TIMEOUT_MS_DEFAULT = 60_000;
@@ -48,7 +53,9 @@ export type NetworkStoreErrorKind =
   /** Creating the cluster failed. */
   | 'BootstrapFailed'
   /** `bootstrap` on an empty engine, but members of the cluster answered the probe (join instead). */
-  | 'ClusterExists';
+  | 'ClusterExists'
+  /** `bootstrap: true` for a witness store: a witness joins a cluster, a full store creates it. */
+  | 'WitnessCannotBootstrap';
 
 /** A network store could not start; `kind` is closed. */
 export class NetworkStoreError extends Error {
@@ -120,6 +127,7 @@ export interface NetworkStore {
 
 /** Starts (bootstraps, joins or restarts) a store on `o.engine`; see the module comment. */
 export async function startNetworkStore(o: NetworkStoreOptions): Promise<NetworkStore> {
+  if (o.store?.witness) return startWitnessStore(o);
   const ident = await Store.readIdentity(o.engine);
   if (ident) return open(o, ident.storeId, 'restarted');
   if (o.bootstrap === 'auto') {
@@ -136,6 +144,15 @@ export async function startNetworkStore(o: NetworkStoreOptions): Promise<Network
     return bootstrap(o);
   }
   return open(o, await joinId(o), 'joined');
+}
+
+/** A witness store: restarts, or joins (never bootstraps) with the witness label and a witness temporary id. */
+async function startWitnessStore(given: NetworkStoreOptions): Promise<NetworkStore> {
+  if (given.bootstrap === true) throw new NetworkStoreError('WitnessCannotBootstrap', `a witness of '${given.clusterId}' joins a cluster that a full store created`);
+  const o: NetworkStoreOptions = { ...given, labels: { ...given.labels, [WITNESS_LABEL]: 'true' } };
+  const ident = await Store.readIdentity(o.engine);
+  if (ident) return open(o, ident.storeId, 'restarted');
+  return open(o, await joinId({ ...o, tempStoreId: o.tempStoreId ?? randomWitnessTempStoreId() }), 'joined');
 }
 
 async function open(o: NetworkStoreOptions, storeId: number, started: NetworkStore['started']): Promise<NetworkStore> {
