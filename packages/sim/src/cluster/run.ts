@@ -9,7 +9,7 @@ import { pick } from '../rng-utils.ts';
 import { History, describeOp, type Operation, type OpStatus } from '../history.ts';
 import { checkLinearizable } from '../linearizability.ts';
 import { ClusterEnv } from './cluster-env.ts';
-import { clusterDump, convergenceProblem, coverageProblem, pdReplicaOverlapProblem, replicaViewProblem, witnessDataProblem, type ClusterViolation } from './checks.ts';
+import { clusterDump, convergenceProblem, coverageProblem, pdReplicaOverlapProblem, replicaViewProblem, laggingFullReplicaProblem, witnessDataProblem, type ClusterViolation } from './checks.ts';
 import { nemesisLoop, type NemesisStats } from './nemesis.ts';
 import { defaultClusterOptions, type ClusterSimOptions } from './options.ts';
 import { DigestChecker, sampleDigests } from './digests.ts';
@@ -137,7 +137,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     const until = env.sched.now() + o.workloadMs;
     const loops = clientLoops(w, rng.fork(), until);
     // A wipe waits until PD's view and every replica agree (`replicaViewProblem`), not PD's alone.
-    const faults = nemesisLoop(env, rng.fork(), until, () => convergenceProblem(env) === undefined && replicaViewProblem(env) === undefined, nemesis);
+    const faults = nemesisLoop(env, rng.fork(), until, () => convergenceProblem(env) === undefined && replicaViewProblem(env) === undefined && (!o.witness || laggingFullReplicaProblem(env) === undefined), nemesis);
     const retireRng = rng.fork();
     const sampler = sampleCoverage(env, until, (message) => violations.push({ kind: 'regionCoverage', atMs: at(), message }));
     const digestSampler = sampleDigests(env, digests, until);

@@ -14,7 +14,7 @@ import { SeededRng } from '@peerkv/raft';
 import { PeerKV } from 'peerkv';
 import { checkBank, checkSnapshotIsolation, type CheckReport } from '../txn-check/index.ts';
 import { ClusterEnv, type Device } from './cluster-env.ts';
-import { clusterDump, convergenceProblem, replicaViewProblem, witnessDataProblem } from './checks.ts';
+import { clusterDump, convergenceProblem, replicaViewProblem, laggingFullReplicaProblem, witnessDataProblem } from './checks.ts';
 import { lastChecks, runUntilConverged, sampleCoverage, storeErrorProblems, within } from './run.ts';
 import { SimStoreResolver } from './client-net.ts';
 import { DigestChecker, sampleDigests } from './digests.ts';
@@ -210,7 +210,7 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     await within(env, 'feed start', feed.start(), o.setupMaxMs);
     const lanes = txnLanes(w, rng.fork(), until);
     // A wipe waits until PD's view and every replica agree (`replicaViewProblem`), not PD's alone.
-    const faults = nemesisLoop(env, rng.fork(), until, () => convergenceProblem(env) === undefined && replicaViewProblem(env) === undefined, nemesis);
+    const faults = nemesisLoop(env, rng.fork(), until, () => convergenceProblem(env) === undefined && replicaViewProblem(env) === undefined && (!o.witness || laggingFullReplicaProblem(env) === undefined), nemesis);
     const side: Promise<void>[] = [sampleCoverage(env, until, (message) => violations.push({ kind: 'regionCoverage', atMs: at(), message }))];
     if (gc) side.push(gc.loop(until));
     side.push(feedWriter(env, feedClient(env, 2), until, feedStats));
