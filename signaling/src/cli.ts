@@ -3,9 +3,16 @@
  * [--max-message-bytes N] [--rate N] [--burst N] [--idle-timeout-ms N]
  * [--max-connections-per-address N] [--max-pending-upgrades N] [--upgrade-timeout-ms N]
  * [--app-idle-timeout-ms N] [--client-buffer-bytes N] [--publish-bytes-per-address N]
- * [--publish-burst-bytes-per-address N]`.
+ * [--publish-burst-bytes-per-address N] [--witness DIR --cluster NAME --secret S]`.
  * Prints `peerkv-signaling listening on ws://HOST:PORT` once bound; SIGTERM/SIGINT close
  * every connection with 1001 and exit 0.
+ *
+ * `--witness DIR` also runs a witness store of cluster NAME (secret S, or `PEERKV_SECRET`)
+ * in this process, on LevelDB in DIR, through this server (`peerkv-store --witness`, from
+ * `@peerkv/node`, loaded only then): it votes and keeps the Raft log but holds no data, so a
+ * cluster of two devices gets a third vote from whoever runs the signaling server. It waits
+ * for the cluster to exist (a full store creates it), and is drained and closed before the
+ * server on SIGTERM/SIGINT.
  */
 import type { SignalingLimits } from './limits.ts';
 import { SignalingServer } from './server.ts';
@@ -15,6 +22,8 @@ export interface CliOptions {
   host: string;
   port: number;
   limits: Partial<SignalingLimits>;
+  /** `--witness DIR --cluster NAME --secret S`: a witness store beside the server. */
+  witness?: { dir: string; cluster: string; secret: string };
 }
 
 const LIMIT_FLAGS: Record<string, keyof SignalingLimits> = {
@@ -39,30 +48,59 @@ function intArg(flag: string, v: string | undefined): number {
   return n;
 }
 
-/** Parses argv (without node and script). Throws on unknown flags. */
-export function parseArgs(argv: string[]): CliOptions {
+function strArg(flag: string, v: string | undefined): string {
+  if (v === undefined || v.startsWith('--') || v.length === 0) throw new Error(`${flag} needs a value`);
+  return v;
+}
+
+/** Parses argv (without node and script; `env` for `PEERKV_SECRET`). Throws on unknown flags. */
+export function parseArgs(argv: string[], env: Record<string, string | undefined> = {}): CliOptions {
   const o: CliOptions = { host: '127.0.0.1', port: 4444, limits: {} };
+  let dir: string | undefined;
+  let cluster: string | undefined;
+  let secret = env.PEERKV_SECRET;
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
     const value = argv[i + 1];
     if (flag === '--host') o.host = value ?? o.host;
     else if (flag === '--port') o.port = intArg(flag, value);
     else if (flag in LIMIT_FLAGS) o.limits[LIMIT_FLAGS[flag]] = intArg(flag, value);
+    else if (flag === '--witness') dir = strArg(flag, value);
+    else if (flag === '--cluster') cluster = strArg(flag, value);
+    else if (flag === '--secret') secret = strArg(flag, value);
     else throw new Error(`unknown flag ${flag}`);
   }
-  return o;
+  if (dir === undefined) {
+    if (cluster !== undefined) throw new Error('--cluster is for --witness DIR');
+    return o;
+  }
+  if (cluster === undefined || secret === undefined) throw new Error('--witness DIR needs --cluster NAME and --secret S (or PEERKV_SECRET)');
+  return { ...o, witness: { dir, cluster, secret } };
 }
 
 /** Runs the server until SIGTERM/SIGINT. */
 export async function main(argv: string[]): Promise<void> {
-  const o = parseArgs(argv);
+  const o = parseArgs(argv, process.env);
   const server = new SignalingServer({ limits: o.limits, log: (l) => console.log(l) });
   const addr = await server.listen(o.port, o.host);
   console.log(`peerkv-signaling listening on ws://${addr.address}:${addr.port}`);
+  const witness = o.witness ? await startWitness(o.witness, `ws://${o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host}:${addr.port}`) : undefined;
   const stop = (signal: string) => {
     console.log(`peerkv-signaling: ${signal}, closing`);
-    void server.close().then(() => process.exit(0));
+    void (witness?.stop(signal) ?? Promise.resolve())
+      .catch((e: unknown) => console.log(`peerkv-signaling: witness: ${String(e)}`))
+      .then(() => server.close())
+      .then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** Starts the witness store of `--witness` (not awaited: it waits for its cluster to exist). */
+async function startWitness(w: NonNullable<CliOptions['witness']>, signalingUrl: string): Promise<{ stop(signal: string): Promise<void> }> {
+  // Loaded only with --witness: the server alone needs nothing but `ws`.
+  const { parseStoreArgs, runStore } = await import('@peerkv/node');
+  const running = runStore(parseStoreArgs(['--data', w.dir, '--cluster', w.cluster, '--secret', w.secret, '--signaling', signalingUrl, '--witness', '--address', `witness@${signalingUrl}`]));
+  running.started.catch((e: unknown) => console.log(`peerkv-signaling: the witness store did not start: ${e instanceof Error ? e.message : String(e)}`));
+  return running;
 }

@@ -40,7 +40,7 @@ export class StoreProcess {
   async serving(timeoutMs = 40_000): Promise<{ storeId: number; started: string }> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const m = this.lines.map((l) => l.match(/^peerkv-store serving store=(\d+) cluster=\S+ started=(\w+)$/)).find((x) => x);
+      const m = this.lines.map((l) => l.match(/^peerkv-store serving store=(\d+) cluster=\S+ started=(\w+)(?: witness)?$/)).find((x) => x);
       if (m) return { storeId: Number(m[1]), started: m[2] };
       await new Promise((r) => setTimeout(r, POLL_MS));
     }

@@ -7,7 +7,7 @@
  * answers within `--bootstrap-probe-ms` (default 3000); on a directory that already holds a
  * store it is ignored (a restart).
  *
- * Prints `peerkv-store serving store=<id> cluster=<name> started=<bootstrapped|joined|restarted>`
+ * Prints `peerkv-store serving store=<id> cluster=<name> started=<bootstrapped|joined|restarted>` (then ` witness` for a witness)
  * once it serves (a restart waits for no quorum), then `peerkv-store quorum=<ok|waiting> ...`
  * whenever its quorum comes or goes (see `QuorumWatch`). SIGTERM/SIGINT: drain (hand
  * leaderships away), wait `--drain-wait-ms`, close the store, the transport and the engine,
@@ -15,7 +15,7 @@
  */
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { MVCC_DATA_CFS, startNetworkStore, type NetworkStore } from '@peerkv/store';
+import { MVCC_DATA_CFS, NetworkStoreError, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
 import { deriveOperatorKey } from '@peerkv/transport';
 import { lateGcLockResolver, storeClient, type StoreClient } from 'peerkv';
 import { openLevelStoreEngine } from './level-store.ts';
@@ -34,6 +34,10 @@ found through the signaling server at URL (ws://host:port) and authenticated by 
                              cluster secret; set one to keep admin from members without it)
   --signaling URL            the signaling server, e.g. ws://127.0.0.1:4444
   --bootstrap                create the cluster if DIR is empty and no member answers the probe
+  --witness                  run a witness: it votes and keeps the Raft log but holds no data,
+                             never leads and serves no read; PD places 2 full replicas + this
+                             witness while the cluster has two full stores (a third vote for
+                             two devices). It never bootstraps: it waits for the cluster to exist
   --bootstrap-probe-ms N     how long --bootstrap first listens for members (default 3000)
   --label key=value          a store label reported to PD (repeatable), e.g. --label device=a
   --ice URL                  an ICE server (repeatable; none by default: host candidates only)
@@ -58,6 +62,8 @@ export interface StoreCliOptions {
   operatorSecret?: string;
   signaling: string;
   bootstrap: boolean;
+  /** `--witness`: a witness store (`StoreOptions.witness`). */
+  witness: boolean;
   labels: Record<string, string>;
   /** ICE server URLs (none by default: host candidates only). */
   ice: string[];
@@ -93,11 +99,15 @@ function strArg(flag: string, v: string | undefined): string {
 
 /** Parses argv (without node and script). Throws `StoreCliUsageError`. */
 export function parseStoreArgs(argv: string[]): StoreCliOptions {
-  const o: Partial<StoreCliOptions> & { labels: Record<string, string>; ice: string[] } = { bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000, dataModel: 'mvcc' };
+  const o: Partial<StoreCliOptions> & { labels: Record<string, string>; ice: string[] } = { bootstrap: false, witness: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000, dataModel: 'mvcc' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--bootstrap') {
       o.bootstrap = true;
+      continue;
+    }
+    if (flag === '--witness') {
+      o.witness = true;
       continue;
     }
     const v = strArg(flag, argv[++i]);
@@ -123,6 +133,7 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
     } else throw new StoreCliUsageError(`unknown flag ${flag}`);
   }
   for (const f of ['data', 'cluster', 'secret', 'signaling'] as const) if (!o[f]) throw new StoreCliUsageError(`--${f} is required`);
+  if (o.bootstrap && o.witness) throw new StoreCliUsageError('--witness cannot --bootstrap: a full store creates the cluster, a witness joins it');
   return o as StoreCliOptions;
 }
 
@@ -137,45 +148,98 @@ export async function main(argv: string[]): Promise<void> {
     console.log(STORE_CLI_USAGE);
     return;
   }
-  const o = parseStoreArgs(argv);
-  const dir = resolve(o.data);
-  const engine = await openLevelStoreEngine(dir, o.dataModel);
-  const operatorKey = await deriveOperatorKey(o.cluster, o.operatorSecret ?? o.secret);
+  const running = runStore(parseStoreArgs(argv));
+  const stop = (signal: string): void => void running.stop(signal).then(() => process.exit(0));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  await running.started;
+}
+
+/** A store started by `runStore`. */
+export interface RunningStore {
+  /** Resolves once it serves (a witness first waits, retrying, until the cluster exists); rejects if it cannot start. */
+  started: Promise<NetworkStore>;
+  /** Drains (hands leaderships away), waits `drainWaitMs`, closes the store and its engine; stops a witness still waiting. */
+  stop(signal: string): Promise<void>;
+}
+
+/**
+ * Starts the store `o` describes, logging its lines (`peerkv-store serving ...`, `quorum=`).
+ * A witness (`--witness`) whose cluster does not exist yet (nobody gave it an id within the
+ * join timeout) logs so and tries again every `WITNESS_JOIN_RETRY_MS`, until it joins or is
+ * stopped: `peerkv-signaling --witness` starts one before any browser came.
+ */
+export function runStore(o: StoreCliOptions, log: (line: string) => void = (l) => console.log(l)): RunningStore {
+  let stopping = false;
+  let engine: Awaited<ReturnType<typeof openLevelStoreEngine>> | undefined;
+  let quorumLog: ReturnType<typeof setInterval> | undefined;
+  let serving: NetworkStore | undefined;
   // The store's GC resolves the locks it cannot resolve alone (async commit, a primary on
   // another store) through this process's client, made once the store runs.
   let client: StoreClient | undefined;
-  const ns = await startNetworkStore({
+  const started = (async (): Promise<NetworkStore> => {
+    const dir = resolve(o.data);
+    engine = await openLevelStoreEngine(dir, o.dataModel);
+    const operatorKey = await deriveOperatorKey(o.cluster, o.operatorSecret ?? o.secret);
+    for (;;) {
+      try {
+        const ns = await startNetworkStore(networkOptions(o, dir, engine, operatorKey, () => client?.kv));
+        // A witness holds no data: its GC never runs, so it needs no client.
+        if (o.dataModel === 'mvcc' && !o.witness) client = storeClient(ns, { requestTimeoutMs: STORE_CLIENT_REQUEST_TIMEOUT_MS, pdBudgetMs: STORE_CLIENT_PD_BUDGET_MS, dataModel: 'mvcc', operatorKey });
+        log(`peerkv-store serving store=${ns.store.storeId} cluster=${o.cluster} started=${ns.started}${o.witness ? ' witness' : ''}`);
+        quorumLog = logQuorumChanges(ns, log);
+        serving = ns;
+        return ns;
+      } catch (e) {
+        if (!(o.witness && e instanceof NetworkStoreError && e.kind === 'JoinTimeout') || stopping) throw e;
+        log(`peerkv-store witness: no member of '${o.cluster}' yet, waiting for a full store to create it`);
+        await new Promise((r) => setTimeout(r, WITNESS_JOIN_RETRY_MS));
+        if (stopping) throw e;
+      }
+    }
+  })();
+  return {
+    started,
+    stop: async (signal) => {
+      if (stopping) return;
+      stopping = true;
+      // A witness still waiting for its cluster holds nothing to hand over: stop at once (the
+      // join in flight would keep the process up to the join timeout).
+      if (serving === undefined) {
+        log('peerkv-store: closed (had not joined)');
+        return;
+      }
+      const ns = serving;
+      if (quorumLog) clearInterval(quorumLog);
+      await client?.kv.close();
+      const moved = ns.store.drain();
+      log(`peerkv-store: ${signal}, draining ${moved.length} leaderships`);
+      await new Promise((r) => setTimeout(r, o.drainWaitMs));
+      await ns.close();
+      await engine?.close();
+      log('peerkv-store: closed');
+    },
+  };
+}
+
+/** Wait before a witness asks again for a cluster that did not exist yet, ms. */
+export const WITNESS_JOIN_RETRY_MS = 2000;
+
+function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOptions['engine'], operatorKey: NetworkStoreOptions['operatorKey'], kv: () => StoreClient['kv'] | undefined): NetworkStoreOptions {
+  const mvcc = o.dataModel === 'mvcc' ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const, ...(o.witness ? {} : { gcLockResolver: lateGcLockResolver(kv) }) } : {};
+  return {
     engine,
     clusterId: o.cluster,
     bootstrap: o.bootstrap,
     bootstrapProbeMs: o.bootstrapProbeMs,
     address: o.address ?? `${hostname()}:${dir}`,
     labels: o.labels,
-    store: { tickIntervalMs: o.tickMs, ...(o.dataModel === 'mvcc' ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const, gcLockResolver: lateGcLockResolver(() => client?.kv) } : {}) },
+    store: { tickIntervalMs: o.tickMs, ...(o.witness ? { witness: true } : {}), ...mvcc },
     ...(o.maxStoreDownMs ? { schedule: { maxStoreDownTimeMs: o.maxStoreDownMs } } : {}),
     operatorKey,
     transportFactory: (storeId) =>
       nodeWebRtcTransport({ localStoreId: storeId, clusterId: o.cluster, secret: o.secret, signalingUrl: o.signaling, iceServers: o.ice.map((urls) => ({ urls })) }),
-  });
-  if (o.dataModel === 'mvcc') client = storeClient(ns, { requestTimeoutMs: STORE_CLIENT_REQUEST_TIMEOUT_MS, pdBudgetMs: STORE_CLIENT_PD_BUDGET_MS, dataModel: 'mvcc', operatorKey });
-  console.log(`peerkv-store serving store=${ns.store.storeId} cluster=${o.cluster} started=${ns.started}`);
-  const quorumLog = logQuorumChanges(ns);
-  let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    clearInterval(quorumLog);
-    await client?.kv.close();
-    const moved = ns.store.drain();
-    console.log(`peerkv-store: ${signal}, draining ${moved.length} leaderships`);
-    await new Promise((r) => setTimeout(r, o.drainWaitMs));
-    await ns.close();
-    await engine.close();
-    console.log('peerkv-store: closed');
-    process.exit(0);
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
 }
 
 /** The store's own client (its GC's lock resolver): one request's timeout, ms. */
@@ -187,12 +251,12 @@ export const STORE_CLIENT_PD_BUDGET_MS = 10_000;
 export const CLI_QUORUM_POLL_MS = 1000;
 
 /** Prints a `quorum=` line whenever the store's quorum state changes. */
-function logQuorumChanges(ns: NetworkStore): ReturnType<typeof setInterval> {
+function logQuorumChanges(ns: NetworkStore, log: (line: string) => void): ReturnType<typeof setInterval> {
   let last: string | undefined;
   return setInterval(() => {
     const q = ns.quorum();
     if (q.state === last) return;
     last = q.state;
-    console.log(q.state === 'ok' ? 'peerkv-store quorum=ok' : `peerkv-store quorum=waiting attempts=${q.attempts} reason=${JSON.stringify(q.lastError ?? '')}`);
+    log(q.state === 'ok' ? 'peerkv-store quorum=ok' : `peerkv-store quorum=waiting attempts=${q.attempts} reason=${JSON.stringify(q.lastError ?? '')}`);
   }, CLI_QUORUM_POLL_MS);
 }

@@ -11,4 +11,4 @@ export * from './level-store.ts';
 export * from './connect.ts';
 export { NodePeerKV as PeerKV } from './connect.ts';
 export * from './admin.ts';
-export { STORE_CLI_USAGE, CLI_QUORUM_POLL_MS, StoreCliUsageError, main, parseStoreArgs, wantsHelp, type StoreCliOptions } from './cli.ts';
+export { STORE_CLI_USAGE, CLI_QUORUM_POLL_MS, WITNESS_JOIN_RETRY_MS, StoreCliUsageError, main, parseStoreArgs, runStore, wantsHelp, type RunningStore, type StoreCliOptions } from './cli.ts';

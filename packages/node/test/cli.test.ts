@@ -9,14 +9,15 @@ const base = ['--data', '/tmp/x', '--cluster', 'c', '--secret', 's', '--signalin
 
 describe('parseStoreArgs', () => {
   it('parses flags with defaults', () => {
-    expect(parseStoreArgs(base)).toEqual({ data: '/tmp/x', cluster: 'c', secret: 's', signaling: 'ws://127.0.0.1:4444', bootstrap: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000, dataModel: 'mvcc' });
+    expect(parseStoreArgs(base)).toEqual({ data: '/tmp/x', cluster: 'c', secret: 's', signaling: 'ws://127.0.0.1:4444', bootstrap: false, witness: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000, dataModel: 'mvcc' });
     const o = parseStoreArgs([...base, '--bootstrap', '--label', 'device=a', '--label', 'zone=z=1', '--ice', 'stun:h:3478', '--tick-ms', '50', '--bootstrap-probe-ms', '0', '--address', 'me', '--data-model', 'raw']);
     expect(o).toMatchObject({ bootstrap: true, labels: { device: 'a', zone: 'z=1' }, ice: ['stun:h:3478'], tickMs: 50, bootstrapProbeMs: 0, address: 'me', dataModel: 'raw' });
     expect(parseStoreArgs([...base, '--operator-secret', 'op']).operatorSecret).toBe('op');
+    expect(parseStoreArgs([...base, '--witness'])).toMatchObject({ witness: true, bootstrap: false });
   });
 
   it('refuses missing, unknown and malformed flags', () => {
-    for (const argv of [base.slice(2), [...base, '--nope', '1'], [...base, '--label', 'novalue'], [...base, '--tick-ms', '0'], [...base, '--data'], [...base, '--data-model', 'kv']]) {
+    for (const argv of [base.slice(2), [...base, '--nope', '1'], [...base, '--label', 'novalue'], [...base, '--tick-ms', '0'], [...base, '--data'], [...base, '--data-model', 'kv'], [...base, '--witness', '--bootstrap']]) {
       expect(() => parseStoreArgs(argv)).toThrow(StoreCliUsageError);
     }
   });
@@ -25,7 +26,7 @@ describe('parseStoreArgs', () => {
     expect(wantsHelp(['--help'])).toBe(true);
     expect(wantsHelp([...base, '-h'])).toBe(true);
     expect(wantsHelp(base)).toBe(false);
-    const flags = ['--data', '--cluster', '--secret', '--signaling', '--bootstrap', '--bootstrap-probe-ms', '--label', '--ice', '--address', '--tick-ms', '--drain-wait-ms', '--max-store-down-ms', '--data-model', '--operator-secret'];
+    const flags = ['--data', '--cluster', '--secret', '--signaling', '--bootstrap', '--bootstrap-probe-ms', '--label', '--ice', '--address', '--tick-ms', '--drain-wait-ms', '--max-store-down-ms', '--data-model', '--operator-secret', '--witness'];
     for (const f of flags) expect(STORE_CLI_USAGE).toContain(`  ${f} `);
   });
 });

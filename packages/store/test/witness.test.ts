@@ -61,7 +61,7 @@ const appliedOn = (id: number, regionId = REGION): number => regionOn(id, region
 
 async function writes(leader: Store, region: Region, from: number, n: number): Promise<void> {
   for (let i = from; i < from + n; i++) {
-    const r = await leader.write(region.id, region.epoch, 'c', i, [{ type: 'put', key: enc.encode(`k${i}`), value: new Uint8Array([i & 0xff]) }]);
+    const r = await leader.write(region.id, region.epoch, 'c', i, [{ type: 'put', cf: 'default', key: enc.encode(`k${i}`), value: new Uint8Array([i & 0xff]) }]);
     expect(r.ok, JSON.stringify(r)).toBe(true);
   }
 }
