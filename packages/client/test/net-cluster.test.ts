@@ -9,9 +9,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDisk, MemoryEngine, type KvEngine } from '@peerkv/storage';
 import { BOOTSTRAP_IDS, NetworkStoreError, PD_REGION_ID, STORE_CFS, isTempStoreId, randomTempStoreId, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
-import { BroadcastChannelTransport, deriveClusterKeys, type ClusterKeys } from '@peerkv/transport';
+import { deriveClusterKeys, type ClusterKeys } from '@peerkv/transport';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from '../src/index.ts';
 import { until } from './until.ts';
+import { bcTransportFactory } from './bc-transport.ts';
 
 const t = codec.text;
 const s = codec.fromText;
@@ -20,13 +21,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function factory(keys: ClusterKeys) {
-  return (storeId: number): BroadcastChannelTransport => {
-    const tr = new BroadcastChannelTransport({ localStoreId: storeId, keys, heartbeatIntervalMs: 50, departureTimeoutMs: 400 });
-    cleanups.push(() => tr.close());
-    return tr;
-  };
-}
+const factory = (keys: ClusterKeys) => bcTransportFactory(keys, cleanups);
 
 const STORE = { tickIntervalMs: 10, heartbeatIntervalTicks: 5, hibernateAfterTicks: 1_000_000, requestTimeoutMs: 2000 };
 

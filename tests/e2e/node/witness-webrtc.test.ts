@@ -17,6 +17,7 @@ import { BOOTSTRAP_IDS, PD_REGION_ID, randomTempStoreId } from '@peerkv/store';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from 'peerkv';
 import { nodeWebRtcTransport } from '@peerkv/node';
 import { StoreProcess } from '../store-process.ts';
+import { until } from '../until.ts';
 
 const t = codec.text;
 const s = codec.fromText;
@@ -26,15 +27,6 @@ afterAll(async () => {
 });
 
 const SIGNALING_BIN = join(import.meta.dirname, '../../../signaling/bin/peerkv-signaling.mjs');
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
-}
 
 describe('two stores and a witness beside the signaling server (Node, WebRTC)', () => {
   it('with one full store killed, the other keeps reading and writing', async () => {
@@ -91,9 +83,9 @@ describe('two stores and a witness beside the signaling server (Node, WebRTC)', 
     } catch (e) {
       for (const id of [sb.storeId, witnessId]) {
         const st = await stores.remote(id).status({ timeoutMs: 2000 });
-        console.log(`DEBUG store ${id}`, JSON.stringify(st.ok ? st.value.regions.map((r) => ({ r: r.regionId, role: r.role, term: r.term, lead: r.lead, commit: r.commit, applied: r.applied })) : st));
+        console.log(`after the kill, store ${id}:`, JSON.stringify(st.ok ? st.value.regions.map((r) => ({ r: r.regionId, role: r.role, term: r.term, lead: r.lead, commit: r.commit, applied: r.applied })) : st));
       }
-      console.log('DEBUG', lines.slice(-20).join('\n'), b.lines.slice(-20).join('\n'));
+      console.log('signaling and store b output:', lines.slice(-20).join('\n'), b.lines.slice(-20).join('\n'));
       throw e;
     }
     for (const i of [0, 9, 19]) expect(s((await kv.get(t(`k${i}`)))!)).toBe(`v${i}`);
