@@ -73,6 +73,21 @@ describe('witness placement', () => {
     expect(witnessesOf(c, 2)).toEqual([w]);
   });
 
+  it('drops the witness of a witness store that is gone for good, and never a full replica for it', () => {
+    const c = new SimCluster(['d2'], { maxStoreDownTimeMs: 5 * MIN });
+    const w = c.join('server', true);
+    c.run(16);
+    expect(witnessesOf(c, 2)).toEqual([w]);
+    c.down.add(w);
+    c.run(30, MIN);
+    expect(witnessesOf(c, 2)).toEqual([]);
+    expect(fullOf(c, 2)).toEqual([1, c.storeIds[1]]);
+    // A new witness store gets the witness back.
+    const w2 = c.join('server2', true);
+    c.run(20, MIN);
+    expect(witnessesOf(c, 2)).toEqual([w2]);
+  });
+
   it('never moves leadership to the witness (drain picks the other full replica)', () => {
     const c = new SimCluster(['d2']);
     c.join('server', true);

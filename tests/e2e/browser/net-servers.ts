@@ -8,7 +8,7 @@ import { SignalingServer } from '../../../signaling/src/server.ts';
 import { startVite, type ViteFixture } from './vite-server.ts';
 
 /** Registers beforeAll/afterAll hooks for Vite and signaling; the returned getters work inside tests. */
-export function useNetServers(): { fixtureUrl(cluster: string, probeMs?: number): string } {
+export function useNetServers(): { fixtureUrl(cluster: string, probeMs?: number): string; signalingUrl(): string } {
   let vite: ViteFixture | undefined;
   let signaling: SignalingServer | undefined;
   let signalingUrl = '';
@@ -23,5 +23,6 @@ export function useNetServers(): { fixtureUrl(cluster: string, probeMs?: number)
   });
   return {
     fixtureUrl: (cluster, probeMs = 1500) => `${vite!.url}tests/e2e/browser/fixture/index.html?cluster=${cluster}&signaling=${encodeURIComponent(signalingUrl)}&probeMs=${probeMs}`,
+    signalingUrl: () => signalingUrl,
   };
 }
