@@ -48,6 +48,11 @@ export class StoreCard {
     this.cut.addEventListener('click', () => void ctx.act(`partition store ${storeId}`, () => ctx.stores.main.kv.partitionStore(storeId)));
   }
 
+  private isWitness(s: StoreView, facts: CardFacts): boolean {
+    if (facts.pdStore?.labels['witness'] === 'true') return true;
+    return s.regions.some((r) => r.peers.some((p) => p.storeId === this.storeId && p.witness === true));
+  }
+
   update(s: StoreView, facts: CardFacts): void {
     const owner = this.ctx.stores.owner(this.storeId);
     const isMain = this.storeId === this.ctx.mainStoreId();
@@ -67,6 +72,8 @@ export class StoreCard {
       h('span', { class: s.up ? 'badge' : 'badge down' }, s.up ? 'up' : 'down'),
       ...(isCut ? [h('span', { class: 'badge cut' }, 'cut')] : []),
       ...(facts.pdLeader === this.storeId ? [h('span', { class: 'badge leader' }, 'PD')] : []),
+      // A witness (e.g. `npm start`'s, beside the signaling server): votes, holds no data.
+      ...(this.isWitness(s, facts) ? [h('span', { class: 'badge', title: 'votes and keeps the Raft log, holds no data, never leads' }, 'witness')] : []),
     );
     const c = s.counters;
     const leads = s.regions.filter((r) => r.role === 'leader').length;
