@@ -62,3 +62,17 @@ export function portWorker(api: ReturnType<typeof createWorkerApi>): Worker {
     },
   } as unknown as Worker;
 }
+
+/**
+ * Tabs of one test file over "Workers" on shared memory disks: `fakeWorker` makes such a
+ * Worker, `tabs` collects the tabs to close; after each test they close and the disks go.
+ */
+export function memoryTabs<Tab extends { close(): void }>(afterEach: (fn: () => void) => void): { fakeWorker: () => Worker; tabs: Tab[] } {
+  const disks = new Map<string, MemoryDisk>();
+  const tabs: Tab[] = [];
+  afterEach(() => {
+    for (const tab of tabs.splice(0)) tab.close();
+    disks.clear();
+  });
+  return { fakeWorker: () => portWorker(memoryWorkerApi(disks)), tabs };
+}

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { chromium, expect, test, type BrowserContext, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS, chromiumPath } from '../../chromium.ts';
 import { browserPid } from './browser-pid.ts';
+import type { Device } from './device.ts';
 import { useNetServers } from './net-servers.ts';
 import { until } from '../until.ts';
 
@@ -27,15 +28,6 @@ const WRITERS = 16;
 const KEYS_AFTER = 100;
 
 const servers = useNetServers();
-
-interface Device {
-  name: string;
-  dir: string;
-  ctx: BrowserContext;
-  page: Page;
-  storeId: number;
-  opened: string;
-}
 
 test('three browsers form a cluster through signaling; the leading browser is killed, writes resume, it restarts and catches up', async () => {
   test.setTimeout(170_000);

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { chromium, expect, test, type BrowserContext, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS, chromiumPath } from '../../chromium.ts';
 import { browserPid } from './browser-pid.ts';
+import type { Device } from './device.ts';
 import { useNetServers } from './net-servers.ts';
 import { until } from '../until.ts';
 import type { BankStats } from './fixture/txn-workloads.ts';
@@ -47,15 +48,6 @@ const COMMITS_AFTER_KILL_MIN = 5;
 const LOCK_TTL_MS = 3000;
 
 const servers = useNetServers();
-
-interface Device {
-  name: string;
-  dir: string;
-  ctx: BrowserContext;
-  page: Page;
-  storeId: number;
-  opened: string;
-}
 
 function sum(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0);

@@ -16,5 +16,7 @@ export * from './serve-request.ts';
 export * from './request-check.ts';
 export * from './device-id.ts';
 export * from './offline-queue-idb.ts';
+export * from './host-watches.ts';
+export * from './tab-watch.ts';
 export * from '../invite.ts';
 export { generateClusterSecret, isGeneratedSecret } from '@peerkv/transport';

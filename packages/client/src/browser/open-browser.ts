@@ -18,7 +18,7 @@ import type { ScheduleConfig } from '@peerkv/pd';
 import type { ReadConsistency, StoreOptions } from '@peerkv/store';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { BACKOFF_DEFAULT, REAL_CLOCK } from '../backoff.ts';
-import { Snapshot, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions, type TxnBackend, type TxnReader } from '../txn/transaction.ts';
+import { Snapshot, prefixEnd, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions, type TxnBackend, type TxnReader } from '../txn/transaction.ts';
 import { BrowserKvError, CHANGE_OPS, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireError, type BrowserStatus, type KvRequest, type Reply, type TxnMutation, type WireError } from './protocol.ts';
 import { PendingCalls, channelName, unwrapReply, type TabMessage } from './tab-channel.ts';
 import { HostWorker, defaultWorker } from './host-worker.ts';
@@ -30,6 +30,8 @@ import { OFFLINE_QUEUE_BYTES_MAX_DEFAULT, OFFLINE_QUEUE_TXNS_MAX_DEFAULT, type O
 import { OFFLINE_DECIDE_MS_DEFAULT, OfflineTxns, type Mutator, type OfflineTxnOptions, type PendingTxn, type QueuedTxnHandle } from '../txn/offline-txns.ts';
 import { IdbOfflineQueueStore, offlineQueueDatabaseName } from './offline-queue-idb.ts';
 import { tabOfflineBackend } from './tab-offline.ts';
+import { TabWatch, type TabWatchOptions } from './tab-watch.ts';
+import { watchBounds, type WatchRange } from '../txn/watch.ts';
 
 /** Default time a request may wait for a host and its answer, ms. */
 export const REQUEST_DEADLINE_MS_DEFAULT = 60_000;
@@ -354,6 +356,21 @@ export class BrowserPeerKV {
     if (reverse) return Promise.reject(new BrowserKvError('InvalidArgument', 'a stale scan reads forward'));
     const req = { op: 'staleScan' as const, ...rest, ...(rest.maxStaleness === Infinity ? { maxStaleness: undefined } : {}) };
     return this.request(req);
+  }
+
+  /**
+   * The change feed of `range` (`{ prefix }` or `{ start, end }`), as `PeerKV.watch`: the
+   * committed puts and deletes with commitTs above `fromTs` (a fresh ts when absent), in
+   * commitTs order per key, and `resolved` watermarks (every change with commitTs ≤ `ts` was
+   * yielded before). It runs on the host's client (which follows leader changes and splits) and
+   * resumes from its last watermark when the host tab changes (`tab-watch.ts`). At least once,
+   * deduplicated by (key, commitTs). `break`, `return()` or `signal` stop it. Needs mvcc.
+   */
+  watch(range: WatchRange, o: TabWatchOptions = {}): TabWatch {
+    if (this.dataModel !== 'mvcc') throw new BrowserKvError('InvalidArgument', 'watch needs the mvcc data model');
+    const bounds = watchBounds(range, prefixEnd);
+    const request = <T>(req: KvRequest): Promise<T> => this.request<T>(req);
+    return new TabWatch(request as ConstructorParameters<typeof TabWatch>[0], bounds, o);
   }
 
   /** A read-only view at `ts` (a fresh timestamp when absent); refused below PD's GC safe point. */

@@ -8,6 +8,7 @@ import type { KvPair, RegionRoute } from '../services.ts';
 import type { RegionRequestOutcome, TabTxnRequest } from '../txn/routing.ts';
 import type { QuorumStatus, ReadConsistency, SnapshotTransferStatus, StoreCounters, StoreStatus, TxnAnswer } from '@peerkv/store';
 import type { WriteStamp } from './tab-writes.ts';
+import type { WatchEvent } from '../txn/watch.ts';
 
 /** Pairs a `scan` request may return in one array (a larger `limit` is clamped). */
 export const SCAN_ARRAY_PAIRS_MAX = 10_000;
@@ -60,6 +61,16 @@ export type KvRequest =
   | { op: 'commitQueuedTxn'; startTs: bigint; mutations: QueuedMutation[]; readTs: bigint; ranges: { start: Uint8Array; end: Uint8Array; digest: Uint8Array }[]; lockTtlMs?: number; beganAgoMs?: number }
   /** Decides a queued transaction's commit attempt whose answer never came, on its primary (`PeerKV.decideTxnAttempt`). */
   | { op: 'decideTxnAttempt'; startTs: bigint; primary: Uint8Array }
+  /**
+   * Starts a change feed of [start, end) (an absent end: unbounded) on the host (`kv.watch`,
+   * `host-watches.ts`): changes with commitTs above `fromTs` (a fresh ts when absent), at most
+   * `bufferEventsMax` items waiting for the tab. Answers its id and start ts.
+   */
+  | { op: 'watchOpen'; start: Uint8Array; end?: Uint8Array; fromTs?: bigint; bufferEventsMax?: number }
+  /** The next items of a watch: up to `eventsMax`, waiting up to `waitMs` for the first. `WatchGone`: the host does not run it. */
+  | { op: 'watchNext'; watchId: string; eventsMax?: number; waitMs?: number }
+  /** Stops a watch (an unknown id is no error). */
+  | { op: 'watchClose'; watchId: string }
   | HookRequest;
 
 /** One key of a queued transaction's commit: a write, or a key it read (`lock`). */
@@ -114,6 +125,9 @@ export interface KvReplies {
   staleScan: { ts: bigint | undefined; pairs: KvPair[] };
   commitQueuedTxn: { commitTs: bigint };
   decideTxnAttempt: { committed?: bigint };
+  watchOpen: { watchId: string; fromTs: bigint };
+  watchNext: WatchBatch;
+  watchClose: void;
   stopStore: unknown;
   startStore: unknown;
   partitionStore: unknown;
@@ -162,8 +176,20 @@ export type BrowserErrorKind =
    * a region, or of PD, are up): see `status().quorum`; it works again once they are back.
    */
   | 'NoQuorum'
+  /**
+   * The host does not run the watch a tab asked about (the host changed, or the watch idled
+   * out); the tab's watch opens it again from its last watermark by itself.
+   */
+  | 'WatchGone'
   /** The runtime itself failed (Worker crashed, storage could not open). */
   | 'Internal';
+
+/** What `watchNext` answers: items in order; `done` once the watch ended (after `error`, if it failed). */
+export interface WatchBatch {
+  events: WatchEvent[];
+  done: boolean;
+  error?: WireError;
+}
 
 /** An error as it crosses the wire. */
 export interface WireError {

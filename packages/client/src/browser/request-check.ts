@@ -9,6 +9,8 @@ import { StoreRequestError, fieldsOf, type FieldCheck, type ReadConsistency } fr
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from '../client.ts';
 import { TXN_KEYS_MAX } from '../txn/transaction.ts';
 import { OFFLINE_RANGES_PER_TXN_MAX } from '../txn/offline-queue.ts';
+import { WATCH_BUFFER_EVENTS_MAX } from '../txn/watch.ts';
+import { WATCH_NEXT_EVENTS_MAX, WATCH_NEXT_WAIT_MS_MAX } from './host-watches.ts';
 import { BrowserKvError, TAB_TXN_REQUEST_TYPES, type KvRequest } from './protocol.ts';
 
 /** Keys or pairs one batch request may carry. */
@@ -36,6 +38,14 @@ const key = (f: FieldCheck, name: string, v: unknown): unknown => f.bytes(name, 
 function ts(name: string, v: unknown): void {
   if (typeof v !== 'bigint' || v <= 0n || v >= 1n << 64n) throw new StoreRequestError('BadField', `${name}: want a positive bigint timestamp`);
 }
+
+/** An integer in [min, max]. */
+function intIn(name: string, v: unknown, max: number, min = 1): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw new StoreRequestError('BadField', `${name}: want an integer in [${min}, ${max}]`);
+}
+
+/** Characters of a watch id (a UUID). */
+const WATCH_ID_CHARS_MAX = 64;
 
 /** Bytes of a range digest (SHA-256). */
 const RANGE_DIGEST_BYTES = 32;
@@ -128,6 +138,18 @@ const CHECKS: Checks = {
     f.oneOf('request.type', TAB_TXN_REQUEST_TYPES, r.type);
   },
   txnRoute: (f, q) => void key(f, 'key', q.key),
+  watchOpen: (f, q) => {
+    f.bytes('start', KEY_BYTES_MAX, q.start);
+    if (q.end !== undefined) key(f, 'end', q.end);
+    if (q.fromTs !== undefined) ts('fromTs', q.fromTs);
+    if (q.bufferEventsMax !== undefined) intIn('bufferEventsMax', q.bufferEventsMax, WATCH_BUFFER_EVENTS_MAX);
+  },
+  watchNext: (f, q) => {
+    f.string('watchId', WATCH_ID_CHARS_MAX, q.watchId);
+    if (q.eventsMax !== undefined) intIn('eventsMax', q.eventsMax, WATCH_NEXT_EVENTS_MAX);
+    if (q.waitMs !== undefined) intIn('waitMs', q.waitMs, WATCH_NEXT_WAIT_MS_MAX, 0);
+  },
+  watchClose: (f, q) => void f.string('watchId', WATCH_ID_CHARS_MAX, q.watchId),
   stopStore: (f) => void f.uint('storeId'),
   startStore: (f) => void f.uint('storeId'),
   partitionStore: (f) => void f.uint('storeId'),

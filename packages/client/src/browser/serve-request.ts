@@ -14,6 +14,7 @@ import { BrowserKvError, CHANGE_OPS, HOOK_OPS, SCAN_ARRAY_PAIRS_MAX, isWrite, to
 import { checkKvRequest } from './request-check.ts';
 import type { TabWriter } from './tab-writes.ts';
 import { writeOps } from './write-ops.ts';
+import { hostWatchesOf } from './host-watches.ts';
 
 /** A request that reads or writes data (not `status`, not a hook). */
 export type DataRequest = Exclude<KvRequest, HookRequest | { op: 'status' }>;
@@ -88,6 +89,9 @@ const DATA_HANDLERS: { readonly [Op in DataRequest['op']]: DataHandler<Op> } = {
   // A pessimistic transaction of another tab: its lock requests, routed by this host's client.
   txnRegionRequest: (kv, req) => kv.txnRegionRequest(req.locate, req.keys, req.request),
   txnRoute: (kv, req) => kv.txnRoute(req.key),
+  watchOpen: (kv, req) => hostWatchesOf(kv).open({ start: req.start, ...(req.end ? { end: req.end } : {}) }, req.fromTs, req.bufferEventsMax),
+  watchNext: (kv, req) => hostWatchesOf(kv).next(req.watchId, req.eventsMax, req.waitMs),
+  watchClose: async (kv, req) => hostWatchesOf(kv).close(req.watchId),
 };
 
 /** Snapshots a host keeps per client (one per running tab transaction, FIFO). */
