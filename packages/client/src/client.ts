@@ -850,8 +850,8 @@ export class PeerKV {
     const byKey = [...sorted].sort((a, b) => compareKeys(a.key, b.key));
     for (let i = 1; i < byKey.length; i++) if (compareKeys(byKey[i - 1].key, byKey[i].key) === 0) throw new PeerKVError('InvalidArgument', 'a key appears twice in one commit');
     const lockTtlMs = o.lockTtlMs ?? LOCK_TTL_MS_DEFAULT;
-    // A pessimistic commit converts its locks by 2PC (as `runTransaction` commits one).
-    const how = pessimistic ? { onePc: false, asyncCommit: false, forUpdateTs: o.forUpdateTs } : { onePc: o.onePc ?? true, asyncCommit: o.asyncCommit ?? false };
+    // A pessimistic commit converts its locks, by 1PC, async commit or 2PC (as `runTransaction` commits one).
+    const how = { onePc: o.onePc ?? true, asyncCommit: o.asyncCommit ?? false, ...(pessimistic ? { forUpdateTs: o.forUpdateTs } : {}) };
     return this.txnLayer().backend.commit(startTs, sorted, { lockTtlMs, beganAtMs: o.beganAtMs ?? this.clock.now(), ...how, ...(o.signal ? { signal: o.signal } : {}) });
   }
 

@@ -305,7 +305,8 @@ describe('BrowserPeerKV, networked store per profile', () => {
     const done = await Promise.all([inc(guest), inc(host), inc(guest), inc(guest), inc(host), inc(guest)]);
     expect(s(await guest.get(t('n')))).toBe('6');
     expect(runs.n).toBe(6);
-    expect(done.every((d) => d.info.attempts === 1 && !d.info.onePc)).toBe(true);
+    // One key in one region: each commits by 1PC (its pessimistic lock converted in the same write).
+    expect(done.every((d) => d.info.attempts === 1 && d.info.onePc)).toBe(true);
     // The host holds w's lock; the guest's wait for it ends at its waitTimeoutMs, typed, not re-run.
     let locked = false;
     let release!: () => void;

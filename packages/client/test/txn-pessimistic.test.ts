@@ -133,7 +133,42 @@ describe('pessimistic transactions', () => {
     // Ordered by forUpdateTs, the values read are 0..11: each run's snapshot is its forUpdateTs.
     expect(forUpdate.sort((a, b) => (a.ts < b.ts ? -1 : 1)).map((x) => x.n)).toEqual(Array.from({ length: 12 }, (_, i) => i));
     expect(runs).toBe(12);
-    expect(done.every((d) => d.info.attempts === 1 && !d.info.onePc)).toBe(true);
+    // One key in one region: each commits by 1PC (its pessimistic lock converted in the same write).
+    expect(done.every((d) => d.info.attempts === 1 && d.info.onePc)).toBe(true);
+  });
+
+  it('commits its converted locks by 1PC or by async commit, above its forUpdateTs, and leaves no lock', async () => {
+    const { kv } = await start();
+    const [a, b] = [kv(), kv()];
+    await a.transaction(async (tx) => (tx.put(k('x'), k('0')), tx.put(k('y'), k('0'))));
+    const run = (how: { onePc: boolean; asyncCommit: boolean }, v: string) => {
+      let forUpdateTs = 0n;
+      return a
+        .transactionWithInfo(
+          async (tx) => {
+            await tx.getForUpdate(k('x'));
+            await tx.getForUpdate(k('y'));
+            forUpdateTs = tx.forUpdateTs!;
+            tx.put(k('x'), k(v));
+            tx.put(k('y'), k(v));
+          },
+          { pessimistic: true, retriesMax: 0, ...how },
+        )
+        .then((r) => ({ ...r.info, forUpdateTs }));
+    };
+    const onePc = await run({ onePc: true, asyncCommit: false }, '1');
+    expect(onePc.onePc).toBe(true);
+    expect(onePc.commitTs! > onePc.forUpdateTs).toBe(true);
+    expect([await read(b, 'x'), await read(b, 'y')]).toEqual(['1', '1']);
+    const async = await run({ onePc: false, asyncCommit: true }, '2');
+    expect(async.onePc).toBe(false);
+    expect(async.commitTs! > async.forUpdateTs).toBe(true);
+    expect([await read(b, 'x'), await read(b, 'y')]).toEqual(['2', '2']);
+    // No lock is left: a pessimistic writer of both keys does not wait.
+    const t0 = Date.now();
+    await b.transaction(async (tx) => (await tx.getForUpdate(k('x')), await tx.getForUpdate(k('y')), tx.put(k('x'), k('3'))), { pessimistic: true, retriesMax: 0, waitTimeoutMs: 500 });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(await read(a, 'x')).toBe('3');
   });
 
   it('heartbeats keep a long transaction\'s primary alive past its TTL: a writer waiting on it does not roll it back', async () => {

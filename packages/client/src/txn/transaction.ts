@@ -329,10 +329,12 @@ export async function runTransaction<T>(
     const tx = new Transaction(reader, checks, locks);
     try {
       const value = await fn(tx);
-      // A pessimistic commit locks its writes first and converts the locks (2PC only).
+      // A pessimistic commit locks its writes first and converts the locks, by 1PC, async
+      // commit or 2PC like any other (the commit ts is above its for-update ts and any ts a
+      // reader pushed its locks to: the txn core's prewrite).
       const { mutations, forUpdateTs } = locks ? await locks.prepareCommit(tx.seal()) : { mutations: tx.seal(), forUpdateTs: undefined };
       if (mutations.length === 0) return { value, info: { startTs, attempts: attempt, onePc: false } };
-      const how = locks ? { onePc: false, asyncCommit: false, forUpdateTs } : { onePc: o.onePc ?? true, asyncCommit: o.asyncCommit ?? false };
+      const how = { onePc: o.onePc ?? true, asyncCommit: o.asyncCommit ?? false, ...(locks ? { forUpdateTs } : {}) };
       const committed = await backend.commit(startTs, mutations, { lockTtlMs, beganAtMs, ...how, ...(o.signal ? { signal: o.signal } : {}) });
       return { value, info: { startTs, commitTs: committed.commitTs, attempts: attempt, onePc: committed.onePc } };
     } catch (e) {

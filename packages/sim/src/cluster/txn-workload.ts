@@ -392,9 +392,9 @@ async function runTxn(l: Lane, label: string, body: Body, reader: boolean, p?: P
   const fault = reader ? undefined : planFault(l);
   const shortTtl = l.rng.nextFloat() < w.o.shortTtlShare || fault === 'slowCommit' || fault === 'die';
   const lockTtlMs = shortTtl ? intBetween(l.rng, w.o.shortTtlMs[0], w.o.shortTtlMs[1]) : undefined;
-  // A pessimistic transaction commits by 2PC (its committer uses neither 1PC nor async commit).
-  const onePc = p === undefined && fault === undefined && l.rng.nextFloat() >= w.o.twoPcShare;
-  const asyncCommit = p === undefined && fault !== 'die' && l.rng.nextFloat() < w.o.asyncCommitShare;
+  // Optimistic and pessimistic transactions alike commit by 1PC, async commit or 2PC.
+  const onePc = fault === undefined && l.rng.nextFloat() >= w.o.twoPcShare;
+  const asyncCommit = fault !== 'die' && l.rng.nextFloat() < w.o.asyncCommitShare;
   if (asyncCommit) w.stats.asyncCommit++;
   const slowDelayMs = intBetween(l.rng, 1, 3) * (lockTtlMs ?? 100);
   if (shortTtl) w.stats.shortTtl++;
@@ -434,7 +434,7 @@ async function runTxn(l: Lane, label: string, body: Body, reader: boolean, p?: P
     const plan = w.plans.get(startTs);
     if (plan !== undefined && plan.kind !== 'die') plan.primary = bytes(p?.firstLocked ?? [...buf.keys()].sort()[0] ?? '');
   };
-  const how = p === undefined ? { onePc, asyncCommit } : { pessimistic: true, waitTimeoutMs: p.waitTimeoutMs };
+  const how = p === undefined ? { onePc, asyncCommit } : { onePc, asyncCommit, pessimistic: true, waitTimeoutMs: p.waitTimeoutMs };
   const options = { signal: ctrl.signal, retriesMax: w.replayWrites ? 0 : w.o.retriesMax, ...how, ...(lockTtlMs !== undefined ? { lockTtlMs } : {}) };
   try {
     const r = await l.kv.transactionWithInfo(fn, options);
