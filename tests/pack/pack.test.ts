@@ -135,10 +135,9 @@ import { MemoryEngine } from '@peerkv/storage';
 import { PeerKV as NodePeerKV } from 'peerkv/node';
 import { openLevelStoreEngine } from '@peerkv/node';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const dir = mkdtempSync(join(tmpdir(), 'peerkv-pack-level-'));
+const dir = mkdtempSync(join(process.cwd(), 'level-'));
 const cluster = new PdCluster({
   openEngine: (name, cfs) => (name === 'a' ? openLevelStoreEngine(join(dir, name)) : MemoryEngine.open({ columnFamilies: cfs })),
 });
