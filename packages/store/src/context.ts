@@ -142,7 +142,7 @@ export class StoreContext {
       storage: log,
       rng: this.rng.fork(),
       applied,
-      ...(this.witness ? { witness: true } : {}),
+      ...(this.witness && !this.mutations.witnessLeads ? { witness: true } : {}),
       ...(this.mutations.readIndexWithoutTermCommit ? { unsafeTestMutations: { readIndexWithoutTermCommit: true } } : {}),
     });
   }

@@ -57,4 +57,10 @@ export interface StoreTestMutations {
    * before it (`--txn --mutation pessimisticLockIgnoresConflict`: a lost update).
    */
   pessimisticLockIgnoresConflict?: boolean;
+  /**
+   * A witness store's replicas campaign and serve like full ones (their Raft is no witness and
+   * requests are not refused), though they still apply no data: a read a witness leader serves
+   * misses every write (`--cluster --witness --mutation witnessLeads`).
+   */
+  witnessLeads?: boolean;
 }

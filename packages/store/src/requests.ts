@@ -36,7 +36,7 @@ export class StoreRequests {
       }
     }
     // A witness holds no data: every request goes to the leader (TiKV answers `IsWitness`).
-    if (peer.witness) return peer.notLeader();
+    if (peer.witness && !peer.mutations.witnessLeads) return peer.notLeader();
     if (needLeader && !peer.isLeader()) {
       // A client that asks a follower may have lost the leader: tick again, so a leader that
       // is gone is replaced within an election timeout even while this region hibernated. A
