@@ -1,8 +1,8 @@
 /**
  * One store's card on the dashboard: whose store it is (this browser's, added in this page,
- * remote), up/down, cut links, PD leadership, counters, and its controls: Stop/Start for a
- * store this page runs, Partition (this browser's store: cut it off from every member;
- * another store: cut this browser's link to it).
+ * remote), up/down, cut links, PD leadership, counters, its safe ts and lag, and its
+ * controls: Stop/Start for a store this page runs, Partition (this browser's store: cut it
+ * off from every member; another store: cut this browser's link to it).
  */
 import { TXN_LOCKS_COUNTED_MAX, type PdView, type SnapshotProgress, type StoreView } from 'peerkv/browser';
 import { h, kib } from './dom.ts';
@@ -81,6 +81,8 @@ export class StoreCard {
       ? [`regions ${s.regions.length} · leading ${leads}`, `rounds ${c.rounds} · writes ${c.writes}`, `snapshots ${c.snapshotsGenerated}/${c.snapshotsInstalled} · log GC ${c.logCompactions}`]
       : [owner || isMain ? 'stopped (data kept in IndexedDB)' : 'unreachable from here'];
     if (s.catchUp) lines.push(...catchUpLines(s.catchUp));
+    const safe = c ? safeTsLine(s, Date.now()) : undefined;
+    if (safe) lines.push(safe);
     if (s.txnLocks !== undefined) lines.push(`txn locks ${s.txnLocks >= TXN_LOCKS_COUNTED_MAX ? `${TXN_LOCKS_COUNTED_MAX}+` : s.txnLocks}`);
     if (s.database) lines.push(`IndexedDB ${s.database}`);
     const meta = facts.pdStore;
@@ -105,4 +107,18 @@ function catchUpLines(c: SnapshotProgress): string[] {
   }
   if (c.applying.length > CATCH_UP_REGIONS_SHOWN_MAX) lines.push(`and ${c.applying.length - CATCH_UP_REGIONS_SHOWN_MAX} more region(s) applying`);
   return lines;
+}
+
+/**
+ * The store's safe ts (the least resolved ts its mvcc replicas applied: stale reads on it are
+ * served at or below it, and a watch has every change up to it) and its lag, `nowMs` minus the
+ * ts's physical part (ms since the epoch, from PD's clock; clamped at 0 for clock skew).
+ * Undefined while no replica of the store has one (raw model, PD's region only).
+ */
+export function safeTsLine(s: StoreView, nowMs: number): string | undefined {
+  let least: bigint | undefined;
+  for (const r of s.regions) if (r.safeTs !== undefined && (least === undefined || r.safeTs < least)) least = r.safeTs;
+  if (least === undefined) return undefined;
+  const physicalMs = Number(least >> 18n);
+  return `safe ts ${new Date(physicalMs).toISOString().slice(11, 23)} · lag ${Math.max(0, nowMs - physicalMs)} ms`;
 }

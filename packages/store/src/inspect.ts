@@ -74,6 +74,7 @@ export function storeStatus(ctx: StoreContext): StoreStatus {
           hibernating: p.hibernating,
           ...(p.applying ? { applyingSnapshot: true as const } : {}),
           ...(p.witness ? { witness: true as const } : {}),
+          ...(p.safeTs > 0n ? { safeTs: p.safeTs } : {}),
         };
       }),
   };

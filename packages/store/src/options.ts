@@ -285,6 +285,12 @@ export interface StoreStatus {
     applyingSnapshot?: true;
     /** A witness replica (`StoreOptions.witness`). Not sent over RPC (the peers' `witness` flags are). */
     witness?: true;
+    /**
+     * The newest resolved ts this replica applied (mvcc regions; TiKV's safe ts): it serves
+     * stale reads at or below it, and every change with commitTs ≤ it is in its state. Absent
+     * until one applied (raw regions, PD's region).
+     */
+    safeTs?: bigint;
   }[];
 }
 

@@ -64,7 +64,8 @@ const pair = fc.record({ key, value: fc.uint8Array({ maxLength: 20 }) });
 const regionStatus = fc.record({
   regionId: id, peerId: id, startKey: key, endKey: key, epoch, peers: fc.array(peer, { maxLength: 3 }),
   role: fc.constantFrom('leader', 'follower', 'candidate', 'preCandidate'), term: id, lead: id, commit: id, applied: id, hibernating: fc.boolean(),
-});
+  safeTs: fc.bigInt({ min: 1n, max: (1n << 64n) - 1n }),
+}, { requiredKeys: ['regionId', 'peerId', 'startKey', 'endKey', 'epoch', 'peers', 'role', 'term', 'lead', 'commit', 'applied', 'hibernating'] });
 const counters = fc.record({ rounds: id, writes: id, snapshotsGenerated: id, snapshotsInstalled: id, logCompactions: id });
 const status = fc.record({ storeId: id, stoppedReason: text, counters, regions: fc.array(regionStatus, { maxLength: 3 }) }, { requiredKeys: ['storeId', 'counters', 'regions'] });
 

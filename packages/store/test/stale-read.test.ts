@@ -36,6 +36,8 @@ describe('stale reads at the resolved ts', () => {
     router.partition([follower.storeId], all.filter((s) => s !== follower).map((s) => s.storeId));
     const local = ok(await staleGet(follower, 'a'));
     expect(local.readTs).toBe(safeTsOf(follower));
+    // status() reports it (the dashboard's safe ts and lag).
+    expect(follower.status().regions.find((r) => r.regionId === REGION.id)?.safeTs).toBe(safeTsOf(follower));
     expect(local.pairs.map((p) => dec.decode(p.value))).toEqual(['A1']);
     expect(ok(await staleGet(follower, 'a', ts(105))).pairs).toEqual([]);
     const tooNew = await staleGet(follower, 'a', safeTsOf(follower) + 1n);
@@ -68,5 +70,6 @@ describe('stale reads at the resolved ts', () => {
     await cluster(undefined, { safeTsIntervalMs: 0 });
     const l = await leader();
     expect(await staleGet(l, 'a')).toMatchObject({ ok: true, value: { ok: false, errors: [{ kind: 'DataIsNotReady', safeTs: 0n }] } });
+    expect(l.status().regions.find((r) => r.regionId === REGION.id)).not.toHaveProperty('safeTs');
   });
 });

@@ -3,7 +3,7 @@
  * a free 127.0.0.1 port; two Chromium processes with their own persistent profiles (two
  * "browsers") open it. Browser A's store creates the cluster, B's joins it over WebRTC; an
  * item added in A shows up in B, checking it in B shows it done in A; A's dashboard lists
- * both stores and a region with a leader; "Add a store" opens a third store in A's page
+ * both stores (each with its safe ts and lag) and a region with a leader; "Add a store" opens a third store in A's page
  * (joining over BroadcastChannel); a split adds a region; stopping the added store shows it
  * down while the list keeps working, and it starts again; A cuts its link to B and heals it;
  * a second tab of B attaches to B's host tab and shows the list. Then two fresh profiles
@@ -108,6 +108,9 @@ test('two browsers form one cluster: the list syncs, the dashboard shows both st
   await expect(b.locator('#items li .text')).toHaveText(['oat milk'], { timeout: STEP_MS });
   await expect(a.locator('#events')).toContainText('moved “sourdough bread” to the basket', { timeout: STEP_MS });
   await expect(a.locator('.store[data-kind="local"] .counters')).toContainText(/txn locks \d+/, { timeout: STEP_MS });
+  // Each store's safe ts (resolved ts) and its lag: this browser's own, and B's through the store RPC.
+  await expect(a.locator('.store[data-kind="local"] .counters')).toContainText(/safe ts \d\d:\d\d:\d\d\.\d{3} · lag \d+ ms/, { timeout: STEP_MS });
+  await expect(a.locator('.store[data-kind="remote"] .counters').filter({ hasText: /safe ts \d\d:\d\d:\d\d\.\d{3} · lag \d+ ms/ }).first()).toBeVisible({ timeout: STEP_MS });
   await b.locator('#basket li', { hasText: 'sourdough bread' }).locator('button.move').click();
   await expect(a.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread'], { timeout: STEP_MS });
   await expect(a.locator('#basket li')).toHaveCount(0, { timeout: STEP_MS });

@@ -11,6 +11,7 @@ import type { StoreCounters, StoreStatus } from '../options.ts';
 import { StoreRpcDecodeError, type StoreRpcFailure, type StoreRpcFailureKind } from './errors.ts';
 import { readTxnAnswer, writeTxnAnswer, type TxnValue, type TxnValueShape } from '../txn/codec.ts';
 import type { TxnAnswer } from '../txn/types.ts';
+import { readTimestamp, writeTimestamp } from '@peerkv/proto';
 import { PD_RESPONSE_TYPES, isPdResponseType, readPdResponseBody, writePdResponseBody, type PdResponse } from './pd-codec.ts';
 import {
   RPC_KEY_BYTES_MAX,
@@ -100,11 +101,17 @@ function writeStatus(w: ByteWriter, s: StoreStatus): void {
     writePeers(w, g.peers);
     writeClipped(w, g.role, RPC_STRING_BYTES_MAX);
     for (const n of [g.term, g.lead, g.commit, g.applied]) w.varUint(n);
-    w.u8(g.hibernating ? 1 : 0);
+    // Flags: 1 hibernating, 2 a safe ts follows.
+    w.u8((g.hibernating ? REGION_HIBERNATING : 0) | (g.safeTs !== undefined ? REGION_SAFE_TS : 0));
+    if (g.safeTs !== undefined) writeTimestamp(w, g.safeTs);
   }
 }
 
 type RegionStatus = StoreStatus['regions'][number];
+
+/** Region status flags (the byte was the hibernating bool: old statuses decode unchanged). */
+const REGION_HIBERNATING = 1;
+const REGION_SAFE_TS = 2;
 
 function readRegionStatus(r: ByteReader): RegionStatus {
   const regionId = r.varUint();
@@ -115,7 +122,11 @@ function readRegionStatus(r: ByteReader): RegionStatus {
   const peers = readPeers(r);
   const role = r.string(RPC_STRING_BYTES_MAX, 'role');
   const [term, lead, commit, applied] = [r.varUint(), r.varUint(), r.varUint(), r.varUint()];
-  return { regionId, peerId, startKey, endKey, epoch, peers, role, term, lead, commit, applied, hibernating: r.bool() };
+  const flags = r.u8();
+  if ((flags & ~(REGION_HIBERNATING | REGION_SAFE_TS)) !== 0) throw new StoreRpcDecodeError('Malformed', `region status flags ${flags}`);
+  const status: RegionStatus = { regionId, peerId, startKey, endKey, epoch, peers, role, term, lead, commit, applied, hibernating: (flags & REGION_HIBERNATING) !== 0 };
+  if ((flags & REGION_SAFE_TS) !== 0) status.safeTs = readTimestamp(r);
+  return status;
 }
 
 function readStatus(r: ByteReader): StoreStatus {
