@@ -639,11 +639,11 @@ export class PeerKV {
    * The replica a `follower`/`closest` read asks (`TxnRouting.askReplica`): this client's
    * store if it holds one, else the lowest smoothed RTT (a store not measured yet counts as
    * far, a suspect one as farther); `follower` leaves the leader out while another replica is
-   * there.
+   * there. Never a witness: it holds no data and refuses every read.
    */
   private pickReplica(route: RegionRoute, replicaRead: ReplicaRead): Peer | undefined {
     const now = this.clock.now();
-    let peers = route.region.peers;
+    let peers = route.region.peers.filter((p) => !p.witness);
     if (replicaRead === 'follower' && route.leader) {
       const others = peers.filter((p) => p.id !== route.leader!.id);
       if (others.length > 0) peers = others;
@@ -665,12 +665,13 @@ export class PeerKV {
   /**
    * The replica to ask: the leader for a linearizable request (unless its store recently timed
    * out: then a voter elsewhere, whose `NotLeader` names the current leader), the local replica
-   * for other reads, else a voter on a store not under suspicion.
+   * for other reads, else a voter on a store not under suspicion. A witness is asked only for
+   * a linearizable request (its `NotLeader` names the leader too): it holds no data to read.
    */
   private pickPeer(route: RegionRoute, consistency: ReadConsistency, skip: Set<number>): Peer | undefined {
     const now = this.clock.now();
     const suspect = (p: Peer): boolean => (this.suspectStores.get(p.storeId) ?? -Infinity) > now;
-    const peers = route.region.peers.filter((p) => !skip.has(p.id));
+    const peers = route.region.peers.filter((p) => !skip.has(p.id) && (consistency === 'linearizable' || !p.witness));
     if (consistency === 'linearizable' && route.leader && !skip.has(route.leader.id) && !suspect(route.leader)) return route.leader;
     if (consistency !== 'linearizable') {
       const local = peers.find((p) => p.storeId === this.localStoreId);

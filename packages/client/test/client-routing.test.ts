@@ -56,4 +56,24 @@ describe('PeerKV routing when the leader is gone', () => {
     expect(asked).toEqual([2, 6, 7]);
     kv.close();
   });
+
+  it('never sends a stale or follower read to a witness, even one in this process', async () => {
+    const witness: Peer = { id: 6, storeId: 3, role: 'voter', witness: true };
+    const route: RegionRoute = { region: region([peer(5, 2), witness, peer(7, 4)]), leader: peer(5, 2) };
+    const pd: PdService = { getRegion: async () => route, getRegionById: async () => route, getStore: async () => undefined };
+    const asked: number[] = [];
+    const svc = (storeId: number): KvService => ({
+      storeId,
+      handle: async (q) => {
+        if (q.type !== 'get') throw new Error(`unexpected ${q.type}`);
+        asked.push(storeId);
+        return (storeId === 3 ? { ok: false, error: { kind: 'NotLeader', regionId: 3, leaderHint: peer(5, 2) } } : { ok: true, value: t('v') }) as never;
+      },
+    });
+    const services = new Map<number, KvService>([2, 3, 4].map((id) => [id, svc(id)]));
+    const kv = new PeerKV({ pd, stores: { store: (id) => services.get(id) }, localStoreId: 3, backoff: { attemptsMax: 5, baseMs: 1, capMs: 2, budgetMs: 2000 } });
+    for (const consistency of ['stale', 'follower'] as const) expect(await kv.get(t('a'), { consistency })).toEqual(t('v'));
+    expect(asked).not.toContain(3);
+    kv.close();
+  });
 });
