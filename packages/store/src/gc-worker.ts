@@ -367,6 +367,19 @@ export class GcWorker {
   }
 
   /** The data region peers this store leads now. */
+  /**
+   * Resolves the expired ones of `locks`, which another worker met (the resolved-ts worker: the
+   * locks holding a region's resolved ts back), as a GC round resolves its own (bounded by
+   * `GC_LOCKS_RESOLVED_PER_ROUND_MAX`). `currentTs` is a fresh TSO timestamp.
+   */
+  async resolveLocksMet(locks: readonly { key: Uint8Array; lock: Lock }[], currentTs: bigint): Promise<void> {
+    const led = this.ledPeers();
+    await this.resolveExpired(
+      locks.map((l) => ({ key: l.key, lock: l.lock, led: regionHolding(led, l.key) })),
+      currentTs,
+    );
+  }
+
   private ledPeers(): RegionPeer[] {
     return [...this.ctx.peers.values()].filter((p) => p.region.id !== PD_REGION_ID && p.pd === undefined && !p.destroyed && p.isLeader());
   }

@@ -12,13 +12,13 @@ import { decodeRegion } from './command.ts';
 import { DATA_MODEL_KEY, DATA_MODEL_VERSIONS, type DataModel, type DataModelRecord } from './data-model.ts';
 import type { StoreContext } from './context.ts';
 import { DedupTable, decodeDedupRecord, type DedupEntry } from './dedup.ts';
-import { META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, STORE_BOOT_KEY, STORE_IDENT_KEY, dedupPrefix, pendingApplyKey, prefixEnd, safeTsKey } from './keys.ts';
+import { META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, STORE_BOOT_KEY, STORE_IDENT_KEY, dedupPrefix, pendingApplyKey, prefixEnd, regionStateKey, safeTsKey } from './keys.ts';
 import { decodeSafeTs } from './apply.ts';
 import { RAFT_INIT_INDEX, RAFT_INIT_TERM, StoreConfigError, type StoreIdentity } from './options.ts';
 import { PD_REGION_ID, PD_STATE_KEY, PdHost, decodePdState } from './pd-host.ts';
 import { REGION_STATE_CODE } from './peer.ts';
 import { decodeTombstonePeer, stageInitialRegion } from './region-meta.ts';
-import { loadedApplying } from './snapshot-stage.ts';
+import { loadedApplying, stageDropPendingApply } from './snapshot-stage.ts';
 
 /** The identity recorded in an engine by the store that used it, if any. */
 export async function readIdentity(engine: KvEngine): Promise<StoreIdentity | undefined> {
@@ -82,6 +82,7 @@ export async function bumpBoot(ctx: StoreContext): Promise<void> {
 
 /** Loads every region this store hosts (marking those stopped in the middle of a snapshot apply), and the tombstones of those it destroyed. */
 export async function loadRegions(ctx: StoreContext): Promise<void> {
+  const removed: number[] = [];
   for await (const { key, value } of ctx.engine.scan(META_CF, { start: REGION_STATE_PREFIX_START, end: REGION_STATE_PREFIX_END })) {
     const regionId = Number(new DataView(key.buffer, key.byteOffset).getBigUint64(1));
     if (value[0] === REGION_STATE_CODE.tombstone) {
@@ -90,7 +91,13 @@ export async function loadRegions(ctx: StoreContext): Promise<void> {
     }
     const region = decodeRegion(value.subarray(1));
     const me = region.peers.find((p) => p.storeId === ctx.storeId);
-    if (!me) continue;
+    if (!me) {
+      // It applied its own removal, and the destroy that follows (a separate write) was lost
+      // in a crash: finish it now. Its Raft log and state must go, or a later replica of the
+      // region made here inherits them and applies from the middle of the log with no region.
+      removed.push(regionId);
+      continue;
+    }
     const log = await ctx.logs.open(regionId);
     if (regionId === PD_REGION_ID && !ctx.witness) {
       // PD's state lives in memory: resume from its persisted snapshot and replay after it.
@@ -108,6 +115,28 @@ export async function loadRegions(ctx: StoreContext): Promise<void> {
     // Stopped in the middle of applying a snapshot: resumed (`SnapshotWorker.resumeApplies`) before it serves anything.
     if (value[0] === REGION_STATE_CODE.applying) peer.applying = loadedApplying(await ctx.engine.get(META_CF, pendingApplyKey(regionId)));
   }
+  for (const regionId of removed) await destroyRemovedAtOpen(ctx, regionId);
+}
+
+/**
+ * Destroys, at open, the replica of `regionId` that applied its own removal before a crash cut
+ * its destroy short: its Raft log and state, dedup records, resolved ts and pending apply go in
+ * one write, and its region state with them (its peer id is not known any more, so no
+ * tombstone: a leader never sends to a removed peer, and a stale message's replica is found
+ * stale like any other). Its data is left to the snapshot that brings the range back, which
+ * clears the range first.
+ */
+async function destroyRemovedAtOpen(ctx: StoreContext, regionId: number): Promise<void> {
+  await ctx.logs.open(regionId);
+  const batch = ctx.logs.batch();
+  stageDropPendingApply(batch.kv, regionId, undefined);
+  batch.stageDestroy(regionId);
+  const prefix = dedupPrefix(regionId);
+  batch.kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
+  batch.kv.delete(META_CF, safeTsKey(regionId));
+  batch.kv.delete(META_CF, regionStateKey(regionId));
+  await ctx.logs.write(batch, { durability: ctx.opts.durability });
+  ctx.logs.unload(regionId);
 }
 
 async function loadDedup(ctx: StoreContext, regionId: number): Promise<DedupTable> {

@@ -82,7 +82,7 @@ export class Store extends StoreApi {
     this.gc = new GcWorker(ctx, this.pd, (q) => this.handle(q), o.gcIntervalMs, o.gcLockResolver);
     const snapshots = new SnapshotWorker(ctx);
     this.snapshots = snapshots;
-    this.resolvedTs = new ResolvedTsWorker(ctx);
+    this.resolvedTs = new ResolvedTsWorker(ctx, (locks, ts) => this.gc.resolveLocksMet(locks, ts));
     this.loop = new StoreLoop(ctx, snapshots, this.pdWorker, this.resolvedTs);
     const round = new BatchRound(ctx, this.loop, snapshots, this.pdWorker);
     ctx.bindRound(() => round.round());

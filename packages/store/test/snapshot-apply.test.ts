@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ForwardingEngine, MemoryEngine, StorageError, WriteBatch, type KvEngine, type WriteOptions } from '@peerkv/storage';
 import { storeColumnFamilies, type SnapshotTransferLimits, type Store } from '../src/index.ts';
-import { META_CF, STAGED_PREFIX_END, STAGED_PREFIX_START, dedupPrefix, prefixEnd } from '../src/keys.ts';
+import { META_CF, RAFT_CF, STAGED_PREFIX_END, STAGED_PREFIX_START, dedupPrefix, prefixEnd } from '../src/keys.ts';
 import { until } from './helpers.ts';
 import { DATA_CFS, R, SnapshotCluster, k, pairsOf, type Node } from './snapshot-cluster.ts';
 
@@ -140,5 +140,27 @@ describe('pending apply of a received snapshot', () => {
     expect(st.regions.find((r) => r.regionId === R)!.applyingSnapshot).toBe(true);
     const r = await again.store.get(R, region.epoch, k('k01'), 'stale');
     expect(!r.ok && r.error.kind).toBe('ServerIsBusy');
+  });
+
+  it('a replica that applied its own removal and crashed before its destroy landed is destroyed at open; a new replica there starts clean (sim --txn seed 32)', async () => {
+    const { leader, region } = await c.threeStoresWithData(LIMITS);
+    const n4 = await addLearner(leader);
+    await c.caughtUp(n4, leader);
+    // The destroy that follows the removal (one write: the Raft log's range deleted) never lands.
+    gated(n4).gate = (ops) => ops.some((op) => op.type === 'deleteRange' && op.cf === RAFT_CF);
+    expect((await leader.changePeers(R, [{ type: 'removeNode', peer: { id: 14, storeId: 4, role: 'learner' } }])).ok).toBe(true);
+    await until('store 4 applied its removal and its destroy is held', () => gated(n4).held !== undefined);
+    await crash(n4);
+    // Reopened: the removed replica is gone, Raft log and all.
+    const again = await c.start(4, LIMITS, { disk: n4.disk });
+    expect(again.store.status().regions.find((r) => r.regionId === R)).toBeUndefined();
+    let raftKeys = 0;
+    for await (const _ of again.engine.scan(RAFT_CF)) raftKeys++;
+    expect(raftKeys).toBe(0);
+    // Added back under a new peer id, it catches up by snapshot and holds what the leader holds.
+    expect((await leader.changePeers(R, [{ type: 'addLearnerNode', peer: { id: 24, storeId: 4, role: 'learner' } }])).ok).toBe(true);
+    expect((await leader.write(R, { ...region.epoch, confVer: region.epoch.confVer + 3 }, 'c', 41, [{ type: 'put', cf: 'lock', key: k('k40'), value: k('late') }])).ok).toBe(true);
+    await c.caughtUp(again, leader);
+    expect(await regionState(again.engine)).toEqual(await regionState(c.nodes.get(leader.storeId)!.engine));
   });
 });

@@ -21,9 +21,15 @@
  *
  * Idle (hibernating) regions advance at most every `SAFE_TS_IDLE_INTERVAL_MS`, so an idle
  * cluster does not wake every region each interval.
+ *
+ * A lock whose TTL ran out holds the resolved ts back until someone resolves it. Readers resolve
+ * the locks they meet, but they skip `lock`-kind locks (a key locked and not written), and GC may
+ * be off or far apart: so the locks a run finds expired go to the store's lock resolution
+ * (`GcWorker.resolveLocksMet`; TiCDC resolves the locks that stall its resolved ts the same way),
+ * at most `SAFE_TS_LOCKS_RESOLVED_MAX` per run, one resolution at a time.
  */
 import { ProposalDroppedError } from '@peerkv/raft';
-import { CF_LOCK, decodeLock } from '@peerkv/txn';
+import { CF_LOCK, decodeKey, decodeLock, physicalMs, type Lock } from '@peerkv/txn';
 import { encodeCommand } from '../command.ts';
 import type { StoreContext } from '../context.ts';
 import { storedKeyRange } from '../data-model.ts';
@@ -37,6 +43,11 @@ export const SAFE_TS_IDLE_INTERVAL_MS = 10_000;
 export const SAFE_TS_LOCKS_SCANNED_MAX = 4096;
 /** Wait for PD's timestamp, ms. */
 export const SAFE_TS_TSO_TIMEOUT_MS = 2000;
+/** Expired locks one run hands to lock resolution. */
+export const SAFE_TS_LOCKS_RESOLVED_MAX = 64;
+
+/** Resolves the expired ones of `locks` (`GcWorker.resolveLocksMet`); `currentTs` is a fresh TSO timestamp. */
+export type ExpiredLockResolution = (locks: { key: Uint8Array; lock: Lock }[], currentTs: bigint) => Promise<void>;
 
 /** Advances the resolved ts of the regions this store leads; see the module comment. */
 export class ResolvedTsWorker {
@@ -46,8 +57,14 @@ export class ResolvedTsWorker {
   private readonly lastAdvanceMs = new Map<number, number>();
   /** Advances proposed (for status and tests). */
   advances = 0;
+  /** Expired locks handed to lock resolution (for status and tests). */
+  expiredLocksHandedOn = 0;
+  private resolving = false;
 
-  constructor(private readonly ctx: StoreContext) {}
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly resolveExpired?: ExpiredLockResolution,
+  ) {}
 
   /** Called every store tick; starts a run when one is due and none is running. */
   onTick(): void {
@@ -75,8 +92,9 @@ export class ResolvedTsWorker {
     cm.updateMaxTs(t);
     const memoryMin = cm.minLockStartTs();
     const bound = memoryMin !== undefined && memoryMin < t && !this.ctx.mutations.safeTsPastLocks ? memoryMin : t;
+    const expired: { key: Uint8Array; lock: Lock }[] = [];
     for (const peer of due) {
-      const resolved = await this.resolve(peer, bound);
+      const resolved = await this.resolve(peer, bound, t, expired);
       if (resolved === undefined || resolved <= peer.safeTs || peer.destroyed) continue;
       try {
         peer.raw.propose(encodeCommand({ type: 'safeTs', ts: resolved }));
@@ -89,19 +107,30 @@ export class ResolvedTsWorker {
       this.ctx.wake(peer.regionId);
     }
     for (const id of this.lastAdvanceMs.keys()) if (!this.ctx.peers.has(id)) this.lastAdvanceMs.delete(id);
+    if (expired.length > 0 && this.resolveExpired !== undefined && !this.resolving) {
+      this.resolving = true;
+      this.expiredLocksHandedOn += expired.length;
+      void this.resolveExpired(expired, t)
+        .catch(() => undefined)
+        .finally(() => (this.resolving = false));
+    }
   }
 
-  /** `bound` lowered to the least start ts of the region's locks; undefined when it cannot be judged now. */
-  private async resolve(peer: RegionPeer, bound: bigint): Promise<bigint | undefined> {
+  /**
+   * `bound` lowered to the least start ts of the region's locks; undefined when it cannot be
+   * judged now. Locks expired at `t` are added to `expired` (up to `SAFE_TS_LOCKS_RESOLVED_MAX`).
+   */
+  private async resolve(peer: RegionPeer, bound: bigint, t: bigint, expired: { key: Uint8Array; lock: Lock }[]): Promise<bigint | undefined> {
     if (!peer.raw.leadsWithCommitInTerm() || peer.applied < peer.raw.status().commit) return undefined;
     if (this.ctx.mutations.safeTsPastLocks) return bound;
     const range = storedKeyRange(this.ctx.dataModel, CF_LOCK, peer.region.startKey, peer.region.endKey);
     let min = bound;
     let n = 0;
-    for await (const { value } of this.ctx.engine.scan(CF_LOCK, { ...range, limit: SAFE_TS_LOCKS_SCANNED_MAX + 1 })) {
+    for await (const { key, value } of this.ctx.engine.scan(CF_LOCK, { ...range, limit: SAFE_TS_LOCKS_SCANNED_MAX + 1 })) {
       if (++n > SAFE_TS_LOCKS_SCANNED_MAX) return undefined;
       const lock = decodeLock(value);
       if (lock.startTs < min) min = lock.startTs;
+      if (expired.length < SAFE_TS_LOCKS_RESOLVED_MAX && physicalMs(lock.startTs) + lock.ttlMs < physicalMs(t)) expired.push({ key: decodeKey(key), lock });
     }
     return min;
   }
