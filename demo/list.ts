@@ -6,8 +6,13 @@
  * shown as committed), and commits when the quorum is back. Moving an item is one transaction:
  * read it here, delete it here, put it there, committed atomically (2PC when the two keys'
  * regions differ, 1PC when they share one); an online move shows its start and commit ts.
- * Every tab re-reads both lists when any tab writes (the runtime's change notifications) and
- * every few seconds as a fallback.
+ * The lists follow `kv.watch` over both prefixes: a committed change, made by any device,
+ * makes the page re-read them (about one resolved-ts interval after the commit), and so does
+ * any write of this profile's tabs (the runtime's change notifications). Only while the watch
+ * is silent (no watermark for `LIST_WATCH_SILENT_MS`: no quorum, the watch restarting, an idle
+ * region) are the lists polled every `LIST_POLL_MS`, which is also how the page notices that
+ * the other devices are away and shows its own copy; the watch stops then, and starts again
+ * once a live read works.
  */
 import type { BrowserPeerKV } from 'peerkv/browser';
 import { byId, h } from './dom.ts';
@@ -16,8 +21,15 @@ import { BASKET_PREFIX, LIST_PREFIX, registerListMutators, type Item, type MoveI
 export const ITEM_TEXT_MAX = 200;
 /** Most items shown per list. */
 export const ITEMS_SHOWN_MAX = 500;
-/** Fallback refresh period, ms. */
+/** Fallback refresh period while the watch is silent, ms. */
 const LIST_POLL_MS = 3000;
+/**
+ * The watch counts as silent after this long without a watermark, ms: above the watermark
+ * cadence of an idle (hibernating) region, 10 s.
+ */
+const LIST_WATCH_SILENT_MS = 11_000;
+/** Pause before the lists' watch starts again after it failed, ms. */
+const LIST_WATCH_RETRY_MS = 2000;
 
 /** What `kv.mutate` returns (`peerkv/browser` does not export the type by name). */
 type QueuedHandle = Awaited<ReturnType<BrowserPeerKV['mutate']>>;
@@ -71,6 +83,8 @@ export function mountList(kv: BrowserPeerKV, onMove: (line: string) => void = ()
   const input = byId<HTMLInputElement>('item');
   let refreshing = false;
   let again = false;
+  /** The last read of the lists was live (the cluster answered). */
+  let live = false;
 
   async function refresh(): Promise<void> {
     if (refreshing) {
@@ -82,9 +96,11 @@ export function mountList(kv: BrowserPeerKV, onMove: (line: string) => void = ()
     const range = (p: string) => ({ start: enc.encode(p), end: enc.encode(p + '\uffff'), limit: ITEMS_SHOWN_MAX });
     try {
       const [list, inBasket] = await Promise.all([LIST_PREFIX, BASKET_PREFIX].map((p) => kv.scan(range(p))));
+      live = true;
       render(items(list, LIST_PREFIX), items(inBasket, BASKET_PREFIX));
       status.textContent = list.length + inBasket.length === 0 ? 'Nothing on the list yet.' : `${list.length} item(s) to buy, ${inBasket.length} in the basket`;
     } catch (e) {
+      live = false;
       // No quorum (the other devices are away): show what this browser's store has, as of its
       // resolved ts, read from its own replica with no leader.
       try {
@@ -213,6 +229,54 @@ export function mountList(kv: BrowserPeerKV, onMove: (line: string) => void = ()
     void refresh();
   };
   kv.subscribe(refreshAll);
-  setInterval(refreshAll, LIST_POLL_MS);
+  let lastWatermarkAt = -Infinity;
+  void followChanges(kv, () => live, refreshAll, () => {
+    lastWatermarkAt = performance.now();
+    // Whether the lists follow the watch now (the demo e2e checks it).
+    status.dataset.watch = 'on';
+  });
+  setInterval(() => {
+    if (performance.now() - lastWatermarkAt > LIST_WATCH_SILENT_MS) {
+      status.dataset.watch = 'off';
+      refreshAll();
+    } else void showQueue();
+  }, LIST_POLL_MS);
   refreshAll();
+}
+
+/**
+ * Watches both lists while the cluster answers: `onChange` after each committed change, and
+ * once when the watch starts (that read is at a ts after the watch's start, so nothing falls
+ * between); `onWatermark` on each watermark. A watch silent for `LIST_WATCH_SILENT_MS` is
+ * stopped, and one starts again (at a fresh ts) only once `live()` says a live read of the lists
+ * worked again: without a quorum no watch runs, as its pulls (to region leaders that are gone)
+ * would make the host's client forget the routes its offline reads still need. The lists are
+ * read whole each time, so only the signal matters, not the changes.
+ */
+async function followChanges(kv: BrowserPeerKV, live: () => boolean, onChange: () => void, onWatermark: () => void): Promise<void> {
+  const range = { start: enc.encode(BASKET_PREFIX), end: enc.encode(LIST_PREFIX + '\uffff') };
+  for (;;) {
+    if (live()) {
+      const w = kv.watch(range);
+      let heardAt = performance.now();
+      const watchdog = setInterval(() => performance.now() - heardAt > LIST_WATCH_SILENT_MS && void w.return(), LIST_POLL_MS);
+      try {
+        let started = false;
+        for await (const e of w) {
+          if (e.type !== 'resolved') onChange();
+          else {
+            heardAt = performance.now();
+            onWatermark();
+            if (!started) onChange();
+            started = true;
+          }
+        }
+      } catch {
+        // Shown by the lists' own reads (the poll runs while the watch is silent).
+      } finally {
+        clearInterval(watchdog);
+      }
+    }
+    await new Promise((r) => setTimeout(r, LIST_WATCH_RETRY_MS));
+  }
 }

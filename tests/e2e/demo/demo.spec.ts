@@ -2,7 +2,7 @@
  * Demo smoke test: the demo served by Vite (its own config) and the real signaling server on
  * a free 127.0.0.1 port; two Chromium processes with their own persistent profiles (two
  * "browsers") open it. Browser A's store creates the cluster, B's joins it over WebRTC; an
- * item added in A shows up in B, checking it in B shows it done in A; A's dashboard lists
+ * item added in A shows up in B (through B's watch of the lists), checking it in B shows it done in A; A's dashboard lists
  * both stores (each with its safe ts and lag) and a region with a leader; "Add a store" opens a third store in A's page
  * (joining over BroadcastChannel); a split adds a region; stopping the added store shows it
  * down while the list keeps working, and it starts again; A cuts its link to B and heals it;
@@ -26,6 +26,8 @@ import { REPO_ROOT, startVite, type ViteFixture } from '../browser/vite-server.t
 const ARTIFACTS = join(REPO_ROOT, 'tests', 'artifacts');
 /** Longest wait for one step that crosses browsers (joins, elections, the list's poll), ms. */
 const STEP_MS = 30_000;
+/** Longest wait for a change made in one browser to show in the other through its lists' watch, ms. */
+const WATCH_SHOWN_MS = 8000;
 
 let vite: ViteFixture;
 let signaling: SignalingServer;
@@ -93,9 +95,13 @@ test('two browsers form one cluster: the list syncs, the dashboard shows both st
   await expect(a.locator('.store[data-kind="remote"] .badge').first()).toHaveText('up', { timeout: STEP_MS });
   phase('browser B joined over WebRTC');
 
+  // B's lists follow kv.watch (they are not polled while its watermarks come): A's adds show in
+  // B well within the watch's silence limit (11 s), after which a poll would take over.
+  await expect(b.locator('#list-status')).toHaveAttribute('data-watch', 'on', { timeout: STEP_MS });
   await addItem(a, 'oat milk');
   await addItem(a, 'sourdough bread');
-  await expect(b.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread'], { timeout: STEP_MS });
+  await expect(b.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread'], { timeout: WATCH_SHOWN_MS });
+  await expect(b.locator('#list-status')).toHaveAttribute('data-watch', 'on');
   await b.locator('#items li', { hasText: 'oat milk' }).locator('input[type=checkbox]').check();
   await expect(a.locator('#items li.done .text')).toHaveText(['oat milk'], { timeout: STEP_MS });
   phase('an item added in A shows in B; checked in B, done in A');
