@@ -23,7 +23,8 @@ const CASES: readonly MutationCase[] = [
   { name: 'queuedIgnoresReadTs', seedsMax: 4, caughtBy: ['si'], note: 'a queued transaction commits over writes made since its read ts: lost updates; 3 of 6, first at 1' },
   // Caught by about 45% of seeds (7 of 16 at 925b381): 6 seeds missed it once in CI (at fcbb3f9, seeds 1..6 all clean), 10 miss it about 1 time in 400.
   { name: 'replicaReadSkipsMaxTs', seedsMax: 10, caughtBy: ['si', 'bank'], note: 'a replica read the leader did not raise maxTs for: torn bank totals, lost updates; 7 of 16, first at 1' },
-  { name: 'pessimisticLockIgnoresConflict', seedsMax: 4, caughtBy: ['si', 'bank'], note: 'a lock granted over a newer commit, its value read from before it: lost updates through getForUpdate, torn bank totals; 9 of 12, first at 1' },
+  // Since pessimistic transactions also commit by 1PC and async commit (a different workload), 5 of 12 at dfdcbe8 and 4 of 12 with one scan fewer per 1PC prewrite.
+  { name: 'pessimisticLockIgnoresConflict', seedsMax: 10, caughtBy: ['si', 'bank'], note: 'a lock granted over a newer commit, its value read from before it: lost updates through getForUpdate, torn bank totals; 4 of 12, first at 5' },
   { name: 'cdcSkipDeletes', seedsMax: 2, caughtBy: ['feed'], note: 'the change feed drops delete events: committed deletes missing below a watermark; 5 of 5' },
   { name: 'cdcWatermarkAhead', seedsMax: 2, caughtBy: ['feed'], note: 'the change feed vouches past its resolved ts: commits missing below a watermark; 5 of 5' },
 ];

@@ -173,6 +173,26 @@ describe('actions: edges', () => {
     expect((await view.seekWrite(b('a'), 15n))?.write.hasOverlappedRollback).toBe(true);
   });
 
+  it('optimistic 1PC over another transaction’s rollback at its commit ts is a WriteConflict (any record above the start ts is)', async () => {
+    const { view, run } = world();
+    run(await rollback(view, b('a'), 15n));
+    const r = await prewriteKey(view, props(10n, { mode: { kind: 'onePc', commitTs: 15n } }), put('a'));
+    expect(r.ok ? 'ok' : r.error.kind).toBe('WriteConflict');
+  });
+
+  it('optimistic 1PC of a key reads its lock once and scans its write records once (the conflict scan rules out a rollback at the commit ts)', async () => {
+    const { cfs, run } = world();
+    run(await prewrite(new MvccReader(cfs), props(5n, { mode: { kind: 'onePc', commitTs: 6n } }), [put('a')]));
+    const calls = { get: 0, scan: 0 };
+    const counted = new MvccReader({
+      get: (cf, key) => (calls.get++, cfs.get(cf, key)),
+      scan: (cf, o) => (calls.scan++, cfs.scan(cf, o)),
+    });
+    const r = await prewrite(counted, props(10n, { mode: { kind: 'onePc', commitTs: 12n } }), [put('a')]);
+    expect(r).toMatchObject({ ok: true, onePcCommitTs: 12n });
+    expect(calls).toEqual({ get: 1, scan: 1 });
+  });
+
   it('1PC refuses a key it already prewrote by 2PC (it must not claim a commit)', async () => {
     const { view, run } = world();
     run(await prewrite(view, props(10n), [put('a')]));

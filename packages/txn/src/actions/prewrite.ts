@@ -173,7 +173,11 @@ export async function prewriteKey(view: ReadView, props: TxnProps, m: Mutation):
     const ops = props.mode.kind === 'onePc' && lock !== undefined ? [deleteLock(m.key)] : [];
     return { ok: true, ops, minCommitTs: startTs + 1n };
   }
-  return props.mode.kind === 'onePc' ? commitOnePc(view, props, m, props.mode.commitTs, lock) : writeLock(props, m, lock);
+  if (props.mode.kind !== 'onePc') return writeLock(props, m, lock);
+  // `checkConflicts` passed (no lock): the key has no write record above the start ts at all
+  // (any would be a conflict or our own commit), so none at the commit ts, which is above it.
+  const overlapped = lock === undefined ? false : await rollbackAt(view, m.key, props.mode.commitTs);
+  return commitOnePc(props, m, props.mode.commitTs, lock, overlapped);
 }
 
 function checkProps(props: TxnProps): void {
@@ -272,8 +276,10 @@ function writeLock(props: TxnProps, m: Mutation, pessimisticLock: Lock | undefin
 /**
  * The commit record (and long value) of a 1PC prewrite; drops our pessimistic lock if any,
  * refusing with `CommitTsExpired` a commit ts below that lock's (possibly pushed) `minCommitTs`.
+ * `overlappedRollback`: another transaction's rollback sits at `key@commitTs` (`rollbackAt`),
+ * which the commit record then keeps.
  */
-async function commitOnePc(view: ReadView, props: TxnProps, m: Mutation, commitTs: Timestamp, pessimisticLock: Lock | undefined): Promise<PrewriteKeyResult> {
+function commitOnePc(props: TxnProps, m: Mutation, commitTs: Timestamp, pessimisticLock: Lock | undefined, overlappedRollback: boolean): PrewriteKeyResult {
   const { startTs } = props;
   // A reader may have pushed our pessimistic lock past this ts and read on that promise.
   if (pessimisticLock !== undefined && commitTs < pessimisticLock.minCommitTs) {
@@ -283,7 +289,7 @@ async function commitOnePc(view: ReadView, props: TxnProps, m: Mutation, commitT
   const ops: TxnOp[] = [];
   const kind = lockKindOf(m);
   assert(kind !== 'pessimisticLock', 'a mutation is never a pessimistic lock');
-  const write: Write = { kind, startTs, hasOverlappedRollback: await rollbackAt(view, m.key, commitTs) };
+  const write: Write = { kind, startTs, hasOverlappedRollback: overlappedRollback };
   if (value !== undefined && isShortValue(value)) write.shortValue = value;
   else if (value !== undefined) ops.push(putValue(m.key, startTs, value));
   if (pessimisticLock !== undefined) ops.push(deleteLock(m.key));
