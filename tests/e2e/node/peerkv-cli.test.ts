@@ -57,8 +57,10 @@ function runProcess(command: string, args: string[], env: Record<string, string>
     });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const killer = setTimeout(() => child.kill('SIGKILL'), CLI_RUN_MS_MAX);
-    child.on('exit', (code) => {
+    child.on('exit', (code, signal) => {
       clearTimeout(killer);
+      // A child killed by a signal has no code: say which, so the failing expect is explained.
+      if (signal) console.error(`e2e cli: ${args.join(' ')} ended by ${signal}; stderr: ${err.trimEnd()}`);
       resolve({ code, out: out.trimEnd(), err: err.trimEnd(), lastOutputAt, exitedAt: performance.now() });
     });
     child.stdin.end(stdin);
