@@ -3,7 +3,8 @@
  * [--max-message-bytes N] [--rate N] [--burst N] [--idle-timeout-ms N]
  * [--max-connections-per-address N] [--max-pending-upgrades N] [--upgrade-timeout-ms N]
  * [--app-idle-timeout-ms N] [--client-buffer-bytes N] [--publish-bytes-per-address N]
- * [--publish-burst-bytes-per-address N] [--witness DIR --cluster NAME --secret S]`.
+ * [--publish-burst-bytes-per-address N] [--witness DIR --cluster NAME --secret S]
+ * [--redis URL [--redis-prefix P] [--redis-pending-bytes N]]`.
  * Prints `peerkv-signaling listening on ws://HOST:PORT` once bound; SIGTERM/SIGINT close
  * every connection with 1001 and exit 0.
  *
@@ -13,9 +14,14 @@
  * cluster of two devices gets a third vote from whoever runs the signaling server. It waits
  * for the cluster to exist (a full store creates it), and is drained and closed before the
  * server on SIGTERM/SIGINT.
+ *
+ * `--redis URL` shares topics with every other process given the same Redis (and prefix), so
+ * several can run behind a load balancer (`RedisLink`). The server starts without waiting for
+ * Redis: it delivers locally and links up when Redis answers.
  */
 import type { SignalingLimits } from './limits.ts';
 import { SignalingServer } from './server.ts';
+import type { RedisLinkOptions } from './redis-link.ts';
 
 /** Parsed command line. */
 export interface CliOptions {
@@ -24,6 +30,8 @@ export interface CliOptions {
   limits: Partial<SignalingLimits>;
   /** `--witness DIR --cluster NAME --secret S`: a witness store beside the server. */
   witness?: { dir: string; cluster: string; secret: string };
+  /** `--redis URL [--redis-prefix P] [--redis-pending-bytes N]`: topics shared through Redis. */
+  redis?: RedisLinkOptions;
 }
 
 const LIMIT_FLAGS: Record<string, keyof SignalingLimits> = {
@@ -53,12 +61,25 @@ function strArg(flag: string, v: string | undefined): string {
   return v;
 }
 
+function redisUrlArg(v: string): string {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new Error(`--redis needs a redis:// or rediss:// URL, got '${v}'`);
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`--redis needs a redis:// or rediss:// URL, got '${u.protocol}'`);
+  return v;
+}
+
 /** Parses argv (without node and script; `env` for `PEERKV_SECRET`). Throws on unknown flags. */
 export function parseArgs(argv: string[], env: Record<string, string | undefined> = {}): CliOptions {
   const o: CliOptions = { host: '127.0.0.1', port: 4444, limits: {} };
   let dir: string | undefined;
   let cluster: string | undefined;
   let secret = env.PEERKV_SECRET;
+  let redis: RedisLinkOptions | undefined;
+  const redisExtra: Omit<RedisLinkOptions, 'url'> = {};
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -68,8 +89,13 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
     else if (flag === '--witness') dir = strArg(flag, value);
     else if (flag === '--cluster') cluster = strArg(flag, value);
     else if (flag === '--secret') secret = strArg(flag, value);
+    else if (flag === '--redis') redis = { url: redisUrlArg(strArg(flag, value)) };
+    else if (flag === '--redis-prefix') redisExtra.channelPrefix = strArg(flag, value);
+    else if (flag === '--redis-pending-bytes') redisExtra.pendingBytesMax = intArg(flag, value);
     else throw new Error(`unknown flag ${flag}`);
   }
+  if (redis) o.redis = { ...redis, ...redisExtra };
+  else if (Object.keys(redisExtra).length > 0) throw new Error('--redis-prefix and --redis-pending-bytes are for --redis URL');
   if (dir === undefined) {
     if (cluster !== undefined) throw new Error('--cluster is for --witness DIR');
     return o;
@@ -81,7 +107,7 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
 /** Runs the server until SIGTERM/SIGINT. */
 export async function main(argv: string[]): Promise<void> {
   const o = parseArgs(argv, process.env);
-  const server = new SignalingServer({ limits: o.limits, log: (l) => console.log(l) });
+  const server = new SignalingServer({ limits: o.limits, redis: o.redis, log: (l) => console.log(l) });
   const addr = await server.listen(o.port, o.host);
   console.log(`peerkv-signaling listening on ws://${addr.address}:${addr.port}`);
   const witness = o.witness ? await startWitness(o.witness, `ws://${o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host}:${addr.port}`) : undefined;

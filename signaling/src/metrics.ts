@@ -2,6 +2,7 @@
  * What the server reports over HTTP: `/metrics` (counters and saturation) and `/healthz`.
  */
 import type { SignalingDropReason } from './limits.ts';
+import type { RedisLinkMetrics } from './redis-link.ts';
 
 /** The JSON served at `/metrics`. */
 export interface SignalingMetrics {
@@ -21,6 +22,8 @@ export interface SignalingMetrics {
   messagesDelivered: number;
   bytesReceived: number;
   drops: Record<SignalingDropReason, number>;
+  /** The link to the other processes, with `--redis` only. */
+  redis?: RedisLinkMetrics;
 }
 
 /** The JSON served at `/healthz` (HTTP 503 when `status` is `full`). */
@@ -29,4 +32,6 @@ export interface SignalingHealth {
   connections: number;
   connectionsMax: number;
   socketsPending: number;
+  /** With `--redis` only: whether publishes reach the other processes (local delivery goes on without). */
+  redis?: { connected: boolean };
 }

@@ -11,9 +11,16 @@
  * answer pings; it may publish only to topics it subscribed to; and one that does not read
  * what is relayed to it is closed once `clientBufferedBytesMax` is queued.
  *
+ * With `redis` set, several processes share topics through Redis pub/sub (`RedisLink`): a
+ * publish is relayed to the local subscribers as before and sent to the other processes, which
+ * relay it to theirs. Every limit applies where the publishing client is connected; `sender`
+ * becomes `"<serverId>:<connection>"`, unique across processes, and `clients` counts the
+ * subscribers on the relaying process.
+ *
  * HTTP: `GET /healthz` → `{"status":"ok"|"full", ...}` (503 when full), `GET /metrics` → JSON
- * counters and saturation.
+ * counters and saturation (and the Redis link's state).
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
@@ -25,6 +32,9 @@ import { newBucket, takeToken, takeTokens } from './token-bucket.ts';
 import { addressKey, SocketGate } from './socket-gate.ts';
 import type { SignalingHealth, SignalingMetrics } from './metrics.ts';
 import { relayText } from './relay-text.ts';
+import type { RedisLinkOptions } from './redis-link.ts';
+import { RedisLink } from './redis-link.ts';
+import type { Envelope } from './redis-envelope.ts';
 
 /** Server options. */
 export interface SignalingServerOptions {
@@ -33,6 +43,10 @@ export interface SignalingServerOptions {
   now?: () => number;
   /** Log lines (default: none). */
   log?: (line: string) => void;
+  /** Share topics with other processes through Redis (`--redis URL`). */
+  redis?: RedisLinkOptions;
+  /** This process's id among those sharing a Redis (default: 12 random hex digits). */
+  serverId?: string;
 }
 
 /** What the connections of one address share. */
@@ -74,6 +88,7 @@ export class SignalingServer {
   private readonly counters: Pick<SignalingMetrics, 'connectionsTotal' | 'messagesReceived' | 'messagesPublished' | 'messagesDelivered' | 'bytesReceived' | 'drops'>;
   private readonly gate: SocketGate;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly redis: RedisLink | null;
 
   constructor(o: SignalingServerOptions = {}) {
     this.limits = { ...DEFAULT_SIGNALING_LIMITS, ...o.limits };
@@ -83,6 +98,8 @@ export class SignalingServer {
     for (const r of SIGNALING_DROP_REASONS) drops[r] = 0;
     this.counters = { connectionsTotal: 0, messagesReceived: 0, messagesPublished: 0, messagesDelivered: 0, bytesReceived: 0, drops };
     this.gate = new SocketGate(this.limits, (reason) => this.drop(reason));
+    const serverId = o.serverId ?? randomBytes(6).toString('hex');
+    this.redis = o.redis ? new RedisLink(o.redis, serverId, this.limits.messageBytesMax, { onPublish: (topic, e) => this.onRemotePublish(topic, e), log: this.log }) : null;
     this.http = http.createServer((req, res) => this.onHttp(req, res));
     this.http.on('connection', (socket) => this.gate.admit(socket));
     // ws enforces twice the limit itself (its 1009 carries no reason); between 1× and 2× we
@@ -102,7 +119,8 @@ export class SignalingServer {
         this.http.off('error', reject);
         const sweepMs = Math.max(10, Math.floor(Math.min(this.limits.idleTimeoutMs, this.limits.appIdleTimeoutMs) / SWEEPS_PER_IDLE_TIMEOUT));
         this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
-        resolve(this.http.address() as AddressInfo);
+        if (!this.redis) return resolve(this.http.address() as AddressInfo);
+        this.redis.start().then(() => resolve(this.http.address() as AddressInfo), reject);
       });
     });
   }
@@ -123,19 +141,22 @@ export class SignalingServer {
       addresses: this.gate.addressCount,
       topics: this.topics.size,
       subscriptions,
+      ...(this.redis ? { redis: this.redis.metrics() } : {}),
     };
   }
 
   /** Full when a new client would be refused: every connection slot, or every upgrade slot, taken. */
   health(): SignalingHealth {
     const full = this.clients.size >= this.limits.connectionsMax || this.gate.pendingFull;
-    return { status: full ? 'full' : 'ok', connections: this.clients.size, connectionsMax: this.limits.connectionsMax, socketsPending: this.gate.pendingCount };
+    const redis = this.redis ? { redis: { connected: this.redis.isConnected } } : {};
+    return { status: full ? 'full' : 'ok', connections: this.clients.size, connectionsMax: this.limits.connectionsMax, socketsPending: this.gate.pendingCount, ...redis };
   }
 
   /** Graceful shutdown: closes every client with 1001, then the HTTP server. */
   close(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    this.redis?.close();
     for (const c of this.clients) this.closeClient(c, CLOSE_CODES.goingAway, 'server shutting down');
     return new Promise((resolve) => {
       this.wss.close();
@@ -298,7 +319,10 @@ export class SignalingServer {
       }
       c.topics.add(t);
       let subs = this.topics.get(t);
-      if (!subs) this.topics.set(t, (subs = new Set()));
+      if (!subs) {
+        this.topics.set(t, (subs = new Set()));
+        this.redis?.subscribe(t);
+      }
       subs.add(c);
     }
   }
@@ -308,7 +332,9 @@ export class SignalingServer {
     const subs = this.topics.get(topic);
     if (!subs) return;
     subs.delete(c);
-    if (subs.size === 0) this.topics.delete(topic);
+    if (subs.size > 0) return;
+    this.topics.delete(topic);
+    this.redis?.unsubscribe(topic);
   }
 
   private onPublish(c: Client, m: Record<string, unknown>, text: string): void {
@@ -322,7 +348,17 @@ export class SignalingServer {
     this.counters.messagesPublished++;
     if (!receivers) return;
     // y-webrtc relays to every subscriber (sender included) and tells how many there are.
-    const out = relayText(text, receivers.size, c.id);
+    const out = relayText(text, receivers.size, this.redis ? `${this.redis.serverId}:${c.id}` : c.id);
+    if (out === null) return this.drop('badMessage');
+    for (const r of receivers) this.sendRaw(r, out);
+    this.redis?.publish(m.topic, c.id, text);
+  }
+
+  /** A publish of a client of another process, checked there: relayed to the local subscribers. */
+  private onRemotePublish(topic: string, e: Envelope): void {
+    const receivers = this.topics.get(topic);
+    if (!receivers) return;
+    const out = relayText(e.text, receivers.size, `${e.origin}:${e.connection}`);
     if (out === null) return this.drop('badMessage');
     for (const r of receivers) this.sendRaw(r, out);
   }

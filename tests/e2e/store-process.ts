@@ -10,6 +10,19 @@ const BIN = join(import.meta.dirname, '../../packages/node/bin/peerkv-store.mjs'
 /** Poll interval while waiting for output, ms. */
 const POLL_MS = 100;
 
+/** Appends every line `child` prints (stdout and stderr) to `lines`. */
+export function captureLines(child: ChildProcess, lines: string[]): void {
+  let buf = '';
+  const onData = (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    lines.push(...parts);
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+}
+
 export class StoreProcess {
   readonly lines: string[] = [];
   readonly exited: Promise<number | null>;
@@ -19,15 +32,7 @@ export class StoreProcess {
 
   constructor(readonly args: string[]) {
     this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const parts = buf.split('\n');
-      buf = parts.pop() ?? '';
-      this.lines.push(...parts);
-    };
-    this.child.stdout!.on('data', onData);
-    this.child.stderr!.on('data', onData);
+    captureLines(this.child, this.lines);
     this.exited = new Promise((r) =>
       this.child.on('exit', (code, signal) => {
         this.exitSignal = signal;
