@@ -534,11 +534,26 @@ export class PeerKV {
 
   // ------------------------------------------------------------------ routing and retries
 
-  private async route(key: Uint8Array, signal?: AbortSignal): Promise<RegionRoute> {
+  /**
+   * The region holding `key`: the cached route, else PD's. A route in doubt (`markStale`) is
+   * asked of PD again, and kept when PD cannot answer (its replicas are still the best
+   * knowledge: a store refuses a wrong epoch); `cachedOk` takes it as it is (a read that needs
+   * no leader, on its first attempt: it should not wait for PD to read this device's replica).
+   */
+  private async route(key: Uint8Array, signal?: AbortSignal, cachedOk = false): Promise<RegionRoute> {
     const cached = this.cache.locate(key);
-    if (cached) return cached;
-    const route = await this.pd.getRegion(key, { signal });
-    if (!route) throw new PeerKVError('Unavailable', 'no region known for key');
+    if (cached && (!cached.stale || cachedOk)) return cached.route;
+    let route: RegionRoute | undefined;
+    try {
+      route = await this.pd.getRegion(key, { signal });
+    } catch (e) {
+      if (cached && e instanceof PeerKVError && e.kind === 'Unavailable' && !signal?.aborted) return cached.route;
+      throw e;
+    }
+    if (!route) {
+      if (cached) return cached.route;
+      throw new PeerKVError('Unavailable', 'no region known for key');
+    }
     this.cache.insert(route);
     return route;
   }
@@ -585,7 +600,7 @@ export class PeerKV {
       if (this.clock.now() - started > this.backoff.budgetMs) break;
       let route: RegionRoute;
       try {
-        route = typeof locate === 'function' ? await locate() : await this.route(locate, signal);
+        route = typeof locate === 'function' ? await locate() : await this.route(locate, signal, consistency !== 'linearizable' && attempt === 0);
       } catch (e) {
         if (e instanceof PeerKVError && e.kind === 'Unavailable') {
           if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.random), signal))) return { kind: 'aborted', ambiguous, lastError };
@@ -598,7 +613,8 @@ export class PeerKV {
       const target = this.pickPeer(route, consistency, skipPeers);
       const svc = target ? this.stores.store(target.storeId) : undefined;
       if (!target || !svc) {
-        this.cache.invalidate(route.region.id);
+        // No replica to ask (the leader's store is gone): the route is in doubt, not wrong.
+        this.cache.markStale(route.region.id);
         skipPeers = new Set();
         if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.random), signal))) return { kind: 'aborted', ambiguous, lastError };
         continue;
@@ -696,8 +712,9 @@ export class PeerKV {
         }
         skip.add(target.id);
         if (skip.size >= route.region.peers.length) {
+          // No replica knows a leader (no quorum): ask PD, keeping the replicas meanwhile.
           skip.clear();
-          this.cache.invalidate(route.region.id);
+          this.cache.markStale(route.region.id);
         }
         return false;
       case 'EpochNotMatch':
@@ -718,10 +735,11 @@ export class PeerKV {
         this.suspectStores.set(target.storeId, now + SUSPECT_STORE_MS);
         skip.add(target.id);
         // Nobody left to ask: the cached peers may be out of date (membership changes do not
-        // fail requests, so a route cached long ago can miss replicas added since): ask PD.
+        // fail requests, so a route cached long ago can miss replicas added since): ask PD,
+        // keeping the replicas in case PD cannot answer either.
         if (route.region.peers.every((p) => skip.has(p.id) || (this.suspectStores.get(p.storeId) ?? -Infinity) > now)) {
           skip.clear();
-          this.cache.invalidate(route.region.id);
+          this.cache.markStale(route.region.id);
         }
         return false;
       }

@@ -1,6 +1,12 @@
 /**
  * The client's region cache (TiKV client-go `RegionCache`): regions by start key with the
  * leader last seen, filled from PD and corrected by region errors. Bounded in entries.
+ *
+ * Two ways to doubt an entry: `invalidate` drops it (an authoritative answer says it is wrong:
+ * a store does not hold the region, a newer epoch), `markStale` only asks for a refresh from
+ * PD (no replica answered: the leader's store is gone, no leader, timeouts). A stale entry
+ * keeps its replica list, which a read that needs no leader (a stale read from this device's
+ * replica) still uses while PD cannot be reached; a newer route from PD replaces it.
  */
 import type { Peer, Region } from '@peerkv/pd';
 import { compareKeys, isEpochStale, regionContainsKey } from '@peerkv/pd';
@@ -13,18 +19,23 @@ export class RegionCache {
   /** Sorted by start key; ranges disjoint. */
   private regions: Region[] = [];
   private leaders = new Map<number, Peer>();
+  /** Ids of cached regions to refresh from PD before a request that needs the leader (`markStale`). */
+  private stale = new Set<number>();
 
   constructor(private readonly entriesMax = REGION_CACHE_ENTRIES_MAX) {}
 
-  /** The cached region containing `key`. */
-  locate(key: Uint8Array): RegionRoute | undefined {
+  /** The cached region containing `key` (`stale`: refresh it from PD when PD answers). */
+  locate(key: Uint8Array): { route: RegionRoute; stale: boolean } | undefined {
     let lo = 0;
     let hi = this.regions.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const r = this.regions[mid];
       if (compareKeys(key, r.startKey) < 0) hi = mid - 1;
-      else if (regionContainsKey(r, key)) return { region: r, leader: this.leaders.get(r.id) };
+      else if (regionContainsKey(r, key)) {
+        const leader = this.leaders.get(r.id);
+        return { route: leader ? { region: r, leader } : { region: r }, stale: this.stale.has(r.id) };
+      }
       else lo = mid + 1;
     }
     return undefined;
@@ -39,8 +50,13 @@ export class RegionCache {
         kept.push(c);
         continue;
       }
-      if (c.id === r.id && isEpochStale(r.epoch, c.epoch)) return; // we hold a newer view
+      if (c.id === r.id && isEpochStale(r.epoch, c.epoch)) {
+        // We hold a newer view; it has been confirmed (by PD, or a store's EpochNotMatch), so it is no longer in doubt.
+        this.stale.delete(c.id);
+        return;
+      }
       this.leaders.delete(c.id);
+      this.stale.delete(c.id);
     }
     kept.push(r);
     kept.sort((a, b) => compareKeys(a.startKey, b.startKey));
@@ -49,6 +65,7 @@ export class RegionCache {
     while (this.regions.length > this.entriesMax) {
       const victim = this.regions.shift()!;
       this.leaders.delete(victim.id);
+      this.stale.delete(victim.id);
     }
   }
 
@@ -56,9 +73,22 @@ export class RegionCache {
     if (this.regions.some((r) => r.id === regionId)) this.leaders.set(regionId, leader);
   }
 
+  /** Drops a region: an authoritative answer says the entry is wrong. */
   invalidate(regionId: number): void {
     this.regions = this.regions.filter((r) => r.id !== regionId);
     this.leaders.delete(regionId);
+    this.stale.delete(regionId);
+  }
+
+  /**
+   * Doubts a region without dropping it: no replica could serve a request (its leader's store
+   * gone, no leader, timeouts), which says nothing about which replicas it has. The leader is
+   * forgotten, the replica list kept until PD answers with a route (`insert`).
+   */
+  markStale(regionId: number): void {
+    if (!this.regions.some((r) => r.id === regionId)) return;
+    this.leaders.delete(regionId);
+    this.stale.add(regionId);
   }
 
   get size(): number {
