@@ -10,17 +10,20 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { LocalCluster, PeerKV, codec } from '../src/index.ts';
 import type { KvPair } from '../src/index.ts';
+import type { ReplicaRead } from '../src/txn/routing.ts';
+import type { Store, StoreRequest } from '@peerkv/store';
 import { EmbeddedCluster, PendingCalls, TabWriter, unwrapReply, type KvRequest, type Reply, type TabMessage } from '../src/browser/index.ts';
 
 const t = codec.text;
 const s = codec.fromText;
 const disks = new Map<string, MemoryDisk>();
 
-function open(testHooks = true, dataModel?: 'raw' | 'mvcc'): Promise<EmbeddedCluster> {
+function open(testHooks = true, dataModel?: 'raw' | 'mvcc', replicaRead?: ReplicaRead): Promise<EmbeddedCluster> {
   return EmbeddedCluster.open({
     cluster: 'unit',
     testHooks,
     ...(dataModel ? { dataModel } : {}),
+    ...(replicaRead ? { replicaRead } : {}),
     // PD heartbeats every 5 ticks (mvcc: PD places the replicas sooner).
     store: { tickIntervalMs: 10, ...(dataModel === 'mvcc' ? { heartbeatIntervalTicks: 5 } : {}) },
     requestTimeoutMs: 500,
@@ -265,6 +268,45 @@ describe('EmbeddedCluster on the mvcc data model', () => {
       .toBe(true);
   });
 
+  it('serves reads from the replica replicaRead names: follower reads never from the leader, which only answers txnReadIndex', async () => {
+    c = await open(true, 'mvcc', 'follower');
+    await call(c, { op: 'batchPut', pairs: [{ key: t('a'), value: t('1') }, { key: t('b'), value: t('2') }] });
+    const served = recordServed(c);
+    const leader = dataLeaderOf(c);
+    await call(c, { op: 'put', key: t('a'), value: t('3') });
+    expect(s((await call<Uint8Array>(c, { op: 'get', key: t('a') })))).toBe('3');
+    const pairs = await call<KvPair[]>(c, { op: 'scan', start: t('a'), end: t('c') });
+    expect(pairs.map((p) => `${s(p.key)}=${s(p.value)}`)).toEqual(['a=3', 'b=2']);
+    // A tab's transaction reads at its start ts the same way.
+    const startTs = await call<bigint>(c, { op: 'getTimestamp' });
+    expect(s((await call<Uint8Array>(c, { op: 'snapshotGet', ts: startTs, key: t('b') })))).toBe('2');
+    const reads = served.filter((x) => x.type === 'txnReplicaGet' || x.type === 'txnReplicaScan');
+    expect(reads.length).toBeGreaterThanOrEqual(3);
+    expect(reads.every((x) => x.storeId !== leader)).toBe(true);
+    expect(served.filter((x) => x.type === 'txnReadIndex').every((x) => x.storeId === leader)).toBe(true);
+    expect(served.some((x) => x.type === 'txnGet' || x.type === 'txnScan')).toBe(false);
+  });
+
+  it('the default and leader read from the leader; closest reads from a replica; raw refuses a replica read, mvcc an unknown one', async () => {
+    c = await open(true, 'mvcc');
+    await call(c, { op: 'put', key: t('a'), value: t('1') });
+    let served = recordServed(c);
+    expect(s((await call<Uint8Array>(c, { op: 'get', key: t('a') })))).toBe('1');
+    expect(served.filter((x) => x.type === 'txnGet').map((x) => x.storeId)).toEqual([dataLeaderOf(c)]);
+    expect(served.some((x) => x.type === 'txnReplicaGet' || x.type === 'txnReadIndex')).toBe(false);
+    await c.close();
+    c = await open(true, 'mvcc', 'closest');
+    served = recordServed(c);
+    expect(s((await call<Uint8Array>(c, { op: 'get', key: t('a') })))).toBe('1');
+    expect(served.filter((x) => x.type === 'txnReplicaGet')).toHaveLength(1);
+    expect(served.some((x) => x.type === 'txnGet')).toBe(false);
+    await c.close();
+    c = undefined;
+    await expect(open(true, 'mvcc', 'nearest' as ReplicaRead)).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    disks.clear();
+    await expect(open(true, 'raw', 'follower')).rejects.toMatchObject({ kind: 'InvalidArgument', message: expect.stringMatching(/mvcc/) });
+  });
+
   it('refuses to reopen a raw cluster as mvcc, naming both models', async () => {
     c = await open(true, 'raw');
     await call(c, { op: 'put', key: t('a'), value: t('1') });
@@ -273,3 +315,27 @@ describe('EmbeddedCluster on the mvcc data model', () => {
     await expect(open(true, 'mvcc')).rejects.toThrow(/raw|mvcc/);
   });
 });
+
+/** The Worker's running stores (a test reaches into the cluster's backend). */
+function storesOf(c: EmbeddedCluster): Store[] {
+  const backend = (c as unknown as { backend: { storeIds(): number[]; store(id: number): Store | undefined } }).backend;
+  return backend.storeIds().flatMap((id) => backend.store(id) ?? []);
+}
+
+/** Records which store gets which request from now on. */
+function recordServed(c: EmbeddedCluster): { type: string; storeId: number }[] {
+  const served: { type: string; storeId: number }[] = [];
+  for (const store of storesOf(c)) {
+    const handle = store.handle.bind(store);
+    store.handle = ((q: StoreRequest, o?: Parameters<Store['handle']>[1]) => {
+      served.push({ type: q.type, storeId: store.storeId });
+      return handle(q, o);
+    }) as Store['handle'];
+  }
+  return served;
+}
+
+/** The store leading the data region (PD's region is 1). */
+function dataLeaderOf(c: EmbeddedCluster): number {
+  return c.status().stores.find((x) => x.regions.some((r) => r.regionId !== 1 && r.role === 'leader'))!.storeId;
+}

@@ -9,6 +9,7 @@ import type { MemoryDisk } from '@peerkv/storage';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { codec, type Transaction } from '../src/index.ts';
 import { BrowserKvError, BrowserPeerKV, openBrowser, type KvRequest, type OpenBrowserOptions } from '../src/browser/index.ts';
+import type { WorkerOpenOptions } from '../src/browser/worker-api.ts';
 import { FakeLocks, memoryWorkerApi, portWorker } from './browser-fakes.ts';
 import { until } from './until.ts';
 import { PendingCalls } from '../src/browser/tab-channel.ts';
@@ -21,6 +22,8 @@ let workersStarted = 0;
 let workersOpened = 0;
 /** Opens that fail before reaching the stores (a Worker or storage failing to start). */
 let failOpens = 0;
+/** What the page asked the last Worker to open. */
+let lastOpen: WorkerOpenOptions | undefined;
 
 /** A "Worker" over memory disks, counting starts and opens, failing `failOpens` opens. */
 function fakeWorker(): Worker {
@@ -29,6 +32,7 @@ function fakeWorker(): Worker {
   const open = api.open;
   api.open = (o) => {
     workersOpened++;
+    lastOpen = o;
     if (failOpens > 0) {
       failOpens--;
       return Promise.resolve({ ok: false, error: { kind: 'Internal', message: 'injected open failure' } });
@@ -64,6 +68,16 @@ describe('BrowserPeerKV across tabs (embedded cluster)', () => {
     tabs.push(kv);
     return kv;
   }
+
+  it('hands replicaRead to the embedded Worker, whose reads and transactions then work through it', async () => {
+    const locks = new FakeLocks();
+    const a = open(locks, 'replica-read', { dataModel: 'mvcc', replicaRead: 'follower' });
+    await a.put(t('r'), t('1'));
+    expect(lastOpen).toMatchObject({ mode: 'embedded', dataModel: 'mvcc', replicaRead: 'follower' });
+    expect(s(await a.get(t('r')))).toBe('1');
+    await a.transaction(async (tx) => tx.put(t('r'), t(String(Number(s(await tx.get(t('r')))) + 1))));
+    expect(s(await a.get(t('r')))).toBe('2');
+  });
 
   it('elects one host, serves attached tabs, and fails over with requests in flight', async () => {
     const locks = new FakeLocks();

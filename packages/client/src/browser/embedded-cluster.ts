@@ -10,6 +10,7 @@ import type { ScheduleConfig } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
 import type { StoreOptions } from '@peerkv/store';
 import { PeerKV } from '../client.ts';
+import type { ReplicaRead } from '../txn/routing.ts';
 import { lateGcLockResolver } from '../remote/store-client.ts';
 import { PdEmbeddedBackend, RawEmbeddedBackend, type EmbeddedBackend } from './embedded-backend.ts';
 import { BrowserKvError, HOOK_OPS, snapshotProgress, type ClusterStatus, type HookRequest, type KvRequest, type Reply, type StoreView } from './protocol.ts';
@@ -48,6 +49,13 @@ export interface EmbeddedClusterOptions {
   schedule?: Partial<ScheduleConfig>;
   /** Per-attempt client request timeout, ms. */
   requestTimeoutMs?: number;
+  /**
+   * The mvcc model: which of the Worker's replicas serves reads and tabs' transaction reads
+   * (`ClientOptions.replicaRead`, default `leader`): `follower` one that does not lead, after a
+   * `txnReadIndex` on the leader; `closest` the one with the lowest measured round trip (every
+   * store is in this Worker, so none is "this store"). The raw model refuses anything but `leader`.
+   */
+  replicaRead?: ReplicaRead;
   /** Monotonic ms clock for `openMs` (performance.now in the browser). */
   now?: () => number;
 }
@@ -74,6 +82,8 @@ export class EmbeddedCluster {
     const n = o.stores ?? EMBEDDED_STORES_DEFAULT;
     if (!Number.isInteger(n) || n < 1 || n > EMBEDDED_STORES_MAX) throw new BrowserKvError('InvalidArgument', `stores must be 1..${EMBEDDED_STORES_MAX}, got ${n}`);
     const mvcc = o.dataModel === 'mvcc';
+    // A setting that would do nothing is refused: the raw model's reads are not transactional.
+    if (!mvcc && o.replicaRead !== undefined && o.replicaRead !== 'leader') throw new BrowserKvError('InvalidArgument', `replicaRead '${String(o.replicaRead)}' needs the mvcc data model`);
     const backendOptions = {
       cluster: o.cluster,
       databaseOf: (slot: number) => storeDatabaseName(o.cluster, o.storeName, slot),
@@ -86,7 +96,7 @@ export class EmbeddedCluster {
     };
     this.backend = mvcc ? new PdEmbeddedBackend(backendOptions) : new RawEmbeddedBackend(backendOptions);
     const requestTimeoutMs = o.requestTimeoutMs ?? EMBEDDED_REQUEST_TIMEOUT_MS_DEFAULT;
-    this.kv = new PeerKV({ pd: this.backend.routing, stores: this.backend.routing, requestTimeoutMs, dataModel: mvcc ? 'mvcc' : 'raw' });
+    this.kv = new PeerKV({ pd: this.backend.routing, stores: this.backend.routing, requestTimeoutMs, dataModel: mvcc ? 'mvcc' : 'raw', ...(o.replicaRead !== undefined ? { replicaRead: o.replicaRead } : {}) });
     this.tabWriter = new TabWriter(this.backend.routing, requestTimeoutMs);
     this.ledger = new RequestLedger(o.testHooks ?? false);
   }

@@ -121,9 +121,11 @@ export interface OpenBrowserOptions {
   /** Bytes the offline queue holds at most (default `OFFLINE_QUEUE_BYTES_MAX_DEFAULT`, 16 MiB). */
   offlineQueueBytesMax?: number;
   /**
-   * The mvcc model, networked runtime: which replica serves reads (default `leader`;
-   * `closest` reads this browser's own store's replica after one small round trip to the
-   * leader, `follower` a follower's; see README "Read consistency").
+   * The mvcc model: which replica serves reads and transactions' reads (default `leader`).
+   * Networked runtime: `closest` reads this browser's own store's replica after one small round
+   * trip to the leader, `follower` a follower's. Embedded runtime: `follower` a replica in the
+   * Worker that does not lead, `closest` the one with the lowest measured round trip. See README
+   * "Read consistency"; the raw model's embedded runtime refuses anything but `leader`.
    */
   replicaRead?: ReplicaRead;
 }
@@ -644,6 +646,7 @@ export class BrowserPeerKV {
         store,
         dataModel: this.dataModel,
         ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
+        ...(this.o.replicaRead ? { replicaRead: this.o.replicaRead } : {}),
       };
     }
     const signaling = this.o.signaling ?? [];
