@@ -32,7 +32,8 @@ found through the signaling server at URL (ws://host:port) and authenticated by 
   --secret S                 the cluster's shared secret (signaling and peer authentication)
   --operator-secret S        the operator secret admin requests must be signed with (default: the
                              cluster secret; set one to keep admin from members without it)
-  --signaling URL            the signaling server, e.g. ws://127.0.0.1:4444
+  --signaling URL[,URL...]   the signaling server, e.g. ws://127.0.0.1:4444, or the processes
+                             of one that share topics (peerkv-signaling --redis), tried in turn
   --bootstrap                create the cluster if DIR is empty and no member answers the probe
   --witness                  run a witness: it votes and keeps the Raft log but holds no data,
                              never leads and serves no read; PD places 2 full replicas + this
@@ -60,6 +61,7 @@ export interface StoreCliOptions {
   secret: string;
   /** Admin requests must be signed with the key of this secret (default: `secret`). */
   operatorSecret?: string;
+  /** The signaling server, or several processes of one (comma-separated), tried in turn. */
   signaling: string;
   bootstrap: boolean;
   /** `--witness`: a witness store (`StoreOptions.witness`). */
@@ -238,7 +240,7 @@ function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOpt
     ...(o.maxStoreDownMs ? { schedule: { maxStoreDownTimeMs: o.maxStoreDownMs } } : {}),
     operatorKey,
     transportFactory: (storeId) =>
-      nodeWebRtcTransport({ localStoreId: storeId, clusterId: o.cluster, secret: o.secret, signalingUrl: o.signaling, iceServers: o.ice.map((urls) => ({ urls })) }),
+      nodeWebRtcTransport({ localStoreId: storeId, clusterId: o.cluster, secret: o.secret, signalingUrl: o.signaling.split(','), iceServers: o.ice.map((urls) => ({ urls })) }),
   };
 }
 

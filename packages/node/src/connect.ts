@@ -12,7 +12,7 @@
  * timer), so a process that has nothing else to do exits by itself.
  */
 import { randomTempStoreId } from '@peerkv/store';
-import { deriveOperatorKey, type WebRtcTransport } from '@peerkv/transport';
+import { deriveOperatorKey, SIGNALING_CLIENT_URLS_MAX, type WebRtcTransport } from '@peerkv/transport';
 import { PeerKV, PeerKVError, RemotePdService, RemoteStoreResolver, type ClientOptions } from 'peerkv';
 import { ClusterAdmin } from './admin.ts';
 import { nodeWebRtcTransport } from './node-webrtc.ts';
@@ -48,8 +48,12 @@ export interface ConnectOptions {
   cluster: string;
   /** The cluster's shared secret (seals signaling, authenticates every link). Required. */
   secret: string;
-  /** The signaling server, `ws://host:port` or `wss://…`. */
-  signaling: string;
+  /**
+   * The signaling server, `ws://host:port` or `wss://…`, or the URLs of several processes of one
+   * deployment that share topics (`peerkv-signaling --redis`, at most `SIGNALING_CLIENT_URLS_MAX`):
+   * one is used at a time, the next when it fails.
+   */
+  signaling: string | readonly string[];
   /** STUN/TURN servers (default none: host candidates only, e.g. one machine or a LAN). */
   iceServers?: RTCIceServer[];
   /** The stores' data model (default `CONNECT_DATA_MODEL_DEFAULT`, `mvcc`). */
@@ -86,7 +90,9 @@ export function checkConnectOptions(o: ConnectOptions): ConnectSettings {
   };
   if (typeof o !== 'object' || o === null) bad('connect needs an options object');
   if (typeof o.cluster !== 'string' || o.cluster === '' || o.cluster.length > CLUSTER_NAME_CHARS_MAX) bad(`cluster must be a name of 1..${CLUSTER_NAME_CHARS_MAX} characters`);
-  if (typeof o.signaling !== 'string' || !isWsUrl(o.signaling)) bad(`signaling must be a ws:// or wss:// URL, got ${JSON.stringify(String(o.signaling).slice(0, 100))}`);
+  const signalingUrls: unknown[] = Array.isArray(o.signaling) ? o.signaling : [o.signaling];
+  if (signalingUrls.length === 0 || signalingUrls.length > SIGNALING_CLIENT_URLS_MAX) bad(`signaling must be 1..${SIGNALING_CLIENT_URLS_MAX} URLs, got ${signalingUrls.length}`);
+  for (const u of signalingUrls) if (typeof u !== 'string' || !isWsUrl(u)) bad(`signaling must be a ws:// or wss:// URL, got ${JSON.stringify(String(u).slice(0, 100))}`);
   if (typeof o.secret !== 'string' || o.secret === '') bad('a cluster reached through signaling needs a secret');
   if (o.secret.length > SECRET_CHARS_MAX) bad(`secret is over ${SECRET_CHARS_MAX} characters`);
   if (o.operatorSecret !== undefined && (typeof o.operatorSecret !== 'string' || o.operatorSecret === '' || o.operatorSecret.length > SECRET_CHARS_MAX)) bad(`operatorSecret must be 1..${SECRET_CHARS_MAX} characters`);
@@ -215,7 +221,7 @@ export class NodePeerKV extends PeerKV {
 async function waitForCluster(transport: WebRtcTransport, pd: RemotePdService, s: ConnectSettings): Promise<void> {
   const deadline = performance.now() + s.connectTimeoutMs;
   const unavailable = (why: string) =>
-    new PeerKVError('Unavailable', `cluster '${s.cluster}' not reached through ${s.signaling} within ${s.connectTimeoutMs} ms: ${why} (is a store running, and is the secret right?)`);
+    new PeerKVError('Unavailable', `cluster '${s.cluster}' not reached through ${String(s.signaling)} within ${s.connectTimeoutMs} ms: ${why} (is a store running, and is the secret right?)`);
   while (transport.peers().length === 0) {
     if (performance.now() >= deadline) throw unavailable('no store connected');
     await sleep(CONNECT_POLL_MS);

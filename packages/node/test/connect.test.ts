@@ -16,6 +16,8 @@ describe('checkConnectOptions', () => {
     expect(CONNECT_DATA_MODEL_DEFAULT).toBe(BROWSER_DATA_MODEL_DEFAULT);
     expect(checkConnectOptions(base)).toEqual({ ...base, iceServers: [], dataModel: 'mvcc', connectTimeoutMs: CONNECT_TIMEOUT_MS_DEFAULT, requestTimeoutMs: 2000, pdBudgetMs: 10_000 });
     expect(checkConnectOptions({ ...base, signaling: 'wss://example.org/signal', dataModel: 'raw', iceServers: [{ urls: ['stun:h:3478', 'turn:h:3478?transport=udp'], username: 'u', credential: 'p' }] })).toMatchObject({ dataModel: 'raw' });
+    // Several processes of one signaling deployment, tried in turn.
+    expect(checkConnectOptions({ ...base, signaling: ['ws://a:4444', 'wss://b/signal'] }).signaling).toEqual(['ws://a:4444', 'wss://b/signal']);
   });
 
   it('refuses bad options with PeerKVError InvalidArgument naming them', () => {
@@ -24,6 +26,9 @@ describe('checkConnectOptions', () => {
       [{ secret: undefined }, /needs a secret/],
       [{ signaling: 'http://127.0.0.1:4444' }, /ws:\/\/ or wss:\/\//],
       [{ signaling: 'not a url' }, /ws:\/\/ or wss:\/\//],
+      [{ signaling: ['ws://a:1', 'http://b:2'] }, /ws:\/\/ or wss:\/\//],
+      [{ signaling: [] }, /1\.\.8 URLs, got 0/],
+      [{ signaling: Array(9).fill('ws://a:1') }, /1\.\.8 URLs, got 9/],
       [{ cluster: '' }, /cluster must be a name/],
       [{ cluster: 'x'.repeat(257) }, /cluster must be a name/],
       [{ iceServers: [{ urls: 'http://h' }] }, /stun:, stuns:, turn: or turns:/],

@@ -30,6 +30,8 @@ describe('parseCliArgs', () => {
     expect(d.args).toEqual(['k']);
     expect(d.connect).toMatchObject({ dataModel: 'raw', connectTimeoutMs: 500, iceServers: [{ urls: 'stun:a:1' }, { urls: 'turn:b:2' }] });
     expect(parseCliArgs(['split', 'k'], { ...ENV, PEERKV_OPERATOR_SECRET: 'op' }).connect.operatorSecret).toBe('op');
+    // Several processes of one signaling deployment: comma-separated, tried in turn.
+    expect(parseCliArgs(['get', 'k', '--signaling', 'ws://a:1,ws://b:2'], ENV).connect.signaling).toEqual(['ws://a:1', 'ws://b:2']);
     expect(parseCliArgs(['split', 'k', '--operator-secret', 'flag'], { ...ENV, PEERKV_OPERATOR_SECRET: 'op' }).connect.operatorSecret).toBe('flag');
   });
 

@@ -4,6 +4,9 @@
  * `{type:'publish', topic, data}` (relayed to every subscriber of the topic, sender
  * included, with `clients` added), `{type:'ping'}` answered by `{type:'pong'}`.
  * It reconnects with capped exponential backoff and detects a dead server with pings.
+ * Given several URLs (processes of one signaling deployment that share topics, such as
+ * `peerkv-signaling --redis`), it holds one connection at a time and moves to the next URL
+ * whenever one closes or fails, so a lost process costs one reconnect.
  * It carries whatever `data` it is given; `WebRtcTransport` seals it first.
  *
  * Publications are handed to `onPublish` one at a time, in arrival order: a handler that
@@ -34,7 +37,8 @@ export type WebSocketCtor = new (url: string) => WebSocketLike;
 
 /** Options of a signaling client. */
 export interface SignalingClientOptions {
-  url: string;
+  /** The server, or several processes of one deployment (at most `SIGNALING_CLIENT_URLS_MAX`), tried in turn. */
+  url: string | readonly string[];
   topics: string[];
   WebSocket?: WebSocketCtor;
   timers?: Timers;
@@ -52,6 +56,8 @@ export interface SignalingClientOptions {
   publishQueueBytesMax?: number;
 }
 
+/** Most URLs one client rotates through. */
+export const SIGNALING_CLIENT_URLS_MAX = 8;
 /** Default bound of one sender's queued publications: a store dialling a few dozen remotes at once. */
 export const PUBLISH_QUEUE_PER_SENDER_MAX = 256;
 /** Default bound of one sender's queued bytes: 16 messages of the server's 64 KiB maximum. */
@@ -100,6 +106,9 @@ export class SignalingClient {
   private readonly queuedBySender = new Map<string, SenderQueue>();
   private queuedBytes = 0;
   private draining = false;
+  private readonly urls: readonly string[];
+  /** Index in `urls` of the server used now (or next). */
+  private urlIndex = 0;
   /** Connections opened so far (1 + reconnects). */
   connects = 0;
   /** Publications dropped over a queue bound. */
@@ -108,7 +117,14 @@ export class SignalingClient {
   constructor(private readonly o: SignalingClientOptions, private readonly h: SignalingHandlers) {
     this.timers = o.timers ?? systemTimers;
     this.Ctor = o.WebSocket ?? (globalThis.WebSocket as unknown as WebSocketCtor);
+    this.urls = typeof o.url === 'string' ? [o.url] : [...o.url];
+    if (this.urls.length === 0 || this.urls.length > SIGNALING_CLIENT_URLS_MAX) throw new RangeError(`a signaling client needs 1..${SIGNALING_CLIENT_URLS_MAX} URLs, got ${this.urls.length}`);
     this.connect();
+  }
+
+  /** The URL connected to (or tried next). */
+  get url(): string {
+    return this.urls[this.urlIndex];
   }
 
   /** True while the socket is open. */
@@ -154,7 +170,7 @@ export class SignalingClient {
     if (this.closed) return;
     let ws: WebSocketLike;
     try {
-      ws = new this.Ctor(this.o.url);
+      ws = new this.Ctor(this.url);
     } catch {
       return this.scheduleReconnect();
     }
@@ -249,6 +265,8 @@ export class SignalingClient {
 
   private scheduleReconnect(): void {
     if (this.closed) return;
+    // The next process of the deployment: the one just lost may be gone for good.
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
     const min = this.o.reconnectDelayMsMin ?? 250;
     const max = this.o.reconnectDelayMsMax ?? 10_000;
     const delayMs = Math.min(max, min * 2 ** Math.min(this.failures, 20));

@@ -69,8 +69,12 @@ export type PeerFactory = (o: PeerOptions) => PeerLike;
 
 /** Options: the engine's plus signaling, ICE and reconnection. */
 export interface WebRtcTransportOptions extends LinkTransportOptions {
-  /** Signaling server URL, e.g. `ws://127.0.0.1:4444`. */
-  signalingUrl: string;
+  /**
+   * Signaling server URL, e.g. `ws://127.0.0.1:4444`, or the URLs of several processes of one
+   * deployment sharing topics (`peerkv-signaling --redis`): one is used at a time, the next
+   * when it fails. (Independent servers, which share nothing, each need a transport.)
+   */
+  signalingUrl: string | readonly string[];
   /** STUN/TURN servers (default none: loopback and LAN host candidates only). */
   iceServers?: RTCIceServer[];
   WebSocket?: WebSocketCtor;
@@ -188,6 +192,11 @@ export class WebRtcTransport extends LinkTransport {
   /** The signaling client's connection count (1 + reconnects), for tests. */
   get signalingConnects(): number {
     return this.signaling.connects;
+  }
+
+  /** The signaling URL in use (or tried next). */
+  get signalingUrl(): string {
+    return this.signaling.url;
   }
 
   override close(): void {

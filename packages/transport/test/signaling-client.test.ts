@@ -165,4 +165,31 @@ describe('SignalingClient', () => {
     expect(c.publishesDropped).toBeGreaterThan(25);
     expect(c.publishesDropped).toBeLessThan(35);
   });
+
+  it('given several URLs of one deployment, holds one connection and moves to the next when it closes or fails', () => {
+    FakeWs.all = [];
+    const timers = new ManualTimers();
+    let opens = 0;
+    const c = new SignalingClient({ url: ['ws://a', 'ws://b'], topics: ['t'], WebSocket: FakeWs, timers }, { onOpen: () => opens++ });
+    expect(FakeWs.all.map((w) => w.url)).toEqual(['ws://a']);
+    expect(c.url).toBe('ws://a');
+    FakeWs.all[0].open();
+    // The process behind ws://a dies: the next connection goes to ws://b after the first backoff step.
+    FakeWs.all[0].drop();
+    expect(c.url).toBe('ws://b');
+    timers.advance(250);
+    expect(FakeWs.all.map((w) => w.url)).toEqual(['ws://a', 'ws://b']);
+    FakeWs.all[1].open();
+    expect(FakeWs.all[1].sent).toEqual([{ type: 'subscribe', topics: ['t'] }]);
+    expect([opens, c.connects, c.connected]).toEqual([2, 2, true]);
+    // ws://b fails too and ws://a is still down: they are tried in turn, with the backoff growing.
+    FakeWs.all[1].drop();
+    timers.advance(250);
+    FakeWs.all[2].drop();
+    timers.advance(500);
+    expect(FakeWs.all.map((w) => w.url)).toEqual(['ws://a', 'ws://b', 'ws://a', 'ws://b']);
+    c.close();
+    expect(() => new SignalingClient({ url: [], topics: ['t'], WebSocket: FakeWs, timers }, {})).toThrow(RangeError);
+    expect(() => new SignalingClient({ url: Array(9).fill('ws://a'), topics: ['t'], WebSocket: FakeWs, timers }, {})).toThrow(/1\.\.8 URLs/);
+  });
 });

@@ -44,7 +44,8 @@ connection (flags, or the environment):
   --secret S            PEERKV_SECRET      the cluster's shared secret
   --operator-secret S   PEERKV_OPERATOR_SECRET  signs split, transfer-leader and drain
                                            (default: the cluster secret)
-  --signaling URL       PEERKV_SIGNALING   the signaling server, ws://host:port
+  --signaling URL       PEERKV_SIGNALING   the signaling server, ws://host:port (several
+                                           processes of one: comma-separated, tried in turn)
   --ice URL             PEERKV_ICE         an ICE server (repeatable; env: comma-separated)
   --data-model M        PEERKV_DATA_MODEL  mvcc (default) or raw: the stores' data model
   --connect-timeout-ms N                   wait for the cluster at most N ms (default 20000)
@@ -184,7 +185,8 @@ function connectionOf(values: Map<string, string>, ice: string[], env: Readonly<
   return {
     cluster,
     secret,
-    signaling,
+    // Several processes of one deployment (`peerkv-signaling --redis`): tried in turn.
+    signaling: signaling.includes(',') ? signaling.split(',') : signaling,
     iceServers: iceUrls.map((urls) => ({ urls })),
     dataModel,
     ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
