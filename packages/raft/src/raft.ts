@@ -81,6 +81,11 @@ export class Raft {
    * which `commitByVote` removes.
    */
   pendingConfIndex = 0;
+  /**
+   * As leader, the index of the first entry of its term (its empty entry): every entry below it
+   * is of an earlier term, every entry from it on is this leader's own proposal. 0 otherwise.
+   */
+  termFirstIndex = 0;
   /** Payload bytes of entries appended by this leader and not yet committed+handed out. */
   uncommittedSizeBytes = 0;
   readonly readOnly: ReadOnly;
@@ -379,6 +384,7 @@ export class Raft {
     });
     this.trk.progress = fresh;
     this.pendingConfIndex = 0;
+    this.termFirstIndex = 0;
     this.uncommittedSizeBytes = 0;
     this.readOnly.reset();
     this.pendingReadIndexMessages = [];
@@ -418,6 +424,7 @@ export class Raft {
     // Conservatively treat everything up to our last index as possibly holding a conf
     // change: no new one until it is applied.
     this.pendingConfIndex = this.raftLog.lastIndex();
+    this.termFirstIndex = this.raftLog.lastIndex() + 1;
     if (this.mutations.commitPreviousTermByCount) return;
     // An empty entry of the new term lets us commit (and learn the commit index) (§5.4.2).
     const ok = this.appendEntry([{ term: 0, index: 0, type: 'normal', data: new Uint8Array() }]);

@@ -120,6 +120,15 @@ export class RawNode {
     return this.raft.state === 'leader' && this.raft.committedEntryInCurrentTerm();
   }
 
+  /**
+   * As a leader, the index of the first entry of its term (the empty entry it appended on
+   * election): the entries below it are earlier terms', those from it on its own proposals.
+   * Undefined when not leading.
+   */
+  leaderTermFirstIndex(): number | undefined {
+    return this.raft.state === 'leader' ? this.raft.termFirstIndex : undefined;
+  }
+
   /** Asks the leader to hand leadership to `to` (forwarded if we are not the leader). */
   transferLeader(to: NodeId): void {
     this.raft.step(makeMessage({ type: 'MsgTransferLeader', from: to }));

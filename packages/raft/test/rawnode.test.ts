@@ -41,6 +41,21 @@ describe('RawNode', () => {
     expect(drain(node, storage)).toEqual(['a']);
   });
 
+  it('leaderTermFirstIndex: the index of the empty entry of the leader\'s term, below it only earlier terms; undefined off the lead', () => {
+    const { node, storage } = single();
+    expect(node.leaderTermFirstIndex()).toBeUndefined();
+    node.campaign();
+    drain(node, storage);
+    const first = node.leaderTermFirstIndex()!;
+    expect(storage.term(first)).toBe(node.status().term);
+    expect(storage.term(first - 1)).toBeLessThan(node.status().term);
+    node.propose(new TextEncoder().encode('a'));
+    drain(node, storage);
+    // Later proposals of the same term leave it where the term began.
+    expect(node.leaderTermFirstIndex()).toBe(first);
+    expect(node.status().lastIndex).toBe(first + 1);
+  });
+
   it('allows one outstanding Ready: hasReady is false and ready() refuses until advance', () => {
     const { node } = single();
     node.campaign();

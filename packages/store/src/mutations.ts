@@ -58,6 +58,13 @@ export interface StoreTestMutations {
    */
   pessimisticLockIgnoresConflict?: boolean;
   /**
+   * A write command reads the engine without a ReadIndex whenever its peer leads with a commit
+   * of its term, though the engine may not yet hold earlier terms' entries (another leader's
+   * commits staged in a round in flight): it computes from a state missing them
+   * (`--txn --mutation localReadSkipsCatchUp`: lost updates).
+   */
+  localReadSkipsCatchUp?: boolean;
+  /**
    * A witness store's replicas campaign and serve like full ones (their Raft is no witness and
    * requests are not refused), though they still apply no data: a read a witness leader serves
    * misses every write (`--cluster --witness --mutation witnessLeads`).

@@ -10,7 +10,7 @@ import { addCounts, counts } from './cli-cluster.ts';
 import { runTxnSeed, type TxnMutations, type TxnSeedResult, type TxnSimOptions } from './txn-run.ts';
 
 /** The deliberate bugs `--txn` can turn on; each must be caught. */
-export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks', 'replicaReadSkipsCatchUp', 'replicaReadSkipsMaxTs', 'pessimisticLockIgnoresConflict', 'queuedIgnoresReadTs', 'cdcSkipDeletes', 'cdcWatermarkAhead'] as const;
+export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks', 'replicaReadSkipsCatchUp', 'replicaReadSkipsMaxTs', 'pessimisticLockIgnoresConflict', 'localReadSkipsCatchUp', 'queuedIgnoresReadTs', 'cdcSkipDeletes', 'cdcWatermarkAhead'] as const;
 export type TxnMutationName = (typeof TXN_MUTATIONS)[number];
 
 export interface TxnCliArgs {
@@ -82,6 +82,8 @@ export function txnMutationOptions(name: TxnMutationName | undefined): Partial<T
   // Store mutations of the replica reads (`handlers/replica-read.ts`).
   // A store mutation: a queued transaction's prewrite checks conflicts from its start ts, not its read ts.
   if (name === 'queuedIgnoresReadTs') return { cluster: { mutations: { store: { prewriteIgnoresReadTs: true } } } };
+  // A store mutation: write commands read the engine locally before earlier terms' entries are in it.
+  if (name === 'localReadSkipsCatchUp') return { cluster: { mutations: { store: { localReadSkipsCatchUp: true } } } };
   if (name === 'replicaReadSkipsCatchUp' || name === 'replicaReadSkipsMaxTs') return { cluster: { mutations: { store: { [name]: true } } } };
   // Store mutations of the change feed: delete events dropped, or a watermark past the resolved ts.
   if (name === 'cdcSkipDeletes' || name === 'cdcWatermarkAhead') return { cluster: { mutations: { store: { [name]: true } } } };

@@ -129,7 +129,7 @@ export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>,
   try {
     const ro = requestOptions(spec, o);
     // A write command may read its snapshot locally (`readsLocally`); any other ReadIndexes first.
-    const localTerm = spec.writes ? readsLocally(checked) : undefined;
+    const localTerm = spec.writes ? (env.ctx.mutations.localReadSkipsCatchUp && checked.raw.leadsWithCommitInTerm() ? checked.raw.status().term : readsLocally(checked)) : undefined;
     if (localTerm === undefined) {
       const barrier = await env.requests.readBarrier(checked, ro);
       if (!barrier.ok) return barrier;
@@ -178,22 +178,29 @@ function latchedReads(spec: TxnCommandSpec<unknown>): boolean {
 
 /**
  * Whether a write command on `peer` may take its snapshot without a ReadIndex, and the term it
- * relies on. It may when the peer leads, its commit index is an entry of its own term, and it
- * has applied everything committed: every entry of an earlier term (every other leader's
- * write) is then in the snapshot, and entries of this term after it are this leader's own
- * proposals, which touch the command's keys only under the latches it holds. If the peer was
- * deposed meanwhile, its proposal can only commit ordered before the new leader's entries (a
- * majority that moved to a higher term accepts nothing of this one), so the snapshot it was
- * computed from is exactly what precedes it in the log; otherwise it never applies. (TiKV
- * gets the same from its leader lease.) An answer that proposes nothing is confirmed by a
+ * relies on. It may when the peer leads, its commit index is an entry of its own term, and the
+ * engine holds every entry of earlier terms (every other leader's write): those end below the
+ * first entry of its term. The entries of this term are this leader's own proposals, and each
+ * that writes a key holds the key's latch until its apply is in the engine (the callbacks run
+ * after the round's write), so once this command holds its latches, every earlier write of its
+ * keys is in the engine, applied or not before the command began. (A staged but unwritten
+ * apply of other keys does not matter: it reads none.) If the peer was deposed meanwhile, its
+ * proposal can only commit ordered before the new leader's entries (a majority that moved to a
+ * higher term accepts nothing of this one), so the state it was computed from is exactly what
+ * precedes it in the log; otherwise it never applies. (TiKV gets the same from its leader
+ * lease and `applied_term == term`.) An answer that proposes nothing is confirmed by a
  * ReadIndex after the fact (see `runTxnCommand`).
+ *
+ * Requiring the whole commit index applied instead (as before) sent most commands of a busy
+ * region through a ReadIndex, one round later: a round in flight always leaves commit ahead.
  */
 function readsLocally(peer: RegionPeer): number | undefined {
   if (!peer.raw.leadsWithCommitInTerm()) return undefined;
-  const st = peer.raw.status();
+  const first = peer.raw.leaderTermFirstIndex();
+  if (first === undefined || first === 0) return undefined;
   // What the engine holds, not what the round in flight has staged (sim --txn seed 133: a
-  // snapshot taken while the write holding another 1PC commit was in flight missed it: a lost update).
-  return peer.appliedVisible >= st.commit ? st.term : undefined;
+  // snapshot taken while the write holding another leader's 1PC commit was in flight missed it).
+  return peer.appliedVisible >= first - 1 ? peer.raw.status().term : undefined;
 }
 
 /** Waits for the command's latches, at most until its timeout or the caller's abort. */
