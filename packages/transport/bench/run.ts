@@ -10,12 +10,12 @@
  * As root it re-executes itself in a fresh network namespace with only loopback up, so the
  * browsers' WebRTC can reach nothing but 127.0.0.1; ICE servers are always empty.
  */
-import { spawnSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import type { Page } from 'playwright-core';
 import { CHROMIUM_ARGS, chromiumPath } from '../../../tests/chromium.ts';
 import { SignalingServer } from '@peerkv/signaling';
 import { bundle, servePage } from '../../../tests/e2e/transport/serve.ts';
+import { loopbackOnly, reexecInLoopbackNamespace } from '../../../tests/loopback-netns.ts';
 
 const RTT_ROUNDS = 400;
 const RTT_PAYLOAD_BYTES = 64;
@@ -23,15 +23,6 @@ const THROUGHPUT_MESSAGES = 20_000;
 const THROUGHPUT_PAYLOAD_BYTES = 1024;
 /** Each measurement alternates raw/Transport this many times; the median is reported. */
 const REPEATS = 3;
-
-function reexecInLoopbackNamespace(): void {
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (!isRoot || process.env.PEERKV_BENCH_NETNS === '1') return;
-  if (spawnSync('unshare', ['-n', 'true']).status !== 0) return;
-  const argv = [process.execPath, ...process.execArgv, ...process.argv.slice(1)].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const r = spawnSync('unshare', ['-n', 'sh', '-c', `ip link set lo up; exec ${argv}`], { stdio: 'inherit', env: { ...process.env, PEERKV_BENCH_NETNS: '1' } });
-  process.exit(r.status ?? 1);
-}
 
 type Bench = Record<string, (...args: any[]) => any>;
 
@@ -137,7 +128,7 @@ async function main(): Promise<void> {
   }
   await signaling.close();
   await page.close();
-  console.log(`transport bench: ${RTT_ROUNDS} round trips of ${RTT_PAYLOAD_BYTES} B, ${THROUGHPUT_MESSAGES} x ${THROUGHPUT_PAYLOAD_BYTES} B streamed; median of ${REPEATS}; netns=${process.env.PEERKV_BENCH_NETNS === '1' ? 'loopback-only' : 'host'}`);
+  console.log(`transport bench: ${RTT_ROUNDS} round trips of ${RTT_PAYLOAD_BYTES} B, ${THROUGHPUT_MESSAGES} x ${THROUGHPUT_PAYLOAD_BYTES} B streamed; median of ${REPEATS}; netns=${loopbackOnly() ? 'loopback-only' : 'host'}`);
   console.log(`${'channel'.padEnd(18)} ${'rtt_p50_ms'.padStart(10)} ${'rtt_p99_ms'.padStart(10)} ${'MB/s'.padStart(9)}`);
   for (const [name, r] of Object.entries(results)) console.log(fmt(name, r));
   const ratio = (t: string, raw: string) => results[t].mbps / results[raw].mbps;

@@ -27,19 +27,23 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts Vite: `demo: true` uses vite.config.ts (root demo/), otherwise the repository root. */
-export async function startVite(o: { demo?: boolean } = {}): Promise<ViteFixture> {
+/**
+ * Starts Vite: `demo: true` uses vite.config.ts (root demo/), otherwise the repository root,
+ * pre-bundling the browser runtime's CommonJS dependencies and `prebundle` (named `cacheName`
+ * in the cache, so a page with other dependencies keeps its own).
+ */
+export async function startVite(o: { demo?: boolean; prebundle?: string[]; cacheName?: string } = {}): Promise<ViteFixture> {
   const port = await freePort();
   const common: InlineConfig = {
     logLevel: 'warn',
     clearScreen: false,
     server: { host: '127.0.0.1', port, strictPort: true, hmr: false, watch: null },
-    cacheDir: join(REPO_ROOT, 'node_modules', '.vite-e2e', o.demo ? 'demo' : 'repo'),
+    cacheDir: join(REPO_ROOT, 'node_modules', '.vite-e2e', o.cacheName ?? (o.demo ? 'demo' : 'repo')),
   };
   // The demo runs exactly as `npm start` serves it (its dependency discovery included).
   const config: InlineConfig = o.demo
     ? { ...common, configFile: join(REPO_ROOT, 'vite.config.ts'), root: join(REPO_ROOT, 'demo') }
-    : { ...common, ...SOURCE_RESOLVE, configFile: false, root: REPO_ROOT, worker: { format: 'es' }, optimizeDeps: { include: PREBUNDLED_DEPS, noDiscovery: true } };
+    : { ...common, ...SOURCE_RESOLVE, configFile: false, root: REPO_ROOT, worker: { format: 'es' }, optimizeDeps: { include: [...PREBUNDLED_DEPS, ...(o.prebundle ?? [])], noDiscovery: true } };
   const server = await createServer(config);
   await server.listen();
   return { url: `http://127.0.0.1:${port}/`, close: () => server.close() };
