@@ -39,7 +39,7 @@ export type FigureKind = 'ratio' | 'ms' | 'per second' | 'count';
 
 /** The kind of a figure, by its name: bars share a scale only within a kind. */
 export function figureKind(name: string): FigureKind {
-  if (/(_vs_|ratio|overhead|_rate$)/.test(name)) return 'ratio';
+  if (/((^|_)vs_|ratio|overhead|_rate$)/.test(name)) return 'ratio';
   if (/_ms(_|$)/.test(name)) return 'ms';
   if (/per_s|_ops_\d|^ops_/.test(name)) return 'per second';
   return 'count';

@@ -32,8 +32,8 @@ describe('bench plot', () => {
   });
 
   it('puts each figure on the scale of its kind', () => {
-    expect(['put_1pc_vs_raw', 'ratio', 'webrtc_overhead', 'contention_commit_rate', 'async_commit_p50_ms', 'watch_lag_p99_ms', 'ops_per_s_3', 'put_ops_3', 'rss_mb'].map(figureKind)).toEqual([
-      'ratio', 'ratio', 'ratio', 'ratio', 'ms', 'ms', 'per second', 'per second', 'count',
+    expect(['put_1pc_vs_raw', 'vs_rxdb', 'ratio', 'webrtc_overhead', 'contention_commit_rate', 'async_commit_p50_ms', 'watch_lag_p99_ms', 'ops_per_s_3', 'put_ops_3', 'rss_mb', 'svs_x'].map(figureKind)).toEqual([
+      'ratio', 'ratio', 'ratio', 'ratio', 'ratio', 'ms', 'ms', 'per second', 'per second', 'count', 'count',
     ]);
   });
 

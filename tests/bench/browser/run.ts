@@ -138,6 +138,17 @@ async function main(): Promise<void> {
   const url = served.url;
   const root = mkdtempSync(join(tmpdir(), 'peerkv-bench-browser-'));
   const contexts: BrowserContext[] = [];
+  // Interrupted: the browsers and their profiles go too (the normal path closes them below).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      void Promise.allSettled(contexts.map((c) => c.close()))
+        .then(() => served.close())
+        .finally(() => {
+          rmSync(root, { recursive: true, force: true });
+          process.exit(1);
+        });
+    });
+  }
   const tag = Date.now().toString(36);
   const systems: SystemRounds[] = [...FRESH_SYSTEMS, 'peerkv-webrtc3' as const].map((id) => ({ id, rounds: [] }));
   const row = (id: SystemId): SystemRounds => systems.find((s) => s.id === id)!;
@@ -207,7 +218,7 @@ function report(run: BenchRun): void {
       ` medians with (min–max) over rounds; netns=${loopbackOnly() ? 'loopback-only' : 'host'}; page=${run.dev ? 'dev server (unbundled)' : 'production build'}`,
   );
   out.push('create: a fresh database opened until its first read answered (PeerKV one store: its 3 s bootstrap probe; 3 browsers: the last store joined until it served a write); reopen: closed, then opened until a read of a written key answered');
-  out.push("reads: PeerKV's linearizable (follower, stale beside); Yjs reads its in-memory Y.Doc and RxDB's findOne by id is served by its document cache");
+  out.push("reads: PeerKV's linearizable (follower, stale beside); Yjs reads its in-memory Y.Doc, and RxDB's findOne by id is at times served by its document cache");
   out.push(table(run));
   const rows = run.systems.filter((x) => x.rounds.length < c.rounds);
   for (const x of rows) out.push(`note: ${SYSTEM_LABELS[x.id]} has ${x.rounds.length} of ${c.rounds} rounds${x.error ? `: ${x.error}` : ''}`);

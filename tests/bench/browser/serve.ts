@@ -34,7 +34,8 @@ export async function servePage(dev: boolean): Promise<ServedPage> {
     ...SOURCE_RESOLVE,
     configFile: false,
     root: REPO_ROOT,
-    logLevel: 'warn',
+    // Errors only: the bundler's plugin timing notes are not the benchmark's output.
+    logLevel: 'error',
     worker: { format: 'es' },
     build: { outDir, emptyOutDir: true, target: 'es2022', rollupOptions: { input: join(REPO_ROOT, PAGE_PATH) }, reportCompressedSize: false },
   });
