@@ -34,7 +34,7 @@ export function freePort(): Promise<number> {
 }
 
 /** A child process and what it printed. */
-class Child {
+export class LoggedProcess {
   readonly lines: string[] = [];
   readonly exited: Promise<number | null>;
   private readonly child: ChildProcess;
@@ -66,7 +66,7 @@ class Child {
 }
 
 /** A running `redis-server`. */
-export class RedisServer extends Child {
+export class RedisServer extends LoggedProcess {
   constructor(readonly port: number) {
     super('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes']);
   }
@@ -85,7 +85,7 @@ export class RedisServer extends Child {
 }
 
 /** A `peerkv-signaling` process (`signaling/bin`) on 127.0.0.1 with a free port. */
-export class SignalingProcess extends Child {
+export class SignalingProcess extends LoggedProcess {
   constructor(args: string[]) {
     super(process.execPath, [SIGNALING_BIN, '--host', '127.0.0.1', '--port', '0', ...args]);
   }

@@ -41,7 +41,12 @@ found through the signaling server at URL (ws://host:port) and authenticated by 
                              two devices). It never bootstraps: it waits for the cluster to exist
   --bootstrap-probe-ms N     how long --bootstrap first listens for members (default 3000)
   --label key=value          a store label reported to PD (repeatable), e.g. --label device=a
-  --ice URL                  an ICE server (repeatable; none by default: host candidates only)
+  --ice URL                  an ICE server (repeatable; none by default: host candidates only),
+                             e.g. stun:host:3478 or turn:host:3478?transport=udp
+  --ice-username U           the username of every turn:/turns: --ice server
+  --ice-credential C         its credential (with --ice-username)
+  --ice-relay-only           TURN relay candidates only (iceTransportPolicy 'relay'): every data
+                             channel goes through a --ice turn: server
   --address A                the address reported to PD (default <hostname>:<absolute DIR>)
   --data-model M             mvcc or raw (default mvcc, as PeerKV.connect, the peerkv CLI and
                              browsers): the cluster's data model; a store keeps the one it was
@@ -69,6 +74,10 @@ export interface StoreCliOptions {
   labels: Record<string, string>;
   /** ICE server URLs (none by default: host candidates only). */
   ice: string[];
+  /** `--ice-username U --ice-credential C`: the credentials of every TURN server in `ice`. */
+  iceCredentials?: { username: string; credential: string };
+  /** `--ice-relay-only`: relay candidates only. */
+  iceTransportPolicy?: 'relay';
   /** Reported to PD (default `<hostname>:<absolute data dir>`). */
   address?: string;
   /** Store tick interval, ms. */
@@ -99,9 +108,20 @@ function strArg(flag: string, v: string | undefined): string {
   return v;
 }
 
+function isTurnUrl(url: string): boolean {
+  return url.startsWith('turn:') || url.startsWith('turns:');
+}
+
+/** The RTCIceServers of `--ice`, `--ice-username` and `--ice-credential` (credentials on TURN servers only). */
+export function iceServersOf(o: Pick<StoreCliOptions, 'ice' | 'iceCredentials'>): RTCIceServer[] {
+  return o.ice.map((urls) => (isTurnUrl(urls) && o.iceCredentials ? { urls, ...o.iceCredentials } : { urls }));
+}
+
 /** Parses argv (without node and script). Throws `StoreCliUsageError`. */
 export function parseStoreArgs(argv: string[]): StoreCliOptions {
   const o: Partial<StoreCliOptions> & { labels: Record<string, string>; ice: string[] } = { bootstrap: false, witness: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000, dataModel: 'mvcc' };
+  let iceUsername: string | undefined;
+  let iceCredential: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--bootstrap') {
@@ -112,6 +132,10 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
       o.witness = true;
       continue;
     }
+    if (flag === '--ice-relay-only') {
+      o.iceTransportPolicy = 'relay';
+      continue;
+    }
     const v = strArg(flag, argv[++i]);
     if (flag === '--data') o.data = v;
     else if (flag === '--cluster') o.cluster = v;
@@ -120,6 +144,8 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
     else if (flag === '--signaling') o.signaling = v;
     else if (flag === '--address') o.address = v;
     else if (flag === '--ice') o.ice.push(v);
+    else if (flag === '--ice-username') iceUsername = v;
+    else if (flag === '--ice-credential') iceCredential = v;
     else if (flag === '--tick-ms') o.tickMs = intArg(flag, v);
     else if (flag === '--data-model') {
       if (v !== 'raw' && v !== 'mvcc') throw new StoreCliUsageError(`--data-model is raw or mvcc, got '${v}'`);
@@ -136,6 +162,13 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
   }
   for (const f of ['data', 'cluster', 'secret', 'signaling'] as const) if (!o[f]) throw new StoreCliUsageError(`--${f} is required`);
   if (o.bootstrap && o.witness) throw new StoreCliUsageError('--witness cannot --bootstrap: a full store creates the cluster, a witness joins it');
+  if ((iceUsername === undefined) !== (iceCredential === undefined)) throw new StoreCliUsageError('--ice-username and --ice-credential go together');
+  const turn = o.ice.some(isTurnUrl);
+  if (iceUsername !== undefined && iceCredential !== undefined) {
+    if (!turn) throw new StoreCliUsageError('--ice-username and --ice-credential are for a turn: or turns: --ice server');
+    o.iceCredentials = { username: iceUsername, credential: iceCredential };
+  }
+  if (o.iceTransportPolicy === 'relay' && !turn) throw new StoreCliUsageError('--ice-relay-only needs a turn: or turns: --ice server');
   return o as StoreCliOptions;
 }
 
@@ -240,7 +273,7 @@ function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOpt
     ...(o.maxStoreDownMs ? { schedule: { maxStoreDownTimeMs: o.maxStoreDownMs } } : {}),
     operatorKey,
     transportFactory: (storeId) =>
-      nodeWebRtcTransport({ localStoreId: storeId, clusterId: o.cluster, secret: o.secret, signalingUrl: o.signaling.split(','), iceServers: o.ice.map((urls) => ({ urls })) }),
+      nodeWebRtcTransport({ localStoreId: storeId, clusterId: o.cluster, secret: o.secret, signalingUrl: o.signaling.split(','), iceServers: iceServersOf(o), ...(o.iceTransportPolicy ? { iceTransportPolicy: o.iceTransportPolicy } : {}) }),
   };
 }
 

@@ -56,6 +56,8 @@ export interface ConnectOptions {
   signaling: string | readonly string[];
   /** STUN/TURN servers (default none: host candidates only, e.g. one machine or a LAN). */
   iceServers?: RTCIceServer[];
+  /** `relay`: TURN relay candidates only, every link through a `turn:` server of `iceServers` (default `all`). */
+  iceTransportPolicy?: 'all' | 'relay';
   /** The stores' data model (default `CONNECT_DATA_MODEL_DEFAULT`, `mvcc`). */
   dataModel?: 'raw' | 'mvcc';
   /** How long to wait for a store to connect and PD to answer, ms (default `CONNECT_TIMEOUT_MS_DEFAULT`). */
@@ -77,6 +79,7 @@ export interface ConnectOptions {
 /** What `checkConnectOptions` settles: every default filled in. */
 export interface ConnectSettings extends Required<Omit<ConnectOptions, 'clientId' | 'iceServers' | 'operatorSecret'>> {
   iceServers: RTCIceServer[];
+  iceTransportPolicy: 'all' | 'relay';
   clientId?: string;
   operatorSecret?: string;
 }
@@ -104,6 +107,9 @@ export function checkConnectOptions(o: ConnectOptions): ConnectSettings {
       bad(`an ICE server's urls must be stun:, stuns:, turn: or turns: URLs, got ${JSON.stringify(s?.urls)}`);
     }
   }
+  const iceTransportPolicy = o.iceTransportPolicy ?? 'all';
+  if (iceTransportPolicy !== 'all' && iceTransportPolicy !== 'relay') bad(`iceTransportPolicy is 'all' or 'relay', not ${String(iceTransportPolicy)}`);
+  if (iceTransportPolicy === 'relay' && !iceServers.some((s) => (typeof s.urls === 'string' ? [s.urls] : s.urls).some((u) => u.startsWith('turn:') || u.startsWith('turns:')))) bad("iceTransportPolicy 'relay' needs a turn: or turns: server in iceServers");
   const dataModel = o.dataModel ?? CONNECT_DATA_MODEL_DEFAULT;
   if (dataModel !== 'raw' && dataModel !== 'mvcc') bad(`dataModel is 'raw' or 'mvcc', not ${String(dataModel)}`);
   const ms = (name: string, v: number | undefined, dflt: number, max = CONNECT_TIMEOUT_MS_MAX): number => {
@@ -116,6 +122,7 @@ export function checkConnectOptions(o: ConnectOptions): ConnectSettings {
     secret: o.secret,
     signaling: o.signaling,
     iceServers,
+    iceTransportPolicy,
     dataModel,
     connectTimeoutMs: ms('connectTimeoutMs', o.connectTimeoutMs, CONNECT_TIMEOUT_MS_DEFAULT),
     requestTimeoutMs: ms('requestTimeoutMs', o.requestTimeoutMs, CONNECT_REQUEST_TIMEOUT_MS_DEFAULT),
@@ -174,6 +181,7 @@ export class NodePeerKV extends PeerKV {
       secret: settings.secret,
       signalingUrl: settings.signaling,
       iceServers: settings.iceServers,
+      iceTransportPolicy: settings.iceTransportPolicy,
     });
     try {
       const candidates = (): number[] => transport.peers();

@@ -3,7 +3,7 @@
  * integer flags, typed usage errors, `--help`.
  */
 import { describe, expect, it } from 'vitest';
-import { STORE_CLI_USAGE, StoreCliUsageError, parseStoreArgs, wantsHelp } from '../src/cli.ts';
+import { STORE_CLI_USAGE, StoreCliUsageError, iceServersOf, parseStoreArgs, wantsHelp } from '../src/cli.ts';
 
 const base = ['--data', '/tmp/x', '--cluster', 'c', '--secret', 's', '--signaling', 'ws://127.0.0.1:4444'];
 
@@ -22,11 +22,25 @@ describe('parseStoreArgs', () => {
     }
   });
 
+  it('takes TURN credentials and a relay-only policy, and refuses them without a turn: server', () => {
+    const o = parseStoreArgs([...base, '--ice', 'stun:h:3478', '--ice', 'turn:127.0.0.1:3478?transport=udp', '--ice-username', 'u', '--ice-credential', 'p', '--ice-relay-only']);
+    expect(o).toMatchObject({ iceCredentials: { username: 'u', credential: 'p' }, iceTransportPolicy: 'relay' });
+    expect(iceServersOf(o)).toEqual([{ urls: 'stun:h:3478' }, { urls: 'turn:127.0.0.1:3478?transport=udp', username: 'u', credential: 'p' }]);
+    expect(parseStoreArgs(base).iceTransportPolicy).toBeUndefined();
+    const bad: [string[], RegExp][] = [
+      [['--ice', 'turn:h:1', '--ice-username', 'u'], /go together/],
+      [['--ice', 'stun:h:1', '--ice-username', 'u', '--ice-credential', 'p'], /are for a turn: or turns:/],
+      [['--ice', 'stun:h:1', '--ice-relay-only'], /needs a turn: or turns:/],
+      [['--ice-relay-only'], /needs a turn: or turns:/],
+    ];
+    for (const [extra, msg] of bad) expect(() => parseStoreArgs([...base, ...extra]), extra.join(' ')).toThrow(msg);
+  });
+
   it('asks for help with -h or --help anywhere, and the usage names every flag', () => {
     expect(wantsHelp(['--help'])).toBe(true);
     expect(wantsHelp([...base, '-h'])).toBe(true);
     expect(wantsHelp(base)).toBe(false);
-    const flags = ['--data', '--cluster', '--secret', '--signaling', '--bootstrap', '--bootstrap-probe-ms', '--label', '--ice', '--address', '--tick-ms', '--drain-wait-ms', '--max-store-down-ms', '--data-model', '--operator-secret', '--witness'];
+    const flags = ['--data', '--cluster', '--secret', '--signaling', '--bootstrap', '--bootstrap-probe-ms', '--label', '--ice', '--address', '--tick-ms', '--drain-wait-ms', '--max-store-down-ms', '--data-model', '--operator-secret', '--witness', '--ice-username', '--ice-credential', '--ice-relay-only'];
     for (const f of flags) expect(STORE_CLI_USAGE).toContain(`  ${f} `);
   });
 });

@@ -14,8 +14,9 @@ const base: ConnectOptions = { cluster: 'c', secret: 's', signaling: 'ws://127.0
 describe('checkConnectOptions', () => {
   it('fills the defaults: mvcc like the browser runtime, no ICE servers', () => {
     expect(CONNECT_DATA_MODEL_DEFAULT).toBe(BROWSER_DATA_MODEL_DEFAULT);
-    expect(checkConnectOptions(base)).toEqual({ ...base, iceServers: [], dataModel: 'mvcc', connectTimeoutMs: CONNECT_TIMEOUT_MS_DEFAULT, requestTimeoutMs: 2000, pdBudgetMs: 10_000 });
+    expect(checkConnectOptions(base)).toEqual({ ...base, iceServers: [], iceTransportPolicy: 'all', dataModel: 'mvcc', connectTimeoutMs: CONNECT_TIMEOUT_MS_DEFAULT, requestTimeoutMs: 2000, pdBudgetMs: 10_000 });
     expect(checkConnectOptions({ ...base, signaling: 'wss://example.org/signal', dataModel: 'raw', iceServers: [{ urls: ['stun:h:3478', 'turn:h:3478?transport=udp'], username: 'u', credential: 'p' }] })).toMatchObject({ dataModel: 'raw' });
+    expect(checkConnectOptions({ ...base, iceServers: [{ urls: 'turn:h:3478', username: 'u', credential: 'p' }], iceTransportPolicy: 'relay' }).iceTransportPolicy).toBe('relay');
     // Several processes of one signaling deployment, tried in turn.
     expect(checkConnectOptions({ ...base, signaling: ['ws://a:4444', 'wss://b/signal'] }).signaling).toEqual(['ws://a:4444', 'wss://b/signal']);
   });
@@ -34,6 +35,8 @@ describe('checkConnectOptions', () => {
       [{ iceServers: [{ urls: 'http://h' }] }, /stun:, stuns:, turn: or turns:/],
       [{ iceServers: Array(ICE_SERVERS_MAX + 1).fill({ urls: 'stun:h' }) }, /at most 8/],
       [{ dataModel: 'kv' as never }, /dataModel is 'raw' or 'mvcc'/],
+      [{ iceTransportPolicy: 'none' as never }, /iceTransportPolicy is 'all' or 'relay'/],
+      [{ iceTransportPolicy: 'relay', iceServers: [{ urls: 'stun:h:3478' }] }, /'relay' needs a turn: or turns: server/],
       [{ connectTimeoutMs: 0 }, /connectTimeoutMs must be an integer/],
       [{ requestTimeoutMs: 1.5 }, /requestTimeoutMs must be an integer/],
     ];

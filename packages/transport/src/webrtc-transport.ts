@@ -77,6 +77,11 @@ export interface WebRtcTransportOptions extends LinkTransportOptions {
   signalingUrl: string | readonly string[];
   /** STUN/TURN servers (default none: loopback and LAN host candidates only). */
   iceServers?: RTCIceServer[];
+  /**
+   * `relay`: only TURN relay candidates, so every data channel goes through a TURN server in
+   * `iceServers` (no host or server-reflexive address is revealed to the peer). Default `all`.
+   */
+  iceTransportPolicy?: RTCIceTransportPolicy;
   WebSocket?: WebSocketCtor;
   peerFactory?: PeerFactory;
   /** Re-announce period (default 10 s). */
@@ -326,7 +331,7 @@ export class WebRtcTransport extends LinkTransport {
 
   private startPeer(r: Remote, initiator: boolean, dial: number): void {
     const factory = this.o.peerFactory ?? defaultPeerFactory;
-    const peer = factory({ initiator, trickle: true, config: { iceServers: this.o.iceServers ?? [] }, channelConfig: { ordered: true } });
+    const peer = factory({ initiator, trickle: true, config: { iceServers: this.o.iceServers ?? [], iceTransportPolicy: this.o.iceTransportPolicy ?? 'all' }, channelConfig: { ordered: true } });
     r.peer = peer;
     r.dial = dial;
     this.clearTimer(r);

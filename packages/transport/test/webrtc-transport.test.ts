@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SignalingServer } from '@peerkv/signaling';
 import type { WebSocketCtor } from '../src/signaling-client.ts';
-import { WebRtcTransport } from '../src/webrtc-transport.ts';
+import { WebRtcTransport, type PeerFactory, type WebRtcTransportOptions } from '../src/webrtc-transport.ts';
 import type { RaftBatch } from '../src/codec/envelope.ts';
 import { fakePeerFactory, fakePeerTiming } from './fake-peer.ts';
 import { seqMessage, seqOf, testKeys, until } from './helpers.ts';
@@ -41,6 +41,27 @@ async function store(url: string, storeId: number, secret = 'pw', clusterId = 'c
 }
 
 describe('WebRtcTransport (fake peers, real signaling server)', () => {
+  it('hands its ICE servers and transport policy to every peer it builds (relay: TURN only)', async () => {
+    const { url } = await server();
+    const configs = new Map<number, RTCConfiguration[]>();
+    const recording = (storeId: number): PeerFactory => (o) => {
+      configs.set(storeId, [...(configs.get(storeId) ?? []), o.config]);
+      return fakePeerFactory(o);
+    };
+    const turn: RTCIceServer = { urls: 'turn:127.0.0.1:3478?transport=udp', username: 'u', credential: 'p' };
+    const make = async (storeId: number, extra: Partial<WebRtcTransportOptions>) => {
+      const t = new WebRtcTransport({ localStoreId: storeId, keys: await testKeys('cl', 'pw'), signalingUrl: url, WebSocket: WebSocket as unknown as WebSocketCtor, peerFactory: recording(storeId), ...extra });
+      cleanups.push(() => t.close());
+      return t;
+    };
+    const a = await make(1, { iceServers: [turn], iceTransportPolicy: 'relay' });
+    const b = await make(2, { iceServers: [] });
+    await until(() => a.peers().length === 1 && b.peers().length === 1);
+    expect(configs.get(1)!.length).toBeGreaterThan(0);
+    for (const c of configs.get(1)!) expect(c).toEqual({ iceServers: [turn], iceTransportPolicy: 'relay' });
+    for (const c of configs.get(2)!) expect(c).toEqual({ iceServers: [], iceTransportPolicy: 'all' });
+  });
+
   it('serves requests from one store to another and back over the data channel', async () => {
     const { url } = await server();
     const a = await store(url, 1);

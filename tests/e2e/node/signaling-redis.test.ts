@@ -14,12 +14,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BOOTSTRAP_IDS, PD_REGION_ID, randomTempStoreId } from '@peerkv/store';
+import { BOOTSTRAP_IDS, randomTempStoreId } from '@peerkv/store';
 import { PeerKV } from '@peerkv/node';
 import { codec } from 'peerkv';
 import { StoreProcess } from '../store-process.ts';
 import { RedisServer, SignalingProcess } from '../redis-server.ts';
 import { until } from '../until.ts';
+import { untilThreeVoters } from './cluster-wait.ts';
 
 const t = codec.text;
 const s = codec.fromText;
@@ -65,12 +66,7 @@ describe('stores on two signaling processes sharing topics through redis-server 
     // A client on signaling 2 alone: a and c answer it through Redis.
     const kv = await PeerKV.connect({ cluster, secret, signaling: [sig2.url], iceServers: [], connectTimeoutMs: 30_000 });
     cleanups.push(() => kv.close());
-    await until('the client is connected to the three stores', () => ids.every((id) => kv.admin.members().includes(id)), 40_000, 100);
-    const threeVoters = async (): Promise<boolean> => {
-      const { regions } = await kv.admin.status();
-      return [PD_REGION_ID, BOOTSTRAP_IDS.dataRegion].every((id) => regions.some((r) => r.regionId === id && r.peers.length === 3 && r.peers.every((p) => p.role === 'voter')));
-    };
-    await until('3 voters of PD and data across both signaling processes', threeVoters, 40_000, 200);
+    await untilThreeVoters(kv, ids, 'across both signaling processes');
     for (let i = 0; i < 10; i++) await kv.put(t(`k${i}`), t(`v${i}`));
     expect(s((await kv.get(t('k7')))!)).toBe('v7');
     const before = await metrics(sig2.http);
