@@ -30,6 +30,13 @@ describe('parseCliArgs', () => {
     expect(d.args).toEqual(['k']);
     expect(d.connect).toMatchObject({ dataModel: 'raw', connectTimeoutMs: 500, iceServers: [{ urls: 'stun:a:1' }, { urls: 'turn:b:2' }] });
     expect(parseCliArgs(['split', 'k'], { ...ENV, PEERKV_OPERATOR_SECRET: 'op' }).connect.operatorSecret).toBe('op');
+    // TURN credentials on turn: servers only, and relay-only ICE; from flags or the environment.
+    const turn = parseCliArgs(['get', 'k', '--ice', 'stun:h:1', '--ice', 'turn:h:3478?transport=udp', '--ice-username', 'u', '--ice-credential', 'p', '--ice-relay-only'], ENV).connect;
+    expect(turn).toMatchObject({ iceServers: [{ urls: 'stun:h:1' }, { urls: 'turn:h:3478?transport=udp', username: 'u', credential: 'p' }], iceTransportPolicy: 'relay' });
+    expect(parseCliArgs(['get', 'k'], { ...ENV, PEERKV_ICE: 'turn:h:1', PEERKV_ICE_USERNAME: 'u', PEERKV_ICE_CREDENTIAL: 'p', PEERKV_ICE_RELAY_ONLY: '1' }).connect).toMatchObject({ iceServers: [{ urls: 'turn:h:1', username: 'u', credential: 'p' }], iceTransportPolicy: 'relay' });
+    expect(parseCliArgs(['get', 'k'], ENV).connect.iceTransportPolicy).toBeUndefined();
+    expect(() => parseCliArgs(['get', 'k', '--ice', 'turn:h:1', '--ice-username', 'u'], ENV)).toThrow(/go together/);
+    expect(() => parseCliArgs(['get', 'k', '--ice', 'stun:h:1', '--ice-username', 'u', '--ice-credential', 'p'], ENV)).toThrow(/are for a turn: or turns:/);
     // Several processes of one signaling deployment: comma-separated, tried in turn.
     expect(parseCliArgs(['get', 'k', '--signaling', 'ws://a:1,ws://b:2'], ENV).connect.signaling).toEqual(['ws://a:1', 'ws://b:2']);
     expect(parseCliArgs(['split', 'k', '--operator-secret', 'flag'], { ...ENV, PEERKV_OPERATOR_SECRET: 'op' }).connect.operatorSecret).toBe('flag');

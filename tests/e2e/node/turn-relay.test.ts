@@ -2,16 +2,19 @@
  * NAT traversal (issue 15): relay-only ICE through a real TURN server, Debian's coturn, on
  * loopback. Three `peerkv-store` processes given `--ice turn:127.0.0.1:P?transport=udp
  * --ice-username U --ice-credential C --ice-relay-only` and a `PeerKV.connect` client with
- * the same server and `iceTransportPolicy: 'relay'` form one cluster, write and read. With
+ * the same server and `iceTransportPolicy: 'relay'` form one cluster, write and read, and so
+ * does `peerkv get --ice-relay-only` (TURN settings from `PEERKV_ICE*`). With
  * relay-only ICE a link has no other path than the TURN server, and coturn's log shows the
  * allocations and channel bindings for the user. Every store stops on SIGTERM with exit 0.
  *
  * Needs Debian's `coturn` (fails, does not skip, without it). Run with
  * `node tests/e2e/node/run.mjs turn-relay`.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SignalingServer } from '@peerkv/signaling';
 import { BOOTSTRAP_IDS, randomTempStoreId } from '@peerkv/store';
@@ -21,6 +24,8 @@ import { StoreProcess } from '../store-process.ts';
 import { TurnServer } from '../turn-server.ts';
 import { untilThreeVoters } from './cluster-wait.ts';
 
+const execFileAsync = promisify(execFile);
+const CLI = join(import.meta.dirname, '../../../packages/node/bin/peerkv.mjs');
 const t = codec.text;
 const s = codec.fromText;
 const cleanups: (() => unknown)[] = [];
@@ -72,6 +77,14 @@ describe('stores and a client over relay-only ICE through coturn on loopback (No
     expect(turn.successes('ALLOCATE')).toBeGreaterThanOrEqual(2 * 6);
     expect(turn.successes('CHANNEL_BIND')).toBeGreaterThanOrEqual(6);
     phase(`coturn: ${turn.successes('ALLOCATE')} allocations, ${turn.successes('CHANNEL_BIND')} channel bindings`);
+
+    // The peerkv CLI, relay-only too, from its environment.
+    const env = { ...process.env, PEERKV_CLUSTER: cluster, PEERKV_SECRET: secret, PEERKV_SIGNALING: url, PEERKV_ICE: turn.url, PEERKV_ICE_USERNAME: turn.username, PEERKV_ICE_CREDENTIAL: turn.credential };
+    const allocations = turn.successes('ALLOCATE');
+    const got = await execFileAsync(process.execPath, [CLI, 'get', 'k3', '--ice-relay-only'], { env, timeout: 30_000 });
+    expect(got.stdout.trim()).toBe('v3');
+    expect(turn.successes('ALLOCATE')).toBeGreaterThan(allocations);
+    phase('peerkv get over relay-only ICE');
 
     await kv.close();
     for (const p of [a, b, c]) p.kill('SIGTERM');

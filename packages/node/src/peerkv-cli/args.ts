@@ -47,6 +47,9 @@ connection (flags, or the environment):
   --signaling URL       PEERKV_SIGNALING   the signaling server, ws://host:port (several
                                            processes of one: comma-separated, tried in turn)
   --ice URL             PEERKV_ICE         an ICE server (repeatable; env: comma-separated)
+  --ice-username U      PEERKV_ICE_USERNAME    the username of every turn:/turns: ICE server
+  --ice-credential C    PEERKV_ICE_CREDENTIAL  its credential
+  --ice-relay-only      PEERKV_ICE_RELAY_ONLY=1  TURN relay candidates only
   --data-model M        PEERKV_DATA_MODEL  mvcc (default) or raw: the stores' data model
   --connect-timeout-ms N                   wait for the cluster at most N ms (default 20000)
   --request-timeout-ms N                   per-attempt request timeout (default 2000)
@@ -101,9 +104,9 @@ export interface CliCommand {
 }
 
 /** Flags that take a value: connection ones and command ones. */
-const VALUE_FLAGS = new Set(['cluster', 'secret', 'operator-secret', 'signaling', 'ice', 'data-model', 'connect-timeout-ms', 'request-timeout-ms', 'prefix', 'start', 'end', 'limit', 'wait-ms', 'workload', 'records', 'operations', 'concurrency', 'value-bytes', 'distribution', 'seed', 'from-ts', 'count']);
+const VALUE_FLAGS = new Set(['cluster', 'secret', 'operator-secret', 'signaling', 'ice', 'ice-username', 'ice-credential', 'data-model', 'connect-timeout-ms', 'request-timeout-ms', 'prefix', 'start', 'end', 'limit', 'wait-ms', 'workload', 'records', 'operations', 'concurrency', 'value-bytes', 'distribution', 'seed', 'from-ts', 'count']);
 /** Flags that take none. */
-const SWITCHES = new Set(['json', 'hex', 'reverse', 'pessimistic', 'resolved', 'undo']);
+const SWITCHES = new Set(['json', 'hex', 'reverse', 'pessimistic', 'resolved', 'undo', 'ice-relay-only']);
 /** Positional arguments each command takes. */
 const ARITY: Record<CliCommandName, number> = { get: 1, put: 2, del: 1, scan: 0, watch: 0, txn: 0, status: 0, members: 0, region: 1, split: 1, 'transfer-leader': 2, drain: 1, bench: 1 };
 /** Command flags each command accepts (connection and output flags go with any). */
@@ -122,7 +125,7 @@ const COMMAND_FLAGS: Record<CliCommandName, readonly string[]> = {
   drain: ['wait-ms', 'undo'],
   bench: ['workload', 'records', 'operations', 'concurrency', 'value-bytes', 'distribution', 'seed'],
 };
-const GLOBAL_FLAGS = new Set(['cluster', 'secret', 'operator-secret', 'signaling', 'ice', 'data-model', 'connect-timeout-ms', 'request-timeout-ms', 'json', 'hex']);
+const GLOBAL_FLAGS = new Set(['cluster', 'secret', 'operator-secret', 'signaling', 'ice', 'ice-username', 'ice-credential', 'ice-relay-only', 'data-model', 'connect-timeout-ms', 'request-timeout-ms', 'json', 'hex']);
 
 /** Whether the command line asks for the usage text (`-h`, `--help` or `help` as the command). */
 export function wantsCliHelp(argv: readonly string[]): boolean {
@@ -164,11 +167,19 @@ export function parseCliArgs(argv: readonly string[], env: Readonly<Record<strin
   for (const f of [...values.keys(), ...switches]) if (!allowed.has(f)) throw new CliUsageError(`${command} takes no --${f}`);
   const flags: Record<string, string> = {};
   for (const [k, v] of values) if (!GLOBAL_FLAGS.has(k)) flags[k] = v;
-  return { command, args, flags, switches, output: { json: switches.has('json'), hex: switches.has('hex') }, connect: connectionOf(values, ice, env) };
+  return { command, args, flags, switches, output: { json: switches.has('json'), hex: switches.has('hex') }, connect: connectionOf(values, ice, switches.has('ice-relay-only'), env) };
+}
+
+/** `urls` as ICE servers, the credentials (given both or neither) on the `turn:`/`turns:` ones. */
+function iceServersOf(urls: string[], username: string | undefined, credential: string | undefined): RTCIceServer[] {
+  if ((username === undefined) !== (credential === undefined)) throw new CliUsageError('--ice-username and --ice-credential go together');
+  const isTurn = (u: string) => u.startsWith('turn:') || u.startsWith('turns:');
+  if (username !== undefined && !urls.some(isTurn)) throw new CliUsageError('--ice-username and --ice-credential are for a turn: or turns: ICE server');
+  return urls.map((u) => (isTurn(u) && username !== undefined && credential !== undefined ? { urls: u, username, credential } : { urls: u }));
 }
 
 /** The connection from flags, else the environment. */
-function connectionOf(values: Map<string, string>, ice: string[], env: Readonly<Record<string, string | undefined>>): ConnectOptions {
+function connectionOf(values: Map<string, string>, ice: string[], relayOnly: boolean, env: Readonly<Record<string, string | undefined>>): ConnectOptions {
   const pick = (flag: string, variable: string): string | undefined => values.get(flag) ?? (env[variable] || undefined);
   const cluster = pick('cluster', 'PEERKV_CLUSTER');
   const secret = pick('secret', 'PEERKV_SECRET');
@@ -178,6 +189,8 @@ function connectionOf(values: Map<string, string>, ice: string[], env: Readonly<
   if (!signaling) throw new CliUsageError('no signaling server: pass --signaling or set PEERKV_SIGNALING');
   if (!secret) throw new CliUsageError('no secret: pass --secret or set PEERKV_SECRET');
   const iceUrls = ice.length > 0 ? ice : (env.PEERKV_ICE ?? '').split(',').filter((u) => u !== '');
+  const iceServers = iceServersOf(iceUrls, pick('ice-username', 'PEERKV_ICE_USERNAME'), pick('ice-credential', 'PEERKV_ICE_CREDENTIAL'));
+  const iceTransportPolicy = relayOnly || env.PEERKV_ICE_RELAY_ONLY === '1' ? { iceTransportPolicy: 'relay' as const } : {};
   const dataModel = pick('data-model', 'PEERKV_DATA_MODEL') ?? 'mvcc';
   if (dataModel !== 'mvcc' && dataModel !== 'raw') throw new CliUsageError(`--data-model is mvcc or raw, got '${dataModel}'`);
   const connectTimeoutMs = values.has('connect-timeout-ms') ? intFlag('connect-timeout-ms', values.get('connect-timeout-ms'), 1, 300_000) : undefined;
@@ -187,7 +200,8 @@ function connectionOf(values: Map<string, string>, ice: string[], env: Readonly<
     secret,
     // Several processes of one deployment (`peerkv-signaling --redis`): tried in turn.
     signaling: signaling.includes(',') ? signaling.split(',') : signaling,
-    iceServers: iceUrls.map((urls) => ({ urls })),
+    iceServers,
+    ...iceTransportPolicy,
     dataModel,
     ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
     ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
