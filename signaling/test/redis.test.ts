@@ -6,7 +6,10 @@
  * and heals when Redis returns. Fails (does not skip) without `redis-server`.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseArgs, readEnvelope, SignalingServer, writeEnvelope } from '../src/index.ts';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs, readEnvelope, redactRedisUrl, SignalingServer, writeEnvelope } from '../src/index.ts';
 import { RedisServer, SignalingProcess } from '../../tests/e2e/redis-server.ts';
 import { until as eventually } from '../../tests/e2e/until.ts';
 import { RawClient, until } from './helpers.ts';
@@ -37,6 +40,25 @@ describe('envelope and flags', () => {
     const text = '{"type":"publish","topic":"t","data":"a\\nb"}';
     expect(readEnvelope(writeEnvelope({ origin: 'abc', connection: 7, text }))).toEqual({ origin: 'abc', connection: 7, text });
     for (const bad of ['', 'no newline', `2 abc 7\n${text}`, `1 abc\n${text}`, `1 a b 7\n${text}`, `1 abc -1\n${text}`, `1 abc 7 8\n${text}`, `1 ${'x'.repeat(80)} 7\n${text}`]) expect(readEnvelope(bad)).toBeNull();
+  });
+
+  it('never shows a Redis password', () => {
+    expect(redactRedisUrl('redis://user:hunter2@127.0.0.1:6379/0')).toBe('redis://user:***@127.0.0.1:6379/0');
+    expect(redactRedisUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    expect(redactRedisUrl('::nonsense')).toBe('(unparsable URL)');
+  });
+
+  it('fails, saying how to install it, where redis-server is missing', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'peerkv-no-redis-'));
+    symlinkSync('/bin/sh', join(bin, 'sh'));
+    const path = process.env.PATH;
+    process.env.PATH = bin;
+    try {
+      await expect(RedisServer.start()).rejects.toThrow(/redis-server is not installed: .*apt-get install -y redis-server/);
+    } finally {
+      process.env.PATH = path;
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it('parses --redis, --redis-prefix and --redis-pending-bytes', () => {
