@@ -6,7 +6,8 @@
  *
  * Redis is a helper, never a dependency of local delivery: the server relays a publish to its
  * own subscribers first and hands it here too. While Redis is away, publishes wait in a queue
- * bounded in bytes (`pendingBytesMax`; past it they are dropped and counted), both connections
+ * bounded in bytes together with those sent and not yet answered (`pendingBytesMax`; past it
+ * they are dropped and counted), both connections
  * reconnect with capped exponential backoff, and on their return the channels are subscribed
  * again and the queue is sent. Every failure is a `SignalingRedisError`, counted by kind and
  * logged when it differs from the last one: the process never stops for Redis.
@@ -22,7 +23,10 @@ export interface RedisLinkOptions {
   url: string;
   /** Channel name prefix (default `peerkv-signaling:`): deployments sharing one Redis pick their own. */
   channelPrefix?: string;
-  /** Bytes of publishes kept while Redis is away (default 1 MiB); more are dropped (`queueFull`). */
+  /**
+   * Bytes of publishes waiting for Redis (default 1 MiB): queued while it is away, or sent and
+   * not yet answered (a slow Redis); past it publishes are dropped (`queueFull`).
+   */
   pendingBytesMax?: number;
   /** First reconnect delay (default 100 ms); doubles per failed attempt. */
   reconnectDelayMsMin?: number;
@@ -60,7 +64,7 @@ export class SignalingRedisError extends Error {
 
 /** Why a publish between processes was dropped. */
 export type RedisLinkDropReason =
-  /** Redis away and `pendingBytesMax` queued already. */
+  /** `pendingBytesMax` waiting already (Redis away, or slow to answer). */
   | 'queueFull'
   /** Redis refused or lost the PUBLISH. */
   | 'publishFailed'
@@ -85,7 +89,7 @@ export interface RedisLinkMetrics {
   publishesReceived: number;
   /** Times the link came back after it was lost. */
   reconnects: number;
-  /** Bytes of publishes waiting for Redis. */
+  /** Bytes of publishes waiting for Redis (queued, or sent and not yet answered). */
   pendingBytes: number;
   pendingBytesMax: number;
   dropped: Record<RedisLinkDropReason, number>;
@@ -128,7 +132,10 @@ export class RedisLink {
   private sub: Redis | null = null;
   private readonly topics = new Set<string>();
   private readonly pending: Pending[] = [];
-  private pendingBytes = 0;
+  /** Bytes in `pending`. */
+  private queuedBytes = 0;
+  /** Bytes sent and not yet answered. */
+  private inflightBytes = 0;
   private connected = false;
   private everConnected = false;
   private closed = false;
@@ -203,13 +210,13 @@ export class RedisLink {
   publish(topic: string, connection: number, text: string): void {
     const message = writeEnvelope({ origin: this.serverId, connection, text });
     const p = { channel: this.channel(topic), message, bytes: Buffer.byteLength(message) };
-    if (this.connected) return this.send(p);
-    if (this.pendingBytes + p.bytes > this.o.pendingBytesMax) {
+    if (this.queuedBytes + this.inflightBytes + p.bytes > this.o.pendingBytesMax) {
       this.counters.dropped.queueFull++;
       return;
     }
+    if (this.connected) return this.send(p);
     this.pending.push(p);
-    this.pendingBytes += p.bytes;
+    this.queuedBytes += p.bytes;
   }
 
   /** Current counters. */
@@ -222,7 +229,7 @@ export class RedisLink {
       ...this.counters,
       dropped: { ...this.counters.dropped },
       errors: { ...this.counters.errors },
-      pendingBytes: this.pendingBytes,
+      pendingBytes: this.queuedBytes + this.inflightBytes,
       pendingBytesMax: this.o.pendingBytesMax,
     };
   }
@@ -236,7 +243,7 @@ export class RedisLink {
   close(): void {
     this.closed = true;
     this.pending.length = 0;
-    this.pendingBytes = 0;
+    this.queuedBytes = 0;
     for (const c of [this.pub, this.sub]) c?.disconnect();
     this.connected = false;
   }
@@ -246,9 +253,14 @@ export class RedisLink {
   }
 
   private send(p: Pending): void {
+    this.inflightBytes += p.bytes;
     this.pub!.publish(p.channel, p.message).then(
-      () => void this.counters.publishesSent++,
+      () => {
+        this.inflightBytes -= p.bytes;
+        this.counters.publishesSent++;
+      },
       (e: unknown) => {
+        this.inflightBytes -= p.bytes;
         this.counters.dropped.publishFailed++;
         this.fail('publish', e);
       },
@@ -272,8 +284,8 @@ export class RedisLink {
     this.everConnected = true;
     this.lastLogged = '';
     this.h.log(`peerkv-signaling: redis: connected to ${redactRedisUrl(this.o.url)} as ${this.serverId}${this.pending.length > 0 ? `, sending ${this.pending.length} waiting publishes` : ''}`);
+    this.queuedBytes = 0;
     for (const p of this.pending.splice(0)) this.send(p);
-    this.pendingBytes = 0;
   }
 
   private onMessage(channel: string, message: string): void {

@@ -58,6 +58,11 @@ export class LoggedProcess {
     throw new Error(`timed out waiting for ${what}; output: ${this.lines.join(' | ')}`);
   }
 
+  /** Sends `signal` (SIGSTOP freezes it: connections stay open, nothing is answered). */
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
   /** Sends `signal` and waits for the exit (no-op once exited). */
   async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
