@@ -8,6 +8,7 @@ import { META_CF, dedupPrefix, prefixEnd } from './keys.ts';
 
 const encoder = new TextEncoder();
 import type { RegionDigest, StoreStatus } from './options.ts';
+import { cdcBuffersIfAny } from './txn/cdc-buffer.ts';
 
 /**
  * Each initialized data region's applied index, epoch and a hash of its data and dedup
@@ -54,6 +55,7 @@ export function storeStatus(ctx: StoreContext): StoreStatus {
     counters: { ...ctx.counters },
     refused: { ...ctx.refused },
     ...(ctx.snapshotTransfer ? { snapshotTransfer: { ...ctx.snapshotTransfer, refused: { ...ctx.snapshotTransfer.refused }, applying: ctx.snapshotTransfer.applying.map((a) => ({ ...a })) } } : {}),
+    ...cdcStatus(ctx),
     ...(ctx.fatal ? { stoppedReason: String((ctx.fatal as Error).stack ?? ctx.fatal) } : {}),
     regions: [...ctx.peers.values()]
       .sort((a, b) => a.regionId - b.regionId)
@@ -98,4 +100,9 @@ class Fnv64 {
   hex(): string {
     return this.a.toString(16).padStart(8, '0') + this.b.toString(16).padStart(8, '0');
   }
+}
+
+function cdcStatus(ctx: StoreContext): Pick<StoreStatus, 'cdc'> {
+  const b = cdcBuffersIfAny(ctx);
+  return b === undefined ? {} : { cdc: { regions: b.regions, ...b.counters } };
 }

@@ -45,6 +45,12 @@ export interface StoreTestMutations {
    */
   cdcWatermarkAhead?: boolean;
   /**
+   * The change feed answers from its live buffer whatever the pull's fromTs, also below the
+   * buffer's floor (`--txn --mutation cdcBufferIgnoresFloor`): a watcher misses the commits
+   * applied before the buffer began.
+   */
+  cdcBufferIgnoresFloor?: boolean;
+  /**
    * A replica read does not wait until its replica applied the leader's index: a lagging
    * follower answers from an older state at a newer ts (`--txn --mutation replicaReadSkipsCatchUp`).
    */

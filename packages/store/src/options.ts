@@ -268,6 +268,12 @@ export interface StoreStatus {
   refused?: Record<string, number>;
   /** Chunked snapshot transfers (see `SnapshotTransferStatus`). */
   snapshotTransfer?: SnapshotTransferStatus;
+  /**
+   * The change feed's live buffers (`txn/cdc-buffer.ts`), once this store served a pull:
+   * regions buffered now, pages answered from a buffer and by scanning the engine, buffers
+   * begun and dropped. In-process only: not sent over RPC.
+   */
+  cdc?: { regions: number; pagesFromBuffer: number; pagesScanned: number; buffersBegun: number; buffersDropped: number };
   regions: {
     regionId: number;
     peerId: number;

@@ -10,7 +10,7 @@ import { addCounts, counts } from './cli-cluster.ts';
 import { runTxnSeed, type TxnMutations, type TxnSeedResult, type TxnSimOptions } from './txn-run.ts';
 
 /** The deliberate bugs `--txn` can turn on; each must be caught. */
-export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks', 'replicaReadSkipsCatchUp', 'replicaReadSkipsMaxTs', 'pessimisticLockIgnoresConflict', 'localReadSkipsCatchUp', 'queuedIgnoresReadTs', 'cdcSkipDeletes', 'cdcWatermarkAhead'] as const;
+export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks', 'replicaReadSkipsCatchUp', 'replicaReadSkipsMaxTs', 'pessimisticLockIgnoresConflict', 'localReadSkipsCatchUp', 'queuedIgnoresReadTs', 'cdcSkipDeletes', 'cdcWatermarkAhead', 'cdcBufferIgnoresFloor'] as const;
 export type TxnMutationName = (typeof TXN_MUTATIONS)[number];
 
 export interface TxnCliArgs {
@@ -86,7 +86,7 @@ export function txnMutationOptions(name: TxnMutationName | undefined): Partial<T
   if (name === 'localReadSkipsCatchUp') return { cluster: { mutations: { store: { localReadSkipsCatchUp: true } } } };
   if (name === 'replicaReadSkipsCatchUp' || name === 'replicaReadSkipsMaxTs') return { cluster: { mutations: { store: { [name]: true } } } };
   // Store mutations of the change feed: delete events dropped, or a watermark past the resolved ts.
-  if (name === 'cdcSkipDeletes' || name === 'cdcWatermarkAhead') return { cluster: { mutations: { store: { [name]: true } } } };
+  if (name === 'cdcSkipDeletes' || name === 'cdcWatermarkAhead' || name === 'cdcBufferIgnoresFloor') return { cluster: { mutations: { store: { [name]: true } } } };
   const m: TxnMutations = { [name]: true };
   return name === 'gcPastReader' ? { txnMutations: m, gc: true } : { txnMutations: m };
 }

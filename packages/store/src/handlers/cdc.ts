@@ -40,7 +40,8 @@ import { compareKeys } from '@peerkv/pd';
 import { sleepOn } from '@peerkv/proto';
 import { RegionPeer, type Result } from '../peer.ts';
 import { StoreRequestError, type RequestOf } from '../request-types.ts';
-import { incrementalScan } from '../txn/cdc-scan.ts';
+import { cdcBuffers } from '../txn/cdc-buffer.ts';
+import { incrementalScan, pageFromRecords } from '../txn/cdc-scan.ts';
 import { checkKey, checkTs, checkUint } from '../txn/check.ts';
 import type { TxnAnswer, TxnCdcResult, TxnError } from '../txn/types.ts';
 import type { Handler, HandlerEnv } from './handler.ts';
@@ -121,15 +122,38 @@ export const handleTxnCdcPull: Handler<'txnCdcPull'> = async (env, q, o) => {
   }
 };
 
-/** The page of (fromTs, resolvedTs] ∩ region, from a snapshot taken now (after `resolvedTs` was read). */
+/**
+ * The page of (fromTs, resolvedTs] ∩ region: from the region's live buffer when fromTs is at
+ * or above its floor for the range (`txn/cdc-buffer.ts` says why that is the same page), else
+ * from a snapshot taken now (after `resolvedTs` was read, and after the buffer began), which
+ * also sets the buffer's floor for the range.
+ */
 async function pullPage(env: HandlerEnv, q: RequestOf<'txnCdcPull'>, peer: RegionPeer, resolvedTs: bigint): Promise<CdcAnswer> {
   const range = clamp(q, peer.region);
   if (range === undefined) return { ok: true, value: { ok: true, value: { events: [], resolvedTs, more: false } } };
   // (A cursor's commitTs is fromTs + 1 ≤ resolvedTs: its page is read now.)
   const limits = { eventsMax: q.eventsMax, bytesMax: q.bytesMax };
   const scanned = { ...range, fromTs: q.fromTs, toTs: resolvedTs, ...(q.cursor === undefined ? {} : { cursor: q.cursor }) };
-  const r = await onSnapshot(env.ctx.engine, (snap) => incrementalScan(snap, scanned, limits));
-  if (!r.ok) return r;
-  const page = env.ctx.mutations.cdcSkipDeletes ? { ...r.value, events: r.value.events.filter((e) => e.type !== 'delete') } : r.value;
+  const buffers = cdcBuffers(env.ctx);
+  const buffer = buffers.forPull(peer, peer.raw.status().term, env.ctx.timers.now());
+  const floor = buffer.floorFor(range);
+  let page: TxnCdcResult | undefined;
+  if (env.ctx.mutations.cdcBufferIgnoresFloor || (floor !== undefined && q.fromTs >= floor)) {
+    page = await pageFromRecords(env.ctx.engine, buffer.changes(range, q.fromTs, resolvedTs, q.cursor), scanned, limits);
+    if (page !== undefined) buffers.counters.pagesFromBuffer++;
+  }
+  if (page === undefined) {
+    // The floor: the largest ts of the range's records this snapshot holds and the buffer does not.
+    let outside = 0n;
+    const seen = (key: Uint8Array, ts: bigint): void => {
+      if (ts > outside && !buffer.has(key, ts)) outside = ts;
+    };
+    const r = await onSnapshot(env.ctx.engine, (snap) => incrementalScan(snap, scanned, limits, seen));
+    if (!r.ok) return r;
+    buffer.addFloor(range, outside);
+    buffers.counters.pagesScanned++;
+    page = r.value;
+  }
+  if (env.ctx.mutations.cdcSkipDeletes) page = { ...page, events: page.events.filter((e) => e.type !== 'delete') };
   return { ok: true, value: { ok: true, value: page } };
 }

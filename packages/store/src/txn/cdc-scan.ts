@@ -35,7 +35,7 @@ export interface CdcPageLimits {
 }
 
 /** A candidate event before its value is read. */
-interface Candidate {
+export interface Candidate {
   key: Uint8Array;
   commitTs: Timestamp;
   kind: 'put' | 'delete';
@@ -82,8 +82,8 @@ function pastCursor(c: Candidate, cursor: CdcCursor | undefined): boolean {
   return cursor === undefined || c.commitTs !== cursor.commitTs || compareBytes(c.key, cursor.key) > 0;
 }
 
-/** Walks the write cf of the range and offers every candidate to `into`. */
-async function collect(cfs: CfReader, q: CdcScanRange, into: SmallestCandidates): Promise<void> {
+/** Walks the write cf of the range and offers every candidate to `into`; `seen` sees every record visited (each key's newest among them). */
+async function collect(cfs: CfReader, q: CdcScanRange, into: SmallestCandidates, seen?: (key: Uint8Array, ts: Timestamp) => void): Promise<void> {
   const end = q.end === undefined ? undefined : encodeKey(q.end);
   let from: Uint8Array | undefined = encodeKey(q.start);
   while (from !== undefined) {
@@ -91,6 +91,7 @@ async function collect(cfs: CfReader, q: CdcScanRange, into: SmallestCandidates)
     from = undefined;
     for await (const pair of cfs.scan(CF_WRITE, options)) {
       const { key, ts } = decodeMvccKey(pair.key);
+      seen?.(key, ts);
       if (ts > q.toTs) continue;
       if (ts <= q.fromTs) {
         // This key's older versions are all at or below fromTs: go on past the key.
@@ -105,10 +106,11 @@ async function collect(cfs: CfReader, q: CdcScanRange, into: SmallestCandidates)
   }
 }
 
-/** The event of a candidate, its value read from `default` when it is not short. */
-async function eventOf(cfs: CfReader, c: Candidate): Promise<CdcEvent> {
+/** The event of a candidate, its value read from `default` when it is not short (missing: undefined if `missingIsUndefined`, else corrupt data). */
+async function eventOf(cfs: CfReader, c: Candidate, missingIsUndefined: boolean): Promise<CdcEvent | undefined> {
   if (c.kind === 'delete') return { type: 'delete', key: c.key, commitTs: c.commitTs };
   const value = c.shortValue ?? (await cfs.get(CF_DEFAULT, encodeMvccKey(c.key, c.startTs)));
+  if (value === undefined && missingIsUndefined) return undefined;
   // A committed put's long value is written with its lock and kept while its record is: its absence is corrupt data.
   if (value === undefined) throw new Error(`cdc: the long value of a put committed at ${c.commitTs} is missing`);
   return { type: 'put', key: c.key, value, commitTs: c.commitTs };
@@ -119,14 +121,34 @@ export function cdcEventBytes(e: CdcEvent): number {
   return e.key.length + (e.type === 'put' ? e.value.length : 0) + 16;
 }
 
-/** One page of the range's committed changes (see the module comment). */
-export async function incrementalScan(cfs: CfReader, q: CdcScanRange, limits: CdcPageLimits): Promise<TxnCdcResult> {
+/**
+ * One page of the range's committed changes (see the module comment). `seen` sees every
+ * `write` record the walk visits, which includes the newest record of every key in the range.
+ */
+export async function incrementalScan(cfs: CfReader, q: CdcScanRange, limits: CdcPageLimits, seen?: (key: Uint8Array, ts: Timestamp) => void): Promise<TxnCdcResult> {
   const best = new SmallestCandidates(limits.eventsMax + 1);
-  await collect(cfs, q, best);
+  await collect(cfs, q, best, seen);
+  return (await pageOf(cfs, best, q, limits))!;
+}
+
+/**
+ * The same page from records already at hand (the change feed's buffer: `cdc-buffer.ts`), in
+ * any order, each in the range, in (fromTs, toTs] and past the cursor; long values are read
+ * from `cfs`. Undefined when a long value is missing (GC took the version meanwhile: the
+ * caller scans instead, which answers as a scan does).
+ */
+export async function pageFromRecords(cfs: CfReader, records: Iterable<Candidate>, q: CdcScanRange, limits: CdcPageLimits): Promise<TxnCdcResult | undefined> {
+  const best = new SmallestCandidates(limits.eventsMax + 1);
+  for (const c of records) best.offer(c);
+  return pageOf(cfs, best, q, limits, true);
+}
+
+async function pageOf(cfs: CfReader, best: SmallestCandidates, q: CdcScanRange, limits: CdcPageLimits, missingIsUndefined = false): Promise<TxnCdcResult | undefined> {
   const events: CdcEvent[] = [];
   let bytes = 0;
   for (const c of best.kept.slice(0, limits.eventsMax)) {
-    const e = await eventOf(cfs, c);
+    const e = await eventOf(cfs, c, missingIsUndefined);
+    if (e === undefined) return undefined;
     const size = cdcEventBytes(e);
     if (events.length > 0 && bytes + size > limits.bytesMax) break;
     events.push(e);
