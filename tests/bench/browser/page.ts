@@ -19,7 +19,7 @@ const OPENERS: Record<Exclude<SystemId, 'peerkv-webrtc3'>, Opener> = {
   'dexie-strict': dexieSystem('strict'),
   rxdb: rxdbSystem,
   yjs: yjsSystem,
-  // The defaults a page gets from `openBrowser()`: mvcc, a 3 s bootstrap probe, strict writes.
+  // The defaults a page gets from `openBrowser()`: mvcc, strict writes, no signaling (so no bootstrap probe).
   'peerkv-one': peerkvSystem({}),
   'peerkv-embedded3': peerkvSystem({ embedded: true }),
 };

@@ -217,7 +217,7 @@ function report(run: BenchRun): void {
     `browser bench: ${c.rounds} round(s); per round ${c.writes} sequential awaited 100-byte writes, ${c.writers} writers x ${c.writesPerWriter}, ${c.reads} reads, one ${c.batchKeys}-put batch, one scan;` +
       ` medians with (min–max) over rounds; netns=${loopbackOnly() ? 'loopback-only' : 'host'}; page=${run.dev ? 'dev server (unbundled)' : 'production build'}`,
   );
-  out.push('create: a fresh database opened until its first read answered (PeerKV one store: its 3 s bootstrap probe; 3 browsers: the last store joined until it served a write); reopen: closed, then opened until a read of a written key answered');
+  out.push('create: a fresh database opened until its first read answered (PeerKV one store: created at once, no member can exist without signaling; 3 browsers: the last store joined until it served a write); reopen: closed, then opened until a read of a written key answered');
   out.push("reads: PeerKV's linearizable (follower, stale beside); Yjs reads its in-memory Y.Doc, and RxDB's findOne by id is at times served by its document cache");
   out.push(table(run));
   const rows = run.systems.filter((x) => x.rounds.length < c.rounds);

@@ -13,6 +13,7 @@ import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
 import * as Y from 'yjs';
 import { IndexeddbPersistence } from 'y-indexeddb';
 import { openBrowser, type BrowserPeerKV, type OpenBrowserOptions } from 'peerkv/browser';
+import { lockReleased } from '../../e2e/browser/fixture/lock-released.ts';
 
 /** What the workloads call. */
 export interface KvSystem {
@@ -142,17 +143,6 @@ export const yjsSystem: Opener = async (name) => {
     },
   };
 };
-
-/** Resolves once no tab holds `lock` (a closed PeerKV's host has drained and let go). */
-async function lockReleased(lock: string, timeoutMs: number): Promise<void> {
-  const until = performance.now() + timeoutMs;
-  while (performance.now() < until) {
-    const q = await navigator.locks.query();
-    if (!q.held?.some((l) => l.name === lock)) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`lock ${lock} still held after ${timeoutMs} ms`);
-}
 
 /** Wait for a closed handle's host lock, ms. */
 const CLOSE_RELEASE_MS_MAX = 10_000;

@@ -18,13 +18,14 @@
 import type { ReplicaRead } from '../txn/routing.ts';
 import { ForwardingEngine, type KvEngine, type WriteBatch, type WriteOptions } from '@peerkv/storage';
 import type { ScheduleConfig } from '@peerkv/pd';
-import { STORE_CFS, isTempStoreId, storeColumnFamilies, startNetworkStore, type NetworkStore, type NetworkStoreOptions, type Store } from '@peerkv/store';
+import { STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
 import {
   BroadcastChannelTransport,
   CompositeTransport,
   WebRtcTransport,
   deriveClusterKeys,
   deriveOperatorKey,
+  PBKDF2_ITERATIONS,
   type ClusterKeys,
   type PartitionableTransport,
   type PeerFactory,
@@ -38,6 +39,8 @@ import { splitRegionAt } from '../remote/split-region.ts';
 import { BrowserKvError, HOOK_OPS, TXN_LOCKS_COUNTED_MAX, snapshotProgress, type ClusterStatus, type HookRequest, type KvRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
 import { RequestLedger, serveData, type DataRequest } from './serve-request.ts';
 import { TabWriter } from './tab-writes.ts';
+import { bootstrapProbeMsFor } from './bootstrap-probe.ts';
+import { offlineQueueDatabaseName } from './offline-queue-idb.ts';
 
 /** Default per-attempt request timeout of the Worker's client, ms. */
 export const NET_REQUEST_TIMEOUT_MS_DEFAULT = 2000;
@@ -53,6 +56,8 @@ export const SLOW_DISK_MS_MAX = 10_000;
 export const DRAIN_GRACE_MS_MAX = 2000;
 /** Poll period while waiting for leaderships to move, ms. */
 export const DRAIN_POLL_MS = 20;
+/** Most PBKDF2 iterations `pbkdf2Iterations` accepts (10x the default: each costs an open). */
+export const PBKDF2_ITERATIONS_MAX = 10 * PBKDF2_ITERATIONS;
 /** Signaling servers one store may use. */
 export const SIGNALING_URLS_MAX = 4;
 /** First wait before opening the store again after a failed open, ms (doubles per failure). */
@@ -66,6 +71,14 @@ export interface NetHostOptions {
   cluster: string;
   /** Shared secret of the cluster (seals signaling, authenticates every link). */
   secret: string;
+  /**
+   * PBKDF2 iterations of a passphrase `secret` and `operatorSecret` (default
+   * `PBKDF2_ITERATIONS`, at most `PBKDF2_ITERATIONS_MAX`). Every store of a cluster must use the
+   * same. `openBrowser` passes 1 for the built-in secret of a cluster opened without one, which
+   * anyone can compute from the cluster name: stretching it protects nothing, and its three
+   * PBKDF2 blocks at the default took about 0.8 s of every open.
+   */
+  pbkdf2Iterations?: number;
   /** The operator secret admin requests are signed and checked with (`deriveOperatorKey`; default: `secret`). */
   operatorSecret?: string;
   /** Signaling server URLs (`ws://…`); none: only stores of this browser profile (BroadcastChannel). */
@@ -117,6 +130,12 @@ export interface NetHostDeps {
   peerFactory?: PeerFactory;
   /** Monotonic ms clock. */
   now: () => number;
+  /**
+   * The names of the profile's IndexedDB databases (`indexedDB.databases()`); absent or
+   * undefined where they cannot be listed. Lets a new lone store skip its bootstrap probe
+   * (`bootstrap-probe.ts`).
+   */
+  databaseNames?: () => Promise<string[] | undefined>;
 }
 
 /** PD's stores and regions as `store`'s PD replica has applied them (empty without a replica). */
@@ -206,7 +225,13 @@ export class NetHost {
     if (!Array.isArray(o.signaling) || o.signaling.length > SIGNALING_URLS_MAX || o.signaling.some((u) => !/^wss?:\/\//.test(u))) {
       throw new BrowserKvError('InvalidArgument', `signaling must be at most ${SIGNALING_URLS_MAX} ws:// or wss:// URLs`);
     }
-    const h = new NetHost(o, deps, await deriveClusterKeys(o.cluster, o.secret), await deriveOperatorKey(o.cluster, o.operatorSecret ?? o.secret));
+    const iterations = o.pbkdf2Iterations ?? PBKDF2_ITERATIONS;
+    if (!Number.isInteger(iterations) || iterations < 1 || iterations > PBKDF2_ITERATIONS_MAX) {
+      throw new BrowserKvError('InvalidArgument', `pbkdf2Iterations must be an integer in [1, ${PBKDF2_ITERATIONS_MAX}]`);
+    }
+    // Both derivations at once: WebCrypto runs them off this thread.
+    const [keys, operatorKey] = await Promise.all([deriveClusterKeys(o.cluster, o.secret, iterations), deriveOperatorKey(o.cluster, o.operatorSecret ?? o.secret, iterations)]);
+    const h = new NetHost(o, deps, keys, operatorKey);
     const t0 = deps.now();
     try {
       await h.start();
@@ -270,7 +295,8 @@ export class NetHost {
         engine,
         clusterId: this.o.cluster,
         bootstrap: 'auto',
-        bootstrapProbeMs: this.o.bootstrapProbeMs ?? NET_BOOTSTRAP_PROBE_MS_DEFAULT,
+        // A store with an identity restarts without a probe; an empty one probes unless alone.
+        bootstrapProbeMs: (await Store.readIdentity(engine)) ? 0 : await this.bootstrapProbeMs(),
         address: this.o.address,
         labels: this.o.labels ?? {},
         store: {
@@ -308,6 +334,14 @@ export class NetHost {
     // A restart elects at once where it can; where no quorum is up, the regions keep
     // campaigning by themselves (PreVote) until enough voters are back. Nothing waits here.
     if (net.started === 'restarted') for (const id of store.regionIds()) store.campaign(id);
+  }
+
+  /** The probe this empty store needs (`bootstrap-probe.ts`), ms. */
+  private async bootstrapProbeMs(): Promise<number> {
+    const probeMs = this.o.bootstrapProbeMs ?? NET_BOOTSTRAP_PROBE_MS_DEFAULT;
+    const names = this.o.signaling.length === 0 ? await this.deps.databaseNames?.().catch(() => undefined) : undefined;
+    const ownDatabases = [netDatabaseName(this.o.cluster, this.o.storeName), offlineQueueDatabaseName(this.o.cluster, this.o.storeName)];
+    return bootstrapProbeMsFor({ cluster: this.o.cluster, ownDatabases, signaling: this.o.signaling, probeMs }, names);
   }
 
   /** The running parts, or `Unavailable` while the store is stopped or not open yet. */

@@ -41,6 +41,8 @@ export const HOST_PROBE_MS_DEFAULT = 500;
 
 /** Secret of a cluster opened without one: enough for the stores of one profile, which trust the origin. */
 const LOCAL_SECRET_PREFIX = 'peerkv-local-secret:';
+/** PBKDF2 iterations of that secret: anyone can compute it, so stretching it protects nothing. */
+const LOCAL_SECRET_PBKDF2_ITERATIONS = 1;
 /** Default wait, when a host leaves, for its store's leaderships to move to other stores, ms. */
 export const DRAIN_GRACE_MS_DEFAULT = 500;
 /** After this long hidden, a host marks its store draining so PD moves leaders away, ms. */
@@ -660,6 +662,8 @@ export class BrowserPeerKV {
       mode: 'net',
       cluster: this.cluster,
       secret: this.o.secret ?? `${LOCAL_SECRET_PREFIX}${this.cluster}`,
+      // The built-in secret is no secret (the cluster name gives it): no stretching.
+      ...(this.o.secret === undefined ? { pbkdf2Iterations: LOCAL_SECRET_PBKDF2_ITERATIONS } : {}),
       signaling,
       storeName: this.storeName,
       address: `browser:${deviceId()}/${this.storeName}`,

@@ -8,4 +8,10 @@ import { IdbEngine } from '@peerkv/storage';
 import { bridgedPeerFactory } from '@peerkv/transport';
 import { createWorkerApi } from './worker-api.ts';
 
-Comlink.expose(createWorkerApi({ openEngine: (name, columnFamilies) => IdbEngine.open({ name, columnFamilies }), peersOver: (port) => bridgedPeerFactory(port) }));
+/** The profile's database names, or undefined where `indexedDB.databases()` is missing or fails. */
+async function databaseNames(): Promise<string[] | undefined> {
+  if (typeof indexedDB.databases !== 'function') return undefined;
+  return (await indexedDB.databases()).flatMap((d) => (d.name ? [d.name] : []));
+}
+
+Comlink.expose(createWorkerApi({ openEngine: (name, columnFamilies) => IdbEngine.open({ name, columnFamilies }), peersOver: (port) => bridgedPeerFactory(port), databaseNames }));

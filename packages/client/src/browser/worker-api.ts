@@ -6,7 +6,7 @@
  */
 import type { PeerFactory } from '@peerkv/transport';
 import { EmbeddedCluster, type EmbeddedClusterOptions } from './embedded-cluster.ts';
-import { NetHost, type NetHostOptions } from './net-host.ts';
+import { NetHost, type NetHostDeps, type NetHostOptions } from './net-host.ts';
 import { toWireError, type KvRequest, type Reply } from './protocol.ts';
 
 /** The options that cross from the page (structured-cloneable): which runtime, and its settings. */
@@ -35,6 +35,8 @@ export interface WorkerDeps {
   openEngine: EmbeddedClusterOptions['openEngine'];
   /** Peers over `port` (the page side runs `servePeers`); absent: WebRTC transports use the global peer maker. */
   peersOver?: (port: MessagePort) => PeerFactory;
+  /** The profile's IndexedDB database names (see `NetHostDeps.databaseNames`). */
+  databaseNames?: NetHostDeps['databaseNames'];
 }
 
 type Hosted = EmbeddedCluster | NetHost;
@@ -58,7 +60,7 @@ export function createWorkerApi(deps: WorkerDeps | WorkerDeps['openEngine']): Wo
           const { mode: _, ...net } = o;
           const capacityBytes = net.capacityBytes ?? (await estimate().catch(() => undefined))?.quotaBytes;
           const peerFactory = peerPort && d.peersOver ? d.peersOver(peerPort) : undefined;
-          hosted = await NetHost.open({ ...net, ...(capacityBytes ? { capacityBytes } : {}) }, { openEngine: d.openEngine, now, ...(peerFactory ? { peerFactory } : {}) });
+          hosted = await NetHost.open({ ...net, ...(capacityBytes ? { capacityBytes } : {}) }, { openEngine: d.openEngine, now, ...(peerFactory ? { peerFactory } : {}), ...(d.databaseNames ? { databaseNames: d.databaseNames } : {}) });
         } else {
           const { mode: _, ...embedded } = o;
           hosted = await EmbeddedCluster.open({ ...embedded, openEngine: d.openEngine, now });

@@ -132,7 +132,9 @@ export async function startNetworkStore(o: NetworkStoreOptions): Promise<Network
   if (ident) return open(o, ident.storeId, 'restarted');
   if (o.bootstrap === 'auto') {
     const tempId = o.tempStoreId ?? randomTempStoreId();
-    const seen = await probe(o, o.bootstrapProbeMs ?? AUTO_BOOTSTRAP_PROBE_MS_DEFAULT, tempId);
+    const probeMs = o.bootstrapProbeMs ?? AUTO_BOOTSTRAP_PROBE_MS_DEFAULT;
+    // A probe of 0 ms hears nothing: the caller knows no member can exist (nothing to open).
+    const seen = probeMs > 0 ? await probe(o, probeMs, tempId) : { members: [], probers: [] };
     if (seen.members.length === 0 && seen.probers.every((id) => id > tempId)) return bootstrap(o);
     // Join under the probe's id: a prober still listening must not mistake this joiner for a
     // smaller prober (then nobody would create the cluster).
