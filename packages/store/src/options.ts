@@ -29,6 +29,9 @@ export const STALE_CHECK_HIBERNATING_FACTOR = 10;
 /** Keys counted per region for heartbeats and split-key choice. */
 export const REGION_KEYS_COUNT_MAX = 200_000;
 
+/** PD heartbeats a written region's size and key count are reused for before they are counted again (unwritten: until it is). */
+export const REGION_SIZE_RECOUNT_HEARTBEATS = 4;
+
 /** Vote requests kept for regions a pending split will create here (see `Store.pendingVotes`). */
 export const PENDING_VOTES_MAX = 256;
 

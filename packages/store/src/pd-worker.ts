@@ -11,7 +11,7 @@ import { DAMAGED_REGIONS_MAX } from '@peerkv/proto';
 import { storedKeyRange, userKeyOf } from './data-model.ts';
 import { inJointConfig } from './apply.ts';
 import { DATA_CF } from './keys.ts';
-import { PENDING_REPLICA_SILENT_HEARTBEATS, REGION_KEYS_COUNT_MAX, STALE_CHECK_HEARTBEATS, STALE_CHECK_HIBERNATING_FACTOR } from './options.ts';
+import { PENDING_REPLICA_SILENT_HEARTBEATS, REGION_KEYS_COUNT_MAX, REGION_SIZE_RECOUNT_HEARTBEATS, STALE_CHECK_HEARTBEATS, STALE_CHECK_HIBERNATING_FACTOR } from './options.ts';
 import type { PdClient } from './pd-client.ts';
 import type { PdService } from './pd-service.ts';
 import { ok, type RegionPeer, type Result } from './peer.ts';
@@ -148,6 +148,43 @@ export class PdWorker {
     }
   }
 
+  /** The last size and key count of each region this store led, and what they were counted at. */
+  private readonly counted = new WeakMap<RegionPeer, { applied: number; version: number; heartbeats: number; size: number; keys: number }>();
+
+  /**
+   * The region's approximate size and user keys (PD's split trigger). Counting walks every data
+   * column family of the region (up to `REGION_KEYS_COUNT_MAX` keys), so it is reused: as is
+   * while the region applied nothing and kept its range, and for up to
+   * `REGION_SIZE_RECOUNT_HEARTBEATS` heartbeats while it is written (TiKV checks sizes on a
+   * tick too). A split or merge (a new epoch version) counts again at once.
+   */
+  private async sizeOf(peer: RegionPeer): Promise<{ size: number; keys: number }> {
+    const last = this.counted.get(peer);
+    if (last !== undefined && last.version === peer.region.epoch.version) {
+      if (last.applied === peer.applied) return last;
+      if (++last.heartbeats < REGION_SIZE_RECOUNT_HEARTBEATS) return last;
+    }
+    const applied = peer.applied;
+    let size = 0;
+    let keys = 0;
+    // Every data column family counts toward the region's size (its split trigger).
+    for (const cf of this.ctx.dataCfs) {
+      const range = storedKeyRange(this.ctx.dataModel, cf, peer.region.startKey, peer.region.endKey);
+      size += await this.ctx.engine.approximateSize(cf, range);
+      // A user key's versions count once: a region of one key with many versions has nothing to split at.
+      let lastKey: Uint8Array | undefined;
+      for await (const kv of this.ctx.engine.scan(cf, { ...range, limit: REGION_KEYS_COUNT_MAX - keys })) {
+        const key = userKeyOf(this.ctx.dataModel, cf, kv.key);
+        if (lastKey === undefined || compareKeys(lastKey, key) !== 0) keys++;
+        lastKey = key;
+      }
+      if (keys >= REGION_KEYS_COUNT_MAX) break;
+    }
+    const counted = { applied, version: peer.region.epoch.version, heartbeats: 0, size, keys };
+    this.counted.set(peer, counted);
+    return counted;
+  }
+
   private async regionHeartbeatOf(peer: RegionPeer): Promise<RegionHeartbeat> {
     const st = peer.raw.status();
     const downPeers: number[] = [];
@@ -158,23 +195,7 @@ export class PdWorker {
       if (pr.match === 0 || pr.state === 'snapshot' || pr.match + this.ctx.opts.logGcKeepEntries < st.commit) pendingPeers.push(id);
       else if (!pr.recentActive) downPeers.push(id);
     }
-    let size = 0;
-    let keys = 0;
-    if (peer.machine.holdsData) {
-      // Every data column family counts toward the region's size (its split trigger).
-      for (const cf of this.ctx.dataCfs) {
-        const range = storedKeyRange(this.ctx.dataModel, cf, peer.region.startKey, peer.region.endKey);
-        size += await this.ctx.engine.approximateSize(cf, range);
-        // A user key's versions count once: a region of one key with many versions has nothing to split at.
-        let last: Uint8Array | undefined;
-        for await (const kv of this.ctx.engine.scan(cf, { ...range, limit: REGION_KEYS_COUNT_MAX - keys })) {
-          const key = userKeyOf(this.ctx.dataModel, cf, kv.key);
-          if (last === undefined || compareKeys(last, key) !== 0) keys++;
-          last = key;
-        }
-        if (keys >= REGION_KEYS_COUNT_MAX) break;
-      }
-    }
+    const { size, keys } = peer.machine.holdsData ? await this.sizeOf(peer) : { size: 0, keys: 0 };
     return {
       region: { ...peer.region, peers: peer.region.peers.map((p) => ({ ...p })) },
       leader: peer.leaderPeer() ?? { id: peer.peerId, storeId: this.ctx.storeId, role: 'voter' },
