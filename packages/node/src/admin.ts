@@ -14,7 +14,7 @@
  * names (PD has no "list" request); `status` shows the stores that are connected or hold a
  * replica of a region a connected store holds.
  */
-import { PD_REGION_ID, isTempStoreId, type StoreStatus } from '@peerkv/store';
+import { PD_REGION_ID, isTempStoreId, type SnapshotProgress, type StoreStatus } from '@peerkv/store';
 import { compareKeys, type Peer, type RegionEpoch, type StoreMeta } from '@peerkv/pd';
 import type { WebRtcTransport } from '@peerkv/transport';
 import { splitRegionAt, type ClusterStatus, type RemotePdService, type RemoteStoreResolver, type StatusSource } from 'peerkv';
@@ -59,6 +59,8 @@ export interface StoreInfo {
   replicas: number;
   leaders: number;
   stoppedReason?: string;
+  /** Snapshots it is sending and receiving, bytes moved so far, and the regions applying one (a store catching up or joining). */
+  snapshots?: SnapshotProgress;
 }
 
 /** One region as the stores that hold it report it (the newest epoch wins). */
@@ -119,6 +121,7 @@ export class ClusterAdmin implements StatusSource {
           replicas: st?.regions.length ?? 0,
           leaders: regions.filter((r) => r.leaderStoreId === storeId).length,
           ...(st?.stoppedReason ? { stoppedReason: st.stoppedReason } : {}),
+          ...(st?.snapshotProgress ? { snapshots: st.snapshotProgress } : {}),
         };
       }),
     );

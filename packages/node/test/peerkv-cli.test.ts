@@ -10,7 +10,7 @@ import { PdCluster, PeerKV, PeerKVError } from 'peerkv';
 import { AdminError } from '../src/admin.ts';
 import { CliUsageError, PEERKV_CLI_USAGE, CLI_COMMANDS, bytesArg, parseCliArgs, wantsCliHelp } from '../src/peerkv-cli/args.ts';
 import { benchKey, opStats, percentile, seededRandom, zipfianPicker } from '../src/peerkv-cli/bench.ts';
-import type { CliClient } from '../src/peerkv-cli/commands.ts';
+import { snapshots, type CliClient } from '../src/peerkv-cli/commands.ts';
 import { EXIT, exitCodeOf } from '../src/peerkv-cli/exit-codes.ts';
 import { TABLE_CELL_CHARS_MAX, showBound, table, toJson } from '../src/peerkv-cli/format.ts';
 import { runCli } from '../src/peerkv-cli/main.ts';
@@ -258,5 +258,15 @@ describe('runCli on an in-process mvcc cluster', () => {
     expect((await run(['drain', '2', '--undo'])).code).toBe(EXIT.unavailable);
     const help = await run(['--help']);
     expect(help.out).toBe(PEERKV_CLI_USAGE);
+  });
+});
+
+describe('status: snapshot progress', () => {
+  it('shows transfers in flight with the bytes moved, and each region applying one with its chunks', () => {
+    expect(snapshots(undefined)).toBeUndefined();
+    expect(snapshots({ sending: 0, receiving: 0, bytesSent: 10, bytesReceived: 20, applying: [] })).toBe('-');
+    expect(snapshots({ sending: 1, receiving: 1, bytesSent: 2 * 1024 * 1024, bytesReceived: 512 * 1024, applying: [{ regionId: 7, chunksApplied: 3, chunks: 9 }, { regionId: 8, chunksApplied: 0, chunks: 4, failed: 'corrupt' }] })).toBe(
+      'send 1 (2.0 MiB sent), recv 1 (512 KiB received), apply r7 3/9, apply r8 0/4 failed',
+    );
   });
 });

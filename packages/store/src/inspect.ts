@@ -7,7 +7,7 @@ import { storedKeyRange } from './data-model.ts';
 import { META_CF, dedupPrefix, prefixEnd } from './keys.ts';
 
 const encoder = new TextEncoder();
-import type { RegionDigest, StoreStatus } from './options.ts';
+import { SNAPSHOT_PROGRESS_REGIONS_MAX, type RegionDigest, type SnapshotProgress, type SnapshotTransferStatus, type StoreStatus } from './options.ts';
 import { cdcBuffersIfAny } from './txn/cdc-buffer.ts';
 
 /**
@@ -56,6 +56,7 @@ export function storeStatus(ctx: StoreContext): StoreStatus {
     refused: { ...ctx.refused },
     ...(ctx.snapshotTransfer ? { snapshotTransfer: { ...ctx.snapshotTransfer, refused: { ...ctx.snapshotTransfer.refused }, applying: ctx.snapshotTransfer.applying.map((a) => ({ ...a })) } } : {}),
     ...cdcStatus(ctx),
+    ...(ctx.snapshotTransfer ? { snapshotProgress: snapshotProgressOf(ctx.snapshotTransfer) } : {}),
     ...(ctx.fatal ? { stoppedReason: String((ctx.fatal as Error).stack ?? ctx.fatal) } : {}),
     regions: [...ctx.peers.values()]
       .sort((a, b) => a.regionId - b.regionId)
@@ -105,4 +106,14 @@ class Fnv64 {
 function cdcStatus(ctx: StoreContext): Pick<StoreStatus, 'cdc'> {
   const b = cdcBuffersIfAny(ctx);
   return b === undefined ? {} : { cdc: { regions: b.regions, ...b.counters } };
+}
+
+function snapshotProgressOf(t: SnapshotTransferStatus): SnapshotProgress {
+  return {
+    sending: t.sending,
+    receiving: t.receiving,
+    bytesSent: t.bytesSent,
+    bytesReceived: t.bytesReceived,
+    applying: t.applying.slice(0, SNAPSHOT_PROGRESS_REGIONS_MAX).map((a) => ({ regionId: a.regionId, chunksApplied: a.chunksApplied, chunks: a.chunks, ...(a.failed !== undefined ? { failed: a.failed } : {}) })),
+  };
 }

@@ -246,6 +246,18 @@ export interface SnapshotTransferStatus {
   applying: { regionId: number; index: number; chunksApplied: number; chunks: number; failed?: string }[];
 }
 
+/** Regions applying a snapshot that one `SnapshotProgress` lists at most. */
+export const SNAPSHOT_PROGRESS_REGIONS_MAX = 64;
+
+/** See `StoreStatus.snapshotProgress`. */
+export interface SnapshotProgress {
+  sending: number;
+  receiving: number;
+  bytesSent: number;
+  bytesReceived: number;
+  applying: { regionId: number; chunksApplied: number; chunks: number; failed?: string }[];
+}
+
 /** One region replica's state for the cross-replica consistency check. */
 export interface RegionDigest {
   regionId: number;
@@ -269,8 +281,14 @@ export interface StoreStatus {
    * replicas made on demand dropped unused (`pendingReplicasReclaimed`). In-process only: not sent over RPC.
    */
   refused?: Record<string, number>;
-  /** Chunked snapshot transfers (see `SnapshotTransferStatus`). */
+  /** Chunked snapshot transfers (see `SnapshotTransferStatus`). In-process only. */
   snapshotTransfer?: SnapshotTransferStatus;
+  /**
+   * Snapshot progress as an operator watches a store catch up or join (sent over RPC; `peerkv
+   * status`): transfers in flight, bytes moved so far, and each region applying a received
+   * snapshot with its staged chunks applied of all (at most `SNAPSHOT_PROGRESS_REGIONS_MAX`).
+   */
+  snapshotProgress?: SnapshotProgress;
   /**
    * The change feed's live buffers (`txn/cdc-buffer.ts`), once this store served a pull:
    * regions buffered now, pages answered from a buffer and by scanning the engine, buffers

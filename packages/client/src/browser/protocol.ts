@@ -6,7 +6,7 @@
 import type { PeerKVErrorKind } from '../errors.ts';
 import type { KvPair, RegionRoute } from '../services.ts';
 import type { RegionRequestOutcome, TabTxnRequest } from '../txn/routing.ts';
-import type { QuorumStatus, ReadConsistency, SnapshotTransferStatus, StoreCounters, StoreStatus, TxnAnswer } from '@peerkv/store';
+import type { QuorumStatus, ReadConsistency, SnapshotProgress as StoreSnapshotProgress, SnapshotTransferStatus, StoreCounters, StoreStatus, TxnAnswer } from '@peerkv/store';
 import type { WriteStamp } from './tab-writes.ts';
 import type { WatchEvent } from '../txn/watch.ts';
 
@@ -244,15 +244,12 @@ export interface StoreView {
   catchUp?: SnapshotProgress;
 }
 
-/** A store's snapshot catch-up in progress: what is arriving and what is being applied. */
-export interface SnapshotProgress {
-  /** Snapshot transfers being received now. */
-  receiving: number;
-  /** Snapshot bytes this store has received since it started (all transfers). */
-  bytesReceived: number;
-  /** Regions applying a received snapshot, with the staged chunks applied of all. */
-  applying: { regionId: number; chunksApplied: number; chunks: number; failed?: string }[];
-}
+/**
+ * A store's snapshot catch-up in progress: transfers being received now, the snapshot bytes
+ * received since it started, and the regions applying a received snapshot with the staged
+ * chunks applied of all (the receiving half of the store's `StoreStatus.snapshotProgress`).
+ */
+export type SnapshotProgress = Pick<StoreSnapshotProgress, 'receiving' | 'bytesReceived' | 'applying'>;
 
 /**
  * The catch-up a store's snapshot counters show (`StoreStatus.snapshotTransfer`): undefined

@@ -4,6 +4,7 @@
  * in one place (`exit-codes.ts`).
  */
 import { prefixEnd, type PeerKV } from 'peerkv';
+import type { SnapshotProgress } from '@peerkv/store';
 import type { ClusterAdmin } from '../admin.ts';
 import { BENCH_CONCURRENCY_MAX, BENCH_COUNT_MAX, BENCH_VALUE_BYTES_MAX, WORKLOAD_READ_SHARE, runBench, type BenchResult, type Workload } from './bench.ts';
 import { CLI_WAIT_MS_MAX, CliUsageError, SCAN_LIMIT_DEFAULT, SCAN_LIMIT_MAX, WATCH_COUNT_MAX, bytesArg, intFlag, type CliCommand, type OutputOptions } from './args.ts';
@@ -153,8 +154,8 @@ async function status(kv: CliClient, o: OutputOptions): Promise<CommandOutput> {
   const v = await kv.admin.status();
   const head = `pd_leader=${v.pdLeaderStoreId ?? '(none)'} tso=${v.tso ?? '(no answer)'} stores=${v.stores.length} regions=${v.regions.filter((r) => !r.pd).length}`;
   const stores = table(
-    ['store', 'address', 'labels', 'state', 'connected', 'up', 'replicas', 'leaders'],
-    v.stores.map((s) => [s.storeId, s.meta?.address, labels(s.meta?.labels), s.meta?.state, s.connected, s.up, s.replicas, s.leaders]),
+    ['store', 'address', 'labels', 'state', 'connected', 'up', 'replicas', 'leaders', 'snapshots'],
+    v.stores.map((s) => [s.storeId, s.meta?.address, labels(s.meta?.labels), s.meta?.state, s.connected, s.up, s.replicas, s.leaders, snapshots(s.snapshots)]),
   );
   const regions = table(
     ['region', 'start', 'end', 'epoch', 'peers', 'leader', 'term'],
@@ -186,6 +187,25 @@ async function bench(kv: CliClient, c: CliCommand): Promise<CommandOutput> {
   const rows = r.ops.map((x) => [x.operation, x.count, x.errors, x.opsPerSec, x.avgMs, x.p50Ms, x.p99Ms, x.maxMs]);
   const failed = r.ops.some((x) => x.errors > 0);
   return { exitCode: failed ? EXIT.unavailable : EXIT.ok, text: `${head}\n${table(['operation', 'count', 'errors', 'ops/s', 'avg_ms', 'p50_ms', 'p99_ms', 'max_ms'], rows)}`, json: r };
+}
+
+/**
+ * A store's snapshot progress in one cell: transfers in flight with the bytes moved so far, and
+ * each region applying one with its chunks applied of all ("send 1 (2.0 MiB), recv 1 (512 KiB), apply r7 3/9").
+ */
+export function snapshots(p: SnapshotProgress | undefined): string | undefined {
+  if (p === undefined) return undefined;
+  const parts: string[] = [];
+  if (p.sending > 0) parts.push(`send ${p.sending} (${showSize(p.bytesSent)} sent)`);
+  if (p.receiving > 0) parts.push(`recv ${p.receiving} (${showSize(p.bytesReceived)} received)`);
+  for (const a of p.applying) parts.push(`apply r${a.regionId} ${a.chunksApplied}/${a.chunks}${a.failed !== undefined ? ' failed' : ''}`);
+  return parts.length > 0 ? parts.join(', ') : '-';
+}
+
+function showSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
 function labels(l: Record<string, string> | undefined): string | undefined {

@@ -7,7 +7,7 @@
 import type { ByteReader } from '@peerkv/transport';
 import { ByteWriter } from '@peerkv/transport';
 import type { Result } from '../peer.ts';
-import type { StoreCounters, StoreStatus } from '../options.ts';
+import { SNAPSHOT_PROGRESS_REGIONS_MAX, type SnapshotProgress, type StoreCounters, type StoreStatus } from '../options.ts';
 import { StoreRpcDecodeError, type StoreRpcFailure, type StoreRpcFailureKind } from './errors.ts';
 import { readTxnAnswer, writeTxnAnswer, type TxnValue, type TxnValueShape } from '../txn/codec.ts';
 import type { TxnAnswer } from '../txn/types.ts';
@@ -105,6 +105,28 @@ function writeStatus(w: ByteWriter, s: StoreStatus): void {
     w.u8((g.hibernating ? REGION_HIBERNATING : 0) | (g.safeTs !== undefined ? REGION_SAFE_TS : 0));
     if (g.safeTs !== undefined) writeTimestamp(w, g.safeTs);
   }
+  // An optional tail (a status without it, as older stores send, decodes unchanged).
+  const p = s.snapshotProgress;
+  if (p === undefined) return;
+  for (const n of [p.sending, p.receiving, p.bytesSent, p.bytesReceived]) w.varUint(n);
+  const applying = p.applying.slice(0, SNAPSHOT_PROGRESS_REGIONS_MAX);
+  w.varUint(applying.length);
+  for (const a of applying) {
+    for (const n of [a.regionId, a.chunksApplied, a.chunks]) w.varUint(n);
+    w.u8(a.failed === undefined ? 0 : 1);
+    if (a.failed !== undefined) writeClipped(w, a.failed, RPC_STRING_BYTES_MAX);
+  }
+}
+
+function readSnapshotProgress(r: ByteReader): SnapshotProgress {
+  const [sending, receiving, bytesSent, bytesReceived] = [r.varUint(), r.varUint(), r.varUint(), r.varUint()];
+  const n = r.count(SNAPSHOT_PROGRESS_REGIONS_MAX, 4, 'applying regions');
+  const applying = Array.from({ length: n }, () => {
+    const [regionId, chunksApplied, chunks] = [r.varUint(), r.varUint(), r.varUint()];
+    const failed = r.bool() ? r.string(RPC_STRING_BYTES_MAX, 'apply failure') : undefined;
+    return failed === undefined ? { regionId, chunksApplied, chunks } : { regionId, chunksApplied, chunks, failed };
+  });
+  return { sending, receiving, bytesSent, bytesReceived, applying };
 }
 
 type RegionStatus = StoreStatus['regions'][number];
@@ -136,7 +158,9 @@ function readStatus(r: ByteReader): StoreStatus {
   for (const name of COUNTER_NAMES) counters[name] = r.varUint();
   const n = r.count(RPC_REGIONS_MAX, 16, 'regions');
   const regions = Array.from({ length: n }, () => readRegionStatus(r));
-  return stoppedReason === undefined ? { storeId, counters, regions } : { storeId, stoppedReason, counters, regions };
+  const status: StoreStatus = stoppedReason === undefined ? { storeId, counters, regions } : { storeId, stoppedReason, counters, regions };
+  if (r.remaining > 0) status.snapshotProgress = readSnapshotProgress(r);
+  return status;
 }
 
 /** Writes one response. */
