@@ -13,7 +13,6 @@ import {
   readRegion,
   readRegionHeartbeat,
   readStoreMeta,
-  readStorePublicKey,
   readStoreState,
   readStoreStats,
   readTimestamp,
@@ -23,7 +22,6 @@ import {
   writeRegion,
   writeRegionHeartbeat,
   writeStoreMeta,
-  writeStorePublicKey,
   writeStoreState,
   writeStoreStats,
   writeTimestamp,
@@ -66,8 +64,7 @@ function writeBody(w: ByteWriter, cmd: PdCommand): void {
       writeEpoch(w, cmd.pdGroup.epoch);
       writePeers(w, cmd.pdGroup.peers);
       w.varUint(cmd.nowMs);
-      // Last: a bootstrap logged before store keys ends here.
-      return writeStorePublicKey(w, cmd.store.publicKey);
+      return;
     case 'allocIds':
       w.varUint(cmd.count);
       w.varUint(cmd.requesterId);
@@ -84,8 +81,7 @@ function writeBody(w: ByteWriter, cmd: PdCommand): void {
       w.string(cmd.address);
       writeLabels(w, cmd.labels);
       w.varUint(cmd.nowMs);
-      // Last: a putStore logged before store keys ends here.
-      return writeStorePublicKey(w, cmd.publicKey);
+      return;
     case 'storeHeartbeat':
       writeStoreStats(w, cmd.stats);
       w.varUint(cmd.nowMs);
@@ -127,9 +123,7 @@ function readBody(r: ByteReader, kind: PdCommand['kind']): PdCommand {
       const regionId = r.varUint();
       const epoch = readEpoch(r);
       const peers = readPeers(r);
-      const nowMs = r.varUint();
-      const publicKey = readStorePublicKey(r);
-      return { kind, clusterId, store: publicKey ? { ...store, publicKey } : store, region, pdGroup: { regionId, epoch, peers }, nowMs };
+      return { kind, clusterId, store, region, pdGroup: { regionId, epoch, peers }, nowMs: r.varUint() };
     }
     case 'allocIds': {
       const count = r.varUintMax(ID_BATCH_MAX, 'id batch');
@@ -146,9 +140,7 @@ function readBody(r: ByteReader, kind: PdCommand['kind']): PdCommand {
       const storeId = r.varUint();
       const address = r.string(ADDRESS_BYTES_MAX, 'address');
       const labels = readLabels(r);
-      const nowMs = r.varUint();
-      const publicKey = readStorePublicKey(r);
-      return { kind, storeId, address, labels, nowMs, ...(publicKey ? { publicKey } : {}) };
+      return { kind, storeId, address, labels, nowMs: r.varUint() };
     }
     case 'storeHeartbeat': {
       const stats = readStoreStats(r);

@@ -22,11 +22,6 @@ export type DropReason =
   | 'unauthenticated'
   /** receive: a bad or missing proof; the link is dropped. */
   | 'authFailed'
-  /**
-   * receive: a proof whose store key did not sign the handshake, or that is not the key this
-   * store knows for the claimed id (or no key where one is known); the link is dropped.
-   */
-  | 'identityRefused'
   /** receive: the link did not authenticate within `authTimeoutMs`. */
   | 'authTimeout'
   /** receive: a frame or hello naming another cluster. */
@@ -62,7 +57,7 @@ export type DropReason =
 
 /** Every drop reason, for building zeroed counters. */
 export const DROP_REASONS: readonly DropReason[] = [
-  'queueFull', 'peerUnreachable', 'closed', 'peerDown', 'unauthenticated', 'authFailed', 'identityRefused', 'authTimeout',
+  'queueFull', 'peerUnreachable', 'closed', 'peerDown', 'unauthenticated', 'authFailed', 'authTimeout',
   'foreignCluster', 'storeMismatch', 'misaddressed', 'decodeError', 'reassembly', 'backlogFull',
   'macFailed', 'replayed', 'authPacketTooLarge', 'authSessionsFull',
   'signalingDecryptFailed', 'signalingForeign', 'signalingStale', 'signalingReplayed', 'signalingQueueFull',

@@ -13,7 +13,6 @@ import {
   readRegion,
   readRegionHeartbeat,
   readStoreMeta,
-  readStorePublicKey,
   readStoreStats,
   readTimestamp,
   writeClipped,
@@ -22,7 +21,6 @@ import {
   writeRegion,
   writeRegionHeartbeat,
   writeStoreMeta,
-  writeStorePublicKey,
   writeStoreStats,
   writeTimestamp,
   type ByteReader,
@@ -46,8 +44,7 @@ export type PdRequest =
   | { type: 'pdStoreHeartbeat'; stats: StoreStats; timeoutMs?: number }
   | { type: 'pdRegionHeartbeat'; heartbeat: RegionHeartbeat; timeoutMs?: number }
   | { type: 'pdAllocId'; timeoutMs?: number }
-  /** `publicKey`: the store's identity key (PD records it once, `PutStoreCommand`). */
-  | { type: 'pdPutStore'; storeId: number; address: string; labels: Record<string, string>; timeoutMs?: number; publicKey?: Uint8Array }
+  | { type: 'pdPutStore'; storeId: number; address: string; labels: Record<string, string>; timeoutMs?: number }
   | { type: 'pdGetRegion'; key: Uint8Array }
   | { type: 'pdGetRegionById'; regionId: number }
   | { type: 'pdGetStore'; storeId: number }
@@ -115,9 +112,7 @@ export function writePdRequestBody(w: ByteWriter, q: PdRequest): void {
       w.varUint(q.storeId);
       writeClipped(w, q.address, ADDRESS_BYTES_MAX);
       writeLabels(w, q.labels);
-      writeTimeout(w, q.timeoutMs);
-      // Last: a request from before store keys ends here.
-      return writeStorePublicKey(w, q.publicKey);
+      return writeTimeout(w, q.timeoutMs);
     case 'pdGetRegion':
       return w.bytes(q.key);
     case 'pdGetRegionById':
@@ -154,10 +149,7 @@ export function readPdRequestBody(r: ByteReader, type: number): PdRequest {
     case PD_REQUEST_TYPES.pdPutStore: {
       const storeId = r.varUint();
       const address = r.string(ADDRESS_BYTES_MAX, 'address');
-      const labels = readLabels(r);
-      const timeout = readTimeout(r);
-      const publicKey = readStorePublicKey(r);
-      return { type: 'pdPutStore', storeId, address, labels, ...timeout, ...(publicKey ? { publicKey } : {}) };
+      return { type: 'pdPutStore', storeId, address, labels: readLabels(r), ...readTimeout(r) };
     }
     case PD_REQUEST_TYPES.pdGetRegion:
       return { type: 'pdGetRegion', key: r.bytes(RPC_KEY_BYTES_MAX, 'key') };
@@ -208,9 +200,7 @@ export function writePdResponseBody(w: ByteWriter, s: PdResponse): void {
     case 'pdStore':
       return writeResult(w, s.result, (m) => {
         w.bool(Boolean(m));
-        if (!m) return;
-        writeStoreMeta(w, m);
-        writeStorePublicKey(w, m.publicKey); // last, see `readStoreAnswer`
+        if (m) writeStoreMeta(w, m);
       });
     case 'pdTimestamps':
       return writeResult(w, s.result, (v) => {
@@ -268,14 +258,6 @@ function readRoute(r: ByteReader): PdRouteAnswer | undefined {
   return r.bool() ? { region, leader: readPeer(r) } : { region };
 }
 
-/** A store meta or none; its public key is the answer's optional tail (absent from a store before keys). */
-function readStoreAnswer(r: ByteReader): StoreMeta | undefined {
-  if (!r.bool()) return undefined;
-  const meta = readStoreMeta(r);
-  const publicKey = readStorePublicKey(r);
-  return publicKey ? { ...meta, publicKey } : meta;
-}
-
 /** Reads the body of the PD response of wire type `type`. */
 export function readPdResponseBody(r: ByteReader, type: number): PdResponse {
   switch (type) {
@@ -288,7 +270,7 @@ export function readPdResponseBody(r: ByteReader, type: number): PdResponse {
     case PD_RESPONSE_TYPES.pdRoute:
       return { type: 'pdRoute', result: readResult(r, () => readRoute(r)) };
     case PD_RESPONSE_TYPES.pdStore:
-      return { type: 'pdStore', result: readResult(r, () => readStoreAnswer(r)) };
+      return { type: 'pdStore', result: readResult(r, () => (r.bool() ? readStoreMeta(r) : undefined)) };
     case PD_RESPONSE_TYPES.pdTimestamps:
       return {
         type: 'pdTimestamps',
