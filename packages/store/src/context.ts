@@ -6,6 +6,7 @@
  * receive this one object; none of them holds another copy of this state.
  */
 import type { Region } from '@peerkv/pd';
+import type { LeaderObserver } from './leader-news.ts';
 import { PdStateMachine, WITNESS_LABEL } from '@peerkv/pd';
 import { DEFAULT_CONFIG, RawNode, SeededRng } from '@peerkv/raft';
 import { RaftLogStore, type KvEngine, type RegionLog } from '@peerkv/storage';
@@ -80,6 +81,8 @@ export class StoreContext {
   readonly dataMachine = new DataRegionMachine(COMMAND_HANDLERS);
   /** See each applied data command once durable (`StoreOptions.applyObservers`, `Store.observeApply`). */
   readonly applyObservers: ApplyObserver[];
+  /** See each leader change a replica here learns (`Store.observeLeader`). */
+  readonly leaderObservers: LeaderObserver[] = [];
   /** One group-commit round (the batch round binds it once the store's parts exist). */
   private round: () => Promise<void> = () => Promise.resolve();
 

@@ -5,6 +5,7 @@ export * from './store.ts';
 export * from './command.ts';
 export * from './dedup.ts';
 export * from './apply.ts';
+export * from './leader-news.ts';
 export { DataRegionMachine, PdRegionMachine } from './region-machine.ts';
 export * from './keys.ts';
 export { DATA_MODEL_DEFAULT, DATA_MODEL_VERSIONS, MVCC_DATA_CFS, DataModelMismatchError, storedKeyRange, userKeyOf, type DataModelRecord, type StoredKeyRange } from './data-model.ts';

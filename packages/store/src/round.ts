@@ -99,10 +99,27 @@ export class BatchRound {
       }
       peer.serveReads();
       peer.machine.onRole(peer, this.ctx.now());
+      if (rd.softState && rd.softState.lead !== 0) this.tellLeader(peer, rd.softState.lead);
       if (fx.splits.some((x) => x.parentLeader)) this.pdWorker.reportSplit(peer, fx.splits.map((x) => x.region.id));
       if (fx.removed) await this.loop.destroyPeer(peer);
     }
     for (const p of this.ctx.peers.values()) if (!p.applying && p.raw.hasReady()) this.ctx.scheduleAgain();
+  }
+
+  /** Tells the leader observers that `peer`'s region is led by peer `lead` now. */
+  private tellLeader(peer: RegionPeer, lead: number): void {
+    if (this.ctx.leaderObservers.length === 0) return;
+    const leader = peer.region.peers.find((p) => p.id === lead);
+    // A leader outside the replica's (possibly older) region view: no store to name.
+    if (!leader) return;
+    const news = { regionId: peer.regionId, leader: { ...leader }, term: peer.raw.status().term };
+    for (const observe of this.ctx.leaderObservers) {
+      try {
+        observe(news);
+      } catch {
+        this.ctx.applyCounters.observerErrors++;
+      }
+    }
   }
 
   private applyEnv(batch: RaftWriteBatch): Parameters<typeof applyEntries>[2] {

@@ -16,6 +16,7 @@
  * - `handlers/`: one handler per request type (`handle`), over `requests.ts`' machinery;
  * - `inspect.ts`: status and consistency digests.
  */
+import type { LeaderObserver } from './leader-news.ts';
 import { ResolvedTsWorker } from './txn/resolved-ts.ts';
 import type { GcRegisterResult, OperatorStep, PdApplyResult, PdCommand, PdStateMachine, Region, RegionHeartbeat } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
@@ -343,6 +344,15 @@ export class Store extends StoreApi {
     return () => {
       const i = this.ctx.applyObservers.indexOf(observer);
       if (i >= 0) this.ctx.applyObservers.splice(i, 1);
+    };
+  }
+
+  /** Calls `observer` with each leader change a replica here learns (`leader-news.ts`); returns the unsubscribe. */
+  observeLeader(observer: LeaderObserver): () => void {
+    this.ctx.leaderObservers.push(observer);
+    return () => {
+      const i = this.ctx.leaderObservers.indexOf(observer);
+      if (i >= 0) this.ctx.leaderObservers.splice(i, 1);
     };
   }
 

@@ -42,7 +42,10 @@ import { TabWriter } from './tab-writes.ts';
 import { bootstrapProbeMsFor } from './bootstrap-probe.ts';
 import { offlineQueueDatabaseName } from './offline-queue-idb.ts';
 
-/** Default per-attempt request timeout of the Worker's client, ms. */
+/**
+ * Default request timeout of the Worker's client, ms: the longest a point request's attempt
+ * waits; shorter once the store's response times are measured (`remote/attempt-timeout.ts`).
+ */
 export const NET_REQUEST_TIMEOUT_MS_DEFAULT = 2000;
 /** Default budget of one PD call of the Worker's client, ms. */
 export const NET_PD_BUDGET_MS_DEFAULT = 10_000;

@@ -25,12 +25,20 @@ export const TAB_WRITE_ATTEMPTS_MAX = 40;
 export const TAB_WRITE_BACKOFF_MS_MAX = 500;
 /** First backoff, ms. */
 export const TAB_WRITE_BACKOFF_MS_MIN = 10;
+/** Retries of one write that follow a named leader after `TAB_WRITE_BACKOFF_MS_MIN` instead of backing off. */
+export const TAB_WRITE_HINTED_RETRIES_MAX = 3;
 
 /** What the writer needs from the cluster. */
 export interface TabWriteCluster {
   getRegion(key: Uint8Array): Promise<RegionRoute | undefined>;
   /** The request API of a store (in this Worker or reached by RPC), if it can be asked now. */
   store(storeId: number): KvService | undefined;
+}
+
+/** Why one region's write failed; `hinted`: the answer named another store as the leader to ask next. */
+interface Failure {
+  reason: string;
+  hinted: boolean;
 }
 
 interface Group {
@@ -53,13 +61,21 @@ export class TabWriter {
   async write(stamp: WriteStamp, ops: KvOp[]): Promise<void> {
     let remaining = ops;
     let lastError = 'no attempt';
+    let hintedRetries = 0;
     for (let attempt = 0; attempt < TAB_WRITE_ATTEMPTS_MAX; attempt++) {
       const groups = await this.groupByRegion(remaining);
       if (groups) {
         const results = await Promise.all(groups.map((g) => this.writeRegion(stamp, g)));
         remaining = groups.filter((_, i) => results[i] !== undefined).flatMap((g) => g.ops);
         if (remaining.length === 0) return;
-        lastError = results.find((r) => r !== undefined)!;
+        const failed = results.filter((r): r is Failure => r !== undefined);
+        lastError = failed[0].reason;
+        // Every failure named the leader to ask next: follow it after the shortest pause (a few
+        // times: two stores naming each other during an election must not use up the attempts).
+        if (failed.every((f) => f.hinted) && ++hintedRetries <= TAB_WRITE_HINTED_RETRIES_MAX) {
+          await this.sleep(TAB_WRITE_BACKOFF_MS_MIN);
+          continue;
+        }
       } else {
         lastError = 'no region known for a key';
       }
@@ -69,28 +85,32 @@ export class TabWriter {
   }
 
   /** One region's ops to its leader; undefined when applied, else why not. */
-  private async writeRegion(stamp: WriteStamp, g: Group): Promise<string | undefined> {
+  private async writeRegion(stamp: WriteStamp, g: Group): Promise<Failure | undefined> {
     const regionId = g.route.region.id;
     const leaderStoreId = this.leaderHints.get(regionId) ?? g.route.leader?.storeId;
     const store = leaderStoreId !== undefined ? this.cluster.store(leaderStoreId) : undefined;
     if (!store) {
       this.leaderHints.delete(regionId);
-      return `region ${regionId} has no reachable leader`;
+      return { reason: `region ${regionId} has no reachable leader`, hinted: false };
     }
     try {
       const epoch = g.route.region.epoch;
       const r = await store.handle({ type: 'write', regionId, epoch, clientId: stamp.clientId, seq: stamp.seq, ackFloor: stamp.ackFloor ?? 0, ops: g.ops, timeoutMs: this.requestTimeoutMs });
       if (r.ok) return undefined;
       this.noteLeader(regionId, r.error);
-      return r.error.kind;
+      const hint = this.leaderHints.get(regionId);
+      return { reason: r.error.kind, hinted: hint !== undefined && hint !== leaderStoreId };
     } catch (e) {
-      return e instanceof Error ? e.message : String(e);
+      return { reason: e instanceof Error ? e.message : String(e), hinted: false };
     }
   }
 
-  /** Remembers the leader a `NotLeader` answer named (or forgets a hint that was wrong). */
+  /**
+   * Remembers the leader a `NotLeader` or `MaybeCommitted` answer named (the latter also when a
+   * leader change ended the wait on a store that no longer leads), or forgets a hint that was wrong.
+   */
   private noteLeader(regionId: number, e: RegionError): void {
-    if (e.kind === 'NotLeader' && e.leaderHint) this.leaderHints.set(regionId, e.leaderHint.storeId);
+    if ((e.kind === 'NotLeader' || e.kind === 'MaybeCommitted') && e.leaderHint) this.leaderHints.set(regionId, e.leaderHint.storeId);
     else this.leaderHints.delete(regionId);
   }
 

@@ -10,6 +10,14 @@
  * With `operatorKey`, admin requests (`REQUEST_CLASSES`: split, membership and leader changes,
  * drains) go signed in an operator envelope (`signOperatorRequest`); a store serves them from
  * no one else.
+ *
+ * How long an attempt waits comes from the store's measured response times
+ * (`attempt-timeout.ts`): a point request a leader serves in one round (`RTO_BOUNDED`) waits
+ * the RTO derived from them (the store is told the same timeout), and the transport adds the
+ * measured answer time as slack, not a fixed second. A leader change that the process's own
+ * store learns (`onLeaderNews`) ends the attempts still waiting on another store for that
+ * region's leader with `MaybeCommitted` naming the new leader: a killed leader never answers,
+ * and the client follows the hint at once rather than waiting out the attempt.
  */
 import type { RegionError } from '@peerkv/pd';
 import {
@@ -30,7 +38,47 @@ import {
   type StoreResponse,
   type StoreStatus,
 } from '@peerkv/store';
+import type { Peer } from '@peerkv/pd';
 import type { KvService } from '../services.ts';
+import { AttemptTimeout } from './attempt-timeout.ts';
+
+/**
+ * Point requests a region's leader serves in one Raft round (or one ReadIndex/lease read) with
+ * bounded work and no wait by design: their attempts are bounded by the RTO and sampled for it.
+ * Scans (work grows with the page), change-feed pulls and lock waits (long polls) are not.
+ */
+const RTO_BOUNDED_TYPES: ReadonlySet<StoreRequest['type']> = new Set([
+  'write',
+  'txnPrewrite',
+  'txnCommit',
+  'txnGet',
+  'txnReadIndex',
+  'txnHeartbeat',
+  'txnRollback',
+  'txnCheckStatus',
+  'txnCheckSecondaryLocks',
+  'txnResolveLock',
+  'txnPessimisticRollback',
+]);
+/** Requests only a region's leader serves, beyond the RTO-bounded ones: a leader elsewhere ends their wait. */
+const LEADER_ONLY_TYPES: ReadonlySet<StoreRequest['type']> = new Set(['txnScan', 'txnCdcPull', 'txnPessimisticLock']);
+
+/** Whether `q`'s attempts follow the RTO (a raw read only when linearizable: the others may be served by any replica). */
+function rtoBounded(q: StoreRequest): boolean {
+  return RTO_BOUNDED_TYPES.has(q.type) || (q.type === 'get' && q.consistency === 'linearizable');
+}
+
+/** Whether `q` waits for its region's leader (so news of a leader on another store ends its wait). */
+function leaderOnly(q: StoreRequest): boolean {
+  return rtoBounded(q) || LEADER_ONLY_TYPES.has(q.type) || (q.type === 'scan' && q.consistency === 'linearizable');
+}
+
+/** One attempt waiting on the store for its region's leader. */
+interface Waiting {
+  abort: AbortController;
+  /** Set when a leader on another store was reported: the attempt ends with this hint. */
+  movedTo?: Peer;
+}
 
 /** Anything that can send a request to a store and await its answer (`Transport`, a `LocalRpc` endpoint). */
 export interface RpcRequester {
@@ -42,10 +90,13 @@ export interface RemoteKvServiceOptions {
   /** Store-side timeout when a call names none, ms (default 5000). */
   requestTimeoutMs?: number;
   /**
-   * Extra time the transport waits beyond the store-side timeout, ms (default 1000), so that
-   * the store's own `Timeout` answer arrives before the transport gives up.
+   * Extra time the transport waits beyond the store-side timeout, ms, so that the store's own
+   * `Timeout` answer arrives before the transport gives up. Default: derived from the store's
+   * measured answer times (`AttemptTimeout.slackMs`).
    */
   transportSlackMs?: number;
+  /** Monotonic clock for response times, ms (default `performance.now`). */
+  now?: () => number;
   /** Backoff suggested when the remote is over its request limit, ms (default 50). */
   busyBackoffMs?: number;
   /**
@@ -59,8 +110,13 @@ export interface RemoteKvServiceOptions {
 /** A store reached by requests. */
 export class RemoteKvService extends StoreApi implements KvService {
   private readonly requestTimeoutMs: number;
-  private readonly transportSlackMs: number;
+  private readonly transportSlackMs: number | undefined;
   private readonly busyBackoffMs: number;
+  private readonly now: () => number;
+  /** This store's response times and attempt timeouts. */
+  readonly timing = new AttemptTimeout();
+  /** Attempts waiting on this store for a region's leader, by region id. */
+  private readonly waiting = new Map<number, Set<Waiting>>();
   private readonly operatorKey: CryptoKey | (() => Promise<CryptoKey>) | undefined;
 
   constructor(
@@ -70,7 +126,8 @@ export class RemoteKvService extends StoreApi implements KvService {
   ) {
     super();
     this.requestTimeoutMs = o.requestTimeoutMs ?? 5000;
-    this.transportSlackMs = o.transportSlackMs ?? 1000;
+    this.transportSlackMs = o.transportSlackMs;
+    this.now = o.now ?? (() => performance.now());
     this.busyBackoffMs = o.busyBackoffMs ?? 50;
     this.operatorKey = o.operatorKey;
   }
@@ -82,9 +139,14 @@ export class RemoteKvService extends StoreApi implements KvService {
    */
   override async handle<Q extends StoreRequest>(request: Q, o: HandleOptions = {}): Promise<ResponseOf<Q['type']>> {
     const codec = STORE_REQUEST_CODECS[request.type] as RequestCodec<StoreRequest['type']>;
-    const storeTimeoutMs = 'timeoutMs' in request && request.timeoutMs !== undefined ? request.timeoutMs : this.requestTimeoutMs;
+    const callerTimeoutMs = 'timeoutMs' in request && request.timeoutMs !== undefined ? request.timeoutMs : this.requestTimeoutMs;
+    const bounded = rtoBounded(request);
+    const storeTimeoutMs = bounded ? this.timing.attemptMs(callerTimeoutMs) : callerTimeoutMs;
     // Untimed requests keep the field only as this call's deadline; the codec does not send it.
     const q = codec.timed ? { ...request, timeoutMs: storeTimeoutMs } : request;
+    const regionId = leaderOnly(q) && 'regionId' in q ? q.regionId : undefined;
+    const wait = regionId !== undefined ? this.startWaiting(regionId, o.signal) : undefined;
+    const sentAt = this.now();
     let bytes: Uint8Array;
     try {
       let payload = encodeStoreRequest(q);
@@ -92,11 +154,60 @@ export class RemoteKvService extends StoreApi implements KvService {
         const key = typeof this.operatorKey === 'function' ? await this.operatorKey() : this.operatorKey;
         payload = await signOperatorRequest(key, this.storeId, payload);
       }
-      bytes = await this.requester.request(this.storeId, payload, { timeoutMs: storeTimeoutMs + this.transportSlackMs, signal: o.signal });
+      const slackMs = this.transportSlackMs ?? this.timing.slackMs();
+      bytes = await this.requester.request(this.storeId, payload, { timeoutMs: storeTimeoutMs + slackMs, signal: wait?.abort.signal ?? o.signal });
     } catch (e) {
-      if (e instanceof RpcError) return { ok: false, error: this.transportError(e) } as ResponseOf<Q['type']>;
+      if (wait?.movedTo) return { ok: false, error: { kind: 'MaybeCommitted', regionId: regionId!, leaderHint: wait.movedTo } } as ResponseOf<Q['type']>;
+      if (e instanceof RpcError) {
+        if (bounded && e.kind === 'Timeout') this.timing.unanswered();
+        return { ok: false, error: this.transportError(e) } as ResponseOf<Q['type']>;
+      }
       throw e;
+    } finally {
+      if (wait) this.stopWaiting(regionId!, wait);
     }
+    const answer = this.decode<Q>(q, codec, bytes);
+    if (bounded) {
+      // A store's own Timeout (its round did not finish in time) counts as unanswered.
+      if (!answer.ok && (answer.error as RegionError).kind === 'Timeout') this.timing.unanswered();
+      else this.timing.answered(this.now() - sentAt);
+    }
+    return answer;
+  }
+
+  /**
+   * A leader change for `news.regionId` as the process's own store learned it: every attempt
+   * waiting here for that region's leader ends (`MaybeCommitted` with the new leader as hint)
+   * unless the new leader is on this store.
+   */
+  onLeaderNews(news: { regionId: number; leader: Peer }): void {
+    if (news.leader.storeId === this.storeId) return;
+    const set = this.waiting.get(news.regionId);
+    if (!set) return;
+    for (const w of set) {
+      w.movedTo = news.leader;
+      w.abort.abort();
+    }
+  }
+
+  private startWaiting(regionId: number, callerSignal: AbortSignal | undefined): Waiting {
+    const w: Waiting = { abort: new AbortController() };
+    if (callerSignal?.aborted) w.abort.abort();
+    else callerSignal?.addEventListener('abort', () => w.abort.abort(), { once: true });
+    let set = this.waiting.get(regionId);
+    if (!set) this.waiting.set(regionId, (set = new Set()));
+    set.add(w);
+    return w;
+  }
+
+  private stopWaiting(regionId: number, w: Waiting): void {
+    const set = this.waiting.get(regionId);
+    set?.delete(w);
+    if (set?.size === 0) this.waiting.delete(regionId);
+  }
+
+  /** The answer in `bytes` to `q`; anything short of a well-formed answer of its type is a `Timeout`. */
+  private decode<Q extends StoreRequest>(q: StoreRequest, codec: RequestCodec<StoreRequest['type']>, bytes: Uint8Array): ResponseOf<Q['type']> {
     let response: StoreResponse;
     try {
       response = decodeStoreResponse(bytes);

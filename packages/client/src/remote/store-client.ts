@@ -34,7 +34,14 @@ export function storeClient(net: NetworkStore, o: StoreClientOptions): StoreClie
   const { store, transport } = net;
   const members = (): number[] => transport.peers().filter((id) => !isTempStoreId(id));
   const pd = new RemotePdService(transport, { candidates: members, local: () => store, budgetMs: o.pdBudgetMs });
-  const stores = new RemoteStoreResolver(transport, { local: store, reachable: members, requestTimeoutMs: o.requestTimeoutMs, ...(o.operatorKey ? { operatorKey: o.operatorKey } : {}) });
+  const stores = new RemoteStoreResolver(transport, {
+    local: store,
+    reachable: members,
+    requestTimeoutMs: o.requestTimeoutMs,
+    // The own store's replicas hear of a new leader first: waits on a leader gone end then.
+    leaderNews: (listener) => store.observeLeader(listener),
+    ...(o.operatorKey ? { operatorKey: o.operatorKey } : {}),
+  });
   const kv = new PeerKV({ ...o.client, pd, stores, localStoreId: store.storeId, requestTimeoutMs: o.requestTimeoutMs, dataModel: o.dataModel });
   return { pd, stores, kv };
 }
