@@ -7,40 +7,24 @@
  * killed, and the store restarts from its engine and catches up.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryDisk, MemoryEngine, type KvEngine } from '@peerkv/storage';
-import { BOOTSTRAP_IDS, NetworkStoreError, PD_REGION_ID, STORE_CFS, isTempStoreId, randomTempStoreId, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
+import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import { BOOTSTRAP_IDS, NetworkStoreError, PD_REGION_ID, STORE_CFS, isTempStoreId, randomTempStoreId, startNetworkStore, type NetworkStore } from '@peerkv/store';
 import { deriveClusterKeys, type ClusterKeys } from '@peerkv/transport';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from '../src/index.ts';
 import { until } from './until.ts';
-import { bcTransportFactory } from './bc-transport.ts';
+import { bcTransportFactory, startBcStore } from './bc-transport.ts';
 
 const t = codec.text;
 const s = codec.fromText;
 const cleanups: (() => unknown)[] = [];
+const startStore = (clusterId: string, keys: ClusterKeys, o: Parameters<typeof startBcStore>[3]) => startBcStore(clusterId, keys, cleanups, o);
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
 const factory = (keys: ClusterKeys) => bcTransportFactory(keys, cleanups);
 
-const STORE = { tickIntervalMs: 10, heartbeatIntervalTicks: 5, hibernateAfterTicks: 1_000_000, requestTimeoutMs: 2000 };
 
-/**
- * Starts a store of `clusterId` on BroadcastChannel with the tests' store settings and a 20 s
- * join budget (an empty memory engine unless `o.engine`), closed after the test.
- */
-async function startStore(clusterId: string, keys: ClusterKeys, o: Omit<Partial<NetworkStoreOptions>, 'engine'> & { address: string; engine?: KvEngine }): Promise<NetworkStore> {
-  const ns = await startNetworkStore({
-    clusterId,
-    transportFactory: factory(keys),
-    store: STORE,
-    joinTimeoutMs: 20_000,
-    ...o,
-    engine: o.engine ?? (await MemoryEngine.open({ columnFamilies: STORE_CFS })),
-  });
-  cleanups.push(() => ns.close());
-  return ns;
-}
 
 describe('network cluster over BroadcastChannelTransport (Node)', () => {
   it('bootstraps, joins through PD, replicates to 3, survives a killed store, which restarts and catches up', async () => {

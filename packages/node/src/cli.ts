@@ -272,8 +272,9 @@ function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOpt
     store: { tickIntervalMs: o.tickMs, ...(o.witness ? { witness: true } : {}), ...mvcc },
     ...(o.maxStoreDownMs ? { schedule: { maxStoreDownTimeMs: o.maxStoreDownMs } } : {}),
     operatorKey,
-    transportFactory: (storeId) =>
-      nodeWebRtcTransport({ localStoreId: storeId, clusterId: o.cluster, secret: o.secret, signalingUrl: o.signaling.split(','), iceServers: iceServersOf(o), ...(o.iceTransportPolicy ? { iceTransportPolicy: o.iceTransportPolicy } : {}) }),
+    // `identity`: the store's key pair and the keys it accepts for other stores (none under a temporary id).
+    transportFactory: (storeId, identity) =>
+      nodeWebRtcTransport({ localStoreId: storeId, clusterId: o.cluster, secret: o.secret, signalingUrl: o.signaling.split(','), iceServers: iceServersOf(o), ...(o.iceTransportPolicy ? { iceTransportPolicy: o.iceTransportPolicy } : {}), ...identity }),
   };
 }
 

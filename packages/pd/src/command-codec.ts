@@ -13,6 +13,7 @@ import {
   readRegion,
   readRegionHeartbeat,
   readStoreMeta,
+  readStorePublicKey,
   readStoreState,
   readStoreStats,
   readTimestamp,
@@ -22,6 +23,7 @@ import {
   writeRegion,
   writeRegionHeartbeat,
   writeStoreMeta,
+  writeStorePublicKey,
   writeStoreState,
   writeStoreStats,
   writeTimestamp,
@@ -64,7 +66,8 @@ function writeBody(w: ByteWriter, cmd: PdCommand): void {
       writeEpoch(w, cmd.pdGroup.epoch);
       writePeers(w, cmd.pdGroup.peers);
       w.varUint(cmd.nowMs);
-      return;
+      // Last: a bootstrap logged before store keys ends here.
+      return writeStorePublicKey(w, cmd.store.publicKey);
     case 'allocIds':
       w.varUint(cmd.count);
       w.varUint(cmd.requesterId);
@@ -81,7 +84,8 @@ function writeBody(w: ByteWriter, cmd: PdCommand): void {
       w.string(cmd.address);
       writeLabels(w, cmd.labels);
       w.varUint(cmd.nowMs);
-      return;
+      // Last: a putStore logged before store keys ends here.
+      return writeStorePublicKey(w, cmd.publicKey);
     case 'storeHeartbeat':
       writeStoreStats(w, cmd.stats);
       w.varUint(cmd.nowMs);
@@ -123,7 +127,9 @@ function readBody(r: ByteReader, kind: PdCommand['kind']): PdCommand {
       const regionId = r.varUint();
       const epoch = readEpoch(r);
       const peers = readPeers(r);
-      return { kind, clusterId, store, region, pdGroup: { regionId, epoch, peers }, nowMs: r.varUint() };
+      const nowMs = r.varUint();
+      const publicKey = readStorePublicKey(r);
+      return { kind, clusterId, store: publicKey ? { ...store, publicKey } : store, region, pdGroup: { regionId, epoch, peers }, nowMs };
     }
     case 'allocIds': {
       const count = r.varUintMax(ID_BATCH_MAX, 'id batch');
@@ -140,7 +146,9 @@ function readBody(r: ByteReader, kind: PdCommand['kind']): PdCommand {
       const storeId = r.varUint();
       const address = r.string(ADDRESS_BYTES_MAX, 'address');
       const labels = readLabels(r);
-      return { kind, storeId, address, labels, nowMs: r.varUint() };
+      const nowMs = r.varUint();
+      const publicKey = readStorePublicKey(r);
+      return { kind, storeId, address, labels, nowMs, ...(publicKey ? { publicKey } : {}) };
     }
     case 'storeHeartbeat': {
       const stats = readStoreStats(r);

@@ -53,13 +53,19 @@ export interface TsoSaveWindowCommand {
   requesterTerm: number;
 }
 
-/** A store joins (`storeId` 0: a new id is allocated) or updates its address and labels. */
+/**
+ * A store joins (`storeId` 0: a new id is allocated) or updates its address and labels.
+ * `publicKey`: its identity key, recorded at the join, or by an update when the store has
+ * none yet (a store made before keys); an update with a different key than the recorded one
+ * is refused (`StoreKeyMismatch`), and one without a key keeps the recorded one.
+ */
 export interface PutStoreCommand {
   kind: 'putStore';
   storeId: StoreId;
   address: string;
   labels: StoreLabels;
   nowMs: number;
+  publicKey?: Uint8Array;
 }
 
 /** A store's periodic stats, stamped with the PD leader's clock. */

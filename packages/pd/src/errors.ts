@@ -40,6 +40,8 @@ export type PdError =
   | { kind: 'InvalidArgument'; reason: string }
   | { kind: 'StoreNotFound'; storeId: StoreId }
   | { kind: 'StoreTombstoned'; storeId: StoreId }
+  /** A `putStore` with another identity key than the one PD recorded for the store: a key is never replaced. */
+  | { kind: 'StoreKeyMismatch'; storeId: StoreId }
   | { kind: 'InvalidStoreStateChange'; storeId: StoreId; from: StoreState; to: StoreState }
   /** A store still holds peers and cannot be tombstoned without `force`. */
   | { kind: 'StoreNotEmpty'; storeId: StoreId; peerCount: number }

@@ -14,6 +14,7 @@ import {
   readRegion,
   readRegionReport,
   readStoreMeta,
+  readStorePublicKeyField,
   readStoreStats,
   readTimestamp,
   writePeer,
@@ -39,6 +40,8 @@ export const PD_SNAPSHOT_FORMAT = 1;
 export const SNAPSHOT_SECTIONS = {
   /** `gcSafePoint` (a timestamp), when above 0. */
   gcSafePoint: 1,
+  /** Stores' identity public keys, when any store has one: a count, then (store id, key) in store id order. */
+  storeKeys: 2,
 } as const;
 
 function writeRegionInfo(w: ByteWriter, info: RegionInfo): void {
@@ -69,6 +72,30 @@ function readStoreInfo(r: ByteReader): StoreInfo {
   return { meta, stats, lastHeartbeatMs: r.varUint() };
 }
 
+/** The store keys section (store metas are written without their keys, as before keys existed). */
+function writeStoreKeysSection(w: ByteWriter, stores: readonly StoreInfo[]): void {
+  const keyed = stores.filter((st) => st.meta.publicKey !== undefined);
+  if (keyed.length === 0) return;
+  w.varUint(SNAPSHOT_SECTIONS.storeKeys);
+  w.varUint(keyed.length);
+  for (const st of keyed) {
+    w.varUint(st.meta.id);
+    w.bytes(st.meta.publicKey as Uint8Array);
+  }
+}
+
+function readStoreKeysSection(r: ByteReader, s: PdState): void {
+  const n = r.varUintMax(SNAPSHOT_ITEMS_MAX, 'store key count');
+  for (let i = 0; i < n; i++) {
+    const id = r.varUint();
+    const key = readStorePublicKeyField(r);
+    const store = s.stores.get(id);
+    if (store === undefined) throw new PdDecodeError('Invalid', `a key for store ${id}, which the snapshot does not have`);
+    if (store.meta.publicKey !== undefined) throw new PdDecodeError('Invalid', `two keys for store ${id}`);
+    store.meta.publicKey = key;
+  }
+}
+
 /** Encodes the whole replicated state. */
 export function encodePdSnapshot(s: PdState): Uint8Array {
   const w = new ByteWriter();
@@ -90,6 +117,7 @@ export function encodePdSnapshot(s: PdState): Uint8Array {
     w.varUint(SNAPSHOT_SECTIONS.gcSafePoint);
     writeTimestamp(w, s.gcSafePoint);
   }
+  writeStoreKeysSection(w, stores);
   return w.finish();
 }
 
@@ -136,6 +164,9 @@ function readSections(r: ByteReader, s: PdState): void {
     switch (tag) {
       case SNAPSHOT_SECTIONS.gcSafePoint:
         s.gcSafePoint = readTimestamp(r);
+        break;
+      case SNAPSHOT_SECTIONS.storeKeys:
+        readStoreKeysSection(r, s);
         break;
       default:
         throw new PdDecodeError('UnknownTag', `snapshot section ${tag}`);

@@ -21,6 +21,8 @@ export const LABELS_MAX = 16;
 export const LABEL_BYTES_MAX = 256;
 /** Bytes of a store address (transport-specific, e.g. a WebRTC peer name). */
 export const ADDRESS_BYTES_MAX = 1024;
+/** Bytes of a store's identity public key: a raw uncompressed ECDSA P-256 point (`@peerkv/transport` `store-key.ts`). */
+export const STORE_PUBLIC_KEY_BYTES = 65;
 /** Bytes of a reason or description in an error (written clipped to this). */
 export const REASON_BYTES_MAX = 1024;
 /** UTF-16 code units of a column family name (at least 1). */

@@ -8,7 +8,7 @@
 import { decode, encode, type ByteReader, type ByteWriter } from './bytes.ts';
 import { readEnum, writeEnum } from './enum-codec.ts';
 import { DecodeError } from './errors.ts';
-import { ADDRESS_BYTES_MAX, DAMAGED_REGIONS_MAX, KEY_BYTES_MAX, LABEL_BYTES_MAX, LABELS_MAX, PEERS_MAX } from './limits.ts';
+import { ADDRESS_BYTES_MAX, DAMAGED_REGIONS_MAX, KEY_BYTES_MAX, LABEL_BYTES_MAX, LABELS_MAX, PEERS_MAX, STORE_PUBLIC_KEY_BYTES } from './limits.ts';
 import type { Peer, PeerId, PeerRole, Region, RegionEpoch, RegionHeartbeat, StoreLabels, StoreMeta, StoreState, StoreStats } from './meta.ts';
 
 /** Wire order of peer roles (append only). */
@@ -144,7 +144,11 @@ export function readLabels(r: ByteReader): StoreLabels {
   return out;
 }
 
-/** Writes a store meta: id, address, labels, state (paired with `readStoreMeta`). */
+/**
+ * Writes a store meta: id, address, labels, state (paired with `readStoreMeta`). Not its
+ * public key: each encoding that carries one adds it where old readers never look (a PD
+ * snapshot section, a command's or response's optional tail; `writeStorePublicKey`).
+ */
 export function writeStoreMeta(w: ByteWriter, s: StoreMeta): void {
   w.varUint(s.id);
   w.string(s.address);
@@ -158,6 +162,27 @@ export function readStoreMeta(r: ByteReader): StoreMeta {
   const address = r.string(ADDRESS_BYTES_MAX, 'address');
   const labels = readLabels(r);
   return { id, address, labels, state: readStoreState(r) };
+}
+
+/** Writes an optional store public key as an optional tail: nothing when absent (paired with `readStorePublicKey`). */
+export function writeStorePublicKey(w: ByteWriter, key: Uint8Array | undefined): void {
+  if (key !== undefined) w.bytes(key);
+}
+
+/**
+ * Reads what `writeStorePublicKey` wrote at the end of a value: absent when no bytes are left
+ * (a writer from before store keys), else exactly `STORE_PUBLIC_KEY_BYTES`.
+ */
+export function readStorePublicKey(r: ByteReader): Uint8Array | undefined {
+  if (r.remaining === 0) return undefined;
+  return readStorePublicKeyField(r);
+}
+
+/** Reads one store public key that must be there (`STORE_PUBLIC_KEY_BYTES`, a copy). */
+export function readStorePublicKeyField(r: ByteReader): Uint8Array {
+  const key = r.bytes(STORE_PUBLIC_KEY_BYTES, 'store public key');
+  if (key.length !== STORE_PUBLIC_KEY_BYTES) throw new DecodeError('InvalidValue', `a store public key is ${STORE_PUBLIC_KEY_BYTES} bytes, not ${key.length}`);
+  return new Uint8Array(key);
 }
 
 /** Bit 0 of the stats' last field: draining (the byte old stats wrote as a bool). */

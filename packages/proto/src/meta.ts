@@ -61,6 +61,12 @@ export interface StoreMeta {
   address: string;
   labels: StoreLabels;
   state: StoreState;
+  /**
+   * The store's identity public key (`STORE_PUBLIC_KEY_BYTES`), recorded when it joins (or,
+   * for a store made before keys, on its first restart with one) and never replaced: links
+   * claiming this store id must be signed by its private key. Absent for stores without one.
+   */
+  publicKey?: Uint8Array;
 }
 
 /** What a store reports periodically. */

@@ -132,3 +132,15 @@ export const STORE_IDENT_KEY = new Uint8Array([0x73 /* s */]);
 
 /** Key of the store's boot counter (one more each time the store opens: read contexts stay unique across restarts). */
 export const STORE_BOOT_KEY = new Uint8Array([0x62 /* b */]);
+
+/** Key of the store's identity key pair (`store-key.ts`), written before its identity and kept with it. */
+export const STORE_KEY_PAIR_KEY = new Uint8Array([0x6b /* k */]);
+
+/** Key of the public key this store pinned for another store on first use (`net/peer-keys.ts`). */
+export function peerKeyPinKey(storeId: number): Uint8Array {
+  return u64(0x4b /* K */, storeId);
+}
+
+/** Range of every pinned peer key. */
+export const PEER_KEY_PIN_PREFIX_START = new Uint8Array([0x4b]);
+export const PEER_KEY_PIN_PREFIX_END = new Uint8Array([0x4c]);

@@ -23,8 +23,8 @@ export interface PdClient {
   getGcSafePoint?(o?: RequestOptions): Promise<Result<bigint>>;
   /** PD's view of a region (for finding replicas that were removed while their store was away). Optional. */
   getRegionById?(regionId: number, o?: RequestOptions): Promise<Result<{ region: Region; leader?: Peer } | undefined>>;
-  /** Joins a store (storeId 0 asks for a new id). */
-  putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>>;
+  /** Joins a store (storeId 0 asks for a new id); `publicKey`: its identity key, recorded once (`PutStoreCommand`). */
+  putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions, publicKey?: Uint8Array): Promise<Result<PdApplyResult>>;
   /**
    * Asks the deadlock detector, which runs on the store whose PD replica leads
    * (`handlers/txn-deadlock.ts`). Optional: without it lock waits are never found deadlocked,
@@ -116,8 +116,8 @@ export class LocalPdClient implements PdClient {
     return l?.pdRegisterGcService ? l.pdRegisterGcService(serviceId, minStartTs, ttlMs) : this.noLeader();
   }
 
-  putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>> {
+  putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions, publicKey?: Uint8Array): Promise<Result<PdApplyResult>> {
     const l = this.leader();
-    return l ? l.pdPropose({ kind: 'putStore', storeId, address, labels, nowMs: this.now() }, o) : Promise.resolve(this.noLeader());
+    return l ? l.pdPropose({ kind: 'putStore', storeId, address, labels, nowMs: this.now(), ...(publicKey ? { publicKey } : {}) }, o) : Promise.resolve(this.noLeader());
   }
 }

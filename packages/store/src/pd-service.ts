@@ -134,7 +134,7 @@ export class PdService {
    * with one replica here, then records the cluster in PD. A one-store cluster works fully
    * offline; PD grows both groups as stores join.
    */
-  async bootstrapCluster(o: { clusterNumber: number; address: string; labels?: Record<string, string> }, ro: RequestOptions = {}): Promise<Result<PdApplyResult>> {
+  async bootstrapCluster(o: { clusterNumber: number; address: string; labels?: Record<string, string>; publicKey?: Uint8Array }, ro: RequestOptions = {}): Promise<Result<PdApplyResult>> {
     if (this.ctx.storeId !== BOOTSTRAP_IDS.store) throw new Error(`the bootstrap store must have id ${BOOTSTRAP_IDS.store}`);
     // A witness holds no data and can never lead: a cluster needs a full store to start.
     if (this.ctx.witness) throw new StoreConfigError(`store ${this.ctx.storeId} is a witness: a cluster is bootstrapped by a full store, a witness joins one`);
@@ -149,7 +149,7 @@ export class PdService {
       {
         kind: 'bootstrap',
         clusterId: o.clusterNumber,
-        store: { id: this.ctx.storeId, address: o.address, labels: o.labels ?? {}, state: 'up' },
+        store: { id: this.ctx.storeId, address: o.address, labels: o.labels ?? {}, state: 'up', ...(o.publicKey ? { publicKey: o.publicKey } : {}) },
         region: dataRegion,
         pdGroup: { regionId: PD_REGION_ID, epoch: pdRegion.epoch, peers: pdRegion.peers },
         nowMs: this.ctx.now(),

@@ -319,7 +319,7 @@ export class Store extends StoreApi {
    * with one replica here, then records the cluster in PD. A one-store cluster works fully
    * offline; PD grows both groups as stores join.
    */
-  bootstrapCluster(o: { clusterNumber: number; address: string; labels?: Record<string, string> }, ro: RequestOptions = {}): Promise<Result<PdApplyResult>> {
+  bootstrapCluster(o: { clusterNumber: number; address: string; labels?: Record<string, string>; publicKey?: Uint8Array }, ro: RequestOptions = {}): Promise<Result<PdApplyResult>> {
     return this.pd.bootstrapCluster(o, ro);
   }
 

@@ -17,7 +17,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Region, RegionHeartbeat } from '@peerkv/pd';
 import { CAMPAIGN_TRANSFER, type Message } from '@peerkv/raft';
 import { MemoryEngine } from '@peerkv/storage';
-import { deriveOperatorKey, generateClusterSecret, type RegionMessage, type Transport } from '@peerkv/transport';
+import { deriveOperatorKey, generateClusterSecret, generateStoreKeyPair, type RegionMessage, type Transport } from '@peerkv/transport';
 import { BOOTSTRAP_IDS, LocalRouter, LocalRpc, PD_REGION_ID, PENDING_REPLICA_SILENT_HEARTBEATS, PENDING_REPLICAS_MAX, PENDING_REPLICAS_PER_SENDER_MAX, STORE_CFS, Store, TEMP_STORE_ID_MIN } from '../src/index.ts';
 import { bindStore, decodeStoreResponse, encodeStoreRequest, serveStore, signOperatorRequest, type Result, type StoreRequest, type StoreResponse } from '../src/index.ts';
 import { StubPd, until } from './helpers.ts';
@@ -101,14 +101,14 @@ describe('replicas created on demand (issue 13, finding 6)', () => {
 });
 
 /** A bootstrapped one-store cluster (store 2 hosts PD and the data region), served over `LocalRpc` with an operator key. */
-async function servedCluster(): Promise<{ s: Store; call: (from: number, q: StoreRequest | Uint8Array) => Promise<StoreResponse>; operatorKey: CryptoKey }> {
+async function servedCluster(publicKey?: Uint8Array): Promise<{ s: Store; call: (from: number, q: StoreRequest | Uint8Array) => Promise<StoreResponse>; operatorKey: CryptoKey }> {
   const router = new LocalRouter();
   const rpc = new LocalRpc({ router, requestTimeoutMs: 3000 });
   const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
   const s = await Store.open({ storeId: BOOTSTRAP_IDS.store, clusterId: 'adv', engine, transport: router.transportFor(BOOTSTRAP_IDS.store), tickIntervalMs: 10 });
   opened.push(s);
   router.register(s);
-  const boot = await s.bootstrapCluster({ clusterNumber: 1, address: 'real:2' });
+  const boot = await s.bootstrapCluster({ clusterNumber: 1, address: 'real:2', ...(publicKey ? { publicKey } : {}) });
   expect(boot.ok).toBe(true);
   await until('PD leads', () => s.pdIsLeader() && s.status().regions.some((r) => r.regionId === BOOTSTRAP_IDS.dataRegion && r.role === 'leader'));
   const operatorKey = await deriveOperatorKey('adv', generateClusterSecret());
@@ -210,5 +210,39 @@ describe('authorisation by role (issue 13, finding 6)', () => {
     deliver!({ fromStoreId: 3, messages: [heartbeat(78, 7800)] });
     await until('the store peer', () => s.regionIds().includes(78));
     expect(s.regionIds()).toEqual([78]);
+  });
+});
+
+describe('store identity keys in PD (issue 13, finding 6)', () => {
+  it('PD records a store key at bootstrap and at a join; another key for an existing id is refused, typed and counted, and changes nothing', async () => {
+    const own = await generateStoreKeyPair();
+    const { s, call } = await servedCluster(own.publicKey);
+    const me = BOOTSTRAP_IDS.store;
+    const pd = () => s.pdState()!;
+    expect(pd().getStore(me)!.meta.publicKey).toEqual(own.publicKey);
+    // A joiner (a temporary id) joins with its key: recorded.
+    const joiner = await generateStoreKeyPair();
+    const joined = await call(TEMP_STORE_ID_MIN + 7, { type: 'pdPutStore', storeId: 0, address: 'new:1', labels: {}, publicKey: joiner.publicKey });
+    expect(joined).toMatchObject({ type: 'pdApply', result: { ok: true, value: { kind: 'storePut', isNew: true } } });
+    const newId = ((joined as { result: { value: { storeId: number } } }).result.value).storeId;
+    expect(pd().getStore(newId)!.meta.publicKey).toEqual(joiner.publicKey);
+    // A member whose link says it is store 2 (the secret lets it prove any id today) re-registers
+    // store 2 with its own key: PD refuses, the store counts it, the recorded key stays.
+    const attacker = await generateStoreKeyPair();
+    const metaBefore = pd().getStore(me)!.meta;
+    const r = await call(me, { type: 'pdPutStore', storeId: me, address: 'attacker:2', labels: {}, publicKey: attacker.publicKey });
+    expect(r).toEqual({ type: 'pdApply', result: { ok: true, value: { kind: 'refused', error: { kind: 'StoreKeyMismatch', storeId: me } } } });
+    expect(s.status().refused?.storeKeyMismatch).toBe(1);
+    expect(pd().getStore(me)!.meta).toEqual(metaBefore);
+    const r2 = await call(newId, { type: 'pdPutStore', storeId: newId, address: 'attacker:n', labels: {}, publicKey: attacker.publicKey });
+    expect(r2).toMatchObject({ type: 'pdApply', result: { ok: true, value: { kind: 'refused', error: { kind: 'StoreKeyMismatch' } } } });
+    expect(s.status().refused?.storeKeyMismatch).toBe(2);
+    expect(pd().getStore(newId)!.meta.publicKey).toEqual(joiner.publicKey);
+    expect(pd().getStore(newId)!.meta.address).toBe('new:1');
+    // PD's store read answers the key (what stores learn keys from).
+    expect(await call(TEMP_STORE_ID_MIN + 8, { type: 'pdGetStore', storeId: newId })).toMatchObject({ type: 'pdStore', result: { ok: true, value: { id: newId, publicKey: joiner.publicKey } } });
+    // The store itself re-registering with its own key is served.
+    expect(await call(newId, { type: 'pdPutStore', storeId: newId, address: 'new:2', labels: {}, publicKey: joiner.publicKey })).toMatchObject({ type: 'pdApply', result: { ok: true, value: { kind: 'storePut' } } });
+    expect(pd().getStore(newId)!.meta.address).toBe('new:2');
   });
 });

@@ -24,6 +24,9 @@ import {
 const k = (s: string): Uint8Array => new TextEncoder().encode(s);
 const region: Region = { id: 3, startKey: k('a'), endKey: k('m'), epoch: { confVer: 2, version: 5 }, peers: [{ id: 5, storeId: 2, role: 'voter' }, { id: 9, storeId: 7, role: 'learner' }] };
 
+/** A store public key's shape (the codec checks the length only). */
+const storeKey = new Uint8Array(65).fill(7);
+
 const requests: PdRequest[] = [
   { type: 'pdStoreHeartbeat', stats: { storeId: 7, capacityBytes: 2 ** 40, usedBytes: 12, availableBytes: 2 ** 40 - 12, regionCount: 3, leaderCount: 1, draining: true }, timeoutMs: 2000 },
   {
@@ -32,6 +35,7 @@ const requests: PdRequest[] = [
   },
   { type: 'pdAllocId', timeoutMs: 0 },
   { type: 'pdPutStore', storeId: 0, address: 'host:/data/a', labels: { device: 'a', zone: 'z' }, timeoutMs: 1500 },
+  { type: 'pdPutStore', storeId: 5, address: 'host:/data/b', labels: {}, publicKey: storeKey },
   { type: 'pdGetRegion', key: k('c') },
   { type: 'pdGetRegionById', regionId: 3 },
   { type: 'pdGetStore', storeId: 7 },
@@ -52,6 +56,8 @@ const responses: PdResponse[] = [
   { type: 'pdRoute', result: { ok: true, value: { region } } },
   { type: 'pdRoute', result: { ok: true, value: undefined } },
   { type: 'pdStore', result: { ok: true, value: { id: 7, address: 'x', labels: { device: 'b' }, state: 'offline' } } },
+  { type: 'pdStore', result: { ok: true, value: { id: 8, address: 'y', labels: {}, state: 'up', publicKey: storeKey } } },
+  { type: 'pdApply', result: { ok: true, value: { kind: 'refused', error: { kind: 'StoreKeyMismatch', storeId: 8 } } } },
   { type: 'pdStore', result: { ok: false, error: { kind: 'RegionNotFound', regionId: 1 } } },
   { type: 'pdTimestamps', result: { ok: true, value: { first: (1_700_000_000_000n << 18n) | 5n, count: 3 } } },
 ];

@@ -4,6 +4,11 @@
  * store); this module owns the rest:
  * - per-link challenge-response: no Raft frame is delivered before the remote proved it
  *   holds the cluster secret, and none is sent before we verified it;
+ * - per-store identity (`identity`, `peerKeys`; issue 13, finding 6): a store with a key pair
+ *   also signs its side of the handshake (both ids, both nonces, the direction) and sends its
+ *   public key in its proof; the receiver checks the signature and asks `peerKeys` whether
+ *   that key (or no key) is the claimed store id's. A refusal drops the link
+ *   (`identityRefused`). The secret alone then no longer proves a store id whose key is known;
  * - per-link packet MACs after it (`link-mac.ts`, `packetMac`): every packet of an open link
  *   is sealed with a key derived from the handshake and numbered, so a third party on a
  *   shared medium can neither inject, replay nor close; what fails is dropped and counted,
@@ -20,14 +25,17 @@
  * - the partition test hook: a set of blocked stores whose links are closed and refused
  *   until `heal`.
  */
-import type { ClusterKeys } from './auth.ts';
+import type { ClusterKeys, ProofParams } from './auth.ts';
 import { signProof, verifyProof } from './auth.ts';
 import type { ChunkLimits } from './chunking.ts';
 import { DEFAULT_CHUNK_LIMITS, encodePackets, PACKET_WHOLE, Reassembler } from './chunking.ts';
 import type { RaftBatch, RegionMessage, StoreId } from './codec/envelope.ts';
 import { DecodeError } from './codec/errors.ts';
 import type { Frame } from './codec/frame.ts';
+import type { AuthIdentity } from './codec/frame.ts';
 import { AUTH_NONCE_BYTES, FRAME_TYPES, readFrame } from './codec/frame.ts';
+import type { StoreKeyPair } from './store-key.ts';
+import { signTranscript, verifyTranscript } from './store-key.ts';
 import type { DecodeLimits } from './codec/limits.ts';
 import { DEFAULT_DECODE_LIMITS } from './codec/limits.ts';
 import type { LinkMac } from './link-mac.ts';
@@ -78,8 +86,26 @@ export interface LinkHandle {
   closed(reason: string): void;
 }
 
+/**
+ * Which store keys a transport accepts for which store ids (`@peerkv/store`'s `PeerKeyBook`
+ * checks them against PD's store metas and the keys it pinned). Asked once per handshake,
+ * after the remote's HMAC proof and, when it sent a key, its signature verified.
+ */
+export interface PeerKeyPolicy {
+  /** Whether `storeId` may open a link proving `publicKey` (undefined: the remote sent no key). */
+  admit(storeId: StoreId, publicKey: Uint8Array | undefined): boolean | Promise<boolean>;
+}
+
+/** A store's identity on its links: its key pair, and whose keys it accepts. */
+export interface LinkIdentityOptions {
+  /** This store's key pair: its proofs carry its public key and a signature (omitted: a client, secret only). */
+  identity?: StoreKeyPair;
+  /** Checks the remote's key for the id it claims (omitted: any valid signature, or none, is accepted). */
+  peerKeys?: PeerKeyPolicy;
+}
+
 /** Tunables of the shared engine; every limit is named with its unit. */
-export interface LinkTransportOptions {
+export interface LinkTransportOptions extends LinkIdentityOptions {
   localStoreId: StoreId;
   keys: ClusterKeys;
   timers?: Timers;
@@ -190,6 +216,8 @@ export class LinkTransport implements PartitionableTransport {
   private readonly packetMac: boolean;
   private readonly autoFlush: boolean;
   private readonly randomBytes: (n: number) => Uint8Array;
+  private readonly identity: StoreKeyPair | undefined;
+  private readonly peerKeys: PeerKeyPolicy | undefined;
   private readonly sessions = new Map<StoreId, Session>();
   private readonly queues = new Map<StoreId, PeerQueue>();
   private readonly messageHandlers = new Set<(b: RaftBatch) => void>();
@@ -221,6 +249,8 @@ export class LinkTransport implements PartitionableTransport {
     this.packetMac = o.packetMac ?? true;
     this.autoFlush = o.autoFlush ?? true;
     this.randomBytes = o.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
+    this.identity = o.identity;
+    this.peerKeys = o.peerKeys;
     this.rpc = new RpcTable(
       {
         timers: this.timers,
@@ -685,7 +715,7 @@ export class LinkTransport implements PartitionableTransport {
       case 'authHello':
         return this.onHello(s, frame.clusterId, frame.storeId, frame.nonce);
       case 'authProof':
-        return this.onProof(s, frame.proof);
+        return this.onProof(s, frame.proof, frame.identity);
       case 'raftBatch':
         return this.onBatch(s, frame.batch);
       case 'raftEnvelope': {
@@ -709,21 +739,45 @@ export class LinkTransport implements PartitionableTransport {
     const params = { verifierNonce: nonce, proverNonce: s.localNonce, proverStoreId: this.localStoreId, verifierStoreId: s.storeId };
     const macParams = { localStoreId: this.localStoreId, remoteStoreId: s.storeId, localNonce: s.localNonce, remoteNonce: nonce };
     this.runExclusive(s, async () => {
-      const [proof, mac] = await Promise.all([signProof(this.keys, params), this.packetMac ? deriveLinkMac(this.keys, macParams) : null]);
+      const [proof, mac, identity] = await Promise.all([
+        signProof(this.keys, params),
+        this.packetMac ? deriveLinkMac(this.keys, macParams) : null,
+        this.signIdentity({ clusterId: this.keys.clusterId, ...params }),
+      ]);
       s.mac = mac;
-      if (s.state !== 'closed') this.sendFrame(s, { type: 'authProof', proof });
+      if (s.state !== 'closed') this.sendFrame(s, identity ? { type: 'authProof', proof, identity } : { type: 'authProof', proof });
     });
   }
 
-  private onProof(s: Session, proof: Uint8Array): void {
+  /** This store's key and its signature over its side of the handshake; none without a key pair. */
+  private async signIdentity(p: ProofParams & { clusterId: string }): Promise<AuthIdentity | undefined> {
+    if (!this.identity) return undefined;
+    return { publicKey: this.identity.publicKey, signature: await signTranscript(this.identity, p) };
+  }
+
+  private onProof(s: Session, proof: Uint8Array, identity: AuthIdentity | undefined): void {
     if (s.remoteNonce === null || s.state !== 'auth') return this.failSession(s, 'authFailed');
     const params = { verifierNonce: s.localNonce, proverNonce: s.remoteNonce, proverStoreId: s.storeId, verifierStoreId: this.localStoreId };
     this.runExclusive(s, async () => {
       const ok = await verifyProof(this.keys, params, proof);
       if (s.state === 'closed') return;
       if (!ok) return this.failSession(s, 'authFailed');
+      const admitted = await this.admitIdentity(s.storeId, identity, { clusterId: this.keys.clusterId, ...params });
+      if ((s.state as SessionState) === 'closed') return; // it may have closed while the key was checked
+      if (!admitted) return this.failSession(s, 'identityRefused');
       this.openSession(s);
     });
+  }
+
+  /**
+   * Whether the remote, whose HMAC proof verified, is the store it claims: a key it sent must
+   * have signed its side of this handshake, and `peerKeys` must accept that key (or its
+   * absence) for the claimed id.
+   */
+  private async admitIdentity(storeId: StoreId, identity: AuthIdentity | undefined, p: ProofParams & { clusterId: string }): Promise<boolean> {
+    if (identity && !(await verifyTranscript(identity.publicKey, identity.signature, p))) return false;
+    if (!this.peerKeys) return true;
+    return this.peerKeys.admit(storeId, identity ? new Uint8Array(identity.publicKey) : undefined);
   }
 
   /** Runs an async step with the session's inbound packets held back, then replays them. */

@@ -22,6 +22,11 @@ export type DropReason =
   | 'unauthenticated'
   /** receive: a bad or missing proof; the link is dropped. */
   | 'authFailed'
+  /**
+   * receive: a proof whose store key did not sign the handshake, or that is not the key this
+   * store knows for the claimed id (or no key where one is known); the link is dropped.
+   */
+  | 'identityRefused'
   /** receive: the link did not authenticate within `authTimeoutMs`. */
   | 'authTimeout'
   /** receive: a frame or hello naming another cluster. */
@@ -57,7 +62,7 @@ export type DropReason =
 
 /** Every drop reason, for building zeroed counters. */
 export const DROP_REASONS: readonly DropReason[] = [
-  'queueFull', 'peerUnreachable', 'closed', 'peerDown', 'unauthenticated', 'authFailed', 'authTimeout',
+  'queueFull', 'peerUnreachable', 'closed', 'peerDown', 'unauthenticated', 'authFailed', 'identityRefused', 'authTimeout',
   'foreignCluster', 'storeMismatch', 'misaddressed', 'decodeError', 'reassembly', 'backlogFull',
   'macFailed', 'replayed', 'authPacketTooLarge', 'authSessionsFull',
   'signalingDecryptFailed', 'signalingForeign', 'signalingStale', 'signalingReplayed', 'signalingQueueFull',

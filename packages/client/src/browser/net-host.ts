@@ -18,7 +18,7 @@
 import type { ReplicaRead } from '../txn/routing.ts';
 import { ForwardingEngine, type KvEngine, type WriteBatch, type WriteOptions } from '@peerkv/storage';
 import type { ScheduleConfig } from '@peerkv/pd';
-import { STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
+import { STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, type NetworkStore, type NetworkStoreOptions, type StoreLinkIdentity } from '@peerkv/store';
 import {
   BroadcastChannelTransport,
   CompositeTransport,
@@ -265,10 +265,11 @@ export class NetHost {
     if (this.running) this.openRetry = undefined;
   }
 
-  private transport(storeId: number): PartitionableTransport {
-    const parts: PartitionableTransport[] = [new BroadcastChannelTransport({ localStoreId: storeId, keys: this.keys })];
+  /** The store's transports; `identity` (the store's key pair and `PeerKeyBook`) binds its links to its key. */
+  private transport(storeId: number, identity: StoreLinkIdentity | undefined): PartitionableTransport {
+    const parts: PartitionableTransport[] = [new BroadcastChannelTransport({ localStoreId: storeId, keys: this.keys, ...identity })];
     for (const url of this.o.signaling) {
-      parts.push(new WebRtcTransport({ localStoreId: storeId, keys: this.keys, signalingUrl: url, iceServers: this.o.iceServers ?? [], peerFactory: this.deps.peerFactory }));
+      parts.push(new WebRtcTransport({ localStoreId: storeId, keys: this.keys, signalingUrl: url, iceServers: this.o.iceServers ?? [], peerFactory: this.deps.peerFactory, ...identity }));
     }
     const t = new CompositeTransport(parts);
     // A restarted store stays cut off from the stores it was partitioned from.
@@ -309,7 +310,7 @@ export class NetHost {
         },
         ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
         ...(this.o.joinTimeoutMs !== undefined ? { joinTimeoutMs: this.o.joinTimeoutMs } : {}),
-        transportFactory: (id) => this.transport(id),
+        transportFactory: (id, identity) => this.transport(id, identity),
         operatorKey: this.operatorKey,
       });
     } catch (e) {

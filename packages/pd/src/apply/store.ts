@@ -5,7 +5,7 @@
  */
 import type { PdApplyResult, PutStoreCommand, SetStoreStateCommand, StoreHeartbeatCommand } from '../command.ts';
 import type { PdError } from '../errors.ts';
-import type { StoreId, StoreState } from '../meta.ts';
+import { compareKeys, type StoreId, type StoreState } from '../meta.ts';
 import type { PdState } from '../pd-state.ts';
 import { invalid } from './region.ts';
 
@@ -30,7 +30,7 @@ export function applyPutStore(s: PdState, cmd: PutStoreCommand): PdApplyResult {
     replacedStoreIds.push(other.meta.id);
   }
   s.stores.set(storeId, {
-    meta: { id: storeId, address: cmd.address, labels: { ...cmd.labels }, state: 'up' },
+    meta: { id: storeId, address: cmd.address, labels: { ...cmd.labels }, state: 'up', ...(cmd.publicKey ? { publicKey: new Uint8Array(cmd.publicKey) } : {}) },
     stats: undefined,
     lastHeartbeatMs: cmd.nowMs,
   });
@@ -41,6 +41,11 @@ function updateStore(s: PdState, cmd: PutStoreCommand): PdApplyResult {
   const store = s.stores.get(cmd.storeId);
   if (store === undefined) return refused({ kind: 'StoreNotFound', storeId: cmd.storeId });
   if (store.meta.state === 'tombstone') return refused({ kind: 'StoreTombstoned', storeId: cmd.storeId });
+  const recorded = store.meta.publicKey;
+  // The recorded key is the store's identity on every link: whoever holds the cluster secret
+  // may send this command, so it never replaces a key, only records the first one.
+  if (cmd.publicKey !== undefined && recorded !== undefined && compareKeys(recorded, cmd.publicKey) !== 0) return refused({ kind: 'StoreKeyMismatch', storeId: cmd.storeId });
+  if (cmd.publicKey !== undefined && recorded === undefined) store.meta.publicKey = new Uint8Array(cmd.publicKey);
   store.meta.address = cmd.address;
   store.meta.labels = { ...cmd.labels };
   store.lastHeartbeatMs = Math.max(store.lastHeartbeatMs, cmd.nowMs);

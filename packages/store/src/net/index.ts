@@ -7,3 +7,4 @@ export * from './pd-caller.ts';
 export * from './remote-pd-client.ts';
 export * from './network-store.ts';
 export * from './quorum-watch.ts';
+export * from './peer-keys.ts';

@@ -26,10 +26,12 @@
  */
 import { DEFAULT_SCHEDULE_CONFIG, WITNESS_LABEL, type ScheduleConfig } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
-import type { Transport } from '@peerkv/transport';
+import type { LinkIdentityOptions, StoreKeyPair, Transport } from '@peerkv/transport';
 import { bindStore, storeTransportOf } from '../rpc/bind-transport.ts';
 import { BOOTSTRAP_IDS, REAL_TIMERS, type StoreOptions, type Timers } from '../options.ts';
 import { Store } from '../store.ts';
+import { loadOrCreateStoreKeyPair } from '../store-key.ts';
+import { PeerKeyBook } from './peer-keys.ts';
 import { PdCaller } from './pd-caller.ts';
 import { QuorumWatch, type QuorumStatus } from './quorum-watch.ts';
 import { RemotePdClient, type RemotePdClientOptions } from './remote-pd-client.ts';
@@ -73,8 +75,13 @@ export interface NetworkStoreOptions {
   /** Opened with `STORE_CFS`; empty for a new store. */
   engine: KvEngine;
   clusterId: string;
-  /** Opens this process's transport under a store id (called once per identity used). */
-  transportFactory: (storeId: number) => Transport | Promise<Transport>;
+  /**
+   * Opens this process's transport under a store id (called once per identity used). Under the
+   * store's own id it is given the store's link identity (its key pair and its `PeerKeyBook`):
+   * pass both to the transport (`new WebRtcTransport({ ..., ...identity })`) so links prove
+   * the store's key and check the peers'. Temporary ids (probing, joining) get none.
+   */
+  transportFactory: (storeId: number, identity?: StoreLinkIdentity) => Transport | Promise<Transport>;
   /**
    * What an empty engine does: `true` creates the cluster (exactly one store of a new cluster
    * does this), `false` joins, `'auto'` listens `bootstrapProbeMs` under a temporary id and
@@ -112,11 +119,22 @@ export interface NetworkStoreOptions {
   now?: () => number;
 }
 
+/** What a store's transport is given to bind its links to the store's key (`LinkIdentityOptions`). */
+export interface StoreLinkIdentity extends LinkIdentityOptions {
+  identity: StoreKeyPair;
+  peerKeys: PeerKeyBook;
+}
+
+/** The options with the engine's identity key pair loaded. */
+type KeyedOptions = NetworkStoreOptions & { keyPair: StoreKeyPair };
+
 /** A running network store. */
 export interface NetworkStore {
   readonly store: Store;
   readonly transport: Transport;
   readonly pdClient: RemotePdClient;
+  /** The keys this store accepts for other stores' ids on its links (`net/peer-keys.ts`). */
+  readonly peerKeys: PeerKeyBook;
   /** How it started: `bootstrapped`, `joined` (new id from PD) or `restarted`. */
   readonly started: 'bootstrapped' | 'joined' | 'restarted';
   /** Whether PD answers and every region here has a reachable leader (see `QuorumWatch`). */
@@ -126,7 +144,9 @@ export interface NetworkStore {
 }
 
 /** Starts (bootstraps, joins or restarts) a store on `o.engine`; see the module comment. */
-export async function startNetworkStore(o: NetworkStoreOptions): Promise<NetworkStore> {
+export async function startNetworkStore(given: NetworkStoreOptions): Promise<NetworkStore> {
+  // Made before anything else on an empty engine, so that the join can carry its public key.
+  const o: KeyedOptions = { ...given, keyPair: await loadOrCreateStoreKeyPair(given.engine) };
   if (o.store?.witness) return startWitnessStore(o);
   const ident = await Store.readIdentity(o.engine);
   if (ident) return open(o, ident.storeId, 'restarted');
@@ -149,16 +169,17 @@ export async function startNetworkStore(o: NetworkStoreOptions): Promise<Network
 }
 
 /** A witness store: restarts, or joins (never bootstraps) with the witness label and a witness temporary id. */
-async function startWitnessStore(given: NetworkStoreOptions): Promise<NetworkStore> {
+async function startWitnessStore(given: KeyedOptions): Promise<NetworkStore> {
   if (given.bootstrap === true) throw new NetworkStoreError('WitnessCannotBootstrap', `a witness of '${given.clusterId}' joins a cluster that a full store created`);
-  const o: NetworkStoreOptions = { ...given, labels: { ...given.labels, [WITNESS_LABEL]: 'true' } };
+  const o: KeyedOptions = { ...given, labels: { ...given.labels, [WITNESS_LABEL]: 'true' } };
   const ident = await Store.readIdentity(o.engine);
   if (ident) return open(o, ident.storeId, 'restarted');
   return open(o, await joinId({ ...o, tempStoreId: o.tempStoreId ?? randomWitnessTempStoreId() }), 'joined');
 }
 
-async function open(o: NetworkStoreOptions, storeId: number, started: NetworkStore['started']): Promise<NetworkStore> {
-  const transport = await o.transportFactory(storeId);
+async function open(o: KeyedOptions, storeId: number, started: NetworkStore['started']): Promise<NetworkStore> {
+  const peerKeys = await PeerKeyBook.load(o.engine);
+  const transport = await o.transportFactory(storeId, { identity: o.keyPair, peerKeys });
   const pdClient = new RemotePdClient(transport, { candidates: () => transport.peers().filter((id) => !isTempStoreId(id)), ...o.pd });
   let store: Store;
   try {
@@ -178,6 +199,7 @@ async function open(o: NetworkStoreOptions, storeId: number, started: NetworkSto
     throw e;
   }
   pdClient.attachLocal(store);
+  peerKeys.attachPd(() => store.pdState());
   const unbind = bindStore(store, transport, o.operatorKey ? { operatorKey: o.operatorKey } : {});
   const watch = new QuorumWatch({
     storeId,
@@ -187,13 +209,17 @@ async function open(o: NetworkStoreOptions, storeId: number, started: NetworkSto
     timers: o.timers ?? REAL_TIMERS,
     now: o.now ?? (() => Date.now()),
   });
+  // A restarted store may predate store keys: PD records its key now if it has none.
+  const keyRegistration = started === 'restarted' ? registerStoreKey(o, storeId, pdClient, store) : undefined;
   return {
     store,
     transport,
     pdClient,
+    peerKeys,
     started,
     quorum: () => watch.status(),
     close: async () => {
+      keyRegistration?.cancel();
       watch.close();
       unbind();
       pdClient.attachLocal(undefined);
@@ -203,9 +229,44 @@ async function open(o: NetworkStoreOptions, storeId: number, started: NetworkSto
   };
 }
 
-async function bootstrap(o: NetworkStoreOptions): Promise<NetworkStore> {
+/** Tries after a restart before giving up on recording the store's key in PD (once a second). */
+export const STORE_KEY_REGISTER_ATTEMPTS_MAX = 120;
+/** Time between those tries, ms. */
+export const STORE_KEY_REGISTER_RETRY_MS = 1000;
+
+/**
+ * Sends `pdPutStore(self, address, labels, publicKey)` until PD answers: `storePut` (the key is
+ * recorded, or was already), or a refusal. `StoreKeyMismatch` means PD holds another key for
+ * this id (this engine's key was lost or replaced): counted, and the store's links to stores
+ * that know the recorded key will be refused.
+ */
+function registerStoreKey(o: KeyedOptions, storeId: number, pdClient: RemotePdClient, store: Store): { cancel(): void } {
+  const timers = o.timers ?? REAL_TIMERS;
+  let cancelled = false;
+  let retry: ReturnType<Timers['setTimeout']> | undefined;
+  const attempt = async (n: number): Promise<void> => {
+    if (cancelled || n >= STORE_KEY_REGISTER_ATTEMPTS_MAX) return;
+    const r = await pdClient.putStore(storeId, o.address, o.labels ?? {}, { timeoutMs: STORE_KEY_REGISTER_RETRY_MS * 2 }, o.keyPair.publicKey);
+    if (cancelled) return;
+    if (r.ok && r.value.kind === 'storePut') return;
+    if (r.ok && r.value.kind === 'refused' && r.value.error.kind !== 'NotBootstrapped') {
+      if (r.value.error.kind === 'StoreKeyMismatch') store.countRefused('ownStoreKeyMismatch');
+      return;
+    }
+    retry = timers.setTimeout(() => void attempt(n + 1).catch(() => {}), STORE_KEY_REGISTER_RETRY_MS);
+  };
+  void attempt(0).catch(() => {});
+  return {
+    cancel: () => {
+      cancelled = true;
+      if (retry !== undefined) timers.clearTimeout(retry);
+    },
+  };
+}
+
+async function bootstrap(o: KeyedOptions): Promise<NetworkStore> {
   const ns = await open(o, BOOTSTRAP_IDS.store, 'bootstrapped');
-  const r = await ns.store.bootstrapCluster({ clusterNumber: 1, address: o.address, labels: o.labels ?? {} });
+  const r = await ns.store.bootstrapCluster({ clusterNumber: 1, address: o.address, labels: o.labels ?? {}, publicKey: o.keyPair.publicKey });
   if (!r.ok || r.value.kind !== 'bootstrapped') {
     await ns.close();
     throw new NetworkStoreError('BootstrapFailed', JSON.stringify(r));
@@ -245,7 +306,7 @@ async function probe(o: NetworkStoreOptions, ms: number, tempId: number): Promis
 }
 
 /** Connects under a temporary id and asks PD for a store id. */
-async function joinId(o: NetworkStoreOptions): Promise<number> {
+async function joinId(o: KeyedOptions): Promise<number> {
   const timers = o.timers ?? REAL_TIMERS;
   const now = o.now ?? (() => Date.now());
   const deadline = now() + (o.joinTimeoutMs ?? JOIN_TIMEOUT_MS_DEFAULT);
@@ -259,7 +320,7 @@ async function joinId(o: NetworkStoreOptions): Promise<number> {
         await new Promise((r) => timers.setTimeout(() => r(undefined), JOIN_POLL_MS));
         continue;
       }
-      const r = await caller.call({ type: 'pdPutStore', storeId: 0, address: o.address, labels: o.labels ?? {} }, 'pdApply', { timeoutMs: Math.max(1, deadline - now()) });
+      const r = await caller.call({ type: 'pdPutStore', storeId: 0, address: o.address, labels: o.labels ?? {}, publicKey: o.keyPair.publicKey }, 'pdApply', { timeoutMs: Math.max(1, deadline - now()) });
       if (r.ok && r.value.kind === 'storePut') return r.value.storeId;
       if (r.ok && r.value.kind === 'refused') {
         // A member whose cluster is still being created (its transport is up before its PD

@@ -41,8 +41,8 @@ export class RemotePdClient implements PdClient {
     return this.caller.call({ type: 'pdAllocId' }, 'pdId', o);
   }
 
-  putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions): Promise<Result<PdApplyResult>> {
-    return this.caller.call({ type: 'pdPutStore', storeId, address, labels }, 'pdApply', o);
+  putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions, publicKey?: Uint8Array): Promise<Result<PdApplyResult>> {
+    return this.caller.call({ type: 'pdPutStore', storeId, address, labels, ...(publicKey ? { publicKey } : {}) }, 'pdApply', o);
   }
 
   /** `count` consecutive TSO timestamps (the first is returned). */

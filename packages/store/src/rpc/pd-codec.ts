@@ -13,6 +13,7 @@ import {
   readRegion,
   readRegionHeartbeat,
   readStoreMeta,
+  readStorePublicKey,
   readStoreStats,
   readTimestamp,
   writeClipped,
@@ -21,6 +22,7 @@ import {
   writeRegion,
   writeRegionHeartbeat,
   writeStoreMeta,
+  writeStorePublicKey,
   writeStoreStats,
   writeTimestamp,
   type ByteReader,
@@ -44,7 +46,8 @@ export type PdRequest =
   | { type: 'pdStoreHeartbeat'; stats: StoreStats; timeoutMs?: number }
   | { type: 'pdRegionHeartbeat'; heartbeat: RegionHeartbeat; timeoutMs?: number }
   | { type: 'pdAllocId'; timeoutMs?: number }
-  | { type: 'pdPutStore'; storeId: number; address: string; labels: Record<string, string>; timeoutMs?: number }
+  /** `publicKey`: the store's identity key (PD records it once, `PutStoreCommand`). */
+  | { type: 'pdPutStore'; storeId: number; address: string; labels: Record<string, string>; timeoutMs?: number; publicKey?: Uint8Array }
   | { type: 'pdGetRegion'; key: Uint8Array }
   | { type: 'pdGetRegionById'; regionId: number }
   | { type: 'pdGetStore'; storeId: number }
@@ -112,7 +115,9 @@ export function writePdRequestBody(w: ByteWriter, q: PdRequest): void {
       w.varUint(q.storeId);
       writeClipped(w, q.address, ADDRESS_BYTES_MAX);
       writeLabels(w, q.labels);
-      return writeTimeout(w, q.timeoutMs);
+      writeTimeout(w, q.timeoutMs);
+      // Last: a request from before store keys ends here.
+      return writeStorePublicKey(w, q.publicKey);
     case 'pdGetRegion':
       return w.bytes(q.key);
     case 'pdGetRegionById':
@@ -149,7 +154,10 @@ export function readPdRequestBody(r: ByteReader, type: number): PdRequest {
     case PD_REQUEST_TYPES.pdPutStore: {
       const storeId = r.varUint();
       const address = r.string(ADDRESS_BYTES_MAX, 'address');
-      return { type: 'pdPutStore', storeId, address, labels: readLabels(r), ...readTimeout(r) };
+      const labels = readLabels(r);
+      const timeout = readTimeout(r);
+      const publicKey = readStorePublicKey(r);
+      return { type: 'pdPutStore', storeId, address, labels, ...timeout, ...(publicKey ? { publicKey } : {}) };
     }
     case PD_REQUEST_TYPES.pdGetRegion:
       return { type: 'pdGetRegion', key: r.bytes(RPC_KEY_BYTES_MAX, 'key') };
@@ -200,7 +208,9 @@ export function writePdResponseBody(w: ByteWriter, s: PdResponse): void {
     case 'pdStore':
       return writeResult(w, s.result, (m) => {
         w.bool(Boolean(m));
-        if (m) writeStoreMeta(w, m);
+        if (!m) return;
+        writeStoreMeta(w, m);
+        writeStorePublicKey(w, m.publicKey); // last, see `readStoreAnswer`
       });
     case 'pdTimestamps':
       return writeResult(w, s.result, (v) => {
@@ -258,6 +268,14 @@ function readRoute(r: ByteReader): PdRouteAnswer | undefined {
   return r.bool() ? { region, leader: readPeer(r) } : { region };
 }
 
+/** A store meta or none; its public key is the answer's optional tail (absent from a store before keys). */
+function readStoreAnswer(r: ByteReader): StoreMeta | undefined {
+  if (!r.bool()) return undefined;
+  const meta = readStoreMeta(r);
+  const publicKey = readStorePublicKey(r);
+  return publicKey ? { ...meta, publicKey } : meta;
+}
+
 /** Reads the body of the PD response of wire type `type`. */
 export function readPdResponseBody(r: ByteReader, type: number): PdResponse {
   switch (type) {
@@ -270,7 +288,7 @@ export function readPdResponseBody(r: ByteReader, type: number): PdResponse {
     case PD_RESPONSE_TYPES.pdRoute:
       return { type: 'pdRoute', result: readResult(r, () => readRoute(r)) };
     case PD_RESPONSE_TYPES.pdStore:
-      return { type: 'pdStore', result: readResult(r, () => (r.bool() ? readStoreMeta(r) : undefined)) };
+      return { type: 'pdStore', result: readResult(r, () => readStoreAnswer(r)) };
     case PD_RESPONSE_TYPES.pdTimestamps:
       return {
         type: 'pdTimestamps',

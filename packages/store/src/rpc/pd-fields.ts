@@ -40,6 +40,7 @@ const PD_ERROR_KINDS: readonly PdError['kind'][] = [
   'StoreNotEmpty',
   'StaleRegion',
   'StaleTerm',
+  'StoreKeyMismatch',
 ];
 const STEP_KINDS: readonly OperatorStep['kind'][] = ['addLearner', 'promoteLearner', 'removePeer', 'transferLeader', 'splitRegion'];
 
@@ -91,6 +92,7 @@ export function writePdError(w: ByteWriter, e: PdError): void {
       return writeClipped(w, e.reason, RPC_STRING_BYTES_MAX);
     case 'StoreNotFound':
     case 'StoreTombstoned':
+    case 'StoreKeyMismatch':
       return w.varUint(e.storeId);
     case 'InvalidStoreStateChange':
       w.varUint(e.storeId);
@@ -120,6 +122,7 @@ export function readPdError(r: ByteReader): PdError {
       return { kind, reason: r.string(RPC_STRING_BYTES_MAX, 'reason') };
     case 'StoreNotFound':
     case 'StoreTombstoned':
+    case 'StoreKeyMismatch':
       return { kind, storeId: r.varUint() };
     case 'InvalidStoreStateChange': {
       const storeId = r.varUint();

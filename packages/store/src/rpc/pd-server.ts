@@ -29,7 +29,7 @@ export async function dispatchPd(store: ServedPdStore, q: PdRequest, timeout: (q
     case 'pdAllocId':
       return { type: 'pdId', result: await store.pdAllocId(timeout(q)) };
     case 'pdPutStore':
-      return { type: 'pdApply', result: await store.pdPropose({ kind: 'putStore', storeId: q.storeId, address: q.address, labels: q.labels, nowMs: now() }, timeout(q)) };
+      return { type: 'pdApply', result: await store.pdPropose({ kind: 'putStore', storeId: q.storeId, address: q.address, labels: q.labels, nowMs: now(), ...(q.publicKey ? { publicKey: q.publicKey } : {}) }, timeout(q)) };
     case 'pdGetTimestamps':
       return { type: 'pdTimestamps', result: await store.pdGetTimestamps(q.count, timeout(q)) };
     case 'pdRegisterGcService':

@@ -47,13 +47,29 @@ export const FRAME_VERSION = 1;
 export const AUTH_NONCE_BYTES = 32;
 /** Bytes of an HMAC-SHA-256 proof. */
 export const AUTH_PROOF_BYTES = 32;
+/**
+ * Layout version of an auth proof that also carries the prover's store key and its signature
+ * (`store-key.ts`). A proof without one (a client, a store with no key) is written as v1, so
+ * stores of earlier versions still admit clients of this one.
+ */
+export const AUTH_PROOF_IDENTITY_VERSION = 2;
+/** Bytes of a store public key in an auth proof (a raw P-256 point). */
+export const AUTH_IDENTITY_KEY_BYTES = 65;
+/** Bytes of a store's signature in an auth proof (ECDSA P-256, r || s). */
+export const AUTH_IDENTITY_SIGNATURE_BYTES = 64;
+
+/** The prover's store key and its signature over its side of the handshake. */
+export interface AuthIdentity {
+  publicKey: Uint8Array;
+  signature: Uint8Array;
+}
 
 /** Everything a link can carry. */
 export type Frame =
   | { type: 'raftEnvelope'; envelope: RaftEnvelope }
   | { type: 'raftBatch'; batch: RaftBatch }
   | { type: 'authHello'; clusterId: string; storeId: StoreId; nonce: Uint8Array }
-  | { type: 'authProof'; proof: Uint8Array }
+  | { type: 'authProof'; proof: Uint8Array; identity?: AuthIdentity }
   /** A request to the link's remote store; `requestId` is unique per sender and link lifetime. */
   | { type: 'rpcRequest'; requestId: number; payload: Uint8Array }
   /** The answer to the request with `requestId`. */
@@ -62,7 +78,7 @@ export type Frame =
 /** Writes one frame: type, version, body. */
 export function writeFrame(w: ByteWriter, f: Frame): void {
   w.varUint(FRAME_TYPES[f.type]);
-  w.varUint(FRAME_VERSION);
+  w.varUint(f.type === 'authProof' && f.identity ? AUTH_PROOF_IDENTITY_VERSION : FRAME_VERSION);
   switch (f.type) {
     case 'raftEnvelope':
       return writeEnvelope(w, f.envelope);
@@ -73,7 +89,10 @@ export function writeFrame(w: ByteWriter, f: Frame): void {
       w.varUint(f.storeId);
       return w.bytes(f.nonce);
     case 'authProof':
-      return w.bytes(f.proof);
+      w.bytes(f.proof);
+      if (!f.identity) return;
+      w.bytes(f.identity.publicKey);
+      return w.bytes(f.identity.signature);
     case 'rpcRequest':
       w.varUint(f.requestId);
       return w.bytes(f.payload);
@@ -113,7 +132,14 @@ function readFixedBytes(r: ByteReader, n: number, what: string): Uint8Array {
   return b;
 }
 
-function readBody(r: ByteReader, type: number, limits: DecodeLimits): Frame {
+function readProof(r: ByteReader, version: number): Frame {
+  const proof = readFixedBytes(r, AUTH_PROOF_BYTES, 'proof');
+  if (version === FRAME_VERSION) return { type: 'authProof', proof };
+  const publicKey = readFixedBytes(r, AUTH_IDENTITY_KEY_BYTES, 'store public key');
+  return { type: 'authProof', proof, identity: { publicKey, signature: readFixedBytes(r, AUTH_IDENTITY_SIGNATURE_BYTES, 'store signature') } };
+}
+
+function readBody(r: ByteReader, type: number, version: number, limits: DecodeLimits): Frame {
   switch (type) {
     case FRAME_TYPES.raftEnvelope:
       return { type: 'raftEnvelope', envelope: readEnvelope(r, limits) };
@@ -126,7 +152,7 @@ function readBody(r: ByteReader, type: number, limits: DecodeLimits): Frame {
       return { type: 'authHello', clusterId, storeId, nonce };
     }
     case FRAME_TYPES.authProof:
-      return { type: 'authProof', proof: readFixedBytes(r, AUTH_PROOF_BYTES, 'proof') };
+      return readProof(r, version);
     case FRAME_TYPES.rpcRequest: {
       const requestId = r.varUint();
       return { type: 'rpcRequest', requestId, payload: r.bytes(limits.fieldBytesMax, 'request payload') };
@@ -146,8 +172,9 @@ export function readFrame(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_DECO
   if (type < FRAME_TYPES.raftEnvelope || type > FRAME_TYPE_MAX) {
     throw new DecodeError('UnknownFrameType', `frame type ${type}`);
   }
-  if (version !== FRAME_VERSION) throw new DecodeError('UnsupportedVersion', `frame version ${version}`);
-  const frame = readBody(r, type, limits);
+  const versionMax = type === FRAME_TYPES.authProof ? AUTH_PROOF_IDENTITY_VERSION : FRAME_VERSION;
+  if (version < FRAME_VERSION || version > versionMax) throw new DecodeError('UnsupportedVersion', `frame version ${version}`);
+  const frame = readBody(r, type, version, limits);
   r.end('frame');
   return frame;
 }
