@@ -7,12 +7,7 @@ import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { bundleWorker, serveWorker, type WorkerServer } from '../../../packages/storage/test/browser/serve.ts';
 import { conformanceCases } from '../../../packages/storage/test/conformance/cases.ts';
-
-interface Result {
-  name: string;
-  ok: boolean;
-  error?: string;
-}
+import { runStorageSuite } from './run-suite.ts';
 
 let server: WorkerServer;
 
@@ -24,18 +19,7 @@ test.afterAll(async () => {
   await server.close();
 });
 
-async function runSuite(page: Page, suite: string): Promise<Result[]> {
-  const logs: string[] = [];
-  page.on('console', (m) => logs.push(m.text()));
-  await page.goto(server.url);
-  const out = (await page.evaluate((s) => (window as unknown as { runWorker(m: unknown): Promise<unknown> }).runWorker({ suite: s }), suite)) as {
-    results: Result[];
-    error?: string;
-  };
-  console.log(logs.join('\n'));
-  expect(out.error).toBeUndefined();
-  return out.results;
-}
+const runSuite = (page: Page, suite: string) => runStorageSuite(page, server.url, suite);
 
 test('IdbEngine passes the KvEngine conformance suite in a Chromium Worker', async ({ page }) => {
   const results = await runSuite(page, 'conformance');
