@@ -27,6 +27,7 @@ const CASES: readonly MutationCase[] = [
   { name: 'splitDedupAfterBatch', seedsMax: 8, caughtBy: ['divergence', 'linearizability'], note: 'replicas that batch the split differently hold different dedup records; 28 of 60, first at 1' },
   { name: 'snapshotWithoutDedup', seedsMax: 4, caughtBy: ['divergence', 'linearizability'], note: 'a replica built from a snapshot lacks the dedup records; 60 of 60' },
   { name: 'ackBeforePersist', seedsMax: 40, caughtBy: ['storeError', 'linearizability', 'divergence', 'liveness'], note: 'a crash loses an acknowledged append (a follower asked to commit past its log); 9 then 7 of 60, first at 6' },
+  { name: 'workSetMissesStep', seedsMax: 2, caughtBy: ['storeError'], note: "a stepped message leaves its replica out of the round's work set; the store's verifyWorkSet check stops the store at the next round; seeds 1, 2 and 3 of 3" },
   { name: 'unsyncedDisk', seedsMax: 6, caughtBy: ['storeError', 'linearizability', 'liveness', 'divergence', 'regionCoverage'], note: 'power cuts lose acknowledged Raft writes; 9 of 10' },
 ];
 

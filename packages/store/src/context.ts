@@ -8,7 +8,7 @@
 import type { Region } from '@peerkv/pd';
 import type { LeaderObserver } from './leader-news.ts';
 import { PdStateMachine, WITNESS_LABEL } from '@peerkv/pd';
-import { DEFAULT_CONFIG, RawNode, SeededRng } from '@peerkv/raft';
+import { DEFAULT_CONFIG, SeededRng } from '@peerkv/raft';
 import { RaftLogStore, type KvEngine, type RegionLog } from '@peerkv/storage';
 import { COMMAND_HANDLERS, type ApplyObserver } from './apply.ts';
 import type { DedupTable } from './dedup.ts';
@@ -20,6 +20,7 @@ import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID, PdHost } from './pd-host.ts';
 import { RegionPeer } from './peer.ts';
 import { DataRegionMachine, PdRegionMachine, WitnessRegionMachine } from './region-machine.ts';
+import { TrackedRawNode } from './tracked-raw-node.ts';
 
 /** The store's settings with every default filled in. */
 export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'unsafeTestMutations' | 'pdGc' | 'gcIntervalMs' | 'gcLockResolver'>>;
@@ -51,6 +52,13 @@ export class StoreContext {
   readonly now: () => number;
   private readonly raftOpts: NonNullable<StoreOptions['raft']>;
   readonly peers = new Map<number, RegionPeer>();
+  /**
+   * The replicas the next round visits: each that may have a Ready (its Raft node was called
+   * since a round last looked, `tracked-raw-node.ts`), was woken, or is applying a snapshot.
+   * The round takes the set and asks only these `hasReady()`; a hibernating replica costs a
+   * round nothing until something gives it work.
+   */
+  readonly peersWithWork = new Set<RegionPeer>();
   /** Peer ids destroyed on this store: their messages never recreate them (a re-added replica gets a new peer id). */
   readonly tombstones = new Set<number>();
   /** Where peers live, learned from region metadata and from incoming messages. */
@@ -110,6 +118,7 @@ export class StoreContext {
       safeTsIntervalMs: o.safeTsIntervalMs ?? SAFE_TS_INTERVAL_MS_DEFAULT,
       address: o.address ?? `store:${o.storeId}`,
       capacityBytes: o.capacityBytes ?? 1024 * 1024 * 1024,
+      verifyWorkSet: o.verifyWorkSet ?? false,
     };
     this.pdClient = o.pdClient;
     this.pdGc = o.pdGc;
@@ -135,8 +144,8 @@ export class StoreContext {
     this.round = round;
   }
 
-  private makeRaw(peerId: number, log: RegionLog, applied: number): RawNode {
-    return new RawNode({
+  private makeRaw(peerId: number, log: RegionLog, applied: number, touched: () => void): TrackedRawNode {
+    return new TrackedRawNode({
       ...DEFAULT_CONFIG,
       electionTicks: 10,
       heartbeatTicks: 2,
@@ -147,12 +156,19 @@ export class StoreContext {
       applied,
       ...(this.witness && !this.mutations.witnessLeads ? { witness: true } : {}),
       ...(this.mutations.readIndexWithoutTermCommit ? { unsafeTestMutations: { readIndexWithoutTermCommit: true } } : {}),
-    });
+    }, touched, this.mutations);
   }
 
   addPeer(region: Region, peerId: number, log: RegionLog, dedup: DedupTable, applied: number): RegionPeer {
     const machine = this.witness ? new WitnessRegionMachine(region.id === PD_REGION_ID ? 'pd' : 'data') : this.dataMachine;
-    const peer = new RegionPeer({ region, peerId, raw: this.makeRaw(peerId, log, applied), log, dedup, applied, machine });
+    // The node is made before its peer: a call into it before the peer exists has nothing to mark.
+    let made: RegionPeer | undefined;
+    const raw = this.makeRaw(peerId, log, applied, () => {
+      if (made) this.peersWithWork.add(made);
+    });
+    const peer = new RegionPeer({ region, peerId, raw, log, dedup, applied, machine });
+    made = peer;
+    this.peersWithWork.add(peer);
     peer.mutations = this.mutations;
     peer.witness = this.witness;
     if (this.witness) return this.placePeer(peer, region);
@@ -182,12 +198,21 @@ export class StoreContext {
     if (this.fatal) throw new StoreClosedError(`store ${this.storeId} stopped after a storage failure: ${String(this.fatal)}`);
   }
 
+  /** Wakes a region's replica: it ticks again and the next round visits it. */
   wake(regionId: number): void {
     const p = this.peers.get(regionId);
     if (p) {
       p.hibernating = false;
       p.idleTicks = 0;
+      this.peersWithWork.add(p);
     }
+  }
+
+  /** Takes the work set for one round (it starts empty again). */
+  takePeersWithWork(): RegionPeer[] {
+    const out = [...this.peersWithWork];
+    this.peersWithWork.clear();
+    return out;
   }
 
   sleep(ms: number): Promise<void> {

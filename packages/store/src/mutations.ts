@@ -76,4 +76,10 @@ export interface StoreTestMutations {
    * misses every write (`--cluster --witness --mutation witnessLeads`).
    */
   witnessLeads?: boolean;
+  /**
+   * A replica's Raft node does not join the round's work set when a message is stepped into it
+   * (`tracked-raw-node.ts`): the missed wakeup the work set's check (`verifyWorkSet`) catches
+   * (`--cluster --mutation workSetMissesStep`).
+   */
+  workSetMissesStep?: boolean;
 }

@@ -179,6 +179,13 @@ export interface StoreOptions {
    * one those locks hold GC back until a reader resolves them (`gc-worker.ts`).
    */
   gcLockResolver?: GcLockResolver;
+  /**
+   * Checks before each round that no replica outside the round's work set has a Ready (a missed
+   * wakeup: a replica with work that no round would visit); one found stops the store with an
+   * assertion. It walks every replica each round, the cost the work set saves: for tests and
+   * the simulator. Default false.
+   */
+  verifyWorkSet?: boolean;
   /** Test-only deliberate bugs (the simulator's mutation suite); never set outside tests. */
   unsafeTestMutations?: StoreTestMutations;
 }

@@ -34,9 +34,17 @@ export class BatchRound {
     const batch = this.ctx.logs.batch();
     const work: { peer: RegionPeer; rd: Ready; fx: ApplyEffects }[] = [];
     const outbox = new Map<number, RegionMessage[]>();
-    for (const peer of [...this.ctx.peers.values()]) {
-      // A replica applying a snapshot takes no Ready until the apply is done (TiKV's pending apply).
-      if (peer.destroyed || peer.applying || !peer.raw.hasReady()) continue;
+    if (this.ctx.opts.verifyWorkSet) this.verifyWorkSet();
+    // Only the replicas given work since the last round (the work set), not every replica.
+    for (const peer of this.ctx.takePeersWithWork()) {
+      if (peer.destroyed) continue;
+      // A replica applying a snapshot takes no Ready until the apply is done (TiKV's pending
+      // apply): it stays in the work set, so the round after the apply visits it.
+      if (peer.applying) {
+        this.ctx.peersWithWork.add(peer);
+        continue;
+      }
+      if (!peer.raw.hasReady()) continue;
       const rd = peer.raw.ready();
       if (rd.snapshot) await this.snapshots.stageSnapshotInstall(batch, peer, rd.snapshot);
       batch.stageAppend(peer.regionId, rd.entries);
@@ -103,7 +111,20 @@ export class BatchRound {
       if (fx.splits.some((x) => x.parentLeader)) this.pdWorker.reportSplit(peer, fx.splits.map((x) => x.region.id));
       if (fx.removed) await this.loop.destroyPeer(peer);
     }
-    for (const p of this.ctx.peers.values()) if (!p.applying && p.raw.hasReady()) this.ctx.scheduleAgain();
+    // Every replica whose node changed since the round took the set is in it again (advance marks too).
+    for (const p of this.ctx.peersWithWork) if (!p.destroyed && !p.applying && p.raw.hasReady()) this.ctx.scheduleAgain();
+  }
+
+  /**
+   * `StoreOptions.verifyWorkSet`: no replica outside the work set has a Ready. One that has is
+   * a missed wakeup (a call path that gave a replica work without marking it): no round would
+   * visit it, and a hibernating one would never be visited at all.
+   */
+  private verifyWorkSet(): void {
+    for (const p of this.ctx.peers.values()) {
+      if (p.destroyed || p.applying || this.ctx.peersWithWork.has(p)) continue;
+      if (p.raw.hasReady()) throw new Error(`store ${this.ctx.storeId}: region ${p.regionId}'s replica has a Ready but is not in the round's work set (a missed wakeup)`);
+    }
   }
 
   /** Tells the leader observers that `peer`'s region is led by peer `lead` now. */

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Region } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
+import { ManualTimers } from '@peerkv/transport';
 import { LocalRouter, STORE_CFS, Store } from '../src/index.ts';
 
 function region(id: number): Region {
@@ -39,5 +40,62 @@ describe('hibernation', () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+/** Lets rounds, engine writes and the router's deliveries (microtasks and immediates) run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
+}
+
+/**
+ * Three stores hosting one region, left to hibernate with hand-driven timers; then the leader
+ * is asked to write while no timer fires. Returns whether the write was answered, and then
+ * whether it was once one tick ran.
+ */
+async function writeWithTicksStopped(mutations: { workSetMissesStep?: boolean }): Promise<{ withoutTick: boolean; afterTick: boolean }> {
+  const clock = new ManualTimers();
+  const router = new LocalRouter();
+  const r: Region = { ...region(2), peers: [1, 2, 3].map((s) => ({ id: 100 + s, storeId: s, role: 'voter' as const })) };
+  const stores: Store[] = [];
+  try {
+    for (const id of [1, 2, 3]) {
+      const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
+      const s = await Store.open({ storeId: id, clusterId: 'h', engine, transport: router.transportFor(id), timers: clock, now: () => clock.now(), tickIntervalMs: 10, hibernateAfterTicks: 20, unsafeTestMutations: mutations });
+      router.register(s);
+      stores.push(s);
+      await s.createRegion(r);
+    }
+    stores[0].campaign(r.id);
+    const asleep = (): boolean => stores.every((s) => s.status().regions.find((x) => x.regionId === r.id)?.hibernating === true);
+    for (let i = 0; i < 500 && !asleep(); i++) {
+      clock.advance(10);
+      await settle();
+    }
+    expect(asleep()).toBe(true);
+    expect(stores[0].status().regions[0].role).toBe('leader');
+    let answered: boolean | undefined;
+    void stores[0].write(r.id, r.epoch, 'c', 1, [{ type: 'put', cf: 'default', key: r.startKey, value: new Uint8Array([1]) }]).then((w) => (answered = w.ok));
+    await settle();
+    const withoutTick = answered === true;
+    clock.advance(10);
+    await settle();
+    return { withoutTick, afterTick: answered === true };
+  } finally {
+    for (const s of stores) await s.close();
+  }
+}
+
+describe('the round work set (missed wakeups)', () => {
+  it('a write to a hibernating 3-replica region commits with every timer stopped: each replica a message wakes is visited', async () => {
+    const r = await writeWithTicksStopped({});
+    expect(r.withoutTick).toBe(true);
+  });
+
+  it('with the wakeup broken (mutation workSetMissesStep) the same write waits for a tick, so the test above would fail', async () => {
+    const r = await writeWithTicksStopped({ workSetMissesStep: true });
+    expect(r.withoutTick).toBe(false);
+    // The followers were woken (they tick again): the tick puts them back in the work set.
+    expect(r.afterTick).toBe(true);
   });
 });

@@ -27,7 +27,7 @@ export interface ClusterCliArgs {
 /** Deliberate bugs of the harness (clients, disks). */
 export const HARNESS_MUTATIONS = ['staleReads', 'diskWriteFailure', 'unsyncedDisk'] as const;
 /** Deliberate bugs in the store (`StoreTestMutations`), one name each. */
-export const STORE_MUTATIONS = ['dedupOff', 'splitDedupAfterBatch', 'ackBeforePersist', 'readIndexWithoutTermCommit', 'snapshotWithoutDedup', 'restartedReadContext', 'witnessLeads'] as const satisfies readonly (keyof StoreTestMutations)[];
+export const STORE_MUTATIONS = ['dedupOff', 'splitDedupAfterBatch', 'ackBeforePersist', 'readIndexWithoutTermCommit', 'snapshotWithoutDedup', 'restartedReadContext', 'witnessLeads', 'workSetMissesStep'] as const satisfies readonly (keyof StoreTestMutations)[];
 /** The deliberate bugs cluster mode can turn on. */
 export const CLUSTER_MUTATIONS = [...HARNESS_MUTATIONS, ...STORE_MUTATIONS] as const;
 /** One of `CLUSTER_MUTATIONS`. */

@@ -117,6 +117,8 @@ export class ClusterEnv {
       timers: sched,
       tickIntervalMs: o.tickIntervalMs,
       heartbeatIntervalTicks: 5,
+      // Every round checks that no replica with work was left out of the round's work set.
+      verifyWorkSet: true,
       requestTimeoutMs: o.requestTimeoutMs,
       logGcThresholdEntries: 40,
       logGcKeepEntries: 8,
