@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { BOOTSTRAP_IDS } from '@peerkv/store';
 
 const BIN = join(import.meta.dirname, '../../packages/node/bin/peerkv-store.mjs');
 
@@ -60,4 +61,20 @@ export class StoreProcess {
   kill(signal: NodeJS.Signals): void {
     this.child.kill(signal);
   }
+}
+
+/**
+ * Starts store `a` with `--bootstrap` and store `b` to join it (both SIGKILLed by `cleanups`),
+ * and checks that `a` bootstrapped as the first store and `b` joined.
+ */
+export async function bootstrapAndJoin(argsOf: (name: string, extra?: string[]) => string[], cleanups: (() => unknown)[]): Promise<{ a: StoreProcess; b: StoreProcess; bStoreId: number }> {
+  const a = new StoreProcess(argsOf('a', ['--bootstrap']));
+  cleanups.push(() => a.kill('SIGKILL'));
+  const sa = await a.serving();
+  if (sa.started !== 'bootstrapped' || sa.storeId !== BOOTSTRAP_IDS.store) throw new Error(`store a: expected bootstrapped store ${BOOTSTRAP_IDS.store}, got ${JSON.stringify(sa)}`);
+  const b = new StoreProcess(argsOf('b'));
+  cleanups.push(() => b.kill('SIGKILL'));
+  const sb = await b.serving();
+  if (sb.started !== 'joined') throw new Error(`store b: expected joined, got ${JSON.stringify(sb)}`);
+  return { a, b, bStoreId: sb.storeId };
 }

@@ -16,7 +16,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { MVCC_DATA_CFS, NetworkStoreError, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
-import { deriveOperatorKey } from '@peerkv/transport';
+import { deriveOperatorKey, isTurnUrl } from '@peerkv/transport';
 import { lateGcLockResolver, storeClient, type StoreClient } from 'peerkv';
 import { openLevelStoreEngine } from './level-store.ts';
 import { nodeWebRtcTransport } from './node-webrtc.ts';
@@ -106,10 +106,6 @@ function intArg(flag: string, v: string | undefined, min = 1): number {
 function strArg(flag: string, v: string | undefined): string {
   if (v === undefined || v.startsWith('--')) throw new StoreCliUsageError(`${flag} needs a value`);
   return v;
-}
-
-function isTurnUrl(url: string): boolean {
-  return url.startsWith('turn:') || url.startsWith('turns:');
 }
 
 /** The RTCIceServers of `--ice`, `--ice-username` and `--ice-credential` (credentials on TURN servers only). */

@@ -12,7 +12,7 @@
  * timer), so a process that has nothing else to do exits by itself.
  */
 import { randomTempStoreId } from '@peerkv/store';
-import { deriveOperatorKey, SIGNALING_CLIENT_URLS_MAX, type WebRtcTransport } from '@peerkv/transport';
+import { deriveOperatorKey, iceTransportPolicyProblem, SIGNALING_CLIENT_URLS_MAX, type WebRtcTransport } from '@peerkv/transport';
 import { PeerKV, PeerKVError, RemotePdService, RemoteStoreResolver, type ClientOptions } from 'peerkv';
 import { ClusterAdmin } from './admin.ts';
 import { nodeWebRtcTransport } from './node-webrtc.ts';
@@ -108,8 +108,8 @@ export function checkConnectOptions(o: ConnectOptions): ConnectSettings {
     }
   }
   const iceTransportPolicy = o.iceTransportPolicy ?? 'all';
-  if (iceTransportPolicy !== 'all' && iceTransportPolicy !== 'relay') bad(`iceTransportPolicy is 'all' or 'relay', not ${String(iceTransportPolicy)}`);
-  if (iceTransportPolicy === 'relay' && !iceServers.some((s) => (typeof s.urls === 'string' ? [s.urls] : s.urls).some((u) => u.startsWith('turn:') || u.startsWith('turns:')))) bad("iceTransportPolicy 'relay' needs a turn: or turns: server in iceServers");
+  const policyProblem = iceTransportPolicyProblem(iceServers, iceTransportPolicy);
+  if (policyProblem) bad(policyProblem);
   const dataModel = o.dataModel ?? CONNECT_DATA_MODEL_DEFAULT;
   if (dataModel !== 'raw' && dataModel !== 'mvcc') bad(`dataModel is 'raw' or 'mvcc', not ${String(dataModel)}`);
   const ms = (name: string, v: number | undefined, dflt: number, max = CONNECT_TIMEOUT_MS_MAX): number => {

@@ -67,6 +67,23 @@ export interface PeerOptions {
 /** Builds a peer (simple-peer by default). */
 export type PeerFactory = (o: PeerOptions) => PeerLike;
 
+/** True for a `turn:` or `turns:` URL (a server that can relay). */
+export function isTurnUrl(url: string): boolean {
+  return url.startsWith('turn:') || url.startsWith('turns:');
+}
+
+/**
+ * Why `policy` cannot work with `iceServers`, or undefined when it can: `relay` needs a TURN
+ * server (with only host or STUN candidates barred, no data channel could ever connect).
+ * Callers turn the reason into their own typed error.
+ */
+export function iceTransportPolicyProblem(iceServers: readonly RTCIceServer[], policy: unknown): string | undefined {
+  if (policy === undefined || policy === 'all') return undefined;
+  if (policy !== 'relay') return `iceTransportPolicy is 'all' or 'relay', not ${String(policy)}`;
+  const turn = iceServers.some((s) => (typeof s.urls === 'string' ? [s.urls] : s.urls).some(isTurnUrl));
+  return turn ? undefined : "iceTransportPolicy 'relay' needs a turn: or turns: server in iceServers";
+}
+
 /** Options: the engine's plus signaling, ICE and reconnection. */
 export interface WebRtcTransportOptions extends LinkTransportOptions {
   /**

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SignalingServer } from '@peerkv/signaling';
 import type { WebSocketCtor } from '../src/signaling-client.ts';
-import { WebRtcTransport, type PeerFactory, type WebRtcTransportOptions } from '../src/webrtc-transport.ts';
+import { WebRtcTransport, iceTransportPolicyProblem, type PeerFactory, type WebRtcTransportOptions } from '../src/webrtc-transport.ts';
 import type { RaftBatch } from '../src/codec/envelope.ts';
 import { fakePeerFactory, fakePeerTiming } from './fake-peer.ts';
 import { seqMessage, seqOf, testKeys, until } from './helpers.ts';
@@ -128,5 +128,18 @@ describe('WebRtcTransport (fake peers, real signaling server)', () => {
     b.t.send(1, [seqMessage(42)]);
     await until(() => a.got.length === 1);
     expect(seqOf(a.got[0].messages[0])).toBe(42);
+  });
+});
+
+describe('iceTransportPolicyProblem', () => {
+  it('accepts all and undefined, and relay only with a TURN server', () => {
+    const stun = { urls: 'stun:127.0.0.1:3478' };
+    const turn = { urls: ['stun:x', 'turns:127.0.0.1:5349'], username: 'u', credential: 'c' };
+    expect(iceTransportPolicyProblem([], undefined)).toBeUndefined();
+    expect(iceTransportPolicyProblem([stun], 'all')).toBeUndefined();
+    expect(iceTransportPolicyProblem([stun, turn], 'relay')).toBeUndefined();
+    expect(iceTransportPolicyProblem([stun], 'relay')).toMatch(/needs a turn: or turns: server/);
+    expect(iceTransportPolicyProblem([], 'relay')).toMatch(/needs a turn: or turns: server/);
+    expect(iceTransportPolicyProblem([turn], 'public')).toMatch(/'all' or 'relay', not public/);
   });
 });

@@ -9,16 +9,13 @@
  *
  * Run with `node tests/run-e2e.mjs tests/e2e/net/node-browser.spec.ts`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { BOOTSTRAP_IDS, randomTempStoreId } from '@peerkv/store';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from 'peerkv';
 import { nodeWebRtcTransport } from '@peerkv/node';
-import { SignalingServer } from '../../../signaling/src/server.ts';
-import { startVite } from '../browser/vite-server.ts';
-import { StoreProcess } from '../store-process.ts';
+import { bootstrapAndJoin } from '../store-process.ts';
+import { startNetSetup } from './net-setup.ts';
 import { until } from '../until.ts';
 
 const SECRET = 'net-e2e-secret';
@@ -31,35 +28,23 @@ test('a Chromium store joins two Node stores; writes cross both ways', async ({ 
   const phase = (what: string) => console.log(`net e2e node+browser: ${what} at ${Math.round(performance.now() - t0)} ms`);
   const cleanups: (() => unknown)[] = [];
   try {
-    const signaling = new SignalingServer();
-    const signalingUrl = `ws://127.0.0.1:${(await signaling.listen(0, '127.0.0.1')).port}`;
-    cleanups.push(() => signaling.close());
-    const vite = await startVite();
-    cleanups.push(() => vite.close());
-    const root = mkdtempSync(join(tmpdir(), 'peerkv-net-e2e-'));
-    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    const { signalingUrl, viteUrl, root } = await startNetSetup('peerkv-net-e2e-', cleanups);
     const cluster = `net-${randomTempStoreId()}`;
     const argsOf = (name: string, extra: string[] = []) => ['--data', join(root, name), '--cluster', cluster, '--secret', SECRET, '--signaling', signalingUrl, '--label', `device=${name}`, '--tick-ms', '50', '--drain-wait-ms', '200', '--bootstrap-probe-ms', '1000', '--data-model', 'raw', ...extra];
-    const a = new StoreProcess(argsOf('a', ['--bootstrap']));
-    cleanups.push(() => a.kill('SIGKILL'));
-    expect(await a.serving()).toEqual({ storeId: BOOTSTRAP_IDS.store, started: 'bootstrapped' });
-    const b = new StoreProcess(argsOf('b'));
-    cleanups.push(() => b.kill('SIGKILL'));
-    const sb = await b.serving();
-    expect(sb.started).toBe('joined');
+    const { a, b, bStoreId } = await bootstrapAndJoin(argsOf, cleanups);
     phase('2 Node stores serving');
 
     const ctx = await browser.newContext();
     cleanups.push(() => ctx.close());
     const page = await ctx.newPage();
     page.on('pageerror', (e) => console.error(`page: ${e.message}`));
-    await page.goto(`${vite.url}tests/e2e/browser/fixture/index.html?cluster=${cluster}&secret=${SECRET}&signaling=${encodeURIComponent(signalingUrl)}&device=chromium&probeMs=3000`);
+    await page.goto(`${viteUrl}tests/e2e/browser/fixture/index.html?cluster=${cluster}&secret=${SECRET}&signaling=${encodeURIComponent(signalingUrl)}&device=chromium&probeMs=3000`);
     await page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready');
     await page.evaluate(() => window.harness.put('hello', 'x'));
     const me = await page.evaluate(() => window.harness.status());
     expect(me.opened).toBe('joined');
     const myId = me.localStoreId!;
-    const ids = [BOOTSTRAP_IDS.store, sb.storeId, myId].sort((x, y) => x - y);
+    const ids = [BOOTSTRAP_IDS.store, bStoreId, myId].sort((x, y) => x - y);
     expect(new Set(ids).size).toBe(3);
     phase(`browser store ${myId} joined`);
 

@@ -88,6 +88,8 @@ export interface NetHostOptions {
   signaling: string[];
   /** STUN/TURN servers (default none: host candidates only). */
   iceServers?: RTCIceServer[];
+  /** `OpenBrowserOptions.iceTransportPolicy` (default `all`). */
+  iceTransportPolicy?: 'all' | 'relay';
   /** This store's name in the profile (database `peerkv:<cluster>:<storeName>`). */
   storeName: string;
   /** Reported to PD; stable per profile and store name. */
@@ -269,7 +271,7 @@ export class NetHost {
   private transport(storeId: number, identity: StoreLinkIdentity | undefined): PartitionableTransport {
     const parts: PartitionableTransport[] = [new BroadcastChannelTransport({ localStoreId: storeId, keys: this.keys, ...identity })];
     for (const url of this.o.signaling) {
-      parts.push(new WebRtcTransport({ localStoreId: storeId, keys: this.keys, signalingUrl: url, iceServers: this.o.iceServers ?? [], peerFactory: this.deps.peerFactory, ...identity }));
+      parts.push(new WebRtcTransport({ localStoreId: storeId, keys: this.keys, signalingUrl: url, iceServers: this.o.iceServers ?? [], iceTransportPolicy: this.o.iceTransportPolicy ?? 'all', peerFactory: this.deps.peerFactory, ...identity }));
     }
     const t = new CompositeTransport(parts);
     // A restarted store stays cut off from the stores it was partitioned from.

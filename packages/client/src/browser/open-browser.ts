@@ -17,6 +17,7 @@ import type { KvPair } from '../services.ts';
 import type { ScheduleConfig } from '@peerkv/pd';
 import type { ReadConsistency, StoreOptions } from '@peerkv/store';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
+import { iceTransportPolicyProblem } from '@peerkv/transport';
 import { BACKOFF_DEFAULT, REAL_CLOCK } from '../backoff.ts';
 import { Snapshot, prefixEnd, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions, type TxnBackend, type TxnReader } from '../txn/transaction.ts';
 import { BrowserKvError, CHANGE_OPS, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireError, type BrowserStatus, type KvRequest, type Reply, type TxnMutation, type WireError } from './protocol.ts';
@@ -66,6 +67,12 @@ export interface OpenBrowserOptions {
   signaling?: string[];
   /** STUN/TURN servers for WebRTC (default none: host candidates only). */
   iceServers?: RTCIceServer[];
+  /**
+   * `relay`: TURN relay candidates only, so every data channel of this profile's store goes
+   * through a `turn:`/`turns:` server in `iceServers` and no host address reaches a peer
+   * (`RTCConfiguration.iceTransportPolicy`). Default `all`.
+   */
+  iceTransportPolicy?: 'all' | 'relay';
   /**
    * This profile's store (database `peerkv:<cluster>:<storeName>`, its own host election).
    * Default `store`; demos and tests start separate stores in one page with distinct names.
@@ -198,6 +205,8 @@ export class BrowserPeerKV {
     this.dataModel = o.dataModel ?? BROWSER_DATA_MODEL_DEFAULT;
     this.storeName = o.storeName ?? 'store';
     if ((o.signaling?.length ?? 0) > 0 && !o.secret) throw new BrowserKvError('InvalidArgument', 'a cluster reached through signaling needs a secret');
+    const policyProblem = iceTransportPolicyProblem(o.iceServers ?? [], o.iceTransportPolicy);
+    if (policyProblem) throw new BrowserKvError('InvalidArgument', policyProblem);
     this.deadlineMs = o.requestDeadlineMs ?? REQUEST_DEADLINE_MS_DEFAULT;
     this.channel = new BroadcastChannel(channelName(this.cluster, this.storeName));
     this.calls = new PendingCalls(this.tabId, (m) => this.channel.postMessage(m), () => performance.now());
@@ -662,6 +671,7 @@ export class BrowserPeerKV {
       storeName: this.storeName,
       address: `browser:${deviceId()}/${this.storeName}`,
       ...(this.o.iceServers ? { iceServers: this.o.iceServers } : {}),
+      ...(this.o.iceTransportPolicy ? { iceTransportPolicy: this.o.iceTransportPolicy } : {}),
       ...(this.o.labels ? { labels: this.o.labels } : {}),
       ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
       ...(this.o.bootstrapProbeMs !== undefined ? { bootstrapProbeMs: this.o.bootstrapProbeMs } : {}),
