@@ -1,25 +1,25 @@
 /**
  * Which region heartbeats are worth a Raft proposal. PD keeps region metadata in its
  * replicated state; a heartbeat that changes nothing a reader or scheduler relies on (same
- * epoch, term, leader, peer lists, statistics within a ratio) need not go through Raft,
- * except once every `refreshMs` so `lastHeartbeatMs` stays fresh. The operator controller
- * should still see every heartbeat (`Scheduler.onRegionHeartbeat`).
+ * epoch, term, leader, peer lists, statistics within a ratio) need not go through Raft, however
+ * long ago the last one went (PD persists a region heartbeat only when its meta or statistics
+ * changed, as TiKV's PD does). A region's `lastHeartbeatMs` is so the time of its last change
+ * PD recorded. There was a refresh of unchanged heartbeats once a minute: with 10,000 idle
+ * regions it was 10,000 proposals a minute for no change (issue 16, `bench:idle`). The operator
+ * controller still sees every heartbeat (`Scheduler.onRegionHeartbeat`).
  */
 import type { Peer, PeerId, RegionHeartbeat } from './meta.ts';
 import type { RegionInfo } from './region-tree.ts';
 import type { PdStateMachine } from './state-machine.ts';
 
-/** When a heartbeat is proposed even though nothing changed. */
+/** How much a heartbeat's statistics must change to be proposed. */
 export interface HeartbeatFilterConfig {
-  /** Propose at least this often per region. */
-  refreshMs: number;
   /** Propose when size, keys or write rate moved by more than this fraction. */
   statsChangeRatio: number;
 }
 
-/** Defaults: refresh every minute, or on a 10% change of the statistics. */
+/** Defaults: a 10% change of the statistics. */
 export const DEFAULT_HEARTBEAT_FILTER_CONFIG: Readonly<HeartbeatFilterConfig> = Object.freeze({
-  refreshMs: 60_000,
   statsChangeRatio: 0.1,
 });
 
@@ -44,18 +44,12 @@ function statsMoved(known: RegionInfo, hb: RegionHeartbeat, ratio: number): bool
 }
 
 /** Whether the PD leader should propose `hb` as a `regionHeartbeat` command now. */
-export function shouldProposeRegionHeartbeat(
-  sm: PdStateMachine,
-  hb: RegionHeartbeat,
-  nowMs: number,
-  config: HeartbeatFilterConfig = DEFAULT_HEARTBEAT_FILTER_CONFIG,
-): boolean {
+export function shouldProposeRegionHeartbeat(sm: PdStateMachine, hb: RegionHeartbeat, config: HeartbeatFilterConfig = DEFAULT_HEARTBEAT_FILTER_CONFIG): boolean {
   const known = hb.region.id === sm.pdRegionId ? sm.pdGroup : sm.getRegionById(hb.region.id);
   if (known === undefined) return true;
   const r = known.region;
   if (r.epoch.version !== hb.region.epoch.version || r.epoch.confVer !== hb.region.epoch.confVer) return true;
   if (known.term !== hb.term || known.leader?.id !== hb.leader.id || !samePeers(r.peers, hb.region.peers)) return true;
   if (!sameIds(known.downPeers, hb.downPeers) || !sameIds(known.pendingPeers, hb.pendingPeers)) return true;
-  if (statsMoved(known, hb, config.statsChangeRatio)) return true;
-  return nowMs - known.lastHeartbeatMs >= config.refreshMs;
+  return statsMoved(known, hb, config.statsChangeRatio);
 }

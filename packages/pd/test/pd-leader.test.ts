@@ -74,17 +74,18 @@ describe('PdLeader', () => {
 });
 
 describe('shouldProposeRegionHeartbeat', () => {
-  it('skips unchanged heartbeats until refreshMs, proposes any change', () => {
+  it('skips unchanged heartbeats however old the last one is, proposes any change', () => {
     const sm = bootstrapped(0);
     const r = region(2, '', '', [peer(3, 1)], { confVer: 1, version: 1 });
     const hb = heartbeat(r, peer(3, 1), { term: 4, approximateSizeBytes: 1000 });
-    expect(shouldProposeRegionHeartbeat(sm, hb, 0)).toBe(true);
+    expect(shouldProposeRegionHeartbeat(sm, hb)).toBe(true);
     sm.apply({ kind: 'regionHeartbeat', heartbeat: hb, nowMs: 0 });
-    expect(shouldProposeRegionHeartbeat(sm, hb, 1000)).toBe(false);
-    expect(shouldProposeRegionHeartbeat(sm, { ...hb, approximateSizeBytes: 1050 }, 1000)).toBe(false);
-    expect(shouldProposeRegionHeartbeat(sm, { ...hb, approximateSizeBytes: 2000 }, 1000)).toBe(true);
-    expect(shouldProposeRegionHeartbeat(sm, { ...hb, term: 5 }, 1000)).toBe(true);
-    expect(shouldProposeRegionHeartbeat(sm, { ...hb, pendingPeers: [3] }, 1000)).toBe(true);
-    expect(shouldProposeRegionHeartbeat(sm, hb, 60_000)).toBe(true);
+    expect(shouldProposeRegionHeartbeat(sm, hb)).toBe(false);
+    expect(shouldProposeRegionHeartbeat(sm, { ...hb, approximateSizeBytes: 1050 })).toBe(false);
+    expect(shouldProposeRegionHeartbeat(sm, { ...hb, approximateSizeBytes: 2000 })).toBe(true);
+    expect(shouldProposeRegionHeartbeat(sm, { ...hb, term: 5 })).toBe(true);
+    expect(shouldProposeRegionHeartbeat(sm, { ...hb, pendingPeers: [3] })).toBe(true);
+    expect(shouldProposeRegionHeartbeat(sm, { ...hb, leader: peer(4, 2) })).toBe(true);
+    expect(shouldProposeRegionHeartbeat(sm, { ...hb, region: { ...r, epoch: { confVer: 2, version: 1 } } })).toBe(true);
   });
 });

@@ -21,6 +21,7 @@ import {
   type NodeId,
   type Snapshot,
   type SoftState,
+  type StateRole,
 } from './types.ts';
 
 /** Why `step` refused a message from the network. */
@@ -254,6 +255,11 @@ export class RawNode {
       st.progress = progress;
     }
     return st;
+  }
+
+  /** This node's role now (`status().role` without copying the configuration and every peer's progress). */
+  role(): StateRole {
+    return this.raft.state;
   }
 
   /** The snapshot this node accepted and has not handed out in a `Ready` yet, if any. */

@@ -15,7 +15,7 @@ import type { DedupTable } from './dedup.ts';
 import { DATA_MODEL_DEFAULT } from './data-model.ts';
 import { DATA_CFS_DEFAULT, RAFT_CF, type DataModel } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
-import { PENDING_REPLICAS_MAX, PENDING_REPLICAS_PER_SENDER_MAX, REAL_TIMERS, SAFE_TS_INTERVAL_MS_DEFAULT, StoreClosedError, type SnapshotTransferLimits, type SnapshotTransferStatus, type StoreCounters, type StoreOptions, type StoreTransport, type Timers } from './options.ts';
+import { HIBERNATING_HEARTBEAT_INTERVAL_TICKS, PENDING_REPLICAS_MAX, PENDING_REPLICAS_PER_SENDER_MAX, REAL_TIMERS, SAFE_TS_INTERVAL_MS_DEFAULT, StoreClosedError, StoreConfigError, type SnapshotTransferLimits, type SnapshotTransferStatus, type StoreCounters, type StoreOptions, type StoreTransport, type Timers } from './options.ts';
 import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID, PdHost } from './pd-host.ts';
 import { RegionPeer } from './peer.ts';
@@ -115,11 +115,14 @@ export class StoreContext {
       pendingReplicasMax: o.pendingReplicasMax ?? PENDING_REPLICAS_MAX,
       pendingReplicasPerSenderMax: o.pendingReplicasPerSenderMax ?? PENDING_REPLICAS_PER_SENDER_MAX,
       heartbeatIntervalTicks: o.heartbeatIntervalTicks ?? 10,
+      hibernatingHeartbeatIntervalTicks: o.hibernatingHeartbeatIntervalTicks ?? HIBERNATING_HEARTBEAT_INTERVAL_TICKS,
       safeTsIntervalMs: o.safeTsIntervalMs ?? SAFE_TS_INTERVAL_MS_DEFAULT,
       address: o.address ?? `store:${o.storeId}`,
       capacityBytes: o.capacityBytes ?? 1024 * 1024 * 1024,
       verifyWorkSet: o.verifyWorkSet ?? false,
     };
+    const hib = this.opts.hibernatingHeartbeatIntervalTicks;
+    if (!Number.isSafeInteger(hib) || hib < 1) throw new StoreConfigError(`hibernatingHeartbeatIntervalTicks must be a positive integer, got ${hib}`);
     this.pdClient = o.pdClient;
     this.pdGc = o.pdGc;
     this.mutations = o.unsafeTestMutations ?? {};

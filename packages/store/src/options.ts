@@ -23,6 +23,8 @@ export const BOOTSTRAP_IDS = { pdRegion: PD_REGION_ID, store: 2, dataRegion: 3, 
 
 /** Heartbeat intervals a replica goes without a leader (or without a message) before it asks PD whether it was removed. */
 export const STALE_CHECK_HEARTBEATS = 3;
+/** Default of `StoreOptions.hibernatingHeartbeatIntervalTicks`. */
+export const HIBERNATING_HEARTBEAT_INTERVAL_TICKS = 600;
 /** A hibernating replica (silent by design) asks this many times less often. */
 export const STALE_CHECK_HIBERNATING_FACTOR = 10;
 
@@ -149,6 +151,15 @@ export interface StoreOptions {
   pdClient?: PdClient;
   /** Ticks between heartbeats to PD. */
   heartbeatIntervalTicks?: number;
+  /**
+   * Ticks between two heartbeats of a hibernating region this store leads, while nothing about
+   * it changed (default `HIBERNATING_HEARTBEAT_INTERVAL_TICKS`: 60 s at 100 ms ticks, TiKV's
+   * region heartbeat interval); an awake region heartbeats at every store heartbeat. PD answers
+   * an operator's first step with a heartbeat, so this also bounds how long an operator for an
+   * idle region waits to start (its later steps wake the region). Regions take turns by id, so
+   * the heartbeats of many idle regions spread over the interval.
+   */
+  hibernatingHeartbeatIntervalTicks?: number;
   /**
    * How often the leader of an mvcc region advances its resolved ts (stale reads at or below
    * it are served by any replica), ms; 0 turns it off. Default `SAFE_TS_INTERVAL_MS_DEFAULT`.

@@ -165,8 +165,8 @@ export class PdService {
   async pdHandleRegionHeartbeat(hb: RegionHeartbeat, o: RequestOptions = {}): Promise<Result<RegionHeartbeatResponse>> {
     const peer = this.pdPeer();
     if (!peer?.pd || peer.pd.servingTerm === undefined) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId: PD_REGION_ID } };
-    // Unchanged heartbeats need no Raft round (PD refreshes them now and then).
-    if (shouldProposeRegionHeartbeat(peer.pd.sm, hb, this.ctx.now())) {
+    // Unchanged heartbeats need no Raft round (heartbeat-filter.ts).
+    if (shouldProposeRegionHeartbeat(peer.pd.sm, hb)) {
       const r = await this.pdPropose({ kind: 'regionHeartbeat', heartbeat: hb, nowMs: this.ctx.now() }, o);
       if (!r.ok) return r;
     }

@@ -17,8 +17,22 @@ import type { PdService } from './pd-service.ts';
 import { ok, type RegionPeer, type Result } from './peer.ts';
 import type { StoreRequests } from './requests.ts';
 
+/** What a region's last heartbeat sent to PD described (a hibernating region sends again when it differs). */
+interface SentHeartbeat {
+  /** The applied index (a new term's leader applies an entry of its term: a new term shows here too). */
+  applied: number;
+  version: number;
+  confVer: number;
+  /** PD answered it with an operator step: the next one goes at once too. */
+  stepped: boolean;
+}
+
 export class PdWorker {
   private heartbeating = false;
+  /** Store heartbeats sent so far (hibernating regions take turns by it). */
+  private beats = 0;
+  /** Each led region's last heartbeat, as sent. */
+  private readonly sent = new WeakMap<RegionPeer, SentHeartbeat>();
   /** Operator steps not run because the region changed after the heartbeat that got them. */
   staleSteps = 0;
 
@@ -60,10 +74,16 @@ export class PdWorker {
     const damaged = [...this.ctx.peers.values()].filter((p) => !p.destroyed && p.applying?.failed !== undefined).map((p) => p.regionId);
     if (damaged.length > 0) stats.damagedRegionIds = damaged.slice(0, DAMAGED_REGIONS_MAX);
     const heartbeats: RegionHeartbeat[] = [];
+    const beat = ++this.beats;
     for (const peer of led) {
+      if (!this.heartbeatDue(peer, beat)) {
+        stats.usedBytes += this.counted.get(peer)?.size ?? 0;
+        continue;
+      }
       const hb = await this.regionHeartbeatOf(peer);
       stats.usedBytes += hb.approximateSizeBytes;
       heartbeats.push(hb);
+      this.sent.set(peer, { applied: peer.applied, version: hb.region.epoch.version, confVer: hb.region.epoch.confVer, stepped: false });
     }
     stats.availableBytes = Math.max(0, stats.capacityBytes - stats.usedBytes);
     await pd.storeHeartbeat(stats, { timeoutMs: 2000 });
@@ -71,7 +91,15 @@ export class PdWorker {
     await this.collectUnknownPendingReplicas(pd);
     for (const hb of heartbeats) {
       const r = await pd.regionHeartbeat(hb, { timeoutMs: 2000 });
-      if (!r.ok || !r.value.step) continue;
+      const peer = this.ctx.peers.get(hb.region.id);
+      const sent = peer && this.sent.get(peer);
+      // Unanswered: sent again at the next store heartbeat, as if it had changed.
+      if (!r.ok) {
+        if (peer) this.sent.delete(peer);
+        continue;
+      }
+      if (!r.value.step) continue;
+      if (sent) sent.stepped = true;
       // PD chose the step for the region as this heartbeat described it. The region may have
       // changed since (a membership change finished while the heartbeat was in flight): a
       // step run on a region PD has not seen can remove a voter PD thought was extra, and
@@ -84,6 +112,25 @@ export class PdWorker {
       }
       await this.executeStep(hb.region.id, r.value.step, pd);
     }
+  }
+
+  /**
+   * Whether a led region heartbeats at store heartbeat `beat`. An awake one does at every store
+   * heartbeat. A hibernating one changes nothing PD records (a change needs a proposal or a
+   * message, which wakes it), so it heartbeats when its turn comes, once every
+   * `hibernatingHeartbeatIntervalTicks` (regions take turns by id, spreading the heartbeats of
+   * thousands of idle regions), or at once when its applied index or epoch differ from its
+   * last heartbeat's, that one went unanswered, or PD answered it with an operator step. Sending
+   * every idle region's unchanged heartbeat every second was most of an idle store's CPU
+   * (issue 16, `bench:idle`).
+   */
+  private heartbeatDue(peer: RegionPeer, beat: number): boolean {
+    if (!peer.hibernating) return true;
+    const last = this.sent.get(peer);
+    if (last === undefined || last.stepped) return true;
+    if (last.applied !== peer.applied || last.version !== peer.region.epoch.version || last.confVer !== peer.region.epoch.confVer) return true;
+    const every = Math.max(1, Math.round(this.ctx.opts.hibernatingHeartbeatIntervalTicks / this.ctx.opts.heartbeatIntervalTicks));
+    return (beat + peer.regionId) % every === 0;
   }
 
   /**

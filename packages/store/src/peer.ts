@@ -202,7 +202,7 @@ export class RegionPeer {
   }
 
   isLeader(): boolean {
-    return this.raw.status().role === 'leader';
+    return this.raw.role() === 'leader';
   }
 
   leaderPeer(): Peer | undefined {

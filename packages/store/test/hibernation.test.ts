@@ -7,6 +7,7 @@ import type { Region } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
 import { ManualTimers } from '@peerkv/transport';
 import { LocalRouter, STORE_CFS, Store } from '../src/index.ts';
+import { StubPd } from './helpers.ts';
 
 function region(id: number): Region {
   const k = (n: number): Uint8Array => new TextEncoder().encode(`r${String(n).padStart(5, '0')}`);
@@ -97,5 +98,53 @@ describe('the round work set (missed wakeups)', () => {
     expect(r.withoutTick).toBe(false);
     // The followers were woken (they tick again): the tick puts them back in the work set.
     expect(r.afterTick).toBe(true);
+  });
+});
+
+describe('heartbeats of hibernating regions', () => {
+  it('a hibernating region heartbeats once per hibernatingHeartbeatIntervalTicks, in turn; an awake one at every store heartbeat', async () => {
+    const clock = new ManualTimers();
+    const router = new LocalRouter();
+    const pd = new StubPd();
+    const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
+    // A store heartbeat every 2 ticks; an idle region's every 20 ticks (10 store heartbeats).
+    const s = await Store.open({ storeId: 1, clusterId: 'h', engine, transport: router.transportFor(1), timers: clock, now: () => clock.now(), tickIntervalMs: 10, hibernateAfterTicks: 10, heartbeatIntervalTicks: 2, hibernatingHeartbeatIntervalTicks: 20, pdClient: pd });
+    router.register(s);
+    const tick = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        clock.advance(10);
+        await settle();
+      }
+    };
+    try {
+      const n = 20;
+      for (let id = 2; id < 2 + n; id++) {
+        await s.createRegion(region(id));
+        s.campaign(id);
+      }
+      for (let i = 0; i < 200 && s.status().regions.some((r) => !r.hibernating); i++) await tick(1);
+      expect(s.status().regions.every((r) => r.hibernating)).toBe(true);
+      await tick(20);
+      pd.heartbeats.length = 0;
+      await tick(20);
+      // Ten store heartbeats: each idle region sent exactly one (not ten).
+      const ids = pd.heartbeats.map((h) => h.region.id).sort((a, b) => a - b);
+      expect(ids).toEqual(Array.from({ length: n }, (_, i) => i + 2));
+      // A write wakes region 7: it heartbeats at every store heartbeat again.
+      const r7 = region(7);
+      const w = s.write(7, r7.epoch, 'c', 1, [{ type: 'put', cf: 'default', key: r7.startKey, value: new Uint8Array([1]) }]);
+      await settle();
+      expect((await w).ok).toBe(true);
+      pd.heartbeats.length = 0;
+      await tick(6);
+      expect(pd.heartbeats.filter((h) => h.region.id === 7).length).toBe(3);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses a hibernatingHeartbeatIntervalTicks that is not a positive integer', async () => {
+    const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
+    await expect(Store.open({ storeId: 1, clusterId: 'h', engine, transport: new LocalRouter().transportFor(1), hibernatingHeartbeatIntervalTicks: 0 })).rejects.toThrow(/hibernatingHeartbeatIntervalTicks/);
   });
 });

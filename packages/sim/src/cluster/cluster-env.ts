@@ -117,6 +117,9 @@ export class ClusterEnv {
       timers: sched,
       tickIntervalMs: o.tickIntervalMs,
       heartbeatIntervalTicks: 5,
+      // An idle region's heartbeat every 1 s of virtual time (default 60 s): PD's operators for
+      // hibernating regions start within the convergence window.
+      hibernatingHeartbeatIntervalTicks: 50,
       // Every round checks that no replica with work was left out of the round's work set.
       verifyWorkSet: true,
       requestTimeoutMs: o.requestTimeoutMs,
