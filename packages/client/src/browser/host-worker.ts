@@ -2,12 +2,12 @@
  * `HostWorker`: the host tab's side of its dedicated Worker. It starts the Worker, opens the
  * profile's store in it (failing fast if the Worker does not load), runs the page side of the
  * Worker's WebRTC peers (`servePeers`: Workers have no `RTCPeerConnection`), asks the browser
- * to keep the profile's storage, and serves requests until it is terminated, after which every
- * call in flight or new ends with `Closed`.
+ * to keep the profile's storage (without waiting for its answer), and serves requests until it
+ * is terminated, after which every call in flight or new ends with `Closed`.
  */
 import * as Comlink from 'comlink';
 import { servePeers } from '@peerkv/transport';
-import { BrowserKvError, type BrowserStatus, type ClusterStatus, type KvRequest, type Reply } from './protocol.ts';
+import { BrowserKvError, type BrowserStatus, type ClusterStatus, type KvRequest, type Persistence, type Reply } from './protocol.ts';
 import type { WorkerApi, WorkerOpenOptions } from './worker-api.ts';
 
 /** Time `retire` allows beyond its grace for the Worker's answer, ms. */
@@ -34,11 +34,16 @@ export class HostWorker {
   private resolveClosed!: (r: Reply) => void;
   private readonly closed = new Promise<Reply>((r) => (this.resolveClosed = r));
 
+  /**
+   * `navigator.storage.persist()`'s answer so far. Nothing waits for it: Firefox asks the user
+   * and answers only once they decide (never, in a headless or unattended browser), while
+   * Chromium answers at once.
+   */
+  persisted: Persistence = 'pending';
+
   private constructor(
     private readonly worker: Worker,
     private readonly remote: Comlink.Remote<WorkerApi>,
-    /** `navigator.storage.persist()`'s answer. */
-    readonly persisted: boolean | 'unsupported',
     private readonly peers: PeerServer | undefined,
   ) {}
 
@@ -68,7 +73,9 @@ export class HostWorker {
       worker.terminate();
       throw new BrowserKvError(opened.error.kind, `the store did not open: ${opened.error.message}`);
     }
-    return new HostWorker(worker, remote, await requestPersistence(), peers);
+    const host = new HostWorker(worker, remote, peers);
+    void requestPersistence().then((answer) => (host.persisted = answer));
+    return host;
   }
 
   /** Marks the store draining (hidden or leaving page) or serving again; best effort. */
@@ -109,7 +116,8 @@ export class HostWorker {
   }
 }
 
-async function requestPersistence(): Promise<boolean | 'unsupported'> {
+/** Asks the browser to keep the profile's storage; `unsupported` where it cannot be asked, false if the call fails. */
+async function requestPersistence(): Promise<Exclude<Persistence, 'pending'>> {
   const s = globalThis.navigator?.storage;
   if (!s?.persist) return 'unsupported';
   try {

@@ -328,6 +328,12 @@ export interface ClusterStatus {
   requests: { reads: number; writes: number; failed: number };
 }
 
+/**
+ * Whether the browser keeps the profile's storage under pressure: `navigator.storage.persist()`'s
+ * answer, `unsupported` without that API, `pending` while the browser has not answered.
+ */
+export type Persistence = boolean | 'unsupported' | 'pending';
+
 /** `status()`: the cluster plus the host tab's view of the profile. */
 export interface BrowserStatus extends ClusterStatus {
   /** The tab hosting the Worker. */
@@ -336,8 +342,8 @@ export interface BrowserStatus extends ClusterStatus {
   isHost: boolean;
   /** The host is leaving (pagehide); requests go to the next host. */
   draining: boolean;
-  /** `navigator.storage.persist()`'s answer, or `unsupported`. */
-  persisted: boolean | 'unsupported';
+  /** `navigator.storage.persist()`'s answer, `unsupported`, or `pending` until it answers (Firefox asks the user first). */
+  persisted: Persistence;
   /** `navigator.storage.estimate()`, bytes. */
   storage?: { usageBytes: number; quotaBytes: number };
   /** Host elections this tab has seen (failovers + 1). */
