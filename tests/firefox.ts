@@ -31,7 +31,11 @@ export const FIREFOX_PREFS: Record<string, unknown> = {
   'toolkit.telemetry.reportingpolicy.firstRun': false,
 };
 
-/** Starts headless Firefox over WebDriver BiDi; `userDataDir` keeps its profile (IndexedDB) across launches. */
+/**
+ * Starts headless Firefox over WebDriver BiDi; `userDataDir` keeps its profile (IndexedDB)
+ * across launches. With `PEERKV_FIREFOX_LOG=1` Firefox's own output and every page's and
+ * Worker's console reach this process's output (how a Worker that hangs is seen).
+ */
 export function launchFirefox(o: { userDataDir?: string } = {}): Promise<Browser> {
   const executablePath = firefoxPath();
   if (!executablePath) throw new Error('no Firefox: set PEERKV_FIREFOX or install firefox-esr');
@@ -40,7 +44,8 @@ export function launchFirefox(o: { userDataDir?: string } = {}): Promise<Browser
     executablePath,
     protocol: 'webDriverBiDi',
     headless: true,
-    extraPrefsFirefox: FIREFOX_PREFS,
+    extraPrefsFirefox: process.env.PEERKV_FIREFOX_LOG ? { ...FIREFOX_PREFS, 'devtools.console.stdout.content': true } : FIREFOX_PREFS,
+    dumpio: !!process.env.PEERKV_FIREFOX_LOG,
     ...(o.userDataDir ? { userDataDir: o.userDataDir } : {}),
   });
 }
