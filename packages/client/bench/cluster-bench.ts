@@ -3,7 +3,12 @@
  * 3-store and a 1-store cluster in one Node process, on the memory engine and on LevelDB,
  * side by side in one run. Prints ops/s and p50/p99 latency for each, and
  *   bench:cluster put_ops_3=<n> put_ops_1=<n> get_ops_3=<n> ratio_put=<r>
- * (LevelDB figures, `strict` durability as the store's default). Goal: ratio_put ≥ 0.5.
+ * (LevelDB figures, `strict` durability as the store's default), then the same puts against a
+ * 3-store and a 1-store cluster with each store in its own worker thread, as stores are
+ * deployed (`threads/`: LevelDB, linked over BroadcastChannel, joined through PD, the clients
+ * in the main thread reaching them as a client that is not a store):
+ *   bench:cluster_threads put_ops_3=<n> put_ops_1=<n> ratio_put=<r>
+ * Goal (issue 16): ratio_put ≥ 0.5 with a store per thread.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +16,7 @@ import { join } from 'node:path';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { LevelEngine } from '@peerkv/storage/level';
 import { LocalCluster, PeerKV } from '../src/index.ts';
+import { startThreadCluster } from './threads/cluster-threads.ts';
 
 const CLIENTS = 16;
 const OPS_PER_CLIENT = Number(process.env.BENCH_OPS ?? 300);
@@ -99,3 +105,19 @@ const p3 = find('level', 3, 'put').opsPerSec;
 const p1 = find('level', 1, 'put').opsPerSec;
 const g3 = find('level', 3, 'get').opsPerSec;
 console.log(`bench:cluster put_ops_3=${p3} put_ops_1=${p1} get_ops_3=${g3} ratio_put=${(p3 / p1).toFixed(3)}`);
+
+// A store per thread: LevelDB, as above; puts only (the one-thread rows keep the gets).
+const threadRows: Row[] = [];
+for (const stores of [3, 1]) {
+  const c = await startThreadCluster(stores, CLIENTS, 50);
+  await Promise.all(c.clients.map((k, i) => k.put(new TextEncoder().encode(`warm${i}`), new Uint8Array(1))));
+  threadRows.push({ engine: 'level', stores, op: 'put', ...(await runPhase(c.clients, 'put')) });
+  await c.close();
+}
+console.log('threads engine  stores  op   ops/s    p50_ms  p99_ms');
+for (const r of threadRows) {
+  console.log(`threads ${r.engine.padEnd(7)} ${String(r.stores).padEnd(7)} ${r.op.padEnd(4)} ${String(r.opsPerSec).padEnd(8)} ${String(r.p50Ms).padEnd(7)} ${r.p99Ms}`);
+}
+const t3 = threadRows.find((r) => r.stores === 3)!.opsPerSec;
+const t1 = threadRows.find((r) => r.stores === 1)!.opsPerSec;
+console.log(`bench:cluster_threads put_ops_3=${t3} put_ops_1=${t1} ratio_put=${(t3 / t1).toFixed(3)}`);
