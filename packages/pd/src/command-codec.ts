@@ -29,7 +29,7 @@ import {
   writeTimestamp,
   type ByteReader,
 } from '@peerkv/proto';
-import { readScheduleConfig, writeScheduleConfig } from './codec/config-codec.ts';
+import { readScheduleConfig, readScheduleConfigTail, writeScheduleConfig, writeScheduleConfigTail } from './codec/config-codec.ts';
 import { pdDecoding } from './codec/decoding.ts';
 import type { PdCommand } from './command.ts';
 import { PdDecodeError } from './errors.ts';
@@ -101,6 +101,7 @@ function writeBody(w: ByteWriter, cmd: PdCommand): void {
       return;
     case 'setScheduleConfig':
       writeScheduleConfig(w, cmd.config);
+      writeScheduleConfigTail(w, cmd.config);
       return;
     case 'setGcSafePoint':
       writeTimestamp(w, cmd.safePoint);
@@ -164,7 +165,7 @@ function readBody(r: ByteReader, kind: PdCommand['kind']): PdCommand {
       return { kind, heartbeat, nowMs: r.varUint() };
     }
     case 'setScheduleConfig':
-      return { kind, config: readScheduleConfig(r) };
+      return { kind, config: readScheduleConfigTail(r, readScheduleConfig(r)) };
     case 'setGcSafePoint':
       return { kind, safePoint: readTimestamp(r) };
   }

@@ -35,7 +35,18 @@ export interface ScheduleConfig {
   operatorTimeoutMs: number;
   /** The store label whose distinct values replicas spread across. */
   isolationLabel: string;
+  /**
+   * Fewest distinct `engine` label values (`ENGINE_LABEL`: chromium, firefox, webkit, node) a
+   * region's full replicas should span, capped by the engines among the stores that can hold
+   * a full replica; the rule acts only while those stores span at least 2 engines. 1: off
+   * (the default here; the browser runtime bootstraps its clusters with 2). Placement counts
+   * it before `isolationLabel` (`placementScore`). At most `REPLICA_ENGINES_MIN_MAX`.
+   */
+  replicaEnginesMin: number;
 }
+
+/** Most engines `replicaEnginesMin` may ask for (chromium, firefox, webkit, node). */
+export const REPLICA_ENGINES_MIN_MAX = 4;
 
 /** Defaults sized for browser stores (smaller regions than TiKV's 96 MiB). */
 export const DEFAULT_SCHEDULE_CONFIG: Readonly<ScheduleConfig> = Object.freeze({
@@ -52,6 +63,7 @@ export const DEFAULT_SCHEDULE_CONFIG: Readonly<ScheduleConfig> = Object.freeze({
   operatorsPerStoreMax: 4,
   operatorTimeoutMs: 10 * 60_000,
   isolationLabel: 'device',
+  replicaEnginesMin: 1,
 });
 
 const POSITIVE_FIELDS = [
@@ -62,6 +74,7 @@ const POSITIVE_FIELDS = [
   'operatorsMax',
   'operatorsPerStoreMax',
   'operatorTimeoutMs',
+  'replicaEnginesMin',
 ] as const;
 
 const NON_NEGATIVE_FIELDS = ['leaderScheduleTolerance', 'regionScheduleTolerance', 'regionScheduleToleranceBytes'] as const;
@@ -78,5 +91,6 @@ export function validateScheduleConfig(config: ScheduleConfig): string | null {
   if (![1, 3, 5, 7].includes(config.pdReplicas)) return 'pdReplicas must be 1, 3, 5 or 7';
   if (config.balanceRegionBy !== 'count' && config.balanceRegionBy !== 'bytes') return 'balanceRegionBy must be count or bytes';
   if (config.isolationLabel.length === 0) return 'isolationLabel must not be empty';
+  if (config.replicaEnginesMin > REPLICA_ENGINES_MIN_MAX) return `replicaEnginesMin must be at most ${REPLICA_ENGINES_MIN_MAX}`;
   return null;
 }

@@ -23,7 +23,7 @@ export { isStepDone, isStale, predates, type RegionStatus } from './operator/pro
 export * from './operator/build.ts';
 export * from './operator/controller.ts';
 export { ClusterView, type ScheduleInput, type StoreView } from './schedulers/cluster-view.ts';
-export { distinctDomains, pickLeaderTarget, pickTargetStore, sharesLabel } from './schedulers/placement.ts';
+export { distinctDomains, pickLeaderTarget, pickTargetStore, placementScore, sharesLabel } from './schedulers/placement.ts';
 export { checkReplicas, type ReplicaTarget } from './schedulers/replica-checker.ts';
 export { balanceLeaders, drainLeaders, type RegionFree, type SubmitOperator } from './schedulers/leader-schedulers.ts';
 export { balanceRegions, checkSplits } from './schedulers/region-schedulers.ts';

@@ -24,7 +24,7 @@ export type {
   RegionHeartbeat,
   RegionError,
 } from '@peerkv/proto';
-export { WITNESS_LABEL, isWitnessStore } from '@peerkv/proto';
+export { DEVICE_LABEL, ENGINE_LABEL, RUNTIME_ENGINES, WITNESS_LABEL, isWitnessStore, type RuntimeEngine } from '@peerkv/proto';
 /** Byte-wise comparison of keys. */
 export function compareKeys(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);

@@ -25,7 +25,8 @@ import {
   writeTimestamp,
   type ByteReader,
 } from '@peerkv/proto';
-import { readScheduleConfig, writeScheduleConfig } from './codec/config-codec.ts';
+import { checkedScheduleConfig, readScheduleConfig, writeScheduleConfig } from './codec/config-codec.ts';
+import { DEFAULT_SCHEDULE_CONFIG } from './config.ts';
 import { pdDecoding } from './codec/decoding.ts';
 import { PdDecodeError } from './errors.ts';
 import { SNAPSHOT_ITEMS_MAX } from './limits.ts';
@@ -42,6 +43,8 @@ export const SNAPSHOT_SECTIONS = {
   gcSafePoint: 1,
   /** Stores' identity public keys, when any store has one: a count, then (store id, key) in store id order. */
   storeKeys: 2,
+  /** `config.replicaEnginesMin` (a varUint), when not the default. */
+  replicaEnginesMin: 3,
 } as const;
 
 function writeRegionInfo(w: ByteWriter, info: RegionInfo): void {
@@ -118,6 +121,10 @@ export function encodePdSnapshot(s: PdState): Uint8Array {
     writeTimestamp(w, s.gcSafePoint);
   }
   writeStoreKeysSection(w, stores);
+  if (s.config.replicaEnginesMin !== DEFAULT_SCHEDULE_CONFIG.replicaEnginesMin) {
+    w.varUint(SNAPSHOT_SECTIONS.replicaEnginesMin);
+    w.varUint(s.config.replicaEnginesMin);
+  }
   return w.finish();
 }
 
@@ -167,6 +174,9 @@ function readSections(r: ByteReader, s: PdState): void {
         break;
       case SNAPSHOT_SECTIONS.storeKeys:
         readStoreKeysSection(r, s);
+        break;
+      case SNAPSHOT_SECTIONS.replicaEnginesMin:
+        s.config = checkedScheduleConfig({ ...s.config, replicaEnginesMin: r.varUint() });
         break;
       default:
         throw new PdDecodeError('UnknownTag', `snapshot section ${tag}`);

@@ -49,13 +49,19 @@ export class SimCluster {
 
   allocId = (): number => this.nextId++;
 
-  /** Joins a store (device `device`), a witness store when `witness`; returns its id. */
-  join(device: string, witness = false): number {
-    const labels: Record<string, string> = witness ? { device, witness: 'true' } : { device };
+  /** Joins a store (device `device`, and `extra` labels), a witness store when `witness`; returns its id. */
+  join(device: string, witness = false, extra: Record<string, string> = {}): number {
+    const labels: Record<string, string> = witness ? { ...extra, device, witness: 'true' } : { ...extra, device };
     const r = this.sm.apply({ kind: 'putStore', storeId: 0, address: `addr-${device}-${this.sm.idHighWater}`, labels, nowMs: this.nowMs });
     const id = expectKind(r, 'storePut').storeId;
     (this.storeIds as number[]).push(id);
     return id;
+  }
+
+  /** Replaces store `id`'s labels (as its `putStore` on a restart does). */
+  relabel(id: number, labels: Record<string, string>): void {
+    const meta = this.sm.getStore(id)!.meta;
+    expectKind(this.sm.apply({ kind: 'putStore', storeId: id, address: meta.address, labels, nowMs: this.nowMs }), 'storePut');
   }
 
   /** Replaces the model's regions (and tells PD through heartbeats). */

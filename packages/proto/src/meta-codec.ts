@@ -40,6 +40,22 @@ export function isWitnessStore(labels: StoreLabels): boolean {
 }
 
 /**
+ * The store label naming the runtime a store runs in (`RUNTIME_ENGINES`): each engine has its
+ * own storage, WebRTC stack, timer throttling and eviction rules, so PD can keep a region's
+ * replicas on more than one (`ScheduleConfig.replicaEnginesMin`).
+ */
+export const ENGINE_LABEL = 'engine';
+
+/** The store label naming the device (browser profile or host) a store runs on: PD's default isolation label. */
+export const DEVICE_LABEL = 'device';
+
+/** The runtimes a store reports as its `engine` label. */
+export const RUNTIME_ENGINES = ['chromium', 'firefox', 'webkit', 'node'] as const;
+
+/** A runtime a store reports as its `engine` label. */
+export type RuntimeEngine = (typeof RUNTIME_ENGINES)[number];
+
+/**
  * Added to a witness peer's role index (one byte still): records written before witnesses
  * existed read back as full replicas, and a role table of up to 64 entries stays addressable.
  */

@@ -1,7 +1,12 @@
-/** Paired writer/reader of `ScheduleConfig` (commands and snapshots). Field order is the wire order. */
+/**
+ * Paired writer/reader of `ScheduleConfig` (commands and snapshots). Field order is the wire
+ * order. Fields added later (`replicaEnginesMin`) are not in this body: a command carries them
+ * as an optional tail (`writeScheduleConfigTail`), a snapshot in a section, each written only
+ * when it differs from its default, so a config that never used them keeps its old bytes.
+ */
 import { LABEL_BYTES_MAX, readEnum, writeEnum, type ByteReader, type ByteWriter } from '@peerkv/proto';
 import type { RegionBalanceBy, ScheduleConfig } from '../config.ts';
-import { validateScheduleConfig } from '../config.ts';
+import { DEFAULT_SCHEDULE_CONFIG, validateScheduleConfig } from '../config.ts';
 import { PdDecodeError } from '../errors.ts';
 
 const BALANCE_BY: readonly RegionBalanceBy[] = ['count', 'bytes'];
@@ -23,7 +28,25 @@ export function writeScheduleConfig(w: ByteWriter, c: ScheduleConfig): void {
   w.string(c.isolationLabel);
 }
 
-/** Reads a config and checks it with `validateScheduleConfig`. */
+/** Writes the later fields after a command's config body, when any differs from its default. */
+export function writeScheduleConfigTail(w: ByteWriter, c: ScheduleConfig): void {
+  if (c.replicaEnginesMin === DEFAULT_SCHEDULE_CONFIG.replicaEnginesMin) return;
+  w.varUint(c.replicaEnginesMin);
+}
+
+/** Reads the tail `writeScheduleConfigTail` wrote (absent: the defaults) and checks the whole config. */
+export function readScheduleConfigTail(r: ByteReader, c: ScheduleConfig): ScheduleConfig {
+  return checkedScheduleConfig(r.remaining > 0 ? { ...c, replicaEnginesMin: r.varUint() } : c);
+}
+
+/** The config, or `PdDecodeError` (`Invalid`) when `validateScheduleConfig` refuses it. */
+export function checkedScheduleConfig(c: ScheduleConfig): ScheduleConfig {
+  const problem = validateScheduleConfig(c);
+  if (problem !== null) throw new PdDecodeError('Invalid', `schedule config: ${problem}`);
+  return c;
+}
+
+/** Reads a config body (later fields at their defaults) and checks it with `validateScheduleConfig`. */
 export function readScheduleConfig(r: ByteReader): ScheduleConfig {
   const c: ScheduleConfig = {
     maxReplicas: r.varUint(),
@@ -39,8 +62,7 @@ export function readScheduleConfig(r: ByteReader): ScheduleConfig {
     operatorsPerStoreMax: r.varUint(),
     operatorTimeoutMs: r.varUint(),
     isolationLabel: r.string(LABEL_BYTES_MAX, 'isolation label'),
+    replicaEnginesMin: DEFAULT_SCHEDULE_CONFIG.replicaEnginesMin,
   };
-  const problem = validateScheduleConfig(c);
-  if (problem !== null) throw new PdDecodeError('Invalid', `schedule config: ${problem}`);
-  return c;
+  return checkedScheduleConfig(c);
 }

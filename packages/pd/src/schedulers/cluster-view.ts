@@ -8,7 +8,7 @@
  * does not pile every move onto the same store.
  */
 import type { ScheduleConfig } from '../config.ts';
-import { isWitnessStore, type Peer, type StoreId, type StoreMeta, type StoreStats } from '../meta.ts';
+import { ENGINE_LABEL, isWitnessStore, type Peer, type StoreId, type StoreMeta, type StoreStats } from '../meta.ts';
 import type { OperatorController } from '../operator/controller.ts';
 import type { Operator } from '../operator/types.ts';
 import type { RegionInfo } from '../region-tree.ts';
@@ -42,6 +42,8 @@ export interface StoreView {
   label: string | undefined;
   /** A witness store (label `witness=true`): it gets witness peers only, and no leaders. */
   witness: boolean;
+  /** Value of the `engine` label; undefined when unlabelled or a witness store (either counts for no engine). */
+  engine: string | undefined;
   /** Data-region peers, with operator influence. */
   regionCount: number;
   /** Data-region leaders, with operator influence. */
@@ -59,6 +61,11 @@ export class ClusterView {
   readonly config: ScheduleConfig;
   readonly nowMs: number;
   readonly stores = new Map<StoreId, StoreView>();
+  /**
+   * Engines a group's full replicas should span: `replicaEnginesMin`, capped by the engines of
+   * the full stores that can hold a replica; 0 (no engine rule) when that is below 2.
+   */
+  readonly enginesWanted: number;
 
   constructor(
     readonly input: ScheduleInput,
@@ -69,6 +76,9 @@ export class ClusterView {
     for (const s of input.sm.listStores(true)) this.stores.set(s.meta.id, this.storeView(s.meta, s.stats, s.lastHeartbeatMs));
     for (const info of input.sm.allRegions()) this.countRegion(info);
     for (const r of controller.running()) this.applyInfluence(r.operator, r.stepIndex);
+    const engines = new Set([...this.stores.values()].filter((s) => s.canHold && s.engine !== undefined).map((s) => s.engine));
+    const wanted = Math.min(this.config.replicaEnginesMin, engines.size);
+    this.enginesWanted = wanted >= 2 ? wanted : 0;
   }
 
   private storeView(meta: StoreMeta, stats: StoreStats | undefined, lastHeartbeatMs: number): StoreView {
@@ -86,6 +96,7 @@ export class ClusterView {
       canReceive: canHold && !isDraining,
       label: meta.labels[this.config.isolationLabel],
       witness: isWitnessStore(meta.labels),
+      engine: isWitnessStore(meta.labels) ? undefined : meta.labels[ENGINE_LABEL],
       regionCount: 0,
       leaderCount: 0,
       usedBytes: stats?.usedBytes ?? 0,

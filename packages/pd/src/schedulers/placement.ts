@@ -1,8 +1,14 @@
 /**
- * Placement rules shared by the checkers and schedulers: spread a region's replicas across
- * distinct values of the isolation label (`device` by default) where possible, then prefer
- * the store with the fewest regions; pick leadership targets among healthy voters with the
- * fewest leaders. Ties break by store id, so a round is deterministic.
+ * Placement rules shared by the checkers and schedulers: keep a region's full replicas on at
+ * least `enginesWanted` engines (the `engine` label, `replicaEnginesMin`), then spread them
+ * across distinct values of the isolation label (`device` by default) where possible, then
+ * prefer the store with the fewest regions; pick leadership targets among healthy voters with
+ * the fewest leaders. Ties break by store id, so a round is deterministic.
+ *
+ * The two spreads are one lexicographic `placementScore` (TiKV scores location labels level by
+ * level the same way; engine and device are not nested, so the engine rule is a floor, not a
+ * level): the replica checker moves a replica only when the score rises and balance-region
+ * only when it does not fall, so the two never undo each other's moves.
  */
 import type { Peer, StoreId } from '../meta.ts';
 import type { RegionInfo } from '../region-tree.ts';
@@ -16,6 +22,24 @@ function labelsOf(view: ClusterView, storeIds: readonly StoreId[]): Set<string> 
     if (label !== undefined) out.add(label);
   }
   return out;
+}
+
+/** Engines of `storeIds` (unlabelled and witness stores count for none). */
+function enginesOf(view: ClusterView, storeIds: readonly StoreId[]): Set<string> {
+  const out = new Set<string>();
+  for (const id of storeIds) {
+    const engine = view.store(id)?.engine;
+    if (engine !== undefined) out.add(engine);
+  }
+  return out;
+}
+
+/**
+ * How well replicas on `storeIds` are placed: [engines spanned, up to `enginesWanted`;
+ * distinct isolation domains]. Compared with `compareTuples`; higher is better.
+ */
+export function placementScore(view: ClusterView, storeIds: readonly StoreId[]): [number, number] {
+  return [Math.min(enginesOf(view, storeIds).size, view.enginesWanted), distinctDomains(view, storeIds)];
 }
 
 /** Whether `storeId` shares its label value with one of `others`. */
@@ -32,13 +56,21 @@ export function distinctDomains(view: ClusterView, storeIds: readonly StoreId[])
 
 /**
  * The best store for a new replica next to `stayingStoreIds`: it can receive, holds none of
- * `excludedStoreIds`, is a witness store exactly when `witness` asks for one, then a label
- * value not yet used, then fewest regions, then lowest id.
+ * `excludedStoreIds`, is a witness store exactly when `witness` asks for one, then a new
+ * engine while the staying full replicas span fewer than `enginesWanted`, then a label value
+ * not yet used, then fewest regions, then lowest id.
  */
 export function pickTargetStore(view: ClusterView, stayingStoreIds: readonly StoreId[], excludedStoreIds: readonly StoreId[], witness = false): StoreView | undefined {
   const used = labelsOf(view, stayingStoreIds);
+  const engines = enginesOf(view, stayingStoreIds);
+  const engineShort = !witness && engines.size < view.enginesWanted;
   const candidates = [...view.stores.values()].filter((s) => s.canReceive && s.witness === witness && !excludedStoreIds.includes(s.id));
-  const key = (s: StoreView): [number, number, number] => [s.label !== undefined && used.has(s.label) ? 1 : 0, s.regionCount, s.id];
+  const key = (s: StoreView): [number, number, number, number] => [
+    engineShort && (s.engine === undefined || engines.has(s.engine)) ? 1 : 0,
+    s.label !== undefined && used.has(s.label) ? 1 : 0,
+    s.regionCount,
+    s.id,
+  ];
   candidates.sort((a, b) => compareTuples(key(a), key(b)));
   return candidates[0];
 }

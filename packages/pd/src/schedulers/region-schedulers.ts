@@ -1,7 +1,8 @@
 /**
  * Region placement: balance-region moves a replica from the store with the highest score to
  * the one with the lowest (score: region count, or used bytes, per `balanceRegionBy`) while
- * they differ by more than the tolerance, never making a region's label spread worse; the
+ * they differ by more than the tolerance, never making a region's `placementScore` (engines,
+ * then isolation label spread) worse; the
  * split checker asks for a split of regions past `regionSplitSizeBytes` or `regionSplitKeys`.
  */
 import type { Peer } from '../meta.ts';
@@ -10,7 +11,7 @@ import type { Operator } from '../operator/types.ts';
 import type { RegionInfo } from '../region-tree.ts';
 import type { ClusterView, StoreView } from './cluster-view.ts';
 import type { RegionFree, SubmitOperator } from './leader-schedulers.ts';
-import { compareTuples, distinctDomains } from './placement.ts';
+import { compareTuples, placementScore } from './placement.ts';
 
 /** Regions at or past the split thresholds. */
 export function checkSplits(view: ClusterView, free: RegionFree, submit: SubmitOperator): void {
@@ -66,7 +67,7 @@ function balanceOneRegion(view: ClusterView, free: RegionFree): Operator | null 
 
 /**
  * A free, fully healthy and fully replicated region with a peer on `source`, none on `target`, whose move keeps
- * the label spread and shrinks the gap (its weight is below the difference).
+ * the placement score and shrinks the gap (its weight is below the difference).
  */
 function regionToMove(view: ClusterView, free: RegionFree, source: StoreView, target: StoreView, diff: number): { info: RegionInfo; peer: Peer } | undefined {
   for (const info of view.regions()) {
@@ -78,7 +79,8 @@ function regionToMove(view: ClusterView, free: RegionFree, source: StoreView, ta
     if (peers.length !== view.wantedReplicas(view.config.maxReplicas) || weight(view, info) >= diff) continue;
     const all = peers.map((p) => p.storeId);
     const after = all.map((s) => (s === source.id ? target.id : s));
-    if (distinctDomains(view, after) < distinctDomains(view, all)) continue;
+    // Never a worse spread (engines, then isolation domains): the replica checker would move it back.
+    if (compareTuples(placementScore(view, after), placementScore(view, all)) < 0) continue;
     return { info, peer };
   }
   return undefined;

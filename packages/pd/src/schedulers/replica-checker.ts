@@ -10,7 +10,9 @@
  *     too once the old replica is gone;
  *  3. missing replicas are added, up to min(maxReplicas, stores that can hold one);
  *  4. replicas beyond `maxReplicas` are removed (unhealthy first, then those sharing a label);
- *  5. two replicas sharing an isolation label move apart when a store with a new label exists.
+ *  5. a replica moves where the group's `placementScore` rises: onto another engine while the
+ *     full replicas span fewer than `enginesWanted` (`replicaEnginesMin`), else apart from a
+ *     replica sharing its isolation label when a store with a new label exists.
  * Witness peers (on witness stores) are counted apart from full ones (`wantedPlacement`): a
  * full replica is only ever replaced by, added as or moved to a full one on a full store, a
  * witness by a witness on a witness store; a third full store gets a full replica first, and
@@ -27,7 +29,7 @@ import { addVoterOperator, movePeerOperator, promoteLearnerOperator, removePeerO
 import type { Operator, OperatorKind } from '../operator/types.ts';
 import type { RegionInfo } from '../region-tree.ts';
 import type { ClusterView } from './cluster-view.ts';
-import { compareTuples, distinctDomains, pickLeaderTarget, pickTargetStore, sharesLabel } from './placement.ts';
+import { compareTuples, pickLeaderTarget, pickTargetStore, placementScore, sharesLabel } from './placement.ts';
 
 /** Which group a check is for: data regions keep `maxReplicas`, PD's group `pdReplicas`. */
 export type ReplicaTarget = 'data' | 'pdGroup';
@@ -168,6 +170,8 @@ function removeExtra(ctx: CheckContext): Operator | null {
     // one that missed a heartbeat: otherwise a dead voter could stay while a live one goes and
     // leave the group in a joint config it can never leave; cluster seed 876).
     ageMs(p) > suspectMs ? -Math.min(ageMs(p), Number.MAX_SAFE_INTEGER) : 0,
+    // Never below the engines wanted while another victim keeps them (`placementScore`).
+    placementScore(view, all.filter((id) => id !== p.storeId))[0] < placementScore(view, all)[0] ? 1 : 0,
     sharesLabel(view, p.storeId, all) ? 0 : 1,
     p.id === info.leader?.id ? 1 : 0,
     -(view.store(p.storeId)?.regionCount ?? 0),
@@ -185,22 +189,32 @@ function removeExtra(ctx: CheckContext): Operator | null {
   return removePeerOperator(origin(ctx, 'removeReplica', why), victim, leaderTarget?.storeId);
 }
 
-/** Spreads the full replicas across isolation domains (a witness holds no data to isolate). */
+/**
+ * Moves one full replica where it raises the group's `placementScore`: onto another engine
+ * while the replicas span fewer than `enginesWanted`, else onto a new isolation domain (a
+ * witness holds no data to isolate). Of all (source, target) pairs found, the best score wins;
+ * ties go to the first source in order (sharing a label first, not the leader, most regions).
+ * A move only ever raises the score, so moves end.
+ */
 function improvePlacement(ctx: CheckContext): Operator | null {
   const { view, info } = ctx;
   const peers = info.region.peers.filter((p) => !p.witness);
   const all = storeIds(peers);
-  const before = distinctDomains(view, all);
-  if (before === peers.length) return null;
-  const key = (p: Peer): number[] => [p.id === info.leader?.id ? 1 : 0, -(view.store(p.storeId)?.regionCount ?? 0), -p.storeId];
-  const sources = peers.filter((p) => sharesLabel(view, p.storeId, all)).sort((a, b) => compareTuples(key(a), key(b)));
+  const before = placementScore(view, all);
+  if (before[0] >= view.enginesWanted && before[1] === peers.length) return null;
+  const key = (p: Peer): number[] => [sharesLabel(view, p.storeId, all) ? 0 : 1, p.id === info.leader?.id ? 1 : 0, -(view.store(p.storeId)?.regionCount ?? 0), -p.storeId];
+  const sources = [...peers].sort((a, b) => compareTuples(key(a), key(b)));
+  let best: { source: Peer; storeId: number; score: [number, number] } | undefined;
   for (const source of sources) {
     const staying = all.filter((s) => s !== source.storeId);
     const store = pickTargetStore(view, staying, storeIds(info.region.peers));
-    if (store === undefined || distinctDomains(view, [...staying, store.id]) <= before) continue;
-    const peerId = view.input.allocId();
-    if (peerId === undefined) return null;
-    return movePeerOperator(origin(ctx, 'placement', `move peer ${source.id} to store ${store.id} for distinct ${view.config.isolationLabel}`), source, store.id, peerId);
+    if (store === undefined) continue;
+    const score = placementScore(view, [...staying, store.id]);
+    if (compareTuples(score, best?.score ?? before) > 0) best = { source, storeId: store.id, score };
   }
-  return null;
+  if (best === undefined) return null;
+  const peerId = view.input.allocId();
+  if (peerId === undefined) return null;
+  const why = best.score[0] > before[0] ? `${best.score[0]} engines` : `distinct ${view.config.isolationLabel}`;
+  return movePeerOperator(origin(ctx, 'placement', `move peer ${best.source.id} to store ${best.storeId} for ${why}`), best.source, best.storeId, peerId);
 }
