@@ -1,7 +1,7 @@
 /**
  * One store's card on the dashboard: whose store it is (this browser's, added in this page,
- * remote), up/down, cut links, PD leadership, counters, its safe ts and lag, and its
- * controls: Stop/Start for a store this page runs, Partition (this browser's store: cut it
+ * remote), up/down, cut links, PD leadership, its engine (chromium, firefox, webkit, node),
+ * counters, its safe ts and lag, and its controls: Stop/Start for a store this page runs, Partition (this browser's store: cut it
  * off from every member; another store: cut this browser's link to it).
  */
 import { TXN_LOCKS_COUNTED_MAX, type PdView, type SnapshotProgress, type StoreView } from 'peerkv/browser';
@@ -66,6 +66,7 @@ export class StoreCard {
     this.toggle.className = s.up ? 'danger' : '';
     // The main store's card is cut when it is cut off from anyone; another card when the main store cut it.
     const isCut = isMain ? facts.cut.size > 0 : facts.cut.has(this.storeId);
+    const engine = facts.pdStore?.labels['engine'];
     this.cut.disabled = isCut;
     this.cut.title = isMain ? 'cut this browser’s store off from every member' : 'cut this browser’s link to this store';
     this.badges.replaceChildren(
@@ -74,6 +75,8 @@ export class StoreCard {
       ...(facts.pdLeader === this.storeId ? [h('span', { class: 'badge leader' }, 'PD')] : []),
       // A witness (e.g. `npm start`'s, beside the signaling server): votes, holds no data.
       ...(this.isWitness(s, facts) ? [h('span', { class: 'badge', title: 'votes and keeps the Raft log, holds no data, never leads' }, 'witness')] : []),
+      // The runtime it reports to PD (label `engine`): PD keeps each region on 2 engines once 2 are present.
+      ...(engine ? [h('span', { class: 'badge engine', 'data-engine': engine, title: 'the browser engine (or node) this store runs in, as PD sees it' }, engine)] : []),
     );
     const c = s.counters;
     const leads = s.regions.filter((r) => r.role === 'leader').length;

@@ -16,6 +16,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { MVCC_DATA_CFS, NetworkStoreError, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
+import { DEVICE_LABEL, REPLICA_ENGINES_MIN_MAX } from '@peerkv/pd';
 import { deriveOperatorKey, isTurnUrl } from '@peerkv/transport';
 import { lateGcLockResolver, storeClient, type StoreClient } from 'peerkv';
 import { openLevelStoreEngine } from './level-store.ts';
@@ -40,7 +41,8 @@ found through the signaling server at URL (ws://host:port) and authenticated by 
                              witness while the cluster has two full stores (a third vote for
                              two devices). It never bootstraps: it waits for the cluster to exist
   --bootstrap-probe-ms N     how long --bootstrap first listens for members (default 3000)
-  --label key=value          a store label reported to PD (repeatable), e.g. --label device=a
+  --label key=value          a store label reported to PD (repeatable), e.g. --label device=a;
+                             device defaults to the hostname, and engine=node is added
   --ice URL                  an ICE server (repeatable; none by default: host candidates only),
                              e.g. stun:host:3478 or turn:host:3478?transport=udp
   --ice-username U           the username of every turn:/turns: --ice server
@@ -54,6 +56,10 @@ found through the signaling server at URL (ws://host:port) and authenticated by 
   --tick-ms N                the store's tick interval (default 100)
   --drain-wait-ms N          wait after handing leaderships away on SIGTERM/SIGINT (default 1000)
   --max-store-down-ms N      PD's max store down time, when this store bootstraps the cluster
+  --replica-engines-min N    PD's replicaEnginesMin, when this store bootstraps the cluster:
+                             keep each region's replicas on N engines (label engine: chromium,
+                             firefox, webkit, node) once stores on N are up (default 1: off;
+                             a cluster a browser creates uses 2)
   -h, --help                 print this and exit
 
 Prints "peerkv-store serving store=<id> cluster=<name> started=<how>" once serving, then
@@ -90,6 +96,8 @@ export interface StoreCliOptions {
   maxStoreDownMs?: number;
   /** How long `--bootstrap` on an empty directory first listens for existing members, ms. */
   bootstrapProbeMs: number;
+  /** PD's `replicaEnginesMin` when this store bootstraps the cluster (1 to `REPLICA_ENGINES_MIN_MAX`). */
+  replicaEnginesMin?: number;
 }
 
 /** A bad command line; the message says which flag. */
@@ -150,6 +158,10 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
     else if (flag === '--drain-wait-ms') o.drainWaitMs = intArg(flag, v);
     else if (flag === '--max-store-down-ms') o.maxStoreDownMs = intArg(flag, v);
     else if (flag === '--bootstrap-probe-ms') o.bootstrapProbeMs = intArg(flag, v, 0);
+    else if (flag === '--replica-engines-min') {
+      o.replicaEnginesMin = intArg(flag, v);
+      if (o.replicaEnginesMin > REPLICA_ENGINES_MIN_MAX) throw new StoreCliUsageError(`--replica-engines-min is at most ${REPLICA_ENGINES_MIN_MAX}`);
+    }
     else if (flag === '--label') {
       const eq = v.indexOf('=');
       if (eq <= 0) throw new StoreCliUsageError(`--label needs key=value, got '${v}'`);
@@ -264,9 +276,10 @@ function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOpt
     bootstrap: o.bootstrap,
     bootstrapProbeMs: o.bootstrapProbeMs,
     address: o.address ?? `${hostname()}:${dir}`,
-    labels: o.labels,
+    // The host is the device PD isolates replicas by; startNetworkStore adds engine=node.
+    labels: { [DEVICE_LABEL]: hostname(), ...o.labels },
     store: { tickIntervalMs: o.tickMs, ...(o.witness ? { witness: true } : {}), ...mvcc },
-    ...(o.maxStoreDownMs ? { schedule: { maxStoreDownTimeMs: o.maxStoreDownMs } } : {}),
+    schedule: { ...(o.maxStoreDownMs ? { maxStoreDownTimeMs: o.maxStoreDownMs } : {}), ...(o.replicaEnginesMin ? { replicaEnginesMin: o.replicaEnginesMin } : {}) },
     operatorKey,
     // `identity`: the store's key pair and the keys it accepts for other stores (none under a temporary id).
     transportFactory: (storeId, identity) =>

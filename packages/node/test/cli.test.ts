@@ -14,10 +14,11 @@ describe('parseStoreArgs', () => {
     expect(o).toMatchObject({ bootstrap: true, labels: { device: 'a', zone: 'z=1' }, ice: ['stun:h:3478'], tickMs: 50, bootstrapProbeMs: 0, address: 'me', dataModel: 'raw' });
     expect(parseStoreArgs([...base, '--operator-secret', 'op']).operatorSecret).toBe('op');
     expect(parseStoreArgs([...base, '--witness'])).toMatchObject({ witness: true, bootstrap: false });
+    expect(parseStoreArgs([...base, '--replica-engines-min', '2']).replicaEnginesMin).toBe(2);
   });
 
   it('refuses missing, unknown and malformed flags', () => {
-    for (const argv of [base.slice(2), [...base, '--nope', '1'], [...base, '--label', 'novalue'], [...base, '--tick-ms', '0'], [...base, '--data'], [...base, '--data-model', 'kv'], [...base, '--witness', '--bootstrap']]) {
+    for (const argv of [base.slice(2), [...base, '--nope', '1'], [...base, '--label', 'novalue'], [...base, '--tick-ms', '0'], [...base, '--data'], [...base, '--data-model', 'kv'], [...base, '--witness', '--bootstrap'], [...base, '--replica-engines-min', '0'], [...base, '--replica-engines-min', '5']]) {
       expect(() => parseStoreArgs(argv)).toThrow(StoreCliUsageError);
     }
   });

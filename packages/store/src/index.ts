@@ -11,6 +11,7 @@ export * from './keys.ts';
 export { DATA_MODEL_DEFAULT, DATA_MODEL_VERSIONS, MVCC_DATA_CFS, DataModelMismatchError, storedKeyRange, userKeyOf, type DataModelRecord, type StoredKeyRange } from './data-model.ts';
 export * from './snapshot.ts';
 export * from './store-key.ts';
+export * from './runtime-engine.ts';
 export * from './local-router.ts';
 export * from './pd-host.ts';
 export * from './pd-client.ts';

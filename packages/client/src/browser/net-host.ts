@@ -98,7 +98,10 @@ export interface NetHostOptions {
   testHooks?: boolean;
   /** Store settings (tick interval, durability, ...). */
   store?: NetworkStoreOptions['store'];
-  /** Scheduling settings written to PD when this store creates the cluster. */
+  /**
+   * Scheduling settings written to PD when this store creates the cluster; `replicaEnginesMin`
+   * defaults to `BROWSER_REPLICA_ENGINES_MIN` here (replicas on 2 engines once 2 are present).
+   */
   schedule?: Partial<ScheduleConfig>;
   /** See `NET_BOOTSTRAP_PROBE_MS_DEFAULT`, ms. */
   bootstrapProbeMs?: number;
@@ -113,6 +116,13 @@ export interface NetHostOptions {
   /** The mvcc model: which replica serves reads (`ClientOptions.replicaRead`; `closest`: this store first). */
   replicaRead?: ReplicaRead;
 }
+
+/**
+ * `ScheduleConfig.replicaEnginesMin` of a cluster a browser store creates: a region's replicas
+ * on at least 2 engines (Chromium, Firefox, WebKit, Node) once stores on 2 can hold them, so
+ * no one engine's storage eviction or bug holds every copy.
+ */
+export const BROWSER_REPLICA_ENGINES_MIN = 2;
 
 /** The data column families of the mvcc data model. */
 const MVCC_DATA_CFS = ['default', 'lock', 'write'];
@@ -310,7 +320,7 @@ export class NetHost {
           ...(this.o.capacityBytes ? { capacityBytes: this.o.capacityBytes } : {}),
           ...(mvcc ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const, gcLockResolver: lateGcLockResolver(() => this.running?.kv) } : {}),
         },
-        ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
+        schedule: { replicaEnginesMin: BROWSER_REPLICA_ENGINES_MIN, ...this.o.schedule },
         ...(this.o.joinTimeoutMs !== undefined ? { joinTimeoutMs: this.o.joinTimeoutMs } : {}),
         transportFactory: (id, identity) => this.transport(id, identity),
         operatorKey: this.operatorKey,

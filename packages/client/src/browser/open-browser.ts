@@ -14,7 +14,7 @@
  */
 import type { ReplicaRead } from '../txn/routing.ts';
 import type { KvPair } from '../services.ts';
-import type { ScheduleConfig } from '@peerkv/pd';
+import { DEVICE_LABEL, type ScheduleConfig } from '@peerkv/pd';
 import type { ReadConsistency, StoreOptions } from '@peerkv/store';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { iceTransportPolicyProblem } from '@peerkv/transport';
@@ -661,6 +661,7 @@ export class BrowserPeerKV {
       };
     }
     const signaling = this.o.signaling ?? [];
+    const device = deviceId();
     return {
       mode: 'net',
       cluster: this.cluster,
@@ -669,10 +670,11 @@ export class BrowserPeerKV {
       ...(this.o.secret === undefined ? { pbkdf2Iterations: LOCAL_SECRET_PBKDF2_ITERATIONS } : {}),
       signaling,
       storeName: this.storeName,
-      address: `browser:${deviceId()}/${this.storeName}`,
+      address: `browser:${device}/${this.storeName}`,
       ...(this.o.iceServers ? { iceServers: this.o.iceServers } : {}),
       ...(this.o.iceTransportPolicy ? { iceTransportPolicy: this.o.iceTransportPolicy } : {}),
-      ...(this.o.labels ? { labels: this.o.labels } : {}),
+      // The profile is the device PD isolates replicas by (the Worker adds the engine label).
+      labels: { [DEVICE_LABEL]: device, ...this.o.labels },
       ...(this.o.schedule ? { schedule: this.o.schedule } : {}),
       ...(this.o.bootstrapProbeMs !== undefined ? { bootstrapProbeMs: this.o.bootstrapProbeMs } : {}),
       ...(store ? { store } : {}),

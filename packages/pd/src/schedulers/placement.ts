@@ -14,24 +14,24 @@ import type { Peer, StoreId } from '../meta.ts';
 import type { RegionInfo } from '../region-tree.ts';
 import type { ClusterView, StoreView } from './cluster-view.ts';
 
-/** Label values of `storeIds` (unlabelled stores are left out: each is distinct). */
-function labelsOf(view: ClusterView, storeIds: readonly StoreId[]): Set<string> {
+/** The distinct values of `field` over `storeIds` (stores where it is undefined are left out). */
+function valuesOf(view: ClusterView, storeIds: readonly StoreId[], field: 'label' | 'engine'): Set<string> {
   const out = new Set<string>();
   for (const id of storeIds) {
-    const label = view.store(id)?.label;
-    if (label !== undefined) out.add(label);
+    const value = view.store(id)?.[field];
+    if (value !== undefined) out.add(value);
   }
   return out;
 }
 
+/** Label values of `storeIds` (unlabelled stores are left out: each is distinct). */
+function labelsOf(view: ClusterView, storeIds: readonly StoreId[]): Set<string> {
+  return valuesOf(view, storeIds, 'label');
+}
+
 /** Engines of `storeIds` (unlabelled and witness stores count for none). */
 function enginesOf(view: ClusterView, storeIds: readonly StoreId[]): Set<string> {
-  const out = new Set<string>();
-  for (const id of storeIds) {
-    const engine = view.store(id)?.engine;
-    if (engine !== undefined) out.add(engine);
-  }
-  return out;
+  return valuesOf(view, storeIds, 'engine');
 }
 
 /**

@@ -16,6 +16,9 @@
  * other temporary id, so a store probing with `bootstrap: 'auto'` never takes it for a smaller
  * prober and waits for it (it would wait for a witness that never bootstraps).
  *
+ * Every store reports its runtime's `engine` label (`runtimeEngine`) with the labels it is
+ * given, at its join, its bootstrap and each restart (`putStore`).
+ *
  * Every store's `PdClient` is a `RemotePdClient` over its transport, so its heartbeats
  * reach the PD leader wherever it runs; PD's replica checker then grows PD's group and the
  * data regions onto joined stores.
@@ -24,12 +27,13 @@
  * serves. Its heartbeats retry on their own, and a `QuorumWatch` keeps checking (with
  * backoff) whether PD answers and every region here has a reachable leader, for `quorum()`.
  */
-import { DEFAULT_SCHEDULE_CONFIG, WITNESS_LABEL, type ScheduleConfig } from '@peerkv/pd';
+import { DEFAULT_SCHEDULE_CONFIG, ENGINE_LABEL, WITNESS_LABEL, type ScheduleConfig } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
 import type { LinkIdentityOptions, StoreKeyPair, Transport } from '@peerkv/transport';
 import { bindStore, storeTransportOf } from '../rpc/bind-transport.ts';
 import { BOOTSTRAP_IDS, REAL_TIMERS, type StoreOptions, type Timers } from '../options.ts';
 import { Store } from '../store.ts';
+import { runtimeEngine } from '../runtime-engine.ts';
 import { loadOrCreateStoreKeyPair } from '../store-key.ts';
 import { PeerKeyBook } from './peer-keys.ts';
 import { PdCaller } from './pd-caller.ts';
@@ -97,6 +101,10 @@ export interface NetworkStoreOptions {
   bootstrapProbeMs?: number;
   /** How other stores reach this one, reported to PD; stable per device and data directory (an empty engine with a known address replaces that older store). */
   address: string;
+  /**
+   * Placement labels reported to PD (e.g. `device`). The `engine` label (`ENGINE_LABEL`) is
+   * added from the runtime (`runtimeEngine`: chromium, firefox, webkit, node) unless given here.
+   */
   labels?: Record<string, string>;
   /** Other store settings. */
   store?: Partial<Omit<StoreOptions, 'storeId' | 'clusterId' | 'engine' | 'transport' | 'pdClient' | 'address' | 'labels'>>;
@@ -146,7 +154,9 @@ export interface NetworkStore {
 /** Starts (bootstraps, joins or restarts) a store on `o.engine`; see the module comment. */
 export async function startNetworkStore(given: NetworkStoreOptions): Promise<NetworkStore> {
   // Made before anything else on an empty engine, so that the join can carry its public key.
-  const o: KeyedOptions = { ...given, keyPair: await loadOrCreateStoreKeyPair(given.engine) };
+  const engine = runtimeEngine();
+  const labels = { ...(engine ? { [ENGINE_LABEL]: engine } : {}), ...given.labels };
+  const o: KeyedOptions = { ...given, labels, keyPair: await loadOrCreateStoreKeyPair(given.engine) };
   if (o.store?.witness) return startWitnessStore(o);
   const ident = await Store.readIdentity(o.engine);
   if (ident) return open(o, ident.storeId, 'restarted');
