@@ -4,7 +4,7 @@
  * voters, all on running stores that actually host them. Owns the violation kinds of
  * cluster mode.
  */
-import { compareKeys, type Region } from '@peerkv/pd';
+import { ENGINE_LABEL, compareKeys, type PdStateMachine, type Region } from '@peerkv/pd';
 import { DATA_CFS_DEFAULT, PD_REGION_ID, type Store } from '@peerkv/store';
 import type { ClusterEnv } from './cluster-env.ts';
 
@@ -84,7 +84,21 @@ function groupProblem(name: string, region: Region, want: { full: number; witnes
   return undefined;
 }
 
-/** Why the cluster is not converged (PD group and data regions at full strength), or undefined. */
+/**
+ * Why `region`'s full voters span fewer engines (label `engine`) than PD's `replicaEnginesMin`
+ * wants of the engines of the live full stores, or undefined (always while the rule is off).
+ */
+function engineProblem(name: string, region: Region, pd: PdStateMachine, liveIds: ReadonlySet<number>, witnessStores: ReadonlySet<number>): string | undefined {
+  const min = pd.config.replicaEnginesMin;
+  if (min < 2) return undefined;
+  const enginesOf = (ids: Iterable<number>): Set<string> => new Set([...ids].flatMap((id) => pd.getStore(id)?.meta.labels[ENGINE_LABEL] ?? []));
+  const available = enginesOf([...liveIds].filter((id) => !witnessStores.has(id)));
+  const want = Math.min(min, available.size);
+  const spanned = enginesOf(region.peers.filter((p) => p.role === 'voter' && !p.witness).map((p) => p.storeId));
+  return want < 2 || spanned.size >= want ? undefined : `${name} spans engines [${[...spanned].join(', ')}], want ${want} of [${[...available].join(', ')}]`;
+}
+
+/** Why the cluster is not converged (PD group and data regions at full strength, on the engines `replicaEnginesMin` wants), or undefined. */
 export function convergenceProblem(env: ClusterEnv): string | undefined {
   const live = new Map(env.liveStores().map((s) => [s.storeId, s]));
   const leader = [...live.values()].find((s) => s.pdIsLeader());
@@ -95,13 +109,13 @@ export function convergenceProblem(env: ClusterEnv): string | undefined {
   if (!group) return 'PD has no group';
   const liveIds = new Set(live.keys());
   const witnessStores = env.witnessStoreIds();
-  const p = groupProblem('PD group', group, wantedVoters(pdReplicas, liveIds, witnessStores), live, witnessStores);
+  const p = groupProblem('PD group', group, wantedVoters(pdReplicas, liveIds, witnessStores), live, witnessStores) ?? engineProblem('PD group', group, pd, liveIds, witnessStores);
   if (p) return p;
   const regions = env.pd.regions();
   const cov = coverageProblem(regions);
   if (cov) return cov;
   for (const r of regions) {
-    const q = groupProblem(`region ${r.id}`, r, wantedVoters(maxReplicas, liveIds, witnessStores), live, witnessStores);
+    const q = groupProblem(`region ${r.id}`, r, wantedVoters(maxReplicas, liveIds, witnessStores), live, witnessStores) ?? engineProblem(`region ${r.id}`, r, pd, liveIds, witnessStores);
     if (q) return q;
   }
   return undefined;

@@ -22,6 +22,8 @@ export interface ClusterCliArgs {
   durability: 'strict' | 'relaxed';
   /** The last store is a witness store (`ClusterSimOptions.witness`). */
   witness?: boolean;
+  /** Devices alternate chromium/firefox labels and PD keeps replicas on both (`ClusterSimOptions.engines`). */
+  engines?: boolean;
 }
 
 /** Deliberate bugs of the harness (clients, disks). */
@@ -53,7 +55,7 @@ export class ClusterCliError extends Error {
 }
 
 /** Usage of cluster mode. */
-export const CLUSTER_USAGE = `usage: npm run sim -- --cluster [--seeds N] [--seed S] [--verbose] [--tear] [--durability strict|relaxed] [--witness] [--mutation ${CLUSTER_MUTATIONS.join('|')}]`;
+export const CLUSTER_USAGE = `usage: npm run sim -- --cluster [--seeds N] [--seed S] [--verbose] [--tear] [--durability strict|relaxed] [--witness] [--engines] [--mutation ${CLUSTER_MUTATIONS.join('|')}]`;
 
 /** Lines of one violation printed without --verbose. */
 export const REPORT_LINES_MAX = 40;
@@ -80,11 +82,13 @@ export function parseClusterArgs(argv: readonly string[]): ClusterCliArgs {
   let tear = false;
   let durability: ClusterCliArgs['durability'] = 'strict';
   let witness = false;
+  let engines = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--cluster') continue;
     else if (a === '--tear') tear = true;
     else if (a === '--witness') witness = true;
+    else if (a === '--engines') engines = true;
     else if (a === '--durability') {
       const d = argv[++i];
       if (d !== 'strict' && d !== 'relaxed') throw new ClusterCliError('BadDurability', `--durability must be strict or relaxed, got ${d}`);
@@ -103,7 +107,7 @@ export function parseClusterArgs(argv: readonly string[]): ClusterCliArgs {
   }
   const start = first ?? 1;
   const n = count ?? (first !== undefined ? 1 : 20);
-  return { seeds: Array.from({ length: n }, (_, i) => start + i), verbose, tear, durability, ...(mutation ? { mutation } : {}), ...(witness ? { witness } : {}) };
+  return { seeds: Array.from({ length: n }, (_, i) => start + i), verbose, tear, durability, ...(mutation ? { mutation } : {}), ...(witness ? { witness } : {}), ...(engines ? { engines } : {}) };
 }
 
 /** `k=v` pairs of a record of counts, in its key order. */
@@ -130,7 +134,7 @@ function printSeed(r: ClusterSeedResult, wallMs: number, args: ClusterCliArgs): 
 
 /** The flags besides the seed that a reproduce line repeats. */
 function reproduceFlags(args: ClusterCliArgs): string {
-  return `${args.tear ? ' --tear' : ''}${args.witness ? ' --witness' : ''}${args.durability === 'relaxed' ? ' --durability relaxed' : ''}${args.mutation ? ` --mutation ${args.mutation}` : ''}`;
+  return `${args.tear ? ' --tear' : ''}${args.witness ? ' --witness' : ''}${args.engines ? ' --engines' : ''}${args.durability === 'relaxed' ? ' --durability relaxed' : ''}${args.mutation ? ` --mutation ${args.mutation}` : ''}`;
 }
 
 function printFailure(r: ClusterSeedResult, args: ClusterCliArgs): void {
@@ -160,11 +164,14 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
   let unknown = 0;
   let unknownOps = 0;
   let witnessGroups = 0;
+  let multiEngineGroups = 0;
+  let groups = 0;
   const overrides: Partial<ClusterSimOptions> = {
     mutations: mutationOptions(args.mutation),
     durability: args.durability,
     ...(args.tear ? { tearChance: CLI_TEAR_CHANCE } : {}),
     ...(args.witness ? { witness: true } : {}),
+    ...(args.engines ? { engines: true } : {}),
   };
   const faults = {} as ClusterSeedResult['faults'];
   const workload = {} as ClusterSeedResult['workload'];
@@ -183,12 +190,15 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
     }
     if (args.verbose) printSeed(r, performance.now() - t0, args);
     witnessGroups += r.witnessGroups;
+    multiEngineGroups += r.multiEngineGroups;
+    groups += r.groups;
     if (r.violations.length > 0) printFailure(r, args);
   }
   console.log(`sim: cluster ${args.seeds.length} seeds in ${((performance.now() - started) / 1000).toFixed(1)}s wall, ${unknownOps} client ops with unknown outcome`);
   console.log(`sim: faults ${counts(faults)}`);
   console.log(`sim: workload ${counts(workload)}`);
   if (args.witness) console.log(`sim: witness groups with a witness voter once healed=${witnessGroups}`);
+  if (args.engines) console.log(`sim: engines groups on 2 engines once healed=${multiEngineGroups} of ${groups}`);
   console.log(`sim: seeds=${args.seeds.length} ops=${ops} violations=${violations} unknown=${unknown}`);
   // An unknown verdict is not a pass: CI must look at it.
   return violations > 0 || unknown > 0 ? 1 : 0;

@@ -6,7 +6,7 @@
  * loss, duplication, reordering, partitions), the fault actions the nemesis calls (crash,
  * graceful restart, wipe, partition) and the record of stores that stopped with an error.
  */
-import { WITNESS_LABEL } from '@peerkv/pd';
+import { ENGINE_LABEL, WITNESS_LABEL } from '@peerkv/pd';
 import { SeededRng } from '@peerkv/raft';
 import { PD_REGION_ID, type ApplyObserver, type Store } from '@peerkv/store';
 import { MemoryDisk, MemoryEngine, type CrashReport, type MemoryDiskStats } from '@peerkv/storage';
@@ -30,7 +30,12 @@ export interface Device {
   wipes: number;
   /** A witness store runs on it (`ClusterSimOptions.witness`: the last device); it keeps that role across wipes. */
   witness: boolean;
+  /** Its `engine` label (`ClusterSimOptions.engines`), kept across wipes. */
+  engine?: string;
 }
+
+/** The engines `--engines` devices alternate between. */
+export const SIM_ENGINES = ['chromium', 'firefox'] as const;
 
 /** A store that stopped itself (`status().stoppedReason`) or failed to start. */
 export interface StoreFault {
@@ -155,7 +160,7 @@ export class ClusterEnv {
         const witness = env.devices.some((d) => d.witness && d.engineName === name);
         return { now: () => sched.now() + skew, ...(witness ? { witness } : {}) };
       },
-      schedule: { maxStoreDownTimeMs: o.maxStoreDownTimeMs, regionSplitKeys: o.regionSplitKeys, maxReplicas: o.maxReplicas, operatorTimeoutMs: 5_000 },
+      schedule: { maxStoreDownTimeMs: o.maxStoreDownTimeMs, regionSplitKeys: o.regionSplitKeys, maxReplicas: o.maxReplicas, operatorTimeoutMs: 5_000, ...(o.engines ? { replicaEnginesMin: SIM_ENGINES.length } : {}) },
       pdClient: (stores) => new VirtualPdClient(stores, sched.now, (storeId) => this.skewOf(storeId)),
       sleep: sched.sleep,
       router: {
@@ -254,19 +259,19 @@ export class ClusterEnv {
     for (let i = 0; i < this.o.stores; i++) {
       const label = `dev${i}`;
       const witness = this.o.witness && i === this.o.stores - 1;
-      this.devices.push({ label, engineName: label, up: false, busy: false, wipes: 0, witness });
+      this.devices.push({ label, engineName: label, up: false, busy: false, wipes: 0, witness, ...(this.o.engines ? { engine: SIM_ENGINES[i % SIM_ENGINES.length] } : {}) });
     }
     const first = this.devices[0];
-    const s = await this.pd.bootstrap(first.engineName, { device: first.label });
+    const s = await this.pd.bootstrap(first.engineName, this.labelsOf(first));
     first.storeId = s.storeId;
     first.up = true;
     this.log(`bootstrap ${first.label} as store ${s.storeId}`);
     for (const d of this.devices.slice(1)) await this.start(d);
   }
 
-  /** The labels `d`'s store registers with: its device, and `witness=true` on the witness device. */
+  /** The labels `d`'s store registers with: its device, its engine under `--engines`, and `witness=true` on the witness device. */
   labelsOf(d: Device): Record<string, string> {
-    return d.witness ? { device: d.label, [WITNESS_LABEL]: 'true' } : { device: d.label };
+    return { device: d.label, ...(d.engine ? { [ENGINE_LABEL]: d.engine } : {}), ...(d.witness ? { [WITNESS_LABEL]: 'true' } : {}) };
   }
 
   /** Store ids of running witness stores. */

@@ -33,6 +33,12 @@ export interface ClusterSimOptions {
    * removed again when the third full store joins), and every fault can hit it.
    */
   witness: boolean;
+  /**
+   * Devices alternate between the `engine` labels `SIM_ENGINES` (dev0 chromium, dev1 firefox,
+   * ...) and PD keeps replicas on both (`replicaEnginesMin` 2, `--engines`): a group is
+   * converged only once its full voters span the engines of the live full stores.
+   */
+  engines: boolean;
   /** Concurrent `PeerKV` clients. */
   clients: number;
   /** Op loops per client running at once (a client has up to this many ops in flight). */
@@ -140,6 +146,7 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
     seed,
     stores: witness ? 3 + (seed % 2) : 4 + (seed % 2),
     witness,
+    engines: false,
     clients: 5,
     lanesPerClient: 3,
     keys: 10,

@@ -4,6 +4,7 @@
  * check the history (linearizability per key) and the cluster (region coverage, convergence,
  * stores stopped with an error).
  */
+import { ENGINE_LABEL } from '@peerkv/pd';
 import { SeededRng } from '@peerkv/raft';
 import { pick } from '../rng-utils.ts';
 import { History, describeOp, type Operation, type OpStatus } from '../history.ts';
@@ -41,6 +42,10 @@ export interface ClusterSeedResult {
   retired?: string;
   /** Groups (data regions and PD's) with a witness voter once converged after healing (0 without `witness`). */
   witnessGroups: number;
+  /** Groups (data regions and PD's) whose full voters span 2 or more engines once converged after healing. */
+  multiEngineGroups: number;
+  /** Groups (data regions and PD's) once converged after healing. */
+  groups: number;
   virtualMs: number;
   /** Virtual time from healing to convergence, ms. */
   convergeMs: number;
@@ -125,6 +130,8 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
   let convergeMs = -1;
   let retired: string | undefined;
   let witnessGroups = 0;
+  let multiEngineGroups = 0;
+  let groups = 0;
   try {
     await within(env, 'setup', env.setup(), o.setupMaxMs);
     if (!(await env.sched.runUntil(() => convergenceProblem(env) === undefined, o.setupMaxMs))) {
@@ -147,6 +154,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     const converged = await runUntilConverged(env, o.convergeMaxMs);
     convergeMs = env.sched.now() - healedAt;
     witnessGroups = witnessGroupsOf(env);
+    ({ multiEngineGroups, groups } = engineGroupsOf(env));
     if (!converged) {
       violations.push({ kind: 'liveness', atMs: at(), message: `not converged ${o.convergeMaxMs}ms after healing: ${convergenceProblem(env)}` });
       env.trace.push(...clusterDump(env));
@@ -208,11 +216,21 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     storesJoined,
     ...(retired !== undefined ? { retired } : {}),
     witnessGroups,
+    multiEngineGroups,
+    groups,
     virtualMs: at(),
     convergeMs,
     timersFired: env.sched.firedTimers,
     trace: env.trace,
   };
+}
+
+/** Groups in PD's view (data regions and PD's own), and those whose full voters span 2 or more `engine` labels. */
+export function engineGroupsOf(env: ClusterEnv): { multiEngineGroups: number; groups: number } {
+  const pd = env.liveStores().find((s) => s.pdIsLeader())?.pdState();
+  const all = [...env.pd.regions(), ...(pd?.pdGroup ? [pd.pdGroup.region] : [])];
+  const engines = (r: (typeof all)[number]): number => new Set(r.peers.filter((p) => p.role === 'voter' && !p.witness).flatMap((p) => pd?.getStore(p.storeId)?.meta.labels[ENGINE_LABEL] ?? [])).size;
+  return { multiEngineGroups: all.filter((r) => engines(r) >= 2).length, groups: all.length };
 }
 
 /** Groups in PD's view (data regions and PD's own) with a witness voter. */
