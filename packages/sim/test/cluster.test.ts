@@ -31,6 +31,8 @@ describe('cluster mode', () => {
   it('seed 13 passes every check after kills, partitions and splits under load', async () => {
     const r = await runClusterSeed(13, SHORT);
     expect(r.violations).toEqual([]);
+    // Without engine labels no group counts as spanning engines.
+    expect(r.multiEngineGroups).toBe(0);
     expect(r.outcomes.ok).toBeGreaterThan(50);
     expect(r.nemesis.kills).toBeGreaterThan(0);
     expect(r.regions).toBeGreaterThan(1);
@@ -53,6 +55,13 @@ describe('cluster mode', () => {
     const tooShort = await runClusterSeed(5, { ...SHORT, retireChance: 1, convergeMaxMs: 1_000 });
     expect(tooShort.violations.map((v) => v.kind)).toEqual(['liveness']);
     expect(tooShort.violations[0].message).toMatch(/not converged 1000ms after retiring dev\d/);
+  }, 60_000);
+
+  it('with engines (chromium and firefox devices, replicaEnginesMin 2), every group ends on both engines after faults', async () => {
+    const r = await runClusterSeed(13, { ...SHORT, engines: true });
+    expect(r.violations).toEqual([]);
+    expect(r.groups).toBeGreaterThan(1);
+    expect(r.multiEngineGroups).toBe(r.groups);
   }, 60_000);
 
   it('catches stale follower reads as non-linearizable within a bounded number of seeds', async () => {
