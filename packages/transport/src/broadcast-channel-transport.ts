@@ -12,10 +12,22 @@
  * the old link goes by its sealed bye (sent on `pagehide` and `close`), its departure
  * timeout, or its keepalives falling silent (on by default here).
  *
+ * Links are dialled by the smaller store id: it links on the other's hello, and the other
+ * (the answerer) links only on its packets. Each link is numbered within its incarnation
+ * (`link`), and a packet names the receiver's link it answers (`toLink`) once known; an
+ * answerer's link is bound to the dialler's link it answered. So a packet for a link that
+ * is gone is ignored, a dialler's newer link replaces the answerer's while that one still
+ * authenticates, and a link closed before it opened says so with a bye naming the remote's
+ * link (it can end nothing else). Before, both sides linked on hellos and a link was named
+ * by the incarnation only: when one side's half-link went without a word (a bye, a timeout,
+ * an eviction) its next link spoke into the other's old half-link, whose handshake had
+ * already taken a hello, and both failed it (`authFailed`: the partition test's heal under
+ * load).
+ *
  * Partition hook: the channel is shared, so closing a link is invisible to the remote. A
  * directed `bye` (one naming `to`) tells it instead; packets from a blocked store are
  * answered with another directed bye, so its half-open link goes away without waiting for
- * `authTimeoutMs`. On heal, a directed bye clears any stale half-link and a hello re-links.
+ * `authTimeoutMs`. On heal, a hello re-links (half-links went when the partition began).
  */
 import type { ClusterKeys } from './auth.ts';
 import { deriveClusterKeys } from './auth.ts';
@@ -60,6 +72,10 @@ interface BcMessage {
   kind: BcKind;
   to?: StoreId;
   toSession?: string;
+  /** A packet's or bye's sender link (`Remote.localLink` there); absent from an older sender. */
+  link?: number;
+  /** The receiver's link a packet or bye is for, once the sender heard from it. */
+  toLink?: number;
   packet?: Uint8Array;
   /** A bye's tag (`LinkMac.byeTagOut`) when the link it ends is open. */
   tag?: Uint8Array;
@@ -69,12 +85,23 @@ interface Remote {
   session: string;
   lastHeardMs: number;
   handle: LinkHandle;
+  /** This side's number for the link, unique within this incarnation. */
+  localLink: number;
+  /**
+   * The remote's number for it: an answerer's from the dialler's first packet, a dialler's
+   * from the answerer's first packet (undefined until then, and from an older sender).
+   */
+  remoteLink: number | undefined;
 }
 
 function isBcMessage(v: unknown): v is BcMessage {
   const m = v as BcMessage | null;
   return typeof m === 'object' && m !== null && m.p === PROTOCOL && typeof m.cluster === 'string' &&
-    Number.isSafeInteger(m.from) && typeof m.session === 'string';
+    Number.isSafeInteger(m.from) && typeof m.session === 'string' && optionalLinkNumber(m.link) && optionalLinkNumber(m.toLink);
+}
+
+function optionalLinkNumber(v: unknown): boolean {
+  return v === undefined || (Number.isSafeInteger(v) && (v as number) >= 0);
 }
 
 /** Transport between stores of one browser profile over BroadcastChannel. */
@@ -84,6 +111,8 @@ export class BroadcastChannelTransport extends LinkTransport {
   private readonly heartbeatIntervalMs: number;
   private readonly departureTimeoutMs: number;
   private readonly remotes = new Map<StoreId, Remote>();
+  /** The number the next link of this incarnation gets. */
+  private nextLink = 0;
   private heartbeatTimer: TimerHandle | null = null;
 
   /** Derives the cluster keys from `secret`, then builds the transport. */
@@ -159,7 +188,7 @@ export class BroadcastChannelTransport extends LinkTransport {
     if (this.isPartitioned(data.from)) return this.refuse(data);
     if (data.kind === 'bye') return this.onBye(data);
     if (data.kind === 'packet' && (data.to !== this.localStoreId || data.toSession !== this.session)) return;
-    const r = this.remoteFor(data.from, data.session);
+    const r = data.kind === 'packet' ? this.remoteForPacket(data) : this.remoteForHello(data.from, data.session);
     if (r === null) return;
     r.lastHeardMs = this.timers.now();
     if (data.kind === 'packet' && data.packet instanceof Uint8Array) r.handle.receive(data.packet);
@@ -174,14 +203,64 @@ export class BroadcastChannelTransport extends LinkTransport {
     if (data.toSession !== undefined && data.toSession !== this.session) return;
     const r = this.remotes.get(data.from);
     if (!r || r.session !== data.session) return;
+    if (data.toLink !== undefined && data.toLink !== r.localLink) return; // for a link of ours that is gone
     if (this.byeAccepted(data.from, data.tag)) this.forget(data.from, 'bye');
   }
 
+  /** True when this store dials `storeId` (the smaller id dials; see the header). */
+  private dials(storeId: StoreId): boolean {
+    return this.localStoreId < storeId;
+  }
+
   /**
-   * The remote for a message from (`storeId`, `session`), linking a new one; null when that
-   * store's link is open under another incarnation (kept: the claim is unauthenticated).
+   * The remote for a hello: the known link of that incarnation, or a new one when this store
+   * dials; null when it answers (it waits for the dialler's packet) or the message is a
+   * new incarnation's while the link is open.
    */
-  private remoteFor(storeId: StoreId, session: string): Remote | null {
+  private remoteForHello(storeId: StoreId, session: string): Remote | null {
+    const known = this.remotes.get(storeId);
+    if (known && known.session === session) return known;
+    if (known && this.isUp(storeId)) {
+      this.count('unauthenticated'); // kept: the claim of a new incarnation is unauthenticated
+      return null;
+    }
+    if (!this.dials(storeId)) return null;
+    return this.remoteFor(storeId, session, undefined);
+  }
+
+  /**
+   * The remote a packet is for; null to ignore it. A packet from an older sender (no link
+   * number) goes as before. Otherwise it must answer our current link (`toLink`) when it
+   * names one, and come from the remote link ours is bound to; an answerer takes a dialler's
+   * first packet (no `toLink`) of a newer link as a new link, replacing one still
+   * authenticating. Anything else belongs to a link that is gone.
+   */
+  private remoteForPacket(data: BcMessage): Remote | null {
+    if (data.link === undefined) return this.remoteFor(data.from, data.session, undefined);
+    const known = this.remotes.get(data.from);
+    const current = known !== undefined && known.session === data.session ? known : undefined;
+    if (data.toLink !== undefined) {
+      if (current === undefined || data.toLink !== current.localLink) return null;
+      current.remoteLink ??= data.link;
+      return data.link === current.remoteLink ? current : null;
+    }
+    // A dialler's first packet of a link.
+    if (this.dials(data.from)) return null;
+    if (current !== undefined && current.remoteLink !== undefined && data.link <= current.remoteLink) return data.link === current.remoteLink ? current : null;
+    if (current !== undefined && this.isUp(data.from)) {
+      this.count('unauthenticated'); // an open link ends only by its sealed bye or by silence
+      return null;
+    }
+    if (current !== undefined) this.forget(data.from, 'newer link');
+    return this.remoteFor(data.from, data.session, data.link);
+  }
+
+  /**
+   * The remote for a message from (`storeId`, `session`), linking a new one (`remoteLink`: the
+   * remote's number for it when a packet started it); null when that store's link is open
+   * under another incarnation (kept: the claim is unauthenticated).
+   */
+  private remoteFor(storeId: StoreId, session: string, remoteLink: number | undefined): Remote | null {
     const known = this.remotes.get(storeId);
     if (known && known.session === session) return known;
     if (known && this.isUp(storeId)) {
@@ -189,22 +268,25 @@ export class BroadcastChannelTransport extends LinkTransport {
       return null;
     }
     if (known) this.forget(storeId, 'new incarnation');
-    const post = (packet: Uint8Array) => this.post({ kind: 'packet', to: storeId, toSession: session, packet });
+    const localLink = this.nextLink++;
+    // Set before `attachLink`, which sends our hello at once, and as packets arrive: read per post.
+    let r: Remote | undefined;
+    const post = (packet: Uint8Array) => this.post({ kind: 'packet', to: storeId, toSession: session, link: localLink, toLink: r?.remoteLink ?? remoteLink, packet });
     const handle = this.attachLink(storeId, {
       send: post,
       bufferedAmountBytes: () => 0,
       // The channel is shared by every link; closing one link only forgets the remote.
       close: () => {},
-      bye: (tag) => this.post({ kind: 'bye', to: storeId, toSession: session, tag }),
+      bye: (tag) => this.post({ kind: 'bye', to: storeId, toSession: session, link: localLink, toLink: r?.remoteLink, tag }),
     });
-    const r: Remote = { session, lastHeardMs: this.timers.now(), handle };
+    r = { session, lastHeardMs: this.timers.now(), handle, localLink, remoteLink };
     this.remotes.set(storeId, r);
     return r;
   }
 
   /** A blocked store's packet for us: tell it to drop its half of the link. */
   private refuse(data: BcMessage): void {
-    if (data.kind === 'packet' && data.to === this.localStoreId && data.toSession === this.session) this.post({ kind: 'bye', to: data.from });
+    if (data.kind === 'packet' && data.to === this.localStoreId && data.toSession === this.session) this.post({ kind: 'bye', to: data.from, toSession: data.session, toLink: data.link });
   }
 
   protected override onPartitioned(storeIds: readonly StoreId[]): void {
@@ -214,13 +296,17 @@ export class BroadcastChannelTransport extends LinkTransport {
     }
   }
 
-  protected override onHealed(storeIds: readonly StoreId[]): void {
-    for (const id of storeIds) this.post({ kind: 'bye', to: id });
+  protected override onHealed(): void {
     this.post({ kind: 'hello' });
   }
 
-  protected override onLinkClosed(storeId: StoreId): void {
+  protected override onLinkClosed(storeId: StoreId, wasUp: boolean): void {
     // Forget it so the next hello starts a fresh link (and a fresh handshake).
+    const r = this.remotes.get(storeId);
     this.remotes.delete(storeId);
+    // Still known here: the engine ended it (a timeout, an eviction, a failed step), not a
+    // bye or a newer link. Tell the remote's half-link, which would otherwise wait for its
+    // own timeout; an open link said so with its sealed bye.
+    if (r && !wasUp && r.remoteLink !== undefined) this.post({ kind: 'bye', to: storeId, toSession: r.session, link: r.localLink, toLink: r.remoteLink });
   }
 }

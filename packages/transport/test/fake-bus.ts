@@ -30,3 +30,47 @@ export function fakeBus(): FakeBus {
   }
   return { Ctor: FakeChannel, mute };
 }
+
+/** A message posted on a held bus and not yet delivered. */
+export interface HeldMessage {
+  readonly data: { from: number; session: string; kind: string; to?: number };
+  readonly target: BroadcastChannelLike;
+}
+
+/** A bus that delivers only when told: the test picks the interleaving. */
+export interface HeldBus {
+  Ctor: BroadcastChannelCtor;
+  /** Posted, not yet delivered, in posting order. */
+  held: HeldMessage[];
+  /** Delivers the first held message `pick` accepts; false when none does. */
+  deliver(pick: (m: HeldMessage) => boolean): boolean;
+}
+
+/** A fresh held bus. */
+export function heldBus(): HeldBus {
+  const channels = new Set<HeldChannel>();
+  const held: HeldMessage[] = [];
+  class HeldChannel implements BroadcastChannelLike {
+    onmessage: ((ev: MessageEvent) => void) | null = null;
+    constructor(readonly name: string) {
+      channels.add(this);
+    }
+    postMessage(message: unknown): void {
+      for (const c of channels) if (c !== this && c.name === this.name) held.push({ data: structuredClone(message) as HeldMessage['data'], target: c });
+    }
+    close(): void {
+      channels.delete(this);
+    }
+  }
+  return {
+    Ctor: HeldChannel,
+    held,
+    deliver(pick) {
+      const i = held.findIndex(pick);
+      if (i < 0) return false;
+      const [m] = held.splice(i, 1);
+      m.target.onmessage?.({ data: m.data } as MessageEvent);
+      return true;
+    },
+  };
+}
