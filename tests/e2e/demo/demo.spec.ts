@@ -93,6 +93,9 @@ test('two browsers form one cluster: the list syncs, the dashboard shows both st
   const b = await openDemo(ctxB, 'B', ctxB.pages()[0]);
   await expect(b.locator('#summary')).toContainText('joined', { timeout: STEP_MS });
   await expect(a.locator('.store[data-kind="remote"] .badge').first()).toHaveText('up', { timeout: STEP_MS });
+  // Each card names the engine its store reports to PD (the `engine` label, read in its Worker).
+  await expect(a.locator('.store[data-kind="local"] .badge.engine')).toHaveText('chromium', { timeout: STEP_MS });
+  await expect(a.locator('.store[data-kind="remote"] .badge.engine')).toHaveText('chromium', { timeout: STEP_MS });
   phase('browser B joined over WebRTC');
 
   // B's lists follow kv.watch (they are not polled while its watermarks come): A's adds show in
