@@ -67,7 +67,8 @@ test('a Chromium store joins two Node stores; writes cross both ways', async ({ 
     const pd = new RemotePdService(tr, { candidates: () => tr.peers(), budgetMs: 10_000, attemptTimeoutMs: 2000 });
     const kv = new PeerKV({ pd, stores, requestTimeoutMs: 2000 });
     cleanups.push(() => kv.close());
-    expect((await pd.getStore(myId))?.labels).toEqual({ device: 'chromium' });
+    // The engine label is read in the store's Worker (navigator.userAgentData / userAgent).
+    expect((await pd.getStore(myId))?.labels).toEqual({ device: 'chromium', engine: 'chromium' });
 
     for (let i = 0; i < 20; i++) await page.evaluate((j) => window.harness.put(`from-browser-${j}`, `b${j}`), i);
     for (const i of [0, 7, 19]) expect(s((await kv.get(t(`from-browser-${i}`)))!)).toBe(`b${i}`);

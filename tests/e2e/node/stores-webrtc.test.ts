@@ -86,7 +86,7 @@ describe('peerkv-store processes over WebRTC (Node, @roamhq/wrtc)', () => {
     cleanups.push(() => kv.close());
     for (let i = 0; i < 20; i++) await kv.put(t(`k${i}`), t(`v${i}`));
     expect(s((await kv.get(t('k7')))!)).toBe('v7');
-    expect((await pd.getStore(sb.storeId))?.labels).toEqual({ device: 'b' });
+    expect((await pd.getStore(sb.storeId))?.labels).toEqual({ device: 'b', engine: 'node' });
     phase('20 writes read back');
 
     // Crash the bootstrap store's process; the other two keep serving.
