@@ -13,9 +13,13 @@
  * (`awake_after`: data replicas not hibernating when the last window ends.)
  * `cpu_pct` is a percentage of one core. Goal (issue 16): 10,000 idle regions < 1% CPU.
  * `BENCH_IDLE_STORES` (default 1) stores each hold a replica of every region.
+ * `BENCH_IDLE_PROFILE=<file.cpuprofile>` writes a V8 CPU profile of the many-region windows
+ * (not the split before them) to that file, for Chrome DevTools.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HIBERNATING_HEARTBEAT_INTERVAL_TICKS, type Store } from '@peerkv/store';
 import { LevelEngine } from '@peerkv/storage/level';
@@ -28,6 +32,7 @@ const REGIONS = Number(process.env.BENCH_IDLE_REGIONS ?? 10_000);
 const STORES = Number(process.env.BENCH_IDLE_STORES ?? 1);
 const WINDOWS = Number(process.env.BENCH_IDLE_WINDOWS ?? 6);
 const WINDOW_MS = Number(process.env.BENCH_IDLE_WINDOW_MS ?? 12_000);
+const PROFILE = process.env.BENCH_IDLE_PROFILE;
 /** The store's default tick (`StoreOptions.tickIntervalMs`), ms. */
 const TICK_MS_DEFAULT = 100;
 /** Split chains run concurrently (each splits its own key range, one split at a time). */
@@ -121,7 +126,18 @@ async function run(regions: number): Promise<Measured> {
     const data = (s: Store): ReturnType<Store['status']>['regions'] => s.status().regions.filter((r) => r.regionId !== pdRegionId);
     for (const s of c.stores.values()) if (data(s).length !== regions) throw new Error(`bench:idle: store ${s.storeId} has ${data(s).length} data regions, expected ${regions}`);
     await until(`${regions} regions hibernating`, () => [...c.stores.values()].every((s) => data(s).every((r) => r.hibernating)), HIBERNATE_WAIT_MS);
+    const profiler = PROFILE !== undefined && regions > 1 ? new Session() : undefined;
+    if (profiler) {
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+    }
     const cpuPct = await measureCpu();
+    if (profiler) {
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(PROFILE!, JSON.stringify(profile));
+      profiler.disconnect();
+    }
     const awake = [...c.stores.values()].reduce((n, s) => n + data(s).filter((r) => !r.hibernating).length, 0);
     return { regions, cpuPct, splitSeconds, awake };
   } finally {
