@@ -9,14 +9,24 @@
  * in the main thread reaching them as a client that is not a store):
  *   bench:cluster_threads put_ops_3=<n> put_ops_1=<n> ratio_put=<r>
  * Goal (issue 16): ratio_put ≥ 0.5 with a store per thread.
+ * `--trace` also prints where a put's time went on its leader's store (`status().writeTrace`,
+ * the last `WRITE_TRACE_SAMPLES_MAX` puts of each one-thread put phase), p50s in ms, and what the
+ * client saw beyond the store's total (routing, the in-process transport, the answer's way back):
+ *   bench:cluster trace engine=<e> stores=<n> put_p50_ms= store_total_p50_ms= before_propose_p50_ms=
+ *     propose_to_commit_p50_ms= commit_to_applied_p50_ms= applied_to_durable_p50_ms= outside_store_p50_ms= samples=
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { LevelEngine } from '@peerkv/storage/level';
+import type { WriteTraceSummary } from '@peerkv/store';
 import { LocalCluster, PeerKV } from '../src/index.ts';
 import { startThreadCluster } from './threads/cluster-threads.ts';
+
+const TRACE = process.argv.includes('--trace');
+/** Each put phase's write trace, from the store leading the data region. */
+const traces: { engine: string; stores: number; putP50Ms: number; trace: WriteTraceSummary }[] = [];
 
 const CLIENTS = 16;
 const OPS_PER_CLIENT = Number(process.env.BENCH_OPS ?? 300);
@@ -82,6 +92,8 @@ async function bench(engine: 'memory' | 'level', stores: number): Promise<Row[]>
   // Warm-up: route every client and the JIT.
   await Promise.all(clients.map((k, i) => k.put(new TextEncoder().encode(`warm${i}`), new Uint8Array(1))));
   const put = await runPhase(clients, 'put');
+  const trace = [...c.stores.values()].map((s) => s.status().writeTrace).find((t) => t !== undefined && t.samples >= 100);
+  if (trace) traces.push({ engine, stores, putP50Ms: put.p50Ms, trace });
   const get = await runPhase(clients, 'get');
   await c.close();
   rmSync(dir, { recursive: true, force: true });
@@ -104,6 +116,14 @@ const find = (engine: string, stores: number, op: string): Row => rows.find((r) 
 const p3 = find('level', 3, 'put').opsPerSec;
 const p1 = find('level', 1, 'put').opsPerSec;
 const g3 = find('level', 3, 'get').opsPerSec;
+if (TRACE) {
+  for (const { engine, stores, putP50Ms, trace: t } of traces) {
+    const p = t.p50Ms;
+    console.log(
+      `bench:cluster trace engine=${engine} stores=${stores} put_p50_ms=${putP50Ms} store_total_p50_ms=${p.total} before_propose_p50_ms=${p.beforePropose} propose_to_commit_p50_ms=${p.proposeToCommit} commit_to_applied_p50_ms=${p.commitToApplied} applied_to_durable_p50_ms=${p.appliedToDurable} outside_store_p50_ms=${(putP50Ms - p.total).toFixed(3)} samples=${t.samples}`,
+    );
+  }
+}
 console.log(`bench:cluster put_ops_3=${p3} put_ops_1=${p1} get_ops_3=${g3} ratio_put=${(p3 / p1).toFixed(3)}`);
 
 // A store per thread: LevelDB, as above; puts only (the one-thread rows keep the gets).

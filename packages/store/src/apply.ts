@@ -98,7 +98,7 @@ export function applyEntries(
   entries: readonly Entry[],
   env: { kv: WriteBatch; storeId: number; dataCfs: readonly string[]; dataModel: DataModel; observers: readonly ApplyObserver[]; counters: ApplyCounters },
 ): ApplyEffects {
-  const fx: ApplyEffects = { callbacks: [], splits: [], removed: false, confChanged: false };
+  const fx: ApplyEffects = { callbacks: [], splits: [], removed: false, confChanged: false, traced: [] };
   for (const e of entries) {
     let result: Result<unknown> = ok();
     const a: ApplyContext = { peer, entry: e, kv: env.kv, storeId: env.storeId, dataCfs: env.dataCfs, dataModel: env.dataModel, fx, applied: [] };
@@ -136,7 +136,9 @@ function resolveProposal(peer: RegionPeer, e: Entry, result: Result<unknown>, fx
   while (peer.proposals.length > 0 && peer.proposals[0].index <= e.index) {
     const p = peer.proposals.shift()!;
     // Another entry took this index: the proposal was lost to a leader change.
-    const r: Result<unknown> = p.index === e.index && p.term === e.term ? result : { ok: false, error: peer.notLeader() };
+    const mine = p.index === e.index && p.term === e.term;
+    const r: Result<unknown> = mine ? result : { ok: false, error: peer.notLeader() };
+    if (mine && p.trace) fx.traced.push(p.trace);
     fx.callbacks.push(() => p.resolve(r));
   }
 }

@@ -21,9 +21,11 @@ import { PD_REGION_ID, PdHost } from './pd-host.ts';
 import { RegionPeer } from './peer.ts';
 import { DataRegionMachine, PdRegionMachine, WitnessRegionMachine } from './region-machine.ts';
 import { TrackedRawNode } from './tracked-raw-node.ts';
+import { WriteTrace } from './write-trace.ts';
+import { monotonicClock } from '@peerkv/transport';
 
 /** The store's settings with every default filled in. */
-export type StoreSettings = Required<Omit<StoreOptions, 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'unsafeTestMutations' | 'pdGc' | 'gcIntervalMs' | 'gcLockResolver'>>;
+export type StoreSettings = Required<Omit<StoreOptions, 'traceClock' | 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'unsafeTestMutations' | 'pdGc' | 'gcIntervalMs' | 'gcLockResolver'>>;
 
 export class StoreContext {
   readonly storeId: number;
@@ -91,6 +93,10 @@ export class StoreContext {
   readonly applyObservers: ApplyObserver[];
   /** See each leader change a replica here learns (`Store.observeLeader`). */
   readonly leaderObservers: LeaderObserver[] = [];
+  /** The write-latency trace (`status().writeTrace`). */
+  readonly writeTrace = new WriteTrace();
+  /** Now on the trace's clock, ms. */
+  readonly traceNow: () => number;
   /** One group-commit round (the batch round binds it once the store's parts exist). */
   private round: () => Promise<void> = () => Promise.resolve();
 
@@ -103,6 +109,8 @@ export class StoreContext {
     this.rng = new SeededRng(o.seed ?? o.storeId);
     this.raftOpts = o.raft ?? {};
     this.now = o.now ?? (() => Date.now());
+    const traceClock = o.traceClock ?? monotonicClock;
+    this.traceNow = () => traceClock.now();
     this.opts = {
       tickIntervalMs: o.tickIntervalMs ?? 100,
       durability: o.durability ?? 'strict',

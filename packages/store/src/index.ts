@@ -12,6 +12,7 @@ export { DATA_MODEL_DEFAULT, DATA_MODEL_VERSIONS, MVCC_DATA_CFS, DataModelMismat
 export * from './snapshot.ts';
 export * from './store-key.ts';
 export * from './runtime-engine.ts';
+export { WRITE_TRACE_SAMPLES_MAX, WRITE_TRACE_SPANS, type WriteTraceSpan, type WriteTraceSummary, type ProposalTrace } from './write-trace.ts';
 export * from './local-router.ts';
 export * from './pd-host.ts';
 export * from './pd-client.ts';

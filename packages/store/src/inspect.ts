@@ -56,6 +56,7 @@ export function storeStatus(ctx: StoreContext): StoreStatus {
     refused: { ...ctx.refused },
     ...(ctx.snapshotTransfer ? { snapshotTransfer: { ...ctx.snapshotTransfer, refused: { ...ctx.snapshotTransfer.refused }, applying: ctx.snapshotTransfer.applying.map((a) => ({ ...a })) } } : {}),
     ...cdcStatus(ctx),
+    ...writeTraceStatus(ctx),
     ...(ctx.snapshotTransfer ? { snapshotProgress: snapshotProgressOf(ctx.snapshotTransfer) } : {}),
     ...(ctx.fatal ? { stoppedReason: String((ctx.fatal as Error).stack ?? ctx.fatal) } : {}),
     regions: [...ctx.peers.values()]
@@ -101,6 +102,11 @@ class Fnv64 {
   hex(): string {
     return this.a.toString(16).padStart(8, '0') + this.b.toString(16).padStart(8, '0');
   }
+}
+
+function writeTraceStatus(ctx: StoreContext): Pick<StoreStatus, 'writeTrace'> {
+  const w = ctx.writeTrace.summary();
+  return w === undefined ? {} : { writeTrace: w };
 }
 
 function cdcStatus(ctx: StoreContext): Pick<StoreStatus, 'cdc'> {

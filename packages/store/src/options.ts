@@ -11,6 +11,7 @@ import { systemClock, type Clock, type RegionMessage } from '@peerkv/transport';
 import type { ApplyObserver } from './apply.ts';
 import type { DataModel } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
+import type { WriteTraceSummary } from './write-trace.ts';
 import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID } from './pd-host.ts';
 
@@ -197,6 +198,8 @@ export interface StoreOptions {
    * the simulator. Default false.
    */
   verifyWorkSet?: boolean;
+  /** The clock of the write-latency trace (`status().writeTrace`); monotonic (`performance.now`) by default. */
+  traceClock?: Clock;
   /** Test-only deliberate bugs (the simulator's mutation suite); never set outside tests. */
   unsafeTestMutations?: StoreTestMutations;
 }
@@ -313,6 +316,12 @@ export interface StoreStatus {
    * begun and dropped. In-process only: not sent over RPC.
    */
   cdc?: { regions: number; pagesFromBuffer: number; pagesScanned: number; buffersBegun: number; buffersDropped: number };
+  /**
+   * Where the writes this store's leaders answered spent their time, span by span
+   * (`write-trace.ts`), over the last `WRITE_TRACE_SAMPLES_MAX`; absent before the first.
+   * In-process only: not sent over RPC.
+   */
+  writeTrace?: WriteTraceSummary;
   regions: {
     regionId: number;
     peerId: number;

@@ -13,6 +13,7 @@ import type { DedupTable } from './dedup.ts';
 import type { PdHost } from './pd-host.ts';
 import type { StoreTestMutations } from './mutations.ts';
 import type { DataModel } from './keys.ts';
+import type { ProposalTrace } from './write-trace.ts';
 
 /** The outcome of a request, as a value. */
 export type Result<T> = { ok: true; value: T } | { ok: false; error: RegionError };
@@ -22,6 +23,8 @@ export interface PendingProposal {
   index: number;
   term: number;
   resolve: (r: Result<unknown>) => void;
+  /** A client write's times (`write-trace.ts`); none for the store's own proposals. */
+  trace?: ProposalTrace;
 }
 
 /** A read waiting for its ReadIndex and then for apply to catch up. */
@@ -44,6 +47,8 @@ export interface ApplyEffects {
   removed: boolean;
   /** A membership change was applied (the conf state must be persisted). */
   confChanged: boolean;
+  /** The traces of the client writes this Ready applied (the round stamps them). */
+  traced: ProposalTrace[];
 }
 
 /** Everything a command handler may read and write. */

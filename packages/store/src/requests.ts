@@ -54,8 +54,11 @@ export class StoreRequests {
     return peer;
   }
 
-  /** Proposes on the region's leader replica and waits for the entry to apply (or the timeout). */
-  propose<T = void>(peer: RegionPeer, doPropose: () => void, o: RequestOptions): Promise<Result<T>> {
+  /**
+   * Proposes on the region's leader replica and waits for the entry to apply (or the timeout).
+   * A client write passes when it was received (`write-trace.ts`): its spans are recorded.
+   */
+  propose<T = void>(peer: RegionPeer, doPropose: () => void, o: RequestOptions, receivedMs?: number): Promise<Result<T>> {
     this.ctx.wake(peer.regionId);
     try {
       doPropose();
@@ -68,8 +71,9 @@ export class StoreRequests {
       return Promise.resolve({ ok: false, error: peer.notLeader() });
     }
     const st = peer.raw.status();
+    const trace = receivedMs === undefined ? undefined : { receivedMs, localReadMs: 0, proposedMs: this.ctx.traceNow() };
     return this.withTimeout<T>(
-      (resolve) => peer.proposals.push({ index: st.lastIndex, term: st.term, resolve: resolve as (r: Result<unknown>) => void }),
+      (resolve) => peer.proposals.push({ index: st.lastIndex, term: st.term, resolve: resolve as (r: Result<unknown>) => void, ...(trace ? { trace } : {}) }),
       (resolve) => {
         peer.proposals = peer.proposals.filter((p) => p.resolve !== resolve);
       },

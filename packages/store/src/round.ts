@@ -19,6 +19,7 @@ import type { RegionPeer } from './peer.ts';
 import { rangesOverlap, stageInitialRegion } from './region-meta.ts';
 import type { SnapshotWorker } from './snapshot-worker.ts';
 import type { SplitPlan, StoreLoop } from './store-loop.ts';
+import type { ProposalTrace } from './write-trace.ts';
 
 export class BatchRound {
   constructor(
@@ -54,7 +55,9 @@ export class BatchRound {
       const appliedBefore = peer.applied;
       // A lost leadership stops leader services (PD's) before anything more is applied.
       if (rd.softState && rd.softState.role !== 'leader') peer.machine.onRole(peer, this.ctx.now());
+      const committedMs = rd.committedEntries.length > 0 ? this.ctx.traceNow() : 0;
       const fx = applyEntries(peer, rd.committedEntries, this.applyEnv(batch));
+      if (fx.traced.length > 0) stampApplied(fx.traced, committedMs, this.ctx.traceNow());
       if (peer.applied !== appliedBefore || rd.snapshot) batch.stageApplyState(peer.regionId, { appliedIndex: peer.applied });
       peer.machine.stageApplied(batch, peer);
       // The conf state is kept as of the applied index, so a restart neither loses nor replays a change.
@@ -87,6 +90,8 @@ export class BatchRound {
     }
     this.ctx.counters.rounds++;
     this.ctx.counters.writes++;
+    const durableMs = this.ctx.traceNow();
+    for (const { fx } of work) for (const t of fx.traced) this.ctx.writeTrace.record(t, durableMs);
     for (const plan of splitPlans) this.loop.startSplitPeer(plan);
     for (const { peer, rd, fx } of work) {
       // The engine holds everything applied so far: local reads may rely on it now.
@@ -235,5 +240,13 @@ export class BatchRound {
     const dedup = parentDedup.clone();
     stageDedupTable(batch.kv, region.id, dedup);
     return { region, peerId: me.id, log, dedup, parentLeader, existing };
+  }
+}
+
+/** The traced writes of one Ready were committed when the round took it and applied by `appliedMs`. */
+function stampApplied(traced: readonly ProposalTrace[], committedMs: number, appliedMs: number): void {
+  for (const t of traced) {
+    t.committedMs = committedMs;
+    t.appliedMs = appliedMs;
   }
 }

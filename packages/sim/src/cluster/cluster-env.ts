@@ -127,6 +127,8 @@ export class ClusterEnv {
       hibernatingHeartbeatIntervalTicks: 50,
       // Every round checks that no replica with work was left out of the round's work set.
       verifyWorkSet: true,
+      // The write trace reads virtual time too (it only observes).
+      traceClock: sched,
       requestTimeoutMs: o.requestTimeoutMs,
       logGcThresholdEntries: 40,
       logGcKeepEntries: 8,

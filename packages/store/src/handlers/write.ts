@@ -14,6 +14,7 @@ import { requestOptions, requireRawModel } from './handler.ts';
  * does not retract the proposal: it may still apply (retry with the same seq; it is deduplicated).
  */
 export const handleWrite: Handler<'write'> = async (env, q, o) => {
+  const receivedMs = env.ctx.traceNow();
   env.ctx.assertOpen();
   requireRawModel(env, 'write');
   // A column family this store does not declare would stop every replica's apply: refused here.
@@ -33,5 +34,5 @@ export const handleWrite: Handler<'write'> = async (env, q, o) => {
   }
   const ackFloor = q.ackFloor !== undefined && Number.isSafeInteger(q.ackFloor) && q.ackFloor > 0 ? Math.min(q.ackFloor, q.seq) : 0;
   const data = encodeCommand({ type: 'write', clientId: q.clientId, seq: q.seq, ackFloor, stampMs: Math.max(0, Math.floor(env.ctx.now())), ops: q.ops });
-  return env.requests.propose(peer, () => peer.raw.propose(data), requestOptions(q, o));
+  return env.requests.propose(peer, () => peer.raw.propose(data), requestOptions(q, o), receivedMs);
 };

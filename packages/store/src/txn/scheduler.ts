@@ -98,6 +98,7 @@ function refused<T>(errors: TxnError[]): TxnResult<T> {
 
 /** Runs one transactional command (see the module comment for the steps). */
 export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>, o: HandleOptions): Promise<TxnResult<T>> {
+  const receivedMs = env.ctx.traceNow();
   env.ctx.assertOpen();
   const missing = missingTxnCfs(env.ctx);
   if (env.ctx.dataModel !== 'mvcc') return refused([{ kind: 'TxnUnsupported', missingColumnFamilies: missing }]);
@@ -138,9 +139,11 @@ export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>,
     if (!(peer instanceof RegionPeer)) return { ok: false, error: peer };
     const refusal = spec.beforeSnapshot?.();
     if (refusal !== undefined) return refused([refusal]);
+    const readStartMs = env.ctx.traceNow();
     const outcome = latchedReads(spec)
       ? await runAction(spec, new MvccReader(env.ctx.engine), peer).then((value) => ({ ok: true as const, value }))
       : await onSnapshot(env.ctx.engine, (snap) => runAction(spec, new MvccReader(snap), peer));
+    const readEndMs = env.ctx.traceNow();
     const proposes = outcome.ok && outcome.value.ok && outcome.value.ops.length > 0 && spec.writes;
     if (localTerm !== undefined && !proposes) {
       // An answer with nothing to propose rests on the local snapshot alone: confirm that this
@@ -154,7 +157,7 @@ export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>,
     const { ops, value } = outcome.value;
     if (ops.length === 0 || !spec.writes) return { ok: true, value: { ok: true, value } };
     handedOver = true;
-    const applied = await proposeTxn(env, peer, ops, ro, release);
+    const applied = await proposeTxn(env, peer, ops, ro, release, { receivedMs, localReadMs: readEndMs - readStartMs });
     return applied.ok ? { ok: true, value: { ok: true, value } } : applied;
   } finally {
     if (!handedOver) release();
@@ -233,7 +236,7 @@ async function runAction<T>(spec: TxnCommandSpec<T>, view: ReadView, peer: Regio
  * with a region error; `onSettled` runs once the proposal's fate is known (see the module
  * comment), which may be after the answer (a timeout or an abort).
  */
-function proposeTxn(env: HandlerEnv, peer: RegionPeer, ops: TxnOp[], o: RequestOptions, onSettled: () => void): Promise<Result<void>> {
+function proposeTxn(env: HandlerEnv, peer: RegionPeer, ops: TxnOp[], o: RequestOptions, onSettled: () => void, traced: { receivedMs: number; localReadMs: number }): Promise<Result<void>> {
   const data = encodeCommand({ type: 'txn', ops });
   env.ctx.wake(peer.regionId);
   try {
@@ -245,6 +248,7 @@ function proposeTxn(env: HandlerEnv, peer: RegionPeer, ops: TxnOp[], o: RequestO
     return Promise.resolve({ ok: false, error: peer.notLeader() });
   }
   const st = peer.raw.status();
+  const trace = { ...traced, proposedMs: env.ctx.traceNow() };
   return new Promise<Result<void>>((resolve) => {
     let answered = false;
     const answer = (r: Result<void>): void => {
@@ -260,6 +264,7 @@ function proposeTxn(env: HandlerEnv, peer: RegionPeer, ops: TxnOp[], o: RequestO
     peer.proposals.push({
       index: st.lastIndex,
       term: st.term,
+      trace,
       resolve: (r) => {
         onSettled();
         answer(r as Result<void>);
