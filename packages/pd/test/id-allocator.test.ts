@@ -134,6 +134,8 @@ describe('IdAllocator', () => {
       }),
       { numRuns: 200 },
     );
-    expect(allocated).toBeGreaterThan(500);
+    // The runs allocated ids at all (not a vacuous property): 524-698 in six runs, 459 in one
+    // of three for a helper, with fast-check's random seed; far above the 250 asked here.
+    expect(allocated).toBeGreaterThan(250);
   });
 });
