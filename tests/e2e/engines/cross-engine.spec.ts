@@ -69,6 +69,11 @@ test('two Chromium and one Firefox form one cluster; the leading browser, then a
       });
     }
     phase('PD and data on three voters in every browser');
+    // Each store reports the engine it runs in (detected in its Worker), and PD records it.
+    const engineLabels = async (d: EngineDevice) =>
+      Object.fromEntries(((await d.run(() => window.harness.status(), undefined)).pd?.stores ?? []).map((x) => [x.storeId, x.labels.engine]));
+    const expectedLabels = Object.fromEntries(devices.map((d) => [d.storeId, d.engine]));
+    await until('PD knows every store\'s engine', async () => JSON.stringify(await engineLabels(first)) === JSON.stringify(expectedLabels));
 
     // Every device writes its own keys, all at once, and reads the others'.
     const counts = await Promise.all(devices.map((d) => d.run(([p, n, w]) => window.harness.putRange(p, 0, n, w), [`w/${d.name}/`, KEYS_EACH, WRITERS] as const)));
@@ -97,15 +102,21 @@ test('two Chromium and one Firefox form one cluster; the leading browser, then a
       await victim.kill();
       // The first write after the kill may fail while leases run out; each attempt is a new key.
       let attempts = 0;
+      const failures: string[] = [];
       for (;;) {
+        const at = performance.now();
         try {
           await survivors[0].run((k) => window.harness.put(k, 'x'), `resume${round}-${attempts++}`);
           break;
         } catch (e) {
+          failures.push(`${Math.round(performance.now() - at)} ms: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
           if (performance.now() - killedAt > RESUME_MS_MAX) throw e;
         }
       }
-      console.log(`cross-engine e2e: round ${round}: writes resumed after ${Math.round(performance.now() - killedAt)} ms (${attempts} attempts, killed ${victim.engine})`);
+      console.log(
+        `cross-engine e2e: round ${round}: writes resumed after ${Math.round(performance.now() - killedAt)} ms (${attempts} attempts from ${survivors[0].engine}, killed ${victim.engine})` +
+          (failures.length > 0 ? `; failed attempts: ${failures.join('; ')}` : ''),
+      );
       const prefix = `after${round}/`;
       const after = await Promise.all(survivors.map((d) => d.run(([p, n]) => window.harness.putRange(p, 0, n, 4), [`${prefix}${d.name}/`, KEYS_AFTER] as const)));
       expect(after).toEqual(survivors.map(() => KEYS_AFTER));
