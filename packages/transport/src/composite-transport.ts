@@ -117,6 +117,13 @@ export class CompositeTransport implements PartitionableTransport {
     return [...this.upIn.keys()].sort((a, b) => a - b);
   }
 
+  /** Revokes the link to `storeId` in every part where it did not prove `publicKey`; true when any went. */
+  revokeLink(storeId: StoreId, publicKey: Uint8Array): boolean {
+    let revoked = false;
+    for (const p of this.parts) if (p.revokeLink?.(storeId, publicKey)) revoked = true;
+    return revoked;
+  }
+
   /** The parts' counters summed, plus this layer's own drops and failed requests. */
   counters(): TransportCounters {
     const sum = emptyCounters();

@@ -35,7 +35,7 @@ import type { Frame } from './codec/frame.ts';
 import type { AuthIdentity } from './codec/frame.ts';
 import { AUTH_NONCE_BYTES, FRAME_TYPES, readFrame } from './codec/frame.ts';
 import type { StoreKeyPair } from './store-key.ts';
-import { signTranscript, verifyTranscript } from './store-key.ts';
+import { publicKeysEqual, signTranscript, verifyTranscript } from './store-key.ts';
 import type { DecodeLimits } from './codec/limits.ts';
 import { DEFAULT_DECODE_LIMITS } from './codec/limits.ts';
 import type { LinkMac } from './link-mac.ts';
@@ -173,6 +173,8 @@ interface Session {
   sendSeq: number;
   /** Lowest sequence number a sealed packet received may carry. */
   receiveSeqMin: number;
+  /** The store key the remote proved when it was admitted (undefined: none, or not yet admitted). */
+  provenKey: Uint8Array | undefined;
 }
 
 interface PeerQueue {
@@ -366,6 +368,20 @@ export class LinkTransport implements PartitionableTransport {
     return s === undefined ? 'none' : s.state === 'open' ? 'open' : 'auth';
   }
 
+  /**
+   * Drops the open link to `storeId` unless its remote proved `publicKey` when it was
+   * admitted (counted `identityRevoked`; the remote hears a bye): for a key learned after the
+   * link opened (`PeerKeyPolicy` said yes before it knew). True when a link was dropped. A
+   * link still authenticating is left to its own check.
+   */
+  revokeLink(storeId: StoreId, publicKey: Uint8Array): boolean {
+    const s = this.sessions.get(storeId);
+    if (!s || s.state !== 'open') return false;
+    if (s.provenKey !== undefined && publicKeysEqual(s.provenKey, publicKey)) return false;
+    this.failSession(s, 'identityRevoked');
+    return true;
+  }
+
   /** The stores currently cut off by `partition`, ascending. */
   partitionedStores(): StoreId[] {
     return [...this.blocked].sort((a, b) => a - b);
@@ -447,6 +463,7 @@ export class LinkTransport implements PartitionableTransport {
       mac: null,
       sendSeq: 0,
       receiveSeqMin: 0,
+      provenKey: undefined,
     };
     this.sessions.set(remoteStoreId, s);
     s.authTimer = this.timers.setTimeout(() => this.failSession(s, 'authTimeout'), this.authTimeoutMs);
@@ -765,6 +782,7 @@ export class LinkTransport implements PartitionableTransport {
       const admitted = await this.admitIdentity(s.storeId, identity, { clusterId: this.keys.clusterId, ...params });
       if ((s.state as SessionState) === 'closed') return; // it may have closed while the key was checked
       if (!admitted) return this.failSession(s, 'identityRefused');
+      s.provenKey = identity ? new Uint8Array(identity.publicKey) : undefined;
       this.openSession(s);
     });
   }

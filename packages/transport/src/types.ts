@@ -27,6 +27,11 @@ export type DropReason =
    * store knows for the claimed id (or no key where one is known); the link is dropped.
    */
   | 'identityRefused'
+  /**
+   * an open link dropped by `revokeLink`: its remote did not prove the key learned for its id
+   * after the link opened (PD's record reaching this store, a lookup answering late).
+   */
+  | 'identityRevoked'
   /** receive: the link did not authenticate within `authTimeoutMs`. */
   | 'authTimeout'
   /** receive: a frame or hello naming another cluster. */
@@ -62,7 +67,7 @@ export type DropReason =
 
 /** Every drop reason, for building zeroed counters. */
 export const DROP_REASONS: readonly DropReason[] = [
-  'queueFull', 'peerUnreachable', 'closed', 'peerDown', 'unauthenticated', 'authFailed', 'identityRefused', 'authTimeout',
+  'queueFull', 'peerUnreachable', 'closed', 'peerDown', 'unauthenticated', 'authFailed', 'identityRefused', 'identityRevoked', 'authTimeout',
   'foreignCluster', 'storeMismatch', 'misaddressed', 'decodeError', 'reassembly', 'backlogFull',
   'macFailed', 'replayed', 'authPacketTooLarge', 'authSessionsFull',
   'signalingDecryptFailed', 'signalingForeign', 'signalingStale', 'signalingReplayed', 'signalingQueueFull',
@@ -108,6 +113,11 @@ export interface Transport {
   onPeer(handler: (event: PeerEvent) => void): Unsubscribe;
   /** Stores currently up (authenticated). */
   peers(): StoreId[];
+  /**
+   * Drops the open link to `storeId` unless it proved store key `publicKey` (counted
+   * `identityRevoked`); true when one was dropped. Optional: transports without store keys.
+   */
+  revokeLink?(storeId: StoreId, publicKey: Uint8Array): boolean;
   /** A snapshot of the counters. */
   counters(): TransportCounters;
   /**

@@ -50,6 +50,34 @@ describe('link identity (per-store keys)', () => {
     b.close();
   });
 
+  it('revokeLink drops an open link whose remote did not prove the key learned since (a keyed impostor, a keyless one), and keeps the real store’s', async () => {
+    const keys = await testKeys('c1', 's3cret');
+    const [ka, k2, kImpostor] = [await keyPair(), await keyPair(), await keyPair()];
+    // Nothing known of store 2 when these links open (admitted provisionally).
+    const a = new TestTransport({ localStoreId: 1, keys, identity: ka, peerKeys: knownKeys(new Map()) });
+    for (const [n, impostorKey] of [[1, kImpostor], [2, undefined]] as const) {
+      const impostor = new TestTransport({ localStoreId: 2, keys, ...(impostorKey ? { identity: impostorKey } : {}) });
+      connect(a, impostor);
+      await until(() => a.peers().includes(2) && impostor.peers().includes(1));
+      // Store 2's key becomes known (PD's record): the impostor's link goes, and it hears so.
+      expect(a.revokeLink(2, k2.publicKey)).toBe(true);
+      expect(a.peers()).toEqual([]);
+      expect(a.counters().drops.identityRevoked).toBe(n);
+      await until(() => impostor.peers().length === 0);
+      expect(a.revokeLink(2, k2.publicKey)).toBe(false); // no link left
+      impostor.close();
+    }
+    const real = new TestTransport({ localStoreId: 2, keys, identity: k2 });
+    connect(a, real);
+    await until(() => a.peers().includes(2));
+    expect(a.revokeLink(2, k2.publicKey)).toBe(false);
+    a.send(2, [seqMessage(1)]);
+    await until(() => real.messages().length === 1);
+    expect(a.counters().drops.identityRevoked).toBe(2);
+    a.close();
+    real.close();
+  });
+
   it('a member with the secret posing as store 2 is refused by a store that knows store 2’s key, and counted; the real store 2 still links', async () => {
     const keys = await testKeys('c1', 's3cret');
     const [ka, k2, kImpostor] = [await keyPair(), await keyPair(), await keyPair()];
