@@ -1,12 +1,13 @@
 /**
  * `PeerKeyBook` (issue 13, finding 6): which key a store accepts for which peer store id.
- * PD's record when this store hosts a PD replica, else a key pinned on first use and kept in
- * the engine; PD's record replaces a pin that disagrees; temporary ids need no key.
+ * PD's record when this store hosts a PD replica, else PD's answer through another store,
+ * pinned and kept in the engine; PD's record replaces a pin that disagrees; nothing is pinned
+ * on first use; live links a key learned later contradicts are revoked; temporary ids need no key.
  */
 import { describe, expect, it } from 'vitest';
 import { PdStateMachine } from '@peerkv/pd';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
-import { PeerKeyBook, STORE_CFS, TEMP_STORE_ID_MIN } from '../src/index.ts';
+import { PeerKeyBook, STORE_CFS, TEMP_STORE_ID_MIN, type PeerKeyAnswer } from '../src/index.ts';
 
 function key(fill: number): Uint8Array {
   const k = new Uint8Array(65).fill(fill);
@@ -15,21 +16,26 @@ function key(fill: number): Uint8Array {
 }
 
 describe('PeerKeyBook', () => {
-  it('pins the first key proven for an id, keeps it across a reopen, and refuses another key or none for it', async () => {
+  it('pins nothing on first use: with no key known an id is admitted provisionally; pins from PD survive a reopen', async () => {
     const disk = new MemoryDisk();
     const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS, disk });
     const book = await PeerKeyBook.load(engine);
     expect(await book.admit(5, key(1))).toBe(true);
-    expect(await book.admit(5, key(1))).toBe(true);
-    expect(await book.admit(5, key(2))).toBe(false);
-    expect(await book.admit(5, undefined)).toBe(false);
-    // An id with no key known and none proven (a store of an earlier version) is admitted.
+    expect(book.knownKey(5)).toBeUndefined(); // before, key 1 was pinned here: an impostor's, if it came first
+    expect(await book.admit(5, key(2))).toBe(true);
     expect(await book.admit(6, undefined)).toBe(true);
-    // Temporary ids (clients) need no key, and pin nothing.
+    expect(book.unverifiedIds()).toEqual([5, 6]);
+    // Temporary ids (clients) need no key, and are not waiting for PD.
     expect(await book.admit(TEMP_STORE_ID_MIN + 3, undefined)).toBe(true);
     expect(await book.admit(TEMP_STORE_ID_MIN + 3, key(9))).toBe(true);
     expect(book.knownKey(TEMP_STORE_ID_MIN + 3)).toBeUndefined();
-    expect(book.counters).toEqual({ matched: 1, pinned: 1, repinned: 0, refused: 2, unkeyed: 1 });
+    expect(book.counters).toMatchObject({ matched: 0, pinned: 0, refused: 0, provisional: 2, unkeyed: 1 });
+    // PD's answer is pinned, kept in the engine, and required from then on.
+    const live = await PeerKeyBook.load(engine);
+    const stop = live.start({ links: { peers: () => [] }, lookup: async () => ({ kind: 'key', key: key(1) }), sweepMs: 60_000 });
+    expect(await live.admit(5, key(2))).toBe(false);
+    expect(await live.admit(5, key(1))).toBe(true);
+    stop();
     await engine.close();
     const reopened = await PeerKeyBook.load(await MemoryEngine.open({ columnFamilies: STORE_CFS, disk }));
     expect(reopened.knownKey(5)).toEqual(key(1));
@@ -37,11 +43,73 @@ describe('PeerKeyBook', () => {
     expect(await reopened.admit(5, key(1))).toBe(true);
   });
 
+  it('a store without a PD replica asks PD: a lying store is refused, and one admitted before PD answered is revoked', async () => {
+    const book = PeerKeyBook.inMemory();
+    const real = key(1);
+    const liar = key(2);
+    let answer: PeerKeyAnswer = { kind: 'unavailable' };
+    const asked: number[] = [];
+    const revoked: [number, Uint8Array][] = [];
+    const proven = new Map<number, Uint8Array>([[5, liar]]);
+    const links = {
+      peers: () => [...proven.keys()],
+      revokeLink: (id: number, k: Uint8Array) => {
+        if (proven.has(id) && proven.get(id)![1] === k[1]) return false;
+        revoked.push([id, k]);
+        proven.delete(id);
+        return true;
+      },
+    };
+    let now = Date.now();
+    const stop = book.start({ links, lookup: async (id) => (asked.push(id), answer), sweepMs: 60_000, now: () => now });
+    // The liar is the only store reachable: PD cannot be asked through anyone else. Admitted, provisionally.
+    expect(await book.admit(5, liar)).toBe(true);
+    expect(book.unverifiedIds()).toEqual([5]);
+    // PD answers later (another store came up): the liar's live link is revoked.
+    answer = { kind: 'key', key: real };
+    now += 60_000;
+    await book.sweep();
+    expect(revoked).toEqual([[5, real]]);
+    expect(book.counters.revoked).toBe(1);
+    expect(book.unverifiedIds()).toEqual([]);
+    // It comes back: refused at once (the key is pinned now); the real store is admitted.
+    expect(await book.admit(5, liar)).toBe(false);
+    expect(await book.admit(5, real)).toBe(true);
+    // An id never met while PD is reachable: asked before admitting, the liar refused.
+    answer = { kind: 'key', key: key(3) };
+    expect(await book.admit(8, liar)).toBe(false);
+    expect(await book.admit(8, key(3))).toBe(true);
+    expect(asked).toEqual([5, 5, 8]);
+    expect(book.counters).toMatchObject({ looked: 2, refused: 2, matched: 2, provisional: 1, revoked: 1 });
+    stop();
+  });
+
+  it('a live link is revoked when this store’s PD replica learns a key it did not prove', async () => {
+    const book = PeerKeyBook.inMemory();
+    const sm = PdStateMachine.create();
+    sm.apply({ kind: 'bootstrap', clusterId: 1, store: { id: 1, address: 'a', labels: {}, state: 'up' }, region: { id: 2, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [{ id: 3, storeId: 1, role: 'voter' }] }, pdGroup: { regionId: 4, epoch: { confVer: 1, version: 1 }, peers: [{ id: 5, storeId: 1, role: 'voter' }] }, nowMs: 0 });
+    book.attachPd(() => sm);
+    const revoked: number[] = [];
+    const stop = book.start({ links: { peers: () => [1], revokeLink: (id) => (revoked.push(id), true) }, lookup: async () => ({ kind: 'none' }), sweepMs: 60_000 });
+    // Store 1 has no key in PD yet (a store of an earlier version): its keyless link is admitted.
+    expect(await book.admit(1, undefined)).toBe(true);
+    await book.sweep();
+    expect(revoked).toEqual([]);
+    // PD records store 1's key (its restart registers it); the link that proved none goes.
+    sm.apply({ kind: 'putStore', storeId: 1, address: 'a', labels: {}, nowMs: 0, publicKey: key(7) });
+    await book.sweep();
+    expect(revoked).toEqual([1]);
+    expect(book.counters.revoked).toBe(1);
+    stop();
+  });
+
   it('PD’s record wins: over a pin that disagrees, and for an id this store never met', async () => {
     const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
     const book = await PeerKeyBook.load(engine);
-    // An impostor came first and was pinned.
+    // An impostor came first, and a lying member vouched for its key: pinned.
+    const stop = book.start({ links: { peers: () => [] }, lookup: async (id) => (id === 7 ? { kind: 'key', key: key(3) } : { kind: 'none' }), sweepMs: 60_000 });
     expect(await book.admit(7, key(3))).toBe(true);
+    expect(book.knownKey(7)).toEqual(key(3));
     const sm = PdStateMachine.create();
     sm.apply({ kind: 'bootstrap', clusterId: 1, store: { id: 1, address: 'a', labels: {}, state: 'up' }, region: { id: 2, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [{ id: 3, storeId: 1, role: 'voter' }] }, pdGroup: { regionId: 4, epoch: { confVer: 1, version: 1 }, peers: [{ id: 5, storeId: 1, role: 'voter' }] }, nowMs: 0 });
     for (const k of [key(4), key(5)]) sm.apply({ kind: 'putStore', storeId: 0, address: `s${k[1]}`, labels: {}, nowMs: 0, publicKey: k });
@@ -57,5 +125,6 @@ describe('PeerKeyBook', () => {
     expect(await book.admit(7, key(5))).toBe(true);
     expect(book.counters.repinned).toBe(1);
     expect((await PeerKeyBook.load(engine)).knownKey(7)).toEqual(key(5));
+    stop();
   });
 });

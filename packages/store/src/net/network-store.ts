@@ -35,7 +35,7 @@ import { BOOTSTRAP_IDS, REAL_TIMERS, type StoreOptions, type Timers } from '../o
 import { Store } from '../store.ts';
 import { runtimeEngine } from '../runtime-engine.ts';
 import { loadOrCreateStoreKeyPair } from '../store-key.ts';
-import { PeerKeyBook } from './peer-keys.ts';
+import { PeerKeyBook, pdKeyLookup } from './peer-keys.ts';
 import { PdCaller } from './pd-caller.ts';
 import { QuorumWatch, type QuorumStatus } from './quorum-watch.ts';
 import { RemotePdClient, type RemotePdClientOptions } from './remote-pd-client.ts';
@@ -190,6 +190,10 @@ async function startWitnessStore(given: KeyedOptions): Promise<NetworkStore> {
 async function open(o: KeyedOptions, storeId: number, started: NetworkStore['started']): Promise<NetworkStore> {
   const peerKeys = await PeerKeyBook.load(o.engine);
   const transport = await o.transportFactory(storeId, { identity: o.keyPair, peerKeys });
+  // Ids with no key known are looked up in PD through other stores, and live links a key
+  // learned later contradicts are revoked (`PeerKeyBook.sweep`).
+  const timers = o.timers ?? REAL_TIMERS;
+  const stopKeys = peerKeys.start({ links: transport, lookup: pdKeyLookup(transport, { members: () => transport.peers(), timers }), timers });
   const pdClient = new RemotePdClient(transport, { candidates: () => transport.peers().filter((id) => !isTempStoreId(id)), ...o.pd });
   let store: Store;
   try {
@@ -205,6 +209,7 @@ async function open(o: KeyedOptions, storeId: number, started: NetworkStore['sta
       labels: o.labels ?? {},
     });
   } catch (e) {
+    stopKeys();
     transport.close();
     throw e;
   }
@@ -230,6 +235,7 @@ async function open(o: KeyedOptions, storeId: number, started: NetworkStore['sta
     quorum: () => watch.status(),
     close: async () => {
       keyRegistration?.cancel();
+      stopKeys();
       watch.close();
       unbind();
       pdClient.attachLocal(undefined);
