@@ -11,7 +11,7 @@
  * `close()` stops the client and the transport (the signaling socket, every data channel, every
  * timer), so a process that has nothing else to do exits by itself.
  */
-import { randomTempStoreId } from '@peerkv/store';
+import { PeerKeyBook, pdKeyLookup, randomTempStoreId } from '@peerkv/store';
 import { deriveOperatorKey, iceTransportPolicyProblem, SIGNALING_CLIENT_URLS_MAX, type WebRtcTransport } from '@peerkv/transport';
 import { PeerKV, PeerKVError, RemotePdService, RemoteStoreResolver, type ClientOptions } from 'peerkv';
 import { ClusterAdmin } from './admin.ts';
@@ -146,6 +146,8 @@ interface Wiring {
   transport: WebRtcTransport;
   admin: ClusterAdmin;
   settings: ConnectSettings;
+  /** Stops the store-key checks' sweep. */
+  stopKeys: () => void;
 }
 
 /** A `PeerKV` connected to a networked cluster from Node; see the module header. */
@@ -155,12 +157,14 @@ export class NodePeerKV extends PeerKV {
   /** Status, membership and the operator's requests (split, transfer-leader). */
   readonly admin: ClusterAdmin;
   private readonly transport: WebRtcTransport;
+  private readonly stopKeys: () => void;
   private released = false;
 
   private constructor(w: Wiring, o: ClientOptions) {
     super(o);
     this.cluster = w.settings.cluster;
     this.transport = w.transport;
+    this.stopKeys = w.stopKeys;
     this.admin = w.admin;
   }
 
@@ -175,7 +179,12 @@ export class NodePeerKV extends PeerKV {
     // Derived when kv.admin first signs a request: a passphrase costs a PBKDF2 run.
     let derived: Promise<CryptoKey> | undefined;
     const operatorKey = (): Promise<CryptoKey> => (derived ??= deriveOperatorKey(settings.cluster, settings.operatorSecret ?? settings.secret));
+    // The client has no key of its own, but checks the stores': each store's proof must carry
+    // the key PD records for its id (asked through the other stores), and a link a key
+    // learned later contradicts is revoked.
+    const peerKeys = PeerKeyBook.inMemory();
     const transport = await nodeWebRtcTransport({
+      peerKeys,
       localStoreId: randomTempStoreId(),
       clusterId: settings.cluster,
       secret: settings.secret,
@@ -183,13 +192,14 @@ export class NodePeerKV extends PeerKV {
       iceServers: settings.iceServers,
       iceTransportPolicy: settings.iceTransportPolicy,
     });
+    const stopKeys = peerKeys.start({ links: transport, lookup: pdKeyLookup(transport, { members: () => transport.peers() }) });
     try {
       const candidates = (): number[] => transport.peers();
       const pd = new RemotePdService(transport, { candidates, budgetMs: settings.pdBudgetMs, attemptTimeoutMs: settings.requestTimeoutMs });
       const stores = new RemoteStoreResolver(transport, { requestTimeoutMs: settings.requestTimeoutMs, reachable: candidates, operatorKey });
       await waitForCluster(transport, pd, settings);
       const admin = new ClusterAdmin(transport, pd, stores);
-      return new NodePeerKV({ transport, admin, settings }, {
+      return new NodePeerKV({ transport, admin, settings, stopKeys }, {
         pd,
         stores,
         dataModel: settings.dataModel,
@@ -198,6 +208,7 @@ export class NodePeerKV extends PeerKV {
         statusSource: admin,
       });
     } catch (e) {
+      stopKeys();
       transport.close();
       throw e;
     }
@@ -221,6 +232,7 @@ export class NodePeerKV extends PeerKV {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([deregistered, new Promise<void>((r) => (timer = setTimeout(r, CLOSE_DEREGISTER_MS_MAX)))]);
     clearTimeout(timer);
+    this.stopKeys();
     this.transport.close();
   }
 }
