@@ -4,7 +4,7 @@
  * reads), and retries region errors with backoff until its budget is spent. Writes carry
  * (clientId, seq) so retries apply at most once.
  */
-import type { Peer, RegionError } from '@peerkv/pd';
+import type { Peer, Region, RegionError } from '@peerkv/pd';
 import { compareKeys, regionContainsKey } from '@peerkv/pd';
 import { DEFAULT_CF } from '@peerkv/proto';
 import type { GcLockResolver, KvOp, ReadConsistency, Result, StoreRequest, TxnAnswer } from '@peerkv/store';
@@ -57,6 +57,16 @@ export interface ClientOptions {
   scanPagePairs?: number;
   /** The store next to this client (same Worker or process): follower and stale reads go there when it holds a replica. */
   localStoreId?: number;
+  /**
+   * The local store's own replica of the region holding a key, as that store knows it
+   * (`Store.regionForKey`: an initialized replica that holds data), if it has one. A read that
+   * needs no leader (a stale read, `consistency: 'stale'`) goes there first, whatever the
+   * cached and PD routes say: they can leave that replica out (a route cached before it was
+   * added, a PD replica on this device that has not applied the change adding it and cannot
+   * catch up while the leader's device is away), and the read would then find no replica
+   * (issue 14). Needs `localStoreId`.
+   */
+  localRegion?: (key: Uint8Array) => Region | undefined;
   /**
    * The mvcc model: which replica serves `get`/`scan` and transactions' reads (default
    * `leader`; `follower`, `closest`: `ReplicaRead` in `txn/routing.ts`). Per read: `ReadOptions.replicaRead`.
@@ -167,6 +177,7 @@ export class PeerKV {
   private closed = false;
   private readonly statusSource: StatusSource | undefined;
   private readonly localStoreId: number | undefined;
+  private readonly localRegion: ((key: Uint8Array) => Region | undefined) | undefined;
   /** Stores whose request timed out, until when they are asked last (clock ms). */
   private readonly suspectStores = new Map<number, number>();
   /** Smoothed round trip of each store's answered requests, ms (what `closest` replica reads pick by). */
@@ -186,6 +197,7 @@ export class PeerKV {
   constructor(o: ClientOptions) {
     this.statusSource = o.statusSource ?? (isStatusSource(o.pd) ? o.pd : undefined);
     this.localStoreId = o.localStoreId;
+    this.localRegion = o.localRegion;
     this.scanPagePairs = Math.max(1, o.scanPagePairs ?? SCAN_PAGE_PAIRS);
     this.pd = o.pd;
     this.stores = o.stores;
@@ -555,7 +567,9 @@ export class PeerKV {
       throw new PeerKVError('Unavailable', 'no region known for key');
     }
     this.cache.insert(route);
-    return route;
+    // PD's answer may lag what the cache holds (a PD replica behind its leader): the cache keeps
+    // the newer epoch, and that is the route to use.
+    return this.cache.locate(key)?.route ?? route;
   }
 
   /**
@@ -600,7 +614,8 @@ export class PeerKV {
       if (this.clock.now() - started > this.backoff.budgetMs) break;
       let route: RegionRoute;
       try {
-        route = typeof locate === 'function' ? await locate() : await this.route(locate, signal, consistency !== 'linearizable' && attempt === 0);
+        const own = consistency !== 'linearizable' && typeof locate !== 'function' ? this.ownReplicaRoute(locate, skipPeers) : undefined;
+        route = own ?? (typeof locate === 'function' ? await locate() : await this.route(locate, signal, consistency !== 'linearizable' && attempt === 0));
       } catch (e) {
         if (e instanceof PeerKVError && e.kind === 'Unavailable') {
           if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.random), signal))) return { kind: 'aborted', ambiguous, lastError };
@@ -643,6 +658,20 @@ export class PeerKV {
       }
     }
     return { kind: 'failed', ambiguous, lastError };
+  }
+
+  /**
+   * The local store's own replica of the region holding `key` as a route (`localRegion`), unless
+   * it is to be skipped: where a read that needs no leader goes first. Its region meta is that
+   * replica's, so the store takes the epoch, and the replica is in the route even when the
+   * cache and PD do not know of it yet.
+   */
+  private ownReplicaRoute(key: Uint8Array, skip: Set<number>): RegionRoute | undefined {
+    if (this.localRegion === undefined || this.localStoreId === undefined) return undefined;
+    const region = this.localRegion(key);
+    const own = region?.peers.find((p) => p.storeId === this.localStoreId && !p.witness);
+    if (region === undefined || own === undefined || skip.has(own.id) || !regionContainsKey(region, key)) return undefined;
+    return { region };
   }
 
   /** Folds one answered request's round trip into the store's smoothed RTT (EWMA, weight `RTT_EWMA_WEIGHT`). */

@@ -57,6 +57,41 @@ describe('PeerKV routing when the leader is gone', () => {
     kv.close();
   });
 
+  it('a PD answer older than the cached route does not replace it for the request that asked', async () => {
+    // The cache learned of replicas 8@6 and 9@7 (confVer 2); PD (a replica behind its leader) still says 5@2 alone (confVer 1).
+    const newer: RegionRoute = { region: { ...region([peer(8, 6), peer(9, 7), peer(5, 2)]), epoch: { confVer: 2, version: 1 } }, leader: peer(5, 2) };
+    let pdRoute: RegionRoute = newer;
+    const pd: PdService = { getRegion: async () => pdRoute, getRegionById: async () => pdRoute, getStore: async () => undefined };
+    const asked: number[] = [];
+    const services = new Map<number, KvService>(
+      [2, 6, 7].map((storeId) => [
+        storeId,
+        {
+          storeId,
+          handle: async (q) => {
+            if (q.type !== 'write') throw new Error(`unexpected ${q.type}`);
+            asked.push(storeId);
+            // A follower that knows the new leader.
+            if (storeId === 6) return { ok: false, error: { kind: 'NotLeader', regionId: 3, leaderHint: peer(9, 7) } } as never;
+            return { ok: true, value: undefined } as never;
+          },
+        },
+      ]),
+    );
+    const kv = new PeerKV({ pd, stores: { store: (id) => services.get(id) }, backoff: { attemptsMax: 20, baseMs: 1, capMs: 2, budgetMs: 2000 } });
+    await kv.put(t('a'), t('1'));
+    expect(asked).toEqual([2]);
+    // Store 2 is gone (no connection to it), and PD lags: the client asks PD again, which names
+    // 5@2 alone; the cached replicas stay the route (PD's would leave none to ask), and 6's
+    // hint leads to 7.
+    pdRoute = { region: region([peer(5, 2)]), leader: peer(5, 2) };
+    services.delete(2);
+    asked.length = 0;
+    await kv.put(t('b'), t('2'));
+    expect(asked).toEqual([6, 7]);
+    kv.close();
+  });
+
   it('never sends a stale or follower read to a witness, even one in this process', async () => {
     const witness: Peer = { id: 6, storeId: 3, role: 'voter', witness: true };
     const route: RegionRoute = { region: region([peer(5, 2), witness, peer(7, 4)]), leader: peer(5, 2) };

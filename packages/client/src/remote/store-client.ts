@@ -42,7 +42,7 @@ export function storeClient(net: NetworkStore, o: StoreClientOptions): StoreClie
     leaderNews: (listener) => store.observeLeader(listener),
     ...(o.operatorKey ? { operatorKey: o.operatorKey } : {}),
   });
-  const kv = new PeerKV({ ...o.client, pd, stores, localStoreId: store.storeId, requestTimeoutMs: o.requestTimeoutMs, dataModel: o.dataModel });
+  const kv = new PeerKV({ ...o.client, pd, stores, localStoreId: store.storeId, localRegion: (key) => store.regionForKey(key), requestTimeoutMs: o.requestTimeoutMs, dataModel: o.dataModel });
   return { pd, stores, kv };
 }
 
