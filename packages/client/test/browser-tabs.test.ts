@@ -10,6 +10,7 @@ import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { codec, type Transaction } from '../src/index.ts';
 import { BrowserKvError, BrowserPeerKV, openBrowser, type KvRequest, type OpenBrowserOptions } from '../src/browser/index.ts';
 import type { WorkerOpenOptions } from '../src/browser/worker-api.ts';
+import type { TabSubscriptions } from '../src/browser/tab-subscribe.ts';
 import { FakeLocks, memoryWorkerApi, portWorker } from './browser-fakes.ts';
 import { until } from './until.ts';
 import { PendingCalls } from '../src/browser/tab-channel.ts';
@@ -386,6 +387,40 @@ describe('BrowserPeerKV, networked store per profile', () => {
       delete (globalThis as { document?: unknown }).document;
     }
   }, 30_000);
+
+  it('subscribe hears every commit of another device once (over the change feed), its own once, and stops with the last listener', async () => {
+    const locks = new FakeLocks();
+    const cluster = `net-sub-${Math.random().toString(36).slice(2)}`;
+    // Watermarks every 100 ms, regions awake (an idle one advances them every 10 s only).
+    const store = { tickIntervalMs: 10, heartbeatIntervalTicks: 5, requestTimeoutMs: 1000, safeTsIntervalMs: 100, hibernateAfterTicks: 100_000 };
+    // b opens once a's store serves (opened together, each may bootstrap a cluster of its own).
+    const a = open(locks, cluster, { storeName: 'a', store });
+    await a.put(t('hello-a'), t('1'));
+    const b = open(locks, cluster, { storeName: 'b', store });
+    await b.put(t('hello-b'), t('1'));
+    expect((await b.status()).opened).toBe('joined');
+    const heard: string[] = [];
+    const stop = b.subscribe((op) => heard.push(op));
+    // The other device's commits reach b only by the feed (its tab channel is b's profile's
+    // own), from the feed's start ts on (taken by b's host just after subscribe).
+    const feed = (b as unknown as { subscriptions: TabSubscriptions }).subscriptions;
+    await until('the feed has a watermark', () => feed.resolvedTs !== undefined, 15_000);
+    await a.batchPut([{ key: t('x1'), value: t('1') }, { key: t('x2'), value: t('2') }]);
+    await until('b heard a\'s commit', () => heard.length >= 1, 15_000);
+    await a.put(t('x3'), t('3'));
+    await until('b heard a\'s second commit', () => heard.length >= 2, 15_000);
+    // b's own commit: told at once, and not again when the feed delivers it.
+    await b.put(t('x4'), t('4'));
+    expect(heard).toHaveLength(3);
+    await a.put(t('x5'), t('5'));
+    await until('b heard a\'s third commit (after its own came by the feed too)', () => heard.length >= 4, 15_000);
+    expect(heard).toEqual(['commitTxn', 'commitTxn', 'commitTxn', 'commitTxn']);
+    stop();
+    expect(feed.following).toBe(false);
+    await a.put(t('x6'), t('6'));
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(heard).toHaveLength(4);
+  }, 60_000);
 
   it('stores of three names form one cluster; a partitioned store cannot commit, the majority can; healed, all converge', async () => {
     const locks = new FakeLocks();

@@ -32,6 +32,7 @@ import { OFFLINE_DECIDE_MS_DEFAULT, OfflineTxns, type Mutator, type OfflineTxnOp
 import { IdbOfflineQueueStore, offlineQueueDatabaseName } from './offline-queue-idb.ts';
 import { tabOfflineBackend } from './tab-offline.ts';
 import { TabWatch, type TabWatchOptions } from './tab-watch.ts';
+import { TabSubscriptions } from './tab-subscribe.ts';
 import { watchBounds, type WatchRange } from '../txn/watch.ts';
 
 /** Default time a request may wait for a host and its answer, ms. */
@@ -172,7 +173,8 @@ export class BrowserPeerKV {
   readonly storeName: string;
   private readonly channel: BroadcastChannel;
   private readonly calls: PendingCalls;
-  private readonly listeners = new Set<(op: KvRequest['op']) => void>();
+  /** `subscribe`'s listeners and the change feed behind them (`tab-subscribe.ts`). */
+  private readonly subscriptions: TabSubscriptions;
   private readonly lockAbort = new AbortController();
   private readonly deadlineMs: number;
   private hostTab: string | undefined;
@@ -204,6 +206,7 @@ export class BrowserPeerKV {
     this.cluster = o.cluster ?? 'default';
     this.dataModel = o.dataModel ?? BROWSER_DATA_MODEL_DEFAULT;
     this.storeName = o.storeName ?? 'store';
+    this.subscriptions = new TabSubscriptions(this.dataModel === 'mvcc' ? (wo) => this.watch({ start: new Uint8Array() }, wo) : undefined);
     if ((o.signaling?.length ?? 0) > 0 && !o.secret) throw new BrowserKvError('InvalidArgument', 'a cluster reached through signaling needs a secret');
     const policyProblem = iceTransportPolicyProblem(o.iceServers ?? [], o.iceTransportPolicy);
     if (policyProblem) throw new BrowserKvError('InvalidArgument', policyProblem);
@@ -481,10 +484,15 @@ export class BrowserPeerKV {
     return this.request({ op: 'splitRegion', splitKey });
   }
 
-  /** Calls `fn` after every successful write from any tab; returns the unsubscribe. */
+  /**
+   * Calls `fn` after changes; returns the unsubscribe. The mvcc model: once per commit, from any
+   * tab of any device (`fn('commitTxn')`; a thin layer over `watch` of the whole key space,
+   * which runs while anyone listens; this profile's own commits are told at once, others once
+   * the feed's watermark passes them, about a resolved-ts interval later). The raw model (no
+   * change feed): after every successful write of this profile's tabs, with its op.
+   */
   subscribe(fn: (op: KvRequest['op']) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
+    return this.subscriptions.add(fn);
   }
 
   /** True while this tab hosts the Worker. */
@@ -504,6 +512,7 @@ export class BrowserPeerKV {
     if (this.hiddenTimer !== undefined) clearTimeout(this.hiddenTimer);
     this.lockAbort.abort();
     this.offline?.close();
+    this.subscriptions.close();
     this.standby?.terminate();
     this.standby = undefined;
     this.calls.failAll('Closed');
@@ -537,14 +546,11 @@ export class BrowserPeerKV {
   private async serve(req: KvRequest): Promise<Reply> {
     const reply = await this.hostSide!.call(req, () => ({ hostTabId: this.tabId, draining: this.draining, hostChanges: this.hostChanges, takeoverMs: this.takeoverMs }));
     if (reply.ok && CHANGE_OPS.has(req.op)) {
-      this.channel.postMessage({ t: 'changed', op: req.op } satisfies TabMessage);
-      this.notify(req.op);
+      const commitTs = commitTsOf(req.op, reply.value);
+      this.channel.postMessage({ t: 'changed', op: req.op, ...(commitTs !== undefined ? { commitTs } : {}) } satisfies TabMessage);
+      this.subscriptions.local(req.op, commitTs);
     }
     return reply;
-  }
-
-  private notify(op: KvRequest['op']): void {
-    for (const fn of this.listeners) fn(op);
   }
 
   private onMessage(m: TabMessage): void {
@@ -571,7 +577,7 @@ export class BrowserPeerKV {
         if (!this.isHost && m.hostId !== this.tabId) this.calls.failAll(m.error);
         return;
       case 'changed':
-        this.notify(m.op);
+        this.subscriptions.local(m.op, typeof m.commitTs === 'bigint' ? m.commitTs : undefined);
         return;
     }
   }
@@ -759,4 +765,11 @@ async function writeInTransaction(tx: Transaction, req: Extract<KvRequest, { op:
       for await (const p of tx.scan({ start: req.start, end: req.end })) tx.delete(p.key);
       return;
   }
+}
+
+/** The commit ts a change's reply names (a transaction's commit), if any. */
+function commitTsOf(op: KvRequest['op'], value: unknown): bigint | undefined {
+  if (op !== 'commitTxn' && op !== 'commitQueuedTxn') return undefined;
+  const ts = (value as { commitTs?: unknown } | undefined)?.commitTs;
+  return typeof ts === 'bigint' ? ts : undefined;
 }

@@ -19,8 +19,8 @@ export type TabMessage =
   | { t: 'bye'; hostId: string }
   /** The tab holding the host lock failed to open the store and tries again later. */
   | { t: 'openFailed'; hostId: string; error: WireError }
-  /** Data changed (a write succeeded). */
-  | { t: 'changed'; op: KvRequest['op'] };
+  /** Data changed (a write succeeded; a transaction's commit names its commitTs, so `subscribe` tells it once). */
+  | { t: 'changed'; op: KvRequest['op']; commitTs?: bigint };
 
 /** The tab channel of store `storeName` of `cluster`. */
 export function channelName(cluster: string, storeName = 'store'): string {
