@@ -8,11 +8,11 @@
  * regions differ, 1PC when they share one); an online move shows its start and commit ts.
  * The lists follow `kv.watch` over both prefixes: a committed change, made by any device,
  * makes the page re-read them (about one resolved-ts interval after the commit), and so does
- * any write of this profile's tabs (the runtime's change notifications). Only while the watch
- * is silent (no watermark for `LIST_WATCH_SILENT_MS`: no quorum, the watch restarting, an idle
- * region) are the lists polled every `LIST_POLL_MS`, which is also how the page notices that
- * the other devices are away and shows its own copy; the watch stops then, and starts again
- * once a live read works.
+ * any write of this profile's tabs at once (`kv.subscribe`). Only while the watch is silent
+ * (no watermark for `LIST_WATCH_SILENT_MS`: no quorum, the watch restarting, an idle region)
+ * are the lists polled every `LIST_POLL_MS`, which is also how the page notices that the other
+ * devices are away and shows its own copy. The watch keeps running then, and goes on by itself
+ * when they are back.
  */
 import type { BrowserPeerKV } from 'peerkv/browser';
 import { byId, h } from './dom.ts';
@@ -83,8 +83,6 @@ export function mountList(kv: BrowserPeerKV, onMove: (line: string) => void = ()
   const input = byId<HTMLInputElement>('item');
   let refreshing = false;
   let again = false;
-  /** The last read of the lists was live (the cluster answered). */
-  let live = false;
 
   async function refresh(): Promise<void> {
     if (refreshing) {
@@ -96,11 +94,9 @@ export function mountList(kv: BrowserPeerKV, onMove: (line: string) => void = ()
     const range = (p: string) => ({ start: enc.encode(p), end: enc.encode(p + '\uffff'), limit: ITEMS_SHOWN_MAX });
     try {
       const [list, inBasket] = await Promise.all([LIST_PREFIX, BASKET_PREFIX].map((p) => kv.scan(range(p))));
-      live = true;
       render(items(list, LIST_PREFIX), items(inBasket, BASKET_PREFIX));
       status.textContent = list.length + inBasket.length === 0 ? 'Nothing on the list yet.' : `${list.length} item(s) to buy, ${inBasket.length} in the basket`;
     } catch (e) {
-      live = false;
       // No quorum (the other devices are away): show what this browser's store has, as of its
       // resolved ts, read from its own replica with no leader.
       try {
@@ -230,7 +226,7 @@ export function mountList(kv: BrowserPeerKV, onMove: (line: string) => void = ()
   };
   kv.subscribe(refreshAll);
   let lastWatermarkAt = -Infinity;
-  void followChanges(kv, () => live, refreshAll, () => {
+  void followChanges(kv, refreshAll, () => {
     lastWatermarkAt = performance.now();
     // Whether the lists follow the watch now (the demo e2e checks it).
     status.dataset.watch = 'on';
@@ -245,37 +241,31 @@ export function mountList(kv: BrowserPeerKV, onMove: (line: string) => void = ()
 }
 
 /**
- * Watches both lists while the cluster answers: `onChange` after each committed change, and
- * once when the watch starts (that read is at a ts after the watch's start, so nothing falls
- * between); `onWatermark` on each watermark. A watch silent for `LIST_WATCH_SILENT_MS` is
- * stopped, and one starts again (at a fresh ts) only once `live()` says a live read of the lists
- * worked again: without a quorum no watch runs, as its pulls (to region leaders that are gone)
- * would make the host's client forget the routes its offline reads still need. The lists are
- * read whole each time, so only the signal matters, not the changes.
+ * Watches both lists for as long as the page runs: `onChange` after each committed change, and
+ * once when a watch starts (that read is at a ts after the watch's start, so nothing falls
+ * between); `onWatermark` on each watermark. A watch that failed (no answer for two minutes,
+ * the host's watch lost too often) starts again after `LIST_WATCH_RETRY_MS`. It runs on while
+ * the other devices are away: the offline reads do not depend on the routes its retries
+ * fetch (a stale read goes to this store's own replica as the store knows it, even when the
+ * routes, from a PD replica here that lags, leave that replica out), and it resumes from its
+ * last watermark when they are back. The lists are read whole each time, so
+ * only the signal matters, not the changes.
  */
-async function followChanges(kv: BrowserPeerKV, live: () => boolean, onChange: () => void, onWatermark: () => void): Promise<void> {
+async function followChanges(kv: BrowserPeerKV, onChange: () => void, onWatermark: () => void): Promise<void> {
   const range = { start: enc.encode(BASKET_PREFIX), end: enc.encode(LIST_PREFIX + '\uffff') };
   for (;;) {
-    if (live()) {
-      const w = kv.watch(range);
-      let heardAt = performance.now();
-      const watchdog = setInterval(() => performance.now() - heardAt > LIST_WATCH_SILENT_MS && void w.return(), LIST_POLL_MS);
-      try {
-        let started = false;
-        for await (const e of w) {
-          if (e.type !== 'resolved') onChange();
-          else {
-            heardAt = performance.now();
-            onWatermark();
-            if (!started) onChange();
-            started = true;
-          }
+    try {
+      let started = false;
+      for await (const e of kv.watch(range)) {
+        if (e.type !== 'resolved') onChange();
+        else {
+          onWatermark();
+          if (!started) onChange();
+          started = true;
         }
-      } catch {
-        // Shown by the lists' own reads (the poll runs while the watch is silent).
-      } finally {
-        clearInterval(watchdog);
       }
+    } catch {
+      // Shown by the lists' own reads (the poll runs while the watch is silent).
     }
     await new Promise((r) => setTimeout(r, LIST_WATCH_RETRY_MS));
   }
