@@ -73,6 +73,19 @@ async function openDemo(ctx: BrowserContext, name: string, page?: Page): Promise
   return p;
 }
 
+/**
+ * Whether a store card's `safe ts HH:MM:SS.mmm` (UTC, `store-card.ts`) is at or after `ms` (ms
+ * since the epoch, within 12 hours of it).
+ */
+function safeTsAfter(cardText: string | null, ms: number): boolean {
+  const m = /safe ts (\d\d):(\d\d):(\d\d)\.(\d{3})/.exec(cardText ?? '');
+  if (!m) return false;
+  const dayMs = 86_400_000;
+  const shown = ((Number(m[1]) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000 + Number(m[4]);
+  const ahead = (((shown - (ms % dayMs)) % dayMs) + dayMs) % dayMs;
+  return ahead < dayMs / 2;
+}
+
 async function addItem(p: Page, text: string): Promise<void> {
   await p.fill('#item', text);
   await p.press('#item', 'Enter');
@@ -229,6 +242,11 @@ test('a private cluster with a generated secret: A starts it, B joins by its inv
   await addItem(e, 'private tea');
   await expect(f.locator('#items li .text')).toHaveText(['private tea'], { timeout: STEP_MS });
   await f.screenshot({ path: join(ARTIFACTS, 'demo-private-cluster.png'), fullPage: true });
+  // F's copy is as of its own replica's safe ts, which the leader's resolved-ts entries move
+  // (about every second): E must not close before one reached F past the item, or F's copy
+  // rightly shows the list as it was before it. The item was committed before F showed it.
+  const shownAtMs = await f.evaluate(() => Date.now());
+  await expect.poll(async () => safeTsAfter(await f.locator('.store[data-kind="local"] .counters').first().textContent(), shownAtMs), { timeout: STEP_MS }).toBe(true);
 
   // E closes: two browsers, no quorum left. F still shows its own copy of the list, read from
   // its store's replica at the resolved ts, and says as of when.
