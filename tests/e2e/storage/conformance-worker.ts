@@ -1,8 +1,10 @@
 /**
- * Worker entry of the browser storage suite, over Chromium's real IndexedDB. On
+ * Worker entry of the browser storage suite, over the browser's real IndexedDB (Chromium's and
+ * Firefox's specs run it). On
  * `{suite: 'conformance'}` it runs every `KvEngine` conformance case on `IdbEngine`; on
  * `{suite: 'raft-model'}` it runs the seeded `RaftLogStore`-vs-`MemoryStorage` model across
- * reopens; on `{suite: 'snapshot-model'}` the seeded snapshot model on `IdbEngine`. Posts
+ * reopens; on `{suite: 'snapshot-model'}` the seeded snapshot model on `IdbEngine`; on
+ * `{suite: 'platform'}` the IndexedDB behaviours `IdbEngine` relies on (`idb-platform.ts`). Posts
  * `{log}` lines, then `{done, results}`.
  */
 import { runConformance, type CaseResult } from '../../../packages/storage/test/conformance/cases.ts';
@@ -10,6 +12,7 @@ import { globalIdbEnvironment, idbHarnessFactory } from '../../../packages/stora
 import { IdbEngine } from '../../../packages/storage/src/idb-engine.ts';
 import { runRaftModel } from '../../../packages/storage/test/raft-model.ts';
 import { runSnapshotModel, SNAPSHOT_MODEL_CFS } from '../../../packages/storage/test/snapshot-model.ts';
+import { runIdbPlatformChecks } from './idb-platform.ts';
 
 const scope = self as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: unknown): void };
 const describe = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
@@ -55,14 +58,15 @@ async function snapshotModel(): Promise<CaseResult[]> {
 scope.onmessage = async (e: MessageEvent) => {
   try {
     const suite = (e.data as { suite: string }).suite;
+    const logResult = (r: CaseResult) => scope.postMessage({ log: `${r.ok ? 'ok  ' : 'FAIL'} ${r.name}${r.error ? `: ${r.error}` : ''}` });
     const results =
-      suite === 'raft-model'
-        ? await raftModel()
-        : suite === 'snapshot-model'
-          ? await snapshotModel()
-          : await runConformance(idbHarnessFactory(globalIdbEnvironment(), 'peerkv-browser-conformance'), (r) =>
-            scope.postMessage({ log: `${r.ok ? 'ok  ' : 'FAIL'} ${r.name}${r.error ? `: ${r.error}` : ''}` }),
-          );
+      suite === 'platform'
+        ? await runIdbPlatformChecks(logResult)
+        : suite === 'raft-model'
+          ? await raftModel()
+          : suite === 'snapshot-model'
+            ? await snapshotModel()
+            : await runConformance(idbHarnessFactory(globalIdbEnvironment(), 'peerkv-browser-conformance'), logResult);
     scope.postMessage({ done: true, results });
   } catch (err) {
     scope.postMessage({ done: true, results: [], error: describe(err) });

@@ -10,6 +10,7 @@ import { expect, test } from '@playwright/test';
 import type { Browser } from 'puppeteer-core';
 import { bundleWorker, serveWorker, type WorkerServer } from '../../../packages/storage/test/browser/serve.ts';
 import { conformanceCases } from '../../../packages/storage/test/conformance/cases.ts';
+import { IDB_PLATFORM_CHECKS } from './idb-platform.ts';
 import { runStorageSuite, type SuitePage, type SuiteResult } from './run-suite.ts';
 import { firefoxPath, launchFirefox } from '../../firefox.ts';
 
@@ -52,5 +53,11 @@ test('RaftLogStore on IdbEngine matches MemoryStorage across reopens in a Firefo
 test('IdbEngine snapshots match the seeded model in a Firefox Worker', async () => {
   const results = await runSuite('snapshot-model');
   expect(results.length).toBe(3);
+  expect(results.filter((r) => !r.ok)).toEqual([]);
+});
+
+test('IndexedDB in a Firefox Worker behaves as IdbEngine expects (durability, binary keys, values, auto-commit)', async () => {
+  const results = await runSuite('platform');
+  expect(results.length).toBe(IDB_PLATFORM_CHECKS);
   expect(results.filter((r) => !r.ok)).toEqual([]);
 });

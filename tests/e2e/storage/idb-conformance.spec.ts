@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { bundleWorker, serveWorker, type WorkerServer } from '../../../packages/storage/test/browser/serve.ts';
 import { conformanceCases } from '../../../packages/storage/test/conformance/cases.ts';
+import { IDB_PLATFORM_CHECKS } from './idb-platform.ts';
 import { runStorageSuite } from './run-suite.ts';
 
 let server: WorkerServer;
@@ -36,5 +37,11 @@ test('RaftLogStore on IdbEngine matches MemoryStorage across reopens in a Chromi
 test('IdbEngine snapshots match the seeded model in a Chromium Worker', async ({ page }) => {
   const results = await runSuite(page, 'snapshot-model');
   expect(results.length).toBe(3);
+  expect(results.filter((r) => !r.ok)).toEqual([]);
+});
+
+test('IndexedDB in a Chromium Worker behaves as IdbEngine expects (durability, binary keys, values, auto-commit)', async ({ page }) => {
+  const results = await runSuite(page, 'platform');
+  expect(results.length).toBe(IDB_PLATFORM_CHECKS);
   expect(results.filter((r) => !r.ok)).toEqual([]);
 });
