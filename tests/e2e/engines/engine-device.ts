@@ -99,15 +99,26 @@ async function driveFirefox(name: string, dir: string, url: string): Promise<Dri
 /**
  * Starts browser `name` of `engine` on profile `root/name` at `url`, records its `close` in
  * `opened` (the spec closes them all at the end) and waits for its store to serve (a put of
- * `hello/<name>` from its first tab).
+ * `hello/<name>` from its first tab that succeeds, within `DEVICE_OPEN_MS_MAX`).
  */
 export async function openEngineDevice(root: string, name: string, engine: Engine, url: string, opened: Array<() => Promise<void>>): Promise<EngineDevice> {
   const dir = join(root, name);
   const d = engine === 'chromium' ? await driveChromium(name, dir, url) : await driveFirefox(name, dir, url);
   opened.push(() => d.close().catch(() => undefined));
   const { run } = d.first;
-  // The first call returns once the store serves (created, joined or reopened).
-  await run((nm) => window.harness.put(`hello/${nm}`, 'x'), name);
+  // The first put that succeeds says the store serves (created, joined or reopened). Until
+  // its links to the other stores are up it can fail ('no quorum', 'no reachable replica'):
+  // seen for up to 8 s under load right after a join or a restart. Each failure is printed.
+  const deadline = performance.now() + DEVICE_OPEN_MS_MAX;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await run((nm) => window.harness.put(`hello/${nm}`, 'x'), name);
+      break;
+    } catch (e) {
+      console.log(`device ${name}: first put, attempt ${attempt}, failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+      if (performance.now() > deadline) throw e;
+    }
+  }
   const st = await run(() => window.harness.status(), undefined);
   return { name, engine, dir, storeId: st.localStoreId!, opened: st.opened, run, newTab: d.newTab, kill: d.kill, close: d.close };
 }
