@@ -1,9 +1,11 @@
 /**
- * A replica whose received snapshot cannot be applied (its staged stream is lost) is damaged:
- * it serves nothing, its store reports it to PD (`StoreStats.damagedRegionIds`), and PD
- * replaces it. With only three stores there is nowhere else to put it, so PD removes it alone,
- * the store destroys it, and PD adds a new replica on the same store, which then catches up
- * and serves. Before, the region stayed short of a replica for good.
+ * A replica whose received snapshot cannot be applied (its staged stream is lost) serves
+ * nothing and asks its leader for a new snapshot, which the leader streams again: the same
+ * replica catches up and serves, PD replaces nothing (store snapshot-request.ts). Only when
+ * those requests run out (`requestsMax`; 0 here in the second test) is it damaged: its store
+ * reports it to PD (`StoreStats.damagedRegionIds`), and PD replaces it. With only three stores
+ * there is nowhere else to put it, so PD removes it alone, the store destroys it, and PD adds
+ * a new replica on the same store, which then catches up and serves.
  */
 import { describe, expect, it } from 'vitest';
 import { ForwardingEngine, MemoryEngine } from '@peerkv/storage';
@@ -36,19 +38,80 @@ class LosingStagingEngine extends ForwardingEngine {
   }
 }
 
-describe('a damaged replica (lost snapshot staging)', () => {
-  it('is reported to PD, removed, and replaced by a new replica on the same store that serves', async () => {
-    let losing: LosingStagingEngine | undefined;
-    const c = new PdCluster({
-      openEngine: async (name, cfs) => {
-        const engine = await MemoryEngine.open({ columnFamilies: cfs });
-        if (name !== 'node-c') return engine;
-        losing = new LosingStagingEngine(engine);
-        return losing;
-      },
-      store: { tickIntervalMs: 20, heartbeatIntervalTicks: 5, hibernateAfterTicks: 1_000_000, requestTimeoutMs: 3000 },
-      schedule: { maxStoreDownTimeMs: 5_000, operatorTimeoutMs: 20_000 },
-    });
+/** Reads every 50th of `n` keys on `store` itself (stale reads are local): how many hold their value. */
+type ClusterStore = Awaited<ReturnType<PdCluster['join']>>;
+
+async function keysHeld(store: ClusterStore, regionId: number, epoch: Parameters<ClusterStore['get']>[1], n: number): Promise<number> {
+  let count = 0;
+  for (let i = 0; i < n; i += 50) {
+    const r = await store.get(regionId, epoch, codec.text(`k${String(i).padStart(4, '0')}`), 'stale');
+    if (r.ok && r.value !== undefined && codec.fromText(r.value) === `v${i}`) count++;
+  }
+  return count;
+}
+
+/** Three stores to be (a, b, and c whose staging reads of `losing().regionId` come back missing while `lose` is set). */
+function cluster(snapshotTransfer: { requestIntervalMs?: number; requestsMax?: number }): PdCluster & { losing(): LosingStagingEngine } {
+  let losing: LosingStagingEngine | undefined;
+  const c = new PdCluster({
+    openEngine: async (name, cfs) => {
+      const engine = await MemoryEngine.open({ columnFamilies: cfs });
+      if (name !== 'node-c') return engine;
+      losing = new LosingStagingEngine(engine);
+      return losing;
+    },
+    store: { tickIntervalMs: 20, heartbeatIntervalTicks: 5, hibernateAfterTicks: 1_000_000, requestTimeoutMs: 3000, snapshotTransfer },
+    schedule: { maxStoreDownTimeMs: 5_000, operatorTimeoutMs: 20_000 },
+  });
+  return Object.assign(c, { losing: () => losing! });
+}
+
+describe('a replica whose snapshot staging was lost', () => {
+  it('asks its leader, which sends the snapshot again: the same replica catches up and serves, PD replaces nothing', async () => {
+    const c = cluster({ requestIntervalMs: 500 });
+    try {
+      const aStore = await c.bootstrap('node-a', { device: 'a' });
+      const bStore = await c.join('node-b', { device: 'b' });
+      const kv = new PeerKV({ pd: c, stores: c });
+      const n = 200;
+      await kv.batchPut(Array.from({ length: n }, (_, i) => ({ key: codec.text(`k${String(i).padStart(4, '0')}`), value: codec.text(`v${i}`) })));
+      const regionId = c.regions()[0].id;
+      const cStore = await c.join('node-c', { device: 'c' });
+      c.losing().regionId = regionId;
+
+      await until('the apply on store c failed', () => (cStore.status().snapshotTransfer?.appliesFailed ?? 0) >= 1, 30_000);
+      const damagedPeer = cStore.status().regions.find((r) => r.regionId === regionId)?.peerId;
+      expect(damagedPeer).toBeDefined();
+      // More is written while it is out; the staging works again from now on.
+      await kv.put(codec.text('k9999'), codec.text('late'));
+      c.losing().lose = false;
+
+      await until('store c applied a re-sent snapshot', () => {
+        const r = cStore.status().regions.find((x) => x.regionId === regionId);
+        return r !== undefined && !r.applyingSnapshot;
+      }, 60_000);
+      const st = cStore.status().snapshotTransfer!;
+      expect(st.requestsSent).toBeGreaterThanOrEqual(1);
+      expect(st.requestsAnswered).toBeGreaterThanOrEqual(1);
+      expect(st.applying).toEqual([]);
+      const served = [aStore, bStore].reduce((sum, s) => sum + (s.status().snapshotTransfer?.requestsServed ?? 0), 0);
+      expect(served).toBeGreaterThanOrEqual(1);
+      // The same replica, never reported, never replaced.
+      expect(cStore.status().regions.find((x) => x.regionId === regionId)!.peerId).toBe(damagedPeer);
+      expect(c.regions()[0].peers.find((p) => p.storeId === cStore.storeId)?.id).toBe(damagedPeer);
+
+      const region = c.regions()[0];
+      await until('store c holds every key', async () => (await keysHeld(cStore, regionId, region.epoch, n)) === n / 50, 30_000);
+      const late = await cStore.get(regionId, region.epoch, codec.text('k9999'), 'stale');
+      expect(late.ok && late.value !== undefined && codec.fromText(late.value)).toBe('late');
+      expect(c.regions()[0].peers.find((p) => p.storeId === cStore.storeId)?.id).toBe(damagedPeer);
+    } finally {
+      await c.close();
+    }
+  }, 120_000);
+
+  it('with no requests left (requestsMax 0) is reported to PD, removed, and replaced by a new replica on the same store that serves', async () => {
+    const c = cluster({ requestsMax: 0 });
     try {
       await c.bootstrap('node-a', { device: 'a' });
       await c.join('node-b', { device: 'b' });
@@ -58,15 +121,15 @@ describe('a damaged replica (lost snapshot staging)', () => {
       expect(c.regions()).toHaveLength(1);
       const regionId = c.regions()[0].id;
       const cStore = await c.join('node-c', { device: 'c' });
-      losing!.regionId = regionId;
+      c.losing().regionId = regionId;
       const peerOnC = (): number | undefined => c.regions()[0].peers.find((p) => p.storeId === cStore.storeId)?.id;
 
       // Its snapshot's staging is lost: the apply fails, the replica is damaged and reported.
       await until('the apply on store c failed', () => (cStore.status().snapshotTransfer?.appliesFailed ?? 0) >= 1, 30_000);
-      expect(losing!.lost).toBeGreaterThan(0);
+      expect(c.losing().lost).toBeGreaterThan(0);
       const damagedPeer = cStore.status().regions.find((r) => r.regionId === regionId)?.peerId;
       expect(damagedPeer).toBeDefined();
-      losing!.lose = false;
+      c.losing().lose = false;
 
       // PD removes it and adds a new one on store c (the only store without a replica).
       await until('a new replica on store c', () => {

@@ -88,6 +88,8 @@ export class Raft {
   termFirstIndex = 0;
   /** Payload bytes of entries appended by this leader and not yet committed+handed out. */
   uncommittedSizeBytes = 0;
+  /** As follower: the index a requested snapshot must reach (`requestSnapshot`); 0 when none is awaited. Not persisted. */
+  pendingRequestSnapshot = 0;
   readonly readOnly: ReadOnly;
   /** ReadIndex requests waiting for the first commit of this leader's term. */
   pendingReadIndexMessages: Message[] = [];
@@ -158,11 +160,49 @@ export class Raft {
     return this.cfg.witness;
   }
 
-  /** Whether this node may campaign: a voter with no snapshot pending, and not a witness. */
+  /**
+   * Whether this node may campaign: a voter with no snapshot pending, not a witness, and not
+   * waiting for a snapshot it requested (its state machine is missing what its log claims: as
+   * leader it could serve nothing and no one would send it the state).
+   */
   promotable(): boolean {
-    if (this.cfg.witness) return false;
+    if (this.cfg.witness || this.pendingRequestSnapshot !== 0) return false;
     const pr = this.trk.progress.get(this.id);
     return pr !== undefined && !pr.isLearner && this.raftLog.unstable.snapshot === undefined;
+  }
+
+  /**
+   * As a follower: ask for a snapshot at or above `requestIndex` (raft-rs `request_snapshot`).
+   * The application lost the state a snapshot it accepted carried (the log is intact, the
+   * state machine is not). Until one arrives this node appends nothing (entries would apply
+   * on top of missing state), does not campaign, and accepts a snapshot at or above
+   * `requestIndex` even if its log already covers that index. The request itself travels
+   * outside Raft (the application tells the leader, which calls `handleSnapshotRequest`).
+   * False (nothing changes) when leading or `requestIndex` is 0.
+   */
+  requestSnapshot(requestIndex: number): boolean {
+    if (this.state === 'leader' || requestIndex <= 0) return false;
+    this.pendingRequestSnapshot = requestIndex;
+    return true;
+  }
+
+  /**
+   * As leader: follower `from` asked for a snapshot at or above `requestIndex` (raft-rs
+   * `MsgAppendResponse.request_snapshot`). Its next send is a snapshot (the application
+   * checks its snapshot's index is at least `requestIndex`). False when not leading or `from`
+   * is not a follower; true (and nothing more) while a snapshot to it is already under way.
+   */
+  handleSnapshotRequest(from: NodeId, requestIndex: number): boolean {
+    if (this.state !== 'leader' || from === this.id || requestIndex <= 0) return false;
+    const pr = this.trk.progress.get(from);
+    if (!pr) return false;
+    if (pr.state === 'snapshot') return true;
+    // The request is news from the follower: it is alive even though it acks nothing.
+    pr.recentActive = true;
+    pr.becomeProbe();
+    pr.pendingRequestSnapshot = requestIndex;
+    this.sendAppend(from);
+    return true;
   }
 
   // ---------------------------------------------------------------- sending
@@ -204,6 +244,7 @@ export class Raft {
   maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
     const pr = this.trk.progress.get(to);
     if (!pr || pr.isPaused()) return false;
+    if (pr.pendingRequestSnapshot !== 0) return this.maybeSendSnapshot(to, pr);
     let prevTerm: number;
     let ents: Entry[];
     try {
@@ -978,6 +1019,9 @@ export class Raft {
 
   /** §5.3: append if the entry before the new ones matches; else reject with a hint. */
   private handleAppendEntries(m: Message): void {
+    // Waiting for a requested snapshot: entries would apply on top of state this node lacks.
+    // No answer either: the leader keeps probing, and the request reaches it outside Raft.
+    if (this.pendingRequestSnapshot !== 0) return;
     if (m.index < this.raftLog.committed) {
       // Everything up to committed already matches the leader (Log Matching): say so.
       this.send(makeMessage({ type: 'MsgAppResp', to: m.from, index: this.raftLog.committed }));
@@ -1017,9 +1061,14 @@ export class Raft {
     }
   }
 
-  /** Installs a snapshot from the leader. Returns false if it is stale or already covered. */
+  /**
+   * Installs a snapshot from the leader. Returns false if it is stale or already covered;
+   * while a requested snapshot is awaited, one at or above the requested index is installed
+   * even if the log covers it (the state machine does not), and one below it is stale.
+   */
   restore(s: Snapshot): boolean {
-    if (s.metadata.index <= this.raftLog.committed) return false;
+    const requested = this.pendingRequestSnapshot;
+    if (requested !== 0 ? s.metadata.index < requested : s.metadata.index <= this.raftLog.committed) return false;
     if (this.state !== 'follower') {
       // Only followers receive snapshots; being here means a bug elsewhere, but stepping
       // down keeps us safe.
@@ -1030,12 +1079,13 @@ export class Raft {
     const member = [cs.voters, cs.learners, cs.votersOutgoing].some((ids) => ids.includes(this.id));
     // A snapshot whose config does not include us cannot be meant for us.
     if (!member) return false;
-    if (this.raftLog.matchTerm(s.metadata.index, s.metadata.term)) {
+    if (requested === 0 && this.raftLog.matchTerm(s.metadata.index, s.metadata.term)) {
       // We already have the snapshot's last entry: just fast-forward the commit index.
       this.raftLog.commitTo(s.metadata.index);
       return false;
     }
     this.raftLog.restore(s);
+    this.pendingRequestSnapshot = 0;
     const restored = restore(cs, this.raftLog.lastIndex(), this.cfg.maxInflightMsgs);
     this.switchToConfig(restored.config, restored.progress);
     const pr = this.trk.progress.get(this.id)!;

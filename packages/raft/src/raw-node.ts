@@ -140,6 +140,30 @@ export class RawNode {
     this.raft.step(makeMessage({ type: 'MsgUnreachable', from: id }));
   }
 
+  /**
+   * As follower: the state a snapshot this node accepted carried was lost before it was
+   * applied; ask for a snapshot at or above `requestIndex` (raft-rs `request_snapshot`, see
+   * `Raft.requestSnapshot`). Call it on a node restarted from persisted state, so nothing
+   * unpersisted (entries, acks) outlives the loss. The application carries the request to
+   * the leader, which calls `handleSnapshotRequest`. False when leading.
+   */
+  requestSnapshot(requestIndex: number): boolean {
+    return this.raft.requestSnapshot(requestIndex);
+  }
+
+  /** Whether this follower waits for a snapshot it requested (`requestSnapshot`). */
+  awaitingRequestedSnapshot(): boolean {
+    return this.raft.pendingRequestSnapshot !== 0;
+  }
+
+  /**
+   * As leader: follower `from` asked for a snapshot at or above `requestIndex`; its next
+   * send is a snapshot. False when not leading or `from` is no follower.
+   */
+  handleSnapshotRequest(from: NodeId, requestIndex: number): boolean {
+    return this.raft.handleSnapshotRequest(from, requestIndex);
+  }
+
   /** A snapshot sent to `id` was applied (ok) or failed. */
   reportSnapshot(id: NodeId, ok: boolean): void {
     this.raft.step(makeMessage({ type: 'MsgSnapStatus', from: id, reject: !ok }));

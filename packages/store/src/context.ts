@@ -170,6 +170,16 @@ export class StoreContext {
     }, touched, this.mutations);
   }
 
+  /**
+   * Rebuilds `peer`'s Raft node from its persisted state, as a restart would: whatever the old
+   * node held only in memory (entries, acks, commit news not yet persisted) is forgotten.
+   * Only between rounds (no Ready outstanding).
+   */
+  restartRaft(peer: RegionPeer): void {
+    peer.raw = this.makeRaw(peer.peerId, peer.log, peer.applied, () => this.peersWithWork.add(peer));
+    this.peersWithWork.add(peer);
+  }
+
   addPeer(region: Region, peerId: number, log: RegionLog, dedup: DedupTable, applied: number): RegionPeer {
     const machine = this.witness ? new WitnessRegionMachine(region.id === PD_REGION_ID ? 'pd' : 'data') : this.dataMachine;
     // The node is made before its peer: a call into it before the peer exists has nothing to mark.

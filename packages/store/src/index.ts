@@ -10,6 +10,7 @@ export { DataRegionMachine, PdRegionMachine } from './region-machine.ts';
 export * from './keys.ts';
 export { DATA_MODEL_DEFAULT, DATA_MODEL_VERSIONS, MVCC_DATA_CFS, DataModelMismatchError, storedKeyRange, userKeyOf, type DataModelRecord, type StoredKeyRange } from './data-model.ts';
 export * from './snapshot.ts';
+export { isSnapshotFrameMessage } from './snapshot-frames.ts';
 export * from './store-key.ts';
 export * from './runtime-engine.ts';
 export { WRITE_TRACE_SAMPLES_MAX, WRITE_TRACE_SPANS, type WriteTraceSpan, type WriteTraceSummary, type ProposalTrace } from './write-trace.ts';

@@ -27,7 +27,7 @@ export interface LocalRouterOptions {
     outOfOrderDelayMs?: (from: number, to: number) => number;
   };
   /** True to lose one send (all its messages) from `from` to `to`. */
-  drop?: (from: number, to: number) => boolean;
+  drop?: (from: number, to: number, messages: readonly RegionMessage[]) => boolean;
   /**
    * True to deliver one send twice: the copy (a deep clone, as if decoded again) travels on
    * its own, outside the link's order, like a retransmission. Needs `delay` to arrive later.
@@ -97,7 +97,7 @@ export class LocalRouter {
           return;
         }
         const link = `${storeId}->${to}`;
-        if (this.cut.has(link) || this.o.drop?.(storeId, to)) {
+        if (this.cut.has(link) || this.o.drop?.(storeId, to, messages)) {
           this.dropped += messages.length;
           return;
         }

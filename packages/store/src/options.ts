@@ -222,6 +222,16 @@ export interface SnapshotTransferLimits {
   resendMs: number;
   /** Resends without progress before the sender reports the transfer failed. */
   resendsMax: number;
+  /**
+   * A replica whose accepted snapshot was lost before it was applied asks its leader for a new
+   * one this often, ms (not while a snapshot of the region is arriving).
+   */
+  requestIntervalMs: number;
+  /**
+   * Such requests before the replica gives up and reports itself damaged to PD, which
+   * replaces it (0: report at once, the leader is never asked).
+   */
+  requestsMax: number;
   /** Bytes of one incoming transfer held in memory until staged on disk (at least one chunk is always taken). */
   stagingBufferBytesMax: number;
   /** Staged stream bytes one write of a pending apply covers (whole chunks, at least one). */
@@ -265,6 +275,12 @@ export interface SnapshotTransferStatus {
   applyWrites: number;
   /** Regions applying now, with their progress (staged chunks applied of all). */
   applying: { regionId: number; index: number; chunksApplied: number; chunks: number; failed?: string }[];
+  /** Requests for a new snapshot this store's damaged replicas sent to their leaders (absent: none). */
+  requestsSent?: number;
+  /** Such requests this store's leaders answered by sending a snapshot (absent: none). */
+  requestsServed?: number;
+  /** Damaged replicas whose requested snapshot arrived (its apply then started; absent: none). */
+  requestsAnswered?: number;
 }
 
 /** Regions applying a snapshot that one `SnapshotProgress` lists at most. */

@@ -70,8 +70,9 @@ export class PdWorker {
       draining: this.ctx.draining,
     };
     // Replicas whose received snapshot cannot be applied (its staged stream is gone or corrupt)
-    // serve nothing until PD replaces them: report them (TiKV's damaged regions).
-    const damaged = [...this.ctx.peers.values()].filter((p) => !p.destroyed && p.applying?.failed !== undefined).map((p) => p.regionId);
+    // and whose requests for a new one ran out (snapshot-request.ts) serve nothing until PD
+    // replaces them: report them (TiKV's damaged regions).
+    const damaged = [...this.ctx.peers.values()].filter((p) => !p.destroyed && p.applying?.damaged === true).map((p) => p.regionId);
     if (damaged.length > 0) stats.damagedRegionIds = damaged.slice(0, DAMAGED_REGIONS_MAX);
     const heartbeats: RegionHeartbeat[] = [];
     const beat = ++this.beats;

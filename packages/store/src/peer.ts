@@ -121,8 +121,21 @@ export interface ApplyingSnapshot {
   data: Uint8Array;
   /** The apply running now (undefined before it starts, e.g. between the round's write and its start). */
   task: Promise<void> | undefined;
-  /** Why the apply cannot finish (staged stream gone or corrupt): the replica stays unserved. */
+  /**
+   * Why the apply cannot finish (staged stream gone or corrupt): the replica stays unserved
+   * until a new snapshot arrives (`request`) or PD replaces it (`damaged`).
+   */
   failed?: string;
+  /**
+   * Once failed: the replica's Raft node was restarted from its persisted state and asks its
+   * leader for a new snapshot (`SnapshotWorker.requestSnapshot`); it takes Readies again (Raft
+   * appends nothing meanwhile). `sent` requests so far, `timer` the next one.
+   */
+  request?: { sent: number; timer: unknown };
+  /** This snapshot answered such requests: how many were sent before it (the count goes on if it fails too). */
+  requestsSentBefore?: number;
+  /** The requests ran out: the store reports the replica to PD (`damagedRegionIds`), which replaces it. */
+  damaged?: boolean;
 }
 
 export function ok(): Result<void> {
@@ -199,6 +212,15 @@ export class RegionPeer {
   hostPd(host: PdHost, machine: RegionStateMachine): void {
     this.pd = host;
     this.machine = machine;
+  }
+
+  /**
+   * Whether the round takes this peer's Ready: not while a snapshot is being applied (TiKV's
+   * pending apply), again once that apply failed and its Raft node asks for a new snapshot.
+   */
+  get takesReady(): boolean {
+    if (this.destroyed) return false;
+    return this.applying === undefined || this.applying.request !== undefined;
   }
 
   /** Whether this peer holds region metadata (an uninitialized peer waits for a snapshot). */

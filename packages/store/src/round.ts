@@ -39,9 +39,12 @@ export class BatchRound {
     // Only the replicas given work since the last round (the work set), not every replica.
     for (const peer of this.ctx.takePeersWithWork()) {
       if (peer.destroyed) continue;
+      // A failed apply wakes its replica: it asks its leader for a new snapshot from here on.
+      this.snapshots.maybeRequestSnapshot(peer);
       // A replica applying a snapshot takes no Ready until the apply is done (TiKV's pending
-      // apply): it stays in the work set, so the round after the apply visits it.
-      if (peer.applying) {
+      // apply), or until it failed and asks for a new snapshot (snapshot-request.ts): it stays
+      // in the work set, so the round after the apply visits it.
+      if (!peer.takesReady) {
         this.ctx.peersWithWork.add(peer);
         continue;
       }
@@ -117,7 +120,7 @@ export class BatchRound {
       if (fx.removed) await this.loop.destroyPeer(peer);
     }
     // Every replica whose node changed since the round took the set is in it again (advance marks too).
-    for (const p of this.ctx.peersWithWork) if (!p.destroyed && !p.applying && p.raw.hasReady()) this.ctx.scheduleAgain();
+    for (const p of this.ctx.peersWithWork) if (p.takesReady && p.raw.hasReady()) this.ctx.scheduleAgain();
   }
 
   /**
@@ -127,7 +130,7 @@ export class BatchRound {
    */
   private verifyWorkSet(): void {
     for (const p of this.ctx.peers.values()) {
-      if (p.destroyed || p.applying || this.ctx.peersWithWork.has(p)) continue;
+      if (!p.takesReady || this.ctx.peersWithWork.has(p)) continue;
       if (p.raw.hasReady()) throw new Error(`store ${this.ctx.storeId}: region ${p.regionId}'s replica has a Ready but is not in the round's work set (a missed wakeup)`);
     }
   }

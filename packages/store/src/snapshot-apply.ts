@@ -48,6 +48,8 @@ export class SnapshotApplier {
     const a = peer.applying;
     if (!a || a.task) return;
     if (resumed) this.status.appliesResumed++;
+    // A failed apply of this region that asked for this snapshot is over.
+    for (const p of this.status.applying.filter((x) => x.regionId === peer.regionId)) this.forget(p);
     const progress: Progress = { regionId: peer.regionId, index: a.index, chunksApplied: 0, chunks: 0 };
     this.status.applying.push(progress);
     if (a.failed) {
@@ -166,6 +168,9 @@ export class SnapshotApplier {
     if (peer.applying) peer.applying.failed = reason;
     progress.failed = reason;
     this.status.appliesFailed++;
+    // The next round asks the leader for a new snapshot (snapshot-request.ts).
+    this.ctx.wake(peer.regionId);
+    this.ctx.schedule();
   }
 
   private forget(progress: Progress): void {

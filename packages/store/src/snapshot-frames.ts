@@ -52,9 +52,16 @@ export type SnapshotFrame =
   /** Receiver → sender: the transfer is refused or dropped; nothing of it is installed. */
   | { kind: 'reject'; id: SnapshotId; reason: SnapshotRefusal }
   /** Sender → receiver: the sender gave up (or a newer snapshot replaced it): drop what arrived. */
-  | { kind: 'abort'; id: SnapshotId };
+  | { kind: 'abort'; id: SnapshotId }
+  /**
+   * A replica → its leader: the snapshot `id` it accepted at `index` was lost before it was
+   * applied (its staged stream gone or corrupt; `id` all zero when even that is unknown); send
+   * one at or above `index` (raft-rs `request_snapshot`; the leader calls
+   * `RawNode.handleSnapshotRequest`).
+   */
+  | { kind: 'request'; id: SnapshotId; index: number };
 
-const KINDS = ['chunk', 'ack', 'reject', 'abort'] as const;
+const KINDS = ['chunk', 'ack', 'reject', 'abort', 'request'] as const;
 
 /** The Raft message type that carries snapshot frames (see the module header). */
 export const SNAPSHOT_FRAME_CARRIER = 'MsgSnapStatus' as const;
@@ -78,6 +85,9 @@ export function encodeSnapshotFrame(f: SnapshotFrame): Uint8Array {
       w.varUint(SNAPSHOT_REFUSALS.indexOf(f.reason));
       break;
     case 'abort':
+      break;
+    case 'request':
+      w.varUint(f.index);
       break;
   }
   return w.finish();
@@ -106,6 +116,9 @@ export function decodeSnapshotFrame(bytes: Uint8Array): SnapshotFrame {
       }
       case 'abort':
         f = { kind, id };
+        break;
+      case 'request':
+        f = { kind, id, index: r.varUint() };
         break;
     }
     r.end('snapshot frame');

@@ -278,6 +278,12 @@ export class SnapshotReceiver {
     return true;
   }
 
+  /** Whether a snapshot of `regionId` is arriving (or accepted and not yet installed). */
+  isReceiving(regionId: number): boolean {
+    for (const r of this.byKey.values()) if (r.msg.regionId === regionId) return true;
+    return false;
+  }
+
   /** A store went away: what it was sending will not be completed. */
   onStoreDown(storeId: number): void {
     for (const r of [...this.byKey.values()]) if (r.state === 'receiving' && r.fromStoreId === storeId) this.fail(r, 'Timeout', false);

@@ -34,6 +34,8 @@ import {
   SNAPSHOT_RECEIVE_TIMEOUT_MS,
   SNAPSHOT_RESEND_MS,
   SNAPSHOT_RESENDS_MAX,
+  SNAPSHOT_REQUEST_INTERVAL_MS,
+  SNAPSHOT_REQUESTS_MAX,
   SNAPSHOTS_RECEIVING_MAX,
   SNAPSHOTS_SENDING_MAX,
   SNAPSHOT_STAGING_BUFFER_BYTES_MAX,
@@ -47,6 +49,7 @@ import {
 import { SnapshotApplier } from './snapshot-apply.ts';
 import { decodeSnapshotFrame, type SnapshotFrame } from './snapshot-frames.ts';
 import { SnapshotReceiver } from './snapshot-receive.ts';
+import { SnapshotRequests } from './snapshot-request.ts';
 import { SnapshotSend, memorySource, viewSource, type SnapshotSource } from './snapshot-send.ts';
 import { SnapshotStaging, dropOrphanedStaging, encodePendingApply, pendingApplyHeader, stageDropStaged } from './snapshot-stage.ts';
 
@@ -61,6 +64,8 @@ export function snapshotTransferLimits(o: Partial<SnapshotTransferLimits>): Snap
     receiveTimeoutMs: o.receiveTimeoutMs ?? SNAPSHOT_RECEIVE_TIMEOUT_MS,
     resendMs: o.resendMs ?? SNAPSHOT_RESEND_MS,
     resendsMax: o.resendsMax ?? SNAPSHOT_RESENDS_MAX,
+    requestIntervalMs: o.requestIntervalMs ?? SNAPSHOT_REQUEST_INTERVAL_MS,
+    requestsMax: Math.max(0, o.requestsMax ?? SNAPSHOT_REQUESTS_MAX),
     stagingBufferBytesMax: Math.max(1, o.stagingBufferBytesMax ?? SNAPSHOT_STAGING_BUFFER_BYTES_MAX),
     applyBatchBytesMax: Math.max(1, o.applyBatchBytesMax ?? SNAPSHOT_APPLY_BATCH_BYTES_MAX),
   };
@@ -102,6 +107,7 @@ export class SnapshotWorker {
   private readonly receiver: SnapshotReceiver;
   private readonly staging: SnapshotStaging;
   private readonly applier: SnapshotApplier;
+  private readonly requests: SnapshotRequests;
   /** Outgoing transfers by snapshot id, and the newest one per (region, target peer). */
   private readonly sending = new Map<string, SnapshotSend>();
   private readonly sendingByTarget = new Map<string, SnapshotSend>();
@@ -112,6 +118,20 @@ export class SnapshotWorker {
     ctx.snapshotTransfer = this.status;
     this.staging = new SnapshotStaging(ctx.engine, { durability: ctx.opts.durability });
     this.applier = new SnapshotApplier(ctx, this.staging, this.status, this.limits);
+    this.requests = new SnapshotRequests({
+      limits: this.limits,
+      status: this.status,
+      timers: ctx.timers,
+      peer: (regionId) => ctx.peers.get(regionId),
+      restartRaft: (peer) => ctx.restartRaft(peer),
+      receiving: (regionId) => this.receiver.isReceiving(regionId),
+      send: (to, rm) => this.send(to, rm),
+      wake: (regionId) => {
+        ctx.wake(regionId);
+        ctx.schedule();
+      },
+      stopped: () => ctx.closed || ctx.fatal !== undefined,
+    });
     this.receiver = new SnapshotReceiver({
       limits: this.limits,
       status: this.status,
@@ -305,6 +325,10 @@ export class SnapshotWorker {
       this.status.undecodable++;
       return;
     }
+    if (f.kind === 'request') {
+      this.requests.onRequest(fromStoreId, rm, f.index);
+      return;
+    }
     if (f.kind === 'chunk' || f.kind === 'abort') {
       this.receiver.onFrame(fromStoreId, rm, f);
       return;
@@ -365,7 +389,10 @@ export class SnapshotWorker {
 
   /** The round's part of a pending apply (see `stageSnapshotInstall`). */
   private stagePendingApply(batch: RaftWriteBatch, peer: RegionPeer, snap: Snapshot, h: SnapshotHeader): void {
-    batch.stageSnapshot(peer.regionId, snap);
+    // A replica whose earlier apply failed asked for this one (at or above the lost one's index): its failure is over.
+    const requested = peer.applying?.request !== undefined;
+    const requestsSent = this.requests.end(peer, true);
+    batch.stageSnapshot(peer.regionId, snap, { requested });
     const kv = batch.kv;
     this.stageClearRange(kv, peer, h.region);
     peer.dedup = new DedupTable();
@@ -374,7 +401,7 @@ export class SnapshotWorker {
     kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'applying'));
     kv.put(META_CF, pendingApplyKey(peer.regionId), encodePendingApply(pending));
     peer.applied = snap.metadata.index;
-    peer.applying = { ...pending, task: undefined };
+    peer.applying = { ...pending, task: undefined, ...(requested ? { requestsSentBefore: requestsSent } : {}) };
     this.status.appliesStarted++;
   }
 
@@ -391,13 +418,23 @@ export class SnapshotWorker {
     for (const p of region.peers) this.ctx.peerStores.set(p.id, p.storeId);
   }
 
-  /** Starts the apply of a snapshot whose `applying` state the round's write made durable. */
+  /** Starts the apply of a snapshot whose `applying` state the round's write made durable (not one that failed). */
   startApply(peer: RegionPeer): void {
-    this.applier.start(peer, false);
+    if (peer.applying?.failed === undefined) this.applier.start(peer, false);
   }
 
-  /** `peer` is being destroyed: waits until its apply (if any) stopped writing. */
+  /**
+   * In a round, before `peer`'s Ready is looked at: a replica whose apply failed (the failure
+   * woke it) asks its leader for a new snapshot (snapshot-request.ts) and takes Readies again.
+   */
+  maybeRequestSnapshot(peer: RegionPeer): void {
+    const a = peer.applying;
+    if (!peer.destroyed && a?.failed !== undefined && !a.request && !a.damaged) this.requests.begin(peer);
+  }
+
+  /** `peer` is being destroyed: waits until its apply (if any) stopped writing, and stops its requests. */
   stopApply(peer: RegionPeer): Promise<void> {
+    this.requests.end(peer, false);
     return this.applier.onDestroy(peer);
   }
 

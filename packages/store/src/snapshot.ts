@@ -65,6 +65,15 @@ export const SNAPSHOT_RECEIVE_TIMEOUT_MS = 10_000;
 export const SNAPSHOT_RESEND_MS = 500;
 /** Default resends without progress before a sender gives up and reports the failure to Raft. */
 export const SNAPSHOT_RESENDS_MAX = 6;
+/**
+ * Default time between a damaged replica's requests for a new snapshot (its accepted one was
+ * lost before it was applied), ms. Above the sender's whole give-up time
+ * (`SNAPSHOT_RESEND_MS × SNAPSHOT_RESENDS_MAX`), so a request does not race a transfer that is
+ * still trying; not counted while a snapshot of the region is arriving.
+ */
+export const SNAPSHOT_REQUEST_INTERVAL_MS = 4_000;
+/** Default requests a damaged replica sends before it gives up and reports itself to PD, which replaces it. */
+export const SNAPSHOT_REQUESTS_MAX = 8;
 /** Largest snapshot header (format 3 `data`), bytes. */
 export const SNAPSHOT_HEADER_BYTES_MAX = 64 * 1024;
 

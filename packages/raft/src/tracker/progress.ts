@@ -16,6 +16,13 @@ export class Progress {
   state: ProgressState = 'probe';
   /** In `snapshot` state: the index of the snapshot being sent. */
   pendingSnapshot = 0;
+  /**
+   * The follower asked for a snapshot at or above this index (raft-rs
+   * `pending_request_snapshot`): its log is fine but its state machine is not (a staged
+   * snapshot it accepted was lost before it was applied). The next send is a snapshot, not
+   * entries. 0: none asked.
+   */
+  pendingRequestSnapshot = 0;
   /** Heard from in the current election timeout (for CheckQuorum). */
   recentActive = false;
   /** In `probe` state: a probe was sent this heartbeat interval; wait. */
@@ -32,6 +39,7 @@ export class Progress {
   private resetState(state: ProgressState): void {
     this.msgAppFlowPaused = false;
     this.pendingSnapshot = 0;
+    this.pendingRequestSnapshot = 0;
     this.state = state;
     this.inflights.reset();
   }

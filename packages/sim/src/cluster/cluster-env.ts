@@ -8,8 +8,9 @@
  */
 import { ENGINE_LABEL, WITNESS_LABEL } from '@peerkv/pd';
 import { SeededRng } from '@peerkv/raft';
-import { PD_REGION_ID, type ApplyObserver, type Store } from '@peerkv/store';
-import { MemoryDisk, MemoryEngine, type CrashReport, type MemoryDiskStats } from '@peerkv/storage';
+import { META_CF, PD_REGION_ID, STAGED_PREFIX_START, isSnapshotFrameMessage, type ApplyObserver, type Store } from '@peerkv/store';
+import { ForwardingEngine, MemoryDisk, MemoryEngine, type CrashReport, type MemoryDiskStats } from '@peerkv/storage';
+import type { RegionMessage } from '@peerkv/transport';
 import { PdCluster } from 'peerkv';
 import type { ClusterSimOptions } from './options.ts';
 import { VirtualPdClient } from './virtual-pd-client.ts';
@@ -84,6 +85,47 @@ export interface CrashStats {
   unsyncedLost: number;
 }
 
+/** Snapshot faults injected (`netSnapshotDropRate`, `stagedChunkLossChance`). */
+export interface SnapshotFaultStats {
+  /** Sends of snapshot traffic lost besides `netDropRate`. */
+  snapshotSendsDropped: number;
+  /** Staged chunks a pending apply found gone. */
+  stagedChunksLost: number;
+}
+
+/** Whether a send carries snapshot traffic: a MsgSnap header or a snapshot frame. */
+function carriesSnapshot(messages: readonly RegionMessage[]): boolean {
+  return messages.some((rm) => rm.message.type === 'MsgSnap' || isSnapshotFrameMessage(rm));
+}
+
+/**
+ * A store's engine whose reads of a data region's staged snapshot chunks (meta cf, key
+ * `n` + region id + ...) come back missing with probability `chance`, as if the staging was
+ * lost after the transfer completed. PD's region is spared (its snapshot is read back inside
+ * the round, where a loss stops the store: a different fault).
+ */
+class StagedChunkLosingEngine extends ForwardingEngine {
+  constructor(
+    inner: MemoryEngine,
+    private readonly chance: number,
+    private readonly rng: SeededRng,
+    private readonly stats: SnapshotFaultStats,
+  ) {
+    super(inner);
+  }
+
+  override get(cf: string, key: Uint8Array): Promise<Uint8Array | undefined> {
+    if (cf === META_CF && key.length >= 9 && key[0] === STAGED_PREFIX_START[0]) {
+      const regionId = Number(new DataView(key.buffer, key.byteOffset).getBigUint64(1));
+      if (regionId !== PD_REGION_ID && this.rng.nextFloat() < this.chance) {
+        this.stats.stagedChunksLost++;
+        return Promise.resolve(undefined);
+      }
+    }
+    return this.inner.get(cf, key);
+  }
+}
+
 /** The cluster under test plus its devices. */
 export class ClusterEnv {
   readonly sched: VirtualScheduler;
@@ -102,6 +144,7 @@ export class ClusterEnv {
   /** Store objects that crashed: nothing they answer after the crash reaches a client. */
   private readonly crashedStores = new WeakSet<Store>();
   readonly crashStats: CrashStats = { crashes: 0, powerCuts: 0, tornWrites: 0, inFlightLost: 0, inFlightLanded: 0, unsyncedLost: 0 };
+  readonly snapshotFaults: SnapshotFaultStats = { snapshotSendsDropped: 0, stagedChunksLost: 0 };
   /** The skew of each store's clock, ms, by store id (only stores that started). */
   readonly clockSkews = new Map<number, number>();
   private partitioned = false;
@@ -115,6 +158,8 @@ export class ClusterEnv {
     const sched = this.sched;
     this.startMs = sched.now();
     const net = new SeededRng(o.seed ^ 0x6e657477);
+    // Its own stream, so the other network faults draw as they did before it existed.
+    const snapNet = new SeededRng(o.seed ^ 0x736e6170);
     const [dMin, dMax] = o.netDelayMs;
     const [lMin, lMax] = o.netLongDelayMs;
     const env = this;
@@ -134,7 +179,7 @@ export class ClusterEnv {
       logGcKeepEntries: 8,
       // Tiny chunks and a small window: the simulator's small regions still travel as many
       // chunks, through loss, duplication and reordering.
-      snapshotTransfer: { chunkBytesMax: 48, chunksInflightMax: 3, resendMs: 150, resendsMax: 8, receiveTimeoutMs: 2_000 },
+      snapshotTransfer: { chunkBytesMax: 48, chunksInflightMax: 3, resendMs: 150, resendsMax: 8, receiveTimeoutMs: 2_000, requestIntervalMs: o.snapshotRequestIntervalMs },
       durability: o.durability,
       ...(o.safeTsIntervalMs !== undefined ? { safeTsIntervalMs: o.safeTsIntervalMs } : {}),
       ...(o.storeGcIntervalMs !== undefined ? { gcIntervalMs: o.storeGcIntervalMs } : {}),
@@ -152,7 +197,9 @@ export class ClusterEnv {
         const engine = await MemoryEngine.open({ columnFamilies: cfs, disk });
         this.engines.set(name, engine);
         if (o.mutations.diskWriteFailure && name === FAULTY_DISK_DEVICE) this.failOneWrite(engine);
-        return engine;
+        if (o.stagedChunkLossChance <= 0) return engine;
+        const rng = new SeededRng(nameSeed(o.seed, 0x73746167, `${name}#${disk.stats.crashes}`));
+        return new StagedChunkLosingEngine(engine, o.stagedChunkLossChance, rng, this.snapshotFaults);
       },
       store: storeOptions,
       // Each store's clock is the virtual clock plus its own skew (a restart keeps it).
@@ -173,7 +220,12 @@ export class ClusterEnv {
           // A packet on another path: usually as fast as the rest, sometimes much later.
           outOfOrderDelayMs: () => (net.nextFloat() < o.netLongDelayShare ? lMin + net.nextInt(lMax - lMin + 1) : dMin + net.nextInt(dMax - dMin + 1)),
         },
-        drop: () => net.nextFloat() < o.netDropRate,
+        drop: (_from, _to, messages) => {
+          if (net.nextFloat() < o.netDropRate) return true;
+          if (o.netSnapshotDropRate <= 0 || !carriesSnapshot(messages) || snapNet.nextFloat() >= o.netSnapshotDropRate) return false;
+          this.snapshotFaults.snapshotSendsDropped++;
+          return true;
+        },
         duplicate: () => net.nextFloat() < o.netDuplicateRate,
         reorder: () => net.nextFloat() < o.netReorderRate,
       },

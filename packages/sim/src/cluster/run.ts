@@ -76,6 +76,9 @@ export interface FaultCounts {
   slowDiskWrites: number;
   /** Stores whose clock was skewed (of those that ran). */
   skewedStores: number;
+  /** Sends of snapshot traffic lost (`netSnapshotDropRate`), and staged chunks a pending apply found gone. */
+  snapshotDrops: number;
+  stagedChunksLost: number;
 }
 
 /** The fault counts of `env` after a run. */
@@ -95,6 +98,8 @@ function faultCounts(env: ClusterEnv, nemesis: NemesisStats): FaultCounts {
     duplicates: env.pd.router.stats.duplicated,
     reorders: env.pd.router.stats.reordered,
     slowDiskWrites: env.diskStats().slowWrites,
+    snapshotDrops: env.snapshotFaults.snapshotSendsDropped,
+    stagedChunksLost: env.snapshotFaults.stagedChunksLost,
     skewedStores: [...env.clockSkews.values()].filter((s) => s !== 0).length,
   };
 }

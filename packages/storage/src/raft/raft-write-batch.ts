@@ -115,12 +115,14 @@ export class RaftWriteBatch {
 
   /**
    * Installs a snapshot received from the leader: the whole log is discarded and the log
-   * restarts after the snapshot index. Refuses a snapshot not newer than the current one.
+   * restarts after the snapshot index. Refuses a snapshot not newer than the current one,
+   * except, with `requested`, one at the current index: the replica lost the state the current
+   * one carried before applying it and asked for it again (Raft's `requestSnapshot`).
    */
-  stageSnapshot(regionId: number, snap: Snapshot): this {
+  stageSnapshot(regionId: number, snap: Snapshot, opts: { requested?: boolean } = {}): this {
     const s = this.stage(regionId);
     const current = s.meta.snapshot.metadata.index;
-    if (snap.metadata.index <= current) throw new RaftStorageError('Compacted', `region ${regionId}: snapshot ${snap.metadata.index} out of date (have ${current})`);
+    if (snap.metadata.index < current || (snap.metadata.index === current && !opts.requested)) throw new RaftStorageError('Compacted', `region ${regionId}: snapshot ${snap.metadata.index} out of date (have ${current})`);
     s.meta.snapshot = { data: snap.data, metadata: { ...snap.metadata, confState: cloneConfState(snap.metadata.confState) } };
     s.meta.terms.reset(snap.metadata.index, snap.metadata.term);
     s.change.snapshotInstalled = true;
