@@ -62,6 +62,9 @@ const BC_KEEPALIVE_INTERVAL_MS = 1000;
 
 const PROTOCOL = 'peerkv/bc/1';
 
+/** Sessions a store remembers having answered a hello from (`answerHello`), at most. */
+export const HELLO_ANSWERED_SESSIONS_MAX = 256;
+
 type BcKind = 'hello' | 'bye' | 'packet';
 
 interface BcMessage {
@@ -111,6 +114,8 @@ export class BroadcastChannelTransport extends LinkTransport {
   private readonly heartbeatIntervalMs: number;
   private readonly departureTimeoutMs: number;
   private readonly remotes = new Map<StoreId, Remote>();
+  /** Sessions of smaller ids whose hello this store answered, with when (`answerHello`), oldest first. */
+  private readonly helloAnswered = new Map<string, number>();
   /** The number the next link of this incarnation gets. */
   private nextLink = 0;
   private heartbeatTimer: TimerHandle | null = null;
@@ -224,8 +229,27 @@ export class BroadcastChannelTransport extends LinkTransport {
       this.count('unauthenticated'); // kept: the claim of a new incarnation is unauthenticated
       return null;
     }
-    if (!this.dials(storeId)) return null;
+    if (!this.dials(storeId)) {
+      this.answerHello(session);
+      return null;
+    }
     return this.remoteFor(storeId, session, undefined);
+  }
+
+  /**
+   * A hello from a smaller id this store has no link with: hello back at once, so that the
+   * dialler links now and not at this store's next periodic hello (up to `heartbeatIntervalMs`
+   * later; a store that started after the dialler's last hello would otherwise be unseen that
+   * long, longer than a short bootstrap probe). At most once per session and interval.
+   */
+  private answerHello(session: string): void {
+    const now = this.timers.now();
+    const last = this.helloAnswered.get(session);
+    if (last !== undefined && now - last < this.heartbeatIntervalMs) return;
+    this.helloAnswered.delete(session);
+    this.helloAnswered.set(session, now);
+    if (this.helloAnswered.size > HELLO_ANSWERED_SESSIONS_MAX) this.helloAnswered.delete(this.helloAnswered.keys().next().value as string);
+    this.post({ kind: 'hello' });
   }
 
   /**

@@ -45,6 +45,17 @@ describe('BroadcastChannelTransport', () => {
     expect(a.got.flatMap((x) => x.messages).map(seqOf)).toEqual(Array.from({ length: 300 }, (_, i) => i));
   });
 
+  it('links at once when the dialler (the smaller id) starts after the other store\'s last hello', async () => {
+    const timers = new ManualTimers();
+    const { Ctor } = fakeBus();
+    // Store 2 starts first: its hello reaches nobody. Store 1, the dialler, starts later; with
+    // no time passing, no periodic hello can help: store 2 must hello back to store 1's hello.
+    const b = await make(2, { Ctor, timers });
+    const a = await make(1, { Ctor, timers });
+    await until(() => a.t.peers().includes(2) && b.t.peers().includes(1));
+    expect(a.events).toContainEqual({ type: 'up', storeId: 2 });
+  });
+
   it('detects departure by silence and by bye', async () => {
     const timers = new ManualTimers();
     const { Ctor, mute } = fakeBus();
