@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import puppeteer, { type Browser } from 'puppeteer-core';
 
-/** The Firefox binary, or undefined when this machine has none (the Firefox specs then skip). */
+/** The Firefox binary, or undefined when this machine has none (the Firefox specs then fail: `launchFirefox`). */
 export function firefoxPath(): string | undefined {
   const fromEnv = process.env.PEERKV_FIREFOX;
   if (fromEnv) return fromEnv;
@@ -38,7 +38,7 @@ export const FIREFOX_PREFS: Record<string, unknown> = {
  */
 export function launchFirefox(o: { userDataDir?: string } = {}): Promise<Browser> {
   const executablePath = firefoxPath();
-  if (!executablePath) throw new Error('no Firefox: set PEERKV_FIREFOX or install firefox-esr');
+  if (!executablePath) throw new Error("no Firefox: the Firefox and cross-engine specs need Debian's firefox-esr (apt-get install -y firefox-esr; .ci/run installs it) or PEERKV_FIREFOX naming a Firefox binary");
   return puppeteer.launch({
     browser: 'firefox',
     executablePath,

@@ -18,7 +18,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { firefoxPath } from '../../firefox.ts';
 import { useNetServers } from '../browser/net-servers.ts';
 import { until } from '../until.ts';
 import { openEngineDevice, type Engine, type EngineDevice } from './engine-device.ts';
@@ -32,7 +31,6 @@ const KEYS_AFTER = 50;
 /** Longest wait for a survivor's first acknowledged write after the kill, ms. */
 const RESUME_MS_MAX = 60_000;
 
-test.skip(!firefoxPath(), 'no Firefox here (PEERKV_FIREFOX, /usr/bin/firefox-esr)');
 
 const servers = useNetServers();
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import type { Browser, Page } from 'puppeteer-core';
-import { firefoxPath, launchFirefox } from '../../firefox.ts';
+import { launchFirefox } from '../../firefox.ts';
 import { startVite, type ViteFixture } from '../browser/vite-server.ts';
 import { until } from '../until.ts';
 
@@ -21,7 +21,6 @@ const KEYS_EACH = 10;
 /** Acknowledged writes each remaining tab must see past the host's departure. */
 const ACKS_AFTER = 20;
 
-test.skip(!firefoxPath(), 'no Firefox here (PEERKV_FIREFOX, /usr/bin/firefox-esr)');
 
 let vite: ViteFixture;
 let profile: string;

@@ -12,9 +12,8 @@ import { bundleWorker, serveWorker, type WorkerServer } from '../../../packages/
 import { conformanceCases } from '../../../packages/storage/test/conformance/cases.ts';
 import { IDB_PLATFORM_CHECKS } from './idb-platform.ts';
 import { runStorageSuite, type SuitePage, type SuiteResult } from './run-suite.ts';
-import { firefoxPath, launchFirefox } from '../../firefox.ts';
+import { launchFirefox } from '../../firefox.ts';
 
-test.skip(!firefoxPath(), 'no Firefox here (PEERKV_FIREFOX, /usr/bin/firefox-esr)');
 
 let server: WorkerServer;
 let browser: Browser;
