@@ -58,13 +58,13 @@ describe('NetHost open', () => {
     const first = await timedOpen(cluster, 'store', listing, UNWAITED_PROBE_MS);
     expect((await first.host.status()).opened).toBe('bootstrapped');
     expect(first.ms).toBeLessThan(UNWAITED_PROBE_MS);
-    expect(await first.host.call({ op: 'put', key: t('k'), value: t('v') })).toMatchObject({ ok: true });
+    expect(await first.host.call({ kind: 'kv', request: { type: 'put', key: t('k'), value: t('v') } })).toMatchObject({ ok: true });
     await hosts.pop()!.close();
     // Reopened with no listing at all (and a probe it would have waited for): a restart.
     const again = await timedOpen(cluster, 'store', deps, UNWAITED_PROBE_MS);
     expect((await again.host.status()).opened).toBe('reopened');
     expect(again.ms).toBeLessThan(UNWAITED_PROBE_MS);
-    expect(await again.host.call({ op: 'get', key: t('k') })).toEqual({ ok: true, value: t('v') });
+    expect(await again.host.call({ kind: 'kv', request: { type: 'get', key: t('k') } })).toEqual({ ok: true, value: t('v') });
   }, 30_000);
 
   it('a new store probes in full when another store of the cluster has a database here, and joins it', async () => {

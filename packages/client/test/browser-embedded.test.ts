@@ -12,7 +12,7 @@ import { LocalCluster, PeerKV, codec } from '../src/index.ts';
 import type { KvPair } from '../src/index.ts';
 import type { ReplicaRead } from '../src/txn/routing.ts';
 import type { Store, StoreRequest } from '@peerkv/store';
-import { EmbeddedCluster, PendingCalls, TabWriter, unwrapReply, type KvRequest, type Reply, type TabMessage } from '../src/browser/index.ts';
+import { EmbeddedCluster, PendingCalls, TabWriter, unwrapReply, type TabRequest, type Reply, type TabMessage } from '../src/browser/index.ts';
 
 const t = codec.text;
 const s = codec.fromText;
@@ -34,7 +34,7 @@ function open(testHooks = true, dataModel?: 'raw' | 'mvcc', replicaRead?: Replic
   });
 }
 
-async function call<T>(c: EmbeddedCluster, req: KvRequest): Promise<T> {
+async function call<T>(c: EmbeddedCluster, req: TabRequest): Promise<T> {
   return unwrapReply<T>(await c.call(req));
 }
 
@@ -50,19 +50,19 @@ describe('EmbeddedCluster', () => {
     c = await open();
     expect(c.status().opened).toBe('bootstrapped');
     expect(c.status().stores.map((x) => x.database)).toEqual(['peerkv:unit:store-1', 'peerkv:unit:store-2', 'peerkv:unit:store-3']);
-    await call(c, { op: 'put', key: t('a'), value: t('1') });
-    await call(c, { op: 'batchPut', pairs: [{ key: t('b'), value: t('2') }, { key: t('c'), value: t('3') }, { key: t('d'), value: t('4') }] });
-    await call(c, { op: 'delete', key: t('b') });
-    await call(c, { op: 'batchDelete', keys: [t('d')] });
-    const got = await call<(Uint8Array | undefined)[]>(c, { op: 'batchGet', keys: [t('a'), t('b'), t('c')] });
+    await call(c, { kind: 'kv', request: { type: 'put', key: t('a'), value: t('1') } });
+    await call(c, { kind: 'kv', request: { type: 'batchPut', pairs: [{ key: t('b'), value: t('2') }, { key: t('c'), value: t('3') }, { key: t('d'), value: t('4') }] } });
+    await call(c, { kind: 'kv', request: { type: 'delete', key: t('b') } });
+    await call(c, { kind: 'kv', request: { type: 'batchDelete', keys: [t('d')] } });
+    const got = await call<(Uint8Array | undefined)[]>(c, { kind: 'kv', request: { type: 'batchGet', keys: [t('a'), t('b'), t('c')] } });
     expect(got.map((v) => (v ? s(v) : null))).toEqual(['1', null, '3']);
     await c.close();
     c = await open();
     expect(c.status().opened).toBe('reopened');
-    const pairs = await call<KvPair[]>(c, { op: 'scan', start: t('a') });
+    const pairs = await call<KvPair[]>(c, { kind: 'kv', request: { type: 'scan', start: t('a') } });
     expect(pairs.map((p) => `${s(p.key)}=${s(p.value)}`)).toEqual(['a=1', 'c=3']);
-    await call(c, { op: 'deleteRange', start: t('a'), end: t('b') });
-    expect(await call(c, { op: 'get', key: t('a') })).toBeUndefined();
+    await call(c, { kind: 'kv', request: { type: 'deleteRange', start: t('a'), end: t('b') } });
+    expect(await call(c, { kind: 'kv', request: { type: 'get', key: t('a') } })).toBeUndefined();
     const st = c.status();
     expect(st.requests.writes).toBe(1);
     expect(st.stores.every((x) => x.up && x.regions.length === 1)).toBe(true);
@@ -70,39 +70,39 @@ describe('EmbeddedCluster', () => {
 
   it('refuses hooks unless enabled, and bad hook arguments with typed errors', async () => {
     c = await open(false);
-    const r = await c.call({ op: 'stopStore', storeId: 1 });
+    const r = await c.call({ kind: 'hook', request: { type: 'stopStore', storeId: 1 } });
     expect(r).toMatchObject({ ok: false, error: { kind: 'HooksDisabled' } });
     await c.close();
     c = await open(true);
-    expect(await c.call({ op: 'stopStore', storeId: 9 })).toMatchObject({ ok: false, error: { kind: 'InvalidHook' } });
-    expect(await c.call({ op: 'startStore', storeId: 1 })).toMatchObject({ ok: false, error: { kind: 'InvalidHook' } });
-    expect(await c.call({ op: 'put', key: new Uint8Array(), value: t('x') })).toMatchObject({ ok: false, error: { kind: 'InvalidArgument' } });
+    expect(await c.call({ kind: 'hook', request: { type: 'stopStore', storeId: 9 } })).toMatchObject({ ok: false, error: { kind: 'InvalidHook' } });
+    expect(await c.call({ kind: 'hook', request: { type: 'startStore', storeId: 1 } })).toMatchObject({ ok: false, error: { kind: 'InvalidHook' } });
+    expect(await c.call({ kind: 'kv', request: { type: 'put', key: new Uint8Array(), value: t('x') } })).toMatchObject({ ok: false, error: { kind: 'InvalidArgument' } });
   });
 
   it('keeps writing with the leader store stopped, and the store catches up after a restart', async () => {
     c = await open();
     const leaderOf = (x: EmbeddedCluster) => x.status().stores.find((st) => st.regions.some((r) => r.role === 'leader'))!.storeId;
     const leader = leaderOf(c);
-    await call(c, { op: 'stopStore', storeId: leader });
-    await call(c, { op: 'put', key: t('k'), value: t('v') });
-    await call(c, { op: 'startStore', storeId: leader });
-    await call(c, { op: 'put', key: t('k2'), value: t('v2') });
+    await call(c, { kind: 'hook', request: { type: 'stopStore', storeId: leader } });
+    await call(c, { kind: 'kv', request: { type: 'put', key: t('k'), value: t('v') } });
+    await call(c, { kind: 'hook', request: { type: 'startStore', storeId: leader } });
+    await call(c, { kind: 'kv', request: { type: 'put', key: t('k2'), value: t('v2') } });
     await expect.poll(() => new Set(c!.status().stores.map((x) => x.regions[0]?.applied)).size, { timeout: 5000 }).toBe(1);
   });
 
   it('writes on the majority during a partition, converges after heal, and splits', async () => {
     c = await open();
-    await call(c, { op: 'partitionStore', storeId: 1 });
+    await call(c, { kind: 'hook', request: { type: 'partitionStore', storeId: 1 } });
     expect(c.status().stores[0].partitioned).toBe(true);
-    await call(c, { op: 'put', key: t('p'), value: t('1') });
-    await call(c, { op: 'heal' });
-    await call(c, { op: 'put', key: t('q'), value: t('2') });
+    await call(c, { kind: 'kv', request: { type: 'put', key: t('p'), value: t('1') } });
+    await call(c, { kind: 'hook', request: { type: 'heal' } });
+    await call(c, { kind: 'kv', request: { type: 'put', key: t('q'), value: t('2') } });
     await expect.poll(() => new Set(c!.status().stores.map((x) => x.regions[0]?.applied)).size, { timeout: 5000 }).toBe(1);
     const before = c.status().stores[0].regions[0].regionId;
-    const { newRegionId } = await call<{ newRegionId: number }>(c, { op: 'splitRegion', splitKey: t('m') });
+    const { newRegionId } = await call<{ newRegionId: number }>(c, { kind: 'hook', request: { type: 'splitRegion', splitKey: t('m') } });
     expect(newRegionId).toBe(before + 1);
     await expect.poll(() => c!.status().stores.every((x) => x.regions.length === 2), { timeout: 5000 }).toBe(true);
-    const pairs = await call<KvPair[]>(c, { op: 'scan', start: t('a') });
+    const pairs = await call<KvPair[]>(c, { kind: 'kv', request: { type: 'scan', start: t('a') } });
     expect(pairs.map((p) => s(p.key))).toEqual(['p', 'q']);
   });
 });
@@ -118,30 +118,30 @@ describe('EmbeddedCluster stamped writes', () => {
   it('applies a resent stamp once, even on the next host after a reopen', async () => {
     c = await open();
     const stamp = (seq: number) => ({ clientId: 'tab-1', seq });
-    await call(c, { op: 'put', key: t('k'), value: t('a'), stamp: stamp(1) });
-    await call(c, { op: 'put', key: t('k'), value: t('b'), stamp: stamp(2) });
+    await call(c, { kind: 'kv', request: { type: 'put', key: t('k'), value: t('a'), stamp: stamp(1) } });
+    await call(c, { kind: 'kv', request: { type: 'put', key: t('k'), value: t('b'), stamp: stamp(2) } });
     // The first write's answer was lost; the tab sends it again, to a new host.
     await c.close();
     c = await open();
-    await call(c, { op: 'put', key: t('k'), value: t('a'), stamp: stamp(1) });
-    expect(s((await call<Uint8Array>(c, { op: 'get', key: t('k') })))).toBe('b');
+    await call(c, { kind: 'kv', request: { type: 'put', key: t('k'), value: t('a'), stamp: stamp(1) } });
+    expect(s((await call<Uint8Array>(c, { kind: 'kv', request: { type: 'get', key: t('k') } })))).toBe('b');
     // Without stamps the same resend would revert it (what PeerKV's own retries cannot see).
-    await call(c, { op: 'put', key: t('k'), value: t('a') });
-    expect(s((await call<Uint8Array>(c, { op: 'get', key: t('k') })))).toBe('a');
+    await call(c, { kind: 'kv', request: { type: 'put', key: t('k'), value: t('a') } });
+    expect(s((await call<Uint8Array>(c, { kind: 'kv', request: { type: 'get', key: t('k') } })))).toBe('a');
   });
 
   it('splits stamped batches and range deletes by region, and checks stamps and keys', async () => {
     c = await open();
-    await call(c, { op: 'splitRegion', splitKey: t('m') });
+    await call(c, { kind: 'hook', request: { type: 'splitRegion', splitKey: t('m') } });
     const stamp = (seq: number) => ({ clientId: 'tab-2', seq });
     const keys = ['a', 'f', 'm', 'q', 'z'];
-    await call(c, { op: 'batchPut', pairs: keys.map((k) => ({ key: t(k), value: t(k.toUpperCase()) })), stamp: stamp(1) });
-    await call(c, { op: 'deleteRange', start: t('e'), end: t('r'), stamp: stamp(2) });
-    await call(c, { op: 'batchDelete', keys: [t('z')], stamp: stamp(3) });
-    const pairs = await call<KvPair[]>(c, { op: 'scan', start: t('a') });
+    await call(c, { kind: 'kv', request: { type: 'batchPut', pairs: keys.map((k) => ({ key: t(k), value: t(k.toUpperCase()) })), stamp: stamp(1) } });
+    await call(c, { kind: 'kv', request: { type: 'deleteRange', start: t('e'), end: t('r'), stamp: stamp(2) } });
+    await call(c, { kind: 'kv', request: { type: 'batchDelete', keys: [t('z')], stamp: stamp(3) } });
+    const pairs = await call<KvPair[]>(c, { kind: 'kv', request: { type: 'scan', start: t('a') } });
     expect(pairs.map((p) => `${s(p.key)}=${s(p.value)}`)).toEqual(['a=A']);
-    expect(await c.call({ op: 'put', key: t('x'), value: t('1'), stamp: { clientId: '', seq: 1 } })).toMatchObject({ ok: false, error: { kind: 'InvalidArgument' } });
-    expect(await c.call({ op: 'put', key: new Uint8Array(), value: t('1'), stamp: stamp(4) })).toMatchObject({ ok: false, error: { kind: 'InvalidArgument' } });
+    expect(await c.call({ kind: 'kv', request: { type: 'put', key: t('x'), value: t('1'), stamp: { clientId: '', seq: 1 } } })).toMatchObject({ ok: false, error: { kind: 'InvalidArgument' } });
+    expect(await c.call({ kind: 'kv', request: { type: 'put', key: new Uint8Array(), value: t('1'), stamp: stamp(4) } })).toMatchObject({ ok: false, error: { kind: 'InvalidArgument' } });
   });
 });
 
@@ -150,7 +150,7 @@ describe('PendingCalls', () => {
     const sent: TabMessage[] = [];
     let now = 0;
     const p = new PendingCalls('me', (m) => sent.push(m), () => now);
-    const a = p.add({ op: 'get', key: t('a') }, undefined, 1000);
+    const a = p.add({ kind: 'kv', request: { type: 'get', key: t('a') } }, undefined, 1000);
     expect(sent).toEqual([]);
     p.resendTo('h1');
     p.resendTo('h1');
@@ -160,7 +160,7 @@ describe('PendingCalls', () => {
     p.settle(id, { ok: true, value: 7 });
     p.settle(id, { ok: true, value: 8 });
     expect(await a).toEqual({ ok: true, value: 7 });
-    const b = p.add({ op: 'status' }, 'h2', 1000);
+    const b = p.add({ kind: 'tab', request: { type: 'status' } }, 'h2', 1000);
     now = 1000;
     p.expire();
     const r: Reply = await b;
@@ -210,10 +210,10 @@ describe('TabWriter', () => {
 
 /** A read-modify-write as a tab runs it: read at a TSO start ts, then commit its writes. */
 async function increment(c: EmbeddedCluster, key: string): Promise<bigint> {
-  const startTs = await call<bigint>(c, { op: 'getTimestamp' });
-  const cur = await call<Uint8Array | undefined>(c, { op: 'snapshotGet', ts: startTs, key: t(key) });
+  const startTs = await call<bigint>(c, { kind: 'kv', request: { type: 'getTimestamp' } });
+  const cur = await call<Uint8Array | undefined>(c, { kind: 'kv', request: { type: 'snapshotGet', ts: startTs, key: t(key) } });
   const next = String(Number(cur ? s(cur) : '0') + 1);
-  const r = await call<{ commitTs: bigint }>(c, { op: 'commitTxn', startTs, mutations: [{ op: 'put', key: t(key), value: t(next) }] });
+  const r = await call<{ commitTs: bigint }>(c, { kind: 'kv', request: { type: 'commitTxn', startTs, mutations: [{ op: 'put', key: t(key), value: t(next) }] } });
   return r.commitTs;
 }
 
@@ -236,14 +236,14 @@ describe('EmbeddedCluster on the mvcc data model', () => {
     const c1 = await increment(c, 'n');
     const c2 = await increment(c, 'n');
     expect(c2).toBeGreaterThan(c1);
-    await call(c, { op: 'put', key: t('a'), value: t('1') });
-    await call(c, { op: 'batchPut', pairs: [{ key: t('b'), value: t('2') }, { key: t('c'), value: t('3') }] });
-    await call(c, { op: 'delete', key: t('b') });
+    await call(c, { kind: 'kv', request: { type: 'put', key: t('a'), value: t('1') } });
+    await call(c, { kind: 'kv', request: { type: 'batchPut', pairs: [{ key: t('b'), value: t('2') }, { key: t('c'), value: t('3') }] } });
+    await call(c, { kind: 'kv', request: { type: 'delete', key: t('b') } });
     await c.close();
     c = await open(true, 'mvcc');
     expect(c.status().opened).toBe('reopened');
     expect(c.status().stores.map((x) => x.storeId)).toEqual(ids);
-    const pairs = await call<KvPair[]>(c, { op: 'scan', start: t('a') });
+    const pairs = await call<KvPair[]>(c, { kind: 'kv', request: { type: 'scan', start: t('a') } });
     expect(pairs.map((p) => `${s(p.key)}=${s(p.value)}`)).toEqual(['a=1', 'c=3', 'n=2']);
     // Timestamps keep rising across the reopen (PD's TSO persisted its window).
     expect(await increment(c, 'n')).toBeGreaterThan(c2);
@@ -253,33 +253,33 @@ describe('EmbeddedCluster on the mvcc data model', () => {
     c = await open(true, 'mvcc');
     await increment(c, 'k');
     const leaderStore = c.status().stores.find((x) => x.regions.some((r) => r.regionId !== 1 && r.role === 'leader'))!.storeId;
-    await call(c, { op: 'stopStore', storeId: leaderStore });
+    await call(c, { kind: 'hook', request: { type: 'stopStore', storeId: leaderStore } });
     await increment(c, 'k');
-    await call(c, { op: 'startStore', storeId: leaderStore });
+    await call(c, { kind: 'hook', request: { type: 'startStore', storeId: leaderStore } });
     expect(c.status().stores.find((x) => x.storeId === leaderStore)!.up).toBe(true);
-    const { newRegionId } = await call<{ newRegionId: number }>(c, { op: 'splitRegion', splitKey: t('m') });
+    const { newRegionId } = await call<{ newRegionId: number }>(c, { kind: 'hook', request: { type: 'splitRegion', splitKey: t('m') } });
     expect(newRegionId).toBeGreaterThan(0);
     await increment(c, 'z');
-    const pairs = await call<KvPair[]>(c, { op: 'scan', start: t('a') });
+    const pairs = await call<KvPair[]>(c, { kind: 'kv', request: { type: 'scan', start: t('a') } });
     expect(pairs.map((p) => `${s(p.key)}=${s(p.value)}`)).toEqual(['k=2', 'z=1']);
     // The host store's own replica answers at its resolved ts once it has one.
     await expect
-      .poll(async () => (await c!.call({ op: 'staleScan', start: t('a') })).ok, { timeout: 10_000 })
+      .poll(async () => (await c!.call({ kind: 'kv', request: { type: 'staleScan', start: t('a') } })).ok, { timeout: 10_000 })
       .toBe(true);
   });
 
   it('serves reads from the replica replicaRead names: follower reads never from the leader, which only answers txnReadIndex', async () => {
     c = await open(true, 'mvcc', 'follower');
-    await call(c, { op: 'batchPut', pairs: [{ key: t('a'), value: t('1') }, { key: t('b'), value: t('2') }] });
+    await call(c, { kind: 'kv', request: { type: 'batchPut', pairs: [{ key: t('a'), value: t('1') }, { key: t('b'), value: t('2') }] } });
     const served = recordServed(c);
     const leader = dataLeaderOf(c);
-    await call(c, { op: 'put', key: t('a'), value: t('3') });
-    expect(s((await call<Uint8Array>(c, { op: 'get', key: t('a') })))).toBe('3');
-    const pairs = await call<KvPair[]>(c, { op: 'scan', start: t('a'), end: t('c') });
+    await call(c, { kind: 'kv', request: { type: 'put', key: t('a'), value: t('3') } });
+    expect(s((await call<Uint8Array>(c, { kind: 'kv', request: { type: 'get', key: t('a') } })))).toBe('3');
+    const pairs = await call<KvPair[]>(c, { kind: 'kv', request: { type: 'scan', start: t('a'), end: t('c') } });
     expect(pairs.map((p) => `${s(p.key)}=${s(p.value)}`)).toEqual(['a=3', 'b=2']);
     // A tab's transaction reads at its start ts the same way.
-    const startTs = await call<bigint>(c, { op: 'getTimestamp' });
-    expect(s((await call<Uint8Array>(c, { op: 'snapshotGet', ts: startTs, key: t('b') })))).toBe('2');
+    const startTs = await call<bigint>(c, { kind: 'kv', request: { type: 'getTimestamp' } });
+    expect(s((await call<Uint8Array>(c, { kind: 'kv', request: { type: 'snapshotGet', ts: startTs, key: t('b') } })))).toBe('2');
     const reads = served.filter((x) => x.type === 'txnReplicaGet' || x.type === 'txnReplicaScan');
     expect(reads.length).toBeGreaterThanOrEqual(3);
     expect(reads.every((x) => x.storeId !== leader)).toBe(true);
@@ -289,15 +289,15 @@ describe('EmbeddedCluster on the mvcc data model', () => {
 
   it('the default and leader read from the leader; closest reads from a replica; raw refuses a replica read, mvcc an unknown one', async () => {
     c = await open(true, 'mvcc');
-    await call(c, { op: 'put', key: t('a'), value: t('1') });
+    await call(c, { kind: 'kv', request: { type: 'put', key: t('a'), value: t('1') } });
     let served = recordServed(c);
-    expect(s((await call<Uint8Array>(c, { op: 'get', key: t('a') })))).toBe('1');
+    expect(s((await call<Uint8Array>(c, { kind: 'kv', request: { type: 'get', key: t('a') } })))).toBe('1');
     expect(served.filter((x) => x.type === 'txnGet').map((x) => x.storeId)).toEqual([dataLeaderOf(c)]);
     expect(served.some((x) => x.type === 'txnReplicaGet' || x.type === 'txnReadIndex')).toBe(false);
     await c.close();
     c = await open(true, 'mvcc', 'closest');
     served = recordServed(c);
-    expect(s((await call<Uint8Array>(c, { op: 'get', key: t('a') })))).toBe('1');
+    expect(s((await call<Uint8Array>(c, { kind: 'kv', request: { type: 'get', key: t('a') } })))).toBe('1');
     expect(served.filter((x) => x.type === 'txnReplicaGet')).toHaveLength(1);
     expect(served.some((x) => x.type === 'txnGet')).toBe(false);
     await c.close();
@@ -309,7 +309,7 @@ describe('EmbeddedCluster on the mvcc data model', () => {
 
   it('refuses to reopen a raw cluster as mvcc, naming both models', async () => {
     c = await open(true, 'raw');
-    await call(c, { op: 'put', key: t('a'), value: t('1') });
+    await call(c, { kind: 'kv', request: { type: 'put', key: t('a'), value: t('1') } });
     await c.close();
     c = undefined;
     await expect(open(true, 'mvcc')).rejects.toThrow(/raw|mvcc/);

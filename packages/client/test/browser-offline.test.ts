@@ -11,7 +11,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import type { MemoryDisk } from '@peerkv/storage';
 import { MemoryEngine } from '@peerkv/storage';
 import { codec, rangeDigest, type QueuedTxnRecord, type Transaction } from '../src/index.ts';
-import { BrowserKvError, BrowserPeerKV, EmbeddedCluster, IdbOfflineQueueStore, unwrapReply, type KvRequest } from '../src/browser/index.ts';
+import { BrowserKvError, BrowserPeerKV, EmbeddedCluster, IdbOfflineQueueStore, unwrapReply, type TabRequest } from '../src/browser/index.ts';
 import { FakeLocks, memoryWorkerApi, portWorker } from './browser-fakes.ts';
 import { until } from './until.ts';
 
@@ -146,44 +146,44 @@ describe('the host side of a queued commit (ops commitQueuedTxn, decideTxnAttemp
       requestTimeoutMs: 500,
       openEngine: (_name, cfs) => MemoryEngine.open({ columnFamilies: cfs }),
     });
-    const call = async <T>(req: KvRequest): Promise<T> => unwrapReply<T>(await c!.call(req));
-    const ts = (): Promise<bigint> => call<bigint>({ op: 'getTimestamp' });
-    await call({ op: 'put', key: t('x'), value: t('1') });
-    await call({ op: 'put', key: t('item/1'), value: t('a') });
+    const call = async <T>(req: TabRequest): Promise<T> => unwrapReply<T>(await c!.call(req));
+    const ts = (): Promise<bigint> => call<bigint>({ kind: 'kv', request: { type: 'getTimestamp' } });
+    await call({ kind: 'kv', request: { type: 'put', key: t('x'), value: t('1') } });
+    await call({ kind: 'kv', request: { type: 'put', key: t('item/1'), value: t('a') } });
     const readTs = await ts();
     const digest = await rangeDigest([{ key: t('item/1'), value: t('a') }]);
-    await call({ op: 'put', key: t('x'), value: t('2') });
+    await call({ kind: 'kv', request: { type: 'put', key: t('x'), value: t('2') } });
 
     // x changed after the read ts: refused, x named.
     const s1 = await ts();
-    const refused = await call({ op: 'commitQueuedTxn', startTs: s1, readTs, ranges: [], mutations: [{ op: 'lock', key: t('x') }, { op: 'put', key: t('y'), value: t('1') }] }).catch((e: unknown) => e);
+    const refused = await call({ kind: 'kv', request: { type: 'commitQueuedTxn', startTs: s1, readTs, ranges: [], mutations: [{ op: 'lock', key: t('x') }, { op: 'put', key: t('y'), value: t('1') }] } }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(BrowserKvError);
     expect((refused as BrowserKvError).kind).toBe('WriteConflict');
     expect((refused as BrowserKvError).keys?.map((k) => codec.fromText(k))).toEqual(['x']);
     // That attempt never commits: deciding it rolls it back.
-    expect(await call({ op: 'decideTxnAttempt', startTs: s1, primary: t('x') })).toEqual({});
+    expect(await call({ kind: 'kv', request: { type: 'decideTxnAttempt', startTs: s1, primary: t('x') } })).toEqual({});
 
     // The range is unchanged: commits; a new item makes it a conflict named by the range's start.
     const s2 = await ts();
-    const { commitTs } = await call<{ commitTs: bigint }>({ op: 'commitQueuedTxn', startTs: s2, readTs, ranges: [{ start: t('item/'), end: t('item0'), digest }], mutations: [{ op: 'put', key: t('count'), value: t('1') }] });
-    expect(await call({ op: 'decideTxnAttempt', startTs: s2, primary: t('count') })).toEqual({ committed: commitTs });
-    await call({ op: 'put', key: t('item/2'), value: t('b') });
+    const { commitTs } = await call<{ commitTs: bigint }>({ kind: 'kv', request: { type: 'commitQueuedTxn', startTs: s2, readTs, ranges: [{ start: t('item/'), end: t('item0'), digest }], mutations: [{ op: 'put', key: t('count'), value: t('1') }] } });
+    expect(await call({ kind: 'kv', request: { type: 'decideTxnAttempt', startTs: s2, primary: t('count') } })).toEqual({ committed: commitTs });
+    await call({ kind: 'kv', request: { type: 'put', key: t('item/2'), value: t('b') } });
     const s3 = await ts();
-    const ranged = await call({ op: 'commitQueuedTxn', startTs: s3, readTs, ranges: [{ start: t('item/'), end: t('item0'), digest }], mutations: [{ op: 'put', key: t('count2'), value: t('1') }] }).catch((e: unknown) => e);
+    const ranged = await call({ kind: 'kv', request: { type: 'commitQueuedTxn', startTs: s3, readTs, ranges: [{ start: t('item/'), end: t('item0'), digest }], mutations: [{ op: 'put', key: t('count2'), value: t('1') }] } }).catch((e: unknown) => e);
     expect((ranged as BrowserKvError).kind).toBe('WriteConflict');
     expect((ranged as BrowserKvError).keys?.map((k) => codec.fromText(k))).toEqual(['item/']);
-    expect(await call({ op: 'snapshotGet', ts: await ts(), key: t('count2') })).toBeUndefined();
+    expect(await call({ kind: 'kv', request: { type: 'snapshotGet', ts: await ts(), key: t('count2') } })).toBeUndefined();
 
     // Fields a tab may get wrong.
     const kindOf = async (req: unknown): Promise<string> => {
-      const r = await c!.call(req as KvRequest);
+      const r = await c!.call(req as TabRequest);
       return r.ok ? 'ok' : r.error.kind;
     };
     const s4 = await ts();
-    expect(await kindOf({ op: 'commitQueuedTxn', startTs: s4, readTs, ranges: [], mutations: [{ op: 'insert', key: t('a'), value: t('1') }] })).toBe('InvalidArgument');
-    expect(await kindOf({ op: 'commitQueuedTxn', startTs: s4, readTs: s4 + 1n, ranges: [], mutations: [{ op: 'put', key: t('a'), value: t('1') }] })).toBe('InvalidArgument');
-    expect(await kindOf({ op: 'commitQueuedTxn', startTs: s4, readTs, ranges: [{ start: t('a'), end: t('b'), digest: new Uint8Array(33) }], mutations: [{ op: 'put', key: t('a'), value: t('1') }] })).toBe('InvalidArgument');
-    expect(await kindOf({ op: 'commitQueuedTxn', startTs: s4, readTs, ranges: [], mutations: [] })).toBe('InvalidArgument');
-    expect(await kindOf({ op: 'decideTxnAttempt', startTs: 0n, primary: t('a') })).toBe('InvalidArgument');
+    expect(await kindOf({ kind: 'kv', request: { type: 'commitQueuedTxn', startTs: s4, readTs, ranges: [], mutations: [{ op: 'insert', key: t('a'), value: t('1') }] } })).toBe('InvalidArgument');
+    expect(await kindOf({ kind: 'kv', request: { type: 'commitQueuedTxn', startTs: s4, readTs: s4 + 1n, ranges: [], mutations: [{ op: 'put', key: t('a'), value: t('1') }] } })).toBe('InvalidArgument');
+    expect(await kindOf({ kind: 'kv', request: { type: 'commitQueuedTxn', startTs: s4, readTs, ranges: [{ start: t('a'), end: t('b'), digest: new Uint8Array(33) }], mutations: [{ op: 'put', key: t('a'), value: t('1') }] } })).toBe('InvalidArgument');
+    expect(await kindOf({ kind: 'kv', request: { type: 'commitQueuedTxn', startTs: s4, readTs, ranges: [], mutations: [] } })).toBe('InvalidArgument');
+    expect(await kindOf({ kind: 'kv', request: { type: 'decideTxnAttempt', startTs: 0n, primary: t('a') } })).toBe('InvalidArgument');
   }, 60_000);
 });

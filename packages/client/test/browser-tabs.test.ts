@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MemoryDisk } from '@peerkv/storage';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { codec, type Transaction } from '../src/index.ts';
-import { BrowserKvError, BrowserPeerKV, openBrowser, type KvRequest, type OpenBrowserOptions } from '../src/browser/index.ts';
+import { BrowserKvError, BrowserPeerKV, openBrowser, type TabRequest, type OpenBrowserOptions } from '../src/browser/index.ts';
 import type { WorkerOpenOptions } from '../src/browser/worker-api.ts';
 import type { TabSubscriptions } from '../src/browser/tab-subscribe.ts';
 import { FakeLocks, memoryWorkerApi, portWorker } from './browser-fakes.ts';
@@ -174,15 +174,15 @@ describe('BrowserPeerKV across tabs (embedded cluster)', () => {
   it('a write sent to a host that never answers is Undetermined, never a plain Timeout', async () => {
     let now = 0;
     const calls = new PendingCalls('tab-a', () => undefined, () => now);
-    const sentWrite = calls.add({ op: 'put', key: t('k'), value: t('v') }, 'host-1', 100);
-    const sentRead = calls.add({ op: 'get', key: t('k') }, 'host-1', 100);
-    const unsentWrite = calls.add({ op: 'put', key: t('k'), value: t('v') }, undefined, 100);
+    const sentWrite = calls.add({ kind: 'kv', request: { type: 'put', key: t('k'), value: t('v') } }, 'host-1', 100);
+    const sentRead = calls.add({ kind: 'kv', request: { type: 'get', key: t('k') } }, 'host-1', 100);
+    const unsentWrite = calls.add({ kind: 'kv', request: { type: 'put', key: t('k'), value: t('v') } }, undefined, 100);
     now = 200;
     calls.expire();
     expect(await sentWrite).toMatchObject({ ok: false, error: { kind: 'Undetermined' } });
     expect(await sentRead).toMatchObject({ ok: false, error: { kind: 'Timeout' } });
     expect(await unsentWrite).toMatchObject({ ok: false, error: { kind: 'Timeout' } });
-    const closing = calls.add({ op: 'delete', key: t('k') }, 'host-1', 100);
+    const closing = calls.add({ kind: 'kv', request: { type: 'delete', key: t('k') } }, 'host-1', 100);
     calls.failAll('Closed');
     expect(await closing).toMatchObject({ ok: false, error: { kind: 'Undetermined' } });
   });
@@ -190,10 +190,10 @@ describe('BrowserPeerKV across tabs (embedded cluster)', () => {
   it('a change resent to a new host that fails there is Undetermined (the first host may have applied it), unless the failure is definite', async () => {
     const now = 0;
     const calls = new PendingCalls('tab-a', () => undefined, () => now);
-    const commit: KvRequest = { op: 'commitTxn', startTs: 5n, mutations: [{ op: 'put', key: t('k'), value: t('v') }] };
+    const commit: TabRequest = { kind: 'kv', request: { type: 'commitTxn', startTs: 5n, mutations: [{ op: 'put', key: t('k'), value: t('v') }] } };
     const resent = calls.add(commit, 'host-1', 1000);
     const conflicted = calls.add(commit, 'host-1', 1000);
-    const read = calls.add({ op: 'get', key: t('k') }, 'host-1', 1000);
+    const read = calls.add({ kind: 'kv', request: { type: 'get', key: t('k') } }, 'host-1', 1000);
     const once = calls.add(commit, undefined, 1000);
     calls.resendTo('host-2');
     calls.settle(1, { ok: false, error: { kind: 'Unavailable', message: 'no region known for key' } });

@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { codec, type WatchEvent } from '../src/index.ts';
-import { BrowserKvError, BrowserPeerKV, unwrapReply, type KvRequest } from '../src/browser/index.ts';
+import { BrowserKvError, BrowserPeerKV, unwrapReply, type TabRequest } from '../src/browser/index.ts';
 import { FakeLocks, memoryTabs } from './browser-fakes.ts';
 import { until } from './until.ts';
 
@@ -85,20 +85,20 @@ describe('BrowserPeerKV.watch', () => {
     const locks = new FakeLocks();
     const a = open(locks);
     await a.put(t('k'), t('v'));
-    const call = (req: unknown) => (a as unknown as { request(r: KvRequest): Promise<unknown> }).request(req as KvRequest).then(
+    const call = (req: unknown) => (a as unknown as { request(r: TabRequest): Promise<unknown> }).request(req as TabRequest).then(
       () => 'ok',
       (e: BrowserKvError) => e.kind,
     );
-    expect(await call({ op: 'watchNext', watchId: 'nope' })).toBe('WatchGone');
-    expect(await call({ op: 'watchNext', watchId: 'nope', eventsMax: 0 })).toBe('InvalidArgument');
-    expect(await call({ op: 'watchNext', watchId: 'nope', waitMs: 60_000 })).toBe('InvalidArgument');
-    expect(await call({ op: 'watchOpen', start: 'w/' })).toBe('InvalidArgument');
-    expect(await call({ op: 'watchOpen', start: t('w/'), fromTs: 0n })).toBe('InvalidArgument');
-    expect(await call({ op: 'watchClose', watchId: 'nope' })).toBe('ok');
-    const opened = unwrapReply<{ watchId: string; fromTs: bigint }>({ ok: true, value: await (a as unknown as { request(r: KvRequest): Promise<unknown> }).request({ op: 'watchOpen', start: t('w/') }) });
+    expect(await call({ kind: 'tab', request: { type: 'watchNext', watchId: 'nope' } })).toBe('WatchGone');
+    expect(await call({ kind: 'tab', request: { type: 'watchNext', watchId: 'nope', eventsMax: 0 } })).toBe('InvalidArgument');
+    expect(await call({ kind: 'tab', request: { type: 'watchNext', watchId: 'nope', waitMs: 60_000 } })).toBe('InvalidArgument');
+    expect(await call({ kind: 'tab', request: { type: 'watchOpen', start: 'w/' } })).toBe('InvalidArgument');
+    expect(await call({ kind: 'tab', request: { type: 'watchOpen', start: t('w/'), fromTs: 0n } })).toBe('InvalidArgument');
+    expect(await call({ kind: 'tab', request: { type: 'watchClose', watchId: 'nope' } })).toBe('ok');
+    const opened = unwrapReply<{ watchId: string; fromTs: bigint }>({ ok: true, value: await (a as unknown as { request(r: TabRequest): Promise<unknown> }).request({ kind: 'tab', request: { type: 'watchOpen', start: t('w/') } }) });
     expect(typeof opened.watchId).toBe('string');
-    expect(await call({ op: 'watchClose', watchId: opened.watchId })).toBe('ok');
-    expect(await call({ op: 'watchNext', watchId: opened.watchId, waitMs: 0 })).toBe('WatchGone');
+    expect(await call({ kind: 'tab', request: { type: 'watchClose', watchId: opened.watchId } })).toBe('ok');
+    expect(await call({ kind: 'tab', request: { type: 'watchNext', watchId: opened.watchId, waitMs: 0 } })).toBe('WatchGone');
     const raw = new BrowserPeerKV({ cluster: 'watch-raw', embedded: true, dataModel: 'raw', locks, createWorker: fakeWorker });
     expect(() => raw.watch({ prefix: t('w/') })).toThrow(BrowserKvError);
     raw.close();

@@ -29,7 +29,7 @@ describe('NetHost', () => {
       const local = st.stores.find((s) => s.local)!;
       return local.regions.length >= 2 && local.regions.every((r) => r.peers.filter((p) => p.role === 'voter').length === 3);
     });
-    const r = await all[0].call({ op: 'put', key: t('k'), value: t('v') });
+    const r = await all[0].call({ kind: 'kv', request: { type: 'put', key: t('k'), value: t('v') } });
     expect(r.ok).toBe(true);
     // PD's view (stores with their addresses, regions with sizes) and the TSO, in status.
     await until('PD lists the three stores', async () => ((await all[0].status()).pd?.stores.length ?? 0) === 3);
@@ -41,7 +41,7 @@ describe('NetHost', () => {
     // A split asked of every host (the region's leader is local to one, remote to the others).
     const regionsBefore = st.pd!.regions.length;
     for (const [i, h] of all.entries()) {
-      const sp = await h.call({ op: 'splitRegion', splitKey: t(`m${i}`) });
+      const sp = await h.call({ kind: 'hook', request: { type: 'splitRegion', splitKey: t(`m${i}`) } });
       expect(sp, JSON.stringify(sp)).toMatchObject({ ok: true });
     }
     await until('PD sees the three new regions', async () => ((await all[0].status()).pd?.regions.length ?? 0) === regionsBefore + 3);
@@ -58,7 +58,7 @@ describe('NetHost', () => {
     expect(moved).toBeGreaterThan(0);
     expect(await leads(leader)).toBe(0);
     // The data is still there, served by the other stores.
-    const got = await all.find((h) => h !== leader)!.call({ op: 'get', key: t('k') });
+    const got = await all.find((h) => h !== leader)!.call({ kind: 'kv', request: { type: 'get', key: t('k') } });
     expect(got).toEqual({ ok: true, value: t('v') });
   }, 60_000);
 
@@ -69,7 +69,7 @@ describe('NetHost', () => {
     const h = await NetHost.open(options(cluster, 'solo', { bootstrapProbeMs: 100 }), deps);
     hosts.push(h);
     expect((await h.status()).opened).toBe('bootstrapped');
-    const r = await h.call({ op: 'partition', storeIds: [99] });
+    const r = await h.call({ kind: 'hook', request: { type: 'partition', storeIds: [99] } });
     expect(r).toMatchObject({ ok: false, error: { kind: 'HooksDisabled' } });
   }, 30_000);
 
@@ -77,15 +77,15 @@ describe('NetHost', () => {
     const cluster = `hooks-${Math.random().toString(36).slice(2)}`;
     const h = await NetHost.open(options(cluster, 'solo', { bootstrapProbeMs: 100, testHooks: true }), deps);
     hosts.push(h);
-    await h.call({ op: 'put', key: t('k'), value: t('1') });
+    await h.call({ kind: 'kv', request: { type: 'put', key: t('k'), value: t('1') } });
     const id = (await h.status()).localStoreId!;
-    expect(await h.call({ op: 'stopStore', storeId: id + 1 })).toMatchObject({ ok: false, error: { kind: 'InvalidHook' } });
-    expect(await h.call({ op: 'partition', storeIds: [id] })).toMatchObject({ ok: false, error: { kind: 'InvalidHook' } });
-    expect(await h.call({ op: 'stopStore', storeId: id })).toEqual({ ok: true, value: undefined });
-    expect(await h.call({ op: 'get', key: t('k') })).toMatchObject({ ok: false, error: { kind: 'Unavailable' } });
+    expect(await h.call({ kind: 'hook', request: { type: 'stopStore', storeId: id + 1 } })).toMatchObject({ ok: false, error: { kind: 'InvalidHook' } });
+    expect(await h.call({ kind: 'hook', request: { type: 'partition', storeIds: [id] } })).toMatchObject({ ok: false, error: { kind: 'InvalidHook' } });
+    expect(await h.call({ kind: 'hook', request: { type: 'stopStore', storeId: id } })).toEqual({ ok: true, value: undefined });
+    expect(await h.call({ kind: 'kv', request: { type: 'get', key: t('k') } })).toMatchObject({ ok: false, error: { kind: 'Unavailable' } });
     expect((await h.status()).stores.find((s) => s.local)?.up).toBe(false);
-    expect(await h.call({ op: 'startStore', storeId: id })).toEqual({ ok: true, value: undefined });
-    expect(await h.call({ op: 'get', key: t('k') })).toEqual({ ok: true, value: t('1') });
+    expect(await h.call({ kind: 'hook', request: { type: 'startStore', storeId: id } })).toEqual({ ok: true, value: undefined });
+    expect(await h.call({ kind: 'kv', request: { type: 'get', key: t('k') } })).toEqual({ ok: true, value: t('1') });
     const st = await h.status();
     expect({ id: st.localStoreId, opened: st.opened }).toEqual({ id, opened: 'reopened' });
   }, 30_000);

@@ -46,7 +46,7 @@ async function twoStores(cluster: string, keys: number): Promise<[NetHost, NetHo
     return local.regions.length >= 2 && local.regions.every((r) => r.peers.filter((p) => p.role === 'voter').length === 2);
   });
   for (let i = 0; i < keys; i++) {
-    const w = await a.call({ op: 'put', key: t(`k${i}`), value: t(`v${i}`) });
+    const w = await a.call({ kind: 'kv', request: { type: 'put', key: t(`k${i}`), value: t(`v${i}`) } });
     expect(w, JSON.stringify(w)).toMatchObject({ ok: true });
   }
   return [a, b];
@@ -74,24 +74,24 @@ describe('NetHost without a quorum', () => {
     });
     // A read needing the leader fails with a clear error, in bounded time.
     const r0 = performance.now();
-    const read = await b.call({ op: 'get', key: t('k0') });
+    const read = await b.call({ kind: 'kv', request: { type: 'get', key: t('k0') } });
     expect(read).toMatchObject({ ok: false, error: { kind: 'NoQuorum' } });
-    const write = await b.call({ op: 'put', key: t('lost'), value: t('x') });
+    const write = await b.call({ kind: 'kv', request: { type: 'put', key: t('lost'), value: t('x') } });
     expect(write).toMatchObject({ ok: false, error: { kind: 'NoQuorum' } });
     const failMs = Math.round(performance.now() - r0);
     expect(failMs).toBeLessThan(30_000);
     // Stale reads need no leader: B serves what it has.
-    expect(await b.call({ op: 'get', key: t('k0'), consistency: 'stale' })).toEqual({ ok: true, value: t('v0') });
+    expect(await b.call({ kind: 'kv', request: { type: 'get', key: t('k0'), consistency: 'stale' } })).toEqual({ ok: true, value: t('v0') });
 
     // A comes back: both serve writes and reads again within 30 s, every earlier write there.
     const back = performance.now();
     a = await open(cluster, 'a');
     for (const h of [a, b]) {
-      await until('writes succeed again', async () => (await h.call({ op: 'put', key: t('after'), value: t('1') })).ok, 30_000);
+      await until('writes succeed again', async () => (await h.call({ kind: 'kv', request: { type: 'put', key: t('after'), value: t('1') } })).ok, 30_000);
     }
     const recoveredMs = Math.round(performance.now() - back);
     for (const h of [a, b]) {
-      for (let i = 0; i < 5; i++) expect(await h.call({ op: 'get', key: t(`k${i}`) })).toEqual({ ok: true, value: t(`v${i}`) });
+      for (let i = 0; i < 5; i++) expect(await h.call({ kind: 'kv', request: { type: 'get', key: t(`k${i}`) } })).toEqual({ ok: true, value: t(`v${i}`) });
       await until('status says the quorum is back', async () => (await h.status()).quorum?.state === 'ok', 10_000);
     }
     console.log(`net-quorum: B reopened alone in ${Math.round(openMs)} ms; a read and a write failed NoQuorum in ${failMs} ms (${(read as { error: { message: string } }).error.message}); writes resumed on both ${recoveredMs} ms after A restarted`);
@@ -108,7 +108,7 @@ describe('NetHost without a quorum', () => {
     const st = await c.status();
     expect(st.opened).toBe('opening');
     expect(st.openRetry).toMatchObject({ attempts: 1, lastError: expect.stringContaining('JoinTimeout') });
-    expect(await c.call({ op: 'get', key: t('k0') })).toMatchObject({ ok: false, error: { kind: 'Unavailable', message: expect.stringContaining('the store did not open') } });
+    expect(await c.call({ kind: 'kv', request: { type: 'get', key: t('k0') } })).toMatchObject({ ok: false, error: { kind: 'Unavailable', message: expect.stringContaining('the store did not open') } });
     await until('C tried again', async () => ((await c.status()).openRetry?.attempts ?? 0) >= 2, 10_000);
 
     const back = performance.now();
@@ -116,8 +116,8 @@ describe('NetHost without a quorum', () => {
     await until('C joined', async () => (await c.status()).opened === 'joined', 60_000);
     const joinedMs = Math.round(performance.now() - back);
     expect((await c.status()).openRetry).toBeUndefined();
-    await until('C serves', async () => (await c.call({ op: 'get', key: t('k0') })).ok, 20_000);
-    expect(await c.call({ op: 'get', key: t('k0') })).toEqual({ ok: true, value: t('v0') });
+    await until('C serves', async () => (await c.call({ kind: 'kv', request: { type: 'get', key: t('k0') } })).ok, 20_000);
+    expect(await c.call({ kind: 'kv', request: { type: 'get', key: t('k0') } })).toEqual({ ok: true, value: t('v0') });
     console.log(`net-quorum: C joined ${joinedMs} ms after A restarted`);
   }, 120_000);
 });

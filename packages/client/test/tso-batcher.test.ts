@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryEngine } from '@peerkv/storage';
 import { systemClock } from '@peerkv/transport';
 import { PdCluster, PeerKV, PeerKVError } from '../src/index.ts';
-import { EmbeddedCluster, checkKvRequest, type Reply } from '../src/browser/index.ts';
+import { EmbeddedCluster, checkTabRequest, type Reply } from '../src/browser/index.ts';
 import { TSO_BATCH_MAX, TsoBatcher, type TsoBatch, type TsoSource } from '../src/tso-batcher.ts';
 
 /** A PD stand-in: answers after `delayMs`, counting requests and the counts asked for. */
@@ -208,7 +208,7 @@ describe('PeerKV.getTimestamp', () => {
 
 describe('getTimestamp from a tab', () => {
   it('is a checked op the host serves through its client', async () => {
-    expect(checkKvRequest({ op: 'getTimestamp' })).toEqual({ op: 'getTimestamp' });
+    expect(checkTabRequest({ kind: 'kv', request: { type: 'getTimestamp' } })).toEqual({ kind: 'kv', request: { type: 'getTimestamp' } });
     const c = await EmbeddedCluster.open({
       cluster: 'tso',
       store: { tickIntervalMs: 10 },
@@ -217,7 +217,7 @@ describe('getTimestamp from a tab', () => {
     });
     try {
       // The embedded runtime routes without PD: the op runs and is refused as a typed error.
-      const r: Reply = await c.call({ op: 'getTimestamp' });
+      const r: Reply = await c.call({ kind: 'kv', request: { type: 'getTimestamp' } });
       expect(r).toMatchObject({ ok: false, error: { kind: 'Unavailable' } });
     } finally {
       await c.close();

@@ -3,8 +3,9 @@
  * each persisting to its own engine (IndexedDB in the browser, one database per store); the
  * first open bootstraps the cluster, later opens reload the regions from storage. The raw data
  * model runs them as a `LocalCluster`, the mvcc model as a PD-driven cluster (with the TSO that
- * transactions need): `embedded-backend.ts`. It serves `KvRequest`s through a `PeerKV` client and, when enabled,
- * the test hooks (stop/start/partition a store, split a region).
+ * transactions need): `embedded-backend.ts`. It serves `TabRequest`s: client requests and
+ * watches through a `PeerKV` client, its status and, when enabled, the test hooks
+ * (stop/start/partition a store, split a region).
  */
 import type { ScheduleConfig } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
@@ -13,8 +14,8 @@ import { PeerKV } from '../client.ts';
 import type { ReplicaRead } from '../txn/routing.ts';
 import { lateGcLockResolver } from '../remote/store-client.ts';
 import { PdEmbeddedBackend, RawEmbeddedBackend, type EmbeddedBackend } from './embedded-backend.ts';
-import { BrowserKvError, HOOK_OPS, snapshotProgress, type ClusterStatus, type HookRequest, type KvRequest, type Reply, type StoreView } from './protocol.ts';
-import { RequestLedger, serveData, type DataRequest } from './serve-request.ts';
+import { BrowserKvError, snapshotProgress, type ClusterStatus, type HookRequest, type TabRequest, type Reply, type StoreView } from './protocol.ts';
+import { RequestLedger, serveClient, serveWatch } from './serve-request.ts';
 import { TabWriter } from './tab-writes.ts';
 
 /** Stores of the default embedded cluster (three, so replication and failover are real). */
@@ -119,18 +120,19 @@ export class EmbeddedCluster {
   }
 
   /** Serves one request; never throws (failures are `Reply` values). */
-  call(req: KvRequest): Promise<Reply> {
+  call(req: TabRequest): Promise<Reply> {
     return this.ledger.reply(req, (r) => this.serve(r));
   }
 
-  private async serve(req: KvRequest): Promise<unknown> {
-    if (req.op === 'status') return this.status();
-    if (HOOK_OPS.has(req.op)) return this.hook(req as HookRequest);
-    return serveData(this.kv, this.tabWriter, req as DataRequest);
+  private async serve(req: TabRequest): Promise<unknown> {
+    if (req.kind === 'hook') return this.hook(req.request);
+    if (req.kind === 'kv') return serveClient(this.kv, this.tabWriter, req.request);
+    if (req.request.type === 'status') return this.status();
+    return serveWatch(this.kv, req.request);
   }
 
   private async hook(req: HookRequest): Promise<unknown> {
-    switch (req.op) {
+    switch (req.type) {
       case 'stopStore':
         return this.stopStore(this.knownStore(req.storeId));
       case 'startStore':
@@ -143,7 +145,7 @@ export class EmbeddedCluster {
         return this.splitRegion(req.splitKey);
       case 'partition':
       case 'slowDisk':
-        throw new BrowserKvError('InvalidHook', `${req.op} is a hook of the networked runtime`);
+        throw new BrowserKvError('InvalidHook', `${req.type} is a hook of the networked runtime`);
     }
   }
 

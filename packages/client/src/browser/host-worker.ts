@@ -7,7 +7,7 @@
  */
 import * as Comlink from 'comlink';
 import { servePeers } from '@peerkv/transport';
-import { BrowserKvError, type BrowserStatus, type ClusterStatus, type KvRequest, type Persistence, type Reply } from './protocol.ts';
+import { BrowserKvError, tabRequest, type BrowserStatus, type ClusterStatus, type Persistence, type Reply, type TabRequest } from './protocol.ts';
 import type { WorkerApi, WorkerOpenOptions } from './worker-api.ts';
 
 /** Time `retire` allows beyond its grace for the Worker's answer, ms. */
@@ -84,14 +84,15 @@ export class HostWorker {
   }
 
   /** Serves one request (status gets the host's view and the profile's storage estimate). */
-  call(req: KvRequest, view: () => HostView): Promise<Reply> {
+  call(req: TabRequest, view: () => HostView): Promise<Reply> {
     // From another tab, `req` may be anything: the Worker's ledger refuses what is not a request.
-    if ((req as KvRequest | null | undefined)?.op === 'status') return this.status(view);
+    const r = req as Partial<TabRequest> | null | undefined;
+    if (r?.kind === 'tab' && (r.request as Partial<TabRequest['request']> | null | undefined)?.type === 'status') return this.status(view);
     return Promise.race([this.remote.call(req), this.closed]);
   }
 
   private async status(view: () => HostView): Promise<Reply> {
-    const r = await Promise.race([this.remote.call({ op: 'status' }), this.closed]);
+    const r = await Promise.race([this.remote.call(tabRequest({ type: 'status' })), this.closed]);
     if (!r.ok) return r;
     const storage = await Promise.race([this.remote.estimate(), this.closed.then(() => undefined)]);
     const s: BrowserStatus = { ...(r.value as ClusterStatus), ...view(), isHost: true, persisted: this.persisted, storage };

@@ -5,9 +5,10 @@
  * WebRTC (peers living in the page, bridged to this Worker), found through the signaling
  * servers. An empty database joins a cluster whose members answer within
  * `bootstrapProbeMs`, or creates it (`bootstrap: 'auto'`); a database with an identity
- * restarts as that store. It serves `KvRequest`s through a `PeerKV` client (PD by store RPC,
- * its own store directly) and, when enabled, the test hooks: partition this store from a set
- * of stores inside the transport, slow its disk, stop (crash) and restart it, split a region.
+ * restarts as that store. It serves `TabRequest`s: client requests and watches through a
+ * `PeerKV` client (PD by store RPC, its own store directly), its status and, when enabled,
+ * the test hooks: partition this store from a set of stores inside the transport, slow its
+ * disk, stop (crash) and restart it, split a region.
  *
  * Opening needs no quorum: a restarted store serves as soon as it is open from its database
  * (its regions elect leaders when enough voters are back; `status().quorum` says whether they
@@ -36,8 +37,8 @@ import type { RemotePdService } from '../remote/remote-pd-service.ts';
 import type { RemoteStoreResolver } from '../remote/remote-store-resolver.ts';
 import { lateGcLockResolver, storeClient } from '../remote/store-client.ts';
 import { splitRegionAt } from '../remote/split-region.ts';
-import { BrowserKvError, HOOK_OPS, TXN_LOCKS_COUNTED_MAX, snapshotProgress, type ClusterStatus, type HookRequest, type KvRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
-import { RequestLedger, serveData, type DataRequest } from './serve-request.ts';
+import { BrowserKvError, TXN_LOCKS_COUNTED_MAX, snapshotProgress, type ClusterStatus, type HookRequest, type TabRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
+import { RequestLedger, serveClient, serveWatch } from './serve-request.ts';
 import { TabWriter } from './tab-writes.ts';
 import { bootstrapProbeMsFor } from './bootstrap-probe.ts';
 import { offlineQueueDatabaseName } from './offline-queue-idb.ts';
@@ -372,16 +373,23 @@ export class NetHost {
   }
 
   /** Serves one request; never throws (failures are `Reply` values). */
-  call(req: KvRequest): Promise<Reply> {
+  call(req: TabRequest): Promise<Reply> {
     return this.ledger.reply(req, (r) => this.serve(r));
   }
 
-  private async serve(req: KvRequest): Promise<unknown> {
-    if (req.op === 'status') return this.status();
-    if (HOOK_OPS.has(req.op)) return this.hook(req as HookRequest);
+  private async serve(req: TabRequest): Promise<unknown> {
+    if (req.kind === 'hook') return this.hook(req.request);
+    if (req.kind === 'kv') return this.withClient((kv, writer) => serveClient(kv, writer, req.request));
+    const q = req.request;
+    if (q.type === 'status') return this.status();
+    return this.withClient((kv) => serveWatch(kv, q));
+  }
+
+  /** Runs `serve` with the running store's client; a failure for want of a quorum says so (`NoQuorum`). */
+  private async withClient(serve: (kv: PeerKV, writer: TabWriter) => Promise<unknown>): Promise<unknown> {
     const { kv, writer, net } = this.live();
     try {
-      return await serveData(kv, writer, req as DataRequest);
+      return await serve(kv, writer);
     } catch (e) {
       throw noQuorumError(e, net) ?? e;
     }
@@ -390,7 +398,7 @@ export class NetHost {
   // ------------------------------------------------------------------ hooks
 
   private async hook(req: HookRequest): Promise<unknown> {
-    switch (req.op) {
+    switch (req.type) {
       case 'stopStore':
         return this.stop(this.ownId(req.storeId));
       case 'startStore':

@@ -20,7 +20,7 @@ import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { iceTransportPolicyProblem } from '@peerkv/transport';
 import { BACKOFF_DEFAULT, REAL_CLOCK } from '../backoff.ts';
 import { Snapshot, prefixEnd, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions, type TxnBackend, type TxnReader } from '../txn/transaction.ts';
-import { BrowserKvError, CHANGE_OPS, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireError, type BrowserStatus, type KvRequest, type Reply, type TxnMutation, type WireError } from './protocol.ts';
+import { BrowserKvError, SCAN_ARRAY_PAIRS_MAX, changeOf, hookRequest, isWrite, kvRequest, tabRequest, toWireError, type BrowserStatus, type ClientRequest, type ClientRequestType, type HookRequest, type Reply, type TabOnlyRequest, type TabRequest, type TxnMutation, type WireError, type WriteRequest } from './protocol.ts';
 import { PendingCalls, channelName, unwrapReply, type TabMessage } from './tab-channel.ts';
 import { HostWorker, defaultWorker } from './host-worker.ts';
 import { tabTxnLocking } from './tab-txn-routing.ts';
@@ -250,47 +250,47 @@ export class BrowserPeerKV {
 
   /** The value of `key`, or undefined (linearizable unless `o.consistency` says otherwise). */
   get(key: Uint8Array, o: BrowserReadOptions = {}): Promise<Uint8Array | undefined> {
-    return this.request({ op: 'get', key, consistency: o.consistency });
+    return this.client({ type: 'get', key, consistency: o.consistency });
   }
 
   /** The values of `keys`, in order; undefined where missing. */
   batchGet(keys: Uint8Array[], o: BrowserReadOptions = {}): Promise<(Uint8Array | undefined)[]> {
-    return this.request({ op: 'batchGet', keys, consistency: o.consistency });
+    return this.client({ type: 'batchGet', keys, consistency: o.consistency });
   }
 
   /** Writes `key` = `value`; resolves once applied on a majority of the stores. */
   put(key: Uint8Array, value: Uint8Array): Promise<void> {
-    return this.request({ op: 'put', key, value });
+    return this.client({ type: 'put', key, value });
   }
 
   /** Deletes `key`. */
   delete(key: Uint8Array): Promise<void> {
-    return this.request({ op: 'delete', key });
+    return this.client({ type: 'delete', key });
   }
 
   /** Writes many pairs: atomic per region, not across regions. */
   batchPut(pairs: KvPair[]): Promise<void> {
-    return this.request({ op: 'batchPut', pairs });
+    return this.client({ type: 'batchPut', pairs });
   }
 
   /** Deletes many keys: atomic per region, not across regions. */
   batchDelete(keys: Uint8Array[]): Promise<void> {
-    return this.request({ op: 'batchDelete', keys });
+    return this.client({ type: 'batchDelete', keys });
   }
 
   /** Deletes every key in [start, end). */
   deleteRange(start: Uint8Array, end: Uint8Array): Promise<void> {
-    return this.request({ op: 'deleteRange', start, end });
+    return this.client({ type: 'deleteRange', start, end });
   }
 
   /** Pairs in [start, end) as an array (at most SCAN_ARRAY_PAIRS_MAX). */
   scan(o: BrowserScanOptions = {}): Promise<KvPair[]> {
-    return this.request({ op: 'scan', ...o });
+    return this.client({ type: 'scan', ...o });
   }
 
   /** A fresh timestamp from PD's TSO, batched with every other caller of this profile's store (`TsoBatcher`). */
   getTimestamp(): Promise<bigint> {
-    return this.request({ op: 'getTimestamp' });
+    return this.client({ type: 'getTimestamp' });
   }
 
   /**
@@ -345,7 +345,7 @@ export class BrowserPeerKV {
     if (this.dataModel !== 'mvcc') throw new BrowserKvError('InvalidArgument', 'queued offline transactions need the mvcc data model');
     const locks = this.o.locks ?? globalThis.navigator?.locks;
     const lockName = `peerkv:${this.cluster}:${this.storeName}:offline-queue`;
-    const request = <T>(req: KvRequest): Promise<T> => this.request<T>(req);
+    const request = <T>(req: ClientRequest): Promise<T> => this.client<T>(req);
     this.offline = new OfflineTxns(tabOfflineBackend(request, this.txnBackend()), TAB_VALUE_CHECKS, {
       store: this.o.offlineQueue ?? new IdbOfflineQueueStore(offlineQueueDatabaseName(this.cluster, this.storeName)),
       decideMs: this.o.offlineDecideMs ?? OFFLINE_DECIDE_MS_DEFAULT,
@@ -370,8 +370,8 @@ export class BrowserPeerKV {
   staleScan(o: BrowserScanOptions & { maxStaleness?: number; readTs?: bigint } = {}): Promise<{ ts: bigint | undefined; pairs: KvPair[] }> {
     const { consistency: _c, reverse, ...rest } = o;
     if (reverse) return Promise.reject(new BrowserKvError('InvalidArgument', 'a stale scan reads forward'));
-    const req = { op: 'staleScan' as const, ...rest, ...(rest.maxStaleness === Infinity ? { maxStaleness: undefined } : {}) };
-    return this.request(req);
+    const req = { type: 'staleScan' as const, ...rest, ...(rest.maxStaleness === Infinity ? { maxStaleness: undefined } : {}) };
+    return this.client(req);
   }
 
   /**
@@ -385,7 +385,7 @@ export class BrowserPeerKV {
   watch(range: WatchRange, o: TabWatchOptions = {}): TabWatch {
     if (this.dataModel !== 'mvcc') throw new BrowserKvError('InvalidArgument', 'watch needs the mvcc data model');
     const bounds = watchBounds(range, prefixEnd);
-    const request = <T>(req: KvRequest): Promise<T> => this.request<T>(req);
+    const request = <T>(req: TabOnlyRequest): Promise<T> => this.request<T>(tabRequest(req));
     return new TabWatch(request as ConstructorParameters<typeof TabWatch>[0], bounds, o);
   }
 
@@ -396,19 +396,19 @@ export class BrowserPeerKV {
   }
 
   private reader(ts: bigint): TxnReader {
-    const request = <T>(req: KvRequest): Promise<T> => this.request<T>(req);
+    const request = <T>(req: ClientRequest): Promise<T> => this.client<T>(req);
     // A pessimistic transaction's locks go through the host (`tab-txn-routing.ts`).
     this.locking ??= tabTxnLocking({ request, getTimestamp: () => this.getTimestamp() });
     return {
       ts,
       locking: this.locking,
-      get: (key) => request<Uint8Array | undefined>({ op: 'snapshotGet', ts, key }),
+      get: (key) => request<Uint8Array | undefined>({ type: 'snapshotGet', ts, key }),
       async *scan(start, end, limit) {
         let cursor = start;
         let remaining = limit;
         while (remaining > 0) {
           const page = Math.min(remaining, SCAN_ARRAY_PAIRS_MAX);
-          const pairs = await request<KvPair[]>({ op: 'snapshotScan', ts, start: cursor, ...(end.length > 0 ? { end } : {}), limit: page });
+          const pairs = await request<KvPair[]>({ type: 'snapshotScan', ts, start: cursor, ...(end.length > 0 ? { end } : {}), limit: page });
           for (const p of pairs) yield p;
           remaining -= pairs.length;
           if (pairs.length < page) return;
@@ -427,8 +427,8 @@ export class BrowserPeerKV {
       backoff: BACKOFF_DEFAULT,
       begin: async () => this.reader(await this.getTimestamp()),
       commit: (startTs, mutations, o) =>
-        this.request({
-          op: 'commitTxn',
+        this.client({
+          type: 'commitTxn',
           startTs,
           mutations: mutations as TxnMutation[],
           lockTtlMs: o.lockTtlMs,
@@ -442,18 +442,18 @@ export class BrowserPeerKV {
 
   /** The cluster, the host and the profile's storage, as the host sees them. */
   async status(): Promise<BrowserStatus> {
-    const s = await this.request<BrowserStatus>({ op: 'status' });
+    const s = await this.request<BrowserStatus>(tabRequest({ type: 'status' }));
     return { ...s, isHost: s.hostTabId === this.tabId, hostChanges: this.hostChanges };
   }
 
   /** Test hook: stops store `storeId` as if it crashed (its IndexedDB stays). */
   stopStore(storeId: number): Promise<void> {
-    return this.request({ op: 'stopStore', storeId });
+    return this.hook({ type: 'stopStore', storeId });
   }
 
   /** Test hook: restarts a stopped store from its IndexedDB. */
   startStore(storeId: number): Promise<void> {
-    return this.request({ op: 'startStore', storeId });
+    return this.hook({ type: 'startStore', storeId });
   }
 
   /**
@@ -461,27 +461,27 @@ export class BrowserPeerKV {
    * cuts its store off from every member; another id cuts the link to that store only).
    */
   partitionStore(storeId: number): Promise<void> {
-    return this.request({ op: 'partitionStore', storeId });
+    return this.hook({ type: 'partitionStore', storeId });
   }
 
   /** Test hook (networked runtime): cuts the host's store off from `storeIds` inside its transport. */
   partition(storeIds: number[]): Promise<void> {
-    return this.request({ op: 'partition', storeIds });
+    return this.hook({ type: 'partition', storeIds });
   }
 
   /** Test hook (networked runtime): delays every engine write of the host's store by `delayMs`. */
   slowDisk(delayMs: number): Promise<void> {
-    return this.request({ op: 'slowDisk', delayMs });
+    return this.hook({ type: 'slowDisk', delayMs });
   }
 
   /** Test hook: heals every partition. */
   heal(): Promise<void> {
-    return this.request({ op: 'heal' });
+    return this.hook({ type: 'heal' });
   }
 
   /** Test hook: splits the region holding `splitKey` at it. */
   splitRegion(splitKey: Uint8Array): Promise<{ newRegionId: number }> {
-    return this.request({ op: 'splitRegion', splitKey });
+    return this.hook({ type: 'splitRegion', splitKey });
   }
 
   /**
@@ -491,7 +491,7 @@ export class BrowserPeerKV {
    * the feed's watermark passes them, about a resolved-ts interval later). The raw model (no
    * change feed): after every successful write of this profile's tabs, with its op.
    */
-  subscribe(fn: (op: KvRequest['op']) => void): () => void {
+  subscribe(fn: (op: ClientRequestType) => void): () => void {
     return this.subscriptions.add(fn);
   }
 
@@ -521,9 +521,10 @@ export class BrowserPeerKV {
 
   // ------------------------------------------------------------------ routing a call
 
-  private async request<T>(req: KvRequest): Promise<T> {
+  /** Sends a client request (table `kv`); a write goes as a transaction (mvcc) or stamped (raw). */
+  private async client<T>(req: ClientRequest): Promise<T> {
+    if (!isWrite(req)) return this.request<T>(kvRequest(req));
     if (this.closed) throw new BrowserKvError('Closed', 'this PeerKV handle is closed');
-    if (!isWrite(req)) return unwrapReply<T>(await this.send(req));
     // The mvcc model: a write is a transaction, at most once by its start ts (a resend of its
     // commit to another host finds its own locks), not by a stamp.
     if (this.dataModel === 'mvcc') return (await this.transaction((tx) => writeInTransaction(tx, req))) as T;
@@ -531,24 +532,36 @@ export class BrowserPeerKV {
     // Its ack floor tells them which earlier writes of this tab are finished (their records go).
     const seq = await this.stamps.begin();
     try {
-      if (this.closed) throw new BrowserKvError('Closed', 'this PeerKV handle is closed');
-      return unwrapReply<T>(await this.send({ ...req, stamp: { clientId: this.tabId, seq, ackFloor: this.stamps.ackFloor() } }));
+      return await this.request<T>(kvRequest({ ...req, stamp: { clientId: this.tabId, seq, ackFloor: this.stamps.ackFloor() } }));
     } finally {
       this.stamps.end(seq);
     }
   }
 
-  private send(req: KvRequest): Promise<Reply> {
+  /** Sends a test hook (table `hook`). */
+  private hook<T>(req: HookRequest): Promise<T> {
+    return this.request<T>(hookRequest(req));
+  }
+
+  /** Sends `req` to the host (this tab when it hosts) and unwraps its reply. */
+  private async request<T>(req: TabRequest): Promise<T> {
+    if (this.closed) throw new BrowserKvError('Closed', 'this PeerKV handle is closed');
+    return unwrapReply<T>(await this.send(req));
+  }
+
+  private send(req: TabRequest): Promise<Reply> {
     return this.isHost ? this.serve(req) : this.calls.add(req, this.hostTab, this.deadlineMs);
   }
 
   /** Serves a request on this (host) tab's Worker; announces successful writes. */
-  private async serve(req: KvRequest): Promise<Reply> {
+  private async serve(req: TabRequest): Promise<Reply> {
     const reply = await this.hostSide!.call(req, () => ({ hostTabId: this.tabId, draining: this.draining, hostChanges: this.hostChanges, takeoverMs: this.takeoverMs }));
-    if (reply.ok && CHANGE_OPS.has(req.op)) {
-      const commitTs = commitTsOf(req.op, reply.value);
-      this.channel.postMessage({ t: 'changed', op: req.op, ...(commitTs !== undefined ? { commitTs } : {}) } satisfies TabMessage);
-      this.subscriptions.local(req.op, commitTs);
+    // From another tab `req` may be anything; a reply is ok only once the Worker checked it.
+    const change = reply.ok ? changeOf(req) : undefined;
+    if (reply.ok && change !== undefined) {
+      const commitTs = commitTsOf(change.type, reply.value);
+      this.channel.postMessage({ t: 'changed', op: change.type, ...(commitTs !== undefined ? { commitTs } : {}) } satisfies TabMessage);
+      this.subscriptions.local(change.type, commitTs);
     }
     return reply;
   }
@@ -749,8 +762,8 @@ const TAB_VALUE_CHECKS = {
 };
 
 /** A tab's write, as the writes of a transaction. */
-async function writeInTransaction(tx: Transaction, req: Extract<KvRequest, { op: 'put' | 'delete' | 'batchPut' | 'batchDelete' | 'deleteRange' }>): Promise<void> {
-  switch (req.op) {
+async function writeInTransaction(tx: Transaction, req: WriteRequest): Promise<void> {
+  switch (req.type) {
     case 'put':
       return tx.put(req.key, req.value);
     case 'delete':
@@ -768,7 +781,7 @@ async function writeInTransaction(tx: Transaction, req: Extract<KvRequest, { op:
 }
 
 /** The commit ts a change's reply names (a transaction's commit), if any. */
-function commitTsOf(op: KvRequest['op'], value: unknown): bigint | undefined {
+function commitTsOf(op: ClientRequestType, value: unknown): bigint | undefined {
   if (op !== 'commitTxn' && op !== 'commitQueuedTxn') return undefined;
   const ts = (value as { commitTs?: unknown } | undefined)?.commitTs;
   return typeof ts === 'bigint' ? ts : undefined;

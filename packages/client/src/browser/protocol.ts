@@ -1,7 +1,18 @@
 /**
- * The browser runtime's wire protocol: one closed union of requests (`KvRequest`) and one
- * reply shape (`Reply`), used unchanged between the page and its Worker (comlink) and between
- * tabs (BroadcastChannel). Every value is structured-cloneable (Uint8Array keys and values).
+ * The browser runtime's wire protocol (page ↔ host tab over BroadcastChannel, host page ↔ its
+ * Worker over comlink): one routed request (`TabRequest`) and one reply shape (`Reply`). A
+ * `TabRequest` names its table (`kind`) and carries a typed request of that table,
+ * discriminated by `type` like the store's `StoreRequest`:
+ *
+ * - `kv`: a `ClientRequest`, what the host's `PeerKV` client serves (reads, writes, a
+ *   transaction's reads and commit, timestamps, the routing of a tab's lock requests), each
+ *   answered as `ClientResponses[type]`;
+ * - `tab`: a `TabOnlyRequest`, what only a host tab has (its `status`, change feed watches);
+ * - `hook`: a `HookRequest`, the test hooks (refused unless the host opened with `testHooks`).
+ *
+ * Each table has one field check per type (`request-check.ts`) and one handler per type
+ * (`serve-request.ts` for `kv` and the watches, the runtime for `status` and hooks). Every
+ * value is structured-cloneable (Uint8Array keys and values), which is the protocol's codec.
  */
 import type { PeerKVErrorKind } from '../errors.ts';
 import type { KvPair, RegionRoute } from '../services.ts';
@@ -14,64 +25,77 @@ import type { WatchEvent } from '../txn/watch.ts';
 export const SCAN_ARRAY_PAIRS_MAX = 10_000;
 
 /**
- * One request to the profile's embedded cluster. A write's `stamp` (the calling tab's id and
- * write number, the same on every resend) makes it apply at most once across host failovers.
+ * A request the host's `PeerKV` client serves for a tab (table `kv`). A write's `stamp` (the
+ * calling tab's id and write number, the same on every resend) makes it apply at most once
+ * across host failovers.
  */
-export type KvRequest =
-  | { op: 'get'; key: Uint8Array; consistency?: ReadConsistency }
-  | { op: 'batchGet'; keys: Uint8Array[]; consistency?: ReadConsistency }
-  | { op: 'put'; key: Uint8Array; value: Uint8Array; stamp?: WriteStamp }
-  | { op: 'delete'; key: Uint8Array; stamp?: WriteStamp }
-  | { op: 'batchPut'; pairs: KvPair[]; stamp?: WriteStamp }
-  | { op: 'batchDelete'; keys: Uint8Array[]; stamp?: WriteStamp }
-  | { op: 'deleteRange'; start: Uint8Array; end: Uint8Array; stamp?: WriteStamp }
-  | { op: 'scan'; start?: Uint8Array; end?: Uint8Array; limit?: number; reverse?: boolean; consistency?: ReadConsistency }
-  | { op: 'status' }
+export type ClientRequest =
+  | { type: 'get'; key: Uint8Array; consistency?: ReadConsistency }
+  | { type: 'batchGet'; keys: Uint8Array[]; consistency?: ReadConsistency }
+  | { type: 'put'; key: Uint8Array; value: Uint8Array; stamp?: WriteStamp }
+  | { type: 'delete'; key: Uint8Array; stamp?: WriteStamp }
+  | { type: 'batchPut'; pairs: KvPair[]; stamp?: WriteStamp }
+  | { type: 'batchDelete'; keys: Uint8Array[]; stamp?: WriteStamp }
+  | { type: 'deleteRange'; start: Uint8Array; end: Uint8Array; stamp?: WriteStamp }
+  | { type: 'scan'; start?: Uint8Array; end?: Uint8Array; limit?: number; reverse?: boolean; consistency?: ReadConsistency }
   /** A fresh TSO timestamp from the host's client (batched with the host's other callers). */
-  | { op: 'getTimestamp' }
+  | { type: 'getTimestamp' }
   /** A transaction's read: `key` as of `ts` (a TSO timestamp; locks met are resolved by the host). */
-  | { op: 'snapshotGet'; ts: bigint; key: Uint8Array }
+  | { type: 'snapshotGet'; ts: bigint; key: Uint8Array }
   /** A transaction's scan: [start, end) as of `ts`, at most `limit` pairs (clamped to `SCAN_ARRAY_PAIRS_MAX`). */
-  | { op: 'snapshotScan'; ts: bigint; start?: Uint8Array; end?: Uint8Array; limit?: number }
+  | { type: 'snapshotScan'; ts: bigint; start?: Uint8Array; end?: Uint8Array; limit?: number }
   /**
    * Commits a transaction whose function ran in the calling tab: its writes, read at `startTs`.
    * Idempotent per `startTs` (sent again to a new host, its prewrites find their own locks).
    */
-  | { op: 'commitTxn'; startTs: bigint; mutations: TxnMutation[]; lockTtlMs?: number; onePc?: boolean; asyncCommit?: boolean; beganAgoMs?: number; forUpdateTs?: bigint }
+  | { type: 'commitTxn'; startTs: bigint; mutations: TxnMutation[]; lockTtlMs?: number; onePc?: boolean; asyncCommit?: boolean; beganAgoMs?: number; forUpdateTs?: bigint }
   /**
    * A pessimistic transaction's request about locks from the calling tab (`TAB_TXN_REQUEST_TYPES`:
    * take or drop pessimistic locks, heartbeat the primary, and what resolving a lock met takes),
    * without its region: the host sends it to the leader of the region holding `locate` (checking
    * it still holds every one of `keys`), following region errors, and answers how that ended.
+   * `request` is the store's own `StoreRequest` of that type, less its region and epoch.
    */
-  | { op: 'txnRegionRequest'; locate: Uint8Array; keys?: Uint8Array[]; request: TabTxnRequest }
+  | { type: 'txnRegionRequest'; locate: Uint8Array; keys?: Uint8Array[]; request: TabTxnRequest }
   /** The region holding `key` and its leader, as the host's client routes it. */
-  | { op: 'txnRoute'; key: Uint8Array }
+  | { type: 'txnRoute'; key: Uint8Array }
   /**
    * A scan from the host store's own replica at its resolved ts (mvcc), with no leader and no
    * quorum: `maxStaleness` ms old at most (`Infinity`, sent as absent: whatever it has), or at
    * `readTs`. The reply says the ts the data is as of.
    */
-  | { op: 'staleScan'; start?: Uint8Array; end?: Uint8Array; limit?: number; maxStaleness?: number; readTs?: bigint }
+  | { type: 'staleScan'; start?: Uint8Array; end?: Uint8Array; limit?: number; maxStaleness?: number; readTs?: bigint }
   /**
    * Commits a transaction the calling tab queued while the quorum was away (`PeerKV.commitQueuedTxn`):
    * 2PC at `startTs`, its reads (`lock` mutations) and writes checked since `readTs`, each range
    * re-read at the commit ts and compared with its digest. `WriteConflict` names the keys.
    */
-  | { op: 'commitQueuedTxn'; startTs: bigint; mutations: QueuedMutation[]; readTs: bigint; ranges: { start: Uint8Array; end: Uint8Array; digest: Uint8Array }[]; lockTtlMs?: number; beganAgoMs?: number }
+  | { type: 'commitQueuedTxn'; startTs: bigint; mutations: QueuedMutation[]; readTs: bigint; ranges: { start: Uint8Array; end: Uint8Array; digest: Uint8Array }[]; lockTtlMs?: number; beganAgoMs?: number }
   /** Decides a queued transaction's commit attempt whose answer never came, on its primary (`PeerKV.decideTxnAttempt`). */
-  | { op: 'decideTxnAttempt'; startTs: bigint; primary: Uint8Array }
+  | { type: 'decideTxnAttempt'; startTs: bigint; primary: Uint8Array };
+
+/** The client request types. */
+export type ClientRequestType = ClientRequest['type'];
+
+/** The client request of type `T`. */
+export type ClientRequestOf<T extends ClientRequestType> = Extract<ClientRequest, { type: T }>;
+
+/**
+ * What only a host tab serves (table `tab`): the cluster's status as the host sees it, and a
+ * change feed subscription held on the host for the calling tab (`host-watches.ts`).
+ */
+export type TabOnlyRequest =
+  | { type: 'status' }
   /**
    * Starts a change feed of [start, end) (an absent end: unbounded) on the host (`kv.watch`,
    * `host-watches.ts`): changes with commitTs above `fromTs` (a fresh ts when absent), at most
    * `bufferEventsMax` items waiting for the tab. Answers its id and start ts.
    */
-  | { op: 'watchOpen'; start: Uint8Array; end?: Uint8Array; fromTs?: bigint; bufferEventsMax?: number }
+  | { type: 'watchOpen'; start: Uint8Array; end?: Uint8Array; fromTs?: bigint; bufferEventsMax?: number }
   /** The next items of a watch: up to `eventsMax`, waiting up to `waitMs` for the first. `WatchGone`: the host does not run it. */
-  | { op: 'watchNext'; watchId: string; eventsMax?: number; waitMs?: number }
+  | { type: 'watchNext'; watchId: string; eventsMax?: number; waitMs?: number }
   /** Stops a watch (an unknown id is no error). */
-  | { op: 'watchClose'; watchId: string }
-  | HookRequest;
+  | { type: 'watchClose'; watchId: string };
 
 /** One key of a queued transaction's commit: a write, or a key it read (`lock`). */
 export type QueuedMutation = TxnMutation | { op: 'lock'; key: Uint8Array };
@@ -85,26 +109,44 @@ export type TxnMutation = ({ op: 'put'; key: Uint8Array; value: Uint8Array } | {
 export { TAB_TXN_REQUEST_TYPES, type TabTxnRequest } from '../txn/routing.ts';
 
 /**
- * Test hooks: refused with `HooksDisabled` unless the host opened with `testHooks: true`.
- * In the networked runtime `stopStore`/`startStore` name the host's own store,
- * `partitionStore(own id)` cuts it off from every member and `partitionStore(other)` from that
- * one; `partition` cuts it off from a set of stores; `slowDisk` delays its engine writes.
+ * Test hooks (table `hook`): refused with `HooksDisabled` unless the host opened with
+ * `testHooks: true`. In the networked runtime `stopStore`/`startStore` name the host's own
+ * store, `partitionStore(own id)` cuts it off from every member and `partitionStore(other)`
+ * from that one; `partition` cuts it off from a set of stores; `slowDisk` delays its engine
+ * writes.
  */
 export type HookRequest =
-  | { op: 'stopStore'; storeId: number }
-  | { op: 'startStore'; storeId: number }
-  | { op: 'partitionStore'; storeId: number }
-  | { op: 'partition'; storeIds: number[] }
-  | { op: 'heal' }
-  | { op: 'slowDisk'; delayMs: number }
-  | { op: 'splitRegion'; splitKey: Uint8Array };
+  | { type: 'stopStore'; storeId: number }
+  | { type: 'startStore'; storeId: number }
+  | { type: 'partitionStore'; storeId: number }
+  | { type: 'partition'; storeIds: number[] }
+  | { type: 'heal' }
+  | { type: 'slowDisk'; delayMs: number }
+  | { type: 'splitRegion'; splitKey: Uint8Array };
 
-/**
- * The value of a successful reply to each op (`Reply.value`): reads their values, writes and
- * hooks nothing (`splitRegion` and `partition*` may report what they did), `status` the
- * cluster as the host sees it (`BrowserStatus` once the host tab added its view).
- */
-export interface KvReplies {
+/** One request on the tab protocol: the table it belongs to and a typed request of that table. */
+export type TabRequest = { kind: 'kv'; request: ClientRequest } | { kind: 'tab'; request: TabOnlyRequest } | { kind: 'hook'; request: HookRequest };
+
+/** The tables of the tab protocol. */
+export type TabRequestKind = TabRequest['kind'];
+
+/** `request` on the tab protocol (table `kv`). */
+export function kvRequest(request: ClientRequest): TabRequest {
+  return { kind: 'kv', request };
+}
+
+/** `request` on the tab protocol (table `tab`). */
+export function tabRequest(request: TabOnlyRequest): TabRequest {
+  return { kind: 'tab', request };
+}
+
+/** `request` on the tab protocol (table `hook`). */
+export function hookRequest(request: HookRequest): TabRequest {
+  return { kind: 'hook', request };
+}
+
+/** The value of a successful reply to each client request type (`Reply.value`): reads their values, writes nothing. */
+export interface ClientResponses {
   get: Uint8Array | undefined;
   batchGet: (Uint8Array | undefined)[];
   put: void;
@@ -113,7 +155,6 @@ export interface KvReplies {
   batchDelete: void;
   deleteRange: void;
   scan: KvPair[];
-  status: ClusterStatus;
   /** A bigint (structured-cloneable), strictly above every timestamp the host's client handed out before. */
   getTimestamp: bigint;
   snapshotGet: Uint8Array | undefined;
@@ -125,40 +166,46 @@ export interface KvReplies {
   staleScan: { ts: bigint | undefined; pairs: KvPair[] };
   commitQueuedTxn: { commitTs: bigint };
   decideTxnAttempt: { committed?: bigint };
+}
+
+/** The value of a successful reply to each tab-only request type: `status` the cluster as the host sees it (`BrowserStatus` once the host tab added its view). */
+export interface TabOnlyResponses {
+  status: ClusterStatus;
   watchOpen: { watchId: string; fromTs: bigint };
   watchNext: WatchBatch;
   watchClose: void;
-  stopStore: unknown;
-  startStore: unknown;
-  partitionStore: unknown;
-  partition: unknown;
-  heal: unknown;
-  slowDisk: unknown;
-  splitRegion: unknown;
 }
 
-/** The value of a successful reply to op `Op`. */
-export type KvReplyOf<Op extends KvRequest['op']> = KvReplies[Op];
+/** The value of a successful reply to a hook: nothing, or what it did (`splitRegion`, `partition*`). */
+export type HookResponses = { readonly [T in HookRequest['type']]: unknown };
 
-/** A request that changes data. */
-export type WriteRequest = Extract<KvRequest, { op: 'put' | 'delete' | 'batchPut' | 'batchDelete' | 'deleteRange' }>;
+/** The value of a successful reply to a client request of type `T`. */
+export type ClientResponseOf<T extends ClientRequestType> = ClientResponses[T];
 
-/** The operations that change data (their success is announced to every tab). */
-export const WRITE_OPS: ReadonlySet<KvRequest['op']> = new Set(['put', 'delete', 'batchPut', 'batchDelete', 'deleteRange']);
+/** The value of a successful reply to a tab-only request of type `T`. */
+export type TabOnlyResponseOf<T extends TabOnlyRequest['type']> = TabOnlyResponses[T];
+
+/** A client request that changes data. */
+export type WriteRequest = ClientRequestOf<'put' | 'delete' | 'batchPut' | 'batchDelete' | 'deleteRange'>;
+
+/** The client request types that change data (their success is announced to every tab). */
+export const WRITE_TYPES: ReadonlySet<ClientRequestType> = new Set(['put', 'delete', 'batchPut', 'batchDelete', 'deleteRange']);
 
 /**
- * The operations whose success changes data: the writes, and a transaction's commit (each
- * announced to every tab; one sent and never answered is `Undetermined`).
+ * The client request types whose success changes data: the writes, and a transaction's commit
+ * (each announced to every tab; one sent and never answered is `Undetermined`).
  */
-export const CHANGE_OPS: ReadonlySet<KvRequest['op']> = new Set([...WRITE_OPS, 'commitTxn', 'commitQueuedTxn']);
+export const CHANGE_TYPES: ReadonlySet<ClientRequestType> = new Set([...WRITE_TYPES, 'commitTxn', 'commitQueuedTxn']);
 
-/** Narrows a request to a write. */
-export function isWrite(req: KvRequest): req is WriteRequest {
-  return WRITE_OPS.has(req.op);
+/** Narrows a client request to a write. */
+export function isWrite(req: ClientRequest): req is WriteRequest {
+  return WRITE_TYPES.has(req.type);
 }
 
-/** The hook operations. */
-export const HOOK_OPS: ReadonlySet<KvRequest['op']> = new Set(['stopStore', 'startStore', 'partitionStore', 'partition', 'heal', 'slowDisk', 'splitRegion']);
+/** The client request a tab request carries when it is one that changes data. */
+export function changeOf(req: TabRequest): ClientRequest | undefined {
+  return req.kind === 'kv' && CHANGE_TYPES.has(req.request.type) ? req.request : undefined;
+}
 
 /** Why a browser call failed. */
 export type BrowserErrorKind =

@@ -1,7 +1,8 @@
 /**
- * The check of a `KvRequest` from another tab (or the page): one entry per op naming its
- * fields, with the store's field checker (`FieldCheck`). An unknown op or a field of the
- * wrong type is refused with `BrowserKvError('InvalidArgument')` before anything runs; the
+ * The check of a `TabRequest` from another tab (or the page): its `kind` names one of three
+ * tables (`kv`, `tab`, `hook`), and each table has one entry per request type naming its
+ * fields, with the store's field checker (`FieldCheck`). An unknown kind or type or a field of
+ * the wrong type is refused with `BrowserKvError('InvalidArgument')` before anything runs; the
  * values themselves (empty keys, sizes) are checked where they are used (`write-ops.ts`,
  * the client).
  */
@@ -11,7 +12,7 @@ import { TXN_KEYS_MAX } from '../txn/transaction.ts';
 import { OFFLINE_RANGES_PER_TXN_MAX } from '../txn/offline-queue.ts';
 import { WATCH_BUFFER_EVENTS_MAX } from '../txn/watch.ts';
 import { WATCH_NEXT_EVENTS_MAX, WATCH_NEXT_WAIT_MS_MAX } from './host-watches.ts';
-import { BrowserKvError, TAB_TXN_REQUEST_TYPES, type KvRequest } from './protocol.ts';
+import { BrowserKvError, TAB_TXN_REQUEST_TYPES, type ClientRequest, type HookRequest, type TabOnlyRequest, type TabRequest, type TabRequestKind } from './protocol.ts';
 
 /** Keys or pairs one batch request may carry. */
 export const BATCH_ITEMS_MAX = 65_536;
@@ -53,10 +54,11 @@ const RANGE_DIGEST_BYTES = 32;
 /** Mutations one `commitTxn` may carry (the client's `TXN_KEYS_MAX`). */
 export const COMMIT_MUTATIONS_MAX = TXN_KEYS_MAX;
 
-type Checks = { readonly [Op in KvRequest['op']]: (f: FieldCheck, q: Record<string, unknown>) => void };
+/** One field check per request type of a table. */
+type Checks<Q extends { type: string }> = { readonly [T in Q['type']]: (f: FieldCheck, q: Record<string, unknown>) => void };
 
-/** Each op's field check. */
-const CHECKS: Checks = {
+/** Each client request type's field check (table `kv`). */
+const CLIENT_CHECKS: Checks<ClientRequest> = {
   get: (f, q) => (key(f, 'key', q.key), consistency(f, q.consistency)),
   batchGet: (f, q) => (f.array('keys', BATCH_ITEMS_MAX, (k, n) => key(f, n, k)), consistency(f, q.consistency)),
   put: (f, q) => (key(f, 'key', q.key), f.bytes('value', VALUE_BYTES_MAX), stamp(f, q.stamp)),
@@ -78,7 +80,6 @@ const CHECKS: Checks = {
     f.optBool('reverse');
     consistency(f, q.consistency);
   },
-  status: () => {},
   getTimestamp: () => {},
   snapshotGet: (f, q) => (ts('ts', q.ts), key(f, 'key', q.key)),
   snapshotScan: (f, q) => {
@@ -138,6 +139,11 @@ const CHECKS: Checks = {
     f.oneOf('request.type', TAB_TXN_REQUEST_TYPES, r.type);
   },
   txnRoute: (f, q) => void key(f, 'key', q.key),
+};
+
+/** Each tab-only request type's field check (table `tab`). */
+const TAB_ONLY_CHECKS: Checks<TabOnlyRequest> = {
+  status: () => {},
   watchOpen: (f, q) => {
     f.bytes('start', KEY_BYTES_MAX, q.start);
     if (q.end !== undefined) key(f, 'end', q.end);
@@ -150,6 +156,10 @@ const CHECKS: Checks = {
     if (q.waitMs !== undefined) intIn('waitMs', q.waitMs, WATCH_NEXT_WAIT_MS_MAX, 0);
   },
   watchClose: (f, q) => void f.string('watchId', WATCH_ID_CHARS_MAX, q.watchId),
+};
+
+/** Each hook's field check (table `hook`). */
+const HOOK_CHECKS: Checks<HookRequest> = {
   stopStore: (f) => void f.uint('storeId'),
   startStore: (f) => void f.uint('storeId'),
   partitionStore: (f) => void f.uint('storeId'),
@@ -160,18 +170,30 @@ const CHECKS: Checks = {
   splitRegion: (f, q) => void key(f, 'splitKey', q.splitKey),
 };
 
-/** `req` as a `KvRequest`, or `InvalidArgument` naming what is wrong. Throws nothing else. */
-export function checkKvRequest(req: unknown): KvRequest {
-  const op = (req as { op?: unknown } | null | undefined)?.op;
-  if (typeof op !== 'string' || !Object.hasOwn(CHECKS, op)) {
-    throw new BrowserKvError('InvalidArgument', `unknown request op ${typeof op === 'string' ? `'${op.slice(0, 64)}'` : typeof op}`);
-  }
+/** The check tables by `kind`. */
+const TABLES: { readonly [K in TabRequestKind]: Checks<Extract<TabRequest, { kind: K }>['request']> } = { kv: CLIENT_CHECKS, tab: TAB_ONLY_CHECKS, hook: HOOK_CHECKS };
+
+/** Characters of an unknown kind or type a refusal quotes at most. */
+const QUOTED_CHARS_MAX = 64;
+
+/** `v` quoted for a refusal (a string, cut), or its JavaScript type. */
+function quoted(v: unknown): string {
+  return typeof v === 'string' ? `'${v.slice(0, QUOTED_CHARS_MAX)}'` : typeof v;
+}
+
+/** `req` as a `TabRequest`, or `InvalidArgument` naming what is wrong. Throws nothing else. */
+export function checkTabRequest(req: unknown): TabRequest {
+  const kind = (req as { kind?: unknown } | null | undefined)?.kind;
+  if (typeof kind !== 'string' || !Object.hasOwn(TABLES, kind)) throw new BrowserKvError('InvalidArgument', `unknown request kind ${quoted(kind)}`);
+  const checks = TABLES[kind as TabRequestKind] as Record<string, (f: FieldCheck, q: Record<string, unknown>) => void>;
+  const inner = (req as { request?: unknown }).request;
+  const type = (inner as { type?: unknown } | null | undefined)?.type;
+  if (typeof type !== 'string' || !Object.hasOwn(checks, type)) throw new BrowserKvError('InvalidArgument', `unknown ${kind} request type ${quoted(type)}`);
   try {
-    const f = fieldsOf(req, op);
-    CHECKS[op as KvRequest['op']](f, req as Record<string, unknown>);
+    checks[type](fieldsOf(inner, type), inner as Record<string, unknown>);
   } catch (e) {
     if (e instanceof StoreRequestError) throw new BrowserKvError('InvalidArgument', e.message.replace(/^BadField: /, ''));
     throw e;
   }
-  return req as KvRequest;
+  return req as TabRequest;
 }

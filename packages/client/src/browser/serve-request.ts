@@ -1,26 +1,25 @@
 /**
- * Serving one `KvRequest` on a host: the part both runtimes share (`NetHost`, `EmbeddedCluster`).
- * `serveData` runs a data request through a `PeerKV` client, one handler per op
- * (`DATA_HANDLERS`; a stamped write through the `TabWriter`, so it applies at most once
- * across hosts); `RequestLedger` checks what a tab sent (`checkKvRequest`), turns a handler
- * into a never-throwing `Reply`, refuses hooks unless enabled, and counts what it served.
+ * Serving one `TabRequest` on a host: the part both runtimes share (`NetHost`, `EmbeddedCluster`).
+ * `serveClient` runs a client request (table `kv`) through a `PeerKV` client, one handler per
+ * type (`CLIENT_HANDLERS`; a stamped write through the `TabWriter`, so it applies at most once
+ * across hosts); `serveWatch` runs the watch requests of table `tab` (`WATCH_HANDLERS`; the
+ * runtime answers `status` itself, and its hooks). `RequestLedger` checks what a tab sent
+ * (`checkTabRequest`), turns a handler into a never-throwing `Reply`, refuses hooks unless
+ * enabled, and counts what it served.
  */
 import type { PeerKV } from '../client.ts';
 import type { KvPair } from '../services.ts';
 import type { Snapshot } from '../txn/transaction.ts';
 import { LOCK_TTL_MS_DEFAULT } from '../txn/committer.ts';
 import { compareKeys } from '@peerkv/pd';
-import { BrowserKvError, CHANGE_OPS, HOOK_OPS, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireError, type HookRequest, type KvReplyOf, type KvRequest, type Reply } from './protocol.ts';
-import { checkKvRequest } from './request-check.ts';
+import { BrowserKvError, CHANGE_TYPES, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireError, type ClientRequest, type ClientRequestOf, type ClientRequestType, type ClientResponseOf, type TabOnlyRequest, type TabOnlyResponseOf, type TabRequest, type Reply } from './protocol.ts';
+import { checkTabRequest } from './request-check.ts';
 import type { TabWriter } from './tab-writes.ts';
 import { writeOps } from './write-ops.ts';
 import { hostWatchesOf } from './host-watches.ts';
 
-/** A request that reads or writes data (not `status`, not a hook). */
-export type DataRequest = Exclude<KvRequest, HookRequest | { op: 'status' }>;
-
-/** Serves a data request with `kv` (and `writer` for stamped writes). */
-export async function serveData(kv: PeerKV, writer: TabWriter, req: DataRequest): Promise<unknown> {
+/** Serves a client request with `kv` (and `writer` for stamped writes). */
+export async function serveClient(kv: PeerKV, writer: TabWriter, req: ClientRequest): Promise<unknown> {
   if (isWrite(req) && req.stamp) {
     const { stamp } = req;
     if (typeof stamp.clientId !== 'string' || stamp.clientId === '' || !Number.isSafeInteger(stamp.seq) || stamp.seq < 1) {
@@ -32,21 +31,21 @@ export async function serveData(kv: PeerKV, writer: TabWriter, req: DataRequest)
     // One key, one region: the client's routing (region cache, leader hints, other replicas
     // on a timeout) carries the stamp. A write over several keys may span regions and is split
     // and regrouped by the `TabWriter`, one stamped write per region.
-    if (req.op === 'put') return kv.put(req.key, req.value, { stamp });
-    if (req.op === 'delete') return kv.delete(req.key, { stamp });
+    if (req.type === 'put') return kv.put(req.key, req.value, { stamp });
+    if (req.type === 'delete') return kv.delete(req.key, { stamp });
     const ops = writeOps(req);
     if (ops.length > 0) await writer.write(stamp, ops);
     return undefined;
   }
-  const handler = DATA_HANDLERS[req.op] as (kv: PeerKV, req: DataRequest) => Promise<unknown>;
+  const handler = CLIENT_HANDLERS[req.type] as (kv: PeerKV, req: ClientRequest) => Promise<unknown>;
   return handler(kv, req);
 }
 
-/** The handler of data requests of op `Op`. */
-type DataHandler<Op extends DataRequest['op']> = (kv: PeerKV, req: Extract<DataRequest, { op: Op }>) => Promise<KvReplyOf<Op>>;
+/** The handler of client requests of type `T`. */
+type ClientHandler<T extends ClientRequestType> = (kv: PeerKV, req: ClientRequestOf<T>) => Promise<ClientResponseOf<T>>;
 
-/** Each data op's handler (unstamped; stamped writes go through the `TabWriter` above). */
-const DATA_HANDLERS: { readonly [Op in DataRequest['op']]: DataHandler<Op> } = {
+/** Each client request type's handler (unstamped; stamped writes go through the `TabWriter` above). */
+const CLIENT_HANDLERS: { readonly [T in ClientRequestType]: ClientHandler<T> } = {
   get: (kv, req) => kv.get(req.key, { consistency: req.consistency }),
   batchGet: (kv, req) => kv.batchGet(req.keys, { consistency: req.consistency }),
   put: (kv, req) => kv.put(req.key, req.value),
@@ -89,6 +88,19 @@ const DATA_HANDLERS: { readonly [Op in DataRequest['op']]: DataHandler<Op> } = {
   // A pessimistic transaction of another tab: its lock requests, routed by this host's client.
   txnRegionRequest: (kv, req) => kv.txnRegionRequest(req.locate, req.keys, req.request),
   txnRoute: (kv, req) => kv.txnRoute(req.key),
+};
+
+/** The watch requests of table `tab` (a change feed the host runs for a tab). */
+export type WatchRequest = Exclude<TabOnlyRequest, { type: 'status' }>;
+
+/** Serves a watch request with `kv`'s change feeds (`host-watches.ts`). */
+export function serveWatch(kv: PeerKV, req: WatchRequest): Promise<unknown> {
+  const handler = WATCH_HANDLERS[req.type] as (kv: PeerKV, req: WatchRequest) => Promise<unknown>;
+  return handler(kv, req);
+}
+
+/** Each watch request type's handler. */
+const WATCH_HANDLERS: { readonly [T in WatchRequest['type']]: (kv: PeerKV, req: Extract<WatchRequest, { type: T }>) => Promise<TabOnlyResponseOf<T>> } = {
   watchOpen: (kv, req) => hostWatchesOf(kv).open({ start: req.start, ...(req.end ? { end: req.end } : {}) }, req.fromTs, req.bufferEventsMax),
   watchNext: (kv, req) => hostWatchesOf(kv).next(req.watchId, req.eventsMax, req.waitMs),
   watchClose: async (kv, req) => hostWatchesOf(kv).close(req.watchId),
@@ -112,7 +124,7 @@ function snapshotAt(kv: PeerKV, ts: bigint): Promise<Snapshot> {
   return s;
 }
 
-async function scanArray(kv: PeerKV, req: Extract<KvRequest, { op: 'scan' }>): Promise<KvPair[]> {
+async function scanArray(kv: PeerKV, req: ClientRequestOf<'scan'>): Promise<KvPair[]> {
   const limit = Math.min(req.limit ?? SCAN_ARRAY_PAIRS_MAX, SCAN_ARRAY_PAIRS_MAX);
   const out: KvPair[] = [];
   for await (const p of kv.scan({ start: req.start, end: req.end, limit, reverse: req.reverse, consistency: req.consistency })) out.push(p);
@@ -126,17 +138,18 @@ export class RequestLedger {
   constructor(private readonly testHooks: boolean) {}
 
   /**
-   * Runs `handle(req)` as a `Reply`: a request that is not a `KvRequest` is refused
+   * Runs `handle(req)` as a `Reply`: a request that is not a `TabRequest` is refused
    * `InvalidArgument`, a hook `HooksDisabled` unless hooks are on.
    */
-  async reply(unchecked: KvRequest, handle: (req: KvRequest) => Promise<unknown>): Promise<Reply> {
+  async reply(unchecked: TabRequest, handle: (req: TabRequest) => Promise<unknown>): Promise<Reply> {
     try {
       // From another tab: anything may arrive.
-      const req = checkKvRequest(unchecked);
-      if (HOOK_OPS.has(req.op) && !this.testHooks) throw new BrowserKvError('HooksDisabled', `${req.op} needs testHooks: true`);
+      const req = checkTabRequest(unchecked);
+      if (req.kind === 'hook' && !this.testHooks) throw new BrowserKvError('HooksDisabled', `${req.request.type} needs testHooks: true`);
       const value = await handle(req);
-      if (CHANGE_OPS.has(req.op)) this.requests.writes++;
-      else if (req.op !== 'status' && !HOOK_OPS.has(req.op)) this.requests.reads++;
+      if (req.kind === 'kv' && CHANGE_TYPES.has(req.request.type)) this.requests.writes++;
+      // The watches count as reads; status and hooks are not counted.
+      else if (req.kind === 'kv' || (req.kind === 'tab' && req.request.type !== 'status')) this.requests.reads++;
       return { ok: true, value };
     } catch (e) {
       this.requests.failed++;

@@ -3,13 +3,13 @@
  * them: `PendingCalls` keeps every unanswered request and sends it again to each new host,
  * so a request in flight when its host tab closes is served by the next one.
  */
-import type { KvRequest, Reply, WireError } from './protocol.ts';
-import { BrowserKvError, CHANGE_OPS } from './protocol.ts';
+import type { ClientRequestType, Reply, TabRequest, WireError } from './protocol.ts';
+import { BrowserKvError, changeOf } from './protocol.ts';
 
 /** What tabs say to each other. */
 export type TabMessage =
   /** A request for the tab `to` (the host the sender believes in). */
-  | { t: 'req'; id: number; from: string; to: string; req: KvRequest }
+  | { t: 'req'; id: number; from: string; to: string; req: TabRequest }
   | { t: 'rep'; id: number; to: string; reply: Reply }
   /** "I host the cluster now" (after election, and in answer to `who`). */
   | { t: 'host'; hostId: string }
@@ -19,8 +19,11 @@ export type TabMessage =
   | { t: 'bye'; hostId: string }
   /** The tab holding the host lock failed to open the store and tries again later. */
   | { t: 'openFailed'; hostId: string; error: WireError }
-  /** Data changed (a write succeeded; a transaction's commit names its commitTs, so `subscribe` tells it once). */
-  | { t: 'changed'; op: KvRequest['op']; commitTs?: bigint };
+  /**
+   * Data changed: a client request of type `op` that changes data succeeded (a transaction's
+   * commit names its commitTs, so `subscribe` tells it once).
+   */
+  | { t: 'changed'; op: ClientRequestType; commitTs?: bigint };
 
 /** The tab channel of store `storeName` of `cluster`. */
 export function channelName(cluster: string, storeName = 'store'): string {
@@ -28,7 +31,7 @@ export function channelName(cluster: string, storeName = 'store'): string {
 }
 
 interface Pending {
-  req: KvRequest;
+  req: TabRequest;
   /** The host it was last sent to. */
   sentTo?: string;
   /** It was sent to more than one host (the ones before may have applied it). */
@@ -56,7 +59,7 @@ export class PendingCalls {
   }
 
   /** Queues `req`; sends it now when a host is known. */
-  add(req: KvRequest, host: string | undefined, deadlineMs: number): Promise<Reply> {
+  add(req: TabRequest, host: string | undefined, deadlineMs: number): Promise<Reply> {
     if (this.calls.size >= PENDING_CALLS_MAX) {
       return Promise.resolve({ ok: false, error: { kind: 'Unavailable', message: `over ${PENDING_CALLS_MAX} requests waiting for a host` } });
     }
@@ -88,7 +91,7 @@ export class PendingCalls {
   }
 
   /** Takes every pending request (this tab became the host and serves them itself). */
-  drainAll(): { req: KvRequest; resolve(r: Reply): void }[] {
+  drainAll(): { req: TabRequest; resolve(r: Reply): void }[] {
     const all = [...this.calls.values()];
     this.calls.clear();
     // A request already sent to the old host: served here now, as a resend.
@@ -103,7 +106,7 @@ export class PendingCalls {
     const t = this.now();
     for (const [id, p] of this.calls) {
       if (p.deadline > t) continue;
-      this.settle(id, { ok: false, error: this.unanswered(p, { kind: 'Timeout', message: `no host answered ${p.req.op}` }) });
+      this.settle(id, { ok: false, error: this.unanswered(p, { kind: 'Timeout', message: `no host answered ${p.req.request.type}` }) });
     }
   }
 
@@ -115,8 +118,9 @@ export class PendingCalls {
 
   /** The error for a call left without an answer: a write already sent has an unknown outcome. */
   private unanswered(p: Pending, error: WireError): WireError {
-    if (p.sentTo === undefined || !CHANGE_OPS.has(p.req.op)) return error;
-    return { kind: 'Undetermined', message: `${error.message}: the ${p.req.op} was sent to host ${p.sentTo} and may or may not have been applied` };
+    const change = changeOf(p.req);
+    if (p.sentTo === undefined || change === undefined) return error;
+    return { kind: 'Undetermined', message: `${error.message}: the ${change.type} was sent to host ${p.sentTo} and may or may not have been applied` };
   }
 }
 
@@ -129,9 +133,10 @@ const DEFINITE_FAILURES: ReadonlySet<string> = new Set(['WriteConflict', 'TxnAbo
  * `Undetermined` unless it is a definite refusal (a transaction's conflict is decided by its
  * start ts wherever it runs; bad input is bad everywhere).
  */
-function afterResend(p: { req: KvRequest; resent?: boolean }, reply: Reply): Reply {
-  if (reply.ok || !p.resent || !CHANGE_OPS.has(p.req.op) || DEFINITE_FAILURES.has(reply.error.kind)) return reply;
-  return { ok: false, error: { kind: 'Undetermined', message: `${reply.error.message}: the ${p.req.op} was sent to an earlier host that may have applied it before it went away` } };
+function afterResend(p: { req: TabRequest; resent?: boolean }, reply: Reply): Reply {
+  const change = changeOf(p.req);
+  if (reply.ok || !p.resent || change === undefined || DEFINITE_FAILURES.has(reply.error.kind)) return reply;
+  return { ok: false, error: { kind: 'Undetermined', message: `${reply.error.message}: the ${change.type} was sent to an earlier host that may have applied it before it went away` } };
 }
 
 /** Turns a reply into a value or a thrown `BrowserKvError`. */

@@ -11,9 +11,10 @@ import type { KvPair } from '../services.ts';
 import type { LazyTsReader } from '../txn/offline-reader.ts';
 import type { OfflineBackend } from '../txn/offline-txns.ts';
 import type { TxnBackend } from '../txn/transaction.ts';
-import { SCAN_ARRAY_PAIRS_MAX, type KvRequest, type QueuedMutation } from './protocol.ts';
+import { SCAN_ARRAY_PAIRS_MAX, type ClientRequest, type QueuedMutation } from './protocol.ts';
 
-type Request = <T>(req: KvRequest) => Promise<T>;
+/** Sends a client request (table `kv`) to the host. */
+type Request = <T>(req: ClientRequest) => Promise<T>;
 
 function successor(key: Uint8Array): Uint8Array {
   const out = new Uint8Array(key.length + 1);
@@ -28,7 +29,7 @@ class TabStaleReader implements LazyTsReader {
   constructor(private readonly request: Request) {}
 
   private async page(start: Uint8Array, end: Uint8Array, limit: number): Promise<KvPair[]> {
-    const r = await this.request<{ ts: bigint | undefined; pairs: KvPair[] }>({ op: 'staleScan', start, ...(end.length > 0 ? { end } : {}), limit, ...(this.ts !== undefined ? { readTs: this.ts } : {}) });
+    const r = await this.request<{ ts: bigint | undefined; pairs: KvPair[] }>({ type: 'staleScan', start, ...(end.length > 0 ? { end } : {}), limit, ...(this.ts !== undefined ? { readTs: this.ts } : {}) });
     this.ts ??= r.ts;
     return r.pairs;
   }
@@ -60,10 +61,10 @@ export function tabOfflineBackend(request: Request, online: TxnBackend): Offline
     backoff: BACKOFF_DEFAULT,
     online,
     localReader: () => new TabStaleReader(request),
-    getTimestamp: () => request<bigint>({ op: 'getTimestamp' }),
+    getTimestamp: () => request<bigint>({ type: 'getTimestamp' }),
     commitQueued: (c) =>
       request<{ commitTs: bigint }>({
-        op: 'commitQueuedTxn',
+        type: 'commitQueuedTxn',
         startTs: c.startTs,
         mutations: c.mutations as QueuedMutation[],
         readTs: c.readTs,
@@ -71,6 +72,6 @@ export function tabOfflineBackend(request: Request, online: TxnBackend): Offline
         lockTtlMs: c.lockTtlMs,
         beganAgoMs: Math.max(0, Math.round(REAL_CLOCK.now() - c.beganAtMs)),
       }),
-    decideAttempt: (a) => request<{ committed?: bigint }>({ op: 'decideTxnAttempt', startTs: a.startTs, primary: a.primary }),
+    decideAttempt: (a) => request<{ committed?: bigint }>({ type: 'decideTxnAttempt', startTs: a.startTs, primary: a.primary }),
   };
 }

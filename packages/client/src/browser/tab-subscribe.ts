@@ -21,7 +21,7 @@
  */
 import { PeerKVError } from '../errors.ts';
 import { WatchLaggedError, type WatchEvent } from '../txn/watch.ts';
-import type { KvRequest } from './protocol.ts';
+import type { ClientRequestType } from './protocol.ts';
 import type { TabWatchOptions } from './tab-watch.ts';
 
 /** First pause before the feed starts again after a failure, ms (doubling while it fails). */
@@ -32,7 +32,7 @@ export const SUBSCRIBE_RETRY_MS_MAX = 30_000;
 export const SUBSCRIBE_COMMITS_REMEMBERED_MAX = 10_000;
 
 /** What a listener is told: the op of a write of this profile, or `commitTxn` for a commit from the feed. */
-export type ChangeOp = KvRequest['op'];
+export type ChangeOp = ClientRequestType;
 export type ChangeListener = (op: ChangeOp) => void;
 
 /** A watch of the whole key space from `fromTs` (a fresh ts when absent), as `BrowserPeerKV.watch` gives. */

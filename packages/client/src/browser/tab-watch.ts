@@ -10,7 +10,7 @@
  */
 import { PeerKVError } from '../errors.ts';
 import { WATCH_DEDUP_EVENTS_MAX, WatchLaggedError, type WatchEvent } from '../txn/watch.ts';
-import { BrowserKvError, type KvReplyOf, type KvRequest } from './protocol.ts';
+import { BrowserKvError, type TabOnlyRequest, type TabOnlyResponseOf } from './protocol.ts';
 import { WATCH_NEXT_WAIT_MS_MAX } from './host-watches.ts';
 
 /** Reopens of a watch in a row with no batch between them before it fails `Unavailable`. */
@@ -25,7 +25,8 @@ export interface TabWatchOptions {
   bufferEventsMax?: number;
 }
 
-type Request = <Op extends KvRequest['op']>(req: Extract<KvRequest, { op: Op }>) => Promise<KvReplyOf<Op>>;
+/** Sends a tab-only request (table `tab`) to the host. */
+type Request = <T extends TabOnlyRequest['type']>(req: Extract<TabOnlyRequest, { type: T }>) => Promise<TabOnlyResponseOf<T>>;
 
 function eventId(key: Uint8Array, commitTs: bigint): string {
   let hex = '';
@@ -83,7 +84,7 @@ export class TabWatch implements AsyncIterableIterator<WatchEvent> {
     this.queue.length = 0;
     const id = this.watchId;
     this.watchId = undefined;
-    if (id !== undefined) await this.request({ op: 'watchClose', watchId: id }).catch(() => undefined);
+    if (id !== undefined) await this.request({ type: 'watchClose', watchId: id }).catch(() => undefined);
     return { done: true, value: undefined };
   }
 
@@ -99,7 +100,7 @@ export class TabWatch implements AsyncIterableIterator<WatchEvent> {
       if (++this.reopensInARow > TAB_WATCH_REOPENS_IN_A_ROW_MAX) throw new BrowserKvError('Unavailable', `watch: the host lost it ${TAB_WATCH_REOPENS_IN_A_ROW_MAX} times in a row`);
       const r = await this.abortable(
         this.request({
-          op: 'watchOpen',
+          type: 'watchOpen',
           start: this.bounds.start,
           ...(this.bounds.end.length > 0 ? { end: this.bounds.end } : {}),
           ...(this.resumeTs !== undefined ? { fromTs: this.resumeTs } : {}),
@@ -111,9 +112,9 @@ export class TabWatch implements AsyncIterableIterator<WatchEvent> {
       if (this.stopped) await this.return();
       return;
     }
-    let batch: KvReplyOf<'watchNext'>;
+    let batch: TabOnlyResponseOf<'watchNext'>;
     try {
-      batch = await this.abortable(this.request({ op: 'watchNext', watchId: this.watchId, waitMs: WATCH_NEXT_WAIT_MS_MAX }));
+      batch = await this.abortable(this.request({ type: 'watchNext', watchId: this.watchId, waitMs: WATCH_NEXT_WAIT_MS_MAX }));
     } catch (e) {
       if (e instanceof BrowserKvError && e.kind === 'WatchGone') {
         this.watchId = undefined;

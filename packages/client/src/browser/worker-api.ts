@@ -7,7 +7,7 @@
 import type { PeerFactory } from '@peerkv/transport';
 import { EmbeddedCluster, type EmbeddedClusterOptions } from './embedded-cluster.ts';
 import { NetHost, type NetHostDeps, type NetHostOptions } from './net-host.ts';
-import { toWireError, type KvRequest, type Reply } from './protocol.ts';
+import { toWireError, type Reply, type TabRequest } from './protocol.ts';
 
 /** The options that cross from the page (structured-cloneable): which runtime, and its settings. */
 export type WorkerOpenOptions = ({ mode: 'embedded' } & Omit<EmbeddedClusterOptions, 'openEngine' | 'now'>) | ({ mode: 'net' } & NetHostOptions);
@@ -19,7 +19,7 @@ export interface WorkerApi {
    * `peerPort` carries the page-side WebRTC peers of the networked runtime.
    */
   open(o: WorkerOpenOptions, peerPort?: MessagePort): Promise<Reply>;
-  call(req: KvRequest): Promise<Reply>;
+  call(req: TabRequest): Promise<Reply>;
   /**
    * Marks the networked store draining (PD moves its leaders away; draining waits up to
    * `graceMs` for its leaderships to move) or serving again; returns the regions asked to move.

@@ -10,7 +10,7 @@ import { BrowserKvError, type WriteRequest } from './protocol.ts';
 
 /** A write request's ops; throws `InvalidArgument` for bad keys or values. */
 export function writeOps(req: WriteRequest): KvOp[] {
-  switch (req.op) {
+  switch (req.type) {
     case 'put':
       return [{ type: 'put', cf: DEFAULT_CF, key: checkKey(req.key), value: checkValue(req.value) }];
     case 'delete':
