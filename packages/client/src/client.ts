@@ -625,15 +625,15 @@ export class PeerKV {
         throw e;
       }
       if (fits && !fits(route)) return { kind: 'regroup', ambiguous, lastError };
-      const target = this.pickPeer(route, consistency, skipPeers);
-      const svc = target ? this.stores.store(target.storeId) : undefined;
-      if (!target || !svc) {
+      const picked = this.pickReachable(route, consistency, skipPeers);
+      if (!picked) {
         // No replica to ask (the leader's store is gone): the route is in doubt, not wrong.
         this.cache.markStale(route.region.id);
         skipPeers = new Set();
         if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.random), signal))) return { kind: 'aborted', ambiguous, lastError };
         continue;
       }
+      const { target, svc } = picked;
       const sentAt = this.clock.now();
       const r = await answerOf(target.storeId, () => fn(route, svc));
       if (r.ok || r.error.kind !== 'Timeout') {
@@ -705,6 +705,25 @@ export class PeerKV {
   private async pause(ms: number, signal?: AbortSignal): Promise<boolean> {
     await this.sleepQuietly(ms, signal);
     return !signal?.aborted;
+  }
+
+  /**
+   * `pickPeer`'s choice among the replicas whose store this client reaches now: one it cannot
+   * reach (no link to its store: `StoreResolver.store` gives nothing) joins `skip`, and the
+   * next is picked at once. Without that, each attempt picked the same unreachable replica
+   * (the leader PD still names, or the first voter) and waited out a backoff for it. At most
+   * one pick per replica; undefined when none is left.
+   */
+  private pickReachable(route: RegionRoute, consistency: ReadConsistency, skip: Set<number>): { target: Peer; svc: KvService } | undefined {
+    for (let picks = 0; picks <= route.region.peers.length; picks++) {
+      const target = this.pickPeer(route, consistency, skip);
+      if (!target) return undefined;
+      const svc = this.stores.store(target.storeId);
+      if (svc) return { target, svc };
+      if (skip.has(target.id)) return undefined; // pickPeer fell back to a skipped replica: none left
+      skip.add(target.id);
+    }
+    return undefined;
   }
 
   /**
