@@ -20,7 +20,7 @@ import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { iceTransportPolicyProblem } from '@peerkv/transport';
 import { BACKOFF_DEFAULT, REAL_CLOCK } from '../backoff.ts';
 import { Snapshot, prefixEnd, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions, type TxnBackend, type TxnReader } from '../txn/transaction.ts';
-import { BrowserKvError, SCAN_ARRAY_PAIRS_MAX, changeOf, hookRequest, isWrite, kvRequest, tabRequest, toWireError, type BrowserStatus, type ClientRequest, type ClientRequestType, type HookRequest, type Reply, type TabOnlyRequest, type TabRequest, type TxnMutation, type WireError, type WriteRequest } from './protocol.ts';
+import { BrowserKvError, SCAN_ARRAY_PAIRS_MAX, changeOf, hookRequest, isWrite, kvRequest, tabRequest, toWireError, type BrowserStatus, type ClientCall, type ClientRequest, type ClientRequestType, type ClientResponseOf, type HookRequest, type Reply, type TabOnlyCall, type TabRequest, type TxnMutation, type WireError, type WriteRequest } from './protocol.ts';
 import { PendingCalls, channelName, unwrapReply, type TabMessage } from './tab-channel.ts';
 import { HostWorker, defaultWorker } from './host-worker.ts';
 import { tabTxnLocking } from './tab-txn-routing.ts';
@@ -345,8 +345,7 @@ export class BrowserPeerKV {
     if (this.dataModel !== 'mvcc') throw new BrowserKvError('InvalidArgument', 'queued offline transactions need the mvcc data model');
     const locks = this.o.locks ?? globalThis.navigator?.locks;
     const lockName = `peerkv:${this.cluster}:${this.storeName}:offline-queue`;
-    const request = <T>(req: ClientRequest): Promise<T> => this.client<T>(req);
-    this.offline = new OfflineTxns(tabOfflineBackend(request, this.txnBackend()), TAB_VALUE_CHECKS, {
+    this.offline = new OfflineTxns(tabOfflineBackend(this.clientCall, this.txnBackend()), TAB_VALUE_CHECKS, {
       store: this.o.offlineQueue ?? new IdbOfflineQueueStore(offlineQueueDatabaseName(this.cluster, this.storeName)),
       decideMs: this.o.offlineDecideMs ?? OFFLINE_DECIDE_MS_DEFAULT,
       txnsMax: this.o.offlineQueueTxnsMax ?? OFFLINE_QUEUE_TXNS_MAX_DEFAULT,
@@ -385,8 +384,8 @@ export class BrowserPeerKV {
   watch(range: WatchRange, o: TabWatchOptions = {}): TabWatch {
     if (this.dataModel !== 'mvcc') throw new BrowserKvError('InvalidArgument', 'watch needs the mvcc data model');
     const bounds = watchBounds(range, prefixEnd);
-    const request = <T>(req: TabOnlyRequest): Promise<T> => this.request<T>(tabRequest(req));
-    return new TabWatch(request as ConstructorParameters<typeof TabWatch>[0], bounds, o);
+    const request: TabOnlyCall = (req) => this.request(tabRequest(req));
+    return new TabWatch(request, bounds, o);
   }
 
   /** A read-only view at `ts` (a fresh timestamp when absent); refused below PD's GC safe point. */
@@ -396,19 +395,19 @@ export class BrowserPeerKV {
   }
 
   private reader(ts: bigint): TxnReader {
-    const request = <T>(req: ClientRequest): Promise<T> => this.client<T>(req);
+    const request = this.clientCall;
     // A pessimistic transaction's locks go through the host (`tab-txn-routing.ts`).
     this.locking ??= tabTxnLocking({ request, getTimestamp: () => this.getTimestamp() });
     return {
       ts,
       locking: this.locking,
-      get: (key) => request<Uint8Array | undefined>({ type: 'snapshotGet', ts, key }),
+      get: (key) => request({ type: 'snapshotGet', ts, key }),
       async *scan(start, end, limit) {
         let cursor = start;
         let remaining = limit;
         while (remaining > 0) {
           const page = Math.min(remaining, SCAN_ARRAY_PAIRS_MAX);
-          const pairs = await request<KvPair[]>({ type: 'snapshotScan', ts, start: cursor, ...(end.length > 0 ? { end } : {}), limit: page });
+          const pairs = await request({ type: 'snapshotScan', ts, start: cursor, ...(end.length > 0 ? { end } : {}), limit: page });
           for (const p of pairs) yield p;
           remaining -= pairs.length;
           if (pairs.length < page) return;
@@ -521,8 +520,12 @@ export class BrowserPeerKV {
 
   // ------------------------------------------------------------------ routing a call
 
+  /** `client` as a function value. */
+  private readonly clientCall: ClientCall = (req) => this.client(req);
+
   /** Sends a client request (table `kv`); a write goes as a transaction (mvcc) or stamped (raw). */
-  private async client<T>(req: ClientRequest): Promise<T> {
+  private async client<Q extends ClientRequest>(req: Q): Promise<ClientResponseOf<Q['type']>> {
+    type T = ClientResponseOf<Q['type']>;
     if (!isWrite(req)) return this.request<T>(kvRequest(req));
     if (this.closed) throw new BrowserKvError('Closed', 'this PeerKV handle is closed');
     // The mvcc model: a write is a transaction, at most once by its start ts (a resend of its

@@ -185,6 +185,15 @@ export type ClientResponseOf<T extends ClientRequestType> = ClientResponses[T];
 /** The value of a successful reply to a tab-only request of type `T`. */
 export type TabOnlyResponseOf<T extends TabOnlyRequest['type']> = TabOnlyResponses[T];
 
+/**
+ * Sends a client request to the host and resolves with its answer, or rejects with a
+ * `BrowserKvError`: the tab side's `handle`, one level above the store's `StoreService.handle`.
+ */
+export type ClientCall = <Q extends ClientRequest>(request: Q) => Promise<ClientResponseOf<Q['type']>>;
+
+/** As `ClientCall`, for the tab-only requests. */
+export type TabOnlyCall = <Q extends TabOnlyRequest>(request: Q) => Promise<TabOnlyResponseOf<Q['type']>>;
+
 /** A client request that changes data. */
 export type WriteRequest = ClientRequestOf<'put' | 'delete' | 'batchPut' | 'batchDelete' | 'deleteRange'>;
 

@@ -11,10 +11,10 @@ import type { KvPair } from '../services.ts';
 import type { LazyTsReader } from '../txn/offline-reader.ts';
 import type { OfflineBackend } from '../txn/offline-txns.ts';
 import type { TxnBackend } from '../txn/transaction.ts';
-import { SCAN_ARRAY_PAIRS_MAX, type ClientRequest, type QueuedMutation } from './protocol.ts';
+import { SCAN_ARRAY_PAIRS_MAX, type ClientCall, type QueuedMutation } from './protocol.ts';
 
 /** Sends a client request (table `kv`) to the host. */
-type Request = <T>(req: ClientRequest) => Promise<T>;
+type Request = ClientCall;
 
 function successor(key: Uint8Array): Uint8Array {
   const out = new Uint8Array(key.length + 1);
@@ -29,7 +29,7 @@ class TabStaleReader implements LazyTsReader {
   constructor(private readonly request: Request) {}
 
   private async page(start: Uint8Array, end: Uint8Array, limit: number): Promise<KvPair[]> {
-    const r = await this.request<{ ts: bigint | undefined; pairs: KvPair[] }>({ type: 'staleScan', start, ...(end.length > 0 ? { end } : {}), limit, ...(this.ts !== undefined ? { readTs: this.ts } : {}) });
+    const r = await this.request({ type: 'staleScan', start, ...(end.length > 0 ? { end } : {}), limit, ...(this.ts !== undefined ? { readTs: this.ts } : {}) });
     this.ts ??= r.ts;
     return r.pairs;
   }
@@ -61,9 +61,9 @@ export function tabOfflineBackend(request: Request, online: TxnBackend): Offline
     backoff: BACKOFF_DEFAULT,
     online,
     localReader: () => new TabStaleReader(request),
-    getTimestamp: () => request<bigint>({ type: 'getTimestamp' }),
+    getTimestamp: () => request({ type: 'getTimestamp' }),
     commitQueued: (c) =>
-      request<{ commitTs: bigint }>({
+      request({
         type: 'commitQueuedTxn',
         startTs: c.startTs,
         mutations: c.mutations as QueuedMutation[],
@@ -72,6 +72,6 @@ export function tabOfflineBackend(request: Request, online: TxnBackend): Offline
         lockTtlMs: c.lockTtlMs,
         beganAgoMs: Math.max(0, Math.round(REAL_CLOCK.now() - c.beganAtMs)),
       }),
-    decideAttempt: (a) => request<{ committed?: bigint }>({ type: 'decideTxnAttempt', startTs: a.startTs, primary: a.primary }),
+    decideAttempt: (a) => request({ type: 'decideTxnAttempt', startTs: a.startTs, primary: a.primary }),
   };
 }

@@ -15,7 +15,7 @@ import { BACKOFF_DEFAULT, REAL_CLOCK } from '../backoff.ts';
 import type { KvService, RegionRoute } from '../services.ts';
 import { LockResolver } from '../txn/lock-resolver.ts';
 import type { RegionRequestOutcome, TabTxnRequest, TxnRouting } from '../txn/routing.ts';
-import { BrowserKvError, type ClientRequest } from './protocol.ts';
+import { BrowserKvError, type ClientCall } from './protocol.ts';
 
 /** Store-side timeout of one forwarded request attempt, ms (the host's client retries within its own budget). */
 export const TAB_TXN_REQUEST_TIMEOUT_MS = 5000;
@@ -23,7 +23,7 @@ export const TAB_TXN_REQUEST_TIMEOUT_MS = 5000;
 /** What the tab's routing needs of the tab. */
 export interface TabTxnHost {
   /** Sends a client request (table `kv`) to the host. */
-  request<T>(req: ClientRequest): Promise<T>;
+  request: ClientCall;
   getTimestamp(): Promise<bigint>;
 }
 
@@ -35,11 +35,12 @@ export function tabTxnLocking(host: TabTxnHost): { routing: TxnRouting; resolver
     backoff: BACKOFF_DEFAULT,
     requestTimeoutMs: TAB_TXN_REQUEST_TIMEOUT_MS,
     send: <T>(locate: Uint8Array, keys: readonly Uint8Array[] | undefined, fn: (route: RegionRoute, svc: KvService) => Promise<unknown>) =>
-      host.request<RegionRequestOutcome<T>>({ type: 'txnRegionRequest', locate, ...(keys ? { keys: [...keys] } : {}), request: regionlessRequest(fn) }),
+      // The host answers what the store answered to the inner request: `fn`'s answer type, `T`.
+      host.request({ type: 'txnRegionRequest', locate, ...(keys ? { keys: [...keys] } : {}), request: regionlessRequest(fn) }) as Promise<RegionRequestOutcome<T>>,
     sendToReplica: () => Promise.reject(new BrowserKvError('InvalidArgument', 'a tab reads from a replica through staleScan, not through its transactions')),
     // Reads are the host's (`snapshotGet`); a lock request goes to the leader.
     askReplica: () => Promise.resolve(undefined),
-    route: (key) => host.request<RegionRoute>({ type: 'txnRoute', key }),
+    route: (key) => host.request({ type: 'txnRoute', key }),
     getTimestamp: () => host.getTimestamp(),
   };
   return { routing, resolver: new LockResolver(routing) };

@@ -10,7 +10,7 @@
  */
 import { PeerKVError } from '../errors.ts';
 import { WATCH_DEDUP_EVENTS_MAX, WatchLaggedError, type WatchEvent } from '../txn/watch.ts';
-import { BrowserKvError, type TabOnlyRequest, type TabOnlyResponseOf } from './protocol.ts';
+import { BrowserKvError, type TabOnlyCall, type TabOnlyResponseOf } from './protocol.ts';
 import { WATCH_NEXT_WAIT_MS_MAX } from './host-watches.ts';
 
 /** Reopens of a watch in a row with no batch between them before it fails `Unavailable`. */
@@ -25,8 +25,6 @@ export interface TabWatchOptions {
   bufferEventsMax?: number;
 }
 
-/** Sends a tab-only request (table `tab`) to the host. */
-type Request = <T extends TabOnlyRequest['type']>(req: Extract<TabOnlyRequest, { type: T }>) => Promise<TabOnlyResponseOf<T>>;
 
 function eventId(key: Uint8Array, commitTs: bigint): string {
   let hex = '';
@@ -46,7 +44,7 @@ export class TabWatch implements AsyncIterableIterator<WatchEvent> {
   private reopensInARow = 0;
 
   constructor(
-    private readonly request: Request,
+    private readonly request: TabOnlyCall,
     private readonly bounds: { start: Uint8Array; end: Uint8Array },
     private readonly o: TabWatchOptions = {},
   ) {
