@@ -25,7 +25,7 @@ import { WriteTrace } from './write-trace.ts';
 import { monotonicClock } from '@peerkv/transport';
 
 /** The store's settings with every default filled in. */
-export type StoreSettings = Required<Omit<StoreOptions, 'traceClock' | 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'unsafeTestMutations' | 'pdGc' | 'gcIntervalMs' | 'gcLockResolver'>>;
+export type StoreSettings = Required<Omit<StoreOptions, 'traceClock' | 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'unsafeTestMutations' | 'pdGc' | 'pdOperatorObserver' | 'gcIntervalMs' | 'gcLockResolver'>>;
 
 export class StoreContext {
   readonly storeId: number;
@@ -39,6 +39,8 @@ export class StoreContext {
   readonly pdClient: PdClient | undefined;
   /** `StoreOptions.pdGc`: given to this store's PD replica. */
   readonly pdGc: StoreOptions['pdGc'];
+  /** `StoreOptions.pdOperatorObserver`: told the operators this store's PD leader finished. */
+  readonly pdOperatorObserver: StoreOptions['pdOperatorObserver'];
   readonly labels: Record<string, string>;
   /** `StoreOptions.witness`: every replica here is a witness (its label says so to PD). */
   readonly witness: boolean;
@@ -133,6 +135,7 @@ export class StoreContext {
     if (!Number.isSafeInteger(hib) || hib < 1) throw new StoreConfigError(`hibernatingHeartbeatIntervalTicks must be a positive integer, got ${hib}`);
     this.pdClient = o.pdClient;
     this.pdGc = o.pdGc;
+    this.pdOperatorObserver = o.pdOperatorObserver;
     this.mutations = o.unsafeTestMutations ?? {};
     this.witness = o.witness ?? false;
     this.labels = this.witness ? { ...o.labels, [WITNESS_LABEL]: 'true' } : (o.labels ?? {});

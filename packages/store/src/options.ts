@@ -3,7 +3,7 @@
  * the transport and timer seams, its status and counters, its identity and the errors it
  * throws. No behaviour lives here.
  */
-import type { GcConfig, Peer, RegionEpoch } from '@peerkv/pd';
+import type { GcConfig, OperatorEvent, Peer, RegionEpoch } from '@peerkv/pd';
 import type { KeyError } from '@peerkv/proto';
 import type { Config as RaftConfig } from '@peerkv/raft';
 import type { Durability, KvEngine } from '@peerkv/storage';
@@ -183,6 +183,12 @@ export interface StoreOptions {
   snapshotTransfer?: Partial<SnapshotTransferLimits>;
   /** The GC safe point's knobs on this store's PD replica when it leads (`GcConfig`: life time, registration TTLs); PD's defaults when absent. */
   pdGc?: Partial<GcConfig>;
+  /**
+   * Told the operators PD's scheduler finished (with their outcome: success, timeout, stale,
+   * cancelled) while this store's PD replica leads, after each scheduling round (the simulator
+   * counts repairs with it). Not told when absent.
+   */
+  pdOperatorObserver?: (events: readonly OperatorEvent[]) => void;
   /** Time between two rounds of this store's GC worker, ms (`GC_WORKER_INTERVAL_MS` when absent). */
   gcIntervalMs?: number;
   /**

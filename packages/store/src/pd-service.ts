@@ -181,6 +181,8 @@ export class PdService {
     if (!pd || pd.servingTerm === undefined) return;
     // TSO windows, id batches (the checkers take ids synchronously), tombstones.
     const out = pd.leader.tick(this.ctx.now());
+    const finished = pd.leader.scheduler.operators.takeEvents();
+    if (finished.length > 0) this.ctx.pdOperatorObserver?.(finished);
     for (const cmd of out.commands) await this.pdPropose(cmd, { timeoutMs: 2000 });
   }
 

@@ -3,8 +3,9 @@
  * cluster-mode seeds, prints each failing seed with how to reproduce it, and ends with
  * exactly `sim: seeds=<N> ops=<total> violations=<v> unknown=<u>` (u: seeds whose
  * linearizability check ran out of its step budget: reported, never counted as passed). The
- * lines before it count the client ops with an unknown outcome, every fault injected and
- * every client call made. Exit code 1 on any violation or unknown verdict, 2 on bad arguments.
+ * lines before it count the client ops with an unknown outcome, every fault injected, every
+ * client call made and the operators PD finished (`operators`: succeeded by kind, e.g.
+ * `replaceReplica` for a replica rebuilt off a down store, and the rest by outcome). Exit code 1 on any violation or unknown verdict, 2 on bad arguments.
  * Run directly: `npx tsx packages/sim/src/cluster/cli-cluster.ts --seeds 20`.
  */
 import { runClusterSeed, type ClusterSeedResult } from './run.ts';
@@ -128,7 +129,7 @@ function printSeed(r: ClusterSeedResult, wallMs: number, args: ClusterCliArgs): 
   console.log(
     `seed ${r.seed}: ops=${r.ops} ok=${o.ok} fail=${o.fail} unknown=${o.unknown} regions=${r.regions} stores=${r.storesJoined}${r.retired ? ` retired=${r.retired}` : ''}${args.witness ? ` witnessGroups=${r.witnessGroups}` : ''} ` +
       `virtual=${r.virtualMs}ms converge=${r.convergeMs}ms timers=${r.timersFired} hash=${r.historyHash} wall=${wallMs.toFixed(0)}ms${r.linearizabilityUnknown ? ' lin=unknown' : ''}\n` +
-      `  faults: ${counts(r.faults)}\n  workload: ${counts(r.workload)}`,
+      `  faults: ${counts(r.faults)}\n  workload: ${counts(r.workload)}\n  operators: ${counts(r.operators)}`,
   );
 }
 
@@ -175,11 +176,13 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
   };
   const faults = {} as ClusterSeedResult['faults'];
   const workload = {} as ClusterSeedResult['workload'];
+  const operators = {} as ClusterSeedResult['operators'];
   for (const seed of args.seeds) {
     const t0 = performance.now();
     const r = await runClusterSeed(seed, overrides);
     addCounts(faults, r.faults);
     addCounts(workload, r.workload);
+    addCounts(operators, r.operators);
     ops += r.ops;
     violations += r.violations.length;
     unknownOps += r.outcomes.unknown;
@@ -197,6 +200,7 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
   console.log(`sim: cluster ${args.seeds.length} seeds in ${((performance.now() - started) / 1000).toFixed(1)}s wall, ${unknownOps} client ops with unknown outcome`);
   console.log(`sim: faults ${counts(faults)}`);
   console.log(`sim: workload ${counts(workload)}`);
+  console.log(`sim: operators ${counts(operators)}`);
   if (args.witness) console.log(`sim: witness groups with a witness voter once healed=${witnessGroups}`);
   if (args.engines) console.log(`sim: engines groups on 2 engines once healed=${multiEngineGroups} of ${groups}`);
   console.log(`sim: seeds=${args.seeds.length} ops=${ops} violations=${violations} unknown=${unknown}`);

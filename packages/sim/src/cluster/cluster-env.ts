@@ -6,7 +6,7 @@
  * loss, duplication, reordering, partitions), the fault actions the nemesis calls (crash,
  * graceful restart, wipe, partition) and the record of stores that stopped with an error.
  */
-import { ENGINE_LABEL, WITNESS_LABEL } from '@peerkv/pd';
+import { ENGINE_LABEL, WITNESS_LABEL, type OperatorEvent } from '@peerkv/pd';
 import { SeededRng } from '@peerkv/raft';
 import { META_CF, PD_REGION_ID, STAGED_PREFIX_START, isSnapshotFrameMessage, type ApplyObserver, type Store } from '@peerkv/store';
 import { ForwardingEngine, MemoryDisk, MemoryEngine, type CrashReport, type MemoryDiskStats } from '@peerkv/storage';
@@ -126,6 +126,38 @@ class StagedChunkLosingEngine extends ForwardingEngine {
   }
 }
 
+/**
+ * Operators PD finished in a run: those that succeeded by kind (`replaceReplica`: a replica on
+ * a down, offline or damaged store rebuilt elsewhere; `addReplica`, `removeReplica`, ...), and
+ * those that did not by outcome.
+ */
+export interface OperatorCounts {
+  replaceReplica: number;
+  addReplica: number;
+  removeReplica: number;
+  placement: number;
+  pdGroup: number;
+  drainLeader: number;
+  balanceLeader: number;
+  balanceRegion: number;
+  split: number;
+  timeout: number;
+  stale: number;
+  cancelled: number;
+}
+
+/** Every count 0. */
+export function emptyOperatorCounts(): OperatorCounts {
+  return { replaceReplica: 0, addReplica: 0, removeReplica: 0, placement: 0, pdGroup: 0, drainLeader: 0, balanceLeader: 0, balanceRegion: 0, split: 0, timeout: 0, stale: 0, cancelled: 0 };
+}
+
+function countOperators(into: OperatorCounts, events: readonly OperatorEvent[]): void {
+  for (const e of events) {
+    if (e.outcome === 'success') into[e.operator.kind]++;
+    else into[e.outcome]++;
+  }
+}
+
 /** The cluster under test plus its devices. */
 export class ClusterEnv {
   readonly sched: VirtualScheduler;
@@ -145,6 +177,8 @@ export class ClusterEnv {
   private readonly crashedStores = new WeakSet<Store>();
   readonly crashStats: CrashStats = { crashes: 0, powerCuts: 0, tornWrites: 0, inFlightLost: 0, inFlightLanded: 0, unsyncedLost: 0 };
   readonly snapshotFaults: SnapshotFaultStats = { snapshotSendsDropped: 0, stagedChunksLost: 0 };
+  /** Operators PD finished, over every PD leader of the run (`operatorCounts`). */
+  readonly operators: OperatorCounts = emptyOperatorCounts();
   /** The skew of each store's clock, ms, by store id (only stores that started). */
   readonly clockSkews = new Map<number, number>();
   private partitioned = false;
@@ -181,6 +215,8 @@ export class ClusterEnv {
       // chunks, through loss, duplication and reordering.
       snapshotTransfer: { chunkBytesMax: 48, chunksInflightMax: 3, resendMs: 150, resendsMax: 8, receiveTimeoutMs: 2_000, requestIntervalMs: o.snapshotRequestIntervalMs },
       durability: o.durability,
+      // Every PD leader's finished operators (the summary's repairs).
+      pdOperatorObserver: (events: readonly OperatorEvent[]) => countOperators(env.operators, events),
       ...(o.safeTsIntervalMs !== undefined ? { safeTsIntervalMs: o.safeTsIntervalMs } : {}),
       ...(o.storeGcIntervalMs !== undefined ? { gcIntervalMs: o.storeGcIntervalMs } : {}),
       ...(o.pdGc !== undefined ? { pdGc: { ...o.pdGc } } : {}),

@@ -9,7 +9,7 @@ import { SeededRng } from '@peerkv/raft';
 import { pick } from '../rng-utils.ts';
 import { History, describeOp, type Operation, type OpStatus } from '../history.ts';
 import { checkLinearizable } from '../linearizability.ts';
-import { ClusterEnv } from './cluster-env.ts';
+import { ClusterEnv, type OperatorCounts } from './cluster-env.ts';
 import { clusterDump, convergenceProblem, coverageProblem, pdReplicaOverlapProblem, replicaViewProblem, laggingFullReplicaProblem, witnessDataProblem, type ClusterViolation } from './checks.ts';
 import { nemesisLoop, type NemesisStats } from './nemesis.ts';
 import { defaultClusterOptions, type ClusterSimOptions } from './options.ts';
@@ -35,6 +35,8 @@ export interface ClusterSeedResult {
   /** Every fault injected, by kind (for the summary). */
   faults: FaultCounts;
   workload: WorkloadStats;
+  /** Operators PD finished: succeeded by kind, the rest by outcome. */
+  operators: OperatorCounts;
   /** Data regions at the end, and the most stores ever used (wipes add stores). */
   regions: number;
   storesJoined: number;
@@ -217,6 +219,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     nemesis,
     faults: faultCounts(env, nemesis),
     workload,
+    operators: { ...env.operators },
     regions,
     storesJoined,
     ...(retired !== undefined ? { retired } : {}),
