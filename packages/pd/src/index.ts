@@ -27,6 +27,7 @@ export { distinctDomains, pickLeaderTarget, pickTargetStore, placementScore, sha
 export { checkReplicas, type ReplicaTarget } from './schedulers/replica-checker.ts';
 export { balanceLeaders, drainLeaders, type RegionFree, type SubmitOperator } from './schedulers/leader-schedulers.ts';
 export { balanceRegions, checkSplits } from './schedulers/region-schedulers.ts';
+export * from './schedulers/checker-controller.ts';
 export * from './schedulers/scheduler.ts';
 export * from './heartbeat-filter.ts';
 export * from './pd-leader.ts';

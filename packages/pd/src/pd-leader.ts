@@ -74,6 +74,7 @@ export class PdLeader {
     this.tso.becomeLeader(term, this.sm.maxPersistedPhysicalMs);
     this.ids.becomeLeader(term);
     this.gc.becomeLeader(nowMs);
+    this.scheduler.becomeLeader();
   }
 
   /** Stops serving and drops running operators. */
@@ -85,10 +86,12 @@ export class PdLeader {
     this.scheduler.stepDown(nowMs);
   }
 
-  /** Feed every result of `PdStateMachine.apply` on this replica. */
+  /** Feed every result of `PdStateMachine.apply` on this replica (the allocators, and the scheduler's dirty regions on the leader). */
   onApplied(result: PdApplyResult): void {
     this.tso.onApplied(result);
     this.ids.onApplied(result);
+    // Only the leader schedules: a follower keeps no dirty regions (a new leader checks every region first).
+    if (this.isLeader) this.scheduler.onApplied(result);
   }
 
   /** Periodic work: commands to propose and, every `scheduleIntervalMs`, a scheduling round. */

@@ -39,10 +39,9 @@ export class PdState {
     return [...this.stores.values()].sort((a, b) => a.meta.id - b.meta.id);
   }
 
-  /** Peers on `storeId` across data regions and PD's group. */
+  /** Peers on `storeId` across data regions and PD's group (O(1) for the data regions: `RegionTree.peerCount`). */
   peerCountOnStore(storeId: StoreId): number {
-    let n = 0;
-    for (const info of this.regions.all()) n += info.region.peers.filter((p) => p.storeId === storeId).length;
+    let n = this.regions.peerCount(storeId);
     if (this.pdGroup) n += this.pdGroup.region.peers.filter((p) => p.storeId === storeId).length;
     return n;
   }

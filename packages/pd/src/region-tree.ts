@@ -1,9 +1,11 @@
 /**
  * The regions PD knows, ordered by start key (a sorted array with binary search: PeerKV
  * clusters hold thousands of regions, not millions) plus an index by id. The tree keeps
- * ranges disjoint: inserting a region removes every region it overlaps.
+ * ranges disjoint: inserting a region removes every region it overlaps. It also keeps each
+ * store's peer and leader counts as regions come and go, so a scheduling round reads them
+ * without walking every region (issue 16).
  */
-import type { Peer, PeerId, Region, RegionId } from './meta.ts';
+import type { Peer, PeerId, Region, RegionId, StoreId } from './meta.ts';
 import { compareKeys } from './meta.ts';
 
 /** A region with what its leader last reported. */
@@ -36,6 +38,26 @@ function startsBefore(region: Region, end: Uint8Array): boolean {
 export class RegionTree {
   private readonly sorted: RegionInfo[] = [];
   private readonly byId = new Map<RegionId, RegionInfo>();
+  /** Peers of the regions here on each store (stores with none left out). */
+  private readonly peersByStore = new Map<StoreId, number>();
+  /** Regions here whose last reported leader is on each store (stores with none left out). */
+  private readonly leadersByStore = new Map<StoreId, number>();
+
+  /** Peers of these regions on `storeId`. O(1). */
+  peerCount(storeId: StoreId): number {
+    return this.peersByStore.get(storeId) ?? 0;
+  }
+
+  /** These regions led (as last reported) from `storeId`. O(1). */
+  leaderCount(storeId: StoreId): number {
+    return this.leadersByStore.get(storeId) ?? 0;
+  }
+
+  /** Adds (`sign` 1) or takes away (-1) `info`'s peers and leader from the per-store counts. */
+  private count(info: RegionInfo, sign: 1 | -1): void {
+    for (const p of info.region.peers) bump(this.peersByStore, p.storeId, sign);
+    if (info.leader !== undefined) bump(this.leadersByStore, info.leader.storeId, sign);
+  }
 
   /** Number of regions. */
   get size(): number {
@@ -97,6 +119,7 @@ export class RegionTree {
     const at = this.lastStartingAtOrBefore(info.region.startKey) + 1;
     this.sorted.splice(at, 0, info);
     this.byId.set(info.region.id, info);
+    this.count(info, 1);
     return overlapping.map((o) => o.region.id);
   }
 
@@ -108,6 +131,8 @@ export class RegionTree {
     if (!sameRange) return false;
     this.sorted[this.indexOf(old)] = info;
     this.byId.set(info.region.id, info);
+    this.count(old, -1);
+    this.count(info, 1);
     return true;
   }
 
@@ -123,5 +148,13 @@ export class RegionTree {
     if (info === undefined) return;
     this.byId.delete(id);
     this.sorted.splice(this.indexOf(info), 1);
+    this.count(info, -1);
   }
+}
+
+/** Adds `by` to `key`'s count, dropping it at 0. */
+function bump(counts: Map<StoreId, number>, key: StoreId, by: number): void {
+  const n = (counts.get(key) ?? 0) + by;
+  if (n === 0) counts.delete(key);
+  else counts.set(key, n);
 }

@@ -160,4 +160,14 @@ export class PdStateMachine {
   peerCountOnStore(id: StoreId): number {
     return this.state.peerCountOnStore(id);
   }
+
+  /** Data-region peers on a store. O(1). */
+  dataPeerCountOnStore(id: StoreId): number {
+    return this.state.regions.peerCount(id);
+  }
+
+  /** Data regions whose last reported leader is on a store. O(1). */
+  dataLeaderCountOnStore(id: StoreId): number {
+    return this.state.regions.leaderCount(id);
+  }
 }

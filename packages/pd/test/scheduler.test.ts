@@ -1,24 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Region } from '../src/index.ts';
-import { peer, region } from './helpers.ts';
-import type { SimRegion } from './sim-cluster.ts';
-import { SimCluster } from './sim-cluster.ts';
+import { peer } from './helpers.ts';
+import { regionsOn, SimCluster } from './sim-cluster.ts';
 
 const MIN = 60_000;
-
-/** `n` regions over consecutive key ranges, each with voters on `stores` (peer ids from 5000) led on `leaderStore`. */
-function regionsOn(n: number, stores: number[], leaderStore = stores[0]): SimRegion[] {
-  const out: SimRegion[] = [];
-  for (let i = 0; i < n; i++) {
-    const start = i === 0 ? '' : `k${String(i).padStart(3, '0')}`;
-    const end = i === n - 1 ? '' : `k${String(i + 1).padStart(3, '0')}`;
-    const id = i === 0 ? 2 : 3000 + i;
-    const peers = stores.map((s, j) => peer(5000 + i * 10 + j, s));
-    const r: Region = region(id, start, end, peers, { confVer: 5, version: 5 });
-    out.push({ region: r, leader: peers[stores.indexOf(leaderStore)], sizeBytes: 1000, keys: 10 });
-  }
-  return out;
-}
 
 describe('replica checker', () => {
   it('grows a lone replica to three on distinct devices, preferring a new device over fewer regions', () => {

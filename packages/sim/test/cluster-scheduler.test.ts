@@ -84,6 +84,8 @@ describe('parseClusterArgs', () => {
     expect(parseClusterArgs(['--seeds', '2', '--seed', '5', '--mutation', 'staleReads'])).toEqual({ seeds: [5, 6], verbose: false, tear: false, durability: 'strict', mutation: 'staleReads' });
     expect(parseClusterArgs(['--tear', '--durability', 'relaxed'])).toMatchObject({ tear: true, durability: 'relaxed' });
     expect(parseClusterArgs(['--mutation', 'diskWriteFailure']).mutation).toBe('diskWriteFailure');
+    expect(parseClusterArgs(['--patrol', '1']).patrol).toBe(1);
+    expect(parseClusterArgs([]).patrol).toBeUndefined();
   });
 
   it('refuses bad input with a typed error', () => {
@@ -100,5 +102,7 @@ describe('parseClusterArgs', () => {
     expect(kind(['--bogus'])).toBe('UnknownFlag');
     expect(kind(['--mutation', 'nope'])).toBe('UnknownMutation');
     expect(kind(['--durability', 'eventual'])).toBe('BadDurability');
+    expect(kind(['--patrol', '0'])).toBe('BadNumber');
+    expect(kind(['--patrol'])).toBe('MissingValue');
   });
 });

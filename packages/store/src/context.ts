@@ -25,7 +25,7 @@ import { WriteTrace } from './write-trace.ts';
 import { monotonicClock } from '@peerkv/transport';
 
 /** The store's settings with every default filled in. */
-export type StoreSettings = Required<Omit<StoreOptions, 'traceClock' | 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'unsafeTestMutations' | 'pdGc' | 'pdOperatorObserver' | 'gcIntervalMs' | 'gcLockResolver'>>;
+export type StoreSettings = Required<Omit<StoreOptions, 'traceClock' | 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'unsafeTestMutations' | 'pdGc' | 'pdOperatorObserver' | 'pdScheduler' | 'gcIntervalMs' | 'gcLockResolver'>>;
 
 export class StoreContext {
   readonly storeId: number;
@@ -41,6 +41,8 @@ export class StoreContext {
   readonly pdGc: StoreOptions['pdGc'];
   /** `StoreOptions.pdOperatorObserver`: told the operators this store's PD leader finished. */
   readonly pdOperatorObserver: StoreOptions['pdOperatorObserver'];
+  /** `StoreOptions.pdScheduler`: given to this store's PD replica. */
+  readonly pdScheduler: StoreOptions['pdScheduler'];
   readonly labels: Record<string, string>;
   /** `StoreOptions.witness`: every replica here is a witness (its label says so to PD). */
   readonly witness: boolean;
@@ -136,6 +138,7 @@ export class StoreContext {
     this.pdClient = o.pdClient;
     this.pdGc = o.pdGc;
     this.pdOperatorObserver = o.pdOperatorObserver;
+    this.pdScheduler = o.pdScheduler;
     this.mutations = o.unsafeTestMutations ?? {};
     this.witness = o.witness ?? false;
     this.labels = this.witness ? { ...o.labels, [WITNESS_LABEL]: 'true' } : (o.labels ?? {});
@@ -209,6 +212,7 @@ export class StoreContext {
   /** Makes `peer` PD's replica, backed by `host`. */
   hostPd(peer: RegionPeer, host: PdHost): void {
     if (this.pdGc) host.useGcConfig(this.pdGc);
+    if (this.pdScheduler) host.useSchedulerOptions(this.pdScheduler);
     peer.hostPd(host, new PdRegionMachine(host));
   }
 

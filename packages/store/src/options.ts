@@ -3,7 +3,7 @@
  * the transport and timer seams, its status and counters, its identity and the errors it
  * throws. No behaviour lives here.
  */
-import type { GcConfig, OperatorEvent, Peer, RegionEpoch } from '@peerkv/pd';
+import type { GcConfig, OperatorEvent, Peer, RegionEpoch, SchedulerOptions } from '@peerkv/pd';
 import type { KeyError } from '@peerkv/proto';
 import type { Config as RaftConfig } from '@peerkv/raft';
 import type { Durability, KvEngine } from '@peerkv/storage';
@@ -189,6 +189,12 @@ export interface StoreOptions {
    * counts repairs with it). Not told when absent.
    */
   pdOperatorObserver?: (events: readonly OperatorEvent[]) => void;
+  /**
+   * The scheduler's knobs on this store's PD replica when it leads (`SchedulerOptions`: balance
+   * batches, the checkers' patrol and dirty set); PD's defaults when absent. The simulator
+   * shrinks the patrol so the dirty set carries its repairs.
+   */
+  pdScheduler?: Partial<SchedulerOptions>;
   /** Time between two rounds of this store's GC worker, ms (`GC_WORKER_INTERVAL_MS` when absent). */
   gcIntervalMs?: number;
   /**

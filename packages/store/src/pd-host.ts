@@ -8,7 +8,7 @@
  * meta column family every `PD_PERSIST_EVERY_ENTRIES` applied entries, and a restart
  * resumes from that snapshot's index (the PD log is never compacted past it).
  */
-import { PdLeader, PdStateMachine, type GcConfig, type PdApplyResult } from '@peerkv/pd';
+import { PdLeader, PdStateMachine, type GcConfig, type PdApplyResult, type SchedulerOptions } from '@peerkv/pd';
 import { ByteReader, ByteWriter } from '@peerkv/transport';
 
 /** The region id of PD's Raft group in every cluster. Data regions have larger ids. */
@@ -33,6 +33,8 @@ export class PdHost {
   termStartIndex = 0;
   /** The GC safe point's knobs (`StoreOptions.pdGc`; PD's defaults when empty). */
   private gcConfig: Partial<GcConfig> = {};
+  /** The scheduler's knobs (`StoreOptions.pdScheduler`; PD's defaults when empty). */
+  private schedulerOptions: Partial<SchedulerOptions> = {};
 
   constructor(
     readonly peerId: number,
@@ -44,12 +46,18 @@ export class PdHost {
   }
 
   private makeLeader(sm: PdStateMachine): PdLeader {
-    return new PdLeader(sm, this.peerId, { scheduleIntervalMs: PD_SCHEDULE_INTERVAL_MS, gc: this.gcConfig });
+    return new PdLeader(sm, this.peerId, { scheduleIntervalMs: PD_SCHEDULE_INTERVAL_MS, gc: this.gcConfig, scheduler: this.schedulerOptions });
   }
 
   /** Sets the GC knobs (before this replica serves: they take effect from its next leadership). */
   useGcConfig(config: Partial<GcConfig>): void {
     this.gcConfig = config;
+    if (this.servingTerm === undefined) this.leader = this.makeLeader(this.leader.sm);
+  }
+
+  /** Sets the scheduler's knobs (before this replica serves: they take effect from its next leadership). */
+  useSchedulerOptions(options: Partial<SchedulerOptions>): void {
+    this.schedulerOptions = options;
     if (this.servingTerm === undefined) this.leader = this.makeLeader(this.leader.sm);
   }
 

@@ -37,7 +37,11 @@ export class OperatorController {
   private readonly events: OperatorEvent[] = [];
   private nextId = 1;
 
-  constructor(private limits: OperatorLimits) {}
+  /** `onFinished`: told each operator as it ends, whatever the outcome (the scheduler checks its region again at once). */
+  constructor(
+    private limits: OperatorLimits,
+    private readonly onFinished?: (event: OperatorEvent) => void,
+  ) {}
 
   /** Follows config changes (call with the state machine's config). */
   setLimits(limits: OperatorLimits): void {
@@ -126,8 +130,10 @@ export class OperatorController {
 
   private finish(r: RunningOperator, outcome: OperatorOutcome, nowMs: number): null {
     this.byRegion.delete(r.operator.regionId);
-    this.events.push({ operatorId: r.id, operator: r.operator, outcome, atMs: nowMs });
+    const event: OperatorEvent = { operatorId: r.id, operator: r.operator, outcome, atMs: nowMs };
+    this.events.push(event);
     if (this.events.length > OPERATOR_EVENTS_MAX) this.events.shift();
+    this.onFinished?.(event);
     return null;
   }
 }

@@ -73,8 +73,8 @@ export class ClusterView {
   ) {
     this.config = input.sm.config;
     this.nowMs = input.nowMs;
+    // The state machine keeps each store's data peer and leader counts (no walk over the regions).
     for (const s of input.sm.listStores(true)) this.stores.set(s.meta.id, this.storeView(s.meta, s.stats, s.lastHeartbeatMs));
-    for (const info of input.sm.allRegions()) this.countRegion(info);
     for (const r of controller.running()) this.applyInfluence(r.operator, r.stepIndex);
     const engines = new Set([...this.stores.values()].filter((s) => s.canHold && s.engine !== undefined).map((s) => s.engine));
     const wanted = Math.min(this.config.replicaEnginesMin, engines.size);
@@ -97,21 +97,12 @@ export class ClusterView {
       label: meta.labels[this.config.isolationLabel],
       witness: isWitnessStore(meta.labels),
       engine: isWitnessStore(meta.labels) ? undefined : meta.labels[ENGINE_LABEL],
-      regionCount: 0,
-      leaderCount: 0,
+      regionCount: this.input.sm.dataPeerCountOnStore(meta.id),
+      leaderCount: this.input.sm.dataLeaderCountOnStore(meta.id),
       usedBytes: stats?.usedBytes ?? 0,
       heartbeatAgeMs: Math.max(0, this.nowMs - lastHeartbeatMs),
       damagedRegionIds: new Set(stats?.damagedRegionIds ?? []),
     };
-  }
-
-  private countRegion(info: RegionInfo): void {
-    for (const p of info.region.peers) {
-      const s = this.stores.get(p.storeId);
-      if (s) s.regionCount++;
-    }
-    const leader = info.leader && this.stores.get(info.leader.storeId);
-    if (leader) leader.leaderCount++;
   }
 
   /** Data regions in key order. */

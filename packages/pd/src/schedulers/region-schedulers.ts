@@ -13,10 +13,10 @@ import type { ClusterView, StoreView } from './cluster-view.ts';
 import type { RegionFree, SubmitOperator } from './leader-schedulers.ts';
 import { compareTuples, placementScore } from './placement.ts';
 
-/** Regions at or past the split thresholds. */
-export function checkSplits(view: ClusterView, free: RegionFree, submit: SubmitOperator): void {
+/** Of `regions` (this round's checked regions), those at or past the split thresholds. */
+export function checkSplits(view: ClusterView, regions: readonly RegionInfo[], free: RegionFree, submit: SubmitOperator): void {
   const { regionSplitSizeBytes, regionSplitKeys } = view.config;
-  for (const info of view.regions()) {
+  for (const info of regions) {
     if (!free(info) || info.leader === undefined) continue;
     if (info.approximateSizeBytes < regionSplitSizeBytes && info.approximateKeys < regionSplitKeys) continue;
     const desc = `split: ${info.approximateSizeBytes} bytes, ${info.approximateKeys} keys`;

@@ -25,6 +25,8 @@ export interface ClusterCliArgs {
   witness?: boolean;
   /** Devices alternate chromium/firefox labels and PD keeps replicas on both (`ClusterSimOptions.engines`). */
   engines?: boolean;
+  /** PD's patrol checks this many regions a round (`ClusterSimOptions.pdPatrolRegionsPerRound`). */
+  patrol?: number;
 }
 
 /** Deliberate bugs of the harness (clients, disks). */
@@ -56,13 +58,16 @@ export class ClusterCliError extends Error {
 }
 
 /** Usage of cluster mode. */
-export const CLUSTER_USAGE = `usage: npm run sim -- --cluster [--seeds N] [--seed S] [--verbose] [--tear] [--durability strict|relaxed] [--witness] [--engines] [--mutation ${CLUSTER_MUTATIONS.join('|')}]`;
+export const CLUSTER_USAGE = `usage: npm run sim -- --cluster [--seeds N] [--seed S] [--verbose] [--tear] [--durability strict|relaxed] [--witness] [--engines] [--patrol N] [--mutation ${CLUSTER_MUTATIONS.join('|')}]`;
 
 /** Lines of one violation printed without --verbose. */
 export const REPORT_LINES_MAX = 40;
 
 /** `tearChance` under `--tear`. */
 export const CLI_TEAR_CHANCE = 0.5;
+
+/** Largest `--patrol` (PD's `patrolRegionsPerRoundMax` default). */
+export const PATROL_REGIONS_MAX = 8192;
 
 /** Largest `--seeds`. */
 export const CLUSTER_SEEDS_MAX = 100_000;
@@ -84,6 +89,7 @@ export function parseClusterArgs(argv: readonly string[]): ClusterCliArgs {
   let durability: ClusterCliArgs['durability'] = 'strict';
   let witness = false;
   let engines = false;
+  let patrol: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--cluster') continue;
@@ -96,6 +102,7 @@ export function parseClusterArgs(argv: readonly string[]): ClusterCliArgs {
       durability = d;
     }
     else if (a === '--seeds') count = intArg(a, argv[++i], 1, CLUSTER_SEEDS_MAX);
+    else if (a === '--patrol') patrol = intArg(a, argv[++i], 1, PATROL_REGIONS_MAX);
     else if (a === '--seed') first = intArg(a, argv[++i], 0, 2 ** 31 - 1);
     else if (a === '--verbose') verbose = true;
     else if (a === '--mutation') {
@@ -108,7 +115,7 @@ export function parseClusterArgs(argv: readonly string[]): ClusterCliArgs {
   }
   const start = first ?? 1;
   const n = count ?? (first !== undefined ? 1 : 20);
-  return { seeds: Array.from({ length: n }, (_, i) => start + i), verbose, tear, durability, ...(mutation ? { mutation } : {}), ...(witness ? { witness } : {}), ...(engines ? { engines } : {}) };
+  return { seeds: Array.from({ length: n }, (_, i) => start + i), verbose, tear, durability, ...(mutation ? { mutation } : {}), ...(witness ? { witness } : {}), ...(engines ? { engines } : {}), ...(patrol !== undefined ? { patrol } : {}) };
 }
 
 /** `k=v` pairs of a record of counts, in its key order. */
@@ -135,7 +142,7 @@ function printSeed(r: ClusterSeedResult, wallMs: number, args: ClusterCliArgs): 
 
 /** The flags besides the seed that a reproduce line repeats. */
 function reproduceFlags(args: ClusterCliArgs): string {
-  return `${args.tear ? ' --tear' : ''}${args.witness ? ' --witness' : ''}${args.engines ? ' --engines' : ''}${args.durability === 'relaxed' ? ' --durability relaxed' : ''}${args.mutation ? ` --mutation ${args.mutation}` : ''}`;
+  return `${args.tear ? ' --tear' : ''}${args.witness ? ' --witness' : ''}${args.engines ? ' --engines' : ''}${args.patrol !== undefined ? ` --patrol ${args.patrol}` : ''}${args.durability === 'relaxed' ? ' --durability relaxed' : ''}${args.mutation ? ` --mutation ${args.mutation}` : ''}`;
 }
 
 function printFailure(r: ClusterSeedResult, args: ClusterCliArgs): void {
@@ -173,6 +180,7 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
     ...(args.tear ? { tearChance: CLI_TEAR_CHANCE } : {}),
     ...(args.witness ? { witness: true } : {}),
     ...(args.engines ? { engines: true } : {}),
+    ...(args.patrol !== undefined ? { pdPatrolRegionsPerRound: args.patrol } : {}),
   };
   const faults = {} as ClusterSeedResult['faults'];
   const workload = {} as ClusterSeedResult['workload'];

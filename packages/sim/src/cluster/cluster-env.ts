@@ -220,6 +220,7 @@ export class ClusterEnv {
       ...(o.safeTsIntervalMs !== undefined ? { safeTsIntervalMs: o.safeTsIntervalMs } : {}),
       ...(o.storeGcIntervalMs !== undefined ? { gcIntervalMs: o.storeGcIntervalMs } : {}),
       ...(o.pdGc !== undefined ? { pdGc: { ...o.pdGc } } : {}),
+      ...(o.pdPatrolRegionsPerRound !== undefined ? { pdScheduler: { patrolRegionsPerRoundMin: o.pdPatrolRegionsPerRound, patrolRegionsPerRoundMax: o.pdPatrolRegionsPerRound } } : {}),
       ...(o.dataColumnFamilies ? { dataColumnFamilies: o.dataColumnFamilies } : {}),
       ...(o.dataModel ? { dataModel: o.dataModel } : {}),
       ...(o.mutations.store ? { unsafeTestMutations: { ...o.mutations.store } } : {}),

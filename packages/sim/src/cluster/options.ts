@@ -152,6 +152,12 @@ export interface ClusterSimOptions {
   storeGcIntervalMs?: number;
   /** The GC safe point knobs of the stores' PD replicas (`pdGc`); PD's defaults when absent. */
   pdGc?: { serviceTtlMsMax?: number };
+  /**
+   * Regions PD's patrol checks per scheduling round (`patrolRegionsPerRoundMin` and `Max`);
+   * PD's default (128, more than a run's regions: every round checks every region) when
+   * absent. `--patrol 1` leaves the repairs to the dirty set (changed regions checked at once).
+   */
+  pdPatrolRegionsPerRound?: number;
   mutations: ClusterMutations;
 }
 
