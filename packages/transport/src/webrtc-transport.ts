@@ -16,7 +16,11 @@
  * - Glare-free pairing: the store with the smaller id always initiates. A larger store that
  *   hears an announce answers with a directed announce so the smaller one dials it.
  * - A lost channel is redialled with capped exponential backoff while the remote has been
- *   heard from within `peerForgetMs` (everyone re-announces every `announceIntervalMs`).
+ *   heard from within `peerForgetMs` (everyone re-announces every `announceIntervalMs`). A dial
+ *   whose channel does not open is given up after `connectTimeoutMsMin` (3 s), doubling with
+ *   each failed dial of that remote up to `connectTimeoutMs` (15 s): a dial whose ICE never
+ *   connects is common enough (see `CONNECT_TIMEOUT_MS_MIN`) that a long first wait kept
+ *   stores apart for most of it.
  * - Every dial has a number that all its signals carry (the answerer echoes it): an answerer
  *   still holding a peer from an older dial replaces it when a newer offer comes (instead of
  *   feeding the offer to a dead peer and stalling until `connectTimeoutMs`), and a dialler
@@ -109,8 +113,14 @@ export interface WebRtcTransportOptions extends LinkTransportOptions {
   reconnectDelayMsMax?: number;
   /** A remote not heard from for this long is no longer redialled (default 60 s). */
   peerForgetMs?: number;
-  /** A data channel not open after this long is torn down and redialled (default 15 s). */
+  /**
+   * Longest wait for a dial's data channel to open before it is torn down and redialled (default
+   * `CONNECT_TIMEOUT_MS_MAX`): the wait of a remote's dials after `connectTimeoutMsMin` doubles up
+   * to it with each one that failed.
+   */
   connectTimeoutMs?: number;
+  /** Wait for the first dial of a remote (and the next after one that connected), ms (default `CONNECT_TIMEOUT_MS_MIN`). */
+  connectTimeoutMsMin?: number;
   /** Signaling payloads sealed further than this from the local wall clock are refused (default `SIGNALING_FRESHNESS_MS_DEFAULT`). */
   signalingFreshnessMs?: number;
   /** Wall clock in ms since the epoch, compared with other devices' (default `Date.now`). */
@@ -134,6 +144,18 @@ interface Remote {
   failures: number;
   timer: TimerHandle | null;
 }
+
+/**
+ * Default `connectTimeoutMsMin`, ms. A data channel between reachable devices opens within a
+ * few hundred milliseconds (20-300 ms between browsers on one host under load, a round trip
+ * or two more through TURN), but a dial can fail without an error: in the cross-engine e2e a
+ * Chromium answer now and then carried one ICE candidate instead of three, and ICE never
+ * connected. Waiting `CONNECT_TIMEOUT_MS_MAX` for such a dial left a store just joined or
+ * restarted without its link to one other store for 7-16 s; a second dial connected at once.
+ */
+export const CONNECT_TIMEOUT_MS_MIN = 3000;
+/** Default `connectTimeoutMs`: the wait for a dial after several failed (a slow relay still gets this long), ms. */
+export const CONNECT_TIMEOUT_MS_MAX = 15_000;
 
 /** Packets kept from a peer that sends before this side's `connect` event fired (its auth hello). */
 export const EARLY_PACKETS_MAX = 64;
@@ -352,10 +374,12 @@ export class WebRtcTransport extends LinkTransport {
     r.peer = peer;
     r.dial = dial;
     this.clearTimer(r);
+    // A dial that failed may fail again for a reason that takes time (a slow relay): each wait doubles.
+    const connectTimeoutMs = Math.min(this.o.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_MAX, (this.o.connectTimeoutMsMin ?? CONNECT_TIMEOUT_MS_MIN) * 2 ** Math.min(r.failures, 20));
     r.timer = this.timers.setTimeout(() => {
       if (r.peer === peer && !r.handle) peer.destroy();
       if (r.peer === peer && !r.handle) this.onPeerGone(r, peer);
-    }, this.o.connectTimeoutMs ?? 15_000);
+    }, connectTimeoutMs);
     peer.on('signal', (signal) => {
       if (r.peer === peer) this.publish({ kind: 'signal', from: this.localStoreId, session: this.session, to: r.storeId, toSession: r.session, dial, signal });
     });

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SignalingServer } from '@peerkv/signaling';
 import type { WebSocketCtor } from '../src/signaling-client.ts';
-import { WebRtcTransport, iceTransportPolicyProblem, type PeerFactory, type WebRtcTransportOptions } from '../src/webrtc-transport.ts';
+import { CONNECT_TIMEOUT_MS_MAX, CONNECT_TIMEOUT_MS_MIN, WebRtcTransport, iceTransportPolicyProblem, type PeerFactory, type PeerLike, type WebRtcTransportOptions } from '../src/webrtc-transport.ts';
 import type { RaftBatch } from '../src/codec/envelope.ts';
 import { fakePeerFactory, fakePeerTiming } from './fake-peer.ts';
 import { seqMessage, seqOf, testKeys, until } from './helpers.ts';
@@ -24,14 +24,14 @@ async function server(): Promise<{ url: string; s: SignalingServer }> {
   return { url: `ws://127.0.0.1:${addr.port}`, s };
 }
 
-async function store(url: string, storeId: number, secret = 'pw', clusterId = 'cl'): Promise<{ t: WebRtcTransport; got: RaftBatch[] }> {
+async function store(url: string, storeId: number, secret = 'pw', clusterId = 'cl', peerFactory: PeerFactory = fakePeerFactory): Promise<{ t: WebRtcTransport; got: RaftBatch[] }> {
   const t = new WebRtcTransport({
     localStoreId: storeId,
     keys: await testKeys(clusterId, secret),
     signalingUrl: url,
     iceServers: [],
     WebSocket: WebSocket as unknown as WebSocketCtor,
-    peerFactory: fakePeerFactory,
+    peerFactory,
     reconnectDelayMsMin: 20,
   });
   cleanups.push(() => t.close());
@@ -112,6 +112,30 @@ describe('WebRtcTransport (fake peers, real signaling server)', () => {
     a.t.send(2, [seqMessage(7)]);
     await until(() => b.got.length === 1);
   });
+
+  it('gives up a dial whose channel never opens after CONNECT_TIMEOUT_MS_MIN, not CONNECT_TIMEOUT_MS_MAX, and the next dial links', async () => {
+    // The first answering peer signals its answer but none of its ICE candidates (as a Chromium
+    // answer with too few candidates did in the cross-engine e2e): that dial never connects.
+    let answerers = 0;
+    const deafFirstAnswer: PeerFactory = (o) => {
+      const peer = fakePeerFactory(o);
+      if (o.initiator || ++answerers > 1) return peer;
+      const on = peer.on.bind(peer) as (event: string, fn: (x: unknown) => void) => unknown;
+      return Object.assign(Object.create(peer) as PeerLike, {
+        on: (event: string, fn: (x: unknown) => void) => on(event, event === 'signal' ? (x) => (x as { type: string }).type !== 'candidate' && fn(x) : fn),
+      });
+    };
+    const { url } = await server();
+    const a = await store(url, 1);
+    const started = performance.now();
+    const b = await store(url, 2, 'pw', 'cl', deafFirstAnswer);
+    await until(() => a.t.peers().length === 1 && b.t.peers().length === 1, CONNECT_TIMEOUT_MS_MAX + 5000);
+    const ms = performance.now() - started;
+    expect(answerers).toBe(2);
+    // Before: the first dial was waited on for CONNECT_TIMEOUT_MS_MAX (15 s).
+    expect(ms).toBeGreaterThan(CONNECT_TIMEOUT_MS_MIN * 0.9);
+    expect(ms).toBeLessThan(CONNECT_TIMEOUT_MS_MIN + 2000);
+  }, 30_000);
 
   it('redials after the channel drops', async () => {
     const { url } = await server();
