@@ -7,7 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { PdStateMachine } from '@peerkv/pd';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
-import { PeerKeyBook, STORE_CFS, TEMP_STORE_ID_MIN, type PeerKeyAnswer } from '../src/index.ts';
+import { PD_REGION_ID, PEER_KEY_LOOKUP_MS, PeerKeyBook, STORE_CFS, TEMP_STORE_ID_MIN, pdKeyLookup, type PeerKeyAnswer } from '../src/index.ts';
+import type { PdRequester } from '../src/net/pd-caller.ts';
+import { decodeStoreRequest } from '../src/rpc/request-codec.ts';
+import { encodeStoreResponse } from '../src/rpc/response-codec.ts';
 
 function key(fill: number): Uint8Array {
   const k = new Uint8Array(65).fill(fill);
@@ -126,5 +129,38 @@ describe('PeerKeyBook', () => {
     expect(book.counters.repinned).toBe(1);
     expect((await PeerKeyBook.load(engine)).knownKey(7)).toEqual(key(5));
     stop();
+  });
+});
+
+describe('pdKeyLookup', () => {
+  /** Store 3 has no PD replica and redirects to PD's leader on the claimed store 2; store 2 is recorded if asked. */
+  function requester(asked: number[]): PdRequester {
+    return {
+      request: async (target, payload) => {
+        asked.push(target);
+        const q = decodeStoreRequest(payload);
+        if (q.type !== 'pdGetStore') throw new Error(`unexpected ${q.type}`);
+        return encodeStoreResponse({ type: 'pdStore', result: { ok: false, error: { kind: 'NotLeader', regionId: PD_REGION_ID, leaderHint: { id: 1, storeId: 2, role: 'voter' } } } });
+      },
+    };
+  }
+
+  it('never asks the claimed store, even when PD redirects there, and gives up after a round instead of holding the handshake', async () => {
+    const asked: number[] = [];
+    const lookup = pdKeyLookup(requester(asked), { members: () => [2, 3] });
+    const started = performance.now();
+    expect(await lookup(2)).toEqual({ kind: 'unavailable' });
+    // Before: the hint was followed to store 2 (whose link waits on this lookup) and rounds
+    // repeated until PEER_KEY_LOOKUP_MS (2 s) ran out.
+    expect(asked).toEqual([3]);
+    expect(performance.now() - started).toBeLessThan(PEER_KEY_LOOKUP_MS / 4);
+  });
+
+  it('more rounds when asked for: each asks every other member once', async () => {
+    const asked: number[] = [];
+    const lookup = pdKeyLookup(requester(asked), { members: () => [2, 3, 4], roundsMax: 3, budgetMs: 10_000 });
+    expect(await lookup(2)).toEqual({ kind: 'unavailable' });
+    expect(asked.filter((id) => id === 2)).toEqual([]);
+    expect(asked.length).toBe(6);
   });
 });

@@ -44,6 +44,12 @@ export interface PdCallerOptions {
   backoffMsMax?: number;
   /** How long a store that did not answer is asked last, ms (default 5 s). */
   suspectMs?: number;
+  /**
+   * Full rounds over the stores one call makes before it gives up, even with budget left
+   * (default unbounded: the budget alone ends it). A caller with a fallback (a key lookup
+   * admits provisionally) gives up after a round where no store could answer.
+   */
+  roundsMax?: number;
   /** Wall clock for the budget, ms (default `Date.now`). */
   now?: () => number;
   timers?: Timers;
@@ -82,6 +88,7 @@ export class PdCaller {
       backoffMsMin: 20,
       backoffMsMax: 500,
       suspectMs: 5000,
+      roundsMax: Number.POSITIVE_INFINITY,
       now: () => Date.now(),
       timers: REAL_TIMERS,
       ...o,
@@ -97,7 +104,7 @@ export class PdCaller {
     const write = isWrite(q);
     let last: RegionError = { kind: 'Timeout', what: `PD ${q.type}: no store answered` };
     let backoff = this.o.backoffMsMin;
-    while (this.o.now() < deadline && !o.signal?.aborted) {
+    for (let round = 0; round < this.o.roundsMax && this.o.now() < deadline && !o.signal?.aborted; round++) {
       const tried = new Set<number>();
       let next = this.firstTarget(write);
       while (next !== undefined && !tried.has(next) && this.o.now() < deadline) {
@@ -111,6 +118,7 @@ export class PdCaller {
         last = r.error;
         next = this.nextTarget(r.error, tried);
       }
+      if (round + 1 >= this.o.roundsMax) break;
       await this.sleep(Math.min(backoff, Math.max(0, deadline - this.o.now())));
       backoff = Math.min(backoff * 2, this.o.backoffMsMax);
     }

@@ -34,7 +34,7 @@
 import { WriteBatch, type KvEngine } from '@peerkv/storage';
 import type { PdStateMachine } from '@peerkv/pd';
 import { STORE_PUBLIC_KEY_BYTES } from '@peerkv/proto';
-import { publicKeysEqual, type PeerKeyPolicy } from '@peerkv/transport';
+import { publicKeysEqual, RpcError, type PeerKeyPolicy } from '@peerkv/transport';
 import { META_CF, PEER_KEY_PIN_PREFIX_END, PEER_KEY_PIN_PREFIX_START, peerKeyPinKey } from '../keys.ts';
 import { REAL_TIMERS, type Timers } from '../options.ts';
 import { isTempStoreId } from '../temp-store-ids.ts';
@@ -278,25 +278,40 @@ export interface PdKeyLookupOptions {
   members: () => readonly number[];
   /** Total time of one lookup, ms (default `PEER_KEY_LOOKUP_MS`). */
   budgetMs?: number;
+  /** Rounds over the members one lookup makes (default `PEER_KEY_LOOKUP_ROUNDS_MAX`). */
+  roundsMax?: number;
   timers?: Timers;
   now?: () => number;
 }
 
 /**
+ * Rounds over the other members one lookup makes: after one where none could answer (no PD
+ * replica among them, or only the claimed store's, which is not asked), the link is admitted
+ * provisionally and `sweep` asks again; more rounds would only hold its handshake.
+ */
+export const PEER_KEY_LOOKUP_ROUNDS_MAX = 1;
+
+/**
  * A `PeerKeyLookup` over store RPC: `pdGetStore(storeId)` to members other than `storeId`
  * (PD replicas answer, others redirect); `unavailable` when there is no such member or none
- * answered within the budget.
+ * answered within the budget and `roundsMax` rounds. A redirect naming `storeId` (its store
+ * hosting the PD leader) is not followed: the claimed store does not vouch for its own key,
+ * and its link waits on this very lookup, so the request would only wait out its timeout.
  */
 export function pdKeyLookup(requester: PdRequester, o: PdKeyLookupOptions): PeerKeyLookup {
   return async (storeId) => {
     const others = (): number[] => o.members().filter((id) => id !== storeId && !isTempStoreId(id));
     if (others().length === 0) return { kind: 'unavailable' };
     const budgetMs = o.budgetMs ?? PEER_KEY_LOOKUP_MS;
-    const caller = new PdCaller(requester, {
+    const notTheClaimed: PdRequester = {
+      request: (target, payload, ro) => (target === storeId ? Promise.reject(new RpcError('Unreachable', `store ${storeId} is not asked for its own key`)) : requester.request(target, payload, ro)),
+    };
+    const caller = new PdCaller(notTheClaimed, {
       candidates: others,
       budgetMs,
       attemptTimeoutMs: Math.min(PEER_KEY_LOOKUP_ATTEMPT_MS, budgetMs),
       transportSlackMs: 200,
+      roundsMax: o.roundsMax ?? PEER_KEY_LOOKUP_ROUNDS_MAX,
       ...(o.timers ? { timers: o.timers } : {}),
       ...(o.now ? { now: o.now } : {}),
     });
