@@ -27,6 +27,20 @@ interface SentHeartbeat {
   stepped: boolean;
 }
 
+/** What one pass over the replicas found for a store heartbeat (`PdWorker.scanReplicas`). */
+interface ReplicaScan {
+  /** Led regions whose heartbeat is due now. */
+  due: RegionPeer[];
+  /** The last counted size of the led regions not due. */
+  usedBytes: number;
+  leaderCount: number;
+  damaged: number[];
+  /** Replicas to ask PD whether they are still members. */
+  staleCandidates: RegionPeer[];
+  /** Uninitialized replicas to ask PD about. */
+  pendingCandidates: RegionPeer[];
+}
+
 export class PdWorker {
   private heartbeating = false;
   /** Store heartbeats sent so far (hibernating regions take turns by it). */
@@ -59,28 +73,20 @@ export class PdWorker {
 
   /** Reports this store and every region it leads to PD, and runs the steps PD answers with. */
   private async sendHeartbeats(pd: PdClient): Promise<void> {
-    const led = [...this.ctx.peers.values()].filter((p) => p.initialized && !p.destroyed && p.isLeader());
+    const beat = ++this.beats;
+    const scan = this.scanReplicas(beat, pd.getRegionById !== undefined);
     const stats: StoreStats = {
       storeId: this.ctx.storeId,
       capacityBytes: this.ctx.opts.capacityBytes,
-      usedBytes: 0,
+      usedBytes: scan.usedBytes,
       availableBytes: this.ctx.opts.capacityBytes,
       regionCount: this.ctx.peers.size,
-      leaderCount: led.length,
+      leaderCount: scan.leaderCount,
       draining: this.ctx.draining,
     };
-    // Replicas whose received snapshot cannot be applied (its staged stream is gone or corrupt)
-    // and whose requests for a new one ran out (snapshot-request.ts) serve nothing until PD
-    // replaces them: report them (TiKV's damaged regions).
-    const damaged = [...this.ctx.peers.values()].filter((p) => !p.destroyed && p.applying?.damaged === true).map((p) => p.regionId);
-    if (damaged.length > 0) stats.damagedRegionIds = damaged.slice(0, DAMAGED_REGIONS_MAX);
+    if (scan.damaged.length > 0) stats.damagedRegionIds = scan.damaged.slice(0, DAMAGED_REGIONS_MAX);
     const heartbeats: RegionHeartbeat[] = [];
-    const beat = ++this.beats;
-    for (const peer of led) {
-      if (!this.heartbeatDue(peer, beat)) {
-        stats.usedBytes += this.counted.get(peer)?.size ?? 0;
-        continue;
-      }
+    for (const peer of scan.due) {
       const hb = await this.regionHeartbeatOf(peer);
       stats.usedBytes += hb.approximateSizeBytes;
       heartbeats.push(hb);
@@ -88,8 +94,8 @@ export class PdWorker {
     }
     stats.availableBytes = Math.max(0, stats.capacityBytes - stats.usedBytes);
     await pd.storeHeartbeat(stats, { timeoutMs: 2000 });
-    await this.collectRemovedPeers(pd);
-    await this.collectUnknownPendingReplicas(pd);
+    await this.collectRemovedPeers(pd, scan.staleCandidates);
+    await this.collectUnknownPendingReplicas(pd, scan.pendingCandidates);
     for (const hb of heartbeats) {
       const r = await pd.regionHeartbeat(hb, { timeoutMs: 2000 });
       const peer = this.ctx.peers.get(hb.region.id);
@@ -116,6 +122,35 @@ export class PdWorker {
   }
 
   /**
+   * One pass over the replicas for store heartbeat `beat`: the regions led here (those whose
+   * heartbeat is due, the last counted size of the others), the damaged replicas, and the
+   * replicas whose membership or existence to ask PD about (their counters advance here;
+   * `stale`: PD can answer such questions). It was five passes (two copies of the replica map
+   * among them), most of an idle store's CPU once PD's round stopped walking every region
+   * (issue 16, `bench:idle` with 10,000 regions).
+   */
+  private scanReplicas(beat: number, stale: boolean): ReplicaScan {
+    const scan: ReplicaScan = { due: [], usedBytes: 0, leaderCount: 0, damaged: [], staleCandidates: [], pendingCandidates: [] };
+    for (const peer of this.ctx.peers.values()) {
+      if (peer.destroyed) continue;
+      // Replicas whose received snapshot cannot be applied (its staged stream is gone or corrupt)
+      // and whose requests for a new one ran out (snapshot-request.ts) serve nothing until PD
+      // replaces them: report them (TiKV's damaged regions).
+      if (peer.applying?.damaged === true) scan.damaged.push(peer.regionId);
+      const leader = peer.isLeader();
+      if (peer.initialized && leader) {
+        scan.leaderCount++;
+        if (this.heartbeatDue(peer, beat)) scan.due.push(peer);
+        else scan.usedBytes += this.counted.get(peer)?.size ?? 0;
+      }
+      if (!stale) continue;
+      if (this.staleCheckDue(peer, leader)) scan.staleCandidates.push(peer);
+      else if (this.pendingCheckDue(peer)) scan.pendingCandidates.push(peer);
+    }
+    return scan;
+  }
+
+  /**
    * Whether a led region heartbeats at store heartbeat `beat`. An awake one does at every store
    * heartbeat. A hibernating one changes nothing PD records (a change needs a proposal or a
    * message, which wakes it), so it heartbeats when its turn comes, once every
@@ -135,29 +170,36 @@ export class PdWorker {
   }
 
   /**
-   * Replicas without a leader for a while ask PD whether they are still members: a replica
-   * removed while its store was away is never told by the group, so without this check it
-   * would campaign forever and keep its stale range (TiKV's stale peer check).
+   * Whether a replica should ask PD whether it is still a member (advancing its counters).
+   * Replicas without a leader for a while ask: a replica removed while its store was away is
+   * never told by the group, so without this check it would campaign forever and keep its
+   * stale range (TiKV's stale peer check).
    */
-  private async collectRemovedPeers(pd: PdClient): Promise<void> {
-    if (!pd.getRegionById) return;
-    for (const peer of [...this.ctx.peers.values()]) {
-      // Data replicas, and a witness of a data region (it holds no data, but a stale one still votes).
-      const dataRegion = peer.machine.holdsData || (peer.witness && peer.machine.kind === 'data');
-      if (peer.destroyed || !dataRegion || !peer.initialized) continue;
-      if (peer.isLeader()) {
-        peer.leaderlessHeartbeats = 0;
-        peer.silentHeartbeats = 0;
-        continue;
-      }
-      // A replica without a leader, or one its group stopped talking to (a removed learner
-      // remembers its old leader forever and nobody sends to it: TiKV's leader-missing check).
-      // Hibernating groups are silent by design: those ask on a slower clock.
-      const leaderless = peer.raw.status().lead === 0 ? ++peer.leaderlessHeartbeats : (peer.leaderlessHeartbeats = 0);
-      const silent = ++peer.silentHeartbeats;
-      const silentLimit = peer.hibernating ? STALE_CHECK_HEARTBEATS * STALE_CHECK_HIBERNATING_FACTOR : STALE_CHECK_HEARTBEATS;
-      if (leaderless < STALE_CHECK_HEARTBEATS && silent < silentLimit) continue;
+  private staleCheckDue(peer: RegionPeer, leader: boolean): boolean {
+    // Data replicas, and a witness of a data region (it holds no data, but a stale one still votes).
+    const dataRegion = peer.machine.holdsData || (peer.witness && peer.machine.kind === 'data');
+    if (!dataRegion || !peer.initialized) return false;
+    if (leader) {
+      peer.leaderlessHeartbeats = 0;
       peer.silentHeartbeats = 0;
+      return false;
+    }
+    // A replica without a leader, or one its group stopped talking to (a removed learner
+    // remembers its old leader forever and nobody sends to it: TiKV's leader-missing check).
+    // Hibernating groups are silent by design: those ask on a slower clock.
+    const leaderless = peer.raw.status().lead === 0 ? ++peer.leaderlessHeartbeats : (peer.leaderlessHeartbeats = 0);
+    const silent = ++peer.silentHeartbeats;
+    const silentLimit = peer.hibernating ? STALE_CHECK_HEARTBEATS * STALE_CHECK_HIBERNATING_FACTOR : STALE_CHECK_HEARTBEATS;
+    if (leaderless < STALE_CHECK_HEARTBEATS && silent < silentLimit) return false;
+    peer.silentHeartbeats = 0;
+    return true;
+  }
+
+  /** Asks PD about each of `candidates` (`staleCheckDue`); one PD's newer view leaves out is destroyed. */
+  private async collectRemovedPeers(pd: PdClient, candidates: readonly RegionPeer[]): Promise<void> {
+    if (!pd.getRegionById) return;
+    for (const peer of candidates) {
+      if (peer.destroyed) continue;
       const r = await pd.getRegionById(peer.regionId, { timeoutMs: 2000 });
       if (!r.ok || !r.value) continue;
       const known = r.value.region;
@@ -177,16 +219,24 @@ export class PdWorker {
   }
 
   /**
-   * Replicas made on demand that stay uninitialized and hear nothing from their group for
-   * `PENDING_REPLICA_SILENT_HEARTBEATS` heartbeats are checked with PD: one PD lists in no
-   * region (a forged region id, or a peer PD never saw added) and that never voted is dropped
-   * at the next round (`StoreLoop.reclaimPendingReplicas`). No answer from PD: asked again later.
+   * Whether a replica made on demand, still uninitialized, has heard nothing from its group for
+   * `PENDING_REPLICA_SILENT_HEARTBEATS` heartbeats (advancing its counter): then PD is asked
+   * about it (`collectUnknownPendingReplicas`).
    */
-  private async collectUnknownPendingReplicas(pd: PdClient): Promise<void> {
+  private pendingCheckDue(peer: RegionPeer): boolean {
+    if (peer.initialized || peer.applying || !peer.reclaimable) return false;
+    return ++peer.silentHeartbeats >= PENDING_REPLICA_SILENT_HEARTBEATS;
+  }
+
+  /**
+   * Checks `candidates` (`pendingCheckDue`) with PD: one PD lists in no region (a forged region
+   * id, or a peer PD never saw added) and that never voted is dropped at the next round
+   * (`StoreLoop.reclaimPendingReplicas`). No answer from PD: asked again at the next heartbeat.
+   */
+  private async collectUnknownPendingReplicas(pd: PdClient, candidates: readonly RegionPeer[]): Promise<void> {
     if (!pd.getRegionById) return;
-    for (const peer of [...this.ctx.peers.values()]) {
+    for (const peer of candidates) {
       if (peer.destroyed || peer.initialized || peer.applying || !peer.reclaimable) continue;
-      if (++peer.silentHeartbeats < PENDING_REPLICA_SILENT_HEARTBEATS) continue;
       const r = await pd.getRegionById(peer.regionId, { timeoutMs: 2000 });
       if (!r.ok) continue;
       peer.silentHeartbeats = 0;
