@@ -10,6 +10,12 @@
  * then hold identical data. A second round does the same to the Chromium leading the most
  * regions, so the writes while it is down need Firefox in every quorum.
  *
+ * Each store that joins or restarts must be reached by every other live store (both list each
+ * other as connected members) within `REACH_MS_MAX` of serving, printed as
+ * `cross-engine e2e: <who> joined|restarted: store <id> reached by every live store <ms> ms
+ * after serving`, and its device's first put must be acknowledged within
+ * `DEVICE_FIRST_PUT_MS_MAX` of serving (issues 13/16).
+ *
  * `tests/run-e2e.mjs` runs the specs of this directory in a network namespace of their own
  * with a veth pair (Firefox gathers no ICE candidates on loopback). Run it alone with
  * `node tests/run-e2e.mjs tests/e2e/engines/cross-engine.spec.ts`.
@@ -20,7 +26,8 @@ import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { useNetServers } from '../browser/net-servers.ts';
 import { until } from '../until.ts';
-import { openEngineDevice, type Engine, type EngineDevice } from './engine-device.ts';
+import { DEVICE_OPEN_MS_MAX, deviceServing, launchEngineDevice, openEngineDevice, type Engine, type EngineDevice } from './engine-device.ts';
+import { reachMs, type Reach } from './reach.ts';
 
 /** Keys each device writes before the kill. */
 const KEYS_EACH = 100;
@@ -30,9 +37,20 @@ const WRITERS = 8;
 const KEYS_AFTER = 50;
 /** Longest wait for a survivor's first acknowledged write after the kill, ms. */
 const RESUME_MS_MAX = 60_000;
+/**
+ * Longest time a store that joined or restarted may stay unreached by another live store once
+ * it serves, ms (measured 7-16 s before a WebRTC dial that never connects was given up after
+ * 3 s, `CONNECT_TIMEOUT_MS_MIN`; 0.1-2.9 s after).
+ */
+const REACH_MS_MAX = 5000;
 
 
 const servers = useNetServers();
+
+/** Prints how long a joined or restarted store stayed unreached once it served. */
+function printReach(what: string, r: Reach): void {
+  console.log(`cross-engine e2e: ${what}: store ${r.storeId} reached by every live store ${r.ms} ms after serving (${Object.entries(r.pairs).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+}
 
 test('two Chromium and one Firefox form one cluster; the leading browser, then a Chromium, is killed, writes resume, it restarts and all replicas match', async () => {
   test.setTimeout(170_000);
@@ -54,7 +72,12 @@ test('two Chromium and one Firefox form one cluster; the leading browser, then a
     expect(await first.run(() => window.harness.get('tab/firefox'), undefined)).toBe('from the second tab');
     expect((await tab.run(() => window.harness.status(), undefined)).isHost).toBe(false);
     await tab.close();
-    const rest = await Promise.all([open('chromium-a', 'chromium'), open('chromium-b', 'chromium')]);
+    const launched = await Promise.all(['chromium-a', 'chromium-b'].map((n) => launchEngineDevice(root, n, 'chromium', servers.fixtureUrl(cluster), opened)));
+    const [rest, joins] = await Promise.all([
+      Promise.all(launched.map((d) => deviceServing(d))),
+      Promise.all(launched.map((d, i) => reachMs(d, [first, launched[1 - i]], REACH_MS_MAX, DEVICE_OPEN_MS_MAX))),
+    ]);
+    for (const [i, r] of joins.entries()) printReach(`${launched[i].name} joined`, r);
     expect(rest.map((d) => d.opened)).toEqual(['joined', 'joined']);
     const devices: EngineDevice[] = [first, ...rest];
     const ids = devices.map((d) => d.storeId).sort((a, b) => a - b);
@@ -122,7 +145,9 @@ test('two Chromium and one Firefox form one cluster; the leading browser, then a
       extraMax += attempts;
       phase(`round ${round}: ${KEYS_AFTER} more keys from each survivor without store ${victim.storeId}`);
 
-      const back = await open(victim.name, victim.engine);
+      const relaunched = await launchEngineDevice(root, victim.name, victim.engine, servers.fixtureUrl(cluster), opened);
+      const [back, reach] = await Promise.all([deviceServing(relaunched), reachMs(relaunched, survivors, REACH_MS_MAX, DEVICE_OPEN_MS_MAX)]);
+      printReach(`round ${round}: ${victim.name} restarted`, reach);
       expect({ storeId: back.storeId, opened: back.opened }).toEqual({ storeId: victim.storeId, opened: 'reopened' });
       phase(`round ${round}: store ${back.storeId} (${back.engine}) reopened from its profile`);
       live = [...survivors, back];
