@@ -30,4 +30,5 @@ export { balanceRegions, checkSplits } from './schedulers/region-schedulers.ts';
 export * from './schedulers/checker-controller.ts';
 export * from './schedulers/scheduler.ts';
 export * from './heartbeat-filter.ts';
+export * from './join-progress.ts';
 export * from './pd-leader.ts';
