@@ -1,10 +1,10 @@
 /**
  * One store's card on the dashboard: whose store it is (this browser's, added in this page,
  * remote), up/down, cut links, PD leadership, its engine (chromium, firefox, webkit, node),
- * counters, its safe ts and lag, and its controls: Stop/Start for a store this page runs, Partition (this browser's store: cut it
+ * counters, its join progress (PD placing replicas on it) and snapshot catch-up, its safe ts and lag, and its controls: Stop/Start for a store this page runs, Partition (this browser's store: cut it
  * off from every member; another store: cut this browser's link to it).
  */
-import { TXN_LOCKS_COUNTED_MAX, type PdView, type SnapshotProgress, type StoreView } from 'peerkv/browser';
+import { TXN_LOCKS_COUNTED_MAX, type JoinView, type PdView, type SnapshotProgress, type StoreView } from 'peerkv/browser';
 import { h, kib } from './dom.ts';
 import type { DemoStores } from './stores.ts';
 
@@ -83,6 +83,7 @@ export class StoreCard {
     const lines = c
       ? [`regions ${s.regions.length} · leading ${leads}`, `rounds ${c.rounds} · writes ${c.writes}`, `snapshots ${c.snapshotsGenerated}/${c.snapshotsInstalled} · log GC ${c.logCompactions}`]
       : [owner || isMain ? 'stopped (data kept in IndexedDB)' : 'unreachable from here'];
+    if (facts.pdStore?.join) lines.push(joinLine(facts.pdStore.join));
     if (s.catchUp) lines.push(...catchUpLines(s.catchUp));
     const safe = c ? safeTsLine(s, Date.now()) : undefined;
     if (safe) lines.push(safe);
@@ -97,6 +98,17 @@ export class StoreCard {
     if (s.stoppedReason) lines.push(`stopped: ${s.stoppedReason.split('\n')[0]}`);
     this.counters.replaceChildren(...lines.flatMap((l, i) => (i === 0 ? [l] : [h('br'), l])));
   }
+}
+
+/**
+ * The store's join progress as PD's records show it (`joinProgress` in `@peerkv/pd`): k of the
+ * n regions PD places on it are placed, m caught up (a promoted voter, not behind), and the
+ * snapshot bytes it received (this browser's own store only); "joined" once m = n.
+ */
+export function joinLine(j: JoinView): string {
+  const bytes = j.bytesReceived !== undefined && j.bytesReceived > 0 ? ` · ${kib(j.bytesReceived)} received` : '';
+  if (j.joined) return `joined: ${j.target} of ${j.target} regions placed here, all caught up${bytes}`;
+  return `joining: ${j.placed} of ${j.target} regions placed here · ${j.caughtUp} caught up${bytes}`;
 }
 
 /** Regions of a catch-up listed on a card at most (the rest counted). */

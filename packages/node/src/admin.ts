@@ -15,7 +15,8 @@
  * replica of a region a connected store holds.
  */
 import { PD_REGION_ID, isTempStoreId, type SnapshotProgress, type StoreStatus } from '@peerkv/store';
-import { compareKeys, type Peer, type RegionEpoch, type StoreMeta } from '@peerkv/pd';
+import { compareKeys, type JoinProgress, type Peer, type RegionEpoch, type StoreMeta } from '@peerkv/pd';
+import { adminJoinProgress } from './admin-join.ts';
 import type { WebRtcTransport } from '@peerkv/transport';
 import { splitRegionAt, type ClusterStatus, type RemotePdService, type RemoteStoreResolver, type StatusSource } from 'peerkv';
 
@@ -61,6 +62,8 @@ export interface StoreInfo {
   stoppedReason?: string;
   /** Snapshots it is sending and receiving, bytes moved so far, and the regions applying one (a store catching up or joining). */
   snapshots?: SnapshotProgress;
+  /** Its join progress: k of n regions placed on it, m caught up (`admin-join.ts`; absent: it did not answer or PD does not know it). */
+  join?: JoinProgress;
 }
 
 /** One region as the stores that hold it report it (the newest epoch wins). */
@@ -109,22 +112,24 @@ export class ClusterAdmin implements StatusSource {
     const regions = mergeRegions([...statuses.values()].filter((s): s is StoreStatus => s !== undefined));
     const ids = [...statuses.keys()].sort((a, b) => a - b);
     const members = new Set(this.members());
-    const stores = await Promise.all(
-      ids.map(async (storeId): Promise<StoreInfo> => {
-        const st = statuses.get(storeId);
-        const meta = await this.pd.getStore(storeId, { signal: AbortSignal.timeout(ADMIN_STATUS_TIMEOUT_MS) }).catch(() => undefined);
-        return {
-          storeId,
-          ...(meta ? { meta } : {}),
-          connected: members.has(storeId),
-          up: st !== undefined,
-          replicas: st?.regions.length ?? 0,
-          leaders: regions.filter((r) => r.leaderStoreId === storeId).length,
-          ...(st?.stoppedReason ? { stoppedReason: st.stoppedReason } : {}),
-          ...(st?.snapshotProgress ? { snapshots: st.snapshotProgress } : {}),
-        };
-      }),
-    );
+    const metas = await Promise.all(ids.map((storeId) => this.pd.getStore(storeId, { signal: AbortSignal.timeout(ADMIN_STATUS_TIMEOUT_MS) }).catch(() => undefined)));
+    const known = metas.filter((m): m is StoreMeta => m !== undefined);
+    const stores = ids.map((storeId, i): StoreInfo => {
+      const st = statuses.get(storeId);
+      const meta = metas[i];
+      const join = adminJoinProgress(regions, statuses, known, storeId);
+      return {
+        storeId,
+        ...(meta ? { meta } : {}),
+        connected: members.has(storeId),
+        up: st !== undefined,
+        replicas: st?.regions.length ?? 0,
+        leaders: regions.filter((r) => r.leaderStoreId === storeId).length,
+        ...(st?.stoppedReason ? { stoppedReason: st.stoppedReason } : {}),
+        ...(st?.snapshotProgress ? { snapshots: st.snapshotProgress } : {}),
+        ...(join ? { join } : {}),
+      };
+    });
     const pdRegion = regions.find((r) => r.pd);
     const tso = await this.pd
       .getTimestamps(1, { signal: AbortSignal.timeout(ADMIN_STATUS_TIMEOUT_MS) })

@@ -155,6 +155,8 @@ test('two browsers form one cluster: the list syncs, the dashboard shows both st
   if ((await a.locator('#pd').textContent())?.includes('operator(s) running')) {
     await expect(a.locator('#events')).toContainText('PD operator started', { timeout: STEP_MS });
   }
+  // Its card shows PD placing replicas on it ("joining: k of n regions placed here"), then "joined".
+  await expect(a.locator('.store[data-kind="extra"] .counters')).toContainText(/joined: [1-9]\d* of [1-9]\d* regions placed here, all caught up/, { timeout: STEP_MS });
   phase('a third store added in A joined');
 
   const regionsBefore = await a.locator('#regions tbody tr').count();

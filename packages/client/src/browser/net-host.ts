@@ -18,7 +18,7 @@
  */
 import type { ReplicaRead } from '../txn/routing.ts';
 import { ForwardingEngine, type KvEngine, type WriteBatch, type WriteOptions } from '@peerkv/storage';
-import type { ScheduleConfig } from '@peerkv/pd';
+import { joinInputOf, joinProgress, type ScheduleConfig } from '@peerkv/pd';
 import { STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, type NetworkStore, type NetworkStoreOptions, type StoreLinkIdentity } from '@peerkv/store';
 import {
   BroadcastChannelTransport,
@@ -158,6 +158,8 @@ export interface NetHostDeps {
 function pdView(store: Store): PdView {
   const sm = store.pdState();
   if (!sm) return { stores: [], regions: [] };
+  const joinInput = joinInputOf(sm);
+  const bytesReceived = store.status().snapshotTransfer?.bytesReceived;
   return {
     stores: sm.listStores().map((s) => ({
       storeId: s.meta.id,
@@ -165,6 +167,7 @@ function pdView(store: Store): PdView {
       labels: { ...s.meta.labels },
       state: s.meta.state,
       ...(s.stats ? { capacityBytes: s.stats.capacityBytes, usedBytes: s.stats.usedBytes, draining: s.stats.draining } : {}),
+      join: { ...joinProgress(joinInput, s.meta.id), ...(s.meta.id === store.storeId && bytesReceived !== undefined ? { bytesReceived } : {}) },
     })),
     regions: sm.allRegions().map((i) => ({
       regionId: i.region.id,

@@ -17,6 +17,7 @@
 import type { PeerKVErrorKind } from '../errors.ts';
 import type { KvPair, RegionRoute } from '../services.ts';
 import type { RegionRequestOutcome, TabTxnRequest } from '../txn/routing.ts';
+import type { JoinProgress } from '@peerkv/pd';
 import type { QuorumStatus, ReadConsistency, SnapshotProgress as StoreSnapshotProgress, SnapshotTransferStatus, StoreCounters, StoreStatus, TxnAnswer } from '@peerkv/store';
 import type { WriteStamp } from './tab-writes.ts';
 import type { WatchEvent } from '../txn/watch.ts';
@@ -333,9 +334,18 @@ export interface PdView {
     capacityBytes?: number;
     usedBytes?: number;
     draining?: boolean;
+    /**
+     * Its join progress as this PD replica's region records show it (`@peerkv/pd`'s
+     * `joinProgress`: k of n regions placed, m caught up; `joined` once m = n), with the
+     * snapshot bytes it received since it started when it is the host's own store.
+     */
+    join?: JoinView;
   }[];
   regions: { regionId: number; leaderStoreId?: number; approximateSizeBytes: number; approximateKeys: number }[];
 }
+
+/** See `PdView`'s `join`. */
+export type JoinView = JoinProgress & { bytesReceived?: number };
 
 /** The cluster as the Worker sees it. */
 export interface ClusterStatus {

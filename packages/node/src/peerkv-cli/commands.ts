@@ -4,6 +4,7 @@
  * in one place (`exit-codes.ts`).
  */
 import { prefixEnd, type PeerKV } from 'peerkv';
+import type { JoinProgress } from '@peerkv/pd';
 import type { SnapshotProgress } from '@peerkv/store';
 import type { ClusterAdmin } from '../admin.ts';
 import { BENCH_CONCURRENCY_MAX, BENCH_COUNT_MAX, BENCH_VALUE_BYTES_MAX, WORKLOAD_READ_SHARE, runBench, type BenchResult, type Workload } from './bench.ts';
@@ -154,8 +155,8 @@ async function status(kv: CliClient, o: OutputOptions): Promise<CommandOutput> {
   const v = await kv.admin.status();
   const head = `pd_leader=${v.pdLeaderStoreId ?? '(none)'} tso=${v.tso ?? '(no answer)'} stores=${v.stores.length} regions=${v.regions.filter((r) => !r.pd).length}`;
   const stores = table(
-    ['store', 'address', 'labels', 'state', 'connected', 'up', 'replicas', 'leaders', 'snapshots'],
-    v.stores.map((s) => [s.storeId, s.meta?.address, labels(s.meta?.labels), s.meta?.state, s.connected, s.up, s.replicas, s.leaders, snapshots(s.snapshots)]),
+    ['store', 'address', 'labels', 'state', 'connected', 'up', 'replicas', 'leaders', 'join', 'snapshots'],
+    v.stores.map((s) => [s.storeId, s.meta?.address, labels(s.meta?.labels), s.meta?.state, s.connected, s.up, s.replicas, s.leaders, joining(s.join, s.snapshots), snapshots(s.snapshots)]),
   );
   const regions = table(
     ['region', 'start', 'end', 'epoch', 'peers', 'leader', 'term'],
@@ -200,6 +201,17 @@ export function snapshots(p: SnapshotProgress | undefined): string | undefined {
   if (p.receiving > 0) parts.push(`recv ${p.receiving} (${showSize(p.bytesReceived)} received)`);
   for (const a of p.applying) parts.push(`apply r${a.regionId} ${a.chunksApplied}/${a.chunks}${a.failed !== undefined ? ' failed' : ''}`);
   return parts.length > 0 ? parts.join(', ') : '-';
+}
+
+/**
+ * A store's join progress in one cell (`admin-join.ts`): "joined (n)" once every region PD
+ * places on it is placed and caught up, else "k of n placed, m caught up" and the snapshot
+ * bytes it received since it started.
+ */
+export function joining(j: JoinProgress | undefined, p: SnapshotProgress | undefined): string | undefined {
+  if (j === undefined) return undefined;
+  if (j.joined) return `joined (${j.target})`;
+  return `${j.placed} of ${j.target} placed, ${j.caughtUp} caught up${p !== undefined && p.bytesReceived > 0 ? `, ${showSize(p.bytesReceived)} received` : ''}`;
 }
 
 function showSize(n: number): string {
