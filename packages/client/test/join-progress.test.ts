@@ -6,26 +6,14 @@
 import { describe, expect, it } from 'vitest';
 import { joinInputOf, joinProgress, type JoinProgress } from '@peerkv/pd';
 import { PD_REGION_ID } from '@peerkv/store';
-import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import { MemoryEngine } from '@peerkv/storage';
 import { PdCluster, PeerKV, codec } from '../src/index.ts';
-
-async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
-}
+import { until } from './until.ts';
 
 describe('store join progress', () => {
   it('goes from 0 of n to n of n as PD moves replicas onto a joining store', async () => {
-    const disks = new Map<string, MemoryDisk>();
     const c = new PdCluster({
-      openEngine: async (name, cfs) => {
-        if (!disks.has(name)) disks.set(name, new MemoryDisk());
-        return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(name) });
-      },
+      openEngine: (_name, cfs) => MemoryEngine.open({ columnFamilies: cfs }),
       store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, hibernateAfterTicks: 1_000_000, requestTimeoutMs: 2000, logGcThresholdEntries: 200, logGcKeepEntries: 20 },
       schedule: { regionSplitKeys: 150, operatorTimeoutMs: 10_000 },
     });
@@ -42,7 +30,7 @@ describe('store join progress', () => {
         const sm = pd();
         return sm !== undefined && sm.allRegions().length >= 5 && sm.allRegions().every((i) => i.region.peers.length === 3 && i.region.peers.every((p) => p.role === 'voter') && i.pendingPeers.length === 0);
       };
-      await until('several regions on three voters each', settled);
+      await until('several regions on three voters each', settled, 30_000);
       // Splits end: the region count holds for a second (n is then fixed from the first sample on).
       let regions = pd()!.allRegions().length;
       let sameSince = Date.now();
@@ -62,7 +50,7 @@ describe('store join progress', () => {
         if (!last || JSON.stringify(last) !== JSON.stringify(p)) samples.push(p);
         return p;
       };
-      await until('the joining store is placed and caught up', () => sample()?.joined === true);
+      await until('the joining store is placed and caught up', () => sample()?.joined === true, 30_000);
       const final = samples.at(-1)!;
       const first = samples[0];
       expect(first.placed).toBe(0);
