@@ -36,6 +36,10 @@ describe('NetHost', () => {
     const st = await all[0].status();
     expect(st.pd!.stores.map((x) => x.address).sort()).toEqual(['node:a', 'node:b', 'node:c']);
     expect(st.pd!.regions.length).toBeGreaterThanOrEqual(1);
+    // Each store's join progress from PD's records: three stores of 3 replicas each hold every data region, caught up.
+    await until('every store joined', async () => (await all[0].status()).pd?.stores.every((x) => x.join?.joined) === true);
+    const joins = (await all[0].status()).pd!.stores.map((x) => x.join!);
+    expect(joins.every((j) => j.placed === j.target && j.caughtUp === j.target && j.target === st.pd!.regions.length)).toBe(true);
     const st2 = await all[1].status();
     expect(BigInt(st2.tso!)).toBeGreaterThan(BigInt(st.tso!));
     // A split asked of every host (the region's leader is local to one, remote to the others).
