@@ -26,7 +26,7 @@ export function median(xs: readonly number[]): number {
 
 /** Engine calls an `EngineCounts` has seen, summed over the engines it wraps. */
 export interface EngineCallCounts {
-  /** Point reads (`get`, on the engine or a snapshot). */
+  /** Point reads (`get` or `getSync`, on the engine or a snapshot). */
   gets: number;
   /** Range reads opened (`scan`, on the engine or a snapshot). */
   scans: number;
@@ -63,6 +63,7 @@ export class EngineCounts {
       kind: engine.kind,
       columnFamilies: engine.columnFamilies,
       get: (cf, key) => (t.gets++, engine.get(cf, key)),
+      ...(engine.getSync ? { getSync: (cf: string, key: Uint8Array) => (t.gets++, engine.getSync!(cf, key)) } : {}),
       scan: (cf, o) => (t.scans++, engine.scan(cf, o)),
       write: (batch, o) => (t.writes++, engine.write(batch, o)),
       approximateSize: (cf, range) => engine.approximateSize(cf, range),

@@ -105,6 +105,20 @@ export class LevelEngine implements KvEngine {
     return this.read(cf, key, undefined);
   }
 
+  /** `get` without the thread pool's round trip (classic-level's `getSync`; see `KvEngine.getSync`). */
+  getSync(cf: string, key: Uint8Array): Uint8Array | undefined {
+    const prefix = this.prefixOf(cf);
+    validateKey(key, this.limits);
+    if (key.length === 0) return undefined; // no empty key is ever stored
+    let v: Uint8Array | undefined;
+    try {
+      v = this.db.getSync(withPrefix(prefix, key));
+    } catch (e) {
+      throw levelError(e, `get from ${cf}`);
+    }
+    return v === undefined ? undefined : new Uint8Array(v);
+  }
+
   scan(cf: string, options: ScanOptions = {}): AsyncIterableIterator<KvPair> {
     return this.scanAt(cf, options, undefined);
   }

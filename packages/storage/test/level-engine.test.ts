@@ -51,3 +51,20 @@ describe('LevelEngine format', () => {
     await e.close();
   });
 });
+
+describe('LevelEngine getSync', () => {
+  it('answers what get answers, per column family, and fails typed once closed', async () => {
+    const e = await LevelEngine.open({ location: join(tempDir(), 'db'), columnFamilies: ['a', 'b'] });
+    await e.write(new WriteBatch().put('a', enc.encode('k'), enc.encode('v1')).put('b', enc.encode('k'), enc.encode('v2')), { durability: 'strict' });
+    expect(e.getSync('a', enc.encode('k'))).toEqual(await e.get('a', enc.encode('k')));
+    expect(e.getSync('b', enc.encode('k'))).toEqual(enc.encode('v2'));
+    expect(e.getSync('a', enc.encode('missing'))).toBeUndefined();
+    expect(e.getSync('a', new Uint8Array())).toBeUndefined();
+    // A write that resolved is seen at once.
+    await e.write(new WriteBatch().delete('a', enc.encode('k')), { durability: 'relaxed' });
+    expect(e.getSync('a', enc.encode('k'))).toBeUndefined();
+    expect(() => e.getSync('nope', enc.encode('k'))).toThrow(/column family/);
+    await e.close();
+    expect(() => e.getSync('a', enc.encode('k'))).toThrow(expect.objectContaining({ kind: 'Closed' }));
+  });
+});

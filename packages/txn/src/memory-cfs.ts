@@ -35,6 +35,11 @@ export class MemoryCfs implements CfReader {
 
   /** The value at `key` in `cf`. */
   async get(cf: string, key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.getSync(cf, key);
+  }
+
+  /** `get`, answered at once (`CfReader.getSync`). */
+  getSync(cf: string, key: Uint8Array): Uint8Array | undefined {
     const rows = this.rows(cf);
     const i = this.lowerBound(rows, key);
     return i < rows.length && compareBytes(rows[i].key, key) === 0 ? rows[i].value : undefined;

@@ -131,6 +131,28 @@ describe('MvccReader over MemoryCfs', () => {
   });
 });
 
+describe('MvccReader point reads', () => {
+  it('reads locks and values through getSync when the reader offers it, never get', async () => {
+    const { cfs, view, run } = world();
+    run(await prewrite(view, props(10n), [{ op: 'put', key: b('a'), value: new Uint8Array(300).fill(1) }]));
+    const calls: string[] = [];
+    const syncOnly = new MvccReader({
+      get: () => {
+        calls.push('get');
+        return Promise.resolve(undefined);
+      },
+      getSync: (cf, key) => {
+        calls.push(`getSync ${cf}`);
+        return cfs.getSync(cf, key);
+      },
+      scan: (cf, o) => cfs.scan(cf, o),
+    });
+    expect((await syncOnly.lock(b('a')))?.startTs).toBe(10n);
+    expect(await syncOnly.value(b('a'), 10n)).toEqual(new Uint8Array(300).fill(1));
+    expect(calls).toEqual(['getSync lock', 'getSync default']);
+  });
+});
+
 describe('actions: edges', () => {
   it('a refused prewrite returns every key’s error and no op', async () => {
     const { view, run } = world();

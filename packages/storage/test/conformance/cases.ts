@@ -30,6 +30,20 @@ export function conformanceCases(): ConformanceCase[] {
         }),
     },
     {
+      name: 'getSync, where the engine offers it, answers what get answers',
+      run: (h) =>
+        withEngine(h, async (e) => {
+          if (e.getSync === undefined) return; // optional: IndexedDB cannot
+          await e.write(new WriteBatch().put('default', s('a'), s('1')).put('raft', s('a'), s('r')), relaxed);
+          bytesEqual(e.getSync('default', s('a')), s('1'), 'a');
+          bytesEqual(e.getSync('raft', s('a')), s('r'), 'per column family');
+          bytesEqual(e.getSync('default', s('zz')), undefined, 'missing');
+          bytesEqual(e.getSync('default', b()), undefined, 'empty key');
+          await e.write(new WriteBatch().delete('default', s('a')), strict);
+          bytesEqual(e.getSync('default', s('a')), undefined, 'a resolved delete is seen at once');
+        }),
+    },
+    {
       name: 'keys are ordered bytewise, unsigned, prefix first',
       run: (h) =>
         withEngine(h, async (e) => {
