@@ -36,6 +36,29 @@ describe('latches', () => {
     expect(l.size).toBe(0);
   });
 
+  it('tryAcquire takes free keys at once, refuses held or awaited ones, and queues behind nobody', async () => {
+    const l = new Latches();
+    const g = l.tryAcquire([k('x'), k('y'), k('x')])!;
+    expect(g).toBeDefined();
+    expect(l.queued(k('x'))).toBe(1);
+    expect(l.tryAcquire([k('y'), k('z')])).toBeUndefined();
+    expect(l.queued(k('z'))).toBe(0);
+    const ran: string[] = [];
+    const b = track(l, 'b', ['y'], ran);
+    await tick();
+    expect(ran).toEqual([]);
+    g.release();
+    g.release(); // idempotent
+    await tick();
+    expect(ran).toEqual(['b']);
+    // A waiter-free key is still refused while b holds it.
+    expect(l.tryAcquire([k('y')])).toBeUndefined();
+    (await b).release();
+    const again = l.tryAcquire([k('y')])!;
+    again.release();
+    expect(l.size).toBe(0);
+  });
+
   it('acquire a key set atomically: no deadlock between crossing orders', async () => {
     const l = new Latches();
     const ran: string[] = [];

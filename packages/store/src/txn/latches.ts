@@ -83,6 +83,25 @@ export class Latches {
     });
   }
 
+  /**
+   * Every latch of `keys` at once when no command holds or waits for any of them (the common
+   * case: no timer, signal or promise needed), else undefined (then `acquire` queues).
+   */
+  tryAcquire(keys: readonly Uint8Array[]): LatchGuard | undefined {
+    const slots = [...new Set(keys.map(slotOf))].sort();
+    for (const s of slots) if (this.queues.has(s)) return undefined;
+    const w: Waiter = { slots, running: true, wake: () => {} };
+    for (const s of slots) this.queues.set(s, [w]);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.release(w);
+      },
+    };
+  }
+
   /** Takes a waiter that never ran out of every queue, and runs whoever it was holding up. */
   private withdraw(w: Waiter): void {
     const next: Waiter[] = [];

@@ -208,6 +208,10 @@ function readsLocally(peer: RegionPeer): number | undefined {
 
 /** Waits for the command's latches, at most until its timeout or the caller's abort. */
 async function acquireLatches(env: HandlerEnv, latches: Latches, spec: { keys: Uint8Array[]; timeoutMs?: number }, o: HandleOptions): Promise<LatchGuard | 'aborted' | 'busy'> {
+  if (o.signal?.aborted) return 'aborted';
+  // Free latches are taken at once: the timeout and the abort only bound a wait.
+  const free = latches.tryAcquire(spec.keys);
+  if (free !== undefined) return free;
   const gone = new AbortController();
   const onAbort = (): void => gone.abort();
   const timer = env.ctx.timers.setTimeout(onAbort, spec.timeoutMs ?? env.ctx.opts.requestTimeoutMs);
