@@ -108,6 +108,8 @@ export interface KvSnapshot {
   readonly columnFamilies: readonly string[];
   /** The value at `key` when the snapshot was taken, or undefined. */
   get(cf: string, key: Uint8Array): Promise<Uint8Array | undefined>;
+  /** `get` answered synchronously, where the engine can (LevelDB; see `KvEngine.getSync`); it throws where `get` rejects. */
+  getSync?(cf: string, key: Uint8Array): Uint8Array | undefined;
   /** As `KvEngine.scan` (same options, limits and paging), over the snapshot. */
   scan(cf: string, options?: ScanOptions): AsyncIterableIterator<KvPair>;
   /**

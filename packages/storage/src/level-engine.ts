@@ -107,12 +107,17 @@ export class LevelEngine implements KvEngine {
 
   /** `get` without the thread pool's round trip (classic-level's `getSync`; see `KvEngine.getSync`). */
   getSync(cf: string, key: Uint8Array): Uint8Array | undefined {
+    return this.readSync(cf, key, undefined);
+  }
+
+  /** `getSync`, from `snapshot` when given. @internal (for `LevelSnapshot`) */
+  readSync(cf: string, key: Uint8Array, snapshot: LevelSnapshotHandle | undefined): Uint8Array | undefined {
     const prefix = this.prefixOf(cf);
     validateKey(key, this.limits);
     if (key.length === 0) return undefined; // no empty key is ever stored
     let v: Uint8Array | undefined;
     try {
-      v = this.db.getSync(withPrefix(prefix, key));
+      v = this.db.getSync(withPrefix(prefix, key), snapshot ? { snapshot } : {});
     } catch (e) {
       throw levelError(e, `get from ${cf}`);
     }
@@ -282,6 +287,11 @@ class LevelSnapshot extends SnapshotBase {
   async get(cf: string, key: Uint8Array): Promise<Uint8Array | undefined> {
     this.assertUsable();
     return this.engine.read(cf, key, this.handle);
+  }
+
+  getSync(cf: string, key: Uint8Array): Uint8Array | undefined {
+    this.assertUsable();
+    return this.engine.readSync(cf, key, this.handle);
   }
 
   scan(cf: string, options: ScanOptions = {}): AsyncIterableIterator<KvPair> {

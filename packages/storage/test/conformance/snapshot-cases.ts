@@ -63,6 +63,28 @@ export function snapshotCases(): ConformanceCase[] {
         }),
     },
     {
+      name: 'snapshot: getSync, where offered, reads the snapshot, not later writes, and fails once released',
+      run: (h) =>
+        withEngine(h, async (e) => {
+          await fillAll(e);
+          const snap = await snapshotOf(e);
+          if (snap.getSync === undefined) return void (await snap.release()); // optional
+          await e.write(laterWrites(), strict);
+          for (const cf of CFS) {
+            for (const i of [1, 2, 6]) bytesEqual(snap.getSync(cf, keyOf(i)), s(`${cf}-v${i}`), `${cf} key ${i}`);
+            bytesEqual(snap.getSync(cf, keyOf(100)), undefined, `${cf} key added later`);
+          }
+          await snap.release();
+          let thrown: unknown;
+          try {
+            snap.getSync('default', keyOf(1));
+          } catch (err) {
+            thrown = err;
+          }
+          equal((thrown as { kind?: string } | undefined)?.kind, 'SnapshotReleased', 'getSync after release');
+        }),
+    },
+    {
       name: 'snapshot: a write issued right after the call is not in it, one completed before is',
       run: (h) =>
         withEngine(h, async (e) => {
