@@ -103,7 +103,7 @@ export class StoreCard {
 /**
  * The store's join progress as PD's records show it (`joinProgress` in `@peerkv/pd`): k of the
  * n regions PD places on it are placed, m caught up (a promoted voter, not behind), and the
- * snapshot bytes it received (this browser's own store only); "joined" once m = n.
+ * snapshot bytes it received (from its status: this browser's and the stores that answered); "joined" once m = n.
  */
 export function joinLine(j: JoinView): string {
   const bytes = j.bytesReceived !== undefined && j.bytesReceived > 0 ? ` · ${kib(j.bytesReceived)} received` : '';

@@ -40,6 +40,8 @@ describe('NetHost', () => {
     await until('every store joined', async () => (await all[0].status()).pd?.stores.every((x) => x.join?.joined) === true);
     const joins = (await all[0].status()).pd!.stores.map((x) => x.join!);
     expect(joins.every((j) => j.placed === j.target && j.caughtUp === j.target && j.target === st.pd!.regions.length)).toBe(true);
+    // The two stores that joined received their replicas' snapshots; at least one is not this host's, its bytes came over the store RPC.
+    expect(joins.filter((j) => (j.bytesReceived ?? 0) > 0).length).toBe(2);
     const st2 = await all[1].status();
     expect(BigInt(st2.tso!)).toBeGreaterThan(BigInt(st.tso!));
     // A split asked of every host (the region's leader is local to one, remote to the others).

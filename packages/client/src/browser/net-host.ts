@@ -155,11 +155,10 @@ export interface NetHostDeps {
 }
 
 /** PD's stores and regions as `store`'s PD replica has applied them (empty without a replica). */
-function pdView(store: Store): PdView {
+function pdView(store: Store, bytesReceivedByStore: ReadonlyMap<number, number>): PdView {
   const sm = store.pdState();
   if (!sm) return { stores: [], regions: [] };
   const joinInput = joinInputOf(sm);
-  const bytesReceived = store.status().snapshotTransfer?.bytesReceived;
   return {
     stores: sm.listStores().map((s) => ({
       storeId: s.meta.id,
@@ -167,7 +166,7 @@ function pdView(store: Store): PdView {
       labels: { ...s.meta.labels },
       state: s.meta.state,
       ...(s.stats ? { capacityBytes: s.stats.capacityBytes, usedBytes: s.stats.usedBytes, draining: s.stats.draining } : {}),
-      join: { ...joinProgress(joinInput, s.meta.id), ...(s.meta.id === store.storeId && bytesReceived !== undefined ? { bytesReceived } : {}) },
+      join: { ...joinProgress(joinInput, s.meta.id), ...(bytesReceivedByStore.has(s.meta.id) ? { bytesReceived: bytesReceivedByStore.get(s.meta.id)! } : {}) },
     })),
     regions: sm.allRegions().map((i) => ({
       regionId: i.region.id,
@@ -509,8 +508,11 @@ export class NetHost {
     const r = this.running;
     const views: StoreView[] = [];
     const database = netDatabaseName(this.o.cluster, this.o.storeName);
+    // Snapshot bytes each store received since it started (its own status; over RPC for the others), for PD's join view.
+    const bytesReceived = new Map<number, number>();
     if (r) {
       const st = r.net.store.status();
+      if (st.snapshotTransfer) bytesReceived.set(st.storeId, st.snapshotTransfer.bytesReceived);
       const txnLocks = this.o.dataModel === 'mvcc' ? await countLocks(r.engine) : undefined;
       const catchUp = snapshotProgress(st.snapshotTransfer);
       views.push({ storeId: st.storeId, database, local: true, up: true, partitioned: false, draining: r.net.store.draining, counters: st.counters, stoppedReason: st.stoppedReason, regions: st.regions, ...(txnLocks !== undefined ? { txnLocks } : {}), ...(catchUp ? { catchUp } : {}) });
@@ -528,7 +530,10 @@ export class NetHost {
         if (!r || !members.includes(id)) return { storeId: id, database: '', up: false, partitioned, regions: [] };
         const s = await r.stores.remote(id).status({ timeoutMs: NET_STATUS_TIMEOUT_MS });
         if (!s.ok) return { storeId: id, database: '', up: false, partitioned, regions: [] };
-        return { storeId: id, database: '', up: true, partitioned, counters: s.value.counters, stoppedReason: s.value.stoppedReason, regions: s.value.regions };
+        const p = s.value.snapshotProgress;
+        if (p) bytesReceived.set(id, p.bytesReceived);
+        const catchUp = p && (p.receiving > 0 || p.applying.length > 0) ? { receiving: p.receiving, bytesReceived: p.bytesReceived, applying: p.applying } : undefined;
+        return { storeId: id, database: '', up: true, partitioned, counters: s.value.counters, stoppedReason: s.value.stoppedReason, regions: s.value.regions, ...(catchUp ? { catchUp } : {}) };
       }),
     );
     views.push(...remote);
@@ -549,7 +554,7 @@ export class NetHost {
       pdLeaderStoreId: store?.pdLeaderStoreId(),
       operators: store?.pdOperators() ?? [],
       slowDiskMs: this.slowDiskMs,
-      ...(store ? { pd: pdView(store) } : {}),
+      ...(store ? { pd: pdView(store, bytesReceived) } : {}),
       ...(tso !== undefined ? { tso } : {}),
       requests: { ...this.ledger.requests },
     };

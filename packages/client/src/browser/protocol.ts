@@ -296,7 +296,8 @@ export interface StoreView {
   txnLocks?: number;
   /**
    * A store catching up by snapshot (a store joining, or a replica far behind): present while
-   * it receives or applies one (see `snapshotProgress`). Stores this Worker runs only.
+   * it receives or applies one (see `snapshotProgress`). Stores this Worker runs, and in the
+   * networked runtime the other stores too (their `StoreStatus.snapshotProgress` over RPC).
    */
   catchUp?: SnapshotProgress;
 }
@@ -337,7 +338,8 @@ export interface PdView {
     /**
      * Its join progress as this PD replica's region records show it (`@peerkv/pd`'s
      * `joinProgress`: k of n regions placed, m caught up; `joined` once m = n), with the
-     * snapshot bytes it received since it started when it is the host's own store.
+     * snapshot bytes it received since it started (the host's own store, and the stores that
+     * answered their status over RPC).
      */
     join?: JoinView;
   }[];
