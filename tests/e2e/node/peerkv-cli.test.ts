@@ -106,7 +106,14 @@ describe('the peerkv CLI and PeerKV.connect against peerkv-store processes (mvcc
     expect(status.stores.every((s: any) => s.up && s.connected && s.meta.state === 'up')).toBe(true);
     expect(BigInt(status.tso)).toBeGreaterThan(0n);
     expect(ids).toContain(status.pdLeaderStoreId);
-    phase('status: 3 voters');
+    // Each store's join progress (admin-join.ts): three stores, three replicas: every data region on each, caught up.
+    await until('status shows every store joined', async () => {
+      status = await json(['status']);
+      const data = status.regions.filter((r: any) => !r.pd).length;
+      return status.stores.every((s: any) => s.join?.joined === true && s.join.target === data);
+    }, 40_000, 500);
+    expect((await cli(['status'])).out).toMatch(/ joined \(\d+\)/);
+    phase('status: 3 voters, every store joined');
 
     // put / get / a missing key; txn from stdin (reads its own writes); a failed expect writes nothing; scan.
     for (const [k, v] of [['user/1', 'ada'], ['user/2', 'grace']]) expect((await cli(['put', k, v])).code).toBe(0);
