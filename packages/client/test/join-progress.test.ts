@@ -40,16 +40,20 @@ describe('store join progress', () => {
         return settled() && Date.now() - sameSince > 1000;
       });
 
-      const d = await c.join('dev-d', { device: 'd' });
+      // Sampled from before the join: the first sample is taken as soon as PD records the new store.
+      const before = new Set(c.stores.keys());
       const samples: JoinProgress[] = [];
       const sample = (): JoinProgress | undefined => {
         const sm = pd();
-        if (!sm || !sm.getStore(d.storeId)) return undefined;
-        const p = joinProgress(joinInputOf(sm), d.storeId);
+        const joiner = sm?.listStores().find((s) => !before.has(s.meta.id));
+        if (!sm || !joiner) return undefined;
+        const p = joinProgress(joinInputOf(sm), joiner.meta.id);
         const last = samples.at(-1);
         if (!last || JSON.stringify(last) !== JSON.stringify(p)) samples.push(p);
         return p;
       };
+      const sampler = setInterval(sample, 5);
+      const d = await c.join('dev-d', { device: 'd' }).finally(() => clearInterval(sampler));
       await until('the joining store is placed and caught up', () => sample()?.joined === true, 30_000);
       const final = samples.at(-1)!;
       const first = samples[0];
