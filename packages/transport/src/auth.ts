@@ -11,6 +11,8 @@
  * - an HMAC-SHA-256 key for the challenge-response on each link: both sides send a fresh
  *   nonce, each answers with HMAC(label, cluster, verifier's nonce, prover's nonce, prover,
  *   verifier). Binding both nonces and the direction defeats replay and reflection.
+ * A third key, the data key, follows them in the same derivation (`credentials.ts`): a witness
+ * gets the first two as a credential and never the third.
  */
 
 /** PBKDF2 iterations for a human-chosen passphrase (OWASP 2023, PBKDF2-HMAC-SHA256; y-webrtc uses 100,000). */
@@ -58,7 +60,23 @@ function base64url(bytes: Uint8Array): string {
  * generated secret uses HKDF; a passphrase PBKDF2 with `iterations`.
  */
 export async function deriveClusterKeys(clusterId: string, secret: string, iterations = PBKDF2_ITERATIONS): Promise<ClusterKeys> {
-  const bits = await deriveSecretBits(secret, `peerkv/cluster/${clusterId}`, HKDF_INFO, 512, iterations);
+  return importClusterKeys(clusterId, await deriveClusterKeyBits(clusterId, secret, CLUSTER_KEY_BYTES, iterations));
+}
+
+/** Bytes of the signaling key and of the membership key (`ClusterKeys.sealKey`, `.proofKey`), in that order, at the start of the derivation. */
+export const CLUSTER_KEY_BYTES = 64;
+
+/**
+ * The first `byteCount` bytes of the cluster secret's derivation (`credentials.ts` takes 96:
+ * the 64 of `ClusterKeys`, then the data key). HKDF-Expand and PBKDF2 both give a longer
+ * output that starts with the shorter one, so the first 64 bytes are `ClusterKeys`' either way.
+ */
+export async function deriveClusterKeyBits(clusterId: string, secret: string, byteCount: number, iterations = PBKDF2_ITERATIONS): Promise<Uint8Array<ArrayBuffer>> {
+  return (await deriveSecretBits(secret, `peerkv/cluster/${clusterId}`, HKDF_INFO, byteCount * 8, iterations)) as Uint8Array<ArrayBuffer>;
+}
+
+/** `ClusterKeys` from the first `CLUSTER_KEY_BYTES` of a derivation: the signaling key, then the membership key. */
+export async function importClusterKeys(clusterId: string, bits: Uint8Array<ArrayBuffer>): Promise<ClusterKeys> {
   const sealKey = await crypto.subtle.importKey('raw', bits.slice(0, 32), 'AES-GCM', false, ['encrypt', 'decrypt']);
   const proofKey = await crypto.subtle.importKey('raw', bits.slice(32, 64), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
   return { clusterId, sealKey, proofKey };

@@ -14,6 +14,7 @@ export * from './chunking.ts';
 export * from './types.ts';
 export * from './timers.ts';
 export * from './auth.ts';
+export * from './credentials.ts';
 export * from './store-key.ts';
 export * from './rpc.ts';
 export * from './link-transport.ts';

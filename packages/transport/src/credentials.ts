@@ -1,0 +1,117 @@
+/**
+ * The three keys of a cluster and the witness credential (issue 14, "Witness replicas").
+ *
+ * One derivation of the cluster secret (`auth.ts`: HKDF for a generated secret, PBKDF2 for a
+ * passphrase) gives 96 bytes, cut into three independent AES/HMAC keys:
+ *
+ *     bytes  0..32  signaling key   seals SDPs, ICE candidates, announces (`ClusterKeys.sealKey`)
+ *     bytes 32..64  membership key  proves membership on each link (`ClusterKeys.proofKey`)
+ *     bytes 64..96  data key        seals each Raft entry's payload (`@peerkv/store`'s sealing.ts)
+ *
+ * The first 64 bytes are what `deriveClusterKeys` always derived (a longer HKDF or PBKDF2
+ * output starts with the shorter one), so stores that derive all three interoperate with
+ * links set up by the older derivation. Knowing two of the keys tells nothing of the third.
+ *
+ * A witness store gets a credential instead of the secret: the cluster id, the membership key
+ * and the signaling key (its transport needs both: links are proven with the first, and a
+ * WebRTC link is set up through sealed signaling), never the data key. With it a witness
+ * joins, votes and stores the log, whose data payloads it cannot read.
+ */
+import { CLUSTER_KEY_BYTES, PBKDF2_ITERATIONS, deriveClusterKeyBits, importClusterKeys, type ClusterKeys } from './auth.ts';
+
+/** Bytes of the data key (AES-256-GCM). */
+export const DATA_KEY_BYTES = 32;
+/** What prefixes a witness credential (format version 1). */
+export const WITNESS_CREDENTIAL_PREFIX = 'pkw1.';
+/** Characters of a credential, at most (a cluster id of up to `CLUSTER_ID_BYTES_MAX` bytes, base64url, and 64 key bytes). */
+export const WITNESS_CREDENTIAL_CHARS_MAX = 512;
+/** Bytes of a cluster id a credential may name. */
+export const CLUSTER_ID_BYTES_MAX = 256;
+
+const WITNESS_CREDENTIAL_RE = /^pkw1\.([A-Za-z0-9_-]{1,400})\.([A-Za-z0-9_-]{86})$/;
+
+/** A member's keys: the link and signaling keys, and the data key a witness never gets. */
+export interface MemberKeys {
+  keys: ClusterKeys;
+  /** AES-256-GCM, not extractable: seals and opens Raft entry payloads. */
+  dataKey: CryptoKey;
+}
+
+/** What a witness holds: no data key. */
+export interface WitnessCredential {
+  clusterId: string;
+  /** The signaling key, then the membership key (`CLUSTER_KEY_BYTES`). */
+  keyBytes: Uint8Array<ArrayBuffer>;
+}
+
+/** A credential that is not one (`parseWitnessCredential`). */
+export class WitnessCredentialError extends Error {
+  override readonly name = 'WitnessCredentialError';
+}
+
+/** Derives all three keys of a full member from the cluster secret (one derivation). */
+export async function deriveMemberKeys(clusterId: string, secret: string, iterations = PBKDF2_ITERATIONS): Promise<MemberKeys> {
+  const bits = await deriveClusterKeyBits(clusterId, secret, CLUSTER_KEY_BYTES + DATA_KEY_BYTES, iterations);
+  const keys = await importClusterKeys(clusterId, bits.slice(0, CLUSTER_KEY_BYTES));
+  const dataKey = await crypto.subtle.importKey('raw', bits.slice(CLUSTER_KEY_BYTES), 'AES-GCM', false, ['encrypt', 'decrypt']);
+  bits.fill(0);
+  return { keys, dataKey };
+}
+
+/** The witness credential of a cluster, derived from its secret (what `peerkv witness-credential` prints). */
+export async function deriveWitnessCredential(clusterId: string, secret: string, iterations = PBKDF2_ITERATIONS): Promise<string> {
+  checkClusterId(clusterId);
+  const bits = await deriveClusterKeyBits(clusterId, secret, CLUSTER_KEY_BYTES, iterations);
+  return formatWitnessCredential({ clusterId, keyBytes: bits });
+}
+
+/** `pkw1.<cluster id, base64url>.<signaling key ‖ membership key, base64url>`. */
+export function formatWitnessCredential(c: WitnessCredential): string {
+  checkClusterId(c.clusterId);
+  if (c.keyBytes.length !== CLUSTER_KEY_BYTES) throw new WitnessCredentialError(`a witness credential holds ${CLUSTER_KEY_BYTES} key bytes, got ${c.keyBytes.length}`);
+  return `${WITNESS_CREDENTIAL_PREFIX}${toBase64Url(new TextEncoder().encode(c.clusterId))}.${toBase64Url(c.keyBytes)}`;
+}
+
+/** Reads what `formatWitnessCredential` wrote; throws `WitnessCredentialError` on anything else. */
+export function parseWitnessCredential(text: string): WitnessCredential {
+  const t = text.trim();
+  if (t.length > WITNESS_CREDENTIAL_CHARS_MAX) throw new WitnessCredentialError(`a witness credential has at most ${WITNESS_CREDENTIAL_CHARS_MAX} characters, got ${t.length}`);
+  if (!t.startsWith(WITNESS_CREDENTIAL_PREFIX)) {
+    throw new WitnessCredentialError(t.startsWith('pkw') ? `unknown witness credential version '${t.split('.')[0]}' (this build reads ${WITNESS_CREDENTIAL_PREFIX})` : `not a witness credential (it starts with ${WITNESS_CREDENTIAL_PREFIX}; make one with 'peerkv witness-credential')`);
+  }
+  const m = WITNESS_CREDENTIAL_RE.exec(t);
+  if (!m) throw new WitnessCredentialError('malformed witness credential');
+  let clusterId: string;
+  try {
+    clusterId = new TextDecoder('utf-8', { fatal: true }).decode(fromBase64Url(m[1]));
+  } catch {
+    throw new WitnessCredentialError('malformed witness credential: its cluster id is not UTF-8');
+  }
+  checkClusterId(clusterId);
+  const keyBytes = fromBase64Url(m[2]);
+  if (keyBytes.length !== CLUSTER_KEY_BYTES) throw new WitnessCredentialError('malformed witness credential: wrong key length');
+  return { clusterId, keyBytes };
+}
+
+/** The link and signaling keys a credential holds (the same as `deriveClusterKeys` gives a full member). */
+export function witnessClusterKeys(c: WitnessCredential): Promise<ClusterKeys> {
+  return importClusterKeys(c.clusterId, c.keyBytes);
+}
+
+function checkClusterId(clusterId: string): void {
+  const n = new TextEncoder().encode(clusterId).length;
+  if (n === 0 || n > CLUSTER_ID_BYTES_MAX) throw new WitnessCredentialError(`a cluster id has 1 to ${CLUSTER_ID_BYTES_MAX} bytes, got ${n}`);
+}
+
+function toBase64Url(bytes: Uint8Array): string {
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function fromBase64Url(s: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4));
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
