@@ -20,7 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { LevelEngine } from '@peerkv/storage/level';
-import type { WriteTraceSummary } from '@peerkv/store';
+import { webCryptoEntryCipher, type EntryCipher, type WriteTraceSummary } from '@peerkv/store';
+import { deriveMemberKeys } from '@peerkv/transport';
 import { LocalCluster, PeerKV } from '../src/index.ts';
 import { startThreadCluster } from './threads/cluster-threads.ts';
 
@@ -73,6 +74,16 @@ async function runPhase(kv: PeerKV[], op: 'put' | 'get'): Promise<{ opsPerSec: n
   return { opsPerSec: Math.round((CLIENTS * OPS_PER_CLIENT) / seconds), p50Ms: +pct(lat, 50).toFixed(2), p99Ms: +pct(lat, 99).toFixed(2) };
 }
 
+/**
+ * Every write sealed with a data key, as in a deployed cluster (a store given the cluster
+ * secret seals: `@peerkv/store`'s sealing.ts); `BENCH_SEAL=0` measures without.
+ */
+export async function benchSealing(): Promise<{ entryCipher?: EntryCipher }> {
+  if (process.env.BENCH_SEAL === '0') return {};
+  return { entryCipher: webCryptoEntryCipher((await deriveMemberKeys('bench', BENCH_SECRET, 1)).dataKey) };
+}
+const BENCH_SECRET = 'pk1_benchbenchbenchbenchbenchbenchbenchbenchben';
+
 async function bench(engine: 'memory' | 'level', stores: number): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), 'peerkv-bench-'));
   const disks = new Map<number, MemoryDisk>();
@@ -82,7 +93,7 @@ async function bench(engine: 'memory' | 'level', stores: number): Promise<Row[]>
       disks.set(id, disks.get(id) ?? new MemoryDisk());
       return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(id) });
     },
-    store: { tickIntervalMs: 50, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100 },
+    store: { tickIntervalMs: 50, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100, ...(await benchSealing()) },
   });
   const ids = Array.from({ length: stores }, (_, i) => i + 1);
   for (const id of ids) await c.startStore(id);

@@ -15,6 +15,7 @@ import {
   isLocalMessage,
   makeMessage,
   type ConfChangeV2,
+  type Entry,
   type ConfState,
   type HardState,
   type Message,
@@ -188,6 +189,16 @@ export class RawNode {
       r.raftLog.hasNextCommittedEnts() ||
       r.readStates.length > 0
     );
+  }
+
+  /**
+   * The committed entries the next `ready()` hands out (read-only; none while a Ready is
+   * outstanding), so a driver can prepare their application (a store opens sealed payloads
+   * asynchronously) before it takes the Ready.
+   */
+  peekCommittedEntries(): readonly Entry[] {
+    if (this.outstanding) return [];
+    return this.raft.raftLog.nextCommittedEnts();
   }
 
   /** Takes the pending work. Exactly one Ready may be outstanding until `advance`. */

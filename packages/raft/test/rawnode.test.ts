@@ -56,6 +56,28 @@ describe('RawNode', () => {
     expect(node.status().lastIndex).toBe(first + 1);
   });
 
+  it('peekCommittedEntries: what the next Ready commits, read-only; nothing while a Ready is outstanding', () => {
+    const { node, storage } = single();
+    node.campaign();
+    drain(node, storage);
+    node.propose(new TextEncoder().encode('p'));
+    let seen: string[] = [];
+    let checked = false;
+    while (node.hasReady()) {
+      const peeked = node.peekCommittedEntries().map((e) => e.index);
+      const rd = node.ready();
+      expect(rd.committedEntries.map((e) => e.index)).toEqual(peeked);
+      if (peeked.length > 0) checked = true;
+      expect(node.peekCommittedEntries()).toEqual([]);
+      storage.append(rd.entries);
+      if (rd.hardState) storage.setHardState(rd.hardState);
+      seen = seen.concat(rd.committedEntries.filter((e) => e.data.length > 0).map((e) => new TextDecoder().decode(e.data)));
+      node.advance(rd);
+    }
+    expect(checked).toBe(true);
+    expect(seen).toEqual(['p']);
+  });
+
   it('allows one outstanding Ready: hasReady is false and ready() refuses until advance', () => {
     const { node } = single();
     node.campaign();

@@ -15,7 +15,8 @@ import type { DedupTable } from './dedup.ts';
 import { DATA_MODEL_DEFAULT } from './data-model.ts';
 import { DATA_CFS_DEFAULT, RAFT_CF, type DataModel } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
-import { HIBERNATING_HEARTBEAT_INTERVAL_TICKS, PENDING_REPLICAS_MAX, PENDING_REPLICAS_PER_SENDER_MAX, REAL_TIMERS, SAFE_TS_INTERVAL_MS_DEFAULT, StoreClosedError, StoreConfigError, type SnapshotTransferLimits, type SnapshotTransferStatus, type StoreCounters, type StoreOptions, type StoreTransport, type Timers } from './options.ts';
+import { OpenedPayloads, type EntryCipher } from './sealing.ts';
+import { HIBERNATING_HEARTBEAT_INTERVAL_TICKS, PENDING_REPLICAS_MAX, PENDING_REPLICAS_PER_SENDER_MAX, REAL_TIMERS, SAFE_TS_INTERVAL_MS_DEFAULT, StoreClosedError, StoreConfigError, type SnapshotTransferLimits, type SnapshotTransferStatus, type StoreCounters, type StoreOptions, type StoreTransport, type Timers, type WitnessEntryCounts } from './options.ts';
 import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID, PdHost } from './pd-host.ts';
 import { RegionPeer } from './peer.ts';
@@ -25,7 +26,7 @@ import { WriteTrace } from './write-trace.ts';
 import { monotonicClock } from '@peerkv/transport';
 
 /** The store's settings with every default filled in. */
-export type StoreSettings = Required<Omit<StoreOptions, 'traceClock' | 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'unsafeTestMutations' | 'pdGc' | 'pdOperatorObserver' | 'pdScheduler' | 'gcIntervalMs' | 'gcLockResolver'>>;
+export type StoreSettings = Required<Omit<StoreOptions, 'traceClock' | 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'entryCipher' | 'unsafeTestMutations' | 'pdGc' | 'pdOperatorObserver' | 'pdScheduler' | 'gcIntervalMs' | 'gcLockResolver'>>;
 
 export class StoreContext {
   readonly storeId: number;
@@ -46,6 +47,10 @@ export class StoreContext {
   readonly labels: Record<string, string>;
   /** `StoreOptions.witness`: every replica here is a witness (its label says so to PD). */
   readonly witness: boolean;
+  /** `StoreOptions.entryCipher`: seals proposals and opens sealed entries (none on a witness). */
+  readonly entryCipher: EntryCipher | undefined;
+  /** The opened payloads of sealed entries this store's full replicas apply (sealing.ts). */
+  readonly payloads: OpenedPayloads;
   /** The column families holding region data (checked at open): every data path iterates them. */
   readonly dataCfs: readonly string[];
   /** What the data column families hold (checked against the engine's record at open): every range walk maps region bounds through `storedKeyRange`. */
@@ -89,6 +94,8 @@ export class StoreContext {
   readonly refused: Record<string, number> = {};
   /** Apply observers that threw (each throw is caught; the store goes on). */
   readonly applyCounters = { observerErrors: 0 };
+  /** A witness store's sealed and plain data entries (`StoreStatus.witnessEntries`). */
+  readonly witnessEntries: WitnessEntryCounts = { sealed: 0, plain: 0 };
   /** Set when a write failed: the store stops (its in-memory state is ahead of disk). */
   fatal: unknown;
   /** Every data region's machine: its entries dispatch on the apply table. */
@@ -141,6 +148,10 @@ export class StoreContext {
     this.pdScheduler = o.pdScheduler;
     this.mutations = o.unsafeTestMutations ?? {};
     this.witness = o.witness ?? false;
+    // A witness must never hold the data key: that is what keeps the user's data from it.
+    if (this.witness && o.entryCipher) throw new StoreConfigError('a witness store must not be given an entryCipher (the data key): a witness holds only the membership credential');
+    this.entryCipher = o.entryCipher;
+    this.payloads = new OpenedPayloads(o.entryCipher);
     this.labels = this.witness ? { ...o.labels, [WITNESS_LABEL]: 'true' } : (o.labels ?? {});
     this.dataCfs = o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
     this.dataModel = o.dataModel ?? DATA_MODEL_DEFAULT;
@@ -187,7 +198,7 @@ export class StoreContext {
   }
 
   addPeer(region: Region, peerId: number, log: RegionLog, dedup: DedupTable, applied: number): RegionPeer {
-    const machine = this.witness ? new WitnessRegionMachine(region.id === PD_REGION_ID ? 'pd' : 'data') : this.dataMachine;
+    const machine = this.witness ? new WitnessRegionMachine(region.id === PD_REGION_ID ? 'pd' : 'data', this.witnessEntries) : this.dataMachine;
     // The node is made before its peer: a call into it before the peer exists has nothing to mark.
     let made: RegionPeer | undefined;
     const raw = this.makeRaw(peerId, log, applied, () => {

@@ -58,6 +58,7 @@ export function storeStatus(ctx: StoreContext): StoreStatus {
     ...cdcStatus(ctx),
     ...writeTraceStatus(ctx),
     ...(ctx.snapshotTransfer ? { snapshotProgress: snapshotProgressOf(ctx.snapshotTransfer) } : {}),
+    ...(ctx.witness ? { witnessEntries: { ...ctx.witnessEntries } } : {}),
     ...(ctx.fatal ? { stoppedReason: String((ctx.fatal as Error).stack ?? ctx.fatal) } : {}),
     regions: [...ctx.peers.values()]
       .sort((a, b) => a.regionId - b.regionId)

@@ -11,6 +11,7 @@ import { systemClock, type Clock, type RegionMessage } from '@peerkv/transport';
 import type { ApplyObserver } from './apply.ts';
 import type { DataModel } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
+import type { EntryCipher } from './sealing.ts';
 import type { WriteTraceSummary } from './write-trace.ts';
 import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID } from './pd-host.ts';
@@ -177,6 +178,13 @@ export interface StoreOptions {
    * one per region, beside two full replicas). It never bootstraps a cluster. Default false.
    */
   witness?: boolean;
+  /**
+   * Seals the payload of each write and txn entry this store proposes and opens those it
+   * applies (`sealing.ts`): `webCryptoEntryCipher(deriveMemberKeys(...).dataKey)`. Every full
+   * store of a cluster that seals needs it (a sealed entry stops a replica without it); a
+   * witness store must not have it (`StoreConfigError`). Default: none, entries are plain.
+   */
+  entryCipher?: EntryCipher;
   /** Storage capacity reported to PD, bytes (a browser passes its storage estimate). */
   capacityBytes?: number;
   /** Snapshot transfer limits (chunk size, flow control, receive bounds); defaults in snapshot.ts. */
@@ -319,10 +327,22 @@ export interface RegionDigest {
   keys: number;
 }
 
+/** What a witness store's data replicas saw (`StoreStatus.witnessEntries`). */
+export interface WitnessEntryCounts {
+  sealed: number;
+  plain: number;
+}
+
 export interface StoreStatus {
   storeId: number;
   /** Why the store stopped, if it did (a failed write or a broken invariant). */
   stoppedReason?: string;
+  /**
+   * A witness store's data entries since it started: `sealed` payloads it kept without reading,
+   * and `plain` write or txn commands it could read (entries proposed by a store without a data
+   * key, or before sealing: sealing.ts). Absent on a full store.
+   */
+  witnessEntries?: WitnessEntryCounts;
   counters: StoreCounters;
   /**
    * Messages and requests this store refused, by reason (`pendingReplicasFull`,

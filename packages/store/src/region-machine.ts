@@ -9,7 +9,7 @@
  *   `PD_PERSIST_EVERY_ENTRIES` entries and replayed from there after a restart;
  * - `WitnessRegionMachine`: a witness replica of either (`StoreOptions.witness`): it keeps the
  *   log and the region's metadata (membership in apply.ts, splits here) and applies no user
- *   data and no PD state.
+ *   data and no PD state. Sealed payloads (sealing.ts) it cannot even read.
  */
 import { PdStateMachine, compareKeys } from '@peerkv/pd';
 import type { RaftWriteBatch, WriteBatch } from '@peerkv/storage';
@@ -19,6 +19,8 @@ import { DATA_CF, META_CF } from './keys.ts';
 import { PD_PERSIST_EVERY_ENTRIES, PD_SNAPSHOT_PAIR_KEY, PD_STATE_KEY, type PdHost } from './pd-host.ts';
 import { ok, type ApplyContext, type RegionPeer, type RegionStateMachine, type Result } from './peer.ts';
 import { stagePdState } from './region-meta.ts';
+import { isSealed } from './sealing.ts';
+import type { WitnessEntryCounts } from './options.ts';
 
 export class DataRegionMachine implements RegionStateMachine {
   readonly kind = 'data';
@@ -27,6 +29,8 @@ export class DataRegionMachine implements RegionStateMachine {
   constructor(private readonly handlers: CommandHandlers) {}
 
   applyCommand(data: Uint8Array, a: ApplyContext): Result<unknown> {
+    // The round opens every sealed entry of a full replica before it applies it (sealing.ts).
+    if (isSealed(data)) throw new Error(`region ${a.peer.regionId}: entry ${a.entry.index} reached apply still sealed`);
     const cmd = decodeCommand(data);
     a.type = cmd.type;
     return dispatchCommand(this.handlers, cmd, a);
@@ -112,11 +116,20 @@ export class PdRegionMachine implements RegionStateMachine {
 export class WitnessRegionMachine implements RegionStateMachine {
   readonly holdsData = false;
 
-  constructor(readonly kind: 'data' | 'pd') {}
+  constructor(
+    readonly kind: 'data' | 'pd',
+    private readonly counts: WitnessEntryCounts = { sealed: 0, plain: 0 },
+  ) {}
 
   applyCommand(data: Uint8Array, a: ApplyContext): Result<unknown> {
     if (this.kind === 'pd') return ok();
+    // A sealed payload (a write or txn: sealing.ts) is user data the witness has no key for.
+    if (isSealed(data)) {
+      this.counts.sealed++;
+      return ok();
+    }
     const cmd = decodeCommand(data);
+    if (cmd.type === 'write' || cmd.type === 'txn') this.counts.plain++;
     if (cmd.type !== 'split') return ok();
     return dispatchCommand(COMMAND_HANDLERS, cmd, a);
   }

@@ -22,6 +22,9 @@ import type { SplitPlan, StoreLoop } from './store-loop.ts';
 import type { ProposalTrace } from './write-trace.ts';
 
 export class BatchRound {
+  /** Replicas left out of rounds until their committed sealed payloads are open (`waitForPayloads`). */
+  private readonly waitingForPayloads = new Set<RegionPeer>();
+
   constructor(
     private readonly ctx: StoreContext,
     private readonly loop: StoreLoop,
@@ -49,9 +52,13 @@ export class BatchRound {
         continue;
       }
       if (!peer.raw.hasReady()) continue;
+      // Its next Ready commits a sealed entry not opened yet: it waits for it, outside the round.
+      if (peer.machine.holdsData && this.waitForPayloads(peer)) continue;
       const rd = peer.raw.ready();
       if (rd.snapshot) await this.snapshots.stageSnapshotInstall(batch, peer, rd.snapshot);
       batch.stageAppend(peer.regionId, rd.entries);
+      // A follower starts opening what it appends now: by the time it commits, it is open.
+      if (peer.machine.holdsData) void this.ctx.payloads.prefetch(peer.regionId, rd.entries);
       if (rd.hardState) batch.stageHardState(peer.regionId, rd.hardState);
       // Sent now, before the write (a leader's appends and heartbeats).
       await this.queueMessages(outbox, peer, rd.messages);
@@ -59,7 +66,9 @@ export class BatchRound {
       // A lost leadership stops leader services (PD's) before anything more is applied.
       if (rd.softState && rd.softState.role !== 'leader') peer.machine.onRole(peer, this.ctx.now());
       const committedMs = rd.committedEntries.length > 0 ? this.ctx.traceNow() : 0;
-      const fx = applyEntries(peer, rd.committedEntries, this.applyEnv(batch));
+      // A full replica applies sealed payloads opened (with the data key); the log keeps them sealed.
+      const committed = peer.machine.holdsData ? this.ctx.payloads.open(rd.committedEntries) : rd.committedEntries;
+      const fx = applyEntries(peer, committed, this.applyEnv(batch));
       if (fx.traced.length > 0) stampApplied(fx.traced, committedMs, this.ctx.traceNow());
       if (peer.applied !== appliedBefore || rd.snapshot) batch.stageApplyState(peer.regionId, { appliedIndex: peer.applied });
       peer.machine.stageApplied(batch, peer);
@@ -124,13 +133,31 @@ export class BatchRound {
   }
 
   /**
+   * Whether `peer` must wait before its next Ready: it commits sealed entries whose payloads are
+   * not opened yet (an entry reloaded from disk, or one that committed as fast as it arrived).
+   * Then they are being opened, and the peer is back in the work set once they are.
+   */
+  private waitForPayloads(peer: RegionPeer): boolean {
+    if (this.waitingForPayloads.has(peer)) return true;
+    const opening = this.ctx.payloads.prefetch(peer.regionId, peer.raw.peekCommittedEntries());
+    if (!opening) return false;
+    this.waitingForPayloads.add(peer);
+    void opening.then(() => {
+      this.waitingForPayloads.delete(peer);
+      this.ctx.peersWithWork.add(peer);
+      this.ctx.schedule();
+    });
+    return true;
+  }
+
+  /**
    * `StoreOptions.verifyWorkSet`: no replica outside the work set has a Ready. One that has is
    * a missed wakeup (a call path that gave a replica work without marking it): no round would
    * visit it, and a hibernating one would never be visited at all.
    */
   private verifyWorkSet(): void {
     for (const p of this.ctx.peers.values()) {
-      if (!p.takesReady || this.ctx.peersWithWork.has(p)) continue;
+      if (!p.takesReady || this.ctx.peersWithWork.has(p) || this.waitingForPayloads.has(p)) continue;
       if (p.raw.hasReady()) throw new Error(`store ${this.ctx.storeId}: region ${p.regionId}'s replica has a Ready but is not in the round's work set (a missed wakeup)`);
     }
   }

@@ -7,8 +7,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { LevelEngine } from '@peerkv/storage/level';
-import { STORE_CFS, startNetworkStore } from '@peerkv/store';
-import { BroadcastChannelTransport, deriveClusterKeys } from '@peerkv/transport';
+import { STORE_CFS, startNetworkStore, webCryptoEntryCipher } from '@peerkv/store';
+import { BroadcastChannelTransport, deriveMemberKeys } from '@peerkv/transport';
 
 export interface StoreThreadData {
   entry: string;
@@ -20,14 +20,15 @@ export interface StoreThreadData {
 }
 
 const d = workerData as StoreThreadData;
-const keys = await deriveClusterKeys(d.cluster, d.secret, 1);
+// A member's three keys: the data key seals every write, as in a deployed store (`BENCH_SEAL=0`: not).
+const { keys, dataKey } = await deriveMemberKeys(d.cluster, d.secret, 1);
 const engine = await LevelEngine.open({ location: d.dataDir, columnFamilies: STORE_CFS });
 const ns = await startNetworkStore({
   engine,
   clusterId: d.cluster,
   bootstrap: d.bootstrap,
   address: `bench-thread:${d.dataDir}`,
-  store: { tickIntervalMs: d.tickIntervalMs, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100 },
+  store: { tickIntervalMs: d.tickIntervalMs, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100, ...(process.env.BENCH_SEAL === '0' ? {} : { entryCipher: webCryptoEntryCipher(dataKey) }) },
   transportFactory: (storeId, identity) => new BroadcastChannelTransport({ localStoreId: storeId, keys, ...identity }),
 });
 parentPort!.on('message', (m: unknown) => {

@@ -19,12 +19,12 @@
 import type { ReplicaRead } from '../txn/routing.ts';
 import { ForwardingEngine, type KvEngine, type WriteBatch, type WriteOptions } from '@peerkv/storage';
 import { joinInputOf, joinProgress, type ScheduleConfig } from '@peerkv/pd';
-import { STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, type NetworkStore, type NetworkStoreOptions, type StoreLinkIdentity } from '@peerkv/store';
+import { STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, webCryptoEntryCipher, type NetworkStore, type NetworkStoreOptions, type StoreLinkIdentity } from '@peerkv/store';
 import {
   BroadcastChannelTransport,
   CompositeTransport,
   WebRtcTransport,
-  deriveClusterKeys,
+  deriveMemberKeys,
   deriveOperatorKey,
   PBKDF2_ITERATIONS,
   type ClusterKeys,
@@ -229,6 +229,8 @@ export class NetHost {
     private readonly keys: ClusterKeys,
     /** Signs this host's admin requests and checks those its store serves. */
     private readonly operatorKey: CryptoKey,
+    /** Seals the payloads its store proposes and opens those it applies (a witness never has it). */
+    private readonly dataKey: CryptoKey,
   ) {
     this.ledger = new RequestLedger(o.testHooks ?? false);
   }
@@ -247,9 +249,10 @@ export class NetHost {
     if (!Number.isInteger(iterations) || iterations < 1 || iterations > PBKDF2_ITERATIONS_MAX) {
       throw new BrowserKvError('InvalidArgument', `pbkdf2Iterations must be an integer in [1, ${PBKDF2_ITERATIONS_MAX}]`);
     }
-    // Both derivations at once: WebCrypto runs them off this thread.
-    const [keys, operatorKey] = await Promise.all([deriveClusterKeys(o.cluster, o.secret, iterations), deriveOperatorKey(o.cluster, o.operatorSecret ?? o.secret, iterations)]);
-    const h = new NetHost(o, deps, keys, operatorKey);
+    // Both derivations at once: WebCrypto runs them off this thread. The member keys are the
+    // link and signaling keys and the data key, from one derivation (`deriveMemberKeys`).
+    const [member, operatorKey] = await Promise.all([deriveMemberKeys(o.cluster, o.secret, iterations), deriveOperatorKey(o.cluster, o.operatorSecret ?? o.secret, iterations)]);
+    const h = new NetHost(o, deps, member.keys, operatorKey, member.dataKey);
     const t0 = deps.now();
     try {
       await h.start();
@@ -320,6 +323,7 @@ export class NetHost {
         labels: this.o.labels ?? {},
         store: {
           ...this.o.store,
+          entryCipher: webCryptoEntryCipher(this.dataKey),
           ...(this.o.capacityBytes ? { capacityBytes: this.o.capacityBytes } : {}),
           ...(mvcc ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const, gcLockResolver: lateGcLockResolver(() => this.running?.kv) } : {}),
         },

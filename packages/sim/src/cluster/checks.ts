@@ -193,6 +193,12 @@ export async function witnessDataProblem(env: ClusterEnv): Promise<string | unde
       for await (const kv of engine.scan(cf, { limit: 1 })) return `witness ${d.label} (store ${d.storeId}) holds ${cf} key ${hex(kv.key)}`;
     }
   }
+  // Every full store seals (sim-cipher.ts): a witness that could read a write or txn command
+  // got one some path proposed unsealed.
+  for (const s of env.liveStores()) {
+    const seen = s.status().witnessEntries;
+    if (seen && seen.plain > 0) return `witness store ${s.storeId} received ${seen.plain} unsealed write/txn entries (and ${seen.sealed} sealed)`;
+  }
   return undefined;
 }
 

@@ -15,6 +15,7 @@ import { PdCluster } from 'peerkv';
 import type { ClusterSimOptions } from './options.ts';
 import { VirtualPdClient } from './virtual-pd-client.ts';
 import { VirtualScheduler } from './virtual-scheduler.ts';
+import { simDataKey, simEntryCipher } from './sim-cipher.ts';
 
 /** One simulated device: its storage and the store currently running on it, if any. */
 export interface Device {
@@ -182,6 +183,8 @@ export class ClusterEnv {
   /** The skew of each store's clock, ms, by store id (only stores that started). */
   readonly clockSkews = new Map<number, number>();
   private partitioned = false;
+  /** Stores opened per engine name so far (each incarnation's nonce prefix differs). */
+  private readonly storeOpens = new Map<string, number>();
   /** Told every command any mvcc store applies (the change feed's check of what was committed); add before `setup`. */
   readonly applyObservers: ApplyObserver[] = [];
   /** Virtual time when the env was created. */
@@ -197,6 +200,7 @@ export class ClusterEnv {
     const [dMin, dMax] = o.netDelayMs;
     const [lMin, lMax] = o.netLongDelayMs;
     const env = this;
+    const dataKey = simDataKey(o.seed);
     const storeOptions = {
       timers: sched,
       tickIntervalMs: o.tickIntervalMs,
@@ -244,7 +248,11 @@ export class ClusterEnv {
         const skew = env.skewOf(storeId);
         env.clockSkews.set(storeId, skew);
         const witness = env.devices.some((d) => d.witness && d.engineName === name);
-        return { now: () => sched.now() + skew, ...(witness ? { witness } : {}) };
+        // Full stores seal write and txn payloads (a witness gets no data key), each incarnation
+        // with its own nonce prefix.
+        const opens = (env.storeOpens.get(name) ?? 0) + 1;
+        env.storeOpens.set(name, opens);
+        return { now: () => sched.now() + skew, ...(witness ? { witness } : process.env.SIM_SEAL === '0' ? {} : { entryCipher: simEntryCipher(dataKey, nameSeed(o.seed, 0x6e6f6e63, `${name}#${opens}`)) }) };
       },
       schedule: { maxStoreDownTimeMs: o.maxStoreDownTimeMs, regionSplitKeys: o.regionSplitKeys, maxReplicas: o.maxReplicas, operatorTimeoutMs: 5_000, ...(o.engines ? { replicaEnginesMin: SIM_ENGINES.length } : {}) },
       pdClient: (stores) => new VirtualPdClient(stores, sched.now, (storeId) => this.skewOf(storeId)),

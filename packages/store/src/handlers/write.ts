@@ -5,6 +5,7 @@
 import { compareKeys } from '@peerkv/pd';
 import { encodeCommand } from '../command.ts';
 import { RegionPeer } from '../peer.ts';
+import { sealProposal } from '../sealing.ts';
 import { StoreRequestError } from '../request-types.ts';
 import type { Handler } from './handler.ts';
 import { requestOptions, requireRawModel } from './handler.ts';
@@ -33,6 +34,11 @@ export const handleWrite: Handler<'write'> = async (env, q, o) => {
     }
   }
   const ackFloor = q.ackFloor !== undefined && Number.isSafeInteger(q.ackFloor) && q.ackFloor > 0 ? Math.min(q.ackFloor, q.seq) : 0;
-  const data = encodeCommand({ type: 'write', clientId: q.clientId, seq: q.seq, ackFloor, stampMs: Math.max(0, Math.floor(env.ctx.now())), ops: q.ops });
+  let data = encodeCommand({ type: 'write', clientId: q.clientId, seq: q.seq, ackFloor, stampMs: Math.max(0, Math.floor(env.ctx.now())), ops: q.ops });
+  if (env.ctx.entryCipher) {
+    const sealed = await sealProposal(env.ctx.entryCipher, env.ctx.payloads, peer, data);
+    if (!(sealed instanceof Uint8Array)) return { ok: false, error: sealed };
+    data = sealed;
+  }
   return env.requests.propose(peer, () => peer.raw.propose(data), requestOptions(q, o), receivedMs);
 };

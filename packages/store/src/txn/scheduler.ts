@@ -22,6 +22,7 @@ import type { RegionEpoch, RegionError } from '@peerkv/pd';
 import { ProposalDroppedError } from '@peerkv/raft';
 import { MvccReader, TXN_CFS, TxnAssertionError, type ReadView, type TxnOp } from '@peerkv/txn';
 import { encodeCommand } from '../command.ts';
+import { sealProposal } from '../sealing.ts';
 import type { StoreContext } from '../context.ts';
 import { onSnapshot } from '../handlers/reads.ts';
 import type { HandlerEnv } from '../handlers/handler.ts';
@@ -240,8 +241,17 @@ async function runAction<T>(spec: TxnCommandSpec<T>, view: ReadView, peer: Regio
  * with a region error; `onSettled` runs once the proposal's fate is known (see the module
  * comment), which may be after the answer (a timeout or an abort).
  */
-function proposeTxn(env: HandlerEnv, peer: RegionPeer, ops: TxnOp[], o: RequestOptions, onSettled: () => void, traced: { receivedMs: number; localReadMs: number }): Promise<Result<void>> {
-  const data = encodeCommand({ type: 'txn', ops });
+async function proposeTxn(env: HandlerEnv, peer: RegionPeer, ops: TxnOp[], o: RequestOptions, onSettled: () => void, traced: { receivedMs: number; localReadMs: number }): Promise<Result<void>> {
+  let data = encodeCommand({ type: 'txn', ops });
+  if (env.ctx.entryCipher) {
+    // Sealed under this term; a peer deposed meanwhile proposes nothing (its reads were of this term).
+    const sealed = await sealProposal(env.ctx.entryCipher, env.ctx.payloads, peer, data);
+    if (!(sealed instanceof Uint8Array)) {
+      onSettled();
+      return { ok: false, error: sealed };
+    }
+    data = sealed;
+  }
   env.ctx.wake(peer.regionId);
   try {
     peer.raw.propose(data);
