@@ -3,14 +3,16 @@
  * [--max-message-bytes N] [--rate N] [--burst N] [--idle-timeout-ms N]
  * [--max-connections-per-address N] [--max-pending-upgrades N] [--upgrade-timeout-ms N]
  * [--app-idle-timeout-ms N] [--client-buffer-bytes N] [--publish-bytes-per-address N]
- * [--publish-burst-bytes-per-address N] [--witness DIR --cluster NAME --secret S]
+ * [--publish-burst-bytes-per-address N] [--witness DIR --cluster NAME (--witness-credential C | --secret S)]
  * [--redis URL [--redis-prefix P] [--redis-pending-bytes N]]`.
  * Prints `peerkv-signaling listening on ws://HOST:PORT` once bound; SIGTERM/SIGINT close
  * every connection with 1001 and exit 0.
  *
- * `--witness DIR` also runs a witness store of cluster NAME (secret S, or `PEERKV_SECRET`)
- * in this process, on LevelDB in DIR, through this server (`peerkv-store --witness`, from
- * `@peerkv/node`, loaded only then): it votes and keeps the Raft log but holds no data, so a
+ * `--witness DIR` also runs a witness store of cluster NAME (its credential C from `peerkv
+ * witness-credential`, or `PEERKV_WITNESS_CREDENTIAL`; or the secret S, or `PEERKV_SECRET`,
+ * which it derives the credential from and does not keep) in this process, on LevelDB in DIR, through this server (`peerkv-store --witness`, from
+ * `@peerkv/node`, loaded only then): it votes and keeps the Raft log but holds no data and
+ * no data key (the log's payloads are sealed: SECURITY.md), so a
  * cluster of two devices gets a third vote from whoever runs the signaling server. It waits
  * for the cluster to exist (a full store creates it), and is drained and closed before the
  * server on SIGTERM/SIGINT.
@@ -28,8 +30,8 @@ export interface CliOptions {
   host: string;
   port: number;
   limits: Partial<SignalingLimits>;
-  /** `--witness DIR --cluster NAME --secret S`: a witness store beside the server. */
-  witness?: { dir: string; cluster: string; secret: string };
+  /** `--witness DIR --cluster NAME --witness-credential C` (or `--secret S`): a witness store beside the server. */
+  witness?: { dir: string; cluster: string } & ({ credential: string } | { secret: string });
   /** `--redis URL [--redis-prefix P] [--redis-pending-bytes N]`: topics shared through Redis. */
   redis?: RedisLinkOptions;
 }
@@ -78,6 +80,7 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
   let dir: string | undefined;
   let cluster: string | undefined;
   let secret = env.PEERKV_SECRET;
+  let credential = env.PEERKV_WITNESS_CREDENTIAL;
   let redis: RedisLinkOptions | undefined;
   const redisExtra: Omit<RedisLinkOptions, 'url'> = {};
   for (let i = 0; i < argv.length; i += 2) {
@@ -89,6 +92,7 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
     else if (flag === '--witness') dir = strArg(flag, value);
     else if (flag === '--cluster') cluster = strArg(flag, value);
     else if (flag === '--secret') secret = strArg(flag, value);
+    else if (flag === '--witness-credential') credential = strArg(flag, value);
     else if (flag === '--redis') redis = { url: redisUrlArg(strArg(flag, value)) };
     else if (flag === '--redis-prefix') redisExtra.channelPrefix = strArg(flag, value);
     else if (flag === '--redis-pending-bytes') redisExtra.pendingBytesMax = intArg(flag, value);
@@ -100,7 +104,10 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
     if (cluster !== undefined) throw new Error('--cluster is for --witness DIR');
     return o;
   }
-  if (cluster === undefined || secret === undefined) throw new Error('--witness DIR needs --cluster NAME and --secret S (or PEERKV_SECRET)');
+  if (cluster === undefined) throw new Error('--witness DIR needs --cluster NAME');
+  // The credential wins: a witness given one never needs the secret.
+  if (credential !== undefined) return { ...o, witness: { dir, cluster, credential } };
+  if (secret === undefined) throw new Error('--witness DIR needs --witness-credential C (peerkv witness-credential; or PEERKV_WITNESS_CREDENTIAL) or --secret S (or PEERKV_SECRET)');
   return { ...o, witness: { dir, cluster, secret } };
 }
 
@@ -126,7 +133,8 @@ export async function main(argv: string[]): Promise<void> {
 async function startWitness(w: NonNullable<CliOptions['witness']>, signalingUrl: string): Promise<{ stop(signal: string): Promise<void> }> {
   // Loaded only with --witness: the server alone needs nothing but `ws`.
   const { parseStoreArgs, runStore } = await import('@peerkv/node');
-  const running = runStore(parseStoreArgs(['--data', w.dir, '--cluster', w.cluster, '--secret', w.secret, '--signaling', signalingUrl, '--witness', '--address', `witness@${signalingUrl}`]));
+  const key = 'credential' in w ? ['--witness-credential', w.credential] : ['--secret', w.secret];
+  const running = runStore(parseStoreArgs(['--data', w.dir, '--cluster', w.cluster, ...key, '--signaling', signalingUrl, '--witness', '--address', `witness@${signalingUrl}`]));
   running.started.catch((e: unknown) => console.log(`peerkv-signaling: the witness store did not start: ${e instanceof Error ? e.message : String(e)}`));
   return running;
 }

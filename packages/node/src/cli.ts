@@ -15,18 +15,20 @@
  */
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { MVCC_DATA_CFS, NetworkStoreError, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
+import { MVCC_DATA_CFS, NetworkStoreError, startNetworkStore, webCryptoEntryCipher, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
 import { DEVICE_LABEL, REPLICA_ENGINES_MIN_MAX } from '@peerkv/pd';
-import { deriveOperatorKey, isTurnUrl } from '@peerkv/transport';
+import { deriveMemberKeys, deriveOperatorKey, deriveWitnessCredential, isTurnUrl, parseWitnessCredential, witnessClusterKeys, type ClusterKeys } from '@peerkv/transport';
 import { lateGcLockResolver, storeClient, type StoreClient } from 'peerkv';
 import { openLevelStoreEngine } from './level-store.ts';
 import { nodeWebRtcTransport } from './node-webrtc.ts';
 
 /** What `peerkv-store --help` prints. */
 export const STORE_CLI_USAGE = `usage: peerkv-store --data DIR --cluster NAME --secret S --signaling URL [options]
+       peerkv-store --witness --witness-credential C --data DIR --cluster NAME --signaling URL [options]
 
 A PeerKV store in this process: LevelDB in DIR, WebRTC to the other stores of cluster NAME,
 found through the signaling server at URL (ws://host:port) and authenticated by secret S.
+A full store seals every write it proposes with the data key derived from S (SECURITY.md).
 
   --data DIR                 the store's LevelDB directory (created if missing)
   --cluster NAME             the cluster to bootstrap or join
@@ -40,6 +42,11 @@ found through the signaling server at URL (ws://host:port) and authenticated by 
                              never leads and serves no read; PD places 2 full replicas + this
                              witness while the cluster has two full stores (a third vote for
                              two devices). It never bootstraps: it waits for the cluster to exist
+  --witness-credential C     a witness's credential instead of --secret (\`peerkv
+                             witness-credential\` prints it; env PEERKV_WITNESS_CREDENTIAL): the
+                             membership and signaling keys, never the data key, so the witness
+                             stores sealed payloads it cannot read. --witness --secret S still
+                             works: the credential is derived from S and S is not kept
   --bootstrap-probe-ms N     how long --bootstrap first listens for members (default 3000)
   --label key=value          a store label reported to PD (repeatable), e.g. --label device=a;
                              device defaults to the hostname, and engine=node is added
@@ -69,8 +76,11 @@ Prints "peerkv-store serving store=<id> cluster=<name> started=<how>" once servi
 export interface StoreCliOptions {
   data: string;
   cluster: string;
-  secret: string;
-  /** Admin requests must be signed with the key of this secret (default: `secret`). */
+  /** The cluster secret (a witness may have `witnessCredential` instead). */
+  secret?: string;
+  /** `--witness-credential`: what a witness holds instead of the secret (`deriveWitnessCredential`). */
+  witnessCredential?: string;
+  /** Admin requests must be signed with the key of this secret (default: `secret`; a witness with a credential and no operator secret refuses every admin request). */
   operatorSecret?: string;
   /** The signaling server, or several processes of one (comma-separated), tried in turn. */
   signaling: string;
@@ -144,6 +154,7 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
     if (flag === '--data') o.data = v;
     else if (flag === '--cluster') o.cluster = v;
     else if (flag === '--secret') o.secret = v;
+    else if (flag === '--witness-credential') o.witnessCredential = v;
     else if (flag === '--operator-secret') o.operatorSecret = v;
     else if (flag === '--signaling') o.signaling = v;
     else if (flag === '--address') o.address = v;
@@ -168,7 +179,10 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
       o.labels[v.slice(0, eq)] = v.slice(eq + 1);
     } else throw new StoreCliUsageError(`unknown flag ${flag}`);
   }
-  for (const f of ['data', 'cluster', 'secret', 'signaling'] as const) if (!o[f]) throw new StoreCliUsageError(`--${f} is required`);
+  for (const f of ['data', 'cluster', 'signaling'] as const) if (!o[f]) throw new StoreCliUsageError(`--${f} is required`);
+  if (o.witnessCredential !== undefined && !o.witness) throw new StoreCliUsageError('--witness-credential is for a --witness store (a full store needs --secret: it seals with the data key)');
+  if (o.witnessCredential !== undefined && o.secret !== undefined) throw new StoreCliUsageError('a witness takes --witness-credential or --secret, not both');
+  if (o.witnessCredential === undefined && !o.secret) throw new StoreCliUsageError(o.witness ? '--witness-credential (or --secret) is required' : '--secret is required');
   if (o.bootstrap && o.witness) throw new StoreCliUsageError('--witness cannot --bootstrap: a full store creates the cluster, a witness joins it');
   if ((iceUsername === undefined) !== (iceCredential === undefined)) throw new StoreCliUsageError('--ice-username and --ice-credential go together');
   const turn = o.ice.some(isTurnUrl);
@@ -191,7 +205,9 @@ export async function main(argv: string[]): Promise<void> {
     console.log(STORE_CLI_USAGE);
     return;
   }
-  const running = runStore(parseStoreArgs(argv));
+  const credential = process.env.PEERKV_WITNESS_CREDENTIAL;
+  const withEnv = credential && argv.includes('--witness') && !argv.includes('--witness-credential') && !argv.includes('--secret') ? [...argv, '--witness-credential', credential] : argv;
+  const running = runStore(parseStoreArgs(withEnv));
   const stop = (signal: string): void => void running.stop(signal).then(() => process.exit(0));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -222,13 +238,15 @@ export function runStore(o: StoreCliOptions, log: (line: string) => void = (l) =
   let client: StoreClient | undefined;
   const started = (async (): Promise<NetworkStore> => {
     const dir = resolve(o.data);
+    const keys = await storeKeys(o, log);
     engine = await openLevelStoreEngine(dir, o.dataModel);
-    const operatorKey = await deriveOperatorKey(o.cluster, o.operatorSecret ?? o.secret);
+    const operatorSecret = o.operatorSecret ?? o.secret;
+    const operatorKey = operatorSecret === undefined ? undefined : await deriveOperatorKey(o.cluster, operatorSecret);
     for (;;) {
       try {
-        const ns = await startNetworkStore(networkOptions(o, dir, engine, operatorKey, () => client?.kv));
+        const ns = await startNetworkStore(networkOptions(o, dir, engine, keys, operatorKey, () => client?.kv));
         // A witness holds no data: its GC never runs, so it needs no client.
-        if (o.dataModel === 'mvcc' && !o.witness) client = storeClient(ns, { requestTimeoutMs: STORE_CLIENT_REQUEST_TIMEOUT_MS, pdBudgetMs: STORE_CLIENT_PD_BUDGET_MS, dataModel: 'mvcc', operatorKey });
+        if (o.dataModel === 'mvcc' && !o.witness) client = storeClient(ns, { requestTimeoutMs: STORE_CLIENT_REQUEST_TIMEOUT_MS, pdBudgetMs: STORE_CLIENT_PD_BUDGET_MS, dataModel: 'mvcc', ...(operatorKey ? { operatorKey } : {}) });
         log(`peerkv-store serving store=${ns.store.storeId} cluster=${o.cluster} started=${ns.started}${o.witness ? ' witness' : ''}`);
         quorumLog = logQuorumChanges(ns, log);
         serving = ns;
@@ -268,7 +286,40 @@ export function runStore(o: StoreCliOptions, log: (line: string) => void = (l) =
 /** Wait before a witness asks again for a cluster that did not exist yet, ms. */
 export const WITNESS_JOIN_RETRY_MS = 2000;
 
-function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOptions['engine'], operatorKey: NetworkStoreOptions['operatorKey'], kv: () => StoreClient['kv'] | undefined): NetworkStoreOptions {
+/** What a store process holds: the link and signaling keys, and the data key unless it is a witness. */
+export interface StoreProcessKeys {
+  keys: ClusterKeys;
+  /** Absent on a witness (`StoreOptions.entryCipher`). */
+  dataKey?: CryptoKey;
+}
+
+/**
+ * A full store derives all three keys from the secret; a witness imports its credential's two
+ * (or derives the credential from a given secret, keeping neither the secret's data key nor
+ * the secret in its options).
+ */
+export async function storeKeys(o: StoreCliOptions, log: (line: string) => void = () => {}): Promise<StoreProcessKeys> {
+  if (!o.witness) {
+    const m = await deriveMemberKeys(o.cluster, o.secret!);
+    return { keys: m.keys, dataKey: m.dataKey };
+  }
+  let text = o.witnessCredential;
+  if (text === undefined) {
+    text = await deriveWitnessCredential(o.cluster, o.secret!);
+    delete o.secret;
+    log('peerkv-store witness: derived its credential from --secret and holds no data key (pass --witness-credential so this process never sees the secret)');
+  }
+  let credential;
+  try {
+    credential = parseWitnessCredential(text);
+  } catch (e) {
+    throw new StoreCliUsageError(`--witness-credential: ${(e as Error).message}`);
+  }
+  if (credential.clusterId !== o.cluster) throw new StoreCliUsageError(`--witness-credential is for cluster '${credential.clusterId}', not '${o.cluster}'`);
+  return { keys: await witnessClusterKeys(credential) };
+}
+
+function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOptions['engine'], k: StoreProcessKeys, operatorKey: CryptoKey | undefined, kv: () => StoreClient['kv'] | undefined): NetworkStoreOptions {
   const mvcc = o.dataModel === 'mvcc' ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const, ...(o.witness ? {} : { gcLockResolver: lateGcLockResolver(kv) }) } : {};
   return {
     engine,
@@ -278,12 +329,12 @@ function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOpt
     address: o.address ?? `${hostname()}:${dir}`,
     // The host is the device PD isolates replicas by; startNetworkStore adds engine=node.
     labels: { [DEVICE_LABEL]: hostname(), ...o.labels },
-    store: { tickIntervalMs: o.tickMs, ...(o.witness ? { witness: true } : {}), ...mvcc },
+    store: { tickIntervalMs: o.tickMs, ...(o.witness ? { witness: true } : {}), ...(k.dataKey ? { entryCipher: webCryptoEntryCipher(k.dataKey) } : {}), ...mvcc },
     schedule: { ...(o.maxStoreDownMs ? { maxStoreDownTimeMs: o.maxStoreDownMs } : {}), ...(o.replicaEnginesMin ? { replicaEnginesMin: o.replicaEnginesMin } : {}) },
-    operatorKey,
+    ...(operatorKey ? { operatorKey } : {}),
     // `identity`: the store's key pair and the keys it accepts for other stores (none under a temporary id).
     transportFactory: (storeId, identity) =>
-      nodeWebRtcTransport({ localStoreId: storeId, clusterId: o.cluster, secret: o.secret, signalingUrl: o.signaling.split(','), iceServers: iceServersOf(o), ...(o.iceTransportPolicy ? { iceTransportPolicy: o.iceTransportPolicy } : {}), ...identity }),
+      nodeWebRtcTransport({ localStoreId: storeId, keys: k.keys, signalingUrl: o.signaling.split(','), iceServers: iceServersOf(o), ...(o.iceTransportPolicy ? { iceTransportPolicy: o.iceTransportPolicy } : {}), ...identity }),
   };
 }
 

@@ -7,7 +7,7 @@
 import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
 import WebSocket from 'ws';
-import { WebRtcTransport, type PeerLike, type PeerOptions, type WebRtcTransportOptions, type WebSocketCtor } from '@peerkv/transport';
+import { WebRtcTransport, type ClusterKeys, type PeerLike, type PeerOptions, type WebRtcTransportOptions, type WebSocketCtor } from '@peerkv/transport';
 
 /**
  * Builds simple-peer peers on Node's WebRTC. simple-peer 9 starts a 5 s "ICE complete" timer on
@@ -20,10 +20,16 @@ export function nodePeerFactory(o: PeerOptions): PeerLike {
   return peer as unknown as PeerLike;
 }
 
-/** Settings of a Node WebRTC transport: those of `WebRtcTransport.create` minus the platform hooks. */
-export type NodeWebRtcOptions = Omit<WebRtcTransportOptions, 'keys' | 'WebSocket' | 'peerFactory'> & { clusterId: string; secret: string };
+/**
+ * Settings of a Node WebRTC transport: those of `WebRtcTransport.create` minus the platform
+ * hooks, with the cluster secret, or the link and signaling keys already derived (a full
+ * store's `deriveMemberKeys`, a witness's credential: it has no secret).
+ */
+export type NodeWebRtcOptions = Omit<WebRtcTransportOptions, 'keys' | 'WebSocket' | 'peerFactory'> & ({ clusterId: string; secret: string } | { keys: ClusterKeys });
 
 /** A `WebRtcTransport` for Node (pass `iceServers: []` in tests: host candidates only). */
 export function nodeWebRtcTransport(o: NodeWebRtcOptions): Promise<WebRtcTransport> {
-  return WebRtcTransport.create({ ...o, WebSocket: WebSocket as unknown as WebSocketCtor, peerFactory: nodePeerFactory });
+  const platform = { WebSocket: WebSocket as unknown as WebSocketCtor, peerFactory: nodePeerFactory };
+  if ('keys' in o) return Promise.resolve(new WebRtcTransport({ ...o, ...platform }));
+  return WebRtcTransport.create({ ...o, ...platform });
 }

@@ -3,7 +3,9 @@
  * integer flags, typed usage errors, `--help`.
  */
 import { describe, expect, it } from 'vitest';
-import { STORE_CLI_USAGE, StoreCliUsageError, iceServersOf, parseStoreArgs, wantsHelp } from '../src/cli.ts';
+import { deriveWitnessCredential, signProof } from '@peerkv/transport';
+import { STORE_CLI_USAGE, StoreCliUsageError, iceServersOf, parseStoreArgs, storeKeys, wantsHelp } from '../src/cli.ts';
+import { runCli } from '../src/peerkv-cli/main.ts';
 
 const base = ['--data', '/tmp/x', '--cluster', 'c', '--secret', 's', '--signaling', 'ws://127.0.0.1:4444'];
 
@@ -41,7 +43,52 @@ describe('parseStoreArgs', () => {
     expect(wantsHelp(['--help'])).toBe(true);
     expect(wantsHelp([...base, '-h'])).toBe(true);
     expect(wantsHelp(base)).toBe(false);
-    const flags = ['--data', '--cluster', '--secret', '--signaling', '--bootstrap', '--bootstrap-probe-ms', '--label', '--ice', '--address', '--tick-ms', '--drain-wait-ms', '--max-store-down-ms', '--data-model', '--operator-secret', '--witness', '--ice-username', '--ice-credential', '--ice-relay-only'];
+    const flags = ['--data', '--cluster', '--secret', '--signaling', '--bootstrap', '--bootstrap-probe-ms', '--label', '--ice', '--address', '--tick-ms', '--drain-wait-ms', '--max-store-down-ms', '--data-model', '--operator-secret', '--witness', '--witness-credential', '--ice-username', '--ice-credential', '--ice-relay-only'];
     for (const f of flags) expect(STORE_CLI_USAGE).toContain(`  ${f} `);
+  });
+});
+
+describe('witness keys', () => {
+  const SECRET = 'pk1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+  const noSecret = ['--data', '/tmp/x', '--cluster', 'c', '--signaling', 'ws://127.0.0.1:4444'];
+  const proof = { verifierNonce: new Uint8Array(16).fill(1), proverNonce: new Uint8Array(16).fill(2), proverStoreId: 1, verifierStoreId: 2 };
+
+  it('a witness runs on a credential without the secret, and only a witness does', async () => {
+    const credential = await deriveWitnessCredential('c', SECRET);
+    const o = parseStoreArgs([...noSecret, '--witness', '--witness-credential', credential]);
+    expect(o.secret).toBeUndefined();
+    const k = await storeKeys(o);
+    // No data key at all, and the same link key a full member derives from the secret.
+    expect(k.dataKey).toBeUndefined();
+    const full = await storeKeys(parseStoreArgs([...noSecret, '--secret', SECRET]));
+    expect(full.dataKey).toBeDefined();
+    expect(await signProof(k.keys, proof)).toEqual(await signProof(full.keys, proof));
+    expect(() => parseStoreArgs([...noSecret, '--witness-credential', credential])).toThrow(/for a --witness store/);
+    expect(() => parseStoreArgs([...noSecret, '--witness', '--witness-credential', credential, '--secret', SECRET])).toThrow(/not both/);
+    expect(() => parseStoreArgs([...noSecret, '--witness'])).toThrow(/--witness-credential \(or --secret\) is required/);
+    await expect(storeKeys(parseStoreArgs([...noSecret.slice(0, 3), 'other', ...noSecret.slice(4), '--witness', '--witness-credential', credential]))).rejects.toThrow(/for cluster 'c', not 'other'/);
+    await expect(storeKeys(parseStoreArgs([...noSecret, '--witness', '--witness-credential', 'pkw1.nonsense']))).rejects.toThrow(StoreCliUsageError);
+  });
+
+  it('--witness --secret derives the credential and drops the secret: still no data key', async () => {
+    const o = parseStoreArgs([...noSecret, '--witness', '--secret', SECRET]);
+    const lines: string[] = [];
+    const k = await storeKeys(o, (l) => lines.push(l));
+    expect(k.dataKey).toBeUndefined();
+    expect(o.secret).toBeUndefined();
+    expect(lines.join('\n')).toMatch(/holds no data key/);
+  });
+
+  it('peerkv witness-credential prints the credential offline, from flags or the environment', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (t: string) => out.push(t), err: (t: string) => err.push(t), stdin: () => Promise.resolve('') };
+    const neverConnect = () => Promise.reject(new Error('no connection expected'));
+    expect(await runCli(['witness-credential', '--cluster', 'c', '--secret', SECRET], {}, io, neverConnect)).toBe(0);
+    expect(await runCli(['witness-credential'], { PEERKV_CLUSTER: 'c', PEERKV_SECRET: SECRET }, io, neverConnect)).toBe(0);
+    expect(out).toEqual([await deriveWitnessCredential('c', SECRET), await deriveWitnessCredential('c', SECRET)]);
+    expect(out[0]).toMatch(/^pkw1\./);
+    expect(await runCli(['witness-credential', '--cluster', 'c'], {}, io, neverConnect)).toBe(1);
+    expect(err.join('\n')).toMatch(/needs --secret/);
   });
 });

@@ -34,6 +34,10 @@ commands:
   drain <store> [--undo] [--wait-ms N]
                                   hand every leadership of store away and keep leaders off it
                                   (until --undo or the store restarts)
+  witness-credential --cluster NAME --secret S
+                                  print the credential of a witness store of the cluster
+                                  (peerkv-store --witness --witness-credential C): its
+                                  membership and signaling keys, not the data key (offline)
   bench load|run [--workload a|b|c] [--records N] [--operations N] [--concurrency N]
                  [--value-bytes N] [--distribution zipfian|uniform] [--seed N]
                                   go-ycsb-like: load records, then run workload A (50/50

@@ -7,6 +7,7 @@ import { CliUsageError, PEERKV_CLI_USAGE, parseCliArgs, wantsCliHelp } from './a
 import { runCommand, type CliClient } from './commands.ts';
 import { EXIT, errorLine, exitCodeOf, type ExitCode } from './exit-codes.ts';
 import { toJson } from './format.ts';
+import { isWitnessCredentialCommand, witnessCredential } from './witness-credential.ts';
 
 /** Where the CLI reads and writes. */
 export interface CliIo {
@@ -29,6 +30,11 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
   }
   let kv: (CliClient & { close(): unknown }) | undefined;
   try {
+    // Offline: derived from the secret here, nothing to connect to.
+    if (isWitnessCredentialCommand(argv)) {
+      io.out(await witnessCredential(argv, env));
+      return EXIT.ok;
+    }
     const c = parseCliArgs(argv, env);
     kv = await connect(c.connect);
     const r = await runCommand(kv, c, { stdin: () => io.stdin(), out: (line) => io.out(line), ...(io.signal ? { signal: io.signal } : {}) });
