@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { balancedShares, joinProgress, type JoinInput, type Peer, type StoreMeta } from '../src/index.ts';
+import { balancedShares, joinInputOf, joinProgress, type JoinInput, type Peer, type StoreMeta } from '../src/index.ts';
+import { regionsOn, SimCluster } from './sim-cluster.ts';
 
 const store = (id: number, labels: Record<string, string> = {}): { meta: StoreMeta } => ({ meta: { id, address: `s${id}`, labels, state: 'up' } });
 let nextPeerId = 1000;
@@ -49,5 +50,39 @@ describe('joinProgress', () => {
     expect(joinProgress(input, 9)).toEqual({ placed: 0, caughtUp: 0, target: 0, joined: true });
     // The tolerance decides the share: with 0, balance-region evens the four stores out (18 replicas: 5,5,4,4).
     expect(joinProgress({ ...input, stores: [1, 2, 3, 4].map((id) => store(id)), tolerance: 0 }, 4).target).toBe(4);
+  });
+});
+
+describe('joinProgress against PD\'s scheduler', () => {
+  /** Data replicas on `storeId` in the model. */
+  const countOn = (c: SimCluster, storeId: number): number => [...c.regions.values()].filter((r) => r.region.peers.some((p) => p.storeId === storeId)).length;
+
+  it('n is the count PD\'s own rounds leave on a joining store, for 3-5 stores, 4-20 regions, tolerance 0-3', () => {
+    const cases: string[] = [];
+    for (const storesBefore of [3, 4, 5])
+      for (const regionCount of [4, 9, 20])
+        for (const tolerance of [0, 1, 2, 3]) {
+          const c = new SimCluster(Array.from({ length: storesBefore - 1 }, (_, i) => `d${i + 2}`), { regionScheduleTolerance: tolerance });
+          c.setRegions(regionsOn(regionCount, c.storeIds.slice(0, 3)));
+          c.run(300);
+          const joiner = c.join(`d${storesBefore + 1}`);
+          const first = joinProgress(joinInputOf(c.sm), joiner);
+          let last = first;
+          for (let round = 0; round < 400 && !last.joined; round++) {
+            c.run(1);
+            const p = joinProgress(joinInputOf(c.sm), joiner);
+            expect(p.caughtUp).toBeLessThanOrEqual(p.placed);
+            expect(p.placed).toBeLessThanOrEqual(p.target);
+            // n holds while the moves run (a region mid-move is counted as it will settle).
+            if (p.target !== first.target) cases.push(`n moved: ${first.target} → ${p.target} at placed ${p.placed}`);
+            last = p;
+          }
+          c.run(50);
+          const settled = joinProgress(joinInputOf(c.sm), joiner);
+          cases.push(`${storesBefore}+1 stores, ${regionCount} regions, tolerance ${tolerance}: n=${first.target}, placed ${countOn(c, joiner)}`);
+          expect({ first: first.placed, n: first.target, joined: settled.joined, onStore: countOn(c, joiner) }, cases.at(-1)).toEqual({ first: 0, n: countOn(c, joiner), joined: true, onStore: first.target });
+        }
+    expect(cases.filter((x) => x.startsWith('n moved'))).toEqual([]);
+    expect(cases).toHaveLength(36);
   });
 });
