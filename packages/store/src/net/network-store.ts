@@ -215,7 +215,8 @@ async function open(o: KeyedOptions, storeId: number, started: NetworkStore['sta
   }
   pdClient.attachLocal(store);
   peerKeys.attachPd(() => store.pdState());
-  const unbind = bindStore(store, transport, o.operatorKey ? { operatorKey: o.operatorKey } : {});
+  // A store whose key is not confirmed yet may only reach PD and the key lookup.
+  const unbind = bindStore(store, transport, { provisional: (id) => peerKeys.isProvisional(id), ...(o.operatorKey ? { operatorKey: o.operatorKey } : {}) });
   const watch = new QuorumWatch({
     storeId,
     status: () => store.status(),

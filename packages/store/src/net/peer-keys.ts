@@ -164,6 +164,16 @@ export class PeerKeyBook implements PeerKeyPolicy {
     return this.pdView()?.getStore(storeId)?.meta.publicKey ?? this.pins.get(storeId);
   }
 
+  /**
+   * Whether the open link of `storeId` was admitted provisionally and its key is not
+   * confirmed yet: such a store may only reach PD and the key lookup (`rpc/authorize.ts`
+   * `PROVISIONAL_REQUESTS`, `rpc/bind-transport.ts`). False for temporary ids (served as
+   * clients anyway) and for ids whose key was matched.
+   */
+  isProvisional(storeId: number): boolean {
+    return this.unverified.has(storeId);
+  }
+
   /** Store ids admitted provisionally, waiting for PD's word. */
   unverifiedIds(): number[] {
     return [...this.unverified.keys()].sort((a, b) => a - b);
@@ -179,7 +189,11 @@ export class PeerKeyBook implements PeerKeyPolicy {
         known = answer.key;
       }
     }
-    if (known !== undefined) return this.compare(publicKey, known);
+    if (known !== undefined) {
+      const ok = this.compare(publicKey, known);
+      if (ok) this.unverified.delete(storeId);
+      return ok;
+    }
     // Nothing known: admitted until PD says otherwise (`sweep` asks again).
     if (!this.unverified.has(storeId) && this.unverified.size >= PEER_KEY_UNVERIFIED_MAX) {
       this.counters.refused++;

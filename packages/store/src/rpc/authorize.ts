@@ -14,6 +14,13 @@
  *   envelope signed with the operator key (`operator-auth.ts`). PD's own operators run these
  *   on the region's leader in process (`PdWorker.executeStep`), never over RPC.
  *
+ * A caller whose link was admitted **provisionally** (a store id whose key this store cannot
+ * confirm yet: PD has none for it, or PD could not be asked but through the claimed store;
+ * `net/peer-keys.ts`) may send only what reaches PD or the key lookup and changes nothing
+ * (`PROVISIONAL_REQUESTS`): reads, PD's routing and store reads, and its own `pdPutStore`,
+ * which records the key of a store that has none yet (the first key PD records for an id is
+ * bound to it). Everything else is refused `forbiddenProvisional` until the key is confirmed.
+ *
  * A refused request answers the failure `Forbidden` and is counted by its reason.
  */
 import type { StoreRequest, StoreRequestType } from '../request-types.ts';
@@ -65,6 +72,55 @@ export const REQUEST_CLASSES: { readonly [K in StoreRequestType]: RequestClass }
   txnDetectDeadlock: 'data',
 };
 
+/**
+ * What a provisionally admitted caller may send (see the module header): `true` for requests
+ * that change nothing here or in PD, and `pdPutStore` (a key registration: `selfReportRefusal`
+ * still limits it to the caller's own id, and PD records a key only for an id that has none).
+ * A new request type must be placed here to compile.
+ */
+export const PROVISIONAL_REQUESTS: { readonly [K in StoreRequestType]: boolean } = {
+  write: false,
+  get: true,
+  scan: true,
+  status: true,
+  changePeers: false,
+  split: false,
+  transferLeader: false,
+  campaign: false,
+  setDraining: false,
+  pdStoreHeartbeat: false,
+  pdRegionHeartbeat: false,
+  pdPutStore: true,
+  pdAllocId: false,
+  pdGetRegion: true,
+  pdGetRegionById: true,
+  pdGetStore: true,
+  pdGetTimestamps: false,
+  pdGetGcSafePoint: true,
+  pdRegisterGcService: false,
+  txnPrewrite: false,
+  txnCommit: false,
+  txnRollback: false,
+  // May write a rollback record for the lock it checks.
+  txnCheckStatus: false,
+  txnResolveLock: false,
+  txnHeartbeat: false,
+  txnGet: true,
+  txnScan: true,
+  // May write rollback records, as `txnCheckStatus`.
+  txnCheckSecondaryLocks: false,
+  txnPessimisticLock: false,
+  txnPessimisticRollback: false,
+  txnGc: false,
+  txnStaleGet: true,
+  txnStaleScan: true,
+  txnCdcPull: true,
+  txnReadIndex: true,
+  txnReplicaGet: true,
+  txnReplicaScan: true,
+  txnDetectDeadlock: false,
+};
+
 /** Why a request was refused (each is a counter of the store's `status().refused`). */
 export type ForbiddenReason =
   /** An admin request without a valid operator signature. */
@@ -74,11 +130,18 @@ export type ForbiddenReason =
   /** A store report from a temporary id (a client or a store still joining). */
   | 'forbiddenNotStore'
   /** An operator envelope that does not verify, is stale, replayed, or addressed to another store. */
-  | 'forbiddenOperatorProof';
+  | 'forbiddenOperatorProof'
+  /** A request that writes, from a store whose link was admitted provisionally (its key not confirmed yet). */
+  | 'forbiddenProvisional';
 
-/** Whether `callerStoreId` may send `q` (`operator`: it came in a verified operator envelope); the refusal's reason if not. */
-export function authorizeRequest(callerStoreId: number, q: StoreRequest, operator: boolean): ForbiddenReason | undefined {
+/**
+ * Whether `callerStoreId` may send `q` (`operator`: it came in a verified operator envelope;
+ * `provisional`: the caller's link was admitted before its key was confirmed); the refusal's
+ * reason if not.
+ */
+export function authorizeRequest(callerStoreId: number, q: StoreRequest, operator: boolean, provisional = false): ForbiddenReason | undefined {
   if (operator) return undefined;
+  if (provisional && !PROVISIONAL_REQUESTS[q.type]) return 'forbiddenProvisional';
   switch (REQUEST_CLASSES[q.type]) {
     case 'data':
       return undefined;

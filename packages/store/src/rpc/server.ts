@@ -42,6 +42,11 @@ export interface ServeStoreOptions {
    * served. Without it every admin request from another store or client is refused.
    */
   operatorKey?: CryptoKey;
+  /**
+   * Whether the link of caller `storeId` was admitted provisionally (`PeerKeyBook.isProvisional`):
+   * such a caller is served only `PROVISIONAL_REQUESTS` (default: none is).
+   */
+  provisional?: (storeId: number) => boolean;
   /** Counts a refused request by reason (the store's `countRefused`). */
   countRefused?: (reason: ForbiddenReason) => void;
 }
@@ -62,7 +67,7 @@ export function serveStore(store: IdentifiedStore, source: RequestSource, o: Ser
     }
     const request = decodeRequest(payload);
     if (!('type' in request)) return request.bytes;
-    const refused = authorizeRequest(from, request, operator);
+    const refused = authorizeRequest(from, request, operator, o.provisional?.(from) ?? false);
     if (refused) return forbidden(refused, `store ${store.storeId} does not serve ${request.type} to ${from}: ${refused}`, o);
     return runStoreRequest(store, request, o);
   });
