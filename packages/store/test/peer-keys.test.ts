@@ -149,18 +149,34 @@ describe('pdKeyLookup', () => {
     const asked: number[] = [];
     const lookup = pdKeyLookup(requester(asked), { members: () => [2, 3] });
     const started = performance.now();
-    expect(await lookup(2)).toEqual({ kind: 'unavailable' });
+    expect(await lookup(2, { known: () => undefined })).toEqual({ kind: 'unavailable' });
     // Before: the hint was followed to store 2 (whose link waits on this lookup) and rounds
     // repeated until PEER_KEY_LOOKUP_MS (2 s) ran out.
     expect(asked).toEqual([3]);
     expect(performance.now() - started).toBeLessThan(PEER_KEY_LOOKUP_MS / 4);
   });
 
-  it('more rounds when asked for: each asks every other member once', async () => {
-    const asked: number[] = [];
-    const lookup = pdKeyLookup(requester(asked), { members: () => [2, 3, 4], roundsMax: 3, budgetMs: 10_000 });
-    expect(await lookup(2)).toEqual({ kind: 'unavailable' });
-    expect(asked.filter((id) => id === 2)).toEqual([]);
-    expect(asked.length).toBe(6);
+  it('asks every other member at once, then the answerers about each other, and never the claimed store', async () => {
+    const asked: [number, number][] = [];
+    const records = new Map([[2, key(2)], [3, key(3)], [4, key(4)]]);
+    // Stores 3 and 4 host PD replicas and answer from the record; store 5 has none and redirects.
+    const pd: PdRequester = {
+      request: async (target, payload) => {
+        const q = decodeStoreRequest(payload);
+        if (q.type !== 'pdGetStore') throw new Error(`unexpected ${q.type}`);
+        asked.push([target, q.storeId]);
+        if (target === 5) return encodeStoreResponse({ type: 'pdStore', result: { ok: false, error: { kind: 'NotLeader', regionId: PD_REGION_ID, leaderHint: { id: 1, storeId: 2, role: 'voter' } } } });
+        return encodeStoreResponse({ type: 'pdStore', result: { ok: true, value: { id: q.storeId, address: 'a', labels: {}, state: 'up', publicKey: records.get(q.storeId)! } } });
+      },
+    };
+    const lookup = pdKeyLookup(pd, { members: () => [2, 3, 4, 5], linkKey: (id) => records.get(id) });
+    expect(await lookup(2, { known: () => undefined })).toEqual({ kind: 'key', key: key(2) });
+    expect(asked.filter(([target]) => target === 2)).toEqual([]);
+    expect(asked.slice(0, 3).sort()).toEqual([[3, 2], [4, 2], [5, 2]]);
+    expect(asked.slice(3).sort()).toEqual([[3, 4], [4, 3]]);
+    // Their keys held already: no second round.
+    asked.length = 0;
+    expect(await lookup(2, { known: (id) => records.get(id) })).toEqual({ kind: 'key', key: key(2) });
+    expect(asked).toHaveLength(3);
   });
 });

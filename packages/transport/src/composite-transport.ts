@@ -15,6 +15,7 @@ import type { RaftBatch, RegionMessage } from './codec/envelope.ts';
 import type { LinkState } from './link-transport.ts';
 import type { RequestHandler, RpcCounters, RpcRequestOptions } from './rpc.ts';
 import { RpcError } from './rpc.ts';
+import { publicKeysEqual } from './store-key.ts';
 import type { DropReason, PartitionableTransport, PeerEvent, SendResult, TransportCounters, Unsubscribe } from './types.ts';
 import { DROP_REASONS, emptyCounters } from './types.ts';
 
@@ -122,6 +123,22 @@ export class CompositeTransport implements PartitionableTransport {
     let revoked = false;
     for (const p of this.parts) if (p.revokeLink?.(storeId, publicKey)) revoked = true;
     return revoked;
+  }
+
+  /**
+   * The key every part with an open link to `storeId` saw it prove; undefined when none is
+   * open, one proved none, or two proved different keys (a request may travel either link).
+   */
+  linkKey(storeId: StoreId): Uint8Array | undefined {
+    const up = this.upIn.get(storeId);
+    if (!up) return undefined;
+    let key: Uint8Array | undefined;
+    for (const i of up) {
+      const k = this.parts[i].linkKey?.(storeId);
+      if (k === undefined || (key !== undefined && !publicKeysEqual(key, k))) return undefined;
+      key = k;
+    }
+    return key;
   }
 
   /** The parts' counters summed, plus this layer's own drops and failed requests. */

@@ -382,6 +382,12 @@ export class LinkTransport implements PartitionableTransport {
     return true;
   }
 
+  /** The store key the open link to `storeId` proved at admission (undefined: none open, or it proved none). */
+  linkKey(storeId: StoreId): Uint8Array | undefined {
+    const s = this.sessions.get(storeId);
+    return s?.state === 'open' && s.provenKey !== undefined ? new Uint8Array(s.provenKey) : undefined;
+  }
+
   /** The stores currently cut off by `partition`, ascending. */
   partitionedStores(): StoreId[] {
     return [...this.blocked].sort((a, b) => a - b);

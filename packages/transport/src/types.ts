@@ -118,6 +118,13 @@ export interface Transport {
    * `identityRevoked`); true when one was dropped. Optional: transports without store keys.
    */
   revokeLink?(storeId: StoreId, publicKey: Uint8Array): boolean;
+  /**
+   * The store key the open link to `storeId` proved when it was admitted: undefined when no
+   * link is open, it proved none, or (a transport of several parts) its open links proved
+   * different keys. Whoever answers a request over that link holds this key's private half.
+   * Optional: transports without store keys.
+   */
+  linkKey?(storeId: StoreId): Uint8Array | undefined;
   /** A snapshot of the counters. */
   counters(): TransportCounters;
   /**

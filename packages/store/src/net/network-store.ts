@@ -32,6 +32,7 @@ import type { KvEngine } from '@peerkv/storage';
 import type { LinkIdentityOptions, StoreKeyPair, Transport } from '@peerkv/transport';
 import { bindStore, storeTransportOf } from '../rpc/bind-transport.ts';
 import { BOOTSTRAP_IDS, REAL_TIMERS, type StoreOptions, type Timers } from '../options.ts';
+import { PD_REGION_ID } from '../pd-host.ts';
 import { Store } from '../store.ts';
 import { runtimeEngine } from '../runtime-engine.ts';
 import { loadOrCreateStoreKeyPair } from '../store-key.ts';
@@ -193,7 +194,7 @@ async function open(o: KeyedOptions, storeId: number, started: NetworkStore['sta
   // Ids with no key known are looked up in PD through other stores, and live links a key
   // learned later contradicts are revoked (`PeerKeyBook.sweep`).
   const timers = o.timers ?? REAL_TIMERS;
-  const stopKeys = peerKeys.start({ links: transport, lookup: pdKeyLookup(transport, { members: () => transport.peers(), timers }), timers });
+  const stopKeys = peerKeys.start({ links: transport, lookup: pdKeyLookup(transport, { members: () => transport.peers() }), timers });
   const pdClient = new RemotePdClient(transport, { candidates: () => transport.peers().filter((id) => !isTempStoreId(id)), ...o.pd });
   let store: Store;
   try {
@@ -214,7 +215,9 @@ async function open(o: KeyedOptions, storeId: number, started: NetworkStore['sta
     throw e;
   }
   pdClient.attachLocal(store);
-  peerKeys.attachPd(() => store.pdState());
+  // PD's voters as this store's own replica of PD's group has them (a witness has no record to read).
+  const pdVoters = (): number[] | undefined => store.status().regions.find((r) => r.regionId === PD_REGION_ID)?.peers.filter((p) => p.role === 'voter' && p.storeId !== storeId).map((p) => p.storeId);
+  peerKeys.attachPd(() => store.pdState(), pdVoters);
   // A store whose key is not confirmed yet may only reach PD and the key lookup.
   const unbind = bindStore(store, transport, { provisional: (id) => peerKeys.isProvisional(id), ...(o.operatorKey ? { operatorKey: o.operatorKey } : {}) });
   const watch = new QuorumWatch({

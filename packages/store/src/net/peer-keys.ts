@@ -11,11 +11,14 @@
  *    (`StoreKeyMismatch`).
  * 3. A pinned key: one PD's record gave this book earlier (kept in the store's engine; a
  *    client's book keeps them in memory). A pin that disagrees with PD's record is replaced.
- * 4. Neither: the book asks PD (`pdGetStore`, whose answer carries the key) through stores
- *    other than the claimed one (`pdKeyLookup`), within `PEER_KEY_LOOKUP_MS`, and pins the
- *    answer. When PD has no key for the id (a store of an earlier version, or one PD has not
- *    recorded yet) or no other store answers (the claimed store is the only one reachable),
- *    the link is admitted provisionally and checked again (`sweep`) until PD answers.
+ * 4. Neither: the book asks PD (`pdGetStore`, whose answer carries the key) of every linked
+ *    store other than the claimed one (`pdKeyLookup`), within `PEER_KEY_LOOKUP_MS`, and pins
+ *    the key only if the answers prove it (`key-vouch.ts`: every PD replica that answered
+ *    named it, and at least two of them are stores whose own keys are trusted), so one lying
+ *    member cannot vouch. When PD has no key for the id (a store of an earlier version, or one
+ *    PD has not recorded yet), the answers disagree, or too few PD replicas answer (the
+ *    claimed store is the only one reachable), the link is admitted provisionally (it may only
+ *    reach PD and the key lookup: `rpc/authorize.ts`) and checked again (`sweep`).
  *
  * Nothing is pinned on first use any more: before, a store without a PD replica trusted the
  * first key it saw proven for an id, an impostor's included.
@@ -26,19 +29,21 @@
  * here), so a key learned after a link opened (PD's record reaching this replica, a lookup
  * answering late) still ends an impostor's link.
  *
- * What it cannot do: an answer relayed by another member is that member's word. A member
- * that holds the cluster secret and answers `pdGetStore` falsely can vouch for an impostor to
- * a store without a PD replica or a client that asks it; a store with a PD replica reads its
- * own.
+ * What it cannot do: where every PD replica the asker reaches is a liar's (its own store and
+ * ids it poses as), their agreeing answers are believed; a store with a PD replica reads its
+ * own record.
  */
 import { WriteBatch, type KvEngine } from '@peerkv/storage';
 import type { PdStateMachine } from '@peerkv/pd';
 import { STORE_PUBLIC_KEY_BYTES } from '@peerkv/proto';
-import { publicKeysEqual, RpcError, type PeerKeyPolicy } from '@peerkv/transport';
+import { publicKeysEqual, type PeerKeyPolicy } from '@peerkv/transport';
 import { META_CF, PEER_KEY_PIN_PREFIX_END, PEER_KEY_PIN_PREFIX_START, peerKeyPinKey } from '../keys.ts';
 import { REAL_TIMERS, type Timers } from '../options.ts';
 import { isTempStoreId } from '../temp-store-ids.ts';
-import { PdCaller, type PdRequester } from './pd-caller.ts';
+import { encodeStoreRequest } from '../rpc/request-codec.ts';
+import { decodeStoreResponse } from '../rpc/response-codec.ts';
+import { KEY_VOUCHERS_MIN, vouchedKey, type KeyStatement } from './key-vouch.ts';
+import type { PdRequester } from './pd-caller.ts';
 
 /** Most pinned keys kept (one per store id ever seen; ids are never reused). Past it, no new pins. */
 export const PEER_KEY_PINS_MAX = 4096;
@@ -46,8 +51,10 @@ export const PEER_KEY_PINS_MAX = 4096;
 export const PEER_KEY_UNVERIFIED_MAX = 256;
 /** Time one lookup of a store's key in PD may take (while a handshake waits for it), ms. */
 export const PEER_KEY_LOOKUP_MS = 2000;
-/** Time one store is given to answer a lookup, ms. */
+/** Time one store is given to answer one question of a lookup, ms (a lookup asks in two rounds). */
 export const PEER_KEY_LOOKUP_ATTEMPT_MS = 1000;
+/** Most stores one lookup asks (the answers of PD's replicas are what counts; PD has at most 7). */
+export const PEER_KEY_LOOKUP_ASKED_MAX = 16;
 /** Period of `sweep` once started, ms. */
 export const PEER_KEY_SWEEP_MS = 1000;
 /** First wait before asking PD again about a provisionally admitted id, ms (doubles). */
@@ -61,11 +68,25 @@ export type PeerKeyAnswer =
   | { kind: 'key'; key: Uint8Array }
   /** PD answered: no key recorded for the id (or no such store yet). */
   | { kind: 'none' }
-  /** No store but the claimed one could be asked, or none answered in time. */
+  /** PD replicas answered differently (a lying member, or a replica behind the others). */
+  | { kind: 'disputed' }
+  /** Too few PD replicas other than the claimed store answered, or too few of them are trusted. */
   | { kind: 'unavailable' };
 
-/** Asks PD for `storeId`'s key, never through `storeId` itself. */
-export type PeerKeyLookup = (storeId: number) => Promise<PeerKeyAnswer>;
+/** What the asker knows when it looks a key up. */
+export interface PeerKeyLookupContext {
+  /** The key the asker already holds for a store id (to trust the answerers). */
+  known: (storeId: number) => Uint8Array | undefined;
+  /**
+   * The other stores with a voter of PD's group, when the asker hosts a replica of it (its own
+   * Raft state says so, whatever members answer) but cannot read PD's record (a witness, or a
+   * replica that has not applied the key yet); undefined otherwise.
+   */
+  pdVoters?: readonly number[];
+}
+
+/** Asks PD for `storeId`'s key, never believing `storeId` alone. */
+export type PeerKeyLookup = (storeId: number, context: PeerKeyLookupContext) => Promise<PeerKeyAnswer>;
 
 /** The links a book watches: the transport it is the policy of. */
 export interface KeyedLinks {
@@ -93,6 +114,8 @@ export interface PeerKeyCounters {
   unkeyed: number;
   /** Live links dropped by `sweep`: they did not prove the key learned since. */
   revoked: number;
+  /** Lookups whose answers disagreed (nothing believed). */
+  disputed: number;
 }
 
 interface Unverified {
@@ -105,12 +128,15 @@ interface Unverified {
 export class PeerKeyBook implements PeerKeyPolicy {
   private readonly pins = new Map<number, Uint8Array>();
   private readonly unverified = new Map<number, Unverified>();
+  /** Store ids linked at the last `sweep`. */
+  private lastOpen = new Set<number>();
   private pdView: () => PdStateMachine | undefined = () => undefined;
+  private pdVoters: () => readonly number[] | undefined = () => undefined;
   private lookup: PeerKeyLookup | undefined;
   private links: KeyedLinks | undefined;
   private timers: Timers = REAL_TIMERS;
   private now: () => number = () => this.timers.now();
-  readonly counters: PeerKeyCounters = { matched: 0, pinned: 0, looked: 0, repinned: 0, refused: 0, provisional: 0, unkeyed: 0, revoked: 0 };
+  readonly counters: PeerKeyCounters = { matched: 0, pinned: 0, looked: 0, repinned: 0, refused: 0, provisional: 0, unkeyed: 0, revoked: 0, disputed: 0 };
 
   /** `engine` keeps the pins; none (a client) keeps them in memory. */
   private constructor(private readonly engine: KvEngine | undefined) {}
@@ -131,8 +157,9 @@ export class PeerKeyBook implements PeerKeyPolicy {
   }
 
   /** Consult this PD replica's store metas from now on (the store opens after its transport). */
-  attachPd(view: () => PdStateMachine | undefined): void {
+  attachPd(view: () => PdStateMachine | undefined, voters?: () => readonly number[] | undefined): void {
     this.pdView = view;
+    if (voters) this.pdVoters = voters;
   }
 
   /**
@@ -183,7 +210,7 @@ export class PeerKeyBook implements PeerKeyPolicy {
     if (isTempStoreId(storeId)) return true;
     let known = await this.recordedOrPinned(storeId);
     if (known === undefined && this.lookup) {
-      const answer = await this.lookup(storeId);
+      const answer = await this.ask(this.lookup, storeId);
       if (answer.kind === 'key') {
         await this.learn(storeId, answer.key);
         known = answer.key;
@@ -214,6 +241,10 @@ export class PeerKeyBook implements PeerKeyPolicy {
     if (!links) return;
     const open = new Set(links.peers().filter((id) => !isTempStoreId(id)));
     for (const id of this.unverified.keys()) if (!open.has(id)) this.unverified.delete(id);
+    // A store linked since the last round may be a PD replica whose answer was missing: ask again now.
+    const grown = [...open].some((id) => !this.lastOpen.has(id));
+    this.lastOpen = open;
+    if (grown) for (const u of this.unverified.values()) u.nextCheckMs = Math.min(u.nextCheckMs, this.now());
     const checks: Promise<void>[] = [];
     for (const id of open) {
       const known = await this.recordedOrPinned(id);
@@ -233,7 +264,7 @@ export class PeerKeyBook implements PeerKeyPolicy {
     if (!lookup) return;
     u.checking = true;
     try {
-      const answer = await lookup(storeId);
+      const answer = await this.ask(lookup, storeId);
       if (answer.kind === 'key') {
         this.unverified.delete(storeId);
         await this.learn(storeId, answer.key);
@@ -245,6 +276,13 @@ export class PeerKeyBook implements PeerKeyPolicy {
     } finally {
       u.checking = false;
     }
+  }
+
+  private async ask(lookup: PeerKeyLookup, storeId: number): Promise<PeerKeyAnswer> {
+    const pdVoters = this.pdVoters();
+    const answer = await lookup(storeId, { known: (id) => this.knownKey(id), ...(pdVoters ? { pdVoters } : {}) });
+    if (answer.kind === 'disputed') this.counters.disputed++;
+    return answer;
   }
 
   private revokeUnless(storeId: number, key: Uint8Array): void {
@@ -290,48 +328,73 @@ export class PeerKeyBook implements PeerKeyPolicy {
 export interface PdKeyLookupOptions {
   /** Store ids that may be asked (the claimed one and temporary ids are skipped). */
   members: () => readonly number[];
+  /**
+   * The key the open link to a store proved (`Transport.linkKey`; default: the requester's own
+   * `linkKey`, if it has one). Without it no answerer is trusted, and nothing is believed.
+   */
+  linkKey?: (storeId: number) => Uint8Array | undefined;
   /** Total time of one lookup, ms (default `PEER_KEY_LOOKUP_MS`). */
   budgetMs?: number;
-  /** Rounds over the members one lookup makes (default `PEER_KEY_LOOKUP_ROUNDS_MAX`). */
-  roundsMax?: number;
-  timers?: Timers;
-  now?: () => number;
+  /** Trusted answers needed (default `KEY_VOUCHERS_MIN`, 2). */
+  vouchersMin?: number;
 }
 
-/**
- * Rounds over the other members one lookup makes: after one where none could answer (no PD
- * replica among them, or only the claimed store's, which is not asked), the link is admitted
- * provisionally and `sweep` asks again; more rounds would only hold its handshake.
- */
-export const PEER_KEY_LOOKUP_ROUNDS_MAX = 1;
+/** A requester that can say which key each of its links proved (a `Transport`). */
+type KeyedRequester = PdRequester & { linkKey?(storeId: number): Uint8Array | undefined };
 
 /**
- * A `PeerKeyLookup` over store RPC: `pdGetStore(storeId)` to members other than `storeId`
- * (PD replicas answer, others redirect); `unavailable` when there is no such member or none
- * answered within the budget and `roundsMax` rounds. A redirect naming `storeId` (its store
- * hosting the PD leader) is not followed: the claimed store does not vouch for its own key,
- * and its link waits on this very lookup, so the request would only wait out its timeout.
+ * A `PeerKeyLookup` over store RPC (`key-vouch.ts` says what is believed): asks
+ * `pdGetStore(storeId)` of every member but `storeId` at once (PD replicas answer from their
+ * record, others redirect: no answer), then asks the answerers about each other whose key the
+ * asker does not hold yet, so that their own keys can be trusted; each round within
+ * `PEER_KEY_LOOKUP_ATTEMPT_MS` and half the budget. `unavailable` when no member can be asked.
+ *
+ * An asker that hosts a replica of PD's group (`context.pdVoters`) asks only PD's voters, and
+ * needs as many trusted answers as there are other voters, up to `vouchersMin`: in a group of
+ * three where it is one voter and `storeId` another, the third voter's word (its key vouched
+ * by `storeId`, which is then asked too) is all there is.
  */
-export function pdKeyLookup(requester: PdRequester, o: PdKeyLookupOptions): PeerKeyLookup {
-  return async (storeId) => {
-    const others = (): number[] => o.members().filter((id) => id !== storeId && !isTempStoreId(id));
-    if (others().length === 0) return { kind: 'unavailable' };
-    const budgetMs = o.budgetMs ?? PEER_KEY_LOOKUP_MS;
-    const notTheClaimed: PdRequester = {
-      request: (target, payload, ro) => (target === storeId ? Promise.reject(new RpcError('Unreachable', `store ${storeId} is not asked for its own key`)) : requester.request(target, payload, ro)),
+export function pdKeyLookup(requester: KeyedRequester, o: PdKeyLookupOptions): PeerKeyLookup {
+  const linkKey = o.linkKey ?? ((id: number) => requester.linkKey?.(id));
+  return async (storeId, { known, pdVoters }) => {
+    const voters = pdVoters ? new Set(pdVoters) : undefined;
+    const asked = o.members().filter((id) => id !== storeId && !isTempStoreId(id) && (!voters || voters.has(id))).slice(0, PEER_KEY_LOOKUP_ASKED_MAX);
+    if (asked.length === 0) return { kind: 'unavailable' };
+    let vouchersMin = o.vouchersMin ?? KEY_VOUCHERS_MIN;
+    if (voters) vouchersMin = Math.max(1, Math.min(vouchersMin, [...voters].filter((id) => id !== storeId).length));
+    // With one voucher needed, the claimed store may vouch for the answerer's key (nobody else can).
+    const subjectVouches = vouchersMin < 2 && o.members().includes(storeId);
+    const attemptMs = Math.max(1, Math.min(PEER_KEY_LOOKUP_ATTEMPT_MS, (o.budgetMs ?? PEER_KEY_LOOKUP_MS) / 2));
+    const said = new Map<number, Map<number, KeyStatement>>();
+    const note = (answerer: number, subject: number, s: KeyStatement | undefined): void => {
+      if (s === undefined) return;
+      if (!said.has(answerer)) said.set(answerer, new Map());
+      said.get(answerer)!.set(subject, s);
     };
-    const caller = new PdCaller(notTheClaimed, {
-      candidates: others,
-      budgetMs,
-      attemptTimeoutMs: Math.min(PEER_KEY_LOOKUP_ATTEMPT_MS, budgetMs),
-      transportSlackMs: 200,
-      roundsMax: o.roundsMax ?? PEER_KEY_LOOKUP_ROUNDS_MAX,
-      ...(o.timers ? { timers: o.timers } : {}),
-      ...(o.now ? { now: o.now } : {}),
-    });
-    const r = await caller.call({ type: 'pdGetStore', storeId }, 'pdStore');
-    if (!r.ok) return { kind: 'unavailable' };
-    const key = r.value?.publicKey;
-    return key !== undefined ? { kind: 'key', key } : { kind: 'none' };
+    const first = await Promise.all(asked.map((a) => askPdStore(requester, a, storeId, attemptMs)));
+    asked.forEach((a, i) => note(a, storeId, first[i]));
+    // The answerers about each other, for those whose key the asker does not hold.
+    const answerers = [...said.keys()];
+    const questions: [number, number][] = [];
+    for (const subject of answerers) {
+      if (known(subject) !== undefined) continue;
+      for (const a of answerers) if (a !== subject) questions.push([a, subject]);
+      if (subjectVouches) questions.push([storeId, subject]);
+    }
+    const second = await Promise.all(questions.map(([a, subject]) => askPdStore(requester, a, subject, attemptMs)));
+    questions.forEach(([a, subject], i) => note(a, subject, second[i]));
+    const r = vouchedKey(storeId, { said, proven: linkKey, known }, { vouchersMin, subjectVouches });
+    return r.kind === 'key' ? { kind: 'key', key: r.key } : r;
   };
+}
+
+/** `pdGetStore(subject)` asked of `target` alone: what its PD replica records, or undefined (no replica there, no answer). */
+async function askPdStore(requester: PdRequester, target: number, subject: number, timeoutMs: number): Promise<KeyStatement | undefined> {
+  try {
+    const response = decodeStoreResponse(await requester.request(target, encodeStoreRequest({ type: 'pdGetStore', storeId: subject }), { timeoutMs }));
+    if (response.type !== 'pdStore' || !response.result.ok) return undefined; // a redirect: no PD replica there
+    return response.result.value?.publicKey ?? 'none';
+  } catch {
+    return undefined; // unreachable, timed out, or an answer that does not decode
+  }
 }
