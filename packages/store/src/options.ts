@@ -248,8 +248,10 @@ export interface SnapshotTransferLimits {
    */
   requestIntervalMs: number;
   /**
-   * Such requests before the replica gives up and reports itself damaged to PD, which
-   * replaces it (0: report at once, the leader is never asked).
+   * Such requests before the replica also reports itself damaged to PD, which replaces it
+   * where the quorum allows; it keeps asking every `requestIntervalMs` meanwhile (PD cannot
+   * replace a replica every quorum left needs). 0: report at once and never ask the leader
+   * (PD's replacement only: a replica the quorum needs then stays lost).
    */
   requestsMax: number;
   /** Bytes of one incoming transfer held in memory until staged on disk (at least one chunk is always taken). */

@@ -134,7 +134,7 @@ export interface ApplyingSnapshot {
   request?: { sent: number; timer: unknown };
   /** This snapshot answered such requests: how many were sent before it (the count goes on if it fails too). */
   requestsSentBefore?: number;
-  /** The requests ran out: the store reports the replica to PD (`damagedRegionIds`), which replaces it. */
+  /** `requestsMax` requests went unanswered: the store reports the replica to PD (`damagedRegionIds`), which replaces it where it can; the requests go on. */
   damaged?: boolean;
 }
 

@@ -13,7 +13,9 @@
  *        ▼                                         with the transfer's own flow control and resends
  *   snapshot at ≥ index stepped, staged ──► a new pending apply (the failure is forgotten)
  *        │
- *        └── requestsMax requests and none came ──► `damaged`: reported to PD, which replaces it
+ *        └── requestsMax requests and none applied ──► also `damaged`: reported to PD, which
+ *            replaces it where the quorum allows; the requests go on meanwhile (a replica the
+ *            quorum needs, e.g. an incoming voter of a joint config, only PD cannot replace)
  *
  * Why restart the Raft node: between the snapshot's acceptance and the failure, the node took
  * entries, acks and commit news into memory that were never persisted (a replica applying a
@@ -72,20 +74,26 @@ export class SnapshotRequests {
     // waits its interval (a staging that keeps failing must not loop without pause).
     const before = a.requestsSentBefore ?? 0;
     a.request = { sent: before, timer: undefined };
+    // Reported before: it stays reported (PD's view does not flicker while it asks again).
+    if (before > this.env.limits.requestsMax) a.damaged = true;
     if (before === 0) this.ask(peer);
     else a.request.timer = this.env.timers.setTimeout(() => this.ask(peer), this.env.limits.requestIntervalMs);
   }
 
-  /** Sends one request (unless a snapshot is arriving), then arms the next; marks the replica damaged when they ran out. */
+  /**
+   * Sends one request (unless a snapshot is arriving), then arms the next; past `requestsMax`
+   * also marks the replica damaged (reported to PD). It never stops asking while it waits:
+   * only a new snapshot, PD's removal (the peer destroyed) or a closed store ends it.
+   */
   private ask(peer: RegionPeer): void {
     const a = peer.applying;
     if (!a?.request || this.gone(peer)) return;
     if (!this.env.receiving(peer.regionId)) {
-      if (a.request.sent >= this.env.limits.requestsMax) {
-        // Raft still takes a snapshot from its leader if one comes; PD replaces the replica meanwhile.
-        a.damaged = true;
-        return;
-      }
+      // Past requestsMax the replica is reported to PD too, which replaces it where it can. The
+      // asking goes on: PD's replacement is a conf change that needs a quorum, and this replica
+      // may be part of every quorum left (an incoming voter of a joint config, a voter beside a
+      // dead one); then only a snapshot that applies brings the region back (FINDINGS.md S1).
+      if (a.request.sent >= this.env.limits.requestsMax) a.damaged = true;
       a.request.sent++;
       this.env.status.requestsSent = (this.env.status.requestsSent ?? 0) + 1;
       const h = pendingApplyHeader(a);

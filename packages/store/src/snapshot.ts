@@ -72,7 +72,7 @@ export const SNAPSHOT_RESENDS_MAX = 6;
  * still trying; not counted while a snapshot of the region is arriving.
  */
 export const SNAPSHOT_REQUEST_INTERVAL_MS = 4_000;
-/** Default requests a damaged replica sends before it gives up and reports itself to PD, which replaces it. */
+/** Default requests a damaged replica sends before it also reports itself to PD, which replaces it where it can (the requests go on). */
 export const SNAPSHOT_REQUESTS_MAX = 8;
 /** Largest snapshot header (format 3 `data`), bytes. */
 export const SNAPSHOT_HEADER_BYTES_MAX = 64 * 1024;

@@ -100,7 +100,7 @@ function printSeed(r: TxnSeedResult, wallMs: number): void {
   console.log(
     `seed ${r.seed}: txns=${r.txns} committed=${r.committed} aborted=${r.aborted} undetermined=${r.undetermined} G2seen=${r.g2Seen} bankReads=${r.bankReads} regions=${r.regions} ` +
       `virtual=${r.virtualMs}ms hash=${r.historyHash} wall=${wallMs.toFixed(0)}ms\n` +
-      `  faults: ${counts(r.nemesis)} ${counts(r.net)}\n  gc: ${counts(r.gc)}\n  workload: ${counts(r.workload)}\n  feed: ${counts(r.feed)}`,
+      `  faults: ${counts(r.nemesis)} ${counts(r.net)} ${counts(r.snapshotFaults)}\n  gc: ${counts(r.gc)}\n  workload: ${counts(r.workload)}\n  feed: ${counts(r.feed)}`,
   );
 }
 
@@ -137,7 +137,7 @@ export async function runTxnCli(argv: readonly string[]): Promise<number> {
   const mutated = txnMutationOptions(args.mutation);
   const overrides: Partial<TxnSimOptions> = args.witness ? { ...mutated, cluster: { ...mutated.cluster, witness: true } } : mutated;
   const total = { txns: 0, committed: 0, aborted: 0, undetermined: 0, anomalies: 0, g2Seen: 0, bankReads: 0 };
-  const faults = {} as TxnSeedResult['nemesis'] & TxnSeedResult['net'];
+  const faults = {} as TxnSeedResult['nemesis'] & TxnSeedResult['net'] & TxnSeedResult['snapshotFaults'];
   const gc = {} as TxnSeedResult['gc'];
   const workload = {} as TxnSeedResult['workload'];
   const feed = {} as TxnSeedResult['feed'];
@@ -152,7 +152,7 @@ export async function runTxnCli(argv: readonly string[]): Promise<number> {
     total.anomalies += anomaliesOf(r);
     total.g2Seen += r.g2Seen;
     total.bankReads += r.bankReads;
-    addCounts(faults, { ...r.nemesis, ...r.net });
+    addCounts(faults, { ...r.nemesis, ...r.net, ...r.snapshotFaults });
     addCounts(gc, r.gc);
     addCounts(workload, r.workload);
     addCounts(feed, r.feed);

@@ -112,11 +112,13 @@ export interface ClusterSimOptions {
    */
   netSnapshotDropRate: number;
   /**
-   * Probability that a data region's pending apply finds one staged snapshot chunk gone (read
-   * back as missing): the apply fails and the replica asks its leader for the snapshot again.
-   * Off by default (0): at 0.1, `--cluster` seeds 1-300 were clean, but the retire case of
-   * cluster.test.ts (seed 5) and some `--txn` seeds end with a region stuck with an
-   * `incomingVoter` or a change feed behind (open, see FINDINGS.md).
+   * Probability that one read of a data region's staged snapshot chunk by a pending apply finds
+   * it gone (read back as missing): the apply fails and the replica asks its leader for the
+   * snapshot again (store snapshot-request.ts). Per chunk read, so a large snapshot fails more
+   * often: at 0.03 a 29-chunk apply fails 59 % of the time (0.1 makes it 95 %, which can
+   * outlast the convergence bound however often the replica asks; FINDINGS.md S1). Off by
+   * default (0), as is `netSnapshotDropRate`: with 0.03 and 0.05 on, `--cluster --seed 319`
+   * ends with a region leaderless for good (FINDINGS.md S2, open).
    */
   stagedChunkLossChance: number;
   /** The stores' `snapshotTransfer.requestIntervalMs` (a replica's requests for a lost snapshot), virtual ms. */

@@ -110,6 +110,8 @@ export interface TxnSeedResult {
   historyHash: string;
   nemesis: NemesisStats;
   net: TxnNetStats;
+  /** Snapshot sends lost (`netSnapshotDropRate`) and staged chunks a pending apply found gone (`stagedChunkLossChance`). */
+  snapshotFaults: { snapshotDrops: number; stagedChunksLost: number };
   gc: GcStats;
   workload: TxnWorkloadStats;
   feed: FeedStats;
@@ -270,6 +272,7 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     historyHash: rec.hash(),
     nemesis,
     net,
+    snapshotFaults: { snapshotDrops: env.snapshotFaults.snapshotSendsDropped, stagedChunksLost: env.snapshotFaults.stagedChunksLost },
     gc: gc?.stats ?? { safePoints: 0, versionsDropped: 0, heldByRegistrations: 0, storeVersionsDropped: 0, storeLocksResolved: 0 },
     workload: w.stats,
     feed: feedStats,
