@@ -124,7 +124,8 @@ export async function openPayload(cipher: EntryCipher | undefined, data: Uint8Ar
  * The opened payloads of a full store's sealed entries, so its round applies them without
  * waiting inside a Ready (nothing else may run between a replica's `ready()` and `advance()`
  * on its account): the leader remembers the plaintext of what it seals; a follower starts
- * opening each sealed entry when it appends it, normally long before the entry commits; a
+ * opening each sealed entry as it arrives (and, for one it missed, as it appends it), normally
+ * long before the entry commits; a
  * replica whose next Ready commits an entry not opened yet is left out of the round until it
  * is (`BatchRound`). Keyed weakly by the sealed bytes the Raft log holds: nothing to bound or
  * to drop (an entry reloaded from disk is another object and is simply opened again).

@@ -164,7 +164,11 @@ export class StoreLoop {
     // replica is updated or removed (TiKV's snapshot overlap check). The leader retries.
     if (rm.message.type === 'MsgSnap' && rm.message.snapshot && this.snapshots.admitSnapshot(peer, rm) !== 'step') return;
     peer.hibernating = false;
-    if (rm.message.entries.length > 0) peer.idleTicks = 0;
+    if (rm.message.entries.length > 0) {
+      peer.idleTicks = 0;
+      // Sealed entries start opening as they arrive, so they are open before they commit (sealing.ts).
+      if (peer.machine.holdsData) void this.ctx.payloads.prefetch(peer.regionId, rm.message.entries);
+    }
     try {
       peer.raw.step(rm.message);
     } catch (e) {
