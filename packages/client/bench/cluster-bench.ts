@@ -20,7 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { LevelEngine } from '@peerkv/storage/level';
-import { webCryptoEntryCipher, type EntryCipher, type WriteTraceSummary } from '@peerkv/store';
+import { nodeEntryCipher } from '@peerkv/node';
+import type { EntryCipher, WriteTraceSummary } from '@peerkv/store';
 import { deriveMemberKeys } from '@peerkv/transport';
 import { LocalCluster, PeerKV } from '../src/index.ts';
 import { startThreadCluster } from './threads/cluster-threads.ts';
@@ -76,11 +77,12 @@ async function runPhase(kv: PeerKV[], op: 'put' | 'get'): Promise<{ opsPerSec: n
 
 /**
  * Every write sealed with a data key, as in a deployed cluster (a store given the cluster
- * secret seals: `@peerkv/store`'s sealing.ts); `BENCH_SEAL=0` measures without.
+ * secret seals: `@peerkv/store`'s sealing.ts), with the cipher a Node store runs
+ * (`@peerkv/node`'s `nodeEntryCipher`, as `peerkv-store` does); `BENCH_SEAL=0` measures without.
  */
 export async function benchSealing(): Promise<{ entryCipher?: EntryCipher }> {
   if (process.env.BENCH_SEAL === '0') return {};
-  return { entryCipher: webCryptoEntryCipher((await deriveMemberKeys('bench', BENCH_SECRET, 1)).dataKey) };
+  return { entryCipher: nodeEntryCipher((await deriveMemberKeys('bench', BENCH_SECRET, 1)).dataKey) };
 }
 const BENCH_SECRET = 'pk1_benchbenchbenchbenchbenchbenchbenchbenchben';
 

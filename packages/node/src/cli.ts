@@ -15,10 +15,11 @@
  */
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { MVCC_DATA_CFS, NetworkStoreError, startNetworkStore, webCryptoEntryCipher, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
+import { MVCC_DATA_CFS, NetworkStoreError, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
 import { DEVICE_LABEL, REPLICA_ENGINES_MIN_MAX } from '@peerkv/pd';
 import { deriveMemberKeys, deriveOperatorKey, deriveWitnessCredential, isTurnUrl, parseWitnessCredential, witnessClusterKeys, type ClusterKeys } from '@peerkv/transport';
 import { lateGcLockResolver, storeClient, type StoreClient } from 'peerkv';
+import { nodeEntryCipher } from './node-cipher.ts';
 import { openLevelStoreEngine } from './level-store.ts';
 import { nodeWebRtcTransport } from './node-webrtc.ts';
 
@@ -329,7 +330,7 @@ function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOpt
     address: o.address ?? `${hostname()}:${dir}`,
     // The host is the device PD isolates replicas by; startNetworkStore adds engine=node.
     labels: { [DEVICE_LABEL]: hostname(), ...o.labels },
-    store: { tickIntervalMs: o.tickMs, ...(o.witness ? { witness: true } : {}), ...(k.dataKey ? { entryCipher: webCryptoEntryCipher(k.dataKey) } : {}), ...mvcc },
+    store: { tickIntervalMs: o.tickMs, ...(o.witness ? { witness: true } : {}), ...(k.dataKey ? { entryCipher: nodeEntryCipher(k.dataKey) } : {}), ...mvcc },
     schedule: { ...(o.maxStoreDownMs ? { maxStoreDownTimeMs: o.maxStoreDownMs } : {}), ...(o.replicaEnginesMin ? { replicaEnginesMin: o.replicaEnginesMin } : {}) },
     ...(operatorKey ? { operatorKey } : {}),
     // `identity`: the store's key pair and the keys it accepts for other stores (none under a temporary id).

@@ -8,6 +8,7 @@
  */
 export * from './node-webrtc.ts';
 export * from './level-store.ts';
+export * from './node-cipher.ts';
 export * from './connect.ts';
 export { NodePeerKV as PeerKV } from './connect.ts';
 export * from './admin.ts';

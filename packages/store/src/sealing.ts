@@ -24,7 +24,9 @@
  * version, or a sealed entry on a store without the data key, stops the replica with a
  * `SealedEntryError` naming what to do (it cannot be applied, and skipping it would diverge).
  *
- * The cipher is an interface: WebCrypto's (`webCryptoEntryCipher`) everywhere a store runs;
+ * The cipher is an interface: WebCrypto's (`webCryptoEntryCipher`) in the browser; a Node store
+ * (`peerkv-store`, the benchmarks) uses `@peerkv/node`'s `nodeEntryCipher`, the same AES-GCM from
+ * `node:crypto`'s synchronous cipher (WebCrypto's completes on the thread pool LevelDB shares);
  * the simulator passes a synchronous AES-GCM with seeded nonces so a seed replays the same.
  */
 import type { RegionError } from '@peerkv/pd';

@@ -7,7 +7,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { LevelEngine } from '@peerkv/storage/level';
-import { STORE_CFS, startNetworkStore, webCryptoEntryCipher } from '@peerkv/store';
+import { nodeEntryCipher } from '@peerkv/node';
+import { STORE_CFS, startNetworkStore } from '@peerkv/store';
 import { BroadcastChannelTransport, deriveMemberKeys } from '@peerkv/transport';
 
 export interface StoreThreadData {
@@ -28,7 +29,7 @@ const ns = await startNetworkStore({
   clusterId: d.cluster,
   bootstrap: d.bootstrap,
   address: `bench-thread:${d.dataDir}`,
-  store: { tickIntervalMs: d.tickIntervalMs, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100, ...(process.env.BENCH_SEAL === '0' ? {} : { entryCipher: webCryptoEntryCipher(dataKey) }) },
+  store: { tickIntervalMs: d.tickIntervalMs, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100, ...(process.env.BENCH_SEAL === '0' ? {} : { entryCipher: nodeEntryCipher(dataKey) }) },
   transportFactory: (storeId, identity) => new BroadcastChannelTransport({ localStoreId: storeId, keys, ...identity }),
 });
 parentPort!.on('message', (m: unknown) => {
