@@ -1,5 +1,5 @@
 /** Helpers the store's multi-store tests share: waiting on real timers, a stub PD, finding a region's leader. */
-import type { OperatorStep, PdApplyResult, RegionHeartbeat } from '@peerkv/pd';
+import type { OperatorStep, PdApplyResult, Region, RegionHeartbeat } from '@peerkv/pd';
 import type { PdClient, RegionHeartbeatResponse, Result, Store } from '../src/index.ts';
 
 export function sleep(ms: number): Promise<void> {
@@ -53,4 +53,19 @@ export async function leaderOf(stores: () => Iterable<Store>, regionId: number):
     return leader !== undefined;
   });
   return leader!;
+}
+
+/** A whole-keyspace region on stores 1 and 2 (peers 11, 12) with a witness on store 3 (peer 13). */
+export function twoFullOneWitness(regionId: number): Region {
+  return {
+    id: regionId,
+    startKey: new Uint8Array(),
+    endKey: new Uint8Array(),
+    epoch: { confVer: 1, version: 1 },
+    peers: [
+      { id: 11, storeId: 1, role: 'voter' },
+      { id: 12, storeId: 2, role: 'voter' },
+      { id: 13, storeId: 3, role: 'voter', witness: true },
+    ],
+  };
 }

@@ -10,7 +10,7 @@ import type { Region } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
 import { deriveMemberKeys } from '@peerkv/transport';
 import { LocalRouter, STORE_CFS, SealedEntryError, Store, StoreConfigError, isSealed, openPayload, sealPayload, webCryptoEntryCipher, type EntryCipher } from '../src/index.ts';
-import { until } from './helpers.ts';
+import { twoFullOneWitness, until } from './helpers.ts';
 
 const enc = new TextEncoder();
 const SECRET = 'pk1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
@@ -24,17 +24,7 @@ async function cipherOf(secret: string): Promise<EntryCipher> {
   return webCryptoEntryCipher((await deriveMemberKeys('sealing', secret, 1)).dataKey);
 }
 
-const region: Region = {
-  id: REGION,
-  startKey: new Uint8Array(),
-  endKey: new Uint8Array(),
-  epoch: { confVer: 1, version: 1 },
-  peers: [
-    { id: 11, storeId: 1, role: 'voter' },
-    { id: 12, storeId: 2, role: 'voter' },
-    { id: 13, storeId: 3, role: 'voter', witness: true },
-  ],
-};
+const region: Region = twoFullOneWitness(REGION);
 
 /** Opens store `id` on its engine (a new one the first time); `cipher` undefined: no data key. */
 async function openStore(id: number, cipher: EntryCipher | undefined): Promise<Store> {

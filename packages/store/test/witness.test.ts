@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Region } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
 import { DATA_CFS_DEFAULT, LocalRouter, STORE_CFS, Store } from '../src/index.ts';
-import { sleep, until } from './helpers.ts';
+import { sleep, twoFullOneWitness, until } from './helpers.ts';
 
 const enc = new TextEncoder();
 const router = new LocalRouter();
@@ -36,17 +36,7 @@ async function startCluster(o: { lagMax?: number } = {}): Promise<Region> {
     stores.set(id, s);
     engines.set(id, engine);
   }
-  const region: Region = {
-    id: REGION,
-    startKey: new Uint8Array(),
-    endKey: new Uint8Array(),
-    epoch: { confVer: 1, version: 1 },
-    peers: [
-      { id: 11, storeId: 1, role: 'voter' },
-      { id: 12, storeId: 2, role: 'voter' },
-      { id: 13, storeId: 3, role: 'voter', witness: true },
-    ],
-  };
+  const region: Region = twoFullOneWitness(REGION);
   for (const s of stores.values()) await s.createRegion(region);
   stores.get(1)!.campaign(REGION);
   await until('store 1 leads', () => roleOn(1) === 'leader');
