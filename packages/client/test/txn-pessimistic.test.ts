@@ -109,6 +109,60 @@ describe('pessimistic transactions', () => {
     expect([await read(a, 'p'), await read(a, 'q')]).toEqual(['1', '1']);
   });
 
+  it('a deadlock victim re-runs only once its pessimistic locks are rolled back, so the transaction it blocked takes them first and the cycle does not close again', async () => {
+    const { c, kv } = await start();
+    // Every store's txnPessimisticRollback answers 300 ms late: a re-run that does not wait for
+    // it starts while the victim's locks are still held.
+    const rollbacksDone: number[] = [];
+    const stores = {
+      store(id: number) {
+        const svc = c.store(id);
+        if (svc === undefined) return undefined;
+        return new Proxy(svc, {
+          get(target, prop) {
+            if (prop !== 'handle') {
+              const v = Reflect.get(target, prop, target) as unknown;
+              return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+            }
+            return async (q: Parameters<typeof target.handle>[0], o?: Parameters<typeof target.handle>[1]) => {
+              if (q.type !== 'txnPessimisticRollback') return target.handle(q, o);
+              await sleep(300);
+              const r = await target.handle(q, o);
+              rollbacksDone.push(Date.now());
+              return r;
+            };
+          },
+        });
+      },
+    };
+    const [a, b] = [new PeerKV({ pd: c, stores, dataModel: 'mvcc' }), new PeerKV({ pd: c, stores, dataModel: 'mvcc' })];
+    const bothLocked = barrier(2);
+    const reRunsAt: number[] = [];
+    const cross = (x: PeerKV, first: string, second: string) => {
+      let runs = 0;
+      return x.transactionWithInfo(
+        async (tx) => {
+          if (++runs > 1) reRunsAt.push(Date.now());
+          await tx.getForUpdate(k(first));
+          if (runs === 1) await bothLocked();
+          const n = Number(t(await tx.getForUpdate(k(second))) ?? '0');
+          tx.put(k(first), k(String(n + 1)));
+        },
+        { pessimistic: true, waitTimeoutMs: 20_000 },
+      );
+    };
+    try {
+      const [x, y] = await Promise.all([cross(a, 'p', 'q'), cross(b, 'q', 'p')]);
+      // One deadlock, one re-run: the re-run waited behind the winner instead of racing it.
+      expect([x.info.attempts, y.info.attempts].sort()).toEqual([1, 2]);
+      expect(reRunsAt).toHaveLength(1);
+      expect(rollbacksDone.length).toBeGreaterThanOrEqual(1);
+      expect(reRunsAt[0]).toBeGreaterThanOrEqual(rollbacksDone[0]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('counter increments with getForUpdate wait instead of conflicting: every one commits on its first run', async () => {
     const { kv } = await start();
     const xs = [kv(), kv(), kv()];

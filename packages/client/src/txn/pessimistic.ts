@@ -17,7 +17,10 @@
  *   at a newer `forUpdateTs` (at most `LOCK_CONFLICT_RETRIES_MAX` times): only the lock is
  *   retried, not `fn`; what `fn` reads under the lock is current.
  * - **Deadlock** (the store's detector found the wait closing a cycle): `PeerKVError('Deadlock')`;
- *   the transaction's locks are rolled back and `runTransaction` re-runs `fn` with a new start ts.
+ *   the transaction's locks are rolled back and `runTransaction` re-runs `fn` with a new start ts
+ *   once the rollback is done (client-go's `lockKeys`): the transaction it blocked is woken by
+ *   that release and takes the lock first, so the re-run waits behind it instead of racing it
+ *   for the lock and closing the same cycle again.
  * - **Commit**: every written or locked key becomes a `pessimistic` mutation (a locked key never
  *   written is a `lock` mutation), the primary first, prewritten with the largest `forUpdateTs`
  *   (which converts the pessimistic locks) and committed by 2PC (1PC and async commit are not
@@ -130,14 +133,18 @@ export class PessimisticLocks {
     return { mutations, forUpdateTs: this.forUpdateTs };
   }
 
-  /** Drops every pessimistic lock taken (in the background; prewritten ones stay for the committer's rollback). */
-  rollback(): void {
+  /**
+   * Drops every pessimistic lock taken (prewritten ones stay for the committer's rollback). It
+   * runs in the background: the promise settles (never rejects) once every region answered or
+   * gave up, for a caller that must not run again before (a deadlock's victim).
+   */
+  rollback(): Promise<void> {
     this.stop();
     const keys = [...this.locked.values()];
-    if (keys.length === 0) return;
+    if (keys.length === 0) return Promise.resolve();
     const { startTs } = this.o;
     const forUpdateTs = this.forUpdateTs;
-    void (async () => {
+    return (async () => {
       try {
         for (const g of await groupByRegion(this.routing, keys.map((key) => ({ key })))) {
           const groupKeys = g.items.map((x) => x.key);

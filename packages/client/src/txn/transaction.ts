@@ -338,9 +338,11 @@ export async function runTransaction<T>(
       const committed = await backend.commit(startTs, mutations, { lockTtlMs, beganAtMs, ...how, ...(o.signal ? { signal: o.signal } : {}) });
       return { value, info: { startTs, commitTs: committed.commitTs, attempts: attempt, onePc: committed.onePc } };
     } catch (e) {
-      locks?.rollback();
+      const rolledBack = locks?.rollback();
       // A conflict met while `fn` ran (a pessimistic lock's `Deadlock`) re-runs it too.
       if (!isRetryable(e) || attempt > retriesMax) throw e;
+      // A deadlock's victim re-runs after its locks are released (pessimistic.ts).
+      if (rolledBack !== undefined && (e as { kind?: unknown }).kind === 'Deadlock') await rolledBack;
       await sleepFor(backend.clock, backoffDelayMs(backend.backoff, attempt, backend.random), o.signal);
     } finally {
       locks?.stop();
