@@ -1,5 +1,6 @@
 /**
- * Cluster-mode mutation tests: each deliberate store bug (`StoreTestMutations`) and the
+ * Cluster-mode mutation tests: each deliberate store bug (`StoreTestMutations`), each bug of the
+ * browser runtime's serving path the simulated tabs go through (`TabServeTestMutations`) and the
  * lying-disk harness mutation must be caught within a bounded number of seeds of the default
  * run (`npm run sim -- --cluster --mutation M` finds the same seed), and the seed that caught
  * it must pass without the mutation, so the violation is the bug's doing.
@@ -28,6 +29,7 @@ const CASES: readonly MutationCase[] = [
   { name: 'snapshotWithoutDedup', seedsMax: 4, caughtBy: ['divergence', 'linearizability'], note: 'a replica built from a snapshot lacks the dedup records; 60 of 60' },
   { name: 'ackBeforePersist', seedsMax: 40, caughtBy: ['storeError', 'linearizability', 'divergence', 'liveness'], note: 'a crash loses an acknowledged append (a follower asked to commit past its log); 9 then 7 of 60, first at 6' },
   { name: 'workSetMissesStep', seedsMax: 2, caughtBy: ['storeError'], note: "a stepped message leaves its replica out of the round's work set; the store's verifyWorkSet check stops the store at the next round; seeds 1, 2 and 3 of 3" },
+  { name: 'stampDropped', seedsMax: 12, caughtBy: ['linearizability'], note: "the browser runtime's serveClient drops a tab's stamp: a resend through another host applies the put again; 8 of 20 (5, 6, 7, 9, 10, 18, 19, 20), first at 5" },
   { name: 'unsyncedDisk', seedsMax: 6, caughtBy: ['storeError', 'linearizability', 'liveness', 'divergence', 'regionCoverage'], note: 'power cuts lose acknowledged Raft writes; 9 of 10' },
 ];
 

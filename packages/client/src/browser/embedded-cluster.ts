@@ -15,7 +15,7 @@ import type { ReplicaRead } from '../txn/routing.ts';
 import { lateGcLockResolver } from '../remote/store-client.ts';
 import { PdEmbeddedBackend, RawEmbeddedBackend, type EmbeddedBackend } from './embedded-backend.ts';
 import { BrowserKvError, snapshotProgress, type ClusterStatus, type HookRequest, type TabRequest, type Reply, type StoreView } from './protocol.ts';
-import { RequestLedger, serveClient, serveWatch } from './serve-request.ts';
+import { RequestLedger, serveTab, type TabServing } from './serve-request.ts';
 import { TabWriter } from './tab-writes.ts';
 
 /** Stores of the default embedded cluster (three, so replication and failover are real). */
@@ -121,15 +121,11 @@ export class EmbeddedCluster {
 
   /** Serves one request; never throws (failures are `Reply` values). */
   call(req: TabRequest): Promise<Reply> {
-    return this.ledger.reply(req, (r) => this.serve(r));
+    return this.ledger.reply(req, (r) => serveTab(this.serving, r));
   }
 
-  private async serve(req: TabRequest): Promise<unknown> {
-    if (req.kind === 'hook') return this.hook(req.request);
-    if (req.kind === 'kv') return serveClient(this.kv, this.tabWriter, req.request);
-    if (req.request.type === 'status') return this.status();
-    return serveWatch(this.kv, req.request);
-  }
+  /** This runtime's client, status and hooks, as `serveTab` asks for them. */
+  private readonly serving: TabServing = { withClient: (serve) => serve(this.kv, this.tabWriter), status: () => this.status(), hook: (req) => this.hook(req) };
 
   private async hook(req: HookRequest): Promise<unknown> {
     switch (req.type) {

@@ -38,7 +38,7 @@ import type { RemoteStoreResolver } from '../remote/remote-store-resolver.ts';
 import { lateGcLockResolver, storeClient } from '../remote/store-client.ts';
 import { splitRegionAt } from '../remote/split-region.ts';
 import { BrowserKvError, TXN_LOCKS_COUNTED_MAX, snapshotProgress, type ClusterStatus, type HookRequest, type TabRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
-import { RequestLedger, serveClient, serveWatch } from './serve-request.ts';
+import { RequestLedger, serveTab, type TabServing } from './serve-request.ts';
 import { TabWriter } from './tab-writes.ts';
 import { bootstrapProbeMsFor } from './bootstrap-probe.ts';
 import { offlineQueueDatabaseName } from './offline-queue-idb.ts';
@@ -380,16 +380,11 @@ export class NetHost {
 
   /** Serves one request; never throws (failures are `Reply` values). */
   call(req: TabRequest): Promise<Reply> {
-    return this.ledger.reply(req, (r) => this.serve(r));
+    return this.ledger.reply(req, (r) => serveTab(this.serving, r));
   }
 
-  private async serve(req: TabRequest): Promise<unknown> {
-    if (req.kind === 'hook') return this.hook(req.request);
-    if (req.kind === 'kv') return this.withClient((kv, writer) => serveClient(kv, writer, req.request));
-    const q = req.request;
-    if (q.type === 'status') return this.status();
-    return this.withClient((kv) => serveWatch(kv, q));
-  }
+  /** This runtime's client, status and hooks, as `serveTab` asks for them. */
+  private readonly serving: TabServing = { withClient: (serve) => this.withClient(serve), status: () => this.status(), hook: (req) => this.hook(req) };
 
   /** Runs `serve` with the running store's client; a failure for want of a quorum says so (`NoQuorum`). */
   private async withClient(serve: (kv: PeerKV, writer: TabWriter) => Promise<unknown>): Promise<unknown> {

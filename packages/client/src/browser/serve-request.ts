@@ -1,6 +1,7 @@
 /**
- * Serving one `TabRequest` on a host: the part both runtimes share (`NetHost`, `EmbeddedCluster`).
- * `serveClient` runs a client request (table `kv`) through a `PeerKV` client, one handler per
+ * Serving one `TabRequest` on a host: the part both runtimes share (`NetHost`, `EmbeddedCluster`)
+ * and the simulator's tabs drive (`packages/sim` `cluster/tabs.ts`). `serveTab` routes a
+ * checked request to its table: `serveClient` runs a client request (table `kv`) through a `PeerKV` client, one handler per
  * type (`CLIENT_HANDLERS`; a stamped write through the `TabWriter`, so it applies at most once
  * across hosts); `serveWatch` runs the watch requests of table `tab` (`WATCH_HANDLERS`; the
  * runtime answers `status` itself, and its hooks). `RequestLedger` checks what a tab sent
@@ -12,15 +13,52 @@ import type { KvPair } from '../services.ts';
 import type { Snapshot } from '../txn/transaction.ts';
 import { LOCK_TTL_MS_DEFAULT } from '../txn/committer.ts';
 import { compareKeys } from '@peerkv/pd';
-import { BrowserKvError, CHANGE_TYPES, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireError, type ClientRequest, type ClientRequestOf, type ClientRequestType, type ClientResponseOf, type TabOnlyRequest, type TabOnlyResponseOf, type TabRequest, type Reply } from './protocol.ts';
+import { BrowserKvError, CHANGE_TYPES, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireError, type ClientRequest, type ClientRequestOf, type ClientRequestType, type ClientResponseOf, type HookRequest, type TabOnlyRequest, type TabOnlyResponseOf, type TabRequest, type Reply } from './protocol.ts';
 import { checkTabRequest } from './request-check.ts';
 import type { TabWriter } from './tab-writes.ts';
 import { writeOps } from './write-ops.ts';
 import { hostWatchesOf } from './host-watches.ts';
 
+/**
+ * Deliberate bugs of the serving path, for the simulator's mutation tests (`packages/sim`
+ * `cluster-mutations.test.ts`), which show the simulated tabs' checks catch each. Never set
+ * outside them.
+ */
+export interface TabServeTestMutations {
+  /**
+   * A stamped single-key write is served as an unstamped one (its stamp dropped on the way to
+   * the client), so a resend of it through another host applies it a second time.
+   */
+  stampDropped?: boolean;
+}
+
+/** What a runtime gives `serveTab`: its client, its status and its hooks. */
+export interface TabServing {
+  /**
+   * Runs `serve` with the host's client and its writer of stamped writes (throws `Unavailable`
+   * while the runtime has none; may turn a failure into a more telling one, as `NoQuorum`).
+   */
+  withClient(serve: (kv: PeerKV, writer: TabWriter) => Promise<unknown>): Promise<unknown>;
+  /** The cluster as the host sees it (table `tab`, `status`). */
+  status(): Promise<unknown> | unknown;
+  /** Runs a test hook (the ledger has refused it already unless hooks are on). */
+  hook(req: HookRequest): Promise<unknown>;
+  /** Deliberate serving bugs (simulator mutation tests only). */
+  readonly unsafeTestMutations?: TabServeTestMutations;
+}
+
+/** Serves a checked `TabRequest` on `host`: each table to its handlers. */
+export async function serveTab(host: TabServing, req: TabRequest): Promise<unknown> {
+  if (req.kind === 'hook') return host.hook(req.request);
+  if (req.kind === 'kv') return host.withClient((kv, writer) => serveClient(kv, writer, req.request, host.unsafeTestMutations));
+  const q = req.request;
+  if (q.type === 'status') return host.status();
+  return host.withClient((kv) => serveWatch(kv, q));
+}
+
 /** Serves a client request with `kv` (and `writer` for stamped writes). */
-export async function serveClient(kv: PeerKV, writer: TabWriter, req: ClientRequest): Promise<unknown> {
-  if (isWrite(req) && req.stamp) {
+export async function serveClient(kv: PeerKV, writer: TabWriter, req: ClientRequest, mutations: TabServeTestMutations = {}): Promise<unknown> {
+  if (isWrite(req) && req.stamp && !(mutations.stampDropped && (req.type === 'put' || req.type === 'delete'))) {
     const { stamp } = req;
     if (typeof stamp.clientId !== 'string' || stamp.clientId === '' || !Number.isSafeInteger(stamp.seq) || stamp.seq < 1) {
       throw new BrowserKvError('InvalidArgument', 'a write stamp needs a clientId and a seq ≥ 1');

@@ -10,6 +10,7 @@
  */
 import { runClusterSeed, type ClusterSeedResult } from './run.ts';
 import type { StoreTestMutations } from '@peerkv/store';
+import type { TabServeTestMutations } from 'peerkv/browser';
 import type { ClusterMutations, ClusterSimOptions } from './options.ts';
 
 /** Parsed cluster-mode arguments. */
@@ -33,8 +34,10 @@ export interface ClusterCliArgs {
 export const HARNESS_MUTATIONS = ['staleReads', 'diskWriteFailure', 'unsyncedDisk'] as const;
 /** Deliberate bugs in the store (`StoreTestMutations`), one name each. */
 export const STORE_MUTATIONS = ['dedupOff', 'splitDedupAfterBatch', 'ackBeforePersist', 'readIndexWithoutTermCommit', 'snapshotWithoutDedup', 'restartedReadContext', 'witnessLeads', 'workSetMissesStep'] as const satisfies readonly (keyof StoreTestMutations)[];
+/** Deliberate bugs in the browser runtime's serving path (`TabServeTestMutations`), one name each. */
+export const TAB_SERVE_MUTATIONS = ['stampDropped'] as const satisfies readonly (keyof TabServeTestMutations)[];
 /** The deliberate bugs cluster mode can turn on. */
-export const CLUSTER_MUTATIONS = [...HARNESS_MUTATIONS, ...STORE_MUTATIONS] as const;
+export const CLUSTER_MUTATIONS = [...HARNESS_MUTATIONS, ...STORE_MUTATIONS, ...TAB_SERVE_MUTATIONS] as const;
 /** One of `CLUSTER_MUTATIONS`. */
 export type ClusterMutationName = (typeof CLUSTER_MUTATIONS)[number];
 
@@ -43,6 +46,8 @@ export function mutationOptions(name: ClusterMutationName | undefined): ClusterM
   if (name === undefined) return {};
   const store = STORE_MUTATIONS.find((m) => m === name);
   if (store !== undefined) return { store: { [store]: true } };
+  const tabServe = TAB_SERVE_MUTATIONS.find((m) => m === name);
+  if (tabServe !== undefined) return { tabServe: { [tabServe]: true } };
   return { [name]: true };
 }
 

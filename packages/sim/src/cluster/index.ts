@@ -4,7 +4,7 @@
  * (per-key linearizability, region coverage, replica convergence, stopped stores).
  */
 export { runClusterSeed, historyHash, type ClusterSeedResult } from './run.ts';
-export { runClusterCli, parseClusterArgs, ClusterCliError, CLUSTER_USAGE, CLUSTER_SEEDS_MAX, CLUSTER_MUTATIONS, HARNESS_MUTATIONS, STORE_MUTATIONS, mutationOptions, type ClusterCliArgs, type ClusterMutationName } from './cli-cluster.ts';
+export { runClusterCli, parseClusterArgs, ClusterCliError, CLUSTER_USAGE, CLUSTER_SEEDS_MAX, CLUSTER_MUTATIONS, HARNESS_MUTATIONS, STORE_MUTATIONS, TAB_SERVE_MUTATIONS, mutationOptions, type ClusterCliArgs, type ClusterMutationName } from './cli-cluster.ts';
 export { defaultClusterOptions, type ClusterSimOptions, type ClusterMutations } from './options.ts';
 export { VirtualScheduler, VirtualTimeoutError, VIRTUAL_EPOCH_MS } from './virtual-scheduler.ts';
 export { VirtualPdClient } from './virtual-pd-client.ts';

@@ -1,4 +1,5 @@
 import type { StoreTestMutations } from '@peerkv/store';
+import type { TabServeTestMutations } from 'peerkv/browser';
 import { CHECK_BUDGET_STEPS_DEFAULT } from '../linearizability.ts';
 
 /**
@@ -20,6 +21,8 @@ export interface ClusterMutations {
   unsyncedDisk?: boolean;
   /** Deliberate store bugs (`StoreOptions.unsafeTestMutations`), passed to every store. */
   store?: StoreTestMutations;
+  /** Deliberate bugs of the browser runtime's serving path, passed to every simulated host tab (`tabs.ts`). */
+  tabServe?: TabServeTestMutations;
 }
 
 /** Everything one seed's run depends on (besides the seed). */

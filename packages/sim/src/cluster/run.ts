@@ -15,8 +15,8 @@ import { nemesisLoop, type NemesisStats } from './nemesis.ts';
 import { defaultClusterOptions, type ClusterSimOptions } from './options.ts';
 import { DigestChecker, sampleDigests } from './digests.ts';
 import { checkStaleReads } from './stale-reads.ts';
-import { makeTabs } from './tabs.ts';
-import { clientLoops, emptyWorkloadStats, finalReads, makeClient, type Workload, type WorkloadStats } from './workload.ts';
+import { makeTabHosts, makeTabs } from './tabs.ts';
+import { clientLoops, emptyWorkloadStats, finalReads, makeClient, simClientOptions, type Workload, type WorkloadStats } from './workload.ts';
 
 /** What one seed did and found. */
 export interface ClusterSeedResult {
@@ -147,7 +147,8 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     const readConsistency = o.mutations.staleReads ? 'stale' : 'linearizable';
     // Each client sits next to one device's store (where its follower and stale reads go).
     const clients = Array.from({ length: o.clients }, (_, i) => makeClient(env, i, readConsistency, env.devices[i % env.devices.length].storeId));
-    const w: Workload = { env, history, clients, tabs: makeTabs(seed), stats: workload, readConsistency };
+    const tabHosts = makeTabHosts(env, clients, (i) => simClientOptions(env, i, 29, 'w'), o.mutations.tabServe);
+    const w: Workload = { env, history, clients, tabs: makeTabs(seed), tabHosts, stats: workload, readConsistency };
     const until = env.sched.now() + o.workloadMs;
     const loops = clientLoops(w, rng.fork(), until);
     // A wipe waits until PD's view and every replica agree (`replicaViewProblem`), not PD's alone.

@@ -8,8 +8,8 @@
  *   recorded as one write per key, each with the call's interval;
  * - forward and reverse scans in small pages (some with a `limit`, some as follower reads):
  *   one read per key the scan covered (each key was read at some instant inside the scan);
- * - stamped puts of simulated browser tabs (`tabs.ts`), resent through another client
- *   after a timeout.
+ * - stamped puts of simulated browser tabs (`tabs.ts`), served by a client as a host tab
+ *   serves them (the browser runtime's `serveTab`), resent through another after a timeout.
  * Outcomes: a write that throws (`Undetermined`, a spent retry budget, anything) is
  * `unknown` (it may still apply); a read that throws is `fail`.
  */
@@ -20,7 +20,7 @@ import type { History, OpVia } from '../history.ts';
 import { intBetween, pick, shuffled, weightedPick } from '../rng-utils.ts';
 import type { ClusterEnv } from './cluster-env.ts';
 import { SimStoreResolver } from './client-net.ts';
-import { stampedPut, type Tab } from './tabs.ts';
+import { stampedPut, type SimTabHost, type Tab } from './tabs.ts';
 
 /** The key of index `i` (fixed width, so byte order is index order). */
 export function keyName(i: number): string {
@@ -103,6 +103,8 @@ export interface Workload {
   history: History;
   clients: PeerKV[];
   tabs: Tab[];
+  /** The host tabs the tabs' writes go through, one per client (`tabs.ts`). */
+  tabHosts: SimTabHost[];
   stats: WorkloadStats;
   /** `consistency` of plain gets and scans (`stale` under the harness mutation `staleReads`). */
   readConsistency: ReadConsistency;
