@@ -7,6 +7,7 @@ export * from './embedded-cluster.ts';
 export * from './embedded-backend.ts';
 export * from './tab-channel.ts';
 export * from './tab-writes.ts';
+export * from './open-options.ts';
 export * from './open-browser.ts';
 export * from './host-worker.ts';
 export * from './slots.ts';
