@@ -23,6 +23,7 @@ import { RegionPeer } from './peer.ts';
 import { DataRegionMachine, PdRegionMachine, WitnessRegionMachine } from './region-machine.ts';
 import { TrackedRawNode } from './tracked-raw-node.ts';
 import { WriteTrace } from './write-trace.ts';
+import { WriteTsIndex } from './txn/write-ts-index.ts';
 import { monotonicClock } from '@peerkv/transport';
 
 /** The store's settings with every default filled in. */
@@ -114,7 +115,9 @@ export class StoreContext {
   constructor(o: StoreOptions) {
     this.storeId = o.storeId;
     this.clusterId = o.clusterId;
-    this.engine = o.engine;
+    this.dataModel = o.dataModel ?? DATA_MODEL_DEFAULT;
+    // Every write of an mvcc store's engine passes its index of the newest commit per key.
+    this.engine = this.dataModel === 'mvcc' ? new WriteTsIndex().track(o.engine) : o.engine;
     this.transport = o.transport;
     this.timers = o.timers ?? REAL_TIMERS;
     this.rng = new SeededRng(o.seed ?? o.storeId);
@@ -154,11 +157,10 @@ export class StoreContext {
     this.payloads = new OpenedPayloads(o.entryCipher);
     this.labels = this.witness ? { ...o.labels, [WITNESS_LABEL]: 'true' } : (o.labels ?? {});
     this.dataCfs = o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
-    this.dataModel = o.dataModel ?? DATA_MODEL_DEFAULT;
     this.snapshotLimits = o.snapshotTransfer ?? {};
     this.applyObservers = [...(o.applyObservers ?? [])];
     this.logs = new RaftLogStore({
-      engine: o.engine,
+      engine: this.engine,
       cf: RAFT_CF,
       onEntriesFetched: (regionId) => {
         this.wake(regionId);

@@ -36,9 +36,27 @@ export interface CfReader {
   scan(cf: string, options: CfScanOptions): AsyncIterable<CfPair>;
 }
 
+/**
+ * A ts at or above the commit ts of every record in `write` whose key starts with
+ * `encodedKey` (`encodeKey` of a user key), or `undefined` when unknown (`ReadView.writeTsBound`).
+ */
+export type WriteTsBound = (encodedKey: Uint8Array) => Timestamp | undefined;
+
 /** The decoded `ReadView` of a `CfReader`. */
 export class MvccReader implements ReadView {
-  constructor(private readonly cfs: CfReader) {}
+  /**
+   * `writeTsBound`: only for a reader whose `cfs` the bound covers (the store's index covers
+   * its live engine, not a snapshot taken before the index knew the engine).
+   */
+  constructor(
+    private readonly cfs: CfReader,
+    private readonly bound?: WriteTsBound,
+  ) {}
+
+  /** See `ReadView.writeTsBound`. */
+  writeTsBound(key: Uint8Array): Timestamp | undefined {
+    return this.bound?.(encodeKey(key));
+  }
 
   /** The lock on `key`, if any. */
   async lock(key: Uint8Array): Promise<Lock | undefined> {

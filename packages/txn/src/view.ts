@@ -31,6 +31,12 @@ export interface ReadView {
   writeKeys(range: UserKeyRange, limit: number): AsyncIterable<Uint8Array>;
   /** The locks in `range`, ascending by key, at most `limit` (for scans and lock resolution). */
   locks(range: UserKeyRange, limit: number): AsyncIterable<{ key: Uint8Array; lock: Lock }>;
+  /**
+   * A ts at or above the commit ts of every write record of `key` in this view, when the view
+   * knows one without reading (the store's index of the newest commit per key); `undefined`
+   * when it does not. A prewrite whose read ts is above it has nothing to check in `write`.
+   */
+  writeTsBound?(key: Uint8Array): Timestamp | undefined;
 }
 
 /** What a key's write records say about the transaction `startTs` (TiKV's `TxnCommitRecord`). */

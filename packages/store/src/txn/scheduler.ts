@@ -20,6 +20,7 @@
  */
 import type { RegionEpoch, RegionError } from '@peerkv/pd';
 import { ProposalDroppedError } from '@peerkv/raft';
+import type { KvEngine } from '@peerkv/storage';
 import { MvccReader, TXN_CFS, TxnAssertionError, type ReadView, type TxnOp } from '@peerkv/txn';
 import { encodeCommand } from '../command.ts';
 import { sealProposal } from '../sealing.ts';
@@ -33,6 +34,7 @@ import { StoreRequestError, type HandleOptions } from '../request-types.ts';
 import { ConcurrencyManager } from './concurrency-manager.ts';
 import { Latches, type LatchGuard } from './latches.ts';
 import { MaxTsSync } from './max-ts-sync.ts';
+import { WriteTsIndexedEngine } from './write-ts-index.ts';
 import type { TxnAnswer, TxnError } from './types.ts';
 
 /** Backoff suggested when a key's latch queue is full, ms. */
@@ -142,7 +144,7 @@ export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>,
     if (refusal !== undefined) return refused([refusal]);
     const readStartMs = env.ctx.traceNow();
     const outcome = latchedReads(spec)
-      ? await runAction(spec, new MvccReader(env.ctx.engine), peer).then((value) => ({ ok: true as const, value }))
+      ? await runAction(spec, latchedReader(env.ctx.engine), peer).then((value) => ({ ok: true as const, value }))
       : await onSnapshot(env.ctx.engine, (snap) => runAction(spec, new MvccReader(snap), peer));
     const readEndMs = env.ctx.traceNow();
     const proposes = outcome.ok && outcome.value.ok && outcome.value.ops.length > 0 && spec.writes;
@@ -178,6 +180,14 @@ export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>,
  */
 function latchedReads(spec: TxnCommandSpec<unknown>): boolean {
   return spec.writes && spec.keys.length > 0;
+}
+
+/**
+ * The view of a latched command: the live engine, with the bound of its index of the newest
+ * commit per key where the store keeps one (`write-ts-index.ts`; it covers the live engine).
+ */
+function latchedReader(engine: KvEngine): MvccReader {
+  return engine instanceof WriteTsIndexedEngine ? new MvccReader(engine, (k) => engine.bound(k)) : new MvccReader(engine);
 }
 
 /**
