@@ -67,7 +67,8 @@ export interface StoreTestMutations {
    * A write command reads the engine without a ReadIndex whenever its peer leads with a commit
    * of its term, though the engine may not yet hold earlier terms' entries (another leader's
    * commits staged in a round in flight): it computes from a state missing them
-   * (`--txn --mutation localReadSkipsCatchUp`: lost updates).
+   * (`--txn --mutation localReadSkipsCatchUp`: lost updates). `txn-local-read.test.ts` catches
+   * it; the simulator does not reach it (FINDINGS T12).
    */
   localReadSkipsCatchUp?: boolean;
   /**

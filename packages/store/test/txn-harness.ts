@@ -5,6 +5,7 @@
  */
 import { expect } from 'vitest';
 import type { PdApplyResult, Region } from '@peerkv/pd';
+import type { RegionMessage } from '@peerkv/transport';
 import { MemoryEngine } from '@peerkv/storage';
 import { composeTs, type Mutation } from '@peerkv/txn';
 import {
@@ -59,7 +60,9 @@ export class QuietPd implements PdClient {
   }
 }
 
-export const router = new LocalRouter();
+/** Loses a send between stores when it answers true (`LocalRouterOptions.drop`); `closeAll` clears it. */
+export const sends: { drop?: (from: number, to: number, messages: readonly RegionMessage[]) => boolean } = {};
+export const router = new LocalRouter({ drop: (from, to, messages) => sends.drop?.(from, to, messages) ?? false });
 export const stores = new Map<number, { store: Store; applied: AppliedCommand[] }>();
 export const pd = new QuietPd();
 export const REGION: Region = { id: 2, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [1, 2, 3].map((s) => ({ id: 10 + s, storeId: s, role: 'voter' as const })) };
@@ -106,6 +109,7 @@ export async function closeAll(): Promise<void> {
     await n.store.close();
   }
   stores.clear();
+  delete sends.drop;
   router.heal();
   pd.tsoNext = ts(1_000_000);
   pd.tsoDown = false;
