@@ -3,7 +3,7 @@
  * added in this page, other browsers'), with up/down, cut links, counters and
  * Stop/Start/Partition; every region (range, epoch, leader, each replica's role, term,
  * commit and applied index); the PD leader and its running operators; members, host tab
- * and the profile's storage. Each handle's `status()` is polled on its own; the views merge.
+ * and the profile's storage; the latency trace of this browser's writes (`trace-view.ts`). Each handle's `status()` is polled on its own; the views merge.
  */
 import type { BrowserStatus, PdView, RegionView, StoreView } from 'peerkv/browser';
 import { PD_REGION_ID } from '@peerkv/store';
@@ -12,6 +12,7 @@ import type { DemoHandle, DemoStores } from './stores.ts';
 import { demoCluster, inviteLink, newPrivateCluster, signalingUrl } from './stores.ts';
 import { StoreCard, type CardContext } from './store-card.ts';
 import { ClusterEvents } from './events.ts';
+import { mountTraceSwitch, renderTrace } from './trace-view.ts';
 
 /** Dashboard refresh period, ms. */
 const STATUS_POLL_MS = 700;
@@ -110,6 +111,7 @@ export function mountDashboard(stores: DemoStores): { note(line: string): void }
     const views = mergeStores(statuses);
     events.observe(main, views);
     renderSummary(main);
+    renderTrace(main);
     const leading = statuses.find((st) => st.localStoreId !== undefined && st.localStoreId === main.pdLeaderStoreId);
     if (leading) events.observeOperators(leading.operators ?? []);
     renderPd(main, leading);
@@ -124,6 +126,7 @@ export function mountDashboard(stores: DemoStores): { note(line: string): void }
   });
   byId('heal').addEventListener('click', () => void act('heal', () => Promise.all(stores.all().map((hd) => hd.kv.heal()))));
   byId('add-store').addEventListener('click', () => void act('add a store', () => stores.add()));
+  mountTraceSwitch((on) => void act(on ? 'start the trace' : 'stop the trace', () => stores.main.kv.trace(on)));
   // Invites: this cluster's link, and a private cluster with a generated secret (issue 13, finding 7).
   byId<HTMLAnchorElement>('invite-link').href = inviteLink(demoCluster());
   byId('private-cluster').addEventListener('click', () => {

@@ -15,6 +15,7 @@ import { PeerKVError } from './errors.ts';
 import { RegionCache } from './region-cache.ts';
 import type { ClusterStatus, KvPair, KvService, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
 import { TsoBatcher } from './tso-batcher.ts';
+import { tracedService, type SpanTrace } from './trace.ts';
 import { LockResolver } from './txn/lock-resolver.ts';
 import { REPLICA_READS, TAB_TXN_REQUEST_TYPES, type RegionRequestOutcome, type ReplicaRead, type TabTxnRequest, type TxnRouting } from './txn/routing.ts';
 import { MvccKv } from './txn/mvcc-kv.ts';
@@ -53,6 +54,8 @@ export interface ClientOptions {
   consistency?: ReadConsistency;
   /** Answers `status()`; a LocalCluster or PdCluster passes itself. */
   statusSource?: StatusSource;
+  /** Record this client's spans there from the start (`setTrace`; default: off). */
+  trace?: SpanTrace;
   /** Pairs per scan request (paging); `SCAN_PAGE_PAIRS` by default. */
   scanPagePairs?: number;
   /** The store next to this client (same Worker or process): follower and stale reads go there when it holds a replica. */
@@ -193,8 +196,11 @@ export class PeerKV {
   private readonly offlineOptions: { store: OfflineQueueStore; decideMs: number; txnsMax: number; bytesMax: number };
   /** The offline queue (created on first use). */
   private offline: OfflineTxns | undefined;
+  /** Where this client's spans go (`trace.ts`); undefined: tracing is off, and no span reads a clock. */
+  private trace: SpanTrace | undefined;
 
   constructor(o: ClientOptions) {
+    this.trace = o.trace;
     this.statusSource = o.statusSource ?? (isStatusSource(o.pd) ? o.pd : undefined);
     this.localStoreId = o.localStoreId;
     this.localRegion = o.localRegion;
@@ -552,7 +558,12 @@ export class PeerKV {
    * knowledge: a store refuses a wrong epoch); `cachedOk` takes it as it is (a read that needs
    * no leader, on its first attempt: it should not wait for PD to read this device's replica).
    */
-  private async route(key: Uint8Array, signal?: AbortSignal, cachedOk = false): Promise<RegionRoute> {
+  private route(key: Uint8Array, signal?: AbortSignal, cachedOk = false): Promise<RegionRoute> {
+    return this.trace === undefined ? this.lookupRoute(key, signal, cachedOk) : this.trace.time('route', () => this.lookupRoute(key, signal, cachedOk));
+  }
+
+  /** `route` untimed. */
+  private async lookupRoute(key: Uint8Array, signal: AbortSignal | undefined, cachedOk: boolean): Promise<RegionRoute> {
     const cached = this.cache.locate(key);
     if (cached && (!cached.stale || cachedOk)) return cached.route;
     let route: RegionRoute | undefined;
@@ -633,7 +644,8 @@ export class PeerKV {
         if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.random), signal))) return { kind: 'aborted', ambiguous, lastError };
         continue;
       }
-      const { target, svc } = picked;
+      const { target } = picked;
+      const svc = this.trace === undefined ? picked.svc : tracedService(picked.svc, this.trace);
       const sentAt = this.clock.now();
       const r = await answerOf(target.storeId, () => fn(route, svc));
       if (r.ok || r.error.kind !== 'Timeout') {
@@ -811,7 +823,16 @@ export class PeerKV {
     const pd = this.pd;
     if (!pd.getTimestamps) throw new PeerKVError('Unavailable', 'this client\'s PD serves no timestamps');
     this.tsoBatcher ??= new TsoBatcher({ getTimestamps: (count, co) => pd.getTimestamps!(count, co) }, { clock: this.clock, random: this.random, backoff: this.backoff });
-    return this.tsoBatcher.getTimestamp(o);
+    const batcher = this.tsoBatcher;
+    return this.trace === undefined ? batcher.getTimestamp(o) : this.trace.time('tso', () => batcher.getTimestamp(o));
+  }
+
+  /**
+   * Starts recording this client's spans into `trace` (`trace.ts`: `tso`, `route`,
+   * `send:<type>`), or stops with none. Off by default: the spans then read no clock.
+   */
+  setTrace(trace: SpanTrace | undefined): void {
+    this.trace = trace;
   }
 
   // ------------------------------------------------------------------ transactions
@@ -1028,8 +1049,9 @@ export class PeerKV {
       },
       askReplica: async (route, replicaRead, fn) => {
         const peer = this.pickReplica(route, replicaRead);
-        const svc = peer ? this.stores.store(peer.storeId) : undefined;
-        if (!peer || !svc) return undefined;
+        const found = peer ? this.stores.store(peer.storeId) : undefined;
+        if (!peer || !found) return undefined;
+        const svc = this.trace === undefined ? found : tracedService(found, this.trace);
         const sentAt = this.clock.now();
         const r = await answerOf(peer.storeId, () => fn(svc));
         if (r.ok || r.error.kind !== 'Timeout') this.noteRtt(peer.storeId, this.clock.now() - sentAt);

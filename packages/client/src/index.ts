@@ -12,3 +12,4 @@ export * from './pd-cluster.ts';
 export * from './invite.ts';
 export * from './txn/index.ts';
 export { generateClusterSecret, isGeneratedSecret } from '@peerkv/transport';
+export * from './trace.ts';

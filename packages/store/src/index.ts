@@ -14,7 +14,7 @@ export { isSnapshotFrameMessage } from './snapshot-frames.ts';
 export * from './store-key.ts';
 export { SEALED_TAG, SEAL_FORMAT_VERSION, SEAL_NONCE_BYTES, SEAL_TAG_BYTES, SealedEntryError, isSealed, openPayload, sealPayload, webCryptoEntryCipher, type EntryCipher, type SealBinding, type SealedEntryErrorKind } from './sealing.ts';
 export * from './runtime-engine.ts';
-export { WRITE_TRACE_SAMPLES_MAX, WRITE_TRACE_SPANS, type WriteTraceSpan, type WriteTraceSummary, type ProposalTrace } from './write-trace.ts';
+export { WRITE_TRACE_SAMPLES_MAX, WRITE_TRACE_SPANS, spanStats, type WriteTraceSpan, type WriteTraceSummary, type ProposalTrace } from './write-trace.ts';
 export * from './local-router.ts';
 export * from './pd-host.ts';
 export * from './pd-client.ts';

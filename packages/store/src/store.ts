@@ -359,6 +359,11 @@ export class Store extends StoreApi {
   status(): StoreStatus {
     return storeStatus(this.ctx);
   }
+
+  /** Forgets the writes `status().writeTrace` summarizes, so the next summary covers only writes from now on. */
+  clearWriteTrace(): void {
+    this.ctx.writeTrace.clear();
+  }
 }
 
 export { rolesOf, ok };

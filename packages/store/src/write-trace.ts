@@ -80,13 +80,29 @@ export class WriteTrace {
     const p99 = {} as Sample;
     const mean = {} as Sample;
     for (const k of keys) {
-      const xs = this.samples.map((s) => s[k]).sort((a, b) => a - b);
-      p50[k] = round3(xs[Math.floor(0.5 * (xs.length - 1))]);
-      p99[k] = round3(xs[Math.floor(0.99 * (xs.length - 1))]);
-      mean[k] = round3(xs.reduce((a, b) => a + b, 0) / xs.length);
+      const s = spanStats(this.samples.map((x) => x[k]));
+      p50[k] = s.p50Ms;
+      p99[k] = s.p99Ms;
+      mean[k] = s.meanMs;
     }
     return { samples: this.samples.length, p50Ms: p50, p99Ms: p99, meanMs: mean };
   }
+
+  /** Forgets the kept writes (a trace started afresh: `Store.clearWriteTrace`). */
+  clear(): void {
+    this.samples.length = 0;
+    this.next = 0;
+  }
+}
+
+/** Percentiles and mean of one span's samples, ms to the microsecond; `samples` must not be empty. */
+export function spanStats(samples: readonly number[]): { p50Ms: number; p99Ms: number; meanMs: number } {
+  const xs = [...samples].sort((a, b) => a - b);
+  return {
+    p50Ms: round3(xs[Math.floor(0.5 * (xs.length - 1))]),
+    p99Ms: round3(xs[Math.floor(0.99 * (xs.length - 1))]),
+    meanMs: round3(xs.reduce((a, b) => a + b, 0) / xs.length),
+  };
 }
 
 function round3(x: number): number {

@@ -5,11 +5,12 @@
  * (the limit row), its signals relayed by `run.ts`.
  */
 import SimplePeer from 'simple-peer/simplepeer.min.js';
-import { openBrowser, type BrowserPeerKV } from 'peerkv/browser';
+import { openBrowser, type BrowserPeerKV, type TraceView } from 'peerkv/browser';
 import type { RoundFigures, SystemId } from './report.ts';
 import { percentile } from './report.ts';
 import { dexieSystem, idbSystem, peerkvFace, peerkvSystem, rxdbSystem, yjsSystem, type Opener } from './systems.ts';
-import { freshRound, runWorkload, type WorkloadConfig } from './workload.ts';
+import { freshRound, runWorkload, tracedWrites, type WorkloadConfig } from './workload.ts';
+import type { TraceRound } from './trace-report.ts';
 
 /** The systems a fresh round can open in this page (the 3-browser row is `net*`). */
 const OPENERS: Record<Exclude<SystemId, 'peerkv-webrtc3'>, Opener> = {
@@ -57,6 +58,14 @@ const bench = {
   /** One round of the workloads on the networked store under key prefix `prefix`. */
   netRound(prefix: string, cfg: WorkloadConfig): Promise<Omit<RoundFigures, 'createMs' | 'reopenMs'>> {
     return runWorkload(peerkvFace(net!.kv, net!.cluster), prefix, cfg);
+  },
+  /** Turns this profile's networked host's latency trace on (afresh) or off; what it recorded (`--trace`). */
+  netTrace(on: boolean): Promise<TraceView> {
+    return net!.kv.trace(on);
+  },
+  /** `writes` sequential writes under `prefix` on the networked store with its trace on (`--trace`; the caller switches the other browsers). */
+  netTracedWrites(prefix: string, writes: number): Promise<TraceRound> {
+    return tracedWrites(peerkvFace(net!.kv, net!.cluster), prefix, writes);
   },
   /** A bare simple-peer data channel (no Transport), `iceServers: []`: host candidates on loopback. */
   startRawPeer(initiator: boolean): void {

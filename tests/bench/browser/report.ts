@@ -3,6 +3,7 @@
  * medians and spreads per system, the summary line, the table and the chart's lines. Pure
  * functions: no I/O, no clock.
  */
+import type { TraceRound } from './trace-report.ts';
 
 /** Which system a row measures. */
 export type SystemId =
@@ -51,6 +52,8 @@ export interface RoundFigures {
   scanPairs: number;
   /** The database closed, then opened again until its first read answered, ms. */
   reopenMs: number;
+  /** `--trace`, PeerKV rows: the traced writes' breakdown (`trace-report.ts`). */
+  trace?: TraceRound;
 }
 
 /** One row: a system and its rounds. */

@@ -20,7 +20,11 @@
  * The page is a production build served by Vite's preview server (`serve.ts`; `--dev`: the
  * dev server, unbundled).
  *
- * Usage: `npm run bench:browser [-- --rounds N --writes N --dev]` (defaults 3 and 300).
+ * `--trace`: after each PeerKV round, `TRACE_WRITES` more sequential writes with the latency
+ * trace on in every browser of the row, and each PeerKV row's per-stage breakdown (p50, p99,
+ * per write; `trace-report.ts`) printed after the table.
+ *
+ * Usage: `npm run bench:browser [-- --rounds N --writes N --dev --trace]` (defaults 3 and 300).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +38,7 @@ import { benchSvg, parseBenchLines } from '../../../scripts/bench-plot.ts';
 import { SYSTEM_LABELS, chartLines, spreadLine, summarize, summaryLine, table, type BenchRun, type LimitRound, type RoundFigures, type SystemId, type SystemRounds } from './report.ts';
 import { servePage } from './serve.ts';
 import type { WorkloadConfig } from './workload.ts';
+import { traceLine, traceTable, type TraceRound } from './trace-report.ts';
 
 /** The rows run in the `main` browser, in order. */
 const FRESH_SYSTEMS: Exclude<SystemId, 'peerkv-webrtc3'>[] = ['idb-strict', 'idb-relaxed', 'dexie', 'dexie-strict', 'rxdb', 'yjs', 'peerkv-one', 'peerkv-embedded3'];
@@ -46,6 +51,8 @@ const ROUND_TIMEOUT_MS = 240_000;
 const FORM_TIMEOUT_MS = 120_000;
 /** The first store's bootstrap probe in the 3-browser cluster, ms (the others join at once). */
 const NET_PROBE_MS = 1500;
+/** `--trace`: traced sequential writes per PeerKV round (at most the trace's `TRACE_SAMPLES_MAX` samples per span). */
+const TRACE_WRITES = 200;
 /** Upper bounds of the command line's sizes. */
 const ROUNDS_MAX = 20;
 const WRITES_MAX = 20_000;
@@ -126,11 +133,24 @@ async function connectRawPeers(a: Page, b: Page): Promise<void> {
   throw new Error('raw simple-peer did not connect in 30 s');
 }
 
+/**
+ * `TRACE_WRITES` writes from the first page with every page's trace on: the others are switched
+ * on first and off last, so their stores' write traces hold exactly these writes.
+ */
+async function netTracedWrites(pages: Page[], prefix: string): Promise<TraceRound> {
+  const [writer, ...others] = pages;
+  await Promise.all(others.map((p) => p.evaluate(() => window.bench.netTrace(true))));
+  const round = await withTimeout(writer.evaluate(([p, n]) => window.bench.netTracedWrites(p, n), [prefix, TRACE_WRITES] as const), ROUND_TIMEOUT_MS, 'traced writes');
+  const views = await Promise.all(others.map((p) => p.evaluate(() => window.bench.netTrace(false))));
+  return { ...round, views: [...round.views, ...views] };
+}
+
 async function main(): Promise<void> {
   reexecInLoopbackNamespace();
   const rounds = argInt('rounds', 3, ROUNDS_MAX);
   const writes = argInt('writes', 300, WRITES_MAX);
-  const cfg: WorkloadConfig = { writes, writers: 16, writesPerWriter: Math.max(1, Math.round((2 * writes) / 16)), reads: writes, batchKeys: Math.max(10, Math.round((10 * writes) / 3 / 10) * 10), peerkvReads: false };
+  const traced = process.argv.includes('--trace');
+  const cfg: WorkloadConfig = { writes, writers: 16, writesPerWriter: Math.max(1, Math.round((2 * writes) / 16)), reads: writes, batchKeys: Math.max(10, Math.round((10 * writes) / 3 / 10) * 10), peerkvReads: false, traceWrites: 0 };
   const dev = process.argv.includes('--dev');
   const served = await servePage(dev);
   const signaling = new SignalingServer();
@@ -172,7 +192,8 @@ async function main(): Promise<void> {
         const page = await openPage(main, url, id);
         try {
           const name = `bb-${id}-${r}-${tag}`;
-          const f = await withTimeout(page.evaluate(([i, n, c]) => window.bench.runFresh(i, n, c), [id, name, { ...cfg, peerkvReads: id.startsWith('peerkv') }] as const), ROUND_TIMEOUT_MS, id);
+          const peerkv = id.startsWith('peerkv');
+          const f = await withTimeout(page.evaluate(([i, n, c]) => window.bench.runFresh(i, n, c), [id, name, { ...cfg, peerkvReads: peerkv, traceWrites: traced && peerkv ? TRACE_WRITES : 0 }] as const), ROUND_TIMEOUT_MS, id);
           row(id).rounds.push(f);
           log(`round ${r} ${id}: ${f.putOpsPerS.toFixed(0)} writes/s, p50 ${f.putP50Ms.toFixed(2)} ms, 16 writers ${f.put16OpsPerS.toFixed(0)}/s, reads ${f.readOpsPerS.toFixed(0)}/s, create ${f.createMs.toFixed(0)} ms, reopen ${f.reopenMs.toFixed(0)} ms`);
         } catch (e) {
@@ -190,7 +211,8 @@ async function main(): Promise<void> {
           const strict = row('idb-strict').rounds[r - 1];
           if (strict) limit.push({ rttP50Ms, idbStrictPutP50Ms: strict.putP50Ms });
           const f = await withTimeout(d0.evaluate(([p, c]) => window.bench.netRound(p, c), [`r${r}/`, { ...cfg, peerkvReads: true }] as const), ROUND_TIMEOUT_MS, 'peerkv-webrtc3');
-          const figures: RoundFigures = { ...f, createMs: cluster.joinMs, reopenMs: NaN };
+          const trace = traced ? await netTracedWrites(cluster.pages, `t${r}/`) : undefined;
+          const figures: RoundFigures = { ...f, createMs: cluster.joinMs, reopenMs: NaN, ...(trace ? { trace } : {}) };
           row('peerkv-webrtc3').rounds.push(figures);
           log(`round ${r} peerkv-webrtc3: ${f.putOpsPerS.toFixed(0)} writes/s, p50 ${f.putP50Ms.toFixed(2)} ms, 16 writers ${f.put16OpsPerS.toFixed(0)}/s, reads ${f.readOpsPerS.toFixed(0)}/s; simple-peer rtt p50 ${rttP50Ms.toFixed(2)} ms`);
         } catch (e) {
@@ -229,6 +251,10 @@ function report(run: BenchRun): void {
   );
   out.push(summaryLine(s));
   out.push(spreadLine(run, s));
+  for (const x of run.systems) {
+    const traces = x.rounds.flatMap((r): TraceRound[] => (r.trace ? [r.trace] : []));
+    if (traces.length > 0) out.push(traceTable(SYSTEM_LABELS[x.id], traces), traceLine(x.id, traces));
+  }
   out.push(...chartLines(run));
   const text = out.join('\n');
   console.log(text);

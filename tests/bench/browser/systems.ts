@@ -12,7 +12,7 @@ import { createRxDatabase, type RxCollection } from 'rxdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
 import * as Y from 'yjs';
 import { IndexeddbPersistence } from 'y-indexeddb';
-import { openBrowser, type BrowserPeerKV, type OpenBrowserOptions } from 'peerkv/browser';
+import { openBrowser, type BrowserPeerKV, type OpenBrowserOptions, type TraceView } from 'peerkv/browser';
 import { lockReleased } from '../../e2e/browser/fixture/lock-released.ts';
 
 /** What the workloads call. */
@@ -24,6 +24,8 @@ export interface KvSystem {
   /** Reads every pair in [start, end); resolves with how many. */
   scan(start: string, end: string): Promise<number>;
   close(): Promise<void>;
+  /** PeerKV only: turns its host's latency trace on (afresh) or off; answers what it recorded (`kv.trace`). */
+  trace?(on: boolean): Promise<TraceView>;
 }
 
 /** Opens (creates, or reopens) the database `name`. */
@@ -154,6 +156,7 @@ export function peerkvFace(kv: BrowserPeerKV, cluster: string, storeName = 'stor
     get: async (k, consistency) => (await kv.get(enc.encode(k), consistency ? { consistency } : {}))?.length ?? 0,
     batchPut: (pairs) => kv.batchPut(pairs.map(([k, v]) => ({ key: enc.encode(k), value: v }))),
     scan: async (s, e) => (await kv.scan({ start: enc.encode(s), end: enc.encode(e) })).length,
+    trace: (on) => kv.trace(on),
     async close() {
       kv.close();
       await lockReleased(`peerkv:${cluster}:${storeName}:host`, CLOSE_RELEASE_MS_MAX);

@@ -7,6 +7,7 @@
 import type { RoundFigures } from './report.ts';
 import { percentile } from './report.ts';
 import type { KvSystem } from './systems.ts';
+import type { TraceRound } from './trace-report.ts';
 
 /** Bytes of every value. */
 export const VALUE_BYTES = 100;
@@ -24,6 +25,8 @@ export interface WorkloadConfig {
   batchKeys: number;
   /** PeerKV: also read `follower` and `stale` (the same count each). */
   peerkvReads: boolean;
+  /** `--trace`: sequential writes made with the latency trace on after the workloads, on a system that has one (0: none). */
+  traceWrites: number;
 }
 
 /** A distinct 100-byte value for `i`. */
@@ -121,6 +124,7 @@ export async function freshRound(open: (name: string) => Promise<KvSystem>, name
   await sys.get('absent');
   const createMs = performance.now() - t0;
   const figures = await runWorkload(sys, 'k/', cfg);
+  const trace = cfg.traceWrites > 0 && sys.trace ? await tracedWrites(sys, 't/', cfg.traceWrites) : undefined;
   await sys.close();
   const t1 = performance.now();
   const again = await open(name);
@@ -128,5 +132,24 @@ export async function freshRound(open: (name: string) => Promise<KvSystem>, name
   const reopenMs = performance.now() - t1;
   await again.close();
   if (n !== VALUE_BYTES) throw new Error(`reopened ${name}: first write reads ${n} bytes`);
-  return { createMs, reopenMs, ...figures };
+  return { createMs, reopenMs, ...figures, ...(trace ? { trace } : {}) };
+}
+
+/**
+ * `writes` sequential awaited writes under `prefix` with `sys`'s latency trace on (turned on
+ * afresh before, off after): the page's own latencies and what the host recorded. The other
+ * browsers of a cluster are switched by the caller around it (`run.ts`).
+ */
+export async function tracedWrites(sys: KvSystem, prefix: string, writes: number): Promise<TraceRound> {
+  if (!sys.trace) throw new Error('this system has no latency trace');
+  await sys.trace(true);
+  const lat: number[] = [];
+  for (let i = 0; i < writes; i++) {
+    const t = performance.now();
+    await sys.put(`${prefix}${pad(i)}`, valueOf(i));
+    lat.push(performance.now() - t);
+  }
+  const view = await sys.trace(false);
+  const meanMs = lat.reduce((a, b) => a + b, 0) / lat.length;
+  return { writes, tab: { samples: writes, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), meanMs }, views: [view] };
 }

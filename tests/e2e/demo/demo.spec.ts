@@ -194,6 +194,19 @@ test('two browsers form one cluster: the list syncs, the dashboard shows both st
   await expect(b2.locator('#items li .text')).toHaveText(['oat milk', 'sourdough bread', 'apples', 'coffee'], { timeout: STEP_MS });
   phase('a second tab of B attached to its host tab');
 
+  // The latency trace: started on A's dashboard, an item A adds shows its spans: A's host
+  // serving the commit, its client's timestamp and sends to a store, and the store's own spans.
+  await a.click('#trace-toggle');
+  await expect(a.locator('#trace-toggle')).toHaveText('Stop trace', { timeout: STEP_MS });
+  await addItem(a, 'lemons');
+  await expect(a.locator('#trace tbody tr[data-stage^="host:commit"]').first()).toBeVisible({ timeout: STEP_MS });
+  await expect(a.locator('#trace tbody tr[data-stage^="send:txn"]').first()).toBeVisible({ timeout: STEP_MS });
+  await expect(a.locator('#trace tbody tr[data-stage="tso"]')).toBeVisible({ timeout: STEP_MS });
+  await a.click('#trace-toggle');
+  await expect(a.locator('#trace-toggle')).toHaveText('Start trace', { timeout: STEP_MS });
+  await expect(a.locator('#trace tbody tr[data-stage="tso"]')).toHaveCount(0, { timeout: STEP_MS });
+  phase('the latency trace showed an add, span by span');
+
   await a.screenshot({ path: join(ARTIFACTS, 'demo-browser-a.png'), fullPage: true });
   await b.screenshot({ path: join(ARTIFACTS, 'demo-browser-b.png'), fullPage: true });
   await b2.screenshot({ path: join(ARTIFACTS, 'demo-browser-b-second-tab.png'), fullPage: true });

@@ -9,13 +9,14 @@
  */
 import type { ScheduleConfig } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
-import type { StoreOptions } from '@peerkv/store';
+import type { Store, StoreOptions, StoreStatus } from '@peerkv/store';
 import { PeerKV } from '../client.ts';
 import type { ReplicaRead } from '../txn/routing.ts';
 import { lateGcLockResolver } from '../remote/store-client.ts';
 import { PdEmbeddedBackend, RawEmbeddedBackend, type EmbeddedBackend } from './embedded-backend.ts';
 import { BrowserKvError, snapshotProgress, type ClusterStatus, type HookRequest, type TabRequest, type Reply, type StoreView } from './protocol.ts';
 import { RequestLedger, serveTab, type TabServing } from './serve-request.ts';
+import { HostTrace } from './host-trace.ts';
 import { TabWriter } from './tab-writes.ts';
 
 /** Stores of the default embedded cluster (three, so replication and failover are real). */
@@ -76,6 +77,8 @@ export class EmbeddedCluster {
   private readonly tabWriter: TabWriter;
   private readonly partitioned = new Set<number>();
   private readonly ledger: RequestLedger;
+  /** The latency trace's switch (`host-trace.ts`). */
+  private readonly hostTrace = new HostTrace();
   private opened: ClusterStatus['opened'] = 'reopened';
   private openMs = 0;
 
@@ -121,11 +124,16 @@ export class EmbeddedCluster {
 
   /** Serves one request; never throws (failures are `Reply` values). */
   call(req: TabRequest): Promise<Reply> {
-    return this.ledger.reply(req, (r) => serveTab(this.serving, r));
+    return this.ledger.reply(req, (r) => this.hostTrace.serve(r, (x) => serveTab(this.serving, x)));
   }
 
-  /** This runtime's client, status and hooks, as `serveTab` asks for them. */
-  private readonly serving: TabServing = { withClient: (serve) => serve(this.kv, this.tabWriter), status: () => this.status(), hook: (req) => this.hook(req) };
+  /** This runtime's client, status, trace and hooks, as `serveTab` asks for them. */
+  private readonly serving: TabServing = {
+    withClient: (serve) => serve(this.kv, this.tabWriter),
+    status: () => this.status(),
+    trace: (on) => this.hostTrace.switch(on, this.kv, this.runningStores()),
+    hook: (req) => this.hook(req),
+  };
 
   private async hook(req: HookRequest): Promise<unknown> {
     switch (req.type) {
@@ -182,7 +190,7 @@ export class EmbeddedCluster {
   /** Splits the region holding `splitKey` at it, with ids from the backend. */
   private async splitRegion(splitKey: Uint8Array): Promise<{ newRegionId: number }> {
     if (splitKey.length === 0) throw new BrowserKvError('InvalidHook', 'split key must not be empty');
-    const running = this.backend.storeIds().flatMap((id) => this.backend.store(id) ?? []);
+    const running = this.runningStores();
     const route = await this.backend.routing.getRegion(splitKey);
     if (!route) throw new BrowserKvError('RegionError', 'no region holds the split key');
     const leader = running.find((s) => s.status().regions.some((r) => r.regionId === route.region.id && r.role === 'leader'));
@@ -196,16 +204,24 @@ export class EmbeddedCluster {
 
   /** Every store's view, running or not. */
   status(): ClusterStatus {
+    /** The running stores' statuses (for the trace). */
+    const running: StoreStatus[] = [];
     const stores: StoreView[] = this.backend.storeIds().map((id) => {
       const s = this.backend.store(id);
       const database = this.backend.database(id);
       const partitioned = this.partitioned.has(id);
       if (!s) return { storeId: id, database, up: false, partitioned, regions: [] };
       const st = s.status();
+      running.push(st);
       const catchUp = snapshotProgress(st.snapshotTransfer);
       return { storeId: id, database, up: true, partitioned, counters: st.counters, stoppedReason: st.stoppedReason, regions: st.regions, ...(catchUp ? { catchUp } : {}) };
     });
-    return { cluster: this.o.cluster, mode: 'embedded', opened: this.opened, openMs: this.openMs, testHooks: this.o.testHooks ?? false, stores, requests: { ...this.ledger.requests } };
+    return { cluster: this.o.cluster, mode: 'embedded', opened: this.opened, openMs: this.openMs, testHooks: this.o.testHooks ?? false, stores, requests: { ...this.ledger.requests }, trace: this.hostTrace.view(running) };
+  }
+
+  /** The stores running now. */
+  private runningStores(): Store[] {
+    return this.backend.storeIds().flatMap((id) => this.backend.store(id) ?? []);
   }
 
   /** Stops every store and closes every engine. */

@@ -21,3 +21,5 @@ export * from './host-watches.ts';
 export * from './tab-watch.ts';
 export * from '../invite.ts';
 export { generateClusterSecret, isGeneratedSecret } from '@peerkv/transport';
+export * from './host-trace.ts';
+export { SpanTrace, TRACE_SAMPLES_MAX, TRACE_SPANS_MAX, type SpanSummary, type TraceSummary } from '../trace.ts';

@@ -19,7 +19,7 @@
 import type { ReplicaRead } from '../txn/routing.ts';
 import { ForwardingEngine, type KvEngine, type WriteBatch, type WriteOptions } from '@peerkv/storage';
 import { joinInputOf, joinProgress, type ScheduleConfig } from '@peerkv/pd';
-import { STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, webCryptoEntryCipher, type NetworkStore, type NetworkStoreOptions, type StoreLinkIdentity } from '@peerkv/store';
+import { STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, webCryptoEntryCipher, type NetworkStore, type NetworkStoreOptions, type StoreLinkIdentity, type StoreStatus } from '@peerkv/store';
 import {
   BroadcastChannelTransport,
   CompositeTransport,
@@ -39,6 +39,7 @@ import { lateGcLockResolver, storeClient } from '../remote/store-client.ts';
 import { splitRegionAt } from '../remote/split-region.ts';
 import { BrowserKvError, TXN_LOCKS_COUNTED_MAX, snapshotProgress, type ClusterStatus, type HookRequest, type TabRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
 import { RequestLedger, serveTab, type TabServing } from './serve-request.ts';
+import { HostTrace } from './host-trace.ts';
 import { TabWriter } from './tab-writes.ts';
 import { bootstrapProbeMsFor } from './bootstrap-probe.ts';
 import { offlineQueueDatabaseName } from './offline-queue-idb.ts';
@@ -222,6 +223,8 @@ export class NetHost {
   private storeId = 0;
   private slowDiskMs = 0;
   private readonly ledger: RequestLedger;
+  /** The latency trace's switch (`host-trace.ts`). */
+  private readonly hostTrace = new HostTrace();
 
   private constructor(
     private readonly o: NetHostOptions,
@@ -350,6 +353,7 @@ export class NetHost {
       operatorKey: this.operatorKey,
       ...(this.o.replicaRead ? { client: { replicaRead: this.o.replicaRead } } : {}),
     });
+    kv.setTrace(this.hostTrace.current);
     const writer = new TabWriter({ getRegion: (k) => pd.getRegion(k), store: (id) => stores.store(id) }, requestTimeoutMs);
     this.running = { net, engine, kv, pd, stores, writer };
     this.storeId = store.storeId;
@@ -380,11 +384,16 @@ export class NetHost {
 
   /** Serves one request; never throws (failures are `Reply` values). */
   call(req: TabRequest): Promise<Reply> {
-    return this.ledger.reply(req, (r) => serveTab(this.serving, r));
+    return this.ledger.reply(req, (r) => this.hostTrace.serve(r, (x) => serveTab(this.serving, x)));
   }
 
-  /** This runtime's client, status and hooks, as `serveTab` asks for them. */
-  private readonly serving: TabServing = { withClient: (serve) => this.withClient(serve), status: () => this.status(), hook: (req) => this.hook(req) };
+  /** This runtime's client, status, trace and hooks, as `serveTab` asks for them. */
+  private readonly serving: TabServing = {
+    withClient: (serve) => this.withClient(serve),
+    status: () => this.status(),
+    trace: (on) => this.hostTrace.switch(on, this.running?.kv, this.running ? [this.running.net.store] : []),
+    hook: (req) => this.hook(req),
+  };
 
   /** Runs `serve` with the running store's client; a failure for want of a quorum says so (`NoQuorum`). */
   private async withClient(serve: (kv: PeerKV, writer: TabWriter) => Promise<unknown>): Promise<unknown> {
@@ -506,11 +515,14 @@ export class NetHost {
   async status(): Promise<ClusterStatus> {
     const r = this.running;
     const views: StoreView[] = [];
+    /** The host's own store's status (for the trace). */
+    const own: StoreStatus[] = [];
     const database = netDatabaseName(this.o.cluster, this.o.storeName);
     // Snapshot bytes each store received since it started (its own status; over RPC for the others), for PD's join view.
     const bytesReceived = new Map<number, number>();
     if (r) {
       const st = r.net.store.status();
+      own.push(st);
       if (st.snapshotTransfer) bytesReceived.set(st.storeId, st.snapshotTransfer.bytesReceived);
       const txnLocks = this.o.dataModel === 'mvcc' ? await countLocks(r.engine) : undefined;
       const catchUp = snapshotProgress(st.snapshotTransfer);
@@ -556,6 +568,7 @@ export class NetHost {
       ...(store ? { pd: pdView(store, bytesReceived) } : {}),
       ...(tso !== undefined ? { tso } : {}),
       requests: { ...this.ledger.requests },
+      trace: this.hostTrace.view(own),
     };
   }
 

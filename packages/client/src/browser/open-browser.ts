@@ -17,7 +17,7 @@
 import type { KvPair } from '../services.ts';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { Snapshot, prefixEnd, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions } from '../txn/transaction.ts';
-import { BrowserKvError, hookRequest, isWrite, kvRequest, tabRequest, type BrowserStatus, type ClientCall, type ClientRequest, type ClientRequestType, type ClientResponseOf, type HookRequest, type TabOnlyCall, type TabRequest } from './protocol.ts';
+import { BrowserKvError, hookRequest, isWrite, kvRequest, tabRequest, type BrowserStatus, type ClientCall, type ClientRequest, type ClientRequestType, type ClientResponseOf, type HookRequest, type TabOnlyCall, type TabRequest, type TraceView } from './protocol.ts';
 import { unwrapReply } from './tab-channel.ts';
 import { StampWindow } from './slots.ts';
 import { OFFLINE_QUEUE_BYTES_MAX_DEFAULT, OFFLINE_QUEUE_TXNS_MAX_DEFAULT } from '../txn/offline-queue.ts';
@@ -221,6 +221,14 @@ export class BrowserPeerKV {
   async status(): Promise<BrowserStatus> {
     const s = await this.request<BrowserStatus>(tabRequest({ type: 'status' }));
     return { ...s, isHost: s.hostTabId === this.tabId, hostChanges: this.session.hostChanges };
+  }
+
+  /**
+   * Turns the host's latency trace on (recording afresh) or off; resolves with what it recorded
+   * until now (`status().trace` shows it too; `host-trace.ts`). Off by default.
+   */
+  trace(on: boolean): Promise<TraceView> {
+    return this.request<TraceView>(tabRequest({ type: 'trace', on }));
   }
 
   /** Test hook: stops store `storeId` as if it crashed (its IndexedDB stays). */

@@ -18,9 +18,10 @@ import type { PeerKVErrorKind } from '../errors.ts';
 import type { KvPair, RegionRoute } from '../services.ts';
 import type { RegionRequestOutcome, TabTxnRequest } from '../txn/routing.ts';
 import type { JoinProgress } from '@peerkv/pd';
-import type { QuorumStatus, ReadConsistency, SnapshotProgress as StoreSnapshotProgress, SnapshotTransferStatus, StoreCounters, StoreStatus, TxnAnswer } from '@peerkv/store';
+import type { QuorumStatus, WriteTraceSummary, ReadConsistency, SnapshotProgress as StoreSnapshotProgress, SnapshotTransferStatus, StoreCounters, StoreStatus, TxnAnswer } from '@peerkv/store';
 import type { WriteStamp } from './tab-writes.ts';
 import type { WatchEvent } from '../txn/watch.ts';
+import type { TraceSummary } from '../trace.ts';
 
 /** Pairs a `scan` request may return in one array (a larger `limit` is clamped). */
 export const SCAN_ARRAY_PAIRS_MAX = 10_000;
@@ -96,7 +97,9 @@ export type TabOnlyRequest =
   /** The next items of a watch: up to `eventsMax`, waiting up to `waitMs` for the first. `WatchGone`: the host does not run it. */
   | { type: 'watchNext'; watchId: string; eventsMax?: number; waitMs?: number }
   /** Stops a watch (an unknown id is no error). */
-  | { type: 'watchClose'; watchId: string };
+  | { type: 'watchClose'; watchId: string }
+  /** Turns the host's trace on (recording afresh) or off (`host-trace.ts`); answers what it recorded until then. */
+  | { type: 'trace'; on: boolean };
 
 /** One key of a queued transaction's commit: a write, or a key it read (`lock`). */
 export type QueuedMutation = TxnMutation | { op: 'lock'; key: Uint8Array };
@@ -175,6 +178,7 @@ export interface TabOnlyResponses {
   watchOpen: { watchId: string; fromTs: bigint };
   watchNext: WatchBatch;
   watchClose: void;
+  trace: TraceView;
 }
 
 /** The value of a successful reply to a hook: nothing, or what it did (`splitRegion`, `partition*`). */
@@ -394,6 +398,18 @@ export interface ClusterStatus {
   stores: StoreView[];
   /** Requests served since this Worker started. */
   requests: { reads: number; writes: number; failed: number };
+  /** The latency trace (`host-trace.ts`): the host's spans while tracing is on, and its stores' led writes. */
+  trace?: TraceView;
+}
+
+/** Where a host's requests spent their time, span by span (`host-trace.ts`). */
+export interface TraceView {
+  /** Spans are being recorded (the `trace` request turned it on). */
+  on: boolean;
+  /** The host's spans (`host:<type>`) and its client's (`tso`, `route`, `send:<type>`); absent while off. */
+  host?: TraceSummary;
+  /** The writes this host's store led (of several stores, the one that led the most), span by span (`StoreStatus.writeTrace`). */
+  store?: { storeId: number; summary: WriteTraceSummary };
 }
 
 /**

@@ -156,6 +156,9 @@ const TAB_ONLY_CHECKS: Checks<TabOnlyRequest> = {
     if (q.waitMs !== undefined) intIn('waitMs', q.waitMs, WATCH_NEXT_WAIT_MS_MAX, 0);
   },
   watchClose: (f, q) => void f.string('watchId', WATCH_ID_CHARS_MAX, q.watchId),
+  trace: (_f, q) => {
+    if (typeof q.on !== 'boolean') throw new StoreRequestError('BadField', 'on: want a boolean');
+  },
 };
 
 /** Each hook's field check (table `hook`). */

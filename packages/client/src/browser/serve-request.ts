@@ -32,7 +32,7 @@ export interface TabServeTestMutations {
   stampDropped?: boolean;
 }
 
-/** What a runtime gives `serveTab`: its client, its status and its hooks. */
+/** What a runtime gives `serveTab`: its client, its status, its trace and its hooks. */
 export interface TabServing {
   /**
    * Runs `serve` with the host's client and its writer of stamped writes (throws `Unavailable`
@@ -41,6 +41,8 @@ export interface TabServing {
   withClient(serve: (kv: PeerKV, writer: TabWriter) => Promise<unknown>): Promise<unknown>;
   /** The cluster as the host sees it (table `tab`, `status`). */
   status(): Promise<unknown> | unknown;
+  /** Turns the host's latency trace on (afresh) or off, answering what it recorded (table `tab`, `trace`; `host-trace.ts`). */
+  trace(on: boolean): Promise<unknown> | unknown;
   /** Runs a test hook (the ledger has refused it already unless hooks are on). */
   hook(req: HookRequest): Promise<unknown>;
   /** Deliberate serving bugs (simulator mutation tests only). */
@@ -53,6 +55,7 @@ export async function serveTab(host: TabServing, req: TabRequest): Promise<unkno
   if (req.kind === 'kv') return host.withClient((kv, writer) => serveClient(kv, writer, req.request, host.unsafeTestMutations));
   const q = req.request;
   if (q.type === 'status') return host.status();
+  if (q.type === 'trace') return host.trace(q.on);
   return host.withClient((kv) => serveWatch(kv, q));
 }
 
@@ -129,7 +132,7 @@ const CLIENT_HANDLERS: { readonly [T in ClientRequestType]: ClientHandler<T> } =
 };
 
 /** The watch requests of table `tab` (a change feed the host runs for a tab). */
-export type WatchRequest = Exclude<TabOnlyRequest, { type: 'status' }>;
+export type WatchRequest = Exclude<TabOnlyRequest, { type: 'status' | 'trace' }>;
 
 /** Serves a watch request with `kv`'s change feeds (`host-watches.ts`). */
 export function serveWatch(kv: PeerKV, req: WatchRequest): Promise<unknown> {
@@ -186,8 +189,8 @@ export class RequestLedger {
       if (req.kind === 'hook' && !this.testHooks) throw new BrowserKvError('HooksDisabled', `${req.request.type} needs testHooks: true`);
       const value = await handle(req);
       if (req.kind === 'kv' && CHANGE_TYPES.has(req.request.type)) this.requests.writes++;
-      // The watches count as reads; status and hooks are not counted.
-      else if (req.kind === 'kv' || (req.kind === 'tab' && req.request.type !== 'status')) this.requests.reads++;
+      // The watches count as reads; status, trace and hooks are not counted.
+      else if (req.kind === 'kv' || (req.kind === 'tab' && req.request.type !== 'status' && req.request.type !== 'trace')) this.requests.reads++;
       return { ok: true, value };
     } catch (e) {
       this.requests.failed++;

@@ -54,6 +54,9 @@ export class SimTabHost {
       status: () => {
         throw new BrowserKvError('InvalidArgument', 'a simulated host has no status');
       },
+      trace: () => {
+        throw new BrowserKvError('InvalidArgument', 'a simulated host has no trace');
+      },
       hook: (req: HookRequest) => Promise.reject(new BrowserKvError('HooksDisabled', `${req.type} needs testHooks: true`)),
       ...(mutations ? { unsafeTestMutations: mutations } : {}),
     };
