@@ -12,16 +12,29 @@
  *   so the two can differ for a moment;
  * - the stores: PD's record of each (`pdGetStore`; draining is not in it, so a draining
  *   store counts as one that receives);
- * - `maxReplicas` and the tolerance: `DEFAULT_SCHEDULE_CONFIG`'s (PD's schedule config is not
- *   readable over RPC): a cluster run with other values shows n for the defaults.
+ * - `maxReplicas` and the tolerance: the cluster's own, from PD's schedule config
+ *   (`pdGetScheduleConfig`); without it (PD did not answer) there is no figure.
  */
-import { DEFAULT_SCHEDULE_CONFIG, joinProgress, type JoinInput, type JoinProgress, type Peer, type StoreMeta } from '@peerkv/pd';
+import { joinProgress, type JoinInput, type JoinProgress, type Peer, type ScheduleConfig, type StoreMeta } from '@peerkv/pd';
 import type { StoreStatus } from '@peerkv/store';
 
-/** `storeId`'s join progress from the stores' reports (see the module header); undefined when it did not answer or PD does not know it. */
-export function adminJoinProgress(regions: readonly { regionId: number; peers: readonly Peer[]; pd: boolean }[], statuses: ReadonlyMap<number, StoreStatus | undefined>, metas: readonly StoreMeta[], storeId: number): JoinProgress | undefined {
+/** The schedule settings the join figure depends on. */
+export type JoinSchedule = Pick<ScheduleConfig, 'maxReplicas' | 'regionScheduleTolerance'>;
+
+/**
+ * `storeId`'s join progress from the stores' reports under PD's `schedule` (see the module
+ * header); undefined when the store did not answer, PD does not know it, or PD's schedule
+ * config is unknown.
+ */
+export function adminJoinProgress(
+  regions: readonly { regionId: number; peers: readonly Peer[]; pd: boolean }[],
+  statuses: ReadonlyMap<number, StoreStatus | undefined>,
+  metas: readonly StoreMeta[],
+  schedule: JoinSchedule | undefined,
+  storeId: number,
+): JoinProgress | undefined {
   const st = statuses.get(storeId);
-  if (st === undefined || !metas.some((m) => m.id === storeId)) return undefined;
+  if (st === undefined || schedule === undefined || !metas.some((m) => m.id === storeId)) return undefined;
   const held = new Set(st.regions.map((r) => r.regionId));
   const applying = new Set((st.snapshotProgress?.applying ?? []).map((a) => a.regionId));
   const input: JoinInput = {
@@ -33,8 +46,8 @@ export function adminJoinProgress(regions: readonly { regionId: number; peers: r
         return { peers: r.peers, pendingPeers: pending ? [own.id] : [] };
       }),
     stores: metas.map((meta) => ({ meta })),
-    maxReplicas: DEFAULT_SCHEDULE_CONFIG.maxReplicas,
-    tolerance: DEFAULT_SCHEDULE_CONFIG.regionScheduleTolerance,
+    maxReplicas: schedule.maxReplicas,
+    tolerance: schedule.regionScheduleTolerance,
   };
   return joinProgress(input, storeId);
 }

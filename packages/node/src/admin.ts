@@ -3,7 +3,8 @@
  * store (`kv.admin` of `PeerKV.connect`, the `peerkv` CLI's `status`, `members`, `region`,
  * `split`, `transfer-leader`). Everything goes through requests the stores already serve:
  * each store's own `status` (its region replicas, their roles and terms), PD's routing reads
- * (`pdGetRegion`, `pdGetRegionById`, `pdGetStore`, `pdGetTimestamps`) and ids (`pdAllocId`),
+ * (`pdGetRegion`, `pdGetRegionById`, `pdGetStore`, `pdGetTimestamps`), its schedule config
+ * (`pdGetScheduleConfig`, for the join figure) and ids (`pdAllocId`),
  * and the region leader's `split` and `transferLeader`.
  *
  * Draining is the store's own `setDraining` request (TiKV's evict-leader: the store hands its
@@ -16,7 +17,7 @@
  */
 import { PD_REGION_ID, isTempStoreId, type SnapshotProgress, type StoreStatus } from '@peerkv/store';
 import { compareKeys, type JoinProgress, type Peer, type RegionEpoch, type StoreMeta } from '@peerkv/pd';
-import { adminJoinProgress } from './admin-join.ts';
+import { adminJoinProgress, type JoinSchedule } from './admin-join.ts';
 import type { WebRtcTransport } from '@peerkv/transport';
 import { splitRegionAt, type ClusterStatus, type RemotePdService, type RemoteStoreResolver, type StatusSource } from 'peerkv';
 
@@ -62,7 +63,7 @@ export interface StoreInfo {
   stoppedReason?: string;
   /** Snapshots it is sending and receiving, bytes moved so far, and the regions applying one (a store catching up or joining). */
   snapshots?: SnapshotProgress;
-  /** Its join progress: k of n regions placed on it, m caught up (`admin-join.ts`; absent: it did not answer or PD does not know it). */
+  /** Its join progress: k of n regions placed on it, m caught up, under PD's schedule config (`admin-join.ts`; absent: it did not answer, or PD does not know it or did not answer). */
   join?: JoinProgress;
 }
 
@@ -88,6 +89,8 @@ export interface ClusterView {
   pdLeaderStoreId?: number;
   /** A fresh TSO timestamp (absent: PD did not answer). */
   tso?: bigint;
+  /** PD's schedule settings the join figures were computed with (absent: PD did not answer, and no store has a join figure). */
+  schedule?: JoinSchedule;
 }
 
 /** See the module header. */
@@ -114,10 +117,11 @@ export class ClusterAdmin implements StatusSource {
     const members = new Set(this.members());
     const metas = await Promise.all(ids.map((storeId) => this.pd.getStore(storeId, { signal: AbortSignal.timeout(ADMIN_STATUS_TIMEOUT_MS) }).catch(() => undefined)));
     const known = metas.filter((m): m is StoreMeta => m !== undefined);
+    const schedule = await this.pd.getScheduleConfig({ signal: AbortSignal.timeout(ADMIN_STATUS_TIMEOUT_MS) }).catch(() => undefined);
     const stores = ids.map((storeId, i): StoreInfo => {
       const st = statuses.get(storeId);
       const meta = metas[i];
-      const join = adminJoinProgress(regions, statuses, known, storeId);
+      const join = adminJoinProgress(regions, statuses, known, schedule, storeId);
       return {
         storeId,
         ...(meta ? { meta } : {}),
@@ -135,7 +139,13 @@ export class ClusterAdmin implements StatusSource {
       .getTimestamps(1, { signal: AbortSignal.timeout(ADMIN_STATUS_TIMEOUT_MS) })
       .then((t) => t.first)
       .catch(() => undefined);
-    return { stores, regions, ...(pdRegion?.leaderStoreId !== undefined ? { pdLeaderStoreId: pdRegion.leaderStoreId } : {}), ...(tso !== undefined ? { tso } : {}) };
+    return {
+      stores,
+      regions,
+      ...(pdRegion?.leaderStoreId !== undefined ? { pdLeaderStoreId: pdRegion.leaderStoreId } : {}),
+      ...(tso !== undefined ? { tso } : {}),
+      ...(schedule ? { schedule: { maxReplicas: schedule.maxReplicas, regionScheduleTolerance: schedule.regionScheduleTolerance } } : {}),
+    };
   }
 
   /** `PeerKV.status()`'s answer: every store seen, with its replicas as it reports them (no operators: PD's are not visible over RPC). */

@@ -3,13 +3,21 @@
  * own reports (`adminJoinProgress`), and the status command's table and `--json` with it.
  */
 import { describe, expect, it } from 'vitest';
-import type { Peer } from '@peerkv/pd';
+import { DEFAULT_SCHEDULE_CONFIG, type Peer } from '@peerkv/pd';
+import { MemoryEngine } from '@peerkv/storage';
+import { PdCluster, RemotePdService, RemoteStoreResolver } from 'peerkv';
+import { LocalRpc, serveStore } from '@peerkv/store';
+import type { WebRtcTransport } from '@peerkv/transport';
+import { ClusterAdmin } from '../src/admin.ts';
 import { PD_REGION_ID, type StoreStatus } from '@peerkv/store';
 import { adminJoinProgress } from '../src/admin-join.ts';
 import type { ClusterView } from '../src/admin.ts';
 import { joining, type CliClient } from '../src/peerkv-cli/commands.ts';
 import { runCli } from '../src/peerkv-cli/main.ts';
 
+const DEFAULTS = { maxReplicas: DEFAULT_SCHEDULE_CONFIG.maxReplicas, regionScheduleTolerance: DEFAULT_SCHEDULE_CONFIG.regionScheduleTolerance };
+/** The admin client's id on the in-process RPC (not a store). */
+const CLIENT_ID = 99;
 const ENV = { PEERKV_CLUSTER: 'c', PEERKV_SECRET: 's', PEERKV_SIGNALING: 'ws://127.0.0.1:4444' };
 const meta = (id: number) => ({ id, address: `s${id}`, labels: {}, state: 'up' as const });
 let nextPeerId = 100;
@@ -36,11 +44,49 @@ describe('adminJoinProgress', () => {
       [4, status(4, [PD_REGION_ID, 1, 2], [2])],
       [5, undefined],
     ]);
-    expect(adminJoinProgress([pdGroup, ...regions], statuses, metas, 4)).toEqual({ placed: 3, caughtUp: 1, target: 3, joined: false });
-    expect(adminJoinProgress([pdGroup, ...regions], statuses, metas, 1)).toMatchObject({ placed: 6, joined: true });
-    // A store that did not answer, or that PD does not know: no progress to show.
-    expect(adminJoinProgress(regions, statuses, metas, 5)).toBeUndefined();
-    expect(adminJoinProgress(regions, new Map([[9, status(9, [])]]), metas, 9)).toBeUndefined();
+    expect(adminJoinProgress([pdGroup, ...regions], statuses, metas, DEFAULTS, 4)).toEqual({ placed: 3, caughtUp: 1, target: 3, joined: false });
+    expect(adminJoinProgress([pdGroup, ...regions], statuses, metas, DEFAULTS, 1)).toMatchObject({ placed: 6, joined: true });
+    // A store that did not answer, or that PD does not know, or no schedule config from PD: no progress to show.
+    expect(adminJoinProgress(regions, statuses, metas, DEFAULTS, 5)).toBeUndefined();
+    expect(adminJoinProgress(regions, new Map([[9, status(9, [])]]), metas, DEFAULTS, 9)).toBeUndefined();
+    expect(adminJoinProgress(regions, statuses, metas, undefined, 4)).toBeUndefined();
+  });
+
+  it('n follows the cluster\'s own maxReplicas and tolerance, not PD\'s defaults', () => {
+    // Six regions of three replicas on stores 1-3; store 4 just joined and holds none yet.
+    const regions = [1, 2, 3, 4, 5, 6].map((regionId) => ({ regionId, pd: false, peers: [voter(1), voter(2), voter(3)] }));
+    const statuses = new Map<number, StoreStatus | undefined>([[4, status(4, [])]]);
+    const metas = [1, 2, 3, 4].map(meta);
+    // PD's defaults (3 replicas, tolerance 2): 18 replicas settle at 5/5/5/3, so 3 here.
+    expect(adminJoinProgress(regions, statuses, metas, DEFAULTS, 4)?.target).toBe(3);
+    // Tolerance 1 evens them to 5/5/4/4: 4 here.
+    expect(adminJoinProgress(regions, statuses, metas, { maxReplicas: 3, regionScheduleTolerance: 1 }, 4)?.target).toBe(4);
+    // 2 replicas per region: each region sheds one (12 replicas, 4/4/4/0), then balance stops at 4/3/3/2: 2 here.
+    expect(adminJoinProgress(regions, statuses, metas, { maxReplicas: 2, regionScheduleTolerance: 2 }, 4)?.target).toBe(2);
+  });
+
+  it('ClusterAdmin.status reads PD\'s schedule config over RPC (pdGetScheduleConfig) and shows it with the join figures', async () => {
+    const c = new PdCluster({ openEngine: (_name, cfs) => MemoryEngine.open({ columnFamilies: cfs }), store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5 }, schedule: { regionScheduleTolerance: 5, maxReplicas: 3 } });
+    const rpc = new LocalRpc({ router: c.router });
+    try {
+      await c.bootstrap('a');
+      await c.join('b');
+      await c.join('c');
+      for (const s of c.stores.values()) serveStore(s, rpc.endpoint(s.storeId));
+      const client = rpc.endpoint(CLIENT_ID);
+      const members = () => [...c.stores.keys()];
+      const admin = new ClusterAdmin({ peers: members } as unknown as WebRtcTransport, new RemotePdService(client, { candidates: members, budgetMs: 5000 }), new RemoteStoreResolver(client, { requestTimeoutMs: 2000 }));
+      const view = await admin.status();
+      // The cluster's settings, not DEFAULT_SCHEDULE_CONFIG's (tolerance 2).
+      expect(view.schedule).toEqual({ maxReplicas: 3, regionScheduleTolerance: 5 });
+      expect(view.stores.map((x) => x.join !== undefined)).toEqual([true, true, true]);
+      // PD's config over RPC is all of it, as the PD leader applied it.
+      const served = await new RemotePdService(client, { candidates: members, budgetMs: 5000 }).getScheduleConfig();
+      expect(served).toEqual([...c.stores.values()][0].pdState()!.config);
+      expect(served.regionScheduleTolerance).toBe(5);
+    } finally {
+      await c.close();
+    }
   });
 
   it('the cell reads "k of n placed, m caught up, bytes", then "joined (n)"', () => {

@@ -10,6 +10,7 @@ export * from './config.ts';
 export * from './timestamp.ts';
 export * from './command.ts';
 export { COMMAND_KINDS, decodePdCommand, encodePdCommand } from './command-codec.ts';
+export { checkedScheduleConfig, readScheduleConfig, writeScheduleConfig } from './codec/config-codec.ts';
 export { PD_SNAPSHOT_FORMAT, SNAPSHOT_SECTIONS } from './snapshot-codec.ts';
 /** A store as PD knows it (meta, last stats, last heartbeat time). */
 export type { StoreInfo } from './pd-state.ts';

@@ -9,7 +9,7 @@
  * error. Bad input (an unknown type, a field of the wrong type) is not an answer: `handle`
  * rejects with `StoreRequestError`.
  */
-import type { GcRegisterResult, OperatorStep, PdApplyResult, Peer, RegionEpoch, StoreMeta } from '@peerkv/pd';
+import type { GcRegisterResult, OperatorStep, PdApplyResult, Peer, RegionEpoch, ScheduleConfig, StoreMeta } from '@peerkv/pd';
 import type { ConfChangeSingle } from '@peerkv/raft';
 import type { KvPair } from '@peerkv/storage';
 import type { KvOp } from './command.ts';
@@ -234,6 +234,7 @@ export interface StoreResponses {
   pdGetStore: Result<StoreMeta | undefined>;
   pdGetTimestamps: Result<{ first: bigint; count: number }>;
   pdGetGcSafePoint: Result<bigint>;
+  pdGetScheduleConfig: Result<ScheduleConfig>;
   pdRegisterGcService: Result<GcRegisterResult>;
   txnPrewrite: Result<TxnAnswer<TxnPrewriteResult>>;
   txnCommit: Result<TxnAnswer<TxnCommitResult>>;

@@ -4,7 +4,7 @@
  * PD-less stores, remembers the leader, and gives up with the last error at its budget.
  */
 import { describe, expect, it } from 'vitest';
-import type { Region } from '@peerkv/pd';
+import { DEFAULT_SCHEDULE_CONFIG, type Region } from '@peerkv/pd';
 import { RpcError } from '@peerkv/transport';
 import {
   PdCaller,
@@ -40,6 +40,8 @@ const requests: PdRequest[] = [
   { type: 'pdGetRegionById', regionId: 3 },
   { type: 'pdGetStore', storeId: 7 },
   { type: 'pdGetTimestamps', count: 10, timeoutMs: 100 },
+  { type: 'pdGetGcSafePoint' },
+  { type: 'pdGetScheduleConfig' },
 ];
 
 const responses: PdResponse[] = [
@@ -60,6 +62,10 @@ const responses: PdResponse[] = [
   { type: 'pdApply', result: { ok: true, value: { kind: 'refused', error: { kind: 'StoreKeyMismatch', storeId: 8 } } } },
   { type: 'pdStore', result: { ok: false, error: { kind: 'RegionNotFound', regionId: 1 } } },
   { type: 'pdTimestamps', result: { ok: true, value: { first: (1_700_000_000_000n << 18n) | 5n, count: 3 } } },
+  // A cluster's own settings, a later field (`replicaEnginesMin`) off its default included.
+  { type: 'pdScheduleConfig', result: { ok: true, value: { ...DEFAULT_SCHEDULE_CONFIG, maxReplicas: 5, regionScheduleTolerance: 0, balanceRegionBy: 'bytes', isolationLabel: 'zone', replicaEnginesMin: 2 } } },
+  { type: 'pdScheduleConfig', result: { ok: true, value: { ...DEFAULT_SCHEDULE_CONFIG } } },
+  { type: 'pdScheduleConfig', result: { ok: false, error: { kind: 'RegionNotFound', regionId: 1 } } },
 ];
 
 describe('PD request/response codec', () => {

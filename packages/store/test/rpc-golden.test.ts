@@ -46,6 +46,7 @@ const REQUESTS: [StoreRequest, string][] = [
   [{ type: 'pdGetRegionById', regionId: 4 }, '0e0104'],
   [{ type: 'pdGetStore', storeId: 4 }, '0f0104'],
   [{ type: 'pdGetTimestamps', count: 3, timeoutMs: 9 }, '1001030a'],
+  [{ type: 'pdGetScheduleConfig' }, '1501'],
 ];
 
 describe('store RPC bytes', () => {

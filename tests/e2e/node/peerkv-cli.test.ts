@@ -113,6 +113,9 @@ describe('the peerkv CLI and PeerKV.connect against peerkv-store processes (mvcc
       return status.stores.every((s: any) => s.join?.joined === true && s.join.target === data);
     }, 40_000, 500);
     expect((await cli(['status'])).out).toMatch(/ joined \(\d+\)/);
+    // n above is computed with the cluster's own schedule config, read from PD (pdGetScheduleConfig).
+    expect(status.schedule).toEqual({ maxReplicas: 3, regionScheduleTolerance: 2 });
+    expect((await cli(['status'])).out).toMatch(/^pd_leader=\d+ .* max_replicas=3 region_tolerance=2$/m);
     phase('status: 3 voters, every store joined');
 
     // put / get / a missing key; txn from stdin (reads its own writes); a failed expect writes nothing; scan.

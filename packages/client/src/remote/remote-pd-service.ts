@@ -6,7 +6,7 @@
  * one `EpochNotMatch` retry. When no store answers within the budget the call throws
  * `PeerKVError('Unavailable')`.
  */
-import type { GcRegisterResult, StoreMeta } from '@peerkv/pd';
+import type { GcRegisterResult, ScheduleConfig, StoreMeta } from '@peerkv/pd';
 import { PdCaller, isTempStoreId, type PdCallerOptions, type PdRequester, type Result } from '@peerkv/store';
 import { PeerKVError } from '../errors.ts';
 import type { PdService, RegionRoute } from '../services.ts';
@@ -43,6 +43,11 @@ export class RemotePdService implements PdService {
   /** PD's GC safe point, from some store's PD replica (it may lag the leader's, never lead it). */
   async getGcSafePoint(o: { signal?: AbortSignal } = {}): Promise<bigint> {
     return unwrap(await this.caller.call({ type: 'pdGetGcSafePoint' }, 'pdGcSafePoint', o), 'getGcSafePoint');
+  }
+
+  /** PD's schedule config (`maxReplicas`, tolerances, ...), as PD's leader has applied it. */
+  async getScheduleConfig(o: { signal?: AbortSignal } = {}): Promise<ScheduleConfig> {
+    return unwrap(await this.caller.call({ type: 'pdGetScheduleConfig' }, 'pdScheduleConfig', o), 'getScheduleConfig');
   }
 
   /** Registers or refreshes a GC service on the PD leader (see `PdService.registerGcService`). */

@@ -153,7 +153,9 @@ async function watch(kv: CliClient, c: CliCommand, o: OutputOptions, ctx: Comman
 
 async function status(kv: CliClient, o: OutputOptions): Promise<CommandOutput> {
   const v = await kv.admin.status();
-  const head = `pd_leader=${v.pdLeaderStoreId ?? '(none)'} tso=${v.tso ?? '(no answer)'} stores=${v.stores.length} regions=${v.regions.filter((r) => !r.pd).length}`;
+  // The join column's n follows PD's own settings: shown so a figure can be checked.
+  const schedule = v.schedule ? ` max_replicas=${v.schedule.maxReplicas} region_tolerance=${v.schedule.regionScheduleTolerance}` : '';
+  const head = `pd_leader=${v.pdLeaderStoreId ?? '(none)'} tso=${v.tso ?? '(no answer)'} stores=${v.stores.length} regions=${v.regions.filter((r) => !r.pd).length}${schedule}`;
   const stores = table(
     ['store', 'address', 'labels', 'state', 'connected', 'up', 'replicas', 'leaders', 'join', 'snapshots'],
     v.stores.map((s) => [s.storeId, s.meta?.address, labels(s.meta?.labels), s.meta?.state, s.connected, s.up, s.replicas, s.leaders, joining(s.join, s.snapshots), snapshots(s.snapshots)]),

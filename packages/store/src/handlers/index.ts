@@ -7,6 +7,7 @@ import type { HandlerTable } from './handler.ts';
 import {
   handlePdAllocId,
   handlePdGetGcSafePoint,
+  handlePdGetScheduleConfig,
   handlePdGetRegion,
   handlePdGetRegionById,
   handlePdGetStore,
@@ -50,6 +51,7 @@ export const STORE_HANDLERS: HandlerTable = {
   pdGetStore: handlePdGetStore,
   pdGetTimestamps: handlePdGetTimestamps,
   pdGetGcSafePoint: handlePdGetGcSafePoint,
+  pdGetScheduleConfig: handlePdGetScheduleConfig,
   pdRegisterGcService: handlePdRegisterGcService,
   txnPrewrite: handleTxnPrewrite,
   txnCommit: handleTxnCommit,

@@ -30,4 +30,5 @@ export const handlePdGetRegionById = pdHandler<'pdGetRegionById'>();
 export const handlePdGetStore = pdHandler<'pdGetStore'>();
 export const handlePdGetTimestamps = pdHandler<'pdGetTimestamps'>();
 export const handlePdGetGcSafePoint = pdHandler<'pdGetGcSafePoint'>();
+export const handlePdGetScheduleConfig = pdHandler<'pdGetScheduleConfig'>();
 export const handlePdRegisterGcService = pdHandler<'pdRegisterGcService'>();

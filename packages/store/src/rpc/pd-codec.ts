@@ -1,11 +1,11 @@
 /**
  * PD requests and responses of the store RPC: what a remote store's `PdClient` and a remote
  * client's routing service ask any store, and the bodies of their answers. Request types
- * 9..16, 18..19 and response types 7..14 of the store RPC (`request-codec.ts`/`response-codec.ts`
+ * 9..16, 18..19, 21 and response types 7..15 of the store RPC (`request-codec.ts`/`response-codec.ts`
  * write the header and call the body codecs here). Paired write/read; bad bytes throw only
  * `StoreRpcDecodeError`.
  */
-import { GC_SERVICE_ID_BYTES_MAX, type GcRegisterError, type GcRegisterResult, type OperatorStep, type PdApplyResult } from '@peerkv/pd';
+import { GC_SERVICE_ID_BYTES_MAX, PdDecodeError, checkedScheduleConfig, readScheduleConfig, writeScheduleConfig, type GcRegisterError, type GcRegisterResult, type OperatorStep, type PdApplyResult, type ScheduleConfig } from '@peerkv/pd';
 import {
   ADDRESS_BYTES_MAX,
   readLabels,
@@ -58,7 +58,9 @@ export type PdRequest =
    * Registers (or refreshes) `serviceId`'s oldest live start ts for `ttlMs` on the PD leader;
    * `ttlMs` 0 removes the registration (`GcSafePointKeeper.register`).
    */
-  | { type: 'pdRegisterGcService'; serviceId: string; minStartTs: bigint; ttlMs: number; timeoutMs?: number };
+  | { type: 'pdRegisterGcService'; serviceId: string; minStartTs: bigint; ttlMs: number; timeoutMs?: number }
+  /** PD's schedule config (`ScheduleConfig`) as the answering replica has applied it (sent to PD's leader, like the safe point's readers). */
+  | { type: 'pdGetScheduleConfig' };
 
 /** Wire numbers of the PD request types (after the data requests 1..8; append only). */
 export const PD_REQUEST_TYPES = {
@@ -73,6 +75,8 @@ export const PD_REQUEST_TYPES = {
   // 17 stays unknown (older peers and tests know it so); 18.. continue the PD requests.
   pdGetGcSafePoint: 18,
   pdRegisterGcService: 19,
+  // 20 is the data request `setDraining`.
+  pdGetScheduleConfig: 21,
 } as const;
 
 /** A route as PD's state has it: the region and the leader of its last heartbeat. */
@@ -90,10 +94,11 @@ export type PdResponse =
   | { type: 'pdStore'; result: Result<StoreMeta | undefined> }
   | { type: 'pdTimestamps'; result: Result<{ first: bigint; count: number }> }
   | { type: 'pdGcSafePoint'; result: Result<bigint> }
-  | { type: 'pdGcRegister'; result: Result<GcRegisterResult> };
+  | { type: 'pdGcRegister'; result: Result<GcRegisterResult> }
+  | { type: 'pdScheduleConfig'; result: Result<ScheduleConfig> };
 
 /** Wire numbers of the PD response types (after the data responses 1..6; append only). */
-export const PD_RESPONSE_TYPES = { pdApply: 7, pdStep: 8, pdId: 9, pdRoute: 10, pdStore: 11, pdTimestamps: 12, pdGcSafePoint: 13, pdGcRegister: 14 } as const;
+export const PD_RESPONSE_TYPES = { pdApply: 7, pdStep: 8, pdId: 9, pdRoute: 10, pdStore: 11, pdTimestamps: 12, pdGcSafePoint: 13, pdGcRegister: 14, pdScheduleConfig: 15 } as const;
 
 /** Wire order of a refused registration's kinds (append only). */
 const GC_REGISTER_ERROR_KINDS: readonly GcRegisterError['kind'][] = ['NotLeader', 'SafePointPassed', 'TooManyServices', 'InvalidArgument'];
@@ -128,6 +133,7 @@ export function writePdRequestBody(w: ByteWriter, q: PdRequest): void {
       w.varUint(q.count);
       return writeTimeout(w, q.timeoutMs);
     case 'pdGetGcSafePoint':
+    case 'pdGetScheduleConfig':
       return;
     case 'pdRegisterGcService':
       w.string(q.serviceId);
@@ -139,7 +145,12 @@ export function writePdRequestBody(w: ByteWriter, q: PdRequest): void {
 
 /** Whether a request type number is a PD request. */
 export function isPdRequestType(type: number): boolean {
-  return (type >= PD_REQUEST_TYPES.pdStoreHeartbeat && type <= PD_REQUEST_TYPES.pdGetTimestamps) || type === PD_REQUEST_TYPES.pdGetGcSafePoint || type === PD_REQUEST_TYPES.pdRegisterGcService;
+  return (
+    (type >= PD_REQUEST_TYPES.pdStoreHeartbeat && type <= PD_REQUEST_TYPES.pdGetTimestamps) ||
+    type === PD_REQUEST_TYPES.pdGetGcSafePoint ||
+    type === PD_REQUEST_TYPES.pdRegisterGcService ||
+    type === PD_REQUEST_TYPES.pdGetScheduleConfig
+  );
 }
 
 /** Reads the body of the PD request of wire type `type`. */
@@ -172,6 +183,8 @@ export function readPdRequestBody(r: ByteReader, type: number): PdRequest {
     }
     case PD_REQUEST_TYPES.pdGetGcSafePoint:
       return { type: 'pdGetGcSafePoint' };
+    case PD_REQUEST_TYPES.pdGetScheduleConfig:
+      return { type: 'pdGetScheduleConfig' };
     case PD_REQUEST_TYPES.pdRegisterGcService: {
       // The keeper bounds a service id in characters; a character is at most 4 UTF-8 bytes.
       const serviceId = r.string(4 * GC_SERVICE_ID_BYTES_MAX, 'service id');
@@ -221,6 +234,12 @@ export function writePdResponseBody(w: ByteWriter, s: PdResponse): void {
       return writeResult(w, s.result, (sp) => writeTimestamp(w, sp));
     case 'pdGcRegister':
       return writeResult(w, s.result, (v) => writeGcRegister(w, v));
+    case 'pdScheduleConfig':
+      // The config's body, then its fields added later, always (a command writes them only off their defaults).
+      return writeResult(w, s.result, (c) => {
+        writeScheduleConfig(w, c);
+        w.varUint(c.replicaEnginesMin);
+      });
   }
 }
 
@@ -259,7 +278,18 @@ function readGcRegister(r: ByteReader): GcRegisterResult {
 
 /** Whether a response type number is a PD response. */
 export function isPdResponseType(type: number): boolean {
-  return type >= PD_RESPONSE_TYPES.pdApply && type <= PD_RESPONSE_TYPES.pdGcRegister;
+  return type >= PD_RESPONSE_TYPES.pdApply && type <= PD_RESPONSE_TYPES.pdScheduleConfig;
+}
+
+/** A schedule config as `writePdResponseBody` sent it, checked (`PdDecodeError` as `Malformed`). */
+function readScheduleConfigAnswer(r: ByteReader): ScheduleConfig {
+  const c = { ...readScheduleConfig(r), replicaEnginesMin: r.varUint() };
+  try {
+    return checkedScheduleConfig(c);
+  } catch (e) {
+    if (e instanceof PdDecodeError) throw new StoreRpcDecodeError('Malformed', e.message);
+    throw e;
+  }
 }
 
 function readRoute(r: ByteReader): PdRouteAnswer | undefined {
@@ -301,6 +331,8 @@ export function readPdResponseBody(r: ByteReader, type: number): PdResponse {
       return { type: 'pdGcSafePoint', result: readResult(r, () => readTimestamp(r)) };
     case PD_RESPONSE_TYPES.pdGcRegister:
       return { type: 'pdGcRegister', result: readResult(r, () => readGcRegister(r)) };
+    case PD_RESPONSE_TYPES.pdScheduleConfig:
+      return { type: 'pdScheduleConfig', result: readResult(r, () => readScheduleConfigAnswer(r)) };
     default:
       throw new StoreRpcDecodeError('UnknownType', `response type ${type}`);
   }

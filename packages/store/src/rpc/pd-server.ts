@@ -40,7 +40,7 @@ export async function dispatchPd(store: ServedPdStore, q: PdRequest, timeout: (q
 }
 
 /** Routing reads from this store's PD replica. */
-function readPd(store: ServedPdStore, q: Extract<PdRequest, { type: 'pdGetRegion' | 'pdGetRegionById' | 'pdGetStore' | 'pdGetGcSafePoint' }>): PdResponse {
+function readPd(store: ServedPdStore, q: Extract<PdRequest, { type: 'pdGetRegion' | 'pdGetRegionById' | 'pdGetStore' | 'pdGetGcSafePoint' | 'pdGetScheduleConfig' }>): PdResponse {
   const sm = store.pdState();
   switch (q.type) {
     case 'pdGetRegion': {
@@ -59,6 +59,8 @@ function readPd(store: ServedPdStore, q: Extract<PdRequest, { type: 'pdGetRegion
     case 'pdGetGcSafePoint':
       // A replica's safe point may lag the leader's, never lead it: a reader checking against it is told less, a GC worker collects less.
       return { type: 'pdGcSafePoint', result: sm ? { ok: true, value: sm.gcSafePoint } : noPd() };
+    case 'pdGetScheduleConfig':
+      return { type: 'pdScheduleConfig', result: sm ? { ok: true, value: sm.config } : noPd() };
   }
 }
 

@@ -336,6 +336,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   pdGetStore: pd(15, false, (f) => void f.uint('storeId'), ANSWERS.pdStore),
   pdGetTimestamps: pd(16, true, (f) => void f.uint('count', undefined, RPC_TIMESTAMPS_MAX), ANSWERS.pdTimestamps),
   pdGetGcSafePoint: pd(18, false, () => {}, ANSWERS.pdGcSafePoint),
+  pdGetScheduleConfig: pd(21, false, () => {}, ANSWERS.pdScheduleConfig),
   pdRegisterGcService: pd(
     19,
     true,

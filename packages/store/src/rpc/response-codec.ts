@@ -305,4 +305,5 @@ export const ANSWERS = {
   pdTimestamps: resultAnswer('pdTimestamps'),
   pdGcSafePoint: resultAnswer('pdGcSafePoint'),
   pdGcRegister: resultAnswer('pdGcRegister'),
+  pdScheduleConfig: resultAnswer('pdScheduleConfig'),
 } as const;
