@@ -32,6 +32,18 @@ export function isLeaderMessage(rm: RegionMessage): boolean {
   return t === 'MsgApp' || t === 'MsgHeartbeat' || t === 'MsgSnap';
 }
 
+/**
+ * Messages that create a replica of a region this store does not host: a leader's (it added
+ * us), or a candidate's vote request (TiKV's `is_initial_msg`). Without the latter, a replica
+ * lost in a crash before its first snapshot came back only through a leader's message, and a
+ * region that needs its vote to elect a leader stayed leaderless for good (FINDINGS.md S2). An
+ * uninitialized replica has an empty log, so it grants any candidate not behind in term: that
+ * is safe, as it never acknowledged an entry, so no commit counted on it.
+ */
+export function createsReplica(rm: RegionMessage): boolean {
+  return isLeaderMessage(rm) || rm.message.type === 'MsgVote' || rm.message.type === 'MsgPreVote';
+}
+
 /** Whether two key ranges (empty end = unbounded) overlap. */
 export function rangesOverlap(a: Pick<Region, 'startKey' | 'endKey'>, b: Pick<Region, 'startKey' | 'endKey'>): boolean {
   const aBeforeB = a.endKey.length > 0 && compareKeys(a.endKey, b.startKey) <= 0;

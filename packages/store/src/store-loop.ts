@@ -1,8 +1,8 @@
 /**
  * The store loop: one tick timer drives every peer (idle caught-up peers hibernate),
  * incoming Raft messages are stepped into their peers, and peers are created (by a leader's
- * message, or as a split's right half), replaced when a newer peer of their region is
- * addressed, and destroyed when removed. Vote requests for regions a pending split will
+ * message or a vote request, or as a split's right half), replaced when a newer peer of their
+ * region is addressed, and destroyed when removed. Vote requests for regions a pending split will
  * create here wait in `pendingVotes` (TiKV's store FSM and peer lifecycle, scaled down).
  */
 import type { ResolvedTsWorker } from './txn/resolved-ts.ts';
@@ -16,7 +16,7 @@ import { META_CF, dedupPrefix, prefixEnd, regionStateKey, safeTsKey } from './ke
 import { PENDING_VOTES_MAX, RAFT_INIT_INDEX } from './options.ts';
 import type { PdWorker } from './pd-worker.ts';
 import type { RegionPeer } from './peer.ts';
-import { encodeTombstone, isLeaderMessage } from './region-meta.ts';
+import { createsReplica, encodeTombstone, isLeaderMessage } from './region-meta.ts';
 import { isSnapshotFrameMessage } from './snapshot-frames.ts';
 import { stageDropPendingApply } from './snapshot-stage.ts';
 import type { SnapshotWorker } from './snapshot-worker.ts';
@@ -178,13 +178,12 @@ export class StoreLoop {
   }
 
   /**
-   * A message for a region this store does not host: a leader added us (conf change). An
-   * uninitialized peer is created and waits for a snapshot. Only leader messages create
-   * peers; a tombstoned region never comes back.
+   * A message for a region this store does not host: a leader added us (conf change), or a
+   * candidate asks for our vote (`createsReplica`). An uninitialized peer is created and waits
+   * for a snapshot; a tombstoned region never comes back.
    */
   private maybeCreatePeer(fromStoreId: number, rm: RegionMessage): void {
-    const t = rm.message.type;
-    if (t !== 'MsgApp' && t !== 'MsgHeartbeat' && t !== 'MsgSnap') return;
+    if (!createsReplica(rm)) return;
     if (this.ctx.tombstones.has(rm.message.to)) return;
     if (this.destroying.has(rm.regionId)) return; // the leader sends again
     const pending = this.creating.get(rm.regionId);
@@ -195,7 +194,7 @@ export class StoreLoop {
     const refusal = this.pendingReplicaRefusal(fromStoreId);
     if (refusal) {
       this.ctx.countRefused(refusal);
-      return; // a real region's leader sends again once a slot is free
+      return; // a real region's leader (or candidate) sends again once a slot is free
     }
     this.pendingReplicas.set(rm.regionId, fromStoreId);
     this.creating.set(rm.regionId, { messages: [{ from: fromStoreId, msg: rm }] });
@@ -286,11 +285,21 @@ export class StoreLoop {
     }
   }
 
-  /** Starts the replica of a split's right half once its initial state is durable. */
+  /**
+   * Starts the replica of a split's right half once its initial state is durable. It replaces
+   * the uninitialized replica of the region, the one the split was staged over or one a message
+   * created while the split's write was in flight: that replica takes no Ready again, so its
+   * Raft state (commit 0) is never persisted over the split's (commit `RAFT_INIT_INDEX`), which
+   * would leave a store that cannot restart (FINDINGS.md S2; TiKV's split replaces an
+   * uninitialized peer the same way). A vote the latter granted was neither persisted nor sent.
+   */
   startSplitPeer(plan: SplitPlan): void {
-    if (plan.existing) {
-      plan.existing.destroyed = true;
-      plan.existing.failPending({ kind: 'RegionNotFound', regionId: plan.region.id });
+    for (const replaced of new Set([plan.existing, this.ctx.peers.get(plan.region.id)])) {
+      if (!replaced) continue;
+      // No round ran since the split was staged over an uninitialized replica: none took a snapshot.
+      if (replaced.initialized) throw new Error(`store ${this.ctx.storeId}: region ${plan.region.id}'s split would replace an initialized replica`);
+      replaced.destroyed = true;
+      replaced.failPending({ kind: 'RegionNotFound', regionId: plan.region.id });
     }
     const peer = this.ctx.addPeer(plan.region, plan.peerId, plan.log, plan.dedup, RAFT_INIT_INDEX);
     if (plan.parentLeader) peer.raw.campaign();
