@@ -111,17 +111,17 @@ export interface ClusterSimOptions {
   /**
    * Probability that one send carrying snapshot traffic (a MsgSnap header, chunks, acks, a
    * replica's request for a new snapshot) is lost besides `netDropRate`: transfers resend,
-   * give up and are retried by Raft.
+   * give up and are retried by Raft. 0.05 by default.
    */
   netSnapshotDropRate: number;
   /**
    * Probability that one read of a data region's staged snapshot chunk by a pending apply finds
    * it gone (read back as missing): the apply fails and the replica asks its leader for the
    * snapshot again (store snapshot-request.ts). Per chunk read, so a large snapshot fails more
-   * often: at 0.03 a 29-chunk apply fails 59 % of the time (0.1 makes it 95 %, which can
-   * outlast the convergence bound however often the replica asks; FINDINGS.md S1). Off by
-   * default (0), as is `netSnapshotDropRate`: with 0.03 and 0.05 on, `--cluster --seed 319`
-   * ends with a region leaderless for good (FINDINGS.md S2, open).
+   * often: at 0.03 (the default) a 29-chunk apply fails 59 % of the time (0.1 makes it 95 %,
+   * which can outlast the convergence bound however often the replica asks; FINDINGS.md S1).
+   * On by default with `netSnapshotDropRate` at 0.05 since FINDINGS.md S2 was fixed, so
+   * `--cluster` and `--txn` runs reach the lost-snapshot paths.
    */
   stagedChunkLossChance: number;
   /** The stores' `snapshotTransfer.requestIntervalMs` (a replica's requests for a lost snapshot), virtual ms. */
@@ -207,8 +207,8 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
     setupMaxMs: 15_000,
     netDelayMs: [1, 12],
     netDropRate: 0.01,
-    netSnapshotDropRate: 0,
-    stagedChunkLossChance: 0,
+    netSnapshotDropRate: 0.05,
+    stagedChunkLossChance: 0.03,
     snapshotRequestIntervalMs: 400,
     netDuplicateRate: 0.02,
     netReorderRate: 0.05,
