@@ -194,7 +194,8 @@ export class NodePeerKV extends PeerKV {
     });
     const stopKeys = peerKeys.start({ links: transport, lookup: pdKeyLookup(transport, { members: () => transport.peers() }) });
     try {
-      const candidates = (): number[] => transport.peers();
+      // A store whose provisional link PD's answers speak against gets no request (`isDoubted`).
+      const candidates = (): number[] => transport.peers().filter((id) => !peerKeys.isDoubted(id));
       const pd = new RemotePdService(transport, { candidates, budgetMs: settings.pdBudgetMs, attemptTimeoutMs: settings.requestTimeoutMs });
       const stores = new RemoteStoreResolver(transport, { requestTimeoutMs: settings.requestTimeoutMs, reachable: candidates, operatorKey });
       await waitForCluster(transport, pd, settings);

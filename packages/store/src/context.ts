@@ -21,6 +21,7 @@ import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID, PdHost } from './pd-host.ts';
 import { RegionPeer } from './peer.ts';
 import { DataRegionMachine, PdRegionMachine, WitnessRegionMachine } from './region-machine.ts';
+import { PeerStores } from './peer-stores.ts';
 import { TrackedRawNode } from './tracked-raw-node.ts';
 import { WriteTrace } from './write-trace.ts';
 import { WriteTsIndex } from './txn/write-ts-index.ts';
@@ -73,8 +74,8 @@ export class StoreContext {
   readonly peersWithWork = new Set<RegionPeer>();
   /** Peer ids destroyed on this store: their messages never recreate them (a re-added replica gets a new peer id). */
   readonly tombstones = new Set<number>();
-  /** Where peers live, learned from region metadata and from incoming messages. */
-  readonly peerStores = new Map<number, number>();
+  /** Where peers live: recorded from region metadata, learned from incoming messages (`peer-stores.ts`). */
+  readonly peerStores = new PeerStores();
   /** After a restart, PD's state is rebuilt by replaying its log up to here: it answers nothing before. */
   pdReplayTarget = 0;
   /** Right halves of splits staged in the round's write in flight (their replicas start after it). */
@@ -218,7 +219,7 @@ export class StoreContext {
 
   private placePeer(peer: RegionPeer, region: Region): RegionPeer {
     this.peers.set(region.id, peer);
-    for (const p of region.peers) this.peerStores.set(p.id, p.storeId);
+    for (const p of region.peers) this.peerStores.record(p.id, p.storeId);
     return peer;
   }
 

@@ -183,7 +183,7 @@ export class StoreRequests {
       changes: changes.map((c) => ({ type: c.type, nodeId: c.peer.id })),
       context: encodeConfChangeContext({ peers: changes.map((c) => c.peer) }),
     };
-    for (const c of changes) this.ctx.peerStores.set(c.peer.id, c.peer.storeId);
+    for (const c of changes) this.ctx.peerStores.record(c.peer.id, c.peer.storeId);
     return this.propose(peer, () => peer.raw.proposeConfChange(cc), o);
   }
 

@@ -184,7 +184,7 @@ export class BatchRound {
 
   private async queueMessages(outbox: Map<number, RegionMessage[]>, peer: RegionPeer, msgs: Message[]): Promise<void> {
     for (const m of msgs) {
-      const to = peer.storeOf(m.to) ?? this.ctx.peerStores.get(m.to);
+      const to = peer.storeOf(m.to) ?? this.ctx.peerStores.storeOf(m.to);
       if (to === undefined) {
         peer.raw.reportUnreachable(m.to);
         continue;

@@ -415,7 +415,7 @@ export class SnapshotWorker {
 
   private adoptRegion(peer: RegionPeer, region: Region): void {
     peer.region = region;
-    for (const p of region.peers) this.ctx.peerStores.set(p.id, p.storeId);
+    for (const p of region.peers) this.ctx.peerStores.record(p.id, p.storeId);
   }
 
   /** Starts the apply of a snapshot whose `applying` state the round's write made durable (not one that failed). */

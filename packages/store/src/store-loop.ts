@@ -17,6 +17,7 @@ import { PENDING_VOTES_MAX, RAFT_INIT_INDEX } from './options.ts';
 import type { PdWorker } from './pd-worker.ts';
 import type { RegionPeer } from './peer.ts';
 import { createsReplica, encodeTombstone, isLeaderMessage } from './region-meta.ts';
+import { raftPeerRefusal } from './peer-stores.ts';
 import { isSnapshotFrameMessage } from './snapshot-frames.ts';
 import { stageDropPendingApply } from './snapshot-stage.ts';
 import type { SnapshotWorker } from './snapshot-worker.ts';
@@ -129,16 +130,30 @@ export class StoreLoop {
   receive(fromStoreId: number, messages: RegionMessage[]): void {
     if (this.ctx.closed || this.ctx.fatal) return;
     for (const rm of messages) {
-      this.ctx.peerStores.set(rm.message.from, fromStoreId);
+      const peer = this.ctx.peers.get(rm.regionId);
+      const recordedStoreOf = (peerId: number): number | undefined => peer?.storeOf(peerId) ?? this.ctx.peerStores.recordedStoreOf(peerId);
+      // A member store may not speak for another store's peer, nor address a peer elsewhere.
+      const refusal = raftPeerRefusal(rm, fromStoreId, this.ctx.storeId, recordedStoreOf);
+      if (refusal) {
+        this.ctx.countRefused(refusal);
+        continue;
+      }
+      this.ctx.peerStores.learn(rm.message.from, fromStoreId);
       if (isSnapshotFrameMessage(rm)) {
         this.snapshots.onFrame(fromStoreId, rm);
         continue;
       }
-      const peer = this.ctx.peers.get(rm.regionId);
       if (peer && rm.message.to > peer.peerId && isLeaderMessage(rm)) {
         // PD allocates peer ids in increasing order: a leader talking to a newer peer of this
         // region on this store means the local replica was removed while we were away.
-        // Replace it (destroyed at the next round) by the new, uninitialized one.
+        // Replace it (destroyed at the next round) by the new, uninitialized one. Only on the
+        // word of a peer this replica knows on the sending store: else any member could destroy
+        // a replica with one forged heartbeat. A replica whose group moved on entirely is found
+        // by PD's stale check instead (`PdWorker.collectRemovedPeers`).
+        if (recordedStoreOf(rm.message.from) !== fromStoreId) {
+          this.ctx.countRefused('raftReplacementUnverified');
+          continue;
+        }
         this.staleReplacements.set(rm.regionId, [...(this.staleReplacements.get(rm.regionId) ?? []), { from: fromStoreId, msg: rm }]);
         continue;
       }

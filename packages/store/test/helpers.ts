@@ -55,17 +55,20 @@ export async function leaderOf(stores: () => Iterable<Store>, regionId: number):
   return leader!;
 }
 
-/** A whole-keyspace region on stores 1 and 2 (peers 11, 12) with a witness on store 3 (peer 13). */
-export function twoFullOneWitness(regionId: number): Region {
+/** A whole-keyspace region with a voter on each of stores 1, 2 and 3 (peers 11, 12, 13). */
+export function threeVoters(regionId: number): Region {
   return {
     id: regionId,
     startKey: new Uint8Array(),
     endKey: new Uint8Array(),
     epoch: { confVer: 1, version: 1 },
-    peers: [
-      { id: 11, storeId: 1, role: 'voter' },
-      { id: 12, storeId: 2, role: 'voter' },
-      { id: 13, storeId: 3, role: 'voter', witness: true },
-    ],
+    peers: [11, 12, 13].map((id, i) => ({ id, storeId: i + 1, role: 'voter' as const })),
   };
+}
+
+/** A whole-keyspace region on stores 1 and 2 (peers 11, 12) with a witness on store 3 (peer 13). */
+export function twoFullOneWitness(regionId: number): Region {
+  const region = threeVoters(regionId);
+  region.peers[2] = { ...region.peers[2], witness: true };
+  return region;
 }

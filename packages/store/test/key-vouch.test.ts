@@ -30,7 +30,7 @@ const impostor = key(66);
 describe('vouchedKey', () => {
   it('a lying member alone cannot vouch: one answer is never enough', () => {
     const st = statements([[9, 3, impostor]], { 9: real[9] }, { 9: real[9] });
-    expect(vouchedKey(3, st)).toEqual({ kind: 'unavailable' });
+    expect(vouchedKey(3, st)).toEqual({ kind: 'unavailable', named: impostor });
   });
 
   it('a lying member with an id it poses as vouches only where no honest PD replica answers', () => {
@@ -59,6 +59,8 @@ describe('vouchedKey', () => {
       ],
       { 9: real[9], 8: key(80), 1: real[1] },
     );
+    // ... and names no lone answerer: the honest replica, which names the liar's second identity
+    // keyless, is never set aside for the liar's pair.
     expect(vouchedKey(3, withHonest)).toEqual({ kind: 'disputed' });
   });
 
@@ -92,7 +94,7 @@ describe('vouchedKey', () => {
       { 1: real[1], 2: key(21) },
       { 1: real[1], 2: real[2] },
     );
-    expect(vouchedKey(3, posing)).toEqual({ kind: 'unavailable' });
+    expect(vouchedKey(3, posing)).toEqual({ kind: 'unavailable', named: real[3] });
   });
 
   it('the claimed store’s own word never counts; a lagging replica (no key yet) disputes until it catches up; all saying none is none', () => {
@@ -104,7 +106,7 @@ describe('vouchedKey', () => {
       { 3: impostor, 9: real[9] },
       { 9: real[9] },
     );
-    expect(vouchedKey(3, self)).toEqual({ kind: 'unavailable' });
+    expect(vouchedKey(3, self)).toEqual({ kind: 'unavailable', named: impostor });
     const lagging = statements(
       [
         [1, 3, real[3]],
@@ -132,7 +134,7 @@ describe('vouchedKey', () => {
       ],
       { 1: real[1], 2: real[2] },
     );
-    expect(vouchedKey(1, st)).toEqual({ kind: 'unavailable' }); // by default the claimed store vouches for nobody
+    expect(vouchedKey(1, st)).toEqual({ kind: 'unavailable', named: real[1] }); // by default the claimed store vouches for nobody
     expect(vouchedKey(1, st, { vouchersMin: 1, subjectVouches: true })).toEqual({ kind: 'key', key: real[1], vouchers: [2] });
     // An impostor of store 1 cannot get the third voter's (honest) word for its key.
     const imp = statements(
@@ -143,5 +145,47 @@ describe('vouchedKey', () => {
       { 1: impostor, 2: real[2] },
     );
     expect(vouchedKey(1, imp, { vouchersMin: 1, subjectVouches: true })).toEqual({ kind: 'key', key: real[1], vouchers: [2] }); // the real key: the impostor's link is refused
+  });
+
+  it('names a lone liar against two honest PD replicas (never the honest one against a liar and its second identity: above)', () => {
+    // The liar (9) disputes store 3's key; stores 1 and 2 vouch for each other and for 3.
+    const lone = statements(
+      [
+        [1, 3, real[3]],
+        [2, 3, real[3]],
+        [9, 3, impostor],
+        [1, 2, real[2]],
+        [2, 1, real[1]],
+        [9, 1, real[1]],
+        [9, 2, real[2]],
+        [1, 9, real[9]],
+        [2, 9, real[9]],
+      ],
+      { 1: real[1], 2: real[2], 9: real[9] },
+    );
+    expect(vouchedKey(3, lone)).toEqual({ kind: 'disputed', lone: { answerer: 9, key: real[3] } });
+    // A liar that also disputes the honest answerers' keys is named once the asker holds them.
+    const lyingAboutAll = statements(
+      [
+        [1, 3, real[3]],
+        [2, 3, real[3]],
+        [9, 3, impostor],
+        [9, 1, key(11)],
+        [9, 2, key(22)],
+      ],
+      { 1: real[1], 2: real[2], 9: real[9] },
+      { 1: real[1], 2: real[2], 9: real[9] },
+    );
+    expect(vouchedKey(3, lyingAboutAll)).toEqual({ kind: 'disputed', lone: { answerer: 9, key: real[3] } });
+    // One honest answerer against one liar: nobody stands alone.
+    const even = statements(
+      [
+        [1, 3, real[3]],
+        [9, 3, impostor],
+      ],
+      { 1: real[1], 9: real[9] },
+      { 1: real[1], 9: real[9] },
+    );
+    expect(vouchedKey(3, even)).toEqual({ kind: 'disputed' });
   });
 });

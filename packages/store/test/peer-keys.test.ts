@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { PdStateMachine } from '@peerkv/pd';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
-import { PD_REGION_ID, PEER_KEY_LOOKUP_MS, PeerKeyBook, STORE_CFS, TEMP_STORE_ID_MIN, pdKeyLookup, type PeerKeyAnswer } from '../src/index.ts';
+import { KEY_LONE_DISSENTS_MAX, PD_REGION_ID, PEER_KEY_LOOKUP_MS, PEER_KEY_RECHECK_MS_MAX, PeerKeyBook, STORE_CFS, TEMP_STORE_ID_MIN, pdKeyLookup, type PeerKeyAnswer } from '../src/index.ts';
 import type { PdRequester } from '../src/net/pd-caller.ts';
 import { decodeStoreRequest } from '../src/rpc/request-codec.ts';
 import { encodeStoreResponse } from '../src/rpc/response-codec.ts';
@@ -128,6 +128,58 @@ describe('PeerKeyBook', () => {
     expect(await book.admit(7, key(5))).toBe(true);
     expect(book.counters.repinned).toBe(1);
     expect((await PeerKeyBook.load(engine)).knownKey(7)).toEqual(key(5));
+    stop();
+  });
+  it('believes the others once the same lone answerer disputed the proven key KEY_LONE_DISSENTS_MAX lookups in a row', async () => {
+    const book = PeerKeyBook.inMemory();
+    const real = key(1);
+    let answer: PeerKeyAnswer = { kind: 'disputed', lone: { answerer: 9, key: real } };
+    let now = 0;
+    const stop = book.start({ links: { peers: () => [5, 6], revokeLink: () => false }, lookup: async () => answer, sweepMs: 60_000, now: () => now });
+    const lookups = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        now += PEER_KEY_RECHECK_MS_MAX;
+        await book.sweep();
+      }
+    };
+    expect(await book.admit(5, real)).toBe(true); // lookup 1
+    expect(book.isProvisional(5)).toBe(true);
+    expect(book.isDoubted(5)).toBe(true);
+    await lookups(KEY_LONE_DISSENTS_MAX - 2);
+    expect(book.isProvisional(5)).toBe(true);
+    // Another lone answerer: the count starts again.
+    answer = { kind: 'disputed', lone: { answerer: 8, key: real } };
+    await lookups(KEY_LONE_DISSENTS_MAX - 1);
+    expect(book.isProvisional(5)).toBe(true);
+    expect(book.counters.outvoted).toBe(0);
+    await lookups(1);
+    expect(book.isProvisional(5)).toBe(false);
+    expect(book.knownKey(5)).toEqual(real);
+    expect(book.counters.outvoted).toBe(1);
+    // A lone dissent against another key than the link proved believes nothing, ever.
+    answer = { kind: 'disputed', lone: { answerer: 9, key: key(2) } };
+    expect(await book.admit(6, key(3))).toBe(true);
+    await lookups(KEY_LONE_DISSENTS_MAX + 2);
+    expect(book.isProvisional(6)).toBe(true);
+    expect(book.knownKey(6)).toBeUndefined();
+    stop();
+  });
+
+  it('doubts a provisional link the answers speak against, not one no answer contradicts', async () => {
+    const book = PeerKeyBook.inMemory();
+    const answers = new Map<number, PeerKeyAnswer>([
+      [1, { kind: 'unavailable' }], // nobody else to ask (a one-store cluster)
+      [2, { kind: 'unavailable', named: key(2) }], // too few trusted answers, naming its key
+      [3, { kind: 'unavailable', named: key(9) }], // ... naming another key
+      [4, { kind: 'disputed' }],
+      [5, { kind: 'none' }], // PD has no key, but the link proved one
+      [6, { kind: 'none' }], // PD has no key, and the link proved none (an earlier version)
+    ]);
+    const stop = book.start({ links: { peers: () => [] }, lookup: async (id) => answers.get(id)!, sweepMs: 60_000 });
+    for (const id of [1, 2, 3, 4, 5]) expect(await book.admit(id, key(id))).toBe(true);
+    expect(await book.admit(6, undefined)).toBe(true);
+    expect([1, 2, 3, 4, 5, 6].filter((id) => book.isDoubted(id))).toEqual([3, 4, 5]);
+    expect(book.unverifiedIds()).toEqual([1, 2, 3, 4, 5, 6]);
     stop();
   });
 });

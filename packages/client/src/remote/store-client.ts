@@ -32,7 +32,8 @@ export interface StoreClient {
 /** The client of `net`'s process (see the module header). */
 export function storeClient(net: NetworkStore, o: StoreClientOptions): StoreClient {
   const { store, transport } = net;
-  const members = (): number[] => transport.peers().filter((id) => !isTempStoreId(id));
+  // A store whose provisional link PD's answers speak against gets no request (`PeerKeyBook.isDoubted`).
+  const members = (): number[] => transport.peers().filter((id) => !isTempStoreId(id) && !net.peerKeys.isDoubted(id));
   const pd = new RemotePdService(transport, { candidates: members, local: () => store, budgetMs: o.pdBudgetMs });
   const stores = new RemoteStoreResolver(transport, {
     local: store,

@@ -30,7 +30,7 @@
 import { DEFAULT_SCHEDULE_CONFIG, ENGINE_LABEL, WITNESS_LABEL, type ScheduleConfig } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
 import type { LinkIdentityOptions, StoreKeyPair, Transport } from '@peerkv/transport';
-import { bindStore, storeTransportOf } from '../rpc/bind-transport.ts';
+import { bindStore, storeTransportOf, type ProvisionalSends } from '../rpc/bind-transport.ts';
 import { BOOTSTRAP_IDS, REAL_TIMERS, type StoreOptions, type Timers } from '../options.ts';
 import { PD_REGION_ID } from '../pd-host.ts';
 import { Store } from '../store.ts';
@@ -196,7 +196,14 @@ async function open(o: KeyedOptions, storeId: number, started: NetworkStore['sta
   const timers = o.timers ?? REAL_TIMERS;
   const stopKeys = peerKeys.start({ links: transport, lookup: pdKeyLookup(transport, { members: () => transport.peers() }), timers });
   const pdClient = new RemotePdClient(transport, { candidates: () => transport.peers().filter((id) => !isTempStoreId(id)), ...o.pd });
-  let store: Store;
+  let store: Store | undefined;
+  // A store whose key is not confirmed yet gets no data-region Raft from here (nor sends any).
+  const sends: ProvisionalSends = {
+    provisional: (id) => peerKeys.isProvisional(id),
+    withheld: (n) => {
+      for (let i = 0; i < n; i++) store?.countRefused('raftToProvisional');
+    },
+  };
   try {
     store = await Store.open({
       ...o.store,
@@ -204,7 +211,7 @@ async function open(o: KeyedOptions, storeId: number, started: NetworkStore['sta
       storeId,
       clusterId: o.clusterId,
       engine: o.engine,
-      transport: storeTransportOf(transport),
+      transport: storeTransportOf(transport, sends),
       pdClient,
       address: o.address,
       labels: o.labels ?? {},

@@ -20,6 +20,11 @@
  *    claimed store is the only one reachable), the link is admitted provisionally (it may only
  *    reach PD and the key lookup: `rpc/authorize.ts`) and checked again (`sweep`).
  *
+ * A lookup that believes nothing also says whether it speaks against the key the link proved
+ * (`isDoubted`: disputed, or agreeing on another key or on none): a client routes no request to
+ * such a store. One lone answerer disputing the proven key `KEY_LONE_DISSENTS_MAX` lookups in a
+ * row is outvoted (`key-vouch.ts`; counted `outvoted`).
+ *
  * Nothing is pinned on first use any more: before, a store without a PD replica trusted the
  * first key it saw proven for an id, an impostor's included.
  *
@@ -42,7 +47,7 @@ import { REAL_TIMERS, type Timers } from '../options.ts';
 import { isTempStoreId } from '../temp-store-ids.ts';
 import { encodeStoreRequest } from '../rpc/request-codec.ts';
 import { decodeStoreResponse } from '../rpc/response-codec.ts';
-import { KEY_VOUCHERS_MIN, vouchedKey, type KeyStatement } from './key-vouch.ts';
+import { KEY_LONE_DISSENTS_MAX, KEY_VOUCHERS_MIN, vouchedKey, type KeyStatement } from './key-vouch.ts';
 import type { PdRequester } from './pd-caller.ts';
 
 /** Most pinned keys kept (one per store id ever seen; ids are never reused). Past it, no new pins. */
@@ -68,10 +73,13 @@ export type PeerKeyAnswer =
   | { kind: 'key'; key: Uint8Array }
   /** PD answered: no key recorded for the id (or no such store yet). */
   | { kind: 'none' }
-  /** PD replicas answered differently (a lying member, or a replica behind the others). */
-  | { kind: 'disputed' }
-  /** Too few PD replicas other than the claimed store answered, or too few of them are trusted. */
-  | { kind: 'unavailable' };
+  /**
+   * PD replicas answered differently (a lying member, or a replica behind the others); `lone`:
+   * the one answerer without whom the others vouch for `key` (`key-vouch.ts`).
+   */
+  | { kind: 'disputed'; lone?: { answerer: number; key: Uint8Array } }
+  /** Too few PD replicas other than the claimed store answered, or too few of them are trusted; `named`: what all that answered said. */
+  | { kind: 'unavailable'; named?: KeyStatement };
 
 /** What the asker knows when it looks a key up. */
 export interface PeerKeyLookupContext {
@@ -116,12 +124,33 @@ export interface PeerKeyCounters {
   revoked: number;
   /** Lookups whose answers disagreed (nothing believed). */
   disputed: number;
+  /** Keys believed over one answerer that disputed them `KEY_LONE_DISSENTS_MAX` lookups in a row. */
+  outvoted: number;
 }
 
 interface Unverified {
   nextCheckMs: number;
   waitMs: number;
   checking: boolean;
+  /** The key the link proved (undefined: none, a store of an earlier version). */
+  proven: Uint8Array | undefined;
+  /** The last lookup spoke against `proven` (`isDoubted`). */
+  doubted: boolean;
+  /** The answerer that alone disputed `proven`, and in how many lookups in a row. */
+  lone?: { answerer: number; count: number };
+}
+
+/** Whether an answer that confirmed no key still speaks against the key a link proved (or its lack of one). */
+function speaksAgainst(answer: Exclude<PeerKeyAnswer, { kind: 'key' }>, proven: Uint8Array | undefined): boolean {
+  switch (answer.kind) {
+    case 'disputed':
+      return true;
+    case 'none':
+      return proven !== undefined;
+    case 'unavailable':
+      if (answer.named === undefined) return false;
+      return answer.named === 'none' ? proven !== undefined : proven === undefined || !publicKeysEqual(answer.named, proven);
+  }
 }
 
 /** See the module comment. */
@@ -136,7 +165,7 @@ export class PeerKeyBook implements PeerKeyPolicy {
   private links: KeyedLinks | undefined;
   private timers: Timers = REAL_TIMERS;
   private now: () => number = () => this.timers.now();
-  readonly counters: PeerKeyCounters = { matched: 0, pinned: 0, looked: 0, repinned: 0, refused: 0, provisional: 0, unkeyed: 0, revoked: 0, disputed: 0 };
+  readonly counters: PeerKeyCounters = { matched: 0, pinned: 0, looked: 0, repinned: 0, refused: 0, provisional: 0, unkeyed: 0, revoked: 0, disputed: 0, outvoted: 0 };
 
   /** `engine` keeps the pins; none (a client) keeps them in memory. */
   private constructor(private readonly engine: KvEngine | undefined) {}
@@ -201,6 +230,17 @@ export class PeerKeyBook implements PeerKeyPolicy {
     return this.unverified.has(storeId);
   }
 
+  /**
+   * Whether `storeId`'s link is provisional and the last lookup spoke against the key it proved:
+   * the answers disagree, or agree on another key (or on none where the link proved one). A
+   * client routes nothing to such a store (`storeClient`, `PeerKV.connect`). A provisional link
+   * no answer contradicts (no PD replica but the claimed store reachable, or too few trusted
+   * ones agreeing with it) is not doubted: whoever the client then reaches is all it hears.
+   */
+  isDoubted(storeId: number): boolean {
+    return this.unverified.get(storeId)?.doubted ?? false;
+  }
+
   /** Store ids admitted provisionally, waiting for PD's word. */
   unverifiedIds(): number[] {
     return [...this.unverified.keys()].sort((a, b) => a - b);
@@ -209,11 +249,21 @@ export class PeerKeyBook implements PeerKeyPolicy {
   async admit(storeId: number, publicKey: Uint8Array | undefined): Promise<boolean> {
     if (isTempStoreId(storeId)) return true;
     let known = await this.recordedOrPinned(storeId);
+    let answer: PeerKeyAnswer | undefined;
     if (known === undefined && this.lookup) {
-      const answer = await this.ask(this.lookup, storeId);
+      answer = await this.ask(this.lookup, storeId);
       if (answer.kind === 'key') {
         await this.learn(storeId, answer.key);
         known = answer.key;
+      }
+    }
+    if (known === undefined && answer !== undefined && answer.kind !== 'key') {
+      const u = this.unverified.get(storeId);
+      if (u) {
+        u.proven = publicKey;
+        const outvoted = this.weigh(u, answer);
+        if (outvoted) await this.learn(storeId, outvoted);
+        known = outvoted;
       }
     }
     if (known !== undefined) {
@@ -226,10 +276,33 @@ export class PeerKeyBook implements PeerKeyPolicy {
       this.counters.refused++;
       return false;
     }
-    if (!this.unverified.has(storeId)) this.unverified.set(storeId, { nextCheckMs: this.now() + PEER_KEY_RECHECK_MS_MIN, waitMs: PEER_KEY_RECHECK_MS_MIN, checking: false });
+    if (!this.unverified.has(storeId)) {
+      const u: Unverified = { nextCheckMs: this.now() + PEER_KEY_RECHECK_MS_MIN, waitMs: PEER_KEY_RECHECK_MS_MIN, checking: false, proven: publicKey, doubted: false };
+      if (answer !== undefined && answer.kind !== 'key') this.weigh(u, answer);
+      this.unverified.set(storeId, u);
+    }
     if (publicKey === undefined) this.counters.unkeyed++;
     else this.counters.provisional++;
     return true;
+  }
+
+  /**
+   * Notes what a lookup that believed no key says of `u`'s link (`doubted`, a lone dissenter);
+   * returns the key to believe once the same lone answerer has disputed the key the link proved,
+   * which all the others vouch for, `KEY_LONE_DISSENTS_MAX` lookups in a row.
+   */
+  private weigh(u: Unverified, answer: Exclude<PeerKeyAnswer, { kind: 'key' }>): Uint8Array | undefined {
+    u.doubted = speaksAgainst(answer, u.proven);
+    const lone = answer.kind === 'disputed' ? answer.lone : undefined;
+    if (!lone || u.proven === undefined || !publicKeysEqual(lone.key, u.proven)) {
+      u.lone = undefined;
+      return undefined;
+    }
+    const count = u.lone?.answerer === lone.answerer ? u.lone.count + 1 : 1;
+    u.lone = { answerer: lone.answerer, count };
+    if (count < KEY_LONE_DISSENTS_MAX) return undefined;
+    this.counters.outvoted++;
+    return lone.key;
   }
 
   /**
@@ -265,10 +338,11 @@ export class PeerKeyBook implements PeerKeyPolicy {
     u.checking = true;
     try {
       const answer = await this.ask(lookup, storeId);
-      if (answer.kind === 'key') {
+      const believed = answer.kind === 'key' ? answer.key : this.weigh(u, answer);
+      if (believed) {
         this.unverified.delete(storeId);
-        await this.learn(storeId, answer.key);
-        this.revokeUnless(storeId, answer.key);
+        await this.learn(storeId, believed);
+        this.revokeUnless(storeId, believed);
         return;
       }
       u.waitMs = Math.min(u.waitMs * 2, PEER_KEY_RECHECK_MS_MAX);

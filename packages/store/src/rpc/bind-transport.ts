@@ -7,7 +7,10 @@
  * provisionally (its key not confirmed yet, `ServeStoreOptions.provisional`) may send Raft
  * messages of PD's group only, which a lagging PD replica here may need to learn that store's
  * key; its messages for data regions are dropped and counted (`refused.raftFromProvisional`)
- * until its key is confirmed, and it is served only `PROVISIONAL_REQUESTS`.
+ * until its key is confirmed, and it is served only `PROVISIONAL_REQUESTS`; nor is it sent
+ * data-region Raft (`storeTransportOf` with `ProvisionalSends`, counted `raftToProvisional`).
+ * Each Raft message's peers are checked against the link in `StoreLoop.receive`
+ * (`peer-stores.ts`).
  */
 import type { Transport } from '@peerkv/transport';
 import type { StoreTransport } from '../options.ts';
@@ -16,9 +19,28 @@ import { PD_REGION_ID } from '../pd-host.ts';
 import { isTempStoreId } from '../temp-store-ids.ts';
 import { serveStore, type ServeStoreOptions } from './server.ts';
 
-/** The `StoreTransport` to open a store with: Raft messages leave through `t.send`. */
-export function storeTransportOf(t: Pick<Transport, 'send'>): StoreTransport {
-  return { send: (to, messages) => void t.send(to, messages) };
+/** What `storeTransportOf` withholds from stores whose links are provisional. */
+export interface ProvisionalSends {
+  /** Whether `storeId`'s link was admitted provisionally (`PeerKeyBook.isProvisional`). */
+  provisional: (storeId: number) => boolean;
+  /** Called with the number of data-region messages withheld from one. */
+  withheld?: (count: number) => void;
+}
+
+/**
+ * The `StoreTransport` to open a store with: Raft messages leave through `t.send`. With `o`, a
+ * store whose link is provisional gets PD's group's messages only, as it may send only those
+ * (`bindStore`): data-region traffic, entries and snapshots included, waits for its key.
+ */
+export function storeTransportOf(t: Pick<Transport, 'send'>, o?: ProvisionalSends): StoreTransport {
+  return {
+    send: (to, messages) => {
+      if (!o?.provisional(to)) return void t.send(to, messages);
+      const pd = messages.filter((m) => m.regionId === PD_REGION_ID);
+      if (pd.length < messages.length) o.withheld?.(messages.length - pd.length);
+      if (pd.length > 0) void t.send(to, pd);
+    },
+  };
 }
 
 /** Delivers `t`'s Raft batches and peer-down events to `store` and serves its requests; returns the unbinder. */
