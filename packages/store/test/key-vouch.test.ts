@@ -59,8 +59,6 @@ describe('vouchedKey', () => {
       ],
       { 9: real[9], 8: key(80), 1: real[1] },
     );
-    // ... and names no lone answerer: the honest replica, which names the liar's second identity
-    // keyless, is never set aside for the liar's pair.
     expect(vouchedKey(3, withHonest)).toEqual({ kind: 'disputed' });
   });
 
@@ -147,7 +145,7 @@ describe('vouchedKey', () => {
     expect(vouchedKey(1, imp, { vouchersMin: 1, subjectVouches: true })).toEqual({ kind: 'key', key: real[1], vouchers: [2] }); // the real key: the impostor's link is refused
   });
 
-  it('names a lone liar against two honest PD replicas (never the honest one against a liar and its second identity: above)', () => {
+  it('a lone liar against two honest PD replicas is a dispute, never outvoted (two registered liars would otherwise outvote one honest replica)', () => {
     // The liar (9) disputes store 3's key; stores 1 and 2 vouch for each other and for 3.
     const lone = statements(
       [
@@ -163,8 +161,8 @@ describe('vouchedKey', () => {
       ],
       { 1: real[1], 2: real[2], 9: real[9] },
     );
-    expect(vouchedKey(3, lone)).toEqual({ kind: 'disputed', lone: { answerer: 9, key: real[3] } });
-    // A liar that also disputes the honest answerers' keys is named once the asker holds them.
+    expect(vouchedKey(3, lone)).toEqual({ kind: 'disputed' });
+    // A liar that also disputes the honest answerers' keys, once the asker holds them.
     const lyingAboutAll = statements(
       [
         [1, 3, real[3]],
@@ -176,8 +174,8 @@ describe('vouchedKey', () => {
       { 1: real[1], 2: real[2], 9: real[9] },
       { 1: real[1], 2: real[2], 9: real[9] },
     );
-    expect(vouchedKey(3, lyingAboutAll)).toEqual({ kind: 'disputed', lone: { answerer: 9, key: real[3] } });
-    // One honest answerer against one liar: nobody stands alone.
+    expect(vouchedKey(3, lyingAboutAll)).toEqual({ kind: 'disputed' });
+    // One honest answerer against one liar.
     const even = statements(
       [
         [1, 3, real[3]],

@@ -8,4 +8,4 @@ export * from './remote-pd-client.ts';
 export * from './network-store.ts';
 export * from './quorum-watch.ts';
 export * from './peer-keys.ts';
-export { KEY_LONE_DISSENTS_MAX, KEY_VOUCHERS_MIN } from './key-vouch.ts';
+export { KEY_VOUCHERS_MIN } from './key-vouch.ts';

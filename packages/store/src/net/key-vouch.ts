@@ -21,15 +21,6 @@
  * its own: one honest PD replica among the answers disputes the lie, and a single member
  * (one answer) never reaches `vouchersMin`. The ids a liar poses as with keys of its own are
  * not trusted either: an honest answerer names their real key, or none.
- *
- * A dispute names its `lone` answerer when setting aside that one's word about `subject` (not
- * what it said of the other answerers) leaves the others vouching for a key: a lone liar
- * against two honest PD replicas, or a replica behind them. `PeerKeyBook` believes the others
- * once the same lone answerer disputed the key the link proved `KEY_LONE_DISSENTS_MAX` lookups
- * in a row, so one liar can hold a link provisional for seconds, not for good. It cannot frame
- * an honest answerer that way with ids it poses as: the honest one's word against them still
- * denies them trust. Two registered stores of an attacker can outvote one honest answerer (then
- * the only PD replica the asker reaches besides them), as they could vouch where none answers.
  */
 import { publicKeysEqual } from '@peerkv/transport';
 
@@ -49,23 +40,13 @@ export interface KeyStatements {
 /** Default `vouchersMin`: trusted answers needed to believe a key. */
 export const KEY_VOUCHERS_MIN = 2;
 
-/**
- * Lookups in a row, about one store id, that the same lone answerer disputed while the others
- * vouched for the key that store's link proved, before the asker believes the others
- * (`PeerKeyBook`), lookups. Bounds what one liar's disputes cost: about 7 s of rechecks.
- */
-export const KEY_LONE_DISSENTS_MAX = 3;
-
 /** What the rule concludes about `subject`. */
 export type VouchResult =
   | { kind: 'key'; key: Uint8Array; vouchers: number[] }
   /** Every answerer said PD has no key for it. */
   | { kind: 'none' }
-  /**
-   * The answers disagree: a liar, or a PD replica behind the others. `lone`: the one answerer
-   * without whose statements the rest would vouch for `key` (a lone liar, or a lagging replica).
-   */
-  | { kind: 'disputed'; lone?: { answerer: number; key: Uint8Array } }
+  /** The answers disagree: a liar, or a PD replica behind the others. */
+  | { kind: 'disputed' }
   /** Too few answers, or too few trusted answerers; `named`: what every answerer said, if any answered. */
   | { kind: 'unavailable'; named?: KeyStatement };
 
@@ -103,27 +84,6 @@ function trusted(answerer: number, subject: number, st: KeyStatements, subjectVo
 
 /** The rule of the module comment for `subject`. */
 export function vouchedKey(subject: number, st: KeyStatements, o: VouchOptions = {}): VouchResult {
-  const r = unanimousKey(subject, st, o);
-  if (r.kind !== 'disputed') return r;
-  // Who alone stands between the others and a key (see `KEY_LONE_DISSENTS_MAX`). Only its word
-  // about `subject` is set aside: what it said of the other answerers still counts against
-  // their trust, so one honest answerer that names a liar's second identity as keyless is never
-  // the one set aside (the liar and that identity cannot vouch for each other past it).
-  let lone: { answerer: number; key: Uint8Array } | undefined;
-  for (const [answerer, about] of st.said) {
-    if (answerer === subject || !about.has(subject)) continue;
-    const rest = new Map(about);
-    rest.delete(subject);
-    const without = unanimousKey(subject, { ...st, said: new Map(st.said).set(answerer, rest) }, o);
-    if (without.kind !== 'key') continue;
-    if (lone) return { kind: 'disputed' }; // more than one would do: nobody stands alone
-    lone = { answerer, key: without.key };
-  }
-  return lone ? { kind: 'disputed', lone } : r;
-}
-
-/** Rules 1 and 2 of the module comment, without naming a lone dissenter. */
-function unanimousKey(subject: number, st: KeyStatements, o: VouchOptions): VouchResult {
   const vouchersMin = o.vouchersMin ?? KEY_VOUCHERS_MIN;
   let first: KeyStatement | undefined;
   const answerers: number[] = [];

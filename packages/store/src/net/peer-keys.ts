@@ -22,8 +22,9 @@
  *
  * A lookup that believes nothing also says whether it speaks against the key the link proved
  * (`isDoubted`: disputed, or agreeing on another key or on none): a client routes no request to
- * such a store. One lone answerer disputing the proven key `KEY_LONE_DISSENTS_MAX` lookups in a
- * row is outvoted (`key-vouch.ts`; counted `outvoted`).
+ * such a store. A dispute is never outvoted: two answerers an attacker registered would then
+ * outvote the only honest PD replica an asker reaches (a denial of service by a liar who
+ * disputes is the lesser harm: SECURITY.md).
  *
  * Nothing is pinned on first use any more: before, a store without a PD replica trusted the
  * first key it saw proven for an id, an impostor's included.
@@ -47,7 +48,7 @@ import { REAL_TIMERS, type Timers } from '../options.ts';
 import { isTempStoreId } from '../temp-store-ids.ts';
 import { encodeStoreRequest } from '../rpc/request-codec.ts';
 import { decodeStoreResponse } from '../rpc/response-codec.ts';
-import { KEY_LONE_DISSENTS_MAX, KEY_VOUCHERS_MIN, vouchedKey, type KeyStatement } from './key-vouch.ts';
+import { KEY_VOUCHERS_MIN, vouchedKey, type KeyStatement } from './key-vouch.ts';
 import type { PdRequester } from './pd-caller.ts';
 
 /** Most pinned keys kept (one per store id ever seen; ids are never reused). Past it, no new pins. */
@@ -73,11 +74,8 @@ export type PeerKeyAnswer =
   | { kind: 'key'; key: Uint8Array }
   /** PD answered: no key recorded for the id (or no such store yet). */
   | { kind: 'none' }
-  /**
-   * PD replicas answered differently (a lying member, or a replica behind the others); `lone`:
-   * the one answerer without whom the others vouch for `key` (`key-vouch.ts`).
-   */
-  | { kind: 'disputed'; lone?: { answerer: number; key: Uint8Array } }
+  /** PD replicas answered differently (a lying member, or a replica behind the others). */
+  | { kind: 'disputed' }
   /** Too few PD replicas other than the claimed store answered, or too few of them are trusted; `named`: what all that answered said. */
   | { kind: 'unavailable'; named?: KeyStatement };
 
@@ -124,8 +122,6 @@ export interface PeerKeyCounters {
   revoked: number;
   /** Lookups whose answers disagreed (nothing believed). */
   disputed: number;
-  /** Keys believed over one answerer that disputed them `KEY_LONE_DISSENTS_MAX` lookups in a row. */
-  outvoted: number;
 }
 
 interface Unverified {
@@ -136,8 +132,6 @@ interface Unverified {
   proven: Uint8Array | undefined;
   /** The last lookup spoke against `proven` (`isDoubted`). */
   doubted: boolean;
-  /** The answerer that alone disputed `proven`, and in how many lookups in a row. */
-  lone?: { answerer: number; count: number };
 }
 
 /** Whether an answer that confirmed no key still speaks against the key a link proved (or its lack of one). */
@@ -165,7 +159,7 @@ export class PeerKeyBook implements PeerKeyPolicy {
   private links: KeyedLinks | undefined;
   private timers: Timers = REAL_TIMERS;
   private now: () => number = () => this.timers.now();
-  readonly counters: PeerKeyCounters = { matched: 0, pinned: 0, looked: 0, repinned: 0, refused: 0, provisional: 0, unkeyed: 0, revoked: 0, disputed: 0, outvoted: 0 };
+  readonly counters: PeerKeyCounters = { matched: 0, pinned: 0, looked: 0, repinned: 0, refused: 0, provisional: 0, unkeyed: 0, revoked: 0, disputed: 0 };
 
   /** `engine` keeps the pins; none (a client) keeps them in memory. */
   private constructor(private readonly engine: KvEngine | undefined) {}
@@ -261,9 +255,7 @@ export class PeerKeyBook implements PeerKeyPolicy {
       const u = this.unverified.get(storeId);
       if (u) {
         u.proven = publicKey;
-        const outvoted = this.weigh(u, answer);
-        if (outvoted) await this.learn(storeId, outvoted);
-        known = outvoted;
+        this.weigh(u, answer);
       }
     }
     if (known !== undefined) {
@@ -286,23 +278,9 @@ export class PeerKeyBook implements PeerKeyPolicy {
     return true;
   }
 
-  /**
-   * Notes what a lookup that believed no key says of `u`'s link (`doubted`, a lone dissenter);
-   * returns the key to believe once the same lone answerer has disputed the key the link proved,
-   * which all the others vouch for, `KEY_LONE_DISSENTS_MAX` lookups in a row.
-   */
-  private weigh(u: Unverified, answer: Exclude<PeerKeyAnswer, { kind: 'key' }>): Uint8Array | undefined {
+  /** Notes whether a lookup that believed no key speaks against `u`'s link (`doubted`). */
+  private weigh(u: Unverified, answer: Exclude<PeerKeyAnswer, { kind: 'key' }>): void {
     u.doubted = speaksAgainst(answer, u.proven);
-    const lone = answer.kind === 'disputed' ? answer.lone : undefined;
-    if (!lone || u.proven === undefined || !publicKeysEqual(lone.key, u.proven)) {
-      u.lone = undefined;
-      return undefined;
-    }
-    const count = u.lone?.answerer === lone.answerer ? u.lone.count + 1 : 1;
-    u.lone = { answerer: lone.answerer, count };
-    if (count < KEY_LONE_DISSENTS_MAX) return undefined;
-    this.counters.outvoted++;
-    return lone.key;
   }
 
   /**
@@ -338,13 +316,13 @@ export class PeerKeyBook implements PeerKeyPolicy {
     u.checking = true;
     try {
       const answer = await this.ask(lookup, storeId);
-      const believed = answer.kind === 'key' ? answer.key : this.weigh(u, answer);
-      if (believed) {
+      if (answer.kind === 'key') {
         this.unverified.delete(storeId);
-        await this.learn(storeId, believed);
-        this.revokeUnless(storeId, believed);
+        await this.learn(storeId, answer.key);
+        this.revokeUnless(storeId, answer.key);
         return;
       }
+      this.weigh(u, answer);
       u.waitMs = Math.min(u.waitMs * 2, PEER_KEY_RECHECK_MS_MAX);
       u.nextCheckMs = this.now() + u.waitMs;
     } finally {
