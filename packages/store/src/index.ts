@@ -12,6 +12,7 @@ export { DATA_MODEL_DEFAULT, DATA_MODEL_VERSIONS, MVCC_DATA_CFS, DataModelMismat
 export * from './snapshot.ts';
 export { isSnapshotFrameMessage } from './snapshot-frames.ts';
 export { LEARNED_PEER_STORES_MAX, PeerStores, raftPeerRefusal, type RaftPeerRefusal } from './peer-stores.ts';
+export { REPLACEMENT_CHECK_MS_MIN, ReplacementChecks } from './replacement-check.ts';
 export * from './store-key.ts';
 export { SEALED_TAG, SEAL_FORMAT_VERSION, SEAL_NONCE_BYTES, SEAL_TAG_BYTES, SealedEntryError, isSealed, openPayload, sealPayload, webCryptoEntryCipher, type EntryCipher, type SealBinding, type SealedEntryErrorKind } from './sealing.ts';
 export * from './runtime-engine.ts';

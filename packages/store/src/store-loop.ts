@@ -18,6 +18,7 @@ import type { PdWorker } from './pd-worker.ts';
 import type { RegionPeer } from './peer.ts';
 import { createsReplica, encodeTombstone, isLeaderMessage } from './region-meta.ts';
 import { raftPeerRefusal } from './peer-stores.ts';
+import { ReplacementChecks } from './replacement-check.ts';
 import { isSnapshotFrameMessage } from './snapshot-frames.ts';
 import { stageDropPendingApply } from './snapshot-stage.ts';
 import type { SnapshotWorker } from './snapshot-worker.ts';
@@ -61,6 +62,8 @@ export class StoreLoop {
   private readonly pendingVotes: { from: number; msg: RegionMessage }[] = [];
   /** Regions whose local replica is stale (a newer peer id was addressed): replaced at the next round. */
   private readonly staleReplacements = new Map<number, { from: number; msg: RegionMessage }[]>();
+  /** Replacements whose sender this store cannot place, confirmed with PD (`replacement-check.ts`). */
+  private readonly replacementChecks: ReplacementChecks;
 
   constructor(
     private readonly ctx: StoreContext,
@@ -68,7 +71,9 @@ export class StoreLoop {
     private readonly pdWorker: PdWorker,
     /** Advances the resolved ts of the mvcc regions this store leads (each tick asks whether one is due). */
     private readonly resolvedTs?: ResolvedTsWorker,
-  ) {}
+  ) {
+    this.replacementChecks = new ReplacementChecks(ctx);
+  }
 
   // ------------------------------------------------------------------ ticks and hibernation
 
@@ -148,10 +153,12 @@ export class StoreLoop {
         // region on this store means the local replica was removed while we were away.
         // Replace it (destroyed at the next round) by the new, uninitialized one. Only on the
         // word of a peer this replica knows on the sending store: else any member could destroy
-        // a replica with one forged heartbeat. A replica whose group moved on entirely is found
-        // by PD's stale check instead (`PdWorker.collectRemovedPeers`).
+        // a replica with one forged heartbeat. A replica that cannot place the sender (one made
+        // on demand holds no peers) asks PD; an initialized one whose group moved on entirely is
+        // also found by PD's stale check (`PdWorker.collectRemovedPeers`).
         if (recordedStoreOf(rm.message.from) !== fromStoreId) {
           this.ctx.countRefused('raftReplacementUnverified');
+          this.replacementChecks.ask(rm.regionId, rm.message.to); // a stale replica may not know its leader: PD's region says
           continue;
         }
         this.staleReplacements.set(rm.regionId, [...(this.staleReplacements.get(rm.regionId) ?? []), { from: fromStoreId, msg: rm }]);

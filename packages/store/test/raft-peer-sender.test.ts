@@ -4,14 +4,16 @@
  * they are (`peer-stores.ts`). An authenticated member store posing as another store's peer is
  * refused and counted, and its message changes nothing; the same message over the right store's
  * link is stepped. A leader message addressed to a newer peer id here replaces the local replica
- * only on the word of a peer this replica knows on the sending store.
+ * only on the word of a peer this replica knows on the sending store, or one PD's region places
+ * there while placing the addressed peer here (a stale replica that does not know its leader).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Message } from '@peerkv/raft';
 import { MemoryEngine } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
-import { LEARNED_PEER_STORES_MAX, PeerStores, STORE_CFS, Store } from '../src/index.ts';
-import { threeVoters, until } from './helpers.ts';
+import type { Region } from '@peerkv/pd';
+import { LEARNED_PEER_STORES_MAX, PeerStores, REPLACEMENT_CHECK_MS_MIN, STORE_CFS, Store, type Result } from '../src/index.ts';
+import { StubPd, threeVoters, until } from './helpers.ts';
 
 const REGION = 5;
 const opened: Store[] = [];
@@ -26,6 +28,17 @@ async function storeOne(): Promise<Store> {
   opened.push(s);
   await s.createRegion(threeVoters(REGION));
   return s;
+}
+
+/** A PD that knows the regions in `regions` and records each `getRegionById`. */
+class RegionPd extends StubPd {
+  readonly regions = new Map<number, Region>();
+  readonly asked: number[] = [];
+  getRegionById(regionId: number): Promise<Result<{ region: Region } | undefined>> {
+    this.asked.push(regionId);
+    const region = this.regions.get(regionId);
+    return Promise.resolve({ ok: true, value: region ? { region } : undefined });
+  }
 }
 
 function heartbeat(from: number, to: number, term: number): RegionMessage {
@@ -70,6 +83,40 @@ describe("a Raft message's peers against the link (issue 13)", () => {
     // Peer 13 over store 3's link: the local replica was removed and re-added as peer 500.
     s.receive(3, [heartbeat(13, 500, 50)]);
     await until('replaced by peer 500', () => region(s)?.peerId === 500);
+  });
+
+  it("replaces a replica made on demand that knows no peer once PD's region places the addressed peer here and the sender's peer on its store", async () => {
+    // Sim --cluster --seed 8: store 8's replica of region 17 (peer 31) was made on demand and
+    // never got a snapshot, so it holds no peers; the group moved on and re-added store 8 as
+    // peer 35, and leader peer 19's every message to it was refused as unverified, for good.
+    const pd = new RegionPd();
+    let nowMs = 0;
+    const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
+    const s = await Store.open({ storeId: 1, clusterId: 'sender', engine, transport: { send: () => {} }, tickIntervalMs: 10, hibernateAfterTicks: 1_000_000, pdClient: pd, now: () => nowMs });
+    opened.push(s);
+    s.receive(3, [heartbeat(19, 31, 5)]);
+    await until('replica 31 made on demand', () => region(s)?.peerId === 31);
+    pd.regions.set(REGION, { ...threeVoters(REGION), epoch: { confVer: 4, version: 1 }, peers: [{ id: 19, storeId: 3, role: 'voter' }, { id: 20, storeId: 2, role: 'voter' }, { id: 35, storeId: 1, role: 'learner' }] });
+    // Store 2 posing as leader peer 19: unverified (PD is asked), then, once PD's region says 19
+    // is on store 3, refused as a peer of another store; the replica stays.
+    s.receive(2, [heartbeat(19, 35, 50)]);
+    expect(s.status().refused?.raftReplacementUnverified).toBe(1);
+    await until('PD asked', () => pd.asked.length === 1);
+    await settle();
+    s.receive(2, [heartbeat(19, 35, 50)]);
+    expect(s.status().refused?.raftPeerNotOnSender).toBe(1);
+    // A made-up peer addressed here that PD's region does not place here replaces nothing.
+    nowMs += REPLACEMENT_CHECK_MS_MIN;
+    s.receive(2, [heartbeat(999, 500, 50)]);
+    await until('PD asked again', () => pd.asked.length === 2);
+    await settle();
+    s.receive(2, [heartbeat(999, 500, 50)]);
+    expect(s.status().refused?.raftReplacementUnverified).toBe(3);
+    expect(pd.asked).toHaveLength(2); // at most once per region and REPLACEMENT_CHECK_MS_MIN
+    expect(region(s).peerId).toBe(31);
+    // The real leader, over store 3's link: replaced by peer 35.
+    s.receive(3, [heartbeat(19, 35, 50)]);
+    await until('replaced by peer 35', () => region(s)?.peerId === 35);
   });
 
   it('learns where an unknown peer is from messages, bounded, and never over a recorded peer', () => {
