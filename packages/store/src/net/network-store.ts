@@ -30,7 +30,7 @@
 import { DEFAULT_SCHEDULE_CONFIG, ENGINE_LABEL, WITNESS_LABEL, type ScheduleConfig } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
 import type { LinkIdentityOptions, StoreKeyPair, Transport } from '@peerkv/transport';
-import { bindStore, storeTransportOf, type ProvisionalSends } from '../rpc/bind-transport.ts';
+import { bindStore, storeTransportOf, type DoubtedSends } from '../rpc/bind-transport.ts';
 import { BOOTSTRAP_IDS, REAL_TIMERS, type StoreOptions, type Timers } from '../options.ts';
 import { PD_REGION_ID } from '../pd-host.ts';
 import { Store } from '../store.ts';
@@ -197,11 +197,12 @@ async function open(o: KeyedOptions, storeId: number, started: NetworkStore['sta
   const stopKeys = peerKeys.start({ links: transport, lookup: pdKeyLookup(transport, { members: () => transport.peers() }), timers });
   const pdClient = new RemotePdClient(transport, { candidates: () => transport.peers().filter((id) => !isTempStoreId(id)), ...o.pd });
   let store: Store | undefined;
-  // A store whose key is not confirmed yet gets no data-region Raft from here (nor sends any).
-  const sends: ProvisionalSends = {
-    provisional: (id) => peerKeys.isProvisional(id),
+  // A store the answers about its key speak against gets no data-region Raft from here; one
+  // merely provisional (joining, no second PD replica to vouch) does (`bind-transport.ts`).
+  const sends: DoubtedSends = {
+    doubted: (id) => peerKeys.isDoubted(id),
     withheld: (n) => {
-      for (let i = 0; i < n; i++) store?.countRefused('raftToProvisional');
+      for (let i = 0; i < n; i++) store?.countRefused('raftToDoubted');
     },
   };
   try {

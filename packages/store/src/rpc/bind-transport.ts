@@ -7,8 +7,12 @@
  * provisionally (its key not confirmed yet, `ServeStoreOptions.provisional`) may send Raft
  * messages of PD's group only, which a lagging PD replica here may need to learn that store's
  * key; its messages for data regions are dropped and counted (`refused.raftFromProvisional`)
- * until its key is confirmed, and it is served only `PROVISIONAL_REQUESTS`; nor is it sent
- * data-region Raft (`storeTransportOf` with `ProvisionalSends`, counted `raftToProvisional`).
+ * until its key is confirmed, and it is served only `PROVISIONAL_REQUESTS`. When the answers
+ * about its key speak against it (`PeerKeyBook.isDoubted`), it is not sent data-region Raft
+ * either (`storeTransportOf` with `DoubtedSends`, counted `raftToDoubted`). An undisputed one is
+ * (a store joining, whose link no second PD replica can vouch for yet): it must not wait for
+ * the leader's entries and snapshots once it trusts this store, and its own data-region Raft
+ * stays dropped here until its key is confirmed, so what it is sent makes it no member here.
  * Each Raft message's peers are checked against the link in `StoreLoop.receive`
  * (`peer-stores.ts`).
  */
@@ -19,23 +23,23 @@ import { PD_REGION_ID } from '../pd-host.ts';
 import { isTempStoreId } from '../temp-store-ids.ts';
 import { serveStore, type ServeStoreOptions } from './server.ts';
 
-/** What `storeTransportOf` withholds from stores whose links are provisional. */
-export interface ProvisionalSends {
-  /** Whether `storeId`'s link was admitted provisionally (`PeerKeyBook.isProvisional`). */
-  provisional: (storeId: number) => boolean;
+/** Which stores `storeTransportOf` sends no data-region Raft to. */
+export interface DoubtedSends {
+  /** Whether `storeId`'s link is provisional and doubted (`PeerKeyBook.isDoubted`). */
+  doubted: (storeId: number) => boolean;
   /** Called with the number of data-region messages withheld from one. */
   withheld?: (count: number) => void;
 }
 
 /**
  * The `StoreTransport` to open a store with: Raft messages leave through `t.send`. With `o`, a
- * store whose link is provisional gets PD's group's messages only, as it may send only those
- * (`bindStore`): data-region traffic, entries and snapshots included, waits for its key.
+ * store whose identity the answers about its key speak against gets PD's group's messages only:
+ * data-region traffic, entries and snapshots included, waits until its key is confirmed.
  */
-export function storeTransportOf(t: Pick<Transport, 'send'>, o?: ProvisionalSends): StoreTransport {
+export function storeTransportOf(t: Pick<Transport, 'send'>, o?: DoubtedSends): StoreTransport {
   return {
     send: (to, messages) => {
-      if (!o?.provisional(to)) return void t.send(to, messages);
+      if (!o?.doubted(to)) return void t.send(to, messages);
       const pd = messages.filter((m) => m.regionId === PD_REGION_ID);
       if (pd.length < messages.length) o.withheld?.(messages.length - pd.length);
       if (pd.length > 0) void t.send(to, pd);
