@@ -15,7 +15,9 @@
  * - the browser: the installed `peerkv` entries' import graph reaches no Node builtin and none
  *   of `@roamhq/wrtc`, `ws`, `classic-level` (while `peerkv/node`'s reaches all three); a Vite production build of an app using
  *   `peerkv/browser` holds none of them either, and served by `vite preview` in Chromium it
- *   opens a store in the runtime's Worker (the built Worker entry), puts and gets.
+ *   opens a store in the runtime's Worker (the built Worker entry), puts and gets;
+ * - the linters: `publint --strict` and `@arethetypeswrong/cli --profile esm-only` on every
+ *   tarball.
  *
  * Run with `npm run test:pack` (part of `npm test`). Prints what it checked, with timings.
  */
@@ -75,6 +77,16 @@ function publishedDirs(): string[] {
   return [...new Set(refs.map((r) => dirname(r.path).replace(/^\.\//, '')))];
 }
 
+/**
+ * The script of an npm package's (first) bin, from its manifest read by path: a package's
+ * `exports` may hide its package.json from `require.resolve` (publint's do).
+ */
+function lintBin(pkg: string): string {
+  const dir = join(ROOT, 'node_modules', pkg);
+  const bin = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin;
+  return join(dir, Object.values(bin)[0]!);
+}
+
 let work: string;
 let app: string;
 let packed: (PackedPackage & { files: string[] })[] = [];
@@ -126,6 +138,41 @@ describe('the packed packages, installed into a fresh project', () => {
     }
     log(`tarballs: ${packed.map((p) => `${p.manifest.name}=${p.files.length} files`).join(' ')}`);
   });
+
+  it('publint (strict) and arethetypeswrong (ESM-only profile) find no problem in any tarball', () => {
+    // Both lint the tarball as published and exit non-zero on a problem: publint --strict
+    // counts warnings too; attw's esm-only profile ignores only the CommonJS resolutions
+    // (node10, node16-cjs) these ESM-only packages do not offer.
+    const [publint, attw] = [lintBin('publint'), lintBin('@arethetypeswrong/cli')];
+    for (const p of packed) {
+      const tarball = join(work, 'tarballs', p.tarball.slice('../tarballs/'.length));
+      const lint = run(process.execPath, [publint, tarball, '--strict'], work);
+      expect(lint.stdout, p.manifest.name).toMatch(/All good!/);
+      // attw is run without `run`'s throw so that a failure names the problems, not the JSON.
+      const types = spawnSync(process.execPath, [attw, tarball, '--profile', 'esm-only', '--format', 'json'], {
+        cwd: work,
+        env: userEnv(),
+        encoding: 'utf8',
+        timeout: STEP_MS_MAX,
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      if (!types.stdout.trim()) throw new Error(`attw ${tarball} exited ${types.status ?? types.signal} with no report:\n${types.stderr}`);
+      const { analysis, problems } = JSON.parse(types.stdout) as {
+        analysis: { types: unknown; entrypoints?: Record<string, unknown> };
+        problems?: Record<string, { kind: string; entrypoint?: string; resolutionKind?: string }[]>;
+      };
+      const esmProblems = Object.values(problems ?? {})
+        .flat()
+        .filter((x) => x.resolutionKind !== 'node10' && x.resolutionKind !== 'node16-cjs')
+        .map((x) => `${x.kind} ${x.entrypoint ?? ''} (${x.resolutionKind ?? 'any resolution'})`);
+      expect(esmProblems, p.manifest.name).toEqual([]);
+      expect(types.status, `${p.manifest.name}: attw exit status\n${types.stderr}`).toBe(0);
+      // (attw exits 0 for a package without types at all: that is a problem here)
+      expect(analysis.types, p.manifest.name).not.toBe(false);
+      expect(Object.keys(analysis.entrypoints ?? {}).length, p.manifest.name).toBeGreaterThan(0);
+    }
+    log(`publint --strict and attw --profile esm-only: no problem in ${packed.length} tarballs`);
+  }, STEP_MS_MAX);
 
   it('plain Node (no TypeScript loader) runs an in-process cluster: put, get, scan, typed errors', () => {
     writeFileSync(
