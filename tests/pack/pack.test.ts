@@ -229,6 +229,7 @@ console.log(JSON.stringify({ got, keys, refused, stores }));
       `import { PeerKV, PdCluster, codec, type PeerKVError } from 'peerkv';
 import { PeerKV as BrowserKV, type BrowserPeerKV } from 'peerkv/browser';
 import { PeerKV as NodePeerKV, openLevelStoreEngine } from '@peerkv/node';
+import { aesGcmEntryCipher, nodeEntryCipher } from '@peerkv/node/cipher';
 import { PeerKV as NodePeerKV2, type NodePeerKV as NodeClient } from 'peerkv/node';
 import { MemoryEngine } from '@peerkv/storage';
 import { LevelEngine } from '@peerkv/storage/level';
@@ -241,7 +242,7 @@ export async function use(): Promise<string | undefined> {
   const n: Promise<NodeClient> = NodePeerKV.connect({ cluster: 'x', secret: 's', signaling: 'ws://127.0.0.1:4444' });
   const n2: Promise<NodeClient> = NodePeerKV2.connect({ cluster: 'x', secret: 's', signaling: 'ws://127.0.0.1:4444' });
   const e: PeerKVError | undefined = undefined;
-  void [b, n, n2, e, openLevelStoreEngine, LevelEngine, Store, SignalingServer, MemoryNetwork];
+  void [b, n, n2, e, openLevelStoreEngine, aesGcmEntryCipher, nodeEntryCipher, LevelEngine, Store, SignalingServer, MemoryNetwork];
   const v = await kv.get(codec.text('k'));
   return v === undefined ? undefined : codec.fromText(v);
 }
@@ -253,7 +254,7 @@ export async function use(): Promise<string | undefined> {
       writeFileSync(join(app, `tsconfig.${moduleResolution}.json`), JSON.stringify(cfg));
       run(process.execPath, [tsc, '-p', `tsconfig.${moduleResolution}.json`], app);
     }
-    log('types: a program importing peerkv, peerkv/browser, peerkv/node, @peerkv/node, @peerkv/storage(/level), @peerkv/store, @peerkv/signaling, @peerkv/transport/memory type-checks (nodenext and bundler, skipLibCheck off)');
+    log('types: a program importing peerkv, peerkv/browser, peerkv/node, @peerkv/node(/cipher), @peerkv/storage(/level), @peerkv/store, @peerkv/signaling, @peerkv/transport/memory type-checks (nodenext and bundler, skipLibCheck off)');
   }, STEP_MS_MAX);
 
   it('the bins run from the build: npx peerkv --help, peerkv-store --help, and signaling + a store + peerkv put/get', async () => {

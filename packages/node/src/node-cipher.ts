@@ -6,15 +6,28 @@
  * (`BENCH_OPS=100 npm run bench:cluster`, 3 stores in one process: 1866-2078 puts/s sealed
  * against 3575 unsealed). This one resolves at once (a microtask). Same layout, nonce size,
  * associated data and tags, so Node and browser stores open each other's entries.
+ *
+ * `aesGcmEntryCipher` is that cipher for any key and nonce source; the simulator's
+ * (`@peerkv/sim`'s sim-cipher.ts, seeded key and counter nonces) is built on it too, through
+ * the `@peerkv/node/cipher` entry, which reaches nothing Node-only but `node:crypto`.
  */
 import { KeyObject, createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
 import { SEAL_NONCE_BYTES, SEAL_TAG_BYTES, type EntryCipher } from '@peerkv/store';
 
 /** The cipher for `dataKey` (a WebCrypto AES-GCM key, e.g. `deriveMemberKeys(...).dataKey`; it need not be extractable). */
 export function nodeEntryCipher(dataKey: CryptoKey): EntryCipher {
-  const key = KeyObject.from(dataKey);
+  return aesGcmEntryCipher(KeyObject.from(dataKey), () => randomFillSync(new Uint8Array(SEAL_NONCE_BYTES)));
+}
+
+/**
+ * AES-256-GCM from `node:crypto` under `key` (32 bytes, or a secret KeyObject), with `nextNonce`
+ * giving each sealing its SEAL_NONCE_BYTES nonce (which must never repeat under one key). A
+ * sealed body is the ciphertext followed by its SEAL_TAG_BYTES tag, as WebCrypto lays it out.
+ * Both operations settle at once; a failure (a wrong tag, a short body) is a rejection.
+ */
+export function aesGcmEntryCipher(key: KeyObject | Uint8Array, nextNonce: EntryCipher['nonce']): EntryCipher {
   return {
-    nonce: () => randomFillSync(new Uint8Array(SEAL_NONCE_BYTES)),
+    nonce: nextNonce,
     encrypt: (nonce, aad, plain) => {
       try {
         const c = createCipheriv('aes-256-gcm', key, nonce);
