@@ -256,22 +256,13 @@ describe('kv.transaction()', () => {
     // lost: the retry meets the split (regroup), so the committer falls back to 2PC. Its prewrites
     // find the 1PC commit records, and its commit of the primary at a fresh ts finds one too.
     let dropped = false;
-    const stores = {
-      store(storeId: number) {
-        const s = c.store(storeId);
-        if (s === undefined) return undefined;
-        return {
-          storeId,
-          handle: async (q: Parameters<typeof s.handle>[0], o?: Parameters<typeof s.handle>[1]) => {
-            const r = await s.handle(q, o);
-            if (dropped || q.type !== 'txnPrewrite' || q.mode.kind !== 'onePc' || !r.ok) return r;
-            dropped = true;
-            await split(c, 'm');
-            return { ok: false as const, error: { kind: 'Timeout' as const, what: 'answer dropped by the test' } };
-          },
-        };
-      },
-    };
+    const stores = prewritesHooked(c, async (q, pass) => {
+      const r = await pass();
+      if (dropped || q.mode.kind !== 'onePc' || !r.ok) return r;
+      dropped = true;
+      await split(c, 'm');
+      return { ok: false as const, error: { kind: 'Timeout' as const, what: 'answer dropped by the test' } };
+    });
     const a = new PeerKV({ pd: c, stores: stores as never, dataModel: 'mvcc' });
     try {
       const { info } = await a.transactionWithInfo(async (tx) => {
@@ -296,6 +287,86 @@ describe('kv.transaction()', () => {
       expect(recorded).toHaveLength(2);
       expect(recorded[0]).toBe(recorded[1]);
       expect(info.commitTs).toBe(recorded[0]);
+    } finally {
+      a.close();
+    }
+  });
+});
+
+type StoreOf = NonNullable<ReturnType<PdCluster['store']>>;
+type Answer = ReturnType<StoreOf['handle']>;
+
+/** `c`'s stores, each `txnPrewrite` answered by `hook` (which may pass it to the store with `pass`). */
+function prewritesHooked(c: PdCluster, hook: (q: Parameters<StoreOf['handle']>[0] & { type: 'txnPrewrite' }, pass: () => Answer) => Answer) {
+  return {
+    store(storeId: number) {
+      const s = c.store(storeId);
+      if (s === undefined) return undefined;
+      return { storeId, handle: (q: Parameters<StoreOf['handle']>[0], o?: Parameters<StoreOf['handle']>[1]) => (q.type === 'txnPrewrite' ? hook(q, () => s.handle(q, o)) : s.handle(q, o)) };
+    },
+  };
+}
+
+/** `c`'s stores, the n-th prewrite answered as `answer(n)` says: by the store, or by the test (the store never sees it). */
+function prewritesAnswered(c: PdCluster, answer: (n: number) => 'busy' | 'timeout' | 'pass') {
+  let prewrites = 0;
+  const hooked = prewritesHooked(c, async (_q, pass) => {
+    const how = answer(++prewrites);
+    if (how === 'busy') return { ok: false as const, error: { kind: 'ServerIsBusy' as const, reason: 'timed out waiting for its key latches (not run)', backoffMs: 20 } };
+    if (how === 'timeout') return { ok: false as const, error: { kind: 'Timeout' as const, what: 'answer dropped by the test' } };
+    return pass();
+  });
+  return { ...hooked, count: () => prewrites };
+}
+
+describe('ServerIsBusy (a store that did not run the command)', () => {
+  it('is retried with backoff, and the write commits', async () => {
+    const { c } = await start();
+    const stores = prewritesAnswered(c, (n) => (n <= 3 ? 'busy' : 'pass'));
+    const a = new PeerKV({ pd: c, stores: stores as never, dataModel: 'mvcc' });
+    try {
+      await a.put(k('x'), k('1'));
+      expect(stores.count()).toBe(4);
+      const { info } = await a.transactionWithInfo(async (tx) => tx.put(k('y'), k('2')));
+      expect(info.onePc).toBe(true);
+      expect(t(await a.get(k('x')))).toBe('1');
+      expect(t(await a.get(k('y')))).toBe('2');
+    } finally {
+      a.close();
+    }
+  });
+
+  it('past the retry budget it is RetryBudgetExhausted, not Undetermined: nothing can have applied', async () => {
+    const { c } = await start();
+    const stores = prewritesAnswered(c, () => 'busy');
+    const a = new PeerKV({ pd: c, stores: stores as never, dataModel: 'mvcc', backoff: { budgetMs: 300 } });
+    try {
+      const e = await a.transaction(async (tx) => tx.put(k('x'), k('1'))).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(PeerKVError);
+      expect((e as PeerKVError).kind).toBe('RetryBudgetExhausted');
+      expect((e as PeerKVError).lastRegionError?.kind).toBe('ServerIsBusy');
+      expect(stores.count()).toBeGreaterThan(1);
+      const put = await a.put(k('y'), k('1')).catch((x: unknown) => x);
+      expect((put as PeerKVError).kind).toBe('RetryBudgetExhausted');
+    } finally {
+      a.close();
+    }
+    const b = new PeerKV({ pd: c, stores: c, dataModel: 'mvcc' });
+    try {
+      expect(await b.get(k('x'))).toBeUndefined();
+      expect(await b.get(k('y'))).toBeUndefined();
+    } finally {
+      b.close();
+    }
+  });
+
+  it('after an unanswered attempt (a Timeout) the same exhaustion is Undetermined: that attempt may have committed', async () => {
+    const { c } = await start();
+    const stores = prewritesAnswered(c, (n) => (n === 1 ? 'timeout' : 'busy'));
+    const a = new PeerKV({ pd: c, stores: stores as never, dataModel: 'mvcc', backoff: { budgetMs: 300 } });
+    try {
+      const e = await a.transaction(async (tx) => tx.put(k('x'), k('1'))).catch((x: unknown) => x);
+      expect((e as PeerKVError).kind).toBe('Undetermined');
     } finally {
       a.close();
     }

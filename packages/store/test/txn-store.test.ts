@@ -6,6 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CF_LOCK } from '@peerkv/txn';
 import type { ResponseOf, Store } from '../src/index.ts';
+import type { StoreContext } from '../src/context.ts';
+import { txnState } from '../src/txn/scheduler.ts';
 import { sleep, until } from './helpers.ts';
 import { REGION, closeAll, dec, cluster, commit, errorKinds, get, getValue, k, leader, moveLeader, pd, prewrite, put, router, send, stores, ts, value } from './txn-harness.ts';
 
@@ -199,6 +201,33 @@ describe('txn requests on the store', () => {
     const [r1, r2] = await Promise.all([send2(ts(100), 'one'), send2(ts(101), 'two')]);
     const outcomes = [r1, r2].map((r) => (r.ok && r.value.ok ? 'ok' : errorKinds(r).join()));
     expect(outcomes.sort()).toEqual(['KeyIsLocked,KeyIsLocked', 'ok']);
+  });
+
+  it('a command that waits out its timeout (or its caller\'s abort) on a latch answers ServerIsBusy and writes nothing', async () => {
+    await cluster();
+    const l = await leader();
+    const ctx = (l as unknown as { ctx: StoreContext }).ctx;
+    // Another command holds 'a' (as one whose proposal is still in flight does).
+    const held = txnState(ctx).latches.tryAcquire([k('a')])!;
+    const txnsBefore = stores.get(1)!.applied.filter((c) => c.type === 'txn').length;
+    const q = (startTs: bigint) => ({ type: 'txnPrewrite' as const, regionId: 2, epoch: REGION.epoch, mutations: [put('b', 'B'), put('a', 'A')], primary: k('b'), startTs, lockTtlMs: 3000, txnSize: 2, mode: { kind: 'onePc' as const } });
+    const timedOut = await l.handle({ ...q(ts(100)), timeoutMs: 50 });
+    expect(timedOut).toMatchObject({ ok: false, error: { kind: 'ServerIsBusy', reason: expect.stringContaining('timed out waiting for its key latches') as string } });
+    const caller = new AbortController();
+    const aborted = l.handle({ ...q(ts(101)), timeoutMs: 5000 }, { signal: caller.signal });
+    await sleep(20);
+    caller.abort();
+    expect(await aborted).toMatchObject({ ok: false, error: { kind: 'ServerIsBusy', reason: expect.stringContaining('aborted by the caller') as string } });
+    // Neither ran: no lock, no commit, no txn command, and no latch left behind but the holder's.
+    expect(txnState(ctx).latches.queued(k('a'))).toBe(1);
+    expect(txnState(ctx).latches.queued(k('b'))).toBe(0);
+    expect(await getValue('b', ts(500))).toBeUndefined();
+    expect(await getValue('a', ts(500))).toBeUndefined();
+    expect(stores.get(1)!.applied.filter((c) => c.type === 'txn').length).toBe(txnsBefore);
+    // Once the latch is free, the retry runs (the client's retry of ServerIsBusy).
+    held.release();
+    const retried = value(await l.handle({ ...q(ts(100)), timeoutMs: 5000 }));
+    expect(await getValue('a', retried.onePcCommitTs!)).toBe('A');
   });
 
   it('async commit and 1PC take their commit ts above every read ts (maxTs)', async () => {

@@ -17,6 +17,10 @@
  * A caller's timeout answers `Timeout` but does not release them: a proposal still in the log
  * may apply later, and a command computed from a snapshot without it must not be written in
  * between (TiKV holds latches until the write callback, too).
+ *
+ * A command that gives up waiting for its latches (its timeout, or the caller's abort) never
+ * ran: it answers `ServerIsBusy` (retryable, and known not applied), never `Timeout`, which a
+ * client must take as "may have applied" (a 1PC prewrite would become `Undetermined`).
  */
 import type { RegionEpoch, RegionError } from '@peerkv/pd';
 import { ProposalDroppedError } from '@peerkv/raft';
@@ -37,8 +41,17 @@ import { MaxTsSync } from './max-ts-sync.ts';
 import { WriteTsIndexedEngine } from './write-ts-index.ts';
 import type { TxnAnswer, TxnError } from './types.ts';
 
-/** Backoff suggested when a key's latch queue is full, ms. */
+/** Backoff suggested when a command did not get its key latches (queue full, or waited out its timeout), ms. */
 export const TXN_LATCH_BUSY_BACKOFF_MS = 20;
+
+/** Why a write command did not get its latches: it did not run, so each is `ServerIsBusy`, never `Timeout`. */
+type LatchRefusal = 'busy' | 'timedOut' | 'aborted';
+
+const LATCH_REFUSALS: Record<LatchRefusal, string> = {
+  busy: 'too many commands waiting on a key latch (not run)',
+  timedOut: 'timed out waiting for its key latches (not run)',
+  aborted: 'aborted by the caller while waiting for its key latches (not run)',
+};
 
 /** One store's scheduler state: its latches, concurrency manager and `maxTs` syncs. */
 export interface TxnSchedulerState {
@@ -118,10 +131,9 @@ export async function runTxnCommand<T>(env: HandlerEnv, spec: TxnCommandSpec<T>,
   const state = txnState(env.ctx);
   if (spec.writes) {
     const guard = await acquireLatches(env, state.latches, spec, o);
-    if (guard === 'busy' || guard === 'aborted') {
+    if (typeof guard === 'string') {
       release();
-      if (guard === 'aborted') return { ok: false, error: { kind: 'Timeout', what: 'txn request timed out waiting for its key latches' } };
-      return { ok: false, error: { kind: 'ServerIsBusy', reason: 'too many commands waiting on a key latch', backoffMs: TXN_LATCH_BUSY_BACKOFF_MS } };
+      return { ok: false, error: { kind: 'ServerIsBusy', reason: LATCH_REFUSALS[guard], backoffMs: TXN_LATCH_BUSY_BACKOFF_MS } };
     }
     const settled = release;
     release = () => {
@@ -218,18 +230,23 @@ function readsLocally(peer: RegionPeer): number | undefined {
 }
 
 /** Waits for the command's latches, at most until its timeout or the caller's abort. */
-async function acquireLatches(env: HandlerEnv, latches: Latches, spec: { keys: Uint8Array[]; timeoutMs?: number }, o: HandleOptions): Promise<LatchGuard | 'aborted' | 'busy'> {
+async function acquireLatches(env: HandlerEnv, latches: Latches, spec: { keys: Uint8Array[]; timeoutMs?: number }, o: HandleOptions): Promise<LatchGuard | LatchRefusal> {
   if (o.signal?.aborted) return 'aborted';
   // Free latches are taken at once: the timeout and the abort only bound a wait.
   const free = latches.tryAcquire(spec.keys);
   if (free !== undefined) return free;
   const gone = new AbortController();
+  let timedOut = false;
   const onAbort = (): void => gone.abort();
-  const timer = env.ctx.timers.setTimeout(onAbort, spec.timeoutMs ?? env.ctx.opts.requestTimeoutMs);
+  const timer = env.ctx.timers.setTimeout(() => {
+    timedOut = true;
+    gone.abort();
+  }, spec.timeoutMs ?? env.ctx.opts.requestTimeoutMs);
   if (o.signal?.aborted) gone.abort();
   else o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    return (await latches.acquire(spec.keys, gone.signal)) ?? 'busy';
+    const got = (await latches.acquire(spec.keys, gone.signal)) ?? 'busy';
+    return got === 'aborted' && timedOut ? 'timedOut' : got;
   } finally {
     env.ctx.timers.clearTimeout(timer);
     o.signal?.removeEventListener('abort', onAbort);
