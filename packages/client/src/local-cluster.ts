@@ -5,7 +5,7 @@
  */
 import type { Region, StoreMeta } from '@peerkv/pd';
 import { compareKeys, isEpochStale, regionContainsKey } from '@peerkv/pd';
-import { LocalRouter, STORE_CFS, Store, type StoreOptions } from '@peerkv/store';
+import { LocalRouter, Store, dataColumnFamiliesOf, storeColumnFamilies, type StoreOptions } from '@peerkv/store';
 import type { KvEngine } from '@peerkv/storage';
 import type { ClusterStatus, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
 
@@ -25,7 +25,7 @@ export class LocalCluster implements PdService, StoreResolver, StatusSource {
 
   /** Starts a store (empty, or reopening its engine's data). */
   async startStore(storeId: number): Promise<Store> {
-    const engine = await this.o.openEngine(storeId, STORE_CFS);
+    const engine = await this.o.openEngine(storeId, storeColumnFamilies(dataColumnFamiliesOf(this.o.store?.dataModel, this.o.store?.dataColumnFamilies)));
     const store = await Store.open({
       ...this.o.store,
       storeId,

@@ -9,7 +9,7 @@
  */
 import type { GcRegisterResult, Region, ScheduleConfig, StoreMeta } from '@peerkv/pd';
 import { DEFAULT_SCHEDULE_CONFIG, regionContainsKey } from '@peerkv/pd';
-import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, PD_REGION_ID, Store, storeColumnFamilies, type GcLockResolver, type LocalRouterOptions, type PdClient, type Result, type StoreOptions } from '@peerkv/store';
+import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, PD_REGION_ID, Store, dataColumnFamiliesOf, storeColumnFamilies, type GcLockResolver, type LocalRouterOptions, type PdClient, type Result, type StoreOptions } from '@peerkv/store';
 import type { KvEngine } from '@peerkv/storage';
 import { PeerKVError } from './errors.ts';
 import type { ClusterStatus, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
@@ -82,9 +82,14 @@ export class PdCluster implements PdService, StoreResolver, StatusSource {
     return store;
   }
 
+  /** The column families a store's engine opens with: its data model's, unless the options name them. */
+  private columnFamilies(): string[] {
+    return storeColumnFamilies(dataColumnFamiliesOf(this.o.store?.dataModel, this.o.store?.dataColumnFamilies));
+  }
+
   /** Creates the cluster on the engine `name`: one store holding PD's group and every key. */
   async bootstrap(name: string, labels: Record<string, string> = {}): Promise<Store> {
-    const engine = await this.o.openEngine(name, storeColumnFamilies(this.o.store?.dataColumnFamilies));
+    const engine = await this.o.openEngine(name, this.columnFamilies());
     const store = await this.startStore(BOOTSTRAP_IDS.store, engine, name, labels);
     const r = await store.bootstrapCluster({ clusterNumber: 1, address: name, labels });
     if (!r.ok || r.value.kind !== 'bootstrapped') throw new Error(`bootstrap failed: ${JSON.stringify(r)}`);
@@ -98,7 +103,7 @@ export class PdCluster implements PdService, StoreResolver, StatusSource {
    * else a new store id from PD (a new device, or one whose storage was wiped).
    */
   async join(name: string, labels: Record<string, string> = {}): Promise<Store> {
-    const engine = await this.o.openEngine(name, storeColumnFamilies(this.o.store?.dataColumnFamilies));
+    const engine = await this.o.openEngine(name, this.columnFamilies());
     const ident = await Store.readIdentity(engine);
     let storeId = ident?.storeId;
     if (storeId === undefined) {

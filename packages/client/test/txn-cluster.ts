@@ -38,7 +38,9 @@ export async function start(store: Partial<Pick<StoreOptions, 'safeTsIntervalMs'
       if (!disks.has(name)) disks.set(name, new MemoryDisk());
       return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(name) });
     },
-    store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, dataColumnFamilies: TXN_CFS, dataModel: 'mvcc', ...store },
+    // Only the model is named: PdCluster opens each engine with the mvcc column families, and
+    // the stores take them (`dataColumnFamiliesOf`).
+    store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, dataModel: 'mvcc', ...store },
   });
   cluster = c;
   await c.bootstrap('a');

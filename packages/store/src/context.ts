@@ -12,8 +12,8 @@ import { DEFAULT_CONFIG, SeededRng } from '@peerkv/raft';
 import { RaftLogStore, type KvEngine, type RegionLog } from '@peerkv/storage';
 import { COMMAND_HANDLERS, type ApplyObserver } from './apply.ts';
 import type { DedupTable } from './dedup.ts';
-import { DATA_MODEL_DEFAULT } from './data-model.ts';
-import { DATA_CFS_DEFAULT, RAFT_CF, type DataModel } from './keys.ts';
+import { DATA_MODEL_DEFAULT, dataColumnFamiliesOf } from './data-model.ts';
+import { RAFT_CF, type DataModel } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
 import { OpenedPayloads, type EntryCipher } from './sealing.ts';
 import { HIBERNATING_HEARTBEAT_INTERVAL_TICKS, PENDING_REPLICAS_MAX, PENDING_REPLICAS_PER_SENDER_MAX, REAL_TIMERS, SAFE_TS_INTERVAL_MS_DEFAULT, StoreClosedError, StoreConfigError, type SnapshotTransferLimits, type SnapshotTransferStatus, type StoreCounters, type StoreOptions, type StoreTransport, type Timers, type WitnessEntryCounts } from './options.ts';
@@ -157,7 +157,7 @@ export class StoreContext {
     this.entryCipher = o.entryCipher;
     this.payloads = new OpenedPayloads(o.entryCipher);
     this.labels = this.witness ? { ...o.labels, [WITNESS_LABEL]: 'true' } : (o.labels ?? {});
-    this.dataCfs = o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
+    this.dataCfs = dataColumnFamiliesOf(this.dataModel, o.dataColumnFamilies);
     this.snapshotLimits = o.snapshotTransfer ?? {};
     this.applyObservers = [...(o.applyObservers ?? [])];
     this.logs = new RaftLogStore({

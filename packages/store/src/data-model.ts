@@ -20,7 +20,7 @@
  * opened as `mvcc`, is refused with a `StoreConfigError` naming both: the two are never mixed.
  */
 import { CF_LOCK, CF_WRITE, decodeKeyPrefix, encodeKey } from '@peerkv/txn';
-import { DATA_CF, META_CF, type DataModel } from './keys.ts';
+import { DATA_CFS_DEFAULT, DATA_CF, META_CF, type DataModel } from './keys.ts';
 
 export type { DataModel } from './keys.ts';
 
@@ -32,6 +32,17 @@ export const DATA_MODEL_VERSIONS: Readonly<Record<DataModel, number>> = { raw: 1
 
 /** The column families an `mvcc` store must declare. */
 export const MVCC_DATA_CFS: readonly string[] = [DATA_CF, CF_LOCK, CF_WRITE];
+
+/**
+ * A store's data column families: `given`, else what its model needs (`mvcc`: the three txn
+ * families; `raw`: `DATA_CFS_DEFAULT`). So a store, or a cluster opening engines for it, that
+ * names only its model gets families that fit it, and switching the default model
+ * (`DATA_MODEL_DEFAULT`) needs no column families named anywhere.
+ */
+export function dataColumnFamiliesOf(model: DataModel | undefined, given?: readonly string[]): readonly string[] {
+  if (given !== undefined) return given;
+  return (model ?? DATA_MODEL_DEFAULT) === 'mvcc' ? MVCC_DATA_CFS : DATA_CFS_DEFAULT;
+}
 
 /** Key of the data model record in the `meta` column family (`m`). */
 export const DATA_MODEL_KEY = new Uint8Array([0x6d /* m */]);

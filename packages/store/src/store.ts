@@ -25,10 +25,10 @@ import type { RegionMessage } from '@peerkv/transport';
 import type { ApplyObserver } from './apply.ts';
 import { StoreContext } from './context.ts';
 import { STORE_HANDLERS, type Handler, type HandlerEnv } from './handlers/index.ts';
-import { DATA_MODEL_DEFAULT, dataModelProblem } from './data-model.ts';
+import { DATA_MODEL_DEFAULT, dataColumnFamiliesOf, dataModelProblem } from './data-model.ts';
 import { bumpBoot, checkDataModel, createRegion, loadRegions, readIdentity } from './identity.ts';
 import { regionDigests, storeStatus } from './inspect.ts';
-import { DATA_CFS_DEFAULT, META_CF, STORE_IDENT_KEY, dataColumnFamiliesProblem, storeColumnFamilies } from './keys.ts';
+import { META_CF, STORE_IDENT_KEY, dataColumnFamiliesProblem, storeColumnFamilies } from './keys.ts';
 import { StoreClosedError, StoreConfigError, StoreIdentityError, type RegionDigest, type StoreIdentity, type StoreOptions, type StoreStatus } from './options.ts';
 import type { PdClient, RegionHeartbeatResponse } from './pd-client.ts';
 import { PdService } from './pd-service.ts';
@@ -100,8 +100,8 @@ export class Store extends StoreApi {
    * loads every region this store hosts, resumes snapshot applies a stop interrupted and starts ticking.
    */
   static async open(o: StoreOptions): Promise<Store> {
-    const dataCfs = o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
     const dataModel = o.dataModel ?? DATA_MODEL_DEFAULT;
+    const dataCfs = dataColumnFamiliesOf(dataModel, o.dataColumnFamilies);
     const problem = dataColumnFamiliesProblem(dataCfs) ?? dataModelProblem(dataModel, dataCfs);
     if (problem) throw new StoreConfigError(problem);
     if (o.gcIntervalMs !== undefined && !(Number.isSafeInteger(o.gcIntervalMs) && o.gcIntervalMs > 0)) throw new StoreConfigError(`gcIntervalMs must be a positive integer (ms), not ${String(o.gcIntervalMs)}`);

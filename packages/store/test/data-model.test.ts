@@ -19,6 +19,7 @@ import {
   Store,
   StoreConfigError,
   StoreRequestError,
+  dataColumnFamiliesOf,
   decodeStoreResponse,
   encodeStoreRequest,
   handleStoreRequest,
@@ -278,6 +279,21 @@ describe('the data model record', () => {
     await (await open(engine, 'raw')).close();
     // Now recorded: still raw.
     await expect(open(engine, 'mvcc')).rejects.toThrow(/records data model 'raw' v1/);
+  });
+
+  it('a store that names only its model gets that model\'s column families', async () => {
+    expect(dataColumnFamiliesOf('mvcc')).toEqual(['default', 'lock', 'write']);
+    expect(dataColumnFamiliesOf('raw')).toEqual(['default']);
+    expect(dataColumnFamiliesOf('mvcc', ['default'])).toEqual(['default']);
+    const openModel = (engine: KvEngine, dataModel: 'raw' | 'mvcc'): Promise<Store> => Store.open({ storeId: 7, clusterId: 'model', engine, dataModel, transport: router.transportFor(7), tickIntervalMs: 10 });
+    const mvcc = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(MVCC_CFS) });
+    const s = await openModel(mvcc, 'mvcc');
+    expect((s as unknown as { ctx: { dataCfs: readonly string[] } }).ctx.dataCfs).toEqual(MVCC_CFS);
+    await s.close();
+    // An engine without the txn families is refused by name, not opened as raw.
+    const rawEngine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies() });
+    await expect(openModel(rawEngine, 'mvcc')).rejects.toThrow(/the engine was opened without column families 'lock', 'write'/);
+    await (await openModel(rawEngine, 'raw')).close();
   });
 
   it('needs the txn column families for mvcc, and a known model', async () => {
