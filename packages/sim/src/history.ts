@@ -22,7 +22,7 @@ export type Value = string | null;
  * call is recorded as one operation per key (all with the call's interval), a scan as one
  * read per key of its range. `stale` reads are not linearizable and are checked apart.
  */
-export type OpVia = 'batchPut' | 'deleteRange' | 'scan' | 'reverseScan' | 'followerGet' | 'followerScan' | 'staleGet' | 'stampedPut' | 'finalRead';
+export type OpVia = 'batchPut' | 'deleteRange' | 'scan' | 'reverseScan' | 'followerGet' | 'followerScan' | 'staleGet' | 'stampedPut' | 'tabDelete' | 'tabBatchPut' | 'tabBatchDelete' | 'tabDeleteRange' | 'tabGet' | 'tabBatchGet' | 'tabScan' | 'finalRead';
 
 /** One client operation on one key. */
 export interface Operation {

@@ -29,7 +29,8 @@ const CASES: readonly MutationCase[] = [
   { name: 'snapshotWithoutDedup', seedsMax: 4, caughtBy: ['divergence', 'linearizability'], note: 'a replica built from a snapshot lacks the dedup records; 60 of 60' },
   { name: 'ackBeforePersist', seedsMax: 40, caughtBy: ['storeError', 'linearizability', 'divergence', 'liveness'], note: 'a crash loses an acknowledged append (a follower asked to commit past its log); 9 then 7 of 60, first at 6' },
   { name: 'workSetMissesStep', seedsMax: 2, caughtBy: ['storeError'], note: "a stepped message leaves its replica out of the round's work set; the store's verifyWorkSet check stops the store at the next round; seeds 1, 2 and 3 of 3" },
-  { name: 'stampDropped', seedsMax: 12, caughtBy: ['linearizability'], note: "the browser runtime's serveClient drops a tab's stamp: a resend through another host applies the put again; 8 of 20 (5, 6, 7, 9, 10, 18, 19, 20), first at 5" },
+  { name: 'stampDropped', seedsMax: 12, caughtBy: ['linearizability'], note: "the browser runtime's serveClient drops a tab's stamp: a resend through another host applies the put or delete again; 8 of 20 (5, 6, 7, 9, 10, 18, 19, 20), first at 5 with stamped puts only; 10 of 12 (1-6, 8, 9, 10, 12) since tabs also delete and their hosts die mid-request" },
+  { name: 'batchStampDropped', seedsMax: 4, caughtBy: ['linearizability'], note: "serveClient drops the stamp of a tab's batch put, batch delete or range delete (only the simulated tabs' multi-key writes reach it): a resend through another host applies it again; 9 of 12 (1, 2, 3, 5, 6, 7, 8, 10, 11), first at 1" },
   { name: 'unsyncedDisk', seedsMax: 6, caughtBy: ['storeError', 'linearizability', 'liveness', 'divergence', 'regionCoverage'], note: 'power cuts lose acknowledged Raft writes; 9 of 10' },
 ];
 

@@ -36,6 +36,14 @@ describe('cluster mode', () => {
     expect(r.outcomes.ok).toBeGreaterThan(50);
     expect(r.nemesis.kills).toBeGreaterThan(0);
     expect(r.regions).toBeGreaterThan(1);
+    // The simulated tabs send every kind of call they have through the hosts' serving path,
+    // hosts die holding some, and each kind's outcomes are in the checked history.
+    for (const k of ['stampedPut', 'tabDelete', 'tabBatchPut', 'tabBatchDelete', 'tabDeleteRange', 'tabGet', 'tabBatchGet', 'tabScan', 'tabFollowerRead', 'tabResends', 'tabHostDeaths'] as const) {
+      expect(r.workload[k], k).toBeGreaterThan(0);
+    }
+    for (const via of ['stampedPut', 'tabDelete', 'tabBatchPut', 'tabBatchDelete', 'tabDeleteRange', 'tabGet', 'tabBatchGet', 'tabScan'] as const) {
+      expect(r.operations.some((op) => op.via === via && op.status === 'ok'), via).toBe(true);
+    }
   }, 60_000);
 
   it('seed 7 passes with a wiped store that rejoins as a new store', async () => {

@@ -30,6 +30,12 @@ export interface TabServeTestMutations {
    * the client), so a resend of it through another host applies it a second time.
    */
   stampDropped?: boolean;
+  /**
+   * A stamped write over several keys (batch put, batch delete, range delete) is served
+   * unstamped, through the client's own multi-key write instead of the `TabWriter`, so a
+   * resend of it through another host applies it a second time.
+   */
+  batchStampDropped?: boolean;
 }
 
 /** What a runtime gives `serveTab`: its client, its status, its trace and its hooks. */
@@ -61,7 +67,8 @@ export async function serveTab(host: TabServing, req: TabRequest): Promise<unkno
 
 /** Serves a client request with `kv` (and `writer` for stamped writes). */
 export async function serveClient(kv: PeerKV, writer: TabWriter, req: ClientRequest, mutations: TabServeTestMutations = {}): Promise<unknown> {
-  if (isWrite(req) && req.stamp && !(mutations.stampDropped && (req.type === 'put' || req.type === 'delete'))) {
+  const singleKey = req.type === 'put' || req.type === 'delete';
+  if (isWrite(req) && req.stamp && !(singleKey ? mutations.stampDropped : mutations.batchStampDropped)) {
     const { stamp } = req;
     if (typeof stamp.clientId !== 'string' || stamp.clientId === '' || !Number.isSafeInteger(stamp.seq) || stamp.seq < 1) {
       throw new BrowserKvError('InvalidArgument', 'a write stamp needs a clientId and a seq ≥ 1');

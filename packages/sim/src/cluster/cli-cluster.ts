@@ -35,7 +35,7 @@ export const HARNESS_MUTATIONS = ['staleReads', 'diskWriteFailure', 'unsyncedDis
 /** Deliberate bugs in the store (`StoreTestMutations`), one name each. */
 export const STORE_MUTATIONS = ['dedupOff', 'splitDedupAfterBatch', 'ackBeforePersist', 'readIndexWithoutTermCommit', 'snapshotWithoutDedup', 'restartedReadContext', 'witnessLeads', 'workSetMissesStep'] as const satisfies readonly (keyof StoreTestMutations)[];
 /** Deliberate bugs in the browser runtime's serving path (`TabServeTestMutations`), one name each. */
-export const TAB_SERVE_MUTATIONS = ['stampDropped'] as const satisfies readonly (keyof TabServeTestMutations)[];
+export const TAB_SERVE_MUTATIONS = ['stampDropped', 'batchStampDropped'] as const satisfies readonly (keyof TabServeTestMutations)[];
 /** The deliberate bugs cluster mode can turn on. */
 export const CLUSTER_MUTATIONS = [...HARNESS_MUTATIONS, ...STORE_MUTATIONS, ...TAB_SERVE_MUTATIONS] as const;
 /** One of `CLUSTER_MUTATIONS`. */

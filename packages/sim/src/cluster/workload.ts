@@ -8,19 +8,22 @@
  *   recorded as one write per key, each with the call's interval;
  * - forward and reverse scans in small pages (some with a `limit`, some as follower reads):
  *   one read per key the scan covered (each key was read at some instant inside the scan);
- * - stamped puts of simulated browser tabs (`tabs.ts`), served by a client as a host tab
- *   serves them (the browser runtime's `serveTab`), resent through another after a timeout.
+ * - the calls of simulated browser tabs (`tabs.ts`): stamped puts, deletes, batch puts, batch
+ *   deletes and range deletes, gets and scans (forward or reverse, maybe with a limit), each
+ *   served by a client as a host tab serves it (the browser runtime's `serveTab`), resent
+ *   through another host after a timeout, an error, or the host's death mid-request.
  * Outcomes: a write that throws (`Undetermined`, a spent retry budget, anything) is
  * `unknown` (it may still apply); a read that throws is `fail`.
  */
 import { SeededRng } from '@peerkv/raft';
 import type { ReadConsistency } from '@peerkv/store';
-import { PeerKV, codec, type ClientOptions } from 'peerkv';
+import { PeerKV, codec, type ClientOptions, type KvPair } from 'peerkv';
+import type { ClientRequest } from 'peerkv/browser';
 import type { History, OpVia } from '../history.ts';
 import { intBetween, pick, shuffled, weightedPick } from '../rng-utils.ts';
 import type { ClusterEnv } from './cluster-env.ts';
 import { SimStoreResolver } from './client-net.ts';
-import { stampedPut, type SimTabHost, type Tab } from './tabs.ts';
+import { tabCall, type SimTabHost, type Tab } from './tabs.ts';
 
 /** The key of index `i` (fixed width, so byte order is index order). */
 export function keyName(i: number): string {
@@ -41,15 +44,27 @@ export interface WorkloadStats {
   /** Scans (either direction) served as follower reads. */
   followerScan: number;
   stampedPut: number;
-  /** Stamped puts sent again through another client (a tab's host changed). */
-  stampedResends: number;
+  /** Tab calls other than stamped puts, by kind. */
+  tabDelete: number;
+  tabBatchPut: number;
+  tabBatchDelete: number;
+  tabDeleteRange: number;
+  tabGet: number;
+  tabBatchGet: number;
+  tabScan: number;
+  /** Tab gets, batch gets and scans with `consistency: 'follower'`. */
+  tabFollowerRead: number;
+  /** Tab calls sent again through another host (a tab's host changed, died or failed). */
+  tabResends: number;
+  /** Sends whose host tab died holding the request (its answer lost). */
+  tabHostDeaths: number;
   /** Replica digests compared with an earlier one of the same region, applied index and epoch. */
   digestChecks: number;
 }
 
 /** Zeroed stats. */
 export function emptyWorkloadStats(): WorkloadStats {
-  return { put: 0, delete: 0, batchPut: 0, deleteRange: 0, get: 0, followerGet: 0, staleGet: 0, scan: 0, reverseScan: 0, followerScan: 0, stampedPut: 0, stampedResends: 0, digestChecks: 0 };
+  return { put: 0, delete: 0, batchPut: 0, deleteRange: 0, get: 0, followerGet: 0, staleGet: 0, scan: 0, reverseScan: 0, followerScan: 0, stampedPut: 0, tabDelete: 0, tabBatchPut: 0, tabBatchDelete: 0, tabDeleteRange: 0, tabGet: 0, tabBatchGet: 0, tabScan: 0, tabFollowerRead: 0, tabResends: 0, tabHostDeaths: 0, digestChecks: 0 };
 }
 
 /** Pairs per scan request of client `i` (small, so scans page within a region). */
@@ -95,6 +110,13 @@ export const OP_WEIGHTS = {
   scan: 9,
   reverseScan: 8,
   stampedPut: 8,
+  tabDelete: 2,
+  tabBatchPut: 3,
+  tabBatchDelete: 1,
+  tabDeleteRange: 1,
+  tabGet: 3,
+  tabBatchGet: 1,
+  tabScan: 3,
 } as const;
 
 /** What every op loop shares. */
@@ -127,12 +149,12 @@ function nextValue(l: Lane): string {
 }
 
 /** A write call recorded as one write per key (same interval); the call's outcome applies to all. True if acknowledged. */
-async function recordWrites(l: Lane, writes: { kind: 'put' | 'delete'; key: string; value?: string }[], via: OpVia | undefined, run: () => Promise<void>): Promise<boolean> {
+async function recordWrites(l: Lane, writes: { kind: 'put' | 'delete'; key: string; value?: string }[], via: OpVia | undefined, run: (firstId: number) => Promise<unknown>): Promise<boolean> {
   const h = l.w.history;
   const ids = writes.map((x) => h.invoke({ clientId: l.clientId, kind: x.kind, key: x.key, ...(x.value !== undefined ? { value: x.value } : {}), ...(via ? { via } : {}) }, now(l.w)));
   h.group(ids);
   try {
-    await run();
+    await run(ids[0]);
     for (const id of ids) h.ok(id, now(l.w));
     return true;
   } catch {
@@ -143,12 +165,12 @@ async function recordWrites(l: Lane, writes: { kind: 'put' | 'delete'; key: stri
 }
 
 /** A read call recorded as one read per key; `read` returns each key's value (null: absent), or undefined for keys it did not cover. */
-async function recordReads(l: Lane, keys: string[], via: OpVia | undefined, read: () => Promise<Map<string, string | null | undefined>>): Promise<number[]> {
+async function recordReads(l: Lane, keys: string[], via: OpVia | undefined, read: (firstId: number) => Promise<Map<string, string | null | undefined>>): Promise<number[]> {
   const h = l.w.history;
   const ids = keys.map((key) => h.invoke({ clientId: l.clientId, kind: 'get', key, ...(via ? { via } : {}) }, now(l.w)));
   h.group(ids);
   try {
-    const seen = await read();
+    const seen = await read(ids[0]);
     keys.forEach((key, j) => {
       const v = seen.get(key);
       // A key the call did not reach (beyond a scan's limit) observed nothing.
@@ -187,33 +209,46 @@ async function getOp(l: Lane, consistency: ReadConsistency, via: OpVia | undefin
   });
 }
 
-/**
- * A forward or reverse scan of a random range, maybe with a limit (then only the keys up to
- * the last one returned were observed, or all when fewer came back).
- */
-async function scanOp(l: Lane, reverse: boolean): Promise<void> {
+/** A scan's range [a, b) as indexes, and maybe a limit. */
+function someScan(l: Lane): { a: number; b: number; limit: number | undefined } {
   const [a, b] = someRange(l, 7);
-  const keys = Array.from({ length: b - a }, (_, j) => keyName(a + j));
+  return { a, b, limit: l.rng.nextFloat() < 0.3 ? intBetween(l.rng, 1, 3) : undefined };
+}
+
+/** The keys of [a, b). */
+function keysOf(a: number, b: number): string[] {
+  return Array.from({ length: b - a }, (_, j) => keyName(a + j));
+}
+
+/**
+ * What a scan of [a, b) observed, from the pairs it returned in order: with a limit, only the
+ * keys up to the last one returned (all when fewer came back); each covered key's value or
+ * null, undefined for a key not covered.
+ */
+function scanObserved(l: Lane, pairs: readonly { key: Uint8Array; value: Uint8Array }[], reverse: boolean, a: number, b: number, limit: number | undefined): Map<string, string | null | undefined> {
+  const found = new Map<string, string>();
+  const order = pairs.map((p) => codec.fromText(p.key));
+  pairs.forEach((p, i) => found.set(order[i], codec.fromText(p.value)));
+  checkScanOrder(l, order, reverse, a, b);
+  const cut = limit !== undefined && order.length >= limit ? order[order.length - 1] : undefined;
+  const out = new Map<string, string | null | undefined>();
+  for (const k of keysOf(a, b)) {
+    const covered = cut === undefined || (reverse ? k >= cut : k <= cut);
+    out.set(k, covered ? (found.get(k) ?? null) : undefined);
+  }
+  return out;
+}
+
+/** A forward or reverse scan of a random range, maybe with a limit (`scanObserved`), maybe a follower read. */
+async function scanOp(l: Lane, reverse: boolean): Promise<void> {
+  const { a, b, limit } = someScan(l);
   const follower = l.w.readConsistency === 'linearizable' && l.rng.nextFloat() < 0.3;
   const consistency: ReadConsistency = follower ? 'follower' : l.w.readConsistency;
-  const limit = l.rng.nextFloat() < 0.3 ? intBetween(l.rng, 1, 3) : undefined;
   if (follower) l.w.stats.followerScan++;
-  const ids = await recordReads(l, keys, reverse ? 'reverseScan' : follower ? 'followerScan' : 'scan', async () => {
-    const found = new Map<string, string>();
-    const order: string[] = [];
-    for await (const p of l.kv.scan({ start: codec.text(keyName(a)), end: codec.text(keyName(b)), reverse, consistency, ...(limit !== undefined ? { limit } : {}) })) {
-      const k = codec.fromText(p.key);
-      found.set(k, codec.fromText(p.value));
-      order.push(k);
-    }
-    checkScanOrder(l, order, reverse, a, b);
-    const cut = limit !== undefined && order.length >= limit ? order[order.length - 1] : undefined;
-    const out = new Map<string, string | null | undefined>();
-    for (const k of keys) {
-      const covered = cut === undefined || (reverse ? k >= cut : k <= cut);
-      out.set(k, covered ? (found.get(k) ?? null) : undefined);
-    }
-    return out;
+  const ids = await recordReads(l, keysOf(a, b), reverse ? 'reverseScan' : follower ? 'followerScan' : 'scan', async () => {
+    const pairs: { key: Uint8Array; value: Uint8Array }[] = [];
+    for await (const p of l.kv.scan({ start: codec.text(keyName(a)), end: codec.text(keyName(b)), reverse, consistency, ...(limit !== undefined ? { limit } : {}) })) pairs.push(p);
+    return scanObserved(l, pairs, reverse, a, b, limit);
   });
   l.w.env.note(`${reverse ? 'reverse ' : ''}scan${follower ? ' (follower)' : ''} c${l.clientId} [${keyName(a)}, ${keyName(b)})${limit !== undefined ? ` limit ${limit}` : ''} as ops #${ids[0]}..#${ids[ids.length - 1]}`);
 }
@@ -279,15 +314,88 @@ async function runOp(l: Lane): Promise<void> {
     case 'reverseScan':
       stats[kind]++;
       return scanOp(l, kind === 'reverseScan');
-    case 'stampedPut': {
-      stats.stampedPut++;
+    case 'stampedPut':
+    case 'tabDelete':
+    case 'tabBatchPut':
+    case 'tabBatchDelete':
+    case 'tabDeleteRange':
+    case 'tabGet':
+    case 'tabBatchGet':
+    case 'tabScan':
+      stats[kind]++;
+      return tabOp(l, kind);
+  }
+}
+
+/** The op kinds a simulated tab sends through a host tab (`tabs.ts`). */
+type TabOpKind = 'stampedPut' | 'tabDelete' | 'tabBatchPut' | 'tabBatchDelete' | 'tabDeleteRange' | 'tabGet' | 'tabBatchGet' | 'tabScan';
+
+/** A tab call's value, or a throw when every send failed (a write's outcome is then unknown, a read saw nothing). */
+async function callFromTab(l: Lane, request: ClientRequest, opId: number): Promise<unknown> {
+  const r = await tabCall(l.w, pick(l.rng, l.w.tabs), l.rng, request, opId);
+  if (!r.ok) throw new Error(`tab ${request.type} (op #${opId}) failed: ${r.kind}${r.dropped ? ', a host died holding it' : ''}`);
+  return r.value;
+}
+
+/** A tab read's consistency: the run's, or (a third of linearizable ones) a follower read. */
+function tabReadConsistency(l: Lane): ReadConsistency {
+  if (l.w.readConsistency !== 'linearizable' || l.rng.nextFloat() >= 1 / 3) return l.w.readConsistency;
+  l.w.stats.tabFollowerRead++;
+  return 'follower';
+}
+
+/** One call of a simulated tab, recorded as the same call made by a client would be. */
+async function tabOp(l: Lane, kind: TabOpKind): Promise<void> {
+  const t = codec.text;
+  switch (kind) {
+    case 'stampedPut':
+    case 'tabDelete': {
       const key = someKey(l);
       const value = nextValue(l);
-      const tab = pick(l.rng, l.w.tabs);
-      const id = l.w.history.invoke({ clientId: l.clientId, kind: 'put', key, value, via: 'stampedPut' }, now(l.w));
-      const ok = await stampedPut(l.w, tab, l.rng, codec.text(key), codec.text(value), id);
-      if (ok) l.w.history.ok(id, now(l.w));
-      else l.w.history.unknown(id, now(l.w));
+      const request: ClientRequest = kind === 'stampedPut' ? { type: 'put', key: t(key), value: t(value) } : { type: 'delete', key: t(key) };
+      await recordWrites(l, [{ kind: kind === 'stampedPut' ? 'put' : 'delete', key, ...(kind === 'stampedPut' ? { value } : {}) }], kind, (id) => callFromTab(l, request, id));
+      return;
+    }
+    case 'tabBatchPut':
+    case 'tabBatchDelete': {
+      const keys = someKeys(l, intBetween(l.rng, 2, 5));
+      const value = nextValue(l);
+      const put = kind === 'tabBatchPut';
+      const request: ClientRequest = put ? { type: 'batchPut', pairs: keys.map((k) => ({ key: t(k), value: t(value) })) } : { type: 'batchDelete', keys: keys.map(t) };
+      await recordWrites(l, keys.map((key) => (put ? { kind: 'put' as const, key, value } : { kind: 'delete' as const, key })), kind, (id) => callFromTab(l, request, id));
+      return;
+    }
+    case 'tabDeleteRange': {
+      const [a, b] = someRange(l, 5);
+      await recordWrites(l, keysOf(a, b).map((key) => ({ kind: 'delete' as const, key })), kind, (id) => callFromTab(l, { type: 'deleteRange', start: t(keyName(a)), end: t(keyName(b)) }, id));
+      return;
+    }
+    case 'tabGet': {
+      const key = someKey(l);
+      const consistency = tabReadConsistency(l);
+      await recordReads(l, [key], kind, async (id) => {
+        const v = (await callFromTab(l, { type: 'get', key: t(key), consistency }, id)) as Uint8Array | undefined;
+        return new Map([[key, v === undefined ? null : codec.fromText(v)]]);
+      });
+      return;
+    }
+    case 'tabBatchGet': {
+      const keys = someKeys(l, intBetween(l.rng, 2, 5));
+      const consistency = tabReadConsistency(l);
+      await recordReads(l, keys, kind, async (id) => {
+        const values = (await callFromTab(l, { type: 'batchGet', keys: keys.map(t), consistency }, id)) as (Uint8Array | undefined)[];
+        // One value (or undefined: absent) per key asked, in order.
+        if (values.length !== keys.length) l.w.env.scanProblems.push(`tab batchGet c${l.clientId} of ${JSON.stringify(keys)} answered ${values.length} values at ${now(l.w)}ms`);
+        return new Map(keys.map((k, j) => [k, values[j] === undefined ? null : codec.fromText(values[j]!)]));
+      });
+      return;
+    }
+    case 'tabScan': {
+      const { a, b, limit } = someScan(l);
+      const reverse = l.rng.nextFloat() < 0.5;
+      const request: ClientRequest = { type: 'scan', start: t(keyName(a)), end: t(keyName(b)), reverse, consistency: tabReadConsistency(l), ...(limit !== undefined ? { limit } : {}) };
+      const ids = await recordReads(l, keysOf(a, b), kind, async (id) => scanObserved(l, (await callFromTab(l, request, id)) as KvPair[], reverse, a, b, limit));
+      l.w.env.note(`tab ${reverse ? 'reverse ' : ''}scan c${l.clientId} [${keyName(a)}, ${keyName(b)})${limit !== undefined ? ` limit ${limit}` : ''} as ops #${ids[0]}..#${ids[ids.length - 1]}`);
       return;
     }
   }
