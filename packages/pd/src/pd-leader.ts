@@ -94,7 +94,16 @@ export class PdLeader {
     if (this.isLeader) this.scheduler.onApplied(result);
   }
 
-  /** Periodic work: commands to propose and, every `scheduleIntervalMs`, a scheduling round. */
+  /**
+   * Whether an operator ended since the last scheduling round (`Scheduler.operatorsEndedSinceRound`):
+   * `tick` then runs a round whatever the interval, and a region heartbeat that ended one can
+   * be answered with the next operator's first step.
+   */
+  get roundWanted(): boolean {
+    return this.isLeader && this.scheduler.operatorsEndedSinceRound > 0;
+  }
+
+  /** Periodic work: commands to propose and a scheduling round every `scheduleIntervalMs`, or sooner when `roundWanted`. */
   tick(nowMsRaw: number): PdLeaderTick {
     const nowMs = Math.floor(nowMsRaw);
     const out: PdLeaderTick = { commands: [], added: [] };
@@ -103,7 +112,7 @@ export class PdLeader {
     if (window !== null) out.commands.push(window);
     const batch = this.ids.proposal(nowMs);
     if (batch !== null) out.commands.push(batch);
-    if (nowMs - this.lastRoundMs < this.scheduleIntervalMs) return out;
+    if (nowMs - this.lastRoundMs < this.scheduleIntervalMs && !this.roundWanted) return out;
     this.lastRoundMs = nowMs;
     const safePoint = this.gc.proposal(nowMs, this.sm.gcSafePoint);
     if (safePoint !== null) out.commands.push(safePoint);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PdCommand } from '../src/index.ts';
+import type { PdCommand, Peer } from '../src/index.ts';
 import { PdLeader, PdStateMachine, encodePdCommand, shouldProposeRegionHeartbeat } from '../src/index.ts';
 import { bootstrapCommand, bootstrapped, heartbeat, peer, region } from './helpers.ts';
 
@@ -20,6 +20,18 @@ function twoReplicas(): { log: Uint8Array[]; replicas: { sm: PdStateMachine; lea
   catchUp(0);
   catchUp(1);
   return { log, replicas, commit, catchUp };
+}
+
+/** Replica 0 of `twoReplicas` leading since time 0, with a new store joined at 0 on each of `devices`. */
+function leadingWithNewStores(devices: string[]): ReturnType<typeof twoReplicas> & { a: PdLeader } {
+  const two = twoReplicas();
+  const a = two.replicas[0].leader;
+  a.becomeLeader(2, 0);
+  two.commit(a.tick(0).commands);
+  two.catchUp(0);
+  two.commit(devices.map((device): PdCommand => ({ kind: 'putStore', storeId: 0, address: device, labels: { device }, nowMs: 0 })));
+  two.catchUp(0);
+  return { ...two, a };
 }
 
 describe('PdLeader', () => {
@@ -60,16 +72,34 @@ describe('PdLeader', () => {
   });
 
   it('runs a scheduling round at most every scheduleIntervalMs', () => {
-    const { replicas, commit, catchUp } = twoReplicas();
-    const a = replicas[0].leader;
-    a.becomeLeader(2, 0);
-    commit(a.tick(0).commands);
-    catchUp(0);
-    commit([{ kind: 'putStore', storeId: 0, address: 'x', labels: { device: 'd2' }, nowMs: 0 }]);
-    catchUp(0);
+    const { a } = leadingWithNewStores(['d2']);
     expect(a.tick(500).added).toEqual([]);
     const round = a.tick(1000);
     expect(round.added.map((x) => x.operator.kind)).toContain('addReplica');
+  });
+
+  it('runs a round at once when an operator ended, before the interval (a second new store waits for the first one\'s operator)', () => {
+    const { a, commit, catchUp } = leadingWithNewStores(['d2', 'd3']);
+    const first = a.tick(1000).added.find((x) => x.operator.regionId === 2);
+    const [add] = first!.operator.steps;
+    if (add.kind !== 'addLearner') throw new Error(`first step ${add.kind}`);
+    // The leader's heartbeats show the learner caught up, then promoted: the operator ends.
+    const seen = (peers: Peer[], confVer: number, nowMs: number) => {
+      const hb = heartbeat(region(2, '', '', peers, { confVer, version: 1 }), peer(3, 1));
+      commit([{ kind: 'regionHeartbeat', heartbeat: hb, nowMs }]);
+      catchUp(0);
+      return a.onRegionHeartbeat(hb, nowMs);
+    };
+    expect(seen([peer(3, 1), peer(add.peerId, add.storeId, 'learner')], 2, 1100)).toMatchObject({ kind: 'promoteLearner' });
+    expect(a.roundWanted).toBe(false);
+    expect(seen([peer(3, 1), peer(add.peerId, add.storeId)], 3, 1200)).toBeNull();
+    expect(a.roundWanted).toBe(true);
+    // 300 ms after the last round, well inside the interval: the next replica goes to the other store now.
+    const next = a.tick(1300).added.find((x) => x.operator.regionId === 2);
+    expect(next?.operator.steps[0]).toMatchObject({ kind: 'addLearner' });
+    expect(next?.operator.steps[0]).not.toMatchObject({ storeId: add.storeId });
+    expect(a.roundWanted).toBe(false);
+    expect(a.tick(1400).added).toEqual([]);
   });
 });
 

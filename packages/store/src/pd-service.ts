@@ -170,7 +170,13 @@ export class PdService {
       const r = await this.pdPropose({ kind: 'regionHeartbeat', heartbeat: hb, nowMs: this.ctx.now() }, o);
       if (!r.ok) return r;
     }
-    const step = peer.pd.leader.onRegionHeartbeat(hb, this.ctx.now());
+    let step = peer.pd.leader.onRegionHeartbeat(hb, this.ctx.now());
+    // This heartbeat ended the region's operator: a round now starts the next one (the region
+    // is dirty), answered with its first step, instead of a round and a heartbeat later.
+    if (step === null && peer.pd.leader.roundWanted) {
+      await this.runScheduler();
+      step = this.pdPeer() === peer ? peer.pd.leader.onRegionHeartbeat(hb, this.ctx.now()) : null;
+    }
     return { ok: true, value: step ? { step } : {} };
   }
 

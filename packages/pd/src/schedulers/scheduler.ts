@@ -78,8 +78,19 @@ export class Scheduler {
       dirtyRegionsMax: o.dirtyRegionsMax,
     });
     // A region whose operator ended (done, timed out, stale, cancelled) may need the next at once.
-    this.operators = new OperatorController({ operatorsMax: 0, operatorsPerStoreMax: 0, operatorTimeoutMs: 0 }, (e) => this.markDirty(e.operator.regionId));
+    this.operators = new OperatorController({ operatorsMax: 0, operatorsPerStoreMax: 0, operatorTimeoutMs: 0 }, (e) => {
+      this.operatorsEndedSinceRound++;
+      this.markDirty(e.operator.regionId);
+    });
   }
+
+  /**
+   * Operators that ended since the last round: their regions may need the next one now (a
+   * second new store's replica waits for the first's operator to end), so the PD leader runs
+   * a round at once instead of after the round interval (issue 16: each such wait was a
+   * heartbeat interval of a store's join).
+   */
+  operatorsEndedSinceRound = 0;
 
   /** Call with every apply result on the PD leader: a region a heartbeat changed is checked next round. */
   onApplied(result: PdApplyResult): void {
@@ -95,6 +106,7 @@ export class Scheduler {
   /** One scheduling round over the applied state. */
   schedule(input: ScheduleInput): ScheduleOutput {
     const { sm, nowMs } = input;
+    this.operatorsEndedSinceRound = 0;
     this.operators.setLimits(sm.config);
     this.operators.checkTimeouts(nowMs);
     const out: ScheduleOutput = { added: [], commands: [] };
