@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SignalingServer } from '@peerkv/signaling';
 import { BOOTSTRAP_IDS, randomTempStoreId } from '@peerkv/store';
+import { generateClusterSecret } from '@peerkv/transport';
 import { StoreProcess } from '../store-process.ts';
 import { until } from '../until.ts';
 
@@ -76,16 +77,20 @@ describe('the peerkv CLI and PeerKV.connect against peerkv-store processes (mvcc
     cleanups.push(() => signaling.close());
     const root = mkdtempSync(join(tmpdir(), 'peerkv-cli-e2e-'));
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-    const env = { PEERKV_CLUSTER: `cli-${randomTempStoreId()}`, PEERKV_SECRET: 'cli-e2e-secret', PEERKV_SIGNALING: `ws://127.0.0.1:${port}` };
+    // A generated secret (HKDF), as invites carry: a passphrase costs every process here, the
+    // three stores and each of the ~20 CLI runs, a PBKDF2 run of 1-2 s under CI load, which
+    // is not what this test is about (stores-webrtc and chaos start from passphrases).
+    const env = { PEERKV_CLUSTER: `cli-${randomTempStoreId()}`, PEERKV_SECRET: generateClusterSecret(), PEERKV_SIGNALING: `ws://127.0.0.1:${port}` };
     const store = (name: string, extra: string[] = []) => {
       const args = ['--data', join(root, name), '--cluster', env.PEERKV_CLUSTER, '--secret', env.PEERKV_SECRET, '--signaling', env.PEERKV_SIGNALING, '--label', `device=${name}`, '--data-model', 'mvcc', '--tick-ms', '50', '--drain-wait-ms', '200', '--bootstrap-probe-ms', '500', ...extra];
       const p = new StoreProcess(args);
       cleanups.push(() => p.kill('SIGKILL'));
       return p;
     };
-    const a = store('a', ['--bootstrap']);
+    // All three start at once: b and c load and derive their keys while a bootstraps, then
+    // join it (a joiner waits for a member; a's probe refuses members only, not joiners).
+    const [a, b, c] = [store('a', ['--bootstrap']), store('b'), store('c')];
     expect(await a.serving()).toEqual({ storeId: BOOTSTRAP_IDS.store, started: 'bootstrapped' });
-    const [b, c] = [store('b'), store('c')];
     const ids = [BOOTSTRAP_IDS.store, (await b.serving()).storeId, (await c.serving()).storeId].sort((x, y) => x - y);
     phase('3 stores serving');
 
@@ -96,26 +101,29 @@ describe('the peerkv CLI and PeerKV.connect against peerkv-store processes (mvcc
       return JSON.parse(r.out);
     };
 
-    // status: wait for PD's group and the data region to have three voters, one leader each.
+    // status: wait for PD's group and the data region to have three voters, one leader each,
+    // and each store's join progress (admin-join.ts) to say joined: three stores, three
+    // replicas: every data region on each, caught up. One poll for both (each CLI run is a
+    // process start and a connection: seconds under load).
     let status: any;
-    await until('status shows 3 voters of PD and of the data region, each led', async () => {
+    await until('status shows 3 voters of PD and of the data region, each led, and every store joined', async () => {
       status = await json(['status']);
-      return status.regions.length >= 2 && status.regions.every((r: any) => r.peers.filter((p: any) => p.role === 'voter').length === 3 && r.leaderStoreId !== undefined);
-    }, 40_000, 500);
+      const data = status.regions.filter((r: any) => !r.pd).length;
+      return (
+        status.regions.length >= 2 &&
+        status.regions.every((r: any) => r.peers.filter((p: any) => p.role === 'voter').length === 3 && r.leaderStoreId !== undefined) &&
+        status.stores.every((s: any) => s.join?.joined === true && s.join.target === data)
+      );
+    }, 60_000, 200);
     expect(status.stores.map((s: any) => s.storeId)).toEqual(ids);
     expect(status.stores.every((s: any) => s.up && s.connected && s.meta.state === 'up')).toBe(true);
     expect(BigInt(status.tso)).toBeGreaterThan(0n);
     expect(ids).toContain(status.pdLeaderStoreId);
-    // Each store's join progress (admin-join.ts): three stores, three replicas: every data region on each, caught up.
-    await until('status shows every store joined', async () => {
-      status = await json(['status']);
-      const data = status.regions.filter((r: any) => !r.pd).length;
-      return status.stores.every((s: any) => s.join?.joined === true && s.join.target === data);
-    }, 40_000, 500);
-    expect((await cli(['status'])).out).toMatch(/ joined \(\d+\)/);
     // n above is computed with the cluster's own schedule config, read from PD (pdGetScheduleConfig).
     expect(status.schedule).toEqual({ maxReplicas: 3, regionScheduleTolerance: 2 });
-    expect((await cli(['status'])).out).toMatch(/^pd_leader=\d+ .* max_replicas=3 region_tolerance=2$/m);
+    const text = (await cli(['status'])).out;
+    expect(text).toMatch(/ joined \(\d+\)/);
+    expect(text).toMatch(/^pd_leader=\d+ .* max_replicas=3 region_tolerance=2$/m);
     phase('status: 3 voters, every store joined');
 
     // put / get / a missing key; txn from stdin (reads its own writes); a failed expect writes nothing; scan.
