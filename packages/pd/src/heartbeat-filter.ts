@@ -7,8 +7,16 @@
  * PD recorded. There was a refresh of unchanged heartbeats once a minute: with 10,000 idle
  * regions it was 10,000 proposals a minute for no change (issue 16, `bench:idle`). The operator
  * controller still sees every heartbeat (`Scheduler.onRegionHeartbeat`).
+ *
+ * Store heartbeats likewise: one whose stats changed goes through Raft; an unchanged one only
+ * refreshes the store's liveness in the PD leader's memory (`PdLeader.onStoreHeartbeat`), and
+ * through Raft once the recorded time is `1 / STORE_HEARTBEAT_PERSIST_DIVISOR` of
+ * `maxStoreDownTimeMs` old, so a new PD leader never finds a live store silent past half the
+ * down time, the age at which it is suspect (replica-checker.ts). Proposing every store's
+ * heartbeat each second was PD's Raft log's whole idle traffic, with a saved PD snapshot every
+ * 64 entries (issue 16, `bench:idle`).
  */
-import type { Peer, PeerId, RegionHeartbeat } from './meta.ts';
+import type { Peer, PeerId, RegionHeartbeat, StoreStats } from './meta.ts';
 import type { RegionInfo } from './region-tree.ts';
 import type { PdStateMachine } from './state-machine.ts';
 
@@ -52,4 +60,26 @@ export function shouldProposeRegionHeartbeat(sm: PdStateMachine, hb: RegionHeart
   if (known.term !== hb.term || known.leader?.id !== hb.leader.id || !samePeers(r.peers, hb.region.peers)) return true;
   if (!sameIds(known.downPeers, hb.downPeers) || !sameIds(known.pendingPeers, hb.pendingPeers)) return true;
   return statsMoved(known, hb, config.statsChangeRatio);
+}
+
+/**
+ * A store's recorded heartbeat is refreshed through Raft once older than `maxStoreDownTimeMs`
+ * over this (37.5 s at the default 5 min; a new leader judges a store suspect at half of it).
+ */
+export const STORE_HEARTBEAT_PERSIST_DIVISOR = 8;
+
+function sameDamaged(a: readonly number[] | undefined, b: readonly number[] | undefined): boolean {
+  return sameIds(a ?? [], b ?? []);
+}
+
+/** Whether the PD leader at `nowMs` should propose a store heartbeat of `stats` as a `storeHeartbeat` command. */
+export function shouldProposeStoreHeartbeat(sm: PdStateMachine, stats: StoreStats, nowMs: number, config: HeartbeatFilterConfig = DEFAULT_HEARTBEAT_FILTER_CONFIG): boolean {
+  const known = sm.getStore(stats.storeId);
+  // Unknown and tombstoned stores are refused by the apply handler, which says why.
+  if (known === undefined || known.meta.state === 'tombstone' || known.stats === undefined) return true;
+  if (nowMs - known.lastHeartbeatMs >= sm.config.maxStoreDownTimeMs / STORE_HEARTBEAT_PERSIST_DIVISOR) return true;
+  const k = known.stats;
+  if (k.draining !== stats.draining || !sameDamaged(k.damagedRegionIds, stats.damagedRegionIds)) return true;
+  if (k.capacityBytes !== stats.capacityBytes || k.regionCount !== stats.regionCount || k.leaderCount !== stats.leaderCount) return true;
+  return moved(k.usedBytes, stats.usedBytes, config.statsChangeRatio) || moved(k.availableBytes, stats.availableBytes, config.statsChangeRatio);
 }

@@ -13,7 +13,7 @@ import type { GcConfig, GcRegisterResult } from './gc-safe-point.ts';
 import { GcSafePointKeeper } from './gc-safe-point.ts';
 import type { IdAllocatorConfig } from './id-allocator.ts';
 import { IdAllocator } from './id-allocator.ts';
-import type { RegionHeartbeat } from './meta.ts';
+import type { RegionHeartbeat, StoreId } from './meta.ts';
 import type { OperatorStep } from './operator/types.ts';
 import type { ScheduleOutput, SchedulerOptions } from './schedulers/scheduler.ts';
 import { Scheduler } from './schedulers/scheduler.ts';
@@ -49,6 +49,11 @@ export class PdLeader {
   private readonly scheduleIntervalMs: number;
   private leaderSinceMs: number | undefined;
   private lastRoundMs = Number.NEGATIVE_INFINITY;
+  /**
+   * Each store's last heartbeat that changed nothing (not proposed: heartbeat-filter.ts), on this
+   * leader's clock: soft state, gone with leadership (the next leader counts from its own start).
+   */
+  private readonly storeHeartbeatsMs = new Map<StoreId, number>();
 
   /** `pdPeerId`: this replica's peer id in PD's group (tags its TSO windows and id batches). */
   constructor(
@@ -71,6 +76,7 @@ export class PdLeader {
   becomeLeader(term: number, nowMs: number): void {
     this.leaderSinceMs = Math.floor(nowMs);
     this.lastRoundMs = Number.NEGATIVE_INFINITY;
+    this.storeHeartbeatsMs.clear();
     this.tso.becomeLeader(term, this.sm.maxPersistedPhysicalMs);
     this.ids.becomeLeader(term);
     this.gc.becomeLeader(nowMs);
@@ -80,6 +86,7 @@ export class PdLeader {
   /** Stops serving and drops running operators. */
   stepDown(nowMs: number): void {
     this.leaderSinceMs = undefined;
+    this.storeHeartbeatsMs.clear();
     this.tso.stepDown();
     this.ids.stepDown();
     this.gc.stepDown();
@@ -116,7 +123,7 @@ export class PdLeader {
     this.lastRoundMs = nowMs;
     const safePoint = this.gc.proposal(nowMs, this.sm.gcSafePoint);
     if (safePoint !== null) out.commands.push(safePoint);
-    const round = this.scheduler.schedule({ sm: this.sm, nowMs, leaderSinceMs: this.leaderSinceMs, allocId: () => this.ids.alloc() });
+    const round = this.scheduler.schedule({ sm: this.sm, nowMs, leaderSinceMs: this.leaderSinceMs, storeHeartbeatsMs: this.storeHeartbeatsMs, allocId: () => this.ids.alloc() });
     out.commands.push(...round.commands);
     out.added = round.added;
     return out;
@@ -144,6 +151,12 @@ export class PdLeader {
   /** One unique id from memory, or undefined (an id batch proposal is pending). */
   allocId(): number | undefined {
     return this.isLeader ? this.ids.alloc() : undefined;
+  }
+
+  /** Records a store heartbeat taken without a Raft round (its stats unchanged), at `nowMs`. */
+  onStoreHeartbeat(storeId: StoreId, nowMs: number): void {
+    if (!this.isLeader) return;
+    this.storeHeartbeatsMs.set(storeId, Math.max(this.storeHeartbeatsMs.get(storeId) ?? 0, Math.floor(nowMs)));
   }
 
   /** The step a region's leader should carry out now (see `Scheduler.onRegionHeartbeat`). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PdCommand, Peer } from '../src/index.ts';
-import { PdLeader, PdStateMachine, encodePdCommand, shouldProposeRegionHeartbeat } from '../src/index.ts';
+import { ClusterView, OperatorController, PdLeader, PdStateMachine, STORE_HEARTBEAT_PERSIST_DIVISOR, encodePdCommand, shouldProposeRegionHeartbeat, shouldProposeStoreHeartbeat, type StoreStats } from '../src/index.ts';
 import { bootstrapCommand, bootstrapped, heartbeat, peer, region } from './helpers.ts';
 
 /** Two PD replicas sharing one committed log. */
@@ -117,5 +117,39 @@ describe('shouldProposeRegionHeartbeat', () => {
     expect(shouldProposeRegionHeartbeat(sm, { ...hb, pendingPeers: [3] })).toBe(true);
     expect(shouldProposeRegionHeartbeat(sm, { ...hb, leader: peer(4, 2) })).toBe(true);
     expect(shouldProposeRegionHeartbeat(sm, { ...hb, region: { ...r, epoch: { confVer: 2, version: 1 } } })).toBe(true);
+  });
+});
+
+describe('shouldProposeStoreHeartbeat', () => {
+  const stats: StoreStats = { storeId: 1, capacityBytes: 1000, usedBytes: 100, availableBytes: 900, regionCount: 2, leaderCount: 1, draining: false };
+
+  it('skips an unchanged heartbeat until the recorded one is maxStoreDownTimeMs / STORE_HEARTBEAT_PERSIST_DIVISOR old, proposes any change', () => {
+    const sm = bootstrapped(0);
+    // The bootstrap recorded no stats yet.
+    expect(shouldProposeStoreHeartbeat(sm, stats, 0)).toBe(true);
+    sm.apply({ kind: 'storeHeartbeat', stats, nowMs: 0 });
+    const persistMs = sm.config.maxStoreDownTimeMs / STORE_HEARTBEAT_PERSIST_DIVISOR;
+    expect(shouldProposeStoreHeartbeat(sm, stats, persistMs - 1)).toBe(false);
+    expect(shouldProposeStoreHeartbeat(sm, stats, persistMs)).toBe(true);
+    expect(shouldProposeStoreHeartbeat(sm, { ...stats, usedBytes: 105, availableBytes: 895 }, 1)).toBe(false);
+    expect(shouldProposeStoreHeartbeat(sm, { ...stats, usedBytes: 200, availableBytes: 800 }, 1)).toBe(true);
+    expect(shouldProposeStoreHeartbeat(sm, { ...stats, draining: true }, 1)).toBe(true);
+    expect(shouldProposeStoreHeartbeat(sm, { ...stats, damagedRegionIds: [2] }, 1)).toBe(true);
+    expect(shouldProposeStoreHeartbeat(sm, { ...stats, leaderCount: 2 }, 1)).toBe(true);
+    expect(shouldProposeStoreHeartbeat(sm, { ...stats, regionCount: 3 }, 1)).toBe(true);
+    // Unknown stores go through Raft, whose apply refuses them by name.
+    expect(shouldProposeStoreHeartbeat(sm, { ...stats, storeId: 9 }, 1)).toBe(true);
+  });
+
+  it("a heartbeat kept in the leader's memory keeps its store up; without it the store is down after maxStoreDownTimeMs", () => {
+    const sm = bootstrapped(0);
+    sm.apply({ kind: 'storeHeartbeat', stats, nowMs: 0 });
+    const nowMs = sm.config.maxStoreDownTimeMs + 1000;
+    const view = (storeHeartbeatsMs?: Map<number, number>): ClusterView =>
+      new ClusterView({ sm, nowMs, leaderSinceMs: 0, allocId: () => undefined, ...(storeHeartbeatsMs ? { storeHeartbeatsMs } : {}) }, new OperatorController(sm.config));
+    expect(view().store(1)!.isDown).toBe(true);
+    const fresh = view(new Map([[1, nowMs - 500]])).store(1)!;
+    expect(fresh.isDown).toBe(false);
+    expect(fresh.heartbeatAgeMs).toBe(500);
   });
 });

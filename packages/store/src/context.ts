@@ -72,6 +72,12 @@ export class StoreContext {
    * round nothing until something gives it work.
    */
   readonly peersWithWork = new Set<RegionPeer>();
+  /**
+   * The replicas not hibernating: the store tick walks these, not every replica, and the PD
+   * worker visits hibernating ones only on their turn (`ReplicaPatrol`). A replica joins when
+   * it is made or wakes (`RegionPeer.onWake`) and leaves when it hibernates or is gone.
+   */
+  readonly awake = new Set<RegionPeer>();
   /** Peer ids destroyed on this store: their messages never recreate them (a re-added replica gets a new peer id). */
   readonly tombstones = new Set<number>();
   /** Where peers live: recorded from region metadata, learned from incoming messages (`peer-stores.ts`). */
@@ -210,6 +216,8 @@ export class StoreContext {
     const peer = new RegionPeer({ region, peerId, raw, log, dedup, applied, machine });
     made = peer;
     this.peersWithWork.add(peer);
+    this.awake.add(peer);
+    peer.onWake = (p) => this.awake.add(p);
     peer.mutations = this.mutations;
     peer.witness = this.witness;
     if (this.witness) return this.placePeer(peer, region);

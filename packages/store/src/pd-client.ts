@@ -47,6 +47,7 @@ export interface PdHostingStore {
   pdIsLeader(): boolean;
   pdPropose(cmd: PdCommand, o?: RequestOptions): Promise<Result<PdApplyResult>>;
   pdHandleRegionHeartbeat(hb: RegionHeartbeat, o?: RequestOptions): Promise<Result<RegionHeartbeatResponse>>;
+  pdHandleStoreHeartbeat(stats: StoreStats, nowMs: number, o?: RequestOptions): Promise<Result<PdApplyResult>>;
   pdAllocId(o?: RequestOptions): Promise<Result<number>>;
   pdGetTimestamps(count: number, o?: RequestOptions): Promise<Result<{ first: bigint; count: number }>>;
   /** Serves a deadlock detector request (a `Store` does; optional for stand-ins). */
@@ -75,7 +76,7 @@ export class LocalPdClient implements PdClient {
 
   storeHeartbeat(stats: StoreStats, o?: RequestOptions): Promise<Result<PdApplyResult>> {
     const l = this.leader();
-    return l ? l.pdPropose({ kind: 'storeHeartbeat', stats, nowMs: this.now() }, o) : Promise.resolve(this.noLeader());
+    return l ? l.pdHandleStoreHeartbeat(stats, this.now(), o) : Promise.resolve(this.noLeader());
   }
 
   regionHeartbeat(hb: RegionHeartbeat, o?: RequestOptions): Promise<Result<RegionHeartbeatResponse>> {

@@ -5,8 +5,8 @@
  * cluster. The PD state machine itself lives in `@peerkv/pd`; `PdHost` keeps its leader
  * services beside the replica.
  */
-import type { GcRegisterResult, PdApplyResult, PdCommand, Region, RegionHeartbeat } from '@peerkv/pd';
-import { encodePdCommand, shouldProposeRegionHeartbeat, type PdStateMachine } from '@peerkv/pd';
+import type { GcRegisterResult, PdApplyResult, PdCommand, Region, RegionHeartbeat, StoreStats } from '@peerkv/pd';
+import { encodePdCommand, shouldProposeRegionHeartbeat, shouldProposeStoreHeartbeat, type PdStateMachine } from '@peerkv/pd';
 import type { StoreContext } from './context.ts';
 import { createRegion } from './identity.ts';
 import { BOOTSTRAP_IDS, PD_ALLOC_ATTEMPTS_MAX, StoreConfigError } from './options.ts';
@@ -178,6 +178,19 @@ export class PdService {
       step = this.pdPeer() === peer ? peer.pd.leader.onRegionHeartbeat(hb, this.ctx.now()) : null;
     }
     return { ok: true, value: step ? { step } : {} };
+  }
+
+  /**
+   * PD leader: records a store heartbeat stamped `nowMs` (this store's clock). Changed stats, and
+   * a recorded time grown old, go through PD's Raft group; an unchanged heartbeat only refreshes
+   * the store's liveness in the leader's memory (heartbeat-filter.ts).
+   */
+  async pdHandleStoreHeartbeat(stats: StoreStats, nowMs: number, o: RequestOptions = {}): Promise<Result<PdApplyResult>> {
+    const pd = this.pdPeer()?.pd;
+    // Only a serving leader keeps liveness in memory; elsewhere the proposal answers (NotLeader off the leader).
+    if (pd === undefined || !this.pdIsLeader() || shouldProposeStoreHeartbeat(pd.sm, stats, nowMs)) return this.pdPropose({ kind: 'storeHeartbeat', stats, nowMs }, o);
+    pd.leader.onStoreHeartbeat(stats.storeId, nowMs);
+    return { ok: true, value: { kind: 'storeUpdated', storeId: stats.storeId } };
   }
 
   /** PD leader: one scheduling round; its operators run as regions heartbeat. */

@@ -14,6 +14,7 @@ import { DATA_CF } from './keys.ts';
 import { PENDING_REPLICA_SILENT_HEARTBEATS, REGION_KEYS_COUNT_MAX, REGION_SIZE_RECOUNT_HEARTBEATS, STALE_CHECK_HEARTBEATS, STALE_CHECK_HIBERNATING_FACTOR } from './options.ts';
 import type { PdClient } from './pd-client.ts';
 import type { PdService } from './pd-service.ts';
+import { ReplicaPatrol } from './replica-patrol.ts';
 import { ok, type RegionPeer, type Result } from './peer.ts';
 import type { StoreRequests } from './requests.ts';
 
@@ -31,7 +32,9 @@ interface SentHeartbeat {
 interface ReplicaScan {
   /** Led regions whose heartbeat is due now. */
   due: RegionPeer[];
-  /** The last counted size of the led regions not due. */
+  /** Hibernating ones among them: their bytes are counted already (their patrol share). */
+  dueAsleep: Set<RegionPeer>;
+  /** The last counted size of the led regions not due, and of the hibernating led ones. */
   usedBytes: number;
   leaderCount: number;
   damaged: number[];
@@ -43,10 +46,14 @@ interface ReplicaScan {
 
 export class PdWorker {
   private heartbeating = false;
-  /** Store heartbeats sent so far (hibernating regions take turns by it). */
-  private beats = 0;
   /** Each led region's last heartbeat, as sent. */
   private readonly sent = new WeakMap<RegionPeer, SentHeartbeat>();
+  /** Hibernating replicas, a slice a heartbeat (`replica-patrol.ts`). */
+  private readonly patrol: ReplicaPatrol;
+  /** Replicas visited awake at the last heartbeat: those asleep since get one more visit now. */
+  private lastAwake: RegionPeer[] = [];
+  /** Hibernating replicas whose last heartbeat went unanswered or got a step: visited at the next heartbeat. */
+  private readonly retry = new Set<RegionPeer>();
   /** Operator steps not run because the region changed after the heartbeat that got them. */
   staleSteps = 0;
 
@@ -54,7 +61,9 @@ export class PdWorker {
     private readonly ctx: StoreContext,
     private readonly requests: StoreRequests,
     private readonly pdService: PdService,
-  ) {}
+  ) {
+    this.patrol = new ReplicaPatrol(ctx.peers);
+  }
 
   /** Called on every store tick (`ticks` counts them): heartbeats every `heartbeatIntervalTicks`, one at a time. */
   onStoreTick(ticks: number): void {
@@ -73,8 +82,7 @@ export class PdWorker {
 
   /** Reports this store and every region it leads to PD, and runs the steps PD answers with. */
   private async sendHeartbeats(pd: PdClient): Promise<void> {
-    const beat = ++this.beats;
-    const scan = this.scanReplicas(beat, pd.getRegionById !== undefined);
+    const scan = this.scanReplicas(pd.getRegionById !== undefined);
     const stats: StoreStats = {
       storeId: this.ctx.storeId,
       capacityBytes: this.ctx.opts.capacityBytes,
@@ -88,7 +96,7 @@ export class PdWorker {
     const heartbeats: RegionHeartbeat[] = [];
     for (const peer of scan.due) {
       const hb = await this.regionHeartbeatOf(peer);
-      stats.usedBytes += hb.approximateSizeBytes;
+      if (!scan.dueAsleep.has(peer)) stats.usedBytes += hb.approximateSizeBytes;
       heartbeats.push(hb);
       this.sent.set(peer, { applied: peer.applied, version: hb.region.epoch.version, confVer: hb.region.epoch.confVer, stepped: false });
     }
@@ -103,10 +111,12 @@ export class PdWorker {
       // Unanswered: sent again at the next store heartbeat, as if it had changed.
       if (!r.ok) {
         if (peer) this.sent.delete(peer);
+        if (peer?.hibernating) this.retry.add(peer);
         continue;
       }
       if (!r.value.step) continue;
       if (sent) sent.stepped = true;
+      if (peer?.hibernating) this.retry.add(peer);
       // PD chose the step for the region as this heartbeat described it. The region may have
       // changed since (a membership change finished while the heartbeat was in flight): a
       // step run on a region PD has not seen can remove a voter PD thought was extra, and
@@ -122,51 +132,77 @@ export class PdWorker {
   }
 
   /**
-   * One pass over the replicas for store heartbeat `beat`: the regions led here (those whose
-   * heartbeat is due, the last counted size of the others), the damaged replicas, and the
-   * replicas whose membership or existence to ask PD about (their counters advance here;
-   * `stale`: PD can answer such questions). It was five passes (two copies of the replica map
-   * among them), most of an idle store's CPU once PD's round stopped walking every region
-   * (issue 16, `bench:idle` with 10,000 regions).
+   * One pass for a store heartbeat: the regions led here (those whose heartbeat is due,
+   * the last counted size of the others), the damaged replicas, and the replicas whose
+   * membership or existence to ask PD about (their counters advance here; `stale`: PD can answer
+   * such questions). Awake replicas are visited at every heartbeat; hibernating ones when the
+   * patrol reaches them (once every `hibernatingHeartbeatIntervalTicks`), when they fell asleep
+   * since the last heartbeat, or when their last heartbeat must go again (`retry`). A hibernating
+   * replica changes nothing a heartbeat reports (a change needs a proposal or a message, which
+   * wakes it). Walking every replica here at every heartbeat was most of an idle store's CPU
+   * with 10,000 regions (issue 16, `bench:idle`).
    */
-  private scanReplicas(beat: number, stale: boolean): ReplicaScan {
-    const scan: ReplicaScan = { due: [], usedBytes: 0, leaderCount: 0, damaged: [], staleCandidates: [], pendingCandidates: [] };
-    for (const peer of this.ctx.peers.values()) {
-      if (peer.destroyed) continue;
-      // Replicas whose received snapshot cannot be applied (its staged stream is gone or corrupt)
-      // and whose requests for a new one ran out (snapshot-request.ts) serve nothing until PD
-      // replaces them: report them (TiKV's damaged regions).
-      if (peer.applying?.damaged === true) scan.damaged.push(peer.regionId);
-      const leader = peer.isLeader();
-      if (peer.initialized && leader) {
-        scan.leaderCount++;
-        if (this.heartbeatDue(peer, beat)) scan.due.push(peer);
-        else scan.usedBytes += this.counted.get(peer)?.size ?? 0;
-      }
-      if (!stale) continue;
-      if (this.staleCheckDue(peer, leader)) scan.staleCandidates.push(peer);
-      else if (this.pendingCheckDue(peer)) scan.pendingCandidates.push(peer);
+  private scanReplicas(stale: boolean): ReplicaScan {
+    const scan: ReplicaScan = { due: [], dueAsleep: new Set(), usedBytes: 0, leaderCount: 0, damaged: [], staleCandidates: [], pendingCandidates: [] };
+    const awake: RegionPeer[] = [];
+    for (const peer of this.ctx.awake) {
+      if (peer.destroyed || peer.hibernating) continue;
+      awake.push(peer);
+      this.patrol.forget(peer);
+      const leader = this.visit(scan, peer, stale, 1);
+      if (leader) scan.due.push(peer);
     }
+    const lapBeats = this.lapBeats();
+    const turn = this.patrol.next(lapBeats);
+    const asleep = new Set(turn);
+    for (const peer of [...this.lastAwake, ...this.retry]) if (peer.hibernating && !peer.destroyed) asleep.add(peer);
+    this.retry.clear();
+    this.lastAwake = awake;
+    const onTurn = new Set(turn);
+    for (const peer of asleep) {
+      const leader = this.visit(scan, peer, stale, onTurn.has(peer) ? lapBeats : 1);
+      this.patrol.record(peer, leader, this.counted.get(peer)?.size ?? 0, peer.applying?.damaged === true);
+      if (leader && (onTurn.has(peer) || this.changedSinceSent(peer))) {
+        scan.due.push(peer);
+        scan.dueAsleep.add(peer);
+      }
+    }
+    scan.leaderCount += this.patrol.leaderCount;
+    scan.usedBytes += this.patrol.usedBytes;
+    scan.damaged.push(...this.patrol.damagedRegionIds());
     return scan;
   }
 
   /**
-   * Whether a led region heartbeats at store heartbeat `beat`. An awake one does at every store
-   * heartbeat. A hibernating one changes nothing PD records (a change needs a proposal or a
-   * message, which wakes it), so it heartbeats when its turn comes, once every
-   * `hibernatingHeartbeatIntervalTicks` (regions take turns by id, spreading the heartbeats of
-   * thousands of idle regions), or at once when its applied index or epoch differ from its
-   * last heartbeat's, that one went unanswered, or PD answered it with an operator step. Sending
-   * every idle region's unchanged heartbeat every second was most of an idle store's CPU
-   * (issue 16, `bench:idle`).
+   * Visits one replica for a store heartbeat: counts an awake damaged replica, and asks PD
+   * about it when due (`beats`: store heartbeats since its last visit, a lap's for a hibernating
+   * one the patrol reached). Whether it is an initialized leader (whose heartbeat the caller may send).
    */
-  private heartbeatDue(peer: RegionPeer, beat: number): boolean {
-    if (!peer.hibernating) return true;
+  private visit(scan: ReplicaScan, peer: RegionPeer, stale: boolean, beats: number): boolean {
+    // Replicas whose received snapshot cannot be applied (its staged stream is gone or corrupt)
+    // and whose requests for a new one ran out (snapshot-request.ts) serve nothing until PD
+    // replaces them: report them (TiKV's damaged regions). Hibernating ones count by their share.
+    if (!peer.hibernating && peer.applying?.damaged === true) scan.damaged.push(peer.regionId);
+    const leader = peer.isLeader();
+    if (stale) {
+      if (this.staleCheckDue(peer, leader, beats)) scan.staleCandidates.push(peer);
+      else if (this.pendingCheckDue(peer, beats)) scan.pendingCandidates.push(peer);
+    }
+    if (!peer.initialized || !leader) return false;
+    if (!peer.hibernating) scan.leaderCount++;
+    return true;
+  }
+
+  /** Store heartbeats a patrol lap takes: one `hibernatingHeartbeatIntervalTicks`. */
+  private lapBeats(): number {
+    return Math.max(1, Math.round(this.ctx.opts.hibernatingHeartbeatIntervalTicks / this.ctx.opts.heartbeatIntervalTicks));
+  }
+
+  /** A led region's last heartbeat went unanswered, got a step, or describes another applied index or epoch. */
+  private changedSinceSent(peer: RegionPeer): boolean {
     const last = this.sent.get(peer);
     if (last === undefined || last.stepped) return true;
-    if (last.applied !== peer.applied || last.version !== peer.region.epoch.version || last.confVer !== peer.region.epoch.confVer) return true;
-    const every = Math.max(1, Math.round(this.ctx.opts.hibernatingHeartbeatIntervalTicks / this.ctx.opts.heartbeatIntervalTicks));
-    return (beat + peer.regionId) % every === 0;
+    return last.applied !== peer.applied || last.version !== peer.region.epoch.version || last.confVer !== peer.region.epoch.confVer;
   }
 
   /**
@@ -175,7 +211,7 @@ export class PdWorker {
    * never told by the group, so without this check it would campaign forever and keep its
    * stale range (TiKV's stale peer check).
    */
-  private staleCheckDue(peer: RegionPeer, leader: boolean): boolean {
+  private staleCheckDue(peer: RegionPeer, leader: boolean, beats: number): boolean {
     // Data replicas, and a witness of a data region (it holds no data, but a stale one still votes).
     const dataRegion = peer.machine.holdsData || (peer.witness && peer.machine.kind === 'data');
     if (!dataRegion || !peer.initialized) return false;
@@ -187,8 +223,8 @@ export class PdWorker {
     // A replica without a leader, or one its group stopped talking to (a removed learner
     // remembers its old leader forever and nobody sends to it: TiKV's leader-missing check).
     // Hibernating groups are silent by design: those ask on a slower clock.
-    const leaderless = peer.raw.status().lead === 0 ? ++peer.leaderlessHeartbeats : (peer.leaderlessHeartbeats = 0);
-    const silent = ++peer.silentHeartbeats;
+    const leaderless = peer.raw.status().lead === 0 ? (peer.leaderlessHeartbeats += beats) : (peer.leaderlessHeartbeats = 0);
+    const silent = (peer.silentHeartbeats += beats);
     const silentLimit = peer.hibernating ? STALE_CHECK_HEARTBEATS * STALE_CHECK_HIBERNATING_FACTOR : STALE_CHECK_HEARTBEATS;
     if (leaderless < STALE_CHECK_HEARTBEATS && silent < silentLimit) return false;
     peer.silentHeartbeats = 0;
@@ -223,9 +259,9 @@ export class PdWorker {
    * `PENDING_REPLICA_SILENT_HEARTBEATS` heartbeats (advancing its counter): then PD is asked
    * about it (`collectUnknownPendingReplicas`).
    */
-  private pendingCheckDue(peer: RegionPeer): boolean {
+  private pendingCheckDue(peer: RegionPeer, beats: number): boolean {
     if (peer.initialized || peer.applying || !peer.reclaimable) return false;
-    return ++peer.silentHeartbeats >= PENDING_REPLICA_SILENT_HEARTBEATS;
+    return (peer.silentHeartbeats += beats) >= PENDING_REPLICA_SILENT_HEARTBEATS;
   }
 
   /**

@@ -160,7 +160,18 @@ export class RegionPeer {
   reads = new Map<string, PendingRead>();
   /** Ticks since the last activity; the peer hibernates when idle. */
   idleTicks = 0;
-  hibernating = false;
+  private asleep = false;
+  /** Told when the peer wakes (the store keeps its awake replicas in a set: `StoreContext.awake`). */
+  onWake: ((peer: RegionPeer) => void) | undefined;
+  /** Idle and caught up: not ticked (`StoreLoop.tick`). Setting it false wakes the peer (`onWake`). */
+  get hibernating(): boolean {
+    return this.asleep;
+  }
+  set hibernating(v: boolean) {
+    const woke = this.asleep && !v;
+    this.asleep = v;
+    if (woke) this.onWake?.(this);
+  }
   /** Set once the peer was removed and destroyed: it must not be used. */
   destroyed = false;
   /**

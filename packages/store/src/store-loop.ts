@@ -87,14 +87,24 @@ export class StoreLoop {
     this.ctx.tickHandle = this.ctx.timers.setTimeout(loop, this.ctx.opts.tickIntervalMs);
   }
 
-  /** One store tick: ticks every awake peer, hibernates idle caught-up ones. */
+  /**
+   * One store tick: ticks every awake peer, hibernates idle caught-up ones. Only the awake set
+   * is walked: a store of 10,000 idle regions walked all of them ten times a second (issue 16).
+   */
   tick(): void {
     if (this.ctx.closed || this.ctx.fatal) return;
-    for (const peer of this.ctx.peers.values()) {
-      if (peer.hibernating) continue;
+    const awake = this.ctx.awake;
+    for (const peer of awake) {
+      if (peer.destroyed || this.ctx.peers.get(peer.regionId) !== peer) {
+        awake.delete(peer);
+        continue;
+      }
       peer.raw.tick();
       peer.idleTicks++;
-      if (peer.idleTicks >= this.ctx.opts.hibernateAfterTicks && this.canHibernate(peer)) peer.hibernating = true;
+      if (peer.idleTicks >= this.ctx.opts.hibernateAfterTicks && this.canHibernate(peer)) {
+        peer.hibernating = true;
+        awake.delete(peer);
+      }
     }
     this.pdWorker.onStoreTick(++this.ticks);
     this.resolvedTs?.onTick();
@@ -107,6 +117,9 @@ export class StoreLoop {
    */
   private canHibernate(peer: RegionPeer): boolean {
     if (peer.proposals.length > 0 || peer.reads.size > 0) return false;
+    // An uninitialized replica waits awake for its snapshot, or for PD to disown it (its check
+    // runs at every store heartbeat only for awake replicas); with no voters it never campaigns.
+    if (!peer.initialized) return false;
     const st = peer.raw.status();
     if (st.role === 'leader') {
       if (st.commit !== st.lastIndex) return false;

@@ -18,7 +18,7 @@
  */
 import type { LeaderObserver } from './leader-news.ts';
 import { ResolvedTsWorker } from './txn/resolved-ts.ts';
-import type { GcRegisterResult, OperatorStep, PdApplyResult, PdCommand, PdStateMachine, Region, RegionHeartbeat } from '@peerkv/pd';
+import type { GcRegisterResult, OperatorStep, PdApplyResult, PdCommand, PdStateMachine, Region, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
 import { WriteBatch } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
@@ -253,6 +253,11 @@ export class Store extends StoreApi {
    */
   pdHandleRegionHeartbeat(hb: RegionHeartbeat, o: RequestOptions = {}): Promise<Result<RegionHeartbeatResponse>> {
     return this.pd.pdHandleRegionHeartbeat(hb, o);
+  }
+
+  /** PD leader: records a store heartbeat (`PdService.pdHandleStoreHeartbeat`). */
+  pdHandleStoreHeartbeat(stats: StoreStats, nowMs: number, o: RequestOptions = {}): Promise<Result<PdApplyResult>> {
+    return this.pd.pdHandleStoreHeartbeat(stats, nowMs, o);
   }
 
   /** Running operators on the PD leader (for status and dashboards). */

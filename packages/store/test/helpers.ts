@@ -1,5 +1,5 @@
 /** Helpers the store's multi-store tests share: waiting on real timers, a stub PD, finding a region's leader. */
-import type { OperatorStep, PdApplyResult, Region, RegionHeartbeat } from '@peerkv/pd';
+import type { OperatorStep, PdApplyResult, Region, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import type { PdClient, RegionHeartbeatResponse, Result, Store } from '../src/index.ts';
 
 export function sleep(ms: number): Promise<void> {
@@ -22,10 +22,13 @@ export async function until(what: string, cond: () => boolean | Promise<boolean>
  */
 export class StubPd implements PdClient {
   readonly heartbeats: RegionHeartbeat[] = [];
+  /** The store heartbeats received, in order. */
+  readonly storeStats: StoreStats[] = [];
   /** One step per region id, handed out (and removed) at that region's next heartbeat. */
   readonly stepsOnce = new Map<number, OperatorStep>();
   private nextId = 1000;
-  storeHeartbeat(): Promise<Result<PdApplyResult>> {
+  storeHeartbeat(stats: StoreStats): Promise<Result<PdApplyResult>> {
+    this.storeStats.push(stats);
     return Promise.resolve({ ok: true, value: { kind: 'none' } as unknown as PdApplyResult });
   }
   regionHeartbeat(hb: RegionHeartbeat): Promise<Result<RegionHeartbeatResponse>> {

@@ -130,6 +130,8 @@ describe('heartbeats of hibernating regions', () => {
       // Ten store heartbeats: each idle region sent exactly one (not ten).
       const ids = pd.heartbeats.map((h) => h.region.id).sort((a, b) => a - b);
       expect(ids).toEqual(Array.from({ length: n }, (_, i) => i + 2));
+      // The store heartbeats count every hibernating leader, though each beat visits a slice of them.
+      expect(pd.storeStats.at(-1)).toMatchObject({ regionCount: n, leaderCount: n });
       // A write wakes region 7: it heartbeats at every store heartbeat again.
       const r7 = region(7);
       const w = s.write(7, r7.epoch, 'c', 1, [{ type: 'put', cf: 'default', key: r7.startKey, value: new Uint8Array([1]) }]);
@@ -138,6 +140,8 @@ describe('heartbeats of hibernating regions', () => {
       pd.heartbeats.length = 0;
       await tick(6);
       expect(pd.heartbeats.filter((h) => h.region.id === 7).length).toBe(3);
+      // Awake region 7 is counted once, not also by its share from when it slept.
+      expect(pd.storeStats.at(-1)).toMatchObject({ regionCount: n, leaderCount: n });
     } finally {
       await s.close();
     }

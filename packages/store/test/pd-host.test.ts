@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
+import { STORE_HEARTBEAT_PERSIST_DIVISOR, type StoreStats } from '@peerkv/pd';
 import { BOOTSTRAP_IDS, LocalRouter, PD_PERSIST_EVERY_ENTRIES, PD_REGION_ID, STORE_CFS, Store } from '../src/index.ts';
 
 async function openStore(router: LocalRouter, disk: MemoryDisk): Promise<Store> {
@@ -60,5 +61,34 @@ describe('PD hosted on a store', () => {
     const ts = await back.pdGetTimestamps(1);
     expect(ts.ok && ts.value.first > last).toBe(true);
     await back.close();
+  });
+
+  it('proposes a store heartbeat only when its stats changed or its record grew old; an unchanged one adds nothing to PD\'s log', async () => {
+    const router = new LocalRouter();
+    const s = await openStore(router, new MemoryDisk());
+    try {
+      const boot = await s.bootstrapCluster({ clusterNumber: 7, address: 'local:2' });
+      expect(boot.ok).toBe(true);
+      const pdLastIndex = (): number => s.status().regions.find((r) => r.regionId === PD_REGION_ID)!.commit;
+      const stats: StoreStats = { storeId: BOOTSTRAP_IDS.store, capacityBytes: 100, usedBytes: 10, availableBytes: 90, regionCount: 2, leaderCount: 2, draining: false };
+      // Later than the bootstrap's stamp (the store's clock).
+      const t0 = Date.now() + 1000;
+      expect(await s.pdHandleStoreHeartbeat(stats, t0)).toMatchObject({ ok: true, value: { kind: 'storeUpdated' } });
+      const after = pdLastIndex();
+      for (let i = 1; i <= 5; i++) expect(await s.pdHandleStoreHeartbeat(stats, t0 + i * 1000)).toMatchObject({ ok: true, value: { kind: 'storeUpdated' } });
+      expect(pdLastIndex()).toBe(after);
+      expect(s.pdState()!.getStore(BOOTSTRAP_IDS.store)!.lastHeartbeatMs).toBe(t0);
+      await s.pdHandleStoreHeartbeat({ ...stats, draining: true }, t0 + 6000);
+      expect(pdLastIndex()).toBe(after + 1);
+      expect(s.pdState()!.getStore(BOOTSTRAP_IDS.store)!.stats!.draining).toBe(true);
+      const old = t0 + 6000 + s.pdState()!.config.maxStoreDownTimeMs / STORE_HEARTBEAT_PERSIST_DIVISOR;
+      await s.pdHandleStoreHeartbeat({ ...stats, draining: true }, old);
+      expect(pdLastIndex()).toBe(after + 2);
+      expect(s.pdState()!.getStore(BOOTSTRAP_IDS.store)!.lastHeartbeatMs).toBe(old);
+      // An unknown store goes through Raft, whose apply refuses it.
+      expect(await s.pdHandleStoreHeartbeat({ ...stats, storeId: 99 }, old)).toMatchObject({ ok: true, value: { kind: 'refused', error: { kind: 'StoreNotFound' } } });
+    } finally {
+      await s.close();
+    }
   });
 });

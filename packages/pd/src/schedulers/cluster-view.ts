@@ -21,6 +21,11 @@ export interface ScheduleInput {
   nowMs: number;
   /** When this replica became PD leader (its clock). */
   leaderSinceMs: number;
+  /**
+   * Store heartbeats this leader took without a Raft round (unchanged stats), by store, on its
+   * clock: a store's last heartbeat is the later of this and the one PD's state records.
+   */
+  storeHeartbeatsMs?: ReadonlyMap<StoreId, number>;
   /** A fresh unique id (from `IdAllocator.alloc`), or undefined when none is at hand. */
   allocId: () => number | undefined;
 }
@@ -50,7 +55,7 @@ export interface StoreView {
   leaderCount: number;
   /** Reported used bytes, with operator influence. */
   usedBytes: number;
-  /** Ms since the store's last heartbeat as recorded in PD's state (not adjusted for leader changes). */
+  /** Ms since the store's last heartbeat as recorded in PD's state or this leader's memory (not adjusted for leader changes). */
   heartbeatAgeMs: number;
   /** Regions whose replica on this store says it cannot serve (`StoreStats.damagedRegionIds`). */
   damagedRegionIds: ReadonlySet<number>;
@@ -74,7 +79,7 @@ export class ClusterView {
     this.config = input.sm.config;
     this.nowMs = input.nowMs;
     // The state machine keeps each store's data peer and leader counts (no walk over the regions).
-    for (const s of input.sm.listStores(true)) this.stores.set(s.meta.id, this.storeView(s.meta, s.stats, s.lastHeartbeatMs));
+    for (const s of input.sm.listStores(true)) this.stores.set(s.meta.id, this.storeView(s.meta, s.stats, Math.max(s.lastHeartbeatMs, input.storeHeartbeatsMs?.get(s.meta.id) ?? 0)));
     for (const r of controller.running()) this.applyInfluence(r.operator, r.stepIndex);
     const engines = new Set([...this.stores.values()].filter((s) => s.canHold && s.engine !== undefined).map((s) => s.engine));
     const wanted = Math.min(this.config.replicaEnginesMin, engines.size);

@@ -21,6 +21,6 @@ export class VirtualPdClient extends LocalPdClient {
     let leader: Store | undefined;
     for (const s of this.storeList()) if (s.pdIsLeader()) leader = leader ?? s;
     if (!leader) return Promise.resolve({ ok: false, error: { kind: 'NotLeader', regionId: 1 } });
-    return leader.pdPropose({ kind: 'storeHeartbeat', stats, nowMs: this.virtualNow() + this.skewOf(stats.storeId) }, o);
+    return leader.pdHandleStoreHeartbeat(stats, this.virtualNow() + this.skewOf(stats.storeId), o);
   }
 }

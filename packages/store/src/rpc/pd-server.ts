@@ -13,7 +13,7 @@ import type { PdService } from '../pd-service.ts';
 import type { PdRequest, PdResponse } from './pd-codec.ts';
 
 /** The PD methods of a store the server calls. */
-export type ServedPdStore = Pick<PdService, 'pdPropose' | 'pdAllocId' | 'pdGetTimestamps' | 'pdHandleRegionHeartbeat' | 'pdState' | 'pdRegisterGcService'>;
+export type ServedPdStore = Pick<PdService, 'pdPropose' | 'pdAllocId' | 'pdGetTimestamps' | 'pdHandleRegionHeartbeat' | 'pdHandleStoreHeartbeat' | 'pdState' | 'pdRegisterGcService'>;
 
 function noPd<T>(): Result<T> {
   return { ok: false, error: { kind: 'RegionNotFound', regionId: PD_REGION_ID } };
@@ -23,7 +23,7 @@ function noPd<T>(): Result<T> {
 export async function dispatchPd(store: ServedPdStore, q: PdRequest, timeout: (q: { timeoutMs?: number }) => { timeoutMs?: number }, now: () => number): Promise<PdResponse> {
   switch (q.type) {
     case 'pdStoreHeartbeat':
-      return { type: 'pdApply', result: await store.pdPropose({ kind: 'storeHeartbeat', stats: q.stats, nowMs: now() }, timeout(q)) };
+      return { type: 'pdApply', result: await store.pdHandleStoreHeartbeat(q.stats, now(), timeout(q)) };
     case 'pdRegionHeartbeat':
       return { type: 'pdStep', result: await store.pdHandleRegionHeartbeat(q.heartbeat, timeout(q)) };
     case 'pdAllocId':
