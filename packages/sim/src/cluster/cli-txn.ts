@@ -138,7 +138,7 @@ export async function runTxnCli(argv: readonly string[]): Promise<number> {
   const overrides: Partial<TxnSimOptions> = args.witness ? { ...mutated, cluster: { ...mutated.cluster, witness: true } } : mutated;
   const total = { txns: 0, committed: 0, aborted: 0, undetermined: 0, anomalies: 0, g2Seen: 0, bankReads: 0 };
   const faults = {} as TxnSeedResult['nemesis'] & TxnSeedResult['net'] & TxnSeedResult['snapshotFaults'];
-  const gc = {} as TxnSeedResult['gc'];
+  const gc = {} as TxnSeedResult['gc'] & { locksHandedToClient: number };
   const workload = {} as TxnSeedResult['workload'];
   const feed = {} as TxnSeedResult['feed'];
   const failing: number[] = [];
@@ -153,7 +153,7 @@ export async function runTxnCli(argv: readonly string[]): Promise<number> {
     total.g2Seen += r.g2Seen;
     total.bankReads += r.bankReads;
     addCounts(faults, { ...r.nemesis, ...r.net, ...r.snapshotFaults });
-    addCounts(gc, r.gc);
+    addCounts(gc, { ...r.gc, locksHandedToClient: r.storeLockResolution.locksHanded });
     addCounts(workload, r.workload);
     addCounts(feed, r.feed);
     if (args.verbose) printSeed(r, performance.now() - t0);

@@ -89,6 +89,12 @@ export function defaultTxnOptions(seed: number, overrides: Partial<TxnSimOptions
   };
 }
 
+/** What the stores handed to the client lock resolver (`StoreOptions.gcLockResolver`). */
+export interface StoreLockResolution {
+  /** Expired locks whose primary's region another store leads (GC rounds and resolved-ts runs). */
+  locksHanded: number;
+}
+
 /** A problem found in one seed. */
 export interface TxnViolation {
   kind: 'si' | 'bank' | 'gcSafePoint' | 'checkerUnknown' | 'liveness' | 'regionCoverage' | 'divergence' | 'storeError' | 'feed' | 'witnessData';
@@ -113,6 +119,8 @@ export interface TxnSeedResult {
   /** Snapshot sends lost (`netSnapshotDropRate`) and staged chunks a pending apply found gone (`stagedChunkLossChance`). */
   snapshotFaults: { snapshotDrops: number; stagedChunksLost: number };
   gc: GcStats;
+  /** The stores' use of the client lock resolver. */
+  storeLockResolution: StoreLockResolution;
   workload: TxnWorkloadStats;
   feed: FeedStats;
   regions: number;
@@ -192,6 +200,7 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
   const wrap = (inner: SimStoreResolver): TxnStoreResolver =>
     new TxnStoreResolver(inner, { plan: (ts) => w.plans.get(ts), crashStore, sleep: env.sched.sleep, mutations: t.txnMutations, stats: net });
   let gc: GcDriver | undefined;
+  const lockResolution: StoreLockResolution = { locksHanded: 0 };
   try {
     await within(env, 'setup', env.setup(), o.setupMaxMs);
     if (!(await env.sched.runUntil(() => convergenceProblem(env) === undefined, o.setupMaxMs))) {
@@ -202,9 +211,20 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
       violations.push({ kind: 'liveness', atMs: at(), message: 'the accounts could not be opened on a healthy cluster' });
     }
     const until = env.sched.now() + o.workloadMs;
+    // The stores resolve the expired locks they cannot resolve themselves (the primary's region
+    // is led by another store) through a client, as every deployment wires them
+    // (`StoreOptions.gcLockResolver`): in every seed, GC or not, since the resolved-ts worker
+    // needs it too. Without it, a rolled-back transaction's secondary locks in regions led away
+    // from its primary's held those regions' resolved ts, and the feed, below its start ts for
+    // good once no reader met them (sim --txn seed 39, GC off, on the idle branch's timeline).
+    const resolver = txnClient(env, o.clients + 1, wrap).gcLockResolver();
+    env.pd.gcLockResolver = {
+      resolveLocks: (locks) => {
+        lockResolution.locksHanded += locks.length;
+        return resolver.resolveLocks(locks);
+      },
+    };
     if (t.gc) {
-      // The stores' GC workers resolve the locks they cannot resolve themselves through a client.
-      env.pd.gcLockResolver = txnClient(env, o.clients + 1, wrap).gcLockResolver();
       gc = new GcDriver(env, { gcIntervalMs: t.gcIntervalMs, gcLifeMs: t.gcLifeMs, gcGraceMs: t.gcGraceMs, pastReaders: t.txnMutations.gcPastReader === true });
       w.gc = gc;
     }
@@ -274,6 +294,7 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     net,
     snapshotFaults: { snapshotDrops: env.snapshotFaults.snapshotSendsDropped, stagedChunksLost: env.snapshotFaults.stagedChunksLost },
     gc: gc?.stats ?? { safePoints: 0, versionsDropped: 0, heldByRegistrations: 0, storeVersionsDropped: 0, storeLocksResolved: 0 },
+    storeLockResolution: lockResolution,
     workload: w.stats,
     feed: feedStats,
     regions,
