@@ -50,8 +50,11 @@ export class PdWorker {
   private readonly sent = new WeakMap<RegionPeer, SentHeartbeat>();
   /** Hibernating replicas, a slice a heartbeat (`replica-patrol.ts`). */
   private readonly patrol: ReplicaPatrol;
-  /** Replicas visited awake at the last heartbeat: those asleep since get one more visit now. */
-  private lastAwake: RegionPeer[] = [];
+  /**
+   * Replicas that fell asleep since the last heartbeat's pass (`onHibernate`): each gets one
+   * more visit, whether or not a heartbeat saw it awake (one can wake and sleep between two).
+   */
+  private readonly fellAsleep = new Set<RegionPeer>();
   /** Hibernating replicas whose last heartbeat went unanswered or got a step: visited at the next heartbeat. */
   private readonly retry = new Set<RegionPeer>();
   /** Operator steps not run because the region changed after the heartbeat that got them. */
@@ -63,6 +66,11 @@ export class PdWorker {
     private readonly pdService: PdService,
   ) {
     this.patrol = new ReplicaPatrol(ctx.peers);
+  }
+
+  /** `peer` just began to hibernate (the store tick): the next heartbeat visits it (none without PD). */
+  onHibernate(peer: RegionPeer): void {
+    if (this.ctx.pdClient) this.fellAsleep.add(peer);
   }
 
   /** Called on every store tick (`ticks` counts them): heartbeats every `heartbeatIntervalTicks`, one at a time. */
@@ -144,10 +152,8 @@ export class PdWorker {
    */
   private scanReplicas(stale: boolean): ReplicaScan {
     const scan: ReplicaScan = { due: [], dueAsleep: new Set(), usedBytes: 0, leaderCount: 0, damaged: [], staleCandidates: [], pendingCandidates: [] };
-    const awake: RegionPeer[] = [];
     for (const peer of this.ctx.awake) {
       if (peer.destroyed || peer.hibernating) continue;
-      awake.push(peer);
       this.patrol.forget(peer);
       const leader = this.visit(scan, peer, stale, 1);
       if (leader) scan.due.push(peer);
@@ -155,9 +161,9 @@ export class PdWorker {
     const lapBeats = this.lapBeats();
     const turn = this.patrol.next(lapBeats);
     const asleep = new Set(turn);
-    for (const peer of [...this.lastAwake, ...this.retry]) if (peer.hibernating && !peer.destroyed) asleep.add(peer);
+    for (const peer of [...this.fellAsleep, ...this.retry]) if (peer.hibernating && !peer.destroyed) asleep.add(peer);
     this.retry.clear();
-    this.lastAwake = awake;
+    this.fellAsleep.clear();
     const onTurn = new Set(turn);
     for (const peer of asleep) {
       const leader = this.visit(scan, peer, stale, onTurn.has(peer) ? lapBeats : 1);

@@ -104,6 +104,7 @@ export class StoreLoop {
       if (peer.idleTicks >= this.ctx.opts.hibernateAfterTicks && this.canHibernate(peer)) {
         peer.hibernating = true;
         awake.delete(peer);
+        this.pdWorker.onHibernate(peer);
       }
     }
     this.pdWorker.onStoreTick(++this.ticks);

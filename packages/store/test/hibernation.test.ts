@@ -101,29 +101,38 @@ describe('the round work set (missed wakeups)', () => {
   });
 });
 
+/**
+ * One store on manual timers reporting to a stub PD, leading `n` single-replica regions (ids
+ * 2..n+1), all hibernating; `tick(k)` advances k store ticks of 10 ms.
+ */
+async function hibernatedStore(n: number, o: { hibernateAfterTicks: number; heartbeatIntervalTicks: number; hibernatingHeartbeatIntervalTicks: number }): Promise<{ s: Store; pd: StubPd; tick: (k: number) => Promise<void> }> {
+  const clock = new ManualTimers();
+  const router = new LocalRouter();
+  const pd = new StubPd();
+  const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
+  const s = await Store.open({ storeId: 1, clusterId: 'h', engine, transport: router.transportFor(1), timers: clock, now: () => clock.now(), tickIntervalMs: 10, ...o, pdClient: pd });
+  router.register(s);
+  const tick = async (k: number): Promise<void> => {
+    for (let i = 0; i < k; i++) {
+      clock.advance(10);
+      await settle();
+    }
+  };
+  for (let id = 2; id < 2 + n; id++) {
+    await s.createRegion(region(id));
+    s.campaign(id);
+  }
+  for (let i = 0; i < 200 && s.status().regions.some((r) => !r.hibernating); i++) await tick(1);
+  expect(s.status().regions.every((r) => r.hibernating)).toBe(true);
+  return { s, pd, tick };
+}
+
 describe('heartbeats of hibernating regions', () => {
   it('a hibernating region heartbeats once per hibernatingHeartbeatIntervalTicks, in turn; an awake one at every store heartbeat', async () => {
-    const clock = new ManualTimers();
-    const router = new LocalRouter();
-    const pd = new StubPd();
-    const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
+    const n = 20;
     // A store heartbeat every 2 ticks; an idle region's every 20 ticks (10 store heartbeats).
-    const s = await Store.open({ storeId: 1, clusterId: 'h', engine, transport: router.transportFor(1), timers: clock, now: () => clock.now(), tickIntervalMs: 10, hibernateAfterTicks: 10, heartbeatIntervalTicks: 2, hibernatingHeartbeatIntervalTicks: 20, pdClient: pd });
-    router.register(s);
-    const tick = async (n: number): Promise<void> => {
-      for (let i = 0; i < n; i++) {
-        clock.advance(10);
-        await settle();
-      }
-    };
+    const { s, pd, tick } = await hibernatedStore(n, { hibernateAfterTicks: 10, heartbeatIntervalTicks: 2, hibernatingHeartbeatIntervalTicks: 20 });
     try {
-      const n = 20;
-      for (let id = 2; id < 2 + n; id++) {
-        await s.createRegion(region(id));
-        s.campaign(id);
-      }
-      for (let i = 0; i < 200 && s.status().regions.some((r) => !r.hibernating); i++) await tick(1);
-      expect(s.status().regions.every((r) => r.hibernating)).toBe(true);
       await tick(20);
       pd.heartbeats.length = 0;
       await tick(20);
@@ -142,6 +151,34 @@ describe('heartbeats of hibernating regions', () => {
       expect(pd.heartbeats.filter((h) => h.region.id === 7).length).toBe(3);
       // Awake region 7 is counted once, not also by its share from when it slept.
       expect(pd.storeStats.at(-1)).toMatchObject({ regionCount: n, leaderCount: n });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a leader that wakes and hibernates again between two store heartbeats heartbeats at the next one, not at its patrol turn', async () => {
+    // A store heartbeat every 10 ticks, hibernation after 2 idle ticks (so a write's whole awake
+    // spell fits between two heartbeats), an idle region's turn every 1,000 ticks (100 beats).
+    const { s, pd, tick: ticks } = await hibernatedStore(20, { hibernateAfterTicks: 2, heartbeatIntervalTicks: 10, hibernatingHeartbeatIntervalTicks: 1000 });
+    const tick = (): Promise<void> => ticks(1);
+    try {
+      // Just after a store heartbeat (one more store stats sent), region 7 takes a write.
+      const beats = pd.storeStats.length;
+      for (let i = 0; i < 20 && pd.storeStats.length === beats; i++) await tick();
+      expect(pd.storeStats.length).toBe(beats + 1);
+      pd.heartbeats.length = 0;
+      const r7 = region(7);
+      const w = s.write(7, r7.epoch, 'c', 1, [{ type: 'put', cf: 'default', key: r7.startKey, value: new Uint8Array([1]) }]);
+      await settle();
+      expect((await w).ok).toBe(true);
+      for (let i = 0; i < 5; i++) await tick();
+      // Asleep again before the next store heartbeat.
+      expect(pd.storeStats.length).toBe(beats + 1);
+      expect(s.status().regions.find((r) => r.regionId === 7)!.hibernating).toBe(true);
+      for (let i = 0; i < 5; i++) await tick();
+      expect(pd.storeStats.length).toBe(beats + 2);
+      // PD hears of region 7 at that heartbeat (before, only at its turn, up to 100 beats later).
+      expect(pd.heartbeats.filter((h) => h.region.id === 7).length).toBe(1);
     } finally {
       await s.close();
     }
