@@ -60,7 +60,11 @@ describe('stores on two signaling processes sharing topics through redis-server 
     const [sb, sc] = [await b.serving(), await c.serving()];
     expect([sb.started, sc.started]).toEqual(['joined', 'joined']);
     const ids = [BOOTSTRAP_IDS.store, sb.storeId, sc.storeId].sort((x, y) => x - y);
-    expect([(await metrics(sig1.http)).connections, (await metrics(sig2.http)).connections]).toEqual([2, 1]);
+    // A store prints `serving` once its store is open, which does not wait for its signaling
+    // socket (joiners reconnect under their real id): wait for the sockets, then pin who is where.
+    const connections = async () => [(await metrics(sig1.http)).connections, (await metrics(sig2.http)).connections];
+    await until('a and c connected to signaling 1, b to signaling 2', async () => (await connections()).join() === '2,1', 20_000, 100);
+    expect(await connections()).toEqual([2, 1]);
     phase('3 stores serving: a, c on signaling 1, b on signaling 2');
 
     // A client on signaling 2 alone: a and c answer it through Redis.
