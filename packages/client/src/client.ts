@@ -24,6 +24,7 @@ import { SnapshotReader } from './txn/snapshot-reader.ts';
 import { StaleReader, StaleSnapshot, type StalenessOptions } from './txn/stale-reader.ts';
 import { Watch, watchBounds, type WatchOptions, type WatchRange } from './txn/watch.ts';
 import { Committer, LOCK_TTL_MS_DEFAULT } from './txn/committer.ts';
+import { LeaderWakeup } from './leader-wakeup.ts';
 import { MemoryOfflineQueueStore, OFFLINE_QUEUE_BYTES_MAX_DEFAULT, OFFLINE_QUEUE_TXNS_MAX_DEFAULT, type OfflineQueueStore } from './txn/offline-queue.ts';
 import { OFFLINE_DECIDE_MS_DEFAULT, OfflineTxns, type Mutator, type OfflineTxnOptions, type PendingTxn, type QueuedCommit, type QueuedTxnHandle } from './txn/offline-txns.ts';
 import { commitQueuedTxn, decideTxnAttempt, offlineBackend } from './txn/offline-backend.ts';
@@ -93,6 +94,19 @@ export interface ClientOptions {
   offlineQueueTxnsMax?: number;
   /** Bytes the offline queue holds at most (default `OFFLINE_QUEUE_BYTES_MAX_DEFAULT`, 16 MiB). */
   offlineQueueBytesMax?: number;
+  /**
+   * Subscribes to the leader changes the store next to this client learns
+   * (`Store.observeLeader`; returns the unsubscribe): each becomes the cached leader of its
+   * region and wakes the retries of that region waiting out a backoff (`leader-wakeup.ts`), so
+   * a request follows a new leader when it is elected, not when its backoff ends.
+   */
+  leaderNews?: (listener: (news: LeaderNewsOfRegion) => void) => () => void;
+}
+
+/** A region's new leader as a replica next to the client learned it (`LeaderNews` of `@peerkv/store`). */
+export interface LeaderNewsOfRegion {
+  regionId: number;
+  leader: Peer;
 }
 
 /** A store whose request timed out is asked after the others for this long, ms. */
@@ -198,6 +212,10 @@ export class PeerKV {
   private offline: OfflineTxns | undefined;
   /** Where this client's spans go (`trace.ts`); undefined: tracing is off, and no span reads a clock. */
   private trace: SpanTrace | undefined;
+  /** Retry pauses that news of their region's leader ends early. */
+  private readonly wakeup: LeaderWakeup;
+  /** Ends the `leaderNews` subscription. */
+  private readonly stopLeaderNews: (() => void) | undefined;
 
   constructor(o: ClientOptions) {
     this.trace = o.trace;
@@ -212,6 +230,8 @@ export class PeerKV {
     this.backoff = { ...BACKOFF_DEFAULT, ...o.backoff };
     this.clock = o.clock ?? REAL_CLOCK;
     this.random = o.random ?? Math.random;
+    this.wakeup = new LeaderWakeup(this.clock);
+    this.stopLeaderNews = o.leaderNews?.((news) => this.onLeaderNews(news));
     this.requestTimeoutMs = o.requestTimeoutMs ?? 5000;
     this.consistency = o.consistency ?? 'linearizable';
     this.replicaRead = checkReplicaRead(o.replicaRead ?? 'leader');
@@ -636,12 +656,13 @@ export class PeerKV {
         throw e;
       }
       if (fits && !fits(route)) return { kind: 'regroup', ambiguous, lastError };
+      const newsMark = this.wakeup.mark();
       const picked = this.pickReachable(route, consistency, skipPeers);
       if (!picked) {
         // No replica to ask (the leader's store is gone): the route is in doubt, not wrong.
         this.cache.markStale(route.region.id);
         skipPeers = new Set();
-        if (!(await this.pause(backoffDelayMs(this.backoff, attempt, this.random), signal))) return { kind: 'aborted', ambiguous, lastError };
+        if ((await this.wakeup.pause(route.region.id, backoffDelayMs(this.backoff, attempt, this.random), signal, newsMark)) === 'aborted') return { kind: 'aborted', ambiguous, lastError };
         continue;
       }
       const { target } = picked;
@@ -663,10 +684,13 @@ export class PeerKV {
       if (r.error.kind === 'Timeout' || r.error.kind === 'MaybeCommitted') ambiguous = true;
       if (signal?.aborted) return { kind: 'aborted', ambiguous, lastError };
       if (r.error.kind === 'StaleWrite') return { kind: 'stale', ambiguous, lastError };
-      // Following a hint or a refreshed epoch goes at once, a few times; then back off.
+      // Following a hint or a refreshed epoch goes at once, a few times; then back off, until
+      // the region's new leader is heard of (it is then the cached leader: ask it, skip no one).
       const retryNow = this.onRegionError(route, target, r.error, skipPeers) && ++immediateRetries <= IMMEDIATE_RETRIES_MAX;
-      if (!retryNow && !(await this.pause(backoffDelayMs(this.backoff, attempt, this.random) + busyMs(r.error), signal))) {
-        return { kind: 'aborted', ambiguous, lastError };
+      if (!retryNow) {
+        const end = await this.wakeup.pause(route.region.id, backoffDelayMs(this.backoff, attempt, this.random) + busyMs(r.error), signal, newsMark);
+        if (end === 'aborted') return { kind: 'aborted', ambiguous, lastError };
+        if (end === 'news') skipPeers = new Set();
       }
     }
     return { kind: 'failed', ambiguous, lastError };
@@ -804,6 +828,16 @@ export class PeerKV {
         return false;
       }
     }
+  }
+
+  /**
+   * A leader change the store next to this client learned (`ClientOptions.leaderNews`): the
+   * cached leader, no longer suspect, and the region's paused retries woken.
+   */
+  private onLeaderNews(news: LeaderNewsOfRegion): void {
+    this.cache.learnLeader(news.regionId, news.leader);
+    this.suspectStores.delete(news.leader.storeId);
+    this.wakeup.wake(news.regionId);
   }
 
   /** Stores, their regions (leaders, terms, commit and applied indexes) and PD's running operators. */
@@ -1085,6 +1119,7 @@ export class PeerKV {
    */
   close(): Promise<void> {
     this.closed = true;
+    this.stopLeaderNews?.();
     this.offline?.close();
     this.tsoBatcher?.close();
     return this.txn?.routing.gc?.close() ?? Promise.resolve();

@@ -73,6 +73,19 @@ export class RegionCache {
     if (this.regions.some((r) => r.id === regionId)) this.leaders.set(regionId, leader);
   }
 
+  /**
+   * A leader that a replica of the region learned itself (leader news: it won an election or
+   * heard the winner), if the cached region has that peer: it becomes the cached leader and the
+   * entry is no longer in doubt, since a refresh from PD would bring back the leader PD last
+   * heard of, which is older (PD hears of the new one only from the new leader's heartbeat).
+   */
+  learnLeader(regionId: number, leader: Peer): void {
+    const region = this.regions.find((r) => r.id === regionId);
+    if (!region || !region.peers.some((p) => p.id === leader.id && p.storeId === leader.storeId)) return;
+    this.leaders.set(regionId, leader);
+    this.stale.delete(regionId);
+  }
+
   /** Drops a region: an authoritative answer says the entry is wrong. */
   invalidate(regionId: number): void {
     this.regions = this.regions.filter((r) => r.id !== regionId);

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_SCHEDULE_CONFIG, type Region } from '@peerkv/pd';
 import { RpcError } from '@peerkv/transport';
 import {
+  PD_REGION_ID,
   PdCaller,
   StoreRpcDecodeError,
   TEMP_STORE_ID_MAX,
@@ -159,6 +160,33 @@ describe('PdCaller', () => {
     const r = await caller.call({ type: 'pdAllocId' }, 'pdId');
     expect(r.ok).toBe(false);
     expect(net.asked.length).toBeGreaterThan(2);
+  });
+
+  it('news of PD\'s new leader ends the attempt waiting on the dead one and asks the new leader at once', async () => {
+    // Store 3 led PD and was killed: it never answers (the transport would wait out the attempt).
+    const asked: number[] = [];
+    const net = {
+      request: (to: number, payload: Uint8Array, o?: { signal?: AbortSignal }): Promise<Uint8Array> => {
+        decodeStoreRequest(payload);
+        asked.push(to);
+        if (to === 5) return Promise.resolve(encodeStoreResponse({ type: 'pdId', result: { ok: true, value: 42 } }));
+        return new Promise((_, reject) => o?.signal?.addEventListener('abort', () => reject(new RpcError('Aborted', 'aborted')), { once: true }));
+      },
+    };
+    const caller = new PdCaller(net, { candidates: () => [3, 5], budgetMs: 60_000, attemptTimeoutMs: 30_000 });
+    caller.leaderGuess = 3;
+    const started = Date.now();
+    const call = caller.call({ type: 'pdAllocId' }, 'pdId');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(asked).toEqual([3]);
+    caller.onLeaderNews({ regionId: 9, leader: { id: 50, storeId: 5, role: 'voter' } }); // another region: nothing
+    await new Promise((r) => setTimeout(r, 20));
+    expect(asked).toEqual([3]);
+    caller.onLeaderNews({ regionId: PD_REGION_ID, leader: { id: 50, storeId: 5, role: 'voter' } });
+    expect(await call).toEqual({ ok: true, value: 42 });
+    expect(asked).toEqual([3, 5]);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(caller.leaderGuess).toBe(5);
   });
 
   it('returns a wrong response type as a failure, not a value', async () => {

@@ -35,6 +35,8 @@ export function storeClient(net: NetworkStore, o: StoreClientOptions): StoreClie
   // A store whose provisional link PD's answers speak against gets no request (`PeerKeyBook.isDoubted`).
   const members = (): number[] => transport.peers().filter((id) => !isTempStoreId(id) && !net.peerKeys.isDoubted(id));
   const pd = new RemotePdService(transport, { candidates: members, local: () => store, budgetMs: o.pdBudgetMs });
+  // PD's new leader, as this store's PD replica learns it, is where PD calls go at once.
+  store.observeLeader((news) => pd.caller.onLeaderNews(news));
   const stores = new RemoteStoreResolver(transport, {
     local: store,
     reachable: members,
@@ -43,7 +45,17 @@ export function storeClient(net: NetworkStore, o: StoreClientOptions): StoreClie
     leaderNews: (listener) => store.observeLeader(listener),
     ...(o.operatorKey ? { operatorKey: o.operatorKey } : {}),
   });
-  const kv = new PeerKV({ ...o.client, pd, stores, localStoreId: store.storeId, localRegion: (key) => store.regionForKey(key), requestTimeoutMs: o.requestTimeoutMs, dataModel: o.dataModel });
+  const kv = new PeerKV({
+    ...o.client,
+    pd,
+    stores,
+    localStoreId: store.storeId,
+    localRegion: (key) => store.regionForKey(key),
+    requestTimeoutMs: o.requestTimeoutMs,
+    dataModel: o.dataModel,
+    // The same news: the client's cached leaders follow it and its paused retries wake.
+    leaderNews: (listener) => store.observeLeader(listener),
+  });
   return { pd, stores, kv };
 }
 

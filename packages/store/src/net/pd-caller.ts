@@ -5,10 +5,16 @@
  * within a per-call budget. The caller's own store, if any, is asked directly (a transport
  * cannot request itself). Shared by a store's `RemotePdClient` and a client's
  * `RemotePdService`.
+ *
+ * News of PD's new leader (`onLeaderNews`, from the caller's own store's PD replica) ends the
+ * attempts still waiting on another store, which a killed PD leader never answers, and the
+ * call asks the new leader at once (issue 16: a TSO request no longer waits out its attempt
+ * timeout on the dead leader).
  */
 import type { RegionError } from '@peerkv/pd';
 import { RpcError } from '@peerkv/transport';
 import type { Result } from '../peer.ts';
+import type { LeaderNews } from '../leader-news.ts';
 import { PD_REGION_ID } from '../pd-host.ts';
 import { REAL_TIMERS, type Timers } from '../options.ts';
 import { StoreRpcDecodeError } from '../rpc/errors.ts';
@@ -75,6 +81,8 @@ export class PdCaller {
   private readGuess: number | undefined;
   /** Stores that did not answer (transport failure), until when they are asked last (ms). */
   private readonly suspects = new Map<number, number>();
+  /** Attempts in flight: the store asked, and how to end the attempt when PD's leader is elsewhere. */
+  private readonly inflight = new Set<{ storeId: number; abort: AbortController; movedTo?: LeaderNews['leader'] }>();
   private readonly o: Required<Omit<PdCallerOptions, 'local'>> & Pick<PdCallerOptions, 'local'>;
 
   constructor(
@@ -125,6 +133,22 @@ export class PdCaller {
     return { ok: false, error: last };
   }
 
+  /**
+   * A leader change a replica on the caller's own store learned: for PD's region, the new
+   * leader's store is the one to ask, and attempts waiting on any other end now with
+   * `MaybeCommitted` naming it (the call then follows it; a PD write it ended may still apply).
+   */
+  onLeaderNews(news: Pick<LeaderNews, 'regionId' | 'leader'>): void {
+    if (news.regionId !== PD_REGION_ID) return;
+    this.leaderGuess = news.leader.storeId;
+    this.suspects.delete(news.leader.storeId);
+    for (const a of this.inflight) {
+      if (a.storeId === news.leader.storeId) continue;
+      a.movedTo = news.leader;
+      a.abort.abort();
+    }
+  }
+
   /** Every store that may be asked: the local one first, stores that recently did not answer last. */
   private targets(): number[] {
     const local = this.o.local?.();
@@ -152,7 +176,7 @@ export class PdCaller {
 
   /** The hinted PD leader if it is new to this round, else the next untried store. */
   private nextTarget(e: RegionError, tried: Set<number>): number | undefined {
-    if (e.kind === 'NotLeader' && e.leaderHint && !tried.has(e.leaderHint.storeId)) {
+    if ((e.kind === 'NotLeader' || e.kind === 'MaybeCommitted') && e.leaderHint && !tried.has(e.leaderHint.storeId)) {
       this.leaderGuess = e.leaderHint.storeId;
       return e.leaderHint.storeId;
     }
@@ -164,18 +188,27 @@ export class PdCaller {
     const timeoutMs = Math.max(1, Math.min(this.o.attemptTimeoutMs, deadline - this.o.now()));
     const payload = encodeStoreRequest(isWrite(q) ? ({ ...q, timeoutMs } as PdCall) : q);
     let bytes: Uint8Array;
+    const inflight = { storeId, abort: new AbortController() } as { storeId: number; abort: AbortController; movedTo?: LeaderNews['leader'] };
+    const onAbort = (): void => inflight.abort.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) inflight.abort.abort();
+    this.inflight.add(inflight);
     try {
       const local = this.o.local?.();
       bytes =
         local && local.storeId === storeId
           ? await handleStoreRequest(local, payload)
-          : await this.requester.request(storeId, payload, { timeoutMs: timeoutMs + this.o.transportSlackMs, signal });
+          : await this.requester.request(storeId, payload, { timeoutMs: timeoutMs + this.o.transportSlackMs, signal: inflight.abort.signal });
     } catch (e) {
+      if (inflight.movedTo) return { ok: false, error: { kind: 'MaybeCommitted', regionId: PD_REGION_ID, leaderHint: inflight.movedTo } };
       if (e instanceof RpcError) {
         this.suspects.set(storeId, this.o.now() + this.o.suspectMs);
         return timeout(`store ${storeId}: ${e.message}`);
       }
       throw e;
+    } finally {
+      this.inflight.delete(inflight);
+      signal?.removeEventListener('abort', onAbort);
     }
     this.suspects.delete(storeId);
     let response;
