@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { benchSvg, parseBenchLines } from './bench-plot.ts';
 
 /** The suite, in the order it runs (`bench:signaling` is separate: it loads the machine). */
-const SUITE = ['raft', 'storage', 'transport', 'cluster', 'txn', 'reads', 'idle'];
+const SUITE = ['raft', 'storage', 'transport', 'cluster', 'txn', 'reads', 'idle', 'open'];
 /**
  * Smaller settings the suite runs a benchmark with, unless the caller's environment sets them:
  * `bench:idle` alone splits 10,000 regions (about two minutes); in the suite it takes 2,000.

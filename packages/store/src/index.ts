@@ -20,6 +20,7 @@ export { WRITE_TRACE_SAMPLES_MAX, WRITE_TRACE_SPANS, spanStats, type WriteTraceS
 export * from './local-router.ts';
 export * from './pd-host.ts';
 export * from './pd-client.ts';
+export { REGION_LOADS_INFLIGHT_MAX } from './identity.ts';
 export { RegionPeer, type Result, type PendingProposal, type PendingRead, type RegionLocalState } from './peer.ts';
 export * from './rpc/index.ts';
 export * from './net/index.ts';

@@ -329,6 +329,27 @@ export interface RegionDigest {
   keys: number;
 }
 
+/**
+ * Where `Store.open` spent its time, ms on the trace clock (`StoreOptions.traceClock`), phase by
+ * phase: what `bench:open` prints with `BENCH_OPEN_TRACE=1` (issue 16: an existing store opens
+ * in ≤ 200 ms, asking no other store).
+ */
+export interface OpenTrace {
+  /** The engine's identity and data model checked (and recorded, on a new engine). */
+  identityMs: number;
+  /** The boot counter bumped: one strict write. */
+  bootMs: number;
+  /** Every hosted region's log, dedup records and resolved ts read (`loadRegions`). */
+  regionsMs: number;
+  /** Interrupted snapshot applies resumed, the sole-voter elections started, ticking started. */
+  resumeMs: number;
+  totalMs: number;
+  /** Replicas loaded. */
+  regions: number;
+  /** Replicas that were their region's only voter and campaigned at once (`campaignSoleVoters`). */
+  elected: number;
+}
+
 /** What a witness store's data replicas saw (`StoreStatus.witnessEntries`). */
 export interface WitnessEntryCounts {
   sealed: number;

@@ -243,6 +243,25 @@ export class StoreRequests {
     this.ctx.schedule();
   }
 
+  /**
+   * Elects, now, each replica that is its region's only voter (every region of a lone store,
+   * PD's group of a one-store cluster): it is its own quorum, so the election timeout it would
+   * otherwise wait (10 to 20 ticks, 1-2 s by default) only delays the first request after an
+   * open. Asks no other store. TiKV's `Peer::maybe_campaign` does the same for a one-peer region.
+   * Returns the regions it campaigned for.
+   */
+  campaignSoleVoters(): number[] {
+    const elected: number[] = [];
+    for (const peer of this.ctx.peers.values()) {
+      if (!peer.initialized || peer.raw.role() === 'leader') continue;
+      const { voters, votersOutgoing } = peer.raw.status().config;
+      if (votersOutgoing.length > 0 || voters.length !== 1 || voters[0] !== peer.peerId) continue;
+      this.campaign(peer.regionId);
+      elected.push(peer.regionId);
+    }
+    return elected;
+  }
+
   /** The region this store hosts that contains `key`, if any (for routing in tests and demos). */
   regionForKey(key: Uint8Array): Region | undefined {
     for (const p of this.ctx.peers.values()) if (p.initialized && p.machine.holdsData && regionContainsKey(p.region, key)) return p.region;
