@@ -95,13 +95,13 @@ async function bench(engine: 'memory' | 'level', stores: number): Promise<Row[]>
       disks.set(id, disks.get(id) ?? new MemoryDisk());
       return MemoryEngine.open({ columnFamilies: cfs, disk: disks.get(id) });
     },
-    store: { tickIntervalMs: 50, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100, ...(await benchSealing()) },
+    store: { dataModel: 'raw', tickIntervalMs: 50, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100, ...(await benchSealing()) },
   });
   const ids = Array.from({ length: stores }, (_, i) => i + 1);
   for (const id of ids) await c.startStore(id);
   await c.bootstrap(ids);
   await waitLeader(c);
-  const clients = Array.from({ length: CLIENTS }, () => new PeerKV({ pd: c, stores: c }));
+  const clients = Array.from({ length: CLIENTS }, () => new PeerKV({ pd: c, stores: c, dataModel: 'raw' }));
   // Warm-up: route every client and the JIT.
   await Promise.all(clients.map((k, i) => k.put(new TextEncoder().encode(`warm${i}`), new Uint8Array(1))));
   const put = await runPhase(clients, 'put');

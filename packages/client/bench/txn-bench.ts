@@ -53,7 +53,7 @@ async function cluster(model: 'raw' | 'mvcc'): Promise<Bench> {
   const engine = new EngineCounts();
   const c = new PdCluster({
     openEngine: async (name, cfs) => engine.wrap(await LevelEngine.open({ location: join(dir, name), columnFamilies: cfs })),
-    store: { tickIntervalMs: 20, heartbeatIntervalTicks: 5, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100, ...(model === 'mvcc' ? { dataColumnFamilies: TXN_CFS, dataModel: 'mvcc' as const } : {}) },
+    store: { tickIntervalMs: 20, heartbeatIntervalTicks: 5, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100, ...(model === 'mvcc' ? { dataColumnFamilies: TXN_CFS, dataModel: 'mvcc' as const } : { dataModel: 'raw' as const }) },
     schedule: { regionSplitKeys: 1_000_000 },
   });
   await c.bootstrap('a');

@@ -9,7 +9,7 @@ import { compareKeys, regionContainsKey } from '@peerkv/pd';
 import { DEFAULT_CF } from '@peerkv/proto';
 import type { GcLockResolver, KvOp, ReadConsistency, Result, StoreRequest, TxnAnswer } from '@peerkv/store';
 import type { Mutation } from '@peerkv/txn';
-import { CLIENT_LEASE_MS, CLIENT_WRITE_WINDOW_SEQS, StoreClosedError } from '@peerkv/store';
+import { CLIENT_LEASE_MS, CLIENT_WRITE_WINDOW_SEQS, DATA_MODEL_DEFAULT, StoreClosedError } from '@peerkv/store';
 import { BACKOFF_DEFAULT, REAL_CLOCK, backoffDelayMs, sleepFor, type BackoffOptions, type Clock } from './backoff.ts';
 import { PeerKVError } from './errors.ts';
 import { RegionCache } from './region-cache.ts';
@@ -77,9 +77,10 @@ export interface ClientOptions {
    */
   replicaRead?: ReplicaRead;
   /**
-   * The stores' data model (default `raw`). With `mvcc` every read and write is
+   * The stores' data model (default `DATA_MODEL_DEFAULT`, `mvcc`): every read and write is
    * transactional: `get`/`scan` read at a fresh TSO timestamp, `put`/`delete` commit by 1PC,
-   * `batchPut`/`deleteRange` are one atomic transaction (`txn/mvcc-kv.ts`).
+   * `batchPut`/`deleteRange` are one atomic transaction (`txn/mvcc-kv.ts`). `raw` (keys as they
+   * are, no PD timestamps) is for stores created raw and the benchmark baseline.
    */
   dataModel?: 'raw' | 'mvcc';
   /**
@@ -242,7 +243,7 @@ export class PeerKV {
       txnsMax: positiveInt('offlineQueueTxnsMax', o.offlineQueueTxnsMax ?? OFFLINE_QUEUE_TXNS_MAX_DEFAULT),
       bytesMax: positiveInt('offlineQueueBytesMax', o.offlineQueueBytesMax ?? OFFLINE_QUEUE_BYTES_MAX_DEFAULT),
     };
-    if (o.dataModel === 'mvcc') {
+    if ((o.dataModel ?? DATA_MODEL_DEFAULT) === 'mvcc') {
       const { routing, resolver, backend } = this.txnLayer();
       this.mvcc = new MvccKv(routing, resolver, VALUE_CHECKS, backend);
     }
@@ -855,7 +856,7 @@ export class PeerKV {
   async getTimestamp(o: CallOptions = {}): Promise<bigint> {
     if (this.closed) throw new PeerKVError('Closed', 'client is closed');
     const pd = this.pd;
-    if (!pd.getTimestamps) throw new PeerKVError('Unavailable', 'this client\'s PD serves no timestamps');
+    if (!pd.getTimestamps) throw new PeerKVError('Unavailable', `this client's PD serves no timestamps${this.mvcc ? ": the mvcc data model needs them for every read and write (a cluster without PD, such as LocalCluster, is raw: name dataModel 'raw')" : ''}`);
     this.tsoBatcher ??= new TsoBatcher({ getTimestamps: (count, co) => pd.getTimestamps!(count, co) }, { clock: this.clock, random: this.random, backoff: this.backoff });
     const batcher = this.tsoBatcher;
     return this.trace === undefined ? batcher.getTimestamp(o) : this.trace.time('tso', () => batcher.getTimestamp(o));

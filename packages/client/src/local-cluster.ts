@@ -1,7 +1,11 @@
 /**
  * `LocalCluster`: several stores in one process (or one page) over a `LocalRouter`, with a
- * routing service built from the stores' own region views. For tests, demos and an
- * embedded default cluster; a deployed cluster routes through PD instead.
+ * routing service built from the stores' own region views. For tests and the embedded raw
+ * runtime; a deployed cluster routes through PD instead.
+ *
+ * It has no PD, so no timestamps: its stores run the `raw` data model unless its options name
+ * another (`LOCAL_CLUSTER_DATA_MODEL`), and a `PeerKV` over it names `dataModel: 'raw'` (an mvcc
+ * client asks PD for timestamps and gets `Unavailable`). MVCC clusters are `PdCluster`s.
  */
 import type { Region, StoreMeta } from '@peerkv/pd';
 import { compareKeys, isEpochStale, regionContainsKey } from '@peerkv/pd';
@@ -17,6 +21,9 @@ export interface LocalClusterOptions {
   clusterId?: string;
 }
 
+/** The data model of a `LocalCluster`'s stores unless `store.dataModel` names one: raw, since it has no TSO. */
+export const LOCAL_CLUSTER_DATA_MODEL = 'raw' as const;
+
 export class LocalCluster implements PdService, StoreResolver, StatusSource {
   readonly router = new LocalRouter();
   readonly stores = new Map<number, Store>();
@@ -25,9 +32,11 @@ export class LocalCluster implements PdService, StoreResolver, StatusSource {
 
   /** Starts a store (empty, or reopening its engine's data). */
   async startStore(storeId: number): Promise<Store> {
-    const engine = await this.o.openEngine(storeId, storeColumnFamilies(dataColumnFamiliesOf(this.o.store?.dataModel, this.o.store?.dataColumnFamilies)));
+    const dataModel = this.o.store?.dataModel ?? LOCAL_CLUSTER_DATA_MODEL;
+    const engine = await this.o.openEngine(storeId, storeColumnFamilies(dataColumnFamiliesOf(dataModel, this.o.store?.dataColumnFamilies)));
     const store = await Store.open({
       ...this.o.store,
+      dataModel,
       storeId,
       clusterId: this.o.clusterId ?? 'local',
       engine,

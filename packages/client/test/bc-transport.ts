@@ -3,7 +3,7 @@
  * one per store or client, closed by the test's cleanups.
  */
 import { MemoryEngine, type KvEngine } from '@peerkv/storage';
-import { STORE_CFS, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
+import { MVCC_STORE_CFS, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
 import { BroadcastChannelTransport, type ClusterKeys, type LinkIdentityOptions } from '@peerkv/transport';
 
 /** A transport factory over `keys` whose transports `cleanups` closes; a store's transport gets its link identity. */
@@ -29,7 +29,7 @@ export async function startBcStore(clusterId: string, keys: ClusterKeys, cleanup
     store: TEST_NET_STORE,
     joinTimeoutMs: 20_000,
     ...o,
-    engine: o.engine ?? (await MemoryEngine.open({ columnFamilies: STORE_CFS })),
+    engine: o.engine ?? (await MemoryEngine.open({ columnFamilies: MVCC_STORE_CFS })),
   });
   cleanups.push(() => ns.close());
   return ns;

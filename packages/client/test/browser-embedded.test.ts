@@ -18,11 +18,16 @@ const t = codec.text;
 const s = codec.fromText;
 const disks = new Map<string, MemoryDisk>();
 
-function open(testHooks = true, dataModel?: 'raw' | 'mvcc', replicaRead?: ReplicaRead): Promise<EmbeddedCluster> {
+/**
+ * Raw unless named: the first suites test the raw runtime (fixed store ids 1..N for the
+ * partition hooks, write stamps, which belong to raw); 'EmbeddedCluster on the mvcc data model'
+ * names mvcc, the runtime's default.
+ */
+function open(testHooks = true, dataModel: 'raw' | 'mvcc' = 'raw', replicaRead?: ReplicaRead): Promise<EmbeddedCluster> {
   return EmbeddedCluster.open({
     cluster: 'unit',
     testHooks,
-    ...(dataModel ? { dataModel } : {}),
+    dataModel,
     ...(replicaRead ? { replicaRead } : {}),
     // PD heartbeats every 5 ticks (mvcc: PD places the replicas sooner).
     store: { tickIntervalMs: 10, ...(dataModel === 'mvcc' ? { heartbeatIntervalTicks: 5 } : {}) },
@@ -199,7 +204,7 @@ describe('TabWriter', () => {
       expect(lookups).toBeGreaterThan(2);
       await writer.write({ clientId: 'tab-3', seq: 2 }, [{ type: 'put', cf: 'default', key: t('x'), value: t('3') }]);
       await writer.write(stamp, [{ type: 'put', cf: 'default', key: t('b'), value: t('1') }, { type: 'put', cf: 'default', key: t('x'), value: t('2') }]);
-      const kv = new PeerKV({ pd: local, stores: local });
+      const kv = new PeerKV({ dataModel: 'raw', pd: local, stores: local });
       expect(s((await kv.get(t('b')))!)).toBe('1');
       expect(s((await kv.get(t('x')))!)).toBe('3');
     } finally {

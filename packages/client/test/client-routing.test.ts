@@ -43,7 +43,7 @@ describe('PeerKV routing when the leader is gone', () => {
       [7, svc(7, () => ({ ok: true, value: undefined }))],
     ]);
     const stores: StoreResolver = { store: (id) => services.get(id) };
-    const kv = new PeerKV({ pd, stores, backoff: { attemptsMax: 20, baseMs: 1, capMs: 2, budgetMs: 5000 } });
+    const kv = new PeerKV({ dataModel: 'raw', pd, stores, backoff: { attemptsMax: 20, baseMs: 1, capMs: 2, budgetMs: 5000 } });
     await kv.put(t('a'), t('1')); // caches the one-replica route
     expect(asked).toEqual([2]);
 
@@ -78,7 +78,7 @@ describe('PeerKV routing when the leader is gone', () => {
         },
       ]),
     );
-    const kv = new PeerKV({ pd, stores: { store: (id) => services.get(id) }, backoff: { attemptsMax: 20, baseMs: 1, capMs: 2, budgetMs: 2000 } });
+    const kv = new PeerKV({ dataModel: 'raw', pd, stores: { store: (id) => services.get(id) }, backoff: { attemptsMax: 20, baseMs: 1, capMs: 2, budgetMs: 2000 } });
     await kv.put(t('a'), t('1'));
     expect(asked).toEqual([2]);
     // Store 2 is gone (no connection to it), and PD lags: the client asks PD again, which names
@@ -106,7 +106,7 @@ describe('PeerKV routing when the leader is gone', () => {
       },
     });
     const services = new Map<number, KvService>([2, 3, 4].map((id) => [id, svc(id)]));
-    const kv = new PeerKV({ pd, stores: { store: (id) => services.get(id) }, localStoreId: 3, backoff: { attemptsMax: 5, baseMs: 1, capMs: 2, budgetMs: 2000 } });
+    const kv = new PeerKV({ dataModel: 'raw', pd, stores: { store: (id) => services.get(id) }, localStoreId: 3, backoff: { attemptsMax: 5, baseMs: 1, capMs: 2, budgetMs: 2000 } });
     for (const consistency of ['stale', 'follower'] as const) expect(await kv.get(t('a'), { consistency })).toEqual(t('v'));
     expect(asked).not.toContain(3);
     kv.close();

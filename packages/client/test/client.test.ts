@@ -40,7 +40,7 @@ describe('PeerKV client', () => {
 
   it('puts, gets, deletes and batch-gets', async () => {
     c = await cluster();
-    const kv = new PeerKV({ pd: c, stores: c });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c });
     await kv.put(t('a'), t('1'));
     await kv.batchPut([{ key: t('b'), value: t('2') }, { key: t('c'), value: t('3') }]);
     expect(s((await kv.get(t('a')))!)).toBe('1');
@@ -53,8 +53,8 @@ describe('PeerKV client', () => {
 
   it("a caller's stamped write applies once, also when resent through another client", async () => {
     c = await cluster();
-    const first = new PeerKV({ pd: c, stores: c });
-    const second = new PeerKV({ pd: c, stores: c });
+    const first = new PeerKV({ dataModel: 'raw', pd: c, stores: c });
+    const second = new PeerKV({ dataModel: 'raw', pd: c, stores: c });
     const stamp = { clientId: 'tab-1', seq: 1 };
     await first.put(t('k'), t('first'), { stamp });
     // The same stamp again (a tab resending to a new host): recognized, not applied again.
@@ -68,7 +68,7 @@ describe('PeerKV client', () => {
 
   it('scans across a split, forward and reverse, with limits and small pages, and deletes a range', async () => {
     c = await cluster();
-    const kv = new PeerKV({ pd: c, stores: c, scanPagePairs: 4 });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c, scanPagePairs: 4 });
     const keys = Array.from({ length: 30 }, (_, i) => `k${String(i).padStart(2, '0')}`);
     await kv.batchPut(keys.map((k) => ({ key: t(k), value: t(k.toUpperCase()) })));
     const leader = [...c.stores.values()].find((x) => x.status().regions[0].role === 'leader')!;
@@ -93,7 +93,7 @@ describe('PeerKV client', () => {
 
   it('keeps working when the leader store dies', async () => {
     c = await cluster();
-    const kv = new PeerKV({ pd: c, stores: c });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c });
     await kv.put(t('before'), t('1'));
     const leader = [...c.stores.values()].find((x) => x.status().regions[0].role === 'leader')!;
     await c.stopStore(leader.storeId);
@@ -104,7 +104,7 @@ describe('PeerKV client', () => {
 
   it('rejects bad input with typed errors and honours AbortSignal', async () => {
     c = await cluster();
-    const kv = new PeerKV({ pd: c, stores: c });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c });
     await expect(kv.put(new Uint8Array(), t('x'))).rejects.toMatchObject({ kind: 'InvalidArgument' });
     await expect(kv.put(t('big'), new Uint8Array(9 * 1024 * 1024))).rejects.toBeInstanceOf(PeerKVError);
     const ac = new AbortController();
@@ -114,7 +114,7 @@ describe('PeerKV client', () => {
 
   it('gives up with RetryBudgetExhausted when no quorum is left and no leader took the write', async () => {
     c = await cluster();
-    const kv = new PeerKV({ pd: c, stores: c, backoff: { attemptsMax: 5, budgetMs: 1500, baseMs: 5, capMs: 50 }, requestTimeoutMs: 200 });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c, backoff: { attemptsMax: 5, budgetMs: 1500, baseMs: 5, capMs: 50 }, requestTimeoutMs: 200 });
     await kv.put(t('x'), t('1'));
     // The leader and one follower go: the last store never leads, so no attempt can apply.
     // (A leader left alone would take the write and time out: that is `Undetermined`, see safety.test.ts.)

@@ -10,6 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { ForwardingEngine, MemoryEngine } from '@peerkv/storage';
 import { PdCluster, PeerKV, codec } from '../src/index.ts';
+import type { RegionEpoch } from '@peerkv/pd';
 
 /** Staged snapshot chunks live in the meta cf under this first byte (store keys.ts). */
 const STAGED_FIRST_BYTE = 0x6e;
@@ -38,16 +39,20 @@ class LosingStagingEngine extends ForwardingEngine {
   }
 }
 
-/** Reads every 50th of `n` keys on `store` itself (stale reads are local): how many hold their value. */
+/** Reads every 50th of `n` keys on `store` itself (stale reads at its resolved ts are local): how many hold their value. */
 type ClusterStore = Awaited<ReturnType<PdCluster['join']>>;
 
-async function keysHeld(store: ClusterStore, regionId: number, epoch: Parameters<ClusterStore['get']>[1], n: number): Promise<number> {
+async function keysHeld(store: ClusterStore, regionId: number, epoch: RegionEpoch, n: number): Promise<number> {
   let count = 0;
-  for (let i = 0; i < n; i += 50) {
-    const r = await store.get(regionId, epoch, codec.text(`k${String(i).padStart(4, '0')}`), 'stale');
-    if (r.ok && r.value !== undefined && codec.fromText(r.value) === `v${i}`) count++;
-  }
+  for (let i = 0; i < n; i += 50) if ((await localValue(store, regionId, epoch, `k${String(i).padStart(4, '0')}`)) === `v${i}`) count++;
   return count;
+}
+
+/** `key`'s value on `store`'s own replica, as of its resolved ts (a stale read: no leader asked). */
+async function localValue(store: ClusterStore, regionId: number, epoch: RegionEpoch, key: string): Promise<string | undefined> {
+  const r = await store.handle({ type: 'txnStaleGet', regionId, epoch, key: codec.text(key) });
+  const value = r.ok && r.value.ok ? r.value.value.pairs[0]?.value : undefined;
+  return value === undefined ? undefined : codec.fromText(value);
 }
 
 /** Three stores to be (a, b, and c whose staging reads of `losing().regionId` come back missing while `lose` is set). */
@@ -102,8 +107,8 @@ describe('a replica whose snapshot staging was lost', () => {
 
       const region = c.regions()[0];
       await until('store c holds every key', async () => (await keysHeld(cStore, regionId, region.epoch, n)) === n / 50, 30_000);
-      const late = await cStore.get(regionId, region.epoch, codec.text('k9999'), 'stale');
-      expect(late.ok && late.value !== undefined && codec.fromText(late.value)).toBe('late');
+      // The late write shows once the replica's resolved ts passes its commit ts.
+      await until('store c holds the late key', async () => (await localValue(cStore, regionId, region.epoch, 'k9999')) === 'late', 30_000);
       expect(c.regions()[0].peers.find((p) => p.storeId === cStore.storeId)?.id).toBe(damagedPeer);
     } finally {
       await c.close();
@@ -144,14 +149,7 @@ describe('a replica whose snapshot staging was lost', () => {
 
       // The new replica holds every key: read them on store c itself (stale reads are local).
       const region = c.regions()[0];
-      await until('store c holds every key', async () => {
-        let count = 0;
-        for (let i = 0; i < n; i += 50) {
-          const r = await cStore.get(regionId, region.epoch, codec.text(`k${String(i).padStart(4, '0')}`), 'stale');
-          if (r.ok && r.value !== undefined && codec.fromText(r.value) === `v${i}`) count++;
-        }
-        return count === n / 50;
-      }, 30_000);
+      await until('store c holds every key', async () => (await keysHeld(cStore, regionId, region.epoch, n)) === n / 50, 30_000);
       expect(codec.fromText((await kv.get(codec.text('k0199')))!)).toBe('v199');
     } finally {
       await c.close();

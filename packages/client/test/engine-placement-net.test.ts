@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ENGINE_LABEL } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
-import { BOOTSTRAP_IDS, DATA_CFS_DEFAULT, PD_REGION_ID, STORE_CFS, randomTempStoreId, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
+import { BOOTSTRAP_IDS, MVCC_DATA_CFS, PD_REGION_ID, MVCC_STORE_CFS, randomTempStoreId, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
 import { deriveClusterKeys, type ClusterKeys } from '@peerkv/transport';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from '../src/index.ts';
 import { until } from './until.ts';
@@ -28,7 +28,7 @@ const engines = new WeakMap<NetworkStore, MemoryEngine>();
 const STORE = { tickIntervalMs: 10, heartbeatIntervalTicks: 5, hibernateAfterTicks: 1_000_000, requestTimeoutMs: 2000 };
 
 async function startStore(clusterId: string, keys: ClusterKeys, o: Partial<NetworkStoreOptions> & { address: string }): Promise<NetworkStore> {
-  const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
+  const engine = await MemoryEngine.open({ columnFamilies: MVCC_STORE_CFS });
   const ns = await startNetworkStore({
     clusterId,
     transportFactory: bcTransportFactory(keys, cleanups),
@@ -53,7 +53,7 @@ function enginesOf(ns: NetworkStore, regionId: number): string[] | undefined {
 
 async function dataPairs(ns: NetworkStore): Promise<number> {
   let n = 0;
-  for (const cf of DATA_CFS_DEFAULT) for await (const _ of engines.get(ns)!.scan(cf, {})) n++;
+  for (const cf of MVCC_DATA_CFS) for await (const _ of engines.get(ns)!.scan(cf, {})) n++;
   return n;
 }
 

@@ -11,7 +11,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryEngine } from '@peerkv/storage';
-import { BOOTSTRAP_IDS, PD_REGION_ID, STORE_CFS, decodeStoreRequest, decodeStoreResponse, encodeStoreRequest, encodeStoreResponse, isTempStoreId, randomTempStoreId, readStoreKeyPair } from '@peerkv/store';
+import { BOOTSTRAP_IDS, PD_REGION_ID, MVCC_STORE_CFS, decodeStoreRequest, decodeStoreResponse, encodeStoreRequest, encodeStoreResponse, isTempStoreId, randomTempStoreId, readStoreKeyPair } from '@peerkv/store';
 import { BroadcastChannelTransport, deriveClusterKeys, generateStoreKeyPair, importStoreKeyPair, type LinkIdentityOptions } from '@peerkv/transport';
 import { codec } from '../src/index.ts';
 import { until } from './until.ts';
@@ -35,7 +35,7 @@ describe('a member lying about store keys', () => {
       [first, second, third].every((n) => n.store.status().regions.some((r) => r.regionId === PD_REGION_ID && r.peers.length === 3 && r.peers.every((p) => p.role === 'voter'))),
     );
     // The liar: a store that joined like any other (its key is in PD), now answering lookups itself.
-    const liarEngine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
+    const liarEngine = await MemoryEngine.open({ columnFamilies: MVCC_STORE_CFS });
     const liarStore = await startStore({ address: 'dev-liar', engine: liarEngine });
     const liarId = liarStore.store.storeId;
     const liarKeys = (await readStoreKeyPair(liarEngine))!;

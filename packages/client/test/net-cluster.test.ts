@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
-import { BOOTSTRAP_IDS, NetworkStoreError, PD_REGION_ID, STORE_CFS, isTempStoreId, randomTempStoreId, startNetworkStore, type NetworkStore } from '@peerkv/store';
+import { BOOTSTRAP_IDS, NetworkStoreError, PD_REGION_ID, MVCC_STORE_CFS, isTempStoreId, randomTempStoreId, startNetworkStore, type NetworkStore } from '@peerkv/store';
 import { deriveClusterKeys, type ClusterKeys } from '@peerkv/transport';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from '../src/index.ts';
 import { until } from './until.ts';
@@ -31,7 +31,7 @@ describe('network cluster over BroadcastChannelTransport (Node)', () => {
     const clusterId = `net-${randomTempStoreId()}`;
     const keys = await deriveClusterKeys(clusterId, 'secret', 1000);
     const disks = ['a', 'b', 'c'].map(() => new MemoryDisk());
-    const engine = (i: number) => MemoryEngine.open({ columnFamilies: STORE_CFS, disk: disks[i] });
+    const engine = (i: number) => MemoryEngine.open({ columnFamilies: MVCC_STORE_CFS, disk: disks[i] });
     const start = async (i: number, bootstrap = false): Promise<NetworkStore> =>
       startStore(clusterId, keys, { engine: await engine(i), bootstrap, address: `dev-${i}`, labels: { device: `d${i}` }, schedule: { maxStoreDownTimeMs: 60_000 } });
 
@@ -70,7 +70,7 @@ describe('network cluster over BroadcastChannelTransport (Node)', () => {
     expect(ts.count).toBe(2);
 
     // A wiped store told to bootstrap sees the members and refuses to create a second cluster.
-    const wiped = startNetworkStore({ engine: await MemoryEngine.open({ columnFamilies: STORE_CFS }), clusterId, transportFactory: factory(keys), bootstrap: true, bootstrapProbeMs: 5000, address: 'dev-x' });
+    const wiped = startNetworkStore({ engine: await MemoryEngine.open({ columnFamilies: MVCC_STORE_CFS }), clusterId, transportFactory: factory(keys), bootstrap: true, bootstrapProbeMs: 5000, address: 'dev-x' });
     await expect(wiped).rejects.toBeInstanceOf(NetworkStoreError);
     await expect(wiped).rejects.toMatchObject({ kind: 'ClusterExists' });
 
@@ -88,9 +88,13 @@ describe('network cluster over BroadcastChannelTransport (Node)', () => {
     await until('the restarted store has every write', async () => {
       const region = again.store.regionForKey(t('after'));
       if (!region) return false;
-      const r = await again.store.get(region.id, region.epoch, t('after'), 'stale');
-      const k = await again.store.get(region.id, region.epoch, t('k9'), 'stale');
-      return r.ok && r.value !== undefined && s(r.value) === 'restart' && k.ok && k.value !== undefined && s(k.value) === 'v9';
+      // Stale reads at the replica's resolved ts: its own state, no leader asked.
+      const local = async (key: string): Promise<string | undefined> => {
+        const r = await again.store.handle({ type: 'txnStaleGet', regionId: region.id, epoch: region.epoch, key: t(key) });
+        const v = r.ok && r.value.ok ? r.value.value.pairs[0]?.value : undefined;
+        return v === undefined ? undefined : s(v);
+      };
+      return (await local('after')) === 'restart' && (await local('k9')) === 'v9';
     });
   }, 60_000);
 

@@ -31,7 +31,7 @@ function cluster(route: RegionRoute): { kv: PeerKV; asked: number[]; pdAsked: ()
   });
   const services = new Map<number, KvService>([6, 7].map((id) => [id, svc(id)]));
   // A long backoff: a retry that waits for it each time runs out of the budget.
-  const kv = new PeerKV({ pd, stores: { store: (id) => services.get(id) }, backoff: { attemptsMax: 6, baseMs: 400, capMs: 400, budgetMs: 3000 } });
+  const kv = new PeerKV({ dataModel: 'raw', pd, stores: { store: (id) => services.get(id) }, backoff: { attemptsMax: 6, baseMs: 400, capMs: 400, budgetMs: 3000 } });
   return { kv, asked, pdAsked: () => pdCalls };
 }
 

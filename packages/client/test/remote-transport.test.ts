@@ -30,13 +30,13 @@ function transport(storeId: number, keys: ClusterKeys): BroadcastChannelTranspor
 /** A store whose Raft traffic and requests both go through `tr`. */
 async function storeOn(tr: BroadcastChannelTransport): Promise<Store> {
   const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-  const store = await Store.open({ storeId: tr.localStoreId, clusterId: 'rt', engine, transport: storeTransportOf(tr), tickIntervalMs: 10, requestTimeoutMs: 1000 });
+  const store = await Store.open({ dataModel: 'raw', storeId: tr.localStoreId, clusterId: 'rt', engine, transport: storeTransportOf(tr), tickIntervalMs: 10, requestTimeoutMs: 1000 });
   bindStore(store, tr);
   cleanups.push(() => store.close());
   return store;
 }
 
-/** Routing from the stores' status, fetched by request (a stand-in for PD). */
+/** Routing from the stores' status, fetched by request (a stand-in for PD without timestamps: the stores and client are raw). */
 function statusPd(res: RemoteStoreResolver, storeIds: () => readonly number[]): PdService {
   const routes = async (): Promise<RegionRoute[]> => {
     const best = new Map<number, RegionRoute>();
@@ -72,7 +72,7 @@ describe('PeerKV over BroadcastChannelTransport requests (Node)', () => {
     stores[0].campaign(2);
 
     const res = new RemoteStoreResolver(client, { requestTimeoutMs: 1000, reachable: () => client.peers() });
-    const kv = new PeerKV({ pd: statusPd(res, () => client.peers()), stores: res, requestTimeoutMs: 1000 });
+    const kv = new PeerKV({ dataModel: 'raw', pd: statusPd(res, () => client.peers()), stores: res, requestTimeoutMs: 1000 });
     await kv.put(t('a'), t('1'));
     await kv.batchPut([{ key: t('b'), value: t('2') }, { key: t('c'), value: t('3') }]);
     expect(s((await kv.get(t('b')))!)).toBe('2');

@@ -114,7 +114,7 @@ describe('PeerKV over RemoteStoreResolver and LocalRpc', () => {
   /** A client living in store `home`'s process: its own store directly, the others by request. */
   function clientAt(home: number, rpc: LocalRpc): PeerKV {
     const stores = new RemoteStoreResolver(rpc.endpoint(home), { local: c.stores.get(home), requestTimeoutMs: 1000 });
-    return new PeerKV({ pd: c, stores, requestTimeoutMs: 1000 });
+    return new PeerKV({ dataModel: 'raw', pd: c, stores, requestTimeoutMs: 1000 });
   }
 
   async function all(kv: PeerKV, o: Parameters<PeerKV['scan']>[0] = {}): Promise<string[]> {
@@ -158,7 +158,7 @@ describe('PeerKV over RemoteStoreResolver and LocalRpc', () => {
   it('a client with no store of its own works through requests alone, and across a stopped-but-serving store', async () => {
     const { rpc } = await cluster();
     // Store 9 has no data: it only sends requests (a page with a client and no replica).
-    const kv = new PeerKV({ pd: c, stores: new RemoteStoreResolver(rpc.endpoint(9), { requestTimeoutMs: 1000 }), requestTimeoutMs: 1000 });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: new RemoteStoreResolver(rpc.endpoint(9), { requestTimeoutMs: 1000 }), requestTimeoutMs: 1000 });
     await kv.put(t('x'), t('1'));
     // The leader closes but its handler stays registered: it answers StoreClosed, the client moves on.
     await c.stopStore(1);

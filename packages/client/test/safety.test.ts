@@ -79,7 +79,7 @@ describe('safety: at-most-once never answers "applied" for a write it did not ap
       if (!r.ok) expect(['ServerIsBusy']).toContain(r.error.kind);
     }
     const retry = await leader.write(region.id, region.epoch, 'client-1', 1, [{ type: 'put', cf: 'default', key: t('first'), value: t('1') }], { ackFloor: 1 });
-    const kv = new PeerKV({ pd: c, stores: c });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c });
     // Applied and readable, or refused by name (the client broke its window): never "ok" without the value.
     if (retry.ok) expect(s((await kv.get(t('first')))!)).toBe('1');
     else expect(retry.error.kind).toBe('ServerIsBusy');
@@ -115,7 +115,7 @@ describe('safety: at-most-once never answers "applied" for a write it did not ap
         return service;
       },
     };
-    const kv = new PeerKV({ pd: c, stores, backoff: { attemptsMax: 500, baseMs: 1, capMs: 50, budgetMs: 60_000 } });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores, backoff: { attemptsMax: 500, baseMs: 1, capMs: 50, budgetMs: 60_000 } });
     const first = kv.put(t('first'), t('1'));
     let done = 0;
     const others = Array.from({ length: 1074 }, (_, i) => kv.put(t(keyOf(i)), t('v')).then(() => done++));
@@ -140,7 +140,7 @@ describe('safety: at-most-once never answers "applied" for a write it did not ap
     const late = await leader.write(region.id, region.epoch, 'c', 3, [{ type: 'put', cf: 'default', key: t('x'), value: t('3') }], { ackFloor: 3 });
     expect(late.ok).toBe(false);
     if (!late.ok) expect(late.error.kind).toBe('StaleWrite');
-    const kv = new PeerKV({ pd: c, stores: c });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c });
     expect(s((await kv.get(t('x')))!)).toBe('5');
   });
 });
@@ -161,7 +161,7 @@ describe('safety: replicas of a split region are identical (defect 2)', () => {
     expect(left.ok).toBe(true);
     await until(() => [...c.stores.values()].every((x) => x.regionIds().includes(3)));
     // The right part of the same logical write (same stamp) must apply in the right half.
-    const kv = new PeerKV({ pd: c, stores: c });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c });
     await until(async () => (await c.getRegion(t('z')))?.region.id === 3);
     const rightLeader = await leaderOf(c, 3);
     const right = rightLeader.regionForKey(t('z'))!;
@@ -195,7 +195,7 @@ describe('safety: replicas of a split region are identical (defect 2)', () => {
     const rightLeader = await leaderOf(c, 3);
     const right = rightLeader.regionForKey(t('z'))!;
     expect((await rightLeader.write(right.id, right.epoch, 'tab', 9, [{ type: 'put', cf: 'default', key: t('z'), value: t('R') }], { ackFloor: 9 })).ok).toBe(true);
-    const kv = new PeerKV({ pd: c, stores: c });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c });
     const v = await kv.get(t('z'));
     return v ? s(v) : undefined;
   }
@@ -215,7 +215,7 @@ describe('safety: scans and multi-region writes across a split the client has no
 
   it('a reverse scan that meets a split half way returns every key', async () => {
     c = await cluster();
-    const kv = new PeerKV({ pd: c, stores: c, scanPagePairs: 5 });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c, scanPagePairs: 5 });
     const keys = Array.from({ length: 30 }, (_, i) => keyOf(i));
     await kv.batchPut(keys.map((k) => ({ key: t(k), value: t(k) })));
     const it = kv.scan({ reverse: true })[Symbol.asyncIterator]();
@@ -232,7 +232,7 @@ describe('safety: scans and multi-region writes across a split the client has no
 
   it('batchPut and deleteRange across a split the client has not seen succeed', async () => {
     c = await cluster();
-    const kv = new PeerKV({ pd: c, stores: c, backoff: { attemptsMax: 20, baseMs: 1, capMs: 20, budgetMs: 5000 } });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c, backoff: { attemptsMax: 20, baseMs: 1, capMs: 20, budgetMs: 5000 } });
     await kv.put(t('a'), t('1')); // caches the whole-keyspace region
     await splitAt(c, 'm', 3);
     await kv.batchPut([
@@ -252,7 +252,7 @@ describe('safety: read contexts and votes survive restarts (defects 5, 6)', () =
 
   it('a restarted store never reuses a read context', async () => {
     c = await cluster();
-    const kv = new PeerKV({ pd: c, stores: c });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c });
     await kv.put(t('a'), t('1'));
     const seen: string[] = [];
     const orig = RawNode.prototype.readIndex;
@@ -277,7 +277,7 @@ describe('safety: read contexts and votes survive restarts (defects 5, 6)', () =
 
   it('the right half of a split keeps the term and vote its replica persisted before a restart', async () => {
     c = await cluster();
-    const kv = new PeerKV({ pd: c, stores: c });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c });
     await kv.put(t('a'), t('1'));
     const lagging = [...c.stores.values()].find((x) => x.status().regions.find((r) => r.regionId === 2)?.role === 'follower')!;
     const id = lagging.storeId;
@@ -352,7 +352,7 @@ describe('safety: outcomes that cannot be known are Undetermined (defect 8)', ()
 
   it('a write sent to a leader that lost its quorum is Undetermined; a read that never ran is RetryBudgetExhausted', async () => {
     c = await cluster();
-    const kv = new PeerKV({ pd: c, stores: c, backoff: { attemptsMax: 5, budgetMs: 1500, baseMs: 5, capMs: 50 }, requestTimeoutMs: 200 });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c, backoff: { attemptsMax: 5, budgetMs: 1500, baseMs: 5, capMs: 50 }, requestTimeoutMs: 200 });
     await kv.put(t('x'), t('1'));
     const leader = await leaderOf(c, 2);
     for (const id of [...c.stores.keys()]) if (id !== leader.storeId) await c.stopStore(id);

@@ -31,7 +31,7 @@ async function cluster(): Promise<LocalCluster> {
 
 it('the client retries a store that closed under its request elsewhere', async () => {
   local = await cluster();
-  const seed = new PeerKV({ pd: local, stores: local });
+  const seed = new PeerKV({ dataModel: 'raw', pd: local, stores: local });
   await seed.put(t('k'), t('v'));
   seed.close();
   let thrown = 0;
@@ -47,7 +47,7 @@ it('the client retries a store that closed under its request elsewhere', async (
       } as KvService;
     },
   };
-  const kv = new PeerKV({ pd: local, stores });
+  const kv = new PeerKV({ dataModel: 'raw', pd: local, stores });
   expect(codec.fromText((await kv.get(t('k')))!)).toBe('v');
   expect(thrown).toBeGreaterThan(1);
   kv.close();

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryEngine } from '@peerkv/storage';
-import { BOOTSTRAP_IDS, PD_REGION_ID, STORE_CFS, Store, randomTempStoreId, readStoreKeyPair } from '@peerkv/store';
+import { BOOTSTRAP_IDS, PD_REGION_ID, MVCC_STORE_CFS, Store, randomTempStoreId, readStoreKeyPair } from '@peerkv/store';
 import { BroadcastChannelTransport, deriveClusterKeys, generateStoreKeyPair, importStoreKeyPair, type ClusterKeys } from '@peerkv/transport';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from '../src/index.ts';
 import { until } from './until.ts';
@@ -84,7 +84,7 @@ describe('store identity keys over a network transport', () => {
   it('a store made before keys records its key in PD on its first restart', async () => {
     const clusterId = `ident-old-${randomTempStoreId()}`;
     const keys = await deriveClusterKeys(clusterId, 'secret', 1000);
-    const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
+    const engine = await MemoryEngine.open({ columnFamilies: MVCC_STORE_CFS });
     // As an earlier version made it: bootstrapped with no key pair and no key in PD.
     const old = await Store.open({ storeId: BOOTSTRAP_IDS.store, clusterId, engine, transport: { send: () => {} }, tickIntervalMs: 10 });
     expect((await old.bootstrapCluster({ clusterNumber: 1, address: 'dev-0' })).ok).toBe(true);

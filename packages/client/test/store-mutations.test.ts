@@ -67,7 +67,7 @@ async function restartedReadScenario(mutations: StoreTestMutations): Promise<str
   // step down (that would drop the pending read and close the window).
   const c = await cluster(mutations, false);
   try {
-    const kv = new PeerKV({ pd: c, stores: c });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c });
     await kv.put(t('k'), t('v1'));
     const leader = roleOf(c, 'leader')[0];
     const f = roleOf(c, 'follower')[0];
@@ -100,7 +100,7 @@ async function restartedReadScenario(mutations: StoreTestMutations): Promise<str
 async function newLeaderReadScenario(mutations: StoreTestMutations): Promise<string | undefined> {
   const c = await cluster(mutations);
   try {
-    const kv = new PeerKV({ pd: c, stores: c });
+    const kv = new PeerKV({ dataModel: 'raw', pd: c, stores: c });
     await kv.put(t('k'), t('v1'));
     const old = roleOf(c, 'leader')[0];
     const [f, o] = roleOf(c, 'follower');

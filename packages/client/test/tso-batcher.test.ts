@@ -201,7 +201,7 @@ describe('PeerKV.getTimestamp', () => {
 
   it('refuses with Unavailable when its PD serves no timestamps', async () => {
     const pd = { getRegion: async () => undefined, getRegionById: async () => undefined, getStore: async () => undefined };
-    const kv = new PeerKV({ pd, stores: { store: () => undefined } });
+    const kv = new PeerKV({ dataModel: 'raw', pd, stores: { store: () => undefined } });
     await expect(kv.getTimestamp()).rejects.toMatchObject({ kind: 'Unavailable' });
   });
 });
@@ -209,18 +209,29 @@ describe('PeerKV.getTimestamp', () => {
 describe('getTimestamp from a tab', () => {
   it('is a checked op the host serves through its client', async () => {
     expect(checkTabRequest({ kind: 'kv', request: { type: 'getTimestamp' } })).toEqual({ kind: 'kv', request: { type: 'getTimestamp' } });
-    const c = await EmbeddedCluster.open({
-      cluster: 'tso',
-      store: { tickIntervalMs: 10 },
-      requestTimeoutMs: 500,
-      openEngine: (_name, cfs) => MemoryEngine.open({ columnFamilies: cfs }),
-    });
+    const open = (dataModel: 'raw' | undefined): Promise<EmbeddedCluster> =>
+      EmbeddedCluster.open({
+        cluster: 'tso',
+        store: { tickIntervalMs: 10 },
+        requestTimeoutMs: 500,
+        openEngine: (_name, cfs) => MemoryEngine.open({ columnFamilies: cfs }),
+        ...(dataModel ? { dataModel } : {}),
+      });
+    // The raw embedded runtime routes without PD: the op runs and is refused as a typed error.
+    const raw = await open('raw');
     try {
-      // The embedded runtime routes without PD: the op runs and is refused as a typed error.
-      const r: Reply = await c.call({ kind: 'kv', request: { type: 'getTimestamp' } });
+      const r: Reply = await raw.call({ kind: 'kv', request: { type: 'getTimestamp' } });
       expect(r).toMatchObject({ ok: false, error: { kind: 'Unavailable' } });
     } finally {
-      await c.close();
+      await raw.close();
+    }
+    // The default (mvcc) one runs PD in its Worker: the tab gets a timestamp.
+    const mvcc = await open(undefined);
+    try {
+      const r: Reply = await mvcc.call({ kind: 'kv', request: { type: 'getTimestamp' } });
+      expect(r.ok && typeof r.value === 'bigint' && r.value > 0n).toBe(true);
+    } finally {
+      await mvcc.close();
     }
   });
 });

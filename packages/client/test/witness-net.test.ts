@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryEngine } from '@peerkv/storage';
-import { BOOTSTRAP_IDS, DATA_CFS_DEFAULT, PD_REGION_ID, STORE_CFS, randomTempStoreId, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
+import { BOOTSTRAP_IDS, DATA_CFS_DEFAULT, PD_REGION_ID, MVCC_STORE_CFS, randomTempStoreId, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
 import { deriveClusterKeys, type ClusterKeys } from '@peerkv/transport';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from '../src/index.ts';
 import { until } from './until.ts';
@@ -60,7 +60,7 @@ describe('two stores and a witness (network)', () => {
   it('places 2 full + 1 witness; with one full store closed, the other keeps reading and writing', async () => {
     const clusterId = `wit-${randomTempStoreId()}`;
     const keys = await deriveClusterKeys(clusterId, 'secret', 1000);
-    const engines = await Promise.all([0, 1, 2].map(() => MemoryEngine.open({ columnFamilies: STORE_CFS })));
+    const engines = await Promise.all([0, 1, 2].map(() => MemoryEngine.open({ columnFamilies: MVCC_STORE_CFS })));
     const a = await startStore(clusterId, keys, engines[0], { bootstrap: true, address: 'dev-a', labels: { device: 'a' } });
     const b = await startStore(clusterId, keys, engines[1], { address: 'dev-b', labels: { device: 'b' } });
     const w = await startStore(clusterId, keys, engines[2], { address: 'server', witness: true });
@@ -91,11 +91,11 @@ describe('two stores and a witness (network)', () => {
   it('a witness started first waits; the first full store still creates the cluster, and the witness joins it', async () => {
     const clusterId = `wit-${randomTempStoreId()}`;
     const keys = await deriveClusterKeys(clusterId, 'secret', 1000);
-    const witnessEngine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
+    const witnessEngine = await MemoryEngine.open({ columnFamilies: MVCC_STORE_CFS });
     await expect(startNetworkStore({ clusterId, transportFactory: factory(keys), engine: witnessEngine, store: { ...STORE, witness: true }, bootstrap: true, address: 'server' })).rejects.toMatchObject({ kind: 'WitnessCannotBootstrap' });
     const witness = startStore(clusterId, keys, witnessEngine, { address: 'server', witness: true, bootstrap: 'auto' });
     witness.catch(() => undefined);
-    const a = await startStore(clusterId, keys, await MemoryEngine.open({ columnFamilies: STORE_CFS }), { bootstrap: 'auto', bootstrapProbeMs: 500, address: 'dev-a' });
+    const a = await startStore(clusterId, keys, await MemoryEngine.open({ columnFamilies: MVCC_STORE_CFS }), { bootstrap: 'auto', bootstrapProbeMs: 500, address: 'dev-a' });
     expect(a.started).toBe('bootstrapped');
     const w = await witness;
     expect(w.started).toBe('joined');

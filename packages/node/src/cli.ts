@@ -321,7 +321,7 @@ export async function storeKeys(o: StoreCliOptions, log: (line: string) => void 
 }
 
 function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOptions['engine'], k: StoreProcessKeys, operatorKey: CryptoKey | undefined, kv: () => StoreClient['kv'] | undefined): NetworkStoreOptions {
-  const mvcc = o.dataModel === 'mvcc' ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const, ...(o.witness ? {} : { gcLockResolver: lateGcLockResolver(kv) }) } : {};
+  const mvcc = o.dataModel === 'mvcc' ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const, ...(o.witness ? {} : { gcLockResolver: lateGcLockResolver(kv) }) } : { dataModel: 'raw' as const };
   return {
     engine,
     clusterId: o.cluster,

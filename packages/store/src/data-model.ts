@@ -20,18 +20,26 @@
  * opened as `mvcc`, is refused with a `StoreConfigError` naming both: the two are never mixed.
  */
 import { CF_LOCK, CF_WRITE, decodeKeyPrefix, encodeKey } from '@peerkv/txn';
-import { DATA_CFS_DEFAULT, DATA_CF, META_CF, type DataModel } from './keys.ts';
+import { DATA_CFS_DEFAULT, DATA_CF, META_CF, storeColumnFamilies, type DataModel } from './keys.ts';
 
 export type { DataModel } from './keys.ts';
 
-/** The data model of a store that names none. */
-export const DATA_MODEL_DEFAULT: DataModel = 'raw';
+/**
+ * The data model of a store, cluster or client that names none: `mvcc`, so every read and
+ * write a user can reach goes through MVCC (issue 12, "one data model"). `raw` stays for what
+ * is about raw: the benchmark baseline (bench:txn's put_1pc_vs_raw) and the tests of raw
+ * commands, each naming it.
+ */
+export const DATA_MODEL_DEFAULT = 'mvcc' satisfies DataModel;
 
 /** The current version of each data model's key layout (what a new store records). */
 export const DATA_MODEL_VERSIONS: Readonly<Record<DataModel, number>> = { raw: 1, mvcc: 1 };
 
 /** The column families an `mvcc` store must declare. */
 export const MVCC_DATA_CFS: readonly string[] = [DATA_CF, CF_LOCK, CF_WRITE];
+
+/** Every column family an `mvcc` store (the default model) opens its engine with (`STORE_CFS` is raw's). */
+export const MVCC_STORE_CFS: readonly string[] = storeColumnFamilies(MVCC_DATA_CFS);
 
 /**
  * A store's data column families: `given`, else what its model needs (`mvcc`: the three txn

@@ -8,7 +8,7 @@ export * from './apply.ts';
 export * from './leader-news.ts';
 export { DataRegionMachine, PdRegionMachine } from './region-machine.ts';
 export * from './keys.ts';
-export { DATA_MODEL_DEFAULT, DATA_MODEL_VERSIONS, MVCC_DATA_CFS, DataModelMismatchError, dataColumnFamiliesOf, storedKeyRange, userKeyOf, type DataModelRecord, type StoredKeyRange } from './data-model.ts';
+export { DATA_MODEL_DEFAULT, DATA_MODEL_VERSIONS, MVCC_DATA_CFS, MVCC_STORE_CFS, DataModelMismatchError, dataColumnFamiliesOf, storedKeyRange, userKeyOf, type DataModelRecord, type StoredKeyRange } from './data-model.ts';
 export * from './snapshot.ts';
 export { isSnapshotFrameMessage } from './snapshot-frames.ts';
 export { LEARNED_PEER_STORES_MAX, PeerStores, raftPeerRefusal, type RaftPeerRefusal } from './peer-stores.ts';

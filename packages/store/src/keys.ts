@@ -14,9 +14,12 @@ import { CF_NAME_LENGTH_MAX } from '@peerkv/proto';
 export const DATA_CF = 'default';
 export const META_CF = 'meta';
 export const RAFT_CF = 'raft';
-/** The column families holding region data when a store declares none: only `default`. */
+/** The column families holding region data of a `raw` store that declares none: only `default`. */
 export const DATA_CFS_DEFAULT: readonly string[] = [DATA_CF];
-/** Every column family a store with the default data column families opens its engine with. */
+/**
+ * Every column family a `raw` store with the default data column families opens its engine
+ * with. An `mvcc` store (the default model) needs `storeColumnFamilies(MVCC_DATA_CFS)`.
+ */
 export const STORE_CFS = [DATA_CF, META_CF, RAFT_CF] as const;
 /** What the keys of a store's data column families are: user keys as they are, or MVCC-encoded (data-model.ts). */
 export type DataModel = 'raw' | 'mvcc';
@@ -29,7 +32,7 @@ export const DATA_CFS_MAX = 16;
  * The column families an engine must be opened with for a store whose region data lives in
  * `dataCfs` (split, snapshot, destroy, size and digests iterate every one of them).
  */
-export function storeColumnFamilies(dataCfs: readonly string[] = DATA_CFS_DEFAULT): string[] {
+export function storeColumnFamilies(dataCfs: readonly string[]): string[] {
   return [...dataCfs, META_CF, RAFT_CF];
 }
 

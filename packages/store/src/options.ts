@@ -93,18 +93,18 @@ export interface GcLockResolver {
 export interface StoreOptions {
   storeId: number;
   clusterId: string;
-  /** Opened with the column families `storeColumnFamilies(dataColumnFamilies)` (`STORE_CFS` by default). */
+  /** Opened with the column families `storeColumnFamilies(dataColumnFamilies)` (`dataColumnFamiliesOf(dataModel)` by default: `storeColumnFamilies(MVCC_DATA_CFS)` for the default `mvcc`, `STORE_CFS` for `raw`). */
   engine: KvEngine;
   /**
-   * The column families holding region data (default `['default']`; transactions add `lock`
-   * and `write`). Commands name theirs; split, snapshots, destroy, size heartbeats and digests
+   * The column families holding region data (default: those of `dataModel`, `dataColumnFamiliesOf`:
+   * `default`, `lock` and `write` for `mvcc`, `['default']` for `raw`). Commands name theirs; split, snapshots, destroy, size heartbeats and digests
    * carry every one. Fixed for the life of a cluster: every store declares the same list.
    */
   dataColumnFamilies?: readonly string[];
   /**
-   * What the data column families hold (data-model.ts): `raw` user keys (default; the `write`,
-   * `get` and `scan` requests) or `mvcc` encoded keys (the txn requests; needs `default`,
-   * `lock` and `write`). Recorded in the engine at first open: reopening with the other model
+   * What the data column families hold (data-model.ts): `mvcc` encoded keys (default,
+   * `DATA_MODEL_DEFAULT`; the txn requests; needs `default`, `lock` and `write`) or `raw` user
+   * keys (the `write`, `get` and `scan` requests; the benchmark baseline). Recorded in the engine at first open: reopening with the other model
    * is a `StoreConfigError`. Fixed for the life of a cluster: every store declares the same.
    */
   dataModel?: DataModel;

@@ -39,7 +39,7 @@ class KnowingPd extends StubPd {
 
 async function openStore(storeId: number, pdClient?: KnowingPd): Promise<Store> {
   const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-  const s = await Store.open({ storeId, clusterId: 'adv', engine, transport: { send: () => {} }, tickIntervalMs: 10, ...(pdClient ? { pdClient, heartbeatIntervalTicks: 1 } : {}) });
+  const s = await Store.open({ dataModel: 'raw', storeId, clusterId: 'adv', engine, transport: { send: () => {} }, tickIntervalMs: 10, ...(pdClient ? { pdClient, heartbeatIntervalTicks: 1 } : {}) });
   opened.push(s);
   return s;
 }
@@ -105,7 +105,7 @@ async function servedCluster(publicKey?: Uint8Array): Promise<{ s: Store; call: 
   const router = new LocalRouter();
   const rpc = new LocalRpc({ router, requestTimeoutMs: 3000 });
   const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-  const s = await Store.open({ storeId: BOOTSTRAP_IDS.store, clusterId: 'adv', engine, transport: router.transportFor(BOOTSTRAP_IDS.store), tickIntervalMs: 10 });
+  const s = await Store.open({ dataModel: 'raw', storeId: BOOTSTRAP_IDS.store, clusterId: 'adv', engine, transport: router.transportFor(BOOTSTRAP_IDS.store), tickIntervalMs: 10 });
   opened.push(s);
   router.register(s);
   const boot = await s.bootstrapCluster({ clusterNumber: 1, address: 'real:2', ...(publicKey ? { publicKey } : {}) });

@@ -24,6 +24,7 @@ class Cluster {
   async start(storeId: number, disk = new MemoryDisk()): Promise<Store> {
     const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS, disk });
     const store = await Store.open({
+      dataModel: 'raw',
       storeId,
       clusterId: 'test',
       engine,

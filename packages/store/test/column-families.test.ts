@@ -35,6 +35,7 @@ async function start(storeId: number): Promise<Node> {
   const engine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(DATA_CFS) });
   const applied: AppliedCommand[] = [];
   const store = await Store.open({
+    dataModel: 'raw',
     storeId,
     clusterId: 'cf',
     engine,
@@ -81,8 +82,8 @@ afterEach(async () => {
 
 describe('column families', () => {
   it('refuses an engine opened without a declared data column family, and a bad declaration', async () => {
-    const engine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies() });
-    const base = { storeId: 9, clusterId: 'cf', engine, transport: router.transportFor(9) };
+    const engine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(['default']) });
+    const base = { storeId: 9, clusterId: 'cf', engine, dataModel: 'raw' as const, transport: router.transportFor(9) };
     await expect(Store.open({ ...base, dataColumnFamilies: DATA_CFS })).rejects.toThrow(StoreConfigError);
     await expect(Store.open({ ...base, dataColumnFamilies: ['lock'] })).rejects.toThrow(/must include 'default'/);
     await expect(Store.open({ ...base, dataColumnFamilies: ['default', 'meta'] })).rejects.toThrow(/store's own column family/);

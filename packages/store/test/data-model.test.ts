@@ -14,6 +14,7 @@ import { MemoryEngine, WriteBatch, type KvEngine } from '@peerkv/storage';
 import { composeTs, decodeKeyPrefix, deleteLock, type Mutation } from '@peerkv/txn';
 import {
   COMMAND_HANDLERS,
+  DATA_MODEL_DEFAULT,
   DataModelMismatchError,
   LocalRouter,
   Store,
@@ -281,6 +282,24 @@ describe('the data model record', () => {
     await expect(open(engine, 'mvcc')).rejects.toThrow(/records data model 'raw' v1/);
   });
 
+  it('refuses a store written under the old default (raw) when it is reopened naming no model (mvcc now)', async () => {
+    expect(DATA_MODEL_DEFAULT).toBe('mvcc');
+    // Written before this change: no model named meant raw, so the engine holds raw keys.
+    const engine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(MVCC_CFS) });
+    await (await open(engine, 'raw')).close();
+    const unnamed = Store.open({ storeId: 7, clusterId: 'model', engine, transport: router.transportFor(7), tickIntervalMs: 10 });
+    await expect(unnamed).rejects.toThrow(StoreConfigError);
+    await expect(Store.open({ storeId: 7, clusterId: 'model', engine, transport: router.transportFor(7), tickIntervalMs: 10 })).rejects.toThrow(
+      /records data model 'raw' v1, but the store opens it as 'mvcc' v1 \(raw keys have no MVCC versions: migrate the data into a new mvcc store, or open it as raw\)/,
+    );
+    // Nothing was mixed: the record still says raw, and naming raw opens it.
+    await (await open(engine, 'raw')).close();
+    // A store that never named a model records mvcc: reopening it as raw is refused the same way.
+    const fresh = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(MVCC_CFS) });
+    await (await Store.open({ storeId: 7, clusterId: 'model', engine: fresh, transport: router.transportFor(7), tickIntervalMs: 10 })).close();
+    await expect(open(fresh, 'raw')).rejects.toThrow(/records data model 'mvcc' v1, but the store opens it as 'raw' v1/);
+  });
+
   it('a store that names only its model gets that model\'s column families', async () => {
     expect(dataColumnFamiliesOf('mvcc')).toEqual(['default', 'lock', 'write']);
     expect(dataColumnFamiliesOf('raw')).toEqual(['default']);
@@ -291,13 +310,13 @@ describe('the data model record', () => {
     expect((s as unknown as { ctx: { dataCfs: readonly string[] } }).ctx.dataCfs).toEqual(MVCC_CFS);
     await s.close();
     // An engine without the txn families is refused by name, not opened as raw.
-    const rawEngine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies() });
+    const rawEngine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(['default']) });
     await expect(openModel(rawEngine, 'mvcc')).rejects.toThrow(/the engine was opened without column families 'lock', 'write'/);
     await (await openModel(rawEngine, 'raw')).close();
   });
 
   it('needs the txn column families for mvcc, and a known model', async () => {
-    const engine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies() });
+    const engine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(['default']) });
     await expect(open(engine, 'mvcc', ['default'])).rejects.toThrow(/data model 'mvcc' needs the data column families 'default', 'lock', 'write'; missing 'lock', 'write'/);
     await expect(open(engine, 'other' as 'raw', ['default'])).rejects.toThrow(StoreConfigError);
   });

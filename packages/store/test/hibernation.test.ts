@@ -18,7 +18,7 @@ describe('hibernation', () => {
   it('stops ticking 500 idle regions and wakes one on a write', async () => {
     const router = new LocalRouter();
     const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-    const s = await Store.open({ storeId: 1, clusterId: 'h', engine, transport: router.transportFor(1), tickIntervalMs: 5, hibernateAfterTicks: 20 });
+    const s = await Store.open({ dataModel: 'raw', storeId: 1, clusterId: 'h', engine, transport: router.transportFor(1), tickIntervalMs: 5, hibernateAfterTicks: 20 });
     router.register(s);
     try {
       const n = 500;
@@ -62,7 +62,7 @@ async function writeWithTicksStopped(mutations: { workSetMissesStep?: boolean })
   try {
     for (const id of [1, 2, 3]) {
       const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-      const s = await Store.open({ storeId: id, clusterId: 'h', engine, transport: router.transportFor(id), timers: clock, now: () => clock.now(), tickIntervalMs: 10, hibernateAfterTicks: 20, unsafeTestMutations: mutations });
+      const s = await Store.open({ dataModel: 'raw', storeId: id, clusterId: 'h', engine, transport: router.transportFor(id), timers: clock, now: () => clock.now(), tickIntervalMs: 10, hibernateAfterTicks: 20, unsafeTestMutations: mutations });
       router.register(s);
       stores.push(s);
       await s.createRegion(r);
@@ -110,7 +110,7 @@ async function hibernatedStore(n: number, o: { hibernateAfterTicks: number; hear
   const router = new LocalRouter();
   const pd = new StubPd();
   const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-  const s = await Store.open({ storeId: 1, clusterId: 'h', engine, transport: router.transportFor(1), timers: clock, now: () => clock.now(), tickIntervalMs: 10, ...o, pdClient: pd });
+  const s = await Store.open({ dataModel: 'raw', storeId: 1, clusterId: 'h', engine, transport: router.transportFor(1), timers: clock, now: () => clock.now(), tickIntervalMs: 10, ...o, pdClient: pd });
   router.register(s);
   const tick = async (k: number): Promise<void> => {
     for (let i = 0; i < k; i++) {
@@ -186,6 +186,6 @@ describe('heartbeats of hibernating regions', () => {
 
   it('refuses a hibernatingHeartbeatIntervalTicks that is not a positive integer', async () => {
     const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-    await expect(Store.open({ storeId: 1, clusterId: 'h', engine, transport: new LocalRouter().transportFor(1), hibernatingHeartbeatIntervalTicks: 0 })).rejects.toThrow(/hibernatingHeartbeatIntervalTicks/);
+    await expect(Store.open({ dataModel: 'raw', storeId: 1, clusterId: 'h', engine, transport: new LocalRouter().transportFor(1), hibernatingHeartbeatIntervalTicks: 0 })).rejects.toThrow(/hibernatingHeartbeatIntervalTicks/);
   });
 });

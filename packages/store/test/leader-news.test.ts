@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Region } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
-import { LocalRouter, Store, storeColumnFamilies, type LeaderNews } from '../src/index.ts';
+import { LocalRouter, MVCC_DATA_CFS, Store, storeColumnFamilies, type LeaderNews } from '../src/index.ts';
 import { until } from './helpers.ts';
 
 const router = new LocalRouter();
@@ -17,7 +17,7 @@ async function start(storeId: number): Promise<Store> {
   const store = await Store.open({
     storeId,
     clusterId: 'news',
-    engine: await MemoryEngine.open({ columnFamilies: storeColumnFamilies() }),
+    engine: await MemoryEngine.open({ columnFamilies: storeColumnFamilies(MVCC_DATA_CFS) }),
     transport: router.transportFor(storeId),
     tickIntervalMs: 10,
     hibernateAfterTicks: 1_000_000,

@@ -17,6 +17,7 @@ async function startCluster(lagMax: number): Promise<{ region: Region; leader: S
   for (const id of [1, 2, 3]) {
     const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
     const s = await Store.open({
+      dataModel: 'raw',
       storeId: id,
       clusterId: 'gc',
       engine,

@@ -5,10 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { STORE_HEARTBEAT_PERSIST_DIVISOR, type StoreStats } from '@peerkv/pd';
-import { BOOTSTRAP_IDS, LocalRouter, PD_PERSIST_EVERY_ENTRIES, PD_REGION_ID, STORE_CFS, Store } from '../src/index.ts';
+import { BOOTSTRAP_IDS, LocalRouter, PD_PERSIST_EVERY_ENTRIES, PD_REGION_ID, MVCC_DATA_CFS, Store, storeColumnFamilies } from '../src/index.ts';
 
 async function openStore(router: LocalRouter, disk: MemoryDisk): Promise<Store> {
-  const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS, disk });
+  const engine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(MVCC_DATA_CFS), disk });
   const store = await Store.open({ storeId: BOOTSTRAP_IDS.store, clusterId: 't', engine, transport: router.transportFor(BOOTSTRAP_IDS.store), tickIntervalMs: 10, hibernateAfterTicks: 1_000_000 });
   router.register(store);
   return store;

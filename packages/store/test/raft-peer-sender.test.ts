@@ -24,7 +24,7 @@ afterEach(async () => {
 /** Store 1 with a replica (peer 11) of a region whose other peers are 12 on store 2 and 13 on store 3. */
 async function storeOne(): Promise<Store> {
   const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-  const s = await Store.open({ storeId: 1, clusterId: 'sender', engine, transport: { send: () => {} }, tickIntervalMs: 10, hibernateAfterTicks: 1_000_000 });
+  const s = await Store.open({ dataModel: 'raw', storeId: 1, clusterId: 'sender', engine, transport: { send: () => {} }, tickIntervalMs: 10, hibernateAfterTicks: 1_000_000 });
   opened.push(s);
   await s.createRegion(threeVoters(REGION));
   return s;
@@ -92,7 +92,7 @@ describe("a Raft message's peers against the link (issue 13)", () => {
     const pd = new RegionPd();
     let nowMs = 0;
     const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-    const s = await Store.open({ storeId: 1, clusterId: 'sender', engine, transport: { send: () => {} }, tickIntervalMs: 10, hibernateAfterTicks: 1_000_000, pdClient: pd, now: () => nowMs });
+    const s = await Store.open({ dataModel: 'raw', storeId: 1, clusterId: 'sender', engine, transport: { send: () => {} }, tickIntervalMs: 10, hibernateAfterTicks: 1_000_000, pdClient: pd, now: () => nowMs });
     opened.push(s);
     s.receive(3, [heartbeat(19, 31, 5)]);
     await until('replica 31 made on demand', () => region(s)?.peerId === 31);

@@ -39,7 +39,7 @@ class RpcCluster {
     const region: Region = { id: R, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: ids.map((s) => ({ id: 100 + s, storeId: s, role: 'voter' as const })) };
     for (const id of ids) {
       const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-      const store = await Store.open({ storeId: id, clusterId: 't', engine, transport: this.router.transportFor(id), tickIntervalMs: 10, requestTimeoutMs: 2000 });
+      const store = await Store.open({ dataModel: 'raw', storeId: id, clusterId: 't', engine, transport: this.router.transportFor(id), tickIntervalMs: 10, requestTimeoutMs: 2000 });
       this.router.register(store);
       serveStore(store, this.rpc.endpoint(id), { operatorKey: this.operatorKey });
       this.stores.set(id, store);

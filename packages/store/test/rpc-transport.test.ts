@@ -22,7 +22,7 @@ describe('bindStore', () => {
     for (const id of [1, 2]) {
       const t = new BroadcastChannelTransport({ localStoreId: id, keys, heartbeatIntervalMs: 50 });
       const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-      const store = await Store.open({ storeId: id, clusterId: 'bind', engine, transport: storeTransportOf(t), tickIntervalMs: 10 });
+      const store = await Store.open({ dataModel: 'raw', storeId: id, clusterId: 'bind', engine, transport: storeTransportOf(t), tickIntervalMs: 10 });
       const unbind = bindStore(store, t);
       cleanups.push(() => t.close(), () => store.close());
       await store.createRegion(region);

@@ -31,6 +31,7 @@ async function openStore(id: number, cipher: EntryCipher | undefined): Promise<S
   const engine = engines.get(id) ?? (await MemoryEngine.open({ columnFamilies: STORE_CFS }));
   engines.set(id, engine);
   const s = await Store.open({
+    dataModel: 'raw',
     storeId: id,
     clusterId: 'sealing',
     engine,
@@ -156,7 +157,7 @@ describe('entry payload sealing', () => {
 
   it('a witness store refuses the data key', async () => {
     const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-    const opening = Store.open({ storeId: 9, clusterId: 'sealing', engine, transport: router.transportFor(9), witness: true, entryCipher: await cipherOf(SECRET) });
+    const opening = Store.open({ dataModel: 'raw', storeId: 9, clusterId: 'sealing', engine, transport: router.transportFor(9), witness: true, entryCipher: await cipherOf(SECRET) });
     await expect(opening).rejects.toBeInstanceOf(StoreConfigError);
   });
 });

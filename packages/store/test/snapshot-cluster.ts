@@ -61,6 +61,7 @@ export class SnapshotCluster {
     const opened = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(dataCfs), disk });
     const engine = o.wrap ? o.wrap(opened) : opened;
     const store = await Store.open({
+      dataModel: 'raw',
       storeId,
       clusterId: this.clusterId,
       engine,

@@ -108,6 +108,7 @@ describe('chunked snapshots', () => {
     await n4.store.close();
     c.nodes.delete(4);
     const again = await Store.open({
+      dataModel: 'raw',
       storeId: 4,
       clusterId: 'snap',
       engine: n4.engine,

@@ -70,7 +70,7 @@ afterEach(async () => {
 
 async function oneStore(engine: KvEngine): Promise<Store> {
   const router = new LocalRouter();
-  const s = await Store.open({ storeId: 1, clusterId: 'handle', engine, transport: router.transportFor(1), tickIntervalMs: 5 });
+  const s = await Store.open({ dataModel: 'raw', storeId: 1, clusterId: 'handle', engine, transport: router.transportFor(1), tickIntervalMs: 5 });
   router.register(s);
   await s.createRegion(REGION);
   s.campaign(REGION.id);

@@ -60,7 +60,7 @@ afterEach(async () => {
 });
 
 async function openStore(storeId: number, engine: KvEngine, transport: StoreTransport): Promise<Store> {
-  const s = await Store.open({ storeId, clusterId: 'uninit', engine, transport, tickIntervalMs: 10, hibernateAfterTicks: 1_000_000, requestTimeoutMs: 3000 });
+  const s = await Store.open({ dataModel: 'raw', storeId, clusterId: 'uninit', engine, transport, tickIntervalMs: 10, hibernateAfterTicks: 1_000_000, requestTimeoutMs: 3000 });
   opened.push(s);
   return s;
 }

@@ -21,6 +21,7 @@ async function startCluster(o: { lagMax?: number } = {}): Promise<Region> {
   for (const id of [1, 2, 3]) {
     const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
     const s = await Store.open({
+      dataModel: 'raw',
       storeId: id,
       clusterId: 'witness',
       engine,
@@ -142,7 +143,7 @@ describe('witness replicas', () => {
 
   it('a witness store refuses to bootstrap a cluster', async () => {
     const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-    const s = await Store.open({ storeId: 2, clusterId: 'w', engine, transport: router.transportFor(2), witness: true });
+    const s = await Store.open({ dataModel: 'raw', storeId: 2, clusterId: 'w', engine, transport: router.transportFor(2), witness: true });
     stores.set(2, s);
     await expect(s.bootstrapCluster({ clusterNumber: 1, address: 'w' })).rejects.toThrow(/witness/);
   });

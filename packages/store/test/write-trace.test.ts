@@ -19,7 +19,7 @@ describe('write trace', () => {
     const r: Region = { id: 2, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [1, 2, 3].map((s) => ({ id: 100 + s, storeId: s, role: 'voter' as const })) };
     try {
       for (const id of [1, 2, 3]) {
-        const s = await Store.open({ storeId: id, clusterId: 'trace', engine: await MemoryEngine.open({ columnFamilies: STORE_CFS }), transport: router.transportFor(id), tickIntervalMs: 10 });
+        const s = await Store.open({ dataModel: 'raw', storeId: id, clusterId: 'trace', engine: await MemoryEngine.open({ columnFamilies: STORE_CFS }), transport: router.transportFor(id), tickIntervalMs: 10 });
         router.register(s);
         stores.push(s);
         await s.createRegion(r);

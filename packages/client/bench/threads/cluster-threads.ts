@@ -76,7 +76,7 @@ export async function startThreadCluster(stores: number, clients: number, tickIn
   await until('the client reaches every store', () => ids.every((id) => tr.peers().includes(id)), CLUSTER_READY_MS_MAX);
   const pd = new RemotePdService(tr, { candidates: () => tr.peers(), budgetMs: 10_000, attemptTimeoutMs: CLIENT_REQUEST_TIMEOUT_MS });
   const resolver = new RemoteStoreResolver(tr, { requestTimeoutMs: CLIENT_REQUEST_TIMEOUT_MS, reachable: () => tr.peers() });
-  const kvs = Array.from({ length: clients }, () => new PeerKV({ pd, stores: resolver, requestTimeoutMs: CLIENT_REQUEST_TIMEOUT_MS }));
+  const kvs = Array.from({ length: clients }, () => new PeerKV({ dataModel: 'raw', pd, stores: resolver, requestTimeoutMs: CLIENT_REQUEST_TIMEOUT_MS }));
   await until(`the data region has ${stores} voters`, async () => {
     const r = await pd.getRegion(new TextEncoder().encode('c0-k0')).catch(() => undefined);
     return r !== undefined && r.region.peers.filter((p) => p.role === 'voter').length === stores && r.leader !== undefined;

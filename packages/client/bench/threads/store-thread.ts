@@ -29,7 +29,7 @@ const ns = await startNetworkStore({
   clusterId: d.cluster,
   bootstrap: d.bootstrap,
   address: `bench-thread:${d.dataDir}`,
-  store: { tickIntervalMs: d.tickIntervalMs, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100, ...(process.env.BENCH_SEAL === '0' ? {} : { entryCipher: nodeEntryCipher(dataKey) }) },
+  store: { dataModel: 'raw', tickIntervalMs: d.tickIntervalMs, hibernateAfterTicks: 1_000_000, logGcThresholdEntries: 5000, logGcKeepEntries: 100, ...(process.env.BENCH_SEAL === '0' ? {} : { entryCipher: nodeEntryCipher(dataKey) }) },
   transportFactory: (storeId, identity) => new BroadcastChannelTransport({ localStoreId: storeId, keys, ...identity }),
 });
 parentPort!.on('message', (m: unknown) => {

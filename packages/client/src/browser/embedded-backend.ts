@@ -91,7 +91,7 @@ export class RawEmbeddedBackend implements EmbeddedBackend {
   constructor(private readonly o: EmbeddedBackendOptions) {
     this.ids = Array.from({ length: o.stores }, (_, i) => i + 1);
     this.engines = new Engines(o.openEngine);
-    this.local = new LocalCluster({ clusterId: o.cluster, store: o.store, openEngine: (id, cfs) => this.engines.get(o.databaseOf(id), cfs) });
+    this.local = new LocalCluster({ clusterId: o.cluster, store: { ...o.store, dataModel: 'raw' }, openEngine: (id, cfs) => this.engines.get(o.databaseOf(id), cfs) });
   }
 
   get routing(): PdService & StoreResolver {

@@ -9,7 +9,7 @@
  */
 import type { ScheduleConfig } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
-import type { Store, StoreOptions, StoreStatus } from '@peerkv/store';
+import { DATA_MODEL_DEFAULT, type Store, type StoreOptions, type StoreStatus } from '@peerkv/store';
 import { PeerKV } from '../client.ts';
 import type { ReplicaRead } from '../txn/routing.ts';
 import { lateGcLockResolver } from '../remote/store-client.ts';
@@ -43,8 +43,9 @@ export interface EmbeddedClusterOptions {
   /** Store settings (tick interval, durability, ...). */
   store?: Partial<Omit<StoreOptions, 'storeId' | 'clusterId' | 'engine' | 'transport' | 'pdClient'>>;
   /**
-   * `raw` (default): keys as they are, no PD. `mvcc`: every read and write is a transaction at a
-   * PD timestamp (the stores then run PD; see `embedded-backend.ts`).
+   * `mvcc` (default, `DATA_MODEL_DEFAULT`): every read and write is a transaction at a PD
+   * timestamp (the stores then run PD; see `embedded-backend.ts`). `raw`: keys as they are, no
+   * PD (stores created raw, the benchmark baseline).
    */
   dataModel?: 'raw' | 'mvcc';
   /** PD's scheduling settings (mvcc only), over PD's defaults with `maxReplicas` capped at `stores`. */
@@ -85,7 +86,7 @@ export class EmbeddedCluster {
   private constructor(private readonly o: EmbeddedClusterOptions & { storeName: string }) {
     const n = o.stores ?? EMBEDDED_STORES_DEFAULT;
     if (!Number.isInteger(n) || n < 1 || n > EMBEDDED_STORES_MAX) throw new BrowserKvError('InvalidArgument', `stores must be 1..${EMBEDDED_STORES_MAX}, got ${n}`);
-    const mvcc = o.dataModel === 'mvcc';
+    const mvcc = (o.dataModel ?? DATA_MODEL_DEFAULT) === 'mvcc';
     // A setting that would do nothing is refused: the raw model's reads are not transactional.
     if (!mvcc && o.replicaRead !== undefined && o.replicaRead !== 'leader') throw new BrowserKvError('InvalidArgument', `replicaRead '${String(o.replicaRead)}' needs the mvcc data model`);
     const backendOptions = {

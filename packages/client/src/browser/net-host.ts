@@ -19,7 +19,7 @@
 import type { ReplicaRead } from '../txn/routing.ts';
 import { ForwardingEngine, type KvEngine, type WriteBatch, type WriteOptions } from '@peerkv/storage';
 import { joinInputOf, joinProgress, type ScheduleConfig } from '@peerkv/pd';
-import { STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, webCryptoEntryCipher, type NetworkStore, type NetworkStoreOptions, type StoreLinkIdentity, type StoreStatus } from '@peerkv/store';
+import { DATA_MODEL_DEFAULT, MVCC_DATA_CFS, STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, webCryptoEntryCipher, type NetworkStore, type NetworkStoreOptions, type StoreLinkIdentity, type StoreStatus } from '@peerkv/store';
 import {
   BroadcastChannelTransport,
   CompositeTransport,
@@ -113,7 +113,10 @@ export interface NetHostOptions {
   requestTimeoutMs?: number;
   /** Storage quota reported to PD as capacity, bytes. */
   capacityBytes?: number;
-  /** The stores' data model (default `raw`): `mvcc` declares the txn column families and makes every read and write transactional. */
+  /**
+   * The stores' data model (default `DATA_MODEL_DEFAULT`, `mvcc`: the txn column families, every
+   * read and write transactional); `raw` for stores created raw and the benchmark baseline.
+   */
   dataModel?: 'raw' | 'mvcc';
   /** The mvcc model: which replica serves reads (`ClientOptions.replicaRead`; `closest`: this store first). */
   replicaRead?: ReplicaRead;
@@ -126,8 +129,6 @@ export interface NetHostOptions {
  */
 export const BROWSER_REPLICA_ENGINES_MIN = 2;
 
-/** The data column families of the mvcc data model. */
-const MVCC_DATA_CFS = ['default', 'lock', 'write'];
 
 /** Transaction locks in `engine`'s lock column family, up to `TXN_LOCKS_COUNTED_MAX` (undefined if it cannot be read). */
 async function countLocks(engine: KvEngine): Promise<number | undefined> {
@@ -226,6 +227,11 @@ export class NetHost {
   /** The latency trace's switch (`host-trace.ts`). */
   private readonly hostTrace = new HostTrace();
 
+  /** The stores' data model: `NetHostOptions.dataModel`, else `DATA_MODEL_DEFAULT`. */
+  private get dataModel(): 'raw' | 'mvcc' {
+    return this.o.dataModel ?? DATA_MODEL_DEFAULT;
+  }
+
   private constructor(
     private readonly o: NetHostOptions,
     private readonly deps: NetHostDeps,
@@ -310,7 +316,7 @@ export class NetHost {
 
   /** Opens the engine and the store; asks the cluster nothing a restart would wait on. */
   private async startOnce(): Promise<void> {
-    const mvcc = this.o.dataModel === 'mvcc';
+    const mvcc = this.dataModel === 'mvcc';
     const raw = await this.deps.openEngine(netDatabaseName(this.o.cluster, this.o.storeName), mvcc ? storeColumnFamilies(MVCC_DATA_CFS) : STORE_CFS);
     const engine = new SlowableEngine(raw);
     engine.delayMs = this.slowDiskMs;
@@ -328,7 +334,7 @@ export class NetHost {
           ...this.o.store,
           entryCipher: webCryptoEntryCipher(this.dataKey),
           ...(this.o.capacityBytes ? { capacityBytes: this.o.capacityBytes } : {}),
-          ...(mvcc ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const, gcLockResolver: lateGcLockResolver(() => this.running?.kv) } : {}),
+          ...(mvcc ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const, gcLockResolver: lateGcLockResolver(() => this.running?.kv) } : { dataModel: 'raw' as const }),
         },
         schedule: { replicaEnginesMin: BROWSER_REPLICA_ENGINES_MIN, ...this.o.schedule },
         ...(this.o.joinTimeoutMs !== undefined ? { joinTimeoutMs: this.o.joinTimeoutMs } : {}),
@@ -524,7 +530,7 @@ export class NetHost {
       const st = r.net.store.status();
       own.push(st);
       if (st.snapshotTransfer) bytesReceived.set(st.storeId, st.snapshotTransfer.bytesReceived);
-      const txnLocks = this.o.dataModel === 'mvcc' ? await countLocks(r.engine) : undefined;
+      const txnLocks = this.dataModel === 'mvcc' ? await countLocks(r.engine) : undefined;
       const catchUp = snapshotProgress(st.snapshotTransfer);
       views.push({ storeId: st.storeId, database, local: true, up: true, partitioned: false, draining: r.net.store.draining, counters: st.counters, stoppedReason: st.stoppedReason, regions: st.regions, ...(txnLocks !== undefined ? { txnLocks } : {}), ...(catchUp ? { catchUp } : {}) });
     } else {

@@ -5,7 +5,7 @@
  * cluster mode.
  */
 import { ENGINE_LABEL, compareKeys, type PdStateMachine, type Region } from '@peerkv/pd';
-import { DATA_CFS_DEFAULT, PD_REGION_ID, type Store } from '@peerkv/store';
+import { PD_REGION_ID, dataColumnFamiliesOf, type Store } from '@peerkv/store';
 import type { ClusterEnv } from './cluster-env.ts';
 
 /** What went wrong in a cluster run. */
@@ -185,7 +185,7 @@ export function clusterDump(env: ClusterEnv): string[] {
 
 /** Why a running witness store's engine holds pairs in a data column family, or undefined (`--witness`). */
 export async function witnessDataProblem(env: ClusterEnv): Promise<string | undefined> {
-  const cfs = env.o.dataColumnFamilies ?? DATA_CFS_DEFAULT;
+  const cfs = dataColumnFamiliesOf(env.o.dataModel, env.o.dataColumnFamilies);
   for (const d of env.devices) {
     const engine = d.witness ? env.engineOf(d) : undefined;
     if (engine === undefined) continue;

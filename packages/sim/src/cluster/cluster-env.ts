@@ -226,7 +226,7 @@ export class ClusterEnv {
       ...(o.pdGc !== undefined ? { pdGc: { ...o.pdGc } } : {}),
       ...(o.pdPatrolRegionsPerRound !== undefined ? { pdScheduler: { patrolRegionsPerRoundMin: o.pdPatrolRegionsPerRound, patrolRegionsPerRoundMax: o.pdPatrolRegionsPerRound } } : {}),
       ...(o.dataColumnFamilies ? { dataColumnFamilies: o.dataColumnFamilies } : {}),
-      ...(o.dataModel ? { dataModel: o.dataModel } : {}),
+      dataModel: o.dataModel,
       ...(o.mutations.store ? { unsafeTestMutations: { ...o.mutations.store } } : {}),
       // mvcc stores fan out to the env's observers (raw runs keep none: nothing changes there).
       ...(o.dataModel === 'mvcc' ? { applyObservers: [{ onApplied: (cmd: Parameters<ApplyObserver['onApplied']>[0]) => env.applyObservers.forEach((x) => x.onApplied(cmd)) }] } : {}),

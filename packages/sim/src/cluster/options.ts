@@ -149,8 +149,11 @@ export interface ClusterSimOptions {
   checkBudgetSteps: number;
   /** The stores' data column families (`--txn` declares `default`, `lock`, `write`); absent: the store's default. */
   dataColumnFamilies?: readonly string[];
-  /** The stores' data model (`--txn`: `mvcc`); absent: the store's default (`raw`). */
-  dataModel?: 'raw' | 'mvcc';
+  /**
+   * The stores' and clients' data model: `raw` in `--cluster` mode (`defaultClusterOptions`: its
+   * linearizability checker is about the raw commands, one key per op), `mvcc` in `--txn`.
+   */
+  dataModel: 'raw' | 'mvcc';
   /** The stores' `safeTsIntervalMs` (the resolved ts cadence of mvcc regions), virtual ms; the store default when absent. */
   safeTsIntervalMs?: number;
   /** The stores' GC worker round interval (`gcIntervalMs`), virtual ms; the store default (30 s: no round in a run) when absent. */
@@ -221,6 +224,7 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
     regionSplitKeys: 4,
     maxReplicas: 3,
     checkBudgetSteps: CHECK_BUDGET_STEPS_DEFAULT,
+    dataModel: 'raw',
     mutations: {},
     ...overrides,
   };

@@ -140,6 +140,7 @@ function txnClient(env: ClusterEnv, i: number, wrap: (inner: SimStoreResolver) =
     random: env.sched.random,
     requestTimeoutMs: env.o.requestTimeoutMs,
     backoff: { attemptsMax: 40, baseMs: 5, capMs: 400, budgetMs: env.o.clientBudgetMs },
+    dataModel: 'mvcc',
     // The clients read through every replica choice: the leader, a follower, the closest by
     // RTT (`handlers/replica-read.ts`), all checked by the same SI and bank checkers.
     replicaRead: TXN_CLIENT_REPLICA_READS[i % TXN_CLIENT_REPLICA_READS.length],
@@ -151,7 +152,7 @@ const TXN_CLIENT_REPLICA_READS = ['leader', 'follower', 'closest'] as const;
 
 /** A `PeerKV` on the plain client network (no transaction faults), mvcc: the change feed's watcher and writer. */
 function feedClient(env: ClusterEnv, i: number): PeerKV {
-  return new PeerKV({ ...simClientOptions(env, i, 71, 'f'), dataModel: 'mvcc' });
+  return new PeerKV(simClientOptions(env, i, 71, 'f'));
 }
 
 /** How long the feed may take to resolve past the ts taken after the final read, virtual ms (an idle region's resolved ts moves every 10 s). */

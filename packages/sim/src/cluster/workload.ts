@@ -85,6 +85,7 @@ export function simClientOptions(env: ClusterEnv, i: number, salt: number, tag: 
     random: env.sched.random,
     requestTimeoutMs: env.o.requestTimeoutMs,
     backoff: { attemptsMax: 40, baseMs: 5, capMs: 400, budgetMs: env.o.clientBudgetMs },
+    dataModel: env.o.dataModel,
   };
 }
 

@@ -77,7 +77,7 @@ export class NetworkStoreError extends Error {
 
 /** Settings of `startNetworkStore`, with units. */
 export interface NetworkStoreOptions {
-  /** Opened with `STORE_CFS`; empty for a new store. */
+  /** Opened with the column families of `store.dataModel` (`Store.open`'s `engine`); empty for a new store. */
   engine: KvEngine;
   clusterId: string;
   /**
