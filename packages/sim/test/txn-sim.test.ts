@@ -1,6 +1,7 @@
 /**
  * `--txn` mode: a few seeds of transactional workloads on whole clusters run clean (no SI
- * anomaly, no bad bank read, no cluster violation), a seed replays to the same history, and
+ * anomaly, no bad bank read, no cluster violation; simulated browser tabs among the clients,
+ * their transactions through host tabs that die mid-request), a seed replays to the same history, and
  * each deliberate bug of `TXN_MUTATIONS` is caught within a few seeds by the checks named
  * beside it (how many of seeds 1..12 catch it at 937637e, and the first; bounds keep a margin).
  */
@@ -28,10 +29,12 @@ const CASES: readonly MutationCase[] = [
   { name: 'cdcSkipDeletes', seedsMax: 2, caughtBy: ['feed'], note: 'the change feed drops delete events: committed deletes missing below a watermark; 5 of 5' },
   { name: 'cdcBufferIgnoresFloor', seedsMax: 2, caughtBy: ['feed'], note: 'the change feed answers from its live buffer below its floor: commits applied before it began missing below a watermark; 3 of 3' },
   { name: 'cdcWatermarkAhead', seedsMax: 2, caughtBy: ['feed'], note: 'the change feed vouches past its resolved ts: commits missing below a watermark; 5 of 5' },
+  { name: 'tabUndeterminedAsAborted', seedsMax: 4, caughtBy: ['si', 'bank'], note: 'a tab reports a commit it never heard back from as aborted and runs it again: aborted reads (G1a); 1 of 6, first at 1' },
 ];
 
 describe('sim --txn', () => {
   it('runs seeds clean, with every outcome kind and the faults exercised', { timeout: 120_000 }, async () => {
+    const tabs = { tabTxns: 0, tabHostDeaths: 0, tabCloses: 0, tabUndetermined: 0 };
     for (const seed of [1, 2]) {
       const r = await runTxnSeed(seed);
       expect(r.violations.map((v) => `${v.kind}: ${v.message.slice(0, 400)}`), `seed ${seed}`).toEqual([]);
@@ -42,7 +45,14 @@ describe('sim --txn', () => {
       // The change feed delivered and was checked (its violations are in the list above).
       expect(r.feed.feedChecked).toBeGreaterThan(20);
       expect(r.feed.feedWatermarks).toBeGreaterThan(3);
+      for (const k of Object.keys(tabs) as (keyof typeof tabs)[]) tabs[k] += r.tabs[k];
     }
+    // Tabs ran transactions through the hosts, hosts died holding their calls, tabs closed
+    // mid-commit and reported those commits Undetermined (checked in the history above).
+    expect(tabs.tabTxns).toBeGreaterThan(10);
+    expect(tabs.tabHostDeaths).toBeGreaterThan(0);
+    expect(tabs.tabCloses).toBeGreaterThan(0);
+    expect(tabs.tabUndetermined).toBeGreaterThan(0);
   });
 
   it('replays a seed to the same history; without GC (seed 3) the stores still resolve through a client the expired locks whose primary another store leads', { timeout: 60_000 }, async () => {

@@ -19,6 +19,7 @@ export * from './device-id.ts';
 export * from './offline-queue-idb.ts';
 export * from './host-watches.ts';
 export * from './tab-watch.ts';
+export { TAB_VALUE_CHECKS, TabTxns, type TabTxnsOptions } from './tab-txn.ts';
 export * from '../invite.ts';
 export { generateClusterSecret, isGeneratedSecret } from '@peerkv/transport';
 export * from './host-trace.ts';

@@ -12,6 +12,7 @@ import type { PeerKV } from '../client.ts';
 import type { KvPair } from '../services.ts';
 import type { Snapshot } from '../txn/transaction.ts';
 import { LOCK_TTL_MS_DEFAULT } from '../txn/committer.ts';
+import { REAL_CLOCK, type Clock } from '../backoff.ts';
 import { compareKeys } from '@peerkv/pd';
 import { BrowserKvError, CHANGE_TYPES, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireError, type ClientRequest, type ClientRequestOf, type ClientRequestType, type ClientResponseOf, type HookRequest, type TabOnlyRequest, type TabOnlyResponseOf, type TabRequest, type Reply } from './protocol.ts';
 import { checkTabRequest } from './request-check.ts';
@@ -53,20 +54,25 @@ export interface TabServing {
   hook(req: HookRequest): Promise<unknown>;
   /** Deliberate serving bugs (simulator mutation tests only). */
   readonly unsafeTestMutations?: TabServeTestMutations;
+  /**
+   * The host client's clock, on which a tab's commit began `beganAgoMs` ago (its lock TTL counts
+   * from then): `REAL_CLOCK` by default, the simulator's virtual one in the simulator.
+   */
+  readonly clock?: Clock;
 }
 
 /** Serves a checked `TabRequest` on `host`: each table to its handlers. */
 export async function serveTab(host: TabServing, req: TabRequest): Promise<unknown> {
   if (req.kind === 'hook') return host.hook(req.request);
-  if (req.kind === 'kv') return host.withClient((kv, writer) => serveClient(kv, writer, req.request, host.unsafeTestMutations));
+  if (req.kind === 'kv') return host.withClient((kv, writer) => serveClient(kv, writer, req.request, host.unsafeTestMutations, host.clock));
   const q = req.request;
   if (q.type === 'status') return host.status();
   if (q.type === 'trace') return host.trace(q.on);
   return host.withClient((kv) => serveWatch(kv, q));
 }
 
-/** Serves a client request with `kv` (and `writer` for stamped writes). */
-export async function serveClient(kv: PeerKV, writer: TabWriter, req: ClientRequest, mutations: TabServeTestMutations = {}): Promise<unknown> {
+/** Serves a client request with `kv` (and `writer` for stamped writes; `clock` is `kv`'s, see `TabServing.clock`). */
+export async function serveClient(kv: PeerKV, writer: TabWriter, req: ClientRequest, mutations: TabServeTestMutations = {}, clock: Clock = REAL_CLOCK): Promise<unknown> {
   const singleKey = req.type === 'put' || req.type === 'delete';
   if (isWrite(req) && req.stamp && !(singleKey ? mutations.stampDropped : mutations.batchStampDropped)) {
     const { stamp } = req;
@@ -85,12 +91,12 @@ export async function serveClient(kv: PeerKV, writer: TabWriter, req: ClientRequ
     if (ops.length > 0) await writer.write(stamp, ops);
     return undefined;
   }
-  const handler = CLIENT_HANDLERS[req.type] as (kv: PeerKV, req: ClientRequest) => Promise<unknown>;
-  return handler(kv, req);
+  const handler = CLIENT_HANDLERS[req.type] as (kv: PeerKV, req: ClientRequest, clock: Clock) => Promise<unknown>;
+  return handler(kv, req, clock);
 }
 
-/** The handler of client requests of type `T`. */
-type ClientHandler<T extends ClientRequestType> = (kv: PeerKV, req: ClientRequestOf<T>) => Promise<ClientResponseOf<T>>;
+/** The handler of client requests of type `T` (`clock`: the host client's, for a commit's start). */
+type ClientHandler<T extends ClientRequestType> = (kv: PeerKV, req: ClientRequestOf<T>, clock: Clock) => Promise<ClientResponseOf<T>>;
 
 /** Each client request type's handler (unstamped; stamped writes go through the `TabWriter` above). */
 const CLIENT_HANDLERS: { readonly [T in ClientRequestType]: ClientHandler<T> } = {
@@ -117,20 +123,20 @@ const CLIENT_HANDLERS: { readonly [T in ClientRequestType]: ClientHandler<T> } =
     for await (const p of snap.scan({ ...(req.start ? { start: req.start } : {}), ...(req.end ? { end: req.end } : {}), limit })) pairs.push(p);
     return { ts: snap.ts, pairs };
   },
-  commitTxn: (kv, req) =>
+  commitTxn: (kv, req, clock) =>
     kv.commitMutations(req.startTs, req.mutations, {
       ...(req.lockTtlMs !== undefined ? { lockTtlMs: req.lockTtlMs } : {}),
       ...(req.onePc !== undefined ? { onePc: req.onePc } : {}),
       ...(req.asyncCommit !== undefined ? { asyncCommit: req.asyncCommit } : {}),
-      ...(req.beganAgoMs !== undefined ? { beganAtMs: Date.now() - req.beganAgoMs } : {}),
+      ...(req.beganAgoMs !== undefined ? { beganAtMs: clock.now() - req.beganAgoMs } : {}),
       ...(req.forUpdateTs !== undefined ? { forUpdateTs: req.forUpdateTs } : {}),
     }),
-  commitQueuedTxn: (kv, req) => {
+  commitQueuedTxn: (kv, req, clock) => {
     const mutations = [...req.mutations].sort((a, b) => compareKeys(a.key, b.key));
     for (let i = 1; i < mutations.length; i++) if (compareKeys(mutations[i - 1].key, mutations[i].key) === 0) throw new BrowserKvError('InvalidArgument', 'a key appears twice in one commit');
     if (mutations.length === 0) throw new BrowserKvError('InvalidArgument', 'a queued commit carries at least one mutation');
     if (req.readTs > req.startTs) throw new BrowserKvError('InvalidArgument', 'readTs is above startTs');
-    return kv.commitQueuedTxn({ startTs: req.startTs, mutations, readTs: req.readTs, ranges: req.ranges, lockTtlMs: req.lockTtlMs ?? LOCK_TTL_MS_DEFAULT, beganAtMs: Date.now() - (req.beganAgoMs ?? 0) });
+    return kv.commitQueuedTxn({ startTs: req.startTs, mutations, readTs: req.readTs, ranges: req.ranges, lockTtlMs: req.lockTtlMs ?? LOCK_TTL_MS_DEFAULT, beganAtMs: clock.now() - (req.beganAgoMs ?? 0) });
   },
   decideTxnAttempt: (kv, req) => kv.decideTxnAttempt({ startTs: req.startTs, primary: req.primary }),
   // A pessimistic transaction of another tab: its lock requests, routed by this host's client.

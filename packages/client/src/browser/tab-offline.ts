@@ -6,7 +6,7 @@
  * commit (`commitQueuedTxn`) and the decision of an attempt (`decideTxnAttempt`).
  */
 import { compareKeys } from '@peerkv/pd';
-import { BACKOFF_DEFAULT, REAL_CLOCK } from '../backoff.ts';
+import { BACKOFF_DEFAULT } from '../backoff.ts';
 import type { KvPair } from '../services.ts';
 import type { LazyTsReader } from '../txn/offline-reader.ts';
 import type { OfflineBackend } from '../txn/offline-txns.ts';
@@ -56,8 +56,8 @@ class TabStaleReader implements LazyTsReader {
 /** The queue's backend in a tab: `request` reaches the host, `online` is the tab's transaction backend. */
 export function tabOfflineBackend(request: Request, online: TxnBackend): OfflineBackend {
   return {
-    clock: REAL_CLOCK,
-    random: Math.random,
+    clock: online.clock,
+    random: online.random,
     backoff: BACKOFF_DEFAULT,
     online,
     localReader: () => new TabStaleReader(request),
@@ -70,7 +70,7 @@ export function tabOfflineBackend(request: Request, online: TxnBackend): Offline
         readTs: c.readTs,
         ranges: c.ranges,
         lockTtlMs: c.lockTtlMs,
-        beganAgoMs: Math.max(0, Math.round(REAL_CLOCK.now() - c.beganAtMs)),
+        beganAgoMs: Math.max(0, Math.round(online.clock.now() - c.beganAtMs)),
       }),
     decideAttempt: (a) => request({ type: 'decideTxnAttempt', startTs: a.startTs, primary: a.primary }),
   };

@@ -11,7 +11,7 @@
  * runs out, as for any client that dies.
  */
 import type { StoreRequest } from '@peerkv/store';
-import { BACKOFF_DEFAULT, REAL_CLOCK } from '../backoff.ts';
+import { BACKOFF_DEFAULT, type Clock } from '../backoff.ts';
 import type { KvService, RegionRoute } from '../services.ts';
 import { LockResolver } from '../txn/lock-resolver.ts';
 import type { RegionRequestOutcome, TabTxnRequest, TxnRouting } from '../txn/routing.ts';
@@ -25,13 +25,16 @@ export interface TabTxnHost {
   /** Sends a client request (table `kv`) to the host. */
   request: ClientCall;
   getTimestamp(): Promise<bigint>;
+  /** The tab's time (lock TTLs, backoff) and backoff jitter (`TabTxns`'s). */
+  clock: Clock;
+  random: () => number;
 }
 
 /** The routing and lock resolver of a tab's pessimistic transactions (one per tab). */
 export function tabTxnLocking(host: TabTxnHost): { routing: TxnRouting; resolver: LockResolver } {
   const routing: TxnRouting = {
-    clock: REAL_CLOCK,
-    random: Math.random,
+    clock: host.clock,
+    random: host.random,
     backoff: BACKOFF_DEFAULT,
     requestTimeoutMs: TAB_TXN_REQUEST_TIMEOUT_MS,
     send: <T>(locate: Uint8Array, keys: readonly Uint8Array[] | undefined, fn: (route: RegionRoute, svc: KvService) => Promise<unknown>) =>

@@ -6,7 +6,7 @@
  * (`tab-txn-routing.ts`). Also the tab's key and value checks (`TAB_VALUE_CHECKS`, the host checks
  * again) and a plain write as the writes of a transaction (`writeInTransaction`).
  */
-import { BACKOFF_DEFAULT, REAL_CLOCK } from '../backoff.ts';
+import { BACKOFF_DEFAULT, REAL_CLOCK, type Clock } from '../backoff.ts';
 import type { Transaction, TxnBackend, TxnReader } from '../txn/transaction.ts';
 import { BrowserKvError, SCAN_ARRAY_PAIRS_MAX, type ClientCall, type TxnMutation, type WriteRequest } from './protocol.ts';
 import { tabTxnLocking } from './tab-txn-routing.ts';
@@ -40,13 +40,29 @@ export async function writeInTransaction(tx: Transaction, req: WriteRequest): Pr
   }
 }
 
+/** Time and chance of a tab's transactions (the platform's by default; the simulator passes its virtual ones). */
+export interface TabTxnsOptions {
+  /** Backoff waits, and the start of a transaction (`beganAgoMs`); `REAL_CLOCK` by default. */
+  clock?: Clock;
+  /** Backoff jitter, a float in [0, 1); `Math.random` by default. */
+  random?: () => number;
+}
+
 /** The transactions of one tab, through the host; see the module header. */
 export class TabTxns {
   /** This tab's pessimistic transactions' routing through the host (made at the first transaction). */
   private locking: TxnReader['locking'];
+  private readonly clock: Clock;
+  private readonly random: () => number;
 
   /** `request` sends a client request to the host. */
-  constructor(private readonly request: ClientCall) {}
+  constructor(
+    private readonly request: ClientCall,
+    o: TabTxnsOptions = {},
+  ) {
+    this.clock = o.clock ?? REAL_CLOCK;
+    this.random = o.random ?? Math.random;
+  }
 
   /** A fresh TSO timestamp from the host. */
   getTimestamp(): Promise<bigint> {
@@ -57,7 +73,7 @@ export class TabTxns {
   reader(ts: bigint): TxnReader {
     const request = this.request;
     // A pessimistic transaction's locks go through the host (`tab-txn-routing.ts`).
-    this.locking ??= tabTxnLocking({ request, getTimestamp: () => this.getTimestamp() });
+    this.locking ??= tabTxnLocking({ request, getTimestamp: () => this.getTimestamp(), clock: this.clock, random: this.random });
     return {
       ts,
       locking: this.locking,
@@ -82,8 +98,8 @@ export class TabTxns {
   /** The tab's `TxnBackend`: begins at a fresh ts, commits through the host. */
   backend(): TxnBackend {
     return {
-      clock: REAL_CLOCK,
-      random: Math.random,
+      clock: this.clock,
+      random: this.random,
       backoff: BACKOFF_DEFAULT,
       begin: async () => this.reader(await this.getTimestamp()),
       commit: (startTs, mutations, o) =>
@@ -94,7 +110,7 @@ export class TabTxns {
           lockTtlMs: o.lockTtlMs,
           onePc: o.onePc,
           asyncCommit: o.asyncCommit,
-          beganAgoMs: Math.max(0, Math.round(REAL_CLOCK.now() - o.beganAtMs)),
+          beganAgoMs: Math.max(0, Math.round(this.clock.now() - o.beganAtMs)),
           ...(o.forUpdateTs !== undefined ? { forUpdateTs: o.forUpdateTs } : {}),
         }),
     };

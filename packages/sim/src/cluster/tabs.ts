@@ -18,7 +18,7 @@
  */
 import type { SeededRng } from '@peerkv/raft';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
-import type { ClientOptions, PeerKV } from 'peerkv';
+import type { Clock, ClientOptions, PeerKV } from 'peerkv';
 import { BrowserKvError, RequestLedger, StampWindow, TabWriter, isWrite, kvRequest, serveTab, unwrapReply, type ClientRequest, type HookRequest, type Reply, type TabMessage, type TabServeTestMutations, type TabServing } from 'peerkv/browser';
 import { shuffled } from '../rng-utils.ts';
 import type { ClusterEnv } from './cluster-env.ts';
@@ -53,10 +53,12 @@ export class SimTabHost {
   private readonly ledger = new RequestLedger(false);
   private readonly serving: TabServing;
 
-  constructor(id: string, kv: PeerKV, writer: TabWriter, mutations: TabServeTestMutations | undefined) {
+  /** `clock` is `kv`'s (a tab commit's start is on it: `TabServing.clock`). */
+  constructor(id: string, kv: PeerKV, writer: TabWriter, mutations: TabServeTestMutations | undefined, clock: Clock) {
     this.id = id;
     this.serving = {
       withClient: (serve) => serve(kv, writer),
+      clock,
       status: () => {
         throw new BrowserKvError('InvalidArgument', 'a simulated host has no status');
       },
@@ -84,7 +86,7 @@ export function makeTabHosts(env: ClusterEnv, clients: readonly PeerKV[], routes
   return clients.map((kv, i) => {
     const o = routes(i);
     const writer = new TabWriter({ getRegion: (key) => o.pd.getRegion(key), store: (id) => o.stores.store(id) }, env.o.requestTimeoutMs, env.sched.sleep);
-    return new SimTabHost(`host-${env.o.seed}-${i}`, kv, writer, mutations);
+    return new SimTabHost(`host-${env.o.seed}-${i}`, kv, writer, mutations, env.sched);
   });
 }
 

@@ -24,6 +24,9 @@ import { GcDriver, PD_SERVICE_TTL_MS_MAX, STORE_GC_INTERVAL_MS, tsAtMs, type GcS
 import { TxnRecorder } from './txn-history.ts';
 import { TxnStoreResolver, emptyTxnNetStats, type TxnNetStats } from './txn-net.ts';
 import { simClientOptions } from './workload.ts';
+import { TabWriter } from 'peerkv/browser';
+import { SimTabHost } from './tabs.ts';
+import { emptyTabTxnStats, type TabTxnStats } from './tab-txns.ts';
 import { CommittedChanges, FeedWatcher, checkFeed, emptyFeedStats, feedWriter, type FeedStats } from './txn-feed.ts';
 import { emptyTxnWorkloadStats, finalRead, openAccounts, txnLanes, type TxnWorkload, type TxnWorkloadOptions, type TxnWorkloadStats } from './txn-workload.ts';
 
@@ -37,6 +40,8 @@ export interface TxnMutations {
   gcPastReader?: boolean;
   /** On a conflict, the old writes are committed again instead of re-running the function. */
   replayWrites?: boolean;
+  /** A tab reports a commit whose outcome is unknown as aborted (`tab-txns.ts`). */
+  tabUndeterminedAsAborted?: boolean;
 }
 
 /** Everything a `--txn` seed depends on besides the cluster options. */
@@ -78,6 +83,7 @@ export function defaultTxnOptions(seed: number, overrides: Partial<TxnSimOptions
     pessimisticWaitMs: [30, 800],
     pessimisticHoldMs: [0, 60],
     retriesMax: 10,
+    tabLanes: 3,
     gc: seed % 3 !== 0,
     gcIntervalMs: 250,
     gcLifeMs: 600,
@@ -122,6 +128,8 @@ export interface TxnSeedResult {
   /** The stores' use of the client lock resolver. */
   storeLockResolution: StoreLockResolution;
   workload: TxnWorkloadStats;
+  /** What the tab lanes did (`tab-txns.ts`). */
+  tabs: TabTxnStats;
   feed: FeedStats;
   regions: number;
   virtualMs: number;
@@ -130,11 +138,16 @@ export interface TxnSeedResult {
   trace: string[];
 }
 
+/** The client network of `--txn`'s client i (wrapped by the transaction faults). */
+function txnStores(env: ClusterEnv, i: number, wrap: (inner: SimStoreResolver) => TxnStoreResolver): TxnStoreResolver {
+  return wrap(new SimStoreResolver(env, new SeededRng((env.o.seed * 1_000_003 + i * 7_919 + 23) >>> 0)));
+}
+
 /** A `PeerKV` for `--txn` (the client network wrapped by the transaction faults). */
-function txnClient(env: ClusterEnv, i: number, wrap: (inner: SimStoreResolver) => TxnStoreResolver): PeerKV {
+function txnClient(env: ClusterEnv, i: number, wrap: (inner: SimStoreResolver) => TxnStoreResolver, stores = txnStores(env, i, wrap)): PeerKV {
   return new PeerKV({
     pd: env.pd,
-    stores: wrap(new SimStoreResolver(env, new SeededRng((env.o.seed * 1_000_003 + i * 7_919 + 23) >>> 0))),
+    stores,
     clientId: `sim-${env.o.seed}-t${i}`,
     clock: env.sched,
     random: env.sched.random,
@@ -202,12 +215,17 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     new TxnStoreResolver(inner, { plan: (ts) => w.plans.get(ts), crashStore, sleep: env.sched.sleep, mutations: t.txnMutations, stats: net });
   let gc: GcDriver | undefined;
   const lockResolution: StoreLockResolution = { locksHanded: 0 };
+  const tabStats = emptyTabTxnStats();
   try {
     await within(env, 'setup', env.setup(), o.setupMaxMs);
     if (!(await env.sched.runUntil(() => convergenceProblem(env) === undefined, o.setupMaxMs))) {
       violations.push({ kind: 'liveness', atMs: at(), message: `initial replication did not converge: ${convergenceProblem(env)}` });
     }
-    w.clients = Array.from({ length: o.clients }, (_, i) => txnClient(env, i, wrap));
+    const clientStores = Array.from({ length: o.clients }, (_, i) => txnStores(env, i, wrap));
+    w.clients = clientStores.map((stores, i) => txnClient(env, i, wrap, stores));
+    // Every client hosts tabs too (`tab-txns.ts`): the tab lanes' transactions run through them.
+    const hosts = w.clients.map((kv, i) => new SimTabHost(`host-${seed}-${i}`, kv, new TabWriter({ getRegion: (key) => env.pd.getRegion(key), store: (id) => clientStores[i].store(id) }, o.requestTimeoutMs, env.sched.sleep), undefined, env.sched));
+    w.tabs = { env, hosts, stats: tabStats, undeterminedAsAborted: t.txnMutations.tabUndeterminedAsAborted === true };
     if (!(await within(env, 'open accounts', openAccounts(w, w.clients[0]), o.setupMaxMs * 2))) {
       violations.push({ kind: 'liveness', atMs: at(), message: 'the accounts could not be opened on a healthy cluster' });
     }
@@ -297,6 +315,7 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     gc: gc?.stats ?? { safePoints: 0, versionsDropped: 0, heldByRegistrations: 0, storeVersionsDropped: 0, storeLocksResolved: 0 },
     storeLockResolution: lockResolution,
     workload: w.stats,
+    tabs: tabStats,
     feed: feedStats,
     regions,
     virtualMs: at(),

@@ -25,6 +25,12 @@
  *   (`kv.commitQueuedTxn`: fresh start ts, read keys as `lock` mutations, conflicts since R);
  *   recorded as a transaction whose snapshot is R.
  *
+ * Some lanes run in simulated browser tabs (`tab-txns.ts`): their transactions go through a host
+ * tab's client on the browser runtime's path (reads at the start ts, the commit, a pessimistic
+ * run's locks), hosts die mid-request and tabs close mid-commit; they run the kinds above that
+ * are `kv.transaction()` calls (an old snapshot, a queued transaction or a read at the nearest
+ * replica is a bank read there).
+ *
  * Each attempt of the function is one recorded `Txn` (`txn-history.ts`): a re-run after
  * `WriteConflict`/`TxnAborted` ends the previous attempt as `fail`. The call's end decides the
  * last attempt: committed → `ok` with its commit ts; `Undetermined`, or a client killed by a
@@ -32,13 +38,15 @@
  * client's contract: only `Undetermined` is ambiguous).
  */
 import type { SeededRng } from '@peerkv/raft';
-import { PeerKVError, RecordingReader, Transaction, type PeerKV } from 'peerkv';
+import { PeerKVError, RecordingReader, Transaction, type PeerKV, type TransactionInfo, type TransactionOptions } from 'peerkv';
+import { BrowserKvError } from 'peerkv/browser';
 import type { Mutation } from '@peerkv/txn';
 import { intBetween, weightedPick } from '../rng-utils.ts';
 import type { ClusterEnv } from './cluster-env.ts';
 import type { GcDriver, GcRegistration } from './txn-gc.ts';
 import type { Attempt, TxnRecorder } from './txn-history.ts';
 import type { TxnFaultPlan } from './txn-net.ts';
+import { SimTxnTab, type TabTxnRun } from './tab-txns.ts';
 
 /** Knobs of the transactional workload (part of `TxnSimOptions`). */
 export interface TxnWorkloadOptions {
@@ -70,6 +78,8 @@ export interface TxnWorkloadOptions {
   /** How long a pessimistic run holds its locks before it writes, ms. */
   pessimisticHoldMs: readonly [number, number];
   retriesMax: number;
+  /** Lanes run in simulated browser tabs (`tab-txns.ts`), each in its own tab. */
+  tabLanes: number;
 }
 
 export type TxnKind = 'listAppend' | 'register' | 'transfer' | 'bankRead' | 'longRead' | 'oldSnapshot' | 'pessimistic' | 'queued';
@@ -134,6 +144,8 @@ export interface TxnWorkload {
   counter: { n: number };
   /** Mutation: on a conflict, commit the old writes again instead of re-running the function. */
   replayWrites: boolean;
+  /** The host tabs the tab lanes call through (none: no tab lanes). */
+  tabs?: TabTxnRun;
 }
 
 /** Characters of an error message kept in an attempt's label (for reports). */
@@ -182,6 +194,25 @@ interface Lane {
   rng: SeededRng;
   process: number;
   name: string;
+  /** A tab lane's tab (a new one after it closed), whose transactions go through the host tabs. */
+  tab?: { current: SimTxnTab; opened: number };
+}
+
+/** The lane's `transactionWithInfo`: its client's, or its tab's. */
+function transact<T>(l: Lane, fn: (tx: Transaction) => Promise<T>, o: TransactionOptions): Promise<{ value: T; info: TransactionInfo }> {
+  return l.tab === undefined ? l.kv.transactionWithInfo(fn, o) : tabOf(l).transactionWithInfo(fn, o);
+}
+
+/** The tab lane's open tab (a closed one is replaced, as a user opens the page again). */
+function tabOf(l: Lane): SimTxnTab {
+  const t = l.tab!;
+  if (t.current.closed) t.current = new SimTxnTab(l.w.tabs!, `${l.name}-tab${++t.opened}`, l.rng.fork());
+  return t.current;
+}
+
+/** The kind of a client's or a tab's error. */
+function kindOf(e: unknown): string | undefined {
+  return e instanceof PeerKVError || e instanceof BrowserKvError ? e.kind : undefined;
 }
 
 function pickKey(l: Lane, count: number): number {
@@ -417,14 +448,22 @@ async function runTxn(l: Lane, label: string, body: Body, reader: boolean, p?: P
     if (w.pastTs.length > PAST_TS_KEPT) w.pastTs.shift();
     if (fault !== undefined) {
       planned.push(startTs);
-      w.plans.set(startTs, planOf(fault, ctrl, slowDelayMs));
+      // A tab's transaction dies with its host, once: the reply is lost, the next host commits it
+      // again (its prewrites are answered too, and must not kill host after host).
+      let died = false;
+      const hostDies = (): void => {
+        if (!died) tabOf(l).hostDies(`after a prewrite of txn ${startTs}`);
+        died = true;
+      };
+      const abort = l.tab === undefined ? () => ctrl.abort() : hostDies;
+      w.plans.set(startTs, planOf(fault, abort, slowDelayMs));
     }
     try {
       await body(tx, a, buf);
     } catch (e) {
       a.threwInFn = true;
-      if (e instanceof PeerKVError && e.kind === 'Deadlock') w.stats.deadlocks++;
-      if (e instanceof PeerKVError && e.kind === 'LockWaitTimeout') w.stats.lockWaitTimeouts++;
+      if (kindOf(e) === 'Deadlock') w.stats.deadlocks++;
+      if (kindOf(e) === 'LockWaitTimeout') w.stats.lockWaitTimeouts++;
       throw e;
     }
     // Its reads for update are one snapshot at its largest forUpdateTs (see the module comment).
@@ -437,7 +476,7 @@ async function runTxn(l: Lane, label: string, body: Body, reader: boolean, p?: P
   const how = p === undefined ? { onePc, asyncCommit } : { onePc, asyncCommit, pessimistic: true, waitTimeoutMs: p.waitTimeoutMs };
   const options = { signal: ctrl.signal, retriesMax: w.replayWrites ? 0 : w.o.retriesMax, ...how, ...(lockTtlMs !== undefined ? { lockTtlMs } : {}) };
   try {
-    const r = await l.kv.transactionWithInfo(fn, options);
+    const r = await transact(l, fn, options);
     if (r.info.onePc) w.stats.onePc++;
     if (cur !== undefined) rec.finish(cur, 'ok', r.info.commitTs);
   } catch (e) {
@@ -448,8 +487,8 @@ async function runTxn(l: Lane, label: string, body: Body, reader: boolean, p?: P
   }
 }
 
-function planOf(fault: 'die' | 'crashPrimaryLeader' | 'slowCommit', ctrl: AbortController, delayMs: number): TxnFaultPlan {
-  if (fault === 'die') return { kind: 'die', abort: () => ctrl.abort() };
+function planOf(fault: 'die' | 'crashPrimaryLeader' | 'slowCommit', abort: () => void, delayMs: number): TxnFaultPlan {
+  if (fault === 'die') return { kind: 'die', abort };
   if (fault === 'crashPrimaryLeader') return { kind: 'crashPrimaryLeader', primary: new Uint8Array() };
   return { kind: 'slowCommit', primary: new Uint8Array(), delayMs };
 }
@@ -457,25 +496,26 @@ function planOf(fault: 'die' | 'crashPrimaryLeader' | 'slowCommit', ctrl: AbortC
 /** Ends a call's last attempt after its error (or, under `replayWrites`, replays its writes). */
 async function endFailed(l: Lane, a: Attempt, e: unknown, buf: Buffered, killed: boolean): Promise<void> {
   const w = l.w;
-  const kind = e instanceof PeerKVError ? e.kind : undefined;
+  const kind = kindOf(e);
   if (w.replayWrites && !a.threwInFn && (kind === 'WriteConflict' || kind === 'TxnAborted') && buf.size > 0) {
     // The TiDB 2.1.7 bug: the old writes, computed from stale reads, committed again.
     w.stats.replays++;
     try {
-      const r = await l.kv.transactionWithInfo(async (tx) => {
+      const r = await transact(l, async (tx) => {
         for (const [k, v] of buf) tx.put(bytes(k), v);
       }, { retriesMax: 0 });
       w.rec.finish(a, 'ok', r.info.commitTs);
     } catch (e2) {
-      w.rec.finish(a, e2 instanceof PeerKVError && e2.kind !== 'Undetermined' ? 'fail' : 'info');
+      const kind2 = kindOf(e2);
+      w.rec.finish(a, kind2 !== undefined && kind2 !== 'Undetermined' ? 'fail' : 'info');
     }
     return;
   }
   a.label += ` [${kind ?? 'error'}: ${e instanceof Error ? e.message.slice(0, ERROR_TEXT_MAX) : String(e)}]`;
-  const ambiguous = !a.threwInFn && (killed || !(e instanceof PeerKVError) || kind === 'Undetermined' || kind === 'Aborted');
+  const ambiguous = !a.threwInFn && (killed || kind === undefined || kind === 'Undetermined' || kind === 'Aborted');
   w.rec.finish(a, ambiguous ? 'info' : 'fail');
   if (ambiguous) l.process = w.rec.newProcess();
-  if (!(e instanceof PeerKVError)) w.env.note(`${l.name}: transaction threw a non-PeerKV error: ${String((e as Error).stack ?? e)}`);
+  if (kind === undefined) w.env.note(`${l.name}: transaction threw a non-PeerKV error: ${String((e as Error).stack ?? e)}`);
 }
 
 /** A read at the start ts of an earlier transaction (`kv.snapshot(ts)`). */
@@ -621,7 +661,9 @@ async function laneLoop(l: Lane, untilMs: number): Promise<void> {
   while (w.env.sched.now() < untilMs) {
     await w.env.sched.sleep(l.rng.nextInt(w.o.thinkMsMax + 1));
     if (w.env.sched.now() >= untilMs) break;
-    const kind = weightedPick(l.rng, w.o.weights);
+    const picked = weightedPick(l.rng, w.o.weights);
+    // A tab runs transactions only (see the module comment): the other kinds read the bank there.
+    const kind = l.tab !== undefined && (picked === 'oldSnapshot' || picked === 'queued') ? 'bankRead' : picked;
     w.stats[kind]++;
     switch (kind) {
       case 'listAppend':
@@ -635,7 +677,7 @@ async function laneLoop(l: Lane, untilMs: number): Promise<void> {
         break;
       case 'bankRead': {
         const byScan = l.rng.nextFloat() < 0.5;
-        if (l.rng.nextFloat() < NEAREST_READ_SHARE) await nearestRead(l, byScan);
+        if (l.tab === undefined && l.rng.nextFloat() < NEAREST_READ_SHARE) await nearestRead(l, byScan);
         else await runTxn(l, `bank read${byScan ? ' (scan)' : ''}`, (tx, a) => readAccounts(w, tx, a, byScan), true);
         break;
       }
@@ -665,6 +707,13 @@ export function txnLanes(w: TxnWorkload, rng: SeededRng, untilMs: number): Promi
       out.push(laneLoop({ w, kv, rng: rng.fork(), process: w.rec.newProcess(), name: `c${c}.${i}` }, untilMs));
     }
   });
+  if (w.tabs === undefined) return out;
+  for (let i = 0; i < w.o.tabLanes; i++) {
+    const laneRng = rng.fork();
+    const name = `tab${i}`;
+    const tab = { current: new SimTxnTab(w.tabs, `${name}-tab0`, laneRng.fork()), opened: 0 };
+    out.push(laneLoop({ w, kv: w.clients[0], rng: laneRng, process: w.rec.newProcess(), name, tab }, untilMs));
+  }
   return out;
 }
 
