@@ -62,23 +62,6 @@ export type PdRequest =
   /** PD's schedule config (`ScheduleConfig`) as the answering replica has applied it (sent to PD's leader, like the safe point's readers). */
   | { type: 'pdGetScheduleConfig' };
 
-/** Wire numbers of the PD request types (after the data requests 1..8; append only). */
-export const PD_REQUEST_TYPES = {
-  pdStoreHeartbeat: 9,
-  pdRegionHeartbeat: 10,
-  pdAllocId: 11,
-  pdPutStore: 12,
-  pdGetRegion: 13,
-  pdGetRegionById: 14,
-  pdGetStore: 15,
-  pdGetTimestamps: 16,
-  // 17 stays unknown (older peers and tests know it so); 18.. continue the PD requests.
-  pdGetGcSafePoint: 18,
-  pdRegisterGcService: 19,
-  // 20 is the data request `setDraining`.
-  pdGetScheduleConfig: 21,
-} as const;
-
 /** A route as PD's state has it: the region and the leader of its last heartbeat. */
 export interface PdRouteAnswer {
   region: Region;
@@ -105,96 +88,99 @@ const GC_REGISTER_ERROR_KINDS: readonly GcRegisterError['kind'][] = ['NotLeader'
 /** Bytes of an `InvalidArgument` registration's reason on the wire (clipped). */
 const GC_REGISTER_REASON_BYTES_MAX = 256;
 
-/** Writes the body of a PD request (after its header). */
-export function writePdRequestBody(w: ByteWriter, q: PdRequest): void {
-  switch (q.type) {
-    case 'pdStoreHeartbeat':
+/** A PD request of type `K`. */
+export type PdRequestOf<K extends PdRequest['type']> = Extract<PdRequest, { type: K }>;
+
+/** The paired body writer and reader of one PD request type (the header is the request table's, `request-codec.ts`). */
+export interface PdRequestBody<K extends PdRequest['type']> {
+  write(w: ByteWriter, q: PdRequestOf<K>): void;
+  read(r: ByteReader): PdRequestOf<K>;
+}
+
+/** Every PD request type's body. */
+export const PD_REQUEST_BODIES: { readonly [K in PdRequest['type']]: PdRequestBody<K> } = {
+  pdStoreHeartbeat: {
+    write(w, q) {
       writeStoreStats(w, q.stats);
-      return writeTimeout(w, q.timeoutMs);
-    case 'pdRegionHeartbeat':
+      writeTimeout(w, q.timeoutMs);
+    },
+    read: (r) => ({ type: 'pdStoreHeartbeat', stats: readStoreStats(r), ...readTimeout(r) }),
+  },
+  pdRegionHeartbeat: {
+    write(w, q) {
       writeRegionHeartbeat(w, q.heartbeat);
-      return writeTimeout(w, q.timeoutMs);
-    case 'pdAllocId':
-      return writeTimeout(w, q.timeoutMs);
-    case 'pdPutStore':
+      writeTimeout(w, q.timeoutMs);
+    },
+    read: (r) => ({ type: 'pdRegionHeartbeat', heartbeat: readRegionHeartbeat(r), ...readTimeout(r) }),
+  },
+  pdAllocId: {
+    write: (w, q) => writeTimeout(w, q.timeoutMs),
+    read: (r) => ({ type: 'pdAllocId', ...readTimeout(r) }),
+  },
+  pdPutStore: {
+    write(w, q) {
       w.varUint(q.storeId);
       writeClipped(w, q.address, ADDRESS_BYTES_MAX);
       writeLabels(w, q.labels);
       writeTimeout(w, q.timeoutMs);
       // Last: a request from before store keys ends here.
-      return writeStorePublicKey(w, q.publicKey);
-    case 'pdGetRegion':
-      return w.bytes(q.key);
-    case 'pdGetRegionById':
-      return w.varUint(q.regionId);
-    case 'pdGetStore':
-      return w.varUint(q.storeId);
-    case 'pdGetTimestamps':
-      w.varUint(q.count);
-      return writeTimeout(w, q.timeoutMs);
-    case 'pdGetGcSafePoint':
-    case 'pdGetScheduleConfig':
-      return;
-    case 'pdRegisterGcService':
-      w.string(q.serviceId);
-      writeTimestamp(w, q.minStartTs);
-      w.varUint(q.ttlMs);
-      return writeTimeout(w, q.timeoutMs);
-  }
-}
-
-/** Whether a request type number is a PD request. */
-export function isPdRequestType(type: number): boolean {
-  return (
-    (type >= PD_REQUEST_TYPES.pdStoreHeartbeat && type <= PD_REQUEST_TYPES.pdGetTimestamps) ||
-    type === PD_REQUEST_TYPES.pdGetGcSafePoint ||
-    type === PD_REQUEST_TYPES.pdRegisterGcService ||
-    type === PD_REQUEST_TYPES.pdGetScheduleConfig
-  );
-}
-
-/** Reads the body of the PD request of wire type `type`. */
-export function readPdRequestBody(r: ByteReader, type: number): PdRequest {
-  switch (type) {
-    case PD_REQUEST_TYPES.pdStoreHeartbeat:
-      return { type: 'pdStoreHeartbeat', stats: readStoreStats(r), ...readTimeout(r) };
-    case PD_REQUEST_TYPES.pdRegionHeartbeat:
-      return { type: 'pdRegionHeartbeat', heartbeat: readRegionHeartbeat(r), ...readTimeout(r) };
-    case PD_REQUEST_TYPES.pdAllocId:
-      return { type: 'pdAllocId', ...readTimeout(r) };
-    case PD_REQUEST_TYPES.pdPutStore: {
+      writeStorePublicKey(w, q.publicKey);
+    },
+    read(r) {
       const storeId = r.varUint();
       const address = r.string(ADDRESS_BYTES_MAX, 'address');
       const labels = readLabels(r);
       const timeout = readTimeout(r);
       const publicKey = readStorePublicKey(r);
       return { type: 'pdPutStore', storeId, address, labels, ...timeout, ...(publicKey ? { publicKey } : {}) };
-    }
-    case PD_REQUEST_TYPES.pdGetRegion:
-      return { type: 'pdGetRegion', key: r.bytes(RPC_KEY_BYTES_MAX, 'key') };
-    case PD_REQUEST_TYPES.pdGetRegionById:
-      return { type: 'pdGetRegionById', regionId: r.varUint() };
-    case PD_REQUEST_TYPES.pdGetStore:
-      return { type: 'pdGetStore', storeId: r.varUint() };
-    case PD_REQUEST_TYPES.pdGetTimestamps: {
+    },
+  },
+  pdGetRegion: {
+    write: (w, q) => w.bytes(q.key),
+    read: (r) => ({ type: 'pdGetRegion', key: r.bytes(RPC_KEY_BYTES_MAX, 'key') }),
+  },
+  pdGetRegionById: {
+    write: (w, q) => w.varUint(q.regionId),
+    read: (r) => ({ type: 'pdGetRegionById', regionId: r.varUint() }),
+  },
+  pdGetStore: {
+    write: (w, q) => w.varUint(q.storeId),
+    read: (r) => ({ type: 'pdGetStore', storeId: r.varUint() }),
+  },
+  pdGetTimestamps: {
+    write(w, q) {
+      w.varUint(q.count);
+      writeTimeout(w, q.timeoutMs);
+    },
+    read(r) {
       const count = r.varUint();
       if (count > RPC_TIMESTAMPS_MAX) throw new StoreRpcDecodeError('LimitExceeded', `timestamp count ${count}`);
       return { type: 'pdGetTimestamps', count, ...readTimeout(r) };
-    }
-    case PD_REQUEST_TYPES.pdGetGcSafePoint:
-      return { type: 'pdGetGcSafePoint' };
-    case PD_REQUEST_TYPES.pdGetScheduleConfig:
-      return { type: 'pdGetScheduleConfig' };
-    case PD_REQUEST_TYPES.pdRegisterGcService: {
+    },
+  },
+  pdGetGcSafePoint: {
+    write: () => {},
+    read: () => ({ type: 'pdGetGcSafePoint' }),
+  },
+  pdRegisterGcService: {
+    write(w, q) {
+      w.string(q.serviceId);
+      writeTimestamp(w, q.minStartTs);
+      w.varUint(q.ttlMs);
+      writeTimeout(w, q.timeoutMs);
+    },
+    read(r) {
       // The keeper bounds a service id in characters; a character is at most 4 UTF-8 bytes.
       const serviceId = r.string(4 * GC_SERVICE_ID_BYTES_MAX, 'service id');
       const minStartTs = readTimestamp(r);
       return { type: 'pdRegisterGcService', serviceId, minStartTs, ttlMs: r.varUint(), ...readTimeout(r) };
-    }
-    default:
-      throw new StoreRpcDecodeError('UnknownType', `request type ${type}`);
-  }
-}
+    },
+  },
+  pdGetScheduleConfig: {
+    write: () => {},
+    read: () => ({ type: 'pdGetScheduleConfig' }),
+  },
+};
 
 // ---- Responses -------------------------------------------------------------------------------
 
