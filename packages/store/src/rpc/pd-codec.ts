@@ -80,9 +80,6 @@ export type PdResponse =
   | { type: 'pdGcRegister'; result: Result<GcRegisterResult> }
   | { type: 'pdScheduleConfig'; result: Result<ScheduleConfig> };
 
-/** Wire numbers of the PD response types (after the data responses 1..6; append only). */
-export const PD_RESPONSE_TYPES = { pdApply: 7, pdStep: 8, pdId: 9, pdRoute: 10, pdStore: 11, pdTimestamps: 12, pdGcSafePoint: 13, pdGcRegister: 14, pdScheduleConfig: 15 } as const;
-
 /** Wire order of a refused registration's kinds (append only). */
 const GC_REGISTER_ERROR_KINDS: readonly GcRegisterError['kind'][] = ['NotLeader', 'SafePointPassed', 'TooManyServices', 'InvalidArgument'];
 /** Bytes of an `InvalidArgument` registration's reason on the wire (clipped). */
@@ -184,51 +181,6 @@ export const PD_REQUEST_BODIES: { readonly [K in PdRequest['type']]: PdRequestBo
 
 // ---- Responses -------------------------------------------------------------------------------
 
-/** Writes the body of a PD response (after its header). */
-export function writePdResponseBody(w: ByteWriter, s: PdResponse): void {
-  switch (s.type) {
-    case 'pdApply':
-      return writeResult(w, s.result, (a) => writeApply(w, a));
-    case 'pdStep':
-      return writeResult(w, s.result, (v) => {
-        w.bool(Boolean(v.step));
-        if (v.step) writeStep(w, v.step);
-      });
-    case 'pdId':
-      return writeResult(w, s.result, (id) => w.varUint(id));
-    case 'pdRoute':
-      return writeResult(w, s.result, (v) => {
-        w.bool(Boolean(v));
-        if (!v) return;
-        writeRegion(w, v.region);
-        w.bool(Boolean(v.leader));
-        if (v.leader) writePeer(w, v.leader);
-      });
-    case 'pdStore':
-      return writeResult(w, s.result, (m) => {
-        w.bool(Boolean(m));
-        if (!m) return;
-        writeStoreMeta(w, m);
-        writeStorePublicKey(w, m.publicKey); // last, see `readStoreAnswer`
-      });
-    case 'pdTimestamps':
-      return writeResult(w, s.result, (v) => {
-        writeTimestamp(w, v.first);
-        w.varUint(v.count);
-      });
-    case 'pdGcSafePoint':
-      return writeResult(w, s.result, (sp) => writeTimestamp(w, sp));
-    case 'pdGcRegister':
-      return writeResult(w, s.result, (v) => writeGcRegister(w, v));
-    case 'pdScheduleConfig':
-      // The config's body, then its fields added later, always (a command writes them only off their defaults).
-      return writeResult(w, s.result, (c) => {
-        writeScheduleConfig(w, c);
-        w.varUint(c.replicaEnginesMin);
-      });
-  }
-}
-
 function writeGcRegister(w: ByteWriter, v: GcRegisterResult): void {
   w.bool(v.kind === 'ok');
   if (v.kind === 'ok') {
@@ -262,12 +214,7 @@ function readGcRegister(r: ByteReader): GcRegisterResult {
   }
 }
 
-/** Whether a response type number is a PD response. */
-export function isPdResponseType(type: number): boolean {
-  return type >= PD_RESPONSE_TYPES.pdApply && type <= PD_RESPONSE_TYPES.pdScheduleConfig;
-}
-
-/** A schedule config as `writePdResponseBody` sent it, checked (`PdDecodeError` as `Malformed`). */
+/** A schedule config as `pdScheduleConfig`'s writer sent it, checked (`PdDecodeError` as `Malformed`). */
 function readScheduleConfigAnswer(r: ByteReader): ScheduleConfig {
   const c = { ...readScheduleConfig(r), replicaEnginesMin: r.varUint() };
   try {
@@ -292,34 +239,94 @@ function readStoreAnswer(r: ByteReader): StoreMeta | undefined {
   return publicKey ? { ...meta, publicKey } : meta;
 }
 
-/** Reads the body of the PD response of wire type `type`. */
-export function readPdResponseBody(r: ByteReader, type: number): PdResponse {
-  switch (type) {
-    case PD_RESPONSE_TYPES.pdApply:
-      return { type: 'pdApply', result: readResult(r, () => readApply(r)) };
-    case PD_RESPONSE_TYPES.pdStep:
-      return { type: 'pdStep', result: readResult(r, () => (r.bool() ? { step: readStep(r) } : {})) };
-    case PD_RESPONSE_TYPES.pdId:
-      return { type: 'pdId', result: readResult(r, () => r.varUint()) };
-    case PD_RESPONSE_TYPES.pdRoute:
-      return { type: 'pdRoute', result: readResult(r, () => readRoute(r)) };
-    case PD_RESPONSE_TYPES.pdStore:
-      return { type: 'pdStore', result: readResult(r, () => readStoreAnswer(r)) };
-    case PD_RESPONSE_TYPES.pdTimestamps:
-      return {
-        type: 'pdTimestamps',
-        result: readResult(r, () => {
-          const first = readTimestamp(r);
-          return { first, count: r.varUint() };
-        }),
-      };
-    case PD_RESPONSE_TYPES.pdGcSafePoint:
-      return { type: 'pdGcSafePoint', result: readResult(r, () => readTimestamp(r)) };
-    case PD_RESPONSE_TYPES.pdGcRegister:
-      return { type: 'pdGcRegister', result: readResult(r, () => readGcRegister(r)) };
-    case PD_RESPONSE_TYPES.pdScheduleConfig:
-      return { type: 'pdScheduleConfig', result: readResult(r, () => readScheduleConfigAnswer(r)) };
-    default:
-      throw new StoreRpcDecodeError('UnknownType', `response type ${type}`);
-  }
+/** A PD response of type `T`. */
+export type PdResponseOf<T extends PdResponse['type']> = Extract<PdResponse, { type: T }>;
+
+/** The wire number and paired body writer and reader of one PD response type (the header is `response-codec.ts`'s). */
+export interface PdResponseBody<T extends PdResponse['type']> {
+  /** Wire number (after the data responses 1..6; append only). */
+  readonly tag: number;
+  write(w: ByteWriter, s: PdResponseOf<T>): void;
+  read(r: ByteReader): PdResponseOf<T>;
 }
+
+/** Every PD response type's body. */
+export const PD_RESPONSE_BODIES: { readonly [T in PdResponse['type']]: PdResponseBody<T> } = {
+  pdApply: {
+    tag: 7,
+    write: (w, s) => writeResult(w, s.result, (a) => writeApply(w, a)),
+    read: (r) => ({ type: 'pdApply', result: readResult(r, () => readApply(r)) }),
+  },
+  pdStep: {
+    tag: 8,
+    write: (w, s) =>
+      writeResult(w, s.result, (v) => {
+        w.bool(Boolean(v.step));
+        if (v.step) writeStep(w, v.step);
+      }),
+    read: (r) => ({ type: 'pdStep', result: readResult(r, () => (r.bool() ? { step: readStep(r) } : {})) }),
+  },
+  pdId: {
+    tag: 9,
+    write: (w, s) => writeResult(w, s.result, (id) => w.varUint(id)),
+    read: (r) => ({ type: 'pdId', result: readResult(r, () => r.varUint()) }),
+  },
+  pdRoute: {
+    tag: 10,
+    write: (w, s) =>
+      writeResult(w, s.result, (v) => {
+        w.bool(Boolean(v));
+        if (!v) return;
+        writeRegion(w, v.region);
+        w.bool(Boolean(v.leader));
+        if (v.leader) writePeer(w, v.leader);
+      }),
+    read: (r) => ({ type: 'pdRoute', result: readResult(r, () => readRoute(r)) }),
+  },
+  pdStore: {
+    tag: 11,
+    write: (w, s) =>
+      writeResult(w, s.result, (m) => {
+        w.bool(Boolean(m));
+        if (!m) return;
+        writeStoreMeta(w, m);
+        writeStorePublicKey(w, m.publicKey); // last, see `readStoreAnswer`
+      }),
+    read: (r) => ({ type: 'pdStore', result: readResult(r, () => readStoreAnswer(r)) }),
+  },
+  pdTimestamps: {
+    tag: 12,
+    write: (w, s) =>
+      writeResult(w, s.result, (v) => {
+        writeTimestamp(w, v.first);
+        w.varUint(v.count);
+      }),
+    read: (r) => ({
+      type: 'pdTimestamps',
+      result: readResult(r, () => {
+        const first = readTimestamp(r);
+        return { first, count: r.varUint() };
+      }),
+    }),
+  },
+  pdGcSafePoint: {
+    tag: 13,
+    write: (w, s) => writeResult(w, s.result, (sp) => writeTimestamp(w, sp)),
+    read: (r) => ({ type: 'pdGcSafePoint', result: readResult(r, () => readTimestamp(r)) }),
+  },
+  pdGcRegister: {
+    tag: 14,
+    write: (w, s) => writeResult(w, s.result, (v) => writeGcRegister(w, v)),
+    read: (r) => ({ type: 'pdGcRegister', result: readResult(r, () => readGcRegister(r)) }),
+  },
+  pdScheduleConfig: {
+    tag: 15,
+    // The config's body, then its fields added later, always (a command writes them only off their defaults).
+    write: (w, s) =>
+      writeResult(w, s.result, (c) => {
+        writeScheduleConfig(w, c);
+        w.varUint(c.replicaEnginesMin);
+      }),
+    read: (r) => ({ type: 'pdScheduleConfig', result: readResult(r, () => readScheduleConfigAnswer(r)) }),
+  },
+};
