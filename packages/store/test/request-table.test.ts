@@ -115,10 +115,17 @@ const RESPONSES: [StoreResponse, string][] = [
   [{ type: 'pdGcRegister', result: { ok: false, error: { kind: 'RegionNotFound', regionId: 1 } } }, '0e01000301'],
 ];
 
+/** `table`'s values for the types of `like`. */
+function pick<T>(table: Readonly<Record<string, T>>, like: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.keys(like).map((type) => [type, table[type]]));
+}
+
 describe('the store request table', () => {
   it('gives every request type the class and provisional rule it had', () => {
-    expect({ ...REQUEST_CLASSES }).toEqual(CLASSES_BEFORE);
-    expect({ ...PROVISIONAL_REQUESTS }).toEqual(PROVISIONAL_BEFORE);
+    // Each type of the hand-written tables keeps its values; a type added since has its own.
+    expect(Object.keys(CLASSES_BEFORE).filter((type) => !(type in STORE_REQUEST_CODECS))).toEqual([]);
+    expect(pick(REQUEST_CLASSES, CLASSES_BEFORE)).toEqual(CLASSES_BEFORE);
+    expect(pick(PROVISIONAL_REQUESTS, PROVISIONAL_BEFORE)).toEqual(PROVISIONAL_BEFORE);
   });
 
   it('numbers every request type once', () => {
