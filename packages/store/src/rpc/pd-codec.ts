@@ -250,83 +250,65 @@ export interface PdResponseBody<T extends PdResponse['type']> {
   read(r: ByteReader): PdResponseOf<T>;
 }
 
-/** Every PD response type's body. */
+/** The value a PD response of type `T` carries in its result. */
+type PdValueOf<T extends PdResponse['type']> = PdResponseOf<T>['result'] extends Result<infer V> ? V : never;
+
+/** The body of a PD response type: its result, whose ok value `writeValue`/`readValue` carry. */
+function resultBody<T extends PdResponse['type']>(type: T, tag: number, writeValue: (w: ByteWriter, v: PdValueOf<T>) => void, readValue: (r: ByteReader) => PdValueOf<T>): PdResponseBody<T> {
+  return {
+    tag,
+    write: (w, s) => writeResult(w, s.result as Result<PdValueOf<T>>, (v) => writeValue(w, v)),
+    read: (r) => ({ type, result: readResult(r, () => readValue(r)) }) as PdResponseOf<T>,
+  };
+}
+
+function writeOptStep(w: ByteWriter, v: { step?: OperatorStep }): void {
+  w.bool(Boolean(v.step));
+  if (v.step) writeStep(w, v.step);
+}
+
+function writeRoute(w: ByteWriter, v: PdRouteAnswer | undefined): void {
+  w.bool(Boolean(v));
+  if (!v) return;
+  writeRegion(w, v.region);
+  w.bool(Boolean(v.leader));
+  if (v.leader) writePeer(w, v.leader);
+}
+
+function writeStoreAnswer(w: ByteWriter, m: StoreMeta | undefined): void {
+  w.bool(Boolean(m));
+  if (!m) return;
+  writeStoreMeta(w, m);
+  writeStorePublicKey(w, m.publicKey); // last, see `readStoreAnswer`
+}
+
+/** The config's body, then its fields added later, always (a command writes them only off their defaults). */
+function writeScheduleConfigAnswer(w: ByteWriter, c: ScheduleConfig): void {
+  writeScheduleConfig(w, c);
+  w.varUint(c.replicaEnginesMin);
+}
+
+/** Every PD response type's body (wire numbers after the data responses 1..6; append only). */
 export const PD_RESPONSE_BODIES: { readonly [T in PdResponse['type']]: PdResponseBody<T> } = {
-  pdApply: {
-    tag: 7,
-    write: (w, s) => writeResult(w, s.result, (a) => writeApply(w, a)),
-    read: (r) => ({ type: 'pdApply', result: readResult(r, () => readApply(r)) }),
-  },
-  pdStep: {
-    tag: 8,
-    write: (w, s) =>
-      writeResult(w, s.result, (v) => {
-        w.bool(Boolean(v.step));
-        if (v.step) writeStep(w, v.step);
-      }),
-    read: (r) => ({ type: 'pdStep', result: readResult(r, () => (r.bool() ? { step: readStep(r) } : {})) }),
-  },
-  pdId: {
-    tag: 9,
-    write: (w, s) => writeResult(w, s.result, (id) => w.varUint(id)),
-    read: (r) => ({ type: 'pdId', result: readResult(r, () => r.varUint()) }),
-  },
-  pdRoute: {
-    tag: 10,
-    write: (w, s) =>
-      writeResult(w, s.result, (v) => {
-        w.bool(Boolean(v));
-        if (!v) return;
-        writeRegion(w, v.region);
-        w.bool(Boolean(v.leader));
-        if (v.leader) writePeer(w, v.leader);
-      }),
-    read: (r) => ({ type: 'pdRoute', result: readResult(r, () => readRoute(r)) }),
-  },
-  pdStore: {
-    tag: 11,
-    write: (w, s) =>
-      writeResult(w, s.result, (m) => {
-        w.bool(Boolean(m));
-        if (!m) return;
-        writeStoreMeta(w, m);
-        writeStorePublicKey(w, m.publicKey); // last, see `readStoreAnswer`
-      }),
-    read: (r) => ({ type: 'pdStore', result: readResult(r, () => readStoreAnswer(r)) }),
-  },
-  pdTimestamps: {
-    tag: 12,
-    write: (w, s) =>
-      writeResult(w, s.result, (v) => {
-        writeTimestamp(w, v.first);
-        w.varUint(v.count);
-      }),
-    read: (r) => ({
-      type: 'pdTimestamps',
-      result: readResult(r, () => {
-        const first = readTimestamp(r);
-        return { first, count: r.varUint() };
-      }),
-    }),
-  },
-  pdGcSafePoint: {
-    tag: 13,
-    write: (w, s) => writeResult(w, s.result, (sp) => writeTimestamp(w, sp)),
-    read: (r) => ({ type: 'pdGcSafePoint', result: readResult(r, () => readTimestamp(r)) }),
-  },
-  pdGcRegister: {
-    tag: 14,
-    write: (w, s) => writeResult(w, s.result, (v) => writeGcRegister(w, v)),
-    read: (r) => ({ type: 'pdGcRegister', result: readResult(r, () => readGcRegister(r)) }),
-  },
-  pdScheduleConfig: {
-    tag: 15,
-    // The config's body, then its fields added later, always (a command writes them only off their defaults).
-    write: (w, s) =>
-      writeResult(w, s.result, (c) => {
-        writeScheduleConfig(w, c);
-        w.varUint(c.replicaEnginesMin);
-      }),
-    read: (r) => ({ type: 'pdScheduleConfig', result: readResult(r, () => readScheduleConfigAnswer(r)) }),
-  },
+  pdApply: resultBody('pdApply', 7, writeApply, readApply),
+  pdStep: resultBody('pdStep', 8, writeOptStep, (r) => (r.bool() ? { step: readStep(r) } : {})),
+  pdId: resultBody('pdId', 9, (w, id) => w.varUint(id), (r) => r.varUint()),
+  pdRoute: resultBody('pdRoute', 10, writeRoute, readRoute),
+  pdStore: resultBody('pdStore', 11, writeStoreAnswer, readStoreAnswer),
+  pdTimestamps: resultBody(
+    'pdTimestamps',
+    12,
+    (w, v) => {
+      writeTimestamp(w, v.first);
+      w.varUint(v.count);
+    },
+    (r) => {
+      const first = readTimestamp(r);
+      return { first, count: r.varUint() };
+    },
+  ),
+  pdGcSafePoint: resultBody('pdGcSafePoint', 13, writeTimestamp, readTimestamp),
+  pdGcRegister: resultBody('pdGcRegister', 14, writeGcRegister, readGcRegister),
+  pdScheduleConfig: resultBody('pdScheduleConfig', 15, writeScheduleConfigAnswer, readScheduleConfigAnswer),
 };
+
