@@ -1,5 +1,6 @@
 /**
  * Who may ask a store what over RPC (issue 13, finding 6): every request type has one class,
+ * written in its entry of the request table (`auth`, `request-codec.ts`; `request-auth.ts`),
  * and the caller is the store id its link authenticated (`RequestSource.onRequest`'s
  * `fromStoreId`).
  *
@@ -25,103 +26,24 @@
  */
 import type { StoreRequest, StoreRequestType } from '../request-types.ts';
 import { isTempStoreId } from '../temp-store-ids.ts';
+import type { RequestClass } from './request-auth.ts';
+import { STORE_REQUEST_CODECS } from './request-codec.ts';
 
-/** What a request type is (see the module header). */
-export type RequestClass = 'data' | 'self' | 'admin';
+/** Each request type's value of one of its `auth` fields (`STORE_REQUEST_CODECS[type].auth`). */
+function authTable<T>(pick: (type: StoreRequestType) => T): { readonly [K in StoreRequestType]: T } {
+  return Object.fromEntries(Object.keys(STORE_REQUEST_CODECS).map((type) => [type, pick(type as StoreRequestType)])) as { readonly [K in StoreRequestType]: T };
+}
 
-/** The class of every request type (a new request type must be placed here to compile). */
-export const REQUEST_CLASSES: { readonly [K in StoreRequestType]: RequestClass } = {
-  write: 'data',
-  get: 'data',
-  scan: 'data',
-  status: 'data',
-  changePeers: 'admin',
-  split: 'admin',
-  transferLeader: 'admin',
-  campaign: 'admin',
-  setDraining: 'admin',
-  pdStoreHeartbeat: 'self',
-  pdRegionHeartbeat: 'self',
-  pdPutStore: 'self',
-  // Ids are plentiful (2^48 below the temporary range): one burnt costs nothing.
-  pdAllocId: 'data',
-  pdGetRegion: 'data',
-  pdGetRegionById: 'data',
-  pdGetStore: 'data',
-  pdGetTimestamps: 'data',
-  pdGetGcSafePoint: 'data',
-  pdGetScheduleConfig: 'data',
-  pdRegisterGcService: 'data',
-  txnPrewrite: 'data',
-  txnCommit: 'data',
-  txnRollback: 'data',
-  txnCheckStatus: 'data',
-  txnResolveLock: 'data',
-  txnHeartbeat: 'data',
-  txnGet: 'data',
-  txnScan: 'data',
-  txnCheckSecondaryLocks: 'data',
-  txnPessimisticLock: 'data',
-  txnPessimisticRollback: 'data',
-  txnGc: 'data',
-  txnStaleGet: 'data',
-  txnStaleScan: 'data',
-  txnCdcPull: 'data',
-  txnReadIndex: 'data',
-  txnReplicaGet: 'data',
-  txnReplicaScan: 'data',
-  txnDetectDeadlock: 'data',
-};
+/** The class of every request type, as its entry in the request table says (see the module header). */
+export const REQUEST_CLASSES: { readonly [K in StoreRequestType]: RequestClass } = authTable((type) => STORE_REQUEST_CODECS[type].auth.class);
 
 /**
- * What a provisionally admitted caller may send (see the module header): `true` for requests
- * that change nothing here or in PD, and `pdPutStore` (a key registration: `selfReportRefusal`
- * still limits it to the caller's own id, and PD records a key only for an id that has none).
- * A new request type must be placed here to compile.
+ * What a provisionally admitted caller may send (see the module header), as each entry's
+ * `auth.provisional` says: requests that change nothing here or in PD, and `pdPutStore` (a key
+ * registration: `selfReportRefusal` still limits it to the caller's own id, and PD records a
+ * key only for an id that has none).
  */
-export const PROVISIONAL_REQUESTS: { readonly [K in StoreRequestType]: boolean } = {
-  write: false,
-  get: true,
-  scan: true,
-  status: true,
-  changePeers: false,
-  split: false,
-  transferLeader: false,
-  campaign: false,
-  setDraining: false,
-  pdStoreHeartbeat: false,
-  pdRegionHeartbeat: false,
-  pdPutStore: true,
-  pdAllocId: false,
-  pdGetRegion: true,
-  pdGetRegionById: true,
-  pdGetStore: true,
-  pdGetTimestamps: false,
-  pdGetGcSafePoint: true,
-  pdGetScheduleConfig: true,
-  pdRegisterGcService: false,
-  txnPrewrite: false,
-  txnCommit: false,
-  txnRollback: false,
-  // May write a rollback record for the lock it checks.
-  txnCheckStatus: false,
-  txnResolveLock: false,
-  txnHeartbeat: false,
-  txnGet: true,
-  txnScan: true,
-  // May write rollback records, as `txnCheckStatus`.
-  txnCheckSecondaryLocks: false,
-  txnPessimisticLock: false,
-  txnPessimisticRollback: false,
-  txnGc: false,
-  txnStaleGet: true,
-  txnStaleScan: true,
-  txnCdcPull: true,
-  txnReadIndex: true,
-  txnReplicaGet: true,
-  txnReplicaScan: true,
-  txnDetectDeadlock: false,
-};
+export const PROVISIONAL_REQUESTS: { readonly [K in StoreRequestType]: boolean } = authTable((type) => STORE_REQUEST_CODECS[type].auth.provisional);
 
 /** Why a request was refused (each is a counter of the store's `status().refused`). */
 export type ForbiddenReason =
@@ -143,8 +65,9 @@ export type ForbiddenReason =
  */
 export function authorizeRequest(callerStoreId: number, q: StoreRequest, operator: boolean, provisional = false): ForbiddenReason | undefined {
   if (operator) return undefined;
-  if (provisional && !PROVISIONAL_REQUESTS[q.type]) return 'forbiddenProvisional';
-  switch (REQUEST_CLASSES[q.type]) {
+  const auth = STORE_REQUEST_CODECS[q.type].auth;
+  if (provisional && !auth.provisional) return 'forbiddenProvisional';
+  switch (auth.class) {
     case 'data':
       return undefined;
     case 'admin':

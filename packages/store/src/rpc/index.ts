@@ -19,9 +19,9 @@ export {
 export * from './request-codec.ts';
 export * from './response-codec.ts';
 export * from './pd-codec.ts';
-export { dispatchPd, type ServedPdStore } from './pd-server.ts';
 export * from './server.ts';
 export * from './authorize.ts';
+export * from './request-auth.ts';
 export * from './operator-auth.ts';
 export * from './local-rpc.ts';
 // The transport's request error, so callers of store RPC need only this package.

@@ -62,23 +62,6 @@ export type PdRequest =
   /** PD's schedule config (`ScheduleConfig`) as the answering replica has applied it (sent to PD's leader, like the safe point's readers). */
   | { type: 'pdGetScheduleConfig' };
 
-/** Wire numbers of the PD request types (after the data requests 1..8; append only). */
-export const PD_REQUEST_TYPES = {
-  pdStoreHeartbeat: 9,
-  pdRegionHeartbeat: 10,
-  pdAllocId: 11,
-  pdPutStore: 12,
-  pdGetRegion: 13,
-  pdGetRegionById: 14,
-  pdGetStore: 15,
-  pdGetTimestamps: 16,
-  // 17 stays unknown (older peers and tests know it so); 18.. continue the PD requests.
-  pdGetGcSafePoint: 18,
-  pdRegisterGcService: 19,
-  // 20 is the data request `setDraining`.
-  pdGetScheduleConfig: 21,
-} as const;
-
 /** A route as PD's state has it: the region and the leader of its last heartbeat. */
 export interface PdRouteAnswer {
   region: Region;
@@ -97,151 +80,106 @@ export type PdResponse =
   | { type: 'pdGcRegister'; result: Result<GcRegisterResult> }
   | { type: 'pdScheduleConfig'; result: Result<ScheduleConfig> };
 
-/** Wire numbers of the PD response types (after the data responses 1..6; append only). */
-export const PD_RESPONSE_TYPES = { pdApply: 7, pdStep: 8, pdId: 9, pdRoute: 10, pdStore: 11, pdTimestamps: 12, pdGcSafePoint: 13, pdGcRegister: 14, pdScheduleConfig: 15 } as const;
-
 /** Wire order of a refused registration's kinds (append only). */
 const GC_REGISTER_ERROR_KINDS: readonly GcRegisterError['kind'][] = ['NotLeader', 'SafePointPassed', 'TooManyServices', 'InvalidArgument'];
 /** Bytes of an `InvalidArgument` registration's reason on the wire (clipped). */
 const GC_REGISTER_REASON_BYTES_MAX = 256;
 
-/** Writes the body of a PD request (after its header). */
-export function writePdRequestBody(w: ByteWriter, q: PdRequest): void {
-  switch (q.type) {
-    case 'pdStoreHeartbeat':
+/** A PD request of type `K`. */
+export type PdRequestOf<K extends PdRequest['type']> = Extract<PdRequest, { type: K }>;
+
+/** The paired body writer and reader of one PD request type (the header is the request table's, `request-codec.ts`). */
+export interface PdRequestBody<K extends PdRequest['type']> {
+  write(w: ByteWriter, q: PdRequestOf<K>): void;
+  read(r: ByteReader): PdRequestOf<K>;
+}
+
+/** Every PD request type's body. */
+export const PD_REQUEST_BODIES: { readonly [K in PdRequest['type']]: PdRequestBody<K> } = {
+  pdStoreHeartbeat: {
+    write(w, q) {
       writeStoreStats(w, q.stats);
-      return writeTimeout(w, q.timeoutMs);
-    case 'pdRegionHeartbeat':
+      writeTimeout(w, q.timeoutMs);
+    },
+    read: (r) => ({ type: 'pdStoreHeartbeat', stats: readStoreStats(r), ...readTimeout(r) }),
+  },
+  pdRegionHeartbeat: {
+    write(w, q) {
       writeRegionHeartbeat(w, q.heartbeat);
-      return writeTimeout(w, q.timeoutMs);
-    case 'pdAllocId':
-      return writeTimeout(w, q.timeoutMs);
-    case 'pdPutStore':
+      writeTimeout(w, q.timeoutMs);
+    },
+    read: (r) => ({ type: 'pdRegionHeartbeat', heartbeat: readRegionHeartbeat(r), ...readTimeout(r) }),
+  },
+  pdAllocId: {
+    write: (w, q) => writeTimeout(w, q.timeoutMs),
+    read: (r) => ({ type: 'pdAllocId', ...readTimeout(r) }),
+  },
+  pdPutStore: {
+    write(w, q) {
       w.varUint(q.storeId);
       writeClipped(w, q.address, ADDRESS_BYTES_MAX);
       writeLabels(w, q.labels);
       writeTimeout(w, q.timeoutMs);
       // Last: a request from before store keys ends here.
-      return writeStorePublicKey(w, q.publicKey);
-    case 'pdGetRegion':
-      return w.bytes(q.key);
-    case 'pdGetRegionById':
-      return w.varUint(q.regionId);
-    case 'pdGetStore':
-      return w.varUint(q.storeId);
-    case 'pdGetTimestamps':
-      w.varUint(q.count);
-      return writeTimeout(w, q.timeoutMs);
-    case 'pdGetGcSafePoint':
-    case 'pdGetScheduleConfig':
-      return;
-    case 'pdRegisterGcService':
-      w.string(q.serviceId);
-      writeTimestamp(w, q.minStartTs);
-      w.varUint(q.ttlMs);
-      return writeTimeout(w, q.timeoutMs);
-  }
-}
-
-/** Whether a request type number is a PD request. */
-export function isPdRequestType(type: number): boolean {
-  return (
-    (type >= PD_REQUEST_TYPES.pdStoreHeartbeat && type <= PD_REQUEST_TYPES.pdGetTimestamps) ||
-    type === PD_REQUEST_TYPES.pdGetGcSafePoint ||
-    type === PD_REQUEST_TYPES.pdRegisterGcService ||
-    type === PD_REQUEST_TYPES.pdGetScheduleConfig
-  );
-}
-
-/** Reads the body of the PD request of wire type `type`. */
-export function readPdRequestBody(r: ByteReader, type: number): PdRequest {
-  switch (type) {
-    case PD_REQUEST_TYPES.pdStoreHeartbeat:
-      return { type: 'pdStoreHeartbeat', stats: readStoreStats(r), ...readTimeout(r) };
-    case PD_REQUEST_TYPES.pdRegionHeartbeat:
-      return { type: 'pdRegionHeartbeat', heartbeat: readRegionHeartbeat(r), ...readTimeout(r) };
-    case PD_REQUEST_TYPES.pdAllocId:
-      return { type: 'pdAllocId', ...readTimeout(r) };
-    case PD_REQUEST_TYPES.pdPutStore: {
+      writeStorePublicKey(w, q.publicKey);
+    },
+    read(r) {
       const storeId = r.varUint();
       const address = r.string(ADDRESS_BYTES_MAX, 'address');
       const labels = readLabels(r);
       const timeout = readTimeout(r);
       const publicKey = readStorePublicKey(r);
       return { type: 'pdPutStore', storeId, address, labels, ...timeout, ...(publicKey ? { publicKey } : {}) };
-    }
-    case PD_REQUEST_TYPES.pdGetRegion:
-      return { type: 'pdGetRegion', key: r.bytes(RPC_KEY_BYTES_MAX, 'key') };
-    case PD_REQUEST_TYPES.pdGetRegionById:
-      return { type: 'pdGetRegionById', regionId: r.varUint() };
-    case PD_REQUEST_TYPES.pdGetStore:
-      return { type: 'pdGetStore', storeId: r.varUint() };
-    case PD_REQUEST_TYPES.pdGetTimestamps: {
+    },
+  },
+  pdGetRegion: {
+    write: (w, q) => w.bytes(q.key),
+    read: (r) => ({ type: 'pdGetRegion', key: r.bytes(RPC_KEY_BYTES_MAX, 'key') }),
+  },
+  pdGetRegionById: {
+    write: (w, q) => w.varUint(q.regionId),
+    read: (r) => ({ type: 'pdGetRegionById', regionId: r.varUint() }),
+  },
+  pdGetStore: {
+    write: (w, q) => w.varUint(q.storeId),
+    read: (r) => ({ type: 'pdGetStore', storeId: r.varUint() }),
+  },
+  pdGetTimestamps: {
+    write(w, q) {
+      w.varUint(q.count);
+      writeTimeout(w, q.timeoutMs);
+    },
+    read(r) {
       const count = r.varUint();
       if (count > RPC_TIMESTAMPS_MAX) throw new StoreRpcDecodeError('LimitExceeded', `timestamp count ${count}`);
       return { type: 'pdGetTimestamps', count, ...readTimeout(r) };
-    }
-    case PD_REQUEST_TYPES.pdGetGcSafePoint:
-      return { type: 'pdGetGcSafePoint' };
-    case PD_REQUEST_TYPES.pdGetScheduleConfig:
-      return { type: 'pdGetScheduleConfig' };
-    case PD_REQUEST_TYPES.pdRegisterGcService: {
+    },
+  },
+  pdGetGcSafePoint: {
+    write: () => {},
+    read: () => ({ type: 'pdGetGcSafePoint' }),
+  },
+  pdRegisterGcService: {
+    write(w, q) {
+      w.string(q.serviceId);
+      writeTimestamp(w, q.minStartTs);
+      w.varUint(q.ttlMs);
+      writeTimeout(w, q.timeoutMs);
+    },
+    read(r) {
       // The keeper bounds a service id in characters; a character is at most 4 UTF-8 bytes.
       const serviceId = r.string(4 * GC_SERVICE_ID_BYTES_MAX, 'service id');
       const minStartTs = readTimestamp(r);
       return { type: 'pdRegisterGcService', serviceId, minStartTs, ttlMs: r.varUint(), ...readTimeout(r) };
-    }
-    default:
-      throw new StoreRpcDecodeError('UnknownType', `request type ${type}`);
-  }
-}
+    },
+  },
+  pdGetScheduleConfig: {
+    write: () => {},
+    read: () => ({ type: 'pdGetScheduleConfig' }),
+  },
+};
 
 // ---- Responses -------------------------------------------------------------------------------
-
-/** Writes the body of a PD response (after its header). */
-export function writePdResponseBody(w: ByteWriter, s: PdResponse): void {
-  switch (s.type) {
-    case 'pdApply':
-      return writeResult(w, s.result, (a) => writeApply(w, a));
-    case 'pdStep':
-      return writeResult(w, s.result, (v) => {
-        w.bool(Boolean(v.step));
-        if (v.step) writeStep(w, v.step);
-      });
-    case 'pdId':
-      return writeResult(w, s.result, (id) => w.varUint(id));
-    case 'pdRoute':
-      return writeResult(w, s.result, (v) => {
-        w.bool(Boolean(v));
-        if (!v) return;
-        writeRegion(w, v.region);
-        w.bool(Boolean(v.leader));
-        if (v.leader) writePeer(w, v.leader);
-      });
-    case 'pdStore':
-      return writeResult(w, s.result, (m) => {
-        w.bool(Boolean(m));
-        if (!m) return;
-        writeStoreMeta(w, m);
-        writeStorePublicKey(w, m.publicKey); // last, see `readStoreAnswer`
-      });
-    case 'pdTimestamps':
-      return writeResult(w, s.result, (v) => {
-        writeTimestamp(w, v.first);
-        w.varUint(v.count);
-      });
-    case 'pdGcSafePoint':
-      return writeResult(w, s.result, (sp) => writeTimestamp(w, sp));
-    case 'pdGcRegister':
-      return writeResult(w, s.result, (v) => writeGcRegister(w, v));
-    case 'pdScheduleConfig':
-      // The config's body, then its fields added later, always (a command writes them only off their defaults).
-      return writeResult(w, s.result, (c) => {
-        writeScheduleConfig(w, c);
-        w.varUint(c.replicaEnginesMin);
-      });
-  }
-}
 
 function writeGcRegister(w: ByteWriter, v: GcRegisterResult): void {
   w.bool(v.kind === 'ok');
@@ -276,12 +214,7 @@ function readGcRegister(r: ByteReader): GcRegisterResult {
   }
 }
 
-/** Whether a response type number is a PD response. */
-export function isPdResponseType(type: number): boolean {
-  return type >= PD_RESPONSE_TYPES.pdApply && type <= PD_RESPONSE_TYPES.pdScheduleConfig;
-}
-
-/** A schedule config as `writePdResponseBody` sent it, checked (`PdDecodeError` as `Malformed`). */
+/** A schedule config as `pdScheduleConfig`'s writer sent it, checked (`PdDecodeError` as `Malformed`). */
 function readScheduleConfigAnswer(r: ByteReader): ScheduleConfig {
   const c = { ...readScheduleConfig(r), replicaEnginesMin: r.varUint() };
   try {
@@ -306,34 +239,76 @@ function readStoreAnswer(r: ByteReader): StoreMeta | undefined {
   return publicKey ? { ...meta, publicKey } : meta;
 }
 
-/** Reads the body of the PD response of wire type `type`. */
-export function readPdResponseBody(r: ByteReader, type: number): PdResponse {
-  switch (type) {
-    case PD_RESPONSE_TYPES.pdApply:
-      return { type: 'pdApply', result: readResult(r, () => readApply(r)) };
-    case PD_RESPONSE_TYPES.pdStep:
-      return { type: 'pdStep', result: readResult(r, () => (r.bool() ? { step: readStep(r) } : {})) };
-    case PD_RESPONSE_TYPES.pdId:
-      return { type: 'pdId', result: readResult(r, () => r.varUint()) };
-    case PD_RESPONSE_TYPES.pdRoute:
-      return { type: 'pdRoute', result: readResult(r, () => readRoute(r)) };
-    case PD_RESPONSE_TYPES.pdStore:
-      return { type: 'pdStore', result: readResult(r, () => readStoreAnswer(r)) };
-    case PD_RESPONSE_TYPES.pdTimestamps:
-      return {
-        type: 'pdTimestamps',
-        result: readResult(r, () => {
-          const first = readTimestamp(r);
-          return { first, count: r.varUint() };
-        }),
-      };
-    case PD_RESPONSE_TYPES.pdGcSafePoint:
-      return { type: 'pdGcSafePoint', result: readResult(r, () => readTimestamp(r)) };
-    case PD_RESPONSE_TYPES.pdGcRegister:
-      return { type: 'pdGcRegister', result: readResult(r, () => readGcRegister(r)) };
-    case PD_RESPONSE_TYPES.pdScheduleConfig:
-      return { type: 'pdScheduleConfig', result: readResult(r, () => readScheduleConfigAnswer(r)) };
-    default:
-      throw new StoreRpcDecodeError('UnknownType', `response type ${type}`);
-  }
+/** A PD response of type `T`. */
+export type PdResponseOf<T extends PdResponse['type']> = Extract<PdResponse, { type: T }>;
+
+/** The wire number and paired body writer and reader of one PD response type (the header is `response-codec.ts`'s). */
+export interface PdResponseBody<T extends PdResponse['type']> {
+  /** Wire number (after the data responses 1..6; append only). */
+  readonly tag: number;
+  write(w: ByteWriter, s: PdResponseOf<T>): void;
+  read(r: ByteReader): PdResponseOf<T>;
 }
+
+/** The value a PD response of type `T` carries in its result. */
+type PdValueOf<T extends PdResponse['type']> = PdResponseOf<T>['result'] extends Result<infer V> ? V : never;
+
+/** The body of a PD response type: its result, whose ok value `writeValue`/`readValue` carry. */
+function resultBody<T extends PdResponse['type']>(type: T, tag: number, writeValue: (w: ByteWriter, v: PdValueOf<T>) => void, readValue: (r: ByteReader) => PdValueOf<T>): PdResponseBody<T> {
+  return {
+    tag,
+    write: (w, s) => writeResult(w, s.result as Result<PdValueOf<T>>, (v) => writeValue(w, v)),
+    read: (r) => ({ type, result: readResult(r, () => readValue(r)) }) as PdResponseOf<T>,
+  };
+}
+
+function writeOptStep(w: ByteWriter, v: { step?: OperatorStep }): void {
+  w.bool(Boolean(v.step));
+  if (v.step) writeStep(w, v.step);
+}
+
+function writeRoute(w: ByteWriter, v: PdRouteAnswer | undefined): void {
+  w.bool(Boolean(v));
+  if (!v) return;
+  writeRegion(w, v.region);
+  w.bool(Boolean(v.leader));
+  if (v.leader) writePeer(w, v.leader);
+}
+
+function writeStoreAnswer(w: ByteWriter, m: StoreMeta | undefined): void {
+  w.bool(Boolean(m));
+  if (!m) return;
+  writeStoreMeta(w, m);
+  writeStorePublicKey(w, m.publicKey); // last, see `readStoreAnswer`
+}
+
+/** The config's body, then its fields added later, always (a command writes them only off their defaults). */
+function writeScheduleConfigAnswer(w: ByteWriter, c: ScheduleConfig): void {
+  writeScheduleConfig(w, c);
+  w.varUint(c.replicaEnginesMin);
+}
+
+/** Every PD response type's body (wire numbers after the data responses 1..6; append only). */
+export const PD_RESPONSE_BODIES: { readonly [T in PdResponse['type']]: PdResponseBody<T> } = {
+  pdApply: resultBody('pdApply', 7, writeApply, readApply),
+  pdStep: resultBody('pdStep', 8, writeOptStep, (r) => (r.bool() ? { step: readStep(r) } : {})),
+  pdId: resultBody('pdId', 9, (w, id) => w.varUint(id), (r) => r.varUint()),
+  pdRoute: resultBody('pdRoute', 10, writeRoute, readRoute),
+  pdStore: resultBody('pdStore', 11, writeStoreAnswer, readStoreAnswer),
+  pdTimestamps: resultBody(
+    'pdTimestamps',
+    12,
+    (w, v) => {
+      writeTimestamp(w, v.first);
+      w.varUint(v.count);
+    },
+    (r) => {
+      const first = readTimestamp(r);
+      return { first, count: r.varUint() };
+    },
+  ),
+  pdGcSafePoint: resultBody('pdGcSafePoint', 13, writeTimestamp, readTimestamp),
+  pdGcRegister: resultBody('pdGcRegister', 14, writeGcRegister, readGcRegister),
+  pdScheduleConfig: resultBody('pdScheduleConfig', 15, writeScheduleConfigAnswer, readScheduleConfigAnswer),
+};
+

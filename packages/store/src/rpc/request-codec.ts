@@ -1,9 +1,12 @@
 /**
- * The codec of every store request: one entry per request type (`STORE_REQUEST_CODECS`) with
- * its wire number, its body writer and reader (paired), its field check for requests that
- * did not come through the reader, and how its answer travels. A request on the wire is
- * `varUint type, varUint version, body`; the only error `decodeStoreRequest` throws is
- * `StoreRpcDecodeError`. Adding a request is one entry here and one handler (`handlers/`).
+ * The store's request table: one entry per request type (`STORE_REQUEST_CODECS`) with its
+ * wire number, its body writer and reader (paired), its field check for requests that did not
+ * come through the reader, how its answer travels, and who may send it over RPC (`auth`,
+ * applied by `authorize.ts`). A request on the wire is `varUint type, varUint version, body`;
+ * the only error `decodeStoreRequest` throws is `StoreRpcDecodeError`. Everything that carries
+ * requests derives from this table and the handler table (`handlers/index.ts`): the RPC server,
+ * `RemoteKvService`, the PD caller, the browser host's forwarding. Adding a request is its type
+ * (`request-types.ts`), one entry here and one handler.
  */
 import { STALE_REQUEST_BODIES } from '../txn/stale-codec.ts';
 import { CDC_REQUEST_BODY } from '../txn/cdc-codec.ts';
@@ -15,7 +18,8 @@ import type { ReadConsistency } from '../request-options.ts';
 import { fieldsOf, type FieldCheck } from '../request-check.ts';
 import { StoreRequestError, type RequestOf, type ResponseOf, type ScanRange, type StoreRequest, type StoreRequestType } from '../request-types.ts';
 import { StoreRpcDecodeError } from './errors.ts';
-import { RPC_TIMESTAMPS_MAX, readPdRequestBody, writePdRequestBody } from './pd-codec.ts';
+import { PD_REQUEST_BODIES, RPC_TIMESTAMPS_MAX, type PdRequest } from './pd-codec.ts';
+import { AUTH_ADMIN, AUTH_CHANGE, AUTH_JOIN, AUTH_READ, AUTH_SELF, type RequestAuth } from './request-auth.ts';
 import { ANSWERS, txnAnswer, type AnswerCodec } from './response-codec.ts';
 import { TXN_REQUEST_BODIES, TXN_VALUE_SHAPES, type TxnValueShape } from '../txn/codec.ts';
 import { TXN_DETECT_DEADLOCK_BODY } from '../txn/codec-deadlock.ts';
@@ -29,6 +33,8 @@ export interface RequestCodec<K extends StoreRequestType> {
   readonly tag: number;
   /** Whether the request carries a store-side `timeoutMs` (a remote caller always sends one). */
   readonly timed: boolean;
+  /** Who may send it over RPC (`request-auth.ts`; `authorize.ts` applies it). */
+  readonly auth: RequestAuth;
   /** Writes the body (after the header). */
   write(w: ByteWriter, q: RequestOf<K>): void;
   /** Reads the body; throws on malformed input (`decoding` makes that `StoreRpcDecodeError`). */
@@ -77,15 +83,15 @@ function checkScanRange(f: FieldCheck): void {
 }
 
 /** The PD requests' entries: bodies in `pd-codec.ts`, checks of their top-level fields here. */
-function pd<K extends Extract<StoreRequestType, `pd${string}`>>(tag: number, timed: boolean, check: (f: FieldCheck) => void, answer: AnswerCodec<ResponseOf<K>>): RequestCodec<K> {
+function pd<K extends PdRequest['type']>(type: K, head: { tag: number; timed: boolean; auth: RequestAuth }, check: (f: FieldCheck) => void, answer: AnswerCodec<ResponseOf<K>>): RequestCodec<K> {
+  const body = PD_REQUEST_BODIES[type];
   return {
-    tag,
-    timed,
-    write: (w, q) => writePdRequestBody(w, q),
-    read: (r) => readPdRequestBody(r, tag) as RequestOf<K>,
+    ...head,
+    write: (w, q) => body.write(w, q as never),
+    read: (r) => body.read(r) as RequestOf<K>,
     check: (f) => {
       check(f);
-      if (timed) f.timeout();
+      if (head.timed) f.timeout();
     },
     answer,
   };
@@ -99,10 +105,12 @@ function txn<K extends Extract<StoreRequestType, `txn${string}`>, V>(
   tag: number,
   body: { write(w: ByteWriter, q: RequestOf<K>): void; read(r: ByteReader): RequestOf<K> },
   shape: TxnValueShape<V>,
+  auth: RequestAuth,
 ): RequestCodec<K> {
   return {
     tag,
     timed: true,
+    auth,
     write: (w, q) => body.write(w, q),
     read: (r) => body.read(r),
     check(f) {
@@ -119,6 +127,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   write: {
     tag: 1,
     timed: true,
+    auth: AUTH_CHANGE,
     write(w, q) {
       w.varUint(q.regionId);
       writeEpoch(w, q.epoch);
@@ -150,6 +159,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   get: {
     tag: 2,
     timed: true,
+    auth: AUTH_READ,
     write(w, q) {
       w.varUint(q.regionId);
       writeEpoch(w, q.epoch);
@@ -175,6 +185,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   scan: {
     tag: 3,
     timed: true,
+    auth: AUTH_READ,
     write(w, q) {
       w.varUint(q.regionId);
       writeEpoch(w, q.epoch);
@@ -208,6 +219,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   changePeers: {
     tag: 4,
     timed: true,
+    auth: AUTH_ADMIN,
     write(w, q) {
       w.varUint(q.regionId);
       w.varUint(q.changes.length);
@@ -237,6 +249,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   split: {
     tag: 5,
     timed: true,
+    auth: AUTH_ADMIN,
     write(w, q) {
       w.varUint(q.regionId);
       writeEpoch(w, q.epoch);
@@ -268,6 +281,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   transferLeader: {
     tag: 6,
     timed: false,
+    auth: AUTH_ADMIN,
     write(w, q) {
       w.varUint(q.regionId);
       w.varUint(q.peerId);
@@ -286,6 +300,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   campaign: {
     tag: 7,
     timed: false,
+    auth: AUTH_ADMIN,
     write: (w, q) => w.varUint(q.regionId),
     read: (r) => ({ type: 'campaign', regionId: r.varUint() }),
     check(f) {
@@ -297,6 +312,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   status: {
     tag: 8,
     timed: false,
+    auth: AUTH_READ,
     write: () => {},
     read: () => ({ type: 'status' }),
     check: (f) => f.timeout(),
@@ -306,6 +322,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   setDraining: {
     tag: 20,
     timed: false,
+    auth: AUTH_ADMIN,
     write: (w, q) => w.varUint(q.draining ? 1 : 0),
     read(r) {
       const v = r.varUint();
@@ -318,12 +335,12 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
     },
     answer: ANSWERS.ack,
   },
-  pdStoreHeartbeat: pd(9, true, (f) => void f.object('stats'), ANSWERS.pdApply),
-  pdRegionHeartbeat: pd(10, true, (f) => void f.object('heartbeat'), ANSWERS.pdStep),
-  pdAllocId: pd(11, true, () => {}, ANSWERS.pdId),
+  pdStoreHeartbeat: pd('pdStoreHeartbeat', { tag: 9, timed: true, auth: AUTH_SELF }, (f) => void f.object('stats'), ANSWERS.pdApply),
+  pdRegionHeartbeat: pd('pdRegionHeartbeat', { tag: 10, timed: true, auth: AUTH_SELF }, (f) => void f.object('heartbeat'), ANSWERS.pdStep),
+  pdAllocId: pd('pdAllocId', { tag: 11, timed: true, auth: AUTH_CHANGE }, () => {}, ANSWERS.pdId),
   pdPutStore: pd(
-    12,
-    true,
+    'pdPutStore',
+    { tag: 12, timed: true, auth: AUTH_JOIN },
     (f) => {
       f.uint('storeId');
       f.string('address', RPC_STRING_BYTES_MAX);
@@ -331,15 +348,15 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
     },
     ANSWERS.pdApply,
   ),
-  pdGetRegion: pd(13, false, (f) => void f.bytes('key'), ANSWERS.pdRoute),
-  pdGetRegionById: pd(14, false, (f) => void f.uint('regionId'), ANSWERS.pdRoute),
-  pdGetStore: pd(15, false, (f) => void f.uint('storeId'), ANSWERS.pdStore),
-  pdGetTimestamps: pd(16, true, (f) => void f.uint('count', undefined, RPC_TIMESTAMPS_MAX), ANSWERS.pdTimestamps),
-  pdGetGcSafePoint: pd(18, false, () => {}, ANSWERS.pdGcSafePoint),
-  pdGetScheduleConfig: pd(21, false, () => {}, ANSWERS.pdScheduleConfig),
+  pdGetRegion: pd('pdGetRegion', { tag: 13, timed: false, auth: AUTH_READ }, (f) => void f.bytes('key'), ANSWERS.pdRoute),
+  pdGetRegionById: pd('pdGetRegionById', { tag: 14, timed: false, auth: AUTH_READ }, (f) => void f.uint('regionId'), ANSWERS.pdRoute),
+  pdGetStore: pd('pdGetStore', { tag: 15, timed: false, auth: AUTH_READ }, (f) => void f.uint('storeId'), ANSWERS.pdStore),
+  pdGetTimestamps: pd('pdGetTimestamps', { tag: 16, timed: true, auth: AUTH_CHANGE }, (f) => void f.uint('count', undefined, RPC_TIMESTAMPS_MAX), ANSWERS.pdTimestamps),
+  pdGetGcSafePoint: pd('pdGetGcSafePoint', { tag: 18, timed: false, auth: AUTH_READ }, () => {}, ANSWERS.pdGcSafePoint),
+  pdGetScheduleConfig: pd('pdGetScheduleConfig', { tag: 21, timed: false, auth: AUTH_READ }, () => {}, ANSWERS.pdScheduleConfig),
   pdRegisterGcService: pd(
-    19,
-    true,
+    'pdRegisterGcService',
+    { tag: 19, timed: true, auth: AUTH_CHANGE },
     (f) => {
       f.string('serviceId', GC_SERVICE_ID_BYTES_MAX);
       f.uint('ttlMs');
@@ -347,34 +364,35 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
     ANSWERS.pdGcRegister,
   ),
   // The txn requests are numbered from 32: 17 stays unknown, as older peers and tests know it.
-  txnPrewrite: txn(32, TXN_REQUEST_BODIES.txnPrewrite, TXN_VALUE_SHAPES.prewrite),
-  txnCommit: txn(33, TXN_REQUEST_BODIES.txnCommit, TXN_VALUE_SHAPES.commit),
-  txnRollback: txn(34, TXN_REQUEST_BODIES.txnRollback, TXN_VALUE_SHAPES.unit),
-  txnCheckStatus: txn(35, TXN_REQUEST_BODIES.txnCheckStatus, TXN_VALUE_SHAPES.status),
-  txnResolveLock: txn(36, TXN_REQUEST_BODIES.txnResolveLock, TXN_VALUE_SHAPES.unit),
-  txnHeartbeat: txn(37, TXN_REQUEST_BODIES.txnHeartbeat, TXN_VALUE_SHAPES.heartbeat),
-  txnGet: txn(38, TXN_REQUEST_BODIES.txnGet, TXN_VALUE_SHAPES.get),
-  txnScan: txn(39, TXN_REQUEST_BODIES.txnScan, TXN_VALUE_SHAPES.scan),
-  txnCheckSecondaryLocks: txn(40, TXN_REQUEST_BODIES.txnCheckSecondaryLocks, TXN_VALUE_SHAPES.secondaries),
-  txnPessimisticLock: txn(41, TXN_REQUEST_BODIES.txnPessimisticLock, TXN_VALUE_SHAPES.pessimisticLock),
-  txnPessimisticRollback: txn(42, TXN_REQUEST_BODIES.txnPessimisticRollback, TXN_VALUE_SHAPES.unit),
-  txnGc: txn(43, TXN_REQUEST_BODIES.txnGc, TXN_VALUE_SHAPES.gc),
+  txnPrewrite: txn(32, TXN_REQUEST_BODIES.txnPrewrite, TXN_VALUE_SHAPES.prewrite, AUTH_CHANGE),
+  txnCommit: txn(33, TXN_REQUEST_BODIES.txnCommit, TXN_VALUE_SHAPES.commit, AUTH_CHANGE),
+  txnRollback: txn(34, TXN_REQUEST_BODIES.txnRollback, TXN_VALUE_SHAPES.unit, AUTH_CHANGE),
+  txnCheckStatus: txn(35, TXN_REQUEST_BODIES.txnCheckStatus, TXN_VALUE_SHAPES.status, AUTH_CHANGE),
+  txnResolveLock: txn(36, TXN_REQUEST_BODIES.txnResolveLock, TXN_VALUE_SHAPES.unit, AUTH_CHANGE),
+  txnHeartbeat: txn(37, TXN_REQUEST_BODIES.txnHeartbeat, TXN_VALUE_SHAPES.heartbeat, AUTH_CHANGE),
+  txnGet: txn(38, TXN_REQUEST_BODIES.txnGet, TXN_VALUE_SHAPES.get, AUTH_READ),
+  txnScan: txn(39, TXN_REQUEST_BODIES.txnScan, TXN_VALUE_SHAPES.scan, AUTH_READ),
+  txnCheckSecondaryLocks: txn(40, TXN_REQUEST_BODIES.txnCheckSecondaryLocks, TXN_VALUE_SHAPES.secondaries, AUTH_CHANGE),
+  txnPessimisticLock: txn(41, TXN_REQUEST_BODIES.txnPessimisticLock, TXN_VALUE_SHAPES.pessimisticLock, AUTH_CHANGE),
+  txnPessimisticRollback: txn(42, TXN_REQUEST_BODIES.txnPessimisticRollback, TXN_VALUE_SHAPES.unit, AUTH_CHANGE),
+  txnGc: txn(43, TXN_REQUEST_BODIES.txnGc, TXN_VALUE_SHAPES.gc, AUTH_CHANGE),
   // Addressed to the detector, not to a region: its handler checks the txn fields.
   txnDetectDeadlock: {
     tag: 44,
     timed: true,
+    auth: AUTH_CHANGE,
     write: (w, q) => TXN_DETECT_DEADLOCK_BODY.write(w, q),
     read: (r) => TXN_DETECT_DEADLOCK_BODY.read(r),
     check: (f) => f.timeout(),
     answer: txnAnswer(TXN_VALUE_SHAPES.unit) as unknown as AnswerCodec<ResponseOf<'txnDetectDeadlock'>>,
   },
-  txnStaleGet: txn(45, STALE_REQUEST_BODIES.txnStaleGet, TXN_VALUE_SHAPES.stale),
-  txnStaleScan: txn(46, STALE_REQUEST_BODIES.txnStaleScan, TXN_VALUE_SHAPES.stale),
-  txnCdcPull: txn(47, CDC_REQUEST_BODY, TXN_VALUE_SHAPES.cdc),
+  txnStaleGet: txn(45, STALE_REQUEST_BODIES.txnStaleGet, TXN_VALUE_SHAPES.stale, AUTH_READ),
+  txnStaleScan: txn(46, STALE_REQUEST_BODIES.txnStaleScan, TXN_VALUE_SHAPES.stale, AUTH_READ),
+  txnCdcPull: txn(47, CDC_REQUEST_BODY, TXN_VALUE_SHAPES.cdc, AUTH_READ),
   // The replica reads (issue 14's follower and closest reads) are numbered from 50.
-  txnReadIndex: txn(50, REPLICA_REQUEST_BODIES.txnReadIndex, TXN_VALUE_SHAPES.readIndex),
-  txnReplicaGet: txn(51, REPLICA_REQUEST_BODIES.txnReplicaGet, TXN_VALUE_SHAPES.get),
-  txnReplicaScan: txn(52, REPLICA_REQUEST_BODIES.txnReplicaScan, TXN_VALUE_SHAPES.scan),
+  txnReadIndex: txn(50, REPLICA_REQUEST_BODIES.txnReadIndex, TXN_VALUE_SHAPES.readIndex, AUTH_READ),
+  txnReplicaGet: txn(51, REPLICA_REQUEST_BODIES.txnReplicaGet, TXN_VALUE_SHAPES.get, AUTH_READ),
+  txnReplicaScan: txn(52, REPLICA_REQUEST_BODIES.txnReplicaScan, TXN_VALUE_SHAPES.scan, AUTH_READ),
 };
 
 /** Wire numbers of the request types (append only). */

@@ -1,7 +1,9 @@
 /**
  * Store responses and their binary codec: `varUint type, varUint version, body`. A response
  * is a region `Result` (of nothing, a value, or pairs), an acknowledgement, a store status,
- * or a `StoreRpcFailure` when the server could not run the request. Paired write/read; the
+ * a txn or PD answer, or a `StoreRpcFailure` when the server could not run the request. Each
+ * response type is one entry of a table (`RESPONSE_BODIES`: wire number, paired write/read);
+ * how each request type's answer travels as one of them is its `AnswerCodec` (`ANSWERS`). The
  * only error `decodeStoreResponse` throws is `StoreRpcDecodeError`.
  */
 import type { ByteReader } from '@peerkv/transport';
@@ -12,7 +14,7 @@ import { StoreRpcDecodeError, type StoreRpcFailure, type StoreRpcFailureKind } f
 import { readTxnAnswer, writeTxnAnswer, type TxnValue, type TxnValueShape } from '../txn/codec.ts';
 import type { TxnAnswer } from '../txn/types.ts';
 import { readTimestamp, writeTimestamp } from '@peerkv/proto';
-import { PD_RESPONSE_TYPES, isPdResponseType, readPdResponseBody, writePdResponseBody, type PdResponse } from './pd-codec.ts';
+import { PD_RESPONSE_BODIES, type PdResponse } from './pd-codec.ts';
 import {
   RPC_KEY_BYTES_MAX,
   RPC_PAIRS_MAX,
@@ -56,9 +58,6 @@ export type StoreResponse =
   | { type: 'txn'; result: Result<TxnAnswer<TxnValue>> }
   /** Of the PD requests (`pd-codec.ts`). */
   | PdResponse;
-
-/** Wire numbers of the response types (append only). */
-export const STORE_RESPONSE_TYPES = { unit: 1, value: 2, pairs: 3, ack: 4, status: 5, failure: 6, ...PD_RESPONSE_TYPES, txn: 32 } as const;
 
 const FAILURE_KINDS: readonly StoreRpcFailureKind[] = ['BadRequest', 'StoreClosed', 'Internal', 'Forbidden'];
 const COUNTER_NAMES: readonly (keyof StoreCounters)[] = ['rounds', 'writes', 'snapshotsGenerated', 'snapshotsInstalled', 'logCompactions'];
@@ -163,63 +162,83 @@ function readStatus(r: ByteReader): StoreStatus {
   return status;
 }
 
-/** Writes one response. */
-export function writeStoreResponse(w: ByteWriter, s: StoreResponse): void {
-  writeHeader(w, STORE_RESPONSE_TYPES[s.type]);
-  switch (s.type) {
-    case 'unit':
-      return writeResult(w, s.result, () => {});
-    case 'value':
-      return writeResult(w, s.result, (v) => {
-        w.u8(v === undefined ? 0 : 1);
-        if (v !== undefined) w.bytes(v);
-      });
-    case 'pairs':
-      return writeResult(w, s.result, (pairs) => writePairs(w, pairs));
-    case 'ack':
-      return;
-    case 'status':
-      return writeStatus(w, s.status);
-    case 'failure':
-      w.varUint(FAILURE_KINDS.indexOf(s.failure.kind));
-      return writeClipped(w, s.failure.message, RPC_TEXT_BYTES_MAX);
-    case 'txn':
-      return writeResult(w, s.result, (a) => writeTxnAnswer(w, a));
-    default:
-      return writePdResponseBody(w, s);
-  }
-}
-
-function readFailure(r: ByteReader): StoreResponse {
+function readFailure(r: ByteReader): Extract<StoreResponse, { type: 'failure' }> {
   const i = r.varUint();
   const kind = FAILURE_KINDS[i];
   if (kind === undefined) throw new StoreRpcDecodeError('Malformed', `failure kind ${i}`);
   return { type: 'failure', failure: { kind, message: r.string(RPC_TEXT_BYTES_MAX, 'failure message') } };
 }
 
+/** A response of type `T`. */
+type ResponseOfType<T extends StoreResponse['type']> = Extract<StoreResponse, { type: T }>;
+
+/** The wire number and paired body writer and reader of one response type. */
+interface ResponseBody<T extends StoreResponse['type']> {
+  /** Wire number (append only). */
+  readonly tag: number;
+  write(w: ByteWriter, s: ResponseOfType<T>): void;
+  read(r: ByteReader): ResponseOfType<T>;
+}
+
+/** Every response type's body: a new kind of answer is one entry here (and its `ANSWERS` codec below). */
+const RESPONSE_BODIES: { readonly [T in StoreResponse['type']]: ResponseBody<T> } = {
+  unit: {
+    tag: 1,
+    write: (w, s) => writeResult(w, s.result, () => {}),
+    read: (r) => ({ type: 'unit', result: readResult(r, () => undefined) }),
+  },
+  value: {
+    tag: 2,
+    write: (w, s) =>
+      writeResult(w, s.result, (v) => {
+        w.u8(v === undefined ? 0 : 1);
+        if (v !== undefined) w.bytes(v);
+      }),
+    read: (r) => ({ type: 'value', result: readResult(r, () => (r.bool() ? r.bytes(RPC_VALUE_BYTES_MAX, 'value') : undefined)) }),
+  },
+  pairs: {
+    tag: 3,
+    write: (w, s) => writeResult(w, s.result, (pairs) => writePairs(w, pairs)),
+    read: (r) => ({ type: 'pairs', result: readResult(r, () => readPairs(r)) }),
+  },
+  ack: { tag: 4, write: () => {}, read: () => ({ type: 'ack' }) },
+  status: {
+    tag: 5,
+    write: (w, s) => writeStatus(w, s.status),
+    read: (r) => ({ type: 'status', status: readStatus(r) }),
+  },
+  failure: {
+    tag: 6,
+    write(w, s) {
+      w.varUint(FAILURE_KINDS.indexOf(s.failure.kind));
+      writeClipped(w, s.failure.message, RPC_TEXT_BYTES_MAX);
+    },
+    read: readFailure,
+  },
+  ...PD_RESPONSE_BODIES,
+  txn: {
+    tag: 32,
+    write: (w, s) => writeResult(w, s.result, (a) => writeTxnAnswer(w, a)),
+    read: (r) => ({ type: 'txn', result: readResult(r, () => readTxnAnswer(r)) }),
+  },
+};
+
+/** Wire numbers of the response types (append only). */
+export const STORE_RESPONSE_TYPES = Object.fromEntries(Object.entries(RESPONSE_BODIES).map(([type, b]) => [type, b.tag])) as { readonly [T in StoreResponse['type']]: number };
+
+const BODY_BY_TAG = new Map<number, ResponseBody<StoreResponse['type']>>(Object.values(RESPONSE_BODIES).map((b) => [b.tag, b as ResponseBody<StoreResponse['type']>]));
+
+/** Writes one response. */
+export function writeStoreResponse(w: ByteWriter, s: StoreResponse): void {
+  const body = RESPONSE_BODIES[s.type] as ResponseBody<StoreResponse['type']>;
+  writeHeader(w, body.tag);
+  body.write(w, s);
+}
+
 /** Reads one response (the whole of `r`'s remaining bytes must be it). */
 export function readStoreResponse(r: ByteReader): StoreResponse {
-  const known = (t: number): boolean => (t >= STORE_RESPONSE_TYPES.unit && t <= STORE_RESPONSE_TYPES.failure) || isPdResponseType(t) || t === STORE_RESPONSE_TYPES.txn;
-  const type = readHeader(r, known, 'response');
-  switch (type) {
-    case STORE_RESPONSE_TYPES.unit:
-      return { type: 'unit', result: readResult(r, () => undefined) };
-    case STORE_RESPONSE_TYPES.value:
-      return { type: 'value', result: readResult(r, () => (r.bool() ? r.bytes(RPC_VALUE_BYTES_MAX, 'value') : undefined)) };
-    case STORE_RESPONSE_TYPES.pairs:
-      return { type: 'pairs', result: readResult(r, () => readPairs(r)) };
-    case STORE_RESPONSE_TYPES.ack:
-      return { type: 'ack' };
-    case STORE_RESPONSE_TYPES.status:
-      return { type: 'status', status: readStatus(r) };
-    case STORE_RESPONSE_TYPES.failure:
-      return readFailure(r);
-    case STORE_RESPONSE_TYPES.txn:
-      return { type: 'txn', result: readResult(r, () => readTxnAnswer(r)) };
-    default:
-      if (isPdResponseType(type)) return readPdResponseBody(r, type);
-      throw new StoreRpcDecodeError('UnknownType', `response type ${type}`);
-  }
+  const tag = readHeader(r, (t) => BODY_BY_TAG.has(t), 'response');
+  return BODY_BY_TAG.get(tag)!.read(r);
 }
 
 /** Encodes a response to fresh bytes. */

@@ -1,0 +1,37 @@
+/**
+ * Who may send a request type over RPC, as it is written in that type's entry of the request
+ * table (`STORE_REQUEST_CODECS`, `request-codec.ts`): its class and whether a provisionally
+ * admitted caller may send it. `authorize.ts` applies them; the five values here are every
+ * combination the store uses, named for what the request does.
+ */
+
+/** What a request type is (`authorize.ts`'s module header says who may send each class). */
+export type RequestClass = 'data' | 'self' | 'admin';
+
+/** Who may send a request type. */
+export interface RequestAuth {
+  readonly class: RequestClass;
+  /**
+   * Whether a caller whose link was admitted provisionally (its key not confirmed yet) may send
+   * it: only requests that change nothing here or in PD, and a store's own key registration.
+   */
+  readonly provisional: boolean;
+}
+
+/** Reads that change nothing: any member, a provisionally admitted one too. */
+export const AUTH_READ: RequestAuth = { class: 'data', provisional: true };
+
+/** Requests that change something (data, locks, PD's ids, timestamps, GC registrations): any member whose key is confirmed. */
+export const AUTH_CHANGE: RequestAuth = { class: 'data', provisional: false };
+
+/** A store's own reports to PD (heartbeats), for the caller's own store id only. */
+export const AUTH_SELF: RequestAuth = { class: 'self', provisional: false };
+
+/**
+ * A store's registration with PD (`pdPutStore`) for its own id or a join: a provisional caller
+ * may send it, since PD records a key only for an id that has none.
+ */
+export const AUTH_JOIN: RequestAuth = { class: 'self', provisional: true };
+
+/** Membership, splits, leader moves, drains: only in an envelope signed with the operator key. */
+export const AUTH_ADMIN: RequestAuth = { class: 'admin', provisional: false };
