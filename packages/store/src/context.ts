@@ -28,7 +28,7 @@ import { WriteTsIndex } from './txn/write-ts-index.ts';
 import { monotonicClock } from '@peerkv/transport';
 
 /** The store's settings with every default filled in. */
-export type StoreSettings = Required<Omit<StoreOptions, 'traceClock' | 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'entryCipher' | 'unsafeTestMutations' | 'pdGc' | 'pdOperatorObserver' | 'pdScheduler' | 'gcIntervalMs' | 'gcLockResolver'>>;
+export type StoreSettings = Required<Omit<StoreOptions, 'traceClock' | 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'entryCipher' | 'dataProofKey' | 'unsafeTestMutations' | 'pdGc' | 'pdOperatorObserver' | 'pdScheduler' | 'gcIntervalMs' | 'gcLockResolver'>>;
 
 export class StoreContext {
   readonly storeId: number;
@@ -160,6 +160,7 @@ export class StoreContext {
     this.witness = o.witness ?? false;
     // A witness must never hold the data key: that is what keeps the user's data from it.
     if (this.witness && o.entryCipher) throw new StoreConfigError('a witness store must not be given an entryCipher (the data key): a witness holds only the membership credential');
+    if (this.witness && o.dataProofKey) throw new StoreConfigError('a witness store must not be given a dataProofKey (it follows from the data key): a witness holds only the membership credential');
     this.entryCipher = o.entryCipher;
     this.payloads = new OpenedPayloads(o.entryCipher);
     this.labels = this.witness ? { ...o.labels, [WITNESS_LABEL]: 'true' } : (o.labels ?? {});

@@ -43,6 +43,7 @@ import { BatchRound } from './round.ts';
 import { SnapshotWorker } from './snapshot-worker.ts';
 import { GcWorker, type GcRoundResult, type GcWorkerStats } from './gc-worker.ts';
 import { StoreLoop } from './store-loop.ts';
+import { DataKeyGate } from './rpc/data-key-proof.ts';
 
 export * from './options.ts';
 export type * from './request-options.ts';
@@ -69,12 +70,15 @@ export class Store extends StoreApi {
   private readonly env: HandlerEnv;
   private readonly gc: GcWorker;
   private readonly snapshots: SnapshotWorker;
+  /** Who proved the data key on their link (`StoreOptions.dataProofKey`); `bindStore` serves data only to them. */
+  readonly dataKeyGate: DataKeyGate | undefined;
 
   private constructor(o: StoreOptions) {
     super();
     this.storeId = o.storeId;
     this.clusterId = o.clusterId;
     const ctx = new StoreContext(o);
+    this.dataKeyGate = o.dataProofKey ? new DataKeyGate(o.dataProofKey, o.storeId) : undefined;
     this.ctx = ctx;
     this.requests = new StoreRequests(ctx);
     this.pd = new PdService(ctx, this.requests);

@@ -21,7 +21,14 @@
  * which records the key of a store that has none yet (the first key PD records for an id is
  * bound to it). Everything else is refused `forbiddenProvisional` until the key is confirmed.
  *
- * A refused request answers the failure `Forbidden` and is counted by its reason.
+ * A store that serves data to provers only (`StoreOptions.dataProofKey`; `data-key-proof.ts`)
+ * serves the requests that read or write user data (`DATA_KEY_REQUESTS`) only to a caller that
+ * proved the data key on its current link: a link proves the membership key, which a witness
+ * credential holds too. The rest (status, PD's routing, store and id requests, timestamps, GC
+ * registrations, a store's own reports) is what a witness needs and reveals no key or value.
+ *
+ * A refused request answers the failure `Forbidden` (`DataKeyUnproven` for a missing data-key
+ * proof) and is counted by its reason.
  */
 import type { StoreRequest, StoreRequestType } from '../request-types.ts';
 import { isTempStoreId } from '../temp-store-ids.ts';
@@ -123,6 +130,56 @@ export const PROVISIONAL_REQUESTS: { readonly [K in StoreRequestType]: boolean }
   txnDetectDeadlock: false,
 };
 
+/**
+ * The request types that read or write user data (see the module header): from a store that
+ * serves data to provers only, only callers that proved the data key get them. A new request
+ * type must be placed here to compile.
+ */
+export const DATA_KEY_REQUESTS: { readonly [K in StoreRequestType]: boolean } = {
+  write: true,
+  get: true,
+  scan: true,
+  // The store's own regions and counters: region bounds a witness applies anyway (splits are not sealed).
+  status: false,
+  changePeers: false,
+  split: false,
+  transferLeader: false,
+  campaign: false,
+  setDraining: false,
+  pdStoreHeartbeat: false,
+  pdRegionHeartbeat: false,
+  pdPutStore: false,
+  pdAllocId: false,
+  pdGetRegion: false,
+  pdGetRegionById: false,
+  pdGetStore: false,
+  pdGetTimestamps: false,
+  pdGetGcSafePoint: false,
+  pdRegisterGcService: false,
+  // PD's scheduling settings: no user data.
+  pdGetScheduleConfig: false,
+  txnPrewrite: true,
+  txnCommit: true,
+  txnRollback: true,
+  txnCheckStatus: true,
+  txnResolveLock: true,
+  txnHeartbeat: true,
+  txnGet: true,
+  txnScan: true,
+  txnCheckSecondaryLocks: true,
+  txnPessimisticLock: true,
+  txnPessimisticRollback: true,
+  txnGc: true,
+  txnStaleGet: true,
+  txnStaleScan: true,
+  txnCdcPull: true,
+  txnReadIndex: true,
+  txnReplicaGet: true,
+  txnReplicaScan: true,
+  // Carries a locked key and the transactions waiting on it.
+  txnDetectDeadlock: true,
+};
+
 /** Why a request was refused (each is a counter of the store's `status().refused`). */
 export type ForbiddenReason =
   /** An admin request without a valid operator signature. */
@@ -134,14 +191,20 @@ export type ForbiddenReason =
   /** An operator envelope that does not verify, is stale, replayed, or addressed to another store. */
   | 'forbiddenOperatorProof'
   /** A request that writes, from a store whose link was admitted provisionally (its key not confirmed yet). */
-  | 'forbiddenProvisional';
+  | 'forbiddenProvisional'
+  /** A request of `DATA_KEY_REQUESTS` from a caller that has not proven the data key on its link (a witness credential's holder). */
+  | 'forbiddenDataKeyUnproven'
+  /** A data-key proof that answers no challenge or does not verify (`data-key-proof.ts`). */
+  | 'forbiddenDataKeyProof';
 
 /**
  * Whether `callerStoreId` may send `q` (`operator`: it came in a verified operator envelope;
- * `provisional`: the caller's link was admitted before its key was confirmed); the refusal's
- * reason if not.
+ * `provisional`: the caller's link was admitted before its key was confirmed; `dataKeyUnproven`:
+ * this store serves data to provers only and the caller has not proven the data key); the
+ * refusal's reason if not.
  */
-export function authorizeRequest(callerStoreId: number, q: StoreRequest, operator: boolean, provisional = false): ForbiddenReason | undefined {
+export function authorizeRequest(callerStoreId: number, q: StoreRequest, operator: boolean, provisional = false, dataKeyUnproven = false): ForbiddenReason | undefined {
+  if (dataKeyUnproven && DATA_KEY_REQUESTS[q.type]) return 'forbiddenDataKeyUnproven';
   if (operator) return undefined;
   if (provisional && !PROVISIONAL_REQUESTS[q.type]) return 'forbiddenProvisional';
   switch (REQUEST_CLASSES[q.type]) {

@@ -15,6 +15,9 @@
  * stays dropped here until its key is confirmed, so what it is sent makes it no member here.
  * Each Raft message's peers are checked against the link in `StoreLoop.receive`
  * (`peer-stores.ts`).
+ * A store with a `dataKeyGate` (`StoreOptions.dataProofKey`) serves user data only to callers
+ * that proved the data key on their current link: a caller's link going up or down makes it
+ * prove again.
  */
 import type { Transport } from '@peerkv/transport';
 import type { StoreTransport } from '../options.ts';
@@ -58,9 +61,11 @@ export function bindStore(store: Store, t: Pick<Transport, 'onMessage' | 'onPeer
       if (pd.length > 0) store.receive(b.fromStoreId, pd);
     }),
     t.onPeer((e) => {
+      // Before anything the new link sends is served: a proof made on the old link is void.
+      store.dataKeyGate?.forget(e.storeId);
       if (e.type === 'down') store.onStoreDown(e.storeId);
     }),
-    serveStore(store, t, { countRefused: (r) => store.countRefused(r), ...o }),
+    serveStore(store, t, { countRefused: (r) => store.countRefused(r), ...(store.dataKeyGate ? { dataKeyGate: store.dataKeyGate } : {}), ...o }),
   ];
   return () => {
     for (const off of offs) off();
