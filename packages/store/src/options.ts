@@ -186,7 +186,7 @@ export interface StoreOptions {
    */
   entryCipher?: EntryCipher;
   /**
-   * Serve the requests that read or write user data (`DATA_KEY_REQUESTS`) only to callers that
+   * Serve the requests that read or write user data (`needsDataKey`) only to callers that
    * proved on their link that they hold the data key (`rpc/data-key-proof.ts`):
    * `deriveMemberKeys(...).dataProofKey`. Without it a witness credential's holder, whose link
    * proves only the membership key, is served data like any member. Callers prove through

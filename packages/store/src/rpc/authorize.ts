@@ -22,7 +22,7 @@
  * bound to it). Everything else is refused `forbiddenProvisional` until the key is confirmed.
  *
  * A store that serves data to provers only (`StoreOptions.dataProofKey`; `data-key-proof.ts`)
- * serves the requests that read or write user data (`DATA_KEY_REQUESTS`) only to a caller that
+ * serves the requests that read or write user data (`needsDataKey`) only to a caller that
  * proved the data key on its current link: a link proves the membership key, which a witness
  * credential holds too. The rest (status, PD's routing, store and id requests, timestamps, GC
  * registrations, a store's own reports) is what a witness needs and reveals no key or value.
@@ -131,54 +131,18 @@ export const PROVISIONAL_REQUESTS: { readonly [K in StoreRequestType]: boolean }
 };
 
 /**
- * The request types that read or write user data (see the module header): from a store that
- * serves data to provers only, only callers that proved the data key get them. A new request
- * type must be placed here to compile.
+ * The `data` requests that carry no user data (see the module header): status (region bounds a
+ * witness applies anyway: splits are not sealed), PD's routing, store, id, timestamp, GC and
+ * schedule requests. Every other `data` request (reads, writes, every `txn*`, the change feed,
+ * deadlock detection, which carries a locked key) reads or writes user data, so a new `data`
+ * request type needs the data-key proof unless it is listed here.
  */
-export const DATA_KEY_REQUESTS: { readonly [K in StoreRequestType]: boolean } = {
-  write: true,
-  get: true,
-  scan: true,
-  // The store's own regions and counters: region bounds a witness applies anyway (splits are not sealed).
-  status: false,
-  changePeers: false,
-  split: false,
-  transferLeader: false,
-  campaign: false,
-  setDraining: false,
-  pdStoreHeartbeat: false,
-  pdRegionHeartbeat: false,
-  pdPutStore: false,
-  pdAllocId: false,
-  pdGetRegion: false,
-  pdGetRegionById: false,
-  pdGetStore: false,
-  pdGetTimestamps: false,
-  pdGetGcSafePoint: false,
-  pdRegisterGcService: false,
-  // PD's scheduling settings: no user data.
-  pdGetScheduleConfig: false,
-  txnPrewrite: true,
-  txnCommit: true,
-  txnRollback: true,
-  txnCheckStatus: true,
-  txnResolveLock: true,
-  txnHeartbeat: true,
-  txnGet: true,
-  txnScan: true,
-  txnCheckSecondaryLocks: true,
-  txnPessimisticLock: true,
-  txnPessimisticRollback: true,
-  txnGc: true,
-  txnStaleGet: true,
-  txnStaleScan: true,
-  txnCdcPull: true,
-  txnReadIndex: true,
-  txnReplicaGet: true,
-  txnReplicaScan: true,
-  // Carries a locked key and the transactions waiting on it.
-  txnDetectDeadlock: true,
-};
+const DATA_REQUESTS_WITHOUT_USER_DATA: ReadonlySet<StoreRequestType> = new Set<StoreRequestType>(['status', 'pdAllocId', 'pdGetRegion', 'pdGetRegionById', 'pdGetStore', 'pdGetTimestamps', 'pdGetGcSafePoint', 'pdRegisterGcService', 'pdGetScheduleConfig']);
+
+/** Whether a request of `type` reads or writes user data: from a store that serves data to provers only, only callers that proved the data key get it. */
+export function needsDataKey(type: StoreRequestType): boolean {
+  return REQUEST_CLASSES[type] === 'data' && !DATA_REQUESTS_WITHOUT_USER_DATA.has(type);
+}
 
 /** Why a request was refused (each is a counter of the store's `status().refused`). */
 export type ForbiddenReason =
@@ -192,7 +156,7 @@ export type ForbiddenReason =
   | 'forbiddenOperatorProof'
   /** A request that writes, from a store whose link was admitted provisionally (its key not confirmed yet). */
   | 'forbiddenProvisional'
-  /** A request of `DATA_KEY_REQUESTS` from a caller that has not proven the data key on its link (a witness credential's holder). */
+  /** A request that `needsDataKey` from a caller that has not proven the data key on its link (a witness credential's holder). */
   | 'forbiddenDataKeyUnproven'
   /** A data-key proof that answers no challenge or does not verify (`data-key-proof.ts`). */
   | 'forbiddenDataKeyProof';
@@ -204,7 +168,7 @@ export type ForbiddenReason =
  * refusal's reason if not.
  */
 export function authorizeRequest(callerStoreId: number, q: StoreRequest, operator: boolean, provisional = false, dataKeyUnproven = false): ForbiddenReason | undefined {
-  if (dataKeyUnproven && DATA_KEY_REQUESTS[q.type]) return 'forbiddenDataKeyUnproven';
+  if (dataKeyUnproven && needsDataKey(q.type)) return 'forbiddenDataKeyUnproven';
   if (operator) return undefined;
   if (provisional && !PROVISIONAL_REQUESTS[q.type]) return 'forbiddenProvisional';
   switch (REQUEST_CLASSES[q.type]) {

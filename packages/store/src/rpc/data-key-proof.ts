@@ -2,7 +2,7 @@
  * The data-key proof on the store RPC (issue 14, "Witness replicas"). A link proves only the
  * membership key, which a witness credential holds too; so a store that serves data
  * (`StoreOptions.dataProofKey`) serves the requests that read or write user data
- * (`DATA_KEY_REQUESTS`: reads, writes, transactions, the change feed) only to a caller that
+ * (`needsDataKey`: reads, writes, transactions, the change feed) only to a caller that
  * proved, on its current link, that it holds the data key. Everything a witness needs (Raft
  * messages, its own reports to PD, PD's routing and store reads, ids and timestamps) needs no
  * proof. An unproven caller is answered the failure `DataKeyUnproven` (counted

@@ -51,7 +51,7 @@ export interface ServeStoreOptions {
   /** Counts a refused request by reason (the store's `countRefused`). */
   countRefused?: (reason: ForbiddenReason) => void;
   /**
-   * Serve `DATA_KEY_REQUESTS` only to callers that proved the data key to this gate
+   * Serve `needsDataKey` only to callers that proved the data key to this gate
    * (`data-key-proof.ts`; `Store.dataKeyGate`); it also answers their proofs. Its owner must
    * tell it when a caller's link goes up or down (`bindStore` does). Default: none, every
    * member is served data.
