@@ -5,6 +5,9 @@
  * id, or the witness store's own transport) is refused get, scan and a change-feed pull with
  * the failure `DataKeyUnproven`, and a forged proof is refused; a full member's client, whose
  * transport proves the data key (`withDataKeyProof`), reads and writes through the same stores.
+ * And a witness credential registers a witness only: a store claiming to be full without the
+ * proof is refused its join, and a leader sends a data snapshot (plaintext pairs) only to a store
+ * that proves the data key when asked.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { BOOTSTRAP_IDS, decodeStoreResponse, encodeStoreRequest, proveDataKey, randomTempStoreId, startNetworkStore, webCryptoEntryCipher, withDataKeyProof, DataKeyProofError, type NetworkStore, type StoreRequest } from '@peerkv/store';
@@ -35,13 +38,19 @@ async function ask(tr: Pick<Transport, 'request'>, storeId: number, q: StoreRequ
   return decodeStoreResponse(await tr.request(storeId, encodeStoreRequest(q), { timeoutMs: 3000 }));
 }
 
+/** A new cluster's member keys and witness credential keys, and a transport factory that proves the data key (`withDataKeyProof`). */
+async function newCluster() {
+  const clusterId = `wdk-${randomTempStoreId()}`;
+  const member = await deriveMemberKeys(clusterId, 'secret', 1000);
+  const witnessKeys: ClusterKeys = await witnessClusterKeys(parseWitnessCredential(await deriveWitnessCredential(clusterId, 'secret', 1000)));
+  const plain = bcTransportFactory(member.keys, cleanups);
+  const proving = (id: number, identity?: Parameters<typeof plain>[1]) => withDataKeyProof(plain(id, identity), member.dataProofKey);
+  return { clusterId, member, witnessKeys, proving };
+}
+
 describe('a full store serves user data only to callers that prove the data key', () => {
   it('refuses a witness credential holder get, scan and CDC (DataKeyUnproven) and serves a full member', async () => {
-    const clusterId = `wdk-${randomTempStoreId()}`;
-    const member = await deriveMemberKeys(clusterId, 'secret', 1000);
-    const witnessKeys: ClusterKeys = await witnessClusterKeys(parseWitnessCredential(await deriveWitnessCredential(clusterId, 'secret', 1000)));
-    const plain = bcTransportFactory(member.keys, cleanups);
-    const proving = (id: number, identity?: Parameters<typeof plain>[1]) => withDataKeyProof(plain(id, identity), member.dataProofKey);
+    const { clusterId, member, witnessKeys, proving } = await newCluster();
     const start = async (o: { address: string; bootstrap?: boolean; witness?: boolean }): Promise<NetworkStore> => {
       const ns = await startNetworkStore({
         clusterId,
@@ -102,4 +111,60 @@ describe('a full store serves user data only to callers that prove the data key'
     await kv.put(t('k3'), t('v3'));
     expect(s((await kv.get(t('k3')))!)).toBe('v3');
   }, 90_000);
+
+  it('registers a witness credential as a witness only, and sends a data snapshot only to a store that proved the data key when asked', async () => {
+    const { clusterId, member, witnessKeys, proving } = await newCluster();
+    // A short log, so a store added later needs a snapshot (the data in the clear).
+    const compacting = { ...TEST_NET_STORE, logGcThresholdEntries: 8, logGcKeepEntries: 2 };
+    const options = async (o: { address: string; full: boolean; transport: typeof proving; bootstrap?: boolean; joinTimeoutMs?: number }) => ({
+      clusterId,
+      transportFactory: o.transport,
+      store: { ...compacting, ...(o.full ? { entryCipher: webCryptoEntryCipher(member.dataKey), dataProofKey: member.dataProofKey } : {}) },
+      joinTimeoutMs: o.joinTimeoutMs ?? 20_000,
+      schedule: { maxStoreDownTimeMs: 60_000 },
+      engine: await MemoryEngine.open({ columnFamilies: STORE_CFS }),
+      ...(o.bootstrap ? { bootstrap: true } : {}),
+      address: o.address,
+    });
+    const start = async (o: Parameters<typeof options>[0]): Promise<NetworkStore> => {
+      const ns = await startNetworkStore(await options(o));
+      cleanups.push(() => ns.close());
+      return ns;
+    };
+    const a = await start({ address: 'dev-a', full: true, transport: proving, bootstrap: true });
+    const ctr = proving(randomTempStoreId());
+    await until('the member client sees store a', () => ctr.peers().includes(a.store.storeId));
+    const kv = new PeerKV({
+      pd: new RemotePdService(ctr, { candidates: () => ctr.peers(), budgetMs: 10_000, attemptTimeoutMs: 1000 }),
+      stores: new RemoteStoreResolver(ctr, { requestTimeoutMs: 1000, reachable: () => ctr.peers() }),
+      requestTimeoutMs: 1000,
+    });
+    cleanups.push(() => kv.close());
+    for (let i = 0; i < 30; i++) await kv.put(t(`k${String(i).padStart(2, '0')}`), t(`v${i}`));
+    await until('store a compacted its log', () => a.store.status().counters.logCompactions > 0);
+
+    // A store holding only the witness credential, claiming to be full: PD does not register it.
+    await expect(startNetworkStore(await options({ address: 'spy', full: false, transport: bcTransportFactory(witnessKeys, cleanups), joinTimeoutMs: 3000 }))).rejects.toThrow(/DataKeyUnproven/);
+    expect(a.store.status().refused?.forbiddenFullStoreUnproven).toBeGreaterThanOrEqual(1);
+
+    // A full store joins: it proves the data key when the leader asks, and is sent the snapshot.
+    const b = await start({ address: 'dev-b', full: true, transport: proving });
+    const dataKeys = async (n: NetworkStore) => (await n.store.regionDigests()).find((d) => d.regionId === region)?.keys ?? 0;
+    await until('store b holds the data', async () => (await dataKeys(b)) >= 30, 30_000);
+    expect(b.store.status().counters.snapshotsInstalled).toBeGreaterThanOrEqual(1);
+
+    // A store PD did admit as full (its join proved the data key: as if PD were misled) whose
+    // store cannot prove it when a leader asks: it is sent no data snapshot, counted.
+    const c = await start({ address: 'dev-c', full: false, transport: proving });
+    const leaderOf = () => [a, b].find((n) => n.store.status().regions.some((r) => r.regionId === region && r.role === 'leader'));
+    await until('PD placed a replica of the data region on store c', () => c.store.status().regions.some((r) => r.regionId === region));
+    // Raft offers it again and again (and the leader asks again): withheld each time.
+    await until('data snapshots to store c were withheld', () => (leaderOf()?.store.status().refused?.snapshotToDataKeyUnproven ?? 0) >= 2, 30_000);
+    expect(await dataKeys(c)).toBe(0);
+    // Its replica stays uninitialized: no peers known, nothing applied.
+    expect(c.store.status().regions.find((r) => r.regionId === region)).toMatchObject({ applied: 0, peers: [] });
+    // The full members keep serving.
+    await kv.put(t('k30'), t('v30'));
+    expect(s((await kv.get(t('k30')))!)).toBe('v30');
+  }, 120_000);
 });

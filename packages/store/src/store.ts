@@ -43,7 +43,7 @@ import { BatchRound } from './round.ts';
 import { SnapshotWorker } from './snapshot-worker.ts';
 import { GcWorker, type GcRoundResult, type GcWorkerStats } from './gc-worker.ts';
 import { StoreLoop } from './store-loop.ts';
-import { DataKeyGate } from './rpc/data-key-proof.ts';
+import type { DataKeyGate } from './rpc/data-key-proof.ts';
 
 export * from './options.ts';
 export type * from './request-options.ts';
@@ -78,7 +78,7 @@ export class Store extends StoreApi {
     this.storeId = o.storeId;
     this.clusterId = o.clusterId;
     const ctx = new StoreContext(o);
-    this.dataKeyGate = o.dataProofKey ? new DataKeyGate(o.dataProofKey, o.storeId) : undefined;
+    this.dataKeyGate = ctx.dataKeyGate;
     this.ctx = ctx;
     this.requests = new StoreRequests(ctx);
     this.pd = new PdService(ctx, this.requests);

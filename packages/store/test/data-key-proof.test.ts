@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { deriveMemberKeys } from '@peerkv/transport';
-import { DataKeyGate, DataKeyProofError, isDataKeyUnproven, proveDataKey, withDataKeyProof, encodeStoreResponse, type ProvingRequester } from '../src/index.ts';
+import { DATA_KEY_ASK_INTERVAL_MS_MIN, DataKeyGate, DataKeyProofError, TEMP_STORE_ID_MIN, isDataKeyUnproven, proveDataKey, withDataKeyProof, encodeStoreResponse, type ProvingRequester } from '../src/index.ts';
 
 const STORE = 5;
 
@@ -90,5 +90,69 @@ describe('data-key proof', () => {
     expect(asked).toBe(2);
     expect(await proving.request(STORE, new Uint8Array([1]))).toEqual(served);
     expect(asked).toBe(3);
+  });
+
+  it('a store proves the data key to a leader that asks (receiverProven); a witness, a stale link or a temporary id never does', async () => {
+    const { dataProofKey } = await deriveMemberKeys('c', 'pk1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 1);
+    const other = await deriveMemberKeys('other', 'pk1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 1);
+    let nowMs = 0;
+    const leader = new DataKeyGate(dataProofKey, STORE, undefined, () => nowMs);
+    const member = new DataKeyGate(dataProofKey, 7);
+    const foreign = new DataKeyGate(other.dataProofKey, 8);
+    const sent: Uint8Array[] = [];
+    // Store 9 holds no gate (a witness credential): it answers a proof message as a bad request.
+    const byId = new Map<number, DataKeyGate>([[7, member], [8, foreign]]);
+    leader.attach({
+      localStoreId: STORE,
+      async request(target, payload) {
+        sent.push(payload);
+        const g = byId.get(target);
+        if (!g) return encodeStoreResponse({ type: 'failure', failure: { kind: 'BadRequest', message: 'unknown request tag 97' } });
+        const a = await g.answer(STORE, payload);
+        return 'ok' in a ? a.ok : encodeStoreResponse({ type: 'failure', failure: { kind: 'Forbidden', message: a.refused } });
+      },
+    });
+    const settle = () => new Promise((r) => setTimeout(r, 20));
+    // Not proven at first: the ask starts, and the next look finds it proven.
+    expect(leader.receiverProven(7)).toBe(false);
+    await settle();
+    expect(leader.receiverProven(7)).toBe(true);
+    // A gate under another cluster's key, and a store with no gate: never proven.
+    for (const id of [8, 9]) {
+      expect(leader.receiverProven(id)).toBe(false);
+      await settle();
+      expect(leader.receiverProven(id)).toBe(false);
+    }
+    // A failed ask is not repeated within DATA_KEY_ASK_INTERVAL_MS_MIN.
+    const asks = sent.length;
+    await settle();
+    expect(sent.length).toBe(asks);
+    nowMs += DATA_KEY_ASK_INTERVAL_MS_MIN;
+    leader.receiverProven(9);
+    await settle();
+    expect(sent.length).toBe(asks + 1);
+    // The link to 7 goes down: what it proved goes with it.
+    leader.forget(7);
+    byId.delete(7);
+    expect(leader.receiverProven(7)).toBe(false);
+    await settle();
+    expect(leader.receiverProven(7)).toBe(false);
+
+    // An ask's answer is bound to its own label: replayed as a caller's proof, it proves nothing.
+    const askAnswer = await member.answer(STORE, sent[0]);
+    const challenge = await leader.answer(7, new Uint8Array([97, 1, 0]));
+    if (!('ok' in askAnswer) || !('ok' in challenge)) throw new Error('expected answers');
+    const nonce = challenge.ok.slice(4);
+    const mac = (await member.answer(STORE, new Uint8Array([97, 1, 2, 32, ...nonce]))) as { ok: Uint8Array };
+    const replayed = new Uint8Array([97, 1, 1, 32, ...nonce, 32, ...mac.ok.slice(4)]);
+    expect(await leader.answer(7, replayed)).toMatchObject({ refused: expect.stringMatching(/does not verify/) });
+    expect(leader.proven(7)).toBe(false);
+    // Only stores ask each other: a temporary id is refused, and is never asked.
+    const temp = TEMP_STORE_ID_MIN + 5;
+    expect(await member.answer(temp, sent[0])).toMatchObject({ refused: expect.stringMatching(/temporary id/) });
+    const before = sent.length;
+    expect(leader.receiverProven(temp)).toBe(false);
+    await settle();
+    expect(sent.length).toBe(before);
   });
 });

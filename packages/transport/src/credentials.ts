@@ -13,9 +13,10 @@
  * The first 64 bytes are what `deriveClusterKeys` always derived (a longer HKDF or PBKDF2
  * output starts with the shorter one), so stores that derive all of them interoperate with
  * links set up by the older derivation. Knowing some of these keys tells nothing of the
- * others: in particular the data key of one key id says nothing of another's, so a rotation
- * (`StoreOptions.entryKeyring`) retires a leaked data key (not a leaked secret: every key id's
- * key follows from the secret). A passphrase's PBKDF2 costs one iteration count per 32 bytes
+ * others: in particular the data key of one key id says nothing of another's, which is what a
+ * data key rotation would need (not built: SECURITY.md, "Data key rotation", says what is
+ * missing; every store seals and opens with key id 0 only, and a leaked secret gives every key
+ * id's key anyway). A passphrase's PBKDF2 costs one iteration count per 32 bytes
  * of output, so the 128 bytes cost four (HKDF, for a generated secret, costs nothing).
  *
  * The data-proof key (HMAC-SHA-256) lets a full member prove, to a store that serves data, that
@@ -33,7 +34,7 @@ import { CLUSTER_KEY_BYTES, PBKDF2_ITERATIONS, deriveClusterKeyBits, importClust
 export const DATA_KEY_BYTES = 32;
 /** Bytes of the data root (HKDF input of the later key ids' data keys and of the data-proof key). */
 export const DATA_ROOT_BYTES = 32;
-/** Highest data key id (`deriveDataKey`; it travels as a u32 in a sealed entry's header). */
+/** Highest data key id (`deriveDataKey`): a u32, the width a sealed entry's header would carry it in (today's format v1 carries no key id). */
 export const DATA_KEY_ID_MAX = 0xffff_ffff;
 const DATA_KEY_INFO = 'peerkv-data-key-v1/';
 const DATA_PROOF_INFO = 'peerkv-data-proof-v1';

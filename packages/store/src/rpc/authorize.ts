@@ -25,13 +25,16 @@
  * serves the requests that read or write user data (`needsDataKey`) only to a caller that
  * proved the data key on its current link: a link proves the membership key, which a witness
  * credential holds too. The rest (status, PD's routing, store and id requests, timestamps, GC
- * registrations, a store's own reports) is what a witness needs and reveals no key or value.
+ * registrations, a store's own reports) is what a witness needs and reveals no key or value;
+ * but registering a full store (`registersFullStore`: a `pdPutStore` without the witness label)
+ * needs the proof too, so a witness credential registers a witness only.
  *
  * A refused request answers the failure `Forbidden` (`DataKeyUnproven` for a missing data-key
  * proof) and is counted by its reason.
  */
 import type { StoreRequest, StoreRequestType } from '../request-types.ts';
 import { isTempStoreId } from '../temp-store-ids.ts';
+import { isWitnessStore } from '@peerkv/pd';
 
 /** What a request type is (see the module header). */
 export type RequestClass = 'data' | 'self' | 'admin';
@@ -144,6 +147,16 @@ export function needsDataKey(type: StoreRequestType): boolean {
   return REQUEST_CLASSES[type] === 'data' && !DATA_REQUESTS_WITHOUT_USER_DATA.has(type);
 }
 
+/**
+ * Whether `q` registers a full store with PD (a `pdPutStore` without the witness label): PD
+ * places full replicas, which hold the user's data, on such a store, so a store that serves data
+ * to provers only takes it only from a caller that proved the data key; a witness credential can
+ * register a witness only.
+ */
+export function registersFullStore(q: StoreRequest): boolean {
+  return q.type === 'pdPutStore' && !isWitnessStore(q.labels);
+}
+
 /** Why a request was refused (each is a counter of the store's `status().refused`). */
 export type ForbiddenReason =
   /** An admin request without a valid operator signature. */
@@ -159,7 +172,9 @@ export type ForbiddenReason =
   /** A request that `needsDataKey` from a caller that has not proven the data key on its link (a witness credential's holder). */
   | 'forbiddenDataKeyUnproven'
   /** A data-key proof that answers no challenge or does not verify (`data-key-proof.ts`). */
-  | 'forbiddenDataKeyProof';
+  | 'forbiddenDataKeyProof'
+  /** A `pdPutStore` registering a full store (`registersFullStore`) from a caller that has not proven the data key. */
+  | 'forbiddenFullStoreUnproven';
 
 /**
  * Whether `callerStoreId` may send `q` (`operator`: it came in a verified operator envelope;
@@ -169,6 +184,7 @@ export type ForbiddenReason =
  */
 export function authorizeRequest(callerStoreId: number, q: StoreRequest, operator: boolean, provisional = false, dataKeyUnproven = false): ForbiddenReason | undefined {
   if (dataKeyUnproven && needsDataKey(q.type)) return 'forbiddenDataKeyUnproven';
+  if (dataKeyUnproven && registersFullStore(q)) return 'forbiddenFullStoreUnproven';
   if (operator) return undefined;
   if (provisional && !PROVISIONAL_REQUESTS[q.type]) return 'forbiddenProvisional';
   switch (REQUEST_CLASSES[q.type]) {

@@ -16,7 +16,8 @@
  * Each Raft message's peers are checked against the link in `StoreLoop.receive`
  * (`peer-stores.ts`).
  * A store with a `dataKeyGate` (`StoreOptions.dataProofKey`) serves user data only to callers
- * that proved the data key on their current link: a caller's link going up or down makes it
+ * that proved the data key on their current link, and its leaders send data snapshots only to
+ * stores that proved it when asked (over this transport): a link going up or down makes either
  * prove again.
  */
 import type { Transport } from '@peerkv/transport';
@@ -50,9 +51,15 @@ export function storeTransportOf(t: Pick<Transport, 'send'>, o?: DoubtedSends): 
   };
 }
 
-/** Delivers `t`'s Raft batches and peer-down events to `store` and serves its requests; returns the unbinder. */
-export function bindStore(store: Store, t: Pick<Transport, 'onMessage' | 'onPeer' | 'onRequest'>, o: ServeStoreOptions = {}): () => void {
+/**
+ * Delivers `t`'s Raft batches and peer-down events to `store` and serves its requests; returns
+ * the unbinder. A `t` that also sends requests carries the store's data-key asks
+ * (`DataKeyGate.attach`): without it, a store with a gate sends no data snapshot to anyone.
+ */
+export function bindStore(store: Store, t: Pick<Transport, 'onMessage' | 'onPeer' | 'onRequest'> & Partial<Pick<Transport, 'request' | 'localStoreId'>>, o: ServeStoreOptions = {}): () => void {
+  if (t.request && t.localStoreId !== undefined) store.dataKeyGate?.attach({ localStoreId: t.localStoreId, request: (target, payload, ro) => t.request!(target, payload, ro) });
   const offs = [
+    () => store.dataKeyGate?.attach(undefined),
     t.onMessage((b) => {
       if (isTempStoreId(b.fromStoreId)) return store.countRefused('raftFromTempId');
       if (!o.provisional?.(b.fromStoreId)) return store.receive(b.fromStoreId, b.messages);

@@ -79,6 +79,7 @@ export function serveStore(store: IdentifiedStore, source: RequestSource, o: Ser
     if (!('type' in request)) return request.bytes;
     const refused = authorizeRequest(from, request, operator, o.provisional?.(from) ?? false, gate !== undefined && !gate.proven(from));
     if (refused === 'forbiddenDataKeyUnproven') return forbidden(refused, `store ${store.storeId} serves ${request.type} only to a caller that proved the data key on its link, and ${from} has not (a witness credential holds no data key)`, o, 'DataKeyUnproven');
+    if (refused === 'forbiddenFullStoreUnproven') return forbidden(refused, `store ${store.storeId} registers a full store only for a caller that proved the data key on its link, and ${from} has not (a witness credential registers a witness only)`, o, 'DataKeyUnproven');
     if (refused) return forbidden(refused, `store ${store.storeId} does not serve ${request.type} to ${from}: ${refused}`, o);
     return runStoreRequest(store, request, o);
   });
