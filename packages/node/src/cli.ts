@@ -292,6 +292,8 @@ export interface StoreProcessKeys {
   keys: ClusterKeys;
   /** Absent on a witness (`StoreOptions.entryCipher`). */
   dataKey?: CryptoKey;
+  /** Absent on a witness: proves the data key to the other full stores and gates their data requests (`StoreOptions.dataProofKey`). */
+  dataProofKey?: CryptoKey;
 }
 
 /**
@@ -302,7 +304,7 @@ export interface StoreProcessKeys {
 export async function storeKeys(o: StoreCliOptions, log: (line: string) => void = () => {}): Promise<StoreProcessKeys> {
   if (!o.witness) {
     const m = await deriveMemberKeys(o.cluster, o.secret!);
-    return { keys: m.keys, dataKey: m.dataKey };
+    return { keys: m.keys, dataKey: m.dataKey, dataProofKey: m.dataProofKey };
   }
   let text = o.witnessCredential;
   if (text === undefined) {
@@ -330,12 +332,12 @@ function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOpt
     address: o.address ?? `${hostname()}:${dir}`,
     // The host is the device PD isolates replicas by; startNetworkStore adds engine=node.
     labels: { [DEVICE_LABEL]: hostname(), ...o.labels },
-    store: { tickIntervalMs: o.tickMs, ...(o.witness ? { witness: true } : {}), ...(k.dataKey ? { entryCipher: nodeEntryCipher(k.dataKey) } : {}), ...mvcc },
+    store: { tickIntervalMs: o.tickMs, ...(o.witness ? { witness: true } : {}), ...(k.dataKey ? { entryCipher: nodeEntryCipher(k.dataKey) } : {}), ...(k.dataProofKey ? { dataProofKey: k.dataProofKey } : {}), ...mvcc },
     schedule: { ...(o.maxStoreDownMs ? { maxStoreDownTimeMs: o.maxStoreDownMs } : {}), ...(o.replicaEnginesMin ? { replicaEnginesMin: o.replicaEnginesMin } : {}) },
     ...(operatorKey ? { operatorKey } : {}),
     // `identity`: the store's key pair and the keys it accepts for other stores (none under a temporary id).
     transportFactory: (storeId, identity) =>
-      nodeWebRtcTransport({ localStoreId: storeId, keys: k.keys, signalingUrl: o.signaling.split(','), iceServers: iceServersOf(o), ...(o.iceTransportPolicy ? { iceTransportPolicy: o.iceTransportPolicy } : {}), ...identity }),
+      nodeWebRtcTransport({ localStoreId: storeId, keys: k.keys, ...(k.dataProofKey ? { dataProofKey: k.dataProofKey } : {}), signalingUrl: o.signaling.split(','), iceServers: iceServersOf(o), ...(o.iceTransportPolicy ? { iceTransportPolicy: o.iceTransportPolicy } : {}), ...identity }),
   };
 }
 

@@ -7,7 +7,8 @@
 import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
 import WebSocket from 'ws';
-import { WebRtcTransport, type ClusterKeys, type PeerLike, type PeerOptions, type WebRtcTransportOptions, type WebSocketCtor } from '@peerkv/transport';
+import { withDataKeyProof } from '@peerkv/store';
+import { WebRtcTransport, deriveMemberKeys, type ClusterKeys, type PeerLike, type PeerOptions, type WebRtcTransportOptions, type WebSocketCtor } from '@peerkv/transport';
 
 /**
  * Builds simple-peer peers on Node's WebRTC. simple-peer 9 starts a 5 s "ICE complete" timer on
@@ -23,13 +24,24 @@ export function nodePeerFactory(o: PeerOptions): PeerLike {
 /**
  * Settings of a Node WebRTC transport: those of `WebRtcTransport.create` minus the platform
  * hooks, with the cluster secret, or the link and signaling keys already derived (a full
- * store's `deriveMemberKeys`, a witness's credential: it has no secret).
+ * store's `deriveMemberKeys`, a witness's credential: it has no secret) and, for a full
+ * member, its data-proof key.
  */
-export type NodeWebRtcOptions = Omit<WebRtcTransportOptions, 'keys' | 'WebSocket' | 'peerFactory'> & ({ clusterId: string; secret: string } | { keys: ClusterKeys });
+export type NodeWebRtcOptions = Omit<WebRtcTransportOptions, 'keys' | 'WebSocket' | 'peerFactory'> & ({ clusterId: string; secret: string } | { keys: ClusterKeys; dataProofKey?: CryptoKey });
 
-/** A `WebRtcTransport` for Node (pass `iceServers: []` in tests: host candidates only). */
-export function nodeWebRtcTransport(o: NodeWebRtcOptions): Promise<WebRtcTransport> {
+/**
+ * A `WebRtcTransport` for Node (pass `iceServers: []` in tests: host candidates only). A member
+ * (the secret, or `dataProofKey`) gets it with the data-key proof (`withDataKeyProof`): stores
+ * that serve data to provers only then serve its requests.
+ */
+export async function nodeWebRtcTransport(o: NodeWebRtcOptions): Promise<WebRtcTransport> {
   const platform = { WebSocket: WebSocket as unknown as WebSocketCtor, peerFactory: nodePeerFactory };
-  if ('keys' in o) return Promise.resolve(new WebRtcTransport({ ...o, ...platform }));
-  return WebRtcTransport.create({ ...o, ...platform });
+  if ('keys' in o) {
+    const { dataProofKey, ...rest } = o;
+    const t = new WebRtcTransport({ ...rest, ...platform });
+    return dataProofKey ? withDataKeyProof(t, dataProofKey) : t;
+  }
+  const { clusterId, secret, ...rest } = o;
+  const m = await deriveMemberKeys(clusterId, secret);
+  return withDataKeyProof(new WebRtcTransport({ ...rest, keys: m.keys, ...platform }), m.dataProofKey);
 }

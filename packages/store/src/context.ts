@@ -26,9 +26,10 @@ import { TrackedRawNode } from './tracked-raw-node.ts';
 import { WriteTrace } from './write-trace.ts';
 import { WriteTsIndex } from './txn/write-ts-index.ts';
 import { monotonicClock } from '@peerkv/transport';
+import { DataKeyGate } from './rpc/data-key-proof.ts';
 
 /** The store's settings with every default filled in. */
-export type StoreSettings = Required<Omit<StoreOptions, 'traceClock' | 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'entryCipher' | 'unsafeTestMutations' | 'pdGc' | 'pdOperatorObserver' | 'pdScheduler' | 'gcIntervalMs' | 'gcLockResolver'>>;
+export type StoreSettings = Required<Omit<StoreOptions, 'traceClock' | 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'entryCipher' | 'dataProofKey' | 'unsafeTestMutations' | 'pdGc' | 'pdOperatorObserver' | 'pdScheduler' | 'gcIntervalMs' | 'gcLockResolver'>>;
 
 export class StoreContext {
   readonly storeId: number;
@@ -51,6 +52,12 @@ export class StoreContext {
   readonly witness: boolean;
   /** `StoreOptions.entryCipher`: seals proposals and opens sealed entries (none on a witness). */
   readonly entryCipher: EntryCipher | undefined;
+  /**
+   * Who proved the data key on their link (`StoreOptions.dataProofKey`): `bindStore` serves user
+   * data only to them, and a leader sends a data snapshot only to a store that proved it when
+   * asked (`SnapshotWorker.sendSnapshot`). None: no gate, every member is served and sent data.
+   */
+  readonly dataKeyGate: DataKeyGate | undefined;
   /** The opened payloads of sealed entries this store's full replicas apply (sealing.ts). */
   readonly payloads: OpenedPayloads;
   /** The column families holding region data (checked at open): every data path iterates them. */
@@ -160,7 +167,9 @@ export class StoreContext {
     this.witness = o.witness ?? false;
     // A witness must never hold the data key: that is what keeps the user's data from it.
     if (this.witness && o.entryCipher) throw new StoreConfigError('a witness store must not be given an entryCipher (the data key): a witness holds only the membership credential');
+    if (this.witness && o.dataProofKey) throw new StoreConfigError('a witness store must not be given a dataProofKey (it follows from the data key): a witness holds only the membership credential');
     this.entryCipher = o.entryCipher;
+    this.dataKeyGate = o.dataProofKey ? new DataKeyGate(o.dataProofKey, o.storeId, undefined, () => this.now()) : undefined;
     this.payloads = new OpenedPayloads(o.entryCipher);
     this.labels = this.witness ? { ...o.labels, [WITNESS_LABEL]: 'true' } : (o.labels ?? {});
     this.dataCfs = dataColumnFamiliesOf(this.dataModel, o.dataColumnFamilies);

@@ -185,6 +185,14 @@ export interface StoreOptions {
    * witness store must not have it (`StoreConfigError`). Default: none, entries are plain.
    */
   entryCipher?: EntryCipher;
+  /**
+   * Serve the requests that read or write user data (`needsDataKey`) only to callers that
+   * proved on their link that they hold the data key (`rpc/data-key-proof.ts`):
+   * `deriveMemberKeys(...).dataProofKey`. Without it a witness credential's holder, whose link
+   * proves only the membership key, is served data like any member. Callers prove through
+   * `withDataKeyProof`. A witness store must not have it (`StoreConfigError`). Default: none.
+   */
+  dataProofKey?: CryptoKey;
   /** Storage capacity reported to PD, bytes (a browser passes its storage estimate). */
   capacityBytes?: number;
   /** Snapshot transfer limits (chunk size, flow control, receive bounds); defaults in snapshot.ts. */

@@ -239,11 +239,21 @@ export class SnapshotWorker {
       peer.raw.reportSnapshot(m.to, false);
       return;
     }
+    const toWitness = peer.region.peers.some((p) => p.id === m.to && p.witness);
+    // A snapshot carries the region's pairs in the clear (entries are sealed, a snapshot is
+    // not): a store that serves data to provers only sends one only to a store that proved the
+    // data key when asked, so a store holding a witness credential gets no data even where PD
+    // placed a full replica (data-key-proof.ts). Raft offers the snapshot again later.
+    if (!toWitness && peer.regionId !== PD_REGION_ID && this.ctx.dataKeyGate && !this.ctx.dataKeyGate.receiverProven(toStoreId)) {
+      this.ctx.countRefused('snapshotToDataKeyUnproven');
+      peer.raw.reportSnapshot(m.to, false);
+      return;
+    }
     const metadata = { index: peer.applied, term: peer.log.term(peer.applied), confState: peer.raw.status().config };
     const region = structuredClone(peer.region);
     let source: SnapshotSource;
     const own = peer.machine.snapshotPairs();
-    if (peer.region.peers.some((p) => p.id === m.to && p.witness)) {
+    if (toWitness) {
       // A witness needs the log and the region's metadata only (TiKV sends it no data either):
       // the snapshot carries the region and no pairs, whatever the region holds.
       source = memorySource(region, own ? [DATA_CF] : [...this.ctx.dataCfs], []);

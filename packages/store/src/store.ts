@@ -44,6 +44,7 @@ import { BatchRound } from './round.ts';
 import { SnapshotWorker } from './snapshot-worker.ts';
 import { GcWorker, type GcRoundResult, type GcWorkerStats } from './gc-worker.ts';
 import { StoreLoop } from './store-loop.ts';
+import type { DataKeyGate } from './rpc/data-key-proof.ts';
 
 export * from './options.ts';
 export type * from './request-options.ts';
@@ -72,12 +73,15 @@ export class Store extends StoreApi {
   private readonly snapshots: SnapshotWorker;
   /** How the open went (`openTrace`). */
   private opened: OpenTrace = { identityMs: 0, bootMs: 0, regionsMs: 0, resumeMs: 0, totalMs: 0, regions: 0, elected: 0 };
+  /** Who proved the data key on their link (`StoreOptions.dataProofKey`); `bindStore` serves data only to them. */
+  readonly dataKeyGate: DataKeyGate | undefined;
 
   private constructor(o: StoreOptions) {
     super();
     this.storeId = o.storeId;
     this.clusterId = o.clusterId;
     const ctx = new StoreContext(o);
+    this.dataKeyGate = ctx.dataKeyGate;
     this.ctx = ctx;
     this.requests = new StoreRequests(ctx);
     this.pd = new PdService(ctx, this.requests);

@@ -6,7 +6,8 @@
  * wrote them (recorded from it), beside `rpc-golden.test.ts`'s data answers.
  */
 import { describe, expect, it } from 'vitest';
-import { PROVISIONAL_REQUESTS, REQUEST_CLASSES, STORE_REQUEST_CODECS, STORE_REQUEST_TYPES, decodeStoreResponse, encodeStoreResponse, type StoreResponse } from '../src/index.ts';
+import { PROVISIONAL_REQUESTS, REQUEST_CLASSES, STORE_REQUEST_CODECS, STORE_REQUEST_TYPES, decodeStoreResponse, encodeStoreResponse, type StoreRequestType, type StoreResponse } from '../src/index.ts';
+import { needsDataKey } from '../src/rpc/authorize.ts';
 
 /** `REQUEST_CLASSES` as written by hand before the table carried it. */
 const CLASSES_BEFORE = {
@@ -126,6 +127,15 @@ describe('the store request table', () => {
     expect(Object.keys(CLASSES_BEFORE).filter((type) => !(type in STORE_REQUEST_CODECS))).toEqual([]);
     expect(pick(REQUEST_CLASSES, CLASSES_BEFORE)).toEqual(CLASSES_BEFORE);
     expect(pick(PROVISIONAL_REQUESTS, PROVISIONAL_BEFORE)).toEqual(PROVISIONAL_BEFORE);
+  });
+
+  it('asks the data-key proof for every data request that carries user data, and for no other', () => {
+    // The data requests that carry none, as the rule first listed them by hand (wt-witness).
+    const withoutUserData = ['status', 'pdAllocId', 'pdGetRegion', 'pdGetRegionById', 'pdGetStore', 'pdGetTimestamps', 'pdGetGcSafePoint', 'pdRegisterGcService', 'pdGetScheduleConfig'];
+    const types = Object.keys(STORE_REQUEST_CODECS) as StoreRequestType[];
+    expect(types.filter((type) => REQUEST_CLASSES[type] === 'data' && !needsDataKey(type)).sort()).toEqual([...withoutUserData].sort());
+    expect(types.filter((type) => REQUEST_CLASSES[type] !== 'data' && needsDataKey(type))).toEqual([]);
+    for (const type of ['get', 'scan', 'write', 'txnPrewrite', 'txnGet', 'txnCdcPull', 'txnDetectDeadlock', 'txnStaleGet'] as const) expect(needsDataKey(type), type).toBe(true);
   });
 
   it('numbers every request type once', () => {

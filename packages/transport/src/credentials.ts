@@ -6,11 +6,22 @@
  *
  *     bytes  0..32  signaling key   seals SDPs, ICE candidates, announces (`ClusterKeys.sealKey`)
  *     bytes 32..64  membership key  proves membership on each link (`ClusterKeys.proofKey`)
- *     bytes 64..96  data key        seals each Raft entry's payload (`@peerkv/store`'s sealing.ts)
+ *     bytes 64..96  data key        seals each Raft entry's payload (`@peerkv/store`'s sealing.ts), key id 0
+ *     bytes 96..128 data root       an HKDF key: the data keys of later key ids (`deriveDataKey`,
+ *                                   a rotation) and the data-proof key (`dataProofKey`)
  *
  * The first 64 bytes are what `deriveClusterKeys` always derived (a longer HKDF or PBKDF2
- * output starts with the shorter one), so stores that derive all three interoperate with
- * links set up by the older derivation. Knowing two of the keys tells nothing of the third.
+ * output starts with the shorter one), so stores that derive all of them interoperate with
+ * links set up by the older derivation. Knowing some of these keys tells nothing of the
+ * others: in particular the data key of one key id says nothing of another's, which is what a
+ * data key rotation would need (not built: SECURITY.md, "Data key rotation", says what is
+ * missing; every store seals and opens with key id 0 only, and a leaked secret gives every key
+ * id's key anyway). A passphrase's PBKDF2 costs one iteration count per 32 bytes
+ * of output, so the 128 bytes cost four (HKDF, for a generated secret, costs nothing).
+ *
+ * The data-proof key (HMAC-SHA-256) lets a full member prove, to a store that serves data, that
+ * it holds the data key (`@peerkv/store`'s rpc/data-key-proof.ts): the membership key alone,
+ * which a witness holds, proves a link, not a right to read.
  *
  * A witness store gets a credential instead of the secret: the cluster id, the membership key
  * and the signaling key (its transport needs both: links are proven with the first, and a
@@ -21,6 +32,12 @@ import { CLUSTER_KEY_BYTES, PBKDF2_ITERATIONS, deriveClusterKeyBits, importClust
 
 /** Bytes of the data key (AES-256-GCM). */
 export const DATA_KEY_BYTES = 32;
+/** Bytes of the data root (HKDF input of the later key ids' data keys and of the data-proof key). */
+export const DATA_ROOT_BYTES = 32;
+/** Highest data key id (`deriveDataKey`): a u32, the width a sealed entry's header would carry it in (today's format v1 carries no key id). */
+export const DATA_KEY_ID_MAX = 0xffff_ffff;
+const DATA_KEY_INFO = 'peerkv-data-key-v1/';
+const DATA_PROOF_INFO = 'peerkv-data-proof-v1';
 /** What prefixes a witness credential (format version 1). */
 export const WITNESS_CREDENTIAL_PREFIX = 'pkw1.';
 /** Characters of a credential, at most (a cluster id of up to `CLUSTER_ID_BYTES_MAX` bytes, base64url, and 64 key bytes). */
@@ -30,11 +47,15 @@ export const CLUSTER_ID_BYTES_MAX = 256;
 
 const WITNESS_CREDENTIAL_RE = /^pkw1\.([A-Za-z0-9_-]{1,400})\.([A-Za-z0-9_-]{86})$/;
 
-/** A member's keys: the link and signaling keys, and the data key a witness never gets. */
+/** A member's keys: the link and signaling keys, and the data keys a witness never gets. */
 export interface MemberKeys {
   keys: ClusterKeys;
-  /** AES-256-GCM, not extractable: seals and opens Raft entry payloads. */
+  /** AES-256-GCM, not extractable: seals and opens Raft entry payloads (data key id 0). */
   dataKey: CryptoKey;
+  /** HKDF, not extractable: the data keys of key ids from 1 on (`deriveDataKey`). */
+  dataRoot: CryptoKey;
+  /** HMAC-SHA-256, not extractable: proves this member holds the data key (`@peerkv/store`'s `withDataKeyProof`). */
+  dataProofKey: CryptoKey;
 }
 
 /** What a witness holds: no data key. */
@@ -51,11 +72,30 @@ export class WitnessCredentialError extends Error {
 
 /** Derives all three keys of a full member from the cluster secret (one derivation). */
 export async function deriveMemberKeys(clusterId: string, secret: string, iterations = PBKDF2_ITERATIONS): Promise<MemberKeys> {
-  const bits = await deriveClusterKeyBits(clusterId, secret, CLUSTER_KEY_BYTES + DATA_KEY_BYTES, iterations);
+  const bits = await deriveClusterKeyBits(clusterId, secret, CLUSTER_KEY_BYTES + DATA_KEY_BYTES + DATA_ROOT_BYTES, iterations);
+  const dataEnd = CLUSTER_KEY_BYTES + DATA_KEY_BYTES;
   const keys = await importClusterKeys(clusterId, bits.slice(0, CLUSTER_KEY_BYTES));
-  const dataKey = await crypto.subtle.importKey('raw', bits.slice(CLUSTER_KEY_BYTES), 'AES-GCM', false, ['encrypt', 'decrypt']);
+  const dataKey = await crypto.subtle.importKey('raw', bits.slice(CLUSTER_KEY_BYTES, dataEnd), 'AES-GCM', false, ['encrypt', 'decrypt']);
+  const dataRoot = await crypto.subtle.importKey('raw', bits.slice(dataEnd), 'HKDF', false, ['deriveKey']);
   bits.fill(0);
-  return { keys, dataKey };
+  const dataProofKey = await crypto.subtle.deriveKey(hkdf(clusterId, DATA_PROOF_INFO), dataRoot, { name: 'HMAC', hash: 'SHA-256', length: 256 }, false, ['sign', 'verify']);
+  return { keys, dataKey, dataRoot, dataProofKey };
+}
+
+/**
+ * The data key of `keyId` (AES-256-GCM, not extractable): key id 0 is `MemberKeys.dataKey`,
+ * later ones come from the data root, each independent of the others. Throws `RangeError` for
+ * an id outside [0, `DATA_KEY_ID_MAX`].
+ */
+export async function deriveDataKey(m: Pick<MemberKeys, 'keys' | 'dataKey' | 'dataRoot'>, keyId: number): Promise<CryptoKey> {
+  if (!Number.isInteger(keyId) || keyId < 0 || keyId > DATA_KEY_ID_MAX) throw new RangeError(`a data key id is an integer in [0, ${DATA_KEY_ID_MAX}], got ${keyId}`);
+  if (keyId === 0) return m.dataKey;
+  return crypto.subtle.deriveKey(hkdf(m.keys.clusterId, `${DATA_KEY_INFO}${keyId}`), m.dataRoot, { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+}
+
+function hkdf(clusterId: string, info: string): HkdfParams {
+  const utf8 = new TextEncoder();
+  return { name: 'HKDF', hash: 'SHA-256', salt: utf8.encode(`peerkv/data/${clusterId}`), info: utf8.encode(info) };
 }
 
 /** The witness credential of a cluster, derived from its secret (what `peerkv witness-credential` prints). */

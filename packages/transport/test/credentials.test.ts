@@ -7,6 +7,7 @@ import {
   WitnessCredentialError,
   deriveClusterKeyBits,
   deriveClusterKeys,
+  deriveDataKey,
   deriveMemberKeys,
   deriveWitnessCredential,
   open,
@@ -49,6 +50,21 @@ describe('member keys and the witness credential', () => {
     expect(contains(new TextEncoder().encode(text), new TextEncoder().encode(btoa(String.fromCharCode(...all.slice(64, 96)))))).toBe(false);
     const keys = await witnessClusterKeys(cred);
     expect(await signProof(keys, proof)).toEqual(await signProof(await deriveClusterKeys('c', SECRET, 1), proof));
+  });
+
+  it('the data root gives independent data keys per key id and the data-proof key, none in a credential', async () => {
+    const member = await deriveMemberKeys('c', SECRET, 1);
+    expect(await deriveDataKey(member, 0)).toBe(member.dataKey);
+    const iv = new Uint8Array(12);
+    const sealedUnder = async (k: CryptoKey) => new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, k, new Uint8Array(4)));
+    const [k0, k1, k2, k1again] = await Promise.all([sealedUnder(member.dataKey), sealedUnder(await deriveDataKey(member, 1)), sealedUnder(await deriveDataKey(member, 2)), sealedUnder(await deriveDataKey(member, 1))]);
+    expect(k1).toEqual(k1again);
+    expect(k1).not.toEqual(k0);
+    expect(k1).not.toEqual(k2);
+    await expect(deriveDataKey(member, -1)).rejects.toBeInstanceOf(RangeError);
+    expect(member.dataProofKey.algorithm).toMatchObject({ name: 'HMAC' });
+    const all = await deriveClusterKeyBits('c', SECRET, 128, 1);
+    expect(contains(parseWitnessCredential(await deriveWitnessCredential('c', SECRET, 1)).keyBytes, all.slice(96, 128))).toBe(false);
   });
 
   it('refuses what is not a credential, with a typed error', () => {

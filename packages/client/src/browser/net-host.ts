@@ -19,7 +19,7 @@
 import type { ReplicaRead } from '../txn/routing.ts';
 import { ForwardingEngine, type KvEngine, type WriteBatch, type WriteOptions } from '@peerkv/storage';
 import { joinInputOf, joinProgress, type ScheduleConfig } from '@peerkv/pd';
-import { DATA_MODEL_DEFAULT, MVCC_DATA_CFS, STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, webCryptoEntryCipher, type NetworkStore, type NetworkStoreOptions, type StoreLinkIdentity, type StoreStatus } from '@peerkv/store';
+import { DATA_MODEL_DEFAULT, MVCC_DATA_CFS, STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, webCryptoEntryCipher, withDataKeyProof, type NetworkStore, type NetworkStoreOptions, type StoreLinkIdentity, type StoreStatus } from '@peerkv/store';
 import {
   BroadcastChannelTransport,
   CompositeTransport,
@@ -240,6 +240,8 @@ export class NetHost {
     private readonly operatorKey: CryptoKey,
     /** Seals the payloads its store proposes and opens those it applies (a witness never has it). */
     private readonly dataKey: CryptoKey,
+    /** Proves the data key to other stores, and gates its store's data requests (`StoreOptions.dataProofKey`). */
+    private readonly dataProofKey: CryptoKey,
   ) {
     this.ledger = new RequestLedger(o.testHooks ?? false);
   }
@@ -261,7 +263,7 @@ export class NetHost {
     // Both derivations at once: WebCrypto runs them off this thread. The member keys are the
     // link and signaling keys and the data key, from one derivation (`deriveMemberKeys`).
     const [member, operatorKey] = await Promise.all([deriveMemberKeys(o.cluster, o.secret, iterations), deriveOperatorKey(o.cluster, o.operatorSecret ?? o.secret, iterations)]);
-    const h = new NetHost(o, deps, member.keys, operatorKey, member.dataKey);
+    const h = new NetHost(o, deps, member.keys, operatorKey, member.dataKey, member.dataProofKey);
     const t0 = deps.now();
     try {
       await h.start();
@@ -301,7 +303,8 @@ export class NetHost {
     const t = new CompositeTransport(parts);
     // A restarted store stays cut off from the stores it was partitioned from.
     if (this.partitioned.size > 0 && !isTempStoreId(storeId)) t.partition(this.partitioned);
-    return t;
+    // Other stores serve this host's data requests once it proved the data key on its link.
+    return withDataKeyProof(t, this.dataProofKey);
   }
 
   private async start(): Promise<void> {
@@ -333,6 +336,7 @@ export class NetHost {
         store: {
           ...this.o.store,
           entryCipher: webCryptoEntryCipher(this.dataKey),
+          dataProofKey: this.dataProofKey,
           ...(this.o.capacityBytes ? { capacityBytes: this.o.capacityBytes } : {}),
           ...(mvcc ? { dataColumnFamilies: MVCC_DATA_CFS, dataModel: 'mvcc' as const, gcLockResolver: lateGcLockResolver(() => this.running?.kv) } : { dataModel: 'raw' as const }),
         },

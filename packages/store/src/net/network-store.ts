@@ -343,6 +343,8 @@ async function joinId(o: KeyedOptions): Promise<number> {
     // Members only: other joiners and clients also use temporary ids.
     const members = (): number[] => temp.peers().filter((id) => !isTempStoreId(id));
     const caller = new PdCaller(temp, { ...o.pd, candidates: members });
+    // Why the last ask got no store id (a full store's join without the data-key proof, say).
+    let lastError = '';
     while (now() < deadline) {
       if (members().length === 0) {
         await new Promise((r) => timers.setTimeout(() => r(undefined), JOIN_POLL_MS));
@@ -350,6 +352,7 @@ async function joinId(o: KeyedOptions): Promise<number> {
       }
       const r = await caller.call({ type: 'pdPutStore', storeId: 0, address: o.address, labels: o.labels ?? {}, publicKey: o.keyPair.publicKey }, 'pdApply', { timeoutMs: Math.max(1, deadline - now()) });
       if (r.ok && r.value.kind === 'storePut') return r.value.storeId;
+      if (!r.ok) lastError = `: ${r.error.kind}${'what' in r.error ? ` ${String(r.error.what)}` : ''}`;
       if (r.ok && r.value.kind === 'refused') {
         // A member whose cluster is still being created (its transport is up before its PD
         // is bootstrapped): ask again shortly.
@@ -360,7 +363,7 @@ async function joinId(o: KeyedOptions): Promise<number> {
         throw new NetworkStoreError('JoinRefused', JSON.stringify(r.value.error));
       }
     }
-    throw new NetworkStoreError('JoinTimeout', `no member of '${o.clusterId}' gave a store id in time`);
+    throw new NetworkStoreError('JoinTimeout', `no member of '${o.clusterId}' gave a store id in time${lastError}`);
   } finally {
     temp.close();
   }

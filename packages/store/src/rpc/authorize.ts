@@ -22,12 +22,22 @@
  * which records the key of a store that has none yet (the first key PD records for an id is
  * bound to it). Everything else is refused `forbiddenProvisional` until the key is confirmed.
  *
- * A refused request answers the failure `Forbidden` and is counted by its reason.
+ * A store that serves data to provers only (`StoreOptions.dataProofKey`; `data-key-proof.ts`)
+ * serves the requests that read or write user data (`needsDataKey`) only to a caller that
+ * proved the data key on its current link: a link proves the membership key, which a witness
+ * credential holds too. The rest (status, PD's routing, store and id requests, timestamps, GC
+ * registrations, a store's own reports) is what a witness needs and reveals no key or value;
+ * but registering a full store (`registersFullStore`: a `pdPutStore` without the witness label)
+ * needs the proof too, so a witness credential registers a witness only.
+ *
+ * A refused request answers the failure `Forbidden` (`DataKeyUnproven` for a missing data-key
+ * proof) and is counted by its reason.
  */
 import type { StoreRequest, StoreRequestType } from '../request-types.ts';
 import { isTempStoreId } from '../temp-store-ids.ts';
 import type { RequestClass } from './request-auth.ts';
 import { STORE_REQUEST_CODECS } from './request-codec.ts';
+import { isWitnessStore } from '@peerkv/pd';
 
 /** Each request type's value of one of its `auth` fields (`STORE_REQUEST_CODECS[type].auth`). */
 function authTable<T>(pick: (type: StoreRequestType) => T): { readonly [K in StoreRequestType]: T } {
@@ -45,6 +55,22 @@ export const REQUEST_CLASSES: { readonly [K in StoreRequestType]: RequestClass }
  */
 export const PROVISIONAL_REQUESTS: { readonly [K in StoreRequestType]: boolean } = authTable((type) => STORE_REQUEST_CODECS[type].auth.provisional);
 
+/** Whether a request of `type` reads or writes user data: from a store that serves data to provers only, only callers that proved the data key get it. */
+export function needsDataKey(type: StoreRequestType): boolean {
+  const auth = STORE_REQUEST_CODECS[type].auth;
+  return auth.class === 'data' && auth.userData;
+}
+
+/**
+ * Whether `q` registers a full store with PD (a `pdPutStore` without the witness label): PD
+ * places full replicas, which hold the user's data, on such a store, so a store that serves data
+ * to provers only takes it only from a caller that proved the data key; a witness credential can
+ * register a witness only.
+ */
+export function registersFullStore(q: StoreRequest): boolean {
+  return q.type === 'pdPutStore' && !isWitnessStore(q.labels);
+}
+
 /** Why a request was refused (each is a counter of the store's `status().refused`). */
 export type ForbiddenReason =
   /** An admin request without a valid operator signature. */
@@ -56,14 +82,23 @@ export type ForbiddenReason =
   /** An operator envelope that does not verify, is stale, replayed, or addressed to another store. */
   | 'forbiddenOperatorProof'
   /** A request that writes, from a store whose link was admitted provisionally (its key not confirmed yet). */
-  | 'forbiddenProvisional';
+  | 'forbiddenProvisional'
+  /** A request that `needsDataKey` from a caller that has not proven the data key on its link (a witness credential's holder). */
+  | 'forbiddenDataKeyUnproven'
+  /** A data-key proof that answers no challenge or does not verify (`data-key-proof.ts`). */
+  | 'forbiddenDataKeyProof'
+  /** A `pdPutStore` registering a full store (`registersFullStore`) from a caller that has not proven the data key. */
+  | 'forbiddenFullStoreUnproven';
 
 /**
  * Whether `callerStoreId` may send `q` (`operator`: it came in a verified operator envelope;
- * `provisional`: the caller's link was admitted before its key was confirmed); the refusal's
- * reason if not.
+ * `provisional`: the caller's link was admitted before its key was confirmed; `dataKeyUnproven`:
+ * this store serves data to provers only and the caller has not proven the data key); the
+ * refusal's reason if not.
  */
-export function authorizeRequest(callerStoreId: number, q: StoreRequest, operator: boolean, provisional = false): ForbiddenReason | undefined {
+export function authorizeRequest(callerStoreId: number, q: StoreRequest, operator: boolean, provisional = false, dataKeyUnproven = false): ForbiddenReason | undefined {
+  if (dataKeyUnproven && needsDataKey(q.type)) return 'forbiddenDataKeyUnproven';
+  if (dataKeyUnproven && registersFullStore(q)) return 'forbiddenFullStoreUnproven';
   if (operator) return undefined;
   const auth = STORE_REQUEST_CODECS[q.type].auth;
   if (provisional && !auth.provisional) return 'forbiddenProvisional';

@@ -15,6 +15,10 @@
  * stays dropped here until its key is confirmed, so what it is sent makes it no member here.
  * Each Raft message's peers are checked against the link in `StoreLoop.receive`
  * (`peer-stores.ts`).
+ * A store with a `dataKeyGate` (`StoreOptions.dataProofKey`) serves user data only to callers
+ * that proved the data key on their current link, and its leaders send data snapshots only to
+ * stores that proved it when asked (over this transport): a link going up or down makes either
+ * prove again.
  */
 import type { Transport } from '@peerkv/transport';
 import type { StoreTransport } from '../options.ts';
@@ -47,9 +51,15 @@ export function storeTransportOf(t: Pick<Transport, 'send'>, o?: DoubtedSends): 
   };
 }
 
-/** Delivers `t`'s Raft batches and peer-down events to `store` and serves its requests; returns the unbinder. */
-export function bindStore(store: Store, t: Pick<Transport, 'onMessage' | 'onPeer' | 'onRequest'>, o: ServeStoreOptions = {}): () => void {
+/**
+ * Delivers `t`'s Raft batches and peer-down events to `store` and serves its requests; returns
+ * the unbinder. A `t` that also sends requests carries the store's data-key asks
+ * (`DataKeyGate.attach`): without it, a store with a gate sends no data snapshot to anyone.
+ */
+export function bindStore(store: Store, t: Pick<Transport, 'onMessage' | 'onPeer' | 'onRequest'> & Partial<Pick<Transport, 'request' | 'localStoreId'>>, o: ServeStoreOptions = {}): () => void {
+  if (t.request && t.localStoreId !== undefined) store.dataKeyGate?.attach({ localStoreId: t.localStoreId, request: (target, payload, ro) => t.request!(target, payload, ro) });
   const offs = [
+    () => store.dataKeyGate?.attach(undefined),
     t.onMessage((b) => {
       if (isTempStoreId(b.fromStoreId)) return store.countRefused('raftFromTempId');
       if (!o.provisional?.(b.fromStoreId)) return store.receive(b.fromStoreId, b.messages);
@@ -58,9 +68,11 @@ export function bindStore(store: Store, t: Pick<Transport, 'onMessage' | 'onPeer
       if (pd.length > 0) store.receive(b.fromStoreId, pd);
     }),
     t.onPeer((e) => {
+      // Before anything the new link sends is served: a proof made on the old link is void.
+      store.dataKeyGate?.forget(e.storeId);
       if (e.type === 'down') store.onStoreDown(e.storeId);
     }),
-    serveStore(store, t, { countRefused: (r) => store.countRefused(r), ...o }),
+    serveStore(store, t, { countRefused: (r) => store.countRefused(r), ...(store.dataKeyGate ? { dataKeyGate: store.dataKeyGate } : {}), ...o }),
   ];
   return () => {
     for (const off of offs) off();

@@ -37,7 +37,13 @@ export type StoreRpcFailureKind =
   /** The store threw something unexpected (a bug); the message says what. */
   | 'Internal'
   /** The caller may not send this request (`authorize.ts`): an admin request without the operator key, a report for another store. */
-  | 'Forbidden';
+  | 'Forbidden'
+  /**
+   * The request reads or writes user data and the caller has not proven, on its current link,
+   * that it holds the data key (`data-key-proof.ts`): a witness credential's holder, or a member
+   * that has not run the proof yet (`withDataKeyProof` runs it and asks again).
+   */
+  | 'DataKeyUnproven';
 
 /** A server-side failure, as carried in a response. */
 export interface StoreRpcFailure {

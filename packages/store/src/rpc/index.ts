@@ -23,6 +23,7 @@ export * from './server.ts';
 export * from './authorize.ts';
 export * from './request-auth.ts';
 export * from './operator-auth.ts';
+export * from './data-key-proof.ts';
 export * from './local-rpc.ts';
 // The transport's request error, so callers of store RPC need only this package.
 export { RpcError, type RpcErrorKind, type RpcRequestOptions, type RequestHandler } from '@peerkv/transport';

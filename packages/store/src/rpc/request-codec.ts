@@ -19,7 +19,7 @@ import { fieldsOf, type FieldCheck } from '../request-check.ts';
 import { StoreRequestError, type RequestOf, type ResponseOf, type ScanRange, type StoreRequest, type StoreRequestType } from '../request-types.ts';
 import { StoreRpcDecodeError } from './errors.ts';
 import { PD_REQUEST_BODIES, RPC_TIMESTAMPS_MAX, type PdRequest } from './pd-codec.ts';
-import { AUTH_ADMIN, AUTH_CHANGE, AUTH_JOIN, AUTH_READ, AUTH_SELF, type RequestAuth } from './request-auth.ts';
+import { AUTH_ADMIN, AUTH_CHANGE, AUTH_CHANGE_META, AUTH_JOIN, AUTH_READ, AUTH_READ_META, AUTH_SELF, type RequestAuth } from './request-auth.ts';
 import { ANSWERS, txnAnswer, type AnswerCodec } from './response-codec.ts';
 import { TXN_REQUEST_BODIES, TXN_VALUE_SHAPES, type TxnValueShape } from '../txn/codec.ts';
 import { TXN_DETECT_DEADLOCK_BODY } from '../txn/codec-deadlock.ts';
@@ -312,7 +312,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   status: {
     tag: 8,
     timed: false,
-    auth: AUTH_READ,
+    auth: AUTH_READ_META,
     write: () => {},
     read: () => ({ type: 'status' }),
     check: (f) => f.timeout(),
@@ -337,7 +337,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   },
   pdStoreHeartbeat: pd('pdStoreHeartbeat', { tag: 9, timed: true, auth: AUTH_SELF }, (f) => void f.object('stats'), ANSWERS.pdApply),
   pdRegionHeartbeat: pd('pdRegionHeartbeat', { tag: 10, timed: true, auth: AUTH_SELF }, (f) => void f.object('heartbeat'), ANSWERS.pdStep),
-  pdAllocId: pd('pdAllocId', { tag: 11, timed: true, auth: AUTH_CHANGE }, () => {}, ANSWERS.pdId),
+  pdAllocId: pd('pdAllocId', { tag: 11, timed: true, auth: AUTH_CHANGE_META }, () => {}, ANSWERS.pdId),
   pdPutStore: pd(
     'pdPutStore',
     { tag: 12, timed: true, auth: AUTH_JOIN },
@@ -348,15 +348,15 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
     },
     ANSWERS.pdApply,
   ),
-  pdGetRegion: pd('pdGetRegion', { tag: 13, timed: false, auth: AUTH_READ }, (f) => void f.bytes('key'), ANSWERS.pdRoute),
-  pdGetRegionById: pd('pdGetRegionById', { tag: 14, timed: false, auth: AUTH_READ }, (f) => void f.uint('regionId'), ANSWERS.pdRoute),
-  pdGetStore: pd('pdGetStore', { tag: 15, timed: false, auth: AUTH_READ }, (f) => void f.uint('storeId'), ANSWERS.pdStore),
-  pdGetTimestamps: pd('pdGetTimestamps', { tag: 16, timed: true, auth: AUTH_CHANGE }, (f) => void f.uint('count', undefined, RPC_TIMESTAMPS_MAX), ANSWERS.pdTimestamps),
-  pdGetGcSafePoint: pd('pdGetGcSafePoint', { tag: 18, timed: false, auth: AUTH_READ }, () => {}, ANSWERS.pdGcSafePoint),
-  pdGetScheduleConfig: pd('pdGetScheduleConfig', { tag: 21, timed: false, auth: AUTH_READ }, () => {}, ANSWERS.pdScheduleConfig),
+  pdGetRegion: pd('pdGetRegion', { tag: 13, timed: false, auth: AUTH_READ_META }, (f) => void f.bytes('key'), ANSWERS.pdRoute),
+  pdGetRegionById: pd('pdGetRegionById', { tag: 14, timed: false, auth: AUTH_READ_META }, (f) => void f.uint('regionId'), ANSWERS.pdRoute),
+  pdGetStore: pd('pdGetStore', { tag: 15, timed: false, auth: AUTH_READ_META }, (f) => void f.uint('storeId'), ANSWERS.pdStore),
+  pdGetTimestamps: pd('pdGetTimestamps', { tag: 16, timed: true, auth: AUTH_CHANGE_META }, (f) => void f.uint('count', undefined, RPC_TIMESTAMPS_MAX), ANSWERS.pdTimestamps),
+  pdGetGcSafePoint: pd('pdGetGcSafePoint', { tag: 18, timed: false, auth: AUTH_READ_META }, () => {}, ANSWERS.pdGcSafePoint),
+  pdGetScheduleConfig: pd('pdGetScheduleConfig', { tag: 21, timed: false, auth: AUTH_READ_META }, () => {}, ANSWERS.pdScheduleConfig),
   pdRegisterGcService: pd(
     'pdRegisterGcService',
-    { tag: 19, timed: true, auth: AUTH_CHANGE },
+    { tag: 19, timed: true, auth: AUTH_CHANGE_META },
     (f) => {
       f.string('serviceId', GC_SERVICE_ID_BYTES_MAX);
       f.uint('ttlMs');

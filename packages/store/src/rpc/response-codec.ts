@@ -22,6 +22,7 @@ import {
   RPC_STRING_BYTES_MAX,
   RPC_TEXT_BYTES_MAX,
   RPC_VALUE_BYTES_MAX,
+  STORE_RPC_VERSION,
   decoding,
   readEpoch,
   readHeader,
@@ -59,7 +60,7 @@ export type StoreResponse =
   /** Of the PD requests (`pd-codec.ts`). */
   | PdResponse;
 
-const FAILURE_KINDS: readonly StoreRpcFailureKind[] = ['BadRequest', 'StoreClosed', 'Internal', 'Forbidden'];
+const FAILURE_KINDS: readonly StoreRpcFailureKind[] = ['BadRequest', 'StoreClosed', 'Internal', 'Forbidden', 'DataKeyUnproven'];
 const COUNTER_NAMES: readonly (keyof StoreCounters)[] = ['rounds', 'writes', 'snapshotsGenerated', 'snapshotsInstalled', 'logCompactions'];
 
 /** Writes `u8 ok`, then the value (ok) or the region error. */
@@ -326,3 +327,12 @@ export const ANSWERS = {
   pdGcRegister: resultAnswer('pdGcRegister'),
   pdScheduleConfig: resultAnswer('pdScheduleConfig'),
 } as const;
+
+/**
+ * Whether `bytes` is a `failure` of kind `DataKeyUnproven` (its header and kind are one byte
+ * each: every value here is below 128), checked without decoding the whole response on each
+ * answer `withDataKeyProof` sees.
+ */
+export function isDataKeyUnproven(bytes: Uint8Array): boolean {
+  return bytes.length >= 3 && bytes[0] === STORE_RESPONSE_TYPES.failure && bytes[1] === STORE_RPC_VERSION && bytes[2] === FAILURE_KINDS.indexOf('DataKeyUnproven');
+}

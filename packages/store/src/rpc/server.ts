@@ -15,6 +15,7 @@
 import { StoreClosedError } from '../options.ts';
 import { StoreRequestError, type StoreRequest, type StoreService } from '../request-types.ts';
 import { authorizeRequest, type ForbiddenReason } from './authorize.ts';
+import { isDataKeyProofMessage, type DataKeyGate } from './data-key-proof.ts';
 import { StoreRpcDecodeError, type StoreRpcFailure } from './errors.ts';
 import { OperatorVerifier, isOperatorEnvelope } from './operator-auth.ts';
 import { STORE_REQUEST_CODECS, decodeStoreRequest, type RequestCodec } from './request-codec.ts';
@@ -49,6 +50,13 @@ export interface ServeStoreOptions {
   provisional?: (storeId: number) => boolean;
   /** Counts a refused request by reason (the store's `countRefused`). */
   countRefused?: (reason: ForbiddenReason) => void;
+  /**
+   * Serve `needsDataKey` only to callers that proved the data key to this gate
+   * (`data-key-proof.ts`; `Store.dataKeyGate`); it also answers their proofs. Its owner must
+   * tell it when a caller's link goes up or down (`bindStore` does). Default: none, every
+   * member is served data.
+   */
+  dataKeyGate?: DataKeyGate;
 }
 
 /** Default `requestTimeoutMsMax`, ms. */
@@ -57,7 +65,9 @@ export const SERVE_REQUEST_TIMEOUT_MS_MAX = 60_000;
 /** Serves `store` to every request from `source`, authorised by caller; returns the function that stops serving. */
 export function serveStore(store: IdentifiedStore, source: RequestSource, o: ServeStoreOptions = {}): () => void {
   const verifier = o.operatorKey ? new OperatorVerifier(o.operatorKey, store.storeId, { now: o.now }) : undefined;
+  const gate = o.dataKeyGate;
   return source.onRequest(async (from, payload) => {
+    if (gate && isDataKeyProofMessage(payload)) return answerProof(gate, from, payload, o);
     let operator = false;
     if (isOperatorEnvelope(payload)) {
       const inner = await verifier?.open(payload);
@@ -67,15 +77,27 @@ export function serveStore(store: IdentifiedStore, source: RequestSource, o: Ser
     }
     const request = decodeRequest(payload);
     if (!('type' in request)) return request.bytes;
-    const refused = authorizeRequest(from, request, operator, o.provisional?.(from) ?? false);
+    const refused = authorizeRequest(from, request, operator, o.provisional?.(from) ?? false, gate !== undefined && !gate.proven(from));
+    if (refused === 'forbiddenDataKeyUnproven') return forbidden(refused, `store ${store.storeId} serves ${request.type} only to a caller that proved the data key on its link, and ${from} has not (a witness credential holds no data key)`, o, 'DataKeyUnproven');
+    if (refused === 'forbiddenFullStoreUnproven') return forbidden(refused, `store ${store.storeId} registers a full store only for a caller that proved the data key on its link, and ${from} has not (a witness credential registers a witness only)`, o, 'DataKeyUnproven');
     if (refused) return forbidden(refused, `store ${store.storeId} does not serve ${request.type} to ${from}: ${refused}`, o);
     return runStoreRequest(store, request, o);
   });
 }
 
-function forbidden(reason: ForbiddenReason, message: string, o: ServeStoreOptions): Uint8Array {
+function forbidden(reason: ForbiddenReason, message: string, o: ServeStoreOptions, kind: 'Forbidden' | 'DataKeyUnproven' = 'Forbidden'): Uint8Array {
   o.countRefused?.(reason);
-  return encodeStoreResponse({ type: 'failure', failure: { kind: 'Forbidden', message } });
+  return encodeStoreResponse({ type: 'failure', failure: { kind, message } });
+}
+
+async function answerProof(gate: DataKeyGate, from: number, payload: Uint8Array, o: ServeStoreOptions): Promise<Uint8Array> {
+  try {
+    const a = await gate.answer(from, payload);
+    return 'ok' in a ? a.ok : forbidden('forbiddenDataKeyProof', a.refused, o);
+  } catch (e) {
+    if (e instanceof StoreRpcDecodeError) return encodeStoreResponse({ type: 'failure', failure: { kind: 'BadRequest', message: e.message } });
+    throw e;
+  }
 }
 
 /** Decodes one request, runs it on `store` and encodes the answer. Never rejects. Authorises nothing. */
