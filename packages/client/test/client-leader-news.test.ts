@@ -47,6 +47,8 @@ function cluster(onAsk: (storeId: number) => void = () => undefined) {
   const kv = new PeerKV({
     pd,
     stores: { store: (id) => services.get(id) },
+    // The fake services answer raw writes.
+    dataModel: 'raw',
     clock,
     random: () => 0.99,
     backoff: { attemptsMax: 20, baseMs: BACKOFF_MS, capMs: BACKOFF_MS, budgetMs: 10 * BACKOFF_MS },

@@ -347,7 +347,7 @@ describe('offline transactions: queued while the quorum is away', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     await expect(kv.mutate('add', cyclic)).rejects.toMatchObject({ kind: 'InvalidArgument' });
-    const raw = new PeerKV({ pd: c, stores: c });
+    const raw = new PeerKV({ pd: c, stores: c, dataModel: 'raw' });
     clients.push(raw);
     expect(() => raw.registerMutator('add', add)).toThrow(PeerKVError);
 

@@ -56,7 +56,7 @@ describe('provisionally admitted links', () => {
     expect(s.status().refused?.forbiddenProvisional).toBe(4);
 
     // Reads and PD's routing reads are served.
-    expect(await call({ type: 'get', regionId: dataRegion, epoch, key: t('k'), consistency: 'linearizable' })).toEqual({ type: 'value', result: { ok: true, value: undefined } });
+    expect(await call({ type: 'txnGet', regionId: dataRegion, epoch, key: t('k'), ts: 5n, timeoutMs: 2000 })).toMatchObject({ type: 'txn', result: { ok: true } });
     expect(await call({ type: 'pdGetStore', storeId: s.storeId })).toMatchObject({ type: 'pdStore', result: { ok: true, value: { id: s.storeId } } });
 
     // It cannot bind the id to its key: PD has no such store.
@@ -78,6 +78,6 @@ describe('provisionally admitted links', () => {
     expect(s.status().refused?.raftFromProvisional).toBe(2);
 
     // Nothing was written.
-    expect(await call({ type: 'get', regionId: dataRegion, epoch, key: t('k'), consistency: 'linearizable' })).toEqual({ type: 'value', result: { ok: true, value: undefined } });
+    expect(await call({ type: 'txnGet', regionId: dataRegion, epoch, key: t('k'), ts: 5n, timeoutMs: 2000 })).toMatchObject({ type: 'txn', result: { ok: true } });
   }, 60_000);
 });

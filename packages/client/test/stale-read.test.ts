@@ -84,7 +84,7 @@ describe('stale reads from the nearest replica', () => {
     const c = new PdCluster({ openEngine: async (_name, cfs) => MemoryEngine.open({ columnFamilies: cfs }), store: { tickIntervalMs: 10 } });
     cluster = c;
     await c.bootstrap('a');
-    const raw = new PeerKV({ pd: c, stores: c });
+    const raw = new PeerKV({ pd: c, stores: c, dataModel: 'raw' });
     clients.push(raw);
     await expect(raw.get(k('x'), { maxStaleness: 1000 })).rejects.toMatchObject({ kind: 'InvalidArgument' });
     const m = new PeerKV({ pd: c, stores: c, dataModel: 'mvcc' });

@@ -335,7 +335,7 @@ describe('kv.watch', () => {
     bad(() => a.watch({ prefix: k('a') }, { pageBytesMax: -1 }));
     bad(() => a.watch({ prefix: k('a') }, { fromTs: -1n }));
     bad(() => a.watch({ prefix: k('a') }, { fromTs: 5 as never }));
-    const raw = new PeerKV({ pd: c, stores: c });
+    const raw = new PeerKV({ pd: c, stores: c, dataModel: 'raw' });
     bad(() => raw.watch({ prefix: k('a') }));
     raw.close();
     // The store refuses a reversed range and negative limits too (any caller, not only this client).

@@ -12,7 +12,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BOOTSTRAP_IDS, decodeStoreResponse, encodeStoreRequest, proveDataKey, randomTempStoreId, startNetworkStore, webCryptoEntryCipher, withDataKeyProof, DataKeyProofError, type NetworkStore, type StoreRequest } from '@peerkv/store';
 import { MemoryEngine } from '@peerkv/storage';
-import { STORE_CFS } from '@peerkv/store';
+import { MVCC_STORE_CFS } from '@peerkv/store';
 import { deriveMemberKeys, deriveWitnessCredential, parseWitnessCredential, witnessClusterKeys, type ClusterKeys, type Transport } from '@peerkv/transport';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from '../src/index.ts';
 import { bcTransportFactory, TEST_NET_STORE } from './bc-transport.ts';
@@ -29,8 +29,8 @@ const epoch = { confVer: 1, version: 1 };
 const region = BOOTSTRAP_IDS.dataRegion;
 /** One request of each kind a witness must not get answered: a point read, a scan, a change-feed pull. */
 const READS: StoreRequest[] = [
-  { type: 'get', regionId: region, epoch, key: t('k0'), consistency: 'linearizable', timeoutMs: 1000 },
-  { type: 'scan', regionId: region, epoch, range: { start: t(''), limit: 10 }, consistency: 'linearizable', timeoutMs: 1000 },
+  { type: 'txnGet', regionId: region, epoch, key: t('k0'), ts: 1n, timeoutMs: 1000 },
+  { type: 'txnScan', regionId: region, epoch, start: t(''), limit: 10, ts: 1n, timeoutMs: 1000 },
   { type: 'txnCdcPull', regionId: region, epoch, start: t(''), end: t('z'), fromTs: 1n, eventsMax: 10, bytesMax: 4096, waitMs: 0, timeoutMs: 1000 },
 ];
 
@@ -58,7 +58,7 @@ describe('a full store serves user data only to callers that prove the data key'
         store: { ...TEST_NET_STORE, ...(o.witness ? { witness: true } : { entryCipher: webCryptoEntryCipher(member.dataKey), dataProofKey: member.dataProofKey }) },
         joinTimeoutMs: 20_000,
         schedule: { maxStoreDownTimeMs: 60_000 },
-        engine: await MemoryEngine.open({ columnFamilies: STORE_CFS }),
+        engine: await MemoryEngine.open({ columnFamilies: MVCC_STORE_CFS }),
         ...(o.bootstrap ? { bootstrap: true } : {}),
         address: o.address,
       });
@@ -122,7 +122,7 @@ describe('a full store serves user data only to callers that prove the data key'
       store: { ...compacting, ...(o.full ? { entryCipher: webCryptoEntryCipher(member.dataKey), dataProofKey: member.dataProofKey } : {}) },
       joinTimeoutMs: o.joinTimeoutMs ?? 20_000,
       schedule: { maxStoreDownTimeMs: 60_000 },
-      engine: await MemoryEngine.open({ columnFamilies: STORE_CFS }),
+      engine: await MemoryEngine.open({ columnFamilies: MVCC_STORE_CFS }),
       ...(o.bootstrap ? { bootstrap: true } : {}),
       address: o.address,
     });
