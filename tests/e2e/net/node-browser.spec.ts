@@ -65,7 +65,7 @@ test('a Chromium store joins two Node stores; writes cross both ways', async ({ 
     phase('the Node client reaches the 3 stores');
     const stores = new RemoteStoreResolver(tr, { requestTimeoutMs: 2000, reachable: () => tr.peers() });
     const pd = new RemotePdService(tr, { candidates: () => tr.peers(), budgetMs: 10_000, attemptTimeoutMs: 2000 });
-    const kv = new PeerKV({ pd, stores, requestTimeoutMs: 2000 });
+    const kv = new PeerKV({ pd, stores, requestTimeoutMs: 2000, dataModel: 'raw' });
     cleanups.push(() => kv.close());
     // The engine label is read in the store's Worker (navigator.userAgentData / userAgent).
     expect((await pd.getStore(myId))?.labels).toEqual({ device: 'chromium', engine: 'chromium' });

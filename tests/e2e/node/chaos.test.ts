@@ -196,7 +196,7 @@ describe('chaos: three peerkv-store processes under kills and freezes', () => {
     log(`seed=${seed} chaos_ms=${CHAOS_MS} freeze_ms_max=${FREEZE_MS_MAX} (set PEERKV_CHAOS_SEED=${seed} to repeat its choices)`);
     const rng = new SeededRng(seed);
     const c = await startCluster(log);
-    const clients = Array.from({ length: CLIENTS }, () => new PeerKV({ pd: c.pd, stores: c.resolver, requestTimeoutMs: REQUEST_TIMEOUT_MS, backoff: { budgetMs: CALL_BUDGET_MS } }));
+    const clients = Array.from({ length: CLIENTS }, () => new PeerKV({ pd: c.pd, stores: c.resolver, dataModel: 'raw', requestTimeoutMs: REQUEST_TIMEOUT_MS, backoff: { budgetMs: CALL_BUDGET_MS } }));
     cleanups.push(() => clients.forEach((kv) => kv.close()));
 
     const rec: Recorder = { history: new History(), errors: new Map() };

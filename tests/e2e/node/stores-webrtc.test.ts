@@ -82,7 +82,7 @@ describe('peerkv-store processes over WebRTC (Node, @roamhq/wrtc)', () => {
     phase('3 replicas of PD and data');
 
     const pd = new RemotePdService(tr, { candidates: () => tr.peers(), budgetMs: 10_000, attemptTimeoutMs: 2000 });
-    const kv = new PeerKV({ pd, stores, requestTimeoutMs: 2000 });
+    const kv = new PeerKV({ pd, stores, requestTimeoutMs: 2000, dataModel: 'raw' });
     cleanups.push(() => kv.close());
     for (let i = 0; i < 20; i++) await kv.put(t(`k${i}`), t(`v${i}`));
     expect(s((await kv.get(t('k7')))!)).toBe('v7');

@@ -82,7 +82,7 @@ describe('a witness on a credential (Node, WebRTC, LevelDB)', () => {
     await until('the witness holds a witness replica of the data region', async () => (await dataRegionOn(sw.storeId))?.peers.some((p) => p.storeId === sw.storeId && p.witness && p.role === 'voter') ?? false, 90_000);
 
     const pd = new RemotePdService(tr, { candidates: () => tr.peers(), budgetMs: 15_000, attemptTimeoutMs: 2000 });
-    const kv = new PeerKV({ pd, stores, requestTimeoutMs: 2000 });
+    const kv = new PeerKV({ pd, stores, requestTimeoutMs: 2000, dataModel: 'raw' });
     cleanups.push(() => kv.close());
     const key = `sealed-key-${randomTempStoreId()}`;
     const value = `sealed-value-${randomTempStoreId()}-never-on-the-witness`;

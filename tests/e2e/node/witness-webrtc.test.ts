@@ -71,7 +71,7 @@ describe('two stores and a witness beside the signaling server (Node, WebRTC)', 
     await until('PD and data: 2 full + 1 witness on every store', placed, 90_000);
 
     const pd = new RemotePdService(tr, { candidates: () => tr.peers(), budgetMs: 15_000, attemptTimeoutMs: 2000 });
-    const kv = new PeerKV({ pd, stores, requestTimeoutMs: 2000 });
+    const kv = new PeerKV({ pd, stores, requestTimeoutMs: 2000, dataModel: 'raw' });
     cleanups.push(() => kv.close());
     for (let i = 0; i < 10; i++) await kv.put(t(`k${i}`), t(`v${i}`));
     expect(s((await kv.get(t('k3')))!)).toBe('v3');
