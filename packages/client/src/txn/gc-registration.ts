@@ -14,7 +14,8 @@
  *   hold lives; a failed attempt is retried with backoff (`GC_REGISTER_BACKOFF_MS_MIN`..`_MAX`).
  *   When no hold is left the refreshes stop and the registration lapses with its TTL (no
  *   remove per transaction: a stream of short transactions costs one registration per
- *   refresh, not one per transaction); `close()` removes it.
+ *   refresh, not one per transaction); `close()` removes it. The refresh timer does not keep a
+ *   Node process alive.
  * - **Safe point passed.** A registration PD refuses with `SafePointPassed` (the oldest hold is
  *   already below PD's safe point: the versions it reads may be gone) fails every hold below that
  *   safe point: their reads and commits throw `PeerKVError('SafePointPassed')`, which
@@ -209,6 +210,10 @@ export class GcRegistration {
       this.timer = undefined;
       if (this.oldestLive() !== undefined) this.kick();
     }, ms);
+    // Upkeep only: in Node it does not keep the process alive (a script that is done exits, and
+    // the registration lapses with its TTL, as after a crash). A browser's or a test clock's
+    // handle has no `unref`.
+    (this.timer as { unref?: () => void }).unref?.();
   }
 
   private oldestLive(): bigint | undefined {
