@@ -827,6 +827,10 @@ export class PeerKV {
       case 'ServerIsBusy':
       case 'StaleWrite':
         return false;
+      case 'ReadIndexNotReady':
+        // The store answered (it is no suspect) that no quorum confirmed the read in time: back
+        // off and ask again; nothing was proposed, so this never makes a write ambiguous.
+        return false;
       case 'Timeout': {
         // Asked last for a while, also after the route is refreshed (PD may still name it).
         const now = this.clock.now();
