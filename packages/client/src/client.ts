@@ -142,6 +142,11 @@ export interface WriteOptions extends CallOptions {
 }
 
 export interface ReadOptions extends CallOptions {
+  /**
+   * The raw model: how the replica serves the read. The mvcc model: `stale` is a read at the
+   * nearest replica's resolved ts (as `maxStaleness: Infinity`); the others read at a fresh TSO
+   * ts, where `replicaRead` says which replica serves it.
+   */
   consistency?: ReadConsistency;
   /** The mvcc model: read at this TSO timestamp, from the nearest replica when its resolved ts covers it. */
   readTs?: bigint;
@@ -262,7 +267,8 @@ export class PeerKV {
   // ------------------------------------------------------------------ reads
 
   async get(key: Uint8Array, o: ReadOptions = {}): Promise<Uint8Array | undefined> {
-    if (o.readTs !== undefined || o.maxStaleness !== undefined) return (await this.staleSnapshot(this.staleOptions(o))).get(key, o);
+    const stale = this.staleReadOf(o);
+    if (stale) return (await this.staleSnapshot(stale)).get(key, o);
     if (this.mvcc) return this.mvcc.get(key, this.replicaReadOf(o), o.signal);
     checkKey(key);
     const consistency = o.consistency ?? this.consistency;
@@ -273,7 +279,8 @@ export class PeerKV {
 
   /** Reads many keys; missing keys map to undefined. */
   async batchGet(keys: Uint8Array[], o: ReadOptions = {}): Promise<(Uint8Array | undefined)[]> {
-    if (o.readTs !== undefined || o.maxStaleness !== undefined) return (await this.staleSnapshot(this.staleOptions(o))).batchGet(keys, o);
+    const stale = this.staleReadOf(o);
+    if (stale) return (await this.staleSnapshot(stale)).batchGet(keys, o);
     if (this.mvcc) return this.mvcc.batchGet(keys, this.replicaReadOf(o), o.signal);
     return Promise.all(keys.map((k) => this.get(k, o)));
   }
@@ -282,6 +289,12 @@ export class PeerKV {
   async *scan(o: ScanOptions = {}): AsyncIterableIterator<KvPair> {
     const start = o.start ?? new Uint8Array();
     const end = o.end ?? new Uint8Array();
+    const stale = this.staleReadOf(o);
+    if (stale) {
+      if (o.reverse) throw new PeerKVError('InvalidArgument', 'a reverse scan is not served at a timestamp (readTs, maxStaleness, consistency stale) yet');
+      yield* (await this.staleSnapshot(stale)).scan({ start, end, ...(o.limit !== undefined ? { limit: o.limit } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+      return;
+    }
     if (this.mvcc) {
       yield* this.mvcc.scan(start, end, o.limit ?? Infinity, o.reverse === true, this.replicaReadOf(o), o.signal);
       return;
@@ -814,6 +827,10 @@ export class PeerKV {
       case 'ServerIsBusy':
       case 'StaleWrite':
         return false;
+      case 'ReadIndexNotReady':
+        // The store answered (it is no suspect) that no quorum confirmed the read in time: back
+        // off and ask again; nothing was proposed, so this never makes a write ambiguous.
+        return false;
       case 'Timeout': {
         // Asked last for a while, also after the route is refreshed (PD may still name it).
         const now = this.clock.now();
@@ -996,9 +1013,19 @@ export class PeerKV {
   }
 
   /** A get's `readTs`/`maxStaleness`: a read at a timestamp, which the raw data model has not. */
-  private staleOptions(o: ReadOptions): StalenessOptions {
-    if (!this.mvcc) throw new PeerKVError('InvalidArgument', 'reads at a timestamp (readTs, maxStaleness) need the mvcc data model');
-    return o;
+  /**
+   * A read's stale-read options, if it is one: `readTs` or `maxStaleness`; or, on the mvcc
+   * model, `consistency: 'stale'`, which asks what the raw model gives it (the nearest replica's
+   * own state, no leader, no quorum): a read at that replica's resolved ts (`maxStaleness:
+   * Infinity`). Before, mvcc ignored it and read at a fresh TSO ts from the leader, which fails
+   * without a quorum, the case a stale read is for (issue 12).
+   */
+  private staleReadOf(o: ReadOptions): StalenessOptions | undefined {
+    if (o.readTs !== undefined || o.maxStaleness !== undefined) {
+      if (!this.mvcc) throw new PeerKVError('InvalidArgument', 'reads at a timestamp (readTs, maxStaleness) need the mvcc data model');
+      return o;
+    }
+    return this.mvcc && (o.consistency ?? this.consistency) === 'stale' ? { maxStaleness: Infinity } : undefined;
   }
 
   /**

@@ -23,6 +23,19 @@ export interface RegionRoute {
   leader?: Peer;
 }
 
+/** How a timestamp request is asked: its abort, and how much retrying it may do by itself. */
+export interface TsoCallOptions {
+  signal?: AbortSignal;
+  /**
+   * One try (one round over PD's stores, no backoff of its own), within `timeoutMs` when
+   * given: the caller retries. The client's `TsoBatcher` asks so, so its backoff is the one
+   * retry loop and a PD without a quorum fails in one budget, not one budget per attempt.
+   */
+  once?: boolean;
+  /** Longest the request may take, ms (the caller's budget left). */
+  timeoutMs?: number;
+}
+
 /** Routing answers (PD, or a stand-in in tests). */
 export interface PdService {
   getRegion(key: Uint8Array, o?: { signal?: AbortSignal }): Promise<RegionRoute | undefined>;
@@ -33,7 +46,7 @@ export interface PdService {
    * `PeerKVError('Unavailable')` with the region error when PD could not answer. Absent on
    * routing stand-ins without PD: `PeerKV.getTimestamp` then refuses with `Unavailable`.
    */
-  getTimestamps?(count: number, o?: { signal?: AbortSignal }): Promise<{ first: bigint; count: number }>;
+  getTimestamps?(count: number, o?: TsoCallOptions): Promise<{ first: bigint; count: number }>;
   /**
    * PD's GC safe point (a TSO timestamp; 0 until PD first moves it): versions below it may be
    * collected, so no read may use an older start ts. Absent where PD is not reachable this way.

@@ -9,9 +9,14 @@
  * batcher, even if a PD answer (a deposed leader's, or one from before a restart) is lower:
  * such timestamps are dropped and the rest asked for again. Region errors (NotLeader while
  * PD elects, timeouts) are retried with capped, jittered backoff on the client's `Clock`
- * within the backoff budget; then the waiting callers get `RetryBudgetExhausted`.
+ * within the backoff budget (attempts and time); then the waiting callers get
+ * `RetryBudgetExhausted`. This is the one retry loop: each attempt asks the source for one try
+ * (`once`) within the budget left. A source that retried to a budget of its own inside each
+ * attempt (`RemotePdService`: 10 s a call) made a PD without a quorum answer after two of
+ * them, 20 s, per read or write of the mvcc model (issue 12: 40 s for one read and one write).
  */
 import type { RegionError } from '@peerkv/pd';
+import type { TsoCallOptions } from './services.ts';
 import { BACKOFF_DEFAULT, backoffDelayMs, sleepFor, type BackoffOptions, type Clock } from './backoff.ts';
 import { PeerKVError } from './errors.ts';
 
@@ -31,7 +36,7 @@ export interface TsoBatch {
  * could not answer throws `PeerKVError('Unavailable')` with the region error it saw (retried).
  */
 export interface TsoSource {
-  getTimestamps(count: number, o?: { signal?: AbortSignal }): Promise<TsoBatch>;
+  getTimestamps(count: number, o?: TsoCallOptions): Promise<TsoBatch>;
 }
 
 /** Settings of a `TsoBatcher`. */
@@ -153,7 +158,8 @@ export class TsoBatcher {
       let got: TsoBatch;
       try {
         this.requests++;
-        got = await this.source.getTimestamps(want, { signal: this.closing.signal });
+        const timeoutMs = Math.max(1, this.backoff.budgetMs - (this.o.clock.now() - startMs));
+        got = await this.source.getTimestamps(want, { signal: this.closing.signal, once: true, timeoutMs });
       } catch (e) {
         if (this.closed) throw new PeerKVError('Closed', 'client is closed');
         if (!(e instanceof PeerKVError) || e.kind !== 'Unavailable') throw e;

@@ -2,8 +2,9 @@
  * A two-store cluster that lost its quorum comes back by itself (issue 10, defect 10). Two
  * `NetHost`s (the browser runtime's Worker side) over Node's BroadcastChannel, on memory
  * disks that outlive their engines as IndexedDB does: A leaves, B restarts alone (its store
- * opens from disk without a quorum, its status says it waits for one, a linearizable read
- * fails with `NoQuorum` in bounded time), then A restarts and both serve again with every
+ * opens from disk without a quorum, its status says it waits for one, a read and a write fail
+ * with `NoQuorum` in bounded time, on the default mvcc model whose every read and write first
+ * asks PD for a timestamp, and a stale read serves what B has), then A restarts and both serve again with every
  * earlier write there. A new store that cannot join meanwhile (PD has no quorum) keeps trying
  * in the background, says so in its status, and joins once A is back.
  */
@@ -21,12 +22,14 @@ afterEach(async () => {
 });
 
 /**
- * Raw, named: on the default mvcc model the no-quorum write below answers NoQuorum after about
- * 40 s (measured 40,056 ms), over this test's 30 s bound, and a tab's `consistency: 'stale'`
- * get is a raw request. Both are open work of issue 12 (one data model), not loosened here.
+ * The default data model, mvcc (issue 12): every read and write first takes a TSO timestamp
+ * from PD, which has no quorum either, and must still fail `NoQuorum` within the bound below.
+ * Few PBKDF2 iterations: the default 600,000 (twice per open: member and operator keys) took
+ * 4.4 s of CPU on the loaded test machine, most of the reopen bound, which is about waiting for
+ * no quorum, not about the key derivation (B reopened in 10.4 s in one run under load).
  */
 function options(cluster: string, storeName: string, extra: Partial<NetHostOptions> = {}): NetHostOptions {
-  return hostOptions('net-quorum-secret', cluster, storeName, { dataModel: 'raw', ...extra });
+  return hostOptions('net-quorum-secret', cluster, storeName, { pbkdf2Iterations: 1000, ...extra });
 }
 
 async function open(cluster: string, name: string, extra: Partial<NetHostOptions> = {}): Promise<NetHost> {
@@ -63,6 +66,11 @@ describe('NetHost without a quorum', () => {
     let [a, b] = await twoStores(cluster, 5);
     // The quorum watch's rounds back off while B joined; a status call brings the next one forward.
     await until('B reports its quorum ok', async () => (await b.status()).quorum?.state === 'ok', 5000);
+    // A stale read serves B's replica as of its resolved ts (persisted with it): wait until that covers the writes.
+    await until("B's resolved ts covers the writes", async () => {
+      const r = await b.call({ kind: 'kv', request: { type: 'staleScan' } });
+      return r.ok && (r.value as { pairs: unknown[] }).pairs.length === 5;
+    }, 20_000);
 
     // A leaves; B restarts from its disk alone: the open must not need a quorum.
     await leave(a);
@@ -81,12 +89,14 @@ describe('NetHost without a quorum', () => {
     const r0 = performance.now();
     const read = await b.call({ kind: 'kv', request: { type: 'get', key: t('k0') } });
     expect(read).toMatchObject({ ok: false, error: { kind: 'NoQuorum' } });
+    const readMs = Math.round(performance.now() - r0);
     const write = await b.call({ kind: 'kv', request: { type: 'put', key: t('lost'), value: t('x') } });
     expect(write).toMatchObject({ ok: false, error: { kind: 'NoQuorum' } });
     const failMs = Math.round(performance.now() - r0);
     expect(failMs).toBeLessThan(30_000);
-    // Stale reads need no leader: B serves what it has.
+    // Stale reads need no leader: B serves what it has (on mvcc, at its replica's resolved ts).
     expect(await b.call({ kind: 'kv', request: { type: 'get', key: t('k0'), consistency: 'stale' } })).toEqual({ ok: true, value: t('v0') });
+    expect(await b.call({ kind: 'kv', request: { type: 'staleScan' } })).toMatchObject({ ok: true, value: { pairs: [0, 1, 2, 3, 4].map((i) => ({ key: t(`k${i}`), value: t(`v${i}`) })) } });
 
     // A comes back: both serve writes and reads again within 30 s, every earlier write there.
     const back = performance.now();
@@ -99,7 +109,7 @@ describe('NetHost without a quorum', () => {
       for (let i = 0; i < 5; i++) expect(await h.call({ kind: 'kv', request: { type: 'get', key: t(`k${i}`) } })).toEqual({ ok: true, value: t(`v${i}`) });
       await until('status says the quorum is back', async () => (await h.status()).quorum?.state === 'ok', 10_000);
     }
-    console.log(`net-quorum: B reopened alone in ${Math.round(openMs)} ms; a read and a write failed NoQuorum in ${failMs} ms (${(read as { error: { message: string } }).error.message}); writes resumed on both ${recoveredMs} ms after A restarted`);
+    console.log(`net-quorum: B reopened alone in ${Math.round(openMs)} ms; a read failed NoQuorum in ${readMs} ms, then a write, ${failMs} ms in all (${(read as { error: { message: string } }).error.message}); writes resumed on both ${recoveredMs} ms after A restarted`);
   }, 120_000);
 
   it('a new store that cannot join while PD has no quorum opens again in the background, says so, and joins once the quorum is back', async () => {

@@ -65,6 +65,12 @@ describe('stale reads from the nearest replica', () => {
     const pairs: string[] = [];
     for await (const p of offline.scan()) pairs.push(`${t(p.key)}=${t(p.value)}`);
     expect(pairs).toEqual(['x=2']);
+    // `consistency: 'stale'` (the raw model's "the replica's own state") is the same read on mvcc.
+    expect(t(await local.get(k('x'), { consistency: 'stale' }))).toBe('2');
+    expect((await local.batchGet([k('x'), k('y')], { consistency: 'stale' })).map(t)).toEqual(['2', undefined]);
+    const stalePairs: string[] = [];
+    for await (const p of local.scan({ consistency: 'stale' })) stalePairs.push(`${t(p.key)}=${t(p.value)}`);
+    expect(stalePairs).toEqual(['x=2']);
     // A linearizable read cannot be served now.
     await expect(local.get(k('x'))).rejects.toBeDefined();
 

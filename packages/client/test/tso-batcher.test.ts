@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryEngine } from '@peerkv/storage';
 import { systemClock } from '@peerkv/transport';
-import { PdCluster, PeerKV, PeerKVError } from '../src/index.ts';
+import { PD_REGION_ID, encodeStoreResponse } from '@peerkv/store';
+import { PdCluster, PeerKV, PeerKVError, RemotePdService, type TsoCallOptions } from '../src/index.ts';
 import { EmbeddedCluster, checkTabRequest, type Reply } from '../src/browser/index.ts';
 import { TSO_BATCH_MAX, TsoBatcher, type TsoBatch, type TsoSource } from '../src/tso-batcher.ts';
 
@@ -124,6 +125,42 @@ describe('TsoBatcher', () => {
     // The batcher keeps working afterwards.
     pd.failures.length = 0;
     expect(typeof (await b.getTimestamp())).toBe('bigint');
+  });
+
+  it('is the one retry loop: each attempt asks the source for one try within the budget left', async () => {
+    const asked: TsoCallOptions[] = [];
+    const source: TsoSource = {
+      getTimestamps: async (_count, o = {}) => {
+        asked.push(o);
+        throw notLeader();
+      },
+    };
+    const budgetMs = 5000;
+    const b = new TsoBatcher(source, { ...opts, backoff: { ...opts.backoff, attemptsMax: 4, budgetMs } });
+    await expect(b.getTimestamp()).rejects.toMatchObject({ kind: 'RetryBudgetExhausted' });
+    expect(asked).toHaveLength(4);
+    for (const o of asked) {
+      expect(o.once).toBe(true);
+      expect(o.timeoutMs).toBeGreaterThan(0);
+      expect(o.timeoutMs).toBeLessThanOrEqual(budgetMs);
+    }
+    expect(asked.map((o) => o.timeoutMs!)).toEqual([...asked.map((o) => o.timeoutMs!)].sort((x, y) => y - x));
+  });
+
+  it("a remote PD's timestamp request asked `once` makes one round over the stores, not a budget of rounds", async () => {
+    let requests = 0;
+    const noLeader = encodeStoreResponse({ type: 'pdTimestamps', result: { ok: false, error: { kind: 'NotLeader', regionId: PD_REGION_ID } } });
+    const pd = new RemotePdService({ request: async () => (requests++, noLeader) }, { candidates: () => [1, 2], budgetMs: 600 });
+    const t0 = performance.now();
+    await expect(pd.getTimestamps(1, { once: true })).rejects.toMatchObject({ kind: 'Unavailable', lastRegionError: { kind: 'NotLeader' } });
+    expect(requests).toBe(2);
+    expect(performance.now() - t0).toBeLessThan(300);
+    // Without `once` the call keeps going round until its budget ends.
+    requests = 0;
+    const t1 = performance.now();
+    await expect(pd.getTimestamps(1)).rejects.toMatchObject({ kind: 'Unavailable' });
+    expect(requests).toBeGreaterThan(2);
+    expect(performance.now() - t1).toBeGreaterThanOrEqual(590);
   });
 
   it('does not retry an error that is not a PD unavailability', async () => {

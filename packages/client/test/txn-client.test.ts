@@ -308,10 +308,11 @@ function prewritesHooked(c: PdCluster, hook: (q: Parameters<StoreOf['handle']>[0
 }
 
 /** `c`'s stores, the n-th prewrite answered as `answer(n)` says: by the store, or by the test (the store never sees it). */
-function prewritesAnswered(c: PdCluster, answer: (n: number) => 'busy' | 'timeout' | 'pass') {
+function prewritesAnswered(c: PdCluster, answer: (n: number) => 'busy' | 'timeout' | 'notReady' | 'pass') {
   let prewrites = 0;
-  const hooked = prewritesHooked(c, async (_q, pass) => {
+  const hooked = prewritesHooked(c, async (q, pass) => {
     const how = answer(++prewrites);
+    if (how === 'notReady') return { ok: false as const, error: { kind: 'ReadIndexNotReady' as const, regionId: q.regionId, reason: 'no quorum confirmed the read index (the test)' } };
     if (how === 'busy') return { ok: false as const, error: { kind: 'ServerIsBusy' as const, reason: 'timed out waiting for its key latches (not run)', backoffMs: 20 } };
     if (how === 'timeout') return { ok: false as const, error: { kind: 'Timeout' as const, what: 'answer dropped by the test' } };
     return pass();
@@ -355,6 +356,29 @@ describe('ServerIsBusy (a store that did not run the command)', () => {
     try {
       expect(await b.get(k('x'))).toBeUndefined();
       expect(await b.get(k('y'))).toBeUndefined();
+    } finally {
+      b.close();
+    }
+  });
+
+  it('a ReadIndex no quorum confirmed (ReadIndexNotReady) proposed nothing: retried, and past the budget RetryBudgetExhausted, not Undetermined', async () => {
+    const { c } = await start();
+    const retried = prewritesAnswered(c, (n) => (n <= 2 ? 'notReady' : 'pass'));
+    const a = new PeerKV({ pd: c, stores: retried as never, dataModel: 'mvcc' });
+    try {
+      await a.put(k('x'), k('1'));
+      expect(retried.count()).toBe(3);
+    } finally {
+      a.close();
+    }
+    const never = prewritesAnswered(c, () => 'notReady');
+    const b = new PeerKV({ pd: c, stores: never as never, dataModel: 'mvcc', backoff: { budgetMs: 300 } });
+    try {
+      const e = await b.put(k('y'), k('1')).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(PeerKVError);
+      expect((e as PeerKVError).kind).toBe('RetryBudgetExhausted');
+      expect((e as PeerKVError).lastRegionError?.kind).toBe('ReadIndexNotReady');
+      expect(never.count()).toBeGreaterThan(1);
     } finally {
       b.close();
     }

@@ -28,10 +28,18 @@ export type RegionError =
    * client's acknowledged floor, or the client's lease ended): it is refused, not applied.
    * An earlier attempt's outcome is unknown.
    */
-  | { kind: 'StaleWrite'; reason: string };
+  | { kind: 'StaleWrite'; reason: string }
+  /**
+   * A ReadIndex (a read's, or a transactional command's before it proposed anything) was not
+   * confirmed by a quorum in time: no leader, or one without a quorum. Nothing was proposed, so
+   * the request had no effect, whatever it was: retry it after a backoff. Unlike `Timeout`
+   * (sent, no answer: a write's outcome is unknown), it never makes a write undetermined.
+   * TiKV's `ReadIndexNotReady`, which client-go backs off and retries.
+   */
+  | { kind: 'ReadIndexNotReady'; regionId: RegionId; reason: string };
 
 /** Wire numbers of the region error kinds (append only). */
-const REGION_ERROR_TAGS = { NotLeader: 1, EpochNotMatch: 2, RegionNotFound: 3, KeyNotInRegion: 4, ServerIsBusy: 5, StoreNotMatch: 6, Timeout: 7, MaybeCommitted: 8, StaleWrite: 9 } as const;
+const REGION_ERROR_TAGS = { NotLeader: 1, EpochNotMatch: 2, RegionNotFound: 3, KeyNotInRegion: 4, ServerIsBusy: 5, StoreNotMatch: 6, Timeout: 7, MaybeCommitted: 8, StaleWrite: 9, ReadIndexNotReady: 10 } as const;
 
 /** Fewest bytes a region takes (id, two empty keys, epoch, no peers). */
 const REGION_BYTES_MIN = 6;
@@ -69,6 +77,9 @@ export function writeRegionError(w: ByteWriter, e: RegionError): void {
     case 'Timeout':
       return writeClipped(w, e.what, REASON_BYTES_MAX);
     case 'StaleWrite':
+      return writeClipped(w, e.reason, REASON_BYTES_MAX);
+    case 'ReadIndexNotReady':
+      w.varUint(e.regionId);
       return writeClipped(w, e.reason, REASON_BYTES_MAX);
   }
 }
@@ -109,6 +120,10 @@ export function readRegionError(r: ByteReader): RegionError {
     }
     case REGION_ERROR_TAGS.StaleWrite:
       return { kind: 'StaleWrite', reason: r.string(REASON_BYTES_MAX, 'reason') };
+    case REGION_ERROR_TAGS.ReadIndexNotReady: {
+      const regionId = r.varUint();
+      return { kind: 'ReadIndexNotReady', regionId, reason: r.string(REASON_BYTES_MAX, 'reason') };
+    }
     default:
       throw new DecodeError('UnknownTag', `region error kind ${tag}`);
   }

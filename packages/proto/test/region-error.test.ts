@@ -19,6 +19,7 @@ const samples: RegionError[] = [
   { kind: 'MaybeCommitted', regionId: 2 },
   { kind: 'MaybeCommitted', regionId: 2, leaderHint },
   { kind: 'StaleWrite', reason: 'below the ack floor' },
+  { kind: 'ReadIndexNotReady', regionId: 2, reason: 'no quorum confirmed the read index within 2000 ms' },
 ];
 
 describe('RegionError codec', () => {
@@ -29,6 +30,7 @@ describe('RegionError codec', () => {
   it('keeps its wire numbers (golden)', () => {
     expect(hex(bytesOf(writeRegionError, { kind: 'NotLeader', regionId: 2, leaderHint }))).toBe('0102' + '01' + '050100');
     expect(hex(bytesOf(writeRegionError, { kind: 'StaleWrite', reason: 'x' }))).toBe('090178');
+    expect(hex(bytesOf(writeRegionError, { kind: 'ReadIndexNotReady', regionId: 2, reason: 'x' }))).toBe('0a020178');
   });
 
   it('clips long text to REASON_BYTES_MAX so the reader takes it', () => {
@@ -38,7 +40,7 @@ describe('RegionError codec', () => {
 
   it('refuses unknown kinds, region lists past their limit, and every truncation', () => {
     expect(decodeKind(() => readAll(readRegionError, unhex('00')))).toBe('UnknownTag');
-    expect(decodeKind(() => readAll(readRegionError, unhex('0a')))).toBe('UnknownTag');
+    expect(decodeKind(() => readAll(readRegionError, unhex('0b')))).toBe('UnknownTag');
     const tooMany = bytesOf((w, n: number) => {
       w.varUint(2);
       w.varUint(n);

@@ -81,10 +81,12 @@ export class StoreRequests {
     ).finally(() => this.ctx.schedule());
   }
 
+  /** Waits for `register`'s answer, at most `o.timeoutMs`; then answers `timedOut` (by default `Timeout`: the request may still take effect). */
   private withTimeout<T>(
     register: (resolve: (r: Result<T>) => void) => void,
     unregister: (resolve: (r: Result<T>) => void) => void,
     o: RequestOptions,
+    timedOut: RegionError = { kind: 'Timeout', what: 'request timed out' },
   ): Promise<Result<T>> {
     return new Promise<Result<T>>((outer) => {
       let done = false;
@@ -101,7 +103,7 @@ export class StoreRequests {
       };
       const timer = this.ctx.timers.setTimeout(() => {
         unregister(finish);
-        finish({ ok: false, error: { kind: 'Timeout', what: 'request timed out' } });
+        finish({ ok: false, error: timedOut });
       }, o.timeoutMs ?? this.ctx.opts.requestTimeoutMs);
       if (o.signal?.aborted) {
         onAbort();
@@ -125,10 +127,14 @@ export class StoreRequests {
       if (e instanceof ProposalDroppedError) return { ok: false, error: peer.notLeader() };
       throw e;
     }
+    // No quorum confirmed the index in time: nothing was proposed, so the answer is typed as
+    // such (a write command's ReadIndex runs before its proposal), never an ambiguous `Timeout`.
+    const notReady: RegionError = { kind: 'ReadIndexNotReady', regionId: peer.regionId, reason: `no quorum confirmed the read index within ${o.timeoutMs ?? this.ctx.opts.requestTimeoutMs} ms` };
     return this.withTimeout<void>(
       (resolve) => peer.reads.set(ctx, { ctx, resolve }),
       () => peer.reads.delete(ctx),
       o,
+      notReady,
     );
   }
 

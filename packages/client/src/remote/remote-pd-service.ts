@@ -9,7 +9,7 @@
 import type { GcRegisterResult, ScheduleConfig, StoreMeta } from '@peerkv/pd';
 import { PdCaller, isTempStoreId, type PdCallerOptions, type PdRequester, type Result } from '@peerkv/store';
 import { PeerKVError } from '../errors.ts';
-import type { PdService, RegionRoute } from '../services.ts';
+import type { PdService, RegionRoute, TsoCallOptions } from '../services.ts';
 
 /** Settings: those of `PdCaller`; `candidates` defaults to none (pass `() => transport.peers()`). */
 export type RemotePdServiceOptions = PdCallerOptions;
@@ -35,9 +35,10 @@ export class RemotePdService implements PdService {
     return unwrap(await this.caller.call({ type: 'pdGetStore', storeId }, 'pdStore', o), 'getStore');
   }
 
-  /** `count` consecutive TSO timestamps from the PD leader (the first is returned). */
-  async getTimestamps(count: number, o: { signal?: AbortSignal } = {}): Promise<{ first: bigint; count: number }> {
-    return unwrap(await this.caller.call({ type: 'pdGetTimestamps', count }, 'pdTimestamps', o), 'getTimestamps');
+  /** `count` consecutive TSO timestamps from the PD leader (the first is returned); `once`: one round over the stores. */
+  async getTimestamps(count: number, o: TsoCallOptions = {}): Promise<{ first: bigint; count: number }> {
+    const call = { ...(o.signal ? { signal: o.signal } : {}), ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}), ...(o.once ? { roundsMax: 1 } : {}) };
+    return unwrap(await this.caller.call({ type: 'pdGetTimestamps', count }, 'pdTimestamps', call), 'getTimestamps');
   }
 
   /** PD's GC safe point, from some store's PD replica (it may lag the leader's, never lead it). */

@@ -105,14 +105,17 @@ export class PdCaller {
 
   /**
    * Sends `q` until a store answers it with a result, or the budget (or `o.timeoutMs`, if
-   * shorter) runs out; the last region error then, or `Timeout`.
+   * shorter) runs out, or after `roundsMax` full rounds (the call's or the caller's, the fewer);
+   * the last region error then, or `Timeout`. A caller with a retry loop of its own (the
+   * client's TSO batcher) asks for one round, so the two loops' budgets do not stack.
    */
-  async call<T extends ResultType>(q: PdCall, expected: T, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Result<Value<T>>> {
+  async call<T extends ResultType>(q: PdCall, expected: T, o: { timeoutMs?: number; signal?: AbortSignal; roundsMax?: number } = {}): Promise<Result<Value<T>>> {
     const deadline = this.o.now() + Math.min(this.o.budgetMs, o.timeoutMs ?? Infinity);
+    const roundsMax = Math.min(this.o.roundsMax, o.roundsMax ?? Infinity);
     const write = isWrite(q);
     let last: RegionError = { kind: 'Timeout', what: `PD ${q.type}: no store answered` };
     let backoff = this.o.backoffMsMin;
-    for (let round = 0; round < this.o.roundsMax && this.o.now() < deadline && !o.signal?.aborted; round++) {
+    for (let round = 0; round < roundsMax && this.o.now() < deadline && !o.signal?.aborted; round++) {
       const tried = new Set<number>();
       let next = this.firstTarget(write);
       while (next !== undefined && !tried.has(next) && this.o.now() < deadline) {
@@ -126,7 +129,7 @@ export class PdCaller {
         last = r.error;
         next = this.nextTarget(r.error, tried);
       }
-      if (round + 1 >= this.o.roundsMax) break;
+      if (round + 1 >= roundsMax) break;
       await this.sleep(Math.min(backoff, Math.max(0, deadline - this.o.now())));
       backoff = Math.min(backoff * 2, this.o.backoffMsMax);
     }
