@@ -53,7 +53,7 @@ function statsMoved(known: RegionInfo, hb: RegionHeartbeat, ratio: number): bool
 
 /** Whether the PD leader should propose `hb` as a `regionHeartbeat` command now. */
 export function shouldProposeRegionHeartbeat(sm: PdStateMachine, hb: RegionHeartbeat, config: HeartbeatFilterConfig = DEFAULT_HEARTBEAT_FILTER_CONFIG): boolean {
-  const known = hb.region.id === sm.pdRegionId ? sm.pdGroup : sm.getRegionById(hb.region.id);
+  const known = sm.getReplicatedRegionById(hb.region.id);
   if (known === undefined) return true;
   const r = known.region;
   if (r.epoch.version !== hb.region.epoch.version || r.epoch.confVer !== hb.region.epoch.confVer) return true;

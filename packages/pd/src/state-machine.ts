@@ -129,6 +129,15 @@ export class PdStateMachine {
   }
 
   /**
+   * Any replicated region by id, PD's own group included: what a store asks about a replica it
+   * hosts (is it still a member, is the peer a message addresses placed here). Routing by id
+   * stays on `getRegionById`: PD's group holds no user keys.
+   */
+  getReplicatedRegionById(id: RegionId): RegionInfo | undefined {
+    return id === this.pdRegionId ? this.state.pdGroup : this.getRegionById(id);
+  }
+
+  /**
    * Regions overlapping [startKey, endKey) in key order (an empty end is +∞), at most
    * `limit` (capped at `SCAN_REGIONS_LIMIT_MAX`). Gaps mean PD has not heard of that range.
    */

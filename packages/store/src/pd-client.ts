@@ -21,7 +21,10 @@ export interface PdClient {
   getTimestamps(count: number, o?: RequestOptions): Promise<Result<{ first: bigint; count: number }>>;
   /** PD's GC safe point as some PD replica has applied it (may lag, never lead). Optional: the store's GC worker then collects nothing. */
   getGcSafePoint?(o?: RequestOptions): Promise<Result<bigint>>;
-  /** PD's view of a region (for finding replicas that were removed while their store was away). Optional. */
+  /**
+   * PD's view of a region, PD's own group included (for finding replicas that were removed
+   * while their store was away, and placing the peers of a replacement). Optional.
+   */
   getRegionById?(regionId: number, o?: RequestOptions): Promise<Result<{ region: Region; leader?: Peer } | undefined>>;
   /** Joins a store (storeId 0 asks for a new id); `publicKey`: its identity key, recorded once (`PutStoreCommand`). */
   putStore(storeId: number, address: string, labels: Record<string, string>, o?: RequestOptions, publicKey?: Uint8Array): Promise<Result<PdApplyResult>>;
@@ -52,7 +55,7 @@ export interface PdHostingStore {
   pdGetTimestamps(count: number, o?: RequestOptions): Promise<Result<{ first: bigint; count: number }>>;
   /** Serves a deadlock detector request (a `Store` does; optional for stand-ins). */
   handle?(q: TxnDetectDeadlockRequest, o?: RequestOptions): Promise<Result<TxnAnswer<void>>>;
-  pdState(): Pick<PdStateMachine, 'getRegionById' | 'gcSafePoint'> | undefined;
+  pdState(): Pick<PdStateMachine, 'getReplicatedRegionById' | 'gcSafePoint'> | undefined;
   /** Registers a GC service on this store's PD leader replica (a `Store` does; optional for stand-ins). */
   pdRegisterGcService?(serviceId: string, minStartTs: bigint, ttlMs: number): Result<GcRegisterResult>;
 }
@@ -103,7 +106,7 @@ export class LocalPdClient implements PdClient {
   async getRegionById(regionId: number): Promise<Result<{ region: Region; leader?: Peer } | undefined>> {
     const l = this.leader();
     if (!l) return this.noLeader();
-    const info = l.pdState()?.getRegionById(regionId);
+    const info = l.pdState()?.getReplicatedRegionById(regionId);
     return { ok: true, value: info ? { region: info.region, leader: info.leader } : undefined };
   }
 

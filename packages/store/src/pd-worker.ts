@@ -15,6 +15,7 @@ import { PENDING_REPLICA_SILENT_HEARTBEATS, REGION_KEYS_COUNT_MAX, REGION_SIZE_R
 import type { PdClient } from './pd-client.ts';
 import type { PdService } from './pd-service.ts';
 import { ReplicaPatrol } from './replica-patrol.ts';
+import { CatchUpWatch, pendingPeersOf } from './catch-up-watch.ts';
 import { ok, type RegionPeer, type Result } from './peer.ts';
 import type { StoreRequests } from './requests.ts';
 
@@ -46,6 +47,10 @@ interface ReplicaScan {
 
 export class PdWorker {
   private heartbeating = false;
+  /** A store heartbeat came due while catch-up heartbeats were in flight: it starts when they end. */
+  private heartbeatDue = false;
+  /** Catch-up region heartbeats are in flight (`reportCatchUps`). */
+  private reportingCatchUps = false;
   /** Each led region's last heartbeat, as sent. */
   private readonly sent = new WeakMap<RegionPeer, SentHeartbeat>();
   /** Hibernating replicas, a slice a heartbeat (`replica-patrol.ts`). */
@@ -59,6 +64,8 @@ export class PdWorker {
   private readonly retry = new Set<RegionPeer>();
   /** Operator steps not run because the region changed after the heartbeat that got them. */
   staleSteps = 0;
+  /** Led regions whose last heartbeat named pending peers: one that catches up heartbeats at once. */
+  private readonly catchUp: CatchUpWatch;
 
   constructor(
     private readonly ctx: StoreContext,
@@ -66,6 +73,7 @@ export class PdWorker {
     private readonly pdService: PdService,
   ) {
     this.patrol = new ReplicaPatrol(ctx.peers);
+    this.catchUp = new CatchUpWatch(() => ctx.opts.logGcKeepEntries);
   }
 
   /** `peer` just began to hibernate (the store tick): the next heartbeat visits it (none without PD). */
@@ -73,19 +81,38 @@ export class PdWorker {
     if (this.ctx.pdClient) this.fellAsleep.add(peer);
   }
 
-  /** Called on every store tick (`ticks` counts them): heartbeats every `heartbeatIntervalTicks`, one at a time. */
+  /**
+   * Called on every store tick (`ticks` counts them): heartbeats every `heartbeatIntervalTicks`,
+   * one at a time (one still running skips the next), and between them the region heartbeats of
+   * caught-up peers (`catchUp`). The two never overlap, so one region's heartbeat is not in
+   * flight twice, each answered with the same step: a store heartbeat due while catch-ups are
+   * in flight starts when they end.
+   */
   onStoreTick(ticks: number): void {
-    if (ticks % this.ctx.opts.heartbeatIntervalTicks === 0 && this.ctx.pdClient && !this.heartbeating) {
+    const pd = this.ctx.pdClient;
+    if (!pd) return;
+    if (ticks % this.ctx.opts.heartbeatIntervalTicks === 0 && !this.heartbeating) this.heartbeatDue = true;
+    if (this.heartbeating || this.reportingCatchUps) return;
+    if (this.heartbeatDue) {
+      this.heartbeatDue = false;
       this.heartbeating = true;
-      const pdClient = this.ctx.pdClient;
       void this.pdService
         .runScheduler()
-        .then(() => this.sendHeartbeats(pdClient))
+        .then(() => this.sendHeartbeats(pd))
         .catch(() => undefined)
         .finally(() => {
           this.heartbeating = false;
         });
+      return;
     }
+    const caughtUp = this.catchUp.size > 0 ? this.catchUp.caughtUp() : [];
+    if (caughtUp.length === 0) return;
+    this.reportingCatchUps = true;
+    void this.reportCatchUps(caughtUp, pd)
+      .catch(() => undefined)
+      .finally(() => {
+        this.reportingCatchUps = false;
+      });
   }
 
   /** Reports this store and every region it leads to PD, and runs the steps PD answers with. */
@@ -112,31 +139,44 @@ export class PdWorker {
     await pd.storeHeartbeat(stats, { timeoutMs: 2000 });
     await this.collectRemovedPeers(pd, scan.staleCandidates);
     await this.collectUnknownPendingReplicas(pd, scan.pendingCandidates);
-    for (const hb of heartbeats) {
-      const r = await pd.regionHeartbeat(hb, { timeoutMs: 2000 });
-      const peer = this.ctx.peers.get(hb.region.id);
-      const sent = peer && this.sent.get(peer);
-      // Unanswered: sent again at the next store heartbeat, as if it had changed.
-      if (!r.ok) {
-        if (peer) this.sent.delete(peer);
-        if (peer?.hibernating) this.retry.add(peer);
-        continue;
-      }
-      if (!r.value.step) continue;
-      if (sent) sent.stepped = true;
-      if (peer?.hibernating) this.retry.add(peer);
-      // PD chose the step for the region as this heartbeat described it. The region may have
-      // changed since (a membership change finished while the heartbeat was in flight): a
-      // step run on a region PD has not seen can remove a voter PD thought was extra, and
-      // leave two voters where one is gone for good (cluster seed 91). PD sends it again
-      // after the next heartbeat, if it still applies.
-      const now = this.ctx.peers.get(hb.region.id)?.region.epoch;
-      if (!now || now.confVer !== hb.region.epoch.confVer || now.version !== hb.region.epoch.version) {
-        this.staleSteps++;
-        continue;
-      }
-      await this.executeStep(hb.region.id, r.value.step, pd);
+    for (const hb of heartbeats) await this.sendRegionHeartbeat(hb, pd);
+  }
+
+  /** Sends the region heartbeats of `peers` the moment one of their pending peers caught up (`CatchUpWatch`). */
+  private async reportCatchUps(peers: readonly RegionPeer[], pd: PdClient): Promise<void> {
+    for (const peer of peers) {
+      if (peer.destroyed || !peer.isLeader()) continue;
+      const hb = await this.regionHeartbeatOf(peer);
+      this.sent.set(peer, { applied: peer.applied, version: hb.region.epoch.version, confVer: hb.region.epoch.confVer, stepped: false });
+      await this.sendRegionHeartbeat(hb, pd);
     }
+  }
+
+  /** Sends one region heartbeat and runs the step PD answers with, if the region is still as described. */
+  private async sendRegionHeartbeat(hb: RegionHeartbeat, pd: PdClient): Promise<void> {
+    const r = await pd.regionHeartbeat(hb, { timeoutMs: 2000 });
+    const peer = this.ctx.peers.get(hb.region.id);
+    const sent = peer && this.sent.get(peer);
+    // Unanswered: sent again at the next store heartbeat, as if it had changed.
+    if (!r.ok) {
+      if (peer) this.sent.delete(peer);
+      if (peer?.hibernating) this.retry.add(peer);
+      return;
+    }
+    if (!r.value.step) return;
+    if (sent) sent.stepped = true;
+    if (peer?.hibernating) this.retry.add(peer);
+    // PD chose the step for the region as this heartbeat described it. The region may have
+    // changed since (a membership change finished while the heartbeat was in flight): a
+    // step run on a region PD has not seen can remove a voter PD thought was extra, and
+    // leave two voters where one is gone for good (cluster seed 91). PD sends it again
+    // after the next heartbeat, if it still applies.
+    const now = this.ctx.peers.get(hb.region.id)?.region.epoch;
+    if (!now || now.confVer !== hb.region.epoch.confVer || now.version !== hb.region.epoch.version) {
+      this.staleSteps++;
+      return;
+    }
+    await this.executeStep(hb.region.id, r.value.step, pd);
   }
 
   /**
@@ -327,14 +367,11 @@ export class PdWorker {
 
   private async regionHeartbeatOf(peer: RegionPeer): Promise<RegionHeartbeat> {
     const st = peer.raw.status();
+    // A peer that never answered (a replica being created) is pending, not down.
+    const pendingPeers = pendingPeersOf(st, peer.peerId, this.ctx.opts.logGcKeepEntries);
     const downPeers: number[] = [];
-    const pendingPeers: number[] = [];
-    for (const [id, pr] of st.progress ?? []) {
-      if (id === peer.peerId) continue;
-      // A peer that never answered (a replica being created) is pending, not down.
-      if (pr.match === 0 || pr.state === 'snapshot' || pr.match + this.ctx.opts.logGcKeepEntries < st.commit) pendingPeers.push(id);
-      else if (!pr.recentActive) downPeers.push(id);
-    }
+    for (const [id, pr] of st.progress ?? []) if (id !== peer.peerId && !pendingPeers.includes(id) && !pr.recentActive) downPeers.push(id);
+    this.catchUp.reported(peer, pendingPeers);
     const { size, keys } = peer.machine.holdsData ? await this.sizeOf(peer) : { size: 0, keys: 0 };
     return {
       region: { ...peer.region, peers: peer.region.peers.map((p) => ({ ...p })) },

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { STORE_HEARTBEAT_PERSIST_DIVISOR, type StoreStats } from '@peerkv/pd';
-import { BOOTSTRAP_IDS, LocalRouter, PD_PERSIST_EVERY_ENTRIES, PD_REGION_ID, MVCC_DATA_CFS, Store, storeColumnFamilies } from '../src/index.ts';
+import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, PD_PERSIST_EVERY_ENTRIES, PD_REGION_ID, MVCC_DATA_CFS, Store, storeColumnFamilies } from '../src/index.ts';
 
 async function openStore(router: LocalRouter, disk: MemoryDisk): Promise<Store> {
   const engine = await MemoryEngine.open({ columnFamilies: storeColumnFamilies(MVCC_DATA_CFS), disk });
@@ -61,6 +61,33 @@ describe('PD hosted on a store', () => {
     const ts = await back.pdGetTimestamps(1);
     expect(ts.ok && ts.value.first > last).toBe(true);
     await back.close();
+  });
+
+  // A store asks PD about each replica it hosts by region id: whether a removed one is still a
+  // member, and where the peers of a replacement are (`replacement-check.ts`). PD's own group
+  // was answered as unknown, so a PD-group replica removed while its store was away refused its
+  // replacement's every message for good (sim --cluster --seed 81 with catch-up heartbeats: a
+  // learner added to PD's group on that store never started, and the group never regained
+  // three voters after a store retired).
+  it("answers a question by id about PD's own group as about a data region; routing by key never finds it", async () => {
+    const router = new LocalRouter();
+    const s = await openStore(router, new MemoryDisk());
+    const boot = await s.bootstrapCluster({ clusterNumber: 7, address: 'local:2' });
+    expect(boot.ok).toBe(true);
+    const pd = new LocalPdClient(() => [s]);
+    const group = await pd.getRegionById(PD_REGION_ID);
+    expect(group).toMatchObject({ ok: true, value: { region: { id: PD_REGION_ID, peers: [{ id: BOOTSTRAP_IDS.pdPeer, storeId: BOOTSTRAP_IDS.store, role: 'voter' }] } } });
+    expect(await pd.getRegionById(BOOTSTRAP_IDS.dataRegion)).toMatchObject({ ok: true, value: { region: { id: BOOTSTRAP_IDS.dataRegion } } });
+    expect(await pd.getRegionById(999)).toEqual({ ok: true, value: undefined });
+    // The same answers over the request API a remote store's PD client uses.
+    const remote = await s.handle({ type: 'pdGetRegionById', regionId: PD_REGION_ID });
+    expect(remote.ok && remote.value?.region.peers.map((p) => p.id)).toEqual([BOOTSTRAP_IDS.pdPeer]);
+    const byKey = await s.handle({ type: 'pdGetRegion', key: new Uint8Array() });
+    expect(byKey.ok && byKey.value?.region.id).toBe(BOOTSTRAP_IDS.dataRegion);
+    // Placement by id of data regions is unchanged (PD's schedulers tell the group apart by it).
+    expect(s.pdState()!.getRegionById(PD_REGION_ID)).toBeUndefined();
+    router.unregister(BOOTSTRAP_IDS.store);
+    await s.close();
   });
 
   it('proposes a store heartbeat only when its stats changed or its record grew old; an unchanged one adds nothing to PD\'s log', async () => {

@@ -62,10 +62,11 @@ export const handlePdGetRegion: Handler<'pdGetRegion'> = async (env, q) => {
   return { ok: true, value: found ? (route(info.region, info.leader) as PdRouteAnswer) : undefined };
 };
 
+/** PD's own group is answered too: a store asks about every replica it hosts (`PdClient.getRegionById`). */
 export const handlePdGetRegionById: Handler<'pdGetRegionById'> = async (env, q) => {
   const sm = env.pd.pdState();
   if (!sm) return noPd();
-  const info = sm.getRegionById(q.regionId);
+  const info = sm.getReplicatedRegionById(q.regionId);
   return { ok: true, value: info ? (route(info.region, info.leader) as PdRouteAnswer) : undefined };
 };
 
