@@ -6,7 +6,23 @@
  * wrote them (recorded from it), beside `rpc-golden.test.ts`'s data answers.
  */
 import { describe, expect, it } from 'vitest';
-import { PROVISIONAL_REQUESTS, REQUEST_CLASSES, STORE_REQUEST_CODECS, STORE_REQUEST_TYPES, decodeStoreResponse, encodeStoreResponse, type StoreRequestType, type StoreResponse } from '../src/index.ts';
+import {
+  ATTEMPT_DEFAULT,
+  PROVISIONAL_REQUESTS,
+  REQUEST_CLASSES,
+  STORE_REQUEST_CODECS,
+  STORE_REQUEST_TYPES,
+  TAB_REQUEST_TYPES,
+  attemptOf,
+  decodeStoreResponse,
+  encodeStoreResponse,
+  leaderServes,
+  rtoBounded,
+  type ReadConsistency,
+  type StoreRequest,
+  type StoreRequestType,
+  type StoreResponse,
+} from '../src/index.ts';
 import { needsDataKey } from '../src/rpc/authorize.ts';
 
 /** `REQUEST_CLASSES` as written by hand before the table carried it. */
@@ -95,6 +111,19 @@ const PROVISIONAL_BEFORE = {
   txnDetectDeadlock: false,
 };
 
+/** `RemoteKvService`'s hand-kept sets before the table's `attempt` carried them (copied from it). */
+const RTO_BOUNDED_BEFORE = ['write', 'txnPrewrite', 'txnCommit', 'txnGet', 'txnReadIndex', 'txnHeartbeat', 'txnRollback', 'txnCheckStatus', 'txnCheckSecondaryLocks', 'txnResolveLock', 'txnPessimisticRollback'];
+const LEADER_ONLY_BEFORE = ['txnScan', 'txnCdcPull', 'txnPessimisticLock'];
+/** The browser tab protocol's hand-kept `TAB_TXN_REQUEST_TYPES` (copied from it). */
+const TAB_BEFORE = ['txnPessimisticLock', 'txnPessimisticRollback', 'txnHeartbeat', 'txnCheckStatus', 'txnResolveLock', 'txnCheckSecondaryLocks'];
+
+/** The former rules over those sets: a raw get is RTO-bounded and a raw scan waits for the leader only when linearizable. */
+function rtoBoundedBefore(q: StoreRequest): boolean {
+  return RTO_BOUNDED_BEFORE.includes(q.type) || (q.type === 'get' && q.consistency === 'linearizable');
+}
+function leaderOnlyBefore(q: StoreRequest): boolean {
+  return rtoBoundedBefore(q) || LEADER_ONLY_BEFORE.includes(q.type) || (q.type === 'scan' && q.consistency === 'linearizable');
+}
 
 const k = new Uint8Array([1, 2, 3]);
 const region = { id: 5, startKey: k, endKey: new Uint8Array(), epoch: { confVer: 3, version: 7 }, peers: [{ id: 1, storeId: 2, role: 'voter' as const }] };
@@ -136,6 +165,30 @@ describe('the store request table', () => {
     expect(types.filter((type) => REQUEST_CLASSES[type] === 'data' && !needsDataKey(type)).sort()).toEqual([...withoutUserData].sort());
     expect(types.filter((type) => REQUEST_CLASSES[type] !== 'data' && needsDataKey(type))).toEqual([]);
     for (const type of ['get', 'scan', 'write', 'txnPrewrite', 'txnGet', 'txnCdcPull', 'txnDetectDeadlock', 'txnStaleGet'] as const) expect(needsDataKey(type), type).toBe(true);
+  });
+
+  it('derives the RTO-bounded, leader-served and tab request sets the client kept by hand', () => {
+    const consistencies: ReadConsistency[] = ['linearizable', 'follower', 'stale'];
+    // Only what the rules read: the type, and a read's consistency.
+    const requests = (Object.keys(STORE_REQUEST_CODECS) as StoreRequestType[]).flatMap((type) => consistencies.map((consistency) => ({ type, consistency }) as unknown as StoreRequest));
+    for (const q of requests) {
+      const what = `${q.type} ${'consistency' in q ? q.consistency : ''}`;
+      expect(rtoBounded(q), what).toBe(rtoBoundedBefore(q));
+      expect(leaderServes(q), what).toBe(leaderOnlyBefore(q));
+    }
+    expect([...TAB_REQUEST_TYPES].sort()).toEqual([...TAB_BEFORE].sort());
+  });
+
+  it('gives a type whose entry names no attempt the safe side of each choice', () => {
+    // Not leader-served (it waits its timeout rather than ending on leader news), not cut at
+    // the RTO (a long request is not failed early), and not sent from a tab (the host refuses it).
+    expect(ATTEMPT_DEFAULT).toEqual({ leader: 'never', rto: false, tab: false });
+    const q = { type: 'status' } as StoreRequest;
+    expect(STORE_REQUEST_CODECS.status.attempt).toBeUndefined();
+    expect(attemptOf('status')).toBe(ATTEMPT_DEFAULT);
+    expect([rtoBounded(q), leaderServes(q), TAB_REQUEST_TYPES.includes('status' as never)]).toEqual([false, false, false]);
+    // An RTO with no leader to serve in one round bounds nothing: `rto` alone does not cut an attempt.
+    expect(rtoBounded({ type: 'txnGc' } as StoreRequest, { leader: 'never', rto: true, tab: false })).toBe(false);
   });
 
   it('numbers every request type once', () => {

@@ -12,7 +12,8 @@
  * no one else.
  *
  * How long an attempt waits comes from the store's measured response times
- * (`attempt-timeout.ts`): a point request a leader serves in one round (`RTO_BOUNDED`) waits
+ * (`attempt-timeout.ts`): a point request a leader serves in one round (its request table
+ * entry's `attempt`: `rtoBounded`) waits
  * the RTO derived from them (the store is told the same timeout), and the transport adds the
  * measured answer time as slack, not a fixed second. A leader change that the process's own
  * store learns (`onLeaderNews`) ends the attempts still waiting on another store for that
@@ -28,6 +29,8 @@ import {
   StoreRpcDecodeError,
   decodeStoreResponse,
   encodeStoreRequest,
+  leaderServes,
+  rtoBounded,
   signOperatorRequest,
   type HandleOptions,
   type RequestCodec,
@@ -41,37 +44,6 @@ import {
 import type { Peer } from '@peerkv/pd';
 import type { KvService } from '../services.ts';
 import { AttemptTimeout } from './attempt-timeout.ts';
-
-/**
- * Point requests a region's leader serves in one Raft round (or one ReadIndex/lease read) with
- * bounded work and no wait by design: their attempts are bounded by the RTO and sampled for it.
- * Scans (work grows with the page), change-feed pulls and lock waits (long polls) are not.
- */
-const RTO_BOUNDED_TYPES: ReadonlySet<StoreRequest['type']> = new Set([
-  'write',
-  'txnPrewrite',
-  'txnCommit',
-  'txnGet',
-  'txnReadIndex',
-  'txnHeartbeat',
-  'txnRollback',
-  'txnCheckStatus',
-  'txnCheckSecondaryLocks',
-  'txnResolveLock',
-  'txnPessimisticRollback',
-]);
-/** Requests only a region's leader serves, beyond the RTO-bounded ones: a leader elsewhere ends their wait. */
-const LEADER_ONLY_TYPES: ReadonlySet<StoreRequest['type']> = new Set(['txnScan', 'txnCdcPull', 'txnPessimisticLock']);
-
-/** Whether `q`'s attempts follow the RTO (a raw read only when linearizable: the others may be served by any replica). */
-function rtoBounded(q: StoreRequest): boolean {
-  return RTO_BOUNDED_TYPES.has(q.type) || (q.type === 'get' && q.consistency === 'linearizable');
-}
-
-/** Whether `q` waits for its region's leader (so news of a leader on another store ends its wait). */
-function leaderOnly(q: StoreRequest): boolean {
-  return rtoBounded(q) || LEADER_ONLY_TYPES.has(q.type) || (q.type === 'scan' && q.consistency === 'linearizable');
-}
 
 /** One attempt waiting on the store for its region's leader. */
 interface Waiting {
@@ -144,7 +116,7 @@ export class RemoteKvService extends StoreApi implements KvService {
     const storeTimeoutMs = bounded ? this.timing.attemptMs(callerTimeoutMs) : callerTimeoutMs;
     // Untimed requests keep the field only as this call's deadline; the codec does not send it.
     const q = codec.timed ? { ...request, timeoutMs: storeTimeoutMs } : request;
-    const regionId = leaderOnly(q) && 'regionId' in q ? q.regionId : undefined;
+    const regionId = leaderServes(q) && 'regionId' in q ? q.regionId : undefined;
     const wait = regionId !== undefined ? this.startWaiting(regionId, o.signal) : undefined;
     const sentAt = this.now();
     let bytes: Uint8Array;

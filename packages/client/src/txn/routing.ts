@@ -4,7 +4,7 @@
  * committer, the lock resolver and the snapshot reader take this, not the client, so they can
  * be tested against a fake and never reach into the client's write sessions.
  */
-import type { Result, StoreRequest } from '@peerkv/store';
+import { TAB_REQUEST_TYPES, type Result, type StoreRequest, type TabRequestType } from '@peerkv/store';
 import { backoffDelayMs, sleepFor, type BackoffOptions, type Clock } from '../backoff.ts';
 import { PeerKVError } from '../errors.ts';
 import type { KvService, RegionRoute } from '../services.ts';
@@ -30,12 +30,13 @@ export const REPLICA_READS: readonly ReplicaRead[] = ['leader', 'follower', 'clo
 /**
  * The store requests a pessimistic transaction running in a browser tab sends through its host
  * (`PeerKV.txnRegionRequest`): taking and dropping pessimistic locks, heartbeating the primary,
- * and what resolving a lock met takes.
+ * and what resolving a lock met takes. Derived from the request table (`attempt.tab` in a type's
+ * entry of `STORE_REQUEST_CODECS`): a new request type is not sent from a tab unless its entry says so.
  */
-export const TAB_TXN_REQUEST_TYPES = ['txnPessimisticLock', 'txnPessimisticRollback', 'txnHeartbeat', 'txnCheckStatus', 'txnResolveLock', 'txnCheckSecondaryLocks'] as const;
+export const TAB_TXN_REQUEST_TYPES: readonly TabRequestType[] = TAB_REQUEST_TYPES;
 
 /** A request of `TAB_TXN_REQUEST_TYPES` without its region (the host fills `regionId` and `epoch`). */
-export type TabTxnRequest = DistributiveOmit<Extract<StoreRequest, { type: (typeof TAB_TXN_REQUEST_TYPES)[number] }>, 'regionId' | 'epoch'>;
+export type TabTxnRequest = DistributiveOmit<Extract<StoreRequest, { type: TabRequestType }>, 'regionId' | 'epoch'>;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 

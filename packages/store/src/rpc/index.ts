@@ -21,6 +21,7 @@ export * from './response-codec.ts';
 export * from './pd-codec.ts';
 export * from './server.ts';
 export * from './authorize.ts';
+export * from './request-attempt.ts';
 export * from './request-auth.ts';
 export * from './operator-auth.ts';
 export * from './data-key-proof.ts';

@@ -2,10 +2,12 @@
  * The store's request table: one entry per request type (`STORE_REQUEST_CODECS`) with its
  * wire number, its body writer and reader (paired), its field check for requests that did not
  * come through the reader, how its answer travels, and who may send it over RPC (`auth`,
- * applied by `authorize.ts`). A request on the wire is `varUint type, varUint version, body`;
+ * applied by `authorize.ts`), and how a remote caller waits on an attempt (`attempt`,
+ * `request-attempt.ts`: leader-served, RTO-bounded, sent from a tab). A request on the wire is `varUint type, varUint version, body`;
  * the only error `decodeStoreRequest` throws is `StoreRpcDecodeError`. Everything that carries
  * requests derives from this table and the handler table (`handlers/index.ts`): the RPC server,
- * `RemoteKvService`, the PD caller, the browser host's forwarding. Adding a request is its type
+ * `RemoteKvService` (its RTO and leader waits), the PD caller, the browser host's forwarding
+ * (`TAB_REQUEST_TYPES`). Adding a request is its type
  * (`request-types.ts`), one entry here and one handler.
  */
 import { STALE_REQUEST_BODIES } from '../txn/stale-codec.ts';
@@ -19,6 +21,7 @@ import { fieldsOf, type FieldCheck } from '../request-check.ts';
 import { StoreRequestError, type RequestOf, type ResponseOf, type ScanRange, type StoreRequest, type StoreRequestType } from '../request-types.ts';
 import { StoreRpcDecodeError } from './errors.ts';
 import { PD_REQUEST_BODIES, RPC_TIMESTAMPS_MAX, type PdRequest } from './pd-codec.ts';
+import { ATTEMPT_CONSISTENT_POINT, ATTEMPT_CONSISTENT_SCAN, ATTEMPT_DEFAULT, ATTEMPT_LEADER_LONG, ATTEMPT_LEADER_LONG_TAB, ATTEMPT_LEADER_ROUND, ATTEMPT_LEADER_ROUND_TAB, type RequestAttempt } from './request-attempt.ts';
 import { AUTH_ADMIN, AUTH_CHANGE, AUTH_CHANGE_META, AUTH_JOIN, AUTH_READ, AUTH_READ_META, AUTH_SELF, type RequestAuth } from './request-auth.ts';
 import { ANSWERS, txnAnswer, type AnswerCodec } from './response-codec.ts';
 import { TXN_REQUEST_BODIES, TXN_VALUE_SHAPES, type TxnValueShape } from '../txn/codec.ts';
@@ -35,6 +38,8 @@ export interface RequestCodec<K extends StoreRequestType> {
   readonly timed: boolean;
   /** Who may send it over RPC (`request-auth.ts`; `authorize.ts` applies it). */
   readonly auth: RequestAuth;
+  /** How a remote caller waits on an attempt (absent: `ATTEMPT_DEFAULT`, the safe side of each choice). */
+  readonly attempt?: RequestAttempt;
   /** Writes the body (after the header). */
   write(w: ByteWriter, q: RequestOf<K>): void;
   /** Reads the body; throws on malformed input (`decoding` makes that `StoreRpcDecodeError`). */
@@ -101,16 +106,18 @@ function pd<K extends PdRequest['type']>(type: K, head: { tag: number; timed: bo
  * A txn request's entry: its body in `txn/codec.ts`; the check here covers the region fields
  * (its handler checks the txn fields: timestamps, mutations, key lists, `txn/check.ts`).
  */
-function txn<K extends Extract<StoreRequestType, `txn${string}`>, V>(
+function txn<K extends Extract<StoreRequestType, `txn${string}`>, V, A extends RequestAttempt = typeof ATTEMPT_DEFAULT>(
   tag: number,
   body: { write(w: ByteWriter, q: RequestOf<K>): void; read(r: ByteReader): RequestOf<K> },
   shape: TxnValueShape<V>,
   auth: RequestAuth,
-): RequestCodec<K> {
+  attempt: A = ATTEMPT_DEFAULT as A,
+): RequestCodec<K> & { readonly attempt: A } {
   return {
     tag,
     timed: true,
     auth,
+    attempt,
     write: (w, q) => body.write(w, q),
     read: (r) => body.read(r),
     check(f) {
@@ -122,12 +129,16 @@ function txn<K extends Extract<StoreRequestType, `txn${string}`>, V>(
   };
 }
 
-/** Every request type's codec (see `RequestCodec`). */
-export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCodec<K> } = {
+/** One codec per request type. */
+type RequestTable = { readonly [K in StoreRequestType]: RequestCodec<K> };
+
+/** The table as written, with each entry's literal `attempt` (for `TabRequestType`). */
+const REQUEST_TABLE = {
   write: {
     tag: 1,
     timed: true,
     auth: AUTH_CHANGE,
+    attempt: ATTEMPT_LEADER_ROUND,
     write(w, q) {
       w.varUint(q.regionId);
       writeEpoch(w, q.epoch);
@@ -160,6 +171,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
     tag: 2,
     timed: true,
     auth: AUTH_READ,
+    attempt: ATTEMPT_CONSISTENT_POINT,
     write(w, q) {
       w.varUint(q.regionId);
       writeEpoch(w, q.epoch);
@@ -186,6 +198,7 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
     tag: 3,
     timed: true,
     auth: AUTH_READ,
+    attempt: ATTEMPT_CONSISTENT_SCAN,
     write(w, q) {
       w.varUint(q.regionId);
       writeEpoch(w, q.epoch);
@@ -364,17 +377,17 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
     ANSWERS.pdGcRegister,
   ),
   // The txn requests are numbered from 32: 17 stays unknown, as older peers and tests know it.
-  txnPrewrite: txn(32, TXN_REQUEST_BODIES.txnPrewrite, TXN_VALUE_SHAPES.prewrite, AUTH_CHANGE),
-  txnCommit: txn(33, TXN_REQUEST_BODIES.txnCommit, TXN_VALUE_SHAPES.commit, AUTH_CHANGE),
-  txnRollback: txn(34, TXN_REQUEST_BODIES.txnRollback, TXN_VALUE_SHAPES.unit, AUTH_CHANGE),
-  txnCheckStatus: txn(35, TXN_REQUEST_BODIES.txnCheckStatus, TXN_VALUE_SHAPES.status, AUTH_CHANGE),
-  txnResolveLock: txn(36, TXN_REQUEST_BODIES.txnResolveLock, TXN_VALUE_SHAPES.unit, AUTH_CHANGE),
-  txnHeartbeat: txn(37, TXN_REQUEST_BODIES.txnHeartbeat, TXN_VALUE_SHAPES.heartbeat, AUTH_CHANGE),
-  txnGet: txn(38, TXN_REQUEST_BODIES.txnGet, TXN_VALUE_SHAPES.get, AUTH_READ),
-  txnScan: txn(39, TXN_REQUEST_BODIES.txnScan, TXN_VALUE_SHAPES.scan, AUTH_READ),
-  txnCheckSecondaryLocks: txn(40, TXN_REQUEST_BODIES.txnCheckSecondaryLocks, TXN_VALUE_SHAPES.secondaries, AUTH_CHANGE),
-  txnPessimisticLock: txn(41, TXN_REQUEST_BODIES.txnPessimisticLock, TXN_VALUE_SHAPES.pessimisticLock, AUTH_CHANGE),
-  txnPessimisticRollback: txn(42, TXN_REQUEST_BODIES.txnPessimisticRollback, TXN_VALUE_SHAPES.unit, AUTH_CHANGE),
+  txnPrewrite: txn(32, TXN_REQUEST_BODIES.txnPrewrite, TXN_VALUE_SHAPES.prewrite, AUTH_CHANGE, ATTEMPT_LEADER_ROUND),
+  txnCommit: txn(33, TXN_REQUEST_BODIES.txnCommit, TXN_VALUE_SHAPES.commit, AUTH_CHANGE, ATTEMPT_LEADER_ROUND),
+  txnRollback: txn(34, TXN_REQUEST_BODIES.txnRollback, TXN_VALUE_SHAPES.unit, AUTH_CHANGE, ATTEMPT_LEADER_ROUND),
+  txnCheckStatus: txn(35, TXN_REQUEST_BODIES.txnCheckStatus, TXN_VALUE_SHAPES.status, AUTH_CHANGE, ATTEMPT_LEADER_ROUND_TAB),
+  txnResolveLock: txn(36, TXN_REQUEST_BODIES.txnResolveLock, TXN_VALUE_SHAPES.unit, AUTH_CHANGE, ATTEMPT_LEADER_ROUND_TAB),
+  txnHeartbeat: txn(37, TXN_REQUEST_BODIES.txnHeartbeat, TXN_VALUE_SHAPES.heartbeat, AUTH_CHANGE, ATTEMPT_LEADER_ROUND_TAB),
+  txnGet: txn(38, TXN_REQUEST_BODIES.txnGet, TXN_VALUE_SHAPES.get, AUTH_READ, ATTEMPT_LEADER_ROUND),
+  txnScan: txn(39, TXN_REQUEST_BODIES.txnScan, TXN_VALUE_SHAPES.scan, AUTH_READ, ATTEMPT_LEADER_LONG),
+  txnCheckSecondaryLocks: txn(40, TXN_REQUEST_BODIES.txnCheckSecondaryLocks, TXN_VALUE_SHAPES.secondaries, AUTH_CHANGE, ATTEMPT_LEADER_ROUND_TAB),
+  txnPessimisticLock: txn(41, TXN_REQUEST_BODIES.txnPessimisticLock, TXN_VALUE_SHAPES.pessimisticLock, AUTH_CHANGE, ATTEMPT_LEADER_LONG_TAB),
+  txnPessimisticRollback: txn(42, TXN_REQUEST_BODIES.txnPessimisticRollback, TXN_VALUE_SHAPES.unit, AUTH_CHANGE, ATTEMPT_LEADER_ROUND_TAB),
   txnGc: txn(43, TXN_REQUEST_BODIES.txnGc, TXN_VALUE_SHAPES.gc, AUTH_CHANGE),
   // Addressed to the detector, not to a region: its handler checks the txn fields.
   txnDetectDeadlock: {
@@ -388,12 +401,37 @@ export const STORE_REQUEST_CODECS: { readonly [K in StoreRequestType]: RequestCo
   },
   txnStaleGet: txn(45, STALE_REQUEST_BODIES.txnStaleGet, TXN_VALUE_SHAPES.stale, AUTH_READ),
   txnStaleScan: txn(46, STALE_REQUEST_BODIES.txnStaleScan, TXN_VALUE_SHAPES.stale, AUTH_READ),
-  txnCdcPull: txn(47, CDC_REQUEST_BODY, TXN_VALUE_SHAPES.cdc, AUTH_READ),
+  txnCdcPull: txn(47, CDC_REQUEST_BODY, TXN_VALUE_SHAPES.cdc, AUTH_READ, ATTEMPT_LEADER_LONG),
   // The replica reads (issue 14's follower and closest reads) are numbered from 50.
-  txnReadIndex: txn(50, REPLICA_REQUEST_BODIES.txnReadIndex, TXN_VALUE_SHAPES.readIndex, AUTH_READ),
+  txnReadIndex: txn(50, REPLICA_REQUEST_BODIES.txnReadIndex, TXN_VALUE_SHAPES.readIndex, AUTH_READ, ATTEMPT_LEADER_ROUND),
   txnReplicaGet: txn(51, REPLICA_REQUEST_BODIES.txnReplicaGet, TXN_VALUE_SHAPES.get, AUTH_READ),
   txnReplicaScan: txn(52, REPLICA_REQUEST_BODIES.txnReplicaScan, TXN_VALUE_SHAPES.scan, AUTH_READ),
-};
+} satisfies RequestTable;
+
+/** Every request type's codec (see `RequestCodec`). */
+export const STORE_REQUEST_CODECS: RequestTable = REQUEST_TABLE;
+
+/** The request types whose entry lets a browser tab's transaction send them through its host (`attempt.tab`). */
+export type TabRequestType = { [K in StoreRequestType]: (typeof REQUEST_TABLE)[K] extends { readonly attempt: { readonly tab: true } } ? K : never }[StoreRequestType];
+
+/** The request types a browser tab's transaction may send through its host, in table order (`attempt.tab`). */
+export const TAB_REQUEST_TYPES = (Object.keys(STORE_REQUEST_CODECS) as StoreRequestType[]).filter((t) => attemptOf(t).tab) as readonly TabRequestType[];
+
+/** How a remote caller waits on an attempt of `type` (`ATTEMPT_DEFAULT` when its entry names none). */
+export function attemptOf(type: StoreRequestType): RequestAttempt {
+  return STORE_REQUEST_CODECS[type].attempt ?? ATTEMPT_DEFAULT;
+}
+
+/** Whether only its region's leader serves `q` (news of a leader on another store ends its wait). */
+export function leaderServes(q: StoreRequest, attempt: RequestAttempt = attemptOf(q.type)): boolean {
+  if (attempt.leader === 'linearizable') return 'consistency' in q && q.consistency === 'linearizable';
+  return attempt.leader === 'always';
+}
+
+/** Whether `q`'s attempts follow the store's measured RTO: a leader serves it in one round. */
+export function rtoBounded(q: StoreRequest, attempt: RequestAttempt = attemptOf(q.type)): boolean {
+  return attempt.rto && leaderServes(q, attempt);
+}
 
 /** Wire numbers of the request types (append only). */
 export const STORE_REQUEST_TYPES = Object.fromEntries(Object.entries(STORE_REQUEST_CODECS).map(([type, c]) => [type, c.tag])) as { readonly [K in StoreRequestType]: number };
