@@ -45,16 +45,24 @@ export class IdAllocator {
     if (this.config.batchSize < 1 || this.config.batchSize > ID_BATCH_MAX) throw new RangeError(`batchSize must be 1..${ID_BATCH_MAX}`);
   }
 
-  /** Starts taking grants proposed in `term` (this replica's term as PD leader). */
+  /**
+   * Starts taking grants proposed in `term` (this replica's term as PD leader). What is left of
+   * an earlier term's batches is dropped: another leader may have been granted higher ids
+   * since, and ids must increase across leaders (a store replaces a replica with a newer peer
+   * of its region only when the new peer's id is higher: TiKV's PD rebases its allocator on
+   * election likewise). Ids are plentiful; a dropped remainder costs nothing.
+   */
   becomeLeader(term: number): void {
     this.term = term;
     this.pending = undefined;
+    this.ranges.length = 0;
   }
 
-  /** Stops proposing; granted ranges stay usable (they are this allocator's alone). */
+  /** Stops proposing and handing out ids (`becomeLeader` starts from a new batch). */
   stepDown(): void {
     this.term = undefined;
     this.pending = undefined;
+    this.ranges.length = 0;
   }
 
   /** Ids available from memory. */

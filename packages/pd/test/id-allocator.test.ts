@@ -45,6 +45,27 @@ describe('IdAllocator', () => {
     expect(ids.available).toBe(0);
   });
 
+  it('hands out higher ids after every leader change: a leader again does not go back to its old batch', () => {
+    const sm = bootstrapped();
+    const a = new IdAllocator(101, { batchSize: 5, lowWater: 2 });
+    const b = new IdAllocator(102, { batchSize: 5, lowWater: 2 });
+    a.becomeLeader(3);
+    a.onApplied(sm.apply(a.proposal(0)!));
+    const first = a.alloc()!;
+    a.stepDown();
+    expect(a.alloc()).toBeUndefined();
+    b.becomeLeader(4);
+    b.onApplied(sm.apply(b.proposal(0)!));
+    const second = b.alloc()!;
+    expect(second).toBeGreaterThan(first);
+    b.stepDown();
+    a.becomeLeader(5);
+    // Its term-3 batch still had ids below b's: they are dropped, and a new batch is asked for.
+    expect(a.alloc()).toBeUndefined();
+    a.onApplied(sm.apply(a.proposal(0)!));
+    expect(a.alloc()!).toBeGreaterThan(second);
+  });
+
   it('never hands out an id twice across leader changes, lost proposals, restarts and snapshots (property)', () => {
     let allocated = 0;
     const op = fc.oneof(
