@@ -9,7 +9,7 @@
  */
 import type { GcRegisterResult, Region, ScheduleConfig, StoreMeta } from '@peerkv/pd';
 import { DEFAULT_SCHEDULE_CONFIG, regionContainsKey } from '@peerkv/pd';
-import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, PD_REGION_ID, Store, dataColumnFamiliesOf, storeColumnFamilies, type GcLockResolver, type LocalRouterOptions, type PdClient, type Result, type StoreOptions } from '@peerkv/store';
+import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, LocalRpc, PD_REGION_ID, Store, serveStore, type LocalRpcOptions, dataColumnFamiliesOf, storeColumnFamilies, type GcLockResolver, type LocalRouterOptions, type PdClient, type Result, type StoreOptions } from '@peerkv/store';
 import type { KvEngine } from '@peerkv/storage';
 import { PeerKVError } from './errors.ts';
 import type { ClusterStatus, PdService, RegionRoute, StatusSource, StoreResolver } from './services.ts';
@@ -33,6 +33,13 @@ export interface PdClusterOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Network behaviour of the router (message delay on virtual timers, seeded loss); none by default. */
   router?: LocalRouterOptions;
+  /**
+   * Request/response between the stores (`LocalRpc`; cut with the router's `partition`). It
+   * carries the data-key proof of stores started with a `dataProofKey` (a leader's ask before a
+   * data snapshot, and a client's proof: `rpc`'s endpoints). Default: no delay, the platform's
+   * timers.
+   */
+  rpc?: Omit<LocalRpcOptions, 'router'>;
   /** The seed of a store's election randomness (default: `store.seed`, else the store id). */
   seedOf?: (storeId: number) => number;
   /** Options of one store, merged over `store` (a simulator gives each store its own clock). */
@@ -43,6 +50,10 @@ const realSleep = (ms: number): Promise<void> => new Promise((res) => setTimeout
 
 export class PdCluster implements PdService, StoreResolver, StatusSource {
   readonly router: LocalRouter;
+  /** Requests to the stores, served as over a link (`serveStore`, with each store's data-key gate). */
+  readonly rpc: LocalRpc;
+  /** Stops serving each running store's requests. */
+  private readonly unserve = new Map<number, () => void>();
   readonly stores = new Map<number, Store>();
   /** The engine name each running store uses. */
   readonly engineOf = new Map<number, string>();
@@ -58,6 +69,7 @@ export class PdCluster implements PdService, StoreResolver, StatusSource {
   constructor(private readonly o: PdClusterOptions) {
     this.clusterId = o.clusterId ?? 'pd-cluster';
     this.router = new LocalRouter(o.router);
+    this.rpc = new LocalRpc({ ...o.rpc, router: this.router });
     const stores = (): Iterable<Store> => this.stores.values();
     this.pdClient = o.pdClient ? o.pdClient(stores) : new LocalPdClient(stores);
   }
@@ -77,9 +89,26 @@ export class PdCluster implements PdService, StoreResolver, StatusSource {
       labels,
     });
     this.router.register(store);
+    this.serve(store);
     this.stores.set(storeId, store);
     this.engineOf.set(storeId, name);
     return store;
+  }
+
+  /**
+   * Serves `store`'s requests over `rpc`, its data-key gate deciding who gets user data, and
+   * lets the gate ask the others for their proof. A store going up or down is a new link for
+   * every other one: what it proved on the old one no longer counts (as `bindStore` does).
+   */
+  private serve(store: Store): void {
+    const endpoint = this.rpc.endpoint(store.storeId);
+    store.dataKeyGate?.attach(endpoint);
+    this.unserve.set(store.storeId, serveStore(store, endpoint, { countRefused: (r) => store.countRefused(r), ...(store.dataKeyGate ? { dataKeyGate: store.dataKeyGate } : {}) }));
+    this.forgetLink(store.storeId);
+  }
+
+  private forgetLink(storeId: number): void {
+    for (const s of this.stores.values()) if (s.storeId !== storeId) s.dataKeyGate?.forget(storeId);
   }
 
   /** The column families a store's engine opens with: its data model's, unless the options name them. */
@@ -122,7 +151,12 @@ export class PdCluster implements PdService, StoreResolver, StatusSource {
     const s = this.stores.get(storeId);
     if (!s) return;
     this.router.unregister(storeId);
+    this.unserve.get(storeId)?.();
+    this.unserve.delete(storeId);
+    this.rpc.unregister(storeId);
+    s.dataKeyGate?.attach(undefined);
     this.stores.delete(storeId);
+    this.forgetLink(storeId);
     await s.close();
   }
 

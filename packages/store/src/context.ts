@@ -15,7 +15,7 @@ import type { DedupTable } from './dedup.ts';
 import { DATA_MODEL_DEFAULT, dataColumnFamiliesOf } from './data-model.ts';
 import { RAFT_CF, type DataModel } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
-import { OpenedPayloads, type EntryCipher } from './sealing.ts';
+import { OpenedPayloads, keyringOf, type EntryKeyring } from './sealing.ts';
 import { HIBERNATING_HEARTBEAT_INTERVAL_TICKS, PENDING_REPLICAS_MAX, PENDING_REPLICAS_PER_SENDER_MAX, REAL_TIMERS, SAFE_TS_INTERVAL_MS_DEFAULT, StoreClosedError, StoreConfigError, type SnapshotTransferLimits, type SnapshotTransferStatus, type StoreCounters, type StoreOptions, type StoreTransport, type Timers, type WitnessEntryCounts } from './options.ts';
 import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID, PdHost } from './pd-host.ts';
@@ -50,8 +50,8 @@ export class StoreContext {
   readonly labels: Record<string, string>;
   /** `StoreOptions.witness`: every replica here is a witness (its label says so to PD). */
   readonly witness: boolean;
-  /** `StoreOptions.entryCipher`: seals proposals and opens sealed entries (none on a witness). */
-  readonly entryCipher: EntryCipher | undefined;
+  /** `StoreOptions.entryCipher` as a keyring: seals proposals and opens sealed entries (none on a witness). */
+  readonly entryCipher: EntryKeyring | undefined;
   /**
    * Who proved the data key on their link (`StoreOptions.dataProofKey`): `bindStore` serves user
    * data only to them, and a leader sends a data snapshot only to a store that proved it when
@@ -168,9 +168,9 @@ export class StoreContext {
     // A witness must never hold the data key: that is what keeps the user's data from it.
     if (this.witness && o.entryCipher) throw new StoreConfigError('a witness store must not be given an entryCipher (the data key): a witness holds only the membership credential');
     if (this.witness && o.dataProofKey) throw new StoreConfigError('a witness store must not be given a dataProofKey (it follows from the data key): a witness holds only the membership credential');
-    this.entryCipher = o.entryCipher;
+    this.entryCipher = o.entryCipher && keyringOf(o.entryCipher);
     this.dataKeyGate = o.dataProofKey ? new DataKeyGate(o.dataProofKey, o.storeId, undefined, () => this.now()) : undefined;
-    this.payloads = new OpenedPayloads(o.entryCipher);
+    this.payloads = new OpenedPayloads(this.entryCipher);
     this.labels = this.witness ? { ...o.labels, [WITNESS_LABEL]: 'true' } : (o.labels ?? {});
     this.dataCfs = dataColumnFamiliesOf(this.dataModel, o.dataColumnFamilies);
     this.snapshotLimits = o.snapshotTransfer ?? {};

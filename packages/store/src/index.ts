@@ -14,7 +14,7 @@ export { isSnapshotFrameMessage } from './snapshot-frames.ts';
 export { LEARNED_PEER_STORES_MAX, PeerStores, raftPeerRefusal, type RaftPeerRefusal } from './peer-stores.ts';
 export { REPLACEMENT_CHECK_MS_MIN, ReplacementChecks } from './replacement-check.ts';
 export * from './store-key.ts';
-export { SEALED_TAG, SEAL_FORMAT_VERSION, SEAL_NONCE_BYTES, SEAL_TAG_BYTES, SealedEntryError, isSealed, openPayload, sealPayload, webCryptoEntryCipher, type EntryCipher, type SealBinding, type SealedEntryErrorKind } from './sealing.ts';
+export { DATA_KEYRING_KEYS_MAX, DataKeyring, SEALED_TAG, SEAL_FORMAT_V1, SEAL_FORMAT_VERSION, SEAL_KEY_ID_MAX, SEAL_NONCE_BYTES, SEAL_TAG_BYTES, SealedEntryError, isSealed, keyringOf, openPayload, sealPayload, sealedKeyId, webCryptoEntryCipher, type EntryCipher, type EntryKeyring, type SealBinding, type SealedEntryErrorKind } from './sealing.ts';
 export * from './runtime-engine.ts';
 export { WRITE_TRACE_SAMPLES_MAX, WRITE_TRACE_SPANS, spanStats, type WriteTraceSpan, type WriteTraceSummary, type ProposalTrace } from './write-trace.ts';
 export * from './local-router.ts';

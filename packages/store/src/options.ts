@@ -11,7 +11,19 @@ import { systemClock, type Clock, type RegionMessage } from '@peerkv/transport';
 import type { ApplyObserver } from './apply.ts';
 import type { DataModel } from './keys.ts';
 import type { StoreTestMutations } from './mutations.ts';
-import type { EntryCipher } from './sealing.ts';
+import type { EntryCipher, EntryKeyring } from './sealing.ts';
+
+/**
+ * The MAC the proofs are made with: HMAC-SHA-256 under the data-proof key. WebCrypto's by
+ * default (`dataProofMacOf` of a `CryptoKey`); the simulator passes a synchronous one
+ * (`node:crypto`'s HMAC), since WebCrypto completes on a thread pool outside its virtual
+ * scheduler and a seed would not replay.
+ */
+export interface DataProofMac {
+  sign(data: Uint8Array<ArrayBuffer>): Promise<Uint8Array>;
+  verify(mac: Uint8Array, data: Uint8Array<ArrayBuffer>): Promise<boolean>;
+}
+
 import type { WriteTraceSummary } from './write-trace.ts';
 import type { PdClient } from './pd-client.ts';
 import { PD_REGION_ID } from './pd-host.ts';
@@ -183,16 +195,19 @@ export interface StoreOptions {
    * applies (`sealing.ts`): `webCryptoEntryCipher(deriveMemberKeys(...).dataKey)`. Every full
    * store of a cluster that seals needs it (a sealed entry stops a replica without it); a
    * witness store must not have it (`StoreConfigError`). Default: none, entries are plain.
+   * A keyring (`DataKeyring`) holds several data keys by key id: it seals with the current one
+   * and opens an entry under whichever its header names (a rotation: `Store.rotateDataKey`).
    */
-  entryCipher?: EntryCipher;
+  entryCipher?: EntryCipher | EntryKeyring;
   /**
    * Serve the requests that read or write user data (`needsDataKey`) only to callers that
    * proved on their link that they hold the data key (`rpc/data-key-proof.ts`):
    * `deriveMemberKeys(...).dataProofKey`. Without it a witness credential's holder, whose link
    * proves only the membership key, is served data like any member. Callers prove through
-   * `withDataKeyProof`. A witness store must not have it (`StoreConfigError`). Default: none.
+   * `withDataKeyProof`. A witness store must not have it (`StoreConfigError`). A `DataProofMac`
+   * is the same HMAC by other means (the simulator's synchronous one). Default: none.
    */
-  dataProofKey?: CryptoKey;
+  dataProofKey?: CryptoKey | DataProofMac;
   /** Storage capacity reported to PD, bytes (a browser passes its storage estimate). */
   capacityBytes?: number;
   /** Snapshot transfer limits (chunk size, flow control, receive bounds); defaults in snapshot.ts. */

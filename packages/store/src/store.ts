@@ -386,6 +386,24 @@ export class Store extends StoreApi {
     return { ...this.opened };
   }
 
+  /**
+   * Seals this store's proposals under data key `keyId` from now on (a rotation,
+   * `sealing.ts`'s `EntryKeyring`): every replica that opens one of them seals its own with that
+   * key too. Entries and snapshots under earlier keys stay readable. Rejects with
+   * `StoreConfigError` on a witness or a store without a data key, and with `RangeError` for an
+   * id below the current one or one this store has no key for.
+   */
+  async rotateDataKey(keyId: number): Promise<void> {
+    const ring = this.ctx.entryCipher;
+    if (!ring) throw new StoreConfigError(`store ${this.ctx.storeId} holds no data key (a witness, or a store that does not seal): nothing to rotate`);
+    await ring.rotate(keyId);
+  }
+
+  /** The data key id this store seals new entries with (undefined without a data key). */
+  dataKeyId(): number | undefined {
+    return this.ctx.entryCipher?.currentKeyId();
+  }
+
   /** Forgets the writes `status().writeTrace` summarizes, so the next summary covers only writes from now on. */
   clearWriteTrace(): void {
     this.ctx.writeTrace.clear();

@@ -3,13 +3,14 @@
  * derived from the cluster secret, store 3 is a witness without it. The witness's bytes (its
  * log, every column family) never hold a written value; a full replica's data does. Also: the
  * binding (region, term, version) of a sealed payload, the upgrade from plain entries, and a
- * full store that has no data key or another cluster's.
+ * full store that has no data key or another cluster's. And a data key rotation: format v2
+ * names the key id, a keyring opens every key id, and the rotated key id travels with the log.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Region } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
-import { deriveMemberKeys } from '@peerkv/transport';
-import { LocalRouter, STORE_CFS, SealedEntryError, Store, StoreConfigError, isSealed, openPayload, sealPayload, webCryptoEntryCipher, type EntryCipher } from '../src/index.ts';
+import { deriveDataKey, deriveMemberKeys } from '@peerkv/transport';
+import { DataKeyring, LocalRouter, SEAL_FORMAT_V1, SEAL_FORMAT_VERSION, STORE_CFS, SealedEntryError, Store, StoreConfigError, isSealed, keyringOf, openPayload, sealPayload, sealedKeyId, webCryptoEntryCipher, type EntryCipher, type EntryKeyring } from '../src/index.ts';
 import { twoFullOneWitness, until } from './helpers.ts';
 
 const enc = new TextEncoder();
@@ -24,10 +25,16 @@ async function cipherOf(secret: string): Promise<EntryCipher> {
   return webCryptoEntryCipher((await deriveMemberKeys('sealing', secret, 1)).dataKey);
 }
 
+/** A member's keyring: key id 0 given, every later one derived from the data root (as `peerkv-store` builds it). */
+async function keyringFor(secret: string, currentKeyId = 0): Promise<DataKeyring> {
+  const m = await deriveMemberKeys('sealing', secret, 1);
+  return new DataKeyring(new Map([[0, webCryptoEntryCipher(m.dataKey)]]), { currentKeyId, derive: async (id) => webCryptoEntryCipher(await deriveDataKey(m, id)) });
+}
+
 const region: Region = twoFullOneWitness(REGION);
 
 /** Opens store `id` on its engine (a new one the first time); `cipher` undefined: no data key. */
-async function openStore(id: number, cipher: EntryCipher | undefined): Promise<Store> {
+async function openStore(id: number, cipher: EntryCipher | EntryKeyring | undefined): Promise<Store> {
   const engine = engines.get(id) ?? (await MemoryEngine.open({ columnFamilies: STORE_CFS }));
   engines.set(id, engine);
   const s = await Store.open({
@@ -46,7 +53,7 @@ async function openStore(id: number, cipher: EntryCipher | undefined): Promise<S
   return s;
 }
 
-async function startCluster(ciphers: Record<1 | 2, EntryCipher | undefined>): Promise<void> {
+async function startCluster(ciphers: Record<1 | 2, EntryCipher | EntryKeyring | undefined>): Promise<void> {
   for (const id of [1, 2, 3] as const) {
     const s = await openStore(id, id === 3 ? undefined : ciphers[id]);
     await s.createRegion(region);
@@ -176,7 +183,7 @@ describe('sealed payload format', () => {
     flipped[flipped.length - 1] ^= 1;
     await expect(openPayload(c, flipped, { regionId: 5, term: 7 })).rejects.toMatchObject({ kind: 'Unauthentic' });
     const future = sealed.slice();
-    future[1] = 2;
+    future[1] = 3;
     await expect(openPayload(c, future, { regionId: 5, term: 7 })).rejects.toMatchObject({ kind: 'UnknownVersion' });
     await expect(openPayload(undefined, sealed, { regionId: 5, term: 7 })).rejects.toMatchObject({ kind: 'NoDataKey' });
     await expect(openPayload(c, sealed.slice(0, 10), { regionId: 5, term: 7 })).rejects.toBeInstanceOf(SealedEntryError);
@@ -187,5 +194,119 @@ describe('sealed payload format', () => {
     const a = await sealPayload(c, enc.encode('x'), { regionId: 1, term: 1 });
     const b = await sealPayload(c, enc.encode('x'), { regionId: 1, term: 1 });
     expect(a).not.toEqual(b);
+  });
+});
+
+/** The sealed payloads of region `REGION`'s Raft log on store `id` (the raft cf's entries), by key id. */
+async function sealedKeyIdsOn(id: number): Promise<number[]> {
+  const ids: number[] = [];
+  for (const cf of STORE_CFS) {
+    for await (const p of engines.get(id)!.scan(cf, {})) {
+      // An entry's payload sits inside its encoding: find the sealed header (tag, version) in it.
+      for (let i = 0; i + 2 < p.value.length; i++) {
+        if (p.value[i] !== 6 || (p.value[i + 1] !== SEAL_FORMAT_V1 && p.value[i + 1] !== SEAL_FORMAT_VERSION)) continue;
+        const k = sealedKeyId(p.value.subarray(i));
+        if (k !== undefined && p.value.length - i > 40) {
+          ids.push(k);
+          break;
+        }
+      }
+    }
+  }
+  return ids;
+}
+
+async function read(id: number, key: string): Promise<string | undefined> {
+  const r = await stores.get(id)!.get(REGION, region.epoch, enc.encode(key), 'stale');
+  expect(r.ok, JSON.stringify(r)).toBe(true);
+  return r.ok && r.value ? new TextDecoder().decode(r.value) : undefined;
+}
+
+describe('data key rotation', () => {
+  it('a v1 store opens with a keyring; after a rotation new entries are v2 under the new key, and old and new read back after a restart', async () => {
+    // Written before rotations existed: one cipher, format v1.
+    const v1 = await cipherOf(SECRET);
+    await startCluster({ 1: v1, 2: v1 });
+    await put('old', 'sealed-under-key-0', 1);
+    await until('store 2 applied it', () => appliedOn(2) >= appliedOn(1));
+    for (const id of [1, 2, 3]) await closeStore(id);
+    // The same stores open with keyrings, and the leader rotates to key id 1.
+    for (const id of [1, 2, 3] as const) await openStore(id, id === 3 ? undefined : await keyringFor(SECRET));
+    stores.get(1)!.campaign(REGION);
+    await until('store 1 leads', () => roleOn(1) === 'leader');
+    expect(stores.get(1)!.dataKeyId()).toBe(0);
+    await stores.get(1)!.rotateDataKey(1);
+    await put('new', 'sealed-under-key-1', 2);
+    await until('store 2 applied it', () => appliedOn(2) >= appliedOn(1));
+    // The key id travelled with the log: store 2 seals with key 1 too once it opened an entry under it.
+    expect(stores.get(2)!.dataKeyId()).toBe(1);
+    expect(new Set(await sealedKeyIdsOn(3))).toEqual(new Set([0, 1]));
+    expect(await engineHolds(3, 'sealed-under-key-1')).toBe(false);
+    await expect(stores.get(1)!.rotateDataKey(0)).rejects.toBeInstanceOf(RangeError);
+    await expect(stores.get(3)!.rotateDataKey(2)).rejects.toBeInstanceOf(StoreConfigError);
+
+    for (const id of [1, 2, 3]) await closeStore(id);
+    for (const id of [1, 2, 3] as const) await openStore(id, id === 3 ? undefined : await keyringFor(SECRET, 1));
+    stores.get(2)!.campaign(REGION);
+    await until('store 2 leads', () => roleOn(2) === 'leader');
+    await put('newer', 'after-restart', 3, 2);
+    await until('store 1 applied it', () => appliedOn(1) >= appliedOn(2));
+    for (const id of [1, 2]) {
+      expect(await read(id, 'old')).toBe('sealed-under-key-0');
+      expect(await read(id, 'new')).toBe('sealed-under-key-1');
+      expect(await read(id, 'newer')).toBe('after-restart');
+      expect(stores.get(id)!.status().stoppedReason).toBeUndefined();
+    }
+  });
+
+  it('a replica that missed the rotation catches up by the log and seals with the new key', async () => {
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) });
+    await put('a', 'before', 1);
+    router.partition([2], [1, 3]);
+    await stores.get(1)!.rotateDataKey(5);
+    await put('b', 'after-rotation', 2);
+    expect(stores.get(2)!.dataKeyId()).toBe(0);
+    router.heal();
+    await until('store 2 caught up', () => appliedOn(2) >= appliedOn(1));
+    expect(stores.get(2)!.dataKeyId()).toBe(5);
+    expect(await read(2, 'a')).toBe('before');
+    expect(await read(2, 'b')).toBe('after-rotation');
+  });
+});
+
+describe('sealed payload format v2 and the keyring', () => {
+  it('names the key id, binds it, and opens v1 and v2 under one keyring', async () => {
+    const ring = await keyringFor(SECRET);
+    const plain = enc.encode('payload');
+    const at = { regionId: 5, term: 7 };
+    const v1 = await sealPayload(ring, plain, at);
+    expect(v1[1]).toBe(SEAL_FORMAT_V1);
+    expect(sealedKeyId(v1)).toBe(0);
+    await ring.rotate(3);
+    const v2 = await sealPayload(ring, plain, at);
+    expect(v2[1]).toBe(SEAL_FORMAT_VERSION);
+    expect(sealedKeyId(v2)).toBe(3);
+    expect(await openPayload(ring, v1, at)).toEqual(plain);
+    expect(await openPayload(ring, v2, at)).toEqual(plain);
+    // Another key id in the header: that key does not open it.
+    const moved = v2.slice();
+    moved[5] = 4;
+    await expect(openPayload(ring, moved, at)).rejects.toMatchObject({ kind: 'Unauthentic' });
+    // One cipher is the keyring of key id 0: it opens v1, names a v2 entry's unknown key id, rotates nowhere.
+    const one = keyringOf(await cipherOf(SECRET));
+    expect(await openPayload(one, v1, at)).toEqual(plain);
+    await expect(openPayload(one, v2, at)).rejects.toMatchObject({ kind: 'UnknownKeyId' });
+    await expect(one.rotate(1)).rejects.toBeInstanceOf(RangeError);
+    await expect(ring.rotate(2)).rejects.toBeInstanceOf(RangeError);
+    expect(ring.currentKeyId()).toBe(3);
+  });
+
+  it('opening an entry under a higher key id makes it current (the rotation travels with the log)', async () => {
+    const a = await keyringFor(SECRET, 9);
+    const b = await keyringFor(SECRET);
+    const sealed = await sealPayload(a, enc.encode('x'), { regionId: 1, term: 1 });
+    expect(b.currentKeyId()).toBe(0);
+    await openPayload(b, sealed, { regionId: 1, term: 1 });
+    expect(b.currentKeyId()).toBe(9);
   });
 });

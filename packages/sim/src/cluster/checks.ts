@@ -25,7 +25,9 @@ export type ClusterViolationKind =
   /** Two replicas of a region at the same applied index and epoch hold different data. */
   | 'divergence'
   /** A witness store holds user data (it must keep the log and metadata only). */
-  | 'witnessData';
+  | 'witnessData'
+  /** A member (a client holding the data key) was refused user data after it proved the data key (`DataKeyProofStats.refusedAfterProof`). */
+  | 'dataKeyRefused';
 
 /** One broken rule, at a virtual time relative to the run's start. */
 export interface ClusterViolation {

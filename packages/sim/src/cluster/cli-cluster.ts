@@ -190,12 +190,14 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
   const faults = {} as ClusterSeedResult['faults'];
   const workload = {} as ClusterSeedResult['workload'];
   const operators = {} as ClusterSeedResult['operators'];
+  const proofs = {} as ClusterSeedResult['proofs'];
   for (const seed of args.seeds) {
     const t0 = performance.now();
     const r = await runClusterSeed(seed, overrides);
     addCounts(faults, r.faults);
     addCounts(workload, r.workload);
     addCounts(operators, r.operators);
+    addCounts(proofs, r.proofs);
     ops += r.ops;
     violations += r.violations.length;
     unknownOps += r.outcomes.unknown;
@@ -214,6 +216,7 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
   console.log(`sim: faults ${counts(faults)}`);
   console.log(`sim: workload ${counts(workload)}`);
   console.log(`sim: operators ${counts(operators)}`);
+  console.log(`sim: data-key proofs ${counts(proofs)}`);
   if (args.witness) console.log(`sim: witness groups with a witness voter once healed=${witnessGroups}`);
   if (args.engines) console.log(`sim: engines groups on 2 engines once healed=${multiEngineGroups} of ${groups}`);
   console.log(`sim: seeds=${args.seeds.length} ops=${ops} violations=${violations} unknown=${unknown}`);

@@ -8,14 +8,14 @@
  */
 import { ENGINE_LABEL, WITNESS_LABEL, type OperatorEvent } from '@peerkv/pd';
 import { SeededRng } from '@peerkv/raft';
-import { META_CF, PD_REGION_ID, STAGED_PREFIX_START, isSnapshotFrameMessage, type ApplyObserver, type Store } from '@peerkv/store';
+import { META_CF, PD_REGION_ID, STAGED_PREFIX_START, TEMP_STORE_ID_MIN, isSnapshotFrameMessage, isTempStoreId, type ApplyObserver, type DataProofMac, type Store } from '@peerkv/store';
 import { ForwardingEngine, MemoryDisk, MemoryEngine, type CrashReport, type MemoryDiskStats } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
 import { PdCluster } from 'peerkv';
 import type { ClusterSimOptions } from './options.ts';
 import { VirtualPdClient } from './virtual-pd-client.ts';
 import { VirtualScheduler } from './virtual-scheduler.ts';
-import { simDataKey, simEntryCipher } from './sim-cipher.ts';
+import { simDataKey, simDataProofMac, simEntryCipher } from './sim-cipher.ts';
 
 /** One simulated device: its storage and the store currently running on it, if any. */
 export interface Device {
@@ -159,6 +159,31 @@ function countOperators(into: OperatorCounts, events: readonly OperatorEvent[]):
   }
 }
 
+/**
+ * The data-key proofs of a run (`data-key-proof.ts`): clients prove to each store they ask for
+ * user data, leaders ask a store before they send it a data snapshot.
+ */
+export interface DataKeyProofStats {
+  /** Proofs clients ran after a store answered `DataKeyUnproven` (a new store, or a link that came back). */
+  clientProofs: number;
+  /** Client proofs that failed (the link lost a step: the request is retried as a timeout). */
+  clientProofsFailed: number;
+  /**
+   * Answers still `DataKeyUnproven` after the client's proof failed (a step lost): the request
+   * fails as a `Timeout` and the client retries it, proving again.
+   */
+  refusedAfterFailedProof: number;
+  /**
+   * Answers still `DataKeyUnproven` after the client's proof succeeded with no link going down
+   * or up since (`linkEpoch`): must stay 0 (a violation): a member is never refused data.
+   */
+  refusedAfterProof: number;
+  /** Stores that proved the data key to a leader's ask, summed over the stores' gates (stores stopped included). */
+  receiversProven: number;
+  /** Leaders' asks that failed (lost, or the link changed meanwhile). */
+  asksFailed: number;
+}
+
 /** The cluster under test plus its devices. */
 export class ClusterEnv {
   readonly sched: VirtualScheduler;
@@ -189,6 +214,16 @@ export class ClusterEnv {
   readonly applyObservers: ApplyObserver[] = [];
   /** Virtual time when the env was created. */
   readonly startMs: number;
+  /**
+   * The data-proof MAC every full store and every client holds (none with `SIM_SEAL=0`): the
+   * stores serve user data only to callers that proved it (`StoreOptions.dataProofKey`).
+   */
+  readonly dataProofMac: DataProofMac | undefined;
+  readonly proofStats: DataKeyProofStats = { clientProofs: 0, clientProofsFailed: 0, refusedAfterFailedProof: 0, refusedAfterProof: 0, receiversProven: 0, asksFailed: 0 };
+  /** Temporary ids handed to clients so far (`nextClientId`). */
+  private clients = 0;
+  /** Bumped whenever links go down or up (a store stops or starts, a partition heals): proofs made before may be void. */
+  linkEpoch = 0;
 
   constructor(readonly o: ClusterSimOptions) {
     this.sched = new VirtualScheduler(o.seed);
@@ -201,6 +236,12 @@ export class ClusterEnv {
     const [lMin, lMax] = o.netLongDelayMs;
     const env = this;
     const dataKey = simDataKey(o.seed);
+    const sealing = process.env.SIM_SEAL !== '0';
+    this.dataProofMac = sealing ? simDataProofMac(o.seed) : undefined;
+    const proofMac = this.dataProofMac;
+    // The requests of the data-key proof (leaders' asks, clients' proofs) travel on their own
+    // seeded stream, lost at the network's rate.
+    const rpcNet = new SeededRng(o.seed ^ 0x72706321);
     const storeOptions = {
       timers: sched,
       tickIntervalMs: o.tickIntervalMs,
@@ -252,9 +293,12 @@ export class ClusterEnv {
         // with its own nonce prefix.
         const opens = (env.storeOpens.get(name) ?? 0) + 1;
         env.storeOpens.set(name, opens);
-        return { now: () => sched.now() + skew, ...(witness ? { witness } : process.env.SIM_SEAL === '0' ? {} : { entryCipher: simEntryCipher(dataKey, nameSeed(o.seed, 0x6e6f6e63, `${name}#${opens}`)) }) };
+        const full = proofMac ? { entryCipher: simEntryCipher(dataKey, nameSeed(o.seed, 0x6e6f6e63, `${name}#${opens}`)), dataProofKey: proofMac } : {};
+        return { now: () => sched.now() + skew, ...(witness ? { witness } : full) };
       },
       schedule: { maxStoreDownTimeMs: o.maxStoreDownTimeMs, regionSplitKeys: o.regionSplitKeys, maxReplicas: o.maxReplicas, operatorTimeoutMs: 5_000, ...(o.engines ? { replicaEnginesMin: SIM_ENGINES.length } : {}) },
+      // Between stores only: a client's requests take the client network's loss (client-net.ts).
+      rpc: { timers: sched, deliveryDelayMs: dMin, drop: (from, to) => !isTempStoreId(from) && !isTempStoreId(to) && rpcNet.nextFloat() < o.netDropRate },
       pdClient: (stores) => new VirtualPdClient(stores, sched.now, (storeId) => this.skewOf(storeId)),
       sleep: sched.sleep,
       router: {
@@ -276,6 +320,29 @@ export class ClusterEnv {
       },
       seedOf: (storeId) => storeSeed(o.seed, storeId),
     });
+  }
+
+  /** Stops store `storeId` (`PdCluster.kill`), its gate's counters kept. */
+  private async kill(storeId: number): Promise<void> {
+    const s = this.pd.store(storeId);
+    if (s) this.collectGateStats(s);
+    this.linkEpoch++;
+    await this.pd.kill(storeId);
+  }
+
+  /** A temporary id for a new client (its identity on the stores' links). */
+  nextClientId(): number {
+    return TEMP_STORE_ID_MIN + ++this.clients;
+  }
+
+  /** The stores' gate counters, added to `proofStats` (a stopping store's before it goes, the rest at the end). */
+  collectGateStats(s: Store): void {
+    const g = s.dataKeyGate?.stats;
+    if (!g) return;
+    this.proofStats.receiversProven += g.receiversProven;
+    this.proofStats.asksFailed += g.asksFailed;
+    g.receiversProven = 0;
+    g.asksFailed = 0;
   }
 
   /** The clock skew of store `storeId`, ms: a pure function of the seed and the id (a restart keeps it). */
@@ -386,6 +453,7 @@ export class ClusterEnv {
         try {
           const s = await this.pd.join(d.engineName, this.labelsOf(d));
           this.log(`${d.storeId === s.storeId ? 'restart' : 'join'} ${d.label} as store ${s.storeId}`);
+          this.linkEpoch++;
           d.storeId = s.storeId;
           d.up = true;
           return;
@@ -454,7 +522,7 @@ export class ClusterEnv {
     const torn = r.torn ? `, torn ${r.torn.opsLanded}/${r.torn.opsTotal} ops` : '';
     this.log(`crash${power ? ' (power cut)' : ''} ${d.label} (store ${d.storeId}): in flight lost ${r.inFlightLost}, landed ${r.inFlightLanded}${torn}; unsynced lost ${r.unsyncedLost}`);
     // The old store object is dead: its engine rejects everything, so its round stops at once.
-    await this.pd.kill(d.storeId);
+    await this.kill(d.storeId);
     d.busy = false;
   }
 
@@ -477,7 +545,7 @@ export class ClusterEnv {
     this.noteStopped(s, d.label);
     d.up = false;
     this.log(`stop ${d.label} (store ${d.storeId}) gracefully`);
-    await this.pd.kill(d.storeId);
+    await this.kill(d.storeId);
     await this.engines.get(d.engineName)?.close();
     d.busy = false;
   }
@@ -513,7 +581,7 @@ export class ClusterEnv {
   partition(side: Device[]): void {
     const a = side.flatMap((d) => (d.storeId === undefined ? [] : [d.storeId]));
     const b = this.devices.filter((d) => !side.includes(d)).flatMap((d) => (d.storeId === undefined ? [] : [d.storeId]));
-    this.pd.router.partition(a, b);
+    this.pd.rpc.partition(a, b);
     this.partitioned = true;
     this.log(`partition [${a}] | [${b}]`);
   }
@@ -521,7 +589,10 @@ export class ClusterEnv {
   /** Heals every partition. */
   heal(): void {
     if (!this.partitioned) return;
-    this.pd.router.heal();
+    this.pd.rpc.heal();
+    // The links came back: what either side proved to the other was on the old ones.
+    this.linkEpoch++;
+    for (const s of this.liveStores()) for (const t of this.liveStores()) if (s !== t) s.dataKeyGate?.forget(t.storeId);
     this.partitioned = false;
     this.log('heal');
   }

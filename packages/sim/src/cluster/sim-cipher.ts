@@ -11,9 +11,9 @@
  * followed by a 64-bit counter, so a seed replays the same bytes and nonces never repeat
  * within an incarnation.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { aesGcmEntryCipher } from '@peerkv/node/cipher';
-import { SEAL_NONCE_BYTES, type EntryCipher } from '@peerkv/store';
+import { SEAL_NONCE_BYTES, type DataProofMac, type EntryCipher } from '@peerkv/store';
 
 /** The data key of a simulated cluster (32 bytes). */
 export function simDataKey(seed: number): Buffer {
@@ -30,4 +30,21 @@ export function simEntryCipher(key: Buffer, noncePrefix: number): EntryCipher {
     view.setBigUint64(4, ++counter);
     return n;
   });
+}
+
+/**
+ * The data-proof MAC of a simulated cluster (`StoreOptions.dataProofKey`, `withDataKeyProof`):
+ * HMAC-SHA-256 under a seeded key, from `node:crypto`'s synchronous HMAC for the same reason as
+ * the cipher (a seed replays). Every full store and every client gets it; a witness does not.
+ */
+export function simDataProofMac(seed: number): DataProofMac {
+  const key = createHash('sha256').update(`peerkv-sim-data-proof-key/${seed}`).digest();
+  const mac = (data: Uint8Array): Uint8Array => new Uint8Array(createHmac('sha256', key).update(data).digest());
+  return {
+    sign: (data) => Promise.resolve(mac(data)),
+    verify: (tag, data) => {
+      const want = mac(data);
+      return Promise.resolve(tag.length === want.length && timingSafeEqual(tag, want));
+    },
+  };
 }

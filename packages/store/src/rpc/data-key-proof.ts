@@ -41,6 +41,16 @@ import { StoreRpcDecodeError } from './errors.ts';
 import { decodeStoreResponse, isDataKeyUnproven } from './response-codec.ts';
 import { STORE_RPC_VERSION, decoding } from './wire.ts';
 import { isTempStoreId } from '../temp-store-ids.ts';
+import type { DataProofMac } from '../options.ts';
+
+/** The data-proof key as a `DataProofMac` (a `CryptoKey` is WebCrypto's HMAC under it). */
+export function dataProofMacOf(key: CryptoKey | DataProofMac): DataProofMac {
+  if ('sign' in key) return key;
+  return {
+    sign: async (data) => new Uint8Array(await crypto.subtle.sign('HMAC', key, data)),
+    verify: (mac, data) => crypto.subtle.verify('HMAC', key, mac as Uint8Array<ArrayBuffer>, data),
+  };
+}
 
 /** First varUint of a data-key proof message (after `OPERATOR_ENVELOPE_TAG`; request tags grow from 1). */
 export const DATA_KEY_PROOF_TAG = 97;
@@ -64,6 +74,17 @@ const utf8 = new TextEncoder();
 /** Whether `payload` is a data-key proof message (its first varUint is `DATA_KEY_PROOF_TAG`). */
 export function isDataKeyProofMessage(payload: Uint8Array): boolean {
   return payload.length > 0 && payload[0] === DATA_KEY_PROOF_TAG;
+}
+
+/** Whether `payload` is a caller's proof (the step that carries its MAC), for counters. */
+export function isDataKeyProofStep(payload: Uint8Array): boolean {
+  if (!isDataKeyProofMessage(payload)) return false;
+  try {
+    return readMessage(payload, 'data-key proof').step === STEP_PROOF;
+  } catch (e) {
+    if (e instanceof StoreRpcDecodeError) return false;
+    throw e;
+  }
 }
 
 function macInput(servingStoreId: number, callerId: number, nonce: Uint8Array, label = LABEL): Uint8Array<ArrayBuffer> {
@@ -126,13 +147,18 @@ export class DataKeyGate {
   /** When an ask of a store last failed, ms (`DATA_KEY_ASK_INTERVAL_MS_MIN`). */
   private readonly askFailedAtMs = new Map<number, number>();
   private requester: ProvingRequester | undefined;
+  private readonly mac: DataProofMac;
+  /** What the gate did, for tests and the simulator's report. */
+  readonly stats = { callersProven: 0, callerProofsRefused: 0, receiversProven: 0, asksFailed: 0 };
 
   constructor(
-    private readonly dataProofKey: CryptoKey,
+    dataProofKey: CryptoKey | DataProofMac,
     private readonly storeId: number,
     private readonly randomBytes: (n: number) => Uint8Array = (n) => crypto.getRandomValues(new Uint8Array(n)),
     private readonly now: () => number = () => Date.now(),
-  ) {}
+  ) {
+    this.mac = dataProofMacOf(dataProofKey);
+  }
 
   /** The link asks go out on (`bindStore` attaches the store's transport); none: nobody is asked. */
   attach(requester: ProvingRequester | undefined): void {
@@ -164,7 +190,7 @@ export class DataKeyGate {
       const w = header(STEP_ASK);
       w.bytes(nonce);
       const mac = readAnswer(await requester.request(storeId, w.finish(), { timeoutMs: DATA_KEY_ASK_TIMEOUT_MS }), STEP_ASK, storeId);
-      ok = await crypto.subtle.verify('HMAC', this.dataProofKey, mac as Uint8Array<ArrayBuffer>, macInput(this.storeId, storeId, nonce, ASKED_LABEL));
+      ok = await this.mac.verify(mac, macInput(this.storeId, storeId, nonce, ASKED_LABEL));
     } catch {
       ok = false; // a refusal, a link gone, a store with no gate (a witness): not proven
     } finally {
@@ -173,8 +199,10 @@ export class DataKeyGate {
     // The link may have changed while it answered: then the answer was the old link's.
     if (ok && this.callers.get(storeId) === st) {
       st.receiver = true;
+      this.stats.receiversProven++;
       this.askFailedAtMs.delete(storeId);
     } else {
+      this.stats.asksFailed++;
       if (this.askFailedAtMs.size >= DATA_KEY_CALLERS_MAX) this.askFailedAtMs.delete(this.askFailedAtMs.keys().next().value as number);
       this.askFailedAtMs.set(storeId, this.now());
     }
@@ -205,18 +233,20 @@ export class DataKeyGate {
     const nonce = st?.nonce;
     if (!st || !nonce || !bytesEqual(nonce, m.nonce)) return { refused: `store ${this.storeId}: a data-key proof from ${callerId} answers no challenge of its current link` };
     st.nonce = undefined;
-    const ok = await crypto.subtle.verify('HMAC', this.dataProofKey, m.mac as Uint8Array<ArrayBuffer>, macInput(this.storeId, callerId, nonce));
+    const ok = await this.mac.verify(m.mac, macInput(this.storeId, callerId, nonce));
+    if (!ok) this.stats.callerProofsRefused++;
     if (!ok) return { refused: `store ${this.storeId}: the data-key proof from ${callerId} does not verify (a witness credential holds no data key)` };
     // The link may have changed while the MAC was checked: then this proof was the old link's.
     if (this.callers.get(callerId) !== st) return { refused: `store ${this.storeId}: the link of ${callerId} changed during its data-key proof` };
     st.proven = true;
+    this.stats.callersProven++;
     return { ok: header(STEP_PROOF).finish() };
   }
 
   /** A store asks this one to prove the data key (see the module header): the MAC of its nonce. */
   private async answerAsk(callerId: number, nonce: Uint8Array): Promise<DataKeyProofAnswer> {
     if (isTempStoreId(callerId) || isTempStoreId(this.storeId)) return { refused: `store ${this.storeId}: only stores ask each other for the data-key proof, and ${callerId} is a temporary id` };
-    const mac = new Uint8Array(await crypto.subtle.sign('HMAC', this.dataProofKey, macInput(callerId, this.storeId, nonce, ASKED_LABEL)));
+    const mac = await this.mac.sign(macInput(callerId, this.storeId, nonce, ASKED_LABEL));
     const w = header(STEP_ASK);
     w.bytes(mac);
     return { ok: w.finish() };
@@ -255,10 +285,10 @@ export class DataKeyProofError extends Error {
  * nonce). Rejects with `DataKeyProofError` when the store refuses, and with whatever the
  * requester rejects with (an `RpcError`) when the link fails.
  */
-export async function proveDataKey(requester: ProvingRequester, dataProofKey: CryptoKey, target: number, o?: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
+export async function proveDataKey(requester: ProvingRequester, dataProofKey: CryptoKey | DataProofMac, target: number, o?: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
   const challenge = await requester.request(target, header(STEP_CHALLENGE).finish(), o);
   const nonce = readAnswer(challenge, STEP_CHALLENGE, target);
-  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', dataProofKey, macInput(target, requester.localStoreId, nonce)));
+  const mac = await dataProofMacOf(dataProofKey).sign(macInput(target, requester.localStoreId, nonce));
   const w = header(STEP_PROOF);
   w.bytes(nonce);
   w.bytes(mac);
@@ -302,7 +332,7 @@ function failureText(bytes: Uint8Array): string {
  * property is `requester`'s own, called on it (a Proxy, so the wrapped object keeps its class,
  * its private state and every method the caller's type names).
  */
-export function withDataKeyProof<T extends ProvingRequester>(requester: T, dataProofKey: CryptoKey): T {
+export function withDataKeyProof<T extends ProvingRequester>(requester: T, dataProofKey: CryptoKey | DataProofMac): T {
   const proving = new Map<number, Promise<boolean>>();
   const prove = (target: number, o: { timeoutMs?: number; signal?: AbortSignal } | undefined): Promise<boolean> => {
     let p = proving.get(target);

@@ -24,6 +24,8 @@ export interface LocalRpcOptions {
   requestTimeoutMs?: number;
   /** Delay of each delivery, ms (default 0: the next macrotask). */
   deliveryDelayMs?: number;
+  /** True to lose one delivery (a request from `from` to `to`, or an answer back): the caller times out. Default: none is lost. */
+  drop?: (from: number, to: number) => boolean;
 }
 
 /** One store's side of a `LocalRpc`: the same shape as `Transport`'s request surface. */
@@ -121,7 +123,7 @@ export class LocalRpc {
   private deliver(from: number, to: number, payload: Uint8Array, finish: (err: RpcError | null, value?: Uint8Array) => void): void {
     this.timers.setTimeout(() => {
       const handler = this.handlers.get(to);
-      if (this.isCut(from, to)) return void this.dropped++; // lost: the caller times out
+      if (this.isCut(from, to) || this.o.drop?.(from, to)) return void this.dropped++; // lost: the caller times out
       if (!handler) return finish(new RpcError('Unreachable', `store ${to} stopped`));
       this.delivered++;
       let answer: Promise<Uint8Array>;
@@ -140,7 +142,7 @@ export class LocalRpc {
   /** Carries an answer back from `from` to `to`, unless the link was cut meanwhile. */
   private reply(from: number, to: number, arrive: () => void): void {
     this.timers.setTimeout(() => {
-      if (this.isCut(from, to)) return void this.dropped++;
+      if (this.isCut(from, to) || this.o.drop?.(from, to)) return void this.dropped++;
       arrive();
     }, this.deliveryDelayMs);
   }

@@ -119,7 +119,8 @@ function decodeRequest(payload: Uint8Array): StoreRequest | { bytes: Uint8Array 
 async function runStoreRequest(store: ServedStore, request: StoreRequest, o: ServeStoreOptions): Promise<Uint8Array> {
   const codec = STORE_REQUEST_CODECS[request.type] as RequestCodec<StoreRequest['type']>;
   try {
-    const answer = await store.handle(clampTimeout(request, o.requestTimeoutMsMax ?? SERVE_REQUEST_TIMEOUT_MS_MAX), { now: o.now ?? (() => Date.now()) });
+    // No clock given: the store's own (`HandleOptions.now`), which a simulator sets to virtual time.
+    const answer = await store.handle(clampTimeout(request, o.requestTimeoutMsMax ?? SERVE_REQUEST_TIMEOUT_MS_MAX), o.now ? { now: o.now } : {});
     return encodeStoreResponse(codec.answer.toWire(answer));
   } catch (e) {
     if (e instanceof StoreClosedError) return encodeStoreResponse(failure('StoreClosed', e));
