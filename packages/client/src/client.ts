@@ -116,6 +116,12 @@ export const SUSPECT_STORE_MS = 3000;
 export const RTT_EWMA_WEIGHT = 0.2;
 /** Round trip assumed for a store not measured yet, ms (a `closest` read prefers measured ones under it). */
 export const RTT_UNKNOWN_MS = 1000;
+/**
+ * A replica that could not catch up to its leader's read index within a replica read's timeout
+ * (`ReadIndexNotReady`) is asked after the region's other replicas for this long, ms. Only its
+ * replica reads of that region: the store is alive and answered, so it is no suspect.
+ */
+export const REPLICA_BEHIND_MS = 3000;
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -205,6 +211,8 @@ export class PeerKV {
   private readonly suspectStores = new Map<number, number>();
   /** Smoothed round trip of each store's answered requests, ms (what `closest` replica reads pick by). */
   private readonly rttMs = new Map<number, number>();
+  /** Replicas (peer ids) found behind their leader by a replica read, until when they are asked last for replica reads (clock ms). */
+  private readonly behindReplicas = new Map<number, number>();
   private readonly replicaRead: ReplicaRead;
   private readonly scanPagePairs: number;
   /** Batches `getTimestamp` callers into few PD requests (created on first use). */
@@ -724,6 +732,27 @@ export class PeerKV {
     return { region };
   }
 
+  /**
+   * What a replica read's answer says of its replica: no answer (`Timeout`) makes the store a
+   * suspect; `ReadIndexNotReady` (the replica did not catch up in time: it waited, so the time
+   * is no round trip) marks the replica behind, and the store stays above suspicion; any other
+   * answer is a round trip.
+   */
+  private onReplicaAnswer(peer: Peer, r: Result<unknown>, elapsedMs: number): void {
+    const now = this.clock.now();
+    if (!r.ok && r.error.kind === 'Timeout') {
+      this.suspectStores.set(peer.storeId, now + SUSPECT_STORE_MS);
+      return;
+    }
+    if (!r.ok && r.error.kind === 'ReadIndexNotReady') {
+      for (const [id, until] of this.behindReplicas) if (until <= now) this.behindReplicas.delete(id);
+      this.behindReplicas.set(peer.id, now + REPLICA_BEHIND_MS);
+      return;
+    }
+    this.behindReplicas.delete(peer.id);
+    this.noteRtt(peer.storeId, elapsedMs);
+  }
+
   /** Folds one answered request's round trip into the store's smoothed RTT (EWMA, weight `RTT_EWMA_WEIGHT`). */
   private noteRtt(storeId: number, ms: number): void {
     const prev = this.rttMs.get(storeId);
@@ -734,11 +763,14 @@ export class PeerKV {
    * The replica a `follower`/`closest` read asks (`TxnRouting.askReplica`): this client's
    * store if it holds one, else the lowest smoothed RTT (a store not measured yet counts as
    * far, a suspect one as farther); `follower` leaves the leader out while another replica is
-   * there. Never a witness: it holds no data and refuses every read.
+   * there. A replica found behind (`REPLICA_BEHIND_MS`) is left out while another is there.
+   * Never a witness: it holds no data and refuses every read.
    */
   private pickReplica(route: RegionRoute, replicaRead: ReplicaRead): Peer | undefined {
     const now = this.clock.now();
     let peers = route.region.peers.filter((p) => !p.witness);
+    const current = peers.filter((p) => (this.behindReplicas.get(p.id) ?? -Infinity) <= now);
+    if (current.length > 0) peers = current;
     if (replicaRead === 'follower' && route.leader) {
       const others = peers.filter((p) => p.id !== route.leader!.id);
       if (others.length > 0) peers = others;
@@ -1116,8 +1148,7 @@ export class PeerKV {
         const svc = this.trace === undefined ? found : tracedService(found, this.trace);
         const sentAt = this.clock.now();
         const r = await answerOf(peer.storeId, () => fn(svc));
-        if (r.ok || r.error.kind !== 'Timeout') this.noteRtt(peer.storeId, this.clock.now() - sentAt);
-        else this.suspectStores.set(peer.storeId, this.clock.now() + SUSPECT_STORE_MS);
+        this.onReplicaAnswer(peer, r, this.clock.now() - sentAt);
         return r;
       },
       route: (key, signal) => this.route(key, signal),

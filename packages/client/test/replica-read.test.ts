@@ -99,6 +99,45 @@ describe('replica reads', () => {
     near.kv.close();
   });
 
+  it('a replica behind its leader answers ReadIndexNotReady: the read succeeds elsewhere and its store is no suspect', async () => {
+    // The lagging replica gets its leader's heartbeats (it stays a follower, alive) but none of
+    // its appends, so it cannot catch up to any new read index.
+    const lag = { storeId: 0, regionId: 0 };
+    const { c, kv } = await start({}, { drop: (_from, to, msgs) => to === lag.storeId && msgs.some((m) => m.regionId === lag.regionId && (m.message.type === 'MsgApp' || m.message.type === 'MsgSnap')) });
+    const writer = kv('mvcc');
+    await writer.put(k('x'), k('old'));
+    const region = c.regions().find((r) => r.id !== 1)!;
+    // The lagging replica is the region's first voter: the one a stale read asks first unless its store is suspect.
+    const first = region.peers.find((p) => p.role === 'voter')!;
+    if (dataLeader(c) === first.storeId) {
+      c.store(first.storeId)!.transferLeader(region.id, region.peers.find((p) => p.role === 'voter' && p.id !== first.id)!.id);
+      await until('the first voter no longer leads', () => dataLeader(c) !== first.storeId);
+    }
+    Object.assign(lag, { storeId: first.storeId, regionId: region.id });
+    await writer.put(k('x'), k('new'));
+
+    const near = recordingClient(c, { replicaRead: 'closest', localStoreId: first.storeId, requestTimeoutMs: 300 });
+    expect(t(await near.kv.get(k('x')))).toBe('new');
+    const asked = near.served.filter((x) => x.type === 'txnReplicaGet');
+    expect(asked.map((x) => x.storeId)).toEqual([first.storeId]);
+    expect(near.served.some((x) => x.type === 'txnGet' && x.storeId !== first.storeId)).toBe(true);
+    // The next replica read skips the replica found behind (its own store's, for `closest`).
+    expect(t(await near.kv.get(k('x')))).toBe('new');
+    const next = near.served.filter((x) => x.type === 'txnReplicaGet').slice(1);
+    expect(next.length).toBe(1);
+    expect(next[0].storeId).not.toBe(first.storeId);
+
+    // Not a suspect: a read that needs no leader still goes to its store first (a suspect store
+    // is asked after the other voters), from a client with no store of its own.
+    const far = recordingClient(c, { replicaRead: 'follower', requestTimeoutMs: 300 });
+    expect(t(await far.kv.get(k('x')))).toBe('new');
+    expect(far.served.some((x) => x.type === 'txnReplicaGet' && x.storeId === first.storeId)).toBe(true);
+    await far.kv.get(k('x'), { maxStaleness: Infinity });
+    expect(far.served.find((x) => x.type === 'txnStaleGet')?.storeId).toBe(first.storeId);
+    far.kv.close();
+    near.kv.close();
+  });
+
   it('refuses an unknown replicaRead with InvalidArgument', async () => {
     const { c } = await start();
     expect(() => new PeerKV({ pd: c, stores: c, dataModel: 'mvcc', replicaRead: 'nearest' as never })).toThrow(PeerKVError);

@@ -4,7 +4,7 @@
  */
 import { afterEach } from 'vitest';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
-import type { Store, StoreOptions } from '@peerkv/store';
+import type { LocalRouterOptions, Store, StoreOptions } from '@peerkv/store';
 import { PdCluster, PeerKV } from '../src/index.ts';
 import { until } from './until.ts';
 
@@ -30,8 +30,8 @@ export function safeTsOf(store: Store): bigint {
   return min ?? 0n;
 }
 
-/** Starts the cluster (a data region with three voters; `store` adds store options) and a maker of clients on it. */
-export async function start(store: Partial<Pick<StoreOptions, 'safeTsIntervalMs' | 'pdGc'>> = {}): Promise<{ c: PdCluster; kv: (dataModel?: 'raw' | 'mvcc') => PeerKV }> {
+/** Starts the cluster (a data region with three voters; `store` adds store options, `router` the network's behaviour) and a maker of clients on it. */
+export async function start(store: Partial<Pick<StoreOptions, 'safeTsIntervalMs' | 'pdGc'>> = {}, router?: LocalRouterOptions): Promise<{ c: PdCluster; kv: (dataModel?: 'raw' | 'mvcc') => PeerKV }> {
   const disks = new Map<string, MemoryDisk>();
   const c = new PdCluster({
     openEngine: async (name, cfs) => {
@@ -41,6 +41,7 @@ export async function start(store: Partial<Pick<StoreOptions, 'safeTsIntervalMs'
     // Only the model is named: PdCluster opens each engine with the mvcc column families, and
     // the stores take them (`dataColumnFamiliesOf`).
     store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, dataModel: 'mvcc', ...store },
+    ...(router ? { router } : {}),
   });
   cluster = c;
   await c.bootstrap('a');

@@ -31,8 +31,10 @@ export type RegionError =
   | { kind: 'StaleWrite'; reason: string }
   /**
    * A ReadIndex (a read's, or a transactional command's before it proposed anything) was not
-   * confirmed by a quorum in time: no leader, or one without a quorum. Nothing was proposed, so
-   * the request had no effect, whatever it was: retry it after a backoff. Unlike `Timeout`
+   * confirmed by a quorum in time: no leader, or one without a quorum; or a replica read's
+   * replica did not apply up to the leader's read index in time (it is behind, not gone: read
+   * elsewhere, `handlers/replica-read.ts`). Nothing was proposed, so the request had no effect,
+   * whatever it was: retry it after a backoff (or on another replica). Unlike `Timeout`
    * (sent, no answer: a write's outcome is unknown), it never makes a write undetermined.
    * TiKV's `ReadIndexNotReady`, which client-go backs off and retries.
    */

@@ -81,12 +81,12 @@ export class StoreRequests {
     ).finally(() => this.ctx.schedule());
   }
 
-  /** Waits for `register`'s answer, at most `o.timeoutMs`; then answers `timedOut` (by default `Timeout`: the request may still take effect). */
+  /** Waits for `register`'s answer, at most `o.timeoutMs`; then answers `timedOut` (by default `Timeout`: the request may still take effect; a function is called then, so it can say how far things got). */
   private withTimeout<T>(
     register: (resolve: (r: Result<T>) => void) => void,
     unregister: (resolve: (r: Result<T>) => void) => void,
     o: RequestOptions,
-    timedOut: RegionError = { kind: 'Timeout', what: 'request timed out' },
+    timedOut: RegionError | (() => RegionError) = { kind: 'Timeout', what: 'request timed out' },
   ): Promise<Result<T>> {
     return new Promise<Result<T>>((outer) => {
       let done = false;
@@ -103,7 +103,7 @@ export class StoreRequests {
       };
       const timer = this.ctx.timers.setTimeout(() => {
         unregister(finish);
-        finish({ ok: false, error: timedOut });
+        finish({ ok: false, error: typeof timedOut === 'function' ? timedOut() : timedOut });
       }, o.timeoutMs ?? this.ctx.opts.requestTimeoutMs);
       if (o.signal?.aborted) {
         onAbort();
@@ -142,16 +142,25 @@ export class StoreRequests {
    * Waits until `peer`'s engine holds everything up to `index` (a replica read's catch-up,
    * `handlers/replica-read.ts`): at once when it does, else as a read whose ReadIndex answered
    * `index`, served by the round that makes it visible. A peer that stops serving fails it as it
-   * fails its reads (leadership change, destroy); the caller's timeout answers `Timeout`.
+   * fails its reads (leadership change, destroy). A replica still behind `index` at the caller's
+   * timeout answers `ReadIndexNotReady`, never `Timeout`: it is alive and answered, the read had
+   * no effect, and the client reads elsewhere without suspecting the store (TiKV's follower read
+   * answers a replica that cannot finish its read index with a region error client-go retries).
    */
   waitApplied(peer: RegionPeer, index: number, o: RequestOptions): Promise<Result<void>> {
     if (peer.appliedVisible >= index && !peer.applying) return Promise.resolve({ ok: true, value: undefined });
     this.ctx.wake(peer.regionId);
     const ctx = `${this.ctx.storeId}:${this.ctx.boot}:applied:${++this.readSeq}`;
+    const behind = (): RegionError => ({
+      kind: 'ReadIndexNotReady',
+      regionId: peer.regionId,
+      reason: `replica ${peer.peerId} did not apply up to the leader's read index ${index} within ${o.timeoutMs ?? this.ctx.opts.requestTimeoutMs} ms (applied ${peer.appliedVisible}${peer.applying ? ', applying a snapshot' : ''})`,
+    });
     return this.withTimeout<void>(
       (resolve) => peer.reads.set(ctx, { ctx, index, resolve }),
       () => peer.reads.delete(ctx),
       o,
+      behind,
     );
   }
 

@@ -4,10 +4,12 @@
  * proposed, so the request had no effect: the client retries it safely and never counts a
  * write undetermined for it. Reads (`txnGet`, `txnReadIndex`) and a write command that found
  * nothing to propose (its answer rests on a ReadIndex after its local read) answer so; a write
- * that proposed and then waited in vain stays `Timeout`: its entry may still commit.
+ * that proposed and then waited in vain stays `Timeout`: its entry may still commit. A replica
+ * read's replica that does not catch up to the leader's read index in time answers it too: it
+ * is behind, not gone (the client reads elsewhere and does not suspect its store).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { REGION, closeAll, cluster, k, leader, prewrite, put, router, send, ts, value } from './txn-harness.ts';
+import { REGION, closeAll, cluster, k, leader, prewrite, put, router, send, stores, ts, value } from './txn-harness.ts';
 
 afterEach(closeAll);
 
@@ -35,5 +37,31 @@ describe('a ReadIndex no quorum confirms in time', () => {
     const proposed = await prewrite(ts(300), [put('b', '1')], k('b'), { mode: { kind: 'onePc' }, timeoutMs: WAIT_MS }, s1);
     expect(proposed).toMatchObject({ ok: false, error: { kind: 'Timeout' } });
     expect(s1.status().regions.find((r) => r.regionId === REGION.id)?.role).toBe('leader');
+  });
+});
+
+describe('a replica read on a replica that cannot catch up in time', () => {
+  it('answers ReadIndexNotReady (not Timeout) while behind, and the value once caught up', async () => {
+    // The cut-off replica stays a follower for the test's waits (a candidate fails its waits with `NotLeader`).
+    await cluster(undefined, LEADER_OUTLASTS_WAITS);
+    const s1 = await leader();
+    const [behind, current] = [...stores.values()].map((n) => n.store).filter((s) => s !== s1);
+    router.partition([behind.storeId], [1, 2, 3].filter((id) => id !== behind.storeId));
+    value(await prewrite(ts(100), [put('a', '1')], k('a'), { mode: { kind: 'onePc' } }, s1));
+    // Above the 1PC commit ts (the leader's maxTs was synced from the fake TSO, at ts(1_000_000)).
+    const READ_TS = ts(2_000_000);
+    const { appliedIndex } = value(await send({ type: 'txnReadIndex', start: k('a'), ts: READ_TS }, s1));
+
+    const replicaGet = { type: 'txnReplicaGet' as const, key: k('a'), ts: READ_TS, appliedIndex, timeoutMs: WAIT_MS };
+    const lagging = await send(replicaGet, behind);
+    expect(lagging).toMatchObject({ ok: false, error: { kind: 'ReadIndexNotReady', regionId: REGION.id } });
+    if (!lagging.ok) expect(lagging.error.kind === 'ReadIndexNotReady' && lagging.error.reason).toContain(`read index ${appliedIndex}`);
+    const scan = await send({ type: 'txnReplicaScan', start: k('a'), limit: 10, ts: READ_TS, appliedIndex, timeoutMs: WAIT_MS }, behind);
+    expect(scan).toMatchObject({ ok: false, error: { kind: 'ReadIndexNotReady', regionId: REGION.id } });
+    // The replica that is caught up serves the same read.
+    expect(value(await send(replicaGet, current)).value).toEqual(k('1'));
+
+    router.heal();
+    expect(value(await send({ ...replicaGet, timeoutMs: 5_000 }, behind)).value).toEqual(k('1'));
   });
 });

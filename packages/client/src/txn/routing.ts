@@ -71,8 +71,10 @@ export interface TxnRouting {
    * One attempt (no retry) on a replica of `route` for a replica read (`snapshot-reader.ts`):
    * `closest` is this client's store when it holds a replica, else the replica with the lowest
    * measured round trip; `follower` the same among the replicas other than the leader. An
-   * unreachable store, or one that closed under the request, answers `Timeout`; no replica at
-   * all answers `undefined`.
+   * unreachable store, or one that closed under the request, answers `Timeout` (its store is
+   * then a suspect); a replica that did not catch up in time answers `ReadIndexNotReady` (it is
+   * asked after the others for a while; its store is no suspect); no replica at all answers
+   * `undefined`.
    */
   askReplica<T>(route: RegionRoute, replicaRead: ReplicaRead, fn: (svc: KvService) => Promise<Result<T>>): Promise<Result<T> | undefined>;
   /** The region holding `key` (cache, then PD). */

@@ -101,7 +101,7 @@ export class SnapshotReader {
    * errors followed as any leader request), then the read on the replica `replicaRead` picks,
    * pinned to the same region and epoch (an applied index means nothing in another). A lock
    * either half meets goes back to `withLocks`; a replica that cannot serve (behind past the
-   * timeout, cut off, gone, split) hands the read to the leader at the same ts.
+   * timeout: `ReadIndexNotReady`; cut off, gone, split) hands the read to the leader at the same ts.
    */
   private async viaReplica<T>(
     locate: Uint8Array,

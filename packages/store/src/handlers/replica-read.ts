@@ -8,7 +8,9 @@
  *    in-memory lock in the range at or below `ts` (`KeyIsLocked`, resolved by the client as for
  *    a leader read), and answers its `applied` index.
  * 2. `txnReplicaGet` / `txnReplicaScan` on any replica: it waits (bounded by the request's
- *    timeout) until its engine holds that index, checks the region again, and reads at `ts` on
+ *    timeout: a replica still behind then answers the region error `ReadIndexNotReady`, so the
+ *    client reads elsewhere and does not take a lagging store for a dead one) until its engine
+ *    holds that index, checks the region again, and reads at `ts` on
  *    one engine snapshot, meeting locks as the leader's read does (`KeyIsLocked` for a lock at
  *    or below `ts` unless read around).
  *
