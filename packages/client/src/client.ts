@@ -151,7 +151,9 @@ export interface ReadOptions extends CallOptions {
   /**
    * The raw model: how the replica serves the read. The mvcc model: `stale` is a read at the
    * nearest replica's resolved ts (as `maxStaleness: Infinity`); the others read at a fresh TSO
-   * ts, where `replicaRead` says which replica serves it.
+   * ts, where `replicaRead` says which replica serves it, and `follower` (with no `replicaRead`
+   * named, here or as the client's) is `replicaRead: 'follower'`: a follower serves the data once
+   * it applied the leader's read index, so the read is still linearizable.
    */
   consistency?: ReadConsistency;
   /** The mvcc model: read at this TSO timestamp, from the nearest replica when its resolved ts covers it. */
@@ -248,7 +250,9 @@ export class PeerKV {
     this.stopLeaderNews = o.leaderNews?.((news) => this.onLeaderNews(news));
     this.requestTimeoutMs = o.requestTimeoutMs ?? 5000;
     this.consistency = o.consistency ?? 'linearizable';
-    this.replicaRead = checkReplicaRead(o.replicaRead ?? 'leader');
+    // The mvcc model serves `consistency: 'follower'` as TiKV's follower read: a replica read
+    // (`txnReadIndex` on the leader, the data from a follower), not a leader read.
+    this.replicaRead = checkReplicaRead(o.replicaRead ?? (this.consistency === 'follower' ? 'follower' : 'leader'));
     if (o.dataModel !== undefined && o.dataModel !== 'raw' && o.dataModel !== 'mvcc') throw new PeerKVError('InvalidArgument', `dataModel is 'raw' or 'mvcc', not ${String(o.dataModel)}`);
     this.offlineOptions = {
       store: o.offlineQueue ?? new MemoryOfflineQueueStore(),
@@ -264,7 +268,8 @@ export class PeerKV {
 
   /** A read's replica choice, checked (the client's default when absent). */
   private replicaReadOf(o: ReadOptions): ReplicaRead {
-    return o.replicaRead === undefined ? this.replicaRead : checkReplicaRead(o.replicaRead);
+    if (o.replicaRead !== undefined) return checkReplicaRead(o.replicaRead);
+    return o.consistency === 'follower' && this.replicaRead === 'leader' ? 'follower' : this.replicaRead;
   }
 
   /** The data model this client speaks (`ClientOptions.dataModel`). */

@@ -82,6 +82,41 @@ describe('replica reads', () => {
     for (const x of [viaFollower.kv, closest.kv]) x.close();
   });
 
+  it("consistency 'follower' is a follower read: a follower serves it, and it sees every write acknowledged before it", async () => {
+    const { c, kv } = await start();
+    const writer = kv('mvcc');
+    await writer.put(k('f'), k('0'));
+    const leader = dataLeader(c);
+    // Per read, on a client that names no replicaRead; and as the client's default consistency.
+    const perRead = recordingClient(c, {});
+    const byDefault = recordingClient(c, { consistency: 'follower' });
+    const replicaReads = new Map<number, number>();
+    for (let i = 1; i <= 5; i++) {
+      await writer.put(k('f'), k(String(i)));
+      expect(t(await perRead.kv.get(k('f'), { consistency: 'follower' }))).toBe(String(i));
+      expect(t(await byDefault.kv.get(k('f')))).toBe(String(i));
+      const pairs: string[] = [];
+      for await (const p of perRead.kv.scan({ start: k('f'), end: k('g'), consistency: 'follower' })) pairs.push(`${t(p.key)}=${t(p.value)}`);
+      expect(pairs).toEqual([`f=${i}`]);
+    }
+    await byDefault.kv.transaction(async (tx) => {
+      expect(t(await tx.get(k('f')))).toBe('5');
+    });
+    for (const { served } of [perRead, byDefault]) {
+      for (const x of served) if (x.type === 'txnReplicaGet' || x.type === 'txnReplicaScan') replicaReads.set(x.storeId, (replicaReads.get(x.storeId) ?? 0) + 1);
+      // The leader answered the read indexes and served no read itself.
+      expect(served.filter((x) => x.type === 'txnReadIndex').every((x) => x.storeId === leader)).toBe(true);
+      expect(served.some((x) => x.type === 'txnGet' || x.type === 'txnScan')).toBe(false);
+    }
+    // Every read (5 gets and 5 scans per-read, 5 gets and a transaction's get by default) came from a follower.
+    expect(replicaReads.get(leader)).toBeUndefined();
+    expect([...replicaReads.values()].reduce((a, b) => a + b, 0)).toBe(16);
+    // A per-read replicaRead still wins.
+    expect(t(await perRead.kv.get(k('f'), { consistency: 'follower', replicaRead: 'leader' }))).toBe('5');
+    expect(perRead.served.at(-1)).toEqual({ type: 'txnGet', storeId: leader });
+    for (const x of [perRead.kv, byDefault.kv]) x.close();
+  });
+
   it('a replica cut off from its leader cannot catch up: the read goes to the leader at the same ts', async () => {
     const { c, kv } = await start();
     const writer = kv('mvcc');

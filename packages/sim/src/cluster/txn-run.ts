@@ -156,12 +156,16 @@ function txnClient(env: ClusterEnv, i: number, wrap: (inner: SimStoreResolver) =
     dataModel: 'mvcc',
     // The clients read through every replica choice: the leader, a follower, the closest by
     // RTT (`handlers/replica-read.ts`), all checked by the same SI and bank checkers.
-    replicaRead: TXN_CLIENT_REPLICA_READS[i % TXN_CLIENT_REPLICA_READS.length],
+    ...TXN_CLIENT_READS[i % TXN_CLIENT_READS.length],
   });
 }
 
-/** The replica choice of client i (by i modulo the list). */
-const TXN_CLIENT_REPLICA_READS = ['leader', 'follower', 'closest'] as const;
+/**
+ * The read choice of client i (by i modulo the list). The follower reads come from the client's
+ * `consistency: 'follower'`, which the mvcc model serves as `replicaRead: 'follower'` (so the
+ * mutations `replicaReadSkipsCatchUp`/`replicaReadSkipsMaxTs` meet it too).
+ */
+const TXN_CLIENT_READS = [{ replicaRead: 'leader' }, { consistency: 'follower' }, { replicaRead: 'closest' }] as const;
 
 /** A `PeerKV` on the plain client network (no transaction faults), mvcc: the change feed's watcher and writer. */
 function feedClient(env: ClusterEnv, i: number): PeerKV {
