@@ -8,7 +8,8 @@
  *
  * Bounded: a key whose queue already holds `waitersMax` waiters behind its holder refuses a
  * new command outright (the caller answers `ServerIsBusy`), instead of queueing without limit;
- * and a waiter whose `signal` aborts (its request timed out) leaves every queue before it runs.
+ * and a waiter whose `signal` aborts (its request timed out) leaves every queue before it runs
+ * (the caller answers `ServerIsBusy` as well, never `Timeout`: the command did not run).
  */
 
 /** Commands that may wait behind the holder of one key's latch. */
