@@ -10,12 +10,11 @@
  * the impostor admitted as the store.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryEngine } from '@peerkv/storage';
-import { BOOTSTRAP_IDS, PD_REGION_ID, MVCC_STORE_CFS, decodeStoreRequest, decodeStoreResponse, encodeStoreRequest, encodeStoreResponse, isTempStoreId, randomTempStoreId, readStoreKeyPair } from '@peerkv/store';
+import { BOOTSTRAP_IDS, decodeStoreRequest, decodeStoreResponse, encodeStoreRequest, encodeStoreResponse, isTempStoreId, randomTempStoreId } from '@peerkv/store';
 import { BroadcastChannelTransport, deriveClusterKeys, generateStoreKeyPair, importStoreKeyPair, type LinkIdentityOptions } from '@peerkv/transport';
 import { codec } from '../src/index.ts';
 import { until } from './until.ts';
-import { bcTransportFactory, startBcStore } from './bc-transport.ts';
+import { bcTransportFactory, registeredThenClosed, startBcStore, startThreePdStores } from './bc-transport.ts';
 
 const t = codec.text;
 const cleanups: (() => unknown)[] = [];
@@ -28,19 +27,9 @@ describe('a member lying about store keys', () => {
     const clusterId = `liar-${randomTempStoreId()}`;
     const keys = await deriveClusterKeys(clusterId, 'secret', 1000);
     const startStore = (o: Parameters<typeof startBcStore>[3]) => startBcStore(clusterId, keys, cleanups, o);
-    const first = await startStore({ bootstrap: true, address: 'dev-0', schedule: { maxStoreDownTimeMs: 120_000 } });
-    const second = await startStore({ address: 'dev-1' });
-    const third = await startStore({ address: 'dev-2' });
-    await until('3 replicas of PD on the first three', () =>
-      [first, second, third].every((n) => n.store.status().regions.some((r) => r.regionId === PD_REGION_ID && r.peers.length === 3 && r.peers.every((p) => p.role === 'voter'))),
-    );
+    const [first, second, third] = await startThreePdStores(clusterId, keys, cleanups);
     // The liar: a store that joined like any other (its key is in PD), now answering lookups itself.
-    const liarEngine = await MemoryEngine.open({ columnFamilies: MVCC_STORE_CFS });
-    const liarStore = await startStore({ address: 'dev-liar', engine: liarEngine });
-    const liarId = liarStore.store.storeId;
-    const liarKeys = (await readStoreKeyPair(liarEngine))!;
-    await until('the liar’s key in PD', () => first.store.pdState()!.getStore(liarId)?.meta.publicKey !== undefined);
-    await liarStore.close();
+    const { storeId: liarId, keyPair: liarKeys } = await registeredThenClosed(clusterId, keys, cleanups, first);
     const thirdId = third.store.storeId;
     const realKeys = new Map([first, second, third].map((n) => [n.store.storeId, first.store.pdState()!.getStore(n.store.storeId)!.meta.publicKey!]));
     await third.close();

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { PdStateMachine } from '@peerkv/pd';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
-import { PD_REGION_ID, PEER_KEY_LOOKUP_MS, PEER_KEY_RECHECK_MS_MAX, PeerKeyBook, STORE_CFS, TEMP_STORE_ID_MIN, pdKeyLookup, type PeerKeyAnswer } from '../src/index.ts';
+import { PD_REGION_ID, PEER_KEY_ANCHORS_MAX, PEER_KEY_LOOKUP_MS, PEER_KEY_RECHECK_MS_MAX, PeerKeyAnchorError, PeerKeyBook, STORE_CFS, TEMP_STORE_ID_MIN, pdKeyLookup, type PeerKeyAnswer } from '../src/index.ts';
 import type { PdRequester } from '../src/net/pd-caller.ts';
 import { decodeStoreRequest } from '../src/rpc/request-codec.ts';
 import { encodeStoreResponse } from '../src/rpc/response-codec.ts';
@@ -166,6 +166,52 @@ describe('PeerKeyBook', () => {
   });
 });
 
+describe('PeerKeyBook anchors (an invite’s PD voters)', () => {
+  it('an anchored key is required without asking, whatever PD’s record, a pin or a lookup says; refusals are counted', async () => {
+    const book = PeerKeyBook.inMemory([{ storeId: 1, publicKey: key(1) }]);
+    const asked: number[] = [];
+    const stop = book.start({ links: { peers: () => [] }, lookup: async (id) => (asked.push(id), { kind: 'key', key: key(9) }), sweepMs: 60_000 });
+    const pd = PdStateMachine.create();
+    pd.apply({ kind: 'bootstrap', clusterId: 1, store: { id: 1, address: 'a', labels: {}, state: 'up', publicKey: key(8) }, region: { id: 2, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [{ id: 3, storeId: 1, role: 'voter' }] }, pdGroup: { regionId: 4, epoch: { confVer: 1, version: 1 }, peers: [{ id: 5, storeId: 1, role: 'voter' }] }, nowMs: 0 });
+    book.attachPd(() => pd);
+    expect(pd.getStore(1)?.meta.publicKey).toEqual(key(8));
+    expect(book.knownKey(1)).toEqual(key(1));
+    expect(await book.admit(1, key(9))).toBe(false);
+    expect(await book.admit(1, key(8))).toBe(false);
+    expect(await book.admit(1, undefined)).toBe(false);
+    expect(await book.admit(1, key(1))).toBe(true);
+    expect(asked).toEqual([]);
+    expect(book.counters).toMatchObject({ anchorRefused: 3, refused: 3, matched: 1, provisional: 0 });
+    expect(book.isProvisional(1)).toBe(false);
+    // Ids not anchored go on as before: looked up, and pinned.
+    expect(await book.admit(2, key(9))).toBe(true);
+    expect(asked).toEqual([2]);
+    expect(book.counters.anchorRefused).toBe(3);
+    stop();
+  });
+
+  it('a live link of an anchored id that did not prove its key is revoked by the sweep', async () => {
+    const book = PeerKeyBook.inMemory([{ storeId: 1, publicKey: key(1) }]);
+    const revoked: [number, Uint8Array][] = [];
+    const stop = book.start({ links: { peers: () => [1], revokeLink: (id, k) => (revoked.push([id, k]), true) }, lookup: async () => ({ kind: 'unavailable' }), sweepMs: 60_000 });
+    await book.sweep();
+    expect(revoked).toEqual([[1, key(1)]]);
+    expect(book.counters.revoked).toBe(1);
+    stop();
+  });
+
+  it('refuses too many anchors, temporary ids, keys of the wrong size and ids named twice (PeerKeyAnchorError)', async () => {
+    const many = Array.from({ length: PEER_KEY_ANCHORS_MAX + 1 }, (_, i) => ({ storeId: i + 1, publicKey: key(i + 1) }));
+    expect(() => PeerKeyBook.inMemory(many.slice(0, PEER_KEY_ANCHORS_MAX))).not.toThrow();
+    expect(() => PeerKeyBook.inMemory(many)).toThrow(PeerKeyAnchorError);
+    expect(() => PeerKeyBook.inMemory([{ storeId: TEMP_STORE_ID_MIN + 1, publicKey: key(1) }])).toThrow(PeerKeyAnchorError);
+    expect(() => PeerKeyBook.inMemory([{ storeId: 0, publicKey: key(1) }])).toThrow(PeerKeyAnchorError);
+    expect(() => PeerKeyBook.inMemory([{ storeId: 1, publicKey: key(1).slice(1) }])).toThrow(PeerKeyAnchorError);
+    expect(() => PeerKeyBook.inMemory([{ storeId: 1, publicKey: key(1) }, { storeId: 1, publicKey: key(1) }])).toThrow(PeerKeyAnchorError);
+    await expect(PeerKeyBook.load(await MemoryEngine.open({ columnFamilies: STORE_CFS }), many)).rejects.toThrow(PeerKeyAnchorError);
+  });
+});
+
 describe('pdKeyLookup', () => {
   /** Store 3 has no PD replica and redirects to PD's leader on the claimed store 2; store 2 is recorded if asked. */
   function requester(asked: number[]): PdRequester {
@@ -175,6 +221,19 @@ describe('pdKeyLookup', () => {
         const q = decodeStoreRequest(payload);
         if (q.type !== 'pdGetStore') throw new Error(`unexpected ${q.type}`);
         return encodeStoreResponse({ type: 'pdStore', result: { ok: false, error: { kind: 'NotLeader', regionId: PD_REGION_ID, leaderHint: { id: 1, storeId: 2, role: 'voter' } } } });
+      },
+    };
+  }
+
+  /** PD replicas answering `pdGetStore` from `records` (noting each question in `asked`), except `redirecting` stores, which have no PD replica. */
+  function recordsRequester(records: ReadonlyMap<number, Uint8Array>, asked: [number, number][], redirecting: readonly number[]): PdRequester {
+    return {
+      request: async (target, payload) => {
+        const q = decodeStoreRequest(payload);
+        if (q.type !== 'pdGetStore') throw new Error(`unexpected ${q.type}`);
+        asked.push([target, q.storeId]);
+        if (redirecting.includes(target)) return encodeStoreResponse({ type: 'pdStore', result: { ok: false, error: { kind: 'NotLeader', regionId: PD_REGION_ID, leaderHint: { id: 1, storeId: 2, role: 'voter' } } } });
+        return encodeStoreResponse({ type: 'pdStore', result: { ok: true, value: { id: q.storeId, address: 'a', labels: {}, state: 'up', publicKey: records.get(q.storeId)! } } });
       },
     };
   }
@@ -194,15 +253,7 @@ describe('pdKeyLookup', () => {
     const asked: [number, number][] = [];
     const records = new Map([[2, key(2)], [3, key(3)], [4, key(4)]]);
     // Stores 3 and 4 host PD replicas and answer from the record; store 5 has none and redirects.
-    const pd: PdRequester = {
-      request: async (target, payload) => {
-        const q = decodeStoreRequest(payload);
-        if (q.type !== 'pdGetStore') throw new Error(`unexpected ${q.type}`);
-        asked.push([target, q.storeId]);
-        if (target === 5) return encodeStoreResponse({ type: 'pdStore', result: { ok: false, error: { kind: 'NotLeader', regionId: PD_REGION_ID, leaderHint: { id: 1, storeId: 2, role: 'voter' } } } });
-        return encodeStoreResponse({ type: 'pdStore', result: { ok: true, value: { id: q.storeId, address: 'a', labels: {}, state: 'up', publicKey: records.get(q.storeId)! } } });
-      },
-    };
+    const pd = recordsRequester(records, asked, [5]);
     const lookup = pdKeyLookup(pd, { members: () => [2, 3, 4, 5], linkKey: (id) => records.get(id) });
     expect(await lookup(2, { known: () => undefined })).toEqual({ kind: 'key', key: key(2) });
     expect(asked.filter(([target]) => target === 2)).toEqual([]);
@@ -212,5 +263,22 @@ describe('pdKeyLookup', () => {
     asked.length = 0;
     expect(await lookup(2, { known: (id) => records.get(id) })).toEqual({ kind: 'key', key: key(2) });
     expect(asked).toHaveLength(3);
+  });
+  it('an anchored answerer that proved its anchored key is trusted alone; one that proved another key is not asked', async () => {
+    const asked: [number, number][] = [];
+    const records = new Map([[2, key(2)], [3, key(3)], [4, key(4)]]);
+    const pd = recordsRequester(records, asked, []);
+    const anchors = new Map([[3, key(3)], [4, key(4)]]);
+    const proven = new Map([[3, key(3)], [4, key(44)]]); // store 4's link proved another key than its anchor
+    const lookup = pdKeyLookup(pd, { members: () => [2, 3, 4], linkKey: (id) => proven.get(id) });
+    const known = (id: number) => anchors.get(id);
+    // One trusted answer is not two: store 4 (posing) is not heard, and store 3 alone does not reach vouchersMin.
+    expect(await lookup(2, { known, anchored: known })).toEqual({ kind: 'unavailable', named: key(2) });
+    expect(asked.filter(([target]) => target === 4)).toEqual([]);
+    // With store 4's real key proven, both anchored answerers are trusted without asking about each other.
+    proven.set(4, key(4));
+    asked.length = 0;
+    expect(await lookup(2, { known, anchored: known })).toEqual({ kind: 'key', key: key(2) });
+    expect(asked.sort()).toEqual([[3, 2], [4, 2]]);
   });
 });

@@ -36,7 +36,7 @@ import { PD_REGION_ID } from '../pd-host.ts';
 import { Store } from '../store.ts';
 import { runtimeEngine } from '../runtime-engine.ts';
 import { loadOrCreateStoreKeyPair } from '../store-key.ts';
-import { PeerKeyBook, pdKeyLookup } from './peer-keys.ts';
+import { PeerKeyBook, checkPeerKeyAnchors, pdKeyLookup, type PeerKeyAnchor } from './peer-keys.ts';
 import { PdCaller } from './pd-caller.ts';
 import { QuorumWatch, type QuorumStatus } from './quorum-watch.ts';
 import { RemotePdClient, type RemotePdClientOptions } from './remote-pd-client.ts';
@@ -126,6 +126,13 @@ export interface NetworkStoreOptions {
   operatorKey?: CryptoKey;
   /** Wall clock for the join deadline, ms (default `Date.now`). */
   now?: () => number;
+  /**
+   * Keys this store believes for PD's voters without asking, from the invite it was opened
+   * with (`PeerKeyAnchor`; at most `PEER_KEY_ANCHORS_MAX`, else `PeerKeyAnchorError` before
+   * anything starts): links claiming those ids with other keys are refused (`anchorRefused`).
+   * Not kept in the engine: give them at every start.
+   */
+  anchors?: readonly PeerKeyAnchor[];
 }
 
 /** What a store's transport is given to bind its links to the store's key (`LinkIdentityOptions`). */
@@ -157,6 +164,7 @@ export async function startNetworkStore(given: NetworkStoreOptions): Promise<Net
   // Made before anything else on an empty engine, so that the join can carry its public key.
   const engine = runtimeEngine();
   const labels = { ...(engine ? { [ENGINE_LABEL]: engine } : {}), ...given.labels };
+  checkPeerKeyAnchors(given.anchors ?? []);
   const o: KeyedOptions = { ...given, labels, keyPair: await loadOrCreateStoreKeyPair(given.engine) };
   if (o.store?.witness) return startWitnessStore(o);
   const ident = await Store.readIdentity(o.engine);
@@ -189,7 +197,7 @@ async function startWitnessStore(given: KeyedOptions): Promise<NetworkStore> {
 }
 
 async function open(o: KeyedOptions, storeId: number, started: NetworkStore['started']): Promise<NetworkStore> {
-  const peerKeys = await PeerKeyBook.load(o.engine);
+  const peerKeys = await PeerKeyBook.load(o.engine, o.anchors);
   const transport = await o.transportFactory(storeId, { identity: o.keyPair, peerKeys });
   // Ids with no key known are looked up in PD through other stores, and live links a key
   // learned later contradicts are revoked (`PeerKeyBook.sweep`).

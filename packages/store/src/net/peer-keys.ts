@@ -5,6 +5,12 @@
  *
  * 1. A temporary id (a client, or a store still joining) needs no key: it authenticates with
  *    the cluster secret alone and is served `data` requests only (`rpc/authorize.ts`).
+ * 1a. An anchored key: the book was opened from an invite, which names the inviting cluster's
+ *    PD voters and their keys (`PeerKeyAnchor`). The invite is the trust root, given out of
+ *    band with the secret: an anchored id must prove that key (`anchorRefused` otherwise,
+ *    whatever PD's record, a pin or a lookup says), its key is believed without asking, and as
+ *    an answerer of a lookup it is trusted when its link proved it. So a liar that is all of
+ *    PD an asker reaches can no longer pose as the anchored voters to vouch for itself.
  * 2. PD's record, read locally: when this store hosts a PD replica, the key in PD's store meta
  *    for the id is the one the remote must prove. PD recorded it when that store joined
  *    (admitted under the cluster secret, as joins are) and never replaces it
@@ -36,8 +42,8 @@
  * answering late) still ends an impostor's link.
  *
  * What it cannot do: where every PD replica the asker reaches is a liar's (its own store and
- * ids it poses as), their agreeing answers are believed; a store with a PD replica reads its
- * own record.
+ * ids it poses as, none of them anchored), their agreeing answers are believed; a store with a
+ * PD replica reads its own record. Anchors cover only the voters the invite named.
  */
 import { WriteBatch, type KvEngine } from '@peerkv/storage';
 import type { PdStateMachine } from '@peerkv/pd';
@@ -61,12 +67,39 @@ export const PEER_KEY_LOOKUP_MS = 2000;
 export const PEER_KEY_LOOKUP_ATTEMPT_MS = 1000;
 /** Most stores one lookup asks (the answers of PD's replicas are what counts; PD has at most 7). */
 export const PEER_KEY_LOOKUP_ASKED_MAX = 16;
+/** Most anchored keys one book holds (an invite names PD's voters; PD has at most 7). */
+export const PEER_KEY_ANCHORS_MAX = 7;
 /** Period of `sweep` once started, ms. */
 export const PEER_KEY_SWEEP_MS = 1000;
 /** First wait before asking PD again about a provisionally admitted id, ms (doubles). */
 export const PEER_KEY_RECHECK_MS_MIN = 1000;
 /** Cap of that wait, ms. */
 export const PEER_KEY_RECHECK_MS_MAX = 30_000;
+
+/** A store id and the key an invite names for it (one of the inviting cluster's PD voters). */
+export interface PeerKeyAnchor {
+  storeId: number;
+  /** Its public key, raw (`STORE_PUBLIC_KEY_BYTES`). */
+  publicKey: Uint8Array;
+}
+
+/** Anchors a book refuses: too many, a temporary id, a key of the wrong size, or one id twice. */
+export class PeerKeyAnchorError extends Error {
+  override readonly name = 'PeerKeyAnchorError';
+}
+
+/** `anchors` as a map, or `PeerKeyAnchorError` (checked before a store starts, so a bad invite stops nothing half-way). */
+export function checkPeerKeyAnchors(anchors: readonly PeerKeyAnchor[]): Map<number, Uint8Array> {
+  if (anchors.length > PEER_KEY_ANCHORS_MAX) throw new PeerKeyAnchorError(`at most ${PEER_KEY_ANCHORS_MAX} anchored keys, not ${anchors.length}`);
+  const map = new Map<number, Uint8Array>();
+  for (const a of anchors) {
+    if (!Number.isSafeInteger(a.storeId) || a.storeId <= 0 || isTempStoreId(a.storeId)) throw new PeerKeyAnchorError(`anchored store id ${a.storeId} is not a store id`);
+    if (!(a.publicKey instanceof Uint8Array) || a.publicKey.length !== STORE_PUBLIC_KEY_BYTES) throw new PeerKeyAnchorError(`anchored key of store ${a.storeId} is not ${STORE_PUBLIC_KEY_BYTES} bytes`);
+    if (map.has(a.storeId)) throw new PeerKeyAnchorError(`store ${a.storeId} anchored twice`);
+    map.set(a.storeId, new Uint8Array(a.publicKey));
+  }
+  return map;
+}
 
 /** What PD said of a store id's key. */
 export type PeerKeyAnswer =
@@ -83,6 +116,8 @@ export type PeerKeyAnswer =
 export interface PeerKeyLookupContext {
   /** The key the asker already holds for a store id (to trust the answerers). */
   known: (storeId: number) => Uint8Array | undefined;
+  /** The anchored key of a store id (`PeerKeyAnchor`): an answerer that proved another key is not heard. */
+  anchored?: (storeId: number) => Uint8Array | undefined;
   /**
    * The other stores with a voter of PD's group, when the asker hosts a replica of it (its own
    * Raft state says so, whatever members answer) but cannot read PD's record (a witness, or a
@@ -122,6 +157,8 @@ export interface PeerKeyCounters {
   revoked: number;
   /** Lookups whose answers disagreed (nothing believed). */
   disputed: number;
+  /** Links refused because they claimed an anchored id without its anchored key (also in `refused`). */
+  anchorRefused: number;
 }
 
 interface Unverified {
@@ -159,14 +196,25 @@ export class PeerKeyBook implements PeerKeyPolicy {
   private links: KeyedLinks | undefined;
   private timers: Timers = REAL_TIMERS;
   private now: () => number = () => this.timers.now();
-  readonly counters: PeerKeyCounters = { matched: 0, pinned: 0, looked: 0, repinned: 0, refused: 0, provisional: 0, unkeyed: 0, revoked: 0, disputed: 0 };
+  readonly counters: PeerKeyCounters = { matched: 0, pinned: 0, looked: 0, repinned: 0, refused: 0, provisional: 0, unkeyed: 0, revoked: 0, disputed: 0, anchorRefused: 0 };
+
+  /** Keys an invite names (`PeerKeyAnchor`), never replaced. */
+  private readonly anchors: ReadonlyMap<number, Uint8Array>;
 
   /** `engine` keeps the pins; none (a client) keeps them in memory. */
-  private constructor(private readonly engine: KvEngine | undefined) {}
+  private constructor(
+    private readonly engine: KvEngine | undefined,
+    anchors: readonly PeerKeyAnchor[],
+  ) {
+    this.anchors = checkPeerKeyAnchors(anchors);
+  }
 
-  /** The book with the pins recorded in `engine`. */
-  static async load(engine: KvEngine): Promise<PeerKeyBook> {
-    const book = new PeerKeyBook(engine);
+  /**
+   * The book with the pins recorded in `engine`, and `anchors` (an invite's; not kept in the
+   * engine: give them at every start). `PeerKeyAnchorError` for anchors it refuses.
+   */
+  static async load(engine: KvEngine, anchors: readonly PeerKeyAnchor[] = []): Promise<PeerKeyBook> {
+    const book = new PeerKeyBook(engine, anchors);
     for await (const { key, value } of engine.scan(META_CF, { start: PEER_KEY_PIN_PREFIX_START, end: PEER_KEY_PIN_PREFIX_END })) {
       if (key.length !== 9 || value.length !== STORE_PUBLIC_KEY_BYTES) continue; // not a pin this version wrote
       book.pins.set(Number(new DataView(key.buffer, key.byteOffset).getBigUint64(1)), new Uint8Array(value));
@@ -175,8 +223,13 @@ export class PeerKeyBook implements PeerKeyPolicy {
   }
 
   /** A book whose pins live in memory only (a client's: it has no engine). */
-  static inMemory(): PeerKeyBook {
-    return new PeerKeyBook(undefined);
+  static inMemory(anchors: readonly PeerKeyAnchor[] = []): PeerKeyBook {
+    return new PeerKeyBook(undefined, anchors);
+  }
+
+  /** The anchored key of `storeId`, if an invite named it. */
+  anchoredKey(storeId: number): Uint8Array | undefined {
+    return this.anchors.get(storeId);
   }
 
   /** Consult this PD replica's store metas from now on (the store opens after its transport). */
@@ -211,7 +264,7 @@ export class PeerKeyBook implements PeerKeyPolicy {
 
   /** The key this book would require of `storeId`, if it knows one. */
   knownKey(storeId: number): Uint8Array | undefined {
-    return this.pdView()?.getStore(storeId)?.meta.publicKey ?? this.pins.get(storeId);
+    return this.anchors.get(storeId) ?? this.pdView()?.getStore(storeId)?.meta.publicKey ?? this.pins.get(storeId);
   }
 
   /**
@@ -242,6 +295,12 @@ export class PeerKeyBook implements PeerKeyPolicy {
 
   async admit(storeId: number, publicKey: Uint8Array | undefined): Promise<boolean> {
     if (isTempStoreId(storeId)) return true;
+    const anchored = this.anchors.get(storeId);
+    if (anchored !== undefined) {
+      const ok = this.compare(publicKey, anchored);
+      if (!ok) this.counters.anchorRefused++;
+      return ok;
+    }
     let known = await this.recordedOrPinned(storeId);
     let answer: PeerKeyAnswer | undefined;
     if (known === undefined && this.lookup) {
@@ -332,7 +391,8 @@ export class PeerKeyBook implements PeerKeyPolicy {
 
   private async ask(lookup: PeerKeyLookup, storeId: number): Promise<PeerKeyAnswer> {
     const pdVoters = this.pdVoters();
-    const answer = await lookup(storeId, { known: (id) => this.knownKey(id), ...(pdVoters ? { pdVoters } : {}) });
+    const anchored = (id: number): Uint8Array | undefined => this.anchors.get(id);
+    const answer = await lookup(storeId, { known: (id) => this.knownKey(id), anchored, ...(pdVoters ? { pdVoters } : {}) });
     if (answer.kind === 'disputed') this.counters.disputed++;
     return answer;
   }
@@ -341,8 +401,10 @@ export class PeerKeyBook implements PeerKeyPolicy {
     if (this.links?.revokeLink?.(storeId, key)) this.counters.revoked++;
   }
 
-  /** PD's record read locally (repinning a pin it contradicts), else the pin. */
+  /** The anchored key, else PD's record read locally (repinning a pin it contradicts), else the pin. */
   private async recordedOrPinned(storeId: number): Promise<Uint8Array | undefined> {
+    const anchored = this.anchors.get(storeId);
+    if (anchored !== undefined) return anchored;
     const recorded = this.pdView()?.getStore(storeId)?.meta.publicKey;
     const pinned = this.pins.get(storeId);
     if (recorded !== undefined && (pinned === undefined || !publicKeysEqual(pinned, recorded))) {
@@ -401,6 +463,9 @@ type KeyedRequester = PdRequester & { linkKey?(storeId: number): Uint8Array | un
  * asker does not hold yet, so that their own keys can be trusted; each round within
  * `PEER_KEY_LOOKUP_ATTEMPT_MS` and half the budget. `unavailable` when no member can be asked.
  *
+ * Anchored ids (`context.anchored`) are asked only when their link proved the anchored key;
+ * `known` gives their anchored key, so they are then trusted answerers.
+ *
  * An asker that hosts a replica of PD's group (`context.pdVoters`) asks only PD's voters, and
  * needs as many trusted answers as there are other voters, up to `vouchersMin`: in a group of
  * three where it is one voter and `storeId` another, the third voter's word (its key vouched
@@ -408,9 +473,16 @@ type KeyedRequester = PdRequester & { linkKey?(storeId: number): Uint8Array | un
  */
 export function pdKeyLookup(requester: KeyedRequester, o: PdKeyLookupOptions): PeerKeyLookup {
   const linkKey = o.linkKey ?? ((id: number) => requester.linkKey?.(id));
-  return async (storeId, { known, pdVoters }) => {
+  return async (storeId, { known, anchored, pdVoters }) => {
     const voters = pdVoters ? new Set(pdVoters) : undefined;
-    const asked = o.members().filter((id) => id !== storeId && !isTempStoreId(id) && (!voters || voters.has(id))).slice(0, PEER_KEY_LOOKUP_ASKED_MAX);
+    // An id posing as an anchored one with another key is never heard (its link is refused anyway).
+    const posing = (id: number): boolean => {
+      const anchor = anchored?.(id);
+      if (anchor === undefined) return false;
+      const proven = linkKey(id);
+      return proven === undefined || !publicKeysEqual(proven, anchor);
+    };
+    const asked = o.members().filter((id) => id !== storeId && !isTempStoreId(id) && (!voters || voters.has(id)) && !posing(id)).slice(0, PEER_KEY_LOOKUP_ASKED_MAX);
     if (asked.length === 0) return { kind: 'unavailable' };
     let vouchersMin = o.vouchersMin ?? KEY_VOUCHERS_MIN;
     if (voters) vouchersMin = Math.max(1, Math.min(vouchersMin, [...voters].filter((id) => id !== storeId).length));
