@@ -64,6 +64,13 @@ export class DataKeySwitcher {
     if (++this.ticks % DATA_KEY_SWITCH_CHECK_TICKS === 0) this.proposeDue(ring);
   }
 
+  /** Moves `ring` on to `keyId` (`EntryKeyring.rotate`: `RangeError` for an older id or one it has no key for) and proposes the switches now. */
+  async rotate(ring: EntryKeyring, keyId: number): Promise<void> {
+    await ring.rotate(keyId);
+    this.proposeDue(ring);
+    this.ctx.schedule();
+  }
+
   /** Proposes the switch now in every region this store leads that is behind its keyring. */
   proposeDue(ring: EntryKeyring): void {
     const keyId = ring.currentKeyId();

@@ -90,12 +90,12 @@ export class Store extends StoreApi {
     this.requests = new StoreRequests(ctx);
     this.pd = new PdService(ctx, this.requests);
     this.pdWorker = new PdWorker(ctx, this.requests, this.pd);
-    this.env = { ctx, requests: this.requests, pd: this.pd, gcSafePoint: () => this.gc.safePoint };
+    this.dataKeySwitcher = new DataKeySwitcher(ctx);
+    this.env = { ctx, requests: this.requests, pd: this.pd, gcSafePoint: () => this.gc.safePoint, dataKeySwitcher: this.dataKeySwitcher };
     this.gc = new GcWorker(ctx, this.pd, (q) => this.handle(q), o.gcIntervalMs, o.gcLockResolver);
     const snapshots = new SnapshotWorker(ctx);
     this.snapshots = snapshots;
     this.resolvedTs = new ResolvedTsWorker(ctx, (locks, ts) => this.gc.resolveLocksMet(locks, ts));
-    this.dataKeySwitcher = new DataKeySwitcher(ctx);
     this.loop = new StoreLoop(ctx, snapshots, this.pdWorker, this.resolvedTs, this.dataKeySwitcher);
     const round = new BatchRound(ctx, this.loop, snapshots, this.pdWorker);
     ctx.bindRound(() => round.round());
@@ -401,10 +401,7 @@ export class Store extends StoreApi {
    * id below the current one or one this store has no key for.
    */
   async rotateDataKey(keyId: number): Promise<void> {
-    const ring = this.dataKeyring();
-    await ring.rotate(keyId);
-    this.dataKeySwitcher.proposeDue(ring);
-    this.ctx.schedule();
+    await this.dataKeySwitcher.rotate(this.dataKeyring(), keyId);
   }
 
   /**

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Region } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
 import { deriveDataKey, deriveMemberKeys } from '@peerkv/transport';
-import { DataKeyring, LocalRouter, SEAL_FORMAT_V1, SEAL_FORMAT_VERSION, STORE_CFS, SealedEntryError, Store, StoreConfigError, isSealed, keyringOf, openPayload, sealPayload, sealedKeyId, webCryptoEntryCipher, type EntryCipher, type EntryKeyring, type StoreOptions } from '../src/index.ts';
+import { DataKeyring, LocalRouter, SEAL_FORMAT_V1, SEAL_FORMAT_VERSION, STORE_CFS, SealedEntryError, Store, StoreConfigError, isSealed, keyringOf, openPayload, sealPayload, sealedKeyId, webCryptoEntryCipher, type EntryCipher, type EntryKeyring, type StoreOptions, StoreRequestError, authorizeRequest, needsDataKey } from '../src/index.ts';
 import { twoFullOneWitness, until } from './helpers.ts';
 
 const enc = new TextEncoder();
@@ -348,6 +348,19 @@ describe('replicated data-key switch', () => {
     await put('a', 'stale', 1);
     await until('store 2 applied it', () => appliedOn(2) >= appliedOn(1));
     for (const id of [1, 2]) expect(stores.get(id)!.dataKeyStats().staleKeyEntries).toBe(1);
+  });
+
+  it('the rotateDataKey request rotates like Store.rotateDataKey; it is admin, needs the data key, and a witness or an older id is bad input', async () => {
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) });
+    expect(await stores.get(1)!.handle({ type: 'rotateDataKey', keyId: 4 })).toEqual({ ok: true, value: undefined });
+    await until('store 2 applied the switch', () => (stores.get(2)!.dataKeySwitchOf(REGION)?.keyId ?? 0) === 4);
+    await expect(stores.get(1)!.handle({ type: 'rotateDataKey', keyId: 3 })).rejects.toBeInstanceOf(StoreRequestError);
+    await expect(stores.get(3)!.handle({ type: 'rotateDataKey', keyId: 5 })).rejects.toBeInstanceOf(StoreRequestError);
+    const q = { type: 'rotateDataKey' as const, keyId: 5 };
+    expect(needsDataKey('rotateDataKey')).toBe(true);
+    expect(authorizeRequest(2, q, false)).toBe('forbiddenAdmin');
+    expect(authorizeRequest(2, q, true, false, true)).toBe('forbiddenDataKeyUnproven');
+    expect(authorizeRequest(2, q, true)).toBeUndefined();
   });
 
   it('an old key retires only once the log is compacted past the switch; then an entry under it is refused, also after a restart', async () => {
