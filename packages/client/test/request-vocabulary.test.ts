@@ -35,6 +35,7 @@ const SAMPLES: { readonly [K in StoreRequestType]: RequestOf<K> } = {
   campaign: { type: 'campaign', regionId: 5 },
   status: { type: 'status' },
   setDraining: { type: 'setDraining', draining: true },
+  rotateDataKey: { type: 'rotateDataKey', keyId: 3 },
   pdStoreHeartbeat: { type: 'pdStoreHeartbeat', stats: { storeId: CALLER, capacityBytes: 100, usedBytes: 1, availableBytes: 99, regionCount: 1, leaderCount: 1, draining: false }, timeoutMs: 1000 },
   pdRegionHeartbeat: {
     type: 'pdRegionHeartbeat',

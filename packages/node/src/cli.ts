@@ -15,9 +15,9 @@
  */
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { MVCC_DATA_CFS, NetworkStoreError, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
+import { DataKeyring, MVCC_DATA_CFS, NetworkStoreError, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
 import { DEVICE_LABEL, REPLICA_ENGINES_MIN_MAX } from '@peerkv/pd';
-import { deriveMemberKeys, deriveOperatorKey, deriveWitnessCredential, isTurnUrl, parseWitnessCredential, witnessClusterKeys, type ClusterKeys } from '@peerkv/transport';
+import { DATA_KEY_ID_MAX, deriveDataKey, deriveMemberKeys, deriveOperatorKey, deriveWitnessCredential, isTurnUrl, parseWitnessCredential, witnessClusterKeys, type ClusterKeys, type MemberKeys } from '@peerkv/transport';
 import { lateGcLockResolver, storeClient, type StoreClient } from 'peerkv';
 import { nodeEntryCipher } from './node-cipher.ts';
 import { openLevelStoreEngine } from './level-store.ts';
@@ -62,6 +62,9 @@ A full store seals every write it proposes with the data key derived from S (SEC
                              browsers): the cluster's data model; a store keeps the one it was
                              created with (raw: the benchmarks' baseline, stores created raw)
   --tick-ms N                the store's tick interval (default 100)
+  --rotate-data-key N        once serving, rotate the cluster's data key to id N (derived from
+                             the secret): new entries are sealed under it from a switch entry
+                             in each region's log on; older entries stay readable (SECURITY.md)
   --drain-wait-ms N          wait after handing leaderships away on SIGTERM/SIGINT (default 1000)
   --max-store-down-ms N      PD's max store down time, when this store bootstraps the cluster
   --replica-engines-min N    PD's replicaEnginesMin, when this store bootstraps the cluster:
@@ -99,6 +102,12 @@ export interface StoreCliOptions {
   address?: string;
   /** Store tick interval, ms. */
   tickMs: number;
+  /**
+   * `--rotate-data-key N`: once serving, rotate the cluster's data key to id N (`Store.rotateDataKey`:
+   * this store seals with it and proposes the switch in the regions it leads; the other stores
+   * follow as they append the switch entries). Full stores only.
+   */
+  rotateDataKey?: number;
   /** The stores' data model (`raw` by default: a directory keeps the one it was created with). */
   dataModel: 'raw' | 'mvcc';
   /** Wait after draining before closing, ms. */
@@ -163,6 +172,10 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
     else if (flag === '--ice-username') iceUsername = v;
     else if (flag === '--ice-credential') iceCredential = v;
     else if (flag === '--tick-ms') o.tickMs = intArg(flag, v);
+    else if (flag === '--rotate-data-key') {
+      o.rotateDataKey = intArg(flag, v);
+      if (o.rotateDataKey > DATA_KEY_ID_MAX) throw new StoreCliUsageError(`--rotate-data-key is at most ${DATA_KEY_ID_MAX}`);
+    }
     else if (flag === '--data-model') {
       if (v !== 'raw' && v !== 'mvcc') throw new StoreCliUsageError(`--data-model is raw or mvcc, got '${v}'`);
       o.dataModel = v;
@@ -184,6 +197,7 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
   if (o.witnessCredential !== undefined && !o.witness) throw new StoreCliUsageError('--witness-credential is for a --witness store (a full store needs --secret: it seals with the data key)');
   if (o.witnessCredential !== undefined && o.secret !== undefined) throw new StoreCliUsageError('a witness takes --witness-credential or --secret, not both');
   if (o.witnessCredential === undefined && !o.secret) throw new StoreCliUsageError(o.witness ? '--witness-credential (or --secret) is required' : '--secret is required');
+  if (o.rotateDataKey !== undefined && o.witness) throw new StoreCliUsageError('--rotate-data-key is for a full store: a witness holds no data key');
   if (o.bootstrap && o.witness) throw new StoreCliUsageError('--witness cannot --bootstrap: a full store creates the cluster, a witness joins it');
   if ((iceUsername === undefined) !== (iceCredential === undefined)) throw new StoreCliUsageError('--ice-username and --ice-credential go together');
   const turn = o.ice.some(isTurnUrl);
@@ -249,6 +263,10 @@ export function runStore(o: StoreCliOptions, log: (line: string) => void = (l) =
         // A witness holds no data: its GC never runs, so it needs no client.
         if (o.dataModel === 'mvcc' && !o.witness) client = storeClient(ns, { requestTimeoutMs: STORE_CLIENT_REQUEST_TIMEOUT_MS, pdBudgetMs: STORE_CLIENT_PD_BUDGET_MS, dataModel: 'mvcc', ...(operatorKey ? { operatorKey } : {}) });
         log(`peerkv-store serving store=${ns.store.storeId} cluster=${o.cluster} started=${ns.started}${o.witness ? ' witness' : ''}`);
+        if (o.rotateDataKey !== undefined) {
+          await ns.store.rotateDataKey(o.rotateDataKey);
+          log(`peerkv-store data-key=${o.rotateDataKey} (switches proposed in the regions this store leads; the other stores follow)`);
+        }
         quorumLog = logQuorumChanges(ns, log);
         serving = ns;
         return ns;
@@ -290,8 +308,9 @@ export const WITNESS_JOIN_RETRY_MS = 2000;
 /** What a store process holds: the link and signaling keys, and the data key unless it is a witness. */
 export interface StoreProcessKeys {
   keys: ClusterKeys;
-  /** Absent on a witness (`StoreOptions.entryCipher`). */
+  /** Absent on a witness (`StoreOptions.entryCipher`): key id 0's, and the root later key ids derive from (`deriveDataKey`). */
   dataKey?: CryptoKey;
+  member?: MemberKeys;
   /** Absent on a witness: proves the data key to the other full stores and gates their data requests (`StoreOptions.dataProofKey`). */
   dataProofKey?: CryptoKey;
 }
@@ -304,7 +323,7 @@ export interface StoreProcessKeys {
 export async function storeKeys(o: StoreCliOptions, log: (line: string) => void = () => {}): Promise<StoreProcessKeys> {
   if (!o.witness) {
     const m = await deriveMemberKeys(o.cluster, o.secret!);
-    return { keys: m.keys, dataKey: m.dataKey, dataProofKey: m.dataProofKey };
+    return { keys: m.keys, dataKey: m.dataKey, member: m, dataProofKey: m.dataProofKey };
   }
   let text = o.witnessCredential;
   if (text === undefined) {
@@ -332,13 +351,18 @@ function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOpt
     address: o.address ?? `${hostname()}:${dir}`,
     // The host is the device PD isolates replicas by; startNetworkStore adds engine=node.
     labels: { [DEVICE_LABEL]: hostname(), ...o.labels },
-    store: { tickIntervalMs: o.tickMs, ...(o.witness ? { witness: true } : {}), ...(k.dataKey ? { entryCipher: nodeEntryCipher(k.dataKey) } : {}), ...(k.dataProofKey ? { dataProofKey: k.dataProofKey } : {}), ...mvcc },
+    store: { tickIntervalMs: o.tickMs, ...(o.witness ? { witness: true } : {}), ...(k.member ? { entryCipher: nodeDataKeyring(k.member) } : {}), ...(k.dataProofKey ? { dataProofKey: k.dataProofKey } : {}), ...mvcc },
     schedule: { ...(o.maxStoreDownMs ? { maxStoreDownTimeMs: o.maxStoreDownMs } : {}), ...(o.replicaEnginesMin ? { replicaEnginesMin: o.replicaEnginesMin } : {}) },
     ...(operatorKey ? { operatorKey } : {}),
     // `identity`: the store's key pair and the keys it accepts for other stores (none under a temporary id).
     transportFactory: (storeId, identity) =>
       nodeWebRtcTransport({ localStoreId: storeId, keys: k.keys, ...(k.dataProofKey ? { dataProofKey: k.dataProofKey } : {}), signalingUrl: o.signaling.split(','), iceServers: iceServersOf(o), ...(o.iceTransportPolicy ? { iceTransportPolicy: o.iceTransportPolicy } : {}), ...identity }),
   };
+}
+
+/** A full store's keyring: key id 0, and every later id derived from the data root when an entry or a rotation names it. */
+function nodeDataKeyring(m: MemberKeys): DataKeyring {
+  return new DataKeyring(new Map([[0, nodeEntryCipher(m.dataKey)]]), { derive: async (id) => nodeEntryCipher(await deriveDataKey(m, id)) });
 }
 
 /** The store's own client (its GC's lock resolver): one request's timeout, ms. */

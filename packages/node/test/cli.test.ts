@@ -17,10 +17,11 @@ describe('parseStoreArgs', () => {
     expect(parseStoreArgs([...base, '--operator-secret', 'op']).operatorSecret).toBe('op');
     expect(parseStoreArgs([...base, '--witness'])).toMatchObject({ witness: true, bootstrap: false });
     expect(parseStoreArgs([...base, '--replica-engines-min', '2']).replicaEnginesMin).toBe(2);
+    expect(parseStoreArgs([...base, '--rotate-data-key', '3']).rotateDataKey).toBe(3);
   });
 
   it('refuses missing, unknown and malformed flags', () => {
-    for (const argv of [base.slice(2), [...base, '--nope', '1'], [...base, '--label', 'novalue'], [...base, '--tick-ms', '0'], [...base, '--data'], [...base, '--data-model', 'kv'], [...base, '--witness', '--bootstrap'], [...base, '--replica-engines-min', '0'], [...base, '--replica-engines-min', '5']]) {
+    for (const argv of [base.slice(2), [...base, '--nope', '1'], [...base, '--label', 'novalue'], [...base, '--tick-ms', '0'], [...base, '--data'], [...base, '--data-model', 'kv'], [...base, '--witness', '--bootstrap'], [...base, '--replica-engines-min', '0'], [...base, '--replica-engines-min', '5'], [...base, '--rotate-data-key', '0'], [...base, '--rotate-data-key', String(2 ** 32)], [...base, '--witness', '--rotate-data-key', '1']]) {
       expect(() => parseStoreArgs(argv)).toThrow(StoreCliUsageError);
     }
   });

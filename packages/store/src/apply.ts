@@ -13,14 +13,14 @@ import type { Peer, Region, RegionError } from '@peerkv/pd';
 import { compareKeys, regionContainsKey } from '@peerkv/pd';
 import { decodeConfChange, type ConfChangeV2, type Entry } from '@peerkv/raft';
 import type { WriteBatch } from '@peerkv/storage';
-import { decodeConfChangeContext, type Command, type KvOp, type SafeTsCommand, type SplitCommand, type WriteCommand } from './command.ts';
+import { decodeConfChangeContext, type Command, type DataKeyCommand, type KvOp, type SafeTsCommand, type SplitCommand, type WriteCommand } from './command.ts';
 import { applyTxn } from './txn/apply-txn.ts';
 import { stageDedupRecords } from './dedup.ts';
 import { assertDataModel } from './data-model.ts';
-import { META_CF, regionStateKey, safeTsKey, type DataModel } from './keys.ts';
-import { encodeRegionState, ok, rolesOf, type ApplyContext, type ApplyEffects, type RegionPeer, type Result } from './peer.ts';
+import { META_CF, dataKeySwitchKey, regionStateKey, safeTsKey, type DataModel } from './keys.ts';
+import { encodeRegionState, ok, rolesOf, type ApplyContext, type ApplyCounters, type ApplyEffects, type RegionPeer, type Result } from './peer.ts';
 
-export type { ApplyContext, ApplyEffects, RegionStateMachine } from './peer.ts';
+export type { ApplyContext, ApplyCounters, ApplyEffects, RegionStateMachine } from './peer.ts';
 
 /** One applied command as its observers see it. */
 export interface AppliedCommand {
@@ -48,7 +48,52 @@ export type CommandHandler<C extends Command> = (cmd: C, a: ApplyContext) => Res
 /** One handler per command type: adding a command is one entry here plus its codec. */
 export type CommandHandlers = { [K in Command['type']]: CommandHandler<Extract<Command, { type: K }>> };
 
-export const COMMAND_HANDLERS: CommandHandlers = { write: applyWrite, split: applySplit, txn: applyTxn, safeTs: applySafeTs };
+export const COMMAND_HANDLERS: CommandHandlers = { write: applyWrite, split: applySplit, txn: applyTxn, safeTs: applySafeTs, dataKey: applyDataKey };
+
+/**
+ * A data-key switch (`data-key-switch.ts`): from this entry on, the region's entries are sealed
+ * under `cmd.keyId` or a later key. Only moves forward (a switch to an older id is a no-op, so
+ * a late duplicate proposal changes nothing); staged with the apply state (`dataKeySwitchKey`),
+ * so a restarted replica knows it. The store's keyring moves on with it (a replica that becomes
+ * leader seals with it), and it already did when the entry was appended (`OpenedPayloads`).
+ */
+function applyDataKey(cmd: DataKeyCommand, a: ApplyContext): Result<unknown> {
+  const peer = a.peer;
+  if (cmd.keyId <= peer.dataKeyId) return ok();
+  peer.dataKeyId = cmd.keyId;
+  peer.dataKeySwitchIndex = a.entry.index;
+  a.kv.put(META_CF, dataKeySwitchKey(peer.regionId), encodeDataKeySwitch(cmd.keyId, a.entry.index));
+  a.keyring?.observe(cmd.keyId);
+  return ok();
+}
+
+/** A persisted data-key switch: key id (u32 BE) and entry index (u64 BE). */
+export function encodeDataKeySwitch(keyId: number, index: number): Uint8Array {
+  const out = new Uint8Array(12);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, keyId);
+  v.setBigUint64(4, BigInt(index));
+  return out;
+}
+
+/** Reads what `encodeDataKeySwitch` wrote; none (key id 0 at index 0) for anything else. */
+export function decodeDataKeySwitch(b: Uint8Array | undefined): { keyId: number; index: number } {
+  if (b === undefined || b.length !== 12) return { keyId: 0, index: 0 };
+  const v = new DataView(b.buffer, b.byteOffset, 12);
+  return { keyId: v.getUint32(0), index: Number(v.getBigUint64(4)) };
+}
+
+/**
+ * Counts an entry sealed under a key id older than its region's applied switch (the leader
+ * sealed with a stale key: `ApplyCounters.staleKeyEntries`) and remembers its index, which keeps
+ * that older key from retiring until the log is compacted past it.
+ */
+function checkSealedKeyId(a: ApplyContext): void {
+  const peer = a.peer;
+  if (a.sealedKeyId === undefined || a.sealedKeyId >= peer.dataKeyId) return;
+  a.counters.staleKeyEntries++;
+  peer.dataKeyOldThrough = Math.max(peer.dataKeyOldThrough, a.entry.index);
+}
 
 /**
  * A resolved ts: readable at or below it once the write holding every entry before it is
@@ -84,11 +129,6 @@ export function dispatchCommand(handlers: CommandHandlers, cmd: Command, a: Appl
   return handler(cmd, a);
 }
 
-/** Counts what observers did wrong (they never stop the store). */
-export interface ApplyCounters {
-  observerErrors: number;
-}
-
 /**
  * Applies `entries` of `peer` into `kv` and returns what must happen after the write.
  * Observers are called from the returned callbacks, so they see only durable writes.
@@ -96,12 +136,23 @@ export interface ApplyCounters {
 export function applyEntries(
   peer: RegionPeer,
   entries: readonly Entry[],
-  env: { kv: WriteBatch; storeId: number; dataCfs: readonly string[]; dataModel: DataModel; observers: readonly ApplyObserver[]; counters: ApplyCounters },
+  env: {
+    kv: WriteBatch;
+    storeId: number;
+    dataCfs: readonly string[];
+    dataModel: DataModel;
+    observers: readonly ApplyObserver[];
+    counters: ApplyCounters;
+    keyring?: ApplyContext['keyring'];
+    /** The key id each of `entries` was sealed under (same order; undefined: plain), `OpenedPayloads.open`. */
+    sealedKeyIds?: readonly (number | undefined)[];
+  },
 ): ApplyEffects {
   const fx: ApplyEffects = { callbacks: [], splits: [], removed: false, confChanged: false, traced: [] };
-  for (const e of entries) {
+  for (const [i, e] of entries.entries()) {
     let result: Result<unknown> = ok();
-    const a: ApplyContext = { peer, entry: e, kv: env.kv, storeId: env.storeId, dataCfs: env.dataCfs, dataModel: env.dataModel, fx, applied: [] };
+    const a: ApplyContext = { peer, entry: e, kv: env.kv, storeId: env.storeId, dataCfs: env.dataCfs, dataModel: env.dataModel, fx, applied: [], sealedKeyId: env.sealedKeyIds?.[i], keyring: env.keyring, counters: env.counters };
+    checkSealedKeyId(a);
     if (e.type === 'confChange' && e.index <= peer.persistedEffectsThrough) {
       // Replayed after a restart (PD): the membership change is already in the persisted
       // conf state and region state; applying it again would double-count it.

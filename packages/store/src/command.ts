@@ -84,8 +84,18 @@ export interface SafeTsCommand {
   ts: bigint;
 }
 
+/**
+ * A data-key switch (a rotation, `data-key-switch.ts`): entries of this region after this one
+ * are sealed under data key `keyId` (or a later one). Never sealed itself: it names a key id,
+ * not user data, so a replica that cannot derive the key still sees which one it lacks.
+ */
+export interface DataKeyCommand {
+  type: 'dataKey';
+  keyId: number;
+}
+
 /** What a data region's Raft log entry (a normal one) carries. */
-export type Command = WriteCommand | SplitCommand | TxnCommand | SafeTsCommand;
+export type Command = WriteCommand | SplitCommand | TxnCommand | SafeTsCommand | DataKeyCommand;
 
 /** Context carried by a conf change entry: which peers (with stores) the change concerns. */
 export interface ConfChangeContext {
@@ -104,6 +114,8 @@ const enum Tag {
   Write = 3,
   Txn = 4,
   SafeTs = 5,
+  // 6 is sealing.ts's SEALED_TAG.
+  DataKey = 7,
 }
 
 /** A command as the bytes of a Raft log entry (paired with `decodeCommand`). */
@@ -114,6 +126,9 @@ export function encodeCommand(cmd: Command): Uint8Array {
   else if (cmd.type === 'safeTs') {
     w.varUint(Tag.SafeTs);
     writeTimestamp(w, cmd.ts);
+  } else if (cmd.type === 'dataKey') {
+    w.varUint(Tag.DataKey);
+    w.varUint(cmd.keyId);
   } else writeSplit(w, cmd);
   return w.finish();
 }
@@ -129,6 +144,7 @@ export function decodeCommand(data: Uint8Array): Command {
     else if (tag === Tag.Split) cmd = readSplit(r);
     else if (tag === Tag.Txn) cmd = { type: 'txn', ops: readKvOps(r) };
     else if (tag === Tag.SafeTs) cmd = { type: 'safeTs', ts: readTimestamp(r) };
+    else if (tag === Tag.DataKey) cmd = readDataKey(r);
     else throw new CommandDecodeError(`unknown command type ${tag}`);
     r.end('command');
     return cmd;
@@ -159,6 +175,27 @@ function readWriteV1(r: ByteReader): WriteCommand {
   const clientId = r.string(STRING_BYTES_MAX, 'client id');
   const seq = r.varUint();
   return { type: 'write', clientId, seq, ackFloor: 0, stampMs: 0, ops: readKvOps(r) };
+}
+
+function readDataKey(r: ByteReader): DataKeyCommand {
+  const keyId = r.varUint();
+  if (keyId > DATA_KEY_COMMAND_ID_MAX) throw new CommandDecodeError(`a data key id is at most ${DATA_KEY_COMMAND_ID_MAX}, got ${keyId}`);
+  return { type: 'dataKey', keyId };
+}
+
+/** Highest key id a `dataKey` command carries (sealing.ts's `SEAL_KEY_ID_MAX`, a u32). */
+const DATA_KEY_COMMAND_ID_MAX = 0xffff_ffff;
+
+/** The key id of a `dataKey` command's bytes, or undefined for any other payload. */
+export function dataKeyCommandId(data: Uint8Array): number | undefined {
+  if (data.length < 2 || data[0] !== Tag.DataKey) return undefined;
+  try {
+    const cmd = decodeCommand(data);
+    return cmd.type === 'dataKey' ? cmd.keyId : undefined;
+  } catch (e) {
+    if (e instanceof CommandDecodeError) return undefined;
+    throw e;
+  }
 }
 
 function writeTxn(w: ByteWriter, c: TxnCommand): void {

@@ -10,7 +10,7 @@ import type { LeaderObserver } from './leader-news.ts';
 import { PdStateMachine, WITNESS_LABEL } from '@peerkv/pd';
 import { DEFAULT_CONFIG, SeededRng } from '@peerkv/raft';
 import { RaftLogStore, type KvEngine, type RegionLog } from '@peerkv/storage';
-import { COMMAND_HANDLERS, type ApplyObserver } from './apply.ts';
+import { COMMAND_HANDLERS, type ApplyCounters, type ApplyObserver } from './apply.ts';
 import type { DedupTable } from './dedup.ts';
 import { DATA_MODEL_DEFAULT, dataColumnFamiliesOf } from './data-model.ts';
 import { RAFT_CF, type DataModel } from './keys.ts';
@@ -108,7 +108,7 @@ export class StoreContext {
   /** Messages and requests refused, by reason (`StoreStatus.refused`). */
   readonly refused: Record<string, number> = {};
   /** Apply observers that threw (each throw is caught; the store goes on). */
-  readonly applyCounters = { observerErrors: 0 };
+  readonly applyCounters: ApplyCounters = { observerErrors: 0, staleKeyEntries: 0 };
   /** A witness store's sealed and plain data entries (`StoreStatus.witnessEntries`). */
   readonly witnessEntries: WitnessEntryCounts = { sealed: 0, plain: 0 };
   /** Set when a write failed: the store stops (its in-memory state is ahead of disk). */

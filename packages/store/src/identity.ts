@@ -12,7 +12,7 @@ import { decodeRegion } from './command.ts';
 import { DATA_MODEL_KEY, DATA_MODEL_VERSIONS, type DataModel, type DataModelRecord } from './data-model.ts';
 import type { StoreContext } from './context.ts';
 import { DedupTable, decodeDedupRecord, type DedupEntry } from './dedup.ts';
-import { META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, STORE_BOOT_KEY, STORE_IDENT_KEY, dedupPrefix, pendingApplyKey, prefixEnd, regionStateKey, safeTsKey } from './keys.ts';
+import { META_CF, REGION_STATE_PREFIX_END, REGION_STATE_PREFIX_START, STORE_BOOT_KEY, STORE_IDENT_KEY, dataKeySwitchKey, dedupPrefix, pendingApplyKey, prefixEnd, regionStateKey, safeTsKey } from './keys.ts';
 import { decodeSafeTs } from './apply.ts';
 import { RAFT_INIT_INDEX, RAFT_INIT_TERM, StoreConfigError, type StoreIdentity } from './options.ts';
 import { PD_REGION_ID, PD_STATE_KEY, PdHost, decodePdState } from './pd-host.ts';
@@ -188,6 +188,7 @@ async function destroyRemovedAtOpen(ctx: StoreContext, regionId: number): Promis
   const prefix = dedupPrefix(regionId);
   batch.kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
   batch.kv.delete(META_CF, safeTsKey(regionId));
+  batch.kv.delete(META_CF, dataKeySwitchKey(regionId));
   batch.kv.delete(META_CF, regionStateKey(regionId));
   await ctx.logs.write(batch, { durability: ctx.opts.durability });
   ctx.logs.unload(regionId);

@@ -6,7 +6,8 @@
  * - `meta`: `r` + regionId (u64 BE) → region local state; `d` + regionId + clientId → that
  *   client's dedup record; `s` → the store identity; `a` + regionId → the snapshot a region
  *   is applying (pending apply); `n` + regionId + snapshot id + chunk seq → one staged chunk
- *   of a received snapshot's stream (snapshot-stage.ts).
+ *   of a received snapshot's stream (snapshot-stage.ts); `w` + regionId → the region's data-key
+ *   switch; `f` → the store's retired data key ids (data-key-switch.ts).
  * - `raft`: owned by `RaftLogStore`.
  */
 import { CF_NAME_LENGTH_MAX } from '@peerkv/proto';
@@ -100,6 +101,18 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
 export function safeTsKey(regionId: number): Uint8Array {
   return u64(0x74 /* t */, regionId);
 }
+
+/**
+ * Key of a region's data-key switch as this replica last applied it (`apply.ts`
+ * `applyDataKey`: the key id and the index of its entry), so a restarted replica seals with it
+ * and knows where its region switched (`data-key-switch.ts`).
+ */
+export function dataKeySwitchKey(regionId: number): Uint8Array {
+  return u64(0x77 /* w */, regionId);
+}
+
+/** Key of the store's retired data key ids: every id below the recorded one is dropped (`DataKeyring.retireBelow`). */
+export const DATA_KEY_FLOOR_KEY = new Uint8Array([0x66 /* f */]);
 
 /** Key of a region's pending-apply record (the snapshot it is applying, while its state is `applying`). */
 export function pendingApplyKey(regionId: number): Uint8Array {

@@ -8,6 +8,11 @@
  * Never set outside tests.
  */
 export interface StoreTestMutations {
+  /**
+   * Leaders seal every proposal under data key id 0, also after their region switched to a
+   * later one (`--cluster --mutation staleDataKeySeal`): entries after a switch carry the old key.
+   */
+  sealWithFirstDataKey?: boolean;
   /** Apply every write, also a retry already applied (at-most-once off). */
   dedupOff?: boolean;
   /** The right half of a split copies the parent's dedup records after the whole batch, not at the split entry. */

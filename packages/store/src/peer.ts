@@ -67,6 +67,25 @@ export interface ApplyContext {
   applied: KvOp[];
   /** The type of the data command the entry carried (set by the data region's machine; observers see only these). */
   type?: Command['type'];
+  /** The data key id the entry's payload was sealed under (undefined: a plain payload). */
+  sealedKeyId?: number;
+  /** The store's data keys (`sealing.ts`'s `EntryKeyring`; none on a witness or a store that does not seal): a `dataKey` entry moves it on. */
+  keyring?: { observe(keyId: number): void };
+  /** Counts what apply found wrong but applied alike on every replica. */
+  counters: ApplyCounters;
+}
+
+/** What apply found wrong but applied alike on every replica (it never stops the store). */
+export interface ApplyCounters {
+  /** Observers that threw. */
+  observerErrors: number;
+  /**
+   * Sealed entries applied after their region's data-key switch under an older key id
+   * (`data-key-switch.ts`): the leader's proposals must seal with the switched key. Applied
+   * all the same (the older key is still valid and every replica decides alike), but they keep
+   * the older key from retiring, and the simulator reports them.
+   */
+  staleKeyEntries: number;
 }
 
 /**
@@ -181,6 +200,19 @@ export class RegionPeer {
    * starts from the last one it applied.
    */
   safeTs = 0n;
+  /**
+   * The data key id of the region's last applied data-key switch (`dataKey` command), and that
+   * entry's index: every entry after it is sealed under that key id or a later one
+   * (`data-key-switch.ts`). 0 and 0 until one applied; persisted with it (`dataKeySwitchKey`).
+   */
+  dataKeyId = 0;
+  dataKeySwitchIndex = 0;
+  /**
+   * The highest index of an entry applied here under a key id below `dataKeyId` (a stale seal),
+   * or, after a restart, the applied index then (what the log held before is not known): a key
+   * retires only once the log is compacted past it (`retirableDataKeyFloor`).
+   */
+  dataKeyOldThrough = 0;
   /**
    * Entries up to here already had their persisted effects (membership, region state) applied
    * before a restart; PD's replica replays them only to rebuild its in-memory state machine.

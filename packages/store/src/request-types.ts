@@ -76,6 +76,13 @@ export type DataRequest =
    * Ok once marked (not once the leaderships moved). Not persisted: a restart serves again.
    */
   | ({ type: 'setDraining'; draining: boolean } & Untimed)
+  /**
+   * Rotates the data key to `keyId` (`Store.rotateDataKey`): this store seals with it from now
+   * on and proposes the switch in the regions it leads; the others follow as the switch entries
+   * spread (`data-key-switch.ts`). Ok once rotated here. Admin, and only for a caller that
+   * proved the data key (`AUTH_ADMIN_DATA_KEY`).
+   */
+  | ({ type: 'rotateDataKey'; keyId: number } & Untimed)
   | TxnRequest;
 
 /**
@@ -225,6 +232,7 @@ export interface StoreResponses {
   campaign: Result<void>;
   status: Result<StoreStatus>;
   setDraining: Result<void>;
+  rotateDataKey: Result<void>;
   pdStoreHeartbeat: Result<PdApplyResult>;
   pdRegionHeartbeat: Result<{ step?: OperatorStep }>;
   pdAllocId: Result<number>;

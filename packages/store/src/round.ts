@@ -15,6 +15,7 @@ import { stageDedupTable, type DedupTable } from './dedup.ts';
 import { RAFT_INIT_TERM } from './options.ts';
 import type { PdWorker } from './pd-worker.ts';
 import { applyEntries, type ApplyEffects } from './apply.ts';
+import { sealedKeyIdsOf } from './sealing.ts';
 import type { RegionPeer } from './peer.ts';
 import { rangesOverlap, stageInitialRegion } from './region-meta.ts';
 import type { SnapshotWorker } from './snapshot-worker.ts';
@@ -68,7 +69,8 @@ export class BatchRound {
       const committedMs = rd.committedEntries.length > 0 ? this.ctx.traceNow() : 0;
       // A full replica applies sealed payloads opened (with the data key); the log keeps them sealed.
       const committed = peer.machine.holdsData ? this.ctx.payloads.open(rd.committedEntries) : rd.committedEntries;
-      const fx = applyEntries(peer, committed, this.applyEnv(batch));
+      const sealedKeyIds = peer.machine.holdsData ? sealedKeyIdsOf(rd.committedEntries) : undefined;
+      const fx = applyEntries(peer, committed, { ...this.applyEnv(batch), ...(sealedKeyIds ? { sealedKeyIds } : {}) });
       if (fx.traced.length > 0) stampApplied(fx.traced, committedMs, this.ctx.traceNow());
       if (peer.applied !== appliedBefore || rd.snapshot) batch.stageApplyState(peer.regionId, { appliedIndex: peer.applied });
       peer.machine.stageApplied(batch, peer);
@@ -179,7 +181,7 @@ export class BatchRound {
   }
 
   private applyEnv(batch: RaftWriteBatch): Parameters<typeof applyEntries>[2] {
-    return { kv: batch.kv, storeId: this.ctx.storeId, dataCfs: this.ctx.dataCfs, dataModel: this.ctx.dataModel, observers: this.ctx.applyObservers, counters: this.ctx.applyCounters };
+    return { kv: batch.kv, storeId: this.ctx.storeId, dataCfs: this.ctx.dataCfs, dataModel: this.ctx.dataModel, observers: this.ctx.applyObservers, counters: this.ctx.applyCounters, keyring: this.ctx.entryCipher };
   }
 
   private async queueMessages(outbox: Map<number, RegionMessage[]>, peer: RegionPeer, msgs: Message[]): Promise<void> {

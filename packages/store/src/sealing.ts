@@ -37,6 +37,7 @@
  */
 import type { RegionError } from '@peerkv/pd';
 import type { Entry } from '@peerkv/raft';
+import { dataKeyCommandId } from './command.ts';
 import type { RegionPeer } from './peer.ts';
 
 /** The command tag of a sealed payload (after command.ts's tags 1..5). */
@@ -83,6 +84,10 @@ export interface EntryKeyring {
   observe(keyId: number): void;
   /** Seals new entries with `keyId` from now on (`DataKeyring.rotate`); rejects with `RangeError` for an id below the current one or with no key. */
   rotate(keyId: number): Promise<void>;
+  /** The lowest key id not retired (`DataKeyring.retireBelow`): the keyring opens nothing below it. */
+  floorKeyId(): number;
+  /** Drops every key id below `floor` (never the current one): entries naming one no longer open (`RetiredKeyId`). */
+  retireBelow(floor: number): void;
 }
 
 /**
@@ -95,6 +100,7 @@ export interface EntryKeyring {
 export class DataKeyring implements EntryKeyring {
   private readonly keys = new Map<number, Promise<EntryCipher | undefined>>();
   private current: number;
+  private floor = 0;
 
   constructor(
     given: ReadonlyMap<number, EntryCipher>,
@@ -109,7 +115,7 @@ export class DataKeyring implements EntryKeyring {
   }
 
   cipher(keyId: number): Promise<EntryCipher | undefined> {
-    if (!Number.isInteger(keyId) || keyId < 0 || keyId > SEAL_KEY_ID_MAX) return Promise.resolve(undefined);
+    if (!Number.isInteger(keyId) || keyId < this.floor || keyId > SEAL_KEY_ID_MAX) return Promise.resolve(undefined);
     const known = this.keys.get(keyId);
     if (known) return known;
     const derive = this.o.derive;
@@ -132,6 +138,17 @@ export class DataKeyring implements EntryKeyring {
     if (!(await this.cipher(keyId))) throw new RangeError(`no data key for key id ${keyId} on this store (give it, or the data root to derive it)`);
     this.observe(keyId);
   }
+
+  floorKeyId(): number {
+    return this.floor;
+  }
+
+  retireBelow(floor: number): void {
+    const f = Math.min(checkKeyId(floor), this.current);
+    if (f <= this.floor) return;
+    this.floor = f;
+    for (const id of [...this.keys.keys()]) if (id < f) this.keys.delete(id);
+  }
 }
 
 function checkKeyId(keyId: number): number {
@@ -144,8 +161,29 @@ export function keyringOf(c: EntryCipher | EntryKeyring): EntryKeyring {
   return 'currentKeyId' in c ? c : new DataKeyring(new Map([[0, c]]));
 }
 
+/**
+ * The key id each of `entries` is sealed under (undefined for a plain one), or undefined when
+ * none is sealed: what apply checks against its region's data-key switch (`ApplyContext.sealedKeyId`).
+ */
+export function sealedKeyIdsOf(entries: readonly Entry[]): (number | undefined)[] | undefined {
+  if (!entries.some((e) => e.type === 'normal' && isSealed(e.data))) return undefined;
+  return entries.map((e) => (e.type === 'normal' ? sealedKeyId(e.data) : undefined));
+}
+
+/**
+ * The region error a leader answers instead of proposing `sealed` when its keyring moved past
+ * the payload's key id while it was sealed (a data-key switch came in between): an entry after
+ * the switch must not carry the older key. Checked right before `propose`, in the same
+ * synchronous step; the client retries, and the retry seals with the new key.
+ */
+export function staleSealError(keys: EntryKeyring, peer: RegionPeer, sealed: Uint8Array): RegionError | undefined {
+  const id = sealedKeyId(sealed);
+  if (id === undefined || id >= keys.currentKeyId() || peer.mutations.sealWithFirstDataKey) return undefined;
+  return { kind: 'ServerIsBusy', reason: `the data key moved to id ${keys.currentKeyId()} while this proposal was sealed under ${id}: retry`, backoffMs: 1 };
+}
+
 /** Why a replica cannot apply a sealed entry. */
-export type SealedEntryErrorKind = 'NoDataKey' | 'UnknownKeyId' | 'UnknownVersion' | 'Unauthentic' | 'Malformed';
+export type SealedEntryErrorKind = 'NoDataKey' | 'UnknownKeyId' | 'RetiredKeyId' | 'UnknownVersion' | 'Unauthentic' | 'Malformed';
 
 /** A sealed entry this replica cannot open: its apply stops (applying around it would diverge). */
 export class SealedEntryError extends Error {
@@ -230,6 +268,9 @@ export async function openPayload(keys: EntryCipher | EntryKeyring | undefined, 
   }
   const ring = keyringOf(keys);
   const keyId = sealedKeyId(data)!;
+  if (keyId < ring.floorKeyId()) {
+    throw new SealedEntryError('RetiredKeyId', `region ${at.regionId}: an entry is sealed under data key id ${keyId}, which this store retired (it keeps ids from ${ring.floorKeyId()}): the replica must be rebuilt from a snapshot of a replica that can read it`);
+  }
   const cipher = await ring.cipher(keyId);
   if (!cipher) throw new SealedEntryError('UnknownKeyId', `region ${at.regionId}: an entry is sealed under data key id ${keyId}, which this store has no key for: start it with the cluster secret (it derives every key id)`);
   const nonce = data.slice(header - SEAL_NONCE_BYTES, header);
@@ -273,7 +314,13 @@ export class OpenedPayloads {
   prefetch(regionId: number, entries: readonly Entry[]): Promise<void> | undefined {
     let waits: Promise<void>[] | undefined;
     for (const e of entries) {
-      if (e.type !== 'normal' || !isSealed(e.data) || this.opened.has(e.data)) continue;
+      if (e.type !== 'normal') continue;
+      // A data-key switch moves this store's keyring on as it is appended, before it commits:
+      // a replica that becomes leader has every committed switch in its log (Raft's leader
+      // completeness), so it never seals after one with the older key.
+      const switched = dataKeyCommandId(e.data);
+      if (switched !== undefined) this.keys?.observe(switched);
+      if (!isSealed(e.data) || this.opened.has(e.data)) continue;
       let p = this.opening.get(e.data);
       if (!p) {
         const data = e.data;
@@ -313,7 +360,9 @@ export class OpenedPayloads {
  */
 export async function sealProposal(keys: EntryKeyring, payloads: OpenedPayloads, peer: RegionPeer, plain: Uint8Array): Promise<Uint8Array | RegionError> {
   const term = peer.raw.status().term;
-  const sealed = await sealPayload(keys, plain, { regionId: peer.regionId, term });
+  // The simulator's mutation: a leader that keeps sealing with the data key it started with.
+  const ring: EntryKeyring = peer.mutations.sealWithFirstDataKey ? Object.assign(Object.create(keys) as EntryKeyring, { currentKeyId: () => 0 }) : keys;
+  const sealed = await sealPayload(ring, plain, { regionId: peer.regionId, term });
   const st = peer.raw.status();
   if (peer.destroyed || st.term !== term || st.role !== 'leader') return peer.notLeader();
   payloads.remember(sealed, plain);

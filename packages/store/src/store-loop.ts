@@ -12,7 +12,8 @@ import type { RegionLog } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
 import type { StoreContext } from './context.ts';
 import { DedupTable } from './dedup.ts';
-import { META_CF, dedupPrefix, prefixEnd, regionStateKey, safeTsKey } from './keys.ts';
+import type { DataKeySwitcher } from './data-key-switch.ts';
+import { META_CF, dataKeySwitchKey, dedupPrefix, prefixEnd, regionStateKey, safeTsKey } from './keys.ts';
 import { PENDING_VOTES_MAX, RAFT_INIT_INDEX } from './options.ts';
 import type { PdWorker } from './pd-worker.ts';
 import type { RegionPeer } from './peer.ts';
@@ -71,6 +72,8 @@ export class StoreLoop {
     private readonly pdWorker: PdWorker,
     /** Advances the resolved ts of the mvcc regions this store leads (each tick asks whether one is due). */
     private readonly resolvedTs?: ResolvedTsWorker,
+    /** Proposes data-key switches in the regions this store leads (data-key-switch.ts). */
+    private readonly dataKeySwitcher?: DataKeySwitcher,
   ) {
     this.replacementChecks = new ReplacementChecks(ctx);
   }
@@ -109,6 +112,7 @@ export class StoreLoop {
     }
     this.pdWorker.onStoreTick(++this.ticks);
     this.resolvedTs?.onTick();
+    this.dataKeySwitcher?.onTick();
     this.ctx.schedule();
   }
 
@@ -377,6 +381,7 @@ export class StoreLoop {
     const prefix = dedupPrefix(peer.regionId);
     batch.kv.deleteRange(META_CF, prefix, prefixEnd(prefix));
     batch.kv.delete(META_CF, safeTsKey(peer.regionId));
+    batch.kv.delete(META_CF, dataKeySwitchKey(peer.regionId));
     batch.kv.put(META_CF, regionStateKey(peer.regionId), encodeTombstone(peer.peerId));
     await this.ctx.logs.write(batch, { durability: this.ctx.opts.durability });
     this.ctx.logs.unload(peer.regionId);

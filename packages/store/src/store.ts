@@ -28,6 +28,8 @@ import { StoreContext } from './context.ts';
 import { STORE_HANDLERS, type Handler, type HandlerEnv } from './handlers/index.ts';
 import { DATA_MODEL_DEFAULT, dataColumnFamiliesOf, dataModelProblem } from './data-model.ts';
 import { bumpBoot, checkDataModel, createRegion, loadRegions, readIdentity } from './identity.ts';
+import { DataKeySwitcher, loadDataKeySwitches, retireDataKeys } from './data-key-switch.ts';
+import type { EntryKeyring } from './sealing.ts';
 import { regionDigests, storeStatus } from './inspect.ts';
 import { META_CF, STORE_IDENT_KEY, dataColumnFamiliesProblem, storeColumnFamilies } from './keys.ts';
 import { StoreClosedError, StoreConfigError, StoreIdentityError, type OpenTrace, type RegionDigest, type StoreIdentity, type StoreOptions, type StoreStatus } from './options.ts';
@@ -68,6 +70,8 @@ export class Store extends StoreApi {
   private readonly pdWorker: PdWorker;
   /** Advances the resolved ts of the mvcc regions this store leads. */
   readonly resolvedTs: ResolvedTsWorker;
+  /** Proposes data-key switches in the regions this store leads (data-key-switch.ts). */
+  private readonly dataKeySwitcher: DataKeySwitcher;
   private readonly env: HandlerEnv;
   private readonly gc: GcWorker;
   private readonly snapshots: SnapshotWorker;
@@ -86,12 +90,13 @@ export class Store extends StoreApi {
     this.requests = new StoreRequests(ctx);
     this.pd = new PdService(ctx, this.requests);
     this.pdWorker = new PdWorker(ctx, this.requests, this.pd);
-    this.env = { ctx, requests: this.requests, pd: this.pd, gcSafePoint: () => this.gc.safePoint };
+    this.dataKeySwitcher = new DataKeySwitcher(ctx);
+    this.env = { ctx, requests: this.requests, pd: this.pd, gcSafePoint: () => this.gc.safePoint, dataKeySwitcher: this.dataKeySwitcher };
     this.gc = new GcWorker(ctx, this.pd, (q) => this.handle(q), o.gcIntervalMs, o.gcLockResolver);
     const snapshots = new SnapshotWorker(ctx);
     this.snapshots = snapshots;
     this.resolvedTs = new ResolvedTsWorker(ctx, (locks, ts) => this.gc.resolveLocksMet(locks, ts));
-    this.loop = new StoreLoop(ctx, snapshots, this.pdWorker, this.resolvedTs);
+    this.loop = new StoreLoop(ctx, snapshots, this.pdWorker, this.resolvedTs, this.dataKeySwitcher);
     const round = new BatchRound(ctx, this.loop, snapshots, this.pdWorker);
     ctx.bindRound(() => round.round());
   }
@@ -130,6 +135,7 @@ export class Store extends StoreApi {
     await bumpBoot(s.ctx);
     const t2 = clock.now();
     await loadRegions(s.ctx);
+    await loadDataKeySwitches(s.ctx);
     const t3 = clock.now();
     await s.snapshots.resumeApplies();
     // A lone store's regions need nobody else's vote: they lead before the first request comes.
@@ -387,16 +393,45 @@ export class Store extends StoreApi {
   }
 
   /**
-   * Seals this store's proposals under data key `keyId` from now on (a rotation,
-   * `sealing.ts`'s `EntryKeyring`): every replica that opens one of them seals its own with that
-   * key too. Entries and snapshots under earlier keys stay readable. Rejects with
+   * Rotates the data key to `keyId` (`data-key-switch.ts`): this store seals with it from now on
+   * and proposes a switch entry in every region it leads, which moves every replica's store on
+   * to it at that index, and those stores switch the regions they lead. Entries under earlier
+   * keys stay readable until they retire (`retireDataKeys`). Rejects with
    * `StoreConfigError` on a witness or a store without a data key, and with `RangeError` for an
    * id below the current one or one this store has no key for.
    */
   async rotateDataKey(keyId: number): Promise<void> {
+    await this.dataKeySwitcher.rotate(this.dataKeyring(), keyId);
+  }
+
+  /**
+   * Drops from the keyring every data key id no entry this store can still read needs
+   * (`data-key-switch.ts`'s retirement rule), durably. Answers the lowest key id kept. Rejects
+   * with `StoreConfigError` on a store without a data key.
+   */
+  async retireDataKeys(): Promise<number> {
+    return retireDataKeys(this.ctx, this.dataKeyring());
+  }
+
+  private dataKeyring(): EntryKeyring {
     const ring = this.ctx.entryCipher;
     if (!ring) throw new StoreConfigError(`store ${this.ctx.storeId} holds no data key (a witness, or a store that does not seal): nothing to rotate`);
-    await ring.rotate(keyId);
+    return ring;
+  }
+
+  /** The data-key switch region `regionId` applied on this replica (key id 0 at index 0 before any); undefined when not hosted here. */
+  dataKeySwitchOf(regionId: number): { keyId: number; index: number } | undefined {
+    const p = this.ctx.peers.get(regionId);
+    return p && { keyId: p.dataKeyId, index: p.dataKeySwitchIndex };
+  }
+
+  /**
+   * The rotation on this store: the lowest key id it keeps (undefined without a data key), the
+   * switch entries it proposed, and the entries applied after their region's switch under an
+   * older key (`ApplyCounters.staleKeyEntries`: 0 unless a leader sealed with a stale key).
+   */
+  dataKeyStats(): { floorKeyId: number | undefined; switchesProposed: number; staleKeyEntries: number } {
+    return { floorKeyId: this.ctx.entryCipher?.floorKeyId(), switchesProposed: this.dataKeySwitcher.switchesProposed, staleKeyEntries: this.ctx.applyCounters.staleKeyEntries };
   }
 
   /** The data key id this store seals new entries with (undefined without a data key). */

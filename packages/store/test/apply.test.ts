@@ -34,7 +34,7 @@ function splitEntry(): Entry {
 }
 
 function apply(peer: RegionPeer): ReturnType<typeof applyEntries> {
-  const fx = applyEntries(peer, [splitEntry()], { kv: new WriteBatch(), storeId: 1, dataCfs: ['default'], dataModel: 'raw', observers: [], counters: { observerErrors: 0 } });
+  const fx = applyEntries(peer, [splitEntry()], { kv: new WriteBatch(), storeId: 1, dataCfs: ['default'], dataModel: 'raw', observers: [], counters: { observerErrors: 0, staleKeyEntries: 0 } });
   for (const cb of fx.callbacks) cb();
   return fx;
 }

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CommandDecodeError, decodeCommand, decodeConfChangeContext, decodeRegion, encodeCommand, encodeConfChangeContext, encodeRegion, type Command, type KvOp } from '../src/command.ts';
+import { CommandDecodeError, dataKeyCommandId, decodeCommand, decodeConfChangeContext, decodeRegion, encodeCommand, encodeConfChangeContext, encodeRegion, type Command, type KvOp } from '../src/command.ts';
 
 const b = (s: string): Uint8Array => new TextEncoder().encode(s);
 const hex = (x: Uint8Array): string => Array.from(x, (v) => v.toString(16).padStart(2, '0')).join('');
@@ -61,5 +61,17 @@ describe('command codec', () => {
         }
       }),
     );
+  });
+});
+
+describe('dataKey command (data-key-switch.ts)', () => {
+  it('round-trips, is tag 7 (after the sealed tag 6), and refuses an id past a u32', () => {
+    const bytes = encodeCommand({ type: 'dataKey', keyId: 0xffff_ffff });
+    expect(bytes[0]).toBe(7);
+    expect(decodeCommand(bytes)).toEqual({ type: 'dataKey', keyId: 0xffff_ffff });
+    expect(dataKeyCommandId(bytes)).toBe(0xffff_ffff);
+    expect(dataKeyCommandId(encodeCommand({ type: 'safeTs', ts: 5n }))).toBeUndefined();
+    expect(() => decodeCommand(Uint8Array.from([7, 0x80, 0x80, 0x80, 0x80, 0x10]))).toThrow(CommandDecodeError);
+    expect(dataKeyCommandId(Uint8Array.from([7, 0x80, 0x80, 0x80, 0x80, 0x10]))).toBeUndefined();
   });
 });

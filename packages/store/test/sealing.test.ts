@@ -4,13 +4,15 @@
  * log, every column family) never hold a written value; a full replica's data does. Also: the
  * binding (region, term, version) of a sealed payload, the upgrade from plain entries, and a
  * full store that has no data key or another cluster's. And a data key rotation: format v2
- * names the key id, a keyring opens every key id, and the rotated key id travels with the log.
+ * names the key id, a keyring opens every key id, and the rotated key id travels with the log;
+ * the rotation is a switch entry in the region's log (`data-key-switch.ts`) every replica applies
+ * at one index and keeps across a restart, and an old key retires only once the log is past it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Region } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
 import { deriveDataKey, deriveMemberKeys } from '@peerkv/transport';
-import { DataKeyring, LocalRouter, SEAL_FORMAT_V1, SEAL_FORMAT_VERSION, STORE_CFS, SealedEntryError, Store, StoreConfigError, isSealed, keyringOf, openPayload, sealPayload, sealedKeyId, webCryptoEntryCipher, type EntryCipher, type EntryKeyring } from '../src/index.ts';
+import { DataKeyring, LocalRouter, SEAL_FORMAT_V1, SEAL_FORMAT_VERSION, STORE_CFS, SealedEntryError, Store, StoreConfigError, isSealed, keyringOf, openPayload, sealPayload, sealedKeyId, webCryptoEntryCipher, type EntryCipher, type EntryKeyring, type StoreOptions, StoreRequestError, authorizeRequest, needsDataKey } from '../src/index.ts';
 import { twoFullOneWitness, until } from './helpers.ts';
 
 const enc = new TextEncoder();
@@ -34,7 +36,7 @@ async function keyringFor(secret: string, currentKeyId = 0): Promise<DataKeyring
 const region: Region = twoFullOneWitness(REGION);
 
 /** Opens store `id` on its engine (a new one the first time); `cipher` undefined: no data key. */
-async function openStore(id: number, cipher: EntryCipher | EntryKeyring | undefined): Promise<Store> {
+async function openStore(id: number, cipher: EntryCipher | EntryKeyring | undefined, extra: Partial<StoreOptions> = {}): Promise<Store> {
   const engine = engines.get(id) ?? (await MemoryEngine.open({ columnFamilies: STORE_CFS }));
   engines.set(id, engine);
   const s = await Store.open({
@@ -47,15 +49,16 @@ async function openStore(id: number, cipher: EntryCipher | EntryKeyring | undefi
     hibernateAfterTicks: 1_000_000,
     witness: id === 3,
     ...(cipher ? { entryCipher: cipher } : {}),
+    ...extra,
   });
   router.register(s);
   stores.set(id, s);
   return s;
 }
 
-async function startCluster(ciphers: Record<1 | 2, EntryCipher | EntryKeyring | undefined>): Promise<void> {
+async function startCluster(ciphers: Record<1 | 2, EntryCipher | EntryKeyring | undefined>, extra: Partial<StoreOptions> = {}): Promise<void> {
   for (const id of [1, 2, 3] as const) {
-    const s = await openStore(id, id === 3 ? undefined : ciphers[id]);
+    const s = await openStore(id, id === 3 ? undefined : ciphers[id], extra);
     await s.createRegion(region);
   }
   stores.get(1)!.campaign(REGION);
@@ -310,3 +313,78 @@ describe('sealed payload format v2 and the keyring', () => {
     expect(b.currentKeyId()).toBe(9);
   });
 });
+
+describe('replicated data-key switch', () => {
+  it('a rotation is a switch entry every replica applies at one index; restarted stores seal with the switched key unasked', async () => {
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) });
+    await put('a', 'under-key-0', 1);
+    await stores.get(1)!.rotateDataKey(2);
+    await until('store 2 applied the switch', () => (stores.get(2)!.dataKeySwitchOf(REGION)?.keyId ?? 0) === 2);
+    const sw = stores.get(1)!.dataKeySwitchOf(REGION)!;
+    expect(sw.keyId).toBe(2);
+    expect(stores.get(2)!.dataKeySwitchOf(REGION)).toEqual(sw);
+    expect(stores.get(1)!.dataKeyStats().switchesProposed).toBe(1);
+    // The witness keeps the switch entry in its log and applies nothing: it has no switch.
+    expect(stores.get(3)!.dataKeySwitchOf(REGION)).toEqual({ keyId: 0, index: 0 });
+    for (const id of [1, 2, 3]) await closeStore(id);
+    // Reopened with keyrings that start at key id 0: the persisted switch moves them to 2.
+    for (const id of [1, 2, 3] as const) await openStore(id, id === 3 ? undefined : await keyringFor(SECRET));
+    expect(stores.get(1)!.dataKeyId()).toBe(2);
+    expect(stores.get(2)!.dataKeySwitchOf(REGION)).toEqual(sw);
+    stores.get(2)!.campaign(REGION);
+    await until('store 2 leads', () => roleOn(2) === 'leader');
+    await put('b', 'under-key-2', 2, 2);
+    await until('store 1 applied it', () => appliedOn(1) >= appliedOn(2));
+    expect(await read(1, 'a')).toBe('under-key-0');
+    expect(await read(1, 'b')).toBe('under-key-2');
+    expect(new Set(await sealedKeyIdsOn(3))).toEqual(new Set([0, 2]));
+    for (const id of [1, 2]) expect(stores.get(id)!.dataKeyStats().staleKeyEntries).toBe(0);
+  });
+
+  it('a leader that keeps sealing with the first key after the switch is counted on every replica (mutation sealWithFirstDataKey)', async () => {
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) }, { unsafeTestMutations: { sealWithFirstDataKey: true } });
+    await stores.get(1)!.rotateDataKey(1);
+    await until('store 2 applied the switch', () => (stores.get(2)!.dataKeySwitchOf(REGION)?.keyId ?? 0) === 1);
+    await put('a', 'stale', 1);
+    await until('store 2 applied it', () => appliedOn(2) >= appliedOn(1));
+    for (const id of [1, 2]) expect(stores.get(id)!.dataKeyStats().staleKeyEntries).toBe(1);
+  });
+
+  it('the rotateDataKey request rotates like Store.rotateDataKey; it is admin, needs the data key, and a witness or an older id is bad input', async () => {
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) });
+    expect(await stores.get(1)!.handle({ type: 'rotateDataKey', keyId: 4 })).toEqual({ ok: true, value: undefined });
+    await until('store 2 applied the switch', () => (stores.get(2)!.dataKeySwitchOf(REGION)?.keyId ?? 0) === 4);
+    await expect(stores.get(1)!.handle({ type: 'rotateDataKey', keyId: 3 })).rejects.toBeInstanceOf(StoreRequestError);
+    await expect(stores.get(3)!.handle({ type: 'rotateDataKey', keyId: 5 })).rejects.toBeInstanceOf(StoreRequestError);
+    const q = { type: 'rotateDataKey' as const, keyId: 5 };
+    expect(needsDataKey('rotateDataKey')).toBe(true);
+    expect(authorizeRequest(2, q, false)).toBe('forbiddenAdmin');
+    expect(authorizeRequest(2, q, true, false, true)).toBe('forbiddenDataKeyUnproven');
+    expect(authorizeRequest(2, q, true)).toBeUndefined();
+  });
+
+  it('an old key retires only once the log is compacted past the switch; then an entry under it is refused, also after a restart', async () => {
+    const gc = { logGcThresholdEntries: 4, logGcKeepEntries: 0 };
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) }, gc);
+    await put('a', 'under-key-0', 1);
+    const old = await sealPayload(await keyringFor(SECRET), enc.encode('x'), { regionId: REGION, term: 1 });
+    await stores.get(1)!.rotateDataKey(1);
+    await until('store 1 applied the switch', () => stores.get(1)!.dataKeySwitchOf(REGION)!.keyId === 1);
+    // The switch (and the entry under key 0 before it) are still in the log: nothing retires.
+    expect(await stores.get(1)!.retireDataKeys()).toBe(0);
+    for (let seq = 2; seq < 12; seq++) await put(`k${seq}`, 'under-key-1', seq);
+    await until('store 1 compacted past the switch', () => stores.get(1)!.status().counters.logCompactions > 0 && firstIndexOn(1) > stores.get(1)!.dataKeySwitchOf(REGION)!.index);
+    expect(await stores.get(1)!.retireDataKeys()).toBe(1);
+    expect(await read(1, 'a')).toBe('under-key-0');
+    const ring = await keyringFor(SECRET, 1);
+    ring.retireBelow(1);
+    await expect(openPayload(ring, old, { regionId: REGION, term: 1 })).rejects.toMatchObject({ kind: 'RetiredKeyId' });
+    await closeStore(1);
+    const reopened = await keyringFor(SECRET);
+    await openStore(1, reopened, gc);
+    expect(reopened.floorKeyId()).toBe(1);
+    await expect(openPayload(reopened, old, { regionId: REGION, term: 1 })).rejects.toMatchObject({ kind: 'RetiredKeyId' });
+  });
+});
+
+const firstIndexOn = (id: number): number => (stores.get(id) as unknown as { ctx: { peers: Map<number, { log: { firstIndex(): number } }> } }).ctx.peers.get(REGION)!.log.firstIndex();

@@ -4,6 +4,7 @@
  * type has one handler (`handlers/index.ts`); a handler gets a request whose fields were
  * checked (`checkStoreRequest`) and answers with its type's `ResponseOf`.
  */
+import type { DataKeySwitcher } from '../data-key-switch.ts';
 import type { StoreContext } from '../context.ts';
 import type { PdService } from '../pd-service.ts';
 import { StoreRequestError, type HandleOptions, type RequestOf, type ResponseOf, type StoreRequestType } from '../request-types.ts';
@@ -16,6 +17,8 @@ export interface HandlerEnv {
   readonly pd: PdService;
   /** The GC safe point this store knows (`gc-worker.ts`; absent: none): txn reads below it are refused. */
   readonly gcSafePoint?: () => bigint;
+  /** Proposes data-key switches (`data-key-switch.ts`; the `rotateDataKey` request). */
+  readonly dataKeySwitcher: DataKeySwitcher;
 }
 
 /** The handler of requests of type `K`. */

@@ -2,7 +2,7 @@
  * The store's request handlers, one per request type, in one table: `Store.handle` checks a
  * request's fields (`checkStoreRequest`) and runs its handler from here.
  */
-import { handleCampaign, handleChangePeers, handleSetDraining, handleSplit, handleStatus, handleTransferLeader } from './admin.ts';
+import { handleCampaign, handleChangePeers, handleRotateDataKey, handleSetDraining, handleSplit, handleStatus, handleTransferLeader } from './admin.ts';
 import type { HandlerTable } from './handler.ts';
 import {
   handlePdAllocId,
@@ -41,6 +41,7 @@ export const STORE_HANDLERS: HandlerTable = {
   transferLeader: handleTransferLeader,
   campaign: handleCampaign,
   setDraining: handleSetDraining,
+  rotateDataKey: handleRotateDataKey,
   status: handleStatus,
   pdStoreHeartbeat: handlePdStoreHeartbeat,
   pdRegionHeartbeat: handlePdRegionHeartbeat,

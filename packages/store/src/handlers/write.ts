@@ -5,7 +5,7 @@
 import { compareKeys } from '@peerkv/pd';
 import { encodeCommand } from '../command.ts';
 import { RegionPeer } from '../peer.ts';
-import { sealProposal } from '../sealing.ts';
+import { sealProposal, staleSealError } from '../sealing.ts';
 import { StoreRequestError } from '../request-types.ts';
 import type { Handler } from './handler.ts';
 import { requestOptions, requireRawModel } from './handler.ts';
@@ -38,6 +38,8 @@ export const handleWrite: Handler<'write'> = async (env, q, o) => {
   if (env.ctx.entryCipher) {
     const sealed = await sealProposal(env.ctx.entryCipher, env.ctx.payloads, peer, data);
     if (!(sealed instanceof Uint8Array)) return { ok: false, error: sealed };
+    const stale = staleSealError(env.ctx.entryCipher, peer, sealed);
+    if (stale) return { ok: false, error: stale };
     data = sealed;
   }
   return env.requests.propose(peer, () => peer.raw.propose(data), requestOptions(q, o), receivedMs);

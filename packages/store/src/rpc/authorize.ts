@@ -11,8 +11,9 @@
  *   heartbeat whose leader is on the caller's store, `pdPutStore` for the caller's own id (or
  *   id 0, a join, which a joining store sends under a temporary id). A temporary id is never a
  *   store: it may only join.
- * - `admin`: membership changes, splits, leader transfers, elections, drains: only in an
- *   envelope signed with the operator key (`operator-auth.ts`). PD's own operators run these
+ * - `admin`: membership changes, splits, leader transfers, elections, drains, data-key
+ *   rotations: only in an envelope signed with the operator key (`operator-auth.ts`); a
+ *   rotation needs the data-key proof too (`needsDataKey`). PD's own operators run these
  *   on the region's leader in process (`PdWorker.executeStep`), never over RPC.
  *
  * A caller whose link was admitted **provisionally** (a store id whose key this store cannot
@@ -57,8 +58,7 @@ export const PROVISIONAL_REQUESTS: { readonly [K in StoreRequestType]: boolean }
 
 /** Whether a request of `type` reads or writes user data: from a store that serves data to provers only, only callers that proved the data key get it. */
 export function needsDataKey(type: StoreRequestType): boolean {
-  const auth = STORE_REQUEST_CODECS[type].auth;
-  return auth.class === 'data' && auth.userData;
+  return STORE_REQUEST_CODECS[type].auth.userData;
 }
 
 /**

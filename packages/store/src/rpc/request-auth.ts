@@ -48,3 +48,10 @@ export const AUTH_JOIN: RequestAuth = { class: 'self', provisional: true, userDa
 
 /** Membership, splits, leader moves, drains: only in an envelope signed with the operator key. */
 export const AUTH_ADMIN: RequestAuth = { class: 'admin', provisional: false, userData: false };
+
+/**
+ * A data-key rotation (`rotateDataKey`): an admin request, and one that needs the data key on
+ * top of the operator signature: a store that serves data to provers only refuses it to a
+ * caller that has not proven the data key (a witness credential's holder never rotates).
+ */
+export const AUTH_ADMIN_DATA_KEY: RequestAuth = { class: 'admin', provisional: false, userData: true };

@@ -20,9 +20,10 @@ import type { ReadConsistency } from '../request-options.ts';
 import { fieldsOf, type FieldCheck } from '../request-check.ts';
 import { StoreRequestError, type RequestOf, type ResponseOf, type ScanRange, type StoreRequest, type StoreRequestType } from '../request-types.ts';
 import { StoreRpcDecodeError } from './errors.ts';
+import { SEAL_KEY_ID_MAX } from '../sealing.ts';
 import { PD_REQUEST_BODIES, RPC_TIMESTAMPS_MAX, type PdRequest } from './pd-codec.ts';
 import { ATTEMPT_CONSISTENT_POINT, ATTEMPT_CONSISTENT_SCAN, ATTEMPT_DEFAULT, ATTEMPT_LEADER_LONG, ATTEMPT_LEADER_LONG_TAB, ATTEMPT_LEADER_ROUND, ATTEMPT_LEADER_ROUND_TAB, type RequestAttempt } from './request-attempt.ts';
-import { AUTH_ADMIN, AUTH_CHANGE, AUTH_CHANGE_META, AUTH_JOIN, AUTH_READ, AUTH_READ_META, AUTH_SELF, type RequestAuth } from './request-auth.ts';
+import { AUTH_ADMIN, AUTH_ADMIN_DATA_KEY, AUTH_CHANGE, AUTH_CHANGE_META, AUTH_JOIN, AUTH_READ, AUTH_READ_META, AUTH_SELF, type RequestAuth } from './request-auth.ts';
 import { ANSWERS, txnAnswer, type AnswerCodec } from './response-codec.ts';
 import { TXN_REQUEST_BODIES, TXN_VALUE_SHAPES, type TxnValueShape } from '../txn/codec.ts';
 import { TXN_DETECT_DEADLOCK_BODY } from '../txn/codec-deadlock.ts';
@@ -344,6 +345,19 @@ const REQUEST_TABLE = {
     },
     check(f) {
       f.bool('draining');
+      f.timeout();
+    },
+    answer: ANSWERS.ack,
+  },
+  // 22: after the PD requests (9..21), before the txn ones (32..).
+  rotateDataKey: {
+    tag: 22,
+    timed: false,
+    auth: AUTH_ADMIN_DATA_KEY,
+    write: (w, q) => w.varUint(q.keyId),
+    read: (r) => ({ type: 'rotateDataKey', keyId: r.varUint() }),
+    check(f) {
+      f.uint('keyId', undefined, SEAL_KEY_ID_MAX);
       f.timeout();
     },
     answer: ANSWERS.ack,

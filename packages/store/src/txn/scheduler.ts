@@ -27,7 +27,7 @@ import { ProposalDroppedError } from '@peerkv/raft';
 import type { KvEngine } from '@peerkv/storage';
 import { MvccReader, TXN_CFS, TxnAssertionError, type ReadView, type TxnOp } from '@peerkv/txn';
 import { encodeCommand } from '../command.ts';
-import { sealProposal } from '../sealing.ts';
+import { sealProposal, staleSealError } from '../sealing.ts';
 import type { StoreContext } from '../context.ts';
 import { onSnapshot } from '../handlers/reads.ts';
 import type { HandlerEnv } from '../handlers/handler.ts';
@@ -273,11 +273,12 @@ async function proposeTxn(env: HandlerEnv, peer: RegionPeer, ops: TxnOp[], o: Re
   if (env.ctx.entryCipher) {
     // Sealed under this term; a peer deposed meanwhile proposes nothing (its reads were of this term).
     const sealed = await sealProposal(env.ctx.entryCipher, env.ctx.payloads, peer, data);
-    if (!(sealed instanceof Uint8Array)) {
+    const refused = sealed instanceof Uint8Array ? staleSealError(env.ctx.entryCipher, peer, sealed) : sealed;
+    if (refused) {
       onSettled();
-      return { ok: false, error: sealed };
+      return { ok: false, error: refused };
     }
-    data = sealed;
+    data = sealed as Uint8Array;
   }
   env.ctx.wake(peer.regionId);
   try {
