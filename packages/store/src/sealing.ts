@@ -115,7 +115,7 @@ export class DataKeyring implements EntryKeyring {
   }
 
   cipher(keyId: number): Promise<EntryCipher | undefined> {
-    if (!Number.isInteger(keyId) || keyId < this.floor || keyId > SEAL_KEY_ID_MAX) return Promise.resolve(undefined);
+    if (!isKeyId(keyId) || keyId < this.floor) return Promise.resolve(undefined);
     const known = this.keys.get(keyId);
     if (known) return known;
     const derive = this.o.derive;
@@ -151,8 +151,13 @@ export class DataKeyring implements EntryKeyring {
   }
 }
 
+/** `keyId` can name a data key: an integer in [0, `SEAL_KEY_ID_MAX`]. */
+function isKeyId(keyId: number): boolean {
+  return Number.isInteger(keyId) && keyId >= 0 && keyId <= SEAL_KEY_ID_MAX;
+}
+
 function checkKeyId(keyId: number): number {
-  if (!Number.isInteger(keyId) || keyId < 0 || keyId > SEAL_KEY_ID_MAX) throw new RangeError(`a data key id is an integer in [0, ${SEAL_KEY_ID_MAX}], got ${keyId}`);
+  if (!isKeyId(keyId)) throw new RangeError(`a data key id is an integer in [0, ${SEAL_KEY_ID_MAX}], got ${keyId}`);
   return keyId;
 }
 
