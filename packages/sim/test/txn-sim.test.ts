@@ -4,6 +4,8 @@
  * their transactions through host tabs that die mid-request), a seed replays to the same history, and
  * each deliberate bug of `TXN_MUTATIONS` is caught within a few seeds by the checks named
  * beside it (how many of seeds 1..12 catch it at 937637e, and the first; bounds keep a margin).
+ * Two paths are reached on purpose in every seed, not by the schedule's luck (`txn-directed.ts`):
+ * expired locks the stores hand to a client, and a queued transaction overtaken before its commit.
  */
 import { describe, expect, it } from 'vitest';
 import { runTxnSeed, txnMutationOptions, type TxnMutationName, type TxnViolation } from '../src/cluster/index.ts';
@@ -21,7 +23,8 @@ const CASES: readonly MutationCase[] = [
   { name: 'asyncCommitBelowMaxTs', seedsMax: 4, caughtBy: ['si', 'bank'], note: 'commits below a read already served: G-single-timestamp, lost updates; 11 of 12, first at 2' },
   { name: 'gcPastReader', seedsMax: 4, caughtBy: ['si', 'bank'], note: 'a long reader re-reads a collected version: internal and missing-account; 12 of 12' },
   { name: 'replayWrites', seedsMax: 4, caughtBy: ['si', 'bank'], note: 'old writes committed again after a conflict: lost updates (TiDB 2.1.7); 12 of 12' },
-  { name: 'queuedIgnoresReadTs', seedsMax: 4, caughtBy: ['si'], note: 'a queued transaction commits over writes made since its read ts: lost updates; 3 of 6, first at 1' },
+  // The directed steps (txn-directed.ts) overtake a queued transaction's read in every seed: 6 of 6 at seeds 1..6, each by all 3 rounds.
+  { name: 'queuedIgnoresReadTs', seedsMax: 2, caughtBy: ['si'], note: 'a queued transaction commits over writes made since its read ts: lost updates; 6 of 6, first at 1' },
   // Caught by about 45% of seeds (7 of 16 at 925b381): 6 seeds missed it once in CI (at fcbb3f9, seeds 1..6 all clean), 10 miss it about 1 time in 400.
   { name: 'replicaReadSkipsMaxTs', seedsMax: 10, caughtBy: ['si', 'bank'], note: 'a replica read the leader did not raise maxTs for: torn bank totals, lost updates; 7 of 16, first at 1' },
   // Since pessimistic transactions also commit by 1PC and async commit (a different workload), 5 of 12 at dfdcbe8 and 4 of 12 with one scan fewer per 1PC prewrite.
@@ -45,6 +48,12 @@ describe('sim --txn', () => {
       // The change feed delivered and was checked (its violations are in the list above).
       expect(r.feed.feedChecked).toBeGreaterThan(20);
       expect(r.feed.feedWatermarks).toBeGreaterThan(3);
+      // The directed steps (txn-directed.ts): a transaction abandoned across stores whose expired
+      // locks the stores handed to a client, and an overtaken queued transaction the stores refused.
+      expect(r.workload.directedAbandoned, `seed ${seed}`).toBeGreaterThan(0);
+      expect(r.storeLockResolution.locksHanded, `seed ${seed}`).toBeGreaterThan(0);
+      expect(r.workload.directedOvertaken, `seed ${seed}`).toBeGreaterThan(0);
+      expect(r.workload.directedQueuedRefused, `seed ${seed}`).toBeGreaterThan(0);
       for (const k of Object.keys(tabs) as (keyof typeof tabs)[]) tabs[k] += r.tabs[k];
     }
     // Tabs ran transactions through the hosts, hosts died holding their calls, tabs closed
@@ -64,6 +73,8 @@ describe('sim --txn', () => {
     // locks, led away from its primary, held the feed's watermark below them for good without it
     // (sim --txn seed 39 on the idle branch's timeline).
     expect(a.gc.safePoints).toBe(0);
+    // The directed steps abandon a transaction across stores in every seed (txn-directed.ts).
+    expect(a.workload.directedAbandoned).toBeGreaterThan(0);
     expect(a.storeLockResolution.locksHanded).toBeGreaterThan(0);
     expect(a.violations.map((v) => `${v.kind}: ${v.message.slice(0, 400)}`)).toEqual([]);
   });

@@ -10,7 +10,10 @@
  *   client knows it) crashes just before the commit reaches it, so prewrite and commit straddle
  *   the crash;
  * - `slowCommit`: the commit of the primary is held back and the heartbeats are lost, so lock
- *   resolution (the TTL runs out) races the commit.
+ *   resolution (the TTL runs out) races the commit;
+ * - `abandon`: the client is gone once its prewrites are in: the commit of its primary, and
+ *   every heartbeat and rollback of the transaction, never leave it (so it can never commit), and
+ *   its `AbortSignal` fires at that commit; its locks stay behind until they expire.
  *
  * Mutations (deliberate bugs the checker must catch), harness-side so no product package
  * carries a runtime flag:
@@ -26,7 +29,8 @@ import type { KvService, StoreResolver } from 'peerkv';
 export type TxnFaultPlan =
   | { kind: 'die'; abort: () => void }
   | { kind: 'crashPrimaryLeader'; primary: Uint8Array; done?: boolean }
-  | { kind: 'slowCommit'; primary: Uint8Array; delayMs: number; done?: boolean };
+  | { kind: 'slowCommit'; primary: Uint8Array; delayMs: number; done?: boolean }
+  | { kind: 'abandon'; abort: () => void; gone?: boolean };
 
 /** What the wrapper needs from the run. */
 export interface TxnNetHooks {
@@ -47,14 +51,19 @@ export interface TxnNetStats {
   heartbeatsLost: number;
   locksReadAround: number;
   commitsWithoutLock: number;
+  /** Transactions whose client went away between their prewrites and their commit (`abandon`). */
+  abandoned: number;
 }
 
 export function emptyTxnNetStats(): TxnNetStats {
-  return { clientDeaths: 0, primaryLeaderCrashes: 0, slowCommits: 0, heartbeatsLost: 0, locksReadAround: 0, commitsWithoutLock: 0 };
+  return { clientDeaths: 0, primaryLeaderCrashes: 0, slowCommits: 0, heartbeatsLost: 0, locksReadAround: 0, commitsWithoutLock: 0, abandoned: 0 };
 }
 
 /** Reads sent again around the locks they met, at most (`readIgnoringLocks`). */
 const READ_AROUND_ROUNDS_MAX = 8;
+
+/** What the client of an abandoned transaction gets for a request that never left it. */
+const ABANDONED: Result<never> = { ok: false, error: { kind: 'Timeout', what: 'never sent: the client is gone (abandon fault)' } };
 
 type UntypedHandle = (q: StoreRequest, o?: HandleOptions) => Promise<Result<unknown>>;
 type Answer = Result<TxnAnswer<unknown>>;
@@ -91,6 +100,14 @@ export class TxnStoreResolver implements StoreResolver {
       }
       case 'txnCommit': {
         const plan = h.plan(q.startTs);
+        if (plan?.kind === 'abandon') {
+          if (!plan.gone) {
+            plan.gone = true;
+            h.stats.abandoned++;
+            plan.abort();
+          }
+          return ABANDONED;
+        }
         const isPrimary = plan !== undefined && plan.kind !== 'die' && q.keys.some((k) => sameKey(k, plan.primary));
         if (isPrimary && plan.kind === 'crashPrimaryLeader' && !plan.done) {
           plan.done = true;
@@ -108,8 +125,11 @@ export class TxnStoreResolver implements StoreResolver {
         }
         return r;
       }
+      case 'txnRollback':
+        return h.plan(q.startTs)?.kind === 'abandon' ? ABANDONED : send(q, o);
       case 'txnHeartbeat': {
         const plan = h.plan(q.startTs);
+        if (plan?.kind === 'abandon') return ABANDONED;
         if (plan?.kind === 'slowCommit') {
           h.stats.heartbeatsLost++;
           await h.sleep(q.timeoutMs ?? 0);

@@ -28,6 +28,7 @@ import { TabWriter } from 'peerkv/browser';
 import { SimTabHost } from './tabs.ts';
 import { emptyTabTxnStats, type TabTxnStats } from './tab-txns.ts';
 import { CommittedChanges, FeedWatcher, checkFeed, emptyFeedStats, feedWriter, type FeedStats } from './txn-feed.ts';
+import { directedSteps } from './txn-directed.ts';
 import { emptyTxnWorkloadStats, finalRead, openAccounts, txnLanes, type TxnWorkload, type TxnWorkloadOptions, type TxnWorkloadStats } from './txn-workload.ts';
 
 /** Deliberate bugs `--txn` can turn on (each must be caught). */
@@ -214,6 +215,7 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     pastTs: [],
     counter: { n: 1 },
     replayWrites: t.txnMutations.replayWrites === true,
+    directedKeys: [],
   };
   const wrap = (inner: SimStoreResolver): TxnStoreResolver =>
     new TxnStoreResolver(inner, { plan: (ts) => w.plans.get(ts), crashStore, sleep: env.sched.sleep, mutations: t.txnMutations, stats: net });
@@ -254,6 +256,8 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     feed = new FeedWatcher(env, feedClient(env, 1), gc, feedStats);
     await within(env, 'feed start', feed.start(), o.setupMaxMs);
     const lanes = txnLanes(w, rng.fork(), until);
+    // Deterministic steps beside the random lanes, on their own rng (`txn-directed.ts`).
+    lanes.push(directedSteps(w, until));
     // A wipe waits until PD's view and every replica agree (`replicaViewProblem`), not PD's alone.
     const faults = nemesisLoop(env, rng.fork(), until, () => convergenceProblem(env) === undefined && replicaViewProblem(env) === undefined && (!o.witness || laggingFullReplicaProblem(env) === undefined), nemesis);
     const side: Promise<void>[] = [sampleCoverage(env, until, (message) => violations.push({ kind: 'regionCoverage', atMs: at(), message }))];

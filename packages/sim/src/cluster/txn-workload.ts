@@ -25,6 +25,9 @@
  *   (`kv.commitQueuedTxn`: fresh start ts, read keys as `lock` mutations, conflicts since R);
  *   recorded as a transaction whose snapshot is R.
  *
+ * Besides these random picks, `txn-directed.ts` takes a few deterministic steps (an abandoned
+ * transaction across stores, a queued transaction overtaken before its commit).
+ *
  * Some lanes run in simulated browser tabs (`tab-txns.ts`): their transactions go through a host
  * tab's client on the browser runtime's path (reads at the start ts, the commit, a pessimistic
  * run's locks), hosts die mid-request and tabs close mid-commit; they run the kinds above that
@@ -113,10 +116,18 @@ export interface TxnWorkloadStats {
   shortTtl: number;
   /** Writes replayed on a conflict (mutation `replayWrites`). */
   replays: number;
+  /** Directed abandoned transactions whose prewrites were all in, their commit never sent (`txn-directed.ts`). */
+  directedAbandoned: number;
+  /** Directed queued transactions whose read key another transaction wrote (committed) before their commit. */
+  directedOvertaken: number;
+  /** Of those, the ones the stores refused (`WriteConflict`). */
+  directedQueuedRefused: number;
+  /** Directed steps skipped (no two regions led by different stores, PD or the cluster unavailable). */
+  directedSkipped: number;
 }
 
 export function emptyTxnWorkloadStats(): TxnWorkloadStats {
-  return { listAppend: 0, register: 0, transfer: 0, bankRead: 0, longRead: 0, oldSnapshot: 0, pessimistic: 0, deadlocks: 0, lockWaitTimeouts: 0, queued: 0, queuedConflicts: 0, snapshotsRefused: 0, staleSnapshots: 0, reruns: 0, onePc: 0, asyncCommit: 0, shortTtl: 0, replays: 0 };
+  return { listAppend: 0, register: 0, transfer: 0, bankRead: 0, longRead: 0, oldSnapshot: 0, pessimistic: 0, deadlocks: 0, lockWaitTimeouts: 0, queued: 0, queuedConflicts: 0, snapshotsRefused: 0, staleSnapshots: 0, reruns: 0, onePc: 0, asyncCommit: 0, shortTtl: 0, replays: 0, directedAbandoned: 0, directedOvertaken: 0, directedQueuedRefused: 0, directedSkipped: 0 };
 }
 
 /** A problem the workload saw directly (not through the history). */
@@ -146,6 +157,8 @@ export interface TxnWorkload {
   replayWrites: boolean;
   /** The host tabs the tab lanes call through (none: no tab lanes). */
   tabs?: TabTxnRun;
+  /** Register keys only the directed steps use (`txn-directed.ts`), read by the final read too. */
+  directedKeys: string[];
 }
 
 /** Characters of an error message kept in an attempt's label (for reports). */
@@ -188,7 +201,7 @@ export function decodeBalance(v: Uint8Array | undefined): Balance | null {
 export const encodeBalance = (b: Balance): Uint8Array => bytes(`${b.balance}:${b.id}`);
 
 /** One lane: a client, its process id (renewed after an `info` attempt), its choices. */
-interface Lane {
+export interface Lane {
   w: TxnWorkload;
   kv: PeerKV;
   rng: SeededRng;
@@ -230,12 +243,12 @@ function pickKeys(l: Lane, count: number, n: number): number[] {
   return out;
 }
 
-const uniq = (w: TxnWorkload): number => w.counter.n++;
+export const uniq = (w: TxnWorkload): number => w.counter.n++;
 
 /** The writes a function made, for mutation `replayWrites`. */
-type Buffered = Map<string, Uint8Array>;
+export type Buffered = Map<string, Uint8Array>;
 
-function put(tx: Transaction, buf: Buffered, key: string, value: Uint8Array): void {
+export function put(tx: Transaction, buf: Buffered, key: string, value: Uint8Array): void {
   tx.put(bytes(key), value);
   buf.set(key, value);
 }
@@ -412,7 +425,8 @@ function planFault(l: Lane): 'die' | 'crashPrimaryLeader' | 'slowCommit' | undef
   return undefined;
 }
 
-type Body = (tx: Transaction, a: Attempt, buf: Buffered) => Promise<void>;
+/** A transaction's function, recording its micro-ops in `a` and its writes in `buf`. */
+export type Body = (tx: Transaction, a: Attempt, buf: Buffered) => Promise<void>;
 
 /** Runs one `kv.transaction` call of `body` (pessimistic with `p`), recording every attempt. */
 async function runTxn(l: Lane, label: string, body: Body, reader: boolean, p?: PessimisticCall): Promise<void> {
@@ -471,7 +485,7 @@ async function runTxn(l: Lane, label: string, body: Body, reader: boolean, p?: P
     // The primary is the smallest key written (the committer sorts the mutations), or a
     // pessimistic run's first lock.
     const plan = w.plans.get(startTs);
-    if (plan !== undefined && plan.kind !== 'die') plan.primary = bytes(p?.firstLocked ?? [...buf.keys()].sort()[0] ?? '');
+    if (plan?.kind === 'crashPrimaryLeader' || plan?.kind === 'slowCommit') plan.primary = bytes(p?.firstLocked ?? [...buf.keys()].sort()[0] ?? '');
   };
   const how = p === undefined ? { onePc, asyncCommit } : { onePc, asyncCommit, pessimistic: true, waitTimeoutMs: p.waitTimeoutMs };
   const options = { signal: ctrl.signal, retriesMax: w.replayWrites ? 0 : w.o.retriesMax, ...how, ...(lockTtlMs !== undefined ? { lockTtlMs } : {}) };
@@ -594,20 +608,31 @@ async function nearestRead(l: Lane, byScan: boolean): Promise<void> {
 /** Keys and values a queued body may write (the client checks them at its commit anyway). */
 const QUEUED_CHECKS = { key: (): void => undefined, value: (): void => undefined };
 
+/** One queued transaction's reads, writes and the step before its commit (see `queuedTxn`). */
+export interface QueuedCall {
+  label: string;
+  /** Where the body reads: the nearest replica at whatever it has, or at a given read ts. */
+  staleness: { maxStaleness: number } | { readTs: bigint };
+  body: Body;
+  /** Runs once the read ts is known, before the commit (a write that overtakes the reads). */
+  beforeCommit?: (readTs: bigint) => Promise<void>;
+}
+
 /**
  * A queued offline transaction (`offline-txns.ts`, without the queue): the body runs against
- * the nearest replica at its resolved ts R (`staleSnapshot({ maxStaleness: Infinity })`), then
+ * the nearest replica (`staleSnapshot`: at its resolved ts R, or at a given read ts), then
  * commits as the queue commits it — a fresh start ts, the keys it read as `lock` mutations,
  * conflicts checked since R. Recorded with R as its snapshot (invoked at event 0, as any stale
  * read: it may miss writes that completed before it); a refusal is `fail`, an unknown outcome `info`.
+ * Returns the kind of the error its commit ended with, if any.
  */
-async function queuedTxn(l: Lane): Promise<void> {
+export async function queuedTxn(l: Lane, c: QueuedCall): Promise<string | undefined> {
   const w = l.w;
-  const a = w.rec.begin(w.rec.newProcess(), 0, `${l.name} queued (read at the nearest replica's resolved ts, committed with readTs)`);
+  const a = w.rec.begin(w.rec.newProcess(), 0, `${l.name} ${c.label}`);
   let reg: GcRegistration | undefined;
   let committing = false;
   try {
-    const snap = await l.kv.staleSnapshot({ maxStaleness: Infinity });
+    const snap = await l.kv.staleSnapshot(c.staleness);
     const reader = new RecordingReader({
       get ts() {
         return snap.ts;
@@ -617,7 +642,7 @@ async function queuedTxn(l: Lane): Promise<void> {
     });
     const tx = new Transaction(reader, QUEUED_CHECKS);
     const buf: Buffered = new Map();
-    await (l.rng.nextFloat() < 0.5 ? listAppend(l, tx, a, buf) : registerOps(l, tx, a, buf));
+    await c.body(tx, a, buf);
     const writes = tx.seal().filter((m) => m.op !== 'lock');
     const readTs = reader.readTs ?? (writes.length > 0 ? await reader.fixTs(writes[0].key) : undefined);
     if (readTs === undefined) throw new PeerKVError('Unavailable', 'nothing read, nothing written');
@@ -627,8 +652,9 @@ async function queuedTxn(l: Lane): Promise<void> {
     if (w.gc !== undefined && readTs < w.gc.proposed) throw new PeerKVError('SafePointPassed', 'read ts below the proposed safe point');
     if (writes.length === 0) {
       w.rec.finish(a, 'ok');
-      return;
+      return undefined;
     }
+    await c.beforeCommit?.(readTs);
     // `readKeys` leaves out the written keys (named as binary strings).
     const written = new Set(writes.map((m) => String.fromCharCode(...m.key)));
     const mutations: Mutation[] = [...writes, ...reader.readKeys(written).map((key): Mutation => ({ op: 'lock', key }))].sort((x, y) => {
@@ -639,23 +665,25 @@ async function queuedTxn(l: Lane): Promise<void> {
     committing = true;
     const { commitTs } = await l.kv.commitQueuedTxn({ startTs, mutations, readTs, ranges: [], lockTtlMs: 3000, beganAtMs: w.env.sched.now() });
     w.rec.finish(a, 'ok', commitTs);
+    return undefined;
   } catch (e) {
     const kind = e instanceof PeerKVError ? e.kind : undefined;
     if (!committing) {
       a.threwInFn = true;
       a.mops.length = 0;
       w.rec.finish(a, 'fail');
-      return;
+      return undefined;
     }
     if (kind === 'WriteConflict') w.stats.queuedConflicts++;
     a.label += ` [${kind ?? 'error'}: ${e instanceof Error ? e.message.slice(0, ERROR_TEXT_MAX) : String(e)}]`;
     w.rec.finish(a, kind === 'Undetermined' || kind === 'Aborted' || !(e instanceof PeerKVError) ? 'info' : 'fail');
+    return kind ?? 'error';
   } finally {
     if (reg !== undefined) w.gc?.end(reg);
   }
 }
 
-/** One lane's loop until virtual time `untilMs`. *//** One lane's loop until virtual time `untilMs`. */
+/** One lane's loop until virtual time `untilMs`. */
 async function laneLoop(l: Lane, untilMs: number): Promise<void> {
   const w = l.w;
   while (w.env.sched.now() < untilMs) {
@@ -693,7 +721,11 @@ async function laneLoop(l: Lane, untilMs: number): Promise<void> {
         break;
       }
       case 'queued':
-        await queuedTxn(l);
+        await queuedTxn(l, {
+          label: "queued (read at the nearest replica's resolved ts, committed with readTs)",
+          staleness: { maxStaleness: Infinity },
+          body: (tx, a, buf) => (l.rng.nextFloat() < 0.5 ? listAppend(l, tx, a, buf) : registerOps(l, tx, a, buf)),
+        });
         break;
     }
   }
@@ -754,6 +786,7 @@ export async function finalRead(w: TxnWorkload, kv: PeerKV): Promise<boolean> {
         a.mops = [];
         for (let i = 0; i < w.o.listKeys; i++) a.mops.push(['r', listKey(i), decodeList(await tx.get(bytes(listKey(i))))]);
         for (let i = 0; i < w.o.registerKeys; i++) a.mops.push(['r', registerKey(i), decodeRegister(await tx.get(bytes(registerKey(i))))]);
+        for (const k of w.directedKeys) a.mops.push(['r', k, decodeRegister(await tx.get(bytes(k)))]);
         await readAccounts(w, tx, a, false);
       });
       w.rec.finish(a, 'ok');
