@@ -28,6 +28,9 @@ import { WriteTsIndex } from './txn/write-ts-index.ts';
 import { monotonicClock } from '@peerkv/transport';
 import { DataKeyGate } from './rpc/data-key-proof.ts';
 
+/** A replica's election timeout, in ticks, unless `StoreOptions.raft` names one. */
+const ELECTION_TICKS_DEFAULT = 10;
+
 /** The store's settings with every default filled in. */
 export type StoreSettings = Required<Omit<StoreOptions, 'traceClock' | 'engine' | 'dataColumnFamilies' | 'dataModel' | 'snapshotTransfer' | 'applyObservers' | 'transport' | 'timers' | 'raft' | 'seed' | 'storeId' | 'clusterId' | 'now' | 'pdClient' | 'labels' | 'witness' | 'entryCipher' | 'dataProofKey' | 'unsafeTestMutations' | 'pdGc' | 'pdOperatorObserver' | 'pdScheduler' | 'gcIntervalMs' | 'gcLockResolver'>>;
 
@@ -71,6 +74,10 @@ export class StoreContext {
   draining = false;
   readonly now: () => number;
   private readonly raftOpts: NonNullable<StoreOptions['raft']>;
+  /** Every replica's election timeout, in ticks (its randomized timeout lies in [this, 2 × this)). */
+  get electionTicks(): number {
+    return this.raftOpts.electionTicks ?? ELECTION_TICKS_DEFAULT;
+  }
   readonly peers = new Map<number, RegionPeer>();
   /**
    * The replicas the next round visits: each that may have a Ready (its Raft node was called
@@ -193,7 +200,7 @@ export class StoreContext {
   private makeRaw(peerId: number, log: RegionLog, applied: number, touched: () => void): TrackedRawNode {
     return new TrackedRawNode({
       ...DEFAULT_CONFIG,
-      electionTicks: 10,
+      electionTicks: ELECTION_TICKS_DEFAULT,
       heartbeatTicks: 2,
       ...this.raftOpts,
       id: peerId,

@@ -47,10 +47,10 @@ interface ReplicaScan {
 
 export class PdWorker {
   private heartbeating = false;
-  /** A store heartbeat came due while catch-up heartbeats were in flight: it starts when they end. */
+  /** A store heartbeat came due while prompt region heartbeats were in flight: it starts when they end. */
   private heartbeatDue = false;
-  /** Catch-up region heartbeats are in flight (`reportCatchUps`). */
-  private reportingCatchUps = false;
+  /** Prompt region heartbeats (conf changes, catch-ups) are in flight (`reportPromptly`). */
+  private reportingPromptly = false;
   /** Each led region's last heartbeat, as sent. */
   private readonly sent = new WeakMap<RegionPeer, SentHeartbeat>();
   /** Hibernating replicas, a slice a heartbeat (`replica-patrol.ts`). */
@@ -66,6 +66,12 @@ export class PdWorker {
   staleSteps = 0;
   /** Led regions whose last heartbeat named pending peers: one that catches up heartbeats at once. */
   private readonly catchUp: CatchUpWatch;
+  /**
+   * Led regions that applied a membership change since their last heartbeat was built: each
+   * heartbeats at once (`onConfChangeApplied`). One entry per region, so at most one prompt
+   * heartbeat per region however many changes applied meanwhile; bounded by the replicas hosted.
+   */
+  private readonly confChanged = new Set<RegionPeer>();
 
   constructor(
     private readonly ctx: StoreContext,
@@ -82,17 +88,32 @@ export class PdWorker {
   }
 
   /**
+   * `peer`, a leader, applied a membership change and is outside a joint configuration now (the
+   * change is complete): its region heartbeat goes to PD at once, not at the next store
+   * heartbeat, so PD sees the new peer and answers with the operator's next step (TiKV's
+   * `on_ready_change_peer` heartbeats PD). A learner just added shows pending, so the catch-up
+   * watch learns of it at once too. Entering a joint configuration is not reported: PD would
+   * answer with the step it already runs, refused while the leave is pending.
+   */
+  onConfChangeApplied(peer: RegionPeer): void {
+    const pd = this.ctx.pdClient;
+    if (!pd || peer.destroyed || !peer.isLeader()) return;
+    this.confChanged.add(peer);
+    this.reportPromptly(pd);
+  }
+
+  /**
    * Called on every store tick (`ticks` counts them): heartbeats every `heartbeatIntervalTicks`,
-   * one at a time (one still running skips the next), and between them the region heartbeats of
-   * caught-up peers (`catchUp`). The two never overlap, so one region's heartbeat is not in
-   * flight twice, each answered with the same step: a store heartbeat due while catch-ups are
+   * one at a time (one still running skips the next), and between them the prompt region
+   * heartbeats (`reportPromptly`). The two never overlap, so one region's heartbeat is not in
+   * flight twice, each answered with the same step: a store heartbeat due while prompt ones are
    * in flight starts when they end.
    */
   onStoreTick(ticks: number): void {
     const pd = this.ctx.pdClient;
     if (!pd) return;
     if (ticks % this.ctx.opts.heartbeatIntervalTicks === 0 && !this.heartbeating) this.heartbeatDue = true;
-    if (this.heartbeating || this.reportingCatchUps) return;
+    if (this.heartbeating || this.reportingPromptly) return;
     if (this.heartbeatDue) {
       this.heartbeatDue = false;
       this.heartbeating = true;
@@ -105,13 +126,25 @@ export class PdWorker {
         });
       return;
     }
-    const caughtUp = this.catchUp.size > 0 ? this.catchUp.caughtUp() : [];
-    if (caughtUp.length === 0) return;
-    this.reportingCatchUps = true;
-    void this.reportCatchUps(caughtUp, pd)
+    this.reportPromptly(pd);
+  }
+
+  /**
+   * Starts the prompt region heartbeats, unless a store heartbeat is due or any heartbeat is in
+   * flight (then the next store tick starts them): regions whose membership changed
+   * (`confChanged`) and regions whose pending peer caught up (`catchUp`).
+   */
+  private reportPromptly(pd: PdClient): void {
+    if (this.heartbeating || this.heartbeatDue || this.reportingPromptly) return;
+    const peers = new Set(this.confChanged);
+    this.confChanged.clear();
+    if (this.catchUp.size > 0) for (const peer of this.catchUp.caughtUp()) peers.add(peer);
+    if (peers.size === 0) return;
+    this.reportingPromptly = true;
+    void this.reportNow(peers, pd)
       .catch(() => undefined)
       .finally(() => {
-        this.reportingCatchUps = false;
+        this.reportingPromptly = false;
       });
   }
 
@@ -142,8 +175,8 @@ export class PdWorker {
     for (const hb of heartbeats) await this.sendRegionHeartbeat(hb, pd);
   }
 
-  /** Sends the region heartbeats of `peers` the moment one of their pending peers caught up (`CatchUpWatch`). */
-  private async reportCatchUps(peers: readonly RegionPeer[], pd: PdClient): Promise<void> {
+  /** Sends the region heartbeats of `peers` now (`reportPromptly`) and runs the steps PD answers with. */
+  private async reportNow(peers: Iterable<RegionPeer>, pd: PdClient): Promise<void> {
     for (const peer of peers) {
       if (peer.destroyed || !peer.isLeader()) continue;
       const hb = await this.regionHeartbeatOf(peer);
@@ -369,6 +402,8 @@ export class PdWorker {
     const st = peer.raw.status();
     // A peer that never answered (a replica being created) is pending, not down.
     const pendingPeers = pendingPeersOf(st, peer.peerId, this.ctx.opts.logGcKeepEntries);
+    // This heartbeat shows the region's membership as of now: a prompt report of it is not needed.
+    this.confChanged.delete(peer);
     const downPeers: number[] = [];
     for (const [id, pr] of st.progress ?? []) if (id !== peer.peerId && !pendingPeers.includes(id) && !pr.recentActive) downPeers.push(id);
     this.catchUp.reported(peer, pendingPeers);

@@ -179,6 +179,8 @@ export class RegionPeer {
   reads = new Map<string, PendingRead>();
   /** Ticks since the last activity; the peer hibernates when idle. */
   idleTicks = 0;
+  /** The store tick at which the peer last began to hibernate (`StoreLoop.wakeForElection` counts the ticks it missed). */
+  asleepSinceTick = 0;
   private asleep = false;
   /** Told when the peer wakes (the store keeps its awake replicas in a set: `StoreContext.awake`). */
   onWake: ((peer: RegionPeer) => void) | undefined;

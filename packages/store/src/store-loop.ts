@@ -106,6 +106,7 @@ export class StoreLoop {
       peer.idleTicks++;
       if (peer.idleTicks >= this.ctx.opts.hibernateAfterTicks && this.canHibernate(peer)) {
         peer.hibernating = true;
+        peer.asleepSinceTick = this.ticks;
         awake.delete(peer);
         this.pdWorker.onHibernate(peer);
       }
@@ -132,6 +133,24 @@ export class StoreLoop {
       return true;
     }
     return st.role === 'follower' && st.lead !== 0;
+  }
+
+  /**
+   * `peer` got a vote request: an election is under way. It stays awake (its idle count starts
+   * over), and a follower that hibernated first ticks the ticks it slept through, at most an
+   * election timeout. Asleep, its Raft node kept the lease of a leader it has not heard from
+   * since, and with CheckQuorum it ignored every vote (thesis §4.2.3) until it had ticked that
+   * lease out awake; but each vote woke it for a tick only, and it fell asleep again. A region
+   * whose leader's store died while it hibernated, with no link-down news yet, took about ten
+   * election timeouts to elect a new leader. TiKV's Hibernate Region RFC: a peer that receives a
+   * vote request starts ticking. A leader replays nothing: its CheckQuorum would count the
+   * followers' silence while all hibernated against it.
+   */
+  private wakeForElection(peer: RegionPeer): void {
+    peer.idleTicks = 0;
+    if (!peer.hibernating || peer.raw.role() !== 'follower') return;
+    const missed = Math.min(this.ticks - peer.asleepSinceTick, this.ctx.electionTicks);
+    for (let i = 0; i < missed; i++) peer.raw.tick();
   }
 
   /** The transport lost a store: wake every region so elections can replace its leaders. */
@@ -203,6 +222,7 @@ export class StoreLoop {
     // local region would overwrite that region's data: refused until the stale overlapping
     // replica is updated or removed (TiKV's snapshot overlap check). The leader retries.
     if (rm.message.type === 'MsgSnap' && rm.message.snapshot && this.snapshots.admitSnapshot(peer, rm) !== 'step') return;
+    if (rm.message.type === 'MsgPreVote' || rm.message.type === 'MsgVote') this.wakeForElection(peer);
     peer.hibernating = false;
     if (rm.message.entries.length > 0) {
       peer.idleTicks = 0;

@@ -49,32 +49,37 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
 }
 
-/**
- * Three stores hosting one region, left to hibernate with hand-driven timers; then the leader
- * is asked to write while no timer fires. Returns whether the write was answered, and then
- * whether it was once one tick ran.
- */
-async function writeWithTicksStopped(mutations: { workSetMissesStep?: boolean }): Promise<{ withoutTick: boolean; afterTick: boolean }> {
+/** Three stores on hand-driven timers (ticks of 10 ms) hosting one region led by store 1, every replica hibernating. */
+async function hibernatedTrio(mutations: { workSetMissesStep?: boolean }): Promise<{ clock: ManualTimers; router: LocalRouter; stores: Store[]; r: Region }> {
   const clock = new ManualTimers();
   const router = new LocalRouter();
   const r: Region = { ...region(2), peers: [1, 2, 3].map((s) => ({ id: 100 + s, storeId: s, role: 'voter' as const })) };
   const stores: Store[] = [];
+  for (const id of [1, 2, 3]) {
+    const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
+    const s = await Store.open({ dataModel: 'raw', storeId: id, clusterId: 'h', engine, transport: router.transportFor(id), timers: clock, now: () => clock.now(), tickIntervalMs: 10, hibernateAfterTicks: 20, unsafeTestMutations: mutations });
+    router.register(s);
+    stores.push(s);
+    await s.createRegion(r);
+  }
+  stores[0].campaign(r.id);
+  const asleep = (): boolean => stores.every((s) => s.status().regions.find((x) => x.regionId === r.id)?.hibernating === true);
+  for (let i = 0; i < 500 && !asleep(); i++) {
+    clock.advance(10);
+    await settle();
+  }
+  expect(asleep()).toBe(true);
+  expect(stores[0].status().regions[0].role).toBe('leader');
+  return { clock, router, stores, r };
+}
+
+/**
+ * `hibernatedTrio`, then the leader is asked to write while no timer fires. Returns whether the
+ * write was answered, and then whether it was once one tick ran.
+ */
+async function writeWithTicksStopped(mutations: { workSetMissesStep?: boolean }): Promise<{ withoutTick: boolean; afterTick: boolean }> {
+  const { clock, stores, r } = await hibernatedTrio(mutations);
   try {
-    for (const id of [1, 2, 3]) {
-      const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
-      const s = await Store.open({ dataModel: 'raw', storeId: id, clusterId: 'h', engine, transport: router.transportFor(id), timers: clock, now: () => clock.now(), tickIntervalMs: 10, hibernateAfterTicks: 20, unsafeTestMutations: mutations });
-      router.register(s);
-      stores.push(s);
-      await s.createRegion(r);
-    }
-    stores[0].campaign(r.id);
-    const asleep = (): boolean => stores.every((s) => s.status().regions.find((x) => x.regionId === r.id)?.hibernating === true);
-    for (let i = 0; i < 500 && !asleep(); i++) {
-      clock.advance(10);
-      await settle();
-    }
-    expect(asleep()).toBe(true);
-    expect(stores[0].status().regions[0].role).toBe('leader');
     let answered: boolean | undefined;
     void stores[0].write(r.id, r.epoch, 'c', 1, [{ type: 'put', cf: 'default', key: r.startKey, value: new Uint8Array([1]) }]).then((w) => (answered = w.ok));
     await settle();
@@ -86,6 +91,35 @@ async function writeWithTicksStopped(mutations: { workSetMissesStep?: boolean })
     for (const s of stores) await s.close();
   }
 }
+
+/** The stores' election timeout in ticks (the default): a replica's randomized timeout lies in [this, 2 × this). */
+const ELECTION_TICKS = 10;
+
+describe('a hibernating region whose leader is gone', () => {
+  it('elects a new leader within two election timeouts of a request to a follower, with no link-down news', async () => {
+    const { clock, router, stores, r } = await hibernatedTrio({});
+    try {
+      // Store 1's process died: its links fall silent, and no store has heard yet that it is down.
+      router.partition([1], [2, 3]);
+      // A client that lost the leader asks a follower: it answers NotLeader and wakes.
+      const w = await stores[1].write(r.id, r.epoch, 'c', 1, [{ type: 'put', cf: 'default', key: r.startKey, value: new Uint8Array([1]) }]);
+      expect(w.ok).toBe(false);
+      const led = (): boolean => stores.slice(1).some((s) => s.status().regions.find((x) => x.regionId === r.id)?.role === 'leader');
+      let ticks = 0;
+      for (; ticks < 40 * ELECTION_TICKS && !led(); ticks++) {
+        clock.advance(10);
+        await settle();
+      }
+      console.log(`new leader ${ticks} ticks after the request (election timeout ${ELECTION_TICKS} ticks)`);
+      // The woken follower campaigns within its randomized timeout; the other voter, woken by
+      // the vote request, must not keep the dead leader's lease and ignore it.
+      expect(led()).toBe(true);
+      expect(ticks).toBeLessThanOrEqual(2 * ELECTION_TICKS);
+    } finally {
+      for (const s of stores) await s.close();
+    }
+  });
+});
 
 describe('the round work set (missed wakeups)', () => {
   it('a write to a hibernating 3-replica region commits with every timer stopped: each replica a message wakes is visited', async () => {
