@@ -33,6 +33,7 @@ const CASES: readonly MutationCase[] = [
   { name: 'cdcBufferIgnoresFloor', seedsMax: 2, caughtBy: ['feed'], note: 'the change feed answers from its live buffer below its floor: commits applied before it began missing below a watermark; 3 of 3' },
   { name: 'cdcWatermarkAhead', seedsMax: 2, caughtBy: ['feed'], note: 'the change feed vouches past its resolved ts: commits missing below a watermark; 5 of 5' },
   { name: 'tabUndeterminedAsAborted', seedsMax: 4, caughtBy: ['si', 'bank'], note: 'a tab reports a commit it never heard back from as aborted and runs it again: aborted reads (G1a); 1 of 6, first at 1' },
+  { name: 'tabWatchResumesAhead', seedsMax: 2, caughtBy: ['tabFeed'], note: 'a watching tab reopens its watch above the watermark it yielded after a host died: commits missing below a later watermark; 6 of 6, first at 1 (at 9448e91)' },
 ];
 
 describe('sim --txn', () => {

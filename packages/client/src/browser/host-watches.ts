@@ -10,7 +10,12 @@
  * refused `Unavailable`); a watch no tab polled for `HOST_WATCH_IDLE_MS` is stopped (its tab is
  * gone); at most `bufferEventsMax` items wait for the tab, past that the watch fails
  * `WatchLagged` with the last watermark the tab took, as a local watch does.
+ *
+ * Time and watch ids are inputs (`HostWatchesOptions`): the platform's timers and
+ * `crypto.randomUUID` by default, the simulator's virtual clock and seeded ids there.
  */
+import type { Clock, TimerHandle } from '@peerkv/transport';
+import { REAL_CLOCK } from '../backoff.ts';
 import type { PeerKV } from '../client.ts';
 import { WATCH_BUFFER_EVENTS_DEFAULT, WatchLaggedError, type Watch, type WatchEvent } from '../txn/watch.ts';
 import { BrowserKvError, toWireError, type WatchBatch, type WireError } from './protocol.ts';
@@ -30,7 +35,7 @@ class HostWatch {
   private failure: WireError | undefined;
   private ended = false;
   private wakers: (() => void)[] = [];
-  private idle: ReturnType<typeof setTimeout> | undefined;
+  private idle: TimerHandle | undefined;
   /** The last watermark handed to the tab (`WatchLagged`'s resume point). */
   private takenTs: bigint;
 
@@ -39,6 +44,7 @@ class HostWatch {
     fromTs: bigint,
     private readonly bufferEventsMax: number,
     private readonly onIdle: () => void,
+    private readonly clock: Clock,
   ) {
     this.takenTs = fromTs;
     this.touch();
@@ -66,8 +72,8 @@ class HostWatch {
     this.touch();
     if (this.buffer.length === 0 && !this.ended && waitMs > 0) {
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, waitMs);
-        this.wakers.push(() => (clearTimeout(t), resolve()));
+        const t = this.clock.setTimeout(resolve, waitMs);
+        this.wakers.push(() => (this.clock.clearTimeout(t), resolve()));
       });
     }
     this.touch();
@@ -78,15 +84,15 @@ class HostWatch {
   }
 
   close(): void {
-    if (this.idle !== undefined) clearTimeout(this.idle);
+    if (this.idle !== undefined) this.clock.clearTimeout(this.idle);
     void this.watch.return();
     this.ended = true;
     this.wake();
   }
 
   private touch(): void {
-    if (this.idle !== undefined) clearTimeout(this.idle);
-    this.idle = setTimeout(this.onIdle, HOST_WATCH_IDLE_MS);
+    if (this.idle !== undefined) this.clock.clearTimeout(this.idle);
+    this.idle = this.clock.setTimeout(this.onIdle, HOST_WATCH_IDLE_MS);
   }
 
   private wake(): void {
@@ -94,11 +100,25 @@ class HostWatch {
   }
 }
 
+/** Where a host's watches take time and ids from. */
+export interface HostWatchesOptions {
+  /** Timers of `watchNext`'s wait and the idle stop (default `REAL_CLOCK`). */
+  clock?: Clock;
+  /** A fresh watch id, unique on this host (default `crypto.randomUUID`). */
+  newId?: () => string;
+}
+
 /** The watches of one host's client; see the module header. */
 export class HostWatches {
   private readonly watches = new Map<string, HostWatch>();
+  private readonly o: Required<HostWatchesOptions>;
 
-  constructor(private readonly kv: PeerKV) {}
+  constructor(
+    private readonly kv: PeerKV,
+    o: HostWatchesOptions = {},
+  ) {
+    this.o = { clock: o.clock ?? REAL_CLOCK, newId: o.newId ?? (() => globalThis.crypto.randomUUID()) };
+  }
 
   /** Starts a watch of [start, end) from `fromTs` (a fresh ts when absent); returns its id and start ts. */
   async open(range: { start: Uint8Array; end?: Uint8Array }, fromTs: bigint | undefined, bufferEventsMax: number | undefined): Promise<{ watchId: string; fromTs: bigint }> {
@@ -107,8 +127,8 @@ export class HostWatches {
     const max = bufferEventsMax ?? WATCH_BUFFER_EVENTS_DEFAULT;
     // The host's own buffer bounds what waits for the tab; the inner watch is drained at once.
     const watch = this.kv.watch({ start: range.start, ...(range.end ? { end: range.end } : {}) }, { fromTs: from, bufferEventsMax: max });
-    const watchId = globalThis.crypto.randomUUID();
-    this.watches.set(watchId, new HostWatch(watch, from, max, () => this.close(watchId)));
+    const watchId = this.o.newId();
+    this.watches.set(watchId, new HostWatch(watch, from, max, () => this.close(watchId), this.o.clock));
     return { watchId, fromTs: from };
   }
 
@@ -124,6 +144,11 @@ export class HostWatches {
   close(watchId: string): void {
     this.watches.get(watchId)?.close();
     this.watches.delete(watchId);
+  }
+
+  /** Stops every watch (the host goes away: its tabs' next requests find `WatchGone`). */
+  closeAll(): void {
+    for (const id of [...this.watches.keys()]) this.close(id);
   }
 
   /** Watches running. */

@@ -18,7 +18,7 @@ import { BrowserKvError, CHANGE_TYPES, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireErro
 import { checkTabRequest } from './request-check.ts';
 import type { TabWriter } from './tab-writes.ts';
 import { writeOps } from './write-ops.ts';
-import { hostWatchesOf } from './host-watches.ts';
+import { hostWatchesOf, type HostWatches } from './host-watches.ts';
 
 /**
  * Deliberate bugs of the serving path, for the simulator's mutation tests (`packages/sim`
@@ -59,6 +59,8 @@ export interface TabServing {
    * from then): `REAL_CLOCK` by default, the simulator's virtual one in the simulator.
    */
   readonly clock?: Clock;
+  /** The change feeds the host runs for its tabs on client `kv` (default `hostWatchesOf`; the simulator's run on its virtual clock). */
+  readonly watches?: (kv: PeerKV) => HostWatches;
 }
 
 /** Serves a checked `TabRequest` on `host`: each table to its handlers. */
@@ -68,7 +70,7 @@ export async function serveTab(host: TabServing, req: TabRequest): Promise<unkno
   const q = req.request;
   if (q.type === 'status') return host.status();
   if (q.type === 'trace') return host.trace(q.on);
-  return host.withClient((kv) => serveWatch(kv, q));
+  return host.withClient((kv) => serveWatch((host.watches ?? hostWatchesOf)(kv), q));
 }
 
 /** Serves a client request with `kv` (and `writer` for stamped writes; `clock` is `kv`'s, see `TabServing.clock`). */
@@ -147,17 +149,17 @@ const CLIENT_HANDLERS: { readonly [T in ClientRequestType]: ClientHandler<T> } =
 /** The watch requests of table `tab` (a change feed the host runs for a tab). */
 export type WatchRequest = Exclude<TabOnlyRequest, { type: 'status' | 'trace' }>;
 
-/** Serves a watch request with `kv`'s change feeds (`host-watches.ts`). */
-export function serveWatch(kv: PeerKV, req: WatchRequest): Promise<unknown> {
-  const handler = WATCH_HANDLERS[req.type] as (kv: PeerKV, req: WatchRequest) => Promise<unknown>;
-  return handler(kv, req);
+/** Serves a watch request with a host client's change feeds (`host-watches.ts`). */
+export function serveWatch(watches: HostWatches, req: WatchRequest): Promise<unknown> {
+  const handler = WATCH_HANDLERS[req.type] as (watches: HostWatches, req: WatchRequest) => Promise<unknown>;
+  return handler(watches, req);
 }
 
 /** Each watch request type's handler. */
-const WATCH_HANDLERS: { readonly [T in WatchRequest['type']]: (kv: PeerKV, req: Extract<WatchRequest, { type: T }>) => Promise<TabOnlyResponseOf<T>> } = {
-  watchOpen: (kv, req) => hostWatchesOf(kv).open({ start: req.start, ...(req.end ? { end: req.end } : {}) }, req.fromTs, req.bufferEventsMax),
-  watchNext: (kv, req) => hostWatchesOf(kv).next(req.watchId, req.eventsMax, req.waitMs),
-  watchClose: async (kv, req) => hostWatchesOf(kv).close(req.watchId),
+const WATCH_HANDLERS: { readonly [T in WatchRequest['type']]: (watches: HostWatches, req: Extract<WatchRequest, { type: T }>) => Promise<TabOnlyResponseOf<T>> } = {
+  watchOpen: (watches, req) => watches.open({ start: req.start, ...(req.end ? { end: req.end } : {}) }, req.fromTs, req.bufferEventsMax),
+  watchNext: (watches, req) => watches.next(req.watchId, req.eventsMax, req.waitMs),
+  watchClose: async (watches, req) => watches.close(req.watchId),
 };
 
 /** Snapshots a host keeps per client (one per running tab transaction, FIFO). */

@@ -10,7 +10,7 @@ import { addCounts, counts } from './cli-cluster.ts';
 import { runTxnSeed, type TxnMutations, type TxnSeedResult, type TxnSimOptions } from './txn-run.ts';
 
 /** The deliberate bugs `--txn` can turn on; each must be caught. */
-export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks', 'replicaReadSkipsCatchUp', 'replicaReadSkipsMaxTs', 'pessimisticLockIgnoresConflict', 'localReadSkipsCatchUp', 'queuedIgnoresReadTs', 'cdcSkipDeletes', 'cdcWatermarkAhead', 'cdcBufferIgnoresFloor', 'tabUndeterminedAsAborted'] as const;
+export const TXN_MUTATIONS = ['commitWithoutLockCheck', 'readIgnoringLocks', 'asyncCommitBelowMaxTs', 'gcPastReader', 'replayWrites', 'safeTsPastLocks', 'replicaReadSkipsCatchUp', 'replicaReadSkipsMaxTs', 'pessimisticLockIgnoresConflict', 'localReadSkipsCatchUp', 'queuedIgnoresReadTs', 'cdcSkipDeletes', 'cdcWatermarkAhead', 'cdcBufferIgnoresFloor', 'tabUndeterminedAsAborted', 'tabWatchResumesAhead'] as const;
 export type TxnMutationName = (typeof TXN_MUTATIONS)[number];
 
 export interface TxnCliArgs {
@@ -100,7 +100,7 @@ function printSeed(r: TxnSeedResult, wallMs: number): void {
   console.log(
     `seed ${r.seed}: txns=${r.txns} committed=${r.committed} aborted=${r.aborted} undetermined=${r.undetermined} G2seen=${r.g2Seen} bankReads=${r.bankReads} regions=${r.regions} ` +
       `virtual=${r.virtualMs}ms hash=${r.historyHash} wall=${wallMs.toFixed(0)}ms\n` +
-      `  faults: ${counts(r.nemesis)} ${counts(r.net)} ${counts(r.snapshotFaults)}\n  gc: ${counts(r.gc)}\n  workload: ${counts(r.workload)}\n  tabs: ${counts(r.tabs)}\n  feed: ${counts(r.feed)}`,
+      `  faults: ${counts(r.nemesis)} ${counts(r.net)} ${counts(r.snapshotFaults)}\n  gc: ${counts(r.gc)}\n  workload: ${counts(r.workload)}\n  tabs: ${counts(r.tabs)}\n  feed: ${counts(r.feed)}\n  tab feed: ${counts(r.tabFeed)}`,
   );
 }
 
@@ -142,6 +142,7 @@ export async function runTxnCli(argv: readonly string[]): Promise<number> {
   const workload = {} as TxnSeedResult['workload'];
   const tabs = {} as TxnSeedResult['tabs'];
   const feed = {} as TxnSeedResult['feed'];
+  const tabFeed = {} as TxnSeedResult['tabFeed'];
   const failing: number[] = [];
   for (const seed of args.seeds) {
     const t0 = performance.now();
@@ -158,6 +159,7 @@ export async function runTxnCli(argv: readonly string[]): Promise<number> {
     addCounts(workload, r.workload);
     addCounts(tabs, r.tabs);
     addCounts(feed, r.feed);
+    addCounts(tabFeed, r.tabFeed);
     if (args.verbose) printSeed(r, performance.now() - t0);
     if (r.violations.length > 0) {
       failing.push(seed);
@@ -170,6 +172,7 @@ export async function runTxnCli(argv: readonly string[]): Promise<number> {
   console.log(`sim: workload ${counts(workload)}`);
   console.log(`sim: tabs ${counts(tabs)}`);
   console.log(`sim: feed ${counts(feed)}`);
+  console.log(`sim: tab feed ${counts(tabFeed)}`);
   console.log(`sim: seeds=${args.seeds.length} txns=${total.txns} committed=${total.committed} aborted=${total.aborted} undetermined=${total.undetermined} anomalies=${total.anomalies}`);
   return total.anomalies > 0 ? 1 : 0;
 }

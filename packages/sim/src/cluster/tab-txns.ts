@@ -2,8 +2,8 @@
  * Simulated browser tabs running transactions through host tabs, on the browser runtime's own
  * code: a tab's `TabTxns` (its `TxnBackend`: start ts, reads at it, the commit, a pessimistic
  * transaction's locks, each a client request to the host) sends through the runtime's
- * `PendingCalls` (the tab channel's outstanding calls: each sent to the host the tab knows,
- * sent again to every new host, and settled by the first reply), and a host (`SimTabHost`) serves
+ * `PendingCalls` (`tab-calls.ts`: each call sent to the host the tab knows, sent again to every
+ * new host, and settled by the first reply), and a host (`SimTabHost`) serves
  * it with `serveTab`/`serveClient` on one of the run's clients. So the way a tab decides a
  * transaction's outcome — success, a definite failure, or `Undetermined` for a commit it sent
  * and never heard back from (`PendingCalls`'s `unanswered` and `afterResend`) — is the
@@ -23,17 +23,16 @@
  * again though the first run may have committed.
  */
 import type { SeededRng } from '@peerkv/raft';
-import { BrowserKvError, PendingCalls, TAB_VALUE_CHECKS, TabTxns, kvRequest, unwrapReply, type ClientCall, type ClientRequest, type TabMessage } from 'peerkv/browser';
+import { BrowserKvError, TAB_VALUE_CHECKS, TabTxns, kvRequest, unwrapReply, type ClientCall } from 'peerkv/browser';
 import { runTransaction, type Transaction, type TransactionInfo, type TransactionOptions } from 'peerkv';
 import type { ClusterEnv } from './cluster-env.ts';
-import { TAB_HANDOVER_MS, type SimTabHost } from './tabs.ts';
+import { TAB_DEATH_DELAY_MS_MAX, TabCalls } from './tab-calls.ts';
+import type { SimTabHost } from './tabs.ts';
 
 /** Chance that the host a tab's request goes to dies holding it, per send. */
 export const TAB_TXN_HOST_DIES_CHANCE = 0.03;
 /** Chance that a tab closes while its commit is out, per commit sent. */
 export const TAB_CLOSES_MID_COMMIT_CHANCE = 0.1;
-/** Longest virtual time from a send to the death it plans (the host's or the tab's), ms. */
-export const TAB_DEATH_DELAY_MS_MAX = 40;
 /** How long a tab's call waits for any host's answer, ms (the runtime's `requestDeadlineMs` default). */
 export const TAB_TXN_DEADLINE_MS = 60_000;
 
@@ -62,22 +61,14 @@ export interface TabTxnRun {
   undeterminedAsAborted: boolean;
 }
 
-/** A request message of the tab channel. */
-type RequestMessage = Extract<TabMessage, { t: 'req' }>;
-
 /**
  * One simulated tab (see the module header). A closed tab stays closed: `closed` tells the lane
  * to open a new one.
  */
 export class SimTxnTab {
   readonly id: string;
-  private readonly calls: PendingCalls;
+  private readonly calls: TabCalls;
   private readonly txns: TabTxns;
-  /** Index in `hosts` of the host this tab knows (undefined between a host's death and the next one's announcement). */
-  private host: number | undefined;
-  /** Bumped at each host death: replies of an earlier host are never posted. */
-  private hostEpoch = 0;
-  private isClosed = false;
 
   constructor(
     private readonly run: TabTxnRun,
@@ -85,13 +76,20 @@ export class SimTxnTab {
     private readonly rng: SeededRng,
   ) {
     this.id = id;
-    this.host = rng.nextInt(run.hosts.length);
-    this.calls = new PendingCalls(id, (m) => this.post(m), run.env.sched.now);
+    this.calls = new TabCalls(id, {
+      env: run.env,
+      hosts: run.hosts,
+      rng,
+      deadlineMs: TAB_TXN_DEADLINE_MS,
+      hostDiesChance: TAB_TXN_HOST_DIES_CHANCE,
+      onHostDeath: () => run.stats.tabHostDeaths++,
+      onResend: (calls) => (run.stats.tabResends += calls),
+    });
     this.txns = new TabTxns(this.call, { clock: run.env.sched, random: () => rng.nextFloat() });
   }
 
   get closed(): boolean {
-    return this.isClosed;
+    return this.calls.closed;
   }
 
   /** Runs `fn` as this tab's transaction (as `BrowserPeerKV.transactionWithInfo` does). */
@@ -102,35 +100,21 @@ export class SimTxnTab {
 
   /** The host holding this tab's calls dies now (the transaction fault `die`). */
   hostDies(why: string): void {
-    if (this.host === undefined || this.isClosed) return;
-    const dead = this.run.hosts[this.host];
-    this.run.stats.tabHostDeaths++;
-    this.run.env.note(`tab ${this.id}: host ${dead.id} dies (${why})`);
-    const next = (this.host + 1) % this.run.hosts.length;
-    this.host = undefined;
-    this.hostEpoch++;
-    this.run.env.sched.setTimeout(() => {
-      if (this.isClosed) return;
-      this.host = next;
-      this.run.stats.tabResends += this.calls.size;
-      this.calls.resendTo(this.run.hosts[next].id);
-    }, TAB_HANDOVER_MS);
+    this.calls.hostDies(why);
   }
 
   /** The tab closes: its open calls fail (`Undetermined` for a sent commit). */
   private close(): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
+    if (this.calls.closed) return;
     this.run.stats.tabCloses++;
     this.run.env.note(`tab ${this.id} closes with ${this.calls.size} call(s) open`);
-    this.calls.failAll('Closed');
+    this.calls.close();
   }
 
-  /** `TabTxns`'s way to the host: through `PendingCalls`, as `TabSession.send` goes. */
+  /** `TabTxns`'s way to the host: through the tab's `PendingCalls`, as `TabSession.send` goes. */
   private readonly call: ClientCall = async (req) => {
-    if (this.isClosed) throw new BrowserKvError('Closed', 'this tab is closed');
-    const done = this.calls.add(kvRequest(req), this.host === undefined ? undefined : this.run.hosts[this.host].id, TAB_TXN_DEADLINE_MS);
-    this.run.env.sched.setTimeout(() => this.calls.expire(), TAB_TXN_DEADLINE_MS + 1);
+    if (this.calls.closed) throw new BrowserKvError('Closed', 'this tab is closed');
+    const done = this.calls.send(kvRequest(req));
     if (req.type === 'commitTxn' && this.rng.nextFloat() < TAB_CLOSES_MID_COMMIT_CHANCE) {
       this.run.env.sched.setTimeout(() => this.close(), this.rng.nextInt(TAB_DEATH_DELAY_MS_MAX + 1));
     }
@@ -144,26 +128,4 @@ export class SimTxnTab {
     }
     return unwrapReply(reply);
   };
-
-  /** Posts a message of this tab on the channel: a request reaches the host it names. */
-  private post(m: TabMessage): void {
-    if (m.t !== 'req') return;
-    const host = this.run.hosts.find((h) => h.id === m.to);
-    if (host === undefined) return;
-    const epoch = this.hostEpoch;
-    if (this.rng.nextFloat() < TAB_TXN_HOST_DIES_CHANCE) {
-      this.run.env.sched.setTimeout(() => {
-        if (this.hostEpoch === epoch) this.hostDies(`holding ${describe(m)}`);
-      }, this.rng.nextInt(TAB_DEATH_DELAY_MS_MAX + 1));
-    }
-    void host.serve(m as RequestMessage).then((reply) => {
-      // A host that died since never posts its answer.
-      if (this.hostEpoch === epoch && !this.isClosed) this.calls.settle(m.id, reply);
-    });
-  }
-}
-
-function describe(m: RequestMessage): string {
-  const r = m.req.request as ClientRequest | { type: string };
-  return `${r.type}${'startTs' in r ? ` of txn ${String(r.startTs)}` : ''}`;
 }

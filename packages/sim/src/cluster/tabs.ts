@@ -19,7 +19,7 @@
 import type { SeededRng } from '@peerkv/raft';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import type { Clock, ClientOptions, PeerKV } from 'peerkv';
-import { BrowserKvError, RequestLedger, StampWindow, TabWriter, isWrite, kvRequest, serveTab, unwrapReply, type ClientRequest, type HookRequest, type Reply, type TabMessage, type TabServeTestMutations, type TabServing } from 'peerkv/browser';
+import { BrowserKvError, HostWatches, RequestLedger, StampWindow, TabWriter, isWrite, kvRequest, serveTab, unwrapReply, type ClientRequest, type HookRequest, type Reply, type TabMessage, type TabServeTestMutations, type TabServing } from 'peerkv/browser';
 import { shuffled } from '../rng-utils.ts';
 import type { ClusterEnv } from './cluster-env.ts';
 
@@ -52,13 +52,29 @@ export class SimTabHost {
   readonly id: string;
   private readonly ledger = new RequestLedger(false);
   private readonly serving: TabServing;
+  /** The change feeds this host runs for tabs (`host-watches.ts`), on the run's virtual clock with numbered ids. */
+  private watches: HostWatches;
+  /** Every incarnation's watches (a request still held by a dead one may open a watch there). */
+  private readonly allWatches: HostWatches[] = [];
+  private watchIds = 0;
 
   /** `clock` is `kv`'s (a tab commit's start is on it: `TabServing.clock`). */
   constructor(id: string, kv: PeerKV, writer: TabWriter, mutations: TabServeTestMutations | undefined, clock: Clock) {
     this.id = id;
+    const watchesOf = (): HostWatches => {
+      const w = new HostWatches(kv, { clock, newId: () => `${id}/watch-${++this.watchIds}` });
+      this.allWatches.push(w);
+      return w;
+    };
+    this.watches = watchesOf();
+    this.restartWatches = () => {
+      this.watches.closeAll();
+      this.watches = watchesOf();
+    };
     this.serving = {
       withClient: (serve) => serve(kv, writer),
       clock,
+      watches: () => this.watches,
       status: () => {
         throw new BrowserKvError('InvalidArgument', 'a simulated host has no status');
       },
@@ -68,6 +84,14 @@ export class SimTabHost {
       hook: (req: HookRequest) => Promise.reject(new BrowserKvError('HooksDisabled', `${req.type} needs testHooks: true`)),
       ...(mutations ? { unsafeTestMutations: mutations } : {}),
     };
+  }
+
+  /** The host tab closed and a new one took its place: its watches are gone (their tabs' next requests find `WatchGone`). */
+  readonly restartWatches: () => void;
+
+  /** Stops the watches of every incarnation (the run ends). */
+  closeWatches(): void {
+    for (const w of this.allWatches) w.closeAll();
   }
 
   /** Serves a request message as it arrives on the channel; the reply as it arrives back. */

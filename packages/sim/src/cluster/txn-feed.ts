@@ -104,12 +104,24 @@ export interface FeedProblem {
   message: string;
 }
 
-/** The watcher: consumes the feed into `stream` while the run goes on. */
+/** A running feed as the watcher consumes it: `kv.watch`'s `Watch`, or a tab's `TabWatch`. */
+export interface FeedIterator {
+  next(): Promise<IteratorResult<WatchEvent>>;
+  return(): Promise<unknown>;
+  /** Resolves once the feed stopped everything it ran (a `Watch`'s region feeds). */
+  settled?(): Promise<unknown>;
+}
+
+/**
+ * The watcher: consumes the feed into `stream` while the run goes on. The feed is `client`'s
+ * `kv.watch` of everything unless `open` gives another (a tab's watch through its hosts,
+ * `tab-watch-lane.ts`).
+ */
 export class FeedWatcher {
   readonly stream: WatchEvent[] = [];
   fromTs = 0n;
   failure: unknown;
-  private watch: Watch | undefined;
+  private watch: FeedIterator | undefined;
   private consumer: Promise<void> | undefined;
   private hold: GcRegistration | undefined;
 
@@ -118,13 +130,14 @@ export class FeedWatcher {
     private readonly client: PeerKV,
     private readonly gc: GcDriver | undefined,
     readonly stats: FeedStats,
+    private readonly open: (fromTs: bigint) => FeedIterator = (fromTs): Watch => client.watch({ start: new Uint8Array() }, { fromTs }),
   ) {}
 
   /** Starts watching everything from a fresh ts (registered with GC first). */
   async start(): Promise<void> {
     this.fromTs = await this.client.getTimestamp();
     this.hold = this.gc?.register(this.fromTs, true);
-    const w = this.client.watch({ start: new Uint8Array() }, { fromTs: this.fromTs });
+    const w = this.open(this.fromTs);
     this.watch = w;
     this.consumer = (async () => {
       try {
@@ -160,7 +173,7 @@ export class FeedWatcher {
   async stop(): Promise<void> {
     await this.watch?.return();
     if (this.consumer) await this.env.sched.await(this.consumer, 5_000);
-    if (this.watch) await this.env.sched.await(this.watch.settled(), 5_000);
+    if (this.watch?.settled) await this.env.sched.await(this.watch.settled(), 5_000);
     if (this.hold) this.gc?.end(this.hold);
   }
 }

@@ -27,6 +27,7 @@ import { simClientOptions } from './workload.ts';
 import { TabWriter } from 'peerkv/browser';
 import { SimTabHost } from './tabs.ts';
 import { emptyTabTxnStats, type TabTxnStats } from './tab-txns.ts';
+import { SimWatchTab, emptyTabWatchStats, type TabWatchStats } from './tab-watch-lane.ts';
 import { CommittedChanges, FeedWatcher, checkFeed, emptyFeedStats, feedWriter, type FeedStats } from './txn-feed.ts';
 import { directedSteps } from './txn-directed.ts';
 import { emptyTxnWorkloadStats, finalRead, openAccounts, txnLanes, type TxnWorkload, type TxnWorkloadOptions, type TxnWorkloadStats } from './txn-workload.ts';
@@ -43,6 +44,8 @@ export interface TxnMutations {
   replayWrites?: boolean;
   /** A tab reports a commit whose outcome is unknown as aborted (`tab-txns.ts`). */
   tabUndeterminedAsAborted?: boolean;
+  /** A watching tab reopens its watch above the watermark it yielded (`tab-watch-lane.ts`). */
+  tabWatchResumesAhead?: boolean;
 }
 
 /** Everything a `--txn` seed depends on besides the cluster options. */
@@ -52,6 +55,8 @@ export interface TxnSimOptions extends TxnWorkloadOptions {
   gcIntervalMs: number;
   gcLifeMs: number;
   gcGraceMs: number;
+  /** Whether a tab watches the change feed through host tabs that die (`tab-watch-lane.ts`), checked as the feed is. */
+  tabWatch: boolean;
   /** How long a store crashed by `crashPrimaryLeader` stays down, ms. */
   primaryCrashDownMs: readonly [number, number];
   txnMutations: TxnMutations;
@@ -86,6 +91,7 @@ export function defaultTxnOptions(seed: number, overrides: Partial<TxnSimOptions
     retriesMax: 10,
     tabLanes: 3,
     gc: seed % 3 !== 0,
+    tabWatch: true,
     gcIntervalMs: 250,
     gcLifeMs: 600,
     gcGraceMs: 2_500,
@@ -104,7 +110,7 @@ export interface StoreLockResolution {
 
 /** A problem found in one seed. */
 export interface TxnViolation {
-  kind: 'si' | 'bank' | 'gcSafePoint' | 'checkerUnknown' | 'liveness' | 'regionCoverage' | 'divergence' | 'storeError' | 'feed' | 'witnessData';
+  kind: 'si' | 'bank' | 'gcSafePoint' | 'checkerUnknown' | 'liveness' | 'regionCoverage' | 'divergence' | 'storeError' | 'feed' | 'tabFeed' | 'witnessData';
   atMs: number;
   message: string;
 }
@@ -132,6 +138,8 @@ export interface TxnSeedResult {
   /** What the tab lanes did (`tab-txns.ts`). */
   tabs: TabTxnStats;
   feed: FeedStats;
+  /** The change feed watched through a tab (`tab-watch-lane.ts`): what it delivered and what the tab went through. */
+  tabFeed: FeedStats & TabWatchStats;
   regions: number;
   virtualMs: number;
   /** Lines of the history around the anomalies (for reports). */
@@ -186,6 +194,8 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
   env.applyObservers.push(committedChanges);
   const feedStats = emptyFeedStats();
   let feed: FeedWatcher | undefined;
+  const tabFeedStats = { ...emptyFeedStats(), ...emptyTabWatchStats() };
+  let tabFeed: { watcher: FeedWatcher; tab: SimWatchTab } | undefined;
   const rng = new SeededRng(seed ^ 0x7478_6e21);
   const violations: TxnViolation[] = [];
   const at = (): number => env.rel();
@@ -255,6 +265,17 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     }
     feed = new FeedWatcher(env, feedClient(env, 1), gc, feedStats);
     await within(env, 'feed start', feed.start(), o.setupMaxMs);
+    if (t.tabWatch) {
+      // Three host tabs, each on its own client of the plain network, serve a watching tab.
+      const kvs = [3, 4, 5].map((i) => feedClient(env, i));
+      const hosts = kvs.map((kv, i) => {
+        const writer = new TabWriter({ getRegion: (key) => env.pd.getRegion(key), store: () => undefined }, o.requestTimeoutMs, env.sched.sleep);
+        return new SimTabHost(`watch-host-${seed}-${i}`, kv, writer, undefined, env.sched);
+      });
+      const tab = new SimWatchTab(`watch-tab-${seed}`, env, hosts, rng.fork(), tabFeedStats, t.txnMutations.tabWatchResumesAhead === true);
+      tabFeed = { tab, watcher: new FeedWatcher(env, kvs[0], gc, tabFeedStats, (fromTs) => tab.watch(fromTs)) };
+      await within(env, 'tab feed start', tabFeed.watcher.start(), o.setupMaxMs);
+    }
     const lanes = txnLanes(w, rng.fork(), until);
     // Deterministic steps beside the random lanes, on their own rng (`txn-directed.ts`).
     lanes.push(directedSteps(w, until));
@@ -263,6 +284,7 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     const side: Promise<void>[] = [sampleCoverage(env, until, (message) => violations.push({ kind: 'regionCoverage', atMs: at(), message }))];
     if (gc) side.push(gc.loop(until));
     side.push(feedWriter(env, feedClient(env, 2), until, feedStats));
+    if (tabFeed) side.push(tabFeed.tab.hostDeaths(until));
     // The stores' GC goes through Raft; only the mutation's GC changes replicas apart.
     const compareDigests = t.txnMutations.gcPastReader !== true;
     if (compareDigests) side.push(sampleDigests(env, digests, until));
@@ -281,6 +303,12 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     await feed.catchUp(targetTs, FEED_CATCH_UP_MS);
     await feed.stop();
     for (const p of checkFeed(feed, committedChanges.changes(), targetTs, at(), feedStats)) violations.push({ kind: 'feed', ...p });
+    if (tabFeed) {
+      await tabFeed.watcher.catchUp(targetTs, FEED_CATCH_UP_MS);
+      await tabFeed.watcher.stop();
+      tabFeed.tab.closeHosts();
+      for (const p of checkFeed(tabFeed.watcher, committedChanges.changes(), targetTs, at(), tabFeedStats)) violations.push({ kind: 'tabFeed', ...p });
+    }
     const cov = await lastChecks(env, compareDigests ? digests : undefined);
     if (cov) violations.push({ kind: 'regionCoverage', atMs: at(), message: cov });
     const wd = await witnessDataProblem(env);
@@ -290,6 +318,8 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
   }
   // (Stopped already unless the run aborted; a second stop does nothing.)
   await feed?.stop();
+  await tabFeed?.watcher.stop();
+  tabFeed?.tab.closeHosts();
   rec.closePending();
   gc?.readStoreStats();
   for (const p of storeErrorProblems(env)) violations.push({ kind: 'storeError', ...p });
@@ -325,6 +355,7 @@ export async function runTxnSeed(seed: number, overrides: Partial<TxnSimOptions>
     workload: w.stats,
     tabs: tabStats,
     feed: feedStats,
+    tabFeed: tabFeedStats,
     regions,
     virtualMs: at(),
     historyExcerpt: [...excerpt].filter((i) => i >= 0).sort((a, b) => a - b).slice(0, HISTORY_EXCERPT_TXNS_MAX).map((i) => rec.describe(i)),
