@@ -154,6 +154,7 @@ export function checkPeerKeyAnchors(anchors: readonly PeerKeyAnchor[]): Map<numb
   if (anchors.length > PEER_KEY_ANCHORS_MAX) throw new PeerKeyAnchorError(`at most ${PEER_KEY_ANCHORS_MAX} anchored keys, not ${anchors.length}`);
   const map = new Map<number, Uint8Array>();
   for (const a of anchors) {
+    if (typeof a !== 'object' || a === null) throw new PeerKeyAnchorError('an anchor is { storeId, publicKey }');
     if (!Number.isSafeInteger(a.storeId) || a.storeId <= 0 || isTempStoreId(a.storeId)) throw new PeerKeyAnchorError(`anchored store id ${a.storeId} is not a store id`);
     if (!(a.publicKey instanceof Uint8Array) || a.publicKey.length !== STORE_PUBLIC_KEY_BYTES) throw new PeerKeyAnchorError(`anchored key of store ${a.storeId} is not ${STORE_PUBLIC_KEY_BYTES} bytes`);
     if (map.has(a.storeId)) throw new PeerKeyAnchorError(`store ${a.storeId} anchored twice`);
@@ -295,6 +296,11 @@ export class PeerKeyBook implements PeerKeyPolicy {
   /** A book whose pins live in memory only (a client's: it has no engine). */
   static inMemory(anchors: readonly PeerKeyAnchor[] = []): PeerKeyBook {
     return new PeerKeyBook(undefined, anchors);
+  }
+
+  /** Every anchored id and key (ascending id): what this book was opened with or kept. */
+  anchorList(): PeerKeyAnchor[] {
+    return [...this.anchors.entries()].sort((a, b) => a[0] - b[0]).map(([storeId, key]) => ({ storeId, publicKey: new Uint8Array(key) }));
   }
 
   /** The anchored key of `storeId`, if an invite named it. */
