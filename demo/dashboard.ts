@@ -5,11 +5,11 @@
  * commit and applied index); the PD leader and its running operators; members, host tab
  * and the profile's storage; the latency trace of this browser's writes (`trace-view.ts`). Each handle's `status()` is polled on its own; the views merge.
  */
-import type { BrowserStatus, PdView, RegionView, StoreView } from 'peerkv/browser';
+import type { BrowserStatus, Invite, PdView, RegionView, StoreView } from 'peerkv/browser';
 import { PD_REGION_ID } from '@peerkv/store';
 import { byId, h, kib, showKey } from './dom.ts';
 import type { DemoHandle, DemoStores } from './stores.ts';
-import { demoCluster, inviteLink, newPrivateCluster, signalingUrl } from './stores.ts';
+import { demoCluster, inviteLink, newPrivateCluster, pageInvite, signalingUrl } from './stores.ts';
 import { StoreCard, type CardContext } from './store-card.ts';
 import { ClusterEvents } from './events.ts';
 import { mountTraceSwitch, renderTrace } from './trace-view.ts';
@@ -110,6 +110,7 @@ export function mountDashboard(stores: DemoStores): { note(line: string): void }
     }
     const views = mergeStores(statuses);
     events.observe(main, views);
+    showInvite(main.inviteAnchors);
     renderSummary(main);
     renderTrace(main);
     const leading = statuses.find((st) => st.localStoreId !== undefined && st.localStoreId === main.pdLeaderStoreId);
@@ -128,7 +129,14 @@ export function mountDashboard(stores: DemoStores): { note(line: string): void }
   byId('add-store').addEventListener('click', () => void act('add a store', () => stores.add()));
   mountTraceSwitch((on) => void act(on ? 'start the trace' : 'stop the trace', () => stores.main.kv.trace(on)));
   // Invites: this cluster's link, and a private cluster with a generated secret (issue 13, finding 7).
-  byId<HTMLAnchorElement>('invite-link').href = inviteLink(demoCluster());
+  // The link carries the anchors (PD voters' keys) once this page's store status names them.
+  const joined = demoCluster();
+  const inviteAnchor = byId<HTMLAnchorElement>('invite-link');
+  function showInvite(anchors: Invite['anchors']): void {
+    const href = inviteLink(pageInvite(joined, anchors));
+    if (inviteAnchor.href !== href) inviteAnchor.href = href;
+  }
+  showInvite(undefined);
   byId('private-cluster').addEventListener('click', () => {
     location.assign(inviteLink(newPrivateCluster()));
     location.reload();

@@ -54,6 +54,16 @@ export function demoCluster(): Invite {
   return { cluster: DEMO_CLUSTER, secret: DEMO_SECRET, signaling: [signalingUrl()] };
 }
 
+/**
+ * The invite this page hands out: its cluster with the anchors its store's status names (PD's
+ * voters and keys as its PD replica records them: the creator's own store at least), else the
+ * ones it joined with; a version 1 invite while it knows none.
+ */
+export function pageInvite(joined: Invite, inviteAnchors: Invite['anchors'] | undefined): Invite {
+  const anchors = inviteAnchors?.length ? inviteAnchors : joined.anchors;
+  return anchors?.length ? { ...joined, anchors } : { cluster: joined.cluster, secret: joined.secret, signaling: joined.signaling };
+}
+
 /** This page's link with `invite` in its fragment (open it in another browser to join). */
 export function inviteLink(invite: Invite): string {
   return `${location.origin}${location.pathname}${location.search}#invite=${encodeInvite(invite)}`;
@@ -89,7 +99,9 @@ export class DemoStores {
   static async open(): Promise<DemoStores> {
     const joined = demoCluster();
     // Every read and write of the demo is transactional (moving an item between the lists is one transaction).
-    const base: OpenBrowserOptions = { cluster: joined.cluster, secret: joined.secret, signaling: joined.signaling, testHooks: true, dataModel: 'mvcc' };
+    // A version 2 invite's anchors (its cluster's PD voters and keys): the store believes them
+    // without asking and keeps them, so a member posing as those voters is refused.
+    const base: OpenBrowserOptions = { cluster: joined.cluster, secret: joined.secret, signaling: joined.signaling, testHooks: true, dataModel: 'mvcc', ...(joined.anchors ? { anchors: joined.anchors } : {}) };
     const s = new DemoStores(base, await openBrowser(base));
     const before = Math.min(EXTRA_STORES_MAX, Number(localStorage.getItem(extraCountKey(base.cluster)) ?? 0) || 0);
     for (let i = 1; i <= before; i++) await s.openExtra(i);

@@ -15,10 +15,10 @@
  */
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { DataKeyring, MVCC_DATA_CFS, NetworkStoreError, startNetworkStore, type NetworkStore, type NetworkStoreOptions } from '@peerkv/store';
+import { DataKeyring, MVCC_DATA_CFS, NetworkStoreError, startNetworkStore, type NetworkStore, type NetworkStoreOptions, type PeerKeyAnchor } from '@peerkv/store';
 import { DEVICE_LABEL, REPLICA_ENGINES_MIN_MAX } from '@peerkv/pd';
 import { DATA_KEY_ID_MAX, deriveDataKey, deriveMemberKeys, deriveOperatorKey, deriveWitnessCredential, isTurnUrl, parseWitnessCredential, witnessClusterKeys, type ClusterKeys, type MemberKeys } from '@peerkv/transport';
-import { lateGcLockResolver, storeClient, type StoreClient } from 'peerkv';
+import { PeerKVError, decodeInvite, lateGcLockResolver, storeClient, type StoreClient } from 'peerkv';
 import { nodeEntryCipher } from './node-cipher.ts';
 import { openLevelStoreEngine } from './level-store.ts';
 import { nodeWebRtcTransport } from './node-webrtc.ts';
@@ -61,6 +61,10 @@ A full store seals every write it proposes with the data key derived from S (SEC
   --data-model M             mvcc or raw (default mvcc, as PeerKV.connect, the peerkv CLI and
                              browsers): the cluster's data model; a store keeps the one it was
                              created with (raw: the benchmarks' baseline, stores created raw)
+  --invite CODE              a version 2 invite (peerkv2.…, or a link holding one) of --cluster:
+                             the store believes the keys it anchors for PD's voters, refuses
+                             anyone posing as them, and keeps them in DIR (a restart needs no
+                             --invite; another invite's anchors later stop the store)
   --tick-ms N                the store's tick interval (default 100)
   --rotate-data-key N        once serving, rotate the cluster's data key to id N (derived from
                              the secret): new entries are sealed under it from a switch entry
@@ -118,6 +122,8 @@ export interface StoreCliOptions {
   bootstrapProbeMs: number;
   /** PD's `replicaEnginesMin` when this store bootstraps the cluster (1 to `REPLICA_ENGINES_MIN_MAX`). */
   replicaEnginesMin?: number;
+  /** `--invite`'s anchors (PD voters' store ids and keys), given to the store's key book, which keeps them. */
+  anchors?: PeerKeyAnchor[];
 }
 
 /** A bad command line; the message says which flag. */
@@ -144,6 +150,7 @@ export function iceServersOf(o: Pick<StoreCliOptions, 'ice' | 'iceCredentials'>)
 /** Parses argv (without node and script). Throws `StoreCliUsageError`. */
 export function parseStoreArgs(argv: string[]): StoreCliOptions {
   const o: Partial<StoreCliOptions> & { labels: Record<string, string>; ice: string[] } = { bootstrap: false, witness: false, labels: {}, ice: [], tickMs: 100, drainWaitMs: 1000, bootstrapProbeMs: 3000, dataModel: 'mvcc' };
+  let invite: string | undefined;
   let iceUsername: string | undefined;
   let iceCredential: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -171,6 +178,7 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
     else if (flag === '--ice') o.ice.push(v);
     else if (flag === '--ice-username') iceUsername = v;
     else if (flag === '--ice-credential') iceCredential = v;
+    else if (flag === '--invite') invite = v;
     else if (flag === '--tick-ms') o.tickMs = intArg(flag, v);
     else if (flag === '--rotate-data-key') {
       o.rotateDataKey = intArg(flag, v);
@@ -194,6 +202,7 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
     } else throw new StoreCliUsageError(`unknown flag ${flag}`);
   }
   for (const f of ['data', 'cluster', 'signaling'] as const) if (!o[f]) throw new StoreCliUsageError(`--${f} is required`);
+  if (invite !== undefined) o.anchors = inviteAnchors(invite, o.cluster!);
   if (o.witnessCredential !== undefined && !o.witness) throw new StoreCliUsageError('--witness-credential is for a --witness store (a full store needs --secret: it seals with the data key)');
   if (o.witnessCredential !== undefined && o.secret !== undefined) throw new StoreCliUsageError('a witness takes --witness-credential or --secret, not both');
   if (o.witnessCredential === undefined && !o.secret) throw new StoreCliUsageError(o.witness ? '--witness-credential (or --secret) is required' : '--secret is required');
@@ -207,6 +216,21 @@ export function parseStoreArgs(argv: string[]): StoreCliOptions {
   }
   if (o.iceTransportPolicy === 'relay' && !turn) throw new StoreCliUsageError('--ice-relay-only needs a turn: or turns: --ice server');
   return o as StoreCliOptions;
+}
+
+/** The anchors of `--invite CODE` for cluster `cluster`, or `StoreCliUsageError`. */
+function inviteAnchors(code: string, cluster: string): PeerKeyAnchor[] {
+  let anchors: PeerKeyAnchor[] | undefined;
+  let invited: string;
+  try {
+    ({ anchors, cluster: invited } = decodeInvite(code));
+  } catch (e) {
+    if (e instanceof PeerKVError) throw new StoreCliUsageError(`--invite: ${e.message}`);
+    throw e;
+  }
+  if (invited !== cluster) throw new StoreCliUsageError(`--invite is an invite to cluster '${invited.slice(0, 64)}', not --cluster '${cluster}'`);
+  if (!anchors) throw new StoreCliUsageError('--invite is a version 1 invite: it anchors no keys');
+  return anchors;
 }
 
 /** Whether the command line asks for the usage text (`-h` or `--help` anywhere). */
@@ -354,6 +378,7 @@ function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOpt
     store: { tickIntervalMs: o.tickMs, ...(o.witness ? { witness: true } : {}), ...(k.member ? { entryCipher: nodeDataKeyring(k.member) } : {}), ...(k.dataProofKey ? { dataProofKey: k.dataProofKey } : {}), ...mvcc },
     schedule: { ...(o.maxStoreDownMs ? { maxStoreDownTimeMs: o.maxStoreDownMs } : {}), ...(o.replicaEnginesMin ? { replicaEnginesMin: o.replicaEnginesMin } : {}) },
     ...(operatorKey ? { operatorKey } : {}),
+    ...(o.anchors ? { anchors: o.anchors } : {}),
     // `identity`: the store's key pair and the keys it accepts for other stores (none under a temporary id).
     transportFactory: (storeId, identity) =>
       nodeWebRtcTransport({ localStoreId: storeId, keys: k.keys, ...(k.dataProofKey ? { dataProofKey: k.dataProofKey } : {}), signalingUrl: o.signaling.split(','), iceServers: iceServersOf(o), ...(o.iceTransportPolicy ? { iceTransportPolicy: o.iceTransportPolicy } : {}), ...identity }),

@@ -11,7 +11,7 @@
  * `close()` stops the client and the transport (the signaling socket, every data channel, every
  * timer), so a process that has nothing else to do exits by itself.
  */
-import { PeerKeyBook, pdKeyLookup, randomTempStoreId } from '@peerkv/store';
+import { PeerKeyAnchorError, PeerKeyBook, checkPeerKeyAnchors, pdKeyLookup, randomTempStoreId, type PeerKeyAnchor } from '@peerkv/store';
 import { deriveOperatorKey, iceTransportPolicyProblem, SIGNALING_CLIENT_URLS_MAX, type WebRtcTransport } from '@peerkv/transport';
 import { PeerKV, PeerKVError, RemotePdService, RemoteStoreResolver, type ClientOptions } from 'peerkv';
 import { ClusterAdmin } from './admin.ts';
@@ -74,6 +74,14 @@ export interface ConnectOptions {
    * without `--operator-secret` accept that).
    */
   operatorSecret?: string;
+  /**
+   * PD voters' store ids and keys from a version 2 invite (`decodeInvite(code).anchors`; at
+   * most `PEER_KEY_ANCHORS_MAX`): the client believes them without asking and refuses a store
+   * claiming one of those ids with another key (`PeerKeyBook` anchors), so a liar that is all
+   * of PD the client reaches cannot pose as those voters. `connect({ ...decodeInvite(code) })`
+   * passes them. Default none. Held in memory only (a client keeps nothing).
+   */
+  anchors?: readonly PeerKeyAnchor[];
 }
 
 /** What `checkConnectOptions` settles: every default filled in. */
@@ -110,6 +118,14 @@ export function checkConnectOptions(o: ConnectOptions): ConnectSettings {
   const iceTransportPolicy = o.iceTransportPolicy ?? 'all';
   const policyProblem = iceTransportPolicyProblem(iceServers, iceTransportPolicy);
   if (policyProblem) bad(policyProblem);
+  const anchors = o.anchors ?? [];
+  if (!Array.isArray(anchors)) bad('anchors must be a list of { storeId, publicKey }');
+  try {
+    checkPeerKeyAnchors(anchors);
+  } catch (e) {
+    if (e instanceof PeerKeyAnchorError) bad(`anchors: ${e.message}`);
+    throw e;
+  }
   const dataModel = o.dataModel ?? CONNECT_DATA_MODEL_DEFAULT;
   if (dataModel !== 'raw' && dataModel !== 'mvcc') bad(`dataModel is 'raw' or 'mvcc', not ${String(dataModel)}`);
   const ms = (name: string, v: number | undefined, dflt: number, max = CONNECT_TIMEOUT_MS_MAX): number => {
@@ -124,6 +140,7 @@ export function checkConnectOptions(o: ConnectOptions): ConnectSettings {
     iceServers,
     iceTransportPolicy,
     dataModel,
+    anchors,
     connectTimeoutMs: ms('connectTimeoutMs', o.connectTimeoutMs, CONNECT_TIMEOUT_MS_DEFAULT),
     requestTimeoutMs: ms('requestTimeoutMs', o.requestTimeoutMs, CONNECT_REQUEST_TIMEOUT_MS_DEFAULT),
     pdBudgetMs: ms('pdBudgetMs', o.pdBudgetMs, CONNECT_PD_BUDGET_MS_DEFAULT),
@@ -182,7 +199,8 @@ export class NodePeerKV extends PeerKV {
     // The client has no key of its own, but checks the stores': each store's proof must carry
     // the key PD records for its id (asked through the other stores), and a link a key
     // learned later contradicts is revoked.
-    const peerKeys = PeerKeyBook.inMemory();
+    // Anchored ids (an invite's PD voters) must prove the invite's keys.
+    const peerKeys = PeerKeyBook.inMemory(settings.anchors);
     const transport = await nodeWebRtcTransport({
       peerKeys,
       localStoreId: randomTempStoreId(),

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { deriveWitnessCredential, signProof } from '@peerkv/transport';
 import { STORE_CLI_USAGE, StoreCliUsageError, iceServersOf, parseStoreArgs, storeKeys, wantsHelp } from '../src/cli.ts';
 import { runCli } from '../src/peerkv-cli/main.ts';
+import { encodeInvite } from 'peerkv';
 
 const base = ['--data', '/tmp/x', '--cluster', 'c', '--secret', 's', '--signaling', 'ws://127.0.0.1:4444'];
 
@@ -38,6 +39,23 @@ describe('parseStoreArgs', () => {
       [['--ice-relay-only'], /needs a turn: or turns:/],
     ];
     for (const [extra, msg] of bad) expect(() => parseStoreArgs([...base, ...extra]), extra.join(' ')).toThrow(msg);
+  });
+
+  it('--invite gives the store an invite’s anchors; another cluster’s, a version 1 or a damaged invite is a usage error', () => {
+    const anchors = [{ storeId: 1, publicKey: new Uint8Array(65).fill(4) }];
+    const invite = (cluster: string, a?: typeof anchors) => encodeInvite({ cluster, secret: 's', signaling: ['ws://127.0.0.1:4444'], ...(a ? { anchors: a } : {}) });
+    expect(parseStoreArgs([...base, '--invite', invite('c', anchors)]).anchors).toEqual(anchors);
+    expect(parseStoreArgs([...base, '--invite', `https://example.org/#invite=${invite('c', anchors)}`]).anchors).toEqual(anchors);
+    expect(parseStoreArgs(base).anchors).toBeUndefined();
+    const bad: [string, RegExp][] = [
+      [invite('other', anchors), /invite to cluster 'other', not --cluster 'c'/],
+      [invite('c'), /version 1 invite: it anchors no keys/],
+      ['peerkv2.!!!', /--invite: not a PeerKV invite/],
+    ];
+    for (const [code, msg] of bad) {
+      expect(() => parseStoreArgs([...base, '--invite', code]), code).toThrow(StoreCliUsageError);
+      expect(() => parseStoreArgs([...base, '--invite', code]), code).toThrow(msg);
+    }
   });
 
   it('asks for help with -h or --help anywhere, and the usage names every flag', () => {

@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { SignalingServer } from '@peerkv/signaling';
-import { PeerKVError } from 'peerkv';
+import { PeerKVError, decodeInvite, encodeInvite } from 'peerkv';
 import { BROWSER_DATA_MODEL_DEFAULT } from 'peerkv/browser';
 import { CONNECT_DATA_MODEL_DEFAULT, CONNECT_TIMEOUT_MS_DEFAULT, ICE_SERVERS_MAX, PeerKV, checkConnectOptions, type ConnectOptions } from '../src/index.ts';
 
@@ -14,9 +14,13 @@ const base: ConnectOptions = { cluster: 'c', secret: 's', signaling: 'ws://127.0
 describe('checkConnectOptions', () => {
   it('fills the defaults: mvcc like the browser runtime, no ICE servers', () => {
     expect(CONNECT_DATA_MODEL_DEFAULT).toBe(BROWSER_DATA_MODEL_DEFAULT);
-    expect(checkConnectOptions(base)).toEqual({ ...base, iceServers: [], iceTransportPolicy: 'all', dataModel: 'mvcc', connectTimeoutMs: CONNECT_TIMEOUT_MS_DEFAULT, requestTimeoutMs: 2000, pdBudgetMs: 10_000 });
+    expect(checkConnectOptions(base)).toEqual({ ...base, iceServers: [], iceTransportPolicy: 'all', dataModel: 'mvcc', anchors: [], connectTimeoutMs: CONNECT_TIMEOUT_MS_DEFAULT, requestTimeoutMs: 2000, pdBudgetMs: 10_000 });
     expect(checkConnectOptions({ ...base, signaling: 'wss://example.org/signal', dataModel: 'raw', iceServers: [{ urls: ['stun:h:3478', 'turn:h:3478?transport=udp'], username: 'u', credential: 'p' }] })).toMatchObject({ dataModel: 'raw' });
     expect(checkConnectOptions({ ...base, iceServers: [{ urls: 'turn:h:3478', username: 'u', credential: 'p' }], iceTransportPolicy: 'relay' }).iceTransportPolicy).toBe('relay');
+    // An invite's fields as they are: anchors included.
+    const anchors = [{ storeId: 1, publicKey: new Uint8Array(65).fill(4) }];
+    const invite = decodeInvite(encodeInvite({ cluster: 'c', secret: 's', signaling: ['ws://127.0.0.1:4444'], anchors }));
+    expect(checkConnectOptions({ ...invite }).anchors).toEqual(anchors);
     // Several processes of one signaling deployment, tried in turn.
     expect(checkConnectOptions({ ...base, signaling: ['ws://a:4444', 'wss://b/signal'] }).signaling).toEqual(['ws://a:4444', 'wss://b/signal']);
   });
@@ -39,6 +43,10 @@ describe('checkConnectOptions', () => {
       [{ iceTransportPolicy: 'relay', iceServers: [{ urls: 'stun:h:3478' }] }, /'relay' needs a turn: or turns: server/],
       [{ connectTimeoutMs: 0 }, /connectTimeoutMs must be an integer/],
       [{ requestTimeoutMs: 1.5 }, /requestTimeoutMs must be an integer/],
+      [{ anchors: {} as never }, /anchors must be a list/],
+      [{ anchors: [null] as never }, /anchors: an anchor is/],
+      [{ anchors: [{ storeId: 1, publicKey: new Uint8Array(64) }] }, /anchors: anchored key of store 1 is not 65 bytes/],
+      [{ anchors: Array.from({ length: 8 }, (_, i) => ({ storeId: i + 1, publicKey: new Uint8Array(65) })) }, /anchors: at most 7/],
     ];
     for (const [o, msg] of cases) {
       let caught: unknown;

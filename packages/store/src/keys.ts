@@ -157,6 +157,12 @@ export function peerKeyPinKey(storeId: number): Uint8Array {
   return u64(0x4b /* K */, storeId);
 }
 
+/**
+ * Key of the anchored keys this store's book was first opened with (`net/peer-keys.ts`: an
+ * invite's PD voters), kept so a restart enforces them without the invite.
+ */
+export const PEER_KEY_ANCHORS_KEY = new Uint8Array([0x41 /* A */]);
+
 /** Range of every pinned peer key. */
 export const PEER_KEY_PIN_PREFIX_START = new Uint8Array([0x4b]);
 export const PEER_KEY_PIN_PREFIX_END = new Uint8Array([0x4c]);

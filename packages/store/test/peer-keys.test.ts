@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PdStateMachine } from '@peerkv/pd';
-import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
-import { PD_REGION_ID, PEER_KEY_ANCHORS_MAX, PEER_KEY_LOOKUP_MS, PEER_KEY_RECHECK_MS_MAX, PeerKeyAnchorError, PeerKeyBook, STORE_CFS, TEMP_STORE_ID_MIN, pdKeyLookup, type PeerKeyAnswer } from '../src/index.ts';
+import { MemoryDisk, MemoryEngine, WriteBatch } from '@peerkv/storage';
+import { PD_REGION_ID, PEER_KEY_ANCHORS_MAX, PEER_KEY_LOOKUP_MS, PEER_KEY_RECHECK_MS_MAX, PeerKeyAnchorConflictError, PeerKeyAnchorError, PeerKeyBook, PEER_KEY_ANCHORS_KEY, META_CF, STORE_CFS, TEMP_STORE_ID_MIN, pdKeyLookup, type PeerKeyAnswer } from '../src/index.ts';
 import type { PdRequester } from '../src/net/pd-caller.ts';
 import { decodeStoreRequest } from '../src/rpc/request-codec.ts';
 import { encodeStoreResponse } from '../src/rpc/response-codec.ts';
@@ -209,6 +209,52 @@ describe('PeerKeyBook anchors (an invite’s PD voters)', () => {
     expect(() => PeerKeyBook.inMemory([{ storeId: 1, publicKey: key(1).slice(1) }])).toThrow(PeerKeyAnchorError);
     expect(() => PeerKeyBook.inMemory([{ storeId: 1, publicKey: key(1) }, { storeId: 1, publicKey: key(1) }])).toThrow(PeerKeyAnchorError);
     await expect(PeerKeyBook.load(await MemoryEngine.open({ columnFamilies: STORE_CFS }), many)).rejects.toThrow(PeerKeyAnchorError);
+  });
+
+  it('keeps the anchors it was first opened with: a reopen without them still refuses a link posing as an anchored id', async () => {
+    const disk = new MemoryDisk();
+    const first = await PeerKeyBook.load(await MemoryEngine.open({ columnFamilies: STORE_CFS, disk }), [{ storeId: 1, publicKey: key(1) }, { storeId: 2, publicKey: key(2) }]);
+    expect(await first.admit(1, key(9))).toBe(false);
+    const reopened = await PeerKeyBook.load(await MemoryEngine.open({ columnFamilies: STORE_CFS, disk }));
+    expect(reopened.anchoredKey(1)).toEqual(key(1));
+    expect(reopened.anchoredKey(2)).toEqual(key(2));
+    expect(await reopened.admit(1, key(9))).toBe(false);
+    expect(await reopened.admit(2, undefined)).toBe(false);
+    expect(await reopened.admit(1, key(1))).toBe(true);
+    expect(reopened.counters.anchorRefused).toBe(2);
+    // The same set again, in another order, opens.
+    const again = await PeerKeyBook.load(await MemoryEngine.open({ columnFamilies: STORE_CFS, disk }), [{ storeId: 2, publicKey: key(2) }, { storeId: 1, publicKey: key(1) }]);
+    expect(await again.admit(2, key(2))).toBe(true);
+  });
+
+  it('refuses an invite whose anchors differ from the kept ones (PeerKeyAnchorConflictError) and replaces nothing', async () => {
+    const disk = new MemoryDisk();
+    await PeerKeyBook.load(await MemoryEngine.open({ columnFamilies: STORE_CFS, disk }), [{ storeId: 1, publicKey: key(1) }, { storeId: 2, publicKey: key(2) }]);
+    const conflicting = [
+      [{ storeId: 1, publicKey: key(7) }, { storeId: 2, publicKey: key(2) }], // another key for an anchored id
+      [{ storeId: 1, publicKey: key(1) }], // a subset
+      [{ storeId: 1, publicKey: key(1) }, { storeId: 2, publicKey: key(2) }, { storeId: 3, publicKey: key(3) }], // a superset
+    ];
+    for (const given of conflicting) {
+      const e = await PeerKeyBook.load(await MemoryEngine.open({ columnFamilies: STORE_CFS, disk }), given).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(PeerKeyAnchorConflictError);
+      expect((e as PeerKeyAnchorConflictError).kept.map((a) => a.storeId)).toEqual([1, 2]);
+    }
+    const kept = await PeerKeyBook.load(await MemoryEngine.open({ columnFamilies: STORE_CFS, disk }));
+    expect(kept.anchoredKey(1)).toEqual(key(1));
+    expect(kept.anchoredKey(3)).toBeUndefined();
+    expect(await kept.admit(1, key(7))).toBe(false);
+  });
+
+  it('a damaged kept anchor record is PeerKeyAnchorError, not a book without anchors', async () => {
+    const disk = new MemoryDisk();
+    const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS, disk });
+    await PeerKeyBook.load(engine, [{ storeId: 1, publicKey: key(1) }]);
+    const record = (await engine.get(META_CF, PEER_KEY_ANCHORS_KEY))!;
+    for (const damaged of [record.slice(0, record.length - 1), Uint8Array.of(2, ...record.slice(1)), (() => { const r = record.slice(); r.fill(0, 1, 9); return r; })()]) {
+      await engine.write(new WriteBatch().put(META_CF, PEER_KEY_ANCHORS_KEY, damaged), { durability: 'strict' });
+      await expect(PeerKeyBook.load(engine)).rejects.toThrow(PeerKeyAnchorError);
+    }
   });
 });
 

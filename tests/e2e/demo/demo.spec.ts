@@ -242,11 +242,16 @@ test('a private cluster with a generated secret: A starts it, B joins by its inv
   const reloaded = () => e.evaluate(() => !(window as unknown as { beforePrivate?: boolean }).beforePrivate && location.hash.startsWith('#invite=') && document.body.dataset.ready === 'true');
   await expect.poll(() => reloaded().catch(() => false), { timeout: STEP_MS }).toBe(true);
   await expect(e.locator('#summary')).toContainText('bootstrapped', { timeout: STEP_MS });
+  // Once E's store status names PD's voters, the link is a version 2 invite anchoring their
+  // keys: E's own store, the only voter.
+  await expect(e.locator('#invite-link')).toHaveAttribute('href', /#invite=peerkv2\./, { timeout: STEP_MS });
   const link = await e.locator('#invite-link').getAttribute('href');
-  expect(link).toMatch(/#invite=peerkv1\./);
-  const invite = JSON.parse(Buffer.from(link!.split('#invite=peerkv1.')[1], 'base64url').toString()) as { c: string; s: string };
+  const invite = JSON.parse(Buffer.from(link!.split('#invite=peerkv2.')[1], 'base64url').toString()) as { c: string; s: string; a: [number, string][] };
   expect(invite.c).toMatch(/^private-/);
   expect(invite.s).toMatch(/^pk1_[A-Za-z0-9_-]{43}$/);
+  const eStoreId = Number(await e.locator('.store[data-kind="local"]').first().getAttribute('data-store'));
+  expect(invite.a.map(([id]) => id)).toEqual([eStoreId]);
+  expect(Buffer.from(invite.a[0][1], 'base64url').length).toBe(65);
 
   const ctxF = await launch('f');
   const f = ctxF.pages()[0];
@@ -254,6 +259,8 @@ test('a private cluster with a generated secret: A starts it, B joins by its inv
   await f.goto(link!);
   await expect(f.locator('body[data-ready="true"]')).toHaveCount(1);
   await expect(f.locator('#summary')).toContainText('joined', { timeout: STEP_MS });
+  // F's store opened with the anchor and hands it on in its own link.
+  await expect(f.locator('#invite-link')).toHaveAttribute('href', /#invite=peerkv2\./, { timeout: STEP_MS });
   await addItem(e, 'private tea');
   await expect(f.locator('#items li .text')).toHaveText(['private tea'], { timeout: STEP_MS });
   await f.screenshot({ path: join(ARTIFACTS, 'demo-private-cluster.png'), fullPage: true });

@@ -19,7 +19,7 @@
 import type { ReplicaRead } from '../txn/routing.ts';
 import { ForwardingEngine, type KvEngine, type WriteBatch, type WriteOptions } from '@peerkv/storage';
 import { joinInputOf, joinProgress, type ScheduleConfig } from '@peerkv/pd';
-import { DATA_MODEL_DEFAULT, MVCC_DATA_CFS, STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, webCryptoEntryCipher, withDataKeyProof, type NetworkStore, type NetworkStoreOptions, type StoreLinkIdentity, type StoreStatus } from '@peerkv/store';
+import { DATA_MODEL_DEFAULT, MVCC_DATA_CFS, PD_REGION_ID, PEER_KEY_ANCHORS_MAX, PeerKeyAnchorConflictError, STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, webCryptoEntryCipher, withDataKeyProof, type NetworkStore, type NetworkStoreOptions, type PeerKeyAnchor, type StoreLinkIdentity, type StoreStatus } from '@peerkv/store';
 import {
   BroadcastChannelTransport,
   CompositeTransport,
@@ -38,6 +38,7 @@ import type { RemoteStoreResolver } from '../remote/remote-store-resolver.ts';
 import { lateGcLockResolver, storeClient } from '../remote/store-client.ts';
 import { splitRegionAt } from '../remote/split-region.ts';
 import { BrowserKvError, TXN_LOCKS_COUNTED_MAX, snapshotProgress, type ClusterStatus, type HookRequest, type TabRequest, type PdView, type Reply, type StoreView } from './protocol.ts';
+import { checkAnchorOption } from './anchor-option.ts';
 import { RequestLedger, serveTab, type TabServing } from './serve-request.ts';
 import { HostTrace } from './host-trace.ts';
 import { TabWriter } from './tab-writes.ts';
@@ -120,6 +121,12 @@ export interface NetHostOptions {
   dataModel?: 'raw' | 'mvcc';
   /** The mvcc model: which replica serves reads (`ClientOptions.replicaRead`; `closest`: this store first). */
   replicaRead?: ReplicaRead;
+  /**
+   * An invite's PD voters and keys (`OpenBrowserOptions.anchors`), given to the store's key book
+   * (`startNetworkStore`'s `anchors`: kept in the database on the first open with any). A
+   * database that keeps another set fails `InvalidArgument` and is not opened again.
+   */
+  anchors?: PeerKeyAnchor[];
 }
 
 /**
@@ -177,6 +184,23 @@ function pdView(store: Store, bytesReceivedByStore: ReadonlyMap<number, number>)
       approximateKeys: i.approximateKeys,
     })),
   };
+}
+
+/**
+ * `ClusterStatus.inviteAnchors` of `net`: PD's voters with the keys its PD replica records
+ * (its own store among them when it is one), else the anchors its book holds; none when it
+ * knows neither.
+ */
+function inviteAnchorsOf(net: NetworkStore): { inviteAnchors?: PeerKeyAnchor[] } {
+  const sm = net.store.pdState();
+  const pdRegion = net.store.status().regions.find((r) => r.regionId === PD_REGION_ID);
+  const voters = pdRegion?.peers.filter((p) => p.role === 'voter').map((p) => p.storeId) ?? [];
+  const recorded = voters.flatMap((storeId) => {
+    const publicKey = sm?.getStore(storeId)?.meta.publicKey;
+    return publicKey ? [{ storeId, publicKey }] : [];
+  });
+  const anchors = recorded.length > 0 ? recorded.sort((a, b) => a.storeId - b.storeId).slice(0, PEER_KEY_ANCHORS_MAX) : net.peerKeys.anchorList();
+  return anchors.length > 0 ? { inviteAnchors: anchors } : {};
 }
 
 /** The database name of a networked store. */
@@ -260,6 +284,7 @@ export class NetHost {
     if (!Number.isInteger(iterations) || iterations < 1 || iterations > PBKDF2_ITERATIONS_MAX) {
       throw new BrowserKvError('InvalidArgument', `pbkdf2Iterations must be an integer in [1, ${PBKDF2_ITERATIONS_MAX}]`);
     }
+    checkAnchorOption(o.anchors);
     // Both derivations at once: WebCrypto runs them off this thread. The member keys are the
     // link and signaling keys and the data key, from one derivation (`deriveMemberKeys`).
     const [member, operatorKey] = await Promise.all([deriveMemberKeys(o.cluster, o.secret, iterations), deriveOperatorKey(o.cluster, o.operatorSecret ?? o.secret, iterations)]);
@@ -269,6 +294,8 @@ export class NetHost {
       await h.start();
       h.openMs = Math.round(deps.now() - t0);
     } catch (e) {
+      // Another invite's anchors than the database keeps: no retry opens it.
+      if (e instanceof PeerKeyAnchorConflictError) throw new BrowserKvError('InvalidArgument', e.message);
       void h.reopenInBackground(e, t0);
     }
     return h;
@@ -344,6 +371,7 @@ export class NetHost {
         ...(this.o.joinTimeoutMs !== undefined ? { joinTimeoutMs: this.o.joinTimeoutMs } : {}),
         transportFactory: (id, identity) => this.transport(id, identity),
         operatorKey: this.operatorKey,
+        ...(this.o.anchors?.length ? { anchors: this.o.anchors } : {}),
       });
     } catch (e) {
       await engine.close();
@@ -576,6 +604,7 @@ export class NetHost {
       operators: store?.pdOperators() ?? [],
       slowDiskMs: this.slowDiskMs,
       ...(store ? { pd: pdView(store, bytesReceived) } : {}),
+      ...(r ? { ...inviteAnchorsOf(r.net), peerKeys: { ...r.net.peerKeys.counters } } : {}),
       ...(tso !== undefined ? { tso } : {}),
       requests: { ...this.ledger.requests },
       trace: this.hostTrace.view(own),

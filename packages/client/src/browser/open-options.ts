@@ -5,7 +5,8 @@
  * Only the host tab's options shape the store.
  */
 import { DEVICE_LABEL, type ScheduleConfig } from '@peerkv/pd';
-import type { ReadConsistency, StoreOptions } from '@peerkv/store';
+import type { PeerKeyAnchor, ReadConsistency, StoreOptions } from '@peerkv/store';
+import { checkAnchorOption } from './anchor-option.ts';
 import { iceTransportPolicyProblem } from '@peerkv/transport';
 import type { ReplicaRead } from '../txn/routing.ts';
 import type { OfflineQueueStore } from '../txn/offline-queue.ts';
@@ -112,6 +113,14 @@ export interface OpenBrowserOptions {
    * "Read consistency"; the raw model's embedded runtime refuses anything but `leader`.
    */
   replicaRead?: ReplicaRead;
+  /**
+   * PD voters' store ids and keys from a version 2 invite (`decodeInvite(link).anchors`; at
+   * most `PEER_KEY_ANCHORS_MAX`): the profile's store believes them without asking and refuses
+   * a link claiming one of those ids with another key. The store keeps the set it was first
+   * opened with (a reload enforces it without the invite); opening it again with another set
+   * fails `InvalidArgument`. Default none.
+   */
+  anchors?: PeerKeyAnchor[];
 }
 
 /** The part of the Web Locks API the election uses (an exclusive lock, abortable while queued). */
@@ -137,7 +146,10 @@ export function checkOpenOptions(o: OpenBrowserOptions): void {
   if ((o.signaling?.length ?? 0) > 0 && !o.secret) throw new BrowserKvError('InvalidArgument', 'a cluster reached through signaling needs a secret');
   const policyProblem = iceTransportPolicyProblem(o.iceServers ?? [], o.iceTransportPolicy);
   if (policyProblem) throw new BrowserKvError('InvalidArgument', policyProblem);
+  checkAnchorOption(o.anchors);
 }
+
+
 
 /** Which store(s) a handle opens: its cluster, store name and data model (the options' defaults applied). */
 export interface OpenTarget {
@@ -182,6 +194,7 @@ export function workerOpenOptions(o: OpenBrowserOptions, t: OpenTarget): WorkerO
     ...(store ? { store } : {}),
     dataModel: t.dataModel,
     ...(o.replicaRead ? { replicaRead: o.replicaRead } : {}),
+    ...(o.anchors?.length ? { anchors: o.anchors } : {}),
     testHooks,
   };
 }

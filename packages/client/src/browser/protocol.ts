@@ -379,6 +379,14 @@ export interface ClusterStatus {
   localStoreId?: number;
   /** Member stores the host's store is connected to (networked runtime). */
   members?: number[];
+  /**
+   * The anchors an invite written from this host carries (`encodeInvite`'s `anchors`, at most
+   * `INVITE_ANCHORS_MAX`): PD's voters and their keys as the host's PD replica records them,
+   * else the anchors its store was opened with; absent when it knows neither (networked runtime).
+   */
+  inviteAnchors?: { storeId: number; publicKey: Uint8Array }[];
+  /** What the host's store's key book did (`PeerKeyCounters`: refusals, `anchorRefused`, ...; networked runtime, while the store runs). */
+  peerKeys?: Record<string, number>;
   /** The store hosting the PD leader, as the host's PD replica last heard. */
   pdLeaderStoreId?: number;
   /** PD operators running, when the host's store leads PD. */

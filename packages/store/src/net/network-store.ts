@@ -130,7 +130,8 @@ export interface NetworkStoreOptions {
    * Keys this store believes for PD's voters without asking, from the invite it was opened
    * with (`PeerKeyAnchor`; at most `PEER_KEY_ANCHORS_MAX`, else `PeerKeyAnchorError` before
    * anything starts): links claiming those ids with other keys are refused (`anchorRefused`).
-   * Not kept in the engine: give them at every start.
+   * Kept in the engine on the first start with any, so a restart without them still enforces
+   * them; another set on a later start is `PeerKeyAnchorConflictError` (nothing starts).
    */
   anchors?: readonly PeerKeyAnchor[];
 }

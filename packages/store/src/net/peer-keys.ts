@@ -11,6 +11,10 @@
  *    whatever PD's record, a pin or a lookup says), its key is believed without asking, and as
  *    an answerer of a lookup it is trusted when its link proved it. So a liar that is all of
  *    PD an asker reaches can no longer pose as the anchored voters to vouch for itself.
+ *    A store keeps the anchors it was first opened with in its engine (`PEER_KEY_ANCHORS_KEY`),
+ *    so a restart enforces them without the invite; another set given later is refused
+ *    (`PeerKeyAnchorConflictError`), never a silent replacement. A client's book holds them
+ *    in memory.
  * 2. PD's record, read locally: when this store hosts a PD replica, the key in PD's store meta
  *    for the id is the one the remote must prove. PD recorded it when that store joined
  *    (admitted under the cluster secret, as joins are) and never replaces it
@@ -49,7 +53,7 @@ import { WriteBatch, type KvEngine } from '@peerkv/storage';
 import type { PdStateMachine } from '@peerkv/pd';
 import { STORE_PUBLIC_KEY_BYTES } from '@peerkv/proto';
 import { publicKeysEqual, type PeerKeyPolicy } from '@peerkv/transport';
-import { META_CF, PEER_KEY_PIN_PREFIX_END, PEER_KEY_PIN_PREFIX_START, peerKeyPinKey } from '../keys.ts';
+import { META_CF, PEER_KEY_ANCHORS_KEY, PEER_KEY_PIN_PREFIX_END, PEER_KEY_PIN_PREFIX_START, peerKeyPinKey } from '../keys.ts';
 import { REAL_TIMERS, type Timers } from '../options.ts';
 import { isTempStoreId } from '../temp-store-ids.ts';
 import { encodeStoreRequest } from '../rpc/request-codec.ts';
@@ -88,11 +92,69 @@ export class PeerKeyAnchorError extends Error {
   override readonly name = 'PeerKeyAnchorError';
 }
 
+/**
+ * The anchors kept in a store's engine differ from the ones it is opened with now (another
+ * invite, or one of another cluster): nothing is replaced, the store does not start. Carries
+ * both sets so the caller can say which store ids differ.
+ */
+export class PeerKeyAnchorConflictError extends Error {
+  override readonly name = 'PeerKeyAnchorConflictError';
+  constructor(
+    readonly kept: readonly PeerKeyAnchor[],
+    readonly given: readonly PeerKeyAnchor[],
+  ) {
+    super(`this store was opened with the anchored keys of stores ${kept.map((a) => a.storeId).join(', ')}; the ones given now (stores ${given.map((a) => a.storeId).join(', ')}) differ, and kept anchors are never replaced`);
+  }
+}
+
+/** Bytes of one kept anchor: its store id (u64) and its key. */
+const ANCHOR_RECORD_BYTES = 8 + STORE_PUBLIC_KEY_BYTES;
+
+/** The engine record of `anchors` (ascending store id): a count byte, then `ANCHOR_RECORD_BYTES` each. */
+export function encodePeerKeyAnchors(anchors: ReadonlyMap<number, Uint8Array>): Uint8Array {
+  const ids = [...anchors.keys()].sort((a, b) => a - b);
+  const out = new Uint8Array(1 + ids.length * ANCHOR_RECORD_BYTES);
+  const view = new DataView(out.buffer);
+  out[0] = ids.length;
+  ids.forEach((id, i) => {
+    view.setBigUint64(1 + i * ANCHOR_RECORD_BYTES, BigInt(id));
+    out.set(anchors.get(id)!, 1 + i * ANCHOR_RECORD_BYTES + 8);
+  });
+  return out;
+}
+
+/** The anchors of an engine record, checked as given ones are; `PeerKeyAnchorError` for a damaged one. */
+export function decodePeerKeyAnchors(record: Uint8Array): PeerKeyAnchor[] {
+  const count = record[0] ?? 0;
+  if (record.length !== 1 + count * ANCHOR_RECORD_BYTES) throw new PeerKeyAnchorError(`the kept anchor record is ${record.length} bytes, not 1 + ${count} x ${ANCHOR_RECORD_BYTES}`);
+  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+  const anchors: PeerKeyAnchor[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = 1 + i * ANCHOR_RECORD_BYTES;
+    const id = view.getBigUint64(at);
+    if (id > BigInt(Number.MAX_SAFE_INTEGER)) throw new PeerKeyAnchorError(`the kept anchor record names store id ${id}`);
+    anchors.push({ storeId: Number(id), publicKey: record.slice(at + 8, at + ANCHOR_RECORD_BYTES) });
+  }
+  checkPeerKeyAnchors(anchors);
+  return anchors;
+}
+
+/** Whether two checked anchor sets name the same ids with the same keys. */
+function sameAnchors(a: ReadonlyMap<number, Uint8Array>, b: ReadonlyMap<number, Uint8Array>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [id, key] of a) {
+    const other = b.get(id);
+    if (other === undefined || !publicKeysEqual(key, other)) return false;
+  }
+  return true;
+}
+
 /** `anchors` as a map, or `PeerKeyAnchorError` (checked before a store starts, so a bad invite stops nothing half-way). */
 export function checkPeerKeyAnchors(anchors: readonly PeerKeyAnchor[]): Map<number, Uint8Array> {
   if (anchors.length > PEER_KEY_ANCHORS_MAX) throw new PeerKeyAnchorError(`at most ${PEER_KEY_ANCHORS_MAX} anchored keys, not ${anchors.length}`);
   const map = new Map<number, Uint8Array>();
   for (const a of anchors) {
+    if (typeof a !== 'object' || a === null) throw new PeerKeyAnchorError('an anchor is { storeId, publicKey }');
     if (!Number.isSafeInteger(a.storeId) || a.storeId <= 0 || isTempStoreId(a.storeId)) throw new PeerKeyAnchorError(`anchored store id ${a.storeId} is not a store id`);
     if (!(a.publicKey instanceof Uint8Array) || a.publicKey.length !== STORE_PUBLIC_KEY_BYTES) throw new PeerKeyAnchorError(`anchored key of store ${a.storeId} is not ${STORE_PUBLIC_KEY_BYTES} bytes`);
     if (map.has(a.storeId)) throw new PeerKeyAnchorError(`store ${a.storeId} anchored twice`);
@@ -210,11 +272,20 @@ export class PeerKeyBook implements PeerKeyPolicy {
   }
 
   /**
-   * The book with the pins recorded in `engine`, and `anchors` (an invite's; not kept in the
-   * engine: give them at every start). `PeerKeyAnchorError` for anchors it refuses.
+   * The book with the pins recorded in `engine`, and its anchors: the ones kept in `engine`
+   * (`PEER_KEY_ANCHORS_KEY`), or, on the first open with any, `anchors` (an invite's), which
+   * are then kept (strict durability) so a restart enforces them without the invite. Giving
+   * the kept set again (in any order) is fine; giving another is `PeerKeyAnchorConflictError`
+   * and replaces nothing. `PeerKeyAnchorError` for anchors it refuses (given, or a damaged
+   * record).
    */
   static async load(engine: KvEngine, anchors: readonly PeerKeyAnchor[] = []): Promise<PeerKeyBook> {
-    const book = new PeerKeyBook(engine, anchors);
+    const given = checkPeerKeyAnchors(anchors);
+    const record = await engine.get(META_CF, PEER_KEY_ANCHORS_KEY);
+    const kept = record === undefined ? [] : decodePeerKeyAnchors(record);
+    if (kept.length > 0 && given.size > 0 && !sameAnchors(checkPeerKeyAnchors(kept), given)) throw new PeerKeyAnchorConflictError(kept, anchors);
+    if (kept.length === 0 && given.size > 0) await engine.write(new WriteBatch().put(META_CF, PEER_KEY_ANCHORS_KEY, encodePeerKeyAnchors(given)), { durability: 'strict' });
+    const book = new PeerKeyBook(engine, kept.length > 0 ? kept : anchors);
     for await (const { key, value } of engine.scan(META_CF, { start: PEER_KEY_PIN_PREFIX_START, end: PEER_KEY_PIN_PREFIX_END })) {
       if (key.length !== 9 || value.length !== STORE_PUBLIC_KEY_BYTES) continue; // not a pin this version wrote
       book.pins.set(Number(new DataView(key.buffer, key.byteOffset).getBigUint64(1)), new Uint8Array(value));
@@ -225,6 +296,11 @@ export class PeerKeyBook implements PeerKeyPolicy {
   /** A book whose pins live in memory only (a client's: it has no engine). */
   static inMemory(anchors: readonly PeerKeyAnchor[] = []): PeerKeyBook {
     return new PeerKeyBook(undefined, anchors);
+  }
+
+  /** Every anchored id and key (ascending id): what this book was opened with or kept. */
+  anchorList(): PeerKeyAnchor[] {
+    return [...this.anchors.entries()].sort((a, b) => a[0] - b[0]).map(([storeId, key]) => ({ storeId, publicKey: new Uint8Array(key) }));
   }
 
   /** The anchored key of `storeId`, if an invite named it. */
