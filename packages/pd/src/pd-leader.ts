@@ -132,15 +132,18 @@ export class PdLeader {
    * A store joined (its `putStore` applied, `storePut` with `isNew`): a scheduling round now,
    * so its first replicas are placed at once instead of at the next periodic round (issue 16:
    * up to `scheduleIntervalMs` of every join). At most `PD_PROMPT_ROUNDS_PER_SECOND_MAX` such
-   * rounds a second on `nowMs` (PD's clock); a join past the cap gets an empty result and the
-   * next `tick` runs the round (`roundWanted`). Not leading: empty.
+   * rounds a second on `nowMs` (PD's clock); a join past the cap, or one while the id allocator
+   * is low (`IdAllocator.low`), gets no round (only the id batch to propose) and the next `tick`,
+   * or a call once the batch applied, runs it (`roundWanted`). Not leading: empty.
    */
   onStoreJoined(nowMsRaw: number): PdLeaderTick {
     const nowMs = Math.floor(nowMsRaw);
     // The round's checkers take the new replicas' peer ids from memory: an id batch comes first if low.
     const out = this.allocatorProposals(nowMs, false);
     if (this.leaderSinceMs === undefined) return out;
-    if (nowMs - this.lastPromptRoundMs < PROMPT_ROUND_SPACING_MS) {
+    // Without ids at hand the round could place nothing (a new leader has none until its first
+    // batch applies): it waits for the batch, which `out` proposes, and the caller asks again.
+    if (this.ids.low || nowMs - this.lastPromptRoundMs < PROMPT_ROUND_SPACING_MS) {
       this.joinWaiting = true;
       return out;
     }

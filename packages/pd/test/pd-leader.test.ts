@@ -146,6 +146,23 @@ describe('PdLeader.onStoreJoined', () => {
     expect(a.scheduler.lastRound.checked).not.toBe(-1);
   });
 
+  it('waits for an id batch when the allocator is low (a new leader has none), then runs the round once it applied', () => {
+    const two = twoReplicas();
+    const a = two.replicas[0].leader;
+    a.becomeLeader(2, 0);
+    two.commit([{ kind: 'putStore', storeId: 0, address: 'd2', labels: { device: 'd2' }, nowMs: 0 }]);
+    two.catchUp(0);
+    const waiting = a.onStoreJoined(100);
+    expect(waiting.commands.map((c) => c.kind)).toEqual(['allocIds']);
+    expect(waiting.added).toEqual([]);
+    expect(a.roundWanted).toBe(true);
+    two.commit(waiting.commands);
+    two.catchUp(0);
+    const round = a.onStoreJoined(101);
+    expect(round.added.find((x) => x.operator.regionId === 2)?.operator.steps[0]).toMatchObject({ kind: 'addLearner' });
+    expect(a.roundWanted).toBe(false);
+  });
+
   it('does nothing off the leader', () => {
     const { replicas } = twoReplicas();
     expect(replicas[1].leader.onStoreJoined(100)).toEqual({ commands: [], added: [] });
