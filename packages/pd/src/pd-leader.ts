@@ -168,7 +168,8 @@ export class PdLeader {
     if (this.leaderSinceMs === undefined) return out;
     const window = tso ? this.tso.windowProposal(nowMs) : null;
     if (window !== null) out.commands.push(window);
-    const batch = this.ids.proposal(nowMs);
+    // Before bootstrap a batch is refused, and its retry would wait `proposalRetryMs`: none yet.
+    const batch = this.sm.isBootstrapped ? this.ids.proposal(nowMs) : null;
     if (batch !== null) out.commands.push(batch);
     return out;
   }

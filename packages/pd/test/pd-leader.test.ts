@@ -71,6 +71,15 @@ describe('PdLeader', () => {
     expect(a.getTimestamps(1, 5_002).kind).toBe('error');
   });
 
+  it('proposes no id batch before the cluster is bootstrapped (it would be refused, and its retry wait)', () => {
+    const sm = PdStateMachine.create();
+    const a = new PdLeader(sm, 101, { scheduleIntervalMs: 1000 });
+    a.becomeLeader(2, 0);
+    expect(a.tick(0).commands.map((c) => c.kind)).not.toContain('allocIds');
+    sm.apply(bootstrapCommand(0));
+    expect(a.tick(10).commands.map((c) => c.kind)).toContain('allocIds');
+  });
+
   it('runs a scheduling round at most every scheduleIntervalMs', () => {
     const { a } = leadingWithNewStores(['d2']);
     expect(a.tick(500).added).toEqual([]);
