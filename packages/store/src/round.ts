@@ -118,6 +118,8 @@ export class BatchRound {
       peer.onReadStates(rd.readStates);
       peer.raw.advance(rd);
       for (const cb of fx.callbacks) cb();
+      // PD's replica applied new stores while it leads PD: a scheduling round for them now.
+      if (peer.pd !== undefined && peer.pd.takeStoresJoined() > 0) this.pdWorker.onStoresJoined();
       if (rd.softState && rd.softState.role !== 'leader') {
         // Leadership lost: answer waiting requests now so clients re-route at once. A proposal
         // may still commit under the new leader, so its answer says so (`MaybeCommitted`, not
@@ -127,6 +129,7 @@ export class BatchRound {
       peer.serveReads();
       peer.machine.onRole(peer, this.ctx.now());
       if (rd.softState && rd.softState.lead !== 0) this.tellLeader(peer, rd.softState.lead);
+      if (rd.softState?.role === 'leader') this.pdWorker.onBecameLeader(peer);
       if (fx.splits.some((x) => x.parentLeader)) this.pdWorker.reportSplit(peer, fx.splits.map((x) => x.region.id));
       // A membership change is complete once the joint configuration is left: PD hears of it at once.
       if (fx.confChanged && !fx.removed && peer.raw.status().config.votersOutgoing.length === 0) this.pdWorker.onConfChangeApplied(peer);
