@@ -23,7 +23,7 @@
 import type { ReplicaRead } from '../txn/routing.ts';
 import { ForwardingEngine, type KvEngine, type WriteBatch, type WriteOptions } from '@peerkv/storage';
 import { joinInputOf, joinProgress, type ScheduleConfig } from '@peerkv/pd';
-import { DATA_MODEL_DEFAULT, MVCC_DATA_CFS, PD_REGION_ID, PEER_KEY_ANCHORS_MAX, PeerKeyAnchorConflictError, STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, webCryptoEntryCipher, withDataKeyProof, type NetworkStore, type NetworkStoreOptions, type PeerKeyAnchor, type StoreLinkIdentity, type StoreStatus } from '@peerkv/store';
+import { DATA_MODEL_DEFAULT, MVCC_DATA_CFS, PD_REGION_ID, PEER_KEY_ANCHORS_MAX, PeerKeyAnchorConflictError, STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, webCryptoEntryCipher, withDataKeyProof, type NetworkStore, type NetworkStoreOptions, type PeerKeyAnchor, type JoinLinkIdentity, type StoreLinkIdentity, type StoreStatus } from '@peerkv/store';
 import {
   BroadcastChannelTransport,
   CompositeTransport,
@@ -341,8 +341,8 @@ export class NetHost {
     this.openRefusal = e.message;
   }
 
-  /** The store's transports; `identity` (the store's key pair and `PeerKeyBook`) binds its links to its key. */
-  private transport(storeId: number, identity: StoreLinkIdentity | undefined): PartitionableTransport {
+  /** The store's transports; `identity` (the store's key pair and `PeerKeyBook`, or under a temporary id the anchors' policy) binds its links to its key. */
+  private transport(storeId: number, identity: StoreLinkIdentity | JoinLinkIdentity | undefined): PartitionableTransport {
     const parts: PartitionableTransport[] = [new BroadcastChannelTransport({ localStoreId: storeId, keys: this.keys, ...identity })];
     for (const url of this.o.signaling) {
       parts.push(new WebRtcTransport({ localStoreId: storeId, keys: this.keys, signalingUrl: url, iceServers: this.o.iceServers ?? [], iceTransportPolicy: this.o.iceTransportPolicy ?? 'all', peerFactory: this.deps.peerFactory, ...identity }));
