@@ -227,6 +227,7 @@ describe('the peerkv CLI and PeerKV.connect against peerkv-store processes (mvcc
     expect(conflicting.counters.anchorRefused).toBeGreaterThanOrEqual(1);
     expect(conflicting.members).not.toContain(wrongId);
     expect(conflicting.members).toEqual(expect.arrayContaining(voters.filter((id) => id !== wrongId)));
+    phase(`the refused store dialled again ${conflicting.refusalsWatched} times in ${conflicting.watchMs} ms`);
     // Every anchor wrong (each voter with the next one's key): no store is admitted.
     const rotated = (id: number) => keyOf(voters[(voters.indexOf(id) + 1) % voters.length]);
     const none = await anchoredRun(inviteWith(rotated), { PEERKV_CONNECT_TIMEOUT_MS: String(REFUSED_CONNECT_MS) });
