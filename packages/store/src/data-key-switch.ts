@@ -40,7 +40,7 @@ import { WriteBatch } from '@peerkv/storage';
 import { decodeDataKeySwitch } from './apply.ts';
 import { encodeCommand } from './command.ts';
 import type { StoreContext } from './context.ts';
-import { DATA_KEY_FLOOR_KEY, META_CF, dataKeySwitchKey } from './keys.ts';
+import { DATA_KEY_FLOOR_KEY, DATA_KEY_ROTATION_KEY, META_CF, dataKeySwitchKey } from './keys.ts';
 import type { RegionPeer } from './peer.ts';
 import { sealedKeyId, type EntryKeyring } from './sealing.ts';
 
@@ -64,8 +64,15 @@ export class DataKeySwitcher {
     if (++this.ticks % DATA_KEY_SWITCH_CHECK_TICKS === 0) this.proposeDue(ring);
   }
 
-  /** Moves `ring` on to `keyId` (`EntryKeyring.rotate`: `RangeError` for an older id or one it has no key for) and proposes the switches now. */
+  /**
+   * Moves `ring` on to `keyId` (`EntryKeyring.rotate`: `RangeError` for an older id or one it
+   * has no key for) and proposes the switches now. The rotation is durable first
+   * (`DATA_KEY_ROTATION_KEY`): a crash before the switches applied resumes it at open.
+   */
   async rotate(ring: EntryKeyring, keyId: number): Promise<void> {
+    if (keyId < ring.currentKeyId()) throw new RangeError(`data key id ${keyId} is below the current one, ${ring.currentKeyId()}: a rotation only moves forward`);
+    if (!(await ring.cipher(keyId))) throw new RangeError(`no data key for key id ${keyId} on this store (give it, or the data root to derive it)`);
+    await this.ctx.engine.write(new WriteBatch().put(META_CF, DATA_KEY_ROTATION_KEY, encodeKeyId(keyId)), { durability: 'strict' });
     await ring.rotate(keyId);
     this.proposeDue(ring);
     this.ctx.schedule();
@@ -98,8 +105,9 @@ export class DataKeySwitcher {
 }
 
 /**
- * Reads each loaded data region's persisted switch, and the store's retired floor, into the
- * replicas and the keyring: a restarted store seals with the newest key id it switched to.
+ * Reads each loaded data region's persisted switch, the store's pending rotation and its
+ * retired floor into the replicas and the keyring, before the store seals anything: a
+ * restarted store seals with the newest key id it switched or was rotated to.
  */
 export async function loadDataKeySwitches(ctx: StoreContext): Promise<void> {
   const ring = ctx.entryCipher;
@@ -115,8 +123,24 @@ export async function loadDataKeySwitches(ctx: StoreContext): Promise<void> {
   }
   if (!ring) return;
   ring.observe(newest);
+  await resumeRotation(ctx, ring);
   const floor = decodeKeyId(await ctx.engine.get(META_CF, DATA_KEY_FLOOR_KEY));
   if (floor > 0) ring.retireBelow(floor);
+}
+
+/**
+ * Moves the keyring on to the rotation this store was asked for before it stopped
+ * (`DATA_KEY_ROTATION_KEY`); the switcher proposes the switches at its next walk. A key id it
+ * has no key for any more (started without it) is left: the store keeps sealing with what it has.
+ */
+async function resumeRotation(ctx: StoreContext, ring: EntryKeyring): Promise<void> {
+  const rotation = decodeKeyId(await ctx.engine.get(META_CF, DATA_KEY_ROTATION_KEY));
+  if (rotation <= ring.currentKeyId()) return;
+  try {
+    await ring.rotate(rotation);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+  }
 }
 
 /**

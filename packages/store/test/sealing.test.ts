@@ -13,6 +13,7 @@ import type { Region } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
 import { deriveDataKey, deriveMemberKeys } from '@peerkv/transport';
 import { DataKeyring, LocalRouter, SEAL_FORMAT_V1, SEAL_FORMAT_VERSION, STORE_CFS, SealedEntryError, Store, StoreConfigError, isSealed, keyringOf, openPayload, sealPayload, sealedKeyId, webCryptoEntryCipher, type EntryCipher, type EntryKeyring, type StoreOptions, StoreRequestError, authorizeRequest, needsDataKey } from '../src/index.ts';
+import { SNAPSHOT_FORMAT_CHUNKED, decodeSnapshotData, encodeSnapshotHeader } from '../src/snapshot.ts';
 import { twoFullOneWitness, until } from './helpers.ts';
 
 const enc = new TextEncoder();
@@ -388,3 +389,64 @@ describe('replicated data-key switch', () => {
 });
 
 const firstIndexOn = (id: number): number => (stores.get(id) as unknown as { ctx: { peers: Map<number, { log: { firstIndex(): number } }> } }).ctx.peers.get(REGION)!.log.firstIndex();
+
+describe('the data-key switch across snapshots and restarts', () => {
+  it('a snapshot header carries the switch; a header without one (a region that never switched, an older build) decodes without it', () => {
+    const h = { id: { storeId: 1, boot: 2, seq: 3 }, region, cfs: ['default'], pairs: 4, dedupEntries: 0, bytes: 40, chunkBytes: 48, crc: 7 };
+    const withSwitch = decodeSnapshotData(encodeSnapshotHeader({ ...h, dataKeySwitch: { keyId: 3, index: 41 } }));
+    expect(withSwitch.format === SNAPSHOT_FORMAT_CHUNKED && withSwitch.header.dataKeySwitch).toEqual({ keyId: 3, index: 41 });
+    const without = decodeSnapshotData(encodeSnapshotHeader(h));
+    expect(without.format === SNAPSHOT_FORMAT_CHUNKED && without.header).toEqual(h);
+    // Key id 0 is "never switched": nothing is written for it.
+    expect(encodeSnapshotHeader({ ...h, dataKeySwitch: { keyId: 0, index: 0 } })).toEqual(encodeSnapshotHeader(h));
+  });
+
+  /** Store 2 misses a switch and the log past it (partitioned, the leader compacts): it catches up by a snapshot. */
+  async function snapshotPastSwitch(extra: Partial<StoreOptions>): Promise<void> {
+    const gc = { logGcThresholdEntries: 4, logGcKeepEntries: 0, logGcLagEntriesMax: 0, ...extra };
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) }, gc);
+    await put('a', 'under-key-0', 1);
+    await until('store 2 applied it', () => appliedOn(2) >= appliedOn(1));
+    router.partition([2], [1, 3]);
+    await stores.get(1)!.rotateDataKey(1);
+    await until('store 1 applied the switch', () => stores.get(1)!.dataKeySwitchOf(REGION)!.keyId === 1);
+    for (let seq = 2; seq < 12; seq++) await put(`k${seq}`, 'under-key-1', seq);
+    await until('store 1 compacted past the switch', () => firstIndexOn(1) > stores.get(1)!.dataKeySwitchOf(REGION)!.index);
+    router.heal();
+    await until('store 2 installed a snapshot and caught up', () => stores.get(2)!.status().counters.snapshotsInstalled > 0 && appliedOn(2) >= appliedOn(1));
+  }
+
+  it('a replica built from a snapshot installs the switch it carries, seals with its key, and keeps it after a restart', async () => {
+    await snapshotPastSwitch({});
+    const sw = stores.get(1)!.dataKeySwitchOf(REGION)!;
+    expect(stores.get(2)!.dataKeySwitchOf(REGION)).toEqual(sw);
+    expect(stores.get(2)!.dataKeyId()).toBe(1);
+    await closeStore(2);
+    await openStore(2, await keyringFor(SECRET), { logGcThresholdEntries: 4, logGcKeepEntries: 0, logGcLagEntriesMax: 0 });
+    expect(stores.get(2)!.dataKeySwitchOf(REGION)).toEqual(sw);
+    expect(stores.get(2)!.dataKeyId()).toBe(1);
+    expect(await read(2, 'k11')).toBe('under-key-1');
+  });
+
+  it('without it (mutation snapshotWithoutDataKeySwitch) the replica disagrees with the leader at the same applied index', async () => {
+    await snapshotPastSwitch({ unsafeTestMutations: { snapshotWithoutDataKeySwitch: true } });
+    expect(appliedOn(2)).toBe(appliedOn(1));
+    expect(stores.get(1)!.dataKeySwitchOf(REGION)!.keyId).toBe(1);
+    expect(stores.get(2)!.dataKeySwitchOf(REGION)).toEqual({ keyId: 0, index: 0 });
+  });
+
+  it('a rotation is durable before the keyring moves: a store that leads nothing resumes it when it reopens', async () => {
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) });
+    // Store 2 follows: it proposes no switch, so nothing but the rotation record keeps key 3.
+    await stores.get(2)!.rotateDataKey(3);
+    expect(stores.get(2)!.dataKeySwitchOf(REGION)).toEqual({ keyId: 0, index: 0 });
+    await closeStore(2);
+    await openStore(2, await keyringFor(SECRET));
+    expect(stores.get(2)!.dataKeyId()).toBe(3);
+    // An id below it is refused, and refused before anything is saved.
+    await expect(stores.get(2)!.rotateDataKey(2)).rejects.toBeInstanceOf(RangeError);
+    await closeStore(2);
+    await openStore(2, await keyringFor(SECRET));
+    expect(stores.get(2)!.dataKeyId()).toBe(3);
+  });
+});
