@@ -9,7 +9,7 @@ import { defaultClusterOptions, runClusterCli, runClusterSeed } from '../src/clu
 /** Shorter runs than the CLI's, to keep the suite fast. */
 const SHORT = { workloadMs: 3_000 } as const;
 /** A fault mix in which most faults are wipes (the default's `wipe` is 12 of 100). */
-const WIPE_HEAVY_FAULTS = { stop: 20, wipe: 50, partition: 15, transfer: 15 } as const;
+const WIPE_HEAVY_FAULTS = { stop: 20, wipe: 50, partition: 15, transfer: 15, rotate: 0 } as const;
 /** Seeds tried before the stale-read mutation must have been caught. */
 const MUTATION_SEEDS_MAX = 12;
 
