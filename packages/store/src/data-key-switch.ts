@@ -16,6 +16,9 @@
  * that store leads whose applied switch is older. Each store hosting a replica of such a region
  * moves its own keyring on as it appends the switch entry (`OpenedPayloads.prefetch`), and its
  * switcher then switches the regions it leads: the id travels over the regions stores share.
+ * A store whose keyring is ahead of a region it only follows forwards the switch to that
+ * region's leader, which checks it and proposes it (data-key-forward.ts): without that, a
+ * leader sharing no region with the rotated store never learns the id.
  *
  * What holds after a switch at index S of a region to key id k:
  * - every entry after S is sealed under k or later: a leader moved its keyring on when it
@@ -40,6 +43,7 @@ import { WriteBatch } from '@peerkv/storage';
 import { decodeDataKeySwitch } from './apply.ts';
 import { encodeCommand } from './command.ts';
 import type { StoreContext } from './context.ts';
+import { DataKeyForwards } from './data-key-forward.ts';
 import { DATA_KEY_FLOOR_KEY, DATA_KEY_ROTATION_KEY, META_CF, dataKeySwitchKey } from './keys.ts';
 import type { RegionPeer } from './peer.ts';
 import { sealedKeyId, type EntryKeyring } from './sealing.ts';
@@ -54,14 +58,37 @@ export class DataKeySwitcher {
   private ticks = 0;
   /** Switch entries proposed (for tests and status). */
   switchesProposed = 0;
+  /** Switches followers forward to leaders, both ends (data-key-forward.ts). */
+  readonly forwards: DataKeyForwards;
 
-  constructor(private readonly ctx: StoreContext) {}
+  constructor(private readonly ctx: StoreContext) {
+    this.forwards = new DataKeyForwards(ctx);
+  }
 
   /** Called every store tick. */
   onTick(): void {
     const ring = this.ctx.entryCipher;
-    if (!ring || ring.currentKeyId() === 0) return;
-    if (++this.ticks % DATA_KEY_SWITCH_CHECK_TICKS === 0) this.proposeDue(ring);
+    if (!ring || ++this.ticks % DATA_KEY_SWITCH_CHECK_TICKS !== 0) return;
+    if (this.forwards.queuedCount() > 0) void this.takeForwarded(ring).catch((e: unknown) => this.ctx.stop(e));
+    if (ring.currentKeyId() === 0) return;
+    this.proposeDue(ring);
+    this.forwards.forwardOverdue(ring);
+  }
+
+  /** As a leader: moves the keyring on to the highest forwarded switch it accepts, and proposes the switches. */
+  private async takeForwarded(ring: EntryKeyring): Promise<void> {
+    const keyId = await this.forwards.takeForwardedSwitches(ring);
+    if (keyId === 0 || this.ctx.closed || this.ctx.fatal !== undefined) return;
+    if (keyId > ring.currentKeyId()) {
+      try {
+        await ring.rotate(keyId);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        return; // raced with a newer id, or the key went: the next walk sees what is due
+      }
+    }
+    this.proposeDue(ring);
+    this.ctx.schedule();
   }
 
   /**
