@@ -15,7 +15,9 @@
  *   would bring back what retirement dropped) and holds a key for (`dataKeySwitchNoKey`).
  *
  * Bounds: a follower forwards at most `DATA_KEY_FORWARDS_PER_WALK_MAX` regions per walk, and a
- * region's switch once per (key id, leader term), so a repeated walk sends nothing new; a
+ * region's switch once per (key id, leader term), so a repeated walk sends nothing new, but
+ * again after `DATA_KEY_FORWARD_RESEND_WALKS` walks while it is still overdue (the forward or
+ * the leader's proposal may have been lost); a
  * leader keeps at most `DATA_KEY_FORWARDS_QUEUED_MAX` forwards, one per region (the highest
  * key id), between two walks.
  *
@@ -32,6 +34,8 @@ import type { EntryKeyring } from './sealing.ts';
 
 /** Regions a follower forwards a switch for in one walk (`DATA_KEY_SWITCH_CHECK_TICKS`). */
 export const DATA_KEY_FORWARDS_PER_WALK_MAX = 8;
+/** Walks after which a follower forwards a switch that is still overdue again (same key id and leader term). */
+export const DATA_KEY_FORWARD_RESEND_WALKS = 10;
 /** Forwarded switches a leader keeps until its next walk (one per region). */
 export const DATA_KEY_FORWARDS_QUEUED_MAX = 64;
 /** The Raft message type that carries a forwarded switch (see the module header). */
@@ -88,8 +92,9 @@ export async function forwardRefusal(peer: RegionPeer, ring: EntryKeyring, f: Fo
 
 /** Both ends of the forwarding on one store (see the module header). */
 export class DataKeyForwards {
-  /** Region id → the key id and leader term a switch was forwarded for (the follower's dedupe). */
-  private readonly sent = new Map<number, { keyId: number; term: number }>();
+  /** Region id → the key id and leader term a switch was forwarded for, and at which walk (the follower's dedupe). */
+  private readonly sent = new Map<number, { keyId: number; term: number; walk: number }>();
+  private walks = 0;
   /** Region id → the forwarded switch with the highest key id since the last walk (the leader's queue). */
   private readonly queued = new Map<number, ForwardedSwitch>();
   /** Forwards sent (for tests and status). */
@@ -100,6 +105,7 @@ export class DataKeyForwards {
   /** As a follower: forwards the switch of every region it follows whose applied switch is behind `ring`. */
   forwardOverdue(ring: EntryKeyring): void {
     const keyId = ring.currentKeyId();
+    const walk = ++this.walks;
     let sentNow = 0;
     for (const peer of this.ctx.peers.values()) {
       if (sentNow >= DATA_KEY_FORWARDS_PER_WALK_MAX) break;
@@ -108,8 +114,8 @@ export class DataKeyForwards {
       const leaderStore = st.lead === 0 ? undefined : peer.storeOf(st.lead);
       if (leaderStore === undefined) continue;
       const last = this.sent.get(peer.regionId);
-      if (last && last.keyId >= keyId && last.term === st.term) continue;
-      this.sent.set(peer.regionId, { keyId, term: st.term });
+      if (last && last.keyId >= keyId && last.term === st.term && walk - last.walk < DATA_KEY_FORWARD_RESEND_WALKS) continue;
+      this.sent.set(peer.regionId, { keyId, term: st.term, walk });
       this.ctx.transport.send(leaderStore, [dataKeyForwardMessage(peer, st.lead, keyId)]);
       this.forwardsSent++;
       sentNow++;
