@@ -9,10 +9,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Peer } from '@peerkv/pd';
 import type { Result, StoreRequest } from '@peerkv/store';
+import { composeTs } from '@peerkv/txn';
 import { PeerKV, PeerKVError, codec, type KvService, type PdCluster } from '../src/index.ts';
 import { REPLICA_READ_ATTEMPTS_MAX, askReplicas, type ReplicaAnswer, type TxnRouting } from '../src/txn/routing.ts';
 import type { RegionRoute } from '../src/services.ts';
-import { closeTxnClusterAfterEach, start } from './txn-cluster.ts';
+import { closeTxnClusterAfterEach, safeTsOf, start } from './txn-cluster.ts';
+import { until } from './until.ts';
 
 closeTxnClusterAfterEach();
 const k = codec.text;
@@ -45,6 +47,16 @@ function dataStores(c: PdCluster): { leader: number; followers: number[] } {
     if (s.status().regions.some((v) => v.regionId === r.id && v.role === 'leader')) return { leader: s.storeId, followers: [...c.stores.keys()].filter((id) => id !== s.storeId) };
   }
   throw new Error('no leader');
+}
+
+/** A cluster where x=1 is written and every replica resolved past `ts`, taken after it; `follower` does not lead. */
+async function resolvedPastWrite(): Promise<{ c: PdCluster; ts: bigint; follower: number }> {
+  const { c, kv } = await start({ safeTsIntervalMs: 50 });
+  const writer = kv('mvcc');
+  await writer.put(k('x'), k('1'));
+  const ts = await writer.getTimestamp();
+  await until('every replica resolved past the write', () => [...c.stores.values()].every((s) => safeTsOf(s) > ts));
+  return { c, ts, follower: dataStores(c).followers[0] };
 }
 
 const storesOf = (served: { type: string; storeId: number }[], type: string): number[] => served.filter((x) => x.type === type).map((x) => x.storeId);
@@ -98,6 +110,22 @@ describe('replica reads retried on another replica', () => {
     expect(tried).toEqual([101, 102, 103].slice(0, REPLICA_READ_ATTEMPTS_MAX));
   });
 
+  it('a stale read refused DataIsNotReady goes to another replica at the same ts, and that replica is marked behind', async () => {
+    const { c, ts: readTs, follower: lagging } = await resolvedPastWrite();
+    const dataNotReady = (q: StoreRequest): Result<unknown> => ({ ok: true, value: { ok: false, errors: [{ kind: 'DataIsNotReady', regionId: 'regionId' in q ? q.regionId : 0, safeTs: 1n }] } });
+    const near = client(c, { localStoreId: lagging }, (q, id) => (id === lagging && (q.type === 'txnStaleGet' || q.type === 'txnReplicaGet') ? Promise.resolve(q.type === 'txnStaleGet' ? dataNotReady(q) : notReady(q)) : undefined));
+    expect(t(await near.kv.get(k('x'), { readTs }))).toBe('1');
+    const stale = storesOf(near.served, 'txnStaleGet');
+    expect(stale.length).toBe(2);
+    expect(stale[0]).toBe(lagging);
+    expect(stale[1]).not.toBe(lagging);
+    expect(near.served.some((x) => x.type === 'txnGet' || x.type === 'txnReadIndex')).toBe(false);
+    // Marked behind by the stale read alone: a replica read next asks another replica first.
+    expect(t(await near.kv.get(k('x'), { replicaRead: 'closest' }))).toBe('1');
+    expect(storesOf(near.served, 'txnReplicaGet')[0]).not.toBe(lagging);
+    near.kv.close();
+  });
+
   it('a replica answering NotLeader (cut off, or a witness) is marked behind and the read served by another replica', async () => {
     const { c, kv } = await start();
     await kv('mvcc').put(k('x'), k('1'));
@@ -126,5 +154,37 @@ describe('replica reads retried on another replica', () => {
       expect(e).toMatchObject({ kind: 'Unavailable' });
       near.kv.close();
     }
+  });
+});
+
+describe('stale reads older than maxStaleness', () => {
+  it('a replica answering older than the bound hands the read to another replica within it; only when none is, the leader', async () => {
+    const { c, follower: old } = await resolvedPastWrite();
+    // The local replica answers as of the clock's first ms: far older than any bound below.
+    const aged = (id: number, real: () => Promise<unknown>): Promise<unknown> =>
+      real().then((r) => {
+        const a = r as { ok: boolean; value?: { ok: boolean; value?: { readTs: bigint } } };
+        if (a.ok && a.value?.ok && a.value.value) a.value.value.readTs = composeTs(1);
+        return r;
+      });
+    const near = client(c, { localStoreId: old }, (q, id, real) => (q.type === 'txnStaleGet' && id === old ? aged(id, real) : undefined));
+    const snap = await near.kv.snapshot({ maxStaleness: 60_000 });
+    expect(t(await snap.get(k('x')))).toBe('1');
+    const stale = storesOf(near.served, 'txnStaleGet');
+    expect(stale.length).toBe(2);
+    expect(stale[0]).toBe(old);
+    expect(stale[1]).not.toBe(old);
+    // Within the bound, from the other replica; no TSO ts, no leader read.
+    expect(snap.ts! >= composeTs(Date.now() - 60_000)).toBe(true);
+    expect(near.served.some((x) => x.type === 'txnGet')).toBe(false);
+    near.kv.close();
+
+    // Every replica older than the bound: at most REPLICA_READ_ATTEMPTS_MAX asked, then the leader.
+    const { leader } = dataStores(c);
+    const allOld = client(c, { localStoreId: old }, (q, id, real) => (q.type === 'txnStaleGet' ? aged(id, real) : undefined));
+    expect(t(await allOld.kv.get(k('x'), { maxStaleness: 60_000 }))).toBe('1');
+    expect(storesOf(allOld.served, 'txnStaleGet').length).toBe(Math.min(REPLICA_READ_ATTEMPTS_MAX, c.stores.size));
+    expect(storesOf(allOld.served, 'txnGet')).toEqual([leader]);
+    allOld.kv.close();
   });
 });
