@@ -144,8 +144,22 @@ async function awaitArrangement(env: ClusterEnv, round: number, done: (led: LedK
   }
 }
 
-/** Splits the region holding `ARRANGE_SPLIT_KEY` there, on its leader; false when the split did not happen. */
+/**
+ * Splits the region holding `ARRANGE_SPLIT_KEY` there, on its leader; false when the split did
+ * not happen within `ARRANGE_WAIT_MS`. A failed try (PD between leaders answers `NotLeader` for
+ * the new ids: sim --txn seed 4 lost its first round so) is tried again every `ARRANGE_POLL_MS`.
+ */
 async function splitAtGap(env: ClusterEnv): Promise<boolean> {
+  const deadlineMs = env.sched.now() + ARRANGE_WAIT_MS;
+  for (;;) {
+    if (await splitAtGapOnce(env)) return true;
+    if (env.sched.now() >= deadlineMs) return false;
+    await env.sched.sleep(ARRANGE_POLL_MS);
+  }
+}
+
+/** One try of `splitAtGap`. */
+async function splitAtGapOnce(env: ClusterEnv): Promise<boolean> {
   const r = await splitRegionAt(
     {
       pd: env.pd,
