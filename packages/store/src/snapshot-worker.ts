@@ -18,8 +18,8 @@ import type { RegionMessage } from '@peerkv/transport';
 import type { StoreContext } from './context.ts';
 import { storedDeleteEnd, storedKeyRange } from './data-model.ts';
 import { DedupTable, stageDedupTable } from './dedup.ts';
-import { encodeDataKeySwitch } from './apply.ts';
-import { DATA_CF, META_CF, dataKeySwitchKey, dedupPrefix, pendingApplyKey, prefixEnd, regionStateKey } from './keys.ts';
+import { installDataKeySwitch } from './apply.ts';
+import { DATA_CF, META_CF, dedupPrefix, pendingApplyKey, prefixEnd, regionStateKey } from './keys.ts';
 import type { SnapshotTransferLimits, SnapshotTransferStatus } from './options.ts';
 import { encodeRegionState, type RegionPeer } from './peer.ts';
 import { PD_REGION_ID } from './pd-host.ts';
@@ -428,10 +428,7 @@ export class SnapshotWorker {
   private stageDataKeySwitch(kv: RaftWriteBatch['kv'], peer: RegionPeer, h: SnapshotHeader): void {
     const sw = h.dataKeySwitch;
     if (!sw || sw.keyId <= peer.dataKeyId || this.ctx.mutations.snapshotWithoutDataKeySwitch) return;
-    peer.dataKeyId = sw.keyId;
-    peer.dataKeySwitchIndex = sw.index;
-    kv.put(META_CF, dataKeySwitchKey(peer.regionId), encodeDataKeySwitch(sw.keyId, sw.index));
-    this.ctx.entryCipher?.observe(sw.keyId);
+    installDataKeySwitch(peer, kv, this.ctx.entryCipher, sw.keyId, sw.index);
   }
 
   /** Clears the replica's old range and the snapshot's range (every data cf, but what other local regions own) and its dedup records. */
