@@ -3,8 +3,10 @@
  * leader's scheduler round (if this store hosts it) and reports this store and the regions it
  * leads; it runs the operator steps PD answers with, reports splits at once, and asks PD about
  * replicas that look removed (TiKV's PD worker and stale peer check). Between heartbeats it
- * reports at once a region whose membership changed, whose replica here became leader, or
- * that this store's PD leader gave an operator, and runs a prompt round for stores that joined.
+ * reports at once a region whose membership changed or that this store's PD leader gave an
+ * operator, and runs a prompt round for stores that joined. Not a region whose replica here
+ * just became leader: a new leader has heard from no follower yet (Raft progress: match 0, not
+ * recently active), so its report would call every follower pending and down.
  */
 import type { OperatorStep, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import type { StoreContext } from './context.ts';
@@ -70,8 +72,7 @@ export class PdWorker {
   private readonly catchUp: CatchUpWatch;
   /**
    * Led regions to heartbeat at once since their last heartbeat was built: they applied a
-   * membership change (`onConfChangeApplied`), their replica here just became leader
-   * (`onBecameLeader`), or this store's PD leader gave them an operator
+   * membership change (`onConfChangeApplied`) or this store's PD leader gave them an operator
    * (`PdService.takeRegionsWithNewOperators`). One entry per region, so at most one prompt
    * heartbeat per region however many causes came meanwhile; bounded by the replicas hosted.
    */
@@ -100,19 +101,6 @@ export class PdWorker {
    * answer with the step it already runs, refused while the leave is pending.
    */
   onConfChangeApplied(peer: RegionPeer): void {
-    const pd = this.ctx.pdClient;
-    if (!pd || peer.destroyed || !peer.isLeader()) return;
-    this.reportSoon.add(peer);
-    this.reportPromptly(pd);
-  }
-
-  /**
-   * `peer` just became its region's leader: its region heartbeat goes to PD at once, so PD's
-   * routing and operators follow the new leader now, not at the next store heartbeat (TiKV's
-   * leader heartbeats PD on `on_role_changed`). A running operator's next step comes back with
-   * the answer.
-   */
-  onBecameLeader(peer: RegionPeer): void {
     const pd = this.ctx.pdClient;
     if (!pd || peer.destroyed || !peer.isLeader()) return;
     this.reportSoon.add(peer);
@@ -167,7 +155,7 @@ export class PdWorker {
   /**
    * Starts the prompt region heartbeats, unless a store heartbeat is due or any heartbeat is in
    * flight (then the next store tick starts them): the regions in `reportSoon` (membership
-   * changed, new leader, new operator) and regions whose pending peer caught up (`catchUp`).
+   * changed, new operator) and regions whose pending peer caught up (`catchUp`).
    */
   private reportPromptly(pd: PdClient): void {
     if (this.heartbeating || this.heartbeatDue || this.reportingPromptly) return;

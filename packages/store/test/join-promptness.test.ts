@@ -65,23 +65,6 @@ describe('store heartbeat', () => {
   });
 });
 
-describe('a new region leader', () => {
-  it('reports its region at once, before the next store heartbeat', async () => {
-    const pd = new TimedPd();
-    const store = await start(1, pd);
-    await until('the first store heartbeat', () => pd.storeStats.length > 0, HEARTBEAT_MS * 2);
-    const beats = pd.storeStats.length;
-    const region: Region = { id: 2, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [{ id: 21, storeId: 1, role: 'voter' }] };
-    await store.createRegion(region);
-    const campaignedAt = performance.now();
-    store.campaign(2);
-    await until('a heartbeat of region 2 led by peer 21', () => pd.at.some((x) => x.hb.region.id === 2 && x.hb.leader.id === 21), HEARTBEAT_MS * 2);
-    const report = pd.at.find((x) => x.hb.region.id === 2)!;
-    expect(report.storeBeats).toBe(beats);
-    expect(report.ms - campaignedAt).toBeLessThan(PROMPT_MS_MAX);
-  });
-});
-
 describe('a store joining PD', () => {
   it('holds a data replica well before the next store heartbeat: a prompt round, its first step at once', async () => {
     const cfs = storeColumnFamilies(MVCC_DATA_CFS);
