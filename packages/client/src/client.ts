@@ -740,22 +740,33 @@ export class PeerKV {
   /**
    * What a replica read's answer says of its replica: no answer (`Timeout`) makes the store a
    * suspect; `ReadIndexNotReady` (the replica did not catch up in time: it waited, so the time
-   * is no round trip) marks the replica behind, and the store stays above suspicion; any other
-   * answer is a round trip.
+   * is no round trip) and `NotLeader` (a replica that cannot serve a read: a witness, one cut
+   * off from its leader) mark the replica behind, and the store stays above suspicion; any
+   * other answer is a round trip.
    */
   private onReplicaAnswer(peer: Peer, r: Result<unknown>, elapsedMs: number): void {
-    const now = this.clock.now();
     if (!r.ok && r.error.kind === 'Timeout') {
-      this.suspectStores.set(peer.storeId, now + SUSPECT_STORE_MS);
+      this.suspectStores.set(peer.storeId, this.clock.now() + SUSPECT_STORE_MS);
       return;
     }
-    if (!r.ok && r.error.kind === 'ReadIndexNotReady') {
-      for (const [id, until] of this.behindReplicas) if (until <= now) this.behindReplicas.delete(id);
-      this.behindReplicas.set(peer.id, now + REPLICA_BEHIND_MS);
+    if (!r.ok && (r.error.kind === 'ReadIndexNotReady' || r.error.kind === 'NotLeader')) {
+      this.markBehind(peer);
       return;
     }
     this.behindReplicas.delete(peer.id);
     this.noteRtt(peer.storeId, elapsedMs);
+  }
+
+  /** `peer` is asked after its region's other replicas by replica and stale reads for `REPLICA_BEHIND_MS`. */
+  private markBehind(peer: Peer): void {
+    const now = this.clock.now();
+    for (const [id, until] of this.behindReplicas) if (until <= now) this.behindReplicas.delete(id);
+    this.behindReplicas.set(peer.id, now + REPLICA_BEHIND_MS);
+  }
+
+  /** True while `peer` is marked behind (`markBehind`). */
+  private isBehind(peer: Peer): boolean {
+    return (this.behindReplicas.get(peer.id) ?? -Infinity) > this.clock.now();
   }
 
   /** Folds one answered request's round trip into the store's smoothed RTT (EWMA, weight `RTT_EWMA_WEIGHT`). */
@@ -768,13 +779,14 @@ export class PeerKV {
    * The replica a `follower`/`closest` read asks (`TxnRouting.askReplica`): this client's
    * store if it holds one, else the lowest smoothed RTT (a store not measured yet counts as
    * far, a suspect one as farther); `follower` leaves the leader out while another replica is
-   * there. A replica found behind (`REPLICA_BEHIND_MS`) is left out while another is there.
-   * Never a witness: it holds no data and refuses every read.
+   * there. A replica found behind (`REPLICA_BEHIND_MS`) is left out while another is there, and
+   * one in `skip` (asked already by this read) always. Never a witness: it holds no data and
+   * refuses every read.
    */
-  private pickReplica(route: RegionRoute, replicaRead: ReplicaRead): Peer | undefined {
+  private pickReplica(route: RegionRoute, replicaRead: ReplicaRead, skip: ReadonlySet<number>): Peer | undefined {
     const now = this.clock.now();
-    let peers = route.region.peers.filter((p) => !p.witness);
-    const current = peers.filter((p) => (this.behindReplicas.get(p.id) ?? -Infinity) <= now);
+    let peers = route.region.peers.filter((p) => !p.witness && !skip.has(p.id));
+    const current = peers.filter((p) => !this.isBehind(p));
     if (current.length > 0) peers = current;
     if (replicaRead === 'follower' && route.leader) {
       const others = peers.filter((p) => p.id !== route.leader!.id);
@@ -1146,16 +1158,18 @@ export class PeerKV {
         if (r.kind === 'regroup') await this.pause(this.backoff.baseMs, signal);
         return r;
       },
-      askReplica: async (route, replicaRead, fn) => {
-        const peer = this.pickReplica(route, replicaRead);
+      askReplica: async (route, replicaRead, fn, skip) => {
+        const peer = this.pickReplica(route, replicaRead, skip ?? new Set());
         const found = peer ? this.stores.store(peer.storeId) : undefined;
         if (!peer || !found) return undefined;
         const svc = this.trace === undefined ? found : tracedService(found, this.trace);
         const sentAt = this.clock.now();
-        const r = await answerOf(peer.storeId, () => fn(svc));
-        this.onReplicaAnswer(peer, r, this.clock.now() - sentAt);
-        return r;
+        const answer = await answerOf(peer.storeId, () => fn(svc));
+        if (!wellFormedAnswer(answer)) throw new PeerKVError('Unavailable', `store ${peer.storeId} answered a replica read of region ${route.region.id} with a malformed answer`);
+        this.onReplicaAnswer(peer, answer, this.clock.now() - sentAt);
+        return { peer, answer };
       },
+      markBehind: (peer) => this.markBehind(peer),
       route: (key, signal) => this.route(key, signal),
       getTimestamp: (o) => this.getTimestamp(o),
       ...(this.pd.registerGcService ? { gc: new GcRegistration(this.pd, this.clientId, this.clock, this.random) } : {}),
@@ -1277,6 +1291,14 @@ async function answerOf<T>(storeId: number, call: () => Promise<Result<T>>): Pro
     if (!(e instanceof StoreClosedError)) throw e;
     return { ok: false, error: { kind: 'Timeout', what: `store ${storeId} closed under the request: ${e.message}` } };
   }
+}
+
+/** True when `r` has the shape of a `Result` (an answer from a store is not trusted to). */
+function wellFormedAnswer(r: unknown): boolean {
+  if (typeof r !== 'object' || r === null || typeof (r as { ok?: unknown }).ok !== 'boolean') return false;
+  if ((r as { ok: boolean }).ok) return true;
+  const e = (r as { error?: unknown }).error;
+  return typeof e === 'object' && e !== null && typeof (e as { kind?: unknown }).kind === 'string';
 }
 
 function checkReplicaRead(v: unknown): ReplicaRead {

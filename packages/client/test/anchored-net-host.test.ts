@@ -3,12 +3,13 @@
  * written from another host's status (`ClusterStatus.inviteAnchors`: PD's voters and keys)
  * refuses a member posing as an anchored voter with another key (`anchorRefused` in its
  * status), still refuses it after a reload without the invite (the store keeps the anchors),
- * and refuses to reopen with another invite's anchors (`InvalidArgument`). Hosts in Node over
+ * and refuses to reopen with another invite's anchors (`InvalidArgument`; found by a background
+ * open instead: `opened: 'refused'`, `AnchorConflict`, no retry). Hosts in Node over
  * BroadcastChannel, on memory disks that outlive them (`net-host-fixture.ts`).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { BroadcastChannelTransport, deriveMemberKeys, generateStoreKeyPair, importStoreKeyPair } from '@peerkv/transport';
-import { BrowserKvError, NetHost, checkOpenOptions, decodeInvite, encodeInvite, type NetHostOptions } from '../src/browser/index.ts';
+import { BrowserKvError, NET_OPEN_RETRY_MS_MIN, NetHost, checkOpenOptions, decodeInvite, encodeInvite, type NetHostOptions } from '../src/browser/index.ts';
 import { until } from './until.ts';
 import { deps, hostOptions } from './net-host-fixture.ts';
 
@@ -66,6 +67,44 @@ describe('a browser host opened from a version 2 invite', () => {
     // Bad anchors are refused before anything opens.
     await expect(openHost(cluster, 'e', { anchors: [{ storeId: posedId, publicKey: new Uint8Array(3) }] })).rejects.toMatchObject({ kind: 'InvalidArgument' });
   }, 120_000);
+
+  it('ends the background opens at an anchor conflict: opened refused, counted, requests fail AnchorConflict, no further attempt', async () => {
+    const cluster = `anchor-refused-${Math.random().toString(36).slice(2)}`;
+    const first = await openHost(cluster, 'a');
+    await until('the status names its own store as the voter', async () => ((await first.status()).inviteAnchors?.length ?? 0) === 1, 30_000);
+    const [kept] = (await first.status()).inviteAnchors!;
+    await first.close();
+    // Reopened from an invite naming it: the store keeps that anchor from now on.
+    const anchored = await openHost(cluster, 'a', { anchors: [kept] });
+    expect((await anchored.status()).opened).toBe('reopened');
+    await anchored.close();
+    // Reopened from the same database with another invite's key for its own store id, while
+    // the first attempt fails before the anchors are read (IndexedDB blocked, say).
+    let engineOpens = 0;
+    const flaky = {
+      ...deps,
+      openEngine: (name: string, cfs: readonly string[]) => (++engineOpens === 1 ? Promise.reject(new Error('the database is blocked')) : deps.openEngine(name, cfs)),
+    };
+    const other = await importStoreKeyPair(await generateStoreKeyPair());
+    const h = await NetHost.open(hostOptions(SECRET, cluster, 'a', { anchors: [{ storeId: kept.storeId, publicKey: other.publicKey }] }), flaky);
+    cleanups.push(() => h.close());
+    expect((await h.status()).opened).toBe('opening');
+    await until('the background open met the conflict', async () => (await h.status()).opened === 'refused', 10_000);
+    const st = await h.status();
+    expect(st.openRefused).toBe(1);
+    expect(st.openRetry).toBeUndefined();
+    const got = await h.call({ kind: 'kv', request: { type: 'get', key: new TextEncoder().encode('k') } });
+    expect(got).toMatchObject({ ok: false, error: { kind: 'AnchorConflict', message: expect.stringContaining(`stores ${kept.storeId}`) } });
+    // A retry would come after twice the first wait; none does.
+    const opensAtRefusal = engineOpens;
+    await new Promise((r) => setTimeout(r, 3 * NET_OPEN_RETRY_MS_MIN));
+    expect(engineOpens).toBe(opensAtRefusal);
+    expect((await h.status()).openRefused).toBe(1);
+    // The kept anchors were not replaced: the same database opens with the invite it kept.
+    await h.close();
+    const again = await openHost(cluster, 'a', { anchors: [kept] });
+    expect((await again.status()).opened).toBe('reopened');
+  }, 60_000);
 
   it('openBrowser refuses bad anchors in the page before anything opens (InvalidArgument)', () => {
     const key = new Uint8Array(65).fill(4);

@@ -58,6 +58,7 @@ function scripted(answer: (q: StoreRequest) => unknown): { routing: TxnRouting; 
     send,
     sendToReplica: send,
     askReplica: async () => undefined,
+    markBehind: () => undefined,
     route: async () => route,
     getTimestamp: async () => composeTs(60_000),
   };

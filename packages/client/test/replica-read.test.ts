@@ -1,8 +1,9 @@
 /**
  * Replica reads (`replicaRead: 'follower' | 'closest'`, issue 14): the leader answers a small
  * `txnReadIndex`, the data comes from a follower or this client's own store; the reads see
- * every write committed before they began, a cut-off replica hands the read to the leader at
- * the same ts, and a bad setting is a typed error. (The simulator's `--txn` clients read
+ * every write committed before they began, a cut-off or lagging replica hands the read to
+ * another replica at the same ts (`askReplicas`; the leader only past
+ * `REPLICA_READ_ATTEMPTS_MAX` replicas: `replica-retry.test.ts`), and a bad setting is a typed error. (The simulator's `--txn` clients read
  * through all three choices, checked by the SI checker; its mutations `replicaReadSkipsCatchUp`
  * and `replicaReadSkipsMaxTs` are caught.)
  */
@@ -117,7 +118,7 @@ describe('replica reads', () => {
     for (const x of [perRead.kv, byDefault.kv]) x.close();
   });
 
-  it('a replica cut off from its leader cannot catch up: the read goes to the leader at the same ts', async () => {
+  it('a replica cut off from its leader cannot catch up: the read goes to another replica at the same ts', async () => {
     const { c, kv } = await start();
     const writer = kv('mvcc');
     await writer.put(k('x'), k('old'));
@@ -128,8 +129,12 @@ describe('replica reads', () => {
     await writer.put(k('x'), k('new'));
     const near = recordingClient(c, { replicaRead: 'closest', localStoreId: follower, requestTimeoutMs: 300 });
     expect(t(await near.kv.get(k('x')))).toBe('new');
-    expect(near.served.some((x) => x.type === 'txnReplicaGet' && x.storeId === follower)).toBe(true);
-    expect(near.served.some((x) => x.type === 'txnGet' && x.storeId !== follower)).toBe(true);
+    // The cut-off replica first (this client's own), then another, current one (`askReplicas`): not the leader's plain read.
+    const asked = near.served.filter((x) => x.type === 'txnReplicaGet').map((x) => x.storeId);
+    expect(asked[0]).toBe(follower);
+    expect(asked.slice(1).length).toBe(1);
+    expect(asked[1]).not.toBe(follower);
+    expect(near.served.some((x) => x.type === 'txnGet')).toBe(false);
     c.router.heal();
     near.kv.close();
   });
@@ -153,12 +158,15 @@ describe('replica reads', () => {
 
     const near = recordingClient(c, { replicaRead: 'closest', localStoreId: first.storeId, requestTimeoutMs: 300 });
     expect(t(await near.kv.get(k('x')))).toBe('new');
-    const asked = near.served.filter((x) => x.type === 'txnReplicaGet');
-    expect(asked.map((x) => x.storeId)).toEqual([first.storeId]);
-    expect(near.served.some((x) => x.type === 'txnGet' && x.storeId !== first.storeId)).toBe(true);
+    // The lagging replica, then another replica (`askReplicas`), which serves it: no leader read.
+    const asked = near.served.filter((x) => x.type === 'txnReplicaGet').map((x) => x.storeId);
+    expect(asked.length).toBe(2);
+    expect(asked[0]).toBe(first.storeId);
+    expect(asked[1]).not.toBe(first.storeId);
+    expect(near.served.some((x) => x.type === 'txnGet')).toBe(false);
     // The next replica read skips the replica found behind (its own store's, for `closest`).
     expect(t(await near.kv.get(k('x')))).toBe('new');
-    const next = near.served.filter((x) => x.type === 'txnReplicaGet').slice(1);
+    const next = near.served.filter((x) => x.type === 'txnReplicaGet').slice(2);
     expect(next.length).toBe(1);
     expect(next[0].storeId).not.toBe(first.storeId);
 

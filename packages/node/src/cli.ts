@@ -379,7 +379,7 @@ function networkOptions(o: StoreCliOptions, dir: string, engine: NetworkStoreOpt
     schedule: { ...(o.maxStoreDownMs ? { maxStoreDownTimeMs: o.maxStoreDownMs } : {}), ...(o.replicaEnginesMin ? { replicaEnginesMin: o.replicaEnginesMin } : {}) },
     ...(operatorKey ? { operatorKey } : {}),
     ...(o.anchors ? { anchors: o.anchors } : {}),
-    // `identity`: the store's key pair and the keys it accepts for other stores (none under a temporary id).
+    // `identity`: the store's key pair and the keys it accepts for other stores (under a temporary id: the anchors' policy only).
     transportFactory: (storeId, identity) =>
       nodeWebRtcTransport({ localStoreId: storeId, keys: k.keys, ...(k.dataProofKey ? { dataProofKey: k.dataProofKey } : {}), signalingUrl: o.signaling.split(','), iceServers: iceServersOf(o), ...(o.iceTransportPolicy ? { iceTransportPolicy: o.iceTransportPolicy } : {}), ...identity }),
   };

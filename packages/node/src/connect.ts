@@ -11,7 +11,7 @@
  * `close()` stops the client and the transport (the signaling socket, every data channel, every
  * timer), so a process that has nothing else to do exits by itself.
  */
-import { PeerKeyAnchorError, PeerKeyBook, checkPeerKeyAnchors, pdKeyLookup, randomTempStoreId, type PeerKeyAnchor } from '@peerkv/store';
+import { PeerKeyAnchorError, PeerKeyBook, checkPeerKeyAnchors, pdKeyLookup, randomTempStoreId, type PeerKeyAnchor, type PeerKeyCounters } from '@peerkv/store';
 import { deriveOperatorKey, iceTransportPolicyProblem, SIGNALING_CLIENT_URLS_MAX, type WebRtcTransport } from '@peerkv/transport';
 import { PeerKV, PeerKVError, RemotePdService, RemoteStoreResolver, type ClientOptions } from 'peerkv';
 import { ClusterAdmin } from './admin.ts';
@@ -163,6 +163,8 @@ interface Wiring {
   transport: WebRtcTransport;
   admin: ClusterAdmin;
   settings: ConnectSettings;
+  /** The stores' keys this client accepts (anchored ones first). */
+  peerKeys: PeerKeyBook;
   /** Stops the store-key checks' sweep. */
   stopKeys: () => void;
 }
@@ -174,6 +176,7 @@ export class NodePeerKV extends PeerKV {
   /** Status, membership and the operator's requests (split, transfer-leader). */
   readonly admin: ClusterAdmin;
   private readonly transport: WebRtcTransport;
+  private readonly peerKeys: PeerKeyBook;
   private readonly stopKeys: () => void;
   private released = false;
 
@@ -181,6 +184,7 @@ export class NodePeerKV extends PeerKV {
     super(o);
     this.cluster = w.settings.cluster;
     this.transport = w.transport;
+    this.peerKeys = w.peerKeys;
     this.stopKeys = w.stopKeys;
     this.admin = w.admin;
   }
@@ -218,7 +222,7 @@ export class NodePeerKV extends PeerKV {
       const stores = new RemoteStoreResolver(transport, { requestTimeoutMs: settings.requestTimeoutMs, reachable: candidates, operatorKey });
       await waitForCluster(transport, pd, settings);
       const admin = new ClusterAdmin(transport, pd, stores);
-      return new NodePeerKV({ transport, admin, settings, stopKeys }, {
+      return new NodePeerKV({ transport, admin, settings, peerKeys, stopKeys }, {
         pd,
         stores,
         dataModel: settings.dataModel,
@@ -236,6 +240,16 @@ export class NodePeerKV extends PeerKV {
   /** The ids of the stores this client is connected to. */
   members(): number[] {
     return this.admin.members();
+  }
+
+  /**
+   * What the client's key book did with the stores' links (a copy): `anchorRefused` counts
+   * stores refused for not proving the key an invite anchors for their id (a wrong or stale
+   * invite, or an impostor), `refused` every refusal, `provisional` links admitted before PD
+   * confirmed their key.
+   */
+  peerKeyCounters(): PeerKeyCounters {
+    return { ...this.peerKeys.counters };
   }
 
   /**

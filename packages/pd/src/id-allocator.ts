@@ -65,6 +65,11 @@ export class IdAllocator {
     this.ranges.length = 0;
   }
 
+  /** Whether fewer ids than `lowWater` are at hand (a batch is due or in flight). */
+  get low(): boolean {
+    return this.available < this.config.lowWater;
+  }
+
   /** Ids available from memory. */
   get available(): number {
     return this.ranges.reduce((n, r) => n + (r.last - r.next + 1), 0);

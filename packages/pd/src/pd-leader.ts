@@ -6,7 +6,7 @@
  * applying further entries), `onApplied` with every apply result, and `tick` periodically:
  * it returns the commands to propose (TSO windows, id batches, the GC safe point once per
  * scheduling round at most, tombstones) and the
- * operators a scheduling round started.
+ * operators a scheduling round started; `onStoreJoined` runs a round at once for a new store.
  */
 import type { PdApplyResult, PdCommand } from './command.ts';
 import type { GcConfig, GcRegisterResult } from './gc-safe-point.ts';
@@ -20,6 +20,16 @@ import { Scheduler } from './schedulers/scheduler.ts';
 import type { PdStateMachine } from './state-machine.ts';
 import type { TsoConfig, TsoResult } from './tso.ts';
 import { TsoAllocator } from './tso.ts';
+
+/**
+ * Most prompt scheduling rounds (`onStoreJoined`) per second: a burst of joins (a page opening
+ * many stores at once) costs a round per join only up to this rate; a join past it is taken by
+ * the next `tick` instead.
+ */
+export const PD_PROMPT_ROUNDS_PER_SECOND_MAX = 20;
+
+/** Least ms between two prompt rounds, from `PD_PROMPT_ROUNDS_PER_SECOND_MAX`. */
+const PROMPT_ROUND_SPACING_MS = 1000 / PD_PROMPT_ROUNDS_PER_SECOND_MAX;
 
 /** Settings of the leader-side services. */
 export interface PdLeaderOptions {
@@ -49,6 +59,10 @@ export class PdLeader {
   private readonly scheduleIntervalMs: number;
   private leaderSinceMs: number | undefined;
   private lastRoundMs = Number.NEGATIVE_INFINITY;
+  /** When the last prompt round (`onStoreJoined`) ran, on PD's clock. */
+  private lastPromptRoundMs = Number.NEGATIVE_INFINITY;
+  /** A join came while prompt rounds were capped: the next `tick` runs a round whatever the interval. */
+  private joinWaiting = false;
   /**
    * Each store's last heartbeat that changed nothing (not proposed: heartbeat-filter.ts), on this
    * leader's clock: soft state, gone with leadership (the next leader counts from its own start).
@@ -76,6 +90,8 @@ export class PdLeader {
   becomeLeader(term: number, nowMs: number): void {
     this.leaderSinceMs = Math.floor(nowMs);
     this.lastRoundMs = Number.NEGATIVE_INFINITY;
+    this.lastPromptRoundMs = Number.NEGATIVE_INFINITY;
+    this.joinWaiting = false;
     this.storeHeartbeatsMs.clear();
     this.tso.becomeLeader(term, this.sm.maxPersistedPhysicalMs);
     this.ids.becomeLeader(term);
@@ -86,6 +102,7 @@ export class PdLeader {
   /** Stops serving and drops running operators. */
   stepDown(nowMs: number): void {
     this.leaderSinceMs = undefined;
+    this.joinWaiting = false;
     this.storeHeartbeatsMs.clear();
     this.tso.stepDown();
     this.ids.stepDown();
@@ -102,31 +119,71 @@ export class PdLeader {
   }
 
   /**
-   * Whether an operator ended since the last scheduling round (`Scheduler.operatorsEndedSinceRound`):
-   * `tick` then runs a round whatever the interval, and a region heartbeat that ended one can
-   * be answered with the next operator's first step.
+   * Whether an operator ended since the last scheduling round (`Scheduler.operatorsEndedSinceRound`),
+   * or a join found prompt rounds capped (`onStoreJoined`): `tick` then runs a round whatever
+   * the interval, and a region heartbeat that ended one can be answered with the next
+   * operator's first step.
    */
   get roundWanted(): boolean {
-    return this.isLeader && this.scheduler.operatorsEndedSinceRound > 0;
+    return this.isLeader && (this.scheduler.operatorsEndedSinceRound > 0 || this.joinWaiting);
+  }
+
+  /**
+   * A store joined (its `putStore` applied, `storePut` with `isNew`): a scheduling round now,
+   * so its first replicas are placed at once instead of at the next periodic round (issue 16:
+   * up to `scheduleIntervalMs` of every join). At most `PD_PROMPT_ROUNDS_PER_SECOND_MAX` such
+   * rounds a second on `nowMs` (PD's clock); a join past the cap, or one while the id allocator
+   * is low (`IdAllocator.low`), gets no round (only the id batch to propose) and the next `tick`,
+   * or a call once the batch applied, runs it (`roundWanted`). Not leading: empty.
+   */
+  onStoreJoined(nowMsRaw: number): PdLeaderTick {
+    const nowMs = Math.floor(nowMsRaw);
+    // The round's checkers take the new replicas' peer ids from memory: an id batch comes first if low.
+    const out = this.allocatorProposals(nowMs, false);
+    if (this.leaderSinceMs === undefined) return out;
+    // Without ids at hand the round could place nothing (a new leader has none until its first
+    // batch applies): it waits for the batch, which `out` proposes, and the caller asks again.
+    if (this.ids.low || nowMs - this.lastPromptRoundMs < PROMPT_ROUND_SPACING_MS) {
+      this.joinWaiting = true;
+      return out;
+    }
+    this.lastPromptRoundMs = nowMs;
+    this.round(nowMs, out);
+    return out;
   }
 
   /** Periodic work: commands to propose and a scheduling round every `scheduleIntervalMs`, or sooner when `roundWanted`. */
   tick(nowMsRaw: number): PdLeaderTick {
     const nowMs = Math.floor(nowMsRaw);
+    const out = this.allocatorProposals(nowMs, true);
+    if (this.leaderSinceMs === undefined) return out;
+    if (nowMs - this.lastRoundMs < this.scheduleIntervalMs && !this.roundWanted) return out;
+    this.round(nowMs, out);
+    return out;
+  }
+
+  /** The TSO window (with `tso`) and id batch to propose now, if due, as a tick's start (empty off the leader). */
+  private allocatorProposals(nowMs: number, tso: boolean): PdLeaderTick {
     const out: PdLeaderTick = { commands: [], added: [] };
     if (this.leaderSinceMs === undefined) return out;
-    const window = this.tso.windowProposal(nowMs);
+    const window = tso ? this.tso.windowProposal(nowMs) : null;
     if (window !== null) out.commands.push(window);
-    const batch = this.ids.proposal(nowMs);
+    // Before bootstrap a batch is refused, and its retry would wait `proposalRetryMs`: none yet.
+    const batch = this.sm.isBootstrapped ? this.ids.proposal(nowMs) : null;
     if (batch !== null) out.commands.push(batch);
-    if (nowMs - this.lastRoundMs < this.scheduleIntervalMs && !this.roundWanted) return out;
+    return out;
+  }
+
+  /** One scheduling round at `nowMs` (leading), its commands and operators added to `out`. */
+  private round(nowMs: number, out: PdLeaderTick): void {
+    if (this.leaderSinceMs === undefined) return;
     this.lastRoundMs = nowMs;
+    this.joinWaiting = false;
     const safePoint = this.gc.proposal(nowMs, this.sm.gcSafePoint);
     if (safePoint !== null) out.commands.push(safePoint);
     const round = this.scheduler.schedule({ sm: this.sm, nowMs, leaderSinceMs: this.leaderSinceMs, storeHeartbeatsMs: this.storeHeartbeatsMs, allocId: () => this.ids.alloc() });
     out.commands.push(...round.commands);
-    out.added = round.added;
-    return out;
+    out.added.push(...round.added);
   }
 
   /** `count` timestamps (see `TsoAllocator.getTimestamps`). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PdCommand, Peer } from '../src/index.ts';
-import { ClusterView, OperatorController, PdLeader, PdStateMachine, STORE_HEARTBEAT_PERSIST_DIVISOR, encodePdCommand, shouldProposeRegionHeartbeat, shouldProposeStoreHeartbeat, type StoreStats } from '../src/index.ts';
+import { ClusterView, OperatorController, PD_PROMPT_ROUNDS_PER_SECOND_MAX, PdLeader, PdStateMachine, STORE_HEARTBEAT_PERSIST_DIVISOR, encodePdCommand, shouldProposeRegionHeartbeat, shouldProposeStoreHeartbeat, type StoreStats } from '../src/index.ts';
 import { bootstrapCommand, bootstrapped, heartbeat, peer, region } from './helpers.ts';
 
 /** Two PD replicas sharing one committed log. */
@@ -71,6 +71,15 @@ describe('PdLeader', () => {
     expect(a.getTimestamps(1, 5_002).kind).toBe('error');
   });
 
+  it('proposes no id batch before the cluster is bootstrapped (it would be refused, and its retry wait)', () => {
+    const sm = PdStateMachine.create();
+    const a = new PdLeader(sm, 101, { scheduleIntervalMs: 1000 });
+    a.becomeLeader(2, 0);
+    expect(a.tick(0).commands.map((c) => c.kind)).not.toContain('allocIds');
+    sm.apply(bootstrapCommand(0));
+    expect(a.tick(10).commands.map((c) => c.kind)).toContain('allocIds');
+  });
+
   it('runs a scheduling round at most every scheduleIntervalMs', () => {
     const { a } = leadingWithNewStores(['d2']);
     expect(a.tick(500).added).toEqual([]);
@@ -100,6 +109,73 @@ describe('PdLeader', () => {
     expect(next?.operator.steps[0]).not.toMatchObject({ storeId: add.storeId });
     expect(a.roundWanted).toBe(false);
     expect(a.tick(1400).added).toEqual([]);
+  });
+});
+
+describe('PdLeader.onStoreJoined', () => {
+  /** Replica 0 leading since 0 with its first round run at 0; `join(device, nowMs)` commits a new store's putStore. */
+  function leading(): ReturnType<typeof twoReplicas> & { a: PdLeader; join: (device: string, nowMs: number) => void } {
+    const two = leadingWithNewStores([]);
+    const join = (device: string, nowMs: number): void => {
+      two.commit([{ kind: 'putStore', storeId: 0, address: device, labels: { device }, nowMs }]);
+      two.catchUp(0);
+    };
+    return { ...two, join };
+  }
+
+  it('runs a round at once for a new store, well inside the round interval', () => {
+    const { a, join } = leading();
+    join('d2', 100);
+    // The periodic tick would wait for the interval (the last round ran at 0).
+    expect(a.tick(100).added).toEqual([]);
+    const round = a.onStoreJoined(100);
+    const add = round.added.find((x) => x.operator.regionId === 2)?.operator.steps[0];
+    expect(add).toMatchObject({ kind: 'addLearner' });
+    expect(add).not.toMatchObject({ storeId: 1 });
+  });
+
+  it(`runs at most ${PD_PROMPT_ROUNDS_PER_SECOND_MAX} prompt rounds a second on its clock; a capped join is taken by the next tick`, () => {
+    const { a, join } = leading();
+    const spacingMs = 1000 / PD_PROMPT_ROUNDS_PER_SECOND_MAX;
+    join('d2', 100);
+    expect(a.onStoreJoined(100).added.length).toBeGreaterThan(0);
+    a.scheduler.lastRound = { checked: -1, dirty: 0, all: false };
+    join('d3', 100 + spacingMs - 1);
+    expect(a.onStoreJoined(100 + spacingMs - 1)).toEqual({ commands: [], added: [] });
+    expect(a.scheduler.lastRound.checked).toBe(-1);
+    expect(a.roundWanted).toBe(true);
+    // The next tick runs the capped join's round although the interval has not passed.
+    a.tick(100 + spacingMs);
+    expect(a.scheduler.lastRound.checked).not.toBe(-1);
+    expect(a.roundWanted).toBe(false);
+    a.scheduler.lastRound = { checked: -1, dirty: 0, all: false };
+    // One spacing after the last prompt round, a join runs its round again.
+    join('d4', 100 + spacingMs);
+    a.onStoreJoined(100 + spacingMs);
+    expect(a.scheduler.lastRound.checked).not.toBe(-1);
+  });
+
+  it('waits for an id batch when the allocator is low (a new leader has none), then runs the round once it applied', () => {
+    const two = twoReplicas();
+    const a = two.replicas[0].leader;
+    a.becomeLeader(2, 0);
+    two.commit([{ kind: 'putStore', storeId: 0, address: 'd2', labels: { device: 'd2' }, nowMs: 0 }]);
+    two.catchUp(0);
+    const waiting = a.onStoreJoined(100);
+    expect(waiting.commands.map((c) => c.kind)).toEqual(['allocIds']);
+    expect(waiting.added).toEqual([]);
+    expect(a.roundWanted).toBe(true);
+    two.commit(waiting.commands);
+    two.catchUp(0);
+    const round = a.onStoreJoined(101);
+    expect(round.added.find((x) => x.operator.regionId === 2)?.operator.steps[0]).toMatchObject({ kind: 'addLearner' });
+    expect(a.roundWanted).toBe(false);
+  });
+
+  it('does nothing off the leader', () => {
+    const { replicas } = twoReplicas();
+    expect(replicas[1].leader.onStoreJoined(100)).toEqual({ commands: [], added: [] });
+    expect(replicas[1].leader.roundWanted).toBe(false);
   });
 });
 

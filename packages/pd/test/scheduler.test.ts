@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ClusterView, OperatorController, balanceLeaders } from '../src/index.ts';
 import { peer } from './helpers.ts';
 import { regionsOn, SimCluster } from './sim-cluster.ts';
 
@@ -263,6 +264,33 @@ describe('leader schedulers', () => {
     const before = c.log.length;
     c.run(3);
     expect(c.log.length).toBe(before);
+  });
+});
+
+describe('balance-leader and regions short of replicas', () => {
+  /** The transfer-leader operators `balanceLeaders` starts in one round over `c`'s state, by region id. */
+  function leaderMoves(c: SimCluster): number[] {
+    const view = new ClusterView({ sm: c.sm, nowMs: c.nowMs, leaderSinceMs: 0, allocId: c.allocId }, new OperatorController(c.sm.config));
+    const moved: number[] = [];
+    balanceLeaders(view, () => true, (op) => (view.applyInfluence(op), moved.push(op.regionId), true), 8);
+    return moved.sort((a, b) => a - b);
+  }
+
+  it('moves no leader of a region short of replicas (its repair runs on that leader)', () => {
+    const c = new SimCluster(['d2', 'd3']);
+    // Four regions of two voters where three are wanted, all led on store 1.
+    c.setRegions(regionsOn(4, [1, 102], 1));
+    expect(leaderMoves(c)).toEqual([]);
+  });
+
+  it('moves leaders of full regions beside short ones', () => {
+    const c = new SimCluster(['d2', 'd3']);
+    const short = regionsOn(4, [1, 102], 1).slice(0, 2);
+    const full = regionsOn(4, [1, 102, 103], 1).slice(2);
+    c.setRegions([...short, ...full]);
+    const moved = leaderMoves(c);
+    expect(moved.length).toBeGreaterThan(0);
+    expect(moved.every((id) => full.some((r) => r.region.id === id))).toBe(true);
   });
 });
 

@@ -7,17 +7,63 @@ import { describe, expect, it } from 'vitest';
 import type { RegionDigest, Store } from '@peerkv/store';
 import { DigestChecker } from '../src/cluster/digests.ts';
 import type { ClusterEnv } from '../src/cluster/cluster-env.ts';
+import { DataKeySwitchChecker } from '../src/cluster/data-key-rotation.ts';
 import { checkStaleReads } from '../src/cluster/stale-reads.ts';
 import { History } from '../src/history.ts';
 
-const digest = (regionId: number, applied: number, hash: string, version = 1): RegionDigest => ({ regionId, peerId: 100 + regionId, applied, epoch: { confVer: 1, version }, hash, keys: 1 });
+const digest = (regionId: number, applied: number, hash: string, version = 1, dataKeySwitch = { keyId: 0, index: 0 }): RegionDigest => ({ regionId, peerId: 100 + regionId, applied, epoch: { confVer: 1, version }, hash, keys: 1, dataKeySwitch });
 
 /** An env whose stores answer the given digests, one list per sample (`next()` moves to the next sample). */
-function fakeEnv(perStore: RegionDigest[][][]): ClusterEnv & { next(): void } {
+function fakeEnv(perStore: RegionDigest[][][], dataKeyIds: number[] = []): ClusterEnv & { next(): void } {
   let sampleNo = 0;
-  const stores = perStore.map((samples, i) => ({ storeId: i + 1, regionDigests: async () => samples[sampleNo] ?? [] }) as unknown as Store);
-  return { liveStores: () => stores, isCrashed: () => false, rel: () => sampleNo * 100, next: () => void sampleNo++ } as unknown as ClusterEnv & { next(): void };
+  const stores = perStore.map((samples, i) => ({ storeId: i + 1, regionDigests: async () => samples[sampleNo] ?? [], dataKeyId: () => dataKeyIds[i] ?? 0 }) as unknown as Store);
+  return { liveStores: () => stores, isCrashed: () => false, rel: () => sampleNo * 100, next: () => void sampleNo++, dataKeys: new DataKeySwitchChecker() } as unknown as ClusterEnv & { next(): void };
 }
+
+describe('DataKeySwitchChecker (the dataKeySwitch check, sampled with the digests)', () => {
+  it('flags replicas of a region that name different switches at the same applied index and epoch, once per region', async () => {
+    const sw = { keyId: 2, index: 8 };
+    const env = fakeEnv([
+      [[digest(2, 10, 'aa', 1, sw), digest(3, 5, 'cc', 1, sw)], [digest(2, 10, 'aa', 1, sw)]],
+      [[digest(2, 10, 'aa'), digest(3, 5, 'cc', 1, sw)], [digest(2, 10, 'aa')]],
+    ]);
+    const c = new DigestChecker();
+    await c.sample(env);
+    env.next();
+    await c.sample(env);
+    expect(c.problems).toEqual([]); // the data agrees: only the switch differs
+    expect(env.dataKeys.stats.switchDisagreements).toBe(1);
+    expect(env.dataKeys.problems).toHaveLength(1);
+    expect(env.dataKeys.problems[0].message).toMatch(/region 2 at applied index 10: store 1 switched to data key 2 at 8, store 2 to 0 at 0/);
+    expect(env.dataKeys.stats.switchChecks).toBe(4);
+  });
+
+  it('does not compare switches at different applied indexes', async () => {
+    const env = fakeEnv([[[digest(2, 10, 'aa', 1, { keyId: 1, index: 9 })]], [[digest(2, 8, 'bb')]]]);
+    await new DigestChecker().sample(env);
+    expect(env.dataKeys.problems).toEqual([]);
+    expect(env.dataKeys.stats.switchChecks).toBe(0);
+  });
+
+  it('flags a store that seals with a key below a rotation it acknowledged (a rotation lost)', () => {
+    const c = new DataKeySwitchChecker();
+    (c as unknown as { acknowledged: Map<number, number> }).acknowledged.set(1, 3);
+    c.observeStore({ storeId: 1, dataKeyId: () => 3 } as unknown as Store, 10);
+    expect(c.problems).toEqual([]);
+    c.observeStore({ storeId: 1, dataKeyId: () => 2 } as unknown as Store, 20);
+    expect(c.stats.rotationsLost).toBe(1);
+    expect(c.problems[0].message).toMatch(/store 1 seals with data key 2 after it acknowledged a rotation to 3/);
+  });
+
+  it('counts the entries a stopped store applied under a stale key, once per incarnation', () => {
+    const c = new DataKeySwitchChecker();
+    const s = { storeId: 4, dataKeyStats: () => ({ staleKeyEntries: 3 }), status: () => ({}) } as unknown as Store;
+    c.collect(s, 5);
+    c.collect(s, 6);
+    expect(c.stats.staleSeals).toBe(3);
+    expect(c.problems).toHaveLength(1);
+  });
+});
 
 describe('DigestChecker', () => {
   it('flags replicas with the same applied index and epoch but different data, once per region', async () => {

@@ -31,6 +31,8 @@ const CASES: readonly MutationCase[] = [
   { name: 'workSetMissesStep', seedsMax: 2, caughtBy: ['storeError'], note: "a stepped message leaves its replica out of the round's work set; the store's verifyWorkSet check stops the store at the next round; seeds 1, 2 and 3 of 3" },
   { name: 'stampDropped', seedsMax: 12, caughtBy: ['linearizability'], note: "the browser runtime's serveClient drops a tab's stamp: a resend through another host applies the put or delete again; 8 of 20 (5, 6, 7, 9, 10, 18, 19, 20), first at 5 with stamped puts only; 10 of 12 (1-6, 8, 9, 10, 12) since tabs also delete and their hosts die mid-request" },
   { name: 'batchStampDropped', seedsMax: 4, caughtBy: ['linearizability'], note: "serveClient drops the stamp of a tab's batch put, batch delete or range delete (only the simulated tabs' multi-key writes reach it): a resend through another host applies it again; 9 of 12 (1, 2, 3, 5, 6, 7, 8, 10, 11), first at 1" },
+  { name: 'snapshotWithoutDataKeySwitch', seedsMax: 4, caughtBy: ['dataKeySwitch'], note: "a replica built from a snapshot past its region's data-key switch names no switch where the others name it (the nemesis rotates data keys); 6 of 8 (1, 2, 3, 6, 7, 8), first at 1" },
+  { name: 'sealWithFirstDataKey', seedsMax: 4, caughtBy: ['dataKeySwitch'], note: "leaders seal under key 0 after their region switched: replicas apply entries under a key older than the switch; 3 of the first 4 (1, 2, 3)" },
   { name: 'unsyncedDisk', seedsMax: 6, caughtBy: ['storeError', 'linearizability', 'liveness', 'divergence', 'regionCoverage'], note: 'power cuts lose acknowledged Raft writes; 9 of 10' },
 ];
 

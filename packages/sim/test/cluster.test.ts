@@ -9,7 +9,7 @@ import { defaultClusterOptions, runClusterCli, runClusterSeed } from '../src/clu
 /** Shorter runs than the CLI's, to keep the suite fast. */
 const SHORT = { workloadMs: 3_000 } as const;
 /** A fault mix in which most faults are wipes (the default's `wipe` is 12 of 100). */
-const WIPE_HEAVY_FAULTS = { stop: 20, wipe: 50, partition: 15, transfer: 15 } as const;
+const WIPE_HEAVY_FAULTS = { stop: 20, wipe: 50, partition: 15, transfer: 15, rotate: 0 } as const;
 /** Seeds tried before the stale-read mutation must have been caught. */
 const MUTATION_SEEDS_MAX = 12;
 
@@ -106,10 +106,11 @@ describe('cluster mode', () => {
     const violations = Number(/violations=(\d+)/.exec(summary)?.[1]);
     const unknown = Number(/unknown=(\d+)/.exec(summary)?.[1]);
     expect(code).toBe(violations > 0 || unknown > 0 ? 1 : 0);
-    expect(lines.at(-2)).toMatch(/^sim: data-key proofs clientProofs=\d+ .* asksFailed=\d+$/);
-    expect(lines.at(-3)).toMatch(/^sim: operators replaceReplica=\d+ .* cancelled=\d+$/);
-    expect(lines.at(-4)).toMatch(/^sim: workload put=\d+ .* digestChecks=\d+$/);
-    expect(lines.at(-5)).toMatch(/^sim: faults crashes=\d+ .* skewedStores=\d+$/);
+    expect(lines.at(-2)).toMatch(/^sim: data keys rotations=\d+ rotationsRefused=\d+ rotationsUndetermined=\d+ .* retiredKeyStops=\d+$/);
+    expect(lines.at(-3)).toMatch(/^sim: data-key proofs clientProofs=\d+ .* asksFailed=\d+$/);
+    expect(lines.at(-4)).toMatch(/^sim: operators replaceReplica=\d+ .* cancelled=\d+$/);
+    expect(lines.at(-5)).toMatch(/^sim: workload put=\d+ .* digestChecks=\d+$/);
+    expect(lines.at(-6)).toMatch(/^sim: faults crashes=\d+ .* skewedStores=\d+$/);
     if (violations > 0) expect(lines).toContain('reproduce with: npm run sim -- --cluster --seed 7');
   }, 60_000);
 });

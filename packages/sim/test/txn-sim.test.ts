@@ -80,6 +80,14 @@ describe('sim --txn', () => {
     expect(a.violations.map((v) => `${v.kind}: ${v.message.slice(0, 400)}`)).toEqual([]);
   });
 
+  it('seed 4 abandons a transaction across stores too, after arranging its regions (a split, a leader transfer)', { timeout: 60_000 }, async () => {
+    // Seed 4 had directedAbandoned=0 before arrangeAcrossLeaders: one store led every region.
+    const r = await runTxnSeed(4);
+    expect(r.workload.directedAbandoned).toBeGreaterThan(0);
+    expect(r.workload.directedSplits + r.workload.directedLeaderTransfers).toBeGreaterThan(0);
+    expect(r.violations.map((v) => `${v.kind}: ${v.message.slice(0, 400)}`)).toEqual([]);
+  });
+
   for (const c of CASES) {
     it(`catches mutation ${c.name} within ${c.seedsMax} seeds (${c.note})`, { timeout: 120_000 }, async () => {
       for (let seed = 1; seed <= c.seedsMax; seed++) {

@@ -60,11 +60,20 @@ export const COMMAND_HANDLERS: CommandHandlers = { write: applyWrite, split: app
 function applyDataKey(cmd: DataKeyCommand, a: ApplyContext): Result<unknown> {
   const peer = a.peer;
   if (cmd.keyId <= peer.dataKeyId) return ok();
-  peer.dataKeyId = cmd.keyId;
-  peer.dataKeySwitchIndex = a.entry.index;
-  a.kv.put(META_CF, dataKeySwitchKey(peer.regionId), encodeDataKeySwitch(cmd.keyId, a.entry.index));
-  a.keyring?.observe(cmd.keyId);
+  installDataKeySwitch(peer, a.kv, a.keyring, cmd.keyId, a.entry.index);
   return ok();
+}
+
+/**
+ * Makes `peer`'s data-key switch the one to `keyId` at entry `index`: in memory, staged in `kv`
+ * with the write that makes it true (a switch entry's apply, a snapshot's install), and on the
+ * store's keyring. The caller checks that it moves forward.
+ */
+export function installDataKeySwitch(peer: RegionPeer, kv: WriteBatch, keyring: ApplyContext['keyring'], keyId: number, index: number): void {
+  peer.dataKeyId = keyId;
+  peer.dataKeySwitchIndex = index;
+  kv.put(META_CF, dataKeySwitchKey(peer.regionId), encodeDataKeySwitch(keyId, index));
+  keyring?.observe(keyId);
 }
 
 /** A persisted data-key switch: key id (u32 BE) and entry index (u64 BE). */

@@ -184,7 +184,7 @@ function readDataKey(r: ByteReader): DataKeyCommand {
 }
 
 /** Highest key id a `dataKey` command carries (sealing.ts's `SEAL_KEY_ID_MAX`, a u32). */
-const DATA_KEY_COMMAND_ID_MAX = 0xffff_ffff;
+export const DATA_KEY_COMMAND_ID_MAX = 0xffff_ffff;
 
 /** The key id of a `dataKey` command's bytes, or undefined for any other payload. */
 export function dataKeyCommandId(data: Uint8Array): number | undefined {

@@ -16,6 +16,9 @@
  * that store leads whose applied switch is older. Each store hosting a replica of such a region
  * moves its own keyring on as it appends the switch entry (`OpenedPayloads.prefetch`), and its
  * switcher then switches the regions it leads: the id travels over the regions stores share.
+ * A store whose keyring is ahead of a region it only follows forwards the switch to that
+ * region's leader, which checks it and proposes it (data-key-forward.ts): without that, a
+ * leader sharing no region with the rotated store never learns the id.
  *
  * What holds after a switch at index S of a region to key id k:
  * - every entry after S is sealed under k or later: a leader moved its keyring on when it
@@ -40,7 +43,8 @@ import { WriteBatch } from '@peerkv/storage';
 import { decodeDataKeySwitch } from './apply.ts';
 import { encodeCommand } from './command.ts';
 import type { StoreContext } from './context.ts';
-import { DATA_KEY_FLOOR_KEY, META_CF, dataKeySwitchKey } from './keys.ts';
+import { DataKeyForwards } from './data-key-forward.ts';
+import { DATA_KEY_FLOOR_KEY, DATA_KEY_ROTATION_KEY, META_CF, dataKeySwitchKey } from './keys.ts';
 import type { RegionPeer } from './peer.ts';
 import { sealedKeyId, type EntryKeyring } from './sealing.ts';
 
@@ -54,18 +58,48 @@ export class DataKeySwitcher {
   private ticks = 0;
   /** Switch entries proposed (for tests and status). */
   switchesProposed = 0;
+  /** Switches followers forward to leaders, both ends (data-key-forward.ts). */
+  readonly forwards: DataKeyForwards;
 
-  constructor(private readonly ctx: StoreContext) {}
+  constructor(private readonly ctx: StoreContext) {
+    this.forwards = new DataKeyForwards(ctx);
+  }
 
   /** Called every store tick. */
   onTick(): void {
     const ring = this.ctx.entryCipher;
-    if (!ring || ring.currentKeyId() === 0) return;
-    if (++this.ticks % DATA_KEY_SWITCH_CHECK_TICKS === 0) this.proposeDue(ring);
+    if (!ring || ++this.ticks % DATA_KEY_SWITCH_CHECK_TICKS !== 0) return;
+    if (this.forwards.queuedCount() > 0) void this.takeForwarded(ring).catch((e: unknown) => this.ctx.stop(e));
+    if (ring.currentKeyId() === 0) return;
+    this.proposeDue(ring);
+    this.forwards.forwardOverdue(ring);
   }
 
-  /** Moves `ring` on to `keyId` (`EntryKeyring.rotate`: `RangeError` for an older id or one it has no key for) and proposes the switches now. */
+  /** As a leader: moves the keyring on to the highest forwarded switch it accepts, and proposes the switches. */
+  private async takeForwarded(ring: EntryKeyring): Promise<void> {
+    const keyId = await this.forwards.takeForwardedSwitches(ring);
+    if (keyId === 0 || this.ctx.closed || this.ctx.fatal !== undefined) return;
+    if (keyId > ring.currentKeyId()) {
+      try {
+        await ring.rotate(keyId);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        return; // raced with a newer id, or the key went: the next walk sees what is due
+      }
+    }
+    this.proposeDue(ring);
+    this.ctx.schedule();
+  }
+
+  /**
+   * Moves `ring` on to `keyId` (`EntryKeyring.rotate`: `RangeError` for an older id or one it
+   * has no key for) and proposes the switches now. The rotation is durable first
+   * (`DATA_KEY_ROTATION_KEY`): a crash before the switches applied resumes it at open.
+   */
   async rotate(ring: EntryKeyring, keyId: number): Promise<void> {
+    if (keyId < ring.currentKeyId()) throw new RangeError(`data key id ${keyId} is below the current one, ${ring.currentKeyId()}: a rotation only moves forward`);
+    if (!(await ring.cipher(keyId))) throw new RangeError(`no data key for key id ${keyId} on this store (give it, or the data root to derive it)`);
+    await this.ctx.engine.write(new WriteBatch().put(META_CF, DATA_KEY_ROTATION_KEY, encodeKeyId(keyId)), { durability: 'strict' });
     await ring.rotate(keyId);
     this.proposeDue(ring);
     this.ctx.schedule();
@@ -98,8 +132,9 @@ export class DataKeySwitcher {
 }
 
 /**
- * Reads each loaded data region's persisted switch, and the store's retired floor, into the
- * replicas and the keyring: a restarted store seals with the newest key id it switched to.
+ * Reads each loaded data region's persisted switch, the store's pending rotation and its
+ * retired floor into the replicas and the keyring, before the store seals anything: a
+ * restarted store seals with the newest key id it switched or was rotated to.
  */
 export async function loadDataKeySwitches(ctx: StoreContext): Promise<void> {
   const ring = ctx.entryCipher;
@@ -115,8 +150,24 @@ export async function loadDataKeySwitches(ctx: StoreContext): Promise<void> {
   }
   if (!ring) return;
   ring.observe(newest);
+  await resumeRotation(ctx, ring);
   const floor = decodeKeyId(await ctx.engine.get(META_CF, DATA_KEY_FLOOR_KEY));
   if (floor > 0) ring.retireBelow(floor);
+}
+
+/**
+ * Moves the keyring on to the rotation this store was asked for before it stopped
+ * (`DATA_KEY_ROTATION_KEY`); the switcher proposes the switches at its next walk. A key id it
+ * has no key for any more (started without it) is left: the store keeps sealing with what it has.
+ */
+async function resumeRotation(ctx: StoreContext, ring: EntryKeyring): Promise<void> {
+  const rotation = decodeKeyId(await ctx.engine.get(META_CF, DATA_KEY_ROTATION_KEY));
+  if (rotation <= ring.currentKeyId()) return;
+  try {
+    await ring.rotate(rotation);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+  }
 }
 
 /**

@@ -39,7 +39,7 @@ export async function regionDigests(ctx: StoreContext): Promise<RegionDigest[]> 
         h.bytes(kv.key.subarray(prefix.length));
         h.bytes(kv.value);
       }
-      out.push({ regionId: peer.regionId, peerId: peer.peerId, applied: peer.applied, epoch: { ...peer.region.epoch }, hash: h.hex(), keys });
+      out.push({ regionId: peer.regionId, peerId: peer.peerId, applied: peer.applied, epoch: { ...peer.region.epoch }, hash: h.hex(), keys, dataKeySwitch: { keyId: peer.dataKeyId, index: peer.dataKeySwitchIndex } });
     }
     return out;
   } finally {

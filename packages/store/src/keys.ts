@@ -114,6 +114,13 @@ export function dataKeySwitchKey(regionId: number): Uint8Array {
 /** Key of the store's retired data key ids: every id below the recorded one is dropped (`DataKeyring.retireBelow`). */
 export const DATA_KEY_FLOOR_KEY = new Uint8Array([0x66 /* f */]);
 
+/**
+ * Key of the last data key id this store was asked to rotate to (`Store.rotateDataKey`), written
+ * before the keyring moves: a store that crashed before its regions switched resumes the
+ * rotation when it opens (`loadDataKeySwitches`) instead of losing it.
+ */
+export const DATA_KEY_ROTATION_KEY = new Uint8Array([0x52 /* R */]);
+
 /** Key of a region's pending-apply record (the snapshot it is applying, while its state is `applying`). */
 export function pendingApplyKey(regionId: number): Uint8Array {
   return u64(0x61 /* a */, regionId);

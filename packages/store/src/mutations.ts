@@ -13,6 +13,12 @@ export interface StoreTestMutations {
    * later one (`--cluster --mutation staleDataKeySeal`): entries after a switch carry the old key.
    */
   sealWithFirstDataKey?: boolean;
+  /**
+   * A replica built from a snapshot ignores the data-key switch its header carries
+   * (`--cluster --mutation snapshotWithoutDataKeySwitch`): it disagrees with the other replicas
+   * on the switch at the same applied index.
+   */
+  snapshotWithoutDataKeySwitch?: boolean;
   /** Apply every write, also a retry already applied (at-most-once off). */
   dedupOff?: boolean;
   /** The right half of a split copies the parent's dedup records after the whole batch, not at the split entry. */

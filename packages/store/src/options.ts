@@ -350,6 +350,8 @@ export interface RegionDigest {
   hash: string;
   /** Data pairs hashed. */
   keys: number;
+  /** The region's data-key switch as of `applied` (`data-key-switch.ts`; key id 0 at index 0 before any). */
+  dataKeySwitch: { keyId: number; index: number };
 }
 
 /**

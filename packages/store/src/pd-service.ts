@@ -5,7 +5,7 @@
  * cluster. The PD state machine itself lives in `@peerkv/pd`; `PdHost` keeps its leader
  * services beside the replica.
  */
-import type { GcRegisterResult, PdApplyResult, PdCommand, Region, RegionHeartbeat, StoreStats } from '@peerkv/pd';
+import type { GcRegisterResult, PdApplyResult, PdCommand, PdLeaderTick, Region, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import { encodePdCommand, shouldProposeRegionHeartbeat, shouldProposeStoreHeartbeat, type PdStateMachine } from '@peerkv/pd';
 import type { StoreContext } from './context.ts';
 import { createRegion } from './identity.ts';
@@ -15,6 +15,9 @@ import { PD_REGION_ID } from './pd-host.ts';
 import type { RegionPeer, Result } from './peer.ts';
 import type { RequestOptions } from './request-options.ts';
 import type { StoreRequests } from './requests.ts';
+
+/** Tries of one prompt round (`runPromptRound`): the first may only get the id batch it waits for proposed. */
+const PROMPT_ROUND_ATTEMPTS_MAX = 2;
 
 export class PdService {
   constructor(
@@ -195,13 +198,45 @@ export class PdService {
 
   /** PD leader: one scheduling round; its operators run as regions heartbeat. */
   async runScheduler(): Promise<void> {
-    const peer = this.pdPeer();
-    const pd = peer?.pd;
+    const pd = this.pdPeer()?.pd;
     if (!pd || pd.servingTerm === undefined) return;
     // TSO windows, id batches (the checkers take ids synchronously), tombstones.
-    const out = pd.leader.tick(this.ctx.now());
-    const finished = pd.leader.scheduler.operators.takeEvents();
+    await this.finishRound(pd.leader.tick(this.ctx.now()));
+  }
+
+  /**
+   * PD leader: a scheduling round now for stores that just joined (`PdLeader.onStoreJoined`,
+   * rate-capped), instead of at the next periodic round. A round that waited for an id batch
+   * runs once the batch proposed here applied (a second try; a capped one stays for `tick`).
+   */
+  async runPromptRound(): Promise<void> {
+    for (let attempt = 0; attempt < PROMPT_ROUND_ATTEMPTS_MAX; attempt++) {
+      const pd = this.pdPeer()?.pd;
+      if (!pd || pd.servingTerm === undefined) return;
+      await this.finishRound(pd.leader.onStoreJoined(this.ctx.now()));
+      if (!pd.leader.roundWanted) return;
+    }
+  }
+
+  /**
+   * Regions given an operator by a round on this PD leader since the last call, to heartbeat
+   * at once (`PdWorker`): PD answers the heartbeat with the operator's first step, instead of at
+   * the region's next heartbeat (a hibernating region's may be a minute away). Bounded by the
+   * regions (a set of ids).
+   */
+  takeRegionsWithNewOperators(): number[] {
+    const ids = [...this.newOperatorRegions];
+    this.newOperatorRegions.clear();
+    return ids;
+  }
+
+  private readonly newOperatorRegions = new Set<number>();
+
+  /** Tells the observer of the operators that ended, notes the regions of the new ones, and proposes the round's commands. */
+  private async finishRound(out: PdLeaderTick): Promise<void> {
+    const finished = this.pdPeer()?.pd?.leader.scheduler.operators.takeEvents() ?? [];
     if (finished.length > 0) this.ctx.pdOperatorObserver?.(finished);
+    for (const a of out.added) this.newOperatorRegions.add(a.operator.regionId);
     for (const cmd of out.commands) await this.pdPropose(cmd, { timeoutMs: 2000 });
   }
 

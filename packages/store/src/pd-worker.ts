@@ -1,8 +1,12 @@
 /**
- * The PD worker: every `heartbeatIntervalTicks` it runs the PD leader's scheduler round (if
- * this store hosts it) and reports this store and the regions it leads; it runs the operator
- * steps PD answers with, reports splits at once, and asks PD about replicas that look
- * removed (TiKV's PD worker and stale peer check).
+ * The PD worker: every `heartbeatIntervalTicks` (from the first tick on) it runs the PD
+ * leader's scheduler round (if this store hosts it) and reports this store and the regions it
+ * leads; it runs the operator steps PD answers with, reports splits at once, and asks PD about
+ * replicas that look removed (TiKV's PD worker and stale peer check). Between heartbeats it
+ * reports at once a region whose membership changed or that this store's PD leader gave an
+ * operator, and runs a prompt round for stores that joined. Not a region whose replica here
+ * just became leader: a new leader has heard from no follower yet (Raft progress: match 0, not
+ * recently active), so its report would call every follower pending and down.
  */
 import type { OperatorStep, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import type { StoreContext } from './context.ts';
@@ -67,11 +71,12 @@ export class PdWorker {
   /** Led regions whose last heartbeat named pending peers: one that catches up heartbeats at once. */
   private readonly catchUp: CatchUpWatch;
   /**
-   * Led regions that applied a membership change since their last heartbeat was built: each
-   * heartbeats at once (`onConfChangeApplied`). One entry per region, so at most one prompt
-   * heartbeat per region however many changes applied meanwhile; bounded by the replicas hosted.
+   * Led regions to heartbeat at once since their last heartbeat was built: they applied a
+   * membership change (`onConfChangeApplied`) or this store's PD leader gave them an operator
+   * (`PdService.takeRegionsWithNewOperators`). One entry per region, so at most one prompt
+   * heartbeat per region however many causes came meanwhile; bounded by the replicas hosted.
    */
-  private readonly confChanged = new Set<RegionPeer>();
+  private readonly reportSoon = new Set<RegionPeer>();
 
   constructor(
     private readonly ctx: StoreContext,
@@ -98,8 +103,24 @@ export class PdWorker {
   onConfChangeApplied(peer: RegionPeer): void {
     const pd = this.ctx.pdClient;
     if (!pd || peer.destroyed || !peer.isLeader()) return;
-    this.confChanged.add(peer);
+    this.reportSoon.add(peer);
     this.reportPromptly(pd);
+  }
+
+  /**
+   * Stores joined PD while this store's replica leads it (`PdHost.takeStoresJoined`): a
+   * scheduling round now places their first replicas, and the regions led here that got an
+   * operator heartbeat at once to get its first step (issue 16: a join waited a round interval,
+   * then a heartbeat interval, for these).
+   */
+  onStoresJoined(): void {
+    const pd = this.ctx.pdClient;
+    void this.pdService
+      .runPromptRound()
+      .then(() => {
+        if (pd) this.reportPromptly(pd);
+      })
+      .catch(() => undefined);
   }
 
   /**
@@ -112,7 +133,9 @@ export class PdWorker {
   onStoreTick(ticks: number): void {
     const pd = this.ctx.pdClient;
     if (!pd) return;
-    if (ticks % this.ctx.opts.heartbeatIntervalTicks === 0 && !this.heartbeating) this.heartbeatDue = true;
+    // The first tick heartbeats too: a store that just started (a join) reports itself and its
+    // regions at once, not a heartbeat interval later (issue 16).
+    if ((ticks - 1) % this.ctx.opts.heartbeatIntervalTicks === 0 && !this.heartbeating) this.heartbeatDue = true;
     if (this.heartbeating || this.reportingPromptly) return;
     if (this.heartbeatDue) {
       this.heartbeatDue = false;
@@ -131,13 +154,17 @@ export class PdWorker {
 
   /**
    * Starts the prompt region heartbeats, unless a store heartbeat is due or any heartbeat is in
-   * flight (then the next store tick starts them): regions whose membership changed
-   * (`confChanged`) and regions whose pending peer caught up (`catchUp`).
+   * flight (then the next store tick starts them): the regions in `reportSoon` (membership
+   * changed, new operator) and regions whose pending peer caught up (`catchUp`).
    */
   private reportPromptly(pd: PdClient): void {
     if (this.heartbeating || this.heartbeatDue || this.reportingPromptly) return;
-    const peers = new Set(this.confChanged);
-    this.confChanged.clear();
+    for (const regionId of this.pdService.takeRegionsWithNewOperators()) {
+      const peer = this.ctx.peers.get(regionId);
+      if (peer?.isLeader()) this.reportSoon.add(peer);
+    }
+    const peers = new Set(this.reportSoon);
+    this.reportSoon.clear();
     if (this.catchUp.size > 0) for (const peer of this.catchUp.caughtUp()) peers.add(peer);
     if (peers.size === 0) return;
     this.reportingPromptly = true;
@@ -403,7 +430,7 @@ export class PdWorker {
     // A peer that never answered (a replica being created) is pending, not down.
     const pendingPeers = pendingPeersOf(st, peer.peerId, this.ctx.opts.logGcKeepEntries);
     // This heartbeat shows the region's membership as of now: a prompt report of it is not needed.
-    this.confChanged.delete(peer);
+    this.reportSoon.delete(peer);
     const downPeers: number[] = [];
     for (const [id, pr] of st.progress ?? []) if (id !== peer.peerId && !pendingPeers.includes(id) && !pr.recentActive) downPeers.push(id);
     this.catchUp.reported(peer, pendingPeers);

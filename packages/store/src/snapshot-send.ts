@@ -20,7 +20,7 @@ import { ByteWriter } from '@peerkv/transport';
 import type { StoredKeyRange } from './data-model.ts';
 import type { DedupEntry } from './dedup.ts';
 import type { SnapshotTransferLimits, SnapshotTransferStatus } from './options.ts';
-import { chunkCount, encodeSnapshotHeader, writeStreamDedup, writeStreamPair, type SnapshotHeader, type SnapshotId } from './snapshot.ts';
+import { chunkCount, encodeSnapshotHeader, writeStreamDedup, writeStreamPair, type DataKeySwitch, type SnapshotHeader, type SnapshotId } from './snapshot.ts';
 import { snapshotFrameMessage, type SnapshotFrame, type SnapshotRefusal } from './snapshot-frames.ts';
 
 /** One encoded stream item. */
@@ -127,6 +127,8 @@ export interface SendTarget {
   /** The leader's MsgSnap (its `snapshot` is replaced by ours). */
   message: Message;
   metadata: SnapshotMetadata;
+  /** The region's data-key switch as of `metadata.index` (`SnapshotHeader.dataKeySwitch`). */
+  dataKeySwitch?: DataKeySwitch;
 }
 
 /** One outgoing transfer (see the module header for its states). */
@@ -174,7 +176,8 @@ export class SnapshotSend {
     }
     if (this.done) return;
     const chunkBytes = this.env.limits.chunkBytesMax;
-    this.header = { id: this.target.id, region: this.source.region, cfs: this.source.cfs, pairs, dedupEntries, bytes, chunkBytes, crc };
+    const sw = this.target.dataKeySwitch;
+    this.header = { id: this.target.id, region: this.source.region, cfs: this.source.cfs, pairs, dedupEntries, bytes, chunkBytes, crc, ...(sw ? { dataKeySwitch: sw } : {}) };
     this.total = chunkCount(this.header);
     this.chunks = chunksOf(this.source.items(), chunkBytes)[Symbol.asyncIterator]();
     this.offered = true;

@@ -18,6 +18,7 @@ import type { RegionMessage } from '@peerkv/transport';
 import type { StoreContext } from './context.ts';
 import { storedDeleteEnd, storedKeyRange } from './data-model.ts';
 import { DedupTable, stageDedupTable } from './dedup.ts';
+import { installDataKeySwitch } from './apply.ts';
 import { DATA_CF, META_CF, dedupPrefix, pendingApplyKey, prefixEnd, regionStateKey } from './keys.ts';
 import type { SnapshotTransferLimits, SnapshotTransferStatus } from './options.ts';
 import { encodeRegionState, type RegionPeer } from './peer.ts';
@@ -250,6 +251,8 @@ export class SnapshotWorker {
       return;
     }
     const metadata = { index: peer.applied, term: peer.log.term(peer.applied), confState: peer.raw.status().config };
+    // Read with `metadata`, in the same step: the switch as of the snapshot's index.
+    const dataKeySwitch = peer.dataKeyId > 0 ? { keyId: peer.dataKeyId, index: peer.dataKeySwitchIndex } : undefined;
     const region = structuredClone(peer.region);
     let source: SnapshotSource;
     const own = peer.machine.snapshotPairs();
@@ -282,7 +285,7 @@ export class SnapshotWorker {
         fatal: (e) => this.ctx.stop(e),
         stopped: () => this.ctx.closed || this.ctx.fatal !== undefined,
       },
-      { id, regionId: peer.regionId, regionEpoch: { ...peer.region.epoch }, fromPeerId: peer.peerId, toPeerId: m.to, toStoreId, message: m, metadata },
+      { id, regionId: peer.regionId, regionEpoch: { ...peer.region.epoch }, fromPeerId: peer.peerId, toPeerId: m.to, toStoreId, message: m, metadata, ...(dataKeySwitch ? { dataKeySwitch } : {}) },
       source,
     );
     this.sending.set(snapshotIdKey(id), t);
@@ -410,9 +413,22 @@ export class SnapshotWorker {
     const pending = { index: snap.metadata.index, term: snap.metadata.term, data: snap.data };
     kv.put(META_CF, regionStateKey(peer.regionId), encodeRegionState(peer.region, 'applying'));
     kv.put(META_CF, pendingApplyKey(peer.regionId), encodePendingApply(pending));
+    this.stageDataKeySwitch(kv, peer, h);
     peer.applied = snap.metadata.index;
     peer.applying = { ...pending, task: undefined, ...(requested ? { requestsSentBefore: requestsSent } : {}) };
     this.status.appliesStarted++;
+  }
+
+  /**
+   * Installs the region's data-key switch the snapshot carries (only forward), in the write
+   * that installs the snapshot: the replica's log now starts past the switch entry, so without
+   * it a replica built from a snapshot would disagree with the others at the same index, and
+   * seal with its store's older key once it leads.
+   */
+  private stageDataKeySwitch(kv: RaftWriteBatch['kv'], peer: RegionPeer, h: SnapshotHeader): void {
+    const sw = h.dataKeySwitch;
+    if (!sw || sw.keyId <= peer.dataKeyId || this.ctx.mutations.snapshotWithoutDataKeySwitch) return;
+    installDataKeySwitch(peer, kv, this.ctx.entryCipher, sw.keyId, sw.index);
   }
 
   /** Clears the replica's old range and the snapshot's range (every data cf, but what other local regions own) and its dedup records. */

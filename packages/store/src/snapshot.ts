@@ -19,7 +19,7 @@ import { crc32c } from '@peerkv/storage';
 import { DecodeError } from '@peerkv/proto';
 import { ByteReader, ByteWriter } from '@peerkv/transport';
 import { storedKeyRange, type StoredKeyRange } from './data-model.ts';
-import { COMMAND_KEY_BYTES_MAX, COMMAND_VALUE_BYTES_MAX, CommandDecodeError, readRegion, writeRegion } from './command.ts';
+import { COMMAND_KEY_BYTES_MAX, COMMAND_VALUE_BYTES_MAX, CommandDecodeError, DATA_KEY_COMMAND_ID_MAX, readRegion, writeRegion } from './command.ts';
 import { readDedupBody, writeDedupBody, type DedupEntry } from './dedup.ts';
 import { CF_NAME_LENGTH_MAX, DATA_CF, DATA_CFS_MAX, type DataModel } from './keys.ts';
 import { PD_REGION_ID } from './pd-host.ts';
@@ -129,6 +129,18 @@ export interface SnapshotHeader {
   chunkBytes: number;
   /** CRC32C of the whole stream. */
   crc: number;
+  /**
+   * The region's data-key switch as of the snapshot's index (`data-key-switch.ts`), absent when
+   * it never switched: the receiver installs it with the data, so it seals and checks entries
+   * after the snapshot under the key the rest of the region switched to.
+   */
+  dataKeySwitch?: DataKeySwitch;
+}
+
+/** A region's applied data-key switch: the key id and the index of the entry that switched to it. */
+export interface DataKeySwitch {
+  keyId: number;
+  index: number;
 }
 
 /** Chunks of a stream of `bytes` bytes cut at `chunkBytes`. */
@@ -193,6 +205,12 @@ export function encodeSnapshotHeader(h: SnapshotHeader): Uint8Array {
   w.varUint(h.bytes);
   w.varUint(h.chunkBytes);
   w.varUint(h.crc);
+  // A trailing field: a header without it is one of a region that never switched (or of a
+  // build before it), and decodes the same.
+  if (h.dataKeySwitch && h.dataKeySwitch.keyId > 0) {
+    w.varUint(h.dataKeySwitch.keyId);
+    w.varUint(h.dataKeySwitch.index);
+  }
   return w.finish();
 }
 
@@ -247,9 +265,10 @@ function readHeader(r: ByteReader): SnapshotHeader {
   const bytes = r.varUint();
   const chunkBytes = r.varUint();
   const crc = r.varUintMax(0xffffffff, 'crc');
+  const dataKeySwitch = r.remaining > 0 ? { keyId: r.varUintMax(DATA_KEY_COMMAND_ID_MAX, 'data key id'), index: r.varUint() } : undefined;
   r.end('snapshot header');
   if (chunkBytes === 0) throw new SnapshotDecodeError('Malformed', 'chunk size 0');
-  return { id, region, cfs, pairs, dedupEntries, bytes, chunkBytes, crc };
+  return { id, region, cfs, pairs, dedupEntries, bytes, chunkBytes, crc, ...(dataKeySwitch ? { dataKeySwitch } : {}) };
 }
 
 function wrapDecode<T>(f: () => T): T {

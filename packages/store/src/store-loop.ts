@@ -12,6 +12,7 @@ import type { RegionLog } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
 import type { StoreContext } from './context.ts';
 import { DedupTable } from './dedup.ts';
+import { isDataKeyForwardMessage } from './data-key-forward.ts';
 import type { DataKeySwitcher } from './data-key-switch.ts';
 import { META_CF, dataKeySwitchKey, dedupPrefix, prefixEnd, regionStateKey, safeTsKey } from './keys.ts';
 import { PENDING_VOTES_MAX, RAFT_INIT_INDEX } from './options.ts';
@@ -181,6 +182,10 @@ export class StoreLoop {
         continue;
       }
       this.ctx.peerStores.learn(rm.message.from, fromStoreId);
+      if (isDataKeyForwardMessage(rm)) {
+        this.dataKeySwitcher?.forwards.receive(rm);
+        continue;
+      }
       if (isSnapshotFrameMessage(rm)) {
         this.snapshots.onFrame(fromStoreId, rm);
         continue;

@@ -200,6 +200,25 @@ describe('PeerKeyBook anchors (an invite’s PD voters)', () => {
     stop();
   });
 
+  it('anchorPolicy (a join’s transport): an anchored id must prove its key, other ids pass unchecked and unrecorded; refusals are counted', async () => {
+    const book = PeerKeyBook.inMemory([{ storeId: 1, publicKey: key(1) }]);
+    const policy = book.anchorPolicy();
+    expect(await policy.admit(1, key(9))).toBe(false);
+    expect(await policy.admit(1, undefined)).toBe(false);
+    expect(await policy.admit(1, key(1))).toBe(true);
+    // Nothing can be checked yet for an id the invite does not name, nor is anything pinned or waited on.
+    expect(await policy.admit(2, key(9))).toBe(true);
+    expect(await policy.admit(3, undefined)).toBe(true);
+    expect(await policy.admit(TEMP_STORE_ID_MIN + 1, undefined)).toBe(true);
+    expect(book.knownKey(2)).toBeUndefined();
+    expect(book.unverifiedIds()).toEqual([]);
+    expect(book.counters).toMatchObject({ anchorRefused: 2, refused: 2, matched: 1, provisional: 0, unkeyed: 0 });
+    // Without anchors it admits every link.
+    const plain = PeerKeyBook.inMemory().anchorPolicy();
+    expect(await plain.admit(1, key(9))).toBe(true);
+    expect(await plain.admit(1, undefined)).toBe(true);
+  });
+
   it('refuses too many anchors, temporary ids, keys of the wrong size and ids named twice (PeerKeyAnchorError)', async () => {
     const many = Array.from({ length: PEER_KEY_ANCHORS_MAX + 1 }, (_, i) => ({ storeId: i + 1, publicKey: key(i + 1) }));
     expect(() => PeerKeyBook.inMemory(many.slice(0, PEER_KEY_ANCHORS_MAX))).not.toThrow();

@@ -13,6 +13,9 @@ import type { Region } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
 import { deriveDataKey, deriveMemberKeys } from '@peerkv/transport';
 import { DataKeyring, LocalRouter, SEAL_FORMAT_V1, SEAL_FORMAT_VERSION, STORE_CFS, SealedEntryError, Store, StoreConfigError, isSealed, keyringOf, openPayload, sealPayload, sealedKeyId, webCryptoEntryCipher, type EntryCipher, type EntryKeyring, type StoreOptions, StoreRequestError, authorizeRequest, needsDataKey } from '../src/index.ts';
+import { DataKeyForwards, dataKeyForwardMessage, forwardRefusal } from '../src/data-key-forward.ts';
+import type { RegionPeer } from '../src/peer.ts';
+import { SNAPSHOT_FORMAT_CHUNKED, decodeSnapshotData, encodeSnapshotHeader } from '../src/snapshot.ts';
 import { twoFullOneWitness, until } from './helpers.ts';
 
 const enc = new TextEncoder();
@@ -388,3 +391,129 @@ describe('replicated data-key switch', () => {
 });
 
 const firstIndexOn = (id: number): number => (stores.get(id) as unknown as { ctx: { peers: Map<number, { log: { firstIndex(): number } }> } }).ctx.peers.get(REGION)!.log.firstIndex();
+
+describe('the data-key switch across snapshots and restarts', () => {
+  it('a snapshot header carries the switch; a header without one (a region that never switched, an older build) decodes without it', () => {
+    const h = { id: { storeId: 1, boot: 2, seq: 3 }, region, cfs: ['default'], pairs: 4, dedupEntries: 0, bytes: 40, chunkBytes: 48, crc: 7 };
+    const withSwitch = decodeSnapshotData(encodeSnapshotHeader({ ...h, dataKeySwitch: { keyId: 3, index: 41 } }));
+    expect(withSwitch.format === SNAPSHOT_FORMAT_CHUNKED && withSwitch.header.dataKeySwitch).toEqual({ keyId: 3, index: 41 });
+    const without = decodeSnapshotData(encodeSnapshotHeader(h));
+    expect(without.format === SNAPSHOT_FORMAT_CHUNKED && without.header).toEqual(h);
+    // Key id 0 is "never switched": nothing is written for it.
+    expect(encodeSnapshotHeader({ ...h, dataKeySwitch: { keyId: 0, index: 0 } })).toEqual(encodeSnapshotHeader(h));
+  });
+
+  /** Store 2 misses a switch and the log past it (partitioned, the leader compacts): it catches up by a snapshot. */
+  async function snapshotPastSwitch(extra: Partial<StoreOptions>): Promise<void> {
+    const gc = { logGcThresholdEntries: 4, logGcKeepEntries: 0, logGcLagEntriesMax: 0, ...extra };
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) }, gc);
+    await put('a', 'under-key-0', 1);
+    await until('store 2 applied it', () => appliedOn(2) >= appliedOn(1));
+    router.partition([2], [1, 3]);
+    await stores.get(1)!.rotateDataKey(1);
+    await until('store 1 applied the switch', () => stores.get(1)!.dataKeySwitchOf(REGION)!.keyId === 1);
+    for (let seq = 2; seq < 12; seq++) await put(`k${seq}`, 'under-key-1', seq);
+    await until('store 1 compacted past the switch', () => firstIndexOn(1) > stores.get(1)!.dataKeySwitchOf(REGION)!.index);
+    router.heal();
+    await until('store 2 installed a snapshot and caught up', () => stores.get(2)!.status().counters.snapshotsInstalled > 0 && appliedOn(2) >= appliedOn(1));
+  }
+
+  it('a replica built from a snapshot installs the switch it carries, seals with its key, and keeps it after a restart', async () => {
+    await snapshotPastSwitch({});
+    const sw = stores.get(1)!.dataKeySwitchOf(REGION)!;
+    expect(stores.get(2)!.dataKeySwitchOf(REGION)).toEqual(sw);
+    expect(stores.get(2)!.dataKeyId()).toBe(1);
+    await closeStore(2);
+    await openStore(2, await keyringFor(SECRET), { logGcThresholdEntries: 4, logGcKeepEntries: 0, logGcLagEntriesMax: 0 });
+    expect(stores.get(2)!.dataKeySwitchOf(REGION)).toEqual(sw);
+    expect(stores.get(2)!.dataKeyId()).toBe(1);
+    expect(await read(2, 'k11')).toBe('under-key-1');
+  });
+
+  it('without it (mutation snapshotWithoutDataKeySwitch) the replica disagrees with the leader at the same applied index', async () => {
+    await snapshotPastSwitch({ unsafeTestMutations: { snapshotWithoutDataKeySwitch: true } });
+    expect(appliedOn(2)).toBe(appliedOn(1));
+    expect(stores.get(1)!.dataKeySwitchOf(REGION)!.keyId).toBe(1);
+    expect(stores.get(2)!.dataKeySwitchOf(REGION)).toEqual({ keyId: 0, index: 0 });
+  });
+
+  it('a rotation is durable before the keyring moves: a store that leads nothing resumes it when it reopens', async () => {
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) });
+    // Store 2 follows: it proposes no switch, so nothing but the rotation record keeps key 3.
+    await stores.get(2)!.rotateDataKey(3);
+    expect(stores.get(2)!.dataKeySwitchOf(REGION)).toEqual({ keyId: 0, index: 0 });
+    await closeStore(2);
+    await openStore(2, await keyringFor(SECRET));
+    expect(stores.get(2)!.dataKeyId()).toBe(3);
+    // An id below it is refused, and refused before anything is saved.
+    await expect(stores.get(2)!.rotateDataKey(2)).rejects.toBeInstanceOf(RangeError);
+    await closeStore(2);
+    await openStore(2, await keyringFor(SECRET));
+    expect(stores.get(2)!.dataKeyId()).toBe(3);
+  });
+});
+
+describe('a follower forwards an overdue switch to its leader (data-key-forward.ts)', () => {
+  it('a rotation sent to a follower reaches the leader: the leader proposes the switch, every replica applies it', async () => {
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) });
+    await put('a', 'under-key-0', 1);
+    await stores.get(2)!.rotateDataKey(4);
+    await until('store 1 switched the region it leads', () => stores.get(1)!.dataKeySwitchOf(REGION)!.keyId === 4);
+    await until('store 2 applied the switch', () => stores.get(2)!.dataKeySwitchOf(REGION)!.keyId === 4);
+    expect(stores.get(1)!.dataKeyId()).toBe(4);
+    expect(stores.get(1)!.dataKeyStats().switchesProposed).toBe(1);
+    await put('b', 'under-key-4', 2);
+    expect(new Set(await sealedKeyIdsOn(3))).toEqual(new Set([0, 4]));
+  });
+
+  it('a forward is sent once per key id and leader term, however many walks pass', async () => {
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) });
+    router.partition([1], [2, 3]); // the leader hears nothing: the follower's forward stays overdue
+    const switcher = (stores.get(2) as unknown as { dataKeySwitcher: { forwards: DataKeyForwards } }).dataKeySwitcher;
+    await stores.get(2)!.rotateDataKey(4);
+    await until('store 2 forwarded', () => switcher.forwards.forwardsSent === 1);
+    await new Promise((r) => setTimeout(r, 10 * 10 * 3)); // three more walks (10 ticks of 10 ms each)
+    expect(switcher.forwards.forwardsSent).toBe(1);
+  });
+
+  it('a forward from the witness is refused and counted', async () => {
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) });
+    stores.get(1)!.receive(3, [forwardFrom(13, 11, 5)]); // peer 13 is the witness, on store 3
+    await until('store 1 refused it', () => (stores.get(1)!.status().refused?.['dataKeySwitchFromWitness'] ?? 0) === 1);
+    expect(stores.get(1)!.dataKeyId()).toBe(0);
+    expect(stores.get(1)!.dataKeySwitchOf(REGION)!.keyId).toBe(0);
+  });
+});
+
+/** A forwarded switch to key `keyId` from peer `from` to peer `to` of the test region. */
+function forwardFrom(from: number, to: number, keyId: number): ReturnType<typeof dataKeyForwardMessage> {
+  return dataKeyForwardMessage({ regionId: REGION, peerId: from, region } as unknown as RegionPeer, to, keyId);
+}
+
+describe('what a leader accepts of a forwarded switch (forwardRefusal)', () => {
+  const leaderOf = (r: Region, holdsData = true) => ({ region: r, machine: { holdsData } }) as unknown as RegionPeer;
+  const withLearner: Region = { ...region, peers: [...region.peers, { id: 14, storeId: 4, role: 'learner' }] };
+
+  it('accepts a full voter of the region, to a key it holds and has not retired', async () => {
+    expect(await forwardRefusal(leaderOf(region), await keyringFor(SECRET), { regionId: REGION, fromPeerId: 12, keyId: 3 })).toBeUndefined();
+  });
+
+  it('refuses a witness, a learner and a peer outside the region', async () => {
+    const ring = await keyringFor(SECRET);
+    expect(await forwardRefusal(leaderOf(region), ring, { regionId: REGION, fromPeerId: 13, keyId: 3 })).toBe('dataKeySwitchFromWitness');
+    expect(await forwardRefusal(leaderOf(withLearner), ring, { regionId: REGION, fromPeerId: 14, keyId: 3 })).toBe('dataKeySwitchFromNonMember');
+    expect(await forwardRefusal(leaderOf(region), ring, { regionId: REGION, fromPeerId: 99, keyId: 3 })).toBe('dataKeySwitchFromNonMember');
+  });
+
+  it('refuses a region that holds no data (PD group)', async () => {
+    expect(await forwardRefusal(leaderOf(region, false), await keyringFor(SECRET), { regionId: REGION, fromPeerId: 12, keyId: 3 })).toBe('dataKeySwitchNotData');
+  });
+
+  it('refuses a retired key id and one the store has no key for', async () => {
+    const ring = await keyringFor(SECRET, 5);
+    ring.retireBelow(4);
+    expect(await forwardRefusal(leaderOf(region), ring, { regionId: REGION, fromPeerId: 12, keyId: 3 })).toBe('dataKeySwitchRetiredKey');
+    const noDerive = new DataKeyring(new Map([[0, await cipherOf(SECRET)]]));
+    expect(await forwardRefusal(leaderOf(region), noDerive, { regionId: REGION, fromPeerId: 12, keyId: 3 })).toBe('dataKeySwitchNoKey');
+  });
+});

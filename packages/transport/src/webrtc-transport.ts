@@ -16,7 +16,11 @@
  * - Glare-free pairing: the store with the smaller id always initiates. A larger store that
  *   hears an announce answers with a directed announce so the smaller one dials it.
  * - A lost channel is redialled with capped exponential backoff while the remote has been
- *   heard from within `peerForgetMs` (everyone re-announces every `announceIntervalMs`). A dial
+ *   heard from within `peerForgetMs` (everyone re-announces every `announceIntervalMs`). A link
+ *   that closed within `REDIAL_SHORT_LINK_MS` of opening counts as a failure too (a remote that
+ *   refuses this store's key opens its side and closes it at once: redialled as if the link had
+ *   been good, it was dialled several times a second), and an announce heard while a redial
+ *   waits does not dial ahead of it. A dial
  *   whose channel does not open is given up after `connectTimeoutMsMin` (3 s), doubling with
  *   each failed dial of that remote up to `connectTimeoutMs` (15 s): a dial whose ICE never
  *   connects is common enough (see `CONNECT_TIMEOUT_MS_MIN`) that a long first wait kept
@@ -107,9 +111,9 @@ export interface WebRtcTransportOptions extends LinkTransportOptions {
   peerFactory?: PeerFactory;
   /** Re-announce period (default 10 s). */
   announceIntervalMs?: number;
-  /** First redial delay (default 250 ms), doubling per failure. */
+  /** First redial delay (default `RECONNECT_DELAY_MS_MIN_DEFAULT`), doubling per failed dial or short link. */
   reconnectDelayMsMin?: number;
-  /** Redial delay cap (default 10 s). */
+  /** Redial delay cap (default `RECONNECT_DELAY_MS_MAX_DEFAULT`). */
   reconnectDelayMsMax?: number;
   /** A remote not heard from for this long is no longer redialled (default 60 s). */
   peerForgetMs?: number;
@@ -142,8 +146,23 @@ interface Remote {
   handle: LinkHandle | null;
   lastSeenMs: number;
   failures: number;
+  /** When the current link came up (`timers.now()`), ms; undefined while none is up. */
+  upAtMs: number | undefined;
+  /** Links in a row that closed within `REDIAL_SHORT_LINK_MS` of coming up (they back the redial off too). */
+  shortLinks: number;
   timer: TimerHandle | null;
 }
+
+/**
+ * A link that closes sooner than this after coming up counts toward the redial backoff, as a
+ * dial that failed does, ms: a remote refusing this store's key (`identityRefused` on its side)
+ * closes a link this side saw open.
+ */
+export const REDIAL_SHORT_LINK_MS = 5000;
+/** Default `reconnectDelayMsMin`, ms. */
+export const RECONNECT_DELAY_MS_MIN_DEFAULT = 250;
+/** Default `reconnectDelayMsMax`: the longest wait between two dials of one remote, ms. */
+export const RECONNECT_DELAY_MS_MAX_DEFAULT = 10_000;
 
 /**
  * Default `connectTimeoutMsMin`, ms. A data channel between reachable devices opens within a
@@ -221,7 +240,9 @@ export class WebRtcTransport extends LinkTransport {
     this.replayGuard = new ReplayGuard(o.signalingFreshnessMs ?? SIGNALING_FRESHNESS_MS_DEFAULT);
     this.onPeer((e) => {
       const r = this.remotes.get(e.storeId);
-      if (e.type === 'up' && r) r.failures = 0;
+      if (e.type !== 'up' || !r) return;
+      r.failures = 0;
+      r.upAtMs = this.timers.now();
     });
     this.signaling = new SignalingClient(
       { url: o.signalingUrl, topics: [this.topic], WebSocket: o.WebSocket, timers: this.timers },
@@ -308,7 +329,8 @@ export class WebRtcTransport extends LinkTransport {
     const r = this.remoteFor(p.from, p.session);
     if (this.isPartitioned(r.storeId)) return;
     if (p.redial) this.abandonDial(r);
-    if (r.peer) return;
+    // A redial is waiting out its backoff (`abandonDial` cleared it for a healed remote).
+    if (r.peer || r.timer !== null) return;
     if (this.isInitiatorFor(r.storeId)) this.dial(r);
     else this.announce(r.storeId);
   }
@@ -355,7 +377,7 @@ export class WebRtcTransport extends LinkTransport {
       r = undefined;
     }
     if (!r) {
-      r = { storeId, session, peer: null, dial: 0, handle: null, lastSeenMs: 0, failures: 0, timer: null };
+      r = { storeId, session, peer: null, dial: 0, handle: null, lastSeenMs: 0, failures: 0, upAtMs: undefined, shortLinks: 0, timer: null };
       this.remotes.set(storeId, r);
     }
     r.lastSeenMs = this.timers.now();
@@ -435,6 +457,8 @@ export class WebRtcTransport extends LinkTransport {
     } catch {
       // Already destroyed.
     }
+    if (r.upAtMs !== undefined) r.shortLinks = this.timers.now() - r.upAtMs < REDIAL_SHORT_LINK_MS ? r.shortLinks + 1 : 0;
+    r.upAtMs = undefined;
     this.scheduleRedial(r);
   }
 
@@ -445,13 +469,15 @@ export class WebRtcTransport extends LinkTransport {
   }
 
   private scheduleRedial(r: Remote): void {
+    // A timer left from the dial (its connect timeout) would read as a redial waiting (`onAnnounce`).
+    this.clearTimer(r);
     if (this.isClosed || this.remotes.get(r.storeId) !== r || this.isPartitioned(r.storeId)) return;
     if (this.timers.now() - r.lastSeenMs > (this.o.peerForgetMs ?? 60_000)) {
       this.remotes.delete(r.storeId);
       return;
     }
-    const min = this.o.reconnectDelayMsMin ?? 250;
-    const delayMs = Math.min(this.o.reconnectDelayMsMax ?? 10_000, min * 2 ** Math.min(r.failures, 20));
+    const min = this.o.reconnectDelayMsMin ?? RECONNECT_DELAY_MS_MIN_DEFAULT;
+    const delayMs = Math.min(this.o.reconnectDelayMsMax ?? RECONNECT_DELAY_MS_MAX_DEFAULT, min * 2 ** Math.min(r.failures + r.shortLinks, 20));
     r.failures++;
     this.clearTimer(r);
     r.timer = this.timers.setTimeout(() => {
@@ -465,6 +491,7 @@ export class WebRtcTransport extends LinkTransport {
   /** A healed remote asked for a fresh dial: drop one still pending (not connected) and reset the backoff. */
   private abandonDial(r: Remote): void {
     r.failures = 0;
+    r.shortLinks = 0;
     this.clearTimer(r);
     const peer = r.peer;
     if (!peer || r.handle) return;
@@ -491,6 +518,7 @@ export class WebRtcTransport extends LinkTransport {
       if (r && (r.peer || r.handle)) continue;
       if (r) {
         r.failures = 0;
+        r.shortLinks = 0;
         this.clearTimer(r);
       }
       if (r && this.isInitiatorFor(id)) this.dial(r);

@@ -10,6 +10,7 @@ import type { WebSocketCtor } from '../src/signaling-client.ts';
 import { CONNECT_TIMEOUT_MS_MAX, CONNECT_TIMEOUT_MS_MIN, WebRtcTransport, iceTransportPolicyProblem, type PeerFactory, type PeerLike, type WebRtcTransportOptions } from '../src/webrtc-transport.ts';
 import type { RaftBatch } from '../src/codec/envelope.ts';
 import { fakePeerFactory, fakePeerTiming } from './fake-peer.ts';
+import { generateStoreKeyPair, importStoreKeyPair } from '../src/store-key.ts';
 import { seqMessage, seqOf, testKeys, until } from './helpers.ts';
 
 const cleanups: Array<() => unknown> = [];
@@ -153,6 +154,33 @@ describe('WebRtcTransport (fake peers, real signaling server)', () => {
     await until(() => a.got.length === 1);
     expect(seqOf(a.got[0].messages[0])).toBe(42);
   });
+
+  it('backs off redialling a remote that refuses its link at once (its side opened, then closed): not several dials a second', async () => {
+    const { url } = await server();
+    const dials: number[] = [];
+    const counting: PeerFactory = (o) => {
+      if (o.initiator) dials.push(performance.now());
+      return fakePeerFactory(o);
+    };
+    // A store with a key, and a client (a larger, temporary-like id) whose policy refuses it,
+    // as a client opened from an invite anchoring another key refuses that store.
+    const keyPair = await importStoreKeyPair(await generateStoreKeyPair());
+    const keys = await testKeys('cl', 'pw');
+    const common = { keys, signalingUrl: url, iceServers: [], WebSocket: WebSocket as unknown as WebSocketCtor, reconnectDelayMsMin: 20, reconnectDelayMsMax: 320 };
+    const st = new WebRtcTransport({ ...common, localStoreId: 1, identity: keyPair, peerFactory: counting });
+    const client = new WebRtcTransport({ ...common, localStoreId: 9_000_000, peerKeys: { admit: () => false }, peerFactory: fakePeerFactory });
+    cleanups.push(() => st.close(), () => client.close());
+    await until(() => client.counters().drops.identityRefused >= 1, 15_000);
+    const from = performance.now();
+    const windowMs = 3000;
+    await new Promise((r) => setTimeout(r, windowMs));
+    const inWindow = dials.filter((t) => t >= from && t < from + windowMs).length;
+    // Backing off 20, 40, ... ms up to 320 ms, a dial every 320 ms at most (about 10 in 3 s);
+    // redialling as if each refused link had been a good one: one every 20 ms and a handshake.
+    expect(inWindow).toBeLessThanOrEqual(windowMs / 320 + 3);
+    expect(inWindow).toBeGreaterThanOrEqual(1); // it does keep trying
+    expect(st.peers()).not.toContain(9_000_000);
+  }, 30_000);
 });
 
 describe('iceTransportPolicyProblem', () => {

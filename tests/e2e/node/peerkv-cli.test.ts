@@ -5,7 +5,10 @@
  * txn from stdin (and a failed `expect`'s exit 4), scan, watch (stopped by SIGINT, exit 0),
  * status, members, region, split, transfer-leader and drain, their `--json` parsed. A Node program using `PeerKV.connect` (the
  * fixture) writes, runs a transaction and a snapshot scan, closes, and must exit by itself
- * within `SELF_EXIT_MS_MAX` of closing.
+ * within `SELF_EXIT_MS_MAX` of closing. Opened from a version 2 invite (`connect-anchored.ts`,
+ * issue 13): with the stores' keys anchored it writes and reads; with a conflicting key for one
+ * voter it refuses that store (`peerKeyCounters().anchorRefused`) and keeps the others; with
+ * every anchor wrong no store is admitted and `connect` fails `Unavailable`.
  *
  * Run with `node tests/e2e/node/run.mjs` (enters a loopback-only network namespace as root).
  */
@@ -17,15 +20,25 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SignalingServer } from '@peerkv/signaling';
 import { BOOTSTRAP_IDS, randomTempStoreId } from '@peerkv/store';
 import { generateClusterSecret } from '@peerkv/transport';
+import { encodeInvite } from 'peerkv';
 import { StoreProcess } from '../store-process.ts';
 import { until } from '../until.ts';
 
 const CLI = join(import.meta.dirname, '../../../packages/node/bin/peerkv.mjs');
 const CONNECT_FIXTURE = join(import.meta.dirname, 'fixture/connect-client.ts');
+const ANCHORED_FIXTURE = join(import.meta.dirname, 'fixture/connect-anchored.ts');
+/** `connectTimeoutMs` of the anchored fixture whose every anchor is wrong (it waits it out), ms. */
+const REFUSED_CONNECT_MS = 5000;
 /** How long the connect fixture may live after printing that it closed, ms. */
 const SELF_EXIT_MS_MAX = 3000;
 /** Longest a single CLI run may take, ms. */
 const CLI_RUN_MS_MAX = 30_000;
+/**
+ * Time for the whole test, ms: about 20 process runs and the three invite runs. Under a loaded
+ * machine (load average 10 on 2 cores) the steps before the invite runs alone took 120 s, the
+ * suite's default.
+ */
+const CLI_TEST_MS_MAX = 240_000;
 
 const cleanups: (() => unknown)[] = [];
 afterAll(async () => {
@@ -194,7 +207,34 @@ describe('the peerkv CLI and PeerKV.connect against peerkv-store processes (mvcc
     expect(prog.exitedAt - prog.lastOutputAt).toBeLessThan(SELF_EXIT_MS_MAX);
     phase(`connect fixture exited ${Math.round(prog.exitedAt - prog.lastOutputAt)} ms after close`);
 
+    // Opened from a version 2 invite: PD's voters and their keys as PD records them (status --hex).
+    const keyed = await json(['status', '--hex']);
+    const voters: number[] = keyed.regions.find((r: any) => r.pd).peers.filter((p: any) => p.role === 'voter').map((p: any) => p.storeId).sort((x: number, y: number) => x - y);
+    expect(voters).toEqual(ids);
+    const keyOf = (id: number): Uint8Array => Uint8Array.from(Buffer.from(keyed.stores.find((s: any) => s.storeId === id).meta.publicKey, 'hex'));
+    const inviteWith = (keyFor: (id: number) => Uint8Array) =>
+      encodeInvite({ cluster: env.PEERKV_CLUSTER, secret: env.PEERKV_SECRET, signaling: [env.PEERKV_SIGNALING], anchors: voters.map((storeId) => ({ storeId, publicKey: keyFor(storeId) })) });
+    const anchoredRun = async (invite: string, extra: Record<string, string> = {}): Promise<any> => {
+      const r = await runProcess(process.execPath, ['--conditions=@peerkv/source', '--import', 'tsx', ANCHORED_FIXTURE], { ...env, PEERKV_INVITE: invite, ...extra });
+      expect(r.code, r.err).toBe(0);
+      return JSON.parse(r.out);
+    };
+    const anchoredOk = await anchoredRun(inviteWith(keyOf));
+    expect(anchoredOk).toMatchObject({ members: ids, value: 'v', counters: { anchorRefused: 0 } });
+    // A conflicting set: the first voter anchored with the second's key. That store is refused, the others kept.
+    const [wrongId, otherId] = voters;
+    const conflicting = await anchoredRun(inviteWith((id) => keyOf(id === wrongId ? otherId : id)), { PEERKV_EXPECT_REFUSED: String(wrongId) });
+    expect(conflicting.counters.anchorRefused).toBeGreaterThanOrEqual(1);
+    expect(conflicting.members).not.toContain(wrongId);
+    expect(conflicting.members).toEqual(expect.arrayContaining(voters.filter((id) => id !== wrongId)));
+    phase(`the refused store dialled again ${conflicting.refusalsWatched} times in ${conflicting.watchMs} ms`);
+    // Every anchor wrong (each voter with the next one's key): no store is admitted.
+    const rotated = (id: number) => keyOf(voters[(voters.indexOf(id) + 1) % voters.length]);
+    const none = await anchoredRun(inviteWith(rotated), { PEERKV_CONNECT_TIMEOUT_MS: String(REFUSED_CONNECT_MS) });
+    expect(none).toMatchObject({ failed: 'Unavailable', message: expect.stringContaining('no store connected') });
+    phase('connect from an invite: anchored, one conflicting anchor refused, all wrong Unavailable');
+
     for (const p of [a, b, c]) p.kill('SIGTERM');
     expect(await Promise.all([a, b, c].map((p) => p.exited))).toEqual([0, 0, 0]);
-  });
+  }, CLI_TEST_MS_MAX);
 });

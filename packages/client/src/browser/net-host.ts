@@ -14,12 +14,16 @@
  * (its regions elect leaders when enough voters are back; `status().quorum` says whether they
  * have, and a request that fails meanwhile fails `NoQuorum`). A store that fails to open (a
  * join while PD has no quorum, a storage error) is opened again in the background, backing off
- * from `NET_OPEN_RETRY_MS_MIN` to `NET_OPEN_RETRY_MS_MAX`; `status().openRetry` says so.
+ * from `NET_OPEN_RETRY_MS_MIN` to `NET_OPEN_RETRY_MS_MAX`; `status().openRetry` says so. An
+ * anchor conflict (the database keeps another invite's anchors: `PeerKeyAnchorConflictError`)
+ * is final, since no later attempt opens it: the first attempt throws `InvalidArgument`; one
+ * met by a background attempt ends the retries, `status().opened` says `refused`
+ * (`openRefused` counts it) and requests fail `AnchorConflict`.
  */
 import type { ReplicaRead } from '../txn/routing.ts';
 import { ForwardingEngine, type KvEngine, type WriteBatch, type WriteOptions } from '@peerkv/storage';
 import { joinInputOf, joinProgress, type ScheduleConfig } from '@peerkv/pd';
-import { DATA_MODEL_DEFAULT, MVCC_DATA_CFS, PD_REGION_ID, PEER_KEY_ANCHORS_MAX, PeerKeyAnchorConflictError, STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, webCryptoEntryCipher, withDataKeyProof, type NetworkStore, type NetworkStoreOptions, type PeerKeyAnchor, type StoreLinkIdentity, type StoreStatus } from '@peerkv/store';
+import { DATA_MODEL_DEFAULT, MVCC_DATA_CFS, PD_REGION_ID, PEER_KEY_ANCHORS_MAX, PeerKeyAnchorConflictError, STORE_CFS, Store, isTempStoreId, storeColumnFamilies, startNetworkStore, webCryptoEntryCipher, withDataKeyProof, type NetworkStore, type NetworkStoreOptions, type PeerKeyAnchor, type JoinLinkIdentity, type StoreLinkIdentity, type StoreStatus } from '@peerkv/store';
 import {
   BroadcastChannelTransport,
   CompositeTransport,
@@ -124,7 +128,8 @@ export interface NetHostOptions {
   /**
    * An invite's PD voters and keys (`OpenBrowserOptions.anchors`), given to the store's key book
    * (`startNetworkStore`'s `anchors`: kept in the database on the first open with any). A
-   * database that keeps another set fails `InvalidArgument` and is not opened again.
+   * database that keeps another set fails `InvalidArgument` (found by the first attempt) or
+   * `AnchorConflict` (by a background one) and is not opened again.
    */
   anchors?: PeerKeyAnchor[];
 }
@@ -242,6 +247,10 @@ export class NetHost {
   private openMs = 0;
   /** Set while the store failed to open and is being opened again. */
   private openRetry: OpenRetry | undefined;
+  /** Why a background open was refused for good (an anchor conflict); no attempt follows. */
+  private openRefusal: string | undefined;
+  /** Background opens refused for an anchor conflict (`ClusterStatus.openRefused`). */
+  private openRefused = 0;
   /** An attempt to open the store is under way (one at a time: one engine, one store). */
   private starting = false;
   private closed = false;
@@ -314,6 +323,7 @@ export class NetHost {
         await this.start();
         this.openMs = Math.round(this.deps.now() - t0);
       } catch (e) {
+        if (e instanceof PeerKeyAnchorConflictError) return this.refuseOpen(e);
         delayMs = Math.min(delayMs * 2, NET_OPEN_RETRY_MS_MAX);
         this.openRetry = { attempts: ++attempts, lastError: errorText(e), nextAttemptAt: this.deps.now() + delayMs };
       }
@@ -321,8 +331,18 @@ export class NetHost {
     if (this.running) this.openRetry = undefined;
   }
 
-  /** The store's transports; `identity` (the store's key pair and `PeerKeyBook`) binds its links to its key. */
-  private transport(storeId: number, identity: StoreLinkIdentity | undefined): PartitionableTransport {
+  /**
+   * Ends the background opens: the database keeps another invite's anchors, which no later
+   * attempt replaces (retrying would only load the same record again, forever).
+   */
+  private refuseOpen(e: PeerKeyAnchorConflictError): void {
+    this.openRetry = undefined;
+    this.openRefused++;
+    this.openRefusal = e.message;
+  }
+
+  /** The store's transports; `identity` (the store's key pair and `PeerKeyBook`, or under a temporary id the anchors' policy) binds its links to its key. */
+  private transport(storeId: number, identity: StoreLinkIdentity | JoinLinkIdentity | undefined): PartitionableTransport {
     const parts: PartitionableTransport[] = [new BroadcastChannelTransport({ localStoreId: storeId, keys: this.keys, ...identity })];
     for (const url of this.o.signaling) {
       parts.push(new WebRtcTransport({ localStoreId: storeId, keys: this.keys, signalingUrl: url, iceServers: this.o.iceServers ?? [], iceTransportPolicy: this.o.iceTransportPolicy ?? 'all', peerFactory: this.deps.peerFactory, ...identity }));
@@ -412,6 +432,7 @@ export class NetHost {
   /** The running parts, or `Unavailable` while the store is stopped or not open yet. */
   private live(): Running {
     if (this.running) return this.running;
+    if (this.openRefusal !== undefined) throw new BrowserKvError('AnchorConflict', `the store will not open: ${this.openRefusal}`);
     const retry = this.openRetry;
     if (retry) {
       const inMs = Math.max(0, Math.round(retry.nextAttemptAt - this.deps.now()));
@@ -593,8 +614,9 @@ export class NetHost {
       cluster: this.o.cluster,
       mode: 'net',
       localStoreId: this.storeId,
-      opened: this.started === undefined ? 'opening' : this.started === 'bootstrapped' ? 'bootstrapped' : this.started === 'joined' ? 'joined' : 'reopened',
+      opened: this.openedState(),
       openMs: this.openMs,
+      ...(this.openRefused > 0 ? { openRefused: this.openRefused } : {}),
       ...(retry ? { openRetry: { attempts: retry.attempts, lastError: retry.lastError, nextAttemptInMs: Math.max(0, Math.round(retry.nextAttemptAt - this.deps.now())) } } : {}),
       ...(r ? { quorum: r.net.quorum() } : {}),
       testHooks: this.o.testHooks ?? false,
@@ -609,6 +631,12 @@ export class NetHost {
       requests: { ...this.ledger.requests },
       trace: this.hostTrace.view(own),
     };
+  }
+
+  /** `ClusterStatus.opened`: how the store opened, or that it is opening or was refused for good. */
+  private openedState(): ClusterStatus['opened'] {
+    if (this.started === undefined) return this.openRefusal !== undefined ? 'refused' : 'opening';
+    return this.started === 'bootstrapped' ? 'bootstrapped' : this.started === 'joined' ? 'joined' : 'reopened';
   }
 
   /** One TSO timestamp, or undefined if PD does not answer within `NET_STATUS_TIMEOUT_MS`. */

@@ -118,7 +118,8 @@ export interface OpenBrowserOptions {
    * most `PEER_KEY_ANCHORS_MAX`): the profile's store believes them without asking and refuses
    * a link claiming one of those ids with another key. The store keeps the set it was first
    * opened with (a reload enforces it without the invite); opening it again with another set
-   * fails `InvalidArgument`. Default none.
+   * fails `InvalidArgument`, or, when the host found it while opening in the background, makes
+   * `status().opened` `refused` and requests fail `AnchorConflict`. Default none.
    */
   anchors?: PeerKeyAnchor[];
 }

@@ -242,6 +242,12 @@ export type BrowserErrorKind =
    * out); the tab's watch opens it again from its last watermark by itself.
    */
   | 'WatchGone'
+  /**
+   * The host's store will not open: its database keeps another invite's anchors
+   * (`PeerKeyAnchorConflictError`, met by a background open; no attempt follows). Open it with
+   * the invite it was first opened with, or none.
+   */
+  | 'AnchorConflict'
   /** The runtime itself failed (Worker crashed, storage could not open). */
   | 'Internal';
 
@@ -361,14 +367,17 @@ export interface ClusterStatus {
   /**
    * `bootstrapped`: this open created the cluster; `joined`: this empty store joined a running
    * cluster; `reopened`: the store(s) reloaded from IndexedDB; `opening`: the store failed to
-   * open and is being opened again (see `openRetry`).
+   * open and is being opened again (see `openRetry`); `refused`: a background open met an
+   * anchor conflict and nothing opens it again (requests fail `AnchorConflict`).
    */
-  opened: 'bootstrapped' | 'joined' | 'reopened' | 'opening';
+  opened: 'bootstrapped' | 'joined' | 'reopened' | 'opening' | 'refused';
   /**
    * The host's store failed to open and is opened again in the background, backing off
    * (networked runtime); absent once it is open.
    */
   openRetry?: { attempts: number; lastError: string; nextAttemptInMs: number };
+  /** Background opens refused for an anchor conflict (networked runtime; absent when none). */
+  openRefused?: number;
   /**
    * Whether the host's store reaches a quorum: PD answers and every region on it has a leader
    * on a reachable store (networked runtime, while the store runs). `waiting` comes with the

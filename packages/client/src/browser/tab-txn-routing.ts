@@ -43,6 +43,7 @@ export function tabTxnLocking(host: TabTxnHost): { routing: TxnRouting; resolver
     sendToReplica: () => Promise.reject(new BrowserKvError('InvalidArgument', 'a tab reads from a replica through staleScan, not through its transactions')),
     // Reads are the host's (`snapshotGet`); a lock request goes to the leader.
     askReplica: () => Promise.resolve(undefined),
+    markBehind: () => undefined,
     route: (key) => host.request({ type: 'txnRoute', key }),
     getTimestamp: () => host.getTimestamp(),
   };

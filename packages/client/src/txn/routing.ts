@@ -7,6 +7,7 @@
 import { TAB_REQUEST_TYPES, type Result, type StoreRequest, type TabRequestType } from '@peerkv/store';
 import { backoffDelayMs, sleepFor, type BackoffOptions, type Clock } from '../backoff.ts';
 import { PeerKVError } from '../errors.ts';
+import type { Peer } from '@peerkv/pd';
 import type { KvService, RegionRoute } from '../services.ts';
 import type { GcRegistration } from './gc-registration.ts';
 
@@ -26,6 +27,20 @@ export type ReplicaRead = 'leader' | 'follower' | 'closest';
 
 /** The replica-read settings, checked. */
 export const REPLICA_READS: readonly ReplicaRead[] = ['leader', 'follower', 'closest'];
+
+/**
+ * Replicas one replica or stale read asks at most, the first included, before the leader
+ * answers it (`askReplicas`). One replica that cannot serve (behind its leader, cut off, too
+ * stale) should not send the read to the leader while another is current; but a region whose
+ * replicas all lag must not cost a read one timeout per replica.
+ */
+export const REPLICA_READ_ATTEMPTS_MAX = 3;
+
+/** One replica's answer to one attempt of a replica read, and which replica gave it. */
+export interface ReplicaAnswer<T> {
+  peer: Peer;
+  answer: Result<T>;
+}
 
 /**
  * The store requests a pessimistic transaction running in a browser tab sends through its host
@@ -68,15 +83,23 @@ export interface TxnRouting {
     signal?: AbortSignal,
   ): Promise<RegionRequestOutcome<T>>;
   /**
-   * One attempt (no retry) on a replica of `route` for a replica read (`snapshot-reader.ts`):
-   * `closest` is this client's store when it holds a replica, else the replica with the lowest
-   * measured round trip; `follower` the same among the replicas other than the leader. An
-   * unreachable store, or one that closed under the request, answers `Timeout` (its store is
-   * then a suspect); a replica that did not catch up in time answers `ReadIndexNotReady` (it is
-   * asked after the others for a while; its store is no suspect); no replica at all answers
-   * `undefined`.
+   * One attempt (no retry) on a replica of `route` for a replica read (`askReplicas`), other
+   * than those in `skip` (peer ids): `closest` is this client's store when it holds a replica,
+   * else the replica with the lowest measured round trip; `follower` the same among the replicas
+   * other than the leader. A replica found behind is asked after the others. An unreachable
+   * store, or one that closed under the request, answers `Timeout` (its store is then a
+   * suspect); a replica that did not catch up in time (`ReadIndexNotReady`) or that says it
+   * cannot serve (`NotLeader`: a witness, a replica cut off) is marked behind (its store is no
+   * suspect); no replica left to ask answers `undefined`. A malformed answer is `Unavailable`.
    */
-  askReplica<T>(route: RegionRoute, replicaRead: ReplicaRead, fn: (svc: KvService) => Promise<Result<T>>): Promise<Result<T> | undefined>;
+  askReplica<T>(route: RegionRoute, replicaRead: ReplicaRead, fn: (svc: KvService) => Promise<Result<T>>, skip?: ReadonlySet<number>): Promise<ReplicaAnswer<T> | undefined>;
+  /**
+   * Marks `peer` behind for a while: it answered, but could not serve the read at the ts it
+   * needs (`DataIsNotReady`, a resolved ts older than `maxStaleness`). `askReplica` picks it
+   * after the region's other replicas meanwhile. (A stale read's first attempt still asks this
+   * client's own replica first: "served locally if the local safe ts is within the bound".)
+   */
+  markBehind(peer: Peer): void;
   /** The region holding `key` (cache, then PD). */
   route(key: Uint8Array, signal?: AbortSignal): Promise<RegionRoute>;
   /** A fresh TSO timestamp. */
@@ -116,4 +139,44 @@ export async function groupByRegion<T extends { key: Uint8Array }>(routing: TxnR
     g.items.push(item);
   }
   return [...groups.values()];
+}
+
+/** How `askReplicas` goes on from replicas asked elsewhere, and which answers it does not take. */
+export interface AskReplicasOptions<T> {
+  /** Replicas already asked for this read (its first attempt): not asked again, and counted against the bound. */
+  asked?: readonly Peer[];
+  /**
+   * An answer its replica gave but cannot serve the read with (a stale read's `DataIsNotReady`,
+   * a resolved ts older than the caller's bound): the replica is marked behind and another asked.
+   */
+  behind?: (value: T) => boolean;
+}
+
+/**
+ * A replica read (or a stale read's retry) on the replicas of `route`, one at a time, each
+ * replica at most once and at most `REPLICA_READ_ATTEMPTS_MAX` in all (`o.asked` included): the
+ * first answer that serves the read, or `undefined` when none did (the caller asks the leader).
+ * A region error from a replica moves on to the next (`askReplica` marks the replica behind or
+ * its store suspect, so later reads avoid it too), and so does an answer `o.behind` refuses.
+ */
+export async function askReplicas<T>(
+  routing: TxnRouting,
+  route: RegionRoute,
+  replicaRead: ReplicaRead,
+  fn: (svc: KvService) => Promise<Result<T>>,
+  o: AskReplicasOptions<T> = {},
+): Promise<T | undefined> {
+  const skip = new Set((o.asked ?? []).map((p) => p.id));
+  for (let attempt = skip.size; attempt < REPLICA_READ_ATTEMPTS_MAX; attempt++) {
+    const r = await routing.askReplica(route, replicaRead, fn, skip);
+    if (r === undefined) return undefined;
+    skip.add(r.peer.id);
+    if (!r.answer.ok) continue;
+    if (o.behind?.(r.answer.value) === true) {
+      routing.markBehind(r.peer);
+      continue;
+    }
+    return r.answer.value;
+  }
+  return undefined;
 }

@@ -14,7 +14,7 @@ import type { KvPair, KvService, RegionRoute } from '../services.ts';
 import { LOCK_WAIT_STEP_MS_MAX } from './committer.ts';
 import type { GcHold } from './gc-registration.ts';
 import type { LockInfo, LockResolver } from './lock-resolver.ts';
-import type { RegionRequestOutcome, ReplicaRead, TxnRouting } from './routing.ts';
+import { askReplicas, type RegionRequestOutcome, type ReplicaRead, type TxnRouting } from './routing.ts';
 
 /** Pairs per `txnScan` page. */
 export const TXN_SCAN_PAGE_PAIRS = 256;
@@ -101,7 +101,8 @@ export class SnapshotReader {
    * errors followed as any leader request), then the read on the replica `replicaRead` picks,
    * pinned to the same region and epoch (an applied index means nothing in another). A lock
    * either half meets goes back to `withLocks`; a replica that cannot serve (behind past the
-   * timeout: `ReadIndexNotReady`; cut off, gone, split) hands the read to the leader at the same ts.
+   * timeout: `ReadIndexNotReady`; cut off, gone, split) hands the read to another replica
+   * (`askReplicas`), and past `REPLICA_READ_ATTEMPTS_MAX` of them to the leader at the same ts.
    */
   private async viaReplica<T>(
     locate: Uint8Array,
@@ -124,8 +125,8 @@ export class SnapshotReader {
     if (!index.value.ok) return { ...index, value: index.value };
     const route = pinned!;
     const appliedIndex = index.value.value.appliedIndex;
-    const r = await this.routing.askReplica(route, this.replicaRead, (svc) => spec.onReplica(route, svc, appliedIndex));
-    if (r !== undefined && r.ok) return { kind: 'applied', value: r.value, ambiguous: false };
+    const r = await askReplicas(this.routing, route, this.replicaRead, (svc) => spec.onReplica(route, svc, appliedIndex));
+    if (r !== undefined) return { kind: 'applied', value: r, ambiguous: false };
     return this.routing.send(locate, keys, onLeader, signal);
   }
 

@@ -5,11 +5,17 @@
  * no quorum. So a device that lost its peers keeps reading what it has.
  *
  * - A fixed `readTs`: read there; a replica whose resolved ts is below it (`DataIsNotReady`)
- *   hands the read to the leader (a snapshot read at that ts, resolving locks).
+ *   hands the read to another replica, and past `REPLICA_READ_ATTEMPTS_MAX` replicas to the
+ *   leader (a snapshot read at that ts, resolving locks).
  * - `maxStaleness` (ms): the first read takes the replica's resolved ts if it is at most that
- *   old (by this client's clock against the ts's physical part), else a fresh TSO ts from the
- *   leader; later reads of the snapshot use the same ts. `Infinity`: whatever the replica
- *   has, never the leader ("offline, as of …").
+ *   old (by this client's clock against the ts's physical part), else another replica's if
+ *   that one is (`askReplicas`), else a fresh TSO ts from the leader; later reads of the
+ *   snapshot use the same ts. `Infinity`: whatever a replica has, never the leader ("offline,
+ *   as of …").
+ *
+ * A replica that could not serve is marked behind (`TxnRouting.markBehind`): a retry and the
+ * replica reads that follow ask it after the others (the first attempt of a stale read still
+ * goes to this client's own replica first).
  *
  * `ts` says, once the first read answered, as of when every read of this snapshot is.
  */
@@ -18,7 +24,7 @@ import type { Result, TxnAnswer, TxnStaleReadResult } from '@peerkv/store';
 import { PeerKVError } from '../errors.ts';
 import type { KvPair, KvService, RegionRoute } from '../services.ts';
 import type { LockResolver } from './lock-resolver.ts';
-import type { TxnRouting } from './routing.ts';
+import { askReplicas, type TxnRouting } from './routing.ts';
 import { SnapshotReader, TXN_SCAN_PAGE_PAIRS, nextScanCursor } from './snapshot-reader.ts';
 import { prefixEnd } from './transaction.ts';
 
@@ -88,31 +94,69 @@ export class StaleReader {
     }
   }
 
-  /** One stale request at the snapshot's ts (the replica's own on the first read); `leader` when the leader must answer. */
+  /**
+   * One stale request at the snapshot's ts (the replica's own on the first read); `leader` when
+   * the leader must answer. A replica that cannot serve it (`DataIsNotReady`, or on the first
+   * read a resolved ts older than `maxStaleness`) is marked behind and the read goes to the
+   * region's other replicas (`askReplicas`, at most `REPLICA_READ_ATTEMPTS_MAX` replicas in
+   * all), then to the leader: another replica's resolved ts may well be within the bound.
+   */
   private async read(locate: Uint8Array, keys: readonly Uint8Array[] | undefined, signal: AbortSignal | undefined, call: StaleCall): Promise<TxnStaleReadResult | 'leader'> {
     if (this.leader) return 'leader';
     const asked = this.fixedTs;
-    const r = await this.routing.sendToReplica(locate, keys, (route, svc) => call(route, svc, asked), signal);
+    let first: { route: RegionRoute; storeId: number } | undefined;
+    const r = await this.routing.sendToReplica(
+      locate,
+      keys,
+      (route, svc) => {
+        first = { route, storeId: svc.storeId };
+        return call(route, svc, asked);
+      },
+      signal,
+    );
     if (r.kind === 'regroup') return this.read(locate, keys, signal, call);
     if (r.kind !== 'applied') {
       if (r.kind === 'aborted') throw new PeerKVError('Aborted', 'aborted');
       throw new PeerKVError('RetryBudgetExhausted', `stale read failed after retries: ${r.lastError ? r.lastError.kind : 'no reachable replica'}`, r.lastError);
     }
-    if (!r.value.ok) {
-      const e = r.value.errors[0];
+    let answer = r.value;
+    if (this.behind(answer, asked)) {
+      const elsewhere = first === undefined ? undefined : await this.elsewhere(first.route, first.storeId, asked, call);
+      if (elsewhere === undefined) {
+        if (this.o.maxStaleness === Infinity && asked === undefined) throw new PeerKVError('Unavailable', `the nearest replica of region ${first?.route.region.id ?? '?'} has no resolved ts yet`);
+        return this.toLeader(asked);
+      }
+      answer = elsewhere;
+    }
+    if (!answer.ok) {
+      const e = answer.errors[0];
       if (e.kind === 'SafePointPassed') throw new PeerKVError('SafePointPassed', `a stale read at ${e.ts} is below the GC safe point ${e.safePoint}`);
-      if (e.kind !== 'DataIsNotReady') throw new PeerKVError('Unavailable', `stale read refused: ${e.kind}`);
-      if (this.o.maxStaleness === Infinity && asked === undefined) throw new PeerKVError('Unavailable', `the nearest replica of region ${e.regionId} has no resolved ts yet`);
-      return this.toLeader(asked);
+      throw new PeerKVError('Unavailable', `stale read refused: ${e.kind}`);
     }
-    const v = r.value.value;
-    if (asked === undefined) {
-      // The first read: the replica's resolved ts, if fresh enough.
-      const bound = this.o.maxStaleness === undefined || this.o.maxStaleness === Infinity ? 0n : composeTs(Math.max(0, this.routing.clock.now() - this.o.maxStaleness));
-      if (v.readTs < bound) return this.toLeader(undefined);
-      this.fixedTs = v.readTs;
-    }
+    const v = answer.value;
+    if (asked === undefined) this.fixedTs = v.readTs;
     return v;
+  }
+
+  /**
+   * True when a replica's answer cannot serve this read: `DataIsNotReady` (its resolved ts is
+   * below the ts asked, or it has none yet), or, on the first read (no ts asked), a resolved ts
+   * older than `maxStaleness` by this client's clock against the ts's physical part.
+   */
+  private behind(a: TxnAnswer<TxnStaleReadResult>, asked: bigint | undefined): boolean {
+    if (!a.ok) return a.errors[0]?.kind === 'DataIsNotReady';
+    if (asked !== undefined || this.o.maxStaleness === undefined || this.o.maxStaleness === Infinity) return false;
+    return a.value.readTs < composeTs(Math.max(0, this.routing.clock.now() - this.o.maxStaleness));
+  }
+
+  /** The read on the region's other replicas, the one on store `storeId` marked behind first; undefined when none could serve it. */
+  private async elsewhere(route: RegionRoute, storeId: number, asked: bigint | undefined, call: StaleCall): Promise<TxnAnswer<TxnStaleReadResult> | undefined> {
+    const peer = route.region.peers.find((p) => p.storeId === storeId);
+    if (peer !== undefined) this.routing.markBehind(peer);
+    return askReplicas(this.routing, route, 'closest', (svc) => call(route, svc, asked), {
+      asked: peer === undefined ? [] : [peer],
+      behind: (a) => this.behind(a, asked),
+    });
   }
 
   /** From now on reads go to the leader, at the snapshot's ts (a fresh one if none was fixed). */

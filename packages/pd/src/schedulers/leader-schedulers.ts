@@ -1,7 +1,8 @@
 /**
  * Leader placement: drain-leader moves every leader (PD's group included) off stores that
  * are draining (a tab closing) or offline; balance-leader moves leaders from the store with the most to the one
- * with the fewest while they differ by more than `leaderScheduleTolerance`.
+ * with the fewest while they differ by more than `leaderScheduleTolerance`, leaving alone the
+ * regions short of replicas (`shortOfReplicas`).
  */
 import type { StoreId } from '../meta.ts';
 import { transferLeaderOperator } from '../operator/build.ts';
@@ -63,11 +64,22 @@ function balanceOneLeader(view: ClusterView, free: RegionFree): Operator | null 
   return null;
 }
 
-/** A free region led on `from` with a caught-up voter on `to`. */
+/**
+ * A free region led on `from` with a caught-up voter on `to`, not short of replicas: a region
+ * with fewer voters than it wants is being repaired (or grown for a joining store) by its
+ * leader, and a leader move in between stalls the repair for an election and a heartbeat
+ * (issue 16: the joining store's replica waited on it).
+ */
 function regionToMove(view: ClusterView, free: RegionFree, from: StoreId, to: StoreId): RegionInfo | undefined {
+  const wanted = view.wantedReplicas(view.config.maxReplicas);
   return view.regions().find((info) => {
-    if (info.leader?.storeId !== from || !free(info)) return false;
+    if (info.leader?.storeId !== from || !free(info) || shortOfReplicas(view, info, wanted)) return false;
     const peer = info.region.peers.find((p) => p.storeId === to);
     return peer !== undefined && peer.role === 'voter' && !info.pendingPeers.includes(peer.id) && !info.downPeers.includes(peer.id);
   });
+}
+
+/** Whether `info` has fewer voters on stores that can keep them than the `wanted` replicas. */
+function shortOfReplicas(view: ClusterView, info: RegionInfo, wanted: number): boolean {
+  return info.region.peers.filter((p) => p.role === 'voter' && view.peerCanStay(p)).length < wanted;
 }

@@ -27,7 +27,13 @@ export type ClusterViolationKind =
   /** A witness store holds user data (it must keep the log and metadata only). */
   | 'witnessData'
   /** A member (a client holding the data key) was refused user data after it proved the data key (`DataKeyProofStats.refusedAfterProof`). */
-  | 'dataKeyRefused';
+  | 'dataKeyRefused'
+  /**
+   * A replica applied an entry under a key older than its region's data-key switch, replicas of
+   * a region named different switches at the same applied index, a store lost a rotation it
+   * acknowledged, or one stopped on a retired key (data-key-rotation.ts).
+   */
+  | 'dataKeySwitch';
 
 /** One broken rule, at a virtual time relative to the run's start. */
 export interface ClusterViolation {

@@ -33,7 +33,7 @@ export interface ClusterCliArgs {
 /** Deliberate bugs of the harness (clients, disks). */
 export const HARNESS_MUTATIONS = ['staleReads', 'diskWriteFailure', 'unsyncedDisk'] as const;
 /** Deliberate bugs in the store (`StoreTestMutations`), one name each. */
-export const STORE_MUTATIONS = ['dedupOff', 'splitDedupAfterBatch', 'ackBeforePersist', 'readIndexWithoutTermCommit', 'snapshotWithoutDedup', 'restartedReadContext', 'witnessLeads', 'workSetMissesStep'] as const satisfies readonly (keyof StoreTestMutations)[];
+export const STORE_MUTATIONS = ['sealWithFirstDataKey', 'snapshotWithoutDataKeySwitch', 'dedupOff', 'splitDedupAfterBatch', 'ackBeforePersist', 'readIndexWithoutTermCommit', 'snapshotWithoutDedup', 'restartedReadContext', 'witnessLeads', 'workSetMissesStep'] as const satisfies readonly (keyof StoreTestMutations)[];
 /** Deliberate bugs in the browser runtime's serving path (`TabServeTestMutations`), one name each. */
 export const TAB_SERVE_MUTATIONS = ['stampDropped', 'batchStampDropped'] as const satisfies readonly (keyof TabServeTestMutations)[];
 /** The deliberate bugs cluster mode can turn on. */
@@ -191,6 +191,7 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
   const workload = {} as ClusterSeedResult['workload'];
   const operators = {} as ClusterSeedResult['operators'];
   const proofs = {} as ClusterSeedResult['proofs'];
+  const dataKeys = {} as ClusterSeedResult['dataKeys'];
   for (const seed of args.seeds) {
     const t0 = performance.now();
     const r = await runClusterSeed(seed, overrides);
@@ -198,6 +199,7 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
     addCounts(workload, r.workload);
     addCounts(operators, r.operators);
     addCounts(proofs, r.proofs);
+    addCounts(dataKeys, r.dataKeys);
     ops += r.ops;
     violations += r.violations.length;
     unknownOps += r.outcomes.unknown;
@@ -217,6 +219,7 @@ export async function runClusterCli(argv: readonly string[]): Promise<number> {
   console.log(`sim: workload ${counts(workload)}`);
   console.log(`sim: operators ${counts(operators)}`);
   console.log(`sim: data-key proofs ${counts(proofs)}`);
+  console.log(`sim: data keys ${counts(dataKeys)}`);
   if (args.witness) console.log(`sim: witness groups with a witness voter once healed=${witnessGroups}`);
   if (args.engines) console.log(`sim: engines groups on 2 engines once healed=${multiEngineGroups} of ${groups}`);
   console.log(`sim: seeds=${args.seeds.length} ops=${ops} violations=${violations} unknown=${unknown}`);

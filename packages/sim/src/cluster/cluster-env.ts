@@ -15,7 +15,8 @@ import { PdCluster } from 'peerkv';
 import type { ClusterSimOptions } from './options.ts';
 import { VirtualPdClient } from './virtual-pd-client.ts';
 import { VirtualScheduler } from './virtual-scheduler.ts';
-import { simDataKey, simDataProofMac, simEntryCipher } from './sim-cipher.ts';
+import { DataKeySwitchChecker } from './data-key-rotation.ts';
+import { simDataKeyring, simDataProofMac } from './sim-cipher.ts';
 
 /** One simulated device: its storage and the store currently running on it, if any. */
 export interface Device {
@@ -222,6 +223,8 @@ export class ClusterEnv {
   readonly proofStats: DataKeyProofStats = { clientProofs: 0, clientProofsFailed: 0, refusedAfterFailedProof: 0, refusedAfterProof: 0, receiversProven: 0, asksFailed: 0 };
   /** Temporary ids handed to clients so far (`nextClientId`). */
   private clients = 0;
+  /** The data-key rotation fault and its `dataKeySwitch` check (data-key-rotation.ts). */
+  readonly dataKeys = new DataKeySwitchChecker();
   /** Bumped whenever links go down or up (a store stops or starts, a partition heals): proofs made before may be void. */
   linkEpoch = 0;
 
@@ -235,7 +238,6 @@ export class ClusterEnv {
     const [dMin, dMax] = o.netDelayMs;
     const [lMin, lMax] = o.netLongDelayMs;
     const env = this;
-    const dataKey = simDataKey(o.seed);
     const sealing = process.env.SIM_SEAL !== '0';
     this.dataProofMac = sealing ? simDataProofMac(o.seed) : undefined;
     const proofMac = this.dataProofMac;
@@ -293,7 +295,7 @@ export class ClusterEnv {
         // with its own nonce prefix.
         const opens = (env.storeOpens.get(name) ?? 0) + 1;
         env.storeOpens.set(name, opens);
-        const full = proofMac ? { entryCipher: simEntryCipher(dataKey, nameSeed(o.seed, 0x6e6f6e63, `${name}#${opens}`)), dataProofKey: proofMac } : {};
+        const full = proofMac ? { entryCipher: simDataKeyring(o.seed, nameSeed(o.seed, 0x6e6f6e63, `${name}#${opens}`)), dataProofKey: proofMac } : {};
         return { now: () => sched.now() + skew, ...(witness ? { witness } : full) };
       },
       schedule: { maxStoreDownTimeMs: o.maxStoreDownTimeMs, regionSplitKeys: o.regionSplitKeys, maxReplicas: o.maxReplicas, operatorTimeoutMs: 5_000, ...(o.engines ? { replicaEnginesMin: SIM_ENGINES.length } : {}) },
@@ -474,6 +476,7 @@ export class ClusterEnv {
 
   /** Records a stopped store's reason (once per store incarnation). */
   noteStopped(s: Store, device: string): void {
+    this.dataKeys.collect(s, this.rel());
     const reason = s.status().stoppedReason;
     if (reason !== undefined && !this.storeFaults.some((f) => f.storeId === s.storeId && f.reason === reason)) {
       this.storeFaults.push({ atMs: this.sched.now(), device, storeId: s.storeId, reason });

@@ -45,7 +45,11 @@ export class DigestChecker {
       }
       if (env.isCrashed(s)) continue;
       this.samples++;
-      for (const d of digests) this.compare(d, s.storeId, env.rel());
+      for (const d of digests) {
+        this.compare(d, s.storeId, env.rel());
+        env.dataKeys.observeDigest(d, s.storeId, env.rel());
+      }
+      env.dataKeys.observeStore(s, env.rel());
     }
   }
 

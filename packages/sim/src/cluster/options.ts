@@ -58,7 +58,7 @@ export interface ClusterSimOptions {
   /** Client pause between two ops, ms (uniform in [0, this]). */
   thinkMsMax: number;
   /** Relative weights of the nemesis' faults: stop a store (crash or graceful), wipe one, partition, transfer a leadership. */
-  faultWeights: Readonly<Record<'stop' | 'wipe' | 'partition' | 'transfer', number>>;
+  faultWeights: Readonly<Record<'stop' | 'wipe' | 'partition' | 'transfer' | 'rotate', number>>;
   /** Nemesis pause between two faults, ms (uniform in [min, max]). */
   faultGapMs: readonly [number, number];
   /** How long a killed store stays down or a partition lasts, ms (uniform in [min, max]). */
@@ -185,7 +185,7 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
     readAfterWriteChance: 0.4,
     workloadMs: 7_000,
     thinkMsMax: 40,
-    faultWeights: { stop: 40, wipe: 12, partition: 30, transfer: 18 },
+    faultWeights: { stop: 40, wipe: 12, partition: 30, transfer: 18, rotate: 8 },
     faultGapMs: [150, 700],
     faultLengthMs: [200, 2_500],
     downStoresMax: 2,

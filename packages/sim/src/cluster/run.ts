@@ -10,6 +10,7 @@ import { pick } from '../rng-utils.ts';
 import { History, describeOp, type Operation, type OpStatus } from '../history.ts';
 import { checkLinearizable } from '../linearizability.ts';
 import { ClusterEnv, type DataKeyProofStats, type OperatorCounts } from './cluster-env.ts';
+import type { DataKeyRotationStats } from './data-key-rotation.ts';
 import { clusterDump, convergenceProblem, coverageProblem, pdReplicaOverlapProblem, replicaViewProblem, laggingFullReplicaProblem, witnessDataProblem, type ClusterViolation } from './checks.ts';
 import { nemesisLoop, type NemesisStats } from './nemesis.ts';
 import { defaultClusterOptions, type ClusterSimOptions } from './options.ts';
@@ -39,6 +40,8 @@ export interface ClusterSeedResult {
   operators: OperatorCounts;
   /** The data-key proofs clients and leaders made (all 0 with `SIM_SEAL=0`). */
   proofs: DataKeyProofStats;
+  /** The data-key rotation fault's and check's counts. */
+  dataKeys: DataKeyRotationStats;
   /** Data regions at the end, and the most stores ever used (wipes add stores). */
   regions: number;
   storesJoined: number;
@@ -201,7 +204,11 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
   for (const p of digests.problems) violations.push({ kind: 'divergence', atMs: p.atMs, message: p.message });
   workload.digestChecks = digests.checks;
   for (const p of env.scanProblems) violations.push({ kind: 'scanOrder', atMs: at(), message: p });
-  for (const s of env.liveStores()) env.collectGateStats(s);
+  for (const s of env.liveStores()) {
+    env.collectGateStats(s);
+    env.dataKeys.collect(s, at());
+  }
+  for (const p of env.dataKeys.problems) violations.push({ kind: 'dataKeySwitch', ...p });
   if (env.proofStats.refusedAfterProof > 0) violations.push({ kind: 'dataKeyRefused', atMs: at(), message: `${env.proofStats.refusedAfterProof} answer(s) refused a client user data after it proved the data key, with no link change since` });
   const report = checkLinearizable(linearizable, { budgetSteps: o.checkBudgetSteps });
   for (const f of report.findings) {
@@ -226,6 +233,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     workload,
     operators: { ...env.operators },
     proofs: { ...env.proofStats },
+    dataKeys: { ...env.dataKeys.stats },
     regions,
     storesJoined,
     ...(retired !== undefined ? { retired } : {}),

@@ -9,27 +9,45 @@
  *
  * The key comes from the seed; a nonce is a 4-byte prefix per store incarnation (seeded)
  * followed by a 64-bit counter, so a seed replays the same bytes and nonces never repeat
- * within an incarnation.
+ * within an incarnation. A store's keyring (`simDataKeyring`) derives key id n > 0 from the seed
+ * and n (the nemesis rotates: data-key-rotation.ts); its keys share one counter, so a key
+ * derived again after the keyring dropped it never reuses a nonce.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { aesGcmEntryCipher } from '@peerkv/node/cipher';
-import { SEAL_NONCE_BYTES, type DataProofMac, type EntryCipher } from '@peerkv/store';
+import { DataKeyring, SEAL_NONCE_BYTES, type DataProofMac, type EntryCipher } from '@peerkv/store';
 
 /** The data key of a simulated cluster (32 bytes). */
 export function simDataKey(seed: number): Buffer {
   return createHash('sha256').update(`peerkv-sim-data-key/${seed}`).digest();
 }
 
-/** A cipher for one store incarnation; `noncePrefix` tells incarnations apart. */
-export function simEntryCipher(key: Buffer, noncePrefix: number): EntryCipher {
+/** The data key of key id `keyId` of a simulated cluster (id 0 is `simDataKey`). */
+export function simDataKeyOf(seed: number, keyId: number): Buffer {
+  return keyId === 0 ? simDataKey(seed) : createHash('sha256').update(`peerkv-sim-data-key/${seed}/${keyId}`).digest();
+}
+
+/** Seeded nonces of one store incarnation: `noncePrefix` tells incarnations apart. */
+function nonces(noncePrefix: number): () => Uint8Array<ArrayBuffer> {
   let counter = 0n;
-  return aesGcmEntryCipher(key, () => {
+  return () => {
     const n = new Uint8Array(SEAL_NONCE_BYTES);
     const view = new DataView(n.buffer);
     view.setUint32(0, noncePrefix >>> 0);
     view.setBigUint64(4, ++counter);
     return n;
-  });
+  };
+}
+
+/** A cipher for one store incarnation; `noncePrefix` tells incarnations apart. */
+export function simEntryCipher(key: Buffer, noncePrefix: number): EntryCipher {
+  return aesGcmEntryCipher(key, nonces(noncePrefix));
+}
+
+/** The keyring of one store incarnation: key id 0 given, every later id derived from the seed. */
+export function simDataKeyring(seed: number, noncePrefix: number): DataKeyring {
+  const nonce = nonces(noncePrefix);
+  return new DataKeyring(new Map([[0, aesGcmEntryCipher(simDataKey(seed), nonce)]]), { derive: (keyId) => Promise.resolve(aesGcmEntryCipher(simDataKeyOf(seed, keyId), nonce)) });
 }
 
 /**

@@ -20,11 +20,13 @@
  *   (`WriteConflict`, recorded `fail`); a store that ignores readTs commits it, and the SI checker
  *   finds the lost update (`--mutation queuedIgnoresReadTs`).
  *
- * A step that cannot be taken (no two regions led by different stores, PD unreachable) is skipped
- * and counted; a later round tries again.
+ * Before the abandoned transaction, a round arranges its two regions when PD shows none led by
+ * different stores (`arrangeAcrossLeaders`: a split, a leader transfer; counted as
+ * `directedSplits` and `directedLeaderTransfers`). A step that cannot be taken even so (PD
+ * unreachable, no voter on another store) is skipped and counted; a later round tries again.
  */
 import { SeededRng } from '@peerkv/raft';
-import { PeerKVError } from 'peerkv';
+import { PeerKVError, splitRegionAt, type RegionRoute } from 'peerkv';
 import type { ClusterEnv } from './cluster-env.ts';
 import type { Attempt } from './txn-history.ts';
 import type { TxnFaultPlan } from './txn-net.ts';
@@ -44,6 +46,18 @@ const OVERTAKE_RETRIES_MAX = 3;
 const KEY_SUFFIX_MARK = '!';
 /** A key between the accounts and the lists (a key with the accounts' prefix would show in the bank's scans). */
 const ACCOUNTS_GAP_KEY = 'b';
+/** Where a round splits the only region PD knows outside the accounts: after `ACCOUNTS_GAP_KEY`'s candidates, before the lists. */
+const ARRANGE_SPLIT_KEY = 'b~';
+/**
+ * How long a round waits for PD to show the split or leader transfer it asked for, virtual ms:
+ * PD learns of either by the new leader's heartbeat (a 300 ms single sleep found seed 4's moves
+ * unreported: no abandoned transaction there).
+ */
+export const ARRANGE_WAIT_MS = 1_500;
+/** How often PD is asked meanwhile, virtual ms. */
+export const ARRANGE_POLL_MS = 100;
+/** Leader-transfer tries of one round (each followed by up to `ARRANGE_WAIT_MS` of polling). */
+const ARRANGE_TRANSFERS_MAX = 2;
 
 /** Runs `DIRECTED_ROUNDS` rounds, the first `DIRECTED_FIRST_MS` after now, until `untilMs`. */
 export async function directedSteps(w: TxnWorkload, untilMs: number): Promise<void> {
@@ -58,34 +72,129 @@ export async function directedSteps(w: TxnWorkload, untilMs: number): Promise<vo
   }
 }
 
+/** A candidate key of a round in a region PD routes with a leader (`ledCandidates`). */
+interface LedKey {
+  key: string;
+  route: RegionRoute;
+}
+
 /**
- * Two keys of round `round` in regions PD says different stores lead, smaller first (the
- * primary); undefined when every region it knows is led by one store (or by none it knows).
- * A candidate lies just after a region's start key (or between the accounts and the lists).
+ * Candidate keys of round `round`, one per region PD routes with a leader, in key order. A
+ * candidate lies just after a region's start key (or between the accounts and the lists).
  */
-async function keysAcrossLeaders(env: ClusterEnv, round: number): Promise<[string, string] | undefined> {
+async function ledCandidates(env: ClusterEnv, round: number): Promise<LedKey[]> {
   const dec = new TextDecoder();
   const starts = env.pd.regions().map((r) => dec.decode(r.startKey)).filter((s) => !s.startsWith(ACCOUNT_PREFIX));
   const candidates = [...new Set([...starts, ACCOUNTS_GAP_KEY])].map((s) => `${s}${KEY_SUFFIX_MARK}x${round}`).sort();
-  const led: { key: string; regionId: number; storeId: number }[] = [];
+  const led: LedKey[] = [];
   for (const key of candidates) {
     const route = await env.pd.getRegion(bytes(key));
-    if (route?.leader === undefined || led.some((c) => c.regionId === route.region.id)) continue;
-    led.push({ key, regionId: route.region.id, storeId: route.leader.storeId });
+    if (route?.leader === undefined || led.some((c) => c.route.region.id === route.region.id)) continue;
+    led.push({ key, route });
   }
+  return led;
+}
+
+/** Two of `led` whose regions different stores lead, smaller first (the primary); undefined when one store leads them all. */
+function acrossLeaders(led: readonly LedKey[]): [string, string] | undefined {
   for (let i = 0; i < led.length; i++) {
-    const other = led.slice(i + 1).find((c) => c.storeId !== led[i].storeId);
+    const other = led.slice(i + 1).find((c) => c.route.leader!.storeId !== led[i].route.leader!.storeId);
     if (other !== undefined) return [led[i].key, other.key];
   }
   return undefined;
 }
 
+/**
+ * Two keys of round `round` in regions PD says different stores lead; when one store leads every
+ * region PD knows (or PD knows one region outside the accounts), the round arranges it first:
+ * with one region, a split at `ARRANGE_SPLIT_KEY` (`splitRegionAt`), and with two or more led by
+ * one store, a leader transfer of one of them to a voter on another store. Each move is then
+ * awaited by polling PD (`awaitArrangement`): PD hears of a split or a new leader by a heartbeat,
+ * not at once. Undefined when it could not be arranged (the round is skipped).
+ */
+async function arrangeAcrossLeaders(w: TxnWorkload, round: number): Promise<[string, string] | undefined> {
+  const env = w.env;
+  let led = await ledCandidates(env, round);
+  if (acrossLeaders(led) !== undefined) return acrossLeaders(led);
+  if (led.length < 2) {
+    if (!(await splitAtGap(env))) return undefined;
+    w.stats.directedSplits++;
+    led = await awaitArrangement(env, round, (l) => l.length >= 2);
+    if (acrossLeaders(led) !== undefined) return acrossLeaders(led);
+    if (led.length < 2) return undefined;
+  }
+  // A region may have no voter on another store yet (replicas still being added early in a
+  // run), or PD may not hear of a transfer in time: wait for the cluster and try again, a bounded
+  // number of times (sim --txn seeds 3 and 6 skipped their first round with one try).
+  for (let attempt = 0; attempt < ARRANGE_TRANSFERS_MAX && led.length >= 2; attempt++) {
+    if (transferOneLeader(env, led)) w.stats.directedLeaderTransfers++;
+    led = await awaitArrangement(env, round, (l) => acrossLeaders(l) !== undefined);
+    if (acrossLeaders(led) !== undefined) return acrossLeaders(led);
+  }
+  return undefined;
+}
+
+/** PD's candidates of round `round`, asked every `ARRANGE_POLL_MS` until `done` holds or `ARRANGE_WAIT_MS` passed (virtual time). */
+async function awaitArrangement(env: ClusterEnv, round: number, done: (led: LedKey[]) => boolean): Promise<LedKey[]> {
+  const deadlineMs = env.sched.now() + ARRANGE_WAIT_MS;
+  for (;;) {
+    const led = await ledCandidates(env, round);
+    if (done(led) || env.sched.now() >= deadlineMs) return led;
+    await env.sched.sleep(ARRANGE_POLL_MS);
+  }
+}
+
+/**
+ * Splits the region holding `ARRANGE_SPLIT_KEY` there, on its leader; false when the split did
+ * not happen within `ARRANGE_WAIT_MS`. A failed try (PD between leaders answers `NotLeader` for
+ * the new ids: sim --txn seed 4 lost its first round so) is tried again every `ARRANGE_POLL_MS`.
+ */
+async function splitAtGap(env: ClusterEnv): Promise<boolean> {
+  const deadlineMs = env.sched.now() + ARRANGE_WAIT_MS;
+  for (;;) {
+    if (await splitAtGapOnce(env)) return true;
+    if (env.sched.now() >= deadlineMs) return false;
+    await env.sched.sleep(ARRANGE_POLL_MS);
+  }
+}
+
+/** One try of `splitAtGap`. */
+async function splitAtGapOnce(env: ClusterEnv): Promise<boolean> {
+  const r = await splitRegionAt(
+    {
+      pd: env.pd,
+      allocId: () => env.pd.pdClient.allocId(),
+      split: (storeId, regionId, epoch, key, newRegionId, newPeerIds) =>
+        env.pd.store(storeId)?.split(regionId, epoch, key, newRegionId, newPeerIds) ?? Promise.resolve({ ok: false, error: { kind: 'RegionNotFound', regionId } }),
+      sleep: (ms) => env.sched.sleep(ms),
+    },
+    bytes(ARRANGE_SPLIT_KEY),
+  );
+  if (!r.ok) env.note(`directed: split at ${ARRANGE_SPLIT_KEY} did not happen: ${r.message}`);
+  return r.ok;
+}
+
+/**
+ * Asks the leader of the second candidate's region to hand its leadership to a voter on another
+ * store than the first candidate's leader; false when there is none (or its store is down).
+ */
+function transferOneLeader(env: ClusterEnv, led: readonly LedKey[]): boolean {
+  const [first, second] = led;
+  const from = second.route.leader!;
+  const to = second.route.region.peers.find((p) => p.role === 'voter' && !p.witness && p.storeId !== first.route.leader!.storeId && p.storeId !== from.storeId);
+  const store = env.pd.store(from.storeId);
+  if (to === undefined || store === undefined) return false;
+  store.transferLeader(second.route.region.id, to.id);
+  env.note(`directed: transfer leader of region ${second.route.region.id} from store ${from.storeId} to peer ${to.id} on store ${to.storeId}`);
+  return true;
+}
+
 /** The abandoned transaction of round `round` (see the module comment). */
 async function abandonAcrossStores(w: TxnWorkload, round: number): Promise<void> {
-  const keys = await keysAcrossLeaders(w.env, round);
+  const keys = await arrangeAcrossLeaders(w, round);
   if (keys === undefined) {
     w.stats.directedSkipped++;
-    w.env.note(`directed round ${round}: no two regions led by different stores, no abandoned transaction`);
+    w.env.note(`directed round ${round}: no two regions led by different stores (none arranged), no abandoned transaction`);
     return;
   }
   w.directedKeys.push(...keys);

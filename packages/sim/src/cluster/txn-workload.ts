@@ -124,10 +124,14 @@ export interface TxnWorkloadStats {
   directedQueuedRefused: number;
   /** Directed steps skipped (no two regions led by different stores, PD or the cluster unavailable). */
   directedSkipped: number;
+  /** Splits a directed round asked for to get two regions outside the accounts (`arrangeAcrossLeaders`). */
+  directedSplits: number;
+  /** Leader transfers a directed round asked for to get two regions led by different stores. */
+  directedLeaderTransfers: number;
 }
 
 export function emptyTxnWorkloadStats(): TxnWorkloadStats {
-  return { listAppend: 0, register: 0, transfer: 0, bankRead: 0, longRead: 0, oldSnapshot: 0, pessimistic: 0, deadlocks: 0, lockWaitTimeouts: 0, queued: 0, queuedConflicts: 0, snapshotsRefused: 0, staleSnapshots: 0, reruns: 0, onePc: 0, asyncCommit: 0, shortTtl: 0, replays: 0, directedAbandoned: 0, directedOvertaken: 0, directedQueuedRefused: 0, directedSkipped: 0 };
+  return { listAppend: 0, register: 0, transfer: 0, bankRead: 0, longRead: 0, oldSnapshot: 0, pessimistic: 0, deadlocks: 0, lockWaitTimeouts: 0, queued: 0, queuedConflicts: 0, snapshotsRefused: 0, staleSnapshots: 0, reruns: 0, onePc: 0, asyncCommit: 0, shortTtl: 0, replays: 0, directedAbandoned: 0, directedOvertaken: 0, directedQueuedRefused: 0, directedSkipped: 0, directedSplits: 0, directedLeaderTransfers: 0 };
 }
 
 /** A problem the workload saw directly (not through the history). */

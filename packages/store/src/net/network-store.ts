@@ -11,6 +11,13 @@
  *   ids and never reaches it), asks PD `putStore(0, address, labels)` through any member,
  *   closes that transport and starts under the id PD gave.
  *
+ * The key book (`PeerKeyBook`, with the invite's anchors) is loaded before anything else (an
+ * anchor conflict starts nothing). Transports under a temporary id (probing, joining) check
+ * the anchored ids' keys (`PeerKeyBook.anchorPolicy`), and a join with anchors asks only the
+ * anchored members (then the PD leader their answers name): an impostor, whether it poses as
+ * an anchored voter or comes under an id of its own, cannot answer the join with a store id
+ * of its choosing.
+ *
  * A witness store (`store.witness`) never creates a cluster: it always joins, under a temporary
  * id from the top of the range [`WITNESS_TEMP_STORE_ID_MIN`, `TEMP_STORE_ID_MAX`), above every
  * other temporary id, so a store probing with `bootstrap: 'auto'` never takes it for a smaller
@@ -29,7 +36,7 @@
  */
 import { DEFAULT_SCHEDULE_CONFIG, ENGINE_LABEL, WITNESS_LABEL, type ScheduleConfig } from '@peerkv/pd';
 import type { KvEngine } from '@peerkv/storage';
-import type { LinkIdentityOptions, StoreKeyPair, Transport } from '@peerkv/transport';
+import type { LinkIdentityOptions, PeerKeyPolicy, StoreKeyPair, Transport } from '@peerkv/transport';
 import { bindStore, storeTransportOf, type DoubtedSends } from '../rpc/bind-transport.ts';
 import { BOOTSTRAP_IDS, REAL_TIMERS, type StoreOptions, type Timers } from '../options.ts';
 import { PD_REGION_ID } from '../pd-host.ts';
@@ -84,9 +91,10 @@ export interface NetworkStoreOptions {
    * Opens this process's transport under a store id (called once per identity used). Under the
    * store's own id it is given the store's link identity (its key pair and its `PeerKeyBook`):
    * pass both to the transport (`new WebRtcTransport({ ..., ...identity })`) so links prove
-   * the store's key and check the peers'. Temporary ids (probing, joining) get none.
+   * the store's key and check the peers'. Temporary ids (probing, joining) get no key pair,
+   * only a policy that checks anchored ids' keys (`JoinLinkIdentity`): pass it on the same way.
    */
-  transportFactory: (storeId: number, identity?: StoreLinkIdentity) => Transport | Promise<Transport>;
+  transportFactory: (storeId: number, identity?: StoreLinkIdentity | JoinLinkIdentity) => Transport | Promise<Transport>;
   /**
    * What an empty engine does: `true` creates the cluster (exactly one store of a new cluster
    * does this), `false` joins, `'auto'` listens `bootstrapProbeMs` under a temporary id and
@@ -130,8 +138,9 @@ export interface NetworkStoreOptions {
    * Keys this store believes for PD's voters without asking, from the invite it was opened
    * with (`PeerKeyAnchor`; at most `PEER_KEY_ANCHORS_MAX`, else `PeerKeyAnchorError` before
    * anything starts): links claiming those ids with other keys are refused (`anchorRefused`).
-   * Kept in the engine on the first start with any, so a restart without them still enforces
-   * them; another set on a later start is `PeerKeyAnchorConflictError` (nothing starts).
+   * Kept in the engine on the first start with any (before a join asks PD anything), so a
+   * restart without them still enforces them; another set on a later start is
+   * `PeerKeyAnchorConflictError` (nothing starts). A join asks only anchored members.
    */
   anchors?: readonly PeerKeyAnchor[];
 }
@@ -142,8 +151,14 @@ export interface StoreLinkIdentity extends LinkIdentityOptions {
   peerKeys: PeerKeyBook;
 }
 
-/** The options with the engine's identity key pair loaded. */
-type KeyedOptions = NetworkStoreOptions & { keyPair: StoreKeyPair };
+/** What a transport under a temporary id is given: no key pair, the anchors' policy (`PeerKeyBook.anchorPolicy`). */
+export interface JoinLinkIdentity extends LinkIdentityOptions {
+  identity?: undefined;
+  peerKeys: PeerKeyPolicy;
+}
+
+/** The options with the engine's identity key pair and key book loaded. */
+type KeyedOptions = NetworkStoreOptions & { keyPair: StoreKeyPair; peerKeys: PeerKeyBook };
 
 /** A running network store. */
 export interface NetworkStore {
@@ -166,7 +181,8 @@ export async function startNetworkStore(given: NetworkStoreOptions): Promise<Net
   const engine = runtimeEngine();
   const labels = { ...(engine ? { [ENGINE_LABEL]: engine } : {}), ...given.labels };
   checkPeerKeyAnchors(given.anchors ?? []);
-  const o: KeyedOptions = { ...given, labels, keyPair: await loadOrCreateStoreKeyPair(given.engine) };
+  const keyPair = await loadOrCreateStoreKeyPair(given.engine);
+  const o: KeyedOptions = { ...given, labels, keyPair, peerKeys: await PeerKeyBook.load(given.engine, given.anchors) };
   if (o.store?.witness) return startWitnessStore(o);
   const ident = await Store.readIdentity(o.engine);
   if (ident) return open(o, ident.storeId, 'restarted');
@@ -198,7 +214,7 @@ async function startWitnessStore(given: KeyedOptions): Promise<NetworkStore> {
 }
 
 async function open(o: KeyedOptions, storeId: number, started: NetworkStore['started']): Promise<NetworkStore> {
-  const peerKeys = await PeerKeyBook.load(o.engine, o.anchors);
+  const { peerKeys } = o;
   const transport = await o.transportFactory(storeId, { identity: o.keyPair, peerKeys });
   // Ids with no key known are looked up in PD through other stores, and live links a key
   // learned later contradicts are revoked (`PeerKeyBook.sweep`).
@@ -320,11 +336,11 @@ async function bootstrap(o: KeyedOptions): Promise<NetworkStore> {
  * Listens under temporary id `tempId` until a member (non-temporary id) shows up or `ms`
  * pass; also reports the other temporary ids heard (probers and joiners).
  */
-async function probe(o: NetworkStoreOptions, ms: number, tempId: number): Promise<{ members: number[]; probers: number[] }> {
+async function probe(o: KeyedOptions, ms: number, tempId: number): Promise<{ members: number[]; probers: number[] }> {
   const timers = o.timers ?? REAL_TIMERS;
   const now = o.now ?? (() => Date.now());
   const deadline = now() + ms;
-  const temp = await o.transportFactory(tempId);
+  const temp = await tempTransport(o, tempId);
   const probers = new Set<number>();
   try {
     const members = (): number[] => temp.peers().filter((id) => !isTempStoreId(id));
@@ -342,15 +358,24 @@ async function probe(o: NetworkStoreOptions, ms: number, tempId: number): Promis
   }
 }
 
+/** A transport under temporary id `tempId`, checking anchored ids' keys. */
+function tempTransport(o: KeyedOptions, tempId: number): Transport | Promise<Transport> {
+  const identity: JoinLinkIdentity = { peerKeys: o.peerKeys.anchorPolicy() };
+  return o.transportFactory(tempId, identity);
+}
+
 /** Connects under a temporary id and asks PD for a store id. */
 async function joinId(o: KeyedOptions): Promise<number> {
   const timers = o.timers ?? REAL_TIMERS;
   const now = o.now ?? (() => Date.now());
   const deadline = now() + (o.joinTimeoutMs ?? JOIN_TIMEOUT_MS_DEFAULT);
-  const temp = await o.transportFactory(o.tempStoreId ?? randomTempStoreId());
+  const temp = await tempTransport(o, o.tempStoreId ?? randomTempStoreId());
+  const anchored = o.peerKeys.anchorList().map((a) => a.storeId);
   try {
-    // Members only: other joiners and clients also use temporary ids.
-    const members = (): number[] => temp.peers().filter((id) => !isTempStoreId(id));
+    // Members only: other joiners and clients also use temporary ids. With anchors, only the
+    // anchored ones (their links proved the anchored keys): any other member could answer the
+    // join with an id of its choosing. A redirect they give to PD's leader is still followed.
+    const members = (): number[] => temp.peers().filter((id) => (anchored.length > 0 ? anchored.includes(id) : !isTempStoreId(id)));
     const caller = new PdCaller(temp, { ...o.pd, candidates: members });
     // Why the last ask got no store id (a full store's join without the data-key proof, say).
     let lastError = '';
@@ -372,7 +397,8 @@ async function joinId(o: KeyedOptions): Promise<number> {
         throw new NetworkStoreError('JoinRefused', JSON.stringify(r.value.error));
       }
     }
-    throw new NetworkStoreError('JoinTimeout', `no member of '${o.clusterId}' gave a store id in time${lastError}`);
+    const asked = anchored.length > 0 ? `anchored member (stores ${anchored.join(', ')})` : 'member';
+    throw new NetworkStoreError('JoinTimeout', `no ${asked} of '${o.clusterId}' gave a store id in time${lastError}`);
   } finally {
     temp.close();
   }

@@ -14,7 +14,8 @@
  *    A store keeps the anchors it was first opened with in its engine (`PEER_KEY_ANCHORS_KEY`),
  *    so a restart enforces them without the invite; another set given later is refused
  *    (`PeerKeyAnchorConflictError`), never a silent replacement. A client's book holds them
- *    in memory.
+ *    in memory. A store's join, under a temporary id before it has links of its own, checks
+ *    the anchors alone (`anchorPolicy`).
  * 2. PD's record, read locally: when this store hosts a PD replica, the key in PD's store meta
  *    for the id is the one the remote must prove. PD recorded it when that store joined
  *    (admitted under the cluster secret, as joins are) and never replaces it
@@ -219,7 +220,7 @@ export interface PeerKeyCounters {
   revoked: number;
   /** Lookups whose answers disagreed (nothing believed). */
   disputed: number;
-  /** Links refused because they claimed an anchored id without its anchored key (also in `refused`). */
+  /** Links refused because they claimed an anchored id without its anchored key (also in `refused`), the join's included (`anchorPolicy`). */
   anchorRefused: number;
 }
 
@@ -369,14 +370,28 @@ export class PeerKeyBook implements PeerKeyPolicy {
     return [...this.unverified.keys()].sort((a, b) => a - b);
   }
 
+  /**
+   * The policy of a transport this store opens under a temporary id (probing, and the join that
+   * asks PD for its id: `network-store.ts`), before it has an id, links of its own or a way to
+   * ask PD about keys: an anchored id must prove its anchored key (refused otherwise, counted
+   * `anchorRefused` and `refused` here), other ids are admitted as a transport without a
+   * policy admits them (nothing else can be checked yet). So a member posing as an anchored
+   * voter cannot answer a join, say with a store id of its choosing. Without anchors it admits
+   * every link.
+   */
+  anchorPolicy(): PeerKeyPolicy {
+    return {
+      admit: (storeId, publicKey) => {
+        const anchored = isTempStoreId(storeId) ? undefined : this.anchors.get(storeId);
+        return anchored === undefined || this.admitAnchored(publicKey, anchored);
+      },
+    };
+  }
+
   async admit(storeId: number, publicKey: Uint8Array | undefined): Promise<boolean> {
     if (isTempStoreId(storeId)) return true;
     const anchored = this.anchors.get(storeId);
-    if (anchored !== undefined) {
-      const ok = this.compare(publicKey, anchored);
-      if (!ok) this.counters.anchorRefused++;
-      return ok;
-    }
+    if (anchored !== undefined) return this.admitAnchored(publicKey, anchored);
     let known = await this.recordedOrPinned(storeId);
     let answer: PeerKeyAnswer | undefined;
     if (known === undefined && this.lookup) {
@@ -498,6 +513,13 @@ export class PeerKeyBook implements PeerKeyPolicy {
     if (pinned !== undefined) this.counters.repinned++;
     else this.counters.looked++;
     await this.pin(storeId, key);
+  }
+
+  /** Whether a link proved `anchored`, the anchored key of the id it claims (`anchorRefused` when not). */
+  private admitAnchored(publicKey: Uint8Array | undefined, anchored: Uint8Array): boolean {
+    const ok = this.compare(publicKey, anchored);
+    if (!ok) this.counters.anchorRefused++;
+    return ok;
   }
 
   private compare(publicKey: Uint8Array | undefined, known: Uint8Array): boolean {

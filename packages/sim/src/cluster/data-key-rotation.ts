@@ -1,0 +1,125 @@
+/**
+ * Data-key rotation as a fault of cluster mode (`@peerkv/store`'s data-key-switch.ts): the
+ * nemesis rotates a running full store's data key to the next cluster-wide key id at random
+ * times (`rotateDataKey`), while stores crash, restart, take snapshots and change leaders.
+ * The `dataKeySwitch` check it owns:
+ * - no entry is applied under a key id older than its region's applied switch (each store's
+ *   `staleKeyEntries`, collected when it stops and at the end);
+ * - two replicas of a region (or one at two times) at the same applied index and epoch name
+ *   the same switch (key id and index: sampled with the region digests, digests.ts);
+ * - a store never seals with a key older than a rotation it acknowledged, also after it
+ *   restarted (a rotation lost);
+ * - no replica stops on an entry whose key it retired (`RetiredKeyId`).
+ *
+ * A rotation whose store crashed before it answered is `rotationsUndetermined`: the save of
+ * the rotation may or may not have landed, so it is neither acknowledged nor failed.
+ */
+import type { SeededRng } from '@peerkv/raft';
+import type { RegionDigest, Store } from '@peerkv/store';
+import { pick } from '../rng-utils.ts';
+
+/** What the fault needs of the cluster (`ClusterEnv`, which owns the checker: no import back). */
+export interface RotationEnv {
+  readonly devices: readonly { up: boolean; busy: boolean; witness: boolean; storeId?: number }[];
+  readonly pd: { store(storeId: number): Store | undefined };
+  readonly sched: { sleep(ms: number): Promise<void> };
+  isCrashed(s: Store): boolean;
+  rel(): number;
+}
+
+/** Virtual time the nemesis waits for a rotation to answer before it calls its outcome undetermined, ms. */
+export const ROTATION_ANSWER_WAIT_MS = 2_000;
+
+/** The rotation fault's and the `dataKeySwitch` check's counts (the summary's `sim: data keys` line). */
+export interface DataKeyRotationStats {
+  /** Rotations the store acknowledged. */
+  rotations: number;
+  /** Rotations refused with a `RangeError` (an id below the store's current one). */
+  rotationsRefused: number;
+  /** Rotations whose store crashed or stopped before it answered: outcome not known. */
+  rotationsUndetermined: number;
+  /** Replica switches compared with an earlier one at the same region, applied index and epoch. */
+  switchChecks: number;
+  /** Entries applied under a key id older than their region's switch, summed over store incarnations. */
+  staleSeals: number;
+  /** Regions whose replicas named different switches at the same applied index and epoch. */
+  switchDisagreements: number;
+  /** Samples of a store sealing with a key id below a rotation it acknowledged. */
+  rotationsLost: number;
+  /** Stores stopped on an entry under a retired key id. */
+  retiredKeyStops: number;
+}
+
+/** Rotates data keys (the fault) and checks the switches (see the module header). */
+export class DataKeySwitchChecker {
+  readonly stats: DataKeyRotationStats = { rotations: 0, rotationsRefused: 0, rotationsUndetermined: 0, switchChecks: 0, staleSeals: 0, switchDisagreements: 0, rotationsLost: 0, retiredKeyStops: 0 };
+  /** Problems found, at virtual times relative to the run's start. */
+  readonly problems: { atMs: number; message: string }[] = [];
+  private keyIdLast = 0;
+  private readonly seen = new Map<string, { keyId: number; index: number; storeId: number }>();
+  private readonly reported = new Set<number>();
+  /** Store id → the highest key id it acknowledged a rotation to. */
+  private readonly acknowledged = new Map<number, number>();
+  private readonly collected = new WeakSet<Store>();
+
+  /** The fault: rotates one running full store to the next key id and waits for its answer. */
+  async rotate(env: RotationEnv, rng: SeededRng): Promise<void> {
+    const up = env.devices.filter((d) => d.up && !d.busy && !d.witness && d.storeId !== undefined);
+    if (up.length === 0) return;
+    const d = pick(rng, up);
+    const s = env.pd.store(d.storeId!);
+    if (!s || env.isCrashed(s)) return;
+    const keyId = ++this.keyIdLast;
+    const answer = s.rotateDataKey(keyId).then(
+      () => 'ok' as const,
+      (e: unknown) => (e instanceof RangeError ? ('refused' as const) : ('failed' as const)),
+    );
+    const outcome = await Promise.race([answer, env.sched.sleep(ROTATION_ANSWER_WAIT_MS).then(() => 'late' as const)]);
+    if (outcome === 'ok') {
+      this.stats.rotations++;
+      this.acknowledged.set(s.storeId, Math.max(keyId, this.acknowledged.get(s.storeId) ?? 0));
+    } else if (outcome === 'refused') this.stats.rotationsRefused++;
+    else if (env.isCrashed(s) || !d.up || d.storeId !== s.storeId) this.stats.rotationsUndetermined++;
+    else this.problems.push({ atMs: env.rel(), message: `store ${s.storeId} did not rotate to data key ${keyId} (${outcome}) while it ran` });
+  }
+
+  /** One replica's digest: its switch must match every other sample at the same region, applied index and epoch. */
+  observeDigest(d: RegionDigest, storeId: number, atMs: number): void {
+    const key = `${d.regionId}@${d.applied}/${d.epoch.confVer}.${d.epoch.version}`;
+    const sw = d.dataKeySwitch;
+    const first = this.seen.get(key);
+    if (first === undefined) {
+      this.seen.set(key, { ...sw, storeId });
+      return;
+    }
+    this.stats.switchChecks++;
+    if ((first.keyId === sw.keyId && first.index === sw.index) || this.reported.has(d.regionId)) return;
+    this.reported.add(d.regionId);
+    this.stats.switchDisagreements++;
+    this.problems.push({ atMs, message: `region ${d.regionId} at applied index ${d.applied}: store ${first.storeId} switched to data key ${first.keyId} at ${first.index}, store ${storeId} to ${sw.keyId} at ${sw.index}` });
+  }
+
+  /** A running store sampled: it seals with at least the newest key it acknowledged a rotation to. */
+  observeStore(s: Store, atMs: number): void {
+    const want = this.acknowledged.get(s.storeId) ?? 0;
+    const has = s.dataKeyId() ?? 0;
+    if (has >= want) return;
+    this.stats.rotationsLost++;
+    this.problems.push({ atMs, message: `store ${s.storeId} seals with data key ${has} after it acknowledged a rotation to ${want}` });
+  }
+
+  /** A store incarnation stops (or the run ends): its stale-seal count and a stop on a retired key. */
+  collect(s: Store, atMs: number): void {
+    if (this.collected.has(s)) return;
+    this.collected.add(s);
+    const stale = s.dataKeyStats().staleKeyEntries;
+    if (stale > 0) {
+      this.stats.staleSeals += stale;
+      this.problems.push({ atMs, message: `store ${s.storeId} applied ${stale} entr${stale === 1 ? 'y' : 'ies'} sealed under a data key older than its region's switch` });
+    }
+    if (s.status().stoppedReason?.includes('which this store retired')) {
+      this.stats.retiredKeyStops++;
+      this.problems.push({ atMs, message: `store ${s.storeId} stopped on an entry under a retired data key: ${s.status().stoppedReason}` });
+    }
+  }
+}
