@@ -14,6 +14,11 @@ export interface StoreTestMutations {
    */
   sealWithFirstDataKey?: boolean;
   /**
+   * A new leader seals proposals before it applied an entry of its term (`sealForProposal`):
+   * after a restart it may seal under a key older than a switch its log holds unapplied.
+   */
+  sealBeforeTermApplied?: boolean;
+  /**
    * A replica built from a snapshot ignores the data-key switch its header carries
    * (`--cluster --mutation snapshotWithoutDataKeySwitch`): it disagrees with the other replicas
    * on the switch at the same applied index.

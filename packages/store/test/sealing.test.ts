@@ -11,7 +11,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Region } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
-import { deriveDataKey, deriveMemberKeys } from '@peerkv/transport';
+import { deriveDataKey, deriveMemberKeys, type RegionMessage } from '@peerkv/transport';
 import { DataKeyring, LocalRouter, SEAL_FORMAT_V1, SEAL_FORMAT_VERSION, STORE_CFS, SealedEntryError, Store, StoreConfigError, isSealed, keyringOf, openPayload, sealPayload, sealedKeyId, webCryptoEntryCipher, type EntryCipher, type EntryKeyring, type StoreOptions, StoreRequestError, authorizeRequest, needsDataKey } from '../src/index.ts';
 import { DataKeyForwards, dataKeyForwardMessage, forwardRefusal } from '../src/data-key-forward.ts';
 import type { RegionPeer } from '../src/peer.ts';
@@ -22,7 +22,9 @@ const enc = new TextEncoder();
 const SECRET = 'pk1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 const OTHER_SECRET = 'pk1_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB';
 const REGION = 2;
-const router = new LocalRouter();
+/** Sends a test loses (`LocalRouter`'s `drop`): none unless a test sets it; `afterEach` clears it. */
+let dropRule: ((from: number, to: number, messages: readonly RegionMessage[]) => boolean) | undefined;
+const router = new LocalRouter({ drop: (from, to, messages) => dropRule?.(from, to, messages) ?? false });
 const stores = new Map<number, Store>();
 const engines = new Map<number, MemoryEngine>();
 
@@ -101,6 +103,7 @@ function contains(hay: Uint8Array, needle: Uint8Array): boolean {
 }
 
 afterEach(async () => {
+  dropRule = undefined;
   router.heal();
   for (const id of [...stores.keys()]) await closeStore(id);
   engines.clear();
@@ -344,6 +347,38 @@ describe('replicated data-key switch', () => {
     for (const id of [1, 2]) expect(stores.get(id)!.dataKeyStats().staleKeyEntries).toBe(0);
   });
 
+  for (const mutated of [false, true]) {
+    it(`a store restarted with a switch in its log and not applied, then elected, ${mutated ? 'seals under the old key (mutation sealBeforeTermApplied)' : 'seals nothing before it applied it'}`, async () => {
+      await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) }, mutated ? { unsafeTestMutations: { sealBeforeTermApplied: true } } : {});
+      await put('a', 'under-key-0', 1);
+      await until('store 2 applied it', () => appliedOn(2) >= appliedOn(1));
+      const before = appliedOn(1);
+      // Store 2 gets the switch entry but never hears that it committed.
+      dropRule = (from, to, messages) => from === 1 && to === 2 && messages.some((m) => m.message.commit > before);
+      await stores.get(1)!.rotateDataKey(1);
+      await until('store 1 applied the switch', () => stores.get(1)!.dataKeySwitchOf(REGION)!.keyId === 1);
+      await until('store 2 appended the switch', () => lastIndexOn(2) > before);
+      expect(appliedOn(2)).toBe(before);
+      // Store 1 goes; store 2 restarts with a keyring at key id 0 and the switch unapplied.
+      await closeStore(1);
+      await closeStore(2);
+      await openStore(2, await keyringFor(SECRET), mutated ? { unsafeTestMutations: { sealBeforeTermApplied: true } } : {});
+      expect(stores.get(2)!.dataKeyId()).toBe(0);
+      // Elected with the witness's vote; its first entry cannot commit while its appends to the witness are lost.
+      dropRule = (from, to, messages) => from === 2 && to === 3 && messages.some((m) => m.message.type === 'MsgApp');
+      stores.get(2)!.campaign(REGION);
+      await until('store 2 leads', () => roleOn(2) === 'leader');
+      const written = stores.get(2)!.write(REGION, region.epoch, 'c', 2, [{ type: 'put', cf: 'default', key: enc.encode('b'), value: enc.encode('after-the-switch') }]);
+      await new Promise((r) => setTimeout(r, 50));
+      dropRule = undefined;
+      const r = await written;
+      expect(r.ok, JSON.stringify(r)).toBe(true);
+      expect(await read(2, 'b')).toBe('after-the-switch');
+      expect(stores.get(2)!.dataKeySwitchOf(REGION)!.keyId).toBe(1);
+      expect(stores.get(2)!.dataKeyStats().staleKeyEntries).toBe(mutated ? 1 : 0);
+    });
+  }
+
   it('a leader that keeps sealing with the first key after the switch is counted on every replica (mutation sealWithFirstDataKey)', async () => {
     await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) }, { unsafeTestMutations: { sealWithFirstDataKey: true } });
     await stores.get(1)!.rotateDataKey(1);
@@ -390,6 +425,7 @@ describe('replicated data-key switch', () => {
   });
 });
 
+const lastIndexOn = (id: number): number => (stores.get(id) as unknown as { ctx: { peers: Map<number, { log: { lastIndex(): number } }> } }).ctx.peers.get(REGION)!.log.lastIndex();
 const firstIndexOn = (id: number): number => (stores.get(id) as unknown as { ctx: { peers: Map<number, { log: { firstIndex(): number } }> } }).ctx.peers.get(REGION)!.log.firstIndex();
 
 describe('the data-key switch across snapshots and restarts', () => {

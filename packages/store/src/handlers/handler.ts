@@ -4,8 +4,12 @@
  * type has one handler (`handlers/index.ts`); a handler gets a request whose fields were
  * checked (`checkStoreRequest`) and answers with its type's `ResponseOf`.
  */
+import type { RegionError } from '@peerkv/pd';
 import type { DataKeySwitcher } from '../data-key-switch.ts';
 import type { StoreContext } from '../context.ts';
+import type { RegionPeer } from '../peer.ts';
+import type { RequestOptions } from '../request-options.ts';
+import { sealProposal, staleSealError } from '../sealing.ts';
 import type { PdService } from '../pd-service.ts';
 import { StoreRequestError, type HandleOptions, type RequestOf, type ResponseOf, type StoreRequestType } from '../request-types.ts';
 import type { StoreRequests } from '../requests.ts';
@@ -40,4 +44,33 @@ export function requestOptions(q: { timeoutMs?: number }, o: HandleOptions): { t
 export function requireRawModel(env: HandlerEnv, type: 'write' | 'get' | 'scan'): void {
   const model = env.ctx.dataModel;
   if (model !== 'raw') throw new StoreRequestError('WrongDataModel', `store ${env.ctx.storeId} holds '${model}' data: a raw '${type}' request is refused (use the txn requests)`);
+}
+
+/**
+ * `plain` sealed for a proposal by `peer` (the leader) under the data key its region is at, or
+ * the region error to answer instead (sealing.ts, data-key-switch.ts). A leader seals nothing
+ * before it applied an entry of its own term: by then it applied every data-key switch its log
+ * holds (Raft's leader completeness puts every committed one there), so its keyring is at the
+ * region's switch or past it. Appending a switch moves the keyring too, but only in memory: a
+ * store that restarted with a switch in its log and not applied seals with the older key until
+ * it applies it (the simulator's --cluster seed 45 before this wait). The wait is one commit
+ * round after an election; `staleSealError` then covers a switch that comes in while it seals.
+ */
+export async function sealForProposal(env: HandlerEnv, ring: NonNullable<StoreContext['entryCipher']>, peer: RegionPeer, plain: Uint8Array, o: RequestOptions): Promise<Uint8Array | RegionError> {
+  if (!appliedOwnTerm(peer) && !peer.mutations.sealBeforeTermApplied) {
+    const waited = await env.requests.waitApplied(peer, peer.log.lastIndex(), o);
+    if (!waited.ok) return waited.error;
+  }
+  const sealed = await sealProposal(ring, env.ctx.payloads, peer, plain);
+  if (!(sealed instanceof Uint8Array)) return sealed;
+  return staleSealError(ring, peer, sealed) ?? sealed;
+}
+
+/** `peer` applied an entry of its current term (the leader's first entry of the term, or later). */
+function appliedOwnTerm(peer: RegionPeer): boolean {
+  try {
+    return peer.log.term(peer.applied) === peer.raw.status().term;
+  } catch {
+    return false; // the applied index compacted away under a snapshot: wait for the next entry
+  }
 }

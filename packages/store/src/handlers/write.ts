@@ -5,10 +5,9 @@
 import { compareKeys } from '@peerkv/pd';
 import { encodeCommand } from '../command.ts';
 import { RegionPeer } from '../peer.ts';
-import { sealProposal, staleSealError } from '../sealing.ts';
 import { StoreRequestError } from '../request-types.ts';
 import type { Handler } from './handler.ts';
-import { requestOptions, requireRawModel } from './handler.ts';
+import { requestOptions, requireRawModel, sealForProposal } from './handler.ts';
 
 /**
  * Resolves once applied on this (leader) replica, or with a region error. A timeout or abort
@@ -36,10 +35,8 @@ export const handleWrite: Handler<'write'> = async (env, q, o) => {
   const ackFloor = q.ackFloor !== undefined && Number.isSafeInteger(q.ackFloor) && q.ackFloor > 0 ? Math.min(q.ackFloor, q.seq) : 0;
   let data = encodeCommand({ type: 'write', clientId: q.clientId, seq: q.seq, ackFloor, stampMs: Math.max(0, Math.floor(env.ctx.now())), ops: q.ops });
   if (env.ctx.entryCipher) {
-    const sealed = await sealProposal(env.ctx.entryCipher, env.ctx.payloads, peer, data);
+    const sealed = await sealForProposal(env, env.ctx.entryCipher, peer, data, requestOptions(q, o));
     if (!(sealed instanceof Uint8Array)) return { ok: false, error: sealed };
-    const stale = staleSealError(env.ctx.entryCipher, peer, sealed);
-    if (stale) return { ok: false, error: stale };
     data = sealed;
   }
   return env.requests.propose(peer, () => peer.raw.propose(data), requestOptions(q, o), receivedMs);

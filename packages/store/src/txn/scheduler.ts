@@ -27,11 +27,10 @@ import { ProposalDroppedError } from '@peerkv/raft';
 import type { KvEngine } from '@peerkv/storage';
 import { MvccReader, TXN_CFS, TxnAssertionError, type ReadView, type TxnOp } from '@peerkv/txn';
 import { encodeCommand } from '../command.ts';
-import { sealProposal, staleSealError } from '../sealing.ts';
 import type { StoreContext } from '../context.ts';
 import { onSnapshot } from '../handlers/reads.ts';
 import type { HandlerEnv } from '../handlers/handler.ts';
-import { requestOptions } from '../handlers/handler.ts';
+import { requestOptions, sealForProposal } from '../handlers/handler.ts';
 import { RegionPeer, type Result } from '../peer.ts';
 import type { RequestOptions } from '../request-options.ts';
 import { StoreRequestError, type HandleOptions } from '../request-types.ts';
@@ -272,13 +271,12 @@ async function proposeTxn(env: HandlerEnv, peer: RegionPeer, ops: TxnOp[], o: Re
   let data = encodeCommand({ type: 'txn', ops });
   if (env.ctx.entryCipher) {
     // Sealed under this term; a peer deposed meanwhile proposes nothing (its reads were of this term).
-    const sealed = await sealProposal(env.ctx.entryCipher, env.ctx.payloads, peer, data);
-    const refused = sealed instanceof Uint8Array ? staleSealError(env.ctx.entryCipher, peer, sealed) : sealed;
-    if (refused) {
+    const sealed = await sealForProposal(env, env.ctx.entryCipher, peer, data, o);
+    if (!(sealed instanceof Uint8Array)) {
       onSettled();
-      return { ok: false, error: refused };
+      return { ok: false, error: sealed };
     }
-    data = sealed as Uint8Array;
+    data = sealed;
   }
   env.ctx.wake(peer.regionId);
   try {
