@@ -733,7 +733,7 @@ export class PeerKV {
     if (this.localRegion === undefined || this.localStoreId === undefined) return undefined;
     const region = this.localRegion(key);
     const own = region?.peers.find((p) => p.storeId === this.localStoreId && !p.witness);
-    if (region === undefined || own === undefined || skip.has(own.id) || !regionContainsKey(region, key)) return undefined;
+    if (region === undefined || own === undefined || skip.has(own.id) || this.isBehind(own) || !regionContainsKey(region, key)) return undefined;
     return { region };
   }
 
@@ -828,15 +828,18 @@ export class PeerKV {
   /**
    * The replica to ask: the leader for a linearizable request (unless its store recently timed
    * out: then a voter elsewhere, whose `NotLeader` names the current leader), the local replica
-   * for other reads, else a voter on a store not under suspicion. A witness is asked only for
+   * for other reads, else a voter on a store not under suspicion. Other reads leave a replica
+   * marked behind (`markBehind`) out while another is there, the local one too. A witness is asked only for
    * a linearizable request (its `NotLeader` names the leader too): it holds no data to read.
    */
   private pickPeer(route: RegionRoute, consistency: ReadConsistency, skip: Set<number>): Peer | undefined {
     const now = this.clock.now();
     const suspect = (p: Peer): boolean => (this.suspectStores.get(p.storeId) ?? -Infinity) > now;
-    const peers = route.region.peers.filter((p) => !skip.has(p.id) && (consistency === 'linearizable' || !p.witness));
+    let peers = route.region.peers.filter((p) => !skip.has(p.id) && (consistency === 'linearizable' || !p.witness));
     if (consistency === 'linearizable' && route.leader && !skip.has(route.leader.id) && !suspect(route.leader)) return route.leader;
     if (consistency !== 'linearizable') {
+      const current = peers.filter((p) => !this.isBehind(p));
+      if (current.length > 0) peers = current;
       const local = peers.find((p) => p.storeId === this.localStoreId);
       if (local) return local;
     }

@@ -120,9 +120,12 @@ describe('replica reads retried on another replica', () => {
     expect(stale[0]).toBe(lagging);
     expect(stale[1]).not.toBe(lagging);
     expect(near.served.some((x) => x.type === 'txnGet' || x.type === 'txnReadIndex')).toBe(false);
-    // Marked behind by the stale read alone: a replica read next asks another replica first.
+    // Marked behind by the stale read alone: a replica read next asks another replica first,
     expect(t(await near.kv.get(k('x'), { replicaRead: 'closest' }))).toBe('1');
     expect(storesOf(near.served, 'txnReplicaGet')[0]).not.toBe(lagging);
+    // and so does the next stale read, instead of this client's own replica.
+    expect(t(await near.kv.get(k('x'), { readTs }))).toBe('1');
+    expect(storesOf(near.served, 'txnStaleGet').slice(2)).toEqual([stale[1]]);
     near.kv.close();
   });
 

@@ -96,8 +96,9 @@ export interface TxnRouting {
   /**
    * Marks `peer` behind for a while: it answered, but could not serve the read at the ts it
    * needs (`DataIsNotReady`, a resolved ts older than `maxStaleness`). `askReplica` picks it
-   * after the region's other replicas meanwhile. (A stale read's first attempt still asks this
-   * client's own replica first: "served locally if the local safe ts is within the bound".)
+   * after the region's other replicas meanwhile, and so does a stale read's first attempt
+   * (which otherwise asks this client's own replica first: "served locally if the local safe
+   * ts is within the bound").
    */
   markBehind(peer: Peer): void;
   /** The region holding `key` (cache, then PD). */
