@@ -104,6 +104,7 @@ export class DataKeyForwards {
 
   /** As a follower: forwards the switch of every region it follows whose applied switch is behind `ring`. */
   forwardOverdue(ring: EntryKeyring): void {
+    if (this.ctx.mutations.dataKeyForwardOff) return;
     const keyId = ring.currentKeyId();
     const walk = ++this.walks;
     let sentNow = 0;

@@ -150,7 +150,7 @@ export async function loadDataKeySwitches(ctx: StoreContext): Promise<void> {
   }
   if (!ring) return;
   ring.observe(newest);
-  await resumeRotation(ctx, ring);
+  if (!ctx.mutations.rotationResumeOff) await resumeRotation(ctx, ring);
   const floor = decodeKeyId(await ctx.engine.get(META_CF, DATA_KEY_FLOOR_KEY));
   if (floor > 0) ring.retireBelow(floor);
 }

@@ -19,6 +19,16 @@ export interface StoreTestMutations {
    */
   sealBeforeTermApplied?: boolean;
   /**
+   * Followers never forward a data-key switch to their leader (`DataKeyForwards.forwardOverdue`):
+   * a leader that learns the key id from no region it follows never switches its regions.
+   */
+  dataKeyForwardOff?: boolean;
+  /**
+   * A restarted store forgets a rotation it acknowledged (`DATA_KEY_ROTATION_KEY` not read at
+   * open): if it crashed before any of its regions applied the switch, it seals with the old key.
+   */
+  rotationResumeOff?: boolean;
+  /**
    * A replica built from a snapshot ignores the data-key switch its header carries
    * (`--cluster --mutation snapshotWithoutDataKeySwitch`): it disagrees with the other replicas
    * on the switch at the same applied index.

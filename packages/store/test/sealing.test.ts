@@ -487,6 +487,14 @@ describe('the data-key switch across snapshots and restarts', () => {
     await openStore(2, await keyringFor(SECRET));
     expect(stores.get(2)!.dataKeyId()).toBe(3);
   });
+
+  it('a store that forgets its rotation record when it reopens (mutation rotationResumeOff) seals with the old key', async () => {
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) });
+    await stores.get(2)!.rotateDataKey(3);
+    await closeStore(2);
+    await openStore(2, await keyringFor(SECRET), { unsafeTestMutations: { rotationResumeOff: true } });
+    expect(stores.get(2)!.dataKeyId()).toBe(0);
+  });
 });
 
 describe('a follower forwards an overdue switch to its leader (data-key-forward.ts)', () => {
@@ -500,6 +508,16 @@ describe('a follower forwards an overdue switch to its leader (data-key-forward.
     expect(stores.get(1)!.dataKeyStats().switchesProposed).toBe(1);
     await put('b', 'under-key-4', 2);
     expect(new Set(await sealedKeyIdsOn(3))).toEqual(new Set([0, 4]));
+  });
+
+  it('without forwarding (mutation dataKeyForwardOff) a leader that follows no switched region never switches', async () => {
+    await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) }, { unsafeTestMutations: { dataKeyForwardOff: true } });
+    await put('a', 'under-key-0', 1);
+    await stores.get(2)!.rotateDataKey(4);
+    // 10 switch walks of store 2 (DATA_KEY_SWITCH_CHECK_TICKS ticks of 10 ms each); forwarded, it switches within one.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(stores.get(1)!.dataKeySwitchOf(REGION)!.keyId).toBe(0);
+    expect(stores.get(1)!.dataKeyId()).toBe(0);
   });
 
   it('a forward is sent once per key id and leader term, however many walks pass', async () => {

@@ -9,12 +9,17 @@
  *   the same switch (key id and index: sampled with the region digests, digests.ts);
  * - a store never seals with a key older than a rotation it acknowledged, also after it
  *   restarted (a rotation lost);
- * - no replica stops on an entry whose key it retired (`RetiredKeyId`).
+ * - no replica stops on an entry whose key it retired (`RetiredKeyId`);
+ * - once the cluster is healed and converged, every data region switched to the newest key id
+ *   a full store holds among the stores its replicas reach through shared regions
+ *   (`dataKeyLagProblem`): a rotation travels over the regions stores share, a follower whose
+ *   keyring is ahead forwarding it to its leader (data-key-forward.ts).
  *
  * A rotation whose store crashed before it answered is `rotationsUndetermined`: the save of
  * the rotation may or may not have landed, so it is neither acknowledged nor failed.
  */
 import type { SeededRng } from '@peerkv/raft';
+import type { Region } from '@peerkv/pd';
 import type { RegionDigest, Store } from '@peerkv/store';
 import { pick } from '../rng-utils.ts';
 
@@ -122,4 +127,36 @@ export class DataKeySwitchChecker {
       this.problems.push({ atMs, message: `store ${s.storeId} stopped on an entry under a retired data key: ${s.status().stoppedReason}` });
     }
   }
+}
+
+/**
+ * The first data region (of `regions`, PD's view) with a full replica whose applied switch is
+ * below the newest key id held by a full store of its component (stores joined by the regions
+ * they share), described; undefined when each is switched that far. For a healed, converged
+ * cluster: polled until it holds.
+ */
+export function dataKeyLagProblem(stores: readonly Store[], regions: readonly Region[]): string | undefined {
+  const full = new Map(stores.filter((s) => s.dataKeyId() !== undefined).map((s) => [s.storeId, s]));
+  const parent = new Map([...full.keys()].map((id) => [id, id]));
+  const root = (id: number): number => {
+    let r = id;
+    while (parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(id, r);
+    return r;
+  };
+  const replicasOf = (r: Region): Store[] => r.peers.filter((p) => !p.witness && full.has(p.storeId)).map((p) => full.get(p.storeId)!);
+  for (const r of regions) {
+    const [first, ...rest] = replicasOf(r);
+    for (const s of rest) parent.set(root(s.storeId), root(first.storeId));
+  }
+  const newest = new Map<number, number>();
+  for (const s of full.values()) newest.set(root(s.storeId), Math.max(newest.get(root(s.storeId)) ?? 0, s.dataKeyId() ?? 0));
+  for (const r of regions) {
+    for (const s of replicasOf(r)) {
+      const want = newest.get(root(s.storeId)) ?? 0;
+      const has = s.dataKeySwitchOf(r.id)?.keyId ?? 0;
+      if (has < want) return `region ${r.id} on store ${s.storeId} is at data key ${has}, a store it shares regions with at ${want}`;
+    }
+  }
+  return undefined;
 }

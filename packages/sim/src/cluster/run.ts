@@ -10,7 +10,7 @@ import { pick } from '../rng-utils.ts';
 import { History, describeOp, type Operation, type OpStatus } from '../history.ts';
 import { checkLinearizable } from '../linearizability.ts';
 import { ClusterEnv, type DataKeyProofStats, type OperatorCounts } from './cluster-env.ts';
-import type { DataKeyRotationStats } from './data-key-rotation.ts';
+import { dataKeyLagProblem, type DataKeyRotationStats } from './data-key-rotation.ts';
 import { clusterDump, convergenceProblem, coverageProblem, pdReplicaOverlapProblem, replicaViewProblem, laggingFullReplicaProblem, witnessDataProblem, type ClusterViolation } from './checks.ts';
 import { nemesisLoop, type NemesisStats } from './nemesis.ts';
 import { defaultClusterOptions, type ClusterSimOptions } from './options.ts';
@@ -171,6 +171,9 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     if (!converged) {
       violations.push({ kind: 'liveness', atMs: at(), message: `not converged ${o.convergeMaxMs}ms after healing: ${convergenceProblem(env)}` });
       env.trace.push(...clusterDump(env));
+    }
+    if (converged && !(await env.sched.runUntil(() => dataKeyLagProblem(env.liveStores(), env.pd.regions()) === undefined, o.convergeMaxMs))) {
+      violations.push({ kind: 'dataKeySwitch', atMs: at(), message: `not every region switched data keys ${o.convergeMaxMs}ms after converging: ${dataKeyLagProblem(env.liveStores(), env.pd.regions())}` });
     }
     if (converged && env.devices.length > 1 && retireRng.nextFloat() < o.retireChance) {
       // A device leaves for good: PD must rebuild its replicas on the others.
