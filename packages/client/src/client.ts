@@ -213,8 +213,12 @@ export class PeerKV {
   private readonly suspectStores = new Map<number, number>();
   /** Smoothed round trip of each store's answered requests, ms (what `closest` replica reads pick by). */
   private readonly rttMs = new Map<number, number>();
-  /** Replicas (peer ids) found behind their leader by a replica read, until when they are asked last for replica reads (clock ms). */
-  private readonly behindReplicas = new Map<number, number>();
+  /**
+   * Replicas (peer ids) found behind (`markBehind`): until when they are asked last for replica
+   * reads (clock ms), and whether their resolved ts was behind too (then stale reads ask them
+   * last as well).
+   */
+  private readonly behindReplicas = new Map<number, { untilMs: number; safeTs: boolean }>();
   private readonly replicaRead: ReplicaRead;
   private readonly scanPagePairs: number;
   /** Batches `getTimestamp` callers into few PD requests (created on first use). */
@@ -733,7 +737,7 @@ export class PeerKV {
     if (this.localRegion === undefined || this.localStoreId === undefined) return undefined;
     const region = this.localRegion(key);
     const own = region?.peers.find((p) => p.storeId === this.localStoreId && !p.witness);
-    if (region === undefined || own === undefined || skip.has(own.id) || this.isBehind(own) || !regionContainsKey(region, key)) return undefined;
+    if (region === undefined || own === undefined || skip.has(own.id) || this.isBehind(own, 'safeTs') || !regionContainsKey(region, key)) return undefined;
     return { region };
   }
 
@@ -750,23 +754,30 @@ export class PeerKV {
       return;
     }
     if (!r.ok && (r.error.kind === 'ReadIndexNotReady' || r.error.kind === 'NotLeader')) {
-      this.markBehind(peer);
+      this.markBehind(peer, false);
       return;
     }
     this.behindReplicas.delete(peer.id);
     this.noteRtt(peer.storeId, elapsedMs);
   }
 
-  /** `peer` is asked after its region's other replicas by replica and stale reads for `REPLICA_BEHIND_MS`. */
-  private markBehind(peer: Peer): void {
+  /**
+   * `peer` is asked after its region's other replicas for `REPLICA_BEHIND_MS`: by replica reads,
+   * and by stale reads too when its resolved ts was behind (`safeTs`: a stale read's
+   * `DataIsNotReady`, or a resolved ts older than its bound). A replica that could not catch up to
+   * a read index may still serve a stale read: its resolved ts may be recent enough.
+   */
+  private markBehind(peer: Peer, safeTs: boolean): void {
     const now = this.clock.now();
-    for (const [id, until] of this.behindReplicas) if (until <= now) this.behindReplicas.delete(id);
-    this.behindReplicas.set(peer.id, now + REPLICA_BEHIND_MS);
+    for (const [id, b] of this.behindReplicas) if (b.untilMs <= now) this.behindReplicas.delete(id);
+    const was = this.behindReplicas.get(peer.id);
+    this.behindReplicas.set(peer.id, { untilMs: now + REPLICA_BEHIND_MS, safeTs: safeTs || (was !== undefined && was.untilMs > now && was.safeTs) });
   }
 
-  /** True while `peer` is marked behind (`markBehind`). */
-  private isBehind(peer: Peer): boolean {
-    return (this.behindReplicas.get(peer.id) ?? -Infinity) > this.clock.now();
+  /** True while `peer` is marked behind (`markBehind`); for `safeTs`, only when its resolved ts was. */
+  private isBehind(peer: Peer, what: 'any' | 'safeTs' = 'any'): boolean {
+    const b = this.behindReplicas.get(peer.id);
+    return b !== undefined && b.untilMs > this.clock.now() && (what === 'any' || b.safeTs);
   }
 
   /** Folds one answered request's round trip into the store's smoothed RTT (EWMA, weight `RTT_EWMA_WEIGHT`). */
@@ -829,7 +840,7 @@ export class PeerKV {
    * The replica to ask: the leader for a linearizable request (unless its store recently timed
    * out: then a voter elsewhere, whose `NotLeader` names the current leader), the local replica
    * for other reads, else a voter on a store not under suspicion. Other reads leave a replica
-   * marked behind (`markBehind`) out while another is there, the local one too. A witness is asked only for
+   * whose resolved ts was found behind (`markBehind`) out while another is there, the local one too. A witness is asked only for
    * a linearizable request (its `NotLeader` names the leader too): it holds no data to read.
    */
   private pickPeer(route: RegionRoute, consistency: ReadConsistency, skip: Set<number>): Peer | undefined {
@@ -838,7 +849,7 @@ export class PeerKV {
     let peers = route.region.peers.filter((p) => !skip.has(p.id) && (consistency === 'linearizable' || !p.witness));
     if (consistency === 'linearizable' && route.leader && !skip.has(route.leader.id) && !suspect(route.leader)) return route.leader;
     if (consistency !== 'linearizable') {
-      const current = peers.filter((p) => !this.isBehind(p));
+      const current = peers.filter((p) => !this.isBehind(p, 'safeTs'));
       if (current.length > 0) peers = current;
       const local = peers.find((p) => p.storeId === this.localStoreId);
       if (local) return local;
@@ -1172,7 +1183,7 @@ export class PeerKV {
         this.onReplicaAnswer(peer, answer, this.clock.now() - sentAt);
         return { peer, answer };
       },
-      markBehind: (peer) => this.markBehind(peer),
+      markBehind: (peer) => this.markBehind(peer, true),
       route: (key, signal) => this.route(key, signal),
       getTimestamp: (o) => this.getTimestamp(o),
       ...(this.pd.registerGcService ? { gc: new GcRegistration(this.pd, this.clientId, this.clock, this.random) } : {}),

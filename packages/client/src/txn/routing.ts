@@ -98,7 +98,8 @@ export interface TxnRouting {
    * needs (`DataIsNotReady`, a resolved ts older than `maxStaleness`). `askReplica` picks it
    * after the region's other replicas meanwhile, and so does a stale read's first attempt
    * (which otherwise asks this client's own replica first: "served locally if the local safe
-   * ts is within the bound").
+   * ts is within the bound"). A replica read's `ReadIndexNotReady` marks it for replica reads
+   * only (`askReplica`): its resolved ts may still serve a stale read.
    */
   markBehind(peer: Peer): void;
   /** The region holding `key` (cache, then PD). */

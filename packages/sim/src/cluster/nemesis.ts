@@ -8,11 +8,18 @@
  * Fault budget: a wipe loses one replica's data for good, so it happens only when every
  * region has its full replica set on running stores and no other fault is active (one
  * permanent loss at a time, as Raft with 3 replicas tolerates); crashes and restarts keep
- * disks, so any number is safe, but at most `downStoresMax` stores are down at once.
+ * disks, so any number is safe, but at most `downStoresMax` stores are down at once. A wipe
+ * picked at another moment waits for such a one (up to `WIPE_WAIT_MS`, one wipe waiting at a
+ * time), so whether a run wipes does not hang on where its picks fall.
  */
 import type { SeededRng } from '@peerkv/raft';
 import { intBetween, pick, shuffled, weightedPick } from '../rng-utils.ts';
 import type { ClusterEnv, Device } from './cluster-env.ts';
+
+/** How long a picked wipe waits for a moment it may happen, virtual ms. */
+export const WIPE_WAIT_MS = 2_000;
+/** How often a waiting wipe looks again, virtual ms. */
+const WIPE_POLL_MS = 50;
 
 /** Counts of injected faults (what crashes did to disks is in `ClusterEnv.crashStats`). */
 export interface NemesisStats {
@@ -31,6 +38,8 @@ export interface NemesisStats {
 export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: number, isConverged: () => boolean, stats: NemesisStats): Promise<void> {
   const running: Promise<void>[] = [];
   const { faultGapMs, faultLengthMs } = env.o;
+  let wipeWaiting = false;
+  const wipeMayGo = (): boolean => !env.isPartitioned() && env.devices.every((d) => d.up) && isConverged();
   for (;;) {
     await env.sched.sleep(intBetween(rng, faultGapMs[0], faultGapMs[1]));
     if (env.sched.now() >= untilMs) break;
@@ -48,9 +57,18 @@ export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: numb
         stats.kills++;
         running.push(crashAndRestart(env, d, rng, lengthMs));
       }
-    } else if (kind === 'wipe' && up.length > 0 && down === 0 && !env.isPartitioned() && isConverged()) {
-      stats.wipes++;
-      running.push(wipeAndRejoin(env, pick(rng, up), rng, lengthMs));
+    } else if (kind === 'wipe' && !wipeWaiting) {
+      wipeWaiting = true;
+      const wipeRng = rng.fork();
+      running.push(
+        waitFor(env, wipeMayGo, Math.min(env.sched.now() + WIPE_WAIT_MS, untilMs)).then((may) => {
+          wipeWaiting = false;
+          const candidates = env.devices.filter((d) => !d.busy && d.up);
+          if (!may || candidates.length === 0) return;
+          stats.wipes++;
+          return wipeAndRejoin(env, pick(wipeRng, candidates), wipeRng, lengthMs);
+        }),
+      );
     } else if (kind === 'transfer') {
       const d = pick(rng, env.devices);
       if (!d.busy && env.transferLeader(d, rng) !== undefined) stats.leaderTransfers++;
@@ -84,6 +102,15 @@ async function restartGracefully(env: ClusterEnv, d: Device, downMs: number): Pr
   d.busy = true;
   await env.sched.sleep(Math.ceil(downMs / 5));
   await env.start(d);
+}
+
+/** Polls `ok` every `WIPE_POLL_MS` until it holds (true) or virtual time `deadline` passes (false). */
+async function waitFor(env: ClusterEnv, ok: () => boolean, deadline: number): Promise<boolean> {
+  for (;;) {
+    if (ok()) return true;
+    if (env.sched.now() >= deadline) return false;
+    await env.sched.sleep(WIPE_POLL_MS);
+  }
 }
 
 async function wipeAndRejoin(env: ClusterEnv, d: Device, rng: SeededRng, downMs: number): Promise<void> {
