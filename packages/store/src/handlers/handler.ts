@@ -57,20 +57,12 @@ export function requireRawModel(env: HandlerEnv, type: 'write' | 'get' | 'scan')
  * round after an election; `staleSealError` then covers a switch that comes in while it seals.
  */
 export async function sealForProposal(env: HandlerEnv, ring: NonNullable<StoreContext['entryCipher']>, peer: RegionPeer, plain: Uint8Array, o: RequestOptions): Promise<Uint8Array | RegionError> {
-  if (!appliedOwnTerm(peer) && !peer.mutations.sealBeforeTermApplied) {
-    const waited = await env.requests.waitApplied(peer, peer.log.lastIndex(), o);
+  const first = peer.raw.leaderTermFirstIndex();
+  if (first !== undefined && peer.applied < first && !peer.mutations.sealBeforeTermApplied) {
+    const waited = await env.requests.waitApplied(peer, first, o);
     if (!waited.ok) return waited.error;
   }
   const sealed = await sealProposal(ring, env.ctx.payloads, peer, plain);
   if (!(sealed instanceof Uint8Array)) return sealed;
   return staleSealError(ring, peer, sealed) ?? sealed;
-}
-
-/** `peer` applied an entry of its current term (the leader's first entry of the term, or later). */
-function appliedOwnTerm(peer: RegionPeer): boolean {
-  try {
-    return peer.log.term(peer.applied) === peer.raw.status().term;
-  } catch {
-    return false; // the applied index compacted away under a snapshot: wait for the next entry
-  }
 }
