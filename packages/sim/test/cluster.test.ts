@@ -4,7 +4,7 @@
  * as non-linearizable within a bounded number of seeds.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { defaultClusterOptions, runClusterCli, runClusterSeed } from '../src/cluster/index.ts';
+import { LOG_GC_EAGER, defaultClusterOptions, runClusterCli, runClusterSeed } from '../src/cluster/index.ts';
 
 /** Shorter runs than the CLI's, to keep the suite fast. */
 const SHORT = { workloadMs: 3_000 } as const;
@@ -62,6 +62,15 @@ describe('cluster mode', () => {
     expect(r.trace.some((line) => /^\d+ms join dev\d as store \d+$/.test(line) && !line.startsWith('10ms'))).toBe(true);
   }, 60_000);
 
+  it('seed 8 (eager log GC: every fourth seed) rotates data keys twice and retires the old ones on every store, with no violation', async () => {
+    expect(defaultClusterOptions(8).logGc).toEqual(LOG_GC_EAGER);
+    const r = await runClusterSeed(8);
+    expect(r.violations).toEqual([]);
+    expect(r.dataKeys.rotations).toBeGreaterThan(0);
+    expect(r.dataKeys.retirements).toBeGreaterThan(0);
+    expect(r.dataKeys.retiredFloorMax).toBeGreaterThan(0);
+  }, 60_000);
+
   it('rebuilds a departed device\'s replicas, and the liveness check fails when that cannot finish in time', async () => {
     const ok = await runClusterSeed(5, { ...SHORT, retireChance: 1 });
     expect(ok.retired).toBeDefined();
@@ -106,7 +115,7 @@ describe('cluster mode', () => {
     const violations = Number(/violations=(\d+)/.exec(summary)?.[1]);
     const unknown = Number(/unknown=(\d+)/.exec(summary)?.[1]);
     expect(code).toBe(violations > 0 || unknown > 0 ? 1 : 0);
-    expect(lines.at(-2)).toMatch(/^sim: data keys rotations=\d+ rotationsRefused=\d+ rotationsUndetermined=\d+ .* retiredKeyStops=\d+$/);
+    expect(lines.at(-2)).toMatch(/^sim: data keys rotations=\d+ rotationsRefused=\d+ rotationsUndetermined=\d+ .* retiredKeyStops=\d+ retirements=\d+ retiredFloorMax=\d+$/);
     expect(lines.at(-3)).toMatch(/^sim: data-key proofs clientProofs=\d+ .* asksFailed=\d+$/);
     expect(lines.at(-4)).toMatch(/^sim: operators replaceReplica=\d+ .* cancelled=\d+$/);
     expect(lines.at(-5)).toMatch(/^sim: workload put=\d+ .* digestChecks=\d+$/);

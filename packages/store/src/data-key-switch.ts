@@ -176,6 +176,7 @@ async function resumeRotation(ctx: StoreContext, ring: EntryKeyring): Promise<vo
  */
 export function retirableDataKeyFloor(ctx: StoreContext, ring: EntryKeyring): number {
   let floor = ring.currentKeyId();
+  if (ctx.mutations.retireIgnoresLog) return floor;
   for (const peer of ctx.peers.values()) {
     if (!peer.machine.holdsData || peer.destroyed) continue;
     floor = Math.min(floor, regionFloor(peer, ring));
@@ -208,11 +209,13 @@ function regionFloor(peer: RegionPeer, ring: EntryKeyring): number {
 
 /**
  * Drops from the keyring every data key id no entry this store can still read needs
- * (`retirableDataKeyFloor`), durably first (`DATA_KEY_FLOOR_KEY`), so a restart does not bring
- * them back. Answers the floor now in force.
+ * (`retirableDataKeyFloor`), and none at or above `atMost` (a cluster retires to the lowest
+ * floor of its stores: another store's log may still send an entry under a key this one could
+ * drop), durably first (`DATA_KEY_FLOOR_KEY`), so a restart does not bring them back. Answers
+ * the floor now in force.
  */
-export async function retireDataKeys(ctx: StoreContext, ring: EntryKeyring): Promise<number> {
-  const floor = retirableDataKeyFloor(ctx, ring);
+export async function retireDataKeys(ctx: StoreContext, ring: EntryKeyring, atMost = Number.POSITIVE_INFINITY): Promise<number> {
+  const floor = Math.min(retirableDataKeyFloor(ctx, ring), atMost);
   if (floor <= ring.floorKeyId()) return ring.floorKeyId();
   await ctx.engine.write(new WriteBatch().put(META_CF, DATA_KEY_FLOOR_KEY, encodeKeyId(floor)), { durability: 'strict' });
   ring.retireBelow(floor);

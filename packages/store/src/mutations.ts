@@ -29,6 +29,11 @@ export interface StoreTestMutations {
    */
   rotationResumeOff?: boolean;
   /**
+   * A store may retire every key below its current one, whatever its logs still hold
+   * (`retirableDataKeyFloor`): a replica then stops on an entry under a retired key.
+   */
+  retireIgnoresLog?: boolean;
+  /**
    * A replica built from a snapshot ignores the data-key switch its header carries
    * (`--cluster --mutation snapshotWithoutDataKeySwitch`): it disagrees with the other replicas
    * on the switch at the same applied index.

@@ -28,7 +28,7 @@ import { StoreContext } from './context.ts';
 import { STORE_HANDLERS, type Handler, type HandlerEnv } from './handlers/index.ts';
 import { DATA_MODEL_DEFAULT, dataColumnFamiliesOf, dataModelProblem } from './data-model.ts';
 import { bumpBoot, checkDataModel, createRegion, loadRegions, readIdentity } from './identity.ts';
-import { DataKeySwitcher, loadDataKeySwitches, retireDataKeys } from './data-key-switch.ts';
+import { DataKeySwitcher, loadDataKeySwitches, retirableDataKeyFloor, retireDataKeys } from './data-key-switch.ts';
 import type { EntryKeyring } from './sealing.ts';
 import { regionDigests, storeStatus } from './inspect.ts';
 import { META_CF, STORE_IDENT_KEY, dataColumnFamiliesProblem, storeColumnFamilies } from './keys.ts';
@@ -406,11 +406,19 @@ export class Store extends StoreApi {
 
   /**
    * Drops from the keyring every data key id no entry this store can still read needs
-   * (`data-key-switch.ts`'s retirement rule), durably. Answers the lowest key id kept. Rejects
-   * with `StoreConfigError` on a store without a data key.
+   * (`data-key-switch.ts`'s retirement rule), and none at or above `atMost` when given, durably.
+   * Answers the lowest key id kept. Rejects with `StoreConfigError` on a store without a data key.
+   * A cluster retires a key only once every store's `retirableDataKeyFloor` is above it, with
+   * every store up (a log anywhere may still send entries under it): SECURITY.md.
    */
-  async retireDataKeys(): Promise<number> {
-    return retireDataKeys(this.ctx, this.dataKeyring());
+  async retireDataKeys(atMost?: number): Promise<number> {
+    return retireDataKeys(this.ctx, this.dataKeyring(), atMost);
+  }
+
+  /** The lowest key id this store's retirement rule would keep now (`retireDataKeys` retires below it). */
+  retirableDataKeyFloor(): number {
+    const ring = this.dataKeyring();
+    return retirableDataKeyFloor(this.ctx, ring);
   }
 
   private dataKeyring(): EntryKeyring {

@@ -423,6 +423,27 @@ describe('replicated data-key switch', () => {
     expect(reopened.floorKeyId()).toBe(1);
     await expect(openPayload(reopened, old, { regionId: REGION, term: 1 })).rejects.toMatchObject({ kind: 'RetiredKeyId' });
   });
+
+  for (const mutated of [false, true]) {
+    it(`a follower behind an entry under the old key ${mutated ? 'that retires it anyway (mutation retireIgnoresLog) stops on it' : 'keeps the key and applies it'}`, async () => {
+      await startCluster({ 1: await keyringFor(SECRET), 2: await keyringFor(SECRET) }, mutated ? { unsafeTestMutations: { retireIgnoresLog: true } } : {});
+      // Store 2 misses the write under key 0, then is rotated (it forwards the switch) and retires what its rule allows.
+      dropRule = (from, to, messages) => from === 1 && to === 2 && messages.some((m) => m.message.type === 'MsgApp');
+      await put('a', 'under-key-0', 1);
+      await stores.get(2)!.rotateDataKey(1);
+      expect(await stores.get(2)!.retireDataKeys()).toBe(mutated ? 1 : 0);
+      dropRule = undefined;
+      if (mutated) {
+        await until('store 2 stopped', () => stores.get(2)!.status().stoppedReason !== undefined);
+        // The words the simulator's retired-key check looks for (data-key-rotation.ts).
+        expect(stores.get(2)!.status().stoppedReason).toContain('which this store retired');
+      } else {
+        await until('store 2 applied the switch', () => stores.get(2)!.dataKeySwitchOf(REGION)!.keyId === 1);
+        expect(await read(2, 'a')).toBe('under-key-0');
+        expect(stores.get(2)!.status().stoppedReason).toBeUndefined();
+      }
+    });
+  }
 });
 
 const lastIndexOn = (id: number): number => (stores.get(id) as unknown as { ctx: { peers: Map<number, { log: { lastIndex(): number } }> } }).ctx.peers.get(REGION)!.log.lastIndex();

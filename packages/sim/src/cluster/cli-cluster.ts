@@ -33,7 +33,7 @@ export interface ClusterCliArgs {
 /** Deliberate bugs of the harness (clients, disks). */
 export const HARNESS_MUTATIONS = ['staleReads', 'diskWriteFailure', 'unsyncedDisk'] as const;
 /** Deliberate bugs in the store (`StoreTestMutations`), one name each. */
-export const STORE_MUTATIONS = ['sealWithFirstDataKey', 'sealBeforeTermApplied', 'dataKeyForwardOff', 'rotationResumeOff', 'snapshotWithoutDataKeySwitch', 'dedupOff', 'splitDedupAfterBatch', 'ackBeforePersist', 'readIndexWithoutTermCommit', 'snapshotWithoutDedup', 'restartedReadContext', 'witnessLeads', 'workSetMissesStep'] as const satisfies readonly (keyof StoreTestMutations)[];
+export const STORE_MUTATIONS = ['sealWithFirstDataKey', 'sealBeforeTermApplied', 'dataKeyForwardOff', 'rotationResumeOff', 'retireIgnoresLog', 'snapshotWithoutDataKeySwitch', 'dedupOff', 'splitDedupAfterBatch', 'ackBeforePersist', 'readIndexWithoutTermCommit', 'snapshotWithoutDedup', 'restartedReadContext', 'witnessLeads', 'workSetMissesStep'] as const satisfies readonly (keyof StoreTestMutations)[];
 /** Deliberate bugs in the browser runtime's serving path (`TabServeTestMutations`), one name each. */
 export const TAB_SERVE_MUTATIONS = ['stampDropped', 'batchStampDropped'] as const satisfies readonly (keyof TabServeTestMutations)[];
 /** The deliberate bugs cluster mode can turn on. */

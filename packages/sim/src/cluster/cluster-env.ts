@@ -256,8 +256,8 @@ export class ClusterEnv {
       // The write trace reads virtual time too (it only observes).
       traceClock: sched,
       requestTimeoutMs: o.requestTimeoutMs,
-      logGcThresholdEntries: 40,
-      logGcKeepEntries: 8,
+      logGcThresholdEntries: o.logGc.thresholdEntries,
+      logGcKeepEntries: o.logGc.keepEntries,
       // Tiny chunks and a small window: the simulator's small regions still travel as many
       // chunks, through loss, duplication and reordering.
       snapshotTransfer: { chunkBytesMax: 48, chunksInflightMax: 3, resendMs: 150, resendsMax: 8, receiveTimeoutMs: 2_000, requestIntervalMs: o.snapshotRequestIntervalMs },

@@ -15,6 +15,11 @@
  *   (`dataKeyLagProblem`): a rotation travels over the regions stores share, a follower whose
  *   keyring is ahead forwarding it to its leader (data-key-forward.ts).
  *
+ * Retirement, as an operator does it (SECURITY.md): before each rotation and once more at the
+ * end of the run, with every device up and no partition, each running full store retires the
+ * keys below the lowest `retirableDataKeyFloor` of them all (`retire`). An entry under a key
+ * retired there stops the store that meets it, which the check above reports.
+ *
  * A rotation whose store crashed before it answered is `rotationsUndetermined`: the save of
  * the rotation may or may not have landed, so it is neither acknowledged nor failed.
  */
@@ -29,6 +34,7 @@ export interface RotationEnv {
   readonly pd: { store(storeId: number): Store | undefined };
   readonly sched: { sleep(ms: number): Promise<void> };
   isCrashed(s: Store): boolean;
+  isPartitioned(): boolean;
   rel(): number;
 }
 
@@ -53,11 +59,15 @@ export interface DataKeyRotationStats {
   rotationsLost: number;
   /** Stores stopped on an entry under a retired key id. */
   retiredKeyStops: number;
+  /** Store retirements that raised the store's floor (`retire`). */
+  retirements: number;
+  /** The highest floor a retirement raised a store to. */
+  retiredFloorMax: number;
 }
 
 /** Rotates data keys (the fault) and checks the switches (see the module header). */
 export class DataKeySwitchChecker {
-  readonly stats: DataKeyRotationStats = { rotations: 0, rotationsRefused: 0, rotationsUndetermined: 0, switchChecks: 0, staleSeals: 0, switchDisagreements: 0, rotationsLost: 0, retiredKeyStops: 0 };
+  readonly stats: DataKeyRotationStats = { rotations: 0, rotationsRefused: 0, rotationsUndetermined: 0, switchChecks: 0, staleSeals: 0, switchDisagreements: 0, rotationsLost: 0, retiredKeyStops: 0, retirements: 0, retiredFloorMax: 0 };
   /** Problems found, at virtual times relative to the run's start. */
   readonly problems: { atMs: number; message: string }[] = [];
   private keyIdLast = 0;
@@ -86,6 +96,31 @@ export class DataKeySwitchChecker {
     } else if (outcome === 'refused') this.stats.rotationsRefused++;
     else if (env.isCrashed(s) || !d.up || d.storeId !== s.storeId) this.stats.rotationsUndetermined++;
     else this.problems.push({ atMs: env.rel(), message: `store ${s.storeId} did not rotate to data key ${keyId} (${outcome}) while it ran` });
+  }
+
+  /**
+   * Retires data keys on every running full store, below the lowest floor any of them may
+   * retire to (`Store.retirableDataKeyFloor`), when every device is up and no partition is on:
+   * a down or cut-off store's log may still hold entries under a key the others could drop.
+   */
+  async retire(env: RotationEnv): Promise<void> {
+    if (env.isPartitioned() || env.devices.some((d) => !d.up || d.busy)) return;
+    const stores: Store[] = [];
+    for (const d of env.devices) {
+      const s = d.witness || d.storeId === undefined ? undefined : env.pd.store(d.storeId);
+      if (!s || env.isCrashed(s)) return;
+      stores.push(s);
+    }
+    if (stores.length === 0) return;
+    const floor = Math.min(...stores.map((s) => s.retirableDataKeyFloor()));
+    for (const s of stores) {
+      const before = s.dataKeyStats().floorKeyId ?? 0;
+      if (floor <= before) continue;
+      const now = await s.retireDataKeys(floor).catch(() => before); // stopped or closed meanwhile
+      if (now <= before) continue;
+      this.stats.retirements++;
+      this.stats.retiredFloorMax = Math.max(this.stats.retiredFloorMax, now);
+    }
   }
 
   /** One replica's digest: its switch must match every other sample at the same region, applied index and epoch. */

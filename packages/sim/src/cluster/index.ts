@@ -5,7 +5,7 @@
  */
 export { runClusterSeed, historyHash, type ClusterSeedResult } from './run.ts';
 export { runClusterCli, parseClusterArgs, ClusterCliError, CLUSTER_USAGE, CLUSTER_SEEDS_MAX, CLUSTER_MUTATIONS, HARNESS_MUTATIONS, STORE_MUTATIONS, TAB_SERVE_MUTATIONS, mutationOptions, type ClusterCliArgs, type ClusterMutationName } from './cli-cluster.ts';
-export { defaultClusterOptions, type ClusterSimOptions, type ClusterMutations } from './options.ts';
+export { LOG_GC_EAGER, defaultClusterOptions, type ClusterSimOptions, type ClusterMutations } from './options.ts';
 export { VirtualScheduler, VirtualTimeoutError, VIRTUAL_EPOCH_MS } from './virtual-scheduler.ts';
 export { VirtualPdClient } from './virtual-pd-client.ts';
 export { ClusterEnv, type Device, type StoreFault } from './cluster-env.ts';

@@ -74,7 +74,9 @@ export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: numb
       if (!d.busy && env.transferLeader(d, rng) !== undefined) stats.leaderTransfers++;
     } else if (kind === 'rotate' && env.dataProofMac) {
       // Sealing on (SIM_SEAL unset): a store's data key moves to the next id (data-key-rotation.ts).
-      running.push(env.dataKeys.rotate(env, rng));
+      // Keys of earlier rotations retire first, where every store may drop them.
+      const rotateRng = rng.fork();
+      running.push(env.dataKeys.retire(env).then(() => env.dataKeys.rotate(env, rotateRng)));
     } else if (kind === 'partition' && !env.isPartitioned() && env.devices.length > 1) {
       stats.partitions++;
       const side = shuffled(rng, env.devices).slice(0, intBetween(rng, 1, Math.floor(env.devices.length / 2)));

@@ -59,6 +59,8 @@ export interface ClusterSimOptions {
   thinkMsMax: number;
   /** Relative weights of the nemesis' faults: stop a store (crash or graceful), wipe one, partition, transfer a leadership. */
   faultWeights: Readonly<Record<'stop' | 'wipe' | 'partition' | 'transfer' | 'rotate', number>>;
+  /** The stores' Raft log GC: compact once a log holds more than `thresholdEntries`, keeping `keepEntries` (low values let data keys retire: data-key-rotation.ts). */
+  logGc: { thresholdEntries: number; keepEntries: number };
   /** Nemesis pause between two faults, ms (uniform in [min, max]). */
   faultGapMs: readonly [number, number];
   /** How long a killed store stays down or a partition lasts, ms (uniform in [min, max]). */
@@ -170,6 +172,9 @@ export interface ClusterSimOptions {
 }
 
 /** The defaults for `seed`, with `overrides` applied. */
+/** Log GC of every fourth seed: compact past 4 entries, keep none (`ClusterSimOptions.logGc`). */
+export const LOG_GC_EAGER = { thresholdEntries: 4, keepEntries: 0 } as const;
+
 export function defaultClusterOptions(seed: number, overrides: Partial<Omit<ClusterSimOptions, 'seed'>> = {}): ClusterSimOptions {
   const witness = overrides.witness ?? false;
   return {
@@ -186,6 +191,9 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
     workloadMs: 7_000,
     thinkMsMax: 40,
     faultWeights: { stop: 40, wipe: 12, partition: 30, transfer: 18, rotate: 8 },
+    // Every fourth seed compacts logs almost at once, so regions' logs pass their data-key
+    // switches and the old keys retire (data-key-rotation.ts); the others keep longer logs.
+    logGc: seed % 4 === 0 ? LOG_GC_EAGER : { thresholdEntries: 40, keepEntries: 8 },
     faultGapMs: [150, 700],
     faultLengthMs: [200, 2_500],
     downStoresMax: 2,

@@ -175,6 +175,7 @@ export async function runClusterSeed(seed: number, overrides: Partial<Omit<Clust
     if (converged && !(await env.sched.runUntil(() => dataKeyLagProblem(env.liveStores(), env.pd.regions()) === undefined, o.convergeMaxMs))) {
       violations.push({ kind: 'dataKeySwitch', atMs: at(), message: `not every region switched data keys ${o.convergeMaxMs}ms after converging: ${dataKeyLagProblem(env.liveStores(), env.pd.regions())}` });
     }
+    if (converged && env.dataProofMac) await within(env, 'retire data keys', env.dataKeys.retire(env), o.setupMaxMs);
     if (converged && env.devices.length > 1 && retireRng.nextFloat() < o.retireChance) {
       // A device leaves for good: PD must rebuild its replicas on the others.
       // With a witness, a full device retires only while two full ones stay (else no full
