@@ -840,8 +840,9 @@ export class PeerKV {
    * The replica to ask: the leader for a linearizable request (unless its store recently timed
    * out: then a voter elsewhere, whose `NotLeader` names the current leader), the local replica
    * for other reads, else a voter on a store not under suspicion. Other reads leave a replica
-   * whose resolved ts was found behind (`markBehind`) out while another is there, the local one too. A witness is asked only for
-   * a linearizable request (its `NotLeader` names the leader too): it holds no data to read.
+   * whose resolved ts was found behind (`markBehind`) out while another is there, the local one
+   * too. A witness is asked only for a linearizable request (its `NotLeader` names the leader
+   * too): it holds no data to read.
    */
   private pickPeer(route: RegionRoute, consistency: ReadConsistency, skip: Set<number>): Peer | undefined {
     const now = this.clock.now();

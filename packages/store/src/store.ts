@@ -417,8 +417,7 @@ export class Store extends StoreApi {
 
   /** The lowest key id this store's retirement rule would keep now (`retireDataKeys` retires below it). */
   retirableDataKeyFloor(): number {
-    const ring = this.dataKeyring();
-    return retirableDataKeyFloor(this.ctx, ring);
+    return retirableDataKeyFloor(this.ctx, this.dataKeyring());
   }
 
   private dataKeyring(): EntryKeyring {
