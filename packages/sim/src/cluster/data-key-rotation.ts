@@ -61,13 +61,13 @@ export interface DataKeyRotationStats {
   retiredKeyStops: number;
   /** Store retirements that raised the store's floor (`retire`). */
   retirements: number;
-  /** The highest floor a retirement raised a store to. */
-  retiredFloorMax: number;
+  /** Key ids those retirements dropped, summed over stores. */
+  keysRetired: number;
 }
 
 /** Rotates data keys (the fault) and checks the switches (see the module header). */
 export class DataKeySwitchChecker {
-  readonly stats: DataKeyRotationStats = { rotations: 0, rotationsRefused: 0, rotationsUndetermined: 0, switchChecks: 0, staleSeals: 0, switchDisagreements: 0, rotationsLost: 0, retiredKeyStops: 0, retirements: 0, retiredFloorMax: 0 };
+  readonly stats: DataKeyRotationStats = { rotations: 0, rotationsRefused: 0, rotationsUndetermined: 0, switchChecks: 0, staleSeals: 0, switchDisagreements: 0, rotationsLost: 0, retiredKeyStops: 0, retirements: 0, keysRetired: 0 };
   /** Problems found, at virtual times relative to the run's start. */
   readonly problems: { atMs: number; message: string }[] = [];
   private keyIdLast = 0;
@@ -119,7 +119,7 @@ export class DataKeySwitchChecker {
       const now = await s.retireDataKeys(floor).catch(() => before); // stopped or closed meanwhile
       if (now <= before) continue;
       this.stats.retirements++;
-      this.stats.retiredFloorMax = Math.max(this.stats.retiredFloorMax, now);
+      this.stats.keysRetired += now - before;
     }
   }
 
