@@ -26,6 +26,16 @@ export function pendingPeersOf(st: Status, selfId: number, keepEntries: number):
   return pending;
 }
 
+/**
+ * Whether a leader's Raft `st` has heard from every follower since it was elected (each has a
+ * match index and was recently active): before that, a region heartbeat would name every
+ * follower pending and down only because the leader is new.
+ */
+export function heardFromEveryFollower(st: Status, selfId: number): boolean {
+  for (const [id, pr] of st.progress ?? []) if (id !== selfId && (pr.match === 0 || !pr.recentActive)) return false;
+  return true;
+}
+
 export class CatchUpWatch {
   /** Each watched region's peers that its last heartbeat reported pending. */
   private readonly watched = new Map<RegionPeer, readonly number[]>();

@@ -4,9 +4,9 @@
  * leads; it runs the operator steps PD answers with, reports splits at once, and asks PD about
  * replicas that look removed (TiKV's PD worker and stale peer check). Between heartbeats it
  * reports at once a region whose membership changed or that this store's PD leader gave an
- * operator, and runs a prompt round for stores that joined. Not a region whose replica here
- * just became leader: a new leader has heard from no follower yet (Raft progress: match 0, not
- * recently active), so its report would call every follower pending and down.
+ * operator, and runs a prompt round for stores that joined. A region whose replica here just
+ * became leader is reported once that leader heard from every follower: before, its Raft
+ * progress (match 0, not recently active) would call every follower pending and down.
  */
 import type { OperatorStep, RegionHeartbeat, StoreStats } from '@peerkv/pd';
 import type { StoreContext } from './context.ts';
@@ -19,7 +19,7 @@ import { PENDING_REPLICA_SILENT_HEARTBEATS, REGION_KEYS_COUNT_MAX, REGION_SIZE_R
 import type { PdClient } from './pd-client.ts';
 import type { PdService } from './pd-service.ts';
 import { ReplicaPatrol } from './replica-patrol.ts';
-import { CatchUpWatch, pendingPeersOf } from './catch-up-watch.ts';
+import { CatchUpWatch, heardFromEveryFollower, pendingPeersOf } from './catch-up-watch.ts';
 import { ok, type RegionPeer, type Result } from './peer.ts';
 import type { StoreRequests } from './requests.ts';
 
@@ -77,6 +77,13 @@ export class PdWorker {
    * heartbeat per region however many causes came meanwhile; bounded by the replicas hosted.
    */
   private readonly reportSoon = new Set<RegionPeer>();
+  /**
+   * Regions whose replica here became leader (`onBecameLeader`), with that term, not reported
+   * since: each joins `reportSoon` once its leader heard from every follower
+   * (`heardFromEveryFollower`), and leaves when it no longer leads in that term or a store
+   * heartbeat reports it. Bounded by the replicas hosted.
+   */
+  private readonly newLeaders = new Map<RegionPeer, number>();
 
   constructor(
     private readonly ctx: StoreContext,
@@ -105,6 +112,29 @@ export class PdWorker {
     if (!pd || peer.destroyed || !peer.isLeader()) return;
     this.reportSoon.add(peer);
     this.reportPromptly(pd);
+  }
+
+  /**
+   * `peer` just became its region's leader: its region heartbeat goes to PD once the leader has
+   * heard from every follower (a store tick later, about), not at the next store heartbeat, so
+   * PD's routing and operators follow the new leader now (TiKV's leader heartbeats PD on
+   * `on_role_changed`). A running operator's next step comes back with the answer.
+   */
+  onBecameLeader(peer: RegionPeer): void {
+    if (!this.ctx.pdClient || peer.destroyed) return;
+    this.newLeaders.set(peer, peer.raw.status().term);
+  }
+
+  /** Moves the new leaders that heard from every follower to `reportSoon`; forgets those that no longer lead in their term. */
+  private takeNewLeadersHeard(): void {
+    for (const [peer, term] of this.newLeaders) {
+      const st = peer.raw.status();
+      if (peer.destroyed || st.role !== 'leader' || st.term !== term) this.newLeaders.delete(peer);
+      else if (heardFromEveryFollower(st, peer.peerId)) {
+        this.newLeaders.delete(peer);
+        this.reportSoon.add(peer);
+      }
+    }
   }
 
   /**
@@ -155,10 +185,12 @@ export class PdWorker {
   /**
    * Starts the prompt region heartbeats, unless a store heartbeat is due or any heartbeat is in
    * flight (then the next store tick starts them): the regions in `reportSoon` (membership
-   * changed, new operator) and regions whose pending peer caught up (`catchUp`).
+   * changed, new operator, new leader heard from its followers) and regions whose pending peer
+   * caught up (`catchUp`).
    */
   private reportPromptly(pd: PdClient): void {
     if (this.heartbeating || this.heartbeatDue || this.reportingPromptly) return;
+    if (this.newLeaders.size > 0) this.takeNewLeadersHeard();
     for (const regionId of this.pdService.takeRegionsWithNewOperators()) {
       const peer = this.ctx.peers.get(regionId);
       if (peer?.isLeader()) this.reportSoon.add(peer);
@@ -190,6 +222,7 @@ export class PdWorker {
     if (scan.damaged.length > 0) stats.damagedRegionIds = scan.damaged.slice(0, DAMAGED_REGIONS_MAX);
     const heartbeats: RegionHeartbeat[] = [];
     for (const peer of scan.due) {
+      this.newLeaders.delete(peer);
       const hb = await this.regionHeartbeatOf(peer);
       if (!scan.dueAsleep.has(peer)) stats.usedBytes += hb.approximateSizeBytes;
       heartbeats.push(hb);

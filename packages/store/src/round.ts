@@ -129,6 +129,7 @@ export class BatchRound {
       peer.serveReads();
       peer.machine.onRole(peer, this.ctx.now());
       if (rd.softState && rd.softState.lead !== 0) this.tellLeader(peer, rd.softState.lead);
+      if (rd.softState?.role === 'leader') this.pdWorker.onBecameLeader(peer);
       if (fx.splits.some((x) => x.parentLeader)) this.pdWorker.reportSplit(peer, fx.splits.map((x) => x.region.id));
       // A membership change is complete once the joint configuration is left: PD hears of it at once.
       if (fx.confChanged && !fx.removed && peer.raw.status().config.votersOutgoing.length === 0) this.pdWorker.onConfChangeApplied(peer);

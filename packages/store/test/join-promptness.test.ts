@@ -10,6 +10,8 @@ import type { Region, RegionHeartbeat } from '@peerkv/pd';
 import { MemoryEngine } from '@peerkv/storage';
 import { BOOTSTRAP_IDS, LocalPdClient, LocalRouter, MVCC_DATA_CFS, PD_REGION_ID, STORE_CFS, Store, storeColumnFamilies, type PdClient } from '../src/index.ts';
 import { StubPd, until } from './helpers.ts';
+import type { Status } from '@peerkv/raft';
+import { heardFromEveryFollower } from '../src/catch-up-watch.ts';
 
 /** A store heartbeat every 200 ticks of 10 ms: 2 s. */
 const TICK_MS = 10;
@@ -62,6 +64,33 @@ describe('store heartbeat', () => {
     const delayMs = performance.now() - startedAt;
     expect(delayMs).toBeLessThan(PROMPT_MS_MAX);
     expect(pd.storeStats[0].storeId).toBe(1);
+  });
+});
+
+describe('a new region leader', () => {
+  it('reports its region at once, before the next store heartbeat', async () => {
+    const pd = new TimedPd();
+    const store = await start(1, pd);
+    await until('the first store heartbeat', () => pd.storeStats.length > 0, HEARTBEAT_MS * 2);
+    const beats = pd.storeStats.length;
+    const region: Region = { id: 2, startKey: new Uint8Array(), endKey: new Uint8Array(), epoch: { confVer: 1, version: 1 }, peers: [{ id: 21, storeId: 1, role: 'voter' }] };
+    await store.createRegion(region);
+    const campaignedAt = performance.now();
+    store.campaign(2);
+    await until('a heartbeat of region 2 led by peer 21', () => pd.at.some((x) => x.hb.region.id === 2 && x.hb.leader.id === 21), HEARTBEAT_MS * 2);
+    const report = pd.at.find((x) => x.hb.region.id === 2)!;
+    expect(report.storeBeats).toBe(beats);
+    expect(report.ms - campaignedAt).toBeLessThan(PROMPT_MS_MAX);
+  });
+
+  it('reports only once it heard from every follower: no follower named pending or down for being new', () => {
+    const st = (progress: [number, { match: number; recentActive: boolean }][]): Status => ({ progress: new Map(progress) }) as unknown as Status;
+    expect(heardFromEveryFollower(st([[1, { match: 9, recentActive: true }]]), 1)).toBe(true);
+    // Just elected: no follower answered yet.
+    expect(heardFromEveryFollower(st([[1, { match: 9, recentActive: true }], [2, { match: 0, recentActive: false }], [3, { match: 0, recentActive: false }]]), 1)).toBe(false);
+    expect(heardFromEveryFollower(st([[1, { match: 9, recentActive: true }], [2, { match: 9, recentActive: true }], [3, { match: 0, recentActive: false }]]), 1)).toBe(false);
+    expect(heardFromEveryFollower(st([[1, { match: 9, recentActive: true }], [2, { match: 9, recentActive: true }], [3, { match: 4, recentActive: false }]]), 1)).toBe(false);
+    expect(heardFromEveryFollower(st([[1, { match: 9, recentActive: true }], [2, { match: 9, recentActive: true }], [3, { match: 4, recentActive: true }]]), 1)).toBe(true);
   });
 });
 
