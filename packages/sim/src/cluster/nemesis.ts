@@ -15,6 +15,7 @@
 import type { SeededRng } from '@peerkv/raft';
 import { intBetween, pick, shuffled, weightedPick } from '../rng-utils.ts';
 import type { ClusterEnv, Device } from './cluster-env.ts';
+import { pollUntil } from './poll.ts';
 
 /** How long a picked wipe waits for a moment it may happen, virtual ms. */
 export const WIPE_WAIT_MS = 2_000;
@@ -61,7 +62,7 @@ export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: numb
       wipeWaiting = true;
       const wipeRng = rng.fork();
       running.push(
-        waitFor(env, wipeMayGo, Math.min(env.sched.now() + WIPE_WAIT_MS, untilMs)).then((may) => {
+        pollUntil(env, wipeMayGo, (may) => may, Math.min(env.sched.now() + WIPE_WAIT_MS, untilMs), WIPE_POLL_MS).then((may) => {
           wipeWaiting = false;
           const candidates = env.devices.filter((d) => !d.busy && d.up);
           if (!may || candidates.length === 0) return;
@@ -104,15 +105,6 @@ async function restartGracefully(env: ClusterEnv, d: Device, downMs: number): Pr
   d.busy = true;
   await env.sched.sleep(Math.ceil(downMs / 5));
   await env.start(d);
-}
-
-/** Polls `ok` every `WIPE_POLL_MS` until it holds (true) or virtual time `deadline` passes (false). */
-async function waitFor(env: ClusterEnv, ok: () => boolean, deadline: number): Promise<boolean> {
-  for (;;) {
-    if (ok()) return true;
-    if (env.sched.now() >= deadline) return false;
-    await env.sched.sleep(WIPE_POLL_MS);
-  }
 }
 
 async function wipeAndRejoin(env: ClusterEnv, d: Device, rng: SeededRng, downMs: number): Promise<void> {

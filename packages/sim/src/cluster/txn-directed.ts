@@ -28,6 +28,7 @@
 import { SeededRng } from '@peerkv/raft';
 import { PeerKVError, splitRegionAt, type RegionRoute } from 'peerkv';
 import type { ClusterEnv } from './cluster-env.ts';
+import { pollUntil } from './poll.ts';
 import type { Attempt } from './txn-history.ts';
 import type { TxnFaultPlan } from './txn-net.ts';
 import { ACCOUNT_PREFIX, bytes, decodeRegister, keyOf, put, queuedTxn, uniq, type Body, type Lane, type TxnWorkload } from './txn-workload.ts';
@@ -135,13 +136,8 @@ async function arrangeAcrossLeaders(w: TxnWorkload, round: number): Promise<[str
 }
 
 /** PD's candidates of round `round`, asked every `ARRANGE_POLL_MS` until `done` holds or `ARRANGE_WAIT_MS` passed (virtual time). */
-async function awaitArrangement(env: ClusterEnv, round: number, done: (led: LedKey[]) => boolean): Promise<LedKey[]> {
-  const deadlineMs = env.sched.now() + ARRANGE_WAIT_MS;
-  for (;;) {
-    const led = await ledCandidates(env, round);
-    if (done(led) || env.sched.now() >= deadlineMs) return led;
-    await env.sched.sleep(ARRANGE_POLL_MS);
-  }
+function awaitArrangement(env: ClusterEnv, round: number, done: (led: LedKey[]) => boolean): Promise<LedKey[]> {
+  return pollUntil(env, () => ledCandidates(env, round), done, env.sched.now() + ARRANGE_WAIT_MS, ARRANGE_POLL_MS);
 }
 
 /**
@@ -149,13 +145,8 @@ async function awaitArrangement(env: ClusterEnv, round: number, done: (led: LedK
  * not happen within `ARRANGE_WAIT_MS`. A failed try (PD between leaders answers `NotLeader` for
  * the new ids: sim --txn seed 4 lost its first round so) is tried again every `ARRANGE_POLL_MS`.
  */
-async function splitAtGap(env: ClusterEnv): Promise<boolean> {
-  const deadlineMs = env.sched.now() + ARRANGE_WAIT_MS;
-  for (;;) {
-    if (await splitAtGapOnce(env)) return true;
-    if (env.sched.now() >= deadlineMs) return false;
-    await env.sched.sleep(ARRANGE_POLL_MS);
-  }
+function splitAtGap(env: ClusterEnv): Promise<boolean> {
+  return pollUntil(env, () => splitAtGapOnce(env), (split) => split, env.sched.now() + ARRANGE_WAIT_MS, ARRANGE_POLL_MS);
 }
 
 /** One try of `splitAtGap`. */
