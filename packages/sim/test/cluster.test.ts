@@ -115,7 +115,7 @@ describe('cluster mode', () => {
     const violations = Number(/violations=(\d+)/.exec(summary)?.[1]);
     const unknown = Number(/unknown=(\d+)/.exec(summary)?.[1]);
     expect(code).toBe(violations > 0 || unknown > 0 ? 1 : 0);
-    expect(lines.at(-2)).toMatch(/^sim: data keys rotations=\d+ rotationsRefused=\d+ rotationsUndetermined=\d+ .* retiredKeyStops=\d+ retirements=\d+ keysRetired=\d+$/);
+    expect(lines.at(-2)).toMatch(/^sim: data keys rotations=\d+ rotationsRefused=\d+ rotationsUndetermined=\d+ .* retiredKeyStops=\d+ rotationCrashes=\d+ retirements=\d+ keysRetired=\d+$/);
     expect(lines.at(-3)).toMatch(/^sim: data-key proofs clientProofs=\d+ .* asksFailed=\d+$/);
     expect(lines.at(-4)).toMatch(/^sim: operators replaceReplica=\d+ .* cancelled=\d+$/);
     expect(lines.at(-5)).toMatch(/^sim: workload put=\d+ .* digestChecks=\d+$/);

@@ -20,6 +20,10 @@
  * keys below the lowest `retirableDataKeyFloor` of them all (`retire`). An entry under a key
  * retired there stops the store that meets it, which the check above reports.
  *
+ * Some rotations crash their store on purpose (`rotationCrashes`): while the rotation is being
+ * saved, or right after it answered, before its switches can apply anywhere (then only the saved
+ * rotation keeps the key id across the restart).
+ *
  * A rotation whose store crashed before it answered is `rotationsUndetermined`: the save of
  * the rotation may or may not have landed, so it is neither acknowledged nor failed.
  */
@@ -28,9 +32,17 @@ import type { Region } from '@peerkv/pd';
 import type { RegionDigest, Store } from '@peerkv/store';
 import { pick } from '../rng-utils.ts';
 
+/** A device as the fault sees it. */
+export interface RotationDevice {
+  up: boolean;
+  busy: boolean;
+  witness: boolean;
+  storeId?: number;
+}
+
 /** What the fault needs of the cluster (`ClusterEnv`, which owns the checker: no import back). */
-export interface RotationEnv {
-  readonly devices: readonly { up: boolean; busy: boolean; witness: boolean; storeId?: number }[];
+export interface RotationEnv<D extends RotationDevice = RotationDevice> {
+  readonly devices: readonly D[];
   readonly pd: { store(storeId: number): Store | undefined };
   readonly sched: { sleep(ms: number): Promise<void> };
   isCrashed(s: Store): boolean;
@@ -59,6 +71,8 @@ export interface DataKeyRotationStats {
   rotationsLost: number;
   /** Stores stopped on an entry under a retired key id. */
   retiredKeyStops: number;
+  /** Rotations whose store the fault crashed, while saving or right after answering. */
+  rotationCrashes: number;
   /** Store retirements that raised the store's floor (`retire`). */
   retirements: number;
   /** Key ids those retirements dropped, summed over stores. */
@@ -67,7 +81,7 @@ export interface DataKeyRotationStats {
 
 /** Rotates data keys (the fault) and checks the switches (see the module header). */
 export class DataKeySwitchChecker {
-  readonly stats: DataKeyRotationStats = { rotations: 0, rotationsRefused: 0, rotationsUndetermined: 0, switchChecks: 0, staleSeals: 0, switchDisagreements: 0, rotationsLost: 0, retiredKeyStops: 0, retirements: 0, keysRetired: 0 };
+  readonly stats: DataKeyRotationStats = { rotations: 0, rotationsRefused: 0, rotationsUndetermined: 0, switchChecks: 0, staleSeals: 0, switchDisagreements: 0, rotationsLost: 0, retiredKeyStops: 0, rotationCrashes: 0, retirements: 0, keysRetired: 0 };
   /** Problems found, at virtual times relative to the run's start. */
   readonly problems: { atMs: number; message: string }[] = [];
   private keyIdLast = 0;
@@ -77,8 +91,11 @@ export class DataKeySwitchChecker {
   private readonly acknowledged = new Map<number, number>();
   private readonly collected = new WeakSet<Store>();
 
-  /** The fault: rotates one running full store to the next key id and waits for its answer. */
-  async rotate(env: RotationEnv, rng: SeededRng): Promise<void> {
+  /**
+   * The fault: rotates one running full store to the next key id and waits for its answer;
+   * with `crash`, crashes that store (`crash.run`) as the rotation starts or once it answered.
+   */
+  async rotate<D extends RotationDevice>(env: RotationEnv<D>, rng: SeededRng, crash?: { at: 'saving' | 'answered'; run: (d: D) => Promise<void> }): Promise<void> {
     const up = env.devices.filter((d) => d.up && !d.busy && !d.witness && d.storeId !== undefined);
     if (up.length === 0) return;
     const d = pick(rng, up);
@@ -89,13 +106,18 @@ export class DataKeySwitchChecker {
       () => 'ok' as const,
       (e: unknown) => (e instanceof RangeError ? ('refused' as const) : ('failed' as const)),
     );
+    let crashed: Promise<void> | undefined;
+    if (crash?.at === 'saving') crashed = crash.run(d);
     const outcome = await Promise.race([answer, env.sched.sleep(ROTATION_ANSWER_WAIT_MS).then(() => 'late' as const)]);
+    if (crash?.at === 'answered' && outcome === 'ok') crashed = crash.run(d);
+    if (crashed) this.stats.rotationCrashes++;
     if (outcome === 'ok') {
       this.stats.rotations++;
       this.acknowledged.set(s.storeId, Math.max(keyId, this.acknowledged.get(s.storeId) ?? 0));
     } else if (outcome === 'refused') this.stats.rotationsRefused++;
     else if (env.isCrashed(s) || !d.up || d.storeId !== s.storeId) this.stats.rotationsUndetermined++;
     else this.problems.push({ atMs: env.rel(), message: `store ${s.storeId} did not rotate to data key ${keyId} (${outcome}) while it ran` });
+    await crashed;
   }
 
   /**

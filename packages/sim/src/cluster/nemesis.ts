@@ -40,7 +40,8 @@ export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: numb
   const running: Promise<void>[] = [];
   const { faultGapMs, faultLengthMs } = env.o;
   let wipeWaiting = false;
-  const wipeMayGo = (): boolean => !env.isPartitioned() && env.devices.every((d) => d.up) && isConverged();
+  // No other fault active: every device up and idle (a crash aiming at a write keeps its device up, busy).
+  const wipeMayGo = (): boolean => !env.isPartitioned() && env.devices.every((d) => d.up && !d.busy) && isConverged();
   for (;;) {
     await env.sched.sleep(intBetween(rng, faultGapMs[0], faultGapMs[1]));
     if (env.sched.now() >= untilMs) break;
@@ -64,10 +65,9 @@ export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: numb
       running.push(
         pollUntil(env, wipeMayGo, (may) => may, Math.min(env.sched.now() + WIPE_WAIT_MS, untilMs), WIPE_POLL_MS).then((may) => {
           wipeWaiting = false;
-          const candidates = env.devices.filter((d) => !d.busy && d.up);
-          if (!may || candidates.length === 0) return;
+          if (!may) return;
           stats.wipes++;
-          return wipeAndRejoin(env, pick(wipeRng, candidates), wipeRng, lengthMs);
+          return wipeAndRejoin(env, pick(wipeRng, env.devices), wipeRng, lengthMs);
         }),
       );
     } else if (kind === 'transfer') {
@@ -76,8 +76,11 @@ export async function nemesisLoop(env: ClusterEnv, rng: SeededRng, untilMs: numb
     } else if (kind === 'rotate' && env.dataProofMac) {
       // Sealing on (SIM_SEAL unset): a store's data key moves to the next id (data-key-rotation.ts).
       // Keys of earlier rotations retire first, where every store may drop them.
+      // Some crash the rotated store while it saves the rotation or right after it answered.
       const rotateRng = rng.fork();
-      running.push(env.dataKeys.retire(env).then(() => env.dataKeys.rotate(env, rotateRng)));
+      const crashAt = rng.nextFloat() < env.o.rotateCrashShare && down < env.o.downStoresMax ? (rng.nextFloat() < 0.5 ? ('saving' as const) : ('answered' as const)) : undefined;
+      const crash = crashAt && { at: crashAt, run: (d: Device) => crashAndRestart(env, d, rotateRng.fork(), lengthMs) };
+      running.push(env.dataKeys.retire(env).then(() => env.dataKeys.rotate(env, rotateRng, crash)));
     } else if (kind === 'partition' && !env.isPartitioned() && env.devices.length > 1) {
       stats.partitions++;
       const side = shuffled(rng, env.devices).slice(0, intBetween(rng, 1, Math.floor(env.devices.length / 2)));

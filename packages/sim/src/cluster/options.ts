@@ -61,6 +61,8 @@ export interface ClusterSimOptions {
   faultWeights: Readonly<Record<'stop' | 'wipe' | 'partition' | 'transfer' | 'rotate', number>>;
   /** The stores' Raft log GC: compact once a log holds more than `thresholdEntries`, keeping `keepEntries` (low values let data keys retire: data-key-rotation.ts). */
   logGc: { thresholdEntries: number; keepEntries: number };
+  /** Of the nemesis' data-key rotations, the share that crash the rotated store (half while it saves the rotation, half right after it answered). */
+  rotateCrashShare: number;
   /** Nemesis pause between two faults, ms (uniform in [min, max]). */
   faultGapMs: readonly [number, number];
   /** How long a killed store stays down or a partition lasts, ms (uniform in [min, max]). */
@@ -194,6 +196,7 @@ export function defaultClusterOptions(seed: number, overrides: Partial<Omit<Clus
     // Every fourth seed compacts logs almost at once, so regions' logs pass their data-key
     // switches and the old keys retire (data-key-rotation.ts); the others keep longer logs.
     logGc: seed % 4 === 0 ? LOG_GC_EAGER : { thresholdEntries: 40, keepEntries: 8 },
+    rotateCrashShare: 0.3,
     faultGapMs: [150, 700],
     faultLengthMs: [200, 2_500],
     downStoresMax: 2,
