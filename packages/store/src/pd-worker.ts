@@ -14,12 +14,12 @@ import { compareKeys } from '@peerkv/pd';
 import { DAMAGED_REGIONS_MAX } from '@peerkv/proto';
 import { storedKeyRange, userKeyOf } from './data-model.ts';
 import { inJointConfig } from './apply.ts';
-import { DATA_CF } from './keys.ts';
 import { PENDING_REPLICA_SILENT_HEARTBEATS, REGION_KEYS_COUNT_MAX, REGION_SIZE_RECOUNT_HEARTBEATS, STALE_CHECK_HEARTBEATS, STALE_CHECK_HIBERNATING_FACTOR } from './options.ts';
 import type { PdClient } from './pd-client.ts';
 import type { PdService } from './pd-service.ts';
 import { ReplicaPatrol } from './replica-patrol.ts';
 import { CatchUpWatch, heardFromEveryFollower, pendingPeersOf } from './catch-up-watch.ts';
+import { executeOperatorStep } from './operator-steps.ts';
 import { ok, type RegionPeer, type Result } from './peer.ts';
 import type { StoreRequests } from './requests.ts';
 
@@ -495,64 +495,8 @@ export class PdWorker {
     })().catch(() => undefined);
   }
 
-  /** Runs one operator step PD asked for on a region this store leads. */
-  async executeStep(regionId: number, step: OperatorStep, pd: PdClient): Promise<Result<void>> {
-    const peer = this.ctx.peers.get(regionId);
-    if (!peer || !peer.isLeader()) return { ok: false, error: peer ? peer.notLeader() : { kind: 'RegionNotFound', regionId } };
-    switch (step.kind) {
-      case 'addLearner':
-        return this.requests.changePeers(regionId, [{ type: 'addLearnerNode', peer: { id: step.peerId, storeId: step.storeId, role: 'learner', ...(step.witness ? { witness: true as const } : {}) } }]);
-      case 'promoteLearner':
-        return this.requests.changePeers(regionId, [{ type: 'addNode', peer: { id: step.peerId, storeId: step.storeId, role: 'voter' } }]);
-      case 'removePeer':
-        return this.requests.changePeers(regionId, [{ type: 'removeNode', peer: { id: step.peerId, storeId: step.storeId, role: 'voter' } }]);
-      case 'transferLeader': {
-        const target = peer.region.peers.find((p) => p.storeId === step.toStoreId);
-        if (target) this.requests.transferLeader(regionId, target.id);
-        return ok();
-      }
-      case 'splitRegion':
-        return this.splitByPd(peer, step.splitKey, pd);
-    }
-  }
-
-  /** Splits with ids from PD, at `splitKey` or at the region's middle key. */
-  private async splitByPd(peer: RegionPeer, splitKey: Uint8Array | undefined, pd: PdClient): Promise<Result<void>> {
-    const key = splitKey ?? (await this.middleKey(peer));
-    if (!key) return ok();
-    const ids: number[] = [];
-    for (let i = 0; i < peer.region.peers.length + 1; i++) {
-      const r = await pd.allocId();
-      if (!r.ok) return r;
-      ids.push(r.value);
-    }
-    return this.requests.split(peer.regionId, peer.region.epoch, key, ids[0], ids.slice(1));
-  }
-
-  /**
-   * The median user key of a region (bounded scan), or undefined for regions too small to
-   * split. In an mvcc store a stored key is a user key's encoding plus perhaps a version: each
-   * is decoded (`userKeyOf`) and a key's versions count once, so the key is a user key and,
-   * being the median of at least two distinct ones, above the region's start.
-   */
-  private async middleKey(peer: RegionPeer): Promise<Uint8Array | undefined> {
-    const { startKey, endKey } = peer.region;
-    const model = this.ctx.dataModel;
-    // The split key comes from the column family holding the most bytes of this region.
-    let cf = DATA_CF;
-    let most = -1;
-    for (const c of this.ctx.dataCfs) {
-      const bytes = await this.ctx.engine.approximateSize(c, storedKeyRange(model, c, startKey, endKey));
-      if (bytes > most) [cf, most] = [c, bytes];
-    }
-    const keys: Uint8Array[] = [];
-    for await (const kv of this.ctx.engine.scan(cf, { ...storedKeyRange(model, cf, startKey, endKey), limit: REGION_KEYS_COUNT_MAX })) {
-      const key = userKeyOf(model, cf, kv.key);
-      if (keys.length === 0 || compareKeys(keys[keys.length - 1], key) !== 0) keys.push(key);
-    }
-    if (keys.length < 2) return undefined;
-    const key = keys[Math.floor(keys.length / 2)];
-    // Never the region's start (a split there is refused): the keys are sorted and distinct, the median is not the first.
-    return compareKeys(key, startKey) > 0 ? key : undefined;
+  /** Runs one operator step PD asked for on a region this store leads (operator-steps.ts). */
+  executeStep(regionId: number, step: OperatorStep, pd: PdClient): Promise<Result<void>> {
+    return executeOperatorStep(this.ctx, this.requests, regionId, step, pd);
   }
 }

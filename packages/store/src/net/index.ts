@@ -8,4 +8,6 @@ export * from './remote-pd-client.ts';
 export * from './network-store.ts';
 export * from './quorum-watch.ts';
 export * from './peer-keys.ts';
+export * from './peer-key-anchors.ts';
+export * from './pd-key-lookup.ts';
 export { KEY_VOUCHERS_MIN } from './key-vouch.ts';

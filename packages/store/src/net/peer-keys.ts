@@ -57,10 +57,8 @@ import { publicKeysEqual, type PeerKeyPolicy } from '@peerkv/transport';
 import { META_CF, PEER_KEY_ANCHORS_KEY, PEER_KEY_PIN_PREFIX_END, PEER_KEY_PIN_PREFIX_START, peerKeyPinKey } from '../keys.ts';
 import { REAL_TIMERS, type Timers } from '../options.ts';
 import { isTempStoreId } from '../temp-store-ids.ts';
-import { encodeStoreRequest } from '../rpc/request-codec.ts';
-import { decodeStoreResponse } from '../rpc/response-codec.ts';
-import { KEY_VOUCHERS_MIN, vouchedKey, type KeyStatement } from './key-vouch.ts';
-import type { PdRequester } from './pd-caller.ts';
+import type { KeyStatement } from './key-vouch.ts';
+import { PeerKeyAnchorConflictError, checkPeerKeyAnchors, decodePeerKeyAnchors, encodePeerKeyAnchors, sameAnchors, type PeerKeyAnchor } from './peer-key-anchors.ts';
 
 /** Most pinned keys kept (one per store id ever seen; ids are never reused). Past it, no new pins. */
 export const PEER_KEY_PINS_MAX = 4096;
@@ -68,101 +66,12 @@ export const PEER_KEY_PINS_MAX = 4096;
 export const PEER_KEY_UNVERIFIED_MAX = 256;
 /** Time one lookup of a store's key in PD may take (while a handshake waits for it), ms. */
 export const PEER_KEY_LOOKUP_MS = 2000;
-/** Time one store is given to answer one question of a lookup, ms (a lookup asks in two rounds). */
-export const PEER_KEY_LOOKUP_ATTEMPT_MS = 1000;
-/** Most stores one lookup asks (the answers of PD's replicas are what counts; PD has at most 7). */
-export const PEER_KEY_LOOKUP_ASKED_MAX = 16;
-/** Most anchored keys one book holds (an invite names PD's voters; PD has at most 7). */
-export const PEER_KEY_ANCHORS_MAX = 7;
 /** Period of `sweep` once started, ms. */
 export const PEER_KEY_SWEEP_MS = 1000;
 /** First wait before asking PD again about a provisionally admitted id, ms (doubles). */
 export const PEER_KEY_RECHECK_MS_MIN = 1000;
 /** Cap of that wait, ms. */
 export const PEER_KEY_RECHECK_MS_MAX = 30_000;
-
-/** A store id and the key an invite names for it (one of the inviting cluster's PD voters). */
-export interface PeerKeyAnchor {
-  storeId: number;
-  /** Its public key, raw (`STORE_PUBLIC_KEY_BYTES`). */
-  publicKey: Uint8Array;
-}
-
-/** Anchors a book refuses: too many, a temporary id, a key of the wrong size, or one id twice. */
-export class PeerKeyAnchorError extends Error {
-  override readonly name = 'PeerKeyAnchorError';
-}
-
-/**
- * The anchors kept in a store's engine differ from the ones it is opened with now (another
- * invite, or one of another cluster): nothing is replaced, the store does not start. Carries
- * both sets so the caller can say which store ids differ.
- */
-export class PeerKeyAnchorConflictError extends Error {
-  override readonly name = 'PeerKeyAnchorConflictError';
-  constructor(
-    readonly kept: readonly PeerKeyAnchor[],
-    readonly given: readonly PeerKeyAnchor[],
-  ) {
-    super(`this store was opened with the anchored keys of stores ${kept.map((a) => a.storeId).join(', ')}; the ones given now (stores ${given.map((a) => a.storeId).join(', ')}) differ, and kept anchors are never replaced`);
-  }
-}
-
-/** Bytes of one kept anchor: its store id (u64) and its key. */
-const ANCHOR_RECORD_BYTES = 8 + STORE_PUBLIC_KEY_BYTES;
-
-/** The engine record of `anchors` (ascending store id): a count byte, then `ANCHOR_RECORD_BYTES` each. */
-export function encodePeerKeyAnchors(anchors: ReadonlyMap<number, Uint8Array>): Uint8Array {
-  const ids = [...anchors.keys()].sort((a, b) => a - b);
-  const out = new Uint8Array(1 + ids.length * ANCHOR_RECORD_BYTES);
-  const view = new DataView(out.buffer);
-  out[0] = ids.length;
-  ids.forEach((id, i) => {
-    view.setBigUint64(1 + i * ANCHOR_RECORD_BYTES, BigInt(id));
-    out.set(anchors.get(id)!, 1 + i * ANCHOR_RECORD_BYTES + 8);
-  });
-  return out;
-}
-
-/** The anchors of an engine record, checked as given ones are; `PeerKeyAnchorError` for a damaged one. */
-export function decodePeerKeyAnchors(record: Uint8Array): PeerKeyAnchor[] {
-  const count = record[0] ?? 0;
-  if (record.length !== 1 + count * ANCHOR_RECORD_BYTES) throw new PeerKeyAnchorError(`the kept anchor record is ${record.length} bytes, not 1 + ${count} x ${ANCHOR_RECORD_BYTES}`);
-  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
-  const anchors: PeerKeyAnchor[] = [];
-  for (let i = 0; i < count; i++) {
-    const at = 1 + i * ANCHOR_RECORD_BYTES;
-    const id = view.getBigUint64(at);
-    if (id > BigInt(Number.MAX_SAFE_INTEGER)) throw new PeerKeyAnchorError(`the kept anchor record names store id ${id}`);
-    anchors.push({ storeId: Number(id), publicKey: record.slice(at + 8, at + ANCHOR_RECORD_BYTES) });
-  }
-  checkPeerKeyAnchors(anchors);
-  return anchors;
-}
-
-/** Whether two checked anchor sets name the same ids with the same keys. */
-function sameAnchors(a: ReadonlyMap<number, Uint8Array>, b: ReadonlyMap<number, Uint8Array>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [id, key] of a) {
-    const other = b.get(id);
-    if (other === undefined || !publicKeysEqual(key, other)) return false;
-  }
-  return true;
-}
-
-/** `anchors` as a map, or `PeerKeyAnchorError` (checked before a store starts, so a bad invite stops nothing half-way). */
-export function checkPeerKeyAnchors(anchors: readonly PeerKeyAnchor[]): Map<number, Uint8Array> {
-  if (anchors.length > PEER_KEY_ANCHORS_MAX) throw new PeerKeyAnchorError(`at most ${PEER_KEY_ANCHORS_MAX} anchored keys, not ${anchors.length}`);
-  const map = new Map<number, Uint8Array>();
-  for (const a of anchors) {
-    if (typeof a !== 'object' || a === null) throw new PeerKeyAnchorError('an anchor is { storeId, publicKey }');
-    if (!Number.isSafeInteger(a.storeId) || a.storeId <= 0 || isTempStoreId(a.storeId)) throw new PeerKeyAnchorError(`anchored store id ${a.storeId} is not a store id`);
-    if (!(a.publicKey instanceof Uint8Array) || a.publicKey.length !== STORE_PUBLIC_KEY_BYTES) throw new PeerKeyAnchorError(`anchored key of store ${a.storeId} is not ${STORE_PUBLIC_KEY_BYTES} bytes`);
-    if (map.has(a.storeId)) throw new PeerKeyAnchorError(`store ${a.storeId} anchored twice`);
-    map.set(a.storeId, new Uint8Array(a.publicKey));
-  }
-  return map;
-}
 
 /** What PD said of a store id's key. */
 export type PeerKeyAnswer =
@@ -533,90 +442,5 @@ export class PeerKeyBook implements PeerKeyPolicy {
     if (!this.pins.has(storeId) && this.pins.size >= PEER_KEY_PINS_MAX) return;
     this.pins.set(storeId, new Uint8Array(key));
     if (this.engine) await this.engine.write(new WriteBatch().put(META_CF, peerKeyPinKey(storeId), key), { durability: 'strict' });
-  }
-}
-
-/** Settings of `pdKeyLookup`. */
-export interface PdKeyLookupOptions {
-  /** Store ids that may be asked (the claimed one and temporary ids are skipped). */
-  members: () => readonly number[];
-  /**
-   * The key the open link to a store proved (`Transport.linkKey`; default: the requester's own
-   * `linkKey`, if it has one). Without it no answerer is trusted, and nothing is believed.
-   */
-  linkKey?: (storeId: number) => Uint8Array | undefined;
-  /** Total time of one lookup, ms (default `PEER_KEY_LOOKUP_MS`). */
-  budgetMs?: number;
-  /** Trusted answers needed (default `KEY_VOUCHERS_MIN`, 2). */
-  vouchersMin?: number;
-}
-
-/** A requester that can say which key each of its links proved (a `Transport`). */
-type KeyedRequester = PdRequester & { linkKey?(storeId: number): Uint8Array | undefined };
-
-/**
- * A `PeerKeyLookup` over store RPC (`key-vouch.ts` says what is believed): asks
- * `pdGetStore(storeId)` of every member but `storeId` at once (PD replicas answer from their
- * record, others redirect: no answer), then asks the answerers about each other whose key the
- * asker does not hold yet, so that their own keys can be trusted; each round within
- * `PEER_KEY_LOOKUP_ATTEMPT_MS` and half the budget. `unavailable` when no member can be asked.
- *
- * Anchored ids (`context.anchored`) are asked only when their link proved the anchored key;
- * `known` gives their anchored key, so they are then trusted answerers.
- *
- * An asker that hosts a replica of PD's group (`context.pdVoters`) asks only PD's voters, and
- * needs as many trusted answers as there are other voters, up to `vouchersMin`: in a group of
- * three where it is one voter and `storeId` another, the third voter's word (its key vouched
- * by `storeId`, which is then asked too) is all there is.
- */
-export function pdKeyLookup(requester: KeyedRequester, o: PdKeyLookupOptions): PeerKeyLookup {
-  const linkKey = o.linkKey ?? ((id: number) => requester.linkKey?.(id));
-  return async (storeId, { known, anchored, pdVoters }) => {
-    const voters = pdVoters ? new Set(pdVoters) : undefined;
-    // An id posing as an anchored one with another key is never heard (its link is refused anyway).
-    const posing = (id: number): boolean => {
-      const anchor = anchored?.(id);
-      if (anchor === undefined) return false;
-      const proven = linkKey(id);
-      return proven === undefined || !publicKeysEqual(proven, anchor);
-    };
-    const asked = o.members().filter((id) => id !== storeId && !isTempStoreId(id) && (!voters || voters.has(id)) && !posing(id)).slice(0, PEER_KEY_LOOKUP_ASKED_MAX);
-    if (asked.length === 0) return { kind: 'unavailable' };
-    let vouchersMin = o.vouchersMin ?? KEY_VOUCHERS_MIN;
-    if (voters) vouchersMin = Math.max(1, Math.min(vouchersMin, [...voters].filter((id) => id !== storeId).length));
-    // With one voucher needed, the claimed store may vouch for the answerer's key (nobody else can).
-    const subjectVouches = vouchersMin < 2 && o.members().includes(storeId);
-    const attemptMs = Math.max(1, Math.min(PEER_KEY_LOOKUP_ATTEMPT_MS, (o.budgetMs ?? PEER_KEY_LOOKUP_MS) / 2));
-    const said = new Map<number, Map<number, KeyStatement>>();
-    const note = (answerer: number, subject: number, s: KeyStatement | undefined): void => {
-      if (s === undefined) return;
-      if (!said.has(answerer)) said.set(answerer, new Map());
-      said.get(answerer)!.set(subject, s);
-    };
-    const first = await Promise.all(asked.map((a) => askPdStore(requester, a, storeId, attemptMs)));
-    asked.forEach((a, i) => note(a, storeId, first[i]));
-    // The answerers about each other, for those whose key the asker does not hold.
-    const answerers = [...said.keys()];
-    const questions: [number, number][] = [];
-    for (const subject of answerers) {
-      if (known(subject) !== undefined) continue;
-      for (const a of answerers) if (a !== subject) questions.push([a, subject]);
-      if (subjectVouches) questions.push([storeId, subject]);
-    }
-    const second = await Promise.all(questions.map(([a, subject]) => askPdStore(requester, a, subject, attemptMs)));
-    questions.forEach(([a, subject], i) => note(a, subject, second[i]));
-    const r = vouchedKey(storeId, { said, proven: linkKey, known }, { vouchersMin, subjectVouches });
-    return r.kind === 'key' ? { kind: 'key', key: r.key } : r;
-  };
-}
-
-/** `pdGetStore(subject)` asked of `target` alone: what its PD replica records, or undefined (no replica there, no answer). */
-async function askPdStore(requester: PdRequester, target: number, subject: number, timeoutMs: number): Promise<KeyStatement | undefined> {
-  try {
-    const response = decodeStoreResponse(await requester.request(target, encodeStoreRequest({ type: 'pdGetStore', storeId: subject }), { timeoutMs }));
-    if (response.type !== 'pdStore' || !response.result.ok) return undefined; // a redirect: no PD replica there
-    return response.result.value?.publicKey ?? 'none';
-  } catch {
-    return undefined; // unreachable, timed out, or an answer that does not decode
   }
 }
