@@ -129,7 +129,8 @@ export class DataKeySwitchChecker {
     if (env.isPartitioned() || env.devices.some((d) => !d.up || d.busy)) return;
     const stores: Store[] = [];
     for (const d of env.devices) {
-      const s = d.witness || d.storeId === undefined ? undefined : env.pd.store(d.storeId);
+      if (d.witness) continue; // it holds no data key
+      const s = d.storeId === undefined ? undefined : env.pd.store(d.storeId);
       if (!s || env.isCrashed(s)) return;
       stores.push(s);
     }
