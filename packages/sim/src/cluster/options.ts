@@ -173,10 +173,10 @@ export interface ClusterSimOptions {
   mutations: ClusterMutations;
 }
 
-/** The defaults for `seed`, with `overrides` applied. */
 /** Log GC of every fourth seed: compact past 4 entries, keep none (`ClusterSimOptions.logGc`). */
 export const LOG_GC_EAGER = { thresholdEntries: 4, keepEntries: 0 } as const;
 
+/** The defaults for `seed`, with `overrides` applied. */
 export function defaultClusterOptions(seed: number, overrides: Partial<Omit<ClusterSimOptions, 'seed'>> = {}): ClusterSimOptions {
   const witness = overrides.witness ?? false;
   return {
