@@ -25,7 +25,8 @@ import { PD_REQUEST_BODIES, RPC_TIMESTAMPS_MAX, type PdRequest } from './pd-code
 import { ATTEMPT_CONSISTENT_POINT, ATTEMPT_CONSISTENT_SCAN, ATTEMPT_DEFAULT, ATTEMPT_LEADER_LONG, ATTEMPT_LEADER_LONG_TAB, ATTEMPT_LEADER_ROUND, ATTEMPT_LEADER_ROUND_TAB, type RequestAttempt } from './request-attempt.ts';
 import { AUTH_ADMIN, AUTH_ADMIN_DATA_KEY, AUTH_CHANGE, AUTH_CHANGE_META, AUTH_JOIN, AUTH_READ, AUTH_READ_META, AUTH_SELF, type RequestAuth } from './request-auth.ts';
 import { ANSWERS, txnAnswer, type AnswerCodec } from './response-codec.ts';
-import { TXN_REQUEST_BODIES, TXN_VALUE_SHAPES, type TxnValueShape } from '../txn/codec.ts';
+import { TXN_VALUE_SHAPES, type TxnValueShape } from '../txn/codec.ts';
+import { TXN_REQUEST_BODIES } from '../txn/codec-requests.ts';
 import { TXN_DETECT_DEADLOCK_BODY } from '../txn/codec-deadlock.ts';
 import { RPC_KEY_BYTES_MAX, RPC_PEERS_MAX, RPC_STRING_BYTES_MAX, decoding, readEpoch, readHeader, readOps, readPeer, writeEpoch, writeHeader, writeOps, writePeer } from './wire.ts';
 
@@ -104,7 +105,7 @@ function pd<K extends PdRequest['type']>(type: K, head: { tag: number; timed: bo
 }
 
 /**
- * A txn request's entry: its body in `txn/codec.ts`; the check here covers the region fields
+ * A txn request's entry: its body in `txn/codec-requests.ts`; the check here covers the region fields
  * (its handler checks the txn fields: timestamps, mutations, key lists, `txn/check.ts`).
  */
 function txn<K extends Extract<StoreRequestType, `txn${string}`>, V, A extends RequestAttempt = typeof ATTEMPT_DEFAULT>(
