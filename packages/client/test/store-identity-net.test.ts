@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryEngine } from '@peerkv/storage';
-import { BOOTSTRAP_IDS, PD_REGION_ID, MVCC_STORE_CFS, Store, randomTempStoreId, readStoreKeyPair } from '@peerkv/store';
+import { BOOTSTRAP_IDS, PD_REGION_ID, MVCC_STORE_CFS, RemotePdClient, Store, isTempStoreId, randomTempStoreId, readStoreKeyPair } from '@peerkv/store';
 import { BroadcastChannelTransport, deriveClusterKeys, generateStoreKeyPair, importStoreKeyPair, type ClusterKeys } from '@peerkv/transport';
 import { PeerKV, RemotePdService, RemoteStoreResolver, codec } from '../src/index.ts';
 import { until } from './until.ts';
@@ -98,5 +98,33 @@ describe('store identity keys over a network transport', () => {
     expect(made).toBeDefined();
     await until('PD records it', () => ns.store.pdState()?.getStore(BOOTSTRAP_IDS.store)?.meta.publicKey !== undefined, 10_000);
     expect(ns.store.pdState()?.getStore(BOOTSTRAP_IDS.store)?.meta.publicKey).toEqual(made!.publicKey);
+  }, 30_000);
+
+  it('a join registers only the key its link proved: a member joining under a key it does not hold is refused and counted, PD unchanged', async () => {
+    const clusterId = `ident-join-${randomTempStoreId()}`;
+    const keys = await deriveClusterKeys(clusterId, 'secret', 1000);
+    const first = await startStore(clusterId, keys, { bootstrap: true, address: 'dev-0' });
+    const pd = () => first.store.pdState()!;
+    const victim = await generateStoreKeyPair();
+    const storesBefore = pd().listStores().length;
+    // A member holding the secret joins under a temporary id whose link proves no key (then one
+    // whose link proves a key of its own), naming another device's public key.
+    const own = await importStoreKeyPair(await generateStoreKeyPair());
+    for (const identity of [undefined, own]) {
+      const temp = new BroadcastChannelTransport({ localStoreId: randomTempStoreId(), keys, heartbeatIntervalMs: 50, departureTimeoutMs: 400, ...(identity ? { identity } : {}) });
+      cleanups.push(() => temp.close());
+      await until('linked to the store', () => temp.peers().includes(first.store.storeId));
+      const client = new RemotePdClient(temp, { candidates: () => temp.peers().filter((id) => !isTempStoreId(id)), budgetMs: 3000, attemptTimeoutMs: 1000 });
+      const r = await client.putStore(0, 'attacker', {}, { timeoutMs: 1000 }, victim.publicKey);
+      expect(r.ok).toBe(false);
+      temp.close();
+    }
+    expect(first.store.status().refused?.forbiddenKeyUnproven).toBeGreaterThanOrEqual(2);
+    expect(pd().listStores()).toHaveLength(storesBefore);
+    // A real join proves its key on the temporary link, and PD records exactly that key.
+    const engine = await MemoryEngine.open({ columnFamilies: MVCC_STORE_CFS });
+    const second = await startStore(clusterId, keys, { engine, address: 'dev-1' });
+    expect(second.started).toBe('joined');
+    expect(pd().getStore(second.store.storeId)?.meta.publicKey).toEqual((await readStoreKeyPair(engine))!.publicKey);
   }, 30_000);
 });

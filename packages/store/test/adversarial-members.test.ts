@@ -101,7 +101,8 @@ describe('replicas created on demand (issue 13, finding 6)', () => {
 });
 
 /** A bootstrapped one-store cluster (store 2 hosts PD and the data region), served over `LocalRpc` with an operator key. */
-async function servedCluster(publicKey?: Uint8Array): Promise<{ s: Store; call: (from: number, q: StoreRequest | Uint8Array) => Promise<StoreResponse>; operatorKey: CryptoKey }> {
+/** `linkKeys`: the key each caller's link proved (`ServeStoreOptions.linkKey`); without it, none is checked. */
+async function servedCluster(publicKey?: Uint8Array, linkKeys?: Map<number, Uint8Array>): Promise<{ s: Store; call: (from: number, q: StoreRequest | Uint8Array) => Promise<StoreResponse>; operatorKey: CryptoKey }> {
   const router = new LocalRouter();
   const rpc = new LocalRpc({ router, requestTimeoutMs: 3000 });
   const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
@@ -112,7 +113,7 @@ async function servedCluster(publicKey?: Uint8Array): Promise<{ s: Store; call: 
   expect(boot.ok).toBe(true);
   await until('PD leads', () => s.pdIsLeader() && s.status().regions.some((r) => r.regionId === BOOTSTRAP_IDS.dataRegion && r.role === 'leader'));
   const operatorKey = await deriveOperatorKey('adv', generateClusterSecret());
-  serveStore(s, rpc.endpoint(s.storeId), { operatorKey, countRefused: (r) => s.countRefused(r) });
+  serveStore(s, rpc.endpoint(s.storeId), { operatorKey, countRefused: (r) => s.countRefused(r), ...(linkKeys ? { linkKey: (id: number) => linkKeys.get(id) } : {}) });
   const call = async (from: number, q: StoreRequest | Uint8Array) => decodeStoreResponse(await rpc.request(from, s.storeId, q instanceof Uint8Array ? q : encodeStoreRequest(q)));
   return { s, call, operatorKey };
 }
@@ -244,5 +245,42 @@ describe('store identity keys in PD (issue 13, finding 6)', () => {
     // The store itself re-registering with its own key is served.
     expect(await call(newId, { type: 'pdPutStore', storeId: newId, address: 'new:2', labels: {}, publicKey: joiner.publicKey })).toMatchObject({ type: 'pdApply', result: { ok: true, value: { kind: 'storePut' } } });
     expect(pd().getStore(newId)!.meta.address).toBe('new:2');
+  });
+
+  it('with link keys, PD records a key only from a link that proved it: a join or re-registration naming another key is Forbidden, counted, and changes nothing', async () => {
+    const own = await generateStoreKeyPair();
+    const linkKeys = new Map<number, Uint8Array>([[BOOTSTRAP_IDS.store, own.publicKey]]);
+    const { s, call } = await servedCluster(own.publicKey, linkKeys);
+    const pd = () => s.pdState()!;
+    const storesBefore = pd().listStores().length;
+    const joiner = await generateStoreKeyPair();
+    const other = await generateStoreKeyPair();
+    const joinAs = (from: number, publicKey: Uint8Array) => call(from, { type: 'pdPutStore', storeId: 0, address: `join:${from}`, labels: {}, publicKey });
+    // A temporary id whose link proved no key, then one whose link proved another key, names
+    // the joiner's key: refused before PD is asked, counted, no store added.
+    expect(await joinAs(TEMP_STORE_ID_MIN + 1, joiner.publicKey)).toMatchObject(forbidden);
+    linkKeys.set(TEMP_STORE_ID_MIN + 2, other.publicKey);
+    expect(await joinAs(TEMP_STORE_ID_MIN + 2, joiner.publicKey)).toMatchObject(forbidden);
+    expect(s.status().refused?.forbiddenKeyUnproven).toBe(2);
+    expect(pd().listStores()).toHaveLength(storesBefore);
+    // A join with no key at all names nothing to prove (a store of an earlier version): served.
+    // The joiner's own link, which proved its key, joins with it.
+    linkKeys.set(TEMP_STORE_ID_MIN + 3, joiner.publicKey);
+    const joined = await joinAs(TEMP_STORE_ID_MIN + 3, joiner.publicKey);
+    expect(joined).toMatchObject({ type: 'pdApply', result: { ok: true, value: { kind: 'storePut', isNew: true } } });
+    const newId = ((joined as { result: { value: { storeId: number } } }).result.value).storeId;
+    expect(pd().getStore(newId)!.meta.publicKey).toEqual(joiner.publicKey);
+    // A store id with no key recorded yet (a store of an earlier version) is claimed under a key
+    // its caller's link did not prove: refused, and the id stays keyless for its real owner.
+    const keyless = await call(TEMP_STORE_ID_MIN + 4, { type: 'pdPutStore', storeId: 0, address: 'old:1', labels: {} });
+    expect(keyless).toMatchObject({ type: 'pdApply', result: { ok: true, value: { kind: 'storePut', isNew: true } } });
+    const oldId = ((keyless as { result: { value: { storeId: number } } }).result.value).storeId;
+    linkKeys.set(oldId, other.publicKey);
+    expect(await call(oldId, { type: 'pdPutStore', storeId: oldId, address: 'old:1', labels: {}, publicKey: joiner.publicKey })).toMatchObject(forbidden);
+    expect(s.status().refused?.forbiddenKeyUnproven).toBe(3);
+    expect(pd().getStore(oldId)!.meta.publicKey).toBeUndefined();
+    // Its link's own key is recorded.
+    expect(await call(oldId, { type: 'pdPutStore', storeId: oldId, address: 'old:1', labels: {}, publicKey: other.publicKey })).toMatchObject({ type: 'pdApply', result: { ok: true, value: { kind: 'storePut' } } });
+    expect(pd().getStore(oldId)!.meta.publicKey).toEqual(other.publicKey);
   });
 });

@@ -93,8 +93,9 @@ export interface NetworkStoreOptions {
    * Opens this process's transport under a store id (called once per identity used). Under the
    * store's own id it is given the store's link identity (its key pair and its `PeerKeyBook`):
    * pass both to the transport (`new WebRtcTransport({ ..., ...identity })`) so links prove
-   * the store's key and check the peers'. Temporary ids (probing, joining) get no key pair,
-   * only a policy that checks anchored ids' keys (`JoinLinkIdentity`): pass it on the same way.
+   * the store's key and check the peers'. Temporary ids (probing, joining) get the key pair
+   * too, with a policy that checks only anchored ids' keys (`JoinLinkIdentity`): pass it on the
+   * same way (a join's key is recorded only from a link that proved it).
    */
   transportFactory: (storeId: number, identity?: StoreLinkIdentity | JoinLinkIdentity) => Transport | Promise<Transport>;
   /**
@@ -153,9 +154,14 @@ export interface StoreLinkIdentity extends LinkIdentityOptions {
   peerKeys: PeerKeyBook;
 }
 
-/** What a transport under a temporary id is given: no key pair, the anchors' policy (`PeerKeyBook.anchorPolicy`). */
+/**
+ * What a transport under a temporary id (probing, joining) is given: the store's key pair, so its
+ * links prove the key the join registers (a member records a joining key only from a link that
+ * proved it, `keyUnproven`), and the anchors' policy (`PeerKeyBook.anchorPolicy`), not the key
+ * book: a temporary id is no store, so no store's key is bound to it.
+ */
 export interface JoinLinkIdentity extends LinkIdentityOptions {
-  identity?: undefined;
+  identity: StoreKeyPair;
   peerKeys: PeerKeyPolicy;
 }
 
@@ -254,7 +260,7 @@ async function open(o: KeyedOptions, storeId: number, started: NetworkStore['sta
   const pdVoters = (): number[] | undefined => store.status().regions.find((r) => r.regionId === PD_REGION_ID)?.peers.filter((p) => p.role === 'voter' && p.storeId !== storeId).map((p) => p.storeId);
   peerKeys.attachPd(() => store.pdState(), pdVoters);
   // A store whose key is not confirmed yet may only reach PD and the key lookup.
-  const unbind = bindStore(store, transport, { provisional: (id) => peerKeys.isProvisional(id), ...(o.operatorKey ? { operatorKey: o.operatorKey } : {}) });
+  const unbind = bindStore(store, transport, { provisional: (id) => peerKeys.isProvisional(id), linkKey: (id) => transport.linkKey?.(id), ...(o.operatorKey ? { operatorKey: o.operatorKey } : {}) });
   const watch = new QuorumWatch({
     storeId,
     status: () => store.status(),
@@ -362,7 +368,7 @@ async function probe(o: KeyedOptions, ms: number, tempId: number): Promise<{ mem
 
 /** A transport under temporary id `tempId`, checking anchored ids' keys. */
 function tempTransport(o: KeyedOptions, tempId: number): Transport | Promise<Transport> {
-  const identity: JoinLinkIdentity = { peerKeys: o.peerKeys.anchorPolicy() };
+  const identity: JoinLinkIdentity = { identity: o.keyPair, peerKeys: o.peerKeys.anchorPolicy() };
   return o.transportFactory(tempId, identity);
 }
 

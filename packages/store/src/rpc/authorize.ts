@@ -31,6 +31,9 @@
  * but registering a full store (`registersFullStore`: a `pdPutStore` without the witness label)
  * needs the proof too, so a witness credential registers a witness only.
  *
+ * Over links that prove keys (`ServeStoreOptions.linkKey`), a `pdPutStore` naming a store key
+ * is served only from a link that proved that key (`keyUnproven`): a join too.
+ *
  * A refused request answers the failure `Forbidden` (`DataKeyUnproven` for a missing data-key
  * proof) and is counted by its reason.
  */
@@ -39,6 +42,7 @@ import { isTempStoreId } from '../temp-store-ids.ts';
 import type { RequestClass } from './request-auth.ts';
 import { STORE_REQUEST_CODECS } from './request-codec.ts';
 import { isWitnessStore } from '@peerkv/pd';
+import { publicKeysEqual } from '@peerkv/transport';
 
 /** Each request type's value of one of its `auth` fields (`STORE_REQUEST_CODECS[type].auth`). */
 function authTable<T>(pick: (type: StoreRequestType) => T): { readonly [K in StoreRequestType]: T } {
@@ -88,7 +92,23 @@ export type ForbiddenReason =
   /** A data-key proof that answers no challenge or does not verify (`data-key-proof.ts`). */
   | 'forbiddenDataKeyProof'
   /** A `pdPutStore` registering a full store (`registersFullStore`) from a caller that has not proven the data key. */
-  | 'forbiddenFullStoreUnproven';
+  | 'forbiddenFullStoreUnproven'
+  /** A `pdPutStore` naming a store key its caller's link did not prove (`keyUnproven`). */
+  | 'forbiddenKeyUnproven';
+
+/**
+ * Whether `q` is a `pdPutStore` naming a store key that the link of `caller` did not prove
+ * (`linkKey(caller)`: the key the link's handshake was signed with, undefined for none). PD binds
+ * a store id to the first key it records for it, so a key is registered only by whoever holds
+ * its private half: a join (store id 0, sent under a temporary id whose link signs with the
+ * joining store's key pair) and a store recording its own key alike. Without the check, a
+ * member with the secret could join, or register a keyless id, under a key it does not hold.
+ */
+export function keyUnproven(caller: number, q: StoreRequest, linkKey: (storeId: number) => Uint8Array | undefined): boolean {
+  if (q.type !== 'pdPutStore' || q.publicKey === undefined) return false;
+  const proven = linkKey(caller);
+  return proven === undefined || !publicKeysEqual(proven, q.publicKey);
+}
 
 /**
  * Whether `callerStoreId` may send `q` (`operator`: it came in a verified operator envelope;

@@ -14,7 +14,7 @@
  */
 import { StoreClosedError } from '../options.ts';
 import { StoreRequestError, type StoreRequest, type StoreService } from '../request-types.ts';
-import { authorizeRequest, type ForbiddenReason } from './authorize.ts';
+import { authorizeRequest, keyUnproven, type ForbiddenReason } from './authorize.ts';
 import { isDataKeyProofMessage, type DataKeyGate } from './data-key-proof.ts';
 import { StoreRpcDecodeError, type StoreRpcFailure } from './errors.ts';
 import { OperatorVerifier, isOperatorEnvelope } from './operator-auth.ts';
@@ -48,6 +48,13 @@ export interface ServeStoreOptions {
    * such a caller is served only `PROVISIONAL_REQUESTS` (default: none is).
    */
   provisional?: (storeId: number) => boolean;
+  /**
+   * The key the link of caller `storeId` proved (`Transport.linkKey`): a `pdPutStore` naming a
+   * key is then served only from a link that proved that very key (`keyUnproven`; refused
+   * `forbiddenKeyUnproven`), operator envelopes included. Default: none, nothing is checked (an
+   * in-process endpoint, whose callers prove no keys).
+   */
+  linkKey?: (storeId: number) => Uint8Array | undefined;
   /** Counts a refused request by reason (the store's `countRefused`). */
   countRefused?: (reason: ForbiddenReason) => void;
   /**
@@ -77,6 +84,7 @@ export function serveStore(store: IdentifiedStore, source: RequestSource, o: Ser
     }
     const request = decodeRequest(payload);
     if (!('type' in request)) return request.bytes;
+    if (o.linkKey && keyUnproven(from, request, o.linkKey)) return forbidden('forbiddenKeyUnproven', `store ${store.storeId} records a store key only from a link that proved it, and the link of ${from} proved ${o.linkKey(from) ? 'another key' : 'none'}`, o);
     const refused = authorizeRequest(from, request, operator, o.provisional?.(from) ?? false, gate !== undefined && !gate.proven(from));
     if (refused === 'forbiddenDataKeyUnproven') return forbidden(refused, `store ${store.storeId} serves ${request.type} only to a caller that proved the data key on its link, and ${from} has not (a witness credential holds no data key)`, o, 'DataKeyUnproven');
     if (refused === 'forbiddenFullStoreUnproven') return forbidden(refused, `store ${store.storeId} registers a full store only for a caller that proved the data key on its link, and ${from} has not (a witness credential registers a witness only)`, o, 'DataKeyUnproven');
