@@ -24,14 +24,12 @@ import {
   RPC_VALUE_BYTES_MAX,
   STORE_RPC_VERSION,
   decoding,
-  readEpoch,
   readHeader,
-  readPeers,
+  readRegion,
   readRegionError,
   writeClipped,
-  writeEpoch,
   writeHeader,
-  writePeers,
+  writeRegion,
   writeRegionError,
 } from './wire.ts';
 
@@ -94,11 +92,9 @@ function writeStatus(w: ByteWriter, s: StoreStatus): void {
   for (const name of COUNTER_NAMES) w.varUint(s.counters[name]);
   w.varUint(s.regions.length);
   for (const g of s.regions) {
-    for (const n of [g.regionId, g.peerId]) w.varUint(n);
-    w.bytes(g.startKey);
-    w.bytes(g.endKey);
-    writeEpoch(w, g.epoch);
-    writePeers(w, g.peers);
+    // The replica's peer id, then its region as every other message writes one.
+    w.varUint(g.peerId);
+    writeRegion(w, { id: g.regionId, startKey: g.startKey, endKey: g.endKey, epoch: g.epoch, peers: g.peers });
     writeClipped(w, g.role, RPC_STRING_BYTES_MAX);
     for (const n of [g.term, g.lead, g.commit, g.applied]) w.varUint(n);
     // Flags: 1 hibernating, 2 a safe ts follows.
@@ -136,12 +132,8 @@ const REGION_HIBERNATING = 1;
 const REGION_SAFE_TS = 2;
 
 function readRegionStatus(r: ByteReader): RegionStatus {
-  const regionId = r.varUint();
   const peerId = r.varUint();
-  const startKey = r.bytes(RPC_KEY_BYTES_MAX, 'start key');
-  const endKey = r.bytes(RPC_KEY_BYTES_MAX, 'end key');
-  const epoch = readEpoch(r);
-  const peers = readPeers(r);
+  const { id: regionId, startKey, endKey, epoch, peers } = readRegion(r);
   const role = r.string(RPC_STRING_BYTES_MAX, 'role');
   const [term, lead, commit, applied] = [r.varUint(), r.varUint(), r.varUint(), r.varUint()];
   const flags = r.u8();

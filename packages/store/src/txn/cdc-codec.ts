@@ -8,7 +8,7 @@
 import { DecodeError, readTimestamp, writeTimestamp, type ByteReader, type ByteWriter } from '@peerkv/proto';
 import type { RequestOf } from '../request-types.ts';
 import { RPC_KEY_BYTES_MAX, RPC_VALUE_BYTES_MAX } from '../rpc/wire.ts';
-import { readOptBytes, readRegion, readTimeout, writeOptBytes, writeRegion, writeTimeout } from './codec-fields.ts';
+import { readOptBytes, readRegionTarget, readTimeout, writeOptBytes, writeRegionTarget, writeTimeout } from './codec-fields.ts';
 import type { CdcCursor, CdcEvent, TxnCdcResult } from './types.ts';
 
 /** Events one answer carries at most on the wire (the handler's `CDC_PAGE_EVENTS_MAX` bounds them first). */
@@ -32,7 +32,7 @@ function readOptCursor(r: ByteReader): CdcCursor | undefined {
 /** The body codec of `txnCdcPull`. */
 export const CDC_REQUEST_BODY = {
   write(w: ByteWriter, q: RequestOf<'txnCdcPull'>): void {
-    writeRegion(w, q);
+    writeRegionTarget(w, q);
     w.bytes(q.start);
     writeOptBytes(w, q.end);
     writeTimestamp(w, q.fromTs);
@@ -43,7 +43,7 @@ export const CDC_REQUEST_BODY = {
     writeTimeout(w, q);
   },
   read(r: ByteReader): RequestOf<'txnCdcPull'> {
-    const region = readRegion(r);
+    const region = readRegionTarget(r);
     const start = r.bytes(RPC_KEY_BYTES_MAX, 'start');
     const end = readOptBytes(r, RPC_KEY_BYTES_MAX, 'end');
     const fromTs = readTimestamp(r);

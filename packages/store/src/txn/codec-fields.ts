@@ -60,12 +60,13 @@ export function readTimeout(r: ByteReader): { timeoutMs?: number } {
   return v === 0 ? {} : { timeoutMs: v - 1 };
 }
 
-export function writeRegion(w: ByteWriter, q: { regionId: number; epoch: { confVer: number; version: number } }): void {
+/** The region a txn request is for: its id and epoch (not a `Region`: proto's `writeRegion` writes those). */
+export function writeRegionTarget(w: ByteWriter, q: { regionId: number; epoch: { confVer: number; version: number } }): void {
   w.varUint(q.regionId);
   writeEpoch(w, q.epoch);
 }
 
-export function readRegion(r: ByteReader): { regionId: number; epoch: { confVer: number; version: number } } {
+export function readRegionTarget(r: ByteReader): { regionId: number; epoch: { confVer: number; version: number } } {
   const regionId = r.varUint();
   return { regionId, epoch: readEpoch(r) };
 }

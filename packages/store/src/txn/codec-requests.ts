@@ -13,7 +13,7 @@ import {
   readMutation,
   readOptBytes,
   readOptTs,
-  readRegion,
+  readRegionTarget,
   readTimeout,
   readTsList,
   writeKeys,
@@ -21,7 +21,7 @@ import {
   writeMutation,
   writeOptBytes,
   writeOptTs,
-  writeRegion,
+  writeRegionTarget,
   writeTimeout,
   writeTsList,
 } from './codec-fields.ts';
@@ -35,13 +35,13 @@ function keysWithTs<K extends KeysWithTsType>(type: K, tsFields: readonly (keyof
     write(w, q) {
       // Generic over K, tsc cannot see the fields every K shares: the union's common shape.
       const body = q as unknown as RequestOf<KeysWithTsType> & Record<string, unknown>;
-      writeRegion(w, body);
+      writeRegionTarget(w, body);
       writeKeys(w, body.keys);
       for (const f of tsFields) writeTimestamp(w, body[f] as bigint);
       writeTimeout(w, body);
     },
     read(r) {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const keys = readKeys(r, 'keys');
       const ts = Object.fromEntries(tsFields.map((f) => [f, readTimestamp(r)]));
       return { type, ...region, keys, ...ts, ...readTimeout(r) } as RequestOf<K>;
@@ -53,7 +53,7 @@ function keysWithTs<K extends KeysWithTsType>(type: K, tsFields: readonly (keyof
 export const TXN_REQUEST_BODIES = {
   txnPrewrite: {
     write(w: ByteWriter, q: RequestOf<'txnPrewrite'>): void {
-      writeRegion(w, q);
+      writeRegionTarget(w, q);
       w.varUint(q.mutations.length);
       for (const m of q.mutations) writeMutation(w, m);
       w.bytes(q.primary);
@@ -67,7 +67,7 @@ export const TXN_REQUEST_BODIES = {
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnPrewrite'> {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const n = r.count(TXN_KEYS_MAX, 3, 'mutations');
       const mutations = Array.from({ length: n }, () => readMutation(r));
       const primary = r.bytes(RPC_KEY_BYTES_MAX, 'primary');
@@ -89,7 +89,7 @@ export const TXN_REQUEST_BODIES = {
   txnRollback: keysWithTs('txnRollback', ['startTs']),
   txnCheckStatus: {
     write(w: ByteWriter, q: RequestOf<'txnCheckStatus'>): void {
-      writeRegion(w, q);
+      writeRegionTarget(w, q);
       w.bytes(q.primaryKey);
       for (const t of [q.lockTs, q.callerStartTs, q.currentTs]) writeTimestamp(w, t);
       w.u8(q.rollbackIfNotExist ? 1 : 0);
@@ -97,7 +97,7 @@ export const TXN_REQUEST_BODIES = {
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnCheckStatus'> {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const primaryKey = r.bytes(RPC_KEY_BYTES_MAX, 'primary key');
       const [lockTs, callerStartTs, currentTs] = [readTimestamp(r), readTimestamp(r), readTimestamp(r)];
       const rollbackIfNotExist = r.bool();
@@ -107,14 +107,14 @@ export const TXN_REQUEST_BODIES = {
   },
   txnResolveLock: {
     write(w: ByteWriter, q: RequestOf<'txnResolveLock'>): void {
-      writeRegion(w, q);
+      writeRegionTarget(w, q);
       writeKeys(w, q.keys);
       writeTimestamp(w, q.startTs);
       writeOptTs(w, q.commitTs);
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnResolveLock'> {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const keys = readKeys(r, 'keys');
       const startTs = readTimestamp(r);
       const commitTs = readOptTs(r);
@@ -123,14 +123,14 @@ export const TXN_REQUEST_BODIES = {
   },
   txnHeartbeat: {
     write(w: ByteWriter, q: RequestOf<'txnHeartbeat'>): void {
-      writeRegion(w, q);
+      writeRegionTarget(w, q);
       w.bytes(q.primaryKey);
       writeTimestamp(w, q.startTs);
       w.varUint(q.adviseTtlMs);
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnHeartbeat'> {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const primaryKey = r.bytes(RPC_KEY_BYTES_MAX, 'primary key');
       const startTs = readTimestamp(r);
       const adviseTtlMs = r.varUint();
@@ -139,14 +139,14 @@ export const TXN_REQUEST_BODIES = {
   },
   txnGet: {
     write(w: ByteWriter, q: RequestOf<'txnGet'>): void {
-      writeRegion(w, q);
+      writeRegionTarget(w, q);
       w.bytes(q.key);
       writeTimestamp(w, q.ts);
       writeTsList(w, q.bypassLocks);
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnGet'> {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const key = r.bytes(RPC_KEY_BYTES_MAX, 'key');
       const ts = readTimestamp(r);
       const bypassLocks = readTsList(r);
@@ -155,7 +155,7 @@ export const TXN_REQUEST_BODIES = {
   },
   txnScan: {
     write(w: ByteWriter, q: RequestOf<'txnScan'>): void {
-      writeRegion(w, q);
+      writeRegionTarget(w, q);
       w.bytes(q.start);
       writeOptBytes(w, q.end);
       w.varUint(q.limit);
@@ -164,7 +164,7 @@ export const TXN_REQUEST_BODIES = {
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnScan'> {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const start = r.bytes(RPC_KEY_BYTES_MAX, 'start');
       const end = readOptBytes(r, RPC_KEY_BYTES_MAX, 'end');
       const limit = r.varUint();
@@ -176,7 +176,7 @@ export const TXN_REQUEST_BODIES = {
   txnCheckSecondaryLocks: keysWithTs('txnCheckSecondaryLocks', ['startTs']),
   txnPessimisticLock: {
     write(w: ByteWriter, q: RequestOf<'txnPessimisticLock'>): void {
-      writeRegion(w, q);
+      writeRegionTarget(w, q);
       writeKeys(w, q.keys);
       w.bytes(q.primary);
       writeTimestamp(w, q.startTs);
@@ -189,7 +189,7 @@ export const TXN_REQUEST_BODIES = {
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnPessimisticLock'> {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const keys = readKeys(r, 'keys');
       const primary = r.bytes(RPC_KEY_BYTES_MAX, 'primary');
       const startTs = readTimestamp(r);
@@ -218,14 +218,14 @@ export const TXN_REQUEST_BODIES = {
   txnPessimisticRollback: keysWithTs('txnPessimisticRollback', ['startTs', 'forUpdateTs']),
   txnGc: {
     write(w: ByteWriter, q: RequestOf<'txnGc'>): void {
-      writeRegion(w, q);
+      writeRegionTarget(w, q);
       writeTimestamp(w, q.safePoint);
       writeOptBytes(w, q.startKey);
       w.varUint(q.pagesMax === undefined ? 0 : q.pagesMax + 1);
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnGc'> {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const safePoint = readTimestamp(r);
       const startKey = readOptBytes(r, RPC_KEY_BYTES_MAX, 'start key');
       const pages = r.varUint();

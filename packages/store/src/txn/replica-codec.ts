@@ -6,19 +6,19 @@
 import { readTimestamp, writeTimestamp, type ByteReader, type ByteWriter } from '@peerkv/proto';
 import type { RequestOf } from '../request-types.ts';
 import { RPC_KEY_BYTES_MAX } from '../rpc/wire.ts';
-import { readOptBytes, readRegion, readTimeout, readTsList, writeOptBytes, writeRegion, writeTimeout, writeTsList } from './codec-fields.ts';
+import { readOptBytes, readRegionTarget, readTimeout, readTsList, writeOptBytes, writeRegionTarget, writeTimeout, writeTsList } from './codec-fields.ts';
 
 export const REPLICA_REQUEST_BODIES = {
   txnReadIndex: {
     write(w: ByteWriter, q: RequestOf<'txnReadIndex'>): void {
-      writeRegion(w, q);
+      writeRegionTarget(w, q);
       w.bytes(q.start);
       writeOptBytes(w, q.end);
       writeTimestamp(w, q.ts);
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnReadIndex'> {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const start = r.bytes(RPC_KEY_BYTES_MAX, 'start');
       const end = readOptBytes(r, RPC_KEY_BYTES_MAX, 'end');
       const ts = readTimestamp(r);
@@ -27,7 +27,7 @@ export const REPLICA_REQUEST_BODIES = {
   },
   txnReplicaGet: {
     write(w: ByteWriter, q: RequestOf<'txnReplicaGet'>): void {
-      writeRegion(w, q);
+      writeRegionTarget(w, q);
       w.bytes(q.key);
       writeTimestamp(w, q.ts);
       w.varUint(q.appliedIndex);
@@ -35,7 +35,7 @@ export const REPLICA_REQUEST_BODIES = {
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnReplicaGet'> {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const key = r.bytes(RPC_KEY_BYTES_MAX, 'key');
       const ts = readTimestamp(r);
       const appliedIndex = r.varUint();
@@ -45,7 +45,7 @@ export const REPLICA_REQUEST_BODIES = {
   },
   txnReplicaScan: {
     write(w: ByteWriter, q: RequestOf<'txnReplicaScan'>): void {
-      writeRegion(w, q);
+      writeRegionTarget(w, q);
       w.bytes(q.start);
       writeOptBytes(w, q.end);
       w.varUint(q.limit);
@@ -55,7 +55,7 @@ export const REPLICA_REQUEST_BODIES = {
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnReplicaScan'> {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const start = r.bytes(RPC_KEY_BYTES_MAX, 'start');
       const end = readOptBytes(r, RPC_KEY_BYTES_MAX, 'end');
       const limit = r.varUint();

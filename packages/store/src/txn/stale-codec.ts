@@ -2,18 +2,18 @@
 import type { ByteReader, ByteWriter } from '@peerkv/proto';
 import type { RequestOf } from '../request-types.ts';
 import { RPC_KEY_BYTES_MAX } from '../rpc/wire.ts';
-import { readOptBytes, readOptTs, readRegion, readTimeout, writeOptBytes, writeOptTs, writeRegion, writeTimeout } from './codec-fields.ts';
+import { readOptBytes, readOptTs, readRegionTarget, readTimeout, writeOptBytes, writeOptTs, writeRegionTarget, writeTimeout } from './codec-fields.ts';
 
 export const STALE_REQUEST_BODIES = {
   txnStaleGet: {
     write(w: ByteWriter, q: RequestOf<'txnStaleGet'>): void {
-      writeRegion(w, q);
+      writeRegionTarget(w, q);
       w.bytes(q.key);
       writeOptTs(w, q.ts);
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnStaleGet'> {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const key = r.bytes(RPC_KEY_BYTES_MAX, 'key');
       const ts = readOptTs(r);
       return { type: 'txnStaleGet', ...region, key, ...(ts === undefined ? {} : { ts }), ...readTimeout(r) };
@@ -21,7 +21,7 @@ export const STALE_REQUEST_BODIES = {
   },
   txnStaleScan: {
     write(w: ByteWriter, q: RequestOf<'txnStaleScan'>): void {
-      writeRegion(w, q);
+      writeRegionTarget(w, q);
       w.bytes(q.start);
       writeOptBytes(w, q.end);
       w.varUint(q.limit);
@@ -29,7 +29,7 @@ export const STALE_REQUEST_BODIES = {
       writeTimeout(w, q);
     },
     read(r: ByteReader): RequestOf<'txnStaleScan'> {
-      const region = readRegion(r);
+      const region = readRegionTarget(r);
       const start = r.bytes(RPC_KEY_BYTES_MAX, 'start');
       const end = readOptBytes(r, RPC_KEY_BYTES_MAX, 'end');
       const limit = r.varUint();
