@@ -157,7 +157,7 @@ export function applyEntries(
     sealedKeyIds?: readonly (number | undefined)[];
   },
 ): ApplyEffects {
-  const fx: ApplyEffects = { callbacks: [], splits: [], removed: false, confChanged: false, traced: [] };
+  const fx: ApplyEffects = { callbacks: [], splits: [], removed: false, confChanged: false, storesJoined: false, traced: [] };
   for (const [i, e] of entries.entries()) {
     let result: Result<unknown> = ok();
     const a: ApplyContext = { peer, entry: e, kv: env.kv, storeId: env.storeId, dataCfs: env.dataCfs, dataModel: env.dataModel, fx, applied: [], sealedKeyId: env.sealedKeyIds?.[i], keyring: env.keyring, counters: env.counters };

@@ -65,20 +65,9 @@ export class PdHost {
     return this.leader.sm;
   }
 
-  /** New stores applied while this replica serves, not yet handed to a prompt round (`takeStoresJoined`). */
-  private storesJoined = 0;
-
-  /** Every applied result goes to the allocators (they keep only their own grants); a serving replica counts the stores that joined. */
+  /** Every applied result goes to the allocators (they keep only their own grants). */
   onApplied(result: PdApplyResult): void {
     this.leader.onApplied(result);
-    if (result.kind === 'storePut' && result.isNew && this.servingTerm !== undefined) this.storesJoined++;
-  }
-
-  /** How many stores joined since the last call (the store runs a prompt round for them: `PdLeader.onStoreJoined`). */
-  takeStoresJoined(): number {
-    const n = this.storesJoined;
-    this.storesJoined = 0;
-    return n;
   }
 
   /**

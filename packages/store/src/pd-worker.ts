@@ -138,7 +138,7 @@ export class PdWorker {
   }
 
   /**
-   * Stores joined PD while this store's replica leads it (`PdHost.takeStoresJoined`): a
+   * Stores joined PD while this store's replica leads it (`ApplyEffects.storesJoined`): a
    * scheduling round now places their first replicas, and the regions led here that got an
    * operator heartbeat at once to get its first step (issue 16: a join waited a round interval,
    * then a heartbeat interval, for these).

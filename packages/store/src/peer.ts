@@ -47,6 +47,8 @@ export interface ApplyEffects {
   removed: boolean;
   /** A membership change was applied (the conf state must be persisted). */
   confChanged: boolean;
+  /** PD's replica, serving as PD's leader, applied a new store's join (PD schedules for it at once). */
+  storesJoined: boolean;
   /** The traces of the client writes this Ready applied (the round stamps them). */
   traced: ProposalTrace[];
 }

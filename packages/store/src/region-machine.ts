@@ -67,6 +67,7 @@ export class PdRegionMachine implements RegionStateMachine {
     // The allocators serve a granted id batch or TSO window only once the entry granting it
     // is durable (the round's write may hold it: a one-voter PD commits before it persists).
     a.fx.callbacks.push(() => host.onApplied(applied));
+    if (applied.kind === 'storePut' && applied.isNew && host.servingTerm !== undefined) a.fx.storesJoined = true;
     return { ok: true, value: applied };
   }
 

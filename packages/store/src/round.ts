@@ -119,7 +119,7 @@ export class BatchRound {
       peer.raw.advance(rd);
       for (const cb of fx.callbacks) cb();
       // PD's replica applied new stores while it leads PD: a scheduling round for them now.
-      if (peer.pd !== undefined && peer.pd.takeStoresJoined() > 0) this.pdWorker.onStoresJoined();
+      if (fx.storesJoined) this.pdWorker.onStoresJoined();
       if (rd.softState && rd.softState.role !== 'leader') {
         // Leadership lost: answer waiting requests now so clients re-route at once. A proposal
         // may still commit under the new leader, so its answer says so (`MaybeCommitted`, not
