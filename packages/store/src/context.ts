@@ -203,6 +203,9 @@ export class StoreContext {
       electionTicks: ELECTION_TICKS_DEFAULT,
       heartbeatTicks: 2,
       ...this.raftOpts,
+      // A store proposes only where it leads (a follower's proposal answers NotLeader), and
+      // drops a proposal another store sends (`StoreLoop.receive`): as in TiKV, never forwarded.
+      disableProposalForwarding: true,
       id: peerId,
       storage: log,
       rng: this.rng.fork(),

@@ -181,6 +181,12 @@ export class StoreLoop {
         this.ctx.countRefused(refusal);
         continue;
       }
+      // No store forwards proposals (`disableProposalForwarding`): a MsgProp from another store
+      // would append its entries (writes, membership changes) past every request check here.
+      if (rm.message.type === 'MsgProp') {
+        this.ctx.countRefused('raftProposalFromStore');
+        continue;
+      }
       this.ctx.peerStores.learn(rm.message.from, fromStoreId);
       if (isDataKeyForwardMessage(rm)) {
         this.dataKeySwitcher?.forwards.receive(rm);

@@ -12,7 +12,7 @@ import type { Message } from '@peerkv/raft';
 import { MemoryEngine } from '@peerkv/storage';
 import type { RegionMessage } from '@peerkv/transport';
 import type { Region } from '@peerkv/pd';
-import { LEARNED_PEER_STORES_MAX, PeerStores, REPLACEMENT_CHECK_MS_MIN, STORE_CFS, Store, type Result } from '../src/index.ts';
+import { DATA_CF, LEARNED_PEER_STORES_MAX, PeerStores, REPLACEMENT_CHECK_MS_MIN, STORE_CFS, Store, encodeCommand, type Result } from '../src/index.ts';
 import { StubPd, threeVoters, until } from './helpers.ts';
 
 const REGION = 5;
@@ -131,5 +131,25 @@ describe("a Raft message's peers against the link (issue 13)", () => {
     // A record stays: the first region metadata wins over a later, conflicting one.
     p.record(13, 2);
     expect(p.recordedStoreOf(13)).toBe(3);
+  });
+
+  it("drops a proposal another store sends (no store forwards one): a member's MsgProp appends nothing, counted", async () => {
+    const engine = await MemoryEngine.open({ columnFamilies: STORE_CFS });
+    const s = await Store.open({ dataModel: 'raw', storeId: 1, clusterId: 'sender', engine, transport: { send: () => {} }, tickIntervalMs: 10, hibernateAfterTicks: 1_000_000 });
+    opened.push(s);
+    // Store 1 is the region's only voter (it leads alone); store 2 holds a learner, a member.
+    const r = threeVoters(REGION);
+    await s.createRegion({ ...r, peers: [r.peers[0], { ...r.peers[1], role: 'learner' }] });
+    await until('store 1 leads', () => region(s).role === 'leader' && region(s).applied === region(s).commit && region(s).commit > 0);
+    const before = region(s).commit;
+    // The learner's store sends a write entry as a proposal: past every request check, a
+    // leader stepping it would append and commit it.
+    const data = encodeCommand({ type: 'write', clientId: 'forged', seq: 1, ackFloor: 0, stampMs: 0, ops: [{ type: 'put', cf: DATA_CF, key: new Uint8Array([1]), value: new Uint8Array([2]) }] });
+    const message: Message = { type: 'MsgProp', to: 11, from: 12, term: 0, logTerm: 0, index: 0, entries: [{ term: 0, index: 0, type: 'normal', data }], commit: 0, reject: false, rejectHint: 0 };
+    s.receive(2, [{ regionId: REGION, regionEpoch: { confVer: 1, version: 1 }, message }]);
+    await settle();
+    expect(s.status().refused?.raftProposalFromStore).toBe(1);
+    expect(region(s).commit).toBe(before);
+    expect(await engine.get(DATA_CF, new Uint8Array([1]))).toBeUndefined();
   });
 });
