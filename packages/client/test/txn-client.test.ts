@@ -1,8 +1,9 @@
 /**
  * `kv.transaction()` over a PD-driven cluster of three stores with the txn column families:
- * snapshot reads, own writes, 1PC and 2PC across regions, first-committer-wins with re-runs
- * (no lost update), lock resolution of an abandoned transaction (rolled back after its TTL,
- * or committed when its primary was), and snapshots at a timestamp.
+ * snapshot reads, own writes, 1PC and 2PC across regions (each region's prewrite in flight at
+ * once), first-committer-wins with re-runs (no lost update), lock resolution of an abandoned
+ * transaction (rolled back after its TTL, or committed when its primary was), and snapshots at a
+ * timestamp.
  */
 import { describe, expect, it } from 'vitest';
 import { CF_LOCK } from '@peerkv/txn';
@@ -287,6 +288,54 @@ describe('kv.transaction()', () => {
       expect(recorded).toHaveLength(2);
       expect(recorded[0]).toBe(recorded[1]);
       expect(info.commitTs).toBe(recorded[0]);
+    } finally {
+      a.close();
+    }
+  });
+
+  it('prewrites to different regions are in flight at the same time (2PC and async commit)', async () => {
+    const { c, kv } = await start();
+    await kv('mvcc').put(k('seed'), k('0'));
+    await split(c, 'm');
+    // Each prewrite is held until a prewrite to another region is in flight too, or for
+    // `HOLD_MS_MAX` (so a committer that sends them one after another is slow, not stuck).
+    const HOLD_MS_MAX = 1000;
+    const inflight = new Map<number, number>();
+    let regionsInflightMax = 0;
+    let prewrites = 0;
+    let bothIn = (): void => {};
+    let bothInPromise = new Promise<void>((r) => (bothIn = r));
+    const stores = prewritesHooked(c, async (q, pass) => {
+      prewrites++;
+      inflight.set(q.regionId, (inflight.get(q.regionId) ?? 0) + 1);
+      regionsInflightMax = Math.max(regionsInflightMax, inflight.size);
+      if (inflight.size >= 2) bothIn();
+      try {
+        await Promise.race([bothInPromise, new Promise((r) => setTimeout(r, HOLD_MS_MAX))]);
+        return await pass();
+      } finally {
+        const n = inflight.get(q.regionId)! - 1;
+        if (n === 0) inflight.delete(q.regionId);
+        else inflight.set(q.regionId, n);
+      }
+    });
+    const a = new PeerKV({ pd: c, stores: stores as never, dataModel: 'mvcc' });
+    try {
+      for (const asyncCommit of [false, true]) {
+        regionsInflightMax = 0;
+        prewrites = 0;
+        bothInPromise = new Promise<void>((r) => (bothIn = r));
+        const tag = asyncCommit ? 'async' : '2pc';
+        const { info } = await a.transactionWithInfo(async (tx) => {
+          tx.put(k(`a-${tag}`), k('A'));
+          tx.put(k(`z-${tag}`), k('Z'));
+        }, { asyncCommit });
+        expect(info.onePc).toBe(false);
+        expect(prewrites).toBeGreaterThanOrEqual(2);
+        expect(regionsInflightMax, `${tag}: distinct regions with a prewrite in flight at once`).toBe(2);
+        const snap = await a.snapshot();
+        expect([t(await snap.get(k(`a-${tag}`))), t(await snap.get(k(`z-${tag}`)))]).toEqual(['A', 'Z']);
+      }
     } finally {
       a.close();
     }
