@@ -351,9 +351,13 @@ describe('offline transactions: queued while the quorum is away', () => {
     clients.push(raw);
     expect(() => raw.registerMutator('add', add)).toThrow(PeerKVError);
 
+    // Pessimistic is not an offline option (an untyped caller's): refused online and offline, never run optimistic.
+    const pessimistic = { offline: 'queue', pessimistic: true } as unknown as { offline: 'queue' };
+    await expect(kv.transaction(async (tx) => tx.put(k('p'), k('1')), pessimistic)).rejects.toMatchObject({ kind: 'InvalidArgument', message: expect.stringMatching(/queued offline cannot be pessimistic/) });
     const small = local(undefined, { offlineQueueTxnsMax: 2, offlineQueueBytesMax: 200 });
     await small.get(k('x'));
     cutOff();
+    await expect(small.transaction(async (tx) => tx.put(k('p'), k('1')), pessimistic)).rejects.toMatchObject({ kind: 'InvalidArgument' });
     const big = new Uint8Array(150);
     const h = await small.transaction(async (tx) => tx.put(k('a'), big), { offline: 'queue' });
     await expect(small.transaction(async (tx) => tx.put(k('b'), big), { offline: 'queue' })).rejects.toMatchObject({ kind: 'QueueFull' });

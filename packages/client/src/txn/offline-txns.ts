@@ -233,6 +233,8 @@ export class OfflineTxns {
   /** Runs `fn` online, or queues it (see the module header). */
   async transaction<T>(fn: (tx: Transaction) => Promise<T>, o: OfflineTxnOptions, mutator?: { name: string; args: unknown }): Promise<QueuedTxnHandle<T>> {
     if (o.offline !== 'queue') throw new PeerKVError('InvalidArgument', `offline must be 'queue'`);
+    // Queued, it could not lock (no quorum), and run online it would read through a reader that cannot.
+    if ((o as TransactionOptions).pessimistic === true) throw new PeerKVError('InvalidArgument', 'a transaction that may be queued offline cannot be pessimistic');
     const argsJson = mutator ? mutatorArgsJson(mutator.name, mutator.args) : undefined;
     await this.load();
     if (!this.hasQueued()) {

@@ -108,7 +108,11 @@ export interface TxnReader {
   get(key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined>;
   /** Live pairs of [start, end) (empty end: unbounded) in key order, at most `limit`. */
   scan(start: Uint8Array, end: Uint8Array, limit: number, signal?: AbortSignal): AsyncIterableIterator<KvPair>;
-  /** Where a pessimistic transaction takes its locks (absent: this reader cannot, e.g. a browser tab's). */
+  /**
+   * Where a pessimistic transaction takes its locks: the client's transaction layer, or a browser
+   * tab's requests through its host (`tab-txn-routing.ts`). Absent: this reader cannot lock (the
+   * offline queue's, `offline-txns.ts`, which refuses pessimistic transactions before they run).
+   */
   readonly locking?: { routing: TxnRouting; resolver: LockResolver };
   /** The run that read here ended: stop holding its ts back from GC (`gc-registration.ts`). */
   release?(): void;
@@ -351,9 +355,12 @@ export async function runTransaction<T>(
   }
 }
 
-/** A pessimistic run's locks, through the reader's transaction layer. */
+/**
+ * A pessimistic run's locks, through the reader's transaction layer. A reader without one is
+ * refused here: `runTransaction` is exported, so a caller's own `TxnBackend` may give one.
+ */
 function pessimisticLocks(reader: TxnReader, o: ConstructorParameters<typeof PessimisticLocks>[2]): PessimisticLocks {
-  if (reader.locking === undefined) throw new PeerKVError('InvalidArgument', 'pessimistic transactions are not served here (a browser tab: run them on the host)');
+  if (reader.locking === undefined) throw new PeerKVError('InvalidArgument', 'a pessimistic transaction needs a reader that can lock (TxnReader.locking); this one cannot');
   return new PessimisticLocks(reader.locking.routing, reader.locking.resolver, o);
 }
 
