@@ -31,6 +31,8 @@ const CASES: readonly MutationCase[] = [
   { name: 'replicaReadSkipsMaxTs', seedsMax: 10, caughtBy: ['si', 'bank'], note: 'a replica read the leader did not raise maxTs for: torn bank totals, lost updates; 7 of 16, first at 1' },
   // Since pessimistic transactions also commit by 1PC and async commit (a different workload), 5 of 12 at dfdcbe8 and 4 of 12 with one scan fewer per 1PC prewrite.
   { name: 'pessimisticLockIgnoresConflict', seedsMax: 10, caughtBy: ['si', 'bank'], note: 'a lock granted over a newer commit, its value read from before it: lost updates through getForUpdate, torn bank totals; 4 of 12, first at 5' },
+  // Issue 14's mutation: a region's resolved ts (its safe ts) advanced past a lock still held.
+  { name: 'safeTsPastLocks', seedsMax: 2, caughtBy: ['feed'], note: 'the resolved ts passes a live lock, and the change feed vouches for its later commit below the watermark without delivering it; 12 of 12, first at 1' },
   { name: 'cdcSkipDeletes', seedsMax: 2, caughtBy: ['feed'], note: 'the change feed drops delete events: committed deletes missing below a watermark; 5 of 5' },
   { name: 'cdcBufferIgnoresFloor', seedsMax: 2, caughtBy: ['feed'], note: 'the change feed answers from its live buffer below its floor: commits applied before it began missing below a watermark; 3 of 3' },
   { name: 'cdcWatermarkAhead', seedsMax: 2, caughtBy: ['feed'], note: 'the change feed vouches past its resolved ts: commits missing below a watermark; 5 of 5' },
