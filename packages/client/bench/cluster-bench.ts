@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryDisk, MemoryEngine } from '@peerkv/storage';
 import { LevelEngine } from '@peerkv/storage/level';
-import { nodeEntryCipher } from '@peerkv/node';
+import { nodeEntryCipher } from '@peerkv/node/cipher';
 import type { EntryCipher, WriteTraceSummary } from '@peerkv/store';
 import { deriveMemberKeys } from '@peerkv/transport';
 import { LocalCluster, PeerKV } from '../src/index.ts';

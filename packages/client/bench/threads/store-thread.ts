@@ -3,11 +3,12 @@
  * deployed (one event loop each): a LevelDB engine in `dataDir`, `startNetworkStore` over a
  * `BroadcastChannelTransport` (Node's BroadcastChannel reaches every thread of the process),
  * bootstrapping the cluster or joining it through PD. Posts `{ serving, storeId }`, then
- * closes the store when the parent posts `close` and posts `{ closed }`.
+ * closes the store and its engine when the parent posts `close` and posts `{ closed }`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { LevelEngine } from '@peerkv/storage/level';
-import { nodeEntryCipher } from '@peerkv/node';
+// The cipher alone: `@peerkv/node`'s entry loads the native WebRTC module, in every thread.
+import { nodeEntryCipher } from '@peerkv/node/cipher';
 import { STORE_CFS, startNetworkStore } from '@peerkv/store';
 import { BroadcastChannelTransport, deriveMemberKeys } from '@peerkv/transport';
 
@@ -34,6 +35,10 @@ const ns = await startNetworkStore({
 });
 parentPort!.on('message', (m: unknown) => {
   if (m !== 'close') return;
-  void ns.close().then(() => parentPort!.postMessage({ closed: true }));
+  // The engine too, before the parent terminates this thread.
+  void ns
+    .close()
+    .then(() => engine.close())
+    .then(() => parentPort!.postMessage({ closed: true }));
 });
 parentPort!.postMessage({ serving: true, storeId: ns.store.storeId });
