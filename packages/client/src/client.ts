@@ -22,7 +22,7 @@ import { MvccKv } from './txn/mvcc-kv.ts';
 import { GcRegistration } from './txn/gc-registration.ts';
 import { SnapshotReader } from './txn/snapshot-reader.ts';
 import { StaleReader, StaleSnapshot, type StalenessOptions } from './txn/stale-reader.ts';
-import { Watch, watchBounds, type WatchOptions, type WatchRange } from './txn/watch.ts';
+import { Watch, watchArgs, type WatchOptions, type WatchRange } from './txn/watch.ts';
 import { Committer, LOCK_TTL_MS_DEFAULT } from './txn/committer.ts';
 import { LeaderWakeup } from './leader-wakeup.ts';
 import { MemoryOfflineQueueStore, OFFLINE_QUEUE_BYTES_MAX_DEFAULT, OFFLINE_QUEUE_TXNS_MAX_DEFAULT, type OfflineQueueStore } from './txn/offline-queue.ts';
@@ -1104,7 +1104,8 @@ export class PeerKV {
 
   /**
    * The change feed of a key range (`txn/watch.ts`, TiKV CDC): an async iterator of its
-   * committed `put`s and `delete`s with commitTs above `fromTs` (a fresh TSO ts when absent),
+   * committed `put`s and `delete`s with commitTs above `fromTs` (in the options or the range,
+   * `watch({ prefix, fromTs })`; a fresh TSO ts when absent),
    * in commitTs order per key, and `resolved` watermarks (every change with commitTs ≤ `ts` was
    * yielded before). It follows leader changes and splits without loss, delivers at least once
    * (deduplicated by key and commitTs), and throws `WatchLagged` (with the ts to resume from)
@@ -1113,9 +1114,9 @@ export class PeerKV {
    */
   watch(range: WatchRange, o: WatchOptions = {}): Watch {
     if (!this.mvcc) throw new PeerKVError('InvalidArgument', 'watch needs the mvcc data model');
-    const bounds = watchBounds(range, prefixEnd);
+    const { bounds, options } = watchArgs(range, o, prefixEnd);
     if (bounds.start.length > KEY_BYTES_MAX || bounds.end.length > KEY_BYTES_MAX) throw new PeerKVError('InvalidArgument', `watch: a bound is over ${KEY_BYTES_MAX} bytes`);
-    return new Watch(this.txnLayer().routing, bounds, o);
+    return new Watch(this.txnLayer().routing, bounds, options);
   }
 
   /**

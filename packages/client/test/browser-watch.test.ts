@@ -99,6 +99,25 @@ describe('BrowserPeerKV.watch', () => {
     expect(typeof opened.watchId).toBe('string');
     expect(await call({ kind: 'tab', request: { type: 'watchClose', watchId: opened.watchId } })).toBe('ok');
     expect(await call({ kind: 'tab', request: { type: 'watchNext', watchId: opened.watchId, waitMs: 0 } })).toBe('WatchGone');
+    // `fromTs` in the range (the issue's `watch({ prefix, fromTs })`) is taken, as in the options.
+    const fromTs = await a.getTimestamp();
+    const { info } = await a.transactionWithInfo(async (tx) => tx.put(t('f/1'), t('one')));
+    const seen: WatchEvent[] = [];
+    const w = a.watch({ prefix: t('f/'), fromTs });
+    const done = collect(w, seen);
+    await until('the commit before the watch arrived', async () => seen.some((e) => e.type === 'put' && e.commitTs === info.commitTs));
+    await w.return();
+    expect(await done).toBeUndefined();
+    const refusal = (f: () => unknown): unknown => {
+      try {
+        f();
+      } catch (e) {
+        return (e as { kind?: unknown }).kind;
+      }
+      return 'ok';
+    };
+    expect(refusal(() => a.watch({ prefix: t('f/'), fromTs }, { fromTs }))).toBe('InvalidArgument');
+    expect(refusal(() => a.watch({ prefix: t('f/'), signal: new AbortController().signal } as never))).toBe('InvalidArgument');
     const raw = new BrowserPeerKV({ cluster: 'watch-raw', embedded: true, dataModel: 'raw', locks, createWorker: fakeWorker });
     expect(() => raw.watch({ prefix: t('w/') })).toThrow(BrowserKvError);
     raw.close();

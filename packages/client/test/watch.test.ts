@@ -314,6 +314,18 @@ describe('kv.watch', () => {
     await w3.settled();
   }, 60_000);
 
+  it('takes fromTs in the range too: watch({ prefix, fromTs }) delivers the commits above it', async () => {
+    const { kv } = await start({ safeTsIntervalMs: SAFE_TS_MS });
+    const a = kv('mvcc');
+    const fromTs = await a.getTimestamp();
+    const committed = await commit(a, [['f/1', 'one']]);
+    const w = a.watch({ prefix: k('f/'), fromTs });
+    const events = await readUntil(w, committed[0].commitTs);
+    await w.return();
+    // Without it the watch starts at a fresh ts, after the commit, and never sees it.
+    expect(events.filter((e) => e.type === 'put').map(show)).toEqual([showCommitted(committed[0])]);
+  }, 60_000);
+
   it('refuses bad input with typed errors', async () => {
     const { c, kv } = await start();
     const a = kv('mvcc');
@@ -335,6 +347,11 @@ describe('kv.watch', () => {
     bad(() => a.watch({ prefix: k('a') }, { pageBytesMax: -1 }));
     bad(() => a.watch({ prefix: k('a') }, { fromTs: -1n }));
     bad(() => a.watch({ prefix: k('a') }, { fromTs: 5 as never }));
+    // `fromTs` in the range is taken (below), given twice or as another field it is refused.
+    bad(() => a.watch({ prefix: k('a'), fromTs: 5n }, { fromTs: 5n }));
+    bad(() => a.watch({ prefix: k('a'), fromTs: -1n }));
+    bad(() => a.watch({ prefix: k('a'), signal: new AbortController().signal } as never));
+    bad(() => a.watch({ start: k('a'), fromTS: 5n } as never));
     const raw = new PeerKV({ pd: c, stores: c, dataModel: 'raw' });
     bad(() => raw.watch({ prefix: k('a') }));
     raw.close();

@@ -26,7 +26,7 @@ import { IdbOfflineQueueStore, offlineQueueDatabaseName } from './offline-queue-
 import { tabOfflineBackend } from './tab-offline.ts';
 import { TabWatch, type TabWatchOptions } from './tab-watch.ts';
 import { TabSubscriptions } from './tab-subscribe.ts';
-import { watchBounds, type WatchRange } from '../txn/watch.ts';
+import { watchArgs, type WatchRange } from '../txn/watch.ts';
 import { BROWSER_DATA_MODEL_DEFAULT, checkOpenOptions, type BrowserReadOptions, type BrowserScanOptions, type OpenBrowserOptions } from './open-options.ts';
 import { TabSession } from './tab-session.ts';
 import { TAB_VALUE_CHECKS, TabTxns, writeInTransaction } from './tab-txn.ts';
@@ -197,18 +197,19 @@ export class BrowserPeerKV {
   }
 
   /**
-   * The change feed of `range` (`{ prefix }` or `{ start, end }`), as `PeerKV.watch`: the
-   * committed puts and deletes with commitTs above `fromTs` (a fresh ts when absent), in
-   * commitTs order per key, and `resolved` watermarks (every change with commitTs ≤ `ts` was
-   * yielded before). It runs on the host's client (which follows leader changes and splits) and
-   * resumes from its last watermark when the host tab changes (`tab-watch.ts`). At least once,
-   * deduplicated by (key, commitTs). `break`, `return()` or `signal` stop it. Needs mvcc.
+   * The change feed of `range` (`{ prefix }` or `{ start, end }`, and `fromTs` there or in the
+   * options), as `PeerKV.watch`: the committed puts and deletes with commitTs above `fromTs`
+   * (a fresh ts when absent), in commitTs order per key, and `resolved` watermarks (every
+   * change with commitTs ≤ `ts` was yielded before). It runs on the host's client (which
+   * follows leader changes and splits) and resumes from its last watermark when the host tab
+   * changes (`tab-watch.ts`). At least once, deduplicated by (key, commitTs). `break`,
+   * `return()` or `signal` stop it. Needs mvcc.
    */
   watch(range: WatchRange, o: TabWatchOptions = {}): TabWatch {
     if (this.dataModel !== 'mvcc') throw new BrowserKvError('InvalidArgument', 'watch needs the mvcc data model');
-    const bounds = watchBounds(range, prefixEnd);
+    const { bounds, options } = watchArgs(range, o, prefixEnd);
     const request: TabOnlyCall = (req) => this.request(tabRequest(req));
-    return new TabWatch(request, bounds, o);
+    return new TabWatch(request, bounds, options);
   }
 
   /** A read-only view at `ts` (a fresh timestamp when absent); refused below PD's GC safe point. */

@@ -42,8 +42,15 @@ export type WatchEvent =
   | { type: 'delete'; key: Uint8Array; commitTs: bigint }
   | { type: 'resolved'; ts: bigint };
 
-/** What to watch: the keys under `prefix`, or [start, end) (an absent or empty end: unbounded). */
-export type WatchRange = { prefix: Uint8Array } | { start?: Uint8Array; end?: Uint8Array };
+/**
+ * What to watch: the keys under `prefix`, or [start, end) (an absent or empty end: unbounded);
+ * `fromTs` may be given here (`watch({ prefix, fromTs })`) instead of in the options, not in
+ * both. Any other field is refused (`InvalidArgument`), so a misplaced option is never ignored.
+ */
+export type WatchRange = ({ prefix: Uint8Array } | { start?: Uint8Array; end?: Uint8Array }) & { fromTs?: bigint };
+
+/** The fields a `WatchRange` may have. */
+const WATCH_RANGE_FIELDS: ReadonlySet<string> = new Set(['prefix', 'start', 'end', 'fromTs']);
 
 export interface WatchOptions {
   /** Changes with commitTs above this (a watermark of an earlier watch); a fresh TSO ts when absent. */
@@ -102,8 +109,22 @@ function checkOptions(o: WatchOptions): Required<Pick<WatchOptions, 'bufferEvent
   };
 }
 
+/**
+ * A watch's arguments as its iterator takes them: the range as [start, end) (empty end:
+ * unbounded), and the options with `fromTs` from wherever it was given (the range or the
+ * options; both is refused). Throws `InvalidArgument`.
+ */
+export function watchArgs<O extends { fromTs?: bigint }>(range: WatchRange, o: O, prefixEnd: (p: Uint8Array) => Uint8Array): { bounds: { start: Uint8Array; end: Uint8Array }; options: O } {
+  const bounds = watchBounds(range, prefixEnd);
+  const unknown = Object.keys(range).find((f) => !WATCH_RANGE_FIELDS.has(f));
+  if (unknown !== undefined) throw new PeerKVError('InvalidArgument', `watch: the range takes prefix or start/end, and fromTs; not ${unknown.slice(0, 64)}`);
+  if (range.fromTs === undefined) return { bounds, options: o };
+  if (o.fromTs !== undefined) throw new PeerKVError('InvalidArgument', 'watch: fromTs is given in the range or in the options, not both');
+  return { bounds, options: { ...o, fromTs: range.fromTs } };
+}
+
 /** The watched range as [start, end) (empty end: unbounded); throws `InvalidArgument`. */
-export function watchBounds(range: WatchRange, prefixEnd: (p: Uint8Array) => Uint8Array): { start: Uint8Array; end: Uint8Array } {
+function watchBounds(range: WatchRange, prefixEnd: (p: Uint8Array) => Uint8Array): { start: Uint8Array; end: Uint8Array } {
   if (typeof range !== 'object' || range === null) throw new PeerKVError('InvalidArgument', 'watch: give { prefix } or { start, end }');
   const bytes = (name: string, v: unknown): Uint8Array => {
     if (!(v instanceof Uint8Array)) throw new PeerKVError('InvalidArgument', `watch: ${name} must be a Uint8Array`);
