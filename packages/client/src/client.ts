@@ -156,7 +156,11 @@ export interface ReadOptions extends CallOptions {
    * it applied the leader's read index, so the read is still linearizable.
    */
   consistency?: ReadConsistency;
-  /** The mvcc model: read at this TSO timestamp, from the nearest replica when its resolved ts covers it. */
+  /**
+   * The mvcc model: read at this TSO timestamp, from the nearest replica when its resolved ts
+   * covers it. `readTs` or `maxStaleness`, not both (`InvalidArgument`). The value does not say
+   * as of when: `snapshot({ maxStaleness })` does (its `ts`).
+   */
   readTs?: bigint;
   /**
    * The mvcc model: data at most this old is fine, ms: served by the nearest replica if its

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MemoryDisk } from '@peerkv/storage';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { codec, type Transaction } from '../src/index.ts';
-import { BrowserKvError, BrowserPeerKV, openBrowser, type TabRequest, type OpenBrowserOptions } from '../src/browser/index.ts';
+import { BrowserKvError, BrowserPeerKV, openBrowser, type StaleSnapshot, type TabRequest, type OpenBrowserOptions } from '../src/browser/index.ts';
 import type { WorkerOpenOptions } from '../src/browser/worker-api.ts';
 import type { TabSubscriptions } from '../src/browser/tab-subscribe.ts';
 import { FakeLocks, memoryWorkerApi, portWorker } from './browser-fakes.ts';
@@ -300,6 +300,50 @@ describe('BrowserPeerKV, networked store per profile', () => {
     release();
     await expect(slow).rejects.toMatchObject({ kind: 'WriteConflict' });
     expect(s(await a.get(t('n')))).toBe('fast');
+  }, 60_000);
+
+  it('a tab reads at a timestamp (readTs, maxStaleness) through the host, snapshot({ maxStaleness }) says as of when, and bad staleness is refused typed', async () => {
+    const locks = new FakeLocks();
+    const cluster = `net-stale-${Math.random().toString(36).slice(2)}`;
+    const [a, b] = [open(locks, cluster, { dataModel: 'mvcc' }), open(locks, cluster, { dataModel: 'mvcc' })];
+    await a.batchPut([{ key: t('s1'), value: t('1') }, { key: t('s2'), value: t('2') }]);
+    await until('b reaches the host', async () => (await b.status()).isHost === false);
+    // (Until the leader's first resolved-ts advance reaches the host's replica: 'no resolved ts yet'.)
+    let snap!: StaleSnapshot;
+    await until('a snapshot at the host replica\'s resolved ts sees the writes', async () => {
+      snap = await b.snapshot({ maxStaleness: Infinity });
+      return (await snap.get(t('s1')).catch(() => undefined)) !== undefined;
+    });
+    const asOf = snap.ts!;
+    expect(typeof asOf).toBe('bigint');
+    // Later reads of the snapshot are at its ts, even after a newer write.
+    await a.put(t('s1'), t('new'));
+    expect((await snap.batchGet([t('s1'), t('s2')])).map(s)).toEqual(['1', '2']);
+    const scanned: string[] = [];
+    for await (const p of snap.scan({ prefix: t('s') })) scanned.push(`${codec.fromText(p.key)}=${s(p.value)}`);
+    expect(scanned).toEqual(['s1=1', 's2=2']);
+    expect(snap.ts).toBe(asOf);
+    const at = await b.snapshot({ readTs: asOf });
+    expect(at.ts).toBe(asOf);
+    expect(s(await at.get(t('s1')))).toBe('1');
+    // Single reads: at readTs; at most maxStaleness old (a bound of 0 goes to the leader at a fresh ts).
+    expect(s(await b.get(t('s1'), { readTs: asOf }))).toBe('1');
+    expect((await b.batchGet([t('s1'), t('s2')], { readTs: asOf })).map(s)).toEqual(['1', '2']);
+    expect((await b.scan({ start: t('s'), end: t('t'), readTs: asOf })).map((p) => s(p.value))).toEqual(['1', '2']);
+    expect(s(await b.get(t('s1'), { maxStaleness: 0 }))).toBe('new');
+    expect(['1', 'new']).toContain(s(await b.get(t('s1'), { maxStaleness: Infinity })));
+    // Bad staleness: refused by the host's request check (InvalidArgument), or by the tab's own snapshot.
+    const refused = (p: Promise<unknown>) => p.then(() => 'ok', (e: { kind?: unknown }) => e.kind);
+    expect(await refused(b.get(t('s1'), { maxStaleness: -1 }))).toBe('InvalidArgument');
+    expect(await refused(b.get(t('s1'), { maxStaleness: Number.NaN }))).toBe('InvalidArgument');
+    expect(await refused(b.get(t('s1'), { readTs: 5 as never }))).toBe('InvalidArgument');
+    expect(await refused(b.batchGet([t('s1')], { readTs: asOf, maxStaleness: 1000 }))).toBe('InvalidArgument');
+    expect(await refused(b.scan({ readTs: 0n }))).toBe('InvalidArgument');
+    expect(await refused(b.snapshot({ maxStaleness: -1 }))).toBe('InvalidArgument');
+    expect(await refused(b.snapshot({ readTs: asOf, maxStaleness: 1000 }))).toBe('InvalidArgument');
+    const call = (request: unknown) => refused((b as unknown as { request(r: TabRequest): Promise<unknown> }).request({ kind: 'kv', request } as TabRequest));
+    expect(await call({ type: 'staleBatchGet', keys: [t('s1')] })).toBe('InvalidArgument');
+    expect(await call({ type: 'staleBatchGet', keys: [t('s1')], readTs: asOf })).toBe('ok');
   }, 60_000);
 
   it('pessimistic transactions from a tab that is not the host lock through the host: increments wait instead of conflicting, a held lock is LockWaitTimeout, a lock cycle is a Deadlock that re-runs', async () => {

@@ -97,5 +97,10 @@ describe('stale reads from the nearest replica', () => {
     clients.push(m);
     await expect(m.snapshot({ maxStaleness: -1 })).rejects.toMatchObject({ kind: 'InvalidArgument' });
     await expect(m.snapshot({ readTs: 0n })).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    // NaN is no bound, a number is no TSO timestamp, and the two bounds together are refused, not one of them picked.
+    await expect(m.get(k('x'), { maxStaleness: Number.NaN })).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    await expect(m.batchGet([k('x')], { readTs: 5 as never })).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    await expect(m.get(k('x'), { readTs: 5n, maxStaleness: 1000 })).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    await expect(m.snapshot({ readTs: 5n, maxStaleness: Infinity })).rejects.toMatchObject({ kind: 'InvalidArgument' });
   });
 });

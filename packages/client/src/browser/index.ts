@@ -24,3 +24,4 @@ export * from '../invite.ts';
 export { generateClusterSecret, isGeneratedSecret } from '@peerkv/transport';
 export * from './host-trace.ts';
 export { SpanTrace, TRACE_SAMPLES_MAX, TRACE_SPANS_MAX, type SpanSummary, type TraceSummary } from '../trace.ts';
+export { StaleSnapshot, type StalenessOptions } from '../txn/stale-reader.ts';

@@ -17,7 +17,7 @@
 import type { KvPair } from '../services.ts';
 import { CLIENT_WRITE_WINDOW_SEQS } from '@peerkv/store';
 import { Snapshot, prefixEnd, runTransaction, type Transaction, type TransactionInfo, type TransactionOptions } from '../txn/transaction.ts';
-import { BrowserKvError, hookRequest, isWrite, kvRequest, tabRequest, type BrowserStatus, type ClientCall, type ClientRequest, type ClientRequestType, type ClientResponseOf, type HookRequest, type TabOnlyCall, type TabRequest, type TraceView } from './protocol.ts';
+import { BrowserKvError, hookRequest, isWrite, kvRequest, readFieldsOf, tabRequest, type BrowserStatus, type ClientCall, type ClientRequest, type ClientRequestType, type ClientResponseOf, type HookRequest, type TabOnlyCall, type TabRequest, type TraceView } from './protocol.ts';
 import { unwrapReply } from './tab-channel.ts';
 import { StampWindow } from './slots.ts';
 import { OFFLINE_QUEUE_BYTES_MAX_DEFAULT, OFFLINE_QUEUE_TXNS_MAX_DEFAULT } from '../txn/offline-queue.ts';
@@ -29,6 +29,8 @@ import { TabSubscriptions } from './tab-subscribe.ts';
 import { watchArgs, type WatchRange } from '../txn/watch.ts';
 import { BROWSER_DATA_MODEL_DEFAULT, checkOpenOptions, type BrowserReadOptions, type BrowserScanOptions, type OpenBrowserOptions } from './open-options.ts';
 import { TabSession } from './tab-session.ts';
+import { TabStaleReader } from './tab-stale-reader.ts';
+import { StaleSnapshot, type StalenessOptions } from '../txn/stale-reader.ts';
 import { TAB_VALUE_CHECKS, TabTxns, writeInTransaction } from './tab-txn.ts';
 
 export { HOST_OPEN_RETRY_MS_MAX, HOST_OPEN_RETRY_MS_MIN } from './tab-session.ts';
@@ -71,14 +73,17 @@ export class BrowserPeerKV {
 
   // ------------------------------------------------------------------ the API
 
-  /** The value of `key`, or undefined (linearizable unless `o.consistency` says otherwise). */
+  /**
+   * The value of `key`, or undefined (linearizable unless `o.consistency` says otherwise; mvcc:
+   * at `o.readTs`, or at most `o.maxStaleness` ms old, as `PeerKV.get`).
+   */
   get(key: Uint8Array, o: BrowserReadOptions = {}): Promise<Uint8Array | undefined> {
-    return this.client({ type: 'get', key, consistency: o.consistency });
+    return this.client({ type: 'get', key, ...readFieldsOf(o) });
   }
 
   /** The values of `keys`, in order; undefined where missing. */
   batchGet(keys: Uint8Array[], o: BrowserReadOptions = {}): Promise<(Uint8Array | undefined)[]> {
-    return this.client({ type: 'batchGet', keys, consistency: o.consistency });
+    return this.client({ type: 'batchGet', keys, ...readFieldsOf(o) });
   }
 
   /** Writes `key` = `value`; resolves once applied on a majority of the stores. */
@@ -213,8 +218,16 @@ export class BrowserPeerKV {
   }
 
   /** A read-only view at `ts` (a fresh timestamp when absent); refused below PD's GC safe point. */
-  async snapshot(ts?: bigint): Promise<Snapshot> {
-    const at = ts ?? (await this.getTimestamp());
+  async snapshot(ts?: bigint): Promise<Snapshot>;
+  /**
+   * `snapshot({ maxStaleness })` / `snapshot({ readTs })` (mvcc), as `PeerKV`'s: a view served by
+   * the host store's replica when its resolved ts is fresh enough (`Infinity`: whatever it has,
+   * no quorum needed), else the leader; its `ts` says as of when, once the first read answered.
+   */
+  async snapshot(o: StalenessOptions): Promise<StaleSnapshot>;
+  async snapshot(arg?: bigint | StalenessOptions): Promise<Snapshot | StaleSnapshot> {
+    if (typeof arg === 'object' && arg !== null) return new StaleSnapshot(new TabStaleReader(this.clientCall, arg), TAB_VALUE_CHECKS.key);
+    const at = arg ?? (await this.getTimestamp());
     return new Snapshot(this.txns.reader(at), TAB_VALUE_CHECKS);
   }
 

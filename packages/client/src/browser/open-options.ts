@@ -5,12 +5,12 @@
  * Only the host tab's options shape the store.
  */
 import { DEVICE_LABEL, type ScheduleConfig } from '@peerkv/pd';
-import type { PeerKeyAnchor, ReadConsistency, StoreOptions } from '@peerkv/store';
+import type { PeerKeyAnchor, StoreOptions } from '@peerkv/store';
 import { checkAnchorOption } from './anchor-option.ts';
 import { iceTransportPolicyProblem } from '@peerkv/transport';
 import type { ReplicaRead } from '../txn/routing.ts';
 import type { OfflineQueueStore } from '../txn/offline-queue.ts';
-import { BrowserKvError } from './protocol.ts';
+import { BrowserKvError, type ReadFields } from './protocol.ts';
 import { deviceId } from './device-id.ts';
 import type { WorkerOpenOptions } from './worker-api.ts';
 
@@ -129,10 +129,12 @@ export interface ElectionLocks {
   request(name: string, options: { signal?: AbortSignal }, callback: () => Promise<unknown>): Promise<unknown>;
 }
 
-/** Options of a read. */
-export interface BrowserReadOptions {
-  consistency?: ReadConsistency;
-}
+/**
+ * Options of a read, as `PeerKV`'s: `consistency`, or (mvcc) a read at a timestamp, `readTs` or
+ * `maxStaleness` ms (not both; `ReadFields`). A bare value does not say as of when: read through
+ * `snapshot({ maxStaleness })` for that (its `ts`).
+ */
+export type BrowserReadOptions = ReadFields;
 
 /** Options of `scan`: pairs in [start, end), at most `limit` (≤ SCAN_ARRAY_PAIRS_MAX). */
 export interface BrowserScanOptions extends BrowserReadOptions {

@@ -32,14 +32,14 @@ export const SCAN_ARRAY_PAIRS_MAX = 10_000;
  * across host failovers.
  */
 export type ClientRequest =
-  | { type: 'get'; key: Uint8Array; consistency?: ReadConsistency }
-  | { type: 'batchGet'; keys: Uint8Array[]; consistency?: ReadConsistency }
+  | ({ type: 'get'; key: Uint8Array } & ReadFields)
+  | ({ type: 'batchGet'; keys: Uint8Array[] } & ReadFields)
   | { type: 'put'; key: Uint8Array; value: Uint8Array; stamp?: WriteStamp }
   | { type: 'delete'; key: Uint8Array; stamp?: WriteStamp }
   | { type: 'batchPut'; pairs: KvPair[]; stamp?: WriteStamp }
   | { type: 'batchDelete'; keys: Uint8Array[]; stamp?: WriteStamp }
   | { type: 'deleteRange'; start: Uint8Array; end: Uint8Array; stamp?: WriteStamp }
-  | { type: 'scan'; start?: Uint8Array; end?: Uint8Array; limit?: number; reverse?: boolean; consistency?: ReadConsistency }
+  | ({ type: 'scan'; start?: Uint8Array; end?: Uint8Array; limit?: number; reverse?: boolean } & ReadFields)
   /** A fresh TSO timestamp from the host's client (batched with the host's other callers). */
   | { type: 'getTimestamp' }
   /** A transaction's read: `key` as of `ts` (a TSO timestamp; locks met are resolved by the host). */
@@ -68,6 +68,12 @@ export type ClientRequest =
    */
   | { type: 'staleScan'; start?: Uint8Array; end?: Uint8Array; limit?: number; maxStaleness?: number; readTs?: bigint }
   /**
+   * `keys` read at one timestamp by the host's client as `PeerKV.staleSnapshot` reads them
+   * (`readTs`, or `maxStaleness` ms old at most; one of the two). The reply says the ts the
+   * values are as of (a tab's `snapshot({ maxStaleness })` reads on at it).
+   */
+  | { type: 'staleBatchGet'; keys: Uint8Array[]; maxStaleness?: number; readTs?: bigint }
+  /**
    * Commits a transaction the calling tab queued while the quorum was away (`PeerKV.commitQueuedTxn`):
    * 2PC at `startTs`, its reads (`lock` mutations) and writes checked since `readTs`, each range
    * re-read at the commit ts and compared with its digest. `WriteConflict` names the keys.
@@ -75,6 +81,27 @@ export type ClientRequest =
   | { type: 'commitQueuedTxn'; startTs: bigint; mutations: QueuedMutation[]; readTs: bigint; ranges: { start: Uint8Array; end: Uint8Array; digest: Uint8Array }[]; lockTtlMs?: number; beganAgoMs?: number }
   /** Decides a queued transaction's commit attempt whose answer never came, on its primary (`PeerKV.decideTxnAttempt`). */
   | { type: 'decideTxnAttempt'; startTs: bigint; primary: Uint8Array };
+
+/**
+ * How a `get`, `batchGet` or `scan` reads, as `PeerKV`'s `ReadOptions`: `consistency`, or a read
+ * at a timestamp (mvcc): at `readTs`, or at most `maxStaleness` ms old (one of the two).
+ */
+export interface ReadFields {
+  consistency?: ReadConsistency;
+  /** mvcc: read at this TSO timestamp, from the nearest replica when its resolved ts covers it. */
+  readTs?: bigint;
+  /** mvcc: data at most this old is fine, ms: the nearest replica if its resolved ts is that fresh, else the leader (`Infinity`: whatever it has). */
+  maxStaleness?: number;
+}
+
+/** The `ReadFields` of `o` that are given, and no other field (a request carries only these). */
+export function readFieldsOf(o: ReadFields): ReadFields {
+  return {
+    ...(o.consistency !== undefined ? { consistency: o.consistency } : {}),
+    ...(o.readTs !== undefined ? { readTs: o.readTs } : {}),
+    ...(o.maxStaleness !== undefined ? { maxStaleness: o.maxStaleness } : {}),
+  };
+}
 
 /** The client request types. */
 export type ClientRequestType = ClientRequest['type'];
@@ -168,6 +195,7 @@ export interface ClientResponses {
   txnRegionRequest: RegionRequestOutcome<TxnAnswer<unknown>>;
   txnRoute: RegionRoute;
   staleScan: { ts: bigint | undefined; pairs: KvPair[] };
+  staleBatchGet: { ts: bigint | undefined; values: (Uint8Array | undefined)[] };
   commitQueuedTxn: { commitTs: bigint };
   decideTxnAttempt: { committed?: bigint };
 }

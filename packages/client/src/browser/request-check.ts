@@ -25,6 +25,19 @@ function consistency(f: FieldCheck, v: unknown): void {
   if (v !== undefined) f.oneOf('consistency', CONSISTENCIES, v);
 }
 
+/** A read at a timestamp: `readTs` or `maxStaleness` (ms ≥ 0 or Infinity, not NaN), not both. */
+function staleness(q: Record<string, unknown>): void {
+  if (q.maxStaleness !== undefined && !(typeof q.maxStaleness === 'number' && q.maxStaleness >= 0)) throw new StoreRequestError('BadField', 'maxStaleness: want a number of ms ≥ 0');
+  if (q.readTs !== undefined) ts('readTs', q.readTs);
+  if (q.readTs !== undefined && q.maxStaleness !== undefined) throw new StoreRequestError('BadField', 'readTs, maxStaleness: want one of the two, not both');
+}
+
+/** How a get, batchGet or scan reads (`ReadFields`). */
+function readFields(f: FieldCheck, q: Record<string, unknown>): void {
+  consistency(f, q.consistency);
+  staleness(q);
+}
+
 function stamp(f: FieldCheck, v: unknown): void {
   if (v === undefined) return;
   const s = f.object('stamp', v);
@@ -59,8 +72,8 @@ type Checks<Q extends { type: string }> = { readonly [T in Q['type']]: (f: Field
 
 /** Each client request type's field check (table `kv`). */
 const CLIENT_CHECKS: Checks<ClientRequest> = {
-  get: (f, q) => (key(f, 'key', q.key), consistency(f, q.consistency)),
-  batchGet: (f, q) => (f.array('keys', BATCH_ITEMS_MAX, (k, n) => key(f, n, k)), consistency(f, q.consistency)),
+  get: (f, q) => (key(f, 'key', q.key), readFields(f, q)),
+  batchGet: (f, q) => (f.array('keys', BATCH_ITEMS_MAX, (k, n) => key(f, n, k)), readFields(f, q)),
   put: (f, q) => (key(f, 'key', q.key), f.bytes('value', VALUE_BYTES_MAX), stamp(f, q.stamp)),
   delete: (f, q) => (key(f, 'key', q.key), stamp(f, q.stamp)),
   batchPut: (f, q) => {
@@ -78,7 +91,7 @@ const CLIENT_CHECKS: Checks<ClientRequest> = {
     if (q.end !== undefined) key(f, 'end', q.end);
     if (q.limit !== undefined) f.limit('limit');
     f.optBool('reverse');
-    consistency(f, q.consistency);
+    readFields(f, q);
   },
   getTimestamp: () => {},
   snapshotGet: (f, q) => (ts('ts', q.ts), key(f, 'key', q.key)),
@@ -92,8 +105,12 @@ const CLIENT_CHECKS: Checks<ClientRequest> = {
     if (q.start !== undefined) key(f, 'start', q.start);
     if (q.end !== undefined) key(f, 'end', q.end);
     if (q.limit !== undefined) f.limit('limit');
-    if (q.maxStaleness !== undefined && !(typeof q.maxStaleness === 'number' && q.maxStaleness >= 0)) throw new StoreRequestError('BadField', 'maxStaleness: want a number of ms ≥ 0');
-    if (q.readTs !== undefined) ts('readTs', q.readTs);
+    staleness(q);
+  },
+  staleBatchGet: (f, q) => {
+    f.array('keys', BATCH_ITEMS_MAX, (k, n) => key(f, n, k));
+    if (q.readTs === undefined && q.maxStaleness === undefined) throw new StoreRequestError('BadField', 'readTs, maxStaleness: want one of the two');
+    staleness(q);
   },
   commitTxn: (f, q) => {
     ts('startTs', q.startTs);

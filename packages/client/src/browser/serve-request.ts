@@ -14,7 +14,7 @@ import type { Snapshot } from '../txn/transaction.ts';
 import { LOCK_TTL_MS_DEFAULT } from '../txn/committer.ts';
 import { REAL_CLOCK, type Clock } from '../backoff.ts';
 import { compareKeys } from '@peerkv/pd';
-import { BrowserKvError, CHANGE_TYPES, SCAN_ARRAY_PAIRS_MAX, isWrite, toWireError, type ClientRequest, type ClientRequestOf, type ClientRequestType, type ClientResponseOf, type HookRequest, type TabOnlyRequest, type TabOnlyResponseOf, type TabRequest, type Reply } from './protocol.ts';
+import { BrowserKvError, CHANGE_TYPES, SCAN_ARRAY_PAIRS_MAX, isWrite, readFieldsOf, toWireError, type ClientRequest, type ClientRequestOf, type ClientRequestType, type ClientResponseOf, type HookRequest, type TabOnlyRequest, type TabOnlyResponseOf, type TabRequest, type Reply } from './protocol.ts';
 import { checkTabRequest } from './request-check.ts';
 import type { TabWriter } from './tab-writes.ts';
 import { writeOps } from './write-ops.ts';
@@ -102,8 +102,8 @@ type ClientHandler<T extends ClientRequestType> = (kv: PeerKV, req: ClientReques
 
 /** Each client request type's handler (unstamped; stamped writes go through the `TabWriter` above). */
 const CLIENT_HANDLERS: { readonly [T in ClientRequestType]: ClientHandler<T> } = {
-  get: (kv, req) => kv.get(req.key, { consistency: req.consistency }),
-  batchGet: (kv, req) => kv.batchGet(req.keys, { consistency: req.consistency }),
+  get: (kv, req) => kv.get(req.key, readFieldsOf(req)),
+  batchGet: (kv, req) => kv.batchGet(req.keys, readFieldsOf(req)),
   put: (kv, req) => kv.put(req.key, req.value),
   delete: (kv, req) => kv.delete(req.key),
   batchPut: (kv, req) => kv.batchPut(req.pairs),
@@ -124,6 +124,11 @@ const CLIENT_HANDLERS: { readonly [T in ClientRequestType]: ClientHandler<T> } =
     const pairs: KvPair[] = [];
     for await (const p of snap.scan({ ...(req.start ? { start: req.start } : {}), ...(req.end ? { end: req.end } : {}), limit })) pairs.push(p);
     return { ts: snap.ts, pairs };
+  },
+  staleBatchGet: async (kv, req) => {
+    const snap = await kv.staleSnapshot(req.readTs !== undefined ? { readTs: req.readTs } : { maxStaleness: req.maxStaleness });
+    const values = await snap.batchGet(req.keys);
+    return { ts: snap.ts, values };
   },
   commitTxn: (kv, req, clock) =>
     kv.commitMutations(req.startTs, req.mutations, {
@@ -183,7 +188,7 @@ function snapshotAt(kv: PeerKV, ts: bigint): Promise<Snapshot> {
 async function scanArray(kv: PeerKV, req: ClientRequestOf<'scan'>): Promise<KvPair[]> {
   const limit = Math.min(req.limit ?? SCAN_ARRAY_PAIRS_MAX, SCAN_ARRAY_PAIRS_MAX);
   const out: KvPair[] = [];
-  for await (const p of kv.scan({ start: req.start, end: req.end, limit, reverse: req.reverse, consistency: req.consistency })) out.push(p);
+  for await (const p of kv.scan({ start: req.start, end: req.end, limit, reverse: req.reverse, ...readFieldsOf(req) })) out.push(p);
   return out;
 }
 

@@ -36,25 +36,55 @@ export interface StalenessOptions {
   maxStaleness?: number;
 }
 
-type StaleCall = (route: RegionRoute, svc: KvService, ts: bigint | undefined) => Promise<Result<TxnAnswer<TxnStaleReadResult>>>;
+/**
+ * `o` checked as a stale read's options: exactly one of `readTs` (a positive bigint TSO
+ * timestamp) and `maxStaleness` (ms ≥ 0, or `Infinity`; not NaN). Throws `InvalidArgument`.
+ */
+export function checkStaleness(o: StalenessOptions): void {
+  if (o.readTs !== undefined && o.maxStaleness !== undefined) throw new PeerKVError('InvalidArgument', 'a stale read takes readTs or maxStaleness, not both');
+  if (o.readTs !== undefined && (typeof o.readTs !== 'bigint' || o.readTs <= 0n)) throw new PeerKVError('InvalidArgument', 'readTs is a positive bigint TSO timestamp');
+  if (o.readTs === undefined && !(typeof o.maxStaleness === 'number' && o.maxStaleness >= 0)) throw new PeerKVError('InvalidArgument', 'a stale read needs readTs or maxStaleness (ms ≥ 0, or Infinity)');
+}
 
-export class StaleReader {
-  private fixedTs: bigint | undefined;
-  private leader: SnapshotReader | undefined;
+/**
+ * What a `StaleSnapshot` reads through: `StaleReader` here, the browser tab's reader through
+ * its host (`browser/tab-stale-reader.ts`). `ts` is fixed by the first read that answered.
+ */
+export interface StaleRead {
+  readonly ts: bigint | undefined;
+  get(key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined>;
+  scan(start: Uint8Array, end: Uint8Array, limit: number, signal?: AbortSignal): AsyncIterableIterator<KvPair>;
+}
 
-  constructor(
-    private readonly routing: TxnRouting,
-    private readonly resolver: LockResolver,
-    private readonly o: StalenessOptions,
-  ) {
-    if (o.readTs !== undefined && (typeof o.readTs !== 'bigint' || o.readTs <= 0n)) throw new PeerKVError('InvalidArgument', 'readTs is a positive bigint TSO timestamp');
-    if (o.readTs === undefined && !(typeof o.maxStaleness === 'number' && o.maxStaleness >= 0)) throw new PeerKVError('InvalidArgument', 'a stale read needs readTs or maxStaleness (ms ≥ 0, or Infinity)');
+/**
+ * The ts half of a `StaleRead`: the options checked (`checkStaleness`), and the ts, `readTs` or,
+ * without one, the one the first read that answered fixes (`fixedTs`, set by the subclass).
+ */
+export abstract class StaleTs {
+  protected fixedTs: bigint | undefined;
+
+  constructor(protected readonly o: StalenessOptions) {
+    checkStaleness(o);
     this.fixedTs = o.readTs;
   }
 
   /** The timestamp every read of this snapshot is at (undefined until the first read answered). */
   get ts(): bigint | undefined {
     return this.fixedTs;
+  }
+}
+
+type StaleCall = (route: RegionRoute, svc: KvService, ts: bigint | undefined) => Promise<Result<TxnAnswer<TxnStaleReadResult>>>;
+
+export class StaleReader extends StaleTs implements StaleRead {
+  private leader: SnapshotReader | undefined;
+
+  constructor(
+    private readonly routing: TxnRouting,
+    private readonly resolver: LockResolver,
+    o: StalenessOptions,
+  ) {
+    super(o);
   }
 
   async get(key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined> {
@@ -65,7 +95,7 @@ export class StaleReader {
     return r.pairs[0]?.value;
   }
 
-  async *scan(start: Uint8Array, end: Uint8Array, limit: number, signal?: AbortSignal): AsyncGenerator<KvPair> {
+  async *scan(start: Uint8Array, end: Uint8Array, limit: number, signal?: AbortSignal): AsyncIterableIterator<KvPair> {
     let cursor = start;
     let remaining = limit;
     while (remaining > 0) {
@@ -178,7 +208,7 @@ export class StaleReader {
  */
 export class StaleSnapshot {
   constructor(
-    private readonly reader: StaleReader,
+    private readonly reader: StaleRead,
     private readonly checkKey: (key: Uint8Array) => void,
   ) {}
 
