@@ -57,6 +57,13 @@ describe('stale reads from the nearest replica', () => {
     // Fresh enough: served locally; too fresh a bound for an idle cluster falls back to the leader.
     expect(t(await local.get(k('x'), { maxStaleness: 60_000 }))).toBe('2');
     expect(t(await local.get(k('x'), { maxStaleness: 0 }))).toBe('2');
+    // As of when (README "As of when"): through a snapshot, whose ts is within the bound (its
+    // physical part is ms since the epoch), and a read at that ts gives the same value.
+    const bounded = await local.snapshot({ maxStaleness: 60_000 });
+    expect(t(await bounded.get(k('x')))).toBe('2');
+    expect(Number(bounded.ts! >> 18n)).toBeGreaterThanOrEqual(Date.now() - 60_000);
+    expect(Number(bounded.ts! >> 18n)).toBeLessThanOrEqual(Date.now());
+    expect(t(await local.get(k('x'), { readTs: bounded.ts! }))).toBe('2');
 
     // The two other stores go: no quorum, no leader, no PD. b still answers what it has.
     for (const id of [...c.stores.keys()].filter((id) => id !== b.storeId)) await c.kill(id);
