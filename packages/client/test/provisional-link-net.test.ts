@@ -39,7 +39,8 @@ describe('provisionally admitted links', () => {
 
     // A member with the secret claims store id 999, which PD has no store (so no key) for.
     const claimed = 999;
-    const impostor = new BroadcastChannelTransport({ localStoreId: claimed, keys, heartbeatIntervalMs: 50, departureTimeoutMs: 400, identity: await importStoreKeyPair(await generateStoreKeyPair()) });
+    const impostorKey = await generateStoreKeyPair();
+    const impostor = new BroadcastChannelTransport({ localStoreId: claimed, keys, heartbeatIntervalMs: 50, departureTimeoutMs: 400, identity: await importStoreKeyPair(impostorKey) });
     cleanups.push(() => impostor.close());
     await until('linked, provisionally', () => impostor.peers().includes(s.storeId) && store.peerKeys.isProvisional(claimed));
     const call = async (q: StoreRequest): Promise<StoreResponse> => decodeStoreResponse(await impostor.request(s.storeId, encodeStoreRequest(q), { timeoutMs: 3000 }));
@@ -59,9 +60,12 @@ describe('provisionally admitted links', () => {
     expect(await call({ type: 'txnGet', regionId: dataRegion, epoch, key: t('k'), ts: 5n, timeoutMs: 2000 })).toMatchObject({ type: 'txn', result: { ok: true } });
     expect(await call({ type: 'pdGetStore', storeId: s.storeId })).toMatchObject({ type: 'pdStore', result: { ok: true, value: { id: s.storeId } } });
 
-    // It cannot bind the id to its key: PD has no such store.
-    const bind = await call({ type: 'pdPutStore', storeId: claimed, address: 'x', labels: {}, publicKey: (await generateStoreKeyPair()).publicKey });
+    // It cannot bind the id to its key: PD has no such store. Nor to a key its link did not
+    // prove: refused before PD is asked.
+    const bind = await call({ type: 'pdPutStore', storeId: claimed, address: 'x', labels: {}, publicKey: impostorKey.publicKey });
     expect(bind).toMatchObject({ type: 'pdApply', result: { ok: true, value: { kind: 'refused', error: { kind: 'StoreNotFound' } } } });
+    expect(await call({ type: 'pdPutStore', storeId: claimed, address: 'x', labels: {}, publicKey: (await generateStoreKeyPair()).publicKey })).toMatchObject(forbidden);
+    expect(s.status().refused?.forbiddenKeyUnproven).toBe(1);
     expect(s.pdState()!.getStore(claimed)).toBeUndefined();
 
     // Raft messages for a data region (one the store has, and a made-up one) are dropped and

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryEngine } from '@peerkv/storage';
 import { BOOTSTRAP_IDS, PD_REGION_ID, randomTempStoreId, startNetworkStore, storeColumnFamilies, type NetworkStore } from '@peerkv/store';
-import { BroadcastChannelTransport, deriveClusterKeys, type ClusterKeys } from '@peerkv/transport';
+import { BroadcastChannelTransport, deriveClusterKeys, type ClusterKeys, type LinkIdentityOptions } from '@peerkv/transport';
 import { PeerKV, PeerKVError, RemotePdService, RemoteStoreResolver, codec } from '../src/index.ts';
 import { TXN_CFS } from './txn-cluster.ts';
 import { until } from './until.ts';
@@ -18,8 +18,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function transport(keys: ClusterKeys, storeId: number): BroadcastChannelTransport {
-  const tr = new BroadcastChannelTransport({ localStoreId: storeId, keys, heartbeatIntervalMs: 50, departureTimeoutMs: 400 });
+/** A store's transport is given its link identity (`startNetworkStore`'s contract: a join's key is recorded only from a link that proved it). */
+function transport(keys: ClusterKeys, storeId: number, identity?: LinkIdentityOptions): BroadcastChannelTransport {
+  const tr = new BroadcastChannelTransport({ localStoreId: storeId, keys, heartbeatIntervalMs: 50, departureTimeoutMs: 400, ...identity });
   cleanups.push(() => tr.close());
   return tr;
 }
@@ -27,7 +28,7 @@ function transport(keys: ClusterKeys, storeId: number): BroadcastChannelTranspor
 async function startStore(clusterId: string, keys: ClusterKeys, i: number): Promise<NetworkStore> {
   const ns = await startNetworkStore({
     clusterId,
-    transportFactory: (id) => transport(keys, id),
+    transportFactory: (id, identity) => transport(keys, id, identity),
     store: { tickIntervalMs: 10, heartbeatIntervalTicks: 5, hibernateAfterTicks: 1_000_000, requestTimeoutMs: 2000, dataColumnFamilies: TXN_CFS, dataModel: 'mvcc' },
     joinTimeoutMs: 20_000,
     bootstrap: i === 0,
