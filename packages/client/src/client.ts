@@ -1080,7 +1080,6 @@ export class PeerKV {
     return this.route(key, signal);
   }
 
-  /** A get's `readTs`/`maxStaleness`: a read at a timestamp, which the raw data model has not. */
   /**
    * A read's stale-read options, if it is one: `readTs` or `maxStaleness`; or, on the mvcc
    * model, `consistency: 'stale'`, which asks what the raw model gives it (the nearest replica's
