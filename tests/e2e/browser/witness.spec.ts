@@ -6,7 +6,8 @@
  * every region on A and B as full replicas and on the witness as a witness. Both write; A
  * closes; B keeps writing and reading (linearizably) within `FAILOVER_MS_MAX`, with every
  * earlier write there, and the witness never leads. Prints
- * `witness e2e: B writes again <ms> ms after A closed`.
+ * `witness e2e (<model>): B writes again <ms> ms after A closed`, once on the raw data model and
+ * once on mvcc (the demo's default), where B also needs timestamps from PD with A gone.
  *
  * Run with `node tests/run-e2e.mjs tests/e2e/browser/witness.spec.ts`.
  */
@@ -28,13 +29,23 @@ const servers = useNetServers();
 
 test('two browsers and a witness: close A, and B keeps reading and writing', async () => {
   test.setTimeout(240_000);
+  await closeA('raw');
+});
+
+test('the same on the mvcc data model (the demo default): B writes with timestamps from PD alone with the witness', async () => {
+  test.setTimeout(240_000);
+  await closeA('mvcc');
+});
+
+/** The scenario of both tests, on the stores' data model `model` (the fixture page and the witness alike). */
+async function closeA(model: 'raw' | 'mvcc'): Promise<void> {
   const t0 = performance.now();
-  const phase = (what: string) => console.log(`witness e2e: ${what} at ${Math.round(performance.now() - t0)} ms`);
+  const phase = (what: string) => console.log(`witness e2e (${model}): ${what} at ${Math.round(performance.now() - t0)} ms`);
   const root = mkdtempSync(join(tmpdir(), 'peerkv-witness-'));
   const cluster = `witness-${Date.now().toString(36)}`;
   const contexts = new Set<BrowserContext>();
-  const witness = new StoreProcess(['--witness', '--data', join(root, 'witness'), '--cluster', cluster, '--secret', 'e2e-secret', '--signaling', servers.signalingUrl(), '--tick-ms', '50', '--drain-wait-ms', '200', '--data-model', 'raw']);
-  const url = servers.fixtureUrl(cluster);
+  const witness = new StoreProcess(['--witness', '--data', join(root, 'witness'), '--cluster', cluster, '--secret', 'e2e-secret', '--signaling', servers.signalingUrl(), '--tick-ms', '50', '--drain-wait-ms', '200', '--data-model', model]);
+  const url = model === 'mvcc' ? `${servers.fixtureUrl(cluster)}&mvcc` : servers.fixtureUrl(cluster);
   const ready = (page: Page) => page.waitForFunction(() => document.getElementById('state')?.textContent === 'ready', undefined, { timeout: 60_000 });
   const launch = async (name: string): Promise<{ ctx: BrowserContext; page: Page }> => {
     const ctx = await chromium.launchPersistentContext(join(root, name), { executablePath: chromiumPath(), args: CHROMIUM_ARGS, headless: true, permissions: ['camera', 'microphone'] });
@@ -87,7 +98,7 @@ test('two browsers and a witness: close A, and B keeps reading and writing', asy
       if (performance.now() - closedAt > FAILOVER_MS_MAX) throw new Error(`B does not write and read ${FAILOVER_MS_MAX} ms after A closed`);
     }
     const failoverMs = Math.round(performance.now() - closedAt);
-    console.log(`witness e2e: B writes again ${failoverMs} ms after A closed`);
+    console.log(`witness e2e (${model}): B writes again ${failoverMs} ms after A closed`);
     expect(await b.page.evaluate(([n]) => window.harness.putRange('more', 0, n, 8), [20] as const)).toBe(20);
     expect((await b.page.evaluate(() => window.harness.keys('k'))).length).toBe(KEYS);
     expect(await b.page.evaluate(() => Promise.all([window.harness.get('hello/a'), window.harness.get('k00099')]))).toEqual(['x', 'v99']);
@@ -100,4 +111,4 @@ test('two browsers and a witness: close A, and B keeps reading and writing', asy
     await witness.exited;
     rmSync(root, { recursive: true, force: true });
   }
-});
+}
